@@ -1,0 +1,88 @@
+//! Router lookup benchmarks over a ~3000-route table.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tollgate::router::{RouteSpec, Router};
+
+const SERVICES: usize = 500;
+
+/// (bench id, method, host, path)
+type Case = (
+    &'static str,
+    &'static [u8],
+    Option<&'static [u8]>,
+    &'static [u8],
+);
+
+/// 6 routes per service (3000 total) plus a few host routes and `$default`.
+fn route_keys() -> Vec<(String, Option<&'static str>)> {
+    let mut keys = Vec::with_capacity(SERVICES * 6 + 4);
+    for i in 0..SERVICES {
+        keys.push((format!("GET /svc{i}/v1/items"), None));
+        keys.push((format!("POST /svc{i}/v1/items"), None));
+        keys.push((format!("GET /svc{i}/v1/items/{{id}}"), None));
+        keys.push((format!("DELETE /svc{i}/v1/items/{{id}}"), None));
+        keys.push((format!("PUT /svc{i}/v1/items/{{id}}/tags/{{tag}}"), None));
+        keys.push((format!("ANY /svc{i}/v1/proxy/{{proxy+}}"), None));
+    }
+    keys.push(("GET /health".into(), Some("api.example.com")));
+    keys.push(("ANY /{proxy+}".into(), Some("*.internal.example.com")));
+    keys.push(("GET /svc0/v1/items".into(), Some("*.example.com")));
+    keys
+}
+
+fn bench_lookup(c: &mut Criterion) {
+    let keys = route_keys();
+    let specs: Vec<RouteSpec> = keys
+        .iter()
+        .map(|(key, host)| RouteSpec { key, host: *host })
+        .collect();
+    let router = Router::build(&specs).expect("bench routes are valid");
+
+    let cases: [Case; 5] = [
+        ("router/lookup_literal", b"GET", None, b"/svc250/v1/items"),
+        (
+            "router/lookup_param",
+            b"GET",
+            None,
+            b"/svc250/v1/items/12345",
+        ),
+        (
+            "router/lookup_greedy",
+            b"GET",
+            None,
+            b"/svc250/v1/proxy/a/b/c.txt",
+        ),
+        (
+            "router/lookup_miss",
+            b"GET",
+            None,
+            b"/svc250/v2/items/12345",
+        ),
+        (
+            "router/lookup_host_param",
+            b"GET",
+            Some(b"Web.Example.com:443"),
+            b"/svc250/v1/items/12345",
+        ),
+    ];
+    for (id, method, host, path) in cases {
+        // sanity: hits hit and the miss misses
+        assert_eq!(
+            router.lookup(method, host, path).is_some(),
+            !id.ends_with("miss"),
+            "{id}"
+        );
+        c.bench_function(id, |b| {
+            b.iter(|| router.lookup(black_box(method), black_box(host), black_box(path)))
+        });
+    }
+
+    c.bench_function("router/build_3000", |b| {
+        b.iter(|| Router::build(black_box(&specs)).map(|r| r.route_count()))
+    });
+}
+
+criterion_group!(benches, bench_lookup);
+criterion_main!(benches);

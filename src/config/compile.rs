@@ -1,0 +1,368 @@
+//! Stage two of loading: validate the raw structs and compile them into the immutable [`Config`].
+//!
+//! Owns: every semantic check (addresses resolve, names are unique and referenced names exist,
+//! each route has exactly one integration, limits are sane, route keys are well formed and do not
+//! conflict) and the precomputation the hot path relies on: the route trie, path templates and
+//! pre-rendered mock responses. All errors are collected, each naming its key and line, so
+//! `tollgate check` can print them all at once. Leaves out: runtime state (pools, sockets); a
+//! reload compiles a fresh `Config` and workers swap to it.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use bytes::Bytes;
+use toml::Spanned;
+
+use super::raw::{self, Balance, DriverChoice, RawConfig};
+use super::{ConfigError, ConfigErrors};
+use crate::error::reason_phrase;
+use crate::http::Limits;
+use crate::router::{PathTemplate, RouteSpec, Router};
+
+/// The compiled, immutable configuration shared (read-only) by all workers.
+#[derive(Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstreams: Vec<UpstreamConfig>,
+    pub routes: Vec<RouteConfig>,
+    pub router: Router,
+}
+
+/// `[server]`, resolved.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Resolved worker count (never 0).
+    pub workers: usize,
+    pub pin_cores: bool,
+    pub driver: DriverChoice,
+    pub ring_entries: u32,
+    pub max_connections: usize,
+    pub read_buffer_bytes: usize,
+    pub backlog: u32,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+}
+
+/// `[server.timeouts]`, as durations.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub body_read: Duration,
+    pub keepalive_idle: Duration,
+    pub write: Duration,
+    pub shutdown: Duration,
+}
+
+/// One `[[upstream]]`, with its targets resolved to socket addresses.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub name: String,
+    pub targets: Vec<SocketAddr>,
+    pub balance: Balance,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub max_idle_per_worker: usize,
+    pub idle_timeout: Duration,
+}
+
+/// One `[[route]]`.
+#[derive(Debug)]
+pub struct RouteConfig {
+    pub key: String,
+    pub integration: Integration,
+}
+
+/// What a matched route does with the request.
+#[derive(Debug)]
+pub enum Integration {
+    /// Proxy to `upstreams[upstream]`, optionally rewriting the path.
+    Http {
+        upstream: usize,
+        path: Option<PathTemplate>,
+    },
+    /// Answer with a static response.
+    Mock(MockResponse),
+}
+
+/// A pre-rendered static response: status line and configured headers, then the body.
+#[derive(Debug, Clone)]
+pub struct MockResponse {
+    pub status: u16,
+    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF).
+    pub head: Bytes,
+    pub body: Bytes,
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&mut self, span: &Spanned<T>, key: impl Into<String>, msg: impl Into<String>) {
+        let e = ConfigError::at(self.text, span.span(), key.into(), msg.into());
+        self.errors.push(e);
+    }
+}
+
+/// Validates `raw` (parsed from `text`) into a [`Config`], collecting every error.
+pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
+    let mut cx = Ctx {
+        text,
+        errors: Vec::new(),
+    };
+    let server = compile_server(&raw.server, &mut cx);
+    let upstreams = compile_upstreams(&raw.upstream, &mut cx);
+    let specs: Vec<RouteSpec<'_>> = raw
+        .route
+        .iter()
+        .map(|r| RouteSpec {
+            key: r.key.get_ref().as_str(),
+            host: r.host.as_ref().map(|h| h.get_ref().as_str()),
+        })
+        .collect();
+    let router = match Router::build(&specs) {
+        Ok(r) => Some(r),
+        Err(errs) => {
+            for e in errs {
+                if let Some(r) = raw.route.get(e.index) {
+                    cx.err(&r.key, format!("route[{}].key", e.index), e.message);
+                }
+            }
+            None
+        }
+    };
+    let mut routes = Vec::with_capacity(raw.route.len());
+    for (i, r) in raw.route.iter().enumerate() {
+        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, &mut cx) {
+            routes.push(rc);
+        }
+    }
+    match (server, router) {
+        (Some(server), Some(router)) if cx.errors.is_empty() => Ok(Config {
+            server,
+            upstreams,
+            routes,
+            router,
+        }),
+        _ => Err(ConfigErrors(cx.errors)),
+    }
+}
+
+fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> {
+    let mut listen = Vec::new();
+    if s.listen.is_empty() {
+        listen.extend(resolve(raw::DEFAULT_LISTEN));
+    }
+    for (i, l) in s.listen.iter().enumerate() {
+        match resolve(l.get_ref()) {
+            Some(addr) if !listen.contains(&addr) => listen.push(addr),
+            Some(_) => cx.err(l, format!("server.listen[{i}]"), "duplicate listen address"),
+            None => cx.err(
+                l,
+                format!("server.listen[{i}]"),
+                format!("cannot resolve {:?} as host:port", l.get_ref()),
+            ),
+        }
+    }
+    let workers = if s.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        s.workers
+    };
+    let entries = *s.ring_entries.get_ref();
+    if !(8..=32_768).contains(&entries) {
+        cx.err(&s.ring_entries, "server.ring_entries", "must be in 8..=32768");
+    }
+    if *s.max_connections.get_ref() == 0 {
+        cx.err(&s.max_connections, "server.max_connections", "must be at least 1");
+    }
+    let rb = *s.read_buffer_bytes.get_ref();
+    if !(1024..=16 << 20).contains(&rb) {
+        cx.err(&s.read_buffer_bytes, "server.read_buffer_bytes", "must be in 1024..=16777216");
+    }
+    let l = &s.limits;
+    let limits = Limits {
+        max_head_bytes: *l.max_head_bytes.get_ref(),
+        max_uri_bytes: *l.max_uri_bytes.get_ref(),
+        max_headers: *l.max_headers.get_ref(),
+        max_body_bytes: l.max_body_bytes,
+        ..Limits::default()
+    };
+    if !(1024..=1 << 20).contains(&limits.max_head_bytes) {
+        let m = "must be in 1024..=1048576";
+        cx.err(&l.max_head_bytes, "server.limits.max_head_bytes", m);
+    }
+    if limits.max_uri_bytes < 16 || limits.max_uri_bytes >= limits.max_head_bytes {
+        let m = "must be at least 16 and below server.limits.max_head_bytes";
+        cx.err(&l.max_uri_bytes, "server.limits.max_uri_bytes", m);
+    }
+    if !(1..=crate::http::MAX_HEADERS_CAPACITY).contains(&limits.max_headers) {
+        let m = format!("must be in 1..={}", crate::http::MAX_HEADERS_CAPACITY);
+        cx.err(&l.max_headers, "server.limits.max_headers", m);
+    }
+    let t = &s.timeouts;
+    let ms = Duration::from_millis;
+    let timeouts = Timeouts {
+        header_read: ms(t.header_read_ms.max(1)),
+        body_read: ms(t.body_read_ms.max(1)),
+        keepalive_idle: ms(t.keepalive_idle_ms.max(1)),
+        write: ms(t.write_ms.max(1)),
+        shutdown: ms(t.shutdown_ms),
+    };
+    Some(ServerConfig {
+        listen,
+        workers,
+        pin_cores: s.pin_cores,
+        driver: s.driver,
+        ring_entries: entries,
+        max_connections: *s.max_connections.get_ref(),
+        read_buffer_bytes: rb,
+        backlog: s.backlog.clamp(16, 65_535),
+        limits,
+        timeouts,
+    })
+}
+
+fn resolve(s: &str) -> Option<SocketAddr> {
+    s.to_socket_addrs().ok()?.next()
+}
+
+fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
+    let mut out: Vec<UpstreamConfig> = Vec::with_capacity(ups.len());
+    for (i, u) in ups.iter().enumerate() {
+        let name = u.name.get_ref();
+        if name.is_empty() {
+            cx.err(&u.name, format!("upstream[{i}].name"), "must not be empty");
+        } else if ups[..i].iter().any(|p| p.name.get_ref() == name) {
+            cx.err(&u.name, format!("upstream[{i}].name"), format!("duplicate upstream {name:?}"));
+        }
+        let mut targets = Vec::new();
+        if u.targets.get_ref().is_empty() {
+            cx.err(&u.targets, format!("upstream[{i}].targets"), "needs at least one target");
+        }
+        for (j, t) in u.targets.get_ref().iter().enumerate() {
+            match resolve(t.get_ref()) {
+                Some(a) => targets.push(a),
+                None => cx.err(
+                    t,
+                    format!("upstream[{i}].targets[{j}]"),
+                    format!("cannot resolve {:?} as host:port", t.get_ref()),
+                ),
+            }
+        }
+        let ms = |v: u64| Duration::from_millis(v.max(1));
+        out.push(UpstreamConfig {
+            name: name.clone(),
+            targets,
+            balance: u.balance,
+            connect_timeout: ms(u.connect_timeout_ms),
+            response_timeout: ms(u.response_timeout_ms),
+            max_idle_per_worker: u.max_idle_per_worker,
+            idle_timeout: ms(u.idle_timeout_ms),
+        });
+    }
+    out
+}
+
+fn compile_route(
+    i: usize,
+    r: &raw::RawRoute,
+    router: Option<&Router>,
+    ups: &[raw::RawUpstream],
+    cx: &mut Ctx<'_>,
+) -> Option<RouteConfig> {
+    let key = r.key.get_ref().clone();
+    let integration = match (&r.upstream, &r.mock) {
+        (Some(u), None) => {
+            let Some(idx) = ups.iter().position(|x| x.name.get_ref() == u.get_ref()) else {
+                let m = format!("unknown upstream {:?}", u.get_ref());
+                cx.err(u, format!("route[{i}].upstream"), m);
+                return None;
+            };
+            let path = match (&r.path, router) {
+                (Some(p), Some(router)) => {
+                    match PathTemplate::parse(p.get_ref(), router.param_names(i)) {
+                        Ok(t) => Some(t),
+                        Err(m) => {
+                            cx.err(p, format!("route[{i}].path"), m);
+                            return None;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            Integration::Http {
+                upstream: idx,
+                path,
+            }
+        }
+        (None, Some(m)) => {
+            if let Some(p) = &r.path {
+                let msg = "only routes with an upstream can rewrite the path";
+                cx.err(p, format!("route[{i}].path"), msg);
+            }
+            Integration::Mock(compile_mock(i, m, cx)?)
+        }
+        (Some(u), Some(_)) => {
+            cx.err(u, format!("route[{i}]"), "set either upstream or mock, not both");
+            return None;
+        }
+        (None, None) => {
+            cx.err(&r.key, format!("route[{i}]"), "needs an integration: upstream or mock");
+            return None;
+        }
+    };
+    Some(RouteConfig { key, integration })
+}
+
+fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option<MockResponse> {
+    let mock = m.get_ref();
+    if !(200..=599).contains(&mock.status) {
+        cx.err(m, format!("route[{i}].mock.status"), "must be in 200..=599");
+        return None;
+    }
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\n",
+        mock.status,
+        reason_phrase(mock.status)
+    );
+    let mut has_type = false;
+    for (name, value) in &mock.headers {
+        let lower = name.to_ascii_lowercase();
+        let bad_name = name.is_empty() || !name.bytes().all(is_tchar);
+        let bad_value = value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
+        let reserved = matches!(
+            lower.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "date"
+        );
+        if bad_name || bad_value || reserved {
+            let msg = format!("header {name:?} is not allowed (invalid, or set by tollgate)");
+            cx.err(m, format!("route[{i}].mock.headers"), msg);
+            return None;
+        }
+        has_type |= lower == "content-type";
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !has_type && !mock.body.is_empty() {
+        let t = mock.body.trim_start();
+        let ct = if t.starts_with('{') || t.starts_with('[') {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        head.push_str(&format!("content-type: {ct}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    Some(MockResponse {
+        status: mock.status,
+        head: Bytes::from(head),
+        body: Bytes::from(mock.body.clone()),
+    })
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}

@@ -1,0 +1,218 @@
+//! Configuration, loaded in stages: TOML text → [`raw`] serde structs (unknown keys rejected) →
+//! [`compile`] (validation of meaning, collecting every error) → an immutable [`Config`].
+//!
+//! Owns: reading the file, the embedded demo config used when no `-c` is given, and error
+//! reporting with the key and the line of each problem. Leaves out: applying a config to running
+//! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
+
+pub mod compile;
+pub mod raw;
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
+
+/// The demo configuration compiled into the binary (same text as `config/tollgate.toml`).
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/tollgate.toml");
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line, 0 when the problem has no location (e.g. an unreadable file).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path, e.g. `route[2].upstream`.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error located at byte range `span` of `text`.
+    pub fn at(text: &str, span: Range<usize>, key: String, message: String) -> Self {
+        let (line, column) = line_col(text, span.start);
+        ConfigError {
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+}
+
+/// Every problem found in a config, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// Formats each error as `origin:line:column: key: message`, one per line.
+    pub fn render(&self, origin: &str) -> String {
+        let mut out = String::new();
+        for e in &self.0 {
+            if e.line == 0 {
+                out.push_str(&format!("{origin}: {}: {}\n", e.key, e.message));
+            } else {
+                out.push_str(&format!(
+                    "{origin}:{}:{}: {}: {}\n",
+                    e.line, e.column, e.key, e.message
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.render("config").trim_end())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.as_bytes().get(..offset).unwrap_or_default();
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, col)
+}
+
+/// Parses and compiles config text. Errors carry key and line.
+pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
+    let raw = raw::parse(text).map_err(|e| {
+        let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+        let msg = e.message().trim().to_string();
+        ConfigErrors(vec![ConfigError {
+            line,
+            column,
+            key: key_from_toml_error(&msg),
+            message: msg,
+        }])
+    })?;
+    compile::compile(raw, text)
+}
+
+/// serde's messages name the key in backquotes (`unknown field `foo``); pull it out for the
+/// `key:` column so every error line has the same shape.
+fn key_from_toml_error(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        if let Some(end) = rest.find('`') {
+            return rest[..end].to_string();
+        }
+    }
+    "toml".to_string()
+}
+
+/// Reads and compiles a config file; the error text is ready to print.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    from_str(&text).map_err(|e| e.render(&path.display().to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_config_compiles() {
+        let c = from_str(EMBEDDED_CONFIG).expect("embedded config must be valid");
+        assert!(!c.routes.is_empty());
+    }
+
+    #[test]
+    fn minimal_issue_config_compiles() {
+        let text = r#"
+[server]
+listen = ["127.0.0.1:8080"]
+workers = 0
+pin_cores = false
+
+[[upstream]]
+name = "pets"
+targets = ["127.0.0.1:9000"]
+connect_timeout_ms = 500
+response_timeout_ms = 1000
+
+[[route]]
+key = "GET /pets/{id}"
+upstream = "pets"
+path = "/v1/pets/{id}"
+
+[[route]]
+key = "ANY /api/{proxy+}"
+upstream = "pets"
+
+[[route]]
+key = "GET /hello"
+mock = { status = 200, body = "hi", headers = { "content-type" = "text/plain" } }
+"#;
+        let c = from_str(text).unwrap();
+        assert_eq!(c.routes.len(), 3);
+        assert!(c.server.workers >= 1);
+        assert_eq!(c.upstreams[0].response_timeout.as_millis(), 1000);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n";
+        let e = from_str(text).unwrap_err();
+        assert_eq!(e.0.len(), 1);
+        assert_eq!(e.0[0].line, 3);
+        assert_eq!(e.0[0].key, "workerz");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_with_lines() {
+        let text = r#"[[upstream]]
+name = "a"
+targets = ["127.0.0.1:1"]
+
+[[route]]
+key = "GET /x"
+upstream = "nope"
+
+[[route]]
+key = "GET /y/{id}"
+upstream = "a"
+path = "/v1/{other}"
+
+[[route]]
+key = "GET /z"
+"#;
+        let e = from_str(text).unwrap_err();
+        let keys: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("route[0].upstream", 7),
+                ("route[1].path", 12),
+                ("route[2]", 15)
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicting_routes_name_both() {
+        let text = "[[route]]\nkey = \"GET /p/{id}\"\nmock = {}\n[[route]]\nkey = \"GET /p/{x}\"\nmock = {}\n";
+        let e = from_str(text).unwrap_err();
+        let msg = e.render("t.toml");
+        assert!(msg.contains("GET /p/{id}") && msg.contains("GET /p/{x}"), "{msg}");
+        assert!(msg.starts_with("t.toml:"), "{msg}");
+    }
+
+    #[test]
+    fn mock_reserved_header_rejected() {
+        let text = "[[route]]\nkey = \"GET /p\"\nmock = { headers = { \"content-length\" = \"3\" } }\n";
+        let e = from_str(text).unwrap_err();
+        assert_eq!(e.0[0].key, "route[0].mock.headers");
+        assert_eq!(e.0[0].line, 3);
+    }
+}

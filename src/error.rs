@@ -1,0 +1,154 @@
+//! Every way a request can fail, and the one function that maps a failure to its HTTP status.
+//!
+//! Owns: [`GatewayError`], [`GatewayError::status`] (the single error → status mapping), whether
+//! the client connection must be closed afterwards, the JSON body `{"message": ...}` in API
+//! Gateway's wording, and the reason phrases of status lines. Leaves out: writing the bytes
+//! (see [`crate::proxy::respond`]).
+
+use crate::http::HttpError;
+
+/// A failure while serving one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The client's request broke HTTP/1.1 (framing, syntax, limits).
+    #[error("{0}")]
+    Http(#[from] HttpError),
+    /// The client did not send a complete head in time.
+    #[error("request head timed out")]
+    HeadTimeout,
+    /// The client stopped sending its body.
+    #[error("request body timed out")]
+    BodyTimeout,
+    /// The client closed or broke the connection mid-request.
+    #[error("client connection lost")]
+    ClientGone,
+    /// No route matched.
+    #[error("no route matched")]
+    NoRoute,
+    /// Every attempt to connect to the upstream failed.
+    #[error("upstream connect failed")]
+    UpstreamConnect,
+    /// The upstream's connect or response timed out.
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+    /// The upstream broke HTTP or the connection.
+    #[error("upstream protocol error: {0}")]
+    UpstreamProtocol(&'static str),
+    /// The upstream has no usable target.
+    #[error("no upstream target available")]
+    NoTarget,
+    /// The server is draining and will not start new work.
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+impl GatewayError {
+    /// The status sent to the client for this error: the one place this mapping lives.
+    pub fn status(&self) -> u16 {
+        match self {
+            GatewayError::Http(e) => e.status(),
+            GatewayError::HeadTimeout | GatewayError::BodyTimeout => 408,
+            GatewayError::ClientGone => 400,
+            GatewayError::NoRoute => 404,
+            GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
+            GatewayError::UpstreamTimeout => 504,
+            GatewayError::NoTarget | GatewayError::ShuttingDown => 503,
+        }
+    }
+
+    /// Whether the client connection must be closed after the error response. Anything that
+    /// leaves the byte stream in doubt (framing, limits, timeouts) closes it (RFC 9112 §9.6).
+    pub fn must_close(&self) -> bool {
+        !matches!(
+            self,
+            GatewayError::NoRoute
+                | GatewayError::UpstreamConnect
+                | GatewayError::UpstreamTimeout
+                | GatewayError::UpstreamProtocol(_)
+                | GatewayError::NoTarget
+        )
+    }
+
+    /// The JSON body sent with the status, in API Gateway's words.
+    pub fn body(&self) -> &'static str {
+        json_message(self.status())
+    }
+}
+
+/// `{"message":"..."}` for a status, as AWS API Gateway words it.
+pub fn json_message(status: u16) -> &'static str {
+    match status {
+        400 => r#"{"message":"Bad Request"}"#,
+        403 => r#"{"message":"Forbidden"}"#,
+        404 => r#"{"message":"Not Found"}"#,
+        408 => r#"{"message":"Request Timeout"}"#,
+        413 => r#"{"message":"Request Entity Too Large"}"#,
+        414 => r#"{"message":"URI Too Long"}"#,
+        417 => r#"{"message":"Expectation Failed"}"#,
+        429 => r#"{"message":"Too Many Requests"}"#,
+        431 => r#"{"message":"Request Header Fields Too Large"}"#,
+        501 => r#"{"message":"Not Implemented"}"#,
+        502 => r#"{"message":"Bad Gateway"}"#,
+        503 => r#"{"message":"Service Unavailable"}"#,
+        504 => r#"{"message":"Gateway Timeout"}"#,
+        _ => r#"{"message":"Internal Server Error"}"#,
+    }
+}
+
+/// Reason phrase for a status line (RFC 9110 §15); unknown codes get an empty phrase, which
+/// RFC 9112 §4 allows.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        417 => "Expectation Failed",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_api_gateway() {
+        assert_eq!(GatewayError::NoRoute.status(), 404);
+        assert_eq!(GatewayError::NoRoute.body(), r#"{"message":"Not Found"}"#);
+        assert_eq!(GatewayError::UpstreamTimeout.body(), r#"{"message":"Gateway Timeout"}"#);
+        assert_eq!(GatewayError::UpstreamConnect.body(), r#"{"message":"Bad Gateway"}"#);
+        assert_eq!(GatewayError::Http(HttpError::HeadTooLarge).status(), 431);
+        assert_eq!(GatewayError::Http(HttpError::UriTooLong).status(), 414);
+        assert_eq!(GatewayError::Http(HttpError::BodyTooLarge).status(), 413);
+        assert!(GatewayError::Http(HttpError::BadRequest("x")).must_close());
+        assert!(!GatewayError::NoRoute.must_close());
+    }
+}

@@ -1,0 +1,13 @@
+//! tollgate: a self-hosted, thread-per-core API gateway and edge proxy.
+//!
+//! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals) →
+//! [`proxy`] (connections, the request lifecycle, upstream pools) using [`http`] (strict HTTP/1.1
+//! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
+//! (TOML → validated → immutable). [`error`] maps every failure to its status.
+
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod proxy;
+pub mod router;
+pub mod server;

@@ -1,0 +1,179 @@
+//! One client connection: wait, read a head, hand it to the lifecycle, repeat.
+//!
+//! Owns: the connection's states ([`ConnState`]), the head-read deadline (slow clients), the
+//! keep-alive idle timeout, and the read buffer's lifetime. An idle connection holds no read
+//! buffer: it waits for readiness (`readable`, a poll op on io_uring, epoll readiness otherwise)
+//! and only then borrows a buffer from the worker's pool, returning it once nothing is pipelined.
+//! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
+//! so the future an idle connection parks is small. Leaves out: what a request does (see
+//! [`super::lifecycle`]).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use super::io::{read_until, IoFail};
+use super::lifecycle::{self, Outcome};
+use super::worker::Worker;
+use crate::error::GatewayError;
+use crate::http::{parse_request, HttpError};
+
+/// The textual client address for `X-Forwarded-For`, kept on the stack.
+#[derive(Clone, Copy)]
+pub struct PeerIp {
+    buf: [u8; 46],
+    len: u8,
+}
+
+impl PeerIp {
+    pub fn new(addr: SocketAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 46];
+        let ip = addr.ip().to_canonical();
+        let mut cur = std::io::Cursor::new(&mut buf[..]);
+        let _ = write!(cur, "{ip}");
+        let len = cur.position() as u8;
+        PeerIp { buf, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+/// A client connection and its buffered, not yet consumed bytes.
+pub struct Downstream {
+    pub stream: TcpStream,
+    /// Unconsumed input; capacity 0 while the connection is idle.
+    pub buf: BytesMut,
+    pub peer: PeerIp,
+}
+
+/// Where a connection is between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Accepted, no request yet: waits up to the head-read timeout.
+    New,
+    /// Between requests: waits up to the keep-alive idle timeout.
+    Idle,
+    /// Bytes of a next request are already buffered (pipelining).
+    Pipelined,
+}
+
+/// Decrements the worker's open-connection count however the connection ends.
+struct OpenGuard<'a>(&'a Worker);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.open_connections;
+        c.set(c.get().saturating_sub(1));
+    }
+}
+
+/// Decrements the worker's busy count when a request ends, even by a panic.
+struct BusyGuard<'a>(&'a Worker);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.busy;
+        c.set(c.get().saturating_sub(1));
+    }
+}
+
+/// Serves a client connection until it closes, times out or breaks protocol.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, w: Rc<Worker>) {
+    w.open_connections.set(w.open_connections.get() + 1);
+    let _guard = OpenGuard(&w);
+    let _ = stream.set_nodelay(true);
+    let mut conn = Downstream {
+        stream,
+        buf: BytesMut::new(),
+        peer: PeerIp::new(peer),
+    };
+    let mut state = ConnState::New;
+    loop {
+        if state != ConnState::Pipelined && !wait_readable(&w, &conn, state).await {
+            break;
+        }
+        if conn.buf.capacity() == 0 {
+            conn.buf = w.buffers.take();
+        }
+        let outcome = match read_head(&w, &mut conn).await {
+            HeadRead::Head(head) => {
+                w.busy.set(w.busy.get() + 1);
+                let _busy = BusyGuard(&w);
+                Box::pin(lifecycle::handle(&w, &mut conn, head)).await
+            }
+            HeadRead::Reject(e) => {
+                lifecycle::reject_head(&w, &mut conn, e).await;
+                Outcome::Close
+            }
+            HeadRead::Closed => Outcome::Close,
+        };
+        if outcome == Outcome::Close {
+            break;
+        }
+        if conn.buf.is_empty() {
+            w.buffers.give(std::mem::take(&mut conn.buf));
+            state = ConnState::Idle;
+        } else {
+            state = ConnState::Pipelined;
+        }
+    }
+    if conn.buf.capacity() != 0 {
+        w.buffers.give(std::mem::take(&mut conn.buf));
+    }
+}
+
+/// Waits, without a buffer, until the client sends something. False: close the connection.
+async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
+    if w.draining.get() {
+        return false;
+    }
+    let t = &w.config.server.timeouts;
+    let limit = if state == ConnState::New {
+        t.header_read
+    } else {
+        t.keepalive_idle
+    };
+    matches!(
+        monoio::time::timeout(limit, conn.stream.readable(false)).await,
+        Ok(Ok(()))
+    )
+}
+
+#[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation
+enum HeadRead {
+    Head(crate::http::RequestHead),
+    Reject(GatewayError),
+    /// The client closed or broke the connection (or went quiet) before a complete head; a
+    /// connection that never sent a byte is closed without a response.
+    Closed,
+}
+
+/// Reads until a complete head is parsed, within the head-read deadline (RFC 9112 §2.2 allows
+/// leading empty lines, handled by the parser).
+async fn read_head(w: &Worker, conn: &mut Downstream) -> HeadRead {
+    let limits = &w.config.server.limits;
+    let deadline = Instant::now() + w.config.server.timeouts.header_read;
+    loop {
+        match parse_request(&mut conn.buf, limits) {
+            Ok(Some(head)) => return HeadRead::Head(head),
+            Ok(None) => {}
+            Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
+        }
+        let had_bytes = !conn.buf.is_empty();
+        match read_until(&mut conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
+            Ok(0) if had_bytes => {
+                return HeadRead::Reject(GatewayError::Http(HttpError::UnexpectedEof))
+            }
+            Ok(0) | Err(IoFail::Io(_)) => return HeadRead::Closed,
+            Ok(_) => {}
+            Err(IoFail::Timeout) if had_bytes => return HeadRead::Reject(GatewayError::HeadTimeout),
+            Err(IoFail::Timeout) => return HeadRead::Closed,
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! The HTTP integration: forward a request to an upstream and stream the response back.
+//!
+//! Data flow: the request head is rewritten into an output buffer (hop-by-hop headers dropped,
+//! `X-Forwarded-*` and `x-request-id` added, framing re-emitted), followed by whatever part of
+//! the body is already buffered. If that is the whole request it is sent in one write and can be
+//! replayed once on a fresh connection when a pooled one turns out dead; otherwise the body is
+//! streamed (decode → encode through bounded buffers, never whole in memory). The response head
+//! is parsed, filtered and re-framed for the client (chunked for HTTP/1.1 clients when the origin
+//! delimits by close; close-delimited for HTTP/1.0 clients), and its body streamed the same way.
+//! Connect failures move to the next target (nothing was sent, so any method is safe to retry).
+
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use monoio::io::AsyncWriteRentExt;
+use monoio::net::TcpStream;
+
+use super::conn::Downstream;
+use super::io::{flush, read_within, IoFail};
+use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
+use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
+use super::upstream::{Upstream, UpstreamConn};
+use super::worker::Worker;
+use crate::error::GatewayError;
+use crate::http::{
+    parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError,
+    Method, RequestHead, ResponseHead, Version,
+};
+use crate::router::PathTemplate;
+
+/// Output is flushed once this many bytes are pending, bounding memory per streamed body.
+pub const FLUSH_BYTES: usize = 64 * 1024;
+
+/// A path rewrite: the route's template and the matched parameter values.
+pub type Rewrite<'a> = (&'a PathTemplate, &'a [&'a [u8]]);
+
+/// Which side of a body copy failed.
+enum PumpFail {
+    /// Reading or decoding the source failed.
+    Source(SourceFail),
+    /// Writing to the destination failed.
+    Sink,
+}
+
+enum SourceFail {
+    Framing(HttpError),
+    Timeout,
+    Closed,
+}
+
+/// Forwards the request to `upstreams[index]` and streams the response to the client.
+pub async fn forward(
+    w: &Worker,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    index: usize,
+    rewrite: Option<Rewrite<'_>>,
+) -> Result<(), GatewayError> {
+    let up = w.upstreams.get(index).ok_or(GatewayError::NoTarget)?;
+    let limits = &w.config.server.limits;
+    let timeouts = &w.config.server.timeouts;
+
+    // Request head, then whatever of the body is already buffered.
+    let mut out = BytesMut::with_capacity(head.head_len() + 512);
+    write_request_head(&mut out, head, st, conn.peer.as_bytes(), rewrite);
+    let mut dec = BodyDecoder::new(head.body, limits);
+    let mut enc = match head.body {
+        BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
+        BodyKind::Chunked => BodyEncoder::Chunked,
+        BodyKind::Empty | BodyKind::CloseDelimited => BodyEncoder::Empty,
+    };
+    if head.expect_continue && !dec.is_done() && conn.buf.is_empty() {
+        let mut cont = BytesMut::from(CONTINUE_100);
+        flush(&mut conn.stream, &mut cont, timeouts.write)
+            .await
+            .map_err(|_| GatewayError::ClientGone)?;
+    }
+    let whole = drain_buffered(&mut conn.buf, &mut dec, &mut enc, &mut out)
+        .map_err(GatewayError::Http)?;
+    if whole {
+        st.body = BodyState::Done;
+    }
+    let first: Bytes = out.split().freeze();
+
+    let (mut uc, rh) = send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out)
+        .await?;
+    let result = relay_response(w, conn, head, st, &mut uc, &rh, up.response_timeout).await;
+    let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
+    let buf = up.release(uc, reusable);
+    w.buffers.give(buf);
+    result.map(|_| ())
+}
+
+/// Moves already-buffered body bytes into `out`. True when the whole body was there.
+fn drain_buffered(
+    buf: &mut BytesMut,
+    dec: &mut BodyDecoder,
+    enc: &mut BodyEncoder,
+    out: &mut BytesMut,
+) -> Result<bool, HttpError> {
+    if dec.is_done() {
+        enc.finish(&[], out)?;
+        return Ok(true);
+    }
+    while out.len() < FLUSH_BYTES {
+        match dec.decode(buf)? {
+            Some(BodyChunk::Data(d)) => enc.encode(&d, out)?,
+            Some(BodyChunk::End { trailers }) => {
+                enc.finish(&trailers, out)?;
+                return Ok(true);
+            }
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
+/// Connects (or reuses), sends the request, and reads the response head. Retries once on a
+/// fresh connection when a reused one fails before any response byte and the request is whole.
+#[allow(clippy::too_many_arguments)]
+async fn send_request(
+    w: &Worker,
+    up: &Upstream,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    first: Bytes,
+    whole: bool,
+    dec: &mut BodyDecoder,
+    enc: &mut BodyEncoder,
+    mut out: BytesMut,
+) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
+    let timeouts = &w.config.server.timeouts;
+    let mut target = up.pick(w.ids.random());
+    let mut connect_failures = 0;
+    let mut fresh_only = false;
+    loop {
+        let buf = w.buffers.take();
+        let got = if fresh_only {
+            up.connect(target, buf).await
+        } else {
+            up.checkout(target, !whole, buf).await
+        };
+        let mut uc = match got {
+            Ok(c) => c,
+            Err((e, buf)) => {
+                w.buffers.give(buf);
+                connect_failures += 1;
+                if connect_failures < up.len() {
+                    target = (target + 1) % up.len();
+                    continue;
+                }
+                return Err(e);
+            }
+        };
+        let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
+        if sent.is_err() {
+            let retry = uc.reused && whole && !fresh_only;
+            w.buffers.give(up.release(uc, false));
+            if retry {
+                fresh_only = true;
+                continue;
+            }
+            return Err(GatewayError::UpstreamProtocol("upstream write failed"));
+        }
+        if !whole {
+            let (rt, wt) = (timeouts.body_read, timeouts.write);
+            let want = w.buffers.size();
+            let pumped = pump(
+                &mut conn.stream,
+                &mut conn.buf,
+                dec,
+                &mut uc.stream,
+                &mut out,
+                enc,
+                (rt, wt, want),
+            )
+            .await;
+            if let Err(f) = pumped {
+                w.buffers.give(up.release(uc, false));
+                return Err(match f {
+                    PumpFail::Source(SourceFail::Framing(e)) => GatewayError::Http(e),
+                    PumpFail::Source(SourceFail::Timeout) => GatewayError::BodyTimeout,
+                    PumpFail::Source(SourceFail::Closed) => GatewayError::ClientGone,
+                    PumpFail::Sink => GatewayError::UpstreamProtocol("upstream write failed"),
+                });
+            }
+            st.body = BodyState::Done;
+        }
+        let is_head = head.method_kind == Method::Head;
+        match read_response_head(w, &mut uc, is_head, up.response_timeout).await {
+            Ok(rh) => return Ok((uc, rh)),
+            Err(HeadFail::Stale) if uc.reused && whole && !fresh_only => {
+                w.buffers.give(up.release(uc, false));
+                fresh_only = true;
+            }
+            Err(f) => {
+                w.buffers.give(up.release(uc, false));
+                return Err(match f {
+                    HeadFail::Timeout => GatewayError::UpstreamTimeout,
+                    HeadFail::Stale => GatewayError::UpstreamProtocol("upstream closed"),
+                    HeadFail::Bad(m) => GatewayError::UpstreamProtocol(m),
+                });
+            }
+        }
+    }
+}
+
+async fn write_bytes(stream: &mut TcpStream, data: Bytes, limit: Duration) -> Result<(), ()> {
+    match monoio::time::timeout(limit, stream.write_all(data)).await {
+        Ok((Ok(_), _)) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+enum HeadFail {
+    /// Closed or reset before a single response byte: a dead pooled connection.
+    Stale,
+    Timeout,
+    Bad(&'static str),
+}
+
+/// Reads the final response head, skipping interim 1xx responses (RFC 9110 §15.2).
+async fn read_response_head(
+    w: &Worker,
+    uc: &mut UpstreamConn,
+    is_head: bool,
+    limit: Duration,
+) -> Result<ResponseHead, HeadFail> {
+    let deadline = Instant::now() + limit;
+    let limits = &w.config.server.limits;
+    let mut received = false;
+    loop {
+        match parse_response(&mut uc.buf, is_head, limits) {
+            Ok(Some(rh)) if rh.status == 101 => return Err(HeadFail::Bad("unexpected 101")),
+            Ok(Some(rh)) if rh.is_informational() => continue,
+            Ok(Some(rh)) => return Ok(rh),
+            Ok(None) => {}
+            Err(HttpError::HeadTooLarge) => return Err(HeadFail::Bad("response head too large")),
+            Err(_) => return Err(HeadFail::Bad("invalid response head")),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_within(&mut uc.stream, &mut uc.buf, w.buffers.size(), left).await {
+            Ok(0) | Err(IoFail::Io(_)) if !received => return Err(HeadFail::Stale),
+            Ok(0) | Err(IoFail::Io(_)) => return Err(HeadFail::Bad("upstream closed mid-head")),
+            Ok(_) => received = true,
+            Err(IoFail::Timeout) => return Err(HeadFail::Timeout),
+        }
+    }
+}
+
+/// Sends the response head and body to the client. Ok(true): the origin's message was read to
+/// its end (the upstream connection may be reused).
+async fn relay_response(
+    w: &Worker,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    uc: &mut UpstreamConn,
+    rh: &ResponseHead,
+    read_limit: Duration,
+) -> Result<bool, GatewayError> {
+    let client_11 = head.version == Version::Http11;
+    let mut enc = match rh.body {
+        BodyKind::Empty => BodyEncoder::Empty,
+        BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
+        BodyKind::Chunked | BodyKind::CloseDelimited if client_11 => BodyEncoder::Chunked,
+        BodyKind::Chunked | BodyKind::CloseDelimited => {
+            st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
+            BodyEncoder::CloseDelimited
+        }
+    };
+    if w.draining.get() {
+        st.keep_alive = false;
+    }
+    let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
+    write_response_head(&mut out, head, st, rh, &enc);
+    st.status = rh.status;
+    st.response = ResponseState::Started;
+    let mut dec = BodyDecoder::new_response(rh.body);
+    let timeouts = &w.config.server.timeouts;
+    let limit = (read_limit, timeouts.write, w.buffers.size());
+    let r = pump(
+        &mut uc.stream,
+        &mut uc.buf,
+        &mut dec,
+        &mut conn.stream,
+        &mut out,
+        &mut enc,
+        limit,
+    )
+    .await;
+    match r {
+        Ok(()) => {
+            st.response = ResponseState::Complete;
+            Ok(rh.body != BodyKind::CloseDelimited)
+        }
+        Err(PumpFail::Sink) => Err(GatewayError::ClientGone),
+        Err(PumpFail::Source(SourceFail::Timeout)) => Err(GatewayError::UpstreamTimeout),
+        Err(PumpFail::Source(_)) => Err(GatewayError::UpstreamProtocol("upstream body broken")),
+    }
+}
+
+/// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
+/// `out` is large or the decoder needs input, read more. Memory stays bounded by the buffers.
+async fn pump(
+    src: &mut TcpStream,
+    src_buf: &mut BytesMut,
+    dec: &mut BodyDecoder,
+    dst: &mut TcpStream,
+    out: &mut BytesMut,
+    enc: &mut BodyEncoder,
+    (read_limit, write_limit, want): (Duration, Duration, usize),
+) -> Result<(), PumpFail> {
+    let framing = |e: HttpError| PumpFail::Source(SourceFail::Framing(e));
+    loop {
+        let step = match dec.decode(src_buf) {
+            Ok(s) => s,
+            Err(e) => return Err(framing(e)),
+        };
+        match step {
+            Some(BodyChunk::Data(d)) => {
+                enc.encode(&d, out).map_err(framing)?;
+                if out.len() >= FLUSH_BYTES {
+                    flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink)?;
+                }
+            }
+            Some(BodyChunk::End { trailers }) => {
+                enc.finish(&trailers, out).map_err(framing)?;
+                return flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink);
+            }
+            None => {
+                flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink)?;
+                match read_within(src, src_buf, want, read_limit).await {
+                    Ok(0) => match dec.eof() {
+                        Ok(BodyChunk::End { trailers }) => {
+                            enc.finish(&trailers, out).map_err(framing)?;
+                            return flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink);
+                        }
+                        _ => return Err(PumpFail::Source(SourceFail::Closed)),
+                    },
+                    Ok(_) => {}
+                    Err(IoFail::Timeout) => return Err(PumpFail::Source(SourceFail::Timeout)),
+                    Err(IoFail::Io(_)) => return Err(PumpFail::Source(SourceFail::Closed)),
+                }
+            }
+        }
+    }
+}
+
+fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+/// The request head as the origin sees it (RFC 9110 §7.6: hop-by-hop fields removed; §7.6.3-like
+/// `X-Forwarded-*` added). Always HTTP/1.1 towards the origin.
+fn write_request_head(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    st: &ExchangeState,
+    peer_ip: &[u8],
+    rewrite: Option<Rewrite<'_>>,
+) {
+    out.put_slice(head.method_bytes());
+    out.put_u8(b' ');
+    let target = head.slice(head.target);
+    match rewrite {
+        Some((tpl, params)) => {
+            let mut path = Vec::with_capacity(64);
+            tpl.render(params, &mut path);
+            out.put_slice(&path);
+            if let Some(q) = head.query {
+                out.put_u8(b'?');
+                out.put_slice(head.slice(q));
+            }
+        }
+        None if target.first() == Some(&b'/') || target == b"*" => out.put_slice(target),
+        None => {
+            // absolute-form: the origin gets origin-form (RFC 9112 §3.2.2)
+            out.put_slice(head.path_bytes());
+            if let Some(q) = head.query {
+                out.put_u8(b'?');
+                out.put_slice(head.slice(q));
+            }
+        }
+    }
+    out.put_slice(b" HTTP/1.1\r\n");
+    let mut xff: smallvec::SmallVec<[&[u8]; 2]> = smallvec::SmallVec::new();
+    let mut host_written = false;
+    for h in &head.headers {
+        match h.kind {
+            HeaderKind::Regular | HeaderKind::RequestId => {
+                put_line(out, head.slice(h.name), head.slice(h.value))
+            }
+            HeaderKind::Host if !host_written => {
+                // the authority the request addressed: the Host value, or for absolute-form
+                // the target's authority, which takes precedence (RFC 9112 §3.2.2)
+                let v = head.host.map_or(head.slice(h.value), |s| head.slice(s));
+                put_line(out, head.slice(h.name), v);
+                host_written = true;
+            }
+            HeaderKind::Host | HeaderKind::Skip => {}
+            HeaderKind::XForwardedFor => xff.push(head.slice(h.value)),
+        }
+    }
+    if !host_written {
+        if let Some(h) = head.host {
+            put_line(out, b"host", head.slice(h));
+        }
+    }
+    out.put_slice(b"x-forwarded-for: ");
+    for v in &xff {
+        out.put_slice(v);
+        out.put_slice(b", ");
+    }
+    out.put_slice(peer_ip);
+    out.put_slice(b"\r\nx-forwarded-proto: http\r\n");
+    if let Some(h) = head.host {
+        put_line(out, b"x-forwarded-host", head.slice(h));
+    }
+    if let RequestId::Generated(id) = &st.request_id {
+        put_line(out, b"x-request-id", id);
+    }
+    match head.body {
+        BodyKind::Length(n) => {
+            out.put_slice(b"content-length: ");
+            put_decimal(out, n);
+            out.put_slice(b"\r\n");
+        }
+        BodyKind::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
+        BodyKind::Empty | BodyKind::CloseDelimited => {}
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// The response head as the client sees it: the origin's status and end-to-end headers, framing
+/// chosen for this client, `x-request-id`, and the connection decision.
+fn write_response_head(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    st: &ExchangeState,
+    rh: &ResponseHead,
+    enc: &BodyEncoder,
+) {
+    let reason = rh.slice(rh.reason);
+    if reason.is_empty() {
+        status_line(out, rh.status);
+    } else {
+        out.put_slice(b"HTTP/1.1 ");
+        put_decimal(out, u64::from(rh.status));
+        out.put_u8(b' ');
+        out.put_slice(reason);
+        out.put_slice(b"\r\n");
+    }
+    let mut has_id = false;
+    for h in &rh.headers {
+        if h.kind == HeaderKind::Regular {
+            let name = rh.slice(h.name);
+            has_id |= name.eq_ignore_ascii_case(b"x-request-id");
+            put_line(out, name, rh.slice(h.value));
+        }
+    }
+    match enc {
+        BodyEncoder::Length { remaining } => {
+            out.put_slice(b"content-length: ");
+            put_decimal(out, *remaining);
+            out.put_slice(b"\r\n");
+        }
+        BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
+        BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
+            // HEAD and 304 keep the origin's Content-Length as metadata (RFC 9110 §8.6).
+            let meta = head.method_kind == Method::Head || rh.status == 304;
+            if let (true, Some(cl)) = (meta, rh.header("content-length")) {
+                put_line(out, b"content-length", cl);
+            }
+        }
+    }
+    if !has_id {
+        put_line(out, b"x-request-id", st.request_id.bytes(head));
+    }
+    match ConnHeader::for_client(head.version, st.keep_alive) {
+        ConnHeader::None => {}
+        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
+        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+    }
+    out.put_slice(b"\r\n");
+}

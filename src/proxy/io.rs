@@ -1,0 +1,83 @@
+//! Socket helpers over monoio's owned-buffer I/O, with deadlines.
+//!
+//! Owns: appending reads into a `BytesMut` (monoio reads into a buffer from offset 0, so every
+//! read lends the *spare* part through `slice_mut(len..cap)`), whole writes, and timeouts. A read
+//! or write whose deadline passes is dropped: monoio cancels the in-flight operation, and the
+//! caller always closes that socket afterwards, so no data can be half-consumed and then reused.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+/// Why a timed socket operation failed.
+#[derive(Debug)]
+pub enum IoFail {
+    Timeout,
+    Io(io::Error),
+}
+
+/// Spare capacity below which a read first grows (or reclaims) the buffer.
+pub const MIN_READ_SPARE: usize = 1024;
+
+/// Reads once into the spare capacity of `buf`; when less than [`MIN_READ_SPARE`] is spare, the
+/// buffer first gets `want` more bytes of room. Returns the number of bytes read; 0 means the
+/// peer closed its side.
+pub async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < MIN_READ_SPARE {
+        buf.reserve(want.max(MIN_READ_SPARE));
+    }
+    let owned = std::mem::take(buf);
+    let (len, cap) = (owned.len(), owned.capacity());
+    let (res, slice) = stream.read(owned.slice_mut(len..cap)).await;
+    *buf = slice.into_inner();
+    res
+}
+
+/// [`read_more`] bounded by `deadline`.
+pub async fn read_until(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    deadline: Instant,
+) -> Result<usize, IoFail> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    read_within(stream, buf, want, left).await
+}
+
+/// [`read_more`] bounded by `limit`.
+pub async fn read_within(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    limit: Duration,
+) -> Result<usize, IoFail> {
+    if limit.is_zero() {
+        return Err(IoFail::Timeout);
+    }
+    match monoio::time::timeout(limit, read_more(stream, buf, want)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(e)) => Err(IoFail::Io(e)),
+        Err(_) => Err(IoFail::Timeout),
+    }
+}
+
+/// Writes all of `out`, then clears it (keeping its allocation), bounded by `limit`.
+pub async fn flush(stream: &mut TcpStream, out: &mut BytesMut, limit: Duration) -> Result<(), IoFail> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let owned = std::mem::take(out);
+    match monoio::time::timeout(limit, stream.write_all(owned)).await {
+        Ok((Ok(_), mut b)) => {
+            b.clear();
+            *out = b;
+            Ok(())
+        }
+        Ok((Err(e), _)) => Err(IoFail::Io(e)),
+        Err(_) => Err(IoFail::Timeout),
+    }
+}

@@ -1,0 +1,236 @@
+//! The request lifecycle: every request goes through these named phases, in this order, here.
+//!
+//! 1. **request filter** ([`request_filter`]): decide persistence and the request id; refuse new
+//!    work while draining.
+//! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
+//! 3. **integration** ([`integration`]): a mock answers from memory, an HTTP integration forwards
+//!    through [`super::forward`], which also runs the response filter (hop-by-hop removal,
+//!    re-framing, `x-request-id`) while it streams the origin's response.
+//! 4. **error mapping** ([`finish`]): any failure before the response started becomes the JSON
+//!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
+//!    only honest signal left).
+//!
+//! Authorizers, throttling and access logging slot in between these phases in later work; they
+//! take the same `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
+//! the mutable exchange state so route parameters can borrow the head while state changes.
+
+use bytes::BytesMut;
+
+use super::conn::Downstream;
+use super::forward;
+use super::io::flush;
+use super::respond::{error_response, mock_response, ConnHeader};
+use super::worker::{Worker, REQUEST_ID_LEN};
+use crate::config::{Integration, RouteConfig};
+use crate::error::GatewayError;
+use crate::http::{BodyKind, Method, RequestHead, Span};
+use crate::router::RouteMatch;
+
+/// What happens to the client connection after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+/// The request id of an exchange: the client's `x-request-id`, or one tollgate generated.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestId {
+    Client(Span),
+    Generated([u8; REQUEST_ID_LEN]),
+}
+
+impl RequestId {
+    pub fn bytes<'a>(&'a self, head: &'a RequestHead) -> &'a [u8] {
+        match self {
+            RequestId::Client(s) => head.slice(*s),
+            RequestId::Generated(g) => g,
+        }
+    }
+}
+
+/// Where the request body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// Not (fully) read: the connection cannot carry another request.
+    Pending,
+    /// Fully read (or there was none).
+    Done,
+}
+
+/// Where the response stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseState {
+    NotStarted,
+    /// Bytes reached the client; an error now can only close the connection.
+    Started,
+    Complete,
+}
+
+/// Mutable state of one request/response exchange.
+pub struct ExchangeState {
+    pub request_id: RequestId,
+    /// The client wants, and we allow, another request on this connection.
+    pub keep_alive: bool,
+    pub body: BodyState,
+    pub response: ResponseState,
+    pub status: u16,
+}
+
+/// Serves one parsed request head to completion.
+pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Outcome {
+    let mut st = request_filter(w, &head);
+    let result = match route(w, &head) {
+        Ok((rc, m)) => integration(w, conn, &head, &mut st, rc, &m).await,
+        Err(e) => Err(e),
+    };
+    finish(w, conn, &head, &mut st, result).await
+}
+
+/// Phase 1: persistence, request id, draining.
+fn request_filter(w: &Worker, head: &RequestHead) -> ExchangeState {
+    let request_id = match head.request_id {
+        Some(s) if !s_is_empty(s) => RequestId::Client(s),
+        _ => RequestId::Generated(w.ids.generate()),
+    };
+    ExchangeState {
+        request_id,
+        keep_alive: head.keep_alive && !w.draining.get(),
+        body: match head.body {
+            BodyKind::Empty => BodyState::Done,
+            _ => BodyState::Pending,
+        },
+        response: ResponseState::NotStarted,
+        status: 0,
+    }
+}
+
+fn s_is_empty(s: Span) -> bool {
+    s.end <= s.start
+}
+
+/// Phase 2: route lookup on method, host and path (the query is not part of the match).
+fn route<'h>(
+    w: &'h Worker,
+    head: &'h RequestHead,
+) -> Result<(&'h RouteConfig, RouteMatch<'h>), GatewayError> {
+    let cfg = &*w.config;
+    let host = head.host.map(|s| head.slice(s));
+    let m = cfg
+        .router
+        .lookup(head.method_bytes(), host, head.path_bytes())
+        .ok_or(GatewayError::NoRoute)?;
+    let rc = cfg.routes.get(m.route).ok_or(GatewayError::NoRoute)?;
+    Ok((rc, m))
+}
+
+/// Phase 3: run the route's integration.
+async fn integration(
+    w: &Worker,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    rc: &RouteConfig,
+    m: &RouteMatch<'_>,
+) -> Result<(), GatewayError> {
+    match &rc.integration {
+        Integration::Mock(mock) => {
+            discard_body(conn, head, st);
+            let mut out = BytesMut::with_capacity(mock.head.len() + mock.body.len() + 128);
+            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
+            let date = w.date.now();
+            let head_only = head.method_kind == Method::Head;
+            mock_response(&mut out, mock, &date, st.request_id.bytes(head), conn_hdr, head_only);
+            st.status = mock.status;
+            write_client(w, conn, &mut out, st).await
+        }
+        Integration::Http { upstream, path } => {
+            let rewrite = path.as_ref().map(|t| (t, &m.params[..]));
+            forward::forward(w, conn, head, st, *upstream, rewrite).await
+        }
+    }
+}
+
+/// A body we answer without reading: skip it when it is already buffered, else the connection
+/// cannot be reused (its remaining bytes would be taken for a new request).
+fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
+    if st.body == BodyState::Done {
+        return;
+    }
+    if let BodyKind::Length(n) = head.body {
+        if (conn.buf.len() as u64) >= n {
+            let _ = conn.buf.split_to(n as usize);
+            st.body = BodyState::Done;
+            return;
+        }
+    }
+    st.keep_alive = false;
+}
+
+async fn write_client(
+    w: &Worker,
+    conn: &mut Downstream,
+    out: &mut BytesMut,
+    st: &mut ExchangeState,
+) -> Result<(), GatewayError> {
+    st.response = ResponseState::Started;
+    match flush(&mut conn.stream, out, w.config.server.timeouts.write).await {
+        Ok(()) => {
+            st.response = ResponseState::Complete;
+            Ok(())
+        }
+        Err(_) => {
+            st.keep_alive = false;
+            Err(GatewayError::ClientGone)
+        }
+    }
+}
+
+/// Phase 4: map a failure to its response (the single place errors become statuses) and decide
+/// whether the connection goes on.
+async fn finish(
+    w: &Worker,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    result: Result<(), GatewayError>,
+) -> Outcome {
+    if let Err(e) = result {
+        if e.must_close() {
+            st.keep_alive = false;
+        }
+        if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
+            discard_body(conn, head, st);
+            let mut out = BytesMut::with_capacity(256);
+            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
+            let date = w.date.now();
+            let head_only = head.method_kind == Method::Head;
+            let rid = st.request_id.bytes(head);
+            error_response(&mut out, &e, &date, rid, conn_hdr, head_only);
+            st.status = e.status();
+            let _ = write_client(w, conn, &mut out, st).await;
+        } else {
+            st.keep_alive = false;
+        }
+    }
+    let reusable = st.keep_alive
+        && st.body == BodyState::Done
+        && st.response == ResponseState::Complete
+        && !w.draining.get();
+    if reusable {
+        Outcome::KeepAlive
+    } else {
+        Outcome::Close
+    }
+}
+
+/// Writes the error for a request whose head could not be parsed, then the connection closes.
+pub async fn reject_head(w: &Worker, conn: &mut Downstream, e: GatewayError) {
+    let mut out = BytesMut::with_capacity(256);
+    let rid = w.ids.generate();
+    let date = w.date.now();
+    error_response(&mut out, &e, &date, &rid, ConnHeader::Close, false);
+    let _ = flush(&mut conn.stream, &mut out, w.config.server.timeouts.write).await;
+}

@@ -1,0 +1,153 @@
+//! Responses tollgate writes itself: errors, mocks and `100 Continue`, plus the headers tollgate
+//! adds to every response it sends (`date`, `x-request-id`, `connection`).
+//!
+//! Owns: serialising those heads into an output buffer. Leaves out: choosing the status (see
+//! [`crate::error::GatewayError::status`]) and writing to the socket (the caller flushes).
+
+use bytes::{BufMut, BytesMut};
+
+use crate::config::MockResponse;
+use crate::error::{reason_phrase, GatewayError};
+use crate::http::Version;
+
+/// How the response tells the client about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnHeader {
+    /// HTTP/1.1 persistent: nothing to say.
+    None,
+    /// HTTP/1.0 client that asked for keep-alive.
+    KeepAlive,
+    /// The connection closes after this response.
+    Close,
+}
+
+impl ConnHeader {
+    /// The header for a response to a client of `version`.
+    pub fn for_client(version: Version, keep_alive: bool) -> Self {
+        match (keep_alive, version) {
+            (false, _) => ConnHeader::Close,
+            (true, Version::Http10) => ConnHeader::KeepAlive,
+            (true, Version::Http11) => ConnHeader::None,
+        }
+    }
+}
+
+/// The headers tollgate adds to every response, ending with the blank line when `end` is set.
+pub fn common_headers(out: &mut BytesMut, date: &[u8], request_id: &[u8], conn: ConnHeader) {
+    out.put_slice(b"date: ");
+    out.put_slice(date);
+    out.put_slice(b"\r\nx-request-id: ");
+    out.put_slice(request_id);
+    out.put_slice(b"\r\n");
+    match conn {
+        ConnHeader::None => {}
+        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
+        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+    }
+}
+
+/// Appends `HTTP/1.1 {status} {reason}\r\n`.
+pub fn status_line(out: &mut BytesMut, status: u16) {
+    out.put_slice(b"HTTP/1.1 ");
+    let mut digits = itoa_u64(u64::from(status));
+    out.put_slice(digits.as_bytes_mut());
+    out.put_u8(b' ');
+    out.put_slice(reason_phrase(status).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// An API Gateway style JSON error response.
+pub fn error_response(
+    out: &mut BytesMut,
+    err: &GatewayError,
+    date: &[u8],
+    request_id: &[u8],
+    conn: ConnHeader,
+    head_only: bool,
+) {
+    let body = err.body().as_bytes();
+    status_line(out, err.status());
+    out.put_slice(b"content-type: application/json\r\ncontent-length: ");
+    out.put_slice(itoa_u64(body.len() as u64).as_bytes_mut());
+    out.put_slice(b"\r\n");
+    common_headers(out, date, request_id, conn);
+    out.put_slice(b"\r\n");
+    if !head_only {
+        out.put_slice(body);
+    }
+}
+
+/// A configured mock response.
+pub fn mock_response(
+    out: &mut BytesMut,
+    mock: &MockResponse,
+    date: &[u8],
+    request_id: &[u8],
+    conn: ConnHeader,
+    head_only: bool,
+) {
+    out.put_slice(&mock.head);
+    common_headers(out, date, request_id, conn);
+    out.put_slice(b"\r\n");
+    if !head_only {
+        out.put_slice(&mock.body);
+    }
+}
+
+/// The interim response sent before reading a body the client is holding back (RFC 9110 §10.1.1).
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Decimal digits of a number on the stack.
+pub struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    pub fn as_bytes_mut(&mut self) -> &[u8] {
+        self.buf.get(self.start..).unwrap_or_default()
+    }
+}
+
+/// Formats `v` without allocating.
+pub fn itoa_u64(mut v: u64) -> Digits {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    Digits { buf, start: i }
+}
+
+/// Appends `v` in decimal (Content-Length values).
+pub fn put_decimal(out: &mut BytesMut, v: u64) {
+    out.put_slice(itoa_u64(v).as_bytes_mut());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_response_is_api_gateway_json() {
+        let mut out = BytesMut::new();
+        let date = b"Thu, 01 Jan 1970 00:00:00 GMT";
+        error_response(&mut out, &GatewayError::NoRoute, date, b"rid", ConnHeader::None, false);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
+date: Thu, 01 Jan 1970 00:00:00 GMT\r\nx-request-id: rid\r\n\r\n{\"message\":\"Not Found\"}"[..]
+        );
+    }
+
+    #[test]
+    fn digits() {
+        assert_eq!(itoa_u64(0).as_bytes_mut(), b"0");
+        assert_eq!(itoa_u64(u64::MAX).as_bytes_mut(), b"18446744073709551615");
+    }
+}

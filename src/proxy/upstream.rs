@@ -1,0 +1,233 @@
+//! Upstreams as one worker sees them: target choice and a keep-alive connection pool per target.
+//!
+//! Owns: load balancing (round robin, or least requests by power of two random choices over this
+//! worker's in-flight counts), checking connections out of and back into the per-worker pool, idle
+//! expiry, and connecting with the configured timeout. Pools are never shared across cores: each
+//! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
+//! speaking HTTP on the connection (see [`super::forward`]).
+//!
+//! A pooled connection may have been closed by the origin while idle. Nothing reads an idle pooled
+//! socket (that would pin a buffer per idle connection); instead the forwarder retries a request
+//! once on a fresh connection when a reused one fails before any response byte arrived and the
+//! request can be replayed, and probes a pooled connection (`MSG_PEEK`, non-blocking) before
+//! streaming a body that could not be replayed.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use crate::config::raw::Balance;
+use crate::config::UpstreamConfig;
+use crate::error::GatewayError;
+
+/// One origin connection checked out for an exchange.
+pub struct UpstreamConn {
+    pub stream: TcpStream,
+    pub buf: BytesMut,
+    pub target: usize,
+    /// Taken from the pool rather than freshly connected.
+    pub reused: bool,
+}
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+struct Target {
+    addr: SocketAddr,
+    idle: RefCell<VecDeque<Idle>>,
+    in_flight: Cell<u32>,
+}
+
+/// Per-worker state of one `[[upstream]]`.
+pub struct Upstream {
+    pub name: String,
+    balance: Balance,
+    connect_timeout: Duration,
+    pub response_timeout: Duration,
+    max_idle: usize,
+    idle_timeout: Duration,
+    targets: Vec<Target>,
+    next: Cell<usize>,
+}
+
+impl Upstream {
+    pub fn new(cfg: &UpstreamConfig) -> Self {
+        Upstream {
+            name: cfg.name.clone(),
+            balance: cfg.balance,
+            connect_timeout: cfg.connect_timeout,
+            response_timeout: cfg.response_timeout,
+            max_idle: cfg.max_idle_per_worker,
+            idle_timeout: cfg.idle_timeout,
+            targets: cfg
+                .targets
+                .iter()
+                .map(|&addr| Target {
+                    addr,
+                    idle: RefCell::new(VecDeque::new()),
+                    in_flight: Cell::new(0),
+                })
+                .collect(),
+            next: Cell::new(0),
+        }
+    }
+
+    /// Number of targets.
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Whether the upstream has no targets (never true for a compiled config).
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// Chooses the target for a first attempt. `random` is a fresh random value.
+    pub fn pick(&self, random: u64) -> usize {
+        let n = self.targets.len().max(1);
+        match self.balance {
+            Balance::RoundRobin => {
+                let i = self.next.get();
+                self.next.set((i + 1) % n);
+                i % n
+            }
+            Balance::LeastRequests => {
+                let a = (random % n as u64) as usize;
+                let b = ((random >> 32) % n as u64) as usize;
+                let load = |i: usize| self.targets.get(i).map_or(u32::MAX, |t| t.in_flight.get());
+                if load(b) < load(a) {
+                    b
+                } else {
+                    a
+                }
+            }
+        }
+    }
+
+    /// A pooled connection to `target` if one is alive and fresh, else a new one.
+    /// `verify` probes a pooled socket first (for requests that could not be replayed).
+    pub async fn checkout(
+        &self,
+        target: usize,
+        verify: bool,
+        buf: BytesMut,
+    ) -> Result<UpstreamConn, (GatewayError, BytesMut)> {
+        let Some(t) = self.targets.get(target) else {
+            return Err((GatewayError::NoTarget, buf));
+        };
+        if let Some(stream) = self.pooled(t, verify) {
+            t.in_flight.set(t.in_flight.get() + 1);
+            return Ok(UpstreamConn {
+                stream,
+                buf,
+                target,
+                reused: true,
+            });
+        }
+        self.connect(target, buf).await
+    }
+
+    /// A new connection to `target`, bypassing the pool.
+    pub async fn connect(
+        &self,
+        target: usize,
+        buf: BytesMut,
+    ) -> Result<UpstreamConn, (GatewayError, BytesMut)> {
+        let Some(t) = self.targets.get(target) else {
+            return Err((GatewayError::NoTarget, buf));
+        };
+        let stream = match monoio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect_addr(t.addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => return Err((GatewayError::UpstreamConnect, buf)),
+            Err(_) => return Err((GatewayError::UpstreamTimeout, buf)),
+        };
+        let _ = stream.set_nodelay(true);
+        t.in_flight.set(t.in_flight.get() + 1);
+        Ok(UpstreamConn {
+            stream,
+            buf,
+            target,
+            reused: false,
+        })
+    }
+
+    fn pooled(&self, t: &Target, verify: bool) -> Option<TcpStream> {
+        let mut idle = t.idle.borrow_mut();
+        let now = Instant::now();
+        // Oldest connections sit at the front: drop the expired ones.
+        while idle
+            .front()
+            .is_some_and(|c| now.duration_since(c.since) >= self.idle_timeout)
+        {
+            idle.pop_front();
+        }
+        // Most recently used at the back (LIFO keeps few connections hot).
+        while let Some(c) = idle.pop_back() {
+            if !verify || probe_alive(&c.stream) {
+                return Some(c.stream);
+            }
+        }
+        None
+    }
+
+    /// Ends an exchange on `conn`'s target; the connection is pooled when `reusable`.
+    /// Returns the connection's buffer for reuse.
+    pub fn release(&self, conn: UpstreamConn, reusable: bool) -> BytesMut {
+        let UpstreamConn {
+            stream,
+            buf,
+            target,
+            ..
+        } = conn;
+        if let Some(t) = self.targets.get(target) {
+            t.in_flight.set(t.in_flight.get().saturating_sub(1));
+            // Bytes left over after a complete response mean the origin sent more than one
+            // message: the stream is out of sync, never reuse it.
+            if reusable && buf.is_empty() && self.max_idle > 0 {
+                let mut idle = t.idle.borrow_mut();
+                if idle.len() >= self.max_idle {
+                    idle.pop_front();
+                }
+                idle.push_back(Idle {
+                    stream,
+                    since: Instant::now(),
+                });
+            }
+        }
+        buf
+    }
+
+    /// Idle connections currently pooled for `target` (for tests and metrics).
+    pub fn idle_count(&self, target: usize) -> usize {
+        self.targets.get(target).map_or(0, |t| t.idle.borrow().len())
+    }
+}
+
+/// Non-blocking `MSG_PEEK`: a pooled connection is alive when nothing is readable yet. EOF or
+/// unexpected bytes both mean it cannot carry a new request.
+fn probe_alive(stream: &TcpStream) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: recv(2) writes at most 1 byte into `byte`, which outlives the call; the fd is
+    // owned by `stream` and open.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            std::ptr::addr_of_mut!(byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+}

@@ -1,0 +1,253 @@
+//! Per-worker state: everything one core owns and nothing another core touches.
+//!
+//! Owns: the worker's view of the config, its upstream connection pools, a pool of read buffers
+//! lent to busy connections, the request-id generator and the cached `Date` header. All of it is
+//! reached through `Rc<Worker>` with `Cell`/`RefCell` interior mutability: no locks, no atomics on
+//! the request path. What crosses cores is only the draining flag in [`crate::server::Shared`].
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+
+use super::upstream::Upstream;
+use crate::config::Config;
+use crate::server::DriverKind;
+
+/// Read buffers kept for reuse per worker; beyond this, returned buffers are freed.
+pub const BUFFER_POOL_MAX: usize = 1024;
+
+/// State of one worker thread.
+pub struct Worker {
+    pub id: usize,
+    pub config: Arc<Config>,
+    pub driver: DriverKind,
+    pub upstreams: Vec<Upstream>,
+    pub buffers: BufPool,
+    pub ids: RequestIds,
+    pub date: DateCache,
+    /// Client connections currently open on this worker.
+    pub open_connections: Cell<usize>,
+    /// Requests currently being served (head read, response not finished).
+    pub busy: Cell<usize>,
+    /// Set when the process drains: finish the current request, then close.
+    pub draining: Cell<bool>,
+}
+
+impl Worker {
+    pub fn new(id: usize, config: Arc<Config>, driver: DriverKind) -> Self {
+        let upstreams = config.upstreams.iter().map(Upstream::new).collect();
+        let seed = seed_for(id);
+        Worker {
+            id,
+            driver,
+            upstreams,
+            buffers: BufPool::new(config.server.read_buffer_bytes),
+            ids: RequestIds::new(seed),
+            date: DateCache::default(),
+            open_connections: Cell::new(0),
+            busy: Cell::new(0),
+            draining: Cell::new(false),
+            config,
+        }
+    }
+}
+
+fn seed_for(id: usize) -> u64 {
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let addr = &t as *const u64 as u64; // ASLR adds entropy between processes
+    t ^ addr.rotate_left(32) ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Buffers lent to connections only while they are busy, so an idle keep-alive connection holds
+/// no read buffer at all.
+pub struct BufPool {
+    size: usize,
+    free: RefCell<Vec<BytesMut>>,
+}
+
+impl BufPool {
+    pub fn new(size: usize) -> Self {
+        BufPool {
+            size,
+            free: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The configured buffer size.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// An empty buffer with at least `size` capacity.
+    pub fn take(&self) -> BytesMut {
+        match self.free.borrow_mut().pop() {
+            Some(b) => b,
+            None => BytesMut::with_capacity(self.size),
+        }
+    }
+
+    /// Returns an empty buffer for reuse. A buffer whose allocation is still shared (a frozen
+    /// head is alive) or was grown far beyond the configured size is dropped instead.
+    pub fn give(&self, mut buf: BytesMut) {
+        buf.clear();
+        if buf.capacity() > self.size * 4 {
+            return;
+        }
+        // `reserve` on an empty, uniquely owned buffer reclaims its whole allocation in place.
+        buf.reserve(self.size);
+        let mut free = self.free.borrow_mut();
+        if free.len() < BUFFER_POOL_MAX {
+            free.push(buf);
+        }
+    }
+}
+
+/// Request ids in the shape API Gateway uses (a UUID v4), from a per-worker xorshift generator.
+pub struct RequestIds {
+    state: Cell<u64>,
+}
+
+/// Length of a generated request id.
+pub const REQUEST_ID_LEN: usize = 36;
+
+impl RequestIds {
+    pub fn new(seed: u64) -> Self {
+        RequestIds {
+            state: Cell::new(seed | 1),
+        }
+    }
+
+    fn next_u64(&self) -> u64 {
+        // xorshift64*: fast, non-cryptographic; ids need uniqueness, not secrecy.
+        let mut x = self.state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.state.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A fresh random value (also used for load-balancing choices).
+    pub fn random(&self) -> u64 {
+        self.next_u64()
+    }
+
+    /// A new id, `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`.
+    pub fn generate(&self) -> [u8; REQUEST_ID_LEN] {
+        let hi = self.next_u64();
+        let lo = self.next_u64();
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&hi.to_be_bytes());
+        raw[8..].copy_from_slice(&lo.to_be_bytes());
+        raw[6] = (raw[6] & 0x0f) | 0x40;
+        raw[8] = (raw[8] & 0x3f) | 0x80;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; REQUEST_ID_LEN];
+        let mut o = 0;
+        for (i, b) in raw.iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                o += 1;
+            }
+            out[o] = HEX[usize::from(b >> 4)];
+            out[o + 1] = HEX[usize::from(b & 0xf)];
+            o += 2;
+        }
+        out
+    }
+}
+
+/// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate), formatted once per second.
+#[derive(Default)]
+pub struct DateCache {
+    second: Cell<u64>,
+    value: Cell<[u8; 29]>,
+}
+
+impl DateCache {
+    /// The current date as `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub fn now(&self) -> [u8; 29] {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if secs != self.second.get() || secs == 0 {
+            self.second.set(secs);
+            self.value.set(format_http_date(secs));
+        }
+        self.value.get()
+    }
+}
+
+/// Formats seconds since the epoch as an IMF-fixdate.
+pub fn format_http_date(secs: u64) -> [u8; 29] {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    // Civil-from-days (proleptic Gregorian), days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WD: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
+    const MO: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(WD[(days % 7) as usize]);
+    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
+    out[5..7].copy_from_slice(&two(day as u64));
+    out[8..11].copy_from_slice(MO[(month - 1).clamp(0, 11) as usize]);
+    let y = year.clamp(0, 9999) as u64;
+    out[12..14].copy_from_slice(&two(y / 100));
+    out[14..16].copy_from_slice(&two(y % 100));
+    out[17..19].copy_from_slice(&two(h));
+    out[20..22].copy_from_slice(&two(m));
+    out[23..25].copy_from_slice(&two(s));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_date_matches_rfc_example() {
+        assert_eq!(&format_http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(&format_http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(&format_http_date(1_709_210_096), b"Thu, 29 Feb 2024 12:34:56 GMT");
+    }
+
+    #[test]
+    fn request_ids_are_uuid_v4_shaped_and_distinct() {
+        let g = RequestIds::new(42);
+        let a = g.generate();
+        let b = g.generate();
+        assert_ne!(a, b);
+        let s = std::str::from_utf8(&a).unwrap();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+        assert_eq!(s.matches('-').count(), 4);
+    }
+
+    #[test]
+    fn buffer_pool_reuses_allocation() {
+        let p = BufPool::new(4096);
+        let mut b = p.take();
+        b.extend_from_slice(b"abc");
+        let ptr = b.as_ptr();
+        p.give(b);
+        let b2 = p.take();
+        assert_eq!(b2.as_ptr(), ptr);
+        assert!(b2.is_empty() && b2.capacity() >= 4096);
+    }
+}

@@ -1,0 +1,144 @@
+//! Listening sockets: one SO_REUSEPORT socket per worker and address, made before workers start.
+//!
+//! Owns: creating, binding and listening with the options the data plane needs, so bind errors
+//! surface synchronously at startup (and a `:0` port resolves once, with every worker's socket on
+//! the same port). Leaves out: accepting (each worker hands its sockets to its own runtime). The
+//! kernel spreads new connections across the worker sockets of an address by the 4-tuple hash.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// Creates `count` listening sockets on `addr`, all with SO_REUSEPORT on the same port.
+pub fn bind_reuseport(addr: SocketAddr, count: usize, backlog: u32) -> io::Result<Vec<TcpListener>> {
+    let mut out = Vec::with_capacity(count);
+    let mut addr = addr;
+    for _ in 0..count.max(1) {
+        let l = bind_one(addr, backlog)?;
+        addr = l.local_addr()?; // the first socket fixes the port when `addr` had port 0
+        out.push(l);
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let domain = match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh, valid descriptor that nothing else owns; OwnedFd closes it on
+    // every error path below.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    if domain == libc::AF_INET6 {
+        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` is a properly initialised sockaddr of length `len` for this family.
+    let rc = unsafe { libc::bind(fd, std::ptr::addr_of!(storage).cast(), len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: listen(2) on a bound socket we own.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpListener::from(owned))
+}
+
+/// setsockopt with an `int` value.
+pub fn set_int(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the option value points at a live i32 whose size is passed along.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr type.
+            let sin = unsafe { &mut *std::ptr::addr_of_mut!(storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr {
+                s_addr: u32::from_ne_bytes(a.ip().octets()),
+            };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { &mut *std::ptr::addr_of_mut!(storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr = libc::in6_addr {
+                s6_addr: a.ip().octets(),
+            };
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Pins the calling thread to `core` (best effort: an error is returned, not fatal).
+pub fn pin_current_thread(core: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(core % libc::CPU_SETSIZE as usize, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_resolves_once_for_all_workers() {
+        let ls = bind_reuseport("127.0.0.1:0".parse().unwrap(), 3, 128).unwrap();
+        let port = ls[0].local_addr().unwrap().port();
+        assert_ne!(port, 0);
+        assert!(ls.iter().all(|l| l.local_addr().unwrap().port() == port));
+    }
+
+    #[test]
+    fn taken_port_without_reuseport_fails() {
+        let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = plain.local_addr().unwrap();
+        assert!(bind_reuseport(addr, 1, 128).is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Threads, runtimes and process lifecycle: one worker per core, each with its own monoio runtime.
+//!
+//! Owns: starting `server.workers` threads (optionally pinned), building each runtime on the
+//! chosen driver (io_uring, falling back to epoll under `auto` when the ring cannot be built),
+//! the SO_REUSEPORT listeners (made up front by [`listener`]), the accept loops with the
+//! per-worker connection cap, panic isolation per connection, and draining on shutdown.
+//!
+//! What crosses cores: only [`Shared`]'s `draining` flag (an `AtomicBool`, written once by the
+//! controlling thread with `Release` and read by each worker's drain watcher with `Acquire`, so a
+//! worker that sees it also sees everything written before it). Workers report their driver once
+//! at startup through a channel; nothing is shared on the request path.
+
+pub mod listener;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use monoio::time::TimeDriver;
+use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
+
+use crate::config::raw::DriverChoice;
+use crate::config::Config;
+use crate::proxy::worker::Worker;
+
+/// How often a worker checks the shared draining flag.
+pub const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How long accept backs off when the worker is at `server.max_connections`.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(2);
+
+/// The io driver a worker actually runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverKind {
+    IoUring,
+    Epoll,
+}
+
+impl DriverKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DriverKind::IoUring => "io_uring",
+            DriverKind::Epoll => "epoll",
+        }
+    }
+}
+
+/// State shared by all workers and the controlling thread.
+#[derive(Debug, Default)]
+pub struct Shared {
+    draining: AtomicBool,
+}
+
+impl Shared {
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
+/// A running server: its bound addresses, drivers, and the means to stop it.
+pub struct ServerHandle {
+    addrs: Vec<SocketAddr>,
+    drivers: Vec<DriverKind>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The listen addresses actually bound (port 0 resolved).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// The driver of each worker, by worker index.
+    pub fn drivers(&self) -> &[DriverKind] {
+        &self.drivers
+    }
+
+    /// Starts draining: stop accepting, finish in-flight requests (up to
+    /// `server.timeouts.shutdown_ms`), then workers exit.
+    pub fn shutdown(&self) {
+        self.shared.draining.store(true, Ordering::Release);
+    }
+
+    /// Waits for every worker to exit.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
+
+fn build_runtime(choice: DriverChoice, entries: u32) -> io::Result<(Runtime, DriverKind)> {
+    let uring = || {
+        RuntimeBuilder::<IoUringDriver>::new()
+            .with_entries(entries)
+            .enable_timer()
+            .build()
+            .map(|rt| (Runtime::from(rt), DriverKind::IoUring))
+    };
+    let epoll = || {
+        RuntimeBuilder::<LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .map(|rt| (Runtime::from(rt), DriverKind::Epoll))
+    };
+    match choice {
+        DriverChoice::IoUring => uring(),
+        DriverChoice::Epoll => epoll(),
+        DriverChoice::Auto => uring().or_else(|_| epoll()),
+    }
+}
+
+/// Binds every listener and starts the workers; returns once all of them serve.
+pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
+    let s = &config.server;
+    let n = s.workers.max(1);
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::new();
+    for &addr in &s.listen {
+        let ls = listener::bind_reuseport(addr, n, s.backlog)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        if let Some(first) = ls.first() {
+            addrs.push(first.local_addr()?);
+        }
+        for (i, l) in ls.into_iter().enumerate() {
+            per_worker[i].push(l);
+        }
+    }
+    let shared = Arc::new(Shared::default());
+    let (tx, rx) = mpsc::channel::<(usize, io::Result<DriverKind>)>();
+    let mut threads = Vec::with_capacity(n);
+    for (id, listeners) in per_worker.into_iter().enumerate() {
+        let config = config.clone();
+        let shared = shared.clone();
+        let tx = tx.clone();
+        let t = std::thread::Builder::new()
+            .name(format!("tollgate-w{id}"))
+            .spawn(move || worker_thread(id, config, listeners, shared, tx))?;
+        threads.push(t);
+    }
+    drop(tx);
+    let mut drivers = vec![DriverKind::Epoll; n];
+    for _ in 0..n {
+        match rx.recv() {
+            Ok((id, Ok(d))) => drivers[id] = d,
+            Ok((id, Err(e))) => {
+                shared.draining.store(true, Ordering::Release);
+                return Err(io::Error::new(e.kind(), format!("worker {id}: {e}")));
+            }
+            Err(_) => return Err(io::Error::other("a worker exited during startup")),
+        }
+    }
+    Ok(ServerHandle {
+        addrs,
+        drivers,
+        shared,
+        threads,
+    })
+}
+
+fn worker_thread(
+    id: usize,
+    config: Arc<Config>,
+    listeners: Vec<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
+) {
+    if config.server.pin_cores {
+        if let Err(e) = listener::pin_current_thread(id) {
+            eprintln!("tollgate: worker {id}: cannot pin to core {id}: {e}");
+        }
+    }
+    let (mut rt, kind) = match build_runtime(config.server.driver, config.server.ring_entries) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send((id, Err(e)));
+            return;
+        }
+    };
+    rt.block_on(worker_main(id, config, listeners, shared, kind, ready));
+}
+
+async fn worker_main(
+    id: usize,
+    config: Arc<Config>,
+    listeners: Vec<std::net::TcpListener>,
+    shared: Arc<Shared>,
+    kind: DriverKind,
+    ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
+) {
+    let shutdown_grace = config.server.timeouts.shutdown;
+    let w = Rc::new(Worker::new(id, config, kind));
+    let mut accepting = Vec::new();
+    for l in listeners {
+        match monoio::net::TcpListener::from_std(l) {
+            Ok(l) => accepting.push(l),
+            Err(e) => {
+                let _ = ready.send((id, Err(e)));
+                return;
+            }
+        }
+    }
+    let canceller = monoio::io::Canceller::new();
+    let mut loops = Vec::new();
+    for l in accepting {
+        loops.push(monoio::spawn(accept_loop(l, w.clone(), canceller.handle())));
+    }
+    let _ = ready.send((id, Ok(kind)));
+    drop(ready);
+    while !shared.draining() {
+        monoio::time::sleep(DRAIN_POLL).await;
+    }
+    // Drain: stop accepting, tell connections to close after their current request, and give
+    // in-flight requests the grace period. Idle connections close as the runtime drops.
+    w.draining.set(true);
+    canceller.cancel();
+    for l in loops {
+        l.await;
+    }
+    let deadline = Instant::now() + shutdown_grace;
+    while w.busy.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn accept_loop(
+    listener: monoio::net::TcpListener,
+    w: Rc<Worker>,
+    cancel: monoio::io::CancelHandle,
+) {
+    let max = w.config.server.max_connections;
+    loop {
+        if w.open_connections.get() >= max {
+            monoio::time::sleep(ACCEPT_BACKOFF).await;
+            if w.draining.get() {
+                return;
+            }
+            continue;
+        }
+        match listener.cancelable_accept(cancel.clone()).await {
+            Ok((stream, peer)) => {
+                let conn = crate::proxy::conn::serve(stream, peer, w.clone());
+                monoio::spawn(CatchUnwind(Box::pin(conn)));
+            }
+            Err(e) => {
+                if w.draining.get() {
+                    return;
+                }
+                // EMFILE/ENFILE and friends: back off instead of spinning.
+                if !matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) {
+                    monoio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs a connection future and stops a panic inside it from unwinding into the runtime: the
+/// connection is dropped (its socket closed), the worker and its other connections go on.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(()),
+        }
+    }
+}
