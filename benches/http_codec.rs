@@ -1,10 +1,10 @@
 //! Codec micro-benchmarks: request head, response head, chunked body decode.
 
 use bytes::BytesMut;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tollgate::http::{
     parse_request, parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, Limits,
 };
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
 const GET_HEAD: &[u8] = b"GET /api/v1/users/12345/orders?limit=20&offset=40&sort=desc HTTP/1.1\r\n\
 Host: api.example.com\r\n\

@@ -143,8 +143,14 @@ mod tests {
     fn statuses_follow_api_gateway() {
         assert_eq!(GatewayError::NoRoute.status(), 404);
         assert_eq!(GatewayError::NoRoute.body(), r#"{"message":"Not Found"}"#);
-        assert_eq!(GatewayError::UpstreamTimeout.body(), r#"{"message":"Gateway Timeout"}"#);
-        assert_eq!(GatewayError::UpstreamConnect.body(), r#"{"message":"Bad Gateway"}"#);
+        assert_eq!(
+            GatewayError::UpstreamTimeout.body(),
+            r#"{"message":"Gateway Timeout"}"#
+        );
+        assert_eq!(
+            GatewayError::UpstreamConnect.body(),
+            r#"{"message":"Bad Gateway"}"#
+        );
         assert_eq!(GatewayError::Http(HttpError::HeadTooLarge).status(), 431);
         assert_eq!(GatewayError::Http(HttpError::UriTooLong).status(), 414);
         assert_eq!(GatewayError::Http(HttpError::BodyTooLarge).status(), 413);

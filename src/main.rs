@@ -36,8 +36,9 @@ enum Command {
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
     match path {
         Some(p) => config::load(p),
-        None => config::from_str(config::EMBEDDED_CONFIG)
-            .map_err(|e| e.render("<embedded config>")),
+        None => {
+            config::from_str(config::EMBEDDED_CONFIG).map_err(|e| e.render("<embedded config>"))
+        }
     }
 }
 

@@ -173,14 +173,26 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
     };
     let entries = *s.ring_entries.get_ref();
     if !(8..=32_768).contains(&entries) {
-        cx.err(&s.ring_entries, "server.ring_entries", "must be in 8..=32768");
+        cx.err(
+            &s.ring_entries,
+            "server.ring_entries",
+            "must be in 8..=32768",
+        );
     }
     if *s.max_connections.get_ref() == 0 {
-        cx.err(&s.max_connections, "server.max_connections", "must be at least 1");
+        cx.err(
+            &s.max_connections,
+            "server.max_connections",
+            "must be at least 1",
+        );
     }
     let rb = *s.read_buffer_bytes.get_ref();
     if !(1024..=16 << 20).contains(&rb) {
-        cx.err(&s.read_buffer_bytes, "server.read_buffer_bytes", "must be in 1024..=16777216");
+        cx.err(
+            &s.read_buffer_bytes,
+            "server.read_buffer_bytes",
+            "must be in 1024..=16777216",
+        );
     }
     let l = &s.limits;
     let limits = Limits {
@@ -236,11 +248,19 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
         if name.is_empty() {
             cx.err(&u.name, format!("upstream[{i}].name"), "must not be empty");
         } else if ups[..i].iter().any(|p| p.name.get_ref() == name) {
-            cx.err(&u.name, format!("upstream[{i}].name"), format!("duplicate upstream {name:?}"));
+            cx.err(
+                &u.name,
+                format!("upstream[{i}].name"),
+                format!("duplicate upstream {name:?}"),
+            );
         }
         let mut targets = Vec::new();
         if u.targets.get_ref().is_empty() {
-            cx.err(&u.targets, format!("upstream[{i}].targets"), "needs at least one target");
+            cx.err(
+                &u.targets,
+                format!("upstream[{i}].targets"),
+                "needs at least one target",
+            );
         }
         for (j, t) in u.targets.get_ref().iter().enumerate() {
             match resolve(t.get_ref()) {
@@ -306,11 +326,19 @@ fn compile_route(
             Integration::Mock(compile_mock(i, m, cx)?)
         }
         (Some(u), Some(_)) => {
-            cx.err(u, format!("route[{i}]"), "set either upstream or mock, not both");
+            cx.err(
+                u,
+                format!("route[{i}]"),
+                "set either upstream or mock, not both",
+            );
             return None;
         }
         (None, None) => {
-            cx.err(&r.key, format!("route[{i}]"), "needs an integration: upstream or mock");
+            cx.err(
+                &r.key,
+                format!("route[{i}]"),
+                "needs an integration: upstream or mock",
+            );
             return None;
         }
     };

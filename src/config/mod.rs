@@ -204,13 +204,17 @@ key = "GET /z"
         let text = "[[route]]\nkey = \"GET /p/{id}\"\nmock = {}\n[[route]]\nkey = \"GET /p/{x}\"\nmock = {}\n";
         let e = from_str(text).unwrap_err();
         let msg = e.render("t.toml");
-        assert!(msg.contains("GET /p/{id}") && msg.contains("GET /p/{x}"), "{msg}");
+        assert!(
+            msg.contains("GET /p/{id}") && msg.contains("GET /p/{x}"),
+            "{msg}"
+        );
         assert!(msg.starts_with("t.toml:"), "{msg}");
     }
 
     #[test]
     fn mock_reserved_header_rejected() {
-        let text = "[[route]]\nkey = \"GET /p\"\nmock = { headers = { \"content-length\" = \"3\" } }\n";
+        let text =
+            "[[route]]\nkey = \"GET /p\"\nmock = { headers = { \"content-length\" = \"3\" } }\n";
         let e = from_str(text).unwrap_err();
         assert_eq!(e.0[0].key, "route[0].mock.headers");
         assert_eq!(e.0[0].line, 3);

@@ -172,7 +172,9 @@ async fn read_head(w: &Worker, conn: &mut Downstream) -> HeadRead {
             }
             Ok(0) | Err(IoFail::Io(_)) => return HeadRead::Closed,
             Ok(_) => {}
-            Err(IoFail::Timeout) if had_bytes => return HeadRead::Reject(GatewayError::HeadTimeout),
+            Err(IoFail::Timeout) if had_bytes => {
+                return HeadRead::Reject(GatewayError::HeadTimeout)
+            }
             Err(IoFail::Timeout) => return HeadRead::Closed,
         }
     }

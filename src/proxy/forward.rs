@@ -23,8 +23,8 @@ use super::upstream::{Upstream, UpstreamConn};
 use super::worker::Worker;
 use crate::error::GatewayError;
 use crate::http::{
-    parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError,
-    Method, RequestHead, ResponseHead, Version,
+    parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
+    RequestHead, ResponseHead, Version,
 };
 use crate::router::PathTemplate;
 
@@ -76,15 +76,15 @@ pub async fn forward(
             .await
             .map_err(|_| GatewayError::ClientGone)?;
     }
-    let whole = drain_buffered(&mut conn.buf, &mut dec, &mut enc, &mut out)
-        .map_err(GatewayError::Http)?;
+    let whole =
+        drain_buffered(&mut conn.buf, &mut dec, &mut enc, &mut out).map_err(GatewayError::Http)?;
     if whole {
         st.body = BodyState::Done;
     }
     let first: Bytes = out.split().freeze();
 
-    let (mut uc, rh) = send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out)
-        .await?;
+    let (mut uc, rh) =
+        send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out).await?;
     let result = relay_response(w, conn, head, st, &mut uc, &rh, up.response_timeout).await;
     let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
     let buf = up.release(uc, reusable);
@@ -323,20 +323,28 @@ async fn pump(
             Some(BodyChunk::Data(d)) => {
                 enc.encode(&d, out).map_err(framing)?;
                 if out.len() >= FLUSH_BYTES {
-                    flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink)?;
+                    flush(dst, out, write_limit)
+                        .await
+                        .map_err(|_| PumpFail::Sink)?;
                 }
             }
             Some(BodyChunk::End { trailers }) => {
                 enc.finish(&trailers, out).map_err(framing)?;
-                return flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink);
+                return flush(dst, out, write_limit)
+                    .await
+                    .map_err(|_| PumpFail::Sink);
             }
             None => {
-                flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink)?;
+                flush(dst, out, write_limit)
+                    .await
+                    .map_err(|_| PumpFail::Sink)?;
                 match read_within(src, src_buf, want, read_limit).await {
                     Ok(0) => match dec.eof() {
                         Ok(BodyChunk::End { trailers }) => {
                             enc.finish(&trailers, out).map_err(framing)?;
-                            return flush(dst, out, write_limit).await.map_err(|_| PumpFail::Sink);
+                            return flush(dst, out, write_limit)
+                                .await
+                                .map_err(|_| PumpFail::Sink);
                         }
                         _ => return Err(PumpFail::Source(SourceFail::Closed)),
                     },

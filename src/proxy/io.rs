@@ -26,7 +26,11 @@ pub const MIN_READ_SPARE: usize = 1024;
 /// Reads once into the spare capacity of `buf`; when less than [`MIN_READ_SPARE`] is spare, the
 /// buffer first gets `want` more bytes of room. Returns the number of bytes read; 0 means the
 /// peer closed its side.
-pub async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+pub async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+) -> io::Result<usize> {
     if buf.capacity() - buf.len() < MIN_READ_SPARE {
         buf.reserve(want.max(MIN_READ_SPARE));
     }
@@ -66,7 +70,11 @@ pub async fn read_within(
 }
 
 /// Writes all of `out`, then clears it (keeping its allocation), bounded by `limit`.
-pub async fn flush(stream: &mut TcpStream, out: &mut BytesMut, limit: Duration) -> Result<(), IoFail> {
+pub async fn flush(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    limit: Duration,
+) -> Result<(), IoFail> {
     if out.is_empty() {
         return Ok(());
     }

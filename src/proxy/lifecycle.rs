@@ -142,7 +142,14 @@ async fn integration(
             let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
             let date = w.date.now();
             let head_only = head.method_kind == Method::Head;
-            mock_response(&mut out, mock, &date, st.request_id.bytes(head), conn_hdr, head_only);
+            mock_response(
+                &mut out,
+                mock,
+                &date,
+                st.request_id.bytes(head),
+                conn_hdr,
+                head_only,
+            );
             st.status = mock.status;
             write_client(w, conn, &mut out, st).await
         }

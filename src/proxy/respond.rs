@@ -137,7 +137,14 @@ mod tests {
     fn error_response_is_api_gateway_json() {
         let mut out = BytesMut::new();
         let date = b"Thu, 01 Jan 1970 00:00:00 GMT";
-        error_response(&mut out, &GatewayError::NoRoute, date, b"rid", ConnHeader::None, false);
+        error_response(
+            &mut out,
+            &GatewayError::NoRoute,
+            date,
+            b"rid",
+            ConnHeader::None,
+            false,
+        );
         assert_eq!(
             &out[..],
             &b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\

@@ -211,7 +211,9 @@ impl Upstream {
 
     /// Idle connections currently pooled for `target` (for tests and metrics).
     pub fn idle_count(&self, target: usize) -> usize {
-        self.targets.get(target).map_or(0, |t| t.idle.borrow().len())
+        self.targets
+            .get(target)
+            .map_or(0, |t| t.idle.borrow().len())
     }
 }
 

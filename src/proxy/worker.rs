@@ -221,9 +221,15 @@ mod tests {
 
     #[test]
     fn http_date_matches_rfc_example() {
-        assert_eq!(&format_http_date(784_111_777), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            &format_http_date(784_111_777),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
         assert_eq!(&format_http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(&format_http_date(1_709_210_096), b"Thu, 29 Feb 2024 12:34:56 GMT");
+        assert_eq!(
+            &format_http_date(1_709_210_096),
+            b"Thu, 29 Feb 2024 12:34:56 GMT"
+        );
     }
 
     #[test]

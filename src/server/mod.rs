@@ -257,7 +257,10 @@ async fn accept_loop(
                     return;
                 }
                 // EMFILE/ENFILE and friends: back off instead of spinning.
-                if !matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) {
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
+                ) {
                     monoio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }

@@ -192,7 +192,8 @@ impl Origin {
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         {
-            let (recorded, connections, stop) = (recorded.clone(), connections.clone(), stop.clone());
+            let (recorded, connections, stop) =
+                (recorded.clone(), connections.clone(), stop.clone());
             thread::spawn(move || {
                 for s in listener.incoming() {
                     if stop.load(Ordering::Acquire) {
@@ -201,7 +202,9 @@ impl Origin {
                     let Ok(s) = s else { continue };
                     let id = connections.fetch_add(1, Ordering::AcqRel);
                     let (recorded, handler) = (recorded.clone(), handler.clone());
-                    thread::spawn(move || serve_origin_conn(s, id, keep_bodies, &recorded, &*handler));
+                    thread::spawn(move || {
+                        serve_origin_conn(s, id, keep_bodies, &recorded, &*handler)
+                    });
                 }
             });
         }
@@ -307,7 +310,12 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> Opti
         headers: req
             .headers
             .iter()
-            .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
             .collect(),
         ..Default::default()
     };
@@ -455,7 +463,12 @@ impl Client {
             headers: r
                 .headers
                 .iter()
-                .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                .map(|h| {
+                    (
+                        h.name.to_string(),
+                        String::from_utf8_lossy(h.value).into_owned(),
+                    )
+                })
                 .collect(),
             body: Vec::new(),
             head: String::from_utf8_lossy(&self.buf[..head_end]).into_owned(),
