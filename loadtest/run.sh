@@ -3,7 +3,7 @@
 # on loopback, one proxy worker pinned to core 0, origin and load generator on the last core.
 # Prints a markdown table and writes it to loadtest/out/results.md. See loadtest/README.md.
 #
-# Env knobs: DURATION (s, default 10), CONNS (default 64), IDLE_CONNS (default 2000),
+# Env knobs: DURATION (s, default 10), CONNS (default 64), IDLE_CONNS (default 10000),
 # DRIVER (io_uring | epoll | auto, default io_uring), WARMUP (s, default 2), THREADS (wrk -t,
 # default 1), PORT_BASE (default 18000: origin PORT_BASE, tollgate +80, nginx proxy +81),
 # SKIP_BUILD=1 (use the existing target/release/tollgate), KEEP_TMP=1 (keep the temp dir).
@@ -16,7 +16,7 @@ LT="$HERE/lt.py"
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
-IDLE_CONNS=${IDLE_CONNS:-2000}
+IDLE_CONNS=${IDLE_CONNS:-10000}   # large enough that allocator growth steps amortize
 DRIVER=${DRIVER:-io_uring}
 WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-1}

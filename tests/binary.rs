@@ -99,9 +99,9 @@ both_drivers! {
         c.send(format!("PUT /big HTTP/1.1\r\nHost: h\r\nContent-Length: {BIG}\r\n\r\n").as_bytes());
         let block = vec![7u8; 1 << 20];
         let mut peak = before;
-        for i in 0..100 {
+        for i in 0..100u32 {
             c.stream.write_all(&block).unwrap();
-            if i % 10 == 9 {
+            if (i + 1).is_multiple_of(10) {
                 peak = peak.max(p.rss_kib());
             }
         }
@@ -139,7 +139,7 @@ both_drivers! {
                 got += n as u64;
             }
             reads += 1;
-            if reads % 256 == 0 {
+            if reads.is_multiple_of(256) {
                 peak = peak.max(p.rss_kib());
                 // read slowly now and then so the proxy has to apply back-pressure
                 std::thread::sleep(Duration::from_millis(1));

@@ -4,24 +4,27 @@
 //! keep-alive idle timeout, and the read buffer's lifetime. An idle connection holds no read
 //! buffer: it waits for readiness (`readable`, a poll op on io_uring, epoll readiness otherwise)
 //! and only then borrows a buffer from the worker's pool, returning it once nothing is pipelined.
+//! Its deadline lives in the worker's [`super::idle::IdleTable`], not in a timer of its own.
 //! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
 //! so the future an idle connection parks is small. Leaves out: what a request does (see
 //! [`super::lifecycle`]).
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::io::{read_until, IoFail};
+use super::io::{read_until, try_read, IoFail};
 use super::lifecycle::{self, Outcome};
 use super::worker::Worker;
 use crate::error::GatewayError;
 use crate::http::{parse_request, HttpError};
 
-/// The textual client address for `X-Forwarded-For`, kept on the stack.
+/// The textual client address for `X-Forwarded-For`, formatted on the stack per request (the
+/// connection keeps only its socket, whose peer address monoio caches).
 #[derive(Clone, Copy)]
 pub struct PeerIp {
     buf: [u8; 46],
@@ -49,7 +52,6 @@ pub struct Downstream {
     pub stream: TcpStream,
     /// Unconsumed input; capacity 0 while the connection is idle.
     pub buf: BytesMut,
-    pub peer: PeerIp,
 }
 
 /// Where a connection is between requests.
@@ -84,36 +86,22 @@ impl Drop for BusyGuard<'_> {
 }
 
 /// Serves a client connection until it closes, times out or breaks protocol.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, w: Rc<Worker>) {
+pub async fn serve(stream: TcpStream, w: Rc<Worker>) {
     w.open_connections.set(w.open_connections.get() + 1);
     let _guard = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
     let mut conn = Downstream {
         stream,
         buf: BytesMut::new(),
-        peer: PeerIp::new(peer),
     };
     let mut state = ConnState::New;
     loop {
         if state != ConnState::Pipelined && !wait_readable(&w, &conn, state).await {
             break;
         }
-        if conn.buf.capacity() == 0 {
-            conn.buf = w.buffers.take();
-        }
-        let outcome = match read_head(&w, &mut conn).await {
-            HeadRead::Head(head) => {
-                w.busy.set(w.busy.get() + 1);
-                let _busy = BusyGuard(&w);
-                Box::pin(lifecycle::handle(&w, &mut conn, head)).await
-            }
-            HeadRead::Reject(e) => {
-                lifecycle::reject_head(&w, &mut conn, e).await;
-                Outcome::Close
-            }
-            HeadRead::Closed => Outcome::Close,
-        };
-        if outcome == Outcome::Close {
+        // Only the wait above lives in this (long-lived) future; a request's work is boxed so
+        // an idle connection parks a small task.
+        if Box::pin(serve_one(&w, &mut conn)).await == Outcome::Close {
             break;
         }
         if conn.buf.is_empty() {
@@ -128,6 +116,34 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, w: Rc<Worker>) {
     }
 }
 
+/// Reads one request head and serves it.
+async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
+    if conn.buf.is_empty() {
+        if conn.buf.capacity() == 0 {
+            conn.buf = w.buffers.take();
+        }
+        // The readiness wait said bytes (or the end) are there: take them synchronously.
+        match try_read(&conn.stream, &mut conn.buf, w.buffers.size()) {
+            Ok(0) => return Outcome::Close,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return Outcome::Close,
+        }
+    }
+    match read_head(w, conn).await {
+        HeadRead::Head(head) => {
+            w.busy.set(w.busy.get() + 1);
+            let _busy = BusyGuard(w);
+            lifecycle::handle(w, conn, head).await
+        }
+        HeadRead::Reject(e) => {
+            lifecycle::reject_head(w, conn, e).await;
+            Outcome::Close
+        }
+        HeadRead::Closed => Outcome::Close,
+    }
+}
+
 /// Waits, without a buffer, until the client sends something. False: close the connection.
 async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
     if w.draining.get() {
@@ -139,10 +155,9 @@ async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool 
     } else {
         t.keepalive_idle
     };
-    matches!(
-        monoio::time::timeout(limit, conn.stream.readable(false)).await,
-        Ok(Ok(()))
-    )
+    let _idle = w.idle.register(conn.stream.as_raw_fd(), limit);
+    let ready = conn.stream.readable(false).await.is_ok();
+    ready && !w.draining.get()
 }
 
 #[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation

@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
-use super::conn::Downstream;
+use super::conn::{Downstream, PeerIp};
 use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
@@ -63,7 +63,9 @@ pub async fn forward(
 
     // Request head, then whatever of the body is already buffered.
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
-    write_request_head(&mut out, head, st, conn.peer.as_bytes(), rewrite);
+    let peer = conn.stream.peer_addr().map(PeerIp::new).ok();
+    let peer = peer.as_ref().map_or(&b"unknown"[..], PeerIp::as_bytes);
+    write_request_head(&mut out, head, st, peer, rewrite);
     let mut dec = BodyDecoder::new(head.body, limits);
     let mut enc = match head.body {
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },

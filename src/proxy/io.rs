@@ -41,6 +41,34 @@ pub async fn read_more(
     res
 }
 
+/// A non-blocking `recv(2)` into the spare capacity of `buf`, done synchronously, so the buffer
+/// is never lent to a pending operation. Used right after a readiness wait, when data (or end of
+/// stream) is known to be there: a burst of wake-ups then needs one buffer at a time instead of
+/// one per connection. `WouldBlock` means the readiness was spurious.
+pub fn try_read(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < MIN_READ_SPARE {
+        buf.reserve(want.max(MIN_READ_SPARE));
+    }
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv(2) writes at most `spare.len()` bytes into the spare capacity, which is
+    // valid for writes; the fd is owned by `stream` and open for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised exactly `n` bytes after the current length.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
 /// [`read_more`] bounded by `deadline`.
 pub async fn read_until(
     stream: &mut TcpStream,

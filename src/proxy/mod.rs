@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod forward;
+pub mod idle;
 pub mod io;
 pub mod lifecycle;
 pub mod respond;

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
+use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::config::Config;
 use crate::server::DriverKind;
@@ -27,6 +28,8 @@ pub struct Worker {
     pub buffers: BufPool,
     pub ids: RequestIds,
     pub date: DateCache,
+    /// Deadlines of idle client connections.
+    pub idle: IdleTable,
     /// Client connections currently open on this worker.
     pub open_connections: Cell<usize>,
     /// Requests currently being served (head read, response not finished).
@@ -46,6 +49,13 @@ impl Worker {
             buffers: BufPool::new(config.server.read_buffer_bytes),
             ids: RequestIds::new(seed),
             date: DateCache::default(),
+            idle: IdleTable::new(
+                config
+                    .server
+                    .timeouts
+                    .header_read
+                    .min(config.server.timeouts.keepalive_idle),
+            ),
             open_connections: Cell::new(0),
             busy: Cell::new(0),
             draining: Cell::new(false),

@@ -252,8 +252,15 @@ async fn worker_main(
     }
     let _ = ready.send((id, Ok(kind)));
     drop(ready);
+    // The sweeper closes idle connections past their deadline; this loop also watches for drain.
+    let poll = w.idle.tick().min(DRAIN_POLL);
+    let mut last_sweep = Instant::now();
     while !shared.draining() {
-        monoio::time::sleep(DRAIN_POLL).await;
+        monoio::time::sleep(poll).await;
+        if last_sweep.elapsed() >= w.idle.tick() {
+            w.idle.sweep();
+            last_sweep = Instant::now();
+        }
     }
     // Drain: stop accepting, tell connections to close after their current request, and give
     // in-flight requests the grace period. Idle connections close as the runtime drops.
@@ -283,9 +290,9 @@ async fn accept_loop(
             continue;
         }
         match listener.cancelable_accept(cancel.clone()).await {
-            Ok((stream, peer)) => {
-                let conn = crate::proxy::conn::serve(stream, peer, w.clone());
-                monoio::spawn(CatchUnwind(Box::pin(conn)));
+            Ok((stream, _peer)) => {
+                let conn = crate::proxy::conn::serve(stream, w.clone());
+                monoio::spawn(CatchUnwind(conn));
             }
             Err(e) => {
                 if w.draining.get() {
@@ -305,13 +312,16 @@ async fn accept_loop(
 
 /// Runs a connection future and stops a panic inside it from unwinding into the runtime: the
 /// connection is dropped (its socket closed), the worker and its other connections go on.
-struct CatchUnwind<F>(Pin<Box<F>>);
+/// The future is stored inline (no extra box per connection).
+struct CatchUnwind<F>(F);
 
 impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
     type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let fut = self.0.as_mut();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: structural pinning of the only field: `CatchUnwind` never moves `F` out, has
+        // no Drop impl and no `Unpin` impl that could expose it, so `F` stays pinned.
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(p) => p,
             Err(_) => Poll::Ready(()),
@@ -330,7 +340,7 @@ mod tests {
                 monoio::time::sleep(Duration::from_millis(1)).await;
                 panic!("connection bug");
             };
-            monoio::spawn(CatchUnwind(Box::pin(boom))).await;
+            monoio::spawn(CatchUnwind(boom)).await;
             monoio::spawn(async { 7 }).await
         });
         assert_eq!(survived, 7);

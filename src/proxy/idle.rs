@@ -1,0 +1,166 @@
+//! Idle-connection deadlines without a timer per connection.
+//!
+//! Owns: the worker's table of client connections that are waiting for their next request (or
+//! their first byte), each with a deadline on a coarse per-worker clock, and the sweeper task that
+//! closes the expired ones. A monoio timer is ~640 bytes, more than everything else an idle
+//! connection holds, so idle waits register here instead (16 bytes) and the sweeper, ticking at a
+//! fraction of the shortest idle timeout, calls `shutdown(2)` on expired sockets: the pending
+//! readiness wait then completes, the read sees end of stream, and the connection closes through
+//! its normal path. Deadlines are thus enforced to within one tick. Leaves out: timeouts of busy
+//! connections (head reads, bodies, upstreams), which use ordinary timers for the short time a
+//! request is in flight.
+
+use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
+
+/// Fastest sweep tick.
+pub const MIN_TICK: Duration = Duration::from_millis(10);
+/// Slowest sweep tick.
+pub const MAX_TICK: Duration = Duration::from_millis(500);
+
+#[derive(Clone, Copy)]
+struct Entry {
+    fd: RawFd,
+    /// Deadline in milliseconds on the worker's coarse clock.
+    deadline_ms: u64,
+}
+
+/// The per-worker idle table and coarse clock.
+pub struct IdleTable {
+    start: Instant,
+    /// Milliseconds since `start`, refreshed by each sweep and each registration.
+    now_ms: Cell<u64>,
+    entries: RefCell<Vec<Option<Entry>>>,
+    free: RefCell<Vec<usize>>,
+    tick: Duration,
+}
+
+impl IdleTable {
+    /// A table whose sweeper ticks at an eighth of the shortest idle timeout (clamped).
+    pub fn new(shortest_timeout: Duration) -> Self {
+        IdleTable {
+            start: Instant::now(),
+            now_ms: Cell::new(0),
+            entries: RefCell::new(Vec::new()),
+            free: RefCell::new(Vec::new()),
+            tick: (shortest_timeout / 8).clamp(MIN_TICK, MAX_TICK),
+        }
+    }
+
+    /// The sweep interval.
+    pub fn tick(&self) -> Duration {
+        self.tick
+    }
+
+    fn refresh(&self) -> u64 {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.now_ms.set(ms);
+        ms
+    }
+
+    /// Registers `fd` as idle until `timeout` from now; the returned guard unregisters it.
+    pub fn register(&self, fd: RawFd, timeout: Duration) -> IdleGuard<'_> {
+        let deadline_ms = self.refresh() + timeout.as_millis() as u64;
+        let entry = Some(Entry { fd, deadline_ms });
+        let mut entries = self.entries.borrow_mut();
+        let slot = match self.free.borrow_mut().pop() {
+            Some(i) => {
+                if let Some(e) = entries.get_mut(i) {
+                    *e = entry;
+                }
+                i
+            }
+            None => {
+                entries.push(entry);
+                entries.len() - 1
+            }
+        };
+        IdleGuard { table: self, slot }
+    }
+
+    /// Shuts down every expired socket and forgets it; returns how many.
+    pub fn sweep(&self) -> usize {
+        let now = self.refresh();
+        let mut expired = 0;
+        let mut entries = self.entries.borrow_mut();
+        let mut free = self.free.borrow_mut();
+        for (i, slot) in entries.iter_mut().enumerate() {
+            if let Some(e) = slot {
+                if e.deadline_ms <= now {
+                    // SAFETY: the fd belongs to a live connection: its guard removes the entry
+                    // before the connection's socket can be closed. shutdown(2) only ends the
+                    // stream; the owner still closes the descriptor.
+                    unsafe {
+                        libc::shutdown(e.fd, libc::SHUT_RDWR);
+                    }
+                    *slot = None;
+                    free.push(i);
+                    expired += 1;
+                }
+            }
+        }
+        expired
+    }
+
+    /// Connections currently registered.
+    pub fn len(&self) -> usize {
+        self.entries.borrow().iter().filter(|e| e.is_some()).count()
+    }
+
+    /// Whether no connection is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Removes its connection from the idle table when dropped.
+pub struct IdleGuard<'a> {
+    table: &'a IdleTable,
+    slot: usize,
+}
+
+impl Drop for IdleGuard<'_> {
+    fn drop(&mut self) {
+        let mut entries = self.table.entries.borrow_mut();
+        if let Some(slot) = entries.get_mut(self.slot) {
+            if slot.take().is_some() {
+                self.table.free.borrow_mut().push(self.slot);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn expired_sockets_are_shut_down_and_live_ones_kept() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sa, _) = l.accept().unwrap();
+        let b = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (sb, _) = l.accept().unwrap();
+        let t = IdleTable::new(Duration::from_millis(80));
+        let _ga = t.register(sa.as_raw_fd(), Duration::ZERO);
+        let gb = t.register(sb.as_raw_fd(), Duration::from_secs(60));
+        assert_eq!(t.sweep(), 1);
+        assert_eq!(t.len(), 1);
+        let mut a = a;
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            a.read(&mut byte).unwrap(),
+            0,
+            "expired peer sees end of stream"
+        );
+        drop(gb);
+        assert!(t.is_empty());
+        // freed slots are reused
+        let _g = t.register(sb.as_raw_fd(), Duration::from_secs(60));
+        assert_eq!(t.entries.borrow().len(), 2);
+        drop(b);
+    }
+}
