@@ -42,7 +42,18 @@ fn load(path: Option<&PathBuf>) -> Result<Config, String> {
     }
 }
 
+/// Transparent huge pages make RSS jump in 2 MiB steps when the allocator touches a new region
+/// (seen as +2 MiB while streaming a body); a proxy's heap is small, so predictable memory per
+/// connection is worth more than fewer TLB misses. Applies to the whole process from here on.
+fn disable_transparent_huge_pages() {
+    // SAFETY: prctl(PR_SET_THP_DISABLE) takes plain integers and has no memory effects.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    disable_transparent_huge_pages();
     let cli = Cli::parse();
     let cfg = match load(cli.config.as_ref()) {
         Ok(c) => c,

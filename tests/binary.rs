@@ -84,9 +84,9 @@ fn proxy_config(d: &str, origin: SocketAddr, extra_upstream: &str) -> String {
 }
 
 const BIG: u64 = 100 << 20;
-/// Flat memory: what a 100 MiB stream may add to the process's RSS in a test. (The target,
-/// under 2 MiB, is measured and reported by the load test; this bound only catches buffering.)
-const RSS_GROWTH_LIMIT_KIB: u64 = 6 * 1024;
+/// Flat memory: a 100 MiB stream may add less than 2 MiB to the process's RSS (the issue's
+/// target; measured growth is ~50-200 KiB: the bounded buffers).
+const RSS_GROWTH_LIMIT_KIB: u64 = 2 * 1024;
 
 both_drivers! {
     fn streams_100_mib_upload_with_flat_memory(d) {
