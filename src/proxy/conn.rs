@@ -85,9 +85,10 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
-/// Serves a client connection until it closes, times out or breaks protocol.
+/// Serves a client connection until it closes, times out or breaks protocol. The accept loop
+/// has already counted it in `open_connections` (so the cap holds before this task first runs);
+/// this function uncounts it however it ends.
 pub async fn serve(stream: TcpStream, w: Rc<Worker>) {
-    w.open_connections.set(w.open_connections.get() + 1);
     let _guard = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
     let mut conn = Downstream {

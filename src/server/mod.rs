@@ -291,6 +291,7 @@ async fn accept_loop(
         }
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, _peer)) => {
+                w.open_connections.set(w.open_connections.get() + 1);
                 let conn = crate::proxy::conn::serve(stream, w.clone());
                 monoio::spawn(CatchUnwind(conn));
             }
