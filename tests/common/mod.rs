@@ -307,16 +307,7 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> Opti
         method: req.method?.to_string(),
         target: req.path?.to_string(),
         version: req.version?,
-        headers: req
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_string(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
+        headers: owned_headers(req.headers),
         ..Default::default()
     };
     let chunked = rec
@@ -392,6 +383,17 @@ fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
     }
 }
 
+fn owned_headers(hs: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    hs.iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -460,16 +462,7 @@ impl Client {
         let mut resp = Response {
             status: r.code?,
             version: r.version?,
-            headers: r
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_string(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: owned_headers(r.headers),
             body: Vec::new(),
             head: String::from_utf8_lossy(&self.buf[..head_end]).into_owned(),
         };
