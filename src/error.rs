@@ -6,9 +6,10 @@
 //! (see [`crate::proxy::respond`]).
 
 use crate::http::HttpError;
+use crate::throttle::worker::Throttled;
 
 /// A failure while serving one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum GatewayError {
     /// The client's request broke HTTP/1.1 (framing, syntax, limits).
     #[error("{0}")]
@@ -40,6 +41,15 @@ pub enum GatewayError {
     /// The server is draining and will not start new work.
     #[error("shutting down")]
     ShuttingDown,
+    /// The route requires an API key and none, an unknown or a disabled one was presented.
+    #[error("missing or invalid API key")]
+    Forbidden,
+    /// A rate limit refused the request.
+    #[error("throttled by the {} limit", .0.level.name())]
+    Throttled(Throttled),
+    /// The API key's quota for the period is used up.
+    #[error("quota exhausted")]
+    QuotaExceeded,
 }
 
 impl GatewayError {
@@ -53,6 +63,8 @@ impl GatewayError {
             GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::NoTarget | GatewayError::ShuttingDown => 503,
+            GatewayError::Forbidden => 403,
+            GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
         }
     }
 
@@ -66,12 +78,18 @@ impl GatewayError {
                 | GatewayError::UpstreamTimeout
                 | GatewayError::UpstreamProtocol(_)
                 | GatewayError::NoTarget
+                | GatewayError::Forbidden
+                | GatewayError::Throttled(_)
+                | GatewayError::QuotaExceeded
         )
     }
 
     /// The JSON body sent with the status, in API Gateway's words.
     pub fn body(&self) -> &'static str {
-        json_message(self.status())
+        match self {
+            GatewayError::QuotaExceeded => r#"{"message":"Limit Exceeded"}"#,
+            _ => json_message(self.status()),
+        }
     }
 }
 

@@ -11,3 +11,4 @@ pub mod http;
 pub mod proxy;
 pub mod router;
 pub mod server;
+pub mod throttle;

@@ -31,6 +31,8 @@ enum Command {
     Run,
     /// Validate a config: exit 0, or print each error with its key and line and exit 1.
     Check,
+    /// Print API key usage (quota used, requests, throttled) from `server.state_dir`.
+    Usage,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -76,6 +78,24 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run => run(cfg),
+        Command::Usage => usage(&cfg),
+    }
+}
+
+fn usage(cfg: &Config) -> ExitCode {
+    let Some(dir) = &cfg.throttle.state_dir else {
+        eprintln!("tollgate: usage needs server.state_dir in the config");
+        return ExitCode::from(1);
+    };
+    match tollgate::throttle::store::read(dir) {
+        Ok(lines) => {
+            print!("{}", tollgate::throttle::store::report(&lines));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate: cannot read {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
     }
 }
 

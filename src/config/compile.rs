@@ -18,6 +18,7 @@ use super::{ConfigError, ConfigErrors};
 use crate::error::reason_phrase;
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
+use crate::throttle::spec::ThrottleConfig;
 
 /// The compiled, immutable configuration shared (read-only) by all workers.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub struct Config {
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
     pub router: Router,
+    /// Limits, usage plans, quotas and API keys.
+    pub throttle: ThrottleConfig,
 }
 
 /// `[server]`, resolved.
@@ -94,13 +97,18 @@ pub struct MockResponse {
     pub body: Bytes,
 }
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
 }
 
 impl Ctx<'_> {
-    fn err<T>(&mut self, span: &Spanned<T>, key: impl Into<String>, msg: impl Into<String>) {
+    pub(super) fn err<T>(
+        &mut self,
+        span: &Spanned<T>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
         let e = ConfigError::at(self.text, span.span(), key.into(), msg.into());
         self.errors.push(e);
     }
@@ -139,12 +147,14 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             routes.push(rc);
         }
     }
+    let throttle = super::limits::compile(&raw, &mut cx);
     match (server, router) {
         (Some(server), Some(router)) if cx.errors.is_empty() => Ok(Config {
             server,
             upstreams,
             routes,
             router,
+            throttle,
         }),
         _ => Err(ConfigErrors(cx.errors)),
     }
@@ -391,6 +401,6 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
 }
 
 /// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
+pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }

@@ -6,6 +6,7 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod compile;
+mod limits;
 pub mod raw;
 
 use std::fmt;

@@ -52,6 +52,136 @@ pub struct RawConfig {
     pub upstream: Vec<RawUpstream>,
     #[serde(default)]
     pub route: Vec<RawRoute>,
+    /// Gateway-wide default limit (API Gateway's account/stage level).
+    pub throttle: Option<RawGatewayThrottle>,
+    #[serde(default)]
+    pub api_keys: RawApiKeys,
+    #[serde(default)]
+    pub usage_plan: Vec<RawPlan>,
+    #[serde(default)]
+    pub api_key: Vec<RawApiKey>,
+}
+
+/// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).
+pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 10;
+/// Default header carrying the API key (`api_keys.header`).
+pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
+/// Default capacity of a per-client limit's table (`max_clients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
+/// Default interval between quota-state flushes to `server.state_dir` (`api_keys.flush_ms`).
+pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
+
+/// `[throttle]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGatewayThrottle {
+    pub rate: Option<Spanned<f64>>,
+    pub burst: Option<u64>,
+    #[serde(default = "d_true")]
+    pub enforce: bool,
+    #[serde(default = "d_sync")]
+    pub sync_interval_ms: Spanned<u64>,
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_sync() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_SYNC_INTERVAL_MS)
+}
+
+/// A limit on a route or in a usage plan: `{ rate, burst, enforce, throttle_by, max_clients }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimit {
+    pub rate: f64,
+    pub burst: u64,
+    /// `false`: shadow mode, counted and reported but never rejected.
+    #[serde(default = "d_true")]
+    pub enforce: bool,
+    /// `"ip" | "api_key" | "header:NAME"`: a bucket per client instead of one for all.
+    pub throttle_by: Option<String>,
+    #[serde(default = "d_max_clients")]
+    pub max_clients: usize,
+}
+
+fn d_routes() -> Spanned<BTreeMap<String, RawLimit>> {
+    Spanned::new(0..0, BTreeMap::new())
+}
+
+fn d_max_clients() -> usize {
+    DEFAULT_MAX_CLIENTS
+}
+
+/// `[api_keys]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApiKeys {
+    /// Request header carrying the key.
+    pub header: String,
+    /// How often quota usage is written to `server.state_dir`.
+    pub flush_ms: u64,
+}
+
+impl Default for RawApiKeys {
+    fn default() -> Self {
+        RawApiKeys {
+            header: DEFAULT_API_KEY_HEADER.to_string(),
+            flush_ms: DEFAULT_QUOTA_FLUSH_MS,
+        }
+    }
+}
+
+/// Quota period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+/// `quota = { limit, period, offset, utc_offset, enforce }`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub limit: u64,
+    pub period: Period,
+    /// As API Gateway: the day the period starts on (week: 0 = Sunday .. 6; month: 0 = the
+    /// 1st .. 27 = the 28th; day: 0).
+    #[serde(default)]
+    pub offset: u32,
+    /// Where periods start relative to UTC, `"+HH:MM"` or `"-HH:MM"` (default UTC).
+    pub utc_offset: Option<String>,
+    #[serde(default = "d_true")]
+    pub enforce: bool,
+}
+
+/// `[[usage_plan]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlan {
+    pub name: Spanned<String>,
+    /// Per-key limit on every route.
+    pub throttle: Option<Spanned<RawLimit>>,
+    /// Per-key quota.
+    pub quota: Option<Spanned<RawQuota>>,
+    /// Per-key limits on given routes, by route key: `{ "GET /keyed" = { rate, burst } }`.
+    #[serde(default = "d_routes")]
+    pub routes: Spanned<BTreeMap<String, RawLimit>>,
+}
+
+/// `[[api_key]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiKey {
+    pub name: Spanned<String>,
+    pub value: Option<Spanned<String>>,
+    /// Hex SHA-256 of the key, so the secret need not sit in the file.
+    pub value_sha256: Option<Spanned<String>>,
+    pub plan: Option<Spanned<String>>,
+    #[serde(default = "d_true")]
+    pub enabled: bool,
 }
 
 /// Which io driver workers run.
@@ -79,6 +209,8 @@ pub struct RawServer {
     pub backlog: u32,
     pub limits: RawLimits,
     pub timeouts: RawTimeouts,
+    /// Where state that must survive a restart (quota usage) is kept.
+    pub state_dir: Option<String>,
 }
 
 impl Default for RawServer {
@@ -94,6 +226,7 @@ impl Default for RawServer {
             backlog: DEFAULT_BACKLOG,
             limits: RawLimits::default(),
             timeouts: RawTimeouts::default(),
+            state_dir: None,
         }
     }
 }
@@ -193,6 +326,9 @@ pub struct RawRoute {
     pub upstream: Option<Spanned<String>>,
     pub mock: Option<Spanned<RawMock>>,
     pub path: Option<Spanned<String>>,
+    pub throttle: Option<Spanned<RawLimit>>,
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 /// `mock = { status, body, headers }`

@@ -3,15 +3,17 @@
 //! 1. **request filter** ([`request_filter`]): decide persistence and the request id; refuse new
 //!    work while draining.
 //! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
-//! 3. **integration** ([`integration`]): a mock answers from memory, an HTTP integration forwards
+//! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
+//! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
+//! 5. **integration** ([`integration`]): a mock answers from memory, an HTTP integration forwards
 //!    through [`super::forward`], which also runs the response filter (hop-by-hop removal,
 //!    re-framing, `x-request-id`) while it streams the origin's response.
-//! 4. **error mapping** ([`finish`]): any failure before the response started becomes the JSON
+//! 6. **error mapping** ([`finish`]): any failure before the response started becomes the JSON
 //!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
 //!    only honest signal left).
 //!
-//! Authorizers, throttling and access logging slot in between these phases in later work; they
-//! take the same `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
+//! Authorizers and access logging slot in between these phases in later work; they take the same
+//! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
 //! the mutable exchange state so route parameters can borrow the head while state changes.
 
 use bytes::BytesMut;
@@ -25,6 +27,7 @@ use crate::config::{Integration, RouteConfig};
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
 use crate::router::RouteMatch;
+use crate::throttle::worker::{Denied, Identity};
 
 /// What happens to the client connection after an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +86,75 @@ pub struct ExchangeState {
 pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Outcome {
     let mut st = request_filter(w, &head);
     let result = match route(w, &head) {
-        Ok((rc, m)) => integration(w, conn, &head, &mut st, rc, &m).await,
+        Ok((rc, m)) => match auth(w, &head, m.route) {
+            Ok(key) => match throttle(w, conn, &head, m.route, key).await {
+                Ok(()) => integration(w, conn, &head, &mut st, rc, &m).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     finish(w, conn, &head, &mut st, result).await
+}
+
+/// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
+/// usage plans apply where keys are required); a missing, unknown or disabled key is a 403.
+fn auth(w: &Worker, head: &RequestHead, route: usize) -> Result<Option<usize>, GatewayError> {
+    let tc = &w.config.throttle;
+    if !tc.routes.get(route).is_some_and(|r| r.key_required) {
+        return Ok(None);
+    }
+    let presented = head
+        .header(&tc.api_key_header)
+        .ok_or(GatewayError::Forbidden)?;
+    let key = tc
+        .key_index
+        .find(presented)
+        .ok_or(GatewayError::Forbidden)?;
+    match tc.keys.get(key) {
+        Some(k) if k.enabled => Ok(Some(key)),
+        _ => Err(GatewayError::Forbidden),
+    }
+}
+
+/// How many reconciliation intervals a request waits for quota units held by other workers
+/// before it is refused anyway.
+pub const QUOTA_WAIT_ROUNDS: u32 = 20;
+
+/// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
+async fn throttle(
+    w: &Worker,
+    conn: &Downstream,
+    head: &RequestHead,
+    route: usize,
+    key: Option<usize>,
+) -> Result<(), GatewayError> {
+    let wt = &w.throttle;
+    if !wt.applies(route, key) {
+        return Ok(());
+    }
+    let peer = match wt.shared.needs_ip {
+        true => conn.stream.peer_addr().ok().map(super::conn::PeerIp::new),
+        false => None,
+    };
+    let header = |name: &str| head.header(name);
+    let who = Identity {
+        ip: peer.as_ref().map_or(&[][..], |p| p.as_bytes()),
+        key,
+        header: &header,
+    };
+    for _ in 0..QUOTA_WAIT_ROUNDS {
+        match wt.admit(route, &who) {
+            Ok(()) => return Ok(()),
+            Err(Denied::Throttled(t)) => return Err(GatewayError::Throttled(t)),
+            Err(Denied::QuotaExceeded) => return Err(GatewayError::QuotaExceeded),
+            Err(Denied::QuotaWait) => {
+                monoio::time::sleep(w.config.throttle.sync_interval).await;
+            }
+        }
+    }
+    Err(GatewayError::QuotaExceeded)
 }
 
 /// Phase 1: persistence, request id, draining.
@@ -126,7 +194,7 @@ fn route<'h>(
     Ok((rc, m))
 }
 
-/// Phase 3: run the route's integration.
+/// Phase 5: run the route's integration.
 async fn integration(
     w: &Worker,
     conn: &mut Downstream,
@@ -195,7 +263,7 @@ async fn write_client(
     }
 }
 
-/// Phase 4: map a failure to its response (the single place errors become statuses) and decide
+/// Phase 6: map a failure to its response (the single place errors become statuses) and decide
 /// whether the connection goes on.
 async fn finish(
     w: &Worker,

@@ -9,6 +9,7 @@ use bytes::{BufMut, BytesMut};
 use crate::config::MockResponse;
 use crate::error::{reason_phrase, GatewayError};
 use crate::http::Version;
+use crate::throttle::worker::Throttled;
 
 /// How the response tells the client about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,11 +71,37 @@ pub fn error_response(
     out.put_slice(b"content-type: application/json\r\ncontent-length: ");
     out.put_slice(itoa_u64(body.len() as u64).as_bytes_mut());
     out.put_slice(b"\r\n");
+    if let GatewayError::Throttled(t) = err {
+        rate_limit_headers(out, t);
+    }
     common_headers(out, date, request_id, conn);
     out.put_slice(b"\r\n");
     if !head_only {
         out.put_slice(body);
     }
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3) and the IETF `RateLimit-Policy` / `RateLimit` fields
+/// (draft-ietf-httpapi-ratelimit-headers) for the limit that refused the request. A token bucket
+/// is described as a quota of `burst` units per window `burst / rate` seconds; `r` is what is left
+/// (nothing) and `t` the seconds until a unit is back.
+pub fn rate_limit_headers(out: &mut BytesMut, t: &Throttled) {
+    let retry = t.retry_after_ns.div_ceil(1_000_000_000).max(1);
+    let window = ((t.burst as f64 / t.rate.max(1e-9)).ceil() as u64).max(1);
+    let name = t.level.name().as_bytes();
+    out.put_slice(b"retry-after: ");
+    put_decimal(out, retry);
+    out.put_slice(b"\r\nratelimit-policy: \"");
+    out.put_slice(name);
+    out.put_slice(b"\";q=");
+    put_decimal(out, t.burst);
+    out.put_slice(b";w=");
+    put_decimal(out, window);
+    out.put_slice(b"\r\nratelimit: \"");
+    out.put_slice(name);
+    out.put_slice(b"\";r=0;t=");
+    put_decimal(out, retry);
+    out.put_slice(b"\r\n");
 }
 
 /// A configured mock response.

@@ -15,6 +15,8 @@ use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::config::Config;
 use crate::server::DriverKind;
+use crate::throttle::worker::WorkerThrottle;
+use crate::throttle::Throttle;
 
 /// Read buffers kept for reuse per worker; beyond this, returned buffers are freed.
 pub const BUFFER_POOL_MAX: usize = 1024;
@@ -36,10 +38,17 @@ pub struct Worker {
     pub busy: Cell<usize>,
     /// Set when the process drains: finish the current request, then close.
     pub draining: Cell<bool>,
+    /// This worker's leased tokens and quota reservations.
+    pub throttle: WorkerThrottle,
 }
 
 impl Worker {
-    pub fn new(id: usize, config: Arc<Config>, driver: DriverKind) -> Self {
+    pub fn new(
+        id: usize,
+        config: Arc<Config>,
+        driver: DriverKind,
+        throttle: Arc<Throttle>,
+    ) -> Self {
         let upstreams = config.upstreams.iter().map(Upstream::new).collect();
         let seed = seed_for(id);
         Worker {
@@ -59,6 +68,7 @@ impl Worker {
             open_connections: Cell::new(0),
             busy: Cell::new(0),
             draining: Cell::new(false),
+            throttle: WorkerThrottle::new(throttle, id),
             config,
         }
     }

@@ -16,6 +16,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 use crate::config::raw::DriverChoice;
 use crate::config::Config;
 use crate::proxy::worker::Worker;
+use crate::throttle::Throttle;
 
 /// How often a worker checks the shared draining flag.
 pub const DRAIN_POLL: Duration = Duration::from_millis(20);
@@ -56,6 +58,9 @@ impl DriverKind {
 #[derive(Debug, Default)]
 pub struct Shared {
     draining: AtomicBool,
+    /// Every worker has exited (set by the last one out; the state flusher's cue).
+    stopped: AtomicBool,
+    running: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -70,6 +75,8 @@ pub struct ServerHandle {
     drivers: Vec<DriverKind>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    throttle: Arc<Throttle>,
+    flusher: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
@@ -89,12 +96,49 @@ impl ServerHandle {
         self.shared.draining.store(true, Ordering::Release);
     }
 
-    /// Waits for every worker to exit.
+    /// The shared traffic-management state (usage, counters).
+    pub fn throttle(&self) -> &Arc<Throttle> {
+        &self.throttle
+    }
+
+    /// Waits for every worker to exit, then writes quota usage a last time.
     pub fn join(self) {
         for t in self.threads {
             let _ = t.join();
         }
+        if let Some(f) = self.flusher {
+            let _ = f.join(); // its last flush runs after the workers stopped
+        }
     }
+}
+
+/// Writes quota usage every `api_keys.flush_ms` and once more when the server drains, off the
+/// workers (file I/O would stall a core).
+fn spawn_flusher(
+    t: Arc<Throttle>,
+    shared: Arc<Shared>,
+    dir: PathBuf,
+) -> io::Result<JoinHandle<()>> {
+    let every = t.spec.flush_interval;
+    std::thread::Builder::new()
+        .name("tollgate-state".into())
+        .spawn(move || {
+            let tick = Duration::from_millis(10).min(every);
+            let mut last = Instant::now();
+            loop {
+                std::thread::sleep(tick);
+                let stop = shared.stopped.load(Ordering::Acquire);
+                if stop || last.elapsed() >= every {
+                    if let Err(e) = crate::throttle::store::flush(&t, &dir) {
+                        eprintln!("tollgate: cannot write {}: {e}", dir.display());
+                    }
+                    last = Instant::now();
+                }
+                if stop {
+                    return;
+                }
+            }
+        })
 }
 
 /// Optional io_uring setup flags; older kernels reject them and the ring is built without.
@@ -172,15 +216,31 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         }
     }
     let shared = Arc::new(Shared::default());
+    shared.running.store(n, Ordering::Release);
+    let throttle = Arc::new(Throttle::new(config.throttle.clone(), n));
+    if let Some(dir) = &config.throttle.state_dir {
+        crate::throttle::store::restore(&throttle, dir).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read state in {}: {e}", dir.display()),
+            )
+        })?;
+    }
     let (tx, rx) = mpsc::channel::<(usize, io::Result<DriverKind>)>();
     let mut threads = Vec::with_capacity(n);
     for (id, listeners) in per_worker.into_iter().enumerate() {
         let config = config.clone();
         let shared = shared.clone();
         let tx = tx.clone();
+        let throttle = throttle.clone();
         let t = std::thread::Builder::new()
             .name(format!("tollgate-w{id}"))
-            .spawn(move || worker_thread(id, config, listeners, shared, tx))?;
+            .spawn(move || {
+                worker_thread(id, config, listeners, shared.clone(), throttle, tx);
+                if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    shared.stopped.store(true, Ordering::Release);
+                }
+            })?;
         threads.push(t);
     }
     drop(tx);
@@ -195,11 +255,21 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             Err(_) => return Err(io::Error::other("a worker exited during startup")),
         }
     }
+    let flusher = match &config.throttle.state_dir {
+        Some(dir) => Some(spawn_flusher(
+            throttle.clone(),
+            shared.clone(),
+            dir.clone(),
+        )?),
+        None => None,
+    };
     Ok(ServerHandle {
         addrs,
         drivers,
         shared,
         threads,
+        throttle,
+        flusher,
     })
 }
 
@@ -208,6 +278,7 @@ fn worker_thread(
     config: Arc<Config>,
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
+    throttle: Arc<Throttle>,
     ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
 ) {
     if config.server.pin_cores {
@@ -222,7 +293,9 @@ fn worker_thread(
             return;
         }
     };
-    rt.block_on(worker_main(id, config, listeners, shared, kind, ready));
+    rt.block_on(worker_main(
+        id, config, listeners, shared, throttle, kind, ready,
+    ));
 }
 
 async fn worker_main(
@@ -230,11 +303,12 @@ async fn worker_main(
     config: Arc<Config>,
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
+    throttle: Arc<Throttle>,
     kind: DriverKind,
     ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
 ) {
     let shutdown_grace = config.server.timeouts.shutdown;
-    let w = Rc::new(Worker::new(id, config, kind));
+    let w = Rc::new(Worker::new(id, config, kind, throttle));
     let mut accepting = Vec::new();
     for l in listeners {
         match monoio::net::TcpListener::from_std(l) {
@@ -252,14 +326,22 @@ async fn worker_main(
     }
     let _ = ready.send((id, Ok(kind)));
     drop(ready);
-    // The sweeper closes idle connections past their deadline; this loop also watches for drain.
-    let poll = w.idle.tick().min(DRAIN_POLL);
-    let mut last_sweep = Instant::now();
+    // The housekeeping loop: throttle reconciliation every `sync_interval`, the idle sweep at
+    // its own tick, and the drain watch.
+    let sync_every = w.config.throttle.sync_interval;
+    let poll = w.idle.tick().min(DRAIN_POLL).min(sync_every);
+    let (mut last_sweep, mut last_sync) = (Instant::now(), Instant::now());
+    let throttled = w.config.throttle.is_active();
     while !shared.draining() {
         monoio::time::sleep(poll).await;
-        if last_sweep.elapsed() >= w.idle.tick() {
+        let now = Instant::now();
+        if throttled && now.duration_since(last_sync) >= sync_every {
+            w.throttle.sync();
+            last_sync = now;
+        }
+        if now.duration_since(last_sweep) >= w.idle.tick() {
             w.idle.sweep();
-            last_sweep = Instant::now();
+            last_sweep = now;
         }
     }
     // Drain: stop accepting, tell connections to close after their current request, and give
@@ -272,7 +354,9 @@ async fn worker_main(
     let deadline = Instant::now() + shutdown_grace;
     while w.busy.get() > 0 && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
+        w.throttle.sync(); // in-flight requests may still wait on quota units
     }
+    w.throttle.sync();
 }
 
 async fn accept_loop(

@@ -1,0 +1,289 @@
+//! Validation and compilation of traffic management: `[throttle]`, route `throttle` and
+//! `api_key_required`, `[[usage_plan]]`, `[[api_key]]`, `[api_keys]` and `server.state_dir`,
+//! into a [`ThrottleConfig`]. Errors name the key and the line like every config error.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::compile::Ctx;
+use super::raw::{self, Period, RawConfig, RawLimit};
+use crate::throttle::bucket::Rate;
+use crate::throttle::spec::{
+    ClientBy, KeyIndex, KeySpec, LimitSpec, PlanSpec, QuotaSpec, RouteLimits, ThrottleConfig,
+};
+
+/// Largest accepted rate (tokens per second) and burst.
+pub const MAX_RATE: f64 = 1e9;
+
+pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
+    let mut tc = ThrottleConfig::default();
+    if let Some(t) = &raw.throttle {
+        let every = *t.sync_interval_ms.get_ref();
+        if !(1..=1000).contains(&every) {
+            cx.err(
+                &t.sync_interval_ms,
+                "throttle.sync_interval_ms",
+                "must be in 1..=1000",
+            );
+        }
+        tc.sync_interval = Duration::from_millis(every.clamp(1, 1000));
+        match (&t.rate, t.burst) {
+            (Some(rate), Some(burst)) => {
+                let l = RawLimit {
+                    rate: *rate.get_ref(),
+                    burst,
+                    enforce: t.enforce,
+                    throttle_by: None,
+                    max_clients: raw::DEFAULT_MAX_CLIENTS,
+                };
+                tc.gateway = limit(&l, rate, "throttle", cx);
+            }
+            (Some(rate), None) => cx.err(rate, "throttle.burst", "is required with rate"),
+            (None, Some(_)) => {
+                let s = &t.sync_interval_ms;
+                cx.err(s, "throttle.rate", "is required with burst");
+            }
+            (None, None) => {}
+        }
+    }
+    let header = raw.api_keys.header.trim().to_ascii_lowercase();
+    if header.is_empty() || !header.bytes().all(super::compile::is_tchar) {
+        let s = Spanned::new(0..0, ());
+        cx.err(&s, "api_keys.header", "must be a header name");
+    }
+    tc.api_key_header = header;
+    tc.flush_interval = Duration::from_millis(raw.api_keys.flush_ms.clamp(10, 3_600_000));
+    tc.state_dir = raw.server.state_dir.as_ref().map(PathBuf::from);
+
+    for (i, r) in raw.route.iter().enumerate() {
+        let limit = r
+            .throttle
+            .as_ref()
+            .and_then(|t| limit(t.get_ref(), t, &format!("route[{i}].throttle"), cx));
+        tc.routes.push(RouteLimits {
+            limit,
+            key_required: r.api_key_required,
+        });
+    }
+    for (i, p) in raw.usage_plan.iter().enumerate() {
+        let key = format!("usage_plan[{i}]");
+        let name = p.name.get_ref();
+        if name.is_empty() || raw.usage_plan[..i].iter().any(|q| q.name.get_ref() == name) {
+            cx.err(
+                &p.name,
+                format!("{key}.name"),
+                "must be a unique, non-empty name",
+            );
+        }
+        let throttle = p
+            .throttle
+            .as_ref()
+            .and_then(|t| limit(t.get_ref(), t, &format!("{key}.throttle"), cx));
+        let quota = p.quota.as_ref().and_then(|q| quota(q, &key, cx));
+        let mut routes = Vec::new();
+        for (route_key, l) in p.routes.get_ref() {
+            match raw.route.iter().position(|r| r.key.get_ref() == route_key) {
+                Some(ri) => {
+                    if let Some(spec) = limit(l, &p.routes, &format!("{key}.routes"), cx) {
+                        routes.push((ri, spec));
+                    }
+                }
+                None => cx.err(
+                    &p.routes,
+                    format!("{key}.routes"),
+                    format!("no route has key {route_key:?}"),
+                ),
+            }
+        }
+        tc.plans.push(PlanSpec {
+            name: name.clone(),
+            throttle,
+            quota,
+            routes,
+        });
+    }
+    compile_keys(raw, &mut tc, cx);
+    tc
+}
+
+fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
+    let mut index = KeyIndex::default();
+    for (i, k) in raw.api_key.iter().enumerate() {
+        let key = format!("api_key[{i}]");
+        let name = k.name.get_ref();
+        if name.is_empty() || raw.api_key[..i].iter().any(|q| q.name.get_ref() == name) {
+            cx.err(
+                &k.name,
+                format!("{key}.name"),
+                "must be a unique, non-empty name",
+            );
+        }
+        let plan = match &k.plan {
+            Some(p) => match raw
+                .usage_plan
+                .iter()
+                .position(|q| q.name.get_ref() == p.get_ref())
+            {
+                Some(pi) => Some(pi),
+                None => {
+                    let m = format!("unknown usage plan {:?}", p.get_ref());
+                    cx.err(p, format!("{key}.plan"), m);
+                    None
+                }
+            },
+            None => None,
+        };
+        match (&k.value, &k.value_sha256) {
+            (Some(v), None) => {
+                let bytes = v.get_ref().as_bytes();
+                if bytes.len() < 16 || !bytes.iter().all(|b| b.is_ascii_graphic()) {
+                    let m = "must be at least 16 visible ASCII characters";
+                    cx.err(v, format!("{key}.value"), m);
+                } else if index.plain.insert(bytes.to_vec(), i).is_some() {
+                    cx.err(
+                        v,
+                        format!("{key}.value"),
+                        "the same value is used by another key",
+                    );
+                }
+            }
+            (None, Some(h)) => match parse_sha256(h.get_ref()) {
+                Some(d) => {
+                    if index.hashed.insert(d, i).is_some() {
+                        let m = "the same hash is used by another key";
+                        cx.err(h, format!("{key}.value_sha256"), m);
+                    }
+                }
+                None => {
+                    let m = "must be 64 hex digits (SHA-256)";
+                    cx.err(h, format!("{key}.value_sha256"), m);
+                }
+            },
+            _ => cx.err(
+                &k.name,
+                key.clone(),
+                "needs exactly one of value or value_sha256",
+            ),
+        }
+        tc.keys.push(KeySpec {
+            name: name.clone(),
+            plan,
+            enabled: k.enabled,
+        });
+    }
+    tc.key_index = index;
+}
+
+fn parse_sha256(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in s.as_bytes().chunks(2).enumerate() {
+        let hex = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(hex, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Option<LimitSpec> {
+    if !(l.rate > 0.0 && l.rate <= MAX_RATE) {
+        cx.err(
+            at,
+            format!("{key}.rate"),
+            "must be above 0 and at most 1e9 per second",
+        );
+        return None;
+    }
+    if l.burst == 0 || l.burst > MAX_RATE as u64 {
+        cx.err(at, format!("{key}.burst"), "must be in 1..=1000000000");
+        return None;
+    }
+    let by = match l.throttle_by.as_deref() {
+        None => None,
+        Some("ip") => Some(ClientBy::Ip),
+        Some("api_key") => Some(ClientBy::ApiKey),
+        Some(h) if h.starts_with("header:") && h.len() > 7 => {
+            let name = h[7..].trim().to_ascii_lowercase();
+            if !name.bytes().all(super::compile::is_tchar) {
+                cx.err(at, format!("{key}.throttle_by"), "invalid header name");
+                return None;
+            }
+            Some(ClientBy::Header(name))
+        }
+        Some(other) => {
+            let m = format!("{other:?}: expected \"ip\", \"api_key\" or \"header:NAME\"");
+            cx.err(at, format!("{key}.throttle_by"), m);
+            return None;
+        }
+    };
+    if !(16..=1 << 24).contains(&l.max_clients) {
+        cx.err(at, format!("{key}.max_clients"), "must be in 16..=16777216");
+        return None;
+    }
+    Some(LimitSpec {
+        rate: Rate {
+            rate: l.rate,
+            burst: l.burst,
+        },
+        enforce: l.enforce,
+        by,
+        max_clients: l.max_clients,
+    })
+}
+
+fn quota(q: &Spanned<raw::RawQuota>, key: &str, cx: &mut Ctx<'_>) -> Option<QuotaSpec> {
+    let r = q.get_ref();
+    if r.limit == 0 || r.limit >= 1 << 40 {
+        cx.err(q, format!("{key}.quota.limit"), "must be in 1..2^40");
+        return None;
+    }
+    let max_offset = match r.period {
+        Period::Day => 0,
+        Period::Week => 6,
+        Period::Month => 27,
+    };
+    if r.offset > max_offset {
+        let m = format!("must be at most {max_offset} for this period");
+        cx.err(q, format!("{key}.quota.offset"), m);
+        return None;
+    }
+    let utc_offset_secs = match r.utc_offset.as_deref() {
+        None => 0,
+        Some(s) => match parse_utc_offset(s) {
+            Some(v) => v,
+            None => {
+                cx.err(
+                    q,
+                    format!("{key}.quota.utc_offset"),
+                    "expected \"+HH:MM\" or \"-HH:MM\"",
+                );
+                return None;
+            }
+        },
+    };
+    Some(QuotaSpec {
+        limit: r.limit,
+        period: r.period,
+        offset_days: r.offset,
+        utc_offset_secs,
+        enforce: r.enforce,
+    })
+}
+
+fn parse_utc_offset(s: &str) -> Option<i64> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 || h < 0 || m < 0 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}

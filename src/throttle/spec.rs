@@ -1,0 +1,134 @@
+//! The compiled, immutable description of every limit, plan, quota and API key.
+//!
+//! Built by `config::limits` from the TOML; read by [`super::Throttle`] to size its shared state.
+//! Nothing here changes at run time.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ahash::AHashMap;
+
+use super::bucket::Rate;
+use crate::config::raw::Period;
+
+/// Where a per-client limit takes the client's identity from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientBy {
+    Ip,
+    ApiKey,
+    /// A request header, by lowercase name.
+    Header(String),
+}
+
+/// One token-bucket limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSpec {
+    pub rate: Rate,
+    /// `false`: shadow mode.
+    pub enforce: bool,
+    /// `Some`: one bucket per client.
+    pub by: Option<ClientBy>,
+    pub max_clients: usize,
+}
+
+/// A usage-plan quota.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuotaSpec {
+    pub limit: u64,
+    pub period: Period,
+    /// API Gateway's offset: the day a period starts on.
+    pub offset_days: u32,
+    /// Seconds east of UTC where periods begin.
+    pub utc_offset_secs: i64,
+    pub enforce: bool,
+}
+
+/// A usage plan: per-key limits and quota.
+#[derive(Debug, Clone)]
+pub struct PlanSpec {
+    pub name: String,
+    pub throttle: Option<LimitSpec>,
+    pub quota: Option<QuotaSpec>,
+    /// Per-key limits on particular routes, by route index.
+    pub routes: Vec<(usize, LimitSpec)>,
+}
+
+/// An API key.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    pub name: String,
+    pub plan: Option<usize>,
+    pub enabled: bool,
+}
+
+/// Finds a key from the presented header value: plain values by exact match, `value_sha256`
+/// keys by the SHA-256 of the presented value (computed only when such keys exist).
+#[derive(Debug, Default, Clone)]
+pub struct KeyIndex {
+    pub plain: AHashMap<Vec<u8>, usize>,
+    pub hashed: AHashMap<[u8; 32], usize>,
+}
+
+impl KeyIndex {
+    pub fn find(&self, presented: &[u8]) -> Option<usize> {
+        if let Some(&i) = self.plain.get(presented) {
+            return Some(i);
+        }
+        if self.hashed.is_empty() {
+            return None;
+        }
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(presented).into();
+        self.hashed.get(&digest).copied()
+    }
+}
+
+/// Limits of one route.
+#[derive(Debug, Clone, Default)]
+pub struct RouteLimits {
+    pub limit: Option<LimitSpec>,
+    pub key_required: bool,
+}
+
+/// Everything about traffic management.
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    pub sync_interval: Duration,
+    /// Lowercase header name carrying the API key.
+    pub api_key_header: String,
+    pub flush_interval: Duration,
+    pub state_dir: Option<PathBuf>,
+    pub gateway: Option<LimitSpec>,
+    /// By route index.
+    pub routes: Vec<RouteLimits>,
+    pub plans: Vec<PlanSpec>,
+    pub keys: Vec<KeySpec>,
+    pub key_index: KeyIndex,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            sync_interval: Duration::from_millis(crate::config::raw::DEFAULT_SYNC_INTERVAL_MS),
+            api_key_header: crate::config::raw::DEFAULT_API_KEY_HEADER.to_string(),
+            flush_interval: Duration::from_millis(crate::config::raw::DEFAULT_QUOTA_FLUSH_MS),
+            state_dir: None,
+            gateway: None,
+            routes: Vec::new(),
+            plans: Vec::new(),
+            keys: Vec::new(),
+            key_index: KeyIndex::default(),
+        }
+    }
+}
+
+impl ThrottleConfig {
+    /// Whether any limit, key or quota is configured at all.
+    pub fn is_active(&self) -> bool {
+        self.gateway.is_some()
+            || self
+                .routes
+                .iter()
+                .any(|r| r.limit.is_some() || r.key_required)
+    }
+}

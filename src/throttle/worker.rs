@@ -1,0 +1,295 @@
+//! One worker's side of traffic management: its leased tokens and reserved quota units, the
+//! per-request decision, and the periodic reconciliation.
+//!
+//! Owns: [`WorkerThrottle`], reached only from its worker thread (`Cell`s, no locks). The
+//! decision walks the levels that apply, most specific first, making sure each holds a token
+//! (leasing on the slow path), then takes a quota unit, and only then spends the tokens, so a
+//! rejected request costs no level anything. Leaves out: API key lookup and the HTTP responses
+//! (see `proxy::lifecycle`).
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use super::bucket::LocalBucket;
+use super::quota::{LocalQuota, Take};
+use super::spec::{ClientBy, LimitSpec};
+use super::{clock_ns, wall_secs, KeyCounters, Level, SharedLimit, Throttle};
+
+/// Who is asking, for per-client limits.
+pub struct Identity<'a> {
+    /// The client's address as text (as in `X-Forwarded-For`).
+    pub ip: &'a [u8],
+    /// The API key's index, when one was presented and found.
+    pub key: Option<usize>,
+    /// Looks up a request header by lowercase name.
+    pub header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+}
+
+/// A request refused by a limit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throttled {
+    pub level: Level,
+    pub rate: f64,
+    pub burst: u64,
+    pub retry_after_ns: u64,
+}
+
+/// Why a request may not proceed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Denied {
+    Throttled(Throttled),
+    QuotaExceeded,
+    /// The quota is fully committed but another worker holds unspent units: try again after
+    /// the next reconciliation.
+    QuotaWait,
+}
+
+/// A worker's leases and reservations.
+pub struct WorkerThrottle {
+    pub shared: Arc<Throttle>,
+    id: usize,
+    gateway: LocalBucket,
+    routes: Vec<LocalBucket>,
+    key_plan: Vec<LocalBucket>,
+    key_routes: Vec<Vec<LocalBucket>>,
+    quotas: Vec<LocalQuota>,
+    /// Wall-clock seconds, refreshed at each reconciliation (quota periods).
+    wall: Cell<i64>,
+}
+
+struct Check<'a> {
+    level: Level,
+    spec: &'a LimitSpec,
+    shared: &'a SharedLimit,
+    local: Option<&'a LocalBucket>,
+}
+
+impl WorkerThrottle {
+    pub fn new(shared: Arc<Throttle>, id: usize) -> Self {
+        let locals = |n: usize| (0..n).map(|_| LocalBucket::default()).collect::<Vec<_>>();
+        WorkerThrottle {
+            gateway: LocalBucket::default(),
+            routes: locals(shared.routes.len()),
+            key_plan: locals(shared.key_plan.len()),
+            key_routes: shared.key_routes.iter().map(|r| locals(r.len())).collect(),
+            quotas: shared
+                .key_quota
+                .iter()
+                .map(|_| LocalQuota::default())
+                .collect(),
+            wall: Cell::new(wall_secs()),
+            id,
+            shared,
+        }
+    }
+
+    /// Whether any limit or quota could apply to requests on `route` from `key`.
+    #[inline]
+    pub fn applies(&self, route: usize, key: Option<usize>) -> bool {
+        let t = &*self.shared;
+        t.gateway.is_some() || t.routes.get(route).is_some_and(Option::is_some) || key.is_some()
+    }
+
+    fn levels(&self, route: usize, key: Option<usize>) -> SmallVec<[Check<'_>; 4]> {
+        let t = &*self.shared;
+        let mut v = SmallVec::new();
+        if let Some(k) = key {
+            if let (Some(list), Some(locals)) = (t.key_routes.get(k), self.key_routes.get(k)) {
+                for ((r, shared), local) in list.iter().zip(locals) {
+                    let plan = t.spec.keys.get(k).and_then(|ks| ks.plan);
+                    let spec = plan
+                        .and_then(|p| t.spec.plans.get(p))
+                        .and_then(|p| p.routes.iter().find(|(pr, _)| pr == r))
+                        .map(|(_, s)| s);
+                    if let (true, Some(spec)) = (*r == route, spec) {
+                        v.push(Check {
+                            level: Level::KeyRoute,
+                            spec,
+                            shared,
+                            local: Some(local),
+                        });
+                    }
+                }
+            }
+            let plan_spec = t
+                .spec
+                .keys
+                .get(k)
+                .and_then(|ks| ks.plan)
+                .and_then(|p| t.spec.plans.get(p))
+                .and_then(|p| p.throttle.as_ref());
+            if let (Some(Some(shared)), Some(spec)) = (t.key_plan.get(k), plan_spec) {
+                v.push(Check {
+                    level: Level::Key,
+                    spec,
+                    shared,
+                    local: self.key_plan.get(k),
+                });
+            }
+        }
+        let route_spec = t.spec.routes.get(route).and_then(|r| r.limit.as_ref());
+        if let (Some(Some(shared)), Some(spec)) = (t.routes.get(route), route_spec) {
+            v.push(Check {
+                level: Level::Route,
+                spec,
+                shared,
+                local: self.routes.get(route),
+            });
+        }
+        if let (Some(shared), Some(spec)) = (&t.gateway, &t.spec.gateway) {
+            v.push(Check {
+                level: Level::Gateway,
+                spec,
+                shared,
+                local: Some(&self.gateway),
+            });
+        }
+        v
+    }
+
+    fn client_hash(&self, by: &ClientBy, who: &Identity<'_>) -> u64 {
+        let h = &self.shared.hasher;
+        match by {
+            ClientBy::Ip => h.hash_one(who.ip),
+            ClientBy::ApiKey => h.hash_one(who.key.map_or(u64::MAX, |k| k as u64)),
+            ClientBy::Header(name) => h.hash_one((who.header)(name).unwrap_or_default()),
+        }
+    }
+
+    /// Decides whether the request may proceed; spends tokens and a quota unit when it may.
+    pub fn admit(&self, route: usize, who: &Identity<'_>) -> Result<(), Denied> {
+        let t = &*self.shared;
+        let levels = self.levels(route, who.key);
+        let mut now = 0u64;
+        let mut passed: SmallVec<[bool; 4]> = SmallVec::new();
+        let mut taken: SmallVec<[(usize, u64); 2]> = SmallVec::new();
+        let refund = |taken: &[(usize, u64)], now: u64| {
+            for &(i, id) in taken {
+                if let Some(SharedLimit::PerClient(table)) = levels.get(i).map(|c| c.shared) {
+                    table.refund(id, now);
+                }
+            }
+        };
+        for (i, c) in levels.iter().enumerate() {
+            let result = match (c.shared, c.local) {
+                (SharedLimit::Bucket(b), Some(local)) => {
+                    if local.has_token() {
+                        Ok(())
+                    } else {
+                        if now == 0 {
+                            now = clock_ns();
+                        }
+                        local
+                            .refill(b, now, t.workers as u64)
+                            .map_err(|e| e.retry_after_ns)
+                    }
+                }
+                (SharedLimit::PerClient(table), _) => {
+                    if now == 0 {
+                        now = clock_ns();
+                    }
+                    let id = c.spec.by.as_ref().map_or(0, |by| self.client_hash(by, who));
+                    let r = table.take(id, now);
+                    if r.is_ok() {
+                        taken.push((i, id));
+                    }
+                    r
+                }
+                (SharedLimit::Bucket(_), None) => Ok(()),
+            };
+            match result {
+                Ok(()) => passed.push(true),
+                Err(retry_after_ns) => {
+                    self.count(route, who.key, |k| {
+                        if c.spec.enforce {
+                            &k.throttled
+                        } else {
+                            &k.shadow_throttled
+                        }
+                    });
+                    if c.spec.enforce {
+                        refund(&taken, now);
+                        return Err(Denied::Throttled(Throttled {
+                            level: c.level,
+                            rate: c.spec.rate.rate,
+                            burst: c.spec.rate.burst,
+                            retry_after_ns,
+                        }));
+                    }
+                    passed.push(false);
+                }
+            }
+        }
+        if let Some(k) = who.key {
+            if let (Some(Some(q)), Some(local)) = (t.key_quota.get(k), self.quotas.get(k)) {
+                match q.take(local, self.id, self.wall.get()) {
+                    Take::Granted => {}
+                    Take::Wait => {
+                        refund(&taken, now);
+                        return Err(Denied::QuotaWait);
+                    }
+                    Take::Exhausted if q.spec.enforce => {
+                        refund(&taken, now);
+                        self.count(route, who.key, |c| &c.quota_rejected);
+                        return Err(Denied::QuotaExceeded);
+                    }
+                    Take::Exhausted => self.count(route, who.key, |c| &c.shadow_throttled),
+                }
+            }
+            if let Some(c) = t.counters.get(self.id).and_then(|w| w.get(k)) {
+                KeyCounters::bump(&c.requests);
+            }
+        }
+        for (c, ok) in levels.iter().zip(&passed) {
+            if let (true, SharedLimit::Bucket(_), Some(local)) = (*ok, c.shared, c.local) {
+                local.spend();
+            }
+        }
+        Ok(())
+    }
+
+    fn count(
+        &self,
+        route: usize,
+        key: Option<usize>,
+        f: impl Fn(&KeyCounters) -> &std::sync::atomic::AtomicU64,
+    ) {
+        let t = &*self.shared;
+        if let Some(c) = t.route_counters.get(self.id).and_then(|w| w.get(route)) {
+            KeyCounters::bump(f(c));
+        }
+        if let Some(c) = key.and_then(|k| t.counters.get(self.id).and_then(|w| w.get(k))) {
+            KeyCounters::bump(f(c));
+        }
+    }
+
+    /// Periodic reconciliation: resize and return leases, answer quota return requests,
+    /// refresh the wall clock.
+    pub fn sync(&self) {
+        let t = &*self.shared;
+        let now = clock_ns();
+        self.wall.set(wall_secs());
+        let pairs = std::iter::once((&t.gateway, &self.gateway))
+            .chain(t.routes.iter().zip(&self.routes))
+            .chain(t.key_plan.iter().zip(&self.key_plan));
+        for (shared, local) in pairs {
+            if let Some(SharedLimit::Bucket(b)) = shared {
+                local.sync(b, now);
+            }
+        }
+        for (list, locals) in t.key_routes.iter().zip(&self.key_routes) {
+            for ((_, shared), local) in list.iter().zip(locals) {
+                if let SharedLimit::Bucket(b) = shared {
+                    local.sync(b, now);
+                }
+            }
+        }
+        for (q, local) in t.key_quota.iter().zip(&self.quotas) {
+            if let Some(q) = q {
+                q.sync(local, self.id, self.wall.get());
+            }
+        }
+    }
+}
