@@ -51,7 +51,8 @@ def read_response(sock):
     return status, keep_alive
 
 
-def cmd_wait(port, timeout_s):
+def cmd_wait(port, timeout_s, want="200"):
+    """Waits until GET / answers with status `want` (e.g. 403 for a route that needs a key)."""
     deadline = time.monotonic() + float(timeout_s)
     last = None
     while time.monotonic() < deadline:
@@ -59,7 +60,7 @@ def cmd_wait(port, timeout_s):
             with socket.create_connection(("127.0.0.1", int(port)), timeout=1) as s:
                 s.sendall(REQUEST)
                 status, _ = read_response(s)
-                if status == 200:
+                if status == int(want):
                     return 0
                 last = f"status {status}"
         except OSError as e:
@@ -195,6 +196,16 @@ def cmd_table(path):
     for label, key, digits in rows:
         t, n = num(f"tollgate.{key}"), num(f"nginx.{key}")
         out.append(f"| {label} | {fmt(t, digits)} | {fmt(n, digits)} | {ratio(t, n)} |")
+    tl = num("tollgate_limits.cpu_us_per_req")
+    if tl is not None:
+        t = num("tollgate.cpu_us_per_req")
+        out.append("")
+        out.append("| limits active (gateway + route + key plan) | tollgate | tollgate + limits | overhead |")
+        out.append("|---|---:|---:|---:|")
+        over = "n/a" if t in (None, 0) else f"{(tl / t - 1) * 100:+.1f}%"
+        out.append(f"| CPU µs / request | {fmt(t, 2)} | {fmt(tl, 2)} | {over} |")
+        out.append(f"| rps, wrk | {fmt(num('tollgate.rps'), 0)} | {fmt(num('tollgate_limits.rps'), 0)} | |")
+        out.append(f"| non-2xx responses | {r.get('tollgate.non2xx', '?')} | {r.get('tollgate_limits.non2xx', '?')} | |")
     out.append("")
     out.append(f"- tollgate driver: {r.get('driver', '?')} (requested: {r.get('driver_requested', '?')})")
     out.append(f"- load: `{r.get('wrk_cmd', '?')}` after a {r.get('warmup', '?')}s warm-up"

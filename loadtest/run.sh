@@ -236,6 +236,7 @@ RES="$TMP/results.kv"
 : >"$RES"
 kv() { printf '%s=%s\n' "$1" "$2" >>"$RES"; }
 
+WRK_EXTRA=()
 WRK_CMD_BASE="taskset -c $LAST wrk -t$THREADS -c$CONNS -d${DURATION}s --latency"
 OHA_JSON=0
 if [[ -n $OHA ]] && "$OHA" --help 2>/dev/null | grep -q -- '--json'; then OHA_JSON=1; fi
@@ -244,22 +245,24 @@ if [[ -n $OHA ]] && "$OHA" --help 2>/dev/null | grep -q -- '--json'; then OHA_JS
 # the load runs cannot hide their cost), then warm-up, measured wrk run with CPU accounting, oha
 measure() {
     local name=$1 port=$2 pid=$3 url="http://127.0.0.1:$2/"
-    python3 "$LT" wait "$port" 15 || die "$name is not answering on 127.0.0.1:$port"
+    python3 "$LT" wait "$port" 15 "${WAIT_STATUS:-200}" || die "$name is not answering on 127.0.0.1:$port"
 
+    if [[ ${SKIP_IDLE:-0} != 1 ]]; then
     log "$name: RSS of $IDLE_CONNS idle keep-alive connections"
     run_fg timeout 120 taskset -c "$LAST" python3 "$LT" idle "$pid" "$port" "$IDLE_CONNS" >"$TMP/$name.idle" 2>"$TMP/$name-idle.log" ||
         die "$name: idle-connection measurement failed: $(cat "$TMP/$name-idle.log")"
     sed "s/^/$name./" "$TMP/$name.idle" >>"$RES"
     alive "$pid" || die "$name exited during the idle-connection measurement"
+    fi
 
     log "$name: warm-up ${WARMUP}s"
-    run_fg timeout $((WARMUP + 30)) taskset -c "$LAST" "$WRK" -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" \
+    run_fg timeout $((WARMUP + 30)) taskset -c "$LAST" "$WRK" "${WRK_EXTRA[@]}" -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" \
         >"$TMP/$name-warmup.wrk" 2>&1 || die "$name: warm-up wrk failed"
 
     log "$name: measured run, wrk -t$THREADS -c$CONNS -d${DURATION}s"
     local c0 c1
     c0=$(cpu_ticks "$pid")
-    run_fg timeout $((DURATION + 30)) taskset -c "$LAST" "$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" \
+    run_fg timeout $((DURATION + 30)) taskset -c "$LAST" "$WRK" "${WRK_EXTRA[@]}" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" \
         >"$TMP/$name.wrk" 2>&1 || die "$name: wrk failed: $(cat "$TMP/$name.wrk")"
     c1=$(cpu_ticks "$pid")
     alive "$pid" || die "$name exited during the load run"
@@ -273,7 +276,7 @@ measure() {
     kv "$name.cpu_us_per_req" "$(awk -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$requests" \
         'BEGIN { printf "%.3f", t / hz * 1e6 / n }')"
 
-    if [[ -n $OHA ]]; then
+    if [[ -n $OHA && ${#WRK_EXTRA[@]} -eq 0 ]]; then
         log "$name: oha -z ${DURATION}s -c $CONNS"
         local oha_args=(-z "${DURATION}s" -c "$CONNS" --no-tui)
         (( OHA_JSON )) && oha_args+=(--json)
@@ -316,6 +319,37 @@ DRIVER_USED=$(sed -n 's/.*drivers \[\([^]]*\)\].*/\1/p' "$TMP/tollgate.log" | he
 log "tollgate up on 127.0.0.1:$TG_PORT (pid $TG_PID, driver ${DRIVER_USED:-?})"
 measure tollgate "$TG_PORT" "$TG_PID"
 stop_group "$TG_PID"
+
+# ---------------------------------------------------------------- tollgate with limits active
+# The same proxy with a gateway limit, a route limit and an API key whose usage plan has its own
+# limit, all far above the offered load: the cost of the throttle decision on every request.
+if [[ ${LIMITS:-1} == 1 ]]; then
+    sed 's/^key = "\$default"$/key = "$default"\napi_key_required = true\nthrottle = { rate = 1e9, burst = 1000000000 }/' \
+        "$TMP/tollgate.toml" >"$TMP/tollgate-limits.toml"
+    cat >>"$TMP/tollgate-limits.toml" <<EOF
+
+[throttle]
+rate = 1e9
+burst = 1000000000
+
+[[usage_plan]]
+name = "load"
+throttle = { rate = 1e9, burst = 1000000000 }
+
+[[api_key]]
+name = "loadtest"
+value = "loadtest-key-0123456789abcdef"
+plan = "load"
+EOF
+    "$TOLLGATE" -c "$TMP/tollgate-limits.toml" check >"$TMP/tollgate-limits-check.log" 2>&1 ||
+        die "tollgate limits config invalid: $(cat "$TMP/tollgate-limits-check.log")"
+    start_bg "$TMP/tollgate-limits.log" "$TOLLGATE" -c "$TMP/tollgate-limits.toml"
+    TGL_PID=$STARTED_PID
+    WRK_EXTRA=(-H "x-api-key: loadtest-key-0123456789abcdef")
+    SKIP_IDLE=1 WAIT_STATUS=403 measure tollgate_limits "$TG_PORT" "$TGL_PID"
+    WRK_EXTRA=()
+    stop_group "$TGL_PID"
+fi
 
 # ---------------------------------------------------------------- nginx as a reverse proxy
 NDIR="$TMP/nginx"

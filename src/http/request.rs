@@ -26,8 +26,9 @@ use super::fields::{
 use super::{BodyKind, Header, HttpError, Limits, Span, Version, MAX_HEADERS_CAPACITY};
 
 /// Slack added to `max_uri_bytes` for method, spaces and version when
-/// bounding a request line that has not ended yet.
-pub const REQUEST_LINE_SLACK: usize = 16;
+/// bounding a request line that has not ended yet: a method of up to 48
+/// bytes plus ` ` and ` HTTP/1.1\r\n`.
+pub const REQUEST_LINE_SLACK: usize = 64;
 
 /// Request method (RFC 9110 9). Methods are case-sensitive; unknown (or
 /// lowercase) tokens are `Other`. CONNECT is rejected with 501 at parse time.
@@ -413,7 +414,59 @@ fn check_path_query(t: &[u8]) -> Result<Option<usize>, HttpError> {
         }
         return Err(bad("invalid character in request-target"));
     }
+    let path = t.get(..query.unwrap_or(t.len())).unwrap_or_default();
+    if has_dot_segment(path) {
+        return Err(bad("dot-segment in request-target"));
+    }
     Ok(query)
+}
+
+/// RFC 3986 5.2.4: an origin resolves "." and ".." segments, so a path like
+/// `/public/../admin` matched on its raw bytes would escape the route prefix
+/// it matched. Such paths are rejected, not normalised: a segment made only of
+/// one or two dots, literal or percent-encoded (`%2e`), between separators that
+/// may be literal or percent-encoded (`/`, `%2f`, `%5c`).
+fn has_dot_segment(path: &[u8]) -> bool {
+    enum Unit {
+        Sep,
+        Dot,
+        Other,
+    }
+    let (mut i, mut dots, mut other) = (0usize, 0u32, false);
+    loop {
+        let (unit, len) = match path.get(i) {
+            None => (Unit::Sep, 0),
+            Some(b'/') => (Unit::Sep, 1),
+            Some(b'.') => (Unit::Dot, 1),
+            Some(b'%') => {
+                let code = [
+                    path.get(i + 1).map_or(0, u8::to_ascii_lowercase),
+                    path.get(i + 2).map_or(0, u8::to_ascii_lowercase),
+                ];
+                match &code {
+                    b"2e" => (Unit::Dot, 3),
+                    b"2f" | b"5c" => (Unit::Sep, 3),
+                    _ => (Unit::Other, 3),
+                }
+            }
+            Some(_) => (Unit::Other, 1),
+        };
+        match unit {
+            Unit::Sep => {
+                if !other && (dots == 1 || dots == 2) {
+                    return true;
+                }
+                if len == 0 {
+                    return false;
+                }
+                dots = 0;
+                other = false;
+            }
+            Unit::Dot => dots += 1,
+            Unit::Other => other = true,
+        }
+        i += len;
+    }
 }
 
 /// The sub-span `from..to` of `t` (clamped to `t`).
@@ -1110,6 +1163,38 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_are_rejected() {
+        for p in [
+            &b"/a/../b"[..],
+            b"/a/./b",
+            b"/a/..",
+            b"/..",
+            b"/a/%2e%2e/b",
+            b"/a/%2E./b",
+            b"/a/..%2fb",
+            b"/a/%2e%2e%5cb",
+        ] {
+            assert!(has_dot_segment(p), "{}", String::from_utf8_lossy(p));
+        }
+        for p in [
+            &b"/"[..],
+            b"/a/b",
+            b"/a/...",
+            b"/a/.b",
+            b"/a/b..",
+            b"/a%2fb",
+            b"/v1.2/x",
+        ] {
+            assert!(!has_dot_segment(p), "{}", String::from_utf8_lossy(p));
+        }
+        let mut buf = BytesMut::from(&b"GET /public/../admin HTTP/1.1\r\nHost: h\r\n\r\n"[..]);
+        assert_eq!(
+            parse_request(&mut buf, &Limits::default()),
+            Err(bad("dot-segment in request-target"))
+        );
+    }
+
+    #[test]
     fn origin_form_characters() {
         let inv = b400("invalid character in request-target");
         for c in ["\"", "<", ">", "\\", "^", "`", "{", "|", "}", "\u{e9}"] {
@@ -1249,7 +1334,7 @@ mod tests {
         let over = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(max));
         assert_eq!(err(over.as_bytes()), HttpError::UriTooLong);
         // Detected while the request line is still incomplete.
-        let partial = format!("GET /{}", "a".repeat(max + 16));
+        let partial = format!("GET /{}", "a".repeat(max + REQUEST_LINE_SLACK));
         assert_eq!(err(partial.as_bytes()), HttpError::UriTooLong);
         let partial = format!("GET /{}", "a".repeat(max));
         assert_eq!(parse(partial.as_bytes()), Ok(None));

@@ -78,6 +78,9 @@ pub async fn forward(
             .await
             .map_err(|_| GatewayError::ClientGone)?;
     }
+    if st.body == BodyState::Unread {
+        st.body = BodyState::Partial; // from here on, only this decoder knows where it ends
+    }
     let whole =
         drain_buffered(&mut conn.buf, &mut dec, &mut enc, &mut out).map_err(GatewayError::Http)?;
     if whole {
@@ -134,6 +137,9 @@ async fn send_request(
     mut out: BytesMut,
 ) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
     let timeouts = &w.config.server.timeouts;
+    // A request may be sent again on a fresh connection only if it was sent whole and repeating
+    // it is harmless (RFC 9110 §9.2.2).
+    let replayable = whole && head.method_kind.is_idempotent();
     let mut target = up.pick(w.ids.random());
     let mut connect_failures = 0;
     let mut fresh_only = false;
@@ -142,7 +148,7 @@ async fn send_request(
         let got = if fresh_only {
             up.connect(target, buf).await
         } else {
-            up.checkout(target, !whole, buf).await
+            up.checkout(target, buf).await
         };
         let mut uc = match got {
             Ok(c) => c,
@@ -158,7 +164,7 @@ async fn send_request(
         };
         let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
         if sent.is_err() {
-            let retry = uc.reused && whole && !fresh_only;
+            let retry = uc.reused && replayable && !fresh_only;
             w.buffers.give(up.release(uc, false));
             if retry {
                 fresh_only = true;
@@ -193,7 +199,7 @@ async fn send_request(
         let is_head = head.method_kind == Method::Head;
         match read_response_head(w, &mut uc, is_head, up.response_timeout).await {
             Ok(rh) => return Ok((uc, rh)),
-            Err(HeadFail::Stale) if uc.reused && whole && !fresh_only => {
+            Err(HeadFail::Stale) if uc.reused && replayable && !fresh_only => {
                 w.buffers.give(up.release(uc, false));
                 fresh_only = true;
             }

@@ -24,6 +24,9 @@ struct Entry {
     fd: RawFd,
     /// Deadline in milliseconds on the worker's coarse clock.
     deadline_ms: u64,
+    /// Registration number: a guard only clears the entry it registered, never a newer one in
+    /// the same (swept and reused) slot.
+    generation: u64,
 }
 
 /// The per-worker idle table and coarse clock.
@@ -34,6 +37,7 @@ pub struct IdleTable {
     entries: RefCell<Vec<Option<Entry>>>,
     free: RefCell<Vec<usize>>,
     tick: Duration,
+    generation: Cell<u64>,
 }
 
 impl IdleTable {
@@ -45,6 +49,7 @@ impl IdleTable {
             entries: RefCell::new(Vec::new()),
             free: RefCell::new(Vec::new()),
             tick: (shortest_timeout / 8).clamp(MIN_TICK, MAX_TICK),
+            generation: Cell::new(0),
         }
     }
 
@@ -62,7 +67,13 @@ impl IdleTable {
     /// Registers `fd` as idle until `timeout` from now; the returned guard unregisters it.
     pub fn register(&self, fd: RawFd, timeout: Duration) -> IdleGuard<'_> {
         let deadline_ms = self.refresh() + timeout.as_millis() as u64;
-        let entry = Some(Entry { fd, deadline_ms });
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        let entry = Some(Entry {
+            fd,
+            deadline_ms,
+            generation,
+        });
         let mut entries = self.entries.borrow_mut();
         let slot = match self.free.borrow_mut().pop() {
             Some(i) => {
@@ -76,7 +87,11 @@ impl IdleTable {
                 entries.len() - 1
             }
         };
-        IdleGuard { table: self, slot }
+        IdleGuard {
+            table: self,
+            slot,
+            generation,
+        }
     }
 
     /// Shuts down every expired socket and forgets it; returns how many.
@@ -118,13 +133,16 @@ impl IdleTable {
 pub struct IdleGuard<'a> {
     table: &'a IdleTable,
     slot: usize,
+    generation: u64,
 }
 
 impl Drop for IdleGuard<'_> {
     fn drop(&mut self) {
         let mut entries = self.table.entries.borrow_mut();
         if let Some(slot) = entries.get_mut(self.slot) {
-            if slot.take().is_some() {
+            // a swept entry's slot may already hold another connection's registration
+            if slot.is_some_and(|e| e.generation == self.generation) {
+                *slot = None;
                 self.table.free.borrow_mut().push(self.slot);
             }
         }
@@ -162,5 +180,17 @@ mod tests {
         let _g = t.register(sb.as_raw_fd(), Duration::from_secs(60));
         assert_eq!(t.entries.borrow().len(), 2);
         drop(b);
+    }
+
+    #[test]
+    fn a_swept_guard_does_not_clear_the_slot_s_next_owner() {
+        let t = IdleTable::new(Duration::from_millis(80));
+        let old = t.register(-1, Duration::ZERO);
+        assert_eq!(t.sweep(), 1); // frees the slot; the old guard is still alive
+        let new = t.register(-2, Duration::from_secs(60));
+        drop(old);
+        assert_eq!(t.len(), 1, "the newer registration survives");
+        drop(new);
+        assert!(t.is_empty());
     }
 }

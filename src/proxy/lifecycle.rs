@@ -57,8 +57,11 @@ impl RequestId {
 /// Where the request body stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyState {
-    /// Not (fully) read: the connection cannot carry another request.
-    Pending,
+    /// Not touched yet: can still be skipped as a whole if it is buffered.
+    Unread,
+    /// Partly consumed (forwarded or decoded): its end is unknown to anything but the decoder
+    /// that was reading it, so the connection must close unless that decoder finishes it.
+    Partial,
     /// Fully read (or there was none).
     Done,
 }
@@ -168,7 +171,7 @@ fn request_filter(w: &Worker, head: &RequestHead) -> ExchangeState {
         keep_alive: head.keep_alive && !w.draining.get(),
         body: match head.body {
             BodyKind::Empty => BodyState::Done,
-            _ => BodyState::Pending,
+            _ => BodyState::Unread,
         },
         response: ResponseState::NotStarted,
         status: 0,
@@ -231,8 +234,13 @@ async fn integration(
 /// A body we answer without reading: skip it when it is already buffered, else the connection
 /// cannot be reused (its remaining bytes would be taken for a new request).
 fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
-    if st.body == BodyState::Done {
-        return;
+    match st.body {
+        BodyState::Done => return,
+        BodyState::Partial => {
+            st.keep_alive = false;
+            return;
+        }
+        BodyState::Unread => {}
     }
     if let BodyKind::Length(n) = head.body {
         if (conn.buf.len() as u64) >= n {
@@ -306,6 +314,8 @@ pub async fn reject_head(w: &Worker, conn: &mut Downstream, e: GatewayError) {
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let date = w.date.now();
-    error_response(&mut out, &e, &date, &rid, ConnHeader::Close, false);
+    // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2).
+    let head_only = conn.buf.starts_with(b"HEAD ");
+    error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
     let _ = flush(&mut conn.stream, &mut out, w.config.server.timeouts.write).await;
 }

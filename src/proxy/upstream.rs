@@ -6,11 +6,13 @@
 //! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
 //! speaking HTTP on the connection (see [`super::forward`]).
 //!
-//! A pooled connection may have been closed by the origin while idle. Nothing reads an idle pooled
-//! socket (that would pin a buffer per idle connection); instead the forwarder retries a request
-//! once on a fresh connection when a reused one fails before any response byte arrived and the
-//! request can be replayed, and probes a pooled connection (`MSG_PEEK`, non-blocking) before
-//! streaming a body that could not be replayed.
+//! A pooled connection may have been closed by the origin while idle, or (a misbehaving origin)
+//! have received bytes nobody asked for, which would be taken as the next request's response.
+//! Nothing reads an idle pooled socket (that would pin a buffer per idle connection); instead
+//! every checkout probes it with a non-blocking `MSG_PEEK`: end of stream or any unread byte
+//! and the connection is closed, never reused. A connection that dies between the probe and the
+//! request is retried once on a fresh connection, for idempotent requests sent whole (RFC 9110
+//! §9.2.2).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -111,18 +113,16 @@ impl Upstream {
         }
     }
 
-    /// A pooled connection to `target` if one is alive and fresh, else a new one.
-    /// `verify` probes a pooled socket first (for requests that could not be replayed).
+    /// A pooled connection to `target` if one is alive, fresh and silent, else a new one.
     pub async fn checkout(
         &self,
         target: usize,
-        verify: bool,
         buf: BytesMut,
     ) -> Result<UpstreamConn, (GatewayError, BytesMut)> {
         let Some(t) = self.targets.get(target) else {
             return Err((GatewayError::NoTarget, buf));
         };
-        if let Some(stream) = self.pooled(t, verify) {
+        if let Some(stream) = self.pooled(t) {
             t.in_flight.set(t.in_flight.get() + 1);
             return Ok(UpstreamConn {
                 stream,
@@ -163,7 +163,7 @@ impl Upstream {
         })
     }
 
-    fn pooled(&self, t: &Target, verify: bool) -> Option<TcpStream> {
+    fn pooled(&self, t: &Target) -> Option<TcpStream> {
         let mut idle = t.idle.borrow_mut();
         let now = Instant::now();
         // Oldest connections sit at the front: drop the expired ones.
@@ -175,7 +175,7 @@ impl Upstream {
         }
         // Most recently used at the back (LIFO keeps few connections hot).
         while let Some(c) = idle.pop_back() {
-            if !verify || probe_alive(&c.stream) {
+            if probe_alive(&c.stream) {
                 return Some(c.stream);
             }
         }
