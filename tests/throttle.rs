@@ -129,6 +129,49 @@ both_drivers! {
         assert!(err.abs() <= 0.01, "admitted {ok}, expected {expected:.0} ({:+.2}%)", err * 100.0);
     }
 
+    fn route_limit_holds_for_one_connection_and_for_reconnecting_clients(d) {
+        let g = Gateway::start(d, 2, &plan_config(None));
+        // all traffic on one connection, hence on one worker
+        let (ok, _, secs) = hammer(g.addr, "/limited", 1, 2.0);
+        let expected = 400.0 * secs + 40.0;
+        let err = (ok as f64 - expected) / expected;
+        eprintln!("one worker: {ok} admitted in {secs:.3}s, expected {expected:.0} ({:+.2}%)", err * 100.0);
+        assert!(err.abs() <= 0.01, "one worker: admitted {ok}, expected {expected:.0}");
+        // clients reconnecting every 20 requests: traffic keeps moving between the workers
+        std::thread::sleep(Duration::from_millis(200)); // the bucket refills 80 of its 40: full
+        let addr = g.addr;
+        let ok = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let (ok, stop) = (ok.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut c = Client::new(addr);
+                        for _ in 0..20 {
+                            c.send(b"GET /limited HTTP/1.1\r\nHost: h\r\n\r\n");
+                            if c.read(false).unwrap().status == 200 {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_secs(2));
+        stop.store(true, Ordering::Relaxed);
+        for h in hs {
+            h.join().unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let ok = ok.load(Ordering::Relaxed);
+        let expected = 400.0 * secs + 40.0;
+        let err = (ok as f64 - expected) / expected;
+        eprintln!("moving: {ok} admitted in {secs:.3}s, expected {expected:.0} ({:+.2}%)", err * 100.0);
+        assert!(err.abs() <= 0.01, "moving traffic: admitted {ok}, expected {expected:.0}");
+    }
+
     fn key_plan_limit_gives_429_with_rate_limit_headers(d) {
         let g = Gateway::start(d, 2, &plan_config(None));
         let mut c = Client::new(g.addr);
