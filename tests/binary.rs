@@ -238,3 +238,55 @@ fn check_prints_every_error_with_key_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn usage_reports_per_key_and_per_plan_from_the_state_dir() {
+    let o = Origin::echo();
+    let dir = std::env::temp_dir().join(format!("tollgate-usage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = server_toml("auto", 2, &format!("state_dir = \"{}\"", dir.display()))
+        + &upstream_toml("u", &[o.addr], "")
+        + r#"
+[[route]]
+key = "GET /k"
+upstream = "u"
+api_key_required = true
+
+[[usage_plan]]
+name = "silver"
+quota = { limit = 100, period = "month" }
+
+[[api_key]]
+name = "dave"
+value = "dave-key-0123456789abcdef"
+plan = "silver"
+"#;
+    let p = Proc::start("usage.toml", &text);
+    let mut c = Client::new(p.addr);
+    for _ in 0..7 {
+        c.send(b"GET /k HTTP/1.1\r\nHost: h\r\nx-api-key: dave-key-0123456789abcdef\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().status, 200);
+    }
+    drop(c);
+    p.signal(libc::SIGTERM);
+    let mut p = p;
+    let _ = p.child.wait();
+    let cfg = write_config("usage.toml", &text);
+    let out = Command::new(BIN)
+        .args(["usage", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("dave\tsilver\tmonth\t7\t100\t93\t7\t0\t0"),
+        "{report}"
+    );
+    assert!(report.contains("silver\t1\t7\t7\t0\t0"), "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
