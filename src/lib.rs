@@ -5,9 +5,11 @@
 //! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
 //! (TOML → validated → immutable). [`error`] maps every failure to its status.
 
+pub mod admin;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod proxy;
 pub mod router;
 pub mod server;

@@ -135,6 +135,9 @@ fn run(cfg: Config) -> ExitCode {
         drivers.join(", "),
         addrs.join(", ")
     );
+    if let Some(a) = handle.admin_addr() {
+        eprintln!("tollgate: admin (metrics, status, dashboard) on http://{a}/");
+    }
     loop {
         let mut sig: libc::c_int = 0;
         // SAFETY: `set` is initialised and `sig` is a valid out pointer.

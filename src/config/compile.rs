@@ -29,6 +29,12 @@ pub struct Config {
     pub router: Router,
     /// Limits, usage plans, quotas and API keys.
     pub throttle: ThrottleConfig,
+    /// The admin listener's address.
+    pub admin: Option<SocketAddr>,
+    /// The text this config was compiled from (served by `GET /config`, secrets redacted).
+    pub source: String,
+    /// FNV-1a hash of `source`, hex (`GET /status`).
+    pub hash: String,
 }
 
 /// `[server]`, resolved.
@@ -148,6 +154,30 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
     let throttle = super::limits::compile(&raw, &mut cx);
+    let admin = raw
+        .admin
+        .as_ref()
+        .and_then(|a| match resolve(a.listen.get_ref()) {
+            Some(addr)
+                if addr.port() == 0
+                    || !server.as_ref().is_some_and(|s| s.listen.contains(&addr)) =>
+            {
+                Some(addr)
+            }
+            Some(_) => {
+                cx.err(
+                    &a.listen,
+                    "admin.listen",
+                    "must differ from every server.listen address",
+                );
+                None
+            }
+            None => {
+                let m = format!("cannot resolve {:?} as host:port", a.listen.get_ref());
+                cx.err(&a.listen, "admin.listen", m);
+                None
+            }
+        });
     match (server, router) {
         (Some(server), Some(router)) if cx.errors.is_empty() => Ok(Config {
             server,
@@ -155,6 +185,9 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             routes,
             router,
             throttle,
+            admin,
+            source: text.to_string(),
+            hash: fnv1a_hex(text),
         }),
         _ => Err(ConfigErrors(cx.errors)),
     }
@@ -403,4 +436,14 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
 /// `tchar` of RFC 9110 §5.6.2.
 pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// FNV-1a 64 of `text`, as 16 hex digits: a stable identity of a config's text.
+pub fn fnv1a_hex(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }

@@ -60,6 +60,15 @@ pub struct RawConfig {
     pub usage_plan: Vec<RawPlan>,
     #[serde(default)]
     pub api_key: Vec<RawApiKey>,
+    /// The admin listener (metrics, status, dashboard); absent: none.
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Spanned<String>,
 }
 
 /// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).

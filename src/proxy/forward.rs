@@ -81,8 +81,14 @@ pub async fn forward(
     if st.body == BodyState::Unread {
         st.body = BodyState::Partial; // from here on, only this decoder knows where it ends
     }
-    let whole =
-        drain_buffered(&mut conn.buf, &mut dec, &mut enc, &mut out).map_err(GatewayError::Http)?;
+    let whole = drain_buffered(
+        &mut conn.buf,
+        &mut dec,
+        &mut enc,
+        &mut out,
+        &mut st.bytes_in,
+    )
+    .map_err(GatewayError::Http)?;
     if whole {
         st.body = BodyState::Done;
     }
@@ -103,6 +109,7 @@ fn drain_buffered(
     dec: &mut BodyDecoder,
     enc: &mut BodyEncoder,
     out: &mut BytesMut,
+    moved: &mut u64,
 ) -> Result<bool, HttpError> {
     if dec.is_done() {
         enc.finish(&[], out)?;
@@ -110,7 +117,10 @@ fn drain_buffered(
     }
     while out.len() < FLUSH_BYTES {
         match dec.decode(buf)? {
-            Some(BodyChunk::Data(d)) => enc.encode(&d, out)?,
+            Some(BodyChunk::Data(d)) => {
+                *moved += d.len() as u64;
+                enc.encode(&d, out)?
+            }
             Some(BodyChunk::End { trailers }) => {
                 enc.finish(&trailers, out)?;
                 return Ok(true);
@@ -183,6 +193,7 @@ async fn send_request(
                 &mut out,
                 enc,
                 (rt, wt, want),
+                &mut st.bytes_in,
             )
             .await;
             if let Err(f) = pumped {
@@ -204,6 +215,7 @@ async fn send_request(
                 fresh_only = true;
             }
             Err(f) => {
+                up.note_error(uc.target);
                 w.buffers.give(up.release(uc, false));
                 return Err(match f {
                     HeadFail::Timeout => GatewayError::UpstreamTimeout,
@@ -284,6 +296,7 @@ async fn relay_response(
     }
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
     write_response_head(&mut out, head, st, rh, &enc);
+    st.bytes_out += out.len() as u64;
     st.status = rh.status;
     st.response = ResponseState::Started;
     let mut dec = BodyDecoder::new_response(rh.body);
@@ -297,6 +310,7 @@ async fn relay_response(
         &mut out,
         &mut enc,
         limit,
+        &mut st.bytes_out,
     )
     .await;
     match r {
@@ -312,6 +326,8 @@ async fn relay_response(
 
 /// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
 /// `out` is large or the decoder needs input, read more. Memory stays bounded by the buffers.
+/// `moved` counts payload bytes.
+#[allow(clippy::too_many_arguments)] // both ends, both framings and the limits: all distinct
 async fn pump(
     src: &mut TcpStream,
     src_buf: &mut BytesMut,
@@ -320,6 +336,7 @@ async fn pump(
     out: &mut BytesMut,
     enc: &mut BodyEncoder,
     (read_limit, write_limit, want): (Duration, Duration, usize),
+    moved: &mut u64,
 ) -> Result<(), PumpFail> {
     let framing = |e: HttpError| PumpFail::Source(SourceFail::Framing(e));
     loop {
@@ -329,6 +346,7 @@ async fn pump(
         };
         match step {
             Some(BodyChunk::Data(d)) => {
+                *moved += d.len() as u64;
                 enc.encode(&d, out).map_err(framing)?;
                 if out.len() >= FLUSH_BYTES {
                     flush(dst, out, write_limit)

@@ -12,9 +12,13 @@
 //!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
 //!    only honest signal left).
 //!
+//! 7. **log** ([`log`]): the request is recorded in the worker's metrics shard.
+//!
 //! Authorizers and access logging slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
 //! the mutable exchange state so route parameters can borrow the head while state changes.
+
+use std::time::Instant;
 
 use bytes::BytesMut;
 
@@ -26,6 +30,7 @@ use super::worker::{Worker, REQUEST_ID_LEN};
 use crate::config::{Integration, RouteConfig};
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
+use crate::metrics::Record;
 use crate::router::RouteMatch;
 use crate::throttle::worker::{Denied, Identity};
 
@@ -83,12 +88,21 @@ pub struct ExchangeState {
     pub body: BodyState,
     pub response: ResponseState,
     pub status: u16,
+    /// Request bytes: the head and the body's payload.
+    pub bytes_in: u64,
+    /// Response bytes sent: heads and payload.
+    pub bytes_out: u64,
+    /// Time spent on the upstream (request sent → response relayed), HTTP integrations only.
+    pub integration: Option<std::time::Duration>,
 }
 
 /// Serves one parsed request head to completion.
 pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Outcome {
+    let started = Instant::now();
     let mut st = request_filter(w, &head);
-    let result = match route(w, &head) {
+    let routed = route(w, &head);
+    let matched = routed.as_ref().ok().map(|(_, m)| m.route);
+    let result = match routed {
         Ok((rc, m)) => match auth(w, &head, m.route) {
             Ok(key) => match throttle(w, conn, &head, m.route, key).await {
                 Ok(()) => integration(w, conn, &head, &mut st, rc, &m).await,
@@ -98,7 +112,27 @@ pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Out
         },
         Err(e) => Err(e),
     };
-    finish(w, conn, &head, &mut st, result).await
+    let outcome = finish(w, conn, &head, &mut st, result).await;
+    log(w, &head, &st, matched, started);
+    outcome
+}
+
+/// Phase 7: account for the request (metrics; the access log joins here).
+fn log(w: &Worker, head: &RequestHead, st: &ExchangeState, route: Option<usize>, started: Instant) {
+    if st.status == 0 {
+        return; // the client vanished before any response: nothing was answered
+    }
+    w.metrics.record(
+        route,
+        &Record {
+            method: head.method_kind,
+            status: st.status,
+            total: started.elapsed(),
+            integration: st.integration,
+            bytes_in: st.bytes_in,
+            bytes_out: st.bytes_out,
+        },
+    );
 }
 
 /// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
@@ -175,6 +209,9 @@ fn request_filter(w: &Worker, head: &RequestHead) -> ExchangeState {
         },
         response: ResponseState::NotStarted,
         status: 0,
+        bytes_in: head.head_len() as u64,
+        bytes_out: 0,
+        integration: None,
     }
 }
 
@@ -259,6 +296,7 @@ async fn write_client(
     st: &mut ExchangeState,
 ) -> Result<(), GatewayError> {
     st.response = ResponseState::Started;
+    st.bytes_out += out.len() as u64;
     match flush(&mut conn.stream, out, w.config.server.timeouts.write).await {
         Ok(()) => {
             st.response = ResponseState::Complete;

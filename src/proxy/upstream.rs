@@ -26,6 +26,7 @@ use monoio::net::TcpStream;
 use crate::config::raw::Balance;
 use crate::config::UpstreamConfig;
 use crate::error::GatewayError;
+use crate::metrics::TargetSnapshot;
 
 /// One origin connection checked out for an exchange.
 pub struct UpstreamConn {
@@ -45,6 +46,10 @@ struct Target {
     addr: SocketAddr,
     idle: RefCell<VecDeque<Idle>>,
     in_flight: Cell<u32>,
+    connects: Cell<u64>,
+    errors: Cell<u64>,
+    /// Consecutive failures (reset by a success).
+    failures: Cell<u32>,
 }
 
 /// Per-worker state of one `[[upstream]]`.
@@ -75,6 +80,9 @@ impl Upstream {
                     addr,
                     idle: RefCell::new(VecDeque::new()),
                     in_flight: Cell::new(0),
+                    connects: Cell::new(0),
+                    errors: Cell::new(0),
+                    failures: Cell::new(0),
                 })
                 .collect(),
             next: Cell::new(0),
@@ -150,9 +158,16 @@ impl Upstream {
         .await
         {
             Ok(Ok(s)) => s,
-            Ok(Err(_)) => return Err((GatewayError::UpstreamConnect, buf)),
-            Err(_) => return Err((GatewayError::UpstreamTimeout, buf)),
+            Ok(Err(_)) => {
+                self.note_error(target);
+                return Err((GatewayError::UpstreamConnect, buf));
+            }
+            Err(_) => {
+                self.note_error(target);
+                return Err((GatewayError::UpstreamTimeout, buf));
+            }
         };
+        t.connects.set(t.connects.get() + 1);
         let _ = stream.set_nodelay(true);
         t.in_flight.set(t.in_flight.get() + 1);
         Ok(UpstreamConn {
@@ -193,6 +208,9 @@ impl Upstream {
         } = conn;
         if let Some(t) = self.targets.get(target) {
             t.in_flight.set(t.in_flight.get().saturating_sub(1));
+            if reusable {
+                t.failures.set(0);
+            }
             // Bytes left over after a complete response mean the origin sent more than one
             // message: the stream is out of sync, never reuse it.
             if reusable && buf.is_empty() && self.max_idle > 0 {
@@ -207,6 +225,27 @@ impl Upstream {
             }
         }
         buf
+    }
+
+    /// Counts a connect or protocol failure against `target`.
+    pub fn note_error(&self, target: usize) {
+        if let Some(t) = self.targets.get(target) {
+            t.errors.set(t.errors.get() + 1);
+            t.failures.set(t.failures.get().saturating_add(1));
+        }
+    }
+
+    /// This worker's view of every target, for metrics.
+    pub fn snapshot(&self) -> Vec<TargetSnapshot> {
+        self.targets
+            .iter()
+            .map(|t| TargetSnapshot {
+                idle: t.idle.borrow().len() as u64,
+                connects: t.connects.get(),
+                errors: t.errors.get(),
+                healthy: t.failures.get() == 0,
+            })
+            .collect()
     }
 
     /// Idle connections currently pooled for `target` (for tests and metrics).

@@ -14,6 +14,7 @@ use bytes::BytesMut;
 use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::config::Config;
+use crate::metrics::{Shard, Snapshot};
 use crate::server::DriverKind;
 use crate::throttle::worker::WorkerThrottle;
 use crate::throttle::Throttle;
@@ -40,6 +41,8 @@ pub struct Worker {
     pub draining: Cell<bool>,
     /// This worker's leased tokens and quota reservations.
     pub throttle: WorkerThrottle,
+    /// This worker's metrics shard.
+    pub metrics: Shard,
 }
 
 impl Worker {
@@ -69,7 +72,22 @@ impl Worker {
             busy: Cell::new(0),
             draining: Cell::new(false),
             throttle: WorkerThrottle::new(throttle, id),
+            metrics: Shard::new(config.routes.len()),
             config,
+        }
+    }
+}
+
+impl Worker {
+    /// This worker's numbers for a scrape.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            worker: self.id,
+            driver: self.driver.name(),
+            active_connections: self.open_connections.get() as u64,
+            requests: self.metrics.requests(),
+            routes: self.metrics.routes(),
+            upstreams: self.upstreams.iter().map(|u| u.snapshot()).collect(),
         }
     }
 }

@@ -30,6 +30,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::config::raw::DriverChoice;
 use crate::config::Config;
+use crate::metrics::ScrapeBoard;
 use crate::proxy::worker::Worker;
 use crate::throttle::Throttle;
 
@@ -55,12 +56,14 @@ impl DriverKind {
 }
 
 /// State shared by all workers and the controlling thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Shared {
     draining: AtomicBool,
     /// Every worker has exited (set by the last one out; the state flusher's cue).
     stopped: AtomicBool,
     running: std::sync::atomic::AtomicUsize,
+    /// Where the admin thread asks workers for metric snapshots.
+    pub board: Arc<ScrapeBoard>,
 }
 
 impl Shared {
@@ -77,6 +80,7 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<()>>,
     throttle: Arc<Throttle>,
     flusher: Option<JoinHandle<()>>,
+    admin: Option<SocketAddr>,
 }
 
 impl ServerHandle {
@@ -94,6 +98,11 @@ impl ServerHandle {
     /// `server.timeouts.shutdown_ms`), then workers exit.
     pub fn shutdown(&self) {
         self.shared.draining.store(true, Ordering::Release);
+    }
+
+    /// The admin listener's bound address, when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
     }
 
     /// The shared traffic-management state (usage, counters).
@@ -215,7 +224,12 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             per_worker[i].push(l);
         }
     }
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        draining: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
+        running: std::sync::atomic::AtomicUsize::new(0),
+        board: Arc::new(ScrapeBoard::new(n)),
+    });
     shared.running.store(n, Ordering::Release);
     let throttle = Arc::new(Throttle::new(config.throttle.clone(), n));
     if let Some(dir) = &config.throttle.state_dir {
@@ -255,6 +269,24 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             Err(_) => return Err(io::Error::other("a worker exited during startup")),
         }
     }
+    let admin = match config.admin {
+        Some(addr) => {
+            let a = Arc::new(crate::admin::Admin {
+                config: config.clone(),
+                throttle: throttle.clone(),
+                board: shared.board.clone(),
+                shared: shared.clone(),
+                started: Instant::now(),
+                drivers: drivers.iter().map(|d| d.name()).collect(),
+            });
+            let bound = crate::admin::spawn(addr, a).map_err(|e| {
+                shared.draining.store(true, Ordering::Release);
+                io::Error::new(e.kind(), format!("cannot listen on admin {addr}: {e}"))
+            })?;
+            Some(bound)
+        }
+        None => None,
+    };
     let flusher = match &config.throttle.state_dir {
         Some(dir) => Some(spawn_flusher(
             throttle.clone(),
@@ -270,6 +302,7 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         threads,
         throttle,
         flusher,
+        admin,
     })
 }
 
@@ -332,8 +365,14 @@ async fn worker_main(
     let poll = w.idle.tick().min(DRAIN_POLL).min(sync_every);
     let (mut last_sweep, mut last_sync) = (Instant::now(), Instant::now());
     let throttled = w.config.throttle.is_active();
+    let mut scraped = 0;
     while !shared.draining() {
         monoio::time::sleep(poll).await;
+        let wanted = shared.board.wanted();
+        if wanted > scraped {
+            shared.board.answer(id, wanted, w.snapshot());
+            scraped = wanted;
+        }
         let now = Instant::now();
         if throttled && now.duration_since(last_sync) >= sync_every {
             w.throttle.sync();

@@ -1,0 +1,233 @@
+//! The admin listener: operators' view of the gateway, separate from the data plane.
+//!
+//! Owns: one thread (plus one per admin connection: admin traffic is a handful of scrapers and
+//! browsers) serving `GET /metrics` (Prometheus text), `GET /stats` (the dashboard's JSON),
+//! `GET /status`, `GET /config` (the effective config text, API key values redacted) and `GET /`
+//! (the live dashboard, embedded in the binary). Requests are parsed with the data plane's strict
+//! codec. Nothing here runs on a worker: metrics are gathered through the scrape board (see
+//! [`crate::metrics`]). Leaves out: reloading, which comes with hot reload.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use crate::config::Config;
+use crate::http::{parse_request, BodyKind, Limits, Method};
+use crate::metrics::prom::{render, stats_json, Context};
+use crate::metrics::ScrapeBoard;
+use crate::server::Shared;
+use crate::throttle::Throttle;
+
+/// The dashboard page.
+pub const DASHBOARD: &str = include_str!("dashboard.html");
+/// How long a scrape waits for the workers.
+pub const SCRAPE_WAIT: Duration = Duration::from_millis(500);
+/// Idle time after which an admin connection is closed.
+pub const ADMIN_IDLE: Duration = Duration::from_secs(30);
+
+/// Shared state the admin handlers read.
+pub struct Admin {
+    pub config: Arc<Config>,
+    pub throttle: Arc<Throttle>,
+    pub board: Arc<ScrapeBoard>,
+    pub shared: Arc<Shared>,
+    pub started: Instant,
+    pub drivers: Vec<&'static str>,
+}
+
+/// Binds the admin address now (so errors surface at startup) and serves it on a thread.
+pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    std::thread::Builder::new()
+        .name("tollgate-admin".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                if admin.shared.draining() {
+                    break;
+                }
+                let Ok(s) = conn else { continue };
+                let admin = admin.clone();
+                let _ = std::thread::Builder::new()
+                    .name("tollgate-admin-conn".into())
+                    .spawn(move || serve(s, &admin));
+            }
+        })?;
+    Ok(local)
+}
+
+fn serve(mut s: TcpStream, admin: &Admin) {
+    let _ = s.set_read_timeout(Some(ADMIN_IDLE));
+    let _ = s.set_nodelay(true);
+    let limits = Limits::default();
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let head = loop {
+            match parse_request(&mut buf, &limits) {
+                Ok(Some(h)) => break h,
+                Ok(None) => {}
+                Err(_) => {
+                    let _ = respond(
+                        &mut s,
+                        400,
+                        "application/json",
+                        br#"{"message":"Bad Request"}"#,
+                        false,
+                        false,
+                    );
+                    return;
+                }
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            }
+        };
+        // admin requests carry no body we use; refuse any so the stream stays in sync
+        if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
+            let _ = respond(
+                &mut s,
+                400,
+                "application/json",
+                br#"{"message":"Bad Request"}"#,
+                false,
+                false,
+            );
+            return;
+        }
+        let keep = head.keep_alive && !admin.shared.draining();
+        let head_only = head.method_kind == Method::Head;
+        let get = matches!(head.method_kind, Method::Get | Method::Head);
+        let (status, ctype, body) = match (get, head.path_bytes()) {
+            (true, b"/") => (
+                200,
+                "text/html; charset=utf-8",
+                DASHBOARD.as_bytes().to_vec(),
+            ),
+            (true, b"/metrics") => (
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                metrics(admin).into_bytes(),
+            ),
+            (true, b"/stats") => (200, "application/json", stats(admin).into_bytes()),
+            (true, b"/status") => (200, "application/json", status(admin).into_bytes()),
+            (true, b"/config") => (
+                200,
+                "text/plain; charset=utf-8",
+                redacted(&admin.config.source).into_bytes(),
+            ),
+            (false, b"/" | b"/metrics" | b"/stats" | b"/status" | b"/config") => (
+                405,
+                "application/json",
+                br#"{"message":"Method Not Allowed"}"#.to_vec(),
+            ),
+            _ => (
+                404,
+                "application/json",
+                br#"{"message":"Not Found"}"#.to_vec(),
+            ),
+        };
+        if respond(&mut s, status, ctype, &body, keep, head_only).is_err() || !keep {
+            return;
+        }
+    }
+}
+
+fn respond(
+    s: &mut TcpStream,
+    status: u16,
+    ctype: &str,
+    body: &[u8],
+    keep: bool,
+    head_only: bool,
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\ncache-control: no-store\r\n{}\r\n",
+        crate::error::reason_phrase(status),
+        body.len(),
+        if keep { "" } else { "connection: close\r\n" }
+    )
+    .into_bytes();
+    if !head_only {
+        out.extend_from_slice(body);
+    }
+    s.write_all(&out)
+}
+
+fn scrape(admin: &Admin) -> Vec<crate::metrics::Snapshot> {
+    admin.board.collect(SCRAPE_WAIT)
+}
+
+fn context(admin: &Admin) -> Context<'_> {
+    Context {
+        config: &admin.config,
+        throttle: &admin.throttle,
+        uptime_s: admin.started.elapsed().as_secs_f64(),
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+fn metrics(admin: &Admin) -> String {
+    let snaps = scrape(admin);
+    render(&context(admin), &snaps)
+}
+
+fn stats(admin: &Admin) -> String {
+    let snaps = scrape(admin);
+    stats_json(&context(admin), &snaps, &admin.config.hash, "ok at startup")
+}
+
+fn status(admin: &Admin) -> String {
+    let drivers: Vec<String> = admin.drivers.iter().map(|d| format!("\"{d}\"")).collect();
+    format!(
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"last_reload\":\"ok at startup\",\"draining\":{}}}",
+        env!("CARGO_PKG_VERSION"),
+        admin.drivers.len(),
+        drivers.join(","),
+        admin.started.elapsed().as_secs_f64(),
+        admin.config.hash,
+        admin.shared.draining()
+    )
+}
+
+/// The config as TOML with every `[[api_key]]` `value` replaced, so secrets never leave the
+/// process (`value_sha256` stays: a hash is not the secret). Re-serialised from the parsed
+/// document, so however a key was written (array of tables or inline), its value is caught.
+pub fn redacted(source: &str) -> String {
+    let Ok(mut doc) = source.parse::<toml::Table>() else {
+        return "# the config text could not be re-read\n".to_string();
+    };
+    if let Some(toml::Value::Array(keys)) = doc.get_mut("api_key") {
+        for k in keys.iter_mut() {
+            if let Some(t) = k.as_table_mut() {
+                if t.contains_key("value") {
+                    t.insert("value".into(), toml::Value::String("<redacted>".into()));
+                }
+            }
+        }
+    }
+    let body = toml::to_string_pretty(&doc).unwrap_or_default();
+    format!("# effective configuration; API key values redacted\n{body}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_values_are_redacted() {
+        let src = "api_key = [{ name = \"c\", value = \"inline-secret-0123456789\" }]\n[[route]]\nkey = \"GET /x\"\nmock = { body = \"value = 1\" }\n";
+        let r = redacted(src);
+        assert!(!r.contains("secret"), "{r}");
+        assert!(r.contains("<redacted>"), "{r}");
+        assert!(r.contains("value = 1"), "{r}");
+        let src = "[[api_key]]\nname = \"a\"\nvalue = \"secret-0123456789abcdef\"\n[[api_key]]\nname = \"b\"\nvalue_sha256 = \"00\"\n";
+        let r = redacted(src);
+        assert!(!r.contains("secret-0123"), "{r}");
+        assert!(r.contains("value_sha256 = \"00\""), "{r}");
+    }
+}

@@ -1,0 +1,322 @@
+//! Metrics: per-worker shards of plain counters and HDR histograms, merged only when scraped.
+//!
+//! Owns: [`Shard`], which a worker updates on every request with no atomics and no sharing
+//! (`RefCell`, one per worker), the [`Snapshot`] a shard produces, and [`merge`]. Scraping crosses
+//! cores explicitly through a [`ScrapeBoard`]: the admin thread raises the board's epoch
+//! (`Release`), each worker notices it in its housekeeping loop (`Acquire`, within
+//! `DRAIN_POLL`), copies its shard into its own mutex-guarded slot, and the admin thread waits
+//! until every slot carries the new epoch. The mutex is uncontended and off the request path.
+//! Counters are exact: every request is recorded by exactly one worker and every shard is read
+//! at every scrape. Leaves out: the exposition formats (see [`prom`]).
+
+pub mod prom;
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use hdrhistogram::Histogram;
+
+use crate::http::Method;
+
+/// Highest latency a histogram records (longer ones saturate), in microseconds.
+pub const MAX_LATENCY_US: u64 = 600_000_000;
+/// Significant figures of latency histograms (1 % resolution).
+pub const SIGFIG: u8 = 2;
+
+/// A method as a metric label.
+pub fn method_label(m: Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Patch => "PATCH",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Other => "OTHER",
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("constant bounds are valid")
+}
+
+/// One route's numbers on one worker.
+#[derive(Debug, Clone)]
+pub struct RouteStats {
+    /// Requests by (method label, status).
+    pub counts: AHashMap<(&'static str, u16), u64>,
+    /// Whole-request latency, µs.
+    pub latency: Histogram<u64>,
+    pub latency_sum_us: u64,
+    /// Upstream time (request sent → response complete), µs.
+    pub integration: Histogram<u64>,
+    pub integration_sum_us: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        RouteStats {
+            counts: AHashMap::new(),
+            latency: histogram(),
+            latency_sum_us: 0,
+            integration: histogram(),
+            integration_sum_us: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+}
+
+/// What one request contributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Record {
+    pub method: Method,
+    pub status: u16,
+    pub total: Duration,
+    pub integration: Option<Duration>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+/// A worker's metrics. Route index `routes.len()` collects requests that matched no route.
+#[derive(Debug)]
+pub struct Shard {
+    routes: RefCell<Vec<RouteStats>>,
+    requests: std::cell::Cell<u64>,
+}
+
+impl Shard {
+    pub fn new(routes: usize) -> Self {
+        Shard {
+            routes: RefCell::new((0..=routes).map(|_| RouteStats::default()).collect()),
+            requests: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Records one finished request (`route` None: it matched no route).
+    pub fn record(&self, route: Option<usize>, r: &Record) {
+        let mut routes = self.routes.borrow_mut();
+        let last = routes.len().saturating_sub(1);
+        let Some(s) = routes.get_mut(route.unwrap_or(last).min(last)) else {
+            return;
+        };
+        *s.counts
+            .entry((method_label(r.method), r.status))
+            .or_insert(0) += 1;
+        let us = r.total.as_micros() as u64;
+        s.latency.saturating_record(us.max(1));
+        s.latency_sum_us += us;
+        if let Some(i) = r.integration {
+            let us = i.as_micros() as u64;
+            s.integration.saturating_record(us.max(1));
+            s.integration_sum_us += us;
+        }
+        s.bytes_in += r.bytes_in;
+        s.bytes_out += r.bytes_out;
+        self.requests.set(self.requests.get() + 1);
+    }
+
+    /// Requests recorded so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// A copy of the routes' numbers.
+    pub fn routes(&self) -> Vec<RouteStats> {
+        self.routes.borrow().clone()
+    }
+}
+
+/// An upstream target as one worker sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetSnapshot {
+    pub idle: u64,
+    pub connects: u64,
+    pub errors: u64,
+    pub healthy: bool,
+}
+
+/// Everything a worker reports at a scrape.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub worker: usize,
+    pub driver: &'static str,
+    pub active_connections: u64,
+    pub requests: u64,
+    pub routes: Vec<RouteStats>,
+    /// By upstream, then target.
+    pub upstreams: Vec<Vec<TargetSnapshot>>,
+}
+
+/// The scrape rendezvous between the admin thread and the workers.
+#[derive(Debug)]
+pub struct ScrapeBoard {
+    epoch: AtomicU64,
+    slots: Vec<Mutex<Option<(u64, Snapshot)>>>,
+}
+
+impl ScrapeBoard {
+    pub fn new(workers: usize) -> Self {
+        ScrapeBoard {
+            epoch: AtomicU64::new(0),
+            slots: (0..workers).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// The epoch workers must answer (read by each worker's housekeeping loop).
+    pub fn wanted(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A worker's answer for `epoch`.
+    pub fn answer(&self, worker: usize, epoch: u64, snap: Snapshot) {
+        if let Some(slot) = self.slots.get(worker) {
+            if let Ok(mut g) = slot.lock() {
+                *g = Some((epoch, snap));
+            }
+        }
+    }
+
+    /// Asks every worker for a snapshot and waits (up to `limit`) for all of them. Workers
+    /// that did not answer in time are missing from the result.
+    pub fn collect(&self, limit: Duration) -> Vec<Snapshot> {
+        let e = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
+        let deadline = Instant::now() + limit;
+        loop {
+            let done = self.slots.iter().all(|s| {
+                s.lock()
+                    .map(|g| g.as_ref().is_some_and(|(se, _)| *se >= e))
+                    .unwrap_or(true)
+            });
+            if done || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                s.lock()
+                    .ok()
+                    .and_then(|g| g.as_ref().map(|(_, s)| s.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Per-route totals over all workers.
+pub fn merge(snaps: &[Snapshot]) -> Vec<RouteStats> {
+    let mut out: Vec<RouteStats> = Vec::new();
+    for s in snaps {
+        for (i, r) in s.routes.iter().enumerate() {
+            if out.len() <= i {
+                out.resize_with(i + 1, RouteStats::default);
+            }
+            let m = &mut out[i];
+            for (k, v) in &r.counts {
+                *m.counts.entry(*k).or_insert(0) += v;
+            }
+            let _ = m.latency.add(&r.latency);
+            let _ = m.integration.add(&r.integration);
+            m.latency_sum_us += r.latency_sum_us;
+            m.integration_sum_us += r.integration_sum_us;
+            m.bytes_in += r.bytes_in;
+            m.bytes_out += r.bytes_out;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(status: u16, ms: u64) -> Record {
+        Record {
+            method: Method::Get,
+            status,
+            total: Duration::from_millis(ms),
+            integration: Some(Duration::from_millis(ms / 2)),
+            bytes_in: 100,
+            bytes_out: 200,
+        }
+    }
+
+    #[test]
+    fn shards_merge_exactly() {
+        let a = Shard::new(2);
+        let b = Shard::new(2);
+        for _ in 0..150 {
+            a.record(Some(0), &rec(200, 1));
+            b.record(Some(0), &rec(200, 3));
+        }
+        b.record(None, &rec(404, 1));
+        let snap = |w: usize, s: &Shard| Snapshot {
+            worker: w,
+            driver: "epoll",
+            active_connections: 0,
+            requests: s.requests(),
+            routes: s.routes(),
+            upstreams: vec![],
+        };
+        let m = merge(&[snap(0, &a), snap(1, &b)]);
+        assert_eq!(m[0].counts[&("GET", 200)], 300);
+        assert_eq!(m[0].latency.len(), 300);
+        assert_eq!(
+            m[2].counts[&("GET", 404)],
+            1,
+            "unmatched requests have their own slot"
+        );
+        assert_eq!(m[0].bytes_out, 60_000);
+        let p50 = m[0].latency.value_at_quantile(0.5);
+        assert!((990..=3010).contains(&p50), "{p50}");
+    }
+
+    #[test]
+    fn scrape_board_collects_every_worker() {
+        let board = std::sync::Arc::new(ScrapeBoard::new(2));
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let board = board.clone();
+                std::thread::spawn(move || {
+                    let mut seen = 0;
+                    for _ in 0..2000 {
+                        let e = board.wanted();
+                        if e > seen {
+                            let s = Shard::new(0);
+                            s.record(Some(0), &rec(200, 1));
+                            board.answer(
+                                w,
+                                e,
+                                Snapshot {
+                                    worker: w,
+                                    driver: "epoll",
+                                    active_connections: 1,
+                                    requests: s.requests(),
+                                    routes: s.routes(),
+                                    upstreams: vec![],
+                                },
+                            );
+                            seen = e;
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        let snaps = board.collect(Duration::from_secs(2));
+        assert_eq!(snaps.len(), 2);
+        assert_eq!(merge(&snaps)[0].counts[&("GET", 200)], 2);
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! Exposition: the Prometheus text format (`GET /metrics`) and the dashboard's JSON
+//! (`GET /stats`), both built from merged worker snapshots.
+//!
+//! Prometheus names follow the text format rules (`# HELP`/`# TYPE` once per family, histogram
+//! `_bucket`/`_sum`/`_count` with cumulative `le` buckets ending in `+Inf`, label values escaped).
+
+use std::fmt::Write as _;
+
+use super::{merge, RouteStats, Snapshot};
+use crate::config::Config;
+use crate::throttle::Throttle;
+
+/// Histogram bucket bounds, seconds.
+pub const BUCKETS_S: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 60.0,
+];
+
+/// What the renderers need besides the snapshots.
+pub struct Context<'a> {
+    pub config: &'a Config,
+    pub throttle: &'a Throttle,
+    pub uptime_s: f64,
+    pub version: &'a str,
+}
+
+/// Escapes a label value (`\\`, `"`, newline).
+pub fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn route_label(cx: &Context<'_>, i: usize) -> String {
+    cx.config
+        .routes
+        .get(i)
+        .map_or_else(|| "$none".to_string(), |r| r.key.clone())
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn histogram(
+    out: &mut String,
+    name: &str,
+    route: &str,
+    h: &hdrhistogram::Histogram<u64>,
+    sum_us: u64,
+) {
+    for le in BUCKETS_S {
+        let us = (le * 1e6) as u64;
+        let n = if h.is_empty() {
+            0
+        } else {
+            h.count_between(0, us)
+        };
+        let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "{name}_sum{{route=\"{route}\"}} {}",
+        sum_us as f64 / 1e6
+    );
+    let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
+}
+
+fn class(r: &RouteStats, lo: u16) -> u64 {
+    r.counts
+        .iter()
+        .filter(|((_, s), _)| (lo..lo + 100).contains(s))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// The Prometheus text exposition.
+pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
+    let routes = merge(snaps);
+    let mut out = String::with_capacity(8192);
+    family(
+        &mut out,
+        "tollgate_build_info",
+        "gauge",
+        "Version of the running gateway.",
+    );
+    let _ = writeln!(
+        out,
+        "tollgate_build_info{{version=\"{}\"}} 1",
+        escape(cx.version)
+    );
+    family(
+        &mut out,
+        "tollgate_uptime_seconds",
+        "gauge",
+        "Seconds since the gateway started.",
+    );
+    let _ = writeln!(out, "tollgate_uptime_seconds {:.3}", cx.uptime_s);
+
+    family(
+        &mut out,
+        "tollgate_requests_total",
+        "counter",
+        "Requests answered, by route, method and status (API Gateway Count).",
+    );
+    for (i, r) in routes.iter().enumerate() {
+        let route = escape(&route_label(cx, i));
+        let mut keys: Vec<_> = r.counts.iter().collect();
+        keys.sort();
+        for ((m, s), n) in keys {
+            let _ = writeln!(
+                out,
+                "tollgate_requests_total{{route=\"{route}\",method=\"{m}\",status=\"{s}\"}} {n}"
+            );
+        }
+    }
+    for (name, lo, help) in [
+        (
+            "tollgate_4xx_errors_total",
+            400,
+            "Requests answered with a 4xx status (API Gateway 4XXError).",
+        ),
+        (
+            "tollgate_5xx_errors_total",
+            500,
+            "Requests answered with a 5xx status (API Gateway 5XXError).",
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        for (i, r) in routes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{}\"}} {}",
+                escape(&route_label(cx, i)),
+                class(r, lo)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "tollgate_request_duration_seconds",
+        "histogram",
+        "Whole-request latency, by route.",
+    );
+    for (i, r) in routes.iter().enumerate() {
+        let route = escape(&route_label(cx, i));
+        histogram(
+            &mut out,
+            "tollgate_request_duration_seconds",
+            &route,
+            &r.latency,
+            r.latency_sum_us,
+        );
+    }
+    family(
+        &mut out,
+        "tollgate_integration_duration_seconds",
+        "histogram",
+        "Upstream time of HTTP integrations, by route.",
+    );
+    for (i, r) in routes.iter().enumerate() {
+        let route = escape(&route_label(cx, i));
+        histogram(
+            &mut out,
+            "tollgate_integration_duration_seconds",
+            &route,
+            &r.integration,
+            r.integration_sum_us,
+        );
+    }
+    for (name, help, pick) in [
+        (
+            "tollgate_received_bytes_total",
+            "Bytes received from clients, by route.",
+            0,
+        ),
+        (
+            "tollgate_sent_bytes_total",
+            "Bytes sent to clients, by route.",
+            1,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        for (i, r) in routes.iter().enumerate() {
+            let v = if pick == 0 { r.bytes_in } else { r.bytes_out };
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{}\"}} {v}",
+                escape(&route_label(cx, i))
+            );
+        }
+    }
+    type Pick = fn(&crate::throttle::KeyCounters) -> &std::sync::atomic::AtomicU64;
+    let throttle_families: [(&str, &str, Pick); 3] = [
+        (
+            "tollgate_throttled_total",
+            "Requests refused by a rate limit, by route.",
+            |c| &c.throttled,
+        ),
+        (
+            "tollgate_quota_rejected_total",
+            "Requests refused by an exhausted quota, by route.",
+            |c| &c.quota_rejected,
+        ),
+        (
+            "tollgate_shadow_throttled_total",
+            "Requests a shadow-mode limit would have refused, by route.",
+            |c| &c.shadow_throttled,
+        ),
+    ];
+    for (name, help, pick) in throttle_families {
+        family(&mut out, name, "counter", help);
+        for i in 0..cx.config.routes.len() {
+            let n = cx.throttle.route_total(i, pick);
+            let _ = writeln!(
+                out,
+                "{name}{{route=\"{}\"}} {n}",
+                escape(&route_label(cx, i))
+            );
+        }
+    }
+    upstream_families(&mut out, cx, snaps);
+    family(
+        &mut out,
+        "tollgate_worker_active_connections",
+        "gauge",
+        "Open client connections, by worker.",
+    );
+    for s in snaps {
+        let _ = writeln!(
+            out,
+            "tollgate_worker_active_connections{{worker=\"{}\",driver=\"{}\"}} {}",
+            s.worker, s.driver, s.active_connections
+        );
+    }
+    family(
+        &mut out,
+        "tollgate_worker_requests_total",
+        "counter",
+        "Requests served, by worker.",
+    );
+    for s in snaps {
+        let _ = writeln!(
+            out,
+            "tollgate_worker_requests_total{{worker=\"{}\",driver=\"{}\"}} {}",
+            s.worker, s.driver, s.requests
+        );
+    }
+    out
+}
+
+fn upstream_families(out: &mut String, cx: &Context<'_>, snaps: &[Snapshot]) {
+    type Pick = fn(&super::TargetSnapshot) -> u64;
+    let fams: [(&str, &str, &str, Pick); 4] = [
+        (
+            "tollgate_upstream_pool_idle",
+            "gauge",
+            "Idle pooled connections, by upstream target (all workers).",
+            |t| t.idle,
+        ),
+        (
+            "tollgate_upstream_connects_total",
+            "counter",
+            "Connections opened, by upstream target.",
+            |t| t.connects,
+        ),
+        (
+            "tollgate_upstream_errors_total",
+            "counter",
+            "Connect and protocol errors, by upstream target.",
+            |t| t.errors,
+        ),
+        (
+            "tollgate_upstream_healthy",
+            "gauge",
+            "1 when the target is considered healthy.",
+            |t| u64::from(t.healthy),
+        ),
+    ];
+    for (name, kind, help, pick) in fams {
+        family(out, name, kind, help);
+        for (u, up) in cx.config.upstreams.iter().enumerate() {
+            for (t, addr) in up.targets.iter().enumerate() {
+                let per: Vec<u64> = snaps
+                    .iter()
+                    .filter_map(|s| s.upstreams.get(u).and_then(|v| v.get(t)))
+                    .map(pick)
+                    .collect();
+                let v = if name == "tollgate_upstream_healthy" {
+                    u64::from(!per.is_empty() && per.iter().all(|&h| h == 1))
+                } else {
+                    per.iter().sum()
+                };
+                let _ = writeln!(
+                    out,
+                    "{name}{{upstream=\"{}\",target=\"{addr}\"}} {v}",
+                    escape(&up.name)
+                );
+            }
+        }
+    }
+}
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The dashboard's JSON (`GET /stats`).
+pub fn stats_json(
+    cx: &Context<'_>,
+    snaps: &[Snapshot],
+    config_hash: &str,
+    last_reload: &str,
+) -> String {
+    let routes = merge(snaps);
+    let mut out = String::with_capacity(4096);
+    out.push_str("{\"version\":");
+    json_str(&mut out, cx.version);
+    let _ = write!(out, ",\"uptime_s\":{:.3},\"config_hash\":", cx.uptime_s);
+    json_str(&mut out, config_hash);
+    out.push_str(",\"last_reload\":");
+    json_str(&mut out, last_reload);
+    out.push_str(",\"workers\":[");
+    for (i, s) in snaps.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"id\":{},\"driver\":\"{}\",\"active_connections\":{},\"requests\":{}}}",
+            s.worker, s.driver, s.active_connections, s.requests
+        );
+    }
+    let total: u64 = routes.iter().flat_map(|r| r.counts.values()).sum();
+    let c4: u64 = routes.iter().map(|r| class(r, 400)).sum();
+    let c5: u64 = routes.iter().map(|r| class(r, 500)).sum();
+    let throttled: u64 = (0..cx.config.routes.len())
+        .map(|i| cx.throttle.route_total(i, |c| &c.throttled))
+        .sum();
+    let _ = write!(out, "],\"totals\":{{\"requests\":{total},\"status_4xx\":{c4},\"status_5xx\":{c5},\"throttled\":{throttled}}},\"routes\":[");
+    for (i, r) in routes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"route\":");
+        json_str(&mut out, &route_label(cx, i));
+        let q = |h: &hdrhistogram::Histogram<u64>, p: f64| {
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(p) as f64 / 1000.0
+            }
+        };
+        let _ = write!(
+            out,
+            ",\"requests\":{},\"status_2xx\":{},\"status_4xx\":{},\"status_5xx\":{},\"throttled\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3}}}",
+            r.counts.values().sum::<u64>(),
+            class(r, 200),
+            class(r, 400),
+            class(r, 500),
+            cx.throttle.route_total(i, |c| &c.throttled),
+            q(&r.latency, 0.5),
+            q(&r.latency, 0.99)
+        );
+    }
+    out.push_str("],\"upstreams\":[");
+    for (u, up) in cx.config.upstreams.iter().enumerate() {
+        if u > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_str(&mut out, &up.name);
+        out.push_str(",\"targets\":[");
+        for (t, addr) in up.targets.iter().enumerate() {
+            if t > 0 {
+                out.push(',');
+            }
+            let per: Vec<&super::TargetSnapshot> = snaps
+                .iter()
+                .filter_map(|s| s.upstreams.get(u).and_then(|v| v.get(t)))
+                .collect();
+            let healthy = !per.is_empty() && per.iter().all(|t| t.healthy);
+            let _ = write!(
+                out,
+                "{{\"address\":\"{addr}\",\"healthy\":{healthy},\"idle\":{},\"connects\":{},\"errors\":{}}}",
+                per.iter().map(|t| t.idle).sum::<u64>(),
+                per.iter().map(|t| t.connects).sum::<u64>(),
+                per.iter().map(|t| t.errors).sum::<u64>()
+            );
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}");
+    out
+}
