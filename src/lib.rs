@@ -5,6 +5,7 @@
 //! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
 //! (TOML → validated → immutable). [`error`] maps every failure to its status.
 
+pub mod accesslog;
 pub mod admin;
 pub mod config;
 pub mod error;

@@ -148,7 +148,10 @@ fn run(cfg: Config) -> ExitCode {
         if sig == libc::SIGTERM || sig == libc::SIGINT {
             break;
         }
-        // SIGHUP / SIGUSR1 are reserved for reload and log reopening; ignored for now.
+        if sig == libc::SIGUSR1 {
+            handle.reopen_logs(); // logrotate moved the file: the writer reopens the path
+        }
+        // SIGHUP is reserved for reload.
     }
     eprintln!(
         "tollgate: draining (up to {} ms)",

@@ -290,3 +290,42 @@ plan = "silver"
     assert!(report.contains("silver\t1\t7\t7\t0\t0"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigusr1_reopens_the_access_log_for_logrotate() {
+    let dir = std::env::temp_dir().join(format!("tollgate-rotate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("access.log");
+    let text = server_toml("auto", 1, "")
+        + &format!(
+            "[access_log]\npath = \"{}\"\nflush_ms = 20\n",
+            log.display()
+        )
+        + "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n";
+    let p = Proc::start("rotate.toml", &text);
+    assert_eq!(get(p.addr, "/x").status, 200);
+    let wait_for = |path: &std::path::Path, lines: usize| {
+        let t = Instant::now();
+        while std::fs::read_to_string(path).map_or(0, |s| s.lines().count()) < lines {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{} never got {lines} lines",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait_for(&log, 1);
+    let rotated = dir.join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    p.signal(libc::SIGUSR1);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(get(p.addr, "/x").status, 200);
+    wait_for(&log, 1);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -36,6 +36,8 @@ pub struct Admin {
     pub shared: Arc<Shared>,
     pub started: Instant,
     pub drivers: Vec<&'static str>,
+    /// The access log's counters, when there is one.
+    pub log: Option<Arc<crate::accesslog::LogSink>>,
 }
 
 /// Binds the admin address now (so errors surface at startup) and serves it on a thread.
@@ -168,6 +170,10 @@ fn context(admin: &Admin) -> Context<'_> {
         throttle: &admin.throttle,
         uptime_s: admin.started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION"),
+        log_dropped: admin
+            .log
+            .as_ref()
+            .map(|l| l.dropped.load(std::sync::atomic::Ordering::Relaxed)),
     }
 }
 

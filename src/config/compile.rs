@@ -15,6 +15,7 @@ use toml::Spanned;
 
 use super::raw::{self, Balance, DriverChoice, RawConfig};
 use super::{ConfigError, ConfigErrors};
+use crate::accesslog::{Format, LogConfig};
 use crate::error::reason_phrase;
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
@@ -35,6 +36,8 @@ pub struct Config {
     pub source: String,
     /// FNV-1a hash of `source`, hex (`GET /status`).
     pub hash: String,
+    /// The access log.
+    pub access_log: Option<LogConfig>,
 }
 
 /// `[server]`, resolved.
@@ -178,8 +181,33 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                 None
             }
         });
+    let access_log = raw.access_log.as_ref().and_then(|l| {
+        let format = match Format::parse(l.format.get_ref()) {
+            Ok(f) => f,
+            Err(m) => {
+                cx.err(&l.format, "access_log.format", m);
+                return None;
+            }
+        };
+        let p = l.path.get_ref();
+        if p.is_empty() {
+            cx.err(
+                &l.path,
+                "access_log.path",
+                "must be a file path or \"-\" for stdout",
+            );
+            return None;
+        }
+        Some(LogConfig {
+            path: (p != "-").then(|| std::path::PathBuf::from(p)),
+            format,
+            buffer_bytes: l.buffer_bytes.clamp(512, 16 << 20),
+            flush: Duration::from_millis(l.flush_ms.clamp(1, 60_000)),
+        })
+    });
     match (server, router) {
         (Some(server), Some(router)) if cx.errors.is_empty() => Ok(Config {
+            access_log,
             server,
             upstreams,
             routes,

@@ -62,6 +62,33 @@ pub struct RawConfig {
     pub api_key: Vec<RawApiKey>,
     /// The admin listener (metrics, status, dashboard); absent: none.
     pub admin: Option<RawAdmin>,
+    /// The access log; absent: none.
+    pub access_log: Option<RawAccessLog>,
+}
+
+/// `[access_log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    /// A file, or `"-"` for stdout.
+    pub path: Spanned<String>,
+    /// `"json"` or a custom format with `$context.NAME` variables.
+    #[serde(default = "d_format")]
+    pub format: Spanned<String>,
+    #[serde(default = "d_log_buffer")]
+    pub buffer_bytes: usize,
+    #[serde(default = "d_log_flush")]
+    pub flush_ms: u64,
+}
+
+fn d_format() -> Spanned<String> {
+    Spanned::new(0..0, "json".to_string())
+}
+fn d_log_buffer() -> usize {
+    crate::accesslog::DEFAULT_BUFFER_BYTES
+}
+fn d_log_flush() -> u64 {
+    crate::accesslog::DEFAULT_FLUSH_MS
 }
 
 /// `[admin]`

@@ -22,6 +22,8 @@ pub struct Context<'a> {
     pub throttle: &'a Throttle,
     pub uptime_s: f64,
     pub version: &'a str,
+    /// Access-log lines dropped because the writer could not keep up (None: no access log).
+    pub log_dropped: Option<u64>,
 }
 
 /// Escapes a label value (`\\`, `"`, newline).

@@ -297,6 +297,7 @@ async fn relay_response(
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
     write_response_head(&mut out, head, st, rh, &enc);
     st.bytes_out += out.len() as u64;
+    st.upstream_status = Some(rh.status);
     st.status = rh.status;
     st.response = ResponseState::Started;
     let mut dec = BodyDecoder::new_response(rh.body);

@@ -27,6 +27,7 @@ use super::forward;
 use super::io::flush;
 use super::respond::{error_response, mock_response, ConnHeader};
 use super::worker::{Worker, REQUEST_ID_LEN};
+use crate::accesslog::Entry;
 use crate::config::{Integration, RouteConfig};
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
@@ -94,6 +95,12 @@ pub struct ExchangeState {
     pub bytes_out: u64,
     /// Time spent on the upstream (request sent → response relayed), HTTP integrations only.
     pub integration: Option<std::time::Duration>,
+    /// The origin's status, HTTP integrations only.
+    pub upstream_status: Option<u16>,
+    /// The failure that decided the response, if any.
+    pub error: Option<GatewayError>,
+    /// The API key that was presented and accepted.
+    pub key: Option<usize>,
 }
 
 /// Serves one parsed request head to completion.
@@ -103,36 +110,88 @@ pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Out
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
-        Ok((rc, m)) => match auth(w, &head, m.route) {
-            Ok(key) => match throttle(w, conn, &head, m.route, key).await {
-                Ok(()) => integration(w, conn, &head, &mut st, rc, &m).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        },
+        Ok((rc, m)) => admit_and_serve(w, conn, &head, &mut st, rc, &m).await,
         Err(e) => Err(e),
     };
     let outcome = finish(w, conn, &head, &mut st, result).await;
-    log(w, &head, &st, matched, started);
+    log(w, conn, &head, &st, matched, started);
     outcome
 }
 
-/// Phase 7: account for the request (metrics; the access log joins here).
-fn log(w: &Worker, head: &RequestHead, st: &ExchangeState, route: Option<usize>, started: Instant) {
+/// Phases 3 to 5 for a routed request.
+async fn admit_and_serve(
+    w: &Worker,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    rc: &RouteConfig,
+    m: &RouteMatch<'_>,
+) -> Result<(), GatewayError> {
+    st.key = auth(w, head, m.route)?;
+    throttle(w, conn, head, m.route, st.key).await?;
+    integration(w, conn, head, st, rc, m).await
+}
+
+/// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
+fn log(
+    w: &Worker,
+    conn: &Downstream,
+    head: &RequestHead,
+    st: &ExchangeState,
+    route: Option<usize>,
+    started: Instant,
+) {
     if st.status == 0 {
         return; // the client vanished before any response: nothing was answered
     }
-    w.metrics.record(
-        route,
-        &Record {
-            method: head.method_kind,
+    let total = started.elapsed();
+    if w.record_metrics {
+        w.metrics.record(
+            route,
+            &Record {
+                method: head.method_kind,
+                status: st.status,
+                total,
+                integration: st.integration,
+                bytes_in: st.bytes_in,
+                bytes_out: st.bytes_out,
+            },
+        );
+    }
+    if let Some(l) = &w.log {
+        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
+        let cfg = &w.config;
+        let route_key = route
+            .and_then(|r| cfg.routes.get(r))
+            .map_or("-", |r| r.key.as_str());
+        let api_key = st
+            .key
+            .and_then(|k| cfg.throttle.keys.get(k))
+            .map(|k| k.name.as_str());
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        l.log(&Entry {
+            request_id: st.request_id.bytes(head),
+            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            time,
+            method: head.method_bytes(),
+            route_key,
+            path: head.path_bytes(),
             status: st.status,
-            total: started.elapsed(),
-            integration: st.integration,
-            bytes_in: st.bytes_in,
-            bytes_out: st.bytes_out,
-        },
-    );
+            protocol: match head.version {
+                crate::http::Version::Http10 => "HTTP/1.0",
+                crate::http::Version::Http11 => "HTTP/1.1",
+            },
+            response_length: st.bytes_out,
+            latency: total,
+            integration_latency: st.integration,
+            integration_status: st.upstream_status,
+            error: st.error.map(|e| e.to_string()),
+            user_agent: head.header("user-agent").unwrap_or_default(),
+            api_key,
+        });
+    }
 }
 
 /// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
@@ -212,6 +271,9 @@ fn request_filter(w: &Worker, head: &RequestHead) -> ExchangeState {
         bytes_in: head.head_len() as u64,
         bytes_out: 0,
         integration: None,
+        upstream_status: None,
+        error: None,
+        key: None,
     }
 }
 
@@ -319,6 +381,7 @@ async fn finish(
     result: Result<(), GatewayError>,
 ) -> Outcome {
     if let Err(e) = result {
+        st.error = Some(e);
         if e.must_close() {
             st.keep_alive = false;
         }

@@ -13,6 +13,7 @@ use bytes::BytesMut;
 
 use super::idle::IdleTable;
 use super::upstream::Upstream;
+use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::metrics::{Shard, Snapshot};
 use crate::server::DriverKind;
@@ -43,6 +44,10 @@ pub struct Worker {
     pub throttle: WorkerThrottle,
     /// This worker's metrics shard.
     pub metrics: Shard,
+    /// Whether requests are recorded in `metrics` (only when the admin listener can read them).
+    pub record_metrics: bool,
+    /// This worker's access-log buffer.
+    pub log: Option<WorkerLog>,
 }
 
 impl Worker {
@@ -51,6 +56,7 @@ impl Worker {
         config: Arc<Config>,
         driver: DriverKind,
         throttle: Arc<Throttle>,
+        log: Option<WorkerLog>,
     ) -> Self {
         let upstreams = config.upstreams.iter().map(Upstream::new).collect();
         let seed = seed_for(id);
@@ -73,6 +79,8 @@ impl Worker {
             draining: Cell::new(false),
             throttle: WorkerThrottle::new(throttle, id),
             metrics: Shard::new(config.routes.len()),
+            record_metrics: config.admin.is_some(),
+            log,
             config,
         }
     }

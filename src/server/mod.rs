@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
+use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::raw::DriverChoice;
 use crate::config::Config;
 use crate::metrics::ScrapeBoard;
@@ -81,6 +82,7 @@ pub struct ServerHandle {
     throttle: Arc<Throttle>,
     flusher: Option<JoinHandle<()>>,
     admin: Option<SocketAddr>,
+    log: Option<(Arc<LogSink>, JoinHandle<()>)>,
 }
 
 impl ServerHandle {
@@ -100,6 +102,13 @@ impl ServerHandle {
         self.shared.draining.store(true, Ordering::Release);
     }
 
+    /// Asks the access-log writer to reopen its file before its next write (SIGUSR1).
+    pub fn reopen_logs(&self) {
+        if let Some((sink, _)) = &self.log {
+            sink.reopen.store(true, Ordering::Release);
+        }
+    }
+
     /// The admin listener's bound address, when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin
@@ -117,6 +126,9 @@ impl ServerHandle {
         }
         if let Some(f) = self.flusher {
             let _ = f.join(); // its last flush runs after the workers stopped
+        }
+        if let Some((_, writer)) = self.log {
+            let _ = writer.join(); // ends once every worker's sender is gone and the queue is written
         }
     }
 }
@@ -240,6 +252,13 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             )
         })?;
     }
+    let log_writer =
+        match &config.access_log {
+            Some(c) => Some(LogSink::start(c).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot open the access log: {e}"))
+            })?),
+            None => None,
+        };
     let (tx, rx) = mpsc::channel::<(usize, io::Result<DriverKind>)>();
     let mut threads = Vec::with_capacity(n);
     for (id, listeners) in per_worker.into_iter().enumerate() {
@@ -247,10 +266,23 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         let shared = shared.clone();
         let tx = tx.clone();
         let throttle = throttle.clone();
+        let log = match (&config.access_log, &log_writer) {
+            (Some(c), Some(wr)) => Some((c.clone(), wr.sink.clone(), wr.tx.clone())),
+            _ => None,
+        };
         let t = std::thread::Builder::new()
             .name(format!("tollgate-w{id}"))
             .spawn(move || {
-                worker_thread(id, config, listeners, shared.clone(), throttle, tx);
+                let log = log.map(|(c, sink, tx)| WorkerLog::new(c, sink, tx));
+                worker_thread(WorkerSetup {
+                    id,
+                    config,
+                    listeners,
+                    shared: shared.clone(),
+                    throttle,
+                    log,
+                    ready: tx,
+                });
                 if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
                     shared.stopped.store(true, Ordering::Release);
                 }
@@ -258,6 +290,8 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         threads.push(t);
     }
     drop(tx);
+    // only the workers keep senders: the writer ends when the last worker is gone
+    let log = log_writer.map(|w| (w.sink, w.thread));
     let mut drivers = vec![DriverKind::Epoll; n];
     for _ in 0..n {
         match rx.recv() {
@@ -278,6 +312,7 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
                 shared: shared.clone(),
                 started: Instant::now(),
                 drivers: drivers.iter().map(|d| d.name()).collect(),
+                log: log.as_ref().map(|(s, _)| s.clone()),
             });
             let bound = crate::admin::spawn(addr, a).map_err(|e| {
                 shared.draining.store(true, Ordering::Release);
@@ -303,17 +338,23 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         throttle,
         flusher,
         admin,
+        log,
     })
 }
 
-fn worker_thread(
+/// Everything a worker thread starts with.
+struct WorkerSetup {
     id: usize,
     config: Arc<Config>,
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     throttle: Arc<Throttle>,
+    log: Option<WorkerLog>,
     ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
-) {
+}
+
+fn worker_thread(setup: WorkerSetup) {
+    let (id, config, ready) = (setup.id, setup.config.clone(), setup.ready.clone());
     if config.server.pin_cores {
         if let Err(e) = listener::pin_current_thread(id) {
             eprintln!("tollgate: worker {id}: cannot pin to core {id}: {e}");
@@ -326,22 +367,22 @@ fn worker_thread(
             return;
         }
     };
-    rt.block_on(worker_main(
-        id, config, listeners, shared, throttle, kind, ready,
-    ));
+    drop(ready);
+    rt.block_on(worker_main(setup, kind));
 }
 
-async fn worker_main(
-    id: usize,
-    config: Arc<Config>,
-    listeners: Vec<std::net::TcpListener>,
-    shared: Arc<Shared>,
-    throttle: Arc<Throttle>,
-    kind: DriverKind,
-    ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
-) {
+async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
+    let WorkerSetup {
+        id,
+        config,
+        listeners,
+        shared,
+        throttle,
+        log,
+        ready,
+    } = setup;
     let shutdown_grace = config.server.timeouts.shutdown;
-    let w = Rc::new(Worker::new(id, config, kind, throttle));
+    let w = Rc::new(Worker::new(id, config, kind, throttle, log));
     let mut accepting = Vec::new();
     for l in listeners {
         match monoio::net::TcpListener::from_std(l) {
@@ -382,6 +423,9 @@ async fn worker_main(
             w.idle.sweep();
             last_sweep = now;
         }
+        if let Some(l) = &w.log {
+            l.tick();
+        }
     }
     // Drain: stop accepting, tell connections to close after their current request, and give
     // in-flight requests the grace period. Idle connections close as the runtime drops.
@@ -396,6 +440,9 @@ async fn worker_main(
         w.throttle.sync(); // in-flight requests may still wait on quota units
     }
     w.throttle.sync();
+    if let Some(l) = &w.log {
+        l.hand_off();
+    }
 }
 
 async fn accept_loop(

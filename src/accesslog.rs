@@ -1,0 +1,445 @@
+//! The access log: one line per request, written without ever blocking a worker.
+//!
+//! Owns: formatting lines (JSON with API Gateway's `$context` names, or a custom format string
+//! with `$context.NAME` variables), each worker's line buffer, and the writer thread. A worker
+//! appends to its own buffer (`RefCell<Vec<u8>>`) and hands a full buffer (by size, or by age at
+//! its housekeeping tick) to the writer through a bounded channel with `try_send`; if the channel
+//! is full — the disk cannot keep up — the buffer's lines are counted as dropped
+//! (`tollgate_access_log_dropped_total`), never silently lost and never waited for. The writer
+//! thread owns the file; `SIGUSR1` sets a flag it checks before each write and reopens the path
+//! (logrotate). `path = "-"` writes to stdout. Crossing cores: the buffer's ownership moves
+//! through the channel; the dropped counter is an atomic written with `Relaxed` (a statistic).
+
+use std::cell::{Cell, RefCell};
+use std::fmt::Write as _;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
+pub const DEFAULT_BUFFER_BYTES: usize = 64 * 1024;
+/// Longest a line waits in a worker buffer (`access_log.flush_ms`).
+pub const DEFAULT_FLUSH_MS: u64 = 1000;
+/// Buffers queued for the writer before new ones are dropped.
+pub const QUEUE_DEPTH: usize = 64;
+
+/// The line format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// Literal text and `$context.NAME` variables.
+    Custom(Vec<Piece>),
+}
+
+/// One piece of a custom format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    Var(Field),
+}
+
+/// The `$context` variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    RequestId,
+    Ip,
+    RequestTime,
+    HttpMethod,
+    RouteKey,
+    Path,
+    Status,
+    Protocol,
+    ResponseLength,
+    ResponseLatency,
+    IntegrationLatency,
+    IntegrationStatus,
+    ErrorMessage,
+    UserAgent,
+    ApiKeyName,
+}
+
+const FIELDS: &[(&str, Field)] = &[
+    ("requestId", Field::RequestId),
+    ("ip", Field::Ip),
+    ("requestTime", Field::RequestTime),
+    ("httpMethod", Field::HttpMethod),
+    ("routeKey", Field::RouteKey),
+    ("path", Field::Path),
+    ("status", Field::Status),
+    ("protocol", Field::Protocol),
+    ("responseLength", Field::ResponseLength),
+    ("responseLatency", Field::ResponseLatency),
+    ("integrationLatency", Field::IntegrationLatency),
+    ("integrationStatus", Field::IntegrationStatus),
+    ("errorMessage", Field::ErrorMessage),
+    ("userAgent", Field::UserAgent),
+    ("apiKeyName", Field::ApiKeyName),
+];
+
+impl Format {
+    /// `"json"`, or a custom format; unknown variables are an error naming them.
+    pub fn parse(s: &str) -> Result<Format, String> {
+        if s == "json" {
+            return Ok(Format::Json);
+        }
+        let mut pieces = Vec::new();
+        let mut rest = s;
+        while let Some(at) = rest.find("$context.") {
+            if at > 0 {
+                pieces.push(Piece::Text(rest[..at].to_string()));
+            }
+            let after = &rest[at + "$context.".len()..];
+            let end = after
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(after.len());
+            let name = &after[..end];
+            let field = FIELDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, f)| *f)
+                .ok_or_else(|| format!("unknown variable $context.{name}"))?;
+            pieces.push(Piece::Var(field));
+            rest = &after[end..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(Format::Custom(pieces))
+    }
+}
+
+/// What one request contributes to its line.
+pub struct Entry<'a> {
+    pub request_id: &'a [u8],
+    pub ip: &'a [u8],
+    /// Unix seconds when the request started.
+    pub time: u64,
+    pub method: &'a [u8],
+    pub route_key: &'a str,
+    pub path: &'a [u8],
+    pub status: u16,
+    pub protocol: &'a str,
+    pub response_length: u64,
+    pub latency: Duration,
+    pub integration_latency: Option<Duration>,
+    pub integration_status: Option<u16>,
+    pub error: Option<String>,
+    pub user_agent: &'a [u8],
+    pub api_key: Option<&'a str>,
+}
+
+fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
+    for &b in v {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x20..=0x7e => out.push(b),
+            _ => {
+                let mut s = String::new();
+                let _ = write!(s, "\\u{:04x}", b);
+                out.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3}", d.as_secs_f64() * 1000.0)
+}
+
+fn clf_time(secs: u64) -> String {
+    // 22/Nov/2026:10:00:00 +0000, from the HTTP date formatter's pieces
+    let d = crate::proxy::worker::format_http_date(secs);
+    let s = String::from_utf8_lossy(&d).into_owned(); // "Sun, 22 Nov 2026 10:00:00 GMT"
+    let p: Vec<&str> = s.split([' ', ',']).filter(|x| !x.is_empty()).collect();
+    match p.as_slice() {
+        [_, day, mon, year, hms, _] => format!("{day}/{mon}/{year}:{hms} +0000"),
+        _ => s,
+    }
+}
+
+fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
+    let text = |out: &mut Vec<u8>, v: &[u8]| {
+        if quote {
+            out.push(b'"');
+            push_escaped(out, v);
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(v);
+        }
+    };
+    match f {
+        Field::RequestId => text(out, e.request_id),
+        Field::Ip => text(out, e.ip),
+        Field::RequestTime => text(out, clf_time(e.time).as_bytes()),
+        Field::HttpMethod => text(out, e.method),
+        Field::RouteKey => text(out, e.route_key.as_bytes()),
+        Field::Path => text(out, e.path),
+        Field::Status => out.extend_from_slice(e.status.to_string().as_bytes()),
+        Field::Protocol => text(out, e.protocol.as_bytes()),
+        Field::ResponseLength => out.extend_from_slice(e.response_length.to_string().as_bytes()),
+        Field::ResponseLatency => out.extend_from_slice(ms(e.latency).as_bytes()),
+        Field::IntegrationLatency => match e.integration_latency {
+            Some(d) => out.extend_from_slice(ms(d).as_bytes()),
+            None => text(out, b"-"),
+        },
+        Field::IntegrationStatus => match e.integration_status {
+            Some(s) => out.extend_from_slice(s.to_string().as_bytes()),
+            None => text(out, b"-"),
+        },
+        Field::ErrorMessage => text(out, e.error.as_deref().unwrap_or("-").as_bytes()),
+        Field::UserAgent => text(
+            out,
+            if e.user_agent.is_empty() {
+                b"-"
+            } else {
+                e.user_agent
+            },
+        ),
+        Field::ApiKeyName => text(out, e.api_key.unwrap_or("-").as_bytes()),
+    }
+}
+
+/// Appends one line for `e` in `fmt` to `out`.
+pub fn format_line(fmt: &Format, e: &Entry<'_>, out: &mut Vec<u8>) {
+    match fmt {
+        Format::Json => {
+            out.push(b'{');
+            for (i, (name, f)) in FIELDS.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.push(b'"');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+                value(*f, e, out, true);
+            }
+            out.push(b'}');
+        }
+        Format::Custom(pieces) => {
+            for p in pieces {
+                match p {
+                    Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+                    Piece::Var(f) => value(*f, e, out, false),
+                }
+            }
+        }
+    }
+    out.push(b'\n');
+}
+
+/// The compiled `[access_log]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `None`: stdout.
+    pub path: Option<PathBuf>,
+    pub format: Format,
+    pub buffer_bytes: usize,
+    pub flush: Duration,
+}
+
+/// What workers and the control thread share with the writer thread.
+#[derive(Debug, Default)]
+pub struct LogSink {
+    pub dropped: AtomicU64,
+    pub reopen: AtomicBool,
+}
+
+/// The running writer: its shared counters, the sender workers clone, and the thread, which
+/// ends (after writing everything queued) once every sender is dropped.
+pub struct Writer {
+    pub sink: Arc<LogSink>,
+    pub tx: SyncSender<(Vec<u8>, u64)>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+impl LogSink {
+    /// Opens the log and starts the writer thread.
+    pub fn start(cfg: &LogConfig) -> std::io::Result<Writer> {
+        let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        let sink = Arc::new(LogSink::default());
+        let out = open(cfg.path.as_ref())?;
+        let path = cfg.path.clone();
+        let s = sink.clone();
+        let thread = std::thread::Builder::new()
+            .name("tollgate-log".into())
+            .spawn(move || writer(rx, out, path, &s))?;
+        Ok(Writer { sink, tx, thread })
+    }
+}
+
+fn open(path: Option<&PathBuf>) -> std::io::Result<Box<dyn Write + Send>> {
+    match path {
+        None => Ok(Box::new(std::io::stdout())),
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?;
+            Ok(Box::new(f))
+        }
+    }
+}
+
+fn writer(
+    rx: Receiver<(Vec<u8>, u64)>,
+    mut out: Box<dyn Write + Send>,
+    path: Option<PathBuf>,
+    sink: &LogSink,
+) {
+    // ends when every worker dropped its sender (shutdown), after writing what was queued
+    while let Ok((buf, lines)) = rx.recv() {
+        if sink.reopen.swap(false, Ordering::AcqRel) {
+            match open(path.as_ref()) {
+                Ok(f) => out = f,
+                Err(e) => eprintln!("tollgate: cannot reopen the access log: {e}"),
+            }
+        }
+        if out.write_all(&buf).and_then(|_| out.flush()).is_err() {
+            sink.dropped.fetch_add(lines, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A worker's side: its buffer and when it last handed one off.
+pub struct WorkerLog {
+    pub cfg: LogConfig,
+    sink: Arc<LogSink>,
+    tx: SyncSender<(Vec<u8>, u64)>,
+    buf: RefCell<Vec<u8>>,
+    lines: Cell<u64>,
+    since: Cell<Instant>,
+}
+
+impl WorkerLog {
+    pub fn new(cfg: LogConfig, sink: Arc<LogSink>, tx: SyncSender<(Vec<u8>, u64)>) -> Self {
+        WorkerLog {
+            tx,
+            buf: RefCell::new(Vec::with_capacity(cfg.buffer_bytes + 1024)),
+            cfg,
+            sink,
+            lines: Cell::new(0),
+            since: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Appends one line; hands the buffer off when full.
+    pub fn log(&self, e: &Entry<'_>) {
+        let full = {
+            let mut b = self.buf.borrow_mut();
+            format_line(&self.cfg.format, e, &mut b);
+            b.len() >= self.cfg.buffer_bytes
+        };
+        self.lines.set(self.lines.get() + 1);
+        if full {
+            self.hand_off();
+        }
+    }
+
+    /// Hands the buffer to the writer if it is old enough (the housekeeping tick).
+    pub fn tick(&self) {
+        if self.lines.get() > 0 && self.since.get().elapsed() >= self.cfg.flush {
+            self.hand_off();
+        }
+    }
+
+    /// Hands whatever is buffered to the writer now; never blocks.
+    pub fn hand_off(&self) {
+        let lines = self.lines.replace(0);
+        self.since.set(Instant::now());
+        if lines == 0 {
+            return;
+        }
+        let buf = std::mem::replace(
+            &mut *self.buf.borrow_mut(),
+            Vec::with_capacity(self.cfg.buffer_bytes + 1024),
+        );
+        match self.tx.try_send((buf, lines)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.sink.dropped.fetch_add(lines, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Lines dropped so far (all workers).
+    pub fn dropped(&self) -> u64 {
+        self.sink.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry<'static> {
+        Entry {
+            request_id: b"rid-1",
+            ip: b"10.0.0.1",
+            time: 784_111_777,
+            method: b"GET",
+            route_key: "GET /pets/{id}",
+            path: b"/pets/\"7\"",
+            status: 200,
+            protocol: "HTTP/1.1",
+            response_length: 12,
+            latency: Duration::from_micros(1500),
+            integration_latency: Some(Duration::from_micros(900)),
+            integration_status: Some(200),
+            error: None,
+            user_agent: b"curl/8\x01",
+            api_key: Some("alice"),
+        }
+    }
+
+    #[test]
+    fn json_line_has_api_gateway_names_and_escapes() {
+        let mut out = Vec::new();
+        format_line(&Format::Json, &entry(), &mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
+        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\"}\n"), "{line}");
+    }
+
+    #[test]
+    fn custom_format_substitutes_variables() {
+        let f = Format::parse("$context.ip - [$context.requestTime] \"$context.httpMethod $context.path\" $context.status $context.responseLength").unwrap();
+        let mut out = Vec::new();
+        format_line(&f, &entry(), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "10.0.0.1 - [06/Nov/1994:08:49:37 +0000] \"GET /pets/\"7\"\" 200 12\n"
+        );
+        assert_eq!(
+            Format::parse("$context.nope"),
+            Err("unknown variable $context.nope".into())
+        );
+    }
+
+    #[test]
+    fn full_queue_counts_dropped_lines_instead_of_blocking() {
+        let (tx, _rx) = sync_channel(1);
+        let sink = Arc::new(LogSink::default());
+        let cfg = LogConfig {
+            path: None,
+            format: Format::Json,
+            buffer_bytes: 1,
+            flush: Duration::from_secs(1),
+        };
+        let w = WorkerLog::new(cfg, sink, tx);
+        for _ in 0..5 {
+            w.log(&entry()); // each line fills the 1-byte buffer: one hand-off per line
+        }
+        assert_eq!(
+            w.dropped(),
+            4,
+            "one buffer queued, four lines dropped and counted"
+        );
+    }
+}
