@@ -11,7 +11,6 @@
 //! through the channel; the dropped counter is an atomic written with `Relaxed` (a statistic).
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,33 +131,57 @@ pub struct Entry<'a> {
 }
 
 fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    if v.iter()
+        .all(|&b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(v); // the common case: nothing to escape
+        return;
+    }
     for &b in v {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             0x20..=0x7e => out.push(b),
-            _ => {
-                let mut s = String::new();
-                let _ = write!(s, "\\u{:04x}", b);
-                out.extend_from_slice(s.as_bytes());
-            }
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
         }
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(crate::proxy::respond::itoa_u64(v).as_bytes_mut());
 }
 
-fn clf_time(secs: u64) -> String {
-    // 22/Nov/2026:10:00:00 +0000, from the HTTP date formatter's pieces
+/// Milliseconds with three decimals, from whole microseconds, without floating point.
+fn push_ms(out: &mut Vec<u8>, d: Duration) {
+    let us = d.as_micros() as u64;
+    push_u64(out, us / 1000);
+    out.push(b'.');
+    let frac = us % 1000;
+    out.extend_from_slice(&[
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+/// `22/Nov/2026:10:00:00 +0000` (the common log format's time), rearranged from the IMF-fixdate
+/// `Sun, 22 Nov 2026 10:00:00 GMT` the worker formats anyway.
+pub fn clf_time(secs: u64) -> [u8; 26] {
     let d = crate::proxy::worker::format_http_date(secs);
-    let s = String::from_utf8_lossy(&d).into_owned(); // "Sun, 22 Nov 2026 10:00:00 GMT"
-    let p: Vec<&str> = s.split([' ', ',']).filter(|x| !x.is_empty()).collect();
-    match p.as_slice() {
-        [_, day, mon, year, hms, _] => format!("{day}/{mon}/{year}:{hms} +0000"),
-        _ => s,
-    }
+    let mut out = *b"00/Jan/1970:00:00:00 +0000";
+    out[0..2].copy_from_slice(&d[5..7]);
+    out[3..6].copy_from_slice(&d[8..11]);
+    out[7..11].copy_from_slice(&d[12..16]);
+    out[12..20].copy_from_slice(&d[17..25]);
+    out
 }
 
 fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
@@ -174,20 +197,20 @@ fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
     match f {
         Field::RequestId => text(out, e.request_id),
         Field::Ip => text(out, e.ip),
-        Field::RequestTime => text(out, clf_time(e.time).as_bytes()),
+        Field::RequestTime => text(out, &clf_time(e.time)),
         Field::HttpMethod => text(out, e.method),
         Field::RouteKey => text(out, e.route_key.as_bytes()),
         Field::Path => text(out, e.path),
-        Field::Status => out.extend_from_slice(e.status.to_string().as_bytes()),
+        Field::Status => push_u64(out, u64::from(e.status)),
         Field::Protocol => text(out, e.protocol.as_bytes()),
-        Field::ResponseLength => out.extend_from_slice(e.response_length.to_string().as_bytes()),
-        Field::ResponseLatency => out.extend_from_slice(ms(e.latency).as_bytes()),
+        Field::ResponseLength => push_u64(out, e.response_length),
+        Field::ResponseLatency => push_ms(out, e.latency),
         Field::IntegrationLatency => match e.integration_latency {
-            Some(d) => out.extend_from_slice(ms(d).as_bytes()),
+            Some(d) => push_ms(out, d),
             None => text(out, b"-"),
         },
         Field::IntegrationStatus => match e.integration_status {
-            Some(s) => out.extend_from_slice(s.to_string().as_bytes()),
+            Some(s) => push_u64(out, u64::from(s)),
             None => text(out, b"-"),
         },
         Field::ErrorMessage => text(out, e.error.as_deref().unwrap_or("-").as_bytes()),

@@ -33,13 +33,36 @@ pub struct PeerIp {
 
 impl PeerIp {
     pub fn new(addr: SocketAddr) -> Self {
-        use std::io::Write;
         let mut buf = [0u8; 46];
-        let ip = addr.ip().to_canonical();
-        let mut cur = std::io::Cursor::new(&mut buf[..]);
-        let _ = write!(cur, "{ip}");
-        let len = cur.position() as u8;
-        PeerIp { buf, len }
+        let len = match addr.ip().to_canonical() {
+            // the common case, formatted by hand (this runs per request when logging)
+            std::net::IpAddr::V4(v4) => {
+                let mut n = 0;
+                for (i, octet) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    let d = crate::proxy::respond::itoa_u64(u64::from(*octet));
+                    let mut d = d;
+                    for &c in d.as_bytes_mut() {
+                        buf[n] = c;
+                        n += 1;
+                    }
+                }
+                n
+            }
+            ip => {
+                use std::io::Write;
+                let mut cur = std::io::Cursor::new(&mut buf[..]);
+                let _ = write!(cur, "{ip}");
+                cur.position() as usize
+            }
+        };
+        PeerIp {
+            buf,
+            len: len as u8,
+        }
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -193,5 +216,19 @@ async fn read_head(w: &Worker, conn: &mut Downstream) -> HeadRead {
             }
             Err(IoFail::Timeout) => return HeadRead::Closed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ip_text() {
+        let t = |s: &str| PeerIp::new(s.parse().unwrap()).as_bytes().to_vec();
+        assert_eq!(t("10.0.200.7:1"), b"10.0.200.7");
+        assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
+        assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
+        assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
     }
 }

@@ -94,9 +94,12 @@ pub async fn forward(
     }
     let first: Bytes = out.split().freeze();
 
-    let (mut uc, rh) =
-        send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out).await?;
+    let sent_at = Instant::now();
+    let sent = send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out).await;
+    st.integration = Some(sent_at.elapsed());
+    let (mut uc, rh) = sent?;
     let result = relay_response(w, conn, head, st, &mut uc, &rh, up.response_timeout).await;
+    st.integration = Some(sent_at.elapsed());
     let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
     let buf = up.release(uc, reusable);
     w.buffers.give(buf);
