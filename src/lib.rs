@@ -9,6 +9,7 @@ pub mod accesslog;
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod proxy;

@@ -17,6 +17,7 @@ use super::raw::{self, Balance, DriverChoice, RawConfig};
 use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
 use crate::error::reason_phrase;
+use crate::health::CheckSpec;
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
 use crate::throttle::spec::ThrottleConfig;
@@ -76,6 +77,9 @@ pub struct UpstreamConfig {
     pub response_timeout: Duration,
     pub max_idle_per_worker: usize,
     pub idle_timeout: Duration,
+    pub health: Option<CheckSpec>,
+    pub passive_failures: u32,
+    pub passive_cooldown: Duration,
 }
 
 /// One `[[route]]`.
@@ -344,7 +348,25 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
             }
         }
         let ms = |v: u64| Duration::from_millis(v.max(1));
+        let health = u.health.as_ref().and_then(|h| {
+            let r = h.get_ref();
+            if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                let m = "must be an origin-form path such as \"/health\"";
+                cx.err(h, format!("upstream[{i}].health.path"), m);
+                return None;
+            }
+            Some(CheckSpec {
+                path: r.path.clone(),
+                interval: ms(r.interval_ms.max(10)),
+                timeout: ms(r.timeout_ms),
+                healthy: r.healthy.max(1),
+                unhealthy: r.unhealthy.max(1),
+            })
+        });
         out.push(UpstreamConfig {
+            health,
+            passive_failures: u.passive_failures,
+            passive_cooldown: Duration::from_millis(u.passive_cooldown_ms),
             name: name.clone(),
             targets,
             balance: u.balance,

@@ -338,6 +338,54 @@ pub struct RawUpstream {
     pub max_idle_per_worker: usize,
     #[serde(default = "d_idle")]
     pub idle_timeout_ms: u64,
+    /// Active health checks, run once per process.
+    pub health: Option<Spanned<RawHealth>>,
+    /// Consecutive failures (connect, protocol, 5xx) that eject a target; 0 disables.
+    #[serde(default = "d_passive_failures")]
+    pub passive_failures: u32,
+    /// How long an ejected target is skipped.
+    #[serde(default = "d_passive_cooldown")]
+    pub passive_cooldown_ms: u64,
+}
+
+/// Default consecutive failures before passive ejection (`upstream.passive_failures`).
+pub const DEFAULT_PASSIVE_FAILURES: u32 = 5;
+/// Default ejection time (`upstream.passive_cooldown_ms`).
+pub const DEFAULT_PASSIVE_COOLDOWN_MS: u64 = 10_000;
+
+fn d_passive_failures() -> u32 {
+    DEFAULT_PASSIVE_FAILURES
+}
+fn d_passive_cooldown() -> u64 {
+    DEFAULT_PASSIVE_COOLDOWN_MS
+}
+
+/// `health = { path, interval_ms, timeout_ms, healthy, unhealthy }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub path: String,
+    #[serde(default = "d_h_interval")]
+    pub interval_ms: u64,
+    #[serde(default = "d_h_timeout")]
+    pub timeout_ms: u64,
+    #[serde(default = "d_h_healthy")]
+    pub healthy: u32,
+    #[serde(default = "d_h_unhealthy")]
+    pub unhealthy: u32,
+}
+
+fn d_h_interval() -> u64 {
+    5_000
+}
+fn d_h_timeout() -> u64 {
+    1_000
+}
+fn d_h_healthy() -> u32 {
+    2
+}
+fn d_h_unhealthy() -> u32 {
+    3
 }
 
 fn d_connect() -> u64 {

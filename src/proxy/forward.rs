@@ -153,7 +153,7 @@ async fn send_request(
     // A request may be sent again on a fresh connection only if it was sent whole and repeating
     // it is harmless (RFC 9110 §9.2.2).
     let replayable = whole && head.method_kind.is_idempotent();
-    let mut target = up.pick(w.ids.random());
+    let mut target = up.pick(w.ids.random()).ok_or(GatewayError::NoTarget)?;
     let mut connect_failures = 0;
     let mut fresh_only = false;
     loop {
@@ -168,11 +168,14 @@ async fn send_request(
             Err((e, buf)) => {
                 w.buffers.give(buf);
                 connect_failures += 1;
-                if connect_failures < up.len() {
-                    target = (target + 1) % up.len();
-                    continue;
+                // nothing was sent: any method may move on to the next usable target
+                match up.next_usable(target) {
+                    Some(next) if connect_failures < up.len() => {
+                        target = next;
+                        continue;
+                    }
+                    _ => return Err(e),
                 }
-                return Err(e);
             }
         };
         let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
@@ -212,7 +215,14 @@ async fn send_request(
         }
         let is_head = head.method_kind == Method::Head;
         match read_response_head(w, &mut uc, is_head, up.response_timeout).await {
-            Ok(rh) => return Ok((uc, rh)),
+            Ok(rh) => {
+                if rh.status >= 500 {
+                    up.note_error(uc.target); // passive health: 5xx count as failures
+                } else {
+                    up.note_success(uc.target);
+                }
+                return Ok((uc, rh));
+            }
             Err(HeadFail::Stale) if uc.reused && replayable && !fresh_only => {
                 w.buffers.give(up.release(uc, false));
                 fresh_only = true;

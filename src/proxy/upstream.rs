@@ -25,7 +25,11 @@ use monoio::net::TcpStream;
 
 use crate::config::raw::Balance;
 use crate::config::UpstreamConfig;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
 use crate::error::GatewayError;
+use crate::health::{clock_ms, TargetHealth};
 use crate::metrics::TargetSnapshot;
 
 /// One origin connection checked out for an exchange.
@@ -48,8 +52,10 @@ struct Target {
     in_flight: Cell<u32>,
     connects: Cell<u64>,
     errors: Cell<u64>,
-    /// Consecutive failures (reset by a success).
+    /// Consecutive failures on this worker (reset by a success).
     failures: Cell<u32>,
+    /// Shared with every worker and the health checker.
+    health: Arc<TargetHealth>,
 }
 
 /// Per-worker state of one `[[upstream]]`.
@@ -62,11 +68,16 @@ pub struct Upstream {
     idle_timeout: Duration,
     targets: Vec<Target>,
     next: Cell<usize>,
+    passive_failures: u32,
+    passive_cooldown_ms: u64,
 }
 
 impl Upstream {
-    pub fn new(cfg: &UpstreamConfig) -> Self {
+    /// `health` holds the shared health of each target (from the process's health board).
+    pub fn new(cfg: &UpstreamConfig, health: &[Arc<TargetHealth>]) -> Self {
         Upstream {
+            passive_failures: cfg.passive_failures,
+            passive_cooldown_ms: cfg.passive_cooldown.as_millis() as u64,
             name: cfg.name.clone(),
             balance: cfg.balance,
             connect_timeout: cfg.connect_timeout,
@@ -76,7 +87,9 @@ impl Upstream {
             targets: cfg
                 .targets
                 .iter()
-                .map(|&addr| Target {
+                .enumerate()
+                .map(|(i, &addr)| Target {
+                    health: health.get(i).cloned().unwrap_or_default(),
                     addr,
                     idle: RefCell::new(VecDeque::new()),
                     in_flight: Cell::new(0),
@@ -99,26 +112,39 @@ impl Upstream {
         self.targets.is_empty()
     }
 
-    /// Chooses the target for a first attempt. `random` is a fresh random value.
-    pub fn pick(&self, random: u64) -> usize {
-        let n = self.targets.len().max(1);
+    /// Chooses the target for a first attempt among the usable ones (healthy by the active check
+    /// and not ejected); `None` when every target is down. `random` is a fresh random value.
+    pub fn pick(&self, random: u64) -> Option<usize> {
+        let n = self.targets.len();
+        let now = clock_ms();
+        let usable = |i: usize| self.targets.get(i).is_some_and(|t| t.health.usable(now));
         match self.balance {
             Balance::RoundRobin => {
-                let i = self.next.get();
-                self.next.set((i + 1) % n);
-                i % n
+                let start = self.next.get();
+                self.next.set((start + 1) % n.max(1));
+                (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
             }
             Balance::LeastRequests => {
-                let a = (random % n as u64) as usize;
-                let b = ((random >> 32) % n as u64) as usize;
+                let a = (random % n.max(1) as u64) as usize;
+                let b = ((random >> 32) % n.max(1) as u64) as usize;
                 let load = |i: usize| self.targets.get(i).map_or(u32::MAX, |t| t.in_flight.get());
-                if load(b) < load(a) {
-                    b
-                } else {
-                    a
+                match (usable(a), usable(b)) {
+                    (true, true) => Some(if load(b) < load(a) { b } else { a }),
+                    (true, false) => Some(a),
+                    (false, true) => Some(b),
+                    (false, false) => (0..n).find(|&i| usable(i)),
                 }
             }
         }
+    }
+
+    /// The next usable target after `after` (failover), if any other is usable.
+    pub fn next_usable(&self, after: usize) -> Option<usize> {
+        let n = self.targets.len();
+        let now = clock_ms();
+        (1..n)
+            .map(|k| (after + k) % n)
+            .find(|&i| self.targets.get(i).is_some_and(|t| t.health.usable(now)))
     }
 
     /// A pooled connection to `target` if one is alive, fresh and silent, else a new one.
@@ -208,9 +234,7 @@ impl Upstream {
         } = conn;
         if let Some(t) = self.targets.get(target) {
             t.in_flight.set(t.in_flight.get().saturating_sub(1));
-            if reusable {
-                t.failures.set(0);
-            }
+
             // Bytes left over after a complete response mean the origin sent more than one
             // message: the stream is out of sync, never reuse it.
             if reusable && buf.is_empty() && self.max_idle > 0 {
@@ -227,11 +251,25 @@ impl Upstream {
         buf
     }
 
-    /// Counts a connect or protocol failure against `target`.
+    /// Counts a connect error, protocol error or 5xx against `target`; after
+    /// `passive_failures` in a row the target is ejected for every worker for the cool-down.
     pub fn note_error(&self, target: usize) {
         if let Some(t) = self.targets.get(target) {
             t.errors.set(t.errors.get() + 1);
-            t.failures.set(t.failures.get().saturating_add(1));
+            let f = t.failures.get().saturating_add(1);
+            t.failures.set(f);
+            if self.passive_failures > 0 && f >= self.passive_failures {
+                let until = clock_ms() + self.passive_cooldown_ms;
+                t.health.ejected_until.store(until, Ordering::Relaxed);
+                t.failures.set(0);
+            }
+        }
+    }
+
+    /// Records a good exchange with `target` (resets its failure streak).
+    pub fn note_success(&self, target: usize) {
+        if let Some(t) = self.targets.get(target) {
+            t.failures.set(0);
         }
     }
 
@@ -243,7 +281,7 @@ impl Upstream {
                 idle: t.idle.borrow().len() as u64,
                 connects: t.connects.get(),
                 errors: t.errors.get(),
-                healthy: t.failures.get() == 0,
+                healthy: t.health.usable(clock_ms()),
             })
             .collect()
     }

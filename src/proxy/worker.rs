@@ -15,6 +15,7 @@ use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
+use crate::health::HealthBoard;
 use crate::metrics::{Shard, Snapshot};
 use crate::server::DriverKind;
 use crate::throttle::worker::WorkerThrottle;
@@ -57,8 +58,14 @@ impl Worker {
         driver: DriverKind,
         throttle: Arc<Throttle>,
         log: Option<WorkerLog>,
+        health: &HealthBoard,
     ) -> Self {
-        let upstreams = config.upstreams.iter().map(Upstream::new).collect();
+        let upstreams = config
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Upstream::new(u, health.upstreams.get(i).map_or(&[][..], |v| v)))
+            .collect();
         let seed = seed_for(id);
         Worker {
             id,

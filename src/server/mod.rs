@@ -31,6 +31,7 @@ use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::raw::DriverChoice;
 use crate::config::Config;
+use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
 use crate::proxy::worker::Worker;
 use crate::throttle::Throttle;
@@ -259,6 +260,7 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             })?),
             None => None,
         };
+    let health = Arc::new(HealthBoard::new(&config));
     let (tx, rx) = mpsc::channel::<(usize, io::Result<DriverKind>)>();
     let mut threads = Vec::with_capacity(n);
     for (id, listeners) in per_worker.into_iter().enumerate() {
@@ -266,6 +268,7 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         let shared = shared.clone();
         let tx = tx.clone();
         let throttle = throttle.clone();
+        let health = health.clone();
         let log = match (&config.access_log, &log_writer) {
             (Some(c), Some(wr)) => Some((c.clone(), wr.sink.clone(), wr.tx.clone())),
             _ => None,
@@ -281,6 +284,7 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
                     shared: shared.clone(),
                     throttle,
                     log,
+                    health,
                     ready: tx,
                 });
                 if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -322,6 +326,8 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         }
         None => None,
     };
+    let checker_shared = shared.clone();
+    let _checker = health.spawn_checker(config.clone(), move || checker_shared.draining())?;
     let flusher = match &config.throttle.state_dir {
         Some(dir) => Some(spawn_flusher(
             throttle.clone(),
@@ -350,6 +356,7 @@ struct WorkerSetup {
     shared: Arc<Shared>,
     throttle: Arc<Throttle>,
     log: Option<WorkerLog>,
+    health: Arc<HealthBoard>,
     ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
 }
 
@@ -379,10 +386,11 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
         shared,
         throttle,
         log,
+        health,
         ready,
     } = setup;
     let shutdown_grace = config.server.timeouts.shutdown;
-    let w = Rc::new(Worker::new(id, config, kind, throttle, log));
+    let w = Rc::new(Worker::new(id, config, kind, throttle, log, &health));
     let mut accepting = Vec::new();
     for l in listeners {
         match monoio::net::TcpListener::from_std(l) {

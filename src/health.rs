@@ -1,0 +1,184 @@
+//! Upstream health: active checks run once per process, passive ejection shared by all workers.
+//!
+//! Owns: [`HealthBoard`], one [`TargetHealth`] per upstream target, which is the only health
+//! state that crosses cores, and the checker thread. Active checks (`health = { path, ... }` on
+//! an upstream) run on one background thread for the whole process, not per worker: every
+//! `interval_ms` it sends `GET path` on a fresh connection (blocking I/O off the workers), counts
+//! consecutive successes (2xx/3xx) and failures, and flips the target's `active` flag after
+//! `healthy` successes or `unhealthy` failures. Passive ejection: a worker that sees
+//! `passive_failures` consecutive connect errors, protocol errors or 5xx from a target sets its
+//! `ejected_until` (milliseconds on the process clock) `passive_cooldown_ms` ahead; every worker
+//! skips the target until then. Workers read both with `Relaxed` loads: a flag seen a moment late
+//! only sends one more request to a target that is going down or up, and no other memory is
+//! published through them. Leaves out: choosing among healthy targets (see `proxy::upstream`).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+
+/// Health of one target as every worker sees it.
+#[derive(Debug)]
+pub struct TargetHealth {
+    /// The active check's verdict (true until a check says otherwise).
+    pub active: AtomicBool,
+    /// Passive ejection: skip the target until this time (ms on [`clock_ms`]); 0 = not ejected.
+    pub ejected_until: AtomicU64,
+}
+
+impl Default for TargetHealth {
+    fn default() -> Self {
+        TargetHealth {
+            active: AtomicBool::new(true),
+            ejected_until: AtomicU64::new(0),
+        }
+    }
+}
+
+impl TargetHealth {
+    /// Whether requests may go to the target at `now_ms`.
+    pub fn usable(&self, now_ms: u64) -> bool {
+        self.active.load(Ordering::Relaxed) && self.ejected_until.load(Ordering::Relaxed) <= now_ms
+    }
+}
+
+/// Milliseconds on the process-wide monotonic clock.
+pub fn clock_ms() -> u64 {
+    crate::throttle::clock_ns() / 1_000_000
+}
+
+/// Health of every target, by upstream then target.
+#[derive(Debug, Default)]
+pub struct HealthBoard {
+    pub upstreams: Vec<Vec<Arc<TargetHealth>>>,
+}
+
+impl HealthBoard {
+    pub fn new(config: &Config) -> Self {
+        HealthBoard {
+            upstreams: config
+                .upstreams
+                .iter()
+                .map(|u| {
+                    u.targets
+                        .iter()
+                        .map(|_| Arc::new(TargetHealth::default()))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// Starts the checker thread if any upstream has active checks. It stops once `stop` says so.
+    pub fn spawn_checker(
+        self: &Arc<Self>,
+        config: Arc<Config>,
+        stop: impl Fn() -> bool + Send + 'static,
+    ) -> std::io::Result<Option<std::thread::JoinHandle<()>>> {
+        if config.upstreams.iter().all(|u| u.health.is_none()) {
+            return Ok(None);
+        }
+        let board = self.clone();
+        let t = std::thread::Builder::new()
+            .name("tollgate-health".into())
+            .spawn(move || checker(&board, &config, &stop))?;
+        Ok(Some(t))
+    }
+}
+
+/// Active check settings of an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive successes that mark a target healthy.
+    pub healthy: u32,
+    /// Consecutive failures that mark a target unhealthy.
+    pub unhealthy: u32,
+}
+
+fn checker(board: &HealthBoard, config: &Config, stop: &dyn Fn() -> bool) {
+    struct State {
+        next: Instant,
+        ok: u32,
+        bad: u32,
+    }
+    let mut state: Vec<Vec<State>> = config
+        .upstreams
+        .iter()
+        .map(|u| {
+            u.targets
+                .iter()
+                .map(|_| State {
+                    next: Instant::now(),
+                    ok: 0,
+                    bad: 0,
+                })
+                .collect()
+        })
+        .collect();
+    while !stop() {
+        let now = Instant::now();
+        for (u, up) in config.upstreams.iter().enumerate() {
+            let Some(spec) = &up.health else { continue };
+            for (t, addr) in up.targets.iter().enumerate() {
+                let (Some(st), Some(h)) = (
+                    state.get_mut(u).and_then(|v| v.get_mut(t)),
+                    board.upstreams.get(u).and_then(|v| v.get(t)),
+                ) else {
+                    continue;
+                };
+                if now < st.next {
+                    continue;
+                }
+                st.next = now + spec.interval;
+                if probe(*addr, spec) {
+                    st.ok += 1;
+                    st.bad = 0;
+                    if st.ok >= spec.healthy && !h.active.load(Ordering::Relaxed) {
+                        h.active.store(true, Ordering::Relaxed);
+                        eprintln!("tollgate: upstream {} target {addr} is healthy", up.name);
+                    }
+                } else {
+                    st.bad += 1;
+                    st.ok = 0;
+                    if st.bad >= spec.unhealthy && h.active.load(Ordering::Relaxed) {
+                        h.active.store(false, Ordering::Relaxed);
+                        eprintln!("tollgate: upstream {} target {addr} is unhealthy", up.name);
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One check: a fresh connection, `GET path`, a 2xx or 3xx status line within the timeout.
+pub fn probe(addr: SocketAddr, spec: &CheckSpec) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, spec.timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(spec.timeout));
+    let _ = s.set_write_timeout(Some(spec.timeout));
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tollgate-health\r\nConnection: close\r\n\r\n",
+        spec.path
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    let mut n = 0;
+    while n < 12 {
+        match s.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(k) => n += k,
+        }
+    }
+    let line = &buf[..n];
+    line.starts_with(b"HTTP/1.") && matches!(line.get(9), Some(b'2' | b'3'))
+}
