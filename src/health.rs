@@ -39,9 +39,14 @@ impl Default for TargetHealth {
 }
 
 impl TargetHealth {
-    /// Whether requests may go to the target at `now_ms`.
-    pub fn usable(&self, now_ms: u64) -> bool {
-        self.active.load(Ordering::Relaxed) && self.ejected_until.load(Ordering::Relaxed) <= now_ms
+    /// Whether requests may go to the target now. Reads the clock only while the target is (or
+    /// was recently) ejected, so the common path costs two relaxed loads.
+    pub fn usable(&self) -> bool {
+        if !self.active.load(Ordering::Relaxed) {
+            return false;
+        }
+        let until = self.ejected_until.load(Ordering::Relaxed);
+        until == 0 || until <= clock_ms()
     }
 }
 

@@ -116,8 +116,7 @@ impl Upstream {
     /// and not ejected); `None` when every target is down. `random` is a fresh random value.
     pub fn pick(&self, random: u64) -> Option<usize> {
         let n = self.targets.len();
-        let now = clock_ms();
-        let usable = |i: usize| self.targets.get(i).is_some_and(|t| t.health.usable(now));
+        let usable = |i: usize| self.targets.get(i).is_some_and(|t| t.health.usable());
         match self.balance {
             Balance::RoundRobin => {
                 let start = self.next.get();
@@ -141,10 +140,9 @@ impl Upstream {
     /// The next usable target after `after` (failover), if any other is usable.
     pub fn next_usable(&self, after: usize) -> Option<usize> {
         let n = self.targets.len();
-        let now = clock_ms();
         (1..n)
             .map(|k| (after + k) % n)
-            .find(|&i| self.targets.get(i).is_some_and(|t| t.health.usable(now)))
+            .find(|&i| self.targets.get(i).is_some_and(|t| t.health.usable()))
     }
 
     /// A pooled connection to `target` if one is alive, fresh and silent, else a new one.
@@ -281,7 +279,7 @@ impl Upstream {
                 idle: t.idle.borrow().len() as u64,
                 connects: t.connects.get(),
                 errors: t.errors.get(),
-                healthy: t.health.usable(clock_ms()),
+                healthy: t.health.usable(),
             })
             .collect()
     }
