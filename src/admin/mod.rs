@@ -73,14 +73,7 @@ fn serve(mut s: TcpStream, admin: &Admin) {
                 Ok(Some(h)) => break h,
                 Ok(None) => {}
                 Err(_) => {
-                    let _ = respond(
-                        &mut s,
-                        400,
-                        "application/json",
-                        br#"{"message":"Bad Request"}"#,
-                        false,
-                        false,
-                    );
+                    bad_request(&mut s);
                     return;
                 }
             }
@@ -91,14 +84,7 @@ fn serve(mut s: TcpStream, admin: &Admin) {
         };
         // admin requests carry no body we use; refuse any so the stream stays in sync
         if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
-            let _ = respond(
-                &mut s,
-                400,
-                "application/json",
-                br#"{"message":"Bad Request"}"#,
-                false,
-                false,
-            );
+            bad_request(&mut s);
             return;
         }
         let keep = head.keep_alive && !admin.shared.draining();
@@ -137,6 +123,12 @@ fn serve(mut s: TcpStream, admin: &Admin) {
             return;
         }
     }
+}
+
+/// A 400 before closing: the admin listener is as strict as the data plane.
+fn bad_request(s: &mut TcpStream) {
+    let body = br#"{"message":"Bad Request"}"#;
+    let _ = respond(s, 400, "application/json", body, false, false);
 }
 
 fn respond(
