@@ -138,11 +138,14 @@ fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
         out.extend_from_slice(v); // the common case: nothing to escape
         return;
     }
+    // valid UTF-8 text keeps its characters; anything else is escaped byte by byte
+    let utf8 = std::str::from_utf8(v).is_ok();
     for &b in v {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             0x20..=0x7e => out.push(b),
+            0x80.. if utf8 => out.push(b),
             _ => out.extend_from_slice(&[
                 b'\\',
                 b'u',
@@ -372,6 +375,19 @@ impl WorkerLog {
         }
     }
 
+    /// At shutdown: hands the last lines to the writer, waiting for room if the queue is full
+    /// (the workers are done serving, so nothing is held up).
+    pub fn finish(&self) {
+        let lines = self.lines.replace(0);
+        if lines == 0 {
+            return;
+        }
+        let buf = std::mem::take(&mut *self.buf.borrow_mut());
+        if self.tx.send((buf, lines)).is_err() {
+            self.sink.dropped.fetch_add(lines, Ordering::Relaxed);
+        }
+    }
+
     /// Hands whatever is buffered to the writer now; never blocks.
     pub fn hand_off(&self) {
         let lines = self.lines.replace(0);
@@ -428,6 +444,16 @@ mod tests {
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
         assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\"}\n"), "{line}");
+    }
+
+    #[test]
+    fn utf8_text_is_kept_and_invalid_bytes_escaped() {
+        let mut out = Vec::new();
+        push_escaped(&mut out, "café \"x\"".as_bytes());
+        assert_eq!(String::from_utf8(out).unwrap(), "café \\\"x\\\"");
+        let mut out = Vec::new();
+        push_escaped(&mut out, b"a\xff\x01");
+        assert_eq!(out, b"a\\u00ff\\u0001");
     }
 
     #[test]

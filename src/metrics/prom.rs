@@ -248,6 +248,15 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
             s.worker, s.driver, s.active_connections
         );
     }
+    if let Some(d) = cx.log_dropped {
+        family(
+            &mut out,
+            "tollgate_access_log_dropped_total",
+            "counter",
+            "Access-log lines dropped because the disk could not keep up.",
+        );
+        let _ = writeln!(out, "tollgate_access_log_dropped_total {d}");
+    }
     family(
         &mut out,
         "tollgate_worker_requests_total",

@@ -250,6 +250,7 @@ async fn throttle(
             }
         }
     }
+    wt.count_quota_rejected(route, key);
     Err(GatewayError::QuotaExceeded)
 }
 

@@ -449,7 +449,7 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
     }
     w.throttle.sync();
     if let Some(l) = &w.log {
-        l.hand_off();
+        l.finish();
     }
 }
 

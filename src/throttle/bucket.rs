@@ -25,6 +25,17 @@ pub struct Rate {
     pub burst: u64,
 }
 
+/// Whole tokens a GCRA bucket holds at `now`: `(now + tau - max(tat, now)) / T`. Nanosecond
+/// rounding of `tau` and of TAT advances (at most half a nanosecond per lease) must never cost a
+/// whole token, so a thousandth of a token of slack absorbs them before the caller floors the
+/// result; no rounding can accumulate to an extra token because every lease advances TAT by the
+/// rounded full cost of what it took.
+pub fn tokens(tat: u64, now: u64, tau: u64, interval: f64) -> f64 {
+    let base = tat.max(now);
+    let room = (now + tau).saturating_sub(base);
+    room as f64 / interval + 1e-3
+}
+
 /// The shared (cross-core) half of a bucket: GCRA state in one atomic.
 ///
 /// Memory ordering: every operation is a CAS loop on the one word; `Relaxed` suffices because the
@@ -44,7 +55,9 @@ impl SharedBucket {
     /// A full bucket at time `now`.
     pub fn new(r: Rate, now: u64) -> Self {
         let interval = 1e9 / r.rate.max(1e-9);
-        let tau = (interval * r.burst as f64).min(u64::MAX as f64 / 4.0) as u64;
+        let tau = (interval * r.burst as f64)
+            .min(u64::MAX as f64 / 4.0)
+            .round() as u64;
         SharedBucket {
             tat: AtomicU64::new(now),
             interval,
@@ -54,9 +67,7 @@ impl SharedBucket {
     }
 
     fn tokens_at(&self, tat: u64, now: u64) -> f64 {
-        let base = tat.max(now);
-        let room = (now + self.tau).saturating_sub(base);
-        room as f64 / self.interval
+        tokens(tat, now, self.tau, self.interval)
     }
 
     /// Whole tokens available at `now` (for headers and tests).
@@ -230,6 +241,30 @@ mod tests {
         assert_eq!(b.available(S / 10), 1);
         assert_eq!(b.lease(S, 100), 5, "capped at burst after a long pause");
         assert_eq!(b.wait_for_one(S), S / 10);
+    }
+
+    #[test]
+    fn burst_survives_rounding_of_non_integral_intervals() {
+        for (rate, burst) in [(3.0, 1), (7.0, 1), (3.0, 10), (300.0, 50), (1e9 / 3.0, 2)] {
+            let b = SharedBucket::new(Rate { rate, burst }, 0);
+            assert_eq!(b.available(0), burst, "rate {rate} burst {burst}");
+            assert_eq!(b.lease(0, u64::MAX), burst);
+            assert_eq!(
+                b.lease(0, 1),
+                0,
+                "rate {rate} burst {burst}: no more than the burst"
+            );
+        }
+        // over time, exactly rate·t + burst with a request every millisecond
+        let b = SharedBucket::new(
+            Rate {
+                rate: 3.0,
+                burst: 3,
+            },
+            0,
+        );
+        let admitted: u64 = (0..=3000).map(|ms| b.lease(ms * 1_000_000, 1)).sum();
+        assert_eq!(admitted, 12, "rate 3 over 3 s plus a burst of 3");
     }
 
     #[test]

@@ -17,7 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::bucket::Rate;
+use super::bucket::{tokens, Rate};
 
 /// Slots probed per lookup.
 pub const PROBES: usize = 8;
@@ -54,22 +54,25 @@ impl ClientTable {
                 .collect(),
             mask: cap - 1,
             interval,
-            tau: (interval * r.burst as f64) as u64,
+            tau: (interval * r.burst as f64).round() as u64,
         }
     }
 
     fn slot_for(&self, id: u64, now: u64) -> &Slot {
         let id = id | 1; // 0 marks an empty slot
         let start = (id >> 7) as usize;
-        let mut fullest: Option<(&Slot, u64)> = None;
+        let probe = |i: usize| self.slots.get((start + i) & self.mask);
+        // the client's own slot first, wherever it is among the probes: claiming a free slot
+        // before it would hand the client a second, full bucket
         for i in 0..PROBES {
-            let Some(s) = self.slots.get((start + i) & self.mask) else {
-                continue;
-            };
-            let k = s.key.load(Ordering::Acquire);
-            if k == id {
+            if let Some(s) = probe(i).filter(|s| s.key.load(Ordering::Acquire) == id) {
                 return s;
             }
+        }
+        let mut fullest: Option<(&Slot, u64)> = None;
+        for i in 0..PROBES {
+            let Some(s) = probe(i) else { continue };
+            let k = s.key.load(Ordering::Acquire);
             let tat = s.tat.load(Ordering::Relaxed);
             let free = k == 0 || tat <= now;
             if free
@@ -97,8 +100,8 @@ impl ClientTable {
         loop {
             let base = tat.max(now);
             let next = base + t;
-            if next > now + self.tau {
-                return Err(next - (now + self.tau));
+            if tokens(tat, now, self.tau, self.interval) < 1.0 {
+                return Err(next.saturating_sub(now + self.tau).max(1));
             }
             match s
                 .tat
@@ -147,6 +150,39 @@ mod tests {
         assert_eq!(t.take(11, 0), Err(S));
         assert!(t.take(22, 0).is_ok(), "another client is unaffected");
         assert!(t.take(11, S).is_ok(), "refilled after 1/rate");
+    }
+
+    #[test]
+    fn rounding_never_costs_a_client_its_burst() {
+        for rate in [3.0, 7.0, 9.0] {
+            let t = ClientTable::new(Rate { rate, burst: 1 }, 64);
+            assert!(t.take(9, 0).is_ok(), "rate {rate}");
+            assert!(t.take(9, 0).is_err(), "rate {rate}");
+        }
+    }
+
+    #[test]
+    fn a_client_keeps_its_slot_when_an_earlier_probe_frees_up() {
+        let t = ClientTable::new(
+            Rate {
+                rate: 1.0,
+                burst: 2,
+            },
+            64,
+        );
+        // find two ids that probe the same start: b occupies it, x lands one further
+        let (b, x) = (0x102u64, 0x104u64); // same `id >> 7`, different ids
+        assert!(t.take(b, 0).is_ok()); // b's bucket is partly used: its slot is not free
+        assert!(t.take(x, 0).is_ok());
+        assert!(t.take(x, 0).is_ok());
+        assert!(t.take(x, 0).is_err(), "x used its burst");
+        // b's bucket refills and its slot becomes reusable; x must still find its own slot
+        let later = 1_500_000_000; // b full again, x has 1.5 tokens back
+        assert!(t.take(x, later).is_ok());
+        assert!(
+            t.take(x, later).is_err(),
+            "x is not handed a second, full bucket"
+        );
     }
 
     #[test]

@@ -116,7 +116,14 @@ impl SharedQuota {
             let committed = if p == pid { committed } else { 0 };
             let remaining = self.spec.limit.saturating_sub(committed);
             if remaining == 0 {
-                return self.exhausted(w);
+                match self.exhausted(w, cur) {
+                    Some(t) => return t,
+                    None => {
+                        // units came back while we looked: try again
+                        cur = self.state.load(Ordering::SeqCst);
+                        continue;
+                    }
+                }
             }
             let chunk = (remaining / (4 * n)).clamp(1, MAX_CHUNK);
             // publish the intended holding before committing it (see module doc)
@@ -139,7 +146,10 @@ impl SharedQuota {
         }
     }
 
-    fn exhausted(&self, w: usize) -> Take {
+    /// The quota looked fully committed (`seen` is the word that said so). `None`: it changed
+    /// meanwhile (a holder returned units between our reads), so the caller must look again;
+    /// without this re-check, a return racing with the check could refuse a unit that exists.
+    fn exhausted(&self, w: usize, seen: u64) -> Option<Take> {
         let others: u64 = self
             .held
             .iter()
@@ -149,11 +159,13 @@ impl SharedQuota {
             .sum();
         if others > 0 {
             self.return_requested.store(true, Ordering::SeqCst);
-            Take::Wait
-        } else {
-            self.return_requested.store(false, Ordering::Relaxed);
-            Take::Exhausted
+            return Some(Take::Wait);
         }
+        if self.state.load(Ordering::SeqCst) != seen {
+            return None;
+        }
+        self.return_requested.store(false, Ordering::Relaxed);
+        Some(Take::Exhausted)
     }
 
     /// Reconciliation for worker `w`: return held units when another worker asked for them.

@@ -250,6 +250,11 @@ impl WorkerThrottle {
         Ok(())
     }
 
+    /// Counts a request refused after waiting too long for quota units held elsewhere.
+    pub fn count_quota_rejected(&self, route: usize, key: Option<usize>) {
+        self.count(route, key, |c| &c.quota_rejected);
+    }
+
     fn count(
         &self,
         route: usize,
