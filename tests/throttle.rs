@@ -150,6 +150,9 @@ both_drivers! {
                     while !stop.load(Ordering::Relaxed) {
                         let mut c = Client::new(addr);
                         for _ in 0..20 {
+                            if stop.load(Ordering::Relaxed) {
+                                break; // end promptly: the window closes when `stop` is set
+                            }
                             c.send(b"GET /limited HTTP/1.1\r\nHost: h\r\n\r\n");
                             if c.read(false).unwrap().status == 200 {
                                 ok.fetch_add(1, Ordering::Relaxed);
