@@ -38,9 +38,6 @@ pub enum GatewayError {
     /// The upstream has no usable target.
     #[error("no upstream target available")]
     NoTarget,
-    /// The server is draining and will not start new work.
-    #[error("shutting down")]
-    ShuttingDown,
     /// The route requires an API key and none, an unknown or a disabled one was presented.
     #[error("missing or invalid API key")]
     Forbidden,
@@ -62,7 +59,7 @@ impl GatewayError {
             GatewayError::NoRoute => 404,
             GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout => 504,
-            GatewayError::NoTarget | GatewayError::ShuttingDown => 503,
+            GatewayError::NoTarget => 503,
             GatewayError::Forbidden => 403,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
         }

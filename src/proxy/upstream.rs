@@ -283,13 +283,6 @@ impl Upstream {
             })
             .collect()
     }
-
-    /// Idle connections currently pooled for `target` (for tests and metrics).
-    pub fn idle_count(&self, target: usize) -> usize {
-        self.targets
-            .get(target)
-            .map_or(0, |t| t.idle.borrow().len())
-    }
 }
 
 /// Non-blocking `MSG_PEEK`: a pooled connection is alive when nothing is readable yet. EOF or

@@ -125,11 +125,6 @@ impl SharedBucket {
         (tat + self.interval.ceil() as u64).saturating_sub(now + self.tau)
     }
 
-    /// Nanoseconds from `now` until the bucket is full again.
-    pub fn until_full(&self, now: u64) -> u64 {
-        self.tat.load(Ordering::Relaxed).saturating_sub(now)
-    }
-
     pub fn burst(&self) -> u64 {
         self.burst
     }
