@@ -210,8 +210,9 @@ pub fn period_id(spec: &QuotaSpec, wall_secs: i64) -> u64 {
     (id as u64) & PERIOD_MASK
 }
 
-/// (year, month 1-12, day 1-31) of a day number since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// (year, month 1-12, day 1-31) of a day number since 1970-01-01 (proleptic Gregorian; the
+/// days-to-civil algorithm over 400-year eras). Also used for the HTTP `Date` header.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
