@@ -187,7 +187,7 @@ pub fn clf_time(secs: u64) -> [u8; 26] {
     out
 }
 
-fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
+fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool) {
     let text = |out: &mut Vec<u8>, v: &[u8]| {
         if quote {
             out.push(b'"');
@@ -200,7 +200,7 @@ fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
     match f {
         Field::RequestId => text(out, e.request_id),
         Field::Ip => text(out, e.ip),
-        Field::RequestTime => text(out, &clf_time(e.time)),
+        Field::RequestTime => text(out, clf),
         Field::HttpMethod => text(out, e.method),
         Field::RouteKey => text(out, e.route_key.as_bytes()),
         Field::Path => text(out, e.path),
@@ -229,8 +229,8 @@ fn value(f: Field, e: &Entry<'_>, out: &mut Vec<u8>, quote: bool) {
     }
 }
 
-/// Appends one line for `e` in `fmt` to `out`.
-pub fn format_line(fmt: &Format, e: &Entry<'_>, out: &mut Vec<u8>) {
+/// Appends one line for `e` in `fmt` to `out`; `clf` is `e.time` as [`clf_time`] formats it.
+pub fn format_line(fmt: &Format, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     match fmt {
         Format::Json => {
             out.push(b'{');
@@ -241,7 +241,7 @@ pub fn format_line(fmt: &Format, e: &Entry<'_>, out: &mut Vec<u8>) {
                 out.push(b'"');
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b"\":");
-                value(*f, e, out, true);
+                value(*f, e, clf, out, true);
             }
             out.push(b'}');
         }
@@ -249,7 +249,7 @@ pub fn format_line(fmt: &Format, e: &Entry<'_>, out: &mut Vec<u8>) {
             for p in pieces {
                 match p {
                     Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
-                    Piece::Var(f) => value(*f, e, out, false),
+                    Piece::Var(f) => value(*f, e, clf, out, false),
                 }
             }
         }
@@ -341,6 +341,8 @@ pub struct WorkerLog {
     buf: RefCell<Vec<u8>>,
     lines: Cell<u64>,
     since: Cell<Instant>,
+    /// The request time of the last line, formatted (changes once a second).
+    clf: Cell<(u64, [u8; 26])>,
 }
 
 impl WorkerLog {
@@ -352,6 +354,7 @@ impl WorkerLog {
             sink,
             lines: Cell::new(0),
             since: Cell::new(Instant::now()),
+            clf: Cell::new((u64::MAX, [0; 26])),
         }
     }
 
@@ -359,7 +362,15 @@ impl WorkerLog {
     pub fn log(&self, e: &Entry<'_>) {
         let full = {
             let mut b = self.buf.borrow_mut();
-            format_line(&self.cfg.format, e, &mut b);
+            let (sec, clf) = self.clf.get();
+            let clf = if sec == e.time {
+                clf
+            } else {
+                let c = clf_time(e.time); // once per second per worker
+                self.clf.set((e.time, c));
+                c
+            };
+            format_line(&self.cfg.format, e, &clf, &mut b);
             b.len() >= self.cfg.buffer_bytes
         };
         self.lines.set(self.lines.get() + 1);
@@ -440,7 +451,7 @@ mod tests {
     #[test]
     fn json_line_has_api_gateway_names_and_escapes() {
         let mut out = Vec::new();
-        format_line(&Format::Json, &entry(), &mut out);
+        format_line(&Format::Json, &entry(), &clf_time(entry().time), &mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
         assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\"}\n"), "{line}");
@@ -460,7 +471,7 @@ mod tests {
     fn custom_format_substitutes_variables() {
         let f = Format::parse("$context.ip - [$context.requestTime] \"$context.httpMethod $context.path\" $context.status $context.responseLength").unwrap();
         let mut out = Vec::new();
-        format_line(&f, &entry(), &mut out);
+        format_line(&f, &entry(), &clf_time(entry().time), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "10.0.0.1 - [06/Nov/1994:08:49:37 +0000] \"GET /pets/\"7\"\" 200 12\n"
