@@ -292,3 +292,24 @@ Content-Length: 13\r\n\r\n{\"name\":\"x\"}\n",
         assert_eq!(r.text(), "ok");
     }
 }
+
+mod response_headers {
+    use super::*;
+
+    both_drivers! {
+        fn hop_by_hop_response_headers_are_removed(d) {
+            let o = Origin::start(|_| Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\n\
+    Upgrade: h2c\r\nProxy-Connection: keep-alive\r\nTrailer: X-T\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+            ));
+            let g = Gateway::start(d, 1, &routes(&o));
+            let r = get(g.addr, "/api/x");
+            assert_eq!(r.text(), "ok");
+            for h in ["x-internal", "keep-alive", "upgrade", "proxy-connection", "trailer"] {
+                assert_eq!(r.header(h), None, "{h} must not reach the client:\n{}", r.head);
+            }
+            assert_eq!(r.header("x-public"), Some("yes"));
+            assert_eq!(r.header("connection"), None, "1.1 keep-alive needs no Connection header");
+        }
+    }
+}
