@@ -313,3 +313,24 @@ mod response_headers {
         }
     }
 }
+
+mod response_date {
+    use super::*;
+
+    both_drivers! {
+        fn a_response_without_date_gets_one_and_the_origin_s_is_kept(d) {
+            let o = Origin::start(|r| if r.target == "/api/dated" {
+                Reply::Raw(b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n".to_vec())
+            } else {
+                Reply::Raw(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec())
+            });
+            let g = Gateway::start(d, 1, &routes(&o));
+            let r = get(g.addr, "/api/undated");
+            let date = r.header("date").expect("RFC 9110 6.6.1: a forwarded response carries Date");
+            assert!(date.ends_with(" GMT") && date.len() == 29, "{date}");
+            let r = get(g.addr, "/api/dated");
+            assert_eq!(r.header("date"), Some("Sun, 06 Nov 1994 08:49:37 GMT"));
+            assert_eq!(r.head.matches("ate: ").count(), 1, "{}", r.head);
+        }
+    }
+}

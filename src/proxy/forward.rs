@@ -20,7 +20,7 @@ use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
 use super::upstream::{Upstream, UpstreamConn};
-use super::worker::Worker;
+use super::worker::{DateCache, Worker};
 use crate::error::GatewayError;
 use crate::http::{
     parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
@@ -308,7 +308,7 @@ async fn relay_response(
         st.keep_alive = false;
     }
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
-    write_response_head(&mut out, head, st, rh, &enc);
+    write_response_head(&mut out, head, st, rh, &enc, &w.date);
     st.bytes_out += out.len() as u64;
     st.upstream_status = Some(rh.status);
     st.status = rh.status;
@@ -493,6 +493,7 @@ fn write_response_head(
     st: &ExchangeState,
     rh: &ResponseHead,
     enc: &BodyEncoder,
+    date: &DateCache,
 ) {
     let reason = rh.slice(rh.reason);
     if reason.is_empty() {
@@ -504,13 +505,18 @@ fn write_response_head(
         out.put_slice(reason);
         out.put_slice(b"\r\n");
     }
-    let mut has_id = false;
+    let (mut has_id, mut has_date) = (false, false);
     for h in &rh.headers {
         if h.kind == HeaderKind::Regular {
             let name = rh.slice(h.name);
             has_id |= name.eq_ignore_ascii_case(b"x-request-id");
+            has_date |= name.eq_ignore_ascii_case(b"date");
             put_line(out, name, rh.slice(h.value));
         }
+    }
+    if !has_date {
+        // RFC 9110 §6.6.1: a recipient with a clock forwarding a response without Date adds one
+        put_line(out, b"date", &date.now());
     }
     match enc {
         BodyEncoder::Length { remaining } => {
