@@ -67,7 +67,7 @@ both_drivers! {
         let rid = r.header("x-request-id").expect("request id returned");
         let expected = format!(
             "GET /v1/pets/42?x=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: t\r\n\
-x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: api.example.com\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\nx-forwarded-host: api.example.com\r\n\
 x-request-id: {rid}\r\n\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&q.raw), expected);

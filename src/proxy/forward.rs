@@ -466,7 +466,9 @@ fn write_request_head(
         out.put_slice(b", ");
     }
     out.put_slice(peer_ip);
-    out.put_slice(b"\r\nx-forwarded-proto: http\r\n");
+    // RFC 9110 §7.6.3: a gateway sends Via in every request it forwards (appended after any
+    // Via lines the client sent, which keeps the list in order)
+    out.put_slice(b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\n");
     if let Some(h) = head.host {
         put_line(out, b"x-forwarded-host", head.slice(h));
     }
