@@ -76,6 +76,15 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `tollgate SUBCOMMAND -c CONFIG` and returns its output.
+fn cli(sub: &str, config: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args([sub, "-c"])
+        .arg(config)
+        .output()
+        .expect("tollgate runs")
+}
+
 fn proxy_config(d: &str, origin: SocketAddr, extra_upstream: &str) -> String {
     server_toml(d, 1, "")
         + "[server.limits]\nmax_body_bytes = 209715200\n"
@@ -183,11 +192,7 @@ fn check_accepts_a_valid_config_and_the_embedded_one() {
         "ok.toml",
         "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n",
     );
-    let out = Command::new(BIN)
-        .args(["check", "-c"])
-        .arg(&ok)
-        .output()
-        .unwrap();
+    let out = cli("check", &ok);
     assert!(
         out.status.success(),
         "{}",
@@ -206,11 +211,7 @@ fn check_prints_every_error_with_key_and_line() {
     let text = "[server]\nlisten = [\"127.0.0.1:8080\"]\n\n[[upstream]]\nname = \"a\"\ntargets = []\n\n\
 [[route]]\nkey = \"GET /x/{id}\"\nupstream = \"missing\"\n\n[[route]]\nkey = \"GET /x/{other}\"\nmock = {}\n";
     let bad = write_config("bad.toml", text);
-    let out = Command::new(BIN)
-        .args(["check", "-c"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = cli("check", &bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let p = bad.display().to_string();
@@ -226,11 +227,7 @@ fn check_prints_every_error_with_key_and_line() {
     );
     assert!(err.contains(&format!("{p}:13:7: route[1].key:")), "{err}");
     let unknown = write_config("unknown.toml", "[server]\nworkerz = 1\n");
-    let out = Command::new(BIN)
-        .args(["check", "-c"])
-        .arg(&unknown)
-        .output()
-        .unwrap();
+    let out = cli("check", &unknown);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -272,11 +269,7 @@ plan = "silver"
     let mut p = p;
     let _ = p.child.wait();
     let cfg = write_config("usage.toml", &text);
-    let out = Command::new(BIN)
-        .args(["usage", "-c"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = cli("usage", &cfg);
     assert!(
         out.status.success(),
         "{}",
