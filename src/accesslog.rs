@@ -333,6 +333,9 @@ fn writer(
     }
 }
 
+/// The writer's queue: a buffer of lines and how many lines it holds.
+pub type LineQueue = SyncSender<(Vec<u8>, u64)>;
+
 /// A worker's side: its buffer and when it last handed one off.
 pub struct WorkerLog {
     pub cfg: LogConfig,
@@ -356,6 +359,17 @@ impl WorkerLog {
             since: Cell::new(Instant::now()),
             clf: Cell::new((u64::MAX, [0; 26])),
         }
+    }
+
+    /// The settings this buffer was made for.
+    pub fn config(&self) -> &LogConfig {
+        &self.cfg
+    }
+
+    /// A buffer with new settings that writes to the same file (a reload changed only the
+    /// format, buffer size or flush interval).
+    pub fn reformatted(&self, cfg: LogConfig) -> WorkerLog {
+        WorkerLog::new(cfg, self.sink.clone(), self.tx.clone())
     }
 
     /// Appends one line; hands the buffer off when full.

@@ -77,6 +77,35 @@ impl HealthBoard {
         }
     }
 
+    /// The shared health of upstream `i`'s targets (empty for an unknown index).
+    pub fn upstream(&self, i: usize) -> &[Arc<TargetHealth>] {
+        self.upstreams.get(i).map_or(&[][..], |v| v)
+    }
+
+    /// The board for a reloaded config: a target keeps its health (active verdict and passive
+    /// ejection) when its upstream's name and its address are unchanged.
+    pub fn reloaded(config: &Config, prev_config: &Config, prev: &HealthBoard) -> Self {
+        let mut b = HealthBoard::new(config);
+        for (u, up) in config.upstreams.iter().enumerate() {
+            let Some(j) = prev_config.upstreams.iter().position(|o| o.name == up.name) else {
+                continue;
+            };
+            let Some(old) = prev_config.upstreams.get(j) else {
+                continue;
+            };
+            for (t, addr) in up.targets.iter().enumerate() {
+                let k = old.targets.iter().position(|a| a == addr);
+                let found = k.and_then(|k| prev.upstreams.get(j)?.get(k));
+                if let (Some(slot), Some(h)) =
+                    (b.upstreams.get_mut(u).and_then(|v| v.get_mut(t)), found)
+                {
+                    *slot = h.clone();
+                }
+            }
+        }
+        b
+    }
+
     /// Starts the checker thread if any upstream has active checks. It stops once `stop` says so.
     pub fn spawn_checker(
         self: &Arc<Self>,

@@ -1,7 +1,8 @@
 //! The `tollgate` command: run the gateway, or check a config.
 //!
 //! Signals are blocked in every thread and taken synchronously by the main thread with
-//! `sigwait`, so no handler runs on a worker and nothing async-signal-unsafe can happen.
+//! `sigwait`, so no handler runs on a worker and nothing async-signal-unsafe can happen:
+//! SIGTERM/SIGINT drain and exit, SIGHUP reloads the config, SIGUSR1 reopens the access log.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tollgate::config::{self, Config};
 use tollgate::server;
+use tollgate::server::reload::ConfigSource;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -77,7 +79,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Run => run(cfg),
+        Command::Run => {
+            let source = match cli.config {
+                Some(p) => ConfigSource::File(p),
+                None => ConfigSource::Embedded,
+            };
+            run(cfg, source)
+        }
         Command::Usage => usage(&cfg),
     }
 }
@@ -111,7 +119,7 @@ fn signal_set() -> libc::sigset_t {
     }
 }
 
-fn run(cfg: Config) -> ExitCode {
+fn run(cfg: Config, source: ConfigSource) -> ExitCode {
     let set = signal_set();
     // SAFETY: blocks the signals in this thread before any worker exists; workers inherit the
     // mask, so only `sigwait` below ever takes them.
@@ -119,7 +127,7 @@ fn run(cfg: Config) -> ExitCode {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
     let cfg = Arc::new(cfg);
-    let handle = match server::start(cfg.clone()) {
+    let handle = match server::start(cfg.clone(), source) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -151,7 +159,10 @@ fn run(cfg: Config) -> ExitCode {
         if sig == libc::SIGUSR1 {
             handle.reopen_logs(); // logrotate moved the file: the writer reopens the path
         }
-        // SIGHUP is reserved for reload.
+        if sig == libc::SIGHUP {
+            // read, validate and apply the config file again; the outcome is logged either way
+            let _ = handle.reload();
+        }
     }
     eprintln!(
         "tollgate: draining (up to {} ms)",

@@ -4,8 +4,10 @@
 //! browsers) serving `GET /metrics` (Prometheus text), `GET /stats` (the dashboard's JSON),
 //! `GET /status`, `GET /config` (the effective config text, API key values redacted) and `GET /`
 //! (the live dashboard, embedded in the binary). Requests are parsed with the data plane's strict
-//! codec. Nothing here runs on a worker: metrics are gathered through the scrape board (see
-//! [`crate::metrics`]). Leaves out: reloading, which comes with hot reload.
+//! codec. `POST /reload` runs a hot reload on this thread (see [`crate::server::reload`]) and
+//! answers with its result. Nothing here runs on a worker: metrics are gathered through the
+//! scrape board (see [`crate::metrics`]), under the controller's lock so that a scrape and the
+//! config it is labelled with always belong together.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,12 +16,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
-use crate::config::Config;
 use crate::http::{parse_request, BodyKind, Limits, Method};
 use crate::metrics::prom::{render, stats_json, Context};
 use crate::metrics::ScrapeBoard;
+use crate::server::reload::{Controller, Current, LastReload};
 use crate::server::Shared;
-use crate::throttle::Throttle;
 
 /// The dashboard page.
 pub const DASHBOARD: &str = include_str!("dashboard.html");
@@ -30,14 +31,11 @@ pub const ADMIN_IDLE: Duration = Duration::from_secs(30);
 
 /// Shared state the admin handlers read.
 pub struct Admin {
-    pub config: Arc<Config>,
-    pub throttle: Arc<Throttle>,
+    pub control: Arc<Controller>,
     pub board: Arc<ScrapeBoard>,
     pub shared: Arc<Shared>,
     pub started: Instant,
     pub drivers: Vec<&'static str>,
-    /// The access log's counters, when there is one.
-    pub log: Option<Arc<crate::accesslog::LogSink>>,
 }
 
 /// Binds the admin address now (so errors surface at startup) and serves it on a thread.
@@ -90,7 +88,12 @@ fn serve(mut s: TcpStream, admin: &Admin) {
         let keep = head.keep_alive && !admin.shared.draining();
         let head_only = head.method_kind == Method::Head;
         let get = matches!(head.method_kind, Method::Get | Method::Head);
+        let post = head.method_kind == Method::Post;
         let (status, ctype, body) = match (get, head.path_bytes()) {
+            (false, b"/reload") if post => {
+                let (status, body) = reload(admin);
+                (status, "application/json", body.into_bytes())
+            }
             (true, b"/") => (
                 200,
                 "text/html; charset=utf-8",
@@ -106,9 +109,9 @@ fn serve(mut s: TcpStream, admin: &Admin) {
             (true, b"/config") => (
                 200,
                 "text/plain; charset=utf-8",
-                redacted(&admin.config.source).into_bytes(),
+                redacted(&admin.control.current().config.source).into_bytes(),
             ),
-            (false, b"/" | b"/metrics" | b"/stats" | b"/status" | b"/config") => (
+            (_, b"/" | b"/metrics" | b"/stats" | b"/status" | b"/config" | b"/reload") => (
                 405,
                 "application/json",
                 br#"{"message":"Method Not Allowed"}"#.to_vec(),
@@ -152,42 +155,126 @@ fn respond(
     s.write_all(&out)
 }
 
-fn scrape(admin: &Admin) -> Vec<crate::metrics::Snapshot> {
-    admin.board.collect(SCRAPE_WAIT)
+/// Every worker's snapshot together with the state they were taken under (reloads wait).
+fn scrape(admin: &Admin) -> (Arc<Current>, Vec<crate::metrics::Snapshot>) {
+    let _hold = admin.control.hold();
+    let cur = admin.control.current();
+    let snaps = admin
+        .board
+        .collect(SCRAPE_WAIT)
+        .into_iter()
+        .filter(|s| s.generation == cur.number)
+        .collect();
+    (cur, snaps)
 }
 
-fn context(admin: &Admin) -> Context<'_> {
+fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
     Context {
-        config: &admin.config,
-        throttle: &admin.throttle,
+        config: &cur.config,
+        throttle: &cur.throttle,
         uptime_s: admin.started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION"),
-        log_dropped: admin
+        log_dropped: cur
             .log
             .as_ref()
             .map(|l| l.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+        generation: cur.number,
+        reloads: [
+            admin
+                .control
+                .reloads_ok
+                .load(std::sync::atomic::Ordering::Relaxed),
+            admin
+                .control
+                .reloads_failed
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ],
     }
 }
 
 fn metrics(admin: &Admin) -> String {
-    let snaps = scrape(admin);
-    render(&context(admin), &snaps)
+    let (cur, snaps) = scrape(admin);
+    render(&context(admin, &cur), &snaps)
 }
 
 fn stats(admin: &Admin) -> String {
-    let snaps = scrape(admin);
-    stats_json(&context(admin), &snaps, &admin.config.hash, "ok at startup")
+    let (cur, snaps) = scrape(admin);
+    let last = match admin.control.last_reload() {
+        None => "ok at startup".to_string(),
+        Some(LastReload { result: Ok(r), .. }) => format!("ok (generation {})", r.generation),
+        Some(LastReload { result: Err(e), .. }) => {
+            format!("failed: {}", e.lines().next().unwrap_or_default())
+        }
+    };
+    stats_json(&context(admin, &cur), &snaps, &cur.config.hash, &last)
+}
+
+/// `POST /reload`: 200 with the new generation, or 400 with the errors (the old config stays).
+fn reload(admin: &Admin) -> (u16, String) {
+    match admin.control.reload() {
+        Ok(r) => (200, report_json(&r)),
+        Err(e) => {
+            let mut out = String::from("{\"message\":");
+            crate::metrics::prom::json_str(&mut out, e.trim_end());
+            out.push('}');
+            (400, out)
+        }
+    }
+}
+
+fn report_json(r: &crate::server::reload::ReloadReport) -> String {
+    let mut out = format!(
+        "{{\"result\":\"ok\",\"generation\":{},\"config_hash\":\"{}\",\"notes\":[",
+        r.generation, r.config_hash
+    );
+    for (i, n) in r.notes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::metrics::prom::json_str(&mut out, n);
+    }
+    out.push_str("]}");
+    out
+}
+
+/// The latest reload as a JSON object.
+fn last_reload_json(last: Option<&LastReload>) -> String {
+    match last {
+        None => "{\"result\":\"ok\",\"at\":null,\"generation\":0,\"message\":\"ok at startup\"}"
+            .to_string(),
+        Some(LastReload { at, result: Ok(r) }) => format!(
+            "{{\"result\":\"ok\",\"at\":{at},\"generation\":{},\"message\":\"ok\"}}",
+            r.generation
+        ),
+        Some(LastReload { at, result: Err(e) }) => {
+            let mut out = format!("{{\"result\":\"error\",\"at\":{at},\"message\":");
+            crate::metrics::prom::json_str(&mut out, e.trim_end());
+            out.push('}');
+            out
+        }
+    }
 }
 
 fn status(admin: &Admin) -> String {
+    let cur = admin.control.current();
     let drivers: Vec<String> = admin.drivers.iter().map(|d| format!("\"{d}\"")).collect();
+    let listen: Vec<String> = cur
+        .config
+        .server
+        .listen
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
     format!(
-        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"last_reload\":\"ok at startup\",\"draining\":{}}}",
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{}}}",
         env!("CARGO_PKG_VERSION"),
         admin.drivers.len(),
         drivers.join(","),
         admin.started.elapsed().as_secs_f64(),
-        admin.config.hash,
+        cur.config.hash,
+        cur.number,
+        listen.join(","),
+        last_reload_json(admin.control.last_reload().as_ref()),
         admin.shared.draining()
     )
 }

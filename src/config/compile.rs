@@ -68,7 +68,7 @@ pub struct Timeouts {
 }
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
     pub targets: Vec<SocketAddr>,

@@ -63,6 +63,7 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
             .as_ref()
             .and_then(|t| limit(t.get_ref(), t, &format!("route[{i}].throttle"), cx));
         tc.routes.push(RouteLimits {
+            name: r.key.get_ref().clone(),
             limit,
             key_required: r.api_key_required,
         });

@@ -11,7 +11,8 @@
 
 pub mod prom;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -87,27 +88,53 @@ pub struct Record {
 }
 
 /// A worker's metrics. Route index `routes.len()` collects requests that matched no route.
+///
+/// Each route's numbers sit in their own `Rc<RefCell<_>>` so that a reload can give the new
+/// generation's shard the very same cells for routes whose key did not change
+/// ([`Shard::reloaded`]): requests finishing on the old config and new ones add up in one place,
+/// and counters stay exact across the swap.
 #[derive(Debug)]
 pub struct Shard {
-    routes: RefCell<Vec<RouteStats>>,
-    requests: std::cell::Cell<u64>,
+    routes: Vec<Rc<RefCell<RouteStats>>>,
+    requests: Rc<Cell<u64>>,
 }
 
 impl Shard {
     pub fn new(routes: usize) -> Self {
         Shard {
-            routes: RefCell::new((0..=routes).map(|_| RouteStats::default()).collect()),
-            requests: std::cell::Cell::new(0),
+            routes: (0..=routes).map(|_| Rc::default()).collect(),
+            requests: Rc::default(),
         }
+    }
+
+    /// The shard for a reloaded config whose routes have the keys `keys`, carrying over the
+    /// numbers of every route whose key was in `prev_keys` (the keys `prev` was built for),
+    /// and those of unmatched requests.
+    pub fn reloaded(keys: &[&str], prev_keys: &[&str], prev: &Shard) -> Self {
+        let mut s = Shard::new(keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            let old = prev_keys
+                .iter()
+                .position(|p| p == k)
+                .and_then(|j| prev.routes.get(j));
+            if let (Some(slot), Some(old)) = (s.routes.get_mut(i), old) {
+                slot.clone_from(old);
+            }
+        }
+        if let (Some(slot), Some(old)) = (s.routes.last_mut(), prev.routes.last()) {
+            slot.clone_from(old);
+        }
+        s.requests = prev.requests.clone();
+        s
     }
 
     /// Records one finished request (`route` None: it matched no route).
     pub fn record(&self, route: Option<usize>, r: &Record) {
-        let mut routes = self.routes.borrow_mut();
-        let last = routes.len().saturating_sub(1);
-        let Some(s) = routes.get_mut(route.unwrap_or(last).min(last)) else {
+        let last = self.routes.len().saturating_sub(1);
+        let Some(s) = self.routes.get(route.unwrap_or(last).min(last)) else {
             return;
         };
+        let mut s = s.borrow_mut();
         *s.counts
             .entry((method_label(r.method), r.status))
             .or_insert(0) += 1;
@@ -131,7 +158,7 @@ impl Shard {
 
     /// A copy of the routes' numbers.
     pub fn routes(&self) -> Vec<RouteStats> {
-        self.routes.borrow().clone()
+        self.routes.iter().map(|r| r.borrow().clone()).collect()
     }
 }
 
@@ -148,6 +175,8 @@ pub struct TargetSnapshot {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub worker: usize,
+    /// The config generation the worker served when it answered (see `server::reload`).
+    pub generation: u64,
     pub driver: &'static str,
     pub active_connections: u64,
     pub requests: u64,
@@ -261,6 +290,7 @@ mod tests {
         b.record(None, &rec(404, 1));
         let snap = |w: usize, s: &Shard| Snapshot {
             worker: w,
+            generation: 0,
             driver: "epoll",
             active_connections: 0,
             requests: s.requests(),
@@ -298,6 +328,7 @@ mod tests {
                                 e,
                                 Snapshot {
                                     worker: w,
+                                    generation: 0,
                                     driver: "epoll",
                                     active_connections: 1,
                                     requests: s.requests(),

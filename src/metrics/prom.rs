@@ -24,6 +24,10 @@ pub struct Context<'a> {
     pub version: &'a str,
     /// Access-log lines dropped because the writer could not keep up (None: no access log).
     pub log_dropped: Option<u64>,
+    /// The config generation served (0 until the first reload).
+    pub generation: u64,
+    /// Reloads applied and rejected since startup.
+    pub reloads: [u64; 2],
 }
 
 /// Escapes a label value (`\\`, `"`, newline).
@@ -248,6 +252,29 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
             s.worker, s.driver, s.active_connections
         );
     }
+    family(
+        &mut out,
+        "tollgate_config_generation",
+        "gauge",
+        "The config generation served: 0 at startup, one more per applied reload.",
+    );
+    let _ = writeln!(out, "tollgate_config_generation {}", cx.generation);
+    family(
+        &mut out,
+        "tollgate_reloads_total",
+        "counter",
+        "Reloads (SIGHUP or POST /reload), by result.",
+    );
+    let _ = writeln!(
+        out,
+        "tollgate_reloads_total{{result=\"ok\"}} {}",
+        cx.reloads[0]
+    );
+    let _ = writeln!(
+        out,
+        "tollgate_reloads_total{{result=\"error\"}} {}",
+        cx.reloads[1]
+    );
     if let Some(d) = cx.log_dropped {
         family(
             &mut out,
@@ -325,7 +352,7 @@ fn upstream_families(out: &mut String, cx: &Context<'_>, snaps: &[Snapshot]) {
     }
 }
 
-fn json_str(out: &mut String, s: &str) {
+pub fn json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -19,7 +19,7 @@ use monoio::net::TcpStream;
 
 use super::io::{read_until, try_read, IoFail};
 use super::lifecycle::{self, Outcome};
-use super::worker::Worker;
+use super::worker::{Cx, Worker};
 use crate::error::GatewayError;
 use crate::http::{parse_request, HttpError};
 
@@ -154,14 +154,17 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
             Err(_) => return Outcome::Close,
         }
     }
-    match read_head(w, conn).await {
+    // The request runs on the generation current when its head starts to be read, to the end.
+    let g = w.current();
+    let cx = Cx { w, g: &g };
+    match read_head(&cx, conn).await {
         HeadRead::Head(head) => {
             w.busy.set(w.busy.get() + 1);
             let _busy = BusyGuard(w);
-            lifecycle::handle(w, conn, head).await
+            lifecycle::handle(&cx, conn, head).await
         }
         HeadRead::Reject(e) => {
-            lifecycle::reject_head(w, conn, e).await;
+            lifecycle::reject_head(&cx, conn, e).await;
             Outcome::Close
         }
         HeadRead::Closed => Outcome::Close,
@@ -173,11 +176,13 @@ async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool 
     if w.draining.get() {
         return false;
     }
-    let t = &w.config.server.timeouts;
-    let limit = if state == ConnState::New {
-        t.header_read
-    } else {
-        t.keepalive_idle
+    let limit = {
+        let t = &w.current().config.server.timeouts;
+        if state == ConnState::New {
+            t.header_read
+        } else {
+            t.keepalive_idle
+        }
     };
     let _idle = w.idle.register(conn.stream.as_raw_fd(), limit);
     let ready = conn.stream.readable(false).await.is_ok();
@@ -195,9 +200,9 @@ enum HeadRead {
 
 /// Reads until a complete head is parsed, within the head-read deadline (RFC 9112 §2.2 allows
 /// leading empty lines, handled by the parser).
-async fn read_head(w: &Worker, conn: &mut Downstream) -> HeadRead {
-    let limits = &w.config.server.limits;
-    let deadline = Instant::now() + w.config.server.timeouts.header_read;
+async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
+    let limits = &w.g.config.server.limits;
+    let deadline = Instant::now() + w.g.config.server.timeouts.header_read;
     loop {
         match parse_request(&mut conn.buf, limits) {
             Ok(Some(head)) => return HeadRead::Head(head),

@@ -20,7 +20,7 @@ use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
 use super::upstream::{Upstream, UpstreamConn};
-use super::worker::{DateCache, Worker};
+use super::worker::{Cx, DateCache};
 use crate::error::GatewayError;
 use crate::http::{
     parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
@@ -50,16 +50,16 @@ enum SourceFail {
 
 /// Forwards the request to `upstreams[index]` and streams the response to the client.
 pub async fn forward(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
     index: usize,
     rewrite: Option<Rewrite<'_>>,
 ) -> Result<(), GatewayError> {
-    let up = w.upstreams.get(index).ok_or(GatewayError::NoTarget)?;
-    let limits = &w.config.server.limits;
-    let timeouts = &w.config.server.timeouts;
+    let up = w.g.upstreams.get(index).ok_or(GatewayError::NoTarget)?;
+    let limits = &w.g.config.server.limits;
+    let timeouts = &w.g.config.server.timeouts;
 
     // Request head, then whatever of the body is already buffered.
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
@@ -138,7 +138,7 @@ fn drain_buffered(
 /// fresh connection when a reused one fails before any response byte and the request is whole.
 #[allow(clippy::too_many_arguments)]
 async fn send_request(
-    w: &Worker,
+    w: &Cx<'_>,
     up: &Upstream,
     conn: &mut Downstream,
     head: &RequestHead,
@@ -149,7 +149,7 @@ async fn send_request(
     enc: &mut BodyEncoder,
     mut out: BytesMut,
 ) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
-    let timeouts = &w.config.server.timeouts;
+    let timeouts = &w.g.config.server.timeouts;
     // A request may be sent again on a fresh connection only if it was sent whole and repeating
     // it is harmless (RFC 9110 §9.2.2).
     let replayable = whole && head.method_kind.is_idempotent();
@@ -256,13 +256,13 @@ enum HeadFail {
 
 /// Reads the final response head, skipping interim 1xx responses (RFC 9110 §15.2).
 async fn read_response_head(
-    w: &Worker,
+    w: &Cx<'_>,
     uc: &mut UpstreamConn,
     is_head: bool,
     limit: Duration,
 ) -> Result<ResponseHead, HeadFail> {
     let deadline = Instant::now() + limit;
-    let limits = &w.config.server.limits;
+    let limits = &w.g.config.server.limits;
     let mut received = false;
     loop {
         match parse_response(&mut uc.buf, is_head, limits) {
@@ -286,7 +286,7 @@ async fn read_response_head(
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
 /// its end (the upstream connection may be reused).
 async fn relay_response(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -314,7 +314,7 @@ async fn relay_response(
     st.status = rh.status;
     st.response = ResponseState::Started;
     let mut dec = BodyDecoder::new_response(rh.body);
-    let timeouts = &w.config.server.timeouts;
+    let timeouts = &w.g.config.server.timeouts;
     let limit = (read_limit, timeouts.write, w.buffers.size());
     let r = pump(
         &mut uc.stream,

@@ -26,7 +26,7 @@ use super::conn::Downstream;
 use super::forward;
 use super::io::flush;
 use super::respond::{error_response, mock_response, ConnHeader};
-use super::worker::{Worker, REQUEST_ID_LEN};
+use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
 use crate::config::{Integration, RouteConfig};
 use crate::error::GatewayError;
@@ -104,7 +104,7 @@ pub struct ExchangeState {
 }
 
 /// Serves one parsed request head to completion.
-pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Outcome {
+pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Outcome {
     let started = Instant::now();
     let mut st = request_filter(w, &head);
     let routed = route(w, &head);
@@ -120,7 +120,7 @@ pub async fn handle(w: &Worker, conn: &mut Downstream, head: RequestHead) -> Out
 
 /// Phases 3 to 5 for a routed request.
 async fn admit_and_serve(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -134,7 +134,7 @@ async fn admit_and_serve(
 
 /// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
 fn log(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &Downstream,
     head: &RequestHead,
     st: &ExchangeState,
@@ -145,8 +145,8 @@ fn log(
         return; // the client vanished before any response: nothing was answered
     }
     let total = started.elapsed();
-    if w.record_metrics {
-        w.metrics.record(
+    if w.g.record_metrics {
+        w.g.metrics.record(
             route,
             &Record {
                 method: head.method_kind,
@@ -158,9 +158,9 @@ fn log(
             },
         );
     }
-    if let Some(l) = &w.log {
+    if let Some(l) = &w.g.log {
         let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
-        let cfg = &w.config;
+        let cfg = &w.g.config;
         let route_key = route
             .and_then(|r| cfg.routes.get(r))
             .map_or("-", |r| r.key.as_str());
@@ -196,8 +196,8 @@ fn log(
 
 /// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
 /// usage plans apply where keys are required); a missing, unknown or disabled key is a 403.
-fn auth(w: &Worker, head: &RequestHead, route: usize) -> Result<Option<usize>, GatewayError> {
-    let tc = &w.config.throttle;
+fn auth(w: &Cx<'_>, head: &RequestHead, route: usize) -> Result<Option<usize>, GatewayError> {
+    let tc = &w.g.config.throttle;
     if !tc.routes.get(route).is_some_and(|r| r.key_required) {
         return Ok(None);
     }
@@ -220,13 +220,13 @@ pub const QUOTA_WAIT_ROUNDS: u32 = 20;
 
 /// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &Downstream,
     head: &RequestHead,
     route: usize,
     key: Option<usize>,
 ) -> Result<(), GatewayError> {
-    let wt = &w.throttle;
+    let wt = &w.g.throttle;
     if !wt.applies(route, key) {
         return Ok(());
     }
@@ -246,7 +246,7 @@ async fn throttle(
             Err(Denied::Throttled(t)) => return Err(GatewayError::Throttled(t)),
             Err(Denied::QuotaExceeded) => return Err(GatewayError::QuotaExceeded),
             Err(Denied::QuotaWait) => {
-                monoio::time::sleep(w.config.throttle.sync_interval).await;
+                monoio::time::sleep(w.g.config.throttle.sync_interval).await;
             }
         }
     }
@@ -255,7 +255,7 @@ async fn throttle(
 }
 
 /// Phase 1: persistence, request id, draining.
-fn request_filter(w: &Worker, head: &RequestHead) -> ExchangeState {
+fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
     let request_id = match head.request_id {
         Some(s) if !s_is_empty(s) => RequestId::Client(s),
         _ => RequestId::Generated(w.ids.generate()),
@@ -284,10 +284,10 @@ fn s_is_empty(s: Span) -> bool {
 
 /// Phase 2: route lookup on method, host and path (the query is not part of the match).
 fn route<'h>(
-    w: &'h Worker,
+    w: &'h Cx<'h>,
     head: &'h RequestHead,
 ) -> Result<(&'h RouteConfig, RouteMatch<'h>), GatewayError> {
-    let cfg = &*w.config;
+    let cfg = &*w.g.config;
     let host = head.host.map(|s| head.slice(s));
     let m = cfg
         .router
@@ -299,7 +299,7 @@ fn route<'h>(
 
 /// Phase 5: run the route's integration.
 async fn integration(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -353,14 +353,14 @@ fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeStat
 }
 
 async fn write_client(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     out: &mut BytesMut,
     st: &mut ExchangeState,
 ) -> Result<(), GatewayError> {
     st.response = ResponseState::Started;
     st.bytes_out += out.len() as u64;
-    match flush(&mut conn.stream, out, w.config.server.timeouts.write).await {
+    match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
         Ok(()) => {
             st.response = ResponseState::Complete;
             Ok(())
@@ -375,7 +375,7 @@ async fn write_client(
 /// Phase 6: map a failure to its response (the single place errors become statuses) and decide
 /// whether the connection goes on.
 async fn finish(
-    w: &Worker,
+    w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -412,12 +412,12 @@ async fn finish(
 }
 
 /// Writes the error for a request whose head could not be parsed, then the connection closes.
-pub async fn reject_head(w: &Worker, conn: &mut Downstream, e: GatewayError) {
+pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) {
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let date = w.date.now();
     // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2).
     let head_only = conn.buf.starts_with(b"HEAD ");
     error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
-    let _ = flush(&mut conn.stream, &mut out, w.config.server.timeouts.write).await;
+    let _ = flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await;
 }

@@ -102,6 +102,33 @@ impl Upstream {
         }
     }
 
+    /// Whether this upstream's targets use exactly the health cells `health` (a reload kept
+    /// them), so the upstream can be carried over as it is.
+    pub fn shares_health(&self, health: &[Arc<TargetHealth>]) -> bool {
+        self.targets.len() == health.len()
+            && self
+                .targets
+                .iter()
+                .zip(health)
+                .all(|(t, h)| Arc::ptr_eq(&t.health, h))
+    }
+
+    /// Takes over `old`'s idle pooled connections to targets this upstream also has (a reload
+    /// changed the upstream's settings, not those origins), within this upstream's pool size.
+    pub fn adopt_idle(&self, old: &Upstream) {
+        for t in &self.targets {
+            let Some(o) = old.targets.iter().find(|o| o.addr == t.addr) else {
+                continue;
+            };
+            let mut mine = t.idle.borrow_mut();
+            for conn in o.idle.borrow_mut().drain(..) {
+                if mine.len() < self.max_idle {
+                    mine.push_back(conn);
+                }
+            }
+        }
+    }
+
     /// Number of targets.
     pub fn len(&self) -> usize {
         self.targets.len()

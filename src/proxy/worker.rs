@@ -1,11 +1,20 @@
 //! Per-worker state: everything one core owns and nothing another core touches.
 //!
-//! Owns: the worker's view of the config, its upstream connection pools, a pool of read buffers
-//! lent to busy connections, the request-id generator and the cached `Date` header. All of it is
-//! reached through `Rc<Worker>` with `Cell`/`RefCell` interior mutability: no locks, no atomics on
-//! the request path. What crosses cores is only the draining flag in [`crate::server::Shared`].
+//! Owns: the worker's current [`Generation`] (what one compiled config means on this core: the
+//! config, upstream pools, token leases, metrics shard and access-log buffer), a pool of read
+//! buffers lent to busy connections, the request-id generator and the cached `Date` header. All
+//! of it is reached through `Rc<Worker>` with `Cell`/`RefCell` interior mutability: no locks, no
+//! atomics on the request path.
+//!
+//! Reload: each request takes a clone of the current `Rc<Generation>` when its head arrives
+//! ([`Cx`]) and finishes on it, however long it runs. A reload builds the next generation from
+//! the previous one ([`Generation::next`]), carrying over by name what did not change, and
+//! swaps the pointer between two requests; the old generation is dropped when its last request
+//! ends. What crosses cores is only what [`crate::server`] documents.
 
 use std::cell::{Cell, RefCell};
+use std::ops::Deref;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,12 +33,118 @@ use crate::throttle::Throttle;
 /// Read buffers kept for reuse per worker; beyond this, returned buffers are freed.
 pub const BUFFER_POOL_MAX: usize = 1024;
 
+/// What one compiled config means on one worker.
+pub struct Generation {
+    /// 0 for the config the process started with, then one more per applied reload.
+    pub number: u64,
+    pub config: Arc<Config>,
+    /// By upstream index of `config`.
+    pub upstreams: Vec<Rc<Upstream>>,
+    /// This worker's leased tokens and quota reservations.
+    pub throttle: WorkerThrottle,
+    /// This worker's metrics shard.
+    pub metrics: Shard,
+    /// Whether requests are recorded in `metrics` (only when the admin listener can read them).
+    pub record_metrics: bool,
+    /// This worker's access-log buffer.
+    pub log: Option<Rc<WorkerLog>>,
+}
+
+impl Generation {
+    /// The generation a worker starts with.
+    pub fn first(
+        id: usize,
+        config: Arc<Config>,
+        throttle: Arc<Throttle>,
+        log: Option<WorkerLog>,
+        health: &HealthBoard,
+    ) -> Self {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Rc::new(Upstream::new(u, health.upstream(i))))
+            .collect();
+        Generation {
+            number: 0,
+            upstreams,
+            throttle: WorkerThrottle::new(throttle, id),
+            metrics: Shard::new(config.routes.len()),
+            record_metrics: config.admin.is_some(),
+            log: log.map(Rc::new),
+            config,
+        }
+    }
+
+    /// The generation after `self` for a reloaded config. Carries over, by name:
+    /// - an upstream whose definition is unchanged keeps its pools and counters (the same
+    ///   object); a changed one starts afresh but adopts the idle connections of targets whose
+    ///   address it still has;
+    /// - leases and quota reservations of limits the new [`Throttle`] carried over;
+    /// - the metrics of routes whose key is unchanged;
+    /// - the access-log buffer when the log settings are unchanged (`log` is then ignored).
+    ///
+    /// `log` is the buffer for a changed log: `None` when the new config has no access log.
+    pub fn next(
+        &self,
+        number: u64,
+        config: Arc<Config>,
+        throttle: Arc<Throttle>,
+        log: impl FnOnce(Option<&WorkerLog>) -> Option<WorkerLog>,
+        health: &HealthBoard,
+    ) -> Self {
+        let upstreams = config
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let old = self.config.upstreams.iter().position(|o| o.name == u.name);
+                let old_up =
+                    old.and_then(|j| Some((self.config.upstreams.get(j)?, self.upstreams.get(j)?)));
+                let targets = health.upstream(i);
+                match old_up {
+                    Some((oc, up)) if oc == u && up.shares_health(targets) => up.clone(),
+                    Some((_, up)) => {
+                        let fresh = Upstream::new(u, targets);
+                        fresh.adopt_idle(up);
+                        Rc::new(fresh)
+                    }
+                    None => Rc::new(Upstream::new(u, targets)),
+                }
+            })
+            .collect();
+        let keys: Vec<&str> = config.routes.iter().map(|r| r.key.as_str()).collect();
+        let prev_keys: Vec<&str> = self.config.routes.iter().map(|r| r.key.as_str()).collect();
+        let log = match (&self.log, &config.access_log) {
+            (Some(l), Some(c)) if l.config() == c => Some(l.clone()),
+            (prev, _) => log(prev.as_deref()).map(Rc::new),
+        };
+        Generation {
+            number,
+            upstreams,
+            throttle: WorkerThrottle::reloaded(throttle, &self.throttle),
+            metrics: Shard::reloaded(&keys, &prev_keys, &self.metrics),
+            record_metrics: config.admin.is_some(),
+            log,
+            config,
+        }
+    }
+
+    /// The access log this generation writes and the next one does not: flushed by its last
+    /// user (see `server`).
+    pub fn log_unshared_with(&self, next: &Generation) -> Option<&WorkerLog> {
+        match (&self.log, &next.log) {
+            (Some(a), Some(b)) if Rc::ptr_eq(a, b) => None,
+            (a, _) => a.as_deref(),
+        }
+    }
+}
+
 /// State of one worker thread.
 pub struct Worker {
     pub id: usize,
-    pub config: Arc<Config>,
     pub driver: DriverKind,
-    pub upstreams: Vec<Upstream>,
+    generation: RefCell<Rc<Generation>>,
     pub buffers: BufPool,
     pub ids: RequestIds,
     pub date: DateCache,
@@ -41,69 +156,68 @@ pub struct Worker {
     pub busy: Cell<usize>,
     /// Set when the process drains: finish the current request, then close.
     pub draining: Cell<bool>,
-    /// This worker's leased tokens and quota reservations.
-    pub throttle: WorkerThrottle,
-    /// This worker's metrics shard.
-    pub metrics: Shard,
-    /// Whether requests are recorded in `metrics` (only when the admin listener can read them).
-    pub record_metrics: bool,
-    /// This worker's access-log buffer.
-    pub log: Option<WorkerLog>,
 }
 
 impl Worker {
-    pub fn new(
-        id: usize,
-        config: Arc<Config>,
-        driver: DriverKind,
-        throttle: Arc<Throttle>,
-        log: Option<WorkerLog>,
-        health: &HealthBoard,
-    ) -> Self {
-        let upstreams = config
-            .upstreams
-            .iter()
-            .enumerate()
-            .map(|(i, u)| Upstream::new(u, health.upstreams.get(i).map_or(&[][..], |v| v)))
-            .collect();
-        let seed = seed_for(id);
+    pub fn new(id: usize, driver: DriverKind, first: Generation) -> Self {
+        let server = &first.config.server;
         Worker {
             id,
             driver,
-            upstreams,
-            buffers: BufPool::new(config.server.read_buffer_bytes),
-            ids: RequestIds::new(seed),
+            buffers: BufPool::new(server.read_buffer_bytes),
+            ids: RequestIds::new(seed_for(id)),
             date: DateCache::default(),
             idle: IdleTable::new(
-                config
-                    .server
+                server
                     .timeouts
                     .header_read
-                    .min(config.server.timeouts.keepalive_idle),
+                    .min(server.timeouts.keepalive_idle),
             ),
             open_connections: Cell::new(0),
             busy: Cell::new(0),
             draining: Cell::new(false),
-            throttle: WorkerThrottle::new(throttle, id),
-            metrics: Shard::new(config.routes.len()),
-            record_metrics: config.admin.is_some(),
-            log,
-            config,
+            generation: RefCell::new(Rc::new(first)),
+        }
+    }
+
+    /// The generation new requests start on (a non-atomic `Rc` clone).
+    pub fn current(&self) -> Rc<Generation> {
+        self.generation.borrow().clone()
+    }
+
+    /// Makes `next` current and returns the previous generation (still used by the requests
+    /// that started on it).
+    pub fn install(&self, next: Rc<Generation>) -> Rc<Generation> {
+        self.generation.replace(next)
+    }
+
+    /// This worker's numbers for a scrape.
+    pub fn snapshot(&self) -> Snapshot {
+        let g = self.current();
+        Snapshot {
+            worker: self.id,
+            generation: g.number,
+            driver: self.driver.name(),
+            active_connections: self.open_connections.get() as u64,
+            requests: g.metrics.requests(),
+            routes: g.metrics.routes(),
+            upstreams: g.upstreams.iter().map(|u| u.snapshot()).collect(),
         }
     }
 }
 
-impl Worker {
-    /// This worker's numbers for a scrape.
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            worker: self.id,
-            driver: self.driver.name(),
-            active_connections: self.open_connections.get() as u64,
-            requests: self.metrics.requests(),
-            routes: self.metrics.routes(),
-            upstreams: self.upstreams.iter().map(|u| u.snapshot()).collect(),
-        }
+/// What a request works with: its worker and the generation it started on. Derefs to the
+/// worker; the generation's parts are `cx.g.config`, `cx.g.upstreams`, ...
+pub struct Cx<'a> {
+    pub w: &'a Worker,
+    pub g: &'a Generation,
+}
+
+impl Deref for Cx<'_> {
+    type Target = Worker;
+
+    fn deref(&self) -> &Worker {
+        self.w
     }
 }
 

@@ -2,24 +2,26 @@
 //!
 //! Owns: starting `server.workers` threads (optionally pinned), building each runtime on the
 //! chosen driver (io_uring, falling back to epoll under `auto` when the ring cannot be built),
-//! the SO_REUSEPORT listeners (made up front by [`listener`]), the accept loops with the
-//! per-worker connection cap, panic isolation per connection, and draining on shutdown.
+//! the SO_REUSEPORT listeners (made up front by [`listener`]), panic isolation per connection,
+//! draining on shutdown, and the background threads (usage flusher, health checker, access-log
+//! writer, admin). A worker's own loops are in [`worker`]; hot reload in [`reload`].
 //!
-//! What crosses cores: only [`Shared`]'s `draining` flag (an `AtomicBool`, written once by the
-//! controlling thread with `Release` and read by each worker's drain watcher with `Acquire`, so a
-//! worker that sees it also sees everything written before it). Workers report their driver once
-//! at startup through a channel; nothing is shared on the request path.
+//! What crosses cores, all through [`Shared`]: the `draining` flag (an `AtomicBool`, written
+//! once by the controlling thread with `Release` and read by each worker's housekeeping loop
+//! with `Acquire`, so a worker that sees it also sees everything written before it), the scrape
+//! board (see [`crate::metrics`]) and the reload board (see [`reload`]). Workers report their
+//! driver once at startup through a channel; nothing is shared on the request path.
 
 pub mod listener;
+pub mod reload;
+mod worker;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -33,10 +35,11 @@ use crate::config::raw::DriverChoice;
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
-use crate::proxy::worker::Worker;
 use crate::throttle::Throttle;
+use reload::{ConfigSource, Controller, ReloadBoard, ReloadReport};
+use worker::{worker_thread, WorkerSetup};
 
-/// How often a worker checks the shared draining flag.
+/// How often a worker runs its housekeeping (drain watch, scrapes, reloads) at most apart.
 pub const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// How long accept backs off when the worker is at `server.max_connections`.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(2);
@@ -57,37 +60,42 @@ impl DriverKind {
     }
 }
 
-/// State shared by all workers and the controlling thread.
-#[derive(Debug)]
+/// State shared by all workers and the controlling threads.
 pub struct Shared {
     draining: AtomicBool,
     /// Every worker has exited (set by the last one out; the state flusher's cue).
     stopped: AtomicBool,
-    running: std::sync::atomic::AtomicUsize,
+    running: AtomicUsize,
     /// Where the admin thread asks workers for metric snapshots.
     pub board: Arc<ScrapeBoard>,
+    /// Where reloaded configs are handed to the workers.
+    pub reload: ReloadBoard,
 }
 
 impl Shared {
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
+
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
 }
 
-/// A running server: its bound addresses, drivers, and the means to stop it.
+/// A running server: its bound addresses, drivers, and the means to reload and stop it.
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
     drivers: Vec<DriverKind>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    throttle: Arc<Throttle>,
+    control: Arc<Controller>,
     flusher: Option<JoinHandle<()>>,
     admin: Option<SocketAddr>,
-    log: Option<(Arc<LogSink>, JoinHandle<()>)>,
+    log_writer: Option<JoinHandle<()>>,
 }
 
 impl ServerHandle {
-    /// The listen addresses actually bound (port 0 resolved).
+    /// The listen addresses bound at startup (port 0 resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -101,11 +109,17 @@ impl ServerHandle {
     /// `server.timeouts.shutdown_ms`), then workers exit.
     pub fn shutdown(&self) {
         self.shared.draining.store(true, Ordering::Release);
+        self.control.stop_checker();
+    }
+
+    /// Reloads the config from where it was first read (SIGHUP): see [`reload`].
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        self.control.reload()
     }
 
     /// Asks the access-log writer to reopen its file before its next write (SIGUSR1).
     pub fn reopen_logs(&self) {
-        if let Some((sink, _)) = &self.log {
+        if let Some(sink) = &self.control.current().log {
             sink.reopen.store(true, Ordering::Release);
         }
     }
@@ -115,9 +129,9 @@ impl ServerHandle {
         self.admin
     }
 
-    /// The shared traffic-management state (usage, counters).
-    pub fn throttle(&self) -> &Arc<Throttle> {
-        &self.throttle
+    /// The traffic-management state being served (usage, counters).
+    pub fn throttle(&self) -> Arc<Throttle> {
+        self.control.current().throttle.clone()
     }
 
     /// Waits for every worker to exit, then writes quota usage a last time.
@@ -128,31 +142,31 @@ impl ServerHandle {
         if let Some(f) = self.flusher {
             let _ = f.join(); // its last flush runs after the workers stopped
         }
-        if let Some((_, writer)) = self.log {
+        if let Some(writer) = self.log_writer {
             let _ = writer.join(); // ends once every worker's sender is gone and the queue is written
         }
+        self.control.join_retired();
     }
 }
 
 /// Writes quota usage every `api_keys.flush_ms` and once more when the server drains, off the
-/// workers (file I/O would stall a core).
-fn spawn_flusher(
-    t: Arc<Throttle>,
-    shared: Arc<Shared>,
-    dir: PathBuf,
-) -> io::Result<JoinHandle<()>> {
-    let every = t.spec.flush_interval;
+/// workers (file I/O would stall a core). Follows reloads: it always writes the state (and to
+/// the directory) of the config being served.
+fn spawn_flusher(control: Arc<Controller>, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tollgate-state".into())
         .spawn(move || {
-            let tick = Duration::from_millis(10).min(every);
             let mut last = Instant::now();
             loop {
-                std::thread::sleep(tick);
+                let cur = control.current();
+                let every = cur.throttle.spec.flush_interval;
+                std::thread::sleep(Duration::from_millis(10).min(every));
                 let stop = shared.stopped.load(Ordering::Acquire);
                 if stop || last.elapsed() >= every {
-                    if let Err(e) = crate::throttle::store::flush(&t, &dir) {
-                        eprintln!("tollgate: cannot write {}: {e}", dir.display());
+                    if let Some(dir) = &cur.config.throttle.state_dir {
+                        if let Err(e) = crate::throttle::store::flush(&cur.throttle, dir) {
+                            eprintln!("tollgate: cannot write {}: {e}", dir.display());
+                        }
                     }
                     last = Instant::now();
                 }
@@ -187,7 +201,10 @@ fn ring_flags() -> RingFlags {
 
 type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
 
-fn build_runtime(choice: DriverChoice, entries: u32) -> io::Result<(Runtime, DriverKind)> {
+pub(crate) fn build_runtime(
+    choice: DriverChoice,
+    entries: u32,
+) -> io::Result<(Runtime, DriverKind)> {
     let uring_with = |flags: RingFlags| {
         let mut urb = io_uring::IoUring::builder();
         match flags {
@@ -221,11 +238,13 @@ fn build_runtime(choice: DriverChoice, entries: u32) -> io::Result<(Runtime, Dri
     }
 }
 
-/// Binds every listener and starts the workers; returns once all of them serve.
-pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
+/// Binds every listener and starts the workers; returns once all of them serve. `source` is
+/// where a reload reads the config again.
+pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHandle> {
     let s = &config.server;
     let n = s.workers.max(1);
-    let mut per_worker: Vec<Vec<std::net::TcpListener>> = (0..n).map(|_| Vec::new()).collect();
+    let mut per_worker: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
+        (0..n).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
     for &addr in &s.listen {
         let ls = listener::bind_reuseport(addr, n, s.backlog)
@@ -234,16 +253,16 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             addrs.push(first.local_addr()?);
         }
         for (i, l) in ls.into_iter().enumerate() {
-            per_worker[i].push(l);
+            per_worker[i].push((addr, l));
         }
     }
     let shared = Arc::new(Shared {
         draining: AtomicBool::new(false),
         stopped: AtomicBool::new(false),
-        running: std::sync::atomic::AtomicUsize::new(0),
+        running: AtomicUsize::new(n),
         board: Arc::new(ScrapeBoard::new(n)),
+        reload: ReloadBoard::new(n),
     });
-    shared.running.store(n, Ordering::Release);
     let throttle = Arc::new(Throttle::new(config.throttle.clone(), n));
     if let Some(dir) = &config.throttle.state_dir {
         crate::throttle::store::restore(&throttle, dir).map_err(|e| {
@@ -295,7 +314,10 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
     }
     drop(tx);
     // only the workers keep senders: the writer ends when the last worker is gone
-    let log = log_writer.map(|w| (w.sink, w.thread));
+    let (log_sink, log_thread) = match log_writer {
+        Some(w) => (Some(w.sink), Some(w.thread)),
+        None => (None, None),
+    };
     let mut drivers = vec![DriverKind::Epoll; n];
     for _ in 0..n {
         match rx.recv() {
@@ -307,16 +329,23 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
             Err(_) => return Err(io::Error::other("a worker exited during startup")),
         }
     }
+    let control = Arc::new(Controller::new(
+        source,
+        shared.clone(),
+        n,
+        config.clone(),
+        throttle,
+        health,
+        log_sink,
+    )?);
     let admin = match config.admin {
         Some(addr) => {
             let a = Arc::new(crate::admin::Admin {
-                config: config.clone(),
-                throttle: throttle.clone(),
+                control: control.clone(),
                 board: shared.board.clone(),
                 shared: shared.clone(),
                 started: Instant::now(),
                 drivers: drivers.iter().map(|d| d.name()).collect(),
-                log: log.as_ref().map(|(s, _)| s.clone()),
             });
             let bound = crate::admin::spawn(addr, a).map_err(|e| {
                 shared.draining.store(true, Ordering::Release);
@@ -326,14 +355,8 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         }
         None => None,
     };
-    let checker_shared = shared.clone();
-    let _checker = health.spawn_checker(config.clone(), move || checker_shared.draining())?;
     let flusher = match &config.throttle.state_dir {
-        Some(dir) => Some(spawn_flusher(
-            throttle.clone(),
-            shared.clone(),
-            dir.clone(),
-        )?),
+        Some(_) => Some(spawn_flusher(control.clone(), shared.clone())?),
         None => None,
     };
     Ok(ServerHandle {
@@ -341,158 +364,17 @@ pub fn start(config: Arc<Config>) -> io::Result<ServerHandle> {
         drivers,
         shared,
         threads,
-        throttle,
+        control,
         flusher,
         admin,
-        log,
+        log_writer: log_thread,
     })
-}
-
-/// Everything a worker thread starts with.
-struct WorkerSetup {
-    id: usize,
-    config: Arc<Config>,
-    listeners: Vec<std::net::TcpListener>,
-    shared: Arc<Shared>,
-    throttle: Arc<Throttle>,
-    log: Option<WorkerLog>,
-    health: Arc<HealthBoard>,
-    ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
-}
-
-fn worker_thread(setup: WorkerSetup) {
-    let (id, config, ready) = (setup.id, setup.config.clone(), setup.ready.clone());
-    if config.server.pin_cores {
-        if let Err(e) = listener::pin_current_thread(id) {
-            eprintln!("tollgate: worker {id}: cannot pin to core {id}: {e}");
-        }
-    }
-    let (mut rt, kind) = match build_runtime(config.server.driver, config.server.ring_entries) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = ready.send((id, Err(e)));
-            return;
-        }
-    };
-    drop(ready);
-    rt.block_on(worker_main(setup, kind));
-}
-
-async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
-    let WorkerSetup {
-        id,
-        config,
-        listeners,
-        shared,
-        throttle,
-        log,
-        health,
-        ready,
-    } = setup;
-    let shutdown_grace = config.server.timeouts.shutdown;
-    let w = Rc::new(Worker::new(id, config, kind, throttle, log, &health));
-    let mut accepting = Vec::new();
-    for l in listeners {
-        match monoio::net::TcpListener::from_std(l) {
-            Ok(l) => accepting.push(l),
-            Err(e) => {
-                let _ = ready.send((id, Err(e)));
-                return;
-            }
-        }
-    }
-    let canceller = monoio::io::Canceller::new();
-    let mut loops = Vec::new();
-    for l in accepting {
-        loops.push(monoio::spawn(accept_loop(l, w.clone(), canceller.handle())));
-    }
-    let _ = ready.send((id, Ok(kind)));
-    drop(ready);
-    // The housekeeping loop: throttle reconciliation every `sync_interval`, the idle sweep at
-    // its own tick, and the drain watch.
-    let sync_every = w.config.throttle.sync_interval;
-    let poll = w.idle.tick().min(DRAIN_POLL).min(sync_every);
-    let (mut last_sweep, mut last_sync) = (Instant::now(), Instant::now());
-    let throttled = w.config.throttle.is_active();
-    let mut scraped = 0;
-    while !shared.draining() {
-        monoio::time::sleep(poll).await;
-        let wanted = shared.board.wanted();
-        if wanted > scraped {
-            shared.board.answer(id, wanted, w.snapshot());
-            scraped = wanted;
-        }
-        let now = Instant::now();
-        if throttled && now.duration_since(last_sync) >= sync_every {
-            w.throttle.sync();
-            last_sync = now;
-        }
-        if now.duration_since(last_sweep) >= w.idle.tick() {
-            w.idle.sweep();
-            last_sweep = now;
-        }
-        if let Some(l) = &w.log {
-            l.tick();
-        }
-    }
-    // Drain: stop accepting, tell connections to close after their current request, and give
-    // in-flight requests the grace period. Idle connections close as the runtime drops.
-    w.draining.set(true);
-    canceller.cancel();
-    for l in loops {
-        l.await;
-    }
-    let deadline = Instant::now() + shutdown_grace;
-    while w.busy.get() > 0 && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(5)).await;
-        w.throttle.sync(); // in-flight requests may still wait on quota units
-    }
-    w.throttle.sync();
-    if let Some(l) = &w.log {
-        l.finish();
-    }
-}
-
-async fn accept_loop(
-    listener: monoio::net::TcpListener,
-    w: Rc<Worker>,
-    cancel: monoio::io::CancelHandle,
-) {
-    let max = w.config.server.max_connections;
-    loop {
-        if w.open_connections.get() >= max {
-            monoio::time::sleep(ACCEPT_BACKOFF).await;
-            if w.draining.get() {
-                return;
-            }
-            continue;
-        }
-        match listener.cancelable_accept(cancel.clone()).await {
-            Ok((stream, _peer)) => {
-                w.open_connections.set(w.open_connections.get() + 1);
-                let conn = crate::proxy::conn::serve(stream, w.clone());
-                monoio::spawn(CatchUnwind(conn));
-            }
-            Err(e) => {
-                if w.draining.get() {
-                    return;
-                }
-                // EMFILE/ENFILE and friends: back off instead of spinning.
-                if !matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted
-                ) {
-                    monoio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            }
-        }
-    }
 }
 
 /// Runs a connection future and stops a panic inside it from unwinding into the runtime: the
 /// connection is dropped (its socket closed), the worker and its other connections go on.
 /// The future is stored inline (no extra box per connection).
-struct CatchUnwind<F>(F);
+pub(crate) struct CatchUnwind<F>(pub(crate) F);
 
 impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
     type Output = ();

@@ -43,7 +43,7 @@ pub mod store;
 pub mod worker;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bucket::SharedBucket;
@@ -119,23 +119,28 @@ impl KeyCounters {
 }
 
 /// Everything shared by the workers: one per compiled config.
+///
+/// Every piece of state sits behind its own `Arc` so that a reload can hand a limit, a quota or
+/// a counter that did not change to the new `Throttle` as the *same object* ([`Throttle::reloaded`]):
+/// requests still running on the old config and those on the new one then spend from one bucket,
+/// and the never-more-than-`rate·t + burst` bound holds across the swap.
 #[derive(Debug)]
 pub struct Throttle {
     pub spec: ThrottleConfig,
     pub workers: usize,
-    pub gateway: Option<SharedLimit>,
+    pub gateway: Option<Arc<SharedLimit>>,
     /// By route.
-    pub routes: Vec<Option<SharedLimit>>,
+    pub routes: Vec<Option<Arc<SharedLimit>>>,
     /// By key: the plan's limit (each key has its own bucket, as in API Gateway).
-    pub key_plan: Vec<Option<SharedLimit>>,
+    pub key_plan: Vec<Option<Arc<SharedLimit>>>,
     /// By key: the plan's per-route limits, `(route, limit)`.
-    pub key_routes: Vec<Vec<(usize, SharedLimit)>>,
+    pub key_routes: Vec<Vec<(usize, Arc<SharedLimit>)>>,
     /// By key: the plan's quota.
-    pub key_quota: Vec<Option<SharedQuota>>,
+    pub key_quota: Vec<Option<Arc<SharedQuota>>>,
     /// `[worker][key]` counters.
-    pub counters: Vec<Vec<KeyCounters>>,
+    pub counters: Vec<Vec<Arc<KeyCounters>>>,
     /// Per-route `[worker][route]` counts of shadow-mode rejections and real rejections.
-    pub route_counters: Vec<Vec<KeyCounters>>,
+    pub route_counters: Vec<Vec<Arc<KeyCounters>>>,
     /// Identity hashing for per-client limits, the same on every worker.
     pub hasher: ahash::RandomState,
     /// Some per-client limit is keyed by the client's IP (so requests must carry it).
@@ -147,25 +152,18 @@ impl Throttle {
         let now = clock_ns();
         let wall = wall_secs();
         let workers = workers.max(1);
-        let plan_of = |k: &spec::KeySpec| k.plan.and_then(|p| spec.plans.get(p));
+        let arc = |l: &LimitSpec| Arc::new(SharedLimit::new(l, now));
         let key_plan = spec
             .keys
             .iter()
-            .map(|k| {
-                plan_of(k)
-                    .and_then(|p| p.throttle.as_ref())
-                    .map(|l| SharedLimit::new(l, now))
-            })
+            .map(|k| spec.plan_of(k).and_then(|p| p.throttle.as_ref()).map(arc))
             .collect();
         let key_routes = spec
             .keys
             .iter()
             .map(|k| {
-                plan_of(k).map_or_else(Vec::new, |p| {
-                    p.routes
-                        .iter()
-                        .map(|(r, l)| (*r, SharedLimit::new(l, now)))
-                        .collect()
+                spec.plan_of(k).map_or_else(Vec::new, |p| {
+                    p.routes.iter().map(|(r, l)| (*r, arc(l))).collect()
                 })
             })
             .collect();
@@ -173,16 +171,16 @@ impl Throttle {
             .keys
             .iter()
             .map(|k| {
-                plan_of(k)
+                spec.plan_of(k)
                     .and_then(|p| p.quota.clone())
-                    .map(|q| SharedQuota::new(q, workers, wall))
+                    .map(|q| Arc::new(SharedQuota::new(q, workers, wall)))
             })
             .collect();
         let counters = (0..workers)
-            .map(|_| spec.keys.iter().map(|_| KeyCounters::default()).collect())
+            .map(|_| spec.keys.iter().map(|_| Arc::default()).collect())
             .collect();
         let route_counters = (0..workers)
-            .map(|_| spec.routes.iter().map(|_| KeyCounters::default()).collect())
+            .map(|_| spec.routes.iter().map(|_| Arc::default()).collect())
             .collect();
         let by_ip = |l: &LimitSpec| l.by == Some(spec::ClientBy::Ip);
         let needs_ip = spec
@@ -195,11 +193,11 @@ impl Throttle {
             });
         Throttle {
             needs_ip,
-            gateway: spec.gateway.as_ref().map(|l| SharedLimit::new(l, now)),
+            gateway: spec.gateway.as_ref().map(arc),
             routes: spec
                 .routes
                 .iter()
-                .map(|r| r.limit.as_ref().map(|l| SharedLimit::new(l, now)))
+                .map(|r| r.limit.as_ref().map(arc))
                 .collect(),
             key_plan,
             key_routes,
@@ -210,6 +208,101 @@ impl Throttle {
             workers,
             spec,
         }
+    }
+
+    /// The state for a reloaded config, carrying over what did not change from `prev`:
+    /// - a limit whose level and name (route key, API key name) are unchanged and whose spec is
+    ///   equal keeps its shared bucket or per-client table (tokens spent stay spent);
+    /// - a key's quota keeps its shared state when the quota spec is equal, and otherwise keeps
+    ///   the usage of the current period when the period definition is unchanged (raising a
+    ///   limit does not hand out a fresh quota);
+    /// - counters carry over by route key and key name.
+    ///
+    /// Changed or new limits start full, as at startup.
+    pub fn reloaded(spec: ThrottleConfig, prev: &Throttle) -> Self {
+        let mut t = Throttle::new(spec, prev.workers);
+        let wall = wall_secs();
+        let route_in_prev = |i: usize| {
+            let name = &t.spec.routes.get(i)?.name;
+            prev.spec.routes.iter().position(|r| &r.name == name)
+        };
+        let route_map: Vec<Option<usize>> = (0..t.spec.routes.len()).map(route_in_prev).collect();
+        if t.spec.gateway.is_some() && t.spec.gateway == prev.spec.gateway {
+            t.gateway.clone_from(&prev.gateway);
+        }
+        for (i, j) in route_map.iter().enumerate() {
+            let Some(j) = *j else { continue };
+            let same =
+                t.spec.routes.get(i).map(|r| &r.limit) == prev.spec.routes.get(j).map(|r| &r.limit);
+            if let (true, Some(slot), Some(old)) = (same, t.routes.get_mut(i), prev.routes.get(j)) {
+                slot.clone_from(old);
+            }
+            for (w, counters) in t.route_counters.iter_mut().enumerate() {
+                if let (Some(slot), Some(old)) = (
+                    counters.get_mut(i),
+                    prev.route_counters.get(w).and_then(|c| c.get(j)),
+                ) {
+                    *slot = old.clone();
+                }
+            }
+        }
+        for k in 0..t.spec.keys.len() {
+            let Some(ks) = t.spec.keys.get(k) else {
+                continue;
+            };
+            let Some(j) = prev.spec.keys.iter().position(|o| o.name == ks.name) else {
+                continue;
+            };
+            for (w, counters) in t.counters.iter_mut().enumerate() {
+                if let (Some(slot), Some(old)) = (
+                    counters.get_mut(k),
+                    prev.counters.get(w).and_then(|c| c.get(j)),
+                ) {
+                    *slot = old.clone();
+                }
+            }
+            let (plan, old_plan) = (
+                t.spec.plan_of(ks),
+                prev.spec.keys.get(j).and_then(|o| prev.spec.plan_of(o)),
+            );
+            let (Some(plan), Some(old_plan)) = (plan, old_plan) else {
+                continue;
+            };
+            if plan.throttle.is_some() && plan.throttle == old_plan.throttle {
+                if let (Some(slot), Some(old)) = (t.key_plan.get_mut(k), prev.key_plan.get(j)) {
+                    slot.clone_from(old);
+                }
+            }
+            if let (Some(list), Some(old_list)) = (t.key_routes.get_mut(k), prev.key_routes.get(j))
+            {
+                for (r, shared) in list.iter_mut() {
+                    let spec = plan.routes.iter().find(|(pr, _)| pr == r).map(|(_, s)| s);
+                    let found = old_list.iter().find(|(or, _)| {
+                        route_map.get(*r).copied().flatten() == Some(*or)
+                            && old_plan
+                                .routes
+                                .iter()
+                                .find(|(pr, _)| pr == or)
+                                .map(|(_, s)| s)
+                                == spec
+                    });
+                    if let Some((_, old)) = found {
+                        *shared = old.clone();
+                    }
+                }
+            }
+            if let (Some(Some(slot)), Some(Some(old))) =
+                (t.key_quota.get_mut(k), prev.key_quota.get(j))
+            {
+                if slot.spec == old.spec {
+                    *slot = old.clone();
+                } else if slot.spec.same_periods(&old.spec) {
+                    let (pid, used) = old.usage();
+                    slot.restore(pid, used, wall);
+                }
+            }
+        }
+        t
     }
 
     /// Sums a per-key counter over workers.

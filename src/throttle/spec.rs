@@ -43,6 +43,15 @@ pub struct QuotaSpec {
     pub enforce: bool,
 }
 
+impl QuotaSpec {
+    /// Whether both quotas count in the same periods (so usage can carry from one to the other).
+    pub fn same_periods(&self, other: &QuotaSpec) -> bool {
+        self.period == other.period
+            && self.offset_days == other.offset_days
+            && self.utc_offset_secs == other.utc_offset_secs
+    }
+}
+
 /// A usage plan: per-key limits and quota.
 #[derive(Debug, Clone)]
 pub struct PlanSpec {
@@ -86,6 +95,8 @@ impl KeyIndex {
 /// Limits of one route.
 #[derive(Debug, Clone, Default)]
 pub struct RouteLimits {
+    /// The route's key (`GET /pets/{id}`): what identifies it across reloads.
+    pub name: String,
     pub limit: Option<LimitSpec>,
     pub key_required: bool,
 }
@@ -123,6 +134,11 @@ impl Default for ThrottleConfig {
 }
 
 impl ThrottleConfig {
+    /// The usage plan of key `k`, if it has one.
+    pub fn plan_of(&self, k: &KeySpec) -> Option<&PlanSpec> {
+        k.plan.and_then(|p| self.plans.get(p))
+    }
+
     /// Whether any limit, key or quota is configured at all.
     pub fn is_active(&self) -> bool {
         self.gateway.is_some()

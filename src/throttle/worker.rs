@@ -8,6 +8,7 @@
 //! (see `proxy::lifecycle`).
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -50,11 +51,11 @@ pub enum Denied {
 pub struct WorkerThrottle {
     pub shared: Arc<Throttle>,
     id: usize,
-    gateway: LocalBucket,
-    routes: Vec<LocalBucket>,
-    key_plan: Vec<LocalBucket>,
-    key_routes: Vec<Vec<LocalBucket>>,
-    quotas: Vec<LocalQuota>,
+    gateway: Rc<LocalBucket>,
+    routes: Vec<Rc<LocalBucket>>,
+    key_plan: Vec<Rc<LocalBucket>>,
+    key_routes: Vec<Vec<Rc<LocalBucket>>>,
+    quotas: Vec<Rc<LocalQuota>>,
     /// Wall-clock seconds, refreshed at each reconciliation (quota periods).
     wall: Cell<i64>,
 }
@@ -68,21 +69,75 @@ struct Check<'a> {
 
 impl WorkerThrottle {
     pub fn new(shared: Arc<Throttle>, id: usize) -> Self {
-        let locals = |n: usize| (0..n).map(|_| LocalBucket::default()).collect::<Vec<_>>();
+        fn locals<T: Default>(n: usize) -> Vec<Rc<T>> {
+            (0..n).map(|_| Rc::default()).collect()
+        }
         WorkerThrottle {
-            gateway: LocalBucket::default(),
+            gateway: Rc::default(),
             routes: locals(shared.routes.len()),
             key_plan: locals(shared.key_plan.len()),
             key_routes: shared.key_routes.iter().map(|r| locals(r.len())).collect(),
-            quotas: shared
-                .key_quota
-                .iter()
-                .map(|_| LocalQuota::default())
-                .collect(),
+            quotas: locals(shared.key_quota.len()),
             wall: Cell::new(wall_secs()),
             id,
             shared,
         }
+    }
+
+    /// This worker's half of a reloaded [`Throttle`]: wherever the new shared state is the very
+    /// object `prev` used (carried over by [`Throttle::reloaded`]), the lease or reservation
+    /// carries over too, so both generations spend from one lease and sync it once.
+    pub fn reloaded(shared: Arc<Throttle>, prev: &WorkerThrottle) -> Self {
+        let mut w = WorkerThrottle::new(shared, prev.id);
+        let t = w.shared.clone();
+        let p = &*prev.shared;
+        let same = |a: &Option<Arc<SharedLimit>>, b: &Option<Arc<SharedLimit>>| matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+        if same(&t.gateway, &p.gateway) {
+            w.gateway = prev.gateway.clone();
+        }
+        // routes and keys are matched through the shared objects themselves, so no name lookup
+        for (i, new) in t.routes.iter().enumerate() {
+            if let Some(j) = p.routes.iter().position(|old| same(new, old)) {
+                if let (Some(slot), Some(old)) = (w.routes.get_mut(i), prev.routes.get(j)) {
+                    slot.clone_from(old);
+                }
+            }
+        }
+        for (i, new) in t.key_plan.iter().enumerate() {
+            if let Some(j) = p.key_plan.iter().position(|old| same(new, old)) {
+                if let (Some(slot), Some(old)) = (w.key_plan.get_mut(i), prev.key_plan.get(j)) {
+                    slot.clone_from(old);
+                }
+            }
+        }
+        for (k, list) in t.key_routes.iter().enumerate() {
+            for (n, (_, new)) in list.iter().enumerate() {
+                let found = p.key_routes.iter().enumerate().find_map(|(j, ol)| {
+                    ol.iter()
+                        .position(|(_, o)| Arc::ptr_eq(o, new))
+                        .map(|m| (j, m))
+                });
+                let old = found.and_then(|(j, m)| prev.key_routes.get(j)?.get(m));
+                if let (Some(slot), Some(old)) =
+                    (w.key_routes.get_mut(k).and_then(|v| v.get_mut(n)), old)
+                {
+                    slot.clone_from(old);
+                }
+            }
+        }
+        for (i, new) in t.key_quota.iter().enumerate() {
+            let Some(new) = new else { continue };
+            let j = p
+                .key_quota
+                .iter()
+                .position(|o| o.as_ref().is_some_and(|o| Arc::ptr_eq(o, new)));
+            if let (Some(slot), Some(old)) =
+                (w.quotas.get_mut(i), j.and_then(|j| prev.quotas.get(j)))
+            {
+                slot.clone_from(old);
+            }
+        }
+        w
     }
 
     /// Whether any limit or quota could apply to requests on `route` from `key`.
@@ -125,7 +180,7 @@ impl WorkerThrottle {
                     level: Level::Key,
                     spec,
                     shared,
-                    local: self.key_plan.get(k),
+                    local: self.key_plan.get(k).map(|l| &**l),
                 });
             }
         }
@@ -135,7 +190,7 @@ impl WorkerThrottle {
                 level: Level::Route,
                 spec,
                 shared,
-                local: self.routes.get(route),
+                local: self.routes.get(route).map(|l| &**l),
             });
         }
         if let (Some(shared), Some(spec)) = (&t.gateway, &t.spec.gateway) {
@@ -143,7 +198,7 @@ impl WorkerThrottle {
                 level: Level::Gateway,
                 spec,
                 shared,
-                local: Some(&self.gateway),
+                local: Some(&*self.gateway),
             });
         }
         v
@@ -280,13 +335,13 @@ impl WorkerThrottle {
             .chain(t.routes.iter().zip(&self.routes))
             .chain(t.key_plan.iter().zip(&self.key_plan));
         for (shared, local) in pairs {
-            if let Some(SharedLimit::Bucket(b)) = shared {
+            if let Some(SharedLimit::Bucket(b)) = shared.as_deref() {
                 local.sync(b, now);
             }
         }
         for (list, locals) in t.key_routes.iter().zip(&self.key_routes) {
             for ((_, shared), local) in list.iter().zip(locals) {
-                if let SharedLimit::Bucket(b) = shared {
+                if let SharedLimit::Bucket(b) = &**shared {
                     local.sync(b, now);
                 }
             }

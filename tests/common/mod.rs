@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
 /// Generates each test once per driver: `io_uring::name` and `epoll::name`.
@@ -33,6 +34,8 @@ macro_rules! both_drivers {
 pub struct Gateway {
     handle: Option<ServerHandle>,
     pub addr: SocketAddr,
+    /// The config file the gateway was started from (and reloads read).
+    pub config_path: std::path::PathBuf,
 }
 
 impl Gateway {
@@ -52,12 +55,31 @@ impl Gateway {
     pub fn from_toml(text: &str) -> Gateway {
         let cfg = tollgate::config::from_str(text)
             .unwrap_or_else(|e| panic!("test config invalid:\n{}\n{text}", e.render("test")));
-        let handle = server::start(Arc::new(cfg)).expect("gateway starts");
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-test-{}-{}.toml",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).expect("config file written");
+        let source = ConfigSource::File(path.clone());
+        let handle = server::start(Arc::new(cfg), source).expect("gateway starts");
         let addr = handle.local_addrs()[0];
         Gateway {
             handle: Some(handle),
             addr,
+            config_path: path,
         }
+    }
+
+    /// Replaces the config file's text (a following reload reads it).
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(&self.config_path, text).expect("config file written");
+    }
+
+    /// Reloads the config file (as SIGHUP does).
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        self.handle().reload()
     }
 
     pub fn handle(&self) -> &ServerHandle {
@@ -78,6 +100,7 @@ impl Drop for Gateway {
             h.shutdown();
             h.join();
         }
+        let _ = std::fs::remove_file(&self.config_path);
     }
 }
 

@@ -1,0 +1,416 @@
+//! Hot reload, the control-plane half: read, validate and compile a new config off the request
+//! path, build what it shares between workers, hand it to every worker, and wait until each one
+//! serves it.
+//!
+//! Owns: [`Controller`] (the process's current shared state: config, throttle, health board,
+//! access-log sink, and the reload history `GET /status` shows) and [`ReloadBoard`], the only
+//! place a reload crosses cores. Leaves out: what a worker does with a new config (see
+//! [`super::worker`] and [`crate::proxy::worker::Generation::next`]).
+//!
+//! # Flow
+//! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
+//!    Reloads (and scrapes, which must see one config) are serialised by one mutex.
+//! 2. The file is read and compiled exactly as at startup. Any error (the file, a key, a line)
+//!    ends the reload here: it is returned and logged, and nothing changes.
+//! 3. Shared parts are built: the [`Throttle`] carrying over unchanged limits, quotas and
+//!    counters by name, the health board carrying over target health by upstream name and
+//!    address, a new access-log writer if the log's path changed, and SO_REUSEPORT sockets for
+//!    every *added* listen address (one per worker, bound here so a bind error fails the reload
+//!    before anything is swapped).
+//! 4. The result is published as a [`Published`] under the next generation number
+//!    (`generation.store(Release)`). Each worker sees the number in its housekeeping loop
+//!    (`Acquire`, so it also sees the `Published` behind it), builds its next generation,
+//!    swaps it in between requests, starts accept loops for added addresses, stops those of
+//!    removed ones, and acknowledges by storing the number in its `applied` slot (`Release`).
+//! 5. The controller waits for every running worker's acknowledgement, then makes the new state
+//!    current (admin views, the usage flusher, the health checker).
+//!
+//! Requests already running finish on the generation they started on; nothing is cut off.
+//! Settings that only take effect at startup (worker count, driver, ring size, pinning, read
+//! buffer size, the admin address, the usage state directory) are reported as notes in the
+//! result, not applied.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::{listener, Shared};
+use crate::accesslog::{LineQueue, LogSink, Writer};
+use crate::config::{self, Config};
+use crate::health::HealthBoard;
+use crate::throttle::Throttle;
+
+/// How long a reload waits for every worker to take the new config before it reports failure
+/// (the workers that did take it keep it; the others take it as soon as they can).
+pub const RELOAD_APPLY_WAIT: Duration = Duration::from_secs(10);
+
+/// Where the config comes from.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// The demo config compiled into the binary (a reload re-applies it).
+    Embedded,
+}
+
+impl ConfigSource {
+    fn load(&self) -> Result<Config, String> {
+        match self {
+            ConfigSource::File(p) => config::load(p),
+            ConfigSource::Embedded => {
+                config::from_str(config::EMBEDDED_CONFIG).map_err(|e| e.render("<embedded config>"))
+            }
+        }
+    }
+}
+
+/// A new configuration as handed to the workers.
+pub struct Published {
+    pub number: u64,
+    pub config: Arc<Config>,
+    pub throttle: Arc<Throttle>,
+    pub health: Arc<HealthBoard>,
+    /// A fresh access-log writer's sink and queue, when the log's path changed.
+    pub new_log: Option<(Arc<LogSink>, LineQueue)>,
+    /// By worker: sockets for listen addresses the new config adds, keyed by configured address.
+    pub added: Vec<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>,
+    /// Configured listen addresses the new config no longer has.
+    pub removed: Vec<SocketAddr>,
+}
+
+/// The rendezvous between the controller and the workers.
+pub struct ReloadBoard {
+    generation: AtomicU64,
+    pending: Mutex<Option<Arc<Published>>>,
+    applied: Vec<AtomicU64>,
+}
+
+impl ReloadBoard {
+    pub fn new(workers: usize) -> Self {
+        ReloadBoard {
+            generation: AtomicU64::new(0),
+            pending: Mutex::new(None),
+            applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The published generation newer than `have`, if any (a worker's housekeeping check: one
+    /// `Acquire` load when nothing is pending).
+    pub fn newer_than(&self, have: u64) -> Option<Arc<Published>> {
+        if self.generation.load(Ordering::Acquire) <= have {
+            return None;
+        }
+        self.pending.lock().ok()?.clone()
+    }
+
+    /// Worker `w` serves generation `number` now.
+    pub fn applied(&self, w: usize, number: u64) {
+        if let Some(a) = self.applied.get(w) {
+            a.store(number, Ordering::Release);
+        }
+    }
+}
+
+/// The shared state of the config being served.
+pub struct Current {
+    pub number: u64,
+    pub config: Arc<Config>,
+    pub throttle: Arc<Throttle>,
+    pub health: Arc<HealthBoard>,
+    pub log: Option<Arc<LogSink>>,
+    /// Stops this generation's health checker thread when set.
+    checker_stop: Arc<AtomicBool>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone)]
+pub struct ReloadReport {
+    pub generation: u64,
+    pub config_hash: String,
+    /// Settings that changed but apply only at restart, and similar remarks.
+    pub notes: Vec<String>,
+}
+
+/// The outcome of the latest reload, for `GET /status`.
+#[derive(Debug, Clone)]
+pub struct LastReload {
+    /// Unix seconds.
+    pub at: u64,
+    pub result: Result<ReloadReport, String>,
+}
+
+/// The process's control plane: the current shared state and reloads.
+pub struct Controller {
+    source: ConfigSource,
+    shared: Arc<Shared>,
+    workers: usize,
+    current: Mutex<Arc<Current>>,
+    /// Serialises reloads with each other and with scrapes.
+    serial: Mutex<()>,
+    last: Mutex<Option<LastReload>>,
+    pub reloads_ok: AtomicU64,
+    pub reloads_failed: AtomicU64,
+    /// Access-log writers replaced by reloads; each ends once the workers let go of its queue.
+    retired_writers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Controller {
+    /// The controller for the config the process started with (generation 0).
+    pub(super) fn new(
+        source: ConfigSource,
+        shared: Arc<Shared>,
+        workers: usize,
+        config: Arc<Config>,
+        throttle: Arc<Throttle>,
+        health: Arc<HealthBoard>,
+        log: Option<Arc<LogSink>>,
+    ) -> io::Result<Self> {
+        let checker_stop = Arc::new(AtomicBool::new(false));
+        spawn_checker(&health, &config, &shared, &checker_stop)?;
+        Ok(Controller {
+            source,
+            workers,
+            current: Mutex::new(Arc::new(Current {
+                number: 0,
+                config,
+                throttle,
+                health,
+                log,
+                checker_stop,
+            })),
+            shared,
+            serial: Mutex::new(()),
+            last: Mutex::new(None),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+            retired_writers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The state being served.
+    pub fn current(&self) -> Arc<Current> {
+        lock(&self.current).clone()
+    }
+
+    /// Holds off reloads while the caller reads workers' snapshots, so they and
+    /// [`Controller::current`] describe one config.
+    pub fn hold(&self) -> MutexGuard<'_, ()> {
+        lock(&self.serial)
+    }
+
+    /// The latest reload's outcome (None: no reload since startup).
+    pub fn last_reload(&self) -> Option<LastReload> {
+        lock(&self.last).clone()
+    }
+
+    /// Joins access-log writers that reloads replaced (at shutdown, after the workers exited).
+    pub(super) fn join_retired(&self) {
+        let writers = std::mem::take(&mut *lock(&self.retired_writers));
+        for w in writers {
+            let _ = w.join();
+        }
+    }
+
+    /// Stops the current health checker (shutdown).
+    pub(super) fn stop_checker(&self) {
+        self.current().checker_stop.store(true, Ordering::Release);
+    }
+
+    /// Reads, validates and applies the config again. On error nothing changes and the error
+    /// (with the file, key and line for config errors) is returned.
+    pub fn reload(&self) -> Result<ReloadReport, String> {
+        let _serial = lock(&self.serial);
+        let result = self.reload_locked();
+        match &result {
+            Ok(r) => {
+                self.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "tollgate: reload: generation {} (config {}) applied{}",
+                    r.generation,
+                    r.config_hash,
+                    r.notes.iter().map(|n| format!("; {n}")).collect::<String>()
+                );
+            }
+            Err(e) => {
+                self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!(
+                    "tollgate: reload rejected, still serving the previous config:\n{}",
+                    e.trim_end()
+                );
+            }
+        }
+        *lock(&self.last) = Some(LastReload {
+            at: unix_now(),
+            result: result.clone(),
+        });
+        result
+    }
+
+    fn reload_locked(&self) -> Result<ReloadReport, String> {
+        if self.shared.draining() {
+            return Err("the server is shutting down".into());
+        }
+        let cur = self.current();
+        let config = Arc::new(self.source.load()?);
+        let notes = restart_notes(&cur.config, &config);
+        let n = self.workers;
+        // new listen addresses: bind now, so a taken port fails the reload before any swap
+        let added_addrs: Vec<SocketAddr> = config
+            .server
+            .listen
+            .iter()
+            .filter(|a| !cur.config.server.listen.contains(a))
+            .copied()
+            .collect();
+        let removed: Vec<SocketAddr> = cur
+            .config
+            .server
+            .listen
+            .iter()
+            .filter(|a| !config.server.listen.contains(a))
+            .copied()
+            .collect();
+        let mut added: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
+            (0..n).map(|_| Vec::new()).collect();
+        for &addr in &added_addrs {
+            let ls = listener::bind_reuseport(addr, n, config.server.backlog)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            for (i, l) in ls.into_iter().enumerate() {
+                if let Some(v) = added.get_mut(i) {
+                    v.push((addr, l));
+                }
+            }
+        }
+        let throttle = Arc::new(Throttle::reloaded(config.throttle.clone(), &cur.throttle));
+        let health = Arc::new(HealthBoard::reloaded(&config, &cur.config, &cur.health));
+        let (new_log, log_sink, writer) = match (&config.access_log, &cur.config.access_log) {
+            (Some(c), Some(old)) if c.path == old.path => (None, cur.log.clone(), None),
+            (Some(c), _) => {
+                let Writer { sink, tx, thread } =
+                    LogSink::start(c).map_err(|e| format!("cannot open the access log: {e}"))?;
+                (Some((sink.clone(), tx)), Some(sink), Some(thread))
+            }
+            (None, _) => (None, None, None),
+        };
+        let number = cur.number + 1;
+        let published = Arc::new(Published {
+            number,
+            config: config.clone(),
+            throttle: throttle.clone(),
+            health: health.clone(),
+            new_log,
+            added: added.into_iter().map(Mutex::new).collect(),
+            removed,
+        });
+        *lock(&self.shared.reload.pending) = Some(published);
+        self.shared
+            .reload
+            .generation
+            .store(number, Ordering::Release);
+        let applied = self.wait_applied(number);
+        // the workers hold what they need; drop the board's copy (and its log queue sender)
+        *lock(&self.shared.reload.pending) = None;
+        let checker_stop = Arc::new(AtomicBool::new(false));
+        if let Err(e) = spawn_checker(&health, &config, &self.shared, &checker_stop) {
+            eprintln!("tollgate: reload: cannot start health checks: {e}");
+        }
+        cur.checker_stop.store(true, Ordering::Release);
+        *lock(&self.current) = Arc::new(Current {
+            number,
+            config: config.clone(),
+            throttle,
+            health,
+            log: log_sink,
+            checker_stop,
+        });
+        if let Some(w) = writer {
+            lock(&self.retired_writers).push(w);
+        }
+        if !applied {
+            return Err(format!(
+                "not every worker took generation {number} within {} ms; the others take it as soon as they can",
+                RELOAD_APPLY_WAIT.as_millis()
+            ));
+        }
+        Ok(ReloadReport {
+            generation: number,
+            config_hash: config.hash.clone(),
+            notes,
+        })
+    }
+
+    /// Waits until every worker still running serves `number`.
+    fn wait_applied(&self, number: u64) -> bool {
+        let deadline = Instant::now() + RELOAD_APPLY_WAIT;
+        loop {
+            let done = self
+                .shared
+                .reload
+                .applied
+                .iter()
+                .all(|a| a.load(Ordering::Acquire) >= number);
+            if done || self.shared.stopped() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+fn spawn_checker(
+    health: &Arc<HealthBoard>,
+    config: &Arc<Config>,
+    shared: &Arc<Shared>,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<()> {
+    let (shared, stop) = (shared.clone(), stop.clone());
+    health.spawn_checker(config.clone(), move || {
+        shared.draining() || stop.load(Ordering::Acquire)
+    })?;
+    Ok(())
+}
+
+/// Changed settings that a running process cannot apply.
+fn restart_notes(old: &Config, new: &Config) -> Vec<String> {
+    let (o, n) = (&old.server, &new.server);
+    let mut notes = Vec::new();
+    let mut note = |key: &str, changed: bool| {
+        if changed {
+            notes.push(format!("{key} changed: takes effect at restart"));
+        }
+    };
+    note("server.workers", o.workers != n.workers);
+    note("server.driver", o.driver != n.driver);
+    note("server.ring_entries", o.ring_entries != n.ring_entries);
+    note("server.pin_cores", o.pin_cores != n.pin_cores);
+    note(
+        "server.read_buffer_bytes",
+        o.read_buffer_bytes != n.read_buffer_bytes,
+    );
+    note("admin.listen", old.admin != new.admin);
+    note(
+        "server.state_dir",
+        old.throttle.state_dir != new.throttle.state_dir,
+    );
+    note(
+        "server.backlog (of addresses kept)",
+        o.backlog != n.backlog && o.listen.iter().any(|a| n.listen.contains(a)),
+    );
+    notes
+}
