@@ -1,0 +1,306 @@
+//! Hot reload on both drivers: the new config takes effect on every worker, requests in flight
+//! finish on the old one, invalid configs change nothing, listeners follow the config, pools,
+//! tokens, quotas and metrics carry over by name, and 20 reloads under load fail no request.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+
+fn mock_route(key: &str, body: &str) -> String {
+    format!("[[route]]\nkey = \"{key}\"\nmock = {{ status = 200, body = \"{body}\" }}\n")
+}
+
+fn keyed(path: &str, key: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: h\r\nx-api-key: {key}\r\n\r\n").into_bytes()
+}
+
+fn post_reload(admin: SocketAddr) -> Response {
+    roundtrip(
+        admin,
+        b"POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+    )
+}
+
+/// The sum of every `tollgate_requests_total` sample for `route`.
+fn requests_total(admin: SocketAddr, route: &str) -> u64 {
+    let text = get(admin, "/metrics").text();
+    text.lines()
+        .filter(|l| l.starts_with("tollgate_requests_total{"))
+        .filter(|l| l.contains(&format!("route=\"{route}\"")))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum()
+}
+
+const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+
+both_drivers! {
+    fn reload_swaps_routes_on_every_worker(d) {
+        let text = |body: &str, extra: &str| {
+            server_toml(d, 2, "") + &mock_route("GET /v", body) + extra
+        };
+        let g = Gateway::from_toml(&text("one", &mock_route("GET /old", "o")));
+        assert_eq!(get(g.addr, "/v").text(), "one");
+        g.write_config(&text("two", &mock_route("GET /new", "n")));
+        let r = g.reload().expect("reload applies");
+        assert_eq!(r.generation, 1);
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+        // fresh connections land on either worker: all of them must serve the new config
+        for _ in 0..20 {
+            assert_eq!(get(g.addr, "/v").text(), "two");
+        }
+        assert_eq!(get(g.addr, "/new").text(), "n");
+        let gone = get(g.addr, "/old");
+        assert_eq!(gone.status, 404);
+        assert_eq!(gone.text(), r#"{"message":"Not Found"}"#);
+    }
+
+    fn keep_alive_connection_moves_to_the_new_config_between_requests(d) {
+        let text = |body: &str| server_toml(d, 1, "") + &mock_route("GET /v", body);
+        let g = Gateway::from_toml(&text("one"));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().text(), "one");
+        g.write_config(&text("two"));
+        g.reload().expect("reload applies");
+        c.send(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().text(), "two", "same connection, new config");
+    }
+
+    fn in_flight_request_finishes_on_the_old_config(d) {
+        let origin = Origin::start(|_| Reply::After(Duration::from_millis(700), Box::new(Reply::ok("from origin"))));
+        let old = server_toml(d, 1, "")
+            + &upstream_toml("slow", &[origin.addr], "response_timeout_ms = 5000")
+            + "[[route]]\nkey = \"GET /slow\"\nupstream = \"slow\"\n";
+        let g = Gateway::from_toml(&old);
+        let addr = g.addr;
+        let pending = thread::spawn(move || get(addr, "/slow"));
+        // wait until the origin has the request, so it is truly in flight
+        for _ in 0..200 {
+            if !origin.requests().is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(origin.requests().len(), 1);
+        g.write_config(&(server_toml(d, 1, "") + &mock_route("GET /slow", "mocked now")));
+        g.reload().expect("reload applies");
+        assert_eq!(get(g.addr, "/slow").text(), "mocked now");
+        let r = pending.join().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "from origin"));
+        assert_eq!(origin.requests().len(), 1, "the new config no longer proxies");
+    }
+
+    fn invalid_config_is_rejected_and_the_old_one_keeps_serving(d) {
+        let good = server_toml(d, 2, "") + ADMIN + &mock_route("GET /v", "one");
+        let g = Gateway::from_toml(&good);
+        let admin = g.handle().admin_addr().unwrap();
+        g.write_config(&(good.clone() + "[[route]]\nkey = \"GET /bad\"\nmock = { status = 200 }\nbogus = 1\n"));
+        let e = g.reload().expect_err("an unknown key is rejected");
+        assert!(e.contains("bogus"), "{e}");
+        let path = g.config_path.display().to_string();
+        assert!(e.contains(&format!("{path}:")), "the error names the file and line: {e}");
+        assert_eq!(get(g.addr, "/v").text(), "one");
+        // the same through the admin API, with a semantic error this time
+        g.write_config(&(good.clone() + &mock_route("GET /v", "dup")));
+        let r = post_reload(admin);
+        assert_eq!(r.status, 400);
+        assert!(r.text().starts_with(r#"{"message":""#), "{}", r.text());
+        assert!(r.text().contains("GET /v"), "{}", r.text());
+        let status = get(admin, "/status").text();
+        assert!(status.contains(r#""last_reload":{"result":"error""#), "{status}");
+        assert!(status.contains(r#""generation":0"#), "{status}");
+        assert_eq!(get(g.addr, "/v").text(), "one");
+        // a file that cannot be read
+        std::fs::remove_file(&g.config_path).unwrap();
+        assert!(g.reload().is_err());
+        assert_eq!(get(g.addr, "/v").text(), "one");
+        // and a good one again, through the admin API
+        g.write_config(&(server_toml(d, 2, "") + ADMIN + &mock_route("GET /v", "two")));
+        let r = post_reload(admin);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains(r#""generation":1"#), "{}", r.text());
+        assert_eq!(get(g.addr, "/v").text(), "two");
+        let status = get(admin, "/status").text();
+        assert!(status.contains(r#""last_reload":{"result":"ok""#), "{status}");
+        let m = get(admin, "/metrics").text();
+        assert!(m.contains("tollgate_reloads_total{result=\"ok\"} 1"), "{m}");
+        assert!(m.contains("tollgate_reloads_total{result=\"error\"} 3"), "{m}");
+        assert!(m.contains("tollgate_config_generation 1"), "{m}");
+        assert!(get(admin, "/config").text().contains("two"));
+    }
+
+    fn listeners_follow_the_config(d) {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let extra: SocketAddr = free.local_addr().unwrap();
+        drop(free);
+        let base = |listen: &str| {
+            format!("[server]\nlisten = [{listen}]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "v")
+        };
+        let g = Gateway::from_toml(&base("\"127.0.0.1:0\""));
+        assert!(TcpStream::connect(extra).is_err(), "not listening yet");
+        g.write_config(&base(&format!("\"127.0.0.1:0\", \"{extra}\"")));
+        g.reload().expect("reload applies");
+        for _ in 0..10 {
+            assert_eq!(get(extra, "/v").text(), "v");
+        }
+        assert_eq!(get(g.addr, "/v").text(), "v", "the kept address still serves");
+        // a connection open on the address that goes away keeps being served
+        let mut kept = Client::new(extra);
+        kept.send(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(kept.read(false).unwrap().status, 200);
+        g.write_config(&base("\"127.0.0.1:0\""));
+        g.reload().expect("reload applies");
+        assert!(TcpStream::connect(extra).is_err(), "the removed address is closed");
+        assert_eq!(get(g.addr, "/v").text(), "v");
+        kept.send(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(kept.read(false).unwrap().status, 200);
+    }
+
+    fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let g = Gateway::from_toml(&(server_toml(d, 1, "") + &mock_route("GET /v", "one")));
+        g.write_config(
+            &(format!("[server]\nlisten = [\"127.0.0.1:0\", \"{addr}\"]\nworkers = 1\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "two")),
+        );
+        let e = g.reload().expect_err("bind fails");
+        assert!(e.contains(&addr.to_string()), "{e}");
+        assert_eq!(get(g.addr, "/v").text(), "one");
+    }
+
+    fn pooled_upstream_connections_carry_over(d) {
+        let origin = Origin::echo();
+        let conf = |timeout: u64, extra: &str| {
+            server_toml(d, 1, "")
+                + &upstream_toml("o", &[origin.addr], &format!("response_timeout_ms = {timeout}"))
+                + "[[route]]\nkey = \"GET /a\"\nupstream = \"o\"\n"
+                + extra
+        };
+        let g = Gateway::from_toml(&conf(3000, ""));
+        assert_eq!(get(g.addr, "/a").status, 200);
+        assert_eq!(get(g.addr, "/a").status, 200);
+        assert_eq!(origin.connections(), 1);
+        // unrelated change: the upstream is the same object, pool and all
+        g.write_config(&conf(3000, &mock_route("GET /m", "m")));
+        g.reload().unwrap();
+        assert_eq!(get(g.addr, "/a").status, 200);
+        assert_eq!(origin.connections(), 1, "the pooled connection was reused");
+        // a changed upstream setting: same target address, so idle connections are adopted
+        g.write_config(&conf(4000, ""));
+        g.reload().unwrap();
+        assert_eq!(get(g.addr, "/a").status, 200);
+        assert_eq!(origin.connections(), 1, "idle connections of an unchanged target are adopted");
+        let reqs = origin.requests();
+        assert_eq!(reqs.len(), 4);
+        assert!(reqs.iter().all(|r| r.conn == 0));
+    }
+
+    fn tokens_quotas_and_metrics_carry_over(d) {
+        let conf = |quota: u64, extra: &str| {
+            server_toml(d, 2, "")
+                + ADMIN
+                + "[[route]]\nkey = \"GET /limited\"\nmock = { status = 200, body = \"ok\" }\nthrottle = { rate = 1, burst = 5 }\n"
+                + "[[route]]\nkey = \"GET /q\"\nmock = { status = 200, body = \"q\" }\napi_key_required = true\n"
+                + &format!("[[usage_plan]]\nname = \"p\"\nquota = {{ limit = {quota}, period = \"day\" }}\n")
+                + "[[api_key]]\nname = \"k\"\nvalue = \"key-0123456789abcdef0123\"\nplan = \"p\"\n"
+                + extra
+        };
+        let key = "key-0123456789abcdef0123";
+        let g = Gateway::from_toml(&conf(10, ""));
+        let admin = g.handle().admin_addr().unwrap();
+        let mut c = Client::new(g.addr);
+        let mut statuses = |c: &mut Client, raw: &[u8], n: usize| -> Vec<u16> {
+            (0..n).map(|_| { c.send(raw); c.read(false).unwrap().status }).collect()
+        };
+        let limited = b"GET /limited HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(statuses(&mut c, limited, 5), vec![200; 5]);
+        assert_eq!(statuses(&mut c, &keyed("/q", key), 6), vec![200; 6]);
+        g.write_config(&conf(10, &mock_route("GET /other", "x")));
+        g.reload().unwrap();
+        // the spent burst stays spent (rate 1/s: at most one token came back meanwhile)
+        let after = statuses(&mut c, limited, 3);
+        assert!(after.iter().filter(|&&s| s == 200).count() <= 1, "{after:?}");
+        assert!(after.contains(&429), "{after:?}");
+        // the quota's usage stays: 4 left of 10
+        let q = statuses(&mut c, &keyed("/q", key), 6);
+        assert_eq!(q, vec![200, 200, 200, 200, 429, 429], "{q:?}");
+        // raising the limit keeps the usage of the period: 2 more of 12
+        g.write_config(&conf(12, ""));
+        g.reload().unwrap();
+        let q = statuses(&mut c, &keyed("/q", key), 3);
+        assert_eq!(q, vec![200, 200, 429], "{q:?}");
+        // metrics of unchanged routes carry over: 5 + 3 on /limited, across the reloads
+        assert_eq!(requests_total(admin, "GET /limited"), 8);
+        assert_eq!(requests_total(admin, "GET /q"), 15);
+    }
+
+    fn twenty_reloads_under_load_fail_no_request(d) {
+        let origin = Origin::echo();
+        let conf = |i: usize| {
+            server_toml(d, 2, "")
+                + ADMIN
+                + &upstream_toml("o", &[origin.addr], "")
+                + "[[route]]\nkey = \"GET /p/{proxy+}\"\nupstream = \"o\"\n"
+                + &mock_route("GET /m", if i % 2 == 0 { "even" } else { "odd" })
+                + &format!("[[route]]\nkey = \"GET /gen{i}\"\nmock = {{ status = 200, body = \"g\" }}\n")
+        };
+        let g = Gateway::from_toml(&conf(0));
+        let admin = g.handle().admin_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, bad) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let clients: Vec<_> = (0..6)
+            .map(|t| {
+                let (stop, ok, bad, addr) = (stop.clone(), ok.clone(), bad.clone(), g.addr);
+                thread::spawn(move || {
+                    let mut c = Client::new(addr);
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Acquire) {
+                        let path = if (i + t) % 2 == 0 { "/m".to_string() } else { format!("/p/{t}/{i}") };
+                        c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+                        match c.read(false) {
+                            Some(r) if r.status == 200 && (path != "/m" || r.text() == "even" || r.text() == "odd") => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            other => {
+                                bad.fetch_add(1, Ordering::Relaxed);
+                                eprintln!("failed {path}: {other:?}");
+                                c = Client::new(addr);
+                            }
+                        }
+                        i += 1;
+                        // every 50 requests a new connection, so accepts run across reloads too
+                        if i % 50 == 0 {
+                            c = Client::new(addr);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 1..=20 {
+            thread::sleep(Duration::from_millis(40));
+            g.write_config(&conf(i));
+            let r = g.reload().unwrap_or_else(|e| panic!("reload {i}: {e}"));
+            assert_eq!(r.generation, i as u64);
+        }
+        thread::sleep(Duration::from_millis(40));
+        stop.store(true, Ordering::Release);
+        for c in clients {
+            c.join().unwrap();
+        }
+        assert_eq!(bad.load(Ordering::Relaxed), 0, "no request may fail across reloads");
+        let served = ok.load(Ordering::Relaxed);
+        assert!(served > 200, "load ran throughout ({served} requests)");
+        assert_eq!(get(g.addr, "/m").text(), "even", "the last config (20) is served");
+        // every request was counted exactly once, whichever generation served it
+        let counted = requests_total(admin, "GET /m") + requests_total(admin, "GET /p/{proxy+}");
+        assert_eq!(counted, served + 1);
+    }
+}
