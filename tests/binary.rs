@@ -322,3 +322,76 @@ fn sigusr1_reopens_the_access_log_for_logrotate() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sighup_reloads_and_moves_the_access_log() {
+    let dir = std::env::temp_dir().join(format!("tollgate-hup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.log"), dir.join("b.log"));
+    let conf = |log: &std::path::Path, format: &str, body: &str| {
+        server_toml("auto", 2, "")
+            + &format!(
+                "[access_log]\npath = \"{}\"\nflush_ms = 20\n{format}\n",
+                log.display()
+            )
+            + &format!("[[route]]\nkey = \"GET /x\"\nmock = {{ body = \"{body}\" }}\n")
+    };
+    let mut p = Proc::start("hup.toml", &conf(&a, "", "one"));
+    let path = write_config("hup.toml", &conf(&a, "", "one"));
+    for _ in 0..3 {
+        assert_eq!(get(p.addr, "/x").text(), "one");
+    }
+    std::fs::write(
+        &path,
+        conf(&b, "format = \"$context.status $context.routeKey\"", "two"),
+    )
+    .unwrap();
+    p.signal(libc::SIGHUP);
+    let t = Instant::now();
+    let mut sent = 3;
+    while {
+        sent += 1;
+        get(p.addr, "/x").text() != "two"
+    } {
+        assert!(t.elapsed() < Duration::from_secs(5), "reload never applied");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // an invalid config is refused: the process keeps serving the last good one
+    std::fs::write(&path, "[server]\nlisten = 7\n").unwrap();
+    p.signal(libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..2 {
+        assert_eq!(get(p.addr, "/x").text(), "two");
+        sent += 1;
+    }
+    p.signal(libc::SIGTERM);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = p.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "exits after draining"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let a_lines = std::fs::read_to_string(&a).unwrap();
+    let b_lines = std::fs::read_to_string(&b).unwrap();
+    // every request is logged once: in the old file and format before the swap, in the new
+    // ones after (the swap's first answer, plus the two after the refused reload)
+    assert_eq!(a_lines.lines().count() + b_lines.lines().count(), sent);
+    assert!(a_lines.lines().count() >= 3, "{a_lines}");
+    assert!(
+        a_lines.lines().all(|l| l.starts_with('{')),
+        "JSON before: {a_lines}"
+    );
+    assert!(b_lines.lines().count() >= 3, "{b_lines}");
+    assert!(
+        b_lines.lines().all(|l| l == "200 GET /x"),
+        "new format after: {b_lines}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
