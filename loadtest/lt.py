@@ -196,16 +196,22 @@ def cmd_table(path):
     for label, key, digits in rows:
         t, n = num(f"tollgate.{key}"), num(f"nginx.{key}")
         out.append(f"| {label} | {fmt(t, digits)} | {fmt(n, digits)} | {ratio(t, n)} |")
-    tl = num("tollgate_limits.cpu_us_per_req")
-    if tl is not None:
+    variants = [
+        ("tollgate_limits", "limits active (gateway + route + key plan)", "tollgate + limits"),
+        ("tollgate_obs", "metrics + JSON access log to a file", "tollgate + observability"),
+    ]
+    for name, what, col in variants:
+        tl = num(f"{name}.cpu_us_per_req")
+        if tl is None:
+            continue
         t = num("tollgate.cpu_us_per_req")
         out.append("")
-        out.append("| limits active (gateway + route + key plan) | tollgate | tollgate + limits | overhead |")
+        out.append(f"| {what} | tollgate | {col} | overhead |")
         out.append("|---|---:|---:|---:|")
         over = "n/a" if t in (None, 0) else f"{(tl / t - 1) * 100:+.1f}%"
         out.append(f"| CPU µs / request | {fmt(t, 2)} | {fmt(tl, 2)} | {over} |")
-        out.append(f"| rps, wrk | {fmt(num('tollgate.rps'), 0)} | {fmt(num('tollgate_limits.rps'), 0)} | |")
-        out.append(f"| non-2xx responses | {r.get('tollgate.non2xx', '?')} | {r.get('tollgate_limits.non2xx', '?')} | |")
+        out.append(f"| rps, wrk | {fmt(num('tollgate.rps'), 0)} | {fmt(num(name + '.rps'), 0)} | |")
+        out.append(f"| non-2xx responses | {r.get('tollgate.non2xx', '?')} | {r.get(name + '.non2xx', '?')} | |")
     out.append("")
     out.append(f"- tollgate driver: {r.get('driver', '?')} (requested: {r.get('driver_requested', '?')})")
     out.append(f"- load: `{r.get('wrk_cmd', '?')}` after a {r.get('warmup', '?')}s warm-up"

@@ -6,7 +6,8 @@
 # Env knobs: DURATION (s, default 10), CONNS (default 64), IDLE_CONNS (default 10000),
 # DRIVER (io_uring | epoll | auto, default io_uring), WARMUP (s, default 2), THREADS (wrk -t,
 # default 1), PORT_BASE (default 18000: origin PORT_BASE, tollgate +80, nginx proxy +81),
-# SKIP_BUILD=1 (use the existing target/release/tollgate), KEEP_TMP=1 (keep the temp dir).
+# SKIP_BUILD=1 (use the existing target/release/tollgate), KEEP_TMP=1 (keep the temp dir),
+# LIMITS=0 / OBS=0 (skip the limits-on / metrics-and-access-log-on tollgate runs).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -349,6 +350,30 @@ EOF
     SKIP_IDLE=1 WAIT_STATUS=403 measure tollgate_limits "$TG_PORT" "$TGL_PID"
     WRK_EXTRA=()
     stop_group "$TGL_PID"
+fi
+
+# ---------------------------------------------------------------- tollgate with observability on
+# The same proxy with the admin listener (metrics recorded per request) and a JSON access log
+# written to a file: the cost of observability on every request (issue target: within 5 %).
+if [[ ${OBS:-1} == 1 ]]; then
+    cp "$TMP/tollgate.toml" "$TMP/tollgate-obs.toml"
+    cat >>"$TMP/tollgate-obs.toml" <<EOF
+
+[admin]
+listen = "127.0.0.1:$((PORT_BASE + 82))"
+
+[access_log]
+path = "$TMP/access.log"
+format = "json"
+EOF
+    "$TOLLGATE" -c "$TMP/tollgate-obs.toml" check >"$TMP/tollgate-obs-check.log" 2>&1 ||
+        die "tollgate observability config invalid: $(cat "$TMP/tollgate-obs-check.log")"
+    start_bg "$TMP/tollgate-obs.log" "$TOLLGATE" -c "$TMP/tollgate-obs.toml"
+    TGO_PID=$STARTED_PID
+    SKIP_IDLE=1 measure tollgate_obs "$TG_PORT" "$TGO_PID"
+    stop_group "$TGO_PID"
+    kv tollgate_obs.log_bytes "$(stat -c %s "$TMP/access.log" 2>/dev/null || echo 0)"
+    rm -f "$TMP/access.log"
 fi
 
 # ---------------------------------------------------------------- nginx as a reverse proxy

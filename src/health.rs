@@ -83,7 +83,9 @@ impl HealthBoard {
     }
 
     /// The board for a reloaded config: a target keeps its health (active verdict and passive
-    /// ejection) when its upstream's name and its address are unchanged.
+    /// ejection, as the same shared cell) when its upstream's name and its address are
+    /// unchanged and its upstream had and has active checks; otherwise it keeps only a passive
+    /// ejection in progress.
     pub fn reloaded(config: &Config, prev_config: &Config, prev: &HealthBoard) -> Self {
         let mut b = HealthBoard::new(config);
         for (u, up) in config.upstreams.iter().enumerate() {
@@ -96,10 +98,18 @@ impl HealthBoard {
             for (t, addr) in up.targets.iter().enumerate() {
                 let k = old.targets.iter().position(|a| a == addr);
                 let found = k.and_then(|k| prev.upstreams.get(j)?.get(k));
-                if let (Some(slot), Some(h)) =
+                let (Some(slot), Some(h)) =
                     (b.upstreams.get_mut(u).and_then(|v| v.get_mut(t)), found)
-                {
+                else {
+                    continue;
+                };
+                if up.health.is_some() && old.health.is_some() {
                     *slot = h.clone();
+                } else {
+                    // no active check any more (or a new one): the active verdict starts fresh,
+                    // or a target marked down by a check that was removed would stay down
+                    let until = h.ejected_until.load(Ordering::Relaxed);
+                    slot.ejected_until.store(until, Ordering::Relaxed);
                 }
             }
         }

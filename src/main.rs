@@ -160,8 +160,14 @@ fn run(cfg: Config, source: ConfigSource) -> ExitCode {
             handle.reopen_logs(); // logrotate moved the file: the writer reopens the path
         }
         if sig == libc::SIGHUP {
-            // read, validate and apply the config file again; the outcome is logged either way
-            let _ = handle.reload();
+            // read, validate and apply the config file again, off this thread so SIGTERM is
+            // never held up by a reload; the outcome is logged either way
+            let control = handle.controller();
+            let _ = std::thread::Builder::new()
+                .name("tollgate-reload".into())
+                .spawn(move || {
+                    let _ = control.reload();
+                });
         }
     }
     eprintln!(

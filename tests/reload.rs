@@ -122,7 +122,15 @@ both_drivers! {
         assert_eq!(get(g.addr, "/v").text(), "one");
         // and a good one again, through the admin API
         g.write_config(&(server_toml(d, 2, "") + ADMIN + &mock_route("GET /v", "two")));
-        let r = post_reload(admin);
+        // a page on another site cannot make a browser reload the gateway
+        let cross = roundtrip(
+            admin,
+            format!("POST /reload HTTP/1.1\r\nHost: {admin}\r\nOrigin: http://evil.example\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(cross.status, 403);
+        assert_eq!(get(g.addr, "/v").text(), "one");
+        let same = format!("POST /reload HTTP/1.1\r\nHost: {admin}\r\nOrigin: http://{admin}\r\nContent-Length: 0\r\n\r\n");
+        let r = roundtrip(admin, same.as_bytes());
         assert_eq!(r.status, 200, "{}", r.text());
         assert!(r.text().contains(r#""generation":1"#), "{}", r.text());
         assert_eq!(get(g.addr, "/v").text(), "two");
@@ -159,8 +167,12 @@ both_drivers! {
         g.reload().expect("reload applies");
         assert!(TcpStream::connect(extra).is_err(), "the removed address is closed");
         assert_eq!(get(g.addr, "/v").text(), "v");
+        // a connection accepted on the removed address finishes its next request and closes
         kept.send(b"GET /v HTTP/1.1\r\nHost: h\r\n\r\n");
-        assert_eq!(kept.read(false).unwrap().status, 200);
+        let r = kept.read(false).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(kept.is_closed());
     }
 
     fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
@@ -217,7 +229,7 @@ both_drivers! {
         let g = Gateway::from_toml(&conf(10, ""));
         let admin = g.handle().admin_addr().unwrap();
         let mut c = Client::new(g.addr);
-        let mut statuses = |c: &mut Client, raw: &[u8], n: usize| -> Vec<u16> {
+        let statuses = |c: &mut Client, raw: &[u8], n: usize| -> Vec<u16> {
             (0..n).map(|_| { c.send(raw); c.read(false).unwrap().status }).collect()
         };
         let limited = b"GET /limited HTTP/1.1\r\nHost: h\r\n\r\n";
@@ -249,7 +261,7 @@ both_drivers! {
                 + ADMIN
                 + &upstream_toml("o", &[origin.addr], "")
                 + "[[route]]\nkey = \"GET /p/{proxy+}\"\nupstream = \"o\"\n"
-                + &mock_route("GET /m", if i % 2 == 0 { "even" } else { "odd" })
+                + &mock_route("GET /m", if i.is_multiple_of(2) { "even" } else { "odd" })
                 + &format!("[[route]]\nkey = \"GET /gen{i}\"\nmock = {{ status = 200, body = \"g\" }}\n")
         };
         let g = Gateway::from_toml(&conf(0));
@@ -263,7 +275,7 @@ both_drivers! {
                     let mut c = Client::new(addr);
                     let mut i = 0u64;
                     while !stop.load(Ordering::Acquire) {
-                        let path = if (i + t) % 2 == 0 { "/m".to_string() } else { format!("/p/{t}/{i}") };
+                        let path = if (i + t).is_multiple_of(2) { "/m".to_string() } else { format!("/p/{t}/{i}") };
                         c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
                         match c.read(false) {
                             Some(r) if r.status == 200 && (path != "/m" || r.text() == "even" || r.text() == "odd") => {
@@ -277,7 +289,7 @@ both_drivers! {
                         }
                         i += 1;
                         // every 50 requests a new connection, so accepts run across reloads too
-                        if i % 50 == 0 {
+                        if i.is_multiple_of(50) {
                             c = Client::new(addr);
                         }
                     }
@@ -302,5 +314,63 @@ both_drivers! {
         // every request was counted exactly once, whichever generation served it
         let counted = requests_total(admin, "GET /m") + requests_total(admin, "GET /p/{proxy+}");
         assert_eq!(counted, served + 1);
+    }
+
+    fn same_key_on_two_hosts_keeps_two_identities(d) {
+        let conf = |extra: &str| {
+            server_toml(d, 1, "")
+                + ADMIN
+                + "[[route]]\nkey = \"GET /a\"\nhost = \"x.test\"\nmock = { status = 200, body = \"x\" }\nthrottle = { rate = 1, burst = 2 }\n"
+                + "[[route]]\nkey = \"GET /a\"\nmock = { status = 200, body = \"any\" }\nthrottle = { rate = 1, burst = 3 }\n"
+                + extra
+        };
+        let g = Gateway::from_toml(&conf(""));
+        let admin = g.handle().admin_addr().unwrap();
+        let on = |host: &str| roundtrip(g.addr, format!("GET /a HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).status;
+        let x: Vec<u16> = (0..2).map(|_| on("x.test")).collect();
+        let any: Vec<u16> = (0..3).map(|_| on("other.test")).collect();
+        assert_eq!((x, any), (vec![200; 2], vec![200; 3]));
+        g.write_config(&conf(&mock_route("GET /b", "b")));
+        g.reload().unwrap();
+        // each route keeps its own spent bucket: neither refilled, neither shared
+        assert_eq!(on("x.test"), 429);
+        assert_eq!(on("other.test"), 429);
+        let m = get(admin, "/metrics").text();
+        let total = |route: &str| -> u64 {
+            m.lines()
+                .filter(|l| l.starts_with("tollgate_requests_total{") && l.contains(&format!("route=\"{route}\"")))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+                .sum()
+        };
+        assert_eq!(total("GET /a @x.test"), 3);
+        assert_eq!(total("GET /a"), 4);
+    }
+
+    fn removing_a_health_check_brings_its_targets_back(d) {
+        let origin = Origin::start(|r| {
+            if r.target == "/health" {
+                Reply::Raw(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec())
+            } else {
+                Reply::ok("up")
+            }
+        });
+        let conf = |health: &str| {
+            server_toml(d, 2, "")
+                + &upstream_toml("o", &[origin.addr], health)
+                + "[[route]]\nkey = \"GET /a\"\nupstream = \"o\"\n"
+        };
+        let g = Gateway::from_toml(&conf(
+            "health = { path = \"/health\", interval_ms = 20, timeout_ms = 500, healthy = 1, unhealthy = 1 }",
+        ));
+        let t = std::time::Instant::now();
+        while get(g.addr, "/a").status != 503 {
+            assert!(t.elapsed() < Duration::from_secs(5), "the failing check never marked the target down");
+            thread::sleep(Duration::from_millis(20));
+        }
+        g.write_config(&conf(""));
+        g.reload().unwrap();
+        for _ in 0..4 {
+            assert_eq!(get(g.addr, "/a").text(), "up");
+        }
     }
 }

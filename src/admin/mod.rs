@@ -19,7 +19,7 @@ use bytes::BytesMut;
 use crate::http::{parse_request, BodyKind, Limits, Method};
 use crate::metrics::prom::{render, stats_json, Context};
 use crate::metrics::ScrapeBoard;
-use crate::server::reload::{Controller, Current, LastReload};
+use crate::server::reload::{Controller, Current, LastReload, ReloadError};
 use crate::server::Shared;
 
 /// The dashboard page.
@@ -90,6 +90,11 @@ fn serve(mut s: TcpStream, admin: &Admin) {
         let get = matches!(head.method_kind, Method::Get | Method::Head);
         let post = head.method_kind == Method::Post;
         let (status, ctype, body) = match (get, head.path_bytes()) {
+            (false, b"/reload") if post && cross_site(&head) => (
+                403,
+                "application/json",
+                br#"{"message":"Forbidden"}"#.to_vec(),
+            ),
             (false, b"/reload") if post => {
                 let (status, body) = reload(admin);
                 (status, "application/json", body.into_bytes())
@@ -174,10 +179,7 @@ fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
         throttle: &cur.throttle,
         uptime_s: admin.started.elapsed().as_secs_f64(),
         version: env!("CARGO_PKG_VERSION"),
-        log_dropped: cur
-            .log
-            .as_ref()
-            .map(|l| l.dropped.load(std::sync::atomic::Ordering::Relaxed)),
+        log_dropped: admin.control.log_dropped(),
         generation: cur.number,
         reloads: [
             admin
@@ -203,23 +205,39 @@ fn stats(admin: &Admin) -> String {
         None => "ok at startup".to_string(),
         Some(LastReload { result: Ok(r), .. }) => format!("ok (generation {})", r.generation),
         Some(LastReload { result: Err(e), .. }) => {
-            format!("failed: {}", e.lines().next().unwrap_or_default())
+            format!(
+                "failed: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            )
         }
     };
     stats_json(&context(admin, &cur), &snaps, &cur.config.hash, &last)
 }
 
-/// `POST /reload`: 200 with the new generation, or 400 with the errors (the old config stays).
+/// `POST /reload`: 200 with the new generation; 400 with the errors when the config was
+/// rejected (the old one stays); 503 when it applied on only some workers in time.
 fn reload(admin: &Admin) -> (u16, String) {
-    match admin.control.reload() {
-        Ok(r) => (200, report_json(&r)),
-        Err(e) => {
-            let mut out = String::from("{\"message\":");
-            crate::metrics::prom::json_str(&mut out, e.trim_end());
-            out.push('}');
-            (400, out)
-        }
-    }
+    let (status, e) = match admin.control.reload() {
+        Ok(r) => return (200, report_json(&r)),
+        Err(ReloadError::Rejected(e)) => (400, e),
+        Err(ReloadError::Partial(e)) => (503, e),
+    };
+    let mut out = String::from("{\"message\":");
+    crate::metrics::prom::json_str(&mut out, e.trim_end());
+    out.push('}');
+    (status, out)
+}
+
+/// A browser page on another site may POST to a loopback admin address (a "simple" request
+/// needs no preflight), but it cannot hide its `Origin`: a reload is refused when the request
+/// carries an `Origin` whose host is not the `Host` it was sent to.
+fn cross_site(head: &crate::http::RequestHead) -> bool {
+    let Some(origin) = head.header("origin") else {
+        return false;
+    };
+    let host = head.host.map(|s| head.slice(s)).unwrap_or_default();
+    let origin_host = origin.split(|&b| b == b'/').nth(2).unwrap_or_default();
+    !origin_host.eq_ignore_ascii_case(host)
 }
 
 fn report_json(r: &crate::server::reload::ReloadReport) -> String {
@@ -247,8 +265,12 @@ fn last_reload_json(last: Option<&LastReload>) -> String {
             r.generation
         ),
         Some(LastReload { at, result: Err(e) }) => {
-            let mut out = format!("{{\"result\":\"error\",\"at\":{at},\"message\":");
-            crate::metrics::prom::json_str(&mut out, e.trim_end());
+            let kind = match e {
+                ReloadError::Rejected(_) => "error",
+                ReloadError::Partial(_) => "partial",
+            };
+            let mut out = format!("{{\"result\":\"{kind}\",\"at\":{at},\"message\":");
+            crate::metrics::prom::json_str(&mut out, e.to_string().trim_end());
             out.push('}');
             out
         }

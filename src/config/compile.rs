@@ -86,7 +86,18 @@ pub struct UpstreamConfig {
 #[derive(Debug)]
 pub struct RouteConfig {
     pub key: String,
+    /// What identifies the route across reloads and in metrics: the key, plus ` @HOST` for a
+    /// host-specific route (the same key may exist once per host).
+    pub id: String,
     pub integration: Integration,
+}
+
+/// A route's identity (see [`RouteConfig::id`]).
+pub fn route_id(key: &str, host: Option<&str>) -> String {
+    match host {
+        Some(h) => format!("{key} @{}", h.to_ascii_lowercase()),
+        None => key.to_string(),
+    }
 }
 
 /// What a matched route does with the request.
@@ -435,7 +446,12 @@ fn compile_route(
             return None;
         }
     };
-    Some(RouteConfig { key, integration })
+    let id = route_id(&key, r.host.as_ref().map(|h| h.get_ref().as_str()));
+    Some(RouteConfig {
+        key,
+        id,
+        integration,
+    })
 }
 
 fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option<MockResponse> {

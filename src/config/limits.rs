@@ -63,7 +63,10 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
             .as_ref()
             .and_then(|t| limit(t.get_ref(), t, &format!("route[{i}].throttle"), cx));
         tc.routes.push(RouteLimits {
-            name: r.key.get_ref().clone(),
+            name: super::compile::route_id(
+                r.key.get_ref(),
+                r.host.as_ref().map(|h| h.get_ref().as_str()),
+            ),
             limit,
             key_required: r.api_key_required,
         });

@@ -48,7 +48,7 @@ fn route_label(cx: &Context<'_>, i: usize) -> String {
     cx.config
         .routes
         .get(i)
-        .map_or_else(|| "$none".to_string(), |r| r.key.clone())
+        .map_or_else(|| "$none".to_string(), |r| r.id.clone())
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -9,6 +9,7 @@
 //! so the future an idle connection parks is small. Leaves out: what a request does (see
 //! [`super::lifecycle`]).
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -75,6 +76,9 @@ pub struct Downstream {
     pub stream: TcpStream,
     /// Unconsumed input; capacity 0 while the connection is idle.
     pub buf: BytesMut,
+    /// Set when a reload removed the address this connection was accepted on: finish the
+    /// current request, then close.
+    pub listener_closed: Rc<Cell<bool>>,
 }
 
 /// Where a connection is between requests.
@@ -111,12 +115,13 @@ impl Drop for BusyGuard<'_> {
 /// Serves a client connection until it closes, times out or breaks protocol. The accept loop
 /// has already counted it in `open_connections` (so the cap holds before this task first runs);
 /// this function uncounts it however it ends.
-pub async fn serve(stream: TcpStream, w: Rc<Worker>) {
+pub async fn serve(stream: TcpStream, w: Rc<Worker>, listener_closed: Rc<Cell<bool>>) {
     let _guard = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
     let mut conn = Downstream {
         stream,
         buf: BytesMut::new(),
+        listener_closed,
     };
     let mut state = ConnState::New;
     loop {
@@ -173,7 +178,8 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
 
 /// Waits, without a buffer, until the client sends something. False: close the connection.
 async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
-    if w.draining.get() {
+    let closing = || w.draining.get() || conn.listener_closed.get();
+    if closing() {
         return false;
     }
     let limit = {
@@ -185,8 +191,9 @@ async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool 
         }
     };
     let _idle = w.idle.register(conn.stream.as_raw_fd(), limit);
-    let ready = conn.stream.readable(false).await.is_ok();
-    ready && !w.draining.get()
+    // Bytes that arrived are a request the client already sent: it is served (with
+    // `Connection: close` when draining or the listener is gone), not cut off.
+    conn.stream.readable(false).await.is_ok()
 }
 
 #[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation

@@ -107,6 +107,7 @@ pub struct ExchangeState {
 pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Outcome {
     let started = Instant::now();
     let mut st = request_filter(w, &head);
+    st.keep_alive &= !conn.listener_closed.get();
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
@@ -168,9 +169,7 @@ fn log(
             .key
             .and_then(|k| cfg.throttle.keys.get(k))
             .map(|k| k.name.as_str());
-        let time = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let time = crate::accesslog::wall_secs_coarse();
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
             ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),

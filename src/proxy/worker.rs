@@ -81,16 +81,15 @@ impl Generation {
     ///   object); a changed one starts afresh but adopts the idle connections of targets whose
     ///   address it still has;
     /// - leases and quota reservations of limits the new [`Throttle`] carried over;
-    /// - the metrics of routes whose key is unchanged;
-    /// - the access-log buffer when the log settings are unchanged (`log` is then ignored).
+    /// - the metrics of routes whose identity is unchanged.
     ///
-    /// `log` is the buffer for a changed log: `None` when the new config has no access log.
+    /// `log` gets this generation's access-log buffer and returns the next one's.
     pub fn next(
         &self,
         number: u64,
         config: Arc<Config>,
         throttle: Arc<Throttle>,
-        log: impl FnOnce(Option<&WorkerLog>) -> Option<WorkerLog>,
+        log: impl FnOnce(Option<&Rc<WorkerLog>>) -> Option<Rc<WorkerLog>>,
         health: &HealthBoard,
     ) -> Self {
         let upstreams = config
@@ -113,18 +112,16 @@ impl Generation {
                 }
             })
             .collect();
-        let keys: Vec<&str> = config.routes.iter().map(|r| r.key.as_str()).collect();
-        let prev_keys: Vec<&str> = self.config.routes.iter().map(|r| r.key.as_str()).collect();
-        let log = match (&self.log, &config.access_log) {
-            (Some(l), Some(c)) if l.config() == c => Some(l.clone()),
-            (prev, _) => log(prev.as_deref()).map(Rc::new),
-        };
+        let keys: Vec<&str> = config.routes.iter().map(|r| r.id.as_str()).collect();
+        let prev_keys: Vec<&str> = self.config.routes.iter().map(|r| r.id.as_str()).collect();
+        let log = log(self.log.as_ref());
         Generation {
             number,
             upstreams,
             throttle: WorkerThrottle::reloaded(throttle, &self.throttle),
             metrics: Shard::reloaded(&keys, &prev_keys, &self.metrics),
-            record_metrics: config.admin.is_some(),
+            // the admin listener, and so whether anyone reads metrics, is fixed at startup
+            record_metrics: self.record_metrics,
             log,
             config,
         }

@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
 use crate::throttle::Throttle;
-use reload::{ConfigSource, Controller, ReloadBoard, ReloadReport};
+use reload::{ConfigSource, Controller, ReloadBoard, ReloadError, ReloadReport};
 use worker::{worker_thread, WorkerSetup};
 
 /// How often a worker runs its housekeeping (drain watch, scrapes, reloads) at most apart.
@@ -113,15 +113,18 @@ impl ServerHandle {
     }
 
     /// Reloads the config from where it was first read (SIGHUP): see [`reload`].
-    pub fn reload(&self) -> Result<ReloadReport, String> {
+    pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
         self.control.reload()
     }
 
-    /// Asks the access-log writer to reopen its file before its next write (SIGUSR1).
+    /// The control plane (to reload from another thread).
+    pub fn controller(&self) -> Arc<Controller> {
+        self.control.clone()
+    }
+
+    /// Asks the access-log writers to reopen their files before their next write (SIGUSR1).
     pub fn reopen_logs(&self) {
-        if let Some(sink) = &self.control.current().log {
-            sink.reopen.store(true, Ordering::Release);
-        }
+        self.control.reopen_logs();
     }
 
     /// The admin listener's bound address, when configured.
@@ -142,6 +145,7 @@ impl ServerHandle {
         if let Some(f) = self.flusher {
             let _ = f.join(); // its last flush runs after the workers stopped
         }
+        self.control.release();
         if let Some(writer) = self.log_writer {
             let _ = writer.join(); // ends once every worker's sender is gone and the queue is written
         }
@@ -150,23 +154,25 @@ impl ServerHandle {
 }
 
 /// Writes quota usage every `api_keys.flush_ms` and once more when the server drains, off the
-/// workers (file I/O would stall a core). Follows reloads: it always writes the state (and to
-/// the directory) of the config being served.
-fn spawn_flusher(control: Arc<Controller>, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+/// workers (file I/O would stall a core). Follows reloads for the state it writes (keys and
+/// quotas of the config being served); the directory is the one the process started with.
+fn spawn_flusher(
+    control: Arc<Controller>,
+    shared: Arc<Shared>,
+    dir: std::path::PathBuf,
+) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tollgate-state".into())
         .spawn(move || {
             let mut last = Instant::now();
             loop {
-                let cur = control.current();
-                let every = cur.throttle.spec.flush_interval;
+                let every = control.current().throttle.spec.flush_interval;
                 std::thread::sleep(Duration::from_millis(10).min(every));
                 let stop = shared.stopped.load(Ordering::Acquire);
                 if stop || last.elapsed() >= every {
-                    if let Some(dir) = &cur.config.throttle.state_dir {
-                        if let Err(e) = crate::throttle::store::flush(&cur.throttle, dir) {
-                            eprintln!("tollgate: cannot write {}: {e}", dir.display());
-                        }
+                    let t = control.current().throttle.clone();
+                    if let Err(e) = crate::throttle::store::flush(&t, &dir) {
+                        eprintln!("tollgate: cannot write {}: {e}", dir.display());
                     }
                     last = Instant::now();
                 }
@@ -313,9 +319,10 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         threads.push(t);
     }
     drop(tx);
-    // only the workers keep senders: the writer ends when the last worker is gone
-    let (log_sink, log_thread) = match log_writer {
-        Some(w) => (Some(w.sink), Some(w.thread)),
+    // the workers and the controller keep senders: the writer ends when the last worker is
+    // gone and the controller has let go (`ServerHandle::join`)
+    let (log, log_thread) = match log_writer {
+        Some(w) => (Some((w.sink, w.tx)), Some(w.thread)),
         None => (None, None),
     };
     let mut drivers = vec![DriverKind::Epoll; n];
@@ -336,7 +343,7 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         config.clone(),
         throttle,
         health,
-        log_sink,
+        log,
     )?);
     let admin = match config.admin {
         Some(addr) => {
@@ -356,7 +363,7 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         None => None,
     };
     let flusher = match &config.throttle.state_dir {
-        Some(_) => Some(spawn_flusher(control.clone(), shared.clone())?),
+        Some(dir) => Some(spawn_flusher(control.clone(), shared.clone(), dir.clone())?),
         None => None,
     };
     Ok(ServerHandle {

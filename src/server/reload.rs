@@ -20,10 +20,14 @@
 //! 4. The result is published as a [`Published`] under the next generation number
 //!    (`generation.store(Release)`). Each worker sees the number in its housekeeping loop
 //!    (`Acquire`, so it also sees the `Published` behind it), builds its next generation,
-//!    swaps it in between requests, starts accept loops for added addresses, stops those of
-//!    removed ones, and acknowledges by storing the number in its `applied` slot (`Release`).
-//! 5. The controller waits for every running worker's acknowledgement, then makes the new state
-//!    current (admin views, the usage flusher, the health checker).
+//!    swaps it in between requests, starts accept loops for configured addresses it lacks,
+//!    stops those no longer configured, and acknowledges by storing the number in its
+//!    `applied` slot (`Release`). The published config stays on the board until the next
+//!    reload replaces it, so a worker that fell behind (a housekeeping loop stalled longer than
+//!    [`RELOAD_APPLY_WAIT`]) catches up with the latest one, diffing against what it has.
+//! 5. The controller waits for every worker's acknowledgement, then makes the new state
+//!    current (admin views, health checker). A worker that did not answer in time makes the
+//!    result [`ReloadError::Partial`], reported as such (HTTP 503), not as a rejection.
 //!
 //! Requests already running finish on the generation they started on; nothing is cut off.
 //! Settings that only take effect at startup (worker count, driver, ring size, pinning, read
@@ -67,18 +71,19 @@ impl ConfigSource {
     }
 }
 
-/// A new configuration as handed to the workers.
+/// A new configuration as handed to the workers. It stays on the board until a newer one
+/// replaces it, so a worker that fell behind still finds it.
 pub struct Published {
     pub number: u64,
     pub config: Arc<Config>,
     pub throttle: Arc<Throttle>,
     pub health: Arc<HealthBoard>,
-    /// A fresh access-log writer's sink and queue, when the log's path changed.
-    pub new_log: Option<(Arc<LogSink>, LineQueue)>,
-    /// By worker: sockets for listen addresses the new config adds, keyed by configured address.
+    /// The access-log writer of this config (sink and queue), when it has an access log.
+    pub log: Option<(Arc<LogSink>, LineQueue)>,
+    /// By worker: sockets for listen addresses of this config that the worker may not have
+    /// yet, keyed by configured address. A worker takes its own; those a lagging worker has
+    /// not taken move on to the next published config while their address stays configured.
     pub added: Vec<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>,
-    /// Configured listen addresses the new config no longer has.
-    pub removed: Vec<SocketAddr>,
 }
 
 /// The rendezvous between the controller and the workers.
@@ -139,7 +144,7 @@ pub struct ReloadReport {
 pub struct LastReload {
     /// Unix seconds.
     pub at: u64,
-    pub result: Result<ReloadReport, String>,
+    pub result: Result<ReloadReport, ReloadError>,
 }
 
 /// The process's control plane: the current shared state and reloads.
@@ -153,8 +158,29 @@ pub struct Controller {
     last: Mutex<Option<LastReload>>,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
+    /// The current access-log writer's queue, handed to workers in each published config.
+    log_tx: Mutex<Option<LineQueue>>,
     /// Access-log writers replaced by reloads; each ends once the workers let go of its queue.
     retired_writers: Mutex<Vec<JoinHandle<()>>>,
+    /// Their sinks: dropped-line counts keep adding up, and SIGUSR1 reaches every writer.
+    retired_sinks: Mutex<Vec<Arc<LogSink>>>,
+}
+
+/// Why a reload did not fully apply.
+#[derive(Debug, Clone)]
+pub enum ReloadError {
+    /// Nothing changed (a config error, an unreadable file, a port that cannot be bound, ...).
+    Rejected(String),
+    /// The new config is current and served by some workers; others did not take it in time.
+    Partial(String),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReloadError::Rejected(m) | ReloadError::Partial(m) => f.write_str(m),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -176,8 +202,12 @@ impl Controller {
         config: Arc<Config>,
         throttle: Arc<Throttle>,
         health: Arc<HealthBoard>,
-        log: Option<Arc<LogSink>>,
+        log: Option<(Arc<LogSink>, LineQueue)>,
     ) -> io::Result<Self> {
+        let (log, log_tx) = match log {
+            Some((sink, tx)) => (Some(sink), Some(tx)),
+            None => (None, None),
+        };
         let checker_stop = Arc::new(AtomicBool::new(false));
         spawn_checker(&health, &config, &shared, &checker_stop)?;
         Ok(Controller {
@@ -196,7 +226,9 @@ impl Controller {
             last: Mutex::new(None),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            log_tx: Mutex::new(log_tx),
             retired_writers: Mutex::new(Vec::new()),
+            retired_sinks: Mutex::new(Vec::new()),
         })
     }
 
@@ -216,6 +248,34 @@ impl Controller {
         lock(&self.last).clone()
     }
 
+    /// Access-log lines dropped so far, by every writer this process had (None: no access log
+    /// now).
+    pub fn log_dropped(&self) -> Option<u64> {
+        let cur = self.current().log.as_ref()?.dropped.load(Ordering::Relaxed);
+        let old: u64 = lock(&self.retired_sinks)
+            .iter()
+            .map(|s| s.dropped.load(Ordering::Relaxed))
+            .sum();
+        Some(cur + old)
+    }
+
+    /// Asks every access-log writer still running to reopen its file (SIGUSR1).
+    pub fn reopen_logs(&self) {
+        if let Some(sink) = &self.current().log {
+            sink.reopen.store(true, Ordering::Release);
+        }
+        for s in lock(&self.retired_sinks).iter() {
+            s.reopen.store(true, Ordering::Release);
+        }
+    }
+
+    /// Lets go of the access-log queues the controller and the board hold, so writers can end
+    /// once the workers have exited (shutdown).
+    pub(super) fn release(&self) {
+        *lock(&self.log_tx) = None;
+        *lock(&self.shared.reload.pending) = None;
+    }
+
     /// Joins access-log writers that reloads replaced (at shutdown, after the workers exited).
     pub(super) fn join_retired(&self) {
         let writers = std::mem::take(&mut *lock(&self.retired_writers));
@@ -231,10 +291,14 @@ impl Controller {
 
     /// Reads, validates and applies the config again. On error nothing changes and the error
     /// (with the file, key and line for config errors) is returned.
-    pub fn reload(&self) -> Result<ReloadReport, String> {
+    pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let _serial = lock(&self.serial);
         let result = self.reload_locked();
         match &result {
+            Err(ReloadError::Partial(e)) => {
+                self.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                eprintln!("tollgate: reload: {e}");
+            }
             Ok(r) => {
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
@@ -244,7 +308,7 @@ impl Controller {
                     r.notes.iter().map(|n| format!("; {n}")).collect::<String>()
                 );
             }
-            Err(e) => {
+            Err(ReloadError::Rejected(e)) => {
                 self.reloads_failed.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
                     "tollgate: reload rejected, still serving the previous config:\n{}",
@@ -259,61 +323,66 @@ impl Controller {
         result
     }
 
-    fn reload_locked(&self) -> Result<ReloadReport, String> {
+    fn reload_locked(&self) -> Result<ReloadReport, ReloadError> {
+        use ReloadError::Rejected;
         if self.shared.draining() {
-            return Err("the server is shutting down".into());
+            return Err(Rejected("the server is shutting down".into()));
         }
         let cur = self.current();
-        let config = Arc::new(self.source.load()?);
+        let config = Arc::new(self.source.load().map_err(Rejected)?);
         let notes = restart_notes(&cur.config, &config);
         let n = self.workers;
-        // new listen addresses: bind now, so a taken port fails the reload before any swap
-        let added_addrs: Vec<SocketAddr> = config
-            .server
-            .listen
-            .iter()
-            .filter(|a| !cur.config.server.listen.contains(a))
-            .copied()
-            .collect();
-        let removed: Vec<SocketAddr> = cur
-            .config
-            .server
-            .listen
-            .iter()
-            .filter(|a| !config.server.listen.contains(a))
-            .copied()
-            .collect();
+        // Everything that can fail comes first, before any shared state is touched.
+        // New listen addresses: bind now, so a taken port fails the reload before any swap.
         let mut added: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
             (0..n).map(|_| Vec::new()).collect();
-        for &addr in &added_addrs {
+        for &addr in &config.server.listen {
+            if cur.config.server.listen.contains(&addr) {
+                continue;
+            }
             let ls = listener::bind_reuseport(addr, n, config.server.backlog)
-                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+                .map_err(|e| Rejected(format!("cannot listen on {addr}: {e}")))?;
             for (i, l) in ls.into_iter().enumerate() {
                 if let Some(v) = added.get_mut(i) {
                     v.push((addr, l));
                 }
             }
         }
+        let (log, writer) = match (&config.access_log, &cur.config.access_log) {
+            (Some(c), Some(old)) if c.path == old.path => {
+                let tx = lock(&self.log_tx).clone();
+                (cur.log.clone().zip(tx), None)
+            }
+            (Some(c), _) => {
+                let Writer { sink, tx, thread } = LogSink::start(c)
+                    .map_err(|e| Rejected(format!("cannot open the access log: {e}")))?;
+                (Some((sink, tx)), Some(thread))
+            }
+            (None, _) => (None, None),
+        };
+        // Sockets a lagging worker has not taken yet stay offered while still configured.
+        if let Some(prev) = lock(&self.shared.reload.pending).as_ref() {
+            for (w, slot) in prev.added.iter().enumerate() {
+                for (addr, l) in std::mem::take(&mut *lock(slot)) {
+                    let keep = config.server.listen.contains(&addr);
+                    if let (true, Some(v)) = (keep, added.get_mut(w)) {
+                        v.push((addr, l));
+                    }
+                }
+            }
+        }
         let throttle = Arc::new(Throttle::reloaded(config.throttle.clone(), &cur.throttle));
         let health = Arc::new(HealthBoard::reloaded(&config, &cur.config, &cur.health));
-        let (new_log, log_sink, writer) = match (&config.access_log, &cur.config.access_log) {
-            (Some(c), Some(old)) if c.path == old.path => (None, cur.log.clone(), None),
-            (Some(c), _) => {
-                let Writer { sink, tx, thread } =
-                    LogSink::start(c).map_err(|e| format!("cannot open the access log: {e}"))?;
-                (Some((sink.clone(), tx)), Some(sink), Some(thread))
-            }
-            (None, _) => (None, None, None),
-        };
         let number = cur.number + 1;
+        *lock(&self.log_tx) = log.as_ref().map(|(_, tx)| tx.clone());
+        let log_sink = log.as_ref().map(|(s, _)| s.clone());
         let published = Arc::new(Published {
             number,
             config: config.clone(),
             throttle: throttle.clone(),
             health: health.clone(),
-            new_log,
+            log,
             added: added.into_iter().map(Mutex::new).collect(),
-            removed,
         });
         *lock(&self.shared.reload.pending) = Some(published);
         self.shared
@@ -321,13 +390,17 @@ impl Controller {
             .generation
             .store(number, Ordering::Release);
         let applied = self.wait_applied(number);
-        // the workers hold what they need; drop the board's copy (and its log queue sender)
-        *lock(&self.shared.reload.pending) = None;
         let checker_stop = Arc::new(AtomicBool::new(false));
         if let Err(e) = spawn_checker(&health, &config, &self.shared, &checker_stop) {
             eprintln!("tollgate: reload: cannot start health checks: {e}");
         }
         cur.checker_stop.store(true, Ordering::Release);
+        if let Some(w) = writer {
+            lock(&self.retired_writers).push(w);
+            if let Some(old) = cur.log.clone() {
+                lock(&self.retired_sinks).push(old);
+            }
+        }
         *lock(&self.current) = Arc::new(Current {
             number,
             config: config.clone(),
@@ -336,14 +409,11 @@ impl Controller {
             log: log_sink,
             checker_stop,
         });
-        if let Some(w) = writer {
-            lock(&self.retired_writers).push(w);
-        }
-        if !applied {
-            return Err(format!(
-                "not every worker took generation {number} within {} ms; the others take it as soon as they can",
+        if applied < n && !self.shared.stopped() {
+            return Err(ReloadError::Partial(format!(
+                "generation {number} is current but only {applied} of {n} workers took it within {} ms; the others take it as soon as they can",
                 RELOAD_APPLY_WAIT.as_millis()
-            ));
+            )));
         }
         Ok(ReloadReport {
             generation: number,
@@ -352,21 +422,19 @@ impl Controller {
         })
     }
 
-    /// Waits until every worker still running serves `number`.
-    fn wait_applied(&self, number: u64) -> bool {
+    /// Waits until every worker serves `number` (or the workers have exited); returns how
+    /// many do.
+    fn wait_applied(&self, number: u64) -> usize {
         let deadline = Instant::now() + RELOAD_APPLY_WAIT;
+        let board = &self.shared.reload;
         loop {
-            let done = self
-                .shared
-                .reload
+            let done = board
                 .applied
                 .iter()
-                .all(|a| a.load(Ordering::Acquire) >= number);
-            if done || self.shared.stopped() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
+                .filter(|a| a.load(Ordering::Acquire) >= number)
+                .count();
+            if done == board.applied.len() || self.shared.stopped() || Instant::now() >= deadline {
+                return done;
             }
             std::thread::sleep(Duration::from_millis(1));
         }

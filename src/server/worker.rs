@@ -93,7 +93,10 @@ impl Acceptors {
     }
 
     /// Stops the loops for `addrs` (their sockets close: connections still queued in the
-    /// kernel for them are reset, as with any closed listener); established connections stay.
+    /// kernel for them are reset, as with any closed listener). Connections they accepted
+    /// finish the request in progress (or the next one, for an idle connection), answer it with
+    /// `Connection: close`, and close; an idle connection that sends nothing closes at its
+    /// keep-alive timeout.
     async fn stop(&mut self, addrs: &[SocketAddr]) {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
             .into_iter()
@@ -104,6 +107,14 @@ impl Acceptors {
             let _ = a.canceller.cancel();
             a.task.await;
         }
+    }
+
+    fn has(&self, addr: SocketAddr) -> bool {
+        self.0.iter().any(|a| a.addr == addr)
+    }
+
+    fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.0.iter().map(|a| a.addr)
     }
 
     async fn stop_all(&mut self) {
@@ -190,7 +201,8 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
 }
 
 /// Takes a reloaded config: builds the next generation from the current one, makes it current
-/// (requests that already started keep theirs), and applies listener changes.
+/// (requests that already started keep theirs), and brings the accept loops in line with the
+/// config's listen addresses.
 async fn apply(
     w: &Rc<Worker>,
     p: &Published,
@@ -204,10 +216,11 @@ async fn apply(
         p.throttle.clone(),
         |prev| {
             let c = p.config.access_log.as_ref()?;
-            match (&p.new_log, prev) {
-                (Some((sink, tx)), _) => Some(WorkerLog::new(c.clone(), sink.clone(), tx.clone())),
-                (None, Some(prev)) => Some(prev.reformatted(c.clone())),
-                (None, None) => None,
+            let (sink, tx) = p.log.as_ref()?;
+            match prev {
+                Some(l) if l.writes_to(sink) && l.config() == c => Some(l.clone()),
+                Some(l) if l.writes_to(sink) => Some(Rc::new(l.reformatted(c.clone()))),
+                _ => Some(Rc::new(WorkerLog::new(c.clone(), sink.clone(), tx.clone()))),
             }
         },
         &p.health,
@@ -215,17 +228,22 @@ async fn apply(
     let old = w.install(Rc::new(next));
     retiring.push(old);
     drop(cur);
-    let added = p
+    let offered = p
         .added
         .get(w.id)
         .and_then(|m| m.lock().ok().map(|mut v| std::mem::take(&mut *v)))
         .unwrap_or_default();
-    for (addr, l) in added {
+    for (addr, l) in offered {
+        if acceptors.has(addr) {
+            continue; // cannot happen for a worker in step; dropping the socket is all there is
+        }
         if let Err(e) = acceptors.start(w, addr, l) {
             eprintln!("tollgate: worker {}: cannot accept on {addr}: {e}", w.id);
         }
     }
-    acceptors.stop(&p.removed).await;
+    let listen = &p.config.server.listen;
+    let gone: Vec<SocketAddr> = acceptors.addrs().filter(|a| !listen.contains(a)).collect();
+    acceptors.stop(&gone).await;
 }
 
 /// Drops generations no request uses any more, handing their unshared log lines to the writer.
@@ -263,7 +281,7 @@ async fn accept_loop(
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, _peer)) => {
                 w.open_connections.set(w.open_connections.get() + 1);
-                let conn = crate::proxy::conn::serve(stream, w.clone());
+                let conn = crate::proxy::conn::serve(stream, w.clone(), closed.clone());
                 monoio::spawn(CatchUnwind(conn));
             }
             Err(e) => {

@@ -213,15 +213,14 @@ impl Throttle {
     /// The state for a reloaded config, carrying over what did not change from `prev`:
     /// - a limit whose level and name (route key, API key name) are unchanged and whose spec is
     ///   equal keeps its shared bucket or per-client table (tokens spent stay spent);
-    /// - a key's quota keeps its shared state when the quota spec is equal, and otherwise keeps
-    ///   the usage of the current period when the period definition is unchanged (raising a
-    ///   limit does not hand out a fresh quota);
+    /// - a key's quota keeps its shared state (usage and every worker's reservations) when the
+    ///   period definition is unchanged; a changed limit or `enforce` is applied to it in place
+    ///   (raising a limit does not hand out a fresh quota);
     /// - counters carry over by route key and key name.
     ///
     /// Changed or new limits start full, as at startup.
     pub fn reloaded(spec: ThrottleConfig, prev: &Throttle) -> Self {
         let mut t = Throttle::new(spec, prev.workers);
-        let wall = wall_secs();
         let route_in_prev = |i: usize| {
             let name = &t.spec.routes.get(i)?.name;
             prev.spec.routes.iter().position(|r| &r.name == name)
@@ -294,11 +293,9 @@ impl Throttle {
             if let (Some(Some(slot)), Some(Some(old))) =
                 (t.key_quota.get_mut(k), prev.key_quota.get(j))
             {
-                if slot.spec == old.spec {
+                if slot.spec.same_periods(&old.spec) {
+                    old.set_limits(slot.spec.limit, slot.spec.enforce);
                     *slot = old.clone();
-                } else if slot.spec.same_periods(&old.spec) {
-                    let (pid, used) = old.usage();
-                    slot.restore(pid, used, wall);
                 }
             }
         }

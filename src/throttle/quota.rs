@@ -51,7 +51,12 @@ pub enum Take {
 /// The shared half of one quota.
 #[derive(Debug)]
 pub struct SharedQuota {
+    /// The period definition (fixed for the object's life; `spec.limit` and `spec.enforce` are
+    /// the values it was created with: the live ones are [`SharedQuota::limit`] and
+    /// [`SharedQuota::enforced`], which a reload may change in place).
     pub spec: QuotaSpec,
+    limit: AtomicU64,
+    enforce: AtomicBool,
     state: AtomicU64,
     held: Box<[AtomicU64]>,
     return_requested: AtomicBool,
@@ -68,11 +73,32 @@ impl SharedQuota {
     pub fn new(spec: QuotaSpec, workers: usize, wall_secs: i64) -> Self {
         let pid = period_id(&spec, wall_secs);
         SharedQuota {
+            limit: AtomicU64::new(spec.limit),
+            enforce: AtomicBool::new(spec.enforce),
             spec,
             state: AtomicU64::new(pack(pid, 0)),
             held: (0..workers.max(1)).map(|_| AtomicU64::new(0)).collect(),
             return_requested: AtomicBool::new(false),
         }
+    }
+
+    /// The live limit.
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether exhaustion rejects requests (false: shadow mode).
+    pub fn enforced(&self) -> bool {
+        self.enforce.load(Ordering::Relaxed)
+    }
+
+    /// A reload changed the limit or enforcement but not the periods: the same object (and
+    /// every worker's reservation in it) stays, so usage is neither lost nor counted twice.
+    /// `Relaxed`: a worker that reads the old limit a moment longer decides as it would have
+    /// just before the reload; the committed count itself is only changed by CAS.
+    pub fn set_limits(&self, limit: u64, enforce: bool) {
+        self.limit.store(limit, Ordering::Relaxed);
+        self.enforce.store(enforce, Ordering::Relaxed);
     }
 
     /// The current period id and the units used in it (committed minus held), for reports and
@@ -87,7 +113,7 @@ impl SharedQuota {
     pub fn restore(&self, pid: u64, used: u64, wall_secs: i64) {
         if pid & PERIOD_MASK == period_id(&self.spec, wall_secs) {
             self.state
-                .store(pack(pid, used.min(self.spec.limit)), Ordering::SeqCst);
+                .store(pack(pid, used.min(self.limit())), Ordering::SeqCst);
         }
     }
 
@@ -114,7 +140,7 @@ impl SharedQuota {
         loop {
             let (p, committed) = unpack(cur);
             let committed = if p == pid { committed } else { 0 };
-            let remaining = self.spec.limit.saturating_sub(committed);
+            let remaining = self.limit().saturating_sub(committed);
             if remaining == 0 {
                 match self.exhausted(w, cur) {
                     Some(t) => return t,

@@ -95,7 +95,8 @@ impl KeyIndex {
 /// Limits of one route.
 #[derive(Debug, Clone, Default)]
 pub struct RouteLimits {
-    /// The route's key (`GET /pets/{id}`): what identifies it across reloads.
+    /// The route's identity (`GET /pets/{id}`, plus ` @HOST` for a host route): what
+    /// identifies it across reloads.
     pub name: String,
     pub limit: Option<LimitSpec>,
     pub key_required: bool,

@@ -60,7 +60,7 @@ pub fn snapshot(t: &Throttle) -> Vec<UsageLine> {
                     .to_string(),
                 period_id,
                 used,
-                limit: quota.map_or(0, |q| q.spec.limit),
+                limit: quota.map_or(0, |q| q.limit()),
                 requests: t.key_total(i, |c| &c.requests),
                 throttled: t.key_total(i, |c| &c.throttled),
                 quota_rejected: t.key_total(i, |c| &c.quota_rejected),

@@ -208,7 +208,11 @@ impl WorkerThrottle {
         let h = &self.shared.hasher;
         match by {
             ClientBy::Ip => h.hash_one(who.ip),
-            ClientBy::ApiKey => h.hash_one(who.key.map_or(u64::MAX, |k| k as u64)),
+            // by name, not index: a reload may reorder keys while per-client tables carry over
+            ClientBy::ApiKey => {
+                let name = who.key.and_then(|k| self.shared.spec.keys.get(k));
+                h.hash_one(name.map_or("", |k| k.name.as_str()))
+            }
             ClientBy::Header(name) => h.hash_one((who.header)(name).unwrap_or_default()),
         }
     }
@@ -285,7 +289,7 @@ impl WorkerThrottle {
                         refund(&taken, now);
                         return Err(Denied::QuotaWait);
                     }
-                    Take::Exhausted if q.spec.enforce => {
+                    Take::Exhausted if q.enforced() => {
                         refund(&taken, now);
                         self.count(route, who.key, |c| &c.quota_rejected);
                         return Err(Denied::QuotaExceeded);

@@ -79,7 +79,7 @@ impl Gateway {
 
     /// Reloads the config file (as SIGHUP does).
     pub fn reload(&self) -> Result<ReloadReport, String> {
-        self.handle().reload()
+        self.handle().reload().map_err(|e| e.to_string())
     }
 
     pub fn handle(&self) -> &ServerHandle {
