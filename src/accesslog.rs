@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -427,7 +427,9 @@ pub type LineQueue = SyncSender<(Vec<u8>, u64)>;
 pub struct WorkerLog {
     pub cfg: LogConfig,
     sink: Arc<LogSink>,
-    tx: SyncSender<(Vec<u8>, u64)>,
+    /// Taken by [`WorkerLog::finish`]: after it, the writer may end even if a task that
+    /// outlived the drain still holds this buffer (its lines then count as dropped).
+    tx: RefCell<Option<LineQueue>>,
     buf: RefCell<Vec<u8>>,
     lines: Cell<u64>,
     since: Cell<Instant>,
@@ -436,9 +438,15 @@ pub struct WorkerLog {
 }
 
 impl WorkerLog {
-    pub fn new(cfg: LogConfig, sink: Arc<LogSink>, tx: SyncSender<(Vec<u8>, u64)>) -> Self {
+    pub fn new(cfg: LogConfig, sink: Arc<LogSink>, tx: LineQueue) -> Self {
+        let w = WorkerLog::new_detached(cfg, sink);
+        *w.tx.borrow_mut() = Some(tx);
+        w
+    }
+
+    fn new_detached(cfg: LogConfig, sink: Arc<LogSink>) -> Self {
         WorkerLog {
-            tx,
+            tx: RefCell::new(None),
             buf: RefCell::new(Vec::with_capacity(cfg.buffer_bytes + 1024)),
             cfg,
             sink,
@@ -461,7 +469,10 @@ impl WorkerLog {
     /// A buffer with new settings that writes to the same file (a reload changed only the
     /// format, buffer size or flush interval).
     pub fn reformatted(&self, cfg: LogConfig) -> WorkerLog {
-        WorkerLog::new(cfg, self.sink.clone(), self.tx.clone())
+        let tx = self.tx.borrow().clone();
+        let mut w = WorkerLog::new_detached(cfg, self.sink.clone());
+        w.tx = RefCell::new(tx);
+        w
     }
 
     /// Appends one line; hands the buffer off when full.
@@ -493,14 +504,17 @@ impl WorkerLog {
     }
 
     /// At shutdown: hands the last lines to the writer, waiting for room if the queue is full
-    /// (the workers are done serving, so nothing is held up).
+    /// (the workers are done serving, so nothing is held up), and lets go of the queue.
     pub fn finish(&self) {
+        let Some(tx) = self.tx.borrow_mut().take() else {
+            return;
+        };
         let lines = self.lines.replace(0);
         if lines == 0 {
             return;
         }
         let buf = std::mem::take(&mut *self.buf.borrow_mut());
-        if self.tx.send((buf, lines)).is_err() {
+        if tx.send((buf, lines)).is_err() {
             self.sink.dropped.fetch_add(lines, Ordering::Relaxed);
         }
     }
@@ -516,11 +530,12 @@ impl WorkerLog {
             &mut *self.buf.borrow_mut(),
             Vec::with_capacity(self.cfg.buffer_bytes + 1024),
         );
-        match self.tx.try_send((buf, lines)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.sink.dropped.fetch_add(lines, Ordering::Relaxed);
-            }
+        let sent = match &*self.tx.borrow() {
+            Some(tx) => tx.try_send((buf, lines)).is_ok(),
+            None => false, // finished: a request that outlived the drain
+        };
+        if !sent {
+            self.sink.dropped.fetch_add(lines, Ordering::Relaxed);
         }
     }
 

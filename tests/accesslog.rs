@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 fn temp(name: &str) -> std::path::PathBuf {
@@ -12,6 +14,33 @@ fn temp(name: &str) -> std::path::PathBuf {
 }
 
 both_drivers! {
+    fn a_request_outliving_the_drain_does_not_hold_up_exit(d) {
+        let o = Origin::start(|_| Reply::After(Duration::from_secs(4), Box::new(Reply::ok("late"))));
+        let path = temp(&format!("late-{d}.log"));
+        let text = server_toml(d, 1, "[server.timeouts]\nshutdown_ms = 200\n")
+            + &format!("[access_log]\npath = \"{}\"\n", path.display())
+            + &upstream_toml("u", &[o.addr], "response_timeout_ms = 10000")
+            + "[[route]]\nkey = \"GET /slow\"\nupstream = \"u\"\n\n[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+        let g = Gateway::from_toml(&text);
+        assert_eq!(get(g.addr, "/hello").status, 200);
+        let addr = g.addr;
+        let _slow = std::thread::spawn(move || {
+            let mut c = Client::new(addr);
+            c.send(b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+            c.read(false)
+        });
+        while o.requests().is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // the slow request is still running when the 200 ms drain ends: exit must not wait
+        // for it (nor for the access-log writer, which it would otherwise keep alive)
+        let t = std::time::Instant::now();
+        g.stop();
+        assert!(t.elapsed() < Duration::from_secs(3), "exit took {:?}", t.elapsed());
+        let log = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(log.lines().count(), 1, "the finished request was logged: {log}");
+    }
+
     fn every_request_gets_one_json_line(d) {
         let o = Origin::echo();
         let path = temp(&format!("json-{d}.log"));

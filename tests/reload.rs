@@ -23,7 +23,7 @@ fn keyed(path: &str, key: &str) -> Vec<u8> {
 fn post_reload(admin: SocketAddr) -> Response {
     roundtrip(
         admin,
-        b"POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        format!("POST /reload HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 0\r\n\r\n").as_bytes(),
     )
 }
 
@@ -128,6 +128,12 @@ both_drivers! {
             format!("POST /reload HTTP/1.1\r\nHost: {admin}\r\nOrigin: http://evil.example\r\nContent-Length: 0\r\n\r\n").as_bytes(),
         );
         assert_eq!(cross.status, 403);
+        // nor one that rebinds its own name to the admin address (Host is that name)
+        let rebound = roundtrip(
+            admin,
+            format!("POST /reload HTTP/1.1\r\nHost: evil.example:{}\r\nContent-Length: 0\r\n\r\n", admin.port()).as_bytes(),
+        );
+        assert_eq!(rebound.status, 403);
         assert_eq!(get(g.addr, "/v").text(), "one");
         let same = format!("POST /reload HTTP/1.1\r\nHost: {admin}\r\nOrigin: http://{admin}\r\nContent-Length: 0\r\n\r\n");
         let r = roundtrip(admin, same.as_bytes());

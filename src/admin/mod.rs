@@ -229,15 +229,35 @@ fn reload(admin: &Admin) -> (u16, String) {
 }
 
 /// A browser page on another site may POST to a loopback admin address (a "simple" request
-/// needs no preflight), but it cannot hide its `Origin`: a reload is refused when the request
-/// carries an `Origin` whose host is not the `Host` it was sent to.
+/// needs no preflight), but it cannot hide its `Origin`, nor the name it used for the admin
+/// host. A reload is refused when the request carries an `Origin` whose host is not the `Host`
+/// it was sent to, or when `Host` is a name other than `localhost` (a page that rebinds its own
+/// DNS name to 127.0.0.1 sends that name): reach the admin listener by IP address or localhost.
 fn cross_site(head: &crate::http::RequestHead) -> bool {
+    let host = head.host.map(|s| head.slice(s)).unwrap_or_default();
+    if !host_is_local_or_ip(host) {
+        return true;
+    }
     let Some(origin) = head.header("origin") else {
         return false;
     };
-    let host = head.host.map(|s| head.slice(s)).unwrap_or_default();
     let origin_host = origin.split(|&b| b == b'/').nth(2).unwrap_or_default();
     !origin_host.eq_ignore_ascii_case(host)
+}
+
+/// `Host` is an IP literal (`127.0.0.1:9901`, `[::1]:9901`) or `localhost`, with any port.
+fn host_is_local_or_ip(host: &[u8]) -> bool {
+    let Ok(h) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let name = match h.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((n, _)) => n,
+            None => return false,
+        },
+        None => h.rsplit_once(':').map_or(h, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn report_json(r: &crate::server::reload::ReloadReport) -> String {
@@ -324,6 +344,28 @@ pub fn redacted(source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_needs_a_local_or_ip_host() {
+        for ok in [
+            "127.0.0.1:9901",
+            "[::1]:9901",
+            "localhost:9901",
+            "LOCALHOST",
+            "10.0.0.7",
+        ] {
+            assert!(host_is_local_or_ip(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "evil.example:9901",
+            "evil.example",
+            "",
+            "[::1",
+            "127.0.0.1.nip.io:9901",
+        ] {
+            assert!(!host_is_local_or_ip(bad.as_bytes()), "{bad}");
+        }
+    }
 
     #[test]
     fn api_key_values_are_redacted() {

@@ -178,8 +178,7 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
 
 /// Waits, without a buffer, until the client sends something. False: close the connection.
 async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
-    let closing = || w.draining.get() || conn.listener_closed.get();
-    if closing() {
+    if w.draining.get() || conn.listener_closed.get() {
         return false;
     }
     let limit = {
@@ -242,5 +241,33 @@ mod tests {
         assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
         assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
         assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_serve_future_size() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cfg = std::sync::Arc::new(
+                crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap(),
+            );
+            let throttle =
+                std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+            let health = crate::health::HealthBoard::new(&cfg);
+            let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+            let w = std::rc::Rc::new(super::Worker::new(0, crate::server::DriverKind::Epoll, g));
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (s, _) = l.accept().unwrap();
+            s.set_nonblocking(true).unwrap();
+            let s = monoio::net::TcpStream::from_std(s).unwrap();
+            let f = super::serve(s, w, std::rc::Rc::new(std::cell::Cell::new(false)));
+            eprintln!("SERVE FUTURE SIZE {}", std::mem::size_of_val(&f));
+        });
     }
 }

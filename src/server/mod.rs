@@ -82,6 +82,35 @@ impl Shared {
     }
 }
 
+/// Counts a worker thread out of `Shared::running` when dropped; the last one out sets
+/// `stopped` (the cue for the usage flusher's last write and for reloads in progress).
+struct RunningGuard(Arc<Shared>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.stopped.store(true, Ordering::Release);
+        }
+    }
+}
+
+/// How long `join` waits for an access-log writer to write what is queued and end.
+pub const LOG_WRITER_JOIN: Duration = Duration::from_secs(10);
+
+/// Joins a writer thread, but gives up after [`LOG_WRITER_JOIN`] (a disk that hangs must not
+/// hang the process's exit).
+fn join_writer(t: JoinHandle<()>) {
+    let deadline = Instant::now() + LOG_WRITER_JOIN;
+    while !t.is_finished() {
+        if Instant::now() >= deadline {
+            eprintln!("tollgate: the access-log writer did not finish; exiting without it");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = t.join();
+}
+
 /// A running server: its bound addresses, drivers, and the means to reload and stop it.
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
@@ -147,7 +176,7 @@ impl ServerHandle {
         }
         self.control.release();
         if let Some(writer) = self.log_writer {
-            let _ = writer.join(); // ends once every worker's sender is gone and the queue is written
+            join_writer(writer); // ends once every sender is gone and the queue is written
         }
         self.control.join_retired();
     }
@@ -302,6 +331,8 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
             .name(format!("tollgate-w{id}"))
             .spawn(move || {
                 let log = log.map(|(c, sink, tx)| WorkerLog::new(c, sink, tx));
+                // counts the worker out however its thread ends, a panic included
+                let _out = RunningGuard(shared.clone());
                 worker_thread(WorkerSetup {
                     id,
                     config,
@@ -312,9 +343,6 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
                     health,
                     ready: tx,
                 });
-                if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    shared.stopped.store(true, Ordering::Release);
-                }
             })?;
         threads.push(t);
     }

@@ -272,6 +272,9 @@ impl Controller {
     /// Lets go of the access-log queues the controller and the board hold, so writers can end
     /// once the workers have exited (shutdown).
     pub(super) fn release(&self) {
+        // after any reload still running: it sees `stopped` and finishes (or, if it had not
+        // started yet, finds `draining` and does nothing), so nothing is published after this
+        let _serial = lock(&self.serial);
         *lock(&self.log_tx) = None;
         *lock(&self.shared.reload.pending) = None;
     }
@@ -280,7 +283,7 @@ impl Controller {
     pub(super) fn join_retired(&self) {
         let writers = std::mem::take(&mut *lock(&self.retired_writers));
         for w in writers {
-            let _ = w.join();
+            super::join_writer(w);
         }
     }
 
@@ -397,7 +400,11 @@ impl Controller {
         cur.checker_stop.store(true, Ordering::Release);
         if let Some(w) = writer {
             lock(&self.retired_writers).push(w);
-            if let Some(old) = cur.log.clone() {
+        }
+        // a writer no longer current (replaced or removed) may still take lagging workers'
+        // lines: its drops keep counting and SIGUSR1 keeps reaching it
+        if let Some(old) = cur.log.clone() {
+            if !log_sink.as_ref().is_some_and(|s| Arc::ptr_eq(s, &old)) {
                 lock(&self.retired_sinks).push(old);
             }
         }
@@ -409,7 +416,10 @@ impl Controller {
             log: log_sink,
             checker_stop,
         });
-        if applied < n && !self.shared.stopped() {
+        if self.shared.stopped() && applied < n {
+            return Err(Rejected("the server shut down during the reload".into()));
+        }
+        if applied < n {
             return Err(ReloadError::Partial(format!(
                 "generation {number} is current but only {applied} of {n} workers took it within {} ms; the others take it as soon as they can",
                 RELOAD_APPLY_WAIT.as_millis()
