@@ -114,15 +114,11 @@ impl Drop for BusyGuard<'_> {
 
 /// Serves a client connection until it closes, times out or breaks protocol. The accept loop
 /// has already counted it in `open_connections` (so the cap holds before this task first runs);
-/// this function uncounts it however it ends.
-pub async fn serve(stream: TcpStream, w: Rc<Worker>, listener_closed: Rc<Cell<bool>>) {
+/// this function uncounts it however it ends. The connection is taken as built (not assembled
+/// here from its parts), so the parked future holds the socket once, not also as an argument.
+pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
     let _guard = OpenGuard(&w);
-    let _ = stream.set_nodelay(true);
-    let mut conn = Downstream {
-        stream,
-        buf: BytesMut::new(),
-        listener_closed,
-    };
+    let _ = conn.stream.set_nodelay(true);
     let mut state = ConnState::New;
     loop {
         if state != ConnState::Pipelined && !wait_readable(&w, &conn, state).await {
@@ -176,20 +172,24 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
     }
 }
 
+/// How long a connection in `state` may stay silent.
+fn idle_limit(w: &Worker, state: ConnState) -> std::time::Duration {
+    let t = &w.current().config.server.timeouts;
+    if state == ConnState::New {
+        t.header_read
+    } else {
+        t.keepalive_idle
+    }
+}
+
 /// Waits, without a buffer, until the client sends something. False: close the connection.
 async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
     if w.draining.get() || conn.listener_closed.get() {
         return false;
     }
-    let limit = {
-        let t = &w.current().config.server.timeouts;
-        if state == ConnState::New {
-            t.header_read
-        } else {
-            t.keepalive_idle
-        }
-    };
-    let _idle = w.idle.register(conn.stream.as_raw_fd(), limit);
+    let _idle = w
+        .idle
+        .register(conn.stream.as_raw_fd(), idle_limit(w, state));
     // Bytes that arrived are a request the client already sent: it is served (with
     // `Connection: close` when draining or the listener is gone), not cut off.
     conn.stream.readable(false).await.is_ok()
@@ -245,14 +245,20 @@ mod tests {
 }
 
 #[cfg(test)]
-mod size_probe {
+mod footprint {
+    /// The future an idle keep-alive connection parks (inside its task) is most of what the
+    /// connection costs in memory; this keeps it from creeping up unnoticed. With the task's
+    /// own header the allocation must stay within the allocator's 512-byte size class: at 472
+    /// bytes it spilled into the next one and an idle connection cost 0.77 instead of 0.64 KiB.
+    const SERVE_FUTURE_MAX: usize = 448;
+
     #[test]
-    fn print_serve_future_size() {
+    fn idle_connection_future_stays_small() {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .enable_timer()
             .build()
             .unwrap();
-        rt.block_on(async {
+        let size = rt.block_on(async {
             let cfg = std::sync::Arc::new(
                 crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap(),
             );
@@ -266,8 +272,14 @@ mod size_probe {
             let (s, _) = l.accept().unwrap();
             s.set_nonblocking(true).unwrap();
             let s = monoio::net::TcpStream::from_std(s).unwrap();
-            let f = super::serve(s, w, std::rc::Rc::new(std::cell::Cell::new(false)));
-            eprintln!("SERVE FUTURE SIZE {}", std::mem::size_of_val(&f));
+            let conn = super::Downstream {
+                stream: s,
+                buf: bytes::BytesMut::new(),
+                listener_closed: std::rc::Rc::new(std::cell::Cell::new(false)),
+            };
+            let f = super::serve(conn, w);
+            std::mem::size_of_val(&f)
         });
+        assert!(size <= SERVE_FUTURE_MAX, "serve() future is {size} bytes");
     }
 }

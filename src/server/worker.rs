@@ -281,7 +281,12 @@ async fn accept_loop(
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, _peer)) => {
                 w.open_connections.set(w.open_connections.get() + 1);
-                let conn = crate::proxy::conn::serve(stream, w.clone(), closed.clone());
+                let conn = crate::proxy::conn::Downstream {
+                    stream,
+                    buf: bytes::BytesMut::new(),
+                    listener_closed: closed.clone(),
+                };
+                let conn = crate::proxy::conn::serve(conn, w.clone());
                 monoio::spawn(CatchUnwind(conn));
             }
             Err(e) => {
