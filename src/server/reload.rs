@@ -492,3 +492,35 @@ fn restart_notes(old: &Config, new: &Config) -> Vec<String> {
     );
     notes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(extra_server: &str, admin: &str) -> Config {
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\n{extra_server}\n{admin}\n[[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
+        );
+        config::from_str(&text).unwrap_or_else(|e| panic!("{}", e.render("test")))
+    }
+
+    #[test]
+    fn startup_only_settings_are_reported_not_silently_ignored() {
+        let old = cfg("workers = 2", "");
+        assert!(restart_notes(&old, &cfg("workers = 2", "")).is_empty());
+        let new = cfg(
+            "workers = 3\ndriver = \"epoll\"\nread_buffer_bytes = 32768",
+            "[admin]\nlisten = \"127.0.0.1:0\"",
+        );
+        let notes = restart_notes(&old, &new).join("\n");
+        for key in [
+            "server.workers",
+            "server.driver",
+            "server.read_buffer_bytes",
+            "admin.listen",
+        ] {
+            assert!(notes.contains(key), "{key} missing from: {notes}");
+        }
+        assert!(!notes.contains("pin_cores"), "{notes}");
+    }
+}
