@@ -26,6 +26,8 @@ ORIGIN_PORT=$PORT_BASE
 TG_PORT=$((PORT_BASE + 1))
 ADMIN_PORT=$((PORT_BASE + 2))
 LAST=$(($(nproc) - 1))
+# shellcheck source=features.sh
+. "$HERE/features.sh"
 TCK=$(getconf CLK_TCK)
 
 log() { printf '[overhead] %s\n' "$*" >&2; }
@@ -68,7 +70,7 @@ PIDS+=($!)
 
 config() { # $1: base | obs | metrics | limits
     local route_extra=""
-    [[ $1 == limits ]] && route_extra=$'api_key_required = true\nthrottle = { rate = 1e9, burst = 1000000000 }'
+    [[ $1 == limits ]] && route_extra=$(limits_route_lines)
     cat <<EOF
 [server]
 listen = ["127.0.0.1:$TG_PORT"]
@@ -87,25 +89,9 @@ upstream = "origin"
 $route_extra
 EOF
     case $1 in
-        obs) printf '\n[admin]\nlisten = "127.0.0.1:%s"\n\n[access_log]\npath = "%s/access.log"\nformat = "json"\n' "$ADMIN_PORT" "$TMP" ;;
-        metrics) printf '\n[admin]\nlisten = "127.0.0.1:%s"\n' "$ADMIN_PORT" ;;
-        limits)
-            cat <<EOF
-
-[throttle]
-rate = 1e9
-burst = 1000000000
-
-[[usage_plan]]
-name = "load"
-throttle = { rate = 1e9, burst = 1000000000 }
-
-[[api_key]]
-name = "loadtest"
-value = "loadtest-key-0123456789abcdef"
-plan = "load"
-EOF
-            ;;
+        obs) observability_tables "$ADMIN_PORT" "$TMP" ;;
+        metrics) observability_tables "$ADMIN_PORT" ;;
+        limits) limits_tables ;;
     esac
 }
 
@@ -119,7 +105,7 @@ measure() { # $1: base | variant; prints CPU µs per request
         sleep 0.05
     done
     local hdr=()
-    [[ $1 == limits ]] && hdr=(-H "x-api-key: loadtest-key-0123456789abcdef")
+    [[ $1 == limits ]] && hdr=(-H "x-api-key: $LOADTEST_KEY")
     taskset -c "$LAST" wrk -t1 -c"$CONNS" -d2s "${hdr[@]}" "http://127.0.0.1:$TG_PORT/" >/dev/null
     local a b out req non2xx
     a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")

@@ -14,6 +14,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 OUT="$HERE/out"
 LT="$HERE/lt.py"
+# shellcheck source=features.sh
+. "$HERE/features.sh"
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -321,57 +323,38 @@ log "tollgate up on 127.0.0.1:$TG_PORT (pid $TG_PID, driver ${DRIVER_USED:-?})"
 measure tollgate "$TG_PORT" "$TG_PID"
 stop_group "$TG_PID"
 
-# ---------------------------------------------------------------- tollgate with limits active
-# The same proxy with a gateway limit, a route limit and an API key whose usage plan has its own
-# limit, all far above the offered load: the cost of the throttle decision on every request.
+# ---------------------------------------------------------------- tollgate with a feature on
+# measure_variant NAME CONFIG [WAIT_STATUS]: the same proxy with CONFIG, measured under NAME.
+measure_variant() {
+    "$TOLLGATE" -c "$2" check >"$TMP/$1-check.log" 2>&1 ||
+        die "$1 config invalid: $(cat "$TMP/$1-check.log")"
+    start_bg "$TMP/$1.log" "$TOLLGATE" -c "$2"
+    local pid=$STARTED_PID
+    SKIP_IDLE=1 WAIT_STATUS=${3:-200} measure "$1" "$TG_PORT" "$pid"
+    stop_group "$pid"
+}
+
+# Limits: a gateway limit, a route limit and an API key whose usage plan has its own limit, all
+# far above the offered load: the cost of the throttle decision on every request.
 if [[ ${LIMITS:-1} == 1 ]]; then
-    sed 's/^key = "\$default"$/key = "$default"\napi_key_required = true\nthrottle = { rate = 1e9, burst = 1000000000 }/' \
-        "$TMP/tollgate.toml" >"$TMP/tollgate-limits.toml"
-    cat >>"$TMP/tollgate-limits.toml" <<EOF
-
-[throttle]
-rate = 1e9
-burst = 1000000000
-
-[[usage_plan]]
-name = "load"
-throttle = { rate = 1e9, burst = 1000000000 }
-
-[[api_key]]
-name = "loadtest"
-value = "loadtest-key-0123456789abcdef"
-plan = "load"
-EOF
-    "$TOLLGATE" -c "$TMP/tollgate-limits.toml" check >"$TMP/tollgate-limits-check.log" 2>&1 ||
-        die "tollgate limits config invalid: $(cat "$TMP/tollgate-limits-check.log")"
-    start_bg "$TMP/tollgate-limits.log" "$TOLLGATE" -c "$TMP/tollgate-limits.toml"
-    TGL_PID=$STARTED_PID
-    WRK_EXTRA=(-H "x-api-key: loadtest-key-0123456789abcdef")
-    SKIP_IDLE=1 WAIT_STATUS=403 measure tollgate_limits "$TG_PORT" "$TGL_PID"
+    {
+        awk -v extra="$(limits_route_lines)" '{ print } /^key = "\$default"$/ { print extra }' \
+            "$TMP/tollgate.toml"
+        limits_tables
+    } >"$TMP/tollgate-limits.toml"
+    WRK_EXTRA=(-H "x-api-key: $LOADTEST_KEY")
+    measure_variant tollgate_limits "$TMP/tollgate-limits.toml" 403
     WRK_EXTRA=()
-    stop_group "$TGL_PID"
 fi
 
-# ---------------------------------------------------------------- tollgate with observability on
-# The same proxy with the admin listener (metrics recorded per request) and a JSON access log
+# Observability: the admin listener (metrics recorded per request) and a JSON access log
 # written to a file: the cost of observability on every request (issue target: within 5 %).
 if [[ ${OBS:-1} == 1 ]]; then
-    cp "$TMP/tollgate.toml" "$TMP/tollgate-obs.toml"
-    cat >>"$TMP/tollgate-obs.toml" <<EOF
-
-[admin]
-listen = "127.0.0.1:$((PORT_BASE + 82))"
-
-[access_log]
-path = "$TMP/access.log"
-format = "json"
-EOF
-    "$TOLLGATE" -c "$TMP/tollgate-obs.toml" check >"$TMP/tollgate-obs-check.log" 2>&1 ||
-        die "tollgate observability config invalid: $(cat "$TMP/tollgate-obs-check.log")"
-    start_bg "$TMP/tollgate-obs.log" "$TOLLGATE" -c "$TMP/tollgate-obs.toml"
-    TGO_PID=$STARTED_PID
-    SKIP_IDLE=1 measure tollgate_obs "$TG_PORT" "$TGO_PID"
-    stop_group "$TGO_PID"
+    {
+        cat "$TMP/tollgate.toml"
+        observability_tables "$((PORT_BASE + 82))" "$TMP"
+    } >"$TMP/tollgate-obs.toml"
+    measure_variant tollgate_obs "$TMP/tollgate-obs.toml"
     kv tollgate_obs.log_bytes "$(stat -c %s "$TMP/access.log" 2>/dev/null || echo 0)"
     rm -f "$TMP/access.log"
 fi

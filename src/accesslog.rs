@@ -439,14 +439,12 @@ pub struct WorkerLog {
 
 impl WorkerLog {
     pub fn new(cfg: LogConfig, sink: Arc<LogSink>, tx: LineQueue) -> Self {
-        let w = WorkerLog::new_detached(cfg, sink);
-        *w.tx.borrow_mut() = Some(tx);
-        w
+        WorkerLog::with_queue(cfg, sink, Some(tx))
     }
 
-    fn new_detached(cfg: LogConfig, sink: Arc<LogSink>) -> Self {
+    fn with_queue(cfg: LogConfig, sink: Arc<LogSink>, tx: Option<LineQueue>) -> Self {
         WorkerLog {
-            tx: RefCell::new(None),
+            tx: RefCell::new(tx),
             buf: RefCell::new(Vec::with_capacity(cfg.buffer_bytes + 1024)),
             cfg,
             sink,
@@ -469,10 +467,7 @@ impl WorkerLog {
     /// A buffer with new settings that writes to the same file (a reload changed only the
     /// format, buffer size or flush interval).
     pub fn reformatted(&self, cfg: LogConfig) -> WorkerLog {
-        let tx = self.tx.borrow().clone();
-        let mut w = WorkerLog::new_detached(cfg, self.sink.clone());
-        w.tx = RefCell::new(tx);
-        w
+        WorkerLog::with_queue(cfg, self.sink.clone(), self.tx.borrow().clone())
     }
 
     /// Appends one line; hands the buffer off when full.

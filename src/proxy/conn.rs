@@ -174,12 +174,14 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
 
 /// How long a connection in `state` may stay silent.
 fn idle_limit(w: &Worker, state: ConnState) -> std::time::Duration {
-    let t = &w.current().config.server.timeouts;
-    if state == ConnState::New {
-        t.header_read
-    } else {
-        t.keepalive_idle
-    }
+    w.with_current(|g| {
+        let t = &g.config.server.timeouts;
+        if state == ConnState::New {
+            t.header_read
+        } else {
+            t.keepalive_idle
+        }
+    })
 }
 
 /// Waits, without a buffer, until the client sends something. False: close the connection.

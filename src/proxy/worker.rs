@@ -182,6 +182,12 @@ impl Worker {
         self.generation.borrow().clone()
     }
 
+    /// Reads something of the current generation without taking a reference to it (no `Rc`
+    /// count traffic: for settings read between requests).
+    pub fn with_current<R>(&self, f: impl FnOnce(&Generation) -> R) -> R {
+        f(&self.generation.borrow())
+    }
+
     /// Makes `next` current and returns the previous generation (still used by the requests
     /// that started on it).
     pub fn install(&self, next: Rc<Generation>) -> Rc<Generation> {

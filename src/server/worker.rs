@@ -271,7 +271,8 @@ async fn accept_loop(
 ) {
     let stop = || w.draining.get() || closed.get();
     loop {
-        if w.open_connections.get() >= w.current().config.server.max_connections {
+        let max = w.with_current(|g| g.config.server.max_connections);
+        if w.open_connections.get() >= max {
             monoio::time::sleep(ACCEPT_BACKOFF).await;
             if stop() {
                 return;

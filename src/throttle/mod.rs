@@ -65,6 +65,21 @@ pub fn wall_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// Makes entry `i` of every worker's `[worker][i]` counters the same objects as entry `j` of
+/// the previous ones (a route or key that kept its identity across a reload).
+fn share_counters(
+    new: &mut [Vec<Arc<KeyCounters>>],
+    old: &[Vec<Arc<KeyCounters>>],
+    i: usize,
+    j: usize,
+) {
+    for (counters, prev) in new.iter_mut().zip(old) {
+        if let (Some(slot), Some(old)) = (counters.get_mut(i), prev.get(j)) {
+            *slot = old.clone();
+        }
+    }
+}
+
 /// The shared state of one limit.
 #[derive(Debug)]
 pub enum SharedLimit {
@@ -236,14 +251,7 @@ impl Throttle {
             if let (true, Some(slot), Some(old)) = (same, t.routes.get_mut(i), prev.routes.get(j)) {
                 slot.clone_from(old);
             }
-            for (w, counters) in t.route_counters.iter_mut().enumerate() {
-                if let (Some(slot), Some(old)) = (
-                    counters.get_mut(i),
-                    prev.route_counters.get(w).and_then(|c| c.get(j)),
-                ) {
-                    *slot = old.clone();
-                }
-            }
+            share_counters(&mut t.route_counters, &prev.route_counters, i, j);
         }
         for k in 0..t.spec.keys.len() {
             let Some(ks) = t.spec.keys.get(k) else {
@@ -252,14 +260,7 @@ impl Throttle {
             let Some(j) = prev.spec.keys.iter().position(|o| o.name == ks.name) else {
                 continue;
             };
-            for (w, counters) in t.counters.iter_mut().enumerate() {
-                if let (Some(slot), Some(old)) = (
-                    counters.get_mut(k),
-                    prev.counters.get(w).and_then(|c| c.get(j)),
-                ) {
-                    *slot = old.clone();
-                }
-            }
+            share_counters(&mut t.counters, &prev.counters, k, j);
             let (plan, old_plan) = (
                 t.spec.plan_of(ks),
                 prev.spec.keys.get(j).and_then(|o| prev.spec.plan_of(o)),

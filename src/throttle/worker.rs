@@ -60,6 +60,26 @@ pub struct WorkerThrottle {
     wall: Cell<i64>,
 }
 
+/// For each new shared object in `new`, takes the local half (`old_locals`, parallel to `old`)
+/// that the previous generation kept for the very same object, into `locals` (parallel to
+/// `new`); other slots keep their fresh value.
+fn carry_locals<S, L>(
+    new: &[Option<Arc<S>>],
+    old: &[Option<Arc<S>>],
+    old_locals: &[Rc<L>],
+    locals: &mut [Rc<L>],
+) {
+    for (slot, n) in locals.iter_mut().zip(new) {
+        let Some(n) = n else { continue };
+        let j = old
+            .iter()
+            .position(|o| o.as_ref().is_some_and(|o| Arc::ptr_eq(o, n)));
+        if let Some(l) = j.and_then(|j| old_locals.get(j)) {
+            *slot = l.clone();
+        }
+    }
+}
+
 struct Check<'a> {
     level: Level,
     spec: &'a LimitSpec,
@@ -86,55 +106,36 @@ impl WorkerThrottle {
 
     /// This worker's half of a reloaded [`Throttle`]: wherever the new shared state is the very
     /// object `prev` used (carried over by [`Throttle::reloaded`]), the lease or reservation
-    /// carries over too, so both generations spend from one lease and sync it once.
+    /// carries over too, so both generations spend from one lease and sync it once. Matching
+    /// goes through the shared objects themselves, so no name lookup is needed here.
     pub fn reloaded(shared: Arc<Throttle>, prev: &WorkerThrottle) -> Self {
         let mut w = WorkerThrottle::new(shared, prev.id);
-        let t = w.shared.clone();
-        let p = &*prev.shared;
-        let same = |a: &Option<Arc<SharedLimit>>, b: &Option<Arc<SharedLimit>>| matches!((a, b), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
-        if same(&t.gateway, &p.gateway) {
-            w.gateway = prev.gateway.clone();
-        }
-        // routes and keys are matched through the shared objects themselves, so no name lookup
-        for (i, new) in t.routes.iter().enumerate() {
-            if let Some(j) = p.routes.iter().position(|old| same(new, old)) {
-                if let (Some(slot), Some(old)) = (w.routes.get_mut(i), prev.routes.get(j)) {
-                    slot.clone_from(old);
-                }
-            }
-        }
-        for (i, new) in t.key_plan.iter().enumerate() {
-            if let Some(j) = p.key_plan.iter().position(|old| same(new, old)) {
-                if let (Some(slot), Some(old)) = (w.key_plan.get_mut(i), prev.key_plan.get(j)) {
-                    slot.clone_from(old);
-                }
-            }
-        }
-        for (k, list) in t.key_routes.iter().enumerate() {
-            for (n, (_, new)) in list.iter().enumerate() {
-                let found = p.key_routes.iter().enumerate().find_map(|(j, ol)| {
-                    ol.iter()
-                        .position(|(_, o)| Arc::ptr_eq(o, new))
-                        .map(|m| (j, m))
-                });
-                let old = found.and_then(|(j, m)| prev.key_routes.get(j)?.get(m));
-                if let (Some(slot), Some(old)) =
-                    (w.key_routes.get_mut(k).and_then(|v| v.get_mut(n)), old)
-                {
-                    slot.clone_from(old);
-                }
-            }
-        }
-        for (i, new) in t.key_quota.iter().enumerate() {
-            let Some(new) = new else { continue };
-            let j = p
-                .key_quota
+        let (t, p) = (w.shared.clone(), &*prev.shared);
+        carry_locals(
+            std::slice::from_ref(&t.gateway),
+            std::slice::from_ref(&p.gateway),
+            std::slice::from_ref(&prev.gateway),
+            std::slice::from_mut(&mut w.gateway),
+        );
+        carry_locals(&t.routes, &p.routes, &prev.routes, &mut w.routes);
+        carry_locals(&t.key_plan, &p.key_plan, &prev.key_plan, &mut w.key_plan);
+        carry_locals(&t.key_quota, &p.key_quota, &prev.quotas, &mut w.quotas);
+        // per-route plan limits: one flat list of every key's, on either side
+        let flat = |lists: &[Vec<(usize, Arc<SharedLimit>)>]| -> Vec<Option<Arc<SharedLimit>>> {
+            lists
                 .iter()
-                .position(|o| o.as_ref().is_some_and(|o| Arc::ptr_eq(o, new)));
-            if let (Some(slot), Some(old)) =
-                (w.quotas.get_mut(i), j.and_then(|j| prev.quotas.get(j)))
-            {
-                slot.clone_from(old);
+                .flatten()
+                .map(|(_, l)| Some(l.clone()))
+                .collect()
+        };
+        let old_locals: Vec<Rc<LocalBucket>> = prev.key_routes.iter().flatten().cloned().collect();
+        let (new_shared, old_shared) = (flat(&t.key_routes), flat(&p.key_routes));
+        let mut locals: Vec<Rc<LocalBucket>> = w.key_routes.iter().flatten().cloned().collect();
+        carry_locals(&new_shared, &old_shared, &old_locals, &mut locals);
+        let mut it = locals.into_iter();
+        for list in &mut w.key_routes {
+            for (slot, l) in list.iter_mut().zip(&mut it) {
+                *slot = l;
             }
         }
         w
