@@ -828,3 +828,16 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn greedy_needs_a_segment_as_api_gateway() {
+    // README: `/orders` does not match `ANY /orders/{proxy+}`; an `ANY /orders` route catches it
+    let r = router(&["ANY /orders/{proxy+}"]);
+    assert_eq!(route_of(&r, "GET", "/orders"), None);
+    assert_eq!(
+        hit(&r, "POST", None, "/orders/7/items"),
+        Some((0, vec!["7/items".into()]))
+    );
+    let r = router(&["ANY /orders/{proxy+}", "ANY /orders"]);
+    assert_eq!(route_of(&r, "GET", "/orders"), Some(1));
+}
