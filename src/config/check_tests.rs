@@ -132,6 +132,20 @@ fn semantic_errors_caused_by_a_set_aside_entry_are_not_reported() {
 }
 
 #[test]
+fn type_errors_speak_toml_not_rust() {
+    let e = errors("route = [1]\nupstream = { name = \"x\" }\n[server]\nlisten = \"a\"\n");
+    let msgs: Vec<&str> = e.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(
+        msgs,
+        vec![
+            "invalid type: integer `1`, expected a table",
+            "invalid type: table, expected an array",
+            "invalid type: string \"a\", expected an array",
+        ]
+    );
+}
+
+#[test]
 fn a_syntax_error_is_one_error_with_its_line() {
     let e = errors("[server]\nworkers = 2\nlisten = [\n");
     assert_eq!(e.len(), 1, "{e:?}");
@@ -367,4 +381,67 @@ fn edge_values_that_mean_something_are_accepted() {
     assert_eq!(c.server.timeouts.shutdown, std::time::Duration::ZERO);
     let text = format!("{ROUTE}[server]\nworkers = {}\n", raw::MAX_WORKERS);
     assert_eq!(from_str(&text).unwrap().server.workers, raw::MAX_WORKERS);
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values and keys that break the schema in different ways.
+    const NOISE: &[&str] = &[
+        "\"x\"",
+        "0",
+        "-1",
+        "true",
+        "[1, \"a\"]",
+        "{ a = 1 }",
+        "bogus = 1\n",
+        "[[route]]\n",
+        "[x]\n",
+        "1.5",
+        "\"\"",
+        "{}",
+        "[]",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Recovery never panics, always terminates, and whatever it reports is sorted by line
+        /// and located in the file.
+        #[test]
+        fn recovery_never_panics_and_reports_in_order(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0..NOISE.len(), 0usize..12), 1..6)
+        ) {
+            let mut text = EMBEDDED_CONFIG.to_string();
+            for (at, noise, cut) in edits {
+                // replace a value (from after a `=` to the end of its line) or splice noise in
+                let mut i = at.index(text.len().max(1));
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                if let Some(eq) = text[i..].find("= ") {
+                    let start = i + eq + 2;
+                    let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+                    text.replace_range(start..end, NOISE[noise]);
+                } else {
+                    let end = (i + cut).min(text.len());
+                    let end = (end..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap_or(text.len());
+                    text.replace_range(i..end, NOISE[noise]);
+                }
+            }
+            let lines = text.lines().count().max(1) + 1;
+            if let Err(e) = from_str(&text) {
+                prop_assert!(!e.0.is_empty());
+                let pos: Vec<(usize, usize)> = e.0.iter().map(|e| (e.line, e.column)).collect();
+                let mut sorted = pos.clone();
+                sorted.sort();
+                prop_assert_eq!(&pos, &sorted);
+                for err in &e.0 {
+                    prop_assert!(err.line >= 1 && err.line <= lines, "{:?}", err);
+                    prop_assert!(!err.key.is_empty() && !err.message.is_empty(), "{:?}", err);
+                }
+            }
+        }
+    }
 }

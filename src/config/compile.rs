@@ -1,8 +1,9 @@
 //! Stage two of loading: validate the raw structs and compile them into the immutable [`Config`].
 //!
-//! Owns: every semantic check (addresses resolve, names are unique and referenced names exist,
-//! each route has exactly one integration, limits are sane, route keys are well formed and do not
-//! conflict) and the precomputation the hot path relies on: the route trie, path templates and
+//! Owns: every semantic check (addresses resolve, targets carry a port, names are unique and
+//! referenced names exist, each route has exactly one integration, every numeric setting lies in
+//! its range from [`raw`] (refused, never clamped), there is at least one route, route keys are
+//! well formed and do not conflict) and the precomputation the hot path relies on: the route trie, path templates and
 //! pre-rendered mock responses. All errors are collected, each naming its key and line, so
 //! `tollgate check` can print them all at once. Leaves out: runtime state (pools, sockets); a
 //! reload compiles a fresh `Config` and workers swap to it.

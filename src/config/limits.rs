@@ -1,6 +1,8 @@
 //! Validation and compilation of traffic management: `[throttle]`, route `throttle` and
 //! `api_key_required`, `[[usage_plan]]`, `[[api_key]]`, `[api_keys]` and `server.state_dir`,
-//! into a [`ThrottleConfig`]. Errors name the key and the line like every config error.
+//! into a [`ThrottleConfig`]. Errors name the key and the line like every config error. Two API
+//! keys with one secret are an error however each gives it (`value` or `value_sha256`): both are
+//! compared by SHA-256.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -122,21 +124,7 @@ fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
     let mut index = KeyIndex::default();
     // every secret by its SHA-256, whichever way it was given: a `value` on one key and the
     // same secret's `value_sha256` on another would make the second key unreachable
-    let mut secrets: AHashMap<[u8; 32], usize> = AHashMap::new();
-    let mut same_secret =
-        |i: usize, digest: [u8; 32], at: &Spanned<String>, field: &str, cx: &mut Ctx<'_>| {
-            if let Some(&first) = secrets.get(&digest) {
-                let other = &raw.api_key[first];
-                let (line, _) = super::line_col(cx.text(), other.name.span().start);
-                let m = format!(
-                    "the same secret is used by api_key[{first}] {:?} (line {line})",
-                    other.name.get_ref()
-                );
-                cx.err(at, format!("api_key[{i}].{field}"), m);
-            } else {
-                secrets.insert(digest, i);
-            }
-        };
+    let mut secrets: Secrets<'_> = AHashMap::new();
     for (i, k) in raw.api_key.iter().enumerate() {
         let key = format!("api_key[{i}]");
         let name = k.name.get_ref();
@@ -169,13 +157,14 @@ fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
                     let m = "must be at least 16 visible ASCII characters";
                     cx.err(v, format!("{key}.value"), m);
                 } else {
-                    same_secret(i, sha2::Sha256::digest(bytes).into(), v, "value", cx);
+                    let d = sha2::Sha256::digest(bytes).into();
+                    same_secret(&mut secrets, (i, &k.name), d, v, "value", cx);
                     index.plain.entry(bytes.to_vec()).or_insert(i);
                 }
             }
             (None, Some(h)) => match parse_sha256(h.get_ref()) {
                 Some(d) => {
-                    same_secret(i, d, h, "value_sha256", cx);
+                    same_secret(&mut secrets, (i, &k.name), d, h, "value_sha256", cx);
                     index.hashed.entry(d).or_insert(i);
                 }
                 None => {
@@ -196,6 +185,34 @@ fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
         });
     }
     tc.key_index = index;
+}
+
+/// Each API key secret seen so far, by SHA-256: the key's index and name.
+type Secrets<'r> = AHashMap<[u8; 32], (usize, &'r Spanned<String>)>;
+
+/// Records the secret (`digest`) of key `this`; when an earlier key has the same secret, the
+/// error names that key and its line.
+fn same_secret<'r>(
+    seen: &mut Secrets<'r>,
+    this: (usize, &'r Spanned<String>),
+    digest: [u8; 32],
+    at: &Spanned<String>,
+    field: &str,
+    cx: &mut Ctx<'_>,
+) {
+    match seen.get(&digest) {
+        Some(&(first, name)) => {
+            let (line, _) = super::line_col(cx.text(), name.span().start);
+            let m = format!(
+                "the same secret is used by api_key[{first}] {:?} (line {line})",
+                name.get_ref()
+            );
+            cx.err(at, format!("api_key[{}].{field}", this.0), m);
+        }
+        None => {
+            seen.insert(digest, this);
+        }
+    }
 }
 
 fn parse_sha256(s: &str) -> Option<[u8; 32]> {

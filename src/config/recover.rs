@@ -195,7 +195,14 @@ fn plain_types(msg: &str) -> String {
             m = format!("{rest}{plain}");
         }
     }
-    m
+    if let Some(at) = m.find("expected struct ") {
+        m.replace_range(at.., "expected a table");
+    }
+    if let Some(rest) = m.strip_suffix("expected a sequence") {
+        m = format!("{rest}expected an array");
+    }
+    m.replace("invalid type: map,", "invalid type: table,")
+        .replace("invalid type: sequence,", "invalid type: array,")
 }
 
 /// Where an error span lies in the document.
