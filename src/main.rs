@@ -59,6 +59,11 @@ fn disable_transparent_huge_pages() {
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Usage)) && cli.config.is_none() {
+        // the embedded demo config has no server.state_dir, so there is nothing to read
+        eprintln!("tollgate: usage needs a config with server.state_dir: tollgate usage -c FILE");
+        return ExitCode::from(2);
+    }
     let cfg = match load(cli.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
@@ -73,9 +78,9 @@ fn main() -> ExitCode {
                 .as_ref()
                 .map_or("<embedded config>".to_string(), |p| p.display().to_string());
             println!(
-                "{origin}: ok ({} routes, {} upstreams)",
-                cfg.routes.len(),
-                cfg.upstreams.len()
+                "{origin}: ok ({}, {})",
+                plural(cfg.routes.len(), "route"),
+                plural(cfg.upstreams.len(), "upstream")
             );
             ExitCode::SUCCESS
         }
@@ -87,6 +92,15 @@ fn main() -> ExitCode {
             run(cfg, source)
         }
         Command::Usage => usage(&cfg),
+    }
+}
+
+/// `1 worker`, `2 workers`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
     }
 }
 
@@ -137,9 +151,9 @@ fn run(cfg: Config, source: ConfigSource) -> ExitCode {
     let drivers: Vec<&str> = handle.drivers().iter().map(|d| d.name()).collect();
     let addrs: Vec<String> = handle.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "tollgate {}: {} workers, drivers [{}], listening on {}",
+        "tollgate {}: {}, drivers [{}], listening on {}",
         env!("CARGO_PKG_VERSION"),
-        drivers.len(),
+        plural(drivers.len(), "worker"),
         drivers.join(", "),
         addrs.join(", ")
     );

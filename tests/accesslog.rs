@@ -87,8 +87,10 @@ both_drivers! {
 
 #[test]
 fn unknown_format_variable_is_a_config_error() {
-    let e = tollgate::config::from_str("[access_log]\npath = \"-\"\nformat = \"$context.bogus\"\n")
-        .unwrap_err();
+    let e = tollgate::config::from_str(
+        "[access_log]\npath = \"-\"\nformat = \"$context.bogus\"\n[[route]]\nkey = \"GET /\"\nmock = {}\n",
+    )
+    .unwrap_err();
     assert_eq!(e.0[0].key, "access_log.format");
     assert_eq!(e.0[0].line, 3);
 }

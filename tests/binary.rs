@@ -24,6 +24,8 @@ fn write_config(name: &str, text: &str) -> std::path::PathBuf {
 struct Proc {
     child: Child,
     addr: SocketAddr,
+    /// The first line on stderr (`tollgate VERSION: N workers, ...`).
+    startup: String,
 }
 
 impl Proc {
@@ -50,7 +52,11 @@ impl Proc {
             let mut rest = String::new();
             let _ = err.read_to_string(&mut rest);
         });
-        Proc { child, addr }
+        Proc {
+            child,
+            addr,
+            startup: line,
+        }
     }
 
     fn rss_kib(&self) -> u64 {
@@ -162,6 +168,15 @@ both_drivers! {
         assert!(growth < RSS_GROWTH_LIMIT_KIB, "RSS grew by {growth} KiB");
     }
 
+    fn startup_line_counts_workers_in_words(d) {
+        for (workers, want) in [(1, " 1 worker, "), (2, " 2 workers, ")] {
+            let text = server_toml(d, workers, "") + "[[route]]\nkey = \"GET /x\"\nmock = {}\n";
+            let p = Proc::start(&format!("startup-{d}-{workers}.toml"), &text);
+            assert!(p.startup.contains(want), "{want:?} not in {:?}", p.startup);
+            assert_eq!(get(p.addr, "/x").status, 200);
+        }
+    }
+
     fn sigterm_drains_in_flight_requests(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_millis(700), Box::new(Reply::ok("finished"))));
         let mut p = Proc::start(&format!("drain-{d}.toml"), &proxy_config(d, o.addr, ""));
@@ -231,7 +246,7 @@ fn check_prints_every_error_with_key_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(":2:1: workerz: unknown field `workerz`"),
+        err.contains(":2:1: server.workerz: unknown field `workerz`"),
         "{err}"
     );
 }
@@ -394,4 +409,102 @@ fn sighup_reloads_and_moves_the_access_log() {
         "new format after: {b_lines}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tollgate check` reports every error of a file in one run: type errors (which serde alone
+/// stops at), out-of-range values, a target without a port and a route conflict, each as
+/// `FILE:LINE:COL: key: message`, sorted by line, exit code 1.
+#[test]
+fn check_reports_every_kind_of_error_in_one_run_sorted_by_line() {
+    let text = r#"[[route]]
+key = "GET /p/{id}"
+upstream = "pets"
+
+[server]
+workers = 100000
+pin_cores = "yes"
+
+[server.timeouts]
+header_read_ms = 0
+
+[[upstream]]
+name = "pets"
+targets = ["localhost"]
+connect_timeout_ms = "fast"
+
+[[route]]
+key = "GET /p/{x}"
+mock = { status = "ok", body = "b" }
+"#;
+    let bad = write_config("every.toml", text);
+    let out = cli("check", &bad);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = bad.display().to_string();
+    let want = [
+        "6:11: server.workers: must be 0 (one per core) or in 1..=1024 (got 100000)",
+        "7:13: server.pin_cores: invalid type: string \"yes\", expected true or false",
+        "10:18: server.timeouts.header_read_ms: must be in 1..=3600000 (got 0)",
+        "14:12: upstream[0].targets[0]: \"localhost\" has no port; write \"localhost:80\"",
+        "15:22: upstream[0].connect_timeout_ms: invalid type: string \"fast\"",
+        "18:7: route[1].key: route \"GET /p/{x}\" conflicts with route \"GET /p/{id}\" (same method and path shape); route[0] is at line 2",
+        "19:19: route[1].mock.status: invalid type: string \"ok\"",
+    ];
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), want.len(), "{err}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(
+            line.starts_with(&format!("{p}:{want}")),
+            "{line:?} is not {want:?}"
+        );
+    }
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_says_no_routes_for_an_empty_file_and_names_an_unreadable_one() {
+    let empty = write_config("empty.toml", "");
+    let out = cli("check", &empty);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "{}:1:1: route: no routes: add at least one [[route]]",
+            empty.display()
+        )
+    );
+    let missing = empty.with_file_name("does-not-exist.toml");
+    let out = cli("check", &missing);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("{}:1:1: file: cannot read:", missing.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_accepts_the_shipped_config_file() {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tollgate.toml");
+    let out = cli("check", &shipped);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(": ok ("), "{said}");
+}
+
+#[test]
+fn usage_without_a_config_says_it_needs_one() {
+    let out = Command::new(BIN).arg("usage").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("usage needs a config") && err.contains("-c FILE"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -1,13 +1,16 @@
 //! Stage two of loading: validate the raw structs and compile them into the immutable [`Config`].
 //!
-//! Owns: every semantic check (addresses resolve, names are unique and referenced names exist,
-//! each route has exactly one integration, limits are sane, route keys are well formed and do not
-//! conflict) and the precomputation the hot path relies on: the route trie, path templates and
+//! Owns: every semantic check (addresses resolve, targets carry a port, names are unique and
+//! referenced names exist, each route has exactly one integration, every numeric setting lies in
+//! its range from [`raw`] (refused, never clamped), there is at least one route, route keys are
+//! well formed and do not conflict) and the precomputation the hot path relies on: the route trie, path templates and
 //! pre-rendered mock responses. All errors are collected, each naming its key and line, so
 //! `tollgate check` can print them all at once. Leaves out: runtime state (pools, sockets); a
 //! reload compiles a fresh `Config` and workers swap to it.
 
+use std::fmt::Display;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -127,6 +130,11 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The text being compiled (to turn another entry's span into a line).
+    pub(super) fn text(&self) -> &str {
+        self.text
+    }
+
     pub(super) fn err<T>(
         &mut self,
         span: &Spanned<T>,
@@ -135,6 +143,27 @@ impl Ctx<'_> {
     ) {
         let e = ConfigError::at(self.text, span.span(), key.into(), msg.into());
         self.errors.push(e);
+    }
+
+    /// The value of a numeric setting; outside `range` it is refused with an error naming the
+    /// key, its line and the range (the value is still returned so checking can go on).
+    pub(super) fn range<T: PartialOrd + Copy + Display>(
+        &mut self,
+        v: &Spanned<T>,
+        key: impl Into<String>,
+        range: &RangeInclusive<T>,
+    ) -> T {
+        let x = *v.get_ref();
+        if !range.contains(&x) {
+            let m = format!("must be in {}..={} (got {x})", range.start(), range.end());
+            self.err(v, key, m);
+        }
+        x
+    }
+
+    /// A setting in milliseconds (see [`Ctx::range`]), as a duration.
+    fn millis(&mut self, v: &Spanned<u64>, key: String, range: &RangeInclusive<u64>) -> Duration {
+        Duration::from_millis(self.range(v, key, range))
     }
 }
 
@@ -145,6 +174,11 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         errors: Vec::new(),
     };
     let server = compile_server(&raw.server, &mut cx);
+    if raw.route.is_empty() {
+        // an empty file, or one without [[route]]: the gateway would answer 404 to everything
+        let at = Spanned::new(0..0, ());
+        cx.err(&at, "route", "no routes: add at least one [[route]]");
+    }
     let upstreams = compile_upstreams(&raw.upstream, &mut cx);
     let specs: Vec<RouteSpec<'_>> = raw
         .route
@@ -159,7 +193,16 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         Err(errs) => {
             for e in errs {
                 if let Some(r) = raw.route.get(e.index) {
-                    cx.err(&r.key, format!("route[{}].key", e.index), e.message);
+                    // a conflict names the other route's index and line too
+                    let other = e.other.and_then(|o| Some((o, raw.route.get(o)?)));
+                    let m = match other {
+                        Some((o, other)) => {
+                            let (line, _) = super::line_col(text, other.key.span().start);
+                            format!("{}; route[{o}] is at line {line}", e.message)
+                        }
+                        None => e.message,
+                    };
+                    cx.err(&r.key, format!("route[{}].key", e.index), m);
                 }
             }
             None
@@ -213,11 +256,21 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             );
             return None;
         }
+        let buffer_bytes = cx.range(
+            &l.buffer_bytes,
+            "access_log.buffer_bytes",
+            &raw::LOG_BUFFER_BYTES,
+        );
+        let flush = cx.millis(
+            &l.flush_ms,
+            "access_log.flush_ms".into(),
+            &raw::LOG_FLUSH_MS,
+        );
         Some(LogConfig {
             path: (p != "-").then(|| std::path::PathBuf::from(p)),
             format,
-            buffer_bytes: l.buffer_bytes.clamp(512, 16 << 20),
-            flush: Duration::from_millis(l.flush_ms.clamp(1, 60_000)),
+            buffer_bytes,
+            flush,
         })
     });
     match (server, router) {
@@ -252,62 +305,76 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
             ),
         }
     }
-    let workers = if s.workers == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        s.workers
+    let workers = match *s.workers.get_ref() {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => {
+            if n > raw::MAX_WORKERS {
+                let m = format!(
+                    "must be 0 (one per core) or in 1..={} (got {n})",
+                    raw::MAX_WORKERS
+                );
+                cx.err(&s.workers, "server.workers", m);
+            }
+            n
+        }
     };
-    let entries = *s.ring_entries.get_ref();
-    if !(8..=32_768).contains(&entries) {
-        cx.err(
-            &s.ring_entries,
-            "server.ring_entries",
-            "must be in 8..=32768",
-        );
-    }
-    if *s.max_connections.get_ref() == 0 {
-        cx.err(
-            &s.max_connections,
-            "server.max_connections",
-            "must be at least 1",
-        );
-    }
-    let rb = *s.read_buffer_bytes.get_ref();
-    if !(1024..=16 << 20).contains(&rb) {
-        cx.err(
-            &s.read_buffer_bytes,
-            "server.read_buffer_bytes",
-            "must be in 1024..=16777216",
-        );
-    }
+    let entries = cx.range(&s.ring_entries, "server.ring_entries", &raw::RING_ENTRIES);
+    let max_connections = cx.range(
+        &s.max_connections,
+        "server.max_connections",
+        &raw::MAX_CONNECTIONS,
+    );
+    let rb = cx.range(
+        &s.read_buffer_bytes,
+        "server.read_buffer_bytes",
+        &raw::READ_BUFFER_BYTES,
+    );
+    let backlog = cx.range(&s.backlog, "server.backlog", &raw::BACKLOG);
     let l = &s.limits;
     let limits = Limits {
-        max_head_bytes: *l.max_head_bytes.get_ref(),
+        max_head_bytes: cx.range(
+            &l.max_head_bytes,
+            "server.limits.max_head_bytes",
+            &raw::HEAD_BYTES,
+        ),
         max_uri_bytes: *l.max_uri_bytes.get_ref(),
-        max_headers: *l.max_headers.get_ref(),
-        max_body_bytes: l.max_body_bytes,
+        max_headers: cx.range(
+            &l.max_headers,
+            "server.limits.max_headers",
+            &(1..=crate::http::MAX_HEADERS_CAPACITY),
+        ),
+        max_body_bytes: cx.range(
+            &l.max_body_bytes,
+            "server.limits.max_body_bytes",
+            &raw::BODY_BYTES,
+        ),
         ..Limits::default()
     };
-    if !(1024..=1 << 20).contains(&limits.max_head_bytes) {
-        let m = "must be in 1024..=1048576";
-        cx.err(&l.max_head_bytes, "server.limits.max_head_bytes", m);
-    }
-    if limits.max_uri_bytes < 16 || limits.max_uri_bytes >= limits.max_head_bytes {
-        let m = "must be at least 16 and below server.limits.max_head_bytes";
+    // (compared with max_head_bytes only when that one is valid: no follow-on error)
+    let head_ok = raw::HEAD_BYTES.contains(&limits.max_head_bytes);
+    if limits.max_uri_bytes < raw::MIN_URI_BYTES
+        || (head_ok && limits.max_uri_bytes >= limits.max_head_bytes)
+    {
+        let m = format!(
+            "must be in {}..{} (below server.limits.max_head_bytes; got {})",
+            raw::MIN_URI_BYTES,
+            limits.max_head_bytes,
+            limits.max_uri_bytes
+        );
         cx.err(&l.max_uri_bytes, "server.limits.max_uri_bytes", m);
     }
-    if !(1..=crate::http::MAX_HEADERS_CAPACITY).contains(&limits.max_headers) {
-        let m = format!("must be in 1..={}", crate::http::MAX_HEADERS_CAPACITY);
-        cx.err(&l.max_headers, "server.limits.max_headers", m);
-    }
     let t = &s.timeouts;
-    let ms = Duration::from_millis;
+    let key = |k: &str| format!("server.timeouts.{k}");
     let timeouts = Timeouts {
-        header_read: ms(t.header_read_ms.max(1)),
-        body_read: ms(t.body_read_ms.max(1)),
-        keepalive_idle: ms(t.keepalive_idle_ms.max(1)),
-        write: ms(t.write_ms.max(1)),
-        shutdown: ms(t.shutdown_ms),
+        header_read: cx.millis(&t.header_read_ms, key("header_read_ms"), &raw::TIMEOUT_MS),
+        body_read: cx.millis(&t.body_read_ms, key("body_read_ms"), &raw::TIMEOUT_MS),
+        keepalive_idle: cx.millis(
+            &t.keepalive_idle_ms,
+            key("keepalive_idle_ms"),
+            &raw::TIMEOUT_MS,
+        ),
+        write: cx.millis(&t.write_ms, key("write_ms"), &raw::TIMEOUT_MS),
+        shutdown: cx.millis(&t.shutdown_ms, key("shutdown_ms"), &raw::SHUTDOWN_MS),
     };
     Some(ServerConfig {
         listen,
@@ -315,9 +382,9 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         pin_cores: s.pin_cores,
         driver: s.driver,
         ring_entries: entries,
-        max_connections: *s.max_connections.get_ref(),
+        max_connections,
         read_buffer_bytes: rb,
-        backlog: s.backlog.clamp(16, 65_535),
+        backlog,
         limits,
         timeouts,
     })
@@ -325,6 +392,33 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
 
 fn resolve(s: &str) -> Option<SocketAddr> {
     s.to_socket_addrs().ok()?.next()
+}
+
+/// What is wrong with the port of an upstream target (`host:port`), if anything: a name
+/// without a port would otherwise only say "cannot resolve". A port is required because an
+/// upstream target has no scheme to default one from.
+fn target_port_problem(t: &str) -> Option<String> {
+    if t.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let no_port = || Some(format!("{t:?} has no port; write \"{t}:80\""));
+    if t.ends_with(']') {
+        return no_port(); // "[::1]"
+    }
+    let Some((host, port)) = t.rsplit_once(':') else {
+        return no_port();
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Some(format!(
+            "{t:?}: an IPv6 address needs brackets and a port, as \"[::1]:80\""
+        ));
+    }
+    match port.parse::<u16>() {
+        _ if host.is_empty() => Some(format!("{t:?} has no host")),
+        Ok(0) => Some(format!("{t:?}: port 0 cannot be connected to")),
+        Ok(_) => None,
+        Err(_) => Some(format!("{t:?}: port {port:?} is not a number in 1..=65535")),
+    }
 }
 
 fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
@@ -349,6 +443,10 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
             );
         }
         for (j, t) in u.targets.get_ref().iter().enumerate() {
+            if let Some(m) = target_port_problem(t.get_ref()) {
+                cx.err(t, format!("upstream[{i}].targets[{j}]"), m);
+                continue;
+            }
             match resolve(t.get_ref()) {
                 Some(a) => targets.push(a),
                 None => cx.err(
@@ -358,33 +456,61 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
                 ),
             }
         }
-        let ms = |v: u64| Duration::from_millis(v.max(1));
+        let key = |k: &str| format!("upstream[{i}].{k}");
         let health = u.health.as_ref().and_then(|h| {
             let r = h.get_ref();
             if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
                 let m = "must be an origin-form path such as \"/health\"";
-                cx.err(h, format!("upstream[{i}].health.path"), m);
+                cx.err(h, key("health.path"), m);
                 return None;
             }
             Some(CheckSpec {
                 path: r.path.clone(),
-                interval: ms(r.interval_ms.max(10)),
-                timeout: ms(r.timeout_ms),
-                healthy: r.healthy.max(1),
-                unhealthy: r.unhealthy.max(1),
+                interval: cx.millis(
+                    &r.interval_ms,
+                    key("health.interval_ms"),
+                    &raw::HEALTH_INTERVAL_MS,
+                ),
+                timeout: cx.millis(&r.timeout_ms, key("health.timeout_ms"), &raw::TIMEOUT_MS),
+                healthy: cx.range(&r.healthy, key("health.healthy"), &raw::HEALTH_THRESHOLD),
+                unhealthy: cx.range(
+                    &r.unhealthy,
+                    key("health.unhealthy"),
+                    &raw::HEALTH_THRESHOLD,
+                ),
             })
         });
         out.push(UpstreamConfig {
             health,
-            passive_failures: u.passive_failures,
-            passive_cooldown: Duration::from_millis(u.passive_cooldown_ms),
+            passive_failures: cx.range(
+                &u.passive_failures,
+                key("passive_failures"),
+                &raw::PASSIVE_FAILURES,
+            ),
+            passive_cooldown: cx.millis(
+                &u.passive_cooldown_ms,
+                key("passive_cooldown_ms"),
+                &raw::TIMEOUT_MS,
+            ),
             name: name.clone(),
             targets,
             balance: u.balance,
-            connect_timeout: ms(u.connect_timeout_ms),
-            response_timeout: ms(u.response_timeout_ms),
-            max_idle_per_worker: u.max_idle_per_worker,
-            idle_timeout: ms(u.idle_timeout_ms),
+            connect_timeout: cx.millis(
+                &u.connect_timeout_ms,
+                key("connect_timeout_ms"),
+                &raw::TIMEOUT_MS,
+            ),
+            response_timeout: cx.millis(
+                &u.response_timeout_ms,
+                key("response_timeout_ms"),
+                &raw::TIMEOUT_MS,
+            ),
+            max_idle_per_worker: cx.range(
+                &u.max_idle_per_worker,
+                key("max_idle_per_worker"),
+                &raw::MAX_IDLE_PER_WORKER,
+            ),
+            idle_timeout: cx.millis(&u.idle_timeout_ms, key("idle_timeout_ms"), &raw::TIMEOUT_MS),
         });
     }
     out

@@ -1,10 +1,14 @@
 //! Validation and compilation of traffic management: `[throttle]`, route `throttle` and
 //! `api_key_required`, `[[usage_plan]]`, `[[api_key]]`, `[api_keys]` and `server.state_dir`,
-//! into a [`ThrottleConfig`]. Errors name the key and the line like every config error.
+//! into a [`ThrottleConfig`]. Errors name the key and the line like every config error. Two API
+//! keys with one secret are an error however each gives it (`value` or `value_sha256`): both are
+//! compared by SHA-256.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ahash::AHashMap;
+use sha2::Digest;
 use toml::Spanned;
 
 use super::compile::Ctx;
@@ -16,19 +20,19 @@ use crate::throttle::spec::{
 
 /// Largest accepted rate (tokens per second) and burst.
 pub const MAX_RATE: f64 = 1e9;
+/// A quota's `limit` is below this (requests per period).
+pub const MAX_QUOTA: u64 = 1 << 40;
 
 pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
     let mut tc = ThrottleConfig::default();
     if let Some(t) = &raw.throttle {
-        let every = *t.sync_interval_ms.get_ref();
-        if !(1..=1000).contains(&every) {
-            cx.err(
-                &t.sync_interval_ms,
-                "throttle.sync_interval_ms",
-                "must be in 1..=1000",
-            );
-        }
-        tc.sync_interval = Duration::from_millis(every.clamp(1, 1000));
+        let every = cx.range(
+            &t.sync_interval_ms,
+            "throttle.sync_interval_ms",
+            &raw::SYNC_INTERVAL_MS,
+        );
+        // the value only matters when the config is accepted, i.e. in range
+        tc.sync_interval = Duration::from_millis(every.max(1));
         match (&t.rate, t.burst) {
             (Some(rate), Some(burst)) => {
                 let l = RawLimit {
@@ -54,7 +58,11 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
         cx.err(&s, "api_keys.header", "must be a header name");
     }
     tc.api_key_header = header;
-    tc.flush_interval = Duration::from_millis(raw.api_keys.flush_ms.clamp(10, 3_600_000));
+    tc.flush_interval = Duration::from_millis(cx.range(
+        &raw.api_keys.flush_ms,
+        "api_keys.flush_ms",
+        &raw::QUOTA_FLUSH_MS,
+    ));
     tc.state_dir = raw.server.state_dir.as_ref().map(PathBuf::from);
 
     for (i, r) in raw.route.iter().enumerate() {
@@ -114,6 +122,9 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
 
 fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
     let mut index = KeyIndex::default();
+    // every secret by its SHA-256, whichever way it was given: a `value` on one key and the
+    // same secret's `value_sha256` on another would make the second key unreachable
+    let mut secrets: Secrets<'_> = AHashMap::new();
     for (i, k) in raw.api_key.iter().enumerate() {
         let key = format!("api_key[{i}]");
         let name = k.name.get_ref();
@@ -145,20 +156,16 @@ fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
                 if bytes.len() < 16 || !bytes.iter().all(|b| b.is_ascii_graphic()) {
                     let m = "must be at least 16 visible ASCII characters";
                     cx.err(v, format!("{key}.value"), m);
-                } else if index.plain.insert(bytes.to_vec(), i).is_some() {
-                    cx.err(
-                        v,
-                        format!("{key}.value"),
-                        "the same value is used by another key",
-                    );
+                } else {
+                    let d = sha2::Sha256::digest(bytes).into();
+                    same_secret(&mut secrets, (i, &k.name), d, v, "value", cx);
+                    index.plain.entry(bytes.to_vec()).or_insert(i);
                 }
             }
             (None, Some(h)) => match parse_sha256(h.get_ref()) {
                 Some(d) => {
-                    if index.hashed.insert(d, i).is_some() {
-                        let m = "the same hash is used by another key";
-                        cx.err(h, format!("{key}.value_sha256"), m);
-                    }
+                    same_secret(&mut secrets, (i, &k.name), d, h, "value_sha256", cx);
+                    index.hashed.entry(d).or_insert(i);
                 }
                 None => {
                     let m = "must be 64 hex digits (SHA-256)";
@@ -180,6 +187,34 @@ fn compile_keys(raw: &RawConfig, tc: &mut ThrottleConfig, cx: &mut Ctx<'_>) {
     tc.key_index = index;
 }
 
+/// Each API key secret seen so far, by SHA-256: the key's index and name.
+type Secrets<'r> = AHashMap<[u8; 32], (usize, &'r Spanned<String>)>;
+
+/// Records the secret (`digest`) of key `this`; when an earlier key has the same secret, the
+/// error names that key and its line.
+fn same_secret<'r>(
+    seen: &mut Secrets<'r>,
+    this: (usize, &'r Spanned<String>),
+    digest: [u8; 32],
+    at: &Spanned<String>,
+    field: &str,
+    cx: &mut Ctx<'_>,
+) {
+    match seen.get(&digest) {
+        Some(&(first, name)) => {
+            let (line, _) = super::line_col(cx.text(), name.span().start);
+            let m = format!(
+                "the same secret is used by api_key[{first}] {:?} (line {line})",
+                name.get_ref()
+            );
+            cx.err(at, format!("api_key[{}].{field}", this.0), m);
+        }
+        None => {
+            seen.insert(digest, this);
+        }
+    }
+}
+
 fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
     if s.len() != 64 {
@@ -195,15 +230,16 @@ fn parse_sha256(s: &str) -> Option<[u8; 32]> {
 
 fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Option<LimitSpec> {
     if !(l.rate > 0.0 && l.rate <= MAX_RATE) {
-        cx.err(
-            at,
-            format!("{key}.rate"),
-            "must be above 0 and at most 1e9 per second",
+        let m = format!(
+            "must be in (0, {MAX_RATE}] per second, above 0 (got {})",
+            l.rate
         );
+        cx.err(at, format!("{key}.rate"), m);
         return None;
     }
     if l.burst == 0 || l.burst > MAX_RATE as u64 {
-        cx.err(at, format!("{key}.burst"), "must be in 1..=1000000000");
+        let m = format!("must be in 1..={} (got {})", MAX_RATE as u64, l.burst);
+        cx.err(at, format!("{key}.burst"), m);
         return None;
     }
     let by = match l.throttle_by.as_deref() {
@@ -224,8 +260,14 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
             return None;
         }
     };
-    if !(16..=1 << 24).contains(&l.max_clients) {
-        cx.err(at, format!("{key}.max_clients"), "must be in 16..=16777216");
+    if !raw::MAX_CLIENTS.contains(&l.max_clients) {
+        let m = format!(
+            "must be in {}..={} (got {})",
+            raw::MAX_CLIENTS.start(),
+            raw::MAX_CLIENTS.end(),
+            l.max_clients
+        );
+        cx.err(at, format!("{key}.max_clients"), m);
         return None;
     }
     Some(LimitSpec {
@@ -241,8 +283,9 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
 
 fn quota(q: &Spanned<raw::RawQuota>, key: &str, cx: &mut Ctx<'_>) -> Option<QuotaSpec> {
     let r = q.get_ref();
-    if r.limit == 0 || r.limit >= 1 << 40 {
-        cx.err(q, format!("{key}.quota.limit"), "must be in 1..2^40");
+    if r.limit == 0 || r.limit >= MAX_QUOTA {
+        let m = format!("must be in 1..{} (below 2^40; got {})", MAX_QUOTA, r.limit);
+        cx.err(q, format!("{key}.quota.limit"), m);
         return None;
     }
     let max_offset = match r.period {

@@ -1,13 +1,18 @@
-//! Configuration, loaded in stages: TOML text → [`raw`] serde structs (unknown keys rejected) →
-//! [`compile`] (validation of meaning, collecting every error) → an immutable [`Config`].
+//! Configuration, loaded in stages: TOML text → [`raw`] serde structs (unknown keys rejected;
+//! [`recover`] collects every structural error, not just serde's first) → [`compile`]
+//! (validation of meaning, collecting every error) → an immutable [`Config`]. All errors of a
+//! file come back together, sorted by line and column.
 //!
 //! Owns: reading the file, the embedded demo config used when no `-c` is given, and error
 //! reporting with the key and the line of each problem. Leaves out: applying a config to running
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
+#[cfg(test)]
+mod check_tests;
 pub mod compile;
 mod limits;
 pub mod raw;
+mod recover;
 
 use std::fmt;
 use std::ops::Range;
@@ -80,41 +85,37 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses and compiles config text. Errors carry key and line.
+/// Parses and compiles config text. Errors carry key and line, every one of them: structural
+/// errors (types, unknown or missing keys) and, when the structure could be recovered, the
+/// semantic ones, sorted by line then column.
 pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
-    let raw = raw::parse(text).map_err(|e| {
-        let (line, column) = e.span().map_or((0, 0), |s| line_col(text, s.start));
-        let msg = e.message().trim().to_string();
-        ConfigErrors(vec![ConfigError {
-            line,
-            column,
-            key: key_from_toml_error(&msg),
-            message: msg,
-        }])
-    })?;
-    compile::compile(raw, text)
-}
-
-/// serde's messages name the key in backquotes (`unknown field `foo``); pull it out for the
-/// `key:` column so every error line has the same shape.
-fn key_from_toml_error(msg: &str) -> String {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
+    let mut rec = recover::parse(text);
+    let mut errors = std::mem::take(&mut rec.errors);
+    if let (Some(raw), true) = (rec.raw.take(), rec.complete) {
+        match compile::compile(raw, text) {
+            Ok(cfg) if errors.is_empty() => return Ok(cfg),
+            Ok(_) => {}
+            // an error about an entry recovery set aside repeats one already reported
+            Err(e) => errors.extend(e.0.into_iter().filter(|e| !rec.is_blanked(&e.key))),
         }
     }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some(end) = rest.find('`') {
-            return rest[..end].to_string();
-        }
+    if errors.is_empty() {
+        errors.push(ConfigError {
+            line: 1,
+            column: 1,
+            key: "toml".to_string(),
+            message: "cannot be read as a tollgate config".to_string(),
+        });
     }
-    "toml".to_string()
+    errors.sort_by_key(|e| (e.line, e.column));
+    Err(ConfigErrors(errors))
 }
 
 /// Reads and compiles a config file; the error text is ready to print.
 pub fn load(path: &Path) -> Result<Config, String> {
+    // same shape as every other error (`FILE:LINE:COL: key: message`) so tools can parse it
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        .map_err(|e| format!("{}:1:1: file: cannot read: {e}\n", path.display()))?;
     from_str(&text).map_err(|e| e.render(&path.display().to_string()))
 }
 
@@ -163,11 +164,11 @@ mock = { status = 200, body = "hi", headers = { "content-type" = "text/plain" } 
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let text = "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n";
+        let text = "[server]\nlisten = [\"127.0.0.1:1\"]\nworkerz = 2\n[[route]]\nkey = \"GET /\"\nmock = {}\n";
         let e = from_str(text).unwrap_err();
         assert_eq!(e.0.len(), 1);
         assert_eq!(e.0[0].line, 3);
-        assert_eq!(e.0[0].key, "workerz");
+        assert_eq!(e.0[0].key, "server.workerz");
     }
 
     #[test]

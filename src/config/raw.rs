@@ -9,6 +9,7 @@
 //! error can name their line.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -41,6 +42,52 @@ pub const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 29_000;
 pub const DEFAULT_MAX_IDLE_PER_WORKER: usize = 64;
 /// Lifetime of an idle pooled upstream connection (`upstream.idle_timeout_ms`).
 pub const DEFAULT_UPSTREAM_IDLE_MS: u64 = 60_000;
+
+// Accepted ranges. `compile` refuses a value outside its range with `FILE:LINE:COL: key: must
+// be in A..=B`; nothing is clamped silently. README's configuration reference lists them.
+
+/// `server.workers` above 0 (0 means one per core) is at most this. A fixed cap, not a multiple
+/// of this machine's cores, so `tollgate check` gives the same answer on the machine that checks
+/// a config and on the one that runs it; more workers than cores only adds contention.
+pub const MAX_WORKERS: usize = 1024;
+/// `server.ring_entries`.
+pub const RING_ENTRIES: RangeInclusive<u32> = 8..=32_768;
+/// `server.max_connections` (per worker).
+pub const MAX_CONNECTIONS: RangeInclusive<usize> = 1..=1 << 20;
+/// `server.read_buffer_bytes`.
+pub const READ_BUFFER_BYTES: RangeInclusive<usize> = 1024..=16 << 20;
+/// `server.backlog` (the kernel further caps it at `net.core.somaxconn`).
+pub const BACKLOG: RangeInclusive<u32> = 16..=65_535;
+/// `server.limits.max_head_bytes`.
+pub const HEAD_BYTES: RangeInclusive<usize> = 1024..=1 << 20;
+/// `server.limits.max_uri_bytes` is at least this, and below `max_head_bytes`.
+pub const MIN_URI_BYTES: usize = 16;
+/// `server.limits.max_body_bytes` (0 refuses every request body).
+pub const BODY_BYTES: RangeInclusive<u64> = 0..=1 << 40;
+/// Every timeout and interval in milliseconds unless a narrower range is given: zero would
+/// expire at once (every request would fail), more than an hour is a typo.
+pub const TIMEOUT_MS: RangeInclusive<u64> = 1..=3_600_000;
+/// `server.timeouts.shutdown_ms`: 0 is allowed and means stop at once, without waiting for
+/// requests in flight.
+pub const SHUTDOWN_MS: RangeInclusive<u64> = 0..=3_600_000;
+/// `upstream.max_idle_per_worker` (0 keeps no idle connection: one per request).
+pub const MAX_IDLE_PER_WORKER: RangeInclusive<usize> = 0..=65_536;
+/// `upstream.passive_failures` (0 turns passive ejection off).
+pub const PASSIVE_FAILURES: RangeInclusive<u32> = 0..=1_000;
+/// `upstream.health.interval_ms`.
+pub const HEALTH_INTERVAL_MS: RangeInclusive<u64> = 10..=3_600_000;
+/// `upstream.health.healthy` and `.unhealthy`: consecutive results that flip a target.
+pub const HEALTH_THRESHOLD: RangeInclusive<u32> = 1..=100;
+/// `throttle.sync_interval_ms`.
+pub const SYNC_INTERVAL_MS: RangeInclusive<u64> = 1..=1_000;
+/// `api_keys.flush_ms`.
+pub const QUOTA_FLUSH_MS: RangeInclusive<u64> = 10..=3_600_000;
+/// `max_clients` of a per-client limit.
+pub const MAX_CLIENTS: RangeInclusive<usize> = 16..=1 << 24;
+/// `access_log.buffer_bytes`.
+pub const LOG_BUFFER_BYTES: RangeInclusive<usize> = 512..=16 << 20;
+/// `access_log.flush_ms`.
+pub const LOG_FLUSH_MS: RangeInclusive<u64> = 1..=60_000;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -76,19 +123,19 @@ pub struct RawAccessLog {
     #[serde(default = "d_format")]
     pub format: Spanned<String>,
     #[serde(default = "d_log_buffer")]
-    pub buffer_bytes: usize,
+    pub buffer_bytes: Spanned<usize>,
     #[serde(default = "d_log_flush")]
-    pub flush_ms: u64,
+    pub flush_ms: Spanned<u64>,
 }
 
 fn d_format() -> Spanned<String> {
     Spanned::new(0..0, "json".to_string())
 }
-fn d_log_buffer() -> usize {
-    crate::accesslog::DEFAULT_BUFFER_BYTES
+fn d_log_buffer() -> Spanned<usize> {
+    Spanned::new(0..0, crate::accesslog::DEFAULT_BUFFER_BYTES)
 }
-fn d_log_flush() -> u64 {
-    crate::accesslog::DEFAULT_FLUSH_MS
+fn d_log_flush() -> Spanned<u64> {
+    Spanned::new(0..0, crate::accesslog::DEFAULT_FLUSH_MS)
 }
 
 /// `[admin]`
@@ -156,14 +203,14 @@ pub struct RawApiKeys {
     /// Request header carrying the key.
     pub header: String,
     /// How often quota usage is written to `server.state_dir`.
-    pub flush_ms: u64,
+    pub flush_ms: Spanned<u64>,
 }
 
 impl Default for RawApiKeys {
     fn default() -> Self {
         RawApiKeys {
             header: DEFAULT_API_KEY_HEADER.to_string(),
-            flush_ms: DEFAULT_QUOTA_FLUSH_MS,
+            flush_ms: Spanned::new(0..0, DEFAULT_QUOTA_FLUSH_MS),
         }
     }
 }
@@ -236,13 +283,13 @@ pub enum DriverChoice {
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     pub listen: Vec<Spanned<String>>,
-    pub workers: usize,
+    pub workers: Spanned<usize>,
     pub pin_cores: bool,
     pub driver: DriverChoice,
     pub ring_entries: Spanned<u32>,
     pub max_connections: Spanned<usize>,
     pub read_buffer_bytes: Spanned<usize>,
-    pub backlog: u32,
+    pub backlog: Spanned<u32>,
     pub limits: RawLimits,
     pub timeouts: RawTimeouts,
     /// Where state that must survive a restart (quota usage) is kept.
@@ -253,13 +300,13 @@ impl Default for RawServer {
     fn default() -> Self {
         RawServer {
             listen: Vec::new(),
-            workers: 0,
+            workers: Spanned::new(0..0, 0),
             pin_cores: false,
             driver: DriverChoice::Auto,
             ring_entries: Spanned::new(0..0, DEFAULT_RING_ENTRIES),
             max_connections: Spanned::new(0..0, DEFAULT_MAX_CONNECTIONS),
             read_buffer_bytes: Spanned::new(0..0, DEFAULT_READ_BUFFER_BYTES),
-            backlog: DEFAULT_BACKLOG,
+            backlog: Spanned::new(0..0, DEFAULT_BACKLOG),
             limits: RawLimits::default(),
             timeouts: RawTimeouts::default(),
             state_dir: None,
@@ -274,7 +321,7 @@ pub struct RawLimits {
     pub max_head_bytes: Spanned<usize>,
     pub max_uri_bytes: Spanned<usize>,
     pub max_headers: Spanned<usize>,
-    pub max_body_bytes: u64,
+    pub max_body_bytes: Spanned<u64>,
 }
 
 impl Default for RawLimits {
@@ -284,7 +331,7 @@ impl Default for RawLimits {
             max_head_bytes: Spanned::new(0..0, d.max_head_bytes),
             max_uri_bytes: Spanned::new(0..0, d.max_uri_bytes),
             max_headers: Spanned::new(0..0, d.max_headers),
-            max_body_bytes: d.max_body_bytes,
+            max_body_bytes: Spanned::new(0..0, d.max_body_bytes),
         }
     }
 }
@@ -293,21 +340,21 @@ impl Default for RawLimits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTimeouts {
-    pub header_read_ms: u64,
-    pub body_read_ms: u64,
-    pub keepalive_idle_ms: u64,
-    pub write_ms: u64,
-    pub shutdown_ms: u64,
+    pub header_read_ms: Spanned<u64>,
+    pub body_read_ms: Spanned<u64>,
+    pub keepalive_idle_ms: Spanned<u64>,
+    pub write_ms: Spanned<u64>,
+    pub shutdown_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
     fn default() -> Self {
         RawTimeouts {
-            header_read_ms: DEFAULT_HEADER_READ_MS,
-            body_read_ms: DEFAULT_BODY_READ_MS,
-            keepalive_idle_ms: DEFAULT_KEEPALIVE_IDLE_MS,
-            write_ms: DEFAULT_WRITE_MS,
-            shutdown_ms: DEFAULT_SHUTDOWN_MS,
+            header_read_ms: Spanned::new(0..0, DEFAULT_HEADER_READ_MS),
+            body_read_ms: Spanned::new(0..0, DEFAULT_BODY_READ_MS),
+            keepalive_idle_ms: Spanned::new(0..0, DEFAULT_KEEPALIVE_IDLE_MS),
+            write_ms: Spanned::new(0..0, DEFAULT_WRITE_MS),
+            shutdown_ms: Spanned::new(0..0, DEFAULT_SHUTDOWN_MS),
         }
     }
 }
@@ -331,21 +378,21 @@ pub struct RawUpstream {
     #[serde(default)]
     pub balance: Balance,
     #[serde(default = "d_connect")]
-    pub connect_timeout_ms: u64,
+    pub connect_timeout_ms: Spanned<u64>,
     #[serde(default = "d_response")]
-    pub response_timeout_ms: u64,
+    pub response_timeout_ms: Spanned<u64>,
     #[serde(default = "d_max_idle")]
-    pub max_idle_per_worker: usize,
+    pub max_idle_per_worker: Spanned<usize>,
     #[serde(default = "d_idle")]
-    pub idle_timeout_ms: u64,
+    pub idle_timeout_ms: Spanned<u64>,
     /// Active health checks, run once per process.
     pub health: Option<Spanned<RawHealth>>,
     /// Consecutive failures (connect, protocol, 5xx) that eject a target; 0 disables.
     #[serde(default = "d_passive_failures")]
-    pub passive_failures: u32,
+    pub passive_failures: Spanned<u32>,
     /// How long an ejected target is skipped.
     #[serde(default = "d_passive_cooldown")]
-    pub passive_cooldown_ms: u64,
+    pub passive_cooldown_ms: Spanned<u64>,
 }
 
 /// Default consecutive failures before passive ejection (`upstream.passive_failures`).
@@ -353,11 +400,11 @@ pub const DEFAULT_PASSIVE_FAILURES: u32 = 5;
 /// Default ejection time (`upstream.passive_cooldown_ms`).
 pub const DEFAULT_PASSIVE_COOLDOWN_MS: u64 = 10_000;
 
-fn d_passive_failures() -> u32 {
-    DEFAULT_PASSIVE_FAILURES
+fn d_passive_failures() -> Spanned<u32> {
+    Spanned::new(0..0, DEFAULT_PASSIVE_FAILURES)
 }
-fn d_passive_cooldown() -> u64 {
-    DEFAULT_PASSIVE_COOLDOWN_MS
+fn d_passive_cooldown() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_PASSIVE_COOLDOWN_MS)
 }
 
 /// `health = { path, interval_ms, timeout_ms, healthy, unhealthy }`
@@ -366,39 +413,48 @@ fn d_passive_cooldown() -> u64 {
 pub struct RawHealth {
     pub path: String,
     #[serde(default = "d_h_interval")]
-    pub interval_ms: u64,
+    pub interval_ms: Spanned<u64>,
     #[serde(default = "d_h_timeout")]
-    pub timeout_ms: u64,
+    pub timeout_ms: Spanned<u64>,
     #[serde(default = "d_h_healthy")]
-    pub healthy: u32,
+    pub healthy: Spanned<u32>,
     #[serde(default = "d_h_unhealthy")]
-    pub unhealthy: u32,
+    pub unhealthy: Spanned<u32>,
 }
 
-fn d_h_interval() -> u64 {
-    5_000
+/// Default time between two checks of a target (`upstream.health.interval_ms`).
+pub const DEFAULT_HEALTH_INTERVAL_MS: u64 = 5_000;
+/// Default time a check may take (`upstream.health.timeout_ms`).
+pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 1_000;
+/// Default consecutive passes that make a target healthy (`upstream.health.healthy`).
+pub const DEFAULT_HEALTHY: u32 = 2;
+/// Default consecutive failures that make a target unhealthy (`upstream.health.unhealthy`).
+pub const DEFAULT_UNHEALTHY: u32 = 3;
+
+fn d_h_interval() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_HEALTH_INTERVAL_MS)
 }
-fn d_h_timeout() -> u64 {
-    1_000
+fn d_h_timeout() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_HEALTH_TIMEOUT_MS)
 }
-fn d_h_healthy() -> u32 {
-    2
+fn d_h_healthy() -> Spanned<u32> {
+    Spanned::new(0..0, DEFAULT_HEALTHY)
 }
-fn d_h_unhealthy() -> u32 {
-    3
+fn d_h_unhealthy() -> Spanned<u32> {
+    Spanned::new(0..0, DEFAULT_UNHEALTHY)
 }
 
-fn d_connect() -> u64 {
-    DEFAULT_CONNECT_TIMEOUT_MS
+fn d_connect() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_CONNECT_TIMEOUT_MS)
 }
-fn d_response() -> u64 {
-    DEFAULT_RESPONSE_TIMEOUT_MS
+fn d_response() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_RESPONSE_TIMEOUT_MS)
 }
-fn d_max_idle() -> usize {
-    DEFAULT_MAX_IDLE_PER_WORKER
+fn d_max_idle() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_IDLE_PER_WORKER)
 }
-fn d_idle() -> u64 {
-    DEFAULT_UPSTREAM_IDLE_MS
+fn d_idle() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_UPSTREAM_IDLE_MS)
 }
 
 /// `[[route]]`

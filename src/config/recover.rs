@@ -1,0 +1,364 @@
+//! Stage one with recovery: turn TOML text into the [`raw`] structs while collecting *every*
+//! structural error (wrong type, unknown key, missing key, unknown variant), not just the first.
+//!
+//! serde stops at the first error. So: parse the text once into a spanned document
+//! ([`toml_edit::ImDocument`], the parser toml itself uses), then deserialize; when that fails
+//! at a span, locate the entry the span belongs to, record the error under the entry's dotted key
+//! (`route[2].mock.status`), overwrite the entry's bytes with spaces (newlines kept, so every
+//! offset and line stays valid, and the text stays valid TOML) and deserialize again — at most
+//! [`MAX_RECOVERY_PASSES`] times. A "missing field" that only appears because this module blanked
+//! that field is not reported twice. An entry that cannot be set aside (a table missing a
+//! required key) is blanked as a whole; when that is an element of an array of tables
+//! (`[[route]]`), later elements would shift index, so the result is marked incomplete and the
+//! caller skips the semantic stage rather than report follow-on errors about wrong indices.
+//! Otherwise the caller runs the semantic stage on what remains and drops its errors about
+//! blanked keys ([`Recovered::is_blanked`]), which would only repeat a reported problem.
+//!
+//! Leaves out: meaning (see [`super::compile`]). A syntax error (text that is not TOML at all)
+//! is one error: nothing after it can be trusted.
+
+use std::ops::Range;
+
+use toml_edit::{ImDocument, Item, TableLike, Value};
+
+use super::raw::{self, RawConfig};
+use super::{line_col, ConfigError};
+
+/// Upper bound on deserialization attempts for one file: each pass sets aside at least one
+/// entry, so a file would need this many broken entries to hit it.
+pub const MAX_RECOVERY_PASSES: usize = 1_000;
+
+/// The outcome of stage one.
+pub struct Recovered {
+    /// The structs, when deserialization succeeded after setting aside the bad entries.
+    pub raw: Option<RawConfig>,
+    /// `false` when a whole `[[table]]` element had to be set aside (indices of later elements
+    /// no longer match the file) or recovery stopped early: skip the semantic stage.
+    pub complete: bool,
+    /// Every structural error, in the order found.
+    pub errors: Vec<ConfigError>,
+    /// Dotted keys of the entries set aside.
+    blanked: Vec<String>,
+}
+
+impl Recovered {
+    /// Whether `key` names a set-aside entry, something inside one, or a table holding one: an
+    /// error about it from a later stage would be a follow-on of an error already reported.
+    pub fn is_blanked(&self, key: &str) -> bool {
+        self.blanked
+            .iter()
+            .any(|b| is_within(key, b) || is_within(b, key))
+    }
+}
+
+/// `inner` is `outer` or a key below it (`route[1].mock.status` is within `route[1]`).
+fn is_within(inner: &str, outer: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// Deserializes `text`, collecting every structural error (see the module docs).
+pub fn parse(text: &str) -> Recovered {
+    let mut out = Recovered {
+        raw: None,
+        complete: true,
+        errors: Vec::new(),
+        blanked: Vec::new(),
+    };
+    let first = match raw::parse(text) {
+        Ok(r) => {
+            out.raw = Some(r);
+            return out;
+        }
+        Err(e) => e,
+    };
+    let doc = match ImDocument::parse(text) {
+        Ok(d) => d,
+        Err(_) => {
+            // not TOML at all: one error, where the parser gave up
+            out.errors.push(syntax_error(text, &first));
+            out.complete = false;
+            return out;
+        }
+    };
+    let mut buf = text.as_bytes().to_vec();
+    let mut err = first;
+    for _ in 0..MAX_RECOVERY_PASSES {
+        if !set_aside(text, &doc, &mut buf, &err, &mut out) {
+            out.complete = false;
+            return out;
+        }
+        // blanking only writes spaces over whole entries of valid UTF-8 text
+        let Ok(now) = std::str::from_utf8(&buf) else {
+            out.complete = false;
+            return out;
+        };
+        if ImDocument::parse(now).is_err() {
+            // blanking left text that no longer parses (e.g. a `[a.b]` table whose parent
+            // `[[a]]` element was set aside): stop rather than report errors about our edit
+            out.complete = false;
+            return out;
+        }
+        match raw::parse(now) {
+            Ok(r) => {
+                out.raw = Some(r);
+                return out;
+            }
+            Err(e) => err = e,
+        }
+    }
+    out.complete = false;
+    out
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    ConfigError {
+        line,
+        column,
+        key: "toml".to_string(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// Records `err` (unless it is a follow-on of our own blanking) and blanks the entry it is
+/// about. Returns `false` when nothing could be blanked (recovery must stop).
+fn set_aside(
+    text: &str,
+    doc: &ImDocument<&str>,
+    buf: &mut [u8],
+    err: &toml::de::Error,
+    out: &mut Recovered,
+) -> bool {
+    let msg = err.message().trim();
+    let Some(span) = err.span() else {
+        out.errors.push(syntax_error(text, err));
+        return false;
+    };
+    let Some(hit) = locate(text, doc.as_table(), "", None, false, &span) else {
+        out.errors.push(syntax_error(text, err));
+        return false;
+    };
+    let (line, column) = line_col(text, span.start);
+    let missing = msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next());
+    match missing {
+        Some(field) => {
+            let key = join(&hit.path, field);
+            if !out.blanked.contains(&key) {
+                out.errors.push(ConfigError {
+                    line,
+                    column,
+                    key,
+                    message: "is required and missing".to_string(),
+                });
+            }
+        }
+        None => out.errors.push(ConfigError {
+            line,
+            column,
+            key: hit.report.clone(),
+            message: plain_types(msg),
+        }),
+    }
+    if hit.whole_table_element {
+        out.complete = false;
+    }
+    let range = hit.blank.start.min(buf.len())..hit.blank.end.min(buf.len());
+    let Some(bytes) = buf.get_mut(range) else {
+        return false;
+    };
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return false; // already blank: the error cannot be about this entry, give up
+    }
+    for b in bytes.iter_mut().filter(|b| **b != b'\n' && **b != b'\r') {
+        *b = b' ';
+    }
+    out.blanked.push(hit.path);
+    true
+}
+
+/// serde names Rust types (`expected u64`); say what the operator must write instead.
+fn plain_types(msg: &str) -> String {
+    let mut m = msg.to_string();
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number >= 0"),
+        ("expected u64", "expected a whole number >= 0"),
+        ("expected u32", "expected a whole number >= 0"),
+        ("expected u16", "expected a whole number >= 0"),
+        ("expected f64", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        if let Some(rest) = m.strip_suffix(rust) {
+            m = format!("{rest}{plain}");
+        }
+    }
+    if let Some(at) = m.find("expected struct ") {
+        m.replace_range(at.., "expected a table");
+    }
+    if let Some(rest) = m.strip_suffix("expected a sequence") {
+        m = format!("{rest}expected an array");
+    }
+    m.replace("invalid type: map,", "invalid type: table,")
+        .replace("invalid type: sequence,", "invalid type: array,")
+}
+
+/// Where an error span lies in the document.
+struct Hit {
+    /// Dotted key of the entry to blank (an array's key when one element is wrong).
+    path: String,
+    /// Dotted key to report (the element itself: `upstream[0].targets[1]`).
+    report: String,
+    /// Bytes to overwrite with spaces.
+    blank: Range<usize>,
+    /// The whole element of an array of tables is blanked (later elements shift index).
+    whole_table_element: bool,
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    let seg = if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    };
+    if prefix.is_empty() {
+        seg
+    } else {
+        format!("{prefix}.{seg}")
+    }
+}
+
+fn contains(outer: &Option<Range<usize>>, s: &Range<usize>) -> bool {
+    outer
+        .as_ref()
+        .is_some_and(|o| o.start <= s.start && s.end <= o.end && o.start < o.end)
+}
+
+/// Finds the innermost entry of `table` (keys prefixed by `prefix`) that `s` points into.
+/// `dotted_start` is where the enclosing dotted key (`a.b.c = 1`) begins; `inline` says the
+/// entries sit inside `{ ... }` (so blanking must also take a separating comma).
+fn locate(
+    text: &str,
+    table: &dyn TableLike,
+    prefix: &str,
+    dotted_start: Option<usize>,
+    inline: bool,
+    s: &Range<usize>,
+) -> Option<Hit> {
+    for (name, _) in table.iter() {
+        let Some((key, item)) = table.get_key_value(name) else {
+            continue;
+        };
+        let path = join(prefix, name);
+        let key_span = key.span();
+        let start = dotted_start.or(key_span.as_ref().map(|k| k.start));
+        match item {
+            Item::Value(v) => {
+                let vspan = v.span();
+                let entry = |text: &str| -> Option<Range<usize>> {
+                    let start = start?;
+                    let end = vspan.as_ref()?.end;
+                    Some(entry_range(text, start..end, inline))
+                };
+                if contains(&key_span, s) {
+                    return Some(Hit {
+                        report: path.clone(),
+                        path,
+                        blank: entry(text)?,
+                        whole_table_element: false,
+                    });
+                }
+                if !contains(&vspan, s) {
+                    continue;
+                }
+                if let Value::InlineTable(t) = v {
+                    let inner_start = if t.is_dotted() { start } else { None };
+                    if let Some(h) = locate(text, t, &path, inner_start, true, s) {
+                        return Some(h);
+                    }
+                }
+                let mut report = path.clone();
+                if let Value::Array(a) = v {
+                    if let Some(j) = a.iter().position(|e| contains(&e.span(), s)) {
+                        report = format!("{path}[{j}]");
+                    }
+                }
+                return Some(Hit {
+                    report,
+                    path,
+                    blank: entry(text)?,
+                    whole_table_element: false,
+                });
+            }
+            Item::Table(t) => {
+                let inner_start = if t.is_dotted() { start } else { None };
+                if let Some(h) = locate(text, t, &path, inner_start, inline, s) {
+                    return Some(h);
+                }
+                if !t.is_dotted() && t.span().is_some_and(|h| h.start == s.start) {
+                    // the table itself (a required key missing): blank header and body
+                    return Some(Hit {
+                        report: path.clone(),
+                        path,
+                        blank: s.clone(),
+                        whole_table_element: false,
+                    });
+                }
+            }
+            Item::ArrayOfTables(a) => {
+                for (j, t) in a.iter().enumerate() {
+                    let elem = format!("{path}[{j}]");
+                    if let Some(h) = locate(text, t, &elem, None, false, s) {
+                        return Some(h);
+                    }
+                    if t.span().is_some_and(|h| h.start == s.start) {
+                        return Some(Hit {
+                            report: elem.clone(),
+                            path: elem,
+                            blank: s.clone(),
+                            whole_table_element: true,
+                        });
+                    }
+                }
+            }
+            Item::None => {}
+        }
+    }
+    None
+}
+
+/// The bytes of one `key = value` entry. On its own line (a table body) that is from the start
+/// of the line; inside `{ ... }` it is the entry plus the comma that separates it from a
+/// neighbour, so what remains is still a valid inline table.
+fn entry_range(text: &str, entry: Range<usize>, inline: bool) -> Range<usize> {
+    let b = text.as_bytes();
+    let ws = |c: u8| c == b' ' || c == b'\t';
+    if !inline {
+        let line_start = b
+            .get(..entry.start)
+            .and_then(|h| h.iter().rposition(|&c| c == b'\n'))
+            .map_or(0, |i| i + 1);
+        return line_start..entry.end;
+    }
+    let mut after = entry.end;
+    while b.get(after).is_some_and(|&c| ws(c)) {
+        after += 1;
+    }
+    if b.get(after) == Some(&b',') {
+        return entry.start..after + 1;
+    }
+    let mut before = entry.start;
+    while before > 0 && b.get(before - 1).is_some_and(|&c| ws(c)) {
+        before -= 1;
+    }
+    if before > 0 && b.get(before - 1) == Some(&b',') {
+        return before - 1..entry.end;
+    }
+    entry
+}
