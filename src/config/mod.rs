@@ -6,6 +6,7 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod compile;
+mod forwarding;
 mod limits;
 pub mod raw;
 
@@ -14,6 +15,7 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
+pub use forwarding::{BodyPolicy, Forwarding};
 
 /// The demo configuration compiled into the binary (same text as `config/tollgate.toml`).
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/tollgate.toml");
