@@ -412,6 +412,7 @@ fn compile_route(
     cx: &mut Ctx<'_>,
 ) -> Option<RouteConfig> {
     let key = r.key.get_ref().clone();
+    forwarding::check_route(i, r, cx);
     let integration = match (&r.upstream, &r.mock) {
         (Some(u), None) => {
             let Some((idx, up)) = ups
@@ -438,7 +439,7 @@ fn compile_route(
             Integration::Http {
                 upstream: idx,
                 path,
-                forwarding: forwarding::route(i, r, up, server_body, cx),
+                forwarding: forwarding::route(r, up, server_body),
             }
         }
         (None, Some(m)) => {
@@ -446,7 +447,6 @@ fn compile_route(
                 let msg = "only routes with an upstream can rewrite the path";
                 cx.err(p, format!("route[{i}].path"), msg);
             }
-            forwarding::refuse_on_mock(i, r, cx);
             Integration::Mock(compile_mock(i, m, cx)?)
         }
         (Some(u), Some(_)) => {

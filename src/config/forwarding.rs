@@ -83,29 +83,35 @@ pub(super) fn check_upstream(i: usize, u: &RawUpstream, cx: &mut Ctx<'_>) {
     }
 }
 
-/// The route's forwarding settings: its own values, else its upstream's, else the server's.
-pub(super) fn route(
-    i: usize,
-    r: &RawRoute,
-    up: &RawUpstream,
-    server: BodyPolicy,
-    cx: &mut Ctx<'_>,
-) -> Forwarding {
+/// A route's own forwarding settings, validated whatever else is wrong with the route (so one
+/// run reports everything); on a mock route they are refused.
+pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
+    if r.upstream.is_none() && r.mock.is_some() {
+        refuse_on_mock(i, r, cx);
+        return;
+    }
     if let Some(b) = &r.request_buffer_bytes {
         check_buffer(b, &format!("route[{i}].request_buffer_bytes"), cx);
     }
     if let Some(m) = &r.min_body_rate {
         check_rate(m, &format!("route[{i}].min_body_rate"), cx);
     }
-    let timeout = r.timeout_ms.as_ref().map(|t| {
-        let v = *t.get_ref();
+    if let Some(t) = &r.timeout_ms {
         let range = &raw::ROUTE_TIMEOUT_MS_RANGE;
-        if !range.contains(&v) {
+        if !range.contains(t.get_ref()) {
             let m = format!("must be in {}..={}", range.start(), range.end());
             cx.err(t, format!("route[{i}].timeout_ms"), m);
         }
-        Duration::from_millis(v)
-    });
+    }
+}
+
+/// The route's forwarding settings (checked by [`check_route`]): its own values, else its
+/// upstream's, else the server's.
+pub(super) fn route(r: &RawRoute, up: &RawUpstream, server: BodyPolicy) -> Forwarding {
+    let timeout = r
+        .timeout_ms
+        .as_ref()
+        .map(|t| Duration::from_millis(*t.get_ref()));
     let pick = |route: &Option<Spanned<usize>>, up: &Option<Spanned<usize>>, d: usize| {
         route.as_ref().or(up.as_ref()).map_or(d, |v| *v.get_ref())
     };
@@ -130,7 +136,7 @@ pub(super) fn route(
 }
 
 /// A mock route forwards nothing: forwarding settings on it are mistakes, reported as such.
-pub(super) fn refuse_on_mock(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
+fn refuse_on_mock(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
     let msg = "only routes with an upstream forward requests";
     if let Some(v) = &r.request_buffer_bytes {
         cx.err(v, format!("route[{i}].request_buffer_bytes"), msg);
@@ -246,6 +252,11 @@ mod tests {
             "{}",
             e.render("t")
         );
+        // reported also on a route whose upstream is unknown
+        let e = from_str("[[route]]\nkey = \"GET /a\"\nupstream = \"nope\"\ntimeout_ms = 1\n")
+            .unwrap_err();
+        let keys: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert!(keys.contains(&("route[0].timeout_ms", 4)), "{keys:?}");
         // the bounds themselves are accepted
         let ok = format!(
             "{UP}[[route]]\nkey = \"GET /a\"\nupstream = \"u\"\ntimeout_ms = 50\n\
