@@ -19,7 +19,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::conn::{Downstream, PeerIp};
-use super::intake::{self, read_paced, Pace, ReadFail};
+use super::intake::{self, read_paced, Pace, ReadFail, Rest};
 use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
@@ -94,11 +94,6 @@ pub async fn forward(
     }
     // The buffering phase: no origin connection is held while the client sends this part.
     let buffer = fwd.body.buffer_bytes;
-    if let BodyKind::Length(n) = head.body {
-        if n <= buffer as u64 {
-            out.reserve(n as usize); // fits: one allocation for head and body
-        }
-    }
     let mut pace = Pace::new(&fwd.body, timeouts.body_rate_grace, conn.buf.len());
     let moved = &mut st.bytes_in;
     let buffered = intake::buffer_body(
@@ -157,15 +152,6 @@ pub(super) fn drain_buffered(
         }
     }
     Ok(false)
-}
-
-/// What is left of a request body that did not fit the buffer: the framings, the output buffer
-/// and the rate rule the streaming phase goes on with.
-struct Rest<'a> {
-    dec: &'a mut BodyDecoder,
-    enc: &'a mut BodyEncoder,
-    out: BytesMut,
-    pace: &'a mut Pace,
 }
 
 /// Connects (or reuses), sends the request, and reads the response head (within `timeout`).

@@ -67,6 +67,15 @@ impl Pace {
     }
 }
 
+/// What is left of a request body that did not fit the buffer: the framings, the output buffer
+/// and the rate rule the streaming phase goes on with.
+pub struct Rest<'a> {
+    pub dec: &'a mut BodyDecoder,
+    pub enc: &'a mut BodyEncoder,
+    pub out: BytesMut,
+    pub pace: &'a mut Pace,
+}
+
 /// Why reading a request body stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadFail {
@@ -134,6 +143,11 @@ pub async fn buffer_body(
     pace: &mut Pace,
 ) -> Result<bool, GatewayError> {
     let head_len = out.len();
+    if let BodyDecoder::Length { remaining } = dec {
+        if *remaining <= limit as u64 {
+            out.reserve(*remaining as usize); // it fits: one allocation for head and body
+        }
+    }
     // What the client sent with its head is taken even past a small limit (it is in memory
     // already), up to the usual flush size.
     let cap = head_len.saturating_add(limit.max(FLUSH_BYTES));
