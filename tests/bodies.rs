@@ -1,5 +1,6 @@
 //! Request bodies on their way to the origin, on both drivers: buffered whole before an origin is
-//! chosen up to `request_buffer_bytes` (route → upstream → server), streamed beyond it, bodies
+//! chosen up to `request_buffer_bytes` (route → upstream → server) and then replayable like a
+//! bodiless request (idempotent methods only), streamed beyond it, bodies
 //! slower than `min_body_rate` after the grace period ended with 408, slow clients unable to
 //! starve an origin that has a fixed number of threads; the per-route integration timeout
 //! (`timeout_ms`) and `strip_api_key`.
@@ -168,6 +169,55 @@ fn serve_threaded(mut s: TcpStream) {
             return;
         }
     }
+}
+
+/// An origin whose connections each answer one request (echoing its body), then close on the
+/// next one without answering, as a keep-alive connection the origin dropped just as it was
+/// reused. Returns the address and the bodies of the requests it answered.
+fn one_answer_per_connection() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let answered = Arc::new(Mutex::new(Vec::new()));
+    let bodies = answered.clone();
+    thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let bodies = bodies.clone();
+            thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 16384];
+                let end = loop {
+                    if let Some(i) = find(&buf, b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut tmp) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap_or(0));
+                while buf.len() < end + len {
+                    match s.read(&mut tmp) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                }
+                let body = buf[end..end + len].to_vec();
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+                bodies.lock().unwrap().push(body.clone());
+                let _ = s.write_all(reply.as_bytes());
+                let _ = s.write_all(&body);
+                // the next request's first bytes, then gone without a word
+                let _ = s.read(&mut tmp);
+            });
+        }
+    });
+    (addr, answered)
 }
 
 /// A client dripping a body one byte per `every` from its own thread until stopped, the
@@ -380,6 +430,30 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         }
         assert!(!slow.iter().any(|(_, d)| d.ran_out()), "the slow clients were still sending");
         drop(slow); // stop and disconnect them before the gateway drains
+    }
+
+    // A body that fits the buffer is sent whole, so it is replayable like a bodiless request:
+    // an idempotent PUT whose pooled connection turns out dead is sent again on a fresh one,
+    // although the client sent the body in pieces; a POST is not (RFC 9110 §9.2.2), it gets 502.
+    fn buffered_idempotent_body_is_replayed_on_a_dead_pooled_connection(d) {
+        let (addr, answered) = one_answer_per_connection();
+        let g = Gateway::start(d, 1, &(upstream_toml("u", &[addr], "") + "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"));
+        assert_eq!(get(g.addr, "/api/warm").status, 200); // leaves a pooled connection
+        let body = pattern(1000);
+        let mut c = Client::new(g.addr);
+        c.send(b"PUT /api/put HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n");
+        c.send(&body[..600]);
+        thread::sleep(Duration::from_millis(100));
+        c.send(&body[600..]);
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 200, "the PUT was not replayed: {}", r.text());
+        assert_eq!(r.body, body);
+        // the PUT's fresh connection is pooled now, and dies on its next request
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/post HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nonce");
+        assert_eq!(c.read(false).expect("a response").status, 502);
+        let answered = answered.lock().unwrap().clone();
+        assert_eq!(answered, vec![Vec::new(), body], "the POST was sent once and not repeated");
     }
 
     // timeout_ms on a route replaces the upstream's response_timeout_ms for that route only.
