@@ -115,7 +115,7 @@ pub async fn read_paced(
     pace.waited += started.elapsed();
     match got {
         Ok(n) => {
-            pace.received += n as u64;
+            pace.received = pace.received.saturating_add(n as u64);
             // bytes that came, but too late to keep the average up, still end the body
             if n > 0 && pace.allowance().is_some_and(|left| left.is_zero()) {
                 return Err(ReadFail::TooSlow);
