@@ -42,8 +42,8 @@ pub const DEFAULT_MAX_IDLE_PER_WORKER: usize = 64;
 /// Lifetime of an idle pooled upstream connection (`upstream.idle_timeout_ms`).
 pub const DEFAULT_UPSTREAM_IDLE_MS: u64 = 60_000;
 /// Request body bytes read into memory before an origin is chosen
-/// (`server.limits.request_buffer_bytes`, overridable per upstream and route); as nginx's
-/// default `client_body_buffer_size` order of magnitude, larger bodies are streamed.
+/// (`server.limits.request_buffer_bytes`, overridable per upstream and route), as nginx reads a
+/// body before it picks an upstream; larger bodies are streamed once this much is buffered.
 pub const DEFAULT_REQUEST_BUFFER_BYTES: usize = 64 * 1024;
 /// Largest accepted `request_buffer_bytes` (memory per in-flight request).
 pub const MAX_REQUEST_BUFFER_BYTES: usize = 16 << 20;
