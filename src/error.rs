@@ -20,6 +20,10 @@ pub enum GatewayError {
     /// The client stopped sending its body.
     #[error("request body timed out")]
     BodyTimeout,
+    /// The client sent its body slower than the route's `min_body_rate` once the grace period
+    /// was over.
+    #[error("request body too slow")]
+    BodyTooSlow,
     /// The client closed or broke the connection mid-request.
     #[error("client connection lost")]
     ClientGone,
@@ -54,7 +58,9 @@ impl GatewayError {
     pub fn status(&self) -> u16 {
         match self {
             GatewayError::Http(e) => e.status(),
-            GatewayError::HeadTimeout | GatewayError::BodyTimeout => 408,
+            GatewayError::HeadTimeout | GatewayError::BodyTimeout | GatewayError::BodyTooSlow => {
+                408
+            }
             GatewayError::ClientGone => 400,
             GatewayError::NoRoute => 404,
             GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
@@ -171,5 +177,11 @@ mod tests {
         assert_eq!(GatewayError::Http(HttpError::BodyTooLarge).status(), 413);
         assert!(GatewayError::Http(HttpError::BadRequest("x")).must_close());
         assert!(!GatewayError::NoRoute.must_close());
+        assert_eq!(GatewayError::BodyTooSlow.status(), 408);
+        assert_eq!(
+            GatewayError::BodyTooSlow.body(),
+            r#"{"message":"Request Timeout"}"#
+        );
+        assert!(GatewayError::BodyTooSlow.must_close());
     }
 }

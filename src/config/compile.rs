@@ -16,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use toml::Spanned;
 
+use super::forwarding::{self, BodyPolicy, Forwarding};
 use super::raw::{self, Balance, DriverChoice, RawConfig};
 use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
@@ -58,6 +59,9 @@ pub struct ServerConfig {
     pub backlog: u32,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// `request_buffer_bytes` and `min_body_rate` of `[server.limits]`: what routes and
+    /// upstreams without their own values use.
+    pub body: BodyPolicy,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -68,6 +72,8 @@ pub struct Timeouts {
     pub keepalive_idle: Duration,
     pub write: Duration,
     pub shutdown: Duration,
+    /// Time a request body may take before its route's `min_body_rate` applies.
+    pub body_rate_grace: Duration,
 }
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
@@ -110,6 +116,8 @@ pub enum Integration {
     Http {
         upstream: usize,
         path: Option<PathTemplate>,
+        /// Body buffering and rate, integration timeout, API key stripping.
+        forwarding: Forwarding,
     },
     /// Answer with a static response.
     Mock(MockResponse),
@@ -209,8 +217,9 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         }
     };
     let mut routes = Vec::with_capacity(raw.route.len());
+    let body = server.as_ref().map_or_else(BodyPolicy::default, |s| s.body);
     for (i, r) in raw.route.iter().enumerate() {
-        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, &mut cx) {
+        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, body, &mut cx) {
             routes.push(rc);
         }
     }
@@ -375,7 +384,9 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         ),
         write: cx.millis(&t.write_ms, key("write_ms"), &raw::TIMEOUT_MS),
         shutdown: cx.millis(&t.shutdown_ms, key("shutdown_ms"), &raw::SHUTDOWN_MS),
+        body_rate_grace: forwarding::grace(t, cx),
     };
+    let body = forwarding::server_policy(l, cx);
     Some(ServerConfig {
         listen,
         workers,
@@ -387,6 +398,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         backlog,
         limits,
         timeouts,
+        body,
     })
 }
 
@@ -456,6 +468,7 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
                 ),
             }
         }
+        forwarding::check_upstream(i, u, cx);
         let key = |k: &str| format!("upstream[{i}].{k}");
         let health = u.health.as_ref().and_then(|h| {
             let r = h.get_ref();
@@ -521,12 +534,18 @@ fn compile_route(
     r: &raw::RawRoute,
     router: Option<&Router>,
     ups: &[raw::RawUpstream],
+    server_body: BodyPolicy,
     cx: &mut Ctx<'_>,
 ) -> Option<RouteConfig> {
     let key = r.key.get_ref().clone();
+    forwarding::check_route(i, r, cx);
     let integration = match (&r.upstream, &r.mock) {
         (Some(u), None) => {
-            let Some(idx) = ups.iter().position(|x| x.name.get_ref() == u.get_ref()) else {
+            let Some((idx, up)) = ups
+                .iter()
+                .enumerate()
+                .find(|(_, x)| x.name.get_ref() == u.get_ref())
+            else {
                 let m = format!("unknown upstream {:?}", u.get_ref());
                 cx.err(u, format!("route[{i}].upstream"), m);
                 return None;
@@ -546,6 +565,7 @@ fn compile_route(
             Integration::Http {
                 upstream: idx,
                 path,
+                forwarding: forwarding::route(r, up, server_body),
             }
         }
         (None, Some(m)) => {

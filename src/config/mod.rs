@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
+mod forwarding;
 mod limits;
 pub mod raw;
 mod recover;
@@ -19,6 +20,7 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
+pub use forwarding::{BodyPolicy, Forwarding};
 
 /// The demo configuration compiled into the binary (same text as `config/tollgate.toml`).
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/tollgate.toml");

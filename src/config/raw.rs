@@ -42,6 +42,25 @@ pub const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 29_000;
 pub const DEFAULT_MAX_IDLE_PER_WORKER: usize = 64;
 /// Lifetime of an idle pooled upstream connection (`upstream.idle_timeout_ms`).
 pub const DEFAULT_UPSTREAM_IDLE_MS: u64 = 60_000;
+/// Request body bytes read into memory before an origin is chosen
+/// (`server.limits.request_buffer_bytes`, overridable per upstream and route), as nginx reads a
+/// body before it picks an upstream; larger bodies are streamed once this much is buffered.
+pub const DEFAULT_REQUEST_BUFFER_BYTES: usize = 64 * 1024;
+/// Largest accepted `request_buffer_bytes` (memory per in-flight request).
+pub const MAX_REQUEST_BUFFER_BYTES: usize = 16 << 20;
+/// Slowest accepted average request body rate in bytes per second once the grace period is
+/// over (`server.limits.min_body_rate`, overridable per upstream and route; 0 = off). Apache's
+/// mod_reqtimeout uses the same 500 B/s.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 500;
+/// Largest accepted `min_body_rate` (1 GiB/s: anything higher is a typo).
+pub const MAX_MIN_BODY_RATE: u64 = 1 << 30;
+/// Time a request body may take before `min_body_rate` is enforced
+/// (`server.timeouts.body_rate_grace_ms`).
+pub const DEFAULT_BODY_RATE_GRACE_MS: u64 = 10_000;
+/// Accepted `server.timeouts.body_rate_grace_ms` (zero would judge a body before it started).
+pub const BODY_RATE_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+/// Accepted route `timeout_ms`: API Gateway's default integration timeout limits.
+pub const ROUTE_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 50..=29_000;
 
 // Accepted ranges. `compile` refuses a value outside its range with `FILE:LINE:COL: key: must
 // be in A..=B`; nothing is clamped silently. README's configuration reference lists them.
@@ -322,6 +341,10 @@ pub struct RawLimits {
     pub max_uri_bytes: Spanned<usize>,
     pub max_headers: Spanned<usize>,
     pub max_body_bytes: Spanned<u64>,
+    /// Body bytes buffered before the origin is chosen (route and upstream may override).
+    pub request_buffer_bytes: Spanned<usize>,
+    /// Minimum average body rate, bytes/s, after `timeouts.body_rate_grace_ms`; 0 = off.
+    pub min_body_rate: Spanned<u64>,
 }
 
 impl Default for RawLimits {
@@ -332,6 +355,8 @@ impl Default for RawLimits {
             max_uri_bytes: Spanned::new(0..0, d.max_uri_bytes),
             max_headers: Spanned::new(0..0, d.max_headers),
             max_body_bytes: Spanned::new(0..0, d.max_body_bytes),
+            request_buffer_bytes: Spanned::new(0..0, DEFAULT_REQUEST_BUFFER_BYTES),
+            min_body_rate: Spanned::new(0..0, DEFAULT_MIN_BODY_RATE),
         }
     }
 }
@@ -345,6 +370,8 @@ pub struct RawTimeouts {
     pub keepalive_idle_ms: Spanned<u64>,
     pub write_ms: Spanned<u64>,
     pub shutdown_ms: Spanned<u64>,
+    /// How long a request body may take before `limits.min_body_rate` applies.
+    pub body_rate_grace_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -355,6 +382,7 @@ impl Default for RawTimeouts {
             keepalive_idle_ms: Spanned::new(0..0, DEFAULT_KEEPALIVE_IDLE_MS),
             write_ms: Spanned::new(0..0, DEFAULT_WRITE_MS),
             shutdown_ms: Spanned::new(0..0, DEFAULT_SHUTDOWN_MS),
+            body_rate_grace_ms: Spanned::new(0..0, DEFAULT_BODY_RATE_GRACE_MS),
         }
     }
 }
@@ -393,6 +421,10 @@ pub struct RawUpstream {
     /// How long an ejected target is skipped.
     #[serde(default = "d_passive_cooldown")]
     pub passive_cooldown_ms: Spanned<u64>,
+    /// Overrides `server.limits.request_buffer_bytes` for routes to this upstream.
+    pub request_buffer_bytes: Option<Spanned<usize>>,
+    /// Overrides `server.limits.min_body_rate` for routes to this upstream.
+    pub min_body_rate: Option<Spanned<u64>>,
 }
 
 /// Default consecutive failures before passive ejection (`upstream.passive_failures`).
@@ -469,6 +501,15 @@ pub struct RawRoute {
     pub throttle: Option<Spanned<RawLimit>>,
     #[serde(default)]
     pub api_key_required: bool,
+    /// Overrides the upstream's (or the server's) `request_buffer_bytes`.
+    pub request_buffer_bytes: Option<Spanned<usize>>,
+    /// Overrides the upstream's (or the server's) `min_body_rate`.
+    pub min_body_rate: Option<Spanned<u64>>,
+    /// Integration timeout (API Gateway's `timeoutInMillis`): overrides the upstream's
+    /// `response_timeout_ms` for this route.
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// Do not forward the API key header (`api_keys.header`) to the origin (default: forwarded).
+    pub strip_api_key: Option<Spanned<bool>>,
 }
 
 /// `mock = { status, body, headers }`

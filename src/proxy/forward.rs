@@ -1,10 +1,13 @@
 //! The HTTP integration: forward a request to an upstream and stream the response back.
 //!
 //! Data flow: the request head is rewritten into an output buffer (hop-by-hop headers dropped,
-//! `X-Forwarded-*` and `x-request-id` added, framing re-emitted), followed by whatever part of
-//! the body is already buffered. If that is the whole request it is sent in one write and can be
-//! replayed once on a fresh connection when a pooled one turns out dead; otherwise the body is
-//! streamed (decode → encode through bounded buffers, never whole in memory). The response head
+//! `X-Forwarded-*` and `x-request-id` added, the API key header dropped when the route says
+//! `strip_api_key`, framing re-emitted), followed by the body as [`super::intake`] buffers it
+//! *before an origin is chosen*: up to the route's `request_buffer_bytes`. If that is the whole
+//! request it is sent in one write and can be replayed once on a fresh connection when a pooled
+//! one turns out dead; otherwise the rest of the body is streamed (decode → encode through
+//! bounded buffers, never whole in memory), its reads still under the minimum-rate rule. The
+//! route's `timeout_ms`, when set, replaces the upstream's `response_timeout_ms`. The response head
 //! is parsed, filtered and re-framed for the client (chunked for HTTP/1.1 clients when the origin
 //! delimits by close; close-delimited for HTTP/1.0 clients), and its body streamed the same way.
 //! Connect failures move to the next target (nothing was sent, so any method is safe to retry).
@@ -16,11 +19,13 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::conn::{Downstream, PeerIp};
+use super::intake::{self, read_paced, Pace, ReadFail, Rest};
 use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
 use super::upstream::{Upstream, UpstreamConn};
 use super::worker::{Cx, DateCache};
+use crate::config::Forwarding;
 use crate::error::GatewayError;
 use crate::http::{
     parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
@@ -45,6 +50,8 @@ enum PumpFail {
 enum SourceFail {
     Framing(HttpError),
     Timeout,
+    /// Below the minimum body rate (request bodies only).
+    TooSlow,
     Closed,
 }
 
@@ -56,16 +63,20 @@ pub async fn forward(
     st: &mut ExchangeState,
     index: usize,
     rewrite: Option<Rewrite<'_>>,
+    fwd: &Forwarding,
 ) -> Result<(), GatewayError> {
     let up = w.g.upstreams.get(index).ok_or(GatewayError::NoTarget)?;
     let limits = &w.g.config.server.limits;
     let timeouts = &w.g.config.server.timeouts;
+    let strip = fwd
+        .strip_api_key
+        .then_some(w.g.config.throttle.api_key_header.as_bytes());
 
     // Request head, then whatever of the body is already buffered.
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
     let peer = conn.stream.peer_addr().map(PeerIp::new).ok();
     let peer = peer.as_ref().map_or(&b"unknown"[..], PeerIp::as_bytes);
-    write_request_head(&mut out, head, st, peer, rewrite);
+    write_request_head(&mut out, head, st, peer, rewrite, strip);
     let mut dec = BodyDecoder::new(head.body, limits);
     let mut enc = match head.body {
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
@@ -81,24 +92,31 @@ pub async fn forward(
     if st.body == BodyState::Unread {
         st.body = BodyState::Partial; // from here on, only this decoder knows where it ends
     }
-    let whole = drain_buffered(
-        &mut conn.buf,
-        &mut dec,
-        &mut enc,
-        &mut out,
-        &mut st.bytes_in,
-    )
-    .map_err(GatewayError::Http)?;
+    // The buffering phase: no origin connection is held while the client sends this part.
+    let buffer = fwd.body.buffer_bytes;
+    let mut pace = Pace::new(&fwd.body, timeouts.body_rate_grace, conn.buf.len());
+    let moved = &mut st.bytes_in;
+    let buffered = intake::buffer_body(
+        w, conn, &mut dec, &mut enc, &mut out, moved, buffer, &mut pace,
+    );
+    let whole = buffered.await?;
     if whole {
         st.body = BodyState::Done;
     }
     let first: Bytes = out.split().freeze();
 
+    let timeout = fwd.timeout.unwrap_or(up.response_timeout);
+    let rest = Rest {
+        dec: &mut dec,
+        enc: &mut enc,
+        out,
+        pace: &mut pace,
+    };
     let sent_at = Instant::now();
-    let sent = send_request(w, up, conn, head, st, first, whole, &mut dec, &mut enc, out).await;
+    let sent = send_request(w, up, conn, head, st, first, whole, rest, timeout).await;
     st.integration = Some(sent_at.elapsed());
     let (mut uc, rh) = sent?;
-    let result = relay_response(w, conn, head, st, &mut uc, &rh, up.response_timeout).await;
+    let result = relay_response(w, conn, head, st, &mut uc, &rh, timeout).await;
     st.integration = Some(sent_at.elapsed());
     let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
     let buf = up.release(uc, reusable);
@@ -106,19 +124,21 @@ pub async fn forward(
     result.map(|_| ())
 }
 
-/// Moves already-buffered body bytes into `out`. True when the whole body was there.
-fn drain_buffered(
+/// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
+/// whole body was there.
+pub(super) fn drain_buffered(
     buf: &mut BytesMut,
     dec: &mut BodyDecoder,
     enc: &mut BodyEncoder,
     out: &mut BytesMut,
     moved: &mut u64,
+    cap: usize,
 ) -> Result<bool, HttpError> {
     if dec.is_done() {
         enc.finish(&[], out)?;
         return Ok(true);
     }
-    while out.len() < FLUSH_BYTES {
+    while out.len() < cap {
         match dec.decode(buf)? {
             Some(BodyChunk::Data(d)) => {
                 *moved += d.len() as u64;
@@ -134,8 +154,9 @@ fn drain_buffered(
     Ok(false)
 }
 
-/// Connects (or reuses), sends the request, and reads the response head. Retries once on a
-/// fresh connection when a reused one fails before any response byte and the request is whole.
+/// Connects (or reuses), sends the request, and reads the response head (within `timeout`).
+/// Retries once on a fresh connection when a reused one fails before any response byte and the
+/// request is whole.
 #[allow(clippy::too_many_arguments)]
 async fn send_request(
     w: &Cx<'_>,
@@ -145,10 +166,15 @@ async fn send_request(
     st: &mut ExchangeState,
     first: Bytes,
     whole: bool,
-    dec: &mut BodyDecoder,
-    enc: &mut BodyEncoder,
-    mut out: BytesMut,
+    rest: Rest<'_>,
+    timeout: Duration,
 ) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
+    let Rest {
+        dec,
+        enc,
+        mut out,
+        pace,
+    } = rest;
     let timeouts = &w.g.config.server.timeouts;
     // A request may be sent again on a fresh connection only if it was sent whole and repeating
     // it is harmless (RFC 9110 §9.2.2).
@@ -191,7 +217,7 @@ async fn send_request(
         if !whole {
             let (rt, wt) = (timeouts.body_read, timeouts.write);
             let want = w.buffers.size();
-            let pumped = pump(
+            let pumped = pump_paced(
                 &mut conn.stream,
                 &mut conn.buf,
                 dec,
@@ -200,6 +226,7 @@ async fn send_request(
                 enc,
                 (rt, wt, want),
                 &mut st.bytes_in,
+                Some(&mut *pace),
             )
             .await;
             if let Err(f) = pumped {
@@ -207,6 +234,7 @@ async fn send_request(
                 return Err(match f {
                     PumpFail::Source(SourceFail::Framing(e)) => GatewayError::Http(e),
                     PumpFail::Source(SourceFail::Timeout) => GatewayError::BodyTimeout,
+                    PumpFail::Source(SourceFail::TooSlow) => GatewayError::BodyTooSlow,
                     PumpFail::Source(SourceFail::Closed) => GatewayError::ClientGone,
                     PumpFail::Sink => GatewayError::UpstreamProtocol("upstream write failed"),
                 });
@@ -214,7 +242,7 @@ async fn send_request(
             st.body = BodyState::Done;
         }
         let is_head = head.method_kind == Method::Head;
-        match read_response_head(w, &mut uc, is_head, up.response_timeout).await {
+        match read_response_head(w, &mut uc, is_head, timeout).await {
             Ok(rh) => {
                 if rh.status >= 500 {
                     up.note_error(uc.target); // passive health: 5xx count as failures
@@ -349,8 +377,24 @@ async fn pump(
     dst: &mut TcpStream,
     out: &mut BytesMut,
     enc: &mut BodyEncoder,
+    limits: (Duration, Duration, usize),
+    moved: &mut u64,
+) -> Result<(), PumpFail> {
+    pump_paced(src, src_buf, dec, dst, out, enc, limits, moved, None).await
+}
+
+/// [`pump`], with the reads of `src` also under a minimum-rate rule (a client's request body).
+#[allow(clippy::too_many_arguments)]
+async fn pump_paced(
+    src: &mut TcpStream,
+    src_buf: &mut BytesMut,
+    dec: &mut BodyDecoder,
+    dst: &mut TcpStream,
+    out: &mut BytesMut,
+    enc: &mut BodyEncoder,
     (read_limit, write_limit, want): (Duration, Duration, usize),
     moved: &mut u64,
+    mut pace: Option<&mut Pace>,
 ) -> Result<(), PumpFail> {
     let framing = |e: HttpError| PumpFail::Source(SourceFail::Framing(e));
     loop {
@@ -378,7 +422,7 @@ async fn pump(
                 flush(dst, out, write_limit)
                     .await
                     .map_err(|_| PumpFail::Sink)?;
-                match read_within(src, src_buf, want, read_limit).await {
+                match read_paced(src, src_buf, want, read_limit, pace.as_deref_mut()).await {
                     Ok(0) => match dec.eof() {
                         Ok(BodyChunk::End { trailers }) => {
                             enc.finish(&trailers, out).map_err(framing)?;
@@ -389,8 +433,9 @@ async fn pump(
                         _ => return Err(PumpFail::Source(SourceFail::Closed)),
                     },
                     Ok(_) => {}
-                    Err(IoFail::Timeout) => return Err(PumpFail::Source(SourceFail::Timeout)),
-                    Err(IoFail::Io(_)) => return Err(PumpFail::Source(SourceFail::Closed)),
+                    Err(ReadFail::Timeout) => return Err(PumpFail::Source(SourceFail::Timeout)),
+                    Err(ReadFail::TooSlow) => return Err(PumpFail::Source(SourceFail::TooSlow)),
+                    Err(ReadFail::Closed) => return Err(PumpFail::Source(SourceFail::Closed)),
                 }
             }
         }
@@ -412,6 +457,7 @@ fn write_request_head(
     st: &ExchangeState,
     peer_ip: &[u8],
     rewrite: Option<Rewrite<'_>>,
+    strip: Option<&[u8]>,
 ) {
     out.put_slice(head.method_bytes());
     out.put_u8(b' ');
@@ -441,6 +487,10 @@ fn write_request_head(
     let mut host_written = false;
     for h in &head.headers {
         match h.kind {
+            // `strip_api_key`: the key stays at the gateway (field names are case-insensitive,
+            // RFC 9110 §5.1)
+            HeaderKind::Regular
+                if strip.is_some_and(|n| head.slice(h.name).eq_ignore_ascii_case(n)) => {}
             HeaderKind::Regular | HeaderKind::RequestId => {
                 put_line(out, head.slice(h.name), head.slice(h.value))
             }

@@ -323,9 +323,13 @@ async fn integration(
             st.status = mock.status;
             write_client(w, conn, &mut out, st).await
         }
-        Integration::Http { upstream, path } => {
+        Integration::Http {
+            upstream,
+            path,
+            forwarding,
+        } => {
             let rewrite = path.as_ref().map(|t| (t, &m.params[..]));
-            forward::forward(w, conn, head, st, *upstream, rewrite).await
+            forward::forward(w, conn, head, st, *upstream, rewrite, forwarding).await
         }
     }
 }

@@ -1,14 +1,16 @@
 //! The data path of one worker: client connections, the request lifecycle, and forwarding.
 //!
 //! Data flows `conn` (bytes from the client, heads parsed) → `lifecycle` (named phases: request
-//! filter → route → integration → error mapping) → `forward` (upstream exchange through the
-//! per-worker pools of `upstream`) → back to `conn` for the next request. `worker` holds the
+//! filter → route → integration → error mapping) → `intake` (a request body buffered, within
+//! limits, before any origin is chosen) → `forward` (upstream exchange through the per-worker
+//! pools of `upstream`) → back to `conn` for the next request. `worker` holds the
 //! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
 //! writing responses and timed socket I/O.
 
 pub mod conn;
 pub mod forward;
 pub mod idle;
+pub mod intake;
 pub mod io;
 pub mod lifecycle;
 pub mod respond;

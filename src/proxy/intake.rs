@@ -1,0 +1,202 @@
+//! Taking a request body in from the client on its way to an origin.
+//!
+//! Owns: the buffering phase and the minimum body rate. Before an origin is chosen (so before
+//! any origin connection is checked out), [`buffer_body`] reads the body into the request's
+//! output buffer, decoded and re-encoded, up to the route's `request_buffer_bytes`, as nginx
+//! does by default: a slow client then holds only its own memory, never an origin connection
+//! (an origin with a fixed number of threads would otherwise be starved by a few clients
+//! dripping bodies). A body that fits is sent whole in one write and is replayable like a
+//! bodiless request; a larger one is streamed from there by [`super::forward`]. Every read of
+//! the body, buffered or streamed, goes through [`read_paced`]: each read is bounded by
+//! `body_read_ms`, and once `body_rate_grace_ms` is over a body arriving on average slower than
+//! `min_body_rate` ends with 408 ([`GatewayError::BodyTooSlow`]; the connection closes, the
+//! body's end being unknown). The average counts only the time spent waiting for the client:
+//! time the origin takes to accept a streamed body is not the client's fault. Leaves out: the
+//! request head, choosing and talking to the origin, the response (see [`super::forward`]).
+//!
+//! Data flow: client socket → `conn.buf` → [`BodyDecoder`] → [`BodyEncoder`] → the output
+//! buffer that already holds the rewritten head; memory stays bounded by the route's
+//! `request_buffer_bytes` plus one read.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use monoio::net::TcpStream;
+
+use super::conn::Downstream;
+use super::forward::{drain_buffered, FLUSH_BYTES};
+use super::io::{read_within, IoFail};
+use super::worker::Cx;
+use crate::config::BodyPolicy;
+use crate::error::GatewayError;
+use crate::http::{BodyDecoder, BodyEncoder};
+
+/// The minimum-rate rule for one request body: how long the client has waited to be read and
+/// how much it has sent. Per exchange, on one worker.
+#[derive(Debug)]
+pub struct Pace {
+    /// Bytes per second; 0 = the rule is off.
+    min_rate: u64,
+    grace: Duration,
+    /// Time spent waiting for the client's body bytes.
+    waited: Duration,
+    /// Body bytes received from the client (as framed on the wire).
+    received: u64,
+}
+
+impl Pace {
+    /// Starts measuring a body of which `already` bytes arrived with the head.
+    pub fn new(policy: &BodyPolicy, grace: Duration, already: usize) -> Pace {
+        Pace {
+            min_rate: policy.min_rate,
+            grace,
+            waited: Duration::ZERO,
+            received: already as u64,
+        }
+    }
+
+    /// How much longer the client may keep us waiting before its average rate falls below
+    /// `min_rate` (the grace period, or the time its bytes so far earn at `min_rate`, whichever
+    /// is longer, minus the time already waited). None: the rule is off.
+    fn allowance(&self) -> Option<Duration> {
+        if self.min_rate == 0 {
+            return None;
+        }
+        let earned = Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
+        Some(self.grace.max(earned).saturating_sub(self.waited))
+    }
+}
+
+/// What is left of a request body that did not fit the buffer: the framings, the output buffer
+/// and the rate rule the streaming phase goes on with.
+pub struct Rest<'a> {
+    pub dec: &'a mut BodyDecoder,
+    pub enc: &'a mut BodyEncoder,
+    pub out: BytesMut,
+    pub pace: &'a mut Pace,
+}
+
+/// Why reading a request body stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFail {
+    /// No byte within the per-read limit (`body_read_ms`).
+    Timeout,
+    /// The average rate fell below `min_body_rate` after the grace period.
+    TooSlow,
+    /// The connection broke.
+    Closed,
+}
+
+/// One read of body bytes into `buf`, bounded by `per_read` and, with a [`Pace`], by the
+/// minimum rate. `Ok(0)`: the client closed its side.
+pub async fn read_paced(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    per_read: Duration,
+    pace: Option<&mut Pace>,
+) -> Result<usize, ReadFail> {
+    let Some(pace) = pace else {
+        return match read_within(stream, buf, want, per_read).await {
+            Ok(n) => Ok(n),
+            Err(IoFail::Timeout) => Err(ReadFail::Timeout),
+            Err(IoFail::Io(_)) => Err(ReadFail::Closed),
+        };
+    };
+    let (limit, paced) = match pace.allowance() {
+        Some(left) if left < per_read => (left, true),
+        _ => (per_read, false),
+    };
+    if paced && limit.is_zero() {
+        return Err(ReadFail::TooSlow);
+    }
+    let started = Instant::now();
+    let got = read_within(stream, buf, want, limit).await;
+    pace.waited += started.elapsed();
+    match got {
+        Ok(n) => {
+            pace.received = pace.received.saturating_add(n as u64);
+            // bytes that came, but too late to keep the average up, still end the body
+            if n > 0 && pace.allowance().is_some_and(|left| left.is_zero()) {
+                return Err(ReadFail::TooSlow);
+            }
+            Ok(n)
+        }
+        Err(IoFail::Timeout) if paced => Err(ReadFail::TooSlow),
+        Err(IoFail::Timeout) => Err(ReadFail::Timeout),
+        Err(IoFail::Io(_)) => Err(ReadFail::Closed),
+    }
+}
+
+/// The buffering phase: moves the body into `out` (after the head already there) until it is
+/// complete or `limit` bytes of it are buffered. True: the whole body is in `out`. `moved`
+/// counts payload bytes (the access log's and metrics' request length).
+#[allow(clippy::too_many_arguments)] // the client, both framings, the output and the rule
+pub async fn buffer_body(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    dec: &mut BodyDecoder,
+    enc: &mut BodyEncoder,
+    out: &mut BytesMut,
+    moved: &mut u64,
+    limit: usize,
+    pace: &mut Pace,
+) -> Result<bool, GatewayError> {
+    let head_len = out.len();
+    if let BodyDecoder::Length { remaining } = dec {
+        if *remaining <= limit as u64 {
+            out.reserve(*remaining as usize); // it fits: one allocation for head and body
+        }
+    }
+    // What the client sent with its head is taken even past a small limit (it is in memory
+    // already), up to the usual flush size.
+    let cap = head_len.saturating_add(limit.max(FLUSH_BYTES));
+    let per_read = w.g.config.server.timeouts.body_read;
+    loop {
+        if drain_buffered(&mut conn.buf, dec, enc, out, moved, cap)? {
+            return Ok(true);
+        }
+        if out.len().saturating_sub(head_len) >= limit {
+            return Ok(false); // larger than the buffer: streamed from here
+        }
+        let want = w.buffers.size();
+        match read_paced(&mut conn.stream, &mut conn.buf, want, per_read, Some(pace)).await {
+            Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
+            Ok(_) => {}
+            Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
+            Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pace(rate: u64, grace_ms: u64, received: u64, waited_ms: u64) -> Pace {
+        Pace {
+            min_rate: rate,
+            grace: Duration::from_millis(grace_ms),
+            waited: Duration::from_millis(waited_ms),
+            received,
+        }
+    }
+
+    #[test]
+    fn allowance_is_grace_then_earned_by_bytes() {
+        // off
+        assert_eq!(pace(0, 100, 0, 1_000_000).allowance(), None);
+        // within the grace period nothing has to arrive
+        let ms = Duration::from_millis;
+        assert_eq!(pace(500, 10_000, 0, 4_000).allowance(), Some(ms(6_000)));
+        // 10 000 bytes at 500 B/s earn 20 s of waiting
+        assert_eq!(
+            pace(500, 10_000, 10_000, 15_000).allowance(),
+            Some(ms(5_000))
+        );
+        // behind: 1 000 bytes in 11 s is below 500 B/s
+        assert_eq!(pace(500, 10_000, 1_000, 11_000).allowance(), Some(ms(0)));
+        // no overflow on absurd counts
+        assert!(pace(1, 0, u64::MAX, 0).allowance().is_some());
+    }
+}
