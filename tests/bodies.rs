@@ -456,6 +456,30 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         assert_eq!(answered, vec![Vec::new(), body], "the POST was sent once and not repeated");
     }
 
+    // A body exactly request_buffer_bytes long (the default 64 KiB) fits the buffer: it is sent
+    // whole, so an idempotent PUT on a dead pooled connection is replayed on a fresh one. One
+    // byte more, arriving after the rest, is streamed.
+    fn body_exactly_the_buffer_size_is_whole_and_replayable(d) {
+        let (addr, answered) = one_answer_per_connection();
+        let g = Gateway::start(d, 1, &(upstream_toml("u", &[addr], "") + "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"));
+        assert_eq!(get(g.addr, "/api/warm").status, 200); // leaves a pooled connection
+        let body = pattern(65_536);
+        let mut c = Client::new(g.addr);
+        c.send(b"PUT /api/exact HTTP/1.1\r\nHost: h\r\nContent-Length: 65536\r\n\r\n");
+        c.send(&body[..40_000]);
+        thread::sleep(Duration::from_millis(100));
+        c.send(&body[40_000..]);
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 200, "a body of exactly request_buffer_bytes was not replayed: {}", r.text());
+        assert_eq!(r.body, body);
+        assert_eq!(answered.lock().unwrap().clone(), vec![Vec::new(), body]);
+
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &api(&o, "", ""));
+        post_in_two_parts(&g, &o, "/api/exact", 65_536, 60_000, Expect::Buffered);
+        post_in_two_parts(&g, &o, "/api/over", 65_537, 65_536, Expect::Streamed);
+    }
+
     // timeout_ms on a route replaces the upstream's response_timeout_ms for that route only.
     fn route_timeout_ms_overrides_the_upstream_response_timeout(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_millis(1000), Box::new(Reply::ok("late"))));

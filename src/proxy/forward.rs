@@ -125,7 +125,8 @@ pub async fn forward(
 }
 
 /// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
-/// whole body was there.
+/// whole body was there: a body that ends exactly at `cap` is whole too (its end yields no
+/// data, so taking it costs no memory).
 pub(super) fn drain_buffered(
     buf: &mut BytesMut,
     dec: &mut BodyDecoder,
@@ -138,7 +139,7 @@ pub(super) fn drain_buffered(
         enc.finish(&[], out)?;
         return Ok(true);
     }
-    while out.len() < cap {
+    while out.len() < cap || dec.is_done() {
         match dec.decode(buf)? {
             Some(BodyChunk::Data(d)) => {
                 *moved += d.len() as u64;
