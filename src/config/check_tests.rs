@@ -445,3 +445,37 @@ mod fuzz {
         }
     }
 }
+
+#[test]
+fn unknown_tables_and_arrays_of_tables_are_named_and_recovery_goes_on() {
+    // a misspelt section, sub-section or array of tables is one error each, under its own
+    // name, and the rest of the file is still checked (these used to stop at the first one,
+    // reported under `toml`)
+    let text = "[servr]\nworkers = 1\n[servr.sub]\nx = 1\n\
+                [server.limitz]\nx = 1\n[server]\nworkerz = 2\n\
+                [[rout]]\nkey = \"GET /a\"\n[[rout]]\nkey = \"GET /b\"\n\
+                nested.dotted = 1\n\
+                [[route]]\nkey = \"GET /x\"\nmock = { status = \"x\" }\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "servr"),
+            (5, "server.limitz"),
+            (8, "server.workerz"),
+            (9, "rout"),
+            (16, "route[0].mock.status"),
+        ],
+        "{e:?}"
+    );
+    assert!(e[0].2.contains("unknown field `servr`"), "{e:?}");
+    // a dotted key at the top level is the same
+    assert_eq!(
+        keys_and_lines(&format!("servr.a.b = 1\n{ROUTE}[[upstream]]\nname = 5\n")),
+        vec![
+            (1, "servr".to_string()),
+            (6, "upstream[0].name".to_string())
+        ]
+    );
+}

@@ -166,15 +166,24 @@ fn set_aside(
     if hit.whole_table_element {
         out.complete = false;
     }
-    let range = hit.blank.start.min(buf.len())..hit.blank.end.min(buf.len());
-    let Some(bytes) = buf.get_mut(range) else {
-        return false;
+    let ranges: Vec<Range<usize>> = hit
+        .blank
+        .iter()
+        .map(|r| r.start.min(buf.len())..r.end.min(buf.len()))
+        .collect();
+    let untouched = |r: &Range<usize>| {
+        buf.get(r.clone())
+            .is_some_and(|b| b.iter().any(|c| !c.is_ascii_whitespace()))
     };
-    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+    if !ranges.iter().any(untouched) {
         return false; // already blank: the error cannot be about this entry, give up
     }
-    for b in bytes.iter_mut().filter(|b| **b != b'\n' && **b != b'\r') {
-        *b = b' ';
+    for r in ranges {
+        if let Some(bytes) = buf.get_mut(r) {
+            for b in bytes.iter_mut().filter(|b| **b != b'\n' && **b != b'\r') {
+                *b = b' ';
+            }
+        }
     }
     out.blanked.push(hit.path);
     true
@@ -211,8 +220,8 @@ struct Hit {
     path: String,
     /// Dotted key to report (the element itself: `upstream[0].targets[1]`).
     report: String,
-    /// Bytes to overwrite with spaces.
-    blank: Range<usize>,
+    /// Bytes to overwrite with spaces (a table defined in several places has several).
+    blank: Vec<Range<usize>>,
     /// The whole element of an array of tables is blanked (later elements shift index).
     whole_table_element: bool,
 }
@@ -270,7 +279,7 @@ fn locate(
                     return Some(Hit {
                         report: path.clone(),
                         path,
-                        blank: entry(text)?,
+                        blank: vec![entry(text)?],
                         whole_table_element: false,
                     });
                 }
@@ -292,7 +301,19 @@ fn locate(
                 return Some(Hit {
                     report,
                     path,
-                    blank: entry(text)?,
+                    blank: vec![entry(text)?],
+                    whole_table_element: false,
+                });
+            }
+            // the key of a table or an array of tables itself (`[servr]`, `[[rout]]`: an unknown
+            // field): every place that defines it goes, header and body
+            Item::Table(_) | Item::ArrayOfTables(_) if contains(&key_span, s) => {
+                let mut blank = Vec::new();
+                item_ranges(text, item, start, inline, &mut blank);
+                return Some(Hit {
+                    report: path.clone(),
+                    path,
+                    blank,
                     whole_table_element: false,
                 });
             }
@@ -306,7 +327,7 @@ fn locate(
                     return Some(Hit {
                         report: path.clone(),
                         path,
-                        blank: s.clone(),
+                        blank: vec![s.clone()],
                         whole_table_element: false,
                     });
                 }
@@ -321,7 +342,7 @@ fn locate(
                         return Some(Hit {
                             report: elem.clone(),
                             path: elem,
-                            blank: s.clone(),
+                            blank: vec![s.clone()],
                             whole_table_element: true,
                         });
                     }
@@ -331,6 +352,53 @@ fn locate(
         }
     }
     None
+}
+
+/// Every byte range that defines `item`: a table's header and body (its span covers both),
+/// each of its entries (a dotted table has no header: its entries are its only text), and the
+/// same for the tables below it, which have headers of their own. `start`: where the entry's
+/// (dotted) key begins.
+fn item_ranges(
+    text: &str,
+    item: &Item,
+    start: Option<usize>,
+    inline: bool,
+    out: &mut Vec<Range<usize>>,
+) {
+    match item {
+        Item::Value(v) => {
+            if let (Some(start), Some(end)) = (start, v.span().map(|s| s.end)) {
+                out.push(entry_range(text, start..end, inline));
+            }
+        }
+        Item::Table(t) => table_ranges(text, t, start, inline, out),
+        Item::ArrayOfTables(a) => {
+            for t in a.iter() {
+                table_ranges(text, t, None, false, out);
+            }
+        }
+        Item::None => {}
+    }
+}
+
+fn table_ranges(
+    text: &str,
+    t: &toml_edit::Table,
+    start: Option<usize>,
+    inline: bool,
+    out: &mut Vec<Range<usize>>,
+) {
+    if let Some(span) = t.span().filter(|_| !t.is_dotted()) {
+        out.push(span);
+    }
+    for (name, _) in t.iter() {
+        let Some((key, item)) = t.get_key_value(name) else {
+            continue;
+        };
+        let dotted = t.is_dotted().then_some(start).flatten();
+        let start = dotted.or(key.span().map(|k| k.start));
+        item_ranges(text, item, start, inline, out);
+    }
 }
 
 /// The bytes of one `key = value` entry. On its own line (a table body) that is from the start
