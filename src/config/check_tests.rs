@@ -479,3 +479,43 @@ fn unknown_tables_and_arrays_of_tables_are_named_and_recovery_goes_on() {
         ]
     );
 }
+
+#[test]
+fn spanned_inline_header_and_dotted_tables() {
+    // dotted keys are TOML like any other way of writing a table: a valid file is accepted
+    // (it used to fail with "expected a borrowed string")
+    let text = "[[upstream]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\"]\n\
+                health.path = \"/h\"\nhealth.interval_ms = 1000\n\
+                [[route]]\nkey = \"GET /a\"\nmock.status = 201\nmock.headers.x-a = \"1\"\n\
+                throttle.rate = 5\nthrottle.burst = 10\n\
+                [[route]]\nkey = \"GET /b\"\nupstream = \"u\"\n\
+                [[usage_plan]]\nname = \"p\"\nthrottle.rate = 1\nthrottle.burst = 1\n\
+                quota.limit = 10\nquota.period = \"day\"\nroutes.\"GET /a\".rate = 1\n\
+                routes.\"GET /a\".burst = 2\n";
+    let c = from_str(text).unwrap_or_else(|e| panic!("{}", e.render("t")));
+    match c.routes.first().map(|r| &r.integration) {
+        Some(Integration::Mock(m)) => assert_eq!(m.status, 201),
+        _ => panic!("route 0 is a mock"),
+    }
+    // errors inside a dotted table name their key and line: structural (the value's span) and
+    // semantic (the table has no span of its own: the error is placed at its key)
+    let text = "[[route]]\nkey = \"GET /a\"\nmock.status = \"x\"\n\
+                [[route]]\nkey = \"GET /b\"\nmock = {}\nthrottle.rate = 5\nthrottle.burst = 0\n";
+    assert_eq!(
+        keys_and_lines(text),
+        vec![
+            (3, "route[0].mock.status".to_string()),
+            (8, "route[1].throttle.burst".to_string()),
+        ]
+    );
+    // inline and header tables keep their own span
+    let text = "[[route]]\nkey = \"GET /a\"\nmock = {}\nthrottle = { rate = 5, burst = 0 }\n\
+                [[route]]\nkey = \"GET /b\"\nmock = {}\n[route.throttle]\nrate = 5\nburst = 0\n";
+    assert_eq!(
+        keys_and_lines(text),
+        vec![
+            (4, "route[0].throttle.burst".to_string()),
+            (8, "route[1].throttle.burst".to_string()),
+        ]
+    );
+}

@@ -265,11 +265,14 @@ pub struct RawQuota {
 pub struct RawPlan {
     pub name: Spanned<String>,
     /// Per-key limit on every route.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub throttle: Option<Spanned<RawLimit>>,
     /// Per-key quota.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub quota: Option<Spanned<RawQuota>>,
     /// Per-key limits on given routes, by route key: `{ "GET /keyed" = { rate, burst } }`.
-    #[serde(default = "d_routes")]
+    #[serde(default = "d_routes", deserialize_with = "super::spanned::table")]
+    // dotted keys too
     pub routes: Spanned<BTreeMap<String, RawLimit>>,
 }
 
@@ -414,6 +417,7 @@ pub struct RawUpstream {
     #[serde(default = "d_idle")]
     pub idle_timeout_ms: Spanned<u64>,
     /// Active health checks, run once per process.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub health: Option<Spanned<RawHealth>>,
     /// Consecutive failures (connect, protocol, 5xx) that eject a target; 0 disables.
     #[serde(default = "d_passive_failures")]
@@ -496,8 +500,10 @@ pub struct RawRoute {
     pub key: Spanned<String>,
     pub host: Option<Spanned<String>>,
     pub upstream: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub mock: Option<Spanned<RawMock>>,
     pub path: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub throttle: Option<Spanned<RawLimit>>,
     #[serde(default)]
     pub api_key_required: bool,
