@@ -519,3 +519,16 @@ fn spanned_inline_header_and_dotted_tables() {
         ]
     );
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_located() {
+    let path = std::env::temp_dir().join(format!("tollgate-check-{}.toml", std::process::id()));
+    std::fs::write(&path, b"[[route]]\nkey = \"GET /\xff\"\nmock = {}\n").unwrap();
+    let e = load(&path).err().unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    let want = format!(
+        "{}:2:13: file: not UTF-8 text (byte 0xff); TOML files are UTF-8\n",
+        path.display()
+    );
+    assert_eq!(e, want);
+}

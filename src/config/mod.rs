@@ -118,8 +118,21 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
 /// Reads and compiles a config file; the error text is ready to print.
 pub fn load(path: &Path) -> Result<Config, String> {
     // same shape as every other error (`FILE:LINE:COL: key: message`) so tools can parse it
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| format!("{}:1:1: file: cannot read: {e}\n", path.display()))?;
+    // TOML is UTF-8 (toml.io, "Spec"): point at the first byte that is not
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e
+            .as_bytes()
+            .get(..e.utf8_error().valid_up_to())
+            .unwrap_or_default();
+        let (line, col) = line_col(&String::from_utf8_lossy(good), usize::MAX);
+        let byte = e.as_bytes().get(good.len()).copied().unwrap_or(0);
+        format!(
+            "{}:{line}:{col}: file: not UTF-8 text (byte 0x{byte:02x}); TOML files are UTF-8\n",
+            path.display()
+        )
+    })?;
     from_str(&text).map_err(|e| e.render(&path.display().to_string()))
 }
 
