@@ -532,3 +532,20 @@ fn a_file_that_is_not_utf8_is_located() {
     );
     assert_eq!(e, want);
 }
+
+#[test]
+fn inline_tables_inside_arrays_recover_entry_by_entry() {
+    // an array of inline tables: each wrong entry is reported under its own key (it used to be
+    // one error for the whole array, `route[0]`, and nothing else)
+    let text = "route = [\n  { key = \"GET /a\", mock = { status = \"x\" } },\n  \
+                { key = 5, mock = {} },\n  { key = \"GET /c\", mock = {}, hots = 1 },\n  { mock = {} },\n]\n";
+    assert_eq!(
+        keys_and_lines(text),
+        vec![
+            (2, "route[0].mock.status".to_string()),
+            (3, "route[1].key".to_string()),
+            (4, "route[2].hots".to_string()),
+            (5, "route[3].key".to_string()),
+        ]
+    );
+}

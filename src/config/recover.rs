@@ -388,6 +388,22 @@ fn locate(
                 if let Value::Array(a) = v {
                     if let Some(j) = a.iter().position(|e| contains(&e.span(), s)) {
                         report = format!("{path}[{j}]");
+                        // an inline table in an array (`route = [{ key = 5 }]`): the entry
+                        // inside it, as for any inline table
+                        if let Some(Value::InlineTable(t)) = a.get(j) {
+                            if let Some(h) = locate(text, t, &report, None, true, s) {
+                                return Some(h);
+                            }
+                            // the element itself (a required key missing): that element goes,
+                            // and later ones shift index, as for `[[table]]`
+                            let span = t.span()?;
+                            return Some(Hit {
+                                blank: vec![entry_range(text, span, true)],
+                                path: report.clone(),
+                                report,
+                                whole_table_element: true,
+                            });
+                        }
                     }
                 }
                 return Some(Hit {
