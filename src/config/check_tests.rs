@@ -549,3 +549,13 @@ fn inline_tables_inside_arrays_recover_entry_by_entry() {
         ]
     );
 }
+
+#[test]
+fn a_duplicate_key_is_named() {
+    let e = errors(&format!("[server]\nworkers = 1\nworkers = 2\n{ROUTE}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1.as_str()), (3, "server.workers"), "{e:?}");
+    assert!(e[0].2.contains("duplicate key"), "{e:?}");
+    let e = errors(&format!("a = 1\na = 2\n{ROUTE}"));
+    assert_eq!((e[0].0, e[0].1.as_str()), (2, "a"), "{e:?}");
+}

@@ -114,12 +114,27 @@ pub fn parse(text: &str) -> Recovered {
 
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+    let message = e.message().trim().to_string();
     ConfigError {
         line,
         column,
-        key: "toml".to_string(),
-        message: e.message().trim().to_string(),
+        key: duplicate_key(&message).unwrap_or_else(|| "toml".to_string()),
+        message,
     }
+}
+
+/// The dotted key a "duplicate key `k` in table `t`" error is about (`t.k`).
+fn duplicate_key(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("duplicate key `")?;
+    let (key, rest) = rest.split_once('`')?;
+    let table = rest
+        .strip_prefix(" in table `")
+        .and_then(|t| t.split_once('`'))
+        .map(|(t, _)| t);
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
 }
 
 /// Records `err` (unless it is a follow-on of our own blanking) and blanks the entry it is
