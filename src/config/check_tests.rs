@@ -559,3 +559,18 @@ fn a_duplicate_key_is_named() {
     let e = errors(&format!("a = 1\na = 2\n{ROUTE}"));
     assert_eq!((e[0].0, e[0].1.as_str()), (2, "a"), "{e:?}");
 }
+
+#[test]
+fn every_message_is_one_line_and_says_the_real_range() {
+    // a syntax error whose parser message has two lines is one line
+    let e = errors("[server]\nworkers = \n[[route]]\nkey = \"GET /a\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(!e[0].2.contains('\n') && e[0].2.contains("; "), "{e:?}");
+    // a number too large for a small field says how large it may be, not ">= 0"
+    let e = errors("[[route]]\nkey = \"GET /a\"\nmock = { status = 9223372036854775807 }\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].2.ends_with("expected a whole number in 0..=65535"),
+        "{e:?}"
+    );
+}

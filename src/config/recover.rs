@@ -114,7 +114,15 @@ pub fn parse(text: &str) -> Recovered {
 
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-    let message = e.message().trim().to_string();
+    // the parser's message may span lines ("invalid string\nexpected ..."): one line per
+    // error, so `FILE:LINE:COL: key: message` stays parseable
+    let message = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     ConfigError {
         line,
         column,
@@ -210,8 +218,8 @@ fn plain_types(msg: &str) -> String {
     for (rust, plain) in [
         ("expected usize", "expected a whole number >= 0"),
         ("expected u64", "expected a whole number >= 0"),
-        ("expected u32", "expected a whole number >= 0"),
-        ("expected u16", "expected a whole number >= 0"),
+        ("expected u32", "expected a whole number in 0..=4294967295"),
+        ("expected u16", "expected a whole number in 0..=65535"),
         ("expected f64", "expected a number"),
         ("expected a boolean", "expected true or false"),
     ] {
