@@ -480,6 +480,76 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         post_in_two_parts(&g, &o, "/api/over", 65_537, 65_536, Expect::Streamed);
     }
 
+    // Pipelined requests after a body, buffered or streamed, Content-Length or chunked (with
+    // extensions and trailers), all in one write: each reaches the origin as its own request,
+    // none is forwarded as part of the body before it, none is lost.
+    fn pipelined_requests_after_a_body_stay_separate(d) {
+        let o = Origin::echo();
+        let rest = api(&o, "", "") + "[[route]]\nkey = \"ANY /s/{proxy+}\"\nupstream = \"u\"\nrequest_buffer_bytes = 0\n";
+        let g = Gateway::start(d, 1, &rest);
+        for prefix in ["/api", "/s"] {
+            let seen = o.requests().len();
+            let mut c = Client::new(g.addr);
+            let wire = format!(
+                "POST {prefix}/a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello\
+                 POST {prefix}/b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 5;ext=\"v\"\r\nworld\r\n0\r\nx-sum: 1\r\n\r\n\
+                 GET {prefix}/c HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n\
+                 PUT {prefix}/d HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nend"
+            );
+            c.send(wire.as_bytes());
+            for p in ["a", "b", "c", "d"] {
+                let r = c.read(false).expect("a response");
+                assert_eq!(r.status, 200, "{prefix}/{p}");
+                assert!(r.text().ends_with(&format!("{prefix}/{p}")), "{prefix}/{p}: {}", r.text());
+            }
+            let reqs = o.requests();
+            let got: Vec<(String, String)> = reqs[seen..].iter().map(|r| (r.target.clone(), String::from_utf8_lossy(&r.body).into_owned())).collect();
+            let want: Vec<(String, String)> = [("a", "hello"), ("b", "world"), ("c", ""), ("d", "end")]
+                .iter().map(|(p, b)| (format!("{prefix}/{p}"), b.to_string())).collect();
+            assert_eq!(got, want, "{prefix}");
+        }
+    }
+
+    // Expect: 100-continue: the client gets 100 before it sends the body, the origin is not
+    // contacted before the body is complete, and the request then arrives whole.
+    fn expect_100_continue_comes_before_the_body(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &api(&o, "", ""));
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/e HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+        let r = c.read(false).expect("100 Continue");
+        assert_eq!(r.status, 100);
+        assert_eq!(o.connections(), 0, "the origin was contacted before the body");
+        c.send(b"0123456789");
+        assert_eq!(c.read(false).expect("the final response").status, 200);
+        let reqs = o.requests();
+        assert_eq!(reqs.len(), 1);
+        assert_eq!(reqs[0].body, b"0123456789");
+    }
+
+    // max_body_bytes holds while a chunked body is streamed beyond request_buffer_bytes: 413
+    // with a JSON body, the connection closes, and the origin never gets a complete request.
+    fn max_body_bytes_holds_while_streaming(d) {
+        let o = Origin::echo();
+        let server = "[server.limits]\nmax_body_bytes = 10000\nrequest_buffer_bytes = 1024";
+        let g = Gateway::start_with(d, 1, server, &api(&o, "", ""));
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/big HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let chunk = format!("7d0\r\n{}\r\n", "z".repeat(2000));
+        c.send(chunk.as_bytes()); // beyond the buffer: streamed from here
+        assert!(eventually(Duration::from_secs(5), || o.connections() == 1), "not streamed");
+        for _ in 0..5 {
+            c.send(chunk.as_bytes());
+        }
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 413);
+        assert_eq!(r.text(), r#"{"message":"Request Entity Too Large"}"#);
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.is_closed());
+        assert!(o.requests().is_empty(), "a cut body never completes at the origin");
+    }
+
     // timeout_ms on a route replaces the upstream's response_timeout_ms for that route only.
     fn route_timeout_ms_overrides_the_upstream_response_timeout(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_millis(1000), Box::new(Reply::ok("late"))));
