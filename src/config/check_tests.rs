@@ -574,3 +574,14 @@ fn every_message_is_one_line_and_says_the_real_range() {
         "{e:?}"
     );
 }
+
+#[test]
+fn value_sha256_takes_hex_digits_only() {
+    // 32 pairs of "+f" are 64 characters that `u8::from_str_radix` would each read as 0x0f
+    let signed = "+f".repeat(32);
+    let text = format!("{ROUTE}[[api_key]]\nname = \"a\"\nvalue_sha256 = \"{signed}\"\n");
+    assert_eq!(
+        keys_and_lines(&text),
+        vec![(6, "api_key[0].value_sha256".to_string())]
+    );
+}

@@ -217,7 +217,8 @@ fn same_secret<'r>(
 
 fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     let s = s.trim();
-    if s.len() != 64 {
+    // only hex digits: `from_str_radix` alone would also take a sign ("+f")
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; 32];
