@@ -402,10 +402,17 @@ mod fuzz {
         "\"\"",
         "{}",
         "[]",
+        "\n[servr]\nx = 1\n",
+        "\n[[rout]]\nkey = 1\n",
+        "\nmock.status = \"x\"\n",
+        "\nthrottle.rate = 1\n",
+        "\na.b.\"c d\" = 1\n",
+        "[{ key = 5 }, { mock = {} }]",
+        "\u{ff}\u{1}",
     ];
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(300))]
+        #![proptest_config(ProptestConfig::with_cases(600))]
 
         /// Recovery never panics, always terminates, and whatever it reports is sorted by line
         /// and located in the file.
@@ -584,4 +591,13 @@ fn value_sha256_takes_hex_digits_only() {
         keys_and_lines(&text),
         vec![(6, "api_key[0].value_sha256".to_string())]
     );
+}
+
+#[test]
+fn a_syntax_error_always_says_something() {
+    // a control character in a comment: the parser's own message is empty
+    let e = errors(&format!("# a = \u{ff}\u{1}\n{ROUTE}"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1.as_str()), (1, "toml"), "{e:?}");
+    assert_eq!(e[0].2, "not valid TOML here ('\\u{1}')", "{e:?}");
 }

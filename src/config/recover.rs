@@ -123,6 +123,16 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ");
+    // some parser errors (a control character in a comment) come without a message
+    let message = if message.is_empty() {
+        let at = e.span().and_then(|s| text.get(s.start..)?.chars().next());
+        match at {
+            Some(c) => format!("not valid TOML here ({c:?})"),
+            None => "not valid TOML here".to_string(),
+        }
+    } else {
+        message
+    };
     ConfigError {
         line,
         column,
