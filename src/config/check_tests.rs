@@ -601,3 +601,41 @@ fn a_syntax_error_always_says_something() {
     assert_eq!((e[0].0, e[0].1.as_str()), (1, "toml"), "{e:?}");
     assert_eq!(e[0].2, "not valid TOML here ('\\u{1}')", "{e:?}");
 }
+
+#[test]
+fn a_table_element_missing_a_required_key_does_not_hide_the_others_errors() {
+    // route[1] has no key and upstream[0] no targets: both are reported, and the semantic
+    // errors of the rest still are, with the file's indices (they used to be skipped); the
+    // route naming the set-aside upstream gets no follow-on "unknown upstream"
+    let text = "[[upstream]]\nname = \"u\"\n\
+                [[route]]\nkey = \"GET /a\"\nupstream = \"u\"\n\
+                [[route]]\nupstream = \"u\"\n\
+                [[route]]\nkey = \"GET /c\"\nupstream = \"nope\"\n\
+                [[route]]\nkey = \"GET /a\"\nmock = {}\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "upstream[0].targets"),
+            (6, "route[1].key"),
+            (10, "route[2].upstream"),
+            (12, "route[3].key"),
+        ],
+        "{e:?}"
+    );
+    assert!(e[2].2.contains("unknown upstream \"nope\""), "{e:?}");
+    // the conflict names the other route by its index in the file
+    assert!(e[3].2.contains("route[0] is at line 4"), "{e:?}");
+    // a set-aside element's sub-table goes with it (it must not become the previous
+    // element's: route[0] would then have two integrations)
+    let text = "[[route]]\nkey = \"GET /a\"\nupstream = \"nope\"\n\
+                [[route]]\n[route.mock]\nstatus = 200\n";
+    assert_eq!(
+        keys_and_lines(text),
+        vec![
+            (3, "route[0].upstream".to_string()),
+            (4, "route[1].key".to_string())
+        ]
+    );
+}

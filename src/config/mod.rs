@@ -14,6 +14,7 @@ mod forwarding;
 mod limits;
 pub mod raw;
 mod recover;
+mod shifted;
 mod spanned;
 
 use std::fmt;
@@ -98,8 +99,13 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
         match compile::compile(raw, text) {
             Ok(cfg) if errors.is_empty() => return Ok(cfg),
             Ok(_) => {}
+            // indices as in the file (whole [[table]] elements set aside shift later ones);
             // an error about an entry recovery set aside repeats one already reported
-            Err(e) => errors.extend(e.0.into_iter().filter(|e| !rec.is_blanked(&e.key))),
+            Err(e) => errors.extend(
+                e.0.into_iter()
+                    .filter_map(|e| shifted::restore(e, &rec.removed))
+                    .filter(|e| !rec.is_blanked(&e.key)),
+            ),
         }
     }
     if errors.is_empty() {

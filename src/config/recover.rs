@@ -9,10 +9,10 @@
 //! [`MAX_RECOVERY_PASSES`] times. A "missing field" that only appears because this module blanked
 //! that field is not reported twice. An entry that cannot be set aside (a table missing a
 //! required key) is blanked as a whole; when that is an element of an array of tables
-//! (`[[route]]`), later elements would shift index, so the result is marked incomplete and the
-//! caller skips the semantic stage rather than report follow-on errors about wrong indices.
-//! Otherwise the caller runs the semantic stage on what remains and drops its errors about
-//! blanked keys ([`Recovered::is_blanked`]), which would only repeat a reported problem.
+//! (`[[route]]`), later elements shift index: it is listed in [`Recovered::removed`], and
+//! [`super::shifted`] maps the semantic stage's indices back to the file. The caller runs the
+//! semantic stage on what remains and drops its errors about blanked keys
+//! ([`Recovered::is_blanked`]), which would only repeat a reported problem.
 //!
 //! Leaves out: meaning (see [`super::compile`]). A syntax error (text that is not TOML at all)
 //! is one error: nothing after it can be trusted.
@@ -22,6 +22,7 @@ use std::ops::Range;
 use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use super::raw::{self, RawConfig};
+use super::shifted::Removed;
 use super::{line_col, ConfigError};
 
 /// Upper bound on deserialization attempts for one file: each pass sets aside at least one
@@ -32,9 +33,11 @@ pub const MAX_RECOVERY_PASSES: usize = 1_000;
 pub struct Recovered {
     /// The structs, when deserialization succeeded after setting aside the bad entries.
     pub raw: Option<RawConfig>,
-    /// `false` when a whole `[[table]]` element had to be set aside (indices of later elements
-    /// no longer match the file) or recovery stopped early: skip the semantic stage.
+    /// `false` when recovery stopped early: skip the semantic stage.
     pub complete: bool,
+    /// Elements of arrays of tables set aside whole: later elements have moved up one index
+    /// in `raw` (see [`super::shifted`]).
+    pub removed: Vec<Removed>,
     /// Every structural error, in the order found.
     pub errors: Vec<ConfigError>,
     /// Dotted keys of the entries set aside.
@@ -63,6 +66,7 @@ pub fn parse(text: &str) -> Recovered {
     let mut out = Recovered {
         raw: None,
         complete: true,
+        removed: Vec::new(),
         errors: Vec::new(),
         blanked: Vec::new(),
     };
@@ -196,8 +200,8 @@ fn set_aside(
             message: plain_types(msg),
         }),
     }
-    if hit.whole_table_element {
-        out.complete = false;
+    if let Some(r) = hit.element {
+        out.removed.push(r);
     }
     let ranges: Vec<Range<usize>> = hit
         .blank
@@ -348,7 +352,7 @@ struct Hit {
     /// Bytes to overwrite with spaces (a table defined in several places has several).
     blank: Vec<Range<usize>>,
     /// The whole element of an array of tables is blanked (later elements shift index).
-    whole_table_element: bool,
+    element: Option<Removed>,
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -405,7 +409,7 @@ fn locate(
                         report: path.clone(),
                         path,
                         blank: vec![entry(text)?],
-                        whole_table_element: false,
+                        element: None,
                     });
                 }
                 if !contains(&vspan, s) {
@@ -430,11 +434,16 @@ fn locate(
                             // the element itself (a required key missing): that element goes,
                             // and later ones shift index, as for `[[table]]`
                             let span = t.span()?;
+                            let name = t.get("name").and_then(Value::as_str).map(String::from);
                             return Some(Hit {
                                 blank: vec![entry_range(text, span, true)],
                                 path: report.clone(),
                                 report,
-                                whole_table_element: true,
+                                element: Some(Removed {
+                                    array: path,
+                                    index: j,
+                                    name,
+                                }),
                             });
                         }
                     }
@@ -443,7 +452,7 @@ fn locate(
                     report,
                     path,
                     blank: vec![entry(text)?],
-                    whole_table_element: false,
+                    element: None,
                 });
             }
             // the key of a table or an array of tables itself (`[servr]`, `[[rout]]`: an unknown
@@ -455,7 +464,7 @@ fn locate(
                     report: path.clone(),
                     path,
                     blank,
-                    whole_table_element: false,
+                    element: None,
                 });
             }
             Item::Table(t) => {
@@ -469,7 +478,7 @@ fn locate(
                         report: path.clone(),
                         path,
                         blank: vec![s.clone()],
-                        whole_table_element: false,
+                        element: None,
                     });
                 }
             }
@@ -480,11 +489,19 @@ fn locate(
                         return Some(h);
                     }
                     if t.span().is_some_and(|h| h.start == s.start) {
+                        // with its sub-tables (`[route.mock]`), which would otherwise
+                        // attach to the element before it
+                        let mut blank = vec![s.clone()];
+                        table_ranges(text, t, None, false, &mut blank);
                         return Some(Hit {
                             report: elem.clone(),
                             path: elem,
-                            blank: vec![s.clone()],
-                            whole_table_element: true,
+                            blank,
+                            element: Some(Removed {
+                                array: path,
+                                index: j,
+                                name: t.get("name").and_then(Item::as_str).map(String::from),
+                            }),
                         });
                     }
                 }
