@@ -639,3 +639,24 @@ fn a_table_element_missing_a_required_key_does_not_hide_the_others_errors() {
         ]
     );
 }
+
+#[test]
+fn the_api_key_header_is_not_a_field_tollgate_interprets() {
+    // x-request-id would be logged and echoed, x-forwarded-for kept in the chain sent to the
+    // origin, host forwarded: strip_api_key could not keep the key to the gateway
+    for name in [
+        "X-Request-Id",
+        "x-forwarded-for",
+        "host",
+        "content-length",
+        "proxy-x",
+    ] {
+        let text = format!("{ROUTE}[api_keys]\nheader = \"{name}\"\n");
+        assert_eq!(
+            keys_and_lines(&text),
+            vec![(5, "api_keys.header".to_string())],
+            "{name}"
+        );
+    }
+    from_str(&format!("{ROUTE}[api_keys]\nheader = \"X-Tenant-Key\"\n")).unwrap();
+}
