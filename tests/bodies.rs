@@ -550,6 +550,39 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         assert!(o.requests().is_empty(), "a cut body never completes at the origin");
     }
 
+    // Time the origin takes to accept a streamed body is not the client's: a client sending
+    // 48 MB as fast as it can to an origin that reads nothing for 4 s (longer than the grace
+    // period, at a minimum rate only a fast client keeps up) is served, not cut with 408.
+    fn waiting_for_the_origin_is_not_blamed_on_the_client(d) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                thread::spawn(move || {
+                    thread::sleep(Duration::from_secs(4));
+                    serve_threaded(s);
+                });
+            }
+        });
+        let server = "[server.limits]\nmin_body_rate = 1073741824\nrequest_buffer_bytes = 0\n\
+                      max_body_bytes = 67108864\n\
+                      [server.timeouts]\nbody_rate_grace_ms = 2000";
+        let rest = upstream_toml("u", &[addr], "") + "[[route]]\nkey = \"POST /up\"\nupstream = \"u\"\n";
+        let g = Gateway::start_with(d, 1, server, &rest);
+        let body = pattern(48 << 20);
+        let mut c = Client::new(g.addr);
+        c.stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut wire = format!("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        wire.extend_from_slice(&body);
+        let writer = {
+            let mut s = c.stream.try_clone().unwrap();
+            thread::spawn(move || s.write_all(&wire).is_ok())
+        };
+        let r = c.read(false).expect("a response");
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{}", r.text());
+        assert!(writer.join().unwrap(), "the whole body was taken");
+    }
+
     // timeout_ms on a route replaces the upstream's response_timeout_ms for that route only.
     fn route_timeout_ms_overrides_the_upstream_response_timeout(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_millis(1000), Box::new(Reply::ok("late"))));
