@@ -14,6 +14,7 @@ mod forwarding;
 mod limits;
 pub mod raw;
 mod recover;
+mod relocate;
 mod shifted;
 mod spanned;
 
@@ -116,7 +117,7 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
             message: "cannot be read as a tollgate config".to_string(),
         });
     }
-    recover::relocate(text, &mut errors);
+    relocate::relocate(text, &mut errors);
     errors.sort_by_key(|e| (e.line, e.column));
     Err(ConfigErrors(errors))
 }

@@ -6,7 +6,7 @@
 //! (`[route.mock]`). A table made of dotted keys (`mock.status = 204`) has none, and
 //! `Spanned<T>` then fails with "expected a borrowed string", rejecting a valid file with a
 //! message about Rust. Here such a table is read as a plain `T`, with the empty span `0..0`;
-//! [`super::recover::relocate`] later points errors about it at its key in the file. Leaves out:
+//! [`super::relocate`] later points errors about it at its key in the file. Leaves out:
 //! everything else about the raw structs (see [`super::raw`]).
 //!
 //! Data flow: `deserialize_struct` with the names `toml` recognises as a span request; the
