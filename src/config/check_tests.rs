@@ -660,3 +660,28 @@ fn the_api_key_header_is_not_a_field_tollgate_interprets() {
     }
     from_str(&format!("{ROUTE}[api_keys]\nheader = \"X-Tenant-Key\"\n")).unwrap();
 }
+
+#[test]
+fn integers_beyond_64_bits_are_reported_and_the_rest_still_checked() {
+    // not representable in TOML, so a parse error: it used to be the only error of the run
+    let text = "[server]\nworkers = 99999999999999999999\nlisten = [\"127.0.0.1:1\", -99_999_999_999_999_999_999]\n\
+                [[route]]\nkey = \"GET /a\"\nmock = { status = 0x1ffffffffffffffff }\n\
+                [[route]]\nkey = \"GET /b\"\nupstream = \"nope\"\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "server.workers"),
+            (3, "server.listen[1]"),
+            (6, "route[0].mock.status"),
+            (9, "route[1].upstream"),
+        ],
+        "{e:?}"
+    );
+    assert_eq!(e[0].2, "99999999999999999999: TOML integers are 64-bit");
+    assert_eq!(
+        e[1].2,
+        "-99_999_999_999_999_999_999: TOML integers are 64-bit"
+    );
+}

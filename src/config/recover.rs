@@ -15,7 +15,9 @@
 //! ([`Recovered::is_blanked`]), which would only repeat a reported problem.
 //!
 //! Leaves out: meaning (see [`super::compile`]). A syntax error (text that is not TOML at all)
-//! is one error: nothing after it can be trusted.
+//! is one error: nothing after it can be trusted. The exception is an integer beyond 64 bits,
+//! which the parser refuses though the structure around it is sound: it is reported and set
+//! aside like a wrong value, and the rest of the file is checked.
 
 use std::ops::Range;
 
@@ -77,17 +79,64 @@ pub fn parse(text: &str) -> Recovered {
         }
         Err(e) => e,
     };
-    let doc = match ImDocument::parse(text) {
-        Ok(d) => d,
+    // Integers beyond 64 bits are the one syntax error that leaves the structure intact: each
+    // is replaced by a `0` padded with spaces (offsets unchanged) so the document parses, and
+    // reported and set aside like a wrong value below.
+    let mut patched = text.to_string();
+    let mut huge = Vec::new();
+    let doc = loop {
+        match ImDocument::parse(patched.clone()) {
+            Ok(d) => break d,
+            Err(e) => match e
+                .span()
+                .and_then(|s| out_of_range_number(&patched, &e, s.start))
+            {
+                Some(r) if huge.len() < MAX_RECOVERY_PASSES => {
+                    patched.replace_range(r.clone(), &format!("{:<1$}", "0", r.len()));
+                    huge.push(r);
+                }
+                _ => {
+                    // not TOML at all: one error, where the parser gave up
+                    out.errors.push(syntax_error(text, &first));
+                    out.complete = false;
+                    return out;
+                }
+            },
+        }
+    };
+    let mut buf = patched.into_bytes();
+    for r in huge {
+        let (line, column) = line_col(text, r.start);
+        // in the document the value is the `0` it was replaced with
+        let zero = r.start..r.start + 1;
+        let hit = locate(text, doc.as_table(), "", None, false, &zero);
+        out.errors.push(ConfigError {
+            line,
+            column,
+            key: hit
+                .as_ref()
+                .map_or_else(|| "toml".to_string(), |h| h.report.clone()),
+            message: format!(
+                "{}: TOML integers are 64-bit",
+                text.get(r.clone()).unwrap_or_default()
+            ),
+        });
+        if let Some(h) = hit {
+            blank(&mut buf, &h.blank);
+            out.blanked.push(h.path);
+        }
+    }
+    let mut err = match std::str::from_utf8(&buf).map(raw::parse) {
+        Ok(Ok(r)) => {
+            out.raw = Some(r);
+            return out;
+        }
+        Ok(Err(e)) => e,
         Err(_) => {
-            // not TOML at all: one error, where the parser gave up
-            out.errors.push(syntax_error(text, &first));
             out.complete = false;
             return out;
         }
     };
-    let mut buf = text.as_bytes().to_vec();
-    let mut err = first;
     for _ in 0..MAX_RECOVERY_PASSES {
         if !set_aside(text, &doc, &mut buf, &err, &mut out) {
             out.complete = false;
@@ -163,7 +212,7 @@ fn duplicate_key(message: &str) -> Option<String> {
 /// about. Returns `false` when nothing could be blanked (recovery must stop).
 fn set_aside(
     text: &str,
-    doc: &ImDocument<&str>,
+    doc: &ImDocument<String>,
     buf: &mut [u8],
     err: &toml::de::Error,
     out: &mut Recovered,
@@ -215,15 +264,36 @@ fn set_aside(
     if !ranges.iter().any(untouched) {
         return false; // already blank: the error cannot be about this entry, give up
     }
+    blank(buf, &ranges);
+    out.blanked.push(hit.path);
+    true
+}
+
+/// Overwrites `ranges` of `buf` with spaces, keeping line breaks (so every offset and line
+/// stays valid).
+fn blank(buf: &mut [u8], ranges: &[Range<usize>]) {
     for r in ranges {
-        if let Some(bytes) = buf.get_mut(r) {
+        if let Some(bytes) = buf.get_mut(r.clone()) {
             for b in bytes.iter_mut().filter(|b| **b != b'\n' && **b != b'\r') {
                 *b = b' ';
             }
         }
     }
-    out.blanked.push(hit.path);
-    true
+}
+
+/// The bytes of the integer at `at` that the parser refused as too large or too small for 64
+/// bits (its error points at the number's first byte), when that is what `e` says.
+fn out_of_range_number(text: &str, e: &toml_edit::TomlError, at: usize) -> Option<Range<usize>> {
+    let m = e.message();
+    if !(m.starts_with("number too large") || m.starts_with("number too small")) {
+        return None;
+    }
+    let rest = text.as_bytes().get(at..)?;
+    let len = rest
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-'))
+        .count();
+    (len > 0).then_some(at..at + len)
 }
 
 /// serde names Rust types (`expected u64`); say what the operator must write instead.
