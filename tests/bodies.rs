@@ -171,8 +171,8 @@ fn serve_threaded(mut s: TcpStream) {
     }
 }
 
-/// An origin whose connections each answer one request (echoing its body), then close on the
-/// next one without answering, as a keep-alive connection the origin dropped just as it was
+/// An origin whose connections each answer one request (echoing its body; a chunked one as
+/// framed), then close on the next one without answering, as a keep-alive connection the origin dropped just as it was
 /// reused. Returns the address and the bodies of the requests it answered.
 fn one_answer_per_connection() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -197,11 +197,21 @@ fn one_answer_per_connection() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
                     }
                 };
                 let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let len: usize = head
+                let mut len: usize = head
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length:"))
                     .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                while buf.len() < end + len {
+                // a chunked body (of letters only, in these tests) as framed: up to its last chunk
+                let chunked = head.contains("transfer-encoding: chunked");
+                loop {
+                    if chunked {
+                        if let Some(i) = find(&buf[end..], b"\r\n0\r\n\r\n") {
+                            len = i + 7;
+                        }
+                    }
+                    if buf.len() >= end + len && (!chunked || len > 0) {
+                        break;
+                    }
                     match s.read(&mut tmp) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => buf.extend_from_slice(&tmp[..n]),
@@ -218,6 +228,21 @@ fn one_answer_per_connection() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
         }
     });
     (addr, answered)
+}
+
+/// The payload of a chunked body without extensions or trailers; None if it is not one.
+fn unchunk(mut wire: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line = find(wire, b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&wire[..line]).ok()?, 16).ok()?;
+        wire = &wire[line + 2..];
+        if size == 0 {
+            return (wire == b"\r\n").then_some(out);
+        }
+        out.extend_from_slice(wire.get(..size)?);
+        wire = wire.get(size..)?.strip_prefix(b"\r\n")?;
+    }
 }
 
 /// A client dripping a body one byte per `every` from its own thread until stopped, the
@@ -457,8 +482,9 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
     }
 
     // A body exactly request_buffer_bytes long (the default 64 KiB) fits the buffer: it is sent
-    // whole, so an idempotent PUT on a dead pooled connection is replayed on a fresh one. One
-    // byte more, arriving after the rest, is streamed.
+    // whole, so an idempotent PUT on a dead pooled connection is replayed on a fresh one; so is
+    // a chunked body whose last chunk follows right at the limit. One byte more, arriving after
+    // the rest, is streamed.
     fn body_exactly_the_buffer_size_is_whole_and_replayable(d) {
         let (addr, answered) = one_answer_per_connection();
         let g = Gateway::start(d, 1, &(upstream_toml("u", &[addr], "") + "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"));
@@ -472,7 +498,22 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
         let r = c.read(false).expect("a response");
         assert_eq!(r.status, 200, "a body of exactly request_buffer_bytes was not replayed: {}", r.text());
         assert_eq!(r.body, body);
-        assert_eq!(answered.lock().unwrap().clone(), vec![Vec::new(), body]);
+        assert_eq!(answered.lock().unwrap().clone(), vec![Vec::new(), body.clone()]);
+
+        // chunked, 65 536 bytes as framed up to the end of the data: its last chunk follows
+        let mut chunked = b"fff8\r\n".to_vec();
+        chunked.extend_from_slice(&pattern(0xfff8));
+        chunked.extend_from_slice(b"\r\n");
+        assert_eq!(chunked.len(), 65_536);
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let mut c = Client::new(g.addr);
+        c.send(b"PUT /api/chunked HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+        c.send(&chunked[..30_000]);
+        thread::sleep(Duration::from_millis(100));
+        c.send(&chunked[30_000..]);
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 200, "a chunked body ending at request_buffer_bytes was not replayed: {}", r.text());
+        assert!(unchunk(&r.body) == Some(pattern(0xfff8)), "the chunked body arrived intact");
 
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &api(&o, "", ""));

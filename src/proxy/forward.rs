@@ -124,37 +124,6 @@ pub async fn forward(
     result.map(|_| ())
 }
 
-/// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
-/// whole body was there: a body that ends exactly at `cap` is whole too (its end yields no
-/// data, so taking it costs no memory).
-pub(super) fn drain_buffered(
-    buf: &mut BytesMut,
-    dec: &mut BodyDecoder,
-    enc: &mut BodyEncoder,
-    out: &mut BytesMut,
-    moved: &mut u64,
-    cap: usize,
-) -> Result<bool, HttpError> {
-    if dec.is_done() {
-        enc.finish(&[], out)?;
-        return Ok(true);
-    }
-    while out.len() < cap || dec.is_done() {
-        match dec.decode(buf)? {
-            Some(BodyChunk::Data(d)) => {
-                *moved += d.len() as u64;
-                enc.encode(&d, out)?
-            }
-            Some(BodyChunk::End { trailers }) => {
-                enc.finish(&trailers, out)?;
-                return Ok(true);
-            }
-            None => return Ok(false),
-        }
-    }
-    Ok(false)
-}
-
 /// Connects (or reuses), sends the request, and reads the response head (within `timeout`).
 /// Retries once on a fresh connection when a reused one fails before any response byte and the
 /// request is whole.

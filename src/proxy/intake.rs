@@ -24,12 +24,12 @@ use bytes::BytesMut;
 use monoio::net::TcpStream;
 
 use super::conn::Downstream;
-use super::forward::{drain_buffered, FLUSH_BYTES};
+use super::forward::FLUSH_BYTES;
 use super::io::{read_within, IoFail};
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
-use crate::http::{BodyDecoder, BodyEncoder};
+use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, HttpError};
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and
 /// how much it has sent. Per exchange, on one worker.
@@ -165,6 +165,42 @@ pub async fn buffer_body(
             Ok(_) => {}
             Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
             Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+        }
+    }
+}
+
+/// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
+/// whole body was there. Once `cap` is reached the decoder still takes one step: a body whose
+/// end follows right at `cap` (a Content-Length body exactly that long, or a chunked body's
+/// last-chunk and trailers) is whole; if that step is data instead, `out` grows by at most what
+/// was already read, and the body is streamed from there.
+fn drain_buffered(
+    buf: &mut BytesMut,
+    dec: &mut BodyDecoder,
+    enc: &mut BodyEncoder,
+    out: &mut BytesMut,
+    moved: &mut u64,
+    cap: usize,
+) -> Result<bool, HttpError> {
+    if dec.is_done() {
+        enc.finish(&[], out)?;
+        return Ok(true);
+    }
+    loop {
+        let full = out.len() >= cap;
+        match dec.decode(buf)? {
+            Some(BodyChunk::Data(d)) => {
+                *moved += d.len() as u64;
+                enc.encode(&d, out)?;
+                if full {
+                    return Ok(false);
+                }
+            }
+            Some(BodyChunk::End { trailers }) => {
+                enc.finish(&trailers, out)?;
+                return Ok(true);
+            }
+            None => return Ok(false),
         }
     }
 }
