@@ -508,3 +508,65 @@ fn usage_without_a_config_says_it_needs_one() {
     );
     assert!(out.stdout.is_empty());
 }
+
+// The built binary on files that used to stop `check` early or confuse it: a misspelt section,
+// an integer beyond 64 bits, a parser message over two lines, a [[route]] without its key
+// (the semantic errors after it are still reported, with the file's indices), a table written
+// with dotted keys (valid), a file that is not UTF-8. One line per error, FILE:LINE:COL: key:
+// message, sorted by line, exit 1; the valid dotted-key file passes.
+#[test]
+fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
+    let text = "[servr]\nworkers = 1\n\
+                [server]\nworkers = 99999999999999999999\n\
+                [[route]]\nmock = {}\n\
+                [[route]]\nkey = \"GET /b\"\nupstream = \"nope\"\n\
+                [[route]]\nkey = \"GET /c\"\nmock.status = \"x\"\n";
+    let bad = write_config("goes-on.toml", text);
+    let out = cli("check", &bad);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let p = bad.display().to_string();
+    let want = [
+        "1:2: servr: unknown field `servr`",
+        "4:11: server.workers: 99999999999999999999: TOML integers are 64-bit",
+        "5:1: route[0].key: is required and missing",
+        "9:12: route[1].upstream: unknown upstream \"nope\"",
+        "12:15: route[2].mock.status: invalid type: string \"x\"",
+    ];
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), want.len(), "{err}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(
+            line.starts_with(&format!("{p}:{want}")),
+            "{line:?} is not {want:?}"
+        );
+    }
+    // a syntax error whose parser message has two lines is still one line
+    let out = cli(
+        "check",
+        &write_config("two-lines.toml", "[server]\nworkers = \n"),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // not UTF-8: the first bad byte's line and column
+    let dir = bad.with_file_name("latin1.toml");
+    std::fs::write(&dir, b"[[route]]\nkey = \"GET /caf\xe9\"\nmock = {}\n").unwrap();
+    let out = cli("check", &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("{}:2:16: file: not UTF-8", dir.display())),
+        "{err}"
+    );
+    // dotted keys are a valid way to write a table
+    let ok = write_config(
+        "dotted.toml",
+        "[[route]]\nkey = \"GET /a\"\nmock.status = 204\n",
+    );
+    let out = cli("check", &ok);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
