@@ -19,7 +19,7 @@
 
 pub mod history;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -48,6 +48,12 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// How long the accept thread may spend writing the 503 to a connection over the limit (a
 /// few bytes into a fresh socket's empty send buffer: this bound is only for a broken peer).
 pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// After an error answer, how long the connection keeps reading (and discarding) what the
+/// client still sends before closing, so that the client reads the answer instead of a reset
+/// (RFC 9112 §9.6), and how much it reads at most.
+pub const LINGER_TIME: Duration = Duration::from_millis(500);
+pub const LINGER_BYTES: usize = 64 * 1024;
 
 /// The `[admin]` limits, compiled (ranges checked in `config::compile`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,30 +168,28 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
                 Ok(None) => {}
                 Err(e) => {
                     // 431 for an oversized head, 414, 400... as the data plane words them
-                    let status = GatewayError::Http(e).status();
-                    let body = crate::error::json_message(status).as_bytes();
-                    let _ = respond(&mut s, status, "application/json", body, false, false);
+                    fail(&mut s, GatewayError::Http(e).status());
                     return;
                 }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 if !buf.is_empty() {
-                    // part of a head arrived, too slowly (RFC 9110 §15.5.9)
-                    let body = crate::error::json_message(408).as_bytes();
-                    let _ = respond(&mut s, 408, "application/json", body, false, false);
+                    fail(&mut s, 408); // part of a head arrived, too slowly (RFC 9110 §15.5.9)
                 }
                 return;
             }
             let _ = s.set_read_timeout(Some(left));
             match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(n) if n > 0 => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                // the deadline passed: the loop answers (or closes) at the top
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Ok(_) | Err(_) => return,
             }
         };
         // admin requests carry no body we use; refuse any so the stream stays in sync
         if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
-            bad_request(&mut s);
+            fail(&mut s, 400);
             return;
         }
         let keep = head.keep_alive && !admin.shared.draining();
@@ -249,10 +253,28 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
     }
 }
 
-/// A 400 before closing: the admin listener is as strict as the data plane.
-fn bad_request(s: &mut TcpStream) {
-    let body = br#"{"message":"Bad Request"}"#;
-    let _ = respond(s, 400, "application/json", body, false, false);
+/// An error answer, then a graceful close: shut down writing, read and discard what the
+/// client still sends for at most [`LINGER_TIME`] and [`LINGER_BYTES`] (closing with unread
+/// bytes would send a reset, which may destroy the answer before the client reads it).
+fn fail(s: &mut TcpStream, status: u16) {
+    let body = crate::error::json_message(status).as_bytes();
+    if respond(s, status, "application/json", body, false, false).is_err() {
+        return;
+    }
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut left = LINGER_BYTES;
+    let mut chunk = [0u8; 4096];
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || s.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 fn respond(
