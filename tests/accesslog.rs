@@ -16,7 +16,10 @@ fn temp(name: &str) -> std::path::PathBuf {
 /// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
 fn field<'a>(line: &'a str, name: &str) -> &'a str {
     let pat = format!("\"{name}\":");
-    let at = line.find(&pat).unwrap_or_else(|| panic!("{name} missing in {line}")) + pat.len();
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{name} missing in {line}"))
+        + pat.len();
     let rest = &line[at..];
     let end = if rest.starts_with('"') {
         let b = rest.as_bytes();
@@ -34,7 +37,9 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
 fn line_of<'a>(log: &'a str, rid: &str) -> &'a str {
     let pat = format!("\"requestId\":\"{rid}\"");
     let mut found = log.lines().filter(|l| l.contains(&pat));
-    let l = found.next().unwrap_or_else(|| panic!("no line for {rid} in {log}"));
+    let l = found
+        .next()
+        .unwrap_or_else(|| panic!("no line for {rid} in {log}"));
     assert!(found.next().is_none(), "one line per request");
     l
 }

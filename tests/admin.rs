@@ -113,7 +113,7 @@ fn read_to_close(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
 fn field_after(text: &str, from: usize, name: &str) -> Option<f64> {
     let pat = format!("\"{name}\":");
     let at = text[from..].find(&pat)? + from + pat.len();
-    let end = text[at..].find(|c: char| c == ',' || c == '}')? + at;
+    let end = text[at..].find([',', '}'])? + at;
     text[at..end].parse().ok()
 }
 
@@ -124,7 +124,7 @@ fn history_sum(text: &str, name: &str) -> f64 {
     let mut from = 0;
     while let Some(i) = text[from..].find(&pat) {
         let at = from + i + pat.len();
-        let end = text[at..].find(|c: char| c == ',' || c == '}').unwrap() + at;
+        let end = text[at..].find([',', '}']).unwrap() + at;
         sum += text[at..end].parse::<f64>().unwrap_or(0.0);
         from = end;
     }
@@ -159,7 +159,6 @@ name = "alice"
 value = "alice-key-0123456789abcdef"
 plan = "gold"
 "#;
-
 
 both_drivers! {
     fn counters_are_exact_across_two_workers_and_the_exposition_is_well_formed(d) {
@@ -422,6 +421,9 @@ fn admin_limits_out_of_range_name_the_key_and_line() {
             "{key} at line {line} in {got:?}"
         );
     }
-    let ok = tollgate::config::from_str("[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap();
+    let ok = tollgate::config::from_str(
+        "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+    )
+    .unwrap();
     assert_eq!(ok.admin_limits, tollgate::admin::AdminLimits::default());
 }

@@ -92,7 +92,12 @@ impl History {
             SAMPLE_INTERVAL.as_secs(),
             wall_now().as_secs_f64()
         );
-        let ms = |v: Option<u64>| v.map_or_else(|| "null".to_string(), |us| format!("{:.3}", us as f64 / 1000.0));
+        let ms = |v: Option<u64>| {
+            v.map_or_else(
+                || "null".to_string(),
+                |us| format!("{:.3}", us as f64 / 1000.0),
+            )
+        };
         for (i, s) in samples.iter().enumerate() {
             if i > 0 {
                 out.push(',');

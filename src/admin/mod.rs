@@ -225,7 +225,9 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
             (true, b"/history") => (
                 200,
                 "application/json",
-                history.json(history::since(head.query_bytes())).into_bytes(),
+                history
+                    .json(history::since(head.query_bytes()))
+                    .into_bytes(),
             ),
             (true, b"/status") => (200, "application/json", status(admin).into_bytes()),
             (true, b"/config") => (

@@ -538,7 +538,11 @@ fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::Ad
         n.clamp(*range.start(), *range.end())
     };
     let conns = check(&a.max_connections, "max_connections", ADMIN_MAX_CONNECTIONS);
-    let bytes = check(&a.max_request_bytes, "max_request_bytes", ADMIN_MAX_REQUEST_BYTES);
+    let bytes = check(
+        &a.max_request_bytes,
+        "max_request_bytes",
+        ADMIN_MAX_REQUEST_BYTES,
+    );
     let idle = check(&a.idle_timeout_ms, "idle_timeout_ms", ADMIN_IDLE_TIMEOUT_MS);
     crate::admin::AdminLimits {
         max_connections: usize::try_from(conns).unwrap_or(crate::admin::DEFAULT_MAX_CONNECTIONS),

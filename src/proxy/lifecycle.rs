@@ -382,7 +382,10 @@ async fn write_client(
     st.response = ResponseState::Started;
     st.bytes_out += out.len() as u64;
     // the head ends at the first empty line (RFC 9112 §2.1); what follows is payload
-    let head_len = out.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |i| i + 4);
+    let head_len = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
     st.head_out += head_len as u64;
     match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
         Ok(()) => {
