@@ -302,18 +302,7 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
         Field::DomainName => text(out, or_dash(e.domain_name)),
         Field::RequestLength => push_u64(out, e.request_length),
         Field::RawQueryString => text(out, e.raw_query.unwrap_or(b"-")),
-        Field::IntegrationEndpoint => match e.endpoint {
-            Some(a) => {
-                if quote {
-                    out.push(b'"');
-                }
-                push_addr(out, a);
-                if quote {
-                    out.push(b'"');
-                }
-            }
-            None => text(out, b"-"),
-        },
+        Field::IntegrationEndpoint => text(out, endpoint(e.endpoint, &mut [0; 64])),
     }
 }
 
@@ -325,10 +314,15 @@ fn or_dash(v: &[u8]) -> &[u8] {
     }
 }
 
-/// `ip:port` (`[v6]:port`): only digits, dots, colons and brackets, nothing to escape.
-fn push_addr(out: &mut Vec<u8>, a: std::net::SocketAddr) {
+/// `ip:port` (`[v6]:port`, at most 47 bytes: only digits, hex, dots, colons and brackets,
+/// nothing to escape) formatted into `buf`, or `-`.
+fn endpoint(a: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
     use std::io::Write as _;
-    let _ = write!(out, "{a}");
+    let Some(a) = a else { return b"-" };
+    let mut c = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(c, "{a}");
+    let n = usize::try_from(c.position()).unwrap_or(0);
+    buf.get(..n).unwrap_or_default()
 }
 
 /// The JSON line, written out field by field (in [`FIELDS`] order, as the generic formatter
@@ -389,10 +383,7 @@ fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"rawQueryString\":\"");
     push_escaped(out, e.raw_query.unwrap_or(b"-"));
     out.extend_from_slice(b"\",\"integration.endpoint\":\"");
-    match e.endpoint {
-        Some(a) => push_addr(out, a),
-        None => out.push(b'-'),
-    }
+    out.extend_from_slice(endpoint(e.endpoint, &mut [0; 64]));
     out.extend_from_slice(b"\"}");
 }
 
