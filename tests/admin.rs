@@ -392,8 +392,18 @@ both_drivers! {
         std::thread::sleep(Duration::from_millis(1200));
         let again = get(admin, "/history").text();
         assert_eq!(history_sum(&again, "requests") as u64, sent, "{again}");
-        let since = get(admin, &format!("/history?since={}", last_t as u64)).text();
-        assert!(!since.contains(&format!("{{\"t\":{},", last_t as u64)), "{since}");
+        // ?since=T: only the samples taken after T (the page's follow-up polls)
+        let later = get(admin, &format!("/history?since={last_t:.3}")).text();
+        let mut from = 0;
+        while let Some(i) = later[from..].find("{\"t\":") {
+            from += i + 1;
+            let t = field_after(&later, from, "t").unwrap();
+            assert!(t > last_t, "{t} is not after {last_t}: {later}");
+        }
+        assert!(
+            get(admin, &format!("/history?since={:.3}", last_t - 0.001)).text().contains(&format!("{{\"t\":{last_t:.3},")),
+            "the last sample is after a moment before it"
+        );
         // the dashboard's JSON: status classes and the per-key view
         let st = get(admin, "/stats").text();
         assert!(st.contains("\"totals\":{\"requests\":35,\"status_2xx\":22,\"status_3xx\":2,\"status_4xx\":4,\"status_5xx\":7,\"throttled\":1}"), "{st}");

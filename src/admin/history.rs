@@ -35,8 +35,10 @@ pub const ROUTES_PER_SAMPLE: usize = 50;
 /// One second of traffic, over all workers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sample {
-    /// Unix time (seconds) the sample was taken; it covers the second before.
-    pub at: u64,
+    /// Unix time in milliseconds when the sample was taken (it covers the second before).
+    /// Milliseconds, not seconds: two samples may fall in one wall-clock second when a scrape
+    /// was slow, and `since` must still tell them apart.
+    pub at_ms: u64,
     /// Requests answered, by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
     pub classes: [u64; 5],
     /// Requests refused by a rate limit.
@@ -70,18 +72,19 @@ impl History {
         }
     }
 
-    /// Samples taken after Unix second `since` (all of them: None).
+    /// Samples taken after Unix millisecond `since` (all of them: None).
     pub fn samples(&self, since: Option<u64>) -> Vec<Sample> {
         let Ok(r) = self.ring.lock() else {
             return Vec::new();
         };
         r.iter()
-            .filter(|s| since.is_none_or(|t| s.at > t))
+            .filter(|s| since.is_none_or(|t| s.at_ms > t))
             .cloned()
             .collect()
     }
 
-    /// `GET /history`: `{"interval_s":1,"now":T,"samples":[...]}`, each sample
+    /// `GET /history`: `{"interval_s":1,"now":T,"samples":[...]}` (times in Unix seconds with
+    /// millisecond decimals), each sample
     /// `{"t","requests","status_1xx".."status_5xx","throttled","p50_ms","p99_ms","routes":{}}`.
     pub fn json(&self, since: Option<u64>) -> String {
         let samples = self.samples(since);
@@ -105,8 +108,9 @@ impl History {
             let [c1, c2, c3, c4, c5] = s.classes;
             let _ = write!(
                 out,
-                "{{\"t\":{},\"requests\":{},\"status_1xx\":{c1},\"status_2xx\":{c2},\"status_3xx\":{c3},\"status_4xx\":{c4},\"status_5xx\":{c5},\"throttled\":{},\"p50_ms\":{},\"p99_ms\":{},\"routes\":{{",
-                s.at,
+                "{{\"t\":{}.{:03},\"requests\":{},\"status_1xx\":{c1},\"status_2xx\":{c2},\"status_3xx\":{c3},\"status_4xx\":{c4},\"status_5xx\":{c5},\"throttled\":{},\"p50_ms\":{},\"p99_ms\":{},\"routes\":{{",
+                s.at_ms / 1000,
+                s.at_ms % 1000,
                 s.requests(),
                 s.throttled,
                 ms(s.p50_us),
@@ -126,12 +130,17 @@ impl History {
     }
 }
 
-/// `since=T` from a query string (other parameters ignored; a bad value means "everything").
+/// `since=T` (Unix seconds, decimals allowed, as `t` is written) from a query string, in
+/// milliseconds (other parameters ignored; a bad value means "everything").
 pub fn since(query: Option<&[u8]>) -> Option<u64> {
     let q = std::str::from_utf8(query?).ok()?;
-    q.split('&')
+    let secs: f64 = q
+        .split('&')
         .find_map(|p| p.strip_prefix("since="))
         .and_then(|v| v.parse().ok())
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)?;
+    // rounded: "12.345" is 12344.999... ms as a float
+    Some((secs * 1000.0).round() as u64)
 }
 
 fn wall_now() -> Duration {
@@ -177,7 +186,7 @@ impl Baseline {
     /// The sample for the scrape `snaps` (taken under `config`), updating the baseline.
     fn sample(
         &mut self,
-        at: u64,
+        at_ms: u64,
         config: &crate::config::Config,
         throttle: &crate::throttle::Throttle,
         snaps: &[Snapshot],
@@ -189,7 +198,7 @@ impl Baseline {
                 .map_or_else(|| "$none".to_string(), |r| r.id.clone())
         };
         let mut s = Sample {
-            at,
+            at_ms,
             ..Sample::default()
         };
         let mut by_route: HashMap<String, u64> = HashMap::new();
@@ -268,8 +277,8 @@ pub fn spawn_sampler(admin: Arc<Admin>, history: Arc<History>) -> std::io::Resul
                     break;
                 }
                 let (cur, snaps) = super::scrape(&admin);
-                let at = wall_now().as_secs();
-                history.push(base.sample(at, &cur.config, &cur.throttle, &snaps));
+                let at_ms = u64::try_from(wall_now().as_millis()).unwrap_or(u64::MAX);
+                history.push(base.sample(at_ms, &cur.config, &cur.throttle, &snaps));
                 // a scrape that overran (a stalled worker): skip the missed ticks, don't burst
                 let now = Instant::now();
                 if next < now {
@@ -286,9 +295,14 @@ mod tests {
 
     #[test]
     fn since_reads_the_parameter() {
-        assert_eq!(since(Some(b"since=17")), Some(17));
-        assert_eq!(since(Some(b"x=1&since=5")), Some(5));
+        assert_eq!(since(Some(b"since=17")), Some(17_000));
+        assert_eq!(since(Some(b"x=1&since=5.123")), Some(5_123));
+        assert_eq!(
+            since(Some(b"since=1764528000.345")),
+            Some(1_764_528_000_345)
+        );
         assert_eq!(since(Some(b"since=nope")), None);
+        assert_eq!(since(Some(b"since=-1")), None);
         assert_eq!(since(None), None);
     }
 
@@ -297,18 +311,20 @@ mod tests {
         let h = History::default();
         for at in 0..(HISTORY_SECONDS as u64 + 10) {
             h.push(Sample {
-                at,
+                at_ms: at * 1000 + 5,
                 classes: [0, 1, 0, 0, 0],
                 ..Sample::default()
             });
         }
         let all = h.samples(None);
         assert_eq!(all.len(), HISTORY_SECONDS);
-        assert_eq!(all.first().map(|s| s.at), Some(10));
-        assert_eq!(h.samples(Some(HISTORY_SECONDS as u64 + 7)).len(), 2);
-        let j = h.json(Some(HISTORY_SECONDS as u64 + 8));
+        assert_eq!(all.first().map(|s| s.at_ms), Some(10_005));
+        assert_eq!(h.samples(Some(907_005)).len(), 2);
+        let j = h.json(Some(908_005));
         assert!(
-            j.contains("\"samples\":[{\"t\":909,\"requests\":1,\"status_1xx\":0,\"status_2xx\":1,"),
+            j.contains(
+                "\"samples\":[{\"t\":909.005,\"requests\":1,\"status_1xx\":0,\"status_2xx\":1,"
+            ),
             "{j}"
         );
         assert!(j.contains("\"p50_ms\":null"), "{j}");
