@@ -37,6 +37,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
+    /// The admin listener's connection and request limits (defaults without `[admin]`).
+    pub admin_limits: crate::admin::AdminLimits,
     /// The text this config was compiled from (served by `GET /config`, secrets redacted).
     pub source: String,
     /// FNV-1a hash of `source`, hex (`GET /status`).
@@ -248,6 +250,10 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                 None
             }
         });
+    let admin_limits = raw
+        .admin
+        .as_ref()
+        .map_or_else(Default::default, |a| compile_admin_limits(a, &mut cx));
     let access_log = raw.access_log.as_ref().and_then(|l| {
         let format = match Format::parse(l.format.get_ref()) {
             Ok(f) => f,
@@ -291,6 +297,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             router,
             throttle,
             admin,
+            admin_limits,
             source: text.to_string(),
             hash: fnv1a_hex(text),
         }),
@@ -658,4 +665,35 @@ pub fn fnv1a_hex(text: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// Ranges of the `[admin]` limits: a connection at least, a head that holds a request line
+/// and a few fields, an idle time long enough to type a request.
+pub const ADMIN_MAX_CONNECTIONS: std::ops::RangeInclusive<u64> = 1..=4096;
+pub const ADMIN_MAX_REQUEST_BYTES: std::ops::RangeInclusive<u64> = 1024..=1_048_576;
+pub const ADMIN_IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+/// `[admin]` limits, each checked against its range (errors name the key and its line).
+fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::AdminLimits {
+    let mut check = |v: &Spanned<u64>, key: &str, range: std::ops::RangeInclusive<u64>| {
+        let n = *v.get_ref();
+        if !range.contains(&n) {
+            let m = format!("must be in {}..={}", range.start(), range.end());
+            cx.err(v, format!("admin.{key}"), m);
+        }
+        n.clamp(*range.start(), *range.end())
+    };
+    let conns = check(&a.max_connections, "max_connections", ADMIN_MAX_CONNECTIONS);
+    let bytes = check(
+        &a.max_request_bytes,
+        "max_request_bytes",
+        ADMIN_MAX_REQUEST_BYTES,
+    );
+    let idle = check(&a.idle_timeout_ms, "idle_timeout_ms", ADMIN_IDLE_TIMEOUT_MS);
+    crate::admin::AdminLimits {
+        max_connections: usize::try_from(conns).unwrap_or(crate::admin::DEFAULT_MAX_CONNECTIONS),
+        max_request_bytes: usize::try_from(bytes)
+            .unwrap_or(crate::admin::DEFAULT_MAX_REQUEST_BYTES),
+        idle_timeout: Duration::from_millis(idle),
+    }
 }

@@ -162,6 +162,22 @@ fn d_log_flush() -> Spanned<u64> {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Spanned<String>,
+    #[serde(default = "d_admin_conns")]
+    pub max_connections: Spanned<u64>,
+    #[serde(default = "d_admin_request")]
+    pub max_request_bytes: Spanned<u64>,
+    #[serde(default = "d_admin_idle")]
+    pub idle_timeout_ms: Spanned<u64>,
+}
+
+fn d_admin_conns() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_MAX_CONNECTIONS as u64)
+}
+fn d_admin_request() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_MAX_REQUEST_BYTES as u64)
+}
+fn d_admin_idle() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_IDLE_TIMEOUT_MS)
 }
 
 /// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).

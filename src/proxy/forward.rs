@@ -204,6 +204,7 @@ async fn send_request(
                 }
             }
         };
+        st.endpoint = uc.stream.peer_addr().ok(); // the access log's integration.endpoint
         let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
         if sent.is_err() {
             let retry = uc.reused && replayable && !fresh_only;
@@ -338,6 +339,7 @@ async fn relay_response(
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
     write_response_head(&mut out, head, st, rh, &enc, &w.date);
     st.bytes_out += out.len() as u64;
+    st.head_out += out.len() as u64; // the head alone: the access log's responseLength excludes it
     st.upstream_status = Some(rh.status);
     st.status = rh.status;
     st.response = ResponseState::Started;

@@ -558,10 +558,10 @@ pub fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Response {
     c.read(raw.starts_with(b"HEAD ")).expect("a response")
 }
 
-/// `GET path` with Host, on a fresh connection.
+/// `GET path` with `Host: localhost` (a name the admin listener accepts), on a fresh connection.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     roundtrip(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test.local\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
     )
 }
