@@ -116,7 +116,8 @@ pub enum Integration {
 #[derive(Debug, Clone)]
 pub struct MockResponse {
     pub status: u16,
-    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF).
+    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF;
+    /// no content-length, and an empty body, for 204 and 304).
     pub head: Bytes,
     pub body: Bytes,
 }
@@ -460,6 +461,14 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         cx.err(m, format!("route[{i}].mock.status"), "must be in 200..=599");
         return None;
     }
+    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the
+    // client (or a front proxy) as the start of the next response.
+    let has_content = crate::http::status_has_content(mock.status);
+    if !has_content && !mock.body.is_empty() {
+        let msg = format!("must be empty: status {} has no content", mock.status);
+        cx.err(m, format!("route[{i}].mock.body"), msg);
+        return None;
+    }
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
         mock.status,
@@ -491,7 +500,9 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         };
         head.push_str(&format!("content-type: {ct}\r\n"));
     }
-    head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    if has_content {
+        head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    }
     Some(MockResponse {
         status: mock.status,
         head: Bytes::from(head),
@@ -512,4 +523,49 @@ pub fn fnv1a_hex(text: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod mock_tests {
+    use super::super::from_str;
+    use super::Integration;
+
+    fn mock_head(text: &str) -> String {
+        let c = from_str(text).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        match &c.routes[0].integration {
+            Integration::Mock(m) => String::from_utf8_lossy(&m.head).into_owned(),
+            Integration::Http { .. } => panic!("not a mock"),
+        }
+    }
+
+    #[test]
+    fn bodiless_mock_with_body_is_refused_with_key_and_line() {
+        for status in [204, 304] {
+            let text = format!(
+                "[[route]]\nkey = \"GET /a\"\nmock = {{ status = 200 }}\n[[route]]\nkey = \"GET /p\"\n\nmock = {{ status = {status}, body = \"x\" }}\n"
+            );
+            let e = from_str(&text).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{status}");
+            assert_eq!(e.0[0].key, "route[1].mock.body", "{status}");
+            assert_eq!(e.0[0].line, 7, "{status}");
+            assert!(e.render("t.toml").starts_with("t.toml:7:"), "{status}");
+        }
+    }
+
+    #[test]
+    fn bodiless_mock_has_no_framing_or_content_type() {
+        for status in [204, 304] {
+            let head = mock_head(&format!(
+                "[[route]]\nkey = \"GET /p\"\nmock = {{ status = {status}, headers = {{ \"x-a\" = \"1\" }} }}\n"
+            ));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+            assert!(head.contains("x-a: 1\r\n"), "{head}");
+            let lower = head.to_ascii_lowercase();
+            assert!(!lower.contains("content-length"), "{head}");
+            assert!(!lower.contains("content-type"), "{head}");
+        }
+        // a 200 mock keeps its framing, even with an empty body
+        let head = mock_head("[[route]]\nkey = \"GET /p\"\nmock = { status = 200 }\n");
+        assert!(head.contains("content-length: 0\r\n"), "{head}");
+    }
 }

@@ -23,8 +23,8 @@ use super::upstream::{Upstream, UpstreamConn};
 use super::worker::{Cx, DateCache};
 use crate::error::GatewayError;
 use crate::http::{
-    parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
-    RequestHead, ResponseHead, Version,
+    parse_response, status_has_content, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind,
+    HttpError, Method, RequestHead, ResponseHead, Version,
 };
 use crate::router::PathTemplate;
 
@@ -284,7 +284,11 @@ async fn read_response_head(
 }
 
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
-/// its end (the upstream connection may be reused).
+/// its end and nothing suggests the origin connection is out of sync (it may be reused).
+///
+/// The head is held back until the body's first step (first data bytes, or its end) decodes:
+/// as long as no byte reached the client, a broken origin body (a malformed first chunk, a
+/// close before the first byte) is still answered with a 502 instead of an empty close.
 async fn relay_response(
     w: &Cx<'_>,
     conn: &mut Downstream,
@@ -299,22 +303,48 @@ async fn relay_response(
         BodyKind::Empty => BodyEncoder::Empty,
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
         BodyKind::Chunked | BodyKind::CloseDelimited if client_11 => BodyEncoder::Chunked,
-        BodyKind::Chunked | BodyKind::CloseDelimited => {
-            st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
-            BodyEncoder::CloseDelimited
-        }
+        BodyKind::Chunked | BodyKind::CloseDelimited => BodyEncoder::CloseDelimited,
     };
+    let mut dec = BodyDecoder::new_response(rh.body);
+    st.upstream_status = Some(rh.status);
+    let first = first_body_step(w, uc, &mut dec, read_limit).await?;
+    let broken = |_| GatewayError::UpstreamProtocol("upstream body broken");
+    if enc == BodyEncoder::CloseDelimited {
+        st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
+    }
     if w.draining.get() {
         st.keep_alive = false;
     }
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
     write_response_head(&mut out, head, st, rh, &enc, &w.date);
     st.bytes_out += out.len() as u64;
-    st.upstream_status = Some(rh.status);
     st.status = rh.status;
-    st.response = ResponseState::Started;
-    let mut dec = BodyDecoder::new_response(rh.body);
     let timeouts = &w.g.config.server.timeouts;
+    let ended = match first {
+        BodyChunk::Data(d) => {
+            st.bytes_out += d.len() as u64;
+            enc.encode(&d, &mut out).map_err(broken)?;
+            false
+        }
+        BodyChunk::End { trailers } => {
+            enc.finish(&trailers, &mut out).map_err(broken)?;
+            true
+        }
+    };
+    st.response = ResponseState::Started;
+    // 1xx/204/304 end at their head (RFC 9112 §6.3 items 1-2): bytes an origin sent after it
+    // (e.g. a 204 with Content-Length: 5 and five bytes) are not body, and would be read as the
+    // next response on a reused connection.
+    let in_sync = rh.body != BodyKind::CloseDelimited && !stray_framing(rh);
+    if ended {
+        return match flush(&mut conn.stream, &mut out, timeouts.write).await {
+            Ok(()) => {
+                st.response = ResponseState::Complete;
+                Ok(in_sync)
+            }
+            Err(_) => Err(GatewayError::ClientGone),
+        };
+    }
     let limit = (read_limit, timeouts.write, w.buffers.size());
     let r = pump(
         &mut uc.stream,
@@ -330,12 +360,54 @@ async fn relay_response(
     match r {
         Ok(()) => {
             st.response = ResponseState::Complete;
-            Ok(rh.body != BodyKind::CloseDelimited)
+            Ok(in_sync)
         }
         Err(PumpFail::Sink) => Err(GatewayError::ClientGone),
         Err(PumpFail::Source(SourceFail::Timeout)) => Err(GatewayError::UpstreamTimeout),
         Err(PumpFail::Source(_)) => Err(GatewayError::UpstreamProtocol("upstream body broken")),
     }
+}
+
+/// Decodes the first step of the origin's body (data or its end), reading as needed, before
+/// anything is written to the client. Every failure here is still answerable: 502, or 504 when
+/// the origin goes quiet.
+async fn first_body_step(
+    w: &Cx<'_>,
+    uc: &mut UpstreamConn,
+    dec: &mut BodyDecoder,
+    read_limit: Duration,
+) -> Result<BodyChunk, GatewayError> {
+    loop {
+        match dec.decode(&mut uc.buf) {
+            Ok(Some(step)) => return Ok(step),
+            Ok(None) => {}
+            Err(_) => return Err(GatewayError::UpstreamProtocol("invalid response body")),
+        }
+        match read_within(&mut uc.stream, &mut uc.buf, w.buffers.size(), read_limit).await {
+            Ok(0) => {
+                return dec
+                    .eof()
+                    .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))
+            }
+            Ok(_) => {}
+            Err(IoFail::Timeout) => return Err(GatewayError::UpstreamTimeout),
+            Err(IoFail::Io(_)) => {
+                return Err(GatewayError::UpstreamProtocol("upstream body broken"))
+            }
+        }
+    }
+}
+
+/// A response without content by its status (RFC 9110 §6.4.1) that still carries framing the
+/// origin must not send there: Transfer-Encoding on any of them, Content-Length on 1xx/204
+/// (RFC 9110 §8.6; a 304 may carry it as metadata). Such an origin may also have sent body
+/// bytes after the head, so its connection is not reused.
+fn stray_framing(rh: &ResponseHead) -> bool {
+    if status_has_content(rh.status) {
+        return false;
+    }
+    rh.header("transfer-encoding").is_some()
+        || (rh.status != 304 && rh.header("content-length").is_some())
 }
 
 /// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
@@ -528,8 +600,9 @@ fn write_response_head(
         }
         BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
         BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
-            // HEAD and 304 keep the origin's Content-Length as metadata (RFC 9110 §8.6).
-            let meta = head.method_kind == Method::Head || rh.status == 304;
+            // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6);
+            // 1xx/204/304 get none whatever the origin said (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
+            let meta = head.method_kind == Method::Head && status_has_content(rh.status);
             if let (true, Some(cl)) = (meta, rh.header("content-length")) {
                 put_line(out, b"content-length", cl);
             }
