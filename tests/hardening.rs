@@ -226,4 +226,67 @@ GET /api/x HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
         assert_eq!(r.status, 502);
         assert_eq!(r.text(), "{\"message\":\"Bad Gateway\"}");
     }
+
+    // ------------------------------------------------------------------ A5: trailers
+
+    fn request_trailers_are_filtered_and_malformed_ones_refused(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &upstream_routes(o.addr));
+        let trailers = "X-Checksum: 42\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\
+Host: evil\r\nAuthorization: Bearer x\r\nConnection: close\r\nX-Ok: 1\r\n";
+        // whole body in the first read, and streamed (the trailer in a later read)
+        for split in [false, true] {
+            let mut c = Client::new(g.addr);
+            c.send(b"POST /api/t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            if split {
+                thread::sleep(Duration::from_millis(50));
+            }
+            c.send(format!("0\r\n{trailers}\r\n").as_bytes());
+            let r = c.read(false).unwrap();
+            assert_eq!(r.status, 200, "split {split}");
+            let q = o.requests().pop().unwrap();
+            let raw = String::from_utf8_lossy(&q.raw).into_owned();
+            let body_start = raw.find("\r\n\r\n").unwrap() + 4;
+            assert_eq!(
+                &raw[body_start..],
+                "5\r\nhello\r\n0\r\nX-Checksum: 42\r\nX-Ok: 1\r\n\r\n",
+                "split {split}"
+            );
+            assert_eq!(q.header_count("host"), 1);
+        }
+        let seen = o.requests().len();
+        // a trailer line that is no field line (a smuggled request line) is a 400, the
+        // connection closes, and the origin never gets a complete request
+        for split in [false, true] {
+            let mut c = Client::new(g.addr);
+            c.send(b"POST /api/t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            if split {
+                thread::sleep(Duration::from_millis(50));
+            }
+            c.send(b"0\r\nGET /api/smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+            let r = c.read(false).unwrap();
+            assert_eq!(r.status, 400, "split {split}");
+            assert_eq!(r.text(), "{\"message\":\"Bad Request\"}");
+            assert!(c.is_closed(), "split {split}");
+        }
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(o.requests().len(), seen, "nothing forwarded after a malformed trailer");
+    }
+
+    fn response_trailers_are_filtered(d) {
+        let o = Origin::start(|_| {
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\
+Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
+                    .to_vec(),
+            )
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(o.addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/t HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let mut raw = Vec::new();
+        let _ = c.stream.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        assert!(raw.ends_with("\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"), "{raw}");
+    }
 }
