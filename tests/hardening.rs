@@ -289,4 +289,30 @@ Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
         let raw = String::from_utf8_lossy(&raw).into_owned();
         assert!(raw.ends_with("\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"), "{raw}");
     }
+
+    // ------------------------------------------------------------------ A4: Host for HTTP/1.0
+
+    fn http10_without_host_is_forwarded_with_the_listener_address(d) {
+        let o = Origin::echo();
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nworkers = 1\ndriver = \"{d}\"\n"
+        ) + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        let addrs = g.handle().local_addrs();
+        assert_eq!(addrs.len(), 2);
+        for &addr in addrs.iter() {
+            let r = roundtrip(addr, b"GET /api/x HTTP/1.0\r\n\r\n");
+            assert_eq!(r.status, 200);
+            let q = o.requests().pop().unwrap();
+            assert_eq!(q.version, 1, "forwarded as HTTP/1.1");
+            assert_eq!(q.header_count("host"), 1, "{}", q.head_text());
+            assert_eq!(q.header("host"), Some(addr.to_string().as_str()), "{}", q.head_text());
+        }
+        // a client's Host is kept, once
+        let r = roundtrip(g.addr, b"GET /api/y HTTP/1.0\r\nHost: c.example\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let q = o.requests().pop().unwrap();
+        assert_eq!(q.header_count("host"), 1);
+        assert_eq!(q.header("host"), Some("c.example"));
+    }
 }

@@ -65,7 +65,8 @@ pub async fn forward(
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
     let peer = conn.stream.peer_addr().map(PeerIp::new).ok();
     let peer = peer.as_ref().map_or(&b"unknown"[..], PeerIp::as_bytes);
-    write_request_head(&mut out, head, st, peer, rewrite);
+    let local = listener_authority(head, &conn.stream);
+    write_request_head(&mut out, head, st, peer, local.as_deref(), rewrite);
     let mut dec = BodyDecoder::new(head.body, limits);
     let mut enc = match head.body {
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
@@ -476,13 +477,27 @@ fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
+/// The Host to send for a request that named none (only HTTP/1.0 may omit it, RFC 9112 §3.2):
+/// the address the client connected to, `ip:port` (IPv6 in brackets, RFC 3986 §3.2.2). Such a
+/// request can only match host-less routes, so the listener address is the authority it
+/// addressed. `None` when the request has a Host (the common case: nothing is formatted).
+fn listener_authority(head: &RequestHead, stream: &TcpStream) -> Option<String> {
+    if head.host.is_some() {
+        return None;
+    }
+    let a = stream.local_addr().ok()?;
+    Some(std::net::SocketAddr::new(a.ip().to_canonical(), a.port()).to_string())
+}
+
 /// The request head as the origin sees it (RFC 9110 §7.6: hop-by-hop fields removed; §7.6.3-like
-/// `X-Forwarded-*` added). Always HTTP/1.1 towards the origin.
+/// `X-Forwarded-*` added). Always HTTP/1.1 towards the origin, so always with exactly one Host
+/// (RFC 9112 §3.2): the client's, or `default_host` when an HTTP/1.0 client sent none.
 fn write_request_head(
     out: &mut BytesMut,
     head: &RequestHead,
     st: &ExchangeState,
     peer_ip: &[u8],
+    default_host: Option<&str>,
     rewrite: Option<Rewrite<'_>>,
 ) {
     out.put_slice(head.method_bytes());
@@ -528,8 +543,10 @@ fn write_request_head(
         }
     }
     if !host_written {
-        if let Some(h) = head.host {
-            put_line(out, b"host", head.slice(h));
+        match (head.host, default_host) {
+            (Some(h), _) => put_line(out, b"host", head.slice(h)),
+            (None, Some(d)) => put_line(out, b"host", d.as_bytes()),
+            (None, None) => {}
         }
     }
     out.put_slice(b"x-forwarded-for: ");
