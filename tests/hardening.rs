@@ -100,6 +100,36 @@ fn assert_bodiless(r: &Response, status: u16) {
     assert!(!h.contains("content-type"), "{status}: {}", r.head);
 }
 
+/// Sends `head`, then `body_len` bytes of body, and only then reads the response, as a client
+/// doing a blocking upload does (curl, most HTTP libraries): the response arrives (and waits in
+/// the client's receive buffer) while the client is still sending. If the server closes with
+/// unread bytes, its kernel answers them with a reset: the client's send fails and such a
+/// client reports the reset instead of the response. Returns the response (None: reset or
+/// closed before a complete response), whether the server then ended the stream cleanly (FIN,
+/// not a reset), and how many body bytes the client got out before a send failed.
+fn upload_then_read(
+    addr: SocketAddr,
+    head: &[u8],
+    body_len: usize,
+) -> (Option<Response>, bool, usize) {
+    let mut c = Client::new(addr);
+    c.send(head);
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    while sent < body_len {
+        let n = chunk.len().min(body_len - sent);
+        if c.stream.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let r = c.read(false);
+    // a clean end of stream (FIN), not a reset: `read` gives Ok(0), not ECONNRESET
+    let mut b = [0u8; 1];
+    let eof = r.is_some() && matches!(c.stream.read(&mut b), Ok(0));
+    (r, eof, sent)
+}
+
 both_drivers! {
     // ------------------------------------------------------------------ A1: no content
 
@@ -314,5 +344,94 @@ Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
         let q = o.requests().pop().unwrap();
         assert_eq!(q.header_count("host"), 1);
         assert_eq!(q.header("host"), Some("c.example"));
+    }
+
+    // ------------------------------------------------------------------ A3: lingering close
+
+    fn an_error_during_an_upload_is_read_by_the_client(d) {
+        let o = Origin::echo();
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\n"
+            + &upstream_routes(o.addr)
+            + "[[route]]\nkey = \"ANY /mock\"\nmock = { status = 200, body = \"m\" }\n";
+        let g = Gateway::from_toml(&text);
+        const LEN: usize = 20_000_000;
+        // repeated: without a lingering close the reset wins the race most of the time
+        for i in 0..4 {
+            // a declared body over the limit: 413 from the head, the body still coming
+            let head = format!("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+            let (r, eof, sent) = upload_then_read(g.addr, head.as_bytes(), LEN);
+            assert_eq!(sent, LEN, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the 413 was lost (reset)"));
+            assert_eq!(r.status, 413, "run {i}");
+            assert_eq!(r.text(), "{\"message\":\"Request Entity Too Large\"}");
+            assert_eq!(r.header("connection"), Some("close"));
+            assert!(eof, "run {i}: the response must be followed by a clean end of stream");
+            // a chunked body that passes the limit while streaming to the origin
+            let head = b"POST /api/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n";
+            let (r, eof, sent) = upload_then_read(g.addr, head, LEN);
+            assert_eq!(sent, LEN, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the chunked 413 was lost (reset)"));
+            assert_eq!(r.status, 413, "run {i}");
+            assert!(eof, "run {i}");
+        }
+        let text = server_toml(d, 1, "")
+            + &upstream_routes(o.addr)
+            + "[[route]]\nkey = \"ANY /mock\"\nmock = { status = 200, body = \"m\" }\n";
+        let g = Gateway::from_toml(&text);
+        for i in 0..4 {
+            // a mock answers without reading a (permitted) 8 MB body
+            let len = 8_000_000;
+            let head = format!("POST /mock HTTP/1.1\r\nHost: h\r\nContent-Length: {len}\r\n\r\n");
+            let (r, eof, sent) = upload_then_read(g.addr, head.as_bytes(), len);
+            assert_eq!(sent, len, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the mock response was lost (reset)"));
+            assert_eq!((r.status, r.text().as_str()), (200, "m"), "run {i}");
+            assert!(eof, "run {i}");
+        }
+        assert!(o.requests().is_empty());
+    }
+
+    fn a_lingering_close_is_bounded_in_bytes_and_time(d) {
+        let o = Origin::echo();
+        // byte cap: the server stops discarding (and closes) long before the upload ends
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\nmax_linger_bytes = 100000\n"
+            + "[server.timeouts]\nlinger_ms = 60000\n"
+            + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        const LEN: usize = 256 * 1024 * 1024;
+        let head = format!("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+        let mut c = Client::new(g.addr);
+        c.send(head.as_bytes());
+        let r = c.read(false).expect("the 413");
+        assert_eq!(r.status, 413);
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < LEN && c.stream.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        // what the kernel buffers on both sides is far below the upload
+        assert!(sent < LEN / 4, "the server kept reading: {sent} bytes taken");
+        // time bound: a client that trickles keeps the connection no longer than linger_ms
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\n"
+            + "[server.timeouts]\nlinger_ms = 300\n"
+            + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n");
+        assert_eq!(c.read(false).expect("the 413").status, 413);
+        let t = std::time::Instant::now();
+        let mut broken = false;
+        while t.elapsed() < Duration::from_secs(10) {
+            if c.stream.write_all(b"abcd").is_err() {
+                broken = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(broken, "the server must close a lingering connection after linger_ms");
+        assert!(o.requests().is_empty());
     }
 }

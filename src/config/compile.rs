@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub backlog: u32,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Lingering close: most client bytes discarded before closing anyway.
+    pub max_linger_bytes: u64,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -65,6 +67,8 @@ pub struct Timeouts {
     pub keepalive_idle: Duration,
     pub write: Duration,
     pub shutdown: Duration,
+    /// Lingering close: longest time to keep discarding a client's bytes (zero: no lingering).
+    pub linger: Duration,
 }
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
@@ -309,7 +313,17 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         keepalive_idle: ms(t.keepalive_idle_ms.max(1)),
         write: ms(t.write_ms.max(1)),
         shutdown: ms(t.shutdown_ms),
+        linger: ms(*t.linger_ms.get_ref()),
     };
+    if *t.linger_ms.get_ref() > raw::MAX_LINGER_MS {
+        let m = format!("must be in 0..={}", raw::MAX_LINGER_MS);
+        cx.err(&t.linger_ms, "server.timeouts.linger_ms", m);
+    }
+    let max_linger_bytes = *l.max_linger_bytes.get_ref();
+    if max_linger_bytes > raw::MAX_LINGER_BYTES {
+        let m = format!("must be in 0..={}", raw::MAX_LINGER_BYTES);
+        cx.err(&l.max_linger_bytes, "server.limits.max_linger_bytes", m);
+    }
     Some(ServerConfig {
         listen,
         workers,
@@ -321,6 +335,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         backlog: s.backlog.clamp(16, 65_535),
         limits,
         timeouts,
+        max_linger_bytes,
     })
 }
 

@@ -33,6 +33,17 @@ pub const DEFAULT_KEEPALIVE_IDLE_MS: u64 = 75_000;
 pub const DEFAULT_WRITE_MS: u64 = 30_000;
 /// Grace period for in-flight requests on SIGTERM/SIGINT (`server.timeouts.shutdown_ms`).
 pub const DEFAULT_SHUTDOWN_MS: u64 = 10_000;
+/// Longest a closing client connection keeps reading (and discarding) what the client still
+/// sends after an error response, so the client can read the response instead of getting a
+/// reset (`server.timeouts.linger_ms`; RFC 9112 §9.6). nginx's `lingering_timeout`.
+pub const DEFAULT_LINGER_MS: u64 = 5_000;
+/// Upper bound of `server.timeouts.linger_ms`.
+pub const MAX_LINGER_MS: u64 = 60_000;
+/// Most bytes a lingering close discards before it closes anyway
+/// (`server.limits.max_linger_bytes`): about what a 100 Mbit/s client sends in `linger_ms`.
+pub const DEFAULT_MAX_LINGER_BYTES: u64 = 64 * 1024 * 1024;
+/// Upper bound of `server.limits.max_linger_bytes`.
+pub const MAX_LINGER_BYTES: u64 = 1 << 30;
 /// Upstream connect timeout (`upstream.connect_timeout_ms`).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Upstream response timeout: AWS API Gateway's 29 s integration timeout.
@@ -275,6 +286,7 @@ pub struct RawLimits {
     pub max_uri_bytes: Spanned<usize>,
     pub max_headers: Spanned<usize>,
     pub max_body_bytes: u64,
+    pub max_linger_bytes: Spanned<u64>,
 }
 
 impl Default for RawLimits {
@@ -285,6 +297,7 @@ impl Default for RawLimits {
             max_uri_bytes: Spanned::new(0..0, d.max_uri_bytes),
             max_headers: Spanned::new(0..0, d.max_headers),
             max_body_bytes: d.max_body_bytes,
+            max_linger_bytes: Spanned::new(0..0, DEFAULT_MAX_LINGER_BYTES),
         }
     }
 }
@@ -298,6 +311,7 @@ pub struct RawTimeouts {
     pub keepalive_idle_ms: u64,
     pub write_ms: u64,
     pub shutdown_ms: u64,
+    pub linger_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -308,6 +322,7 @@ impl Default for RawTimeouts {
             keepalive_idle_ms: DEFAULT_KEEPALIVE_IDLE_MS,
             write_ms: DEFAULT_WRITE_MS,
             shutdown_ms: DEFAULT_SHUTDOWN_MS,
+            linger_ms: Spanned::new(0..0, DEFAULT_LINGER_MS),
         }
     }
 }

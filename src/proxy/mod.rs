@@ -4,13 +4,15 @@
 //! filter → route → integration → error mapping) → `forward` (upstream exchange through the
 //! per-worker pools of `upstream`) → back to `conn` for the next request. `worker` holds the
 //! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
-//! writing responses and timed socket I/O.
+//! writing responses and timed socket I/O; `linger` ends a connection whose client may still be
+//! sending (lingering close).
 
 pub mod conn;
 pub mod forward;
 pub mod idle;
 pub mod io;
 pub mod lifecycle;
+pub mod linger;
 pub mod respond;
 pub mod upstream;
 pub mod worker;
