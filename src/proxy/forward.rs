@@ -321,30 +321,41 @@ async fn relay_response(
     st.bytes_out += out.len() as u64;
     st.status = rh.status;
     let timeouts = &w.g.config.server.timeouts;
-    let ended = match first {
-        BodyChunk::Data(d) => {
-            st.bytes_out += d.len() as u64;
-            enc.encode(&d, &mut out).map_err(broken)?;
-            false
+    let mut ended = false;
+    let mut step = Some(first);
+    // The first step, and every further one already buffered (up to FLUSH_BYTES), is decoded
+    // before the head leaves: a framing error in any of them is still a 502.
+    while let Some(chunk) = step.take() {
+        match chunk {
+            BodyChunk::Data(d) => {
+                st.bytes_out += d.len() as u64;
+                enc.encode(&d, &mut out).map_err(broken)?;
+            }
+            BodyChunk::End { trailers } => {
+                enc.finish(&trailers, &mut out).map_err(broken)?;
+                ended = true;
+                break;
+            }
         }
-        BodyChunk::End { trailers } => {
-            enc.finish(&trailers, &mut out).map_err(broken)?;
-            true
+        if out.len() < FLUSH_BYTES {
+            step = dec.decode(&mut uc.buf).map_err(broken)?;
         }
-    };
-    st.response = ResponseState::Started;
+    }
     // 1xx/204/304 end at their head (RFC 9112 §6.3 items 1-2): bytes an origin sent after it
     // (e.g. a 204 with Content-Length: 5 and five bytes) are not body, and would be read as the
     // next response on a reused connection.
     let in_sync = rh.body != BodyKind::CloseDelimited && !stray_framing(rh);
+    // From here on bytes reach the client: an error can only close the connection.
+    st.response = ResponseState::Started;
+    if flush(&mut conn.stream, &mut out, timeouts.write)
+        .await
+        .is_err()
+    {
+        return Err(GatewayError::ClientGone);
+    }
     if ended {
-        return match flush(&mut conn.stream, &mut out, timeouts.write).await {
-            Ok(()) => {
-                st.response = ResponseState::Complete;
-                Ok(in_sync)
-            }
-            Err(_) => Err(GatewayError::ClientGone),
-        };
+        st.response = ResponseState::Complete;
+        return Ok(in_sync);
     }
     let limit = (read_limit, timeouts.write, w.buffers.size());
     let r = pump(
