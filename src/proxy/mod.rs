@@ -2,7 +2,7 @@
 //!
 //! Data flows `conn` (bytes from the client, heads parsed) → `lifecycle` (named phases: request
 //! filter → route → integration → error mapping) → `forward` (upstream exchange through the
-//! per-worker pools of `upstream`) → back to `conn` for the next request. `worker` holds the
+//! per-worker pools of `upstream`; `relay` sends the origin's response on) → back to `conn` for the next request. `worker` holds the
 //! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
 //! writing responses and timed socket I/O; `linger` ends a connection whose client may still be
 //! sending (lingering close).
@@ -13,6 +13,7 @@ pub mod idle;
 pub mod io;
 pub mod lifecycle;
 pub mod linger;
+pub mod relay;
 pub mod respond;
 pub mod upstream;
 pub mod worker;
