@@ -174,13 +174,9 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
     // rest of it is garbage, and the linger holds no buffer.
     w.buffers.give(std::mem::take(&mut conn.buf));
     let s = &g.config.server;
-    let linger = super::linger::linger(
-        &mut conn.stream,
-        s.timeouts.linger,
-        s.max_linger_bytes,
-        &w.draining,
-    );
-    linger.await;
+    let (limit, max_bytes) = (s.timeouts.linger, s.max_linger_bytes);
+    drop(g); // a generation a reload replaced is not kept alive by a linger
+    super::linger::linger(&mut conn.stream, limit, max_bytes, &w.draining).await;
     Outcome::Close
 }
 
