@@ -541,7 +541,7 @@ pub fn fnv1a_hex(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod mock_tests {
+mod tests {
     use super::super::from_str;
     use super::Integration;
 
@@ -565,6 +565,24 @@ mod mock_tests {
             assert_eq!(e.0[0].line, 7, "{status}");
             assert!(e.render("t.toml").starts_with("t.toml:7:"), "{status}");
         }
+    }
+
+    #[test]
+    fn linger_bounds_are_checked_with_key_and_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 2000000000\n\
+[server.timeouts]\nlinger_ms = 60001\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let e = from_str(text).unwrap_err();
+        let got: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert!(got.contains(&("server.limits.max_linger_bytes", 4)), "{got:?}");
+        assert!(got.contains(&("server.timeouts.linger_ms", 6)), "{got:?}");
+        let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 0\n\
+[server.timeouts]\nlinger_ms = 0\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let c = from_str(ok).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        assert!(c.server.timeouts.linger.is_zero());
+        assert_eq!(c.server.max_linger_bytes, 0);
+        let c = from_str("[[route]]\nkey = \"GET /p\"\nmock = {}\n").unwrap();
+        assert_eq!(c.server.timeouts.linger.as_millis(), 5000);
+        assert_eq!(c.server.max_linger_bytes, 64 << 20);
     }
 
     #[test]
