@@ -573,7 +573,10 @@ mod tests {
 [server.timeouts]\nlinger_ms = 60001\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
         let e = from_str(text).unwrap_err();
         let got: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
-        assert!(got.contains(&("server.limits.max_linger_bytes", 4)), "{got:?}");
+        assert!(
+            got.contains(&("server.limits.max_linger_bytes", 4)),
+            "{got:?}"
+        );
         assert!(got.contains(&("server.timeouts.linger_ms", 6)), "{got:?}");
         let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 0\n\
 [server.timeouts]\nlinger_ms = 0\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
