@@ -31,9 +31,10 @@ use crate::http::{
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
 /// its end and nothing suggests the origin connection is out of sync (it may be reused).
 ///
-/// The head is held back until the body's first step (first data bytes, or its end) decodes:
-/// as long as no byte reached the client, a broken origin body (a malformed first chunk, a
-/// close before the first byte) is still answered with a 502 instead of an empty close.
+/// The head is held back until the body's first step (first data bytes, or its end) and every
+/// further step already buffered have decoded: as long as no byte reached the client, a broken
+/// origin body (a malformed first chunk, a close before the first byte) is still answered with
+/// a 502 instead of an empty close.
 pub(super) async fn relay_response(
     w: &Cx<'_>,
     conn: &mut Downstream,
