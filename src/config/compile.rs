@@ -64,6 +64,8 @@ pub struct ServerConfig {
     /// `request_buffer_bytes` and `min_body_rate` of `[server.limits]`: what routes and
     /// upstreams without their own values use.
     pub body: BodyPolicy,
+    /// Lingering close: most client bytes discarded before closing anyway.
+    pub max_linger_bytes: u64,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -76,6 +78,8 @@ pub struct Timeouts {
     pub shutdown: Duration,
     /// Time a request body may take before its route's `min_body_rate` applies.
     pub body_rate_grace: Duration,
+    /// Lingering close: longest time to keep discarding a client's bytes (zero: no lingering).
+    pub linger: Duration,
 }
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
@@ -129,7 +133,8 @@ pub enum Integration {
 #[derive(Debug, Clone)]
 pub struct MockResponse {
     pub status: u16,
-    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF).
+    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF;
+    /// no content-length, and an empty body, for 204 and 304).
     pub head: Bytes,
     pub body: Bytes,
 }
@@ -392,8 +397,14 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         write: cx.millis(&t.write_ms, key("write_ms"), &raw::TIMEOUT_MS),
         shutdown: cx.millis(&t.shutdown_ms, key("shutdown_ms"), &raw::SHUTDOWN_MS),
         body_rate_grace: forwarding::grace(t, cx),
+        linger: cx.millis(&t.linger_ms, key("linger_ms"), &(0..=raw::MAX_LINGER_MS)),
     };
     let body = forwarding::server_policy(l, cx);
+    let max_linger_bytes = cx.range(
+        &l.max_linger_bytes,
+        "server.limits.max_linger_bytes",
+        &(0..=raw::MAX_LINGER_BYTES),
+    );
     Some(ServerConfig {
         listen,
         workers,
@@ -406,6 +417,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         limits,
         timeouts,
         body,
+        max_linger_bytes,
     })
 }
 
@@ -613,6 +625,14 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         cx.err(m, format!("route[{i}].mock.status"), "must be in 200..=599");
         return None;
     }
+    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the
+    // client (or a front proxy) as the start of the next response.
+    let has_content = crate::http::status_has_content(mock.status);
+    if !has_content && !mock.body.is_empty() {
+        let msg = format!("must be empty: status {} has no content", mock.status);
+        cx.err(m, format!("route[{i}].mock.body"), msg);
+        return None;
+    }
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
         mock.status,
@@ -644,7 +664,9 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         };
         head.push_str(&format!("content-type: {ct}\r\n"));
     }
-    head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    if has_content {
+        head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    }
     Some(MockResponse {
         status: mock.status,
         head: Bytes::from(head),
@@ -695,5 +717,71 @@ fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::Ad
         max_request_bytes: usize::try_from(bytes)
             .unwrap_or(crate::admin::DEFAULT_MAX_REQUEST_BYTES),
         idle_timeout: Duration::from_millis(idle),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_str;
+    use super::Integration;
+
+    fn mock_head(text: &str) -> String {
+        let c = from_str(text).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        match &c.routes[0].integration {
+            Integration::Mock(m) => String::from_utf8_lossy(&m.head).into_owned(),
+            Integration::Http { .. } => panic!("not a mock"),
+        }
+    }
+
+    #[test]
+    fn bodiless_mock_with_body_is_refused_with_key_and_line() {
+        for status in [204, 304] {
+            let text = format!(
+                "[[route]]\nkey = \"GET /a\"\nmock = {{ status = 200 }}\n[[route]]\nkey = \"GET /p\"\n\nmock = {{ status = {status}, body = \"x\" }}\n"
+            );
+            let e = from_str(&text).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{status}");
+            assert_eq!(e.0[0].key, "route[1].mock.body", "{status}");
+            assert_eq!(e.0[0].line, 7, "{status}");
+            assert!(e.render("t.toml").starts_with("t.toml:7:"), "{status}");
+        }
+    }
+
+    #[test]
+    fn linger_bounds_are_checked_with_key_and_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 2000000000\n\
+[server.timeouts]\nlinger_ms = 60001\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let e = from_str(text).unwrap_err();
+        let got: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert!(
+            got.contains(&("server.limits.max_linger_bytes", 4)),
+            "{got:?}"
+        );
+        assert!(got.contains(&("server.timeouts.linger_ms", 6)), "{got:?}");
+        let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 0\n\
+[server.timeouts]\nlinger_ms = 0\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let c = from_str(ok).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        assert!(c.server.timeouts.linger.is_zero());
+        assert_eq!(c.server.max_linger_bytes, 0);
+        let c = from_str("[[route]]\nkey = \"GET /p\"\nmock = {}\n").unwrap();
+        assert_eq!(c.server.timeouts.linger.as_millis(), 5000);
+        assert_eq!(c.server.max_linger_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn bodiless_mock_has_no_framing_or_content_type() {
+        for status in [204, 304] {
+            let head = mock_head(&format!(
+                "[[route]]\nkey = \"GET /p\"\nmock = {{ status = {status}, headers = {{ \"x-a\" = \"1\" }} }}\n"
+            ));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+            assert!(head.contains("x-a: 1\r\n"), "{head}");
+            let lower = head.to_ascii_lowercase();
+            assert!(!lower.contains("content-length"), "{head}");
+            assert!(!lower.contains("content-type"), "{head}");
+        }
+        // a 200 mock keeps its framing, even with an empty body
+        let head = mock_head("[[route]]\nkey = \"GET /p\"\nmock = { status = 200 }\n");
+        assert!(head.contains("content-length: 0\r\n"), "{head}");
     }
 }

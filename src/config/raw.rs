@@ -34,6 +34,17 @@ pub const DEFAULT_KEEPALIVE_IDLE_MS: u64 = 75_000;
 pub const DEFAULT_WRITE_MS: u64 = 30_000;
 /// Grace period for in-flight requests on SIGTERM/SIGINT (`server.timeouts.shutdown_ms`).
 pub const DEFAULT_SHUTDOWN_MS: u64 = 10_000;
+/// Longest a closing client connection keeps reading (and discarding) what the client still
+/// sends after an error response, so the client can read the response instead of getting a
+/// reset (`server.timeouts.linger_ms`; RFC 9112 §9.6). nginx's `lingering_timeout`.
+pub const DEFAULT_LINGER_MS: u64 = 5_000;
+/// Upper bound of `server.timeouts.linger_ms`.
+pub const MAX_LINGER_MS: u64 = 60_000;
+/// Most bytes a lingering close discards before it closes anyway
+/// (`server.limits.max_linger_bytes`): about what a 100 Mbit/s client sends in `linger_ms`.
+pub const DEFAULT_MAX_LINGER_BYTES: u64 = 64 * 1024 * 1024;
+/// Upper bound of `server.limits.max_linger_bytes`.
+pub const MAX_LINGER_BYTES: u64 = 1 << 30;
 /// Upstream connect timeout (`upstream.connect_timeout_ms`).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Upstream response timeout: AWS API Gateway's 29 s integration timeout.
@@ -361,6 +372,7 @@ pub struct RawLimits {
     pub request_buffer_bytes: Spanned<usize>,
     /// Minimum average body rate, bytes/s, after `timeouts.body_rate_grace_ms`; 0 = off.
     pub min_body_rate: Spanned<u64>,
+    pub max_linger_bytes: Spanned<u64>,
 }
 
 impl Default for RawLimits {
@@ -373,6 +385,7 @@ impl Default for RawLimits {
             max_body_bytes: Spanned::new(0..0, d.max_body_bytes),
             request_buffer_bytes: Spanned::new(0..0, DEFAULT_REQUEST_BUFFER_BYTES),
             min_body_rate: Spanned::new(0..0, DEFAULT_MIN_BODY_RATE),
+            max_linger_bytes: Spanned::new(0..0, DEFAULT_MAX_LINGER_BYTES),
         }
     }
 }
@@ -388,6 +401,7 @@ pub struct RawTimeouts {
     pub shutdown_ms: Spanned<u64>,
     /// How long a request body may take before `limits.min_body_rate` applies.
     pub body_rate_grace_ms: Spanned<u64>,
+    pub linger_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -399,6 +413,7 @@ impl Default for RawTimeouts {
             write_ms: Spanned::new(0..0, DEFAULT_WRITE_MS),
             shutdown_ms: Spanned::new(0..0, DEFAULT_SHUTDOWN_MS),
             body_rate_grace_ms: Spanned::new(0..0, DEFAULT_BODY_RATE_GRACE_MS),
+            linger_ms: Spanned::new(0..0, DEFAULT_LINGER_MS),
         }
     }
 }

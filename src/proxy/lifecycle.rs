@@ -40,8 +40,12 @@ use crate::throttle::worker::{Denied, Identity};
 pub enum Outcome {
     /// Read the next request.
     KeepAlive,
-    /// Close the connection.
+    /// Close the connection: nothing more is expected from the client (or it is gone).
     Close,
+    /// Close after a response that left request bytes unread (the client may still be
+    /// sending): half-close, discard for a bounded time, then close (RFC 9112 §9.6, see
+    /// [`super::linger`]).
+    CloseLingering,
 }
 
 /// The request id of an exchange: the client's `x-request-id`, or one tollgate generated.
@@ -437,18 +441,26 @@ async fn finish(
         && !w.draining.get();
     if reusable {
         Outcome::KeepAlive
+    } else if st.response == ResponseState::Complete && st.body != BodyState::Done {
+        // answered before the request body was read: the client may still be sending it
+        Outcome::CloseLingering
     } else {
         Outcome::Close
     }
 }
 
-/// Writes the error for a request whose head could not be parsed, then the connection closes.
-pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) {
+/// Writes the error for a request whose head could not be parsed (or came too slowly); the
+/// connection then closes, lingering: the client may still be sending the rest of its head or
+/// a body (a 413 for a declared Content-Length).
+pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let date = w.date.now();
     // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2).
     let head_only = conn.buf.starts_with(b"HEAD ");
     error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
-    let _ = flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await;
+    match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
+        Ok(()) => Outcome::CloseLingering,
+        Err(_) => Outcome::Close,
+    }
 }
