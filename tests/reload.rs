@@ -194,6 +194,36 @@ both_drivers! {
         assert_eq!(get(g.addr, "/v").text(), "one");
     }
 
+    fn a_reload_refuses_an_address_another_process_listens_on(d) {
+        // another tollgate (another process of the same user) listening with SO_REUSEPORT:
+        // joining its group would split the traffic between the two
+        let other = tollgate::server::listener::bind_reuseport("127.0.0.1:0".parse().unwrap(), 1, 128)
+            .unwrap();
+        let addr = other[0].local_addr().unwrap();
+        let g = Gateway::from_toml(&(server_toml(d, 2, "") + &mock_route("GET /v", "one")));
+        g.write_config(
+            &(format!("[server]\nlisten = [\"127.0.0.1:0\", \"{addr}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "two")),
+        );
+        let e = g.reload().expect_err("the address is another process's");
+        assert!(e.contains("address in use by another process"), "{e}");
+        assert!(e.contains(&addr.to_string()), "{e}");
+        assert_eq!(get(g.addr, "/v").text(), "one", "nothing changed");
+        // once it is free, the same reload applies, and the gateway's workers share it
+        drop(other);
+        g.reload().expect("reload applies");
+        for _ in 0..10 {
+            assert_eq!(get(addr, "/v").text(), "two");
+        }
+        // a reload keeping the address reuses its sockets (no probe against itself)
+        g.write_config(
+            &(format!("[server]\nlisten = [\"127.0.0.1:0\", \"{addr}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "three")),
+        );
+        g.reload().expect("a kept address is not probed");
+        assert_eq!(get(addr, "/v").text(), "three");
+    }
+
     fn pooled_upstream_connections_carry_over(d) {
         let origin = Origin::echo();
         let conf = |timeout: u64, extra: &str| {
