@@ -114,7 +114,7 @@ fn serve(mut s: TcpStream, admin: &Admin) {
             (true, b"/config") => (
                 200,
                 "text/plain; charset=utf-8",
-                redacted(&admin.control.current().config.source).into_bytes(),
+                admin.control.effective_config().into_bytes(),
             ),
             (_, b"/" | b"/metrics" | b"/stats" | b"/status" | b"/config" | b"/reload") => (
                 405,
@@ -271,7 +271,9 @@ fn report_json(r: &crate::server::reload::ReloadReport) -> String {
         }
         crate::metrics::prom::json_str(&mut out, n);
     }
-    out.push_str("]}");
+    out.push_str("],\"changes\":");
+    out.push_str(&r.changes.json());
+    out.push('}');
     out
 }
 

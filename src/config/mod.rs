@@ -6,6 +6,7 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod compile;
+pub mod effective;
 mod limits;
 pub mod raw;
 

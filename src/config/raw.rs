@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// Default listen address when `server.listen` is absent.
@@ -43,7 +43,7 @@ pub const DEFAULT_MAX_IDLE_PER_WORKER: usize = 64;
 pub const DEFAULT_UPSTREAM_IDLE_MS: u64 = 60_000;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -67,7 +67,7 @@ pub struct RawConfig {
 }
 
 /// `[access_log]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccessLog {
     /// A file, or `"-"` for stdout.
@@ -92,7 +92,7 @@ fn d_log_flush() -> u64 {
 }
 
 /// `[admin]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Spanned<String>,
@@ -108,7 +108,7 @@ pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
 pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
 
 /// `[throttle]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayThrottle {
     pub rate: Option<Spanned<f64>>,
@@ -127,7 +127,7 @@ fn d_sync() -> Spanned<u64> {
 }
 
 /// A limit on a route or in a usage plan: `{ rate, burst, enforce, throttle_by, max_clients }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimit {
     pub rate: f64,
@@ -150,7 +150,7 @@ fn d_max_clients() -> usize {
 }
 
 /// `[api_keys]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApiKeys {
     /// Request header carrying the key.
@@ -169,7 +169,7 @@ impl Default for RawApiKeys {
 }
 
 /// Quota period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     Day,
@@ -178,7 +178,7 @@ pub enum Period {
 }
 
 /// `quota = { limit, period, offset, utc_offset, enforce }`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQuota {
     pub limit: u64,
@@ -194,7 +194,7 @@ pub struct RawQuota {
 }
 
 /// `[[usage_plan]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlan {
     pub name: Spanned<String>,
@@ -208,7 +208,7 @@ pub struct RawPlan {
 }
 
 /// `[[api_key]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: Spanned<String>,
@@ -221,7 +221,7 @@ pub struct RawApiKey {
 }
 
 /// Which io driver workers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverChoice {
     /// io_uring when the kernel allows it, epoll otherwise.
@@ -232,7 +232,7 @@ pub enum DriverChoice {
 }
 
 /// `[server]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     pub listen: Vec<Spanned<String>>,
@@ -268,7 +268,7 @@ impl Default for RawServer {
 }
 
 /// `[server.limits]`: protocol limits, defaults in [`crate::http`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {
     pub max_head_bytes: Spanned<usize>,
@@ -290,7 +290,7 @@ impl Default for RawLimits {
 }
 
 /// `[server.timeouts]`, all in milliseconds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTimeouts {
     pub header_read_ms: u64,
@@ -313,7 +313,7 @@ impl Default for RawTimeouts {
 }
 
 /// Load-balancing policy of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
     #[default]
@@ -323,7 +323,7 @@ pub enum Balance {
 }
 
 /// `[[upstream]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub name: Spanned<String>,
@@ -361,7 +361,7 @@ fn d_passive_cooldown() -> u64 {
 }
 
 /// `health = { path, interval_ms, timeout_ms, healthy, unhealthy }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub path: String,
@@ -402,7 +402,7 @@ fn d_idle() -> u64 {
 }
 
 /// `[[route]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub key: Spanned<String>,
@@ -416,7 +416,7 @@ pub struct RawRoute {
 }
 
 /// `mock = { status, body, headers }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMock {
     #[serde(default = "d_status")]

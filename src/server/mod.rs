@@ -12,6 +12,7 @@
 //! board (see [`crate::metrics`]) and the reload board (see [`reload`]). Workers report their
 //! driver once at startup through a channel; nothing is shared on the request path.
 
+pub mod changes;
 pub mod listener;
 pub mod reload;
 mod worker;

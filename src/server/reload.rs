@@ -31,8 +31,11 @@
 //!
 //! Requests already running finish on the generation they started on; nothing is cut off.
 //! Settings that only take effect at startup (worker count, driver, ring size, pinning, read
-//! buffer size, the admin address, the usage state directory) are reported as notes in the
-//! result, not applied.
+//! buffer size, the admin address, the usage state directory, the backlog of kept addresses) are
+//! not applied: they are compared with what the process runs (not with the previous file) and
+//! reported as notes on every reload while they differ (see [`super::changes`]). Every result
+//! carries a summary of what changed (routes, upstreams, API keys, limits, other settings), or
+//! "no changes", and the log line says the same.
 
 use std::io;
 use std::net::SocketAddr;
@@ -42,6 +45,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::changes::{Changes, Running};
 use super::{listener, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
 use crate::config::{self, Config};
@@ -135,8 +139,11 @@ pub struct Current {
 pub struct ReloadReport {
     pub generation: u64,
     pub config_hash: String,
-    /// Settings that changed but apply only at restart, and similar remarks.
+    /// Restart-only settings where the file differs from what the process runs (on every
+    /// reload while they differ), and similar remarks.
     pub notes: Vec<String>,
+    /// What this reload changed, against the config served before it.
+    pub changes: Changes,
 }
 
 /// The outcome of the latest reload, for `GET /status`.
@@ -153,6 +160,8 @@ pub struct Controller {
     shared: Arc<Shared>,
     workers: usize,
     current: Mutex<Arc<Current>>,
+    /// Restart-only settings as the process runs them (reload notes compare against these).
+    running: Mutex<Running>,
     /// Serialises reloads with each other and with scrapes.
     serial: Mutex<()>,
     last: Mutex<Option<LastReload>>,
@@ -213,6 +222,7 @@ impl Controller {
         Ok(Controller {
             source,
             workers,
+            running: Mutex::new(Running::of(&config)),
             current: Mutex::new(Arc::new(Current {
                 number: 0,
                 config,
@@ -235,6 +245,15 @@ impl Controller {
     /// The state being served.
     pub fn current(&self) -> Arc<Current> {
         lock(&self.current).clone()
+    }
+
+    /// The effective configuration being served, as TOML (`GET /config`): defaults filled in,
+    /// secrets redacted, restart-only settings at the values the process runs, marked where
+    /// the file differs.
+    pub fn effective_config(&self) -> String {
+        let cur = self.current();
+        let notes = lock(&self.running).annotations(&cur.config);
+        crate::config::effective::render(&cur.config.source, &notes)
     }
 
     /// Holds off reloads while the caller reads workers' snapshots, so they and
@@ -305,9 +324,10 @@ impl Controller {
             Ok(r) => {
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
-                    "tollgate: reload: generation {} (config {}) applied{}",
+                    "tollgate: reload: generation {} (config {}) applied: {}{}",
                     r.generation,
                     r.config_hash,
+                    r.changes.summary(),
                     r.notes.iter().map(|n| format!("; {n}")).collect::<String>()
                 );
             }
@@ -333,7 +353,8 @@ impl Controller {
         }
         let cur = self.current();
         let config = Arc::new(self.source.load().map_err(Rejected)?);
-        let notes = restart_notes(&cur.config, &config);
+        let notes = lock(&self.running).notes(&config);
+        let changes = Changes::between(&cur.config, &config);
         let n = self.workers;
         // Everything that can fail comes first, before any shared state is touched.
         // New listen addresses: bind now, so a taken port fails the reload before any swap.
@@ -408,6 +429,7 @@ impl Controller {
                 lock(&self.retired_sinks).push(old);
             }
         }
+        lock(&self.running).applied(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
             config: config.clone(),
@@ -429,6 +451,7 @@ impl Controller {
             generation: number,
             config_hash: config.hash.clone(),
             notes,
+            changes,
         })
     }
 
@@ -462,65 +485,4 @@ fn spawn_checker(
         shared.draining() || stop.load(Ordering::Acquire)
     })?;
     Ok(())
-}
-
-/// Changed settings that a running process cannot apply.
-fn restart_notes(old: &Config, new: &Config) -> Vec<String> {
-    let (o, n) = (&old.server, &new.server);
-    let mut notes = Vec::new();
-    let mut note = |key: &str, changed: bool| {
-        if changed {
-            notes.push(format!("{key} changed: takes effect at restart"));
-        }
-    };
-    note("server.workers", o.workers != n.workers);
-    note("server.driver", o.driver != n.driver);
-    note("server.ring_entries", o.ring_entries != n.ring_entries);
-    note("server.pin_cores", o.pin_cores != n.pin_cores);
-    note(
-        "server.read_buffer_bytes",
-        o.read_buffer_bytes != n.read_buffer_bytes,
-    );
-    note("admin.listen", old.admin != new.admin);
-    note(
-        "server.state_dir",
-        old.throttle.state_dir != new.throttle.state_dir,
-    );
-    note(
-        "server.backlog (of addresses kept)",
-        o.backlog != n.backlog && o.listen.iter().any(|a| n.listen.contains(a)),
-    );
-    notes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(extra_server: &str, admin: &str) -> Config {
-        let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\n{extra_server}\n{admin}\n[[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
-        );
-        config::from_str(&text).unwrap_or_else(|e| panic!("{}", e.render("test")))
-    }
-
-    #[test]
-    fn startup_only_settings_are_reported_not_silently_ignored() {
-        let old = cfg("workers = 2", "");
-        assert!(restart_notes(&old, &cfg("workers = 2", "")).is_empty());
-        let new = cfg(
-            "workers = 3\ndriver = \"epoll\"\nread_buffer_bytes = 32768",
-            "[admin]\nlisten = \"127.0.0.1:0\"",
-        );
-        let notes = restart_notes(&old, &new).join("\n");
-        for key in [
-            "server.workers",
-            "server.driver",
-            "server.read_buffer_bytes",
-            "admin.listen",
-        ] {
-            assert!(notes.contains(key), "{key} missing from: {notes}");
-        }
-        assert!(!notes.contains("pin_cores"), "{notes}");
-    }
 }
