@@ -196,7 +196,7 @@ fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
 
 fn metrics(admin: &Admin) -> String {
     let (cur, snaps) = scrape(admin);
-    render(&context(admin, &cur), &snaps)
+    render(&context(admin, &cur), &snaps) + &admin.control.dns().prometheus()
 }
 
 fn stats(admin: &Admin) -> String {
@@ -310,7 +310,7 @@ fn status(admin: &Admin) -> String {
         .map(|a| format!("\"{a}\""))
         .collect();
     format!(
-        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{}}}",
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{},\"upstreams\":{}}}",
         env!("CARGO_PKG_VERSION"),
         admin.drivers.len(),
         drivers.join(","),
@@ -319,7 +319,8 @@ fn status(admin: &Admin) -> String {
         cur.number,
         listen.join(","),
         last_reload_json(admin.control.last_reload().as_ref()),
-        admin.shared.draining()
+        admin.shared.draining(),
+        admin.control.dns().status_json()
     )
 }
 

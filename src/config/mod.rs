@@ -9,6 +9,7 @@ pub mod compile;
 pub mod effective;
 mod limits;
 pub mod raw;
+pub mod resolve;
 
 use std::fmt;
 use std::ops::Range;
@@ -110,6 +111,14 @@ fn key_from_toml_error(msg: &str) -> String {
         }
     }
     "toml".to_string()
+}
+
+/// Like [`from_str`], with upstream host names looked up by `resolver`.
+pub fn from_str_with(
+    text: &str,
+    resolver: std::sync::Arc<dyn resolve::Resolver>,
+) -> Result<Config, ConfigErrors> {
+    resolve::with_resolver(resolver, || from_str(text))
 }
 
 /// Reads and compiles a config file; the error text is ready to print.

@@ -346,6 +346,16 @@ pub struct RawUpstream {
     /// How long an ejected target is skipped.
     #[serde(default = "d_passive_cooldown")]
     pub passive_cooldown_ms: u64,
+    /// How often host-name targets are looked up again (IP literals never are).
+    #[serde(default = "d_resolve_interval")]
+    pub resolve_interval_ms: Spanned<u64>,
+}
+
+/// Default re-resolution interval of host-name targets (`upstream.resolve_interval_ms`).
+pub const DEFAULT_RESOLVE_INTERVAL_MS: u64 = 30_000;
+
+fn d_resolve_interval() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_RESOLVE_INTERVAL_MS)
 }
 
 /// Default consecutive failures before passive ejection (`upstream.passive_failures`).

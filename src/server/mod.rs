@@ -13,6 +13,7 @@
 //! driver once at startup through a channel; nothing is shared on the request path.
 
 pub mod changes;
+pub mod dns;
 pub mod listener;
 pub mod reload;
 mod worker;
@@ -275,8 +276,19 @@ pub(crate) fn build_runtime(
 }
 
 /// Binds every listener and starts the workers; returns once all of them serve. `source` is
-/// where a reload reads the config again.
+/// where a reload reads the config again. Upstream host names are looked up by the system.
 pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHandle> {
+    start_with(config, source, crate::config::resolve::system())
+}
+
+/// [`start`], with upstream host names looked up (by reloads and the resolver thread) by
+/// `resolver`; `config` should have been compiled with it too
+/// ([`crate::config::from_str_with`]).
+pub fn start_with(
+    config: Arc<Config>,
+    source: ConfigSource,
+    resolver: Arc<dyn crate::config::resolve::Resolver>,
+) -> io::Result<ServerHandle> {
     let s = &config.server;
     let n = s.workers.max(1);
     let mut per_worker: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
@@ -366,7 +378,7 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         }
     }
     let control = Arc::new(Controller::new(
-        source,
+        (source, resolver.clone()),
         shared.clone(),
         n,
         config.clone(),
@@ -374,6 +386,9 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         health,
         log,
     )?);
+    dns::spawn(control.clone(), resolver).inspect_err(|_| {
+        shared.draining.store(true, Ordering::Release);
+    })?;
     let admin = match config.admin {
         Some(addr) => {
             let a = Arc::new(crate::admin::Admin {

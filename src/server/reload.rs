@@ -46,8 +46,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::changes::{Changes, Running};
+use super::dns::{self, Answer, DnsBoard, Known, LastGood};
 use super::{listener, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
+use crate::config::resolve::{with_resolver, Resolver};
 use crate::config::{self, Config};
 use crate::health::HealthBoard;
 use crate::throttle::Throttle;
@@ -162,6 +164,10 @@ pub struct Controller {
     current: Mutex<Arc<Current>>,
     /// Restart-only settings as the process runs them (reload notes compare against these).
     running: Mutex<Running>,
+    /// Looks up upstream host names (reloads and the resolver thread).
+    resolver: Arc<dyn Resolver>,
+    /// Upstream targets' addresses and lookups (`GET /status`, metrics).
+    dns: DnsBoard,
     /// Serialises reloads with each other and with scrapes.
     serial: Mutex<()>,
     last: Mutex<Option<LastReload>>,
@@ -203,9 +209,10 @@ fn unix_now() -> u64 {
 }
 
 impl Controller {
-    /// The controller for the config the process started with (generation 0).
+    /// The controller for the config the process started with (generation 0), reloading from
+    /// `source` with host names looked up by `resolver`.
     pub(super) fn new(
-        source: ConfigSource,
+        (source, resolver): (ConfigSource, Arc<dyn Resolver>),
         shared: Arc<Shared>,
         workers: usize,
         config: Arc<Config>,
@@ -219,10 +226,14 @@ impl Controller {
         };
         let checker_stop = Arc::new(AtomicBool::new(false));
         spawn_checker(&health, &config, &shared, &checker_stop)?;
+        let dns = DnsBoard::default();
+        dns.follow(&config);
         Ok(Controller {
             source,
             workers,
             running: Mutex::new(Running::of(&config)),
+            resolver,
+            dns,
             current: Mutex::new(Arc::new(Current {
                 number: 0,
                 config,
@@ -252,8 +263,68 @@ impl Controller {
     /// the file differs.
     pub fn effective_config(&self) -> String {
         let cur = self.current();
-        let notes = lock(&self.running).annotations(&cur.config);
+        let mut notes = lock(&self.running).annotations(&cur.config);
+        notes.extend(DnsBoard::annotations(&cur.config));
         crate::config::effective::render(&cur.config.source, &notes)
+    }
+
+    /// Upstream targets' addresses and lookups.
+    pub fn dns(&self) -> &DnsBoard {
+        &self.dns
+    }
+
+    /// The server drains or has stopped (background threads end).
+    pub fn shutting_down(&self) -> bool {
+        self.shared.draining() || self.shared.stopped()
+    }
+
+    /// Serves new addresses for host-name targets (the resolver thread's good answers that
+    /// differ from what is served): the config being served is compiled again with them and
+    /// handed to the workers as the next generation, as a reload would. Not a reload: the
+    /// reload history and counters are left alone.
+    pub(super) fn apply_resolved(&self, fresh: Vec<Answer>) {
+        let _serial = lock(&self.serial);
+        if self.shutting_down() {
+            return;
+        }
+        let cur = self.current();
+        let names: Vec<String> = fresh
+            .iter()
+            .map(|a| {
+                let addrs: Vec<String> = a.addrs.iter().map(|x| x.to_string()).collect();
+                format!("{}:{} -> {}", a.host, a.port, addrs.join(", "))
+            })
+            .collect();
+        let known = Arc::new(Known {
+            answers: dns::merged(&cur.config, fresh),
+            fallback: None,
+        });
+        let config = match config::from_str_with(&cur.config.source, known) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                // cannot happen for text that compiled; reported rather than assumed
+                eprintln!("tollgate: dns: cannot apply new addresses: {e}");
+                return;
+            }
+        };
+        let moved = config
+            .upstreams
+            .iter()
+            .zip(&cur.config.upstreams)
+            .any(|(n, o)| n.targets != o.targets);
+        if !moved {
+            self.dns.follow(&cur.config);
+            return;
+        }
+        match self.apply_locked(&cur, config, Vec::new()) {
+            Ok(r) => eprintln!(
+                "tollgate: dns: {}; generation {} applied: {}",
+                names.join("; "),
+                r.generation,
+                r.changes.summary()
+            ),
+            Err(e) => eprintln!("tollgate: dns: {}: {e}", names.join("; ")),
+        }
     }
 
     /// Holds off reloads while the caller reads workers' snapshots, so they and
@@ -352,8 +423,21 @@ impl Controller {
             return Err(Rejected("the server is shutting down".into()));
         }
         let cur = self.current();
-        let config = Arc::new(self.source.load().map_err(Rejected)?);
+        // names are looked up here (off the workers); a failed lookup keeps the last good answer
+        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &cur.config));
+        let config = with_resolver(resolver, || self.source.load()).map_err(Rejected)?;
         let notes = lock(&self.running).notes(&config);
+        self.apply_locked(&cur, Arc::new(config), notes)
+    }
+
+    /// Hands `config` to the workers as the generation after `cur` and makes it current.
+    fn apply_locked(
+        &self,
+        cur: &Current,
+        config: Arc<Config>,
+        notes: Vec<String>,
+    ) -> Result<ReloadReport, ReloadError> {
+        use ReloadError::Rejected;
         let changes = Changes::between(&cur.config, &config);
         let n = self.workers;
         // Everything that can fail comes first, before any shared state is touched.
@@ -430,6 +514,7 @@ impl Controller {
             }
         }
         lock(&self.running).applied(&config);
+        self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
             config: config.clone(),
