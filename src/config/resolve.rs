@@ -3,8 +3,8 @@
 //! Owns: the [`Resolver`] trait (getaddrinfo through `ToSocketAddrs` by default, swappable so
 //! tests can change answers without a DNS server), telling an IP literal (never looked up again)
 //! from a host name (looked up at load and then every `resolve_interval_ms` by the server's
-//! resolver thread), and keeping every address a name returns, deduplicated, in the resolver's
-//! order. Leaves out: when to look up again and what to do with a new answer (see
+//! resolver thread), and keeping every address a name returns, sorted and deduplicated (so a
+//! DNS server rotating its answers does not look like a change). Leaves out: when to look up again and what to do with a new answer (see
 //! `crate::server::dns`), and the "port missing" check of `tollgate check`.
 //!
 //! Lookups block (getaddrinfo has no timeout of ours), so they only ever run on control-plane
@@ -85,7 +85,7 @@ pub fn with_resolver<R>(resolver: Arc<dyn Resolver>, f: impl FnOnce() -> R) -> R
     f()
 }
 
-/// Every address of `target` (deduplicated, in the resolver's order), by the resolver in scope.
+/// Every address of `target` (sorted, deduplicated), by the resolver in scope.
 pub fn addresses(target: &Target) -> io::Result<Vec<SocketAddr>> {
     match target {
         Target::Literal(a) => Ok(vec![*a]),
@@ -96,14 +96,12 @@ pub fn addresses(target: &Target) -> io::Result<Vec<SocketAddr>> {
     }
 }
 
-/// `resolver`'s answer for `host`, deduplicated; no address at all is an error.
+/// `resolver`'s answer for `host`, sorted and deduplicated; no address at all is an error.
 pub fn lookup(resolver: &dyn Resolver, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-    let mut out: Vec<SocketAddr> = Vec::new();
-    for a in resolver.lookup(host, port)? {
-        if !out.contains(&a) {
-            out.push(a);
-        }
-    }
+    let mut out = resolver.lookup(host, port)?;
+    // sorted: a server that rotates its answers is not a change of addresses
+    out.sort_unstable();
+    out.dedup();
     if out.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -157,7 +155,7 @@ mod tests {
     fn every_address_once_and_the_scoped_resolver_wins() {
         let a: SocketAddr = "10.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "10.0.0.2:1".parse().unwrap();
-        let fixed: Arc<dyn Resolver> = Arc::new(Fixed(vec![a, b, a]));
+        let fixed: Arc<dyn Resolver> = Arc::new(Fixed(vec![b, a, b]));
         let name = Target::parse("svc:7").unwrap();
         let got = with_resolver(fixed, || addresses(&name)).unwrap();
         assert_eq!(

@@ -442,3 +442,77 @@ pub fn merged(config: &Config, fresh: Vec<Answer>) -> Vec<Answer> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn due(host: &str) -> Due {
+        Due {
+            host: host.into(),
+            port: 80,
+        }
+    }
+
+    #[test]
+    fn only_a_new_set_of_addresses_is_a_change_and_failures_keep_the_last_good() {
+        let known = Arc::new(Known {
+            answers: vec![Answer {
+                host: "svc".into(),
+                port: 80,
+                addrs: vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")],
+            }],
+            fallback: None,
+        });
+        let text = "[[upstream]]\nname = \"u\"\ntargets = [\"svc:80\", \"10.9.9.9:1\"]\n[[route]]\nkey = \"GET /\"\nupstream = \"u\"\n";
+        let config = crate::config::from_str_with(text, known).unwrap();
+        assert_eq!(config.upstreams[0].targets.len(), 3);
+        let board = DnsBoard::default();
+        board.follow(&config);
+        let later = Instant::now() + Duration::from_secs(31);
+        assert_eq!(
+            board.due(later),
+            vec![due("svc")],
+            "the literal is never due"
+        );
+        // the same set (as the resolver sorts it): no change
+        let same = vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")];
+        assert!(board.record(&[(due("svc"), Ok(same))]).is_empty());
+        assert!(
+            board.due(Instant::now()).is_empty(),
+            "the next lookup is an interval away"
+        );
+        // a failure: counted, the addresses stay
+        let failed = board.record(&[(due("svc"), Err(io::Error::other("timeout")))]);
+        assert!(failed.is_empty());
+        let status = board.status_json();
+        assert!(
+            status.contains(r#""addresses":["10.0.0.1:80","10.0.0.2:80"],"resolved":"error""#),
+            "{status}"
+        );
+        let m = board.prometheus();
+        assert!(
+            m.contains("tollgate_dns_resolutions_total{upstream=\"u\",result=\"error\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("tollgate_dns_resolutions_total{upstream=\"u\",result=\"ok\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "tollgate_upstream_resolved_addresses{upstream=\"u\",target=\"10.9.9.9:1\"} 1\n"
+            ),
+            "{m}"
+        );
+        // another set: a change to apply
+        let new = vec![addr("10.0.0.3:80")];
+        let changed = board.record(&[(due("svc"), Ok(new.clone()))]);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].addrs, new);
+    }
+}
