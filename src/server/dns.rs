@@ -7,7 +7,7 @@
 //! was given, on this thread only). A failed lookup, or one with no address, keeps the last good
 //! answer: it is counted and logged, and the target keeps its addresses. When an answer differs
 //! from the addresses being served, the controller compiles the current config text again with
-//! the new answers ([`super::reload::Controller::apply_resolved`]) and hands it to the workers as
+//! the new answers (`Controller::apply_resolved`) and hands it to the workers as
 //! a new generation, exactly as a reload does: an upstream whose addresses changed starts afresh
 //! on each worker but adopts idle pooled connections to addresses it keeps, and health (active
 //! verdict, passive ejection) carries over per address. IP-literal targets are never looked up.

@@ -11,7 +11,8 @@
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
 //!    Reloads (and scrapes, which must see one config) are serialised by one mutex.
 //! 2. The file is read and compiled exactly as at startup. Any error (the file, a key, a line)
-//!    ends the reload here: it is returned and logged, and nothing changes.
+//!    ends the reload here: it is returned and logged, and nothing changes. Upstream host names
+//!    are looked up again here (a name that fails keeps the addresses it is served with).
 //! 3. Shared parts are built: the [`Throttle`] carrying over unchanged limits, quotas and
 //!    counters by name, the health board carrying over target health by upstream name and
 //!    address, a new access-log writer if the log's path changed, and SO_REUSEPORT sockets for
@@ -28,6 +29,10 @@
 //! 5. The controller waits for every worker's acknowledgement, then makes the new state
 //!    current (admin views, health checker). A worker that did not answer in time makes the
 //!    result [`ReloadError::Partial`], reported as such (HTTP 503), not as a rejection.
+//!
+//! The resolver thread ([`super::dns`]) publishes the same way when a host name's addresses
+//! change (`Controller::apply_resolved`): the config being served, compiled again with the new
+//! answers, becomes the next generation; that is not a reload (no history, no counters).
 //!
 //! Requests already running finish on the generation they started on; nothing is cut off.
 //! Settings that only take effect at startup (worker count, driver, ring size, pinning, read
