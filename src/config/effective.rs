@@ -202,6 +202,26 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_config_renders_to_an_equivalent_config() {
+        let text = crate::config::EMBEDDED_CONFIG;
+        let r = render(text, &[]);
+        assert!(!r.contains("demo-key-0123456789abcdef"), "{r}");
+        let again = r.replace(
+            "value = \"<redacted>\"",
+            "value = \"demo-key-0123456789abcdef\"",
+        );
+        let a = crate::config::from_str(text).unwrap();
+        let b = crate::config::from_str(&again)
+            .unwrap_or_else(|e| panic!("{}\n{again}", e.render("effective")));
+        // the same routes and upstreams, and the same effective table
+        assert_eq!(a.upstreams, b.upstreams);
+        let ids =
+            |c: &crate::config::Config| c.routes.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        assert_eq!(table(text).unwrap(), table(&again).unwrap());
+    }
+
+    #[test]
     fn running_values_replace_the_file_and_are_marked() {
         let notes = [
             Annotation {
