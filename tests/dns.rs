@@ -201,6 +201,41 @@ both_drivers! {
         assert!(threads.iter().all(|t| !t.starts_with("tollgate-w")), "{threads:?}");
     }
 
+    fn an_ejected_address_stays_ejected_when_the_name_changes(d) {
+        let bad = Origin::start(|_| Reply::Raw(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec()));
+        let good = Origin::start(|_| Reply::ok("good"));
+        let third = Origin::start(|_| Reply::ok("third"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[bad.addr, good.addr]));
+        let text = config(d, "\"svc.test:80\"").replace(
+            "resolve_interval_ms = 1000\n",
+            "resolve_interval_ms = 1000\npassive_failures = 1\npassive_cooldown_ms = 60000\n",
+        );
+        let gw = Gw::start(&text, swap.clone());
+        let t = Instant::now();
+        while bad.requests().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(10), "round robin never reached the first address");
+            get(gw.addr, "/who");
+        }
+        // one 500 ejects it for every worker
+        for _ in 0..10 {
+            assert_eq!(get(gw.addr, "/who").text(), "good");
+        }
+        assert_eq!(bad.requests().len(), 1);
+        // the name gains an address: a new generation, and the ejection carries over by address
+        swap.set(Some(&[bad.addr, good.addr, third.addr]));
+        let t = Instant::now();
+        while third.requests().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(15), "the new address never got a request");
+            assert_eq!(get(gw.addr, "/who").status, 200);
+            thread::sleep(Duration::from_millis(25));
+        }
+        for _ in 0..20 {
+            assert_eq!(get(gw.addr, "/who").status, 200);
+        }
+        assert_eq!(bad.requests().len(), 1, "the ejected address was tried again");
+    }
+
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let swap = Arc::new(Swap::default());
