@@ -185,6 +185,50 @@ both_drivers! {
         assert!(std::net::TcpStream::connect(addr).is_err(), "no longer accepting");
     }
 
+    fn sighup_logs_what_changed_or_that_nothing_did(d) {
+        let conf = |workers: usize, extra: &str| {
+            server_toml(d, workers, "") + "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n" + extra
+        };
+        let path = write_config(&format!("log-{d}.toml"), &conf(2, ""));
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let pid = child.id() as i32;
+        let next_reload_line = || loop {
+            let line = rx.recv_timeout(Duration::from_secs(10)).expect("a reload line is logged");
+            if line.contains("reload") {
+                return line;
+            }
+        };
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.contains("listening on"), "{first}");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        let line = next_reload_line();
+        assert!(line.contains("applied: no changes"), "{line}");
+        std::fs::write(&path, conf(1, "[[route]]\nkey = \"GET /new\"\nmock = {}\n")).unwrap();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        let line = next_reload_line();
+        assert!(line.contains("applied: routes added: GET /new"), "{line}");
+        assert!(line.contains("server.workers: the file has 1, the process runs 2; takes effect at restart"), "{line}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     // A second tollgate on an address the first listens on refuses to start (SO_REUSEPORT would
     // otherwise let it join the first one's sockets and take half of its connections).
     fn a_second_instance_on_the_same_address_refuses_to_start(d) {
