@@ -246,5 +246,12 @@ mod tests {
         );
         assert!(r.contains("  # resolved: 127.0.0.1:9\n"), "{r}");
         assert!(r.parse::<Table>().is_ok(), "{r}");
+        // a key whose array spans lines (pretty output) takes the comment on its first line
+        let two = TEXT.replace("[\"127.0.0.1:9\"]", "[\"127.0.0.1:9\", \"127.0.0.1:10\"]");
+        let r = render(&two, &notes);
+        assert!(r.contains("# resolved: 127.0.0.1:9"), "{r}");
+        let t = r.parse::<Table>().unwrap_or_else(|e| panic!("{e}\n{r}"));
+        let targets = t["upstream"][0]["targets"].as_array().map(Vec::len);
+        assert_eq!(targets, Some(2), "{r}");
     }
 }

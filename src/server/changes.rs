@@ -355,9 +355,11 @@ impl Changes {
         parts.join("; ")
     }
 
-    /// As a JSON object (`POST /reload`'s `changes`).
+    /// As a JSON object (`POST /reload`'s `changes`), the log line's summary first.
     pub fn json(&self) -> String {
-        let mut out = String::from("{\"routes\":");
+        let mut out = String::from("{\"summary\":");
+        crate::metrics::prom::json_str(&mut out, &self.summary());
+        out.push_str(",\"routes\":");
         self.routes.json(&mut out);
         out.push_str(",\"upstreams\":");
         self.upstreams.json(&mut out);
@@ -529,7 +531,8 @@ mod tests {
         assert_eq!(c.limits.changed, ["route GET /a"]);
         assert_eq!(c.settings, ["server.timeouts.write_ms"]);
         let j = c.json();
-        assert!(j.starts_with("{\"routes\":{\"added\":[\"GET /c\"],\"removed\":[\"GET /b\"],\"changed\":[\"GET /a\"]},"), "{j}");
+        assert!(j.contains(",\"routes\":{\"added\":[\"GET /c\"],\"removed\":[\"GET /b\"],\"changed\":[\"GET /a\"]},"), "{j}");
+        assert!(j.starts_with("{\"summary\":\"routes added: GET /c; routes removed: GET /b; routes changed: GET /a; "), "{j}");
         assert!(!j.contains("secret"), "{j}");
     }
 }
