@@ -4,7 +4,8 @@
 //! chosen driver (io_uring, falling back to epoll under `auto` when the ring cannot be built),
 //! the SO_REUSEPORT listeners (made up front by [`listener`]), panic isolation per connection,
 //! draining on shutdown, and the background threads (usage flusher, health checker, access-log
-//! writer, admin, upstream name resolver: see [`dns`]). A worker's own loops are in [`worker`]; hot reload in [`reload`].
+//! writer, admin, upstream name resolver: see [`dns`]). A worker's own loops are in [`worker`];
+//! hot reload in [`reload`].
 //!
 //! What crosses cores, all through [`Shared`]: the `draining` flag (an `AtomicBool`, written
 //! once by the controlling thread with `Release` and read by each worker's housekeeping loop
