@@ -233,7 +233,7 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
             (true, b"/config") => (
                 200,
                 "text/plain; charset=utf-8",
-                redacted(&admin.control.current().config.source).into_bytes(),
+                admin.control.effective_config().into_bytes(),
             ),
             (
                 _,
@@ -336,7 +336,7 @@ fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
 
 fn metrics(admin: &Admin) -> String {
     let (cur, snaps) = scrape(admin);
-    render(&context(admin, &cur), &snaps)
+    render(&context(admin, &cur), &snaps) + &admin.control.dns().prometheus()
 }
 
 fn stats(admin: &Admin) -> String {
@@ -417,7 +417,9 @@ fn report_json(r: &crate::server::reload::ReloadReport) -> String {
         }
         crate::metrics::prom::json_str(&mut out, n);
     }
-    out.push_str("]}");
+    out.push_str("],\"changes\":");
+    out.push_str(&r.changes.json());
+    out.push('}');
     out
 }
 
@@ -454,7 +456,7 @@ fn status(admin: &Admin) -> String {
         .map(|a| format!("\"{a}\""))
         .collect();
     format!(
-        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{}}}",
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{},\"upstreams\":{}}}",
         env!("CARGO_PKG_VERSION"),
         admin.drivers.len(),
         drivers.join(","),
@@ -463,7 +465,8 @@ fn status(admin: &Admin) -> String {
         cur.number,
         listen.join(","),
         last_reload_json(admin.control.last_reload().as_ref()),
-        admin.shared.draining()
+        admin.shared.draining(),
+        admin.control.dns().status_json()
     )
 }
 

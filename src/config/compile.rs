@@ -86,7 +86,12 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
+    /// Every address of every target, in `names` order (what workers balance over).
     pub targets: Vec<SocketAddr>,
+    /// The targets as written, each with the addresses it stands for.
+    pub names: Vec<TargetName>,
+    /// How often host-name targets are looked up again.
+    pub resolve_interval: Duration,
     pub balance: Balance,
     pub connect_timeout: Duration,
     pub response_timeout: Duration,
@@ -95,6 +100,16 @@ pub struct UpstreamConfig {
     pub health: Option<CheckSpec>,
     pub passive_failures: u32,
     pub passive_cooldown: Duration,
+}
+
+/// One entry of an upstream's `targets` and the addresses it resolved to (one for an IP
+/// literal; every address the name had at load, or at its latest re-resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetName {
+    /// As written, `host:port`.
+    pub target: String,
+    pub kind: super::resolve::Target,
+    pub addrs: Vec<SocketAddr>,
 }
 
 /// One `[[route]]`.
@@ -452,6 +467,23 @@ fn target_port_problem(t: &str) -> Option<String> {
     }
 }
 
+/// Bounds of `upstream.resolve_interval_ms`: at least a second (a name is not looked up in a
+/// busy loop), at most a day.
+pub const RESOLVE_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=86_400_000;
+
+/// One `targets` entry with every address it stands for now (see [`super::resolve`]).
+pub fn resolve_target(s: &str) -> Result<TargetName, String> {
+    let kind = super::resolve::Target::parse(s)
+        .ok_or_else(|| format!("cannot resolve {s:?} as host:port"))?;
+    let addrs = super::resolve::addresses(&kind)
+        .map_err(|e| format!("cannot resolve {s:?} as host:port: {e}"))?;
+    Ok(TargetName {
+        target: s.to_string(),
+        kind,
+        addrs,
+    })
+}
+
 fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
     let mut out: Vec<UpstreamConfig> = Vec::with_capacity(ups.len());
     for (i, u) in ups.iter().enumerate() {
@@ -473,20 +505,25 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
                 "needs at least one target",
             );
         }
+        let mut names = Vec::new();
         for (j, t) in u.targets.get_ref().iter().enumerate() {
             if let Some(m) = target_port_problem(t.get_ref()) {
                 cx.err(t, format!("upstream[{i}].targets[{j}]"), m);
                 continue;
             }
-            match resolve(t.get_ref()) {
-                Some(a) => targets.push(a),
-                None => cx.err(
-                    t,
-                    format!("upstream[{i}].targets[{j}]"),
-                    format!("cannot resolve {:?} as host:port", t.get_ref()),
-                ),
+            match resolve_target(t.get_ref()) {
+                Ok(name) => {
+                    targets.extend(name.addrs.iter().copied());
+                    names.push(name);
+                }
+                Err(m) => cx.err(t, format!("upstream[{i}].targets[{j}]"), m),
             }
         }
+        let resolve_ms = cx.range(
+            &u.resolve_interval_ms,
+            format!("upstream[{i}].resolve_interval_ms"),
+            &RESOLVE_INTERVAL_RANGE_MS,
+        );
         forwarding::check_upstream(i, u, cx);
         let key = |k: &str| format!("upstream[{i}].{k}");
         let health = u.health.as_ref().and_then(|h| {
@@ -526,6 +563,8 @@ fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<Upstream
             ),
             name: name.clone(),
             targets,
+            names,
+            resolve_interval: Duration::from_millis(resolve_ms),
             balance: u.balance,
             connect_timeout: cx.millis(
                 &u.connect_timeout_ms,

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// Default listen address when `server.listen` is absent.
@@ -120,7 +120,7 @@ pub const LOG_BUFFER_BYTES: RangeInclusive<usize> = 512..=16 << 20;
 pub const LOG_FLUSH_MS: RangeInclusive<u64> = 1..=60_000;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -144,7 +144,7 @@ pub struct RawConfig {
 }
 
 /// `[access_log]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccessLog {
     /// A file, or `"-"` for stdout.
@@ -169,7 +169,7 @@ fn d_log_flush() -> Spanned<u64> {
 }
 
 /// `[admin]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Spanned<String>,
@@ -201,7 +201,7 @@ pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
 pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
 
 /// `[throttle]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayThrottle {
     pub rate: Option<Spanned<f64>>,
@@ -220,7 +220,7 @@ fn d_sync() -> Spanned<u64> {
 }
 
 /// A limit on a route or in a usage plan: `{ rate, burst, enforce, throttle_by, max_clients }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimit {
     pub rate: f64,
@@ -243,7 +243,7 @@ fn d_max_clients() -> usize {
 }
 
 /// `[api_keys]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApiKeys {
     /// Request header carrying the key.
@@ -262,7 +262,7 @@ impl Default for RawApiKeys {
 }
 
 /// Quota period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     Day,
@@ -271,7 +271,7 @@ pub enum Period {
 }
 
 /// `quota = { limit, period, offset, utc_offset, enforce }`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQuota {
     pub limit: u64,
@@ -287,7 +287,7 @@ pub struct RawQuota {
 }
 
 /// `[[usage_plan]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlan {
     pub name: Spanned<String>,
@@ -301,7 +301,7 @@ pub struct RawPlan {
 }
 
 /// `[[api_key]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: Spanned<String>,
@@ -314,7 +314,7 @@ pub struct RawApiKey {
 }
 
 /// Which io driver workers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverChoice {
     /// io_uring when the kernel allows it, epoll otherwise.
@@ -325,7 +325,7 @@ pub enum DriverChoice {
 }
 
 /// `[server]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     pub listen: Vec<Spanned<String>>,
@@ -361,7 +361,7 @@ impl Default for RawServer {
 }
 
 /// `[server.limits]`: protocol limits, defaults in [`crate::http`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {
     pub max_head_bytes: Spanned<usize>,
@@ -391,7 +391,7 @@ impl Default for RawLimits {
 }
 
 /// `[server.timeouts]`, all in milliseconds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTimeouts {
     pub header_read_ms: Spanned<u64>,
@@ -419,7 +419,7 @@ impl Default for RawTimeouts {
 }
 
 /// Load-balancing policy of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
     #[default]
@@ -429,7 +429,7 @@ pub enum Balance {
 }
 
 /// `[[upstream]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub name: Spanned<String>,
@@ -456,6 +456,16 @@ pub struct RawUpstream {
     pub request_buffer_bytes: Option<Spanned<usize>>,
     /// Overrides `server.limits.min_body_rate` for routes to this upstream.
     pub min_body_rate: Option<Spanned<u64>>,
+    /// How often host-name targets are looked up again (IP literals never are).
+    #[serde(default = "d_resolve_interval")]
+    pub resolve_interval_ms: Spanned<u64>,
+}
+
+/// Default re-resolution interval of host-name targets (`upstream.resolve_interval_ms`).
+pub const DEFAULT_RESOLVE_INTERVAL_MS: u64 = 30_000;
+
+fn d_resolve_interval() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_RESOLVE_INTERVAL_MS)
 }
 
 /// Default consecutive failures before passive ejection (`upstream.passive_failures`).
@@ -471,7 +481,7 @@ fn d_passive_cooldown() -> Spanned<u64> {
 }
 
 /// `health = { path, interval_ms, timeout_ms, healthy, unhealthy }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub path: String,
@@ -521,7 +531,7 @@ fn d_idle() -> Spanned<u64> {
 }
 
 /// `[[route]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub key: Spanned<String>,
@@ -544,7 +554,7 @@ pub struct RawRoute {
 }
 
 /// `mock = { status, body, headers }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMock {
     #[serde(default = "d_status")]
