@@ -90,7 +90,11 @@ pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
         check_rate(m, &format!("route[{i}].min_body_rate"), cx);
     }
     if let Some(t) = &r.timeout_ms {
-        cx.range(t, format!("route[{i}].timeout_ms"), &raw::ROUTE_TIMEOUT_MS_RANGE);
+        cx.range(
+            t,
+            format!("route[{i}].timeout_ms"),
+            &raw::ROUTE_TIMEOUT_MS_RANGE,
+        );
     }
 }
 

@@ -16,6 +16,7 @@ mod limits;
 pub mod raw;
 mod recover;
 pub mod resolve;
+mod upstreams;
 
 use std::fmt;
 use std::ops::Range;
