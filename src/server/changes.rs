@@ -301,6 +301,18 @@ pub struct Changes {
     pub settings: Vec<String>,
 }
 
+/// Settings a reload cannot apply (see [`Running`]): never listed as changes, since the file
+/// changing them changes nothing that runs; [`Running::notes`] reports them against the process.
+const RESTART_ONLY: &[&str] = &[
+    "server.workers",
+    "server.driver",
+    "server.ring_entries",
+    "server.pin_cores",
+    "server.read_buffer_bytes",
+    "server.state_dir",
+    "admin.listen",
+];
+
 impl Changes {
     /// What changed from `old` to `new` (both compiled, so both texts parse).
     pub fn between(old: &Config, new: &Config) -> Self {
@@ -322,6 +334,8 @@ impl Changes {
         for section in ["server", "admin", "access_log", "api_keys"] {
             diff_keys(section, ot.get(section), nt.get(section), &mut settings);
         }
+        // a reload does not apply these: they are compared with what runs, in the notes
+        settings.retain(|k| !RESTART_ONLY.contains(&k.as_str()));
         Changes {
             routes: Diff::of(&routes(&ot), &routes(&nt)),
             upstreams,
@@ -489,6 +503,25 @@ mod tests {
             .replace("workers = 2", "workers = 2\nbacklog = 128"));
         after.applied(&moved);
         assert!(after.notes(&moved).is_empty(), "{:?}", after.notes(&moved));
+    }
+
+    #[test]
+    fn restart_only_settings_are_notes_not_changes() {
+        // workers 2 → 1 → 2 in the file while the process runs 2: no reload applies a change
+        let two = cfg(BASE);
+        let one = cfg(&BASE.replace("workers = 2", "workers = 1"));
+        assert!(Changes::between(&two, &one).is_empty());
+        let back = Changes::between(&one, &two);
+        assert_eq!(back.summary(), "no changes");
+        // an applicable setting next to it is still listed
+        let both = cfg(&BASE.replace(
+            "workers = 2",
+            "workers = 1\n[server.timeouts]\nwrite_ms = 5",
+        ));
+        assert_eq!(
+            Changes::between(&two, &both).settings,
+            vec!["server.timeouts.write_ms".to_string()]
+        );
     }
 
     #[test]
