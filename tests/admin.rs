@@ -420,16 +420,25 @@ both_drivers! {
 fn admin_limits_out_of_range_name_the_key_and_line() {
     let text = "[admin]\nlisten = \"127.0.0.1:0\"\nmax_connections = 0\nmax_request_bytes = 10\nidle_timeout_ms = 0\n[[route]]\nkey = \"GET /x\"\nmock = {}\n";
     let e = tollgate::config::from_str(text).unwrap_err();
-    let got: Vec<(String, usize)> = e.0.iter().map(|e| (e.key.clone(), e.line)).collect();
-    for (key, line) in [
-        ("admin.max_connections", 3),
-        ("admin.max_request_bytes", 4),
-        ("admin.idle_timeout_ms", 5),
+    let got: Vec<(&str, usize, &str)> =
+        e.0.iter()
+            .map(|e| (e.key.as_str(), e.line, e.message.as_str()))
+            .collect();
+    // the same wording as every other range in the config (Ctx::range)
+    for want in [
+        ("admin.max_connections", 3, "must be in 1..=4096 (got 0)"),
+        (
+            "admin.max_request_bytes",
+            4,
+            "must be in 1024..=1048576 (got 10)",
+        ),
+        (
+            "admin.idle_timeout_ms",
+            5,
+            "must be in 100..=3600000 (got 0)",
+        ),
     ] {
-        assert!(
-            got.contains(&(key.to_string(), line)),
-            "{key} at line {line} in {got:?}"
-        );
+        assert!(got.contains(&want), "{want:?} in {got:?}");
     }
     let ok = tollgate::config::from_str(
         "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nkey = \"GET /x\"\nmock = {}\n",

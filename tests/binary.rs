@@ -31,13 +31,7 @@ struct Proc {
 impl Proc {
     fn start(name: &str, text: &str) -> Proc {
         let path = write_config(name, text);
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("tollgate starts");
+        let mut child = spawn_with_stderr(&path);
         // the startup line names the bound address
         let mut line = String::new();
         let mut err = BufReader::new(child.stderr.take().unwrap());
@@ -80,6 +74,17 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `tollgate -c CONFIG` with its stderr piped (the log lines) and its stdout dropped.
+fn spawn_with_stderr(config: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("tollgate starts")
 }
 
 /// Runs `tollgate SUBCOMMAND -c CONFIG` and returns its output.
@@ -205,13 +210,7 @@ both_drivers! {
             server_toml(d, workers, "") + "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n" + extra
         };
         let path = write_config(&format!("log-{d}.toml"), &conf(2, ""));
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_with_stderr(&path);
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let err = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -256,13 +255,7 @@ both_drivers! {
         let first = Proc::start(&format!("first-{d}.toml"), &conf("first"));
         assert_eq!(first.addr, addr);
         let second = write_config(&format!("second-{d}.toml"), &conf("second"));
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(&second)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_with_stderr(&second);
         let t = Instant::now();
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {

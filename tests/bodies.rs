@@ -140,29 +140,7 @@ impl Drop for ThreadedOrigin {
 fn serve_threaded(mut s: TcpStream) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
     let mut buf = Vec::new();
-    let mut tmp = [0u8; 16384];
-    loop {
-        let end = loop {
-            if let Some(i) = find(&buf, b"\r\n\r\n") {
-                break i + 4;
-            }
-            match s.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap_or(0));
-        while buf.len() < end + len {
-            match s.read(&mut tmp) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            }
-        }
-        buf.drain(..end + len);
+    while read_request(&mut s, &mut buf, false).is_some() {
         if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
             .is_err()
         {
@@ -186,34 +164,16 @@ fn one_answer_per_connection() -> (SocketAddr, Arc<Mutex<Vec<Vec<u8>>>>) {
             thread::spawn(move || {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
                 let mut buf = Vec::new();
-                let mut tmp = [0u8; 16384];
-                let end = loop {
-                    if let Some(i) = find(&buf, b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match s.read(&mut tmp) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
+                let Some(req) = read_request(&mut s, &mut buf, true) else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .map_or(0, |v| v.trim().parse().unwrap_or(0));
-                while buf.len() < end + len {
-                    match s.read(&mut tmp) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
-                }
-                let body = buf[end..end + len].to_vec();
-                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {len}\r\n\r\n");
+                let body = req.body;
+                let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
                 bodies.lock().unwrap().push(body.clone());
                 let _ = s.write_all(reply.as_bytes());
                 let _ = s.write_all(&body);
                 // the next request's first bytes, then gone without a word
-                let _ = s.read(&mut tmp);
+                let _ = s.read(&mut [0u8; 16384]);
             });
         }
     });

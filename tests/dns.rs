@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -111,16 +111,7 @@ fn tiny_origin(listener: TcpListener, body: &'static str) {
             let Ok(mut s) = s else { continue };
             thread::spawn(move || {
                 let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    while find(&buf, b"\r\n\r\n").is_none() {
-                        match s.read(&mut chunk) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    let end = find(&buf, b"\r\n\r\n").unwrap_or(0) + 4;
-                    buf.drain(..end);
+                while read_head(&mut s, &mut buf).is_some() {
                     let r = format!(
                         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
                         body.len()

@@ -8,28 +8,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::*;
-
-/// Reads one request head (these origins get no request bodies) from `s` into `buf`.
-fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            let head: Vec<u8> = buf.drain(..i + 4).collect();
-            return Some(String::from_utf8_lossy(&head).into_owned());
-        }
-        let mut tmp = [0u8; 4096];
-        match s.read(&mut tmp) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    }
-}
 
 /// An origin that answers each request head with `script(target, connection index)`: pieces
 /// written 100 ms apart (so a later piece arrives in a read of its own), on the same connection

@@ -565,26 +565,26 @@ pub const ADMIN_IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000
 
 /// `[admin]` limits, each checked against its range (errors name the key and its line).
 fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::AdminLimits {
-    let mut check = |v: &Spanned<u64>, key: &str, range: std::ops::RangeInclusive<u64>| {
-        let n = *v.get_ref();
-        if !range.contains(&n) {
-            let m = format!("must be in {}..={}", range.start(), range.end());
-            cx.err(v, format!("admin.{key}"), m);
-        }
-        n.clamp(*range.start(), *range.end())
-    };
-    let conns = check(&a.max_connections, "max_connections", ADMIN_MAX_CONNECTIONS);
-    let bytes = check(
-        &a.max_request_bytes,
-        "max_request_bytes",
-        ADMIN_MAX_REQUEST_BYTES,
+    let conns = cx.range(
+        &a.max_connections,
+        "admin.max_connections",
+        &ADMIN_MAX_CONNECTIONS,
     );
-    let idle = check(&a.idle_timeout_ms, "idle_timeout_ms", ADMIN_IDLE_TIMEOUT_MS);
+    let bytes = cx.range(
+        &a.max_request_bytes,
+        "admin.max_request_bytes",
+        &ADMIN_MAX_REQUEST_BYTES,
+    );
+    let idle = cx.millis(
+        &a.idle_timeout_ms,
+        "admin.idle_timeout_ms".into(),
+        &ADMIN_IDLE_TIMEOUT_MS,
+    );
     crate::admin::AdminLimits {
         max_connections: usize::try_from(conns).unwrap_or(crate::admin::DEFAULT_MAX_CONNECTIONS),
         max_request_bytes: usize::try_from(bytes)
             .unwrap_or(crate::admin::DEFAULT_MAX_REQUEST_BYTES),
-        idle_timeout: Duration::from_millis(idle),
+        idle_timeout: idle,
     }
 }
 

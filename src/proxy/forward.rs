@@ -220,7 +220,7 @@ async fn send_request(
         if !whole {
             let (rt, wt) = (timeouts.body_read, timeouts.write);
             let want = w.buffers.size();
-            let pumped = pump_paced(
+            let pumped = pump(
                 &mut conn.stream,
                 &mut conn.buf,
                 dec,
@@ -316,24 +316,10 @@ async fn read_response_head(
 
 /// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
 /// `out` is large or the decoder needs input, read more. Memory stays bounded by the buffers.
-/// `moved` counts payload bytes.
-#[allow(clippy::too_many_arguments)] // both ends, both framings and the limits: all distinct
+/// `moved` counts payload bytes. With `pace`, the reads of `src` are also under a minimum-rate
+/// rule (a client's request body).
+#[allow(clippy::too_many_arguments)] // both ends, both framings, the limits, the pace: distinct
 pub(super) async fn pump(
-    src: &mut TcpStream,
-    src_buf: &mut BytesMut,
-    dec: &mut BodyDecoder,
-    dst: &mut TcpStream,
-    out: &mut BytesMut,
-    enc: &mut BodyEncoder,
-    limits: (Duration, Duration, usize),
-    moved: &mut u64,
-) -> Result<(), PumpFail> {
-    pump_paced(src, src_buf, dec, dst, out, enc, limits, moved, None).await
-}
-
-/// [`pump`], with the reads of `src` also under a minimum-rate rule (a client's request body).
-#[allow(clippy::too_many_arguments)]
-async fn pump_paced(
     src: &mut TcpStream,
     src_buf: &mut BytesMut,
     dec: &mut BodyDecoder,

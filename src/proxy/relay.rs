@@ -113,6 +113,7 @@ pub(super) async fn relay_response(
         &mut enc,
         limit,
         &mut st.bytes_out,
+        None,
     )
     .await;
     match r {
