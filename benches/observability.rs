@@ -18,7 +18,7 @@ fn entry() -> Entry<'static> {
         time: 1_795_000_000,
         method: b"GET",
         route_key: "$default",
-        path: b"/pets/42?expand=owner",
+        path: b"/pets/42",
         status: 200,
         protocol: "HTTP/1.1",
         response_length: 171,
@@ -28,6 +28,10 @@ fn entry() -> Entry<'static> {
         error: None,
         user_agent: b"Mozilla/5.0 (X11; Linux x86_64) curl/8.5.0",
         api_key: None,
+        request_length: 143,
+        domain_name: b"api.example.com",
+        raw_query: Some(b"expand=owner"),
+        endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 12], 8080))),
     }
 }
 

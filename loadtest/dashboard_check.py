@@ -16,7 +16,14 @@
    rejections as "Uncaught ..."). The dashboard logs nothing, so every CONSOLE line is a failure;
 6. verifies that the numbers move: the dumped DOM's #total-rps (attribute data-value, the raw
    requests/s) must be > 0, after at least 2 polls (body data-polls), with no render error
-   (body data-render-error) and the connection pill #conn-status reading "live".
+   (body data-render-error) and the connection pill #conn-status reading "live";
+7. verifies the server-side history and the new views: GET /history holds past seconds with
+   requests before the browser starts, the page loaded them on open (body
+   data-history-initial >= 1, no data-history-error), the status-class legend (#class-legend)
+   counts requests, and the API keys table (#key-table, or #key-empty when there are no keys)
+   is there.
+The admin URL must name the host by IP address or localhost: the admin listener answers 403 to
+any other Host (DNS rebinding protection).
 Exit 0 and print the requests/s read on success.
 """
 import argparse
@@ -170,6 +177,11 @@ def main():
 
     admin = args.admin.rstrip("/") + "/"
     failures = []
+    host = urllib.parse.urlsplit(admin).hostname or ""
+    if host != "localhost" and not re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", host):
+        log("FAIL --admin %s: the admin listener refuses Host names other than an IP address or "
+            "localhost (403)" % admin)
+        return 1
 
     # The admin listener must serve the page and the stats before a browser is worth starting.
     try:
@@ -180,9 +192,12 @@ def main():
         stats = json.loads(body)
         if "application/json" not in ctype.lower():
             failures.append("GET %sstats: content-type %r (want application/json)" % (admin, ctype))
-        for key in ("version", "uptime_s", "workers", "totals", "routes", "upstreams"):
+        for key in ("version", "uptime_s", "workers", "totals", "routes", "upstreams", "keys"):
             if key not in stats:
                 failures.append("GET %sstats: no %r in the JSON" % (admin, key))
+        for key in ("status_2xx", "status_3xx", "status_4xx", "status_5xx"):
+            if key not in stats.get("totals", {}):
+                failures.append("GET %sstats: no totals.%s" % (admin, key))
     except (OSError, urllib.error.URLError, ValueError) as e:
         log("admin listener %s not usable: %s" % (admin, e))
         return 1
@@ -200,6 +215,16 @@ def main():
             log("FAIL no successful traffic to %s (%d errors, last: %s)"
                 % (args.traffic, traffic.failed, traffic.last_error))
             return 1
+
+        # the server keeps per-second history: a page opened now must start with past seconds
+        time.sleep(1.2)   # at least one sample (one a second) taken while traffic ran
+        st, ctype, body = http_get(admin + "history")
+        hist = json.loads(body)
+        samples = hist.get("samples", []) if isinstance(hist, dict) else []
+        if st != 200 or "application/json" not in ctype.lower():
+            failures.append("GET %shistory: status %d, content-type %r" % (admin, st, ctype))
+        if not any(s.get("requests", 0) > 0 for s in samples):
+            failures.append("GET %shistory: no past second with requests (%d samples)" % (admin, len(samples)))
 
         rc, dom, err = run_chromium(chromium, ["--dump-dom"], admin, args.budget_ms, 60)
         if rc != 0:
@@ -248,6 +273,23 @@ def main():
         failures.append("render error in the page: " + render_err.replace("&#10;", " | ")[:500])
     if conn != "live":
         failures.append("#conn-status is %r, want 'live'" % conn)
+
+    # (f) history loaded on open, status classes, API keys
+    initial = body_attr(dom, "data-history-initial")
+    hist_err = body_attr(dom, "data-history-error")
+    if not initial or int(initial) < 1:
+        failures.append("the page did not start with the server's history (data-history-initial %r)" % initial)
+    if hist_err:
+        failures.append("loading /history failed in the page: " + hist_err)
+    if 'id="class-chart"' not in dom:
+        failures.append("no #class-chart (status classes) in the dumped DOM")
+    counts = [int(c) for c in re.findall(r'data-class="[0-9]xx" data-count="([0-9]+)"', dom)]
+    if len(counts) != 4 or sum(counts) == 0:
+        failures.append("#class-legend does not count requests by status class: %r" % counts)
+    if 'id="key-table"' not in dom:
+        failures.append("no #key-table (API keys) in the dumped DOM")
+    elif not re.search(r'<tbody id="key-table">\s*<tr>', dom) and attr(dom, "key-empty", "hidden") is not None:
+        failures.append("#key-table has no rows and #key-empty is hidden")
 
     if not os.path.isfile(out) or os.path.getsize(out) == 0:
         failures.append("no screenshot written to " + out)

@@ -58,6 +58,10 @@ pub enum Field {
     ErrorMessage,
     UserAgent,
     ApiKeyName,
+    DomainName,
+    RequestLength,
+    RawQueryString,
+    IntegrationEndpoint,
 }
 
 const FIELDS: &[(&str, Field)] = &[
@@ -76,6 +80,10 @@ const FIELDS: &[(&str, Field)] = &[
     ("errorMessage", Field::ErrorMessage),
     ("userAgent", Field::UserAgent),
     ("apiKeyName", Field::ApiKeyName),
+    ("domainName", Field::DomainName),
+    ("requestLength", Field::RequestLength),
+    ("rawQueryString", Field::RawQueryString),
+    ("integration.endpoint", Field::IntegrationEndpoint),
 ];
 
 impl Format {
@@ -91,15 +99,24 @@ impl Format {
                 pieces.push(Piece::Text(rest[..at].to_string()));
             }
             let after = &rest[at + "$context.".len()..];
-            let end = after
-                .find(|c: char| !c.is_ascii_alphanumeric())
-                .unwrap_or(after.len());
-            let name = &after[..end];
-            let field = FIELDS
+            // the longest variable name `after` starts with, ending where a name cannot go on
+            // (names may hold dots: `$context.integration.endpoint`; `$context.path.` is the
+            // path followed by a dot)
+            let found = FIELDS
                 .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, f)| *f)
-                .ok_or_else(|| format!("unknown variable $context.{name}"))?;
+                .filter(|(n, _)| {
+                    after.starts_with(n)
+                        && !after[n.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+                })
+                .max_by_key(|(n, _)| n.len());
+            let Some((name, field)) = found else {
+                let end = after
+                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+                    .unwrap_or(after.len());
+                let name = after[..end].trim_end_matches('.');
+                return Err(format!("unknown variable $context.{name}"));
+            };
+            let (end, field) = (name.len(), *field);
             pieces.push(Piece::Var(field));
             rest = &after[end..];
         }
@@ -121,7 +138,17 @@ pub struct Entry<'a> {
     pub path: &'a [u8],
     pub status: u16,
     pub protocol: &'a str,
+    /// Response payload bytes (the body as framed by content-length or the chunks' data; not
+    /// the head), as API Gateway documents `responseLength`.
     pub response_length: u64,
+    /// Request bytes as received: the head and the body's payload.
+    pub request_length: u64,
+    /// The `Host` the client named (empty: none).
+    pub domain_name: &'a [u8],
+    /// The query without `?` (None: the target had no `?`).
+    pub raw_query: Option<&'a [u8]>,
+    /// The origin address an HTTP integration sent the request to.
+    pub endpoint: Option<std::net::SocketAddr>,
     pub latency: Duration,
     pub integration_latency: Option<Duration>,
     pub integration_status: Option<u16>,
@@ -272,7 +299,30 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
             },
         ),
         Field::ApiKeyName => text(out, e.api_key.unwrap_or("-").as_bytes()),
+        Field::DomainName => text(out, or_dash(e.domain_name)),
+        Field::RequestLength => push_u64(out, e.request_length),
+        Field::RawQueryString => text(out, e.raw_query.unwrap_or(b"-")),
+        Field::IntegrationEndpoint => text(out, endpoint(e.endpoint, &mut [0; 64])),
     }
+}
+
+fn or_dash(v: &[u8]) -> &[u8] {
+    if v.is_empty() {
+        b"-"
+    } else {
+        v
+    }
+}
+
+/// `ip:port` (`[v6]:port`, at most 47 bytes: only digits, hex, dots, colons and brackets,
+/// nothing to escape) formatted into `buf`, or `-`.
+fn endpoint(a: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write as _;
+    let Some(a) = a else { return b"-" };
+    let mut c = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(c, "{a}");
+    let n = usize::try_from(c.position()).unwrap_or(0);
+    buf.get(..n).unwrap_or_default()
 }
 
 /// The JSON line, written out field by field (in [`FIELDS`] order, as the generic formatter
@@ -280,7 +330,8 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
 /// copy, and text we formatted ourselves (time, protocol) skips the escaping scan. This runs
 /// once per request on the worker, so it is kept lean.
 fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
-    out.reserve(384 + e.path.len() + e.user_agent.len());
+    let query = e.raw_query.map_or(0, <[u8]>::len);
+    out.reserve(512 + e.path.len() + e.user_agent.len() + e.domain_name.len() + query);
     let opt_ms = |out: &mut Vec<u8>, d: Option<Duration>| match d {
         Some(d) => push_ms(out, d),
         None => out.extend_from_slice(b"\"-\""),
@@ -325,6 +376,14 @@ fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     );
     out.extend_from_slice(b"\",\"apiKeyName\":\"");
     push_escaped(out, e.api_key.unwrap_or("-").as_bytes());
+    out.extend_from_slice(b"\",\"domainName\":\"");
+    push_escaped(out, or_dash(e.domain_name));
+    out.extend_from_slice(b"\",\"requestLength\":");
+    push_u64(out, e.request_length);
+    out.extend_from_slice(b",\"rawQueryString\":\"");
+    push_escaped(out, e.raw_query.unwrap_or(b"-"));
+    out.extend_from_slice(b"\",\"integration.endpoint\":\"");
+    out.extend_from_slice(endpoint(e.endpoint, &mut [0; 64]));
     out.extend_from_slice(b"\"}");
 }
 
@@ -595,7 +654,12 @@ mod tests {
         quiet.error = Some("Bad \"Gateway\"".into());
         quiet.user_agent = b"";
         quiet.api_key = None;
-        for e in [entry(), quiet] {
+        quiet.domain_name = b"";
+        quiet.raw_query = None;
+        quiet.endpoint = None;
+        let mut empty_query = entry();
+        empty_query.raw_query = Some(b"");
+        for e in [entry(), quiet, empty_query] {
             let clf = clf_time(e.time);
             let mut out = Vec::new();
             format_line(&Format::Json, &e, &clf, &mut out);
@@ -623,6 +687,10 @@ mod tests {
             error: None,
             user_agent: b"curl/8\x01",
             api_key: Some("alice"),
+            request_length: 120,
+            domain_name: b"api.example",
+            raw_query: Some(b"a=1&b=\"2\""),
+            endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 9], 8080))),
         }
     }
 
@@ -632,7 +700,7 @@ mod tests {
         format_line(&Format::Json, &entry(), &clf_time(entry().time), &mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
-        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\"}\n"), "{line}");
+        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\"}\n"), "{line}");
     }
 
     #[test]
@@ -657,6 +725,17 @@ mod tests {
         assert_eq!(
             Format::parse("$context.nope"),
             Err("unknown variable $context.nope".into())
+        );
+        assert_eq!(
+            Format::parse("$context.integration.nope x"),
+            Err("unknown variable $context.integration.nope".into())
+        );
+        let f = Format::parse("$context.path. $context.integration.endpoint $context.domainName?$context.rawQueryString $context.requestLength/$context.responseLength").unwrap();
+        let mut out = Vec::new();
+        format_line(&f, &entry(), &clf_time(entry().time), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "/pets/\"7\". 10.0.0.9:8080 api.example?a=1&b=\"2\" 120/12\n"
         );
     }
 

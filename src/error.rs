@@ -42,9 +42,13 @@ pub enum GatewayError {
     /// The upstream has no usable target.
     #[error("no upstream target available")]
     NoTarget,
-    /// The route requires an API key and none, an unknown or a disabled one was presented.
+    /// The route requires an API key and none or an unknown one was presented.
     #[error("missing or invalid API key")]
     Forbidden,
+    /// The route requires an API key and a known but disabled one was presented (the client
+    /// gets the same 403 as for [`GatewayError::Forbidden`]; only the log tells them apart).
+    #[error("API key disabled")]
+    KeyDisabled,
     /// A rate limit refused the request.
     #[error("throttled by the {} limit", .0.level.name())]
     Throttled(Throttled),
@@ -66,7 +70,7 @@ impl GatewayError {
             GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::NoTarget => 503,
-            GatewayError::Forbidden => 403,
+            GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
         }
     }
@@ -82,6 +86,7 @@ impl GatewayError {
                 | GatewayError::UpstreamProtocol(_)
                 | GatewayError::NoTarget
                 | GatewayError::Forbidden
+                | GatewayError::KeyDisabled
                 | GatewayError::Throttled(_)
                 | GatewayError::QuotaExceeded
         )

@@ -13,6 +13,53 @@ fn temp(name: &str) -> std::path::PathBuf {
     p
 }
 
+/// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let pat = format!("\"{name}\":");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{name} missing in {line}"))
+        + pat.len();
+    let rest = &line[at..];
+    let end = if rest.starts_with('"') {
+        let b = rest.as_bytes();
+        let mut i = 1;
+        while b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i + 1
+    } else {
+        rest.find([',', '}']).unwrap()
+    };
+    &rest[..end]
+}
+
+fn line_of<'a>(log: &'a str, rid: &str) -> &'a str {
+    let pat = format!("\"requestId\":\"{rid}\"");
+    let mut found = log.lines().filter(|l| l.contains(&pat));
+    let l = found
+        .next()
+        .unwrap_or_else(|| panic!("no line for {rid} in {log}"));
+    assert!(found.next().is_none(), "one line per request");
+    l
+}
+
+const KEYS: &str = r#"
+[[route]]
+key = "GET /keyed"
+mock = { body = "k" }
+api_key_required = true
+
+[[api_key]]
+name = "alice"
+value = "alice-key-0123456789abcdef"
+
+[[api_key]]
+name = "carol"
+value = "carol-key-0123456789abcdef"
+enabled = false
+"#;
+
 both_drivers! {
     fn a_request_outliving_the_drain_does_not_hold_up_exit(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_secs(4), Box::new(Reply::ok("late"))));
@@ -82,6 +129,103 @@ both_drivers! {
         g.stop();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "GET /hello 200 GET /hello\n");
         let _ = std::fs::remove_file(&path);
+    }
+
+    fn new_fields_are_exact_for_proxied_mock_error_and_key_requests(d) {
+        let o = Origin::start(|r| {
+            if r.target.starts_with("/api/chunked") {
+                Reply::Raw(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_vec())
+            } else {
+                Reply::ok("hello world")
+            }
+        });
+        let path = temp(&format!("fields-{d}.log"));
+        let text = server_toml(d, 2, "")
+            + &format!("[access_log]\npath = \"{}\"\n", path.display())
+            + &upstream_toml("u", &[o.addr], "")
+            + "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n\n[[route]]\nkey = \"ANY /hello\"\nmock = { body = \"hi\" }\n"
+            + KEYS;
+        let g = Gateway::from_toml(&text);
+        // proxied, with a query and a body
+        let proxied = "POST /api/x?q=1&r=%20 HTTP/1.1\r\nHost: api.example:8080\r\nX-Request-Id: t-proxied\r\nContent-Length: 5\r\n\r\n";
+        let r = roundtrip(g.addr, format!("{proxied}hello").as_bytes());
+        assert_eq!((r.status, r.text().as_str()), (200, "hello world"));
+        // proxied, the origin's body chunked: the payload is the chunks' data
+        let chunked = "GET /api/chunked HTTP/1.1\r\nHost: h\r\nX-Request-Id: t-chunked\r\n\r\n";
+        let r = roundtrip(g.addr, chunked.as_bytes());
+        assert_eq!(r.text(), "hello world");
+        // a mock, with a body it does not read, and an empty query
+        let mock = "POST /hello? HTTP/1.1\r\nHost: h\r\nX-Request-Id: t-mock\r\nContent-Length: 3\r\n\r\n";
+        let r = roundtrip(g.addr, format!("{mock}abc").as_bytes());
+        assert_eq!(r.text(), "hi");
+        // HEAD: no payload at all
+        let head = "HEAD /hello HTTP/1.1\r\nHost: h\r\nX-Request-Id: t-head\r\n\r\n";
+        assert_eq!(roundtrip(g.addr, head.as_bytes()).status, 200);
+        // an error: its JSON body is the payload; HTTP/1.0 without Host has no domain name
+        let missing = "GET /missing HTTP/1.0\r\nX-Request-Id: t-404\r\n\r\n";
+        let r = roundtrip(g.addr, missing.as_bytes());
+        assert_eq!(r.status, 404);
+        let not_found = r.body.len();
+        // keys: disabled (known, named in the log), unknown, accepted
+        let key = |rid: &str, k: &str| format!("GET /keyed HTTP/1.1\r\nHost: h\r\nX-Request-Id: {rid}\r\nx-api-key: {k}\r\n\r\n");
+        let r = roundtrip(g.addr, key("t-disabled", "carol-key-0123456789abcdef").as_bytes());
+        assert_eq!((r.status, r.text().as_str()), (403, r#"{"message":"Forbidden"}"#));
+        let r = roundtrip(g.addr, key("t-unknown", "nobody-0123456789abcdef00").as_bytes());
+        assert_eq!((r.status, r.text().as_str()), (403, r#"{"message":"Forbidden"}"#));
+        assert_eq!(roundtrip(g.addr, key("t-alice", "alice-key-0123456789abcdef").as_bytes()).status, 200);
+        g.stop();
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+
+        let l = line_of(&log, "t-proxied");
+        assert_eq!(field(l, "responseLength"), "11", "payload only: {l}");
+        assert_eq!(field(l, "requestLength"), (proxied.len() + 5).to_string(), "{l}");
+        assert_eq!(field(l, "domainName"), "\"api.example:8080\"");
+        assert_eq!(field(l, "rawQueryString"), "\"q=1&r=%20\"");
+        assert_eq!(field(l, "integration.endpoint"), format!("\"{}\"", o.addr));
+        assert_eq!(field(l, "path"), "\"/api/x\"");
+        let l = line_of(&log, "t-chunked");
+        assert_eq!(field(l, "responseLength"), "11", "{l}");
+        assert_eq!(field(l, "requestLength"), chunked.len().to_string());
+        assert_eq!(field(l, "rawQueryString"), "\"-\"");
+        let l = line_of(&log, "t-mock");
+        assert_eq!(field(l, "responseLength"), "2", "{l}");
+        assert_eq!(field(l, "requestLength"), (mock.len() + 3).to_string(), "{l}");
+        assert_eq!(field(l, "rawQueryString"), "\"\"", "a '?' with nothing after it");
+        assert_eq!(field(l, "integration.endpoint"), "\"-\"");
+        assert_eq!(field(l, "domainName"), "\"h\"");
+        let l = line_of(&log, "t-head");
+        assert_eq!(field(l, "responseLength"), "0", "{l}");
+        let l = line_of(&log, "t-404");
+        assert_eq!(field(l, "responseLength"), not_found.to_string(), "{l}");
+        assert_eq!(field(l, "domainName"), "\"-\"");
+        assert_eq!(field(l, "protocol"), "\"HTTP/1.0\"");
+        let l = line_of(&log, "t-disabled");
+        assert_eq!(field(l, "status"), "403");
+        assert_eq!(field(l, "apiKeyName"), "\"carol\"", "{l}");
+        assert_eq!(field(l, "errorMessage"), "\"API key disabled\"", "{l}");
+        let l = line_of(&log, "t-unknown");
+        assert_eq!(field(l, "apiKeyName"), "\"-\"", "{l}");
+        assert_eq!(field(l, "errorMessage"), "\"missing or invalid API key\"", "{l}");
+        let l = line_of(&log, "t-alice");
+        assert_eq!(field(l, "apiKeyName"), "\"alice\"");
+        assert_eq!(field(l, "errorMessage"), "\"-\"");
+    }
+
+    fn custom_format_has_the_new_variables(d) {
+        let o = Origin::start(|_| Reply::ok("hello world"));
+        let path = temp(&format!("custom-new-{d}.log"));
+        let text = server_toml(d, 1, "")
+            + &format!("[access_log]\npath = \"{}\"\nformat = '$context.domainName $context.rawQueryString $context.requestLength $context.responseLength $context.integration.endpoint.'\n", path.display())
+            + &upstream_toml("u", &[o.addr], "")
+            + "[[route]]\nkey = \"GET /api/{proxy+}\"\nupstream = \"u\"\n";
+        let g = Gateway::from_toml(&text);
+        let req = "GET /api/x?a=b HTTP/1.1\r\nHost: example.test\r\n\r\n";
+        assert_eq!(roundtrip(g.addr, req.as_bytes()).text(), "hello world");
+        g.stop();
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(log, format!("example.test a=b {} 11 {}.\n", req.len(), o.addr));
     }
 }
 

@@ -31,13 +31,7 @@ struct Proc {
 impl Proc {
     fn start(name: &str, text: &str) -> Proc {
         let path = write_config(name, text);
-        let mut child = Command::new(BIN)
-            .arg("-c")
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("tollgate starts");
+        let mut child = spawn_with_stderr(&path);
         // the startup line names the bound address
         let mut line = String::new();
         let mut err = BufReader::new(child.stderr.take().unwrap());
@@ -80,6 +74,17 @@ impl Drop for Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `tollgate -c CONFIG` with its stderr piped (the log lines) and its stdout dropped.
+fn spawn_with_stderr(config: &std::path::Path) -> std::process::Child {
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("tollgate starts")
 }
 
 /// Runs `tollgate SUBCOMMAND -c CONFIG` and returns its output.
@@ -198,6 +203,80 @@ both_drivers! {
         };
         assert!(status.success(), "exit 0 after SIGTERM, got {status:?}");
         assert!(std::net::TcpStream::connect(addr).is_err(), "no longer accepting");
+    }
+
+    fn sighup_logs_what_changed_or_that_nothing_did(d) {
+        let conf = |workers: usize, extra: &str| {
+            server_toml(d, workers, "") + "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n" + extra
+        };
+        let path = write_config(&format!("log-{d}.toml"), &conf(2, ""));
+        let mut child = spawn_with_stderr(&path);
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let pid = child.id() as i32;
+        let next_reload_line = || loop {
+            let line = rx.recv_timeout(Duration::from_secs(10)).expect("a reload line is logged");
+            if line.contains("reload") {
+                return line;
+            }
+        };
+        let first = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(first.contains("listening on"), "{first}");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        let line = next_reload_line();
+        assert!(line.contains("applied: no changes"), "{line}");
+        std::fs::write(&path, conf(1, "[[route]]\nkey = \"GET /new\"\nmock = {}\n")).unwrap();
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        let line = next_reload_line();
+        assert!(line.contains("applied: routes added: GET /new"), "{line}");
+        assert!(line.contains("server.workers: the file has 1, the process runs 2; takes effect at restart"), "{line}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    // A second tollgate on an address the first listens on refuses to start (SO_REUSEPORT would
+    // otherwise let it join the first one's sockets and take half of its connections).
+    fn a_second_instance_on_the_same_address_refuses_to_start(d) {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let conf = |body: &str| {
+            format!("[server]\nlisten = [\"{addr}\"]\nworkers = 2\ndriver = \"{d}\"\n[[route]]\nkey = \"GET /who\"\nmock = {{ body = \"{body}\" }}\n")
+        };
+        let first = Proc::start(&format!("first-{d}.toml"), &conf("first"));
+        assert_eq!(first.addr, addr);
+        let second = write_config(&format!("second-{d}.toml"), &conf("second"));
+        let mut child = spawn_with_stderr(&second);
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the second instance started on {addr} next to the first");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(!status.success(), "{status:?}: {err}");
+        assert!(err.contains("address in use by another process"), "{err}");
+        assert!(err.contains(&addr.to_string()), "{err}");
+        // the first one still serves every connection alone
+        for _ in 0..20 {
+            assert_eq!(get(addr, "/who").text(), "first");
+        }
     }
 }
 

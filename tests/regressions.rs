@@ -34,21 +34,6 @@ fn api_route() -> &'static str {
     "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"
 }
 
-/// Reads one request head (requests in these tests carry no body) from `s` into `buf`.
-fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
-    loop {
-        if let Some(i) = find(buf, b"\r\n\r\n") {
-            let head: Vec<u8> = buf.drain(..i + 4).collect();
-            return Some(String::from_utf8_lossy(&head).into_owned());
-        }
-        let mut tmp = [0u8; 4096];
-        match s.read(&mut tmp) {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    }
-}
-
 /// An origin running `script(connection index, stream)` on every accepted connection.
 fn scripted_origin(
     script: impl Fn(usize, TcpStream) + Send + Sync + 'static,

@@ -134,25 +134,53 @@ both_drivers! {
     }
 
     fn slowloris_drip_does_not_extend_the_deadline(d) {
+        // The head deadline runs from the first byte: a client dripping one byte every 50 ms
+        // (each read well within 300 ms) must still get its 408 about 300 ms after it started,
+        // not when it stops dripping. If each read extended the deadline, the 408 could only
+        // come after the drip ends (3 s + 300 ms) and the bounds below fail.
+        const DEADLINE: Duration = Duration::from_millis(300);
+        const DRIP: Duration = Duration::from_millis(50);
+        const DRIP_FOR: Duration = Duration::from_secs(3);
         let o = Origin::echo();
-        let g = Gateway::start_with(d, 1, "[server.timeouts]\nheader_read_ms = 400\n", &routes(&o));
+        let g = Gateway::start_with(d, 1, "[server.timeouts]\nheader_read_ms = 300\n", &routes(&o));
         let mut c = Client::new(g.addr);
-        let t = Instant::now();
-        let mut closed = false;
-        for b in b"GET /x HTTP/1.1\r\nHost: h\r\nX-A: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".iter() {
-            if std::io::Write::write_all(&mut c.stream, &[*b]).is_err() {
-                closed = true;
+        let mut w = c.stream.try_clone().unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader_done = done.clone();
+        let reader = std::thread::spawn(move || {
+            let r = c.read(false);
+            let at = Instant::now();
+            // the 408 is followed by a clean end of stream, not more bytes and not a reset
+            let mut b = [0u8; 1];
+            let closed = matches!(std::io::Read::read(&mut c.stream, &mut b), Ok(0));
+            reader_done.store(true, std::sync::atomic::Ordering::Release);
+            (r, at, closed)
+        });
+        let first_byte = Instant::now();
+        let mut drip = b"GET /x HTTP/1.1\r\nHost: h\r\nX-A: ".iter().copied().chain(std::iter::repeat(b'b'));
+        while first_byte.elapsed() < DRIP_FOR && !done.load(std::sync::atomic::Ordering::Acquire) {
+            let byte = drip.next().unwrap_or(b'b');
+            if std::io::Write::write_all(&mut w, &[byte]).is_err() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(30));
-            if t.elapsed() > Duration::from_secs(2) {
-                break;
-            }
+            std::thread::sleep(DRIP);
         }
-        let _ = closed;
-        let r = c.read(false);
-        assert!(r.is_none_or(|r| r.status == 408));
-        assert!(t.elapsed() < Duration::from_millis(2500));
+        let dripped_for = first_byte.elapsed();
+        let (r, answered_at, closed) = reader.join().unwrap();
+        let r = r.expect("a 408 while the client is still dripping");
+        assert_eq!(r.status, 408);
+        assert_eq!(r.text(), "{\"message\":\"Request Timeout\"}");
+        assert!(closed, "the connection must end after the 408");
+        let answered = answered_at.duration_since(first_byte);
+        // generous slack for a loaded machine, still far below what an extended deadline gives
+        assert!(
+            answered < DEADLINE + Duration::from_millis(1200),
+            "408 after {answered:?}: the deadline was extended by the drip"
+        );
+        assert!(
+            dripped_for < DRIP_FOR,
+            "the client dripped for {dripped_for:?} without being cut off"
+        );
         assert!(o.requests().is_empty());
     }
 }

@@ -194,6 +194,138 @@ both_drivers! {
         assert_eq!(get(g.addr, "/v").text(), "one");
     }
 
+    fn a_reload_refuses_an_address_another_process_listens_on(d) {
+        // another tollgate (another process of the same user) listening with SO_REUSEPORT:
+        // joining its group would split the traffic between the two
+        let other = tollgate::server::listener::bind_reuseport("127.0.0.1:0".parse().unwrap(), 1, 128)
+            .unwrap();
+        let addr = other[0].local_addr().unwrap();
+        let g = Gateway::from_toml(&(server_toml(d, 2, "") + &mock_route("GET /v", "one")));
+        g.write_config(
+            &(format!("[server]\nlisten = [\"127.0.0.1:0\", \"{addr}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "two")),
+        );
+        let e = g.reload().expect_err("the address is another process's");
+        assert!(e.contains("address in use by another process"), "{e}");
+        assert!(e.contains(&addr.to_string()), "{e}");
+        assert_eq!(get(g.addr, "/v").text(), "one", "nothing changed");
+        // once it is free, the same reload applies, and the gateway's workers share it
+        drop(other);
+        g.reload().expect("reload applies");
+        for _ in 0..10 {
+            assert_eq!(get(addr, "/v").text(), "two");
+        }
+        // a reload keeping the address reuses its sockets (no probe against itself)
+        g.write_config(
+            &(format!("[server]\nlisten = [\"127.0.0.1:0\", \"{addr}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", "three")),
+        );
+        g.reload().expect("a kept address is not probed");
+        assert_eq!(get(addr, "/v").text(), "three");
+    }
+
+    fn restart_only_notes_compare_against_the_running_process(d) {
+        let conf = |workers: usize| server_toml(d, workers, "") + &mock_route("GET /v", "v");
+        let g = Gateway::from_toml(&conf(2));
+        let noted = |r: &tollgate::server::reload::ReloadReport| {
+            r.notes.iter().any(|n| n.contains("server.workers: the file has 1, the process runs 2"))
+        };
+        g.write_config(&conf(1));
+        let r = g.reload().unwrap();
+        assert!(noted(&r), "{:?}", r.notes);
+        // the same file again: the process still runs 2 workers, so it is noted again
+        let r = g.reload().unwrap();
+        assert!(noted(&r), "{:?}", r.notes);
+        assert!(r.changes.is_empty(), "{:?}", r.changes);
+        // back to what runs: no note, though the previous file differed
+        g.write_config(&conf(2));
+        let r = g.reload().unwrap();
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+        for _ in 0..10 {
+            assert_eq!(get(g.addr, "/v").text(), "v", "both workers still serve");
+        }
+    }
+
+    fn a_reload_reports_what_changed_or_that_nothing_did(d) {
+        let origin = Origin::echo();
+        let base = server_toml(d, 2, "")
+            + ADMIN
+            + &upstream_toml("a", &[origin.addr], "")
+            + &upstream_toml("b", &[origin.addr], "")
+            + "[[route]]\nkey = \"GET /p\"\nupstream = \"a\"\nthrottle = { rate = 100, burst = 100 }\n"
+            + &mock_route("GET /gone", "g")
+            + "[[usage_plan]]\nname = \"basic\"\nquota = { limit = 10, period = \"day\" }\n"
+            + "[[api_key]]\nname = \"old\"\nvalue = \"old-secret-0123456789\"\nplan = \"basic\"\n";
+        let g = Gateway::from_toml(&base);
+        let admin = g.handle().admin_addr().unwrap();
+        // the same file: nothing changed, and it says so
+        let r = post_reload(admin);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains(r#""changes":{"summary":"no changes","routes":{"added":[],"removed":[],"changed":[]},"upstreams":{"added":[],"removed":[],"changed":[]},"api_keys":{"added":[],"removed":[],"changed":[]},"limits":{"added":[],"removed":[],"changed":[]},"settings":[]}"#), "{}", r.text());
+        let status = get(admin, "/status").text();
+        assert!(status.contains(r#""generation":1"#), "{status}");
+        // spelling out a default is no change either
+        g.write_config(&base.replace("name = \"b\"", "name = \"b\"\nconnect_timeout_ms = 2000"));
+        assert!(g.reload().unwrap().changes.is_empty());
+        let changed = server_toml(d, 2, "")
+            + ADMIN
+            + &upstream_toml("a", &[origin.addr], "response_timeout_ms = 900")
+            + &upstream_toml("c", &[origin.addr], "")
+            + "[[route]]\nkey = \"GET /p\"\nupstream = \"a\"\nthrottle = { rate = 50, burst = 100 }\n"
+            + &mock_route("GET /new", "n")
+            + "[[usage_plan]]\nname = \"basic\"\nquota = { limit = 20, period = \"day\" }\n"
+            + "[[api_key]]\nname = \"new\"\nvalue = \"new-secret-0123456789\"\nplan = \"basic\"\n"
+            + "[server.timeouts]\nwrite_ms = 5000\n";
+        g.write_config(&changed);
+        let r = post_reload(admin);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let t = r.text();
+        for want in [
+            r#""routes":{"added":["GET /new"],"removed":["GET /gone"],"changed":["GET /p"]}"#,
+            r#""upstreams":{"added":["c"],"removed":["b"],"changed":["a"]}"#,
+            r#""api_keys":{"added":["new"],"removed":["old"],"changed":[]}"#,
+            r#""limits":{"added":[],"removed":[],"changed":["usage_plan basic","route GET /p"]}"#,
+            r#""settings":["server.timeouts.write_ms"]"#,
+        ] {
+            assert!(t.contains(want), "{want} missing from {t}");
+        }
+        assert!(!t.contains("secret"), "{t}");
+        assert_eq!(get(g.addr, "/new").text(), "n");
+    }
+
+    fn get_config_is_the_effective_config_as_the_process_runs_it(d) {
+        let conf = |workers: usize| {
+            server_toml(d, workers, "")
+                + ADMIN
+                + &mock_route("GET /v", "v")
+                + "[[api_key]]\nname = \"k\"\nvalue = \"very-secret-key-0123\"\n"
+                + "[[api_key]]\nname = \"h\"\nvalue_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n"
+        };
+        let g = Gateway::from_toml(&conf(2));
+        let admin = g.handle().admin_addr().unwrap();
+        let text = get(admin, "/config").text();
+        // defaults the file did not set are filled in
+        for want in ["keepalive_idle_ms = 75000", "header_read_ms = 10000", "ring_entries = 1024", "header = \"x-api-key\"", "workers = 2\n"] {
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        assert!(!text.contains("very-secret") && !text.contains("9f86d08"), "{text}");
+        // a restart-only change: the running value, marked
+        g.write_config(&conf(1));
+        g.reload().unwrap();
+        let text = get(admin, "/config").text();
+        assert!(
+            text.contains("workers = 2  # running; the file has 1, applies after restart\n"),
+            "{text}"
+        );
+        // valid TOML that compiles as a config, the redacted secrets aside
+        let again = text
+            .replace("value_sha256 = \"<redacted>\"", "value = \"another-secret-0123456789\"")
+            .replace("value = \"<redacted>\"", "value = \"some-secret-0123456789\"");
+        if let Err(e) = tollgate::config::from_str(&again) {
+            panic!("{}\n{again}", e.render("GET /config"));
+        }
+    }
+
     fn pooled_upstream_connections_carry_over(d) {
         let origin = Origin::echo();
         let conf = |timeout: u64, extra: &str| {

@@ -1,21 +1,33 @@
 //! The admin listener: operators' view of the gateway, separate from the data plane.
 //!
-//! Owns: one thread (plus one per admin connection: admin traffic is a handful of scrapers and
-//! browsers) serving `GET /metrics` (Prometheus text), `GET /stats` (the dashboard's JSON),
-//! `GET /status`, `GET /config` (the effective config text, API key values redacted) and `GET /`
-//! (the live dashboard, embedded in the binary). Requests are parsed with the data plane's strict
-//! codec. `POST /reload` runs a hot reload on this thread (see [`crate::server::reload`]) and
-//! answers with its result. Nothing here runs on a worker: metrics are gathered through the
-//! scrape board (see [`crate::metrics`]), under the controller's lock so that a scrape and the
-//! config it is labelled with always belong together.
+//! Owns: one accept thread plus one thread per admin connection (admin traffic is a handful of
+//! scrapers and browsers), bounded by [`AdminLimits`]: at most `max_connections` at once (the
+//! next one gets a 503 from the accept thread and is closed without a thread), a request head of
+//! at most `max_request_bytes` (431), and one deadline, `idle_timeout`, for the whole next head
+//! (an idle connection and a slow-loris that trickles bytes are both closed when it passes).
+//! Limits are read from the current config when a connection is accepted, so a reload changes
+//! them for new connections. Serves `GET /metrics` (Prometheus text), `GET /stats` (the
+//! dashboard's JSON), `GET /history` (the last 15 minutes of per-second aggregates, see
+//! [`history`]), `GET /status`, `GET /config` (the effective config text, API key values
+//! redacted) and `GET /` (the live dashboard, embedded in the binary). Requests are parsed with
+//! the data plane's strict codec. Every request must name the admin host by IP address or
+//! `localhost` (403 otherwise: a page on another site that rebinds its DNS name to the admin
+//! address sends that name). `POST /reload` runs a hot reload on this thread (see
+//! [`crate::server::reload`]) and answers with its result. Nothing here runs on a worker:
+//! metrics are gathered through the scrape board (see [`crate::metrics`]), under the
+//! controller's lock so that a scrape and the config it is labelled with always belong together.
 
-use std::io::{Read, Write};
+pub mod history;
+
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::error::GatewayError;
 use crate::http::{parse_request, BodyKind, Limits, Method};
 use crate::metrics::prom::{render, stats_json, Context};
 use crate::metrics::ScrapeBoard;
@@ -26,8 +38,40 @@ use crate::server::Shared;
 pub const DASHBOARD: &str = include_str!("dashboard.html");
 /// How long a scrape waits for the workers.
 pub const SCRAPE_WAIT: Duration = Duration::from_millis(500);
-/// Idle time after which an admin connection is closed.
-pub const ADMIN_IDLE: Duration = Duration::from_secs(30);
+/// Admin connections served at once (`admin.max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Largest admin request head, request line and fields (`admin.max_request_bytes`).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Time an admin connection may wait for, and take to send, its next request head
+/// (`admin.idle_timeout_ms`).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
+/// How long the accept thread may spend writing the 503 to a connection over the limit (a
+/// few bytes into a fresh socket's empty send buffer: this bound is only for a broken peer).
+pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// After an error answer, how long the connection keeps reading (and discarding) what the
+/// client still sends before closing, so that the client reads the answer instead of a reset
+/// (RFC 9112 §9.6), and how much it reads at most.
+pub const LINGER_TIME: Duration = Duration::from_millis(500);
+pub const LINGER_BYTES: usize = 64 * 1024;
+
+/// The `[admin]` limits, compiled (ranges checked in `config::compile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminLimits {
+    pub max_connections: usize,
+    pub max_request_bytes: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for AdminLimits {
+    fn default() -> Self {
+        AdminLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+        }
+    }
+}
 
 /// Shared state the admin handlers read.
 pub struct Admin {
@@ -38,51 +82,114 @@ pub struct Admin {
     pub drivers: Vec<&'static str>,
 }
 
-/// Binds the admin address now (so errors surface at startup) and serves it on a thread.
+/// One admin connection's place under `max_connections`; given back when dropped (the
+/// connection's thread ended, or could not be spawned).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A place if fewer than `max` are taken. The count publishes no data (each connection
+    /// thread owns its socket), so `Relaxed` is enough: the read-modify-write alone makes two
+    /// accepts never both take the last place.
+    fn take(active: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        active
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(active.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Binds the admin address now (so errors surface at startup), serves it on a thread, and
+/// starts the history sampler.
 pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
+    let history = Arc::new(history::History::default());
+    history::spawn_sampler(admin.clone(), history.clone())?;
     std::thread::Builder::new()
         .name("tollgate-admin".into())
         .spawn(move || {
+            let active = Arc::new(AtomicUsize::new(0));
             for conn in listener.incoming() {
                 if admin.shared.draining() {
                     break;
                 }
                 let Ok(s) = conn else { continue };
-                let admin = admin.clone();
+                let limits = admin.control.current().config.admin_limits;
+                let Some(slot) = Slot::take(&active, limits.max_connections) else {
+                    refuse(s);
+                    continue;
+                };
+                let (admin, history) = (admin.clone(), history.clone());
+                // if the thread cannot be spawned, the closure (and the slot) is dropped
                 let _ = std::thread::Builder::new()
                     .name("tollgate-admin-conn".into())
-                    .spawn(move || serve(s, &admin));
+                    .spawn(move || {
+                        let _slot = slot;
+                        serve(s, &admin, &history, limits);
+                    });
             }
         })?;
     Ok(local)
 }
 
-fn serve(mut s: TcpStream, admin: &Admin) {
-    let _ = s.set_read_timeout(Some(ADMIN_IDLE));
+/// Over the connection limit: a 503 written by the accept thread, then the connection closes.
+fn refuse(mut s: TcpStream) {
+    let _ = s.set_write_timeout(Some(REFUSE_WRITE_TIMEOUT));
+    let body = br#"{"message":"Service Unavailable"}"#;
+    let _ = respond(&mut s, 503, "application/json", body, false, false);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+}
+
+fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: AdminLimits) {
     let _ = s.set_nodelay(true);
-    let limits = Limits::default();
+    // a client that stops reading cannot hold the thread either
+    let _ = s.set_write_timeout(Some(lim.idle_timeout));
+    let limits = Limits {
+        max_head_bytes: lim.max_request_bytes,
+        ..Limits::default()
+    };
     let mut buf = BytesMut::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     loop {
+        // One deadline for the wait and the whole head: a per-read timeout alone would let a
+        // client that sends a byte now and then keep the thread forever.
+        let deadline = Instant::now() + lim.idle_timeout;
         let head = loop {
             match parse_request(&mut buf, &limits) {
                 Ok(Some(h)) => break h,
                 Ok(None) => {}
-                Err(_) => {
-                    bad_request(&mut s);
+                Err(e) => {
+                    // 431 for an oversized head, 414, 400... as the data plane words them
+                    fail(&mut s, GatewayError::Http(e).status());
                     return;
                 }
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if !buf.is_empty() {
+                    fail(&mut s, 408); // part of a head arrived, too slowly (RFC 9110 §15.5.9)
+                }
+                return;
+            }
+            let _ = s.set_read_timeout(Some(left));
             match s.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                Ok(n) if n > 0 => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                // the deadline passed: the loop answers (or closes) at the top
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Ok(_) | Err(_) => return,
             }
         };
         // admin requests carry no body we use; refuse any so the stream stays in sync
         if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
-            bad_request(&mut s);
+            fail(&mut s, 400);
             return;
         }
         let keep = head.keep_alive && !admin.shared.draining();
@@ -90,6 +197,11 @@ fn serve(mut s: TcpStream, admin: &Admin) {
         let get = matches!(head.method_kind, Method::Get | Method::Head);
         let post = head.method_kind == Method::Post;
         let (status, ctype, body) = match (get, head.path_bytes()) {
+            _ if !host_allowed(&head) => (
+                403,
+                "application/json",
+                br#"{"message":"Forbidden"}"#.to_vec(),
+            ),
             (false, b"/reload") if post && cross_site(&head) => (
                 403,
                 "application/json",
@@ -110,13 +222,23 @@ fn serve(mut s: TcpStream, admin: &Admin) {
                 metrics(admin).into_bytes(),
             ),
             (true, b"/stats") => (200, "application/json", stats(admin).into_bytes()),
+            (true, b"/history") => (
+                200,
+                "application/json",
+                history
+                    .json(history::since(head.query_bytes()))
+                    .into_bytes(),
+            ),
             (true, b"/status") => (200, "application/json", status(admin).into_bytes()),
             (true, b"/config") => (
                 200,
                 "text/plain; charset=utf-8",
-                redacted(&admin.control.current().config.source).into_bytes(),
+                admin.control.effective_config().into_bytes(),
             ),
-            (_, b"/" | b"/metrics" | b"/stats" | b"/status" | b"/config" | b"/reload") => (
+            (
+                _,
+                b"/" | b"/metrics" | b"/stats" | b"/history" | b"/status" | b"/config" | b"/reload",
+            ) => (
                 405,
                 "application/json",
                 br#"{"message":"Method Not Allowed"}"#.to_vec(),
@@ -133,10 +255,28 @@ fn serve(mut s: TcpStream, admin: &Admin) {
     }
 }
 
-/// A 400 before closing: the admin listener is as strict as the data plane.
-fn bad_request(s: &mut TcpStream) {
-    let body = br#"{"message":"Bad Request"}"#;
-    let _ = respond(s, 400, "application/json", body, false, false);
+/// An error answer, then a graceful close: shut down writing, read and discard what the
+/// client still sends for at most [`LINGER_TIME`] and [`LINGER_BYTES`] (closing with unread
+/// bytes would send a reset, which may destroy the answer before the client reads it).
+fn fail(s: &mut TcpStream, status: u16) {
+    let body = crate::error::json_message(status).as_bytes();
+    if respond(s, status, "application/json", body, false, false).is_err() {
+        return;
+    }
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut left = LINGER_BYTES;
+    let mut chunk = [0u8; 4096];
+    while left > 0 {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() || s.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
 }
 
 fn respond(
@@ -196,7 +336,7 @@ fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
 
 fn metrics(admin: &Admin) -> String {
     let (cur, snaps) = scrape(admin);
-    render(&context(admin, &cur), &snaps)
+    render(&context(admin, &cur), &snaps) + &admin.control.dns().prometheus()
 }
 
 fn stats(admin: &Admin) -> String {
@@ -228,13 +368,19 @@ fn reload(admin: &Admin) -> (u16, String) {
     (status, out)
 }
 
+/// Every admin request must name the admin host by IP address or as `localhost`: a page that
+/// rebinds its own DNS name to 127.0.0.1 sends that name as `Host` (RFC 9110 §7.2), and is
+/// refused, so it can neither read the admin views nor reload.
+fn host_allowed(head: &crate::http::RequestHead) -> bool {
+    host_is_local_or_ip(head.host_bytes().unwrap_or_default())
+}
+
 /// A browser page on another site may POST to a loopback admin address (a "simple" request
 /// needs no preflight), but it cannot hide its `Origin`, nor the name it used for the admin
-/// host. A reload is refused when the request carries an `Origin` whose host is not the `Host`
-/// it was sent to, or when `Host` is a name other than `localhost` (a page that rebinds its own
-/// DNS name to 127.0.0.1 sends that name): reach the admin listener by IP address or localhost.
+/// host ([`host_allowed`] checks that one for every request). A reload is also refused when the
+/// request carries an `Origin` whose host is not the `Host` it was sent to.
 fn cross_site(head: &crate::http::RequestHead) -> bool {
-    let host = head.host.map(|s| head.slice(s)).unwrap_or_default();
+    let host = head.host_bytes().unwrap_or_default();
     if !host_is_local_or_ip(host) {
         return true;
     }
@@ -271,7 +417,9 @@ fn report_json(r: &crate::server::reload::ReloadReport) -> String {
         }
         crate::metrics::prom::json_str(&mut out, n);
     }
-    out.push_str("]}");
+    out.push_str("],\"changes\":");
+    out.push_str(&r.changes.json());
+    out.push('}');
     out
 }
 
@@ -308,7 +456,7 @@ fn status(admin: &Admin) -> String {
         .map(|a| format!("\"{a}\""))
         .collect();
     format!(
-        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{}}}",
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{},\"upstreams\":{}}}",
         env!("CARGO_PKG_VERSION"),
         admin.drivers.len(),
         drivers.join(","),
@@ -317,7 +465,8 @@ fn status(admin: &Admin) -> String {
         cur.number,
         listen.join(","),
         last_reload_json(admin.control.last_reload().as_ref()),
-        admin.shared.draining()
+        admin.shared.draining(),
+        admin.control.dns().status_json()
     )
 }
 

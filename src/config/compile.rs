@@ -17,11 +17,12 @@ use bytes::Bytes;
 use toml::Spanned;
 
 use super::forwarding::{self, BodyPolicy, Forwarding};
-use super::raw::{self, Balance, DriverChoice, RawConfig};
+use super::raw::{self, DriverChoice, RawConfig};
+use super::upstreams::compile_upstreams;
+pub use super::upstreams::{resolve_target, TargetName, UpstreamConfig, RESOLVE_INTERVAL_RANGE_MS};
 use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
 use crate::error::reason_phrase;
-use crate::health::CheckSpec;
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
 use crate::throttle::spec::ThrottleConfig;
@@ -37,6 +38,8 @@ pub struct Config {
     pub throttle: ThrottleConfig,
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
+    /// The admin listener's connection and request limits (defaults without `[admin]`).
+    pub admin_limits: crate::admin::AdminLimits,
     /// The text this config was compiled from (served by `GET /config`, secrets redacted).
     pub source: String,
     /// FNV-1a hash of `source`, hex (`GET /status`).
@@ -62,6 +65,8 @@ pub struct ServerConfig {
     /// `request_buffer_bytes` and `min_body_rate` of `[server.limits]`: what routes and
     /// upstreams without their own values use.
     pub body: BodyPolicy,
+    /// Lingering close: most client bytes discarded before closing anyway.
+    pub max_linger_bytes: u64,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -74,21 +79,8 @@ pub struct Timeouts {
     pub shutdown: Duration,
     /// Time a request body may take before its route's `min_body_rate` applies.
     pub body_rate_grace: Duration,
-}
-
-/// One `[[upstream]]`, with its targets resolved to socket addresses.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UpstreamConfig {
-    pub name: String,
-    pub targets: Vec<SocketAddr>,
-    pub balance: Balance,
-    pub connect_timeout: Duration,
-    pub response_timeout: Duration,
-    pub max_idle_per_worker: usize,
-    pub idle_timeout: Duration,
-    pub health: Option<CheckSpec>,
-    pub passive_failures: u32,
-    pub passive_cooldown: Duration,
+    /// Lingering close: longest time to keep discarding a client's bytes (zero: no lingering).
+    pub linger: Duration,
 }
 
 /// One `[[route]]`.
@@ -127,7 +119,8 @@ pub enum Integration {
 #[derive(Debug, Clone)]
 pub struct MockResponse {
     pub status: u16,
-    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF).
+    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF;
+    /// no content-length, and an empty body, for 204 and 304).
     pub head: Bytes,
     pub body: Bytes,
 }
@@ -170,7 +163,12 @@ impl Ctx<'_> {
     }
 
     /// A setting in milliseconds (see [`Ctx::range`]), as a duration.
-    fn millis(&mut self, v: &Spanned<u64>, key: String, range: &RangeInclusive<u64>) -> Duration {
+    pub(super) fn millis(
+        &mut self,
+        v: &Spanned<u64>,
+        key: String,
+        range: &RangeInclusive<u64>,
+    ) -> Duration {
         Duration::from_millis(self.range(v, key, range))
     }
 }
@@ -248,6 +246,10 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                 None
             }
         });
+    let admin_limits = raw
+        .admin
+        .as_ref()
+        .map_or_else(Default::default, |a| compile_admin_limits(a, &mut cx));
     let access_log = raw.access_log.as_ref().and_then(|l| {
         let format = match Format::parse(l.format.get_ref()) {
             Ok(f) => f,
@@ -291,6 +293,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             router,
             throttle,
             admin,
+            admin_limits,
             source: text.to_string(),
             hash: fnv1a_hex(text),
         }),
@@ -385,8 +388,14 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         write: cx.millis(&t.write_ms, key("write_ms"), &raw::TIMEOUT_MS),
         shutdown: cx.millis(&t.shutdown_ms, key("shutdown_ms"), &raw::SHUTDOWN_MS),
         body_rate_grace: forwarding::grace(t, cx),
+        linger: cx.millis(&t.linger_ms, key("linger_ms"), &(0..=raw::MAX_LINGER_MS)),
     };
     let body = forwarding::server_policy(l, cx);
+    let max_linger_bytes = cx.range(
+        &l.max_linger_bytes,
+        "server.limits.max_linger_bytes",
+        &(0..=raw::MAX_LINGER_BYTES),
+    );
     Some(ServerConfig {
         listen,
         workers,
@@ -399,134 +408,12 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         limits,
         timeouts,
         body,
+        max_linger_bytes,
     })
 }
 
 fn resolve(s: &str) -> Option<SocketAddr> {
     s.to_socket_addrs().ok()?.next()
-}
-
-/// What is wrong with the port of an upstream target (`host:port`), if anything: a name
-/// without a port would otherwise only say "cannot resolve". A port is required because an
-/// upstream target has no scheme to default one from.
-fn target_port_problem(t: &str) -> Option<String> {
-    if t.parse::<SocketAddr>().is_ok() {
-        return None;
-    }
-    let no_port = || Some(format!("{t:?} has no port; write \"{t}:80\""));
-    if t.ends_with(']') {
-        return no_port(); // "[::1]"
-    }
-    let Some((host, port)) = t.rsplit_once(':') else {
-        return no_port();
-    };
-    if host.contains(':') && !host.starts_with('[') {
-        return Some(format!(
-            "{t:?}: an IPv6 address needs brackets and a port, as \"[::1]:80\""
-        ));
-    }
-    match port.parse::<u16>() {
-        _ if host.is_empty() => Some(format!("{t:?} has no host")),
-        Ok(0) => Some(format!("{t:?}: port 0 cannot be connected to")),
-        Ok(_) => None,
-        Err(_) => Some(format!("{t:?}: port {port:?} is not a number in 1..=65535")),
-    }
-}
-
-fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
-    let mut out: Vec<UpstreamConfig> = Vec::with_capacity(ups.len());
-    for (i, u) in ups.iter().enumerate() {
-        let name = u.name.get_ref();
-        if name.is_empty() {
-            cx.err(&u.name, format!("upstream[{i}].name"), "must not be empty");
-        } else if ups[..i].iter().any(|p| p.name.get_ref() == name) {
-            cx.err(
-                &u.name,
-                format!("upstream[{i}].name"),
-                format!("duplicate upstream {name:?}"),
-            );
-        }
-        let mut targets = Vec::new();
-        if u.targets.get_ref().is_empty() {
-            cx.err(
-                &u.targets,
-                format!("upstream[{i}].targets"),
-                "needs at least one target",
-            );
-        }
-        for (j, t) in u.targets.get_ref().iter().enumerate() {
-            if let Some(m) = target_port_problem(t.get_ref()) {
-                cx.err(t, format!("upstream[{i}].targets[{j}]"), m);
-                continue;
-            }
-            match resolve(t.get_ref()) {
-                Some(a) => targets.push(a),
-                None => cx.err(
-                    t,
-                    format!("upstream[{i}].targets[{j}]"),
-                    format!("cannot resolve {:?} as host:port", t.get_ref()),
-                ),
-            }
-        }
-        forwarding::check_upstream(i, u, cx);
-        let key = |k: &str| format!("upstream[{i}].{k}");
-        let health = u.health.as_ref().and_then(|h| {
-            let r = h.get_ref();
-            if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-                let m = "must be an origin-form path such as \"/health\"";
-                cx.err(h, key("health.path"), m);
-                return None;
-            }
-            Some(CheckSpec {
-                path: r.path.clone(),
-                interval: cx.millis(
-                    &r.interval_ms,
-                    key("health.interval_ms"),
-                    &raw::HEALTH_INTERVAL_MS,
-                ),
-                timeout: cx.millis(&r.timeout_ms, key("health.timeout_ms"), &raw::TIMEOUT_MS),
-                healthy: cx.range(&r.healthy, key("health.healthy"), &raw::HEALTH_THRESHOLD),
-                unhealthy: cx.range(
-                    &r.unhealthy,
-                    key("health.unhealthy"),
-                    &raw::HEALTH_THRESHOLD,
-                ),
-            })
-        });
-        out.push(UpstreamConfig {
-            health,
-            passive_failures: cx.range(
-                &u.passive_failures,
-                key("passive_failures"),
-                &raw::PASSIVE_FAILURES,
-            ),
-            passive_cooldown: cx.millis(
-                &u.passive_cooldown_ms,
-                key("passive_cooldown_ms"),
-                &raw::TIMEOUT_MS,
-            ),
-            name: name.clone(),
-            targets,
-            balance: u.balance,
-            connect_timeout: cx.millis(
-                &u.connect_timeout_ms,
-                key("connect_timeout_ms"),
-                &raw::TIMEOUT_MS,
-            ),
-            response_timeout: cx.millis(
-                &u.response_timeout_ms,
-                key("response_timeout_ms"),
-                &raw::TIMEOUT_MS,
-            ),
-            max_idle_per_worker: cx.range(
-                &u.max_idle_per_worker,
-                key("max_idle_per_worker"),
-                &raw::MAX_IDLE_PER_WORKER,
-            ),
-            idle_timeout: cx.millis(&u.idle_timeout_ms, key("idle_timeout_ms"), &raw::TIMEOUT_MS),
-        });
-    }
-    out
 }
 
 fn compile_route(
@@ -606,6 +493,14 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         cx.err(m, format!("route[{i}].mock.status"), "must be in 200..=599");
         return None;
     }
+    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the
+    // client (or a front proxy) as the start of the next response.
+    let has_content = crate::http::status_has_content(mock.status);
+    if !has_content && !mock.body.is_empty() {
+        let msg = format!("must be empty: status {} has no content", mock.status);
+        cx.err(m, format!("route[{i}].mock.body"), msg);
+        return None;
+    }
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
         mock.status,
@@ -637,7 +532,9 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         };
         head.push_str(&format!("content-type: {ct}\r\n"));
     }
-    head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    if has_content {
+        head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    }
     Some(MockResponse {
         status: mock.status,
         head: Bytes::from(head),
@@ -658,4 +555,101 @@ pub fn fnv1a_hex(text: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+/// Ranges of the `[admin]` limits: a connection at least, a head that holds a request line
+/// and a few fields, an idle time long enough to type a request.
+pub const ADMIN_MAX_CONNECTIONS: std::ops::RangeInclusive<u64> = 1..=4096;
+pub const ADMIN_MAX_REQUEST_BYTES: std::ops::RangeInclusive<u64> = 1024..=1_048_576;
+pub const ADMIN_IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+
+/// `[admin]` limits, each checked against its range (errors name the key and its line).
+fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::AdminLimits {
+    let conns = cx.range(
+        &a.max_connections,
+        "admin.max_connections",
+        &ADMIN_MAX_CONNECTIONS,
+    );
+    let bytes = cx.range(
+        &a.max_request_bytes,
+        "admin.max_request_bytes",
+        &ADMIN_MAX_REQUEST_BYTES,
+    );
+    let idle = cx.millis(
+        &a.idle_timeout_ms,
+        "admin.idle_timeout_ms".into(),
+        &ADMIN_IDLE_TIMEOUT_MS,
+    );
+    crate::admin::AdminLimits {
+        max_connections: usize::try_from(conns).unwrap_or(crate::admin::DEFAULT_MAX_CONNECTIONS),
+        max_request_bytes: usize::try_from(bytes)
+            .unwrap_or(crate::admin::DEFAULT_MAX_REQUEST_BYTES),
+        idle_timeout: idle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::from_str;
+    use super::Integration;
+
+    fn mock_head(text: &str) -> String {
+        let c = from_str(text).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        match &c.routes[0].integration {
+            Integration::Mock(m) => String::from_utf8_lossy(&m.head).into_owned(),
+            Integration::Http { .. } => panic!("not a mock"),
+        }
+    }
+
+    #[test]
+    fn bodiless_mock_with_body_is_refused_with_key_and_line() {
+        for status in [204, 304] {
+            let text = format!(
+                "[[route]]\nkey = \"GET /a\"\nmock = {{ status = 200 }}\n[[route]]\nkey = \"GET /p\"\n\nmock = {{ status = {status}, body = \"x\" }}\n"
+            );
+            let e = from_str(&text).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{status}");
+            assert_eq!(e.0[0].key, "route[1].mock.body", "{status}");
+            assert_eq!(e.0[0].line, 7, "{status}");
+            assert!(e.render("t.toml").starts_with("t.toml:7:"), "{status}");
+        }
+    }
+
+    #[test]
+    fn linger_bounds_are_checked_with_key_and_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 2000000000\n\
+[server.timeouts]\nlinger_ms = 60001\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let e = from_str(text).unwrap_err();
+        let got: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert!(
+            got.contains(&("server.limits.max_linger_bytes", 4)),
+            "{got:?}"
+        );
+        assert!(got.contains(&("server.timeouts.linger_ms", 6)), "{got:?}");
+        let ok = "[server]\nlisten = [\"127.0.0.1:0\"]\n[server.limits]\nmax_linger_bytes = 0\n\
+[server.timeouts]\nlinger_ms = 0\n[[route]]\nkey = \"GET /p\"\nmock = {}\n";
+        let c = from_str(ok).unwrap_or_else(|e| panic!("{}", e.render("t")));
+        assert!(c.server.timeouts.linger.is_zero());
+        assert_eq!(c.server.max_linger_bytes, 0);
+        let c = from_str("[[route]]\nkey = \"GET /p\"\nmock = {}\n").unwrap();
+        assert_eq!(c.server.timeouts.linger.as_millis(), 5000);
+        assert_eq!(c.server.max_linger_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn bodiless_mock_has_no_framing_or_content_type() {
+        for status in [204, 304] {
+            let head = mock_head(&format!(
+                "[[route]]\nkey = \"GET /p\"\nmock = {{ status = {status}, headers = {{ \"x-a\" = \"1\" }} }}\n"
+            ));
+            assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+            assert!(head.contains("x-a: 1\r\n"), "{head}");
+            let lower = head.to_ascii_lowercase();
+            assert!(!lower.contains("content-length"), "{head}");
+            assert!(!lower.contains("content-type"), "{head}");
+        }
+        // a 200 mock keeps its framing, even with an empty body
+        let head = mock_head("[[route]]\nkey = \"GET /p\"\nmock = { status = 200 }\n");
+        assert!(head.contains("content-length: 0\r\n"), "{head}");
+    }
 }

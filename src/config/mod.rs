@@ -10,13 +10,16 @@
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
+pub mod effective;
 mod forwarding;
 mod limits;
 pub mod raw;
 mod recover;
 mod relocate;
+pub mod resolve;
 mod shifted;
 mod spanned;
+mod upstreams;
 
 use std::fmt;
 use std::ops::Range;
@@ -120,6 +123,14 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
     relocate::relocate(text, &mut errors);
     errors.sort_by_key(|e| (e.line, e.column));
     Err(ConfigErrors(errors))
+}
+
+/// Like [`from_str`], with upstream host names looked up by `resolver`.
+pub fn from_str_with(
+    text: &str,
+    resolver: std::sync::Arc<dyn resolve::Resolver>,
+) -> Result<Config, ConfigErrors> {
+    resolve::with_resolver(resolver, || from_str(text))
 }
 
 /// Reads and compiles a config file; the error text is ready to print.

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// Default listen address when `server.listen` is absent.
@@ -34,6 +34,17 @@ pub const DEFAULT_KEEPALIVE_IDLE_MS: u64 = 75_000;
 pub const DEFAULT_WRITE_MS: u64 = 30_000;
 /// Grace period for in-flight requests on SIGTERM/SIGINT (`server.timeouts.shutdown_ms`).
 pub const DEFAULT_SHUTDOWN_MS: u64 = 10_000;
+/// Longest a closing client connection keeps reading (and discarding) what the client still
+/// sends after an error response, so the client can read the response instead of getting a
+/// reset (`server.timeouts.linger_ms`; RFC 9112 §9.6). nginx's `lingering_timeout`.
+pub const DEFAULT_LINGER_MS: u64 = 5_000;
+/// Upper bound of `server.timeouts.linger_ms`.
+pub const MAX_LINGER_MS: u64 = 60_000;
+/// Most bytes a lingering close discards before it closes anyway
+/// (`server.limits.max_linger_bytes`): about what a 100 Mbit/s client sends in `linger_ms`.
+pub const DEFAULT_MAX_LINGER_BYTES: u64 = 64 * 1024 * 1024;
+/// Upper bound of `server.limits.max_linger_bytes`.
+pub const MAX_LINGER_BYTES: u64 = 1 << 30;
 /// Upstream connect timeout (`upstream.connect_timeout_ms`).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Upstream response timeout: AWS API Gateway's 29 s integration timeout.
@@ -109,7 +120,7 @@ pub const LOG_BUFFER_BYTES: RangeInclusive<usize> = 512..=16 << 20;
 pub const LOG_FLUSH_MS: RangeInclusive<u64> = 1..=60_000;
 
 /// The whole file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     #[serde(default)]
@@ -133,7 +144,7 @@ pub struct RawConfig {
 }
 
 /// `[access_log]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAccessLog {
     /// A file, or `"-"` for stdout.
@@ -158,10 +169,26 @@ fn d_log_flush() -> Spanned<u64> {
 }
 
 /// `[admin]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Spanned<String>,
+    #[serde(default = "d_admin_conns")]
+    pub max_connections: Spanned<u64>,
+    #[serde(default = "d_admin_request")]
+    pub max_request_bytes: Spanned<u64>,
+    #[serde(default = "d_admin_idle")]
+    pub idle_timeout_ms: Spanned<u64>,
+}
+
+fn d_admin_conns() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_MAX_CONNECTIONS as u64)
+}
+fn d_admin_request() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_MAX_REQUEST_BYTES as u64)
+}
+fn d_admin_idle() -> Spanned<u64> {
+    Spanned::new(0..0, crate::admin::DEFAULT_IDLE_TIMEOUT_MS)
 }
 
 /// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).
@@ -174,7 +201,7 @@ pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
 pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
 
 /// `[throttle]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayThrottle {
     pub rate: Option<Spanned<f64>>,
@@ -193,7 +220,7 @@ fn d_sync() -> Spanned<u64> {
 }
 
 /// A limit on a route or in a usage plan: `{ rate, burst, enforce, throttle_by, max_clients }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimit {
     pub rate: f64,
@@ -216,7 +243,7 @@ fn d_max_clients() -> usize {
 }
 
 /// `[api_keys]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApiKeys {
     /// Request header carrying the key.
@@ -235,7 +262,7 @@ impl Default for RawApiKeys {
 }
 
 /// Quota period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Period {
     Day,
@@ -244,7 +271,7 @@ pub enum Period {
 }
 
 /// `quota = { limit, period, offset, utc_offset, enforce }`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawQuota {
     pub limit: u64,
@@ -260,7 +287,7 @@ pub struct RawQuota {
 }
 
 /// `[[usage_plan]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawPlan {
     pub name: Spanned<String>,
@@ -277,7 +304,7 @@ pub struct RawPlan {
 }
 
 /// `[[api_key]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApiKey {
     pub name: Spanned<String>,
@@ -290,7 +317,7 @@ pub struct RawApiKey {
 }
 
 /// Which io driver workers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DriverChoice {
     /// io_uring when the kernel allows it, epoll otherwise.
@@ -301,7 +328,7 @@ pub enum DriverChoice {
 }
 
 /// `[server]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     pub listen: Vec<Spanned<String>>,
@@ -337,7 +364,7 @@ impl Default for RawServer {
 }
 
 /// `[server.limits]`: protocol limits, defaults in [`crate::http`].
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLimits {
     pub max_head_bytes: Spanned<usize>,
@@ -348,6 +375,7 @@ pub struct RawLimits {
     pub request_buffer_bytes: Spanned<usize>,
     /// Minimum average body rate, bytes/s, after `timeouts.body_rate_grace_ms`; 0 = off.
     pub min_body_rate: Spanned<u64>,
+    pub max_linger_bytes: Spanned<u64>,
 }
 
 impl Default for RawLimits {
@@ -360,12 +388,13 @@ impl Default for RawLimits {
             max_body_bytes: Spanned::new(0..0, d.max_body_bytes),
             request_buffer_bytes: Spanned::new(0..0, DEFAULT_REQUEST_BUFFER_BYTES),
             min_body_rate: Spanned::new(0..0, DEFAULT_MIN_BODY_RATE),
+            max_linger_bytes: Spanned::new(0..0, DEFAULT_MAX_LINGER_BYTES),
         }
     }
 }
 
 /// `[server.timeouts]`, all in milliseconds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTimeouts {
     pub header_read_ms: Spanned<u64>,
@@ -375,6 +404,7 @@ pub struct RawTimeouts {
     pub shutdown_ms: Spanned<u64>,
     /// How long a request body may take before `limits.min_body_rate` applies.
     pub body_rate_grace_ms: Spanned<u64>,
+    pub linger_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -386,12 +416,13 @@ impl Default for RawTimeouts {
             write_ms: Spanned::new(0..0, DEFAULT_WRITE_MS),
             shutdown_ms: Spanned::new(0..0, DEFAULT_SHUTDOWN_MS),
             body_rate_grace_ms: Spanned::new(0..0, DEFAULT_BODY_RATE_GRACE_MS),
+            linger_ms: Spanned::new(0..0, DEFAULT_LINGER_MS),
         }
     }
 }
 
 /// Load-balancing policy of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Balance {
     #[default]
@@ -401,7 +432,7 @@ pub enum Balance {
 }
 
 /// `[[upstream]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub name: Spanned<String>,
@@ -429,6 +460,16 @@ pub struct RawUpstream {
     pub request_buffer_bytes: Option<Spanned<usize>>,
     /// Overrides `server.limits.min_body_rate` for routes to this upstream.
     pub min_body_rate: Option<Spanned<u64>>,
+    /// How often host-name targets are looked up again (IP literals never are).
+    #[serde(default = "d_resolve_interval")]
+    pub resolve_interval_ms: Spanned<u64>,
+}
+
+/// Default re-resolution interval of host-name targets (`upstream.resolve_interval_ms`).
+pub const DEFAULT_RESOLVE_INTERVAL_MS: u64 = 30_000;
+
+fn d_resolve_interval() -> Spanned<u64> {
+    Spanned::new(0..0, DEFAULT_RESOLVE_INTERVAL_MS)
 }
 
 /// Default consecutive failures before passive ejection (`upstream.passive_failures`).
@@ -444,7 +485,7 @@ fn d_passive_cooldown() -> Spanned<u64> {
 }
 
 /// `health = { path, interval_ms, timeout_ms, healthy, unhealthy }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
     pub path: String,
@@ -494,7 +535,7 @@ fn d_idle() -> Spanned<u64> {
 }
 
 /// `[[route]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub key: Spanned<String>,
@@ -519,7 +560,7 @@ pub struct RawRoute {
 }
 
 /// `mock = { status, body, headers }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMock {
     #[serde(default = "d_status")]

@@ -8,15 +8,17 @@
 //!
 //! Data flow: the decoder splits data off the front of the caller's
 //! `BytesMut` zero-copy (`split_to(..).freeze()`), yielding partial data as
-//! soon as it is available, then one `End` carrying the raw, validated
-//! trailer section; bytes after the body stay in the buffer (pipelining).
+//! soon as it is available, then one `End` carrying the validated trailer
+//! fields that may be forwarded (RFC 9110 §6.5.1; the others are dropped,
+//! a malformed line is an error); bytes after the body stay in the buffer
+//! (pipelining).
 //! The encoder appends framed bytes to an output `BytesMut`. All framing
 //! errors are `BadRequest` since the decoder serves both directions: the
 //! proxy maps errors on an origin's body to 502 itself.
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::fields::{self, hex_val, is_tchar, quoted_string_len};
+use super::fields::{self, allowed_in_trailer, hex_val, is_tchar, quoted_string_len};
 use super::{BodyKind, HttpError, Limits};
 
 /// One piece of a decoded body.
@@ -24,9 +26,10 @@ use super::{BodyKind, HttpError, Limits};
 pub enum BodyChunk {
     /// Body bytes, never empty.
     Data(Bytes),
-    /// The body is complete. `trailers`: the raw validated trailer field
-    /// lines, each with its CRLF, without the final empty line; empty if
-    /// none (always empty for non-chunked bodies).
+    /// The body is complete. `trailers`: the validated trailer field lines
+    /// that may be forwarded (RFC 9110 §6.5.1, see `fields::NOT_IN_TRAILERS`),
+    /// each with its CRLF, without the final empty line; empty if none
+    /// (always empty for non-chunked bodies).
     End { trailers: Bytes },
 }
 
@@ -68,7 +71,8 @@ impl BodyDecoder {
     /// Decoder for a request body: chunked bodies are capped at
     /// `limits.max_body_bytes` (Content-Length was checked by
     /// `parse_request`), chunk-size lines at `max_chunk_line_bytes`,
-    /// trailer sections at `max_head_bytes`. `Empty` -> `Done`.
+    /// trailer sections at `max_head_bytes` and `max_headers` field lines.
+    /// `Empty` -> `Done`.
     pub fn new(kind: BodyKind, limits: &Limits) -> Self {
         Self::with_body_cap(kind, limits, limits.max_body_bytes)
     }
@@ -89,6 +93,7 @@ impl BodyDecoder {
                 max_body,
                 limits.max_chunk_line_bytes,
                 limits.max_head_bytes,
+                limits.max_headers,
             )),
             BodyKind::CloseDelimited => BodyDecoder::CloseDelimited,
         }
@@ -161,8 +166,13 @@ enum ChunkState {
     /// Expecting the CRLF that ends chunk-data.
     DataCrlf,
     /// Reading the trailer section: lines before `line_start` are
-    /// validated; `line_start + scanned` bytes hold no further LF.
-    Trailers { line_start: usize, scanned: usize },
+    /// validated (`fields` of them); `line_start + scanned` bytes hold no
+    /// further LF.
+    Trailers {
+        line_start: usize,
+        scanned: usize,
+        fields: usize,
+    },
     /// Last chunk and trailer section consumed.
     Done,
 }
@@ -177,7 +187,9 @@ enum ChunkState {
 /// ```
 ///
 /// Strict: no whitespace in the chunk-size line (the BWS of chunk-ext is
-/// taken as empty), at most 16 hex digits, exact CRLFs, no bare LF.
+/// taken as empty), at most 16 hex digits, exact CRLFs, no bare LF. Trailer
+/// lines are held to the rules of header field lines (RFC 9112 §7.1.2, §5)
+/// and bounded like a head; fields not allowed in trailers are dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkedDecoder {
     state: ChunkState,
@@ -186,6 +198,7 @@ pub struct ChunkedDecoder {
     max_body: u64,
     max_line: usize,
     max_trailers: usize,
+    max_trailer_fields: usize,
 }
 
 fn bad(msg: &'static str) -> HttpError {
@@ -195,14 +208,21 @@ fn bad(msg: &'static str) -> HttpError {
 impl ChunkedDecoder {
     /// `max_body`: cap on the decoded data (-> BodyTooLarge); `max_line`:
     /// cap on a chunk-size line incl. CRLF; `max_trailers`: cap on the
-    /// trailer section incl. its final CRLF (-> HeadTooLarge).
-    pub fn new(max_body: u64, max_line: usize, max_trailers: usize) -> Self {
+    /// trailer section incl. its final CRLF, `max_trailer_fields` on its
+    /// field lines (both -> HeadTooLarge).
+    pub fn new(
+        max_body: u64,
+        max_line: usize,
+        max_trailers: usize,
+        max_trailer_fields: usize,
+    ) -> Self {
         ChunkedDecoder {
             state: ChunkState::Size { scanned: 0 },
             total: 0,
             max_body,
             max_line,
             max_trailers,
+            max_trailer_fields,
         }
     }
 
@@ -227,6 +247,7 @@ impl ChunkedDecoder {
                         self.state = ChunkState::Trailers {
                             line_start: 0,
                             scanned: 0,
+                            fields: 0,
                         };
                         continue;
                     }
@@ -267,8 +288,9 @@ impl ChunkedDecoder {
                 ChunkState::Trailers {
                     line_start,
                     scanned,
+                    fields,
                 } => {
-                    return self.trailers(buf, line_start, scanned);
+                    return self.trailers(buf, line_start, scanned, fields);
                 }
                 ChunkState::Done => return Ok(None),
             }
@@ -299,12 +321,14 @@ impl ChunkedDecoder {
     }
 
     /// RFC 9112 7.1.2: trailer-section = *( field-line CRLF ), then CRLF.
-    /// The section is handed out raw (zero-copy) once complete and valid.
+    /// The section is handed out once complete and valid: zero-copy when
+    /// every field may be forwarded, else only the fields that may.
     fn trailers(
         &mut self,
         buf: &mut BytesMut,
         mut line_start: usize,
         mut scanned: usize,
+        mut fields: usize,
     ) -> Result<Option<BodyChunk>, HttpError> {
         loop {
             let window = buf
@@ -318,6 +342,7 @@ impl ChunkedDecoder {
                 self.state = ChunkState::Trailers {
                     line_start,
                     scanned,
+                    fields,
                 };
                 return Ok(None);
             };
@@ -326,20 +351,45 @@ impl ChunkedDecoder {
                 return Err(bad("bare LF in chunked framing"));
             };
             if line.is_empty() {
-                let trailers = buf.split_to(line_start).freeze();
+                let trailers = forwardable_trailers(buf.split_to(line_start).freeze());
                 buf.advance(2);
                 self.state = ChunkState::Done;
                 return Ok(Some(BodyChunk::End { trailers }));
             }
             // field-line = field-name ":" OWS field-value OWS; no obs-fold,
-            // no CTLs but HTAB, no bare CR (RFC 9112 5, RFC 9110 5.5).
+            // no CTLs but HTAB, no bare CR (RFC 9112 5, RFC 9110 5.5). A
+            // line without a colon (e.g. a request line) is malformed.
             if !fields::is_valid_field_line(line) {
                 return Err(bad("invalid trailer field"));
+            }
+            // The trailer section is bounded like a head (bytes above).
+            fields += 1;
+            if fields > self.max_trailer_fields {
+                return Err(HttpError::HeadTooLarge);
             }
             line_start = lf + 1;
             scanned = 0;
         }
     }
+}
+
+/// The field lines of a validated trailer section (each `name: value\r\n`)
+/// that may be forwarded (RFC 9110 §6.5.1); the others are dropped. No copy
+/// when all of them may.
+fn forwardable_trailers(section: Bytes) -> Bytes {
+    let name = |line: &[u8]| -> bool {
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(line.len());
+        allowed_in_trailer(line.get(..colon).unwrap_or_default())
+    };
+    let lines = || section.split_inclusive(|&b| b == b'\n');
+    if lines().all(name) {
+        return section;
+    }
+    let mut kept = BytesMut::with_capacity(section.len());
+    for line in lines().filter(|l| name(l)) {
+        kept.extend_from_slice(line);
+    }
+    kept.freeze()
 }
 
 /// Index of the first LF in `buf[from..]`.
@@ -769,6 +819,84 @@ mod tests {
         );
         assert_eq!(
             run(dec(), b"0\r\nA: 0123456789012345", 1),
+            Err(HttpError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn trailers_not_allowed_in_trailers_are_dropped() {
+        // RFC 9110 §6.5.1: framing, routing, hop-by-hop, request modifiers, authentication,
+        // response control data and content metadata never come from a trailer
+        let input = b"1\r\nx\r\n0\r\nX-Checksum: 42\r\nContent-Length: 5\r\n\
+Transfer-Encoding: chunked\r\nHost: evil\r\nTrailer: a\r\nConnection: close\r\nKeep-Alive: 1\r\n\
+TE: trailers\r\nUpgrade: h2c\r\nProxy-Authorization: p\r\nAuthorization: a\r\nCookie: c\r\n\
+Set-Cookie: s\r\nExpect: 100-continue\r\nRange: bytes=0-1\r\nIf-Match: *\r\n\
+Content-Type: text/x\r\nContent-Encoding: gzip\r\nCache-Control: no-store\r\nMax-Forwards: 1\r\n\
+X-Forwarded-For: 1.2.3.4\r\nServer-Timing: db;dur=5\r\nx-ok:\tv w \r\n\r\nNEXT";
+        for step in [1, 5, usize::MAX] {
+            let (data, t, rest) = run(chunked(), input, step).unwrap();
+            assert_eq!(&data[..], b"x");
+            assert_eq!(
+                &t[..],
+                &b"X-Checksum: 42\r\nServer-Timing: db;dur=5\r\nx-ok:\tv w \r\n"[..],
+                "step {step}"
+            );
+            assert_eq!(&rest[..], b"NEXT");
+        }
+        // only dropped fields: an empty section, still a valid end
+        let (_, t, _) = run(chunked(), b"0\r\nHost: a\r\ncontent-length: 0\r\n\r\n", 1).unwrap();
+        assert!(t.is_empty());
+        // responses are filtered the same way
+        let (_, t, _) = run(
+            BodyDecoder::new_response(BodyKind::Chunked),
+            b"0\r\nSet-Cookie: a=b\r\nX-T: 1\r\n\r\n",
+            3,
+        )
+        .unwrap();
+        assert_eq!(&t[..], b"X-T: 1\r\n");
+    }
+
+    #[test]
+    fn malformed_trailer_lines_are_refused() {
+        let e = b400("invalid trailer field");
+        for line in [
+            &b"GET / HTTP/1.1"[..],
+            b"GET /admin HTTP/1.1\r\nHost: x",
+            b"POST http://a/ HTTP/1.1",
+            b"X-A :b",
+            b" X-A: b",
+            b"X-A: b\x7f",
+            b"X-A: \x00",
+            b": v",
+            b"X@A: v",
+        ] {
+            let mut input = b"0\r\nX-Ok: 1\r\n".to_vec();
+            input.extend_from_slice(line);
+            input.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                chunked_err(&input),
+                e,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn trailer_field_count_is_bounded() {
+        let l = Limits {
+            max_headers: 2,
+            ..Limits::default()
+        };
+        let dec = || BodyDecoder::new(BodyKind::Chunked, &l);
+        assert!(run(dec(), b"0\r\nA: 1\r\nB: 2\r\n\r\n", 1).is_ok());
+        assert_eq!(
+            run(dec(), b"0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 1),
+            Err(HttpError::HeadTooLarge)
+        );
+        // dropped fields count too: the bound is on what the peer sent
+        assert_eq!(
+            run(dec(), b"0\r\nHost: 1\r\nHost: 2\r\nHost: 3\r\n\r\n", 100),
             Err(HttpError::HeadTooLarge)
         );
     }

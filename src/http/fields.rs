@@ -291,6 +291,65 @@ pub(crate) fn is_valid_trailer_section(mut t: &[u8]) -> bool {
     true
 }
 
+/// Fields that must not be taken from a trailer section, so a proxy drops them (RFC 9110
+/// §6.5.1: a sender MUST NOT generate, and a recipient MUST NOT merge, fields needed for
+/// framing, routing, request modifiers, authentication, response control data or for
+/// processing the content). Names starting with `content-` or `proxy-`, and those starting
+/// with `if-` (conditionals, RFC 9110 §13.1), are matched by prefix.
+const NOT_IN_TRAILERS: &[&[u8]] = &[
+    // message framing (RFC 9110 §6.1, RFC 9112 §6) and the trailer's own declaration
+    b"transfer-encoding",
+    b"trailer",
+    // routing (RFC 9110 §7.2) and what a proxy sets about it itself
+    b"host",
+    b"forwarded",
+    b"via",
+    b"x-forwarded-for",
+    b"x-forwarded-host",
+    b"x-forwarded-proto",
+    b"x-request-id",
+    // connection management, hop-by-hop (RFC 9110 §7.6.1)
+    b"connection",
+    b"keep-alive",
+    b"te",
+    b"upgrade",
+    // request modifiers: controls (RFC 9110 §10.1)
+    b"expect",
+    b"max-forwards",
+    b"range",
+    b"cache-control",
+    b"pragma",
+    // authentication and state (RFC 9110 §11, RFC 6265)
+    b"authorization",
+    b"www-authenticate",
+    b"cookie",
+    b"set-cookie",
+    // response control data (RFC 9110 §10.2, RFC 9111)
+    b"age",
+    b"date",
+    b"expires",
+    b"location",
+    b"retry-after",
+    b"vary",
+    b"warning",
+];
+
+/// Whether a trailer field named `name` may be forwarded (see [`NOT_IN_TRAILERS`]).
+pub(crate) fn allowed_in_trailer(name: &[u8]) -> bool {
+    let prefixed = |p: &[u8]| {
+        name.len() > p.len()
+            && name
+                .get(..p.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
+    if prefixed(b"content-") || prefixed(b"proxy-") || prefixed(b"if-") {
+        return false;
+    }
+    !NOT_IN_TRAILERS
+        .iter()
+        .any(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+}
+
 /// Field names the codec treats specially.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Field {

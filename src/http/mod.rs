@@ -23,7 +23,7 @@ pub mod response;
 
 pub use body::{BodyChunk, BodyDecoder, BodyEncoder, ChunkedDecoder};
 pub use request::{parse_request, Method, RequestHead};
-pub use response::{parse_response, ResponseHead};
+pub use response::{parse_response, status_has_content, ResponseHead};
 
 /// Default bound on a message head (start line + header section, including
 /// the final empty line). Like nginx's `large_client_header_buffers` (4 x 8k),

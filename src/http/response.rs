@@ -74,6 +74,14 @@ fn bad(msg: &'static str) -> HttpError {
     HttpError::BadResponse(msg)
 }
 
+/// Whether a response with this status may carry content at all. 1xx, 204 and 304 never do
+/// (RFC 9110 §6.4.1, §15.2, §15.3.5, §15.4.5): their message ends at the head (RFC 9112 §6.3
+/// items 1-2), so whatever writes such a response must send neither content nor framing fields
+/// (Content-Length / Transfer-Encoding; RFC 9110 §8.6: no Content-Length in 1xx and 204).
+pub fn status_has_content(status: u16) -> bool {
+    !(status < 200 || status == 204 || status == 304)
+}
+
 /// Parse a response head from the front of `buf`.
 ///
 /// `request_was_head`: the request was HEAD, so there is no body whatever the
@@ -174,7 +182,7 @@ fn parse_head(
     }
 
     // RFC 9112 6.3 items 1-2: HEAD responses, 1xx, 204 and 304 have no body.
-    let bodiless = request_was_head || status < 200 || status == 204 || status == 304;
+    let bodiless = request_was_head || !status_has_content(status);
     let body = if bodiless {
         BodyKind::Empty
     } else {

@@ -394,12 +394,14 @@ pub fn stats_json(
         );
     }
     let total: u64 = routes.iter().flat_map(|r| r.counts.values()).sum();
+    let c2: u64 = routes.iter().map(|r| class(r, 200)).sum();
+    let c3: u64 = routes.iter().map(|r| class(r, 300)).sum();
     let c4: u64 = routes.iter().map(|r| class(r, 400)).sum();
     let c5: u64 = routes.iter().map(|r| class(r, 500)).sum();
     let throttled: u64 = (0..cx.config.routes.len())
         .map(|i| cx.throttle.route_total(i, |c| &c.throttled))
         .sum();
-    let _ = write!(out, "],\"totals\":{{\"requests\":{total},\"status_4xx\":{c4},\"status_5xx\":{c5},\"throttled\":{throttled}}},\"routes\":[");
+    let _ = write!(out, "],\"totals\":{{\"requests\":{total},\"status_2xx\":{c2},\"status_3xx\":{c3},\"status_4xx\":{c4},\"status_5xx\":{c5},\"throttled\":{throttled}}},\"routes\":[");
     for (i, r) in routes.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -452,6 +454,33 @@ pub fn stats_json(
         }
         out.push_str("]}");
     }
-    out.push_str("]}");
+    out.push(']');
+    keys_json(&mut out, cx);
+    out.push('}');
     out
+}
+
+/// `,"keys":[...]`: per API key, its requests, rate-limit refusals and quota use (the numbers
+/// `tollgate usage` reports; `quota_limit` 0: the key's plan has no quota).
+fn keys_json(out: &mut String, cx: &Context<'_>) {
+    out.push_str(",\"keys\":[");
+    let lines = crate::throttle::store::snapshot(cx.throttle);
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let enabled = cx.config.throttle.keys.get(i).is_some_and(|k| k.enabled);
+        out.push_str("{\"name\":");
+        json_str(out, &l.key);
+        out.push_str(",\"plan\":");
+        json_str(out, &l.plan);
+        out.push_str(",\"period\":");
+        json_str(out, &l.period);
+        let _ = write!(
+            out,
+            ",\"enabled\":{enabled},\"requests\":{},\"throttled\":{},\"quota_rejected\":{},\"quota_used\":{},\"quota_limit\":{}}}",
+            l.requests, l.throttled, l.quota_rejected, l.used, l.limit
+        );
+    }
+    out.push(']');
 }

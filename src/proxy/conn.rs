@@ -126,7 +126,7 @@ pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
         }
         // Only the wait above lives in this (long-lived) future; a request's work is boxed so
         // an idle connection parks a small task.
-        if Box::pin(serve_one(&w, &mut conn)).await == Outcome::Close {
+        if Box::pin(serve_one(&w, &mut conn)).await != Outcome::KeepAlive {
             break;
         }
         if conn.buf.is_empty() {
@@ -158,18 +158,26 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
     // The request runs on the generation current when its head starts to be read, to the end.
     let g = w.current();
     let cx = Cx { w, g: &g };
-    match read_head(&cx, conn).await {
+    let outcome = match read_head(&cx, conn).await {
         HeadRead::Head(head) => {
             w.busy.set(w.busy.get() + 1);
             let _busy = BusyGuard(w);
             lifecycle::handle(&cx, conn, head).await
         }
-        HeadRead::Reject(e) => {
-            lifecycle::reject_head(&cx, conn, e).await;
-            Outcome::Close
-        }
+        HeadRead::Reject(e) => lifecycle::reject_head(&cx, conn, e).await,
         HeadRead::Closed => Outcome::Close,
+    };
+    if outcome != Outcome::CloseLingering {
+        return outcome;
     }
+    // The request is over (logged, not busy: shutdown does not wait for this); the buffered
+    // rest of it is garbage, and the linger holds no buffer.
+    w.buffers.give(std::mem::take(&mut conn.buf));
+    let s = &g.config.server;
+    let (limit, max_bytes) = (s.timeouts.linger, s.max_linger_bytes);
+    drop(g); // a generation a reload replaced is not kept alive by a linger
+    super::linger::linger(&mut conn.stream, limit, max_bytes, &w.draining).await;
+    Outcome::Close
 }
 
 /// How long a connection in `state` may stay silent.

@@ -8,8 +8,9 @@
 //! one turns out dead; otherwise the rest of the body is streamed (decode → encode through
 //! bounded buffers, never whole in memory), its reads still under the minimum-rate rule. The
 //! route's `timeout_ms`, when set, replaces the upstream's `response_timeout_ms`. The response head
-//! is parsed, filtered and re-framed for the client (chunked for HTTP/1.1 clients when the origin
-//! delimits by close; close-delimited for HTTP/1.0 clients), and its body streamed the same way.
+//! is parsed here and handed to [`super::relay`], which filters and re-frames it for the client
+//! (chunked for HTTP/1.1 clients when the origin delimits by close; close-delimited for HTTP/1.0
+//! clients) and streams its body the same way, through `pump`.
 //! Connect failures move to the next target (nothing was sent, so any method is safe to retry).
 
 use std::time::{Duration, Instant};
@@ -21,15 +22,15 @@ use monoio::net::TcpStream;
 use super::conn::{Downstream, PeerIp};
 use super::intake::{self, read_paced, Pace, ReadFail, Rest};
 use super::io::{flush, read_within, IoFail};
-use super::lifecycle::{BodyState, ExchangeState, RequestId, ResponseState};
-use super::respond::{put_decimal, status_line, ConnHeader, CONTINUE_100};
+use super::lifecycle::{BodyState, ExchangeState, RequestId};
+use super::respond::{put_decimal, CONTINUE_100};
 use super::upstream::{Upstream, UpstreamConn};
-use super::worker::{Cx, DateCache};
+use super::worker::Cx;
 use crate::config::Forwarding;
 use crate::error::GatewayError;
 use crate::http::{
     parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
-    RequestHead, ResponseHead, Version,
+    RequestHead, ResponseHead,
 };
 use crate::router::PathTemplate;
 
@@ -40,14 +41,14 @@ pub const FLUSH_BYTES: usize = 64 * 1024;
 pub type Rewrite<'a> = (&'a PathTemplate, &'a [&'a [u8]]);
 
 /// Which side of a body copy failed.
-enum PumpFail {
+pub(super) enum PumpFail {
     /// Reading or decoding the source failed.
     Source(SourceFail),
     /// Writing to the destination failed.
     Sink,
 }
 
-enum SourceFail {
+pub(super) enum SourceFail {
     Framing(HttpError),
     Timeout,
     /// Below the minimum body rate (request bodies only).
@@ -76,7 +77,8 @@ pub async fn forward(
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
     let peer = conn.stream.peer_addr().map(PeerIp::new).ok();
     let peer = peer.as_ref().map_or(&b"unknown"[..], PeerIp::as_bytes);
-    write_request_head(&mut out, head, st, peer, rewrite, strip);
+    let local = listener_authority(head, &conn.stream);
+    write_request_head(&mut out, head, st, peer, local.as_deref(), rewrite, strip);
     let mut dec = BodyDecoder::new(head.body, limits);
     let mut enc = match head.body {
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
@@ -116,7 +118,7 @@ pub async fn forward(
     let sent = send_request(w, up, conn, head, st, first, whole, rest, timeout).await;
     st.integration = Some(sent_at.elapsed());
     let (mut uc, rh) = sent?;
-    let result = relay_response(w, conn, head, st, &mut uc, &rh, timeout).await;
+    let result = super::relay::relay_response(w, conn, head, st, &mut uc, &rh, timeout).await;
     st.integration = Some(sent_at.elapsed());
     let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
     let buf = up.release(uc, reusable);
@@ -174,6 +176,7 @@ async fn send_request(
                 }
             }
         };
+        st.endpoint = uc.stream.peer_addr().ok(); // the access log's integration.endpoint
         let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
         if sent.is_err() {
             let retry = uc.reused && replayable && !fresh_only;
@@ -187,7 +190,7 @@ async fn send_request(
         if !whole {
             let (rt, wt) = (timeouts.body_read, timeouts.write);
             let want = w.buffers.size();
-            let pumped = pump_paced(
+            let pumped = pump(
                 &mut conn.stream,
                 &mut conn.buf,
                 dec,
@@ -281,81 +284,12 @@ async fn read_response_head(
     }
 }
 
-/// Sends the response head and body to the client. Ok(true): the origin's message was read to
-/// its end (the upstream connection may be reused).
-async fn relay_response(
-    w: &Cx<'_>,
-    conn: &mut Downstream,
-    head: &RequestHead,
-    st: &mut ExchangeState,
-    uc: &mut UpstreamConn,
-    rh: &ResponseHead,
-    read_limit: Duration,
-) -> Result<bool, GatewayError> {
-    let client_11 = head.version == Version::Http11;
-    let mut enc = match rh.body {
-        BodyKind::Empty => BodyEncoder::Empty,
-        BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
-        BodyKind::Chunked | BodyKind::CloseDelimited if client_11 => BodyEncoder::Chunked,
-        BodyKind::Chunked | BodyKind::CloseDelimited => {
-            st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
-            BodyEncoder::CloseDelimited
-        }
-    };
-    if w.draining.get() {
-        st.keep_alive = false;
-    }
-    let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
-    write_response_head(&mut out, head, st, rh, &enc, &w.date);
-    st.bytes_out += out.len() as u64;
-    st.upstream_status = Some(rh.status);
-    st.status = rh.status;
-    st.response = ResponseState::Started;
-    let mut dec = BodyDecoder::new_response(rh.body);
-    let timeouts = &w.g.config.server.timeouts;
-    let limit = (read_limit, timeouts.write, w.buffers.size());
-    let r = pump(
-        &mut uc.stream,
-        &mut uc.buf,
-        &mut dec,
-        &mut conn.stream,
-        &mut out,
-        &mut enc,
-        limit,
-        &mut st.bytes_out,
-    )
-    .await;
-    match r {
-        Ok(()) => {
-            st.response = ResponseState::Complete;
-            Ok(rh.body != BodyKind::CloseDelimited)
-        }
-        Err(PumpFail::Sink) => Err(GatewayError::ClientGone),
-        Err(PumpFail::Source(SourceFail::Timeout)) => Err(GatewayError::UpstreamTimeout),
-        Err(PumpFail::Source(_)) => Err(GatewayError::UpstreamProtocol("upstream body broken")),
-    }
-}
-
 /// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
 /// `out` is large or the decoder needs input, read more. Memory stays bounded by the buffers.
-/// `moved` counts payload bytes.
-#[allow(clippy::too_many_arguments)] // both ends, both framings and the limits: all distinct
-async fn pump(
-    src: &mut TcpStream,
-    src_buf: &mut BytesMut,
-    dec: &mut BodyDecoder,
-    dst: &mut TcpStream,
-    out: &mut BytesMut,
-    enc: &mut BodyEncoder,
-    limits: (Duration, Duration, usize),
-    moved: &mut u64,
-) -> Result<(), PumpFail> {
-    pump_paced(src, src_buf, dec, dst, out, enc, limits, moved, None).await
-}
-
-/// [`pump`], with the reads of `src` also under a minimum-rate rule (a client's request body).
-#[allow(clippy::too_many_arguments)]
-async fn pump_paced(
+/// `moved` counts payload bytes. With `pace`, the reads of `src` are also under a minimum-rate
+/// rule (a client's request body).
+#[allow(clippy::too_many_arguments)] // both ends, both framings, the limits, the pace: distinct
+pub(super) async fn pump(
     src: &mut TcpStream,
     src_buf: &mut BytesMut,
     dec: &mut BodyDecoder,
@@ -412,20 +346,34 @@ async fn pump_paced(
     }
 }
 
-fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+pub(super) fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(name);
     out.put_slice(b": ");
     out.put_slice(value);
     out.put_slice(b"\r\n");
 }
 
+/// The Host to send for a request that named none (only HTTP/1.0 may omit it, RFC 9112 §3.2):
+/// the address the client connected to, `ip:port` (IPv6 in brackets, RFC 3986 §3.2.2). Such a
+/// request can only match host-less routes, so the listener address is the authority it
+/// addressed. `None` when the request has a Host (the common case: nothing is formatted).
+fn listener_authority(head: &RequestHead, stream: &TcpStream) -> Option<String> {
+    if head.host.is_some() {
+        return None;
+    }
+    let a = stream.local_addr().ok()?;
+    Some(std::net::SocketAddr::new(a.ip().to_canonical(), a.port()).to_string())
+}
+
 /// The request head as the origin sees it (RFC 9110 §7.6: hop-by-hop fields removed; §7.6.3-like
-/// `X-Forwarded-*` added). Always HTTP/1.1 towards the origin.
+/// `X-Forwarded-*` added). Always HTTP/1.1 towards the origin, so always with exactly one Host
+/// (RFC 9112 §3.2): the client's, or `default_host` when an HTTP/1.0 client sent none.
 fn write_request_head(
     out: &mut BytesMut,
     head: &RequestHead,
     st: &ExchangeState,
     peer_ip: &[u8],
+    default_host: Option<&str>,
     rewrite: Option<Rewrite<'_>>,
     strip: Option<&[u8]>,
 ) {
@@ -476,8 +424,10 @@ fn write_request_head(
         }
     }
     if !host_written {
-        if let Some(h) = head.host {
-            put_line(out, b"host", head.slice(h));
+        match (head.host, default_host) {
+            (Some(h), _) => put_line(out, b"host", head.slice(h)),
+            (None, Some(d)) => put_line(out, b"host", d.as_bytes()),
+            (None, None) => {}
         }
     }
     out.put_slice(b"x-forwarded-for: ");
@@ -503,65 +453,6 @@ fn write_request_head(
         }
         BodyKind::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
         BodyKind::Empty | BodyKind::CloseDelimited => {}
-    }
-    out.put_slice(b"\r\n");
-}
-
-/// The response head as the client sees it: the origin's status and end-to-end headers, framing
-/// chosen for this client, `x-request-id`, and the connection decision.
-fn write_response_head(
-    out: &mut BytesMut,
-    head: &RequestHead,
-    st: &ExchangeState,
-    rh: &ResponseHead,
-    enc: &BodyEncoder,
-    date: &DateCache,
-) {
-    let reason = rh.slice(rh.reason);
-    if reason.is_empty() {
-        status_line(out, rh.status);
-    } else {
-        out.put_slice(b"HTTP/1.1 ");
-        put_decimal(out, u64::from(rh.status));
-        out.put_u8(b' ');
-        out.put_slice(reason);
-        out.put_slice(b"\r\n");
-    }
-    let (mut has_id, mut has_date) = (false, false);
-    for h in &rh.headers {
-        if h.kind == HeaderKind::Regular {
-            let name = rh.slice(h.name);
-            has_id |= name.eq_ignore_ascii_case(b"x-request-id");
-            has_date |= name.eq_ignore_ascii_case(b"date");
-            put_line(out, name, rh.slice(h.value));
-        }
-    }
-    if !has_date {
-        // RFC 9110 §6.6.1: a recipient with a clock forwarding a response without Date adds one
-        put_line(out, b"date", &date.now());
-    }
-    match enc {
-        BodyEncoder::Length { remaining } => {
-            out.put_slice(b"content-length: ");
-            put_decimal(out, *remaining);
-            out.put_slice(b"\r\n");
-        }
-        BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
-        BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
-            // HEAD and 304 keep the origin's Content-Length as metadata (RFC 9110 §8.6).
-            let meta = head.method_kind == Method::Head || rh.status == 304;
-            if let (true, Some(cl)) = (meta, rh.header("content-length")) {
-                put_line(out, b"content-length", cl);
-            }
-        }
-    }
-    if !has_id {
-        put_line(out, b"x-request-id", st.request_id.bytes(head));
-    }
-    match ConnHeader::for_client(head.version, st.keep_alive) {
-        ConnHeader::None => {}
-        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
-        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
     }
     out.put_slice(b"\r\n");
 }

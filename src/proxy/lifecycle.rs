@@ -40,8 +40,12 @@ use crate::throttle::worker::{Denied, Identity};
 pub enum Outcome {
     /// Read the next request.
     KeepAlive,
-    /// Close the connection.
+    /// Close the connection: nothing more is expected from the client (or it is gone).
     Close,
+    /// Close after a response that left request bytes unread (the client may still be
+    /// sending): half-close, discard for a bounded time, then close (RFC 9112 §9.6, see
+    /// [`super::linger`]).
+    CloseLingering,
 }
 
 /// The request id of an exchange: the client's `x-request-id`, or one tollgate generated.
@@ -91,15 +95,21 @@ pub struct ExchangeState {
     pub status: u16,
     /// Request bytes: the head and the body's payload.
     pub bytes_in: u64,
-    /// Response bytes sent: heads and payload.
+    /// Response bytes sent: heads and payload (the metrics' `sent_bytes` count all of it).
     pub bytes_out: u64,
+    /// The part of `bytes_out` that was the response head: the access log's `responseLength`
+    /// is the payload alone, `bytes_out - head_out`, as API Gateway documents it.
+    pub head_out: u64,
+    /// The origin address an HTTP integration connected to (the last one tried).
+    pub endpoint: Option<std::net::SocketAddr>,
     /// Time spent on the upstream (request sent → response relayed), HTTP integrations only.
     pub integration: Option<std::time::Duration>,
     /// The origin's status, HTTP integrations only.
     pub upstream_status: Option<u16>,
     /// The failure that decided the response, if any.
     pub error: Option<GatewayError>,
-    /// The API key that was presented and accepted.
+    /// The API key that was presented and is known: accepted, or refused as disabled (then
+    /// auth failed and only the log reads it).
     pub key: Option<usize>,
 }
 
@@ -128,7 +138,7 @@ async fn admit_and_serve(
     rc: &RouteConfig,
     m: &RouteMatch<'_>,
 ) -> Result<(), GatewayError> {
-    st.key = auth(w, head, m.route)?;
+    auth(w, head, st, m.route)?;
     throttle(w, conn, head, m.route, st.key).await?;
     integration(w, conn, head, st, rc, m).await
 }
@@ -182,7 +192,11 @@ fn log(
                 crate::http::Version::Http10 => "HTTP/1.0",
                 crate::http::Version::Http11 => "HTTP/1.1",
             },
-            response_length: st.bytes_out,
+            response_length: st.bytes_out.saturating_sub(st.head_out),
+            request_length: st.bytes_in,
+            domain_name: head.host_bytes().unwrap_or_default(),
+            raw_query: head.query_bytes(),
+            endpoint: st.endpoint,
             latency: total,
             integration_latency: st.integration,
             integration_status: st.upstream_status,
@@ -194,11 +208,18 @@ fn log(
 }
 
 /// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
-/// usage plans apply where keys are required); a missing, unknown or disabled key is a 403.
-fn auth(w: &Cx<'_>, head: &RequestHead, route: usize) -> Result<Option<usize>, GatewayError> {
+/// usage plans apply where keys are required); a missing, unknown or disabled key is a 403. A
+/// known key is kept in `st.key` even when disabled, so the log names it (the client gets the
+/// same 403 either way: it learns nothing about which keys exist).
+fn auth(
+    w: &Cx<'_>,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    route: usize,
+) -> Result<(), GatewayError> {
     let tc = &w.g.config.throttle;
     if !tc.routes.get(route).is_some_and(|r| r.key_required) {
-        return Ok(None);
+        return Ok(());
     }
     let presented = head
         .header(&tc.api_key_header)
@@ -207,9 +228,11 @@ fn auth(w: &Cx<'_>, head: &RequestHead, route: usize) -> Result<Option<usize>, G
         .key_index
         .find(presented)
         .ok_or(GatewayError::Forbidden)?;
+    st.key = Some(key);
     match tc.keys.get(key) {
-        Some(k) if k.enabled => Ok(Some(key)),
-        _ => Err(GatewayError::Forbidden),
+        Some(k) if k.enabled => Ok(()),
+        Some(_) => Err(GatewayError::KeyDisabled),
+        None => Err(GatewayError::Forbidden),
     }
 }
 
@@ -270,6 +293,8 @@ fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
         status: 0,
         bytes_in: head.head_len() as u64,
         bytes_out: 0,
+        head_out: 0,
+        endpoint: None,
         integration: None,
         upstream_status: None,
         error: None,
@@ -348,6 +373,7 @@ fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeStat
     if let BodyKind::Length(n) = head.body {
         if (conn.buf.len() as u64) >= n {
             let _ = conn.buf.split_to(n as usize);
+            st.bytes_in += n; // received, though not used: the log's requestLength counts it
             st.body = BodyState::Done;
             return;
         }
@@ -363,6 +389,12 @@ async fn write_client(
 ) -> Result<(), GatewayError> {
     st.response = ResponseState::Started;
     st.bytes_out += out.len() as u64;
+    // the head ends at the first empty line (RFC 9112 §2.1); what follows is payload
+    let head_len = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |i| i + 4);
+    st.head_out += head_len as u64;
     match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
         Ok(()) => {
             st.response = ResponseState::Complete;
@@ -409,18 +441,26 @@ async fn finish(
         && !w.draining.get();
     if reusable {
         Outcome::KeepAlive
+    } else if st.response == ResponseState::Complete && st.body != BodyState::Done {
+        // answered before the request body was read: the client may still be sending it
+        Outcome::CloseLingering
     } else {
         Outcome::Close
     }
 }
 
-/// Writes the error for a request whose head could not be parsed, then the connection closes.
-pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) {
+/// Writes the error for a request whose head could not be parsed (or came too slowly); the
+/// connection then closes, lingering: the client may still be sending the rest of its head or
+/// a body (a 413 for a declared Content-Length).
+pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let date = w.date.now();
     // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2).
     let head_only = conn.buf.starts_with(b"HEAD ");
     error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
-    let _ = flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await;
+    match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
+        Ok(()) => Outcome::CloseLingering,
+        Err(_) => Outcome::Close,
+    }
 }

@@ -3,9 +3,11 @@
 //! Data flows `conn` (bytes from the client, heads parsed) → `lifecycle` (named phases: request
 //! filter → route → integration → error mapping) → `intake` (a request body buffered, within
 //! limits, before any origin is chosen) → `forward` (upstream exchange through the per-worker
-//! pools of `upstream`) → back to `conn` for the next request. `worker` holds the
+//! pools of `upstream`; `relay` sends the origin's response on) → back to `conn` for the next
+//! request. `worker` holds the
 //! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
-//! writing responses and timed socket I/O.
+//! writing responses and timed socket I/O; `linger` ends a connection whose client may still be
+//! sending (lingering close).
 
 pub mod conn;
 pub mod forward;
@@ -13,6 +15,8 @@ pub mod idle;
 pub mod intake;
 pub mod io;
 pub mod lifecycle;
+pub mod linger;
+pub mod relay;
 pub mod respond;
 pub mod upstream;
 pub mod worker;

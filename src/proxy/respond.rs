@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::config::MockResponse;
 use crate::error::{reason_phrase, GatewayError};
-use crate::http::Version;
+use crate::http::{status_has_content, Version};
 use crate::throttle::worker::Throttled;
 
 /// How the response tells the client about the connection.
@@ -116,7 +116,9 @@ pub fn mock_response(
     out.put_slice(&mock.head);
     common_headers(out, date, request_id, conn);
     out.put_slice(b"\r\n");
-    if !head_only {
+    // 1xx/204/304 end at the head (RFC 9110 §6.4.1); config refuses such a mock with a body,
+    // and the head was rendered without Content-Length.
+    if !head_only && status_has_content(mock.status) {
         out.put_slice(&mock.body);
     }
 }

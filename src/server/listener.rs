@@ -4,17 +4,30 @@
 //! surface synchronously at startup (and a `:0` port resolves once, with every worker's socket on
 //! the same port). Leaves out: accepting (each worker hands its sockets to its own runtime). The
 //! kernel spreads new connections across the worker sockets of an address by the 4-tuple hash.
+//!
+//! SO_REUSEPORT lets any socket of the same user join a group, so a second tollgate (or anything
+//! else) started on the same address would silently share its traffic. Before a group is made
+//! for an address (at startup, or for an address a reload adds), [`bind_reuseport`] probes it
+//! with a socket bound *without* SO_REUSEPORT: that bind fails with `EADDRINUSE` when anyone
+//! listens there, and the group is refused ("address in use by another process"). The probe is
+//! closed before the group binds. Addresses a reload keeps are never probed: the workers keep
+//! their sockets. Port 0 is not probed (the kernel picks a port nobody uses).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Creates `count` listening sockets on `addr`, all with SO_REUSEPORT on the same port.
+/// What the error for an address another process listens on says.
+pub const IN_USE_BY_ANOTHER: &str = "address in use by another process";
+
+/// Creates `count` listening sockets on `addr`, all with SO_REUSEPORT on the same port, after
+/// checking that nobody listens on `addr` yet (see the module docs).
 pub fn bind_reuseport(
     addr: SocketAddr,
     count: usize,
     backlog: u32,
 ) -> io::Result<Vec<TcpListener>> {
+    probe_free(addr)?;
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
@@ -25,7 +38,35 @@ pub fn bind_reuseport(
     Ok(out)
 }
 
+/// Fails with [`IN_USE_BY_ANOTHER`] when a socket listens on `addr` (any process, this one
+/// included): binds a probe socket without SO_REUSEPORT and closes it at once. SO_REUSEADDR is
+/// set so connections of an earlier run still in TIME_WAIT do not count as a listener.
+pub fn probe_free(addr: SocketAddr) -> io::Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    match socket_bound(addr, false) {
+        Ok(_probe) => Ok(()), // dropped (closed) here, before the group binds
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            Err(io::Error::new(io::ErrorKind::AddrInUse, IN_USE_BY_ANOTHER))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let owned = socket_bound(addr, true)?;
+    let fd = owned.as_raw_fd();
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // SAFETY: listen(2) on a bound socket we own.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpListener::from(owned))
+}
+
+/// A TCP socket bound to `addr` (SO_REUSEADDR always, SO_REUSEPORT when `reuseport`).
+fn socket_bound(addr: SocketAddr, reuseport: bool) -> io::Result<OwnedFd> {
     let domain = match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
@@ -45,7 +86,9 @@ fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     // every error path below.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    if reuseport {
+        set_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
     if domain == libc::AF_INET6 {
         set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
     }
@@ -55,12 +98,7 @@ fn bind_one(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
-    // SAFETY: listen(2) on a bound socket we own.
-    if unsafe { libc::listen(fd, backlog) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(TcpListener::from(owned))
+    Ok(owned)
 }
 
 /// setsockopt with an `int` value.
@@ -144,5 +182,18 @@ mod tests {
         let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = plain.local_addr().unwrap();
         assert!(bind_reuseport(addr, 1, 128).is_err());
+    }
+
+    #[test]
+    fn another_reuseport_group_on_the_address_is_refused() {
+        // another process's tollgate: a SO_REUSEPORT group of the same user on a fixed port
+        let other = bind_reuseport("127.0.0.1:0".parse().unwrap(), 1, 128).unwrap();
+        let addr = other[0].local_addr().unwrap();
+        let e = bind_reuseport(addr, 2, 128).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        drop(other);
+        // free again: the group binds, its own sockets sharing the port
+        assert_eq!(bind_reuseport(addr, 2, 128).unwrap().len(), 2);
     }
 }

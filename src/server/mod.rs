@@ -4,7 +4,8 @@
 //! chosen driver (io_uring, falling back to epoll under `auto` when the ring cannot be built),
 //! the SO_REUSEPORT listeners (made up front by [`listener`]), panic isolation per connection,
 //! draining on shutdown, and the background threads (usage flusher, health checker, access-log
-//! writer, admin). A worker's own loops are in [`worker`]; hot reload in [`reload`].
+//! writer, admin, upstream name resolver: see [`dns`]). A worker's own loops are in [`worker`];
+//! hot reload in [`reload`].
 //!
 //! What crosses cores, all through [`Shared`]: the `draining` flag (an `AtomicBool`, written
 //! once by the controlling thread with `Release` and read by each worker's housekeeping loop
@@ -12,6 +13,8 @@
 //! board (see [`crate::metrics`]) and the reload board (see [`reload`]). Workers report their
 //! driver once at startup through a channel; nothing is shared on the request path.
 
+pub mod changes;
+pub mod dns;
 pub mod listener;
 pub mod reload;
 mod worker;
@@ -274,8 +277,19 @@ pub(crate) fn build_runtime(
 }
 
 /// Binds every listener and starts the workers; returns once all of them serve. `source` is
-/// where a reload reads the config again.
+/// where a reload reads the config again. Upstream host names are looked up by the system.
 pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHandle> {
+    start_with(config, source, crate::config::resolve::system())
+}
+
+/// [`start`], with upstream host names looked up (by reloads and the resolver thread) by
+/// `resolver`; `config` should have been compiled with it too
+/// ([`crate::config::from_str_with`]).
+pub fn start_with(
+    config: Arc<Config>,
+    source: ConfigSource,
+    resolver: Arc<dyn crate::config::resolve::Resolver>,
+) -> io::Result<ServerHandle> {
     let s = &config.server;
     let n = s.workers.max(1);
     let mut per_worker: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
@@ -365,7 +379,7 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         }
     }
     let control = Arc::new(Controller::new(
-        source,
+        (source, resolver.clone()),
         shared.clone(),
         n,
         config.clone(),
@@ -373,6 +387,9 @@ pub fn start(config: Arc<Config>, source: ConfigSource) -> io::Result<ServerHand
         health,
         log,
     )?);
+    dns::spawn(control.clone(), resolver).inspect_err(|_| {
+        shared.draining.store(true, Ordering::Release);
+    })?;
     let admin = match config.admin {
         Some(addr) => {
             let a = Arc::new(crate::admin::Admin {

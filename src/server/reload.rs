@@ -11,7 +11,8 @@
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
 //!    Reloads (and scrapes, which must see one config) are serialised by one mutex.
 //! 2. The file is read and compiled exactly as at startup. Any error (the file, a key, a line)
-//!    ends the reload here: it is returned and logged, and nothing changes.
+//!    ends the reload here: it is returned and logged, and nothing changes. Upstream host names
+//!    are looked up again here (a name that fails keeps the addresses it is served with).
 //! 3. Shared parts are built: the [`Throttle`] carrying over unchanged limits, quotas and
 //!    counters by name, the health board carrying over target health by upstream name and
 //!    address, a new access-log writer if the log's path changed, and SO_REUSEPORT sockets for
@@ -29,10 +30,17 @@
 //!    current (admin views, health checker). A worker that did not answer in time makes the
 //!    result [`ReloadError::Partial`], reported as such (HTTP 503), not as a rejection.
 //!
+//! The resolver thread ([`super::dns`]) publishes the same way when a host name's addresses
+//! change (`Controller::apply_resolved`): the config being served, compiled again with the new
+//! answers, becomes the next generation; that is not a reload (no history, no counters).
+//!
 //! Requests already running finish on the generation they started on; nothing is cut off.
 //! Settings that only take effect at startup (worker count, driver, ring size, pinning, read
-//! buffer size, the admin address, the usage state directory) are reported as notes in the
-//! result, not applied.
+//! buffer size, the admin address, the usage state directory, the backlog of kept addresses) are
+//! not applied: they are compared with what the process runs (not with the previous file) and
+//! reported as notes on every reload while they differ (see [`super::changes`]). Every result
+//! carries a summary of what changed (routes, upstreams, API keys, limits, other settings), or
+//! "no changes", and the log line says the same.
 
 use std::io;
 use std::net::SocketAddr;
@@ -42,8 +50,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::changes::{Changes, Running};
+use super::dns::{self, Answer, DnsBoard, Known, LastGood};
 use super::{listener, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
+use crate::config::resolve::{with_resolver, Resolver};
 use crate::config::{self, Config};
 use crate::health::HealthBoard;
 use crate::throttle::Throttle;
@@ -135,8 +146,11 @@ pub struct Current {
 pub struct ReloadReport {
     pub generation: u64,
     pub config_hash: String,
-    /// Settings that changed but apply only at restart, and similar remarks.
+    /// Restart-only settings where the file differs from what the process runs (on every
+    /// reload while they differ), and similar remarks.
     pub notes: Vec<String>,
+    /// What this reload changed, against the config served before it.
+    pub changes: Changes,
 }
 
 /// The outcome of the latest reload, for `GET /status`.
@@ -153,6 +167,12 @@ pub struct Controller {
     shared: Arc<Shared>,
     workers: usize,
     current: Mutex<Arc<Current>>,
+    /// Restart-only settings as the process runs them (reload notes compare against these).
+    running: Mutex<Running>,
+    /// Looks up upstream host names (reloads and the resolver thread).
+    resolver: Arc<dyn Resolver>,
+    /// Upstream targets' addresses and lookups (`GET /status`, metrics).
+    dns: DnsBoard,
     /// Serialises reloads with each other and with scrapes.
     serial: Mutex<()>,
     last: Mutex<Option<LastReload>>,
@@ -194,9 +214,10 @@ fn unix_now() -> u64 {
 }
 
 impl Controller {
-    /// The controller for the config the process started with (generation 0).
+    /// The controller for the config the process started with (generation 0), reloading from
+    /// `source` with host names looked up by `resolver`.
     pub(super) fn new(
-        source: ConfigSource,
+        (source, resolver): (ConfigSource, Arc<dyn Resolver>),
         shared: Arc<Shared>,
         workers: usize,
         config: Arc<Config>,
@@ -210,9 +231,14 @@ impl Controller {
         };
         let checker_stop = Arc::new(AtomicBool::new(false));
         spawn_checker(&health, &config, &shared, &checker_stop)?;
+        let dns = DnsBoard::default();
+        dns.follow(&config);
         Ok(Controller {
             source,
             workers,
+            running: Mutex::new(Running::of(&config)),
+            resolver,
+            dns,
             current: Mutex::new(Arc::new(Current {
                 number: 0,
                 config,
@@ -235,6 +261,75 @@ impl Controller {
     /// The state being served.
     pub fn current(&self) -> Arc<Current> {
         lock(&self.current).clone()
+    }
+
+    /// The effective configuration being served, as TOML (`GET /config`): defaults filled in,
+    /// secrets redacted, restart-only settings at the values the process runs, marked where
+    /// the file differs.
+    pub fn effective_config(&self) -> String {
+        let cur = self.current();
+        let mut notes = lock(&self.running).annotations(&cur.config);
+        notes.extend(DnsBoard::annotations(&cur.config));
+        crate::config::effective::render(&cur.config.source, &notes)
+    }
+
+    /// Upstream targets' addresses and lookups.
+    pub fn dns(&self) -> &DnsBoard {
+        &self.dns
+    }
+
+    /// The server drains or has stopped (background threads end).
+    pub fn shutting_down(&self) -> bool {
+        self.shared.draining() || self.shared.stopped()
+    }
+
+    /// Serves new addresses for host-name targets (the resolver thread's good answers that
+    /// differ from what is served): the config being served is compiled again with them and
+    /// handed to the workers as the next generation, as a reload would. Not a reload: the
+    /// reload history and counters are left alone.
+    pub(super) fn apply_resolved(&self, fresh: Vec<Answer>) {
+        let _serial = lock(&self.serial);
+        if self.shutting_down() {
+            return;
+        }
+        let cur = self.current();
+        let names: Vec<String> = fresh
+            .iter()
+            .map(|a| {
+                let addrs: Vec<String> = a.addrs.iter().map(|x| x.to_string()).collect();
+                format!("{}:{} -> {}", a.host, a.port, addrs.join(", "))
+            })
+            .collect();
+        let known = Arc::new(Known {
+            answers: dns::merged(&cur.config, fresh),
+            fallback: None,
+        });
+        let config = match config::from_str_with(&cur.config.source, known) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                // cannot happen for text that compiled; reported rather than assumed
+                eprintln!("tollgate: dns: cannot apply new addresses: {e}");
+                return;
+            }
+        };
+        let moved = config
+            .upstreams
+            .iter()
+            .zip(&cur.config.upstreams)
+            .any(|(n, o)| n.targets != o.targets);
+        if !moved {
+            self.dns.follow(&cur.config);
+            return;
+        }
+        match self.apply_locked(&cur, config, Vec::new()) {
+            Ok(r) => eprintln!(
+                "tollgate: dns: {}; generation {} applied: {}",
+                names.join("; "),
+                r.generation,
+                r.changes.summary()
+            ),
+            Err(e) => eprintln!("tollgate: dns: {}: {e}", names.join("; ")),
+        }
     }
 
     /// Holds off reloads while the caller reads workers' snapshots, so they and
@@ -305,9 +400,10 @@ impl Controller {
             Ok(r) => {
                 self.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 eprintln!(
-                    "tollgate: reload: generation {} (config {}) applied{}",
+                    "tollgate: reload: generation {} (config {}) applied: {}{}",
                     r.generation,
                     r.config_hash,
+                    r.changes.summary(),
                     r.notes.iter().map(|n| format!("; {n}")).collect::<String>()
                 );
             }
@@ -332,8 +428,22 @@ impl Controller {
             return Err(Rejected("the server is shutting down".into()));
         }
         let cur = self.current();
-        let config = Arc::new(self.source.load().map_err(Rejected)?);
-        let notes = restart_notes(&cur.config, &config);
+        // names are looked up here (off the workers); a failed lookup keeps the last good answer
+        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &cur.config));
+        let config = with_resolver(resolver, || self.source.load()).map_err(Rejected)?;
+        let notes = lock(&self.running).notes(&config);
+        self.apply_locked(&cur, Arc::new(config), notes)
+    }
+
+    /// Hands `config` to the workers as the generation after `cur` and makes it current.
+    fn apply_locked(
+        &self,
+        cur: &Current,
+        config: Arc<Config>,
+        notes: Vec<String>,
+    ) -> Result<ReloadReport, ReloadError> {
+        use ReloadError::Rejected;
+        let changes = Changes::between(&cur.config, &config);
         let n = self.workers;
         // Everything that can fail comes first, before any shared state is touched.
         // New listen addresses: bind now, so a taken port fails the reload before any swap.
@@ -408,6 +518,8 @@ impl Controller {
                 lock(&self.retired_sinks).push(old);
             }
         }
+        lock(&self.running).applied(&config);
+        self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
             config: config.clone(),
@@ -429,6 +541,7 @@ impl Controller {
             generation: number,
             config_hash: config.hash.clone(),
             notes,
+            changes,
         })
     }
 
@@ -462,65 +575,4 @@ fn spawn_checker(
         shared.draining() || stop.load(Ordering::Acquire)
     })?;
     Ok(())
-}
-
-/// Changed settings that a running process cannot apply.
-fn restart_notes(old: &Config, new: &Config) -> Vec<String> {
-    let (o, n) = (&old.server, &new.server);
-    let mut notes = Vec::new();
-    let mut note = |key: &str, changed: bool| {
-        if changed {
-            notes.push(format!("{key} changed: takes effect at restart"));
-        }
-    };
-    note("server.workers", o.workers != n.workers);
-    note("server.driver", o.driver != n.driver);
-    note("server.ring_entries", o.ring_entries != n.ring_entries);
-    note("server.pin_cores", o.pin_cores != n.pin_cores);
-    note(
-        "server.read_buffer_bytes",
-        o.read_buffer_bytes != n.read_buffer_bytes,
-    );
-    note("admin.listen", old.admin != new.admin);
-    note(
-        "server.state_dir",
-        old.throttle.state_dir != new.throttle.state_dir,
-    );
-    note(
-        "server.backlog (of addresses kept)",
-        o.backlog != n.backlog && o.listen.iter().any(|a| n.listen.contains(a)),
-    );
-    notes
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(extra_server: &str, admin: &str) -> Config {
-        let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\n{extra_server}\n{admin}\n[[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
-        );
-        config::from_str(&text).unwrap_or_else(|e| panic!("{}", e.render("test")))
-    }
-
-    #[test]
-    fn startup_only_settings_are_reported_not_silently_ignored() {
-        let old = cfg("workers = 2", "");
-        assert!(restart_notes(&old, &cfg("workers = 2", "")).is_empty());
-        let new = cfg(
-            "workers = 3\ndriver = \"epoll\"\nread_buffer_bytes = 32768",
-            "[admin]\nlisten = \"127.0.0.1:0\"",
-        );
-        let notes = restart_notes(&old, &new).join("\n");
-        for key in [
-            "server.workers",
-            "server.driver",
-            "server.read_buffer_bytes",
-            "admin.listen",
-        ] {
-            assert!(notes.contains(key), "{key} missing from: {notes}");
-        }
-        assert!(!notes.contains("pin_cores"), "{notes}");
-    }
 }

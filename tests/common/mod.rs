@@ -315,14 +315,29 @@ fn serve_origin_conn(
     }
 }
 
-/// Reads one request (head + body) from `s`, keeping the exact bytes. None at EOF or on error.
-fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> Option<Recorded> {
-    let head_end = loop {
+/// Reads from `s` into `buf` until it holds a whole head; the head's length (through the empty
+/// line). None at EOF or on error.
+fn head_end(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+    loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
-            break i + 4;
+            return Some(i + 4);
         }
         fill(s, buf)?;
-    };
+    }
+}
+
+/// Reads one head from `s` (for origins and clients written by hand whose messages carry no
+/// body) and takes it out of `buf`; what follows it stays there. None at EOF or on error.
+pub fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    let end = head_end(s, buf)?;
+    let head: Vec<u8> = buf.drain(..end).collect();
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// Reads one request (head + body, chunked or Content-Length) from `s`, keeping the exact
+/// bytes; what follows it stays in `buf`. None at EOF, on error or on a head httparse refuses.
+pub fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> Option<Recorded> {
+    let head_end = head_end(s, buf)?;
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut req = httparse::Request::new(&mut headers);
     req.parse(&buf[..head_end]).ok()?;
@@ -558,10 +573,10 @@ pub fn roundtrip(addr: SocketAddr, raw: &[u8]) -> Response {
     c.read(raw.starts_with(b"HEAD ")).expect("a response")
 }
 
-/// `GET path` with Host, on a fresh connection.
+/// `GET path` with `Host: localhost` (a name the admin listener accepts), on a fresh connection.
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     roundtrip(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test.local\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
     )
 }

@@ -1,0 +1,193 @@
+//! `[[upstream]]` sections: validation and target resolution.
+//!
+//! Owns: the compiled [`UpstreamConfig`] and its targets ([`TargetName`]: each `host:port` as
+//! written with every address it stands for), the checks of a target's form (a missing port is
+//! named as such), and the ranges of upstream settings. Leaves out: looking names up again at
+//! run time (see [`crate::server::dns`]) and the per-worker pools built from this (see
+//! [`crate::proxy::upstream`]). Data flows raw `[[upstream]]` → [`compile_upstreams`] →
+//! `Config::upstreams`, which routes reference by index.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::compile::Ctx;
+use super::forwarding;
+use super::raw::{self, Balance};
+use crate::health::CheckSpec;
+
+/// One `[[upstream]]`, with its targets resolved to socket addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// Every address of every target, in `names` order (what workers balance over).
+    pub targets: Vec<SocketAddr>,
+    /// The targets as written, each with the addresses it stands for.
+    pub names: Vec<TargetName>,
+    /// How often host-name targets are looked up again.
+    pub resolve_interval: Duration,
+    pub balance: Balance,
+    pub connect_timeout: Duration,
+    pub response_timeout: Duration,
+    pub max_idle_per_worker: usize,
+    pub idle_timeout: Duration,
+    pub health: Option<CheckSpec>,
+    pub passive_failures: u32,
+    pub passive_cooldown: Duration,
+}
+
+/// One entry of an upstream's `targets` and the addresses it resolved to (one for an IP
+/// literal; every address the name had at load, or at its latest re-resolution).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetName {
+    /// As written, `host:port`.
+    pub target: String,
+    pub kind: super::resolve::Target,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// What is wrong with the port of an upstream target (`host:port`), if anything: a name
+/// without a port would otherwise only say "cannot resolve". A port is required because an
+/// upstream target has no scheme to default one from.
+fn target_port_problem(t: &str) -> Option<String> {
+    if t.parse::<SocketAddr>().is_ok() {
+        return None;
+    }
+    let no_port = || Some(format!("{t:?} has no port; write \"{t}:80\""));
+    if t.ends_with(']') {
+        return no_port(); // "[::1]"
+    }
+    let Some((host, port)) = t.rsplit_once(':') else {
+        return no_port();
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Some(format!(
+            "{t:?}: an IPv6 address needs brackets and a port, as \"[::1]:80\""
+        ));
+    }
+    match port.parse::<u16>() {
+        _ if host.is_empty() => Some(format!("{t:?} has no host")),
+        Ok(0) => Some(format!("{t:?}: port 0 cannot be connected to")),
+        Ok(_) => None,
+        Err(_) => Some(format!("{t:?}: port {port:?} is not a number in 1..=65535")),
+    }
+}
+
+/// Bounds of `upstream.resolve_interval_ms`: at least a second (a name is not looked up in a
+/// busy loop), at most a day.
+pub const RESOLVE_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=86_400_000;
+
+/// One `targets` entry with every address it stands for now (see [`super::resolve`]).
+pub fn resolve_target(s: &str) -> Result<TargetName, String> {
+    let kind = super::resolve::Target::parse(s)
+        .ok_or_else(|| format!("cannot resolve {s:?} as host:port"))?;
+    let addrs = super::resolve::addresses(&kind)
+        .map_err(|e| format!("cannot resolve {s:?} as host:port: {e}"))?;
+    Ok(TargetName {
+        target: s.to_string(),
+        kind,
+        addrs,
+    })
+}
+
+pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
+    let mut out: Vec<UpstreamConfig> = Vec::with_capacity(ups.len());
+    for (i, u) in ups.iter().enumerate() {
+        let name = u.name.get_ref();
+        if name.is_empty() {
+            cx.err(&u.name, format!("upstream[{i}].name"), "must not be empty");
+        } else if ups[..i].iter().any(|p| p.name.get_ref() == name) {
+            cx.err(
+                &u.name,
+                format!("upstream[{i}].name"),
+                format!("duplicate upstream {name:?}"),
+            );
+        }
+        let mut targets = Vec::new();
+        if u.targets.get_ref().is_empty() {
+            cx.err(
+                &u.targets,
+                format!("upstream[{i}].targets"),
+                "needs at least one target",
+            );
+        }
+        let mut names = Vec::new();
+        for (j, t) in u.targets.get_ref().iter().enumerate() {
+            if let Some(m) = target_port_problem(t.get_ref()) {
+                cx.err(t, format!("upstream[{i}].targets[{j}]"), m);
+                continue;
+            }
+            match resolve_target(t.get_ref()) {
+                Ok(name) => {
+                    targets.extend(name.addrs.iter().copied());
+                    names.push(name);
+                }
+                Err(m) => cx.err(t, format!("upstream[{i}].targets[{j}]"), m),
+            }
+        }
+        let resolve_ms = cx.range(
+            &u.resolve_interval_ms,
+            format!("upstream[{i}].resolve_interval_ms"),
+            &RESOLVE_INTERVAL_RANGE_MS,
+        );
+        forwarding::check_upstream(i, u, cx);
+        let key = |k: &str| format!("upstream[{i}].{k}");
+        let health = u.health.as_ref().and_then(|h| {
+            let r = h.get_ref();
+            if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                let m = "must be an origin-form path such as \"/health\"";
+                cx.err(h, key("health.path"), m);
+                return None;
+            }
+            Some(CheckSpec {
+                path: r.path.clone(),
+                interval: cx.millis(
+                    &r.interval_ms,
+                    key("health.interval_ms"),
+                    &raw::HEALTH_INTERVAL_MS,
+                ),
+                timeout: cx.millis(&r.timeout_ms, key("health.timeout_ms"), &raw::TIMEOUT_MS),
+                healthy: cx.range(&r.healthy, key("health.healthy"), &raw::HEALTH_THRESHOLD),
+                unhealthy: cx.range(
+                    &r.unhealthy,
+                    key("health.unhealthy"),
+                    &raw::HEALTH_THRESHOLD,
+                ),
+            })
+        });
+        out.push(UpstreamConfig {
+            health,
+            passive_failures: cx.range(
+                &u.passive_failures,
+                key("passive_failures"),
+                &raw::PASSIVE_FAILURES,
+            ),
+            passive_cooldown: cx.millis(
+                &u.passive_cooldown_ms,
+                key("passive_cooldown_ms"),
+                &raw::TIMEOUT_MS,
+            ),
+            name: name.clone(),
+            targets,
+            names,
+            resolve_interval: Duration::from_millis(resolve_ms),
+            balance: u.balance,
+            connect_timeout: cx.millis(
+                &u.connect_timeout_ms,
+                key("connect_timeout_ms"),
+                &raw::TIMEOUT_MS,
+            ),
+            response_timeout: cx.millis(
+                &u.response_timeout_ms,
+                key("response_timeout_ms"),
+                &raw::TIMEOUT_MS,
+            ),
+            max_idle_per_worker: cx.range(
+                &u.max_idle_per_worker,
+                key("max_idle_per_worker"),
+                &raw::MAX_IDLE_PER_WORKER,
+            ),
+            idle_timeout: cx.millis(&u.idle_timeout_ms, key("idle_timeout_ms"), &raw::TIMEOUT_MS),
+        });
+    }
+    out
+}

@@ -1,0 +1,230 @@
+//! The response side of the HTTP integration: relay an origin's response to the client.
+//!
+//! Owns: turning a parsed origin [`ResponseHead`] into the client's head (end-to-end fields,
+//! framing chosen for this client, `date`, `x-request-id`, the connection decision), holding
+//! that head back until the body's buffered start decodes (so an origin whose body is broken
+//! from the start is still a 502), the rules for responses without content (1xx/204/304 carry
+//! no body and no framing, RFC 9110 §6.4.1) and whether the origin connection is still in sync
+//! afterwards. Leaves out: connecting, sending the request and reading the head (see
+//! [`super::forward`]), and the body copy loop itself (`forward::pump`).
+//!
+//! Data flow: origin buffer → [`BodyDecoder`] → [`BodyEncoder`] → one output buffer, flushed to
+//! the client first when everything buffered is decoded, then by `pump` as the body streams.
+
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+
+use super::conn::Downstream;
+use super::forward::{pump, put_line, PumpFail, SourceFail, FLUSH_BYTES};
+use super::io::{flush, read_within, IoFail};
+use super::lifecycle::{ExchangeState, ResponseState};
+use super::respond::{put_decimal, status_line, ConnHeader};
+use super::upstream::UpstreamConn;
+use super::worker::{Cx, DateCache};
+use crate::error::GatewayError;
+use crate::http::{
+    status_has_content, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, Method,
+    RequestHead, ResponseHead, Version,
+};
+
+/// Sends the response head and body to the client. Ok(true): the origin's message was read to
+/// its end and nothing suggests the origin connection is out of sync (it may be reused).
+///
+/// The head is held back until the body's first step (first data bytes, or its end) and every
+/// further step already buffered have decoded: as long as no byte reached the client, a broken
+/// origin body (a malformed first chunk, a close before the first byte) is still answered with
+/// a 502 instead of an empty close.
+pub(super) async fn relay_response(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    uc: &mut UpstreamConn,
+    rh: &ResponseHead,
+    read_limit: Duration,
+) -> Result<bool, GatewayError> {
+    let client_11 = head.version == Version::Http11;
+    let mut enc = match rh.body {
+        BodyKind::Empty => BodyEncoder::Empty,
+        BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
+        BodyKind::Chunked | BodyKind::CloseDelimited if client_11 => BodyEncoder::Chunked,
+        BodyKind::Chunked | BodyKind::CloseDelimited => BodyEncoder::CloseDelimited,
+    };
+    let mut dec = BodyDecoder::new_response(rh.body);
+    st.upstream_status = Some(rh.status);
+    let first = first_body_step(w, uc, &mut dec, read_limit).await?;
+    let broken = |_| GatewayError::UpstreamProtocol("upstream body broken");
+    if enc == BodyEncoder::CloseDelimited {
+        st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
+    }
+    if w.draining.get() {
+        st.keep_alive = false;
+    }
+    let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
+    write_response_head(&mut out, head, st, rh, &enc, &w.date);
+    st.bytes_out += out.len() as u64;
+    st.head_out += out.len() as u64; // the head alone: the access log's responseLength excludes it
+    st.status = rh.status;
+    let timeouts = &w.g.config.server.timeouts;
+    let mut ended = false;
+    let mut step = Some(first);
+    // The first step, and every further one already buffered (up to FLUSH_BYTES), is decoded
+    // before the head leaves: a framing error in any of them is still a 502.
+    while let Some(chunk) = step.take() {
+        match chunk {
+            BodyChunk::Data(d) => {
+                st.bytes_out += d.len() as u64;
+                enc.encode(&d, &mut out).map_err(broken)?;
+            }
+            BodyChunk::End { trailers } => {
+                enc.finish(&trailers, &mut out).map_err(broken)?;
+                ended = true;
+                break;
+            }
+        }
+        if out.len() < FLUSH_BYTES {
+            step = dec.decode(&mut uc.buf).map_err(broken)?;
+        }
+    }
+    // 1xx/204/304 end at their head (RFC 9112 §6.3 items 1-2): bytes an origin sent after it
+    // (e.g. a 204 with Content-Length: 5 and five bytes) are not body, and would be read as the
+    // next response on a reused connection.
+    let in_sync = rh.body != BodyKind::CloseDelimited && !stray_framing(rh);
+    // From here on bytes reach the client: an error can only close the connection.
+    st.response = ResponseState::Started;
+    if flush(&mut conn.stream, &mut out, timeouts.write)
+        .await
+        .is_err()
+    {
+        return Err(GatewayError::ClientGone);
+    }
+    if ended {
+        st.response = ResponseState::Complete;
+        return Ok(in_sync);
+    }
+    let limit = (read_limit, timeouts.write, w.buffers.size());
+    let r = pump(
+        &mut uc.stream,
+        &mut uc.buf,
+        &mut dec,
+        &mut conn.stream,
+        &mut out,
+        &mut enc,
+        limit,
+        &mut st.bytes_out,
+        None,
+    )
+    .await;
+    match r {
+        Ok(()) => {
+            st.response = ResponseState::Complete;
+            Ok(in_sync)
+        }
+        Err(PumpFail::Sink) => Err(GatewayError::ClientGone),
+        Err(PumpFail::Source(SourceFail::Timeout)) => Err(GatewayError::UpstreamTimeout),
+        Err(PumpFail::Source(_)) => Err(GatewayError::UpstreamProtocol("upstream body broken")),
+    }
+}
+
+/// Decodes the first step of the origin's body (data or its end), reading as needed, before
+/// anything is written to the client. Every failure here is still answerable: 502, or 504 when
+/// the origin goes quiet.
+async fn first_body_step(
+    w: &Cx<'_>,
+    uc: &mut UpstreamConn,
+    dec: &mut BodyDecoder,
+    read_limit: Duration,
+) -> Result<BodyChunk, GatewayError> {
+    loop {
+        match dec.decode(&mut uc.buf) {
+            Ok(Some(step)) => return Ok(step),
+            Ok(None) => {}
+            Err(_) => return Err(GatewayError::UpstreamProtocol("invalid response body")),
+        }
+        match read_within(&mut uc.stream, &mut uc.buf, w.buffers.size(), read_limit).await {
+            Ok(0) => {
+                return dec
+                    .eof()
+                    .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))
+            }
+            Ok(_) => {}
+            Err(IoFail::Timeout) => return Err(GatewayError::UpstreamTimeout),
+            Err(IoFail::Io(_)) => {
+                return Err(GatewayError::UpstreamProtocol("upstream body broken"))
+            }
+        }
+    }
+}
+
+/// A response without content by its status (RFC 9110 §6.4.1) that still carries framing the
+/// origin must not send there: Transfer-Encoding on any of them, Content-Length on 1xx/204
+/// (RFC 9110 §8.6; a 304 may carry it as metadata). Such an origin may also have sent body
+/// bytes after the head, so its connection is not reused.
+fn stray_framing(rh: &ResponseHead) -> bool {
+    if status_has_content(rh.status) {
+        return false;
+    }
+    rh.header("transfer-encoding").is_some()
+        || (rh.status != 304 && rh.header("content-length").is_some())
+}
+
+/// The response head as the client sees it: the origin's status and end-to-end headers, framing
+/// chosen for this client, `x-request-id`, and the connection decision.
+fn write_response_head(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    st: &ExchangeState,
+    rh: &ResponseHead,
+    enc: &BodyEncoder,
+    date: &DateCache,
+) {
+    let reason = rh.slice(rh.reason);
+    if reason.is_empty() {
+        status_line(out, rh.status);
+    } else {
+        out.put_slice(b"HTTP/1.1 ");
+        put_decimal(out, u64::from(rh.status));
+        out.put_u8(b' ');
+        out.put_slice(reason);
+        out.put_slice(b"\r\n");
+    }
+    let (mut has_id, mut has_date) = (false, false);
+    for h in &rh.headers {
+        if h.kind == HeaderKind::Regular {
+            let name = rh.slice(h.name);
+            has_id |= name.eq_ignore_ascii_case(b"x-request-id");
+            has_date |= name.eq_ignore_ascii_case(b"date");
+            put_line(out, name, rh.slice(h.value));
+        }
+    }
+    if !has_date {
+        // RFC 9110 §6.6.1: a recipient with a clock forwarding a response without Date adds one
+        put_line(out, b"date", &date.now());
+    }
+    match enc {
+        BodyEncoder::Length { remaining } => {
+            out.put_slice(b"content-length: ");
+            put_decimal(out, *remaining);
+            out.put_slice(b"\r\n");
+        }
+        BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
+        BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
+            // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6);
+            // 1xx/204/304 get none whatever the origin said (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
+            let meta = head.method_kind == Method::Head && status_has_content(rh.status);
+            if let (true, Some(cl)) = (meta, rh.header("content-length")) {
+                put_line(out, b"content-length", cl);
+            }
+        }
+    }
+    if !has_id {
+        put_line(out, b"x-request-id", st.request_id.bytes(head));
+    }
+    match ConnHeader::for_client(head.version, st.keep_alive) {
+        ConnHeader::None => {}
+        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
+        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+    }
+    out.put_slice(b"\r\n");
+}

@@ -1,0 +1,518 @@
+//! Re-resolving upstream host names: one resolver thread per process, off the workers.
+//!
+//! Owns: [`DnsBoard`], what `GET /status` and the metrics show about every target (the addresses
+//! it stands for now, when and how its name was last looked up, lookup counts by upstream), and
+//! the resolver thread. Every [`RESOLVE_TICK`] the thread looks up the host-name targets whose
+//! upstream's `resolve_interval_ms` has passed (blocking getaddrinfo, or the resolver the server
+//! was given, on this thread only). A failed lookup, or one with no address, keeps the last good
+//! answer: it is counted and logged, and the target keeps its addresses. When an answer differs
+//! from the addresses being served, the controller compiles the current config text again with
+//! the new answers (`Controller::apply_resolved`) and hands it to the workers as
+//! a new generation, exactly as a reload does: an upstream whose addresses changed starts afresh
+//! on each worker but adopts idle pooled connections to addresses it keeps, and health (active
+//! verdict, passive ejection) carries over per address. IP-literal targets are never looked up.
+//! Leaves out: parsing targets and the lookup itself (see [`crate::config::resolve`]).
+//!
+//! The board is behind a mutex touched only by control-plane threads (this one, the admin
+//! thread, reloads); workers never see it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::resolve::{self, Resolver, Target};
+use crate::config::Config;
+use crate::metrics::prom::{escape, json_str};
+
+use super::reload::Controller;
+
+/// How often the resolver thread looks for names that are due (it sleeps in between).
+pub const RESOLVE_TICK: Duration = Duration::from_millis(50);
+
+/// How the latest lookup of a name went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// An IP literal: never looked up.
+    Literal,
+    Ok,
+    /// The lookup failed; the target keeps its last good addresses.
+    Failed(String),
+}
+
+/// One target of one upstream.
+#[derive(Debug, Clone)]
+struct Entry {
+    upstream: String,
+    target: String,
+    kind: Target,
+    /// The addresses being served for this target.
+    addrs: Vec<SocketAddr>,
+    /// Unix milliseconds of the latest lookup (load included).
+    at_ms: u64,
+    result: Lookup,
+    next: Instant,
+    interval: Duration,
+}
+
+/// Lookup counts of one upstream (kept while the process runs: counters never go back).
+#[derive(Debug, Clone)]
+struct Totals {
+    upstream: String,
+    ok: u64,
+    failed: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: Vec<Entry>,
+    totals: Vec<Totals>,
+}
+
+/// What the process knows about its targets' names.
+#[derive(Debug, Default)]
+pub struct DnsBoard {
+    state: Mutex<State>,
+}
+
+/// A name due for a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Due {
+    host: String,
+    port: u16,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl DnsBoard {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follows `config` (at startup, and after each applied reload or re-resolution): its
+    /// targets with the addresses it serves. A target already known keeps its lookup history.
+    pub fn follow(&self, config: &Config) {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let old = std::mem::take(&mut st.entries);
+        for u in &config.upstreams {
+            for t in &u.names {
+                let prev = old
+                    .iter()
+                    .find(|e| e.upstream == u.name && e.target == t.target);
+                let literal = matches!(t.kind, Target::Literal(_));
+                st.entries.push(Entry {
+                    upstream: u.name.clone(),
+                    target: t.target.clone(),
+                    kind: t.kind.clone(),
+                    addrs: t.addrs.clone(),
+                    at_ms: prev.map_or_else(unix_ms, |p| p.at_ms),
+                    result: match prev {
+                        _ if literal => Lookup::Literal,
+                        Some(p) => p.result.clone(),
+                        None => Lookup::Ok,
+                    },
+                    next: prev
+                        .filter(|p| p.interval == u.resolve_interval)
+                        .map_or(now + u.resolve_interval, |p| p.next),
+                    interval: u.resolve_interval,
+                });
+            }
+            if !st.totals.iter().any(|t| t.upstream == u.name) {
+                st.totals.push(Totals {
+                    upstream: u.name.clone(),
+                    ok: 0,
+                    failed: 0,
+                });
+            }
+        }
+    }
+
+    /// The names due for a lookup at `now` (each once, however many upstreams use it).
+    fn due(&self, now: Instant) -> Vec<Due> {
+        let st = self.lock();
+        let mut out: Vec<Due> = Vec::new();
+        for e in st.entries.iter().filter(|e| e.next <= now) {
+            if let Target::Name { host, port } = &e.kind {
+                let d = Due {
+                    host: host.clone(),
+                    port: *port,
+                };
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// Records lookup results; returns the good answers that differ from what is served.
+    fn record(&self, results: &[(Due, io::Result<Vec<SocketAddr>>)]) -> Vec<Answer> {
+        let now = Instant::now();
+        let at = unix_ms();
+        let mut changed = Vec::new();
+        let mut st = self.lock();
+        let State { entries, totals } = &mut *st;
+        for e in entries.iter_mut() {
+            let Target::Name { host, port } = &e.kind else {
+                continue;
+            };
+            let Some((_, r)) = results
+                .iter()
+                .find(|(d, _)| d.host == *host && d.port == *port)
+            else {
+                continue;
+            };
+            e.at_ms = at;
+            e.next = now + e.interval;
+            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
+            match r {
+                Ok(addrs) => {
+                    e.result = Lookup::Ok;
+                    if let Some(t) = t {
+                        t.ok += 1;
+                    }
+                    if *addrs != e.addrs {
+                        let a = Answer {
+                            host: host.clone(),
+                            port: *port,
+                            addrs: addrs.clone(),
+                        };
+                        if !changed.contains(&a) {
+                            changed.push(a);
+                        }
+                    }
+                }
+                Err(err) => {
+                    let m = err.to_string();
+                    if e.result != Lookup::Failed(m.clone()) {
+                        eprintln!(
+                            "tollgate: dns: cannot resolve {} of upstream {}: {m}; keeping {}",
+                            e.target,
+                            e.upstream,
+                            list(&e.addrs)
+                        );
+                    }
+                    e.result = Lookup::Failed(m);
+                    if let Some(t) = t {
+                        t.failed += 1;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// The addresses each name target of `config`'s upstreams is served with, as answers.
+    fn served(config: &Config) -> Vec<Answer> {
+        let mut out: Vec<Answer> = Vec::new();
+        for t in config.upstreams.iter().flat_map(|u| &u.names) {
+            if let Target::Name { host, port } = &t.kind {
+                if !out.iter().any(|a| a.host == *host && a.port == *port) {
+                    out.push(Answer {
+                        host: host.clone(),
+                        port: *port,
+                        addrs: t.addrs.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// `"upstreams"` of `GET /status`: each upstream's targets, addresses and latest lookup.
+    pub fn status_json(&self) -> String {
+        let st = self.lock();
+        let mut out = String::from("[");
+        let mut first = true;
+        for t in &st.totals {
+            let mine: Vec<&Entry> = st
+                .entries
+                .iter()
+                .filter(|e| e.upstream == t.upstream)
+                .collect();
+            if mine.is_empty() {
+                continue; // an upstream a reload removed: counted in metrics only
+            }
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str("{\"name\":");
+            json_str(&mut out, &t.upstream);
+            out.push_str(",\"targets\":[");
+            for (j, e) in mine.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"target\":");
+                json_str(&mut out, &e.target);
+                out.push_str(",\"addresses\":[");
+                let addrs: Vec<String> = e.addrs.iter().map(|a| format!("\"{a}\"")).collect();
+                out.push_str(&addrs.join(","));
+                out.push(']');
+                match &e.result {
+                    Lookup::Literal => out.push_str(",\"resolved\":\"literal\""),
+                    Lookup::Ok => out.push_str(&format!(
+                        ",\"resolved\":\"ok\",\"resolved_at_ms\":{}",
+                        e.at_ms
+                    )),
+                    Lookup::Failed(m) => {
+                        out.push_str(&format!(
+                            ",\"resolved\":\"error\",\"resolved_at_ms\":{},\"error\":",
+                            e.at_ms
+                        ));
+                        json_str(&mut out, m);
+                    }
+                }
+                out.push('}');
+            }
+            out.push_str("]}");
+        }
+        out.push(']');
+        out
+    }
+
+    /// The resolution metric families, in the Prometheus text format.
+    pub fn prometheus(&self) -> String {
+        let st = self.lock();
+        let mut out = String::from(
+            "# HELP tollgate_upstream_resolved_addresses Addresses an upstream target stands for now.\n\
+             # TYPE tollgate_upstream_resolved_addresses gauge\n",
+        );
+        for e in &st.entries {
+            out.push_str(&format!(
+                "tollgate_upstream_resolved_addresses{{upstream=\"{}\",target=\"{}\"}} {}\n",
+                escape(&e.upstream),
+                escape(&e.target),
+                e.addrs.len()
+            ));
+        }
+        out.push_str(
+            "# HELP tollgate_dns_resolutions_total Lookups of upstream target names, by result.\n\
+             # TYPE tollgate_dns_resolutions_total counter\n",
+        );
+        for t in &st.totals {
+            for (result, n) in [("ok", t.ok), ("error", t.failed)] {
+                out.push_str(&format!(
+                    "tollgate_dns_resolutions_total{{upstream=\"{}\",result=\"{result}\"}} {n}\n",
+                    escape(&t.upstream)
+                ));
+            }
+        }
+        out
+    }
+
+    /// Remarks for `GET /config`: the addresses of each host-name target.
+    pub fn annotations(config: &Config) -> Vec<crate::config::effective::Annotation> {
+        config
+            .upstreams
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| {
+                u.names
+                    .iter()
+                    .any(|t| matches!(t.kind, Target::Name { .. }))
+            })
+            .map(|(i, u)| crate::config::effective::Annotation {
+                section: "upstream",
+                index: Some(i),
+                key: "targets",
+                value: None,
+                comment: format!("resolved: {}", list(&u.targets)),
+            })
+            .collect()
+    }
+}
+
+fn list(addrs: &[SocketAddr]) -> String {
+    let v: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+    v.join(", ")
+}
+
+/// A good answer for one name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub host: String,
+    pub port: u16,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// A resolver answering from known answers only (compiling the config being served again with
+/// new answers, without looking anything up under the reload lock), else from `fallback`.
+pub struct Known {
+    pub answers: Vec<Answer>,
+    pub fallback: Option<Arc<dyn Resolver>>,
+}
+
+impl Resolver for Known {
+    fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        if let Some(a) = self
+            .answers
+            .iter()
+            .find(|a| a.host == host && a.port == port)
+        {
+            return Ok(a.addrs.clone());
+        }
+        match &self.fallback {
+            Some(r) => r.lookup(host, port),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no known answer")),
+        }
+    }
+}
+
+/// The resolver a reload compiles with: `inner`, and when a lookup fails, the addresses the
+/// name is served with now (the last good answer), so a DNS outage does not block a reload.
+pub struct LastGood {
+    pub inner: Arc<dyn Resolver>,
+    pub served: Vec<Answer>,
+}
+
+impl LastGood {
+    pub fn new(inner: Arc<dyn Resolver>, config: &Config) -> Self {
+        LastGood {
+            inner,
+            served: DnsBoard::served(config),
+        }
+    }
+}
+
+impl Resolver for LastGood {
+    fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        match resolve::lookup(self.inner.as_ref(), host, port) {
+            Ok(a) => Ok(a),
+            Err(e) => match self
+                .served
+                .iter()
+                .find(|a| a.host == host && a.port == port)
+            {
+                Some(a) => {
+                    eprintln!(
+                        "tollgate: dns: cannot resolve {host}: {e}; keeping {}",
+                        list(&a.addrs)
+                    );
+                    Ok(a.addrs.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+}
+
+/// Starts the resolver thread; it ends when the server drains.
+pub fn spawn(
+    control: Arc<Controller>,
+    resolver: Arc<dyn Resolver>,
+) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tollgate-dns".into())
+        .spawn(move || {
+            while !control.shutting_down() {
+                std::thread::sleep(RESOLVE_TICK);
+                let due = control.dns().due(Instant::now());
+                if due.is_empty() {
+                    continue;
+                }
+                let results: Vec<(Due, io::Result<Vec<SocketAddr>>)> = due
+                    .into_iter()
+                    .map(|d| {
+                        let r = resolve::lookup(resolver.as_ref(), &d.host, d.port);
+                        (d, r)
+                    })
+                    .collect();
+                let changed = control.dns().record(&results);
+                if !changed.is_empty() {
+                    control.apply_resolved(changed);
+                }
+            }
+        })
+}
+
+/// The answers of the config being served, with `fresh` ones taking precedence.
+pub fn merged(config: &Config, fresh: Vec<Answer>) -> Vec<Answer> {
+    let mut out = fresh;
+    for a in DnsBoard::served(config) {
+        if !out.iter().any(|f| f.host == a.host && f.port == a.port) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn due(host: &str) -> Due {
+        Due {
+            host: host.into(),
+            port: 80,
+        }
+    }
+
+    #[test]
+    fn only_a_new_set_of_addresses_is_a_change_and_failures_keep_the_last_good() {
+        let known = Arc::new(Known {
+            answers: vec![Answer {
+                host: "svc".into(),
+                port: 80,
+                addrs: vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")],
+            }],
+            fallback: None,
+        });
+        let text = "[[upstream]]\nname = \"u\"\ntargets = [\"svc:80\", \"10.9.9.9:1\"]\n[[route]]\nkey = \"GET /\"\nupstream = \"u\"\n";
+        let config = crate::config::from_str_with(text, known).unwrap();
+        assert_eq!(config.upstreams[0].targets.len(), 3);
+        let board = DnsBoard::default();
+        board.follow(&config);
+        let later = Instant::now() + Duration::from_secs(31);
+        assert_eq!(
+            board.due(later),
+            vec![due("svc")],
+            "the literal is never due"
+        );
+        // the same set (as the resolver sorts it): no change
+        let same = vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")];
+        assert!(board.record(&[(due("svc"), Ok(same))]).is_empty());
+        assert!(
+            board.due(Instant::now()).is_empty(),
+            "the next lookup is an interval away"
+        );
+        // a failure: counted, the addresses stay
+        let failed = board.record(&[(due("svc"), Err(io::Error::other("timeout")))]);
+        assert!(failed.is_empty());
+        let status = board.status_json();
+        assert!(
+            status.contains(r#""addresses":["10.0.0.1:80","10.0.0.2:80"],"resolved":"error""#),
+            "{status}"
+        );
+        let m = board.prometheus();
+        assert!(
+            m.contains("tollgate_dns_resolutions_total{upstream=\"u\",result=\"error\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains("tollgate_dns_resolutions_total{upstream=\"u\",result=\"ok\"} 1\n"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "tollgate_upstream_resolved_addresses{upstream=\"u\",target=\"10.9.9.9:1\"} 1\n"
+            ),
+            "{m}"
+        );
+        // another set: a change to apply
+        let new = vec![addr("10.0.0.3:80")];
+        let changed = board.record(&[(due("svc"), Ok(new.clone()))]);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].addrs, new);
+    }
+}

@@ -1,0 +1,271 @@
+//! Upstream host names are re-resolved while tollgate runs, on both drivers: every address a
+//! name returns is used, new answers reach the workers between requests, a failed lookup keeps
+//! the last good answer, `/status` and the metrics show the addresses, and lookups never run on
+//! a worker thread. Answers are swapped through an injected resolver (no DNS server needed);
+//! one test uses the system resolver on `localhost`.
+
+mod common;
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tollgate::config::resolve::Resolver;
+use tollgate::server::reload::ConfigSource;
+use tollgate::server::{self, ServerHandle};
+
+/// A resolver whose answer the test sets; `None` makes every lookup fail. It records the
+/// threads it ran on.
+#[derive(Default)]
+struct Swap {
+    answer: Mutex<Option<Vec<SocketAddr>>>,
+    threads: Mutex<Vec<String>>,
+}
+
+impl Swap {
+    fn set(&self, answer: Option<&[SocketAddr]>) {
+        *self.answer.lock().unwrap() = answer.map(<[SocketAddr]>::to_vec);
+    }
+}
+
+impl Resolver for Swap {
+    fn lookup(&self, host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
+        let me = thread::current().name().unwrap_or("?").to_string();
+        self.threads.lock().unwrap().push(me);
+        assert_eq!(host, "svc.test");
+        match &*self.answer.lock().unwrap() {
+            Some(a) => Ok(a.clone()),
+            None => Err(io::Error::other("SERVFAIL (test)")),
+        }
+    }
+}
+
+/// tollgate started with `resolver`, drained on drop.
+struct Gw {
+    handle: Option<ServerHandle>,
+    addr: SocketAddr,
+    admin: SocketAddr,
+    path: std::path::PathBuf,
+}
+
+impl Gw {
+    fn start(text: &str, resolver: Arc<dyn Resolver>) -> Gw {
+        let cfg = tollgate::config::from_str_with(text, resolver.clone())
+            .unwrap_or_else(|e| panic!("{}", e.render("test")));
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-dns-{}-{:?}.toml",
+            std::process::id(),
+            thread::current().id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let handle = server::start_with(Arc::new(cfg), ConfigSource::File(path.clone()), resolver)
+            .expect("gateway starts");
+        Gw {
+            addr: handle.local_addrs()[0],
+            admin: handle.admin_addr().expect("admin configured"),
+            handle: Some(handle),
+            path,
+        }
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown();
+            h.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn config(d: &str, targets: &str) -> String {
+    server_toml(d, 2, "")
+        + "[admin]\nlisten = \"127.0.0.1:0\"\n"
+        + &format!(
+            "[[upstream]]\nname = \"svc\"\ntargets = [{targets}]\nresolve_interval_ms = 1000\n"
+        )
+        + "[[route]]\nkey = \"GET /who\"\nupstream = \"svc\"\n"
+}
+
+/// Sends requests until `done` holds (an upper bound for liveness, not a timing assertion).
+fn until(what: &str, gw: &Gw, mut done: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !done() {
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "never happened: {what}"
+        );
+        assert_eq!(get(gw.addr, "/who").status, 200);
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// An origin answering `body` on `listener` (keep-alive, Content-Length).
+fn tiny_origin(listener: TcpListener, body: &'static str) {
+    thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { continue };
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                while read_head(&mut s, &mut buf).is_some() {
+                    let r = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(r.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+both_drivers! {
+    fn new_answers_reach_the_workers_and_a_failed_lookup_keeps_the_last_good_one(d) {
+        let one = Origin::start(|_| Reply::ok("one"));
+        let two = Origin::start(|_| Reply::ok("two"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one.addr]));
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), swap.clone());
+        for _ in 0..4 {
+            assert_eq!(get(gw.addr, "/who").text(), "one");
+        }
+        let status = get(gw.admin, "/status").text();
+        assert!(
+            status.contains(&format!(r#""upstreams":[{{"name":"svc","targets":[{{"target":"svc.test:80","addresses":["{}"],"resolved":"ok","resolved_at_ms":"#, one.addr)),
+            "{status}"
+        );
+
+        // the name now has two addresses: both are used
+        swap.set(Some(&[one.addr, two.addr]));
+        until("the second address gets requests", &gw, || !two.requests().is_empty());
+        let before = (one.requests().len(), two.requests().len());
+        for _ in 0..20 {
+            assert_eq!(get(gw.addr, "/who").status, 200);
+        }
+        assert!(one.requests().len() > before.0 && two.requests().len() > before.1, "both addresses serve");
+        let metrics = get(gw.admin, "/metrics").text();
+        assert!(
+            metrics.contains("tollgate_upstream_resolved_addresses{upstream=\"svc\",target=\"svc.test:80\"} 2\n"),
+            "{metrics}"
+        );
+
+        // DNS fails: the last good answer stays, counted and shown
+        swap.set(None);
+        until("the failure is recorded", &gw, || get(gw.admin, "/status").text().contains(r#""resolved":"error""#));
+        let status = get(gw.admin, "/status").text();
+        let mut both = [one.addr, two.addr];
+        both.sort(); // addresses are kept sorted
+        assert!(status.contains(&format!(r#""addresses":["{}","{}"]"#, both[0], both[1])), "{status}");
+        assert!(status.contains("SERVFAIL (test)"), "{status}");
+        let metrics = get(gw.admin, "/metrics").text();
+        assert!(!metrics.contains("tollgate_dns_resolutions_total{upstream=\"svc\",result=\"error\"} 0\n"), "{metrics}");
+        assert!(metrics.contains("tollgate_dns_resolutions_total{upstream=\"svc\",result=\"error\"} "), "{metrics}");
+        let before = (one.requests().len(), two.requests().len());
+        for _ in 0..20 {
+            assert_eq!(get(gw.addr, "/who").status, 200);
+        }
+        assert!(one.requests().len() > before.0 && two.requests().len() > before.1, "still both");
+
+        // the first address goes away: no request reaches it any more
+        swap.set(Some(&[two.addr]));
+        until("the first address is dropped", &gw, || {
+            get(gw.admin, "/status").text().contains(&format!(r#""addresses":["{}"],"resolved":"ok""#, two.addr))
+        });
+        let gone = one.requests().len();
+        for _ in 0..20 {
+            assert_eq!(get(gw.addr, "/who").text(), "two");
+        }
+        assert_eq!(one.requests().len(), gone);
+        // GET /config shows what the name stands for
+        let cfg = get(gw.admin, "/config").text();
+        assert!(cfg.contains(&format!("# resolved: {}", two.addr)), "{cfg}");
+        assert!(cfg.contains("resolve_interval_ms = 1000"), "{cfg}");
+        // lookups ran on the control plane only: the load and the resolver thread
+        let threads = swap.threads.lock().unwrap().clone();
+        assert!(threads.iter().any(|t| t == "tollgate-dns"), "{threads:?}");
+        assert!(threads.iter().all(|t| !t.starts_with("tollgate-w")), "{threads:?}");
+    }
+
+    fn an_ejected_address_stays_ejected_when_the_name_changes(d) {
+        let bad = Origin::start(|_| Reply::Raw(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n".to_vec()));
+        let good = Origin::start(|_| Reply::ok("good"));
+        let third = Origin::start(|_| Reply::ok("third"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[bad.addr, good.addr]));
+        let text = config(d, "\"svc.test:80\"").replace(
+            "resolve_interval_ms = 1000\n",
+            "resolve_interval_ms = 1000\npassive_failures = 1\npassive_cooldown_ms = 60000\n",
+        );
+        let gw = Gw::start(&text, swap.clone());
+        let t = Instant::now();
+        while bad.requests().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(10), "round robin never reached the first address");
+            get(gw.addr, "/who");
+        }
+        // one 500 ejects it for every worker
+        for _ in 0..10 {
+            assert_eq!(get(gw.addr, "/who").text(), "good");
+        }
+        assert_eq!(bad.requests().len(), 1);
+        // the name gains an address: a new generation, and the ejection carries over by address
+        swap.set(Some(&[bad.addr, good.addr, third.addr]));
+        let t = Instant::now();
+        while third.requests().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(15), "the new address never got a request");
+            assert_eq!(get(gw.addr, "/who").status, 200);
+            thread::sleep(Duration::from_millis(25));
+        }
+        for _ in 0..20 {
+            assert_eq!(get(gw.addr, "/who").status, 200);
+        }
+        assert_eq!(bad.requests().len(), 1, "the ejected address was tried again");
+    }
+
+    fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
+        let one = Origin::start(|_| Reply::ok("one"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one.addr]));
+        let gw = Gw::start(&config(d, &format!("\"{}\"", one.addr)), swap.clone());
+        thread::sleep(Duration::from_millis(1500)); // longer than resolve_interval_ms
+        assert!(swap.threads.lock().unwrap().is_empty(), "a literal was looked up");
+        let status = get(gw.admin, "/status").text();
+        assert!(status.contains(&format!(r#""addresses":["{}"],"resolved":"literal""#, one.addr)), "{status}");
+        // a reload while DNS is down: the name keeps what it is served with
+        std::fs::write(&gw.path, config(d, "\"svc.test:80\"")).unwrap();
+        gw.handle.as_ref().unwrap().reload().expect("reload applies");
+        swap.set(None);
+        std::fs::write(&gw.path, config(d, "\"svc.test:80\"") + "[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap();
+        let r = gw.handle.as_ref().unwrap().reload().expect("a DNS failure does not block the reload");
+        assert_eq!(r.changes.routes.added, ["GET /x"]);
+        assert_eq!(get(gw.addr, "/who").text(), "one");
+    }
+
+    fn the_system_resolver_on_localhost_uses_every_address(d) {
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = v4.local_addr().unwrap().port();
+        let want: Vec<SocketAddr> = ("localhost", port).to_socket_addrs().unwrap().collect();
+        let mut listeners = vec![v4];
+        for a in &want {
+            if a.is_ipv6() {
+                listeners.push(TcpListener::bind(a).expect("the port is free on ::1 too"));
+            }
+        }
+        for l in listeners {
+            tiny_origin(l, "local");
+        }
+        let gw = Gw::start(&config(d, &format!("\"localhost:{port}\"")), tollgate::config::resolve::system());
+        let status = get(gw.admin, "/status").text();
+        let mut addrs: Vec<String> = want.iter().map(|a| format!("\"{a}\"")).collect();
+        addrs.dedup();
+        assert!(status.contains(&format!(r#""target":"localhost:{port}","addresses":[{}]"#, addrs.join(","))), "{status}");
+        for _ in 0..10 {
+            assert_eq!(get(gw.addr, "/who").text(), "local");
+        }
+    }
+}

@@ -1,0 +1,441 @@
+//! Regression tests for issue 8 part A (codec and response hardening), on both drivers over real
+//! sockets: responses without content (1xx/204/304, HEAD) carry neither body nor framing and keep
+//! pipelined streams in sync; a broken origin body before any byte reached the client is a 502;
+//! an error answered while the client is still uploading is read by the client (lingering
+//! close); an HTTP/1.0 request without Host reaches the origin with one; trailers are filtered
+//! and malformed ones refused.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+
+/// An origin that answers each request head with `script(target, connection index)`: pieces
+/// written 100 ms apart (so a later piece arrives in a read of its own), on the same connection
+/// for as long as the gateway keeps it. Returns the address and the heads received, each with
+/// its connection index.
+type Heads = Arc<Mutex<Vec<(usize, String)>>>;
+
+fn piecewise_origin(
+    script: impl Fn(&str, usize) -> Vec<Vec<u8>> + Send + Sync + 'static,
+) -> (SocketAddr, Heads) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let heads: Heads = Arc::new(Mutex::new(Vec::new()));
+    let script = Arc::new(script);
+    let conns = Arc::new(AtomicUsize::new(0));
+    let h2 = heads.clone();
+    thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let id = conns.fetch_add(1, Ordering::AcqRel);
+            let (script, heads) = (script.clone(), h2.clone());
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                while let Some(head) = read_head(&mut s, &mut buf) {
+                    let target = head.split(' ').nth(1).unwrap_or("").to_string();
+                    heads.lock().unwrap().push((id, head));
+                    for (i, piece) in script(&target, id).into_iter().enumerate() {
+                        if i > 0 {
+                            thread::sleep(Duration::from_millis(100));
+                        }
+                        if s.write_all(&piece).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+fn upstream_routes(addr: SocketAddr) -> String {
+    upstream_toml("u", &[addr], "")
+        + "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"
+        + "[[route]]\nkey = \"GET /hello\"\nmock = { status = 200, body = \"hi\" }\n"
+}
+
+const BODILESS_MOCKS: &str = r#"
+[[route]]
+key = "ANY /m204"
+mock = { status = 204, headers = { "x-a" = "1" } }
+
+[[route]]
+key = "ANY /m304"
+mock = { status = 304, headers = { "etag" = "\"v1\"" } }
+
+[[route]]
+key = "GET /hello"
+mock = { status = 200, body = "hi" }
+"#;
+
+/// Asserts a response has no content and no framing fields.
+fn assert_bodiless(r: &Response, status: u16) {
+    assert_eq!(r.status, status, "{}", r.head);
+    let h = r.head.to_ascii_lowercase();
+    assert!(!h.contains("content-length"), "{status}: {}", r.head);
+    assert!(!h.contains("transfer-encoding"), "{status}: {}", r.head);
+    assert!(!h.contains("content-type"), "{status}: {}", r.head);
+}
+
+/// Sends `head`, then `body_len` bytes of body, and only then reads the response, as a client
+/// doing a blocking upload does (curl, most HTTP libraries): the response arrives (and waits in
+/// the client's receive buffer) while the client is still sending. If the server closes with
+/// unread bytes, its kernel answers them with a reset: the client's send fails and such a
+/// client reports the reset instead of the response. Returns the response (None: reset or
+/// closed before a complete response), whether the server then ended the stream cleanly (FIN,
+/// not a reset), and how many body bytes the client got out before a send failed.
+fn upload_then_read(
+    addr: SocketAddr,
+    head: &[u8],
+    body_len: usize,
+) -> (Option<Response>, bool, usize) {
+    let mut c = Client::new(addr);
+    c.send(head);
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0;
+    while sent < body_len {
+        let n = chunk.len().min(body_len - sent);
+        if c.stream.write_all(&chunk[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let r = c.read(false);
+    // a clean end of stream (FIN), not a reset: `read` gives Ok(0), not ECONNRESET
+    let mut b = [0u8; 1];
+    let eof = r.is_some() && matches!(c.stream.read(&mut b), Ok(0));
+    (r, eof, sent)
+}
+
+both_drivers! {
+    // ------------------------------------------------------------------ A1: no content
+
+    fn a_204_or_304_mock_with_a_body_is_refused(d) {
+        for status in [204, 304] {
+            let text = server_toml(d, 1, "")
+                + &format!("[[route]]\nkey = \"GET /x\"\nmock = {{ status = {status}, body = \"x\" }}\n");
+            let e = tollgate::config::from_str(&text).expect_err("must be refused");
+            let msg = e.render("t.toml");
+            assert!(msg.contains("route[0].mock.body"), "{msg}");
+            assert!(msg.starts_with("t.toml:8:"), "{msg}");
+        }
+    }
+
+    fn bodiless_mocks_keep_pipelined_requests_in_sync(d) {
+        let g = Gateway::start(d, 1, BODILESS_MOCKS);
+        let mut c = Client::new(g.addr);
+        // four requests in one write: a body or a content-length on the 204/304 (or HEAD)
+        // would shift every response after it
+        c.send(b"GET /m204 HTTP/1.1\r\nHost: h\r\n\r\nGET /m304 HTTP/1.1\r\nHost: h\r\n\r\n\
+HEAD /m204 HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        let r = c.read(false).unwrap();
+        assert_bodiless(&r, 204);
+        assert_eq!(r.header("x-a"), Some("1"));
+        let r = c.read(false).unwrap();
+        assert_bodiless(&r, 304);
+        assert_eq!(r.header("etag"), Some("\"v1\""));
+        assert_bodiless(&c.read(true).unwrap(), 204);
+        let r = c.read(false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "hi"));
+        // and nothing else follows on the connection
+        c.stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut extra = [0u8; 64];
+        assert!(
+            !matches!(c.stream.read(&mut extra), Ok(n) if n > 0),
+            "bytes after the last response"
+        );
+    }
+
+    fn origin_204_and_304_lose_their_framing_and_stray_bytes(d) {
+        // the 204 claims Content-Length: 5 and sends five bytes in a later packet (not body:
+        // RFC 9112 §6.3); the 304 keeps a Content-Length as metadata, which the client must not
+        // see either
+        let (addr, heads) = piecewise_origin(|target, _| match target {
+            "/api/204" => vec![
+                b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n".to_vec(),
+                b"hello".to_vec(),
+            ],
+            "/api/304" => vec![b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nContent-Length: 10\r\n\r\n".to_vec()],
+            _ => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()],
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/204 HTTP/1.1\r\nHost: h\r\n\r\nGET /api/304 HTTP/1.1\r\nHost: h\r\n\r\n\
+GET /api/x HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_bodiless(&c.read(false).unwrap(), 204);
+        thread::sleep(Duration::from_millis(200)); // the stray bytes reach the pooled connection
+        let r = c.read(false).unwrap();
+        assert_bodiless(&r, 304);
+        assert_eq!(r.header("etag"), Some("\"e\""));
+        let r = c.read(false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+        // the 204's connection was not reused (its stray bytes would have been read as the
+        // next response); the 304's was
+        let conns: Vec<usize> = heads.lock().unwrap().iter().map(|(c, _)| *c).collect();
+        assert_eq!(conns.len(), 3);
+        assert_ne!(conns[0], conns[1], "{conns:?}");
+        assert_eq!(conns[1], conns[2], "{conns:?}");
+    }
+
+    fn head_to_an_origin_204_has_no_content_length(d) {
+        let (addr, _) = piecewise_origin(|_, _| {
+            vec![b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n".to_vec()]
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"HEAD /api/a HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_bodiless(&c.read(true).unwrap(), 204);
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+    }
+
+    // ------------------------------------------------------------------ A6: 502 before bytes
+
+    fn a_malformed_first_chunk_is_a_502(d) {
+        let (addr, _) = piecewise_origin(|target, _| match target {
+            // all in one packet
+            "/api/zz" => vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec()],
+            // the head first, the broken chunk-size line in a later read
+            // a good first chunk, a malformed second one in the same read: nothing has
+            // reached the client yet either
+            "/api/second" => vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n".to_vec()],
+            "/api/overflow" => vec![
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                b"10000000000000001\r\nhello\r\n0\r\n\r\n".to_vec(),
+            ],
+            _ => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()],
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        for path in ["/api/zz", "/api/second", "/api/overflow"] {
+            let mut c = Client::new(g.addr);
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            let r = c.read(false).unwrap_or_else(|| panic!("{path}: no response"));
+            assert_eq!(r.status, 502, "{path}");
+            assert_eq!(r.text(), "{\"message\":\"Bad Gateway\"}", "{path}");
+            // the client connection is still in sync
+            c.send(b"GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(c.read(false).unwrap().text(), "hi", "{path}");
+        }
+    }
+
+    fn a_body_broken_after_bytes_reached_the_client_closes_the_connection(d) {
+        let (addr, _) = piecewise_origin(|_, _| vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n".to_vec(),
+            b"zz\r\n".to_vec(),
+        ]);
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+        let mut raw = Vec::new();
+        let _ = c.stream.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        // the head and the first chunk went out; then only the close can tell: no last chunk
+        assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+        assert!(raw.ends_with("\r\n\r\n3\r\nabc\r\n"), "{raw}");
+    }
+
+    fn an_origin_closing_before_the_first_body_byte_is_a_502(d) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let mut buf = Vec::new();
+                if read_head(&mut s, &mut buf).is_some() {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+                    thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let r = get(g.addr, "/api/x");
+        assert_eq!(r.status, 502);
+        assert_eq!(r.text(), "{\"message\":\"Bad Gateway\"}");
+    }
+
+    // ------------------------------------------------------------------ A5: trailers
+
+    fn request_trailers_are_filtered_and_malformed_ones_refused(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &upstream_routes(o.addr));
+        let trailers = "X-Checksum: 42\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\
+Host: evil\r\nAuthorization: Bearer x\r\nConnection: close\r\nX-Ok: 1\r\n";
+        // whole body in the first read, and streamed (the trailer in a later read)
+        for split in [false, true] {
+            let mut c = Client::new(g.addr);
+            c.send(b"POST /api/t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            if split {
+                thread::sleep(Duration::from_millis(50));
+            }
+            c.send(format!("0\r\n{trailers}\r\n").as_bytes());
+            let r = c.read(false).unwrap();
+            assert_eq!(r.status, 200, "split {split}");
+            let q = o.requests().pop().unwrap();
+            let raw = String::from_utf8_lossy(&q.raw).into_owned();
+            let body_start = raw.find("\r\n\r\n").unwrap() + 4;
+            assert_eq!(
+                &raw[body_start..],
+                "5\r\nhello\r\n0\r\nX-Checksum: 42\r\nX-Ok: 1\r\n\r\n",
+                "split {split}"
+            );
+            assert_eq!(q.header_count("host"), 1);
+        }
+        let seen = o.requests().len();
+        // a trailer line that is no field line (a smuggled request line) is a 400, the
+        // connection closes, and the origin never gets a complete request
+        for split in [false, true] {
+            let mut c = Client::new(g.addr);
+            c.send(b"POST /api/t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+            if split {
+                thread::sleep(Duration::from_millis(50));
+            }
+            c.send(b"0\r\nGET /api/smuggled HTTP/1.1\r\nHost: h\r\n\r\n");
+            let r = c.read(false).unwrap();
+            assert_eq!(r.status, 400, "split {split}");
+            assert_eq!(r.text(), "{\"message\":\"Bad Request\"}");
+            assert!(c.is_closed(), "split {split}");
+        }
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(o.requests().len(), seen, "nothing forwarded after a malformed trailer");
+    }
+
+    fn response_trailers_are_filtered(d) {
+        let o = Origin::start(|_| {
+            Reply::Raw(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\
+Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
+                    .to_vec(),
+            )
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(o.addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/t HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        let mut raw = Vec::new();
+        let _ = c.stream.read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        assert!(raw.ends_with("\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"), "{raw}");
+    }
+
+    // ------------------------------------------------------------------ A4: Host for HTTP/1.0
+
+    fn http10_without_host_is_forwarded_with_the_listener_address(d) {
+        let o = Origin::echo();
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nworkers = 1\ndriver = \"{d}\"\n"
+        ) + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        let addrs = g.handle().local_addrs();
+        assert_eq!(addrs.len(), 2);
+        for &addr in addrs.iter() {
+            let r = roundtrip(addr, b"GET /api/x HTTP/1.0\r\n\r\n");
+            assert_eq!(r.status, 200);
+            let q = o.requests().pop().unwrap();
+            assert_eq!(q.version, 1, "forwarded as HTTP/1.1");
+            assert_eq!(q.header_count("host"), 1, "{}", q.head_text());
+            assert_eq!(q.header("host"), Some(addr.to_string().as_str()), "{}", q.head_text());
+        }
+        // a client's Host is kept, once
+        let r = roundtrip(g.addr, b"GET /api/y HTTP/1.0\r\nHost: c.example\r\n\r\n");
+        assert_eq!(r.status, 200);
+        let q = o.requests().pop().unwrap();
+        assert_eq!(q.header_count("host"), 1);
+        assert_eq!(q.header("host"), Some("c.example"));
+    }
+
+    // ------------------------------------------------------------------ A3: lingering close
+
+    fn an_error_during_an_upload_is_read_by_the_client(d) {
+        let o = Origin::echo();
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\n"
+            + &upstream_routes(o.addr)
+            + "[[route]]\nkey = \"ANY /mock\"\nmock = { status = 200, body = \"m\" }\n";
+        let g = Gateway::from_toml(&text);
+        const LEN: usize = 20_000_000;
+        // repeated: without a lingering close the reset wins the race most of the time
+        for i in 0..4 {
+            // a declared body over the limit: 413 from the head, the body still coming
+            let head = format!("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+            let (r, eof, sent) = upload_then_read(g.addr, head.as_bytes(), LEN);
+            assert_eq!(sent, LEN, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the 413 was lost (reset)"));
+            assert_eq!(r.status, 413, "run {i}");
+            assert_eq!(r.text(), "{\"message\":\"Request Entity Too Large\"}");
+            assert_eq!(r.header("connection"), Some("close"));
+            assert!(eof, "run {i}: the response must be followed by a clean end of stream");
+            // a chunked body that passes the limit while streaming to the origin
+            let head = b"POST /api/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10000\r\n";
+            let (r, eof, sent) = upload_then_read(g.addr, head, LEN);
+            assert_eq!(sent, LEN, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the chunked 413 was lost (reset)"));
+            assert_eq!(r.status, 413, "run {i}");
+            assert!(eof, "run {i}");
+        }
+        let text = server_toml(d, 1, "")
+            + &upstream_routes(o.addr)
+            + "[[route]]\nkey = \"ANY /mock\"\nmock = { status = 200, body = \"m\" }\n";
+        let g = Gateway::from_toml(&text);
+        for i in 0..4 {
+            // a mock answers without reading a (permitted) 8 MB body
+            let len = 8_000_000;
+            let head = format!("POST /mock HTTP/1.1\r\nHost: h\r\nContent-Length: {len}\r\n\r\n");
+            let (r, eof, sent) = upload_then_read(g.addr, head.as_bytes(), len);
+            assert_eq!(sent, len, "run {i}: the upload was cut by a reset");
+            let r = r.unwrap_or_else(|| panic!("run {i}: the mock response was lost (reset)"));
+            assert_eq!((r.status, r.text().as_str()), (200, "m"), "run {i}");
+            assert!(eof, "run {i}");
+        }
+        assert!(o.requests().is_empty());
+    }
+
+    fn a_lingering_close_is_bounded_in_bytes_and_time(d) {
+        let o = Origin::echo();
+        // byte cap: the server stops discarding (and closes) long before the upload ends
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\nmax_linger_bytes = 100000\n"
+            + "[server.timeouts]\nlinger_ms = 60000\n"
+            + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        const LEN: usize = 256 * 1024 * 1024;
+        let head = format!("POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: {LEN}\r\n\r\n");
+        let mut c = Client::new(g.addr);
+        c.send(head.as_bytes());
+        let r = c.read(false).expect("the 413");
+        assert_eq!(r.status, 413);
+        let chunk = vec![b'a'; 64 * 1024];
+        let mut sent = 0;
+        while sent < LEN && c.stream.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        // what the kernel buffers on both sides is far below the upload
+        assert!(sent < LEN / 4, "the server kept reading: {sent} bytes taken");
+        // time bound: a client that trickles keeps the connection no longer than linger_ms
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\n"
+            + "[server.timeouts]\nlinger_ms = 300\n"
+            + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n");
+        assert_eq!(c.read(false).expect("the 413").status, 413);
+        let t = std::time::Instant::now();
+        let mut broken = false;
+        while t.elapsed() < Duration::from_secs(10) {
+            if c.stream.write_all(b"abcd").is_err() {
+                broken = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(broken, "the server must close a lingering connection after linger_ms");
+        assert!(o.requests().is_empty());
+    }
+}
