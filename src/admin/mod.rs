@@ -49,6 +49,11 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// few bytes into a fresh socket's empty send buffer: this bound is only for a broken peer).
 pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// How long the accept thread waits after an `accept(2)` that failed for lack of resources
+/// (file descriptors, memory) before trying again: the pending connection stays queued, so an
+/// immediate retry fails the same way and would spin a core for as long as the shortage lasts.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
 /// After an error answer, how long the connection keeps reading (and discarding) what the
 /// client still sends before closing, so that the client reads the answer instead of a reset
 /// (RFC 9112 §9.6), and how much it reads at most.
@@ -121,7 +126,24 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr>
                 if admin.shared.draining() {
                     break;
                 }
-                let Ok(s) = conn else { continue };
+                let s = match conn {
+                    Ok(s) => s,
+                    // the peer gave up before accept, or a signal: nothing is short
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::ConnectionAborted | ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
+                    // EMFILE/ENFILE/ENOBUFS: the connection stays queued and accept fails
+                    // again at once; retrying in a loop would spin a core until fds free up
+                    Err(_) => {
+                        std::thread::sleep(ACCEPT_ERROR_BACKOFF);
+                        continue;
+                    }
+                };
                 let limits = admin.control.current().config.admin_limits;
                 let Some(slot) = Slot::take(&active, limits.max_connections) else {
                     refuse(s);
