@@ -238,3 +238,32 @@ fn unknown_format_variable_is_a_config_error() {
     assert_eq!(e.0[0].key, "access_log.format");
     assert_eq!(e.0[0].line, 3);
 }
+
+mod review {
+    use super::*;
+
+    both_drivers! {
+        fn client_text_cannot_forge_fields_of_a_custom_format(d) {
+            // README's quoted style: a `"` in a client's User-Agent or request id must not end
+            // its field and forge the ones after it; control bytes and invalid UTF-8 are escaped
+            let path = temp(&format!("forge-{d}.log"));
+            let text = server_toml(d, 1, "")
+                + &format!("[access_log]\npath = \"{}\"\nformat = '$context.status \"$context.userAgent\" $context.requestId'\n", path.display())
+                + "[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+            let g = Gateway::from_toml(&text);
+            for raw in [
+                &b"GET /hello HTTP/1.1\r\nHost: h\r\nUser-Agent: x\" 999 \"forged\r\nX-Request-Id: r1\r\n\r\n"[..],
+                &b"GET /hello HTTP/1.1\r\nHost: h\r\nUser-Agent: a\\\xff\tb\r\nX-Request-Id: q\"q\r\n\r\n"[..],
+            ] {
+                assert_eq!(roundtrip(g.addr, raw).status, 200);
+            }
+            g.stop();
+            let log = std::fs::read(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(
+                String::from_utf8(log).expect("the log is UTF-8"),
+                "200 \"x\\\" 999 \\\"forged\" r1\n200 \"a\\\\\\u00ff\\u0009b\" q\\\"q\n"
+            );
+        }
+    }
+}
