@@ -446,3 +446,32 @@ fn admin_limits_out_of_range_name_the_key_and_line() {
     .unwrap();
     assert_eq!(ok.admin_limits, tollgate::admin::AdminLimits::default());
 }
+
+mod review {
+    use super::*;
+
+    both_drivers! {
+        fn the_host_rule_has_no_bypass(d) {
+            let (_g, admin) = admin_gateway(d, 1, "", ROUTES);
+            let status = |raw: &str| roundtrip(admin, raw.as_bytes()).status;
+            let get = |host: &str| status(&format!("GET /status HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+            // absolute-form: the target's authority is the host (RFC 9112 §3.2.2), both ways
+            assert_eq!(status("GET http://evil.example/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 403);
+            assert_eq!(status("GET http://127.0.0.1/status HTTP/1.1\r\nHost: evil.example\r\n\r\n"), 200);
+            // names that resolve to loopback but are not the literal `localhost`, and numeric
+            // forms a resolver (not an IP parser) accepts
+            for host in ["localhost.", "127.0.0.1.", "127.1", "2130706433", "0x7f.1", "localhost.evil.example"] {
+                assert_eq!(get(host), 403, "{host}");
+            }
+            // malformed: userinfo, a zone id, an empty or bad port, two Host lines (RFC 9112 §3.2)
+            for host in ["a@127.0.0.1", "[fe80::1%25eth0]", "localhost:", "localhost:abc"] {
+                assert_eq!(get(host), 400, "{host}");
+            }
+            assert_eq!(status("GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil\r\n\r\n"), 400);
+            // case does not matter for the name; IP literals of any form are addresses
+            for host in ["LOCALHOST", "LocalHost:9", "[::ffff:127.0.0.1]", "[::1]:1"] {
+                assert_eq!(get(host), 200, "{host}");
+            }
+        }
+    }
+}
