@@ -474,6 +474,43 @@ Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
         assert_ne!(conns[2], conns[3], "{conns:?}");
     }
 
+    fn a_head_response_forwards_only_a_valid_content_length(d) {
+        // a HEAD response's Content-Length is metadata (RFC 9110 §8.6, §9.3.2): forwarded as
+        // one valid value (duplicates "5, 5" collapsed, as §8.6 requires of a recipient that
+        // does not refuse them), and not at all when invalid or conflicting
+        let (addr, _) = piecewise_origin(|target, _| {
+            let cl = match target {
+                "/api/dup" => "Content-Length: 5, 5\r\nContent-Length: 5",
+                "/api/list" => "Content-Length: 5, 6",
+                "/api/two" => "Content-Length: 5\r\nContent-Length: 6",
+                "/api/bad" => "Content-Length: abc",
+                "/api/neg" => "Content-Length: -1",
+                _ => "Content-Length: 5",
+            };
+            vec![format!("HTTP/1.1 200 OK\r\n{cl}\r\nX-T: {target}\r\n\r\n").into_bytes()]
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        for (path, want) in [
+            ("/api/ok", Some("5")),
+            ("/api/dup", Some("5")),
+            ("/api/list", None),
+            ("/api/two", None),
+            ("/api/bad", None),
+            ("/api/neg", None),
+        ] {
+            c.send(format!("HEAD {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            let r = c.read(true).unwrap();
+            assert_eq!(r.status, 200, "{path}");
+            assert_eq!(r.header("x-t"), Some(path), "{path}: the stream is in sync");
+            let lines = r.head.to_ascii_lowercase().matches("content-length").count();
+            assert_eq!(lines, usize::from(want.is_some()), "{path}: {}", r.head);
+            assert_eq!(r.header("content-length"), want, "{path}: {}", r.head);
+        }
+        c.send(b"GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+    }
+
     fn interim_responses_and_bad_framing_keep_the_client_stream_in_sync(d) {
         let (addr, heads) = piecewise_origin(|target, _| match target {
             // 100 and 103 are skipped; the 204 is the answer (one packet)
