@@ -451,6 +451,53 @@ mod review {
     use super::*;
 
     both_drivers! {
+        fn history_stays_exact_across_a_reload_that_renumbers_routes(d) {
+            // two workers; a reload inserts a route before the counted ones, so every index
+            // moves: the history's per-second differences are taken by route key, so nothing is
+            // lost and nothing counted twice, throttled requests included
+            let routes = |extra: &str| {
+                format!("[admin]\nlisten = \"127.0.0.1:0\"\n{extra}\n[[route]]\nkey = \"GET /hello\"\nmock = {{ body = \"hi\" }}\n\n[[route]]\nkey = \"GET /t\"\nmock = {{ body = \"t\" }}\nthrottle = {{ rate = 0.001, burst = 1 }}\n")
+            };
+            let g = Gateway::start_with(d, 2, "", &routes(""));
+            let admin = g.handle().admin_addr().expect("admin listener");
+            for _ in 0..10 {
+                assert_eq!(get(g.addr, "/hello").status, 200);
+            }
+            let t: Vec<u16> = (0..3).map(|_| get(g.addr, "/t").status).collect();
+            let throttled_before = t.iter().filter(|&&s| s == 429).count();
+            assert!(throttled_before >= 1, "{t:?}");
+            // let the sampler see the first traffic before the reload
+            std::thread::sleep(Duration::from_millis(1500));
+            let text = server_toml(d, 2, "") + &routes("[[route]]\nkey = \"GET /first\"\nmock = { body = \"f\" }\n");
+            g.write_config(&text);
+            g.reload().expect("reload applies");
+            for _ in 0..5 {
+                assert_eq!(get(g.addr, "/hello").status, 200);
+                assert_eq!(get(g.addr, "/first").status, 200);
+            }
+            let t: Vec<u16> = (0..3).map(|_| get(g.addr, "/t").status).collect();
+            let throttled = throttled_before + t.iter().filter(|&&s| s == 429).count();
+            let sent = 10 + 3 + 10 + 3;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let h = loop {
+                let h = get(admin, "/history").text();
+                if history_sum(&h, "requests") as u64 >= sent {
+                    break h;
+                }
+                assert!(Instant::now() < deadline, "history never reached {sent}: {h}");
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            std::thread::sleep(Duration::from_millis(1200)); // and nothing more comes
+            let h2 = get(admin, "/history").text();
+            for h in [&h, &h2] {
+                assert_eq!(history_sum(h, "requests") as u64, sent, "{h}");
+                assert_eq!(history_sum(h, "GET /hello"), 15.0, "{h}");
+                assert_eq!(history_sum(h, "GET /first"), 5.0, "{h}");
+                assert_eq!(history_sum(h, "GET /t"), 6.0, "{h}");
+                assert_eq!(history_sum(h, "throttled") as usize, throttled, "{h}");
+            }
+        }
+
         fn the_host_rule_has_no_bypass(d) {
             let (_g, admin) = admin_gateway(d, 1, "", ROUTES);
             let status = |raw: &str| roundtrip(admin, raw.as_bytes()).status;
