@@ -498,6 +498,19 @@ mod review {
             }
         }
 
+        fn stopping_the_server_releases_the_admin_listener(d) {
+            let (g, admin) = admin_gateway(d, 1, "", ROUTES);
+            assert_eq!(get(admin, "/status").status, 200);
+            // a connection still open at shutdown does not keep the listener either
+            let mut open = Client::new(admin);
+            open.send(format!("GET /status HTTP/1.1\r\nHost: {admin}\r\n\r\n").as_bytes());
+            assert_eq!(open.read(false).unwrap().status, 200);
+            g.stop();
+            // the address is free again: a server started anew in this process can bind it
+            let l = std::net::TcpListener::bind(admin);
+            assert!(l.is_ok(), "the admin address is still taken after stop: {l:?}");
+        }
+
         fn the_host_rule_has_no_bypass(d) {
             let (_g, admin) = admin_gateway(d, 1, "", ROUTES);
             let status = |raw: &str| roundtrip(admin, raw.as_bytes()).status;

@@ -6,7 +6,9 @@
 //! at most `max_request_bytes` (431), and one deadline, `idle_timeout`, for the whole next head
 //! (an idle connection and a slow-loris that trickles bytes are both closed when it passes).
 //! Limits are read from the current config when a connection is accepted, so a reload changes
-//! them for new connections. Serves `GET /metrics` (Prometheus text), `GET /stats` (the
+//! them for new connections. The accept thread ends, closing the listener, when the server is
+//! joined ([`AdminHandle::stop`]); a failed `accept(2)` (out of file descriptors) is retried
+//! after [`ACCEPT_ERROR_BACKOFF`], not in a loop. Serves `GET /metrics` (Prometheus text), `GET /stats` (the
 //! dashboard's JSON), `GET /history` (the last 15 minutes of per-second aggregates, see
 //! [`history`]), `GET /status`, `GET /config` (the effective config text, API key values
 //! redacted) and `GET /` (the live dashboard, embedded in the binary). Requests are parsed with
@@ -20,7 +22,7 @@
 pub mod history;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -111,14 +113,46 @@ impl Drop for Slot {
     }
 }
 
+/// The running admin listener: its bound address and its accept thread.
+pub struct AdminHandle {
+    /// The bound address (port 0 resolved).
+    pub addr: SocketAddr,
+    accept: std::thread::JoinHandle<()>,
+}
+
+impl AdminHandle {
+    /// Ends the accept thread, which closes the listener, once the server drains (its
+    /// `draining` flag must be set): one connection to the listener wakes the blocked
+    /// `accept(2)`, the thread sees the flag and returns. Without this an in-process server
+    /// kept its admin address bound after it stopped (a new one could not bind it).
+    /// Connections already being served end on their own threads (each bounded by
+    /// `idle_timeout`). If the wake-up cannot connect, the thread is left to end at the next
+    /// connection rather than waited for.
+    pub fn stop(self) {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let wake = SocketAddr::new(ip, self.addr.port());
+        if TcpStream::connect_timeout(&wake, WAKE_TIMEOUT).is_ok() {
+            let _ = self.accept.join();
+        }
+    }
+}
+
+/// How long [`AdminHandle::stop`] tries to connect to its own listener to wake the accept
+/// thread.
+pub const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Binds the admin address now (so errors surface at startup), serves it on a thread, and
 /// starts the history sampler.
-pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr> {
+pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<AdminHandle> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     let history = Arc::new(history::History::default());
     history::spawn_sampler(admin.clone(), history.clone())?;
-    std::thread::Builder::new()
+    let accept = std::thread::Builder::new()
         .name("tollgate-admin".into())
         .spawn(move || {
             let active = Arc::new(AtomicUsize::new(0));
@@ -159,7 +193,10 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr>
                     });
             }
         })?;
-    Ok(local)
+    Ok(AdminHandle {
+        addr: local,
+        accept,
+    })
 }
 
 /// Over the connection limit: a 503 written by the accept thread, then the connection closes.
