@@ -511,6 +511,24 @@ Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
         assert_eq!(c.read(false).unwrap().text(), "hi");
     }
 
+    fn a_408_to_a_slow_head_request_has_no_content(d) {
+        // the head deadline passes while the client is still sending a HEAD request's head:
+        // the 408 must carry no content (RFC 9110 §9.3.2), which the gateway can only know if
+        // the bytes received so far survive the timed-out read
+        let g = Gateway::start_with(d, 1, "[server.timeouts]\nheader_read_ms = 300\n", BODILESS_MOCKS);
+        for (start, head_only) in [(&b"HEAD /hello HTTP/1.1\r\nHo"[..], true), (&b"GET /hello HTTP/1.1\r\nHo"[..], false)] {
+            let mut c = Client::new(g.addr);
+            c.send(start);
+            let mut raw = Vec::new();
+            let _ = c.stream.read_to_end(&mut raw);
+            let raw = String::from_utf8_lossy(&raw).into_owned();
+            assert!(raw.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{raw}");
+            let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let want = if head_only { "" } else { "{\"message\":\"Request Timeout\"}" };
+            assert_eq!(body, want, "{raw}");
+        }
+    }
+
     fn interim_responses_and_bad_framing_keep_the_client_stream_in_sync(d) {
         let (addr, heads) = piecewise_origin(|target, _| match target {
             // 100 and 103 are skipped; the 204 is the answer (one packet)
