@@ -511,6 +511,39 @@ mod review {
             assert!(l.is_ok(), "the admin address is still taken after stop: {l:?}");
         }
 
+        fn every_way_an_admin_connection_ends_gives_its_place_back(d) {
+            // two places; each round fills both with connections that end differently (an
+            // error answer (400, 431), a head timeout (408), a refused body, a client that
+            // shuts its socket), then both places must be free again for two new clients
+            let (_g, admin) = admin_gateway(d, 1, "max_connections = 2\nidle_timeout_ms = 300\nmax_request_bytes = 1024", ROUTES);
+            let ok = format!("GET /status HTTP/1.1\r\nHost: {admin}\r\n\r\n");
+            let endings: [&dyn Fn() -> Client; 5] = [
+                &|| { let mut c = Client::new(admin); c.send(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"); c },
+                &|| { let mut c = Client::new(admin); c.send(format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(2000)).as_bytes()); c },
+                &|| { let mut c = Client::new(admin); c.send(b"GET /status HTTP/1.1\r\nHo"); c },
+                &|| { let mut c = Client::new(admin); c.send(b"POST /reload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"); c },
+                &|| { let c = Client::new(admin); let _ = c.stream.shutdown(std::net::Shutdown::Both); c },
+            ];
+            for (round, end) in endings.iter().enumerate() {
+                let held: Vec<Client> = (0..2).map(|_| end()).collect();
+                std::thread::sleep(Duration::from_millis(800)); // past idle_timeout and the linger
+                drop(held);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                let mut served = 0;
+                while served < 2 {
+                    let mut clients: Vec<Client> = (0..2).map(|_| Client::new(admin)).collect();
+                    served = 0;
+                    for c in clients.iter_mut() {
+                        c.send(ok.as_bytes());
+                        if c.read(false).is_some_and(|r| r.status == 200) {
+                            served += 1;
+                        }
+                    }
+                    assert!(Instant::now() < deadline, "round {round}: a place was never given back");
+                }
+            }
+        }
+
         fn the_host_rule_has_no_bypass(d) {
             let (_g, admin) = admin_gateway(d, 1, "", ROUTES);
             let status = |raw: &str| roundtrip(admin, raw.as_bytes()).status;
