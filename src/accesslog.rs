@@ -261,10 +261,8 @@ pub fn clf_time(secs: u64) -> [u8; 26] {
 }
 
 fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool) {
-    // Text is escaped in custom formats too: a client's `"` in its User-Agent or request id
-    // must not end a quoted field and forge the ones after it (`"x" 999 "forged"`), nor may
-    // control bytes or invalid UTF-8 reach the file raw. The escapes are JSON's (`\"`, `\\`,
-    // `\u00XX`), which a JSON-shaped template needs and Apache-style quoted fields read too.
+    // escaped in custom formats too (JSON's escapes): a client's `"` must not end a quoted
+    // field and forge the ones after it, nor control bytes or invalid UTF-8 reach the file
     let text = |out: &mut Vec<u8>, v: &[u8]| {
         if quote {
             out.push(b'"');
