@@ -261,13 +261,15 @@ pub fn clf_time(secs: u64) -> [u8; 26] {
 }
 
 fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool) {
+    // escaped in custom formats too (JSON's escapes): a client's `"` must not end a quoted
+    // field and forge the ones after it, nor control bytes or invalid UTF-8 reach the file
     let text = |out: &mut Vec<u8>, v: &[u8]| {
         if quote {
             out.push(b'"');
             push_escaped(out, v);
             out.push(b'"');
         } else {
-            out.extend_from_slice(v);
+            push_escaped(out, v);
         }
     };
     match f {
@@ -720,7 +722,7 @@ mod tests {
         format_line(&f, &entry(), &clf_time(entry().time), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "10.0.0.1 - [06/Nov/1994:08:49:37 +0000] \"GET /pets/\"7\"\" 200 12\n"
+            "10.0.0.1 - [06/Nov/1994:08:49:37 +0000] \"GET /pets/\\\"7\\\"\" 200 12\n"
         );
         assert_eq!(
             Format::parse("$context.nope"),
@@ -735,7 +737,7 @@ mod tests {
         format_line(&f, &entry(), &clf_time(entry().time), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "/pets/\"7\". 10.0.0.9:8080 api.example?a=1&b=\"2\" 120/12\n"
+            "/pets/\\\"7\\\". 10.0.0.9:8080 api.example?a=1&b=\\\"2\\\" 120/12\n"
         );
     }
 

@@ -238,3 +238,74 @@ fn unknown_format_variable_is_a_config_error() {
     assert_eq!(e.0[0].key, "access_log.format");
     assert_eq!(e.0[0].line, 3);
 }
+
+mod review {
+    use super::*;
+
+    both_drivers! {
+        fn requests_refused_at_the_head_are_logged_and_counted(d) {
+            // a malformed head (a smuggling probe), an oversized one and a slow one get their
+            // 400 / 431 / 408, and each leaves a log line and a count like any other answer
+            let path = temp(&format!("rejected-{d}.log"));
+            let text = server_toml(d, 1, "")
+                + "[server.limits]\nmax_head_bytes = 2048\nmax_uri_bytes = 1024\n"
+                + "[server.timeouts]\nheader_read_ms = 300\n"
+                + &format!("[access_log]\npath = \"{}\"\n", path.display())
+                + "[admin]\nlisten = \"127.0.0.1:0\"\n"
+                + "[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+            let g = Gateway::from_toml(&text);
+            let bad = b"GET /hello HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+            assert_eq!(roundtrip(g.addr, bad).status, 400);
+            let big = format!("GET /hello HTTP/1.1\r\nHost: h\r\nX-Pad: {}\r\n\r\n", "a".repeat(3000));
+            assert_eq!(roundtrip(g.addr, big.as_bytes()).status, 431);
+            let mut slow = Client::new(g.addr);
+            slow.send(b"GET /hello HTTP/1.1\r\nHo");
+            assert_eq!(slow.read(false).unwrap().status, 408);
+            assert_eq!(get(g.addr, "/hello").status, 200);
+            let admin = g.handle().admin_addr().unwrap();
+            let m = get(admin, "/metrics").text();
+            for status in [400, 408, 431] {
+                let line = format!("tollgate_requests_total{{route=\"$none\",method=\"OTHER\",status=\"{status}\"}} 1\n");
+                assert!(m.contains(&line), "{line} missing in\n{m}");
+            }
+            g.stop();
+            let log = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            let lines: Vec<&str> = log.lines().collect();
+            assert_eq!(lines.len(), 4, "{log}");
+            for (l, status) in lines.iter().zip(["400", "431", "408"]) {
+                assert_eq!(field(l, "status"), status, "{l}");
+                assert_eq!(field(l, "httpMethod"), "\"-\"", "{l}");
+                assert_eq!(field(l, "path"), "\"-\"", "{l}");
+                assert_eq!(field(l, "routeKey"), "\"-\"", "{l}");
+                assert_ne!(field(l, "requestLength"), "0", "{l}");
+                assert_ne!(field(l, "errorMessage"), "\"-\"", "{l}");
+                assert_eq!(field(l, "requestId").len(), 38, "a generated id: {l}");
+            }
+            assert_eq!(field(lines[3], "status"), "200");
+        }
+
+        fn client_text_cannot_forge_fields_of_a_custom_format(d) {
+            // README's quoted style: a `"` in a client's User-Agent or request id must not end
+            // its field and forge the ones after it; control bytes and invalid UTF-8 are escaped
+            let path = temp(&format!("forge-{d}.log"));
+            let text = server_toml(d, 1, "")
+                + &format!("[access_log]\npath = \"{}\"\nformat = '$context.status \"$context.userAgent\" $context.requestId'\n", path.display())
+                + "[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+            let g = Gateway::from_toml(&text);
+            for raw in [
+                &b"GET /hello HTTP/1.1\r\nHost: h\r\nUser-Agent: x\" 999 \"forged\r\nX-Request-Id: r1\r\n\r\n"[..],
+                &b"GET /hello HTTP/1.1\r\nHost: h\r\nUser-Agent: a\\\xff\tb\r\nX-Request-Id: q\"q\r\n\r\n"[..],
+            ] {
+                assert_eq!(roundtrip(g.addr, raw).status, 200);
+            }
+            g.stop();
+            let log = std::fs::read(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(
+                String::from_utf8(log).expect("the log is UTF-8"),
+                "200 \"x\\\" 999 \\\"forged\" r1\n200 \"a\\\\\\u00ff\\u0009b\" q\\\"q\n"
+            );
+        }
+    }
+}

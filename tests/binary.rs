@@ -649,3 +649,80 @@ fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// CPU time (user + system, clock ticks) of `pid`'s thread named `name`, from /proc.
+fn thread_cpu_ticks(pid: u32, name: &str) -> Option<u64> {
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let dir = t.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+        // fields after "(comm)": state is the first, utime the 12th, stime the 13th
+        let f: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        return Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?);
+    }
+    None
+}
+
+mod review {
+    use super::*;
+
+    both_drivers! {
+        fn the_admin_accept_thread_does_not_spin_when_out_of_file_descriptors(d) {
+            // 32 descriptors: the workers' and listeners' own, then the admin connections
+            // below use the rest; further connections wait in the backlog and accept(2)
+            // fails with EMFILE for as long as they are held
+            let text = server_toml(d, 1, "")
+                + "[admin]\nlisten = \"127.0.0.1:0\"\n"
+                + "[[route]]\nkey = \"GET /hello\"\nmock = { status = 200, body = \"hi\" }\n";
+            let path = write_config("emfile.toml", &text);
+            let mut cmd = Command::new(BIN);
+            cmd.arg("-c").arg(&path).stderr(Stdio::piped()).stdout(Stdio::null());
+            // SAFETY: setrlimit(2) is async-signal-safe and touches only the child's limits;
+            // the closure allocates nothing.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    let lim = libc::rlimit { rlim_cur: 32, rlim_max: 32 };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().expect("tollgate starts");
+            let pid = child.id();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut admin: Option<SocketAddr> = None;
+            for _ in 0..2 {
+                let mut line = String::new();
+                err.read_line(&mut line).unwrap();
+                if let Some(rest) = line.split("http://").nth(1) {
+                    admin = rest.trim().trim_end_matches('/').parse().ok();
+                }
+            }
+            let admin = admin.expect("the admin address on stderr");
+            let held: Vec<std::net::TcpStream> =
+                (0..48).map(|_| std::net::TcpStream::connect(admin).unwrap()).collect();
+            std::thread::sleep(Duration::from_millis(300)); // fds run out, accept(2) fails
+            let before = thread_cpu_ticks(pid, "tollgate-admin").expect("admin thread");
+            std::thread::sleep(Duration::from_secs(2));
+            let after = thread_cpu_ticks(pid, "tollgate-admin").expect("admin thread");
+            // a retry loop without a pause burns the whole 2 s (about 200 ticks, or its share
+            // of a busy machine); backing off uses next to nothing
+            assert!(after - before < 40, "the admin accept thread spun: {} ticks", after - before);
+            // the shortage over, the admin listener serves again
+            drop(held);
+            let mut s = std::net::TcpStream::connect(admin).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+            let mut got = Vec::new();
+            let _ = s.read_to_end(&mut got);
+            assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"), "{}", String::from_utf8_lossy(&got));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

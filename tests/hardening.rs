@@ -438,4 +438,254 @@ Set-Cookie: a=b\r\nX-T: 1\r\nContent-Length: 3\r\nLocation: /x\r\n\r\n"
         assert!(broken, "the server must close a lingering connection after linger_ms");
         assert!(o.requests().is_empty());
     }
+
+
+    // ------------------------------------------------------------------ review: desync
+
+    fn head_to_an_origin_that_sends_a_body_anyway_keeps_every_stream_in_sync(d) {
+        // a HEAD response ends at its head whatever its framing fields say (RFC 9112 §6.3
+        // item 1); body bytes an origin sends anyway, in the same packet or a later one, must
+        // reach neither this client nor the next request on that origin connection
+        let (addr, heads) = piecewise_origin(|target, _| match target {
+            "/api/same" => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec()],
+            "/api/later" => vec![
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged".to_vec(),
+            ],
+            _ => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()],
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        for p in ["/api/same", "/api/later"] {
+            let mut c = Client::new(g.addr);
+            c.send(format!("HEAD {p} HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            let r = c.read(true).unwrap();
+            assert_eq!(r.status, 200, "{p}");
+            assert!(!r.head.to_ascii_lowercase().contains("transfer-encoding"), "{p}: {}", r.head);
+            assert_eq!(c.read(false).unwrap().text(), "hi", "{p}");
+            thread::sleep(Duration::from_millis(200)); // the later bytes reach the pooled connection
+            c.send(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+            let r = c.read(false).unwrap();
+            assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{p}");
+        }
+        // each HEAD's connection was left: both carried bytes after the response
+        let conns: Vec<usize> = heads.lock().unwrap().iter().map(|(c, _)| *c).collect();
+        assert_eq!(conns.len(), 4, "{conns:?}");
+        assert_ne!(conns[0], conns[1], "{conns:?}");
+        assert_ne!(conns[2], conns[3], "{conns:?}");
+    }
+
+    fn a_head_response_forwards_only_a_valid_content_length(d) {
+        // a HEAD response's Content-Length is metadata (RFC 9110 §8.6, §9.3.2): forwarded as
+        // one valid value (duplicates "5, 5" collapsed, as §8.6 requires of a recipient that
+        // does not refuse them), and not at all when invalid or conflicting
+        let (addr, _) = piecewise_origin(|target, _| {
+            let cl = match target {
+                "/api/dup" => "Content-Length: 5, 5\r\nContent-Length: 5",
+                "/api/list" => "Content-Length: 5, 6",
+                "/api/two" => "Content-Length: 5\r\nContent-Length: 6",
+                "/api/bad" => "Content-Length: abc",
+                "/api/neg" => "Content-Length: -1",
+                _ => "Content-Length: 5",
+            };
+            vec![format!("HTTP/1.1 200 OK\r\n{cl}\r\nX-T: {target}\r\n\r\n").into_bytes()]
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        for (path, want) in [
+            ("/api/ok", Some("5")),
+            ("/api/dup", Some("5")),
+            ("/api/list", None),
+            ("/api/two", None),
+            ("/api/bad", None),
+            ("/api/neg", None),
+        ] {
+            c.send(format!("HEAD {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            let r = c.read(true).unwrap();
+            assert_eq!(r.status, 200, "{path}");
+            assert_eq!(r.header("x-t"), Some(path), "{path}: the stream is in sync");
+            let lines = r.head.to_ascii_lowercase().matches("content-length").count();
+            assert_eq!(lines, usize::from(want.is_some()), "{path}: {}", r.head);
+            assert_eq!(r.header("content-length"), want, "{path}: {}", r.head);
+        }
+        c.send(b"GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+    }
+
+    fn a_408_to_a_slow_head_request_has_no_content(d) {
+        // the head deadline passes while the client is still sending a HEAD request's head:
+        // the 408 must carry no content (RFC 9110 §9.3.2), which the gateway can only know if
+        // the bytes received so far survive the timed-out read
+        let g = Gateway::start_with(d, 1, "[server.timeouts]\nheader_read_ms = 300\n", BODILESS_MOCKS);
+        for (start, head_only) in [(&b"HEAD /hello HTTP/1.1\r\nHo"[..], true), (&b"GET /hello HTTP/1.1\r\nHo"[..], false)] {
+            let mut c = Client::new(g.addr);
+            c.send(start);
+            let mut raw = Vec::new();
+            let _ = c.stream.read_to_end(&mut raw);
+            let raw = String::from_utf8_lossy(&raw).into_owned();
+            assert!(raw.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{raw}");
+            let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let want = if head_only { "" } else { "{\"message\":\"Request Timeout\"}" };
+            assert_eq!(body, want, "{raw}");
+        }
+    }
+
+    fn interim_responses_and_bad_framing_keep_the_client_stream_in_sync(d) {
+        let (addr, heads) = piecewise_origin(|target, _| match target {
+            // 100 and 103 are skipped; the 204 is the answer (one packet)
+            "/api/a" => vec![b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n".to_vec()],
+            // a 304 with Transfer-Encoding (RFC 9110 §6.4.1: no body, no framing), after a 100
+            "/api/b" => vec![
+                b"HTTP/1.1 100 Continue\r\n\r\n".to_vec(),
+                b"HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            ],
+            // both Content-Length and Transfer-Encoding (RFC 9112 §6.3 item 3)
+            "/api/both" => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec()],
+            _ => vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()],
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/a HTTP/1.1\r\nHost: h\r\n\r\nGET /api/b HTTP/1.1\r\nHost: h\r\n\r\n\
+GET /api/x HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        let r = c.read(false).unwrap();
+        assert_bodiless(&r, 204);
+        assert_eq!(r.header("link"), None, "an interim response's fields are not merged");
+        assert_bodiless(&c.read(false).unwrap(), 304);
+        assert_eq!(c.read(false).unwrap().text(), "ok");
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+        c.send(b"GET /api/both HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        let r = c.read(false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (502, "{\"message\":\"Bad Gateway\"}"));
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+        c.send(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(c.read(false).unwrap().text(), "ok");
+        // the 204 after interim responses left its connection in sync; the 304 with framing and
+        // the response with both framings did not
+        let conns: Vec<usize> = heads.lock().unwrap().iter().map(|(c, _)| *c).collect();
+        assert_eq!(conns.len(), 5, "{conns:?}");
+        assert_eq!(conns[0], conns[1], "{conns:?}");
+        assert_ne!(conns[1], conns[2], "{conns:?}");
+        assert_ne!(conns[3], conns[4], "{conns:?}");
+    }
+
+    fn a_late_first_body_byte_still_reaches_the_client(d) {
+        // the head is held until the first body step decodes: an origin that sends its head,
+        // then the body a second later, is waited for (within the response timeout), not cut
+        let mut pieces = vec![b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()];
+        pieces.extend(std::iter::repeat_n(Vec::new(), 9)); // nine more 100 ms pauses
+        pieces.push(b"5\r\nhello\r\n0\r\n\r\n".to_vec());
+        let (addr, _) = piecewise_origin(move |_, _| pieces.clone());
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        let mut c = Client::new(g.addr);
+        c.send(b"GET /api/slow HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+        let r = c.read(false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "hello"));
+        assert_eq!(c.read(false).unwrap().text(), "hi");
+    }
+
+    fn malformed_or_oversized_trailers_are_refused_both_ways(d) {
+        let section = |lines: usize| {
+            let mut t = b"0\r\n".to_vec();
+            for i in 0..lines {
+                t.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+            }
+            t.extend_from_slice(b"\r\n");
+            t
+        };
+        let mut huge = b"0\r\nX-A: ".to_vec();
+        huge.resize(100_000, b'a');
+        huge.extend_from_slice(b"\r\n\r\n");
+        let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+            ("obs-fold", b"0\r\nX-A: 1\r\n folded\r\n\r\n".to_vec(), 400),
+            ("bare LF", b"0\r\nX-A: 1\n\r\n".to_vec(), 400),
+            ("NUL", b"0\r\nX-A: 1\0\r\n\r\n".to_vec(), 400),
+            ("no name", b"0\r\n: v\r\n\r\n".to_vec(), 400),
+            ("500 fields", section(500), 431),
+            ("100 kB", huge, 431),
+        ];
+        // responses: each is a 502 (nothing reached the client yet), the client stays in sync
+        let bodies: Vec<(String, Vec<u8>)> = cases
+            .iter()
+            .map(|(name, t, _)| {
+                let mut r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec();
+                r.extend_from_slice(t);
+                (format!("/api/{}", name.replace(' ', "-")), r)
+            })
+            .collect();
+        let (addr, _) = piecewise_origin(move |target, _| {
+            let found = bodies.iter().find(|(p, _)| p == target);
+            vec![found.map_or_else(|| b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(), |(_, r)| r.clone())]
+        });
+        let g = Gateway::start(d, 1, &upstream_routes(addr));
+        for (name, _, _) in &cases {
+            let mut c = Client::new(g.addr);
+            let path = format!("/api/{}", name.replace(' ', "-"));
+            if *name == "100 kB" {
+                // more than one read: "hello" went out before the trailer failed, so only the
+                // close can tell (no last chunk), as for any body broken after bytes went out
+                c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+                let mut raw = Vec::new();
+                let _ = c.stream.read_to_end(&mut raw);
+                let raw = String::from_utf8_lossy(&raw).into_owned();
+                assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+                assert!(raw.ends_with("\r\n\r\n5\r\nhello\r\n"), "{raw}");
+                continue;
+            }
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            let r = c.read(false).unwrap();
+            assert_eq!((r.status, r.text().as_str()), (502, "{\"message\":\"Bad Gateway\"}"), "{name}");
+            assert_eq!(c.read(false).unwrap().text(), "hi", "{name}");
+        }
+        // requests, buffered whole or streamed past request_buffer_bytes: 400 or 431, the
+        // connection closes, and the origin never sees a complete request
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &upstream_routes(o.addr));
+        for (name, trailer, status) in &cases {
+            for streamed in [false, true] {
+                let mut c = Client::new(g.addr);
+                c.send(b"POST /api/t HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+                if streamed {
+                    c.send(format!("{:x}\r\n", 200_000).as_bytes());
+                    c.send(&vec![b'b'; 200_000]);
+                    c.send(b"\r\n");
+                }
+                thread::sleep(Duration::from_millis(20));
+                let _ = c.stream.write_all(trailer);
+                let r = c.read(false).unwrap_or_else(|| panic!("{name}: no answer"));
+                assert_eq!(r.status, *status, "{name} streamed {streamed}");
+                assert!(c.is_closed(), "{name} streamed {streamed}");
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
+        assert!(o.requests().is_empty(), "a request with a bad trailer completed at the origin");
+    }
+
+    // ------------------------------------------------------------------ review: lingering
+
+    fn a_lingering_connection_neither_blocks_others_nor_holds_up_shutdown(d) {
+        let o = Origin::echo();
+        let text = server_toml(d, 1, "")
+            + "[server.limits]\nmax_body_bytes = 1000\n"
+            + "[server.timeouts]\nlinger_ms = 60000\nshutdown_ms = 1000\n"
+            + &upstream_routes(o.addr);
+        let g = Gateway::from_toml(&text);
+        // a client that got its 413 and neither sends nor closes: the connection lingers
+        let mut c = Client::new(g.addr);
+        c.send(b"POST /api/x HTTP/1.1\r\nHost: h\r\nContent-Length: 100000000\r\n\r\n");
+        assert_eq!(c.read(false).expect("the 413").status, 413);
+        // the one worker serves others meanwhile
+        for _ in 0..3 {
+            assert_eq!(get(g.addr, "/hello").text(), "hi");
+            assert_eq!(get(g.addr, "/api/y").text(), "GET /api/y");
+        }
+        // a shutdown does not wait for the linger (60 s); the connection ends with it
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            g.stop();
+            let _ = tx.send(());
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("shutdown waited for a lingering connection");
+        assert!(c.is_closed());
+    }
+
 }

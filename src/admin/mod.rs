@@ -6,7 +6,9 @@
 //! at most `max_request_bytes` (431), and one deadline, `idle_timeout`, for the whole next head
 //! (an idle connection and a slow-loris that trickles bytes are both closed when it passes).
 //! Limits are read from the current config when a connection is accepted, so a reload changes
-//! them for new connections. Serves `GET /metrics` (Prometheus text), `GET /stats` (the
+//! them for new connections. The accept thread ends, closing the listener, when the server is
+//! joined ([`AdminHandle::stop`]); a failed `accept(2)` (out of file descriptors) is retried
+//! after [`ACCEPT_ERROR_BACKOFF`], not in a loop. Serves `GET /metrics` (Prometheus text), `GET /stats` (the
 //! dashboard's JSON), `GET /history` (the last 15 minutes of per-second aggregates, see
 //! [`history`]), `GET /status`, `GET /config` (the effective config text, API key values
 //! redacted) and `GET /` (the live dashboard, embedded in the binary). Requests are parsed with
@@ -20,7 +22,7 @@
 pub mod history;
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +50,11 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// How long the accept thread may spend writing the 503 to a connection over the limit (a
 /// few bytes into a fresh socket's empty send buffer: this bound is only for a broken peer).
 pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long the accept thread waits after an `accept(2)` that failed for lack of resources
+/// (file descriptors, memory) before trying again: the pending connection stays queued, so an
+/// immediate retry fails the same way and would spin a core for as long as the shortage lasts.
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 
 /// After an error answer, how long the connection keeps reading (and discarding) what the
 /// client still sends before closing, so that the client reads the answer instead of a reset
@@ -106,14 +113,46 @@ impl Drop for Slot {
     }
 }
 
+/// The running admin listener: its bound address and its accept thread.
+pub struct AdminHandle {
+    /// The bound address (port 0 resolved).
+    pub addr: SocketAddr,
+    accept: std::thread::JoinHandle<()>,
+}
+
+impl AdminHandle {
+    /// Ends the accept thread, which closes the listener, once the server drains (its
+    /// `draining` flag must be set): one connection to the listener wakes the blocked
+    /// `accept(2)`, the thread sees the flag and returns. Without this an in-process server
+    /// kept its admin address bound after it stopped (a new one could not bind it).
+    /// Connections already being served end on their own threads (each bounded by
+    /// `idle_timeout`). If the wake-up cannot connect, the thread is left to end at the next
+    /// connection rather than waited for.
+    pub fn stop(self) {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(v) if v.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v) if v.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let wake = SocketAddr::new(ip, self.addr.port());
+        if TcpStream::connect_timeout(&wake, WAKE_TIMEOUT).is_ok() {
+            let _ = self.accept.join();
+        }
+    }
+}
+
+/// How long [`AdminHandle::stop`] tries to connect to its own listener to wake the accept
+/// thread.
+pub const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Binds the admin address now (so errors surface at startup), serves it on a thread, and
 /// starts the history sampler.
-pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr> {
+pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<AdminHandle> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     let history = Arc::new(history::History::default());
     history::spawn_sampler(admin.clone(), history.clone())?;
-    std::thread::Builder::new()
+    let accept = std::thread::Builder::new()
         .name("tollgate-admin".into())
         .spawn(move || {
             let active = Arc::new(AtomicUsize::new(0));
@@ -121,7 +160,24 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr>
                 if admin.shared.draining() {
                     break;
                 }
-                let Ok(s) = conn else { continue };
+                let s = match conn {
+                    Ok(s) => s,
+                    // the peer gave up before accept, or a signal: nothing is short
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::ConnectionAborted | ErrorKind::Interrupted
+                        ) =>
+                    {
+                        continue
+                    }
+                    // EMFILE/ENFILE/ENOBUFS: the connection stays queued and accept fails
+                    // again at once; retrying in a loop would spin a core until fds free up
+                    Err(_) => {
+                        std::thread::sleep(ACCEPT_ERROR_BACKOFF);
+                        continue;
+                    }
+                };
                 let limits = admin.control.current().config.admin_limits;
                 let Some(slot) = Slot::take(&active, limits.max_connections) else {
                     refuse(s);
@@ -137,7 +193,10 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<SocketAddr>
                     });
             }
         })?;
-    Ok(local)
+    Ok(AdminHandle {
+        addr: local,
+        accept,
+    })
 }
 
 /// Over the connection limit: a 503 written by the accept thread, then the connection closes.

@@ -64,6 +64,20 @@ impl ResponseHead {
             .map(|h| self.slice(h.value))
     }
 
+    /// The Content-Length the head declares, as one valid number: every element of every
+    /// Content-Length line `1*DIGIT` and all equal (RFC 9110 §8.6: such duplicates may be
+    /// replaced by one value). None when absent, invalid or conflicting. For the metadata of a
+    /// response without a body (HEAD), whose framing `parse_response` does not check.
+    pub fn declared_length(&self) -> Option<u64> {
+        let mut cl = ContentLength::default();
+        for h in &self.headers {
+            if Field::classify(self.slice(h.name)) == Field::ContentLength {
+                cl.add(self.slice(h.value));
+            }
+        }
+        cl.value.filter(|_| !cl.invalid && !cl.conflicting)
+    }
+
     /// Length of the head in bytes.
     pub fn head_len(&self) -> usize {
         self.buf.len()
@@ -343,6 +357,29 @@ mod tests {
         let h = ok(b"HTTP/1.0 200 OK\r\n\r\n");
         assert_eq!(h.body, BodyKind::CloseDelimited);
         assert!(!h.keep_alive);
+    }
+
+    #[test]
+    fn declared_length_is_one_valid_value() {
+        let head = |cl: &str| {
+            parse(&res_with(cl), true)
+                .expect("valid")
+                .expect("complete")
+        };
+        assert_eq!(head("Content-Length: 5").declared_length(), Some(5));
+        assert_eq!(
+            head("Content-Length: 5, 5\r\nContent-Length: 5").declared_length(),
+            Some(5)
+        );
+        for cl in [
+            "Content-Length: 5, 6",
+            "Content-Length: 5\r\nContent-Length: 6",
+            "Content-Length: x",
+            "Content-Length: 5,",
+            "X-A: 1",
+        ] {
+            assert_eq!(head(cl).declared_length(), None, "{cl}");
+        }
     }
 
     #[test]

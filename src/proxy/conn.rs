@@ -5,6 +5,8 @@
 //! buffer: it waits for readiness (`readable`, a poll op on io_uring, epoll readiness otherwise)
 //! and only then borrows a buffer from the worker's pool, returning it once nothing is pipelined.
 //! Its deadline lives in the worker's [`super::idle::IdleTable`], not in a timer of its own.
+//! The rest of a head that needs more than one read is taken the same way (readiness, then a
+//! synchronous `recv(2)`), so when the head deadline passes the bytes received are still there.
 //! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
 //! so the future an idle connection parks is small. Leaves out: what a request does (see
 //! [`super::lifecycle`]).
@@ -18,7 +20,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::io::{read_until, try_read, IoFail};
+use super::io::{try_read, IoFail};
 use super::lifecycle::{self, Outcome};
 use super::worker::{Cx, Worker};
 use crate::error::GatewayError;
@@ -226,7 +228,7 @@ async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
             Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
         }
         let had_bytes = !conn.buf.is_empty();
-        match read_until(&mut conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
+        match read_head_more(&conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
             Ok(0) if had_bytes => {
                 return HeadRead::Reject(GatewayError::Http(HttpError::UnexpectedEof))
             }
@@ -236,6 +238,41 @@ async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
                 return HeadRead::Reject(GatewayError::HeadTimeout)
             }
             Err(IoFail::Timeout) => return HeadRead::Closed,
+        }
+    }
+}
+
+/// Reads more of a head, bounded by `deadline`: waits for readiness, then takes what is there
+/// with a synchronous `recv(2)`, so the buffer is never lent to a pending read. When the
+/// deadline passes, the bytes received so far are still in `buf` (a timed-out owned-buffer
+/// read would take them with it): the 408 must know whether it answers a HEAD request (no
+/// content, RFC 9110 §9.3.2), and the log how much was received. Heads that need more than the
+/// first read are rare (slow or large ones), so the extra readiness step costs little.
+async fn read_head_more(
+    stream: &TcpStream,
+    buf: &mut BytesMut,
+    want: usize,
+    deadline: Instant,
+) -> Result<usize, IoFail> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        match monoio::time::timeout(left, stream.readable(false)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(IoFail::Io(e)),
+            Err(_) => return Err(IoFail::Timeout),
+        }
+        match try_read(stream, buf, want) {
+            Ok(n) => return Ok(n),
+            // a spurious wake-up, or a signal: wait again
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(IoFail::Io(e)),
         }
     }
 }

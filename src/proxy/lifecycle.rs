@@ -12,7 +12,8 @@
 //!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
 //!    only honest signal left).
 //!
-//! 7. **log** ([`log`]): the request is recorded in the worker's metrics shard.
+//! 7. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
+//!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
 //! Authorizers and access logging slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
@@ -453,14 +454,72 @@ async fn finish(
 /// connection then closes, lingering: the client may still be sending the rest of its head or
 /// a body (a 413 for a declared Content-Length).
 pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
+    let started = Instant::now();
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let date = w.date.now();
-    // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2).
+    // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2):
+    // `buf` holds what was received of it, also after a timeout (see `conn::read_head_more`).
     let head_only = conn.buf.starts_with(b"HEAD ");
     error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
-    match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
+    let sent = out.len() as u64;
+    let payload = if head_only { 0 } else { e.body().len() as u64 };
+    let outcome = match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
         Ok(()) => Outcome::CloseLingering,
         Err(_) => Outcome::Close,
+    };
+    log_rejected(w, conn, &e, &rid, (sent, payload), started);
+    outcome
+}
+
+/// Phase 7 for a request whose head was refused (malformed, too large, too slow): it is
+/// counted and logged like any answered request (under no route, method `OTHER` in metrics;
+/// `-` for what the head would have told), so smuggling probes, 431s and slow-loris 408s are
+/// visible in the metrics and the access log. `requestLength` is what was received of it.
+fn log_rejected(
+    w: &Cx<'_>,
+    conn: &Downstream,
+    e: &GatewayError,
+    rid: &[u8],
+    (sent, payload): (u64, u64),
+    started: Instant,
+) {
+    let total = started.elapsed();
+    let status = e.status();
+    let received = conn.buf.len() as u64;
+    if w.g.record_metrics {
+        let r = Record {
+            method: Method::Other,
+            status,
+            total,
+            integration: None,
+            bytes_in: received,
+            bytes_out: sent,
+        };
+        w.g.metrics.record(None, &r);
+    }
+    if let Some(l) = &w.g.log {
+        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
+        l.log(&Entry {
+            request_id: rid,
+            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            time: crate::accesslog::wall_secs_coarse(),
+            method: b"-",
+            route_key: "-",
+            path: b"-",
+            status,
+            protocol: "-",
+            response_length: payload,
+            request_length: received,
+            domain_name: b"",
+            raw_query: None,
+            endpoint: None,
+            latency: total,
+            integration_latency: None,
+            integration_status: None,
+            error: Some(e.to_string()),
+            user_agent: b"",
+            api_key: None,
+        });
     }
 }

@@ -210,11 +210,15 @@ fn write_response_head(
         }
         BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
         BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
-            // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6);
+            // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6),
+            // as one valid value: "5, 5" collapsed, an invalid or conflicting one dropped (a
+            // strict client or cache downstream must not be handed a malformed length);
             // 1xx/204/304 get none whatever the origin said (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
             let meta = head.method_kind == Method::Head && status_has_content(rh.status);
-            if let (true, Some(cl)) = (meta, rh.header("content-length")) {
-                put_line(out, b"content-length", cl);
+            if let Some(n) = rh.declared_length().filter(|_| meta) {
+                out.put_slice(b"content-length: ");
+                put_decimal(out, n);
+                out.put_slice(b"\r\n");
             }
         }
     }

@@ -122,7 +122,7 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<()>>,
     control: Arc<Controller>,
     flusher: Option<JoinHandle<()>>,
-    admin: Option<SocketAddr>,
+    admin: Option<crate::admin::AdminHandle>,
     log_writer: Option<JoinHandle<()>>,
 }
 
@@ -161,7 +161,7 @@ impl ServerHandle {
 
     /// The admin listener's bound address, when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     /// The traffic-management state being served (usage, counters).
@@ -169,10 +169,16 @@ impl ServerHandle {
         self.control.current().throttle.clone()
     }
 
-    /// Waits for every worker to exit, then writes quota usage a last time.
+    /// Waits for every worker to exit, then closes the admin listener and writes quota usage a
+    /// last time.
     pub fn join(self) {
         for t in self.threads {
             let _ = t.join();
+        }
+        if let Some(a) = self.admin {
+            // the workers are gone, so is the server: the admin listener closes too
+            self.shared.draining.store(true, Ordering::Release);
+            a.stop();
         }
         if let Some(f) = self.flusher {
             let _ = f.join(); // its last flush runs after the workers stopped
