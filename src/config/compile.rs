@@ -511,9 +511,20 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
         let lower = name.to_ascii_lowercase();
         let bad_name = name.is_empty() || !name.bytes().all(is_tchar);
         let bad_value = value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
+        // framing and connection fields are tollgate's (RFC 9112 §6, RFC 9110 §7.6.1), as are
+        // `date` and `x-request-id`, which every response gets once
         let reserved = matches!(
             lower.as_str(),
-            "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "date"
+            "content-length"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "upgrade"
+                | "te"
+                | "trailer"
+                | "proxy-connection"
+                | "date"
+                | "x-request-id"
         );
         if bad_name || bad_value || reserved {
             let msg = format!("header {name:?} is not allowed (invalid, or set by tollgate)");
@@ -634,6 +645,25 @@ mod tests {
         let c = from_str("[[route]]\nkey = \"GET /p\"\nmock = {}\n").unwrap();
         assert_eq!(c.server.timeouts.linger.as_millis(), 5000);
         assert_eq!(c.server.max_linger_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn mock_headers_tollgate_sets_are_refused() {
+        for name in [
+            "x-request-id",
+            "Upgrade",
+            "te",
+            "trailer",
+            "proxy-connection",
+        ] {
+            let text = format!(
+                "[[route]]\nkey = \"GET /p\"\nmock = {{ headers = {{ \"{name}\" = \"x\" }} }}\n"
+            );
+            let e = from_str(&text).unwrap_err();
+            assert_eq!(e.0.len(), 1, "{name}");
+            assert_eq!(e.0[0].key, "route[0].mock.headers", "{name}");
+            assert_eq!(e.0[0].line, 3, "{name}");
+        }
     }
 
     #[test]
