@@ -181,6 +181,34 @@ both_drivers! {
         assert!(kept.is_closed());
     }
 
+    fn an_address_removed_and_added_back_is_bound_again_at_once(d) {
+        // the process's own sockets of a removed address must be closed by the time the
+        // reload returns, or the next reload adding it back is refused as another process's
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let extra: SocketAddr = free.local_addr().unwrap();
+        drop(free);
+        let base = |listen: &str, body: &str| {
+            format!("[server]\nlisten = [{listen}]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", body)
+        };
+        let both = |body: &str| base(&format!("\"127.0.0.1:0\", \"{extra}\""), body);
+        let g = Gateway::from_toml(&both("0"));
+        assert_eq!(get(extra, "/v").text(), "0");
+        for round in 1..=5 {
+            g.write_config(&base("\"127.0.0.1:0\"", "gone"));
+            g.reload().expect("removing applies");
+            assert!(TcpStream::connect(extra).is_err(), "round {round}: the removed address is closed");
+            let body = round.to_string();
+            g.write_config(&both(&body));
+            if let Err(e) = g.reload() {
+                panic!("round {round}: adding the address back is refused: {e}");
+            }
+            for _ in 0..4 {
+                assert_eq!(get(extra, "/v").text(), body, "round {round}");
+            }
+        }
+    }
+
     fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();

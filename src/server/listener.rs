@@ -12,10 +12,20 @@
 //! listens there, and the group is refused ("address in use by another process"). The probe is
 //! closed before the group binds. Addresses a reload keeps are never probed: the workers keep
 //! their sockets. Port 0 is not probed (the kernel picks a port nobody uses).
+//!
+//! The probe only sees sockets that already *listen*: two tollgates starting together could
+//! both probe before either listens, and then both join one group. So the probe and the binds
+//! after it run under a lock per port, shared by every tollgate of the network namespace (an
+//! abstract Unix socket named after the port, [`BindLock`]): the second one waits until the
+//! first listens, then its probe sees it and it refuses. A program that is not tollgate and
+//! binds with SO_REUSEPORT as the same user in that window is not covered.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
 
 /// What the error for an address another process listens on says.
 pub const IN_USE_BY_ANOTHER: &str = "address in use by another process";
@@ -27,6 +37,12 @@ pub fn bind_reuseport(
     count: usize,
     backlog: u32,
 ) -> io::Result<Vec<TcpListener>> {
+    // held until every socket of the group listens (dropped on return)
+    let _lock = if addr.port() == 0 {
+        None
+    } else {
+        Some(BindLock::take(addr.port(), BIND_LOCK_WAIT)?)
+    };
     probe_free(addr)?;
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
@@ -36,6 +52,47 @@ pub fn bind_reuseport(
         out.push(l);
     }
     Ok(out)
+}
+
+/// How long [`bind_reuseport`] waits for another tollgate binding the same port to finish (it
+/// holds the lock for the few system calls of a probe and a group's binds).
+pub const BIND_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a bind waiting for the lock of its port tries again.
+const BIND_LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// The lock of one port while a tollgate probes and binds it: an abstract Unix socket named
+/// after the port, which only one socket of the network namespace can be bound to. The kernel
+/// releases it when the socket closes (on drop, or when the process dies: never stale).
+pub struct BindLock {
+    _socket: UnixDatagram,
+}
+
+impl BindLock {
+    /// Takes the lock of `port`, waiting up to `wait` for another process holding it.
+    pub fn take(port: u16, wait: Duration) -> io::Result<BindLock> {
+        let name = format!("tollgate/listen-port/{port}");
+        let at = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match UnixDatagram::bind_addr(&at) {
+                Ok(s) => return Ok(BindLock { _socket: s }),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                    std::thread::sleep(BIND_LOCK_RETRY);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "another process kept binding port {port} for {} ms",
+                            wait.as_millis()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Fails with [`IN_USE_BY_ANOTHER`] when a socket listens on `addr` (any process, this one
@@ -195,5 +252,52 @@ mod tests {
         drop(other);
         // free again: the group binds, its own sockets sharing the port
         assert_eq!(bind_reuseport(addr, 2, 128).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_tollgate_binding_the_same_port_at_the_same_time_is_waited_for_then_refused() {
+        // the port of a socket just closed: free, nobody listens
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        // another tollgate, between its probe (which found the port free) and its listen
+        let (taken, wait_taken) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let lock = BindLock::take(port, BIND_LOCK_WAIT).unwrap();
+            taken.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            let group = bind_one(addr, 16).unwrap();
+            drop(lock);
+            group
+        });
+        wait_taken.recv().unwrap();
+        // without the lock this probe finds nothing listening yet and joins the other's group
+        let e = bind_reuseport(addr, 2, 16).unwrap_err();
+        assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        let group = other.join().unwrap();
+        assert_eq!(group.local_addr().unwrap(), addr);
+    }
+
+    #[test]
+    fn a_lock_held_too_long_refuses_the_bind_instead_of_waiting_forever() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _held = BindLock::take(port, BIND_LOCK_WAIT).unwrap();
+        let e = BindLock::take(port, Duration::from_millis(50))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains(&format!("port {port}")), "{e}");
+        drop(_held);
+        assert!(
+            BindLock::take(port, Duration::ZERO).is_ok(),
+            "released on drop"
+        );
     }
 }
