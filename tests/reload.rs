@@ -209,6 +209,34 @@ both_drivers! {
         }
     }
 
+    fn a_reload_widening_the_address_on_the_same_port_is_not_refused_as_another_process(d) {
+        // 127.0.0.1:P → 0.0.0.0:P (opening the gateway to the network): the only listener on
+        // the port is the gateway's own, so the probe's "in use" must not refuse the reload
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let conf = |listen: &str, body: &str| {
+            format!("[server]\nlisten = [\"{listen}:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", body)
+        };
+        let g = Gateway::from_toml(&conf("127.0.0.1", "narrow"));
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(get(local, "/v").text(), "narrow");
+        g.write_config(&conf("0.0.0.0", "wide"));
+        if let Err(e) = g.reload() {
+            panic!("the gateway's own socket refused the reload: {e}");
+        }
+        for _ in 0..10 {
+            assert_eq!(get(local, "/v").text(), "wide");
+        }
+        // and back: the wildcard is the gateway's own too
+        g.write_config(&conf("127.0.0.1", "narrow again"));
+        g.reload().expect("narrowing applies");
+        for _ in 0..10 {
+            assert_eq!(get(local, "/v").text(), "narrow again");
+        }
+    }
+
     fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();

@@ -453,8 +453,13 @@ impl Controller {
             if cur.config.server.listen.contains(&addr) {
                 continue;
             }
-            let ls = listener::bind_reuseport(addr, n, config.server.backlog)
-                .map_err(|e| Rejected(format!("cannot listen on {addr}: {e}")))?;
+            let own = &self.shared.own;
+            let ls = listener::bind_reuseport_beside(addr, n, config.server.backlog, own).map_err(
+                |e| {
+                    own.retain(&cur.config.server.listen); // forget what this reload bound
+                    Rejected(format!("cannot listen on {addr}: {e}"))
+                },
+            )?;
             for (i, l) in ls.into_iter().enumerate() {
                 if let Some(v) = added.get_mut(i) {
                     v.push((addr, l));
@@ -467,8 +472,10 @@ impl Controller {
                 (cur.log.clone().zip(tx), None)
             }
             (Some(c), _) => {
-                let Writer { sink, tx, thread } = LogSink::start(c)
-                    .map_err(|e| Rejected(format!("cannot open the access log: {e}")))?;
+                let Writer { sink, tx, thread } = LogSink::start(c).map_err(|e| {
+                    self.shared.own.retain(&cur.config.server.listen);
+                    Rejected(format!("cannot open the access log: {e}"))
+                })?;
                 (Some((sink, tx)), Some(thread))
             }
             (None, _) => (None, None),
@@ -519,6 +526,8 @@ impl Controller {
             }
         }
         lock(&self.running).applied(&config);
+        // sockets of removed addresses are closed by the workers that took this generation
+        self.shared.own.retain(&config.server.listen);
         self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
