@@ -227,6 +227,47 @@ both_drivers! {
         assert_eq!(bad.requests().len(), 1, "the ejected address was tried again");
     }
 
+    fn a_reloads_lookups_are_what_status_shows(d) {
+        let one = Origin::start(|_| Reply::ok("one"));
+        let two = Origin::start(|_| Reply::ok("two"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one.addr]));
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), swap.clone());
+        let handle = gw.handle.as_ref().unwrap();
+        swap.set(None);
+        let status = || get(gw.admin, "/status").text();
+        until("the failure is recorded", &gw, || status().contains(r#""resolved":"error""#));
+        // the resolver thread now looks the name up once a day only: what /status says next
+        // comes from reloads
+        let daily = config(d, "\"svc.test:80\"").replace("resolve_interval_ms = 1000", "resolve_interval_ms = 86400000");
+        std::fs::write(&gw.path, &daily).unwrap();
+        handle.reload().expect("a DNS failure does not block the reload");
+        assert!(status().contains(r#""resolved":"error""#), "{}", status());
+        let failed = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("tollgate_dns_resolutions_total{upstream=\"svc\",result=\"error\"}"))
+                .and_then(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+                .unwrap()
+        };
+        let before = failed(&get(gw.admin, "/metrics").text());
+        // DNS is back with another address; a reload looks the name up and serves it
+        swap.set(Some(&[two.addr]));
+        handle.reload().expect("reload applies");
+        assert_eq!(get(gw.addr, "/who").text(), "two");
+        let s = status();
+        assert!(
+            s.contains(&format!(r#""addresses":["{}"],"resolved":"ok""#, two.addr)),
+            "the reload's successful lookup is not what /status shows: {s}"
+        );
+        assert!(!s.contains("SERVFAIL"), "{s}");
+        // a reload's failed lookup is counted like the resolver thread's
+        swap.set(None);
+        handle.reload().expect("a DNS failure does not block the reload");
+        assert!(status().contains(r#""resolved":"error""#), "{}", status());
+        assert_eq!(failed(&get(gw.admin, "/metrics").text()), before + 1);
+        assert_eq!(get(gw.addr, "/who").text(), "two", "the last good answer is kept");
+    }
+
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let swap = Arc::new(Swap::default());

@@ -11,6 +11,9 @@
 //! a new generation, exactly as a reload does: an upstream whose addresses changed starts afresh
 //! on each worker but adopts idle pooled connections to addresses it keeps, and health (active
 //! verdict, passive ejection) carries over per address. IP-literal targets are never looked up.
+//! A reload looks names up too (through [`LastGood`]); its lookups are recorded here like the
+//! thread's ([`DnsBoard::looked_up`]), so `GET /status` never shows an older lookup's result
+//! beside the addresses a reload just found.
 //! Leaves out: parsing targets and the lookup itself (see [`crate::config::resolve`]).
 //!
 //! The board is behind a mutex touched only by control-plane threads (this one, the admin
@@ -207,6 +210,47 @@ impl DnsBoard {
         changed
     }
 
+    /// Records the lookups a reload made (through [`LastGood`]): they are the latest for their
+    /// names, counted and shown like the resolver thread's, and the next periodic lookup is an
+    /// interval away. Called after the reload's config is followed, so its new targets are
+    /// there; the addresses are the ones the reload serves (a failure kept the last good).
+    pub fn looked_up(&self, outcomes: &[Outcome]) {
+        let now = Instant::now();
+        let at = unix_ms();
+        let mut st = self.lock();
+        let State { entries, totals } = &mut *st;
+        for e in entries.iter_mut() {
+            let Target::Name { host, port } = &e.kind else {
+                continue;
+            };
+            // the latest lookup of the name in this reload
+            let Some(o) = outcomes
+                .iter()
+                .rev()
+                .find(|o| o.host == *host && o.port == *port)
+            else {
+                continue;
+            };
+            e.at_ms = at;
+            e.next = now + e.interval;
+            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
+            match &o.result {
+                Ok(()) => {
+                    e.result = Lookup::Ok;
+                    if let Some(t) = t {
+                        t.ok += 1;
+                    }
+                }
+                Err(m) => {
+                    e.result = Lookup::Failed(m.clone());
+                    if let Some(t) = t {
+                        t.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
     /// The addresses each name target of `config`'s upstreams is served with, as answers.
     fn served(config: &Config) -> Vec<Answer> {
         let mut out: Vec<Answer> = Vec::new();
@@ -365,11 +409,21 @@ impl Resolver for Known {
     }
 }
 
+/// How one lookup of a reload went (for [`DnsBoard::looked_up`]).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub host: String,
+    pub port: u16,
+    pub result: Result<(), String>,
+}
+
 /// The resolver a reload compiles with: `inner`, and when a lookup fails, the addresses the
 /// name is served with now (the last good answer), so a DNS outage does not block a reload.
+/// It notes how each lookup went, for `GET /status` and the metrics.
 pub struct LastGood {
     pub inner: Arc<dyn Resolver>,
     pub served: Vec<Answer>,
+    outcomes: Mutex<Vec<Outcome>>,
 }
 
 impl LastGood {
@@ -377,13 +431,31 @@ impl LastGood {
         LastGood {
             inner,
             served: DnsBoard::served(config),
+            outcomes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How the lookups made so far went, in order.
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 impl Resolver for LastGood {
     fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-        match resolve::lookup(self.inner.as_ref(), host, port) {
+        let r = resolve::lookup(self.inner.as_ref(), host, port);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Outcome {
+                host: host.to_string(),
+                port,
+                result: r.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            });
+        match r {
             Ok(a) => Ok(a),
             Err(e) => match self
                 .served

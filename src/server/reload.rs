@@ -430,9 +430,17 @@ impl Controller {
         let cur = self.current();
         // names are looked up here (off the workers); a failed lookup keeps the last good answer
         let resolver = Arc::new(LastGood::new(self.resolver.clone(), &cur.config));
-        let config = with_resolver(resolver, || self.source.load()).map_err(Rejected)?;
-        let notes = lock(&self.running).notes(&config);
-        self.apply_locked(&cur, Arc::new(config), notes)
+        let loaded = with_resolver(resolver.clone(), || self.source.load());
+        let result = match loaded {
+            Ok(config) => {
+                let notes = lock(&self.running).notes(&config);
+                self.apply_locked(&cur, Arc::new(config), notes)
+            }
+            Err(e) => Err(Rejected(e)),
+        };
+        // after the board follows the new config: its lookups are the latest of their names
+        self.dns.looked_up(&resolver.outcomes());
+        result
     }
 
     /// Hands `config` to the workers as the generation after `cur` and makes it current.
