@@ -43,6 +43,25 @@ impl Resolver for Swap {
     }
 }
 
+/// A resolver the test steps through: the resolver thread's lookups wait in `lookup` until the
+/// test answers them one by one; any other thread's (startup, reloads) get `answer` at once.
+struct Stepped {
+    answer: Mutex<Vec<SocketAddr>>,
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    go: Mutex<std::sync::mpsc::Receiver<Vec<SocketAddr>>>,
+}
+
+impl Resolver for Stepped {
+    fn lookup(&self, _host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
+        if thread::current().name() != Some("tollgate-dns") {
+            return Ok(self.answer.lock().unwrap().clone());
+        }
+        let gone = || io::Error::other("the test ended");
+        self.entered.lock().unwrap().send(()).map_err(|_| gone())?;
+        self.go.lock().unwrap().recv().map_err(|_| gone())
+    }
+}
+
 /// tollgate started with `resolver`, drained on drop.
 struct Gw {
     handle: Option<ServerHandle>,
@@ -266,6 +285,38 @@ both_drivers! {
         assert!(status().contains(r#""resolved":"error""#), "{}", status());
         assert_eq!(failed(&get(gw.admin, "/metrics").text()), before + 1);
         assert_eq!(get(gw.addr, "/who").text(), "two", "the last good answer is kept");
+    }
+
+    fn an_answer_older_than_a_reloads_lookup_is_not_applied_over_it(d) {
+        let [a, b, c] = [0, 1, 2].map(|_| Origin::start(|_| Reply::ok("x")));
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let stepped = Arc::new(Stepped {
+            answer: Mutex::new(vec![a.addr]),
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+        });
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), stepped.clone());
+        let bound = Duration::from_secs(15);
+        // the resolver thread starts a lookup (it will answer b) ...
+        entered.recv_timeout(bound).expect("the resolver thread looks the name up");
+        // ... and while it waits, a reload looks the name up and serves c
+        *stepped.answer.lock().unwrap() = vec![c.addr];
+        gw.handle.as_ref().unwrap().reload().expect("reload applies");
+        let served = |addr: SocketAddr| format!(r#""addresses":["{addr}"]"#);
+        assert!(get(gw.admin, "/status").text().contains(&served(c.addr)));
+        // the older lookup's answer arrives: the thread records it and would apply it
+        go.send(vec![b.addr]).unwrap();
+        // its next lookup means it is done with that answer
+        entered.recv_timeout(bound).expect("the resolver thread looks the name up again");
+        let status = get(gw.admin, "/status").text();
+        assert!(status.contains(&served(c.addr)), "the older answer replaced the reload's: {status}");
+        for _ in 0..10 {
+            assert_eq!(get(gw.addr, "/who").status, 200);
+        }
+        assert!(b.requests().is_empty(), "requests went to the older answer's address");
+        assert!(!c.requests().is_empty());
+        go.send(vec![c.addr]).unwrap();
     }
 
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {

@@ -13,7 +13,8 @@
 //! verdict, passive ejection) carries over per address. IP-literal targets are never looked up.
 //! A reload looks names up too (through [`LastGood`]); its lookups are recorded here like the
 //! thread's ([`DnsBoard::looked_up`]), so `GET /status` never shows an older lookup's result
-//! beside the addresses a reload just found.
+//! beside the addresses a reload just found, and an answer of the thread's whose lookup started
+//! before a reload's successful one is not applied over the reload's (`reloaded_since`).
 //! Leaves out: parsing targets and the lookup itself (see [`crate::config::resolve`]).
 //!
 //! The board is behind a mutex touched only by control-plane threads (this one, the admin
@@ -56,6 +57,9 @@ struct Entry {
     result: Lookup,
     next: Instant,
     interval: Duration,
+    /// When the latest reload that looked the name up successfully started that lookup (an
+    /// answer of the resolver thread's that started before it is older than what it serves).
+    reloaded: Option<Instant>,
 }
 
 /// Lookup counts of one upstream (kept while the process runs: counters never go back).
@@ -123,6 +127,7 @@ impl DnsBoard {
                         .filter(|p| p.interval == u.resolve_interval)
                         .map_or(now + u.resolve_interval, |p| p.next),
                     interval: u.resolve_interval,
+                    reloaded: prev.and_then(|p| p.reloaded),
                 });
             }
             if !st.totals.iter().any(|t| t.upstream == u.name) {
@@ -233,6 +238,9 @@ impl DnsBoard {
             };
             e.at_ms = at;
             e.next = now + e.interval;
+            if o.result.is_ok() {
+                e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
+            }
             let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
             match &o.result {
                 Ok(()) => {
@@ -249,6 +257,15 @@ impl DnsBoard {
                 }
             }
         }
+    }
+
+    /// Whether a reload looked `host:port` up after `started` (when the resolver thread started
+    /// its lookup): the reload's answer is the newer one and is being served.
+    pub fn reloaded_since(&self, host: &str, port: u16, started: Instant) -> bool {
+        self.lock().entries.iter().any(|e| {
+            matches!(&e.kind, Target::Name { host: h, port: p } if h == host && *p == port)
+                && e.reloaded.is_some_and(|r| r > started)
+        })
     }
 
     /// The addresses each name target of `config`'s upstreams is served with, as answers.
@@ -414,6 +431,8 @@ impl Resolver for Known {
 pub struct Outcome {
     pub host: String,
     pub port: u16,
+    /// When the lookup started.
+    pub started: Instant,
     pub result: Result<(), String>,
 }
 
@@ -446,6 +465,7 @@ impl LastGood {
 
 impl Resolver for LastGood {
     fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        let started = Instant::now();
         let r = resolve::lookup(self.inner.as_ref(), host, port);
         self.outcomes
             .lock()
@@ -453,6 +473,7 @@ impl Resolver for LastGood {
             .push(Outcome {
                 host: host.to_string(),
                 port,
+                started,
                 result: r.as_ref().map(|_| ()).map_err(|e| e.to_string()),
             });
         match r {
@@ -485,7 +506,8 @@ pub fn spawn(
         .spawn(move || {
             while !control.shutting_down() {
                 std::thread::sleep(RESOLVE_TICK);
-                let due = control.dns().due(Instant::now());
+                let started = Instant::now();
+                let due = control.dns().due(started);
                 if due.is_empty() {
                     continue;
                 }
@@ -498,7 +520,7 @@ pub fn spawn(
                     .collect();
                 let changed = control.dns().record(&results);
                 if !changed.is_empty() {
-                    control.apply_resolved(changed);
+                    control.apply_resolved(changed, started);
                 }
             }
         })

@@ -286,10 +286,15 @@ impl Controller {
     /// Serves new addresses for host-name targets (the resolver thread's good answers that
     /// differ from what is served): the config being served is compiled again with them and
     /// handed to the workers as the next generation, as a reload would. Not a reload: the
-    /// reload history and counters are left alone.
-    pub(super) fn apply_resolved(&self, fresh: Vec<Answer>) {
+    /// reload history and counters are left alone. `started` is when the lookups began: a name
+    /// a reload looked up since then keeps the reload's (newer) answer.
+    pub(super) fn apply_resolved(&self, mut fresh: Vec<Answer>, started: Instant) {
         let _serial = lock(&self.serial);
         if self.shutting_down() {
+            return;
+        }
+        fresh.retain(|a| !self.dns.reloaded_since(&a.host, a.port, started));
+        if fresh.is_empty() {
             return;
         }
         let cur = self.current();
