@@ -473,6 +473,30 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_wildcards_against_ipv4_addresses() {
+        // a dual-stack listener on [::]:P (the system default for a plain IPv6 socket) takes
+        // 0.0.0.0:P too: refused
+        let Ok(dual) = std::net::TcpListener::bind("[::]:0") else {
+            return; // no IPv6 here
+        };
+        let port = dual.local_addr().unwrap().port();
+        let v4 = SocketAddr::from(([0, 0, 0, 0], port));
+        let dual_stack = socket_bound(SocketAddr::from(([0, 0, 0, 0], port)), false).is_err();
+        if dual_stack {
+            let e = bind_reuseport(v4, 1, 16).unwrap_err();
+            assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        }
+        drop(dual);
+        // tollgate's IPv6 sockets are V6ONLY: [::]:P and another process's 0.0.0.0:P coexist
+        let other = std::net::TcpListener::bind(v4).unwrap();
+        let v6: SocketAddr = format!("[::]:{port}").parse().unwrap();
+        let group = bind_reuseport(v6, 2, 16).expect("IPv6 only: no overlap with IPv4");
+        // and the IPv4 wildcard of the port is still refused (the other process has it)
+        assert!(bind_reuseport(v4, 1, 16).is_err());
+        drop((group, other));
+    }
+
+    #[test]
     fn proc_net_tcp_lines_read_as_listening_addresses() {
         let v4 = ListenRow::parse(
             "   1: 0100007F:B47F 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1787479 1 0 100 0 0 10 0",
