@@ -62,6 +62,26 @@ impl Resolver for Stepped {
     }
 }
 
+/// A resolver that, once `armed`, holds every lookup of a thread other than the resolver
+/// thread (a reload's) until the test lets it go: DNS that hangs.
+struct Hanging {
+    answer: Vec<SocketAddr>,
+    armed: std::sync::atomic::AtomicBool,
+    entered: Mutex<std::sync::mpsc::Sender<()>>,
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Resolver for Hanging {
+    fn lookup(&self, _host: &str, _port: u16) -> io::Result<Vec<SocketAddr>> {
+        let armed = self.armed.load(std::sync::atomic::Ordering::SeqCst);
+        if armed && thread::current().name() != Some("tollgate-dns") {
+            let _ = self.entered.lock().unwrap().send(());
+            let _ = self.go.lock().unwrap().recv();
+        }
+        Ok(self.answer.clone())
+    }
+}
+
 /// tollgate started with `resolver`, drained on drop.
 struct Gw {
     handle: Option<ServerHandle>,
@@ -317,6 +337,34 @@ both_drivers! {
         assert!(b.requests().is_empty(), "requests went to the older answer's address");
         assert!(!c.requests().is_empty());
         go.send(vec![c.addr]).unwrap();
+    }
+
+    fn a_reload_waiting_for_dns_holds_off_no_scrape(d) {
+        let one = Origin::start(|_| Reply::ok("one"));
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (go, go_rx) = std::sync::mpsc::channel();
+        let hanging = Arc::new(Hanging {
+            answer: vec![one.addr],
+            armed: std::sync::atomic::AtomicBool::new(false),
+            entered: Mutex::new(entered_tx),
+            go: Mutex::new(go_rx),
+        });
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), hanging.clone());
+        hanging.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let control = gw.handle.as_ref().unwrap().controller();
+        let reload = thread::spawn(move || control.reload().map(|r| r.generation));
+        entered.recv_timeout(Duration::from_secs(15)).expect("the reload looks the name up");
+        // while the reload waits for DNS, metrics and status still answer
+        let admin = gw.admin;
+        let (tx, scraped) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send((get(admin, "/metrics").status, get(admin, "/status").status));
+        });
+        let answered = scraped.recv_timeout(Duration::from_secs(5));
+        go.send(()).unwrap(); // DNS answers: the reload goes on
+        assert_eq!(answered, Ok((200, 200)), "a scrape waited for the reload's DNS lookup");
+        assert_eq!(reload.join().unwrap().expect("reload applies"), 1);
+        assert_eq!(get(gw.addr, "/who").text(), "one");
     }
 
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {

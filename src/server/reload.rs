@@ -9,10 +9,13 @@
 //!
 //! # Flow
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
-//!    Reloads (and scrapes, which must see one config) are serialised by one mutex.
+//!    Reloads are serialised with each other by one mutex (`reloading`); what they swap is
+//!    serialised with scrapes (which must see one config) and the resolver thread by another
+//!    (`serial`), taken after the file is compiled.
 //! 2. The file is read and compiled exactly as at startup. Any error (the file, a key, a line)
 //!    ends the reload here: it is returned and logged, and nothing changes. Upstream host names
-//!    are looked up again here (a name that fails keeps the addresses it is served with).
+//!    are looked up again here (a name that fails keeps the addresses it is served with), before
+//!    `serial` is taken: DNS that hangs holds off no scrape and no re-resolution.
 //! 3. Shared parts are built: the [`Throttle`] carrying over unchanged limits, quotas and
 //!    counters by name, the health board carrying over target health by upstream name and
 //!    address, a new access-log writer if the log's path changed, and SO_REUSEPORT sockets for
@@ -51,7 +54,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::changes::{Changes, Running};
-use super::dns::{self, Answer, DnsBoard, Known, LastGood};
+use super::dns::{self, Answer, DnsBoard, Known, LastGood, Outcome};
 use super::{listener, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
 use crate::config::resolve::{with_resolver, Resolver};
@@ -173,7 +176,10 @@ pub struct Controller {
     resolver: Arc<dyn Resolver>,
     /// Upstream targets' addresses and lookups (`GET /status`, metrics).
     dns: DnsBoard,
-    /// Serialises reloads with each other and with scrapes.
+    /// Serialises reloads with each other, from reading the file to the end (taken before
+    /// `serial`, never after it).
+    reloading: Mutex<()>,
+    /// Serialises applying a config (reloads, the resolver thread) with scrapes.
     serial: Mutex<()>,
     last: Mutex<Option<LastReload>>,
     pub reloads_ok: AtomicU64,
@@ -248,6 +254,7 @@ impl Controller {
                 checker_stop,
             })),
             shared,
+            reloading: Mutex::new(()),
             serial: Mutex::new(()),
             last: Mutex::new(None),
             reloads_ok: AtomicU64::new(0),
@@ -395,8 +402,12 @@ impl Controller {
     /// Reads, validates and applies the config again. On error nothing changes and the error
     /// (with the file, key and line for config errors) is returned.
     pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let _one = lock(&self.reloading);
+        // read, compile and look names up before taking `serial`: a slow or hanging DNS
+        // server must not hold off scrapes (metrics, the history sampler) or the resolver thread
+        let loaded = self.load();
         let _serial = lock(&self.serial);
-        let result = self.reload_locked();
+        let result = self.reload_locked(loaded);
         match &result {
             Err(ReloadError::Partial(e)) => {
                 self.reloads_failed.fetch_add(1, Ordering::Relaxed);
@@ -427,15 +438,26 @@ impl Controller {
         result
     }
 
-    fn reload_locked(&self) -> Result<ReloadReport, ReloadError> {
+    /// Reads and compiles the config (names looked up here, off the workers; a failed lookup
+    /// keeps the last good answer), with how each lookup went.
+    fn load(&self) -> (Result<Config, String>, Vec<Outcome>) {
+        if self.shared.draining() {
+            return (Err("the server is shutting down".into()), Vec::new());
+        }
+        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &self.current().config));
+        let loaded = with_resolver(resolver.clone(), || self.source.load());
+        (loaded, resolver.outcomes())
+    }
+
+    fn reload_locked(
+        &self,
+        (loaded, outcomes): (Result<Config, String>, Vec<Outcome>),
+    ) -> Result<ReloadReport, ReloadError> {
         use ReloadError::Rejected;
         if self.shared.draining() {
             return Err(Rejected("the server is shutting down".into()));
         }
         let cur = self.current();
-        // names are looked up here (off the workers); a failed lookup keeps the last good answer
-        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &cur.config));
-        let loaded = with_resolver(resolver.clone(), || self.source.load());
         let result = match loaded {
             Ok(config) => {
                 let notes = lock(&self.running).notes(&config);
@@ -444,7 +466,7 @@ impl Controller {
             Err(e) => Err(Rejected(e)),
         };
         // after the board follows the new config: its lookups are the latest of their names
-        self.dns.looked_up(&resolver.outcomes());
+        self.dns.looked_up(&outcomes);
         result
     }
 
