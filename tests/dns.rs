@@ -62,6 +62,24 @@ impl Resolver for Stepped {
     }
 }
 
+/// A resolver for two names: `gw.test` (the listen address, always 127.0.0.1) and `svc.test`
+/// (the upstream, as the test sets it). It records which threads looked up which name.
+struct TwoNames {
+    svc: Mutex<Vec<SocketAddr>>,
+    calls: Mutex<Vec<(String, String)>>,
+}
+
+impl Resolver for TwoNames {
+    fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+        let me = thread::current().name().unwrap_or("?").to_string();
+        self.calls.lock().unwrap().push((me, host.to_string()));
+        match host {
+            "gw.test" => Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]),
+            _ => Ok(self.svc.lock().unwrap().clone()),
+        }
+    }
+}
+
 /// A resolver that, once `armed`, holds every lookup of a thread other than the resolver
 /// thread (a reload's) until the test lets it go: DNS that hangs.
 struct Hanging {
@@ -365,6 +383,25 @@ both_drivers! {
         assert_eq!(answered, Ok((200, 200)), "a scrape waited for the reload's DNS lookup");
         assert_eq!(reload.join().unwrap().expect("reload applies"), 1);
         assert_eq!(get(gw.addr, "/who").text(), "one");
+    }
+
+    fn a_listen_name_is_not_looked_up_again_when_an_upstream_name_changes(d) {
+        let [one, two] = [0, 1].map(|_| Origin::start(|_| Reply::ok("x")));
+        let names = Arc::new(TwoNames { svc: Mutex::new(vec![one.addr]), calls: Mutex::new(Vec::new()) });
+        let text = config(d, "\"svc.test:80\"").replace("\"127.0.0.1:0\"", "\"gw.test:0\"");
+        assert!(text.contains("listen = [\"gw.test:0\"]"), "{text}");
+        let gw = Gw::start(&text, names.clone());
+        assert_eq!(gw.addr.ip().to_string(), "127.0.0.1");
+        *names.svc.lock().unwrap() = vec![two.addr];
+        until("the new upstream address serves", &gw, || !two.requests().is_empty());
+        // the generation the new answer made kept the listen address without looking it up:
+        // the resolver thread looked up the upstream's name only
+        let calls = names.calls.lock().unwrap().clone();
+        assert!(
+            calls.iter().all(|(thread, host)| thread != "tollgate-dns" || host == "svc.test"),
+            "{calls:?}"
+        );
+        assert_eq!(get(gw.addr, "/who").status, 200, "still listening where it started");
     }
 
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {

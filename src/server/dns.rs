@@ -405,9 +405,39 @@ pub struct Answer {
 
 /// A resolver answering from known answers only (compiling the config being served again with
 /// new answers, without looking anything up under the reload lock), else from `fallback`.
+/// `listen` holds the listen (and admin) names as written with the address each one binds
+/// now, so they are not looked up again and stay where they are.
 pub struct Known {
     pub answers: Vec<Answer>,
+    pub listen: Vec<(String, SocketAddr)>,
     pub fallback: Option<Arc<dyn Resolver>>,
+}
+
+impl Known {
+    /// The listen and admin addresses of `config` as written, with the address each binds.
+    pub fn bound(config: &Config) -> Vec<(String, SocketAddr)> {
+        let Ok(t) = crate::config::effective::table(&config.source) else {
+            return Vec::new();
+        };
+        let written = |v: Option<&toml::Value>| v.and_then(toml::Value::as_str).map(str::to_string);
+        let server = t.get("server");
+        let listen = server
+            .and_then(|s| s.get("listen"))
+            .and_then(toml::Value::as_array);
+        // one address per entry, in order (a duplicate is a config error)
+        let mut out: Vec<(String, SocketAddr)> = listen
+            .into_iter()
+            .flatten()
+            .map(|v| written(Some(v)))
+            .zip(&config.server.listen)
+            .filter_map(|(w, &a)| Some((w?, a)))
+            .collect();
+        let admin = written(t.get("admin").and_then(|a| a.get("listen")));
+        if let (Some(w), Some(a)) = (admin, config.admin) {
+            out.push((w, a));
+        }
+        out
+    }
 }
 
 impl Resolver for Known {
@@ -421,6 +451,17 @@ impl Resolver for Known {
         }
         match &self.fallback {
             Some(r) => r.lookup(host, port),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no known answer")),
+        }
+    }
+
+    fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        let written = format!("{host}:{port}");
+        if let Some(&(_, a)) = self.listen.iter().find(|(w, _)| *w == written) {
+            return Ok(a);
+        }
+        match &self.fallback {
+            Some(r) => r.listen(host, port),
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no known answer")),
         }
     }
@@ -464,6 +505,11 @@ impl LastGood {
 }
 
 impl Resolver for LastGood {
+    /// A listen name as at startup: the inner resolver's first answer (not sorted).
+    fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        self.inner.listen(host, port)
+    }
+
     fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
         let started = Instant::now();
         let r = resolve::lookup(self.inner.as_ref(), host, port);
@@ -560,6 +606,7 @@ mod tests {
                 port: 80,
                 addrs: vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")],
             }],
+            listen: Vec::new(),
             fallback: None,
         });
         let text = "[[upstream]]\nname = \"u\"\ntargets = [\"svc:80\", \"10.9.9.9:1\"]\n[[route]]\nkey = \"GET /\"\nupstream = \"u\"\n";

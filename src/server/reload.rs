@@ -314,12 +314,14 @@ impl Controller {
             .collect();
         let known = Arc::new(Known {
             answers: dns::merged(&cur.config, fresh),
+            listen: Known::bound(&cur.config),
             fallback: None,
         });
         let config = match config::from_str_with(&cur.config.source, known) {
             Ok(c) => Arc::new(c),
             Err(e) => {
-                // cannot happen for text that compiled; reported rather than assumed
+                // cannot happen: the text compiled, and every name it has is answered by
+                // `known`; reported rather than assumed
                 eprintln!("tollgate: dns: cannot apply new addresses: {e}");
                 return;
             }
