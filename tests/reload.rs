@@ -237,6 +237,19 @@ both_drivers! {
         }
     }
 
+    fn a_config_listing_an_ip_and_the_wildcard_of_one_port_starts(d) {
+        // the second address's probe finds the first one's sockets: the gateway's own
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let text = format!("[server]\nlisten = [\"127.0.0.1:{port}\", \"0.0.0.0:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+            + &mock_route("GET /v", "both");
+        let g = Gateway::from_toml(&text);
+        assert_eq!(g.handle().local_addrs().len(), 2);
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(get(local, "/v").text(), "both");
+    }
+
     fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
