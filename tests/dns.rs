@@ -404,6 +404,38 @@ both_drivers! {
         assert_eq!(get(gw.addr, "/who").status, 200, "still listening where it started");
     }
 
+    fn a_request_in_flight_when_the_name_changes_finishes_on_its_address(d) {
+        let one = Origin::start(|r| {
+            if r.target.contains("slow") {
+                Reply::After(Duration::from_secs(4), Box::new(Reply::ok("slow one")))
+            } else {
+                Reply::ok("one")
+            }
+        });
+        let two = Origin::start(|_| Reply::ok("two"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one.addr]));
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), swap.clone());
+        let addr = gw.addr;
+        let slow = thread::spawn(move || get(addr, "/who?slow"));
+        let t = Instant::now();
+        while !one.requests().iter().any(|r| r.target.contains("slow")) {
+            assert!(t.elapsed() < Duration::from_secs(10), "the slow request never reached the origin");
+            thread::sleep(Duration::from_millis(5));
+        }
+        // the name moves while the request is at the origin
+        swap.set(Some(&[two.addr]));
+        until("the new address serves", &gw, || !two.requests().is_empty());
+        assert!(!slow.is_finished(), "the name changed only after the request had finished");
+        let r = slow.join().unwrap();
+        assert_eq!((r.status, r.text()), (200, "slow one".to_string()), "the request in flight finished where it started");
+        let before = one.requests().len();
+        for _ in 0..10 {
+            assert_eq!(get(gw.addr, "/who").text(), "two");
+        }
+        assert_eq!(one.requests().len(), before, "the old address gets no new request");
+    }
+
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let swap = Arc::new(Swap::default());
