@@ -436,6 +436,26 @@ both_drivers! {
         assert_eq!(one.requests().len(), before, "the old address gets no new request");
     }
 
+    fn upstreams_sharing_a_name_share_its_lookups(d) {
+        let one = Origin::start(|_| Reply::ok("one"));
+        let two = Origin::start(|_| Reply::ok("two"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one.addr]));
+        let text = config(d, "\"svc.test:80\"")
+            + "[[upstream]]\nname = \"daily\"\ntargets = [\"svc.test:80\"]\nresolve_interval_ms = 86400000\n"
+            + "[[route]]\nkey = \"GET /daily\"\nupstream = \"daily\"\n";
+        let gw = Gw::start(&text, swap.clone());
+        swap.set(Some(&[two.addr]));
+        until("the new address serves", &gw, || !two.requests().is_empty());
+        // one answer for the name: the upstream looking it up once a day moved with it
+        for _ in 0..4 {
+            assert_eq!(get(gw.addr, "/daily").text(), "two");
+        }
+        let status = get(gw.admin, "/status").text();
+        let served = format!(r#""addresses":["{}"],"resolved":"ok""#, two.addr);
+        assert_eq!(status.matches(&served).count(), 2, "{status}");
+    }
+
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let swap = Arc::new(Swap::default());
