@@ -456,8 +456,11 @@ impl Resolver for Known {
     }
 
     fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
-        let written = format!("{host}:{port}");
-        if let Some(&(_, a)) = self.listen.iter().find(|(w, _)| *w == written) {
+        let same = |w: &str| {
+            w.rsplit_once(':')
+                .is_some_and(|(h, p)| h == host && p.parse::<u16>().ok() == Some(port))
+        };
+        if let Some(&(_, a)) = self.listen.iter().find(|(w, _)| same(w)) {
             return Ok(a);
         }
         match &self.fallback {
