@@ -13,6 +13,7 @@
 //! board (see [`crate::metrics`]) and the reload board (see [`reload`]). Workers report their
 //! driver once at startup through a channel; nothing is shared on the request path.
 
+mod board;
 pub mod changes;
 pub mod dns;
 pub mod listener;

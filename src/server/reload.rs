@@ -3,9 +3,10 @@
 //! serves it.
 //!
 //! Owns: [`Controller`] (the process's current shared state: config, throttle, health board,
-//! access-log sink, and the reload history `GET /status` shows) and [`ReloadBoard`], the only
-//! place a reload crosses cores. Leaves out: what a worker does with a new config (see
-//! [`super::worker`] and [`crate::proxy::worker::Generation::next`]).
+//! access-log sink, and the reload history `GET /status` shows), publishing on the
+//! [`ReloadBoard`] (in `super::board`), the only place a reload crosses cores. Leaves out: what a
+//! worker does with a new config (see [`super::worker`] and
+//! [`crate::proxy::worker::Generation::next`]).
 //!
 //! # Flow
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
@@ -53,6 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use super::board::{Published, ReloadBoard};
 use super::changes::{Changes, Running};
 use super::dns::{self, Answer, DnsBoard, Known, LastGood, Outcome};
 use super::{listener, Shared};
@@ -81,54 +83,6 @@ impl ConfigSource {
             ConfigSource::Embedded => {
                 config::from_str(config::EMBEDDED_CONFIG).map_err(|e| e.render("<embedded config>"))
             }
-        }
-    }
-}
-
-/// A new configuration as handed to the workers. It stays on the board until a newer one
-/// replaces it, so a worker that fell behind still finds it.
-pub struct Published {
-    pub number: u64,
-    pub config: Arc<Config>,
-    pub throttle: Arc<Throttle>,
-    pub health: Arc<HealthBoard>,
-    /// The access-log writer of this config (sink and queue), when it has an access log.
-    pub log: Option<(Arc<LogSink>, LineQueue)>,
-    /// By worker: sockets for listen addresses of this config that the worker may not have
-    /// yet, keyed by configured address. A worker takes its own; those a lagging worker has
-    /// not taken move on to the next published config while their address stays configured.
-    pub added: Vec<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>,
-}
-
-/// The rendezvous between the controller and the workers.
-pub struct ReloadBoard {
-    generation: AtomicU64,
-    pending: Mutex<Option<Arc<Published>>>,
-    applied: Vec<AtomicU64>,
-}
-
-impl ReloadBoard {
-    pub fn new(workers: usize) -> Self {
-        ReloadBoard {
-            generation: AtomicU64::new(0),
-            pending: Mutex::new(None),
-            applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The published generation newer than `have`, if any (a worker's housekeeping check: one
-    /// `Acquire` load when nothing is pending).
-    pub fn newer_than(&self, have: u64) -> Option<Arc<Published>> {
-        if self.generation.load(Ordering::Acquire) <= have {
-            return None;
-        }
-        self.pending.lock().ok()?.clone()
-    }
-
-    /// Worker `w` serves generation `number` now.
-    pub fn applied(&self, w: usize, number: u64) {
-        if let Some(a) = self.applied.get(w) {
-            a.store(number, Ordering::Release);
         }
     }
 }
