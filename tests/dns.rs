@@ -456,6 +456,51 @@ both_drivers! {
         assert_eq!(status.matches(&served).count(), 2, "{status}");
     }
 
+    fn pooled_connections_to_an_address_the_name_dropped_are_closed(d) {
+        // an origin counting the connections it accepted and those the gateway closed
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let one_addr = listener.local_addr().unwrap();
+        let counts = Arc::new(Mutex::new((0usize, 0usize)));
+        let c = counts.clone();
+        thread::spawn(move || {
+            for s in listener.incoming() {
+                let Ok(mut s) = s else { continue };
+                c.lock().unwrap().0 += 1;
+                let c = c.clone();
+                thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    while read_head(&mut s, &mut buf).is_some() {
+                        if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none").is_err() {
+                            break;
+                        }
+                    }
+                    c.lock().unwrap().1 += 1; // end of stream: the gateway closed it
+                });
+            }
+        });
+        let two = Origin::start(|_| Reply::ok("two"));
+        let swap = Arc::new(Swap::default());
+        swap.set(Some(&[one_addr]));
+        let gw = Gw::start(&config(d, "\"svc.test:80\""), swap.clone());
+        for _ in 0..8 {
+            assert_eq!(get(gw.addr, "/who").text(), "one");
+        }
+        let (accepted, closed) = *counts.lock().unwrap();
+        assert!(accepted > 0 && closed < accepted, "idle connections are pooled: {accepted} {closed}");
+        swap.set(Some(&[two.addr]));
+        until("the new address serves", &gw, || !two.requests().is_empty());
+        // well before the pool's idle timeout (60 s), the connections to the dropped address close
+        let t = Instant::now();
+        loop {
+            let (accepted, closed) = *counts.lock().unwrap();
+            if closed == accepted {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "{} of {accepted} connections to the dropped address still open", accepted - closed);
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn ip_literals_are_never_looked_up_and_a_reload_keeps_the_last_good_answer(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let swap = Arc::new(Swap::default());
