@@ -517,8 +517,11 @@ impl Controller {
             }
         }
         lock(&self.running).applied(&config);
-        // sockets of removed addresses are closed by the workers that took this generation
-        self.shared.own.retain(&config.server.listen);
+        // sockets of removed addresses are closed by the workers that took this generation; a
+        // worker that has not may still listen on one, so they stay known as the server's
+        if applied == n {
+            self.shared.own.retain(&config.server.listen);
+        }
         self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
