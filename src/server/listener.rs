@@ -49,7 +49,7 @@ pub fn bind_reuseport(
 
 /// [`bind_reuseport`] for a server whose listening sockets are `own`: a listener of its own on
 /// the port does not make the address "in use by another process", and the new sockets are
-/// added to `own` (under `configured`, the address as the config gives it).
+/// added to `own` (under `addr`, the address as the config gives it).
 pub fn bind_reuseport_beside(
     addr: SocketAddr,
     count: usize,
