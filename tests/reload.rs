@@ -181,6 +181,75 @@ both_drivers! {
         assert!(kept.is_closed());
     }
 
+    fn an_address_removed_and_added_back_is_bound_again_at_once(d) {
+        // the process's own sockets of a removed address must be closed by the time the
+        // reload returns, or the next reload adding it back is refused as another process's
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let extra: SocketAddr = free.local_addr().unwrap();
+        drop(free);
+        let base = |listen: &str, body: &str| {
+            format!("[server]\nlisten = [{listen}]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", body)
+        };
+        let both = |body: &str| base(&format!("\"127.0.0.1:0\", \"{extra}\""), body);
+        let g = Gateway::from_toml(&both("0"));
+        assert_eq!(get(extra, "/v").text(), "0");
+        for round in 1..=5 {
+            g.write_config(&base("\"127.0.0.1:0\"", "gone"));
+            g.reload().expect("removing applies");
+            assert!(TcpStream::connect(extra).is_err(), "round {round}: the removed address is closed");
+            let body = round.to_string();
+            g.write_config(&both(&body));
+            if let Err(e) = g.reload() {
+                panic!("round {round}: adding the address back is refused: {e}");
+            }
+            for _ in 0..4 {
+                assert_eq!(get(extra, "/v").text(), body, "round {round}");
+            }
+        }
+    }
+
+    fn a_reload_widening_the_address_on_the_same_port_is_not_refused_as_another_process(d) {
+        // 127.0.0.1:P → 0.0.0.0:P (opening the gateway to the network): the only listener on
+        // the port is the gateway's own, so the probe's "in use" must not refuse the reload
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let conf = |listen: &str, body: &str| {
+            format!("[server]\nlisten = [\"{listen}:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+                + &mock_route("GET /v", body)
+        };
+        let g = Gateway::from_toml(&conf("127.0.0.1", "narrow"));
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(get(local, "/v").text(), "narrow");
+        g.write_config(&conf("0.0.0.0", "wide"));
+        if let Err(e) = g.reload() {
+            panic!("the gateway's own socket refused the reload: {e}");
+        }
+        for _ in 0..10 {
+            assert_eq!(get(local, "/v").text(), "wide");
+        }
+        // and back: the wildcard is the gateway's own too
+        g.write_config(&conf("127.0.0.1", "narrow again"));
+        g.reload().expect("narrowing applies");
+        for _ in 0..10 {
+            assert_eq!(get(local, "/v").text(), "narrow again");
+        }
+    }
+
+    fn a_config_listing_an_ip_and_the_wildcard_of_one_port_starts(d) {
+        // the second address's probe finds the first one's sockets: the gateway's own
+        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let text = format!("[server]\nlisten = [\"127.0.0.1:{port}\", \"0.0.0.0:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
+            + &mock_route("GET /v", "both");
+        let g = Gateway::from_toml(&text);
+        assert_eq!(g.handle().local_addrs().len(), 2);
+        let local: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        assert_eq!(get(local, "/v").text(), "both");
+    }
+
     fn a_taken_port_fails_the_reload_and_changes_nothing(d) {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap();
@@ -298,6 +367,8 @@ both_drivers! {
             server_toml(d, workers, "")
                 + ADMIN
                 + &mock_route("GET /v", "v")
+                // a body whose lines read like the config's own: remarks must not land in it
+                + &mock_route("GET /ini", "[server]\\nworkers = 1\\n")
                 + "[[api_key]]\nname = \"k\"\nvalue = \"very-secret-key-0123\"\n"
                 + "[[api_key]]\nname = \"h\"\nvalue_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n"
         };
@@ -321,9 +392,14 @@ both_drivers! {
         let again = text
             .replace("value_sha256 = \"<redacted>\"", "value = \"another-secret-0123456789\"")
             .replace("value = \"<redacted>\"", "value = \"some-secret-0123456789\"");
-        if let Err(e) = tollgate::config::from_str(&again) {
-            panic!("{}\n{again}", e.render("GET /config"));
+        match tollgate::config::from_str(&again) {
+            Err(e) => panic!("{}\n{again}", e.render("GET /config")),
+            Ok(c) => {
+                let ini = c.routes.iter().find(|r| r.id == "GET /ini").map(|r| format!("{:?}", r));
+                assert!(ini.is_some_and(|r| r.contains("workers = 1\\n") && !r.contains("# running")), "{again}");
+            }
         }
+        assert_eq!(get(g.addr, "/ini").text(), "[server]\nworkers = 1\n");
     }
 
     fn pooled_upstream_connections_carry_over(d) {

@@ -9,7 +9,7 @@
 //! reload compiles a fresh `Config` and workers swap to it.
 
 use std::fmt::Display;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -413,7 +413,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
 }
 
 fn resolve(s: &str) -> Option<SocketAddr> {
-    s.to_socket_addrs().ok()?.next()
+    super::resolve::listen_address(s) // by the resolver in scope, like upstream names
 }
 
 fn compile_route(

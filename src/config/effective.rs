@@ -47,7 +47,19 @@ pub struct Annotation {
 /// `source` is text that compiled, so it parses; an error is reported, never a panic.
 pub fn table(source: &str) -> Result<Table, String> {
     let raw = raw::parse(source).map_err(|e| e.message().to_string())?;
-    Table::try_from(&raw).map_err(|e| e.to_string())
+    let mut t = Table::try_from(&raw).map_err(|e| e.to_string())?;
+    // the one default compile fills rather than serde: no `listen` listens on DEFAULT_LISTEN
+    if let Some(Value::Table(server)) = t.get_mut("server") {
+        let empty = server
+            .get("listen")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty());
+        if empty {
+            let default = Value::String(raw::DEFAULT_LISTEN.to_string());
+            server.insert("listen".to_string(), Value::Array(vec![default]));
+        }
+    }
+    Ok(t)
 }
 
 /// Replaces every API key secret in `t`: the value, and its hash too (a hash of a short key
@@ -121,49 +133,33 @@ fn section_mut<'a>(t: &'a mut Table, section: &str, index: Option<usize>) -> Opt
     }
 }
 
-/// Appends each note's comment to its key's line in rendered `body`.
+/// Puts each note's comment at the end of its key's value in rendered `body`, found through the
+/// parsed document (a line-by-line scan would take a line inside a multi-line string, such as
+/// a mock body, for a key or a table header).
 fn annotate(body: &str, notes: &[Annotation]) -> String {
-    let mut out = String::with_capacity(body.len() + 64 * notes.len());
-    // the table the current line belongs to: (section, element of an array of tables)
-    let mut at: Option<(&str, Option<usize>)> = None;
-    let mut seen: Vec<(&str, usize)> = Vec::new();
-    for line in body.lines() {
-        let trimmed = line.trim();
-        if let Some(name) = trimmed
-            .strip_prefix("[[")
-            .and_then(|r| r.strip_suffix("]]"))
-        {
-            let n = match seen.iter_mut().find(|(s, _)| *s == name) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n
-                }
-                None => {
-                    seen.push((name, 0));
-                    0
-                }
-            };
-            at = Some((name, Some(n)));
-        } else if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            at = Some((name, None));
+    let Ok(mut doc) = body.parse::<toml_edit::DocumentMut>() else {
+        return body.to_string(); // rendered by `toml`, so it parses; remarks are optional
+    };
+    for n in notes.iter().filter(|n| !n.comment.is_empty()) {
+        let Some(section) = doc.get_mut(n.section) else {
+            continue;
+        };
+        let table: Option<&mut dyn toml_edit::TableLike> = match n.index {
+            None => section.as_table_like_mut(),
+            Some(i) => section
+                .as_array_of_tables_mut()
+                .and_then(|a| a.get_mut(i))
+                .map(|t| t as &mut dyn toml_edit::TableLike),
+        };
+        let value = table
+            .and_then(|t| t.get_mut(n.key))
+            .and_then(|v| v.as_value_mut());
+        if let Some(v) = value {
+            let comment = n.comment.replace(['\n', '\r'], " ");
+            v.decor_mut().set_suffix(format!("  # {comment}"));
         }
-        out.push_str(line);
-        if let Some((section, index)) = at {
-            let key = trimmed.split_once(" = ").map(|(k, _)| k);
-            let note = notes.iter().find(|n| {
-                n.section == section
-                    && n.index == index
-                    && key == Some(n.key)
-                    && !n.comment.is_empty()
-            });
-            if let Some(n) = note {
-                out.push_str("  # ");
-                out.push_str(&n.comment.replace('\n', " "));
-            }
-        }
-        out.push('\n');
     }
-    out
+    doc.to_string()
 }
 
 #[cfg(test)]
@@ -219,6 +215,60 @@ mod tests {
             |c: &crate::config::Config| c.routes.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert_eq!(table(text).unwrap(), table(&again).unwrap());
+    }
+
+    #[test]
+    fn remarks_never_land_inside_a_multi_line_string() {
+        // a mock body whose lines look like the config's own sections and keys
+        let body = "a\n[server]\nworkers = 1\n[[upstream]]\ntargets = 3\n";
+        let text = TEXT.replace(
+            "key = \"GET /x\"\nupstream = \"u\"\n",
+            &format!("key = \"GET /x\"\nmock = {{ body = {body:?} }}\n"),
+        ) + "[[upstream]]\nname = \"v\"\ntargets = [\"127.0.0.1:10\"]\n";
+        let notes = [
+            Annotation {
+                section: "server",
+                index: None,
+                key: "workers",
+                value: Some(Value::Integer(2)),
+                comment: "running; the file has 1, applies after restart".into(),
+            },
+            Annotation {
+                section: "upstream",
+                index: Some(1),
+                key: "targets",
+                value: None,
+                comment: "resolved: 127.0.0.1:10".into(),
+            },
+        ];
+        let r = render(&text, &notes);
+        let t = r.parse::<Table>().unwrap_or_else(|e| panic!("{e}\n{r}"));
+        assert_eq!(t["route"][0]["mock"]["body"].as_str(), Some(body), "{r}");
+        assert_eq!(t["server"]["workers"].as_integer(), Some(2), "{r}");
+        assert!(
+            r.contains("workers = 2  # running; the file has 1, applies after restart\n"),
+            "{r}"
+        );
+        // the remark is on the second upstream's line, not on the first's
+        assert!(
+            r.contains("targets = [\"127.0.0.1:10\"]  # resolved: 127.0.0.1:10\n"),
+            "{r}"
+        );
+        assert!(!r.contains("targets = [\"127.0.0.1:9\"]  #"), "{r}");
+    }
+
+    #[test]
+    fn the_default_listen_address_is_shown() {
+        let text = "[[route]]\nkey = \"GET /x\"\nmock = {}\n";
+        let t = render(text, &[]).parse::<Table>().unwrap();
+        let listen = t["server"]["listen"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(listen, [Value::String(raw::DEFAULT_LISTEN.into())]);
+        // and spelling it out is no different
+        let spelled = format!("[server]\nlisten = [\"{}\"]\n{text}", raw::DEFAULT_LISTEN);
+        assert_eq!(table(text).unwrap(), table(&spelled).unwrap());
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! tests can change answers without a DNS server), telling an IP literal (never looked up again)
 //! from a host name (looked up at load and then every `resolve_interval_ms` by the server's
 //! resolver thread), and keeping every address a name returns, sorted and deduplicated (so a
-//! DNS server rotating its answers does not look like a change). Leaves out: when to look up again and what to do with a new answer (see
+//! DNS server rotating its answers does not look like a change), and the address a `listen` or
+//! `admin.listen` name binds ([`listen_address`]: the first answer, by the same resolver, so a
+//! config compiled again from known answers looks nothing up). Leaves out: when to look up again and what to do with a new answer (see
 //! `crate::server::dns`), and the "port missing" check of `tollgate check`.
 //!
 //! Lookups block (getaddrinfo has no timeout of ours), so they only ever run on control-plane
@@ -22,6 +24,14 @@ use std::sync::Arc;
 pub trait Resolver: Send + Sync {
     /// Every address `host` has, with `port`; an error (or no address) when it has none.
     fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>>;
+
+    /// The one address a `listen` (or `admin.listen`) name binds: the first answer, in the
+    /// resolver's order (getaddrinfo's for the system's).
+    fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        self.lookup(host, port)?.into_iter().next().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
+        })
+    }
 }
 
 /// The system's resolver: getaddrinfo(3) (`/etc/hosts`, DNS, ... as nsswitch.conf says).
@@ -92,6 +102,20 @@ pub fn addresses(target: &Target) -> io::Result<Vec<SocketAddr>> {
         Target::Name { host, port } => {
             let resolver = SCOPED.with(|s| s.borrow().clone()).unwrap_or_else(system);
             lookup(resolver.as_ref(), host, *port)
+        }
+    }
+}
+
+/// The address a listen address as written (`ip:port`, `[ip6]:port` or `host:port`) binds; a
+/// host name is looked up by the resolver in scope (the system's, first answer, outside any).
+pub fn listen_address(s: &str) -> Option<SocketAddr> {
+    let scoped = SCOPED.with(|r| r.borrow().clone());
+    match scoped {
+        _ if s.parse::<SocketAddr>().is_ok() => s.parse().ok(),
+        None => s.to_socket_addrs().ok()?.next(),
+        Some(r) => {
+            let (host, port) = s.rsplit_once(':')?;
+            r.listen(host, port.parse().ok()?).ok()
         }
     }
 }

@@ -11,6 +11,10 @@
 //! a new generation, exactly as a reload does: an upstream whose addresses changed starts afresh
 //! on each worker but adopts idle pooled connections to addresses it keeps, and health (active
 //! verdict, passive ejection) carries over per address. IP-literal targets are never looked up.
+//! A reload looks names up too (through [`LastGood`]); its lookups are recorded here like the
+//! thread's ([`DnsBoard::looked_up`]), so `GET /status` never shows an older lookup's result
+//! beside the addresses a reload just found, and an answer of the thread's whose lookup started
+//! before a reload's successful one is not applied over the reload's (`reloaded_since`).
 //! Leaves out: parsing targets and the lookup itself (see [`crate::config::resolve`]).
 //!
 //! The board is behind a mutex touched only by control-plane threads (this one, the admin
@@ -53,6 +57,9 @@ struct Entry {
     result: Lookup,
     next: Instant,
     interval: Duration,
+    /// When the latest reload that looked the name up successfully started that lookup (an
+    /// answer of the resolver thread's that started before it is older than what it serves).
+    reloaded: Option<Instant>,
 }
 
 /// Lookup counts of one upstream (kept while the process runs: counters never go back).
@@ -120,6 +127,7 @@ impl DnsBoard {
                         .filter(|p| p.interval == u.resolve_interval)
                         .map_or(now + u.resolve_interval, |p| p.next),
                     interval: u.resolve_interval,
+                    reloaded: prev.and_then(|p| p.reloaded),
                 });
             }
             if !st.totals.iter().any(|t| t.upstream == u.name) {
@@ -205,6 +213,59 @@ impl DnsBoard {
             }
         }
         changed
+    }
+
+    /// Records the lookups a reload made (through [`LastGood`]): they are the latest for their
+    /// names, counted and shown like the resolver thread's, and the next periodic lookup is an
+    /// interval away. Called after the reload's config is followed, so its new targets are
+    /// there; the addresses are the ones the reload serves (a failure kept the last good).
+    pub fn looked_up(&self, outcomes: &[Outcome]) {
+        let now = Instant::now();
+        let at = unix_ms();
+        let mut st = self.lock();
+        let State { entries, totals } = &mut *st;
+        for e in entries.iter_mut() {
+            let Target::Name { host, port } = &e.kind else {
+                continue;
+            };
+            // the latest lookup of the name in this reload
+            let Some(o) = outcomes
+                .iter()
+                .rev()
+                .find(|o| o.host == *host && o.port == *port)
+            else {
+                continue;
+            };
+            e.at_ms = at;
+            e.next = now + e.interval;
+            if o.result.is_ok() {
+                e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
+            }
+            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
+            match &o.result {
+                Ok(()) => {
+                    e.result = Lookup::Ok;
+                    if let Some(t) = t {
+                        t.ok += 1;
+                    }
+                }
+                Err(m) => {
+                    e.result = Lookup::Failed(m.clone());
+                    if let Some(t) = t {
+                        t.failed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a reload looked `host:port` up after `started` (when the resolver thread started
+    /// its lookup): the reload's answer is the newer one and is being served.
+    pub fn reloaded_since(&self, host: &str, port: u16, started: Instant) -> bool {
+        self.lock().entries.iter().any(|e| {
+            matches!(&e.kind, Target::Name { host: h, port: p } if h == host && *p == port)
+                && e.reloaded.is_some_and(|r| r > started)
+        })
     }
 
     /// The addresses each name target of `config`'s upstreams is served with, as answers.
@@ -344,9 +405,39 @@ pub struct Answer {
 
 /// A resolver answering from known answers only (compiling the config being served again with
 /// new answers, without looking anything up under the reload lock), else from `fallback`.
+/// `listen` holds the listen (and admin) names as written with the address each one binds
+/// now, so they are not looked up again and stay where they are.
 pub struct Known {
     pub answers: Vec<Answer>,
+    pub listen: Vec<(String, SocketAddr)>,
     pub fallback: Option<Arc<dyn Resolver>>,
+}
+
+impl Known {
+    /// The listen and admin addresses of `config` as written, with the address each binds.
+    pub fn bound(config: &Config) -> Vec<(String, SocketAddr)> {
+        let Ok(t) = crate::config::effective::table(&config.source) else {
+            return Vec::new();
+        };
+        let written = |v: Option<&toml::Value>| v.and_then(toml::Value::as_str).map(str::to_string);
+        let server = t.get("server");
+        let listen = server
+            .and_then(|s| s.get("listen"))
+            .and_then(toml::Value::as_array);
+        // one address per entry, in order (a duplicate is a config error)
+        let mut out: Vec<(String, SocketAddr)> = listen
+            .into_iter()
+            .flatten()
+            .map(|v| written(Some(v)))
+            .zip(&config.server.listen)
+            .filter_map(|(w, &a)| Some((w?, a)))
+            .collect();
+        let admin = written(t.get("admin").and_then(|a| a.get("listen")));
+        if let (Some(w), Some(a)) = (admin, config.admin) {
+            out.push((w, a));
+        }
+        out
+    }
 }
 
 impl Resolver for Known {
@@ -363,13 +454,39 @@ impl Resolver for Known {
             None => Err(io::Error::new(io::ErrorKind::NotFound, "no known answer")),
         }
     }
+
+    fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        let same = |w: &str| {
+            w.rsplit_once(':')
+                .is_some_and(|(h, p)| h == host && p.parse::<u16>().ok() == Some(port))
+        };
+        if let Some(&(_, a)) = self.listen.iter().find(|(w, _)| same(w)) {
+            return Ok(a);
+        }
+        match &self.fallback {
+            Some(r) => r.listen(host, port),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "no known answer")),
+        }
+    }
+}
+
+/// How one lookup of a reload went (for [`DnsBoard::looked_up`]).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub host: String,
+    pub port: u16,
+    /// When the lookup started.
+    pub started: Instant,
+    pub result: Result<(), String>,
 }
 
 /// The resolver a reload compiles with: `inner`, and when a lookup fails, the addresses the
 /// name is served with now (the last good answer), so a DNS outage does not block a reload.
+/// It notes how each lookup went, for `GET /status` and the metrics.
 pub struct LastGood {
     pub inner: Arc<dyn Resolver>,
     pub served: Vec<Answer>,
+    outcomes: Mutex<Vec<Outcome>>,
 }
 
 impl LastGood {
@@ -377,13 +494,38 @@ impl LastGood {
         LastGood {
             inner,
             served: DnsBoard::served(config),
+            outcomes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How the lookups made so far went, in order.
+    pub fn outcomes(&self) -> Vec<Outcome> {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
 impl Resolver for LastGood {
+    /// A listen name as at startup: the inner resolver's first answer (not sorted).
+    fn listen(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        self.inner.listen(host, port)
+    }
+
     fn lookup(&self, host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
-        match resolve::lookup(self.inner.as_ref(), host, port) {
+        let started = Instant::now();
+        let r = resolve::lookup(self.inner.as_ref(), host, port);
+        self.outcomes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Outcome {
+                host: host.to_string(),
+                port,
+                started,
+                result: r.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            });
+        match r {
             Ok(a) => Ok(a),
             Err(e) => match self
                 .served
@@ -413,7 +555,8 @@ pub fn spawn(
         .spawn(move || {
             while !control.shutting_down() {
                 std::thread::sleep(RESOLVE_TICK);
-                let due = control.dns().due(Instant::now());
+                let started = Instant::now();
+                let due = control.dns().due(started);
                 if due.is_empty() {
                     continue;
                 }
@@ -426,7 +569,7 @@ pub fn spawn(
                     .collect();
                 let changed = control.dns().record(&results);
                 if !changed.is_empty() {
-                    control.apply_resolved(changed);
+                    control.apply_resolved(changed, started);
                 }
             }
         })
@@ -466,6 +609,7 @@ mod tests {
                 port: 80,
                 addrs: vec![addr("10.0.0.1:80"), addr("10.0.0.2:80")],
             }],
+            listen: Vec::new(),
             fallback: None,
         });
         let text = "[[upstream]]\nname = \"u\"\ntargets = [\"svc:80\", \"10.9.9.9:1\"]\n[[route]]\nkey = \"GET /\"\nupstream = \"u\"\n";

@@ -12,10 +12,27 @@
 //! listens there, and the group is refused ("address in use by another process"). The probe is
 //! closed before the group binds. Addresses a reload keeps are never probed: the workers keep
 //! their sockets. Port 0 is not probed (the kernel picks a port nobody uses).
+//!
+//! The probe only sees sockets that already *listen*: two tollgates starting together could
+//! both probe before either listens, and then both join one group. So the probe and the binds
+//! after it run under a lock per port, shared by every tollgate of the network namespace (an
+//! abstract Unix socket named after the port, [`BindLock`]): the second one waits until the
+//! first listens, then its probe sees it and it refuses. A program that is not tollgate and
+//! binds with SO_REUSEPORT as the same user in that window is not covered.
+//!
+//! The probe cannot tell who listens: when a reload adds `0.0.0.0:P` to a server listening on
+//! `127.0.0.1:P` (or the reverse), the server's own sockets make it fail. A server keeps the
+//! inodes of its listening sockets in [`Owned`]; when the probe fails and the server has sockets
+//! on that port, the kernel's table of listening TCP sockets (`/proc/net/tcp`, `tcp6`) decides:
+//! the address is refused only if a listener overlapping it there is not one of the server's.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What the error for an address another process listens on says.
 pub const IN_USE_BY_ANOTHER: &str = "address in use by another process";
@@ -27,7 +44,43 @@ pub fn bind_reuseport(
     count: usize,
     backlog: u32,
 ) -> io::Result<Vec<TcpListener>> {
-    probe_free(addr)?;
+    bind_group(addr, count, backlog, None)
+}
+
+/// [`bind_reuseport`] for a server whose listening sockets are `own`: a listener of its own on
+/// the port does not make the address "in use by another process", and the new sockets are
+/// added to `own` (under `addr`, the address as the config gives it).
+pub fn bind_reuseport_beside(
+    addr: SocketAddr,
+    count: usize,
+    backlog: u32,
+    own: &Owned,
+) -> io::Result<Vec<TcpListener>> {
+    let group = bind_group(addr, count, backlog, Some(own))?;
+    own.add(addr, &group)?;
+    Ok(group)
+}
+
+fn bind_group(
+    addr: SocketAddr,
+    count: usize,
+    backlog: u32,
+    own: Option<&Owned>,
+) -> io::Result<Vec<TcpListener>> {
+    // held until every socket of the group listens (dropped on return)
+    let _lock = if addr.port() == 0 {
+        None
+    } else {
+        Some(BindLock::take(addr.port(), BIND_LOCK_WAIT)?)
+    };
+    if let Err(e) = probe_free(addr) {
+        let mine = own.map(|o| o.on_port(addr.port())).unwrap_or_default();
+        // only the server's own sockets listening there: not another process
+        if e.kind() != io::ErrorKind::AddrInUse || mine.is_empty() || foreign_listener(addr, &mine)?
+        {
+            return Err(e);
+        }
+    }
     let mut out = Vec::with_capacity(count);
     let mut addr = addr;
     for _ in 0..count.max(1) {
@@ -36,6 +89,167 @@ pub fn bind_reuseport(
         out.push(l);
     }
     Ok(out)
+}
+
+/// The listening sockets of one server, by configured address and socket inode (see the
+/// module docs). Touched by the thread starting the server and by reloads (serialised), never
+/// by workers.
+#[derive(Debug, Default)]
+pub struct Owned(Mutex<Vec<(SocketAddr, u64)>>);
+
+impl Owned {
+    fn lock(&self) -> MutexGuard<'_, Vec<(SocketAddr, u64)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn add(&self, configured: SocketAddr, group: &[TcpListener]) -> io::Result<()> {
+        let mut v = self.lock();
+        for l in group {
+            v.push((configured, inode(l.as_raw_fd())?));
+        }
+        Ok(())
+    }
+
+    /// Forgets the sockets of addresses not in `listen` (a reload removed them, or a reload
+    /// that bound them was rejected).
+    pub fn retain(&self, listen: &[SocketAddr]) {
+        self.lock().retain(|(a, _)| listen.contains(a));
+    }
+
+    /// The inodes of the server's sockets on `port` (a configured port 0 counts: it is only
+    /// known once bound, and an inode check is exact anyway).
+    fn on_port(&self, port: u16) -> Vec<u64> {
+        let v = self.lock();
+        v.iter()
+            .filter(|(a, _)| a.port() == port || a.port() == 0)
+            .map(|&(_, i)| i)
+            .collect()
+    }
+}
+
+/// The inode of socket `fd` (what `/proc/net/tcp` lists it under).
+fn inode(fd: i32) -> io::Result<u64> {
+    // SAFETY: `stat` is plain data that fstat(2) fills in; `fd` is a descriptor we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; the pointer is to a live, writable `stat`.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.st_ino)
+}
+
+/// Whether a TCP socket that is not one of `mine` listens on an address overlapping `addr`
+/// (same port; the same IP, or either one the wildcard), per the kernel's socket tables.
+fn foreign_listener(addr: SocketAddr, mine: &[u64]) -> io::Result<bool> {
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && v6 => continue, // IPv6 disabled
+            Err(e) => return Err(e),
+        };
+        for line in text.lines().skip(1) {
+            let Some(row) = ListenRow::parse(line, v6) else {
+                continue;
+            };
+            if row.addr.port() == addr.port()
+                && overlaps(addr, row.addr)
+                && !mine.contains(&row.inode)
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// A listening socket's line of `/proc/net/tcp` or `tcp6`.
+struct ListenRow {
+    addr: SocketAddr,
+    inode: u64,
+}
+
+impl ListenRow {
+    /// `sl local_address rem_address st ... inode ...`; `None` for any other state (or a line
+    /// that does not read).
+    fn parse(line: &str, v6: bool) -> Option<ListenRow> {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+        if *state != "0A" {
+            return None; // TCP_LISTEN
+        }
+        let (ip, port) = local.split_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        // the address is printed as 32-bit words in the host's byte order
+        let mut bytes = Vec::with_capacity(16);
+        for i in (0..ip.len()).step_by(8) {
+            let word = u32::from_str_radix(ip.get(i..i + 8)?, 16).ok()?;
+            bytes.extend_from_slice(&word.to_ne_bytes());
+        }
+        let ip: std::net::IpAddr = match (v6, bytes.len()) {
+            (false, 4) => <[u8; 4]>::try_from(bytes.as_slice()).ok()?.into(),
+            (true, 16) => <[u8; 16]>::try_from(bytes.as_slice()).ok()?.into(),
+            _ => return None,
+        };
+        Some(ListenRow {
+            addr: SocketAddr::new(ip, port),
+            inode: inode.parse().ok()?,
+        })
+    }
+}
+
+/// Whether a listener on `other` can conflict with a bind of `addr` (same port assumed). An IPv6
+/// wildcard or v4-mapped listener may be dual-stack, so it counts against an IPv4 address; an
+/// IPv4 listener never counts against an IPv6 address (the server's IPv6 sockets are V6ONLY).
+fn overlaps(addr: SocketAddr, other: SocketAddr) -> bool {
+    match (addr.ip(), other.ip()) {
+        (a, o) if a.is_ipv4() == o.is_ipv4() => a == o || a.is_unspecified() || o.is_unspecified(),
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V6(o)) => match o.to_ipv4_mapped() {
+            Some(m) => m == a || m.is_unspecified() || a.is_unspecified(),
+            None => o.is_unspecified(),
+        },
+        _ => false,
+    }
+}
+
+/// How long [`bind_reuseport`] waits for another tollgate binding the same port to finish (it
+/// holds the lock for the few system calls of a probe and a group's binds).
+pub const BIND_LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// How often a bind waiting for the lock of its port tries again.
+const BIND_LOCK_RETRY: Duration = Duration::from_millis(5);
+
+/// The lock of one port while a tollgate probes and binds it: an abstract Unix socket named
+/// after the port, which only one socket of the network namespace can be bound to. The kernel
+/// releases it when the socket closes (on drop, or when the process dies: never stale).
+pub struct BindLock {
+    _socket: UnixDatagram,
+}
+
+impl BindLock {
+    /// Takes the lock of `port`, waiting up to `wait` for another process holding it.
+    pub fn take(port: u16, wait: Duration) -> io::Result<BindLock> {
+        let name = format!("tollgate/listen-port/{port}");
+        let at = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+        let deadline = Instant::now() + wait;
+        loop {
+            match UnixDatagram::bind_addr(&at) {
+                Ok(s) => return Ok(BindLock { _socket: s }),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && Instant::now() < deadline => {
+                    std::thread::sleep(BIND_LOCK_RETRY);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "another process kept binding port {port} for {} ms",
+                            wait.as_millis()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
 
 /// Fails with [`IN_USE_BY_ANOTHER`] when a socket listens on `addr` (any process, this one
@@ -195,5 +409,143 @@ mod tests {
         drop(other);
         // free again: the group binds, its own sockets sharing the port
         assert_eq!(bind_reuseport(addr, 2, 128).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_tollgate_binding_the_same_port_at_the_same_time_is_waited_for_then_refused() {
+        // the port of a socket just closed: free, nobody listens
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
+        // another tollgate, between its probe (which found the port free) and its listen
+        let (taken, wait_taken) = std::sync::mpsc::channel();
+        let other = std::thread::spawn(move || {
+            let lock = BindLock::take(port, BIND_LOCK_WAIT).unwrap();
+            taken.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            let group = bind_one(addr, 16).unwrap();
+            drop(lock);
+            group
+        });
+        wait_taken.recv().unwrap();
+        // without the lock this probe finds nothing listening yet and joins the other's group
+        let e = bind_reuseport(addr, 2, 16).unwrap_err();
+        assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        let group = other.join().unwrap();
+        assert_eq!(group.local_addr().unwrap(), addr);
+    }
+
+    #[test]
+    fn the_servers_own_sockets_on_the_port_are_not_another_process() {
+        let own = Owned::default();
+        let narrow = bind_reuseport_beside("127.0.0.1:0".parse().unwrap(), 2, 16, &own).unwrap();
+        let port = narrow[0].local_addr().unwrap().port();
+        let wide = SocketAddr::from(([0, 0, 0, 0], port));
+        // without knowing its own sockets, the server refuses itself
+        let e = bind_reuseport(wide, 1, 16).unwrap_err();
+        assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        let group = bind_reuseport_beside(wide, 2, 16, &own).expect("only its own sockets");
+        assert_eq!(group.len(), 2);
+        drop(group);
+        own.retain(&["127.0.0.1:0".parse().unwrap()]);
+        // another process's socket on an overlapping address is still refused (this one has
+        // SO_REUSEPORT, as another tollgate's would, and is not in `own`)
+        let other = bind_one(SocketAddr::from(([127, 0, 0, 1], port)), 16).unwrap();
+        let e = bind_reuseport_beside(wide, 1, 16, &own).unwrap_err();
+        assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        drop(other);
+        // the server on the wildcard adds one IP of the port; another process listening on
+        // another IP of that port does not overlap it and is no reason to refuse
+        drop(narrow);
+        own.retain(&[]);
+        let wide_group = bind_reuseport_beside(wide, 1, 16, &own).unwrap();
+        let aside = bind_one(SocketAddr::from(([127, 0, 0, 2], port)), 16).unwrap();
+        let one = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(
+            bind_reuseport(one, 1, 16).is_err(),
+            "the probe alone refuses"
+        );
+        assert!(bind_reuseport_beside(one, 1, 16, &own).is_ok());
+        drop((aside, wide_group));
+    }
+
+    #[test]
+    fn ipv6_wildcards_against_ipv4_addresses() {
+        // a dual-stack listener on [::]:P (the system default for a plain IPv6 socket) takes
+        // 0.0.0.0:P too: refused
+        let Ok(dual) = std::net::TcpListener::bind("[::]:0") else {
+            return; // no IPv6 here
+        };
+        let port = dual.local_addr().unwrap().port();
+        let v4 = SocketAddr::from(([0, 0, 0, 0], port));
+        let dual_stack = socket_bound(SocketAddr::from(([0, 0, 0, 0], port)), false).is_err();
+        if dual_stack {
+            let e = bind_reuseport(v4, 1, 16).unwrap_err();
+            assert!(e.to_string().contains(IN_USE_BY_ANOTHER), "{e}");
+        }
+        drop(dual);
+        // tollgate's IPv6 sockets are V6ONLY: [::]:P and another process's 0.0.0.0:P coexist
+        let other = std::net::TcpListener::bind(v4).unwrap();
+        let v6: SocketAddr = format!("[::]:{port}").parse().unwrap();
+        let group = bind_reuseport(v6, 2, 16).expect("IPv6 only: no overlap with IPv4");
+        // and the IPv4 wildcard of the port is still refused (the other process has it)
+        assert!(bind_reuseport(v4, 1, 16).is_err());
+        drop((group, other));
+    }
+
+    #[test]
+    fn proc_net_tcp_lines_read_as_listening_addresses() {
+        let v4 = ListenRow::parse(
+            "   1: 0100007F:B47F 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1787479 1 0 100 0 0 10 0",
+            false,
+        )
+        .unwrap();
+        if cfg!(target_endian = "little") {
+            assert_eq!(v4.addr, "127.0.0.1:46207".parse::<SocketAddr>().unwrap());
+        }
+        assert_eq!(v4.inode, 1_787_479);
+        let established = "   2: 0100007F:B47F 0100007F:0050 01 00000000:00000000 00:00000000 00000000     0        0 17 1 0 100 0 0 10 0";
+        assert!(ListenRow::parse(established, false).is_none());
+        let v6 = ListenRow::parse(
+            "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 42 1 0 100 0 0 10 0",
+            true,
+        )
+        .unwrap();
+        assert_eq!(v6.addr, "[::]:8080".parse::<SocketAddr>().unwrap());
+        for bad in [
+            "",
+            "  sl  local_address rem_address   st",
+            "0: zz:1 0:0 0A a b c d e f",
+        ] {
+            assert!(ListenRow::parse(bad, false).is_none(), "{bad}");
+        }
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert!(overlaps(a("0.0.0.0:1"), a("127.0.0.1:1")));
+        assert!(overlaps(a("127.0.0.1:1"), a("[::]:1")));
+        assert!(!overlaps(a("127.0.0.1:1"), a("127.0.0.2:1")));
+        assert!(!overlaps(a("[::1]:1"), a("0.0.0.0:1")));
+    }
+
+    #[test]
+    fn a_lock_held_too_long_refuses_the_bind_instead_of_waiting_forever() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _held = BindLock::take(port, BIND_LOCK_WAIT).unwrap();
+        let e = BindLock::take(port, Duration::from_millis(50))
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert!(e.to_string().contains(&format!("port {port}")), "{e}");
+        drop(_held);
+        assert!(
+            BindLock::take(port, Duration::ZERO).is_ok(),
+            "released on drop"
+        );
     }
 }

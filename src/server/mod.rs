@@ -13,6 +13,7 @@
 //! board (see [`crate::metrics`]) and the reload board (see [`reload`]). Workers report their
 //! driver once at startup through a channel; nothing is shared on the request path.
 
+mod board;
 pub mod changes;
 pub mod dns;
 pub mod listener;
@@ -73,6 +74,9 @@ pub struct Shared {
     pub board: Arc<ScrapeBoard>,
     /// Where reloaded configs are handed to the workers.
     pub reload: ReloadBoard,
+    /// The workers' listening sockets (so the server's own are not "another process"; behind a
+    /// mutex, touched only at startup and by reloads).
+    pub own: listener::Owned,
 }
 
 impl Shared {
@@ -301,8 +305,9 @@ pub fn start_with(
     let mut per_worker: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
         (0..n).map(|_| Vec::new()).collect();
     let mut addrs = Vec::new();
+    let own = listener::Owned::default();
     for &addr in &s.listen {
-        let ls = listener::bind_reuseport(addr, n, s.backlog)
+        let ls = listener::bind_reuseport_beside(addr, n, s.backlog, &own)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         if let Some(first) = ls.first() {
             addrs.push(first.local_addr()?);
@@ -317,6 +322,7 @@ pub fn start_with(
         running: AtomicUsize::new(n),
         board: Arc::new(ScrapeBoard::new(n)),
         reload: ReloadBoard::new(n),
+        own,
     });
     let throttle = Arc::new(Throttle::new(config.throttle.clone(), n));
     if let Some(dir) = &config.throttle.state_dir {

@@ -3,16 +3,20 @@
 //! serves it.
 //!
 //! Owns: [`Controller`] (the process's current shared state: config, throttle, health board,
-//! access-log sink, and the reload history `GET /status` shows) and [`ReloadBoard`], the only
-//! place a reload crosses cores. Leaves out: what a worker does with a new config (see
-//! [`super::worker`] and [`crate::proxy::worker::Generation::next`]).
+//! access-log sink, and the reload history `GET /status` shows), publishing on the
+//! [`ReloadBoard`] (in `super::board`), the only place a reload crosses cores. Leaves out: what a
+//! worker does with a new config (see [`super::worker`] and
+//! [`crate::proxy::worker::Generation::next`]).
 //!
 //! # Flow
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.
-//!    Reloads (and scrapes, which must see one config) are serialised by one mutex.
+//!    Reloads are serialised with each other by one mutex (`reloading`); what they swap is
+//!    serialised with scrapes (which must see one config) and the resolver thread by another
+//!    (`serial`), taken after the file is compiled.
 //! 2. The file is read and compiled exactly as at startup. Any error (the file, a key, a line)
 //!    ends the reload here: it is returned and logged, and nothing changes. Upstream host names
-//!    are looked up again here (a name that fails keeps the addresses it is served with).
+//!    are looked up again here (a name that fails keeps the addresses it is served with), before
+//!    `serial` is taken: DNS that hangs holds off no scrape and no re-resolution.
 //! 3. Shared parts are built: the [`Throttle`] carrying over unchanged limits, quotas and
 //!    counters by name, the health board carrying over target health by upstream name and
 //!    address, a new access-log writer if the log's path changed, and SO_REUSEPORT sockets for
@@ -50,8 +54,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use super::board::{Published, ReloadBoard};
 use super::changes::{Changes, Running};
-use super::dns::{self, Answer, DnsBoard, Known, LastGood};
+use super::dns::{self, Answer, DnsBoard, Known, LastGood, Outcome};
 use super::{listener, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
 use crate::config::resolve::{with_resolver, Resolver};
@@ -78,54 +83,6 @@ impl ConfigSource {
             ConfigSource::Embedded => {
                 config::from_str(config::EMBEDDED_CONFIG).map_err(|e| e.render("<embedded config>"))
             }
-        }
-    }
-}
-
-/// A new configuration as handed to the workers. It stays on the board until a newer one
-/// replaces it, so a worker that fell behind still finds it.
-pub struct Published {
-    pub number: u64,
-    pub config: Arc<Config>,
-    pub throttle: Arc<Throttle>,
-    pub health: Arc<HealthBoard>,
-    /// The access-log writer of this config (sink and queue), when it has an access log.
-    pub log: Option<(Arc<LogSink>, LineQueue)>,
-    /// By worker: sockets for listen addresses of this config that the worker may not have
-    /// yet, keyed by configured address. A worker takes its own; those a lagging worker has
-    /// not taken move on to the next published config while their address stays configured.
-    pub added: Vec<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>,
-}
-
-/// The rendezvous between the controller and the workers.
-pub struct ReloadBoard {
-    generation: AtomicU64,
-    pending: Mutex<Option<Arc<Published>>>,
-    applied: Vec<AtomicU64>,
-}
-
-impl ReloadBoard {
-    pub fn new(workers: usize) -> Self {
-        ReloadBoard {
-            generation: AtomicU64::new(0),
-            pending: Mutex::new(None),
-            applied: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-
-    /// The published generation newer than `have`, if any (a worker's housekeeping check: one
-    /// `Acquire` load when nothing is pending).
-    pub fn newer_than(&self, have: u64) -> Option<Arc<Published>> {
-        if self.generation.load(Ordering::Acquire) <= have {
-            return None;
-        }
-        self.pending.lock().ok()?.clone()
-    }
-
-    /// Worker `w` serves generation `number` now.
-    pub fn applied(&self, w: usize, number: u64) {
-        if let Some(a) = self.applied.get(w) {
-            a.store(number, Ordering::Release);
         }
     }
 }
@@ -173,7 +130,10 @@ pub struct Controller {
     resolver: Arc<dyn Resolver>,
     /// Upstream targets' addresses and lookups (`GET /status`, metrics).
     dns: DnsBoard,
-    /// Serialises reloads with each other and with scrapes.
+    /// Serialises reloads with each other, from reading the file to the end (taken before
+    /// `serial`, never after it).
+    reloading: Mutex<()>,
+    /// Serialises applying a config (reloads, the resolver thread) with scrapes.
     serial: Mutex<()>,
     last: Mutex<Option<LastReload>>,
     pub reloads_ok: AtomicU64,
@@ -248,6 +208,7 @@ impl Controller {
                 checker_stop,
             })),
             shared,
+            reloading: Mutex::new(()),
             serial: Mutex::new(()),
             last: Mutex::new(None),
             reloads_ok: AtomicU64::new(0),
@@ -286,10 +247,15 @@ impl Controller {
     /// Serves new addresses for host-name targets (the resolver thread's good answers that
     /// differ from what is served): the config being served is compiled again with them and
     /// handed to the workers as the next generation, as a reload would. Not a reload: the
-    /// reload history and counters are left alone.
-    pub(super) fn apply_resolved(&self, fresh: Vec<Answer>) {
+    /// reload history and counters are left alone. `started` is when the lookups began: a name
+    /// a reload looked up since then keeps the reload's (newer) answer.
+    pub(super) fn apply_resolved(&self, mut fresh: Vec<Answer>, started: Instant) {
         let _serial = lock(&self.serial);
         if self.shutting_down() {
+            return;
+        }
+        fresh.retain(|a| !self.dns.reloaded_since(&a.host, a.port, started));
+        if fresh.is_empty() {
             return;
         }
         let cur = self.current();
@@ -302,12 +268,14 @@ impl Controller {
             .collect();
         let known = Arc::new(Known {
             answers: dns::merged(&cur.config, fresh),
+            listen: Known::bound(&cur.config),
             fallback: None,
         });
         let config = match config::from_str_with(&cur.config.source, known) {
             Ok(c) => Arc::new(c),
             Err(e) => {
-                // cannot happen for text that compiled; reported rather than assumed
+                // cannot happen: the text compiled, and every name it has is answered by
+                // `known`; reported rather than assumed
                 eprintln!("tollgate: dns: cannot apply new addresses: {e}");
                 return;
             }
@@ -390,8 +358,12 @@ impl Controller {
     /// Reads, validates and applies the config again. On error nothing changes and the error
     /// (with the file, key and line for config errors) is returned.
     pub fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let _one = lock(&self.reloading);
+        // read, compile and look names up before taking `serial`: a slow or hanging DNS
+        // server must not hold off scrapes (metrics, the history sampler) or the resolver thread
+        let loaded = self.load();
         let _serial = lock(&self.serial);
-        let result = self.reload_locked();
+        let result = self.reload_locked(loaded);
         match &result {
             Err(ReloadError::Partial(e)) => {
                 self.reloads_failed.fetch_add(1, Ordering::Relaxed);
@@ -422,17 +394,36 @@ impl Controller {
         result
     }
 
-    fn reload_locked(&self) -> Result<ReloadReport, ReloadError> {
+    /// Reads and compiles the config (names looked up here, off the workers; a failed lookup
+    /// keeps the last good answer), with how each lookup went.
+    fn load(&self) -> (Result<Config, String>, Vec<Outcome>) {
+        if self.shared.draining() {
+            return (Err("the server is shutting down".into()), Vec::new());
+        }
+        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &self.current().config));
+        let loaded = with_resolver(resolver.clone(), || self.source.load());
+        (loaded, resolver.outcomes())
+    }
+
+    fn reload_locked(
+        &self,
+        (loaded, outcomes): (Result<Config, String>, Vec<Outcome>),
+    ) -> Result<ReloadReport, ReloadError> {
         use ReloadError::Rejected;
         if self.shared.draining() {
             return Err(Rejected("the server is shutting down".into()));
         }
         let cur = self.current();
-        // names are looked up here (off the workers); a failed lookup keeps the last good answer
-        let resolver = Arc::new(LastGood::new(self.resolver.clone(), &cur.config));
-        let config = with_resolver(resolver, || self.source.load()).map_err(Rejected)?;
-        let notes = lock(&self.running).notes(&config);
-        self.apply_locked(&cur, Arc::new(config), notes)
+        let result = match loaded {
+            Ok(config) => {
+                let notes = lock(&self.running).notes(&config);
+                self.apply_locked(&cur, Arc::new(config), notes)
+            }
+            Err(e) => Err(Rejected(e)),
+        };
+        // after the board follows the new config: its lookups are the latest of their names
+        self.dns.looked_up(&outcomes);
+        result
     }
 
     /// Hands `config` to the workers as the generation after `cur` and makes it current.
@@ -453,8 +444,13 @@ impl Controller {
             if cur.config.server.listen.contains(&addr) {
                 continue;
             }
-            let ls = listener::bind_reuseport(addr, n, config.server.backlog)
-                .map_err(|e| Rejected(format!("cannot listen on {addr}: {e}")))?;
+            let own = &self.shared.own;
+            let ls = listener::bind_reuseport_beside(addr, n, config.server.backlog, own).map_err(
+                |e| {
+                    own.retain(&cur.config.server.listen); // forget what this reload bound
+                    Rejected(format!("cannot listen on {addr}: {e}"))
+                },
+            )?;
             for (i, l) in ls.into_iter().enumerate() {
                 if let Some(v) = added.get_mut(i) {
                     v.push((addr, l));
@@ -467,8 +463,10 @@ impl Controller {
                 (cur.log.clone().zip(tx), None)
             }
             (Some(c), _) => {
-                let Writer { sink, tx, thread } = LogSink::start(c)
-                    .map_err(|e| Rejected(format!("cannot open the access log: {e}")))?;
+                let Writer { sink, tx, thread } = LogSink::start(c).map_err(|e| {
+                    self.shared.own.retain(&cur.config.server.listen);
+                    Rejected(format!("cannot open the access log: {e}"))
+                })?;
                 (Some((sink, tx)), Some(thread))
             }
             (None, _) => (None, None),
@@ -519,6 +517,11 @@ impl Controller {
             }
         }
         lock(&self.running).applied(&config);
+        // sockets of removed addresses are closed by the workers that took this generation; a
+        // worker that has not may still listen on one, so they stay known as the server's
+        if applied == n {
+            self.shared.own.retain(&config.server.listen);
+        }
         self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {
             number,
