@@ -355,6 +355,11 @@ fn every_bound_is_refused_with_key_and_line() {
             "[[usage_plan]]\nname = \"p\"\nthrottle = { rate = 1, burst = 0 }".into(),
             "usage_plan[0].throttle.burst",
         ),
+        (
+            "[[usage_plan]]\nname = \"p\"\nquota = { limit = 5, period = \"week\", offset = 7 }"
+                .into(),
+            "usage_plan[0].quota.offset",
+        ),
     ];
     for (section, key) in cases {
         let text = format!("{ROUTE}{section}\n");
@@ -686,4 +691,36 @@ fn integers_beyond_64_bits_are_reported_and_the_rest_still_checked() {
         e[1].2,
         "-99_999_999_999_999_999_999: TOML integers are 64-bit"
     );
+}
+
+#[test]
+fn every_error_of_one_limit_or_quota_is_reported_in_one_run() {
+    // a bad rate used to hide the burst and max_clients errors beside it (three runs for one
+    // line), and a bad quota limit the offset error
+    let text = "[[usage_plan]]\nname = \"p\"\n\
+        throttle = { rate = 0, burst = 0, max_clients = 1, throttle_by = \"cookie\" }\n\
+        quota = { limit = 0, period = \"day\", offset = 1, utc_offset = \"UTC\" }\n\
+        [[route]]\nkey = \"GET /x\"\nmock = { status = 199 }\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "usage_plan[0].throttle.rate"),
+            (3, "usage_plan[0].throttle.burst"),
+            (3, "usage_plan[0].throttle.throttle_by"),
+            (3, "usage_plan[0].throttle.max_clients"),
+            (4, "usage_plan[0].quota.limit"),
+            (4, "usage_plan[0].quota.offset"),
+            (4, "usage_plan[0].quota.utc_offset"),
+            (7, "route[0].mock.status"),
+        ],
+        "{e:?}"
+    );
+    // each range error says the range and the value it got
+    assert_eq!(
+        e[5].2, "must be in 0..=0 for period = \"day\" (got 1)",
+        "{e:?}"
+    );
+    assert_eq!(e[7].2, "must be in 200..=599 (got 199)", "{e:?}");
 }

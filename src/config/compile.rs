@@ -490,7 +490,8 @@ fn compile_route(
 fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option<MockResponse> {
     let mock = m.get_ref();
     if !(200..=599).contains(&mock.status) {
-        cx.err(m, format!("route[{i}].mock.status"), "must be in 200..=599");
+        let msg = format!("must be in 200..=599 (got {})", mock.status);
+        cx.err(m, format!("route[{i}].mock.status"), msg);
         return None;
     }
     // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the

@@ -259,18 +259,20 @@ fn parse_sha256(s: &str) -> Option<[u8; 32]> {
 }
 
 fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Option<LimitSpec> {
+    // every setting is checked before giving up, so one run reports all of a limit's errors
+    let mut ok = true;
     if !(l.rate > 0.0 && l.rate <= MAX_RATE) {
         let m = format!(
             "must be in (0, {MAX_RATE}] per second, above 0 (got {})",
             l.rate
         );
         cx.err(at, format!("{key}.rate"), m);
-        return None;
+        ok = false;
     }
     if l.burst == 0 || l.burst > MAX_RATE as u64 {
         let m = format!("must be in 1..={} (got {})", MAX_RATE as u64, l.burst);
         cx.err(at, format!("{key}.burst"), m);
-        return None;
+        ok = false;
     }
     let by = match l.throttle_by.as_deref() {
         None => None,
@@ -280,14 +282,15 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
             let name = h[7..].trim().to_ascii_lowercase();
             if !name.bytes().all(super::compile::is_tchar) {
                 cx.err(at, format!("{key}.throttle_by"), "invalid header name");
-                return None;
+                ok = false;
             }
             Some(ClientBy::Header(name))
         }
         Some(other) => {
             let m = format!("{other:?}: expected \"ip\", \"api_key\" or \"header:NAME\"");
             cx.err(at, format!("{key}.throttle_by"), m);
-            return None;
+            ok = false;
+            None
         }
     };
     if !raw::MAX_CLIENTS.contains(&l.max_clients) {
@@ -298,6 +301,9 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
             l.max_clients
         );
         cx.err(at, format!("{key}.max_clients"), m);
+        ok = false;
+    }
+    if !ok {
         return None;
     }
     Some(LimitSpec {
@@ -313,35 +319,41 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
 
 fn quota(q: &Spanned<raw::RawQuota>, key: &str, cx: &mut Ctx<'_>) -> Option<QuotaSpec> {
     let r = q.get_ref();
+    // every setting is checked before giving up, so one run reports all of a quota's errors
+    let mut ok = true;
     if r.limit == 0 || r.limit >= MAX_QUOTA {
         let m = format!("must be in 1..{} (below 2^40; got {})", MAX_QUOTA, r.limit);
         cx.err(q, format!("{key}.quota.limit"), m);
-        return None;
+        ok = false;
     }
-    let max_offset = match r.period {
-        Period::Day => 0,
-        Period::Week => 6,
-        Period::Month => 27,
+    let (max_offset, period) = match r.period {
+        Period::Day => (0, "day"),
+        Period::Week => (6, "week"),
+        Period::Month => (27, "month"),
     };
     if r.offset > max_offset {
-        let m = format!("must be at most {max_offset} for this period");
+        let m = format!(
+            "must be in 0..={max_offset} for period = \"{period}\" (got {})",
+            r.offset
+        );
         cx.err(q, format!("{key}.quota.offset"), m);
-        return None;
+        ok = false;
     }
     let utc_offset_secs = match r.utc_offset.as_deref() {
         None => 0,
-        Some(s) => match parse_utc_offset(s) {
-            Some(v) => v,
-            None => {
-                cx.err(
-                    q,
-                    format!("{key}.quota.utc_offset"),
-                    "expected \"+HH:MM\" or \"-HH:MM\"",
-                );
-                return None;
-            }
-        },
+        Some(s) => parse_utc_offset(s).unwrap_or_else(|| {
+            cx.err(
+                q,
+                format!("{key}.quota.utc_offset"),
+                "expected \"+HH:MM\" or \"-HH:MM\"",
+            );
+            ok = false;
+            0
+        }),
     };
+    if !ok {
+        return None;
+    }
     Some(QuotaSpec {
         limit: r.limit,
         period: r.period,
