@@ -59,6 +59,24 @@ pub fn table(source: &str) -> Result<Table, String> {
             server.insert("listen".to_string(), Value::Array(vec![default]));
         }
     }
+    // `throttle.sync_interval_ms` paces every limit (route and plan limits too), so it runs
+    // also in a file without a `[throttle]` table
+    if !t.contains_key("throttle") {
+        let mut g = Table::new();
+        g.insert("enforce".to_string(), Value::Boolean(true));
+        let sync = raw::DEFAULT_SYNC_INTERVAL_MS as i64;
+        g.insert("sync_interval_ms".to_string(), Value::Integer(sync));
+        t.insert("throttle".to_string(), Value::Table(g));
+    }
+    // `strip_api_key` is optional in the raw route only because mock routes refuse it; an
+    // HTTP integration without it forwards the key (false)
+    if let Some(Value::Array(routes)) = t.get_mut("route") {
+        for r in routes.iter_mut().filter_map(Value::as_table_mut) {
+            if r.contains_key("upstream") && !r.contains_key("strip_api_key") {
+                r.insert("strip_api_key".to_string(), Value::Boolean(false));
+            }
+        }
+    }
     Ok(t)
 }
 
@@ -176,6 +194,8 @@ mod tests {
             "connect_timeout_ms = 2000",
             "max_idle_per_worker = 64",
             "header = \"x-api-key\"",
+            "strip_api_key = false",
+            "[throttle]\nenforce = true\nsync_interval_ms = 10\n",
             "value = \"<redacted>\"",
             "value_sha256 = \"<redacted>\"",
         ] {

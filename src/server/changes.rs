@@ -535,6 +535,26 @@ mod tests {
             Changes::between(&a, &b)
         );
         assert_eq!(Changes::between(&a, &b).summary(), "no changes");
+        // defaults that are not serde's: a forwarding route's `strip_api_key`, the limits'
+        // `sync_interval_ms` without a `[throttle]` table
+        let c = cfg(&BASE.replace(
+            "upstream = \"u\"",
+            "upstream = \"u\"\nstrip_api_key = false",
+        ));
+        assert!(
+            Changes::between(&a, &c).is_empty(),
+            "{:?}",
+            Changes::between(&a, &c)
+        );
+        let d = cfg(&BASE.replace(
+            "workers = 2",
+            "workers = 2\n[throttle]\nsync_interval_ms = 10",
+        ));
+        assert!(
+            Changes::between(&a, &d).is_empty(),
+            "{:?}",
+            Changes::between(&a, &d)
+        );
     }
 
     #[test]
