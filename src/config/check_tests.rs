@@ -205,6 +205,46 @@ fn target_without_port_says_so() {
 }
 
 #[test]
+fn listen_address_without_port_says_so() {
+    // a listen address without a port said only "cannot resolve"
+    let text = format!(
+        "[server]\nlisten = [\"127.0.0.1\", \"[::1]\", \"nowhere.invalid:0\"]\n\
+         [admin]\nlisten = \"localhost\"\n{ROUTE}"
+    );
+    let e = errors(&text);
+    let got: Vec<(usize, &str, &str)> = e
+        .iter()
+        .map(|(l, k, m)| (*l, k.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                2,
+                "server.listen[0]",
+                "\"127.0.0.1\" has no port; write \"127.0.0.1:8080\""
+            ),
+            (
+                2,
+                "server.listen[1]",
+                "\"[::1]\" has no port; write \"[::1]:8080\""
+            ),
+            (
+                2,
+                "server.listen[2]",
+                "cannot resolve \"nowhere.invalid:0\" as host:port"
+            ),
+            (
+                4,
+                "admin.listen",
+                "\"localhost\" has no port; write \"localhost:8080\""
+            ),
+        ],
+        "{e:?}"
+    );
+}
+
+#[test]
 fn same_secret_as_value_and_as_value_sha256_is_a_duplicate() {
     use sha2::Digest;
     let secret = "s3cret-key-0123456789";

@@ -241,7 +241,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                 None
             }
             None => {
-                let m = format!("cannot resolve {:?} as host:port", a.listen.get_ref());
+                let m = super::upstreams::listen_problem(a.listen.get_ref());
                 cx.err(&a.listen, "admin.listen", m);
                 None
             }
@@ -313,7 +313,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
             None => cx.err(
                 l,
                 format!("server.listen[{i}]"),
-                format!("cannot resolve {:?} as host:port", l.get_ref()),
+                super::upstreams::listen_problem(l.get_ref()),
             ),
         }
     }

@@ -49,10 +49,25 @@ pub struct TargetName {
 /// without a port would otherwise only say "cannot resolve". A port is required because an
 /// upstream target has no scheme to default one from.
 fn target_port_problem(t: &str) -> Option<String> {
+    port_problem(t, 80)
+}
+
+/// Why listen address `s` (`server.listen`, `admin.listen`) did not resolve: a missing port is
+/// said so, as for targets, rather than only "cannot resolve" (port 0, any free port, is fine).
+pub(super) fn listen_problem(s: &str) -> String {
+    match port_problem(s, 8080) {
+        Some(m) if !m.contains("port 0") => m,
+        _ => format!("cannot resolve {s:?} as host:port"),
+    }
+}
+
+/// What is wrong with the port of `t` (`host:port`), if anything; `example` is the port a
+/// suggested fix uses.
+fn port_problem(t: &str, example: u16) -> Option<String> {
     if t.parse::<SocketAddr>().is_ok() {
         return None;
     }
-    let no_port = || Some(format!("{t:?} has no port; write \"{t}:80\""));
+    let no_port = || Some(format!("{t:?} has no port; write \"{t}:{example}\""));
     if t.ends_with(']') {
         return no_port(); // "[::1]"
     }
