@@ -70,6 +70,17 @@ pub(super) fn parse_key(key: &str) -> Result<Key, String> {
     if !method.bytes().all(is_tchar) {
         return Err(format!("method {method:?} is not a valid HTTP token"));
     }
+    // RFC 9110 §9.1: methods are case-sensitive, so "get" would never match a client's GET;
+    // a standard method (or ANY) in another case is a typo, not a custom method
+    const STANDARD: [&str; 10] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "ANY",
+    ];
+    let upper = method.to_ascii_uppercase();
+    if upper != method && STANDARD.contains(&upper.as_str()) {
+        return Err(format!(
+            "method {method:?} never matches {upper}: methods are case-sensitive; write {upper:?}"
+        ));
+    }
     let Some(rest) = path.strip_prefix('/') else {
         return Err(format!(
             "path {path:?} must start with '/' (exactly one space after the method)"

@@ -190,6 +190,22 @@ fn head_does_not_fall_back_to_get_and_methods_are_case_sensitive() {
 }
 
 #[test]
+fn a_standard_method_in_lower_case_is_refused() {
+    // "get /x" was accepted and then matched no client (methods are case-sensitive)
+    assert_eq!(
+        key_error("get /x"),
+        "route \"get /x\": method \"get\" never matches GET: methods are case-sensitive; \
+         write \"GET\""
+    );
+    assert!(key_error("Any /x").contains("write \"ANY\""));
+    assert!(key_error("Patch /x").contains("write \"PATCH\""));
+    // custom methods keep their case
+    let r = router(&["purge /p", "PURGE /p"]);
+    assert_eq!(route_of(&r, "purge", "/p"), Some(0));
+    assert_eq!(route_of(&r, "PURGE", "/p"), Some(1));
+}
+
+#[test]
 fn default_is_last_and_matches_anything() {
     let r = router(&["$default", "GET /{proxy+}", "ANY /"]);
     assert_eq!(route_of(&r, "GET", "/a/b"), Some(1));
@@ -380,7 +396,8 @@ fn non_conflicts() {
         ("$default", None),
         ("$default", Some("a.com")),
         ("$default", Some("*.a.com")),
-        ("get /x", None),
+        ("purge /x", None),
+        ("PURGE /x", None),
     ]);
 }
 
