@@ -764,3 +764,37 @@ fn every_error_of_one_limit_or_quota_is_reported_in_one_run() {
     );
     assert_eq!(e[7].2, "must be in 200..=599 (got 199)", "{e:?}");
 }
+
+#[test]
+fn every_bad_header_of_a_mock_is_reported_in_one_run() {
+    // the first refused header used to hide the others (and a 204 body the headers)
+    let text = "[[route]]\nkey = \"GET /a\"\n\
+        mock = { status = 204, body = \"x\", headers = { \"Content-Length\" = \"3\", \
+        \"x-request-id\" = \"a\", \"bad name\" = \"v\", \"x-ok\" = \"1\" } }\n";
+    let e = errors(text);
+    let got: Vec<(&str, &str)> = e.iter().map(|(_, k, m)| (k.as_str(), m.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "route[0].mock.body",
+                "must be empty: status 204 has no content"
+            ),
+            (
+                "route[0].mock.headers",
+                "header \"Content-Length\" is set by tollgate (framing, hop-by-hop, date, \
+                 x-request-id)"
+            ),
+            (
+                "route[0].mock.headers",
+                "header \"bad name\" is not a valid field name or value"
+            ),
+            (
+                "route[0].mock.headers",
+                "header \"x-request-id\" is set by tollgate (framing, hop-by-hop, date, \
+                 x-request-id)"
+            ),
+        ],
+        "{e:?}"
+    );
+}

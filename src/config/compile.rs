@@ -497,10 +497,12 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
     // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the
     // client (or a front proxy) as the start of the next response.
     let has_content = crate::http::status_has_content(mock.status);
+    // every header is checked before giving up, so one run reports all of a mock's errors
+    let mut ok = true;
     if !has_content && !mock.body.is_empty() {
         let msg = format!("must be empty: status {} has no content", mock.status);
         cx.err(m, format!("route[{i}].mock.body"), msg);
-        return None;
+        ok = false;
     }
     let mut head = format!(
         "HTTP/1.1 {} {}\r\n",
@@ -527,10 +529,18 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
                 | "date"
                 | "x-request-id"
         );
-        if bad_name || bad_value || reserved {
-            let msg = format!("header {name:?} is not allowed (invalid, or set by tollgate)");
+        let why = if bad_name || bad_value {
+            "is not a valid field name or value"
+        } else if reserved {
+            "is set by tollgate (framing, hop-by-hop, date, x-request-id)"
+        } else {
+            ""
+        };
+        if !why.is_empty() {
+            let msg = format!("header {name:?} {why}");
             cx.err(m, format!("route[{i}].mock.headers"), msg);
-            return None;
+            ok = false;
+            continue;
         }
         has_type |= lower == "content-type";
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -546,6 +556,9 @@ fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option
     }
     if has_content {
         head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
+    }
+    if !ok {
+        return None;
     }
     Some(MockResponse {
         status: mock.status,
