@@ -798,3 +798,20 @@ fn every_bad_header_of_a_mock_is_reported_in_one_run() {
         "{e:?}"
     );
 }
+
+#[test]
+fn a_bad_health_path_does_not_hide_the_health_numbers() {
+    let text = format!(
+        "{ROUTE}[[upstream]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\"]\n\
+         health = {{ path = \"health\", interval_ms = 1, healthy = 0 }}\n"
+    );
+    let keys: Vec<String> = errors(&text).into_iter().map(|(_, k, _)| k).collect();
+    assert_eq!(
+        keys,
+        [
+            "upstream[0].health.path",
+            "upstream[0].health.interval_ms",
+            "upstream[0].health.healthy"
+        ],
+    );
+}

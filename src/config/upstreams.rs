@@ -148,12 +148,14 @@ pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> V
         let key = |k: &str| format!("upstream[{i}].{k}");
         let health = u.health.as_ref().and_then(|h| {
             let r = h.get_ref();
-            if !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            // the numbers are checked too before giving up, so one run reports them all
+            let bad_path =
+                !r.path.starts_with('/') || r.path.bytes().any(|b| b <= b' ' || b == 0x7f);
+            if bad_path {
                 let m = "must be an origin-form path such as \"/health\"";
                 cx.err(h, key("health.path"), m);
-                return None;
             }
-            Some(CheckSpec {
+            let spec = CheckSpec {
                 path: r.path.clone(),
                 interval: cx.millis(
                     &r.interval_ms,
@@ -167,7 +169,8 @@ pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> V
                     key("health.unhealthy"),
                     &raw::HEALTH_THRESHOLD,
                 ),
-            })
+            };
+            (!bad_path).then_some(spec)
         });
         out.push(UpstreamConfig {
             health,
