@@ -815,3 +815,16 @@ fn a_bad_health_path_does_not_hide_the_health_numbers() {
         ],
     );
 }
+
+#[test]
+fn an_unknown_upstream_does_not_hide_the_path_rewrite_error() {
+    let text = "[[route]]\nkey = \"GET /a/{id}\"\nupstream = \"nope\"\npath = \"/b/{other}\"\n";
+    let got = keys_and_lines(text);
+    assert_eq!(
+        got,
+        [
+            (3, "route[0].upstream".to_string()),
+            (4, "route[0].path".to_string())
+        ]
+    );
+}

@@ -428,6 +428,19 @@ fn compile_route(
     forwarding::check_route(i, r, cx);
     let integration = match (&r.upstream, &r.mock) {
         (Some(u), None) => {
+            // the rewrite is checked whether or not the upstream is known: one run reports both
+            let path = match (&r.path, router) {
+                (Some(p), Some(router)) => {
+                    match PathTemplate::parse(p.get_ref(), router.param_names(i)) {
+                        Ok(t) => Ok(Some(t)),
+                        Err(m) => {
+                            cx.err(p, format!("route[{i}].path"), m);
+                            Err(())
+                        }
+                    }
+                }
+                _ => Ok(None),
+            };
             let Some((idx, up)) = ups
                 .iter()
                 .enumerate()
@@ -437,18 +450,7 @@ fn compile_route(
                 cx.err(u, format!("route[{i}].upstream"), m);
                 return None;
             };
-            let path = match (&r.path, router) {
-                (Some(p), Some(router)) => {
-                    match PathTemplate::parse(p.get_ref(), router.param_names(i)) {
-                        Ok(t) => Some(t),
-                        Err(m) => {
-                            cx.err(p, format!("route[{i}].path"), m);
-                            return None;
-                        }
-                    }
-                }
-                _ => None,
-            };
+            let path = path.ok()?;
             Integration::Http {
                 upstream: idx,
                 path,
