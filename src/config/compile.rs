@@ -13,16 +13,16 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use bytes::Bytes;
 use toml::Spanned;
 
 use super::forwarding::{self, BodyPolicy, Forwarding};
+use super::mock::compile_mock;
+pub use super::mock::MockResponse;
 use super::raw::{self, DriverChoice, RawConfig};
 use super::upstreams::compile_upstreams;
 pub use super::upstreams::{resolve_target, TargetName, UpstreamConfig, RESOLVE_INTERVAL_RANGE_MS};
 use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
-use crate::error::reason_phrase;
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
 use crate::throttle::spec::ThrottleConfig;
@@ -113,16 +113,6 @@ pub enum Integration {
     },
     /// Answer with a static response.
     Mock(MockResponse),
-}
-
-/// A pre-rendered static response: status line and configured headers, then the body.
-#[derive(Debug, Clone)]
-pub struct MockResponse {
-    pub status: u16,
-    /// `HTTP/1.1 200 OK\r\n` + configured header lines + `content-length: N\r\n` (no final CRLF;
-    /// no content-length, and an empty body, for 204 and 304).
-    pub head: Bytes,
-    pub body: Bytes,
 }
 
 pub(super) struct Ctx<'a> {
@@ -486,86 +476,6 @@ fn compile_route(
         key,
         id,
         integration,
-    })
-}
-
-fn compile_mock(i: usize, m: &Spanned<raw::RawMock>, cx: &mut Ctx<'_>) -> Option<MockResponse> {
-    let mock = m.get_ref();
-    if !(200..=599).contains(&mock.status) {
-        let msg = format!("must be in 200..=599 (got {})", mock.status);
-        cx.err(m, format!("route[{i}].mock.status"), msg);
-        return None;
-    }
-    // RFC 9110 §15.3.5, §15.4.5: 204 and 304 end at the head; a body would be read by the
-    // client (or a front proxy) as the start of the next response.
-    let has_content = crate::http::status_has_content(mock.status);
-    // every header is checked before giving up, so one run reports all of a mock's errors
-    let mut ok = true;
-    if !has_content && !mock.body.is_empty() {
-        let msg = format!("must be empty: status {} has no content", mock.status);
-        cx.err(m, format!("route[{i}].mock.body"), msg);
-        ok = false;
-    }
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\n",
-        mock.status,
-        reason_phrase(mock.status)
-    );
-    let mut has_type = false;
-    for (name, value) in &mock.headers {
-        let lower = name.to_ascii_lowercase();
-        let bad_name = name.is_empty() || !name.bytes().all(is_tchar);
-        let bad_value = value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f);
-        // framing and connection fields are tollgate's (RFC 9112 §6, RFC 9110 §7.6.1), as are
-        // `date` and `x-request-id`, which every response gets once
-        let reserved = matches!(
-            lower.as_str(),
-            "content-length"
-                | "transfer-encoding"
-                | "connection"
-                | "keep-alive"
-                | "upgrade"
-                | "te"
-                | "trailer"
-                | "proxy-connection"
-                | "date"
-                | "x-request-id"
-        );
-        let why = if bad_name || bad_value {
-            "is not a valid field name or value"
-        } else if reserved {
-            "is set by tollgate (framing, hop-by-hop, date, x-request-id)"
-        } else {
-            ""
-        };
-        if !why.is_empty() {
-            let msg = format!("header {name:?} {why}");
-            cx.err(m, format!("route[{i}].mock.headers"), msg);
-            ok = false;
-            continue;
-        }
-        has_type |= lower == "content-type";
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !has_type && !mock.body.is_empty() {
-        let t = mock.body.trim_start();
-        let ct = if t.starts_with('{') || t.starts_with('[') {
-            "application/json"
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        head.push_str(&format!("content-type: {ct}\r\n"));
-    }
-    if has_content {
-        head.push_str(&format!("content-length: {}\r\n", mock.body.len()));
-    }
-    if !ok {
-        return None;
-    }
-    Some(MockResponse {
-        status: mock.status,
-        head: Bytes::from(head),
-        body: Bytes::from(mock.body.clone()),
     })
 }
 

@@ -13,6 +13,7 @@ pub mod compile;
 pub mod effective;
 mod forwarding;
 mod limits;
+mod mock;
 pub mod raw;
 mod recover;
 mod relocate;
