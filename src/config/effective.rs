@@ -186,6 +186,28 @@ mod tests {
 
     const TEXT: &str = "[server]\nlisten = [\"127.0.0.1:0\"]\nworkers = 1\n\n[[upstream]]\nname = \"u\"\ntargets = [\"127.0.0.1:9\"]\n\n[[route]]\nkey = \"GET /x\"\nupstream = \"u\"\n\n[[api_key]]\nname = \"a\"\nvalue = \"secret-0123456789abcdef\"\n[[api_key]]\nname = \"b\"\nvalue_sha256 = \"00ff\"\n";
 
+    /// The remark a reload leaves on `workers` (restart-only): 2 running, 1 in the file.
+    fn workers_running_2() -> Annotation {
+        Annotation {
+            section: "server",
+            index: None,
+            key: "workers",
+            value: Some(Value::Integer(2)),
+            comment: "running; the file has 1, applies after restart".into(),
+        }
+    }
+
+    /// The remark on upstream `index`'s `targets`: the address it resolved to.
+    fn resolved(index: usize, address: &str) -> Annotation {
+        Annotation {
+            section: "upstream",
+            index: Some(index),
+            key: "targets",
+            value: None,
+            comment: format!("resolved: {address}"),
+        }
+    }
+
     #[test]
     fn defaults_are_filled_and_secrets_redacted() {
         let r = render(TEXT, &[]);
@@ -245,22 +267,7 @@ mod tests {
             "key = \"GET /x\"\nupstream = \"u\"\n",
             &format!("key = \"GET /x\"\nmock = {{ body = {body:?} }}\n"),
         ) + "[[upstream]]\nname = \"v\"\ntargets = [\"127.0.0.1:10\"]\n";
-        let notes = [
-            Annotation {
-                section: "server",
-                index: None,
-                key: "workers",
-                value: Some(Value::Integer(2)),
-                comment: "running; the file has 1, applies after restart".into(),
-            },
-            Annotation {
-                section: "upstream",
-                index: Some(1),
-                key: "targets",
-                value: None,
-                comment: "resolved: 127.0.0.1:10".into(),
-            },
-        ];
+        let notes = [workers_running_2(), resolved(1, "127.0.0.1:10")];
         let r = render(&text, &notes);
         let t = r.parse::<Table>().unwrap_or_else(|e| panic!("{e}\n{r}"));
         assert_eq!(t["route"][0]["mock"]["body"].as_str(), Some(body), "{r}");
@@ -293,22 +300,7 @@ mod tests {
 
     #[test]
     fn running_values_replace_the_file_and_are_marked() {
-        let notes = [
-            Annotation {
-                section: "server",
-                index: None,
-                key: "workers",
-                value: Some(Value::Integer(2)),
-                comment: "running; the file has 1, applies after restart".into(),
-            },
-            Annotation {
-                section: "upstream",
-                index: Some(0),
-                key: "targets",
-                value: None,
-                comment: "resolved: 127.0.0.1:9".into(),
-            },
-        ];
+        let notes = [workers_running_2(), resolved(0, "127.0.0.1:9")];
         let r = render(TEXT, &notes);
         assert!(
             r.contains("workers = 2  # running; the file has 1, applies after restart\n"),
