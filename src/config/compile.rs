@@ -156,7 +156,7 @@ impl Ctx<'_> {
     pub(super) fn millis(
         &mut self,
         v: &Spanned<u64>,
-        key: String,
+        key: impl Into<String>,
         range: &RangeInclusive<u64>,
     ) -> Duration {
         Duration::from_millis(self.range(v, key, range))
@@ -262,11 +262,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             "access_log.buffer_bytes",
             &raw::LOG_BUFFER_BYTES,
         );
-        let flush = cx.millis(
-            &l.flush_ms,
-            "access_log.flush_ms".into(),
-            &raw::LOG_FLUSH_MS,
-        );
+        let flush = cx.millis(&l.flush_ms, "access_log.flush_ms", &raw::LOG_FLUSH_MS);
         Some(LogConfig {
             path: (p != "-").then(|| std::path::PathBuf::from(p)),
             format,
@@ -514,7 +510,7 @@ fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::Ad
     );
     let idle = cx.millis(
         &a.idle_timeout_ms,
-        "admin.idle_timeout_ms".into(),
+        "admin.idle_timeout_ms",
         &ADMIN_IDLE_TIMEOUT_MS,
     );
     crate::admin::AdminLimits {

@@ -61,11 +61,7 @@ pub(super) fn server_policy(l: &raw::RawLimits, cx: &mut Ctx<'_>) -> BodyPolicy 
 /// `[server.timeouts]` `body_rate_grace_ms`, validated.
 pub(super) fn grace(t: &raw::RawTimeouts, cx: &mut Ctx<'_>) -> Duration {
     let key = "server.timeouts.body_rate_grace_ms";
-    cx.millis(
-        &t.body_rate_grace_ms,
-        key.into(),
-        &raw::BODY_RATE_GRACE_MS_RANGE,
-    )
+    cx.millis(&t.body_rate_grace_ms, key, &raw::BODY_RATE_GRACE_MS_RANGE)
 }
 
 /// An upstream's overrides, validated once (routes only read them).
