@@ -6,8 +6,9 @@
 //! resolver thread), and keeping every address a name returns, sorted and deduplicated (so a
 //! DNS server rotating its answers does not look like a change), and the address a `listen` or
 //! `admin.listen` name binds ([`listen_address`]: the first answer, by the same resolver, so a
-//! config compiled again from known answers looks nothing up). Leaves out: when to look up again and what to do with a new answer (see
-//! `crate::server::dns`), and the "port missing" check of `tollgate check`.
+//! config compiled again from known answers looks nothing up). Leaves out: when to look up
+//! again and what to do with a new answer (see `crate::server::dns`), and the "port missing"
+//! check of `tollgate check`.
 //!
 //! Lookups block (getaddrinfo has no timeout of ours), so they only ever run on control-plane
 //! threads: the thread loading a config (startup, `SIGHUP`, `POST /reload`) and the resolver
@@ -109,9 +110,10 @@ pub fn addresses(target: &Target) -> io::Result<Vec<SocketAddr>> {
 /// The address a listen address as written (`ip:port`, `[ip6]:port` or `host:port`) binds; a
 /// host name is looked up by the resolver in scope (the system's, first answer, outside any).
 pub fn listen_address(s: &str) -> Option<SocketAddr> {
-    let scoped = SCOPED.with(|r| r.borrow().clone());
-    match scoped {
-        _ if s.parse::<SocketAddr>().is_ok() => s.parse().ok(),
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a); // a literal is never looked up
+    }
+    match SCOPED.with(|r| r.borrow().clone()) {
         None => s.to_socket_addrs().ok()?.next(),
         Some(r) => {
             let (host, port) = s.rsplit_once(':')?;
