@@ -19,6 +19,7 @@ use super::forwarding::{self, BodyPolicy, Forwarding};
 use super::mock::compile_mock;
 pub use super::mock::MockResponse;
 use super::raw::{self, DriverChoice, RawConfig};
+use super::resolve::listen_address;
 use super::upstreams::compile_upstreams;
 pub use super::upstreams::{resolve_target, TargetName, UpstreamConfig, RESOLVE_INTERVAL_RANGE_MS};
 use super::{ConfigError, ConfigErrors};
@@ -215,7 +216,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     let admin = raw
         .admin
         .as_ref()
-        .and_then(|a| match resolve(a.listen.get_ref()) {
+        .and_then(|a| match listen_address(a.listen.get_ref()) {
             Some(addr)
                 if addr.port() == 0
                     || !server.as_ref().is_some_and(|s| s.listen.contains(&addr)) =>
@@ -290,10 +291,10 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
 fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> {
     let mut listen = Vec::new();
     if s.listen.is_empty() {
-        listen.extend(resolve(raw::DEFAULT_LISTEN));
+        listen.extend(listen_address(raw::DEFAULT_LISTEN));
     }
     for (i, l) in s.listen.iter().enumerate() {
-        match resolve(l.get_ref()) {
+        match listen_address(l.get_ref()) {
             Some(addr) if !listen.contains(&addr) => listen.push(addr),
             Some(_) => cx.err(l, format!("server.listen[{i}]"), "duplicate listen address"),
             None => cx.err(
@@ -396,10 +397,6 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         body,
         max_linger_bytes,
     })
-}
-
-fn resolve(s: &str) -> Option<SocketAddr> {
-    super::resolve::listen_address(s) // by the resolver in scope, like upstream names
 }
 
 fn compile_route(
