@@ -58,17 +58,11 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpanVisitor<T> {
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Spanned<T>, M::Error> {
-        let Some(first) = map.next_key::<String>()? else {
-            // an empty dotted-less table without a span: `{}` always has one, but be safe
-            let empty = EmptyMap(PhantomData);
-            return T::deserialize(MapAccessDeserializer::new(empty)).map(unknown);
-        };
-        if first != START {
-            // a dotted-key table: its own keys, the first one already taken
-            let replay = Replay {
-                first: Some(first),
-                map,
-            };
+        let first = map.next_key::<String>()?;
+        if first.as_deref() != Some(START) {
+            // a dotted-key table: its own keys, the first one already taken (or an empty table
+            // without a span, which `{}` never is: then the map is already at its end)
+            let replay = Replay { first, map };
             return T::deserialize(MapAccessDeserializer::new(replay)).map(unknown);
         }
         let start: usize = map.next_value()?;
@@ -88,7 +82,7 @@ fn unknown<T>(v: T) -> Spanned<T> {
     Spanned::new(0..0, v)
 }
 
-/// The entries of a map whose first key was already read.
+/// The entries of a map whose first key (if it had one) was already read.
 struct Replay<M> {
     first: Option<String>,
     map: M,
@@ -109,20 +103,5 @@ impl<'de, M: MapAccess<'de>> MapAccess<'de> for Replay<M> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, M::Error> {
         self.map.next_value_seed(seed)
-    }
-}
-
-/// A map without entries.
-struct EmptyMap<E>(PhantomData<E>);
-
-impl<'de, E: de::Error> MapAccess<'de> for EmptyMap<E> {
-    type Error = E;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, _: K) -> Result<Option<K::Value>, E> {
-        Ok(None)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, _: V) -> Result<V::Value, E> {
-        Err(de::Error::custom("no value"))
     }
 }
