@@ -25,7 +25,7 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use super::raw::{self, RawConfig};
 use super::shifted::Removed;
-use super::{line_col, ConfigError};
+use super::ConfigError;
 
 /// Upper bound on deserialization attempts for one file: each pass sets aside at least one
 /// entry, so a file would need this many broken entries to hit it.
@@ -106,21 +106,15 @@ pub fn parse(text: &str) -> Recovered {
     };
     let mut buf = patched.into_bytes();
     for r in huge {
-        let (line, column) = line_col(text, r.start);
         // in the document the value is the `0` it was replaced with
         let zero = r.start..r.start + 1;
         let hit = locate(text, doc.as_table(), "", None, false, &zero);
-        out.errors.push(ConfigError {
-            line,
-            column,
-            key: hit
-                .as_ref()
-                .map_or_else(|| "toml".to_string(), |h| h.report.clone()),
-            message: format!(
-                "{}: TOML integers are 64-bit",
-                text.get(r.clone()).unwrap_or_default()
-            ),
-        });
+        let key = hit
+            .as_ref()
+            .map_or_else(|| "toml".to_string(), |h| h.report.clone());
+        let number = text.get(r.clone()).unwrap_or_default();
+        let message = format!("{number}: TOML integers are 64-bit");
+        out.errors.push(ConfigError::at(text, r, key, message));
         if let Some(h) = hit {
             blank(&mut buf, &h.blank);
             out.blanked.push(h.path);
@@ -166,7 +160,6 @@ pub fn parse(text: &str) -> Recovered {
 }
 
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
-    let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
     // the parser's message may span lines ("invalid string\nexpected ..."): one line per
     // error, so `FILE:LINE:COL: key: message` stays parseable
     let message = e
@@ -186,12 +179,9 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     } else {
         message
     };
-    ConfigError {
-        line,
-        column,
-        key: duplicate_key(&message).unwrap_or_else(|| "toml".to_string()),
-        message,
-    }
+    let key = duplicate_key(&message).unwrap_or_else(|| "toml".to_string());
+    // no span: line 1, column 1
+    ConfigError::at(text, e.span().unwrap_or_default(), key, message)
 }
 
 /// The dotted key a "duplicate key `k` in table `t`" error is about (`t.k`).
@@ -226,7 +216,6 @@ fn set_aside(
         out.errors.push(syntax_error(text, err));
         return false;
     };
-    let (line, column) = line_col(text, span.start);
     let missing = msg
         .strip_prefix("missing field `")
         .and_then(|r| r.split('`').next());
@@ -234,20 +223,15 @@ fn set_aside(
         Some(field) => {
             let key = join(&hit.path, field);
             if !out.blanked.contains(&key) {
-                out.errors.push(ConfigError {
-                    line,
-                    column,
-                    key,
-                    message: "is required and missing".to_string(),
-                });
+                let m = "is required and missing".to_string();
+                out.errors.push(ConfigError::at(text, span, key, m));
             }
         }
-        None => out.errors.push(ConfigError {
-            line,
-            column,
-            key: hit.report.clone(),
-            message: plain_types(msg),
-        }),
+        None => {
+            let key = hit.report.clone();
+            out.errors
+                .push(ConfigError::at(text, span, key, plain_types(msg)));
+        }
     }
     if let Some(r) = hit.element {
         out.removed.push(r);
