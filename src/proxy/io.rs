@@ -6,7 +6,7 @@
 //! caller always closes that socket afterwards, so no data can be half-consumed and then reused.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
@@ -67,17 +67,6 @@ pub fn try_read(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Resu
     // SAFETY: the kernel initialised exactly `n` bytes after the current length.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
-}
-
-/// [`read_more`] bounded by `deadline`.
-pub async fn read_until(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    want: usize,
-    deadline: Instant,
-) -> Result<usize, IoFail> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    read_within(stream, buf, want, left).await
 }
 
 /// [`read_more`] bounded by `limit`.
