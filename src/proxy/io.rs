@@ -6,7 +6,7 @@
 //! caller always closes that socket afterwards, so no data can be half-consumed and then reused.
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use monoio::buf::IoBufMut;
@@ -67,6 +67,21 @@ pub fn try_read(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Resu
     // SAFETY: the kernel initialised exactly `n` bytes after the current length.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
+}
+
+/// Waits, bounded by `deadline`, until `stream` is readable (data, end of stream or an error),
+/// lending no buffer: the caller then takes the bytes synchronously (`recv(2)`, as [`try_read`]
+/// does), so nothing received is lost when the deadline passes. A wake-up may be spurious.
+pub async fn readable_by(stream: &TcpStream, deadline: Instant) -> Result<(), IoFail> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(IoFail::Timeout);
+    }
+    match monoio::time::timeout(left, stream.readable(false)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(IoFail::Io(e)),
+        Err(_) => Err(IoFail::Timeout),
+    }
 }
 
 /// [`read_more`] bounded by `limit`.

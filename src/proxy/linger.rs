@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
+use super::io::{readable_by, IoFail};
+
 /// Bytes discarded per `recv(2)`; a stack array, never kept across an await.
 pub const DISCARD_CHUNK: usize = 16 * 1024;
 /// `recv(2)` calls per readiness wake-up before waiting again (bounds one step's CPU time).
@@ -65,14 +67,10 @@ pub async fn linger(
         if discarded >= max_bytes {
             return LingerEnd::ByteCap;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return LingerEnd::Deadline;
-        }
-        match monoio::time::timeout(left, stream.readable(false)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return LingerEnd::PeerClosed,
-            Err(_) => return LingerEnd::Deadline,
+        match readable_by(stream, deadline).await {
+            Ok(()) => {}
+            Err(IoFail::Io(_)) => return LingerEnd::PeerClosed,
+            Err(IoFail::Timeout) => return LingerEnd::Deadline,
         }
         for _ in 0..RECVS_PER_WAKE {
             match discard(stream) {
