@@ -20,13 +20,13 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 
-use super::io::{readable_by, IoFail};
+use super::io::{readable_by, recv_now, IoFail};
 
 /// Bytes discarded per `recv(2)`; a stack array, never kept across an await.
 pub const DISCARD_CHUNK: usize = 16 * 1024;
@@ -87,21 +87,8 @@ pub async fn linger(
     }
 }
 
-/// One non-blocking `recv(2)` into a throw-away stack array.
+/// One non-blocking `recv(2)` into a throw-away stack array (left uninitialised: nothing
+/// reads it).
 fn discard(stream: &TcpStream) -> io::Result<usize> {
-    let mut sink = [0u8; DISCARD_CHUNK];
-    // SAFETY: recv(2) writes at most `sink.len()` bytes into `sink`, a live, writable stack
-    // array; the fd is owned by `stream` and open for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            sink.as_mut_ptr().cast(),
-            sink.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    recv_now(stream, &mut [MaybeUninit::uninit(); DISCARD_CHUNK])
 }
