@@ -20,7 +20,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use super::io::{try_read, IoFail};
+use super::io::{readable_by, try_read, IoFail};
 use super::lifecycle::{self, Outcome};
 use super::worker::{Cx, Worker};
 use crate::error::GatewayError;
@@ -255,15 +255,7 @@ async fn read_head_more(
     deadline: Instant,
 ) -> Result<usize, IoFail> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(IoFail::Timeout);
-        }
-        match monoio::time::timeout(left, stream.readable(false)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(IoFail::Io(e)),
-            Err(_) => return Err(IoFail::Timeout),
-        }
+        readable_by(stream, deadline).await?;
         match try_read(stream, buf, want) {
             Ok(n) => return Ok(n),
             // a spurious wake-up, or a signal: wait again

@@ -6,6 +6,7 @@
 //! caller always closes that socket afterwards, so no data can be half-consumed and then reused.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -49,35 +50,43 @@ pub fn try_read(stream: &TcpStream, buf: &mut BytesMut, want: usize) -> io::Resu
     if buf.capacity() - buf.len() < MIN_READ_SPARE {
         buf.reserve(want.max(MIN_READ_SPARE));
     }
-    let spare = buf.spare_capacity_mut();
-    // SAFETY: recv(2) writes at most `spare.len()` bytes into the spare capacity, which is
-    // valid for writes; the fd is owned by `stream` and open for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            std::os::fd::AsRawFd::as_raw_fd(stream),
-            spare.as_mut_ptr().cast(),
-            spare.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
-    // SAFETY: the kernel initialised exactly `n` bytes after the current length.
+    let n = recv_now(stream, buf.spare_capacity_mut())?;
+    // SAFETY: recv(2) initialised exactly `n` bytes of the spare capacity, right after the
+    // current length.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
 }
 
-/// [`read_more`] bounded by `deadline`.
-pub async fn read_until(
-    stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    want: usize,
-    deadline: Instant,
-) -> Result<usize, IoFail> {
+/// One non-blocking `recv(2)` into `dst` (which need not be initialised): the number of bytes
+/// received, at most `dst.len()`, all at its start; 0 means the peer closed its side.
+pub fn recv_now(stream: &TcpStream, dst: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: recv(2) writes at most `dst.len()` bytes into `dst`, which is valid for writes;
+    // the fd is owned by `stream` and open for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            dst.as_mut_ptr().cast(),
+            dst.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    // negative (-1) exactly when it failed
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Waits, bounded by `deadline`, until `stream` is readable (data, end of stream or an error),
+/// lending no buffer: the caller then takes the bytes synchronously (`recv(2)`, as [`try_read`]
+/// does), so nothing received is lost when the deadline passes. A wake-up may be spurious.
+pub async fn readable_by(stream: &TcpStream, deadline: Instant) -> Result<(), IoFail> {
     let left = deadline.saturating_duration_since(Instant::now());
-    read_within(stream, buf, want, left).await
+    if left.is_zero() {
+        return Err(IoFail::Timeout);
+    }
+    match monoio::time::timeout(left, stream.readable(false)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(IoFail::Io(e)),
+        Err(_) => Err(IoFail::Timeout),
+    }
 }
 
 /// [`read_more`] bounded by `limit`.

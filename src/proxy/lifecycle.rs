@@ -338,7 +338,7 @@ async fn integration(
             let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
             let date = w.date.now();
             let head_only = head.method_kind == Method::Head;
-            mock_response(
+            let head_len = mock_response(
                 &mut out,
                 mock,
                 &date,
@@ -347,7 +347,7 @@ async fn integration(
                 head_only,
             );
             st.status = mock.status;
-            write_client(w, conn, &mut out, st).await
+            write_client(w, conn, &mut out, head_len, st).await
         }
         Integration::Http {
             upstream,
@@ -382,19 +382,16 @@ fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeStat
     st.keep_alive = false;
 }
 
+/// Sends a response we produced: `out` holds it whole, its first `head_len` bytes the head.
 async fn write_client(
     w: &Cx<'_>,
     conn: &mut Downstream,
     out: &mut BytesMut,
+    head_len: usize,
     st: &mut ExchangeState,
 ) -> Result<(), GatewayError> {
     st.response = ResponseState::Started;
     st.bytes_out += out.len() as u64;
-    // the head ends at the first empty line (RFC 9112 §2.1); what follows is payload
-    let head_len = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(0, |i| i + 4);
     st.head_out += head_len as u64;
     match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
         Ok(()) => {
@@ -429,9 +426,9 @@ async fn finish(
             let date = w.date.now();
             let head_only = head.method_kind == Method::Head;
             let rid = st.request_id.bytes(head);
-            error_response(&mut out, &e, &date, rid, conn_hdr, head_only);
+            let head_len = error_response(&mut out, &e, &date, rid, conn_hdr, head_only);
             st.status = e.status();
-            let _ = write_client(w, conn, &mut out, st).await;
+            let _ = write_client(w, conn, &mut out, head_len, st).await;
         } else {
             st.keep_alive = false;
         }
@@ -461,9 +458,9 @@ pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> 
     // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2):
     // `buf` holds what was received of it, also after a timeout (see `conn::read_head_more`).
     let head_only = conn.buf.starts_with(b"HEAD ");
-    error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
+    let head_len = error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
     let sent = out.len() as u64;
-    let payload = if head_only { 0 } else { e.body().len() as u64 };
+    let payload = (out.len() - head_len) as u64;
     let outcome = match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
         Ok(()) => Outcome::CloseLingering,
         Err(_) => Outcome::Close,

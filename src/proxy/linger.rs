@@ -20,11 +20,13 @@
 
 use std::cell::Cell;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
+
+use super::io::{readable_by, recv_now, IoFail};
 
 /// Bytes discarded per `recv(2)`; a stack array, never kept across an await.
 pub const DISCARD_CHUNK: usize = 16 * 1024;
@@ -65,14 +67,10 @@ pub async fn linger(
         if discarded >= max_bytes {
             return LingerEnd::ByteCap;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return LingerEnd::Deadline;
-        }
-        match monoio::time::timeout(left, stream.readable(false)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return LingerEnd::PeerClosed,
-            Err(_) => return LingerEnd::Deadline,
+        match readable_by(stream, deadline).await {
+            Ok(()) => {}
+            Err(IoFail::Io(_)) => return LingerEnd::PeerClosed,
+            Err(IoFail::Timeout) => return LingerEnd::Deadline,
         }
         for _ in 0..RECVS_PER_WAKE {
             match discard(stream) {
@@ -89,21 +87,8 @@ pub async fn linger(
     }
 }
 
-/// One non-blocking `recv(2)` into a throw-away stack array.
+/// One non-blocking `recv(2)` into a throw-away stack array (left uninitialised: nothing
+/// reads it).
 fn discard(stream: &TcpStream) -> io::Result<usize> {
-    let mut sink = [0u8; DISCARD_CHUNK];
-    // SAFETY: recv(2) writes at most `sink.len()` bytes into `sink`, a live, writable stack
-    // array; the fd is owned by `stream` and open for the duration of the call.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            sink.as_mut_ptr().cast(),
-            sink.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    recv_now(stream, &mut [MaybeUninit::uninit(); DISCARD_CHUNK])
 }

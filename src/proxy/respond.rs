@@ -57,7 +57,8 @@ pub fn status_line(out: &mut BytesMut, status: u16) {
     out.put_slice(b"\r\n");
 }
 
-/// An API Gateway style JSON error response.
+/// An API Gateway style JSON error response. Returns the length of its head (the status line
+/// through the empty line): the rest is payload, which the access log's `responseLength` counts.
 pub fn error_response(
     out: &mut BytesMut,
     err: &GatewayError,
@@ -65,7 +66,8 @@ pub fn error_response(
     request_id: &[u8],
     conn: ConnHeader,
     head_only: bool,
-) {
+) -> usize {
+    let start = out.len();
     let body = err.body().as_bytes();
     status_line(out, err.status());
     out.put_slice(b"content-type: application/json\r\ncontent-length: ");
@@ -76,9 +78,11 @@ pub fn error_response(
     }
     common_headers(out, date, request_id, conn);
     out.put_slice(b"\r\n");
+    let head_len = out.len() - start;
     if !head_only {
         out.put_slice(body);
     }
+    head_len
 }
 
 /// `Retry-After` (RFC 9110 §10.2.3) and the IETF `RateLimit-Policy` / `RateLimit` fields
@@ -104,7 +108,7 @@ pub fn rate_limit_headers(out: &mut BytesMut, t: &Throttled) {
     out.put_slice(b"\r\n");
 }
 
-/// A configured mock response.
+/// A configured mock response. Returns the length of its head, as [`error_response`] does.
 pub fn mock_response(
     out: &mut BytesMut,
     mock: &MockResponse,
@@ -112,15 +116,18 @@ pub fn mock_response(
     request_id: &[u8],
     conn: ConnHeader,
     head_only: bool,
-) {
+) -> usize {
+    let start = out.len();
     out.put_slice(&mock.head);
     common_headers(out, date, request_id, conn);
     out.put_slice(b"\r\n");
+    let head_len = out.len() - start;
     // 1xx/204/304 end at the head (RFC 9110 §6.4.1); config refuses such a mock with a body,
     // and the head was rendered without Content-Length.
     if !head_only && status_has_content(mock.status) {
         out.put_slice(&mock.body);
     }
+    head_len
 }
 
 /// The interim response sent before reading a body the client is holding back (RFC 9110 §10.1.1).
@@ -166,7 +173,7 @@ mod tests {
     fn error_response_is_api_gateway_json() {
         let mut out = BytesMut::new();
         let date = b"Thu, 01 Jan 1970 00:00:00 GMT";
-        error_response(
+        let head_len = error_response(
             &mut out,
             &GatewayError::NoRoute,
             date,
@@ -174,6 +181,7 @@ mod tests {
             ConnHeader::None,
             false,
         );
+        assert_eq!(&out[head_len..], br#"{"message":"Not Found"}"#);
         assert_eq!(
             &out[..],
             &b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
