@@ -202,7 +202,7 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<AdminHandle
 /// Over the connection limit: a 503 written by the accept thread, then the connection closes.
 fn refuse(mut s: TcpStream) {
     let _ = s.set_write_timeout(Some(REFUSE_WRITE_TIMEOUT));
-    let body = br#"{"message":"Service Unavailable"}"#;
+    let body = crate::error::json_message(503).as_bytes();
     let _ = respond(&mut s, 503, "application/json", body, false, false);
     let _ = s.shutdown(std::net::Shutdown::Write);
 }
