@@ -51,7 +51,8 @@ fn route_label(cx: &Context<'_>, i: usize) -> String {
         .map_or_else(|| "$none".to_string(), |r| r.id.clone())
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// A metric family's `# HELP` and `# TYPE` lines.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

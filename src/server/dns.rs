@@ -20,6 +20,7 @@
 //! The board is behind a mutex touched only by control-plane threads (this one, the admin
 //! thread, reloads); workers never see it.
 
+use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::resolve::{self, Resolver, Target};
 use crate::config::Config;
-use crate::metrics::prom::{escape, json_str};
+use crate::metrics::prom::{escape, family, json_str};
 
 use super::reload::Controller;
 
@@ -318,15 +319,15 @@ impl DnsBoard {
                 out.push(']');
                 match &e.result {
                     Lookup::Literal => out.push_str(",\"resolved\":\"literal\""),
-                    Lookup::Ok => out.push_str(&format!(
-                        ",\"resolved\":\"ok\",\"resolved_at_ms\":{}",
-                        e.at_ms
-                    )),
+                    Lookup::Ok => {
+                        let _ = write!(out, ",\"resolved\":\"ok\",\"resolved_at_ms\":{}", e.at_ms);
+                    }
                     Lookup::Failed(m) => {
-                        out.push_str(&format!(
+                        let _ = write!(
+                            out,
                             ",\"resolved\":\"error\",\"resolved_at_ms\":{},\"error\":",
                             e.at_ms
-                        ));
+                        );
                         json_str(&mut out, m);
                     }
                 }
@@ -341,28 +342,35 @@ impl DnsBoard {
     /// The resolution metric families, in the Prometheus text format.
     pub fn prometheus(&self) -> String {
         let st = self.lock();
-        let mut out = String::from(
-            "# HELP tollgate_upstream_resolved_addresses Addresses an upstream target stands for now.\n\
-             # TYPE tollgate_upstream_resolved_addresses gauge\n",
+        let mut out = String::new();
+        family(
+            &mut out,
+            "tollgate_upstream_resolved_addresses",
+            "gauge",
+            "Addresses an upstream target stands for now.",
         );
         for e in &st.entries {
-            out.push_str(&format!(
-                "tollgate_upstream_resolved_addresses{{upstream=\"{}\",target=\"{}\"}} {}\n",
+            let _ = writeln!(
+                out,
+                "tollgate_upstream_resolved_addresses{{upstream=\"{}\",target=\"{}\"}} {}",
                 escape(&e.upstream),
                 escape(&e.target),
                 e.addrs.len()
-            ));
+            );
         }
-        out.push_str(
-            "# HELP tollgate_dns_resolutions_total Lookups of upstream target names, by result.\n\
-             # TYPE tollgate_dns_resolutions_total counter\n",
+        family(
+            &mut out,
+            "tollgate_dns_resolutions_total",
+            "counter",
+            "Lookups of upstream target names, by result.",
         );
         for t in &st.totals {
             for (result, n) in [("ok", t.ok), ("error", t.failed)] {
-                out.push_str(&format!(
-                    "tollgate_dns_resolutions_total{{upstream=\"{}\",result=\"{result}\"}} {n}\n",
+                let _ = writeln!(
+                    out,
+                    "tollgate_dns_resolutions_total{{upstream=\"{}\",result=\"{result}\"}} {n}",
                     escape(&t.upstream)
-                ));
+                );
             }
         }
         out
