@@ -63,6 +63,23 @@ struct Entry {
     reloaded: Option<Instant>,
 }
 
+impl Entry {
+    /// A lookup of this entry's name ended with `result` (at `now`, Unix millisecond `at_ms`):
+    /// recorded, counted in its upstream's `totals`, and the next one is an interval away.
+    fn finished(&mut self, result: Lookup, now: Instant, at_ms: u64, totals: &mut [Totals]) {
+        if let Some(t) = totals.iter_mut().find(|t| t.upstream == self.upstream) {
+            match result {
+                Lookup::Ok => t.ok += 1,
+                Lookup::Failed(_) => t.failed += 1,
+                Lookup::Literal => {} // never looked up
+            }
+        }
+        self.at_ms = at_ms;
+        self.next = now + self.interval;
+        self.result = result;
+    }
+}
+
 /// Lookup counts of one upstream (kept while the process runs: counters never go back).
 #[derive(Debug, Clone)]
 struct Totals {
@@ -176,15 +193,8 @@ impl DnsBoard {
             else {
                 continue;
             };
-            e.at_ms = at;
-            e.next = now + e.interval;
-            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
             match r {
                 Ok(addrs) => {
-                    e.result = Lookup::Ok;
-                    if let Some(t) = t {
-                        t.ok += 1;
-                    }
                     if *addrs != e.addrs {
                         let a = Answer {
                             host: host.clone(),
@@ -195,6 +205,7 @@ impl DnsBoard {
                             changed.push(a);
                         }
                     }
+                    e.finished(Lookup::Ok, now, at, totals);
                 }
                 Err(err) => {
                     let m = err.to_string();
@@ -206,10 +217,7 @@ impl DnsBoard {
                             list(&e.addrs)
                         );
                     }
-                    e.result = Lookup::Failed(m);
-                    if let Some(t) = t {
-                        t.failed += 1;
-                    }
+                    e.finished(Lookup::Failed(m), now, at, totals);
                 }
             }
         }
@@ -237,26 +245,14 @@ impl DnsBoard {
             else {
                 continue;
             };
-            e.at_ms = at;
-            e.next = now + e.interval;
-            if o.result.is_ok() {
-                e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
-            }
-            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
-            match &o.result {
+            let result = match &o.result {
                 Ok(()) => {
-                    e.result = Lookup::Ok;
-                    if let Some(t) = t {
-                        t.ok += 1;
-                    }
+                    e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
+                    Lookup::Ok
                 }
-                Err(m) => {
-                    e.result = Lookup::Failed(m.clone());
-                    if let Some(t) = t {
-                        t.failed += 1;
-                    }
-                }
-            }
+                Err(m) => Lookup::Failed(m.clone()),
+            };
+            e.finished(result, now, at, totals);
         }
     }
 
