@@ -96,6 +96,38 @@ fn cli(sub: &str, config: &std::path::Path) -> std::process::Output {
         .expect("tollgate runs")
 }
 
+/// Asserts that `out` is a success, showing its stderr if not.
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `tollgate check -c CONFIG`, asserts it fails with exit code 1 and nothing on stdout,
+/// and returns its stderr.
+fn check_fails(config: &std::path::Path) -> String {
+    let out = cli("check", config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that `err` has exactly one line per entry of `want`, each `CONFIG:` + that entry
+/// (as a prefix), in order.
+fn assert_error_lines(err: &str, config: &std::path::Path, want: &[&str]) {
+    let p = config.display().to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), want.len(), "{err}");
+    for (line, want) in lines.iter().zip(want) {
+        assert!(
+            line.starts_with(&format!("{p}:{want}")),
+            "{line:?} is not {want:?}"
+        );
+    }
+}
+
 fn proxy_config(d: &str, origin: SocketAddr, extra_upstream: &str) -> String {
     server_toml(d, 1, "")
         + "[server.limits]\nmax_body_bytes = 209715200\n"
@@ -287,17 +319,9 @@ fn check_accepts_a_valid_config_and_the_embedded_one() {
         "[[route]]\nkey = \"GET /x\"\nmock = { body = \"x\" }\n",
     );
     let out = cli("check", &ok);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let out = Command::new(BIN).arg("check").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]
@@ -305,9 +329,7 @@ fn check_prints_every_error_with_key_and_line() {
     let text = "[server]\nlisten = [\"127.0.0.1:8080\"]\n\n[[upstream]]\nname = \"a\"\ntargets = []\n\n\
 [[route]]\nkey = \"GET /x/{id}\"\nupstream = \"missing\"\n\n[[route]]\nkey = \"GET /x/{other}\"\nmock = {}\n";
     let bad = write_config("bad.toml", text);
-    let out = cli("check", &bad);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(&bad);
     let p = bad.display().to_string();
     assert!(
         err.contains(&format!("{p}:6:11: upstream[0].targets:")),
@@ -321,9 +343,7 @@ fn check_prints_every_error_with_key_and_line() {
     );
     assert!(err.contains(&format!("{p}:13:7: route[1].key:")), "{err}");
     let unknown = write_config("unknown.toml", "[server]\nworkerz = 1\n");
-    let out = cli("check", &unknown);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(&unknown);
     assert!(
         err.contains(":2:1: server.workerz: unknown field `workerz`"),
         "{err}"
@@ -364,11 +384,7 @@ plan = "silver"
     let _ = p.child.wait();
     let cfg = write_config("usage.toml", &text);
     let out = cli("usage", &cfg);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let report = String::from_utf8_lossy(&out.stdout);
     assert!(
         report.contains("dave\tsilver\tmonth\t7\t100\t93\t7\t0\t0"),
@@ -516,10 +532,7 @@ key = "GET /p/{x}"
 mock = { status = "ok", body = "b" }
 "#;
     let bad = write_config("every.toml", text);
-    let out = cli("check", &bad);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = bad.display().to_string();
+    let err = check_fails(&bad);
     let want = [
         "6:11: server.workers: must be 0 (one per core) or in 1..=1024 (got 100000)",
         "7:13: server.pin_cores: invalid type: string \"yes\", expected true or false",
@@ -529,23 +542,13 @@ mock = { status = "ok", body = "b" }
         "18:7: route[1].key: route \"GET /p/{x}\" conflicts with route \"GET /p/{id}\" (same method and path shape); route[0] is at line 2",
         "19:19: route[1].mock.status: invalid type: string \"ok\"",
     ];
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), want.len(), "{err}");
-    for (line, want) in lines.iter().zip(want) {
-        assert!(
-            line.starts_with(&format!("{p}:{want}")),
-            "{line:?} is not {want:?}"
-        );
-    }
-    assert!(out.stdout.is_empty());
+    assert_error_lines(&err, &bad, &want);
 }
 
 #[test]
 fn check_says_no_routes_for_an_empty_file_and_names_an_unreadable_one() {
     let empty = write_config("empty.toml", "");
-    let out = cli("check", &empty);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(&empty);
     assert_eq!(
         err.trim_end(),
         format!(
@@ -554,9 +557,7 @@ fn check_says_no_routes_for_an_empty_file_and_names_an_unreadable_one() {
         )
     );
     let missing = empty.with_file_name("does-not-exist.toml");
-    let out = cli("check", &missing);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(&missing);
     assert!(
         err.starts_with(&format!("{}:1:1: file: cannot read:", missing.display())),
         "{err}"
@@ -567,11 +568,7 @@ fn check_says_no_routes_for_an_empty_file_and_names_an_unreadable_one() {
 fn check_accepts_the_shipped_config_file() {
     let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/tollgate.toml");
     let out = cli("check", &shipped);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(": ok ("), "{said}");
 }
@@ -601,10 +598,7 @@ fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
                 [[route]]\nkey = \"GET /b\"\nupstream = \"nope\"\n\
                 [[route]]\nkey = \"GET /c\"\nmock.status = \"x\"\n";
     let bad = write_config("goes-on.toml", text);
-    let out = cli("check", &bad);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    let p = bad.display().to_string();
+    let err = check_fails(&bad);
     let want = [
         "1:2: servr: unknown field `servr`",
         "4:11: server.workers: 99999999999999999999: TOML integers are 64-bit",
@@ -612,14 +606,7 @@ fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
         "9:12: route[1].upstream: unknown upstream \"nope\"",
         "12:15: route[2].mock.status: invalid type: string \"x\"",
     ];
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), want.len(), "{err}");
-    for (line, want) in lines.iter().zip(want) {
-        assert!(
-            line.starts_with(&format!("{p}:{want}")),
-            "{line:?} is not {want:?}"
-        );
-    }
+    assert_error_lines(&err, &bad, &want);
     // a syntax error whose parser message has two lines is still one line
     let out = cli(
         "check",
@@ -630,9 +617,7 @@ fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
     // not UTF-8: the first bad byte's line and column
     let dir = bad.with_file_name("latin1.toml");
     std::fs::write(&dir, b"[[route]]\nkey = \"GET /caf\xe9\"\nmock = {}\n").unwrap();
-    let out = cli("check", &dir);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(&dir);
     assert!(
         err.starts_with(&format!("{}:2:16: file: not UTF-8", dir.display())),
         "{err}"
@@ -643,11 +628,7 @@ fn check_goes_on_past_misspelt_sections_huge_integers_and_keyless_routes() {
         "[[route]]\nkey = \"GET /a\"\nmock.status = 204\n",
     );
     let out = cli("check", &ok);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 /// CPU time (user + system, clock ticks) of `pid`'s thread named `name`, from /proc.

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use tollgate::config::resolve::Resolver;
-use tollgate::server::reload::ConfigSource;
-use tollgate::server::{self, ServerHandle};
 
 /// A resolver whose answer the test sets; `None` makes every lookup fail. It records the
 /// threads it ran on.
@@ -100,42 +98,21 @@ impl Resolver for Hanging {
     }
 }
 
-/// tollgate started with `resolver`, drained on drop.
+/// tollgate started with `resolver` (a [`Gateway`]: drained on drop), with its addresses.
 struct Gw {
-    handle: Option<ServerHandle>,
+    g: Gateway,
     addr: SocketAddr,
     admin: SocketAddr,
-    path: std::path::PathBuf,
 }
 
 impl Gw {
     fn start(text: &str, resolver: Arc<dyn Resolver>) -> Gw {
-        let cfg = tollgate::config::from_str_with(text, resolver.clone())
-            .unwrap_or_else(|e| panic!("{}", e.render("test")));
-        let path = std::env::temp_dir().join(format!(
-            "tollgate-dns-{}-{:?}.toml",
-            std::process::id(),
-            thread::current().id()
-        ));
-        std::fs::write(&path, text).unwrap();
-        let handle = server::start_with(Arc::new(cfg), ConfigSource::File(path.clone()), resolver)
-            .expect("gateway starts");
+        let g = Gateway::from_toml_with(text, resolver);
         Gw {
-            addr: handle.local_addrs()[0],
-            admin: handle.admin_addr().expect("admin configured"),
-            handle: Some(handle),
-            path,
+            addr: g.addr,
+            admin: g.handle().admin_addr().expect("admin configured"),
+            g,
         }
-    }
-}
-
-impl Drop for Gw {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            h.shutdown();
-            h.join();
-        }
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -290,14 +267,14 @@ both_drivers! {
         let swap = Arc::new(Swap::default());
         swap.set(Some(&[one.addr]));
         let gw = Gw::start(&config(d, "\"svc.test:80\""), swap.clone());
-        let handle = gw.handle.as_ref().unwrap();
+        let handle = gw.g.handle();
         swap.set(None);
         let status = || get(gw.admin, "/status").text();
         until("the failure is recorded", &gw, || status().contains(r#""resolved":"error""#));
         // the resolver thread now looks the name up once a day only: what /status says next
         // comes from reloads
         let daily = config(d, "\"svc.test:80\"").replace("resolve_interval_ms = 1000", "resolve_interval_ms = 86400000");
-        std::fs::write(&gw.path, &daily).unwrap();
+        gw.g.write_config(&daily);
         handle.reload().expect("a DNS failure does not block the reload");
         assert!(status().contains(r#""resolved":"error""#), "{}", status());
         let failed = |m: &str| {
@@ -340,7 +317,7 @@ both_drivers! {
         entered.recv_timeout(bound).expect("the resolver thread looks the name up");
         // ... and while it waits, a reload looks the name up and serves c
         *stepped.answer.lock().unwrap() = vec![c.addr];
-        gw.handle.as_ref().unwrap().reload().expect("reload applies");
+        gw.g.handle().reload().expect("reload applies");
         let served = |addr: SocketAddr| format!(r#""addresses":["{addr}"]"#);
         assert!(get(gw.admin, "/status").text().contains(&served(c.addr)));
         // the older lookup's answer arrives: the thread records it and would apply it
@@ -369,7 +346,7 @@ both_drivers! {
         });
         let gw = Gw::start(&config(d, "\"svc.test:80\""), hanging.clone());
         hanging.armed.store(true, std::sync::atomic::Ordering::SeqCst);
-        let control = gw.handle.as_ref().unwrap().controller();
+        let control = gw.g.handle().controller();
         let reload = thread::spawn(move || control.reload().map(|r| r.generation));
         entered.recv_timeout(Duration::from_secs(15)).expect("the reload looks the name up");
         // while the reload waits for DNS, metrics and status still answer
@@ -511,11 +488,11 @@ both_drivers! {
         let status = get(gw.admin, "/status").text();
         assert!(status.contains(&format!(r#""addresses":["{}"],"resolved":"literal""#, one.addr)), "{status}");
         // a reload while DNS is down: the name keeps what it is served with
-        std::fs::write(&gw.path, config(d, "\"svc.test:80\"")).unwrap();
-        gw.handle.as_ref().unwrap().reload().expect("reload applies");
+        gw.g.write_config(&config(d, "\"svc.test:80\""));
+        gw.g.handle().reload().expect("reload applies");
         swap.set(None);
-        std::fs::write(&gw.path, config(d, "\"svc.test:80\"") + "[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap();
-        let r = gw.handle.as_ref().unwrap().reload().expect("a DNS failure does not block the reload");
+        gw.g.write_config(&(config(d, "\"svc.test:80\"") + "[[route]]\nkey = \"GET /x\"\nmock = {}\n"));
+        let r = gw.g.handle().reload().expect("a DNS failure does not block the reload");
         assert_eq!(r.changes.routes.added, ["GET /x"]);
         assert_eq!(get(gw.addr, "/who").text(), "one");
     }

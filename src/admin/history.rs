@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 
 use super::Admin;
-use crate::metrics::prom::json_str;
-use crate::metrics::{RouteStats, Snapshot};
+use crate::metrics::prom::{class_counts, json_str};
+use crate::metrics::Snapshot;
 
 /// Samples kept: 15 minutes of seconds.
 pub const HISTORY_SECONDS: usize = 900;
@@ -163,19 +163,6 @@ struct Baseline {
     workers: HashMap<usize, WorkerBase>,
     /// Throttled requests by route key.
     throttled: HashMap<String, u64>,
-}
-
-fn class_counts(r: &RouteStats) -> [u64; 5] {
-    let mut c = [0u64; 5];
-    for ((_, status), n) in &r.counts {
-        if let Some(slot) = usize::from(*status / 100)
-            .checked_sub(1)
-            .and_then(|i| c.get_mut(i))
-        {
-            *slot += n;
-        }
-    }
-    c
 }
 
 fn empty_histogram() -> Option<Histogram<u64>> {

@@ -202,7 +202,7 @@ pub fn spawn(addr: SocketAddr, admin: Arc<Admin>) -> std::io::Result<AdminHandle
 /// Over the connection limit: a 503 written by the accept thread, then the connection closes.
 fn refuse(mut s: TcpStream) {
     let _ = s.set_write_timeout(Some(REFUSE_WRITE_TIMEOUT));
-    let body = br#"{"message":"Service Unavailable"}"#;
+    let body = crate::error::json_message(503).as_bytes();
     let _ = respond(&mut s, 503, "application/json", body, false, false);
     let _ = s.shutdown(std::net::Shutdown::Write);
 }
@@ -436,13 +436,10 @@ fn host_allowed(head: &crate::http::RequestHead) -> bool {
 
 /// A browser page on another site may POST to a loopback admin address (a "simple" request
 /// needs no preflight), but it cannot hide its `Origin`, nor the name it used for the admin
-/// host ([`host_allowed`] checks that one for every request). A reload is also refused when the
-/// request carries an `Origin` whose host is not the `Host` it was sent to.
+/// host ([`host_allowed`] checks that one for every request, before this). A reload is also
+/// refused when the request carries an `Origin` whose host is not the `Host` it was sent to.
 fn cross_site(head: &crate::http::RequestHead) -> bool {
     let host = head.host_bytes().unwrap_or_default();
-    if !host_is_local_or_ip(host) {
-        return true;
-    }
     let Some(origin) = head.header("origin") else {
         return false;
     };

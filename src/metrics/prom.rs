@@ -51,7 +51,8 @@ fn route_label(cx: &Context<'_>, i: usize) -> String {
         .map_or_else(|| "$none".to_string(), |r| r.id.clone())
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+/// A metric family's `# HELP` and `# TYPE` lines.
+pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -85,12 +86,24 @@ fn histogram(
     let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
 }
 
+/// A route's requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx (one pass over its counts).
+pub fn class_counts(r: &RouteStats) -> [u64; 5] {
+    let mut c = [0u64; 5];
+    for ((_, status), n) in &r.counts {
+        if let Some(slot) = usize::from(*status / 100)
+            .checked_sub(1)
+            .and_then(|i| c.get_mut(i))
+        {
+            *slot += n;
+        }
+    }
+    c
+}
+
+/// A route's requests with a status in `lo..lo + 100` (`lo` a multiple of 100, 100..=500).
 fn class(r: &RouteStats, lo: u16) -> u64 {
-    r.counts
-        .iter()
-        .filter(|((_, s), _)| (lo..lo + 100).contains(s))
-        .map(|(_, n)| n)
-        .sum()
+    let i = usize::from(lo / 100).saturating_sub(1);
+    class_counts(r).get(i).copied().unwrap_or(0)
 }
 
 /// The Prometheus text exposition.
@@ -394,10 +407,12 @@ pub fn stats_json(
         );
     }
     let total: u64 = routes.iter().flat_map(|r| r.counts.values()).sum();
-    let c2: u64 = routes.iter().map(|r| class(r, 200)).sum();
-    let c3: u64 = routes.iter().map(|r| class(r, 300)).sum();
-    let c4: u64 = routes.iter().map(|r| class(r, 400)).sum();
-    let c5: u64 = routes.iter().map(|r| class(r, 500)).sum();
+    let [_, c2, c3, c4, c5] = routes.iter().map(class_counts).fold([0u64; 5], |mut t, c| {
+        for (t, c) in t.iter_mut().zip(c) {
+            *t += c;
+        }
+        t
+    });
     let throttled: u64 = (0..cx.config.routes.len())
         .map(|i| cx.throttle.route_total(i, |c| &c.throttled))
         .sum();

@@ -20,6 +20,7 @@
 //! The board is behind a mutex touched only by control-plane threads (this one, the admin
 //! thread, reloads); workers never see it.
 
+use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::resolve::{self, Resolver, Target};
 use crate::config::Config;
-use crate::metrics::prom::{escape, json_str};
+use crate::metrics::prom::{escape, family, json_str};
 
 use super::reload::Controller;
 
@@ -60,6 +61,23 @@ struct Entry {
     /// When the latest reload that looked the name up successfully started that lookup (an
     /// answer of the resolver thread's that started before it is older than what it serves).
     reloaded: Option<Instant>,
+}
+
+impl Entry {
+    /// A lookup of this entry's name ended with `result` (at `now`, Unix millisecond `at_ms`):
+    /// recorded, counted in its upstream's `totals`, and the next one is an interval away.
+    fn finished(&mut self, result: Lookup, now: Instant, at_ms: u64, totals: &mut [Totals]) {
+        if let Some(t) = totals.iter_mut().find(|t| t.upstream == self.upstream) {
+            match result {
+                Lookup::Ok => t.ok += 1,
+                Lookup::Failed(_) => t.failed += 1,
+                Lookup::Literal => {} // never looked up
+            }
+        }
+        self.at_ms = at_ms;
+        self.next = now + self.interval;
+        self.result = result;
+    }
 }
 
 /// Lookup counts of one upstream (kept while the process runs: counters never go back).
@@ -175,15 +193,8 @@ impl DnsBoard {
             else {
                 continue;
             };
-            e.at_ms = at;
-            e.next = now + e.interval;
-            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
             match r {
                 Ok(addrs) => {
-                    e.result = Lookup::Ok;
-                    if let Some(t) = t {
-                        t.ok += 1;
-                    }
                     if *addrs != e.addrs {
                         let a = Answer {
                             host: host.clone(),
@@ -194,6 +205,7 @@ impl DnsBoard {
                             changed.push(a);
                         }
                     }
+                    e.finished(Lookup::Ok, now, at, totals);
                 }
                 Err(err) => {
                     let m = err.to_string();
@@ -205,10 +217,7 @@ impl DnsBoard {
                             list(&e.addrs)
                         );
                     }
-                    e.result = Lookup::Failed(m);
-                    if let Some(t) = t {
-                        t.failed += 1;
-                    }
+                    e.finished(Lookup::Failed(m), now, at, totals);
                 }
             }
         }
@@ -236,26 +245,14 @@ impl DnsBoard {
             else {
                 continue;
             };
-            e.at_ms = at;
-            e.next = now + e.interval;
-            if o.result.is_ok() {
-                e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
-            }
-            let t = totals.iter_mut().find(|t| t.upstream == e.upstream);
-            match &o.result {
+            let result = match &o.result {
                 Ok(()) => {
-                    e.result = Lookup::Ok;
-                    if let Some(t) = t {
-                        t.ok += 1;
-                    }
+                    e.reloaded = Some(o.started); // a failure kept the last good: nothing newer
+                    Lookup::Ok
                 }
-                Err(m) => {
-                    e.result = Lookup::Failed(m.clone());
-                    if let Some(t) = t {
-                        t.failed += 1;
-                    }
-                }
-            }
+                Err(m) => Lookup::Failed(m.clone()),
+            };
+            e.finished(result, now, at, totals);
         }
     }
 
@@ -318,15 +315,15 @@ impl DnsBoard {
                 out.push(']');
                 match &e.result {
                     Lookup::Literal => out.push_str(",\"resolved\":\"literal\""),
-                    Lookup::Ok => out.push_str(&format!(
-                        ",\"resolved\":\"ok\",\"resolved_at_ms\":{}",
-                        e.at_ms
-                    )),
+                    Lookup::Ok => {
+                        let _ = write!(out, ",\"resolved\":\"ok\",\"resolved_at_ms\":{}", e.at_ms);
+                    }
                     Lookup::Failed(m) => {
-                        out.push_str(&format!(
+                        let _ = write!(
+                            out,
                             ",\"resolved\":\"error\",\"resolved_at_ms\":{},\"error\":",
                             e.at_ms
-                        ));
+                        );
                         json_str(&mut out, m);
                     }
                 }
@@ -341,28 +338,35 @@ impl DnsBoard {
     /// The resolution metric families, in the Prometheus text format.
     pub fn prometheus(&self) -> String {
         let st = self.lock();
-        let mut out = String::from(
-            "# HELP tollgate_upstream_resolved_addresses Addresses an upstream target stands for now.\n\
-             # TYPE tollgate_upstream_resolved_addresses gauge\n",
+        let mut out = String::new();
+        family(
+            &mut out,
+            "tollgate_upstream_resolved_addresses",
+            "gauge",
+            "Addresses an upstream target stands for now.",
         );
         for e in &st.entries {
-            out.push_str(&format!(
-                "tollgate_upstream_resolved_addresses{{upstream=\"{}\",target=\"{}\"}} {}\n",
+            let _ = writeln!(
+                out,
+                "tollgate_upstream_resolved_addresses{{upstream=\"{}\",target=\"{}\"}} {}",
                 escape(&e.upstream),
                 escape(&e.target),
                 e.addrs.len()
-            ));
+            );
         }
-        out.push_str(
-            "# HELP tollgate_dns_resolutions_total Lookups of upstream target names, by result.\n\
-             # TYPE tollgate_dns_resolutions_total counter\n",
+        family(
+            &mut out,
+            "tollgate_dns_resolutions_total",
+            "counter",
+            "Lookups of upstream target names, by result.",
         );
         for t in &st.totals {
             for (result, n) in [("ok", t.ok), ("error", t.failed)] {
-                out.push_str(&format!(
-                    "tollgate_dns_resolutions_total{{upstream=\"{}\",result=\"{result}\"}} {n}\n",
+                let _ = writeln!(
+                    out,
+                    "tollgate_dns_resolutions_total{{upstream=\"{}\",result=\"{result}\"}} {n}",
                     escape(&t.upstream)
-                ));
+                );
             }
         }
         out

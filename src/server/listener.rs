@@ -213,7 +213,7 @@ fn overlaps(addr: SocketAddr, other: SocketAddr) -> bool {
 
 /// How long [`bind_reuseport`] waits for another tollgate binding the same port to finish (it
 /// holds the lock for the few system calls of a probe and a group's binds).
-pub const BIND_LOCK_WAIT: Duration = Duration::from_secs(2);
+const BIND_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// How often a bind waiting for the lock of its port tries again.
 const BIND_LOCK_RETRY: Duration = Duration::from_millis(5);
@@ -221,13 +221,13 @@ const BIND_LOCK_RETRY: Duration = Duration::from_millis(5);
 /// The lock of one port while a tollgate probes and binds it: an abstract Unix socket named
 /// after the port, which only one socket of the network namespace can be bound to. The kernel
 /// releases it when the socket closes (on drop, or when the process dies: never stale).
-pub struct BindLock {
+struct BindLock {
     _socket: UnixDatagram,
 }
 
 impl BindLock {
     /// Takes the lock of `port`, waiting up to `wait` for another process holding it.
-    pub fn take(port: u16, wait: Duration) -> io::Result<BindLock> {
+    fn take(port: u16, wait: Duration) -> io::Result<BindLock> {
         let name = format!("tollgate/listen-port/{port}");
         let at = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
         let deadline = Instant::now() + wait;
@@ -255,7 +255,7 @@ impl BindLock {
 /// Fails with [`IN_USE_BY_ANOTHER`] when a socket listens on `addr` (any process, this one
 /// included): binds a probe socket without SO_REUSEPORT and closes it at once. SO_REUSEADDR is
 /// set so connections of an earlier run still in TIME_WAIT do not count as a listener.
-pub fn probe_free(addr: SocketAddr) -> io::Result<()> {
+fn probe_free(addr: SocketAddr) -> io::Result<()> {
     if addr.port() == 0 {
         return Ok(());
     }

@@ -53,7 +53,16 @@ impl Gateway {
     }
 
     pub fn from_toml(text: &str) -> Gateway {
-        let cfg = tollgate::config::from_str(text)
+        Gateway::from_toml_with(text, tollgate::config::resolve::system())
+    }
+
+    /// [`Gateway::from_toml`] with upstream host names looked up by `resolver` (at load, by
+    /// reloads and by the resolver thread).
+    pub fn from_toml_with(
+        text: &str,
+        resolver: Arc<dyn tollgate::config::resolve::Resolver>,
+    ) -> Gateway {
+        let cfg = tollgate::config::from_str_with(text, resolver.clone())
             .unwrap_or_else(|e| panic!("test config invalid:\n{}\n{text}", e.render("test")));
         static N: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
@@ -63,7 +72,7 @@ impl Gateway {
         ));
         std::fs::write(&path, text).expect("config file written");
         let source = ConfigSource::File(path.clone());
-        let handle = server::start(Arc::new(cfg), source).expect("gateway starts");
+        let handle = server::start_with(Arc::new(cfg), source, resolver).expect("gateway starts");
         let addr = handle.local_addrs()[0];
         Gateway {
             handle: Some(handle),
