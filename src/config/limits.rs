@@ -56,7 +56,7 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
     if header.is_empty() || !header.bytes().all(super::compile::is_tchar) {
         let s = Spanned::new(0..0, ());
         cx.err(&s, "api_keys.header", "must be a header name");
-    } else if is_interpreted(&header) {
+    } else if crate::http::is_interpreted_field(header.as_bytes()) {
         // such a field is framing, hop-by-hop, or forwarded in a form of its own (Host,
         // X-Forwarded-For, x-request-id, which is also logged and echoed to the client):
         // `strip_api_key` could not keep the key from the origin, nor the log from the key
@@ -221,27 +221,6 @@ fn same_secret<'r>(
             seen.insert(digest, this);
         }
     }
-}
-
-/// Header fields the codec treats specially (RFC 9110 §7.6.1 hop-by-hop fields, framing,
-/// `Expect`, and those tollgate rewrites), lower case.
-fn is_interpreted(name: &str) -> bool {
-    const FIELDS: &[&str] = &[
-        "host",
-        "content-length",
-        "transfer-encoding",
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "upgrade",
-        "expect",
-        "x-request-id",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-    ];
-    FIELDS.contains(&name) || name.starts_with("proxy-")
 }
 
 fn parse_sha256(s: &str) -> Option<[u8; 32]> {

@@ -25,6 +25,13 @@ pub use body::{BodyChunk, BodyDecoder, BodyEncoder, ChunkedDecoder};
 pub use request::{parse_request, Method, RequestHead};
 pub use response::{parse_response, status_has_content, ResponseHead};
 
+/// True for a header field the codec interprets or sets itself (framing, `Host`, `Expect`,
+/// hop-by-hop fields of RFC 9110 §7.6.1, `x-request-id`, `x-forwarded-*`), false for one it
+/// forwards as it is. Config uses it to refuse such names where a plain field is meant.
+pub fn is_interpreted_field(name: &[u8]) -> bool {
+    fields::Field::classify(name) != fields::Field::Other
+}
+
 /// Default bound on a message head (start line + header section, including
 /// the final empty line). Like nginx's `large_client_header_buffers` (4 x 8k),
 /// but as a single budget.
