@@ -14,5 +14,6 @@ pub mod http;
 pub mod metrics;
 pub mod proxy;
 pub mod router;
+pub mod runtime;
 pub mod server;
 pub mod throttle;

@@ -18,7 +18,7 @@ use toml::Spanned;
 use super::forwarding::{self, BodyPolicy, Forwarding};
 use super::mock::compile_mock;
 pub use super::mock::MockResponse;
-use super::raw::{self, DriverChoice, RawConfig};
+use super::raw::{self, RawConfig};
 use super::resolve::listen_address;
 use super::upstreams::compile_upstreams;
 pub use super::upstreams::{resolve_target, TargetName, UpstreamConfig, RESOLVE_INTERVAL_RANGE_MS};
@@ -26,6 +26,7 @@ use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
 use crate::http::Limits;
 use crate::router::{PathTemplate, RouteSpec, Router};
+use crate::runtime::DriverChoice;
 use crate::throttle::spec::ThrottleConfig;
 
 /// The compiled, immutable configuration shared (read-only) by all workers.

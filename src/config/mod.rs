@@ -28,6 +28,7 @@ use std::path::Path;
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
 pub use forwarding::{BodyPolicy, Forwarding};
+pub use upstreams::Balance;
 
 /// The demo configuration compiled into the binary (same text as `config/tollgate.toml`).
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/tollgate.toml");

@@ -191,14 +191,14 @@ fn d_admin_idle() -> Spanned<u64> {
     Spanned::new(0..0, crate::admin::DEFAULT_IDLE_TIMEOUT_MS)
 }
 
-/// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).
-pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 10;
-/// Default header carrying the API key (`api_keys.header`).
-pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
-/// Default capacity of a per-client limit's table (`max_clients`).
-pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
-/// Default interval between quota-state flushes to `server.state_dir` (`api_keys.flush_ms`).
-pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
+// The runtime-side types and defaults these raw tables deserialise into; they live with the code
+// that runs them (throttle, upstream pools, runtime) and are re-exported here for the schema.
+pub use super::upstreams::Balance;
+pub use crate::runtime::DriverChoice;
+pub use crate::throttle::spec::{
+    Period, DEFAULT_API_KEY_HEADER, DEFAULT_MAX_CLIENTS, DEFAULT_QUOTA_FLUSH_MS,
+    DEFAULT_SYNC_INTERVAL_MS,
+};
 
 /// `[throttle]`
 #[derive(Debug, Deserialize, Serialize)]
@@ -261,15 +261,6 @@ impl Default for RawApiKeys {
     }
 }
 
-/// Quota period.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Period {
-    Day,
-    Week,
-    Month,
-}
-
 /// `quota = { limit, period, offset, utc_offset, enforce }`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -314,17 +305,6 @@ pub struct RawApiKey {
     pub plan: Option<Spanned<String>>,
     #[serde(default = "d_true")]
     pub enabled: bool,
-}
-
-/// Which io driver workers run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum DriverChoice {
-    /// io_uring when the kernel allows it, epoll otherwise.
-    #[default]
-    Auto,
-    IoUring,
-    Epoll,
 }
 
 /// `[server]`
@@ -419,16 +399,6 @@ impl Default for RawTimeouts {
             linger_ms: Spanned::new(0..0, DEFAULT_LINGER_MS),
         }
     }
-}
-
-/// Load-balancing policy of an upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Balance {
-    #[default]
-    RoundRobin,
-    /// Power of two random choices on in-flight requests.
-    LeastRequests,
 }
 
 /// `[[upstream]]`

@@ -12,8 +12,21 @@ use std::time::Duration;
 
 use super::compile::Ctx;
 use super::forwarding;
-use super::raw::{self, Balance};
+use serde::{Deserialize, Serialize};
+
+use super::raw;
 use crate::health::CheckSpec;
+
+/// Load-balancing policy of an upstream (`upstream.balance`; the TOML schema deserialises
+/// straight into it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    /// Power of two random choices on in-flight requests.
+    LeastRequests,
+}
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
 #[derive(Debug, Clone, PartialEq)]

@@ -305,7 +305,7 @@ mod footprint {
                 std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
             let health = crate::health::HealthBoard::new(&cfg);
             let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
-            let w = std::rc::Rc::new(super::Worker::new(0, crate::server::DriverKind::Epoll, g));
+            let w = std::rc::Rc::new(super::Worker::new(0, crate::runtime::DriverKind::Epoll, g));
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
             let (s, _) = l.accept().unwrap();

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use monoio::net::TcpStream;
 
-use crate::config::raw::Balance;
+use crate::config::Balance;
 use crate::config::UpstreamConfig;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -26,7 +26,7 @@ use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::{Shard, Snapshot};
-use crate::server::DriverKind;
+use crate::runtime::DriverKind;
 use crate::throttle::worker::WorkerThrottle;
 use crate::throttle::Throttle;
 

@@ -15,8 +15,8 @@ use toml::{Table, Value};
 
 use crate::config::compile::route_id;
 use crate::config::effective::{self, Annotation};
-use crate::config::raw::DriverChoice;
 use crate::config::Config;
+use crate::runtime::DriverChoice;
 
 /// Restart-only settings as the process runs them.
 #[derive(Debug, Clone, PartialEq)]

@@ -35,10 +35,10 @@ use monoio::time::TimeDriver;
 use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::accesslog::{LogSink, WorkerLog};
-use crate::config::raw::DriverChoice;
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
+pub use crate::runtime::{DriverChoice, DriverKind};
 use crate::throttle::Throttle;
 use reload::{ConfigSource, Controller, ReloadBoard, ReloadError, ReloadReport};
 use worker::{worker_thread, WorkerSetup};
@@ -47,22 +47,6 @@ use worker::{worker_thread, WorkerSetup};
 pub const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// How long accept backs off when the worker is at `server.max_connections`.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(2);
-
-/// The io driver a worker actually runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DriverKind {
-    IoUring,
-    Epoll,
-}
-
-impl DriverKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            DriverKind::IoUring => "io_uring",
-            DriverKind::Epoll => "epoll",
-        }
-    }
-}
 
 /// State shared by all workers and the controlling threads.
 pub struct Shared {

@@ -22,8 +22,8 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use super::spec::Period;
 use super::spec::QuotaSpec;
-use crate::config::raw::Period;
 
 /// Largest chunk a worker reserves at once.
 pub const MAX_CHUNK: u64 = 64;

@@ -8,8 +8,27 @@ use std::time::Duration;
 
 use ahash::AHashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::bucket::Rate;
-use crate::config::raw::Period;
+
+/// Default reconciliation interval of per-core token buckets (`throttle.sync_interval_ms`).
+pub const DEFAULT_SYNC_INTERVAL_MS: u64 = 10;
+/// Default header carrying the API key (`api_keys.header`).
+pub const DEFAULT_API_KEY_HEADER: &str = "x-api-key";
+/// Default capacity of a per-client limit's table (`max_clients`).
+pub const DEFAULT_MAX_CLIENTS: usize = 65_536;
+/// Default interval between quota-state flushes to `server.state_dir` (`api_keys.flush_ms`).
+pub const DEFAULT_QUOTA_FLUSH_MS: u64 = 1_000;
+
+/// Quota period (`quota.period`; the TOML schema deserialises straight into it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
 
 /// Where a per-client limit takes the client's identity from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,9 +140,9 @@ pub struct ThrottleConfig {
 impl Default for ThrottleConfig {
     fn default() -> Self {
         ThrottleConfig {
-            sync_interval: Duration::from_millis(crate::config::raw::DEFAULT_SYNC_INTERVAL_MS),
-            api_key_header: crate::config::raw::DEFAULT_API_KEY_HEADER.to_string(),
-            flush_interval: Duration::from_millis(crate::config::raw::DEFAULT_QUOTA_FLUSH_MS),
+            sync_interval: Duration::from_millis(DEFAULT_SYNC_INTERVAL_MS),
+            api_key_header: DEFAULT_API_KEY_HEADER.to_string(),
+            flush_interval: Duration::from_millis(DEFAULT_QUOTA_FLUSH_MS),
             state_dir: None,
             gateway: None,
             routes: Vec::new(),

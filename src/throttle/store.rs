@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::spec::Period;
 use super::{wall_secs, Throttle};
-use crate::config::raw::Period;
 
 /// File name under `state_dir`.
 pub const USAGE_FILE: &str = "usage.tsv";
