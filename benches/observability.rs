@@ -7,7 +7,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate::accesslog::{clf_time, format_line, Entry, Format};
+use tollgate::accesslog::{format_line, Entry, Format};
+use tollgate::fmt::clf_time;
 use tollgate::http::Method;
 use tollgate::metrics::{Record, Shard};
 

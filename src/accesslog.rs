@@ -18,6 +18,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::fmt::{clf_time, itoa_u64};
+
 /// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
 pub const DEFAULT_BUFFER_BYTES: usize = 256 * 1024;
 /// Longest a line waits in a worker buffer (`access_log.flush_ms`).
@@ -216,7 +218,7 @@ fn push_escaped(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(crate::proxy::respond::itoa_u64(v).as_bytes_mut());
+    out.extend_from_slice(itoa_u64(v).as_bytes_mut());
 }
 
 /// Milliseconds with three decimals, from whole microseconds, without floating point.
@@ -246,18 +248,6 @@ pub fn wall_secs_coarse() -> u64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     }
-}
-
-/// `22/Nov/2026:10:00:00 +0000` (the common log format's time), rearranged from the IMF-fixdate
-/// `Sun, 22 Nov 2026 10:00:00 GMT` the worker formats anyway.
-pub fn clf_time(secs: u64) -> [u8; 26] {
-    let d = crate::proxy::worker::format_http_date(secs);
-    let mut out = *b"00/Jan/1970:00:00:00 +0000";
-    out[0..2].copy_from_slice(&d[5..7]);
-    out[3..6].copy_from_slice(&d[8..11]);
-    out[7..11].copy_from_slice(&d[12..16]);
-    out[12..20].copy_from_slice(&d[17..25]);
-    out
 }
 
 fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool) {

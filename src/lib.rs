@@ -9,6 +9,7 @@ pub mod accesslog;
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod fmt;
 pub mod health;
 pub mod http;
 pub mod metrics;

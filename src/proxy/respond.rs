@@ -7,7 +7,9 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::config::MockResponse;
+// number formatting lives in crate::fmt; re-exported so the rest of proxy compiles unchanged
 use crate::error::{reason_phrase, GatewayError};
+pub use crate::fmt::{itoa_u64, put_decimal, Digits};
 use crate::http::{status_has_content, Version};
 use crate::throttle::worker::Throttled;
 
@@ -133,38 +135,6 @@ pub fn mock_response(
 /// The interim response sent before reading a body the client is holding back (RFC 9110 §10.1.1).
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// Decimal digits of a number on the stack.
-pub struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    pub fn as_bytes_mut(&mut self) -> &[u8] {
-        self.buf.get(self.start..).unwrap_or_default()
-    }
-}
-
-/// Formats `v` without allocating.
-pub fn itoa_u64(mut v: u64) -> Digits {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    Digits { buf, start: i }
-}
-
-/// Appends `v` in decimal (Content-Length values).
-pub fn put_decimal(out: &mut BytesMut, v: u64) {
-    out.put_slice(itoa_u64(v).as_bytes_mut());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,11 +157,5 @@ mod tests {
             &b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
 date: Thu, 01 Jan 1970 00:00:00 GMT\r\nx-request-id: rid\r\n\r\n{\"message\":\"Not Found\"}"[..]
         );
-    }
-
-    #[test]
-    fn digits() {
-        assert_eq!(itoa_u64(0).as_bytes_mut(), b"0");
-        assert_eq!(itoa_u64(u64::MAX).as_bytes_mut(), b"18446744073709551615");
     }
 }

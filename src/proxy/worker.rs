@@ -24,6 +24,7 @@ use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
+use crate::fmt::format_http_date;
 use crate::health::HealthBoard;
 use crate::metrics::{Shard, Snapshot};
 use crate::runtime::DriverKind;
@@ -351,47 +352,9 @@ impl DateCache {
     }
 }
 
-/// Formats seconds since the epoch as an IMF-fixdate.
-pub fn format_http_date(secs: u64) -> [u8; 29] {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    let (year, month, day) = crate::throttle::quota::civil_from_days(days as i64);
-    const WD: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MO: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[..3].copy_from_slice(WD[(days % 7) as usize]);
-    let two = |v: u64| [b'0' + (v / 10 % 10) as u8, b'0' + (v % 10) as u8];
-    out[5..7].copy_from_slice(&two(day as u64));
-    out[8..11].copy_from_slice(MO[(month - 1).clamp(0, 11) as usize]);
-    let y = year.clamp(0, 9999) as u64;
-    out[12..14].copy_from_slice(&two(y / 100));
-    out[14..16].copy_from_slice(&two(y % 100));
-    out[17..19].copy_from_slice(&two(h));
-    out[20..22].copy_from_slice(&two(m));
-    out[23..25].copy_from_slice(&two(s));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn http_date_matches_rfc_example() {
-        assert_eq!(
-            &format_http_date(784_111_777),
-            b"Sun, 06 Nov 1994 08:49:37 GMT"
-        );
-        assert_eq!(&format_http_date(0), b"Thu, 01 Jan 1970 00:00:00 GMT");
-        assert_eq!(
-            &format_http_date(1_709_210_096),
-            b"Thu, 29 Feb 2024 12:34:56 GMT"
-        );
-    }
 
     #[test]
     fn request_ids_are_uuid_v4_shaped_and_distinct() {

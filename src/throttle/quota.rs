@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::spec::Period;
 use super::spec::QuotaSpec;
+use crate::fmt::civil_from_days;
 
 /// Largest chunk a worker reserves at once.
 pub const MAX_CHUNK: u64 = 64;
@@ -234,20 +235,6 @@ pub fn period_id(spec: &QuotaSpec, wall_secs: i64) -> u64 {
         }
     };
     (id as u64) & PERIOD_MASK
-}
-
-/// (year, month 1-12, day 1-31) of a day number since 1970-01-01 (proleptic Gregorian; the
-/// days-to-civil algorithm over 400-year eras). Also used for the HTTP `Date` header.
-pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
