@@ -1,5 +1,9 @@
 //! Codec micro-benchmarks: request head, response head, chunked body decode.
 
+// A benchmark harness, not runtime code: its setup panicking on a broken fixture is the
+// report, so the crate-wide deny of unwrap/expect (Cargo.toml [lints]) does not apply.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use tollgate::http::{

@@ -3,6 +3,10 @@
 //! far above the benchmark's pace so decisions take the common path (leased tokens), plus the
 //! slow path measured separately: every decision leases from the shared bucket.
 
+// A benchmark harness, not runtime code: its setup panicking on a broken fixture is the
+// report, so the crate-wide deny of unwrap/expect (Cargo.toml [lints]) does not apply.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -1,6 +1,10 @@
 //! The access log on both drivers: one JSON line per request with API Gateway's `$context`
 //! names, custom formats, and nothing lost at shutdown.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

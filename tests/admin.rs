@@ -3,6 +3,10 @@
 //! the Host rule on every endpoint, the connection, head-size and head-time limits, and the
 //! dashboard's server-side history and per-key view.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;

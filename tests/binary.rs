@@ -1,6 +1,10 @@
 //! The `tollgate` binary as users run it: `check`, streaming 100 MiB each way with flat memory,
 //! and draining on SIGTERM. Runs on both drivers.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

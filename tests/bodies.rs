@@ -5,6 +5,10 @@
 //! starve an origin that has a fixed number of threads; the per-route integration timeout
 //! (`timeout_ms`) and `strip_api_key`.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};

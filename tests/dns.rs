@@ -4,6 +4,10 @@
 //! a worker thread. Answers are swapped through an injected resolver (no DNS server needed);
 //! one test uses the system resolver on `localhost`.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{self, Write};

@@ -5,6 +5,10 @@
 //! close); an HTTP/1.0 request without Host reaches the origin with one; trailers are filtered
 //! and malformed ones refused.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};

@@ -4,6 +4,10 @@
 //! HEAD rejections, dot-segments escaping a route prefix; plus behaviours other suites do not pin
 //! (TE and chunk obfuscations, Connection-listed framing headers, malformed input).
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{Read, Write};

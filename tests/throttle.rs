@@ -2,6 +2,10 @@
 //! gateway limits, 403s, exact quotas under concurrency, shadow mode, per-client limits, and
 //! quota usage surviving a restart.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;

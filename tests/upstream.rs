@@ -1,6 +1,10 @@
 //! Upstream failure handling on both drivers: dead targets, slow and vanishing origins, stale
 //! pooled connections, balancing.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
