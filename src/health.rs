@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{CheckSpec, Config};
 
 /// Health of one target as every worker sees it.
 #[derive(Debug)]
@@ -131,18 +131,6 @@ impl HealthBoard {
             .spawn(move || checker(&board, &config, &stop))?;
         Ok(Some(t))
     }
-}
-
-/// Active check settings of an upstream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckSpec {
-    pub path: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    /// Consecutive successes that mark a target healthy.
-    pub healthy: u32,
-    /// Consecutive failures that mark a target unhealthy.
-    pub unhealthy: u32,
 }
 
 fn checker(board: &HealthBoard, config: &Config, stop: &dyn Fn() -> bool) {

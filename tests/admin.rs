@@ -448,7 +448,7 @@ fn admin_limits_out_of_range_name_the_key_and_line() {
         "[admin]\nlisten = \"127.0.0.1:0\"\n[[route]]\nkey = \"GET /x\"\nmock = {}\n",
     )
     .unwrap();
-    assert_eq!(ok.admin_limits, tollgate::admin::AdminLimits::default());
+    assert_eq!(ok.admin_limits, tollgate::config::AdminLimits::default());
 }
 
 mod review {

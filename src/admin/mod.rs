@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use crate::config::AdminLimits;
 use crate::error::GatewayError;
 use crate::http::{parse_request, BodyKind, Limits, Method};
 use crate::metrics::prom::{render, stats_json, Context};
@@ -40,13 +41,6 @@ use crate::server::Shared;
 pub const DASHBOARD: &str = include_str!("dashboard.html");
 /// How long a scrape waits for the workers.
 pub const SCRAPE_WAIT: Duration = Duration::from_millis(500);
-/// Admin connections served at once (`admin.max_connections`).
-pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
-/// Largest admin request head, request line and fields (`admin.max_request_bytes`).
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024;
-/// Time an admin connection may wait for, and take to send, its next request head
-/// (`admin.idle_timeout_ms`).
-pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 30_000;
 /// How long the accept thread may spend writing the 503 to a connection over the limit (a
 /// few bytes into a fresh socket's empty send buffer: this bound is only for a broken peer).
 pub const REFUSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -61,24 +55,6 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
 /// (RFC 9112 §9.6), and how much it reads at most.
 pub const LINGER_TIME: Duration = Duration::from_millis(500);
 pub const LINGER_BYTES: usize = 64 * 1024;
-
-/// The `[admin]` limits, compiled (ranges checked in `config::compile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdminLimits {
-    pub max_connections: usize,
-    pub max_request_bytes: usize,
-    pub idle_timeout: Duration,
-}
-
-impl Default for AdminLimits {
-    fn default() -> Self {
-        AdminLimits {
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
-            idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
-        }
-    }
-}
 
 /// Shared state the admin handlers read.
 pub struct Admin {

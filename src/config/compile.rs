@@ -41,7 +41,7 @@ pub struct Config {
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
     /// The admin listener's connection and request limits (defaults without `[admin]`).
-    pub admin_limits: crate::admin::AdminLimits,
+    pub admin_limits: super::AdminLimits,
     /// The text this config was compiled from (served by `GET /config`, secrets redacted).
     pub source: String,
     /// FNV-1a hash of `source`, hex (`GET /status`).
@@ -495,7 +495,7 @@ pub const ADMIN_MAX_REQUEST_BYTES: std::ops::RangeInclusive<u64> = 1024..=1_048_
 pub const ADMIN_IDLE_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 
 /// `[admin]` limits, each checked against its range (errors name the key and its line).
-fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::AdminLimits {
+fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> super::AdminLimits {
     let conns = cx.range(
         &a.max_connections,
         "admin.max_connections",
@@ -511,10 +511,10 @@ fn compile_admin_limits(a: &raw::RawAdmin, cx: &mut Ctx<'_>) -> crate::admin::Ad
         "admin.idle_timeout_ms",
         &ADMIN_IDLE_TIMEOUT_MS,
     );
-    crate::admin::AdminLimits {
-        max_connections: usize::try_from(conns).unwrap_or(crate::admin::DEFAULT_MAX_CONNECTIONS),
+    super::AdminLimits {
+        max_connections: usize::try_from(conns).unwrap_or(super::types::DEFAULT_MAX_CONNECTIONS),
         max_request_bytes: usize::try_from(bytes)
-            .unwrap_or(crate::admin::DEFAULT_MAX_REQUEST_BYTES),
+            .unwrap_or(super::types::DEFAULT_MAX_REQUEST_BYTES),
         idle_timeout: idle,
     }
 }

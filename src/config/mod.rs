@@ -20,6 +20,7 @@ mod relocate;
 pub mod resolve;
 mod shifted;
 mod spanned;
+pub mod types;
 mod upstreams;
 
 use std::fmt;
@@ -28,7 +29,8 @@ use std::path::Path;
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
 pub use forwarding::{BodyPolicy, Forwarding};
-pub use upstreams::Balance;
+pub use types::AdminLimits;
+pub use upstreams::{Balance, CheckSpec};
 
 /// The demo configuration compiled into the binary (same text as `config/tollgate.toml`).
 pub const EMBEDDED_CONFIG: &str = include_str!("../../config/tollgate.toml");

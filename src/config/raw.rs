@@ -182,13 +182,13 @@ pub struct RawAdmin {
 }
 
 fn d_admin_conns() -> Spanned<u64> {
-    Spanned::new(0..0, crate::admin::DEFAULT_MAX_CONNECTIONS as u64)
+    Spanned::new(0..0, super::types::DEFAULT_MAX_CONNECTIONS as u64)
 }
 fn d_admin_request() -> Spanned<u64> {
-    Spanned::new(0..0, crate::admin::DEFAULT_MAX_REQUEST_BYTES as u64)
+    Spanned::new(0..0, super::types::DEFAULT_MAX_REQUEST_BYTES as u64)
 }
 fn d_admin_idle() -> Spanned<u64> {
-    Spanned::new(0..0, crate::admin::DEFAULT_IDLE_TIMEOUT_MS)
+    Spanned::new(0..0, super::types::DEFAULT_IDLE_TIMEOUT_MS)
 }
 
 // The runtime-side types and defaults these raw tables deserialise into; they live with the code

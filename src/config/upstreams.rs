@@ -15,7 +15,6 @@ use super::forwarding;
 use serde::{Deserialize, Serialize};
 
 use super::raw;
-use crate::health::CheckSpec;
 
 /// Load-balancing policy of an upstream (`upstream.balance`; the TOML schema deserialises
 /// straight into it).
@@ -26,6 +25,18 @@ pub enum Balance {
     RoundRobin,
     /// Power of two random choices on in-flight requests.
     LeastRequests,
+}
+
+/// Active check settings of an upstream (`upstream.health`), run by [`crate::health`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSpec {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive successes that mark a target healthy.
+    pub healthy: u32,
+    /// Consecutive failures that mark a target unhealthy.
+    pub unhealthy: u32,
 }
 
 /// One `[[upstream]]`, with its targets resolved to socket addresses.
