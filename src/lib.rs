@@ -3,7 +3,9 @@
 //! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals) →
 //! [`proxy`] (connections, the request lifecycle, upstream pools) using [`http`] (strict HTTP/1.1
 //! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
-//! (TOML → validated → immutable). [`error`] maps every failure to its status.
+//! (TOML → validated → immutable). [`error`] maps every failure to its status. [`runtime`] (the
+//! driver choice) and [`fmt`] (time and number formatting) sit below everything, so dependencies
+//! point one way: `server` → `proxy` → the rest, never back.
 
 pub mod accesslog;
 pub mod admin;
