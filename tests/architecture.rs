@@ -1,0 +1,134 @@
+//! The module dependency rules of the architecture, checked over the source text: runtime code
+//! does not import the TOML schema (`config::raw`), nothing below `server` reaches back into it
+//! or into `proxy`, and `config` does not import the modules it configures. Comments (doc links
+//! included) are not imports and are skipped. See README.md, "Architecture".
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir` (or `dir` itself when it is a file), recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        panic!("cannot read {}", dir.display());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `(file:line, text)` of every non-comment line under `parts` (paths below `src/`) that
+/// contains one of `needles`.
+fn code_lines_naming(parts: &[&str], needles: &[&str]) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    for part in parts {
+        rust_files(&src.join(part), &mut files);
+    }
+    assert!(!files.is_empty(), "no sources found under {parts:?}");
+    let mut hits = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            panic!("cannot read {}", file.display());
+        };
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if needles.iter().any(|needle| line.contains(needle)) {
+                hits.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    hits
+}
+
+/// Every top-level module of the library except `config` (which owns the schema).
+const OUTSIDE_CONFIG: &[&str] = &[
+    "accesslog.rs",
+    "admin",
+    "error.rs",
+    "fmt.rs",
+    "health.rs",
+    "http",
+    "lib.rs",
+    "main.rs",
+    "metrics",
+    "proxy",
+    "router",
+    "runtime.rs",
+    "server",
+    "throttle",
+];
+
+/// The modules below `proxy` and `server` in the dependency order.
+const BELOW_PROXY: &[&str] = &[
+    "accesslog.rs",
+    "config",
+    "error.rs",
+    "fmt.rs",
+    "health.rs",
+    "http",
+    "metrics",
+    "router",
+    "runtime.rs",
+    "throttle",
+];
+
+#[test]
+fn only_config_imports_the_toml_schema() {
+    let hits = code_lines_naming(OUTSIDE_CONFIG, &["config::raw", "raw::Raw"]);
+    assert!(
+        hits.is_empty(),
+        "runtime code imports config::raw:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn proxy_does_not_reach_back_into_server() {
+    let hits = code_lines_naming(&["proxy"], &["crate::server", "tollgate::server"]);
+    assert!(
+        hits.is_empty(),
+        "proxy imports server:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn modules_below_proxy_import_neither_proxy_nor_server() {
+    let hits = code_lines_naming(BELOW_PROXY, &["crate::proxy", "crate::server"]);
+    assert!(
+        hits.is_empty(),
+        "a lower module imports proxy or server:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn config_does_not_import_the_modules_it_configures() {
+    let hits = code_lines_naming(&["config"], &["crate::admin", "crate::health"]);
+    assert!(
+        hits.is_empty(),
+        "config imports admin or health:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn formatting_is_not_borrowed_from_proxy() {
+    // the access log and the quota clock format through crate::fmt, not proxy's writers
+    let hits = code_lines_naming(&["accesslog.rs", "throttle", "fmt.rs"], &["proxy::"]);
+    assert!(
+        hits.is_empty(),
+        "formatting borrowed from proxy:\n{}",
+        hits.join("\n")
+    );
+}
