@@ -24,7 +24,8 @@ use super::idle::IdleTable;
 use super::upstream::Upstream;
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
-use crate::fmt::format_http_date;
+// moved to crate::fmt; re-exported so proxy code written against the old path still compiles
+pub use crate::fmt::format_http_date;
 use crate::health::HealthBoard;
 use crate::metrics::{Shard, Snapshot};
 use crate::runtime::DriverKind;
