@@ -231,7 +231,7 @@ CERT="$TMP/cert.pem"
 KEY="$TMP/key.pem"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 7 \
     -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" \
-    -keyout "$KEY" -out "$CERT" >"$TMP/openssl.log" 2>&1 || die "openssl req failed: $(cat "$TMP/openssl.log")"
+    -keyout "$KEY" -out "$CERT" >"$TMP/openssl.out" 2>&1 || die "openssl req failed: $(cat "$TMP/openssl.out")"
 chmod 644 "$KEY" "$CERT"   # readable by nginx workers running as another user
 kv cert "ECDSA P-256, SAN DNS:localhost, self-signed (openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256)"
 
