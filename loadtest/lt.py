@@ -325,8 +325,13 @@ def cmd_tlstable(path):
         spread = f"{min(per):.2f}–{max(per):.2f}" if len(per) > 1 else ("n/a" if not per else f"{per[0]:.2f}")
         out.append(f"| {label} | {fmt(mt, digits)} | {fmt(mn, digits)} | {ratio} | {spread} | {target} |")
     out.append("")
-    out.append(f"- {pairs} alternating pairs (tollgate then nginx, each a freshly started process "
-               "measuring (c), then (a), then (b)); figures are means over the pairs")
+    measured = [p for p in servers if values(p, "ka_cpu_us")]
+    if len(measured) == 2:
+        out.append(f"- {pairs} alternating pairs (tollgate then nginx, each a freshly started process "
+                   "measuring (c), then (a), then (b)); figures are means over the pairs")
+    else:
+        out.append(f"- {pairs} runs of {' '.join(measured) or 'nothing'} (each a freshly started process "
+                   "measuring (c), then (a), then (b)); figures are means over the runs")
     for p in servers:
         if not values(p, "ka_cpu_us"):
             out.append(f"- {p}: not measured ({r.get(p + '.skipped', 'skipped')})")
