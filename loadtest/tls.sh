@@ -391,6 +391,9 @@ nginx_tls_conf "$PDIR" "$PROBE_PORT" "log_format reuse '\$ssl_protocol \$ssl_ses
 start_bg "$TMP/probe.log" "$NGINX" -p "$PDIR" -e "$PDIR/error.log" -c "$TMP/probe.conf"
 PROBE_PID=$STARTED_PID
 python3 "$LT" tlswait "$PROBE_PORT" 15 "$CERT" || die "probe nginx did not start"
+shim_report() {   # the shim's report file must exist: else it was not active in wrk
+    [[ -s $1 ]] || die "the wrk shim wrote no handshake count ($(basename "$1")): it only works on a wrk linked to a shared libssl (ldd $WRK)"
+}
 probe() {   # probe NAME [ENV...]: 1 s of wrk with Connection: close; sets P_FULL P_RES L_FULL L_RES
     local name=$1; shift
     : >"$PDIR/access.log"
@@ -400,6 +403,7 @@ probe() {   # probe NAME [ENV...]: 1 s of wrk with Connection: close; sets P_FUL
         "$WRK" -t1 -c4 -d1s -H "Connection: close" "https://localhost:$PROBE_PORT/" >"$TMP/$name.wrk" 2>&1 ||
         die "probe wrk failed: $(cat "$TMP/$name.wrk")"
     sleep 0.2
+    shim_report "$TMP/$name.hs"
     P_FULL=$(sed -n 's/.*full=\([0-9]*\).*/\1/p' "$TMP/$name.hs")
     P_RES=$(sed -n 's/.*resumed=\([0-9]*\).*/\1/p' "$TMP/$name.hs")
     L_FULL=$(grep -c ' \.$' "$PDIR/access.log" || true)
@@ -474,6 +478,7 @@ measure() {
     requests=$(sed -n "s/^$tag\.hs_requests=//p" "$RES")
     (( requests > 0 )) || die "$tag: wrk completed no requests on new connections"
     local full resumed
+    shim_report "$TMP/$tag-hs.hs"
     full=$(sed -n 's/.*full=\([0-9]*\).*/\1/p' "$TMP/$tag-hs.hs")
     resumed=$(sed -n 's/.*resumed=\([0-9]*\).*/\1/p' "$TMP/$tag-hs.hs")
     [[ -n $full && -n $resumed ]] || die "$tag: no handshake count from the shim"
