@@ -21,6 +21,8 @@ pub mod resolve;
 mod shifted;
 mod spanned;
 mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod upstreams;
 
 use std::cell::RefCell;

@@ -147,7 +147,11 @@ pub(super) fn compile(
         let key = format!("tls.listen[{i}]");
         match listen_address(l.get_ref()) {
             Some(a) if a.port() != 0 && (plain.contains(&a) || listen.contains(&a)) => {
-                cx.err(l, key, "duplicate listen address (server.listen or tls.listen)");
+                cx.err(
+                    l,
+                    key,
+                    "duplicate listen address (server.listen or tls.listen)",
+                );
                 ok = false;
             }
             Some(a) => listen.push(a),
@@ -183,18 +187,25 @@ pub(super) fn compile(
         "tls.session_cache_entries",
         &crate::tls::SESSION_CACHE_ENTRIES,
     );
-    let hsts = t.hsts.as_ref().and_then(|h| match hsts_problem(h.get_ref()) {
-        None => Some(h.get_ref().clone()),
-        Some(m) => {
-            cx.err(h, "tls.hsts", m);
-            ok = false;
-            None
-        }
-    });
+    let hsts = t
+        .hsts
+        .as_ref()
+        .and_then(|h| match hsts_problem(h.get_ref()) {
+            None => Some(h.get_ref().clone()),
+            Some(m) => {
+                cx.err(h, "tls.hsts", m);
+                ok = false;
+                None
+            }
+        });
     let (client_auth, client_roots) = client_auth(t, cx, &mut ok);
     if t.certificate.is_empty() {
         let at = Spanned::new(0..0, ());
-        cx.err(&at, "tls.certificate", "needs at least one [[tls.certificate]]");
+        cx.err(
+            &at,
+            "tls.certificate",
+            "needs at least one [[tls.certificate]]",
+        );
         ok = false;
     }
     let mut pairs = Vec::new();
@@ -251,7 +262,11 @@ pub(super) fn compile(
 fn alpn(t: &RawTls, cx: &mut Ctx<'_>) -> Option<Vec<Vec<u8>>> {
     let list = t.alpn.get_ref();
     if list.is_empty() {
-        cx.err(&t.alpn, "tls.alpn", "needs at least one protocol: [\"http/1.1\"]");
+        cx.err(
+            &t.alpn,
+            "tls.alpn",
+            "needs at least one protocol: [\"http/1.1\"]",
+        );
         return None;
     }
     let mut out: Vec<Vec<u8>> = Vec::new();
@@ -321,7 +336,10 @@ fn client_auth(
 /// first directive must be `max-age=SECONDS`, the others `token` or `token=value`, all of it
 /// visible ASCII (a field value, RFC 9110 §5.5).
 fn hsts_problem(v: &str) -> Option<&'static str> {
-    if !v.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+    if !v
+        .bytes()
+        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
+    {
         return Some("must be visible ASCII, as \"max-age=31536000; includeSubDomains\"");
     }
     let mut parts = v.split(';').map(str::trim);
@@ -337,7 +355,9 @@ fn hsts_problem(v: &str) -> Option<&'static str> {
     for p in parts {
         let name = p.split_once('=').map_or(p, |(k, _)| k).trim();
         if name.is_empty() || !name.bytes().all(super::compile::is_tchar) {
-            return Some("directives after max-age must be tokens, as includeSubDomains or preload");
+            return Some(
+                "directives after max-age must be tokens, as includeSubDomains or preload",
+            );
         }
     }
     None

@@ -294,8 +294,7 @@ mod tests {
     fn client_cert_facts_of_a_generated_certificate() {
         let mut p = rcgen::CertificateParams::new(vec!["client.example".to_string()]).unwrap();
         p.distinguished_name = rcgen::DistinguishedName::new();
-        p.distinguished_name
-            .push(rcgen::DnType::CountryName, "US");
+        p.distinguished_name.push(rcgen::DnType::CountryName, "US");
         p.distinguished_name
             .push(rcgen::DnType::OrganizationName, "Example, Inc");
         p.distinguished_name

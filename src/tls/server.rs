@@ -175,7 +175,9 @@ pub fn build(
                 ClientAuth::Optional => v.allow_unauthenticated(),
                 _ => v,
             };
-            let v = v.build().map_err(|e| format!("client certificate CA: {e}"))?;
+            let v = v
+                .build()
+                .map_err(|e| format!("client certificate CA: {e}"))?;
             builder.with_client_cert_verifier(v)
         }
     };
