@@ -15,6 +15,7 @@ mod forwarding;
 mod limits;
 mod mock;
 pub mod raw;
+mod raw_tls;
 mod recover;
 mod relocate;
 pub mod resolve;
