@@ -348,8 +348,7 @@ fn hsts_problem(v: &str) -> Option<&'static str> {
         .split_once('=')
         .filter(|(k, _)| k.trim().eq_ignore_ascii_case("max-age"))
         .map(|(_, n)| n.trim().trim_matches('"'));
-    if !age.is_some_and(|n| !n.is_empty() && n.len() <= 10 && n.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if !age.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) {
         return Some("must start with max-age=SECONDS, as \"max-age=31536000; includeSubDomains\"");
     }
     for p in parts {

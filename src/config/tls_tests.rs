@@ -753,4 +753,11 @@ fn effective_config_shows_tls_sections_and_paths_never_key_contents() {
     assert!(shown.contains("handshake_timeout_ms = 10000"), "{shown}");
     assert!(shown.contains("verify = false"), "{shown}");
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    // and it is a config that compiles to the same TLS settings
+    let again = compile(&shown);
+    assert_eq!(
+        again.tls.as_ref().unwrap().certificates,
+        compile(&text).tls.unwrap().certificates
+    );
+    assert_eq!(again.upstreams[0].tls, compile(&text).upstreams[0].tls);
 }

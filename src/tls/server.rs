@@ -168,7 +168,9 @@ pub fn build(
         .with_protocol_versions(s.min_version.versions())
         .map_err(|e| format!("TLS versions: {e}"))?;
     let builder = match (s.client_auth, s.client_roots) {
-        (ClientAuth::Off, _) | (_, None) => builder.with_no_client_auth(),
+        (ClientAuth::Off, _) => builder.with_no_client_auth(),
+        // never silently without the verification asked for
+        (_, None) => return Err("client certificates required without a client CA".into()),
         (auth, Some(roots)) => {
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let v = match auth {
