@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use common::*;
 
@@ -12,7 +12,7 @@ const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
 
 /// A self-signed ECDSA P-256 certificate for `name`, valid for about `days` more days, written
 /// to `dir` as `STEM.pem` and `STEM.key`.
-fn certificate(dir: &PathBuf, stem: &str, name: &str, days: i32) -> (String, String) {
+fn certificate(dir: &Path, stem: &str, name: &str, days: i32) -> (String, String) {
     let mut p = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
     let today = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
