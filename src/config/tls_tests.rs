@@ -300,6 +300,47 @@ fn ecdsa_p384_and_ed25519_keys_are_served() {
 }
 
 #[test]
+fn rsa_pkcs1_and_ec_sec1_keys_are_served() {
+    // (PKCS#8 form for rcgen to sign with, the form tollgate is given, the suite family)
+    let keys = [
+        (
+            include_str!("../../tests/data/tls/rsa2048.pkcs8.pem"),
+            include_str!("../../tests/data/tls/rsa2048.pkcs1.pem"),
+            "RSA PRIVATE KEY",
+        ),
+        (
+            include_str!("../../tests/data/tls/p256.pkcs8.pem"),
+            include_str!("../../tests/data/tls/p256.sec1.pem"),
+            "EC PRIVATE KEY",
+        ),
+    ];
+    let dir = Dir::new("formats");
+    for (i, (pkcs8, given, label)) in keys.into_iter().enumerate() {
+        assert!(given.contains(label));
+        let key = rcgen::KeyPair::from_pem(pkcs8).unwrap();
+        let p = rcgen::CertificateParams::new(vec!["k.example.com".to_string()]).unwrap();
+        let made = Made {
+            cert: p.self_signed(&key).unwrap(),
+            key,
+        };
+        let c = dir.write(&format!("f{i}.pem"), &made.cert.pem());
+        let k = dir.write(&format!("f{i}.key"), given);
+        let cfg = compile(&tls_text("", &[(c, k)]));
+        let server = cfg.tls.as_ref().unwrap().server.clone();
+        // TLS 1.2 too: the ECDHE-RSA or ECDHE-ECDSA suites of the profile
+        for versions in [
+            &[&rustls::version::TLS12][..],
+            &[&rustls::version::TLS13][..],
+        ] {
+            // the self-signed certificate is its own trust anchor
+            let client = client_trusting(&[&made], versions, None);
+            let (s, c) = handshake(server.clone(), client, "k.example.com").unwrap();
+            assert_eq!(served(&s, &c), made.der().to_vec(), "{label}");
+        }
+    }
+}
+
+#[test]
 fn mutual_tls_required_and_optional() {
     let dir = Dir::new("mtls");
     let server_ca = ca("Server CA");
