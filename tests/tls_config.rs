@@ -85,3 +85,44 @@ both_drivers! {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `tollgate check` on a valid config with a certificate about to expire (found by a path
+/// relative to the config file) and an upstream with `verify = false`: exit 0, `ok` on stdout,
+/// one warning line for each on stderr.
+#[test]
+fn check_warns_about_expiring_certificates_and_verify_false() {
+    let dir = std::env::temp_dir().join(format!("tollgate-tls-check-{}", std::process::id()));
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    certificate(&certs, "api", "api.example.com", 5);
+    let text = "[tls]\nlisten = [\"127.0.0.1:0\"]\n[[tls.certificate]]\ncert = \"certs/api.pem\"\n\
+                key = \"certs/api.key\"\n[[upstream]]\nname = \"u\"\ntargets = [\"127.0.0.1:9\"]\n\
+                tls = { verify = false }\n[[route]]\nkey = \"GET /x\"\nupstream = \"u\"\n";
+    let file = dir.join("tollgate.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("check")
+        .arg("-c")
+        .arg(&file)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(": ok (1 route, 1 upstream)"), "{stdout}");
+    let f = file.display();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("{f}:4:8: warning: tls.certificate[0].cert: certificate \"api.example.com\" expires in ")),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{f}:9:18: warning: upstream[0].tls.verify: verify = false"
+        )),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
