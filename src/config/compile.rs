@@ -201,8 +201,14 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         base: super::base_dir(),
     };
     let server = compile_server(&raw.server, &mut cx);
-    let plain = server.as_ref().map_or(&[][..], |s| &s.listen[..]);
-    let tls = super::tls::compile(raw.tls.as_ref(), plain, &mut cx);
+    // TLS listeners may repeat neither a plain nor the admin listener
+    let mut taken = server.as_ref().map_or_else(Vec::new, |s| s.listen.clone());
+    taken.extend(
+        raw.admin
+            .as_ref()
+            .and_then(|a| listen_address(a.listen.get_ref())),
+    );
+    let tls = super::tls::compile(raw.tls.as_ref(), &taken, &mut cx);
     super::tls::check_redirect(&raw.server, raw.tls.is_some(), &mut cx);
     if raw.route.is_empty() {
         // an empty file, or one without [[route]]: the gateway would answer 404 to everything

@@ -132,7 +132,7 @@ fn pair(
 /// `[tls]`: `None` without it, or when it has errors (reported).
 pub(super) fn compile(
     t: Option<&RawTls>,
-    plain: &[SocketAddr],
+    taken: &[SocketAddr],
     cx: &mut Ctx<'_>,
 ) -> Option<TlsConfig> {
     let t = t?;
@@ -146,11 +146,11 @@ pub(super) fn compile(
     for (i, l) in t.listen.iter().enumerate() {
         let key = format!("tls.listen[{i}]");
         match listen_address(l.get_ref()) {
-            Some(a) if a.port() != 0 && (plain.contains(&a) || listen.contains(&a)) => {
+            Some(a) if a.port() != 0 && (taken.contains(&a) || listen.contains(&a)) => {
                 cx.err(
                     l,
                     key,
-                    "duplicate listen address (server.listen or tls.listen)",
+                    "duplicate listen address (server.listen, admin.listen or tls.listen)",
                 );
                 ok = false;
             }

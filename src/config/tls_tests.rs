@@ -415,6 +415,27 @@ fn key_not_matching_its_certificate_names_key_file_and_line() {
 }
 
 #[test]
+fn an_unsupported_key_type_is_an_error_naming_the_key_file() {
+    let dir = Dir::new("unsupported");
+    let (c, _) = leaf(&["a.example.com"], None).save(&dir, "a");
+    let k = dir.write(
+        "p521.key",
+        include_str!("../../tests/data/tls/p521.sec1.pem"),
+    );
+    let e = errors(&tls_text("", &[(c, k.clone())]));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(
+        (e[0].key.as_str(), e[0].line),
+        ("tls.certificate[0].key", 6)
+    );
+    assert!(
+        e[0].message
+            .starts_with(&format!("{k}: unsupported private key")),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn unreadable_or_wrong_pem_files_are_errors_naming_the_file() {
     let dir = Dir::new("files");
     let a = leaf(&["a.example.com"], None);
@@ -607,6 +628,16 @@ fn tls_settings_are_checked_with_key_and_line() {
     assert_eq!(tls.handshake_timeout.as_millis(), 10_000);
     assert_eq!(tls.client_auth, ClientAuth::Off);
     assert_eq!(tls.hsts, None);
+    // nor the admin listener's address
+    let e = errors(&format!(
+        "[admin]\nlisten = \"127.0.0.1:9901\"\n{}",
+        tls_text("", &pairs).replace("127.0.0.1:0", "127.0.0.1:9901")
+    ));
+    assert_eq!(
+        (e[0].key.as_str(), e[0].line),
+        ("tls.listen[0]", 4),
+        "{e:?}"
+    );
     // no certificate at all
     let e = errors("[tls]\nlisten = [\"127.0.0.1:0\"]\n[[route]]\nkey = \"GET /x\"\nmock = {}\n");
     assert_eq!(e[0].key, "tls.certificate", "{e:?}");
