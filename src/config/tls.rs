@@ -20,7 +20,7 @@ use toml::Spanned;
 use super::compile::Ctx;
 use super::raw::{RawTls, RawUpstream};
 use super::resolve::listen_address;
-use super::upstreams::TargetName;
+use super::resolve::Target;
 use crate::tls::client::{self, Roots};
 use crate::tls::server::{self, ServerSettings};
 use crate::tls::{
@@ -374,12 +374,7 @@ pub(super) fn check_redirect(s: &super::raw::RawServer, tls: bool, cx: &mut Ctx<
 }
 
 /// An upstream's `tls = { ... }`: `None` without it, or when it has errors (reported).
-pub(super) fn upstream(
-    i: usize,
-    u: &RawUpstream,
-    names: &[TargetName],
-    cx: &mut Ctx<'_>,
-) -> Option<UpstreamTls> {
+pub(super) fn upstream(i: usize, u: &RawUpstream, cx: &mut Ctx<'_>) -> Option<UpstreamTls> {
     let spanned = u.tls.as_ref()?;
     let t = spanned.get_ref();
     let key = |k: &str| format!("upstream[{i}].tls.{k}");
@@ -400,9 +395,12 @@ pub(super) fn upstream(
         },
         None => {
             // each target's host must be usable as the name to verify
-            for (j, tn) in names.iter().enumerate() {
-                if let Err(m) = client::target_server_name(&tn.kind) {
-                    let at = u.targets.get_ref().get(j).unwrap_or(&u.name);
+            // (a target that does not parse is reported by the upstream's own checks)
+            for (j, at) in u.targets.get_ref().iter().enumerate() {
+                let Some(target) = Target::parse(at.get_ref()) else {
+                    continue;
+                };
+                if let Err(m) = client::target_server_name(&target) {
                     let m = format!("{m}; set upstream[{i}].tls.server_name");
                     cx.err(at, format!("upstream[{i}].targets[{j}]"), m);
                     ok = false;

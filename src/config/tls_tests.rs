@@ -784,6 +784,41 @@ fn upstream_tls_defaults_to_system_roots_and_the_target_host() {
     }
 }
 
+/// Answers every name with 127.0.0.1.
+struct Loopback;
+
+impl resolve::Resolver for Loopback {
+    fn lookup(&self, _: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        Ok(vec![std::net::SocketAddr::from(([127, 0, 0, 1], port))])
+    }
+}
+
+#[test]
+fn a_target_host_that_is_no_server_name_needs_an_explicit_one() {
+    let text = "[[upstream]]\nname = \"u\"\ntargets = [\"127.0.0.1:1\", \"bad..name:443\"]\n\
+                tls = { verify = false }\n[[route]]\nkey = \"GET /x\"\nupstream = \"u\"\n";
+    let e = from_str_with(text, Arc::new(Loopback)).unwrap_err().0;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(
+        (e[0].key.as_str(), e[0].line),
+        ("upstream[0].targets[1]", 3)
+    );
+    assert!(
+        e[0].message.contains("set upstream[0].tls.server_name"),
+        "{e:?}"
+    );
+    let fixed = text.replace(
+        "verify = false",
+        "verify = false, server_name = \"origin.test\"",
+    );
+    let cfg = from_str_with(&fixed, Arc::new(Loopback)).unwrap();
+    let tls = cfg.upstreams[0].tls.as_ref().unwrap();
+    let name = tls
+        .server_name_for(&cfg.upstreams[0].names[1].kind)
+        .unwrap();
+    assert_eq!(name, ServerName::try_from("origin.test").unwrap());
+}
+
 #[test]
 fn verify_false_is_a_warning_and_accepts_any_certificate() {
     let cfg = compile(&upstream_text("{ verify = false }"));

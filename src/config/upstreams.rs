@@ -174,7 +174,7 @@ pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> V
             };
             (!bad_path).then_some(spec)
         });
-        let tls = super::tls::upstream(i, u, &names, cx);
+        let tls = super::tls::upstream(i, u, cx);
         out.push(UpstreamConfig {
             tls,
             health,
