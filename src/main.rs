@@ -71,12 +71,15 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let origin = cli
+        .config
+        .as_ref()
+        .map_or("<embedded config>".to_string(), |p| p.display().to_string());
+    // what is valid but worth attention (certificates expiring, `verify = false`): printed
+    // by `check` and at startup, never fatal
+    eprint!("{}", config::render_warnings(&cfg.warnings, &origin));
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => {
-            let origin = cli
-                .config
-                .as_ref()
-                .map_or("<embedded config>".to_string(), |p| p.display().to_string());
             println!(
                 "{origin}: ok ({}, {})",
                 plural(cfg.routes.len(), "route"),

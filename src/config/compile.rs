@@ -48,6 +48,14 @@ pub struct Config {
     pub hash: String,
     /// The access log.
     pub access_log: Option<LogConfig>,
+    /// TLS termination (`[tls]`); `None`: plain listeners only.
+    pub tls: Option<crate::tls::TlsConfig>,
+    /// What `tollgate check` warns about (certificates expiring, `verify = false`), in the
+    /// shape of errors (key and line); the config runs as it is.
+    pub warnings: Vec<ConfigError>,
+    /// The directory relative file paths (certificates, keys) were resolved against: the
+    /// config file's (`None`: the process's working directory).
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// `[server]`, resolved.
@@ -69,6 +77,8 @@ pub struct ServerConfig {
     pub body: BodyPolicy,
     /// Lingering close: most client bytes discarded before closing anyway.
     pub max_linger_bytes: u64,
+    /// Answer plain-HTTP requests with 308 to the https URL (only with a `[tls]` listener).
+    pub redirect_https: bool,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -120,12 +130,30 @@ pub enum Integration {
 pub(super) struct Ctx<'a> {
     text: &'a str,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
+    base: Option<std::path::PathBuf>,
 }
 
 impl Ctx<'_> {
     /// The text being compiled (to turn another entry's span into a line).
     pub(super) fn text(&self) -> &str {
         self.text
+    }
+
+    /// The directory relative file paths resolve against (see [`super::from_str_in`]).
+    pub(super) fn base(&self) -> Option<&std::path::Path> {
+        self.base.as_deref()
+    }
+
+    /// A warning: the config is valid, but `tollgate check` reports this.
+    pub(super) fn warn<T>(
+        &mut self,
+        span: &Spanned<T>,
+        key: impl Into<String>,
+        msg: impl Into<String>,
+    ) {
+        let w = ConfigError::at(self.text, span.span(), key.into(), msg.into());
+        self.warnings.push(w);
     }
 
     pub(super) fn err<T>(
@@ -170,8 +198,19 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     let mut cx = Ctx {
         text,
         errors: Vec::new(),
+        warnings: Vec::new(),
+        base: super::base_dir(),
     };
     let server = compile_server(&raw.server, &mut cx);
+    // TLS listeners may repeat neither a plain nor the admin listener
+    let mut taken = server.as_ref().map_or_else(Vec::new, |s| s.listen.clone());
+    taken.extend(
+        raw.admin
+            .as_ref()
+            .and_then(|a| listen_address(a.listen.get_ref())),
+    );
+    let tls = super::tls::compile(raw.tls.as_ref(), &taken, &mut cx);
+    super::tls::check_redirect(&raw.server, raw.tls.is_some(), &mut cx);
     if raw.route.is_empty() {
         // an empty file, or one without [[route]]: the gateway would answer 404 to everything
         let at = Spanned::new(0..0, ());
@@ -284,6 +323,9 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             admin_limits,
             source: text.to_string(),
             hash: fnv1a_hex(text),
+            tls,
+            warnings: cx.warnings,
+            base_dir: cx.base,
         }),
         _ => Err(ConfigErrors(cx.errors)),
     }
@@ -397,6 +439,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         timeouts,
         body,
         max_linger_bytes,
+        redirect_https: *s.redirect_https.get_ref(),
     })
 }
 

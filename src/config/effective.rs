@@ -17,8 +17,9 @@ use super::raw;
 pub const REDACTED: &str = "<redacted>";
 
 /// Top-level sections in rendering order.
-const ORDER: [&str; 9] = [
+const ORDER: [&str; 10] = [
     "server",
+    "tls",
     "admin",
     "access_log",
     "throttle",

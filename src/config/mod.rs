@@ -15,17 +15,22 @@ mod forwarding;
 mod limits;
 mod mock;
 pub mod raw;
+mod raw_tls;
 mod recover;
 mod relocate;
 pub mod resolve;
 mod shifted;
 mod spanned;
+mod tls;
+#[cfg(test)]
+mod tls_tests;
 pub mod types;
 mod upstreams;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
 pub use forwarding::{BodyPolicy, Forwarding};
@@ -81,6 +86,23 @@ impl ConfigErrors {
     }
 }
 
+/// Formats warnings as `origin:line:column: warning: key: message`, one per line (the error
+/// format with `warning:` before the key, as compilers print them).
+pub fn render_warnings(warnings: &[ConfigError], origin: &str) -> String {
+    let mut out = String::new();
+    for w in warnings {
+        if w.line == 0 {
+            out.push_str(&format!("{origin}: warning: {}: {}\n", w.key, w.message));
+        } else {
+            out.push_str(&format!(
+                "{origin}:{}:{}: warning: {}: {}\n",
+                w.line, w.column, w.key, w.message
+            ));
+        }
+    }
+    out
+}
+
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.render("config").trim_end())
@@ -105,7 +127,10 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
     let mut errors = std::mem::take(&mut rec.errors);
     if let (Some(raw), true) = (rec.raw.take(), rec.complete) {
         match compile::compile(raw, text) {
-            Ok(cfg) if errors.is_empty() => return Ok(cfg),
+            Ok(mut cfg) if errors.is_empty() => {
+                relocate::relocate(text, &mut cfg.warnings);
+                return Ok(cfg);
+            }
             Ok(_) => {}
             // indices as in the file (whole [[table]] elements set aside shift later ones);
             // an error about an entry recovery set aside repeats one already reported
@@ -127,6 +152,38 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
     relocate::relocate(text, &mut errors);
     errors.sort_by_key(|e| (e.line, e.column));
     Err(ConfigErrors(errors))
+}
+
+thread_local! {
+    /// The directory relative file paths of the config being compiled on this thread resolve
+    /// against (see [`in_dir`]).
+    static BASE_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (which compiles a config) with relative file paths (certificates, keys, CAs)
+/// resolving against `dir`, the config file's directory; `None`: the working directory.
+pub fn in_dir<R>(dir: Option<&Path>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<PathBuf>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            BASE_DIR.with(|b| *b.borrow_mut() = prev);
+        }
+    }
+    let prev = BASE_DIR.with(|b| b.replace(dir.map(Path::to_path_buf)));
+    let _restore = Restore(prev);
+    f()
+}
+
+/// The directory relative file paths resolve against now (see [`in_dir`]).
+fn base_dir() -> Option<PathBuf> {
+    BASE_DIR.with(|b| b.borrow().clone())
+}
+
+/// Like [`from_str`], with relative file paths resolved against `dir` (as [`load`] does with
+/// the config file's directory).
+pub fn from_str_in(text: &str, dir: &Path) -> Result<Config, ConfigErrors> {
+    in_dir(Some(dir), || from_str(text))
 }
 
 /// Like [`from_str`], with upstream host names looked up by `resolver`.
@@ -155,7 +212,8 @@ pub fn load(path: &Path) -> Result<Config, String> {
             path.display()
         )
     })?;
-    from_str(&text).map_err(|e| e.render(&path.display().to_string()))
+    // relative certificate and key paths are the config file's neighbours
+    in_dir(path.parent(), || from_str(&text)).map_err(|e| e.render(&path.display().to_string()))
 }
 
 #[cfg(test)]

@@ -141,7 +141,11 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     /// The access log; absent: none.
     pub access_log: Option<RawAccessLog>,
+    /// TLS termination; absent: plain listeners only.
+    pub tls: Option<RawTls>,
 }
+
+pub use super::raw_tls::{RawCertificate, RawTls, RawUpstreamTls, DEFAULT_TLS_MIN_VERSION};
 
 /// `[access_log]`
 #[derive(Debug, Deserialize, Serialize)]
@@ -323,6 +327,8 @@ pub struct RawServer {
     pub timeouts: RawTimeouts,
     /// Where state that must survive a restart (quota usage) is kept.
     pub state_dir: Option<String>,
+    /// Answer plain-HTTP requests with 308 to the https URL (needs a `[tls]` listener).
+    pub redirect_https: Spanned<bool>,
 }
 
 impl Default for RawServer {
@@ -339,6 +345,7 @@ impl Default for RawServer {
             limits: RawLimits::default(),
             timeouts: RawTimeouts::default(),
             state_dir: None,
+            redirect_https: Spanned::new(0..0, false),
         }
     }
 }
@@ -433,6 +440,9 @@ pub struct RawUpstream {
     /// How often host-name targets are looked up again (IP literals never are).
     #[serde(default = "d_resolve_interval")]
     pub resolve_interval_ms: Spanned<u64>,
+    /// TLS to the targets; absent: plain TCP.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
+    pub tls: Option<Spanned<RawUpstreamTls>>,
 }
 
 /// Default re-resolution interval of host-name targets (`upstream.resolve_interval_ms`).

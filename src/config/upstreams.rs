@@ -57,6 +57,8 @@ pub struct UpstreamConfig {
     pub health: Option<CheckSpec>,
     pub passive_failures: u32,
     pub passive_cooldown: Duration,
+    /// TLS to the targets (`tls = { ... }`); `None`: plain TCP.
+    pub tls: Option<crate::tls::UpstreamTls>,
 }
 
 /// One entry of an upstream's `targets` and the addresses it resolved to (one for an IP
@@ -196,7 +198,9 @@ pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> V
             };
             (!bad_path).then_some(spec)
         });
+        let tls = super::tls::upstream(i, u, cx);
         out.push(UpstreamConfig {
+            tls,
             health,
             passive_failures: cx.range(
                 &u.passive_failures,

@@ -272,6 +272,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         "The config generation served: 0 at startup, one more per applied reload.",
     );
     let _ = writeln!(out, "tollgate_config_generation {}", cx.generation);
+    tls_certificates(&mut out, cx.config, unix_now());
     family(
         &mut out,
         "tollgate_reloads_total",
@@ -311,6 +312,40 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         );
     }
     out
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `tollgate_tls_certificate_expiry_seconds{name}`: seconds from `now` until each
+/// `[[tls.certificate]]` expires (negative once expired), computed from the config at scrape
+/// time. Certificates sharing a name are one series, the soonest to expire (a series must be
+/// unique, and the soonest is the one to act on).
+pub fn tls_certificates(out: &mut String, config: &Config, now: i64) {
+    let Some(tls) = &config.tls else { return };
+    let mut by_name: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for c in &tls.certificates {
+        let e = by_name.entry(c.name.as_str()).or_insert(c.not_after);
+        *e = (*e).min(c.not_after);
+    }
+    family(
+        out,
+        "tollgate_tls_certificate_expiry_seconds",
+        "gauge",
+        "Seconds until a TLS certificate expires (negative: expired), by its first SAN name or subject CN.",
+    );
+    for (name, not_after) in by_name {
+        let _ = writeln!(
+            out,
+            "tollgate_tls_certificate_expiry_seconds{{name=\"{}\"}} {}",
+            escape(name),
+            not_after.saturating_sub(now)
+        );
+    }
 }
 
 fn upstream_families(out: &mut String, cx: &Context<'_>, snaps: &[Snapshot]) {

@@ -271,7 +271,11 @@ impl Controller {
             listen: Known::bound(&cur.config),
             fallback: None,
         });
-        let config = match config::from_str_with(&cur.config.source, known) {
+        // relative certificate paths resolve as they did when the text was loaded
+        let base = cur.config.base_dir.clone();
+        let config = match config::in_dir(base.as_deref(), || {
+            config::from_str_with(&cur.config.source, known)
+        }) {
             Ok(c) => Arc::new(c),
             Err(e) => {
                 // cannot happen: the text compiled, and every name it has is answered by
@@ -402,6 +406,14 @@ impl Controller {
         }
         let resolver = Arc::new(LastGood::new(self.resolver.clone(), &self.current().config));
         let loaded = with_resolver(resolver.clone(), || self.source.load());
+        if let Ok(c) = &loaded {
+            // e.g. a certificate about to expire: the reload goes on, the operator is told
+            let origin = match &self.source {
+                ConfigSource::File(p) => p.display().to_string(),
+                ConfigSource::Embedded => "<embedded config>".to_string(),
+            };
+            eprint!("{}", config::render_warnings(&c.warnings, &origin));
+        }
         (loaded, resolver.outcomes())
     }
 
