@@ -52,6 +52,12 @@ pub enum IoFail {
 /// Spare capacity below which a read first grows the caller's buffer (as for plain streams).
 pub const MIN_READ_SPARE: usize = 1024;
 
+/// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a
+/// record) one `try_read` or `probe_idle` makes: a peer that keeps the socket full of records
+/// without plaintext (or of plaintext, with a large `want`) cannot hold the core; what is left
+/// keeps the socket readable, so the caller comes back after the others had their turn.
+pub const MAX_TLS_READS_PER_CALL: usize = 64;
+
 /// The message rustls 0.23 gives its fatal error when the certificate resolver found no
 /// certificate for the ClientHello (`server/hs.rs`; rustls has no dedicated variant for it).
 const NO_CERT_RESOLVED: &str = "no server certificate chain resolved";
@@ -371,7 +377,9 @@ impl TlsStream {
             buf.reserve(want.max(MIN_READ_SPARE));
         }
         let mut got = self.drain_plaintext(buf);
-        while self.end == ReadEnd::Open && got < want.max(1) {
+        let mut reads = 0;
+        while self.end == ReadEnd::Open && got < want.max(1) && reads < MAX_TLS_READS_PER_CALL {
+            reads += 1;
             match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
                 // (close_notify, after which rustls also reads nothing, ended the loop already)
                 Ok(0) => {
@@ -499,12 +507,16 @@ impl TlsStream {
         if self.ready_now() {
             return false;
         }
-        loop {
+        for _ in 0..MAX_TLS_READS_PER_CALL {
             match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
                 Ok(0) => return false,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // all taken, nothing wrong: answer what needs one (a KeyUpdate)
+                    self.send_now();
+                    return true;
+                }
                 Err(_) => return false,
             }
             match self.conn.process_new_packets() {
@@ -515,9 +527,8 @@ impl TlsStream {
                 Err(_) => return false,
             }
         }
-        // e.g. the answer to a KeyUpdate
-        self.send_now();
-        true
+        // an idle connection that keeps receiving records is not one to reuse
+        false
     }
 
     /// Sends the TLS records rustls has queued, under `deadline`, through one owned buffer

@@ -57,6 +57,10 @@ both_drivers!(
     tls11_client_hello_refused,
     tls11_client_hello_with_sig_algs_refused,
     unknown_ca_refused,
+    unknown_sni_refused,
+    client_cert_missing_refused,
+    client_cert_unknown_ca_refused,
+    client_cert_accepted,
     probe_alive_after_session_tickets,
     probe_dead_after_close_notify_tls12,
     probe_dead_after_close_notify_tls13,
@@ -429,6 +433,140 @@ async fn unknown_ca_refused() {
     drop(r);
     // the server got the client's bad_certificate/unknown_ca alert
     assert!(srv.await.is_err());
+}
+
+/// A server that has a certificate for "localhost" only (SNI, RFC 6066 §3) refuses a client
+/// asking for another name: NoCertificate.
+async fn unknown_sni_refused() {
+    let p = pki();
+    let key = provider()
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(p.key.clone().into()))
+        .unwrap();
+    let mut by_name = rustls::server::ResolvesServerCertUsingSni::new();
+    by_name
+        .add(
+            "localhost",
+            rustls::sign::CertifiedKey::new(vec![p.cert.clone()], key),
+        )
+        .unwrap();
+    let scfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13)
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(by_name));
+    let (c, s) = tcp_pair().await;
+    let srv = monoio::spawn(TlsStream::accept(s, Arc::new(scfg), LIVE));
+    let other = ServerName::try_from("other.test").unwrap();
+    let r = TlsStream::connect(c, client_cfg(&p, TLS13), other, LIVE).await;
+    assert!(r.is_err());
+    drop(r);
+    let r = srv.await;
+    assert!(
+        matches!(r, Err(HandshakeError::NoCertificate)),
+        "{:?}",
+        r.err()
+    );
+}
+
+/// Mutual TLS: a server requiring a client certificate verified against `ca` refuses a client
+/// that presents `presented` (none, or one from another CA): ClientCertificate.
+async fn client_cert_refused(presented: Option<&Pki>) {
+    let (p, ca) = (pki(), pki());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+    let scfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13)
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![p.cert.clone()],
+            PrivateKeyDer::Pkcs8(p.key.clone().into()),
+        )
+        .unwrap();
+    let mut server_roots = rustls::RootCertStore::empty();
+    server_roots.add(p.cert.clone()).unwrap();
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13)
+        .unwrap()
+        .with_root_certificates(server_roots);
+    let ccfg = match presented {
+        None => builder.with_no_client_auth(),
+        Some(id) => builder
+            .with_client_auth_cert(
+                vec![id.cert.clone()],
+                PrivateKeyDer::Pkcs8(id.key.clone().into()),
+            )
+            .unwrap(),
+    };
+    let (c, s) = tcp_pair().await;
+    let srv = monoio::spawn(TlsStream::accept(s, Arc::new(scfg), LIVE));
+    // a TLS 1.3 client finishes before the server judged its certificate (RFC 8446 §4.4.2.4)
+    let client = TlsStream::connect(c, Arc::new(ccfg), localhost(), LIVE).await;
+    let r = srv.await;
+    assert!(
+        matches!(r, Err(HandshakeError::ClientCertificate(_))),
+        "{:?}",
+        r.err()
+    );
+    drop(r);
+    // the client learns it from the server's alert on its first read
+    if let Ok(mut client) = client {
+        let mut buf = BytesMut::new();
+        assert!(client.read_within(&mut buf, 64, LIVE).await.is_err());
+        assert!(buf.is_empty());
+    }
+}
+
+async fn client_cert_missing_refused() {
+    client_cert_refused(None).await
+}
+
+async fn client_cert_unknown_ca_refused() {
+    client_cert_refused(Some(&pki())).await
+}
+
+/// A client certificate from the configured CA passes; the server sees its DER.
+async fn client_cert_accepted() {
+    let (p, id) = (pki(), pki());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(id.cert.clone()).unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .unwrap();
+    let scfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13)
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![p.cert.clone()],
+            PrivateKeyDer::Pkcs8(p.key.clone().into()),
+        )
+        .unwrap();
+    let mut server_roots = rustls::RootCertStore::empty();
+    server_roots.add(p.cert.clone()).unwrap();
+    let ccfg = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13)
+        .unwrap()
+        .with_root_certificates(server_roots)
+        .with_client_auth_cert(
+            vec![id.cert.clone()],
+            PrivateKeyDer::Pkcs8(id.key.clone().into()),
+        )
+        .unwrap();
+    let (c, s) = tcp_pair().await;
+    let srv = monoio::spawn(TlsStream::accept(s, Arc::new(scfg), LIVE));
+    let _client = TlsStream::connect(c, Arc::new(ccfg), localhost(), LIVE)
+        .await
+        .unwrap();
+    let (server, facts) = srv.await.unwrap();
+    assert_eq!(server.peer_cert_der(), Some(id.cert.as_ref()));
+    assert_eq!(facts.client_cert, None, "parsed by the caller");
 }
 
 fn pending_bytes(fd: std::os::fd::RawFd) -> i32 {
