@@ -53,6 +53,7 @@ both_drivers!(
     large_transfer_tls13,
     partial_record_would_block,
     many_small_records_drained,
+    request_in_handshake_flight,
     handshake_timeout_silent_client,
     tls11_client_hello_refused,
     tls11_client_hello_with_sig_algs_refused,
@@ -345,6 +346,59 @@ async fn many_small_records_drained() {
     assert!(!server.plaintext_held(), "plaintext left in rustls");
     assert_eq!(read_to(&mut server, &mut buf, sent.len()).await, sent.len());
     assert!(buf[..] == sent[..], "records out of order or lost");
+}
+
+/// A TLS 1.3 client's first request in the same flight as its Finished: the handshake decrypts
+/// it already, and `readable` must not wait on a socket that will stay quiet.
+async fn request_in_handshake_flight() {
+    let p = pki();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let ccfg = client_cfg(&p, TLS13);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(LIVE)).unwrap();
+        let mut conn = rustls::ClientConnection::new(ccfg, localhost()).unwrap();
+        let mut queued = false;
+        loop {
+            if !conn.is_handshaking() && !queued {
+                // encrypted behind the still unsent Finished: one write carries both
+                conn.writer().write_all(b"ping").unwrap();
+                queued = true;
+            }
+            let mut flight = Vec::new();
+            while conn.wants_write() {
+                conn.write_tls(&mut flight).unwrap();
+            }
+            tcp.write_all(&flight).unwrap();
+            if queued {
+                break;
+            }
+            conn.read_tls(&mut tcp).unwrap();
+            conn.process_new_packets().unwrap();
+        }
+        // stay connected (no end of stream to wake the server) until it has checked
+        let _ = done_rx.recv_timeout(LIVE);
+    });
+    let (s, _) = l.accept().await.unwrap();
+    let (mut server, _) = TlsStream::accept(s, server_cfg(&p, TLS13), LIVE)
+        .await
+        .unwrap();
+    assert!(
+        server.plaintext_held(),
+        "the request did not come with the Finished"
+    );
+    let r = server
+        .readable_by(Instant::now() + Duration::from_secs(2))
+        .await;
+    assert!(r.is_ok(), "readable waited for the socket: {:?}", r.err());
+    let mut buf = BytesMut::new();
+    assert_eq!(server.try_read(&mut buf, 64).unwrap(), 4);
+    assert_eq!(&buf[..], b"ping");
+    assert!(!server.plaintext_held());
+    let _ = done_tx.send(());
+    peer.join().unwrap();
 }
 
 async fn handshake_timeout_silent_client() {
