@@ -21,3 +21,4 @@ pub mod runtime;
 pub mod server;
 pub mod throttle;
 pub mod tls;
+pub mod transport;

@@ -1,0 +1,3 @@
+//! Client and origin streams: plain TCP or TLS.
+
+pub mod tls;
