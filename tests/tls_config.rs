@@ -2,6 +2,9 @@
 //! reload with a key that does not match its certificate rejected with the file named (the old
 //! certificates stay in service), and a reload with a new certificate taking effect.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
 
 use std::path::Path;
@@ -19,7 +22,7 @@ fn certificate(dir: &Path, stem: &str, name: &str, days: i32) -> (String, String
         .unwrap()
         .as_secs() as i64
         / 86_400;
-    let (y, m, d) = tollgate::throttle::quota::civil_from_days(today + i64::from(days));
+    let (y, m, d) = tollgate::fmt::civil_from_days(today + i64::from(days));
     p.not_after = rcgen::date_time_ymd(y as i32, m as u8, d as u8);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = p.self_signed(&key).unwrap();

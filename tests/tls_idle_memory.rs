@@ -7,6 +7,9 @@
 //! bounded) is not counted as per-connection memory. The figures are printed (see
 //! `src/transport/tls.rs`'s module doc) and bounded, so the cost cannot creep up unnoticed.
 
+// a test crate: a broken fixture (certificate, config) should fail the test loudly
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};

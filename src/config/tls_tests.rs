@@ -504,7 +504,7 @@ fn day(days: i64) -> (i32, u8, u8) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let (y, m, d) = crate::throttle::quota::civil_from_days(secs / 86_400 + days);
+    let (y, m, d) = crate::fmt::civil_from_days(secs / 86_400 + days);
     (y as i32, m as u8, d as u8)
 }
 

@@ -264,7 +264,7 @@ pub fn gmt_time(t: i64) -> String {
     ];
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
-    let (y, m, d) = crate::throttle::quota::civil_from_days(days);
+    let (y, m, d) = crate::fmt::civil_from_days(days);
     let month = usize::try_from(m - 1)
         .ok()
         .and_then(|i| MONTHS.get(i))

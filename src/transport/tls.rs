@@ -115,15 +115,7 @@ enum Held {
     Plaintext,
 }
 
-/// A client certificate's identity, as later phases and the access log see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCert {
-    pub subject_dn: String,
-    pub issuer_dn: String,
-    pub serial_number: String,
-    pub not_before: String,
-    pub not_after: String,
-}
+pub use crate::tls::ClientCert;
 
 /// What a server-side handshake established, captured once at accept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,8 +126,7 @@ pub struct TlsFacts {
     pub sni: Option<Box<str>>,
     /// The application protocol agreed with ALPN (RFC 7301), if any.
     pub alpn: Option<Box<[u8]>>,
-    /// The verified client certificate (mutual TLS). `accept` leaves it `None`: the caller
-    /// parses [`TlsStream::peer_cert_der`].
+    /// The verified client certificate (mutual TLS), parsed once at accept.
     pub client_cert: Option<ClientCert>,
 }
 
@@ -301,15 +292,20 @@ impl TlsStream {
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "unknown",
         };
-        let sni = match &self.conn {
-            Connection::Server(c) => c.server_name().map(Box::from),
-            Connection::Client(_) => None,
+        let (sni, client_cert) = match &self.conn {
+            // only a server-side connection has a client certificate to describe; rustls
+            // verified it against `client_ca` during the handshake
+            Connection::Server(c) => (
+                c.server_name().map(Box::from),
+                self.peer_cert_der().and_then(crate::tls::client_cert_facts),
+            ),
+            Connection::Client(_) => (None, None),
         };
         TlsFacts {
             version,
             sni,
             alpn: self.conn.alpn_protocol().map(Box::from),
-            client_cert: None,
+            client_cert,
         }
     }
 

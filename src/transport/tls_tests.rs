@@ -620,7 +620,11 @@ async fn client_cert_accepted() {
         .unwrap();
     let (server, facts) = srv.await.unwrap();
     assert_eq!(server.peer_cert_der(), Some(id.cert.as_ref()));
-    assert_eq!(facts.client_cert, None, "parsed by the caller");
+    // parsed once at accept, as later phases and the access log see it
+    let cert = facts.client_cert.expect("client certificate facts");
+    assert_eq!(cert.subject_dn, "CN=rcgen self signed cert");
+    assert_eq!(cert.issuer_dn, cert.subject_dn, "self-signed");
+    assert!(cert.not_after.ends_with(" GMT"), "{}", cert.not_after);
 }
 
 fn pending_bytes(fd: std::os::fd::RawFd) -> i32 {
