@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
+
 use crate::config::{CheckSpec, Config};
 
 /// Health of one target as every worker sees it.
@@ -168,7 +170,7 @@ fn checker(board: &HealthBoard, config: &Config, stop: &dyn Fn() -> bool) {
                     continue;
                 }
                 st.next = now + spec.interval;
-                if probe(*addr, spec) {
+                if probe(*addr, spec, up.tls_for(t).as_ref()) {
                     st.ok += 1;
                     st.bad = 0;
                     if st.ok >= spec.healthy && !h.active.load(Ordering::Relaxed) {
@@ -189,9 +191,14 @@ fn checker(board: &HealthBoard, config: &Config, stop: &dyn Fn() -> bool) {
     }
 }
 
-/// One check: a fresh connection, `GET path`, a 2xx or 3xx status line within the timeout.
-pub fn probe(addr: SocketAddr, spec: &CheckSpec) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, spec.timeout) else {
+/// One check: a fresh connection (TLS for a TLS upstream, verified as requests are), `GET
+/// path`, a 2xx or 3xx status line within the timeout.
+pub fn probe(
+    addr: SocketAddr,
+    spec: &CheckSpec,
+    tls: Option<&(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+) -> bool {
+    let Ok(s) = TcpStream::connect_timeout(&addr, spec.timeout) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(spec.timeout));
@@ -200,17 +207,31 @@ pub fn probe(addr: SocketAddr, spec: &CheckSpec) -> bool {
         "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tollgate-health\r\nConnection: close\r\n\r\n",
         spec.path
     );
-    if s.write_all(req.as_bytes()).is_err() {
+    match tls {
+        None => exchange(s, req.as_bytes()),
+        Some((config, name)) => {
+            // the handshake runs inside the first write/read, under the same timeouts
+            let Ok(conn) = rustls::ClientConnection::new(config.clone(), name.clone()) else {
+                return false;
+            };
+            exchange(rustls::StreamOwned::new(conn, s), req.as_bytes())
+        }
+    }
+}
+
+/// Sends the check request and reads enough of the status line to judge it.
+fn exchange(mut s: impl Read + Write, req: &[u8]) -> bool {
+    if s.write_all(req).and_then(|()| s.flush()).is_err() {
         return false;
     }
     let mut buf = [0u8; 64];
     let mut n = 0;
     while n < 12 {
-        match s.read(&mut buf[n..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(k) => n += k,
+        match buf.get_mut(n..).map(|b| s.read(b)) {
+            Some(Ok(k)) if k > 0 => n += k,
+            _ => return false,
         }
     }
-    let line = &buf[..n];
+    let line = buf.get(..n).unwrap_or_default();
     line.starts_with(b"HTTP/1.") && matches!(line.get(9), Some(b'2' | b'3'))
 }

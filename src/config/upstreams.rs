@@ -61,6 +61,30 @@ pub struct UpstreamConfig {
     pub tls: Option<crate::tls::UpstreamTls>,
 }
 
+impl UpstreamConfig {
+    /// How to speak TLS to `targets[index]`: the client config and the server name to send and
+    /// verify (from the target as written, unless `tls.server_name` fixes one). `None`: plain
+    /// TCP, or an index out of range, or a target whose host is no valid server name (compile
+    /// refuses those, so that cannot happen for a compiled config).
+    pub fn tls_for(
+        &self,
+        index: usize,
+    ) -> Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )> {
+        let tls = self.tls.as_ref()?;
+        let addr = self.targets.get(index)?;
+        // `targets` is every name's addresses in `names` order: find the name this one is of
+        let mut seen = 0;
+        let name = self.names.iter().find(|n| {
+            seen += n.addrs.len();
+            index < seen && n.addrs.contains(addr)
+        })?;
+        Some((tls.config.clone(), tls.server_name_for(&name.kind)?))
+    }
+}
+
 /// One entry of an upstream's `targets` and the addresses it resolved to (one for an IP
 /// literal; every address the name had at load, or at its latest re-resolution).
 #[derive(Debug, Clone, PartialEq, Eq)]
