@@ -16,3 +16,4 @@ pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod throttle;
+pub mod transport;

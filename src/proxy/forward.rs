@@ -16,12 +16,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
-use super::conn::{Downstream, PeerIp};
+use super::conn::Downstream;
 use super::intake::{self, read_paced, Pace, ReadFail, Rest};
-use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{BodyState, ExchangeState, RequestId};
 use super::respond::{put_decimal, CONTINUE_100};
 use super::upstream::{Upstream, UpstreamConn};
@@ -33,6 +30,7 @@ use crate::http::{
     RequestHead, ResponseHead,
 };
 use crate::router::PathTemplate;
+use crate::transport::{ConnFacts, IoFail, Stream};
 
 /// Output is flushed once this many bytes are pending, bounding memory per streamed body.
 pub const FLUSH_BYTES: usize = 64 * 1024;
@@ -75,10 +73,16 @@ pub async fn forward(
 
     // Request head, then whatever of the body is already buffered.
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
-    let peer = conn.stream.peer_addr().map(PeerIp::new).ok();
-    let peer = peer.as_ref().map_or(&b"unknown"[..], PeerIp::as_bytes);
-    let local = listener_authority(head, &conn.stream);
-    write_request_head(&mut out, head, st, peer, local.as_deref(), rewrite, strip);
+    let local = listener_authority(head, conn.facts());
+    write_request_head(
+        &mut out,
+        head,
+        st,
+        conn.facts(),
+        local.as_deref(),
+        rewrite,
+        strip,
+    );
     let mut dec = BodyDecoder::new(head.body, limits);
     let mut enc = match head.body {
         BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
@@ -86,8 +90,9 @@ pub async fn forward(
         BodyKind::Empty | BodyKind::CloseDelimited => BodyEncoder::Empty,
     };
     if head.expect_continue && !dec.is_done() && conn.buf.is_empty() {
-        let mut cont = BytesMut::from(CONTINUE_100);
-        flush(&mut conn.stream, &mut cont, timeouts.write)
+        let cont = Bytes::from_static(CONTINUE_100);
+        conn.stream
+            .write_all(cont, timeouts.write)
             .await
             .map_err(|_| GatewayError::ClientGone)?;
     }
@@ -176,8 +181,8 @@ async fn send_request(
                 }
             }
         };
-        st.endpoint = uc.stream.peer_addr().ok(); // the access log's integration.endpoint
-        let sent = write_bytes(&mut uc.stream, first.clone(), timeouts.write).await;
+        st.endpoint = Some(uc.addr); // the access log's integration.endpoint
+        let sent = uc.stream.write_all(first.clone(), timeouts.write).await;
         if sent.is_err() {
             let retry = uc.reused && replayable && !fresh_only;
             w.buffers.give(up.release(uc, false));
@@ -241,13 +246,6 @@ async fn send_request(
     }
 }
 
-async fn write_bytes(stream: &mut TcpStream, data: Bytes, limit: Duration) -> Result<(), ()> {
-    match monoio::time::timeout(limit, stream.write_all(data)).await {
-        Ok((Ok(_), _)) => Ok(()),
-        _ => Err(()),
-    }
-}
-
 enum HeadFail {
     /// Closed or reset before a single response byte: a dead pooled connection.
     Stale,
@@ -275,7 +273,11 @@ async fn read_response_head(
             Err(_) => return Err(HeadFail::Bad("invalid response head")),
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        match read_within(&mut uc.stream, &mut uc.buf, w.buffers.size(), left).await {
+        match uc
+            .stream
+            .read_within(&mut uc.buf, w.buffers.size(), left)
+            .await
+        {
             Ok(0) | Err(IoFail::Io(_)) if !received => return Err(HeadFail::Stale),
             Ok(0) | Err(IoFail::Io(_)) => return Err(HeadFail::Bad("upstream closed mid-head")),
             Ok(_) => received = true,
@@ -290,10 +292,10 @@ async fn read_response_head(
 /// rule (a client's request body).
 #[allow(clippy::too_many_arguments)] // both ends, both framings, the limits, the pace: distinct
 pub(super) async fn pump(
-    src: &mut TcpStream,
+    src: &mut Stream,
     src_buf: &mut BytesMut,
     dec: &mut BodyDecoder,
-    dst: &mut TcpStream,
+    dst: &mut Stream,
     out: &mut BytesMut,
     enc: &mut BodyEncoder,
     (read_limit, write_limit, want): (Duration, Duration, usize),
@@ -311,26 +313,28 @@ pub(super) async fn pump(
                 *moved += d.len() as u64;
                 enc.encode(&d, out).map_err(framing)?;
                 if out.len() >= FLUSH_BYTES {
-                    flush(dst, out, write_limit)
+                    dst.flush(out, write_limit)
                         .await
                         .map_err(|_| PumpFail::Sink)?;
                 }
             }
             Some(BodyChunk::End { trailers }) => {
                 enc.finish(&trailers, out).map_err(framing)?;
-                return flush(dst, out, write_limit)
+                return dst
+                    .flush(out, write_limit)
                     .await
                     .map_err(|_| PumpFail::Sink);
             }
             None => {
-                flush(dst, out, write_limit)
+                dst.flush(out, write_limit)
                     .await
                     .map_err(|_| PumpFail::Sink)?;
                 match read_paced(src, src_buf, want, read_limit, pace.as_deref_mut()).await {
                     Ok(0) => match dec.eof() {
                         Ok(BodyChunk::End { trailers }) => {
                             enc.finish(&trailers, out).map_err(framing)?;
-                            return flush(dst, out, write_limit)
+                            return dst
+                                .flush(out, write_limit)
                                 .await
                                 .map_err(|_| PumpFail::Sink);
                         }
@@ -357,11 +361,11 @@ pub(super) fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
 /// the address the client connected to, `ip:port` (IPv6 in brackets, RFC 3986 §3.2.2). Such a
 /// request can only match host-less routes, so the listener address is the authority it
 /// addressed. `None` when the request has a Host (the common case: nothing is formatted).
-fn listener_authority(head: &RequestHead, stream: &TcpStream) -> Option<String> {
+fn listener_authority(head: &RequestHead, facts: &ConnFacts) -> Option<String> {
     if head.host.is_some() {
         return None;
     }
-    let a = stream.local_addr().ok()?;
+    let a = facts.local;
     Some(std::net::SocketAddr::new(a.ip().to_canonical(), a.port()).to_string())
 }
 
@@ -372,7 +376,7 @@ fn write_request_head(
     out: &mut BytesMut,
     head: &RequestHead,
     st: &ExchangeState,
-    peer_ip: &[u8],
+    facts: &ConnFacts,
     default_host: Option<&str>,
     rewrite: Option<Rewrite<'_>>,
     strip: Option<&[u8]>,
@@ -435,10 +439,12 @@ fn write_request_head(
         out.put_slice(v);
         out.put_slice(b", ");
     }
-    out.put_slice(peer_ip);
+    out.put_slice(facts.peer_ip.as_bytes());
     // RFC 9110 §7.6.3: a gateway sends Via in every request it forwards (appended after any
     // Via lines the client sent, which keeps the list in order)
-    out.put_slice(b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\n");
+    out.put_slice(b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: ");
+    out.put_slice(facts.scheme.as_str().as_bytes());
+    out.put_slice(b"\r\n");
     if let Some(h) = head.host {
         put_line(out, b"x-forwarded-host", head.slice(h));
     }

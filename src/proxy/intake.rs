@@ -21,15 +21,14 @@
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::net::TcpStream;
 
 use super::conn::Downstream;
 use super::forward::FLUSH_BYTES;
-use super::io::{read_within, IoFail};
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
 use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, HttpError};
+use crate::transport::{IoFail, Stream};
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and
 /// how much it has sent. Per exchange, on one worker.
@@ -90,14 +89,14 @@ pub enum ReadFail {
 /// One read of body bytes into `buf`, bounded by `per_read` and, with a [`Pace`], by the
 /// minimum rate. `Ok(0)`: the client closed its side.
 pub async fn read_paced(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     per_read: Duration,
     pace: Option<&mut Pace>,
 ) -> Result<usize, ReadFail> {
     let Some(pace) = pace else {
-        return match read_within(stream, buf, want, per_read).await {
+        return match stream.read_within(buf, want, per_read).await {
             Ok(n) => Ok(n),
             Err(IoFail::Timeout) => Err(ReadFail::Timeout),
             Err(IoFail::Io(_)) => Err(ReadFail::Closed),
@@ -111,7 +110,7 @@ pub async fn read_paced(
         return Err(ReadFail::TooSlow);
     }
     let started = Instant::now();
-    let got = read_within(stream, buf, want, limit).await;
+    let got = stream.read_within(buf, want, limit).await;
     pace.waited += started.elapsed();
     match got {
         Ok(n) => {

@@ -25,7 +25,6 @@ use bytes::BytesMut;
 
 use super::conn::Downstream;
 use super::forward;
-use super::io::flush;
 use super::respond::{error_response, mock_response, ConnHeader};
 use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
@@ -118,7 +117,7 @@ pub struct ExchangeState {
 pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Outcome {
     let started = Instant::now();
     let mut st = request_filter(w, &head);
-    st.keep_alive &= !conn.listener_closed.get();
+    st.keep_alive &= !conn.accepted.listener_closed.get();
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
@@ -171,7 +170,6 @@ fn log(
         );
     }
     if let Some(l) = &w.g.log {
-        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
         let cfg = &w.g.config;
         let route_key = route
             .and_then(|r| cfg.routes.get(r))
@@ -183,7 +181,7 @@ fn log(
         let time = crate::accesslog::wall_secs_coarse();
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
-            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            ip: conn.facts().peer_ip.as_bytes(),
             time,
             method: head.method_bytes(),
             route_key,
@@ -253,13 +251,9 @@ async fn throttle(
     if !wt.applies(route, key) {
         return Ok(());
     }
-    let peer = match wt.shared.needs_ip {
-        true => conn.stream.peer_addr().ok().map(super::conn::PeerIp::new),
-        false => None,
-    };
     let header = |name: &str| head.header(name);
     let who = Identity {
-        ip: peer.as_ref().map_or(&[][..], |p| p.as_bytes()),
+        ip: conn.facts().peer_ip.as_bytes(),
         key,
         header: &header,
     };
@@ -393,7 +387,11 @@ async fn write_client(
     st.response = ResponseState::Started;
     st.bytes_out += out.len() as u64;
     st.head_out += head_len as u64;
-    match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
+    match conn
+        .stream
+        .flush(out, w.g.config.server.timeouts.write)
+        .await
+    {
         Ok(()) => {
             st.response = ResponseState::Complete;
             Ok(())
@@ -461,7 +459,8 @@ pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> 
     let head_len = error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
     let sent = out.len() as u64;
     let payload = (out.len() - head_len) as u64;
-    let outcome = match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
+    let write = w.g.config.server.timeouts.write;
+    let outcome = match conn.stream.flush(&mut out, write).await {
         Ok(()) => Outcome::CloseLingering,
         Err(_) => Outcome::Close,
     };
@@ -496,10 +495,9 @@ fn log_rejected(
         w.g.metrics.record(None, &r);
     }
     if let Some(l) = &w.g.log {
-        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
         l.log(&Entry {
             request_id: rid,
-            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            ip: conn.facts().peer_ip.as_bytes(),
             time: crate::accesslog::wall_secs_coarse(),
             method: b"-",
             route_key: "-",

@@ -5,15 +5,16 @@
 //! limits, before any origin is chosen) → `forward` (upstream exchange through the per-worker
 //! pools of `upstream`; `relay` sends the origin's response on) → back to `conn` for the next
 //! request. `worker` holds the
-//! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
-//! writing responses and timed socket I/O; `linger` ends a connection whose client may still be
-//! sending (lingering close).
+//! per-core state all of these share through `Rc`, and `respond` holds the small helpers for
+//! writing responses; every byte to and from a socket goes through [`crate::transport::Stream`]
+//! (timed I/O, plain or TLS), and a connection's peer, local address and scheme are the
+//! [`crate::transport::ConnFacts`] captured at accept; `linger` ends a connection whose client
+//! may still be sending (lingering close).
 
 pub mod conn;
 pub mod forward;
 pub mod idle;
 pub mod intake;
-pub mod io;
 pub mod lifecycle;
 pub mod linger;
 pub mod relay;

@@ -17,7 +17,6 @@ use bytes::{BufMut, BytesMut};
 
 use super::conn::Downstream;
 use super::forward::{pump, put_line, PumpFail, SourceFail, FLUSH_BYTES};
-use super::io::{flush, read_within, IoFail};
 use super::lifecycle::{ExchangeState, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader};
 use super::upstream::UpstreamConn;
@@ -27,6 +26,7 @@ use crate::http::{
     status_has_content, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, Method,
     RequestHead, ResponseHead, Version,
 };
+use crate::transport::IoFail;
 
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
 /// its end and nothing suggests the origin connection is out of sync (it may be reused).
@@ -93,10 +93,7 @@ pub(super) async fn relay_response(
     let in_sync = rh.body != BodyKind::CloseDelimited && !stray_framing(rh);
     // From here on bytes reach the client: an error can only close the connection.
     st.response = ResponseState::Started;
-    if flush(&mut conn.stream, &mut out, timeouts.write)
-        .await
-        .is_err()
-    {
+    if conn.stream.flush(&mut out, timeouts.write).await.is_err() {
         return Err(GatewayError::ClientGone);
     }
     if ended {
@@ -142,7 +139,11 @@ async fn first_body_step(
             Ok(None) => {}
             Err(_) => return Err(GatewayError::UpstreamProtocol("invalid response body")),
         }
-        match read_within(&mut uc.stream, &mut uc.buf, w.buffers.size(), read_limit).await {
+        match uc
+            .stream
+            .read_within(&mut uc.buf, w.buffers.size(), read_limit)
+            .await
+        {
             Ok(0) => {
                 return dec
                     .eof()
