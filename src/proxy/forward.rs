@@ -21,16 +21,15 @@ use super::conn::Downstream;
 use super::intake::{self, read_paced, Pace, ReadFail, Rest};
 use super::lifecycle::{BodyState, ExchangeState, RequestId};
 use super::respond::{put_decimal, CONTINUE_100};
-use super::upstream::{Upstream, UpstreamConn};
 use super::worker::Cx;
+use crate::client::{self, BodySource, ClientCx, Outbound};
 use crate::config::Forwarding;
 use crate::error::GatewayError;
 use crate::http::{
-    parse_response, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method,
-    RequestHead, ResponseHead,
+    BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
 };
 use crate::router::PathTemplate;
-use crate::transport::{ConnFacts, IoFail, Stream};
+use crate::transport::{ConnFacts, Stream};
 
 /// Output is flushed once this many bytes are pending, bounding memory per streamed body.
 pub const FLUSH_BYTES: usize = 64 * 1024;
@@ -113,14 +112,32 @@ pub async fn forward(
     let first: Bytes = out.split().freeze();
 
     let timeout = fwd.timeout.unwrap_or(up.response_timeout);
-    let rest = Rest {
-        dec: &mut dec,
-        enc: &mut enc,
-        out,
-        pace: &mut pace,
+    let req = Outbound {
+        first,
+        whole,
+        idempotent: head.method_kind.is_idempotent(),
+        is_head: head.method_kind == Method::Head,
+    };
+    let mut rest = ClientBody {
+        conn,
+        rest: Rest {
+            dec: &mut dec,
+            enc: &mut enc,
+            out,
+            pace: &mut pace,
+        },
+        bytes_in: &mut st.bytes_in,
+        state: &mut st.body,
+        limits: (timeouts.body_read, timeouts.write, w.buffers.size()),
+    };
+    let ccx = ClientCx {
+        buffers: &w.buffers,
+        limits,
+        write: timeouts.write,
+        random: w.ids.random(),
     };
     let sent_at = Instant::now();
-    let sent = send_request(w, up, conn, head, st, first, whole, rest, timeout).await;
+    let sent = client::exchange(&ccx, up, &req, &mut rest, timeout, &mut st.endpoint).await;
     st.integration = Some(sent_at.elapsed());
     let (mut uc, rh) = sent?;
     let result = super::relay::relay_response(w, conn, head, st, &mut uc, &rh, timeout).await;
@@ -131,157 +148,44 @@ pub async fn forward(
     result.map(|_| ())
 }
 
-/// Connects (or reuses), sends the request, and reads the response head (within `timeout`).
-/// Retries once on a fresh connection when a reused one fails before any response byte and the
-/// request is whole.
-#[allow(clippy::too_many_arguments)]
-async fn send_request(
-    w: &Cx<'_>,
-    up: &Upstream,
-    conn: &mut Downstream,
-    head: &RequestHead,
-    st: &mut ExchangeState,
-    first: Bytes,
-    whole: bool,
-    rest: Rest<'_>,
-    timeout: Duration,
-) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
-    let Rest {
-        dec,
-        enc,
-        mut out,
-        pace,
-    } = rest;
-    let timeouts = &w.g.config.server.timeouts;
-    // A request may be sent again on a fresh connection only if it was sent whole and repeating
-    // it is harmless (RFC 9110 §9.2.2).
-    let replayable = whole && head.method_kind.is_idempotent();
-    let mut target = up.pick(w.ids.random()).ok_or(GatewayError::NoTarget)?;
-    let mut connect_failures = 0;
-    let mut fresh_only = false;
-    loop {
-        let buf = w.buffers.take();
-        let got = if fresh_only {
-            up.connect(target, buf).await
-        } else {
-            up.checkout(target, buf).await
-        };
-        let mut uc = match got {
-            Ok(c) => c,
-            Err((e, buf)) => {
-                w.buffers.give(buf);
-                connect_failures += 1;
-                // nothing was sent: any method may move on to the next usable target
-                match up.next_usable(target) {
-                    Some(next) if connect_failures < up.len() => {
-                        target = next;
-                        continue;
-                    }
-                    _ => return Err(e),
-                }
-            }
-        };
-        st.endpoint = Some(uc.addr); // the access log's integration.endpoint
-        let sent = uc.stream.write_all(first.clone(), timeouts.write).await;
-        if sent.is_err() {
-            let retry = uc.reused && replayable && !fresh_only;
-            w.buffers.give(up.release(uc, false));
-            if retry {
-                fresh_only = true;
-                continue;
-            }
-            return Err(GatewayError::UpstreamProtocol("upstream write failed"));
-        }
-        if !whole {
-            let (rt, wt) = (timeouts.body_read, timeouts.write);
-            let want = w.buffers.size();
-            let pumped = pump(
-                &mut conn.stream,
-                &mut conn.buf,
-                dec,
-                &mut uc.stream,
-                &mut out,
-                enc,
-                (rt, wt, want),
-                &mut st.bytes_in,
-                Some(&mut *pace),
-            )
-            .await;
-            if let Err(f) = pumped {
-                w.buffers.give(up.release(uc, false));
-                return Err(match f {
-                    PumpFail::Source(SourceFail::Framing(e)) => GatewayError::Http(e),
-                    PumpFail::Source(SourceFail::Timeout) => GatewayError::BodyTimeout,
-                    PumpFail::Source(SourceFail::TooSlow) => GatewayError::BodyTooSlow,
-                    PumpFail::Source(SourceFail::Closed) => GatewayError::ClientGone,
-                    PumpFail::Sink => GatewayError::UpstreamProtocol("upstream write failed"),
-                });
-            }
-            st.body = BodyState::Done;
-        }
-        let is_head = head.method_kind == Method::Head;
-        match read_response_head(w, &mut uc, is_head, timeout).await {
-            Ok(rh) => {
-                if rh.status >= 500 {
-                    up.note_error(uc.target); // passive health: 5xx count as failures
-                } else {
-                    up.note_success(uc.target);
-                }
-                return Ok((uc, rh));
-            }
-            Err(HeadFail::Stale) if uc.reused && replayable && !fresh_only => {
-                w.buffers.give(up.release(uc, false));
-                fresh_only = true;
-            }
-            Err(f) => {
-                up.note_error(uc.target);
-                w.buffers.give(up.release(uc, false));
-                return Err(match f {
-                    HeadFail::Timeout => GatewayError::UpstreamTimeout,
-                    HeadFail::Stale => GatewayError::UpstreamProtocol("upstream closed"),
-                    HeadFail::Bad(m) => GatewayError::UpstreamProtocol(m),
-                });
-            }
-        }
-    }
+/// The rest of a client's request body, streamed to the origin after the buffered part (its
+/// reads still under the minimum-rate rule).
+struct ClientBody<'a, 'r> {
+    conn: &'a mut Downstream,
+    rest: Rest<'r>,
+    bytes_in: &'a mut u64,
+    state: &'a mut BodyState,
+    /// Per-read and per-write bounds, read size.
+    limits: (Duration, Duration, usize),
 }
 
-enum HeadFail {
-    /// Closed or reset before a single response byte: a dead pooled connection.
-    Stale,
-    Timeout,
-    Bad(&'static str),
-}
-
-/// Reads the final response head, skipping interim 1xx responses (RFC 9110 §15.2).
-async fn read_response_head(
-    w: &Cx<'_>,
-    uc: &mut UpstreamConn,
-    is_head: bool,
-    limit: Duration,
-) -> Result<ResponseHead, HeadFail> {
-    let deadline = Instant::now() + limit;
-    let limits = &w.g.config.server.limits;
-    let mut received = false;
-    loop {
-        match parse_response(&mut uc.buf, is_head, limits) {
-            Ok(Some(rh)) if rh.status == 101 => return Err(HeadFail::Bad("unexpected 101")),
-            Ok(Some(rh)) if rh.is_informational() => continue,
-            Ok(Some(rh)) => return Ok(rh),
-            Ok(None) => {}
-            Err(HttpError::HeadTooLarge) => return Err(HeadFail::Bad("response head too large")),
-            Err(_) => return Err(HeadFail::Bad("invalid response head")),
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match uc
-            .stream
-            .read_within(&mut uc.buf, w.buffers.size(), left)
-            .await
-        {
-            Ok(0) | Err(IoFail::Io(_)) if !received => return Err(HeadFail::Stale),
-            Ok(0) | Err(IoFail::Io(_)) => return Err(HeadFail::Bad("upstream closed mid-head")),
-            Ok(_) => received = true,
-            Err(IoFail::Timeout) => return Err(HeadFail::Timeout),
+impl BodySource for ClientBody<'_, '_> {
+    async fn send_rest(&mut self, dst: &mut Stream) -> Result<(), GatewayError> {
+        let r = &mut self.rest;
+        let pumped = pump(
+            &mut self.conn.stream,
+            &mut self.conn.buf,
+            r.dec,
+            dst,
+            &mut r.out,
+            r.enc,
+            self.limits,
+            self.bytes_in,
+            Some(&mut *r.pace),
+        )
+        .await;
+        match pumped {
+            Ok(()) => {
+                *self.state = BodyState::Done;
+                Ok(())
+            }
+            Err(f) => Err(match f {
+                PumpFail::Source(SourceFail::Framing(e)) => GatewayError::Http(e),
+                PumpFail::Source(SourceFail::Timeout) => GatewayError::BodyTimeout,
+                PumpFail::Source(SourceFail::TooSlow) => GatewayError::BodyTooSlow,
+                PumpFail::Source(SourceFail::Closed) => GatewayError::ClientGone,
+                PumpFail::Sink => GatewayError::UpstreamProtocol("upstream write failed"),
+            }),
         }
     }
 }

@@ -19,5 +19,4 @@ pub mod lifecycle;
 pub mod linger;
 pub mod relay;
 pub mod respond;
-pub mod upstream;
 pub mod worker;

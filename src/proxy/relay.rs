@@ -19,14 +19,13 @@ use super::conn::Downstream;
 use super::forward::{pump, put_line, PumpFail, SourceFail, FLUSH_BYTES};
 use super::lifecycle::{ExchangeState, ResponseState};
 use super::respond::{put_decimal, status_line, ConnHeader};
-use super::upstream::UpstreamConn;
 use super::worker::{Cx, DateCache};
+use crate::client::{BodyReader, UpstreamConn};
 use crate::error::GatewayError;
 use crate::http::{
-    status_has_content, BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HeaderKind, Method,
-    RequestHead, ResponseHead, Version,
+    status_has_content, BodyChunk, BodyEncoder, BodyKind, HeaderKind, Method, RequestHead,
+    ResponseHead, Version,
 };
-use crate::transport::IoFail;
 
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
 /// its end and nothing suggests the origin connection is out of sync (it may be reused).
@@ -51,9 +50,10 @@ pub(super) async fn relay_response(
         BodyKind::Chunked | BodyKind::CloseDelimited if client_11 => BodyEncoder::Chunked,
         BodyKind::Chunked | BodyKind::CloseDelimited => BodyEncoder::CloseDelimited,
     };
-    let mut dec = BodyDecoder::new_response(rh.body);
+    let mut body = BodyReader::new(uc, rh, read_limit, w.buffers.size());
     st.upstream_status = Some(rh.status);
-    let first = first_body_step(w, uc, &mut dec, read_limit).await?;
+    // Every failure up to here is still answerable: 502, or 504 when the origin goes quiet.
+    let first = body.next_chunk().await?;
     let broken = |_| GatewayError::UpstreamProtocol("upstream body broken");
     if enc == BodyEncoder::CloseDelimited {
         st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
@@ -84,7 +84,7 @@ pub(super) async fn relay_response(
             }
         }
         if out.len() < FLUSH_BYTES {
-            step = dec.decode(&mut uc.buf).map_err(broken)?;
+            step = body.next_buffered().map_err(broken)?;
         }
     }
     // 1xx/204/304 end at their head (RFC 9112 §6.3 items 1-2): bytes an origin sent after it
@@ -101,10 +101,11 @@ pub(super) async fn relay_response(
         return Ok(in_sync);
     }
     let limit = (read_limit, timeouts.write, w.buffers.size());
+    let (src, src_buf, dec) = body.parts();
     let r = pump(
-        &mut uc.stream,
-        &mut uc.buf,
-        &mut dec,
+        src,
+        src_buf,
+        dec,
         &mut conn.stream,
         &mut out,
         &mut enc,
@@ -121,40 +122,6 @@ pub(super) async fn relay_response(
         Err(PumpFail::Sink) => Err(GatewayError::ClientGone),
         Err(PumpFail::Source(SourceFail::Timeout)) => Err(GatewayError::UpstreamTimeout),
         Err(PumpFail::Source(_)) => Err(GatewayError::UpstreamProtocol("upstream body broken")),
-    }
-}
-
-/// Decodes the first step of the origin's body (data or its end), reading as needed, before
-/// anything is written to the client. Every failure here is still answerable: 502, or 504 when
-/// the origin goes quiet.
-async fn first_body_step(
-    w: &Cx<'_>,
-    uc: &mut UpstreamConn,
-    dec: &mut BodyDecoder,
-    read_limit: Duration,
-) -> Result<BodyChunk, GatewayError> {
-    loop {
-        match dec.decode(&mut uc.buf) {
-            Ok(Some(step)) => return Ok(step),
-            Ok(None) => {}
-            Err(_) => return Err(GatewayError::UpstreamProtocol("invalid response body")),
-        }
-        match uc
-            .stream
-            .read_within(&mut uc.buf, w.buffers.size(), read_limit)
-            .await
-        {
-            Ok(0) => {
-                return dec
-                    .eof()
-                    .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))
-            }
-            Ok(_) => {}
-            Err(IoFail::Timeout) => return Err(GatewayError::UpstreamTimeout),
-            Err(IoFail::Io(_)) => {
-                return Err(GatewayError::UpstreamProtocol("upstream body broken"))
-            }
-        }
     }
 }
 

@@ -21,8 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 
 use super::idle::IdleTable;
-use super::upstream::Upstream;
 use crate::accesslog::WorkerLog;
+use crate::client::Upstream;
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::{Shard, Snapshot};

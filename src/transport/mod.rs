@@ -165,8 +165,28 @@ impl Stream {
         recv_now(self.raw_fd(), scratch)
     }
 
-    /// The socket's descriptor: for the idle table's timeouts and liveness probes, which act
-    /// on the socket itself, never on the bytes.
+    /// Whether a pooled (idle) origin connection can carry a new request: nothing may be
+    /// readable yet. End of stream, an error or any unread byte (a response nobody asked for,
+    /// which would be taken for the next request's) mean it cannot. Non-blocking, consumes
+    /// nothing: a `recv(2)` with `MSG_PEEK`. (TLS looks through its records instead: session
+    /// tickets are fine, close_notify or plaintext are not.)
+    pub fn probe_idle(&mut self) -> bool {
+        let mut byte = 0u8;
+        // SAFETY: recv(2) writes at most 1 byte into `byte`, which outlives the call; the fd
+        // is owned by this stream and open.
+        let n = unsafe {
+            libc::recv(
+                self.raw_fd(),
+                std::ptr::addr_of_mut!(byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// The socket's descriptor: for the idle table's timeouts, which act on the socket itself,
+    /// never on the bytes.
     pub fn raw_fd(&self) -> RawFd {
         match self {
             Stream::Plain(s) => s.as_raw_fd(),

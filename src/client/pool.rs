@@ -4,7 +4,7 @@
 //! worker's in-flight counts), checking connections out of and back into the per-worker pool, idle
 //! expiry, and connecting with the configured timeout. Pools are never shared across cores: each
 //! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
-//! speaking HTTP on the connection (see [`super::forward`]).
+//! speaking HTTP on the connection (see [`super::exchange`]).
 //!
 //! A pooled connection may have been closed by the origin while idle, or (a misbehaving origin)
 //! have received bytes nobody asked for, which would be taken as the next request's response.
@@ -17,7 +17,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -247,8 +246,8 @@ impl Upstream {
             idle.pop_front();
         }
         // Most recently used at the back (LIFO keeps few connections hot).
-        while let Some(c) = idle.pop_back() {
-            if probe_alive(c.stream.raw_fd()) {
+        while let Some(mut c) = idle.pop_back() {
+            if c.stream.probe_idle() {
                 return Some(c.stream);
             }
         }
@@ -317,21 +316,4 @@ impl Upstream {
             })
             .collect()
     }
-}
-
-/// Non-blocking `MSG_PEEK`: a pooled connection is alive when nothing is readable yet. EOF or
-/// unexpected bytes both mean it cannot carry a new request.
-fn probe_alive(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: recv(2) writes at most 1 byte into `byte`, which outlives the call; `fd` belongs
-    // to a pooled stream the caller holds, so it is open.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            std::ptr::addr_of_mut!(byte).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }
