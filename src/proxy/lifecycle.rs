@@ -25,14 +25,15 @@ use bytes::BytesMut;
 
 use super::conn::Downstream;
 use super::forward;
-use super::respond::{error_response, mock_response, ConnHeader};
 use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
 use crate::config::{Integration, RouteConfig};
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
 use crate::metrics::Record;
+use crate::response::{Response, Source};
 use crate::router::RouteMatch;
+use crate::session::h1::{self, ConnHeader};
 use crate::throttle::worker::{Denied, Identity};
 
 /// What happens to the client connection after an exchange.
@@ -121,7 +122,11 @@ pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Out
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
-        Ok((rc, m)) => admit_and_serve(w, conn, &head, &mut st, rc, &m).await,
+        Ok((rc, m)) => match admit_and_serve(w, conn, &head, &mut st, rc, &m).await {
+            Ok(Handled::Respond(r)) => send(w, conn, &head, &mut st, r).await,
+            Ok(Handled::Sent) => Ok(()),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let outcome = finish(w, conn, &head, &mut st, result).await;
@@ -129,15 +134,23 @@ pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Out
     outcome
 }
 
+/// What an integration did with the request.
+enum Handled<'a> {
+    /// A response to send (through the response filter and the session).
+    Respond(Response<'a>),
+    /// The response was streamed (an origin's, relayed; it went through the response filter).
+    Sent,
+}
+
 /// Phases 3 to 5 for a routed request.
-async fn admit_and_serve(
+async fn admit_and_serve<'a>(
     w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
-    rc: &RouteConfig,
+    rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
-) -> Result<(), GatewayError> {
+) -> Result<Handled<'a>, GatewayError> {
     auth(w, head, st, m.route)?;
     throttle(w, conn, head, m.route, st.key).await?;
     integration(w, conn, head, st, rc, m).await
@@ -317,31 +330,18 @@ fn route<'h>(
 }
 
 /// Phase 5: run the route's integration.
-async fn integration(
+async fn integration<'a>(
     w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
-    rc: &RouteConfig,
+    rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
-) -> Result<(), GatewayError> {
+) -> Result<Handled<'a>, GatewayError> {
     match &rc.integration {
         Integration::Mock(mock) => {
             discard_body(conn, head, st);
-            let mut out = BytesMut::with_capacity(mock.head.len() + mock.body.len() + 128);
-            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
-            let date = w.date.now();
-            let head_only = head.method_kind == Method::Head;
-            let head_len = mock_response(
-                &mut out,
-                mock,
-                &date,
-                st.request_id.bytes(head),
-                conn_hdr,
-                head_only,
-            );
-            st.status = mock.status;
-            write_client(w, conn, &mut out, head_len, st).await
+            Ok(Handled::Respond(Response::mock(mock)))
         }
         Integration::Http {
             upstream,
@@ -349,8 +349,51 @@ async fn integration(
             forwarding,
         } => {
             let rewrite = path.as_ref().map(|t| (t, &m.params[..]));
-            forward::forward(w, conn, head, st, *upstream, rewrite, forwarding).await
+            forward::forward(w, conn, head, st, *upstream, rewrite, forwarding).await?;
+            Ok(Handled::Sent)
         }
+    }
+}
+
+/// Phase 6: the response filter: the fields every response gets that its producer did not set
+/// (`date`, RFC 9110 §6.6.1; `x-request-id`), and a refused request's rate-limit fields.
+/// Later: CORS, header mapping, HSTS.
+pub(super) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
+    if let Source::Error(GatewayError::Throttled(t)) = &r.source {
+        r.added.rate_limit = Some(*t);
+    }
+    let present = r.present();
+    if !present.date {
+        r.added.date = Some(w.date.now());
+    }
+    if !present.request_id {
+        r.added.request_id = Some(request_id);
+    }
+}
+
+/// Phase 7 for a response held in memory: filter it, then the session serialises it for this
+/// client (framing, connection header; no content for HEAD) and writes it.
+async fn send(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    mut r: Response<'_>,
+) -> Result<(), GatewayError> {
+    response_filter(w, st.request_id.bytes(head), &mut r);
+    let body = r.static_body().len();
+    let mut out = BytesMut::with_capacity(body + 256 + mock_head_len(&r));
+    let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
+    let head_only = head.method_kind == Method::Head;
+    let head_len = h1::write_whole(&mut out, &r, conn_hdr, head_only);
+    st.status = r.status;
+    write_client(w, conn, &mut out, head_len, st).await
+}
+
+fn mock_head_len(r: &Response<'_>) -> usize {
+    match &r.source {
+        Source::Mock(m) => m.head.len(),
+        _ => 0,
     }
 }
 
@@ -419,14 +462,7 @@ async fn finish(
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
             discard_body(conn, head, st);
-            let mut out = BytesMut::with_capacity(256);
-            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
-            let date = w.date.now();
-            let head_only = head.method_kind == Method::Head;
-            let rid = st.request_id.bytes(head);
-            let head_len = error_response(&mut out, &e, &date, rid, conn_hdr, head_only);
-            st.status = e.status();
-            let _ = write_client(w, conn, &mut out, head_len, st).await;
+            let _ = send(w, conn, head, st, Response::error(e)).await;
         } else {
             st.keep_alive = false;
         }
@@ -452,11 +488,12 @@ pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> 
     let started = Instant::now();
     let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
-    let date = w.date.now();
+    let mut r = Response::error(e);
+    response_filter(w, &rid, &mut r);
     // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2):
     // `buf` holds what was received of it, also after a timeout (see `conn::read_head_more`).
     let head_only = conn.buf.starts_with(b"HEAD ");
-    let head_len = error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
+    let head_len = h1::write_whole(&mut out, &r, ConnHeader::Close, head_only);
     let sent = out.len() as u64;
     let payload = (out.len() - head_len) as u64;
     let write = w.g.config.server.timeouts.write;

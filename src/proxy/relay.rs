@@ -1,7 +1,8 @@
 //! The response side of the HTTP integration: relay an origin's response to the client.
 //!
-//! Owns: turning a parsed origin [`ResponseHead`] into the client's head (end-to-end fields,
-//! framing chosen for this client, `date`, `x-request-id`, the connection decision), holding
+//! Owns: turning a parsed origin [`ResponseHead`] into a [`Response`] (end-to-end fields,
+//! framing chosen for this client; the lifecycle's response filter adds `date` and
+//! `x-request-id`, the session serialises it with the connection decision), holding
 //! that head back until the body's buffered start decodes (so an origin whose body is broken
 //! from the start is still a 502), the rules for responses without content (1xx/204/304 carry
 //! no body and no framing, RFC 9110 §6.4.1) and whether the origin connection is still in sync
@@ -13,19 +14,20 @@
 
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use super::conn::Downstream;
-use super::forward::{pump, put_line, PumpFail, SourceFail, FLUSH_BYTES};
+use super::forward::{pump, PumpFail, SourceFail, FLUSH_BYTES};
 use super::lifecycle::{ExchangeState, ResponseState};
-use super::respond::{put_decimal, status_line, ConnHeader};
-use super::worker::{Cx, DateCache};
+use super::worker::Cx;
 use crate::client::{BodyReader, UpstreamConn};
 use crate::error::GatewayError;
 use crate::http::{
-    status_has_content, BodyChunk, BodyEncoder, BodyKind, HeaderKind, Method, RequestHead,
-    ResponseHead, Version,
+    status_has_content, BodyChunk, BodyEncoder, BodyKind, Method, RequestHead, ResponseHead,
+    Version,
 };
+use crate::response::Response;
+use crate::session::h1::{self, ConnHeader};
 
 /// Sends the response head and body to the client. Ok(true): the origin's message was read to
 /// its end and nothing suggests the origin connection is out of sync (it may be reused).
@@ -62,7 +64,19 @@ pub(super) async fn relay_response(
         st.keep_alive = false;
     }
     let mut out = BytesMut::with_capacity(rh.buf.len() + 256);
-    write_response_head(&mut out, head, st, rh, &enc, &w.date);
+    // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6), as one
+    // valid value: "5, 5" collapsed, an invalid or conflicting one dropped (a strict client or
+    // cache downstream must not be handed a malformed length); 1xx/204/304 get none whatever
+    // the origin said (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
+    let meta = head.method_kind == Method::Head && status_has_content(rh.status);
+    let meta_length = rh.declared_length().filter(|_| meta);
+    let mut r = Response::origin(rh, &enc, meta_length);
+    super::lifecycle::response_filter(w, st.request_id.bytes(head), &mut r);
+    h1::write_head(
+        &mut out,
+        &r,
+        ConnHeader::for_client(head.version, st.keep_alive),
+    );
     st.bytes_out += out.len() as u64;
     st.head_out += out.len() as u64; // the head alone: the access log's responseLength excludes it
     st.status = rh.status;
@@ -135,68 +149,4 @@ fn stray_framing(rh: &ResponseHead) -> bool {
     }
     rh.header("transfer-encoding").is_some()
         || (rh.status != 304 && rh.header("content-length").is_some())
-}
-
-/// The response head as the client sees it: the origin's status and end-to-end headers, framing
-/// chosen for this client, `x-request-id`, and the connection decision.
-fn write_response_head(
-    out: &mut BytesMut,
-    head: &RequestHead,
-    st: &ExchangeState,
-    rh: &ResponseHead,
-    enc: &BodyEncoder,
-    date: &DateCache,
-) {
-    let reason = rh.slice(rh.reason);
-    if reason.is_empty() {
-        status_line(out, rh.status);
-    } else {
-        out.put_slice(b"HTTP/1.1 ");
-        put_decimal(out, u64::from(rh.status));
-        out.put_u8(b' ');
-        out.put_slice(reason);
-        out.put_slice(b"\r\n");
-    }
-    let (mut has_id, mut has_date) = (false, false);
-    for h in &rh.headers {
-        if h.kind == HeaderKind::Regular {
-            let name = rh.slice(h.name);
-            has_id |= name.eq_ignore_ascii_case(b"x-request-id");
-            has_date |= name.eq_ignore_ascii_case(b"date");
-            put_line(out, name, rh.slice(h.value));
-        }
-    }
-    if !has_date {
-        // RFC 9110 §6.6.1: a recipient with a clock forwarding a response without Date adds one
-        put_line(out, b"date", &date.now());
-    }
-    match enc {
-        BodyEncoder::Length { remaining } => {
-            out.put_slice(b"content-length: ");
-            put_decimal(out, *remaining);
-            out.put_slice(b"\r\n");
-        }
-        BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
-        BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
-            // A HEAD response keeps the origin's Content-Length as metadata (RFC 9110 §8.6),
-            // as one valid value: "5, 5" collapsed, an invalid or conflicting one dropped (a
-            // strict client or cache downstream must not be handed a malformed length);
-            // 1xx/204/304 get none whatever the origin said (RFC 9110 §6.4.1, §15.3.5, §15.4.5).
-            let meta = head.method_kind == Method::Head && status_has_content(rh.status);
-            if let Some(n) = rh.declared_length().filter(|_| meta) {
-                out.put_slice(b"content-length: ");
-                put_decimal(out, n);
-                out.put_slice(b"\r\n");
-            }
-        }
-    }
-    if !has_id {
-        put_line(out, b"x-request-id", st.request_id.bytes(head));
-    }
-    match ConnHeader::for_client(head.version, st.keep_alive) {
-        ConnHeader::None => {}
-        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
-        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
-    }
-    out.put_slice(b"\r\n");
 }

@@ -1,0 +1,195 @@
+//! HTTP/1.1 serialisation of a [`Response`] (RFC 9112): the one place response heads are
+//! written for HTTP/1 clients.
+//!
+//! Owns: the status line (RFC 9112 §4), the fields in a fixed order (the producer's, then the
+//! framing, then the fields the response filter added, then `connection`), the framing chosen
+//! for this client (`content-length`, `transfer-encoding: chunked`, or none for a
+//! close-delimited body or a status without content, RFC 9112 §6), the connection header
+//! ([`ConnHeader`], RFC 9112 §9.3/§9.6), and whole responses held in memory (errors, mocks)
+//! with their body unless the request was HEAD (RFC 9110 §9.3.2). Leaves out: the decision to
+//! keep the connection (the lifecycle's), and writing to the socket (the caller flushes
+//! through its [`crate::transport::Stream`]).
+
+use bytes::{BufMut, BytesMut};
+
+use crate::error::reason_phrase;
+use crate::http::{BodyEncoder, HeaderKind, Version};
+use crate::proxy::respond::{itoa_u64, put_decimal};
+use crate::response::{Response, Source};
+use crate::throttle::worker::Throttled;
+
+/// How the response tells the client about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnHeader {
+    /// HTTP/1.1 persistent: nothing to say.
+    None,
+    /// HTTP/1.0 client that asked for keep-alive.
+    KeepAlive,
+    /// The connection closes after this response.
+    Close,
+}
+
+impl ConnHeader {
+    /// The header for a response to a client of `version`.
+    pub fn for_client(version: Version, keep_alive: bool) -> Self {
+        match (keep_alive, version) {
+            (false, _) => ConnHeader::Close,
+            (true, Version::Http10) => ConnHeader::KeepAlive,
+            (true, Version::Http11) => ConnHeader::None,
+        }
+    }
+}
+
+/// The interim response sent before reading a body the client is holding back (RFC 9110 §10.1.1).
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Appends `HTTP/1.1 {status} {reason}\r\n`.
+pub fn status_line(out: &mut BytesMut, status: u16) {
+    out.put_slice(b"HTTP/1.1 ");
+    let mut digits = itoa_u64(u64::from(status));
+    out.put_slice(digits.as_bytes_mut());
+    out.put_u8(b' ');
+    out.put_slice(reason_phrase(status).as_bytes());
+    out.put_slice(b"\r\n");
+}
+
+/// Appends `name: value\r\n`.
+pub fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends the response head, through its empty line. Returns its length.
+pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usize {
+    let start = out.len();
+    match &r.source {
+        Source::Error(e) => {
+            status_line(out, r.status);
+            out.put_slice(b"content-type: application/json\r\ncontent-length: ");
+            put_decimal(out, e.body().len() as u64);
+            out.put_slice(b"\r\n");
+        }
+        // status line, configured fields and content-length, rendered at config load
+        Source::Mock(m) => out.put_slice(&m.head),
+        Source::Origin {
+            head,
+            framing,
+            meta_length,
+        } => {
+            let reason = head.slice(head.reason);
+            if reason.is_empty() {
+                status_line(out, r.status);
+            } else {
+                out.put_slice(b"HTTP/1.1 ");
+                put_decimal(out, u64::from(r.status));
+                out.put_u8(b' ');
+                out.put_slice(reason);
+                out.put_slice(b"\r\n");
+            }
+            for h in &head.headers {
+                if h.kind == HeaderKind::Regular {
+                    put_line(out, head.slice(h.name), head.slice(h.value));
+                }
+            }
+            match framing {
+                BodyEncoder::Length { remaining } => {
+                    out.put_slice(b"content-length: ");
+                    put_decimal(out, *remaining);
+                    out.put_slice(b"\r\n");
+                }
+                BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
+                BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
+                    if let Some(n) = meta_length {
+                        out.put_slice(b"content-length: ");
+                        put_decimal(out, *n);
+                        out.put_slice(b"\r\n");
+                    }
+                }
+            }
+        }
+    }
+    let added = &r.added;
+    if let Some(t) = &added.rate_limit {
+        rate_limit_fields(out, t);
+    }
+    if let Some(date) = &added.date {
+        put_line(out, b"date", date);
+    }
+    if let Some(id) = added.request_id {
+        put_line(out, b"x-request-id", id);
+    }
+    match conn {
+        ConnHeader::None => {}
+        ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
+        ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+    }
+    out.put_slice(b"\r\n");
+    out.len() - start
+}
+
+/// Appends a response held in memory: its head, then its body unless `head_only` (a HEAD
+/// request). Returns the length of the head: the rest is payload, which the access log's
+/// `responseLength` counts.
+pub fn write_whole(
+    out: &mut BytesMut,
+    r: &Response<'_>,
+    conn: ConnHeader,
+    head_only: bool,
+) -> usize {
+    let head_len = write_head(out, r, conn);
+    if !head_only {
+        out.put_slice(r.static_body());
+    }
+    head_len
+}
+
+/// `Retry-After` (RFC 9110 §10.2.3) and the IETF `RateLimit-Policy` / `RateLimit` fields
+/// (draft-ietf-httpapi-ratelimit-headers) for the limit that refused the request. A token bucket
+/// is described as a quota of `burst` units per window `burst / rate` seconds; `r` is what is left
+/// (nothing) and `t` the seconds until a unit is back.
+fn rate_limit_fields(out: &mut BytesMut, t: &Throttled) {
+    let retry = t.retry_after_ns.div_ceil(1_000_000_000).max(1);
+    let window = ((t.burst as f64 / t.rate.max(1e-9)).ceil() as u64).max(1);
+    let name = t.level.name().as_bytes();
+    out.put_slice(b"retry-after: ");
+    put_decimal(out, retry);
+    out.put_slice(b"\r\nratelimit-policy: \"");
+    out.put_slice(name);
+    out.put_slice(b"\";q=");
+    put_decimal(out, t.burst);
+    out.put_slice(b";w=");
+    put_decimal(out, window);
+    out.put_slice(b"\r\nratelimit: \"");
+    out.put_slice(name);
+    out.put_slice(b"\";r=0;t=");
+    put_decimal(out, retry);
+    out.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::GatewayError;
+
+    #[test]
+    fn error_response_is_api_gateway_json() {
+        let mut out = BytesMut::new();
+        let mut r = Response::error(GatewayError::NoRoute);
+        r.added.date = Some(*b"Thu, 01 Jan 1970 00:00:00 GMT");
+        r.added.request_id = Some(b"rid");
+        let head_len = write_whole(&mut out, &r, ConnHeader::None, false);
+        assert_eq!(&out[head_len..], br#"{"message":"Not Found"}"#);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 23\r\n\
+date: Thu, 01 Jan 1970 00:00:00 GMT\r\nx-request-id: rid\r\n\r\n{\"message\":\"Not Found\"}"[..]
+        );
+        // a HEAD request gets the same head, no content
+        let mut head_only = BytesMut::new();
+        let n = write_whole(&mut head_only, &r, ConnHeader::Close, true);
+        assert_eq!(n, head_only.len());
+        assert!(head_only.ends_with(b"x-request-id: rid\r\nconnection: close\r\n\r\n"));
+    }
+}
