@@ -20,14 +20,16 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::conn::Downstream;
 use super::forward::FLUSH_BYTES;
+use super::lifecycle::{BodyState, ExchangeState};
+use super::respond::CONTINUE_100;
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
-use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, HttpError};
+use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, RequestHead};
 use crate::transport::{IoFail, Stream};
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and
@@ -168,6 +170,75 @@ pub async fn buffer_body(
     }
 }
 
+/// Reads the whole request body into memory, at most `max` bytes of payload, for work that
+/// needs it whole (Lambda payloads, authorizers and transformations that read the body). The
+/// client gets its `100 Continue` first when it waits for one (RFC 9110 §10.1.1); every read
+/// is under `body_read_ms` and the minimum rate of `policy`. A body larger than `max` is a 413
+/// ([`HttpError::BodyTooLarge`]): refused from its declared length before a byte of it is
+/// read, or as soon as the decoded payload passes `max`; what the client still sends is not
+/// read (the lifecycle then closes the connection, lingering).
+pub async fn read_to_end(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    policy: &BodyPolicy,
+    max: usize,
+) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::Http(HttpError::BodyTooLarge);
+    match (st.body, head.body) {
+        (BodyState::Done, _) | (_, BodyKind::Empty) => return Ok(Bytes::new()),
+        (_, BodyKind::Length(n)) if n > max as u64 => return Err(too_large),
+        _ => {}
+    }
+    let timeouts = &w.g.config.server.timeouts;
+    let mut dec = BodyDecoder::new(head.body, &w.g.config.server.limits);
+    if head.expect_continue && conn.buf.is_empty() {
+        let cont = Bytes::from_static(CONTINUE_100);
+        conn.stream
+            .write_all(cont, timeouts.write)
+            .await
+            .map_err(|_| GatewayError::ClientGone)?;
+    }
+    st.body = BodyState::Partial; // from here on, only this decoder knows where it ends
+    let mut body = BytesMut::new();
+    if let BodyKind::Length(n) = head.body {
+        body.reserve(n as usize); // at most `max`, checked above
+    }
+    let mut pace = Pace::new(policy, timeouts.body_rate_grace, conn.buf.len());
+    loop {
+        match dec.decode(&mut conn.buf)? {
+            Some(BodyChunk::Data(d)) => {
+                st.bytes_in += d.len() as u64;
+                if body.len().saturating_add(d.len()) > max {
+                    return Err(too_large);
+                }
+                body.extend_from_slice(&d);
+            }
+            Some(BodyChunk::End { .. }) => {
+                st.body = BodyState::Done;
+                return Ok(body.freeze());
+            }
+            None => {
+                let (want, per_read) = (w.buffers.size(), timeouts.body_read);
+                let got = read_paced(
+                    &mut conn.stream,
+                    &mut conn.buf,
+                    want,
+                    per_read,
+                    Some(&mut pace),
+                );
+                match got.await {
+                    Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
+                    Ok(_) => {}
+                    Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
+                    Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+                }
+            }
+        }
+    }
+}
+
 /// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
 /// whole body was there. Once `cap` is reached the decoder still takes one step: a body whose
 /// end follows right at `cap` (a Content-Length body exactly that long, or a chunked body's
@@ -215,6 +286,112 @@ mod tests {
             waited: Duration::from_millis(waited_ms),
             received,
         }
+    }
+
+    /// `read_to_end` on a real socket: the body arrives in two parts after the head, or is
+    /// larger than the limit (declared, or only found out while decoding chunks).
+    async fn read_whole_cases() {
+        use crate::proxy::worker::{Cx, Worker};
+        use std::io::Write;
+        let cfg = std::sync::Arc::new(
+            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
+        );
+        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+        let health = crate::health::HealthBoard::new(&cfg);
+        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let w = Worker::new(0, crate::server::DriverKind::Epoll, g);
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let limits = crate::http::Limits::default();
+        let policy = BodyPolicy::default();
+        // (head, body parts, limit, expected)
+        type Case = (
+            &'static [u8],
+            [&'static [u8]; 2],
+            usize,
+            Result<&'static [u8], GatewayError>,
+        );
+        let too_large = Err(GatewayError::Http(HttpError::BodyTooLarge));
+        let cases: [Case; 4] = [
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 11\r\n\r\n",
+                [b"hello", b" world"],
+                64,
+                Ok(b"hello world"),
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n",
+                [b"5\r\nhello\r\n", b"6\r\n world\r\n0\r\n\r\n"],
+                64,
+                Ok(b"hello world"),
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 11\r\n\r\n",
+                [b"hello", b" world"],
+                10,
+                too_large,
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n",
+                [b"5\r\nhello\r\n", b"6\r\n world\r\n0\r\n\r\n"],
+                10,
+                too_large,
+            ),
+        ];
+        for (head_bytes, parts, max, expected) in cases {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (s, peer) = l.accept().unwrap();
+            s.set_nonblocking(true).unwrap();
+            let local = s.local_addr().unwrap();
+            let mut conn = Downstream::new(
+                crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
+                crate::transport::ConnFacts::plain(peer, local),
+                std::rc::Rc::new(std::cell::Cell::new(false)),
+            );
+            let mut hb = BytesMut::from(head_bytes);
+            let head = crate::http::parse_request(&mut hb, &limits)
+                .unwrap()
+                .unwrap();
+            let mut st = super::super::lifecycle::request_filter(&cx, &head);
+            let sender = std::thread::spawn(move || {
+                for p in parts {
+                    client.write_all(p).unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                client
+            });
+            let got = read_to_end(&cx, &mut conn, &head, &mut st, &policy, max).await;
+            let _client = sender.join().unwrap();
+            match expected {
+                Ok(b) => {
+                    assert_eq!(&got.unwrap()[..], b);
+                    assert_eq!(st.body, BodyState::Done);
+                }
+                Err(e) => {
+                    assert_eq!(got.unwrap_err(), e);
+                    assert_ne!(st.body, BodyState::Done);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_to_end_epoll() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(read_whole_cases());
+    }
+
+    #[test]
+    fn read_to_end_io_uring() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(read_whole_cases());
     }
 
     #[test]

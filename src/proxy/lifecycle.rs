@@ -285,7 +285,7 @@ async fn throttle(
 }
 
 /// Phase 1: persistence, request id, draining.
-fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
+pub(super) fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
     let request_id = match head.request_id {
         Some(s) if !s_is_empty(s) => RequestId::Client(s),
         _ => RequestId::Generated(w.ids.generate()),
