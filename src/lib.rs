@@ -1,9 +1,13 @@
 //! tollgate: a self-hosted, thread-per-core API gateway and edge proxy.
 //!
-//! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals) →
-//! [`proxy`] (connections, the request lifecycle, upstream pools) using [`http`] (strict HTTP/1.1
-//! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
-//! (TOML → validated → immutable). [`error`] maps every failure to its status.
+//! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals)
+//! accepts a connection into a [`transport::Stream`] with its [`transport::ConnFacts`] →
+//! [`proxy`] (the connection and the request lifecycle's named phases) using [`http`] (strict
+//! HTTP/1.1 codec on bytes) and [`router`] (the precompiled route trie) → [`integration`] (mock,
+//! HTTP; an origin through [`client`], the per-worker pools and one HTTP/1 exchange) → a
+//! [`response::Response`], filtered by the lifecycle and serialised by [`session`] → written
+//! through the same `Stream`. All of it is configured by [`config`] (TOML → validated →
+//! immutable); [`error`] maps every failure to its status.
 
 pub mod accesslog;
 pub mod admin;
@@ -12,6 +16,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod integration;
 pub mod metrics;
 pub mod proxy;
 pub mod response;

@@ -6,7 +6,7 @@
 //! retry and replay rules, and read the final response head (1xx skipped); the response body is
 //! then read through a [`BodyReader`] (chunk by chunk, or to its end under a limit). Leaves
 //! out: the client side of the gateway (sessions, the lifecycle), rewriting requests for an
-//! origin, relaying responses: the HTTP integration ([`crate::proxy::forward`]) uses this, and
+//! origin, relaying responses: the HTTP integration ([`crate::integration::http`]) uses this, and
 //! so will authorizers, JWKS fetches and Lambda calls.
 //!
 //! Data flow: `Outbound.first` (head + buffered body, one write) → [`BodySource::send_rest`]

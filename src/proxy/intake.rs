@@ -6,13 +6,13 @@
 //! does by default: a slow client then holds only its own memory, never an origin connection
 //! (an origin with a fixed number of threads would otherwise be starved by a few clients
 //! dripping bodies). A body that fits is sent whole in one write and is replayable like a
-//! bodiless request; a larger one is streamed from there by [`super::forward`]. Every read of
+//! bodiless request; a larger one is streamed from there by [`crate::integration::http`]. Every read of
 //! the body, buffered or streamed, goes through [`read_paced`]: each read is bounded by
 //! `body_read_ms`, and once `body_rate_grace_ms` is over a body arriving on average slower than
 //! `min_body_rate` ends with 408 ([`GatewayError::BodyTooSlow`]; the connection closes, the
 //! body's end being unknown). The average counts only the time spent waiting for the client:
 //! time the origin takes to accept a streamed body is not the client's fault. Leaves out: the
-//! request head, choosing and talking to the origin, the response (see [`super::forward`]).
+//! request head, choosing and talking to the origin, the response (see [`crate::integration::http`]).
 //!
 //! Data flow: client socket → `conn.buf` → [`BodyDecoder`] → [`BodyEncoder`] → the output
 //! buffer that already holds the rewritten head; memory stays bounded by the route's
@@ -23,13 +23,13 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::conn::Downstream;
-use super::forward::FLUSH_BYTES;
 use super::lifecycle::{BodyState, ExchangeState};
 use super::respond::CONTINUE_100;
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
 use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, RequestHead};
+use crate::integration::http::FLUSH_BYTES;
 use crate::transport::{IoFail, Stream};
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and

@@ -5,31 +5,37 @@
 //! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
 //! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
 //! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
-//! 5. **integration** ([`integration`]): a mock answers from memory, an HTTP integration forwards
-//!    through [`super::forward`], which also runs the response filter (hop-by-hop removal,
-//!    re-framing, `x-request-id`) while it streams the origin's response.
-//! 6. **error mapping** ([`finish`]): any failure before the response started becomes the JSON
-//!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
-//!    only honest signal left).
-//!
-//! 7. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
+//! 5. **integration** ([`crate::integration::run`]): a mock hands back a
+//!    [`Response`]; the HTTP integration forwards through [`crate::client`] and relays the
+//!    origin's response itself, through the same filter and serialiser.
+//! 6. **response filter** ([`response_filter`]): the fields every response gets when its
+//!    producer did not set them (`date`, `x-request-id`), a refused request's rate-limit fields;
+//!    later CORS, header mapping, HSTS.
+//! 7. **send** ([`send`]): the session serialises the response for this client
+//!    ([`crate::session::h1`]: framing, connection header, no content for HEAD) and writes it.
+//!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
+//!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
+//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left).
+//! 8. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
 //!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
-//! Authorizers and access logging slot in between these phases in later work; they take the same
+//! Authorizers slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
 //! the mutable exchange state so route parameters can borrow the head while state changes.
+//! The connection's facts (peer, scheme, TLS) come from [`Downstream::facts`], captured at
+//! accept.
 
 use std::time::Instant;
 
 use bytes::BytesMut;
 
 use super::conn::Downstream;
-use super::forward;
 use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
-use crate::config::{Integration, RouteConfig};
+use crate::config::RouteConfig;
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
+use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
 use crate::response::{Response, Source};
 use crate::router::RouteMatch;
@@ -134,14 +140,6 @@ pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Out
     outcome
 }
 
-/// What an integration did with the request.
-enum Handled<'a> {
-    /// A response to send (through the response filter and the session).
-    Respond(Response<'a>),
-    /// The response was streamed (an origin's, relayed; it went through the response filter).
-    Sent,
-}
-
 /// Phases 3 to 5 for a routed request.
 async fn admit_and_serve<'a>(
     w: &Cx<'_>,
@@ -153,7 +151,12 @@ async fn admit_and_serve<'a>(
 ) -> Result<Handled<'a>, GatewayError> {
     auth(w, head, st, m.route)?;
     throttle(w, conn, head, m.route, st.key).await?;
-    integration(w, conn, head, st, rc, m).await
+    // phase 5: the route's integration
+    let req = RequestCtx {
+        head,
+        params: &m.params,
+    };
+    integration::run(w, conn, &req, st, &rc.integration).await
 }
 
 /// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
@@ -285,7 +288,7 @@ async fn throttle(
 }
 
 /// Phase 1: persistence, request id, draining.
-pub(super) fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
+pub(crate) fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
     let request_id = match head.request_id {
         Some(s) if !s_is_empty(s) => RequestId::Client(s),
         _ => RequestId::Generated(w.ids.generate()),
@@ -329,36 +332,10 @@ fn route<'h>(
     Ok((rc, m))
 }
 
-/// Phase 5: run the route's integration.
-async fn integration<'a>(
-    w: &Cx<'_>,
-    conn: &mut Downstream,
-    head: &RequestHead,
-    st: &mut ExchangeState,
-    rc: &'a RouteConfig,
-    m: &RouteMatch<'_>,
-) -> Result<Handled<'a>, GatewayError> {
-    match &rc.integration {
-        Integration::Mock(mock) => {
-            discard_body(conn, head, st);
-            Ok(Handled::Respond(Response::mock(mock)))
-        }
-        Integration::Http {
-            upstream,
-            path,
-            forwarding,
-        } => {
-            let rewrite = path.as_ref().map(|t| (t, &m.params[..]));
-            forward::forward(w, conn, head, st, *upstream, rewrite, forwarding).await?;
-            Ok(Handled::Sent)
-        }
-    }
-}
-
 /// Phase 6: the response filter: the fields every response gets that its producer did not set
 /// (`date`, RFC 9110 §6.6.1; `x-request-id`), and a refused request's rate-limit fields.
 /// Later: CORS, header mapping, HSTS.
-pub(super) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
+pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);
     }
@@ -399,7 +376,7 @@ fn mock_head_len(r: &Response<'_>) -> usize {
 
 /// A body we answer without reading: skip it when it is already buffered, else the connection
 /// cannot be reused (its remaining bytes would be taken for a new request).
-fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
+pub(crate) fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
     match st.body {
         BodyState::Done => return,
         BodyState::Partial => {

@@ -1,7 +1,7 @@
 //! Numbers formatted on the stack for response and request heads (no allocation).
 //!
 //! Owns: decimal digits ([`itoa_u64`], [`put_decimal`]). Leaves out: the heads themselves
-//! (responses: [`crate::session::h1`]; requests to origins: [`super::forward`]). The items
+//! (responses: [`crate::session::h1`]; requests to origins: [`crate::integration::rewrite`]). The items
 //! that lived here before the response type are re-exported from the session.
 
 use bytes::{BufMut, BytesMut};

@@ -9,7 +9,7 @@
 //! fields → `h1` serialises it into the connection's output buffer → the connection's
 //! [`crate::transport::Stream`] writes it. Reading requests (heads, persistence, bodies,
 //! 100-continue, pipelining) is still done by [`crate::proxy::conn`], [`crate::proxy::intake`]
-//! and [`crate::proxy::forward`]; it moves here behind a session interface that an HTTP/2
+//! and [`crate::integration::http`]; it moves here behind a session interface that an HTTP/2
 //! session implements too.
 
 pub mod h1;

@@ -7,25 +7,25 @@
 //! from the start is still a 502), the rules for responses without content (1xx/204/304 carry
 //! no body and no framing, RFC 9110 §6.4.1) and whether the origin connection is still in sync
 //! afterwards. Leaves out: connecting, sending the request and reading the head (see
-//! [`super::forward`]), and the body copy loop itself (`forward::pump`).
+//! [`super::http`] and [`crate::client`]), and the body copy loop itself (`http::pump`).
 //!
-//! Data flow: origin buffer → [`BodyDecoder`] → [`BodyEncoder`] → one output buffer, flushed to
+//! Data flow: origin buffer → [`crate::http::BodyDecoder`] → [`BodyEncoder`] → one output buffer, flushed to
 //! the client first when everything buffered is decoded, then by `pump` as the body streams.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::conn::Downstream;
-use super::forward::{pump, PumpFail, SourceFail, FLUSH_BYTES};
-use super::lifecycle::{ExchangeState, ResponseState};
-use super::worker::Cx;
+use super::http::{pump, PumpFail, SourceFail, FLUSH_BYTES};
 use crate::client::{BodyReader, UpstreamConn};
 use crate::error::GatewayError;
 use crate::http::{
     status_has_content, BodyChunk, BodyEncoder, BodyKind, Method, RequestHead, ResponseHead,
     Version,
 };
+use crate::proxy::conn::Downstream;
+use crate::proxy::lifecycle::{ExchangeState, ResponseState};
+use crate::proxy::worker::Cx;
 use crate::response::Response;
 use crate::session::h1::{self, ConnHeader};
 
@@ -71,7 +71,7 @@ pub(super) async fn relay_response(
     let meta = head.method_kind == Method::Head && status_has_content(rh.status);
     let meta_length = rh.declared_length().filter(|_| meta);
     let mut r = Response::origin(rh, &enc, meta_length);
-    super::lifecycle::response_filter(w, st.request_id.bytes(head), &mut r);
+    crate::proxy::lifecycle::response_filter(w, st.request_id.bytes(head), &mut r);
     h1::write_head(
         &mut out,
         &r,
