@@ -9,9 +9,10 @@ use super::{Handled, RequestCtx};
 use crate::config::MockResponse;
 use crate::error::GatewayError;
 use crate::proxy::conn::Downstream;
-use crate::proxy::lifecycle::{discard_body, ExchangeState};
+use crate::proxy::lifecycle::ExchangeState;
 use crate::proxy::worker::Cx;
 use crate::response::Response;
+use crate::session::Session;
 
 /// Answers with `mock`.
 pub async fn run<'a>(
@@ -21,6 +22,6 @@ pub async fn run<'a>(
     st: &mut ExchangeState,
     mock: &'a MockResponse,
 ) -> Result<Handled<'a>, GatewayError> {
-    discard_body(conn, req.head, st);
+    conn.skip_body(req.head, st);
     Ok(Handled::Respond(Response::mock(mock)))
 }

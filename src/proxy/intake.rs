@@ -170,10 +170,78 @@ pub async fn buffer_body(
     }
 }
 
+/// A request body being read chunk by chunk ([`next_chunk`]): its decoder and its rate rule.
+pub struct BodyStream {
+    dec: BodyDecoder,
+    pace: Pace,
+}
+
+/// Starts reading the request body: the client gets its `100 Continue` first when it waits for
+/// one (RFC 9110 §10.1.1). From here on the body's end is known only to the returned stream:
+/// the connection is reused only if it is read to its end.
+pub async fn open_body(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    policy: &BodyPolicy,
+) -> Result<BodyStream, GatewayError> {
+    let timeouts = &w.g.config.server.timeouts;
+    let kind = match st.body {
+        BodyState::Done => BodyKind::Empty, // nothing (more) to read
+        BodyState::Unread | BodyState::Partial => head.body,
+    };
+    let dec = BodyDecoder::new(kind, &w.g.config.server.limits);
+    if head.expect_continue && !dec.is_done() && conn.buf.is_empty() {
+        let cont = Bytes::from_static(CONTINUE_100);
+        conn.stream
+            .write_all(cont, timeouts.write)
+            .await
+            .map_err(|_| GatewayError::ClientGone)?;
+    }
+    if st.body == BodyState::Unread {
+        st.body = BodyState::Partial;
+    }
+    let pace = Pace::new(policy, timeouts.body_rate_grace, conn.buf.len());
+    Ok(BodyStream { dec, pace })
+}
+
+/// The next decoded chunk of the request body (never empty), or `None` at its end; reads as
+/// needed, each read under `body_read_ms` and the minimum body rate.
+pub async fn next_chunk(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    body: &mut BodyStream,
+    st: &mut ExchangeState,
+) -> Result<Option<Bytes>, GatewayError> {
+    loop {
+        match body.dec.decode(&mut conn.buf)? {
+            Some(BodyChunk::Data(d)) => {
+                st.bytes_in += d.len() as u64;
+                return Ok(Some(d));
+            }
+            Some(BodyChunk::End { .. }) => {
+                st.body = BodyState::Done;
+                return Ok(None);
+            }
+            None => {
+                let (want, per_read) = (w.buffers.size(), w.g.config.server.timeouts.body_read);
+                let pace = Some(&mut body.pace);
+                let got = read_paced(&mut conn.stream, &mut conn.buf, want, per_read, pace);
+                match got.await {
+                    Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
+                    Ok(_) => {}
+                    Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
+                    Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+                }
+            }
+        }
+    }
+}
+
 /// Reads the whole request body into memory, at most `max` bytes of payload, for work that
-/// needs it whole (Lambda payloads, authorizers and transformations that read the body). The
-/// client gets its `100 Continue` first when it waits for one (RFC 9110 §10.1.1); every read
-/// is under `body_read_ms` and the minimum rate of `policy`. A body larger than `max` is a 413
+/// needs it whole (Lambda payloads, authorizers and transformations that read the body),
+/// through [`open_body`] and [`next_chunk`]. A body larger than `max` is a 413
 /// ([`HttpError::BodyTooLarge`]): refused from its declared length before a byte of it is
 /// read, or as soon as the decoded payload passes `max`; what the client still sends is not
 /// read (the lifecycle then closes the connection, lingering).
@@ -191,52 +259,18 @@ pub async fn read_to_end(
         (_, BodyKind::Length(n)) if n > max as u64 => return Err(too_large),
         _ => {}
     }
-    let timeouts = &w.g.config.server.timeouts;
-    let mut dec = BodyDecoder::new(head.body, &w.g.config.server.limits);
-    if head.expect_continue && conn.buf.is_empty() {
-        let cont = Bytes::from_static(CONTINUE_100);
-        conn.stream
-            .write_all(cont, timeouts.write)
-            .await
-            .map_err(|_| GatewayError::ClientGone)?;
-    }
-    st.body = BodyState::Partial; // from here on, only this decoder knows where it ends
+    let mut stream = open_body(w, conn, head, st, policy).await?;
     let mut body = BytesMut::new();
     if let BodyKind::Length(n) = head.body {
         body.reserve(n as usize); // at most `max`, checked above
     }
-    let mut pace = Pace::new(policy, timeouts.body_rate_grace, conn.buf.len());
-    loop {
-        match dec.decode(&mut conn.buf)? {
-            Some(BodyChunk::Data(d)) => {
-                st.bytes_in += d.len() as u64;
-                if body.len().saturating_add(d.len()) > max {
-                    return Err(too_large);
-                }
-                body.extend_from_slice(&d);
-            }
-            Some(BodyChunk::End { .. }) => {
-                st.body = BodyState::Done;
-                return Ok(body.freeze());
-            }
-            None => {
-                let (want, per_read) = (w.buffers.size(), timeouts.body_read);
-                let got = read_paced(
-                    &mut conn.stream,
-                    &mut conn.buf,
-                    want,
-                    per_read,
-                    Some(&mut pace),
-                );
-                match got.await {
-                    Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
-                    Ok(_) => {}
-                    Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
-                    Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
-                }
-            }
+    while let Some(d) = next_chunk(w, conn, &mut stream, st).await? {
+        if body.len().saturating_add(d.len()) > max {
+            return Err(too_large);
         }
+        body.extend_from_slice(&d);
     }
+    Ok(body.freeze())
 }
 
 /// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
@@ -361,7 +395,10 @@ mod tests {
                 }
                 client
             });
-            let got = read_to_end(&cx, &mut conn, &head, &mut st, &policy, max).await;
+            // through the session interface, as an integration would
+            let got =
+                crate::session::Session::read_body(&mut conn, &cx, &head, &mut st, &policy, max)
+                    .await;
             let _client = sender.join().unwrap();
             match expected {
                 Ok(b) => {

@@ -40,6 +40,7 @@ use crate::metrics::Record;
 use crate::response::{Response, Source};
 use crate::router::RouteMatch;
 use crate::session::h1::{self, ConnHeader};
+use crate::session::Session;
 use crate::throttle::worker::{Denied, Identity};
 
 /// What happens to the client connection after an exchange.
@@ -357,73 +358,12 @@ async fn send(
     st: &mut ExchangeState,
     mut r: Response<'_>,
 ) -> Result<(), GatewayError> {
-    response_filter(w, st.request_id.bytes(head), &mut r);
-    let body = r.static_body().len();
-    let mut out = BytesMut::with_capacity(body + 256 + mock_head_len(&r));
-    let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
-    let head_only = head.method_kind == Method::Head;
-    let head_len = h1::write_whole(&mut out, &r, conn_hdr, head_only);
-    st.status = r.status;
-    write_client(w, conn, &mut out, head_len, st).await
+    let rid = st.request_id; // a copy: the response borrows it while `st` is updated
+    response_filter(w, rid.bytes(head), &mut r);
+    conn.send(w, head, st, &r).await
 }
 
-fn mock_head_len(r: &Response<'_>) -> usize {
-    match &r.source {
-        Source::Mock(m) => m.head.len(),
-        _ => 0,
-    }
-}
-
-/// A body we answer without reading: skip it when it is already buffered, else the connection
-/// cannot be reused (its remaining bytes would be taken for a new request).
-pub(crate) fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
-    match st.body {
-        BodyState::Done => return,
-        BodyState::Partial => {
-            st.keep_alive = false;
-            return;
-        }
-        BodyState::Unread => {}
-    }
-    if let BodyKind::Length(n) = head.body {
-        if (conn.buf.len() as u64) >= n {
-            let _ = conn.buf.split_to(n as usize);
-            st.bytes_in += n; // received, though not used: the log's requestLength counts it
-            st.body = BodyState::Done;
-            return;
-        }
-    }
-    st.keep_alive = false;
-}
-
-/// Sends a response we produced: `out` holds it whole, its first `head_len` bytes the head.
-async fn write_client(
-    w: &Cx<'_>,
-    conn: &mut Downstream,
-    out: &mut BytesMut,
-    head_len: usize,
-    st: &mut ExchangeState,
-) -> Result<(), GatewayError> {
-    st.response = ResponseState::Started;
-    st.bytes_out += out.len() as u64;
-    st.head_out += head_len as u64;
-    match conn
-        .stream
-        .flush(out, w.g.config.server.timeouts.write)
-        .await
-    {
-        Ok(()) => {
-            st.response = ResponseState::Complete;
-            Ok(())
-        }
-        Err(_) => {
-            st.keep_alive = false;
-            Err(GatewayError::ClientGone)
-        }
-    }
-}
-
-/// Phase 6: map a failure to its response (the single place errors become statuses) and decide
+/// Error mapping: map a failure to its response (the single place errors become statuses) and decide
 /// whether the connection goes on.
 async fn finish(
     w: &Cx<'_>,
@@ -438,7 +378,7 @@ async fn finish(
             st.keep_alive = false;
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
-            discard_body(conn, head, st);
+            conn.skip_body(head, st);
             let _ = send(w, conn, head, st, Response::error(e)).await;
         } else {
             st.keep_alive = false;

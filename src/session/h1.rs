@@ -10,13 +10,116 @@
 //! keep the connection (the lifecycle's), and writing to the socket (the caller flushes
 //! through its [`crate::transport::Stream`]).
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::reason_phrase;
-use crate::http::{BodyEncoder, HeaderKind, Version};
+use super::Session;
+use crate::config::BodyPolicy;
+use crate::error::{reason_phrase, GatewayError};
+use crate::http::{BodyEncoder, BodyKind, HeaderKind, Method, RequestHead, Version};
+use crate::proxy::conn::Downstream;
+use crate::proxy::intake::{self, BodyStream};
+use crate::proxy::lifecycle::{BodyState, ExchangeState, ResponseState};
 use crate::proxy::respond::{itoa_u64, put_decimal};
+use crate::proxy::worker::Cx;
 use crate::response::{Response, Source};
 use crate::throttle::worker::Throttled;
+use crate::transport::ConnFacts;
+
+/// The HTTP/1 session: a client connection with its buffered input.
+impl Session for Downstream {
+    fn facts(&self) -> &ConnFacts {
+        &self.accepted.facts
+    }
+
+    async fn open_body(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        policy: &BodyPolicy,
+    ) -> Result<BodyStream, GatewayError> {
+        intake::open_body(w, self, head, st, policy).await
+    }
+
+    async fn next_chunk(
+        &mut self,
+        w: &Cx<'_>,
+        body: &mut BodyStream,
+        st: &mut ExchangeState,
+    ) -> Result<Option<Bytes>, GatewayError> {
+        intake::next_chunk(w, self, body, st).await
+    }
+
+    async fn read_body(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        policy: &BodyPolicy,
+        max: usize,
+    ) -> Result<Bytes, GatewayError> {
+        intake::read_to_end(w, self, head, st, policy, max).await
+    }
+
+    /// Discards a body that is already buffered whole; anything else means the connection
+    /// cannot be reused (its remaining bytes would be taken for a new request, RFC 9112 §9.3).
+    fn skip_body(&mut self, head: &RequestHead, st: &mut ExchangeState) {
+        match st.body {
+            BodyState::Done => return,
+            BodyState::Partial => {
+                st.keep_alive = false;
+                return;
+            }
+            BodyState::Unread => {}
+        }
+        if let BodyKind::Length(n) = head.body {
+            if (self.buf.len() as u64) >= n {
+                let _ = self.buf.split_to(n as usize);
+                st.bytes_in += n; // received, though not used: the log's requestLength counts it
+                st.body = BodyState::Done;
+                return;
+            }
+        }
+        st.keep_alive = false;
+    }
+
+    /// Head and body in one buffer, one write.
+    async fn send(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        r: &Response<'_>,
+    ) -> Result<(), GatewayError> {
+        let body = r.static_body().len();
+        let rendered = match &r.source {
+            Source::Mock(m) => m.head.len(),
+            _ => 0,
+        };
+        let mut out = BytesMut::with_capacity(body + 256 + rendered);
+        let conn = ConnHeader::for_client(head.version, st.keep_alive);
+        let head_only = head.method_kind == Method::Head;
+        let head_len = write_whole(&mut out, r, conn, head_only);
+        st.status = r.status;
+        st.response = ResponseState::Started;
+        st.bytes_out += out.len() as u64;
+        st.head_out += head_len as u64;
+        match self
+            .stream
+            .flush(&mut out, w.g.config.server.timeouts.write)
+            .await
+        {
+            Ok(()) => {
+                st.response = ResponseState::Complete;
+                Ok(())
+            }
+            Err(_) => {
+                st.keep_alive = false;
+                Err(GatewayError::ClientGone)
+            }
+        }
+    }
+}
 
 /// How the response tells the client about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
