@@ -26,7 +26,6 @@ use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, Meth
 use crate::proxy::conn::Downstream;
 use crate::proxy::intake::{self, read_paced, Pace, ReadFail, Rest};
 use crate::proxy::lifecycle::{BodyState, ExchangeState};
-use crate::proxy::respond::CONTINUE_100;
 use crate::proxy::worker::Cx;
 use crate::router::PathTemplate;
 use crate::transport::Stream;
@@ -119,12 +118,8 @@ async fn forward(
         BodyKind::Chunked => BodyEncoder::Chunked,
         BodyKind::Empty | BodyKind::CloseDelimited => BodyEncoder::Empty,
     };
-    if head.expect_continue && !dec.is_done() && conn.buf.is_empty() {
-        let cont = Bytes::from_static(CONTINUE_100);
-        conn.stream
-            .write_all(cont, timeouts.write)
-            .await
-            .map_err(|_| GatewayError::ClientGone)?;
+    if !dec.is_done() {
+        conn.continue_if_expected(w, head).await?;
     }
     if st.body == BodyState::Unread {
         st.body = BodyState::Partial; // from here on, only this decoder knows where it ends

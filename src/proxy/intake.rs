@@ -24,7 +24,6 @@ use bytes::{Bytes, BytesMut};
 
 use super::conn::Downstream;
 use super::lifecycle::{BodyState, ExchangeState};
-use super::respond::CONTINUE_100;
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
@@ -192,12 +191,8 @@ pub async fn open_body(
         BodyState::Unread | BodyState::Partial => head.body,
     };
     let dec = BodyDecoder::new(kind, &w.g.config.server.limits);
-    if head.expect_continue && !dec.is_done() && conn.buf.is_empty() {
-        let cont = Bytes::from_static(CONTINUE_100);
-        conn.stream
-            .write_all(cont, timeouts.write)
-            .await
-            .map_err(|_| GatewayError::ClientGone)?;
+    if !dec.is_done() {
+        conn.continue_if_expected(w, head).await?;
     }
     if st.body == BodyState::Unread {
         st.body = BodyState::Partial;
@@ -413,6 +408,54 @@ mod tests {
         }
     }
 
+    /// A client that sent `Expect: 100-continue` gets the interim response before it sends
+    /// the body that `read_body` then reads.
+    async fn read_after_continue() {
+        use crate::proxy::worker::{Cx, Worker};
+        use std::io::{Read, Write};
+        let cfg = std::sync::Arc::new(
+            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
+        );
+        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+        let health = crate::health::HealthBoard::new(&cfg);
+        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let w = Worker::new(0, crate::server::DriverKind::Epoll, g);
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let local = s.local_addr().unwrap();
+        let mut conn = Downstream::new(
+            crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
+            crate::transport::ConnFacts::plain(peer, local),
+            std::rc::Rc::new(std::cell::Cell::new(false)),
+        );
+        let mut hb = BytesMut::from(
+            &b"POST /x HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n"[..],
+        );
+        let head = crate::http::parse_request(&mut hb, &crate::http::Limits::default())
+            .unwrap()
+            .unwrap();
+        let mut st = super::super::lifecycle::request_filter(&cx, &head);
+        let sender = std::thread::spawn(move || {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut got = [0u8; 25];
+            client.read_exact(&mut got).unwrap();
+            assert_eq!(&got[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+            client.write_all(b"ok").unwrap();
+            client
+        });
+        let policy = BodyPolicy::default();
+        let got = crate::session::Session::read_body(&mut conn, &cx, &head, &mut st, &policy, 64);
+        let got = got.await;
+        let _client = sender.join().unwrap();
+        assert_eq!(&got.unwrap()[..], b"ok");
+    }
+
     #[test]
     fn read_to_end_epoll() {
         let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -420,6 +463,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(read_whole_cases());
+        rt.block_on(read_after_continue());
     }
 
     #[test]
@@ -429,6 +473,7 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(read_whole_cases());
+        rt.block_on(read_after_continue());
     }
 
     #[test]

@@ -27,8 +27,6 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use super::conn::Downstream;
 use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
@@ -39,7 +37,6 @@ use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
 use crate::response::{Response, Source};
 use crate::router::RouteMatch;
-use crate::session::h1::{self, ConnHeader};
 use crate::session::Session;
 use crate::throttle::worker::{Denied, Identity};
 
@@ -403,22 +400,16 @@ async fn finish(
 /// a body (a 413 for a declared Content-Length).
 pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
     let started = Instant::now();
-    let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
     let mut r = Response::error(e);
     response_filter(w, &rid, &mut r);
-    // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2):
-    // `buf` holds what was received of it, also after a timeout (see `conn::read_head_more`).
-    let head_only = conn.buf.starts_with(b"HEAD ");
-    let head_len = h1::write_whole(&mut out, &r, ConnHeader::Close, head_only);
-    let sent = out.len() as u64;
-    let payload = (out.len() - head_len) as u64;
-    let write = w.g.config.server.timeouts.write;
-    let outcome = match conn.stream.flush(&mut out, write).await {
-        Ok(()) => Outcome::CloseLingering,
-        Err(_) => Outcome::Close,
+    // (`buf` holds what was received of the head, also after a timeout: see
+    // `conn::read_head_more`)
+    let (outcome, counts) = match conn.send_rejection(w, &r).await {
+        Ok(c) => (Outcome::CloseLingering, c),
+        Err(c) => (Outcome::Close, c),
     };
-    log_rejected(w, conn, &e, &rid, (sent, payload), started);
+    log_rejected(w, conn, &e, &rid, counts, started);
     outcome
 }
 

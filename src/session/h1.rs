@@ -121,6 +121,49 @@ impl Session for Downstream {
     }
 }
 
+impl Downstream {
+    /// Sends `100 Continue` (RFC 9110 §10.1.1) when the client waits for it before sending a
+    /// body we are about to read: it asked (`Expect: 100-continue`), and none of the body has
+    /// arrived yet.
+    pub async fn continue_if_expected(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+    ) -> Result<(), GatewayError> {
+        if !head.expect_continue || !self.buf.is_empty() {
+            return Ok(());
+        }
+        let cont = Bytes::from_static(CONTINUE_100);
+        self.stream
+            .write_all(cont, w.g.config.server.timeouts.write)
+            .await
+            .map_err(|_| GatewayError::ClientGone)
+    }
+
+    /// Sends the answer to a request whose head was refused (it did not parse, or came too
+    /// slowly), then the connection closes. A HEAD request still gets no content (RFC 9110
+    /// §9.3.2): the buffer holds what was received of its head, also after a timeout. Returns
+    /// (bytes sent, of which payload); `Err` when the client is gone.
+    pub async fn send_rejection(
+        &mut self,
+        w: &Cx<'_>,
+        r: &Response<'_>,
+    ) -> Result<(u64, u64), (u64, u64)> {
+        let mut out = BytesMut::with_capacity(256);
+        let head_only = self.buf.starts_with(b"HEAD ");
+        let head_len = write_whole(&mut out, r, ConnHeader::Close, head_only);
+        let counts = (out.len() as u64, (out.len() - head_len) as u64);
+        match self
+            .stream
+            .flush(&mut out, w.g.config.server.timeouts.write)
+            .await
+        {
+            Ok(()) => Ok(counts),
+            Err(_) => Err(counts),
+        }
+    }
+}
+
 /// How the response tells the client about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnHeader {
