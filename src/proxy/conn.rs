@@ -8,8 +8,11 @@
 //! The rest of a head that needs more than one read is taken the same way (readiness, then a
 //! synchronous `recv(2)`), so when the head deadline passes the bytes received are still there.
 //! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
-//! so the future an idle connection parks is small. Leaves out: what a request does (see
-//! [`super::lifecycle`]).
+//! so the future an idle connection parks is small; the connection's facts (peer, local address,
+//! scheme, TLS) are boxed with it for the same reason. All socket I/O goes through the
+//! connection's [`Stream`] (plain or TLS alike). Leaves out: what a request does (see
+//! [`super::lifecycle`]) and the HTTP/1 session operations on a connection (bodies, sending a
+//! response: [`crate::session::h1`]).
 
 use std::cell::Cell;
 use std::rc::Rc;
