@@ -37,14 +37,14 @@ pub const FLUSH_BYTES: usize = 64 * 1024;
 pub type Rewrite<'a> = (&'a PathTemplate, &'a [&'a [u8]]);
 
 /// Which side of a body copy failed.
-pub(super) enum PumpFail {
+pub(crate) enum PumpFail {
     /// Reading or decoding the source failed.
     Source(SourceFail),
     /// Writing to the destination failed.
     Sink,
 }
 
-pub(super) enum SourceFail {
+pub(crate) enum SourceFail {
     Framing(HttpError),
     Timeout,
     /// Below the minimum body rate (request bodies only).
@@ -221,7 +221,7 @@ impl BodySource for ClientBody<'_, '_> {
 /// `moved` counts payload bytes. With `pace`, the reads of `src` are also under a minimum-rate
 /// rule (a client's request body).
 #[allow(clippy::too_many_arguments)] // both ends, both framings, the limits, the pace: distinct
-pub(super) async fn pump(
+pub(crate) async fn pump(
     src: &mut Stream,
     src_buf: &mut BytesMut,
     dec: &mut BodyDecoder,

@@ -9,14 +9,15 @@
 //! afterwards. Leaves out: connecting, sending the request and reading the head (see
 //! [`super::http`] and [`crate::client`]), and the body copy loop itself (`http::pump`).
 //!
-//! Data flow: origin buffer → [`crate::http::BodyDecoder`] → [`BodyEncoder`] → one output buffer, flushed to
-//! the client first when everything buffered is decoded, then by `pump` as the body streams.
+//! Data flow: origin buffer → [`crate::http::BodyDecoder`] → [`BodyEncoder`] → one output
+//! buffer, written to the client by the session (`write_part`) once everything buffered is
+//! decoded, then streamed by the session (`stream_body`) as the body arrives.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 
-use super::http::{pump, PumpFail, SourceFail, FLUSH_BYTES};
+use super::http::{PumpFail, SourceFail, FLUSH_BYTES};
 use crate::client::{BodyReader, UpstreamConn};
 use crate::error::GatewayError;
 use crate::http::{
@@ -80,7 +81,6 @@ pub(super) async fn relay_response(
     st.bytes_out += out.len() as u64;
     st.head_out += out.len() as u64; // the head alone: the access log's responseLength excludes it
     st.status = rh.status;
-    let timeouts = &w.g.config.server.timeouts;
     let mut ended = false;
     let mut step = Some(first);
     // The first step, and every further one already buffered (up to FLUSH_BYTES), is decoded
@@ -107,27 +107,21 @@ pub(super) async fn relay_response(
     let in_sync = rh.body != BodyKind::CloseDelimited && !stray_framing(rh);
     // From here on bytes reach the client: an error can only close the connection.
     st.response = ResponseState::Started;
-    if conn.stream.flush(&mut out, timeouts.write).await.is_err() {
-        return Err(GatewayError::ClientGone);
-    }
+    conn.write_part(w, &mut out).await?;
     if ended {
         st.response = ResponseState::Complete;
         return Ok(in_sync);
     }
-    let limit = (read_limit, timeouts.write, w.buffers.size());
-    let (src, src_buf, dec) = body.parts();
-    let r = pump(
-        src,
-        src_buf,
-        dec,
-        &mut conn.stream,
-        &mut out,
-        &mut enc,
-        limit,
-        &mut st.bytes_out,
-        None,
-    )
-    .await;
+    let r = conn
+        .stream_body(
+            w,
+            &mut body,
+            &mut out,
+            &mut enc,
+            read_limit,
+            &mut st.bytes_out,
+        )
+        .await;
     match r {
         Ok(()) => {
             st.response = ResponseState::Complete;

@@ -10,12 +10,16 @@
 //! keep the connection (the lifecycle's), and writing to the socket (the caller flushes
 //! through its [`crate::transport::Stream`]).
 
+use std::time::Duration;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::Session;
+use crate::client::BodyReader;
 use crate::config::BodyPolicy;
 use crate::error::{reason_phrase, GatewayError};
 use crate::http::{BodyEncoder, BodyKind, HeaderKind, Method, RequestHead, Version};
+use crate::integration::http::{pump, PumpFail};
 use crate::proxy::conn::Downstream;
 use crate::proxy::intake::{self, BodyStream};
 use crate::proxy::lifecycle::{BodyState, ExchangeState, ResponseState};
@@ -138,6 +142,48 @@ impl Downstream {
             .write_all(cont, w.g.config.server.timeouts.write)
             .await
             .map_err(|_| GatewayError::ClientGone)
+    }
+
+    /// Writes response bytes already serialised for this client: a streamed response's head
+    /// with the first part of its body. Its failure means the client is gone.
+    pub async fn write_part(&mut self, w: &Cx<'_>, out: &mut BytesMut) -> Result<(), GatewayError> {
+        let limit = w.g.config.server.timeouts.write;
+        self.stream
+            .flush(out, limit)
+            .await
+            .map_err(|_| GatewayError::ClientGone)
+    }
+
+    /// Streams the rest of an origin's response body to this client, re-framed by `enc`
+    /// (chosen for this client when the head was serialised) through `out`; `moved` counts the
+    /// payload bytes. Memory stays bounded by the buffers.
+    pub(crate) async fn stream_body(
+        &mut self,
+        w: &Cx<'_>,
+        body: &mut BodyReader<'_>,
+        out: &mut BytesMut,
+        enc: &mut BodyEncoder,
+        read_limit: Duration,
+        moved: &mut u64,
+    ) -> Result<(), PumpFail> {
+        let limits = (
+            read_limit,
+            w.g.config.server.timeouts.write,
+            w.buffers.size(),
+        );
+        let (src, src_buf, dec) = body.parts();
+        pump(
+            src,
+            src_buf,
+            dec,
+            &mut self.stream,
+            out,
+            enc,
+            limits,
+            moved,
+            None,
+        )
+        .await
     }
 
     /// Sends the answer to a request whose head was refused (it did not parse, or came too

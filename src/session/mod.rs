@@ -10,9 +10,11 @@
 //!
 //! Data flow: a producer builds a `Response` → the lifecycle's response filter adds the common
 //! fields → [`Session::send`] serialises it and writes it through the connection's
-//! [`crate::transport::Stream`]. Still outside the interface: reading heads, keep-alive and
-//! pipelining ([`crate::proxy::conn`]) and the HTTP integration's streaming fast path (the
-//! buffered body and the relay copy encoded bytes straight between client and origin).
+//! [`crate::transport::Stream`]. Every write of response bytes to a client is in [`h1`]: whole
+//! responses ([`Session::send`]), `100 Continue`, the answer to a refused head, and an origin's
+//! relayed response (`write_part`, `stream_body`: the relay's fast path, which copies encoded
+//! bytes and holds the head back until the body's start decodes). Still outside the interface:
+//! reading heads, keep-alive and pipelining ([`crate::proxy::conn`]).
 
 pub mod h1;
 
