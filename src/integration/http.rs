@@ -106,7 +106,7 @@ async fn forward(
     write_request_head(
         &mut out,
         head,
-        st,
+        &st.request_id,
         conn.facts(),
         local.as_deref(),
         rewrite,

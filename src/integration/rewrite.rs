@@ -12,7 +12,7 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::http::{BodyKind, HeaderKind, RequestHead};
-use crate::proxy::lifecycle::{ExchangeState, RequestId};
+use crate::proxy::lifecycle::RequestId;
 use crate::proxy::respond::put_decimal;
 use crate::transport::ConnFacts;
 
@@ -43,7 +43,7 @@ pub fn listener_authority(head: &RequestHead, facts: &ConnFacts) -> Option<Strin
 pub fn write_request_head(
     out: &mut BytesMut,
     head: &RequestHead,
-    st: &ExchangeState,
+    request_id: &RequestId,
     facts: &ConnFacts,
     default_host: Option<&str>,
     rewrite: Option<Rewrite<'_>>,
@@ -116,7 +116,7 @@ pub fn write_request_head(
     if let Some(h) = head.host {
         put_line(out, b"x-forwarded-host", head.slice(h));
     }
-    if let RequestId::Generated(id) = &st.request_id {
+    if let RequestId::Generated(id) = request_id {
         put_line(out, b"x-request-id", id);
     }
     match head.body {
@@ -129,4 +129,45 @@ pub fn write_request_head(
         BodyKind::Empty | BodyKind::CloseDelimited => {}
     }
     out.put_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Scheme;
+
+    fn rewritten(facts: &ConnFacts) -> String {
+        let mut raw = BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nhost: api.example.com\r\nconnection: keep-alive\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"[..]);
+        let head = crate::http::parse_request(&mut raw, &crate::http::Limits::default())
+            .unwrap()
+            .unwrap();
+        let mut out = BytesMut::new();
+        let id = RequestId::Generated([b'r'; crate::proxy::worker::REQUEST_ID_LEN]);
+        write_request_head(&mut out, &head, &id, facts, None, None, None);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    /// `X-Forwarded-For` appends the peer from the connection's facts; `X-Forwarded-Proto` is
+    /// the facts' scheme (https for a TLS connection), never a constant.
+    #[test]
+    fn forwarded_fields_come_from_the_connection_facts() {
+        let mut facts = ConnFacts::plain(
+            "192.0.2.7:5000".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        let plain = rewritten(&facts);
+        assert!(
+            plain.contains("x-forwarded-for: 10.0.0.1, 192.0.2.7\r\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("x-forwarded-proto: http\r\n"), "{plain}");
+        assert!(
+            !plain.contains("connection:"),
+            "hop-by-hop field forwarded: {plain}"
+        );
+        facts.scheme = Scheme::Https;
+        let tls = rewritten(&facts);
+        assert!(tls.contains("x-forwarded-proto: https\r\n"), "{tls}");
+        assert_eq!(tls.matches("x-forwarded-proto").count(), 1);
+    }
 }
