@@ -10,7 +10,7 @@
 //! `ejected_until` (milliseconds on the process clock) `passive_cooldown_ms` ahead; every worker
 //! skips the target until then. Workers read both with `Relaxed` loads: a flag seen a moment late
 //! only sends one more request to a target that is going down or up, and no other memory is
-//! published through them. Leaves out: choosing among healthy targets (see `proxy::upstream`).
+//! published through them. Leaves out: choosing among healthy targets (see `client::pool`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

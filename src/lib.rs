@@ -1,24 +1,33 @@
 //! tollgate: a self-hosted, thread-per-core API gateway and edge proxy.
 //!
-//! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals) →
-//! [`proxy`] (connections, the request lifecycle, upstream pools) using [`http`] (strict HTTP/1.1
-//! codec on bytes) and [`router`] (the precompiled route trie), all configured by [`config`]
-//! (TOML → validated → immutable). [`error`] maps every failure to its status. [`runtime`] (the
-//! driver choice) and [`fmt`] (time and number formatting) sit below everything, so dependencies
-//! point one way: `server` → `proxy` → the rest, never back.
+//! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals)
+//! accepts a connection into a [`transport::Stream`] with its [`transport::ConnFacts`] →
+//! [`proxy`] (the connection and the request lifecycle's named phases) using [`http`] (strict
+//! HTTP/1.1 codec on bytes) and [`router`] (the precompiled route trie) → [`integration`] (mock,
+//! HTTP; an origin through [`client`], the per-worker pools and one HTTP/1 exchange) → a
+//! [`response::Response`], filtered by the lifecycle and serialised by [`session`] → written
+//! through the same `Stream`. All of it is configured by [`config`] (TOML → validated →
+//! immutable); [`error`] maps every failure to its status.
+//! [`tls`] turns `[tls]` and upstream `tls` settings into rustls configs. [`runtime`] (the driver
+//! choice) and [`fmt`] (time and number formatting) sit below everything, so dependencies point
+//! one way: `server` → `proxy` → the rest, never back.
 
 pub mod accesslog;
 pub mod admin;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod fmt;
 pub mod health;
 pub mod http;
+pub mod integration;
 pub mod metrics;
 pub mod proxy;
+pub mod response;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod session;
 pub mod throttle;
 pub mod tls;
 pub mod transport;

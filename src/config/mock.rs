@@ -4,7 +4,7 @@
 //! and values, fields tollgate sets itself, no content for 204/304 per RFC 9110 §6.4.1) and
 //! pre-rendering its status line and header lines into one [`MockResponse`], so the hot path
 //! copies bytes and adds only `date`, `x-request-id` and `connection`. Leaves out: writing it
-//! (see [`crate::proxy::respond::mock_response`]).
+//! (see [`crate::session::h1`]).
 
 use bytes::Bytes;
 use toml::Spanned;

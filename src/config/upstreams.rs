@@ -4,7 +4,7 @@
 //! written with every address it stands for), the checks of a target's form (a missing port is
 //! named as such), and the ranges of upstream settings. Leaves out: looking names up again at
 //! run time (see [`crate::server::dns`]) and the per-worker pools built from this (see
-//! [`crate::proxy::upstream`]). Data flows raw `[[upstream]]` → [`compile_upstreams`] →
+//! [`crate::client::pool`]). Data flows raw `[[upstream]]` → [`compile_upstreams`] →
 //! `Config::upstreams`, which routes reference by index.
 
 use std::net::SocketAddr;

@@ -8,79 +8,59 @@
 //! The rest of a head that needs more than one read is taken the same way (readiness, then a
 //! synchronous `recv(2)`), so when the head deadline passes the bytes received are still there.
 //! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
-//! so the future an idle connection parks is small. Leaves out: what a request does (see
-//! [`super::lifecycle`]).
+//! so the future an idle connection parks is small; the connection's facts (peer, local address,
+//! scheme, TLS) are boxed with it for the same reason. All socket I/O goes through the
+//! connection's [`Stream`] (plain or TLS alike). Leaves out: what a request does (see
+//! [`super::lifecycle`]) and the HTTP/1 session operations on a connection (bodies, sending a
+//! response: [`crate::session::h1`]).
 
 use std::cell::Cell;
-use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use monoio::net::TcpStream;
 
-use super::io::{readable_by, try_read, IoFail};
 use super::lifecycle::{self, Outcome};
 use super::worker::{Cx, Worker};
 use crate::error::GatewayError;
 use crate::http::{parse_request, HttpError};
-
-/// The textual client address for `X-Forwarded-For`, formatted on the stack per request (the
-/// connection keeps only its socket, whose peer address monoio caches).
-#[derive(Clone, Copy)]
-pub struct PeerIp {
-    buf: [u8; 46],
-    len: u8,
-}
-
-impl PeerIp {
-    pub fn new(addr: SocketAddr) -> Self {
-        let mut buf = [0u8; 46];
-        let len = match addr.ip().to_canonical() {
-            // the common case, formatted by hand (this runs per request when logging)
-            std::net::IpAddr::V4(v4) => {
-                let mut n = 0;
-                for (i, octet) in v4.octets().iter().enumerate() {
-                    if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
-                    }
-                    let d = crate::proxy::respond::itoa_u64(u64::from(*octet));
-                    let mut d = d;
-                    for &c in d.as_bytes_mut() {
-                        buf[n] = c;
-                        n += 1;
-                    }
-                }
-                n
-            }
-            ip => {
-                use std::io::Write;
-                let mut cur = std::io::Cursor::new(&mut buf[..]);
-                let _ = write!(cur, "{ip}");
-                cur.position() as usize
-            }
-        };
-        PeerIp {
-            buf,
-            len: len as u8,
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..usize::from(self.len)).unwrap_or_default()
-    }
-}
+use crate::transport::{ConnFacts, IoFail, Stream};
 
 /// A client connection and its buffered, not yet consumed bytes.
 pub struct Downstream {
-    pub stream: TcpStream,
+    pub stream: Stream,
     /// Unconsumed input; capacity 0 while the connection is idle.
     pub buf: BytesMut,
+    /// What the accept loop knew (boxed, one allocation per connection: the parked idle
+    /// future stays small).
+    pub accepted: Box<Accepted>,
+}
+
+/// What a connection is given at accept, kept for its lifetime.
+pub struct Accepted {
+    /// Peer, local address, scheme and TLS parameters.
+    pub facts: ConnFacts,
     /// Set when a reload removed the address this connection was accepted on: finish the
     /// current request, then close.
     pub listener_closed: Rc<Cell<bool>>,
+}
+
+impl Downstream {
+    pub fn new(stream: Stream, facts: ConnFacts, listener_closed: Rc<Cell<bool>>) -> Downstream {
+        Downstream {
+            stream,
+            buf: BytesMut::new(),
+            accepted: Box::new(Accepted {
+                facts,
+                listener_closed,
+            }),
+        }
+    }
+
+    /// The connection's facts, captured at accept.
+    pub fn facts(&self) -> &ConnFacts {
+        &self.accepted.facts
+    }
 }
 
 /// Where a connection is between requests.
@@ -150,7 +130,7 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
             conn.buf = w.buffers.take();
         }
         // The readiness wait said bytes (or the end) are there: take them synchronously.
-        match try_read(&conn.stream, &mut conn.buf, w.buffers.size()) {
+        match conn.stream.try_read(&mut conn.buf, w.buffers.size()) {
             Ok(0) => return Outcome::Close,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -196,15 +176,13 @@ fn idle_limit(w: &Worker, state: ConnState) -> std::time::Duration {
 
 /// Waits, without a buffer, until the client sends something. False: close the connection.
 async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool {
-    if w.draining.get() || conn.listener_closed.get() {
+    if w.draining.get() || conn.accepted.listener_closed.get() {
         return false;
     }
-    let _idle = w
-        .idle
-        .register(conn.stream.as_raw_fd(), idle_limit(w, state));
+    let _idle = w.idle.register(conn.stream.raw_fd(), idle_limit(w, state));
     // Bytes that arrived are a request the client already sent: it is served (with
     // `Connection: close` when draining or the listener is gone), not cut off.
-    conn.stream.readable(false).await.is_ok()
+    conn.stream.readable().await.is_ok()
 }
 
 #[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation
@@ -228,7 +206,7 @@ async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
             Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
         }
         let had_bytes = !conn.buf.is_empty();
-        match read_head_more(&conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
+        match read_head_more(&mut conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
             Ok(0) if had_bytes => {
                 return HeadRead::Reject(GatewayError::Http(HttpError::UnexpectedEof))
             }
@@ -249,14 +227,14 @@ async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
 /// content, RFC 9110 §9.3.2), and the log how much was received. Heads that need more than the
 /// first read are rare (slow or large ones), so the extra readiness step costs little.
 async fn read_head_more(
-    stream: &TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     deadline: Instant,
 ) -> Result<usize, IoFail> {
     loop {
-        readable_by(stream, deadline).await?;
-        match try_read(stream, buf, want) {
+        stream.readable_by(deadline).await?;
+        match stream.try_read(buf, want) {
             Ok(n) => return Ok(n),
             // a spurious wake-up, or a signal: wait again
             Err(e)
@@ -266,20 +244,6 @@ async fn read_head_more(
                 ) => {}
             Err(e) => return Err(IoFail::Io(e)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_ip_text() {
-        let t = |s: &str| PeerIp::new(s.parse().unwrap()).as_bytes().to_vec();
-        assert_eq!(t("10.0.200.7:1"), b"10.0.200.7");
-        assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
-        assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
-        assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
     }
 }
 
@@ -308,14 +272,15 @@ mod footprint {
             let w = std::rc::Rc::new(super::Worker::new(0, crate::runtime::DriverKind::Epoll, g));
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (s, _) = l.accept().unwrap();
+            let (s, peer) = l.accept().unwrap();
             s.set_nonblocking(true).unwrap();
+            let local = s.local_addr().unwrap();
             let s = monoio::net::TcpStream::from_std(s).unwrap();
-            let conn = super::Downstream {
-                stream: s,
-                buf: bytes::BytesMut::new(),
-                listener_closed: std::rc::Rc::new(std::cell::Cell::new(false)),
-            };
+            let conn = super::Downstream::new(
+                crate::transport::Stream::Plain(s),
+                crate::transport::ConnFacts::plain(peer, local),
+                std::rc::Rc::new(std::cell::Cell::new(false)),
+            );
             let f = super::serve(conn, w);
             std::mem::size_of_val(&f)
         });

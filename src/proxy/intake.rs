@@ -6,13 +6,13 @@
 //! does by default: a slow client then holds only its own memory, never an origin connection
 //! (an origin with a fixed number of threads would otherwise be starved by a few clients
 //! dripping bodies). A body that fits is sent whole in one write and is replayable like a
-//! bodiless request; a larger one is streamed from there by [`super::forward`]. Every read of
+//! bodiless request; a larger one is streamed from there by [`crate::integration::http`]. Every read of
 //! the body, buffered or streamed, goes through [`read_paced`]: each read is bounded by
 //! `body_read_ms`, and once `body_rate_grace_ms` is over a body arriving on average slower than
 //! `min_body_rate` ends with 408 ([`GatewayError::BodyTooSlow`]; the connection closes, the
 //! body's end being unknown). The average counts only the time spent waiting for the client:
 //! time the origin takes to accept a streamed body is not the client's fault. Leaves out: the
-//! request head, choosing and talking to the origin, the response (see [`super::forward`]).
+//! request head, choosing and talking to the origin, the response (see [`crate::integration::http`]).
 //!
 //! Data flow: client socket → `conn.buf` → [`BodyDecoder`] → [`BodyEncoder`] → the output
 //! buffer that already holds the rewritten head; memory stays bounded by the route's
@@ -20,16 +20,16 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use monoio::net::TcpStream;
+use bytes::{Bytes, BytesMut};
 
 use super::conn::Downstream;
-use super::forward::FLUSH_BYTES;
-use super::io::{read_within, IoFail};
+use super::lifecycle::{BodyState, ExchangeState};
 use super::worker::Cx;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
-use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, HttpError};
+use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, RequestHead};
+use crate::integration::http::FLUSH_BYTES;
+use crate::transport::{IoFail, Stream};
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and
 /// how much it has sent. Per exchange, on one worker.
@@ -90,14 +90,14 @@ pub enum ReadFail {
 /// One read of body bytes into `buf`, bounded by `per_read` and, with a [`Pace`], by the
 /// minimum rate. `Ok(0)`: the client closed its side.
 pub async fn read_paced(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     buf: &mut BytesMut,
     want: usize,
     per_read: Duration,
     pace: Option<&mut Pace>,
 ) -> Result<usize, ReadFail> {
     let Some(pace) = pace else {
-        return match read_within(stream, buf, want, per_read).await {
+        return match stream.read_within(buf, want, per_read).await {
             Ok(n) => Ok(n),
             Err(IoFail::Timeout) => Err(ReadFail::Timeout),
             Err(IoFail::Io(_)) => Err(ReadFail::Closed),
@@ -111,7 +111,7 @@ pub async fn read_paced(
         return Err(ReadFail::TooSlow);
     }
     let started = Instant::now();
-    let got = read_within(stream, buf, want, limit).await;
+    let got = stream.read_within(buf, want, limit).await;
     pace.waited += started.elapsed();
     match got {
         Ok(n) => {
@@ -169,6 +169,105 @@ pub async fn buffer_body(
     }
 }
 
+/// A request body being read chunk by chunk ([`next_chunk`]): its decoder and its rate rule.
+pub struct BodyStream {
+    dec: BodyDecoder,
+    pace: Pace,
+}
+
+/// Starts reading the request body: the client gets its `100 Continue` first when it waits for
+/// one (RFC 9110 §10.1.1). From here on the body's end is known only to the returned stream:
+/// the connection is reused only if it is read to its end.
+pub async fn open_body(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    policy: &BodyPolicy,
+) -> Result<BodyStream, GatewayError> {
+    let timeouts = &w.g.config.server.timeouts;
+    let kind = match st.body {
+        BodyState::Done => BodyKind::Empty, // nothing (more) to read
+        BodyState::Unread | BodyState::Partial => head.body,
+    };
+    let dec = BodyDecoder::new(kind, &w.g.config.server.limits);
+    if !dec.is_done() {
+        conn.continue_if_expected(w, head).await?;
+    }
+    if st.body == BodyState::Unread {
+        st.body = BodyState::Partial;
+    }
+    let pace = Pace::new(policy, timeouts.body_rate_grace, conn.buf.len());
+    Ok(BodyStream { dec, pace })
+}
+
+/// The next decoded chunk of the request body (never empty), or `None` at its end; reads as
+/// needed, each read under `body_read_ms` and the minimum body rate.
+pub async fn next_chunk(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    body: &mut BodyStream,
+    st: &mut ExchangeState,
+) -> Result<Option<Bytes>, GatewayError> {
+    loop {
+        match body.dec.decode(&mut conn.buf)? {
+            Some(BodyChunk::Data(d)) => {
+                st.bytes_in += d.len() as u64;
+                return Ok(Some(d));
+            }
+            Some(BodyChunk::End { .. }) => {
+                st.body = BodyState::Done;
+                return Ok(None);
+            }
+            None => {
+                let (want, per_read) = (w.buffers.size(), w.g.config.server.timeouts.body_read);
+                let pace = Some(&mut body.pace);
+                let got = read_paced(&mut conn.stream, &mut conn.buf, want, per_read, pace);
+                match got.await {
+                    Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
+                    Ok(_) => {}
+                    Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
+                    Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+                }
+            }
+        }
+    }
+}
+
+/// Reads the whole request body into memory, at most `max` bytes of payload, for work that
+/// needs it whole (Lambda payloads, authorizers and transformations that read the body),
+/// through [`open_body`] and [`next_chunk`]. A body larger than `max` is a 413
+/// ([`HttpError::BodyTooLarge`]): refused from its declared length before a byte of it is
+/// read, or as soon as the decoded payload passes `max`; what the client still sends is not
+/// read (the lifecycle then closes the connection, lingering).
+pub async fn read_to_end(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    policy: &BodyPolicy,
+    max: usize,
+) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::Http(HttpError::BodyTooLarge);
+    match (st.body, head.body) {
+        (BodyState::Done, _) | (_, BodyKind::Empty) => return Ok(Bytes::new()),
+        (_, BodyKind::Length(n)) if n > max as u64 => return Err(too_large),
+        _ => {}
+    }
+    let mut stream = open_body(w, conn, head, st, policy).await?;
+    let mut body = BytesMut::new();
+    if let BodyKind::Length(n) = head.body {
+        body.reserve(n as usize); // at most `max`, checked above
+    }
+    while let Some(d) = next_chunk(w, conn, &mut stream, st).await? {
+        if body.len().saturating_add(d.len()) > max {
+            return Err(too_large);
+        }
+        body.extend_from_slice(&d);
+    }
+    Ok(body.freeze())
+}
+
 /// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
 /// whole body was there. Once `cap` is reached the decoder still takes one step: a body whose
 /// end follows right at `cap` (a Content-Length body exactly that long, or a chunked body's
@@ -216,6 +315,165 @@ mod tests {
             waited: Duration::from_millis(waited_ms),
             received,
         }
+    }
+
+    /// `read_to_end` on a real socket: the body arrives in two parts after the head, or is
+    /// larger than the limit (declared, or only found out while decoding chunks).
+    async fn read_whole_cases() {
+        use crate::proxy::worker::{Cx, Worker};
+        use std::io::Write;
+        let cfg = std::sync::Arc::new(
+            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
+        );
+        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+        let health = crate::health::HealthBoard::new(&cfg);
+        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let limits = crate::http::Limits::default();
+        let policy = BodyPolicy::default();
+        // (head, body parts, limit, expected)
+        type Case = (
+            &'static [u8],
+            [&'static [u8]; 2],
+            usize,
+            Result<&'static [u8], GatewayError>,
+        );
+        let too_large = Err(GatewayError::Http(HttpError::BodyTooLarge));
+        let cases: [Case; 4] = [
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 11\r\n\r\n",
+                [b"hello", b" world"],
+                64,
+                Ok(b"hello world"),
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n",
+                [b"5\r\nhello\r\n", b"6\r\n world\r\n0\r\n\r\n"],
+                64,
+                Ok(b"hello world"),
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 11\r\n\r\n",
+                [b"hello", b" world"],
+                10,
+                too_large,
+            ),
+            (
+                b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n",
+                [b"5\r\nhello\r\n", b"6\r\n world\r\n0\r\n\r\n"],
+                10,
+                too_large,
+            ),
+        ];
+        for (head_bytes, parts, max, expected) in cases {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (s, peer) = l.accept().unwrap();
+            s.set_nonblocking(true).unwrap();
+            let local = s.local_addr().unwrap();
+            let mut conn = Downstream::new(
+                crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
+                crate::transport::ConnFacts::plain(peer, local),
+                std::rc::Rc::new(std::cell::Cell::new(false)),
+            );
+            let mut hb = BytesMut::from(head_bytes);
+            let head = crate::http::parse_request(&mut hb, &limits)
+                .unwrap()
+                .unwrap();
+            let mut st = super::super::lifecycle::request_filter(&cx, &head);
+            let sender = std::thread::spawn(move || {
+                for p in parts {
+                    client.write_all(p).unwrap();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                client
+            });
+            // through the session interface, as an integration would
+            let got =
+                crate::session::Session::read_body(&mut conn, &cx, &head, &mut st, &policy, max)
+                    .await;
+            let _client = sender.join().unwrap();
+            match expected {
+                Ok(b) => {
+                    assert_eq!(&got.unwrap()[..], b);
+                    assert_eq!(st.body, BodyState::Done);
+                }
+                Err(e) => {
+                    assert_eq!(got.unwrap_err(), e);
+                    assert_ne!(st.body, BodyState::Done);
+                }
+            }
+        }
+    }
+
+    /// A client that sent `Expect: 100-continue` gets the interim response before it sends
+    /// the body that `read_body` then reads.
+    async fn read_after_continue() {
+        use crate::proxy::worker::{Cx, Worker};
+        use std::io::{Read, Write};
+        let cfg = std::sync::Arc::new(
+            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
+        );
+        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+        let health = crate::health::HealthBoard::new(&cfg);
+        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let local = s.local_addr().unwrap();
+        let mut conn = Downstream::new(
+            crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
+            crate::transport::ConnFacts::plain(peer, local),
+            std::rc::Rc::new(std::cell::Cell::new(false)),
+        );
+        let mut hb = BytesMut::from(
+            &b"POST /x HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n"[..],
+        );
+        let head = crate::http::parse_request(&mut hb, &crate::http::Limits::default())
+            .unwrap()
+            .unwrap();
+        let mut st = super::super::lifecycle::request_filter(&cx, &head);
+        let sender = std::thread::spawn(move || {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut got = [0u8; 25];
+            client.read_exact(&mut got).unwrap();
+            assert_eq!(&got[..], b"HTTP/1.1 100 Continue\r\n\r\n");
+            client.write_all(b"ok").unwrap();
+            client
+        });
+        let policy = BodyPolicy::default();
+        let got = crate::session::Session::read_body(&mut conn, &cx, &head, &mut st, &policy, 64);
+        let got = got.await;
+        let _client = sender.join().unwrap();
+        assert_eq!(&got.unwrap()[..], b"ok");
+    }
+
+    #[test]
+    fn read_to_end_epoll() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(read_whole_cases());
+        rt.block_on(read_after_continue());
+    }
+
+    #[test]
+    fn read_to_end_io_uring() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(read_whole_cases());
+        rt.block_on(read_after_continue());
     }
 
     #[test]

@@ -5,35 +5,39 @@
 //! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
 //! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
 //! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
-//! 5. **integration** ([`integration`]): a mock answers from memory, an HTTP integration forwards
-//!    through [`super::forward`], which also runs the response filter (hop-by-hop removal,
-//!    re-framing, `x-request-id`) while it streams the origin's response.
-//! 6. **error mapping** ([`finish`]): any failure before the response started becomes the JSON
-//!    error that [`GatewayError::status`] names; after it started, the connection is closed (the
-//!    only honest signal left).
-//!
-//! 7. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
+//! 5. **integration** ([`crate::integration::run`]): a mock hands back a
+//!    [`Response`]; the HTTP integration forwards through [`crate::client`] and relays the
+//!    origin's response itself, through the same filter and serialiser.
+//! 6. **response filter** ([`response_filter`]): the fields every response gets when its
+//!    producer did not set them (`date`, `x-request-id`), a refused request's rate-limit fields;
+//!    later CORS, header mapping, HSTS.
+//! 7. **send** ([`send`]): the session serialises the response for this client
+//!    ([`crate::session::h1`]: framing, connection header, no content for HEAD) and writes it.
+//!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
+//!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
+//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left).
+//! 8. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
 //!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
-//! Authorizers and access logging slot in between these phases in later work; they take the same
+//! Authorizers slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
 //! the mutable exchange state so route parameters can borrow the head while state changes.
+//! The connection's facts (peer, scheme, TLS) come from [`Downstream::facts`], captured at
+//! accept.
 
 use std::time::Instant;
 
-use bytes::BytesMut;
-
 use super::conn::Downstream;
-use super::forward;
-use super::io::flush;
-use super::respond::{error_response, mock_response, ConnHeader};
 use super::worker::{Cx, REQUEST_ID_LEN};
 use crate::accesslog::Entry;
-use crate::config::{Integration, RouteConfig};
+use crate::config::RouteConfig;
 use crate::error::GatewayError;
 use crate::http::{BodyKind, Method, RequestHead, Span};
+use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
+use crate::response::{Response, Source};
 use crate::router::RouteMatch;
+use crate::session::Session;
 use crate::throttle::worker::{Denied, Identity};
 
 /// What happens to the client connection after an exchange.
@@ -118,11 +122,15 @@ pub struct ExchangeState {
 pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Outcome {
     let started = Instant::now();
     let mut st = request_filter(w, &head);
-    st.keep_alive &= !conn.listener_closed.get();
+    st.keep_alive &= !conn.accepted.listener_closed.get();
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
-        Ok((rc, m)) => admit_and_serve(w, conn, &head, &mut st, rc, &m).await,
+        Ok((rc, m)) => match admit_and_serve(w, conn, &head, &mut st, rc, &m).await {
+            Ok(Handled::Respond(r)) => send(w, conn, &head, &mut st, r).await,
+            Ok(Handled::Sent) => Ok(()),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let outcome = finish(w, conn, &head, &mut st, result).await;
@@ -131,17 +139,22 @@ pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Out
 }
 
 /// Phases 3 to 5 for a routed request.
-async fn admit_and_serve(
+async fn admit_and_serve<'a>(
     w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
-    rc: &RouteConfig,
+    rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
-) -> Result<(), GatewayError> {
+) -> Result<Handled<'a>, GatewayError> {
     auth(w, head, st, m.route)?;
     throttle(w, conn, head, m.route, st.key).await?;
-    integration(w, conn, head, st, rc, m).await
+    // phase 5: the route's integration
+    let req = RequestCtx {
+        head,
+        params: &m.params,
+    };
+    integration::run(w, conn, &req, st, &rc.integration).await
 }
 
 /// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
@@ -171,7 +184,6 @@ fn log(
         );
     }
     if let Some(l) = &w.g.log {
-        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
         let cfg = &w.g.config;
         let route_key = route
             .and_then(|r| cfg.routes.get(r))
@@ -183,7 +195,7 @@ fn log(
         let time = crate::accesslog::wall_secs_coarse();
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
-            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            ip: conn.facts().peer_ip.as_bytes(),
             time,
             method: head.method_bytes(),
             route_key,
@@ -253,13 +265,9 @@ async fn throttle(
     if !wt.applies(route, key) {
         return Ok(());
     }
-    let peer = match wt.shared.needs_ip {
-        true => conn.stream.peer_addr().ok().map(super::conn::PeerIp::new),
-        false => None,
-    };
     let header = |name: &str| head.header(name);
     let who = Identity {
-        ip: peer.as_ref().map_or(&[][..], |p| p.as_bytes()),
+        ip: conn.facts().peer_ip.as_bytes(),
         key,
         header: &header,
     };
@@ -278,7 +286,7 @@ async fn throttle(
 }
 
 /// Phase 1: persistence, request id, draining.
-fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
+pub(crate) fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
     let request_id = match head.request_id {
         Some(s) if !s_is_empty(s) => RequestId::Client(s),
         _ => RequestId::Generated(w.ids.generate()),
@@ -322,90 +330,37 @@ fn route<'h>(
     Ok((rc, m))
 }
 
-/// Phase 5: run the route's integration.
-async fn integration(
+/// Phase 6: the response filter: the fields every response gets that its producer did not set
+/// (`date`, RFC 9110 §6.6.1; `x-request-id`), and a refused request's rate-limit fields.
+/// Later: CORS, header mapping, HSTS.
+pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
+    if let Source::Error(GatewayError::Throttled(t)) = &r.source {
+        r.added.rate_limit = Some(*t);
+    }
+    let present = r.present();
+    if !present.date {
+        r.added.date = Some(w.date.now());
+    }
+    if !present.request_id {
+        r.added.request_id = Some(request_id);
+    }
+}
+
+/// Phase 7 for a response held in memory: filter it, then the session serialises it for this
+/// client (framing, connection header; no content for HEAD) and writes it.
+async fn send(
     w: &Cx<'_>,
     conn: &mut Downstream,
     head: &RequestHead,
     st: &mut ExchangeState,
-    rc: &RouteConfig,
-    m: &RouteMatch<'_>,
+    mut r: Response<'_>,
 ) -> Result<(), GatewayError> {
-    match &rc.integration {
-        Integration::Mock(mock) => {
-            discard_body(conn, head, st);
-            let mut out = BytesMut::with_capacity(mock.head.len() + mock.body.len() + 128);
-            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
-            let date = w.date.now();
-            let head_only = head.method_kind == Method::Head;
-            let head_len = mock_response(
-                &mut out,
-                mock,
-                &date,
-                st.request_id.bytes(head),
-                conn_hdr,
-                head_only,
-            );
-            st.status = mock.status;
-            write_client(w, conn, &mut out, head_len, st).await
-        }
-        Integration::Http {
-            upstream,
-            path,
-            forwarding,
-        } => {
-            let rewrite = path.as_ref().map(|t| (t, &m.params[..]));
-            forward::forward(w, conn, head, st, *upstream, rewrite, forwarding).await
-        }
-    }
+    let rid = st.request_id; // a copy: the response borrows it while `st` is updated
+    response_filter(w, rid.bytes(head), &mut r);
+    conn.send(w, head, st, &r).await
 }
 
-/// A body we answer without reading: skip it when it is already buffered, else the connection
-/// cannot be reused (its remaining bytes would be taken for a new request).
-fn discard_body(conn: &mut Downstream, head: &RequestHead, st: &mut ExchangeState) {
-    match st.body {
-        BodyState::Done => return,
-        BodyState::Partial => {
-            st.keep_alive = false;
-            return;
-        }
-        BodyState::Unread => {}
-    }
-    if let BodyKind::Length(n) = head.body {
-        if (conn.buf.len() as u64) >= n {
-            let _ = conn.buf.split_to(n as usize);
-            st.bytes_in += n; // received, though not used: the log's requestLength counts it
-            st.body = BodyState::Done;
-            return;
-        }
-    }
-    st.keep_alive = false;
-}
-
-/// Sends a response we produced: `out` holds it whole, its first `head_len` bytes the head.
-async fn write_client(
-    w: &Cx<'_>,
-    conn: &mut Downstream,
-    out: &mut BytesMut,
-    head_len: usize,
-    st: &mut ExchangeState,
-) -> Result<(), GatewayError> {
-    st.response = ResponseState::Started;
-    st.bytes_out += out.len() as u64;
-    st.head_out += head_len as u64;
-    match flush(&mut conn.stream, out, w.g.config.server.timeouts.write).await {
-        Ok(()) => {
-            st.response = ResponseState::Complete;
-            Ok(())
-        }
-        Err(_) => {
-            st.keep_alive = false;
-            Err(GatewayError::ClientGone)
-        }
-    }
-}
-
-/// Phase 6: map a failure to its response (the single place errors become statuses) and decide
+/// Error mapping: map a failure to its response (the single place errors become statuses) and decide
 /// whether the connection goes on.
 async fn finish(
     w: &Cx<'_>,
@@ -420,15 +375,8 @@ async fn finish(
             st.keep_alive = false;
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
-            discard_body(conn, head, st);
-            let mut out = BytesMut::with_capacity(256);
-            let conn_hdr = ConnHeader::for_client(head.version, st.keep_alive);
-            let date = w.date.now();
-            let head_only = head.method_kind == Method::Head;
-            let rid = st.request_id.bytes(head);
-            let head_len = error_response(&mut out, &e, &date, rid, conn_hdr, head_only);
-            st.status = e.status();
-            let _ = write_client(w, conn, &mut out, head_len, st).await;
+            conn.skip_body(head, st);
+            let _ = send(w, conn, head, st, Response::error(e)).await;
         } else {
             st.keep_alive = false;
         }
@@ -452,20 +400,16 @@ async fn finish(
 /// a body (a 413 for a declared Content-Length).
 pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
     let started = Instant::now();
-    let mut out = BytesMut::with_capacity(256);
     let rid = w.ids.generate();
-    let date = w.date.now();
-    // The head did not parse, but a HEAD request still must not get content (RFC 9110 §9.3.2):
-    // `buf` holds what was received of it, also after a timeout (see `conn::read_head_more`).
-    let head_only = conn.buf.starts_with(b"HEAD ");
-    let head_len = error_response(&mut out, &e, &date, &rid, ConnHeader::Close, head_only);
-    let sent = out.len() as u64;
-    let payload = (out.len() - head_len) as u64;
-    let outcome = match flush(&mut conn.stream, &mut out, w.g.config.server.timeouts.write).await {
-        Ok(()) => Outcome::CloseLingering,
-        Err(_) => Outcome::Close,
+    let mut r = Response::error(e);
+    response_filter(w, &rid, &mut r);
+    // (`buf` holds what was received of the head, also after a timeout: see
+    // `conn::read_head_more`)
+    let (outcome, counts) = match conn.send_rejection(w, &r).await {
+        Ok(c) => (Outcome::CloseLingering, c),
+        Err(c) => (Outcome::Close, c),
     };
-    log_rejected(w, conn, &e, &rid, (sent, payload), started);
+    log_rejected(w, conn, &e, &rid, counts, started);
     outcome
 }
 
@@ -496,10 +440,9 @@ fn log_rejected(
         w.g.metrics.record(None, &r);
     }
     if let Some(l) = &w.g.log {
-        let peer = conn.stream.peer_addr().ok().map(super::conn::PeerIp::new);
         l.log(&Entry {
             request_id: rid,
-            ip: peer.as_ref().map_or(&b"-"[..], |p| p.as_bytes()),
+            ip: conn.facts().peer_ip.as_bytes(),
             time: crate::accesslog::wall_secs_coarse(),
             method: b"-",
             route_key: "-",

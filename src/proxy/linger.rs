@@ -23,10 +23,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
-use monoio::io::AsyncWriteRent;
-use monoio::net::TcpStream;
-
-use super::io::{readable_by, recv_now, IoFail};
+use crate::transport::{IoFail, Stream};
 
 /// Bytes discarded per `recv(2)`; a stack array, never kept across an await.
 pub const DISCARD_CHUNK: usize = 16 * 1024;
@@ -49,15 +46,14 @@ pub enum LingerEnd {
 /// Half-closes `stream`, then discards the client's bytes until it closes, `limit` passes or
 /// `max_bytes` were discarded. A zero `limit` only half-closes.
 pub async fn linger(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     limit: Duration,
     max_bytes: u64,
     draining: &Cell<bool>,
 ) -> LingerEnd {
     // RFC 9112 §9.6: close the sending side first; the client reads the response, then EOF.
-    if stream.shutdown().await.is_err() {
-        return LingerEnd::PeerClosed;
-    }
+    // (a failed half-close, the client being gone, shows on the first read below)
+    stream.shutdown_write().await;
     let deadline = Instant::now() + limit;
     let mut discarded = 0u64;
     loop {
@@ -67,7 +63,7 @@ pub async fn linger(
         if discarded >= max_bytes {
             return LingerEnd::ByteCap;
         }
-        match readable_by(stream, deadline).await {
+        match stream.readable_by(deadline).await {
             Ok(()) => {}
             Err(IoFail::Io(_)) => return LingerEnd::PeerClosed,
             Err(IoFail::Timeout) => return LingerEnd::Deadline,
@@ -89,6 +85,6 @@ pub async fn linger(
 
 /// One non-blocking `recv(2)` into a throw-away stack array (left uninitialised: nothing
 /// reads it).
-fn discard(stream: &TcpStream) -> io::Result<usize> {
-    recv_now(stream, &mut [MaybeUninit::uninit(); DISCARD_CHUNK])
+fn discard(stream: &mut Stream) -> io::Result<usize> {
+    stream.discard(&mut [MaybeUninit::uninit(); DISCARD_CHUNK])
 }

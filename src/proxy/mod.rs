@@ -1,22 +1,20 @@
-//! The data path of one worker: client connections, the request lifecycle, and forwarding.
+//! The client side of one worker's data path: connections, the request lifecycle, and the
+//! per-core state they share.
 //!
-//! Data flows `conn` (bytes from the client, heads parsed) → `lifecycle` (named phases: request
-//! filter → route → integration → error mapping) → `intake` (a request body buffered, within
-//! limits, before any origin is chosen) → `forward` (upstream exchange through the per-worker
-//! pools of `upstream`; `relay` sends the origin's response on) → back to `conn` for the next
-//! request. `worker` holds the
-//! per-core state all of these share through `Rc`, and `respond`/`io` are the small helpers for
-//! writing responses and timed socket I/O; `linger` ends a connection whose client may still be
-//! sending (lingering close).
+//! Data flow: `conn` (a client [`crate::transport::Stream`], heads parsed, keep-alive and
+//! pipelining) → `lifecycle` (named phases: request filter → route → auth → throttle →
+//! [`crate::integration`] → response filter → send via [`crate::session::h1`] → log) →
+//! back to `conn` for the next request. `intake` reads request bodies (buffered within limits
+//! before an origin is chosen, or whole under a limit); the HTTP integration talks to origins
+//! through [`crate::client`] (per-worker pools, one exchange). `worker` holds the per-core state
+//! all of these share through `Rc`; `respond` formats numbers on the stack; `idle` keeps idle
+//! connections' deadlines; `linger` ends a connection whose client may still be sending
+//! (lingering close). A connection's peer, local address and scheme are the
+//! [`crate::transport::ConnFacts`] captured at accept.
 
 pub mod conn;
-pub mod forward;
 pub mod idle;
 pub mod intake;
-pub mod io;
 pub mod lifecycle;
 pub mod linger;
-pub mod relay;
-pub mod respond;
-pub mod upstream;
 pub mod worker;

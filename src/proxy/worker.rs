@@ -21,8 +21,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 
 use super::idle::IdleTable;
-use super::upstream::Upstream;
 use crate::accesslog::WorkerLog;
+use crate::client::Upstream;
 use crate::config::Config;
 // moved to crate::fmt; re-exported so proxy code written against the old path still compiles
 pub use crate::fmt::format_http_date;

@@ -270,6 +270,12 @@ async fn accept_loop(
     closed: Rc<Cell<bool>>,
 ) {
     let stop = || w.draining.get() || closed.get();
+    // A listener bound to one address is the local address of every connection it accepts;
+    // only a wildcard bind (0.0.0.0, [::]) asks each socket (getsockname(2), once).
+    let bound = listener
+        .local_addr()
+        .ok()
+        .filter(|a| !a.ip().is_unspecified());
     loop {
         let max = w.with_current(|g| g.config.server.max_connections);
         if w.open_connections.get() >= max {
@@ -280,13 +286,18 @@ async fn accept_loop(
             continue;
         }
         match listener.cancelable_accept(cancel.clone()).await {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 w.open_connections.set(w.open_connections.get() + 1);
-                let conn = crate::proxy::conn::Downstream {
-                    stream,
-                    buf: bytes::BytesMut::new(),
-                    listener_closed: closed.clone(),
+                // the connection's facts, captured once (nothing later asks the socket)
+                let local = match bound {
+                    Some(a) => a,
+                    None => stream.local_addr().unwrap_or(peer),
                 };
+                let conn = crate::proxy::conn::Downstream::new(
+                    crate::transport::Stream::Plain(stream),
+                    crate::transport::ConnFacts::plain(peer, local),
+                    closed.clone(),
+                );
                 let conn = crate::proxy::conn::serve(conn, w.clone());
                 monoio::spawn(CatchUnwind(conn));
             }

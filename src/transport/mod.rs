@@ -1,3 +1,352 @@
-//! Client and origin streams: plain TCP or TLS.
+//! Transport: the byte streams of client and origin connections, and what is known about a
+//! client connection from the moment it was accepted.
+//!
+//! Owns: [`Stream`], the one type every client and origin connection is read and written
+//! through (plain TCP today; TLS joins as a second variant implementing the same methods), the
+//! timed I/O on it ([`IoFail`]), and [`ConnFacts`], the connection's facts (peer and local
+//! address, scheme, TLS parameters) captured once at accept. Leaves out: HTTP (see
+//! [`crate::session`] and [`crate::proxy`]), accepting and connecting (the accept loop in
+//! [`crate::server`], the upstream pools).
+//!
+//! Data flow: the accept loop wraps the socket in a [`Stream`] and records its [`ConnFacts`];
+//! from then on only [`Stream`]'s methods touch the socket. Reads append to a `BytesMut`: an
+//! owned-buffer read lends the buffer's *spare* part (monoio reads from offset 0 of what it is
+//! given, so the spare capacity is sliced out with `slice_mut(len..cap)`); an idle connection
+//! instead waits for readiness without a buffer ([`Stream::readable`]) and then takes what is
+//! there synchronously ([`Stream::try_read`]). A timed read or write whose limit passes is
+//! dropped: monoio cancels the in-flight operation, and the caller always closes that stream
+//! afterwards, so no data is half-consumed and then reused.
 
 pub mod tls;
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+pub use tls::{ClientCert, HandshakeError, TlsFacts, TlsStream};
+
+/// Why a timed stream operation failed.
+#[derive(Debug)]
+pub enum IoFail {
+    Timeout,
+    Io(io::Error),
+}
+
+/// Spare capacity below which a read first grows (or reclaims) the buffer.
+pub const MIN_READ_SPARE: usize = 1024;
+
+/// A connection's byte stream: the only way client and origin sockets are read and written.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP (rustls, see [`tls`]); boxed: its state is over a kilobyte, and an idle
+    /// connection's parked future holds the stream.
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// Waits until the stream has something to read (data, end of stream or an error), lending
+    /// no buffer. A wake-up may be spurious.
+    pub async fn readable(&self) -> io::Result<()> {
+        // One socket readiness future for both variants (an idle connection parks it, so it
+        // must not grow by a second future type): TLS first answers from what it holds.
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) if t.ready_now() => return Ok(()),
+            Stream::Tls(t) => t.tcp(),
+        };
+        tcp.readable(false).await
+    }
+
+    /// [`Stream::readable`] bounded by `deadline`: the caller then takes the bytes
+    /// synchronously ([`Stream::try_read`]), so nothing received is lost when the deadline
+    /// passes.
+    pub async fn readable_by(&self, deadline: Instant) -> Result<(), IoFail> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        match monoio::time::timeout(left, self.readable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+            Err(_) => Err(IoFail::Timeout),
+        }
+    }
+
+    /// A synchronous, non-blocking read into the spare capacity of `buf` (which first gets
+    /// `want` more bytes of room when less than [`MIN_READ_SPARE`] is spare), so the buffer is
+    /// never lent to a pending operation. Used right after a readiness wait. `Ok(0)`: end of
+    /// stream; `WouldBlock`: nothing (yet) to hand out.
+    pub fn try_read(&mut self, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+        let s = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => return t.try_read(buf, want),
+        };
+        reserve_spare(buf, want);
+        let n = recv_now(s.as_raw_fd(), buf.spare_capacity_mut())?;
+        // SAFETY: recv(2) initialised exactly `n` bytes of the spare capacity, right after the
+        // current length.
+        unsafe { buf.set_len(buf.len() + n) };
+        Ok(n)
+    }
+
+    /// Reads once into the spare capacity of `buf` (growing it as [`Stream::try_read`] does).
+    /// Returns the number of bytes read; 0 means the peer closed its side.
+    pub async fn read_more(&mut self, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+        reserve_spare(buf, want);
+        match self {
+            Stream::Plain(s) => {
+                let owned = std::mem::take(buf);
+                let (len, cap) = (owned.len(), owned.capacity());
+                let (res, slice) = s.read(owned.slice_mut(len..cap)).await;
+                *buf = slice.into_inner();
+                res
+            }
+            Stream::Tls(t) => t.read_more(buf, want).await,
+        }
+    }
+
+    /// [`Stream::read_more`] bounded by `limit`.
+    pub async fn read_within(
+        &mut self,
+        buf: &mut BytesMut,
+        want: usize,
+        limit: Duration,
+    ) -> Result<usize, IoFail> {
+        if limit.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        match monoio::time::timeout(limit, self.read_more(buf, want)).await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+            Err(_) => Err(IoFail::Timeout),
+        }
+    }
+
+    /// Writes all of `data`, bounded by `limit`.
+    pub async fn write_all(&mut self, data: Bytes, limit: Duration) -> Result<(), IoFail> {
+        match self {
+            Stream::Plain(s) => match monoio::time::timeout(limit, s.write_all(data)).await {
+                Ok((Ok(_), _)) => Ok(()),
+                Ok((Err(e), _)) => Err(IoFail::Io(e)),
+                Err(_) => Err(IoFail::Timeout),
+            },
+            Stream::Tls(t) => t.write_all(&data, limit).await,
+        }
+    }
+
+    /// Writes all of `out`, then clears it (keeping its allocation), bounded by `limit`.
+    pub async fn flush(&mut self, out: &mut BytesMut, limit: Duration) -> Result<(), IoFail> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Stream::Plain(s) => {
+                let owned = std::mem::take(out);
+                match monoio::time::timeout(limit, s.write_all(owned)).await {
+                    Ok((Ok(_), mut b)) => {
+                        b.clear();
+                        *out = b;
+                        Ok(())
+                    }
+                    Ok((Err(e), _)) => Err(IoFail::Io(e)),
+                    Err(_) => Err(IoFail::Timeout),
+                }
+            }
+            Stream::Tls(t) => t.flush(out, limit).await,
+        }
+    }
+
+    /// Closes the sending side (`shutdown(SHUT_WR)`): the peer reads what was sent, then end
+    /// of stream; reading goes on. A failure (the peer is already gone) shows on the next
+    /// read.
+    pub async fn shutdown_write(&mut self) {
+        match self {
+            Stream::Plain(s) => {
+                let _ = s.shutdown().await;
+            }
+            Stream::Tls(t) => t.shutdown_write().await,
+        }
+    }
+
+    /// Reads and drops what is there (a lingering close discarding a client's bytes, after
+    /// the response and end of stream were sent): one non-blocking `recv(2)` into `scratch`,
+    /// which need not be initialised and is not read. `Ok(0)`: end of stream. On TLS the raw
+    /// records are dropped undecrypted: close_notify was already sent, nothing read now is
+    /// ever used.
+    pub fn discard(&mut self, scratch: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+        recv_now(self.raw_fd(), scratch)
+    }
+
+    /// Whether a pooled (idle) origin connection can carry a new request: nothing may be
+    /// readable yet. End of stream, an error or any unread byte (a response nobody asked for,
+    /// which would be taken for the next request's) mean it cannot. Non-blocking, consumes
+    /// nothing: a `recv(2)` with `MSG_PEEK`. (TLS looks through its records instead: session
+    /// tickets are fine, close_notify or plaintext are not.)
+    pub fn probe_idle(&mut self) -> bool {
+        let s = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => return t.probe_idle(),
+        };
+        let mut byte = 0u8;
+        // SAFETY: recv(2) writes at most 1 byte into `byte`, which outlives the call; the fd
+        // is owned by this stream and open.
+        let n = unsafe {
+            libc::recv(
+                s.as_raw_fd(),
+                std::ptr::addr_of_mut!(byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// The socket's descriptor: for the idle table's timeouts, which act on the socket itself,
+    /// never on the bytes.
+    pub fn raw_fd(&self) -> RawFd {
+        match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            Stream::Tls(t) => t.raw_fd(),
+        }
+    }
+
+    /// Sets `TCP_NODELAY` (responses and requests are written whole, Nagle only delays them).
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.set_nodelay(on),
+            Stream::Tls(t) => t.tcp().set_nodelay(on),
+        }
+    }
+}
+
+fn reserve_spare(buf: &mut BytesMut, want: usize) {
+    if buf.capacity() - buf.len() < MIN_READ_SPARE {
+        buf.reserve(want.max(MIN_READ_SPARE));
+    }
+}
+
+/// One non-blocking `recv(2)` on `fd` into `dst` (which need not be initialised): the number of
+/// bytes received, at most `dst.len()`, all at its start; 0 means the peer closed its side.
+fn recv_now(fd: RawFd, dst: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: recv(2) writes at most `dst.len()` bytes into `dst`, which is valid for writes;
+    // `fd` is owned by a live stream of the caller for the duration of the call.
+    let n = unsafe { libc::recv(fd, dst.as_mut_ptr().cast(), dst.len(), libc::MSG_DONTWAIT) };
+    // negative (-1) exactly when it failed
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// The scheme a request arrived with (`X-Forwarded-Proto`, redirects, the access log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// What is known about a client connection, captured once at accept and kept (boxed) by the
+/// connection, so no later phase asks the socket again.
+#[derive(Debug, Clone)]
+pub struct ConnFacts {
+    pub peer: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
+    /// The peer's address as text (`X-Forwarded-For`, throttling by IP, the access log).
+    pub peer_ip: PeerIp,
+    pub scheme: Scheme,
+    /// The negotiated TLS parameters; `None` on plain connections.
+    pub tls: Option<Box<TlsFacts>>,
+}
+
+impl ConnFacts {
+    /// The facts of a plain TCP connection.
+    pub fn plain(peer: SocketAddr, local: SocketAddr) -> ConnFacts {
+        ConnFacts {
+            peer,
+            local,
+            peer_ip: PeerIp::new(peer),
+            scheme: Scheme::Http,
+            tls: None,
+        }
+    }
+}
+
+/// The textual client address for `X-Forwarded-For`, formatted once per connection.
+#[derive(Clone, Copy)]
+pub struct PeerIp {
+    buf: [u8; 46],
+    len: u8,
+}
+
+impl std::fmt::Debug for PeerIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl PeerIp {
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut buf = [0u8; 46];
+        let len = match addr.ip().to_canonical() {
+            // the common case, formatted by hand
+            std::net::IpAddr::V4(v4) => {
+                let mut n = 0;
+                for (i, octet) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    let mut d = crate::fmt::itoa_u64(u64::from(*octet));
+                    for &c in d.as_bytes_mut() {
+                        buf[n] = c;
+                        n += 1;
+                    }
+                }
+                n
+            }
+            ip => {
+                use std::io::Write;
+                let mut cur = std::io::Cursor::new(&mut buf[..]);
+                let _ = write!(cur, "{ip}");
+                cur.position() as usize
+            }
+        };
+        PeerIp {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ip_text() {
+        let t = |s: &str| PeerIp::new(s.parse().unwrap()).as_bytes().to_vec();
+        assert_eq!(t("10.0.200.7:1"), b"10.0.200.7");
+        assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
+        assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
+        assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
+    }
+}

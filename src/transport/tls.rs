@@ -42,15 +42,7 @@ use monoio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
-/// Why a timed socket operation failed.
-#[derive(Debug)]
-pub enum IoFail {
-    Timeout,
-    Io(io::Error),
-}
-
-/// Spare capacity below which a read first grows the caller's buffer (as for plain streams).
-pub const MIN_READ_SPARE: usize = 1024;
+pub use super::{IoFail, MIN_READ_SPARE};
 
 /// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a
 /// record) one `try_read` or `probe_idle` makes: a peer that keeps the socket full of records
@@ -333,7 +325,7 @@ impl TlsStream {
 
     /// Something can be read without waiting for the socket: plaintext the handshake left, or
     /// an end already seen.
-    fn ready_now(&self) -> bool {
+    pub fn ready_now(&self) -> bool {
         self.held == Held::Plaintext || self.end != ReadEnd::Open
     }
 

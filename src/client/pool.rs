@@ -4,7 +4,7 @@
 //! worker's in-flight counts), checking connections out of and back into the per-worker pool, idle
 //! expiry, and connecting with the configured timeout. Pools are never shared across cores: each
 //! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
-//! speaking HTTP on the connection (see [`super::forward`]).
+//! speaking HTTP on the connection (see [`super::exchange`]).
 //!
 //! A pooled connection may have been closed by the origin while idle, or (a misbehaving origin)
 //! have received bytes nobody asked for, which would be taken as the next request's response.
@@ -17,7 +17,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -31,10 +30,14 @@ use std::sync::Arc;
 use crate::error::GatewayError;
 use crate::health::{clock_ms, TargetHealth};
 use crate::metrics::TargetSnapshot;
+use crate::transport::Stream;
 
 /// One origin connection checked out for an exchange.
 pub struct UpstreamConn {
-    pub stream: TcpStream,
+    pub stream: Stream,
+    /// The target's address (the access log's `integration.endpoint`), known without asking
+    /// the socket.
+    pub addr: SocketAddr,
     pub buf: BytesMut,
     pub target: usize,
     /// Taken from the pool rather than freshly connected.
@@ -42,7 +45,7 @@ pub struct UpstreamConn {
 }
 
 struct Idle {
-    stream: TcpStream,
+    stream: Stream,
     since: Instant,
 }
 
@@ -185,6 +188,7 @@ impl Upstream {
             t.in_flight.set(t.in_flight.get() + 1);
             return Ok(UpstreamConn {
                 stream,
+                addr: t.addr,
                 buf,
                 target,
                 reused: true,
@@ -219,17 +223,19 @@ impl Upstream {
             }
         };
         t.connects.set(t.connects.get() + 1);
+        let stream = Stream::Plain(stream);
         let _ = stream.set_nodelay(true);
         t.in_flight.set(t.in_flight.get() + 1);
         Ok(UpstreamConn {
             stream,
+            addr: t.addr,
             buf,
             target,
             reused: false,
         })
     }
 
-    fn pooled(&self, t: &Target) -> Option<TcpStream> {
+    fn pooled(&self, t: &Target) -> Option<Stream> {
         let mut idle = t.idle.borrow_mut();
         let now = Instant::now();
         // Oldest connections sit at the front: drop the expired ones.
@@ -240,8 +246,8 @@ impl Upstream {
             idle.pop_front();
         }
         // Most recently used at the back (LIFO keeps few connections hot).
-        while let Some(c) = idle.pop_back() {
-            if probe_alive(&c.stream) {
+        while let Some(mut c) = idle.pop_back() {
+            if c.stream.probe_idle() {
                 return Some(c.stream);
             }
         }
@@ -310,21 +316,4 @@ impl Upstream {
             })
             .collect()
     }
-}
-
-/// Non-blocking `MSG_PEEK`: a pooled connection is alive when nothing is readable yet. EOF or
-/// unexpected bytes both mean it cannot carry a new request.
-fn probe_alive(stream: &TcpStream) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: recv(2) writes at most 1 byte into `byte`, which outlives the call; the fd is
-    // owned by `stream` and open.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            std::ptr::addr_of_mut!(byte).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
 }

@@ -1,0 +1,68 @@
+//! Integrations: what a routed, admitted request is answered by.
+//!
+//! Owns: the integration modules, each with the same entry shape `run(cx, conn, req, st, cfg)
+//! -> Result<Handled, GatewayError>`: [`mock`] (a response from memory), [`http`] (forward to
+//! an upstream: the head rewrite in [`rewrite`], the exchange through [`crate::client`], the
+//! response relayed by [`relay`]); Lambda joins as a third. Leaves out: the phases around them
+//! (route, auth, throttle, the response filter, error mapping, logging: see
+//! [`crate::proxy::lifecycle`]) and the client connection's protocol.
+//!
+//! Data flow: the lifecycle calls [`run`] with the request ([`RequestCtx`]) and the route's
+//! integration config; a producer that answers from memory returns [`Handled::Respond`] with a
+//! [`Response`], which the lifecycle filters and the session sends; the HTTP integration
+//! streams the origin's response itself (through the same response filter and serialiser) and
+//! returns [`Handled::Sent`].
+
+pub mod http;
+pub mod mock;
+pub mod relay;
+pub mod rewrite;
+
+use crate::config::Integration;
+use crate::error::GatewayError;
+use crate::http::RequestHead;
+use crate::proxy::conn::Downstream;
+use crate::proxy::lifecycle::ExchangeState;
+use crate::proxy::worker::Cx;
+use crate::response::Response;
+
+/// What an integration did with the request.
+pub enum Handled<'a> {
+    /// A response to send (through the response filter and the session).
+    Respond(Response<'a>),
+    /// The response was streamed to the client (an origin's, relayed; it went through the
+    /// response filter and the session's serialiser on its way).
+    Sent,
+}
+
+/// The request as integrations see it.
+pub struct RequestCtx<'r> {
+    pub head: &'r RequestHead,
+    /// The route's path parameters, in path order.
+    pub params: &'r [&'r [u8]],
+}
+
+/// Runs the route's integration.
+pub async fn run<'a>(
+    w: &Cx<'_>,
+    conn: &mut Downstream,
+    req: &RequestCtx<'_>,
+    st: &mut ExchangeState,
+    integration: &'a Integration,
+) -> Result<Handled<'a>, GatewayError> {
+    match integration {
+        Integration::Mock(m) => mock::run(w, conn, req, st, m).await,
+        Integration::Http {
+            upstream,
+            path,
+            forwarding,
+        } => {
+            let call = http::HttpCall {
+                upstream: *upstream,
+                path: path.as_ref(),
+                forwarding,
+            };
+            http::run(w, conn, req, st, call).await
+        }
+    }
+}
