@@ -9,6 +9,9 @@
 #   obs      the admin listener (per-request metrics) and a JSON access log to a file
 #   metrics  the admin listener only
 #   limits   a gateway limit, a route limit and an API key with a plan limit, far above the load
+#   ab       no feature: the same plain config on BASE_BIN (another build, e.g. the commit before
+#            a refactor: `git worktree add /tmp/base REV && cargo build --release` there) against
+#            this build, to show what a change costs per request
 #
 # Env knobs: DURATION (s per measurement, default 6), CONNS (default 64), DRIVER (default
 # io_uring), PORT_BASE (default 18500), SKIP_BUILD=1.
@@ -32,7 +35,10 @@ TCK=$(getconf CLK_TCK)
 
 log() { printf '[overhead] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-case "$VARIANT" in obs | metrics | limits) ;; *) die "VARIANT must be obs, metrics or limits" ;; esac
+case "$VARIANT" in obs | metrics | limits | ab) ;; *) die "VARIANT must be obs, metrics, limits or ab" ;; esac
+if [[ $VARIANT == ab ]]; then
+    [[ -x ${BASE_BIN:-} ]] || die "ab needs BASE_BIN=path/to/another/tollgate"
+fi
 for v in PAIRS DURATION CONNS PORT_BASE; do
     [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer"
 done
@@ -96,9 +102,16 @@ EOF
 }
 
 measure() { # $1: base | variant; prints CPU µs per request
-    config "$1" >"$TMP/t.toml"
+    local bin=$BIN
+    if [[ $VARIANT == ab ]]; then
+        # base: the other build; ab: this one, both on the plain config
+        [[ $1 == base ]] && bin=$BASE_BIN
+        config base >"$TMP/t.toml"
+    else
+        config "$1" >"$TMP/t.toml"
+    fi
     rm -f "$TMP/access.log"
-    "$BIN" -c "$TMP/t.toml" 2>"$TMP/tollgate.err" &
+    "$bin" -c "$TMP/t.toml" 2>"$TMP/tollgate.err" &
     local pid=$!
     for _ in $(seq 100); do
         (echo >"/dev/tcp/127.0.0.1/$TG_PORT") 2>/dev/null && break
