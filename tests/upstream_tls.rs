@@ -22,7 +22,7 @@ use common::tls_origin::*;
 use common::*;
 
 const ROUTE: &str = "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n";
-const OK: &str = r#"{"message":"Bad Gateway"}"#;
+const BAD_GATEWAY: &str = r#"{"message":"Bad Gateway"}"#;
 
 /// An upstream `u` over TLS to `addrs` with these `tls = { ... }` contents.
 fn tls_upstream(addrs: &[SocketAddr], tls: &str, extra: &str) -> String {
@@ -92,7 +92,7 @@ both_drivers! {
         for _ in 0..3 {
             let r = get(g.addr, "/api/x");
             assert_eq!(r.status, 502);
-            assert_eq!(r.text(), OK);
+            assert_eq!(r.text(), BAD_GATEWAY);
         }
         assert!(o.requests().is_empty());
         assert_eq!(o.handshakes(), 0);
@@ -267,7 +267,7 @@ both_drivers! {
         let g = Gateway::start(d, 1, &(tls_upstream(&[o.addr], &tls, "") + ROUTE));
         let r = get(g.addr, "/api/a");
         assert_eq!(r.status, 502);
-        assert_eq!(r.text(), OK);
+        assert_eq!(r.text(), BAD_GATEWAY);
         assert_eq!(o.handshakes(), 1, "no second handshake completed");
     }
 
@@ -346,7 +346,7 @@ both_drivers! {
         g.reload().unwrap();
         let r = get(g.addr, "/api/d");
         assert_eq!(r.status, 502);
-        assert_eq!(r.text(), OK);
+        assert_eq!(r.text(), BAD_GATEWAY);
         assert_eq!(o.requests().len(), 3);
     }
 }

@@ -10,7 +10,7 @@
 //! [`UpstreamConfig::tls_for`] once, when the upstream is built for a worker, never per request.
 //! A connection is a TCP connect then the client handshake ([`TlsStream::connect`]), the two
 //! together bounded by the upstream's `connect_timeout`; the stream is `Stream::Tls` with the
-//! rustls state boxed (an idle pooled TLS connection keeps about 7 KiB of rustls buffers and
+//! rustls state boxed (an idle pooled TLS connection keeps several KiB of rustls buffers and
 //! keys, see `transport::tls`). A failed handshake is a connect failure of the target (passive
 //! health counts it, the next target is tried) answered 502 ([`GatewayError::UpstreamTls`]),
 //! and logged on stderr naming the upstream, the target and rustls's reason, at most once a
@@ -392,13 +392,6 @@ impl Upstream {
         if let Some(t) = self.targets.get(target) {
             t.failures.set(0);
         }
-    }
-
-    /// Idle pooled connections to `target` on this worker (tests and metrics).
-    pub fn idle_count(&self, target: usize) -> usize {
-        self.targets
-            .get(target)
-            .map_or(0, |t| t.idle.borrow().len())
     }
 
     /// This worker's view of every target, for metrics.
