@@ -260,3 +260,22 @@ fn exchange(mut s: impl Read + Write, req: &[u8]) -> bool {
     let line = buf.get(..n).unwrap_or_default();
     line.starts_with(b"HTTP/1.") && matches!(line.get(9), Some(b'2' | b'3'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_logged_once_per_interval() {
+        let h = TargetHealth::default();
+        assert!(h.tls_log_due(5));
+        assert!(!h.tls_log_due(5));
+        assert!(!h.tls_log_due(5 + TLS_LOG_INTERVAL_MS - 1));
+        assert!(h.tls_log_due(5 + TLS_LOG_INTERVAL_MS));
+        assert!(!h.tls_log_due(6 + TLS_LOG_INTERVAL_MS));
+        // the process clock may read 0 at its very start: that is a logged time too
+        let z = TargetHealth::default();
+        assert!(z.tls_log_due(0));
+        assert!(!z.tls_log_due(1));
+    }
+}

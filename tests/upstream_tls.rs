@@ -161,6 +161,57 @@ both_drivers! {
         let _ = child.wait();
     }
 
+    fn failed_handshakes_count_toward_passive_ejection(d) {
+        let dir = cert_dir(&format!("otls-passive-{d}"));
+        let (pki, other) = (Pki::new("origin CA"), Pki::new("another CA"));
+        let good = TlsOrigin::echo(&pki.server(&["origin.internal"]), TlsOptions::default());
+        let bad = TlsOrigin::echo(&other.server(&["origin.internal"]), TlsOptions::default());
+        let ca = write_ca(&pki, &dir, "ca");
+        let ups = tls_upstream(
+            &[bad.addr, good.addr],
+            &format!("server_name = \"origin.internal\", ca = {ca}"),
+            "passive_failures = 2\npassive_cooldown_ms = 60000",
+        );
+        let g = Gateway::start(d, 1, &(ups + ROUTE));
+        for i in 0..20 {
+            // a failed handshake moves on to the next target: the client never sees it
+            assert_eq!(get(g.addr, &format!("/api/{i}")).text(), format!("GET /api/{i}"));
+        }
+        // round robin would have tried the bad target ten times; two failures eject it
+        assert_eq!(bad.connections(), 2);
+        assert_eq!(bad.handshakes(), 0);
+    }
+
+    fn a_handshake_is_bounded_by_the_connect_timeout(d) {
+        // accepts TCP connections and never answers a ClientHello
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap();
+        let held = std::thread::spawn(move || {
+            let mut conns = Vec::new();
+            while let Ok((s, _)) = silent.accept() {
+                conns.push(s);
+                if conns.len() == 1 {
+                    std::thread::sleep(Duration::from_secs(3));
+                    return;
+                }
+            }
+        });
+        let ups = tls_upstream(
+            &[addr],
+            "server_name = \"origin.internal\", verify = false",
+            "connect_timeout_ms = 200\nresponse_timeout_ms = 60000",
+        );
+        let g = Gateway::start(d, 1, &(ups + ROUTE));
+        let t = Instant::now();
+        let r = get(g.addr, "/api/x");
+        assert_eq!(r.status, 504);
+        assert_eq!(r.text(), r#"{"message":"Gateway Timeout"}"#);
+        // liveness: well before the silent origin gives up on its connection
+        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+        drop(g);
+        let _ = held.join();
+    }
+
     fn verify_false_accepts_an_unknown_certificate(d) {
         let pki = Pki::new("unknown CA");
         let o = TlsOrigin::echo(&pki.server(&["somewhere.else"]), TlsOptions::default());
