@@ -39,6 +39,10 @@ pub enum GatewayError {
     /// The upstream broke HTTP or the connection.
     #[error("upstream protocol error: {0}")]
     UpstreamProtocol(&'static str),
+    /// The TLS handshake with the upstream failed (its certificate, the protocol version, the
+    /// peer closing); the detail goes to the gateway's log line, the kind to the access log.
+    #[error("upstream TLS handshake failed: {0}")]
+    UpstreamTls(UpstreamTlsFailure),
     /// The upstream has no usable target.
     #[error("no upstream target available")]
     NoTarget,
@@ -57,6 +61,28 @@ pub enum GatewayError {
     QuotaExceeded,
 }
 
+/// Why a TLS handshake with an origin failed, as far as the client's answer and the access log
+/// tell it (the rustls detail is in the gateway's log line). A handshake that timed out is
+/// [`GatewayError::UpstreamTimeout`], as a TCP connect that timed out is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamTlsFailure {
+    /// The origin's certificate did not verify: unknown CA, wrong name, expired (RFC 5280 §6,
+    /// RFC 9525 §6).
+    #[error("origin certificate refused")]
+    Certificate,
+    /// No protocol version in common (RFC 8446 §4.2.1, RFC 5246 Appendix E).
+    #[error("no TLS version in common")]
+    Version,
+    /// The origin closed the connection during the handshake (e.g. it wanted a client
+    /// certificate and got none, or does not speak TLS on that port).
+    #[error("origin closed the connection")]
+    Closed,
+    /// Anything else: an alert from the origin, no cipher suite in common, a malformed message,
+    /// a socket error.
+    #[error("handshake error")]
+    Handshake,
+}
+
 impl GatewayError {
     /// The status sent to the client for this error: the one place this mapping lives.
     pub fn status(&self) -> u16 {
@@ -67,7 +93,9 @@ impl GatewayError {
             }
             GatewayError::ClientGone => 400,
             GatewayError::NoRoute => 404,
-            GatewayError::UpstreamConnect | GatewayError::UpstreamProtocol(_) => 502,
+            GatewayError::UpstreamConnect
+            | GatewayError::UpstreamProtocol(_)
+            | GatewayError::UpstreamTls(_) => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::NoTarget => 503,
             GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
@@ -84,6 +112,7 @@ impl GatewayError {
                 | GatewayError::UpstreamConnect
                 | GatewayError::UpstreamTimeout
                 | GatewayError::UpstreamProtocol(_)
+                | GatewayError::UpstreamTls(_)
                 | GatewayError::NoTarget
                 | GatewayError::Forbidden
                 | GatewayError::KeyDisabled
@@ -188,5 +217,13 @@ mod tests {
             r#"{"message":"Request Timeout"}"#
         );
         assert!(GatewayError::BodyTooSlow.must_close());
+        let tls = GatewayError::UpstreamTls(UpstreamTlsFailure::Certificate);
+        assert_eq!(tls.status(), 502);
+        assert_eq!(tls.body(), r#"{"message":"Bad Gateway"}"#);
+        assert!(!tls.must_close());
+        assert_eq!(
+            tls.to_string(),
+            "upstream TLS handshake failed: origin certificate refused"
+        );
     }
 }

@@ -29,13 +29,22 @@ pub struct TargetHealth {
     pub active: AtomicBool,
     /// Passive ejection: skip the target until this time (ms on [`clock_ms`]); 0 = not ejected.
     pub ejected_until: AtomicU64,
+    /// When a worker last logged a failed TLS handshake with the target (ms on [`clock_ms`]; 0:
+    /// never): one line per [`TLS_LOG_INTERVAL_MS`] for all workers together.
+    tls_logged: AtomicU64,
 }
+
+/// Least time between two log lines about failed TLS handshakes with one target, whichever
+/// worker saw them: an origin with a bad certificate fails every connect, and one line a second
+/// says so as well as thousands. (The access log keeps one error per request.)
+pub const TLS_LOG_INTERVAL_MS: u64 = 1000;
 
 impl Default for TargetHealth {
     fn default() -> Self {
         TargetHealth {
             active: AtomicBool::new(true),
             ejected_until: AtomicU64::new(0),
+            tls_logged: AtomicU64::new(0),
         }
     }
 }
@@ -49,6 +58,22 @@ impl TargetHealth {
         }
         let until = self.ejected_until.load(Ordering::Relaxed);
         until == 0 || until <= clock_ms()
+    }
+}
+
+impl TargetHealth {
+    /// Whether a failed TLS handshake seen at `now_ms` is to be logged: true for the first one
+    /// of each [`TLS_LOG_INTERVAL_MS`], for one worker only (the compare-exchange elects it).
+    /// `Relaxed`: the timestamp publishes no other memory, and a worker that sees it late at
+    /// worst logs one line more.
+    pub fn tls_log_due(&self, now_ms: u64) -> bool {
+        let last = self.tls_logged.load(Ordering::Relaxed);
+        if last != 0 && now_ms < last.saturating_add(TLS_LOG_INTERVAL_MS) {
+            return false;
+        }
+        self.tls_logged
+            .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 }
 
@@ -234,4 +259,23 @@ fn exchange(mut s: impl Read + Write, req: &[u8]) -> bool {
     }
     let line = buf.get(..n).unwrap_or_default();
     line.starts_with(b"HTTP/1.") && matches!(line.get(9), Some(b'2' | b'3'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_are_logged_once_per_interval() {
+        let h = TargetHealth::default();
+        assert!(h.tls_log_due(5));
+        assert!(!h.tls_log_due(5));
+        assert!(!h.tls_log_due(5 + TLS_LOG_INTERVAL_MS - 1));
+        assert!(h.tls_log_due(5 + TLS_LOG_INTERVAL_MS));
+        assert!(!h.tls_log_due(6 + TLS_LOG_INTERVAL_MS));
+        // the process clock may read 0 at its very start: that is a logged time too
+        let z = TargetHealth::default();
+        assert!(z.tls_log_due(0));
+        assert!(!z.tls_log_due(1));
+    }
 }

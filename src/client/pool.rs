@@ -6,6 +6,18 @@
 //! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
 //! speaking HTTP on the connection (see [`super::exchange`]).
 //!
+//! TLS upstreams (`tls = { ... }`): each target's client config and server name are taken from
+//! [`UpstreamConfig::tls_for`] once, when the upstream is built for a worker, never per request.
+//! A connection is a TCP connect then the client handshake ([`TlsStream::connect`]), the two
+//! together bounded by the upstream's `connect_timeout`; the stream is `Stream::Tls` with the
+//! rustls state boxed (an idle pooled TLS connection keeps several KiB of rustls buffers and
+//! keys, see `transport::tls`). A failed handshake is a connect failure of the target (passive
+//! health counts it, the next target is tried) answered 502 ([`GatewayError::UpstreamTls`]),
+//! and logged on stderr naming the upstream, the target and rustls's reason, at most once a
+//! second per target ([`crate::health::TLS_LOG_INTERVAL_MS`]). A reload that changes an
+//! upstream's TLS settings (any file's bytes included) never hands the old idle connections to
+//! the new upstream ([`Upstream::adopt_idle`]).
+//!
 //! A pooled connection may have been closed by the origin while idle, or (a misbehaving origin)
 //! have received bytes nobody asked for, which would be taken as the next request's response.
 //! Nothing reads an idle pooled socket (that would pin a buffer per idle connection); instead
@@ -27,10 +39,13 @@ use crate::config::UpstreamConfig;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::error::GatewayError;
+use rustls::pki_types::ServerName;
+
+use crate::error::{GatewayError, UpstreamTlsFailure};
 use crate::health::{clock_ms, TargetHealth};
 use crate::metrics::TargetSnapshot;
-use crate::transport::Stream;
+use crate::tls::UpstreamTls;
+use crate::transport::{HandshakeError, Stream, TlsStream};
 
 /// One origin connection checked out for an exchange.
 pub struct UpstreamConn {
@@ -49,8 +64,35 @@ struct Idle {
     since: Instant,
 }
 
+/// What a target's connections speak below HTTP.
+enum Wire {
+    Plain,
+    /// TLS with this client config, sending and verifying this server name (RFC 6066 §3,
+    /// RFC 9525 §6).
+    Tls {
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    },
+    /// A TLS upstream whose target has no valid server name: compiling the config refuses
+    /// that, so it cannot occur for a compiled config; connects fail rather than fall back to
+    /// plain TCP.
+    NoServerName,
+}
+
+impl Wire {
+    /// Whether connections made with `self` may serve as connections made with `other`.
+    fn same(&self, other: &Wire) -> bool {
+        match (self, other) {
+            (Wire::Plain, Wire::Plain) => true,
+            (Wire::Tls { name: a, .. }, Wire::Tls { name: b, .. }) => a == b,
+            _ => false,
+        }
+    }
+}
+
 struct Target {
     addr: SocketAddr,
+    wire: Wire,
     idle: RefCell<VecDeque<Idle>>,
     in_flight: Cell<u32>,
     connects: Cell<u64>,
@@ -73,6 +115,8 @@ pub struct Upstream {
     next: Cell<usize>,
     passive_failures: u32,
     passive_cooldown_ms: u64,
+    /// The upstream's TLS settings (`None`: plain), to tell whether a reload changed them.
+    tls: Option<UpstreamTls>,
 }
 
 impl Upstream {
@@ -94,6 +138,11 @@ impl Upstream {
                 .map(|(i, &addr)| Target {
                     health: health.get(i).cloned().unwrap_or_default(),
                     addr,
+                    wire: match (&cfg.tls, cfg.tls_for(i)) {
+                        (None, _) => Wire::Plain,
+                        (Some(_), Some((config, name))) => Wire::Tls { config, name },
+                        (Some(_), None) => Wire::NoServerName,
+                    },
                     idle: RefCell::new(VecDeque::new()),
                     in_flight: Cell::new(0),
                     connects: Cell::new(0),
@@ -102,6 +151,7 @@ impl Upstream {
                 })
                 .collect(),
             next: Cell::new(0),
+            tls: cfg.tls.clone(),
         }
     }
 
@@ -118,9 +168,20 @@ impl Upstream {
 
     /// Takes over `old`'s idle pooled connections to targets this upstream also has (a reload
     /// changed the upstream's settings, not those origins), within this upstream's pool size.
+    /// Only when both speak the same on the wire: plain to plain, or TLS with equal settings
+    /// (digest of every file's bytes, server name, verification) and the same server name per
+    /// target. A connection verified against an old CA, or made without the client certificate
+    /// now configured, is dropped, not reused.
     pub fn adopt_idle(&self, old: &Upstream) {
+        if self.tls != old.tls {
+            return;
+        }
         for t in &self.targets {
-            let Some(o) = old.targets.iter().find(|o| o.addr == t.addr) else {
+            let Some(o) = old
+                .targets
+                .iter()
+                .find(|o| o.addr == t.addr && o.wire.same(&t.wire))
+            else {
                 continue;
             };
             let mut mine = t.idle.borrow_mut();
@@ -206,11 +267,10 @@ impl Upstream {
         let Some(t) = self.targets.get(target) else {
             return Err((GatewayError::NoTarget, buf));
         };
-        let stream = match monoio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect_addr(t.addr),
-        )
-        .await
+        // one deadline for the TCP connect and the TLS handshake together
+        let deadline = Instant::now() + self.connect_timeout;
+        let tcp = match monoio::time::timeout(self.connect_timeout, TcpStream::connect_addr(t.addr))
+            .await
         {
             Ok(Ok(s)) => s,
             Ok(Err(_)) => {
@@ -222,9 +282,26 @@ impl Upstream {
                 return Err((GatewayError::UpstreamTimeout, buf));
             }
         };
+        let _ = tcp.set_nodelay(true);
+        let stream = match &t.wire {
+            Wire::Plain => Stream::Plain(tcp),
+            Wire::Tls { config, name } => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match TlsStream::connect(tcp, config.clone(), name.clone(), left).await {
+                    Ok(s) => Stream::Tls(Box::new(s)),
+                    Err(e) => {
+                        self.note_error(target);
+                        self.log_handshake(t, name, &e);
+                        return Err((handshake_error(&e), buf));
+                    }
+                }
+            }
+            Wire::NoServerName => {
+                self.note_error(target);
+                return Err((GatewayError::UpstreamConnect, buf));
+            }
+        };
         t.connects.set(t.connects.get() + 1);
-        let stream = Stream::Plain(stream);
-        let _ = stream.set_nodelay(true);
         t.in_flight.set(t.in_flight.get() + 1);
         Ok(UpstreamConn {
             stream,
@@ -233,6 +310,19 @@ impl Upstream {
             target,
             reused: false,
         })
+    }
+
+    /// The log line of a failed handshake with `t`, at most one per target per
+    /// [`crate::health::TLS_LOG_INTERVAL_MS`] across workers.
+    fn log_handshake(&self, t: &Target, name: &ServerName<'static>, e: &HandshakeError) {
+        if t.health.tls_log_due(clock_ms()) {
+            eprintln!(
+                "tollgate: upstream {} target {} (server name {}): {e}",
+                self.name,
+                t.addr,
+                name.to_str()
+            );
+        }
     }
 
     fn pooled(&self, t: &Target) -> Option<Stream> {
@@ -316,4 +406,21 @@ impl Upstream {
             })
             .collect()
     }
+}
+
+/// The error a failed handshake with an origin answers: 504 for a timeout, as for a TCP connect,
+/// else 502 with the kind of failure.
+fn handshake_error(e: &HandshakeError) -> GatewayError {
+    let kind = match e {
+        HandshakeError::Timeout => return GatewayError::UpstreamTimeout,
+        HandshakeError::ServerCertificate(_) => UpstreamTlsFailure::Certificate,
+        HandshakeError::ProtocolVersion(_) => UpstreamTlsFailure::Version,
+        HandshakeError::PeerClosed => UpstreamTlsFailure::Closed,
+        // the server-side reasons cannot come from a client handshake; counted as errors
+        HandshakeError::NoCertificate
+        | HandshakeError::ClientCertificate(_)
+        | HandshakeError::Tls(_)
+        | HandshakeError::Io(_) => UpstreamTlsFailure::Handshake,
+    };
+    GatewayError::UpstreamTls(kind)
 }
