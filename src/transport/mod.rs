@@ -17,6 +17,7 @@
 //! dropped: monoio cancels the in-flight operation, and the caller always closes that stream
 //! afterwards, so no data is half-consumed and then reused.
 
+pub mod bufpool;
 pub mod tls;
 
 use std::io;
