@@ -45,9 +45,6 @@ use crate::throttle::worker::{Denied, Identity};
 use crate::transport::ConnFacts;
 use crate::worker::Cx;
 
-// what becomes of an HTTP/1 connection is the session's decision
-pub use crate::session::h1::Outcome;
-
 /// Serves one parsed request head to completion, over any client session.
 pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
     let started = Instant::now();
