@@ -1,29 +1,34 @@
-//! The request lifecycle: every request goes through these named phases, in this order, here.
+//! The request lifecycle: every request goes through these named phases, in this order, here,
+//! over any client [`Session`] (generic, statically dispatched: the HTTP/1 session today, an
+//! HTTP/2 stream later). Nothing here knows the transport or the protocol: persistence,
+//! framing, `100 Continue` and what becomes of the connection are the session's.
 //!
-//! 1. **request filter** ([`request_filter`]): decide persistence and the request id; refuse new
-//!    work while draining.
+//! 1. **request filter** ([`request_filter`]): the request id and persistence (the worker's
+//!    draining, then [`Session::begin`]).
 //! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
 //! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
 //! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
-//! 5. **integration** ([`crate::integration::run`]): a mock hands back a
-//!    [`Response`]; the HTTP integration forwards through [`crate::client`] and relays the
-//!    origin's response itself, through the same filter and serialiser.
+//! 5. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
+//!    (phases 6 and 7 in front of every response it sends) and the request context; a mock
+//!    hands back a [`Response`]; the HTTP integration reads the body through the session,
+//!    forwards through [`crate::client`] and hands the origin's response to
+//!    [`Session::relay`].
 //! 6. **response filter** ([`response_filter`]): the fields every response gets when its
 //!    producer did not set them (`date`, `x-request-id`), a refused request's rate-limit fields;
 //!    later CORS, header mapping, HSTS.
-//! 7. **send** ([`send`]): the session serialises the response for this client
-//!    ([`crate::session::h1`]: framing, connection header, no content for HEAD) and writes it.
+//! 7. **send** ([`send`]): the session serialises the response for this client and writes it.
 //!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
 //!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
-//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left).
+//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left);
+//!    then the session decides what becomes of the connection ([`Session::finish`]).
 //! 8. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
 //!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
 //! Authorizers slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
-//! the mutable exchange state so route parameters can borrow the head while state changes.
-//! The connection's facts (peer, scheme, TLS) come from [`Downstream::facts`], captured at
-//! accept.
+//! the mutable exchange state ([`crate::exchange`]) so route parameters can borrow the head
+//! while state changes. The connection's facts (peer, scheme, TLS) come from
+//! [`Session::facts`], captured at accept.
 
 use std::time::Instant;
 
@@ -444,3 +449,7 @@ fn log_rejected<O>(
         });
     }
 }
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;
