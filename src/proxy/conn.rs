@@ -17,7 +17,7 @@ use std::rc::Rc;
 use super::lifecycle;
 // the entry points the accept loop uses: `Downstream::new` and [`serve`]
 pub use crate::session::h1::{Accepted, Downstream};
-use crate::session::h1::{HeadRead, Outcome};
+use crate::session::h1::{Between, HeadRead, Outcome};
 use crate::worker::{Cx, Worker};
 
 /// Where a connection is between requests.
@@ -68,16 +68,12 @@ pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
         if Box::pin(serve_one(&w, &mut conn)).await != Outcome::KeepAlive {
             break;
         }
-        if conn.buf.is_empty() {
-            w.buffers.give(std::mem::take(&mut conn.buf));
-            state = ConnState::Idle;
-        } else {
-            state = ConnState::Pipelined;
-        }
+        state = match conn.between_requests(&w.buffers) {
+            Between::Pipelined => ConnState::Pipelined,
+            Between::Idle => ConnState::Idle,
+        };
     }
-    if conn.buf.capacity() != 0 {
-        w.buffers.give(std::mem::take(&mut conn.buf));
-    }
+    conn.release_buffer(&w.buffers);
 }
 
 /// Lets the session read one request head, and serves it.
@@ -99,7 +95,7 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
     }
     // The request is over (logged, not busy: shutdown does not wait for this); the buffered
     // rest of it is garbage, and the linger holds no buffer.
-    w.buffers.give(std::mem::take(&mut conn.buf));
+    conn.release_buffer(&w.buffers);
     let s = &g.config.server;
     let (limit, max_bytes) = (s.timeouts.linger, s.max_linger_bytes);
     drop(g); // a generation a reload replaced is not kept alive by a linger

@@ -36,6 +36,7 @@ use crate::http::{
 };
 use crate::response::{Response, Source};
 use crate::throttle::worker::Throttled;
+use crate::transport::bufpool::BufPool;
 use crate::transport::{ConnFacts, IoFail, Stream};
 use crate::worker::Cx;
 
@@ -82,6 +83,16 @@ pub enum Outcome {
     /// sending): half-close, discard for a bounded time, then close (RFC 9112 §9.6, see
     /// `proxy::linger`).
     CloseLingering,
+}
+
+/// Where an HTTP/1 connection stands after an exchange it goes on from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Between {
+    /// The next request's bytes are already buffered (pipelining, RFC 9112 §9.3.2): serve
+    /// it without waiting; the buffer is kept.
+    Pipelined,
+    /// Nothing buffered: the read buffer went back to the pool, wait for the client.
+    Idle,
 }
 
 /// What reading a request head gave.
@@ -135,6 +146,25 @@ impl Downstream {
                 }
                 Err(IoFail::Timeout) => return HeadRead::Closed,
             }
+        }
+    }
+
+    /// After an exchange the connection goes on from: a pipelined request already buffered is
+    /// served next, in order (RFC 9112 §9.3.2); otherwise the read buffer goes back to the
+    /// pool, so an idle connection holds none.
+    pub fn between_requests(&mut self, buffers: &BufPool) -> Between {
+        if self.buf.is_empty() {
+            buffers.give(std::mem::take(&mut self.buf));
+            Between::Idle
+        } else {
+            Between::Pipelined
+        }
+    }
+
+    /// Gives the read buffer (and whatever unread bytes it holds) back to the pool.
+    pub fn release_buffer(&mut self, buffers: &BufPool) {
+        if self.buf.capacity() != 0 {
+            buffers.give(std::mem::take(&mut self.buf));
         }
     }
 
