@@ -3,7 +3,7 @@
 //! Owns: [`GatewayError`], [`GatewayError::status`] (the single error → status mapping), whether
 //! the client connection must be closed afterwards, the JSON body `{"message": ...}` in API
 //! Gateway's wording, and the reason phrases of status lines. Leaves out: writing the bytes
-//! (see [`crate::proxy::respond`]).
+//! (see [`crate::session::h1`]).
 
 use crate::http::HttpError;
 use crate::throttle::worker::Throttled;

@@ -2,21 +2,25 @@
 //!
 //! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals)
 //! accepts a connection into a [`transport::Stream`] with its [`transport::ConnFacts`] →
-//! [`proxy`] (the connection and the request lifecycle's named phases) using [`http`] (strict
-//! HTTP/1.1 codec on bytes) and [`router`] (the precompiled route trie) → [`integration`] (mock,
-//! HTTP; an origin through [`client`], the per-worker pools and one HTTP/1 exchange) → a
-//! [`response::Response`], filtered by the lifecycle and serialised by [`session`] → written
-//! through the same `Stream`. All of it is configured by [`config`] (TOML → validated →
-//! immutable); [`error`] maps every failure to its status.
-//! [`tls`] turns `[tls]` and upstream `tls` settings into rustls configs. [`runtime`] (the driver
-//! choice) and [`fmt`] (time and number formatting) sit below everything, so dependencies point
-//! one way: `server` → `proxy` → the rest, never back.
+//! [`proxy`] (the connection loop, and the request lifecycle's named phases, generic over a
+//! [`session::Session`]) → [`session`] (the client's protocol: [`session::h1`] reads heads and
+//! bodies with [`http`], the strict HTTP/1.1 codec, and owns every HTTP/1 decision) →
+//! [`router`] (the precompiled route trie) → [`integration`] (mock, HTTP; an origin through
+//! [`client`], the per-worker pools and one HTTP/1 exchange, reusable without the proxy) → a
+//! [`response::Response`], filtered by the lifecycle and serialised by the session → written
+//! through the same `Stream`. Per-core state is [`worker`], one exchange's state [`exchange`].
+//! All of it is configured by [`config`] (TOML → validated → immutable); [`error`] maps every
+//! failure to its status. [`tls`] turns `[tls]` and upstream `tls` settings into rustls configs.
+//! [`runtime`] (the driver choice) and [`fmt`] (time and number formatting) sit below
+//! everything, so dependencies point one way: `server` → `proxy` → `integration` → `session` →
+//! `client` → the rest, never back.
 
 pub mod accesslog;
 pub mod admin;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod exchange;
 pub mod fmt;
 pub mod health;
 pub mod http;
@@ -31,3 +35,4 @@ pub mod session;
 pub mod throttle;
 pub mod tls;
 pub mod transport;
+pub mod worker;

@@ -31,10 +31,11 @@ pub enum Source<'a> {
     /// A configured mock: status line, fields and `content-length` rendered at config load.
     Mock(&'a MockResponse),
     /// An origin's response: its end-to-end fields (hop-by-hop ones are marked `Skip` by the
-    /// parser), re-framed for this client by `framing`; its body is streamed by the relay.
+    /// parser), re-framed for this client by `framing` (`None` until the session chooses it
+    /// as it relays the response; its body is streamed from the origin).
     Origin {
         head: &'a ResponseHead,
-        framing: &'a BodyEncoder,
+        framing: Option<BodyEncoder>,
         /// A HEAD response's `content-length` kept as metadata (RFC 9110 §8.6), when the
         /// framing carries none.
         meta_length: Option<u64>,
@@ -74,16 +75,12 @@ impl<'a> Response<'a> {
         }
     }
 
-    pub fn origin(
-        head: &'a ResponseHead,
-        framing: &'a BodyEncoder,
-        meta_length: Option<u64>,
-    ) -> Self {
+    pub fn origin(head: &'a ResponseHead, meta_length: Option<u64>) -> Self {
         Response {
             status: head.status,
             source: Source::Origin {
                 head,
-                framing,
+                framing: None,
                 meta_length,
             },
             added: Added::default(),

@@ -1,6 +1,8 @@
 //! The module dependency rules of the architecture, checked over the source text: runtime code
 //! does not import the TOML schema (`config::raw`), nothing below `server` reaches back into it
-//! or into `proxy`, and `config` does not import the modules it configures. Comments (doc links
+//! or into `proxy`, `config` does not import the modules it configures, the outbound client
+//! stands alone (no session, integration or proxy), integrations do not know the client's
+//! protocol, and the lifecycle knows neither its transport nor its protocol. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -88,7 +90,92 @@ const BELOW_PROXY: &[&str] = &[
     "throttle",
     "tls",
     "transport",
+    "worker",
+    "exchange.rs",
 ];
+
+/// The layers the lifecycle drives: they run below it and never import it (nor `server`).
+const BELOW_LIFECYCLE: &[&str] = &[
+    "integration",
+    "session",
+    "client",
+    "transport",
+    "response.rs",
+    "worker",
+    "exchange.rs",
+];
+
+#[test]
+fn the_layers_below_the_lifecycle_import_neither_proxy_nor_server() {
+    let hits = code_lines_naming(
+        BELOW_LIFECYCLE,
+        &[
+            "crate::proxy",
+            "crate::server",
+            "tollgate::proxy",
+            "tollgate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "a layer below the lifecycle imports proxy or server:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_outbound_client_stands_alone() {
+    // authorizers, JWKS fetches and Lambda calls reuse it without the proxy or a session
+    let hits = code_lines_naming(
+        &["client"],
+        &[
+            "crate::session",
+            "crate::integration",
+            "crate::proxy",
+            "crate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the client imports session, integration or proxy:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn integrations_do_not_know_the_clients_protocol() {
+    // they reach the client through the `Session` trait only, never the HTTP/1 session
+    let hits = code_lines_naming(&["integration"], &["session::h1", "Downstream"]);
+    assert!(
+        hits.is_empty(),
+        "an integration names the HTTP/1 session:\n{}",
+        hits.join("\n")
+    );
+    let hits = code_lines_naming(&["session"], &["crate::integration"]);
+    assert!(
+        hits.is_empty(),
+        "a session imports an integration:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_lifecycle_knows_neither_transport_nor_protocol() {
+    let hits = code_lines_naming(
+        &["proxy/lifecycle.rs"],
+        &[
+            "session::h1",
+            "Downstream",
+            "crate::transport::Stream",
+            "TcpStream",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the lifecycle names a transport or a protocol:\n{}",
+        hits.join("\n")
+    );
+}
 
 #[test]
 fn only_config_imports_the_toml_schema() {

@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::GatewayError;
 use crate::http::{parse_response, BodyChunk, BodyDecoder, HttpError, Limits, ResponseHead};
-use crate::proxy::worker::BufPool;
+use crate::transport::bufpool::BufPool;
 use crate::transport::{IoFail, Stream};
 
 /// A request ready to go to an origin.
@@ -244,6 +244,11 @@ impl<'a> BodyReader<'a> {
         }
     }
 
+    /// The bound of each read of the body.
+    pub fn read_limit(&self) -> Duration {
+        self.read_limit
+    }
+
     /// Decodes the next step from what is already buffered, without reading: `None` when more
     /// bytes are needed.
     pub fn next_buffered(&mut self) -> Result<Option<BodyChunk>, HttpError> {
@@ -251,7 +256,7 @@ impl<'a> BodyReader<'a> {
     }
 
     /// The stream, its read buffer and the decoder, for a caller that copies the rest of the
-    /// body itself (the relay's pump).
+    /// body itself (a session's relay).
     pub fn parts(&mut self) -> (&mut Stream, &mut BytesMut, &mut BodyDecoder) {
         (&mut self.uc.stream, &mut self.uc.buf, &mut self.dec)
     }

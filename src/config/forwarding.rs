@@ -4,7 +4,7 @@
 //!
 //! Owns: the ranges of these keys (errors name the key and the line) and resolving them into one
 //! [`Forwarding`] per route at load, so the hot path reads a single precomputed value. Leaves
-//! out: applying them (see [`crate::proxy::intake`] and [`crate::integration::http`]).
+//! out: applying them (see [`crate::session::h1_body`] and [`crate::integration::http`]).
 
 use std::time::Duration;
 

@@ -8,16 +8,15 @@
 use super::{Handled, RequestCtx};
 use crate::config::MockResponse;
 use crate::error::GatewayError;
-use crate::proxy::conn::Downstream;
-use crate::proxy::lifecycle::ExchangeState;
-use crate::proxy::worker::Cx;
+use crate::exchange::ExchangeState;
 use crate::response::Response;
 use crate::session::Session;
+use crate::worker::Cx;
 
 /// Answers with `mock`.
-pub async fn run<'a>(
+pub async fn run<'a, S: Session>(
     _w: &Cx<'_>,
-    conn: &mut Downstream,
+    conn: &mut S,
     req: &RequestCtx<'_>,
     st: &mut ExchangeState,
     mock: &'a MockResponse,

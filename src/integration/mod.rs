@@ -1,17 +1,20 @@
 //! Integrations: what a routed, admitted request is answered by.
 //!
-//! Owns: the integration modules, each with the same entry shape `run(cx, conn, req, st, cfg)
-//! -> Result<Handled, GatewayError>`: [`mock`] (a response from memory), [`http`] (forward to
+//! Owns: the integration modules, each with the same entry shape `run(cx, session, req, st,
+//! cfg) -> Result<Handled, GatewayError>`, generic over the client's [`Session`] (never a
+//! concrete connection: an integration does not know the client's protocol): [`mock`] (a response from memory), [`http`] (forward to
 //! an upstream: the head rewrite in [`rewrite`], the exchange through [`crate::client`], the
 //! response relayed by [`relay`]); Lambda joins as a third. Leaves out: the phases around them
 //! (route, auth, throttle, the response filter, error mapping, logging: see
-//! [`crate::proxy::lifecycle`]) and the client connection's protocol.
+//! the lifecycle in `proxy`, which this module never imports) and the client connection's
+//! protocol (the session's).
 //!
 //! Data flow: the lifecycle calls [`run`] with the request ([`RequestCtx`]) and the route's
 //! integration config; a producer that answers from memory returns [`Handled::Respond`] with a
-//! [`Response`], which the lifecycle filters and the session sends; the HTTP integration
-//! streams the origin's response itself (through the same response filter and serialiser) and
-//! returns [`Handled::Sent`].
+//! [`Response`], which the lifecycle filters and the session sends; the HTTP integration reads
+//! the request body through the session, and hands the origin's response to
+//! [`Session::relay`] (the session the lifecycle passes in puts its response filter in front),
+//! returning [`Handled::Sent`].
 
 pub mod http;
 pub mod mock;
@@ -20,11 +23,11 @@ pub mod rewrite;
 
 use crate::config::Integration;
 use crate::error::GatewayError;
+use crate::exchange::ExchangeState;
 use crate::http::RequestHead;
-use crate::proxy::conn::Downstream;
-use crate::proxy::lifecycle::ExchangeState;
-use crate::proxy::worker::Cx;
 use crate::response::Response;
+use crate::session::Session;
+use crate::worker::Cx;
 
 /// What an integration did with the request.
 pub enum Handled<'a> {
@@ -43,9 +46,9 @@ pub struct RequestCtx<'r> {
 }
 
 /// Runs the route's integration.
-pub async fn run<'a>(
+pub async fn run<'a, S: Session>(
     w: &Cx<'_>,
-    conn: &mut Downstream,
+    conn: &mut S,
     req: &RequestCtx<'_>,
     st: &mut ExchangeState,
     integration: &'a Integration,

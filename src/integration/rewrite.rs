@@ -3,7 +3,7 @@
 //! Owns: the request line (path template rewrite, origin-form, RFC 9112 §3.2), hop-by-hop field
 //! removal (RFC 9110 §7.6.1), `strip_api_key`, `Host` for HTTP/1.0 requests that named none,
 //! `X-Forwarded-For`/`-Proto`/`-Host`, `Via` (RFC 9110 §7.6.3), a generated `x-request-id`, and
-//! the request's framing re-emitted. Leaves out: the body (see [`crate::proxy::intake`] and
+//! the request's framing re-emitted. Leaves out: the body (see [`crate::session::h1_body`] and
 //! [`super::http`]) and sending it (see [`crate::client`]).
 //!
 //! Data flow: the parsed [`RequestHead`] (spans into the client's bytes) and the connection's
@@ -11,9 +11,9 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::exchange::RequestId;
 use crate::fmt::put_decimal;
 use crate::http::{BodyKind, HeaderKind, RequestHead};
-use crate::proxy::lifecycle::RequestId;
 use crate::transport::ConnFacts;
 
 use super::http::Rewrite;
@@ -142,7 +142,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let mut out = BytesMut::new();
-        let id = RequestId::Generated([b'r'; crate::proxy::worker::REQUEST_ID_LEN]);
+        let id = RequestId::Generated([b'r'; crate::worker::REQUEST_ID_LEN]);
         write_request_head(&mut out, &head, &id, facts, None, None, None);
         String::from_utf8(out.to_vec()).unwrap()
     }

@@ -1,67 +1,24 @@
-//! One client connection: wait, read a head, hand it to the lifecycle, repeat.
+//! One client connection's loop: wait without a buffer, let the session read a head, hand it
+//! to the lifecycle, repeat.
 //!
-//! Owns: the connection's states ([`ConnState`]), the head-read deadline (slow clients), the
-//! keep-alive idle timeout, and the read buffer's lifetime. An idle connection holds no read
-//! buffer: it waits for readiness (`readable`, a poll op on io_uring, epoll readiness otherwise)
-//! and only then borrows a buffer from the worker's pool, returning it once nothing is pipelined.
-//! Its deadline lives in the worker's [`super::idle::IdleTable`], not in a timer of its own.
-//! The rest of a head that needs more than one read is taken the same way (readiness, then a
-//! synchronous `recv(2)`), so when the head deadline passes the bytes received are still there.
-//! Pipelined requests stay in the buffer and are served in order. The per-request work is boxed,
-//! so the future an idle connection parks is small; the connection's facts (peer, local address,
-//! scheme, TLS) are boxed with it for the same reason. All socket I/O goes through the
-//! connection's [`Stream`] (plain or TLS alike). Leaves out: what a request does (see
-//! [`super::lifecycle`]) and the HTTP/1 session operations on a connection (bodies, sending a
-//! response: [`crate::session::h1`]).
+//! Owns: the connection's states between requests ([`ConnState`]), the keep-alive idle timeout
+//! and the head-read timeout of a silent connection, the open/busy counts ([`OpenGuard`],
+//! [`BusyGuard`]) and the read buffer's lifetime. An idle connection holds no read buffer: it
+//! waits for readiness (`readable`, a poll op on io_uring, epoll readiness otherwise) and only
+//! then lets the HTTP/1 session borrow a buffer from the worker's pool, returning it once
+//! nothing is pipelined. Its deadline lives in the worker's [`crate::worker::idle::IdleTable`],
+//! not in a timer of its own. The per-request work is boxed, so the future an idle connection
+//! parks is small; the connection's facts are boxed with it for the same reason. Leaves out:
+//! every HTTP/1 decision (reading heads and their deadline, persistence, pipelining, framing,
+//! lingering or not: [`crate::session::h1`]) and what a request does ([`super::lifecycle`]).
 
-use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Instant;
 
-use bytes::BytesMut;
-
-use super::lifecycle::{self, Outcome};
-use super::worker::{Cx, Worker};
-use crate::error::GatewayError;
-use crate::http::{parse_request, HttpError};
-use crate::transport::{ConnFacts, IoFail, Stream};
-
-/// A client connection and its buffered, not yet consumed bytes.
-pub struct Downstream {
-    pub stream: Stream,
-    /// Unconsumed input; capacity 0 while the connection is idle.
-    pub buf: BytesMut,
-    /// What the accept loop knew (boxed, one allocation per connection: the parked idle
-    /// future stays small).
-    pub accepted: Box<Accepted>,
-}
-
-/// What a connection is given at accept, kept for its lifetime.
-pub struct Accepted {
-    /// Peer, local address, scheme and TLS parameters.
-    pub facts: ConnFacts,
-    /// Set when a reload removed the address this connection was accepted on: finish the
-    /// current request, then close.
-    pub listener_closed: Rc<Cell<bool>>,
-}
-
-impl Downstream {
-    pub fn new(stream: Stream, facts: ConnFacts, listener_closed: Rc<Cell<bool>>) -> Downstream {
-        Downstream {
-            stream,
-            buf: BytesMut::new(),
-            accepted: Box::new(Accepted {
-                facts,
-                listener_closed,
-            }),
-        }
-    }
-
-    /// The connection's facts, captured at accept.
-    pub fn facts(&self) -> &ConnFacts {
-        &self.accepted.facts
-    }
-}
+use super::lifecycle;
+// the entry points the accept loop uses: `Downstream::new` and [`serve`]
+pub use crate::session::h1::{Accepted, Downstream};
+use crate::session::h1::{Between, HeadRead, Outcome};
+use crate::worker::{Cx, Worker};
 
 /// Where a connection is between requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,36 +68,20 @@ pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
         if Box::pin(serve_one(&w, &mut conn)).await != Outcome::KeepAlive {
             break;
         }
-        if conn.buf.is_empty() {
-            w.buffers.give(std::mem::take(&mut conn.buf));
-            state = ConnState::Idle;
-        } else {
-            state = ConnState::Pipelined;
-        }
+        state = match conn.between_requests(&w.buffers) {
+            Between::Pipelined => ConnState::Pipelined,
+            Between::Idle => ConnState::Idle,
+        };
     }
-    if conn.buf.capacity() != 0 {
-        w.buffers.give(std::mem::take(&mut conn.buf));
-    }
+    conn.release_buffer(&w.buffers);
 }
 
-/// Reads one request head and serves it.
+/// Lets the session read one request head, and serves it.
 async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
-    if conn.buf.is_empty() {
-        if conn.buf.capacity() == 0 {
-            conn.buf = w.buffers.take();
-        }
-        // The readiness wait said bytes (or the end) are there: take them synchronously.
-        match conn.stream.try_read(&mut conn.buf, w.buffers.size()) {
-            Ok(0) => return Outcome::Close,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return Outcome::Close,
-        }
-    }
     // The request runs on the generation current when its head starts to be read, to the end.
     let g = w.current();
     let cx = Cx { w, g: &g };
-    let outcome = match read_head(&cx, conn).await {
+    let outcome = match conn.read_head(&cx).await {
         HeadRead::Head(head) => {
             w.busy.set(w.busy.get() + 1);
             let _busy = BusyGuard(w);
@@ -154,7 +95,7 @@ async fn serve_one(w: &Worker, conn: &mut Downstream) -> Outcome {
     }
     // The request is over (logged, not busy: shutdown does not wait for this); the buffered
     // rest of it is garbage, and the linger holds no buffer.
-    w.buffers.give(std::mem::take(&mut conn.buf));
+    conn.release_buffer(&w.buffers);
     let s = &g.config.server;
     let (limit, max_bytes) = (s.timeouts.linger, s.max_linger_bytes);
     drop(g); // a generation a reload replaced is not kept alive by a linger
@@ -185,68 +126,6 @@ async fn wait_readable(w: &Worker, conn: &Downstream, state: ConnState) -> bool 
     conn.stream.readable().await.is_ok()
 }
 
-#[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation
-enum HeadRead {
-    Head(crate::http::RequestHead),
-    Reject(GatewayError),
-    /// The client closed or broke the connection (or went quiet) before a complete head; a
-    /// connection that never sent a byte is closed without a response.
-    Closed,
-}
-
-/// Reads until a complete head is parsed, within the head-read deadline (RFC 9112 §2.2 allows
-/// leading empty lines, handled by the parser).
-async fn read_head(w: &Cx<'_>, conn: &mut Downstream) -> HeadRead {
-    let limits = &w.g.config.server.limits;
-    let deadline = Instant::now() + w.g.config.server.timeouts.header_read;
-    loop {
-        match parse_request(&mut conn.buf, limits) {
-            Ok(Some(head)) => return HeadRead::Head(head),
-            Ok(None) => {}
-            Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
-        }
-        let had_bytes = !conn.buf.is_empty();
-        match read_head_more(&mut conn.stream, &mut conn.buf, w.buffers.size(), deadline).await {
-            Ok(0) if had_bytes => {
-                return HeadRead::Reject(GatewayError::Http(HttpError::UnexpectedEof))
-            }
-            Ok(0) | Err(IoFail::Io(_)) => return HeadRead::Closed,
-            Ok(_) => {}
-            Err(IoFail::Timeout) if had_bytes => {
-                return HeadRead::Reject(GatewayError::HeadTimeout)
-            }
-            Err(IoFail::Timeout) => return HeadRead::Closed,
-        }
-    }
-}
-
-/// Reads more of a head, bounded by `deadline`: waits for readiness, then takes what is there
-/// with a synchronous `recv(2)`, so the buffer is never lent to a pending read. When the
-/// deadline passes, the bytes received so far are still in `buf` (a timed-out owned-buffer
-/// read would take them with it): the 408 must know whether it answers a HEAD request (no
-/// content, RFC 9110 §9.3.2), and the log how much was received. Heads that need more than the
-/// first read are rare (slow or large ones), so the extra readiness step costs little.
-async fn read_head_more(
-    stream: &mut Stream,
-    buf: &mut BytesMut,
-    want: usize,
-    deadline: Instant,
-) -> Result<usize, IoFail> {
-    loop {
-        stream.readable_by(deadline).await?;
-        match stream.try_read(buf, want) {
-            Ok(n) => return Ok(n),
-            // a spurious wake-up, or a signal: wait again
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(IoFail::Io(e)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod footprint {
     /// The future an idle keep-alive connection parks (inside its task) is most of what the
@@ -268,7 +147,7 @@ mod footprint {
             let throttle =
                 std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
             let health = crate::health::HealthBoard::new(&cfg);
-            let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+            let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
             let w = std::rc::Rc::new(super::Worker::new(0, crate::runtime::DriverKind::Epoll, g));
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();

@@ -1,166 +1,98 @@
-//! The request lifecycle: every request goes through these named phases, in this order, here.
+//! The request lifecycle: every request goes through these named phases, in this order, here,
+//! over any client [`Session`] (generic, statically dispatched: the HTTP/1 session today, an
+//! HTTP/2 stream later). Nothing here knows the transport or the protocol: persistence,
+//! framing, `100 Continue` and what becomes of the connection are the session's.
 //!
-//! 1. **request filter** ([`request_filter`]): decide persistence and the request id; refuse new
-//!    work while draining.
+//! 1. **request filter** ([`request_filter`]): the request id and persistence (the worker's
+//!    draining, then [`Session::begin`]).
 //! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
 //! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
 //! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
-//! 5. **integration** ([`crate::integration::run`]): a mock hands back a
-//!    [`Response`]; the HTTP integration forwards through [`crate::client`] and relays the
-//!    origin's response itself, through the same filter and serialiser.
+//! 5. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
+//!    (phases 6 and 7 in front of every response it sends) and the request context; a mock
+//!    hands back a [`Response`]; the HTTP integration reads the body through the session,
+//!    forwards through [`crate::client`] and hands the origin's response to
+//!    [`Session::relay`].
 //! 6. **response filter** ([`response_filter`]): the fields every response gets when its
 //!    producer did not set them (`date`, `x-request-id`), a refused request's rate-limit fields;
 //!    later CORS, header mapping, HSTS.
-//! 7. **send** ([`send`]): the session serialises the response for this client
-//!    ([`crate::session::h1`]: framing, connection header, no content for HEAD) and writes it.
+//! 7. **send** ([`send`]): the session serialises the response for this client and writes it.
 //!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
 //!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
-//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left).
+//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left);
+//!    then the session decides what becomes of the connection ([`Session::finish`]).
 //! 8. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
 //!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
 //! Authorizers slot in between these phases in later work; they take the same
 //! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
-//! the mutable exchange state so route parameters can borrow the head while state changes.
-//! The connection's facts (peer, scheme, TLS) come from [`Downstream::facts`], captured at
-//! accept.
+//! the mutable exchange state ([`crate::exchange`]) so route parameters can borrow the head
+//! while state changes. The connection's facts (peer, scheme, TLS) come from
+//! [`Session::facts`], captured at accept.
 
 use std::time::Instant;
 
-use super::conn::Downstream;
-use super::worker::{Cx, REQUEST_ID_LEN};
+use bytes::Bytes;
+
 use crate::accesslog::Entry;
-use crate::config::RouteConfig;
+use crate::client::BodyReader;
+use crate::config::{BodyPolicy, RouteConfig};
 use crate::error::GatewayError;
-use crate::http::{BodyKind, Method, RequestHead, Span};
+// the exchange's state types, named here by their old paths for code written against them
+pub use crate::exchange::{BodyState, ExchangeState, RequestId, ResponseState};
+use crate::http::{BodyChunk, Method, RequestHead};
 use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
 use crate::response::{Response, Source};
 use crate::router::RouteMatch;
-use crate::session::Session;
+use crate::session::{Refused, Session};
 use crate::throttle::worker::{Denied, Identity};
+use crate::transport::ConnFacts;
+use crate::worker::Cx;
 
-/// What happens to the client connection after an exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Read the next request.
-    KeepAlive,
-    /// Close the connection: nothing more is expected from the client (or it is gone).
-    Close,
-    /// Close after a response that left request bytes unread (the client may still be
-    /// sending): half-close, discard for a bounded time, then close (RFC 9112 §9.6, see
-    /// [`super::linger`]).
-    CloseLingering,
-}
-
-/// The request id of an exchange: the client's `x-request-id`, or one tollgate generated.
-#[derive(Debug, Clone, Copy)]
-pub enum RequestId {
-    Client(Span),
-    Generated([u8; REQUEST_ID_LEN]),
-}
-
-impl RequestId {
-    pub fn bytes<'a>(&'a self, head: &'a RequestHead) -> &'a [u8] {
-        match self {
-            RequestId::Client(s) => head.slice(*s),
-            RequestId::Generated(g) => g,
-        }
-    }
-}
-
-/// Where the request body stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyState {
-    /// Not touched yet: can still be skipped as a whole if it is buffered.
-    Unread,
-    /// Partly consumed (forwarded or decoded): its end is unknown to anything but the decoder
-    /// that was reading it, so the connection must close unless that decoder finishes it.
-    Partial,
-    /// Fully read (or there was none).
-    Done,
-}
-
-/// Where the response stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseState {
-    NotStarted,
-    /// Bytes reached the client; an error now can only close the connection.
-    Started,
-    Complete,
-}
-
-/// Mutable state of one request/response exchange.
-pub struct ExchangeState {
-    pub request_id: RequestId,
-    /// The client wants, and we allow, another request on this connection.
-    pub keep_alive: bool,
-    pub body: BodyState,
-    pub response: ResponseState,
-    pub status: u16,
-    /// Request bytes: the head and the body's payload.
-    pub bytes_in: u64,
-    /// Response bytes sent: heads and payload (the metrics' `sent_bytes` count all of it).
-    pub bytes_out: u64,
-    /// The part of `bytes_out` that was the response head: the access log's `responseLength`
-    /// is the payload alone, `bytes_out - head_out`, as API Gateway documents it.
-    pub head_out: u64,
-    /// The origin address an HTTP integration connected to (the last one tried).
-    pub endpoint: Option<std::net::SocketAddr>,
-    /// Time spent on the upstream (request sent → response relayed), HTTP integrations only.
-    pub integration: Option<std::time::Duration>,
-    /// The origin's status, HTTP integrations only.
-    pub upstream_status: Option<u16>,
-    /// The failure that decided the response, if any.
-    pub error: Option<GatewayError>,
-    /// The API key that was presented and is known: accepted, or refused as disabled (then
-    /// auth failed and only the log reads it).
-    pub key: Option<usize>,
-}
-
-/// Serves one parsed request head to completion.
-pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Outcome {
+/// Serves one parsed request head to completion, over any client session.
+pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
     let started = Instant::now();
-    let mut st = request_filter(w, &head);
-    st.keep_alive &= !conn.accepted.listener_closed.get();
+    let mut st = request_filter(w, sess, &head);
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
-        Ok((rc, m)) => match admit_and_serve(w, conn, &head, &mut st, rc, &m).await {
-            Ok(Handled::Respond(r)) => send(w, conn, &head, &mut st, r).await,
+        Ok((rc, m)) => match admit_and_serve(w, sess, &head, &mut st, rc, &m).await {
+            Ok(Handled::Respond(r)) => send(w, sess, &head, &mut st, r).await,
             Ok(Handled::Sent) => Ok(()),
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
     };
-    let outcome = finish(w, conn, &head, &mut st, result).await;
-    log(w, conn, &head, &st, matched, started);
+    let outcome = finish(w, sess, &head, &mut st, result).await;
+    log(w, sess.facts(), &head, &st, matched, started);
     outcome
 }
 
 /// Phases 3 to 5 for a routed request.
-async fn admit_and_serve<'a>(
+async fn admit_and_serve<'a, S: Session>(
     w: &Cx<'_>,
-    conn: &mut Downstream,
+    sess: &mut S,
     head: &RequestHead,
     st: &mut ExchangeState,
     rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
 ) -> Result<Handled<'a>, GatewayError> {
     auth(w, head, st, m.route)?;
-    throttle(w, conn, head, m.route, st.key).await?;
-    // phase 5: the route's integration
+    throttle(w, sess.facts(), head, m.route, st.key).await?;
+    // phase 5: the route's integration, answering through the session with phases 6 and 7
+    // in front (an integration that streams its response sends it through them too)
     let req = RequestCtx {
         head,
         params: &m.params,
     };
-    integration::run(w, conn, &req, st, &rc.integration).await
+    integration::run(w, &mut Filtered(sess), &req, st, &rc.integration).await
 }
 
 /// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
 fn log(
     w: &Cx<'_>,
-    conn: &Downstream,
+    facts: &ConnFacts,
     head: &RequestHead,
     st: &ExchangeState,
     route: Option<usize>,
@@ -195,7 +127,7 @@ fn log(
         let time = crate::accesslog::wall_secs_coarse();
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
-            ip: conn.facts().peer_ip.as_bytes(),
+            ip: facts.peer_ip.as_bytes(),
             time,
             method: head.method_bytes(),
             route_key,
@@ -256,7 +188,7 @@ pub const QUOTA_WAIT_ROUNDS: u32 = 20;
 /// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
     w: &Cx<'_>,
-    conn: &Downstream,
+    facts: &ConnFacts,
     head: &RequestHead,
     route: usize,
     key: Option<usize>,
@@ -267,7 +199,7 @@ async fn throttle(
     }
     let header = |name: &str| head.header(name);
     let who = Identity {
-        ip: conn.facts().peer_ip.as_bytes(),
+        ip: facts.peer_ip.as_bytes(),
         key,
         header: &header,
     };
@@ -285,34 +217,12 @@ async fn throttle(
     Err(GatewayError::QuotaExceeded)
 }
 
-/// Phase 1: persistence, request id, draining.
-pub(crate) fn request_filter(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
-    let request_id = match head.request_id {
-        Some(s) if !s_is_empty(s) => RequestId::Client(s),
-        _ => RequestId::Generated(w.ids.generate()),
-    };
-    ExchangeState {
-        request_id,
-        keep_alive: head.keep_alive && !w.draining.get(),
-        body: match head.body {
-            BodyKind::Empty => BodyState::Done,
-            _ => BodyState::Unread,
-        },
-        response: ResponseState::NotStarted,
-        status: 0,
-        bytes_in: head.head_len() as u64,
-        bytes_out: 0,
-        head_out: 0,
-        endpoint: None,
-        integration: None,
-        upstream_status: None,
-        error: None,
-        key: None,
-    }
-}
-
-fn s_is_empty(s: Span) -> bool {
-    s.end <= s.start
+/// Phase 1: the request id, persistence (what the worker allows while draining, narrowed by
+/// the session to what its protocol and the client allow).
+fn request_filter<S: Session>(w: &Cx<'_>, sess: &mut S, head: &RequestHead) -> ExchangeState {
+    let mut st = ExchangeState::new(w, head);
+    sess.begin(head, &mut st);
+    st
 }
 
 /// Phase 2: route lookup on method, host and path (the query is not part of the match).
@@ -348,86 +258,162 @@ pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Resp
 
 /// Phase 7 for a response held in memory: filter it, then the session serialises it for this
 /// client (framing, connection header; no content for HEAD) and writes it.
-async fn send(
+async fn send<S: Session>(
     w: &Cx<'_>,
-    conn: &mut Downstream,
+    sess: &mut S,
     head: &RequestHead,
     st: &mut ExchangeState,
-    mut r: Response<'_>,
+    r: Response<'_>,
 ) -> Result<(), GatewayError> {
     let rid = st.request_id; // a copy: the response borrows it while `st` is updated
+    let mut r = r;
     response_filter(w, rid.bytes(head), &mut r);
-    conn.send(w, head, st, &r).await
+    sess.send(w, head, st, r).await
 }
 
-/// Error mapping: map a failure to its response (the single place errors become statuses) and decide
-/// whether the connection goes on.
-async fn finish(
+/// The session an integration answers through: the client's, with phases 6 and 7 in front of
+/// its responses (held in memory or relayed), so nothing reaches a client unfiltered. A
+/// borrow, no allocation; static dispatch like the session it wraps.
+struct Filtered<'s, S>(&'s mut S);
+
+impl<S: Session> Session for Filtered<'_, S> {
+    type Body = S::Body;
+    type Outcome = S::Outcome;
+
+    fn facts(&self) -> &ConnFacts {
+        self.0.facts()
+    }
+
+    fn begin(&mut self, head: &RequestHead, st: &mut ExchangeState) {
+        self.0.begin(head, st)
+    }
+
+    async fn open_body(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        policy: &BodyPolicy,
+    ) -> Result<S::Body, GatewayError> {
+        self.0.open_body(w, head, st, policy).await
+    }
+
+    async fn next_chunk(
+        &mut self,
+        w: &Cx<'_>,
+        body: &mut S::Body,
+        st: &mut ExchangeState,
+    ) -> Result<BodyChunk, GatewayError> {
+        self.0.next_chunk(w, body, st).await
+    }
+
+    fn buffered_chunk(
+        &mut self,
+        body: &mut S::Body,
+        st: &mut ExchangeState,
+    ) -> Result<Option<BodyChunk>, GatewayError> {
+        self.0.buffered_chunk(body, st)
+    }
+
+    async fn read_body(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        policy: &BodyPolicy,
+        max: usize,
+    ) -> Result<Bytes, GatewayError> {
+        self.0.read_body(w, head, st, policy, max).await
+    }
+
+    fn skip_body(&mut self, head: &RequestHead, st: &mut ExchangeState) {
+        self.0.skip_body(head, st)
+    }
+
+    async fn send(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+    ) -> Result<(), GatewayError> {
+        send(w, self.0, head, st, r).await
+    }
+
+    async fn relay(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+        body: &mut BodyReader<'_>,
+    ) -> Result<bool, GatewayError> {
+        let rid = st.request_id;
+        let mut r = r;
+        response_filter(w, rid.bytes(head), &mut r);
+        self.0.relay(w, head, st, r, body).await
+    }
+
+    fn finish(&mut self, w: &Cx<'_>, st: &ExchangeState) -> S::Outcome {
+        self.0.finish(w, st)
+    }
+
+    async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<S::Outcome> {
+        self.0.refuse(w, r).await
+    }
+}
+
+/// Error mapping: map a failure to its response (the single place errors become statuses);
+/// then the session decides whether the connection goes on.
+async fn finish<S: Session>(
     w: &Cx<'_>,
-    conn: &mut Downstream,
+    sess: &mut S,
     head: &RequestHead,
     st: &mut ExchangeState,
     result: Result<(), GatewayError>,
-) -> Outcome {
+) -> S::Outcome {
     if let Err(e) = result {
         st.error = Some(e);
         if e.must_close() {
             st.keep_alive = false;
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
-            conn.skip_body(head, st);
-            let _ = send(w, conn, head, st, Response::error(e)).await;
+            sess.skip_body(head, st);
+            let _ = send(w, sess, head, st, Response::error(e)).await;
         } else {
             st.keep_alive = false;
         }
     }
-    let reusable = st.keep_alive
-        && st.body == BodyState::Done
-        && st.response == ResponseState::Complete
-        && !w.draining.get();
-    if reusable {
-        Outcome::KeepAlive
-    } else if st.response == ResponseState::Complete && st.body != BodyState::Done {
-        // answered before the request body was read: the client may still be sending it
-        Outcome::CloseLingering
-    } else {
-        Outcome::Close
-    }
+    sess.finish(w, st)
 }
 
-/// Writes the error for a request whose head could not be parsed (or came too slowly); the
-/// connection then closes, lingering: the client may still be sending the rest of its head or
-/// a body (a 413 for a declared Content-Length).
-pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> Outcome {
+/// Answers a request whose head could not be parsed (or came too slowly), through phases 6
+/// and 7; the session then ends the connection.
+pub async fn reject_head<S: Session>(w: &Cx<'_>, sess: &mut S, e: GatewayError) -> S::Outcome {
     let started = Instant::now();
     let rid = w.ids.generate();
     let mut r = Response::error(e);
     response_filter(w, &rid, &mut r);
-    // (`buf` holds what was received of the head, also after a timeout: see
-    // `conn::read_head_more`)
-    let (outcome, counts) = match conn.send_rejection(w, &r).await {
-        Ok(c) => (Outcome::CloseLingering, c),
-        Err(c) => (Outcome::Close, c),
-    };
-    log_rejected(w, conn, &e, &rid, counts, started);
-    outcome
+    let refused = sess.refuse(w, r).await;
+    log_rejected(w, sess.facts(), &e, &rid, &refused, started);
+    refused.outcome
 }
 
-/// Phase 7 for a request whose head was refused (malformed, too large, too slow): it is
+/// Phase 8 for a request whose head was refused (malformed, too large, too slow): it is
 /// counted and logged like any answered request (under no route, method `OTHER` in metrics;
 /// `-` for what the head would have told), so smuggling probes, 431s and slow-loris 408s are
 /// visible in the metrics and the access log. `requestLength` is what was received of it.
-fn log_rejected(
+fn log_rejected<O>(
     w: &Cx<'_>,
-    conn: &Downstream,
+    facts: &ConnFacts,
     e: &GatewayError,
     rid: &[u8],
-    (sent, payload): (u64, u64),
+    refused: &Refused<O>,
     started: Instant,
 ) {
     let total = started.elapsed();
     let status = e.status();
-    let received = conn.buf.len() as u64;
+    let (sent, payload, received) = (refused.sent, refused.payload, refused.received);
     if w.g.record_metrics {
         let r = Record {
             method: Method::Other,
@@ -442,7 +428,7 @@ fn log_rejected(
     if let Some(l) = &w.g.log {
         l.log(&Entry {
             request_id: rid,
-            ip: conn.facts().peer_ip.as_bytes(),
+            ip: facts.peer_ip.as_bytes(),
             time: crate::accesslog::wall_secs_coarse(),
             method: b"-",
             route_key: "-",
@@ -463,3 +449,7 @@ fn log_rejected(
         });
     }
 }
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

@@ -9,7 +9,7 @@
 //! (`shutdown(SHUT_WR)`: the response, then end of stream), then reads and discards what the
 //! client still sends until it closes its side, for at most `server.timeouts.linger_ms` and
 //! `server.limits.max_linger_bytes`, then closes. Leaves out: the decision to linger (the
-//! lifecycle's [`super::lifecycle::Outcome::CloseLingering`]) and the response itself.
+//! HTTP/1 session's [`crate::session::h1::Outcome::CloseLingering`]) and the response itself.
 //!
 //! Data flow: no buffer is held. Each step waits for readiness without a buffer, then drains
 //! what is there synchronously with `recv(2)` into a stack array of [`DISCARD_CHUNK`] bytes that

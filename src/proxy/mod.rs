@@ -1,20 +1,16 @@
-//! The client side of one worker's data path: connections, the request lifecycle, and the
-//! per-core state they share.
+//! The client side of one worker's data path: the connection loop and the request lifecycle.
 //!
-//! Data flow: `conn` (a client [`crate::transport::Stream`], heads parsed, keep-alive and
-//! pipelining) → `lifecycle` (named phases: request filter → route → auth → throttle →
-//! [`crate::integration`] → response filter → send via [`crate::session::h1`] → log) →
-//! back to `conn` for the next request. `intake` reads request bodies (buffered within limits
-//! before an origin is chosen, or whole under a limit); the HTTP integration talks to origins
-//! through [`crate::client`] (per-worker pools, one exchange). `worker` holds the per-core state
-//! all of these share through `Rc`; `respond` formats numbers on the stack; `idle` keeps idle
-//! connections' deadlines; `linger` ends a connection whose client may still be sending
-//! (lingering close). A connection's peer, local address and scheme are the
-//! [`crate::transport::ConnFacts`] captured at accept.
+//! Data flow: `conn` (a client connection's loop: idle wait without a buffer, open/busy
+//! counts) → the HTTP/1 session ([`crate::session::h1`]: head read, persistence, pipelining) →
+//! `lifecycle` (named phases, generic over [`crate::session::Session`]: request filter → route
+//! → auth → throttle → [`crate::integration`] → response filter → send → log) → back to
+//! `conn` for the next request; `linger` ends a connection whose client may still be sending
+//! (lingering close). The per-core state all of these share is [`crate::worker`] (re-exported
+//! here as `worker` and `idle` for code written against the old paths); the exchange's state
+//! is [`crate::exchange`]. Nothing below this module imports it.
 
 pub mod conn;
-pub mod idle;
-pub mod intake;
 pub mod lifecycle;
 pub mod linger;
-pub mod worker;
+pub use crate::worker;
+pub use crate::worker::idle;

@@ -6,7 +6,7 @@
 //! access-log sink, and the reload history `GET /status` shows), publishing on the
 //! [`ReloadBoard`] (in `super::board`), the only place a reload crosses cores. Leaves out: what a
 //! worker does with a new config (see [`super::worker`] and
-//! [`crate::proxy::worker::Generation::next`]).
+//! [`crate::worker::Generation::next`]).
 //!
 //! # Flow
 //! 1. `SIGHUP` or `POST /reload` calls [`Controller::reload`] on the signal or admin thread.

@@ -1,38 +1,232 @@
-//! HTTP/1.1 serialisation of a [`Response`] (RFC 9112): the one place response heads are
-//! written for HTTP/1 clients.
+//! The HTTP/1.x session (RFC 9112): a client connection, and every HTTP/1 decision on it.
 //!
-//! Owns: the status line (RFC 9112 §4), the fields in a fixed order (the producer's, then the
-//! framing, then the fields the response filter added, then `connection`), the framing chosen
-//! for this client (`content-length`, `transfer-encoding: chunked`, or none for a
-//! close-delimited body or a status without content, RFC 9112 §6), the connection header
-//! ([`ConnHeader`], RFC 9112 §9.3/§9.6), and whole responses held in memory (errors, mocks)
-//! with their body unless the request was HEAD (RFC 9110 §9.3.2). Leaves out: the decision to
-//! keep the connection (the lifecycle's), and writing to the socket (the caller flushes
-//! through its [`crate::transport::Stream`]).
+//! Owns: [`Downstream`] (the connection, its buffered input, what the accept loop knew),
+//! reading a request head within the head-read deadline ([`Downstream::read_head`]; pipelined
+//! heads are already in the buffer), persistence (the client's `connection` field and version,
+//! RFC 9112 §9.3, narrowed while the listener closes), the decision after an exchange
+//! ([`Outcome`]: keep-alive, close, or lingering close when request bytes are left unread,
+//! RFC 9112 §9.6), the answer to a refused head, and the serialisation of a [`Response`]: the
+//! status line (RFC 9112 §4), the fields in a fixed order (the producer's, then the framing,
+//! then the fields the response filter added, then `connection`), the framing chosen for this
+//! client (`content-length`, `transfer-encoding: chunked`, or none for a close-delimited body
+//! or a status without content, RFC 9112 §6), and no content for HEAD (RFC 9110 §9.3.2).
+//! Request bodies (framing, `100 Continue`, the minimum rate) are in [`super::h1_body`], the
+//! relay of an origin's body in [`super::h1_relay`]. Leaves out: waiting for an idle
+//! connection and the idle table (`proxy::conn`), and what a request does (the lifecycle).
+//!
+//! Data flow: socket → `buf` (a pooled buffer, only while busy) → [`crate::http::parse_request`]
+//! → the lifecycle → [`Session::send`] / [`Session::relay`] → `stream` → [`Session::finish`].
 
-use std::time::Duration;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::Session;
+use super::h1_body::{self, BodyStream};
+use super::{Refused, Session};
 use crate::client::BodyReader;
 use crate::config::BodyPolicy;
 use crate::error::{reason_phrase, GatewayError};
+use crate::exchange::{BodyState, ExchangeState, ResponseState};
 use crate::fmt::{itoa_u64, put_decimal};
-use crate::http::{BodyEncoder, BodyKind, HeaderKind, Method, RequestHead, Version};
-use crate::integration::http::{pump, PumpFail};
-use crate::proxy::conn::Downstream;
-use crate::proxy::intake::{self, BodyStream};
-use crate::proxy::lifecycle::{BodyState, ExchangeState, ResponseState};
-use crate::proxy::worker::Cx;
+use crate::http::{
+    parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
+    Version,
+};
 use crate::response::{Response, Source};
 use crate::throttle::worker::Throttled;
-use crate::transport::ConnFacts;
+use crate::transport::bufpool::BufPool;
+use crate::transport::{ConnFacts, IoFail, Stream};
+use crate::worker::Cx;
+
+/// A client connection and its buffered, not yet consumed bytes.
+pub struct Downstream {
+    pub stream: Stream,
+    /// Unconsumed input; capacity 0 while the connection is idle.
+    pub buf: BytesMut,
+    /// What the accept loop knew (boxed, one allocation per connection: the parked idle
+    /// future stays small).
+    pub accepted: Box<Accepted>,
+}
+
+/// What a connection is given at accept, kept for its lifetime.
+pub struct Accepted {
+    /// Peer, local address, scheme and TLS parameters.
+    pub facts: ConnFacts,
+    /// Set when a reload removed the address this connection was accepted on: finish the
+    /// current request, then close.
+    pub listener_closed: Rc<Cell<bool>>,
+}
+
+impl Downstream {
+    pub fn new(stream: Stream, facts: ConnFacts, listener_closed: Rc<Cell<bool>>) -> Downstream {
+        Downstream {
+            stream,
+            buf: BytesMut::new(),
+            accepted: Box::new(Accepted {
+                facts,
+                listener_closed,
+            }),
+        }
+    }
+}
+
+/// What happens to the client connection after an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection: nothing more is expected from the client (or it is gone).
+    Close,
+    /// Close after a response that left request bytes unread (the client may still be
+    /// sending): half-close, discard for a bounded time, then close (RFC 9112 §9.6, see
+    /// `proxy::linger`).
+    CloseLingering,
+}
+
+/// Where an HTTP/1 connection stands after an exchange it goes on from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Between {
+    /// The next request's bytes are already buffered (pipelining, RFC 9112 §9.3.2): serve
+    /// it without waiting; the buffer is kept.
+    Pipelined,
+    /// Nothing buffered: the read buffer went back to the pool, wait for the client.
+    Idle,
+}
+
+/// What reading a request head gave.
+#[allow(clippy::large_enum_variant)] // moved once per request; boxing would cost an allocation
+pub enum HeadRead {
+    Head(RequestHead),
+    /// A head that cannot be served: answered (see [`Session::refuse`]), then the connection
+    /// closes.
+    Reject(GatewayError),
+    /// The client closed or broke the connection (or went quiet) before a complete head; a
+    /// connection that never sent a byte is closed without a response.
+    Closed,
+}
+
+impl Downstream {
+    /// Reads until a complete head is parsed, within the head-read deadline (RFC 9112 §2.2
+    /// allows leading empty lines, handled by the parser). Called when the connection is
+    /// readable or a pipelined request is buffered: the first read is synchronous, and the
+    /// read buffer is borrowed from the worker's pool only now.
+    pub async fn read_head(&mut self, w: &Cx<'_>) -> HeadRead {
+        if self.buf.is_empty() {
+            if self.buf.capacity() == 0 {
+                self.buf = w.buffers.take();
+            }
+            // The readiness wait said bytes (or the end) are there: take them synchronously.
+            match self.stream.try_read(&mut self.buf, w.buffers.size()) {
+                Ok(0) => return HeadRead::Closed,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return HeadRead::Closed,
+            }
+        }
+        let limits = &w.g.config.server.limits;
+        let deadline = Instant::now() + w.g.config.server.timeouts.header_read;
+        loop {
+            match parse_request(&mut self.buf, limits) {
+                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(None) => {}
+                Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
+            }
+            let had_bytes = !self.buf.is_empty();
+            let more = read_head_more(&mut self.stream, &mut self.buf, w.buffers.size(), deadline);
+            match more.await {
+                Ok(0) if had_bytes => {
+                    return HeadRead::Reject(GatewayError::Http(HttpError::UnexpectedEof))
+                }
+                Ok(0) | Err(IoFail::Io(_)) => return HeadRead::Closed,
+                Ok(_) => {}
+                Err(IoFail::Timeout) if had_bytes => {
+                    return HeadRead::Reject(GatewayError::HeadTimeout)
+                }
+                Err(IoFail::Timeout) => return HeadRead::Closed,
+            }
+        }
+    }
+
+    /// After an exchange the connection goes on from: a pipelined request already buffered is
+    /// served next, in order (RFC 9112 §9.3.2); otherwise the read buffer goes back to the
+    /// pool, so an idle connection holds none.
+    pub fn between_requests(&mut self, buffers: &BufPool) -> Between {
+        if self.buf.is_empty() {
+            buffers.give(std::mem::take(&mut self.buf));
+            Between::Idle
+        } else {
+            Between::Pipelined
+        }
+    }
+
+    /// Gives the read buffer (and whatever unread bytes it holds) back to the pool.
+    pub fn release_buffer(&mut self, buffers: &BufPool) {
+        if self.buf.capacity() != 0 {
+            buffers.give(std::mem::take(&mut self.buf));
+        }
+    }
+
+    /// Sends `100 Continue` (RFC 9110 §10.1.1) when the client waits for it before sending a
+    /// body we are about to read: it asked (`Expect: 100-continue`), and none of the body has
+    /// arrived yet.
+    pub async fn continue_if_expected(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+    ) -> Result<(), GatewayError> {
+        if !head.expect_continue || !self.buf.is_empty() {
+            return Ok(());
+        }
+        let cont = Bytes::from_static(CONTINUE_100);
+        self.stream
+            .write_all(cont, w.g.config.server.timeouts.write)
+            .await
+            .map_err(|_| GatewayError::ClientGone)
+    }
+}
+
+/// Reads more of a head, bounded by `deadline`: waits for readiness, then takes what is there
+/// with a synchronous `recv(2)`, so the buffer is never lent to a pending read. When the
+/// deadline passes, the bytes received so far are still in `buf` (a timed-out owned-buffer
+/// read would take them with it): the 408 must know whether it answers a HEAD request (no
+/// content, RFC 9110 §9.3.2), and the log how much was received. Heads that need more than the
+/// first read are rare (slow or large ones), so the extra readiness step costs little.
+async fn read_head_more(
+    stream: &mut Stream,
+    buf: &mut BytesMut,
+    want: usize,
+    deadline: Instant,
+) -> Result<usize, IoFail> {
+    loop {
+        stream.readable_by(deadline).await?;
+        match stream.try_read(buf, want) {
+            Ok(n) => return Ok(n),
+            // a spurious wake-up, or a signal: wait again
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(IoFail::Io(e)),
+        }
+    }
+}
 
 /// The HTTP/1 session: a client connection with its buffered input.
 impl Session for Downstream {
+    type Body = BodyStream;
+    type Outcome = Outcome;
+
     fn facts(&self) -> &ConnFacts {
         &self.accepted.facts
+    }
+
+    /// Persistence (RFC 9112 §9.3): HTTP/1.1 unless `connection: close`, HTTP/1.0 only with
+    /// `connection: keep-alive`; never once the listener this connection came from is gone.
+    fn begin(&mut self, head: &RequestHead, st: &mut ExchangeState) {
+        st.keep_alive &= head.keep_alive && !self.accepted.listener_closed.get();
     }
 
     async fn open_body(
@@ -42,7 +236,7 @@ impl Session for Downstream {
         st: &mut ExchangeState,
         policy: &BodyPolicy,
     ) -> Result<BodyStream, GatewayError> {
-        intake::open_body(w, self, head, st, policy).await
+        h1_body::open_body(w, self, head, st, policy).await
     }
 
     async fn next_chunk(
@@ -50,8 +244,16 @@ impl Session for Downstream {
         w: &Cx<'_>,
         body: &mut BodyStream,
         st: &mut ExchangeState,
-    ) -> Result<Option<Bytes>, GatewayError> {
-        intake::next_chunk(w, self, body, st).await
+    ) -> Result<BodyChunk, GatewayError> {
+        h1_body::next_chunk(w, self, body, st).await
+    }
+
+    fn buffered_chunk(
+        &mut self,
+        body: &mut BodyStream,
+        st: &mut ExchangeState,
+    ) -> Result<Option<BodyChunk>, GatewayError> {
+        h1_body::buffered_chunk(self, body, st)
     }
 
     async fn read_body(
@@ -62,7 +264,7 @@ impl Session for Downstream {
         policy: &BodyPolicy,
         max: usize,
     ) -> Result<Bytes, GatewayError> {
-        intake::read_to_end(w, self, head, st, policy, max).await
+        h1_body::read_to_end(w, self, head, st, policy, max).await
     }
 
     /// Discards a body that is already buffered whole; anything else means the connection
@@ -93,7 +295,7 @@ impl Session for Downstream {
         w: &Cx<'_>,
         head: &RequestHead,
         st: &mut ExchangeState,
-        r: &Response<'_>,
+        r: Response<'_>,
     ) -> Result<(), GatewayError> {
         let body = r.static_body().len();
         let rendered = match &r.source {
@@ -103,7 +305,7 @@ impl Session for Downstream {
         let mut out = BytesMut::with_capacity(body + 256 + rendered);
         let conn = ConnHeader::for_client(head.version, st.keep_alive);
         let head_only = head.method_kind == Method::Head;
-        let head_len = write_whole(&mut out, r, conn, head_only);
+        let head_len = write_whole(&mut out, &r, conn, head_only);
         st.status = r.status;
         st.response = ResponseState::Started;
         st.bytes_out += out.len() as u64;
@@ -123,89 +325,55 @@ impl Session for Downstream {
             }
         }
     }
-}
 
-impl Downstream {
-    /// Sends `100 Continue` (RFC 9110 §10.1.1) when the client waits for it before sending a
-    /// body we are about to read: it asked (`Expect: 100-continue`), and none of the body has
-    /// arrived yet.
-    pub async fn continue_if_expected(
+    async fn relay(
         &mut self,
         w: &Cx<'_>,
         head: &RequestHead,
-    ) -> Result<(), GatewayError> {
-        if !head.expect_continue || !self.buf.is_empty() {
-            return Ok(());
-        }
-        let cont = Bytes::from_static(CONTINUE_100);
-        self.stream
-            .write_all(cont, w.g.config.server.timeouts.write)
-            .await
-            .map_err(|_| GatewayError::ClientGone)
-    }
-
-    /// Writes response bytes already serialised for this client: a streamed response's head
-    /// with the first part of its body. Its failure means the client is gone.
-    pub async fn write_part(&mut self, w: &Cx<'_>, out: &mut BytesMut) -> Result<(), GatewayError> {
-        let limit = w.g.config.server.timeouts.write;
-        self.stream
-            .flush(out, limit)
-            .await
-            .map_err(|_| GatewayError::ClientGone)
-    }
-
-    /// Streams the rest of an origin's response body to this client, re-framed by `enc`
-    /// (chosen for this client when the head was serialised) through `out`; `moved` counts the
-    /// payload bytes. Memory stays bounded by the buffers.
-    pub(crate) async fn stream_body(
-        &mut self,
-        w: &Cx<'_>,
+        st: &mut ExchangeState,
+        r: Response<'_>,
         body: &mut BodyReader<'_>,
-        out: &mut BytesMut,
-        enc: &mut BodyEncoder,
-        read_limit: Duration,
-        moved: &mut u64,
-    ) -> Result<(), PumpFail> {
-        let limits = (
-            read_limit,
-            w.g.config.server.timeouts.write,
-            w.buffers.size(),
-        );
-        let (src, src_buf, dec) = body.parts();
-        pump(
-            src,
-            src_buf,
-            dec,
-            &mut self.stream,
-            out,
-            enc,
-            limits,
-            moved,
-            None,
-        )
-        .await
+    ) -> Result<bool, GatewayError> {
+        super::h1_relay::relay(self, w, head, st, r, body).await
     }
 
-    /// Sends the answer to a request whose head was refused (it did not parse, or came too
-    /// slowly), then the connection closes. A HEAD request still gets no content (RFC 9110
-    /// §9.3.2): the buffer holds what was received of its head, also after a timeout. Returns
-    /// (bytes sent, of which payload); `Err` when the client is gone.
-    pub async fn send_rejection(
-        &mut self,
-        w: &Cx<'_>,
-        r: &Response<'_>,
-    ) -> Result<(u64, u64), (u64, u64)> {
+    /// Reused only when both messages are complete and persistence was kept; a response sent
+    /// before the request body was read ends in a lingering close (the client may still be
+    /// sending it, RFC 9112 §9.6).
+    fn finish(&mut self, w: &Cx<'_>, st: &ExchangeState) -> Outcome {
+        let reusable = st.keep_alive
+            && st.body == BodyState::Done
+            && st.response == ResponseState::Complete
+            && !w.draining.get();
+        if reusable {
+            Outcome::KeepAlive
+        } else if st.response == ResponseState::Complete && st.body != BodyState::Done {
+            Outcome::CloseLingering
+        } else {
+            Outcome::Close
+        }
+    }
+
+    /// A HEAD request still gets no content (RFC 9110 §9.3.2): the buffer holds what was
+    /// received of its head, also after a timeout. The connection then closes, lingering: the
+    /// client may still be sending the rest of its head or a body (a 413 for a declared
+    /// Content-Length).
+    async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<Outcome> {
         let mut out = BytesMut::with_capacity(256);
         let head_only = self.buf.starts_with(b"HEAD ");
-        let head_len = write_whole(&mut out, r, ConnHeader::Close, head_only);
-        let counts = (out.len() as u64, (out.len() - head_len) as u64);
-        match self
-            .stream
-            .flush(&mut out, w.g.config.server.timeouts.write)
-            .await
-        {
-            Ok(()) => Ok(counts),
-            Err(_) => Err(counts),
+        let head_len = write_whole(&mut out, &r, ConnHeader::Close, head_only);
+        let (sent, payload) = (out.len() as u64, (out.len() - head_len) as u64);
+        let received = self.buf.len() as u64;
+        let limit = w.g.config.server.timeouts.write;
+        let outcome = match self.stream.flush(&mut out, limit).await {
+            Ok(()) => Outcome::CloseLingering,
+            Err(_) => Outcome::Close,
+        };
+        Refused {
+            outcome,
+            sent,
+            payload,
+            received,
         }
     }
 }
@@ -286,13 +454,13 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                 }
             }
             match framing {
-                BodyEncoder::Length { remaining } => {
+                Some(BodyEncoder::Length { remaining }) => {
                     out.put_slice(b"content-length: ");
                     put_decimal(out, *remaining);
                     out.put_slice(b"\r\n");
                 }
-                BodyEncoder::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
-                BodyEncoder::Empty | BodyEncoder::CloseDelimited => {
+                Some(BodyEncoder::Chunked) => out.put_slice(b"transfer-encoding: chunked\r\n"),
+                None | Some(BodyEncoder::Empty | BodyEncoder::CloseDelimited) => {
                     if let Some(n) = meta_length {
                         out.put_slice(b"content-length: ");
                         put_decimal(out, *n);

@@ -4,7 +4,8 @@
 //! Owns: [`Stream`], the one type every client and origin connection is read and written
 //! through (plain TCP today; TLS joins as a second variant implementing the same methods), the
 //! timed I/O on it ([`IoFail`]), and [`ConnFacts`], the connection's facts (peer and local
-//! address, scheme, TLS parameters) captured once at accept. Leaves out: HTTP (see
+//! address, scheme, TLS parameters) captured once at accept; [`bufpool`], the per-worker read
+//! buffers both client sessions and the outbound client borrow. Leaves out: HTTP (see
 //! [`crate::session`] and [`crate::proxy`]), accepting and connecting (the accept loop in
 //! [`crate::server`], the upstream pools).
 //!
@@ -17,6 +18,7 @@
 //! dropped: monoio cancels the in-flight operation, and the caller always closes that stream
 //! afterwards, so no data is half-consumed and then reused.
 
+pub mod bufpool;
 pub mod tls;
 
 use std::io;

@@ -11,6 +11,12 @@
 //! the previous one ([`Generation::next`]), carrying over by name what did not change, and
 //! swaps the pointer between two requests; the old generation is dropped when its last request
 //! ends. What crosses cores is only what [`crate::server`] documents.
+//!
+//! This module sits below the proxy, the sessions and the integrations (all of them run on a
+//! worker and reach its state through [`Cx`]); [`idle`] keeps the deadlines of idle client
+//! connections, and the read-buffer pool is [`crate::transport::bufpool`]'s.
+
+pub mod idle;
 
 use std::cell::{Cell, RefCell};
 use std::ops::Deref;
@@ -18,12 +24,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
-
-use super::idle::IdleTable;
 use crate::accesslog::WorkerLog;
 use crate::client::Upstream;
 use crate::config::Config;
+pub use crate::transport::bufpool::{BufPool, BUFFER_POOL_MAX};
+use idle::IdleTable;
 // moved to crate::fmt; re-exported so proxy code written against the old path still compiles
 pub use crate::fmt::format_http_date;
 use crate::health::HealthBoard;
@@ -31,9 +36,6 @@ use crate::metrics::{Shard, Snapshot};
 use crate::runtime::DriverKind;
 use crate::throttle::worker::WorkerThrottle;
 use crate::throttle::Throttle;
-
-/// Read buffers kept for reuse per worker; beyond this, returned buffers are freed.
-pub const BUFFER_POOL_MAX: usize = 1024;
 
 /// What one compiled config means on one worker.
 pub struct Generation {
@@ -232,50 +234,6 @@ fn seed_for(id: usize) -> u64 {
         .map_or(0, |d| d.as_nanos() as u64);
     let addr = &t as *const u64 as u64; // ASLR adds entropy between processes
     t ^ addr.rotate_left(32) ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-}
-
-/// Buffers lent to connections only while they are busy, so an idle keep-alive connection holds
-/// no read buffer at all.
-pub struct BufPool {
-    size: usize,
-    free: RefCell<Vec<BytesMut>>,
-}
-
-impl BufPool {
-    pub fn new(size: usize) -> Self {
-        BufPool {
-            size,
-            free: RefCell::new(Vec::new()),
-        }
-    }
-
-    /// The configured buffer size.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// An empty buffer with at least `size` capacity.
-    pub fn take(&self) -> BytesMut {
-        match self.free.borrow_mut().pop() {
-            Some(b) => b,
-            None => BytesMut::with_capacity(self.size),
-        }
-    }
-
-    /// Returns an empty buffer for reuse. A buffer whose allocation is still shared (a frozen
-    /// head is alive) or was grown far beyond the configured size is dropped instead.
-    pub fn give(&self, mut buf: BytesMut) {
-        buf.clear();
-        if buf.capacity() > self.size * 4 {
-            return;
-        }
-        // `reserve` on an empty, uniquely owned buffer reclaims its whole allocation in place.
-        buf.reserve(self.size);
-        let mut free = self.free.borrow_mut();
-        if free.len() < BUFFER_POOL_MAX {
-            free.push(buf);
-        }
-    }
 }
 
 /// Request ids in the shape API Gateway uses (a UUID v4), from a per-worker xorshift generator.

@@ -1,35 +1,32 @@
-//! Taking a request body in from the client on its way to an origin.
+//! Reading an HTTP/1 request body from the client (RFC 9112 §6-7).
 //!
-//! Owns: the buffering phase and the minimum body rate. Before an origin is chosen (so before
-//! any origin connection is checked out), [`buffer_body`] reads the body into the request's
-//! output buffer, decoded and re-encoded, up to the route's `request_buffer_bytes`, as nginx
-//! does by default: a slow client then holds only its own memory, never an origin connection
-//! (an origin with a fixed number of threads would otherwise be starved by a few clients
-//! dripping bodies). A body that fits is sent whole in one write and is replayable like a
-//! bodiless request; a larger one is streamed from there by [`crate::integration::http`]. Every read of
-//! the body, buffered or streamed, goes through [`read_paced`]: each read is bounded by
-//! `body_read_ms`, and once `body_rate_grace_ms` is over a body arriving on average slower than
-//! `min_body_rate` ends with 408 ([`GatewayError::BodyTooSlow`]; the connection closes, the
-//! body's end being unknown). The average counts only the time spent waiting for the client:
-//! time the origin takes to accept a streamed body is not the client's fault. Leaves out: the
-//! request head, choosing and talking to the origin, the response (see [`crate::integration::http`]).
+//! Owns: the body's framing on the client side (Content-Length or chunked, decoded by
+//! [`BodyDecoder`]), `100 Continue` before the first read of a body the client holds back
+//! (RFC 9110 §10.1.1), and the minimum body rate: every read of the body goes through
+//! [`read_paced`], each read bounded by `body_read_ms`, and once `body_rate_grace_ms` is over a
+//! body arriving on average slower than `min_body_rate` ends with 408
+//! ([`GatewayError::BodyTooSlow`]; the connection closes, the body's end being unknown). The
+//! average counts only the time spent waiting for the client: time a consumer (an origin
+//! accepting a streamed body) takes between reads is not the client's fault. The session
+//! exposes it as [`crate::session::Session::open_body`], `next_chunk`, `buffered_chunk` and
+//! `read_body`. Leaves out: what the body is used for (the HTTP integration buffers up to
+//! `request_buffer_bytes` before it chooses an origin, then streams; see
+//! [`crate::integration::http`]).
 //!
-//! Data flow: client socket → `conn.buf` → [`BodyDecoder`] → [`BodyEncoder`] → the output
-//! buffer that already holds the rewritten head; memory stays bounded by the route's
-//! `request_buffer_bytes` plus one read.
+//! Data flow: client socket → `conn.buf` → [`BodyDecoder`] → decoded chunks (split off the
+//! buffer, not copied) → the caller.
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::conn::Downstream;
-use super::lifecycle::{BodyState, ExchangeState};
-use super::worker::Cx;
+use super::h1::Downstream;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
-use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, RequestHead};
-use crate::integration::http::FLUSH_BYTES;
+use crate::exchange::{BodyState, ExchangeState};
+use crate::http::{BodyChunk, BodyDecoder, BodyKind, HttpError, RequestHead};
 use crate::transport::{IoFail, Stream};
+use crate::worker::Cx;
 
 /// The minimum-rate rule for one request body: how long the client has waited to be read and
 /// how much it has sent. Per exchange, on one worker.
@@ -65,15 +62,6 @@ impl Pace {
         let earned = Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
         Some(self.grace.max(earned).saturating_sub(self.waited))
     }
-}
-
-/// What is left of a request body that did not fit the buffer: the framings, the output buffer
-/// and the rate rule the streaming phase goes on with.
-pub struct Rest<'a> {
-    pub dec: &'a mut BodyDecoder,
-    pub enc: &'a mut BodyEncoder,
-    pub out: BytesMut,
-    pub pace: &'a mut Pace,
 }
 
 /// Why reading a request body stopped.
@@ -128,48 +116,8 @@ pub async fn read_paced(
     }
 }
 
-/// The buffering phase: moves the body into `out` (after the head already there) until it is
-/// complete or `limit` bytes of it are buffered. True: the whole body is in `out`. `moved`
-/// counts payload bytes (the access log's and metrics' request length).
-#[allow(clippy::too_many_arguments)] // the client, both framings, the output and the rule
-pub async fn buffer_body(
-    w: &Cx<'_>,
-    conn: &mut Downstream,
-    dec: &mut BodyDecoder,
-    enc: &mut BodyEncoder,
-    out: &mut BytesMut,
-    moved: &mut u64,
-    limit: usize,
-    pace: &mut Pace,
-) -> Result<bool, GatewayError> {
-    let head_len = out.len();
-    if let BodyDecoder::Length { remaining } = dec {
-        if *remaining <= limit as u64 {
-            out.reserve(*remaining as usize); // it fits: one allocation for head and body
-        }
-    }
-    // What the client sent with its head is taken even past a small limit (it is in memory
-    // already), up to the usual flush size.
-    let cap = head_len.saturating_add(limit.max(FLUSH_BYTES));
-    let per_read = w.g.config.server.timeouts.body_read;
-    loop {
-        if drain_buffered(&mut conn.buf, dec, enc, out, moved, cap)? {
-            return Ok(true);
-        }
-        if out.len().saturating_sub(head_len) >= limit {
-            return Ok(false); // larger than the buffer: streamed from here
-        }
-        let want = w.buffers.size();
-        match read_paced(&mut conn.stream, &mut conn.buf, want, per_read, Some(pace)).await {
-            Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
-            Ok(_) => {}
-            Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
-            Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
-        }
-    }
-}
-
 /// A request body being read chunk by chunk ([`next_chunk`]): its decoder and its rate rule.
+/// Per exchange, on one worker; it lives on the request's (boxed) future, no allocation.
 pub struct BodyStream {
     dec: BodyDecoder,
     pace: Pace,
@@ -201,36 +149,55 @@ pub async fn open_body(
     Ok(BodyStream { dec, pace })
 }
 
-/// The next decoded chunk of the request body (never empty), or `None` at its end; reads as
-/// needed, each read under `body_read_ms` and the minimum body rate.
+/// The next decoded step of the request body (data never empty, or its end with the trailers
+/// that may be forwarded); reads as needed, each read under `body_read_ms` and the minimum
+/// body rate.
 pub async fn next_chunk(
     w: &Cx<'_>,
     conn: &mut Downstream,
     body: &mut BodyStream,
     st: &mut ExchangeState,
-) -> Result<Option<Bytes>, GatewayError> {
+) -> Result<BodyChunk, GatewayError> {
     loop {
-        match body.dec.decode(&mut conn.buf)? {
-            Some(BodyChunk::Data(d)) => {
-                st.bytes_in += d.len() as u64;
-                return Ok(Some(d));
-            }
-            Some(BodyChunk::End { .. }) => {
-                st.body = BodyState::Done;
-                return Ok(None);
-            }
-            None => {
-                let (want, per_read) = (w.buffers.size(), w.g.config.server.timeouts.body_read);
-                let pace = Some(&mut body.pace);
-                let got = read_paced(&mut conn.stream, &mut conn.buf, want, per_read, pace);
-                match got.await {
-                    Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
-                    Ok(_) => {}
-                    Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
-                    Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
-                }
-            }
+        if let Some(step) = buffered_chunk(conn, body, st)? {
+            return Ok(step);
         }
+        let (want, per_read) = (w.buffers.size(), w.g.config.server.timeouts.body_read);
+        let pace = Some(&mut body.pace);
+        let got = read_paced(&mut conn.stream, &mut conn.buf, want, per_read, pace);
+        match got.await {
+            Ok(0) | Err(ReadFail::Closed) => return Err(GatewayError::ClientGone),
+            Ok(_) => {}
+            Err(ReadFail::Timeout) => return Err(GatewayError::BodyTimeout),
+            Err(ReadFail::TooSlow) => return Err(GatewayError::BodyTooSlow),
+        }
+    }
+}
+
+/// The next step decoded from what is already buffered, without reading (`None`: more must be
+/// read). The decoded payload is counted in `st.bytes_in`; the end marks the body done.
+pub fn buffered_chunk(
+    conn: &mut Downstream,
+    body: &mut BodyStream,
+    st: &mut ExchangeState,
+) -> Result<Option<BodyChunk>, GatewayError> {
+    if body.dec.is_done() {
+        // no body, or its end was already taken
+        st.body = BodyState::Done;
+        return Ok(Some(BodyChunk::End {
+            trailers: Bytes::new(),
+        }));
+    }
+    match body.dec.decode(&mut conn.buf)? {
+        Some(BodyChunk::Data(d)) => {
+            st.bytes_in += d.len() as u64;
+            Ok(Some(BodyChunk::Data(d)))
+        }
+        Some(end @ BodyChunk::End { .. }) => {
+            st.body = BodyState::Done;
+            Ok(Some(end))
+        }
+        None => Ok(None),
     }
 }
 
@@ -259,49 +226,13 @@ pub async fn read_to_end(
     if let BodyKind::Length(n) = head.body {
         body.reserve(n as usize); // at most `max`, checked above
     }
-    while let Some(d) = next_chunk(w, conn, &mut stream, st).await? {
+    while let BodyChunk::Data(d) = next_chunk(w, conn, &mut stream, st).await? {
         if body.len().saturating_add(d.len()) > max {
             return Err(too_large);
         }
         body.extend_from_slice(&d);
     }
     Ok(body.freeze())
-}
-
-/// Moves already-buffered body bytes into `out` until it holds `cap` bytes. True when the
-/// whole body was there. Once `cap` is reached the decoder still takes one step: a body whose
-/// end follows right at `cap` (a Content-Length body exactly that long, or a chunked body's
-/// last-chunk and trailers) is whole; if that step is data instead, `out` grows by at most what
-/// was already read, and the body is streamed from there.
-fn drain_buffered(
-    buf: &mut BytesMut,
-    dec: &mut BodyDecoder,
-    enc: &mut BodyEncoder,
-    out: &mut BytesMut,
-    moved: &mut u64,
-    cap: usize,
-) -> Result<bool, HttpError> {
-    if dec.is_done() {
-        enc.finish(&[], out)?;
-        return Ok(true);
-    }
-    loop {
-        let full = out.len() >= cap;
-        match dec.decode(buf)? {
-            Some(BodyChunk::Data(d)) => {
-                *moved += d.len() as u64;
-                enc.encode(&d, out)?;
-                if full {
-                    return Ok(false);
-                }
-            }
-            Some(BodyChunk::End { trailers }) => {
-                enc.finish(&trailers, out)?;
-                return Ok(true);
-            }
-            None => return Ok(false),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -320,14 +251,14 @@ mod tests {
     /// `read_to_end` on a real socket: the body arrives in two parts after the head, or is
     /// larger than the limit (declared, or only found out while decoding chunks).
     async fn read_whole_cases() {
-        use crate::proxy::worker::{Cx, Worker};
+        use crate::worker::{Cx, Worker};
         use std::io::Write;
         let cfg = std::sync::Arc::new(
             crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
         );
         let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
         let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
         let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
@@ -382,7 +313,7 @@ mod tests {
             let head = crate::http::parse_request(&mut hb, &limits)
                 .unwrap()
                 .unwrap();
-            let mut st = super::super::lifecycle::request_filter(&cx, &head);
+            let mut st = ExchangeState::new(&cx, &head);
             let sender = std::thread::spawn(move || {
                 for p in parts {
                     client.write_all(p).unwrap();
@@ -411,14 +342,14 @@ mod tests {
     /// A client that sent `Expect: 100-continue` gets the interim response before it sends
     /// the body that `read_body` then reads.
     async fn read_after_continue() {
-        use crate::proxy::worker::{Cx, Worker};
+        use crate::worker::{Cx, Worker};
         use std::io::{Read, Write};
         let cfg = std::sync::Arc::new(
             crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
         );
         let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
         let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::proxy::worker::Generation::first(0, cfg, throttle, None, &health);
+        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
         let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
@@ -438,7 +369,7 @@ mod tests {
         let head = crate::http::parse_request(&mut hb, &crate::http::Limits::default())
             .unwrap()
             .unwrap();
-        let mut st = super::super::lifecycle::request_filter(&cx, &head);
+        let mut st = ExchangeState::new(&cx, &head);
         let sender = std::thread::spawn(move || {
             client
                 .set_read_timeout(Some(Duration::from_secs(5)))

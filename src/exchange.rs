@@ -1,0 +1,108 @@
+//! The state of one request/response exchange, shared by the lifecycle, the client sessions
+//! and the integrations.
+//!
+//! Owns: [`ExchangeState`] (request id, persistence, where the request body and the response
+//! stand, byte counts, what the upstream did, the deciding failure) and how an exchange starts
+//! ([`ExchangeState::new`]: the request id and the persistence the worker allows). Leaves out:
+//! what the phases do with it (see [`crate::proxy::lifecycle`]) and how a protocol reads or
+//! writes (see [`crate::session`]). It sits below all of them so that none imports another's
+//! types: the lifecycle calls integrations and sessions, never the other way round.
+
+use crate::error::GatewayError;
+use crate::http::{BodyKind, RequestHead, Span};
+use crate::worker::{Cx, REQUEST_ID_LEN};
+
+/// The request id of an exchange: the client's `x-request-id`, or one tollgate generated.
+#[derive(Debug, Clone, Copy)]
+pub enum RequestId {
+    Client(Span),
+    Generated([u8; REQUEST_ID_LEN]),
+}
+
+impl RequestId {
+    pub fn bytes<'a>(&'a self, head: &'a RequestHead) -> &'a [u8] {
+        match self {
+            RequestId::Client(s) => head.slice(*s),
+            RequestId::Generated(g) => g,
+        }
+    }
+}
+
+/// Where the request body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// Not touched yet: can still be skipped as a whole if it is buffered.
+    Unread,
+    /// Partly consumed (forwarded or decoded): its end is unknown to anything but the decoder
+    /// that was reading it, so the connection must close unless that decoder finishes it.
+    Partial,
+    /// Fully read (or there was none).
+    Done,
+}
+
+/// Where the response stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseState {
+    NotStarted,
+    /// Bytes reached the client; an error now can only close the connection.
+    Started,
+    Complete,
+}
+
+/// Mutable state of one request/response exchange.
+pub struct ExchangeState {
+    pub request_id: RequestId,
+    /// The client wants, and we allow, another request on this connection.
+    pub keep_alive: bool,
+    pub body: BodyState,
+    pub response: ResponseState,
+    pub status: u16,
+    /// Request bytes: the head and the body's payload.
+    pub bytes_in: u64,
+    /// Response bytes sent: heads and payload (the metrics' `sent_bytes` count all of it).
+    pub bytes_out: u64,
+    /// The part of `bytes_out` that was the response head: the access log's `responseLength`
+    /// is the payload alone, `bytes_out - head_out`, as API Gateway documents it.
+    pub head_out: u64,
+    /// The origin address an HTTP integration connected to (the last one tried).
+    pub endpoint: Option<std::net::SocketAddr>,
+    /// Time spent on the upstream (request sent → response relayed), HTTP integrations only.
+    pub integration: Option<std::time::Duration>,
+    /// The origin's status, HTTP integrations only.
+    pub upstream_status: Option<u16>,
+    /// The failure that decided the response, if any.
+    pub error: Option<GatewayError>,
+    /// The API key that was presented and is known: accepted, or refused as disabled (then
+    /// auth failed and only the log reads it).
+    pub key: Option<usize>,
+}
+
+impl ExchangeState {
+    /// The state an exchange starts in: the client's request id (or a generated one), and
+    /// persistence unless the worker drains (the session narrows it to what its protocol and
+    /// the client allow, see [`crate::session::Session::begin`]).
+    pub fn new(w: &Cx<'_>, head: &RequestHead) -> ExchangeState {
+        let request_id = match head.request_id {
+            Some(s) if s.end > s.start => RequestId::Client(s),
+            _ => RequestId::Generated(w.ids.generate()),
+        };
+        ExchangeState {
+            request_id,
+            keep_alive: !w.draining.get(),
+            body: match head.body {
+                BodyKind::Empty => BodyState::Done,
+                _ => BodyState::Unread,
+            },
+            response: ResponseState::NotStarted,
+            status: 0,
+            bytes_in: head.head_len() as u64,
+            bytes_out: 0,
+            head_out: 0,
+            endpoint: None,
+            integration: None,
+            upstream_status: None,
+            error: None,
+            key: None,
+        }
+    }
+}
