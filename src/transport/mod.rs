@@ -30,7 +30,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub use tls::{ClientCert, HandshakeError, TlsFacts, TlsStream};
+pub use tls::{ClientCert, HandshakeError, Refused, TlsFacts, TlsStream};
 
 /// Why a timed stream operation failed.
 #[derive(Debug)]

@@ -16,6 +16,8 @@ use std::time::Duration;
 use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
+pub mod tls_client;
+
 /// Generates each test once per driver: `io_uring::name` and `epoll::name`.
 #[macro_export]
 macro_rules! both_drivers {
