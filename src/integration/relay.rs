@@ -72,7 +72,7 @@ pub(super) async fn relay_response(
     let meta = head.method_kind == Method::Head && status_has_content(rh.status);
     let meta_length = rh.declared_length().filter(|_| meta);
     let mut r = Response::origin(rh, &enc, meta_length);
-    crate::proxy::lifecycle::response_filter(w, st.request_id.bytes(head), &mut r);
+    crate::proxy::lifecycle::response_filter(w, conn.facts(), st.request_id.bytes(head), &mut r);
     h1::write_head(
         &mut out,
         &r,

@@ -39,6 +39,7 @@ use crate::response::{Response, Source};
 use crate::router::RouteMatch;
 use crate::session::Session;
 use crate::throttle::worker::{Denied, Identity};
+use crate::transport::ConnFacts;
 
 /// What happens to the client connection after an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,13 @@ pub async fn handle(w: &Cx<'_>, conn: &mut Downstream, head: RequestHead) -> Out
     let started = Instant::now();
     let mut st = request_filter(w, &head);
     st.keep_alive &= !conn.accepted.listener_closed.get();
+    if let Some(m) = super::https::redirect(&w.g.config, conn.facts(), &head) {
+        conn.skip_body(&head, &mut st);
+        let result = send(w, conn, &head, &mut st, Response::mock(&m)).await;
+        let outcome = finish(w, conn, &head, &mut st, result).await;
+        log(w, conn, &head, &st, None, started);
+        return outcome;
+    }
     let routed = route(w, &head);
     let matched = routed.as_ref().ok().map(|(_, m)| m.route);
     let result = match routed {
@@ -216,6 +224,7 @@ fn log(
             error: st.error.map(|e| e.to_string()),
             user_agent: head.header("user-agent").unwrap_or_default(),
             api_key,
+            tls: conn.facts().tls.as_deref(),
         });
     }
 }
@@ -331,9 +340,15 @@ fn route<'h>(
 }
 
 /// Phase 6: the response filter: the fields every response gets that its producer did not set
-/// (`date`, RFC 9110 §6.6.1; `x-request-id`), and a refused request's rate-limit fields.
-/// Later: CORS, header mapping, HSTS.
-pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
+/// (`date`, RFC 9110 §6.6.1; `x-request-id`; on TLS connections `strict-transport-security`,
+/// see [`super::https::hsts`]), and a refused request's rate-limit fields. Later: CORS, header
+/// mapping.
+pub(crate) fn response_filter<'a>(
+    w: &Cx<'a>,
+    facts: &ConnFacts,
+    request_id: &'a [u8],
+    r: &mut Response<'a>,
+) {
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);
     }
@@ -343,6 +358,9 @@ pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Resp
     }
     if !present.request_id {
         r.added.request_id = Some(request_id);
+    }
+    if !present.hsts {
+        r.added.hsts = super::https::hsts(&w.g.config, facts);
     }
 }
 
@@ -356,7 +374,7 @@ async fn send(
     mut r: Response<'_>,
 ) -> Result<(), GatewayError> {
     let rid = st.request_id; // a copy: the response borrows it while `st` is updated
-    response_filter(w, rid.bytes(head), &mut r);
+    response_filter(w, conn.facts(), rid.bytes(head), &mut r);
     conn.send(w, head, st, &r).await
 }
 
@@ -402,7 +420,7 @@ pub async fn reject_head(w: &Cx<'_>, conn: &mut Downstream, e: GatewayError) -> 
     let started = Instant::now();
     let rid = w.ids.generate();
     let mut r = Response::error(e);
-    response_filter(w, &rid, &mut r);
+    response_filter(w, conn.facts(), &rid, &mut r);
     // (`buf` holds what was received of the head, also after a timeout: see
     // `conn::read_head_more`)
     let (outcome, counts) = match conn.send_rejection(w, &r).await {
@@ -460,6 +478,7 @@ fn log_rejected(
             error: Some(e.to_string()),
             user_agent: b"",
             api_key: None,
+            tls: conn.facts().tls.as_deref(),
         });
     }
 }

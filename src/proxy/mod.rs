@@ -8,11 +8,12 @@
 //! before an origin is chosen, or whole under a limit); the HTTP integration talks to origins
 //! through [`crate::client`] (per-worker pools, one exchange). `worker` holds the per-core state
 //! all of these share through `Rc`; `respond` formats numbers on the stack; `idle` keeps idle
-//! connections' deadlines; `linger` ends a connection whose client may still be sending
+//! connections' deadlines; `https` holds the redirect to HTTPS and HSTS; `linger` ends a connection whose client may still be sending
 //! (lingering close). A connection's peer, local address and scheme are the
 //! [`crate::transport::ConnFacts`] captured at accept.
 
 pub mod conn;
+pub mod https;
 pub mod idle;
 pub mod intake;
 pub mod lifecycle;

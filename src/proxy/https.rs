@@ -1,0 +1,111 @@
+//! HTTPS policy on client connections: `server.redirect_https` and `tls.hsts`.
+//!
+//! Owns: the permanent redirect a request on a plain listener gets when `redirect_https` is
+//! on ([`redirect`], built as a mock-like [`MockResponse`] so it goes through the one response
+//! type, the response filter and the session like any other answer), and the
+//! `Strict-Transport-Security` value a response on a TLS connection carries ([`hsts`], added by
+//! the lifecycle's response filter). Leaves out: TLS itself (the transport and
+//! [`crate::server`]'s TLS accept) and deciding whether the request was plain (the connection's
+//! [`ConnFacts`], captured at accept).
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::config::{Config, MockResponse};
+use crate::http::RequestHead;
+use crate::transport::{ConnFacts, Scheme};
+
+/// The status of the redirect: 308 keeps the method and body (RFC 9110 §15.4.9), so a POST
+/// sent over plain HTTP is repeated as a POST over HTTPS, and it is cacheable by default.
+pub const REDIRECT_STATUS: u16 = 308;
+
+/// The redirect's JSON body (API Gateway's `{"message": ...}` shape).
+const REDIRECT_BODY: &[u8] = b"{\"message\":\"HTTPS required: use the https URL in Location\"}";
+
+/// The port an `https` URL leaves out (RFC 9110 §4.2.2).
+const HTTPS_DEFAULT_PORT: u16 = 443;
+
+/// The `308 Permanent Redirect` to the https URL of this request, when `server.redirect_https`
+/// is on and the request came over plain HTTP; `None` otherwise. `Location` is
+/// `https://HOST[:PORT]/path?query` (RFC 9110 §10.2.2, §4.2.2): HOST is the request's host
+/// (RFC 9110 §7.2) without its port (the local address when the request named none, as an
+/// HTTP/1.0 request may), PORT the first `tls.listen` port, left out when it is 443. The path
+/// and query are the request's, as received (already percent-encoded: RFC 3986 §2.4).
+pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<MockResponse> {
+    if !cfg.server.redirect_https || facts.scheme != Scheme::Http {
+        return None;
+    }
+    let port = cfg.tls.as_ref()?.listen.first()?.port();
+    let mut location = BytesMut::with_capacity(64 + head.path_bytes().len());
+    location.put_slice(b"https://");
+    match head.host_bytes() {
+        Some(h) if !h.is_empty() => location.put_slice(host_without_port(h)),
+        _ => match facts.local.ip() {
+            std::net::IpAddr::V6(ip) => location.put_slice(format!("[{ip}]").as_bytes()),
+            ip => location.put_slice(ip.to_string().as_bytes()),
+        },
+    }
+    if port != HTTPS_DEFAULT_PORT {
+        location.put_slice(format!(":{port}").as_bytes());
+    }
+    let path = head.path_bytes();
+    if !path.starts_with(b"/") {
+        location.put_u8(b'/'); // `OPTIONS *` and the like: the site's root
+    }
+    location.put_slice(path);
+    if let Some(q) = head.query_bytes() {
+        location.put_u8(b'?');
+        location.put_slice(q);
+    }
+    let mut h = BytesMut::with_capacity(160 + location.len());
+    h.put_slice(b"HTTP/1.1 308 Permanent Redirect\r\nlocation: ");
+    h.put_slice(&location);
+    h.put_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+    h.put_slice(REDIRECT_BODY.len().to_string().as_bytes());
+    h.put_slice(b"\r\n");
+    Some(MockResponse {
+        status: REDIRECT_STATUS,
+        head: h.freeze(),
+        body: Bytes::from_static(REDIRECT_BODY),
+    })
+}
+
+/// A Host value without its port: `name:port` → `name`, `[v6]:port` → `[v6]` (RFC 9110 §7.2,
+/// RFC 3986 §3.2.2). The parser already checked the host's syntax.
+fn host_without_port(h: &[u8]) -> &[u8] {
+    if h.starts_with(b"[") {
+        return match h.iter().position(|&b| b == b']') {
+            Some(end) => h.get(..=end).unwrap_or(h),
+            None => h,
+        };
+    }
+    match h.iter().rposition(|&b| b == b':') {
+        Some(colon) => h.get(..colon).unwrap_or(h),
+        None => h,
+    }
+}
+
+/// The `Strict-Transport-Security` value for a response on this connection: `tls.hsts` on TLS
+/// connections only (RFC 6797 §7.2: a host must not send it over plain HTTP).
+pub fn hsts<'a>(cfg: &'a Config, facts: &ConnFacts) -> Option<&'a str> {
+    match facts.scheme {
+        Scheme::Https => cfg.tls.as_ref()?.hsts.as_deref(),
+        Scheme::Http => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_come_off_hosts() {
+        assert_eq!(
+            host_without_port(b"api.example.com:8080"),
+            b"api.example.com"
+        );
+        assert_eq!(host_without_port(b"api.example.com"), b"api.example.com");
+        assert_eq!(host_without_port(b"[::1]:8080"), b"[::1]");
+        assert_eq!(host_without_port(b"[::1]"), b"[::1]");
+        assert_eq!(host_without_port(b"10.0.0.1:80"), b"10.0.0.1");
+    }
+}
