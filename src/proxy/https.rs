@@ -35,27 +35,13 @@ pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<M
         return None;
     }
     let port = cfg.tls.as_ref()?.listen.first()?.port();
-    let mut location = BytesMut::with_capacity(64 + head.path_bytes().len());
-    location.put_slice(b"https://");
-    match head.host_bytes() {
-        Some(h) if !h.is_empty() => location.put_slice(host_without_port(h)),
-        _ => match facts.local.ip() {
-            std::net::IpAddr::V6(ip) => location.put_slice(format!("[{ip}]").as_bytes()),
-            ip => location.put_slice(ip.to_string().as_bytes()),
-        },
-    }
-    if port != HTTPS_DEFAULT_PORT {
-        location.put_slice(format!(":{port}").as_bytes());
-    }
-    let path = head.path_bytes();
-    if !path.starts_with(b"/") {
-        location.put_u8(b'/'); // `OPTIONS *` and the like: the site's root
-    }
-    location.put_slice(path);
-    if let Some(q) = head.query_bytes() {
-        location.put_u8(b'?');
-        location.put_slice(q);
-    }
+    let location = location(
+        head.host_bytes(),
+        facts.local.ip(),
+        port,
+        head.path_bytes(),
+        head.query_bytes(),
+    );
     let mut h = BytesMut::with_capacity(160 + location.len());
     h.put_slice(b"HTTP/1.1 308 Permanent Redirect\r\nlocation: ");
     h.put_slice(&location);
@@ -67,6 +53,38 @@ pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<M
         head: h.freeze(),
         body: Bytes::from_static(REDIRECT_BODY),
     })
+}
+
+/// `https://HOST[:PORT]PATH[?QUERY]` (see [`redirect`]): `host` without its port, or `local`
+/// when the request named no host; `:PORT` unless it is 443.
+fn location(
+    host: Option<&[u8]>,
+    local: std::net::IpAddr,
+    port: u16,
+    path: &[u8],
+    query: Option<&[u8]>,
+) -> BytesMut {
+    let mut location = BytesMut::with_capacity(64 + path.len() + query.map_or(0, <[u8]>::len));
+    location.put_slice(b"https://");
+    match host {
+        Some(h) if !h.is_empty() => location.put_slice(host_without_port(h)),
+        _ => match local {
+            std::net::IpAddr::V6(ip) => location.put_slice(format!("[{ip}]").as_bytes()),
+            ip => location.put_slice(ip.to_string().as_bytes()),
+        },
+    }
+    if port != HTTPS_DEFAULT_PORT {
+        location.put_slice(format!(":{port}").as_bytes());
+    }
+    if !path.starts_with(b"/") {
+        location.put_u8(b'/'); // `OPTIONS *` and the like: the site's root
+    }
+    location.put_slice(path);
+    if let Some(q) = query {
+        location.put_u8(b'?');
+        location.put_slice(q);
+    }
+    location
 }
 
 /// A Host value without its port: `name:port` → `name`, `[v6]:port` → `[v6]` (RFC 9110 §7.2,
@@ -107,5 +125,36 @@ mod tests {
         assert_eq!(host_without_port(b"[::1]:8080"), b"[::1]");
         assert_eq!(host_without_port(b"[::1]"), b"[::1]");
         assert_eq!(host_without_port(b"10.0.0.1:80"), b"10.0.0.1");
+    }
+
+    #[test]
+    fn locations() {
+        let v4: std::net::IpAddr = [10, 0, 0, 1].into();
+        let l = |host: Option<&[u8]>, port, path: &[u8], query: Option<&[u8]>| {
+            String::from_utf8(location(host, v4, port, path, query).to_vec()).unwrap()
+        };
+        assert_eq!(
+            l(
+                Some(b"api.example.com:8080"),
+                8443,
+                b"/a/b",
+                Some(b"x=1&y=%20")
+            ),
+            "https://api.example.com:8443/a/b?x=1&y=%20"
+        );
+        // the default port is left out (RFC 9110 §4.2.2)
+        assert_eq!(
+            l(Some(b"api.example.com"), 443, b"/", None),
+            "https://api.example.com/"
+        );
+        assert_eq!(
+            l(Some(b"[::1]:80"), 443, b"/p", Some(b"")),
+            "https://[::1]/p?"
+        );
+        // no Host (HTTP/1.0): the address the client connected to
+        assert_eq!(l(None, 8443, b"/p", None), "https://10.0.0.1:8443/p");
+        let v6: std::net::IpAddr = "::1".parse().unwrap();
+        let no_host = location(None, v6, 443, b"*", None);
+        assert_eq!(&no_host[..], b"https://[::1]/*");
     }
 }

@@ -154,12 +154,31 @@ pub enum Versions {
 pub struct ClientOpts<'a> {
     /// Trusted roots.
     pub roots: Vec<CertificateDer<'static>>,
-    /// The SNI name sent; `None` sends none (connect by IP address).
-    pub sni: Option<&'a str>,
+    /// The server name: sent as SNI (unless `sni` is `Sni::Omit`) and verified.
+    pub name: &'a str,
+    pub sni: Sni,
     pub versions: Versions,
     pub alpn: Vec<Vec<u8>>,
     /// A client certificate (mutual TLS).
     pub client_cert: Option<&'a Issued>,
+    /// Whether the server's certificate is verified (off: to see which certificate a server
+    /// presents for a name it has none for).
+    pub verify: Verify,
+}
+
+/// Whether a test client sends SNI (RFC 6066 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sni {
+    Send,
+    /// As a client connecting by IP address.
+    Omit,
+}
+
+/// Whether a test client verifies the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verify {
+    Roots,
+    AcceptAny,
 }
 
 impl<'a> ClientOpts<'a> {
@@ -167,11 +186,30 @@ impl<'a> ClientOpts<'a> {
     pub fn new(ca: &Ca, sni: &'a str) -> ClientOpts<'a> {
         ClientOpts {
             roots: vec![ca.der()],
-            sni: Some(sni),
+            name: sni,
+            sni: Sni::Send,
             versions: Versions::Both,
             alpn: vec![b"http/1.1".to_vec()],
             client_cert: None,
+            verify: Verify::Roots,
         }
+    }
+
+    /// Sends no SNI (as a client connecting by IP address); the certificate is still verified
+    /// for `name`.
+    pub fn no_sni(mut self) -> Self {
+        self.sni = Sni::Omit;
+        self
+    }
+
+    pub fn alpn(mut self, protocols: &[&str]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.as_bytes().to_vec()).collect();
+        self
+    }
+
+    pub fn accept_any_certificate(mut self) -> Self {
+        self.verify = Verify::AcceptAny;
+        self
     }
 
     pub fn versions(mut self, v: Versions) -> Self {
@@ -208,11 +246,63 @@ impl<'a> ClientOpts<'a> {
                 .unwrap(),
             None => b.with_no_client_auth(),
         };
-        c.alpn_protocols = self.alpn.clone();
-        if self.sni.is_none() {
-            c.enable_sni = false;
+        if self.verify == Verify::AcceptAny {
+            let provider = c.crypto_provider().clone();
+            c.dangerous()
+                .set_certificate_verifier(Arc::new(AcceptAny(provider)));
         }
+        c.alpn_protocols = self.alpn.clone();
+        c.enable_sni = self.sni == Sni::Send;
         Arc::new(c)
+    }
+}
+
+/// A verifier that accepts any server certificate but still checks the handshake signatures.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -227,8 +317,7 @@ impl TlsClient {
         let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         tcp.set_read_timeout(Some(TLS_LIVE)).unwrap();
         tcp.set_write_timeout(Some(TLS_LIVE)).unwrap();
-        // with SNI off rustls still wants a name to verify the certificate against
-        let name = ServerName::try_from(opts.sni.unwrap_or("localhost").to_string()).unwrap();
+        let name = ServerName::try_from(opts.name.to_string()).unwrap();
         let conn = ClientConnection::new(opts.config(), name).map_err(|e| e.to_string())?;
         let mut tls = StreamOwned::new(conn, tcp);
         while tls.conn.is_handshaking() {
