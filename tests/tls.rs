@@ -97,6 +97,15 @@ fn log_after_stop(g: Gateway, path: &std::path::Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
+/// A port nobody listens on right now (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 both_drivers! {
     fn mock_over_tls12_and_tls13(d) {
         let dir = CertDir::new("mock");
@@ -499,5 +508,40 @@ both_drivers! {
             .collect();
         assert_eq!(values.len(), 1, "{}", r.head);
         assert_eq!(values[0].1, "max-age=5");
+    }
+
+    fn reload_adds_and_removes_tls_listeners(d) {
+        let dir = CertDir::new("listeners");
+        let ca = Ca::new(&dir, "ca", "Test CA");
+        let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
+        let plain = server_toml(d, 2, "") + MOCK;
+        let g = Gateway::from_toml(&plain);
+        assert!(g.handle().tls_addrs().is_empty());
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let (cert, key) = leaf.toml_pair();
+        let with_tls = format!(
+            "{plain}[tls]\nlisten = [\"{addr}\"]\n[[tls.certificate]]\ncert = {cert}\nkey = {key}\n"
+        );
+        g.write_config(&with_tls);
+        g.reload().expect("reload adding a TLS listener");
+        let opts = ClientOpts::new(&ca, "api.example.com");
+        for _ in 0..4 {
+            // both workers accept on it (the kernel spreads connections over their sockets)
+            let mut c = TlsClient::connect(addr, &opts).unwrap();
+            assert_eq!(c.get("a", "/hello").text(), "hi");
+        }
+        assert_eq!(get(g.addr, "/hello").text(), "hi");
+        let mut open = TlsClient::connect(addr, &opts).unwrap();
+        assert_eq!(open.get("a", "/hello").text(), "hi");
+        g.write_config(&plain);
+        g.reload().expect("reload removing it");
+        // the listener is gone; the connection it accepted answers its next request, then closes
+        assert!(std::net::TcpStream::connect(addr).is_err(), "nobody listens on {addr}");
+        let r = open.get("a", "/hello");
+        assert_eq!(r.text(), "hi");
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(open.closed_by_peer());
+        assert_eq!(get(g.addr, "/hello").text(), "hi");
     }
 }

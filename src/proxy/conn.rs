@@ -121,6 +121,7 @@ pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
     if conn.buf.capacity() != 0 {
         w.buffers.give(std::mem::take(&mut conn.buf));
     }
+    conn.stream.notify_close();
 }
 
 /// Reads one request head and serves it.

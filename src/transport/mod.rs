@@ -176,6 +176,14 @@ impl Stream {
         }
     }
 
+    /// Before the stream is dropped: on TLS, close_notify (RFC 8446 §6.1), sent without
+    /// waiting; nothing on plain TCP (the close itself is the end).
+    pub fn notify_close(&mut self) {
+        if let Stream::Tls(t) = self {
+            t.notify_close();
+        }
+    }
+
     /// Reads and drops what is there (a lingering close discarding a client's bytes, after
     /// the response and end of stream were sent): one non-blocking `recv(2)` into `scratch`,
     /// which need not be initialised and is not read. `Ok(0)`: end of stream. On TLS the raw

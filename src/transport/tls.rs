@@ -512,6 +512,15 @@ impl TlsStream {
     /// Sends close_notify (RFC 8446 §6.1, RFC 5246 §7.2.1), then ends the TCP write side.
     /// Best effort: the alert goes with a non-blocking send (it is a few dozen bytes and the
     /// previous writes all completed).
+    /// Sends close_notify before the connection is dropped (RFC 8446 §6.1: each party sends
+    /// it before closing its write side; a client that gets none cannot tell the end from a
+    /// truncation), without waiting: what the socket does not take now is dropped with it.
+    /// Nothing is sent twice: rustls sends one close_notify (or fatal alert) at most.
+    pub fn notify_close(&mut self) {
+        self.conn.send_close_notify();
+        self.send_now();
+    }
+
     pub async fn shutdown_write(&mut self) {
         self.conn.send_close_notify();
         self.send_now();

@@ -395,8 +395,8 @@ impl TlsClient {
         }
     }
 
-    /// Whether the server ended the connection (close_notify or TCP end) within the read
-    /// timeout, sending nothing more.
+    /// Whether the server ended the connection cleanly (close_notify, RFC 8446 §6.1) within
+    /// the read timeout, sending nothing more.
     pub fn closed_by_peer(&mut self) -> bool {
         let mut b = [0u8; 1];
         matches!(self.tls.read(&mut b), Ok(0))
