@@ -524,7 +524,8 @@ both_drivers! {
             "{plain}[tls]\nlisten = [\"{addr}\"]\n[[tls.certificate]]\ncert = {cert}\nkey = {key}\n"
         );
         g.write_config(&with_tls);
-        g.reload().expect("reload adding a TLS listener");
+        let report = g.reload().expect("reload adding a TLS listener");
+        assert!(report.changes.summary().contains("tls"), "{}", report.changes.summary());
         let opts = ClientOpts::new(&ca, "api.example.com");
         for _ in 0..4 {
             // both workers accept on it (the kernel spreads connections over their sockets)
@@ -535,7 +536,8 @@ both_drivers! {
         let mut open = TlsClient::connect(addr, &opts).unwrap();
         assert_eq!(open.get("a", "/hello").text(), "hi");
         g.write_config(&plain);
-        g.reload().expect("reload removing it");
+        let report = g.reload().expect("reload removing it");
+        assert!(report.changes.summary().contains("tls"), "{}", report.changes.summary());
         // the listener is gone; the connection it accepted answers its next request, then closes
         assert!(std::net::TcpStream::connect(addr).is_err(), "nobody listens on {addr}");
         let r = open.get("a", "/hello");
