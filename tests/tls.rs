@@ -399,6 +399,26 @@ both_drivers! {
         assert_eq!(c.get("a", "/hello").text(), "hi");
     }
 
+    fn a_stalled_handshake_does_not_hold_up_accepting(d) {
+        let dir = CertDir::new("stalled");
+        let ca = Ca::new(&dir, "ca", "Test CA");
+        let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
+        // one worker, and a handshake limit longer than the test client's 10 s read timeout:
+        // a handshake run by the accept loop would keep the next client waiting past it
+        let g = gateway(d, &[&leaf], "handshake_timeout_ms = 60000", MOCK);
+        let mut stalled = Vec::new();
+        for _ in 0..3 {
+            let mut s = connect(tls_addr(&g));
+            s.write_all(&tls11_client_hello()[..3]).unwrap();
+            stalled.push(s);
+        }
+        let opts = ClientOpts::new(&ca, "api.example.com");
+        let mut c = TlsClient::connect(tls_addr(&g), &opts).unwrap();
+        assert_eq!(c.get("a", "/hello").text(), "hi");
+        assert_eq!(get(g.addr, "/hello").text(), "hi");
+        drop(stalled);
+    }
+
     fn handshake_metrics_count_versions(d) {
         let dir = CertDir::new("metrics");
         let ca = Ca::new(&dir, "ca", "Test CA");
