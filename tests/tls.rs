@@ -440,13 +440,24 @@ both_drivers! {
         // summed over both workers
         assert_eq!(wait_handshakes(admin, "TLSv1.2", "ok", 2), 2);
         assert_eq!(wait_handshakes(admin, "TLSv1.3", "ok", 3), 3);
-        let failed = get(admin, "/metrics")
-            .text()
-            .lines()
-            .filter(|l| l.starts_with("tollgate_tls_handshakes_total") && !l.contains("result=\"ok\""))
-            .map(str::to_string)
-            .collect::<Vec<_>>();
+        // the client's alert reaches its worker after the client gave up: wait for it
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let failed = loop {
+            let failed = get(admin, "/metrics")
+                .text()
+                .lines()
+                .filter(|l| {
+                    l.starts_with("tollgate_tls_handshakes_total") && !l.contains("result=\"ok\"")
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>();
+            if !failed.is_empty() || std::time::Instant::now() > deadline {
+                break failed;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
         assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("result=\"error\""), "{failed:?}");
         assert!(failed[0].ends_with(" 1"), "{failed:?}");
     }
 
