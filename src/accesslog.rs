@@ -9,8 +9,10 @@
 //! thread owns the file; `SIGUSR1` sets a flag it checks before each write and reopens the path
 //! (logrotate). `path = "-"` writes to stdout. Crossing cores: the buffer's ownership moves
 //! through the channel; the dropped counter is an atomic written with `Relaxed` (a statistic).
-//! The TLS variables (version, SNI, the client certificate) are in [`tls_fields`].
+//! The JSON line's fast writer is in [`json`]; the TLS variables (version, SNI, the client
+//! certificate) are in [`tls_fields`].
 
+mod json;
 mod tls_fields;
 
 use std::cell::{Cell, RefCell};
@@ -24,7 +26,6 @@ use std::time::{Duration, Instant};
 use crate::fmt::{clf_time, itoa_u64};
 use crate::transport::TlsFacts;
 pub use tls_fields::TlsField;
-use tls_fields::TLS_FIELDS;
 
 /// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
 pub const DEFAULT_BUFFER_BYTES: usize = 256 * 1024;
@@ -351,78 +352,10 @@ fn endpoint(a: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
     buf.get(..n).unwrap_or_default()
 }
 
-/// The JSON line, written out field by field (in [`FIELDS`] order, as the generic formatter
-/// would, which a test checks): each name with its surrounding quotes and separators is one
-/// copy, and text we formatted ourselves (time, protocol) skips the escaping scan. This runs
-/// once per request on the worker, so it is kept lean.
-fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
-    let query = e.raw_query.map_or(0, <[u8]>::len);
-    out.reserve(512 + e.path.len() + e.user_agent.len() + e.domain_name.len() + query);
-    let opt_ms = |out: &mut Vec<u8>, d: Option<Duration>| match d {
-        Some(d) => push_ms(out, d),
-        None => out.extend_from_slice(b"\"-\""),
-    };
-    out.extend_from_slice(b"{\"requestId\":\"");
-    push_escaped(out, e.request_id);
-    out.extend_from_slice(b"\",\"ip\":\"");
-    push_escaped(out, e.ip);
-    out.extend_from_slice(b"\",\"requestTime\":\"");
-    out.extend_from_slice(clf);
-    out.extend_from_slice(b"\",\"httpMethod\":\"");
-    push_escaped(out, e.method);
-    out.extend_from_slice(b"\",\"routeKey\":\"");
-    push_escaped(out, e.route_key.as_bytes());
-    out.extend_from_slice(b"\",\"path\":\"");
-    push_escaped(out, e.path);
-    out.extend_from_slice(b"\",\"status\":");
-    push_u64(out, u64::from(e.status));
-    out.extend_from_slice(b",\"protocol\":\"");
-    out.extend_from_slice(e.protocol.as_bytes());
-    out.extend_from_slice(b"\",\"responseLength\":");
-    push_u64(out, e.response_length);
-    out.extend_from_slice(b",\"responseLatency\":");
-    push_ms(out, e.latency);
-    out.extend_from_slice(b",\"integrationLatency\":");
-    opt_ms(out, e.integration_latency);
-    out.extend_from_slice(b",\"integrationStatus\":");
-    match e.integration_status {
-        Some(st) => push_u64(out, u64::from(st)),
-        None => out.extend_from_slice(b"\"-\""),
-    }
-    out.extend_from_slice(b",\"errorMessage\":\"");
-    push_escaped(out, e.error.as_deref().unwrap_or("-").as_bytes());
-    out.extend_from_slice(b"\",\"userAgent\":\"");
-    push_escaped(
-        out,
-        if e.user_agent.is_empty() {
-            b"-"
-        } else {
-            e.user_agent
-        },
-    );
-    out.extend_from_slice(b"\",\"apiKeyName\":\"");
-    push_escaped(out, e.api_key.unwrap_or("-").as_bytes());
-    out.extend_from_slice(b"\",\"domainName\":\"");
-    push_escaped(out, or_dash(e.domain_name));
-    out.extend_from_slice(b"\",\"requestLength\":");
-    push_u64(out, e.request_length);
-    out.extend_from_slice(b",\"rawQueryString\":\"");
-    push_escaped(out, e.raw_query.unwrap_or(b"-"));
-    out.extend_from_slice(b"\",\"integration.endpoint\":\"");
-    out.extend_from_slice(endpoint(e.endpoint, &mut [0; 64]));
-    for (name, f) in TLS_FIELDS {
-        out.extend_from_slice(b"\",\"");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":\"");
-        push_escaped(out, tls_fields::text(f, e.tls));
-    }
-    out.extend_from_slice(b"\"}");
-}
-
 /// Appends one line for `e` in `fmt` to `out`; `clf` is `e.time` as [`clf_time`] formats it.
 pub fn format_line(fmt: &Format, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     match fmt {
-        Format::Json => json_line(e, clf, out),
+        Format::Json => json::json_line(e, clf, out),
         Format::Custom(pieces) => {
             for p in pieces {
                 match p {

@@ -28,8 +28,9 @@ pub struct Published {
     /// The access-log writer of this config (sink and queue), when it has an access log.
     pub log: Option<(Arc<LogSink>, LineQueue)>,
     /// By worker: sockets for listen addresses of this config that the worker may not have
-    /// yet, keyed by configured address and kind. A worker takes its own; those a lagging worker has
-    /// not taken move on to the next published config while their address stays configured.
+    /// yet, keyed by configured address and kind (plain or TLS). A worker takes its own; those
+    /// a lagging worker has not taken move on to the next published config while their
+    /// address stays configured.
     pub added: Vec<Mutex<Vec<(Endpoint, std::net::TcpListener)>>>,
 }
 

@@ -3,10 +3,10 @@
 //! Owns: building the worker's runtime and first [`Generation`], one accept loop per listen
 //! address, plain or TLS (each with its own canceller, so a reload can stop one; a TLS
 //! listener's connections start with their handshake, see [`super::edge`]), and the
-//! housekeeping loop
-//! that runs every few milliseconds between requests: scrape answers, throttle reconciliation,
-//! the idle sweep, access-log flushing, taking a reloaded config, and retiring old generations
-//! once their last request has ended. Leaves out: serving connections (see [`crate::proxy`]).
+//! housekeeping loop that runs every few milliseconds between requests: scrape answers,
+//! throttle reconciliation, the idle sweep, access-log flushing, taking a reloaded config, and
+//! retiring old generations once their last request has ended. Leaves out: serving
+//! connections (see [`crate::proxy`]).
 
 use std::cell::Cell;
 use std::io;
