@@ -425,6 +425,8 @@ both_drivers! {
         let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
         let g = Gateway::from_toml(&(server_toml(d, 2, "") + ADMIN + &tls_toml(&[&leaf], "") + MOCK));
         let admin = g.handle().admin_addr().unwrap();
+        let status = get(admin, "/status").text();
+        assert!(status.contains("\"tls_listen\":[\"127.0.0.1:0\"]"), "{status}");
         assert!(get(admin, "/metrics").text().contains("# TYPE tollgate_tls_handshakes_total counter"));
         assert_eq!(handshakes(admin, "TLSv1.3", "ok"), 0);
         for (v, n) in [(Versions::Tls12, 2), (Versions::Tls13, 3)] {
