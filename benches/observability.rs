@@ -33,6 +33,7 @@ fn entry() -> Entry<'static> {
         domain_name: b"api.example.com",
         raw_query: Some(b"expand=owner"),
         endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 12], 8080))),
+        tls: None,
     }
 }
 

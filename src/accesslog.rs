@@ -9,6 +9,11 @@
 //! thread owns the file; `SIGUSR1` sets a flag it checks before each write and reopens the path
 //! (logrotate). `path = "-"` writes to stdout. Crossing cores: the buffer's ownership moves
 //! through the channel; the dropped counter is an atomic written with `Relaxed` (a statistic).
+//! The JSON line's fast writer is in [`json`]; the TLS variables (version, SNI, the client
+//! certificate) are in [`tls_fields`].
+
+mod json;
+mod tls_fields;
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -19,6 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::fmt::{clf_time, itoa_u64};
+use crate::transport::TlsFacts;
+pub use tls_fields::TlsField;
 
 /// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
 pub const DEFAULT_BUFFER_BYTES: usize = 256 * 1024;
@@ -64,6 +71,8 @@ pub enum Field {
     RequestLength,
     RawQueryString,
     IntegrationEndpoint,
+    /// The connection's TLS parameters and client certificate.
+    Tls(TlsField),
 }
 
 const FIELDS: &[(&str, Field)] = &[
@@ -86,6 +95,29 @@ const FIELDS: &[(&str, Field)] = &[
     ("requestLength", Field::RequestLength),
     ("rawQueryString", Field::RawQueryString),
     ("integration.endpoint", Field::IntegrationEndpoint),
+    // as in tls_fields::TLS_FIELDS, which the JSON line writes in this order
+    ("tlsVersion", Field::Tls(TlsField::Version)),
+    ("sni", Field::Tls(TlsField::Sni)),
+    (
+        "identity.clientCert.subjectDN",
+        Field::Tls(TlsField::SubjectDn),
+    ),
+    (
+        "identity.clientCert.issuerDN",
+        Field::Tls(TlsField::IssuerDn),
+    ),
+    (
+        "identity.clientCert.serialNumber",
+        Field::Tls(TlsField::SerialNumber),
+    ),
+    (
+        "identity.clientCert.validity.notBefore",
+        Field::Tls(TlsField::NotBefore),
+    ),
+    (
+        "identity.clientCert.validity.notAfter",
+        Field::Tls(TlsField::NotAfter),
+    ),
 ];
 
 impl Format {
@@ -157,6 +189,8 @@ pub struct Entry<'a> {
     pub error: Option<String>,
     pub user_agent: &'a [u8],
     pub api_key: Option<&'a str>,
+    /// The connection's TLS parameters (`None`: plain HTTP).
+    pub tls: Option<&'a TlsFacts>,
 }
 
 /// Whether `v` is printable ASCII without `"` or `\\`, so it goes into a JSON string as it is.
@@ -295,6 +329,7 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
         Field::RequestLength => push_u64(out, e.request_length),
         Field::RawQueryString => text(out, e.raw_query.unwrap_or(b"-")),
         Field::IntegrationEndpoint => text(out, endpoint(e.endpoint, &mut [0; 64])),
+        Field::Tls(f) => text(out, tls_fields::text(f, e.tls)),
     }
 }
 
@@ -317,72 +352,10 @@ fn endpoint(a: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
     buf.get(..n).unwrap_or_default()
 }
 
-/// The JSON line, written out field by field (in [`FIELDS`] order, as the generic formatter
-/// would, which a test checks): each name with its surrounding quotes and separators is one
-/// copy, and text we formatted ourselves (time, protocol) skips the escaping scan. This runs
-/// once per request on the worker, so it is kept lean.
-fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
-    let query = e.raw_query.map_or(0, <[u8]>::len);
-    out.reserve(512 + e.path.len() + e.user_agent.len() + e.domain_name.len() + query);
-    let opt_ms = |out: &mut Vec<u8>, d: Option<Duration>| match d {
-        Some(d) => push_ms(out, d),
-        None => out.extend_from_slice(b"\"-\""),
-    };
-    out.extend_from_slice(b"{\"requestId\":\"");
-    push_escaped(out, e.request_id);
-    out.extend_from_slice(b"\",\"ip\":\"");
-    push_escaped(out, e.ip);
-    out.extend_from_slice(b"\",\"requestTime\":\"");
-    out.extend_from_slice(clf);
-    out.extend_from_slice(b"\",\"httpMethod\":\"");
-    push_escaped(out, e.method);
-    out.extend_from_slice(b"\",\"routeKey\":\"");
-    push_escaped(out, e.route_key.as_bytes());
-    out.extend_from_slice(b"\",\"path\":\"");
-    push_escaped(out, e.path);
-    out.extend_from_slice(b"\",\"status\":");
-    push_u64(out, u64::from(e.status));
-    out.extend_from_slice(b",\"protocol\":\"");
-    out.extend_from_slice(e.protocol.as_bytes());
-    out.extend_from_slice(b"\",\"responseLength\":");
-    push_u64(out, e.response_length);
-    out.extend_from_slice(b",\"responseLatency\":");
-    push_ms(out, e.latency);
-    out.extend_from_slice(b",\"integrationLatency\":");
-    opt_ms(out, e.integration_latency);
-    out.extend_from_slice(b",\"integrationStatus\":");
-    match e.integration_status {
-        Some(st) => push_u64(out, u64::from(st)),
-        None => out.extend_from_slice(b"\"-\""),
-    }
-    out.extend_from_slice(b",\"errorMessage\":\"");
-    push_escaped(out, e.error.as_deref().unwrap_or("-").as_bytes());
-    out.extend_from_slice(b"\",\"userAgent\":\"");
-    push_escaped(
-        out,
-        if e.user_agent.is_empty() {
-            b"-"
-        } else {
-            e.user_agent
-        },
-    );
-    out.extend_from_slice(b"\",\"apiKeyName\":\"");
-    push_escaped(out, e.api_key.unwrap_or("-").as_bytes());
-    out.extend_from_slice(b"\",\"domainName\":\"");
-    push_escaped(out, or_dash(e.domain_name));
-    out.extend_from_slice(b"\",\"requestLength\":");
-    push_u64(out, e.request_length);
-    out.extend_from_slice(b",\"rawQueryString\":\"");
-    push_escaped(out, e.raw_query.unwrap_or(b"-"));
-    out.extend_from_slice(b"\",\"integration.endpoint\":\"");
-    out.extend_from_slice(endpoint(e.endpoint, &mut [0; 64]));
-    out.extend_from_slice(b"\"}");
-}
-
 /// Appends one line for `e` in `fmt` to `out`; `clf` is `e.time` as [`clf_time`] formats it.
 pub fn format_line(fmt: &Format, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     match fmt {
-        Format::Json => json_line(e, clf, out),
+        Format::Json => json::json_line(e, clf, out),
         Format::Custom(pieces) => {
             for p in pieces {
                 match p {
@@ -651,7 +624,28 @@ mod tests {
         quiet.endpoint = None;
         let mut empty_query = entry();
         empty_query.raw_query = Some(b"");
-        for e in [entry(), quiet, empty_query] {
+        let facts = crate::transport::TlsFacts {
+            version: "TLSv1.3",
+            sni: Some("api.example.com".into()),
+            alpn: None,
+            client_cert: Some(crate::tls::ClientCert {
+                subject_dn: "O=Example \"Co\",CN=client".into(),
+                issuer_dn: "CN=CA".into(),
+                serial_number: "703710".into(),
+                not_before: "Aug 29 00:28:21 2020 GMT".into(),
+                not_after: "Aug 29 00:28:21 2030 GMT".into(),
+            }),
+        };
+        let mut mutual = entry();
+        mutual.tls = Some(&facts);
+        let mut tls_only = entry();
+        let no_cert = crate::transport::TlsFacts {
+            client_cert: None,
+            sni: None,
+            ..facts.clone()
+        };
+        tls_only.tls = Some(&no_cert);
+        for e in [entry(), quiet, empty_query, mutual, tls_only] {
             let clf = clf_time(e.time);
             let mut out = Vec::new();
             format_line(&Format::Json, &e, &clf, &mut out);
@@ -683,6 +677,7 @@ mod tests {
             domain_name: b"api.example",
             raw_query: Some(b"a=1&b=\"2\""),
             endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 9], 8080))),
+            tls: None,
         }
     }
 
@@ -692,7 +687,38 @@ mod tests {
         format_line(&Format::Json, &entry(), &clf_time(entry().time), &mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
-        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\"}\n"), "{line}");
+        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\",\"tlsVersion\":\"\",\"sni\":\"\",\"identity.clientCert.subjectDN\":\"-\",\"identity.clientCert.issuerDN\":\"-\",\"identity.clientCert.serialNumber\":\"-\",\"identity.clientCert.validity.notBefore\":\"-\",\"identity.clientCert.validity.notAfter\":\"-\"}\n"), "{line}");
+    }
+
+    #[test]
+    fn tls_variables_in_a_custom_format() {
+        let facts = crate::transport::TlsFacts {
+            version: "TLSv1.2",
+            sni: Some("api.example.com".into()),
+            alpn: None,
+            client_cert: Some(crate::tls::ClientCert {
+                subject_dn: "CN=client".into(),
+                issuer_dn: "CN=CA".into(),
+                serial_number: "7".into(),
+                not_before: "Aug 29 00:28:21 2020 GMT".into(),
+                not_after: "Aug 29 00:28:21 2030 GMT".into(),
+            }),
+        };
+        let f = Format::parse(
+            "$context.tlsVersion|$context.sni|$context.identity.clientCert.subjectDN|$context.identity.clientCert.issuerDN|$context.identity.clientCert.serialNumber|$context.identity.clientCert.validity.notBefore|$context.identity.clientCert.validity.notAfter",
+        )
+        .unwrap();
+        let mut e = entry();
+        let mut out = Vec::new();
+        format_line(&f, &e, &clf_time(e.time), &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), "||-|-|-|-|-\n");
+        e.tls = Some(&facts);
+        out.clear();
+        format_line(&f, &e, &clf_time(e.time), &mut out);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "TLSv1.2|api.example.com|CN=client|CN=CA|7|Aug 29 00:28:21 2020 GMT|Aug 29 00:28:21 2030 GMT\n"
+        );
     }
 
     #[test]

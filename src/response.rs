@@ -49,6 +49,8 @@ pub struct Added<'a> {
     pub rate_limit: Option<Throttled>,
     pub date: Option<[u8; 29]>,
     pub request_id: Option<&'a [u8]>,
+    /// `strict-transport-security` (RFC 6797 §6.1): `tls.hsts`, on TLS connections only.
+    pub hsts: Option<&'a str>,
 }
 
 /// Fields a producer already set (see [`Response::present`]).
@@ -56,6 +58,7 @@ pub struct Added<'a> {
 pub struct Present {
     pub date: bool,
     pub request_id: bool,
+    pub hsts: bool,
 }
 
 impl<'a> Response<'a> {
@@ -102,6 +105,7 @@ impl<'a> Response<'a> {
                 let name = head.slice(h.name);
                 p.date |= name.eq_ignore_ascii_case(b"date");
                 p.request_id |= name.eq_ignore_ascii_case(b"x-request-id");
+                p.hsts |= name.eq_ignore_ascii_case(b"strict-transport-security");
             }
         }
         p

@@ -487,8 +487,14 @@ fn status(admin: &Admin) -> String {
         .iter()
         .map(|a| format!("\"{a}\""))
         .collect();
+    let tls_listen: Vec<String> = cur
+        .config
+        .tls
+        .iter()
+        .flat_map(|t| t.listen.iter().map(|a| format!("\"{a}\"")))
+        .collect();
     format!(
-        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"last_reload\":{},\"draining\":{},\"upstreams\":{}}}",
+        "{{\"version\":\"{}\",\"workers\":{},\"drivers\":[{}],\"uptime_s\":{:.3},\"config_hash\":\"{}\",\"generation\":{},\"listen\":[{}],\"tls_listen\":[{}],\"last_reload\":{},\"draining\":{},\"upstreams\":{}}}",
         env!("CARGO_PKG_VERSION"),
         admin.drivers.len(),
         drivers.join(","),
@@ -496,6 +502,7 @@ fn status(admin: &Admin) -> String {
         cur.config.hash,
         cur.number,
         listen.join(","),
+        tls_listen.join(","),
         last_reload_json(admin.control.last_reload().as_ref()),
         admin.shared.draining(),
         admin.control.dns().status_json()

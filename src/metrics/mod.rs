@@ -97,13 +97,21 @@ pub struct Record {
 pub struct Shard {
     routes: Vec<Rc<RefCell<RouteStats>>>,
     requests: Rc<Cell<u64>>,
+    /// TLS handshakes on client connections, shared by every generation of the worker (a
+    /// handshake belongs to no route).
+    handshakes: Rc<RefCell<HandshakeCounts>>,
 }
+
+/// TLS handshakes by (version, result) label: version "TLSv1.2", "TLSv1.3" or "unknown" (failed
+/// before one was chosen), result "ok" or the reason it failed.
+pub type HandshakeCounts = AHashMap<(&'static str, &'static str), u64>;
 
 impl Shard {
     pub fn new(routes: usize) -> Self {
         Shard {
             routes: (0..=routes).map(|_| Rc::default()).collect(),
             requests: Rc::default(),
+            handshakes: Rc::default(),
         }
     }
 
@@ -125,7 +133,22 @@ impl Shard {
             slot.clone_from(old);
         }
         s.requests = prev.requests.clone();
+        s.handshakes = prev.handshakes.clone();
         s
+    }
+
+    /// Counts one TLS handshake on a client connection.
+    pub fn handshake(&self, version: &'static str, result: &'static str) {
+        *self
+            .handshakes
+            .borrow_mut()
+            .entry((version, result))
+            .or_insert(0) += 1;
+    }
+
+    /// A copy of the handshake counters.
+    pub fn handshakes(&self) -> HandshakeCounts {
+        self.handshakes.borrow().clone()
     }
 
     /// Records one finished request (`route` None: it matched no route).
@@ -183,6 +206,8 @@ pub struct Snapshot {
     pub routes: Vec<RouteStats>,
     /// By upstream, then target.
     pub upstreams: Vec<Vec<TargetSnapshot>>,
+    /// TLS handshakes on client connections.
+    pub handshakes: HandshakeCounts,
 }
 
 /// The scrape rendezvous between the admin thread and the workers.
@@ -296,6 +321,7 @@ mod tests {
             requests: s.requests(),
             routes: s.routes(),
             upstreams: vec![],
+            handshakes: s.handshakes(),
         };
         let m = merge(&[snap(0, &a), snap(1, &b)]);
         assert_eq!(m[0].counts[&("GET", 200)], 300);
@@ -334,6 +360,7 @@ mod tests {
                                     requests: s.requests(),
                                     routes: s.routes(),
                                     upstreams: vec![],
+                                    handshakes: HandshakeCounts::default(),
                                 },
                             );
                             seen = e;

@@ -273,6 +273,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     );
     let _ = writeln!(out, "tollgate_config_generation {}", cx.generation);
     tls_certificates(&mut out, cx.config, unix_now());
+    tls_handshakes(&mut out, cx.config, snaps);
     family(
         &mut out,
         "tollgate_reloads_total",
@@ -344,6 +345,33 @@ pub fn tls_certificates(out: &mut String, config: &Config, now: i64) {
             "tollgate_tls_certificate_expiry_seconds{{name=\"{}\"}} {}",
             escape(name),
             not_after.saturating_sub(now)
+        );
+    }
+}
+
+/// `tollgate_tls_handshakes_total{version,result}`: TLS handshakes on client connections,
+/// summed over the workers, in label order. Shown when TLS is configured or any was counted
+/// (a reload that removed `[tls]` keeps the counters).
+fn tls_handshakes(out: &mut String, config: &Config, snaps: &[Snapshot]) {
+    let mut total: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for s in snaps {
+        for (&k, &n) in &s.handshakes {
+            *total.entry(k).or_insert(0) += n;
+        }
+    }
+    if config.tls.is_none() && total.is_empty() {
+        return;
+    }
+    family(
+        out,
+        "tollgate_tls_handshakes_total",
+        "counter",
+        "TLS handshakes on client connections, by protocol version and result (ok or why it failed).",
+    );
+    for ((version, result), n) in total {
+        let _ = writeln!(
+            out,
+            "tollgate_tls_handshakes_total{{version=\"{version}\",result=\"{result}\"}} {n}"
         );
     }
 }

@@ -73,6 +73,7 @@ pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
             Between::Idle => ConnState::Idle,
         };
     }
+    conn.stream.notify_close();
     conn.release_buffer(&w.buffers);
 }
 

@@ -54,15 +54,29 @@ use crate::worker::Cx;
 pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
     let started = Instant::now();
     let mut st = request_filter(w, sess, &head);
-    let routed = route(w, &head);
-    let matched = routed.as_ref().ok().map(|(_, m)| m.route);
-    let result = match routed {
-        Ok((rc, m)) => match admit_and_serve(w, sess, &head, &mut st, rc, &m).await {
-            Ok(Handled::Respond(r)) => send(w, sess, &head, &mut st, r).await,
-            Ok(Handled::Sent) => Ok(()),
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
+    // The request filter may answer by itself: a plain request where only HTTPS is served
+    // (`server.redirect_https`) gets its 308 before routing.
+    let (matched, result) = match super::https::redirect(&w.g.config, sess.facts(), &head) {
+        Some(m) => {
+            sess.skip_body(&head, &mut st);
+            (
+                None,
+                send(w, sess, &head, &mut st, Response::mock(&m)).await,
+            )
+        }
+        None => {
+            let routed = route(w, &head);
+            let matched = routed.as_ref().ok().map(|(_, m)| m.route);
+            let result = match routed {
+                Ok((rc, m)) => match admit_and_serve(w, sess, &head, &mut st, rc, &m).await {
+                    Ok(Handled::Respond(r)) => send(w, sess, &head, &mut st, r).await,
+                    Ok(Handled::Sent) => Ok(()),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            (matched, result)
+        }
     };
     let outcome = finish(w, sess, &head, &mut st, result).await;
     log(w, sess.facts(), &head, &st, matched, started);
@@ -148,6 +162,7 @@ fn log(
             error: st.error.map(|e| e.to_string()),
             user_agent: head.header("user-agent").unwrap_or_default(),
             api_key,
+            tls: facts.tls.as_deref(),
         });
     }
 }
@@ -241,9 +256,15 @@ fn route<'h>(
 }
 
 /// Phase 6: the response filter: the fields every response gets that its producer did not set
-/// (`date`, RFC 9110 §6.6.1; `x-request-id`), and a refused request's rate-limit fields.
-/// Later: CORS, header mapping, HSTS.
-pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Response<'a>) {
+/// (`date`, RFC 9110 §6.6.1; `x-request-id`; on TLS connections `strict-transport-security`,
+/// see [`super::https::hsts`]), and a refused request's rate-limit fields. Later: CORS, header
+/// mapping.
+pub(crate) fn response_filter<'a>(
+    w: &Cx<'a>,
+    facts: &ConnFacts,
+    request_id: &'a [u8],
+    r: &mut Response<'a>,
+) {
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);
     }
@@ -253,6 +274,9 @@ pub(crate) fn response_filter<'a>(w: &Cx<'_>, request_id: &'a [u8], r: &mut Resp
     }
     if !present.request_id {
         r.added.request_id = Some(request_id);
+    }
+    if !present.hsts {
+        r.added.hsts = super::https::hsts(&w.g.config, facts);
     }
 }
 
@@ -267,7 +291,7 @@ async fn send<S: Session>(
 ) -> Result<(), GatewayError> {
     let rid = st.request_id; // a copy: the response borrows it while `st` is updated
     let mut r = r;
-    response_filter(w, rid.bytes(head), &mut r);
+    response_filter(w, sess.facts(), rid.bytes(head), &mut r);
     sess.send(w, head, st, r).await
 }
 
@@ -350,7 +374,7 @@ impl<S: Session> Session for Filtered<'_, S> {
     ) -> Result<bool, GatewayError> {
         let rid = st.request_id;
         let mut r = r;
-        response_filter(w, rid.bytes(head), &mut r);
+        response_filter(w, self.0.facts(), rid.bytes(head), &mut r);
         self.0.relay(w, head, st, r, body).await
     }
 
@@ -393,7 +417,7 @@ pub async fn reject_head<S: Session>(w: &Cx<'_>, sess: &mut S, e: GatewayError) 
     let started = Instant::now();
     let rid = w.ids.generate();
     let mut r = Response::error(e);
-    response_filter(w, &rid, &mut r);
+    response_filter(w, sess.facts(), &rid, &mut r);
     let refused = sess.refuse(w, r).await;
     log_rejected(w, sess.facts(), &e, &rid, &refused, started);
     refused.outcome
@@ -446,6 +470,7 @@ fn log_rejected<O>(
             error: Some(e.to_string()),
             user_agent: b"",
             api_key: None,
+            tls: facts.tls.as_deref(),
         });
     }
 }

@@ -8,7 +8,6 @@
 //! number with `Release`; a worker that loads the number with `Acquire` sees `pending`, swaps,
 //! and stores its `applied` slot with `Release`, which the controller reads with `Acquire`.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +15,8 @@ use crate::accesslog::{LineQueue, LogSink};
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::throttle::Throttle;
+
+use super::Endpoint;
 
 /// A new configuration as handed to the workers. It stays on the board until a newer one
 /// replaces it, so a worker that fell behind still finds it.
@@ -27,9 +28,10 @@ pub struct Published {
     /// The access-log writer of this config (sink and queue), when it has an access log.
     pub log: Option<(Arc<LogSink>, LineQueue)>,
     /// By worker: sockets for listen addresses of this config that the worker may not have
-    /// yet, keyed by configured address. A worker takes its own; those a lagging worker has
-    /// not taken move on to the next published config while their address stays configured.
-    pub added: Vec<Mutex<Vec<(SocketAddr, std::net::TcpListener)>>>,
+    /// yet, keyed by configured address and kind (plain or TLS). A worker takes its own; those
+    /// a lagging worker has not taken move on to the next published config while their
+    /// address stays configured.
+    pub added: Vec<Mutex<Vec<(Endpoint, std::net::TcpListener)>>>,
 }
 
 /// The rendezvous between the controller and the workers.

@@ -331,7 +331,7 @@ impl Changes {
         }
         let limits = Diff::of(&limits(&ot), &limits(&nt));
         let mut settings = Vec::new();
-        for section in ["server", "admin", "access_log", "api_keys"] {
+        for section in ["server", "admin", "access_log", "api_keys", "tls"] {
             diff_keys(section, ot.get(section), nt.get(section), &mut settings);
         }
         // a reload does not apply these: they are compared with what runs, in the notes

@@ -16,6 +16,7 @@
 mod board;
 pub mod changes;
 pub mod dns;
+mod edge;
 pub mod listener;
 pub mod reload;
 mod worker;
@@ -47,6 +48,32 @@ use worker::{worker_thread, WorkerSetup};
 pub const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// How long accept backs off when the worker is at `server.max_connections`.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(2);
+
+/// What a listening address serves: plain HTTP (`server.listen`) or HTTPS (`tls.listen`). Part
+/// of a listener's identity: with port 0 the same configured address may appear in both lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenKind {
+    Plain,
+    Tls,
+}
+
+/// A configured listen address and what it serves.
+pub type Endpoint = (SocketAddr, ListenKind);
+
+/// Every address the workers accept on: `server.listen` (plain), then `tls.listen`.
+pub(crate) fn endpoints(c: &Config) -> Vec<Endpoint> {
+    let plain = c.server.listen.iter().map(|&a| (a, ListenKind::Plain));
+    let tls = c
+        .tls
+        .iter()
+        .flat_map(|t| t.listen.iter().map(|&a| (a, ListenKind::Tls)));
+    plain.chain(tls).collect()
+}
+
+/// The configured addresses of [`endpoints`] (what [`listener::Owned`] is kept to).
+pub(crate) fn endpoint_addrs(c: &Config) -> Vec<SocketAddr> {
+    endpoints(c).into_iter().map(|(a, _)| a).collect()
+}
 
 /// State shared by all workers and the controlling threads.
 pub struct Shared {
@@ -105,6 +132,7 @@ fn join_writer(t: JoinHandle<()>) {
 /// A running server: its bound addresses, drivers, and the means to reload and stop it.
 pub struct ServerHandle {
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
     drivers: Vec<DriverKind>,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
@@ -118,6 +146,11 @@ impl ServerHandle {
     /// The listen addresses bound at startup (port 0 resolved).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The TLS listen addresses (`tls.listen`) bound at startup (port 0 resolved).
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
     }
 
     /// The driver of each worker, by worker index.
@@ -286,18 +319,21 @@ pub fn start_with(
 ) -> io::Result<ServerHandle> {
     let s = &config.server;
     let n = s.workers.max(1);
-    let mut per_worker: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
+    let mut per_worker: Vec<Vec<(Endpoint, std::net::TcpListener)>> =
         (0..n).map(|_| Vec::new()).collect();
-    let mut addrs = Vec::new();
+    let (mut addrs, mut tls_addrs) = (Vec::new(), Vec::new());
     let own = listener::Owned::default();
-    for &addr in &s.listen {
+    for (addr, kind) in endpoints(&config) {
         let ls = listener::bind_reuseport_beside(addr, n, s.backlog, &own)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
         if let Some(first) = ls.first() {
-            addrs.push(first.local_addr()?);
+            match kind {
+                ListenKind::Plain => addrs.push(first.local_addr()?),
+                ListenKind::Tls => tls_addrs.push(first.local_addr()?),
+            }
         }
         for (i, l) in ls.into_iter().enumerate() {
-            per_worker[i].push((addr, l));
+            per_worker[i].push(((addr, kind), l));
         }
     }
     let shared = Arc::new(Shared {
@@ -409,6 +445,7 @@ pub fn start_with(
     };
     Ok(ServerHandle {
         addrs,
+        tls_addrs,
         drivers,
         shared,
         threads,

@@ -47,7 +47,6 @@
 //! "no changes", and the log line says the same.
 
 use std::io;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use super::board::{Published, ReloadBoard};
 use super::changes::{Changes, Running};
 use super::dns::{self, Answer, DnsBoard, Known, LastGood, Outcome};
-use super::{listener, Shared};
+use super::{endpoint_addrs, endpoints, listener, Endpoint, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
 use crate::config::resolve::{with_resolver, Resolver};
 use crate::config::{self, Config};
@@ -450,22 +449,24 @@ impl Controller {
         let n = self.workers;
         // Everything that can fail comes first, before any shared state is touched.
         // New listen addresses: bind now, so a taken port fails the reload before any swap.
-        let mut added: Vec<Vec<(SocketAddr, std::net::TcpListener)>> =
+        let mut added: Vec<Vec<(Endpoint, std::net::TcpListener)>> =
             (0..n).map(|_| Vec::new()).collect();
-        for &addr in &config.server.listen {
-            if cur.config.server.listen.contains(&addr) {
+        let (was, now) = (endpoints(&cur.config), endpoints(&config));
+        let was_addrs = endpoint_addrs(&cur.config);
+        for &(addr, kind) in &now {
+            if was.contains(&(addr, kind)) {
                 continue;
             }
             let own = &self.shared.own;
             let ls = listener::bind_reuseport_beside(addr, n, config.server.backlog, own).map_err(
                 |e| {
-                    own.retain(&cur.config.server.listen); // forget what this reload bound
+                    own.retain(&was_addrs); // forget what this reload bound
                     Rejected(format!("cannot listen on {addr}: {e}"))
                 },
             )?;
             for (i, l) in ls.into_iter().enumerate() {
                 if let Some(v) = added.get_mut(i) {
-                    v.push((addr, l));
+                    v.push(((addr, kind), l));
                 }
             }
         }
@@ -476,7 +477,7 @@ impl Controller {
             }
             (Some(c), _) => {
                 let Writer { sink, tx, thread } = LogSink::start(c).map_err(|e| {
-                    self.shared.own.retain(&cur.config.server.listen);
+                    self.shared.own.retain(&was_addrs);
                     Rejected(format!("cannot open the access log: {e}"))
                 })?;
                 (Some((sink, tx)), Some(thread))
@@ -486,10 +487,10 @@ impl Controller {
         // Sockets a lagging worker has not taken yet stay offered while still configured.
         if let Some(prev) = lock(&self.shared.reload.pending).as_ref() {
             for (w, slot) in prev.added.iter().enumerate() {
-                for (addr, l) in std::mem::take(&mut *lock(slot)) {
-                    let keep = config.server.listen.contains(&addr);
+                for (ep, l) in std::mem::take(&mut *lock(slot)) {
+                    let keep = now.contains(&ep);
                     if let (true, Some(v)) = (keep, added.get_mut(w)) {
-                        v.push((addr, l));
+                        v.push((ep, l));
                     }
                 }
             }
@@ -532,7 +533,7 @@ impl Controller {
         // sockets of removed addresses are closed by the workers that took this generation; a
         // worker that has not may still listen on one, so they stay known as the server's
         if applied == n {
-            self.shared.own.retain(&config.server.listen);
+            self.shared.own.retain(&endpoint_addrs(&config));
         }
         self.dns.follow(&config);
         *lock(&self.current) = Arc::new(Current {

@@ -1,14 +1,15 @@
 //! One worker thread: its runtime, accept loops and housekeeping loop.
 //!
 //! Owns: building the worker's runtime and first [`Generation`], one accept loop per listen
-//! address (each with its own canceller, so a reload can stop one), and the housekeeping loop
-//! that runs every few milliseconds between requests: scrape answers, throttle reconciliation,
-//! the idle sweep, access-log flushing, taking a reloaded config, and retiring old generations
-//! once their last request has ended. Leaves out: serving connections (see [`crate::proxy`]).
+//! address, plain or TLS (each with its own canceller, so a reload can stop one; a TLS
+//! listener's connections start with their handshake, see [`super::edge`]), and the
+//! housekeeping loop that runs every few milliseconds between requests: scrape answers,
+//! throttle reconciliation, the idle sweep, access-log flushing, taking a reloaded config, and
+//! retiring old generations once their last request has ended. Leaves out: serving
+//! connections (see [`crate::proxy`]).
 
 use std::cell::Cell;
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -17,7 +18,10 @@ use monoio::io::Canceller;
 use monoio::task::JoinHandle;
 
 use super::reload::Published;
-use super::{build_runtime, listener, CatchUnwind, DriverKind, Shared, ACCEPT_BACKOFF, DRAIN_POLL};
+use super::{
+    build_runtime, edge, endpoints, listener, CatchUnwind, DriverKind, Endpoint, ListenKind,
+    Shared, ACCEPT_BACKOFF, DRAIN_POLL,
+};
 use crate::accesslog::WorkerLog;
 use crate::config::Config;
 use crate::health::HealthBoard;
@@ -28,8 +32,8 @@ use crate::throttle::Throttle;
 pub(super) struct WorkerSetup {
     pub id: usize,
     pub config: Arc<Config>,
-    /// Sockets by configured listen address.
-    pub listeners: Vec<(SocketAddr, std::net::TcpListener)>,
+    /// Sockets by configured listen address and kind.
+    pub listeners: Vec<(Endpoint, std::net::TcpListener)>,
     pub shared: Arc<Shared>,
     pub throttle: Arc<Throttle>,
     pub log: Option<WorkerLog>,
@@ -57,13 +61,13 @@ pub(super) fn worker_thread(setup: WorkerSetup) {
 
 /// An accept loop and the means to stop it.
 struct Acceptor {
-    addr: SocketAddr,
+    addr: Endpoint,
     canceller: Canceller,
     closed: Rc<Cell<bool>>,
     task: JoinHandle<()>,
 }
 
-/// The worker's accept loops, by configured address.
+/// The worker's accept loops, by configured address and kind.
 #[derive(Default)]
 struct Acceptors(Vec<Acceptor>);
 
@@ -71,7 +75,7 @@ impl Acceptors {
     fn start(
         &mut self,
         w: &Rc<Worker>,
-        addr: SocketAddr,
+        addr: Endpoint,
         l: std::net::TcpListener,
     ) -> io::Result<()> {
         let l = monoio::net::TcpListener::from_std(l)?;
@@ -79,6 +83,7 @@ impl Acceptors {
         let closed = Rc::new(Cell::new(false));
         let task = monoio::spawn(accept_loop(
             l,
+            addr.1,
             w.clone(),
             canceller.handle(),
             closed.clone(),
@@ -97,7 +102,7 @@ impl Acceptors {
     /// finish the request in progress (or the next one, for an idle connection), answer it with
     /// `Connection: close`, and close; an idle connection that sends nothing closes at its
     /// keep-alive timeout.
-    async fn stop(&mut self, addrs: &[SocketAddr]) {
+    async fn stop(&mut self, addrs: &[Endpoint]) {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.0)
             .into_iter()
             .partition(|a| addrs.contains(&a.addr));
@@ -109,16 +114,16 @@ impl Acceptors {
         }
     }
 
-    fn has(&self, addr: SocketAddr) -> bool {
+    fn has(&self, addr: Endpoint) -> bool {
         self.0.iter().any(|a| a.addr == addr)
     }
 
-    fn addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+    fn addrs(&self) -> impl Iterator<Item = Endpoint> + '_ {
         self.0.iter().map(|a| a.addr)
     }
 
     async fn stop_all(&mut self) {
-        let all: Vec<SocketAddr> = self.0.iter().map(|a| a.addr).collect();
+        let all: Vec<Endpoint> = self.0.iter().map(|a| a.addr).collect();
         self.stop(&all).await;
     }
 }
@@ -238,11 +243,14 @@ async fn apply(
             continue; // cannot happen for a worker in step; dropping the socket is all there is
         }
         if let Err(e) = acceptors.start(w, addr, l) {
-            eprintln!("tollgate: worker {}: cannot accept on {addr}: {e}", w.id);
+            eprintln!(
+                "tollgate: worker {}: cannot accept on {}: {e}",
+                w.id, addr.0
+            );
         }
     }
-    let listen = &p.config.server.listen;
-    let gone: Vec<SocketAddr> = acceptors.addrs().filter(|a| !listen.contains(a)).collect();
+    let listen = endpoints(&p.config);
+    let gone: Vec<Endpoint> = acceptors.addrs().filter(|a| !listen.contains(a)).collect();
     acceptors.stop(&gone).await;
 }
 
@@ -265,6 +273,7 @@ fn retire(current: &Generation, retiring: &mut Vec<Rc<Generation>>) {
 
 async fn accept_loop(
     listener: monoio::net::TcpListener,
+    kind: ListenKind,
     w: Rc<Worker>,
     cancel: monoio::io::CancelHandle,
     closed: Rc<Cell<bool>>,
@@ -293,13 +302,28 @@ async fn accept_loop(
                     Some(a) => a,
                     None => stream.local_addr().unwrap_or(peer),
                 };
-                let conn = crate::proxy::conn::Downstream::new(
-                    crate::transport::Stream::Plain(stream),
-                    crate::transport::ConnFacts::plain(peer, local),
-                    closed.clone(),
-                );
-                let conn = crate::proxy::conn::serve(conn, w.clone());
-                monoio::spawn(CatchUnwind(conn));
+                match kind {
+                    ListenKind::Plain => {
+                        let conn = crate::proxy::conn::Downstream::new(
+                            crate::transport::Stream::Plain(stream),
+                            crate::transport::ConnFacts::plain(peer, local),
+                            closed.clone(),
+                        );
+                        let conn = crate::proxy::conn::serve(conn, w.clone());
+                        monoio::spawn(CatchUnwind(conn));
+                    }
+                    // the handshake runs in the connection's own task: accepting goes on
+                    ListenKind::Tls => {
+                        let conn = edge::handshake_then_serve(
+                            stream,
+                            peer,
+                            local,
+                            closed.clone(),
+                            w.clone(),
+                        );
+                        monoio::spawn(CatchUnwind(conn));
+                    }
+                }
             }
             Err(e) => {
                 if stop() {

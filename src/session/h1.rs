@@ -480,6 +480,9 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     if let Some(id) = added.request_id {
         put_line(out, b"x-request-id", id);
     }
+    if let Some(v) = added.hsts {
+        put_line(out, b"strict-transport-security", v.as_bytes());
+    }
     match conn {
         ConnHeader::None => {}
         ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),

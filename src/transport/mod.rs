@@ -32,7 +32,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub use tls::{ClientCert, HandshakeError, TlsFacts, TlsStream};
+pub use tls::{ClientCert, HandshakeError, Refused, TlsFacts, TlsStream};
 
 /// Why a timed stream operation failed.
 #[derive(Debug)]
@@ -175,6 +175,14 @@ impl Stream {
                 let _ = s.shutdown().await;
             }
             Stream::Tls(t) => t.shutdown_write().await,
+        }
+    }
+
+    /// Before the stream is dropped: on TLS, close_notify (RFC 8446 §6.1), sent without
+    /// waiting; nothing on plain TCP (the close itself is the end).
+    pub fn notify_close(&mut self) {
+        if let Stream::Tls(t) = self {
+            t.notify_close();
         }
     }
 

@@ -86,6 +86,23 @@ pub enum HandshakeError {
     Io(io::Error),
 }
 
+/// A refused server-side handshake: why, and the version chosen before it failed (`None` when
+/// it failed before one was: a ClientHello without a version in common, a timeout, ...).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: HandshakeError,
+    pub version: Option<&'static str>,
+}
+
+/// A protocol version as the metrics and the access log name it ("TLSv1.2", "TLSv1.3").
+fn version_name(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
+    match v? {
+        rustls::ProtocolVersion::TLSv1_3 => Some("TLSv1.3"),
+        rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
+        _ => None,
+    }
+}
+
 /// How the read side of a TLS stream stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadEnd {
@@ -181,9 +198,28 @@ impl TlsStream {
         cfg: Arc<rustls::ServerConfig>,
         limit: Duration,
     ) -> Result<(TlsStream, TlsFacts), HandshakeError> {
-        let conn = ServerConnection::new(cfg).map_err(HandshakeError::Tls)?;
+        TlsStream::accept_versioned(tcp, cfg, limit)
+            .await
+            .map_err(|r| r.error)
+    }
+
+    /// [`TlsStream::accept`], with a failure also telling the protocol version negotiated
+    /// before it (a refused client certificate comes after the version was chosen), for the
+    /// handshake metrics.
+    pub async fn accept_versioned(
+        tcp: TcpStream,
+        cfg: Arc<rustls::ServerConfig>,
+        limit: Duration,
+    ) -> Result<(TlsStream, TlsFacts), Refused> {
+        let conn = ServerConnection::new(cfg).map_err(|e| Refused {
+            error: HandshakeError::Tls(e),
+            version: None,
+        })?;
         let mut s = TlsStream::new(tcp, Connection::Server(conn));
-        s.handshake(Instant::now() + limit).await?;
+        if let Err(error) = s.handshake(Instant::now() + limit).await {
+            let version = version_name(s.conn.protocol_version());
+            return Err(Refused { error, version });
+        }
         let facts = s.facts();
         Ok((s, facts))
     }
@@ -279,11 +315,7 @@ impl TlsStream {
     }
 
     fn facts(&self) -> TlsFacts {
-        let version = match self.conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-            _ => "unknown",
-        };
+        let version = version_name(self.conn.protocol_version()).unwrap_or("unknown");
         let (sni, client_cert) = match &self.conn {
             // only a server-side connection has a client certificate to describe; rustls
             // verified it against `client_ca` during the handshake
@@ -480,6 +512,15 @@ impl TlsStream {
     /// Sends close_notify (RFC 8446 §6.1, RFC 5246 §7.2.1), then ends the TCP write side.
     /// Best effort: the alert goes with a non-blocking send (it is a few dozen bytes and the
     /// previous writes all completed).
+    /// Sends close_notify before the connection is dropped (RFC 8446 §6.1: each party sends
+    /// it before closing its write side; a client that gets none cannot tell the end from a
+    /// truncation), without waiting: what the socket does not take now is dropped with it.
+    /// Nothing is sent twice: rustls sends one close_notify (or fatal alert) at most.
+    pub fn notify_close(&mut self) {
+        self.conn.send_close_notify();
+        self.send_now();
+    }
+
     pub async fn shutdown_write(&mut self) {
         self.conn.send_close_notify();
         self.send_now();

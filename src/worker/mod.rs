@@ -209,6 +209,7 @@ impl Worker {
             requests: g.metrics.requests(),
             routes: g.metrics.routes(),
             upstreams: g.upstreams.iter().map(|u| u.snapshot()).collect(),
+            handshakes: g.metrics.handshakes(),
         }
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
+pub mod tls_client;
 pub mod tls_origin;
 
 /// Generates each test once per driver: `io_uring::name` and `epoll::name`.
