@@ -4,10 +4,12 @@
 //! Owns: decimal digits of an integer without allocating ([`itoa_u64`] → [`Digits`],
 //! [`put_decimal`] into a `BytesMut`), the HTTP `Date` value (RFC 9110 §5.6.7 IMF-fixdate,
 //! [`format_http_date`]), the common log format's time ([`clf_time`], rearranged from the
-//! IMF-fixdate) and the calendar arithmetic under both ([`civil_from_days`]). Leaves out: reading
+//! IMF-fixdate), a certificate's validity time as OpenSSL and API Gateway print it
+//! ([`gmt_time`], the one formatter here that allocates: it runs once per client certificate)
+//! and the calendar arithmetic under them ([`civil_from_days`]). Leaves out: reading
 //! clocks and caching a formatted date once per second (the worker's `DateCache` and
 //! `accesslog::wall_secs_coarse` own that) and where the bytes go. Data flows one way: a number or
-//! a second count in, fixed-size bytes out; nothing here allocates or keeps state.
+//! a second count in, fixed-size bytes out; nothing here keeps state.
 
 use bytes::{BufMut, BytesMut};
 
@@ -94,9 +96,39 @@ pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Unix time `t` as `Mmm DD HH:MM:SS YYYY GMT` with the day padded by a space (`Aug  5`), the
+/// form OpenSSL prints an ASN.1 time in and API Gateway shows validity in.
+pub fn gmt_time(t: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let month = usize::try_from(m - 1)
+        .ok()
+        .and_then(|i| MONTHS.get(i))
+        .copied()
+        .unwrap_or("???");
+    format!(
+        "{month} {d:>2} {:02}:{:02}:{:02} {y} GMT",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gmt_time_matches_openssl_form() {
+        // 2021-08-05T09:36:04Z, the notAfter of API Gateway's documented example
+        assert_eq!(gmt_time(1_628_156_164), "Aug  5 09:36:04 2021 GMT");
+        assert_eq!(gmt_time(0), "Jan  1 00:00:00 1970 GMT");
+        assert_eq!(gmt_time(1_598_660_901), "Aug 29 00:28:21 2020 GMT");
+    }
 
     #[test]
     fn digits() {

@@ -65,7 +65,7 @@ fn now() -> i64 {
 /// the clients that refuse it say why. `check` prints both loudly.
 fn expiry_warning(cx: &mut Ctx<'_>, at: &Spanned<String>, key: &str, e: &certs::CertExpiry) {
     let left = e.not_after - now();
-    let when = certs::gmt_time(e.not_after);
+    let when = crate::fmt::gmt_time(e.not_after);
     if left <= 0 {
         let m = format!(
             "certificate {:?} EXPIRED on {when}; clients will refuse it",

@@ -184,8 +184,8 @@ pub fn client_cert_facts(der: &[u8]) -> Option<ClientCert> {
         subject_dn: dn_string(cert.subject()),
         issuer_dn: dn_string(cert.issuer()),
         serial_number: cert.tbs_certificate.serial.to_string(),
-        not_before: gmt_time(cert.validity().not_before.timestamp()),
-        not_after: gmt_time(cert.validity().not_after.timestamp()),
+        not_before: crate::fmt::gmt_time(cert.validity().not_before.timestamp()),
+        not_after: crate::fmt::gmt_time(cert.validity().not_after.timestamp()),
     })
 }
 
@@ -256,39 +256,9 @@ fn escape_dn_value(out: &mut String, v: &str) {
     }
 }
 
-/// Unix time `t` as `Mmm DD HH:MM:SS YYYY GMT` with the day padded by a space (`Aug  5`), the
-/// form OpenSSL prints an ASN.1 time in and API Gateway shows validity in.
-pub fn gmt_time(t: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let (y, m, d) = crate::fmt::civil_from_days(days);
-    let month = usize::try_from(m - 1)
-        .ok()
-        .and_then(|i| MONTHS.get(i))
-        .copied()
-        .unwrap_or("???");
-    format!(
-        "{month} {d:>2} {:02}:{:02}:{:02} {y} GMT",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gmt_time_matches_openssl_form() {
-        // 2021-08-05T09:36:04Z, the notAfter of API Gateway's documented example
-        assert_eq!(gmt_time(1_628_156_164), "Aug  5 09:36:04 2021 GMT");
-        assert_eq!(gmt_time(0), "Jan  1 00:00:00 1970 GMT");
-        assert_eq!(gmt_time(1_598_660_901), "Aug 29 00:28:21 2020 GMT");
-    }
 
     #[test]
     fn client_cert_facts_of_a_generated_certificate() {
