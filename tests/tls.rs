@@ -366,6 +366,64 @@ both_drivers! {
         assert_eq!(old.get("a", "/hello").text(), "hi");
     }
 
+    fn resumption_cannot_bypass_a_stricter_client_auth_after_reload(d) {
+        let dir = CertDir::new("resume-mtls");
+        let ca = Ca::new(&dir, "ca", "Test CA");
+        let clients = Ca::new(&dir, "clients", "Clients CA");
+        let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
+        let alice = clients.client(&dir, "alice", "alice", "Example Corp");
+        let port = free_port();
+        let (cert, key) = leaf.toml_pair();
+        let config = |tls_extra: &str| {
+            format!(
+                "{}[tls]\nlisten = [\"127.0.0.1:{port}\"]\nclient_ca = {:?}\n{tls_extra}\n\
+                 [[tls.certificate]]\ncert = {cert}\nkey = {key}\n{MOCK}",
+                server_toml(d, 1, ""),
+                clients.pem.display().to_string()
+            )
+        };
+        let g = Gateway::from_toml(&config("client_auth = \"optional\""));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        for v in [Versions::Tls13, Versions::Tls12] {
+            // one client config for every connection: it keeps (and offers) its tickets
+            let bare = ClientOpts::new(&ca, "api.example.com").versions(v).config();
+            let connect = || TlsClient::connect_config(addr, bare.clone(), "api.example.com");
+            // a ticket while a client certificate is optional (read a response: TLS 1.3
+            // tickets come after the handshake)
+            let mut c = connect().unwrap();
+            assert!(!c.resumed());
+            assert_eq!(c.get("a", "/hello").text(), "hi");
+            let mut c = connect().unwrap();
+            assert!(c.resumed(), "{v:?}: the ticket resumes");
+            assert_eq!(c.get("a", "/hello").text(), "hi");
+            // a reload leaving the client policy alone keeps tickets valid
+            g.write_config(&config("client_auth = \"optional\"\nhsts = \"max-age=60\""));
+            g.reload().expect("reload, same client policy");
+            let mut c = connect().unwrap();
+            assert!(c.resumed(), "{v:?}: still resumes after an unrelated reload");
+            assert_eq!(c.get("a", "/hello").text(), "hi");
+            // now a certificate is required: the ticket must not let the bare client in
+            g.write_config(&config("client_auth = \"required\""));
+            g.reload().expect("reload, client_auth required");
+            let refused = match connect() {
+                Err(_) => true,
+                // TLS 1.3: the client finishes first; the server refuses by closing
+                Ok(mut c) => {
+                    let sent = c.tls.write_all(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n");
+                    let mut b = [0u8; 1];
+                    sent.is_err() || !matches!(c.tls.read(&mut b), Ok(1))
+                }
+            };
+            assert!(refused, "{v:?}: resumed past client_auth = required");
+            let with = ClientOpts::new(&ca, "api.example.com").versions(v).client_cert(&alice);
+            let mut c = TlsClient::connect(addr, &with).unwrap();
+            assert_eq!(c.get("a", "/hello").text(), "hi");
+            // back to optional for the next version's round
+            g.write_config(&config("client_auth = \"optional\""));
+            g.reload().expect("reload, client_auth optional");
+        }
+    }
+
     fn handshake_timeout_closes_a_silent_client(d) {
         let dir = CertDir::new("silent");
         let ca = Ca::new(&dir, "ca", "Test CA");

@@ -5,7 +5,8 @@
 //! a wildcard, RFC 6125 §6.4.3 / RFC 9525 §6.3, case-insensitively, RFC 4343; no or an unknown
 //! name gets the first certificate or, with `strict_sni`, a refused handshake), [`build`] (the
 //! rustls `ServerConfig`: versions, the intermediate cipher suites of [`super::provider`],
-//! ALPN, session tickets with rotating keys and a bounded session-ID cache, mTLS) and
+//! ALPN, session tickets with rotating keys, one ticketer per client-certificate policy so a
+//! stricter mTLS policy is not bypassed by resuming, a bounded session-ID cache, mTLS) and
 //! [`TlsConfig`], what the compiled config carries for the transport. Leaves out: reading files
 //! ([`super::certs`]) and the handshake itself (the transport). The ServerConfig is built on
 //! the control thread and shared by all workers through `Arc` (rustls's types are `Send +
@@ -15,13 +16,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
+use sha2::{Digest, Sha256};
 
 use super::{CertExpiry, ClientAuth, MinVersion};
 
@@ -144,19 +146,72 @@ pub struct ServerSettings {
     pub session_cache_entries: usize,
 }
 
-/// The process-wide ticket encrypter: keys are random, rotate every 6 hours and are accepted
-/// for 12 (rustls's `Ticketer`). Kept for the process's life so a reload does not invalidate
-/// every ticket issued before it; shared by every worker and every config generation (its own
-/// `RwLock` guards rotation).
-fn ticketer() -> Result<Arc<dyn ProducesTickets>, String> {
-    static TICKETER: OnceLock<Arc<dyn ProducesTickets>> = OnceLock::new();
-    if let Some(t) = TICKETER.get() {
+/// Most ticketers kept at once (one per distinct client-certificate policy seen in the
+/// process's life); past it the map is emptied, which only costs resumption (clients fall back
+/// to a full handshake), never security.
+pub const MAX_TICKETERS: usize = 64;
+
+/// A digest of what decides whether a resumed session may skip client certificate
+/// verification: `client_auth` and every trust anchor of `client_ca` (subject, key, name
+/// constraints, length-prefixed so no two inputs run together).
+fn client_policy_digest(auth: ClientAuth, roots: Option<&RootCertStore>) -> [u8; 32] {
+    let mut d = Sha256::new();
+    d.update(match auth {
+        ClientAuth::Off => b"off".as_slice(),
+        ClientAuth::Optional => b"optional",
+        ClientAuth::Required => b"required",
+    });
+    for anchor in roots.map_or(&[][..], |r| r.roots.as_slice()) {
+        let parts: [&[u8]; 3] = [
+            anchor.subject.as_ref(),
+            anchor.subject_public_key_info.as_ref(),
+            anchor
+                .name_constraints
+                .as_ref()
+                .map_or(&[][..], |n| n.as_ref()),
+        ];
+        for part in parts {
+            d.update((part.len() as u64).to_be_bytes());
+            d.update(part);
+        }
+    }
+    d.finalize().into()
+}
+
+/// The session ticket encrypter for a client-certificate policy (`policy`, from
+/// [`client_policy_digest`]): keys are random, rotate every 6 hours and are accepted for 12
+/// (rustls's `Ticketer`).
+///
+/// Why one per policy: rustls resumes a session (TLS 1.3 PSK, RFC 8446 §2.2; TLS 1.2 ticket,
+/// RFC 5077) by copying the client certificate chain stored in the ticket, without running the
+/// current client verifier again. A ticketer shared across every config generation would let a
+/// client that got a ticket while `client_auth` was optional (or under a CA since removed)
+/// resume after a reload that requires a certificate from the new CA. Keying the ticketer by
+/// the policy makes a changed policy reject every older ticket (it cannot decrypt them: a full
+/// handshake follows, verified by the new rules), while a reload that leaves the policy alone
+/// (new server certificates, other settings) keeps tickets valid. Disabling resumption while
+/// client auth is on was the alternative; it would cost every mTLS client a full handshake on
+/// every connection for a case (a policy change) that is rare. The stateful session-ID cache
+/// needs no such key: [`build`] makes a new one per config generation.
+///
+/// Shared by every worker and every config generation with the same policy (the ticketer's own
+/// `RwLock` guards rotation); the map is consulted only on the control thread, at build.
+fn ticketer(policy: [u8; 32]) -> Result<Arc<dyn ProducesTickets>, String> {
+    static TICKETERS: OnceLock<Mutex<HashMap<[u8; 32], Arc<dyn ProducesTickets>>>> =
+        OnceLock::new();
+    let map = TICKETERS.get_or_init(|| Mutex::new(HashMap::new()));
+    // a panic while holding the lock cannot leave the map inconsistent (one insert or clear)
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = map.get(&policy) {
         return Ok(t.clone());
     }
-    let fresh = rustls::crypto::ring::Ticketer::new()
+    let fresh: Arc<dyn ProducesTickets> = rustls::crypto::ring::Ticketer::new()
         .map_err(|e| format!("cannot create session ticket keys: {e}"))?;
-    // two first reloads racing: one ticketer wins and both use it
-    Ok(TICKETER.get_or_init(|| fresh).clone())
+    if map.len() >= MAX_TICKETERS {
+        map.clear();
+    }
+    map.insert(policy, fresh.clone());
+    Ok(fresh)
 }
 
 /// The rustls server config of `s`, with `provider`'s cipher suites.
@@ -167,6 +222,7 @@ pub fn build(
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(s.min_version.versions())
         .map_err(|e| format!("TLS versions: {e}"))?;
+    let policy = client_policy_digest(s.client_auth, s.client_roots.as_ref());
     let builder = match (s.client_auth, s.client_roots) {
         (ClientAuth::Off, _) => builder.with_no_client_auth(),
         // never silently without the verification asked for
@@ -186,7 +242,7 @@ pub fn build(
     let resolver = SniResolver::new(s.certs, s.unknown_sni);
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     config.alpn_protocols = s.alpn;
-    config.ticketer = ticketer()?;
+    config.ticketer = ticketer(policy)?;
     config.session_storage = if s.session_cache_entries == 0 {
         Arc::new(rustls::server::NoServerSessionStorage {})
     } else {
@@ -261,10 +317,30 @@ mod tests {
     }
 
     #[test]
-    fn ticketer_is_kept_across_builds() {
-        let a = ticketer().unwrap();
-        let b = ticketer().unwrap();
-        assert!(Arc::ptr_eq(&a, &b));
+    fn ticketer_is_kept_per_client_policy() {
+        let roots = |der: &rustls::pki_types::CertificateDer<'static>| {
+            let mut r = RootCertStore::empty();
+            r.add(der.clone()).unwrap();
+            r
+        };
+        let (ca1, ca2) = (key().cert[0].clone(), key().cert[0].clone());
+        let p = |auth, r: Option<&RootCertStore>| ticketer(client_policy_digest(auth, r)).unwrap();
+        let a = p(ClientAuth::Optional, Some(&roots(&ca1)));
+        // the same policy, built again (a reload changing other settings): the same ticketer
+        assert!(Arc::ptr_eq(
+            &a,
+            &p(ClientAuth::Optional, Some(&roots(&ca1)))
+        ));
         assert!(a.enabled());
+        // optional -> required, another CA, or no client auth: another ticketer
+        assert!(!Arc::ptr_eq(
+            &a,
+            &p(ClientAuth::Required, Some(&roots(&ca1)))
+        ));
+        assert!(!Arc::ptr_eq(
+            &a,
+            &p(ClientAuth::Optional, Some(&roots(&ca2)))
+        ));
+        assert!(!Arc::ptr_eq(&a, &p(ClientAuth::Off, None)));
     }
 }

@@ -222,7 +222,9 @@ impl<'a> ClientOpts<'a> {
         self
     }
 
-    fn config(&self) -> Arc<ClientConfig> {
+    /// The rustls client config; one config reused across connections resumes sessions
+    /// (rustls resumes only with the same verifier and client credentials).
+    pub fn config(&self) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         for r in &self.roots {
             roots.add(r.clone()).unwrap();
@@ -314,11 +316,20 @@ pub struct TlsClient {
 impl TlsClient {
     /// Connects to `addr` and completes the handshake, or says why it failed.
     pub fn connect(addr: SocketAddr, opts: &ClientOpts<'_>) -> Result<TlsClient, String> {
+        TlsClient::connect_config(addr, opts.config(), opts.name)
+    }
+
+    /// Connects with a ready `config` (kept across connections: resumption), verifying `name`.
+    pub fn connect_config(
+        addr: SocketAddr,
+        config: Arc<ClientConfig>,
+        name: &str,
+    ) -> Result<TlsClient, String> {
         let tcp = TcpStream::connect(addr).map_err(|e| e.to_string())?;
         tcp.set_read_timeout(Some(TLS_LIVE)).unwrap();
         tcp.set_write_timeout(Some(TLS_LIVE)).unwrap();
-        let name = ServerName::try_from(opts.name.to_string()).unwrap();
-        let conn = ClientConnection::new(opts.config(), name).map_err(|e| e.to_string())?;
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
         let mut tls = StreamOwned::new(conn, tcp);
         while tls.conn.is_handshaking() {
             tls.conn
@@ -335,6 +346,11 @@ impl TlsClient {
             Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
             _ => "unknown",
         }
+    }
+
+    /// Whether the handshake resumed an earlier session (ticket or session ID).
+    pub fn resumed(&self) -> bool {
+        self.tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
     pub fn alpn(&self) -> Option<Vec<u8>> {
