@@ -59,6 +59,10 @@ pub enum GatewayError {
     /// The API key's quota for the period is used up.
     #[error("quota exhausted")]
     QuotaExceeded,
+    /// A bug caught before it could misframe the connection (the detail names it): 500, and
+    /// the connection closes, its byte stream no longer trusted.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 /// Why a TLS handshake with an origin failed, as far as the client's answer and the access log
@@ -100,6 +104,7 @@ impl GatewayError {
             GatewayError::NoTarget => 503,
             GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
+            GatewayError::Internal(_) => 500,
         }
     }
 

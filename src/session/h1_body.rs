@@ -123,9 +123,30 @@ pub struct BodyStream {
     pace: Pace,
 }
 
+/// Largest buffer [`read_to_end`] reserves before the body's bytes arrive: a declared
+/// Content-Length is a promise, not bytes, so a client declaring `max` and sending nothing
+/// must not make the worker allocate `max` up front; past this the buffer grows as data comes.
+pub const READ_TO_END_RESERVE: usize = 64 * 1024;
+
+/// The capacity [`read_to_end`] starts with for a body framed as `kind`, at most `max` bytes:
+/// the declared length, capped at [`READ_TO_END_RESERVE`] (chunked: unknown, nothing).
+fn initial_capacity(kind: BodyKind, max: usize) -> usize {
+    match kind {
+        BodyKind::Length(n) => usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .min(max)
+            .min(READ_TO_END_RESERVE),
+        _ => 0,
+    }
+}
+
 /// Starts reading the request body: the client gets its `100 Continue` first when it waits for
 /// one (RFC 9110 §10.1.1). From here on the body's end is known only to the returned stream:
-/// the connection is reused only if it is read to its end.
+/// the connection is reused only if it is read to its end. A body already opened (and so
+/// perhaps partly read) is refused with [`GatewayError::Internal`] (500, the connection
+/// closes): a second decoder would start in the middle of the body and take payload bytes for
+/// chunk sizes or count a Content-Length twice (RFC 9112 §6.3, §7.1), misframing everything
+/// after it.
 pub async fn open_body(
     w: &Cx<'_>,
     conn: &mut Downstream,
@@ -136,7 +157,8 @@ pub async fn open_body(
     let timeouts = &w.g.config.server.timeouts;
     let kind = match st.body {
         BodyState::Done => BodyKind::Empty, // nothing (more) to read
-        BodyState::Unread | BodyState::Partial => head.body,
+        BodyState::Unread => head.body,
+        BodyState::Partial => return Err(GatewayError::Internal("request body opened twice")),
     };
     let dec = BodyDecoder::new(kind, &w.g.config.server.limits);
     if !dec.is_done() {
@@ -222,10 +244,7 @@ pub async fn read_to_end(
         _ => {}
     }
     let mut stream = open_body(w, conn, head, st, policy).await?;
-    let mut body = BytesMut::new();
-    if let BodyKind::Length(n) = head.body {
-        body.reserve(n as usize); // at most `max`, checked above
-    }
+    let mut body = BytesMut::with_capacity(initial_capacity(head.body, max));
     while let BodyChunk::Data(d) = next_chunk(w, conn, &mut stream, st).await? {
         if body.len().saturating_add(d.len()) > max {
             return Err(too_large);
@@ -395,6 +414,7 @@ mod tests {
             .unwrap();
         rt.block_on(read_whole_cases());
         rt.block_on(read_after_continue());
+        rt.block_on(open_twice_is_refused());
     }
 
     #[test]
@@ -405,6 +425,78 @@ mod tests {
             .unwrap();
         rt.block_on(read_whole_cases());
         rt.block_on(read_after_continue());
+        rt.block_on(open_twice_is_refused());
+    }
+
+    /// Opening a body that is already open (partly read) is an internal error that closes
+    /// the connection, never a second decoder starting mid-body.
+    async fn open_twice_is_refused() {
+        use crate::worker::{Cx, Worker};
+        use std::io::Write;
+        let cfg = std::sync::Arc::new(
+            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
+        );
+        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
+        let health = crate::health::HealthBoard::new(&cfg);
+        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
+        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, peer) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let local = s.local_addr().unwrap();
+        let mut conn = Downstream::new(
+            crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
+            crate::transport::ConnFacts::plain(peer, local),
+            std::rc::Rc::new(std::cell::Cell::new(false)),
+        );
+        let mut hb = BytesMut::from(
+            &b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"[..],
+        );
+        let head = crate::http::parse_request(&mut hb, &crate::http::Limits::default())
+            .unwrap()
+            .unwrap();
+        let mut st = ExchangeState::new(&cx, &head);
+        // "5\r\nhello\r\n" then "5\r\n" of the next chunk: a fresh decoder would read "wo"
+        // as a chunk size
+        client.write_all(b"5\r\nhello\r\n5\r\nworld\r\n").unwrap();
+        let policy = BodyPolicy::default();
+        use crate::session::Session;
+        let mut body = conn.open_body(&cx, &head, &mut st, &policy).await.unwrap();
+        let first = conn.next_chunk(&cx, &mut body, &mut st).await.unwrap();
+        assert!(
+            matches!(first, BodyChunk::Data(ref d) if &d[..] == b"hello"),
+            "{first:?}"
+        );
+        assert_eq!(st.body, BodyState::Partial);
+        let again = conn.open_body(&cx, &head, &mut st, &policy).await;
+        let e = again.err().expect("a second open is refused");
+        assert_eq!(e, GatewayError::Internal("request body opened twice"));
+        assert_eq!(e.status(), 500);
+        assert!(e.must_close());
+        // read_body (through the same open) refuses too
+        let whole = conn.read_body(&cx, &head, &mut st, &policy, 64).await;
+        assert_eq!(whole.err(), Some(e));
+        drop(client);
+    }
+
+    #[test]
+    fn read_to_end_reserves_at_most_its_cap_up_front() {
+        // a declared length is not bytes: the up-front buffer is capped
+        assert_eq!(
+            initial_capacity(BodyKind::Length(10 << 20), 16 << 20),
+            READ_TO_END_RESERVE
+        );
+        assert_eq!(
+            initial_capacity(BodyKind::Length(u64::MAX), usize::MAX),
+            READ_TO_END_RESERVE
+        );
+        // small bodies get exactly their length, never more than max
+        assert_eq!(initial_capacity(BodyKind::Length(11), 64), 11);
+        assert_eq!(initial_capacity(BodyKind::Length(100), 10), 10);
+        assert_eq!(initial_capacity(BodyKind::Chunked, 1 << 20), 0);
     }
 
     #[test]
