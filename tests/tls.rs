@@ -180,6 +180,29 @@ both_drivers! {
         assert_eq!(presented(deeper), one.der);
     }
 
+    fn sni_serves_rsa_to_an_rsa_only_client(d) {
+        let dir = CertDir::new("sni-rsa");
+        let ca = Ca::new(&dir, "ca", "Test CA");
+        let ecdsa = ca.leaf(&dir, "ecdsa", &["api.example.com"]);
+        let rsa_pem = include_str!("data/tls/rsa2048.pkcs8.pem");
+        let rsa = ca.leaf_with_key(&dir, "rsa", &["api.example.com"], rsa_pem);
+        let g = gateway(d, &[&ecdsa, &rsa], "", MOCK);
+        let presented = |opts: ClientOpts<'_>| {
+            let mut c = TlsClient::connect(tls_addr(&g), &opts).unwrap();
+            assert_eq!(c.get("api.example.com", "/hello").text(), "hi");
+            c.peer_cert().unwrap()
+        };
+        // a modern client gets the first certificate for the name
+        assert_eq!(presented(ClientOpts::new(&ca, "api.example.com")), ecdsa.der);
+        let v12 = ClientOpts::new(&ca, "api.example.com").versions(Versions::Tls12);
+        assert_eq!(presented(v12), ecdsa.der);
+        // an RSA-only TLS 1.2 client gets the RSA one instead of a failed handshake
+        assert_eq!(presented(ClientOpts::new(&ca, "api.example.com").rsa_only()), rsa.der);
+        // as the default certificate too (no SNI)
+        let no_sni = ClientOpts::new(&ca, "api.example.com").rsa_only().no_sni();
+        assert_eq!(presented(no_sni), rsa.der);
+    }
+
     fn strict_sni_refuses_unknown_names(d) {
         let dir = CertDir::new("strict");
         let ca = Ca::new(&dir, "ca", "Test CA");

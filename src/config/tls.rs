@@ -216,6 +216,20 @@ pub(super) fn compile(
         let kk = format!("tls.certificate[{i}].key");
         match pair(cx, (&c.cert, &ck), (&c.key, &kk), &mut ignored) {
             Some((key, facts)) => {
+                // `*.com`: every name under a top-level domain (RFC 9525 §6.3 leaves such
+                // wildcards to policy; CA/Browser Forum rules forbid issuing them)
+                for n in &facts.dns_names {
+                    if n.strip_prefix("*.")
+                        .is_some_and(|p| !server::wildcard_parent_ok(p))
+                    {
+                        let m = format!(
+                            "wildcard SAN name {n:?} covers a whole top-level domain; a \
+                             wildcard needs at least two labels after \"*.\""
+                        );
+                        cx.err(&c.cert, ck.clone(), m);
+                        ok = false;
+                    }
+                }
                 certificates.push(facts.expiry);
                 pairs.push((key, facts.dns_names));
             }

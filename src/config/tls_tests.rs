@@ -868,3 +868,26 @@ fn effective_config_shows_tls_sections_and_paths_never_key_contents() {
     );
     assert_eq!(again.upstreams[0].tls, compile(&text).upstreams[0].tls);
 }
+
+#[test]
+fn a_wildcard_over_a_top_level_domain_is_refused_naming_the_key() {
+    let dir = Dir::new("tld-wildcard");
+    let ok = leaf(&["api.example.com"], None);
+    let tld = leaf(&["www.example.com", "*.com"], None);
+    let (oc, ok_key) = ok.save(&dir, "ok");
+    let (tc, tk) = tld.save(&dir, "tld");
+    let e = errors(&tls_text("", &[(oc.clone(), ok_key.clone()), (tc, tk)]));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, "tls.certificate[1].cert");
+    assert_eq!(e[0].line, 8, "{e:?}"); // the second pair's `cert =` line
+    assert!(e[0].message.contains("\"*.com\""), "{}", e[0].message);
+    assert!(
+        e[0].message.contains("top-level domain"),
+        "{}",
+        e[0].message
+    );
+    // two labels after "*." are fine
+    let two = leaf(&["*.example.com"], None);
+    let (wc, wk) = two.save(&dir, "two");
+    compile(&tls_text("", &[(oc, ok_key), (wc, wk)]));
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ProducesTickets, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::RootCertStore;
+use rustls::{RootCertStore, SignatureScheme};
 use sha2::{Digest, Sha256};
 
 use super::{CertExpiry, ClientAuth, MinVersion};
@@ -55,37 +55,56 @@ pub struct TlsConfig {
     pub certificates: Vec<CertExpiry>,
 }
 
-/// Picks the certificate for a ClientHello by its SNI host name (RFC 6066 §3).
+/// Picks the certificate for a ClientHello by its SNI host name (RFC 6066 §3) and by what the
+/// client can verify: among the certificates for the name (exact SAN names first, then
+/// wildcards, then, unless `strict_sni`, every certificate in config order as the default), the
+/// first whose key can sign with one of the client's `signature_algorithms` (RFC 8446 §4.2.3,
+/// RFC 5246 §7.4.1.4.1). So an RSA and an ECDSA certificate for one name serve both an
+/// RSA-only TLS 1.2 client and a modern one, as nginx does. When no candidate can sign for the
+/// client, the first candidate is handed to rustls, which refuses the handshake with the
+/// proper alert.
 #[derive(Debug)]
 pub struct SniResolver {
     /// In config order; the first is the default.
     keys: Vec<Arc<CertifiedKey>>,
-    /// Lowercased exact SAN dNSName → index into `keys` (the first certificate naming it).
-    exact: HashMap<String, usize>,
-    /// Lowercased parent of a `*.parent` SAN → index into `keys`.
-    wildcard: HashMap<String, usize>,
+    /// Lowercased exact SAN dNSName → indexes into `keys` naming it, in config order.
+    exact: HashMap<String, Vec<usize>>,
+    /// Lowercased parent of a `*.parent` SAN → indexes into `keys`, in config order.
+    wildcard: HashMap<String, Vec<usize>>,
     unknown: UnknownSni,
+}
+
+/// Whether `parent` (what follows `*.`) may carry a wildcard: it needs at least two labels, so
+/// `*.com` (every name under a top-level domain) matches nothing (RFC 9525 §6.3 leaves such
+/// wildcards to policy; CAs may not issue them). Config load rejects them too.
+pub fn wildcard_parent_ok(parent: &str) -> bool {
+    parent
+        .split_once('.')
+        .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty())
 }
 
 impl SniResolver {
     /// A resolver over `certs` (each key with its SAN dNSNames), in config order.
     pub fn new(certs: Vec<(Arc<CertifiedKey>, Vec<String>)>, unknown: UnknownSni) -> Self {
-        let mut exact = HashMap::new();
-        let mut wildcard = HashMap::new();
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut wildcard: HashMap<String, Vec<usize>> = HashMap::new();
         let mut keys = Vec::with_capacity(certs.len());
+        let add = |list: &mut Vec<usize>, i| {
+            if !list.contains(&i) {
+                list.push(i);
+            }
+        };
         for (i, (key, names)) in certs.into_iter().enumerate() {
             for n in names {
                 let n = n.to_ascii_lowercase();
                 match n.strip_prefix("*.") {
-                    Some(parent) if !parent.is_empty() => {
-                        wildcard.entry(parent.to_string()).or_insert(i);
+                    Some(parent) if wildcard_parent_ok(parent) && !parent.contains('*') => {
+                        add(wildcard.entry(parent.to_string()).or_default(), i);
                     }
-                    // a wildcard anywhere else (`f*.example.com`, `*`) matches nothing:
-                    // RFC 9525 §6.3 leaves partial wildcards out
+                    // a wildcard anywhere else (`f*.example.com`, `*`, `*.com`) matches
+                    // nothing: RFC 9525 §6.3 leaves partial wildcards out
                     _ if n.contains('*') => {}
-                    _ => {
-                        exact.entry(n).or_insert(i);
-                    }
+                    _ => add(exact.entry(n).or_default(), i),
                 }
             }
             keys.push(key);
@@ -98,35 +117,43 @@ impl SniResolver {
         }
     }
 
-    /// The index of the certificate for server name `sni` (`None`: no SNI), or `None` when the
-    /// handshake is to be refused.
-    pub fn pick(&self, sni: Option<&str>) -> Option<usize> {
-        let found = sni.and_then(|name| {
-            // DNS names compare case-insensitively (RFC 4343); an absolute name's final dot is
-            // not part of SNI (RFC 6066 §3), tolerated anyway
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            if let Some(&i) = self.exact.get(&name) {
-                return Some(i);
-            }
-            // `*.example.com` stands for exactly one whole leftmost label (RFC 6125 §6.4.3,
-            // RFC 9525 §6.3): `a.example.com`, never `example.com` or `a.b.example.com`
-            let (label, parent) = name.split_once('.')?;
-            if label.is_empty() {
-                return None;
-            }
-            self.wildcard.get(parent).copied()
+    /// The index of the certificate for server name `sni` (`None`: no SNI) for a client that
+    /// verifies `schemes`, or `None` when the handshake is to be refused.
+    pub fn pick(&self, sni: Option<&str>, schemes: &[SignatureScheme]) -> Option<usize> {
+        let name = sni.map(|n| {
+            // DNS names compare case-insensitively (RFC 4343); an absolute name's final dot
+            // is not part of SNI (RFC 6066 §3), tolerated anyway
+            n.trim_end_matches('.').to_ascii_lowercase()
         });
-        match (found, self.unknown) {
-            (Some(i), _) => Some(i),
-            (None, UnknownSni::FirstCertificate) if !self.keys.is_empty() => Some(0),
-            (None, _) => None,
+        let exact = name.as_ref().and_then(|n| self.exact.get(n));
+        // `*.example.com` stands for exactly one whole leftmost label (RFC 6125 §6.4.3,
+        // RFC 9525 §6.3): `a.example.com`, never `example.com` or `a.b.example.com`
+        let wildcard = name.as_ref().and_then(|n| {
+            let (label, parent) = n.split_once('.')?;
+            (!label.is_empty()).then(|| self.wildcard.get(parent))?
+        });
+        let named = exact.into_iter().chain(wildcard).flatten().copied();
+        let default = match self.unknown {
+            UnknownSni::FirstCertificate => 0..self.keys.len(),
+            UnknownSni::Refuse => 0..0,
+        };
+        let mut candidates = named.chain(default);
+        let first = candidates.next()?;
+        let can_sign = |i: &usize| {
+            self.keys
+                .get(*i)
+                .is_some_and(|k| k.key.choose_scheme(schemes).is_some())
+        };
+        if can_sign(&first) {
+            return Some(first);
         }
+        Some(candidates.find(can_sign).unwrap_or(first))
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let i = self.pick(hello.server_name())?;
+        let i = self.pick(hello.server_name(), hello.signature_schemes())?;
         self.keys.get(i).cloned()
     }
 }
@@ -269,6 +296,76 @@ mod tests {
         Arc::new(CertifiedKey::new(vec![c.der().clone()], signer))
     }
 
+    /// What a modern client verifies (rustls's defaults, ECDSA and RSA).
+    const ALL: &[SignatureScheme] = &[
+        SignatureScheme::ECDSA_NISTP256_SHA256,
+        SignatureScheme::RSA_PSS_SHA256,
+        SignatureScheme::RSA_PKCS1_SHA256,
+    ];
+    /// An RSA-only TLS 1.2 client.
+    const RSA_ONLY: &[SignatureScheme] = &[SignatureScheme::RSA_PKCS1_SHA256];
+
+    /// A certified key with the RSA test key (tests/data/tls); the certificate is irrelevant to
+    /// which schemes the key signs with.
+    fn rsa_key() -> Arc<CertifiedKey> {
+        use rustls::pki_types::pem::PemObject;
+        let pem = include_bytes!("../../tests/data/tls/rsa2048.pkcs8.pem");
+        let der = rustls::pki_types::PrivateKeyDer::from_pem_slice(pem).unwrap();
+        let signer = super::super::provider()
+            .key_provider
+            .load_private_key(der)
+            .unwrap();
+        Arc::new(CertifiedKey::new(key().cert.clone(), signer))
+    }
+
+    #[test]
+    fn picks_a_key_the_client_can_verify() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let r = SniResolver::new(
+            vec![
+                (key(), names(&["other.example.org"])),
+                (key(), names(&["api.example.com"])),
+                (rsa_key(), names(&["api.example.com"])),
+                (rsa_key(), names(&["*.example.net"])),
+                (key(), names(&["*.example.net"])),
+            ],
+            UnknownSni::FirstCertificate,
+        );
+        // the first usable certificate for the name, in config order
+        assert_eq!(r.pick(Some("api.example.com"), ALL), Some(1));
+        assert_eq!(r.pick(Some("api.example.com"), RSA_ONLY), Some(2));
+        assert_eq!(r.pick(Some("a.example.net"), ALL), Some(3));
+        assert_eq!(
+            r.pick(
+                Some("a.example.net"),
+                &[SignatureScheme::ECDSA_NISTP256_SHA256]
+            ),
+            Some(4)
+        );
+        // the default: the first certificate the client can use
+        assert_eq!(r.pick(None, ALL), Some(0));
+        assert_eq!(r.pick(Some("unknown.test"), RSA_ONLY), Some(2));
+        // nothing the client can verify: the first candidate (rustls refuses the handshake)
+        assert_eq!(r.pick(Some("api.example.com"), &[]), Some(1));
+        let strict = SniResolver::new(
+            vec![(key(), names(&["api.example.com"]))],
+            UnknownSni::Refuse,
+        );
+        assert_eq!(strict.pick(Some("api.example.com"), RSA_ONLY), Some(0));
+        assert_eq!(strict.pick(Some("unknown.test"), ALL), None);
+    }
+
+    #[test]
+    fn wildcards_over_a_single_label_match_nothing() {
+        assert!(!wildcard_parent_ok("com"));
+        assert!(!wildcard_parent_ok(""));
+        assert!(!wildcard_parent_ok(".com"));
+        assert!(!wildcard_parent_ok("example."));
+        assert!(wildcard_parent_ok("example.com"));
+        let r = SniResolver::new(vec![(key(), vec!["*.com".to_string()])], UnknownSni::Refuse);
+        assert_eq!(r.pick(Some("example.com"), ALL), None);
+    }
+
     fn resolver(unknown: UnknownSni) -> SniResolver {
         let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         SniResolver::new(
@@ -284,36 +381,36 @@ mod tests {
     #[test]
     fn exact_names_then_wildcard_case_insensitive() {
         let r = resolver(UnknownSni::FirstCertificate);
-        assert_eq!(r.pick(Some("api.example.com")), Some(0));
-        assert_eq!(r.pick(Some("other.example.org")), Some(1));
+        assert_eq!(r.pick(Some("api.example.com"), ALL), Some(0));
+        assert_eq!(r.pick(Some("other.example.org"), ALL), Some(1));
         // exact before wildcard, although the wildcard certificate comes first
-        assert_eq!(r.pick(Some("www.example.com")), Some(2));
-        assert_eq!(r.pick(Some("WWW.Example.Com")), Some(2));
-        assert_eq!(r.pick(Some("API.EXAMPLE.COM")), Some(0));
-        assert_eq!(r.pick(Some("shop.example.com")), Some(1));
-        assert_eq!(r.pick(Some("Shop.EXAMPLE.com")), Some(1));
+        assert_eq!(r.pick(Some("www.example.com"), ALL), Some(2));
+        assert_eq!(r.pick(Some("WWW.Example.Com"), ALL), Some(2));
+        assert_eq!(r.pick(Some("API.EXAMPLE.COM"), ALL), Some(0));
+        assert_eq!(r.pick(Some("shop.example.com"), ALL), Some(1));
+        assert_eq!(r.pick(Some("Shop.EXAMPLE.com"), ALL), Some(1));
     }
 
     #[test]
     fn wildcard_covers_one_label_only() {
         let r = resolver(UnknownSni::Refuse);
-        assert_eq!(r.pick(Some("a.example.com")), Some(1));
-        assert_eq!(r.pick(Some("a.b.example.com")), None);
-        assert_eq!(r.pick(Some("example.com")), None);
-        assert_eq!(r.pick(Some(".example.com")), None);
+        assert_eq!(r.pick(Some("a.example.com"), ALL), Some(1));
+        assert_eq!(r.pick(Some("a.b.example.com"), ALL), None);
+        assert_eq!(r.pick(Some("example.com"), ALL), None);
+        assert_eq!(r.pick(Some(".example.com"), ALL), None);
         // partial wildcards match nothing
-        assert_eq!(r.pick(Some("foo.example.net")), None);
+        assert_eq!(r.pick(Some("foo.example.net"), ALL), None);
     }
 
     #[test]
     fn unknown_or_missing_name_gets_first_certificate_or_refusal() {
         let r = resolver(UnknownSni::FirstCertificate);
-        assert_eq!(r.pick(Some("unknown.test")), Some(0));
-        assert_eq!(r.pick(None), Some(0));
+        assert_eq!(r.pick(Some("unknown.test"), ALL), Some(0));
+        assert_eq!(r.pick(None, ALL), Some(0));
         let strict = resolver(UnknownSni::Refuse);
-        assert_eq!(strict.pick(Some("unknown.test")), None);
-        assert_eq!(strict.pick(None), None);
-        assert_eq!(strict.pick(Some("api.example.com")), Some(0));
+        assert_eq!(strict.pick(Some("unknown.test"), ALL), None);
+        assert_eq!(strict.pick(None, ALL), None);
+        assert_eq!(strict.pick(Some("api.example.com"), ALL), Some(0));
     }
 
     #[test]

@@ -109,6 +109,27 @@ impl Ca {
         self.issue(dir, stem, p)
     }
 
+    /// A server certificate like [`Ca::leaf`], for the key `key_pem` (PKCS#8 PEM, e.g. the RSA
+    /// key of tests/data/tls, which rcgen cannot generate).
+    pub fn leaf_with_key(
+        &self,
+        dir: &CertDir,
+        stem: &str,
+        names: &[&str],
+        key_pem: &str,
+    ) -> Issued {
+        let mut p = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .unwrap();
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
+        p.distinguished_name = dn;
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue_with(dir, stem, p, KeyPair::from_pem(key_pem).unwrap())
+    }
+
     /// A client certificate (mutual TLS) with subject `CN=cn, O=org`, written like
     /// [`Ca::leaf`].
     pub fn client(&self, dir: &CertDir, stem: &str, cn: &str, org: &str) -> Issued {
@@ -123,7 +144,10 @@ impl Ca {
     }
 
     fn issue(&self, dir: &CertDir, stem: &str, p: CertificateParams) -> Issued {
-        let key = KeyPair::generate().unwrap();
+        self.issue_with(dir, stem, p, KeyPair::generate().unwrap())
+    }
+
+    fn issue_with(&self, dir: &CertDir, stem: &str, p: CertificateParams, key: KeyPair) -> Issued {
         let cert = p.signed_by(&key, &self.cert, &self.key).unwrap();
         let cert_path = dir.file(&format!("{stem}.pem"));
         let key_path = dir.file(&format!("{stem}.key"));
@@ -164,6 +188,9 @@ pub struct ClientOpts<'a> {
     /// Whether the server's certificate is verified (off: to see which certificate a server
     /// presents for a name it has none for).
     pub verify: Verify,
+    /// Offer only the TLS 1.2 ECDHE-RSA cipher suites (an RSA-only TLS 1.2 client: its
+    /// signature schemes are narrowed to RSA ones, RFC 5246 §7.4.2).
+    pub rsa_only: bool,
 }
 
 /// Whether a test client sends SNI (RFC 6066 §3).
@@ -192,7 +219,15 @@ impl<'a> ClientOpts<'a> {
             alpn: vec![b"http/1.1".to_vec()],
             client_cert: None,
             verify: Verify::Roots,
+            rsa_only: false,
         }
+    }
+
+    /// An RSA-only TLS 1.2 client (see [`ClientOpts::rsa_only`]).
+    pub fn rsa_only(mut self) -> Self {
+        self.rsa_only = true;
+        self.versions = Versions::Tls12;
+        self
     }
 
     /// Sends no SNI (as a client connecting by IP address); the certificate is still verified
@@ -234,7 +269,16 @@ impl<'a> ClientOpts<'a> {
             Versions::Tls13 => &[&rustls::version::TLS13],
             Versions::Both => &[&rustls::version::TLS13, &rustls::version::TLS12],
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        if self.rsa_only {
+            use rustls::crypto::ring::cipher_suite as cs;
+            provider.cipher_suites = vec![
+                cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ];
+        }
+        let provider = Arc::new(provider);
         let b = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)
             .unwrap()
