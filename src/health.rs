@@ -3,7 +3,8 @@
 //! Owns: [`HealthBoard`], one [`TargetHealth`] per upstream target, which is the only health
 //! state that crosses cores, and the checker thread. Active checks (`health = { path, ... }` on
 //! an upstream) run on one background thread for the whole process, not per worker: every
-//! `interval_ms` it sends `GET path` on a fresh connection (blocking I/O off the workers), counts
+//! `interval_ms` it sends `GET path` on a fresh connection (blocking I/O off the workers; for a
+//! TLS upstream over TLS with `Host` the verified server name, see [`probe`]), counts
 //! consecutive successes (2xx/3xx) and failures, and flips the target's `active` flag after
 //! `healthy` successes or `unhealthy` failures. Passive ejection: a worker that sees
 //! `passive_failures` consecutive connect errors, protocol errors or 5xx from a target sets its
@@ -228,8 +229,9 @@ pub fn probe(
     };
     let _ = s.set_read_timeout(Some(spec.timeout));
     let _ = s.set_write_timeout(Some(spec.timeout));
+    let host = host_header(addr, tls.map(|(_, name)| name));
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: tollgate-health\r\nConnection: close\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: tollgate-health\r\nConnection: close\r\n\r\n",
         spec.path
     );
     match tls {
@@ -241,6 +243,28 @@ pub fn probe(
             };
             exchange(rustls::StreamOwned::new(conn, s), req.as_bytes())
         }
+    }
+}
+
+/// The `Host` of a check (RFC 9110 §7.2, RFC 9112 §3.2): for a TLS upstream, the server name
+/// the handshake verifies (`tls.server_name`, or the target's host as written), since a
+/// virtual-hosted origin routes by it and its certificate names it, with the port unless it
+/// is https's default 443 (RFC 9110 §4.2.2); an IP server name as an address literal, IPv6 in
+/// brackets (RFC 3986 §3.2.2). For a plain upstream, the address checked, `ip:port`, as before.
+fn host_header(addr: SocketAddr, tls: Option<&ServerName<'static>>) -> String {
+    let host = match tls {
+        None => return addr.to_string(),
+        Some(ServerName::DnsName(n)) => n.as_ref().to_string(),
+        Some(ServerName::IpAddress(ip)) => match std::net::IpAddr::from(*ip) {
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        },
+        // rustls's ServerName is non-exhaustive: the address is what we know
+        Some(_) => addr.ip().to_string(),
+    };
+    match addr.port() {
+        443 => host,
+        port => format!("{host}:{port}"),
     }
 }
 
@@ -264,6 +288,23 @@ fn exchange(mut s: impl Read + Write, req: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_host_is_the_tls_server_name_with_its_port() {
+        let a: SocketAddr = "10.0.0.7:8443".parse().unwrap();
+        let dns = ServerName::try_from("origin.internal").unwrap();
+        assert_eq!(host_header(a, Some(&dns)), "origin.internal:8443");
+        let a443: SocketAddr = "10.0.0.7:443".parse().unwrap();
+        assert_eq!(host_header(a443, Some(&dns)), "origin.internal");
+        let ip = ServerName::try_from("10.0.0.7").unwrap();
+        assert_eq!(host_header(a, Some(&ip)), "10.0.0.7:8443");
+        let v6 = ServerName::try_from("::1").unwrap();
+        let a6: SocketAddr = "[::1]:9443".parse().unwrap();
+        assert_eq!(host_header(a6, Some(&v6)), "[::1]:9443");
+        // plain upstreams: the address checked, as before
+        assert_eq!(host_header(a, None), "10.0.0.7:8443");
+        assert_eq!(host_header(a6, None), "[::1]:9443");
+    }
 
     #[test]
     fn tls_failures_are_logged_once_per_interval() {

@@ -356,6 +356,11 @@ both_drivers! {
         });
         wait_until("checks of the bad target refused", || bad.connections() >= 3);
         assert_eq!(bad.handshakes(), 0);
+        // the check addresses the origin by the name its certificate has (RFC 9110 §7.2)
+        let host = format!("origin.internal:{}", good.addr.port());
+        for r in good.requests().iter().filter(|r| r.target == "/health") {
+            assert_eq!(r.header("host"), Some(host.as_str()), "{}", r.head_text());
+        }
         for i in 0..10 {
             assert_eq!(get(g.addr, &format!("/api/{i}")).text(), "good", "request {i}");
         }
