@@ -567,6 +567,8 @@ both_drivers! {
         );
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.text().starts_with("{\"message\":\""), "{}", r.text());
+        // its Location comes from the request's Host: never stored by a shared cache
+        assert_eq!(r.header("cache-control"), Some("no-store"));
         assert_eq!(r.header("strict-transport-security"), None, "not over plain HTTP");
         // any method and path, routed or not; the connection stays usable
         let mut c = Client::new(g.addr);

@@ -15,7 +15,8 @@ use crate::http::RequestHead;
 use crate::transport::{ConnFacts, Scheme};
 
 /// The status of the redirect: 308 keeps the method and body (RFC 9110 §15.4.9), so a POST
-/// sent over plain HTTP is repeated as a POST over HTTPS, and it is cacheable by default.
+/// sent over plain HTTP is repeated as a POST over HTTPS. It is cacheable by default, so the
+/// redirect carries `cache-control: no-store` (see [`redirect`]).
 pub const REDIRECT_STATUS: u16 = 308;
 
 /// The redirect's JSON body (API Gateway's `{"message": ...}` shape).
@@ -45,6 +46,12 @@ pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<M
     let mut h = BytesMut::with_capacity(160 + location.len());
     h.put_slice(b"HTTP/1.1 308 Permanent Redirect\r\nlocation: ");
     h.put_slice(&location);
+    // `no-store` (RFC 9111 §5.2.2.5): a 308 is cacheable by default (RFC 9110 §15.4.9, RFC 9111
+    // §4.2.2), and its Location carries the request's Host; a shared cache that keys on the
+    // path alone would serve a redirect to a host one client chose to every other client.
+    // Refusing storage is simpler than validating Host against route hosts and certificate
+    // names, and costs one round trip per plain-HTTP visit, which HSTS removes anyway.
+    h.put_slice(b"\r\ncache-control: no-store");
     h.put_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
     h.put_slice(REDIRECT_BODY.len().to_string().as_bytes());
     h.put_slice(b"\r\n");
