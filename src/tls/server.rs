@@ -205,6 +205,9 @@ fn client_policy_digest(auth: ClientAuth, roots: Option<&RootCertStore>) -> [u8;
     d.finalize().into()
 }
 
+/// The ticketers kept, by client-certificate policy digest.
+type Ticketers = HashMap<[u8; 32], Arc<dyn ProducesTickets>>;
+
 /// The session ticket encrypter for a client-certificate policy (`policy`, from
 /// [`client_policy_digest`]): keys are random, rotate every 6 hours and are accepted for 12
 /// (rustls's `Ticketer`).
@@ -224,8 +227,7 @@ fn client_policy_digest(auth: ClientAuth, roots: Option<&RootCertStore>) -> [u8;
 /// Shared by every worker and every config generation with the same policy (the ticketer's own
 /// `RwLock` guards rotation); the map is consulted only on the control thread, at build.
 fn ticketer(policy: [u8; 32]) -> Result<Arc<dyn ProducesTickets>, String> {
-    static TICKETERS: OnceLock<Mutex<HashMap<[u8; 32], Arc<dyn ProducesTickets>>>> =
-        OnceLock::new();
+    static TICKETERS: OnceLock<Mutex<Ticketers>> = OnceLock::new();
     let map = TICKETERS.get_or_init(|| Mutex::new(HashMap::new()));
     // a panic while holding the lock cannot leave the map inconsistent (one insert or clear)
     let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
