@@ -25,8 +25,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::GatewayError;
 use crate::http::{parse_response, BodyChunk, BodyDecoder, HttpError, Limits, ResponseHead};
+use crate::response::ResponseBody;
 use crate::transport::bufpool::BufPool;
-use crate::transport::{IoFail, Stream};
+use crate::transport::{IoFail, ReadEnd, Stream};
 
 /// A request ready to go to an origin.
 pub struct Outbound {
@@ -203,6 +204,16 @@ pub struct BodyReader<'a> {
     want: usize,
 }
 
+impl ResponseBody for BodyReader<'_> {
+    async fn next_chunk(&mut self) -> Result<BodyChunk, GatewayError> {
+        BodyReader::next_chunk(self).await
+    }
+
+    fn next_buffered(&mut self) -> Result<Option<BodyChunk>, GatewayError> {
+        BodyReader::next_buffered(self)
+    }
+}
+
 impl<'a> BodyReader<'a> {
     pub fn new(
         uc: &'a mut UpstreamConn,
@@ -229,12 +240,7 @@ impl<'a> BodyReader<'a> {
             }
             let (buf, limit) = (&mut self.uc.buf, self.read_limit);
             match self.uc.stream.read_within(buf, self.want, limit).await {
-                Ok(0) => {
-                    return self
-                        .dec
-                        .eof()
-                        .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))
-                }
+                Ok(0) => return self.at_close(),
                 Ok(_) => {}
                 Err(IoFail::Timeout) => return Err(GatewayError::UpstreamTimeout),
                 Err(IoFail::Io(_)) => {
@@ -244,21 +250,30 @@ impl<'a> BodyReader<'a> {
         }
     }
 
-    /// The bound of each read of the body.
-    pub fn read_limit(&self) -> Duration {
-        self.read_limit
+    /// The origin's data ended: the body's end when its framing allows it (only a body
+    /// delimited by the close does). Over TLS that end must come with close_notify: a TCP end
+    /// without it cannot be told from a truncation by an attacker (RFC 5246 §7.2.1, RFC 8446
+    /// §6.1), so a close-delimited body ended that way is broken, never complete. (Content-Length
+    /// and chunked bodies carry their own end, so a missing close_notify after it is harmless.)
+    fn at_close(&mut self) -> Result<BodyChunk, GatewayError> {
+        let end = self
+            .dec
+            .eof()
+            .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))?;
+        match self.uc.stream.read_end() {
+            Some(ReadEnd::TcpEof) => Err(GatewayError::UpstreamProtocol(
+                "upstream body truncated (TLS close without close_notify)",
+            )),
+            Some(ReadEnd::CloseNotify | ReadEnd::Open) | None => Ok(end),
+        }
     }
 
     /// Decodes the next step from what is already buffered, without reading: `None` when more
     /// bytes are needed.
-    pub fn next_buffered(&mut self) -> Result<Option<BodyChunk>, HttpError> {
-        self.dec.decode(&mut self.uc.buf)
-    }
-
-    /// The stream, its read buffer and the decoder, for a caller that copies the rest of the
-    /// body itself (a session's relay).
-    pub fn parts(&mut self) -> (&mut Stream, &mut BytesMut, &mut BodyDecoder) {
-        (&mut self.uc.stream, &mut self.uc.buf, &mut self.dec)
+    pub fn next_buffered(&mut self) -> Result<Option<BodyChunk>, GatewayError> {
+        self.dec
+            .decode(&mut self.uc.buf)
+            .map_err(|_| GatewayError::UpstreamProtocol("invalid response body"))
     }
 
     /// Reads the whole body, at most `max` bytes of payload: a larger body is refused

@@ -32,7 +32,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub use tls::{ClientCert, HandshakeError, Refused, TlsFacts, TlsStream};
+pub use tls::{ClientCert, HandshakeError, ReadEnd, Refused, TlsFacts, TlsStream};
 
 /// Why a timed stream operation failed.
 #[derive(Debug)]
@@ -175,6 +175,15 @@ impl Stream {
                 let _ = s.shutdown().await;
             }
             Stream::Tls(t) => t.shutdown_write().await,
+        }
+    }
+
+    /// How the read side stands: on TLS whether an end came with close_notify (RFC 8446 §6.1,
+    /// RFC 5246 §7.2.1); `None` on plain TCP, whose end of stream is its only end signal.
+    pub fn read_end(&self) -> Option<ReadEnd> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(t.read_end()),
         }
     }
 
