@@ -39,6 +39,7 @@ use crate::config::{BodyPolicy, RouteConfig};
 use crate::error::GatewayError;
 // the exchange's state types, named here by their old paths for code written against them
 pub use crate::exchange::{BodyState, ExchangeState, RequestId, ResponseState};
+use crate::facts::ConnFacts;
 use crate::http::{BodyChunk, Method, RequestHead};
 use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
@@ -46,7 +47,6 @@ use crate::response::{Response, ResponseBody, Source};
 use crate::router::RouteMatch;
 use crate::session::{Refused, Session};
 use crate::throttle::worker::{Denied, Identity};
-use crate::transport::ConnFacts;
 use crate::worker::Cx;
 
 /// Serves one parsed request head to completion, over any client session.

@@ -28,6 +28,7 @@ use super::{Refused, Session};
 use crate::config::BodyPolicy;
 use crate::error::{reason_phrase, GatewayError};
 use crate::exchange::{BodyState, ExchangeState, ResponseState};
+use crate::facts::ConnFacts;
 use crate::fmt::{itoa_u64, put_decimal};
 use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
@@ -36,7 +37,7 @@ use crate::http::{
 use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;
 use crate::transport::bufpool::BufPool;
-use crate::transport::{ConnFacts, IoFail, Stream};
+use crate::transport::{IoFail, Stream};
 use crate::worker::Cx;
 
 /// A client connection and its buffered, not yet consumed bytes.

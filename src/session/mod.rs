@@ -29,9 +29,9 @@ use bytes::Bytes;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
+use crate::facts::ConnFacts;
 use crate::http::{BodyChunk, RequestHead};
 use crate::response::{Response, ResponseBody};
-use crate::transport::ConnFacts;
 use crate::worker::Cx;
 
 /// Output for a streamed body is flushed once this many bytes are pending, bounding memory per
