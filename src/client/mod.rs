@@ -11,8 +11,35 @@
 //!
 //! Data flow: `Outbound.first` (head + buffered body, one write) → [`BodySource::send_rest`]
 //! for a body that did not fit → the origin's response head parsed from the connection's read
-//! buffer → the caller reads the body from that same buffer and stream, then hands the
+//! buffer → the caller reads the body from that same buffer and stream (a [`BodyReader`], which
+//! is the [`ResponseBody`] a session relays without knowing the connection), then hands the
 //! connection back to its [`Upstream`] (`release`), pooled when the exchange left it in sync.
+//! The body's end is decided here, where the transport is known: a body delimited by the close
+//! ends only with close_notify on a TLS connection ([`BodyReader`]'s `at_close`).
+//!
+//! Ad-hoc origins (a later issue: authorizers, JWKS fetches, Lambda) reuse [`exchange`] as it
+//! is, since it only asks its [`Upstream`] to pick, check out, connect, release and note
+//! health. The step is:
+//! 1. An origin key, `pool::OriginKey { host, port, wire }` (`wire`: plain, or TLS with an
+//!    `Arc<rustls::ClientConfig>` and a `ServerName`; system roots from `crate::tls` built once
+//!    per config generation, never per request), and a per-worker, bounded map
+//!    `OriginKey → Rc<Upstream>` (least recently used evicted with its idle connections beyond
+//!    a named `MAX_AD_HOC_ORIGINS`, overridable in config). An entry is an
+//!    `Upstream::single(addr, wire, limits)`: one target whose `TargetHealth` is its own, not on
+//!    the health board (no active checks), with connect/idle limits from a `[client]` section
+//!    whose defaults are named constants.
+//! 2. Name resolution never on a worker (a blocking `getaddrinfo` stalls the core): addresses
+//!    come from the control thread's resolver (`server::dns`), resolved at config load as
+//!    targets are today, or refreshed there and handed to workers as `Arc<[SocketAddr]>`.
+//! 3. A request-head struct for callers that build a request from scratch,
+//!    `OutboundHead { method, target, host, fields: &[(&[u8], &[u8])], body: Option<Bytes> }`,
+//!    with `encode(&self, &mut BytesMut)` writing the HTTP/1.1 request (`host` first, RFC 9110
+//!    §7.2; `content-length` for a body, RFC 9112 §6.2) into [`Outbound::first`], `whole` set,
+//!    `idempotent` from the method (RFC 9110 §9.2.2). The HTTP integration keeps writing
+//!    `first` itself (it forwards the client's fields, `integration::rewrite`); an HTTP/2
+//!    client later encodes the same struct its own way.
+//! 4. The caller reads the answer with [`BodyReader::read_to_end`] under its own limit and
+//!    releases the connection as the HTTP integration does.
 
 pub mod pool;
 
