@@ -31,19 +31,21 @@
 //! 2. Name resolution never on a worker (a blocking `getaddrinfo` stalls the core): addresses
 //!    come from the control thread's resolver (`server::dns`), resolved at config load as
 //!    targets are today, or refreshed there and handed to workers as `Arc<[SocketAddr]>`.
-//! 3. A request-head struct for callers that build a request from scratch,
-//!    `OutboundHead { method, target, host, fields: &[(&[u8], &[u8])], body: Option<Bytes> }`,
-//!    with `encode(&self, &mut BytesMut)` writing the HTTP/1.1 request (`host` first, RFC 9110
-//!    §7.2; `content-length` for a body, RFC 9112 §6.2) into [`Outbound::first`], `whole` set,
-//!    `idempotent` from the method (RFC 9110 §9.2.2). The HTTP integration keeps writing
-//!    `first` itself (it forwards the client's fields, `integration::rewrite`); an HTTP/2
-//!    client later encodes the same struct its own way.
+//! 3. (Done: [`request`].) A request-head struct for callers that build a request from
+//!    scratch, [`OutboundHead`] `{ method, target, host, fields, body }`, whose
+//!    [`OutboundHead::encode`] validates it (nothing passed in can inject a field) and writes
+//!    the HTTP/1.1 request (`host` first, RFC 9110 §7.2; `content-length` for a body, RFC 9112
+//!    §6.2) into an [`Outbound`], `whole` set, `idempotent` from the method (RFC 9110 §9.2.2).
+//!    The HTTP integration keeps writing `first` itself (it forwards the client's fields,
+//!    `integration::rewrite`); an HTTP/2 client later encodes the same struct its own way.
 //! 4. The caller reads the answer with [`BodyReader::read_to_end`] under its own limit and
 //!    releases the connection as the HTTP integration does.
 
 pub mod pool;
+pub mod request;
 
 pub use pool::{Upstream, UpstreamConn};
+pub use request::{InvalidHead, OutboundHead};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -372,12 +374,15 @@ mod tests {
             write: Duration::from_secs(5),
             random: 7,
         };
-        let req = Outbound {
-            first: Bytes::from_static(b"GET /x HTTP/1.1\r\nhost: o\r\n\r\n"),
-            whole: true,
-            idempotent: true,
-            is_head: false,
-        };
+        let req = OutboundHead {
+            method: "GET",
+            target: "/x",
+            host: "o",
+            fields: &[],
+            body: None,
+        }
+        .encode()
+        .unwrap();
         let mut endpoint = None;
         let (mut uc, rh) = exchange(
             &cx,
