@@ -23,8 +23,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::facts::TlsFacts;
 use crate::fmt::{clf_time, itoa_u64};
-use crate::transport::TlsFacts;
 pub use tls_fields::TlsField;
 
 /// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
@@ -624,7 +624,7 @@ mod tests {
         quiet.endpoint = None;
         let mut empty_query = entry();
         empty_query.raw_query = Some(b"");
-        let facts = crate::transport::TlsFacts {
+        let facts = crate::facts::TlsFacts {
             version: "TLSv1.3",
             sni: Some("api.example.com".into()),
             alpn: None,
@@ -639,7 +639,7 @@ mod tests {
         let mut mutual = entry();
         mutual.tls = Some(&facts);
         let mut tls_only = entry();
-        let no_cert = crate::transport::TlsFacts {
+        let no_cert = crate::facts::TlsFacts {
             client_cert: None,
             sni: None,
             ..facts.clone()
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn tls_variables_in_a_custom_format() {
-        let facts = crate::transport::TlsFacts {
+        let facts = crate::facts::TlsFacts {
             version: "TLSv1.2",
             sni: Some("api.example.com".into()),
             alpn: None,

@@ -1,7 +1,7 @@
 //! tollgate: a self-hosted, thread-per-core API gateway and edge proxy.
 //!
 //! Layout, in the order a request meets it: [`server`] (threads, runtimes, listeners, signals)
-//! accepts a connection into a [`transport::Stream`] with its [`transport::ConnFacts`] →
+//! accepts a connection into a [`transport::Stream`] with its [`facts::ConnFacts`] →
 //! [`proxy`] (the connection loop, and the request lifecycle's named phases, generic over a
 //! [`session::Session`]) → [`session`] (the client's protocol: [`session::h1`] reads heads and
 //! bodies with [`http`], the strict HTTP/1.1 codec, and owns every HTTP/1 decision) →
@@ -11,7 +11,8 @@
 //! through the same `Stream`. Per-core state is [`worker`], one exchange's state [`exchange`].
 //! All of it is configured by [`config`] (TOML → validated → immutable); [`error`] maps every
 //! failure to its status. [`tls`] turns `[tls]` and upstream `tls` settings into rustls configs.
-//! [`runtime`] (the driver choice) and [`fmt`] (time and number formatting) sit below
+//! [`runtime`] (the driver choice), [`fmt`] (time and number formatting) and [`facts`] (a
+//! connection's facts, which every layer reads without naming the transport) sit below
 //! everything, so dependencies point one way: `server` → `proxy` → `integration` → `session` →
 //! `client` → the rest, never back.
 
@@ -21,6 +22,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod exchange;
+pub mod facts;
 pub mod fmt;
 pub mod health;
 pub mod http;

@@ -10,10 +10,17 @@
 //! choosing what the filter adds (the lifecycle's response filter), and serialising it for a
 //! protocol (see [`crate::session::h1`]), which also chooses the framing and the connection
 //! header.
+//!
+//! A relayed response's body comes through [`ResponseBody`]: the steps of a body that arrives
+//! while it is sent (an origin's through the outbound client today; a Lambda's streamed
+//! response or an HTTP/2 origin stream later). A session relaying it sees only decoded steps,
+//! never the connection, buffer or framing they come from; whether the body really ended
+//! (a TLS origin's close without close_notify is a truncation, not an end) is the source's
+//! decision, made where the transport is known.
 
 use crate::config::MockResponse;
 use crate::error::GatewayError;
-use crate::http::{status_has_content, BodyEncoder, HeaderKind, ResponseHead};
+use crate::http::{status_has_content, BodyChunk, BodyEncoder, HeaderKind, ResponseHead};
 use crate::throttle::worker::Throttled;
 
 /// A response on its way to the client.
@@ -40,6 +47,23 @@ pub enum Source<'a> {
         /// framing carries none.
         meta_length: Option<u64>,
     },
+}
+
+/// The body of a relayed response, step by step (see the module doc). Static dispatch: the
+/// session's relay is generic over it, and a step's data is a `Bytes` split off the source's
+/// own buffer, so no step allocates.
+#[allow(async_fn_in_trait)] // monoio is single-threaded: nothing needs the futures to be Send
+pub trait ResponseBody {
+    /// The next step: data (never empty), or the end with any trailers, waiting for more as
+    /// needed within the source's own read bound ([`GatewayError::UpstreamTimeout`] when it
+    /// passes). An end is only returned when the body is known complete: a body cut short,
+    /// malformed, or ended by a close that could be a truncation is an error.
+    async fn next_chunk(&mut self) -> Result<BodyChunk, GatewayError>;
+
+    /// The next step from what is already at hand, without waiting: `None` when more has to
+    /// arrive (a caller batching writes flushes then, and calls
+    /// [`ResponseBody::next_chunk`]).
+    fn next_buffered(&mut self) -> Result<Option<BodyChunk>, GatewayError>;
 }
 
 /// The fields the response filter adds (RFC 9110 §6.6.1 `date`; `x-request-id`; the

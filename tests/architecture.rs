@@ -2,8 +2,10 @@
 //! does not import the TOML schema (`config::raw`), nothing below `server` reaches back into it
 //! or into `proxy`, `config` does not import the modules it configures, the outbound client
 //! stands alone (no session, integration or proxy), integrations do not know the client's
-//! protocol, and the lifecycle knows neither its transport nor its protocol. Comments (doc links
-//! included) are not imports and are skipped. See README.md, "Architecture".
+//! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
+//! client), a connection's facts are a neutral leaf, and sessions relay response bodies without
+//! the outbound client. Comments (doc links included) are not imports and are skipped. See
+//! README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
 
@@ -64,6 +66,7 @@ const OUTSIDE_CONFIG: &[&str] = &[
     "tls",
     "transport",
     "error.rs",
+    "facts.rs",
     "fmt.rs",
     "health.rs",
     "http",
@@ -83,6 +86,7 @@ const BELOW_PROXY: &[&str] = &[
     "accesslog",
     "config",
     "error.rs",
+    "facts.rs",
     "fmt.rs",
     "health.rs",
     "http",
@@ -163,18 +167,60 @@ fn integrations_do_not_know_the_clients_protocol() {
 
 #[test]
 fn the_lifecycle_knows_neither_transport_nor_protocol() {
+    // the phases (and the https rules they apply) see a `Session`, a `ResponseBody` and the
+    // connection's `facts`: no stream, no TLS type, no HTTP/1 session, no outbound client
     let hits = code_lines_naming(
-        &["proxy/lifecycle.rs"],
+        &["proxy/lifecycle.rs", "proxy/https.rs"],
         &[
             "session::h1",
             "Downstream",
-            "crate::transport::Stream",
+            "crate::transport",
             "TcpStream",
+            "TlsStream",
+            "crate::client",
+            "BodyReader",
+            "UpstreamConn",
         ],
     );
     assert!(
         hits.is_empty(),
         "the lifecycle names a transport or a protocol:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn a_connections_facts_are_a_neutral_leaf() {
+    // transport, sessions, server and the lifecycle all read them: they import none of those
+    let hits = code_lines_naming(
+        &["facts.rs"],
+        &[
+            "crate::transport",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::proxy",
+            "crate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "facts imports a layer above it:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn sessions_relay_bodies_without_the_outbound_client() {
+    // a relayed body is a `response::ResponseBody`: an HTTP/2 session or a Lambda stream reuses
+    // the relay without the client's connection, buffer or decoder
+    let hits = code_lines_naming(
+        &["session"],
+        &["crate::client", "BodyReader", "UpstreamConn"],
+    );
+    assert!(
+        hits.is_empty(),
+        "a session depends on the outbound client:\n{}",
         hits.join("\n")
     );
 }

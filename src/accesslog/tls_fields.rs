@@ -6,7 +6,7 @@
 //! [`TlsFacts`] (captured once at accept). Leaves out: the line formats and escaping (the
 //! parent module, which writes these values like any other text field).
 
-use crate::transport::TlsFacts;
+use crate::facts::TlsFacts;
 
 /// A TLS `$context` variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,12 +11,41 @@
 //!
 //! Data flow: `Outbound.first` (head + buffered body, one write) → [`BodySource::send_rest`]
 //! for a body that did not fit → the origin's response head parsed from the connection's read
-//! buffer → the caller reads the body from that same buffer and stream, then hands the
+//! buffer → the caller reads the body from that same buffer and stream (a [`BodyReader`], which
+//! is the [`ResponseBody`] a session relays without knowing the connection), then hands the
 //! connection back to its [`Upstream`] (`release`), pooled when the exchange left it in sync.
+//! The body's end is decided here, where the transport is known: a body delimited by the close
+//! ends only with close_notify on a TLS connection ([`BodyReader`]'s `at_close`).
+//!
+//! Ad-hoc origins (a later issue: authorizers, JWKS fetches, Lambda) reuse [`exchange`] as it
+//! is, since it only asks its [`Upstream`] to pick, check out, connect, release and note
+//! health. The step is:
+//! 1. An origin key, `pool::OriginKey { host, port, wire }` (`wire`: plain, or TLS with an
+//!    `Arc<rustls::ClientConfig>` and a `ServerName`; system roots from `crate::tls` built once
+//!    per config generation, never per request), and a per-worker, bounded map
+//!    `OriginKey → Rc<Upstream>` (least recently used evicted with its idle connections beyond
+//!    a named `MAX_AD_HOC_ORIGINS`, overridable in config). An entry is an
+//!    `Upstream::single(addr, wire, limits)`: one target whose `TargetHealth` is its own, not on
+//!    the health board (no active checks), with connect/idle limits from a `[client]` section
+//!    whose defaults are named constants.
+//! 2. Name resolution never on a worker (a blocking `getaddrinfo` stalls the core): addresses
+//!    come from the control thread's resolver (`server::dns`), resolved at config load as
+//!    targets are today, or refreshed there and handed to workers as `Arc<[SocketAddr]>`.
+//! 3. (Done: [`request`].) A request-head struct for callers that build a request from
+//!    scratch, [`OutboundHead`] `{ method, target, host, fields, body }`, whose
+//!    [`OutboundHead::encode`] validates it (nothing passed in can inject a field) and writes
+//!    the HTTP/1.1 request (`host` first, RFC 9110 §7.2; `content-length` for a body, RFC 9112
+//!    §6.2) into an [`Outbound`], `whole` set, `idempotent` from the method (RFC 9110 §9.2.2).
+//!    The HTTP integration keeps writing `first` itself (it forwards the client's fields,
+//!    `integration::rewrite`); an HTTP/2 client later encodes the same struct its own way.
+//! 4. The caller reads the answer with [`BodyReader::read_to_end`] under its own limit and
+//!    releases the connection as the HTTP integration does.
 
 pub mod pool;
+pub mod request;
 
 pub use pool::{Upstream, UpstreamConn};
+pub use request::{InvalidHead, OutboundHead};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -25,8 +54,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::GatewayError;
 use crate::http::{parse_response, BodyChunk, BodyDecoder, HttpError, Limits, ResponseHead};
+use crate::response::ResponseBody;
 use crate::transport::bufpool::BufPool;
-use crate::transport::{IoFail, Stream};
+use crate::transport::{IoFail, ReadEnd, Stream};
 
 /// A request ready to go to an origin.
 pub struct Outbound {
@@ -203,6 +233,16 @@ pub struct BodyReader<'a> {
     want: usize,
 }
 
+impl ResponseBody for BodyReader<'_> {
+    async fn next_chunk(&mut self) -> Result<BodyChunk, GatewayError> {
+        BodyReader::next_chunk(self).await
+    }
+
+    fn next_buffered(&mut self) -> Result<Option<BodyChunk>, GatewayError> {
+        BodyReader::next_buffered(self)
+    }
+}
+
 impl<'a> BodyReader<'a> {
     pub fn new(
         uc: &'a mut UpstreamConn,
@@ -229,12 +269,7 @@ impl<'a> BodyReader<'a> {
             }
             let (buf, limit) = (&mut self.uc.buf, self.read_limit);
             match self.uc.stream.read_within(buf, self.want, limit).await {
-                Ok(0) => {
-                    return self
-                        .dec
-                        .eof()
-                        .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))
-                }
+                Ok(0) => return self.at_close(),
                 Ok(_) => {}
                 Err(IoFail::Timeout) => return Err(GatewayError::UpstreamTimeout),
                 Err(IoFail::Io(_)) => {
@@ -244,21 +279,30 @@ impl<'a> BodyReader<'a> {
         }
     }
 
-    /// The bound of each read of the body.
-    pub fn read_limit(&self) -> Duration {
-        self.read_limit
+    /// The origin's data ended: the body's end when its framing allows it (only a body
+    /// delimited by the close does). Over TLS that end must come with close_notify: a TCP end
+    /// without it cannot be told from a truncation by an attacker (RFC 5246 §7.2.1, RFC 8446
+    /// §6.1), so a close-delimited body ended that way is broken, never complete. (Content-Length
+    /// and chunked bodies carry their own end, so a missing close_notify after it is harmless.)
+    fn at_close(&mut self) -> Result<BodyChunk, GatewayError> {
+        let end = self
+            .dec
+            .eof()
+            .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))?;
+        match self.uc.stream.read_end() {
+            Some(ReadEnd::TcpEof) => Err(GatewayError::UpstreamProtocol(
+                "upstream body truncated (TLS close without close_notify)",
+            )),
+            Some(ReadEnd::CloseNotify | ReadEnd::Open) | None => Ok(end),
+        }
     }
 
     /// Decodes the next step from what is already buffered, without reading: `None` when more
     /// bytes are needed.
-    pub fn next_buffered(&mut self) -> Result<Option<BodyChunk>, HttpError> {
-        self.dec.decode(&mut self.uc.buf)
-    }
-
-    /// The stream, its read buffer and the decoder, for a caller that copies the rest of the
-    /// body itself (a session's relay).
-    pub fn parts(&mut self) -> (&mut Stream, &mut BytesMut, &mut BodyDecoder) {
-        (&mut self.uc.stream, &mut self.uc.buf, &mut self.dec)
+    pub fn next_buffered(&mut self) -> Result<Option<BodyChunk>, GatewayError> {
+        self.dec
+            .decode(&mut self.uc.buf)
+            .map_err(|_| GatewayError::UpstreamProtocol("invalid response body"))
     }
 
     /// Reads the whole body, at most `max` bytes of payload: a larger body is refused
@@ -330,12 +374,15 @@ mod tests {
             write: Duration::from_secs(5),
             random: 7,
         };
-        let req = Outbound {
-            first: Bytes::from_static(b"GET /x HTTP/1.1\r\nhost: o\r\n\r\n"),
-            whole: true,
-            idempotent: true,
-            is_head: false,
-        };
+        let req = OutboundHead {
+            method: "GET",
+            target: "/x",
+            host: "o",
+            fields: &[],
+            body: None,
+        }
+        .encode()
+        .unwrap();
         let mut endpoint = None;
         let (mut uc, rh) = exchange(
             &cx,

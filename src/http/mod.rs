@@ -22,6 +22,7 @@ pub mod request;
 pub mod response;
 
 pub use body::{BodyChunk, BodyDecoder, BodyEncoder, ChunkedDecoder};
+pub(crate) use fields::is_token;
 pub use request::{parse_request, Method, RequestHead};
 pub use response::{parse_response, status_has_content, ResponseHead};
 

@@ -12,9 +12,9 @@
 use bytes::{BufMut, BytesMut};
 
 use crate::exchange::RequestId;
+use crate::facts::ConnFacts;
 use crate::fmt::put_decimal;
 use crate::http::{BodyKind, HeaderKind, RequestHead};
-use crate::transport::ConnFacts;
 
 use super::http::Rewrite;
 
@@ -134,7 +134,7 @@ pub fn write_request_head(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transport::Scheme;
+    use crate::facts::Scheme;
 
     fn rewritten(facts: &ConnFacts) -> String {
         let mut raw = BytesMut::from(&b"GET /a?b=1 HTTP/1.1\r\nhost: api.example.com\r\nconnection: keep-alive\r\nx-forwarded-for: 10.0.0.1\r\n\r\n"[..]);

@@ -158,7 +158,7 @@ mod footprint {
             let s = monoio::net::TcpStream::from_std(s).unwrap();
             let conn = super::Downstream::new(
                 crate::transport::Stream::Plain(s),
-                crate::transport::ConnFacts::plain(peer, local),
+                crate::facts::ConnFacts::plain(peer, local),
                 std::rc::Rc::new(std::cell::Cell::new(false)),
             );
             let f = super::serve(conn, w);

@@ -11,8 +11,8 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::config::{Config, MockResponse};
+use crate::facts::{ConnFacts, Scheme};
 use crate::http::RequestHead;
-use crate::transport::{ConnFacts, Scheme};
 
 /// The status of the redirect: 308 keeps the method and body (RFC 9110 §15.4.9), so a POST
 /// sent over plain HTTP is repeated as a POST over HTTPS. It is cacheable by default, so the

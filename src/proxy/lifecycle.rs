@@ -35,19 +35,18 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::accesslog::Entry;
-use crate::client::BodyReader;
 use crate::config::{BodyPolicy, RouteConfig};
 use crate::error::GatewayError;
 // the exchange's state types, named here by their old paths for code written against them
 pub use crate::exchange::{BodyState, ExchangeState, RequestId, ResponseState};
+use crate::facts::ConnFacts;
 use crate::http::{BodyChunk, Method, RequestHead};
 use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
-use crate::response::{Response, Source};
+use crate::response::{Response, ResponseBody, Source};
 use crate::router::RouteMatch;
 use crate::session::{Refused, Session};
 use crate::throttle::worker::{Denied, Identity};
-use crate::transport::ConnFacts;
 use crate::worker::Cx;
 
 /// Serves one parsed request head to completion, over any client session.
@@ -370,7 +369,7 @@ impl<S: Session> Session for Filtered<'_, S> {
         head: &RequestHead,
         st: &mut ExchangeState,
         r: Response<'_>,
-        body: &mut BodyReader<'_>,
+        body: &mut impl ResponseBody,
     ) -> Result<bool, GatewayError> {
         let rid = st.request_id;
         let mut r = r;

@@ -19,7 +19,7 @@ struct Seen {
     status: u16,
     request_id: Option<Vec<u8>>,
     date: bool,
-    /// The body: in memory, or read from the origin through the `BodyReader`.
+    /// The body: in memory, or read from the origin through its `ResponseBody`.
     body: Vec<u8>,
     relayed: bool,
 }
@@ -148,9 +148,12 @@ impl Session for MemSession {
         _head: &RequestHead,
         st: &mut ExchangeState,
         r: Response<'_>,
-        body: &mut BodyReader<'_>,
+        body: &mut impl ResponseBody,
     ) -> Result<bool, GatewayError> {
-        let bytes = body.read_to_end(1024).await?;
+        let mut bytes = Vec::new();
+        while let BodyChunk::Data(d) = body.next_chunk().await? {
+            bytes.extend_from_slice(&d);
+        }
         st.status = r.status;
         st.response = ResponseState::Complete;
         self.seen.push(Seen {

@@ -22,9 +22,10 @@ use std::rc::Rc;
 
 use monoio::net::TcpStream;
 
+use crate::facts::{ConnFacts, PeerIp, Scheme};
 use crate::proxy::conn::{serve, Downstream};
 use crate::proxy::worker::Worker;
-use crate::transport::{ConnFacts, HandshakeError, PeerIp, Refused, Scheme, Stream, TlsStream};
+use crate::transport::{HandshakeError, Refused, Stream, TlsStream};
 
 /// The `version` label of a handshake that failed before a protocol version was chosen.
 pub const UNKNOWN_VERSION: &str = "unknown";

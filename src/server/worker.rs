@@ -306,7 +306,7 @@ async fn accept_loop(
                     ListenKind::Plain => {
                         let conn = crate::proxy::conn::Downstream::new(
                             crate::transport::Stream::Plain(stream),
-                            crate::transport::ConnFacts::plain(peer, local),
+                            crate::facts::ConnFacts::plain(peer, local),
                             closed.clone(),
                         );
                         let conn = crate::proxy::conn::serve(conn, w.clone());

@@ -25,19 +25,19 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::h1_body::{self, BodyStream};
 use super::{Refused, Session};
-use crate::client::BodyReader;
 use crate::config::BodyPolicy;
 use crate::error::{reason_phrase, GatewayError};
 use crate::exchange::{BodyState, ExchangeState, ResponseState};
+use crate::facts::ConnFacts;
 use crate::fmt::{itoa_u64, put_decimal};
 use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
     Version,
 };
-use crate::response::{Response, Source};
+use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;
 use crate::transport::bufpool::BufPool;
-use crate::transport::{ConnFacts, IoFail, Stream};
+use crate::transport::{IoFail, Stream};
 use crate::worker::Cx;
 
 /// A client connection and its buffered, not yet consumed bytes.
@@ -332,7 +332,7 @@ impl Session for Downstream {
         head: &RequestHead,
         st: &mut ExchangeState,
         r: Response<'_>,
-        body: &mut BodyReader<'_>,
+        body: &mut impl ResponseBody,
     ) -> Result<bool, GatewayError> {
         super::h1_relay::relay(self, w, head, st, r, body).await
     }

@@ -9,7 +9,8 @@
 //! (built by the integration, filtered by the lifecycle) and the origin connection's fate
 //! (the integration releases it).
 //!
-//! Data flow: origin buffer → [`crate::http::BodyDecoder`] (in the [`BodyReader`]) →
+//! Data flow: the body's decoded steps from a [`ResponseBody`] (an origin's: its buffer
+//! through the outbound client's decoder; nothing here knows where they come from) →
 //! [`BodyEncoder`] → one output buffer → the client's [`Stream`]: the head with every buffered
 //! step in one write, then the rest as it arrives.
 
@@ -18,13 +19,11 @@ use std::time::Duration;
 use bytes::BytesMut;
 
 use super::h1::{write_head, ConnHeader, Downstream};
-use super::h1_body::{read_paced, ReadFail};
 use super::FLUSH_BYTES;
-use crate::client::BodyReader;
 use crate::error::GatewayError;
 use crate::exchange::{ExchangeState, ResponseState};
-use crate::http::{BodyChunk, BodyDecoder, BodyEncoder, BodyKind, HttpError, RequestHead, Version};
-use crate::response::{Response, Source};
+use crate::http::{BodyChunk, BodyEncoder, BodyKind, HttpError, RequestHead, Version};
+use crate::response::{Response, ResponseBody, Source};
 use crate::transport::Stream;
 use crate::worker::Cx;
 
@@ -41,7 +40,7 @@ pub(super) async fn relay(
     head: &RequestHead,
     st: &mut ExchangeState,
     mut r: Response<'_>,
-    body: &mut BodyReader<'_>,
+    body: &mut impl ResponseBody,
 ) -> Result<bool, GatewayError> {
     let (kind, cap) = match &r.source {
         Source::Origin { head: rh, .. } => (rh.body, rh.buf.len()),
@@ -59,7 +58,7 @@ pub(super) async fn relay(
     }
     // Every failure up to here is still answerable: 502, or 504 when the origin goes quiet.
     let first = body.next_chunk().await?;
-    let broken = |_| GatewayError::UpstreamProtocol("upstream body broken");
+    let broken = |_: HttpError| GatewayError::UpstreamProtocol("upstream body broken");
     if enc == BodyEncoder::CloseDelimited || w.draining.get() {
         st.keep_alive = false; // HTTP/1.0 client: the close delimits the body
     }
@@ -89,7 +88,7 @@ pub(super) async fn relay(
             }
         }
         if out.len() < FLUSH_BYTES {
-            step = body.next_buffered().map_err(broken)?;
+            step = body.next_buffered()?;
         }
     }
     // From here on bytes reach the client: an error can only close the connection.
@@ -100,19 +99,11 @@ pub(super) async fn relay(
         .await
         .map_err(|_| GatewayError::ClientGone)?;
     if !ended {
-        let limits = (body.read_limit(), write, w.buffers.size());
-        let (src, src_buf, dec) = body.parts();
-        let dst = &mut conn.stream;
-        let pumped = pump(src, src_buf, dec, dst, &mut out, &mut enc, limits);
-        match pumped.await {
+        match pump(body, &mut conn.stream, &mut out, &mut enc, write).await {
             Ok(n) => st.bytes_out += n,
-            Err((n, f)) => {
+            Err((n, e)) => {
                 st.bytes_out += n;
-                return Err(match f {
-                    PumpFail::Sink => GatewayError::ClientGone,
-                    PumpFail::Timeout => GatewayError::UpstreamTimeout,
-                    PumpFail::Broken => GatewayError::UpstreamProtocol("upstream body broken"),
-                });
+                return Err(e);
             }
         }
     }
@@ -120,64 +111,49 @@ pub(super) async fn relay(
     Ok(true)
 }
 
-/// Which side of a body copy failed.
-enum PumpFail {
-    /// The origin went quiet.
-    Timeout,
-    /// The origin's body was malformed or cut short.
-    Broken,
-    /// Writing to the client failed.
-    Sink,
-}
-
-/// Copies a body from `src` to `dst`: decode what is buffered, encode into `out`, flush when
-/// `out` is large or the decoder needs input, read more. Memory stays bounded by the buffers.
-/// Returns the payload bytes moved (also on failure).
+/// Copies the rest of a body from `src` to `dst`: take what is at hand, encode into `out`,
+/// flush when `out` is large or the source has to wait for more. Memory stays bounded by the
+/// buffers (the source's and `out`, flushed at [`FLUSH_BYTES`]). Returns the payload bytes
+/// moved (also on failure). Failures: [`GatewayError::ClientGone`] when writing to the client
+/// fails, [`GatewayError::UpstreamTimeout`] when the source went quiet, else the body is
+/// broken (malformed, cut short, or truncated) — the client connection then closes without a
+/// proper end of the body.
 async fn pump(
-    src: &mut Stream,
-    src_buf: &mut BytesMut,
-    dec: &mut BodyDecoder,
+    src: &mut impl ResponseBody,
     dst: &mut Stream,
     out: &mut BytesMut,
     enc: &mut BodyEncoder,
-    (read_limit, write_limit, want): (Duration, Duration, usize),
-) -> Result<u64, (u64, PumpFail)> {
+    write_limit: Duration,
+) -> Result<u64, (u64, GatewayError)> {
     let mut moved = 0u64;
-    let broken = |_: HttpError| PumpFail::Broken;
-    let r: Result<(), PumpFail> = async {
+    let broken = |_: HttpError| GatewayError::UpstreamProtocol("upstream body broken");
+    let failed = |e: GatewayError| match e {
+        GatewayError::UpstreamTimeout => e,
+        _ => GatewayError::UpstreamProtocol("upstream body broken"),
+    };
+    let r: Result<(), GatewayError> = async {
         loop {
-            match dec.decode(src_buf).map_err(broken)? {
-                Some(BodyChunk::Data(d)) => {
+            let step = match src.next_buffered().map_err(failed)? {
+                Some(step) => step,
+                None => {
+                    let f = dst.flush(out, write_limit).await;
+                    f.map_err(|_| GatewayError::ClientGone)?;
+                    src.next_chunk().await.map_err(failed)?
+                }
+            };
+            match step {
+                BodyChunk::Data(d) => {
                     moved += d.len() as u64;
                     enc.encode(&d, out).map_err(broken)?;
                     if out.len() >= FLUSH_BYTES {
                         let f = dst.flush(out, write_limit).await;
-                        f.map_err(|_| PumpFail::Sink)?;
+                        f.map_err(|_| GatewayError::ClientGone)?;
                     }
                 }
-                Some(BodyChunk::End { trailers }) => {
+                BodyChunk::End { trailers } => {
                     enc.finish(&trailers, out).map_err(broken)?;
                     let f = dst.flush(out, write_limit).await;
-                    return f.map_err(|_| PumpFail::Sink);
-                }
-                None => {
-                    let f = dst.flush(out, write_limit).await;
-                    f.map_err(|_| PumpFail::Sink)?;
-                    match read_paced(src, src_buf, want, read_limit, None).await {
-                        Ok(0) => match dec.eof() {
-                            Ok(BodyChunk::End { trailers }) => {
-                                enc.finish(&trailers, out).map_err(broken)?;
-                                let f = dst.flush(out, write_limit).await;
-                                return f.map_err(|_| PumpFail::Sink);
-                            }
-                            _ => return Err(PumpFail::Broken),
-                        },
-                        Ok(_) => {}
-                        Err(ReadFail::Timeout | ReadFail::TooSlow) => {
-                            return Err(PumpFail::Timeout)
-                        }
-                        Err(ReadFail::Closed) => return Err(PumpFail::Broken),
-                    }
+                    return f.map_err(|_| GatewayError::ClientGone);
                 }
             }
         }
@@ -185,6 +161,6 @@ async fn pump(
     .await;
     match r {
         Ok(()) => Ok(moved),
-        Err(f) => Err((moved, f)),
+        Err(e) => Err((moved, e)),
     }
 }

@@ -3,8 +3,9 @@
 //! Owns: the [`Session`] interface the lifecycle and the integrations use for a client's
 //! request and response, with nothing HTTP/1-specific in it (an HTTP/2 stream implements it
 //! too): the connection's facts, the request body (streamed chunk by chunk, read whole under a
-//! limit, or skipped), sending a [`Response`] held in memory, relaying an origin's response
-//! from a [`BodyReader`], and what becomes of the connection after the exchange. [`h1`] is the
+//! limit, or skipped), sending a [`Response`] held in memory, relaying a response whose body
+//! arrives while it is sent (any [`ResponseBody`]: an origin's through the outbound client, a
+//! Lambda's stream later; the session never sees the origin's connection), and what becomes of the connection after the exchange. [`h1`] is the
 //! HTTP/1.x implementation ([`h1::Downstream`]) and owns every HTTP/1 decision: reading heads
 //! under their deadline, persistence (`connection`, RFC 9112 §9.3), pipelining, framing and
 //! `100 Continue` ([`h1_body`]), lingering close, and the HEAD/1xx/204/304 body rules when
@@ -25,13 +26,12 @@ mod h1_relay;
 
 use bytes::Bytes;
 
-use crate::client::BodyReader;
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
+use crate::facts::ConnFacts;
 use crate::http::{BodyChunk, RequestHead};
-use crate::response::Response;
-use crate::transport::ConnFacts;
+use crate::response::{Response, ResponseBody};
 use crate::worker::Cx;
 
 /// Output for a streamed body is flushed once this many bytes are pending, bounding memory per
@@ -116,17 +116,16 @@ pub trait Session {
         r: Response<'_>,
     ) -> Result<(), GatewayError>;
 
-    /// Relays an origin's response (already through the response filter) whose body comes
-    /// from `body`: the head is held until the body's start decodes, so an origin whose body
-    /// is broken from the start is still answered with an error. Ok(true): the origin's
-    /// message was read to its end.
+    /// Relays a response (already through the response filter) whose body comes from `body`:
+    /// the head is held until the body's start decodes, so a body broken from the start is
+    /// still answered with an error. Ok(true): the body was read to its end.
     async fn relay(
         &mut self,
         w: &Cx<'_>,
         head: &RequestHead,
         st: &mut ExchangeState,
         r: Response<'_>,
-        body: &mut BodyReader<'_>,
+        body: &mut impl ResponseBody,
     ) -> Result<bool, GatewayError>;
 
     /// What becomes of the connection after the exchange described by `st`.

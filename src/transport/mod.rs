@@ -3,11 +3,14 @@
 //!
 //! Owns: [`Stream`], the one type every client and origin connection is read and written
 //! through (plain TCP today; TLS joins as a second variant implementing the same methods), the
-//! timed I/O on it ([`IoFail`]), and [`ConnFacts`], the connection's facts (peer and local
-//! address, scheme, TLS parameters) captured once at accept; [`bufpool`], the per-worker read
+//! timed I/O on it ([`IoFail`]), and whether a read side ended cleanly ([`ReadEnd`]);
+//! [`bufpool`], the per-worker read
 //! buffers both client sessions and the outbound client borrow. Leaves out: HTTP (see
 //! [`crate::session`] and [`crate::proxy`]), accepting and connecting (the accept loop in
 //! [`crate::server`], the upstream pools).
+//!
+//! The connection's facts (peer, scheme, TLS parameters) are [`crate::facts`]' (re-exported
+//! here): the accept loop and the handshake fill them in, the layers above read them.
 //!
 //! Data flow: the accept loop wraps the socket in a [`Stream`] and records its [`ConnFacts`];
 //! from then on only [`Stream`]'s methods touch the socket. Reads append to a `BytesMut`: an
@@ -23,7 +26,6 @@ pub mod tls;
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -32,7 +34,11 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub use tls::{ClientCert, HandshakeError, Refused, TlsFacts, TlsStream};
+pub use tls::{HandshakeError, ReadEnd, Refused, TlsStream};
+
+// The connection's facts live in the neutral `facts` module (the lifecycle reads them without
+// naming the transport); re-exported here for code that already had them from here.
+pub use crate::facts::{ClientCert, ConnFacts, PeerIp, Scheme, TlsFacts};
 
 /// Why a timed stream operation failed.
 #[derive(Debug)]
@@ -178,6 +184,15 @@ impl Stream {
         }
     }
 
+    /// How the read side stands: on TLS whether an end came with close_notify (RFC 8446 §6.1,
+    /// RFC 5246 §7.2.1); `None` on plain TCP, whose end of stream is its only end signal.
+    pub fn read_end(&self) -> Option<ReadEnd> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(t.read_end()),
+        }
+    }
+
     /// Before the stream is dropped: on TLS, close_notify (RFC 8446 §6.1), sent without
     /// waiting; nothing on plain TCP (the close itself is the end).
     pub fn notify_close(&mut self) {
@@ -251,112 +266,4 @@ fn recv_now(fd: RawFd, dst: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     let n = unsafe { libc::recv(fd, dst.as_mut_ptr().cast(), dst.len(), libc::MSG_DONTWAIT) };
     // negative (-1) exactly when it failed
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
-}
-
-/// The scheme a request arrived with (`X-Forwarded-Proto`, redirects, the access log).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Http,
-    Https,
-}
-
-impl Scheme {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
-    }
-}
-
-/// What is known about a client connection, captured once at accept and kept (boxed) by the
-/// connection, so no later phase asks the socket again.
-#[derive(Debug, Clone)]
-pub struct ConnFacts {
-    pub peer: SocketAddr,
-    /// The address the client connected to.
-    pub local: SocketAddr,
-    /// The peer's address as text (`X-Forwarded-For`, throttling by IP, the access log).
-    pub peer_ip: PeerIp,
-    pub scheme: Scheme,
-    /// The negotiated TLS parameters; `None` on plain connections.
-    pub tls: Option<Box<TlsFacts>>,
-}
-
-impl ConnFacts {
-    /// The facts of a plain TCP connection.
-    pub fn plain(peer: SocketAddr, local: SocketAddr) -> ConnFacts {
-        ConnFacts {
-            peer,
-            local,
-            peer_ip: PeerIp::new(peer),
-            scheme: Scheme::Http,
-            tls: None,
-        }
-    }
-}
-
-/// The textual client address for `X-Forwarded-For`, formatted once per connection.
-#[derive(Clone, Copy)]
-pub struct PeerIp {
-    buf: [u8; 46],
-    len: u8,
-}
-
-impl std::fmt::Debug for PeerIp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-impl PeerIp {
-    pub fn new(addr: SocketAddr) -> Self {
-        let mut buf = [0u8; 46];
-        let len = match addr.ip().to_canonical() {
-            // the common case, formatted by hand
-            std::net::IpAddr::V4(v4) => {
-                let mut n = 0;
-                for (i, octet) in v4.octets().iter().enumerate() {
-                    if i > 0 {
-                        buf[n] = b'.';
-                        n += 1;
-                    }
-                    let mut d = crate::fmt::itoa_u64(u64::from(*octet));
-                    for &c in d.as_bytes_mut() {
-                        buf[n] = c;
-                        n += 1;
-                    }
-                }
-                n
-            }
-            ip => {
-                use std::io::Write;
-                let mut cur = std::io::Cursor::new(&mut buf[..]);
-                let _ = write!(cur, "{ip}");
-                cur.position() as usize
-            }
-        };
-        PeerIp {
-            buf,
-            len: len as u8,
-        }
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..usize::from(self.len)).unwrap_or_default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_ip_text() {
-        let t = |s: &str| PeerIp::new(s.parse().unwrap()).as_bytes().to_vec();
-        assert_eq!(t("10.0.200.7:1"), b"10.0.200.7");
-        assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
-        assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
-        assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
-    }
 }

@@ -124,20 +124,8 @@ enum Held {
     Plaintext,
 }
 
+pub use crate::facts::TlsFacts;
 pub use crate::tls::ClientCert;
-
-/// What a server-side handshake established, captured once at accept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFacts {
-    /// "TLSv1.2" or "TLSv1.3".
-    pub version: &'static str,
-    /// The server name the client asked for (RFC 6066 §3), if any.
-    pub sni: Option<Box<str>>,
-    /// The application protocol agreed with ALPN (RFC 7301), if any.
-    pub alpn: Option<Box<[u8]>>,
-    /// The verified client certificate (mutual TLS), parsed once at accept.
-    pub client_cert: Option<ClientCert>,
-}
 
 /// A TLS connection over a monoio TCP stream. Large (rustls's state is over 1 KiB): keep it
 /// boxed where idle connections park.

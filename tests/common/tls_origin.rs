@@ -123,6 +123,9 @@ pub struct TlsOptions {
     pub idle: Option<(Duration, IdleAction)>,
     /// TLS 1.3 session tickets sent after each full handshake (rustls's default when `None`).
     pub tickets: Option<usize>,
+    /// [`Reply::RawThenClose`] ends with a bare TCP close, without close_notify: what a
+    /// truncation attack looks like (RFC 8446 §6.1).
+    pub bare_close: bool,
 }
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
@@ -435,8 +438,10 @@ fn serve(
                 }
                 Reply::RawThenClose(b) => {
                     let _ = s.send(&b);
-                    s.conn.send_close_notify();
-                    let _ = s.flush();
+                    if !opts.bare_close {
+                        s.conn.send_close_notify();
+                        let _ = s.flush();
+                    }
                     return;
                 }
                 Reply::Close => return,

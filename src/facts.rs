@@ -1,0 +1,141 @@
+//! What is known about a client connection, from the moment it was accepted: its facts as the
+//! layers above the transport see them.
+//!
+//! Owns: [`ConnFacts`] (peer and local address, the peer's address as text, [`Scheme`], the
+//! negotiated [`TlsFacts`] with the verified [`ClientCert`]), plain data with no behaviour
+//! beyond formatting the peer's address once ([`PeerIp`]). A neutral leaf: it imports no
+//! transport, protocol or lifecycle module, so the lifecycle (`X-Forwarded-Proto`, redirects to
+//! https, HSTS), the integrations (forwarding fields), the access log and the sessions read a
+//! connection's facts without naming the transport that produced them. ([`ClientCert`] is
+//! re-exported from [`crate::tls`], which parses it with the rest of the X.509 handling.)
+//! Leaves out: capturing them (the accept loop in [`crate::server`] and
+//! [`crate::transport::TlsStream`]'s handshake) and where they are kept (boxed, by the
+//! connection).
+//!
+//! Data flow: accept (and handshake) → [`ConnFacts`], once per connection → read by reference
+//! by every later phase; never changed after accept.
+
+use std::net::SocketAddr;
+
+pub use crate::tls::ClientCert;
+
+/// What a server-side handshake established, captured once at accept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFacts {
+    /// "TLSv1.2" or "TLSv1.3".
+    pub version: &'static str,
+    /// The server name the client asked for (RFC 6066 §3), if any.
+    pub sni: Option<Box<str>>,
+    /// The application protocol agreed with ALPN (RFC 7301), if any.
+    pub alpn: Option<Box<[u8]>>,
+    /// The verified client certificate (mutual TLS), parsed once at accept.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// The scheme a request arrived with (`X-Forwarded-Proto`, redirects, the access log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// What is known about a client connection, captured once at accept and kept (boxed) by the
+/// connection, so no later phase asks the socket again.
+#[derive(Debug, Clone)]
+pub struct ConnFacts {
+    pub peer: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
+    /// The peer's address as text (`X-Forwarded-For`, throttling by IP, the access log).
+    pub peer_ip: PeerIp,
+    pub scheme: Scheme,
+    /// The negotiated TLS parameters; `None` on plain connections.
+    pub tls: Option<Box<TlsFacts>>,
+}
+
+impl ConnFacts {
+    /// The facts of a plain TCP connection.
+    pub fn plain(peer: SocketAddr, local: SocketAddr) -> ConnFacts {
+        ConnFacts {
+            peer,
+            local,
+            peer_ip: PeerIp::new(peer),
+            scheme: Scheme::Http,
+            tls: None,
+        }
+    }
+}
+
+/// The textual client address for `X-Forwarded-For`, formatted once per connection.
+#[derive(Clone, Copy)]
+pub struct PeerIp {
+    buf: [u8; 46],
+    len: u8,
+}
+
+impl std::fmt::Debug for PeerIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl PeerIp {
+    pub fn new(addr: SocketAddr) -> Self {
+        let mut buf = [0u8; 46];
+        let len = match addr.ip().to_canonical() {
+            // the common case, formatted by hand
+            std::net::IpAddr::V4(v4) => {
+                let mut n = 0;
+                for (i, octet) in v4.octets().iter().enumerate() {
+                    if i > 0 {
+                        buf[n] = b'.';
+                        n += 1;
+                    }
+                    let mut d = crate::fmt::itoa_u64(u64::from(*octet));
+                    for &c in d.as_bytes_mut() {
+                        buf[n] = c;
+                        n += 1;
+                    }
+                }
+                n
+            }
+            ip => {
+                use std::io::Write;
+                let mut cur = std::io::Cursor::new(&mut buf[..]);
+                let _ = write!(cur, "{ip}");
+                cur.position() as usize
+            }
+        };
+        PeerIp {
+            buf,
+            len: len as u8,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ip_text() {
+        let t = |s: &str| PeerIp::new(s.parse().unwrap()).as_bytes().to_vec();
+        assert_eq!(t("10.0.200.7:1"), b"10.0.200.7");
+        assert_eq!(t("255.255.255.255:1"), b"255.255.255.255");
+        assert_eq!(t("[::ffff:1.2.3.4]:1"), b"1.2.3.4");
+        assert_eq!(t("[2001:db8::1]:1"), b"2001:db8::1");
+    }
+}
