@@ -132,30 +132,36 @@ pub enum Conn {
     Tls(Arc<TlsConn>),
 }
 
-/// TLS bytes read from the socket at a time: the state is only fed when its plaintext is all
-/// taken, so this stays far below what rustls buffers before it refuses more (16 KiB).
-const READ_CHUNK: usize = 4096;
+/// TLS bytes read from the socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// A client TLS connection shareable between a reading and a writing thread.
 pub struct TlsConn {
     sock: TcpStream,
-    conn: Mutex<ClientConnection>,
-    /// Held while sealed records are written to the socket. Taken while `conn` is held, so
+    state: Mutex<TlsState>,
+    /// Held while sealed records are written to the socket. Taken while `state` is held, so
     /// records reach the wire in the order they were sealed (their sequence numbers, RFC 8446
-    /// §5.3), and `conn` is released before the (possibly blocking) write, so a reader is never
-    /// stuck behind a writer waiting for the peer.
+    /// §5.3), and `state` is released before the (possibly blocking) write, so a reader is
+    /// never stuck behind a writer waiting for the peer.
     wire: Mutex<()>,
 }
 
+struct TlsState {
+    conn: ClientConnection,
+    /// TLS bytes read from the socket and not yet given to `conn`: it is fed only once its
+    /// plaintext is all taken, as rustls refuses more beyond 16 KiB of it.
+    pending: Vec<u8>,
+}
+
 impl TlsConn {
-    /// Seals what `conn` has queued and writes it, keeping record order (see `wire`).
-    fn send_queued(&self, mut conn: MutexGuard<'_, ClientConnection>) -> io::Result<()> {
+    /// Seals what the connection has queued and writes it, keeping record order (see `wire`).
+    fn send_queued(&self, mut state: MutexGuard<'_, TlsState>) -> io::Result<()> {
         let mut out = Vec::new();
-        while conn.wants_write() {
-            conn.write_tls(&mut out)?;
+        while state.conn.wants_write() {
+            state.conn.write_tls(&mut out)?;
         }
         let _wire = self.wire.lock().unwrap();
-        drop(conn);
+        drop(state);
         (&self.sock).write_all(&out)
     }
 
@@ -163,40 +169,47 @@ impl TlsConn {
         if buf.is_empty() {
             return Ok(0);
         }
-        let mut tmp = [0u8; READ_CHUNK];
+        let mut tmp = vec![0u8; READ_CHUNK];
         loop {
             {
-                let mut c = self.conn.lock().unwrap();
-                match c.reader().read(buf) {
-                    // Ok(0): the peer's close_notify (RFC 8446 §6.1); a TCP EOF without one
-                    // is UnexpectedEof
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+                let mut st = self.state.lock().unwrap();
+                loop {
+                    match st.conn.reader().read(buf) {
+                        // Ok(0): the peer's close_notify (RFC 8446 §6.1); a TCP EOF without
+                        // one is UnexpectedEof
+                        Ok(n) => return Ok(n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                    if st.pending.is_empty() {
+                        break;
+                    }
+                    let st = &mut *st;
+                    let n = st.conn.read_tls(&mut st.pending.as_slice())?;
+                    st.pending.drain(..n);
+                    st.conn.process_new_packets().map_err(io::Error::other)?;
                 }
             }
             // wait for the peer without holding the state (a writer may be sealing meanwhile)
             let n = (&self.sock).read(&mut tmp)?;
-            let mut c = self.conn.lock().unwrap();
-            let mut data = &tmp[..n];
-            loop {
-                c.read_tls(&mut data)?;
-                c.process_new_packets().map_err(io::Error::other)?;
-                if data.is_empty() {
-                    break;
-                }
+            let mut st = self.state.lock().unwrap();
+            if n == 0 && st.pending.is_empty() {
+                // the TCP end of stream, for rustls to judge (close_notify seen or not)
+                st.conn.read_tls(&mut &[][..])?;
+                st.conn.process_new_packets().map_err(io::Error::other)?;
             }
-            if c.wants_write() {
-                self.send_queued(c)?;
+            st.pending.extend_from_slice(&tmp[..n]);
+            if st.conn.wants_write() {
+                self.send_queued(st)?;
             }
         }
     }
 
     fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut c = self.conn.lock().unwrap();
-        let n = c.writer().write(buf)?;
+        let mut st = self.state.lock().unwrap();
+        let n = st.conn.writer().write(buf)?;
         // records are sent now, not left buffered (tests time what they write)
-        self.send_queued(c)?;
+        self.send_queued(st)?;
         Ok(n)
     }
 }
@@ -218,7 +231,10 @@ impl Conn {
         }
         Ok(Conn::Tls(Arc::new(TlsConn {
             sock: tcp,
-            conn: Mutex::new(conn),
+            state: Mutex::new(TlsState {
+                conn,
+                pending: Vec::new(),
+            }),
             wire: Mutex::new(()),
         })))
     }
@@ -260,9 +276,9 @@ impl Conn {
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if let Conn::Tls(t) = self {
             if how != Shutdown::Read {
-                let mut c = t.conn.lock().unwrap();
-                c.send_close_notify();
-                t.send_queued(c)?;
+                let mut st = t.state.lock().unwrap();
+                st.conn.send_close_notify();
+                t.send_queued(st)?;
             }
         }
         self.tcp().shutdown(how)
