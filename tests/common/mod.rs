@@ -384,7 +384,9 @@ pub fn read_head(s: &mut (impl Read + ?Sized), buf: &mut Vec<u8>) -> Option<Stri
 /// bytes; what follows it stays in `buf`. None at EOF, on error or on a head httparse refuses.
 pub fn read_request(
     s: &mut (impl Read + ?Sized),
-    buf: &mut Vec<u8>, keep_bodies: bool) -> Option<Recorded> {
+    buf: &mut Vec<u8>,
+    keep_bodies: bool,
+) -> Option<Recorded> {
     let head_end = head_end(s, buf)?;
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut req = httparse::Request::new(&mut headers);
