@@ -30,6 +30,22 @@ mock = { status = 200, body = "ok" }
 }
 
 all_transports! {
+    // The harness itself: in TLS mode `g.addr` is the TLS listener and the client helpers speak
+    // TLS to it (the gateway says so in X-Forwarded-Proto); the plain listener stays plain.
+    fn the_client_helpers_speak_the_mode_s_transport(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &routes(&o));
+        let tls = transport() == Transport::Tls;
+        assert_eq!(Client::new(g.addr).stream.is_tls(), tls);
+        assert_eq!(g.addr != g.plain_addr(), tls);
+        assert!(!Client::new(g.plain_addr()).stream.is_tls());
+        assert_eq!(get(g.addr, "/api/a").status, 200);
+        assert_eq!(get(g.plain_addr(), "/api/b").status, 200);
+        let reqs = o.requests();
+        assert_eq!(reqs[0].header("x-forwarded-proto"), Some(if tls { "https" } else { "http" }));
+        assert_eq!(reqs[1].header("x-forwarded-proto"), Some("http"));
+    }
+
     fn mock_route_answers(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &routes(&o));
