@@ -163,7 +163,7 @@ fn tiny_origin(listener: TcpListener, body: &'static str) {
     });
 }
 
-all_transports! {
+both_drivers! {
     fn new_answers_reach_the_workers_and_a_failed_lookup_keeps_the_last_good_one(d) {
         let one = Origin::start(|_| Reply::ok("one"));
         let two = Origin::start(|_| Reply::ok("two"));
