@@ -12,7 +12,12 @@ use std::time::Duration;
 use common::*;
 
 fn temp(name: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("tollgate-log-{}-{name}", std::process::id()));
+    // per transport too: a test's plain and TLS variants run at the same time
+    let p = std::env::temp_dir().join(format!(
+        "tollgate-log-{}-{:?}-{name}",
+        std::process::id(),
+        transport()
+    ));
     let _ = std::fs::remove_file(&p);
     p
 }
@@ -64,7 +69,7 @@ value = "carol-key-0123456789abcdef"
 enabled = false
 "#;
 
-both_drivers! {
+all_transports! {
     fn a_request_outliving_the_drain_does_not_hold_up_exit(d) {
         let o = Origin::start(|_| Reply::After(Duration::from_secs(4), Box::new(Reply::ok("late"))));
         let path = temp(&format!("late-{d}.log"));
@@ -246,7 +251,7 @@ fn unknown_format_variable_is_a_config_error() {
 mod review {
     use super::*;
 
-    both_drivers! {
+    all_transports! {
         fn requests_refused_at_the_head_are_logged_and_counted(d) {
             // a malformed head (a smuggling probe), an oversized one and a slow one get their
             // 400 / 431 / 408, and each leaves a log line and a count like any other answer

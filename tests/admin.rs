@@ -101,7 +101,7 @@ fn admin_gateway(d: &str, workers: usize, admin_extra: &str, rest: &str) -> (Gat
 
 /// Reads until the peer closes (Ok(0)) or the read times out / fails; the bytes and whether it
 /// was a clean close.
-fn read_to_close(s: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
+fn read_to_close(s: &mut Conn) -> (Vec<u8>, bool) {
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
     loop {

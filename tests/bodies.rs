@@ -193,7 +193,7 @@ struct Dripper {
 }
 
 impl Dripper {
-    fn start(mut s: TcpStream, every: Duration, limit: Duration) -> Dripper {
+    fn start(mut s: Conn, every: Duration, limit: Duration) -> Dripper {
         let stop = Arc::new(AtomicBool::new(false));
         let ran_out = Arc::new(AtomicBool::new(false));
         let (st, out) = (stop.clone(), ran_out.clone());
@@ -231,7 +231,7 @@ impl Drop for Dripper {
     }
 }
 
-both_drivers! {
+all_transports! {
     // A body within request_buffer_bytes sent slowly in pieces (Content-Length, then chunked):
     // no origin connection exists until the body is complete, and the origin then gets exactly
     // one complete request, byte for byte.
@@ -250,9 +250,10 @@ both_drivers! {
         c.send(&body[900..]);
         let r = c.read(false).expect("a response");
         assert_eq!(r.status, 200);
-        let mut want = b"POST /api/up HTTP/1.1\r\nHost: h\r\nx-request-id: rid-1\r\n\
-x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n\
-content-length: 1000\r\n\r\n".to_vec();
+        let proto = proto();
+        let mut want = format!("POST /api/up HTTP/1.1\r\nHost: h\r\nx-request-id: rid-1\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: h\r\n\
+content-length: 1000\r\n\r\n").into_bytes();
         want.extend_from_slice(&body);
         let reqs = o.requests();
         assert_eq!(reqs.len(), 1);
@@ -271,9 +272,9 @@ content-length: 1000\r\n\r\n".to_vec();
         assert_eq!(reqs.len(), 2);
         assert_eq!(
             String::from_utf8_lossy(&reqs[1].raw),
-            "POST /api/up HTTP/1.1\r\nHost: h\r\nx-request-id: rid-2\r\n\
-x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\nx-forwarded-host: h\r\n\
-transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+            format!("POST /api/up HTTP/1.1\r\nHost: h\r\nx-request-id: rid-2\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: h\r\n\
+transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
         );
     }
 
@@ -592,8 +593,8 @@ transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
             let raw = format!("GET {path} HTTP/1.1\r\nHost: h\r\n{name}: secret-0123456789abcdef\r\nx-request-id: r\r\n\r\n");
             assert_eq!(roundtrip(g.addr, raw.as_bytes()).status, 200);
         };
-        let tail = "x-request-id: r\r\nx-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\n\
-                    x-forwarded-proto: http\r\nx-forwarded-host: h\r\n\r\n";
+        let tail = format!("x-request-id: r\r\nx-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\n\
+                    x-forwarded-proto: {}\r\nx-forwarded-host: h\r\n\r\n", proto());
         send("/keep", "x-api-key");
         send("/strip", "X-Api-Key");
         let reqs = o.requests();

@@ -119,7 +119,7 @@ fn upload_then_read(
     (r, eof, sent)
 }
 
-both_drivers! {
+all_transports! {
     // ------------------------------------------------------------------ A1: no content
 
     fn a_204_or_304_mock_with_a_body_is_refused(d) {

@@ -29,7 +29,23 @@ mock = { status = 200, body = "ok" }
 "#
 }
 
-both_drivers! {
+all_transports! {
+    // The harness itself: in TLS mode `g.addr` is the TLS listener and the client helpers speak
+    // TLS to it (the gateway says so in X-Forwarded-Proto); the plain listener stays plain.
+    fn the_client_helpers_speak_the_mode_s_transport(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &routes(&o));
+        let tls = transport() == Transport::Tls;
+        assert_eq!(Client::new(g.addr).stream.is_tls(), tls);
+        assert_eq!(g.addr != g.plain_addr(), tls);
+        assert!(!Client::new(g.plain_addr()).stream.is_tls());
+        assert_eq!(get(g.addr, "/api/a").status, 200);
+        assert_eq!(get(g.plain_addr(), "/api/b").status, 200);
+        let reqs = o.requests();
+        assert_eq!(reqs[0].header("x-forwarded-proto"), Some(if tls { "https" } else { "http" }));
+        assert_eq!(reqs[1].header("x-forwarded-proto"), Some("http"));
+    }
+
     fn mock_route_answers(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &routes(&o));
@@ -65,9 +81,10 @@ both_drivers! {
         assert_eq!(reqs.len(), 1);
         let q = &reqs[0];
         let rid = r.header("x-request-id").expect("request id returned");
+        let proto = proto();
         let expected = format!(
             "GET /v1/pets/42?x=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: t\r\n\
-x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: http\r\nx-forwarded-host: api.example.com\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: api.example.com\r\n\
 x-request-id: {rid}\r\n\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&q.raw), expected);
@@ -106,16 +123,18 @@ Proxy-Authorization: Basic eA==\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r
     fn forwarded_for_is_appended_and_request_id_kept(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &routes(&o));
+        // the client claims the other scheme: the gateway's own replaces it
+        let claimed = if proto() == "http" { "https" } else { "http" };
         let r = roundtrip(
             g.addr,
-            b"GET /api/x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.1.1\r\n\
-X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nx-request-id: abc-123\r\n\r\n",
+            format!("GET /api/x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.1.1\r\n\
+X-Forwarded-Proto: {claimed}\r\nX-Forwarded-Host: evil\r\nx-request-id: abc-123\r\n\r\n").as_bytes(),
         );
         assert_eq!(r.header("x-request-id"), Some("abc-123"));
         let q = &o.requests()[0];
         assert_eq!(q.header("x-forwarded-for"), Some("10.1.1.1, 127.0.0.1"));
         assert_eq!(q.header_count("x-forwarded-proto"), 1);
-        assert_eq!(q.header("x-forwarded-proto"), Some("http"));
+        assert_eq!(q.header("x-forwarded-proto"), Some(proto()));
         assert_eq!(q.header("x-forwarded-host"), Some("h"));
         assert_eq!(q.header("x-request-id"), Some("abc-123"));
         assert_eq!(q.header_count("x-request-id"), 1);
@@ -296,7 +315,7 @@ Content-Length: 13\r\n\r\n{\"name\":\"x\"}\n",
 mod response_headers {
     use super::*;
 
-    both_drivers! {
+    all_transports! {
         fn hop_by_hop_response_headers_are_removed(d) {
             let o = Origin::start(|_| Reply::Raw(
                 b"HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=5\r\n\
@@ -317,7 +336,7 @@ mod response_headers {
 mod response_date {
     use super::*;
 
-    both_drivers! {
+    all_transports! {
         fn a_response_without_date_gets_one_and_the_origin_s_is_kept(d) {
             let o = Origin::start(|r| if r.target == "/api/dated" {
                 Reply::Raw(b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nContent-Length: 0\r\n\r\n".to_vec())

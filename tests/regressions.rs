@@ -65,7 +65,7 @@ fn read_to_eof(c: &mut Client) -> Vec<u8> {
     all
 }
 
-both_drivers! {
+all_transports! {
     // ------------------------------------------------------------------ fixed defects
 
     // A misbehaving origin answers HEAD with a head and, in a later write, a body. The gateway

@@ -54,7 +54,7 @@ fn client_table_with_interval_rounded_up_admits_its_burst() {
     );
 }
 
-both_drivers! {
+all_transports! {
     fn route_limit_rate_3_burst_1_admits_anything(d) {
         let gw = Gateway::start(d, 1, r#"
 [[route]]
@@ -129,7 +129,7 @@ fn client_table_lookup_finds_own_slot_before_claiming_a_free_one() {
 
 mod metrics {
     use super::*;
-    both_drivers! {
+    all_transports! {
         fn access_log_dropped_counter_is_exposed(d) {
             let path = std::env::temp_dir().join(format!("tollgate-rv2-{}-{d}.log", std::process::id()));
             let text = server_toml(d, 1, "")

@@ -71,7 +71,7 @@ fn check_rejected(g: &Gateway, o: &Origin, name: &str, raw: &[u8], status: u16) 
     );
 }
 
-both_drivers! {
+all_transports! {
     fn ambiguous_requests_are_rejected_and_never_forwarded(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &routes(&o));

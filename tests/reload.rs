@@ -39,7 +39,7 @@ fn requests_total(admin: SocketAddr, route: &str) -> u64 {
 
 const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
 
-both_drivers! {
+all_transports! {
     fn reload_swaps_routes_on_every_worker(d) {
         let text = |body: &str, extra: &str| {
             server_toml(d, 2, "") + &mock_route("GET /v", body) + extra

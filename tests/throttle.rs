@@ -122,7 +122,7 @@ fn sha256_hex(s: &str) -> String {
         .collect()
 }
 
-both_drivers! {
+all_transports! {
     fn route_limit_admits_rate_times_t_plus_burst_within_one_percent(d) {
         let g = Gateway::start(d, 2, &plan_config(None));
         let (ok, limited, secs) = hammer(g.addr, "/limited", 6, 3.0);

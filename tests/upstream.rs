@@ -22,7 +22,7 @@ fn api_route() -> &'static str {
     "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"
 }
 
-both_drivers! {
+all_transports! {
     fn refused_connect_is_502(d) {
         let g = Gateway::start(d, 1, &(upstream_toml("u", &[dead_addr()], "") + api_route()));
         let r = get(g.addr, "/api/x");

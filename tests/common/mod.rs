@@ -1,6 +1,7 @@
 //! Test harness: tollgate started in-process on real sockets, a recording origin that keeps the
 //! exact bytes it received, and a raw HTTP/1.1 client. Every test runs on both drivers through
-//! [`both_drivers!`].
+//! [`both_drivers!`], or on both drivers over plain TCP and over TLS through [`all_transports!`]
+//! (conn.rs: the transport mode, the TLS gateway registry and the client [`Conn`]).
 #![allow(dead_code)]
 // The harness panics to fail the test using it; the crate-wide deny of unwrap/expect
 // (Cargo.toml [lints]) is for runtime code.
@@ -16,8 +17,12 @@ use std::time::Duration;
 use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
+pub mod conn;
 pub mod tls_client;
 pub mod tls_origin;
+
+#[allow(unused_imports)]
+pub use conn::{proto, transport, Conn, Transport};
 
 /// Generates each test once per driver: `io_uring::name` and `epoll::name`.
 #[macro_export]
@@ -39,9 +44,12 @@ macro_rules! both_drivers {
 /// A running in-process gateway, drained and joined on drop.
 pub struct Gateway {
     handle: Option<ServerHandle>,
+    /// The first `server.listen` address, or in TLS mode the first `tls.listen` address.
     pub addr: SocketAddr,
     /// The config file the gateway was started from (and reloads read).
     pub config_path: std::path::PathBuf,
+    /// In TLS mode, the `[tls]` table appended to every config text (also on rewrites).
+    tls: Option<String>,
 }
 
 impl Gateway {
@@ -68,6 +76,13 @@ impl Gateway {
         text: &str,
         resolver: Arc<dyn tollgate::config::resolve::Resolver>,
     ) -> Gateway {
+        // TLS mode: unless the test configures TLS itself, add a listener and serve `addr` on it
+        let tls = (transport() == Transport::Tls
+            && !text.starts_with("[tls]")
+            && !text.contains("\n[tls]"))
+        .then(conn::tls_section);
+        let owned = text.to_string() + tls.as_deref().unwrap_or("");
+        let text = owned.as_str();
         let cfg = tollgate::config::from_str_with(text, resolver.clone())
             .unwrap_or_else(|e| panic!("test config invalid:\n{}\n{text}", e.render("test")));
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -79,16 +94,25 @@ impl Gateway {
         std::fs::write(&path, text).expect("config file written");
         let source = ConfigSource::File(path.clone());
         let handle = server::start_with(Arc::new(cfg), source, resolver).expect("gateway starts");
-        let addr = handle.local_addrs()[0];
+        let addr = match tls {
+            Some(_) => {
+                let a = handle.tls_addrs()[0];
+                conn::register_tls(a);
+                a
+            }
+            None => handle.local_addrs()[0],
+        };
         Gateway {
             handle: Some(handle),
             addr,
             config_path: path,
+            tls,
         }
     }
 
     /// Replaces the config file's text (a following reload reads it).
     pub fn write_config(&self, text: &str) {
+        let text = text.to_string() + self.tls.as_deref().unwrap_or("");
         std::fs::write(&self.config_path, text).expect("config file written");
     }
 
@@ -101,7 +125,13 @@ impl Gateway {
         self.handle.as_ref().expect("running")
     }
 
+    /// The first plain (`server.listen`) address, in either mode.
+    pub fn plain_addr(&self) -> SocketAddr {
+        self.handle().local_addrs()[0]
+    }
+
     pub fn stop(mut self) {
+        conn::unregister_tls(self.addr);
         if let Some(h) = self.handle.take() {
             h.shutdown();
             h.join();
@@ -111,6 +141,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        conn::unregister_tls(self.addr);
         if let Some(h) = self.handle.take() {
             h.shutdown();
             h.join();
@@ -332,7 +363,7 @@ fn serve_origin_conn(
 
 /// Reads from `s` into `buf` until it holds a whole head; the head's length (through the empty
 /// line). None at EOF or on error.
-fn head_end(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+fn head_end(s: &mut (impl Read + ?Sized), buf: &mut Vec<u8>) -> Option<usize> {
     loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
             return Some(i + 4);
@@ -343,7 +374,7 @@ fn head_end(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
 
 /// Reads one head from `s` (for origins and clients written by hand whose messages carry no
 /// body) and takes it out of `buf`; what follows it stays there. None at EOF or on error.
-pub fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+pub fn read_head(s: &mut (impl Read + ?Sized), buf: &mut Vec<u8>) -> Option<String> {
     let end = head_end(s, buf)?;
     let head: Vec<u8> = buf.drain(..end).collect();
     Some(String::from_utf8_lossy(&head).into_owned())
@@ -351,7 +382,11 @@ pub fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
 
 /// Reads one request (head + body, chunked or Content-Length) from `s`, keeping the exact
 /// bytes; what follows it stays in `buf`. None at EOF, on error or on a head httparse refuses.
-pub fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> Option<Recorded> {
+pub fn read_request(
+    s: &mut (impl Read + ?Sized),
+    buf: &mut Vec<u8>,
+    keep_bodies: bool,
+) -> Option<Recorded> {
     let head_end = head_end(s, buf)?;
     let mut headers = [httparse::EMPTY_HEADER; 128];
     let mut req = httparse::Request::new(&mut headers);
@@ -425,7 +460,7 @@ pub fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>, keep_bodies: bool) -> 
     Some(rec)
 }
 
-fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+fn fill(s: &mut (impl Read + ?Sized), buf: &mut Vec<u8>) -> Option<()> {
     let mut tmp = [0u8; 65_536];
     match s.read(&mut tmp) {
         Ok(0) | Err(_) => None,
@@ -475,9 +510,9 @@ impl Response {
     }
 }
 
-/// A client connection with a 10 s read timeout.
-pub fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).expect("connect to gateway");
+/// A client connection with a 10 s read timeout (TLS to a TLS-mode gateway's address).
+pub fn connect(addr: SocketAddr) -> Conn {
+    let s = Conn::connect(addr).expect("connect to gateway");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.set_nodelay(true).unwrap();
     s
@@ -485,7 +520,7 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
 
 /// A client that keeps unread bytes between responses (pipelining, keep-alive).
 pub struct Client {
-    pub stream: TcpStream,
+    pub stream: Conn,
     buf: Vec<u8>,
 }
 
