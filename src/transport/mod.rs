@@ -41,6 +41,22 @@ pub enum IoFail {
     Io(io::Error),
 }
 
+/// How the read side of a stream stands: whether the peer's data ended, and how. On TLS an
+/// end without close_notify may be a truncation (RFC 8446 §6.1: close_notify is what tells the
+/// end of the data from an attacker's or a network's cut), so a close-delimited message (RFC
+/// 9112 §6.3, item 8) is only complete with [`ReadEnd::CloseNotify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// More may come (no end seen yet; for plain TCP see [`Stream::read_end`]).
+    Open,
+    /// The TLS peer sent close_notify: a clean end of its data (RFC 8446 §6.1, RFC 5246
+    /// §7.2.1). Nothing more can legitimately come.
+    CloseNotify,
+    /// End of stream at the transport: TCP FIN (or an end rustls saw) without close_notify on
+    /// TLS; on plain TCP, its only kind of end.
+    Eof,
+}
+
 /// Spare capacity below which a read first grows (or reclaims) the buffer.
 pub const MIN_READ_SPARE: usize = 1024;
 
@@ -217,6 +233,16 @@ impl Stream {
             )
         };
         n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// How the read side stands. TLS tracks it (close_notify or a bare TCP end, as its reads
+    /// saw them); a plain TCP stream keeps no state and answers [`ReadEnd::Eof`], its only
+    /// kind of end: ask after a read returned 0.
+    pub fn read_end(&self) -> ReadEnd {
+        match self {
+            Stream::Plain(_) => ReadEnd::Eof,
+            Stream::Tls(t) => t.read_end(),
+        }
     }
 
     /// The socket's descriptor: for the idle table's timeouts, which act on the socket itself,

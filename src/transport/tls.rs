@@ -42,7 +42,7 @@ use monoio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
-pub use super::{IoFail, MIN_READ_SPARE};
+pub use super::{IoFail, ReadEnd, MIN_READ_SPARE};
 
 /// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a
 /// record) one `try_read` or `probe_idle` makes: a peer that keeps the socket full of records
@@ -101,18 +101,6 @@ fn version_name(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
         rustls::ProtocolVersion::TLSv1_2 => Some("TLSv1.2"),
         _ => None,
     }
-}
-
-/// How the read side of a TLS stream stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadEnd {
-    /// More may come.
-    Open,
-    /// The peer sent close_notify: a clean end of its data (RFC 8446 §6.1, RFC 5246 §7.2.1).
-    CloseNotify,
-    /// TCP end of stream without close_notify. Treated as an end too (many clients close that
-    /// way), but a truncation cannot be told apart from it, so callers may note it.
-    TcpEof,
 }
 
 /// Whether rustls holds plaintext that no `try_read` has taken yet. Only the handshake can
@@ -403,7 +391,7 @@ impl TlsStream {
             match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
                 // (close_notify, after which rustls also reads nothing, ended the loop already)
                 Ok(0) => {
-                    self.end = ReadEnd::TcpEof;
+                    self.end = ReadEnd::Eof;
                     break;
                 }
                 Ok(_) => {}

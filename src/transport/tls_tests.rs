@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
 use super::{HandshakeError, IoFail, ReadEnd, TlsStream};
+use crate::transport::Stream;
 
 /// Upper bound for anything in these tests to happen (liveness, not performance).
 const LIVE: Duration = Duration::from_secs(10);
@@ -68,6 +69,8 @@ both_drivers!(
     probe_dead_after_stray_plaintext_tls12,
     probe_dead_after_stray_plaintext_tls13,
     probe_dead_after_tcp_eof,
+    stream_read_end_close_notify,
+    stream_read_end_bare_tcp_eof,
 );
 
 const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
@@ -710,6 +713,55 @@ async fn probe_dead_after_stray_plaintext_tls13() {
 
 async fn probe_dead_after_tcp_eof() {
     probe_dead(TLS13, Kill::TcpEof).await
+}
+
+/// Reads through [`Stream`] until its end; returns the plaintext.
+async fn stream_read_all(s: &mut Stream) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match s.read_within(&mut buf, 1024, left).await {
+            Ok(0) => return buf,
+            // (the end may already be seen with the last data)
+            Ok(_) => {}
+            Err(e) => panic!("read failed: {e:?}"),
+        }
+    }
+}
+
+/// `Stream::read_end` tells a TLS peer's close_notify ...
+async fn stream_read_end_close_notify() {
+    let (mut client, server) = tls_pair(TLS13).await;
+    let mut server = Stream::Tls(Box::new(server));
+    assert_eq!(server.read_end(), ReadEnd::Open);
+    client.write_all(b"body", LIVE).await.unwrap();
+    client.shutdown_write().await;
+    assert_eq!(&stream_read_all(&mut server).await[..], b"body");
+    assert_eq!(server.read_end(), ReadEnd::CloseNotify);
+}
+
+/// ... from a bare TCP end (a possible truncation), and a plain stream's end is `Eof`.
+async fn stream_read_end_bare_tcp_eof() {
+    let (mut client, server) = tls_pair(TLS12).await;
+    let mut server = Stream::Tls(Box::new(server));
+    client.write_all(b"body", LIVE).await.unwrap();
+    // FIN without close_notify
+    // SAFETY: shutdown(2) on the test's own open socket.
+    assert_eq!(unsafe { libc::shutdown(client.raw_fd(), libc::SHUT_WR) }, 0);
+    assert_eq!(&stream_read_all(&mut server).await[..], b"body");
+    assert_eq!(server.read_end(), ReadEnd::Eof);
+
+    let (plain_client, plain_server) = tcp_pair().await;
+    let mut plain_client = Stream::Plain(plain_client);
+    let mut plain_server = Stream::Plain(plain_server);
+    plain_client
+        .write_all(bytes::Bytes::from_static(b"body"), LIVE)
+        .await
+        .unwrap();
+    plain_client.shutdown_write().await;
+    assert_eq!(&stream_read_all(&mut plain_server).await[..], b"body");
+    assert_eq!(plain_server.read_end(), ReadEnd::Eof);
 }
 
 #[test]
