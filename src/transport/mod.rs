@@ -98,6 +98,26 @@ impl Stream {
         }
     }
 
+    /// Waits until the SOCKET is readable (raw bytes, end of stream or an error), bounded by
+    /// `deadline`, whatever TLS already holds: for callers that take raw bytes
+    /// ([`Stream::discard`]). [`Stream::readable_by`] answers at once while TLS holds an end or
+    /// plaintext, which a raw reader never consumes: waiting on it would spin the core.
+    pub async fn socket_readable_by(&self, deadline: Instant) -> Result<(), IoFail> {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => t.tcp(),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        match monoio::time::timeout(left, tcp.readable(false)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+            Err(_) => Err(IoFail::Timeout),
+        }
+    }
+
     /// A synchronous, non-blocking read into the spare capacity of `buf` (which first gets
     /// `want` more bytes of room when less than [`MIN_READ_SPARE`] is spare), so the buffer is
     /// never lent to a pending operation. Used right after a readiness wait. `Ok(0)`: end of
