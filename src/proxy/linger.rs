@@ -18,8 +18,8 @@
 //! waiting on the stream's readiness would spin the core), an ordinary async wait bounded by
 //! the deadline, so the core keeps serving other connections. A TLS client that already sent
 //! close_notify (RFC 8446 §6.1) sends nothing more: the linger ends at once. A worker that
-//! starts draining (shutdown) ends the linger at its next wake-up, and a shutdown drops it with the runtime (it is not counted as a
-//! busy request).
+//! starts draining (shutdown) ends the linger at its next wake-up, and a shutdown drops it
+//! with the runtime (it is not counted as a busy request).
 
 use std::cell::Cell;
 use std::io;
