@@ -1,6 +1,6 @@
 //! TLS transport hardening on the wire, both drivers: a TLS client that sends close_notify
 //! right behind a request the gateway refuses cannot freeze the worker while its connection
-//! lingers.
+//! lingers; a keep-alive TLS connection closed for idleness ends with close_notify.
 
 // Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
 // test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
@@ -83,5 +83,18 @@ both_drivers! {
         let _ = first.tls.read_to_end(&mut rest);
         drop(first);
         drop(g);
+    }
+
+    fn idle_timeout_ends_a_tls_connection_with_close_notify(d) {
+        let (g, _dir, ca) = gateway(d, "[server.timeouts]\nkeepalive_idle_ms = 200\n");
+        let mut c =
+            TlsClient::connect(tls_addr(&g), &ClientOpts::new(&ca, "api.example.com")).unwrap();
+        let r = c.get("api.example.com", "/hello");
+        assert_eq!(r.status, 200);
+        // idle past keepalive_idle_ms: the gateway closes, telling the end (RFC 8446 §6.1)
+        // rather than a bare TCP end, which rustls reports as an unexpected EOF
+        let mut b = [0u8; 1];
+        let end = c.tls.read(&mut b);
+        assert!(matches!(end, Ok(0)), "no close_notify: {end:?}");
     }
 }
