@@ -427,7 +427,10 @@ fn idle_table_guard_of_swept_connection_does_not_remove_a_newer_entry() {
     );
     drop(sb);
     b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-    assert!(matches!(b.read(&mut byte), Ok(0)), "B's peer sees the close");
+    assert!(
+        matches!(b.read(&mut byte), Ok(0)),
+        "B's peer sees the close"
+    );
     drop(a);
 }
 
