@@ -416,11 +416,20 @@ fn idle_table_guard_of_swept_connection_does_not_remove_a_newer_entry() {
     let _gb = t.register(sb.as_raw_fd(), Duration::ZERO);
     drop(ga);
     assert_eq!(t.sweep(), 1, "B's deadline must still be enforced");
-    b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    // the sweep shuts B's reading side down (its owner's read sees end of stream; the peer
+    // sees it when the owner closes, after its goodbye)
+    let mut sb = sb;
+    sb.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let mut byte = [0u8; 1];
     assert!(
-        matches!(b.read(&mut byte), Ok(0)),
+        matches!(sb.read(&mut byte), Ok(0)),
         "B must see end of stream"
+    );
+    drop(sb);
+    b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    assert!(
+        matches!(b.read(&mut byte), Ok(0)),
+        "B's peer sees the close"
     );
     drop(a);
 }

@@ -289,11 +289,13 @@ impl<'a> BodyReader<'a> {
             .dec
             .eof()
             .map_err(|_| GatewayError::UpstreamProtocol("upstream closed mid-body"))?;
+        // only TLS can tell a clean end from a cut; a plain stream's end is its only end
+        let tls = matches!(self.uc.stream, Stream::Tls(_));
         match self.uc.stream.read_end() {
-            Some(ReadEnd::TcpEof) => Err(GatewayError::UpstreamProtocol(
+            ReadEnd::Eof if tls => Err(GatewayError::UpstreamProtocol(
                 "upstream body truncated (TLS close without close_notify)",
             )),
-            Some(ReadEnd::CloseNotify | ReadEnd::Open) | None => Ok(end),
+            ReadEnd::Eof | ReadEnd::CloseNotify | ReadEnd::Open => Ok(end),
         }
     }
 

@@ -13,17 +13,20 @@
 //!
 //! Data flow: no buffer is held. Each step waits for readiness without a buffer, then drains
 //! what is there synchronously with `recv(2)` into a stack array of [`DISCARD_CHUNK`] bytes that
-//! lives only for that call. The wait is an ordinary async wait bounded by the deadline, so the
-//! core keeps serving other connections; a worker that starts draining (shutdown) ends the
-//! linger at its next wake-up, and a shutdown drops it with the runtime (it is not counted as a
-//! busy request).
+//! lives only for that call. The wait is on the socket's readiness alone
+//! ([`Stream::socket_readable_by`]: what TLS already holds is never consumed by a raw read, so
+//! waiting on the stream's readiness would spin the core), an ordinary async wait bounded by
+//! the deadline, so the core keeps serving other connections. A TLS client that already sent
+//! close_notify (RFC 8446 §6.1) sends nothing more: the linger ends at once. A worker that
+//! starts draining (shutdown) ends the linger at its next wake-up, and a shutdown drops it
+//! with the runtime (it is not counted as a busy request).
 
 use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
-use crate::transport::{IoFail, Stream};
+use crate::transport::{IoFail, ReadEnd, Stream};
 
 /// Bytes discarded per `recv(2)`; a stack array, never kept across an await.
 pub const DISCARD_CHUNK: usize = 16 * 1024;
@@ -54,6 +57,11 @@ pub async fn linger(
     // RFC 9112 §9.6: close the sending side first; the client reads the response, then EOF.
     // (a failed half-close, the client being gone, shows on the first read below)
     stream.shutdown_write().await;
+    // a TLS peer's close_notify ends its data (RFC 8446 §6.1): nothing more can legitimately
+    // come, and no byte is left unread to make the close a reset
+    if stream.read_end() == ReadEnd::CloseNotify {
+        return LingerEnd::PeerClosed;
+    }
     let deadline = Instant::now() + limit;
     let mut discarded = 0u64;
     loop {
@@ -63,7 +71,7 @@ pub async fn linger(
         if discarded >= max_bytes {
             return LingerEnd::ByteCap;
         }
-        match stream.readable_by(deadline).await {
+        match stream.socket_readable_by(deadline).await {
             Ok(()) => {}
             Err(IoFail::Io(_)) => return LingerEnd::PeerClosed,
             Err(IoFail::Timeout) => return LingerEnd::Deadline,

@@ -34,7 +34,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
-pub use tls::{HandshakeError, ReadEnd, Refused, TlsStream};
+pub use tls::{HandshakeError, Refused, TlsStream};
 
 // The connection's facts live in the neutral `facts` module (the lifecycle reads them without
 // naming the transport); re-exported here for code that already had them from here.
@@ -45,6 +45,22 @@ pub use crate::facts::{ClientCert, ConnFacts, PeerIp, Scheme, TlsFacts};
 pub enum IoFail {
     Timeout,
     Io(io::Error),
+}
+
+/// How the read side of a stream stands: whether the peer's data ended, and how. On TLS an
+/// end without close_notify may be a truncation (RFC 8446 §6.1: close_notify is what tells the
+/// end of the data from an attacker's or a network's cut), so a close-delimited message (RFC
+/// 9112 §6.3, item 8) is only complete with [`ReadEnd::CloseNotify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// More may come (no end seen yet; for plain TCP see [`Stream::read_end`]).
+    Open,
+    /// The TLS peer sent close_notify: a clean end of its data (RFC 8446 §6.1, RFC 5246
+    /// §7.2.1). Nothing more can legitimately come.
+    CloseNotify,
+    /// End of stream at the transport: TCP FIN (or an end rustls saw) without close_notify on
+    /// TLS; on plain TCP, its only kind of end.
+    Eof,
 }
 
 /// Spare capacity below which a read first grows (or reclaims) the buffer.
@@ -82,6 +98,26 @@ impl Stream {
             return Err(IoFail::Timeout);
         }
         match monoio::time::timeout(left, self.readable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(IoFail::Io(e)),
+            Err(_) => Err(IoFail::Timeout),
+        }
+    }
+
+    /// Waits until the SOCKET is readable (raw bytes, end of stream or an error), bounded by
+    /// `deadline`, whatever TLS already holds: for callers that take raw bytes
+    /// ([`Stream::discard`]). [`Stream::readable_by`] answers at once while TLS holds an end or
+    /// plaintext, which a raw reader never consumes: waiting on it would spin the core.
+    pub async fn socket_readable_by(&self, deadline: Instant) -> Result<(), IoFail> {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => t.tcp(),
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(IoFail::Timeout);
+        }
+        match monoio::time::timeout(left, tcp.readable(false)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(IoFail::Io(e)),
             Err(_) => Err(IoFail::Timeout),
@@ -184,15 +220,6 @@ impl Stream {
         }
     }
 
-    /// How the read side stands: on TLS whether an end came with close_notify (RFC 8446 §6.1,
-    /// RFC 5246 §7.2.1); `None` on plain TCP, whose end of stream is its only end signal.
-    pub fn read_end(&self) -> Option<ReadEnd> {
-        match self {
-            Stream::Plain(_) => None,
-            Stream::Tls(t) => Some(t.read_end()),
-        }
-    }
-
     /// Before the stream is dropped: on TLS, close_notify (RFC 8446 §6.1), sent without
     /// waiting; nothing on plain TCP (the close itself is the end).
     pub fn notify_close(&mut self) {
@@ -232,6 +259,16 @@ impl Stream {
             )
         };
         n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// How the read side stands. TLS tracks it (close_notify or a bare TCP end, as its reads
+    /// saw them); a plain TCP stream keeps no state and answers [`ReadEnd::Eof`], its only
+    /// kind of end: ask after a read returned 0.
+    pub fn read_end(&self) -> ReadEnd {
+        match self {
+            Stream::Plain(_) => ReadEnd::Eof,
+            Stream::Tls(t) => t.read_end(),
+        }
     }
 
     /// The socket's descriptor: for the idle table's timeouts, which act on the socket itself,

@@ -15,11 +15,20 @@
 //! `try_read` rustls holds no readable plaintext, so "the socket is readable" is again the only
 //! sign that more can be read, and an idle keep-alive connection can wait on readiness alone.
 //! Bytes of an incomplete record stay in rustls's deframer; their rest is still to come on the
-//! socket. Writing: plaintext goes into rustls's `writer()` (encrypted into records at once),
-//! the records are taken out with `write_tls` into one owned buffer, which monoio's `write_all`
-//! sends under the caller's deadline. TLS bytes that rustls produces while reading (alerts, a
-//! key update's answer) are sent right away with a non-blocking `send(2)`; what does not fit
-//! goes before the next write's records.
+//! socket. The raw reader also follows the record layer's framing of what it hands rustls
+//! ([`RecordCursor`]), so a pooled connection's probe can tell "quiet between records" from
+//! "in the middle of one". Writing: plaintext goes into rustls's `writer()` (encrypted into
+//! records at once), and `write_tls` hands the records straight to non-blocking `send(2)`s
+//! (no buffer of ours, no copy); when the socket is full the write waits for writability under
+//! the caller's deadline. What the socket did not take stays queued in rustls, so a record is
+//! never half taken out: it goes first with the next send. TLS bytes that rustls produces
+//! while reading (alerts, a key update's answer) are sent right away the same way; on an idle
+//! connection what the socket does not take at once waits in rustls for the next read or
+//! write (a full socket on an idle connection means a peer that does not read, whose
+//! connection ends with its idle timeout). A write that failed or timed out poisons the
+//! stream ([`WriteEnd::Poisoned`]): no alert follows it. A healthy stream dropped without
+//! [`TlsStream::notify_close`] (a pooled origin connection evicted, a client connection closed
+//! by the idle table) sends close_notify on the way out, best effort (RFC 8446 §6.1).
 //!
 //! Memory (rustls 0.23.46, ring, x86_64; `tests/tls_idle_memory.rs` measures and bounds it):
 //! a `ServerConnection` is 1168 bytes inline, a `TlsStream` 1256 (the caller boxes it). An idle
@@ -28,21 +37,24 @@
 //! which rustls shrinks back to 4 KiB when empty but never frees, with no call to release it
 //! (only its unbuffered API, where the caller owns that buffer, could); the rest is the record
 //! keys (ring's expanded key schedules, both directions), the traffic state machine, and the
-//! send/receive queues, empty once drained. Nothing of this module's own stays allocated
-//! between operations: the outgoing buffer lives only for one write.
+//! send/receive queues, empty once drained. Nothing of this module's own is allocated: reads
+//! and writes move bytes between rustls and the socket directly.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRent;
 use monoio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
-pub use super::{IoFail, MIN_READ_SPARE};
+pub use super::{IoFail, ReadEnd, MIN_READ_SPARE};
+
+mod wire;
+use wire::{RawIo, RecordCursor, RecordReader};
 
 /// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a
 /// record) one `try_read` or `probe_idle` makes: a peer that keeps the socket full of records
@@ -103,18 +115,6 @@ fn version_name(v: Option<rustls::ProtocolVersion>) -> Option<&'static str> {
     }
 }
 
-/// How the read side of a TLS stream stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadEnd {
-    /// More may come.
-    Open,
-    /// The peer sent close_notify: a clean end of its data (RFC 8446 §6.1, RFC 5246 §7.2.1).
-    CloseNotify,
-    /// TCP end of stream without close_notify. Treated as an end too (many clients close that
-    /// way), but a truncation cannot be told apart from it, so callers may note it.
-    TcpEof,
-}
-
 /// Whether rustls holds plaintext that no `try_read` has taken yet. Only the handshake can
 /// leave some (a client's first request in the same flight as its Finished); `try_read` always
 /// takes all.
@@ -125,6 +125,20 @@ enum Held {
 }
 
 pub use crate::facts::TlsFacts;
+
+/// How the sending side stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteEnd {
+    /// Records go out whole, in order.
+    Open,
+    /// close_notify or a fatal alert was queued: nothing more is sent after it.
+    Closed,
+    /// A write failed or timed out: the peer may hold part of a record, or the socket is
+    /// unusable, so no alert (close_notify included) may follow (it would be taken for the
+    /// rest of that record, or go nowhere).
+    Poisoned,
+}
+
 pub use crate::tls::ClientCert;
 
 /// A TLS connection over a monoio TCP stream. Large (rustls's state is over 1 KiB): keep it
@@ -134,47 +148,9 @@ pub struct TlsStream {
     conn: Connection,
     end: ReadEnd,
     held: Held,
-}
-
-/// Non-blocking `recv(2)`/`send(2)` on the socket, for rustls's `read_tls`/`write_tls`: the
-/// bytes move synchronously, so no buffer is ever lent to an operation in flight.
-struct RawIo(RawFd);
-
-impl Read for RawIo {
-    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: recv(2) writes at most `dst.len()` bytes into `dst`, valid for writes; the fd
-        // belongs to the TlsStream's TcpStream, open for the duration of the call.
-        let n = unsafe {
-            libc::recv(
-                self.0,
-                dst.as_mut_ptr().cast(),
-                dst.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        // negative (-1) exactly when it failed
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
-    }
-}
-
-impl Write for RawIo {
-    fn write(&mut self, src: &[u8]) -> io::Result<usize> {
-        // SAFETY: send(2) reads at most `src.len()` bytes from `src`; the fd is open (as above).
-        // MSG_NOSIGNAL: a peer that reset gives EPIPE, not SIGPIPE.
-        let n = unsafe {
-            libc::send(
-                self.0,
-                src.as_ptr().cast(),
-                src.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        usize::try_from(n).map_err(|_| io::Error::last_os_error())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    write: WriteEnd,
+    /// The framing of the raw bytes fed to rustls so far.
+    records: RecordCursor,
 }
 
 impl TlsStream {
@@ -232,7 +208,17 @@ impl TlsStream {
             conn,
             end: ReadEnd::Open,
             held: Held::Nothing,
+            write: WriteEnd::Open,
+            records: RecordCursor::BOUNDARY,
         }
+    }
+
+    /// rustls's `read_tls` from the socket, without blocking, following the record framing.
+    fn read_tls(&mut self) -> io::Result<usize> {
+        self.conn.read_tls(&mut RecordReader {
+            fd: self.tcp.as_raw_fd(),
+            records: &mut self.records,
+        })
     }
 
     /// Alternates sending rustls's flight and reading the peer's until the handshake is done
@@ -252,7 +238,7 @@ impl TlsStream {
                 Err(IoFail::Timeout) => return Err(HandshakeError::Timeout),
                 Err(IoFail::Io(e)) => return Err(HandshakeError::Io(e)),
             }
-            match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
+            match self.read_tls() {
                 Ok(0) => return Err(HandshakeError::PeerClosed),
                 Ok(_) => {}
                 Err(e) if retry(&e) => continue,
@@ -262,6 +248,8 @@ impl TlsStream {
                 Ok(state) if state.peer_has_closed() => self.end = ReadEnd::CloseNotify,
                 Ok(_) => {}
                 Err(e) => {
+                    // the fatal alert rustls queued (RFC 8446 §6.2) ends the sending side
+                    self.write = WriteEnd::Closed;
                     self.send_now();
                     return Err(self.classify(e));
                 }
@@ -388,10 +376,10 @@ impl TlsStream {
         let mut reads = 0;
         while self.end == ReadEnd::Open && got < want.max(1) && reads < MAX_TLS_READS_PER_CALL {
             reads += 1;
-            match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
+            match self.read_tls() {
                 // (close_notify, after which rustls also reads nothing, ended the loop already)
                 Ok(0) => {
-                    self.end = ReadEnd::TcpEof;
+                    self.end = ReadEnd::Eof;
                     break;
                 }
                 Ok(_) => {}
@@ -402,7 +390,9 @@ impl TlsStream {
             let state = match self.conn.process_new_packets() {
                 Ok(state) => state,
                 Err(e) => {
-                    // the alert rustls queued for the peer (RFC 8446 §6.2), best effort
+                    // the alert rustls queued for the peer (RFC 8446 §6.2), best effort; it
+                    // ends the sending side
+                    self.write = WriteEnd::Closed;
                     self.send_now();
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
@@ -471,16 +461,21 @@ impl TlsStream {
     }
 
     /// Encrypts and sends all of `data`, bounded by `limit` as a whole. After a timeout or an
-    /// error the stream must be closed: a record may be half sent.
+    /// error the stream is poisoned and must be closed: the peer may hold half a record.
     pub async fn write_all(&mut self, data: &[u8], limit: Duration) -> Result<(), IoFail> {
         let deadline = Instant::now() + limit;
+        if self.write != WriteEnd::Open {
+            return Err(IoFail::Io(io::ErrorKind::BrokenPipe.into()));
+        }
         let mut rest = data;
         while !rest.is_empty() {
             // rustls encrypts at once, up to its send-buffer limit (64 KiB by default)
             let n = self.conn.writer().write(rest).map_err(IoFail::Io)?;
             rest = rest.get(n..).unwrap_or_default();
+            // (records left queued by an earlier non-blocking send go first)
+            let queued = self.conn.wants_write();
             self.send_tls(deadline).await?;
-            if n == 0 {
+            if n == 0 && !queued {
                 return Err(IoFail::Io(io::ErrorKind::WriteZero.into()));
             }
         }
@@ -497,40 +492,51 @@ impl TlsStream {
         Ok(())
     }
 
-    /// Sends close_notify (RFC 8446 §6.1, RFC 5246 §7.2.1), then ends the TCP write side.
-    /// Best effort: the alert goes with a non-blocking send (it is a few dozen bytes and the
-    /// previous writes all completed).
     /// Sends close_notify before the connection is dropped (RFC 8446 §6.1: each party sends
     /// it before closing its write side; a client that gets none cannot tell the end from a
     /// truncation), without waiting: what the socket does not take now is dropped with it.
-    /// Nothing is sent twice: rustls sends one close_notify (or fatal alert) at most.
+    /// Nothing is sent twice (rustls sends one close_notify or fatal alert at most), nothing
+    /// after a failed write ([`WriteEnd::Poisoned`]) or during a handshake.
     pub fn notify_close(&mut self) {
+        if self.write != WriteEnd::Open || self.conn.is_handshaking() {
+            return;
+        }
+        self.write = WriteEnd::Closed;
         self.conn.send_close_notify();
         self.send_now();
     }
 
+    /// Sends close_notify (RFC 8446 §6.1, RFC 5246 §7.2.1; as [`TlsStream::notify_close`]),
+    /// then ends the TCP write side. Best effort: the alert goes with a non-blocking send (it
+    /// is a few dozen bytes and the previous writes all completed).
     pub async fn shutdown_write(&mut self) {
-        self.conn.send_close_notify();
-        self.send_now();
+        self.notify_close();
         let _ = self.tcp.shutdown().await;
     }
 
     /// For a pooled origin connection about to be reused: without blocking, takes what arrived
     /// while it was idle through rustls and tells whether it can carry a request. Handshake-
     /// layer records (TLS 1.3 NewSessionTicket, RFC 8446 §4.6.1; a KeyUpdate, §4.6.3) leave it
-    /// alive; close_notify, TCP end of stream, any error, or ANY plaintext byte (a stray or late
-    /// response, which would be taken for the next answer) mean it is dead.
+    /// alive; close_notify, TCP end of stream, any error, ANY plaintext byte (a stray or late
+    /// response, which would be taken for the next answer), or part of a record whose rest
+    /// has not come (RFC 8446 §5.1 framing, followed as the bytes arrive) mean it is dead.
     pub fn probe_idle(&mut self) -> bool {
         if self.ready_now() {
             return false;
         }
         for _ in 0..MAX_TLS_READS_PER_CALL {
-            match self.conn.read_tls(&mut RawIo(self.tcp.as_raw_fd())) {
+            match self.read_tls() {
                 Ok(0) => return false,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // all taken, nothing wrong: answer what needs one (a KeyUpdate)
+                    // all taken; part of a record without its rest is the start of something
+                    // sent while nobody asked (a stray or late response): whatever it is, the
+                    // next response would be read behind it
+                    if self.records.mid_record() {
+                        return false;
+                    }
+                    // nothing wrong: answer what needs one (a KeyUpdate)
                     self.send_now();
                     return true;
                 }
@@ -548,31 +554,46 @@ impl TlsStream {
         false
     }
 
-    /// Sends the TLS records rustls has queued, under `deadline`, through one owned buffer
-    /// written with monoio's `write_all`.
+    /// Sends the TLS records rustls has queued, under `deadline`: `write_tls` straight into
+    /// non-blocking `send(2)`s, waiting for writability only when the socket is full. A failure
+    /// or timeout poisons the stream ([`WriteEnd::Poisoned`]).
     async fn send_tls(&mut self, deadline: Instant) -> Result<(), IoFail> {
-        let mut out = Vec::new();
+        let r = self.send_all(deadline).await;
+        if r.is_err() {
+            self.write = WriteEnd::Poisoned;
+        }
+        r
+    }
+
+    async fn send_all(&mut self, deadline: Instant) -> Result<(), IoFail> {
         while self.conn.wants_write() {
-            out.clear();
-            // writing into a Vec cannot fail
-            let _ = self.conn.write_tls(&mut out);
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(IoFail::Timeout);
-            }
-            match monoio::time::timeout(left, self.tcp.write_all(out)).await {
-                Ok((Ok(_), b)) => out = b,
-                Ok((Err(e), _)) => return Err(IoFail::Io(e)),
-                Err(_) => return Err(IoFail::Timeout),
+            match self.conn.write_tls(&mut RawIo(self.tcp.as_raw_fd())) {
+                // send(2) of a non-empty chunk takes at least a byte or fails
+                Ok(0) => return Err(IoFail::Io(io::ErrorKind::WriteZero.into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(IoFail::Timeout);
+                    }
+                    match monoio::time::timeout(left, self.tcp.writable(false)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return Err(IoFail::Io(e)),
+                        Err(_) => return Err(IoFail::Timeout),
+                    }
+                }
+                Err(e) => return Err(IoFail::Io(e)),
             }
         }
         Ok(())
     }
 
     /// Sends what rustls has queued as far as the socket takes it now, without waiting; the
-    /// rest stays queued in rustls and goes first with the next write.
+    /// rest stays queued in rustls and goes first with the next send. Nothing on a poisoned
+    /// stream.
     fn send_now(&mut self) {
-        while self.conn.wants_write() {
+        while self.write != WriteEnd::Poisoned && self.conn.wants_write() {
             match self.conn.write_tls(&mut RawIo(self.tcp.as_raw_fd())) {
                 Ok(0) => return,
                 Ok(_) => {}
@@ -580,6 +601,15 @@ impl TlsStream {
                 Err(_) => return,
             }
         }
+    }
+}
+
+impl Drop for TlsStream {
+    /// A healthy stream closed without [`TlsStream::notify_close`] (an evicted or expired
+    /// pooled origin connection, a client connection the idle table closed) still tells the
+    /// peer its data ended (RFC 8446 §6.1): close_notify with one non-blocking send, no wait.
+    fn drop(&mut self) {
+        self.notify_close();
     }
 }
 

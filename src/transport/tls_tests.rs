@@ -12,6 +12,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ServerConfig, SupportedProtocolVersion};
 
 use super::{HandshakeError, IoFail, ReadEnd, TlsStream};
+use crate::transport::Stream;
 
 /// Upper bound for anything in these tests to happen (liveness, not performance).
 const LIVE: Duration = Duration::from_secs(10);
@@ -68,6 +69,13 @@ both_drivers!(
     probe_dead_after_stray_plaintext_tls12,
     probe_dead_after_stray_plaintext_tls13,
     probe_dead_after_tcp_eof,
+    stream_read_end_close_notify,
+    stream_read_end_bare_tcp_eof,
+    probe_dead_after_half_a_record,
+    drop_sends_close_notify_tls12,
+    drop_sends_close_notify_tls13,
+    no_alert_after_a_write_timeout,
+    writes_wait_for_a_full_socket,
 );
 
 const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
@@ -687,7 +695,11 @@ async fn probe_dead(versions: &[&'static SupportedProtocolVersion], kill: Kill) 
             .write_all(b"HTTP/1.1 200 OK\r\n", LIVE)
             .await
             .unwrap(),
-        Kill::TcpEof => drop(server),
+        // a bare FIN, without close_notify (the stream itself would send one when dropped)
+        Kill::TcpEof => {
+            // SAFETY: shutdown(2) on the test's own open socket.
+            assert_eq!(unsafe { libc::shutdown(server.raw_fd(), libc::SHUT_WR) }, 0);
+        }
     }
     assert!(probe_until_dead(&mut client).await, "probe kept it alive");
 }
@@ -712,6 +724,55 @@ async fn probe_dead_after_tcp_eof() {
     probe_dead(TLS13, Kill::TcpEof).await
 }
 
+/// Reads through [`Stream`] until its end; returns the plaintext.
+async fn stream_read_all(s: &mut Stream) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let deadline = Instant::now() + LIVE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match s.read_within(&mut buf, 1024, left).await {
+            Ok(0) => return buf,
+            // (the end may already be seen with the last data)
+            Ok(_) => {}
+            Err(e) => panic!("read failed: {e:?}"),
+        }
+    }
+}
+
+/// `Stream::read_end` tells a TLS peer's close_notify ...
+async fn stream_read_end_close_notify() {
+    let (mut client, server) = tls_pair(TLS13).await;
+    let mut server = Stream::Tls(Box::new(server));
+    assert_eq!(server.read_end(), ReadEnd::Open);
+    client.write_all(b"body", LIVE).await.unwrap();
+    client.shutdown_write().await;
+    assert_eq!(&stream_read_all(&mut server).await[..], b"body");
+    assert_eq!(server.read_end(), ReadEnd::CloseNotify);
+}
+
+/// ... from a bare TCP end (a possible truncation), and a plain stream's end is `Eof`.
+async fn stream_read_end_bare_tcp_eof() {
+    let (mut client, server) = tls_pair(TLS12).await;
+    let mut server = Stream::Tls(Box::new(server));
+    client.write_all(b"body", LIVE).await.unwrap();
+    // FIN without close_notify
+    // SAFETY: shutdown(2) on the test's own open socket.
+    assert_eq!(unsafe { libc::shutdown(client.raw_fd(), libc::SHUT_WR) }, 0);
+    assert_eq!(&stream_read_all(&mut server).await[..], b"body");
+    assert_eq!(server.read_end(), ReadEnd::Eof);
+
+    let (plain_client, plain_server) = tcp_pair().await;
+    let mut plain_client = Stream::Plain(plain_client);
+    let mut plain_server = Stream::Plain(plain_server);
+    plain_client
+        .write_all(bytes::Bytes::from_static(b"body"), LIVE)
+        .await
+        .unwrap();
+    plain_client.shutdown_write().await;
+    assert_eq!(&stream_read_all(&mut plain_server).await[..], b"body");
+    assert_eq!(plain_server.read_end(), ReadEnd::Eof);
+}
+
 #[test]
 fn sizes() {
     // reported figures (see the module doc); a guard against the stream growing unnoticed
@@ -724,4 +785,184 @@ fn sizes() {
         stream <= parts + 16,
         "TlsStream {stream} B, its parts {parts} B"
     );
+}
+
+/// The record framing followed across every possible split of a record stream, including
+/// empty records and a header cut anywhere.
+#[test]
+fn record_cursor_follows_framing() {
+    use super::RecordCursor;
+    let mut wire = Vec::new();
+    for len in [3usize, 0, 300, 1] {
+        wire.extend_from_slice(&[0x17, 0x03, 0x03]);
+        wire.extend_from_slice(&(len as u16).to_be_bytes());
+        wire.extend(std::iter::repeat_n(0xaa, len));
+    }
+    for cut in 0..=wire.len() {
+        let mut c = RecordCursor::BOUNDARY;
+        let (a, b) = wire.split_at(cut);
+        c.feed(a);
+        // boundaries: 0, 8, 13, 318, 324
+        let at_boundary = [0, 8, 13, 318, 324].contains(&cut);
+        assert_eq!(c.mid_record(), !at_boundary, "cut at {cut}");
+        c.feed(b);
+        assert!(!c.mid_record(), "whole stream, cut at {cut}");
+    }
+}
+
+/// Half a record of a late response on an idle pooled connection: no plaintext yet, but the
+/// connection is dead (its rest would be read as the next response).
+async fn probe_dead_after_half_a_record() {
+    let (mut client, mut server) = tls_pair(TLS13).await;
+    // the session tickets first (a quiet connection between records stays alive)
+    client.tcp().readable(false).await.unwrap();
+    assert!(client.probe_idle());
+    server
+        .conn
+        .writer()
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        .unwrap();
+    let mut record = Vec::new();
+    while server.conn.wants_write() {
+        server.conn.write_tls(&mut record).unwrap();
+    }
+    let (head, _) = record.split_at(record.len() / 2);
+    send_raw(server.raw_fd(), head);
+    let deadline = Instant::now() + LIVE;
+    while pending_bytes(client.raw_fd()) < head.len() as i32 {
+        assert!(Instant::now() < deadline, "half record did not arrive");
+        monoio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        !client.probe_idle(),
+        "half a record kept the connection alive"
+    );
+}
+
+/// A healthy stream dropped without notify_close (a pooled connection evicted, an idle client
+/// closed by the idle table) still sends close_notify (RFC 8446 §6.1).
+async fn drop_sends_close_notify(versions: &[&'static SupportedProtocolVersion]) {
+    let (client, mut server) = tls_pair(versions).await;
+    drop(client);
+    let mut buf = BytesMut::new();
+    assert_eq!(server.read_within(&mut buf, 64, LIVE).await.unwrap(), 0);
+    assert_eq!(server.read_end(), ReadEnd::CloseNotify);
+}
+
+async fn drop_sends_close_notify_tls12() {
+    drop_sends_close_notify(TLS12).await
+}
+
+async fn drop_sends_close_notify_tls13() {
+    drop_sends_close_notify(TLS13).await
+}
+
+fn set_buf(fd: std::os::fd::RawFd, opt: libc::c_int, size: libc::c_int) {
+    // SAFETY: setsockopt(2) reads one c_int from `size`; `fd` is an open socket of the test.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            std::ptr::addr_of!(size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0);
+}
+
+/// The content types of the complete TLS records at the start of `wire`.
+fn record_types(wire: &[u8]) -> Vec<u8> {
+    let mut types = Vec::new();
+    let mut rest = wire;
+    while rest.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        if rest.len() < 5 + len {
+            break;
+        }
+        types.push(rest[0]);
+        rest = &rest[5 + len..];
+    }
+    types
+}
+
+/// A write that timed out poisons the stream: neither notify_close, shutdown_write nor the
+/// drop sends an alert after it, even once the socket has room again (the peer could hold
+/// part of a record; an alert would be read as its rest). TLS 1.2, where an alert record's
+/// content type (21) shows on the wire.
+async fn no_alert_after_a_write_timeout() {
+    let (mut client, mut server) = tls_pair(TLS12).await;
+    set_buf(client.raw_fd(), libc::SO_SNDBUF, 16 * 1024);
+    set_buf(server.raw_fd(), libc::SO_RCVBUF, 16 * 1024);
+    let big = pattern(4 * MIB, 3);
+    let r = client.write_all(&big, Duration::from_millis(300)).await;
+    assert!(matches!(r, Err(IoFail::Timeout)), "{:?}", r.err());
+    // make room (enough for all rustls still queues), then try every way an alert could go
+    // out
+    set_buf(client.raw_fd(), libc::SO_SNDBUF, 4 * MIB as libc::c_int);
+    set_buf(server.raw_fd(), libc::SO_RCVBUF, 4 * MIB as libc::c_int);
+    let mut wire = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let take = |wire: &mut Vec<u8>, chunk: &mut [u8]| loop {
+        // SAFETY: recv(2) writes at most `chunk.len()` bytes into `chunk`; open test socket.
+        let n = unsafe {
+            libc::recv(
+                server.raw_fd(),
+                chunk.as_mut_ptr().cast(),
+                chunk.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(0) | Err(_) => return n == 0,
+            Ok(n) => wire.extend_from_slice(&chunk[..n]),
+        }
+    };
+    take(&mut wire, &mut chunk);
+    client.notify_close();
+    client.shutdown_write().await;
+    drop(client);
+    let deadline = Instant::now() + LIVE;
+    while !take(&mut wire, &mut chunk) {
+        assert!(Instant::now() < deadline, "no end of stream");
+        let _ = server.tcp().readable(false).await;
+    }
+    let types = record_types(&wire);
+    assert!(!types.is_empty(), "no record arrived");
+    assert!(
+        types.iter().all(|&t| t == 23),
+        "only application data may arrive, got content types {:?}",
+        types.iter().filter(|&&t| t != 23).collect::<Vec<_>>()
+    );
+    // the server's own drop: it is healthy, it may say goodbye (nothing to check)
+    server.notify_close();
+}
+
+/// Writes through small socket buffers to a reader on the same thread (which only runs while
+/// the writer waits): the socket fills again and again, every WouldBlock waits for
+/// writability, and the bytes arrive whole, in order.
+async fn writes_wait_for_a_full_socket() {
+    let (mut client, server) = tls_pair(TLS13).await;
+    set_buf(client.raw_fd(), libc::SO_SNDBUF, 32 * 1024);
+    set_buf(server.raw_fd(), libc::SO_RCVBUF, 32 * 1024);
+    let up = pattern(MIB, 5);
+    let srv = monoio::spawn(async move {
+        let mut server = server;
+        let mut buf = BytesMut::new();
+        let deadline = Instant::now() + LIVE;
+        while buf.len() < MIB {
+            server.readable_by(deadline).await.unwrap();
+            match server.try_read(&mut buf, 8 * 1024) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("read failed: {e}"),
+            }
+        }
+        buf
+    });
+    client.write_all(&up, LIVE).await.unwrap();
+    let got = srv.await;
+    assert_eq!(got.len(), MIB);
+    assert!(got[..] == up[..], "upload corrupted");
 }

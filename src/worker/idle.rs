@@ -103,11 +103,14 @@ impl IdleTable {
         for (i, slot) in entries.iter_mut().enumerate() {
             if let Some(e) = slot {
                 if e.deadline_ms <= now {
+                    // Only the reading side: the wait wakes and the read sees end of stream,
+                    // while the sending side stays open for the owner's goodbye on its way out
+                    // (TLS close_notify, RFC 8446 §6.1; the FIN follows with the close).
                     // SAFETY: the fd belongs to a live connection: its guard removes the entry
                     // before the connection's socket can be closed. shutdown(2) only ends the
                     // stream; the owner still closes the descriptor.
                     unsafe {
-                        libc::shutdown(e.fd, libc::SHUT_RDWR);
+                        libc::shutdown(e.fd, libc::SHUT_RD);
                     }
                     *slot = None;
                     free.push(i);
@@ -167,8 +170,22 @@ mod tests {
         let gb = t.register(sb.as_raw_fd(), Duration::from_secs(60));
         assert_eq!(t.sweep(), 1);
         assert_eq!(t.len(), 1);
-        let mut a = a;
         let mut byte = [0u8; 1];
+        // the owner's pending read wakes with end of stream, its sending side still open
+        let mut sa = sa;
+        sa.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(
+            sa.read(&mut byte).unwrap(),
+            0,
+            "expired socket reads end of stream"
+        );
+        use std::io::Write;
+        sa.write_all(b"x").unwrap();
+        // the peer gets the goodbye, then end of stream once the owner closes
+        drop(sa);
+        let mut a = a;
+        a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(a.read(&mut byte).unwrap(), 1);
         assert_eq!(
             a.read(&mut byte).unwrap(),
             0,
