@@ -33,7 +33,7 @@ pub fn listener_authority(head: &RequestHead, facts: &ConnFacts) -> Option<Strin
     if head.host.is_some() {
         return None;
     }
-    let a = facts.local;
+    let a = facts.local();
     Some(std::net::SocketAddr::new(a.ip().to_canonical(), a.port()).to_string())
 }
 
@@ -107,7 +107,7 @@ pub fn write_request_head(
         out.put_slice(v);
         out.put_slice(b", ");
     }
-    out.put_slice(facts.peer_ip.as_bytes());
+    out.put_slice(facts.peer_ip().as_bytes());
     // RFC 9110 §7.6.3: a gateway sends Via in every request it forwards (appended after any
     // Via lines the client sent, which keeps the list in order)
     out.put_slice(b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: ");

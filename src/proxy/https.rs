@@ -38,7 +38,7 @@ pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<M
     let port = cfg.tls.as_ref()?.listen.first()?.port();
     let location = location(
         head.host_bytes(),
-        facts.local.ip(),
+        facts.local().ip(),
         port,
         head.path_bytes(),
         head.query_bytes(),

@@ -138,9 +138,10 @@ fn log(
             .and_then(|k| cfg.throttle.keys.get(k))
             .map(|k| k.name.as_str());
         let time = crate::accesslog::wall_secs_coarse();
+        let peer_ip = facts.peer_ip();
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
-            ip: facts.peer_ip.as_bytes(),
+            ip: peer_ip.as_bytes(),
             time,
             method: head.method_bytes(),
             route_key,
@@ -212,8 +213,10 @@ async fn throttle(
         return Ok(());
     }
     let header = |name: &str| head.header(name);
+    // formatted only when some limit is keyed by client IP
+    let peer_ip = wt.shared.needs_ip.then(|| facts.peer_ip());
     let who = Identity {
-        ip: facts.peer_ip.as_bytes(),
+        ip: peer_ip.as_ref().map_or(&[][..], |p| p.as_bytes()),
         key,
         header: &header,
     };
@@ -449,9 +452,10 @@ fn log_rejected<O>(
         w.g.metrics.record(None, &r);
     }
     if let Some(l) = &w.g.log {
+        let peer_ip = facts.peer_ip();
         l.log(&Entry {
             request_id: rid,
-            ip: facts.peer_ip.as_bytes(),
+            ip: peer_ip.as_bytes(),
             time: crate::accesslog::wall_secs_coarse(),
             method: b"-",
             route_key: "-",

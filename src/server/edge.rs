@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 
 use monoio::net::TcpStream;
 
-use crate::facts::{ConnFacts, PeerIp, Scheme};
+use crate::facts::ConnFacts;
 use crate::proxy::conn::{serve, Downstream};
 use crate::proxy::worker::Worker;
 use crate::transport::{HandshakeError, Refused, Stream, TlsStream};
@@ -150,13 +150,7 @@ async fn handshake(
         }
     };
     w.with_current(|g| g.metrics.handshake(facts.version, "ok"));
-    let facts = ConnFacts {
-        peer,
-        local,
-        peer_ip: PeerIp::new(peer),
-        scheme: Scheme::Https,
-        tls: Some(Box::new(facts)),
-    };
+    let facts = ConnFacts::tls(peer, local, facts);
     let conn = Downstream::new(Stream::Tls(Box::new(tls)), facts, closed);
     // `serve` uncounts the connection from here on (its own guard)
     std::mem::forget(guard);
