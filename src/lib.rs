@@ -34,6 +34,8 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod session;
+#[cfg(test)]
+mod testkit;
 pub mod throttle;
 pub mod tls;
 pub mod transport;

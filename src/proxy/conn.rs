@@ -142,25 +142,10 @@ mod footprint {
             .build()
             .unwrap();
         let size = rt.block_on(async {
-            let cfg = std::sync::Arc::new(
-                crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap(),
-            );
-            let throttle =
-                std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-            let health = crate::health::HealthBoard::new(&cfg);
-            let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
-            let w = std::rc::Rc::new(super::Worker::new(0, crate::runtime::DriverKind::Epoll, g));
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (s, peer) = l.accept().unwrap();
-            s.set_nonblocking(true).unwrap();
-            let local = s.local_addr().unwrap();
-            let s = monoio::net::TcpStream::from_std(s).unwrap();
-            let conn = super::Downstream::new(
-                crate::transport::Stream::Plain(s),
-                crate::facts::ConnFacts::plain(peer, local),
-                std::rc::Rc::new(std::cell::Cell::new(false)),
-            );
+            let w = std::rc::Rc::new(crate::testkit::worker(
+                "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+            ));
+            let (_c, conn) = crate::testkit::downstream();
             let f = super::serve(conn, w);
             std::mem::size_of_val(&f)
         });

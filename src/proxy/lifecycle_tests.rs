@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::worker::{Generation, Worker, REQUEST_ID_LEN};
+use crate::worker::REQUEST_ID_LEN;
 
 /// A response as the session got it.
 #[derive(Debug)]
@@ -215,11 +215,7 @@ async fn served_through_any_session() {
          [[route]]\nkey = \"GET /m\"\nmock = {{}}\n\n\
          [[route]]\nkey = \"POST /p\"\nupstream = \"o\"\nrequest_buffer_bytes = 4\n"
     );
-    let cfg = std::sync::Arc::new(crate::config::from_str(&toml).unwrap());
-    let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-    let health = crate::health::HealthBoard::new(&cfg);
-    let g = Generation::first(0, cfg, throttle, None, &health);
-    let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+    let w = crate::testkit::worker(&toml);
     let g = w.current();
     let cx = Cx { w: &w, g: &g };
 

@@ -166,23 +166,11 @@ mod footprint {
     const TLS_TASK_FUTURE_MAX: usize = 448;
 
     async fn future_size() -> usize {
-        let cfg = std::sync::Arc::new(
-            crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n").unwrap(),
-        );
-        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-        let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
-        let w = std::rc::Rc::new(crate::proxy::worker::Worker::new(
-            0,
-            crate::runtime::DriverKind::Epoll,
-            g,
+        let w = std::rc::Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
         ));
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let _c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, peer) = l.accept().unwrap();
-        s.set_nonblocking(true).unwrap();
-        let local = s.local_addr().unwrap();
-        let s = monoio::net::TcpStream::from_std(s).unwrap();
+        let (_c, s, facts) = crate::testkit::accepted();
+        let (peer, local) = (facts.peer(), facts.local());
         let closed = std::rc::Rc::new(std::cell::Cell::new(false));
         let f = super::handshake_then_serve(s, peer, local, closed, w);
         eprintln!(

@@ -270,15 +270,9 @@ mod tests {
     /// `read_to_end` on a real socket: the body arrives in two parts after the head, or is
     /// larger than the limit (declared, or only found out while decoding chunks).
     async fn read_whole_cases() {
-        use crate::worker::{Cx, Worker};
+        use crate::worker::Cx;
         use std::io::Write;
-        let cfg = std::sync::Arc::new(
-            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
-        );
-        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-        let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
-        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let w = crate::testkit::worker("[[route]]\nkey = \"POST /x\"\nmock = {}\n");
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
         let limits = crate::http::Limits::default();
@@ -318,16 +312,7 @@ mod tests {
             ),
         ];
         for (head_bytes, parts, max, expected) in cases {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-            let (s, peer) = l.accept().unwrap();
-            s.set_nonblocking(true).unwrap();
-            let local = s.local_addr().unwrap();
-            let mut conn = Downstream::new(
-                crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
-                crate::transport::ConnFacts::plain(peer, local),
-                std::rc::Rc::new(std::cell::Cell::new(false)),
-            );
+            let (mut client, mut conn) = crate::testkit::downstream();
             let mut hb = BytesMut::from(head_bytes);
             let head = crate::http::parse_request(&mut hb, &limits)
                 .unwrap()
@@ -361,27 +346,12 @@ mod tests {
     /// A client that sent `Expect: 100-continue` gets the interim response before it sends
     /// the body that `read_body` then reads.
     async fn read_after_continue() {
-        use crate::worker::{Cx, Worker};
+        use crate::worker::Cx;
         use std::io::{Read, Write};
-        let cfg = std::sync::Arc::new(
-            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
-        );
-        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-        let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
-        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let w = crate::testkit::worker("[[route]]\nkey = \"POST /x\"\nmock = {}\n");
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, peer) = l.accept().unwrap();
-        s.set_nonblocking(true).unwrap();
-        let local = s.local_addr().unwrap();
-        let mut conn = Downstream::new(
-            crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
-            crate::transport::ConnFacts::plain(peer, local),
-            std::rc::Rc::new(std::cell::Cell::new(false)),
-        );
+        let (mut client, mut conn) = crate::testkit::downstream();
         let mut hb = BytesMut::from(
             &b"POST /x HTTP/1.1\r\nhost: a\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n"[..],
         );
@@ -431,27 +401,12 @@ mod tests {
     /// Opening a body that is already open (partly read) is an internal error that closes
     /// the connection, never a second decoder starting mid-body.
     async fn open_twice_is_refused() {
-        use crate::worker::{Cx, Worker};
+        use crate::worker::Cx;
         use std::io::Write;
-        let cfg = std::sync::Arc::new(
-            crate::config::from_str("[[route]]\nkey = \"POST /x\"\nmock = {}\n").unwrap(),
-        );
-        let throttle = std::sync::Arc::new(crate::throttle::Throttle::new(cfg.throttle.clone(), 1));
-        let health = crate::health::HealthBoard::new(&cfg);
-        let g = crate::worker::Generation::first(0, cfg, throttle, None, &health);
-        let w = Worker::new(0, crate::runtime::DriverKind::Epoll, g);
+        let w = crate::testkit::worker("[[route]]\nkey = \"POST /x\"\nmock = {}\n");
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, peer) = l.accept().unwrap();
-        s.set_nonblocking(true).unwrap();
-        let local = s.local_addr().unwrap();
-        let mut conn = Downstream::new(
-            crate::transport::Stream::Plain(monoio::net::TcpStream::from_std(s).unwrap()),
-            crate::transport::ConnFacts::plain(peer, local),
-            std::rc::Rc::new(std::cell::Cell::new(false)),
-        );
+        let (mut client, mut conn) = crate::testkit::downstream();
         let mut hb = BytesMut::from(
             &b"POST /x HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n"[..],
         );
