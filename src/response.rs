@@ -20,7 +20,7 @@
 
 use crate::config::MockResponse;
 use crate::error::GatewayError;
-use crate::http::{status_has_content, BodyChunk, BodyEncoder, HeaderKind, ResponseHead};
+use crate::http::{status_has_content, BodyChunk, BodyEncoder, ResponseHead};
 use crate::throttle::worker::Throttled;
 
 /// A response on its way to the client.
@@ -78,12 +78,7 @@ pub struct Added<'a> {
 }
 
 /// Fields a producer already set (see [`Response::present`]).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Present {
-    pub date: bool,
-    pub request_id: bool,
-    pub hsts: bool,
-}
+pub use crate::http::Present;
 
 impl<'a> Response<'a> {
     pub fn error(e: GatewayError) -> Self {
@@ -119,20 +114,11 @@ impl<'a> Response<'a> {
     /// configured fields are not looked at: tollgate's own `date` and `x-request-id` always
     /// follow them.
     pub fn present(&self) -> Present {
-        let mut p = Present::default();
-        if let Source::Origin { head, .. } = &self.source {
-            for h in head
-                .headers
-                .iter()
-                .filter(|h| h.kind == HeaderKind::Regular)
-            {
-                let name = head.slice(h.name);
-                p.date |= name.eq_ignore_ascii_case(b"date");
-                p.request_id |= name.eq_ignore_ascii_case(b"x-request-id");
-                p.hsts |= name.eq_ignore_ascii_case(b"strict-transport-security");
-            }
+        match &self.source {
+            // noted by the parser as it classified the origin's fields
+            Source::Origin { head, .. } => head.present,
+            Source::Error(_) | Source::Mock(_) => Present::default(),
         }
-        p
     }
 
     /// The body held in memory (errors and mocks), as sent unless the request was HEAD; empty

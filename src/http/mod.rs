@@ -24,7 +24,7 @@ pub mod response;
 pub use body::{BodyChunk, BodyDecoder, BodyEncoder, ChunkedDecoder};
 pub(crate) use fields::is_token;
 pub use request::{parse_request, Method, RequestHead};
-pub use response::{parse_response, status_has_content, ResponseHead};
+pub use response::{parse_response, status_has_content, Present, ResponseHead};
 
 /// True for a header field the codec interprets or sets itself (framing, `Host`, `Expect`,
 /// hop-by-hop fields of RFC 9110 §7.6.1, `x-request-id`, `x-forwarded-*`), false for one it

@@ -38,6 +38,29 @@ pub struct ResponseHead {
     /// The origin connection is reusable after this message: false for
     /// CloseDelimited, for "Connection: close", for 1.0 without keep-alive.
     pub keep_alive: bool,
+    /// Which of the fields the gateway adds when absent the origin already sent, noted while
+    /// the fields are classified (the response filter needs no second pass over them).
+    pub present: Present,
+}
+
+/// End-to-end fields a gateway adds to a response unless it already has them: `date` (RFC
+/// 9110 §6.6.1), `x-request-id`, `strict-transport-security` (RFC 6797 §6.1).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Present {
+    pub date: bool,
+    pub request_id: bool,
+    pub hsts: bool,
+}
+
+impl Present {
+    /// Notes `name` (a field the codec does not otherwise interpret) if it is one of them.
+    fn note(&mut self, name: &[u8]) {
+        match name.len() {
+            4 => self.date |= name.eq_ignore_ascii_case(b"date"),
+            25 => self.hsts |= name.eq_ignore_ascii_case(b"strict-transport-security"),
+            _ => {}
+        }
+    }
 }
 
 impl ResponseHead {
@@ -176,12 +199,15 @@ fn parse_head(
     let mut cl = ContentLength::default();
     let mut te = TransferCodings::default();
     let mut conn = ConnectionOpts::default();
+    let mut present = Present::default();
     for h in res.headers.iter() {
         let field = Field::classify(h.name.as_bytes());
         match field {
             Field::ContentLength => cl.add(h.value),
             Field::TransferEncoding => te.add(h.value),
             Field::Connection => conn.add(h.value),
+            Field::RequestId => present.request_id = true,
+            Field::Other => present.note(h.name.as_bytes()),
             _ => {}
         }
         headers.push(Header {
@@ -218,6 +244,7 @@ fn parse_head(
         headers,
         body,
         keep_alive,
+        present,
     })
 }
 
@@ -270,6 +297,20 @@ mod tests {
     fn ok(b: &[u8]) -> ResponseHead {
         parse(b, false).expect("valid").expect("complete")
     }
+    #[test]
+    fn notes_the_fields_a_gateway_would_add() {
+        let h = ok(b"HTTP/1.1 200 OK\r\nDATE: x\r\nX-Request-Id: r\r\n\
+Strict-Transport-Security: max-age=1\r\nContent-Length: 0\r\n\r\n");
+        let all = Present {
+            date: true,
+            request_id: true,
+            hsts: true,
+        };
+        assert_eq!(h.present, all);
+        let none = ok(b"HTTP/1.1 200 OK\r\nDates: x\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(none.present, Present::default());
+    }
+
     fn err(b: &[u8]) -> HttpError {
         parse(b, false).expect_err("must be rejected")
     }
