@@ -26,6 +26,7 @@ pub mod facts;
 pub mod fmt;
 pub mod health;
 pub mod http;
+pub mod http2;
 pub mod integration;
 pub mod metrics;
 pub mod proxy;

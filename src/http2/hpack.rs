@@ -1,0 +1,533 @@
+//! HPACK, header compression for HTTP/2 (RFC 7541): a [`Decoder`] for request header blocks and
+//! an [`Encoder`] for response header blocks, each with its own dynamic table.
+//!
+//! Every malformed block is an `Err(HpackError)` (the session answers a COMPRESSION_ERROR,
+//! RFC 9113 §4.3), never a panic; allocation is bounded by the input, the dynamic table limit
+//! and the header list limit. Names are exposed as received: the lowercase check (RFC 9113
+//! §8.2.1) belongs to the session.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::huffman;
+
+/// The largest integer (§5.1) the decoder accepts. Larger than any table size, index or string
+/// length a valid block can hold here (string lengths are further bounded by the block itself),
+/// small enough that decoding can never overflow.
+pub const MAX_INTEGER: usize = 1 << 24;
+
+/// Default SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2): the dynamic table limit.
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
+
+/// Default SETTINGS_MAX_HEADER_LIST_SIZE the session advertises: the decoded header list (the
+/// sum of name + value + 32 per field, RFC 9113 §6.5.2) may not exceed it.
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: usize = 64 * 1024;
+
+/// The per-entry overhead counted in table sizes (§4.1) and header list sizes.
+const ENTRY_OVERHEAD: usize = 32;
+
+/// Why a header block could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HpackError {
+    #[error("header block truncated")]
+    Truncated,
+    #[error("HPACK integer exceeds {MAX_INTEGER}")]
+    IntegerOverflow,
+    #[error("Huffman string contains EOS")]
+    HuffmanEos,
+    #[error("Huffman padding longer than 7 bits or not all ones")]
+    HuffmanPadding,
+    #[error("index 0 or past the end of the table")]
+    InvalidIndex,
+    #[error("dynamic table size update above the advertised limit")]
+    TableSizeTooLarge,
+    #[error("dynamic table size update after a field")]
+    MisplacedSizeUpdate,
+    #[error("missing dynamic table size update after the limit was lowered")]
+    MissingSizeUpdate,
+    /// The list exceeds the limit. Unlike the others this leaves the decoder's table in step
+    /// (the whole block was processed), so the session may answer with a stream error (431).
+    #[error("decoded header list exceeds the limit")]
+    HeaderListTooLarge,
+}
+
+/// One decoded field. `sensitive` marks a never-indexed literal (§6.2.3): a proxy must keep it
+/// never-indexed if it forwards it over HPACK again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: Bytes,
+    pub value: Bytes,
+    pub sensitive: bool,
+}
+
+/// The static table (Appendix A), index 1..=61.
+#[rustfmt::skip]
+const STATIC_TABLE: [(&str, &str); 61] = [
+    (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"),
+    (":path", "/index.html"), (":scheme", "http"), (":scheme", "https"), (":status", "200"),
+    (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
+    (":status", "404"), (":status", "500"), ("accept-charset", ""),
+    ("accept-encoding", "gzip, deflate"), ("accept-language", ""), ("accept-ranges", ""),
+    ("accept", ""), ("access-control-allow-origin", ""), ("age", ""), ("allow", ""),
+    ("authorization", ""), ("cache-control", ""), ("content-disposition", ""),
+    ("content-encoding", ""), ("content-language", ""), ("content-length", ""),
+    ("content-location", ""), ("content-range", ""), ("content-type", ""), ("cookie", ""),
+    ("date", ""), ("etag", ""), ("expect", ""), ("expires", ""), ("from", ""), ("host", ""),
+    ("if-match", ""), ("if-modified-since", ""), ("if-none-match", ""), ("if-range", ""),
+    ("if-unmodified-since", ""), ("last-modified", ""), ("link", ""), ("location", ""),
+    ("max-forwards", ""), ("proxy-authenticate", ""), ("proxy-authorization", ""),
+    ("range", ""), ("referer", ""), ("refresh", ""), ("retry-after", ""), ("server", ""),
+    ("set-cookie", ""), ("strict-transport-security", ""), ("transfer-encoding", ""),
+    ("user-agent", ""), ("vary", ""), ("via", ""), ("www-authenticate", ""),
+];
+
+/// The dynamic table (§2.3.2, §4): newest entry first, so dynamic index 1 is `entries[0]`.
+#[derive(Debug, Default)]
+struct Table {
+    entries: VecDeque<(Bytes, Bytes)>,
+    /// Sum of entry sizes (§4.1).
+    size: usize,
+    /// The current maximum size, set by size updates (§4.2).
+    max_size: usize,
+}
+
+impl Table {
+    fn new(max_size: usize) -> Table {
+        Table {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
+        }
+    }
+
+    /// Address space (§2.3.3): 1..=61 static, then the dynamic entries.
+    fn get(&self, index: usize) -> Result<(Bytes, Bytes), HpackError> {
+        match index {
+            0 => Err(HpackError::InvalidIndex),
+            1..=61 => {
+                let (n, v) = STATIC_TABLE[index - 1];
+                Ok((
+                    Bytes::from_static(n.as_bytes()),
+                    Bytes::from_static(v.as_bytes()),
+                ))
+            }
+            _ => self
+                .entries
+                .get(index - 62)
+                .cloned()
+                .ok_or(HpackError::InvalidIndex),
+        }
+    }
+
+    /// §4.3: evict from the oldest end until the size fits `max_size`.
+    fn set_max_size(&mut self, max_size: usize) {
+        self.max_size = max_size;
+        self.evict(0);
+    }
+
+    fn evict(&mut self, room: usize) {
+        while self.size + room > self.max_size {
+            match self.entries.pop_back() {
+                Some((n, v)) => self.size -= n.len() + v.len() + ENTRY_OVERHEAD,
+                None => break,
+            }
+        }
+    }
+
+    /// §4.4: an entry larger than the maximum empties the table and is not added.
+    fn insert(&mut self, name: Bytes, value: Bytes) {
+        let size = name.len() + value.len() + ENTRY_OVERHEAD;
+        if size > self.max_size {
+            self.entries.clear();
+            self.size = 0;
+            return;
+        }
+        self.evict(size);
+        self.size += size;
+        self.entries.push_front((name, value));
+    }
+}
+
+/// Decodes header blocks of one connection (the dynamic table spans its blocks, §2.2).
+#[derive(Debug)]
+pub struct Decoder {
+    table: Table,
+    /// SETTINGS_HEADER_TABLE_SIZE we advertised: size updates may not exceed it (§6.3).
+    table_size_limit: usize,
+    /// Set when the limit was lowered below the table's current maximum: the next block must
+    /// start with a size update (§4.2).
+    update_required: bool,
+    max_header_list_size: usize,
+}
+
+impl Default for Decoder {
+    fn default() -> Decoder {
+        Decoder::new(DEFAULT_TABLE_SIZE, DEFAULT_MAX_HEADER_LIST_SIZE)
+    }
+}
+
+impl Decoder {
+    /// `table_size` is the SETTINGS_HEADER_TABLE_SIZE and `max_header_list_size` the
+    /// SETTINGS_MAX_HEADER_LIST_SIZE the session advertises.
+    pub fn new(table_size: usize, max_header_list_size: usize) -> Decoder {
+        Decoder {
+            table: Table::new(table_size),
+            table_size_limit: table_size,
+            update_required: false,
+            max_header_list_size,
+        }
+    }
+
+    /// A new SETTINGS_HEADER_TABLE_SIZE, once the peer acknowledged it. Lowering it below the
+    /// table's current maximum requires a size update at the start of the next block (§4.2).
+    pub fn set_table_size_limit(&mut self, limit: usize) {
+        if limit < self.table.max_size {
+            self.update_required = true;
+        }
+        self.table_size_limit = limit;
+    }
+
+    pub fn set_max_header_list_size(&mut self, max: usize) {
+        self.max_header_list_size = max;
+    }
+
+    /// The dynamic table's current size (§4.1).
+    pub fn table_size(&self) -> usize {
+        self.table.size
+    }
+
+    /// The dynamic table's entries, newest first.
+    pub fn table_entries(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.table.entries.iter().map(|(n, v)| (&n[..], &v[..]))
+    }
+
+    /// Decodes a complete header block (HEADERS + CONTINUATION fragments joined) into a list.
+    pub fn decode(&mut self, block: &Bytes) -> Result<Vec<Field>, HpackError> {
+        let mut fields = Vec::new();
+        self.decode_with(block, |f| fields.push(f))?;
+        Ok(fields)
+    }
+
+    /// Decodes a complete header block, handing each field to `emit` in order. Non-Huffman
+    /// literal strings are zero-copy slices of `block`. On `HeaderListTooLarge`, fields up to
+    /// the limit were emitted, the rest of the block was still decoded so the dynamic table
+    /// stays in step with the peer's encoder, and nothing past the limit was allocated for the
+    /// list; every other error leaves the decoder unusable (a connection error, RFC 9113 §4.3).
+    pub fn decode_with(
+        &mut self,
+        block: &Bytes,
+        mut emit: impl FnMut(Field),
+    ) -> Result<(), HpackError> {
+        let mut pos = 0;
+        let mut list_size: usize = 0;
+        let mut too_large = false;
+        let mut at_start = true;
+        while pos < block.len() {
+            let first = block[pos];
+            let field = if first & 0x80 != 0 {
+                // §6.1 indexed header field
+                let index = decode_int(block, &mut pos, 7)?;
+                let (name, value) = self.table.get(index)?;
+                Field {
+                    name,
+                    value,
+                    sensitive: false,
+                }
+            } else if first & 0x40 != 0 {
+                // §6.2.1 literal with incremental indexing
+                let (name, value) = self.literal(block, &mut pos, 6)?;
+                // Table entries are copied so the table never pins the received buffer.
+                let (tn, tv) = (
+                    Bytes::copy_from_slice(&name),
+                    Bytes::copy_from_slice(&value),
+                );
+                self.table.insert(tn, tv);
+                Field {
+                    name,
+                    value,
+                    sensitive: false,
+                }
+            } else if first & 0x20 != 0 {
+                // §6.3 dynamic table size update: only before the first field of a block
+                if !at_start {
+                    return Err(HpackError::MisplacedSizeUpdate);
+                }
+                let size = decode_int(block, &mut pos, 5)?;
+                if size > self.table_size_limit {
+                    return Err(HpackError::TableSizeTooLarge);
+                }
+                self.table.set_max_size(size);
+                self.update_required = false;
+                continue;
+            } else {
+                // §6.2.2 without indexing (0000), §6.2.3 never indexed (0001)
+                let sensitive = first & 0x10 != 0;
+                let (name, value) = self.literal(block, &mut pos, 4)?;
+                Field {
+                    name,
+                    value,
+                    sensitive,
+                }
+            };
+            if at_start && self.update_required {
+                return Err(HpackError::MissingSizeUpdate);
+            }
+            at_start = false;
+            if too_large {
+                continue;
+            }
+            list_size = list_size.saturating_add(field.name.len() + field.value.len() + 32);
+            if list_size > self.max_header_list_size {
+                too_large = true;
+                continue;
+            }
+            emit(field);
+        }
+        if at_start && self.update_required {
+            return Err(HpackError::MissingSizeUpdate);
+        }
+        if too_large {
+            return Err(HpackError::HeaderListTooLarge);
+        }
+        Ok(())
+    }
+
+    /// A literal's name (indexed with a `prefix`-bit index, or a new-name string when the index
+    /// is 0) followed by its value string (§6.2).
+    fn literal(
+        &self,
+        block: &Bytes,
+        pos: &mut usize,
+        prefix: u8,
+    ) -> Result<(Bytes, Bytes), HpackError> {
+        let index = decode_int(block, pos, prefix)?;
+        let name = if index == 0 {
+            decode_string(block, pos)?
+        } else {
+            self.table.get(index)?.0
+        };
+        let value = decode_string(block, pos)?;
+        Ok((name, value))
+    }
+}
+
+/// §5.1: an integer with an N-bit prefix, then 7-bit groups, least significant first.
+/// Values above [`MAX_INTEGER`] are rejected before they can overflow.
+fn decode_int(buf: &[u8], pos: &mut usize, prefix: u8) -> Result<usize, HpackError> {
+    let mask = u8::MAX >> (8 - prefix);
+    let first = *buf.get(*pos).ok_or(HpackError::Truncated)? & mask;
+    *pos += 1;
+    if first < mask {
+        return Ok(usize::from(first));
+    }
+    let mut value = usize::from(mask);
+    let mut shift: u32 = 0;
+    loop {
+        let byte = *buf.get(*pos).ok_or(HpackError::Truncated)?;
+        *pos += 1;
+        // 4 groups of 7 bits already cover MAX_INTEGER; more (even zero groups) is overflow.
+        if shift > 21 {
+            return Err(HpackError::IntegerOverflow);
+        }
+        value += usize::from(byte & 0x7f) << shift;
+        if value > MAX_INTEGER {
+            return Err(HpackError::IntegerOverflow);
+        }
+        if byte & 0x80 == 0 {
+            return Ok(value);
+        }
+        shift += 7;
+    }
+}
+
+/// §5.2: a string literal, Huffman-coded when the H bit is set. Plain strings are slices of
+/// `block`; Huffman ones are decoded into a buffer bounded by 8/5 of the coded length.
+fn decode_string(block: &Bytes, pos: &mut usize) -> Result<Bytes, HpackError> {
+    let huffman = *block.get(*pos).ok_or(HpackError::Truncated)? & 0x80 != 0;
+    let len = decode_int(block, pos, 7)?;
+    let end = pos
+        .checked_add(len)
+        .filter(|&e| e <= block.len())
+        .ok_or(HpackError::Truncated)?;
+    let raw = &block[*pos..end];
+    let out = if huffman {
+        let mut buf = Vec::with_capacity(len * 8 / 5 + 1);
+        huffman::decode(raw, &mut buf)?;
+        Bytes::from(buf)
+    } else {
+        block.slice(*pos..end)
+    };
+    *pos = end;
+    Ok(out)
+}
+
+/// §5.1: encodes `value` with an N-bit prefix; `flags` holds the representation's high bits.
+fn encode_int(value: usize, prefix: u8, flags: u8, dst: &mut BytesMut) {
+    let mask = u8::MAX >> (8 - prefix);
+    if value < usize::from(mask) {
+        dst.put_u8(flags | value as u8);
+        return;
+    }
+    dst.put_u8(flags | mask);
+    let mut rest = value - usize::from(mask);
+    while rest >= 0x80 {
+        dst.put_u8(0x80 | (rest & 0x7f) as u8);
+        rest >>= 7;
+    }
+    dst.put_u8(rest as u8);
+}
+
+/// §5.2: a string literal, Huffman-coded only when that is strictly shorter.
+fn encode_string(s: &[u8], dst: &mut BytesMut) {
+    let coded = huffman::encoded_len(s);
+    if coded < s.len() {
+        encode_int(coded, 7, 0x80, dst);
+        let mut buf = Vec::with_capacity(coded);
+        huffman::encode(s, &mut buf);
+        dst.put_slice(&buf);
+    } else {
+        encode_int(s.len(), 7, 0, dst);
+        dst.put_slice(s);
+    }
+}
+
+/// Fields always sent never-indexed (§7.1.3): credentials and cookies.
+const SENSITIVE: [&[u8]; 4] = [
+    b"authorization",
+    b"proxy-authorization",
+    b"cookie",
+    b"set-cookie",
+];
+
+/// Fields whose values change with nearly every response: indexing them only churns the table.
+const VOLATILE: [&[u8]; 6] = [
+    b"content-length",
+    b"date",
+    b"etag",
+    b"last-modified",
+    b"expires",
+    b"age",
+];
+
+/// Encodes header blocks of one connection (responses). With a table size of 0 it never
+/// indexes (no dynamic table); otherwise it indexes fields with incremental indexing, except
+/// sensitive (never-indexed) and volatile ones, and fields too large for the table.
+#[derive(Debug)]
+pub struct Encoder {
+    table: Table,
+    /// A size update to emit at the start of the next block (§4.2, §6.3).
+    /// (smallest, final) maximum since the last block.
+    pending_update: Option<(usize, usize)>,
+}
+
+impl Default for Encoder {
+    fn default() -> Encoder {
+        Encoder::new(DEFAULT_TABLE_SIZE)
+    }
+}
+
+impl Encoder {
+    /// `table_size` must not exceed the peer's SETTINGS_HEADER_TABLE_SIZE (initially 4096).
+    pub fn new(table_size: usize) -> Encoder {
+        let table = Table::new(table_size.min(DEFAULT_TABLE_SIZE));
+        let size = table.max_size;
+        let pending_update = (size != DEFAULT_TABLE_SIZE).then_some((size, size));
+        Encoder {
+            table,
+            pending_update,
+        }
+    }
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE changed: use at most `size` (and never more than
+    /// [`DEFAULT_TABLE_SIZE`], to bound our memory) from the next block on.
+    pub fn set_table_size(&mut self, size: usize) {
+        let size = size.min(DEFAULT_TABLE_SIZE);
+        if size == self.table.max_size {
+            return;
+        }
+        // §4.2: when the size went down and up again between blocks, the smallest size reached
+        // must be signalled before the final one.
+        let smallest = match self.pending_update {
+            Some((smallest, _)) => smallest.min(size),
+            None => self.table.max_size.min(size),
+        };
+        self.table.set_max_size(size);
+        self.pending_update = Some((smallest, size));
+    }
+
+    /// The dynamic table's current size (§4.1).
+    pub fn table_size(&self) -> usize {
+        self.table.size
+    }
+
+    /// Encodes one header block: `(name, value, sensitive)` triples, names in lowercase.
+    /// `sensitive`, or a name in the credential list, makes the field never-indexed (§6.2.3).
+    pub fn encode<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = (&'a [u8], &'a [u8], bool)>,
+        dst: &mut BytesMut,
+    ) {
+        if let Some((smallest, size)) = self.pending_update.take() {
+            if smallest < size {
+                encode_int(smallest, 5, 0x20, dst);
+            }
+            encode_int(size, 5, 0x20, dst);
+        }
+        for (name, value, sensitive) in fields {
+            self.encode_field(name, value, sensitive, dst);
+        }
+    }
+
+    fn encode_field(&mut self, name: &[u8], value: &[u8], sensitive: bool, dst: &mut BytesMut) {
+        let sensitive = sensitive || SENSITIVE.contains(&name);
+        let (exact, name_index) = self.find(name, value);
+        if let (Some(index), false) = (exact, sensitive) {
+            encode_int(index, 7, 0x80, dst); // §6.1
+            return;
+        }
+        let size = name.len() + value.len() + ENTRY_OVERHEAD;
+        let index_it = !sensitive && !VOLATILE.contains(&name) && size <= self.table.max_size;
+        let (prefix, flags) = if sensitive {
+            (4, 0x10) // §6.2.3 never indexed
+        } else if index_it {
+            (6, 0x40) // §6.2.1 incremental indexing
+        } else {
+            (4, 0x00) // §6.2.2 without indexing
+        };
+        match name_index {
+            Some(index) => encode_int(index, prefix, flags, dst),
+            None => {
+                encode_int(0, prefix, flags, dst);
+                encode_string(name, dst);
+            }
+        }
+        encode_string(value, dst);
+        if index_it {
+            self.table
+                .insert(Bytes::copy_from_slice(name), Bytes::copy_from_slice(value));
+        }
+    }
+
+    /// The index of an exact (name, value) match, and of a name match (§2.3.3 addressing).
+    fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
+        let mut name_index = None;
+        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
+            if n.as_bytes() == name {
+                if v.as_bytes() == value {
+                    return (Some(i + 1), Some(i + 1));
+                }
+                name_index.get_or_insert(i + 1);
+            }
+        }
+        for (i, (n, v)) in self.table.entries.iter().enumerate() {
+            if &n[..] == name {
+                if &v[..] == value {
+                    return (Some(i + 62), Some(i + 62));
+                }
+                name_index.get_or_insert(i + 62);
+            }
+        }
+        (None, name_index)
+    }
+}
