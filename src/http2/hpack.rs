@@ -531,3 +531,432 @@ impl Encoder {
         (None, name_index)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn hex(s: &str) -> Bytes {
+        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let v: Vec<u8> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect();
+        Bytes::from(v)
+    }
+
+    fn pairs(fields: &[Field]) -> Vec<(&[u8], &[u8])> {
+        fields.iter().map(|f| (&f.name[..], &f.value[..])).collect()
+    }
+
+    /// Decodes `block` and checks the list, then the dynamic table (newest first) and its size.
+    fn check(
+        dec: &mut Decoder,
+        block: &str,
+        list: &[(&str, &str)],
+        table: &[(&str, &str)],
+        size: usize,
+    ) {
+        let fields = dec.decode(&hex(block)).unwrap();
+        let want: Vec<(&[u8], &[u8])> = list
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        assert_eq!(pairs(&fields), want);
+        let got: Vec<(&[u8], &[u8])> = dec.table_entries().collect();
+        let want: Vec<(&[u8], &[u8])> = table
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(dec.table_size(), size);
+    }
+
+    #[test]
+    fn c1_integers() {
+        for (value, prefix, bytes) in [
+            (10usize, 5u8, &[0x0a][..]),
+            (1337, 5, &[0x1f, 0x9a, 0x0a]),
+            (42, 8, &[0x2a]),
+        ] {
+            let mut dst = BytesMut::new();
+            encode_int(value, prefix, 0, &mut dst);
+            assert_eq!(&dst[..], bytes);
+            assert_eq!(decode_int(bytes, &mut 0, prefix), Ok(value));
+        }
+    }
+
+    #[test]
+    fn c2_literals_and_indexed() {
+        let mut dec = Decoder::default();
+        let cc = [("custom-key", "custom-header")];
+        check(
+            &mut dec,
+            "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
+            &cc,
+            &cc,
+            55,
+        );
+        let mut dec = Decoder::default();
+        check(
+            &mut dec,
+            "040c 2f73 616d 706c 652f 7061 7468",
+            &[(":path", "/sample/path")],
+            &[],
+            0,
+        );
+        let mut dec = Decoder::default();
+        let f = dec
+            .decode(&hex("1008 7061 7373 776f 7264 0673 6563 7265 74"))
+            .unwrap();
+        assert_eq!(
+            f,
+            vec![Field {
+                name: "password".into(),
+                value: "secret".into(),
+                sensitive: true
+            }]
+        );
+        assert_eq!(dec.table_size(), 0);
+        check(&mut dec, "82", &[(":method", "GET")], &[], 0);
+    }
+
+    const AUTH: (&str, &str) = (":authority", "www.example.com");
+    const CC: (&str, &str) = ("cache-control", "no-cache");
+    const CK: (&str, &str) = ("custom-key", "custom-value");
+
+    fn requests(blocks: [&str; 3]) {
+        let mut dec = Decoder::default();
+        let (get, http, root) = ((":method", "GET"), (":scheme", "http"), (":path", "/"));
+        check(&mut dec, blocks[0], &[get, http, root, AUTH], &[AUTH], 57);
+        check(
+            &mut dec,
+            blocks[1],
+            &[get, http, root, AUTH, CC],
+            &[CC, AUTH],
+            110,
+        );
+        let (https, index) = ((":scheme", "https"), (":path", "/index.html"));
+        check(
+            &mut dec,
+            blocks[2],
+            &[get, https, index, AUTH, CK],
+            &[CK, CC, AUTH],
+            164,
+        );
+    }
+
+    const C3: [&str; 3] = [
+        "8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d",
+        "8286 84be 5808 6e6f 2d63 6163 6865",
+        "8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65",
+    ];
+    const C4: [&str; 3] = [
+        "8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff",
+        "8286 84be 5886 a8eb 1064 9cbf",
+        "8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf",
+    ];
+
+    #[test]
+    fn c3_requests_without_huffman() {
+        requests(C3);
+    }
+
+    #[test]
+    fn c4_requests_with_huffman() {
+        requests(C4);
+    }
+
+    #[test]
+    fn c4_encoder_reproduces_the_example() {
+        let mut enc = Encoder::default();
+        let blocks: [&[(&str, &str)]; 3] = [
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                AUTH,
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", "/"),
+                AUTH,
+                CC,
+            ],
+            &[
+                (":method", "GET"),
+                (":scheme", "https"),
+                (":path", "/index.html"),
+                AUTH,
+                CK,
+            ],
+        ];
+        for (fields, want) in blocks.iter().zip(C4) {
+            let mut dst = BytesMut::new();
+            enc.encode(
+                fields
+                    .iter()
+                    .map(|(n, v)| (n.as_bytes(), v.as_bytes(), false)),
+                &mut dst,
+            );
+            assert_eq!(&dst[..], &hex(want)[..]);
+        }
+        assert_eq!(enc.table_size(), 164);
+    }
+
+    const DATE1: (&str, &str) = ("date", "Mon, 21 Oct 2013 20:13:21 GMT");
+    const DATE2: (&str, &str) = ("date", "Mon, 21 Oct 2013 20:13:22 GMT");
+    const LOC: (&str, &str) = ("location", "https://www.example.com");
+    const PRIV: (&str, &str) = ("cache-control", "private");
+    const GZIP: (&str, &str) = ("content-encoding", "gzip");
+    const COOKIE: (&str, &str) = (
+        "set-cookie",
+        "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1",
+    );
+
+    fn responses(blocks: [&str; 3]) {
+        let mut dec = Decoder::new(256, DEFAULT_MAX_HEADER_LIST_SIZE);
+        let s302 = (":status", "302");
+        check(
+            &mut dec,
+            blocks[0],
+            &[s302, PRIV, DATE1, LOC],
+            &[LOC, DATE1, PRIV, s302],
+            222,
+        );
+        let s307 = (":status", "307");
+        check(
+            &mut dec,
+            blocks[1],
+            &[s307, PRIV, DATE1, LOC],
+            &[s307, LOC, DATE1, PRIV],
+            222,
+        );
+        let list = [(":status", "200"), PRIV, DATE2, LOC, GZIP, COOKIE];
+        check(&mut dec, blocks[2], &list, &[COOKIE, GZIP, DATE2], 215);
+    }
+
+    #[test]
+    fn c5_responses_without_huffman() {
+        responses([
+            "4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133
+             2032 303a 3133 3a32 3120 474d 546e 1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70
+             6c65 2e63 6f6d",
+            "4803 3330 37c1 c0bf",
+            "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d
+             54c0 5a04 677a 6970 7738 666f 6f3d 4153 444a 4b48 514b 425a 584f 5157 454f 5049
+             5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572 7369 6f6e
+             3d31",
+        ]);
+    }
+
+    #[test]
+    fn c6_responses_with_huffman() {
+        responses([
+            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6
+             2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+            "4883 640e ffc1 c0bf",
+            "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab
+             77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f
+             9587 3160 65c0 03ed 4ee5 b106 3d50 07",
+        ]);
+    }
+
+    #[test]
+    fn plain_literals_are_slices_of_the_block() {
+        let block = hex("040c 2f73 616d 706c 652f 7061 7468");
+        let f = Decoder::default().decode(&block).unwrap();
+        assert_eq!(f[0].value.as_ptr(), block[2..].as_ptr());
+    }
+
+    fn err(dec: &mut Decoder, block: &[u8]) -> HpackError {
+        dec.decode(&Bytes::copy_from_slice(block)).unwrap_err()
+    }
+
+    #[test]
+    fn malformed_blocks_are_errors() {
+        use HpackError::*;
+        let d = &mut Decoder::default;
+        assert_eq!(
+            err(&mut d(), &[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+            IntegerOverflow
+        );
+        assert_eq!(
+            err(&mut d(), &[0xff, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            IntegerOverflow
+        );
+        assert_eq!(err(&mut d(), &[0xff]), Truncated);
+        assert_eq!(err(&mut d(), &[0x40, 0x05, b'a']), Truncated);
+        assert_eq!(
+            err(&mut d(), &[0x00, 0x81, 0b0001_1000, 0x01, b'v']),
+            HuffmanPadding
+        );
+        assert_eq!(
+            err(&mut d(), &[0x00, 0x82, 0b0001_1111, 0xff, 0x01, b'v']),
+            HuffmanPadding
+        );
+        assert_eq!(
+            err(&mut d(), &[0x00, 0x84, 0xff, 0xff, 0xff, 0xff, 0x00]),
+            HuffmanEos
+        );
+        assert_eq!(err(&mut d(), &[0x80]), InvalidIndex);
+        assert_eq!(err(&mut d(), &[0xbe]), InvalidIndex);
+        assert_eq!(err(&mut d(), &[0x0f, 0x2f, 0x00]), InvalidIndex);
+        assert_eq!(err(&mut d(), &[0x3f, 0xe2, 0x1f]), TableSizeTooLarge);
+        assert_eq!(err(&mut d(), &[0x82, 0x20]), MisplacedSizeUpdate);
+        // two updates at the start are fine (§4.2), up to the limit exactly
+        assert!(d()
+            .decode(&Bytes::from_static(&[0x20, 0x3f, 0xe1, 0x1f, 0x82]))
+            .is_ok());
+        // a lowered limit requires an update at the start of the next block
+        let mut dec = d();
+        dec.set_table_size_limit(100);
+        assert_eq!(err(&mut dec, &[0x82]), MissingSizeUpdate);
+        assert_eq!(err(&mut dec, &[0x3f, 0x46]), TableSizeTooLarge); // 31 + 70 = 101
+        assert!(dec.decode(&Bytes::from_static(&[0x3f, 0x45, 0x82])).is_ok());
+        assert!(dec.decode(&Bytes::from_static(&[0x82])).is_ok());
+    }
+
+    #[test]
+    fn header_list_limit_keeps_the_table_in_step() {
+        // two 60-byte fields (name 10 + value 18 + 32) against a limit of 100
+        let mut dec = Decoder::new(4096, 100);
+        let mut block = BytesMut::new();
+        for v in [b"aaaaaaaaaaaaaaaaaa", b"bbbbbbbbbbbbbbbbbb"] {
+            block.put_u8(0x40);
+            block.put_u8(10);
+            block.put_slice(b"custom-key");
+            block.put_u8(18);
+            block.put_slice(v);
+        }
+        let mut got = Vec::new();
+        let r = dec.decode_with(&block.freeze(), |f| got.push(f));
+        assert_eq!(r, Err(HpackError::HeaderListTooLarge));
+        assert_eq!(got.len(), 1);
+        assert_eq!(dec.table_entries().count(), 2);
+        assert_eq!(dec.table_size(), 120);
+    }
+
+    #[test]
+    fn entry_larger_than_the_table_empties_it() {
+        let mut dec = Decoder::new(60, 1024);
+        check(
+            &mut dec,
+            "400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572",
+            &[("custom-key", "custom-header")],
+            &[("custom-key", "custom-header")],
+            55,
+        );
+        // 10 + 14 + 32 = 56: evicts the first entry
+        let f = ("custom-key", "custom-header2");
+        check(
+            &mut dec,
+            "400a 6375 7374 6f6d 2d6b 6579 0e63 7573 746f 6d2d 6865 6164 6572 32",
+            &[f],
+            &[f],
+            56,
+        );
+        // 61 > 60: the table is emptied, the entry not added (§4.4)
+        let mut block = BytesMut::from(&[0x40u8, 0x0a][..]);
+        block.put_slice(b"custom-key");
+        block.put_u8(19);
+        block.put_slice(b"custom-header-bigge");
+        assert_eq!(dec.decode(&block.freeze()).unwrap().len(), 1);
+        assert_eq!((dec.table_entries().count(), dec.table_size()), (0, 0));
+    }
+
+    #[test]
+    fn sensitive_fields_are_never_indexed() {
+        let mut enc = Encoder::default();
+        let mut dec = Decoder::default();
+        let fields: [(&[u8], &[u8], bool); 4] = [
+            (b":status", b"200", false),
+            (b"set-cookie", b"id=1", false),
+            (b"authorization", b"Bearer x", false),
+            (b"x-secret", b"s", true),
+        ];
+        let mut dst = BytesMut::new();
+        enc.encode(fields, &mut dst);
+        let got = dec.decode(&dst.freeze()).unwrap();
+        let flags: Vec<bool> = got.iter().map(|f| f.sensitive).collect();
+        assert_eq!(flags, [false, true, true, true]);
+        assert_eq!((enc.table_size(), dec.table_size()), (0, 0));
+    }
+
+    #[test]
+    fn encoder_size_updates_are_signalled() {
+        let mut enc = Encoder::default();
+        let mut dec = Decoder::default();
+        enc.set_table_size(0);
+        enc.set_table_size(200);
+        let mut dst = BytesMut::new();
+        enc.encode([(&b"x-a"[..], &b"1"[..], false)], &mut dst);
+        // smallest (0), then final (200), then the field (§4.2)
+        assert_eq!(&dst[..2], &[0x20, 0x3f]);
+        dec.decode(&dst.freeze()).unwrap();
+        assert_eq!(dec.table_size(), enc.table_size());
+        let mut enc = Encoder::new(0);
+        let mut dst = BytesMut::new();
+        enc.encode([(&b"x-a"[..], &b"1"[..], false)], &mut dst);
+        assert_eq!(dst[0], 0x20);
+        assert_eq!(enc.table_size(), 0);
+    }
+
+    fn field() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, bool)> {
+        let name = prop_oneof![
+            prop::sample::select(vec![
+                &b":status"[..],
+                b"content-type",
+                b"date",
+                b"set-cookie",
+                b"x-a"
+            ])
+            .prop_map(|n| n.to_vec()),
+            prop::collection::vec(any::<u8>(), 0..20),
+        ];
+        let value = prop_oneof![
+            prop::sample::select(vec![&b"200"[..], b"text/plain", b""]).prop_map(|v| v.to_vec()),
+            prop::collection::vec(any::<u8>(), 0..300),
+        ];
+        (name, value, any::<bool>())
+    }
+
+    proptest! {
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            block in prop::collection::vec(any::<u8>(), 0..512),
+            limit in 0usize..400,
+        ) {
+            let mut dec = Decoder::new(256, limit);
+            let mut total = 0;
+            let _ = dec.decode_with(&Bytes::from(block), |f| total += f.name.len() + f.value.len() + 32);
+            prop_assert!(total <= limit);
+            prop_assert!(dec.table_size() <= 256);
+        }
+
+        #[test]
+        fn round_trip(
+            blocks in prop::collection::vec(prop::collection::vec(field(), 0..8), 1..6),
+            table in prop::sample::select(vec![0usize, 64, 256, 4096]),
+        ) {
+            let mut enc = Encoder::new(table);
+            let mut dec = Decoder::new(4096, usize::MAX);
+            for fields in blocks {
+                let mut dst = BytesMut::new();
+                enc.encode(fields.iter().map(|(n, v, s)| (&n[..], &v[..], *s)), &mut dst);
+                let got = dec.decode(&dst.freeze()).unwrap();
+                prop_assert_eq!(got.len(), fields.len());
+                for (g, (n, v, s)) in got.iter().zip(&fields) {
+                    prop_assert_eq!(&g.name[..], &n[..]);
+                    prop_assert_eq!(&g.value[..], &v[..]);
+                    if *s {
+                        prop_assert!(g.sensitive);
+                    }
+                }
+                prop_assert_eq!(dec.table_size(), enc.table_size());
+            }
+        }
+    }
+}
