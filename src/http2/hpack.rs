@@ -383,9 +383,7 @@ fn encode_string(s: &[u8], dst: &mut BytesMut) {
     let coded = huffman::encoded_len(s);
     if coded < s.len() {
         encode_int(coded, 7, 0x80, dst);
-        let mut buf = Vec::with_capacity(coded);
-        huffman::encode(s, &mut buf);
-        dst.put_slice(&buf);
+        huffman::encode(s, dst);
     } else {
         encode_int(s.len(), 7, 0, dst);
         dst.put_slice(s);
@@ -752,16 +750,18 @@ mod tests {
         ]);
     }
 
-    #[test]
-    fn c6_responses_with_huffman() {
-        responses([
-            "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6
+    const C6: [&str; 3] = [
+        "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6
              2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
-            "4883 640e ffc1 c0bf",
-            "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab
+        "4883 640e ffc1 c0bf",
+        "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab
              77ad 94e7 821d d7f2 e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f
              9587 3160 65c0 03ed 4ee5 b106 3d50 07",
-        ]);
+    ];
+
+    #[test]
+    fn c6_responses_with_huffman() {
+        responses(C6);
     }
 
     #[test]
@@ -933,6 +933,23 @@ mod tests {
             let mut total = 0;
             let _ = dec.decode_with(&Bytes::from(block), |f| total += f.name.len() + f.value.len() + 32);
             prop_assert!(total <= limit);
+            prop_assert!(dec.table_size() <= 256);
+        }
+
+        #[test]
+        fn decoding_mutated_blocks_never_panics(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            which in 0usize..3,
+        ) {
+            let mut dec = Decoder::new(256, 300);
+            let mut block = hex(C6[which]).to_vec();
+            for (at, byte) in edits {
+                let i = at.index(block.len());
+                block[i] = byte;
+            }
+            let mut total = 0;
+            let _ = dec.decode_with(&Bytes::from(block), |f| total += f.name.len() + f.value.len() + 32);
+            prop_assert!(total <= 300);
             prop_assert!(dec.table_size() <= 256);
         }
 

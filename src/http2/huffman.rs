@@ -5,6 +5,8 @@
 //! code length of each symbol (0–255, then EOS = 256); the codes themselves and the decoding
 //! tables are derived at compile time, and the tests check derived codes against Appendix B.
 
+use bytes::{BufMut, BytesMut};
+
 use super::hpack::HpackError;
 
 /// The end-of-string symbol (RFC 7541 §5.2): never valid inside a decoded string.
@@ -94,7 +96,7 @@ pub(crate) fn encoded_len(src: &[u8]) -> usize {
 
 /// Appends the Huffman encoding of `src` to `dst`, padded with the most significant bits of
 /// EOS, i.e. ones (§5.2).
-pub(crate) fn encode(src: &[u8], dst: &mut Vec<u8>) {
+pub(crate) fn encode(src: &[u8], dst: &mut BytesMut) {
     let mut acc: u64 = 0;
     let mut bits: u32 = 0;
     for &b in src {
@@ -103,12 +105,12 @@ pub(crate) fn encode(src: &[u8], dst: &mut Vec<u8>) {
         bits += len;
         while bits >= 8 {
             bits -= 8;
-            dst.push((acc >> bits) as u8);
+            dst.put_u8((acc >> bits) as u8);
         }
     }
     if bits > 0 {
         let pad = 8 - bits;
-        dst.push(((acc << pad) as u8) | ((1u8 << pad) - 1));
+        dst.put_u8(((acc << pad) as u8) | ((1u8 << pad) - 1));
     }
 }
 
@@ -186,7 +188,7 @@ mod tests {
     #[test]
     fn round_trip_every_byte() {
         let src: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
-        let mut enc = Vec::new();
+        let mut enc = BytesMut::new();
         encode(&src, &mut enc);
         assert_eq!(enc.len(), encoded_len(&src));
         let mut dec = Vec::new();
