@@ -583,6 +583,14 @@ mod tests {
             assert_eq!(&dst[..], bytes);
             assert_eq!(decode_int(bytes, &mut 0, prefix), Ok(value));
         }
+        for (value, want) in [
+            (MAX_INTEGER, Ok(MAX_INTEGER)),
+            (MAX_INTEGER + 1, Err(HpackError::IntegerOverflow)),
+        ] {
+            let mut dst = BytesMut::new();
+            encode_int(value, 7, 0, &mut dst);
+            assert_eq!(decode_int(&dst, &mut 0, 7), want);
+        }
     }
 
     #[test]
