@@ -169,7 +169,9 @@ impl Default for Decoder {
 
 impl Decoder {
     /// `table_size` is the SETTINGS_HEADER_TABLE_SIZE and `max_header_list_size` the
-    /// SETTINGS_MAX_HEADER_LIST_SIZE the session advertises.
+    /// SETTINGS_MAX_HEADER_LIST_SIZE the session advertises. Until the peer acknowledges our
+    /// SETTINGS its encoder may assume 4096 (RFC 9113 §6.5.3): a session advertising less
+    /// starts with [`DEFAULT_TABLE_SIZE`] and calls [`Decoder::set_table_size_limit`] on the ACK.
     pub fn new(table_size: usize, max_header_list_size: usize) -> Decoder {
         Decoder {
             table: Table::new(table_size),
