@@ -399,6 +399,10 @@ pub struct H2 {
     pub conn: Conn,
     buf: Vec<u8>,
     pub decoder: Decoder,
+    /// Our send windows (RFC 9113 §6.9): the connection's, and per stream the credit the
+    /// server granted by WINDOW_UPDATE (the initial size is added on first use).
+    pub send_conn_window: i64,
+    send_stream_credit: BTreeMap<u32, i64>,
     /// The server's SETTINGS values, in the order received.
     pub server_settings: Vec<(u16, u32)>,
     /// Acknowledge the server's SETTINGS as they arrive (RFC 9113 §6.5.3).
@@ -429,6 +433,8 @@ impl H2 {
             buf: Vec::new(),
             decoder: Decoder::new(4096, 1 << 20),
             server_settings: Vec::new(),
+            send_conn_window: 65_535,
+            send_stream_credit: BTreeMap::new(),
             auto_ack: true,
             auto_window: true,
             seen: Vec::new(),
@@ -585,6 +591,13 @@ impl H2 {
                 let _ = self.try_send(&frame(ty::SETTINGS, flag::ACK, 0, &[]));
             }
         }
+        if f.ty == ty::WINDOW_UPDATE {
+            let inc = i64::from(f.increment().unwrap_or(0));
+            match f.stream {
+                0 => self.send_conn_window += inc,
+                s => *self.send_stream_credit.entry(s).or_default() += inc,
+            }
+        }
         if f.ty != ty::HEADERS {
             return In::Frame(f);
         }
@@ -639,6 +652,71 @@ impl H2 {
             match self.next() {
                 In::Frame(f) if f.ty == ty::WINDOW_UPDATE => {}
                 other => return other,
+            }
+        }
+    }
+
+    /// Sends `body` on `stream` as DATA frames within the server's flow-control windows and
+    /// its SETTINGS_MAX_FRAME_SIZE, reading WINDOW_UPDATEs as needed (§6.9.1); END_STREAM on
+    /// the last frame when `end`. Anything but housekeeping arriving meanwhile fails.
+    pub fn send_body(&mut self, stream: u32, body: &[u8], end: bool) {
+        let initial = i64::from(
+            self.server_setting(setting::INITIAL_WINDOW_SIZE)
+                .unwrap_or(65_535),
+        );
+        let max_frame = self
+            .server_setting(setting::MAX_FRAME_SIZE)
+            .unwrap_or(16_384) as usize;
+        let mut sent: i64 = 0;
+        let mut rest = body;
+        loop {
+            let stream_window =
+                initial + self.send_stream_credit.get(&stream).copied().unwrap_or(0) - sent;
+            let room = stream_window.min(self.send_conn_window).max(0) as usize;
+            if rest.is_empty() {
+                if end {
+                    self.data(stream, &[], true);
+                }
+                return;
+            }
+            if room == 0 {
+                match self.next() {
+                    In::Frame(f) if f.ty == ty::WINDOW_UPDATE || f.ty == ty::SETTINGS => {}
+                    In::Frame(f) if f.ty == ty::PING => {}
+                    other => panic!("while sending a body: {other:?}; seen {:#?}", self.seen),
+                }
+                continue;
+            }
+            let n = room.min(max_frame).min(rest.len());
+            let last = end && n == rest.len();
+            self.data(stream, &rest[..n], last);
+            rest = &rest[n..];
+            sent += n as i64;
+            self.send_conn_window -= n as i64;
+            if last {
+                return;
+            }
+        }
+    }
+
+    /// Sends a PING and returns everything that arrived before its ACK (the server handles
+    /// frames in order, §6.7). Fails if the connection ends first.
+    pub fn ping_barrier(&mut self) -> Vec<In> {
+        let data = *b"barrier!";
+        self.ping(data);
+        let mut before = Vec::new();
+        loop {
+            match self.next() {
+                In::Frame(f) if f.ty == ty::PING && f.has(flag::ACK) && f.payload == data => {
+                    return before
+                }
+                i @ (In::Closed(_) | In::Timeout) => {
+                    panic!(
+                        "connection ended before the PING ACK: {i:?}; seen {:#?}",
+                        self.seen
+                    )
+                }
+                i => before.push(i),
             }
         }
     }
