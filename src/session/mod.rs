@@ -23,6 +23,7 @@
 pub mod h1;
 pub mod h1_body;
 mod h1_relay;
+pub mod h2_head;
 
 use bytes::Bytes;
 
