@@ -24,6 +24,7 @@ pub mod h1;
 pub mod h1_body;
 mod h1_relay;
 pub mod h2_head;
+pub mod h2_response;
 
 use bytes::Bytes;
 
