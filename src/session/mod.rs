@@ -23,6 +23,8 @@
 pub mod h1;
 pub mod h1_body;
 mod h1_relay;
+pub mod h2_head;
+pub mod h2_response;
 
 use bytes::Bytes;
 
