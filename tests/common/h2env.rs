@@ -105,13 +105,22 @@ impl Env {
     /// [`Env::start`] whose origin holds every answer (`200 "held"`) until
     /// `env.gate` is opened.
     pub fn held(d: &str, http2: &str) -> Env {
+        Env::held_with(d, http2, false)
+    }
+
+    /// [`Env::held`], optionally with an admin listener. Requests to `/api/large` are not
+    /// held: they get a 1 MiB body ([`Reply::Stream`]).
+    pub fn held_with(d: &str, http2: &str, admin: bool) -> Env {
         let gate = Arc::new(Gate::default());
         let g2 = gate.clone();
-        let o = Origin::start(move |_| {
+        let o = Origin::start(move |r| {
+            if r.target == "/api/large" {
+                return Reply::Stream(1 << 20);
+            }
             g2.wait();
             Reply::ok("held")
         });
-        let mut env = Env::with_origin(d, http2, o, false);
+        let mut env = Env::with_origin(d, http2, o, admin);
         env.gate = Some(gate);
         env
     }
@@ -153,6 +162,25 @@ impl Env {
             1,
             "no other origin connection was opened"
         );
+    }
+
+    /// Polls `/metrics` until the counter `name` with `labels` reaches `want` (the close and
+    /// the count happen on the worker after the GOAWAY we read); panics with the last
+    /// exposition after [`GATE_LIVE`] (liveness only).
+    pub fn wait_metric(&self, name: &str, labels: &[(&str, &str)], want: f64) {
+        let deadline = std::time::Instant::now() + GATE_LIVE;
+        loop {
+            let text = self.metrics();
+            let v = super::h2raw::metric_sum(&text, name, labels);
+            if v >= want {
+                assert_eq!(v, want, "{name}{labels:?} counted more than once:\n{text}");
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("{name}{labels:?} = {v}, want {want}:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// `/metrics` from the admin listener.
