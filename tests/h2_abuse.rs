@@ -9,6 +9,9 @@
 //! byte cap far above any limit while the main thread reads, so a server without the defence
 //! fails the test (no GOAWAY) instead of hanging it.
 
+// test helpers panic to fail the test (the deny is for runtime code)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};

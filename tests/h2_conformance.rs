@@ -9,6 +9,9 @@
 //! the recording origin received nothing. Part 2 (h2_conformance_2.rs): flow control,
 //! CONTINUATION, HTTP semantics (§8) and HPACK.
 
+// test helpers panic to fail the test (the deny is for runtime code)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::h2env::{post, Env};

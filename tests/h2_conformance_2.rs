@@ -7,6 +7,9 @@
 //! four runs per test (io_uring/epoll × h2c/TLS); exact frames asserted; the origin proven
 //! untouched by every refused request; a fresh connection served after every connection error.
 
+// test helpers panic to fail the test (the deny is for runtime code)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::h2env::{post, Env};
