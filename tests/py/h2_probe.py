@@ -108,10 +108,10 @@ def main():
     c = Client(sock, "https" if mode == "tls" else "http")
 
     [r] = c.wait([c.request("GET", "/mock")])
-    print("get status=%s body=%s" % (r["headers"][":status"], r["body"].decode()))
+    print("get status=%s body=%s" % (r["headers"][":status"], r["body"].decode(errors="replace")))
 
     [r] = c.wait([c.request("POST", "/api/py", body=b"pybody")])
-    print("post status=%s body=%s" % (r["headers"][":status"], r["body"].decode()))
+    print("post status=%s body=%s" % (r["headers"][":status"], r["body"].decode(errors="replace")))
 
     sids = [c.request("GET", "/api/c%d" % i) for i in range(5)]
     rs = c.wait(sids)

@@ -1,0 +1,92 @@
+//! HTTP/2 connection lifecycle on both drivers over h2c and TLS: reload (new streams of an open
+//! connection use the new config), drain (GOAWAY NO_ERROR naming the last stream, new streams
+//! refused, the in-flight stream finishes, then the close — RFC 9113 §6.8), and the h2c
+//! listener's HTTP/1.1 side (a plain HTTP/1.1 request still works; `Upgrade: h2c` is never
+//! honoured, §3.1).
+
+// test helpers panic to fail the test (the deny is for runtime code)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::h2env::Env;
+use common::h2raw::*;
+use common::*;
+
+fn mock_config(d: &str, body: &str) -> String {
+    server_toml(d, 1, "h2c = true")
+        + &format!("[[route]]\nkey = \"GET /v\"\nmock = {{ status = 200, body = \"{body}\" }}\n")
+}
+
+all_transports! {
+    fn reload_new_streams_use_the_new_config(d) {
+        let g = Gateway::from_toml(&mock_config(d, "one"));
+        let mut h = H2::open(g.addr);
+        assert_eq!(h.get_response(1, "/v").text(), "one");
+        g.write_config(&mock_config(d, "two"));
+        g.reload().expect("reload applies");
+        assert_eq!(h.get_response(3, "/v").text(), "two", "same connection, new stream, new config");
+    }
+
+    fn drain_goaway_in_flight_stream_finishes(d) {
+        let env = Env::held(d, "");
+        let mut h = env.h2();
+        h.get(1, "/api/held");
+        // the request is in flight once the origin has it
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while env.o.requests().is_empty() {
+            assert!(Instant::now() < deadline, "request never reached the origin");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        env.g.handle().shutdown();
+        match h.next_significant() {
+            In::Frame(f) if f.ty == ty::GOAWAY => {
+                assert_eq!(f.error_code(), Some(code::NO_ERROR), "{f:?}");
+                assert!(f.last_stream_id() >= Some(1), "stream 1 must be covered: {f:?}");
+            }
+            other => panic!("expected GOAWAY NO_ERROR on drain, got {other:?}; seen {:#?}", h.seen),
+        }
+        // a stream opened after the GOAWAY is not processed (§6.8)
+        h.get(3, "/mock");
+        env.release();
+        let mut done = false;
+        let mut refused = false;
+        while !(done && refused) {
+            match h.next_significant() {
+                In::Frame(f) if f.ty == ty::RST_STREAM && f.stream == 3 => {
+                    assert_eq!(f.error_code(), Some(code::REFUSED_STREAM), "{f:?}");
+                    refused = true;
+                }
+                In::Headers { stream: 1, fields, end_stream } => {
+                    assert!(fields.contains(&(":status".into(), "200".into())), "{fields:?}");
+                    done |= end_stream;
+                }
+                In::Frame(f) if f.ty == ty::DATA && f.stream == 1 => {
+                    assert_eq!(f.payload, b"held");
+                    done |= f.has(flag::END_STREAM);
+                }
+                In::Frame(f) if f.ty == ty::GOAWAY => {}
+                // a server may also just ignore stream 3 (§6.8) and close once stream 1 ended
+                In::Closed(_) if done => break,
+                other => panic!("during drain: {other:?}; seen {:#?}", h.seen),
+            }
+        }
+        h.expect_closed();
+    }
+
+    // §3.1: with h2c on, HTTP/1.1 still works on the plain listener and an Upgrade: h2c is
+    // not honoured (answered as HTTP/1.1, no 101)
+    plain_only fn h2c_listener_still_speaks_http1(d) {
+        let env = Env::start(d, "");
+        assert_eq!(get(env.addr, "/mock").text(), "mocked");
+        let r = roundtrip(
+            env.addr,
+            b"GET /mock HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        );
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.version, 1);
+        assert_eq!(r.text(), "mocked");
+    }
+}
