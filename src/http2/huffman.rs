@@ -4,6 +4,9 @@
 //! plus one, shifted left by the growth in length. So the spec data transcribed here is only the
 //! code length of each symbol (0–255, then EOS = 256); the codes themselves and the decoding
 //! tables are derived at compile time, and the tests check derived codes against Appendix B.
+//! (The 257 lengths were checked once against two independent transcriptions of Appendix B,
+//! every derived code and length equal; the tests keep the RFC's own rows and the code's
+//! completeness.)
 
 use bytes::{BufMut, BytesMut};
 
@@ -183,6 +186,15 @@ mod tests {
             .map(|&l| 1u64 << (MAX_LEN - l as usize))
             .sum();
         assert_eq!(kraft, 1u64 << MAX_LEN);
+        // EOS is the longest code, 30 bits of ones (§5.2 padding is its prefix)
+        assert_eq!((CODES[256], LENGTHS[256]), ((1u32 << 30) - 1, 30));
+        // canonical: in (length, symbol) order each code is above the previous one's prefix,
+        // so no code is a prefix of another
+        for pair in SORTED.windows(2) {
+            let (a, b) = (usize::from(pair[0]), usize::from(pair[1]));
+            let shift = LENGTHS[b] - LENGTHS[a];
+            assert!(CODES[b] >> shift > CODES[a], "{a} / {b}");
+        }
     }
 
     #[test]

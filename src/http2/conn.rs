@@ -1,0 +1,566 @@
+//! The server side of one HTTP/2 connection as a state machine over bytes (RFC 9113): no
+//! socket, no runtime, no clock of its own beyond `Instant::now()` in [`Connection::recv`].
+//!
+//! Data flow: the driver feeds received bytes to [`Connection::recv`], which consumes every
+//! complete frame (the client preface first, §3.4), updates the stream table (§5.1), flow
+//! control (§5.2, §6.9) and settings (§6.5), pushes [`Event`]s for the application, and queues
+//! what the protocol answers by itself (SETTINGS/PING acks, RST_STREAM, WINDOW_UPDATE, GOAWAY)
+//! into the output the driver takes with [`Connection::take_output`]. The application answers
+//! a request with [`Connection::send_headers`] / [`Connection::send_data`] /
+//! [`Connection::send_trailers`] within [`Connection::send_capacity`], and credits consumed
+//! request body bytes with [`Connection::release_capacity`].
+//!
+//! Split by concern: this file holds the state, the public API and the send side;
+//! `conn_recv.rs` the receive side frame by frame; `conn_abuse.rs` the abuse counters.
+//! Header validation is [`super::fields`], framing [`super::frame`], compression
+//! [`super::hpack`]. What is left to the driver: timers (idle, SETTINGS ack, zero-window
+//! stalls), the socket, and what a request means.
+//!
+//! Idle memory: no buffer is held between frames (the output `BytesMut` is empty and moved out
+//! by `take_output`; the stream table and the HPACK tables allocate only when used).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::fields::RequestFields;
+use super::frame::{self, ErrorCode};
+use super::hpack;
+use super::limits::Limits;
+
+#[path = "conn_abuse.rs"]
+mod abuse;
+#[path = "conn_recv.rs"]
+mod recv;
+
+use abuse::Counters;
+
+/// Recently closed streams are remembered (up to this many, the oldest forgotten first): frames
+/// the client sent before it saw our RST_STREAM are ignored (§5.1 "closed"), and a frame on a
+/// stream that ended normally is told apart from one on a stream id that was never used
+/// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1).
+pub const RECENT_CLOSED: usize = 32;
+
+/// What the application is told (design.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Request {
+        id: u32,
+        fields: RequestFields,
+        end_stream: bool,
+    },
+    Data {
+        id: u32,
+        data: Bytes,
+        end_stream: bool,
+    },
+    Trailers {
+        id: u32,
+        fields: Vec<(Bytes, Bytes)>,
+    },
+    Reset {
+        id: u32,
+        code: ErrorCode,
+    },
+    StreamError {
+        id: u32,
+        code: ErrorCode,
+        reason: &'static str,
+    },
+    WindowUpdate {
+        id: u32,
+    },
+    GoAway {
+        last_stream_id: u32,
+        code: ErrorCode,
+    },
+}
+
+/// Which abuse defence closed the connection (the metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abuse {
+    RapidReset,
+    ContinuationFlood,
+    ControlFlood,
+    EmptyFrames,
+    OutputFlood,
+    TooManyStreams,
+    HeaderListTooLarge,
+}
+
+impl Abuse {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Abuse::RapidReset => "rapid_reset",
+            Abuse::ContinuationFlood => "continuation_flood",
+            Abuse::ControlFlood => "control_flood",
+            Abuse::EmptyFrames => "empty_frames",
+            Abuse::OutputFlood => "output_flood",
+            Abuse::TooManyStreams => "too_many_streams",
+            Abuse::HeaderListTooLarge => "header_list_too_large",
+        }
+    }
+}
+
+/// A connection error (§5.4.1): GOAWAY with `code` is queued; the driver flushes the output
+/// and closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnError {
+    pub code: ErrorCode,
+    pub reason: &'static str,
+    pub abuse: Option<Abuse>,
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP/2 {}: {}", self.code.as_str(), self.reason)
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+/// The stream is gone (reset or closed): nothing more may be sent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamGone;
+
+/// The connection's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for (the rest of) the 24-byte client preface.
+    Preface,
+    /// Preface received; the next frame must be the client's SETTINGS (§3.4).
+    FirstSettings,
+    Open,
+    /// We sent GOAWAY with this last stream id: later streams are refused (§6.8).
+    GoingAway(u32),
+    /// A connection error was raised: nothing more is processed.
+    Failed(ConnError),
+}
+
+/// How a remembered stream was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// We reset it: the client's frames in flight are ignored.
+    ByUs,
+    /// Both sides ended, or the client reset it: further frames are STREAM_CLOSED errors.
+    Ended,
+}
+
+/// One side of a stream (§5.1): open until its END_STREAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Open,
+    Closed,
+}
+
+/// An open or half-closed stream (§5.1). Idle streams are not stored (ids above
+/// `last_peer_stream`), nor closed ones (below it, absent from the table).
+#[derive(Debug)]
+struct Stream {
+    /// The client's side: `Closed` after its END_STREAM (half-closed (remote)).
+    remote: Half,
+    /// Our side: `Closed` after our END_STREAM (half-closed (local)).
+    local: Half,
+    /// What we may still send (§6.9.1); negative after a SETTINGS lowering the window
+    /// (§6.9.2).
+    send_window: i64,
+    /// What the client may still send before our next WINDOW_UPDATE.
+    recv_window: i64,
+    /// Bytes the application consumed that we have not credited yet.
+    recv_owed: u32,
+    /// Declared content-length minus the DATA received so far (§8.1.1).
+    remaining: Option<u64>,
+}
+
+/// The peer's settings that shape what we send (§6.5.2).
+#[derive(Debug, Clone, Copy)]
+struct PeerSettings {
+    initial_window: u32,
+    max_frame_size: u32,
+}
+
+/// A header block in progress (HEADERS without END_HEADERS, then CONTINUATION, §6.10).
+#[derive(Debug)]
+struct PendingBlock {
+    stream: u32,
+    end_stream: bool,
+    /// What the block is for, decided at its HEADERS.
+    target: recv::Target,
+    buf: BytesMut,
+    continuations: u32,
+}
+
+/// One HTTP/2 server connection.
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    phase: Phase,
+    /// Preface bytes matched so far (0..=24).
+    preface_seen: u8,
+    decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
+    streams: HashMap<u32, Stream, ahash::RandomState>,
+    /// The highest stream id the client opened (or tried to): ids up to it are not idle.
+    last_peer_stream: u32,
+    recent_closed: VecDeque<(u32, Closed)>,
+    peer: PeerSettings,
+    /// Our SETTINGS frames the peer has not acknowledged yet.
+    settings_unacked: u8,
+    /// The effective initial receive window of new streams: 65 535 until the peer acknowledges
+    /// our SETTINGS when ours is smaller (the peer may use the default until then, §6.5.3).
+    recv_initial: u32,
+    send_window: i64,
+    recv_window: i64,
+    recv_owed: u32,
+    /// Boxed: a block in progress is rare, the idle connection stays small.
+    pending: Option<Box<PendingBlock>>,
+    counters: Counters,
+    out: BytesMut,
+    /// Bytes of `out` we queued on our own since the last `take_output` (acks, resets).
+    control_out: usize,
+}
+
+impl Connection {
+    /// Queues the server preface (SETTINGS from `limits`, then a connection WINDOW_UPDATE).
+    pub fn new(limits: Limits) -> Connection {
+        Connection::new_at(limits, Instant::now())
+    }
+
+    /// [`Connection::new`] with the clock of the rate limits starting at `now`.
+    pub fn new_at(limits: Limits, now: Instant) -> Connection {
+        let limits = limits.clamped();
+        let mut out = BytesMut::new();
+        let mut params = vec![
+            (frame::SETTINGS_ENABLE_PUSH, 0),
+            (
+                frame::SETTINGS_MAX_CONCURRENT_STREAMS,
+                limits.max_concurrent_streams,
+            ),
+            (
+                frame::SETTINGS_INITIAL_WINDOW_SIZE,
+                limits.initial_window_size,
+            ),
+            (
+                frame::SETTINGS_MAX_HEADER_LIST_SIZE,
+                limits.max_header_list_size,
+            ),
+        ];
+        if limits.header_table_size != hpack::DEFAULT_TABLE_SIZE as u32 {
+            params.push((frame::SETTINGS_HEADER_TABLE_SIZE, limits.header_table_size));
+        }
+        if limits.max_frame_size != frame::DEFAULT_MAX_FRAME_SIZE {
+            params.push((frame::SETTINGS_MAX_FRAME_SIZE, limits.max_frame_size));
+        }
+        frame::put_settings(&mut out, &params);
+        if limits.connection_window_size > frame::DEFAULT_WINDOW {
+            frame::put_window_update(
+                &mut out,
+                0,
+                limits.connection_window_size - frame::DEFAULT_WINDOW,
+            );
+        }
+        // Until the ACK the peer's encoder may assume a 4096-byte table (§6.5.3, RFC 7541 §4.2)
+        let table = (limits.header_table_size as usize).max(hpack::DEFAULT_TABLE_SIZE);
+        Connection {
+            decoder: hpack::Decoder::new(table, limits.max_header_list_size as usize),
+            encoder: hpack::Encoder::new(hpack::DEFAULT_TABLE_SIZE),
+            phase: Phase::Preface,
+            preface_seen: 0,
+            streams: HashMap::default(),
+            last_peer_stream: 0,
+            recent_closed: VecDeque::new(),
+            peer: PeerSettings {
+                initial_window: frame::DEFAULT_WINDOW,
+                max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+            },
+            settings_unacked: 1,
+            recv_initial: limits.initial_window_size.max(frame::DEFAULT_WINDOW),
+            send_window: i64::from(frame::DEFAULT_WINDOW),
+            recv_window: i64::from(limits.connection_window_size),
+            recv_owed: 0,
+            pending: None,
+            counters: Counters::new(now),
+            out,
+            control_out: 0,
+            limits,
+        }
+    }
+
+    /// Output ready to write (moved out; empty when none).
+    pub fn take_output(&mut self) -> BytesMut {
+        self.control_out = 0;
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The connection error that ended this connection, if any.
+    pub fn error(&self) -> Option<ConnError> {
+        match self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Open (not closed) streams, for the driver's idle/drain decisions.
+    pub fn active_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The highest stream id the client opened so far.
+    pub fn last_stream_id(&self) -> u32 {
+        self.last_peer_stream
+    }
+
+    /// Graceful shutdown (§6.8): GOAWAY(`code`, last = highest stream id accepted so far);
+    /// later HEADERS are refused (RST_STREAM REFUSED_STREAM), open streams go on. Once only.
+    pub fn go_away(&mut self, code: ErrorCode) {
+        if matches!(self.phase, Phase::GoingAway(_) | Phase::Failed(_)) {
+            return;
+        }
+        frame::put_goaway(&mut self.out, self.last_peer_stream, code, b"");
+        self.phase = Phase::GoingAway(self.last_peer_stream);
+    }
+
+    /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
+    pub fn reset(&mut self, id: u32, code: ErrorCode) {
+        if self.streams.remove(&id).is_some() {
+            frame::put_rst_stream(&mut self.out, id, code);
+            self.remember(id, Closed::ByUs);
+        }
+    }
+
+    /// A stream finished on our side (response complete or abandoned): frees its state. A
+    /// request body still arriving is stopped with RST_STREAM NO_ERROR after a complete
+    /// response (§8.1), CANCEL when the response was abandoned.
+    pub fn close_stream(&mut self, id: u32) {
+        let Some(s) = self.streams.get(&id) else {
+            return;
+        };
+        let code = match (s.local, s.remote) {
+            (Half::Closed, Half::Closed) => {
+                self.streams.remove(&id);
+                self.remember(id, Closed::Ended);
+                return;
+            }
+            (Half::Closed, Half::Open) => ErrorCode::NoError,
+            (Half::Open, _) => ErrorCode::Cancel,
+        };
+        self.reset(id, code);
+    }
+
+    /// How many DATA payload bytes may be sent on `id` now (min of the stream's and the
+    /// connection's send windows); 0 = wait for `Event::WindowUpdate` (or the stream is gone).
+    pub fn send_capacity(&self, id: u32) -> usize {
+        match self.streams.get(&id) {
+            Some(s) if s.local == Half::Open => s.send_window.min(self.send_window).max(0) as usize,
+            _ => 0,
+        }
+    }
+
+    /// Response head: `:status` + `fields` (lowercase names, no connection-specific fields),
+    /// HPACK-encoded, split into HEADERS + CONTINUATION by the peer's max frame size.
+    pub fn send_headers<'a>(
+        &mut self,
+        id: u32,
+        status: u16,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        end_stream: bool,
+    ) -> Result<(), StreamGone> {
+        self.sendable(id)?;
+        self.put_block(id, Some(status_bytes(status)), fields, end_stream);
+        if end_stream {
+            self.end_local(id);
+        }
+        Ok(())
+    }
+
+    /// Trailers: HEADERS with END_STREAM and no pseudo-header (§8.1).
+    pub fn send_trailers<'a>(
+        &mut self,
+        id: u32,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<(), StreamGone> {
+        self.sendable(id)?;
+        self.put_block(id, None, fields, true);
+        self.end_local(id);
+        Ok(())
+    }
+
+    /// Sends up to `send_capacity` bytes from the front of `data` (frames of the peer's max
+    /// frame size), END_STREAM when `end_stream` and all of `data` went. Returns the bytes
+    /// taken (`data` keeps the rest).
+    pub fn send_data(
+        &mut self,
+        id: u32,
+        data: &mut Bytes,
+        end_stream: bool,
+    ) -> Result<usize, StreamGone> {
+        self.sendable(id)?;
+        let n = data.len().min(self.send_capacity(id));
+        let chunk = data.split_to(n);
+        let last = end_stream && data.is_empty();
+        let max = self.peer.max_frame_size as usize;
+        if chunk.is_empty() {
+            if last {
+                frame::put_data(&mut self.out, id, b"", true);
+            }
+        } else {
+            let mut frames = chunk.chunks(max).peekable();
+            while let Some(part) = frames.next() {
+                frame::put_data(&mut self.out, id, part, last && frames.peek().is_none());
+            }
+        }
+        self.send_window -= n as i64;
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.send_window -= n as i64;
+        }
+        if last {
+            self.end_local(id);
+        }
+        Ok(n)
+    }
+
+    /// The application consumed `n` bytes of stream `id`'s request body: credit both windows,
+    /// a WINDOW_UPDATE queued once at least half a window is owed (not one frame per chunk).
+    pub fn release_capacity(&mut self, id: u32, n: usize) {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.credit_conn(n);
+        let half = self.limits.initial_window_size / 2;
+        if let Some(s) = self.streams.get_mut(&id) {
+            if s.remote == Half::Closed {
+                return;
+            }
+            s.recv_owed = s.recv_owed.saturating_add(n);
+            if s.recv_owed >= half.max(1) {
+                let inc = s.recv_owed;
+                s.recv_owed = 0;
+                s.recv_window += i64::from(inc);
+                frame::put_window_update(&mut self.out, id, inc);
+            }
+        }
+    }
+
+    /// Credits the connection window by `n` (application reads and bytes we dropped).
+    fn credit_conn(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        self.recv_owed = self.recv_owed.saturating_add(n);
+        if self.recv_owed >= (self.limits.connection_window_size / 2).max(1) {
+            let inc = self.recv_owed.min(frame::MAX_WINDOW);
+            self.recv_owed -= inc;
+            self.recv_window += i64::from(inc);
+            frame::put_window_update(&mut self.out, 0, inc);
+        }
+    }
+
+    fn sendable(&self, id: u32) -> Result<(), StreamGone> {
+        match self.streams.get(&id) {
+            Some(s) if s.local == Half::Open => Ok(()),
+            _ => Err(StreamGone),
+        }
+    }
+
+    /// Our END_STREAM went out: half-closed (local), or closed when the client's side ended.
+    fn end_local(&mut self, id: u32) {
+        if let Some(s) = self.streams.get_mut(&id) {
+            s.local = Half::Closed;
+            if s.remote == Half::Closed {
+                self.streams.remove(&id);
+                self.remember(id, Closed::Ended);
+            }
+        }
+    }
+
+    /// HPACK-encodes `fields` straight into the output behind a HEADERS header, re-framed
+    /// into CONTINUATIONs only when the block exceeds the peer's max frame size.
+    fn put_block<'a>(
+        &mut self,
+        id: u32,
+        status: Option<[u8; 3]>,
+        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+        end_stream: bool,
+    ) {
+        let start = self.out.len();
+        frame::put_head(&mut self.out, 0, frame::HEADERS, 0, id);
+        // one block in two calls: a pending table size update goes first, as §4.2 requires
+        if let Some(status) = status {
+            let pseudo = (&b":status"[..], &status[..], false);
+            self.encoder.encode([pseudo], &mut self.out);
+        }
+        self.encoder
+            .encode(fields.map(|(n, v)| (n, v, false)), &mut self.out);
+        let len = self.out.len() - start - frame::HEADER_LEN;
+        let max = self.peer.max_frame_size as usize;
+        if len <= max {
+            let mut head = BytesMut::with_capacity(frame::HEADER_LEN);
+            let flags = frame::FLAG_END_HEADERS
+                | if end_stream {
+                    frame::FLAG_END_STREAM
+                } else {
+                    0
+                };
+            frame::put_head(&mut head, len, frame::HEADERS, flags, id);
+            self.out[start..start + frame::HEADER_LEN].copy_from_slice(&head);
+        } else {
+            let block = self.out.split_off(start + frame::HEADER_LEN);
+            self.out.truncate(start);
+            frame::put_header_block(&mut self.out, id, &block, end_stream, max);
+        }
+    }
+
+    /// Remembers a closed stream (bounded, oldest forgotten first).
+    fn remember(&mut self, id: u32, how: Closed) {
+        if self.recent_closed.len() >= RECENT_CLOSED {
+            self.recent_closed.pop_front();
+        }
+        self.recent_closed.push_back((id, how));
+    }
+
+    /// How stream `id` (not in the table, not idle) was closed, if remembered.
+    fn closed_how(&self, id: u32) -> Option<Closed> {
+        self.recent_closed
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map(|&(_, how)| how)
+    }
+
+    /// Raises a connection error: GOAWAY queued, nothing more processed.
+    fn fail(&mut self, code: ErrorCode, reason: &'static str, abuse: Option<Abuse>) -> ConnError {
+        let e = ConnError {
+            code,
+            reason,
+            abuse,
+        };
+        if let Phase::Failed(first) = self.phase {
+            return first;
+        }
+        // §6.8: the last stream id never grows after a first GOAWAY
+        let last = match self.phase {
+            Phase::GoingAway(last) => last.min(self.last_peer_stream),
+            _ => self.last_peer_stream,
+        };
+        frame::put_goaway(&mut self.out, last, code, reason.as_bytes());
+        self.phase = Phase::Failed(e);
+        e
+    }
+}
+
+/// The three ASCII digits of a status code (100..=999 in practice; others are clamped).
+fn status_bytes(status: u16) -> [u8; 3] {
+    let s = status.clamp(100, 999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -1,0 +1,1068 @@
+//! The connection state machine from byte slices, grouped by the RFC 9113 sections (and the
+//! h2spec groups of the same numbers): each test sends frames and asserts the exact frames
+//! queued or the events pushed.
+
+use bytes::{Bytes, BytesMut};
+
+use super::*;
+use crate::http2::frame::{self as f, ErrorCode as E};
+use crate::http2::testkit::*;
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+// ---- 3.4 (h2spec 3.5) connection preface
+
+#[test]
+fn server_preface_is_settings_then_connection_window() {
+    let mut p = Peer::fresh(limits());
+    let out = p.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        (out[0].kind, out[0].flags, out[0].stream),
+        (f::SETTINGS, 0, 0)
+    );
+    let params: Vec<(u16, u32)> = out[0]
+        .payload
+        .chunks(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        params,
+        vec![
+            (f::SETTINGS_ENABLE_PUSH, 0),
+            (f::SETTINGS_MAX_CONCURRENT_STREAMS, 128),
+            (f::SETTINGS_INITIAL_WINDOW_SIZE, 65_535),
+            (f::SETTINGS_MAX_HEADER_LIST_SIZE, 65_536),
+        ]
+    );
+    assert_eq!((out[1].kind, out[1].stream), (f::WINDOW_UPDATE, 0));
+    assert_eq!(out[1].u32_at(0), 1024 * 1024 - 65_535);
+}
+
+#[test]
+fn preface_then_settings_is_acknowledged() {
+    let mut p = Peer::fresh(limits());
+    p.out();
+    let mut hello = f::PREFACE.to_vec();
+    hello.extend(settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 100)]));
+    // byte by byte: a partial preface or frame is kept until complete
+    let mut input = BytesMut::new();
+    for b in hello {
+        input.extend_from_slice(&[b]);
+        p.conn.recv_at(&mut input, &mut p.events, p.now).unwrap();
+    }
+    assert!(input.is_empty());
+    let out = p.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].kind, out[0].flags), (f::SETTINGS, f::FLAG_ACK));
+    assert!(out[0].payload.is_empty());
+}
+
+#[test]
+fn invalid_preface_is_a_protocol_error() {
+    let mut p = Peer::fresh(limits());
+    p.out();
+    let r = p.send(b"GET / HTTP/1.1\r\n");
+    p.expect_goaway(r, E::ProtocolError);
+    // nothing more is processed once failed
+    assert!(p.send(&settings(&[])).is_err());
+    assert!(p.out().is_empty());
+}
+
+#[test]
+fn first_frame_must_be_settings() {
+    for first in [ping(false, [0; 8]), settings_ack(), window_update(0, 1)] {
+        let mut p = Peer::fresh(limits());
+        p.out();
+        let mut hello = f::PREFACE.to_vec();
+        hello.extend(first);
+        let r = p.send(&hello);
+        p.expect_goaway(r, E::ProtocolError);
+    }
+}
+
+// ---- 4.1 frame format, 4.2 frame size
+
+#[test]
+fn unknown_flags_and_the_reserved_bit_are_ignored() {
+    let mut p = Peer::default();
+    // PING with every flag but ACK set and the reserved stream bit... on stream 0
+    let mut frame = raw(f::PING, 0xfe, 0, &[1; 8]);
+    frame[5] |= 0x80;
+    p.send(&frame).unwrap();
+    let out = p.out();
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].kind, out[0].flags), (f::PING, f::FLAG_ACK));
+    assert_eq!(&out[0].payload[..], &[1; 8]);
+}
+
+#[test]
+fn frame_over_max_frame_size_is_a_frame_size_error() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    let r = p.send(&data(1, &[0; 16_385], false));
+    p.expect_goaway(r, E::FrameSizeError);
+}
+
+#[test]
+fn frame_size_errors_of_fixed_size_frames() {
+    for frame in [
+        raw(f::PING, 0, 0, &[0; 7]),
+        raw(f::SETTINGS, 0, 0, &[0; 5]),
+        raw(f::SETTINGS, f::FLAG_ACK, 0, &[0; 6]),
+        raw(f::RST_STREAM, 0, 1, &[0; 3]),
+        raw(f::WINDOW_UPDATE, 0, 0, &[0; 3]),
+        raw(f::GOAWAY, 0, 0, &[0; 7]),
+    ] {
+        let mut p = Peer::default();
+        p.open_get(1);
+        let r = p.send(&frame);
+        p.expect_goaway(r, E::FrameSizeError);
+    }
+}
+
+#[test]
+fn priority_of_wrong_length_is_a_stream_error() {
+    let mut p = Peer::default();
+    p.send(&raw(f::PRIORITY, 0, 1, &[0; 4])).unwrap();
+    p.expect_rst(1, E::FrameSizeError);
+}
+
+// ---- 4.3 header compression
+
+#[test]
+fn undecodable_header_block_is_a_compression_error() {
+    let mut p = Peer::default();
+    // literal with incremental indexing, new name, missing the strings
+    let r = p.send(&raw(
+        f::HEADERS,
+        f::FLAG_END_HEADERS | f::FLAG_END_STREAM,
+        1,
+        &[0x40],
+    ));
+    p.expect_goaway(r, E::CompressionError);
+    let mut p = Peer::default();
+    // index 0 is invalid (RFC 7541 §6.1); an index past the table too (§2.3.3)
+    let r = p.send(&raw(f::HEADERS, f::FLAG_END_HEADERS, 1, &[0x80]));
+    p.expect_goaway(r, E::CompressionError);
+    let mut p = Peer::default();
+    let r = p.send(&raw(f::HEADERS, f::FLAG_END_HEADERS, 1, &[0xff, 0x10]));
+    p.expect_goaway(r, E::CompressionError);
+}
+
+#[test]
+fn table_size_update_above_our_setting_is_a_compression_error() {
+    let mut p = Peer::default();
+    // size update to 4097 (§6.3: above SETTINGS_HEADER_TABLE_SIZE) then :method GET
+    let r = p.send(&raw(
+        f::HEADERS,
+        f::FLAG_END_HEADERS,
+        1,
+        &[0x3f, 0xe2, 0x1f, 0x82],
+    ));
+    p.expect_goaway(r, E::CompressionError);
+}
+
+// ---- 5.1 stream states
+
+#[test]
+fn request_and_response_on_one_stream() {
+    let mut p = Peer::default();
+    let h = p.headers(1, &get("/hello"), true);
+    p.send(&h).unwrap();
+    let ev = p.take_events();
+    let [Event::Request {
+        id: 1,
+        fields,
+        end_stream: true,
+    }] = ev.as_slice()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(&fields.method[..], b"GET");
+    assert_eq!(&fields.path[..], b"/hello");
+    assert_eq!(fields.authority.as_deref(), Some(&b"example.com"[..]));
+    assert_eq!(fields.scheme.as_deref(), Some(&b"https"[..]));
+    assert_eq!(p.conn.active_streams(), 1);
+    let fields = [(&b"content-type"[..], &b"text/plain"[..])];
+    p.conn
+        .send_headers(1, 200, fields.into_iter(), false)
+        .unwrap();
+    let mut body = Bytes::from_static(b"hello");
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(5));
+    let out = p.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        (out[0].kind, out[0].flags, out[0].stream),
+        (f::HEADERS, f::FLAG_END_HEADERS, 1)
+    );
+    let mut dec = crate::http2::hpack::Decoder::default();
+    let head = dec.decode(&out[0].payload).unwrap();
+    assert_eq!(
+        (&head[0].name[..], &head[0].value[..]),
+        (&b":status"[..], &b"200"[..])
+    );
+    assert_eq!(
+        (&head[1].name[..], &head[1].value[..]),
+        (&b"content-type"[..], &b"text/plain"[..])
+    );
+    assert_eq!(
+        (out[1].kind, out[1].flags, &out[1].payload[..]),
+        (f::DATA, f::FLAG_END_STREAM, &b"hello"[..])
+    );
+    // both sides ended: the stream is closed and gone
+    assert_eq!(p.conn.active_streams(), 0);
+    assert_eq!(
+        p.conn.send_data(1, &mut Bytes::new(), true),
+        Err(StreamGone)
+    );
+}
+
+#[test]
+fn idle_stream_accepts_only_headers_and_priority() {
+    for frame in [
+        data(1, b"x", true),
+        rst(1, E::Cancel),
+        window_update(1, 1),
+        raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, b""),
+    ] {
+        let mut p = Peer::default();
+        let r = p.send(&frame);
+        p.expect_goaway(r, E::ProtocolError);
+    }
+    let mut p = Peer::default();
+    p.send(&priority(1, 3)).unwrap();
+    assert!(p.out().is_empty());
+    p.open_get(1); // PRIORITY left it idle: it can still be opened
+}
+
+#[test]
+fn half_closed_remote_rejects_data_and_headers_with_stream_closed() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.send(&data(1, b"late", false)).unwrap();
+    p.expect_rst(1, E::StreamClosed);
+    assert!(matches!(
+        p.take_events().as_slice(),
+        [Event::StreamError {
+            id: 1,
+            code: E::StreamClosed,
+            ..
+        }]
+    ));
+
+    let mut p = Peer::default();
+    p.open_get(3);
+    let h = p.headers(3, &[("x-t".into(), "1".into())], true);
+    p.send(&h).unwrap();
+    p.expect_rst(3, E::StreamClosed);
+    // half-closed (remote) still takes WINDOW_UPDATE, PRIORITY and RST_STREAM
+    let mut p = Peer::default();
+    p.open_get(5);
+    p.send(&window_update(5, 10)).unwrap();
+    p.send(&priority(5, 0)).unwrap();
+    assert!(p.out().is_empty());
+    p.send(&rst(5, E::Cancel)).unwrap();
+    assert!(p.take_events().contains(&Event::Reset {
+        id: 5,
+        code: E::Cancel
+    }));
+}
+
+#[test]
+fn closed_stream_after_both_ends_rejects_frames() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.conn
+        .send_headers(1, 204, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    p.send(&data(1, b"x", true)).unwrap();
+    p.expect_rst(1, E::StreamClosed);
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.conn
+        .send_headers(1, 204, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    let h = p.headers(1, &get("/"), true);
+    let r = p.send(&h);
+    p.expect_goaway(r, E::StreamClosed);
+}
+
+#[test]
+fn frames_after_the_clients_rst_stream() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.send(&rst(1, E::Cancel)).unwrap();
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Reset {
+            id: 1,
+            code: E::Cancel
+        }]
+    );
+    assert_eq!(p.conn.send_capacity(1), 0);
+    assert_eq!(
+        p.conn.send_headers(1, 200, std::iter::empty(), true),
+        Err(StreamGone)
+    );
+    p.send(&data(1, b"x", false)).unwrap();
+    p.expect_rst(1, E::StreamClosed);
+    // RST_STREAM and WINDOW_UPDATE on a closed stream are ignored
+    p.send(&rst(1, E::Cancel)).unwrap();
+    p.send(&window_update(1, 1)).unwrap();
+    assert!(p.out().is_empty());
+}
+
+#[test]
+fn frames_in_flight_after_our_reset_are_ignored() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.conn.reset(1, E::Cancel);
+    p.expect_rst(1, E::Cancel);
+    p.send(&data(1, b"in flight", false)).unwrap();
+    let h = p.headers(1, &[("x-trailer".into(), "1".into())], true);
+    p.send(&h).unwrap();
+    assert!(p.out().is_empty());
+    assert!(p.take_events().is_empty());
+    // the trailer block was decoded anyway: the HPACK table is still in step
+    p.open_get(3);
+}
+
+// ---- 5.1.1 stream identifiers
+
+#[test]
+fn even_or_decreasing_stream_ids_are_protocol_errors() {
+    let mut p = Peer::default();
+    let h = p.headers(2, &get("/"), true);
+    let r = p.send(&h);
+    p.expect_goaway(r, E::ProtocolError);
+    let mut p = Peer::default();
+    p.open_get(5);
+    let h = p.headers(3, &get("/"), true);
+    let r = p.send(&h);
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- 5.1.2 concurrency
+
+#[test]
+fn streams_over_the_limit_are_refused() {
+    let mut p = Peer::new(Limits {
+        max_concurrent_streams: 2,
+        ..limits()
+    });
+    p.open_get(1);
+    p.open_get(3);
+    let h = p.headers(5, &get("/"), true);
+    p.send(&h).unwrap();
+    p.expect_rst(5, E::RefusedStream);
+    assert!(p.take_events().is_empty());
+    p.conn
+        .send_headers(1, 200, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    p.open_get(7); // room again
+}
+
+// ---- 5.3.1 self-dependency
+
+#[test]
+fn a_stream_depending_on_itself_is_a_stream_error() {
+    let mut p = Peer::default();
+    p.send(&priority(1, 1)).unwrap();
+    p.expect_rst(1, E::ProtocolError);
+    let mut p = Peer::default();
+    let mut block = vec![0, 0, 0, 3, 15];
+    block.extend(p.block(&get("/")));
+    let flags = f::FLAG_END_HEADERS | f::FLAG_END_STREAM | f::FLAG_PRIORITY;
+    p.send(&raw(f::HEADERS, flags, 3, &block)).unwrap();
+    p.expect_rst(3, E::ProtocolError);
+    assert!(p.take_events().is_empty());
+    p.open_get(5); // the block was decoded: HPACK in step
+}
+
+// ---- 5.5 extensions
+
+#[test]
+fn unknown_frames_are_ignored_but_not_inside_a_header_block() {
+    let mut p = Peer::default();
+    p.send(&raw(0x42, 0xff, 0, b"whatever")).unwrap();
+    p.send(&raw(0x42, 0, 1, b"")).unwrap();
+    assert!(p.out().is_empty());
+    let block = p.block(&get("/"));
+    p.send(&raw(f::HEADERS, f::FLAG_END_STREAM, 1, &block))
+        .unwrap();
+    let r = p.send(&raw(0x42, 0, 1, b""));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- 6.1 DATA
+
+#[test]
+fn request_body_with_padding_and_content_length() {
+    let mut p = Peer::default();
+    p.open_post(1, Some(5));
+    // PADDED: pad length 3, "hel", 3 bytes of padding
+    p.send(&raw(f::DATA, f::FLAG_PADDED, 1, b"\x03hel\0\0\0"))
+        .unwrap();
+    p.send(&data(1, b"lo", true)).unwrap();
+    assert_eq!(
+        p.take_events(),
+        vec![
+            Event::Data {
+                id: 1,
+                data: Bytes::from_static(b"hel"),
+                end_stream: false
+            },
+            Event::Data {
+                id: 1,
+                data: Bytes::from_static(b"lo"),
+                end_stream: true
+            },
+        ]
+    );
+}
+
+#[test]
+fn padding_as_long_as_the_payload_is_a_protocol_error() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    let r = p.send(&raw(f::DATA, f::FLAG_PADDED, 1, b"\x03ab"));
+    p.expect_goaway(r, E::ProtocolError);
+    let mut p = Peer::default();
+    let block = p.block(&get("/"));
+    let mut payload = vec![200u8];
+    payload.extend(block);
+    let r = p.send(&raw(
+        f::HEADERS,
+        f::FLAG_PADDED | f::FLAG_END_HEADERS,
+        1,
+        &payload,
+    ));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+#[test]
+fn data_on_stream_zero_is_a_protocol_error() {
+    let mut p = Peer::default();
+    let r = p.send(&data(0, b"x", false));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- 8.1 request framing: content-length both ways, trailers
+
+#[test]
+fn body_longer_than_content_length_is_a_stream_error() {
+    let mut p = Peer::default();
+    p.open_post(1, Some(3));
+    p.send(&data(1, b"ab", false)).unwrap();
+    p.send(&data(1, b"cd", false)).unwrap();
+    p.expect_rst(1, E::ProtocolError);
+    let ev = p.take_events();
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert_eq!(
+        ev[0],
+        Event::Data {
+            id: 1,
+            data: Bytes::from_static(b"ab"),
+            end_stream: false
+        }
+    );
+    assert!(matches!(
+        ev[1],
+        Event::StreamError {
+            id: 1,
+            code: E::ProtocolError,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn body_shorter_than_content_length_is_a_stream_error() {
+    let mut p = Peer::default();
+    p.open_post(1, Some(3));
+    p.send(&data(1, b"ab", true)).unwrap();
+    p.expect_rst(1, E::ProtocolError);
+    assert!(matches!(
+        p.take_events().as_slice(),
+        [Event::StreamError { id: 1, .. }]
+    ));
+    // content-length with END_STREAM on the HEADERS: no Request at all
+    let h = p.headers(3, &post("/", Some(1)), true);
+    p.send(&h).unwrap();
+    p.expect_rst(3, E::ProtocolError);
+    assert!(p.take_events().is_empty());
+}
+
+#[test]
+fn trailers_end_the_request() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.send(&data(1, b"x", false)).unwrap();
+    let h = p.headers(1, &[("x-checksum".into(), "abc".into())], true);
+    p.send(&h).unwrap();
+    let ev = p.take_events();
+    assert_eq!(
+        ev[1],
+        Event::Trailers {
+            id: 1,
+            fields: vec![(
+                Bytes::from_static(b"x-checksum"),
+                Bytes::from_static(b"abc")
+            )]
+        }
+    );
+    // trailers without END_STREAM, or with a pseudo-header: stream error PROTOCOL_ERROR
+    p.open_post(3, None);
+    let h = p.headers(3, &[("x-a".into(), "1".into())], false);
+    p.send(&h).unwrap();
+    p.expect_rst(3, E::ProtocolError);
+    assert!(matches!(
+        p.take_events().as_slice(),
+        [Event::StreamError { id: 3, .. }]
+    ));
+    p.open_post(5, None);
+    let h = p.headers(5, &[(":path".into(), "/".into())], true);
+    p.send(&h).unwrap();
+    p.expect_rst(5, E::ProtocolError);
+}
+
+#[test]
+fn malformed_requests_are_stream_errors_not_connection_errors() {
+    let cases: Vec<Vec<(String, String)>> = vec![
+        vec![("Host".into(), "x".into())],
+        vec![("connection".into(), "close".into())],
+        vec![("te".into(), "gzip".into())],
+        vec![("x-a".into(), "a\r\nb".into())],
+    ];
+    let mut p = Peer::default();
+    let mut id = 1;
+    for extra in cases {
+        let mut fields = get("/");
+        fields.extend(extra);
+        let h = p.headers(id, &fields, true);
+        p.send(&h).unwrap();
+        p.expect_rst(id, E::ProtocolError);
+        assert!(p.take_events().is_empty());
+        id += 2;
+    }
+    p.open_get(id);
+}
+
+// ---- 6.4 RST_STREAM
+
+#[test]
+fn rst_stream_on_an_open_stream_emits_reset() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.send(&rst(1, E::Cancel)).unwrap();
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Reset {
+            id: 1,
+            code: E::Cancel
+        }]
+    );
+    assert_eq!(p.conn.active_streams(), 0);
+    assert!(p.out().is_empty());
+}
+
+// ---- 6.5 SETTINGS
+
+#[test]
+fn settings_values_are_checked() {
+    for (params, code) in [
+        (vec![(f::SETTINGS_ENABLE_PUSH, 2)], E::ProtocolError),
+        (
+            vec![(f::SETTINGS_INITIAL_WINDOW_SIZE, 1 << 31)],
+            E::FlowControlError,
+        ),
+        (vec![(f::SETTINGS_MAX_FRAME_SIZE, 16_383)], E::ProtocolError),
+        (
+            vec![(f::SETTINGS_MAX_FRAME_SIZE, 1 << 24)],
+            E::ProtocolError,
+        ),
+    ] {
+        let mut p = Peer::default();
+        let r = p.send(&settings(&params));
+        p.expect_goaway(r, code);
+    }
+    let mut p = Peer::default();
+    p.send(&settings(&[
+        (0xff, 7),
+        (f::SETTINGS_MAX_FRAME_SIZE, 16_777_215),
+    ]))
+    .unwrap();
+    let out = p.out();
+    assert_eq!(
+        (out.len(), out[0].kind, out[0].flags),
+        (1, f::SETTINGS, f::FLAG_ACK)
+    );
+}
+
+#[test]
+fn settings_on_a_stream_is_a_protocol_error() {
+    let mut p = Peer::default();
+    let r = p.send(&raw(f::SETTINGS, 0, 1, b""));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+#[test]
+fn peer_max_frame_size_splits_our_frames() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let big = "v".repeat(20_000);
+    let fields = [(&b"x-big"[..], big.as_bytes())];
+    p.conn
+        .send_headers(1, 200, fields.into_iter(), false)
+        .unwrap();
+    let out = p.out();
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        (out[0].kind, out[0].flags, out[0].payload.len()),
+        (f::HEADERS, 0, 16_384)
+    );
+    assert_eq!(
+        (out[1].kind, out[1].flags),
+        (f::CONTINUATION, f::FLAG_END_HEADERS)
+    );
+    let mut body = Bytes::from(vec![7u8; 20_000]);
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(20_000));
+    let out = p.out();
+    assert_eq!(
+        out.iter()
+            .map(|o| (o.payload.len(), o.flags))
+            .collect::<Vec<_>>(),
+        vec![(16_384, 0), (3_616, f::FLAG_END_STREAM)]
+    );
+    // a larger peer max frame size
+    let mut p = Peer::default();
+    p.send(&settings(&[(f::SETTINGS_MAX_FRAME_SIZE, 32_768)]))
+        .unwrap();
+    p.open_get(1);
+    p.out();
+    let mut body = Bytes::from(vec![7u8; 20_000]);
+    p.conn.send_data(1, &mut body, false).unwrap();
+    assert_eq!(p.out().len(), 1);
+}
+
+// ---- 6.7 PING
+
+#[test]
+fn ping_is_answered_and_ping_ack_is_not() {
+    let mut p = Peer::default();
+    p.send(&ping(false, *b"12345678")).unwrap();
+    p.send(&ping(true, *b"abcdefgh")).unwrap();
+    let out = p.out();
+    assert_eq!(
+        out,
+        vec![Out {
+            kind: f::PING,
+            flags: f::FLAG_ACK,
+            stream: 0,
+            payload: Bytes::from_static(b"12345678")
+        }]
+    );
+    let r = p.send(&raw(f::PING, 0, 1, &[0; 8]));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- 6.8 GOAWAY
+
+#[test]
+fn peer_goaway_is_an_event_and_ours_refuses_new_streams() {
+    let mut p = Peer::default();
+    p.send(&raw(f::GOAWAY, 0, 0, &[0, 0, 0, 0, 0, 0, 0, 0]))
+        .unwrap();
+    assert_eq!(
+        p.take_events(),
+        vec![Event::GoAway {
+            last_stream_id: 0,
+            code: E::NoError
+        }]
+    );
+    p.open_post(1, None);
+    p.conn.go_away(E::NoError);
+    let out = p.out();
+    assert_eq!(
+        (out[0].kind, out[0].u32_at(0), out[0].code()),
+        (f::GOAWAY, 1, E::NoError)
+    );
+    let h = p.headers(3, &get("/"), true);
+    p.send(&h).unwrap();
+    p.expect_rst(3, E::RefusedStream);
+    // the stream accepted before goes on
+    p.send(&data(1, b"x", true)).unwrap();
+    assert_eq!(
+        p.take_events(),
+        vec![Event::Data {
+            id: 1,
+            data: Bytes::from_static(b"x"),
+            end_stream: true
+        }]
+    );
+}
+
+// ---- 6.9 WINDOW_UPDATE, flow control
+
+#[test]
+fn window_update_rules() {
+    let mut p = Peer::default();
+    let r = p.send(&window_update(0, 0));
+    p.expect_goaway(r, E::ProtocolError);
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.send(&window_update(1, 0)).unwrap();
+    p.expect_rst(1, E::ProtocolError);
+    let mut p = Peer::default();
+    let r = p.send(&window_update(0, f::MAX_WINDOW));
+    p.expect_goaway(r, E::FlowControlError);
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.send(&window_update(1, f::MAX_WINDOW)).unwrap();
+    p.expect_rst(1, E::FlowControlError);
+}
+
+#[test]
+fn send_windows_limit_and_resume_data() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.conn
+        .send_headers(1, 200, std::iter::empty(), false)
+        .unwrap();
+    assert_eq!(p.conn.send_capacity(1), 65_535);
+    let mut body = Bytes::from(vec![1u8; 70_000]);
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(65_535));
+    assert_eq!(body.len(), 4_465);
+    assert_eq!(p.conn.send_capacity(1), 0);
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(0));
+    p.out();
+    p.send(&window_update(1, 10_000)).unwrap();
+    assert_eq!(p.take_events(), vec![Event::WindowUpdate { id: 1 }]);
+    assert_eq!(
+        p.conn.send_capacity(1),
+        0,
+        "the connection window is still empty"
+    );
+    p.send(&window_update(0, 3_000)).unwrap();
+    assert_eq!(p.take_events(), vec![Event::WindowUpdate { id: 0 }]);
+    assert_eq!(p.conn.send_capacity(1), 3_000);
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(3_000));
+    let out = p.out();
+    assert_eq!((out.len(), out[0].flags), (1, 0));
+}
+
+#[test]
+fn initial_window_change_applies_to_open_streams_even_below_zero() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.conn
+        .send_headers(1, 200, std::iter::empty(), false)
+        .unwrap();
+    let mut body = Bytes::from(vec![1u8; 1_000]);
+    p.conn.send_data(1, &mut body, false).unwrap();
+    p.out();
+    // 65 535 - 1 000 sent; the window shrinks to 100: now 100 - 1 000 = -900
+    p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 100)]))
+        .unwrap();
+    assert_eq!(p.conn.send_capacity(1), 0);
+    p.send(&window_update(1, 1_000)).unwrap();
+    assert_eq!(p.conn.send_capacity(1), 100);
+    p.take_events();
+    // growing it again wakes the stream
+    p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 200)]))
+        .unwrap();
+    assert_eq!(p.take_events(), vec![Event::WindowUpdate { id: 1 }]);
+    assert_eq!(p.conn.send_capacity(1), 200);
+    // a new value overflowing an open stream's window: FLOW_CONTROL_ERROR
+    p.send(&window_update(1, f::MAX_WINDOW - 300)).unwrap();
+    let r = p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 1_000)]));
+    p.expect_goaway(r, E::FlowControlError);
+}
+
+#[test]
+fn receive_windows_are_enforced_and_credited() {
+    let mut p = Peer::new(Limits {
+        initial_window_size: 16_384,
+        connection_window_size: 65_535,
+        ..limits()
+    });
+    p.open_post(1, None);
+    p.send(&data(1, &[0; 16_384], false)).unwrap();
+    p.take_events();
+    p.send(&data(1, b"x", false)).unwrap();
+    p.expect_rst(1, E::FlowControlError);
+    assert!(matches!(
+        p.take_events().as_slice(),
+        [Event::StreamError {
+            id: 1,
+            code: E::FlowControlError,
+            ..
+        }]
+    ));
+    // consumed bytes are credited once half a window is owed
+    p.open_post(3, None);
+    p.send(&data(3, &[0; 8_000], false)).unwrap();
+    p.conn.release_capacity(3, 8_000);
+    assert!(p.out().is_empty(), "less than half a window owed");
+    p.send(&data(3, &[0; 500], false)).unwrap();
+    p.conn.release_capacity(3, 500);
+    let out = p.out();
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].kind, out[0].stream, out[0].u32_at(0)),
+        (f::WINDOW_UPDATE, 3, 8_500)
+    );
+}
+
+#[test]
+fn connection_window_overrun_is_a_flow_control_error() {
+    let mut p = Peer::new(Limits {
+        connection_window_size: 65_535,
+        ..limits()
+    });
+    for id in [1, 3, 5, 7, 9] {
+        p.open_post(id, None);
+    }
+    for id in [1, 3, 5, 7] {
+        p.send(&data(id, &[0; 16_000], false)).unwrap();
+    }
+    p.send(&data(9, &[0; 1_535], false)).unwrap();
+    let r = p.send(&data(9, &[0; 1], false));
+    p.expect_goaway(r, E::FlowControlError);
+}
+
+// ---- 6.10 CONTINUATION
+
+#[test]
+fn continuation_completes_a_header_block() {
+    let mut p = Peer::default();
+    let block = p.block(&get("/split"));
+    let (a, b) = block.split_at(3);
+    p.send(&raw(f::HEADERS, f::FLAG_END_STREAM, 1, a)).unwrap();
+    assert!(p.take_events().is_empty());
+    p.send(&raw(f::CONTINUATION, 0, 1, &b[..1])).unwrap();
+    p.send(&raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, &b[1..]))
+        .unwrap();
+    let ev = p.take_events();
+    assert!(
+        matches!(&ev[..], [Event::Request { id: 1, end_stream: true, fields, .. }] if &fields.path[..] == b"/split")
+    );
+}
+
+#[test]
+fn continuation_rules() {
+    // another stream's frame or another type inside a block
+    for next in [
+        raw(f::CONTINUATION, f::FLAG_END_HEADERS, 3, b""),
+        data(1, b"", true),
+        ping(false, [0; 8]),
+    ] {
+        let mut p = Peer::default();
+        let block = p.block(&get("/"));
+        p.send(&raw(f::HEADERS, 0, 1, &block)).unwrap();
+        let r = p.send(&next);
+        p.expect_goaway(r, E::ProtocolError);
+    }
+    // CONTINUATION after a complete block
+    let mut p = Peer::default();
+    p.open_get(1);
+    let r = p.send(&raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, b""));
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- abuse defences
+
+#[test]
+fn rapid_reset_closes_the_connection() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 10,
+        ..limits()
+    });
+    let mut id = 1;
+    let r = loop {
+        let h = p.headers(id, &get("/"), false);
+        p.send(&h).unwrap();
+        if let Err(e) = p.send(&rst(id, E::Cancel)) {
+            break Err(e);
+        }
+        id += 2;
+        assert!(id < 100, "never fired");
+    };
+    assert_eq!(id, 21, "the 11th reset fires");
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::RapidReset));
+}
+
+#[test]
+fn resets_spread_over_time_are_fine() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 10,
+        reset_window_ms: 1_000,
+        ..limits()
+    });
+    for i in 0..100u32 {
+        let id = 2 * i + 1;
+        let h = p.headers(id, &get("/"), false);
+        p.send(&h).unwrap();
+        p.send(&rst(id, E::Cancel)).unwrap();
+        p.advance(200);
+    }
+}
+
+#[test]
+fn refusals_count_toward_the_reset_budget() {
+    let mut p = Peer::new(Limits {
+        max_concurrent_streams: 1,
+        max_resets_per_window: 5,
+        ..limits()
+    });
+    p.open_get(1);
+    let mut last = Ok(());
+    for id in (3..=13).step_by(2) {
+        let h = p.headers(id, &get("/"), true);
+        last = p.send(&h);
+        if last.is_err() {
+            assert_eq!(id, 13);
+        }
+    }
+    let e = p.expect_goaway(last, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::TooManyStreams));
+}
+
+#[test]
+fn continuation_flood_closes_the_connection() {
+    let mut p = Peer::default();
+    let block = p.block(&get("/"));
+    p.send(&raw(f::HEADERS, 0, 1, &block)).unwrap();
+    let mut r = Ok(());
+    for n in 1..=17 {
+        r = p.send(&raw(f::CONTINUATION, 0, 1, b"\x82"));
+        if n < 17 {
+            r.unwrap();
+        }
+    }
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::ContinuationFlood));
+}
+
+#[test]
+fn header_block_bytes_are_capped_as_they_arrive() {
+    let mut p = Peer::new(Limits {
+        max_header_list_size: 20_000,
+        ..limits()
+    });
+    p.send(&raw(f::HEADERS, 0, 1, &[0x82; 16_000])).unwrap();
+    let r = p.send(&raw(f::CONTINUATION, 0, 1, &[0x82; 5_000]));
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::ContinuationFlood));
+}
+
+#[test]
+fn control_frame_flood_closes_the_connection() {
+    let mut p = Peer::new(Limits {
+        max_control_frames_per_sec: 50,
+        ..limits()
+    });
+    // the handshake's SETTINGS and SETTINGS ACK counted too
+    for _ in 0..48 {
+        p.send(&ping(false, [0; 8])).unwrap();
+    }
+    p.advance(1_000);
+    for _ in 0..50 {
+        p.send(&ping(false, [0; 8])).unwrap();
+    }
+    let r = p.send(&ping(false, [0; 8]));
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::ControlFlood));
+}
+
+#[test]
+fn empty_data_flood_closes_the_connection() {
+    let mut p = Peer::new(Limits {
+        max_empty_frames: 3,
+        ..limits()
+    });
+    p.open_post(1, None);
+    for _ in 0..3 {
+        p.send(&data(1, b"", false)).unwrap();
+    }
+    assert!(p.take_events().is_empty());
+    let r = p.send(&data(1, b"", false));
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::EmptyFrames));
+}
+
+#[test]
+fn unread_acks_close_the_connection() {
+    let mut p = Peer::new(Limits {
+        max_pending_output_bytes: 170,
+        ..limits()
+    });
+    let ten: Vec<u8> = (0..10).flat_map(|_| ping(false, [0; 8])).collect();
+    p.send(&ten).unwrap(); // 10 acks of 17 bytes: at the limit
+    let r = p.send(&ping(false, [0; 8]));
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::OutputFlood));
+    // taking the output in between resets the count
+    let mut p = Peer::new(Limits {
+        max_pending_output_bytes: 170,
+        ..limits()
+    });
+    for _ in 0..5 {
+        p.send(&ten).unwrap();
+        p.out();
+    }
+}
+
+#[test]
+fn header_list_over_the_limit_gets_431() {
+    let mut p = Peer::new(Limits {
+        max_header_list_size: 200,
+        ..limits()
+    });
+    let mut fields = get("/");
+    fields.push(("x-big".into(), "v".repeat(300)));
+    let h = p.headers(1, &fields, true);
+    p.send(&h).unwrap();
+    assert!(p.take_events().is_empty());
+    let out = p.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        (out[0].kind, out[0].flags),
+        (f::HEADERS, f::FLAG_END_HEADERS)
+    );
+    let mut dec = crate::http2::hpack::Decoder::default();
+    let head = dec.decode(&out[0].payload).unwrap();
+    assert_eq!(&head[0].value[..], b"431");
+    assert_eq!((out[1].kind, out[1].flags), (f::DATA, f::FLAG_END_STREAM));
+    assert_eq!(
+        &out[1].payload[..],
+        br#"{"message":"Request Header Fields Too Large"}"#
+    );
+    // the table stayed in step: the next request decodes
+    p.open_get(3);
+}
+
+#[test]
+fn idle_connection_is_small() {
+    let p = Peer::default();
+    // the output was taken: no buffer held between frames
+    assert_eq!(p.conn.out.capacity(), 0);
+    assert!(p.conn.streams.is_empty() && p.conn.pending.is_none());
+    assert!(
+        std::mem::size_of::<Connection>() < 600,
+        "{}",
+        std::mem::size_of::<Connection>()
+    );
+}
