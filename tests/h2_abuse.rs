@@ -292,13 +292,14 @@ all_transports! {
         assert_eq!(h.server_setting(setting::MAX_HEADER_LIST_SIZE), Some(4096));
         h.headers(1, &Block::request("GET", "/api/x").lit("x-big", &"b".repeat(8000)), flag::END_STREAM);
         match h.next_significant() {
-            In::Headers { stream: 1, fields, .. } => {
+            In::Headers { stream: 1, fields, end_stream } => {
                 assert!(fields.contains(&(":status".into(), "431".into())), "{fields:?}");
                 // the rest of the 431 response
-                loop {
+                let mut ended = end_stream;
+                while !ended {
                     match h.next_significant() {
                         In::Frame(f) if f.stream == 1 && (f.ty == ty::DATA || f.ty == ty::RST_STREAM) => {
-                            if f.has(flag::END_STREAM) || f.ty == ty::RST_STREAM { break }
+                            ended = f.has(flag::END_STREAM) || f.ty == ty::RST_STREAM;
                         }
                         other => panic!("after 431: {other:?}"),
                     }
