@@ -76,6 +76,34 @@ all_transports! {
         h.expect_closed();
     }
 
+    // the access log writes one line per stream with protocol HTTP/2.0 and the request id
+    // the client got (the lifecycle is the same as over HTTP/1)
+    fn access_log_says_http2(d) {
+        let o = Origin::echo();
+        let path = std::env::temp_dir().join(format!("tollgate-h2log-{}-{:?}-{d}.log", std::process::id(), transport()));
+        let _ = std::fs::remove_file(&path);
+        let text = format!("[access_log]\npath = \"{}\"\nformat = \"json\"\n", path.display()) + &common::h2env::routes(&o);
+        let g = Gateway::start_with(d, 1, "h2c = true", &text);
+        let mut h = H2::open(g.addr);
+        let rs = {
+            h.get(1, "/mock");
+            h.get(3, "/api/logged");
+            h.responses(&[1, 3])
+        };
+        let ids: Vec<String> = rs.values().map(|r| r.header("x-request-id").expect("x-request-id").to_string()).collect();
+        drop(h);
+        g.stop();
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(log.lines().count(), 2, "{log}");
+        for id in &ids {
+            let line = log.lines().find(|l| l.contains(id.as_str())).unwrap_or_else(|| panic!("{id} in {log}"));
+            assert!(line.contains("\"protocol\":\"HTTP/2.0\""), "{line}");
+            assert!(line.contains("\"status\":200"), "{line}");
+        }
+        assert!(log.contains("\"path\":\"/api/logged\""), "{log}");
+    }
+
     // §3.1: with h2c on, HTTP/1.1 still works on the plain listener and an Upgrade: h2c is
     // not honoured (answered as HTTP/1.1, no 101)
     plain_only fn h2c_listener_still_speaks_http1(d) {
