@@ -76,6 +76,28 @@ all_transports! {
         h.expect_closed();
     }
 
+    // streams of one connection are served concurrently: a fast one completes while another
+    // waits on its origin; ten interleaved streams of 1 MiB each get their own response
+    fn streams_are_served_concurrently(d) {
+        let env = common::h2env::Env::held(d, "");
+        let mut h = env.h2();
+        h.get(1, "/api/held");
+        assert_eq!(h.get_response(3, "/mock").text(), "mocked", "not blocked behind stream 1");
+        let ids: Vec<u32> = (0..10).map(|i| 5 + 2 * i).collect();
+        for id in &ids {
+            h.get(*id, &format!("/api/large?{id}"));
+        }
+        env.release();
+        let mut all = ids.clone();
+        all.push(1);
+        let rs = h.responses(&all);
+        assert_eq!(rs[&1].text(), "held");
+        for id in &ids {
+            assert_eq!(rs[id].status, 200);
+            assert_eq!(rs[id].body.len(), 1 << 20, "stream {id}");
+        }
+    }
+
     // the access log writes one line per stream with protocol HTTP/2.0 and the request id
     // the client got (the lifecycle is the same as over HTTP/1)
     fn access_log_says_http2(d) {

@@ -114,7 +114,7 @@ impl Env {
         let gate = Arc::new(Gate::default());
         let g2 = gate.clone();
         let o = Origin::start(move |r| {
-            if r.target == "/api/large" {
+            if r.target.starts_with("/api/large") {
                 return Reply::Stream(1 << 20);
             }
             g2.wait();
