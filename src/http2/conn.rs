@@ -132,8 +132,6 @@ enum Phase {
     /// Preface received; the next frame must be the client's SETTINGS (§3.4).
     FirstSettings,
     Open,
-    /// We sent GOAWAY with this last stream id: later streams are refused (§6.8).
-    GoingAway(u32),
     /// A connection error was raised: nothing more is processed.
     Failed(ConnError),
 }
@@ -203,6 +201,8 @@ pub struct Connection {
     streams: HashMap<u32, Stream, ahash::RandomState>,
     /// The highest stream id the client opened (or tried to): ids up to it are not idle.
     last_peer_stream: u32,
+    /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
+    goaway_last: Option<u32>,
     recent_closed: VecDeque<(u32, Closed)>,
     peer: PeerSettings,
     /// Our SETTINGS frames the peer has not acknowledged yet.
@@ -269,6 +269,7 @@ impl Connection {
             preface_seen: 0,
             streams: HashMap::default(),
             last_peer_stream: 0,
+            goaway_last: None,
             recent_closed: VecDeque::new(),
             peer: PeerSettings {
                 initial_window: frame::DEFAULT_WINDOW,
@@ -318,11 +319,11 @@ impl Connection {
     /// Graceful shutdown (§6.8): GOAWAY(`code`, last = highest stream id accepted so far);
     /// later HEADERS are refused (RST_STREAM REFUSED_STREAM), open streams go on. Once only.
     pub fn go_away(&mut self, code: ErrorCode) {
-        if matches!(self.phase, Phase::GoingAway(_) | Phase::Failed(_)) {
+        if self.goaway_last.is_some() || matches!(self.phase, Phase::Failed(_)) {
             return;
         }
         frame::put_goaway(&mut self.out, self.last_peer_stream, code, b"");
-        self.phase = Phase::GoingAway(self.last_peer_stream);
+        self.goaway_last = Some(self.last_peer_stream);
     }
 
     /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
@@ -541,9 +542,9 @@ impl Connection {
             return first;
         }
         // §6.8: the last stream id never grows after a first GOAWAY
-        let last = match self.phase {
-            Phase::GoingAway(last) => last.min(self.last_peer_stream),
-            _ => self.last_peer_stream,
+        let last = match self.goaway_last {
+            Some(last) => last.min(self.last_peer_stream),
+            None => self.last_peer_stream,
         };
         frame::put_goaway(&mut self.out, last, code, reason.as_bytes());
         self.phase = Phase::Failed(e);

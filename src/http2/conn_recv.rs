@@ -382,7 +382,7 @@ impl Connection {
             };
         }
         self.last_peer_stream = id;
-        if let Phase::GoingAway(last) = self.phase {
+        if let Some(last) = self.goaway_last {
             if id > last {
                 return Ok(Target::Discard(Discard::GoingAway));
             }

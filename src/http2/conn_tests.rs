@@ -1066,3 +1066,345 @@ fn idle_connection_is_small() {
         std::mem::size_of::<Connection>()
     );
 }
+
+// ---- 5.4.1 connection errors, 6.8 GOAWAY's last stream id
+
+#[test]
+fn connection_error_goaway_names_the_last_stream() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.open_get(7);
+    let r = p.send(&raw(f::PING, 0, 0, &[0; 3]));
+    p.expect_goaway(r, E::FrameSizeError);
+    // the GOAWAY carries 7 and the reason as debug data
+    let mut q = Peer::default();
+    q.open_get(1);
+    q.open_get(7);
+    let _ = q.send(&raw(f::PING, 0, 0, &[0; 3]));
+    let out = q.out();
+    assert_eq!(out[0].u32_at(0), 7);
+    assert_eq!(&out[0].payload[8..], b"PING length not 8");
+}
+
+#[test]
+fn goaway_last_stream_id_never_grows() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    p.conn.go_away(E::NoError);
+    p.conn.go_away(E::NoError); // once only
+    assert_eq!(p.out().len(), 1);
+    let h = p.headers(3, &get("/"), true);
+    p.send(&h).unwrap();
+    p.expect_rst(3, E::RefusedStream);
+    let r = p.send(&window_update(0, 0));
+    let e = p.expect_goaway(r, E::ProtocolError);
+    assert_eq!(e.abuse, None);
+    let mut q = Peer::default();
+    q.open_get(1);
+    q.conn.go_away(E::NoError);
+    let h = q.headers(3, &get("/"), true);
+    q.send(&h).unwrap();
+    let _ = q.send(&window_update(0, 0));
+    let out = q.out();
+    let last = out.last().unwrap();
+    assert_eq!((last.kind, last.u32_at(0)), (f::GOAWAY, 1));
+}
+
+#[test]
+fn go_away_before_the_preface_still_requires_it() {
+    let mut p = Peer::fresh(limits());
+    p.conn.go_away(E::NoError);
+    p.out();
+    let r = p.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    p.expect_goaway(r, E::ProtocolError);
+}
+
+// ---- hpack/ (RFC 7541) through the connection
+
+#[test]
+fn hpack_errors_are_compression_errors() {
+    for block in [
+        &[0x82, 0x3f, 0xe1, 0x1f][..],       // size update after a field (§4.2)
+        &[0xbf, 0x7f][..],                   // index 190: past the table (§2.3.3)
+        &[0x0f, 0x7f, 0x01, 0x61][..],       // literal with name index past the table
+        &[0x00, 0x81, 0xff, 0x01, 0x61][..], // Huffman name: 8 bits of padding (§5.2)
+        &[0x00, 0x84, 0xff, 0xff, 0xff, 0xff, 0x01, 0x61][..], // Huffman EOS (§5.2)
+        &[0x00, 0x81, 0x18, 0x01, 0x61][..], // Huffman padding not all ones
+        &[0x82, 0x84, 0x86, 0x41][..],       // literal cut short (§6.2.1)
+    ] {
+        let mut p = Peer::default();
+        let r = p.send(&raw(
+            f::HEADERS,
+            f::FLAG_END_HEADERS | f::FLAG_END_STREAM,
+            1,
+            block,
+        ));
+        p.expect_goaway(r, E::CompressionError);
+    }
+}
+
+#[test]
+fn hpack_dynamic_table_spans_blocks_and_streams() {
+    let mut p = Peer::default();
+    let mut fields = get("/");
+    fields.push(("x-custom".into(), "value".into()));
+    p.open_get(1);
+    let h = p.headers(3, &fields, true);
+    p.send(&h).unwrap();
+    let h2 = p.headers(5, &fields, true);
+    assert!(
+        h2.len() < h.len(),
+        "the second block indexes the custom field"
+    );
+    p.send(&h2).unwrap();
+    let ev = p.take_events();
+    let Event::Request { fields: last, .. } = &ev[1] else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        last.fields,
+        vec![(
+            Bytes::from_static(b"x-custom"),
+            Bytes::from_static(b"value")
+        )]
+    );
+}
+
+#[test]
+fn a_smaller_header_table_applies_after_the_ack() {
+    let mut p = Peer::fresh(Limits {
+        header_table_size: 0,
+        ..limits()
+    });
+    let out = p.out();
+    assert!(
+        out[0].payload.chunks(6).any(|c| c == [0, 1, 0, 0, 0, 0]),
+        "advertised 0"
+    );
+    let mut hello = f::PREFACE.to_vec();
+    hello.extend(settings(&[]));
+    p.send(&hello).unwrap();
+    // before the ACK the client may still index into 4096 bytes
+    let mut fields = get("/");
+    fields.push(("x-a".into(), "1".into()));
+    let h = p.headers(1, &fields, true);
+    p.send(&h).unwrap();
+    p.send(&settings_ack()).unwrap();
+    // after it, the next block must start with a size update (RFC 7541 §4.2)
+    let r = p.send(&raw(
+        f::HEADERS,
+        f::FLAG_END_HEADERS | f::FLAG_END_STREAM,
+        3,
+        &[0x82, 0x84, 0x86],
+    ));
+    p.expect_goaway(r, E::CompressionError);
+    let mut q = Peer::fresh(Limits {
+        header_table_size: 0,
+        ..limits()
+    });
+    q.send(&hello).unwrap();
+    q.send(&settings_ack()).unwrap();
+    q.enc.set_table_size(0);
+    q.open_get(1);
+}
+
+#[test]
+fn the_peers_header_table_size_bounds_our_encoder() {
+    let mut p = Peer::default();
+    p.send(&settings(&[(f::SETTINGS_HEADER_TABLE_SIZE, 0)]))
+        .unwrap();
+    p.open_get(1);
+    p.out();
+    let fields = [(&b"x-a"[..], &b"1"[..])];
+    p.conn
+        .send_headers(1, 200, fields.into_iter(), true)
+        .unwrap();
+    let out = p.out();
+    // a size update to 0 first, then nothing indexed
+    assert_eq!(out[0].payload[0], 0x20);
+    let mut dec = crate::http2::hpack::Decoder::new(0, 1 << 16);
+    dec.decode(&out[0].payload).unwrap();
+    assert_eq!(dec.table_size(), 0);
+}
+
+// ---- 6.9.1 small peer windows
+
+#[test]
+fn a_one_byte_window_sends_one_byte() {
+    let mut p = Peer::default();
+    p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 1)]))
+        .unwrap();
+    p.open_get(1);
+    p.out();
+    p.conn
+        .send_headers(1, 200, std::iter::empty(), false)
+        .unwrap();
+    let mut body = Bytes::from_static(b"abc");
+    assert_eq!(p.conn.send_data(1, &mut body, true), Ok(1));
+    let out = p.out();
+    assert_eq!(
+        (out[1].kind, out[1].flags, &out[1].payload[..]),
+        (f::DATA, 0, &b"a"[..])
+    );
+    // an empty final frame needs no window
+    p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 0)]))
+        .unwrap();
+    p.out();
+    let mut rest = Bytes::new();
+    assert_eq!(p.conn.send_data(1, &mut rest, true), Ok(0));
+    let out = p.out();
+    assert_eq!(
+        (out[0].kind, out[0].flags, out[0].payload.len()),
+        (f::DATA, f::FLAG_END_STREAM, 0)
+    );
+}
+
+// ---- stream lifecycle on our side
+
+#[test]
+fn close_stream_resets_what_is_still_open() {
+    // complete response, body still arriving: RST_STREAM NO_ERROR (§8.1)
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.conn
+        .send_headers(1, 413, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    p.conn.close_stream(1);
+    p.expect_rst(1, E::NoError);
+    assert_eq!(p.conn.active_streams(), 0);
+    // abandoned response: CANCEL
+    p.open_get(3);
+    p.conn
+        .send_headers(3, 200, std::iter::empty(), false)
+        .unwrap();
+    p.out();
+    p.conn.close_stream(3);
+    p.expect_rst(3, E::Cancel);
+    // finished both ways: nothing to send
+    p.open_get(5);
+    p.conn
+        .send_headers(5, 200, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    p.conn.close_stream(5);
+    assert!(p.out().is_empty());
+    // unknown ids are a no-op
+    p.conn.close_stream(99);
+    p.conn.reset(99, E::Cancel);
+    assert!(p.out().is_empty());
+}
+
+#[test]
+fn data_for_dropped_streams_is_credited_to_the_connection() {
+    let mut p = Peer::new(Limits {
+        connection_window_size: 65_535,
+        ..limits()
+    });
+    p.open_post(1, None);
+    p.conn.reset(1, E::Cancel);
+    p.out();
+    // the client had 60 000 bytes in flight on stream 1: all dropped, all credited
+    for _ in 0..4 {
+        p.send(&data(1, &[0; 15_000], false)).unwrap();
+    }
+    let out = p.out();
+    assert!(
+        out.iter()
+            .any(|o| o.kind == f::WINDOW_UPDATE && o.stream == 0),
+        "{out:?}"
+    );
+    // 45 000 of them credited so far (15 000 still owed, under half the window): the window
+    // is back to 65 535 - 60 000 + 45 000
+    p.open_post(3, None);
+    p.send(&data(3, &[0; 16_000], false)).unwrap();
+    for _ in 0..2 {
+        p.send(&data(3, &[0; 16_000], false)).unwrap();
+    }
+    let r = p.send(&data(3, &[0; 3_000], false));
+    p.expect_goaway(r, E::FlowControlError);
+}
+
+#[test]
+fn release_capacity_credits_the_connection_in_large_steps() {
+    let mut p = Peer::default();
+    let mut owed = 0;
+    for id in (1..=19).step_by(2) {
+        p.open_post(id, None);
+        p.send(&data(id, &[0; 16_000], false)).unwrap();
+        p.take_events();
+        p.conn.release_capacity(id, 16_000);
+        owed += 16_000;
+    }
+    let conn_updates: Vec<u32> = p
+        .out()
+        .iter()
+        .filter(|o| o.kind == f::WINDOW_UPDATE && o.stream == 0)
+        .map(|o| o.u32_at(0))
+        .collect();
+    assert_eq!(owed, 160_000);
+    assert!(
+        conn_updates.is_empty(),
+        "under half of 1 MiB owed: {conn_updates:?}"
+    );
+    for id in (21..=79).step_by(2) {
+        p.open_post(id, None);
+        p.send(&data(id, &[0; 16_000], false)).unwrap();
+        p.take_events();
+        p.conn.release_capacity(id, 16_000);
+    }
+    let conn_updates: Vec<u32> = p
+        .out()
+        .iter()
+        .filter(|o| o.kind == f::WINDOW_UPDATE && o.stream == 0)
+        .map(|o| o.u32_at(0))
+        .collect();
+    assert_eq!(conn_updates, vec![528_000]);
+}
+
+#[test]
+fn a_larger_max_frame_size_is_advertised_and_accepted() {
+    let mut p = Peer::fresh(Limits {
+        max_frame_size: 65_536,
+        initial_window_size: 1 << 20,
+        ..limits()
+    });
+    let out = p.out();
+    assert!(out[0].payload.chunks(6).any(|c| c == [0, 5, 0, 1, 0, 0]));
+    let mut hello = f::PREFACE.to_vec();
+    hello.extend(settings(&[]));
+    hello.extend(settings_ack());
+    p.send(&hello).unwrap();
+    p.open_post(1, None);
+    p.send(&data(1, &[0; 65_536], false)).unwrap();
+    let r = p.send(&data(1, &[0; 65_537], false));
+    p.expect_goaway(r, E::FrameSizeError);
+}
+
+#[test]
+fn trailers_before_the_content_length_is_complete() {
+    let mut p = Peer::default();
+    p.open_post(1, Some(4));
+    p.send(&data(1, b"ab", false)).unwrap();
+    let h = p.headers(1, &[("x-a".into(), "1".into())], true);
+    p.send(&h).unwrap();
+    p.expect_rst(1, E::ProtocolError);
+    let ev = p.take_events();
+    assert!(
+        matches!(ev.last(), Some(Event::StreamError { id: 1, .. })),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn push_promise_from_a_client_is_a_protocol_error() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let r = p.send(&raw(
+        f::PUSH_PROMISE,
+        f::FLAG_END_HEADERS,
+        1,
+        &[0, 0, 0, 2, 0x82],
+    ));
+    p.expect_goaway(r, E::ProtocolError);
+}
