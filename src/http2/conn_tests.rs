@@ -1408,3 +1408,178 @@ fn push_promise_from_a_client_is_a_protocol_error() {
     ));
     p.expect_goaway(r, E::ProtocolError);
 }
+
+// ---- random input: never a panic, memory within the limits
+
+mod prop {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One client action, turned into frame bytes by `bytes`.
+    #[derive(Debug, Clone)]
+    enum Act {
+        Headers { id: u32, pick: u8, flags: u8 },
+        Data { id: u32, len: u16, flags: u8 },
+        Rst { id: u32 },
+        Window { id: u32, inc: u32 },
+        Settings { id: u16, value: u32 },
+        Ping { ack: bool },
+        Priority { id: u32, dep: u32 },
+        Continuation { id: u32, len: u8, flags: u8 },
+        Raw { kind: u8, flags: u8, id: u32, payload: Vec<u8> },
+        /// The application's side: answer, send, release, reset, close, go away.
+        App { id: u32, what: u8 },
+    }
+
+    fn act() -> impl Strategy<Value = Act> {
+        let id = 0u32..24;
+        prop_oneof![
+            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, pick, flags)| Act::Headers { id, pick, flags }),
+            (id.clone(), 0u16..20_000, any::<u8>()).prop_map(|(id, len, flags)| Act::Data { id, len, flags }),
+            id.clone().prop_map(|id| Act::Rst { id }),
+            (id.clone(), prop_oneof![Just(0u32), Just(1), 0..100_000u32, Just(f::MAX_WINDOW)]).prop_map(|(id, inc)| Act::Window { id, inc }),
+            (0u16..8, prop_oneof![0..70_000u32, any::<u32>()]).prop_map(|(id, value)| Act::Settings { id, value }),
+            any::<bool>().prop_map(|ack| Act::Ping { ack }),
+            (id.clone(), 0u32..24).prop_map(|(id, dep)| Act::Priority { id, dep }),
+            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, len, flags)| Act::Continuation { id, len, flags }),
+            (0u8..12, any::<u8>(), id.clone(), proptest::collection::vec(any::<u8>(), 0..40))
+                .prop_map(|(kind, flags, id, payload)| Act::Raw { kind, flags, id, payload }),
+            (id, any::<u8>()).prop_map(|(id, what)| Act::App { id, what }),
+        ]
+    }
+
+    fn fields(pick: u8) -> Vec<(String, String)> {
+        let mut f = match pick % 4 {
+            0 => get("/"),
+            1 => post("/p", Some(u64::from(pick) * 100)),
+            2 => post("/p", None),
+            _ => vec![("x-trailer".into(), "1".into())],
+        };
+        match pick / 4 % 8 {
+            1 => f.push(("Bad".into(), "x".into())),
+            2 => f.push(("cookie".into(), "a=1".into())),
+            3 => f.push(("x-big".into(), "v".repeat(usize::from(pick) * 40))),
+            4 => f.push(("te".into(), "trailers".into())),
+            5 => f.insert(0, ("x-first".into(), "1".into())),
+            _ => {}
+        }
+        f
+    }
+
+    fn bytes(p: &mut Peer, a: &Act) -> Vec<u8> {
+        match a.clone() {
+            Act::Headers { id, pick, flags } => {
+                let block = p.block(&fields(pick));
+                raw(f::HEADERS, flags & (f::FLAG_END_STREAM | f::FLAG_END_HEADERS), id, &block)
+            }
+            Act::Data { id, len, flags } => raw(f::DATA, flags & f::FLAG_END_STREAM, id, &vec![0; usize::from(len)]),
+            Act::Rst { id } => rst(id, E::Cancel),
+            Act::Window { id, inc } => window_update(id, inc),
+            Act::Settings { id, value } => settings(&[(id, value)]),
+            Act::Ping { ack } => ping(ack, [1; 8]),
+            Act::Priority { id, dep } => priority(id, dep),
+            Act::Continuation { id, len, flags } => raw(f::CONTINUATION, flags, id, &vec![0x82; usize::from(len)]),
+            Act::Raw { kind, flags, id, payload } => raw(kind, flags, id, &payload),
+            Act::App { .. } => Vec::new(),
+        }
+    }
+
+    fn app(p: &mut Peer, id: u32, what: u8) {
+        let c = &mut p.conn;
+        match what % 7 {
+            0 => {
+                let _ = c.send_headers(id, 200, [(&b"x-a"[..], &b"1"[..])].into_iter(), what & 8 != 0);
+            }
+            1 => {
+                let mut body = Bytes::from(vec![0u8; usize::from(what) * 300]);
+                let _ = c.send_data(id, &mut body, what & 8 != 0);
+            }
+            2 => c.release_capacity(id, usize::from(what) * 100),
+            3 => c.reset(id, E::Cancel),
+            4 => c.close_stream(id),
+            5 => {
+                let _ = c.send_trailers(id, [(&b"x-t"[..], &b"1"[..])].into_iter());
+            }
+            _ => c.go_away(E::NoError),
+        }
+    }
+
+    fn check(p: &Peer, l: &Limits) {
+        let c = &p.conn;
+        assert!(c.streams.len() <= l.max_concurrent_streams as usize);
+        assert!(c.recent_closed.len() <= RECENT_CLOSED);
+        if let Some(b) = &c.pending {
+            assert!(b.buf.len() <= l.max_header_list_size as usize);
+            assert!(b.continuations <= l.max_continuation_frames);
+        }
+        if c.error().is_none() {
+            assert!(c.control_out <= l.max_pending_output_bytes);
+        }
+        for s in c.streams.values() {
+            assert!(s.send_window <= i64::from(f::MAX_WINDOW));
+            assert!(s.recv_window <= i64::from(f::MAX_WINDOW));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn random_frames_never_panic_and_stay_bounded(acts in proptest::collection::vec(act(), 1..60)) {
+            let l = Limits {
+                max_concurrent_streams: 4,
+                max_header_list_size: 2_000,
+                max_continuation_frames: 3,
+                max_empty_frames: 5,
+                max_pending_output_bytes: 400,
+                max_resets_per_window: 20,
+                ..Limits::default()
+            };
+            let mut p = Peer::new(l);
+            for a in &acts {
+                if let Act::App { id, what } = a {
+                    app(&mut p, *id, *what);
+                    check(&p, &l);
+                    continue;
+                }
+                let b = bytes(&mut p, a);
+                let failed = p.conn.error().is_some();
+                let before = p.conn.out.len();
+                let r = p.send(&b);
+                if failed {
+                    prop_assert!(r.is_err());
+                    prop_assert_eq!(p.conn.out.len(), before, "nothing more after a connection error");
+                }
+                check(&p, &l);
+                if p.conn.out.len() > 100_000 {
+                    p.out();
+                }
+            }
+        }
+
+        #[test]
+        fn random_bytes_after_the_handshake_never_panic(input in proptest::collection::vec(any::<u8>(), 0..4096), split in 1usize..64) {
+            let mut p = Peer::default();
+            let mut buf = BytesMut::new();
+            for chunk in input.chunks(split) {
+                buf.extend_from_slice(chunk);
+                if p.conn.recv_at(&mut buf, &mut p.events, p.now).is_err() {
+                    break;
+                }
+                // a partial frame is kept, never more than one frame's worth
+                prop_assert!(buf.len() < f::HEADER_LEN + 16_384 + split);
+            }
+        }
+
+        #[test]
+        fn random_bytes_with_a_valid_preface_never_panic(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let mut p = Peer::fresh(Limits::default());
+            let mut bytes = f::PREFACE.to_vec();
+            bytes.extend(input);
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = p.conn.recv_at(&mut buf, &mut p.events, p.now);
+            let _ = p.conn.take_output();
+        }
+    }
+}
