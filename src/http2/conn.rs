@@ -42,6 +42,9 @@ use abuse::Counters;
 /// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1).
 pub const RECENT_CLOSED: usize = 32;
 
+/// The capacity of the smallest stream table allocation (4 buckets): kept when idle.
+const SMALL_STREAM_TABLE: usize = 3;
+
 /// What the application is told (design.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -328,7 +331,7 @@ impl Connection {
 
     /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
     pub fn reset(&mut self, id: u32, code: ErrorCode) {
-        if self.streams.remove(&id).is_some() {
+        if self.remove_stream(id).is_some() {
             frame::put_rst_stream(&mut self.out, id, code);
             self.remember(id, Closed::ByUs);
         }
@@ -343,7 +346,7 @@ impl Connection {
         };
         let code = match (s.local, s.remote) {
             (Half::Closed, Half::Closed) => {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 self.remember(id, Closed::Ended);
                 return;
             }
@@ -471,7 +474,7 @@ impl Connection {
         if let Some(s) = self.streams.get_mut(&id) {
             s.local = Half::Closed;
             if s.remote == Half::Closed {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 self.remember(id, Closed::Ended);
             }
         }
@@ -512,6 +515,17 @@ impl Connection {
             self.out.truncate(start);
             frame::put_header_block(&mut self.out, id, &block, end_stream, max);
         }
+    }
+
+    /// Takes a stream out of the table. A table grown past the smallest allocation is freed
+    /// with its last stream, so a connection that had many streams holds none of it once idle
+    /// (the smallest one stays: one request at a time does not allocate per request).
+    fn remove_stream(&mut self, id: u32) -> Option<Stream> {
+        let s = self.streams.remove(&id);
+        if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
+            self.streams = HashMap::default();
+        }
+        s
     }
 
     /// Remembers a closed stream (bounded, oldest forgotten first).

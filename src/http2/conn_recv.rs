@@ -612,7 +612,7 @@ impl Connection {
                 None,
             ));
         }
-        let Some(s) = self.streams.remove(&id) else {
+        let Some(s) = self.remove_stream(id) else {
             return Ok(()); // closed: ignored (§5.1)
         };
         self.remember(id, Closed::Ended);
@@ -742,7 +742,7 @@ impl Connection {
         if let Some(s) = self.streams.get_mut(&id) {
             s.remote = Half::Closed;
             if s.local == Half::Closed {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 self.remember(id, Closed::Ended);
             }
         }
@@ -757,7 +757,7 @@ impl Connection {
         reason: &'static str,
         events: &mut Vec<Event>,
     ) -> Result<(), ConnError> {
-        let known = self.streams.remove(&id).is_some();
+        let known = self.remove_stream(id).is_some();
         self.queue_control(|out| frame::put_rst_stream(out, id, code));
         self.remember(id, Closed::ByUs);
         if known {

@@ -1056,7 +1056,25 @@ fn header_list_over_the_limit_gets_431() {
 
 #[test]
 fn idle_connection_is_small() {
-    let p = Peer::default();
+    let mut p = Peer::default();
+    for id in (1..=99).step_by(2) {
+        p.open_post(id, None);
+    }
+    for id in (1..=99).step_by(2) {
+        p.send(&rst(id, E::Cancel)).unwrap();
+    }
+    p.take_events();
+    p.out();
+    assert_eq!(
+        p.conn.streams.capacity(),
+        0,
+        "the stream table is freed when empty"
+    );
+    p.open_get(101);
+    p.conn
+        .send_headers(101, 204, std::iter::empty(), true)
+        .unwrap();
+    assert!(p.conn.streams.is_empty() && p.conn.streams.capacity() <= SMALL_STREAM_TABLE);
     // the output was taken: no buffer held between frames
     assert_eq!(p.conn.out.capacity(), 0);
     assert!(p.conn.streams.is_empty() && p.conn.pending.is_none());
@@ -1419,32 +1437,92 @@ mod prop {
     /// One client action, turned into frame bytes by `bytes`.
     #[derive(Debug, Clone)]
     enum Act {
-        Headers { id: u32, pick: u8, flags: u8 },
-        Data { id: u32, len: u16, flags: u8 },
-        Rst { id: u32 },
-        Window { id: u32, inc: u32 },
-        Settings { id: u16, value: u32 },
-        Ping { ack: bool },
-        Priority { id: u32, dep: u32 },
-        Continuation { id: u32, len: u8, flags: u8 },
-        Raw { kind: u8, flags: u8, id: u32, payload: Vec<u8> },
+        Headers {
+            id: u32,
+            pick: u8,
+            flags: u8,
+        },
+        Data {
+            id: u32,
+            len: u16,
+            flags: u8,
+        },
+        Rst {
+            id: u32,
+        },
+        Window {
+            id: u32,
+            inc: u32,
+        },
+        Settings {
+            id: u16,
+            value: u32,
+        },
+        Ping {
+            ack: bool,
+        },
+        Priority {
+            id: u32,
+            dep: u32,
+        },
+        Continuation {
+            id: u32,
+            len: u8,
+            flags: u8,
+        },
+        Raw {
+            kind: u8,
+            flags: u8,
+            id: u32,
+            payload: Vec<u8>,
+        },
         /// The application's side: answer, send, release, reset, close, go away.
-        App { id: u32, what: u8 },
+        App {
+            id: u32,
+            what: u8,
+        },
     }
 
     fn act() -> impl Strategy<Value = Act> {
         let id = 0u32..24;
         prop_oneof![
-            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, pick, flags)| Act::Headers { id, pick, flags }),
-            (id.clone(), 0u16..20_000, any::<u8>()).prop_map(|(id, len, flags)| Act::Data { id, len, flags }),
+            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, pick, flags)| Act::Headers {
+                id,
+                pick,
+                flags
+            }),
+            (id.clone(), 0u16..20_000, any::<u8>()).prop_map(|(id, len, flags)| Act::Data {
+                id,
+                len,
+                flags
+            }),
             id.clone().prop_map(|id| Act::Rst { id }),
-            (id.clone(), prop_oneof![Just(0u32), Just(1), 0..100_000u32, Just(f::MAX_WINDOW)]).prop_map(|(id, inc)| Act::Window { id, inc }),
-            (0u16..8, prop_oneof![0..70_000u32, any::<u32>()]).prop_map(|(id, value)| Act::Settings { id, value }),
+            (
+                id.clone(),
+                prop_oneof![Just(0u32), Just(1), 0..100_000u32, Just(f::MAX_WINDOW)]
+            )
+                .prop_map(|(id, inc)| Act::Window { id, inc }),
+            (0u16..8, prop_oneof![0..70_000u32, any::<u32>()])
+                .prop_map(|(id, value)| Act::Settings { id, value }),
             any::<bool>().prop_map(|ack| Act::Ping { ack }),
             (id.clone(), 0u32..24).prop_map(|(id, dep)| Act::Priority { id, dep }),
-            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, len, flags)| Act::Continuation { id, len, flags }),
-            (0u8..12, any::<u8>(), id.clone(), proptest::collection::vec(any::<u8>(), 0..40))
-                .prop_map(|(kind, flags, id, payload)| Act::Raw { kind, flags, id, payload }),
+            (id.clone(), any::<u8>(), any::<u8>()).prop_map(|(id, len, flags)| Act::Continuation {
+                id,
+                len,
+                flags
+            }),
+            (
+                0u8..12,
+                any::<u8>(),
+                id.clone(),
+                proptest::collection::vec(any::<u8>(), 0..40)
+            )
+                .prop_map(|(kind, flags, id, payload)| Act::Raw {
+                    kind,
+                    flags,
+                    id,
+                    payload
+                }),
             (id, any::<u8>()).prop_map(|(id, what)| Act::App { id, what }),
         ]
     }
@@ -1471,16 +1549,33 @@ mod prop {
         match a.clone() {
             Act::Headers { id, pick, flags } => {
                 let block = p.block(&fields(pick));
-                raw(f::HEADERS, flags & (f::FLAG_END_STREAM | f::FLAG_END_HEADERS), id, &block)
+                raw(
+                    f::HEADERS,
+                    flags & (f::FLAG_END_STREAM | f::FLAG_END_HEADERS),
+                    id,
+                    &block,
+                )
             }
-            Act::Data { id, len, flags } => raw(f::DATA, flags & f::FLAG_END_STREAM, id, &vec![0; usize::from(len)]),
+            Act::Data { id, len, flags } => raw(
+                f::DATA,
+                flags & f::FLAG_END_STREAM,
+                id,
+                &vec![0; usize::from(len)],
+            ),
             Act::Rst { id } => rst(id, E::Cancel),
             Act::Window { id, inc } => window_update(id, inc),
             Act::Settings { id, value } => settings(&[(id, value)]),
             Act::Ping { ack } => ping(ack, [1; 8]),
             Act::Priority { id, dep } => priority(id, dep),
-            Act::Continuation { id, len, flags } => raw(f::CONTINUATION, flags, id, &vec![0x82; usize::from(len)]),
-            Act::Raw { kind, flags, id, payload } => raw(kind, flags, id, &payload),
+            Act::Continuation { id, len, flags } => {
+                raw(f::CONTINUATION, flags, id, &vec![0x82; usize::from(len)])
+            }
+            Act::Raw {
+                kind,
+                flags,
+                id,
+                payload,
+            } => raw(kind, flags, id, &payload),
             Act::App { .. } => Vec::new(),
         }
     }
@@ -1489,7 +1584,12 @@ mod prop {
         let c = &mut p.conn;
         match what % 7 {
             0 => {
-                let _ = c.send_headers(id, 200, [(&b"x-a"[..], &b"1"[..])].into_iter(), what & 8 != 0);
+                let _ = c.send_headers(
+                    id,
+                    200,
+                    [(&b"x-a"[..], &b"1"[..])].into_iter(),
+                    what & 8 != 0,
+                );
             }
             1 => {
                 let mut body = Bytes::from(vec![0u8; usize::from(what) * 300]);
@@ -1582,4 +1682,21 @@ mod prop {
             let _ = p.conn.take_output();
         }
     }
+}
+
+#[test]
+fn print_sizes() {
+    use std::mem::size_of;
+    eprintln!(
+        "SIZES conn={} limits={} dec={} enc={} map={} deque={} counters={} phase={} bytesmut={}",
+        size_of::<Connection>(),
+        size_of::<Limits>(),
+        size_of::<crate::http2::hpack::Decoder>(),
+        size_of::<crate::http2::hpack::Encoder>(),
+        size_of::<HashMap<u32, Stream, ahash::RandomState>>(),
+        size_of::<VecDeque<(u32, Closed)>>(),
+        size_of::<Counters>(),
+        size_of::<Phase>(),
+        size_of::<BytesMut>(),
+    );
 }
