@@ -1075,6 +1075,7 @@ fn idle_connection_is_small() {
         .send_headers(101, 204, std::iter::empty(), true)
         .unwrap();
     assert!(p.conn.streams.is_empty() && p.conn.streams.capacity() <= SMALL_STREAM_TABLE);
+    p.out();
     // the output was taken: no buffer held between frames
     assert_eq!(p.conn.out.capacity(), 0);
     assert!(p.conn.streams.is_empty() && p.conn.pending.is_none());
