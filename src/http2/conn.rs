@@ -446,17 +446,21 @@ impl Connection {
     pub fn release_capacity(&mut self, id: u32, n: usize) {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         self.credit_conn(n);
-        let half = self.limits.initial_window_size / 2;
+        let full = i64::from(self.recv_initial);
+        let half = self.recv_initial / 2;
         if let Some(s) = self.streams.get_mut(&id) {
             if s.remote == Half::Closed {
                 return;
             }
             s.recv_owed = s.recv_owed.saturating_add(n);
             if s.recv_owed >= half.max(1) {
-                let inc = s.recv_owed;
+                // never more than the window we advertised, whatever is released
+                let inc = i64::from(s.recv_owed).min(full - s.recv_window);
                 s.recv_owed = 0;
-                s.recv_window += i64::from(inc);
-                frame::put_window_update(&mut self.out, id, inc);
+                if inc > 0 {
+                    s.recv_window += inc;
+                    frame::put_window_update(&mut self.out, id, inc as u32);
+                }
             }
         }
     }
@@ -467,11 +471,15 @@ impl Connection {
             return;
         }
         self.recv_owed = self.recv_owed.saturating_add(n);
+        let full = i64::from(self.limits.connection_window_size);
         if self.recv_owed >= (self.limits.connection_window_size / 2).max(1) {
-            let inc = self.recv_owed.min(frame::MAX_WINDOW);
-            self.recv_owed -= inc;
-            self.recv_window += i64::from(inc);
-            frame::put_window_update(&mut self.out, 0, inc);
+            // never more than the window we advertised, whatever is released
+            let inc = i64::from(self.recv_owed).min(full - self.recv_window);
+            self.recv_owed = 0;
+            if inc > 0 {
+                self.recv_window += inc;
+                frame::put_window_update(&mut self.out, 0, inc as u32);
+            }
         }
     }
 

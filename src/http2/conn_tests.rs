@@ -1382,6 +1382,26 @@ fn release_capacity_credits_the_connection_in_large_steps() {
 }
 
 #[test]
+fn releasing_more_than_was_received_never_overflows_the_windows() {
+    let mut p = Peer::new(Limits {
+        initial_window_size: 16_384,
+        connection_window_size: 65_535,
+        ..limits()
+    });
+    p.open_post(1, None);
+    p.send(&data(1, &[0; 10_000], false)).unwrap();
+    p.take_events();
+    p.conn.release_capacity(1, 10_000_000);
+    p.conn.release_capacity(1, usize::MAX);
+    let out = p.out();
+    let incs: Vec<(u32, u32)> = out.iter().map(|o| (o.stream, o.u32_at(0))).collect();
+    // back to full windows, not beyond
+    assert_eq!(incs, vec![(0, 10_000), (1, 10_000)]);
+    assert!(p.conn.recv_window <= 65_535);
+    assert!(p.conn.streams[&1].recv_window <= 16_384);
+}
+
+#[test]
 fn a_larger_max_frame_size_is_advertised_and_accepted() {
     let mut p = Peer::fresh(Limits {
         max_frame_size: 65_536,
