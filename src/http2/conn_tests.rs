@@ -1721,3 +1721,134 @@ fn print_sizes() {
         size_of::<BytesMut>(),
     );
 }
+
+// ---- the remaining h2spec cases, one frame sequence each
+
+/// Sends `frames` after the handshake and expects a connection error `code`.
+fn conn_error_after(setup: impl FnOnce(&mut Peer) -> Vec<Vec<u8>>, code: E) {
+    let mut p = Peer::default();
+    let frames = setup(&mut p);
+    let (last, first) = frames.split_last().unwrap();
+    for frame in first {
+        p.send(frame).unwrap();
+    }
+    let r = p.send(last);
+    p.expect_goaway(r, code);
+}
+
+#[test]
+fn h2spec_4_2_3_headers_over_max_frame_size() {
+    conn_error_after(
+        |p| {
+            let mut fields = get("/");
+            fields.push(("x-a".into(), "{".repeat(17_000))); // {: longer in Huffman, sent plain
+            let block = p.block(&fields);
+            vec![raw(f::HEADERS, f::FLAG_END_HEADERS, 1, &block)]
+        },
+        E::FrameSizeError,
+    );
+}
+
+#[test]
+fn h2spec_4_3_and_6_2_frames_inside_a_header_block() {
+    // PRIORITY, or HEADERS of another stream, while a block is open
+    conn_error_after(
+        |p| {
+            let block = p.block(&get("/"));
+            vec![raw(f::HEADERS, 0, 1, &block), priority(1, 0)]
+        },
+        E::ProtocolError,
+    );
+    conn_error_after(
+        |p| {
+            let b1 = p.block(&get("/"));
+            let b3 = p.block(&get("/"));
+            vec![
+                raw(f::HEADERS, 0, 1, &b1),
+                raw(f::HEADERS, f::FLAG_END_HEADERS, 3, &b3),
+            ]
+        },
+        E::ProtocolError,
+    );
+}
+
+#[test]
+fn h2spec_stream_zero_frames() {
+    for frame in [
+        raw(f::HEADERS, f::FLAG_END_HEADERS, 0, &[0x82]), // 6.2/3
+        priority(0, 1),                                   // 6.3/1
+        rst(0, E::Cancel),                                // 6.4/1
+    ] {
+        conn_error_after(|_| vec![frame], E::ProtocolError);
+    }
+    // 6.8/1: GOAWAY on a stream
+    conn_error_after(|_| vec![raw(f::GOAWAY, 0, 1, &[0; 8])], E::ProtocolError);
+    // 6.10/3: CONTINUATION on stream 0 inside a block
+    conn_error_after(
+        |p| {
+            let block = p.block(&get("/"));
+            vec![
+                raw(f::HEADERS, 0, 1, &block),
+                raw(f::CONTINUATION, f::FLAG_END_HEADERS, 0, b""),
+            ]
+        },
+        E::ProtocolError,
+    );
+}
+
+#[test]
+fn h2spec_6_10_continuation_out_of_place() {
+    // 6.10/5: after a CONTINUATION that ended the block
+    conn_error_after(
+        |p| {
+            let block = p.block(&get("/"));
+            vec![
+                raw(f::HEADERS, f::FLAG_END_STREAM, 1, &block[..1]),
+                raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, &block[1..]),
+                raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, b""),
+            ]
+        },
+        E::ProtocolError,
+    );
+    // 6.10/6: after a DATA frame
+    conn_error_after(
+        |p| {
+            let h = p.headers(1, &post("/", None), false);
+            vec![
+                h,
+                data(1, b"x", false),
+                raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, b""),
+            ]
+        },
+        E::ProtocolError,
+    );
+}
+
+#[test]
+fn h2spec_6_5_3_the_last_of_several_values_applies() {
+    let mut p = Peer::default();
+    p.send(&settings(&[
+        (f::SETTINGS_INITIAL_WINDOW_SIZE, 100),
+        (f::SETTINGS_INITIAL_WINDOW_SIZE, 1),
+    ]))
+    .unwrap();
+    p.open_get(1);
+    assert_eq!(p.conn.send_capacity(1), 1);
+}
+
+#[test]
+fn h2spec_5_1_idle_priority_then_headers_and_closed_priority() {
+    // PRIORITY is allowed on idle and closed streams alike
+    let mut p = Peer::default();
+    p.send(&priority(9, 0)).unwrap();
+    p.open_get(1);
+    p.conn
+        .send_headers(1, 204, std::iter::empty(), true)
+        .unwrap();
+    p.out();
+    p.send(&priority(1, 0)).unwrap();
+    assert!(p.out().is_empty());
+    // stream 9 was only prioritised: it is still idle, so 3 may open and then 9
+    p.open_get(3);
+    p.open_get(9);
+}
