@@ -210,12 +210,11 @@ impl Connection {
         };
         match finished {
             Finished::Trailers(fields) => {
-                let short = self
-                    .streams
-                    .get(&id)
-                    .and_then(|s| s.remaining)
-                    .is_some_and(|r| r > 0);
-                if short {
+                // the application may have reset the stream while the block arrived
+                let Some(s) = self.streams.get(&id) else {
+                    return Ok(());
+                };
+                if s.remaining.is_some_and(|r| r > 0) {
                     return self.stream_error(
                         id,
                         ErrorCode::ProtocolError,
@@ -295,11 +294,16 @@ impl Connection {
         self.open_stream(id, end_stream, None);
         let len = TOO_LARGE_BODY.len().to_string();
         let fits = self.send_capacity(id) >= TOO_LARGE_BODY.len();
-        let mut fields = vec![(&b"content-type"[..], &b"application/json"[..])];
-        if fits {
-            fields.push((b"content-length", len.as_bytes()));
-        }
-        let _ = self.send_headers(id, 431, fields.into_iter(), !fits);
+        // without the window for the body, the status alone (no content-type for no content)
+        let fields: &[(&[u8], &[u8])] = if fits {
+            &[
+                (b"content-type", b"application/json"),
+                (b"content-length", len.as_bytes()),
+            ]
+        } else {
+            &[]
+        };
+        let _ = self.send_headers(id, 431, fields.iter().copied(), !fits);
         if fits {
             let _ = self.send_data(id, &mut Bytes::from_static(TOO_LARGE_BODY), true);
         }

@@ -1055,6 +1055,52 @@ fn header_list_over_the_limit_gets_431() {
 }
 
 #[test]
+fn header_list_over_the_limit_without_window_gets_a_bare_431() {
+    let mut p = Peer::new(Limits {
+        max_header_list_size: 200,
+        ..limits()
+    });
+    p.send(&settings(&[(f::SETTINGS_INITIAL_WINDOW_SIZE, 10)]))
+        .unwrap();
+    p.out();
+    let mut fields = post("/", None);
+    fields.push(("x-big".into(), "v".repeat(300)));
+    let h = p.headers(1, &fields, false);
+    p.send(&h).unwrap();
+    let out = p.out();
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(
+        (out[0].kind, out[0].flags),
+        (f::HEADERS, f::FLAG_END_HEADERS | f::FLAG_END_STREAM)
+    );
+    let mut dec = crate::http2::hpack::Decoder::default();
+    let head = dec.decode(&out[0].payload).unwrap();
+    assert_eq!(head.len(), 1);
+    assert_eq!(&head[0].value[..], b"431");
+    // the request body is not wanted: RST_STREAM NO_ERROR (§8.1), its DATA then ignored
+    assert_eq!(
+        (out[1].kind, out[1].stream, out[1].code()),
+        (f::RST_STREAM, 1, E::NoError)
+    );
+    p.send(&data(1, b"body", true)).unwrap();
+    assert!(p.out().is_empty() && p.take_events().is_empty());
+}
+
+#[test]
+fn trailers_of_a_stream_reset_mid_block_are_dropped() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    let block = p.block(&[("x-t".into(), "1".into())]);
+    p.send(&raw(f::HEADERS, f::FLAG_END_STREAM, 1, &block[..1]))
+        .unwrap();
+    p.conn.reset(1, E::Cancel);
+    p.send(&raw(f::CONTINUATION, f::FLAG_END_HEADERS, 1, &block[1..]))
+        .unwrap();
+    assert!(p.take_events().is_empty());
+    p.open_get(3);
+}
+
+#[test]
 fn idle_connection_is_small() {
     let mut p = Peer::default();
     for id in (1..=99).step_by(2) {
