@@ -1898,3 +1898,209 @@ fn h2spec_5_1_idle_priority_then_headers_and_closed_priority() {
     p.open_get(3);
     p.open_get(9);
 }
+
+// ---- a well-behaved client never trips a rule, and gets back exactly what it sent
+
+mod model {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Open the next stream: a GET, or a POST whose body follows.
+        Open {
+            post: bool,
+            with_length: bool,
+        },
+        /// Body bytes on the n-th open stream (ending it when `end`).
+        Body {
+            pick: usize,
+            len: u16,
+            end: bool,
+        },
+        /// Trailers end the n-th stream.
+        Trailers {
+            pick: usize,
+        },
+        /// The client cancels the n-th stream.
+        Cancel {
+            pick: usize,
+        },
+        /// The application answers the n-th request (with a body of `len`).
+        Answer {
+            pick: usize,
+            len: u16,
+        },
+        /// The application consumed everything it got.
+        Release,
+        Ping,
+        Settings,
+        /// Time passes.
+        Wait {
+            ms: u16,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (any::<bool>(), any::<bool>()).prop_map(|(post, with_length)| Step::Open { post, with_length }),
+            4 => (any::<usize>(), 0u16..20_000, any::<bool>()).prop_map(|(pick, len, end)| Step::Body { pick, len, end }),
+            1 => any::<usize>().prop_map(|pick| Step::Trailers { pick }),
+            1 => any::<usize>().prop_map(|pick| Step::Cancel { pick }),
+            3 => (any::<usize>(), 0u16..40_000).prop_map(|(pick, len)| Step::Answer { pick, len }),
+            2 => Just(Step::Release),
+            1 => Just(Step::Ping),
+            1 => Just(Step::Settings),
+            1 => (0u16..3_000).prop_map(|ms| Step::Wait { ms }),
+        ]
+    }
+
+    /// What the client knows of a stream it opened.
+    struct ClientStream {
+        /// Its request side is still open (a POST without END_STREAM yet).
+        sending: bool,
+        /// Declared content-length still to send, if one was declared.
+        declared: Option<u64>,
+        sent: u64,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn legitimate_traffic_never_fails(steps in proptest::collection::vec(step(), 1..120)) {
+            let mut p = Peer::default();
+            let mut next_id = 1u32;
+            let mut streams: HashMap<u32, ClientStream> = HashMap::new();
+            let mut received: HashMap<u32, u64> = HashMap::new();
+            let mut unreleased: Vec<(u32, usize)> = Vec::new();
+            // the client's view of its send windows, from our SETTINGS and WINDOW_UPDATEs
+            let mut conn_window: i64 = 1 << 20;
+            let mut windows: HashMap<u32, i64> = HashMap::new();
+            let mut answered: Vec<u32> = Vec::new();
+            for s in steps {
+                let ids: Vec<u32> = {
+                    let mut v: Vec<u32> = streams.keys().copied().collect();
+                    v.sort();
+                    v
+                };
+                let pick = |n: usize| ids.get(n % ids.len().max(1)).copied();
+                match s {
+                    Step::Open { post, with_length } => {
+                        if streams.len() >= 100 {
+                            continue;
+                        }
+                        let id = next_id;
+                        next_id += 2;
+                        let declared = (post && with_length).then_some(100_000u64);
+                        let fields = if post { super::post("/u", declared) } else { get("/") };
+                        let h = p.headers(id, &fields, !post);
+                        p.send(&h).unwrap();
+                        streams.insert(id, ClientStream { sending: post, declared, sent: 0 });
+                        windows.insert(id, 65_535);
+                    }
+                    Step::Body { pick: n, len, end } => {
+                        let Some(id) = pick(n) else { continue };
+                        let cs = &streams[&id];
+                        if !cs.sending {
+                            continue;
+                        }
+                        let mut len = u64::from(len);
+                        if let Some(d) = cs.declared {
+                            len = len.min(d - cs.sent);
+                        }
+                        let room = windows[&id].min(conn_window).max(0) as u64;
+                        let len = len.min(room).min(16_384);
+                        let end = end && cs.declared.is_none_or(|d| cs.sent + len == d);
+                        p.send(&data(id, &vec![7; len as usize], end)).unwrap();
+                        conn_window -= len as i64;
+                        *windows.get_mut(&id).unwrap() -= len as i64;
+                        let cs = streams.get_mut(&id).unwrap();
+                        cs.sent += len;
+                        cs.sending = !end;
+                    }
+                    Step::Trailers { pick: n } => {
+                        let Some(id) = pick(n) else { continue };
+                        let cs = &streams[&id];
+                        if !cs.sending || cs.declared.is_some_and(|d| d != cs.sent) {
+                            continue;
+                        }
+                        let h = p.headers(id, &[("x-sum".into(), "1".into())], true);
+                        p.send(&h).unwrap();
+                        streams.get_mut(&id).unwrap().sending = false;
+                    }
+                    Step::Cancel { pick: n } => {
+                        let Some(id) = pick(n) else { continue };
+                        p.send(&rst(id, E::Cancel)).unwrap();
+                        streams.remove(&id);
+                    }
+                    Step::Answer { pick: n, len } => {
+                        let Some(id) = pick(n) else { continue };
+                        if answered.contains(&id) {
+                            continue;
+                        }
+                        answered.push(id);
+                        p.conn.send_headers(id, 200, std::iter::empty(), false).unwrap();
+                        let mut body = Bytes::from(vec![1u8; usize::from(len)]);
+                        let n = p.conn.send_data(id, &mut body, true).unwrap();
+                        prop_assert!(n <= usize::from(len));
+                        if body.is_empty() {
+                            // answered in full: done on our side (a request body still being
+                            // sent is stopped with RST_STREAM NO_ERROR, checked below)
+                            p.conn.close_stream(id);
+                            streams.remove(&id);
+                        }
+                    }
+                    Step::Release => {
+                        for (id, n) in unreleased.drain(..) {
+                            p.conn.release_capacity(id, n);
+                        }
+                    }
+                    Step::Ping => p.send(&ping(false, [3; 8])).unwrap(),
+                    Step::Settings => p.send(&settings(&[(f::SETTINGS_MAX_FRAME_SIZE, 20_000)])).unwrap(),
+                    Step::Wait { ms } => p.advance(u64::from(ms)),
+                }
+                // what the server said: windows credited, streams it ended
+                for o in p.out() {
+                    match o.kind {
+                        f::WINDOW_UPDATE if o.stream == 0 => conn_window += i64::from(o.u32_at(0)),
+                        f::WINDOW_UPDATE => {
+                            if let Some(w) = windows.get_mut(&o.stream) {
+                                *w += i64::from(o.u32_at(0));
+                            }
+                        }
+                        f::RST_STREAM => {
+                            prop_assert_eq!(o.code(), E::NoError, "only a polite stop, never an error");
+                            streams.remove(&o.stream);
+                        }
+                        f::GOAWAY => prop_assert!(false, "GOAWAY {:?}", o.code()),
+                        _ => {}
+                    }
+                }
+                for ev in p.take_events() {
+                    match ev {
+                        Event::Request { id, end_stream, .. } => {
+                            prop_assert!(received.insert(id, 0).is_none());
+                            let _ = end_stream;
+                        }
+                        Event::Data { id, data, .. } => {
+                            *received.get_mut(&id).unwrap() += data.len() as u64;
+                            unreleased.push((id, data.len()));
+                        }
+                        Event::StreamError { id, reason, .. } => {
+                            prop_assert!(false, "stream {} failed: {}", id, reason);
+                        }
+                        Event::Trailers { .. } | Event::Reset { .. } | Event::WindowUpdate { .. } => {}
+                        Event::GoAway { .. } => prop_assert!(false, "no GOAWAY was sent"),
+                    }
+                }
+                for (id, cs) in &streams {
+                    prop_assert_eq!(received.get(id).copied(), Some(cs.sent), "stream {}", id);
+                }
+            }
+        }
+    }
+}
