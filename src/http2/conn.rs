@@ -10,14 +10,23 @@
 //! [`Connection::send_trailers`] within [`Connection::send_capacity`], and credits consumed
 //! request body bytes with [`Connection::release_capacity`].
 //!
-//! Split by concern: this file holds the state, the public API and the send side;
-//! `conn_recv.rs` the receive side frame by frame; `conn_abuse.rs` the abuse counters.
+//! Split by concern: this file holds the state and the connection-level API (streams'
+//! lifetime, GOAWAY, connection errors); `conn_recv.rs` the receive side frame by frame,
+//! `conn_headers.rs` its header blocks, `conn_send.rs` the send side and window credits,
+//! `conn_abuse.rs` the abuse counters.
 //! Header validation is [`super::fields`], framing [`super::frame`], compression
 //! [`super::hpack`]. What is left to the driver: timers (idle, SETTINGS ack, zero-window
 //! stalls), the socket, and what a request means.
 //!
-//! Idle memory: no buffer is held between frames (the output `BytesMut` is empty and moved out
-//! by `take_output`; the stream table and the HPACK tables allocate only when used).
+//! Idle memory: `size_of::<Connection>()` is 480 bytes (x86-64), and no buffer is held between
+//! frames: the output `BytesMut` is moved out by `take_output`, a header block in progress is
+//! boxed and freed when complete, the stream table is freed with its last stream once grown
+//! past its smallest allocation. What an idle connection keeps on the heap is the HPACK state
+//! the protocol requires (each dynamic table at most its 4096-byte default) and the last
+//! [`RECENT_CLOSED`] closed stream ids (256 bytes once used).
+//!
+//! On `Err` from `recv` the events pushed before the error are still in the list; the
+//! connection is closing, so the driver only needs them to stop the streams' tasks.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -31,8 +40,12 @@ use super::limits::Limits;
 
 #[path = "conn_abuse.rs"]
 mod abuse;
+#[path = "conn_headers.rs"]
+mod headers;
 #[path = "conn_recv.rs"]
 mod recv;
+#[path = "conn_send.rs"]
+mod send;
 
 use abuse::Counters;
 
@@ -41,6 +54,9 @@ use abuse::Counters;
 /// stream that ended normally is told apart from one on a stream id that was never used
 /// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1).
 pub const RECENT_CLOSED: usize = 32;
+
+/// The capacity of the smallest stream table allocation (4 buckets): kept when idle.
+const SMALL_STREAM_TABLE: usize = 3;
 
 /// What the application is told (design.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,8 +148,6 @@ enum Phase {
     /// Preface received; the next frame must be the client's SETTINGS (§3.4).
     FirstSettings,
     Open,
-    /// We sent GOAWAY with this last stream id: later streams are refused (§6.8).
-    GoingAway(u32),
     /// A connection error was raised: nothing more is processed.
     Failed(ConnError),
 }
@@ -186,7 +200,7 @@ struct PendingBlock {
     stream: u32,
     end_stream: bool,
     /// What the block is for, decided at its HEADERS.
-    target: recv::Target,
+    target: headers::Target,
     buf: BytesMut,
     continuations: u32,
 }
@@ -203,6 +217,8 @@ pub struct Connection {
     streams: HashMap<u32, Stream, ahash::RandomState>,
     /// The highest stream id the client opened (or tried to): ids up to it are not idle.
     last_peer_stream: u32,
+    /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
+    goaway_last: Option<u32>,
     recent_closed: VecDeque<(u32, Closed)>,
     peer: PeerSettings,
     /// Our SETTINGS frames the peer has not acknowledged yet.
@@ -269,6 +285,7 @@ impl Connection {
             preface_seen: 0,
             streams: HashMap::default(),
             last_peer_stream: 0,
+            goaway_last: None,
             recent_closed: VecDeque::new(),
             peer: PeerSettings {
                 initial_window: frame::DEFAULT_WINDOW,
@@ -310,6 +327,12 @@ impl Connection {
         self.streams.len()
     }
 
+    /// Our SETTINGS are not acknowledged yet (the driver may enforce a SETTINGS timeout,
+    /// §6.5.3, and close with SETTINGS_TIMEOUT).
+    pub fn settings_pending(&self) -> bool {
+        self.settings_unacked > 0
+    }
+
     /// The highest stream id the client opened so far.
     pub fn last_stream_id(&self) -> u32 {
         self.last_peer_stream
@@ -318,16 +341,16 @@ impl Connection {
     /// Graceful shutdown (§6.8): GOAWAY(`code`, last = highest stream id accepted so far);
     /// later HEADERS are refused (RST_STREAM REFUSED_STREAM), open streams go on. Once only.
     pub fn go_away(&mut self, code: ErrorCode) {
-        if matches!(self.phase, Phase::GoingAway(_) | Phase::Failed(_)) {
+        if self.goaway_last.is_some() || matches!(self.phase, Phase::Failed(_)) {
             return;
         }
         frame::put_goaway(&mut self.out, self.last_peer_stream, code, b"");
-        self.phase = Phase::GoingAway(self.last_peer_stream);
+        self.goaway_last = Some(self.last_peer_stream);
     }
 
     /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
     pub fn reset(&mut self, id: u32, code: ErrorCode) {
-        if self.streams.remove(&id).is_some() {
+        if self.remove_stream(id).is_some() {
             frame::put_rst_stream(&mut self.out, id, code);
             self.remember(id, Closed::ByUs);
         }
@@ -342,7 +365,7 @@ impl Connection {
         };
         let code = match (s.local, s.remote) {
             (Half::Closed, Half::Closed) => {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 self.remember(id, Closed::Ended);
                 return;
             }
@@ -352,165 +375,15 @@ impl Connection {
         self.reset(id, code);
     }
 
-    /// How many DATA payload bytes may be sent on `id` now (min of the stream's and the
-    /// connection's send windows); 0 = wait for `Event::WindowUpdate` (or the stream is gone).
-    pub fn send_capacity(&self, id: u32) -> usize {
-        match self.streams.get(&id) {
-            Some(s) if s.local == Half::Open => s.send_window.min(self.send_window).max(0) as usize,
-            _ => 0,
+    /// Takes a stream out of the table. A table grown past the smallest allocation is freed
+    /// with its last stream, so a connection that had many streams holds none of it once idle
+    /// (the smallest one stays: one request at a time does not allocate per request).
+    fn remove_stream(&mut self, id: u32) -> Option<Stream> {
+        let s = self.streams.remove(&id);
+        if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
+            self.streams = HashMap::default();
         }
-    }
-
-    /// Response head: `:status` + `fields` (lowercase names, no connection-specific fields),
-    /// HPACK-encoded, split into HEADERS + CONTINUATION by the peer's max frame size.
-    pub fn send_headers<'a>(
-        &mut self,
-        id: u32,
-        status: u16,
-        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-        end_stream: bool,
-    ) -> Result<(), StreamGone> {
-        self.sendable(id)?;
-        self.put_block(id, Some(status_bytes(status)), fields, end_stream);
-        if end_stream {
-            self.end_local(id);
-        }
-        Ok(())
-    }
-
-    /// Trailers: HEADERS with END_STREAM and no pseudo-header (§8.1).
-    pub fn send_trailers<'a>(
-        &mut self,
-        id: u32,
-        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> Result<(), StreamGone> {
-        self.sendable(id)?;
-        self.put_block(id, None, fields, true);
-        self.end_local(id);
-        Ok(())
-    }
-
-    /// Sends up to `send_capacity` bytes from the front of `data` (frames of the peer's max
-    /// frame size), END_STREAM when `end_stream` and all of `data` went. Returns the bytes
-    /// taken (`data` keeps the rest).
-    pub fn send_data(
-        &mut self,
-        id: u32,
-        data: &mut Bytes,
-        end_stream: bool,
-    ) -> Result<usize, StreamGone> {
-        self.sendable(id)?;
-        let n = data.len().min(self.send_capacity(id));
-        let chunk = data.split_to(n);
-        let last = end_stream && data.is_empty();
-        let max = self.peer.max_frame_size as usize;
-        if chunk.is_empty() {
-            if last {
-                frame::put_data(&mut self.out, id, b"", true);
-            }
-        } else {
-            let mut frames = chunk.chunks(max).peekable();
-            while let Some(part) = frames.next() {
-                frame::put_data(&mut self.out, id, part, last && frames.peek().is_none());
-            }
-        }
-        self.send_window -= n as i64;
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.send_window -= n as i64;
-        }
-        if last {
-            self.end_local(id);
-        }
-        Ok(n)
-    }
-
-    /// The application consumed `n` bytes of stream `id`'s request body: credit both windows,
-    /// a WINDOW_UPDATE queued once at least half a window is owed (not one frame per chunk).
-    pub fn release_capacity(&mut self, id: u32, n: usize) {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        self.credit_conn(n);
-        let half = self.limits.initial_window_size / 2;
-        if let Some(s) = self.streams.get_mut(&id) {
-            if s.remote == Half::Closed {
-                return;
-            }
-            s.recv_owed = s.recv_owed.saturating_add(n);
-            if s.recv_owed >= half.max(1) {
-                let inc = s.recv_owed;
-                s.recv_owed = 0;
-                s.recv_window += i64::from(inc);
-                frame::put_window_update(&mut self.out, id, inc);
-            }
-        }
-    }
-
-    /// Credits the connection window by `n` (application reads and bytes we dropped).
-    fn credit_conn(&mut self, n: u32) {
-        if n == 0 {
-            return;
-        }
-        self.recv_owed = self.recv_owed.saturating_add(n);
-        if self.recv_owed >= (self.limits.connection_window_size / 2).max(1) {
-            let inc = self.recv_owed.min(frame::MAX_WINDOW);
-            self.recv_owed -= inc;
-            self.recv_window += i64::from(inc);
-            frame::put_window_update(&mut self.out, 0, inc);
-        }
-    }
-
-    fn sendable(&self, id: u32) -> Result<(), StreamGone> {
-        match self.streams.get(&id) {
-            Some(s) if s.local == Half::Open => Ok(()),
-            _ => Err(StreamGone),
-        }
-    }
-
-    /// Our END_STREAM went out: half-closed (local), or closed when the client's side ended.
-    fn end_local(&mut self, id: u32) {
-        if let Some(s) = self.streams.get_mut(&id) {
-            s.local = Half::Closed;
-            if s.remote == Half::Closed {
-                self.streams.remove(&id);
-                self.remember(id, Closed::Ended);
-            }
-        }
-    }
-
-    /// HPACK-encodes `fields` straight into the output behind a HEADERS header, re-framed
-    /// into CONTINUATIONs only when the block exceeds the peer's max frame size.
-    fn put_block<'a>(
-        &mut self,
-        id: u32,
-        status: Option<[u8; 3]>,
-        fields: impl Iterator<Item = (&'a [u8], &'a [u8])>,
-        end_stream: bool,
-    ) {
-        let start = self.out.len();
-        frame::put_head(&mut self.out, 0, frame::HEADERS, 0, id);
-        // one block in two calls: a pending table size update goes first, as §4.2 requires
-        if let Some(status) = status {
-            let pseudo = (&b":status"[..], &status[..], false);
-            self.encoder.encode([pseudo], &mut self.out);
-        }
-        self.encoder
-            .encode(fields.map(|(n, v)| (n, v, false)), &mut self.out);
-        let len = self.out.len() - start - frame::HEADER_LEN;
-        let max = self.peer.max_frame_size as usize;
-        if len <= max {
-            let mut head = BytesMut::with_capacity(frame::HEADER_LEN);
-            let flags = frame::FLAG_END_HEADERS
-                | if end_stream {
-                    frame::FLAG_END_STREAM
-                } else {
-                    0
-                };
-            frame::put_head(&mut head, len, frame::HEADERS, flags, id);
-            self.out[start..start + frame::HEADER_LEN].copy_from_slice(&head);
-        } else {
-            let block = self.out.split_off(start + frame::HEADER_LEN);
-            self.out.truncate(start);
-            frame::put_header_block(&mut self.out, id, &block, end_stream, max);
-        }
+        s
     }
 
     /// Remembers a closed stream (bounded, oldest forgotten first).
@@ -541,24 +414,14 @@ impl Connection {
             return first;
         }
         // §6.8: the last stream id never grows after a first GOAWAY
-        let last = match self.phase {
-            Phase::GoingAway(last) => last.min(self.last_peer_stream),
-            _ => self.last_peer_stream,
+        let last = match self.goaway_last {
+            Some(last) => last.min(self.last_peer_stream),
+            None => self.last_peer_stream,
         };
         frame::put_goaway(&mut self.out, last, code, reason.as_bytes());
         self.phase = Phase::Failed(e);
         e
     }
-}
-
-/// The three ASCII digits of a status code (100..=999 in practice; others are clamped).
-fn status_bytes(status: u16) -> [u8; 3] {
-    let s = status.clamp(100, 999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The receive side of [`Connection`]: the client preface (§3.4), then frame by frame the
-//! stream-state (§5.1, §5.1.1), flow-control (§6.9), settings (§6.5), header block (§4.3,
-//! §6.10) and request framing (§8.1) rules, with the abuse counters consulted on the way.
+//! stream-state (§5.1, §5.1.1), flow-control (§6.9), settings (§6.5) and request framing
+//! (§8.1) rules, with the abuse counters consulted on the way. Header blocks (HEADERS,
+//! CONTINUATION) continue in `conn_headers.rs`.
 //! Connection errors go through `fail` (GOAWAY queued), stream errors through
 //! `stream_error` (RST_STREAM queued, `Event::StreamError` when the application knew the
 //! stream).
@@ -9,38 +10,8 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::super::fields::{Block, BlockKind, Finished};
-use super::super::frame::{self, ErrorCode, Frame, FrameError, Head, Priority, Settings};
-use super::super::hpack::HpackError;
-use super::{Abuse, Closed, ConnError, Connection, Event, Half, PendingBlock, Phase, Stream};
-
-/// The JSON body of the 431 answer to a header list over the limit (RFC 9113 §10.5.1,
-/// RFC 6585 §5).
-const TOO_LARGE_BODY: &[u8] = br#"{"message":"Request Header Fields Too Large"}"#;
-
-/// What a header block is for, decided when its HEADERS arrives (the block is decoded in any
-/// case, to keep the HPACK table in step with the client's, RFC 9113 §4.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Target {
-    /// A new stream's request; `self_dependent`: its priority names itself (§5.3.1).
-    Request { self_dependent: bool },
-    /// Trailers of an open stream (§8.1).
-    Trailers,
-    /// Decoded, then dropped.
-    Discard(Discard),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Discard {
-    /// A stream we reset earlier: the client sent this before seeing our RST_STREAM.
-    Ignore,
-    /// Over SETTINGS_MAX_CONCURRENT_STREAMS (§5.1.2): REFUSED_STREAM, counted as a reset.
-    Refuse,
-    /// After our GOAWAY (§6.8): REFUSED_STREAM, not counted.
-    GoingAway,
-    /// A stream error on an existing stream.
-    Reset(ErrorCode, &'static str),
-}
+use super::super::frame::{self, ErrorCode, Frame, FrameError, Head, Settings};
+use super::{Abuse, Closed, ConnError, Connection, Event, Half, Phase};
 
 impl Connection {
     /// Consumes every complete frame at the front of `input` (the client preface first);
@@ -313,291 +284,6 @@ impl Connection {
         Ok(())
     }
 
-    fn on_headers(
-        &mut self,
-        id: u32,
-        fragment: Bytes,
-        end_stream: bool,
-        end_headers: bool,
-        priority: Option<Priority>,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        let target = self.headers_target(id, end_stream, priority)?;
-        if end_headers {
-            return self.finish_block(id, target, end_stream, fragment, events);
-        }
-        if fragment.is_empty() {
-            self.empty()?;
-        }
-        self.check_block_size(fragment.len(), Abuse::HeaderListTooLarge)?;
-        self.pending = Some(Box::new(PendingBlock {
-            stream: id,
-            end_stream,
-            target,
-            buf: BytesMut::from(&fragment[..]),
-            continuations: 0,
-        }));
-        Ok(())
-    }
-
-    /// What a HEADERS frame on stream `id` is (§5.1, §5.1.1, §8.1).
-    fn headers_target(
-        &mut self,
-        id: u32,
-        end_stream: bool,
-        priority: Option<Priority>,
-    ) -> Result<Target, ConnError> {
-        if id.is_multiple_of(2) {
-            // §5.1.1: client streams are odd
-            return Err(self.fail(
-                ErrorCode::ProtocolError,
-                "even stream id from a client",
-                None,
-            ));
-        }
-        if let Some(s) = self.streams.get(&id) {
-            return Ok(if s.remote == Half::Closed {
-                Target::Discard(Discard::Reset(
-                    ErrorCode::StreamClosed,
-                    "HEADERS after END_STREAM",
-                ))
-            } else if !end_stream {
-                // §8.1: trailers end the stream
-                Target::Discard(Discard::Reset(
-                    ErrorCode::ProtocolError,
-                    "trailers without END_STREAM",
-                ))
-            } else {
-                Target::Trailers
-            });
-        }
-        if id <= self.last_peer_stream {
-            return match self.closed_how(id) {
-                Some(Closed::ByUs) => Ok(Target::Discard(Discard::Ignore)),
-                Some(Closed::Ended) => {
-                    Err(self.fail(ErrorCode::StreamClosed, "HEADERS on a closed stream", None))
-                }
-                // §5.1.1: new stream ids only increase
-                None => Err(self.fail(ErrorCode::ProtocolError, "stream id not increasing", None)),
-            };
-        }
-        self.last_peer_stream = id;
-        if let Phase::GoingAway(last) = self.phase {
-            if id > last {
-                return Ok(Target::Discard(Discard::GoingAway));
-            }
-        }
-        if self.streams.len() >= self.limits.max_concurrent_streams as usize {
-            return Ok(Target::Discard(Discard::Refuse));
-        }
-        Ok(Target::Request {
-            self_dependent: priority.is_some_and(|p| p.dependency == id),
-        })
-    }
-
-    fn on_continuation(
-        &mut self,
-        id: u32,
-        fragment: Bytes,
-        end_headers: bool,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        // (a CONTINUATION of another stream while a block is open failed in on_frame)
-        let Some(mut p) = self.pending.take() else {
-            return Err(self.fail(
-                ErrorCode::ProtocolError,
-                "CONTINUATION without a header block",
-                None,
-            ));
-        };
-        p.continuations += 1;
-        if p.continuations > self.limits.max_continuation_frames {
-            return Err(self.fail(
-                ErrorCode::EnhanceYourCalm,
-                "too many CONTINUATION frames",
-                Some(Abuse::ContinuationFlood),
-            ));
-        }
-        if fragment.is_empty() && !end_headers {
-            self.empty()?;
-        }
-        self.check_block_size(p.buf.len() + fragment.len(), Abuse::ContinuationFlood)?;
-        p.buf.extend_from_slice(&fragment);
-        if end_headers {
-            return self.finish_block(id, p.target, p.end_stream, p.buf.freeze(), events);
-        }
-        self.pending = Some(p);
-        Ok(())
-    }
-
-    /// The encoded block may not grow past max_header_list_size while it arrives, so an
-    /// unfinished block never holds more memory than that (CVE-2024-27316).
-    fn check_block_size(&mut self, len: usize, abuse: Abuse) -> Result<(), ConnError> {
-        if len > self.limits.max_header_list_size as usize {
-            return Err(self.fail(
-                ErrorCode::EnhanceYourCalm,
-                "header block larger than max_header_list_size",
-                Some(abuse),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Decodes a complete block (§4.3: any decoding error is COMPRESSION_ERROR) and acts on
-    /// it per its target.
-    fn finish_block(
-        &mut self,
-        id: u32,
-        target: Target,
-        end_stream: bool,
-        block: Bytes,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        let kind = match target {
-            Target::Trailers => BlockKind::Trailers,
-            _ => BlockKind::Request,
-        };
-        let mut fields = Block::new(kind);
-        match self.decoder.decode_with(&block, |f| fields.push(f)) {
-            Ok(()) => {}
-            Err(HpackError::HeaderListTooLarge) => {
-                return self.header_list_too_large(id, target, end_stream, events);
-            }
-            Err(_) => {
-                return Err(self.fail(
-                    ErrorCode::CompressionError,
-                    "header block decoding failed",
-                    None,
-                ));
-            }
-        }
-        let self_dependent = match target {
-            Target::Discard(d) => return self.discard(id, d, events),
-            Target::Request { self_dependent } => self_dependent,
-            Target::Trailers => false,
-        };
-        let finished = match fields.finish() {
-            Ok(f) => f,
-            // §8.1.1: malformed is a stream error PROTOCOL_ERROR
-            Err(reason) => return self.stream_error(id, ErrorCode::ProtocolError, reason, events),
-        };
-        match finished {
-            Finished::Trailers(fields) => {
-                let short = self
-                    .streams
-                    .get(&id)
-                    .and_then(|s| s.remaining)
-                    .is_some_and(|r| r > 0);
-                if short {
-                    return self.stream_error(
-                        id,
-                        ErrorCode::ProtocolError,
-                        "trailers before the content-length",
-                        events,
-                    );
-                }
-                events.push(Event::Trailers { id, fields });
-                self.end_remote(id);
-                Ok(())
-            }
-            Finished::Request(fields) => {
-                if self_dependent {
-                    return self.stream_error(
-                        id,
-                        ErrorCode::ProtocolError,
-                        "stream depends on itself",
-                        events,
-                    );
-                }
-                // §8.1.1: END_STREAM on the HEADERS means a body of 0 bytes
-                if end_stream && fields.content_length.is_some_and(|n| n > 0) {
-                    return self.stream_error(
-                        id,
-                        ErrorCode::ProtocolError,
-                        "END_STREAM before the content-length",
-                        events,
-                    );
-                }
-                self.open_stream(id, end_stream, fields.content_length);
-                events.push(Event::Request {
-                    id,
-                    fields,
-                    end_stream,
-                });
-                Ok(())
-            }
-        }
-    }
-
-    fn open_stream(&mut self, id: u32, end_stream: bool, content_length: Option<u64>) {
-        self.streams.insert(
-            id,
-            Stream {
-                remote: if end_stream { Half::Closed } else { Half::Open },
-                local: Half::Open,
-                send_window: i64::from(self.peer.initial_window),
-                recv_window: i64::from(self.recv_initial),
-                recv_owed: 0,
-                remaining: content_length,
-            },
-        );
-    }
-
-    /// RFC 9113 §10.5.1: a request whose header list exceeds the advertised limit gets a 431
-    /// (with a JSON body when the window allows); its body, if any, is stopped with
-    /// RST_STREAM NO_ERROR (§8.1). Counted as a reset.
-    fn header_list_too_large(
-        &mut self,
-        id: u32,
-        target: Target,
-        end_stream: bool,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ConnError> {
-        match target {
-            Target::Discard(d) => return self.discard(id, d, events),
-            Target::Trailers => {
-                return self.stream_error(
-                    id,
-                    ErrorCode::ProtocolError,
-                    "trailers larger than max_header_list_size",
-                    events,
-                );
-            }
-            Target::Request { .. } => {}
-        }
-        self.open_stream(id, end_stream, None);
-        let len = TOO_LARGE_BODY.len().to_string();
-        let fits = self.send_capacity(id) >= TOO_LARGE_BODY.len();
-        let mut fields = vec![(&b"content-type"[..], &b"application/json"[..])];
-        if fits {
-            fields.push((b"content-length", len.as_bytes()));
-        }
-        let _ = self.send_headers(id, 431, fields.into_iter(), !fits);
-        if fits {
-            let _ = self.send_data(id, &mut Bytes::from_static(TOO_LARGE_BODY), true);
-        }
-        self.close_stream(id);
-        self.count_reset(Abuse::HeaderListTooLarge)
-    }
-
-    fn discard(&mut self, id: u32, how: Discard, events: &mut Vec<Event>) -> Result<(), ConnError> {
-        match how {
-            Discard::Ignore => Ok(()),
-            Discard::GoingAway => {
-                self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::RefusedStream));
-                self.remember(id, Closed::ByUs);
-                Ok(())
-            }
-            Discard::Refuse => {
-                // §5.1.2: REFUSED_STREAM, which tells the client it may retry
-                self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::RefusedStream));
-                self.remember(id, Closed::ByUs);
-                self.count_reset(Abuse::TooManyStreams)
-            }
-            Discard::Reset(code, reason) => self.stream_error(id, code, reason, events),
-        }
-    }
-
     fn on_rst_stream(
         &mut self,
         id: u32,
@@ -612,7 +298,7 @@ impl Connection {
                 None,
             ));
         }
-        let Some(s) = self.streams.remove(&id) else {
+        let Some(s) = self.remove_stream(id) else {
             return Ok(()); // closed: ignored (§5.1)
         };
         self.remember(id, Closed::Ended);
@@ -738,11 +424,11 @@ impl Connection {
     }
 
     /// The client's END_STREAM arrived: half-closed (remote), or closed when ours went too.
-    fn end_remote(&mut self, id: u32) {
+    pub(super) fn end_remote(&mut self, id: u32) {
         if let Some(s) = self.streams.get_mut(&id) {
             s.remote = Half::Closed;
             if s.local == Half::Closed {
-                self.streams.remove(&id);
+                self.remove_stream(id);
                 self.remember(id, Closed::Ended);
             }
         }
@@ -757,7 +443,7 @@ impl Connection {
         reason: &'static str,
         events: &mut Vec<Event>,
     ) -> Result<(), ConnError> {
-        let known = self.streams.remove(&id).is_some();
+        let known = self.remove_stream(id).is_some();
         self.queue_control(|out| frame::put_rst_stream(out, id, code));
         self.remember(id, Closed::ByUs);
         if known {
@@ -766,7 +452,7 @@ impl Connection {
         self.count_reset(Abuse::RapidReset)
     }
 
-    fn count_reset(&mut self, abuse: Abuse) -> Result<(), ConnError> {
+    pub(super) fn count_reset(&mut self, abuse: Abuse) -> Result<(), ConnError> {
         if self.counters.note_reset(&self.limits) {
             return Err(self.fail(
                 ErrorCode::EnhanceYourCalm,
@@ -777,7 +463,7 @@ impl Connection {
         Ok(())
     }
 
-    fn control(&mut self) -> Result<(), ConnError> {
+    pub(super) fn control(&mut self) -> Result<(), ConnError> {
         if self.counters.note_control(&self.limits) {
             return Err(self.fail(
                 ErrorCode::EnhanceYourCalm,
@@ -788,7 +474,7 @@ impl Connection {
         Ok(())
     }
 
-    fn empty(&mut self) -> Result<(), ConnError> {
+    pub(super) fn empty(&mut self) -> Result<(), ConnError> {
         if self.counters.note_empty(&self.limits) {
             return Err(self.fail(
                 ErrorCode::EnhanceYourCalm,
@@ -800,7 +486,7 @@ impl Connection {
     }
 
     /// Queues a frame we send on our own, counted toward max_pending_output_bytes.
-    fn queue_control(&mut self, put: impl FnOnce(&mut BytesMut)) {
+    pub(super) fn queue_control(&mut self, put: impl FnOnce(&mut BytesMut)) {
         let before = self.out.len();
         put(&mut self.out);
         self.control_out += self.out.len() - before;

@@ -193,8 +193,8 @@ impl Block {
         }
         let authority = self.authority.or(self.host);
         if let Some(a) = &authority {
-            // §8.3.1: no userinfo in :authority
-            if a.contains(&b'@') || a.is_empty() {
+            // §8.3.1: no userinfo in :authority; RFC 3986 §3.2: no space or control
+            if a.contains(&b'@') || !uri_chars(a) {
                 return Err("invalid :authority");
             }
         }
@@ -212,11 +212,12 @@ impl Block {
             check_scheme(&scheme)?;
             let path = self.path.ok_or("missing :path")?;
             // §8.3.1: non-empty; origin-form, or "*" for OPTIONS (asterisk-form)
-            let valid = match path.first() {
-                Some(b'/') => true,
-                Some(b'*') => path.len() == 1 && &method[..] == b"OPTIONS",
-                _ => false,
-            };
+            let valid = uri_chars(&path)
+                && match path.first() {
+                    Some(b'/') => true,
+                    Some(b'*') => path.len() == 1 && &method[..] == b"OPTIONS",
+                    _ => false,
+                };
             if !valid {
                 return Err("invalid :path");
             }
@@ -261,6 +262,13 @@ fn check_value(value: &[u8]) -> Result<(), &'static str> {
         return Err("whitespace around a field value");
     }
     Ok(())
+}
+
+/// RFC 3986 §2: a URI component is visible ASCII (no space, control or non-ASCII byte; those
+/// arrive percent-encoded), and is never empty. Keeps the HTTP/1 request line built from it
+/// a single, well-formed line.
+fn uri_chars(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&c| c > b' ' && c < 0x7f)
 }
 
 /// RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).

@@ -96,10 +96,12 @@ fn host_and_authority() {
         Err(":authority and host differ")
     );
     assert!(request(&with(&[("host", "example.com"), ("host", "example.com")])).is_err());
-    // userinfo in :authority
-    let mut v = GET.to_vec();
-    v[2].1 = "user@example.com";
-    assert_eq!(request(&v), Err("invalid :authority"));
+    // userinfo, space or an empty value in :authority
+    for bad in ["user@example.com", "a b", ""] {
+        let mut v = GET.to_vec();
+        v[2].1 = bad;
+        assert_eq!(request(&v), Err("invalid :authority"), "{bad:?}");
+    }
 }
 
 #[test]
@@ -204,6 +206,10 @@ fn pseudo_header_rules_8_3() {
         ("OPTIONS", "*", true),
         ("OPTIONS", "/", true),
         ("OPTIONS", "**", false),
+        ("GET", "/a b", false),
+        ("GET", "/a\x01", false),
+        ("GET", "/caf\u{e9}", false),
+        ("GET", "/%20?q=1#f", true),
     ] {
         let mut v = GET.to_vec();
         v[0].1 = method;

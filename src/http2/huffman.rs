@@ -7,6 +7,11 @@
 //! (The 257 lengths were checked once against two independent transcriptions of Appendix B,
 //! every derived code and length equal; the tests keep the RFC's own rows and the code's
 //! completeness.)
+//!
+//! Decoding is table-driven: the code's tree (256 internal nodes) becomes a 256 × 16 table of
+//! nibble steps (next node, symbol completed, EOS seen), so a byte costs two lookups; a string
+//! may end only at the root or within 7 one-bits of it (§5.2 padding). A bit-at-a-time
+//! canonical decoder is kept in the tests as the oracle the table must agree with.
 
 use bytes::{BufMut, BytesMut};
 
@@ -39,7 +44,8 @@ const LENGTHS: [u8; 257] = [
     30,
 ];
 
-/// How many codes have each length (index = length in bits).
+/// How many codes have each length (index = length in bits); the bitwise test oracle uses it.
+#[cfg(test)]
 const COUNTS: [u16; MAX_LEN + 1] = {
     let mut counts = [0u16; MAX_LEN + 1];
     let mut s = 0;
@@ -117,43 +123,129 @@ pub(crate) fn encode(src: &[u8], dst: &mut BytesMut) {
     }
 }
 
-/// Decodes a Huffman-coded string literal (§5.2) into `dst`. Errors: EOS inside the string,
-/// padding longer than 7 bits, or padding that is not the EOS prefix (all ones).
-pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
-    // Canonical decoding, one bit at a time: `code` is the bits read since the last symbol,
-    // `first` the first code of length `len`, `index` the position of that code in SORTED.
-    let mut code: u32 = 0;
-    let mut first: u32 = 0;
-    let mut index: usize = 0;
-    let mut len: usize = 0;
-    let mut all_ones = true;
-    for &byte in src {
-        for shift in (0..8).rev() {
-            let bit = u32::from((byte >> shift) & 1);
-            code = (code << 1) | bit;
-            all_ones &= bit == 1;
-            len += 1;
-            let count = u32::from(COUNTS[len]);
-            if code.wrapping_sub(first) < count {
-                let sym = SORTED[index + (code - first) as usize];
-                if sym == EOS {
-                    return Err(HpackError::HuffmanEos);
-                }
-                dst.push(sym as u8);
-                (code, first, index, len, all_ones) = (0, 0, 0, 0, true);
+/// The decoding tree: node 0 is the root; each node's two children (bit 0, bit 1) are either
+/// another node or a leaf (`LEAF | symbol`). 257 leaves make 256 internal nodes, so a node
+/// index fits a `u8`.
+const LEAF: u16 = 0x8000;
+const TREE: [[u16; 2]; 256] = {
+    let mut tree = [[0u16; 2]; 256];
+    let mut nodes = 1;
+    let mut sym = 0;
+    while sym < LENGTHS.len() {
+        let len = LENGTHS[sym] as usize;
+        let code = CODES[sym];
+        let mut node = 0;
+        let mut i = 0;
+        while i < len {
+            let bit = ((code >> (len - 1 - i)) & 1) as usize;
+            if i == len - 1 {
+                tree[node][bit] = LEAF | sym as u16;
             } else {
-                index += count as usize;
-                first = (first + count) << 1;
-                // A longest-length code always matches (the code is complete), so `len` never
-                // passes MAX_LEN; guard anyway so bad tables cannot index out of bounds.
-                if len >= MAX_LEN {
-                    return Err(HpackError::HuffmanEos);
+                if tree[node][bit] == 0 {
+                    tree[node][bit] = nodes;
+                    nodes += 1;
                 }
+                node = tree[node][bit] as usize;
             }
+            i += 1;
+        }
+        sym += 1;
+    }
+    tree
+};
+
+/// One step of the nibble decoder: the node after 4 bits, the symbol completed on the way (at
+/// most one: the shortest code is 5 bits), whether that symbol was EOS.
+#[derive(Clone, Copy)]
+struct Step {
+    next: u8,
+    sym: u8,
+    flags: u8,
+}
+const EMIT: u8 = 1;
+const FAIL: u8 = 2;
+
+/// `STEPS[node][nibble]`, derived from the tree at compile time (4096 steps, 12 KiB).
+const STEPS: [[Step; 16]; 256] = {
+    let mut steps = [[Step {
+        next: 0,
+        sym: 0,
+        flags: 0,
+    }; 16]; 256];
+    let mut node = 0;
+    while node < 256 {
+        let mut nibble = 0;
+        while nibble < 16 {
+            let mut at = node;
+            let mut step = Step {
+                next: 0,
+                sym: 0,
+                flags: 0,
+            };
+            let mut b = 0;
+            while b < 4 {
+                let bit = (nibble >> (3 - b)) & 1;
+                let child = TREE[at][bit];
+                if child & LEAF != 0 {
+                    let sym = child & !LEAF;
+                    if sym == EOS {
+                        step.flags |= FAIL;
+                    } else {
+                        step.flags |= EMIT;
+                        step.sym = sym as u8;
+                    }
+                    at = 0;
+                } else {
+                    at = child as usize;
+                }
+                b += 1;
+            }
+            step.next = at as u8;
+            steps[node][nibble] = step;
+            nibble += 1;
+        }
+        node += 1;
+    }
+    steps
+};
+
+/// The nodes where a string may end (§5.2): the root, or up to 7 bits down the all-ones path
+/// (a prefix of EOS as padding).
+const CAN_END: [bool; 256] = {
+    let mut ok = [false; 256];
+    ok[0] = true;
+    let mut node = 0;
+    let mut depth = 0;
+    while depth < 7 {
+        let child = TREE[node][1];
+        if child & LEAF != 0 {
+            break;
+        }
+        node = child as usize;
+        ok[node] = true;
+        depth += 1;
+    }
+    ok
+};
+
+/// Decodes a Huffman-coded string literal (§5.2) into `dst`, four bits at a time through
+/// [`STEPS`]. Errors: EOS inside the string, padding longer than 7 bits, or padding that is
+/// not the EOS prefix (all ones).
+pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
+    let mut node = 0usize;
+    for &byte in src {
+        for nibble in [byte >> 4, byte & 0x0f] {
+            let step = STEPS[node][usize::from(nibble)];
+            if step.flags & FAIL != 0 {
+                return Err(HpackError::HuffmanEos);
+            }
+            if step.flags & EMIT != 0 {
+                dst.push(step.sym);
+            }
+            node = usize::from(step.next);
         }
     }
-    // §5.2: padding strictly longer than 7 bits, or not the EOS prefix, is a decoding error.
-    if len > 7 || !all_ones {
+    if !CAN_END[node] {
         return Err(HpackError::HuffmanPadding);
     }
     Ok(())
@@ -162,6 +254,76 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The canonical decoder one bit at a time: the reference the table-driven one must agree
+    /// with on any input.
+    fn decode_bitwise(src: &[u8], dst: &mut Vec<u8>) -> Result<(), HpackError> {
+        let mut code: u32 = 0;
+        let mut first: u32 = 0;
+        let mut index: usize = 0;
+        let mut len: usize = 0;
+        let mut all_ones = true;
+        for &byte in src {
+            for shift in (0..8).rev() {
+                let bit = u32::from((byte >> shift) & 1);
+                code = (code << 1) | bit;
+                all_ones &= bit == 1;
+                len += 1;
+                let count = u32::from(COUNTS[len]);
+                if code.wrapping_sub(first) < count {
+                    let sym = SORTED[index + (code - first) as usize];
+                    if sym == EOS {
+                        return Err(HpackError::HuffmanEos);
+                    }
+                    dst.push(sym as u8);
+                    (code, first, index, len, all_ones) = (0, 0, 0, 0, true);
+                } else {
+                    index += count as usize;
+                    first = (first + count) << 1;
+                }
+            }
+        }
+        if len > 7 || !all_ones {
+            return Err(HpackError::HuffmanPadding);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn table_decoder_agrees_with_the_bitwise_one(
+            // runs of ones reach the long codes, EOS and the padding rules
+            src in proptest::collection::vec(prop_oneof![any::<u8>(), Just(0xffu8), Just(0xfe), Just(0x7f)], 0..64)
+        ) {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let ra = decode(&src, &mut a);
+            let rb = decode_bitwise(&src, &mut b);
+            prop_assert_eq!(ra, rb);
+            if ra.is_ok() {
+                prop_assert_eq!(a, b);
+            }
+        }
+
+        #[test]
+        fn encoded_strings_decode_back(src in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut enc = BytesMut::new();
+            encode(&src, &mut enc);
+            let mut dec = Vec::new();
+            prop_assert_eq!(decode(&enc, &mut dec), Ok(()));
+            prop_assert_eq!(dec, src);
+        }
+    }
+
+    #[test]
+    fn the_tree_is_full() {
+        // every internal node has two children: no input can reach a missing branch
+        for (i, children) in TREE.iter().enumerate() {
+            for c in children {
+                assert!(*c != 0, "node {i} has a missing child");
+            }
+        }
+    }
 
     #[test]
     fn derived_codes_match_appendix_b() {

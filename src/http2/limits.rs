@@ -22,6 +22,11 @@ pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 /// 4096 is the protocol default, so the table never grows beyond what every peer assumes.
 pub const DEFAULT_HEADER_TABLE_SIZE: u32 = 4096;
 
+/// The largest header table [`Limits::clamped`] lets through: the dynamic table is per
+/// connection and a client fills it at will, so it is bounded here whatever config says (the
+/// config range should end here too).
+pub const MAX_HEADER_TABLE_SIZE: u32 = 64 * 1024;
+
 /// SETTINGS_INITIAL_WINDOW_SIZE we advertise: each stream's receive window (§6.9.2), i.e. the
 /// request body bytes a client may send ahead of the gateway consuming them. 65 535 is the
 /// protocol default: one window per stream is what a slow origin can make us hold.
@@ -106,9 +111,11 @@ impl Default for Limits {
 impl Limits {
     /// The limits with protocol bounds applied (config validates ranges; this keeps a value
     /// the protocol forbids from ever reaching the wire): the windows at most 2^31-1 (§6.9.1),
-    /// the frame size within 16 384..=16 777 215 (§4.2), the reset window non-zero.
+    /// the frame size within 16 384..=16 777 215 (§4.2), the reset window non-zero, the
+    /// header table at most [`MAX_HEADER_TABLE_SIZE`].
     pub fn clamped(self) -> Limits {
         Limits {
+            header_table_size: self.header_table_size.min(MAX_HEADER_TABLE_SIZE),
             initial_window_size: self.initial_window_size.min(frame::MAX_WINDOW),
             connection_window_size: self
                 .connection_window_size

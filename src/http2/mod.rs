@@ -26,3 +26,7 @@ pub use limits::Limits;
 #[cfg(test)]
 #[path = "testkit.rs"]
 mod testkit;
+
+#[cfg(test)]
+#[path = "interop_tests.rs"]
+mod interop_tests;

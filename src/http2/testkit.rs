@@ -121,6 +121,25 @@ pub fn post(path: &str, len: Option<u64>) -> Vec<(String, String)> {
     f
 }
 
+/// Events without their payloads, for assertion messages.
+pub fn summary(events: &[Event]) -> String {
+    let short: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            Event::Data {
+                id,
+                data,
+                end_stream,
+            } => {
+                format!("Data({id}, {} bytes, end={end_stream})", data.len())
+            }
+            Event::Request { id, end_stream, .. } => format!("Request({id}, end={end_stream})"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    short.join(", ")
+}
+
 /// A client side: its HPACK encoder, the connection under test, a clock.
 pub struct Peer {
     pub conn: Connection,
@@ -213,7 +232,8 @@ impl Peer {
         let ev = self.take_events();
         assert!(
             matches!(ev.as_slice(), [Event::Request { id: i, end_stream: true, .. }] if *i == id),
-            "{ev:?}"
+            "{}",
+            summary(&ev)
         );
     }
 
@@ -224,7 +244,8 @@ impl Peer {
         let ev = self.take_events();
         assert!(
             matches!(ev.as_slice(), [Event::Request { id: i, end_stream: false, .. }] if *i == id),
-            "{ev:?}"
+            "{}",
+            summary(&ev)
         );
     }
 
