@@ -109,34 +109,19 @@ pub fn tls_section() -> String {
 fn client_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
-        .get_or_init(|| build_client_config(&[b"http/1.1"]))
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.add(pki().ca.clone()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut c = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            c.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Arc::new(c)
+        })
         .clone()
-}
-
-/// Like [`client_config`], offering only ALPN `h2` (RFC 9113 §3.2: HTTP/2 over TLS).
-fn client_config_h2() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG.get_or_init(|| build_client_config(&[b"h2"])).clone()
-}
-
-/// Which ALPN protocol list a [`Conn`] offers to a TLS gateway address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alpn {
-    Http11,
-    H2,
-}
-
-fn build_client_config(alpn: &[&[u8]]) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(pki().ca.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut c = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(c)
 }
 
 /// A client connection to a gateway: plain TCP, or TLS (handshake completed in
@@ -233,12 +218,6 @@ impl Conn {
     /// Connects to `addr`, over TLS (SNI `localhost`, RFC 6066 §3) when it is a registered TLS
     /// gateway address.
     pub fn connect(addr: SocketAddr) -> io::Result<Conn> {
-        Conn::connect_alpn(addr, Alpn::Http11)
-    }
-
-    /// [`Conn::connect`] offering `alpn` when `addr` speaks TLS (tests/common/h2raw.rs uses
-    /// [`Alpn::H2`]); the protocol the server picked is [`Conn::alpn`].
-    pub fn connect_alpn(addr: SocketAddr, alpn: Alpn) -> io::Result<Conn> {
         let tcp = TcpStream::connect(addr)?;
         if !is_tls(addr) {
             return Ok(Conn::Plain(tcp));
@@ -246,11 +225,7 @@ impl Conn {
         // liveness bound for the handshake only; callers set their own timeouts after
         tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
         let name = ServerName::try_from("localhost").unwrap();
-        let config = match alpn {
-            Alpn::Http11 => client_config(),
-            Alpn::H2 => client_config_h2(),
-        };
-        let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let mut conn = ClientConnection::new(client_config(), name).map_err(io::Error::other)?;
         while conn.is_handshaking() {
             conn.complete_io(&mut &tcp)?;
         }
@@ -310,20 +285,6 @@ impl Conn {
 
     pub fn is_tls(&self) -> bool {
         matches!(self, Conn::Tls(_))
-    }
-
-    /// The ALPN protocol the TLS server selected (None over plain TCP or when none was).
-    pub fn alpn(&self) -> Option<Vec<u8>> {
-        match self {
-            Conn::Plain(_) => None,
-            Conn::Tls(t) => t
-                .state
-                .lock()
-                .unwrap()
-                .conn
-                .alpn_protocol()
-                .map(<[u8]>::to_vec),
-        }
     }
 
     pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {

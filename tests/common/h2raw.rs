@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tollgate::http2::hpack::Decoder;
 
-use super::conn::{self, Alpn, Conn};
+use super::conn::{self, Conn};
 
 /// The client connection preface (RFC 9113 §3.4).
 pub const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -417,7 +417,12 @@ impl H2 {
     /// Connects to `addr` without sending anything: TLS with ALPN `h2` when `addr` is a TLS
     /// gateway address (asserting the server selected `h2`), else plain TCP.
     pub fn connect(addr: SocketAddr) -> H2 {
-        let c = Conn::connect_alpn(addr, Alpn::H2).expect("connect to gateway");
+        let c = if conn::is_tls(addr) {
+            Conn::connect_alpn(addr, &[b"h2"])
+        } else {
+            Conn::connect(addr)
+        }
+        .expect("connect to gateway");
         if c.is_tls() {
             assert_eq!(
                 c.alpn().as_deref(),
