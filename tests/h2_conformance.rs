@@ -80,7 +80,7 @@ all_transports! {
         let env = Env::start(d, "");
         let mut h = env.h2();
         h.send_frame(ty::PING, 0x16, 0, b"flags!!!");
-        match h.next_significant() {
+        match h.next_non_window() {
             In::Frame(f) if f.ty == ty::PING => {
                 assert!(f.has(flag::ACK));
                 assert_eq!(f.payload, b"flags!!!");
