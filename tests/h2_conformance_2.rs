@@ -427,6 +427,37 @@ all_transports! {
         env.assert_origin_untouched();
     }
 
+    // §8.1.1 with a body larger than the stream window (so the gateway must start streaming
+    // it upstream before it ends): a shortfall at END_STREAM resets the stream and the origin
+    // never gets a complete request (its connection is aborted mid-body)
+    fn http2_8_1_1_content_length_less_data_large_body(d) {
+        let env = Env::start(d, "");
+        let mut h = env.h2();
+        h.headers(1, &post("/api/short", 200_000), 0);
+        h.send_body(1, &vec![b's'; 150_000], true);
+        h.expect_rst(1, code::PROTOCOL_ERROR);
+        h.expect_alive();
+        assert_eq!(h.get_response(3, "/api/probe").status, 200);
+        let reqs = env.o.requests();
+        let targets: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["/api/probe"], "no complete request of the short body reached the origin");
+    }
+
+    // §8.1.1, larger than the window: the DATA frame crossing the declared length is refused
+    // whole, so the origin never gets the declared length (nor anything past it)
+    fn http2_8_1_1_content_length_more_data_large_body(d) {
+        let env = Env::start(d, "");
+        let mut h = env.h2();
+        h.headers(1, &post("/api/long", 100_000), 0);
+        h.send_body(1, &vec![b'l'; 16_384 * 7], true);
+        h.expect_rst(1, code::PROTOCOL_ERROR);
+        h.expect_alive();
+        assert_eq!(h.get_response(3, "/api/probe").status, 200);
+        let reqs = env.o.requests();
+        let targets: Vec<&str> = reqs.iter().map(|r| r.target.as_str()).collect();
+        assert_eq!(targets, ["/api/probe"], "no complete request of the long body reached the origin");
+    }
+
     // §8.2: uppercase field names → stream error PROTOCOL_ERROR
     fn http2_8_2_uppercase_field_name(d) {
         let env = Env::start(d, "");
