@@ -284,6 +284,50 @@ all_transports! {
         assert!(rs.values().all(|r| r.status == 200 && r.body.len() == 1 << 20));
     }
 
+    // A client that sends PINGs and never reads their ACKs: the gateway stops reading it
+    // (TCP back-pressure) instead of queueing acks without bound — the writer blocks long
+    // before the 64 MiB cap — and closes it once a write has waited write_ms (or with GOAWAY
+    // output_flood); another connection of the worker is served meanwhile
+    fn unread_ping_acks_are_bounded(d) {
+        let env = Env::with_tables(
+            d,
+            "max_control_frames_per_sec = 1000000",
+            "write_ms = 300",
+            common::Origin::echo(),
+            true,
+        );
+        let mut h = env.h2();
+        h.auto_ack = false;
+        let mut w = h.conn.try_clone().unwrap();
+        w.set_write_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
+        let batch = frame(ty::PING, 0, 0, b"unread!!").repeat(1000);
+        let cap = 64usize << 20;
+        let mut written = 0;
+        while written < cap {
+            // a write blocked for 2 s: the gateway stopped reading us
+            if std::io::Write::write_all(&mut w, &batch).is_err() {
+                break;
+            }
+            written += batch.len();
+        }
+        assert!(written < cap, "the gateway read {written} bytes of PINGs it could not answer");
+        let mut other = env.h2();
+        assert_eq!(other.get_response(1, "/mock").status, 200, "the worker serves others");
+        let mut acks = 0usize;
+        loop {
+            match h.next() {
+                In::Frame(f) if f.ty == ty::PING => acks += 1,
+                In::Frame(f) if f.ty == ty::GOAWAY => {
+                    assert_eq!(f.error_code(), Some(code::ENHANCE_YOUR_CALM), "{f:?}");
+                    env.wait_metric(GOAWAY_TOTAL, &[("reason", "output_flood")], 1.0);
+                }
+                In::Closed(_) => break,
+                In::Timeout => panic!("a client that stopped reading was never closed ({acks} acks read)"),
+                _ => {}
+            }
+        }
+    }
+
     // A header list beyond max_header_list_size (advertised) is refused — 431 or
     // RST_STREAM — without reaching the origin, and the connection stays usable
     fn header_list_too_large(d) {

@@ -82,9 +82,17 @@ impl Env {
 
     /// [`Env::start`] with the given origin and optionally an admin listener.
     pub fn with_origin(d: &str, http2: &str, o: Origin, admin: bool) -> Env {
+        Env::with_tables(d, http2, "", o, admin)
+    }
+
+    /// [`Env::with_origin`] with `[server.timeouts]` = `timeouts` (omitted when empty).
+    pub fn with_tables(d: &str, http2: &str, timeouts: &str, o: Origin, admin: bool) -> Env {
         let mut rest = String::new();
         if !http2.is_empty() {
             rest += &format!("[server.http2]\n{http2}\n");
+        }
+        if !timeouts.is_empty() {
+            rest += &format!("[server.timeouts]\n{timeouts}\n");
         }
         if admin {
             rest += "[admin]\nlisten = \"127.0.0.1:0\"\n";
