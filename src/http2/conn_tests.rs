@@ -1751,23 +1751,6 @@ mod prop {
     }
 }
 
-#[test]
-fn print_sizes() {
-    use std::mem::size_of;
-    eprintln!(
-        "SIZES conn={} limits={} dec={} enc={} map={} deque={} counters={} phase={} bytesmut={}",
-        size_of::<Connection>(),
-        size_of::<Limits>(),
-        size_of::<crate::http2::hpack::Decoder>(),
-        size_of::<crate::http2::hpack::Encoder>(),
-        size_of::<HashMap<u32, Stream, ahash::RandomState>>(),
-        size_of::<VecDeque<(u32, Closed)>>(),
-        size_of::<Counters>(),
-        size_of::<Phase>(),
-        size_of::<BytesMut>(),
-    );
-}
-
 // ---- the remaining h2spec cases, one frame sequence each
 
 /// Sends `frames` after the handshake and expects a connection error `code`.
