@@ -1125,8 +1125,9 @@ fn idle_connection_is_small() {
     // the output was taken: no buffer held between frames
     assert_eq!(p.conn.out.capacity(), 0);
     assert!(p.conn.streams.is_empty() && p.conn.pending.is_none());
+    // 480 bytes measured on x86-64
     assert!(
-        std::mem::size_of::<Connection>() < 600,
+        std::mem::size_of::<Connection>() <= 512,
         "{}",
         std::mem::size_of::<Connection>()
     );
