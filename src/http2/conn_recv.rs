@@ -225,12 +225,11 @@ impl Connection {
             if self.closed_how(id) == Some(Closed::ByUs) {
                 return Ok(());
             }
-            return self.stream_error(
-                id,
-                ErrorCode::StreamClosed,
-                "DATA on a closed stream",
-                events,
-            );
+            // §5.1 closed: STREAM_CLOSED. No request work was lost, so this counts as a
+            // control frame (its RST_STREAM costs a frame), not as a reset stream.
+            self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::StreamClosed));
+            self.remember(id, Closed::ByUs);
+            return self.control();
         };
         if s.remote == Half::Closed {
             // §5.1 half-closed (remote): STREAM_CLOSED

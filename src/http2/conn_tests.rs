@@ -2092,3 +2092,41 @@ mod model {
         }
     }
 }
+
+#[test]
+fn data_on_closed_streams_costs_one_reset_each_and_counts_as_control() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 2,
+        max_control_frames_per_sec: 20,
+        ..limits()
+    });
+    for id in (1..=9).step_by(2) {
+        p.open_get(id);
+        p.conn
+            .send_headers(id, 204, std::iter::empty(), true)
+            .unwrap();
+    }
+    p.out();
+    // five closed streams, DATA on each: one RST_STREAM STREAM_CLOSED each, no reset counted
+    for id in (1..=9).step_by(2) {
+        p.send(&data(id, b"x", false)).unwrap();
+        p.expect_rst(id, E::StreamClosed);
+        p.send(&data(id, b"x", false)).unwrap();
+        assert!(p.out().is_empty(), "one RST_STREAM per closed stream");
+    }
+    // a flood of them is a control-frame flood
+    let mut r = Ok(());
+    for id in (11..=61).step_by(2) {
+        p.open_get(id);
+        p.conn
+            .send_headers(id, 204, std::iter::empty(), true)
+            .unwrap();
+        p.out();
+        r = p.send(&data(id, b"x", false));
+        if r.is_err() {
+            break;
+        }
+    }
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::ControlFlood));
+}
