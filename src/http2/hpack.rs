@@ -400,14 +400,28 @@ const SENSITIVE: [&[u8]; 4] = [
     b"set-cookie",
 ];
 
-/// Fields whose values change with nearly every response: indexing them only churns the table.
-const VOLATILE: [&[u8]; 6] = [
+/// Fields whose values change with nearly every response: indexing them only churns the table
+/// (and copies each value into it). Besides the usual validators and dates, the gateway's own
+/// per-response fields (request ids, rate-limit state) and common tracing ids.
+const VOLATILE: [&[u8]; 18] = [
     b"content-length",
     b"date",
     b"etag",
     b"last-modified",
     b"expires",
     b"age",
+    b"x-request-id",
+    b"request-id",
+    b"retry-after",
+    b"ratelimit",
+    b"ratelimit-remaining",
+    b"ratelimit-reset",
+    b"x-ratelimit-remaining",
+    b"x-ratelimit-reset",
+    b"location",
+    b"content-range",
+    b"traceparent",
+    b"x-amzn-requestid",
 ];
 
 /// Encodes header blocks of one connection (responses). With a table size of 0 it never
@@ -893,6 +907,26 @@ mod tests {
         let flags: Vec<bool> = got.iter().map(|f| f.sensitive).collect();
         assert_eq!(flags, [false, true, true, true]);
         assert_eq!((enc.table_size(), dec.table_size()), (0, 0));
+    }
+
+    #[test]
+    fn per_response_fields_are_not_indexed() {
+        let mut enc = Encoder::default();
+        let fields: [(&[u8], &[u8], bool); 4] = [
+            (b"x-request-id", b"0f3a9c", false),
+            (b"date", b"Thu, 01 Jan 1970 00:00:00 GMT", false),
+            (b"ratelimit", b"\"default\";r=0;t=1", false),
+            (b"content-length", b"23", false),
+        ];
+        let mut dst = BytesMut::new();
+        enc.encode(fields, &mut dst);
+        assert_eq!(enc.table_size(), 0);
+        // a stable field is indexed
+        enc.encode(
+            [(&b"content-type"[..], &b"application/json"[..], false)],
+            &mut dst,
+        );
+        assert!(enc.table_size() > 0);
     }
 
     #[test]
