@@ -4,7 +4,8 @@
 //! stands alone (no session, integration or proxy), integrations do not know the client's
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
-//! the outbound client, and the HTTP/2 protocol is sans-IO (bytes only). Comments (doc links
+//! the outbound client, the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session
+//! reaches the lifecycle only through the stream task the server gives it. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -280,6 +281,32 @@ fn formatting_is_not_borrowed_from_proxy() {
     assert!(
         hits.is_empty(),
         "formatting borrowed from proxy:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
+    // the connection task and its streams run the lifecycle through the `StreamTask` the server
+    // hands them (proxy::h2): no proxy, integration or outbound client in the session's files
+    let hits = code_lines_naming(
+        &[
+            "session/h2.rs",
+            "session/h2_conn.rs",
+            "session/h2_head.rs",
+            "session/h2_response.rs",
+            "session/h2_stream.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::integration",
+            "crate::client",
+            "crate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the HTTP/2 session imports proxy, integration, client or server:\n{}",
         hits.join("\n")
     );
 }

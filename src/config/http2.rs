@@ -17,59 +17,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::compile::Ctx;
-use stand_in as d;
-use stand_in::Limits;
-
-/// The protocol slice's `crate::http2::limits` until it is merged (same names and defaults).
-mod stand_in {
-    pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
-    pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
-    pub const DEFAULT_HEADER_TABLE_SIZE: u32 = 4096;
-    pub const DEFAULT_INITIAL_WINDOW_SIZE: u32 = 65_535;
-    pub const DEFAULT_CONNECTION_WINDOW_SIZE: u32 = 1 << 20;
-    pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16_384;
-    pub const DEFAULT_MAX_RESETS_PER_WINDOW: u32 = 200;
-    pub const DEFAULT_RESET_WINDOW_MS: u64 = 10_000;
-    pub const DEFAULT_MAX_CONTINUATION_FRAMES: u32 = 16;
-    pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 1000;
-    pub const DEFAULT_MAX_EMPTY_FRAMES: u32 = 100;
-    pub const DEFAULT_MAX_PENDING_OUTPUT_BYTES: usize = 64 * 1024;
-
-    #[derive(Debug, Clone)]
-    pub struct Limits {
-        pub max_concurrent_streams: u32,
-        pub max_header_list_size: u32,
-        pub header_table_size: u32,
-        pub initial_window_size: u32,
-        pub connection_window_size: u32,
-        pub max_frame_size: u32,
-        pub max_resets_per_window: u32,
-        pub reset_window_ms: u64,
-        pub max_continuation_frames: u32,
-        pub max_control_frames_per_sec: u32,
-        pub max_empty_frames: u32,
-        pub max_pending_output_bytes: usize,
-    }
-
-    impl Default for Limits {
-        fn default() -> Self {
-            Limits {
-                max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
-                max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
-                header_table_size: DEFAULT_HEADER_TABLE_SIZE,
-                initial_window_size: DEFAULT_INITIAL_WINDOW_SIZE,
-                connection_window_size: DEFAULT_CONNECTION_WINDOW_SIZE,
-                max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-                max_resets_per_window: DEFAULT_MAX_RESETS_PER_WINDOW,
-                reset_window_ms: DEFAULT_RESET_WINDOW_MS,
-                max_continuation_frames: DEFAULT_MAX_CONTINUATION_FRAMES,
-                max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
-                max_empty_frames: DEFAULT_MAX_EMPTY_FRAMES,
-                max_pending_output_bytes: DEFAULT_MAX_PENDING_OUTPUT_BYTES,
-            }
-        }
-    }
-}
+use crate::http2::limits as d;
+use crate::http2::Limits;
 
 /// `max_concurrent_streams`: at least one stream; beyond 10 000 a single connection could hold
 /// a worker's whole memory budget in stream state.

@@ -328,6 +328,36 @@ mod footprint {
         std::mem::size_of_val(&f)
     }
 
+    /// A plain listener's task ([`super::plain`]): the HTTP/1 serve future inside the
+    /// dispatch's enums (without `server.h2c`; with it, the look at the first bytes is boxed
+    /// and freed), within the same bound.
+    async fn plain_future_size(h2c: bool) -> usize {
+        let line = if h2c { "[server]\nh2c = true\n" } else { "" };
+        let w = std::rc::Rc::new(crate::testkit::worker(&format!(
+            "{line}[[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
+        )));
+        let (_c, s, facts) = crate::testkit::accepted();
+        let (peer, local) = (facts.peer(), facts.local());
+        let closed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let f = super::plain(s, peer, local, closed, w);
+        std::mem::size_of_val(&f)
+    }
+
+    #[test]
+    fn idle_plain_connection_task_stays_small() {
+        for h2c in [false, true] {
+            let size = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .unwrap()
+                .block_on(plain_future_size(h2c));
+            assert!(
+                size <= TLS_TASK_FUTURE_MAX,
+                "plain task future is {size} bytes"
+            );
+        }
+    }
+
     #[test]
     fn idle_tls_connection_task_stays_small_epoll() {
         let size = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()

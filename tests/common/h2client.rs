@@ -106,6 +106,8 @@ fn tls_relay(addr: SocketAddr) -> SocketAddr {
     let tls = Conn::connect_alpn(addr, &[b"h2"]).expect("TLS connect");
     assert_eq!(tls.alpn().as_deref(), Some(&b"h2"[..]), "ALPN chose h2");
     tls.set_read_timeout(None).unwrap();
+    // small frames (WINDOW_UPDATE, acks) must not wait for Nagle and a delayed ACK
+    tls.set_nodelay(true).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let local = l.local_addr().unwrap();
     thread::spawn(move || {
@@ -114,7 +116,7 @@ fn tls_relay(addr: SocketAddr) -> SocketAddr {
         };
         let (mut sock_w, mut tls_r) = (sock.try_clone().unwrap(), tls.try_clone().unwrap());
         let down = thread::spawn(move || {
-            let mut buf = vec![0u8; 16 * 1024];
+            let mut buf = vec![0u8; 256 * 1024];
             loop {
                 match tls_r.read(&mut buf) {
                     Ok(0) | Err(_) => break,
@@ -128,7 +130,7 @@ fn tls_relay(addr: SocketAddr) -> SocketAddr {
             let _ = sock_w.shutdown(Shutdown::Write);
         });
         let mut tls_w = tls;
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; 256 * 1024];
         loop {
             match sock.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -165,6 +167,7 @@ impl H2 {
         };
         let (send, conn) = rt.block_on(async {
             let tcp = tokio::net::TcpStream::connect(target).await.unwrap();
+            tcp.set_nodelay(true).unwrap();
             let (send, conn) = tokio::time::timeout(LIVE, builder.handshake(tcp))
                 .await
                 .expect("h2 handshake in time")
