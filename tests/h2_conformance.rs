@@ -280,6 +280,32 @@ all_transports! {
         env.assert_serves();
     }
 
+    // §5.1 closed: HEADERS on a stream the client reset → STREAM_CLOSED (stream or
+    // connection error)
+    fn http2_5_1_closed_headers_after_rst(d) {
+        let env = Env::held(d, "");
+        let mut h = env.h2();
+        h.headers(1, &post("/api/held", 4), 0);
+        h.rst(1, code::CANCEL);
+        h.headers(1, &Block::new().lit("x-trailer", "late"), flag::END_STREAM);
+        if h.expect_error(1, code::STREAM_CLOSED) == ErrorFrame::Stream {
+            h.expect_alive();
+        }
+        env.assert_serves();
+    }
+
+    // §5.1 closed / §6.10: CONTINUATION on a reset stream (no header block open) →
+    // connection error PROTOCOL_ERROR
+    fn http2_5_1_closed_continuation_after_rst(d) {
+        let env = Env::held(d, "");
+        let mut h = env.h2();
+        h.get(1, "/api/held");
+        h.rst(1, code::CANCEL);
+        h.send_frame(ty::CONTINUATION, flag::END_HEADERS, 1, Block::new().lit("x", "y").bytes());
+        h.expect_connection_error(code::PROTOCOL_ERROR);
+        env.assert_serves();
+    }
+
     // §5.1.1: a client-initiated stream with an even id → connection error PROTOCOL_ERROR
     fn http2_5_1_1_even_stream_id(d) {
         let env = Env::start(d, "");

@@ -212,6 +212,20 @@ all_transports! {
         read_flow_checked(&mut h, 1, 100, 65_535 - 4);
     }
 
+    // §6.9.2: a SETTINGS_INITIAL_WINDOW_SIZE change that pushes an open stream's window past
+    // 2^31-1 → connection error FLOW_CONTROL_ERROR
+    fn http2_6_9_2_initial_window_change_overflows_stream(d) {
+        let env = Env::held(d, "");
+        let mut h = env.h2();
+        h.get(1, "/api/held");
+        h.window_update(1, 0x7fff_ffff - 65_535); // the stream window is now exactly 2^31-1
+        h.expect_alive();
+        h.settings(&[(setting::INITIAL_WINDOW_SIZE, 65_536)]);
+        h.expect_connection_error(code::FLOW_CONTROL_ERROR);
+        env.release();
+        env.assert_serves();
+    }
+
     // §6.9: a large response is streamed within our windows and frame size, and a large
     // request body within the server's (both ways, the client reading as it goes)
     fn http2_6_9_large_bodies_both_ways(d) {
@@ -722,6 +736,32 @@ all_transports! {
         h.expect_connection_error(code::COMPRESSION_ERROR);
         env.assert_serves();
         env.assert_origin_untouched();
+    }
+
+    // RFC 7541 §5.1: an integer beyond the decoder's limit (here a header index of about
+    // 2^35) → COMPRESSION_ERROR, not a wrap-around or a panic
+    fn hpack_5_1_integer_overflow(d) {
+        let env = Env::start(d, "");
+        let mut h = env.h2();
+        let b = Block::request("GET", "/api/x").raw(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        h.headers(1, &b, flag::END_STREAM);
+        h.expect_connection_error(code::COMPRESSION_ERROR);
+        env.assert_serves();
+        env.assert_origin_untouched();
+    }
+
+    // RFC 9113 §6.5.2 / RFC 7541 §4.2: a client advertising SETTINGS_HEADER_TABLE_SIZE 0 gets
+    // responses it can decode with no dynamic table at all
+    fn hpack_header_table_size_0_respected(d) {
+        let env = Env::start(d, "");
+        let mut h = H2::open_with(env.addr, &[(setting::HEADER_TABLE_SIZE, 0)]);
+        h.decoder = tollgate::http2::hpack::Decoder::new(0, 1 << 20);
+        for id in [1, 3, 5, 7] {
+            let r = h.get_response(id, "/api/t");
+            assert_eq!(r.status, 200);
+            assert_eq!(r.text(), "GET /api/t");
+        }
+        assert_eq!(h.decoder.table_size(), 0);
     }
 
     // RFC 7541 §2.3.2 / §6.2.1: the dynamic table spans blocks of a connection: an entry
