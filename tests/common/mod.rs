@@ -21,6 +21,7 @@ pub mod conn;
 pub mod h2client;
 pub mod h2env;
 pub mod h2raw;
+pub mod h2wire;
 pub mod tls_client;
 pub mod tls_origin;
 
