@@ -328,6 +328,25 @@ all_transports! {
         }
     }
 
+    // tollgate_http2_streams_reset_total counts the streams reset either way: by the gateway
+    // (a content-length mismatch) and by the client (RST_STREAM on a request in flight);
+    // a connection error is counted by its reason (protocol_error)
+    fn resets_and_protocol_errors_are_counted(d) {
+        let env = Env::held_with(d, "", true);
+        let mut h = env.h2();
+        h.headers(1, &post("/api/x", 4), 0);
+        h.data(1, b"abcde", true);
+        h.expect_rst(1, code::PROTOCOL_ERROR);
+        env.wait_metric("tollgate_http2_streams_reset_total", &[], 1.0);
+        h.get(3, "/api/held");
+        h.rst(3, code::CANCEL);
+        h.expect_alive();
+        env.wait_metric("tollgate_http2_streams_reset_total", &[], 2.0);
+        h.data(0, b"x", false);
+        h.expect_connection_error(code::PROTOCOL_ERROR);
+        env.wait_metric(GOAWAY_TOTAL, &[("reason", "protocol_error")], 1.0);
+    }
+
     // A header list beyond max_header_list_size (advertised) is refused — 431 or
     // RST_STREAM — without reaching the origin, and the connection stays usable
     fn header_list_too_large(d) {
