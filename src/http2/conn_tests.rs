@@ -393,6 +393,23 @@ fn a_stream_depending_on_itself_is_a_stream_error() {
     p.open_get(5); // the block was decoded: HPACK in step
 }
 
+#[test]
+fn headers_with_a_priority_on_another_stream_open_normally() {
+    let mut p = Peer::default();
+    let mut block = vec![0x80, 0, 0, 1, 200]; // exclusive on stream 1, weight 201
+    block.extend(p.block(&get("/p")));
+    let flags = f::FLAG_END_HEADERS | f::FLAG_END_STREAM | f::FLAG_PRIORITY;
+    p.send(&raw(f::HEADERS, flags, 3, &block)).unwrap();
+    let ev = p.take_events();
+    assert!(
+        matches!(&ev[..], [Event::Request { id: 3, .. }]),
+        "{}",
+        summary(&ev)
+    );
+    assert_eq!(ev[0].stream_id(), 3);
+    assert!(p.out().is_empty());
+}
+
 // ---- 5.5 extensions
 
 #[test]
