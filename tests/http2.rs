@@ -97,10 +97,10 @@ h2_modes! {
         let q = &o.requests()[0];
         let proto = proto();
         // :authority → Host, cookie crumbs joined (RFC 9113 §8.2.3), no framing for a GET
-        // that ended with its HEADERS
+        // that ended with its HEADERS, Via naming the version received (RFC 9110 §7.6.3)
         let expected = format!(
             "GET /api/x?q=1 HTTP/1.1\r\nhost: localhost\r\nuser-agent: t\r\ncookie: a=1; b=2\r\n\
-x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: localhost\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 2 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: localhost\r\n\
 x-request-id: {rid}\r\n\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&q.raw), expected);
@@ -330,6 +330,34 @@ x-request-id: {rid}\r\n\r\n"
         // GOAWAY(NO_ERROR), then the close: a clean end for the client
         assert!(c.closed().is_ok());
         stopper.join().unwrap();
+    }
+
+    fn a_response_stalled_on_a_zero_window_is_reset(d) {
+        let o = Origin::start(|_| Reply::Stream(1 << 20));
+        let g = start(d, &o, "[server.http2]\nzero_window_timeout_ms = 300");
+        let c = H2::connect(g.addr);
+        let req = c.req("GET", "/api/big", &[]);
+        let send = c.send.clone();
+        let (got, err) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            let (resp, _) = send.send_request(req, true).unwrap();
+            let mut body = resp.await.unwrap().into_body();
+            // read what the window let through, releasing nothing
+            let mut got = 0usize;
+            loop {
+                match body.data().await {
+                    Some(Ok(chunk)) => got += chunk.len(),
+                    Some(Err(e)) => return (got, Some(e)),
+                    None => return (got, None),
+                }
+            }
+        });
+        assert!(got <= 65_535, "no more than the client's window: {got}");
+        let e = err.expect("the stream was reset");
+        assert_eq!(e.reason(), Some(h2::Reason::CANCEL), "{e}");
+        // the connection goes on
+        let mut c = c;
+        assert_eq!(c.get("/hello").status, 200);
     }
 
     fn an_idle_connection_gets_goaway_and_closes(d) {

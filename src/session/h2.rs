@@ -139,6 +139,9 @@ pub async fn serve(
         }
         if input.is_empty() && input.capacity() != 0 {
             w.buffers.give(std::mem::take(&mut input));
+            if shared.borrow().streams.is_empty() {
+                events = Vec::new(); // an idle connection keeps no allocation of its own
+            }
         }
         let (write, idle_limit) = w.with_current(|g| {
             let t = &g.config.server.timeouts;
@@ -219,12 +222,8 @@ async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool
         if stream.flush(&mut out, limit).await.is_err() {
             return false;
         }
-        let mut sh = shared.borrow_mut();
-        sh.wrote(n);
-        // the (cleared) allocation is kept for the next output when nothing came meanwhile
-        if sh.out.is_empty() && out.capacity() <= super::FLUSH_BYTES {
-            sh.out = out;
-        }
+        // the written buffer is dropped, not kept: an idle connection holds no output buffer
+        shared.borrow_mut().wrote(n);
     }
 }
 
