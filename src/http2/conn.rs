@@ -93,6 +93,22 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The stream the event is about (0 for the connection: `GoAway`, a connection
+    /// `WindowUpdate`).
+    pub fn stream_id(&self) -> u32 {
+        match self {
+            Event::Request { id, .. }
+            | Event::Data { id, .. }
+            | Event::Trailers { id, .. }
+            | Event::Reset { id, .. }
+            | Event::StreamError { id, .. }
+            | Event::WindowUpdate { id } => *id,
+            Event::GoAway { .. } => 0,
+        }
+    }
+}
+
 /// Which abuse defence closed the connection (the metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Abuse {

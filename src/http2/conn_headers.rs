@@ -137,7 +137,7 @@ impl Connection {
                 None,
             ));
         };
-        p.continuations += 1;
+        p.continuations = p.continuations.saturating_add(1);
         if p.continuations > self.limits.max_continuation_frames {
             return Err(self.fail(
                 ErrorCode::EnhanceYourCalm,

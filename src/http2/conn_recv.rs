@@ -222,15 +222,24 @@ impl Connection {
                 // §5.1 idle: only HEADERS and PRIORITY
                 return Err(self.fail(ErrorCode::ProtocolError, "DATA on an idle stream", None));
             }
-            if self.closed_how(id) == Some(Closed::ByUs) {
-                return Ok(());
-            }
-            return self.stream_error(
-                id,
-                ErrorCode::StreamClosed,
-                "DATA on a closed stream",
-                events,
-            );
+            return match self.closed_how(id) {
+                // sent before the client saw our RST_STREAM
+                Some(Closed::ByUs) => Ok(()),
+                // §5.1 closed: after END_STREAM both ways or the client's own RST_STREAM, a
+                // connection error STREAM_CLOSED
+                Some(Closed::Ended) => {
+                    Err(self.fail(ErrorCode::StreamClosed, "DATA on a closed stream", None))
+                }
+                // closed too long ago to tell how: a stream error STREAM_CLOSED, counted as a
+                // control frame (no request work was lost), once per stream id
+                None => {
+                    self.queue_control(|out| {
+                        frame::put_rst_stream(out, id, ErrorCode::StreamClosed)
+                    });
+                    self.remember(id, Closed::ByUs);
+                    self.control()
+                }
+            };
         };
         if s.remote == Half::Closed {
             // §5.1 half-closed (remote): STREAM_CLOSED

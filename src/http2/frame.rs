@@ -283,8 +283,20 @@ pub fn parse(head: Head, payload: Bytes) -> Result<Frame, FrameError> {
             })
         }
         HEADERS => {
+            let has_priority = flags & FLAG_PRIORITY != 0;
+            if has_priority && flags & FLAG_PADDED != 0 {
+                // §6.2: padding longer than what the pad length octet and the priority fields
+                // leave is PROTOCOL_ERROR (like padding longer than the payload, §6.1)
+                let pad = usize::from(payload.first().copied().unwrap_or(0));
+                if len >= 6 && pad > len - 6 {
+                    return Err(conn(
+                        ErrorCode::ProtocolError,
+                        "padding exceeds the payload",
+                    ));
+                }
+            }
             let mut fragment = unpad(flags, payload)?;
-            let priority = if flags & FLAG_PRIORITY != 0 {
+            let priority = if has_priority {
                 // §6.2: the priority fields come before the fragment, inside the padding
                 if fragment.len() < 5 {
                     return Err(conn(ErrorCode::FrameSizeError, "HEADERS too short"));

@@ -106,6 +106,31 @@ fn data_and_headers_padding() {
             "padding exceeds the payload"
         ))
     );
+    // HEADERS with priority: padding eating into the priority fields is PROTOCOL_ERROR; a
+    // payload too short for them at all is FRAME_SIZE_ERROR
+    assert_eq!(
+        parse_raw(
+            HEADERS,
+            FLAG_PADDED | FLAG_PRIORITY,
+            1,
+            b"\x02\0\0\0\x03\x10\0"
+        ),
+        Err(FrameError::Conn(
+            ErrorCode::ProtocolError,
+            "padding exceeds the payload"
+        ))
+    );
+    assert!(parse_raw(
+        HEADERS,
+        FLAG_PADDED | FLAG_PRIORITY,
+        1,
+        b"\x01\0\0\0\x03\x10\0"
+    )
+    .is_ok());
+    assert!(matches!(
+        parse_raw(HEADERS, FLAG_PADDED | FLAG_PRIORITY, 1, b"\x00\0\0"),
+        Err(FrameError::Conn(ErrorCode::FrameSizeError, _))
+    ));
     // HEADERS: pad length, priority, fragment, padding
     let payload = b"\x01\x80\0\0\x03\x10\x82\0";
     assert_eq!(

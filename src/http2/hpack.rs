@@ -12,6 +12,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::huffman;
 
+#[path = "hpack_static.rs"]
+mod statics;
+use statics::{static_names, STATIC_TABLE};
+
 /// The largest integer (§5.1) the decoder accepts. Larger than any table size, index or string
 /// length a valid block can hold here (string lengths are further bounded by the block itself),
 /// small enough that decoding can never overflow.
@@ -60,27 +64,6 @@ pub struct Field {
     pub value: Bytes,
     pub sensitive: bool,
 }
-
-/// The static table (Appendix A), index 1..=61.
-#[rustfmt::skip]
-const STATIC_TABLE: [(&str, &str); 61] = [
-    (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"),
-    (":path", "/index.html"), (":scheme", "http"), (":scheme", "https"), (":status", "200"),
-    (":status", "204"), (":status", "206"), (":status", "304"), (":status", "400"),
-    (":status", "404"), (":status", "500"), ("accept-charset", ""),
-    ("accept-encoding", "gzip, deflate"), ("accept-language", ""), ("accept-ranges", ""),
-    ("accept", ""), ("access-control-allow-origin", ""), ("age", ""), ("allow", ""),
-    ("authorization", ""), ("cache-control", ""), ("content-disposition", ""),
-    ("content-encoding", ""), ("content-language", ""), ("content-length", ""),
-    ("content-location", ""), ("content-range", ""), ("content-type", ""), ("cookie", ""),
-    ("date", ""), ("etag", ""), ("expect", ""), ("expires", ""), ("from", ""), ("host", ""),
-    ("if-match", ""), ("if-modified-since", ""), ("if-none-match", ""), ("if-range", ""),
-    ("if-unmodified-since", ""), ("last-modified", ""), ("link", ""), ("location", ""),
-    ("max-forwards", ""), ("proxy-authenticate", ""), ("proxy-authorization", ""),
-    ("range", ""), ("referer", ""), ("refresh", ""), ("retry-after", ""), ("server", ""),
-    ("set-cookie", ""), ("strict-transport-security", ""), ("transfer-encoding", ""),
-    ("user-agent", ""), ("vary", ""), ("via", ""), ("www-authenticate", ""),
-];
 
 /// The dynamic table (§2.3.2, §4): newest entry first, so dynamic index 1 is `entries[0]`.
 #[derive(Debug, Default)]
@@ -400,14 +383,28 @@ const SENSITIVE: [&[u8]; 4] = [
     b"set-cookie",
 ];
 
-/// Fields whose values change with nearly every response: indexing them only churns the table.
-const VOLATILE: [&[u8]; 6] = [
+/// Fields whose values change with nearly every response: indexing them only churns the table
+/// (and copies each value into it). Besides the usual validators and dates, the gateway's own
+/// per-response fields (request ids, rate-limit state) and common tracing ids.
+const VOLATILE: [&[u8]; 18] = [
     b"content-length",
     b"date",
     b"etag",
     b"last-modified",
     b"expires",
     b"age",
+    b"x-request-id",
+    b"request-id",
+    b"retry-after",
+    b"ratelimit",
+    b"ratelimit-remaining",
+    b"ratelimit-reset",
+    b"x-ratelimit-remaining",
+    b"x-ratelimit-reset",
+    b"location",
+    b"content-range",
+    b"traceparent",
+    b"x-amzn-requestid",
 ];
 
 /// Encodes header blocks of one connection (responses). With a table size of 0 it never
@@ -512,13 +509,16 @@ impl Encoder {
     /// The index of an exact (name, value) match, and of a name match (§2.3.3 addressing).
     fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
         let mut name_index = None;
-        for (i, (n, v)) in STATIC_TABLE.iter().enumerate() {
-            if n.as_bytes() == name {
-                if v.as_bytes() == value {
-                    return (Some(i + 1), Some(i + 1));
+        if let Some((first, count)) = static_names(name) {
+            for index in first..first + count {
+                if STATIC_TABLE
+                    .get(index - 1)
+                    .is_some_and(|e| e.1.as_bytes() == value)
+                {
+                    return (Some(index), Some(index));
                 }
-                name_index.get_or_insert(i + 1);
             }
+            name_index = Some(first);
         }
         for (i, (n, v)) in self.table.entries.iter().enumerate() {
             if &n[..] == name {
@@ -893,6 +893,38 @@ mod tests {
         let flags: Vec<bool> = got.iter().map(|f| f.sensitive).collect();
         assert_eq!(flags, [false, true, true, true]);
         assert_eq!((enc.table_size(), dec.table_size()), (0, 0));
+    }
+
+    #[test]
+    fn static_names_match_the_static_table() {
+        for (i, (n, _)) in STATIC_TABLE.iter().enumerate() {
+            let (first, count) = static_names(n.as_bytes()).expect("every static name");
+            assert!((first..first + count).contains(&(i + 1)), "{n}");
+            for j in first..first + count {
+                assert_eq!(STATIC_TABLE[j - 1].0, *n);
+            }
+        }
+        assert_eq!(static_names(b"x-custom"), None);
+    }
+
+    #[test]
+    fn per_response_fields_are_not_indexed() {
+        let mut enc = Encoder::default();
+        let fields: [(&[u8], &[u8], bool); 4] = [
+            (b"x-request-id", b"0f3a9c", false),
+            (b"date", b"Thu, 01 Jan 1970 00:00:00 GMT", false),
+            (b"ratelimit", b"\"default\";r=0;t=1", false),
+            (b"content-length", b"23", false),
+        ];
+        let mut dst = BytesMut::new();
+        enc.encode(fields, &mut dst);
+        assert_eq!(enc.table_size(), 0);
+        // a stable field is indexed
+        enc.encode(
+            [(&b"content-type"[..], &b"application/json"[..], false)],
+            &mut dst,
+        );
+        assert!(enc.table_size() > 0);
     }
 
     #[test]

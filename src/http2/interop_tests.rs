@@ -18,11 +18,23 @@ use super::limits::Limits;
 struct Exchange {
     fields: RequestFields,
     body: Vec<u8>,
+    trailers: Vec<(Bytes, Bytes)>,
+}
+
+/// A response body waiting for window, then the trailers to end it with (none: END_STREAM on
+/// the last DATA).
+type Pending = HashMap<u32, (Bytes, Vec<(Bytes, Bytes)>)>;
+
+/// What the test server does besides echoing.
+#[derive(Clone, Copy, Default)]
+struct Opts {
+    /// Send GOAWAY(NO_ERROR) when this many requests have arrived.
+    goaway_after: Option<usize>,
 }
 
 /// The response: `METHOD PATH BODYLEN` then the request body echoed; the request's joined
 /// cookie and authority in fields, plus a large field when the request asks for one.
-fn respond(conn: &mut Connection, id: u32, x: Exchange, pending: &mut HashMap<u32, Bytes>) {
+fn respond(conn: &mut Connection, id: u32, x: Exchange, pending: &mut Pending) {
     let f = &x.fields;
     let mut body = format!(
         "{} {} {}\n",
@@ -56,25 +68,36 @@ fn respond(conn: &mut Connection, id: u32, x: Exchange, pending: &mut HashMap<u3
     }
     conn.send_headers(id, 200, head.into_iter(), false)
         .expect("stream open");
-    pending.insert(id, Bytes::from(body));
+    // request trailers come back as response trailers
+    pending.insert(id, (Bytes::from(body), x.trailers));
 }
 
 /// Drives `Connection` over one end of the pipe until the client goes away.
-async fn serve(io: DuplexStream, limits: Limits) {
+async fn serve(io: DuplexStream, limits: Limits, opts: Opts) {
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut conn = Connection::new(limits);
     let mut input = BytesMut::with_capacity(64 * 1024);
     let mut events = Vec::new();
     let mut open: HashMap<u32, Exchange> = HashMap::new();
-    let mut pending: HashMap<u32, Bytes> = HashMap::new();
+    let mut pending: Pending = HashMap::new();
+    let mut requests = 0;
     loop {
-        // response bodies, as far as the windows allow
+        // response bodies, as far as the windows allow, then their trailers
         let ids: Vec<u32> = pending.keys().copied().collect();
         for id in ids {
-            let Some(body) = pending.get_mut(&id) else {
+            let Some((body, trailers)) = pending.get_mut(&id) else {
                 continue;
             };
-            if conn.send_data(id, body, true).is_err() || body.is_empty() {
+            let end = trailers.is_empty();
+            if conn.send_data(id, body, end).is_err() {
+                pending.remove(&id);
+                continue;
+            }
+            if body.is_empty() {
+                if !end {
+                    let t = trailers.iter().map(|(n, v)| (&n[..], &v[..]));
+                    conn.send_trailers(id, t).expect("stream open");
+                }
                 pending.remove(&id);
             }
         }
@@ -94,9 +117,14 @@ async fn serve(io: DuplexStream, limits: Limits) {
                     fields,
                     end_stream,
                 } => {
+                    requests += 1;
+                    if opts.goaway_after == Some(requests) {
+                        conn.go_away(super::ErrorCode::NoError);
+                    }
                     let x = Exchange {
                         fields,
                         body: Vec::new(),
+                        trailers: Vec::new(),
                     };
                     if end_stream {
                         respond(&mut conn, id, x, &mut pending);
@@ -123,7 +151,13 @@ async fn serve(io: DuplexStream, limits: Limits) {
                     open.remove(&id);
                     pending.remove(&id);
                 }
-                Event::Trailers { .. } | Event::WindowUpdate { .. } | Event::GoAway { .. } => {}
+                Event::Trailers { id, fields } => {
+                    if let Some(mut x) = open.remove(&id) {
+                        x.trailers = fields;
+                        respond(&mut conn, id, x, &mut pending);
+                    }
+                }
+                Event::WindowUpdate { .. } | Event::GoAway { .. } => {}
             }
         }
         if let Err(e) = r {
@@ -179,7 +213,7 @@ fn run(limits: Limits, client_window: u32) {
         .unwrap();
     rt.block_on(async move {
         let (cli, srv) = tokio::io::duplex(16 * 1024);
-        tokio::spawn(serve(srv, limits));
+        tokio::spawn(serve(srv, limits, Opts::default()));
         let (client, h2conn) = h2::client::Builder::new()
             .initial_window_size(client_window)
             .handshake::<_, Bytes>(cli)
@@ -269,4 +303,81 @@ fn h2_client_with_large_frames_and_no_header_table() {
         },
         1 << 20,
     );
+}
+
+/// Starts the test server with `opts` and an h2 client on a fresh pipe.
+async fn connect(opts: Opts) -> h2::client::SendRequest<Bytes> {
+    let (cli, srv) = tokio::io::duplex(16 * 1024);
+    tokio::spawn(serve(srv, Limits::default(), opts));
+    let (client, h2conn) = h2::client::handshake(cli).await.unwrap();
+    tokio::spawn(async move {
+        let _ = h2conn.await;
+    });
+    client
+}
+
+fn block_on(f: impl std::future::Future<Output = ()>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        tokio::time::timeout(Duration::from_secs(30), f)
+            .await
+            .expect("the exchange finished")
+    });
+}
+
+#[test]
+fn h2_client_trailers_both_ways() {
+    block_on(async {
+        let client = connect(Opts::default()).await;
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("https://api.example/t")
+            .body(())
+            .unwrap();
+        let mut c = client.ready().await.unwrap();
+        let (resp, mut send) = c.send_request(req, false).unwrap();
+        send.send_data(Bytes::from_static(b"abc"), false).unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-sum", "42".parse().unwrap());
+        send.send_trailers(trailers).unwrap();
+        let (parts, mut body) = resp.await.unwrap().into_parts();
+        assert_eq!(parts.status, 200);
+        let mut got = Vec::new();
+        while let Some(chunk) = body.data().await {
+            got.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(got, b"POST /t 3\nabc");
+        let t = body.trailers().await.unwrap().expect("response trailers");
+        assert_eq!(t["x-sum"], "42");
+    });
+}
+
+#[test]
+fn h2_client_sees_goaway_and_finishes_the_accepted_stream() {
+    block_on(async {
+        let mut client = connect(Opts {
+            goaway_after: Some(1),
+        })
+        .await;
+        // the request that triggered GOAWAY is within its last stream id: it completes
+        let (parts, got) = request(&mut client, "GET", "/first", None, &[]).await;
+        assert_eq!(parts.status, 200);
+        assert_eq!(got, b"GET /first 0\n");
+        // a new stream after it is not served
+        let req = http::Request::builder()
+            .uri("https://api.example/second")
+            .body(())
+            .unwrap();
+        let refused = match client.clone().ready().await {
+            Err(_) => true,
+            Ok(mut c) => match c.send_request(req, true) {
+                Err(_) => true,
+                Ok((resp, _)) => resp.await.is_err(),
+            },
+        };
+        assert!(refused, "a stream after GOAWAY was served");
+    });
 }

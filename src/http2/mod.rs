@@ -10,6 +10,18 @@
 //! - [`fields`]: request header validation and translation into [`RequestFields`];
 //! - [`conn`]: the connection state machine ([`Connection`], [`Event`]): stream states, flow
 //!   control, settings, and the abuse defences whose limits are in [`limits`].
+//!
+//! The driver's contract: `Connection::new(limits)` queues the server preface; then, for each
+//! read, `recv(&mut input, &mut events)` consumes whole frames (a partial one stays in
+//! `input`), pushes events in wire order and queues what the protocol answers itself; the
+//! driver dispatches the events, writes `take_output()` (all of it, before reading on, or
+//! the unread-output defence fires), and on `Err(ConnError)` writes the output (it ends with
+//! the GOAWAY) and closes. Per stream: `Event::Request` starts it; the application answers
+//! with `send_headers`, `send_data` within `send_capacity` (waiting for
+//! `Event::WindowUpdate` when 0) and possibly `send_trailers`; it calls `release_capacity` for
+//! every request body byte it consumed (or dropped) and `close_stream` when done with the
+//! stream; `Event::Reset` / `Event::StreamError` mean the stream is gone. `go_away` starts a
+//! graceful shutdown; `active_streams() == 0` after it means the connection may close.
 
 pub mod conn;
 pub mod fields;
