@@ -47,6 +47,18 @@ fn start(d: &str, o: &Origin, extra: &str) -> Gateway {
     Gateway::start_with(d, 1, &format!("{H2C}\n{extra}"), &routes(o))
 }
 
+/// The value of a Prometheus series (`name{labels}`) at the admin listener (0 when absent).
+fn metric(admin: std::net::SocketAddr, series: &str) -> u64 {
+    let prefix = format!("{series} ");
+    get(admin, "/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or(0)
+}
+
+const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+
 /// Waits (bounded) until `f` holds.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(20);
@@ -334,7 +346,7 @@ x-request-id: {rid}\r\n\r\n"
 
     fn a_response_stalled_on_a_zero_window_is_reset(d) {
         let o = Origin::start(|_| Reply::Stream(1 << 20));
-        let g = start(d, &o, "[server.http2]\nzero_window_timeout_ms = 300");
+        let g = start(d, &o, &format!("[server.http2]\nzero_window_timeout_ms = 300\n{ADMIN}"));
         let c = H2::connect(g.addr);
         let req = c.req("GET", "/api/big", &[]);
         let send = c.send.clone();
@@ -358,14 +370,21 @@ x-request-id: {rid}\r\n\r\n"
         // the connection goes on
         let mut c = c;
         assert_eq!(c.get("/hello").status, 200);
+        let admin = g.handle().admin_addr().unwrap();
+        eventually("the reset counted", || {
+            metric(admin, "tollgate_http2_streams_reset_total") >= 1
+        });
     }
 
     fn an_idle_connection_gets_goaway_and_closes(d) {
         let o = Origin::echo();
-        let g = start(d, &o, "[server.timeouts]\nkeepalive_idle_ms = 200");
+        let g = start(d, &o, &format!("[server.timeouts]\nkeepalive_idle_ms = 200\n{ADMIN}"));
         let mut c = H2::connect(g.addr);
         assert_eq!(c.get("/hello").status, 200);
         assert!(c.closed().is_ok());
+        let admin = g.handle().admin_addr().unwrap();
+        let series = "tollgate_http2_goaway_total{reason=\"idle_timeout\"}";
+        eventually("the GOAWAY counted", || metric(admin, series) == 1);
     }
 }
 
