@@ -47,6 +47,18 @@ fn start(d: &str, o: &Origin, extra: &str) -> Gateway {
     Gateway::start_with(d, 1, &format!("{H2C}\n{extra}"), &routes(o))
 }
 
+/// The value of a Prometheus series (`name{labels}`) at the admin listener (0 when absent).
+fn metric(admin: std::net::SocketAddr, series: &str) -> u64 {
+    let prefix = format!("{series} ");
+    get(admin, "/metrics")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or(0)
+}
+
+const ADMIN: &str = "[admin]\nlisten = \"127.0.0.1:0\"\n";
+
 /// Waits (bounded) until `f` holds.
 fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(20);
@@ -97,10 +109,10 @@ h2_modes! {
         let q = &o.requests()[0];
         let proto = proto();
         // :authority → Host, cookie crumbs joined (RFC 9113 §8.2.3), no framing for a GET
-        // that ended with its HEADERS
+        // that ended with its HEADERS, Via naming the version received (RFC 9110 §7.6.3)
         let expected = format!(
             "GET /api/x?q=1 HTTP/1.1\r\nhost: localhost\r\nuser-agent: t\r\ncookie: a=1; b=2\r\n\
-x-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: localhost\r\n\
+x-forwarded-for: 127.0.0.1\r\nvia: 2 tollgate\r\nx-forwarded-proto: {proto}\r\nx-forwarded-host: localhost\r\n\
 x-request-id: {rid}\r\n\r\n"
         );
         assert_eq!(String::from_utf8_lossy(&q.raw), expected);
@@ -332,12 +344,47 @@ x-request-id: {rid}\r\n\r\n"
         stopper.join().unwrap();
     }
 
+    fn a_response_stalled_on_a_zero_window_is_reset(d) {
+        let o = Origin::start(|_| Reply::Stream(1 << 20));
+        let g = start(d, &o, &format!("[server.http2]\nzero_window_timeout_ms = 300\n{ADMIN}"));
+        let c = H2::connect(g.addr);
+        let req = c.req("GET", "/api/big", &[]);
+        let send = c.send.clone();
+        let (got, err) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            let (resp, _) = send.send_request(req, true).unwrap();
+            let mut body = resp.await.unwrap().into_body();
+            // read what the window let through, releasing nothing
+            let mut got = 0usize;
+            loop {
+                match body.data().await {
+                    Some(Ok(chunk)) => got += chunk.len(),
+                    Some(Err(e)) => return (got, Some(e)),
+                    None => return (got, None),
+                }
+            }
+        });
+        assert!(got <= 65_535, "no more than the client's window: {got}");
+        let e = err.expect("the stream was reset");
+        assert_eq!(e.reason(), Some(h2::Reason::CANCEL), "{e}");
+        // the connection goes on
+        let mut c = c;
+        assert_eq!(c.get("/hello").status, 200);
+        let admin = g.handle().admin_addr().unwrap();
+        eventually("the reset counted", || {
+            metric(admin, "tollgate_http2_streams_reset_total") >= 1
+        });
+    }
+
     fn an_idle_connection_gets_goaway_and_closes(d) {
         let o = Origin::echo();
-        let g = start(d, &o, "[server.timeouts]\nkeepalive_idle_ms = 200");
+        let g = start(d, &o, &format!("[server.timeouts]\nkeepalive_idle_ms = 200\n{ADMIN}"));
         let mut c = H2::connect(g.addr);
         assert_eq!(c.get("/hello").status, 200);
         assert!(c.closed().is_ok());
+        let admin = g.handle().admin_addr().unwrap();
+        let series = "tollgate_http2_goaway_total{reason=\"idle_timeout\"}";
+        eventually("the GOAWAY counted", || metric(admin, series) == 1);
     }
 }
 

@@ -128,6 +128,11 @@ pub async fn serve(
             let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
             for ev in events.drain(..) {
                 if let Event::Request { .. } = ev {
+                    // a connection that failed starts no request (the events before the error
+                    // only stop the streams already running)
+                    if r.is_err() {
+                        continue;
+                    }
                     served_any = true;
                 }
                 dispatch(ev, &shared, &facts, &closed, &w, task);
@@ -139,6 +144,9 @@ pub async fn serve(
         }
         if input.is_empty() && input.capacity() != 0 {
             w.buffers.give(std::mem::take(&mut input));
+            if shared.borrow().streams.is_empty() {
+                events = Vec::new(); // an idle connection keeps no allocation of its own
+            }
         }
         let (write, idle_limit) = w.with_current(|g| {
             let t = &g.config.server.timeouts;
@@ -219,12 +227,8 @@ async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool
         if stream.flush(&mut out, limit).await.is_err() {
             return false;
         }
-        let mut sh = shared.borrow_mut();
-        sh.wrote(n);
-        // the (cleared) allocation is kept for the next output when nothing came meanwhile
-        if sh.out.is_empty() && out.capacity() <= super::FLUSH_BYTES {
-            sh.out = out;
-        }
+        // the written buffer is dropped, not kept: an idle connection holds no output buffer
+        shared.borrow_mut().wrote(n);
     }
 }
 
@@ -336,5 +340,84 @@ fn dispatch(
         // the client is going away: the streams it still waits for go on, then the connection
         // ends when it closes its side
         Event::GoAway { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A stream task that answers nothing (the stream is freed, CANCEL): enough for tests of
+    /// the connection itself.
+    fn drop_stream(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        _s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async {})
+    }
+
+    /// An HTTP/2 connection that has exchanged its prefaces and has no stream holds no read
+    /// buffer: it went back to the worker's pool, as an idle HTTP/1 connection's does.
+    async fn idle_connection_gives_its_buffer_back() {
+        let w = Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let closed = Rc::new(Cell::new(false));
+        let task = serve(
+            Stream::Plain(s),
+            facts,
+            closed,
+            BytesMut::new(),
+            w.clone(),
+            drop_stream,
+        );
+        let handle = monoio::spawn(task);
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        assert_eq!(w.buffers.pooled(), 0);
+        // let the connection task read, answer and go idle
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        client.set_nonblocking(true).unwrap();
+        let mut got = [0u8; 256];
+        let n = client.read(&mut got).unwrap_or(0);
+        assert!(
+            n >= 9 && got[3] == 4,
+            "the server's SETTINGS came: {:?}",
+            &got[..n]
+        );
+        assert_eq!(
+            w.buffers.pooled(),
+            1,
+            "the read buffer went back to the pool"
+        );
+        assert_eq!(w.open_connections.get(), 1);
+        drop(client); // the client leaves: the connection ends and is uncounted
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        handle.await;
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(idle_connection_gives_its_buffer_back());
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(idle_connection_gives_its_buffer_back());
     }
 }
