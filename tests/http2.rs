@@ -266,6 +266,21 @@ x-request-id: {rid}\r\n\r\n"
         assert!(written.load(Ordering::Acquire) > last, "the origin went on");
     }
 
+    fn a_body_shorter_than_its_content_length_never_reaches_the_origin(d) {
+        let o = Origin::echo();
+        // bodies are streamed at once (no buffering before the origin is chosen)
+        let g = start(d, &o, "[server.limits]\nrequest_buffer_bytes = 0");
+        let mut c = H2::connect(g.addr);
+        // RFC 9113 §8.1.1: malformed; the body fits one window, so it is held until its end
+        // and the stream error is found before the origin sees a byte
+        let req = c.req("POST", "/api/short", &[("content-length", "10")]);
+        let e = c.send(req, Some(b"12345")).expect_err("the stream is reset");
+        assert_eq!(e.reason(), Some(h2::Reason::PROTOCOL_ERROR), "{e}");
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
+        assert!(o.requests().is_empty(), "{:?}", o.requests());
+        assert_eq!(o.connections(), 0);
+    }
+
     fn refusals_are_answered_on_the_stream(d) {
         let o = Origin::echo();
         let g = start(d, &o, "[server.limits]\nmax_body_bytes = 1000");

@@ -80,6 +80,9 @@ pub enum Life {
 /// The connection's state shared by its task and its streams' tasks (see the module docs).
 pub struct Shared {
     pub conn: Connection,
+    /// The per-stream receive window this connection advertised (its SETTINGS, fixed for its
+    /// life whatever a reload says).
+    pub stream_window: u32,
     pub streams: AHashMap<u32, Inbox>,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
@@ -96,9 +99,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(conn: Connection) -> Shared {
+    pub fn new(conn: Connection, stream_window: u32) -> Shared {
         Shared {
             conn,
+            stream_window,
             streams: AHashMap::new(),
             out: BytesMut::new(),
             queued: 0,

@@ -278,7 +278,7 @@ impl Session for H2Stream {
         };
         // A declared length that fits one stream window: hold the body until it ended, so a
         // length mismatch (a stream error) is found before the origin sees anything.
-        let window = u64::from(s.http2.limits.initial_window_size);
+        let window = u64::from(self.shared.borrow().stream_window);
         if let BodyKind::Length(n) = head.body {
             if n > 0 && n <= window && st.body == BodyState::Partial {
                 let id = self.id;
