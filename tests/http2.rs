@@ -281,6 +281,19 @@ x-request-id: {rid}\r\n\r\n"
         assert_eq!(o.connections(), 0);
     }
 
+    fn a_large_body_shorter_than_declared_never_completes_upstream(d) {
+        let o = Origin::echo();
+        let g = start(d, &o, "[server.limits]\nrequest_buffer_bytes = 0");
+        let mut c = H2::connect(g.addr);
+        // past one window the body streams to the origin; the stream error at its end aborts
+        // the origin connection: the origin never gets a complete request
+        let req = c.req("POST", "/api/short", &[("content-length", "300000")]);
+        let e = c.send(req, Some(&[b'x'; 200_000])).expect_err("the stream is reset");
+        assert_eq!(e.reason(), Some(h2::Reason::PROTOCOL_ERROR), "{e}");
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
+        assert!(o.requests().is_empty(), "a complete request reached the origin");
+    }
+
     fn refusals_are_answered_on_the_stream(d) {
         let o = Origin::echo();
         let g = start(d, &o, "[server.limits]\nmax_body_bytes = 1000");
