@@ -294,6 +294,32 @@ x-request-id: {rid}\r\n\r\n"
         assert!(o.requests().is_empty(), "a complete request reached the origin");
     }
 
+    fn a_body_slower_than_the_minimum_rate_is_a_408(d) {
+        // body_read_ms is far beyond the client's liveness bound: only the rate can end it
+        let o = Origin::echo();
+        let extra = "[server.limits]\nmin_body_rate = 1000\n\
+                     [server.timeouts]\nbody_rate_grace_ms = 200\nbody_read_ms = 3600000";
+        let g = start(d, &o, extra);
+        for len in [None, Some("100")] {
+            let c = H2::connect(g.addr);
+            let headers: Vec<(&str, &str)> = len.map(|l| ("content-length", l)).into_iter().collect();
+            let req = c.req("POST", "/api/slow", &headers);
+            let send = c.send.clone();
+            let status = c.rt.block_on(async move {
+                let mut send = send.ready().await.unwrap();
+                let (resp, mut body) = send.send_request(req, false).unwrap();
+                body.send_data(bytes::Bytes::from_static(b"0123456789"), false).unwrap();
+                // ... and nothing more
+                let r = tokio::time::timeout(common::h2client::LIVE, resp).await;
+                let r = r.expect("answered before the client's liveness bound").unwrap();
+                drop(body);
+                r.status().as_u16()
+            });
+            assert_eq!(status, 408, "{len:?}");
+        }
+        assert!(o.requests().is_empty());
+    }
+
     fn refusals_are_answered_on_the_stream(d) {
         let o = Origin::echo();
         let g = start(d, &o, "[server.limits]\nmax_body_bytes = 1000");

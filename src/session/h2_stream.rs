@@ -3,7 +3,9 @@
 //! Owns: the request body of a stream, read from its inbox (filled by the connection task),
 //! each consumed chunk credited back to the client's windows (`release_capacity`), so a slow
 //! consumer (an origin) back-pressures the client by flow control (RFC 9113 §5.2); each wait
-//! for body bytes bounded by `body_read_ms`, the payload by `max_body_bytes` (413). A body
+//! for body bytes bounded by `body_read_ms` and, as over HTTP/1, by the minimum body rate over
+//! the time spent waiting for the client (408 `BodyTooSlow`), the payload by `max_body_bytes`
+//! (413). A body
 //! with a declared length that fits one stream window is held back until it ended, so a
 //! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; later,
 //! a reset or stream error fails the read with [`GatewayError::ClientGone`], which makes the
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
+use super::h1_body::Pace;
 use super::h2_conn::{room, wait_stream, written_past, BodyEnd, SharedRef};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
@@ -73,6 +76,9 @@ pub struct H2Body {
     max: u64,
     /// `body_read_ms`: longest wait for the next bytes.
     per_read: Duration,
+    /// The minimum body rate (the route's `min_body_rate` after `body_rate_grace_ms`), over
+    /// the time spent waiting for the client, as over HTTP/1.
+    pace: Pace,
 }
 
 impl H2Stream {
@@ -103,6 +109,12 @@ impl H2Stream {
     /// The stream's id (odd, client-initiated).
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Request body bytes received and not yet consumed.
+    fn buffered(&self) -> usize {
+        let sh = self.shared.borrow();
+        sh.streams.get(&self.id).map_or(0, |ib| ib.buffered)
     }
 
     /// Frees the stream in the protocol machine (RST_STREAM NO_ERROR when the request body is
@@ -203,6 +215,39 @@ impl H2Stream {
         }
     }
 
+    /// Waits until the request body ended (or the stream was reset), each wait for more bytes
+    /// bounded as [`Session::next_chunk`]'s are (`body_read_ms`, the minimum rate).
+    async fn hold_until_end(&mut self, body: &mut H2Body) -> Result<(), GatewayError> {
+        let id = self.id;
+        loop {
+            let before = self.buffered();
+            let progress = wait_stream(&self.shared, id, None, |sh| {
+                let ib = sh.streams.get(&id)?;
+                (ib.end != BodyEnd::Open || ib.buffered > before).then_some(Some(ib.end))
+            });
+            let (limit, paced) = body.pace.next_wait(body.per_read);
+            if paced && limit.is_zero() {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            let started = std::time::Instant::now();
+            let end = match monoio::time::timeout(limit, progress).await {
+                Ok(Some(end)) => end,
+                Ok(None) => return Err(GatewayError::ClientGone),
+                Err(_) if paced => return Err(GatewayError::BodyTooSlow),
+                Err(_) => return Err(GatewayError::BodyTimeout),
+            };
+            let came = self.buffered().saturating_sub(before);
+            if !body.pace.account(started.elapsed(), came) {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            match end {
+                BodyEnd::Open => {}
+                BodyEnd::Ended => return Ok(()),
+                BodyEnd::Reset => return Err(GatewayError::ClientGone),
+            }
+        }
+    }
+
     /// Waits until everything queued so far reached the socket: the response is complete only
     /// then (a drain waits for it, like an HTTP/1 write).
     async fn written(&self) -> Result<(), GatewayError> {
@@ -263,7 +308,7 @@ impl Session for H2Stream {
         w: &Cx<'_>,
         head: &RequestHead,
         st: &mut ExchangeState,
-        _policy: &BodyPolicy,
+        policy: &BodyPolicy,
     ) -> Result<H2Body, GatewayError> {
         match st.body {
             BodyState::Partial => return Err(GatewayError::Internal("request body opened twice")),
@@ -271,35 +316,24 @@ impl Session for H2Stream {
             BodyState::Done => {}
         }
         let s = &w.g.config.server;
-        let body = H2Body {
+        let buffered = self
+            .shared
+            .borrow()
+            .streams
+            .get(&self.id)
+            .map_or(0, |ib| ib.buffered);
+        let mut body = H2Body {
             received: 0,
             max: s.limits.max_body_bytes,
             per_read: s.timeouts.body_read,
+            pace: Pace::new(policy, s.timeouts.body_rate_grace, buffered),
         };
         // A declared length that fits one stream window: hold the body until it ended, so a
         // length mismatch (a stream error) is found before the origin sees anything.
         let window = u64::from(self.shared.borrow().stream_window);
         if let BodyKind::Length(n) = head.body {
             if n > 0 && n <= window && st.body == BodyState::Partial {
-                let id = self.id;
-                let whole = wait_stream(&self.shared, id, false, |sh| {
-                    let ib = sh.streams.get(&id)?;
-                    (ib.end != BodyEnd::Open).then_some(true)
-                });
-                match monoio::time::timeout(body.per_read, whole).await {
-                    Ok(true) => {}
-                    Ok(false) => return Err(GatewayError::ClientGone),
-                    Err(_) => return Err(GatewayError::BodyTimeout),
-                }
-                let reset = self
-                    .shared
-                    .borrow()
-                    .streams
-                    .get(&id)
-                    .is_none_or(|ib| ib.end == BodyEnd::Reset);
-                if reset {
-                    return Err(GatewayError::ClientGone);
-                }
+                self.hold_until_end(&mut body).await?;
             }
         }
         Ok(body)
@@ -320,10 +354,19 @@ impl Session for H2Stream {
                 let ib = sh.streams.get(&id)?;
                 (ib.buffered > 0 || ib.end != BodyEnd::Open).then_some(true)
             });
-            match monoio::time::timeout(body.per_read, more).await {
+            let (limit, paced) = body.pace.next_wait(body.per_read);
+            if paced && limit.is_zero() {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            let started = std::time::Instant::now();
+            match monoio::time::timeout(limit, more).await {
                 Ok(true) => {}
                 Ok(false) => return Err(GatewayError::ClientGone),
+                Err(_) if paced => return Err(GatewayError::BodyTooSlow),
                 Err(_) => return Err(GatewayError::BodyTimeout),
+            }
+            if !body.pace.account(started.elapsed(), self.buffered()) {
+                return Err(GatewayError::BodyTooSlow);
             }
         }
     }
