@@ -2144,3 +2144,53 @@ fn data_on_forgotten_closed_streams_costs_one_reset_each_and_counts_as_control()
     let e = p.expect_goaway(r, E::EnhanceYourCalm);
     assert_eq!(e.abuse, Some(Abuse::ControlFlood));
 }
+
+#[test]
+fn a_reset_burst_straddling_a_bucket_boundary_is_still_counted() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 10,
+        reset_window_ms: 10_000,
+        ..limits()
+    });
+    // buckets are 5 s: six resets just before a boundary, six just after
+    p.advance(4_990);
+    let mut id = 1;
+    for _ in 0..6 {
+        let h = p.headers(id, &get("/"), false);
+        p.send(&h).unwrap();
+        p.send(&rst(id, E::Cancel)).unwrap();
+        id += 2;
+    }
+    p.advance(20);
+    let mut r = Ok(());
+    for _ in 0..6 {
+        let h = p.headers(id, &get("/"), false);
+        p.send(&h).unwrap();
+        r = p.send(&rst(id, E::Cancel));
+        if r.is_err() {
+            break;
+        }
+        id += 2;
+    }
+    let e = p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(e.abuse, Some(Abuse::RapidReset));
+}
+
+#[test]
+fn request_bodies_are_slices_of_the_input() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    let mut input = BytesMut::from(&data(1, b"zero-copy body", true)[..]);
+    let base = input.as_ptr() as usize;
+    let len = input.len();
+    p.conn.recv_at(&mut input, &mut p.events, p.now).unwrap();
+    let ev = p.take_events();
+    let [Event::Data { data, .. }] = ev.as_slice() else {
+        panic!("{}", summary(&ev))
+    };
+    let at = data.as_ptr() as usize;
+    assert!(
+        at >= base && at + data.len() <= base + len,
+        "no copy of the payload"
+    );
+}
