@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 
 use super::h1_body::Pace;
-use super::h2_conn::{room, wait_stream, written_past, BodyEnd, SharedRef};
+use super::h2_conn::{send_room, wait_stream, written_past, BodyEnd, SharedRef};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
 use crate::config::BodyPolicy;
@@ -177,38 +177,29 @@ impl H2Stream {
                 sh.notify();
                 return r.map(|_| ()).map_err(|_| GatewayError::ClientGone);
             }
-            let id = self.id;
-            let ready = async {
-                if !room(&self.shared, FLUSH_BYTES).await {
-                    return None;
-                }
-                // Some(0): the stream was reset; None: the connection ended
-                wait_stream(&self.shared, id, None, |sh| {
-                    if sh
-                        .streams
-                        .get(&id)
-                        .is_some_and(|ib| ib.end == BodyEnd::Reset)
-                    {
-                        return Some(Some(0));
-                    }
-                    let c = sh.conn.send_capacity(id);
-                    (c > 0).then_some(Some(c))
-                })
-                .await
-            };
-            match monoio::time::timeout(stall, ready).await {
-                Ok(Some(c)) if c > 0 => {}
+            let ready = send_room(&self.shared, self.id, FLUSH_BYTES);
+            let n = match monoio::time::timeout(stall, ready).await {
+                Ok(Some(n)) if n > 0 => n,
                 Ok(_) => return Err(GatewayError::ClientGone),
                 Err(_) => {
                     // the client opened no window (or read nothing) for too long
                     self.reset(w, ErrorCode::Cancel);
                     return Err(GatewayError::ClientGone);
                 }
-            }
+            };
+            // queued at once, while the room just found still holds
+            let mut part = data.split_to(n.min(data.len()));
+            let last = end && data.is_empty();
             let mut sh = self.shared.borrow_mut();
-            let r = sh.conn.send_data(self.id, &mut data, end);
+            let r = sh.conn.send_data(self.id, &mut part, last);
             sh.notify();
+            drop(sh);
             r.map_err(|_| GatewayError::ClientGone)?;
+            if !part.is_empty() {
+                // cannot happen (`n` was within the window a moment ago): never drop bytes
+                self.reset(w, ErrorCode::InternalError);
+                return Err(GatewayError::Internal("HTTP/2 DATA not queued"));
+            }
             if data.is_empty() {
                 return Ok(());
             }
