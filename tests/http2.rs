@@ -294,6 +294,37 @@ x-request-id: {rid}\r\n\r\n"
         assert!(o.requests().is_empty(), "a complete request reached the origin");
     }
 
+    fn a_client_expecting_100_continue_gets_it_before_sending_its_body(d) {
+        let o = Origin::echo();
+        let g = start(d, &o, "");
+        let c = H2::connect(g.addr);
+        let req = c.req(
+            "POST",
+            "/api/cont",
+            &[("content-length", "5"), ("expect", "100-continue")],
+        );
+        let send = c.send.clone();
+        let (interim, status) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            let (mut resp, mut body) = send.send_request(req, false).unwrap();
+            // the body waits for the 100 (a gateway that sent none would leave it waiting)
+            let interim = tokio::time::timeout(
+                common::h2client::LIVE,
+                std::future::poll_fn(|cx| resp.poll_informational(cx)),
+            )
+            .await
+            .expect("100 Continue in time")
+            .expect("an informational response")
+            .unwrap();
+            body.send_data(bytes::Bytes::from_static(b"hello"), true).unwrap();
+            let r = resp.await.unwrap();
+            (interim.status().as_u16(), r.status().as_u16())
+        });
+        assert_eq!((interim, status), (100, 200));
+        assert_eq!(o.requests()[0].body, b"hello");
+        assert_eq!(o.requests()[0].header("expect"), None, "Expect is hop-by-hop here");
+    }
+
     fn a_body_slower_than_the_minimum_rate_is_a_408(d) {
         // body_read_ms is far beyond the client's liveness bound: only the rate can end it
         let o = Origin::echo();

@@ -206,6 +206,23 @@ impl H2Stream {
         }
     }
 
+    /// Sends `100 Continue` when nothing of the body arrived yet.
+    fn continue_if_waiting(&mut self) -> Result<(), GatewayError> {
+        let mut sh = self.shared.borrow_mut();
+        let waiting = sh
+            .streams
+            .get(&self.id)
+            .is_some_and(|ib| ib.buffered == 0 && ib.end == BodyEnd::Open);
+        if !waiting {
+            return Ok(());
+        }
+        let r = sh
+            .conn
+            .send_headers(self.id, 100, std::iter::empty(), false);
+        sh.notify();
+        r.map_err(|_| GatewayError::ClientGone)
+    }
+
     /// Waits until the request body ended (or the stream was reset), each wait for more bytes
     /// bounded as [`Session::next_chunk`]'s are (`body_read_ms`, the minimum rate).
     async fn hold_until_end(&mut self, body: &mut H2Body) -> Result<(), GatewayError> {
@@ -319,6 +336,11 @@ impl Session for H2Stream {
             per_read: s.timeouts.body_read,
             pace: Pace::new(policy, s.timeouts.body_rate_grace, buffered),
         };
+        // RFC 9110 §10.1.1: a client waiting for `100 Continue` before its body gets it (an
+        // interim HEADERS, RFC 9113 §8.1) unless some of the body already came
+        if head.expect_continue && st.body == BodyState::Partial {
+            self.continue_if_waiting()?;
+        }
         // A declared length that fits one stream window: hold the body until it ended, so a
         // length mismatch (a stream error) is found before the origin sees anything.
         let window = u64::from(self.shared.borrow().stream_window);
