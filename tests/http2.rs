@@ -266,6 +266,91 @@ x-request-id: {rid}\r\n\r\n"
         assert!(written.load(Ordering::Acquire) > last, "the origin went on");
     }
 
+    fn a_body_shorter_than_its_content_length_never_reaches_the_origin(d) {
+        let o = Origin::echo();
+        // bodies are streamed at once (no buffering before the origin is chosen)
+        let g = start(d, &o, "[server.limits]\nrequest_buffer_bytes = 0");
+        let mut c = H2::connect(g.addr);
+        // RFC 9113 §8.1.1: malformed; the body fits one window, so it is held until its end
+        // and the stream error is found before the origin sees a byte
+        let req = c.req("POST", "/api/short", &[("content-length", "10")]);
+        let e = c.send(req, Some(b"12345")).expect_err("the stream is reset");
+        assert_eq!(e.reason(), Some(h2::Reason::PROTOCOL_ERROR), "{e}");
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
+        assert!(o.requests().is_empty(), "{:?}", o.requests());
+        assert_eq!(o.connections(), 0);
+    }
+
+    fn a_large_body_shorter_than_declared_never_completes_upstream(d) {
+        let o = Origin::echo();
+        let g = start(d, &o, "[server.limits]\nrequest_buffer_bytes = 0");
+        let mut c = H2::connect(g.addr);
+        // past one window the body streams to the origin; the stream error at its end aborts
+        // the origin connection: the origin never gets a complete request
+        let req = c.req("POST", "/api/short", &[("content-length", "300000")]);
+        let e = c.send(req, Some(&[b'x'; 200_000])).expect_err("the stream is reset");
+        assert_eq!(e.reason(), Some(h2::Reason::PROTOCOL_ERROR), "{e}");
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
+        assert!(o.requests().is_empty(), "a complete request reached the origin");
+    }
+
+    fn a_client_expecting_100_continue_gets_it_before_sending_its_body(d) {
+        let o = Origin::echo();
+        let g = start(d, &o, "");
+        let c = H2::connect(g.addr);
+        let req = c.req(
+            "POST",
+            "/api/cont",
+            &[("content-length", "5"), ("expect", "100-continue")],
+        );
+        let send = c.send.clone();
+        let (interim, status) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            let (mut resp, mut body) = send.send_request(req, false).unwrap();
+            // the body waits for the 100 (a gateway that sent none would leave it waiting)
+            let interim = tokio::time::timeout(
+                common::h2client::LIVE,
+                std::future::poll_fn(|cx| resp.poll_informational(cx)),
+            )
+            .await
+            .expect("100 Continue in time")
+            .expect("an informational response")
+            .unwrap();
+            body.send_data(bytes::Bytes::from_static(b"hello"), true).unwrap();
+            let r = resp.await.unwrap();
+            (interim.status().as_u16(), r.status().as_u16())
+        });
+        assert_eq!((interim, status), (100, 200));
+        assert_eq!(o.requests()[0].body, b"hello");
+        assert_eq!(o.requests()[0].header("expect"), None, "Expect is hop-by-hop here");
+    }
+
+    fn a_body_slower_than_the_minimum_rate_is_a_408(d) {
+        // body_read_ms is far beyond the client's liveness bound: only the rate can end it
+        let o = Origin::echo();
+        let extra = "[server.limits]\nmin_body_rate = 1000\n\
+                     [server.timeouts]\nbody_rate_grace_ms = 200\nbody_read_ms = 3600000";
+        let g = start(d, &o, extra);
+        for len in [None, Some("100")] {
+            let c = H2::connect(g.addr);
+            let headers: Vec<(&str, &str)> = len.map(|l| ("content-length", l)).into_iter().collect();
+            let req = c.req("POST", "/api/slow", &headers);
+            let send = c.send.clone();
+            let status = c.rt.block_on(async move {
+                let mut send = send.ready().await.unwrap();
+                let (resp, mut body) = send.send_request(req, false).unwrap();
+                body.send_data(bytes::Bytes::from_static(b"0123456789"), false).unwrap();
+                // ... and nothing more
+                let r = tokio::time::timeout(common::h2client::LIVE, resp).await;
+                let r = r.expect("answered before the client's liveness bound").unwrap();
+                drop(body);
+                r.status().as_u16()
+            });
+            assert_eq!(status, 408, "{len:?}");
+        }
+        assert!(o.requests().is_empty());
+    }
+
     fn refusals_are_answered_on_the_stream(d) {
         let o = Origin::echo();
         let g = start(d, &o, "[server.limits]\nmax_body_bytes = 1000");

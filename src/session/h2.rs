@@ -117,7 +117,8 @@ pub async fn serve(
     facts.protocol = Protocol::Http2;
     let facts = Rc::new(facts);
     let limits = w.with_current(|g| g.config.server.http2.limits);
-    let shared: SharedRef = Rc::new(RefCell::new(Shared::new(Connection::new(limits))));
+    let shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    let shared: SharedRef = Rc::new(RefCell::new(shared));
     shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
     let mut events = Vec::new();
     let mut phase = Phase::Serving;

@@ -4,8 +4,8 @@
 //! the output taken from the machine and not yet written, and the wakers), kept in an
 //! `Rc<RefCell<..>>` on one core (no task holds the borrow across an await), and the futures
 //! tasks park on: the connection task on [`Shared::notified`] (a stream queued output), a
-//! stream task on its inbox (request body, window, reset) or on the output draining
-//! ([`Shared::room`], [`Shared::written_past`]). The waker slots are our own: one per stream
+//! stream task on its inbox (request body, reset), on room to send ([`send_room`]: windows
+//! and unwritten output) or on its output being written ([`written_past`]). The waker slots are our own: one per stream
 //! (a stream task waits on one thing at a time), one for the connection task, a list for
 //! tasks waiting on written output. Leaves out: the socket and the loop (`super::h2`) and the
 //! request/response logic of a stream (`super::h2_stream`).
@@ -80,6 +80,9 @@ pub enum Life {
 /// The connection's state shared by its task and its streams' tasks (see the module docs).
 pub struct Shared {
     pub conn: Connection,
+    /// The per-stream receive window this connection advertised (its SETTINGS, fixed for its
+    /// life whatever a reload says).
+    pub stream_window: u32,
     pub streams: AHashMap<u32, Inbox>,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
@@ -96,9 +99,10 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(conn: Connection) -> Shared {
+    pub fn new(conn: Connection, stream_window: u32) -> Shared {
         Shared {
             conn,
+            stream_window,
             streams: AHashMap::new(),
             out: BytesMut::new(),
             queued: 0,
@@ -205,17 +209,35 @@ where
     .await
 }
 
-/// Waits until less than `max` bytes of output are unwritten (false: the connection closed).
-pub async fn room(s: &SharedRef, max: usize) -> bool {
+/// Waits until stream `id` may queue DATA: its send window and the connection's are open AND
+/// less than `max_out` bytes of output are unwritten. Resolves to how many payload bytes it may
+/// queue now (at most the window, and no more than brings the output to `max_out`, so streams
+/// woken together cannot pile up more than that between them), `Some(0)` when the stream was
+/// reset, `None` when it or the connection is gone. The caller queues synchronously after it
+/// resolves (no await in between), so the check still holds.
+pub async fn send_room(s: &SharedRef, id: u32, max_out: usize) -> Option<usize> {
     poll_fn(|cx| {
         let mut sh = s.borrow_mut();
         if sh.life == Life::Closed {
-            return Poll::Ready(false);
+            return Poll::Ready(None);
         }
-        if sh.out.len() < max {
-            return Poll::Ready(true);
+        match sh.streams.get(&id) {
+            None => return Poll::Ready(None),
+            Some(ib) if ib.end == BodyEnd::Reset => return Poll::Ready(Some(0)),
+            Some(_) => {}
         }
-        sh.out_waiters.push(cx.waker().clone());
+        let unwritten = sh.out.len();
+        if unwritten >= max_out {
+            sh.out_waiters.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let window = sh.conn.send_capacity(id);
+        if window > 0 {
+            return Poll::Ready(Some(window.min(max_out - unwritten)));
+        }
+        if let Some(ib) = sh.streams.get_mut(&id) {
+            ib.waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     })
     .await

@@ -69,7 +69,10 @@ pub fn request_head(r: &H2Request<'_>, limits: &Limits) -> Result<RequestHead, H
     if r.method.is_empty() || !r.method.iter().all(|&b| is_tchar(b)) {
         return Err(HttpError::BadRequest("invalid method"));
     }
-    if !visible(r.path) {
+    // RFC 9113 §8.3.1: origin-form, or "*" (OPTIONS): never an absolute-form target, whose
+    // authority the HTTP/1 parser would take over the one `:authority` gave
+    let origin_form = r.path.first() == Some(&b'/') || r.path == b"*";
+    if !visible(r.path) || !origin_form {
         return Err(HttpError::BadRequest("invalid :path"));
     }
     let authority = match r.authority {
@@ -236,13 +239,23 @@ mod tests {
             ("GE T", "/"),
             ("", "/"),
             ("GET", ""),
+            ("GET", "http://other.example/x"),
+            ("GET", "other.example:80"),
         ] {
             let e = request_head(&req(m, p, &none), &Limits::default());
             assert!(matches!(e, Err(HttpError::BadRequest(_))), "{m:?} {p:?}");
         }
-        let mut r = req("GET", "/", &none);
-        r.authority = Some(b"a.example\r\nx: y");
-        assert!(request_head(&r, &Limits::default()).is_err());
+        for bad in [
+            &b"a.example\r\nx: y"[..],
+            b"u@a.example",
+            b"a.example/x",
+            b"a b",
+        ] {
+            let mut r = req("GET", "/", &none);
+            r.authority = Some(bad);
+            let e = request_head(&r, &Limits::default());
+            assert!(e.is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

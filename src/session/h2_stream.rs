@@ -3,7 +3,9 @@
 //! Owns: the request body of a stream, read from its inbox (filled by the connection task),
 //! each consumed chunk credited back to the client's windows (`release_capacity`), so a slow
 //! consumer (an origin) back-pressures the client by flow control (RFC 9113 §5.2); each wait
-//! for body bytes bounded by `body_read_ms`, the payload by `max_body_bytes` (413). A body
+//! for body bytes bounded by `body_read_ms` and, as over HTTP/1, by the minimum body rate over
+//! the time spent waiting for the client (408 `BodyTooSlow`), the payload by `max_body_bytes`
+//! (413). A body
 //! with a declared length that fits one stream window is held back until it ended, so a
 //! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; later,
 //! a reset or stream error fails the read with [`GatewayError::ClientGone`], which makes the
@@ -22,7 +24,8 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use super::h2_conn::{room, wait_stream, written_past, BodyEnd, SharedRef};
+use super::h1_body::Pace;
+use super::h2_conn::{send_room, wait_stream, written_past, BodyEnd, SharedRef};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
 use crate::config::BodyPolicy;
@@ -73,6 +76,9 @@ pub struct H2Body {
     max: u64,
     /// `body_read_ms`: longest wait for the next bytes.
     per_read: Duration,
+    /// The minimum body rate (the route's `min_body_rate` after `body_rate_grace_ms`), over
+    /// the time spent waiting for the client, as over HTTP/1.
+    pace: Pace,
 }
 
 impl H2Stream {
@@ -103,6 +109,12 @@ impl H2Stream {
     /// The stream's id (odd, client-initiated).
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Request body bytes received and not yet consumed.
+    fn buffered(&self) -> usize {
+        let sh = self.shared.borrow();
+        sh.streams.get(&self.id).map_or(0, |ib| ib.buffered)
     }
 
     /// Frees the stream in the protocol machine (RST_STREAM NO_ERROR when the request body is
@@ -165,40 +177,81 @@ impl H2Stream {
                 sh.notify();
                 return r.map(|_| ()).map_err(|_| GatewayError::ClientGone);
             }
-            let id = self.id;
-            let ready = async {
-                if !room(&self.shared, FLUSH_BYTES).await {
-                    return None;
-                }
-                // Some(0): the stream was reset; None: the connection ended
-                wait_stream(&self.shared, id, None, |sh| {
-                    if sh
-                        .streams
-                        .get(&id)
-                        .is_some_and(|ib| ib.end == BodyEnd::Reset)
-                    {
-                        return Some(Some(0));
-                    }
-                    let c = sh.conn.send_capacity(id);
-                    (c > 0).then_some(Some(c))
-                })
-                .await
-            };
-            match monoio::time::timeout(stall, ready).await {
-                Ok(Some(c)) if c > 0 => {}
+            let ready = send_room(&self.shared, self.id, FLUSH_BYTES);
+            let n = match monoio::time::timeout(stall, ready).await {
+                Ok(Some(n)) if n > 0 => n,
                 Ok(_) => return Err(GatewayError::ClientGone),
                 Err(_) => {
                     // the client opened no window (or read nothing) for too long
                     self.reset(w, ErrorCode::Cancel);
                     return Err(GatewayError::ClientGone);
                 }
-            }
+            };
+            // queued at once, while the room just found still holds
+            let mut part = data.split_to(n.min(data.len()));
+            let last = end && data.is_empty();
             let mut sh = self.shared.borrow_mut();
-            let r = sh.conn.send_data(self.id, &mut data, end);
+            let r = sh.conn.send_data(self.id, &mut part, last);
             sh.notify();
+            drop(sh);
             r.map_err(|_| GatewayError::ClientGone)?;
+            if !part.is_empty() {
+                // cannot happen (`n` was within the window a moment ago): never drop bytes
+                self.reset(w, ErrorCode::InternalError);
+                return Err(GatewayError::Internal("HTTP/2 DATA not queued"));
+            }
             if data.is_empty() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Sends `100 Continue` when nothing of the body arrived yet.
+    fn continue_if_waiting(&mut self) -> Result<(), GatewayError> {
+        let mut sh = self.shared.borrow_mut();
+        let waiting = sh
+            .streams
+            .get(&self.id)
+            .is_some_and(|ib| ib.buffered == 0 && ib.end == BodyEnd::Open);
+        if !waiting {
+            return Ok(());
+        }
+        let r = sh
+            .conn
+            .send_headers(self.id, 100, std::iter::empty(), false);
+        sh.notify();
+        r.map_err(|_| GatewayError::ClientGone)
+    }
+
+    /// Waits until the request body ended (or the stream was reset), each wait for more bytes
+    /// bounded as [`Session::next_chunk`]'s are (`body_read_ms`, the minimum rate).
+    async fn hold_until_end(&mut self, body: &mut H2Body) -> Result<(), GatewayError> {
+        let id = self.id;
+        loop {
+            let before = self.buffered();
+            let progress = wait_stream(&self.shared, id, None, |sh| {
+                let ib = sh.streams.get(&id)?;
+                (ib.end != BodyEnd::Open || ib.buffered > before).then_some(Some(ib.end))
+            });
+            let (limit, paced) = body.pace.next_wait(body.per_read);
+            if paced && limit.is_zero() {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            let started = std::time::Instant::now();
+            let end = match monoio::time::timeout(limit, progress).await {
+                Ok(Some(end)) => end,
+                Ok(None) => return Err(GatewayError::ClientGone),
+                Err(_) if paced => return Err(GatewayError::BodyTooSlow),
+                Err(_) => return Err(GatewayError::BodyTimeout),
+            };
+            let came = self.buffered().saturating_sub(before);
+            if !body.pace.account(started.elapsed(), came) {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            match end {
+                BodyEnd::Open => {}
+                BodyEnd::Ended => return Ok(()),
+                BodyEnd::Reset => return Err(GatewayError::ClientGone),
             }
         }
     }
@@ -263,7 +316,7 @@ impl Session for H2Stream {
         w: &Cx<'_>,
         head: &RequestHead,
         st: &mut ExchangeState,
-        _policy: &BodyPolicy,
+        policy: &BodyPolicy,
     ) -> Result<H2Body, GatewayError> {
         match st.body {
             BodyState::Partial => return Err(GatewayError::Internal("request body opened twice")),
@@ -271,35 +324,29 @@ impl Session for H2Stream {
             BodyState::Done => {}
         }
         let s = &w.g.config.server;
-        let body = H2Body {
+        let buffered = self
+            .shared
+            .borrow()
+            .streams
+            .get(&self.id)
+            .map_or(0, |ib| ib.buffered);
+        let mut body = H2Body {
             received: 0,
             max: s.limits.max_body_bytes,
             per_read: s.timeouts.body_read,
+            pace: Pace::new(policy, s.timeouts.body_rate_grace, buffered),
         };
+        // RFC 9110 §10.1.1: a client waiting for `100 Continue` before its body gets it (an
+        // interim HEADERS, RFC 9113 §8.1) unless some of the body already came
+        if head.expect_continue && st.body == BodyState::Partial {
+            self.continue_if_waiting()?;
+        }
         // A declared length that fits one stream window: hold the body until it ended, so a
         // length mismatch (a stream error) is found before the origin sees anything.
-        let window = u64::from(s.http2.limits.initial_window_size);
+        let window = u64::from(self.shared.borrow().stream_window);
         if let BodyKind::Length(n) = head.body {
             if n > 0 && n <= window && st.body == BodyState::Partial {
-                let id = self.id;
-                let whole = wait_stream(&self.shared, id, false, |sh| {
-                    let ib = sh.streams.get(&id)?;
-                    (ib.end != BodyEnd::Open).then_some(true)
-                });
-                match monoio::time::timeout(body.per_read, whole).await {
-                    Ok(true) => {}
-                    Ok(false) => return Err(GatewayError::ClientGone),
-                    Err(_) => return Err(GatewayError::BodyTimeout),
-                }
-                let reset = self
-                    .shared
-                    .borrow()
-                    .streams
-                    .get(&id)
-                    .is_none_or(|ib| ib.end == BodyEnd::Reset);
-                if reset {
-                    return Err(GatewayError::ClientGone);
-                }
+                self.hold_until_end(&mut body).await?;
             }
         }
         Ok(body)
@@ -320,10 +367,19 @@ impl Session for H2Stream {
                 let ib = sh.streams.get(&id)?;
                 (ib.buffered > 0 || ib.end != BodyEnd::Open).then_some(true)
             });
-            match monoio::time::timeout(body.per_read, more).await {
+            let (limit, paced) = body.pace.next_wait(body.per_read);
+            if paced && limit.is_zero() {
+                return Err(GatewayError::BodyTooSlow);
+            }
+            let started = std::time::Instant::now();
+            match monoio::time::timeout(limit, more).await {
                 Ok(true) => {}
                 Ok(false) => return Err(GatewayError::ClientGone),
+                Err(_) if paced => return Err(GatewayError::BodyTooSlow),
                 Err(_) => return Err(GatewayError::BodyTimeout),
+            }
+            if !body.pace.account(started.elapsed(), self.buffered()) {
+                return Err(GatewayError::BodyTooSlow);
             }
         }
     }
