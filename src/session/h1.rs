@@ -430,6 +430,7 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
             out.put_slice(b"content-type: application/json\r\ncontent-length: ");
             put_decimal(out, e.body().len() as u64);
             out.put_slice(b"\r\n");
+            out.put_slice(e.fields());
         }
         // status line, configured fields and content-length, rendered at config load
         Source::Mock(m) => out.put_slice(&m.head),
