@@ -376,6 +376,23 @@ impl Session for Downstream {
             received,
         }
     }
+
+    /// Only an HTTP/1.1 request can switch protocols (RFC 9110 §7.8: an `Upgrade` received
+    /// in an HTTP/1.0 request MUST be ignored).
+    fn can_tunnel(&self, head: &RequestHead) -> bool {
+        head.version == Version::Http11
+    }
+
+    async fn tunnel(
+        &mut self,
+        w: &Cx<'_>,
+        _head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+        origin: super::TunnelOrigin<'_>,
+    ) -> Result<super::TunnelEnd, GatewayError> {
+        super::h1_tunnel::tunnel(self, w, st, r, origin).await
+    }
 }
 
 /// How the response tells the client about the connection.
@@ -387,6 +404,9 @@ pub enum ConnHeader {
     KeepAlive,
     /// The connection closes after this response.
     Close,
+    /// A `101 Switching Protocols`: the origin's `Upgrade` lines and `connection: upgrade`
+    /// (RFC 9110 §7.8: a sender of Upgrade sends the upgrade option too).
+    Upgrade,
 }
 
 impl ConnHeader {
@@ -488,6 +508,17 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
         ConnHeader::None => {}
         ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
         ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+        ConnHeader::Upgrade => {
+            if let Source::Origin { head, .. } = &r.source {
+                let upgrade = head.headers.iter().filter(|h| {
+                    h.name.len() == 7 && head.slice(h.name).eq_ignore_ascii_case(b"upgrade")
+                });
+                for h in upgrade {
+                    put_line(out, b"upgrade", head.slice(h.value));
+                }
+            }
+            out.put_slice(b"connection: upgrade\r\n");
+        }
     }
     out.put_slice(b"\r\n");
     out.len() - start
