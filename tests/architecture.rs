@@ -4,7 +4,8 @@
 //! stands alone (no session, integration or proxy), integrations do not know the client's
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, and sessions relay response bodies without
-//! the outbound client. Comments (doc links included) are not imports and are skipped. See
+//! the outbound client, and WebSocket rules live in the integration (sessions only tunnel
+//! bytes after a 101). Comments (doc links included) are not imports and are skipped. See
 //! README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -278,6 +279,27 @@ fn formatting_is_not_borrowed_from_proxy() {
     assert!(
         hits.is_empty(),
         "formatting borrowed from proxy:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn websocket_rules_live_in_the_integration() {
+    // the handshake (RFC 6455) is the integration's; a session only tunnels bytes after a 101
+    // (any protocol switch), and the lifecycle has no `if websocket` of its own: it wraps
+    // `Session::tunnel` with the response filter like every other response
+    let hits = code_lines_naming(
+        &["session", "proxy", "client"],
+        &[
+            "ws_handshake",
+            "integration::websocket",
+            "Sec-WebSocket",
+            "websocket",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "WebSocket knowledge outside the integration:\n{}",
         hits.join("\n")
     );
 }

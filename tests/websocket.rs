@@ -34,11 +34,14 @@ enum Mode {
     Refuse,
 }
 
+/// The handshake heads an origin received, each as (lowercase name, value) pairs.
+type Heads = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A WebSocket origin (tungstenite's server) on its own threads, counting what it saw.
 struct WsOrigin {
     addr: SocketAddr,
     /// The handshake request heads it received (names lowercase).
-    heads: Arc<Mutex<Vec<Vec<(String, String)>>>>,
+    heads: Heads,
     accepted: Arc<AtomicUsize>,
     /// Connections whose TCP stream ended from the gateway's side (EOF read after the close).
     ended: Arc<AtomicUsize>,
@@ -91,6 +94,7 @@ fn serve_ws(
 ) {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let raw = s.try_clone().unwrap();
+    #[allow(clippy::result_large_err)] // tungstenite's callback signature
     let cb = |req: &Request, resp: WsResponse| -> Result<WsResponse, ErrorResponse> {
         let h = req
             .headers()
@@ -599,7 +603,12 @@ mod features {
 
     fn a_drain_relays_in_flight_bytes_then_closes_the_tunnel(d) {
         let o = WsOrigin::start(Mode::Echo);
-        let g = Gateway::start_with(d, 1, "[server.timeouts]\nshutdown_ms = 1500", &ws_routes(o.addr, ""));
+        let path = std::env::temp_dir().join(format!("tollgate-ws-drain-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let text = server_toml(d, 1, "[server.timeouts]\nshutdown_ms = 1500")
+            + &format!("[access_log]\npath = \"{}\"\n", path.display())
+            + &ws_routes(o.addr, "");
+        let g = Gateway::from_toml(&text);
         let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
         echo(&mut ws, Message::text("before"));
         let t = Instant::now();
@@ -613,6 +622,11 @@ mod features {
         stopper.join().unwrap();
         assert!(t.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", t.elapsed());
         o.wait_ended(1);
+        // the tunnel ended itself within the grace period, so its line was written
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.contains("\"status\":101"), "{log}");
     }
 
     fn python_websockets_client_through_the_gateway(d) {

@@ -133,6 +133,7 @@ pub fn status_has_content(status: u16) -> bool {
 ///   drops Transfer-Encoding and re-frames, so it could not forward e.g. a
 ///   gzip transfer coding faithfully (item 4 would read it close-delimited);
 /// - Transfer-Encoding in an HTTP/1.0 response -> `BadResponse` (RFC 9112 6.1);
+///
 /// A 101 Switching Protocols parses like any 1xx (no content; what follows its head is the
 /// new protocol's): whether one is acceptable is the outbound client's decision, which refuses
 /// it unless the request asked for an upgrade (RFC 9110 §15.2.2, a WebSocket route).

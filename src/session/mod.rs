@@ -87,19 +87,6 @@ pub enum TunnelEnd {
     OriginBroken,
 }
 
-impl TunnelEnd {
-    /// The access log's `error` for a tunnel that did not end by both sides closing.
-    pub fn as_error(self) -> Option<&'static str> {
-        match self {
-            TunnelEnd::Closed => None,
-            TunnelEnd::Idle => Some("websocket idle timeout"),
-            TunnelEnd::Drained => Some("websocket closed by shutdown"),
-            TunnelEnd::ClientBroken => Some("websocket client connection broken"),
-            TunnelEnd::OriginBroken => Some("websocket origin connection broken"),
-        }
-    }
-}
-
 /// A client's protocol session as the request lifecycle sees it. Static dispatch only: the
 /// lifecycle is generic over it, so nothing here costs an allocation or an indirect call.
 #[allow(async_fn_in_trait)] // monoio is single-threaded: nothing needs the futures to be Send
