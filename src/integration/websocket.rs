@@ -121,9 +121,16 @@ pub async fn run<S: Session>(
     st.integration = Some(sent_at.elapsed());
     let (mut uc, rh) = answered?;
     st.upstream_status = Some(rh.status);
-    let result = if rh.status == 101 {
+    let switched = rh.status == 101;
+    let result = if switched {
         match check_switch(&rh, &key) {
             Ok(()) => {
+                // the 101's head in an allocation of its own: the head split from the
+                // connection's pooled read buffer would pin all of it for the tunnel's life
+                let mut own = rh.clone();
+                own.buf = bytes::Bytes::copy_from_slice(&rh.buf);
+                drop(rh);
+                let rh = own;
                 let _open = OpenGuard::new(w, req.route);
                 let origin = TunnelOrigin {
                     stream: &mut uc.stream,
@@ -141,12 +148,14 @@ pub async fn run<S: Session>(
             .await
             .map(|_| ())
     };
-    if rh.status != 101 {
+    if !switched {
         st.integration = Some(sent_at.elapsed()); // a tunnel's is its handshake, set above
     }
     // never pooled: after a 101 it carried another protocol; after a refusal, the origin may
     // still have switched or be mid-way
     let buf = up.release(uc, false);
-    w.buffers.give(buf);
+    if buf.capacity() != 0 {
+        w.buffers.give(buf); // (a tunnel gave it back already)
+    }
     result
 }

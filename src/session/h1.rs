@@ -129,7 +129,9 @@ impl Downstream {
         let deadline = Instant::now() + w.g.config.server.timeouts.header_read;
         loop {
             match parse_request(&mut self.buf, limits) {
-                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(Some(head)) => {
+                    return HeadRead::Head(super::h1_tunnel::own_head_if_upgrade(head))
+                }
                 Ok(None) => {}
                 Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
             }

@@ -28,6 +28,7 @@ use super::h1::{write_head, ConnHeader, Downstream};
 use super::{TunnelEnd, TunnelOrigin};
 use crate::error::GatewayError;
 use crate::exchange::{ExchangeState, ResponseState};
+use crate::http::{HeaderKind, RequestHead};
 use crate::response::Response;
 use crate::transport::Stream;
 use crate::worker::Cx;
@@ -272,7 +273,8 @@ pub(super) async fn tunnel(
     let head_len = write_head(&mut out, &r, ConnHeader::Upgrade);
     out.extend_from_slice(origin.early);
     let early = origin.early.len() as u64;
-    origin.early.clear();
+    // the origin's read buffer goes back to the pool now: an idle tunnel holds none
+    w.buffers.give(std::mem::take(origin.early));
     st.status = r.status;
     st.response = ResponseState::Started;
     st.bytes_out += head_len as u64 + early;
@@ -305,6 +307,23 @@ pub(super) async fn tunnel(
     Ok(end)
 }
 
+/// A request that may switch protocols (it carries `Upgrade`, RFC 9110 §7.8) keeps its head in
+/// an allocation of its own: its connection may become a long-lived tunnel, and the head (kept
+/// to log the request when the tunnel ends) would otherwise pin the whole pooled read buffer it
+/// was split from. Other requests keep the zero-copy head; the check is a length comparison
+/// per hop-by-hop field.
+pub(super) fn own_head_if_upgrade(mut head: RequestHead) -> RequestHead {
+    let upgrade = head.headers.iter().any(|h| {
+        h.kind == HeaderKind::Skip
+            && h.name.len() == 7
+            && head.slice(h.name).eq_ignore_ascii_case(b"upgrade")
+    });
+    if upgrade {
+        head.buf = bytes::Bytes::copy_from_slice(&head.buf);
+    }
+    head
+}
+
 /// Writes `out` (the 101 head and what the origin sent after it) to the client, then what the
 /// client sent after its request (`pipelined`) to the origin, before the relay starts: none of
 /// it may be lost (RFC 6455 §4.1 lets a client send frames once it has sent its handshake...
@@ -324,4 +343,37 @@ pub(super) async fn open(
         .flush(pipelined, write)
         .await
         .map_err(|_| TunnelEnd::OriginBroken)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The connection's read buffer can be reclaimed whole (no head pins it) after a request
+    /// that may switch protocols; an ordinary request's head stays a zero-copy view.
+    #[test]
+    fn an_upgrade_requests_head_does_not_pin_the_read_buffer() {
+        let limits = crate::http::Limits::default();
+        let parse = |raw: &[u8]| {
+            let mut b = BytesMut::with_capacity(16 * 1024);
+            b.extend_from_slice(raw);
+            let start = b.as_ptr();
+            let head = own_head_if_upgrade(
+                crate::http::parse_request(&mut b, &limits)
+                    .unwrap()
+                    .unwrap(),
+            );
+            b.clear();
+            b.reserve(16 * 1024); // reclaims in place only when nothing else shares it
+            (head, b.as_ptr() == start)
+        };
+        let (head, reclaimed) = parse(
+            b"GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        );
+        assert!(reclaimed, "the head pins the read buffer");
+        assert_eq!(head.path_bytes(), b"/ws");
+        let (head, reclaimed) = parse(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert!(!reclaimed, "an ordinary head is no copy");
+        assert_eq!(head.path_bytes(), b"/a");
+    }
 }
