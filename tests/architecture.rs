@@ -294,7 +294,8 @@ fn websocket_rules_live_in_the_integration() {
             "ws_handshake",
             "integration::websocket",
             "Sec-WebSocket",
-            "websocket",
+            "sec-websocket-accept",
+            "WebSocket::",
         ],
     );
     assert!(
