@@ -49,6 +49,11 @@ struct WsOrigin {
 
 impl WsOrigin {
     fn start(mode: Mode) -> WsOrigin {
+        WsOrigin::start_tls(mode, None)
+    }
+
+    /// Over TLS with `tls` (a rustls server config), when given.
+    fn start_tls(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> WsOrigin {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let o = WsOrigin {
@@ -62,8 +67,19 @@ impl WsOrigin {
             for s in l.incoming() {
                 let Ok(s) = s else { continue };
                 accepted.fetch_add(1, Ordering::AcqRel);
-                let (heads, ended) = (heads.clone(), ended.clone());
-                thread::spawn(move || serve_ws(s, mode, &heads, &ended));
+                let (heads, ended, tls) = (heads.clone(), ended.clone(), tls.clone());
+                thread::spawn(move || {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    let raw = s.try_clone().unwrap();
+                    match tls {
+                        None => serve_ws(s, raw, mode, &heads, &ended),
+                        Some(cfg) => {
+                            let conn = rustls::ServerConnection::new(cfg).unwrap();
+                            let s = rustls::StreamOwned::new(conn, s);
+                            serve_ws(s, raw, mode, &heads, &ended)
+                        }
+                    }
+                });
             }
         });
         o
@@ -86,14 +102,13 @@ impl WsOrigin {
     }
 }
 
-fn serve_ws(
-    s: TcpStream,
+fn serve_ws<S: Read + Write>(
+    s: S,
+    raw: TcpStream,
     mode: Mode,
     heads: &Mutex<Vec<Vec<(String, String)>>>,
     ended: &AtomicUsize,
 ) {
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let raw = s.try_clone().unwrap();
     #[allow(clippy::result_large_err)] // tungstenite's callback signature
     let cb = |req: &Request, resp: WsResponse| -> Result<WsResponse, ErrorResponse> {
         let h = req
@@ -655,5 +670,44 @@ print("ok")
             "python client failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         o.wait_ended(1);
     }
+    }
+}
+
+mod origin_tls {
+    use super::*;
+    use common::tls_origin::{cert_dir, Pki};
+    use rustls::pki_types::pem::PemObject;
+
+    both_drivers! {
+        fn a_tls_origin_is_tunnelled_too(d) {
+            let dir = cert_dir(&format!("ws-otls-{d}"));
+            let pki = Pki::new("ws origin CA");
+            let leaf = pki.server(&["origin.internal"]);
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.cert_der.clone()], key)
+                .unwrap();
+            let o = WsOrigin::start_tls(Mode::Echo, Some(Arc::new(cfg)));
+            let ca = dir.join("ca.pem");
+            std::fs::write(&ca, pki.ca_pem()).unwrap();
+            let ups = upstream_toml(
+                "u",
+                &[o.addr],
+                &format!("tls = {{ server_name = \"origin.internal\", ca = {:?} }}", ca.display().to_string()),
+            );
+            let g = Gateway::start(d, 1, &(ups + "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n"));
+            let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+            echo(&mut ws, Message::text("over tls"));
+            let big: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
+            echo(&mut ws, Message::binary(big));
+            ws.close(None).unwrap();
+            expect_closed(&mut ws);
+            drop(ws);
+            o.wait_ended(1);
+        }
     }
 }
