@@ -711,3 +711,84 @@ mod origin_tls {
         }
     }
 }
+
+mod fairness {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// An origin that accepts one WebSocket handshake, discards whatever comes, and sends one
+    /// frame 200 ms after its 101.
+    fn late_sender() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            let mut w = s.try_clone().unwrap();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(200));
+                let _ = w.write_all(b"\x81\x04late");
+            });
+            let mut b = vec![0u8; 1 << 16];
+            while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+        });
+        addr
+    }
+
+    both_drivers! {
+        fn a_flooding_client_does_not_starve_the_other_direction(d) {
+            let g = Gateway::start(d, 1, &ws_routes(late_sender(), ""));
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = find(&got, b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&b[..n]);
+            };
+            assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+            got.drain(..head_end);
+            // the client writes as fast as it can (one masked binary frame of endless payload)
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut w = c.try_clone().unwrap();
+            let writer = {
+                let stop = stop.clone();
+                thread::spawn(move || {
+                    let _ = w.write_all(&[0x82, 0xff, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
+                    let chunk = vec![0x5au8; 1 << 16];
+                    while !stop.load(Ordering::Acquire) && w.write_all(&chunk).is_ok() {}
+                })
+            };
+            // the origin's frame still comes through while the client keeps the tunnel busy
+            let t = Instant::now();
+            while got.len() < 6 {
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0, "closed");
+                got.extend_from_slice(&b[..n]);
+            }
+            assert!(!writer.is_finished(), "the flood had already ended");
+            stop.store(true, Ordering::Release);
+            assert_eq!(&got[..6], b"\x81\x04late");
+            assert!(t.elapsed() < Duration::from_secs(10));
+            drop(c);
+            let _ = writer.join();
+        }
+    }
+}

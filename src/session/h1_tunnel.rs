@@ -60,6 +60,7 @@ enum Flow {
 }
 
 /// What a wait gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wake {
     Client,
     Origin,
@@ -84,6 +85,18 @@ struct Clock {
 }
 
 impl Clock {
+    fn new(idle: Duration, half_close: Duration, shutdown: Duration) -> Clock {
+        Clock {
+            idle,
+            half_close,
+            shutdown,
+            poll: (shutdown / 4).clamp(MIN_DRAIN_POLL, MAX_DRAIN_POLL),
+            last: Instant::now(),
+            half_closed_at: None,
+            drain_at: None,
+        }
+    }
+
     /// The next instant the tunnel must act at, and why: an end, or just a drain check.
     fn next(&mut self, w: &Cx<'_>, now: Instant) -> (Instant, Option<TunnelEnd>) {
         if self.drain_at.is_none() && w.draining.get() {
@@ -128,22 +141,21 @@ pub(super) async fn relay(
     moved: &mut Moved,
 ) -> TunnelEnd {
     let t = &w.g.config.server.timeouts;
-    let poll = (t.shutdown / 4).clamp(MIN_DRAIN_POLL, MAX_DRAIN_POLL);
-    let mut clock = Clock {
-        idle,
-        half_close: t.linger,
-        shutdown: t.shutdown,
-        poll,
-        last: Instant::now(),
-        half_closed_at: None,
-        drain_at: None,
-    };
+    let mut clock = Clock::new(idle, t.linger, t.shutdown);
     let (mut up, mut down) = (Flow::Open, Flow::Open);
+    let mut turn = Wake::Client;
     loop {
         if up == Flow::Ended && down == Flow::Ended {
             return TunnelEnd::Closed;
         }
-        let wake = wait(w, &mut clock, client, origin, up, down).await;
+        let wake = wait(w, &mut clock, client, origin, (up, down), turn).await;
+        // the other direction is looked at first next time: a side that is always readable
+        // (a client flooding its origin) cannot starve the other
+        turn = match wake {
+            Ok(Wake::Client) => Wake::Origin,
+            Ok(Wake::Origin) => Wake::Client,
+            _ => turn,
+        };
         let (src, dst, flow, count, src_broken, dst_broken) = match wake {
             Ok(Wake::Client) => (
                 &mut *client,
@@ -212,8 +224,8 @@ async fn wait(
     clock: &mut Clock,
     client: &Stream,
     origin: &Stream,
-    up: Flow,
-    down: Flow,
+    (up, down): (Flow, Flow),
+    turn: Wake,
 ) -> Result<Wake, TunnelEnd> {
     let (first, end) = clock.next(w, Instant::now());
     if first <= Instant::now() {
@@ -227,15 +239,21 @@ async fn wait(
     let mut end = end;
     std::future::poll_fn(|cx| {
         // a readiness error (the socket broke) is also "readable": the read then says how
-        if let Some(f) = from_client.as_mut().as_pin_mut() {
-            if f.poll(cx).is_ready() {
-                return Poll::Ready(Ok(Wake::Client));
-            }
-        }
-        if let Some(f) = from_origin.as_mut().as_pin_mut() {
-            if f.poll(cx).is_ready() {
-                return Poll::Ready(Ok(Wake::Origin));
-            }
+        // both are polled (each registers its waker); `turn` only decides which wins when
+        // both are ready
+        let c = from_client
+            .as_mut()
+            .as_pin_mut()
+            .is_some_and(|f| f.poll(cx).is_ready());
+        let o = from_origin
+            .as_mut()
+            .as_pin_mut()
+            .is_some_and(|f| f.poll(cx).is_ready());
+        match (c, o) {
+            (true, true) => return Poll::Ready(Ok(turn)),
+            (true, false) => return Poll::Ready(Ok(Wake::Client)),
+            (false, true) => return Poll::Ready(Ok(Wake::Origin)),
+            (false, false) => {}
         }
         loop {
             if Pin::as_mut(&mut timer).poll(cx).is_pending() {
@@ -348,6 +366,65 @@ pub(super) async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    /// When both sides are readable, the turn decides which is served (the relay gives the
+    /// other side the next turn, so neither can starve the other); when one is, that one; a
+    /// direction whose data ended is not waited on; the idle deadline ends the wait.
+    async fn turns() {
+        let w = crate::testkit::worker("[[route]]\nkey = \"GET /x\"\nmock = {}\n");
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        let (mut cp, c, _) = crate::testkit::accepted();
+        let (mut op, o, _) = crate::testkit::accepted();
+        let (c, o) = (Stream::Plain(c), Stream::Plain(o));
+        let mut clock = Clock::new(Duration::from_millis(100), Duration::ZERO, Duration::ZERO);
+        let open = (Flow::Open, Flow::Open);
+        cp.write_all(b"from client").unwrap();
+        c.readable().await.unwrap();
+        assert_eq!(
+            wait(&cx, &mut clock, &c, &o, open, Wake::Origin).await,
+            Ok(Wake::Client)
+        );
+        op.write_all(b"from origin").unwrap();
+        o.readable().await.unwrap();
+        assert_eq!(
+            wait(&cx, &mut clock, &c, &o, open, Wake::Origin).await,
+            Ok(Wake::Origin)
+        );
+        assert_eq!(
+            wait(&cx, &mut clock, &c, &o, open, Wake::Client).await,
+            Ok(Wake::Client)
+        );
+        let origin_only = (Flow::Ended, Flow::Open);
+        assert_eq!(
+            wait(&cx, &mut clock, &c, &o, origin_only, Wake::Client).await,
+            Ok(Wake::Origin)
+        );
+        let ended = (Flow::Ended, Flow::Ended);
+        assert_eq!(
+            wait(&cx, &mut clock, &c, &o, ended, Wake::Client).await,
+            Err(TunnelEnd::Idle)
+        );
+    }
+
+    #[test]
+    fn turns_epoll() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(turns());
+    }
+
+    #[test]
+    fn turns_io_uring() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(turns());
+    }
 
     /// The connection's read buffer can be reclaimed whole (no head pins it) after a request
     /// that may switch protocols; an ordinary request's head stays a zero-copy view.
