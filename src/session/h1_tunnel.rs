@@ -11,8 +11,8 @@
 //! synchronous read, writes it to the other side, and gives the buffer back. Leaves out: the
 //! handshake's rules and the choice to tunnel (the integration's), and WebSocket framing: the
 //! bytes are relayed as they come, never parsed, and nothing is ever sent of our own (no
-//! close frame: a tunnel the gateway ends is closed at the TCP/TLS level, which RFC 6455 §7.1.7
-//! lets either endpoint see as the connection failing, close code 1006).
+//! close frame: a tunnel the gateway ends is closed at the TCP/TLS level, which each endpoint
+//! reports as close code 1006, "closed abnormally", RFC 6455 §7.1.5, §7.4.1).
 //!
 //! Data flow: client [`Stream`] ⇄ pooled buffer (only while a copy is under way) ⇄ origin
 //! [`Stream`]; counts of each direction go to the caller.
@@ -344,8 +344,9 @@ pub(super) fn own_head_if_upgrade(mut head: RequestHead) -> RequestHead {
 
 /// Writes `out` (the 101 head and what the origin sent after it) to the client, then what the
 /// client sent after its request (`pipelined`) to the origin, before the relay starts: none of
-/// it may be lost (RFC 6455 §4.1 lets a client send frames once it has sent its handshake...
-/// strictly after the 101, but a relay must not rely on it).
+/// it may be lost. (RFC 6455 §4.1 has a client wait for the 101 before it sends more, but a
+/// relay must not lose what an eager one sent; an origin may send its first frames with the
+/// 101.)
 pub(super) async fn open(
     client: &mut Stream,
     origin: &mut Stream,
