@@ -68,6 +68,11 @@ pub enum GatewayError {
     /// `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2 item 4, §4.4).
     #[error("unsupported WebSocket version")]
     WebSocketVersion,
+    /// How a switched connection's tunnel (after a 101) ended when not by both sides closing:
+    /// idle, drained, a side broken. Recorded for the access log only: the response (the 101)
+    /// was sent long before, so this status is never sent.
+    #[error("tunnel ended: {0}")]
+    TunnelEnded(&'static str),
     /// A bug caught before it could misframe the connection (the detail names it): 500, and
     /// the connection closes, its byte stream no longer trusted.
     #[error("internal error: {0}")]
@@ -116,6 +121,7 @@ impl GatewayError {
             GatewayError::Internal(_) => 500,
             GatewayError::WebSocketHandshake(_) => 400,
             GatewayError::WebSocketVersion => 426,
+            GatewayError::TunnelEnded(_) => 502,
         }
     }
 

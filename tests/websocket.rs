@@ -565,7 +565,7 @@ mod features {
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(lines.len(), 1, "{log}");
         let l = lines[0];
-        for part in ["\"status\":101", "\"routeKey\":\"GET /chat\"", "\"integrationStatus\":101"] {
+        for part in ["\"status\":101", "\"routeKey\":\"GET /chat\"", "\"integrationStatus\":101", "\"errorMessage\":\"-\""] {
             assert!(l.contains(part), "{part} in {l}");
         }
         let num = |name: &str| -> f64 {
@@ -642,6 +642,7 @@ mod features {
         let _ = std::fs::remove_file(&path);
         assert_eq!(log.lines().count(), 1, "{log}");
         assert!(log.contains("\"status\":101"), "{log}");
+        assert!(log.contains("\"errorMessage\":\"tunnel ended: closed by shutdown\""), "{log}");
     }
 
     fn python_websockets_client_through_the_gateway(d) {

@@ -35,7 +35,7 @@ use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
 use crate::metrics::Shard;
 use crate::response::Response;
-use crate::session::{Session, TunnelOrigin};
+use crate::session::{Session, TunnelEnd, TunnelOrigin};
 use crate::worker::Cx;
 
 /// Counts a WebSocket connection as open on its route for as long as it lives, however the
@@ -58,6 +58,17 @@ impl<'a> OpenGuard<'a> {
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
         self.shard.websocket_closed(self.route);
+    }
+}
+
+/// The access log's reason for a tunnel that did not end by both sides closing.
+fn ended_why(end: TunnelEnd) -> Option<&'static str> {
+    match end {
+        TunnelEnd::Closed => None,
+        TunnelEnd::Idle => Some("idle timeout (websocket_idle_ms)"),
+        TunnelEnd::Drained => Some("closed by shutdown"),
+        TunnelEnd::ClientBroken => Some("client connection broken"),
+        TunnelEnd::OriginBroken => Some("origin connection broken"),
     }
 }
 
@@ -138,7 +149,9 @@ pub async fn run<S: Session>(
                     idle,
                 };
                 let r = Response::origin(&rh, None);
-                conn.tunnel(w, head, st, r, origin).await.map(|_| ())
+                let end = conn.tunnel(w, head, st, r, origin).await?;
+                st.error = ended_why(end).map(GatewayError::TunnelEnded);
+                Ok(())
             }
             Err(m) => Err(GatewayError::UpstreamProtocol(m)),
         }
