@@ -293,7 +293,7 @@ mod echo {
 
         fn an_idle_tunnel_is_closed_on_both_sides(d) {
             let o = WsOrigin::start(Mode::Echo);
-            let g = Gateway::start(d, 1, &ws_routes(o.addr, "websocket_idle_ms = 300"));
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, "websocket_idle_ms = 500"));
             let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
             echo(&mut ws, Message::text("x"));
             let t = Instant::now();
