@@ -3,10 +3,10 @@
 //! or into `proxy`, `config` does not import the modules it configures, the outbound client
 //! stands alone (no session, integration or proxy), integrations do not know the client's
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
-//! client), a connection's facts are a neutral leaf, and sessions relay response bodies without
-//! the outbound client, and WebSocket rules live in the integration (sessions only tunnel
-//! bytes after a 101). Comments (doc links included) are not imports and are skipped. See
-//! README.md, "Architecture".
+//! client), a connection's facts are a neutral leaf, sessions relay response bodies without
+//! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
+//! after a 101), and the HTTP/2 protocol is sans-IO (bytes only). Comments (doc links
+//! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +71,7 @@ const OUTSIDE_CONFIG: &[&str] = &[
     "fmt.rs",
     "health.rs",
     "http",
+    "http2",
     "lib.rs",
     "main.rs",
     "metrics",
@@ -91,6 +92,7 @@ const BELOW_PROXY: &[&str] = &[
     "fmt.rs",
     "health.rs",
     "http",
+    "http2",
     "metrics",
     "router",
     "runtime.rs",
@@ -301,6 +303,33 @@ fn websocket_rules_live_in_the_integration() {
     assert!(
         hits.is_empty(),
         "WebSocket knowledge outside the integration:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn http2_is_sans_io() {
+    // the HTTP/2 protocol is bytes in, events and bytes out: no socket, runtime, session,
+    // proxy, worker or config (the session drives it and maps config onto its Limits)
+    let hits = code_lines_naming(
+        &["http2"],
+        &[
+            "crate::session",
+            "crate::proxy",
+            "crate::transport",
+            "crate::worker",
+            "crate::config",
+            "crate::server",
+            "crate::client",
+            "crate::integration",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the HTTP/2 protocol imports an IO layer:\n{}",
         hits.join("\n")
     );
 }
