@@ -59,6 +59,20 @@ pub enum GatewayError {
     /// The API key's quota for the period is used up.
     #[error("quota exhausted")]
     QuotaExceeded,
+    /// A WebSocket opening handshake (RFC 6455 §4.2.1) on a route with `websocket = true` that
+    /// breaks the rules (not GET, a body, no `Connection: upgrade`, a bad or missing
+    /// `Sec-WebSocket-Key`, no `Sec-WebSocket-Version`): 400, as RFC 6455 §4.2.2 asks.
+    #[error("invalid WebSocket handshake: {0}")]
+    WebSocketHandshake(&'static str),
+    /// A WebSocket handshake asking for a version other than 13: 426 with
+    /// `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2 item 4, §4.4).
+    #[error("unsupported WebSocket version")]
+    WebSocketVersion,
+    /// How a switched connection's tunnel (after a 101) ended when not by both sides closing:
+    /// idle, drained, a side broken. Recorded for the access log only: the response (the 101)
+    /// was sent long before, so this status is never sent.
+    #[error("tunnel ended: {0}")]
+    TunnelEnded(&'static str),
     /// A bug caught before it could misframe the connection (the detail names it): 500, and
     /// the connection closes, its byte stream no longer trusted.
     #[error("internal error: {0}")]
@@ -105,6 +119,9 @@ impl GatewayError {
             GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
             GatewayError::Internal(_) => 500,
+            GatewayError::WebSocketHandshake(_) => 400,
+            GatewayError::WebSocketVersion => 426,
+            GatewayError::TunnelEnded(_) => 502,
         }
     }
 
@@ -133,6 +150,19 @@ impl GatewayError {
             _ => json_message(self.status()),
         }
     }
+
+    /// Field lines (each ending in CRLF) the error response carries besides its framing: a
+    /// 426 names the protocol and version it requires (RFC 9110 §15.5.22: a 426 MUST send
+    /// `Upgrade`; §7.8: with the `upgrade` connection option; RFC 6455 §4.4:
+    /// `Sec-WebSocket-Version` lists the versions the server understands).
+    pub fn fields(&self) -> &'static [u8] {
+        match self {
+            GatewayError::WebSocketVersion => {
+                b"sec-websocket-version: 13\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+            }
+            _ => b"",
+        }
+    }
 }
 
 /// `{"message":"..."}` for a status, as AWS API Gateway words it.
@@ -145,6 +175,7 @@ pub fn json_message(status: u16) -> &'static str {
         413 => r#"{"message":"Request Entity Too Large"}"#,
         414 => r#"{"message":"URI Too Long"}"#,
         417 => r#"{"message":"Expectation Failed"}"#,
+        426 => r#"{"message":"Upgrade Required"}"#,
         429 => r#"{"message":"Too Many Requests"}"#,
         431 => r#"{"message":"Request Header Fields Too Large"}"#,
         501 => r#"{"message":"Not Implemented"}"#,
@@ -160,6 +191,7 @@ pub fn json_message(status: u16) -> &'static str {
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
@@ -184,6 +216,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         415 => "Unsupported Media Type",
         417 => "Expectation Failed",
         422 => "Unprocessable Content",
+        426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

@@ -4,8 +4,9 @@
 //! stands alone (no session, integration or proxy), integrations do not know the client's
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
-//! the outbound client, the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session
-//! reaches the lifecycle only through the stream task the server gives it. Comments (doc links
+//! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
+//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session reaches
+//! the lifecycle only through the stream task the server gives it. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -281,6 +282,28 @@ fn formatting_is_not_borrowed_from_proxy() {
     assert!(
         hits.is_empty(),
         "formatting borrowed from proxy:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn websocket_rules_live_in_the_integration() {
+    // the handshake (RFC 6455) is the integration's; a session only tunnels bytes after a 101
+    // (any protocol switch), and the lifecycle has no `if websocket` of its own: it wraps
+    // `Session::tunnel` with the response filter like every other response
+    let hits = code_lines_naming(
+        &["session", "proxy", "client"],
+        &[
+            "ws_handshake",
+            "integration::websocket",
+            "Sec-WebSocket",
+            "sec-websocket-accept",
+            "WebSocket::",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "WebSocket knowledge outside the integration:\n{}",
         hits.join("\n")
     );
 }

@@ -43,6 +43,7 @@
 
 pub mod pool;
 pub mod request;
+pub mod upgrade;
 
 pub use pool::{Upstream, UpstreamConn};
 pub use request::{InvalidHead, OutboundHead};
@@ -158,7 +159,7 @@ pub async fn exchange(
                 return Err(e);
             }
         }
-        match read_response_head(cx, &mut uc, req.is_head, timeout).await {
+        match read_response_head(cx, &mut uc, req.is_head, timeout, Switch::Refused).await {
             Ok(rh) => {
                 if rh.status >= 500 {
                     up.note_error(uc.target); // passive health: 5xx count as failures
@@ -191,17 +192,28 @@ enum HeadFail {
     Bad(&'static str),
 }
 
+/// Whether a `101 Switching Protocols` may end the exchange (RFC 9110 §15.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// No upgrade was asked for: a 101 is a protocol error.
+    Refused,
+    /// The request asked for an upgrade ([`upgrade::exchange`]): a 101 is its final answer.
+    Accepted,
+}
+
 /// Reads the final response head, skipping interim 1xx responses (RFC 9110 §15.2).
 async fn read_response_head(
     cx: &ClientCx<'_>,
     uc: &mut UpstreamConn,
     is_head: bool,
     limit: Duration,
+    switch: Switch,
 ) -> Result<ResponseHead, HeadFail> {
     let deadline = Instant::now() + limit;
     let mut received = false;
     loop {
         match parse_response(&mut uc.buf, is_head, cx.limits) {
+            Ok(Some(rh)) if rh.status == 101 && switch == Switch::Accepted => return Ok(rh),
             Ok(Some(rh)) if rh.status == 101 => return Err(HeadFail::Bad("unexpected 101")),
             Ok(Some(rh)) if rh.is_informational() => continue,
             Ok(Some(rh)) => return Ok(rh),

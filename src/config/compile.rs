@@ -95,6 +95,8 @@ pub struct Timeouts {
     pub body_rate_grace: Duration,
     /// Lingering close: longest time to keep discarding a client's bytes (zero: no lingering).
     pub linger: Duration,
+    /// Idle timeout of upgraded (WebSocket) connections, for routes without their own.
+    pub websocket_idle: Duration,
 }
 
 /// One `[[route]]`.
@@ -249,8 +251,14 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     };
     let mut routes = Vec::with_capacity(raw.route.len());
     let body = server.as_ref().map_or_else(BodyPolicy::default, |s| s.body);
+    let ws_idle = server
+        .as_ref()
+        .map_or(Duration::from_millis(raw::DEFAULT_WEBSOCKET_IDLE_MS), |s| {
+            s.timeouts.websocket_idle
+        });
+    let server_fwd = (body, ws_idle);
     for (i, r) in raw.route.iter().enumerate() {
-        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, body, &mut cx) {
+        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, server_fwd, &mut cx) {
             routes.push(rc);
         }
     }
@@ -421,6 +429,11 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         shutdown: cx.millis(&t.shutdown_ms, key("shutdown_ms"), &raw::SHUTDOWN_MS),
         body_rate_grace: forwarding::grace(t, cx),
         linger: cx.millis(&t.linger_ms, key("linger_ms"), &(0..=raw::MAX_LINGER_MS)),
+        websocket_idle: cx.millis(
+            &t.websocket_idle_ms,
+            key("websocket_idle_ms"),
+            &raw::WEBSOCKET_IDLE_MS,
+        ),
     };
     let body = forwarding::server_policy(l, cx);
     let max_linger_bytes = cx.range(
@@ -451,7 +464,7 @@ fn compile_route(
     r: &raw::RawRoute,
     router: Option<&Router>,
     ups: &[raw::RawUpstream],
-    server_body: BodyPolicy,
+    (server_body, ws_idle): (BodyPolicy, Duration),
     cx: &mut Ctx<'_>,
 ) -> Option<RouteConfig> {
     let key = r.key.get_ref().clone();
@@ -484,7 +497,7 @@ fn compile_route(
             Integration::Http {
                 upstream: idx,
                 path,
-                forwarding: forwarding::route(r, up, server_body),
+                forwarding: forwarding::route(r, up, server_body, ws_idle),
             }
         }
         (None, Some(m)) => {

@@ -76,6 +76,10 @@ pub fn table(source: &str) -> Result<Table, String> {
             if r.contains_key("upstream") && !r.contains_key("strip_api_key") {
                 r.insert("strip_api_key".to_string(), Value::Boolean(false));
             }
+            // likewise `websocket` (mock routes refuse it): off unless set
+            if r.contains_key("upstream") && !r.contains_key("websocket") {
+                r.insert("websocket".to_string(), Value::Boolean(false));
+            }
         }
     }
     Ok(t)

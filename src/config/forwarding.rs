@@ -1,6 +1,7 @@
 //! Validation of how an HTTP integration forwards a request: request-body buffering and the
 //! minimum body rate (`[server.limits]` → `[[upstream]]` → `[[route]]`, the most specific wins),
-//! the per-route integration timeout (`timeout_ms`) and `strip_api_key`.
+//! the per-route integration timeout (`timeout_ms`), `strip_api_key`, and WebSocket proxying
+//! (`websocket`, `websocket_idle_ms`, defaulting to `server.timeouts.websocket_idle_ms`).
 //!
 //! Owns: the ranges of these keys (errors name the key and the line) and resolving them into one
 //! [`Forwarding`] per route at load, so the hot path reads a single precomputed value. Leaves
@@ -42,6 +43,18 @@ pub struct Forwarding {
     pub timeout: Option<Duration>,
     /// The API key header (`api_keys.header`) is not forwarded to the origin.
     pub strip_api_key: bool,
+    /// WebSocket opening handshakes are honoured on this route (`websocket = true`).
+    pub websocket: WebSocket,
+}
+
+/// Whether a route honours WebSocket opening handshakes (RFC 6455), and how long its upgraded
+/// connections may stay idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebSocket {
+    /// `websocket = false` (the default): upgrade fields are stripped, plain HTTP.
+    Off,
+    /// `websocket = true`: no byte either way for `idle` closes the tunnel.
+    On { idle: Duration },
 }
 
 /// `[server.limits]` `request_buffer_bytes` / `min_body_rate`, validated.
@@ -94,11 +107,24 @@ pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
             &raw::ROUTE_TIMEOUT_MS_RANGE,
         );
     }
+    if let Some(t) = &r.websocket_idle_ms {
+        let key = format!("route[{i}].websocket_idle_ms");
+        if r.websocket.as_ref().is_some_and(|w| *w.get_ref()) {
+            cx.range(t, key, &raw::WEBSOCKET_IDLE_MS);
+        } else {
+            cx.err(t, key, "has no effect without websocket = true");
+        }
+    }
 }
 
 /// The route's forwarding settings (checked by [`check_route`]): its own values, else its
 /// upstream's, else the server's.
-pub(super) fn route(r: &RawRoute, up: &RawUpstream, server: BodyPolicy) -> Forwarding {
+pub(super) fn route(
+    r: &RawRoute,
+    up: &RawUpstream,
+    server: BodyPolicy,
+    ws_idle: Duration,
+) -> Forwarding {
     let timeout = r
         .timeout_ms
         .as_ref()
@@ -123,6 +149,15 @@ pub(super) fn route(r: &RawRoute, up: &RawUpstream, server: BodyPolicy) -> Forwa
         },
         timeout,
         strip_api_key: r.strip_api_key.as_ref().is_some_and(|s| *s.get_ref()),
+        websocket: match &r.websocket {
+            Some(w) if *w.get_ref() => WebSocket::On {
+                idle: r
+                    .websocket_idle_ms
+                    .as_ref()
+                    .map_or(ws_idle, |t| Duration::from_millis(*t.get_ref())),
+            },
+            _ => WebSocket::Off,
+        },
     }
 }
 
@@ -137,6 +172,14 @@ fn refuse_on_mock(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
     }
     if let Some(v) = &r.timeout_ms {
         cx.err(v, format!("route[{i}].timeout_ms"), msg);
+    }
+    if let Some(v) = &r.websocket {
+        // RFC 6455 needs an origin that answers the handshake: a mock cannot
+        let m = "WebSocket proxying needs an HTTP integration (upstream), not a mock";
+        cx.err(v, format!("route[{i}].websocket"), m);
+    }
+    if let Some(v) = &r.websocket_idle_ms {
+        cx.err(v, format!("route[{i}].websocket_idle_ms"), msg);
     }
     if let Some(v) = &r.strip_api_key {
         cx.err(v, format!("route[{i}].strip_api_key"), msg);
@@ -248,5 +291,65 @@ mod tests {
              request_buffer_bytes = 16777216\nmin_body_rate = 1073741824\n"
         );
         from_str(&ok).unwrap();
+    }
+
+    /// `websocket` defaults to off; `websocket_idle_ms` comes from the route, else
+    /// `server.timeouts.websocket_idle_ms`, else 10 minutes; a mock route refuses both, and
+    /// an out-of-range or orphan idle timeout is an error naming its key and line.
+    #[test]
+    fn websocket_keys() {
+        use super::WebSocket;
+        use std::time::Duration;
+        let text = format!(
+            "{UP}[[route]]\nkey = \"GET /a\"\nupstream = \"u\"\nwebsocket = true\n\
+             [[route]]\nkey = \"GET /b\"\nupstream = \"u\"\nwebsocket = true\n\
+             websocket_idle_ms = 1500\n\
+             [[route]]\nkey = \"GET /c\"\nupstream = \"u\"\n"
+        );
+        let c = from_str(&text).unwrap();
+        let idle = |ms| WebSocket::On {
+            idle: Duration::from_millis(ms),
+        };
+        assert_eq!(fwd(&c, 0).websocket, idle(600_000));
+        assert_eq!(fwd(&c, 1).websocket, idle(1500));
+        assert_eq!(fwd(&c, 2).websocket, WebSocket::Off);
+        let c = from_str(&format!(
+            "[server.timeouts]\nwebsocket_idle_ms = 2000\n{text}"
+        ))
+        .unwrap();
+        assert_eq!(fwd(&c, 0).websocket, idle(2000));
+        assert_eq!(fwd(&c, 1).websocket, idle(1500));
+        assert_eq!(
+            c.server.timeouts.websocket_idle,
+            Duration::from_millis(2000)
+        );
+
+        let bad = format!(
+            "[server.timeouts]\nwebsocket_idle_ms = 0\n\
+             {UP}[[route]]\nkey = \"GET /a\"\nmock = {{}}\nwebsocket = true\n\
+             [[route]]\nkey = \"GET /b\"\nupstream = \"u\"\nwebsocket = true\n\
+             websocket_idle_ms = 86400001\n\
+             [[route]]\nkey = \"GET /c\"\nupstream = \"u\"\nwebsocket_idle_ms = 5\n"
+        );
+        let e = from_str(&bad).unwrap_err();
+        let mut got: Vec<_> = e.0.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        got.sort_by_key(|&(_, l)| l);
+        assert_eq!(
+            got,
+            vec![
+                ("server.timeouts.websocket_idle_ms", 2),
+                ("route[0].websocket", 9),
+                ("route[1].websocket_idle_ms", 14),
+                ("route[2].websocket_idle_ms", 18),
+            ],
+            "{}",
+            e.render("t")
+        );
+        let r = e.render("gw.toml");
+        assert!(
+            r.contains("gw.toml:9:")
+                && r.contains("route[0].websocket: WebSocket proxying needs an HTTP integration"),
+            "{r}"
+        );
     }
 }

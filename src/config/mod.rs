@@ -34,7 +34,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
-pub use forwarding::{BodyPolicy, Forwarding};
+pub use forwarding::{BodyPolicy, Forwarding, WebSocket};
 pub use types::AdminLimits;
 pub use upstreams::{Balance, CheckSpec};
 

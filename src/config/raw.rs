@@ -40,6 +40,12 @@ pub const DEFAULT_SHUTDOWN_MS: u64 = 10_000;
 pub const DEFAULT_LINGER_MS: u64 = 5_000;
 /// Upper bound of `server.timeouts.linger_ms`.
 pub const MAX_LINGER_MS: u64 = 60_000;
+/// Idle timeout of an upgraded WebSocket connection (`server.timeouts.websocket_idle_ms`, per
+/// route `websocket_idle_ms`): 10 minutes, as AWS API Gateway's WebSocket APIs.
+pub const DEFAULT_WEBSOCKET_IDLE_MS: u64 = 600_000;
+/// Range of `websocket_idle_ms`: zero would close every tunnel at once; a day is the most a
+/// silent tunnel is worth keeping (API Gateway caps a connection at 2 hours).
+pub const WEBSOCKET_IDLE_MS: RangeInclusive<u64> = 1..=86_400_000;
 /// Most bytes a lingering close discards before it closes anyway
 /// (`server.limits.max_linger_bytes`): about what a 100 Mbit/s client sends in `linger_ms`.
 pub const DEFAULT_MAX_LINGER_BYTES: u64 = 64 * 1024 * 1024;
@@ -398,6 +404,9 @@ pub struct RawTimeouts {
     /// How long a request body may take before `limits.min_body_rate` applies.
     pub body_rate_grace_ms: Spanned<u64>,
     pub linger_ms: Spanned<u64>,
+    /// Idle timeout of an upgraded (WebSocket) connection: no byte either way for this long
+    /// closes both sides. Routes may override it.
+    pub websocket_idle_ms: Spanned<u64>,
 }
 
 impl Default for RawTimeouts {
@@ -410,6 +419,7 @@ impl Default for RawTimeouts {
             shutdown_ms: Spanned::new(0..0, DEFAULT_SHUTDOWN_MS),
             body_rate_grace_ms: Spanned::new(0..0, DEFAULT_BODY_RATE_GRACE_MS),
             linger_ms: Spanned::new(0..0, DEFAULT_LINGER_MS),
+            websocket_idle_ms: Spanned::new(0..0, DEFAULT_WEBSOCKET_IDLE_MS),
         }
     }
 }
@@ -543,6 +553,13 @@ pub struct RawRoute {
     pub timeout_ms: Option<Spanned<u64>>,
     /// Do not forward the API key header (`api_keys.header`) to the origin (default: forwarded).
     pub strip_api_key: Option<Spanned<bool>>,
+    /// Honour WebSocket opening handshakes (RFC 6455) on this HTTP route: forwarded with their
+    /// upgrade fields, the connection relayed both ways after the origin's 101 (default false:
+    /// the upgrade fields are stripped and the request proceeds as plain HTTP).
+    pub websocket: Option<Spanned<bool>>,
+    /// Idle timeout of this route's upgraded connections (overrides
+    /// `server.timeouts.websocket_idle_ms`).
+    pub websocket_idle_ms: Option<Spanned<u64>>,
 }
 
 /// `mock = { status, body, headers }`

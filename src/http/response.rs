@@ -133,8 +133,10 @@ pub fn status_has_content(status: u16) -> bool {
 ///   drops Transfer-Encoding and re-frames, so it could not forward e.g. a
 ///   gzip transfer coding faithfully (item 4 would read it close-delimited);
 /// - Transfer-Encoding in an HTTP/1.0 response -> `BadResponse` (RFC 9112 6.1);
-/// - 101 Switching Protocols -> `BadResponse`: the proxy never forwards
-///   Upgrade, so an origin must not switch (RFC 9110 15.2.2).
+///
+/// A 101 Switching Protocols parses like any 1xx (no content; what follows its head is the
+/// new protocol's): whether one is acceptable is the outbound client's decision, which refuses
+/// it unless the request asked for an upgrade (RFC 9110 §15.2.2, a WebSocket route).
 ///
 /// Framing fields of bodiless responses (HEAD, 1xx, 204, 304) are ignored.
 pub fn parse_response(
@@ -181,9 +183,6 @@ fn parse_head(
         Some(c @ 100..=599) => c,
         _ => return Err(bad("invalid status code")),
     };
-    if status == 101 {
-        return Err(bad("unexpected 101 Switching Protocols"));
-    }
     // httparse checked the layout "HTTP/1.x SP DDD" (13 bytes with the SP),
     // so the reason-phrase runs from offset 13 to the first CR. We take it
     // from the bytes because httparse blanks reasons containing obs-text.
@@ -369,10 +368,12 @@ Strict-Transport-Security: max-age=1\r\nContent-Length: 0\r\n\r\n");
         let h = ok(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
         assert!(h.is_informational());
         assert_eq!(h.body, BodyKind::Empty);
-        assert_eq!(
-            err(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"),
-            HttpError::BadResponse("unexpected 101 Switching Protocols")
+        // a 101 is a head without content; the client decides whether it was asked for
+        let h = ok(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nContent-Length: 5\r\n\r\n",
         );
+        assert!(h.is_informational());
+        assert_eq!((h.status, h.body), (101, BodyKind::Empty));
     }
 
     #[test]

@@ -20,9 +20,10 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::rewrite::{listener_authority, write_request_head};
+use super::ws_handshake::{self, Opening};
 use super::{Handled, RequestCtx};
 use crate::client::{self, BodySource, ClientCx, Outbound};
-use crate::config::Forwarding;
+use crate::config::{Forwarding, WebSocket};
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
 use crate::http::{BodyChunk, BodyEncoder, BodyKind, Method, RequestHead};
@@ -51,6 +52,17 @@ pub async fn run<'a, S: Session>(
     st: &mut ExchangeState,
     call: HttpCall<'_>,
 ) -> Result<Handled<'a>, GatewayError> {
+    // A WebSocket opening on a route that allows it, over a session that can hand its
+    // connection over, is an upgrade; anything else (other Upgrade tokens, HTTP/1.0, routes
+    // without `websocket`) goes on as plain HTTP, its upgrade fields stripped as hop-by-hop.
+    if let WebSocket::On { idle } = call.forwarding.websocket {
+        if conn.can_tunnel(req.head) {
+            if let Opening::WebSocket(key) = ws_handshake::classify(req.head)? {
+                super::websocket::run(w, conn, req, st, &call, key, idle).await?;
+                return Ok(Handled::Sent);
+            }
+        }
+    }
     let rewrite = call.path.map(|t| (t, req.params));
     forward(
         w,

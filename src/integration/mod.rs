@@ -4,7 +4,8 @@
 //! cfg) -> Result<Handled, GatewayError>`, generic over the client's [`Session`] (never a
 //! concrete connection: an integration does not know the client's protocol): [`mock`] (a response from memory), [`http`] (forward to
 //! an upstream: the head rewrite in [`rewrite`], the exchange through [`crate::client`], the
-//! response relayed by [`relay`]); Lambda joins as a third. Leaves out: the phases around them
+//! response relayed by [`relay`]; a WebSocket upgrade on a route that allows it: [`websocket`],
+//! with the handshake rules in [`ws_handshake`]); Lambda joins as a third. Leaves out: the phases around them
 //! (route, auth, throttle, the response filter, error mapping, logging: see
 //! the lifecycle in `proxy`, which this module never imports) and the client connection's
 //! protocol (the session's).
@@ -20,6 +21,8 @@ pub mod http;
 pub mod mock;
 pub mod relay;
 pub mod rewrite;
+pub mod websocket;
+pub mod ws_handshake;
 
 use crate::config::Integration;
 use crate::error::GatewayError;
@@ -43,6 +46,8 @@ pub struct RequestCtx<'r> {
     pub head: &'r RequestHead,
     /// The route's path parameters, in path order.
     pub params: &'r [&'r [u8]],
+    /// The route's index in the config (per-route metrics, e.g. open WebSocket connections).
+    pub route: usize,
 }
 
 /// Runs the route's integration.

@@ -49,6 +49,21 @@ pub fn write_request_head(
     rewrite: Option<Rewrite<'_>>,
     strip: Option<&[u8]>,
 ) {
+    write_request_fields(out, head, request_id, facts, default_host, rewrite, strip);
+    out.put_slice(b"\r\n");
+}
+
+/// [`write_request_head`] without the empty line that ends the head: a caller adds fields of
+/// its own (a WebSocket upgrade's `upgrade` and `connection`, see [`super::websocket`]).
+pub fn write_request_fields(
+    out: &mut BytesMut,
+    head: &RequestHead,
+    request_id: &RequestId,
+    facts: &ConnFacts,
+    default_host: Option<&str>,
+    rewrite: Option<Rewrite<'_>>,
+    strip: Option<&[u8]>,
+) {
     out.put_slice(head.method_bytes());
     out.put_u8(b' ');
     let target = head.slice(head.target);
@@ -132,7 +147,6 @@ pub fn write_request_head(
         BodyKind::Chunked => out.put_slice(b"transfer-encoding: chunked\r\n"),
         BodyKind::Empty | BodyKind::CloseDelimited => {}
     }
-    out.put_slice(b"\r\n");
 }
 
 #[cfg(test)]

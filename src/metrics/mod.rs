@@ -60,6 +60,10 @@ pub struct RouteStats {
     pub integration_sum_us: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// WebSocket connections open now (a gauge: up at the 101, down when the tunnel ends).
+    pub websocket_open: u64,
+    /// WebSocket connections upgraded so far (origin's 101 relayed).
+    pub websocket_upgrades: u64,
 }
 
 impl Default for RouteStats {
@@ -72,6 +76,8 @@ impl Default for RouteStats {
             integration_sum_us: 0,
             bytes_in: 0,
             bytes_out: 0,
+            websocket_open: 0,
+            websocket_upgrades: 0,
         }
     }
 }
@@ -202,6 +208,24 @@ impl Shard {
         self.requests.set(self.requests.get() + 1);
     }
 
+    /// A WebSocket connection of `route` was upgraded and is open.
+    pub fn websocket_opened(&self, route: usize) {
+        if let Some(s) = self.routes.get(route) {
+            let mut s = s.borrow_mut();
+            s.websocket_open += 1;
+            s.websocket_upgrades += 1;
+        }
+    }
+
+    /// A WebSocket connection of `route` ended (paired with [`Shard::websocket_opened`] on
+    /// the same shard, so the gauge never goes below zero).
+    pub fn websocket_closed(&self, route: usize) {
+        if let Some(s) = self.routes.get(route) {
+            let mut s = s.borrow_mut();
+            s.websocket_open = s.websocket_open.saturating_sub(1);
+        }
+    }
+
     /// Requests recorded so far.
     pub fn requests(&self) -> u64 {
         self.requests.get()
@@ -314,6 +338,8 @@ pub fn merge(snaps: &[Snapshot]) -> Vec<RouteStats> {
             m.integration_sum_us += r.integration_sum_us;
             m.bytes_in += r.bytes_in;
             m.bytes_out += r.bytes_out;
+            m.websocket_open += r.websocket_open;
+            m.websocket_upgrades += r.websocket_upgrades;
         }
     }
     out

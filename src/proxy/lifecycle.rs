@@ -45,7 +45,7 @@ use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
 use crate::response::{Response, ResponseBody, Source};
 use crate::router::RouteMatch;
-use crate::session::{Refused, Session};
+use crate::session::{Refused, Session, TunnelEnd, TunnelOrigin};
 use crate::throttle::worker::{Denied, Identity};
 use crate::worker::Cx;
 
@@ -98,6 +98,7 @@ async fn admit_and_serve<'a, S: Session>(
     let req = RequestCtx {
         head,
         params: &m.params,
+        route: m.route,
     };
     integration::run(w, &mut Filtered(sess), &req, st, &rc.integration).await
 }
@@ -388,6 +389,26 @@ impl<S: Session> Session for Filtered<'_, S> {
 
     async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<S::Outcome> {
         self.0.refuse(w, r).await
+    }
+
+    fn can_tunnel(&self, head: &RequestHead) -> bool {
+        self.0.can_tunnel(head)
+    }
+
+    /// The 101 goes through phase 6 like every response; the tunnel that follows is the
+    /// session's.
+    async fn tunnel(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+        origin: TunnelOrigin<'_>,
+    ) -> Result<TunnelEnd, GatewayError> {
+        let rid = st.request_id;
+        let mut r = r;
+        response_filter(w, self.0.facts(), rid.bytes(head), &mut r);
+        self.0.tunnel(w, head, st, r, origin).await
     }
 }
 

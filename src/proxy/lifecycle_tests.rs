@@ -277,3 +277,66 @@ fn lifecycle_serves_any_session_io_uring() {
         .unwrap();
     rt.block_on(served_through_any_session());
 }
+
+/// A session that cannot switch protocols (the trait's default `can_tunnel`, as an HTTP/2
+/// stream): a WebSocket handshake on a `websocket = true` route goes to the origin as a plain
+/// GET, its upgrade fields stripped, and the origin's answer is relayed as any response.
+async fn upgrades_are_plain_http_on_a_session_that_cannot_tunnel() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let origin = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the gateway closed before a whole head");
+            got.extend_from_slice(&buf[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .unwrap();
+        String::from_utf8(got).unwrap()
+    });
+    let toml = format!(
+        "[[upstream]]\nname = \"o\"\ntargets = [\"{addr}\"]\n\n\
+         [[route]]\nkey = \"GET /ws\"\nupstream = \"o\"\nwebsocket = true\n"
+    );
+    let w = crate::testkit::worker(&toml);
+    let g = w.current();
+    let cx = Cx { w: &w, g: &g };
+    let mut s = MemSession::new(&[], &[]);
+    let h = head(
+        b"GET /ws HTTP/1.1\r\nhost: a\r\nupgrade: websocket\r\nconnection: upgrade\r\n\
+          sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n",
+    );
+    assert!(!s.can_tunnel(&h), "the default refuses");
+    assert!(handle(&cx, &mut s, h).await);
+    let seen = s.seen.pop().unwrap();
+    assert_eq!((seen.status, seen.relayed), (200, true));
+    let text = origin.join().unwrap();
+    assert!(text.starts_with("GET /ws HTTP/1.1\r\n"), "{text}");
+    assert!(
+        !text.contains("upgrade"),
+        "upgrade fields were forwarded: {text}"
+    );
+}
+
+#[test]
+fn upgrades_are_plain_http_without_tunnel_epoll() {
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    rt.block_on(upgrades_are_plain_http_on_a_session_that_cannot_tunnel());
+}
+
+#[test]
+fn upgrades_are_plain_http_without_tunnel_io_uring() {
+    let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    rt.block_on(upgrades_are_plain_http_on_a_session_that_cannot_tunnel());
+}

@@ -129,7 +129,9 @@ impl Downstream {
         let deadline = Instant::now() + w.g.config.server.timeouts.header_read;
         loop {
             match parse_request(&mut self.buf, limits) {
-                Ok(Some(head)) => return HeadRead::Head(head),
+                Ok(Some(head)) => {
+                    return HeadRead::Head(super::h1_tunnel::own_head_if_upgrade(head))
+                }
                 Ok(None) => {}
                 Err(e) => return HeadRead::Reject(GatewayError::Http(e)),
             }
@@ -376,6 +378,23 @@ impl Session for Downstream {
             received,
         }
     }
+
+    /// Only an HTTP/1.1 request can switch protocols (RFC 9110 §7.8: an `Upgrade` received
+    /// in an HTTP/1.0 request MUST be ignored).
+    fn can_tunnel(&self, head: &RequestHead) -> bool {
+        head.version == Version::Http11
+    }
+
+    async fn tunnel(
+        &mut self,
+        w: &Cx<'_>,
+        _head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+        origin: super::TunnelOrigin<'_>,
+    ) -> Result<super::TunnelEnd, GatewayError> {
+        super::h1_tunnel::tunnel(self, w, st, r, origin).await
+    }
 }
 
 /// How the response tells the client about the connection.
@@ -387,6 +406,9 @@ pub enum ConnHeader {
     KeepAlive,
     /// The connection closes after this response.
     Close,
+    /// A `101 Switching Protocols`: the origin's `Upgrade` lines and `connection: upgrade`
+    /// (RFC 9110 §7.8: a sender of Upgrade sends the upgrade option too).
+    Upgrade,
 }
 
 impl ConnHeader {
@@ -430,6 +452,7 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
             out.put_slice(b"content-type: application/json\r\ncontent-length: ");
             put_decimal(out, e.body().len() as u64);
             out.put_slice(b"\r\n");
+            out.put_slice(e.fields());
         }
         // status line, configured fields and content-length, rendered at config load
         Source::Mock(m) => out.put_slice(&m.head),
@@ -487,6 +510,17 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
         ConnHeader::None => {}
         ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
         ConnHeader::Close => out.put_slice(b"connection: close\r\n"),
+        ConnHeader::Upgrade => {
+            if let Source::Origin { head, .. } = &r.source {
+                let upgrade = head.headers.iter().filter(|h| {
+                    h.name.len() == 7 && head.slice(h.name).eq_ignore_ascii_case(b"upgrade")
+                });
+                for h in upgrade {
+                    put_line(out, b"upgrade", head.slice(h.value));
+                }
+            }
+            out.put_slice(b"connection: upgrade\r\n");
+        }
     }
     out.put_slice(b"\r\n");
     out.len() - start

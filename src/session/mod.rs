@@ -19,17 +19,28 @@
 //! [`Session::relay`] serialises it for this client and writes it through the connection's
 //! [`crate::transport::Stream`] → [`Session::finish`] decides whether the connection goes on.
 //! Every write of response bytes to a client is in the session.
+//!
+//! Switching protocols (a WebSocket upgrade, RFC 6455; RFC 9110 §15.2.2): a session that can
+//! hand its connection over says so ([`Session::can_tunnel`]); the integration that got an
+//! origin's `101` then calls [`Session::tunnel`], which sends the 101 and relays bytes both ways
+//! between the client and the origin's [`TunnelOrigin`] until the tunnel ends
+//! ([`TunnelEnd`]). The defaults refuse: a session that cannot (an HTTP/2 stream: `Upgrade` is
+//! a connection-specific field there, RFC 9113 §8.2.2) never sees an upgrade forwarded, the
+//! integration treats the request as plain HTTP. [`h1_tunnel`] is the HTTP/1 relay.
 
 pub mod h1;
 pub mod h1_body;
 mod h1_relay;
+mod h1_tunnel;
 pub mod h2;
 mod h2_conn;
 pub mod h2_head;
 pub mod h2_response;
 pub mod h2_stream;
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
 
 use crate::config::BodyPolicy;
 use crate::error::GatewayError;
@@ -37,6 +48,7 @@ use crate::exchange::ExchangeState;
 use crate::facts::ConnFacts;
 use crate::http::{BodyChunk, RequestHead};
 use crate::response::{Response, ResponseBody};
+use crate::transport::Stream;
 use crate::worker::Cx;
 
 /// Output for a streamed body is flushed once this many bytes are pending, bounding memory per
@@ -51,6 +63,33 @@ pub struct Refused<O> {
     pub sent: u64,
     pub payload: u64,
     pub received: u64,
+}
+
+/// The origin side of a tunnel (see [`Session::tunnel`]): its connection, fresh and never
+/// pooled, after it answered `101 Switching Protocols`.
+pub struct TunnelOrigin<'a> {
+    pub stream: &'a mut Stream,
+    /// What the origin sent after its 101 that was read with it: relayed to the client first.
+    pub early: &'a mut BytesMut,
+    /// No byte either way for this long closes both sides (`websocket_idle_ms`).
+    pub idle: Duration,
+}
+
+/// How a tunnel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// Both sides ended their data (each end passed on to the other as a half-close), or one
+    /// did and the other did not follow within the half-close bound.
+    Closed,
+    /// No byte either way for the idle timeout.
+    Idle,
+    /// The worker drained: closed once its grace period was nearly over.
+    Drained,
+    /// A read or write on the client's side failed (reset, or a write that made no progress
+    /// within the idle timeout).
+    ClientBroken,
+    /// A read or write on the origin's side failed.
+    OriginBroken,
 }
 
 /// A client's protocol session as the request lifecycle sees it. Static dispatch only: the
@@ -139,4 +178,33 @@ pub trait Session {
     /// Answers a request whose head was refused (it did not parse, or came too slowly); the
     /// connection then ends.
     async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<Self::Outcome>;
+
+    /// Whether this session can switch the client's connection to another protocol for
+    /// `head` ([`Session::tunnel`]). Default: no, and the request is served as plain HTTP
+    /// (upgrade fields stripped), exactly as on a route without `websocket`.
+    fn can_tunnel(&self, head: &RequestHead) -> bool {
+        let _ = head;
+        false
+    }
+
+    /// Sends `r`, the origin's `101 Switching Protocols` (already through the response filter),
+    /// then relays bytes both ways between the client and `origin` until both ended, the
+    /// tunnel idled for `origin.idle`, or the worker drained. Bytes the client sent after its
+    /// request and bytes the origin sent after its 101 are relayed first. Counts go to `st`:
+    /// `bytes_in` grows by what the client sent through the tunnel, `bytes_out` by the 101 and
+    /// what the origin sent. The connection ends with the tunnel. Only called when
+    /// [`Session::can_tunnel`] said yes; the default refuses.
+    async fn tunnel(
+        &mut self,
+        w: &Cx<'_>,
+        head: &RequestHead,
+        st: &mut ExchangeState,
+        r: Response<'_>,
+        origin: TunnelOrigin<'_>,
+    ) -> Result<TunnelEnd, GatewayError> {
+        let _ = (w, head, st, r, origin);
+        Err(GatewayError::Internal(
+            "this session cannot switch protocols",
+        ))
+    }
 }

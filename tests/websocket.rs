@@ -1,0 +1,795 @@
+//! WebSocket proxying (RFC 6455) over HTTP/1.1 on both drivers, plain and TLS: echo through
+//! the gateway with tungstenite as client and origin, close handshakes both ways, refusals
+//! (origin 4xx, a wrong accept value, malformed handshakes, routes without `websocket`), the
+//! idle timeout, auth and throttling per connection, the access log line and the open
+//! connections gauge, drain on shutdown, bytes sent around the 101 kept, and Python's
+//! `websockets` as an independent client.
+
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::server::{ErrorResponse, Request, Response as WsResponse};
+use tungstenite::{Message, WebSocket};
+
+/// What the tungstenite origin does on each connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Echo every text and binary message.
+    Echo,
+    /// Echo the first message, then start the close handshake itself.
+    CloseAfterFirst,
+    /// Refuse the handshake with a 403.
+    Refuse,
+}
+
+/// The handshake heads an origin received, each as (lowercase name, value) pairs.
+type Heads = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+/// A WebSocket origin (tungstenite's server) on its own threads, counting what it saw.
+struct WsOrigin {
+    addr: SocketAddr,
+    /// The handshake request heads it received (names lowercase).
+    heads: Heads,
+    accepted: Arc<AtomicUsize>,
+    /// Connections whose TCP stream ended from the gateway's side (EOF read after the close).
+    ended: Arc<AtomicUsize>,
+}
+
+impl WsOrigin {
+    fn start(mode: Mode) -> WsOrigin {
+        WsOrigin::start_tls(mode, None)
+    }
+
+    /// Over TLS with `tls` (a rustls server config), when given.
+    fn start_tls(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> WsOrigin {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let o = WsOrigin {
+            addr,
+            heads: Arc::default(),
+            accepted: Arc::default(),
+            ended: Arc::default(),
+        };
+        let (heads, accepted, ended) = (o.heads.clone(), o.accepted.clone(), o.ended.clone());
+        thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(s) = s else { continue };
+                accepted.fetch_add(1, Ordering::AcqRel);
+                let (heads, ended, tls) = (heads.clone(), ended.clone(), tls.clone());
+                thread::spawn(move || {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    let raw = s.try_clone().unwrap();
+                    match tls {
+                        None => serve_ws(s, raw, mode, &heads, &ended),
+                        Some(cfg) => {
+                            let conn = rustls::ServerConnection::new(cfg).unwrap();
+                            let s = rustls::StreamOwned::new(conn, s);
+                            serve_ws(s, raw, mode, &heads, &ended)
+                        }
+                    }
+                });
+            }
+        });
+        o
+    }
+
+    fn head(&self, i: usize) -> Vec<(String, String)> {
+        self.heads.lock().unwrap()[i].clone()
+    }
+
+    /// Waits (10 s at most) until `n` connections ended from the gateway's side.
+    fn wait_ended(&self, n: usize) {
+        let t = Instant::now();
+        while self.ended.load(Ordering::Acquire) < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "origin connections did not end"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+fn serve_ws<S: Read + Write>(
+    s: S,
+    raw: TcpStream,
+    mode: Mode,
+    heads: &Mutex<Vec<Vec<(String, String)>>>,
+    ended: &AtomicUsize,
+) {
+    #[allow(clippy::result_large_err)] // tungstenite's callback signature
+    let cb = |req: &Request, resp: WsResponse| -> Result<WsResponse, ErrorResponse> {
+        let h = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        heads.lock().unwrap().push(h);
+        let mut resp = resp;
+        if req.headers().contains_key("sec-websocket-protocol") {
+            // picks the first subprotocol offered (RFC 6455 §4.2.2 item 5.5.4)
+            resp.headers_mut()
+                .insert("sec-websocket-protocol", "chat".parse().unwrap());
+        }
+        if mode == Mode::Refuse {
+            let mut e = ErrorResponse::new(Some("no".into()));
+            *e.status_mut() = tungstenite::http::StatusCode::FORBIDDEN;
+            return Err(e);
+        }
+        Ok(resp)
+    };
+    let Ok(mut ws) = tungstenite::accept_hdr(s, cb) else {
+        return;
+    };
+    let mut first = true;
+    loop {
+        match ws.read() {
+            Ok(m) if m.is_text() || m.is_binary() => {
+                if ws.send(m).is_err() {
+                    break;
+                }
+                if mode == Mode::CloseAfterFirst && first {
+                    let _ = ws.close(None);
+                }
+                first = false;
+            }
+            Ok(_) => {} // ping, pong, close (answered by tungstenite)
+            Err(_) => break,
+        }
+    }
+    // the close handshake is over (or the connection broke): the server ends TCP first (RFC
+    // 6455 §7.1.1), then sees the gateway's end
+    let _ = raw.shutdown(Shutdown::Write);
+    let mut raw = raw;
+    let mut b = [0u8; 64];
+    loop {
+        match raw.read(&mut b) {
+            Ok(0) => {
+                ended.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+            Ok(_) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// A tungstenite client through the gateway (TLS in TLS mode), with `extra` fields.
+fn ws_connect(
+    addr: SocketAddr,
+    path: &str,
+    extra: &[(&'static str, &str)],
+) -> Result<WebSocket<Conn>, u16> {
+    let conn = connect(addr);
+    let mut req = format!("ws://localhost{path}")
+        .into_client_request()
+        .unwrap();
+    for (k, v) in extra {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
+    match tungstenite::client(req, conn) {
+        Ok((ws, resp)) => {
+            assert_eq!(resp.status(), 101);
+            Ok(ws)
+        }
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("handshake failed: {e}"),
+    }
+}
+
+/// Sends `m` and expects it back.
+fn echo(ws: &mut WebSocket<Conn>, m: Message) {
+    ws.send(m.clone()).unwrap();
+    let back = ws.read().unwrap();
+    assert_eq!(back, m);
+}
+
+/// Reads until the close handshake completed and the gateway ended the TCP stream.
+fn expect_closed(ws: &mut WebSocket<Conn>) {
+    loop {
+        match ws.read() {
+            Ok(m) if m.is_close() => {}
+            Ok(m) => panic!("unexpected message {m:?}"),
+            Err(_) => break,
+        }
+    }
+    expect_eof(ws.get_mut());
+}
+
+/// The peer ended the stream (EOF or reset) within 10 s.
+fn expect_eof(c: &mut Conn) {
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut b = [0u8; 256];
+    loop {
+        match c.read(&mut b) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                panic!("the gateway did not close the connection")
+            }
+            Err(_) => return, // reset: ended too
+        }
+    }
+}
+
+fn ws_routes(origin: SocketAddr, route_extra: &str) -> String {
+    upstream_toml("u", &[origin], "")
+        + &format!(
+            "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n{route_extra}\n\
+             [[route]]\nkey = \"GET /plain\"\nupstream = \"u\"\n"
+        )
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+mod echo {
+    use super::*;
+    all_transports! {
+        fn text_binary_and_a_large_message_echo_then_the_client_closes(d) {
+            let o = WsOrigin::start(Mode::Echo);
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            let mut ws = ws_connect(g.addr, "/chat", &[("origin", "https://app.example"), ("sec-websocket-protocol", "chat, superchat")]).unwrap();
+            echo(&mut ws, Message::text("hello"));
+            echo(&mut ws, Message::binary(vec![0u8, 1, 2, 255]));
+            let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+            echo(&mut ws, Message::binary(big));
+            echo(&mut ws, Message::text("after"));
+            // the origin got the handshake forwarded as any request, plus the upgrade fields
+            let h = o.head(0);
+            assert_eq!(header(&h, "upgrade"), Some("websocket"), "{h:?}");
+            assert_eq!(header(&h, "connection"), Some("upgrade"), "{h:?}");
+            assert_eq!(header(&h, "sec-websocket-version"), Some("13"));
+            assert_eq!(header(&h, "sec-websocket-key").map(str::len), Some(24));
+            assert_eq!(header(&h, "origin"), Some("https://app.example"));
+            assert_eq!(header(&h, "sec-websocket-protocol"), Some("chat, superchat"));
+            assert_eq!(header(&h, "x-forwarded-for"), Some("127.0.0.1"));
+            assert_eq!(header(&h, "x-forwarded-proto"), Some(proto()));
+            assert_eq!(header(&h, "via"), Some("1.1 tollgate"));
+            // the client starts the close handshake: the close frames cross, both TCP streams end
+            ws.close(None).unwrap();
+            expect_closed(&mut ws);
+            o.wait_ended(1);
+            drop(ws);
+        }
+
+        fn the_origin_starts_the_close_handshake(d) {
+            let o = WsOrigin::start(Mode::CloseAfterFirst);
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+            echo(&mut ws, Message::text("one"));
+            expect_closed(&mut ws);
+            drop(ws); // the client's end reaches the origin
+            o.wait_ended(1);
+        }
+
+        fn an_origin_refusing_the_upgrade_is_relayed_and_its_connection_not_pooled(d) {
+            let o = WsOrigin::start(Mode::Refuse);
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            assert_eq!(ws_connect(g.addr, "/chat", &[]).err(), Some(403));
+            assert_eq!(o.accepted.load(Ordering::Acquire), 1);
+            // a plain request next takes a pooled connection if there is one: there must be none
+            let _ = get(g.addr, "/plain"); // tungstenite answers a plain GET as it likes
+            assert_eq!(o.accepted.load(Ordering::Acquire), 2, "the refused upgrade's connection was reused");
+        }
+
+        fn an_idle_tunnel_is_closed_on_both_sides(d) {
+            let o = WsOrigin::start(Mode::Echo);
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, "websocket_idle_ms = 500"));
+            let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+            echo(&mut ws, Message::text("x"));
+            let t = Instant::now();
+            expect_eof(ws.get_mut());
+            assert!(t.elapsed() >= Duration::from_millis(250), "closed before the idle timeout: {:?}", t.elapsed());
+            o.wait_ended(1);
+        }
+    }
+}
+
+/// An origin answering every connection's first request with `reply`, then echoing raw bytes;
+/// records what it received.
+struct RawOrigin {
+    addr: SocketAddr,
+    got: Arc<Mutex<Vec<u8>>>,
+    ended: Arc<AtomicUsize>,
+}
+
+impl RawOrigin {
+    fn start(reply: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> RawOrigin {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let got: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let ended: Arc<AtomicUsize> = Arc::default();
+        let (g2, e2) = (got.clone(), ended.clone());
+        let reply = Arc::new(reply);
+        thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let (got, ended, reply) = (g2.clone(), e2.clone(), reply.clone());
+                thread::spawn(move || {
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    let mut buf = Vec::new();
+                    let head = read_head(&mut s, &mut buf).unwrap();
+                    got.lock().unwrap().extend_from_slice(&buf); // bytes after the head
+                    let key = head
+                        .lines()
+                        .find_map(|l| {
+                            l.strip_prefix("sec-websocket-key: ")
+                                .or_else(|| l.strip_prefix("Sec-WebSocket-Key: "))
+                        })
+                        .unwrap_or("")
+                        .to_string();
+                    s.write_all(&reply(&key)).unwrap();
+                    let mut b = [0u8; 4096];
+                    loop {
+                        match s.read(&mut b) {
+                            Ok(0) => {
+                                ended.fetch_add(1, Ordering::AcqRel);
+                                return;
+                            }
+                            Ok(n) => got.lock().unwrap().extend_from_slice(&b[..n]),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            }
+        });
+        RawOrigin { addr, got, ended }
+    }
+}
+
+/// `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2), computed by tungstenite.
+fn accept_for(key: &str) -> String {
+    tungstenite::handshake::derive_accept_key(key.as_bytes())
+}
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+fn handshake(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// A masked client text frame (RFC 6455 §5.2, §5.3), payload under 126 bytes.
+fn client_frame(text: &str) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut f = vec![0x81, 0x80 | text.len() as u8];
+    f.extend_from_slice(&mask);
+    f.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    f
+}
+
+mod raw {
+    use super::*;
+    all_transports! {
+    fn bytes_around_the_101_are_not_lost(d) {
+        // the origin's first frame comes in the same write as its 101
+        let o = RawOrigin::start(|key| {
+            let mut r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: chat\r\n\r\n",
+                accept_for(key)
+            )
+            .into_bytes();
+            r.extend_from_slice(b"\x81\x05early");
+            r
+        });
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        let mut c = connect(g.addr);
+        // the client's first frame comes in the same write as its handshake
+        let mut first = handshake("/chat", "x-request-id: ws1\r\n").into_bytes();
+        first.extend(client_frame("piped"));
+        c.write_all(&first).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        let head_end = loop {
+            if let Some(i) = find(&got, b"\r\n\r\n") {
+                if got.len() >= i + 4 + 7 {
+                    break i + 4;
+                }
+            }
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
+        for line in [
+            "\r\nupgrade: websocket\r\n".to_string(),
+            "\r\nconnection: upgrade\r\n".to_string(),
+            format!("\r\nSec-WebSocket-Accept: {}\r\n", accept_for(KEY)),
+            "\r\nSec-WebSocket-Protocol: chat\r\n".to_string(),
+            "\r\nx-request-id: ws1\r\n".to_string(),
+        ] {
+            assert!(head.contains(&line), "{line:?} in {head}");
+        }
+        assert!(!head.contains("content-length") && !head.contains("transfer-encoding"), "{head}");
+        // the origin's early frame follows the head, nothing else
+        assert_eq!(&got[head_end..], b"\x81\x05early");
+        let want = client_frame("piped");
+        let t = Instant::now();
+        while o.got.lock().unwrap().as_slice() != want.as_slice() {
+            assert!(t.elapsed() < Duration::from_secs(10), "origin got {:?}", o.got.lock().unwrap());
+            thread::sleep(Duration::from_millis(5));
+        }
+        // a half-close from the client reaches the origin as its end
+        c.shutdown(Shutdown::Write).unwrap();
+        let t = Instant::now();
+        while o.ended.load(Ordering::Acquire) < 1 {
+            assert!(t.elapsed() < Duration::from_secs(10), "the client's end did not reach the origin");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn a_wrong_accept_value_is_a_502_and_the_origin_is_closed(d) {
+        let o = RawOrigin::start(|_| {
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n".to_vec()
+        });
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        let r = roundtrip(g.addr, handshake("/chat", "").replace(KEY, "AQIDBAUGBwgJCgsMDQ4PEA==").as_bytes());
+        assert_eq!(r.status, 502, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Bad Gateway"}"#);
+        let t = Instant::now();
+        while o.ended.load(Ordering::Acquire) < 1 {
+            assert!(t.elapsed() < Duration::from_secs(10), "origin connection not closed");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn malformed_handshakes_are_refused_before_the_origin(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        let cases: &[(String, u16)] = &[
+            (handshake("/chat", "").replace("Version: 13", "Version: 8"), 426),
+            (handshake("/chat", "").replace(KEY, "not-a-key"), 400),
+            (handshake("/chat", "").replace(KEY, "AAAAAAAAAAAAAAAAAAAAAAAA"), 400),
+            (handshake("/chat", "").replace("Sec-WebSocket-Version: 13\r\n", ""), 400),
+            (handshake("/chat", "").replace("Connection: Upgrade", "Connection: keep-alive"), 400),
+            (handshake("/chat", "Content-Length: 3\r\n") + "abc", 400),
+        ];
+        for (raw, status) in cases {
+            let r = roundtrip(g.addr, raw.as_bytes());
+            assert_eq!(r.status, *status, "{raw}\n{}", r.head);
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            if *status == 426 {
+                assert_eq!(r.header("sec-websocket-version"), Some("13"), "{}", r.head);
+                assert_eq!(r.header("upgrade"), Some("websocket"), "{}", r.head);
+                assert_eq!(r.text(), r#"{"message":"Upgrade Required"}"#);
+            } else {
+                assert_eq!(r.text(), r#"{"message":"Bad Request"}"#);
+            }
+        }
+        // on a route for every method, a POST handshake is refused too
+        let all = upstream_toml("u", &[o.addr], "")
+            + "[[route]]\nkey = \"ANY /any\"\nupstream = \"u\"\nwebsocket = true\n";
+        let g2 = Gateway::start(d, 1, &all);
+        let r = roundtrip(g2.addr, handshake("/any", "Content-Length: 0\r\n").replace("GET", "POST").as_bytes());
+        assert_eq!(r.status, 400, "{}", r.head);
+        assert!(o.requests().is_empty(), "a refused handshake reached the origin");
+    }
+
+    fn without_websocket_the_upgrade_is_stripped_and_the_request_is_plain(d) {
+        let o = Origin::echo();
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        let p = proto();
+        // a WebSocket handshake on a route without `websocket`
+        let r = roundtrip(g.addr, handshake("/plain", "x-request-id: r1\r\n").as_bytes());
+        assert_eq!(r.status, 200);
+        // h2c (RFC 9113 §3.1) on a route with `websocket`: not ours to honour
+        let h2c = "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nx-request-id: r2\r\n\r\n";
+        assert_eq!(roundtrip(g.addr, h2c.as_bytes()).status, 200);
+        // HTTP/1.0: an Upgrade MUST be ignored (RFC 9110 §7.8)
+        let old = handshake("/chat", "x-request-id: r3\r\n").replace("HTTP/1.1", "HTTP/1.0");
+        assert_eq!(roundtrip(g.addr, old.as_bytes()).status, 200);
+        let got: Vec<String> = o.requests().iter().map(|r| r.head_text()).collect();
+        let tail = |rid: &str| format!("x-request-id: {rid}\r\nx-forwarded-for: 127.0.0.1\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: {p}\r\nx-forwarded-host: h\r\n\r\n");
+        assert_eq!(got, vec![
+            format!("GET /plain HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{}", tail("r1")),
+            format!("GET /chat HTTP/1.1\r\nHost: h\r\n{}", tail("r2")),
+            format!("GET /chat HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{}", tail("r3")),
+        ]);
+    }
+    }
+}
+
+const KEYED: &str = "api_key_required = true\n\n[[api_key]]\nname = \"alice\"\nvalue = \"alice-key-0123456789abcdef\"\n";
+
+mod features {
+    use super::*;
+    both_drivers! {
+    fn an_api_key_is_required_for_the_upgrade(d) {
+        let o = WsOrigin::start(Mode::Echo);
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, KEYED));
+        assert_eq!(ws_connect(g.addr, "/chat", &[]).err(), Some(403));
+        assert_eq!(ws_connect(g.addr, "/chat", &[("x-api-key", "wrong-key-0123456789abcdef")]).err(), Some(403));
+        assert_eq!(o.accepted.load(Ordering::Acquire), 0, "a refused upgrade reached the origin");
+        let mut ws = ws_connect(g.addr, "/chat", &[("x-api-key", "alice-key-0123456789abcdef")]).unwrap();
+        echo(&mut ws, Message::text("keyed"));
+    }
+
+    fn throttling_takes_one_token_per_connection(d) {
+        let o = WsOrigin::start(Mode::Echo);
+        // two tokens, refilled once in 1000 s: the third connection is refused
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, "throttle = { rate = 0.001, burst = 2 }"));
+        let mut a = ws_connect(g.addr, "/chat", &[]).unwrap();
+        for i in 0..20 {
+            echo(&mut a, Message::text(format!("m{i}")));
+        }
+        let mut b = ws_connect(g.addr, "/chat", &[]).unwrap();
+        echo(&mut b, Message::text("b"));
+        assert_eq!(ws_connect(g.addr, "/chat", &[]).err(), Some(429));
+        // messages on open tunnels are not requests
+        echo(&mut a, Message::text("still"));
+    }
+
+    fn one_access_log_line_per_connection_when_it_ends(d) {
+        let o = WsOrigin::start(Mode::Echo);
+        let path = std::env::temp_dir().join(format!("tollgate-ws-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let text = server_toml(d, 1, "")
+            + &format!("[access_log]\npath = \"{}\"\n", path.display())
+            + &ws_routes(o.addr, "");
+        let g = Gateway::from_toml(&text);
+        let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+        echo(&mut ws, Message::text("0123456789")); // 10 bytes: frames of 16 up, 12 down
+        thread::sleep(Duration::from_millis(300));
+        ws.close(None).unwrap();
+        expect_closed(&mut ws);
+        drop(ws);
+        o.wait_ended(1);
+        g.stop();
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        let l = lines[0];
+        for part in ["\"status\":101", "\"routeKey\":\"GET /chat\"", "\"integrationStatus\":101", "\"errorMessage\":\"-\""] {
+            assert!(l.contains(part), "{part} in {l}");
+        }
+        let num = |name: &str| -> f64 {
+            let pat = format!("\"{name}\":");
+            let at = l.find(&pat).unwrap_or_else(|| panic!("{name} in {l}")) + pat.len();
+            let rest = &l[at..];
+            let rest = rest.trim_start_matches('"');
+            rest[..rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap()].parse().unwrap()
+        };
+        // client → origin: the handshake head, a 16-byte frame, a close frame (6 masked);
+        // origin → client: a 12-byte frame and the close reply (2)
+        let (req, resp) = (num("requestLength"), num("responseLength"));
+        assert!(req > 16.0 + 6.0 && req < 1000.0, "requestLength {req} in {l}");
+        assert_eq!(resp, 12.0 + 2.0, "responseLength in {l}");
+        assert!(num("responseLatency") >= 300.0, "latency (ms) is the connection's: {l}");
+    }
+
+    fn the_open_connections_gauge_rises_and_falls(d) {
+        let o = WsOrigin::start(Mode::Echo);
+        let text = String::from("[admin]\nlisten = \"127.0.0.1:0\"\n") + &ws_routes(o.addr, "");
+        let g = Gateway::start(d, 2, &text);
+        let admin = g.handle().admin_addr().unwrap();
+        let sample = |name: &str| -> String {
+            let m = get(admin, "/metrics").text();
+            m.lines()
+                .find(|l| l.starts_with(&format!("{name}{{route=\"GET /chat\"}}")))
+                .unwrap_or_else(|| panic!("{name} missing:\n{m}"))
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(sample("tollgate_websocket_connections"), "0");
+        let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+        echo(&mut ws, Message::text("x"));
+        assert_eq!(sample("tollgate_websocket_connections"), "1");
+        assert_eq!(sample("tollgate_websocket_upgrades_total"), "1");
+        ws.close(None).unwrap();
+        expect_closed(&mut ws);
+        drop(ws);
+        let t = Instant::now();
+        while sample("tollgate_websocket_connections") != "0" {
+            assert!(t.elapsed() < Duration::from_secs(10), "the gauge did not fall");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(sample("tollgate_websocket_upgrades_total"), "1");
+        let m = get(admin, "/metrics").text();
+        assert!(!m.contains("tollgate_websocket_connections{route=\"GET /plain\"}"), "only websocket routes: {m}");
+    }
+
+    fn a_drain_relays_in_flight_bytes_then_closes_the_tunnel(d) {
+        let o = WsOrigin::start(Mode::Echo);
+        let path = std::env::temp_dir().join(format!("tollgate-ws-drain-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let text = server_toml(d, 1, "[server.timeouts]\nshutdown_ms = 1500")
+            + &format!("[access_log]\npath = \"{}\"\n", path.display())
+            + &ws_routes(o.addr, "");
+        let g = Gateway::from_toml(&text);
+        let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+        echo(&mut ws, Message::text("before"));
+        let t = Instant::now();
+        let stopper = thread::spawn(move || g.stop());
+        thread::sleep(Duration::from_millis(200));
+        // within the grace period the tunnel still relays
+        echo(&mut ws, Message::text("during"));
+        expect_eof(ws.get_mut());
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(300), "closed before the grace period: {took:?}");
+        stopper.join().unwrap();
+        assert!(t.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", t.elapsed());
+        o.wait_ended(1);
+        // the tunnel ended itself within the grace period, so its line was written
+        let log = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.contains("\"status\":101"), "{log}");
+        assert!(log.contains("\"errorMessage\":\"tunnel ended: closed by shutdown\""), "{log}");
+    }
+
+    fn python_websockets_client_through_the_gateway(d) {
+        let have = std::process::Command::new("python3").args(["-c", "import websockets.sync.client"]).status().map(|s| s.success()).unwrap_or(false);
+        if !have {
+            let st = std::process::Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--user", "websockets"])
+                .status()
+                .expect("python3 runs");
+            assert!(st.success(), "pip install websockets failed: this test needs the Python websockets package");
+        }
+        let o = WsOrigin::start(Mode::Echo);
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        let script = format!(r#"
+from websockets.sync.client import connect
+with connect("ws://{}/chat", max_size=None) as ws:
+    ws.send("hello")
+    assert ws.recv() == "hello"
+    blob = bytes(i % 251 for i in range(300000))
+    ws.send(blob)
+    assert ws.recv() == blob
+print("ok")
+"#, g.addr);
+        let out = std::process::Command::new("python3").args(["-c", &script]).output().expect("python3 runs");
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+            "python client failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        o.wait_ended(1);
+    }
+    }
+}
+
+mod origin_tls {
+    use super::*;
+    use common::tls_origin::{cert_dir, Pki};
+    use rustls::pki_types::pem::PemObject;
+
+    both_drivers! {
+        fn a_tls_origin_is_tunnelled_too(d) {
+            let dir = cert_dir(&format!("ws-otls-{d}"));
+            let pki = Pki::new("ws origin CA");
+            let leaf = pki.server(&["origin.internal"]);
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let cfg = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.cert_der.clone()], key)
+                .unwrap();
+            let o = WsOrigin::start_tls(Mode::Echo, Some(Arc::new(cfg)));
+            let ca = dir.join("ca.pem");
+            std::fs::write(&ca, pki.ca_pem()).unwrap();
+            let ups = upstream_toml(
+                "u",
+                &[o.addr],
+                &format!("tls = {{ server_name = \"origin.internal\", ca = {:?} }}", ca.display().to_string()),
+            );
+            let g = Gateway::start(d, 1, &(ups + "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n"));
+            let mut ws = ws_connect(g.addr, "/chat", &[]).unwrap();
+            echo(&mut ws, Message::text("over tls"));
+            let big: Vec<u8> = (0..300_000).map(|i| (i % 253) as u8).collect();
+            echo(&mut ws, Message::binary(big));
+            ws.close(None).unwrap();
+            expect_closed(&mut ws);
+            drop(ws);
+            o.wait_ended(1);
+        }
+    }
+}
+
+mod fairness {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// An origin that accepts one WebSocket handshake, discards whatever comes, and sends one
+    /// frame 200 ms after its 101.
+    fn late_sender() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            let mut w = s.try_clone().unwrap();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(200));
+                let _ = w.write_all(b"\x81\x04late");
+            });
+            let mut b = vec![0u8; 1 << 16];
+            while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+        });
+        addr
+    }
+
+    both_drivers! {
+        fn a_flooding_client_does_not_starve_the_other_direction(d) {
+            let g = Gateway::start(d, 1, &ws_routes(late_sender(), ""));
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = find(&got, b"\r\n\r\n") {
+                    break i + 4;
+                }
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&b[..n]);
+            };
+            assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+            got.drain(..head_end);
+            // the client writes as fast as it can (one masked binary frame of endless payload)
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut w = c.try_clone().unwrap();
+            let writer = {
+                let stop = stop.clone();
+                thread::spawn(move || {
+                    let _ = w.write_all(&[0x82, 0xff, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
+                    let chunk = vec![0x5au8; 1 << 16];
+                    while !stop.load(Ordering::Acquire) && w.write_all(&chunk).is_ok() {}
+                })
+            };
+            // the origin's frame still comes through while the client keeps the tunnel busy
+            let t = Instant::now();
+            while got.len() < 6 {
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0, "closed");
+                got.extend_from_slice(&b[..n]);
+            }
+            assert!(!writer.is_finished(), "the flood had already ended");
+            stop.store(true, Ordering::Release);
+            assert_eq!(&got[..6], b"\x81\x04late");
+            assert!(t.elapsed() < Duration::from_secs(10));
+            drop(c);
+            let _ = writer.join();
+        }
+    }
+}
