@@ -73,9 +73,10 @@ pub struct TunnelOrigin<'a> {
 /// How a tunnel ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelEnd {
-    /// Both sides ended their data (each end passed on to the other as a half-close), or one
-    /// did and the other did not follow within the half-close bound.
+    /// Both sides ended their data (each end passed on to the other as a half-close).
     Closed,
+    /// One side ended its data and the other did not follow within the half-close bound.
+    HalfClosed,
     /// No byte either way for the idle timeout.
     Idle,
     /// The worker drained: closed once its grace period was nearly over.

@@ -54,6 +54,7 @@ use rustls::{ClientConnection, Connection, ServerConnection};
 pub use super::{IoFail, ReadEnd, MIN_READ_SPARE};
 
 mod wire;
+mod write_now;
 use wire::{RawIo, RecordCursor, RecordReader};
 
 /// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a
