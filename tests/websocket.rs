@@ -793,3 +793,121 @@ mod fairness {
         }
     }
 }
+
+mod duplex {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Bytes each side sends before it reads: far more than the socket buffers on the way.
+    const BULK: usize = 32 << 20;
+
+    /// Byte `i` of the stream a side sends (`seed` tells the two directions apart).
+    fn pattern(i: usize, seed: usize) -> u8 {
+        ((i * 7 + seed) % 251) as u8
+    }
+
+    fn bulk(seed: usize) -> Vec<u8> {
+        (0..BULK).map(|i| pattern(i, seed)).collect()
+    }
+
+    /// Reads exactly `BULK` bytes after `got` (bytes already read) and checks them against
+    /// the pattern.
+    fn read_bulk(s: &mut impl Read, mut got: Vec<u8>, seed: usize) -> Result<(), String> {
+        let mut b = vec![0u8; 1 << 16];
+        while got.len() < BULK {
+            match s.read(&mut b) {
+                Ok(0) => return Err(format!("ended after {} bytes", got.len())),
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e) => return Err(format!("{e} after {} bytes", got.len())),
+            }
+        }
+        if got.len() != BULK {
+            return Err(format!("{} bytes", got.len()));
+        }
+        match got
+            .iter()
+            .enumerate()
+            .find(|&(i, &x)| x != pattern(i, seed))
+        {
+            Some((i, _)) => Err(format!("byte {i} differs")),
+            None => Ok(()),
+        }
+    }
+
+    /// A raw origin that, after its 101, writes all of its stream before it reads the
+    /// client's: with a relay that moves one direction at a time, both would block on a write.
+    fn writes_before_reading(done: mpsc::Sender<Result<(), String>>) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            let r = s
+                .write_all(&bulk(2))
+                .map_err(|e| format!("origin write: {e}"))
+                .and_then(|()| read_bulk(&mut s, buf, 1).map_err(|e| format!("origin read: {e}")));
+            let _ = done.send(r);
+        });
+        addr
+    }
+
+    all_transports! {
+        fn both_sides_writing_before_reading_do_not_deadlock(d) {
+            let (tx, rx) = mpsc::channel();
+            let g = Gateway::start(d, 1, &ws_routes(writes_before_reading(tx.clone()), ""));
+            let mut c = connect(g.addr);
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            // the client writes its whole stream from one thread ...
+            let mut w = c.try_clone().unwrap();
+            let wtx = tx.clone();
+            thread::spawn(move || {
+                let r = w.write_all(&bulk(1)).map_err(|e| format!("client write: {e}"));
+                let _ = wtx.send(r);
+            });
+            // ... and reads the origin's from another
+            let rtx = tx;
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = find(&got, b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match c.read(&mut b) {
+                        Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
+                        r => {
+                            let _ = rtx.send(Err(format!("client read of the 101: {r:?}")));
+                            return;
+                        }
+                    }
+                };
+                assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+                let rest = got.split_off(head_end);
+                let r = read_bulk(&mut c, rest, 2).map_err(|e| format!("client read: {e}"));
+                let _ = rtx.send(r);
+            });
+            // origin, client writer and client reader all finish (an upper bound for liveness)
+            for _ in 0..3 {
+                match rx.recv_timeout(Duration::from_secs(120)) {
+                    Ok(r) => r.unwrap(),
+                    Err(_) => panic!("the tunnel deadlocked: both sides blocked writing"),
+                }
+            }
+        }
+    }
+}
