@@ -798,40 +798,93 @@ mod duplex {
     use super::*;
     use std::sync::mpsc;
 
-    /// Bytes each side sends before it reads: far more than the socket buffers on the way.
-    const BULK: usize = 32 << 20;
+    /// The kernel's largest TCP receive and send buffers (`net.ipv4.tcp_rmem`/`tcp_wmem`'s
+    /// maxima: autotuning may grow a socket's buffer that far).
+    fn kernel_buffer_max() -> usize {
+        let max = |f: &str| -> usize {
+            std::fs::read_to_string(f)
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+                .unwrap_or(32 << 20)
+        };
+        max("/proc/sys/net/ipv4/tcp_rmem") + max("/proc/sys/net/ipv4/tcp_wmem")
+    }
+
+    /// Bytes each side sends before it reads: at least 32 MiB, and more than twice what the
+    /// gateway's sockets can hold between a side and the relay (a relay that moves one
+    /// direction at a time stops reading the origin while it waits on its write to it; the
+    /// origin then blocks once the gateway's receive buffer and what was relayed on are full).
+    fn bulk_len() -> usize {
+        (32 << 20).max(2 * kernel_buffer_max())
+    }
+
+    /// Socket buffers of the test's own ends, both ways: small, so the bytes in flight are
+    /// held by the gateway's sockets, not absorbed by the test's.
+    const SOCKET_BUFFER: libc::c_int = 64 << 10;
+
+    fn small_buffers(s: &TcpStream) {
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = SOCKET_BUFFER;
+        for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+            // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from the pointer to a
+            // live c_int; the fd belongs to `s`, open for the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    std::ptr::addr_of!(size).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0, "setsockopt");
+        }
+    }
 
     /// Byte `i` of the stream a side sends (`seed` tells the two directions apart).
     fn pattern(i: usize, seed: usize) -> u8 {
         ((i * 7 + seed) % 251) as u8
     }
 
-    fn bulk(seed: usize) -> Vec<u8> {
-        (0..BULK).map(|i| pattern(i, seed)).collect()
+    /// Writes the whole stream in 64 KiB chunks made on the fly.
+    fn write_bulk(s: &mut impl Write, seed: usize) -> std::io::Result<()> {
+        let total = bulk_len();
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut at = 0;
+        while at < total {
+            let n = chunk.len().min(total - at);
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = pattern(at + i, seed);
+            }
+            s.write_all(&chunk[..n])?;
+            at += n;
+        }
+        Ok(())
     }
 
-    /// Reads exactly `BULK` bytes after `got` (bytes already read) and checks them against
-    /// the pattern.
-    fn read_bulk(s: &mut impl Read, mut got: Vec<u8>, seed: usize) -> Result<(), String> {
+    /// Reads the whole stream, `got` being its start already read, checking every byte.
+    fn read_bulk(s: &mut impl Read, got: Vec<u8>, seed: usize) -> Result<(), String> {
+        let total = bulk_len();
+        let mut at = 0;
+        let check = |data: &[u8], at: &mut usize| -> Result<(), String> {
+            for &x in data {
+                if *at >= total || x != pattern(*at, seed) {
+                    return Err(format!("byte {at} differs (or is one too many)"));
+                }
+                *at += 1;
+            }
+            Ok(())
+        };
+        check(&got, &mut at)?;
         let mut b = vec![0u8; 1 << 16];
-        while got.len() < BULK {
+        while at < total {
             match s.read(&mut b) {
-                Ok(0) => return Err(format!("ended after {} bytes", got.len())),
-                Ok(n) => got.extend_from_slice(&b[..n]),
-                Err(e) => return Err(format!("{e} after {} bytes", got.len())),
+                Ok(0) => return Err(format!("ended after {at} bytes")),
+                Ok(n) => check(&b[..n], &mut at)?,
+                Err(e) => return Err(format!("{e} after {at} bytes")),
             }
         }
-        if got.len() != BULK {
-            return Err(format!("{} bytes", got.len()));
-        }
-        match got
-            .iter()
-            .enumerate()
-            .find(|&(i, &x)| x != pattern(i, seed))
-        {
-            Some((i, _)) => Err(format!("byte {i} differs")),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// A raw origin that, after its 101, writes all of its stream before it reads the
@@ -841,6 +894,7 @@ mod duplex {
         let addr = l.local_addr().unwrap();
         thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
+            small_buffers(&s);
             s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
             s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
             let mut buf = Vec::new();
@@ -856,8 +910,7 @@ mod duplex {
                 accept_for(&key)
             );
             s.write_all(r.as_bytes()).unwrap();
-            let r = s
-                .write_all(&bulk(2))
+            let r = write_bulk(&mut s, 2)
                 .map_err(|e| format!("origin write: {e}"))
                 .and_then(|()| read_bulk(&mut s, buf, 1).map_err(|e| format!("origin read: {e}")));
             let _ = done.send(r);
@@ -870,13 +923,14 @@ mod duplex {
             let (tx, rx) = mpsc::channel();
             let g = Gateway::start(d, 1, &ws_routes(writes_before_reading(tx.clone()), ""));
             let mut c = connect(g.addr);
+            small_buffers(c.tcp());
             c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
             c.write_all(handshake("/chat", "").as_bytes()).unwrap();
             // the client writes its whole stream from one thread ...
             let mut w = c.try_clone().unwrap();
             let wtx = tx.clone();
             thread::spawn(move || {
-                let r = w.write_all(&bulk(1)).map_err(|e| format!("client write: {e}"));
+                let r = write_bulk(&mut w, 1).map_err(|e| format!("client write: {e}"));
                 let _ = wtx.send(r);
             });
             // ... and reads the origin's from another
