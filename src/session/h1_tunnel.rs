@@ -3,19 +3,27 @@
 //! the origin.
 //!
 //! Owns: sending the 101 with what the origin already sent after it, passing on what the
-//! client sent after its request, and the relay loop ([`relay`]): its ends (both sides'
-//! data ended, each end passed on as a half-close; the idle timeout; the worker draining;
-//! a broken side), and its memory rule: an open tunnel holds NO buffer while nothing moves.
-//! It waits for readiness on both sides without a buffer (as an idle keep-alive connection
-//! does, see `proxy::conn`), then borrows a pooled buffer, takes what is there with a
-//! synchronous read, writes it to the other side, and gives the buffer back. Leaves out: the
-//! handshake's rules and the choice to tunnel (the integration's), and WebSocket framing: the
-//! bytes are relayed as they come, never parsed, and nothing is ever sent of our own (no
-//! close frame: a tunnel the gateway ends is closed at the TCP/TLS level, which each endpoint
-//! reports as close code 1006, "closed abnormally", RFC 6455 §7.1.5, §7.4.1).
+//! client sent after its request, and the relay loop ([`relay`]): full duplex, each direction
+//! on its own ([`Dir`]: [`Transit::Idle`], [`Transit::Pending`] with a buffer and an offset,
+//! or [`Transit::Queued`] in TLS records), so a side that writes a lot before it reads (while
+//! the other does too) cannot deadlock the tunnel; its ends (both sides' data ended, each end
+//! passed on as a half-close, a TLS end without close_notify as a bare TCP end; the half-close
+//! bound; the idle timeout; the worker draining; a broken side), all seen while a write is
+//! pending too; and its memory rule: an open tunnel holds NO buffer while nothing moves. It
+//! waits without a buffer for readiness: the source of an idle direction to be readable, the
+//! destination of a pending one to be writable (as an idle keep-alive connection does, see
+//! `proxy::conn`); then, for an idle direction, it borrows a pooled buffer, takes what is there
+//! with a synchronous read, and writes it without blocking as far as the destination takes it;
+//! the buffer goes back to the pool as soon as all of it was taken. A pending direction's
+//! source is not read meanwhile: TCP flow control slows that sender, not the other direction.
+//! Leaves out: the handshake's rules and the choice to tunnel (the integration's), and
+//! WebSocket framing: the bytes are relayed as they come, never parsed, and nothing is ever
+//! sent of our own (no close frame: a tunnel the gateway ends is closed at the TCP/TLS level,
+//! which each endpoint reports as close code 1006, "closed abnormally", RFC 6455 §7.1.5,
+//! §7.4.1).
 //!
-//! Data flow: client [`Stream`] ⇄ pooled buffer (only while a copy is under way) ⇄ origin
-//! [`Stream`]; counts of each direction go to the caller.
+//! Data flow: client [`Stream`] ⇄ pooled buffer per direction (only while its bytes are on
+//! their way) ⇄ origin [`Stream`]; counts of each direction go to the caller.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
