@@ -396,7 +396,7 @@ mod raw {
         let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
         let mut c = connect(g.addr);
         // the client's first frame comes in the same write as its handshake
-        let mut first = handshake("/chat", "x-request-id: ws1\r\n").into_bytes();
+        let mut first = handshake("/chat", "x-request-id: ws1\r\nSec-WebSocket-Protocol: chat\r\n").into_bytes();
         first.extend(client_frame("piped"));
         c.write_all(&first).unwrap();
         let mut got = Vec::new();
@@ -453,6 +453,29 @@ mod raw {
         while o.ended.load(Ordering::Acquire) < 1 {
             assert!(t.elapsed() < Duration::from_secs(10), "origin connection not closed");
             thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn a_101_beyond_the_clients_handshake_is_a_502(d) {
+        // RFC 6455 §4.1: Upgrade other than websocket alone (item 2), a subprotocol or an
+        // extension the client did not offer (items 5-6)
+        for extra in [
+            "Upgrade: h2c\r\n",
+            "Sec-WebSocket-Protocol: chat\r\n",
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        ] {
+            let o = RawOrigin::start(move |key| {
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n{extra}Connection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {}\r\n\r\n",
+                    accept_for(key)
+                )
+                .into_bytes()
+            });
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            let r = roundtrip(g.addr, handshake("/chat", "").as_bytes());
+            assert_eq!(r.status, 502, "{extra}: {}", r.head);
+            assert_eq!(r.text(), r#"{"message":"Bad Gateway"}"#);
         }
     }
 

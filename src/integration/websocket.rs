@@ -135,7 +135,7 @@ pub async fn run<S: Session>(
     st.upstream_status = Some(rh.status);
     let switched = rh.status == 101;
     let result = if switched {
-        match check_switch(&rh, &key) {
+        match check_switch(&rh, head, &key) {
             Ok(()) => {
                 // the 101's head in an allocation of its own: the head split from the
                 // connection's pooled read buffer would pin all of it for the tunnel's life
