@@ -634,6 +634,16 @@ mod features {
             thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(sample("tollgate_websocket_upgrades_total"), "1");
+        // recorded as one request of status 101 once the tunnel ended, its life in the
+        // WebSocket duration and not in the request latency histogram
+        let t = Instant::now();
+        while !get(admin, "/metrics").text().contains("tollgate_requests_total{route=\"GET /chat\",method=\"GET\",status=\"101\"} 1") {
+            assert!(t.elapsed() < Duration::from_secs(10), "the connection was not counted");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(sample("tollgate_request_duration_seconds_count"), "0");
+        let secs: f64 = sample("tollgate_websocket_duration_seconds_total").parse().unwrap();
+        assert!(secs > 0.0, "{secs}");
         let m = get(admin, "/metrics").text();
         assert!(!m.contains("tollgate_websocket_connections{route=\"GET /plain\"}"), "only websocket routes: {m}");
     }
