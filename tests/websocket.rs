@@ -1186,3 +1186,129 @@ mod release {
         }
     }
 }
+
+/// How tunnels end while one side is still busy: the half-close bound and the drain.
+mod ends {
+    use super::*;
+
+    /// Accepts one handshake with a 101, then runs `then` on the connection (the key read).
+    fn origin(then: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            then(s);
+        });
+        addr
+    }
+
+    /// Reads the 101's head off `c`, returning what came after it.
+    fn read_101(c: &mut Conn) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = find(&got, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        };
+        assert!(
+            got.starts_with(b"HTTP/1.1 101 "),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        got.split_off(end)
+    }
+
+    fn log_path(name: &str, d: &str) -> std::path::PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("tollgate-ws-{name}-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    both_drivers! {
+        fn a_half_closed_tunnel_waits_at_least_a_second_even_without_lingering(d) {
+            // the origin reads the client's end, answers 300 ms later and never ends its side
+            let o = origin(|mut s| {
+                let mut b = [0u8; 1024];
+                while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+                thread::sleep(Duration::from_millis(300));
+                let _ = s.write_all(b"\x81\x04late");
+                thread::sleep(Duration::from_secs(10));
+            });
+            let path = log_path("halfclose", d);
+            let text = server_toml(d, 1, "[server.timeouts]\nlinger_ms = 0")
+                + &format!("[access_log]\npath = \"{}\"\n", path.display())
+                + &ws_routes(o, "");
+            let g = Gateway::from_toml(&text);
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            let mut got = read_101(&mut c);
+            let t = Instant::now();
+            c.shutdown(Shutdown::Write).unwrap();
+            // the other direction still relays after the half-close ...
+            let mut b = [0u8; 64];
+            while got.len() < 6 {
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0, "the tunnel closed at the half-close (linger_ms = 0)");
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, b"\x81\x04late");
+            // ... until the half-close bound: the origin never ended its side
+            expect_eof(&mut c);
+            assert!(t.elapsed() >= Duration::from_millis(900), "ended after {:?}", t.elapsed());
+            g.stop();
+            let log = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert!(log.contains("\"errorMessage\":\"tunnel ended: half-closed side did not finish\""), "{log}");
+        }
+
+        fn a_drain_cutting_a_pending_write_is_logged_as_the_shutdown(d) {
+            // the origin never reads: the client's bytes stay pending at the gateway
+            let o = origin(|s| {
+                thread::sleep(Duration::from_secs(10));
+                drop(s);
+            });
+            let path = log_path("drainpending", d);
+            let text = server_toml(d, 1, "[server.timeouts]\nshutdown_ms = 1000")
+                + &format!("[access_log]\npath = \"{}\"\n", path.display())
+                + &ws_routes(o, "");
+            let g = Gateway::from_toml(&text);
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            read_101(&mut c);
+            let mut w = c.try_clone().unwrap();
+            w.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+            let writer = thread::spawn(move || {
+                let chunk = vec![0x5au8; 1 << 16];
+                while w.write_all(&chunk).is_ok() {}
+            });
+            thread::sleep(Duration::from_millis(300)); // the socket buffers fill up
+            g.stop();
+            expect_eof(&mut c);
+            drop(c);
+            let _ = writer.join();
+            let log = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(log.lines().count(), 1, "{log}");
+            assert!(log.contains("\"errorMessage\":\"tunnel ended: closed by shutdown\""), "{log}");
+        }
+    }
+}
