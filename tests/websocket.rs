@@ -1312,3 +1312,158 @@ mod ends {
         }
     }
 }
+
+/// TLS on both sides of a tunnel: the bytes around the 101, and how each side's end is passed
+/// on (close_notify only when the side sent one, RFC 8446 §6.1).
+mod tls_both {
+    use super::*;
+    use common::conn::{enter, Transport};
+    use common::tls_origin::{cert_dir, Pki};
+    use rustls::pki_types::pem::PemObject;
+    use std::sync::mpsc;
+
+    /// How a side's data ended, as its TLS peer read it.
+    #[derive(Debug, PartialEq, Eq)]
+    enum End {
+        /// close_notify, then the end (a read of 0).
+        CloseNotify,
+        /// A TCP end without close_notify (rustls: `UnexpectedEof`).
+        Bare,
+        Other(String),
+    }
+
+    /// How a read that returned no data says the stream ended.
+    fn end_of(r: std::io::Result<usize>) -> End {
+        match r {
+            Ok(_) => End::CloseNotify,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => End::Bare,
+            Err(e) => End::Other(e.to_string()),
+        }
+    }
+
+    /// Reads `s` until its end, returning what came and how it ended.
+    fn read_to_end(s: &mut impl Read) -> (Vec<u8>, End) {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match s.read(&mut b) {
+                Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
+                r => return (got, end_of(r)),
+            }
+        }
+    }
+
+    /// A TLS origin for `origin.internal`, and the `[[upstream]]` that trusts it. Its n-th
+    /// connection (from 0) answers the handshake with a 101 and `early` in one write, reads
+    /// to the client's end (sending what it read and how it ended on `seen`), then ends its
+    /// own side with close_notify when `clean[n]`, else with a bare TCP end.
+    fn tls_origin(d: &str, clean: &'static [bool], seen: mpsc::Sender<(Vec<u8>, End)>) -> String {
+        let dir = cert_dir(&format!("ws-tlsboth-{d}"));
+        let pki = Pki::new("ws tls-both CA");
+        let leaf = pki.server(&["origin.internal"]);
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.cert_der.clone()], key)
+                .unwrap(),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for &clean in clean {
+                let (s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let raw = s.try_clone().unwrap();
+                let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                let mut t = rustls::StreamOwned::new(conn, s);
+                let mut buf = Vec::new();
+                let head = read_head(&mut t, &mut buf).unwrap();
+                let key = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                    .unwrap()
+                    .to_string();
+                let mut r = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {}\r\n\r\n",
+                    accept_for(&key)
+                )
+                .into_bytes();
+                r.extend_from_slice(b"\x81\x05early");
+                t.write_all(&r).unwrap();
+                let (mut got, end) = read_to_end(&mut t);
+                got.splice(0..0, buf);
+                seen.send((got, end)).unwrap();
+                if clean {
+                    t.conn.send_close_notify();
+                    let _ = t.flush();
+                    while t.conn.wants_write() {
+                        let _ = t.conn.write_tls(&mut t.sock);
+                    }
+                }
+                let _ = raw.shutdown(Shutdown::Write);
+                thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, pki.ca_pem()).unwrap();
+        upstream_toml(
+            "u",
+            &[addr],
+            &format!(
+                "tls = {{ server_name = \"origin.internal\", ca = {:?} }}",
+                ca.display().to_string()
+            ),
+        ) + "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n"
+    }
+
+    both_drivers! {
+        fn bytes_around_the_101_and_each_sides_kind_of_end_cross_tls_on_both_sides(d) {
+            let _tls = enter(Transport::Tls);
+            let (tx, rx) = mpsc::channel();
+            // first tunnel: the client ends bare, the origin with close_notify; second: the
+            // other way round
+            let g = Gateway::start(d, 1, &tls_origin(d, &[true, false], tx));
+            for (client_clean, origin_end) in [(false, End::CloseNotify), (true, End::Bare)] {
+                let mut c = connect(g.addr);
+                assert!(c.is_tls());
+                // the client's first frame in the same write as its handshake
+                let mut first = handshake("/chat", "").into_bytes();
+                first.extend(client_frame("piped"));
+                c.write_all(&first).unwrap();
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = find(&got, b"\r\n\r\n") {
+                        if got.len() >= i + 4 + 7 {
+                            break i + 4;
+                        }
+                    }
+                    let n = c.read(&mut b).unwrap();
+                    assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+                    got.extend_from_slice(&b[..n]);
+                };
+                assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+                // the origin's early frame follows the head, nothing else
+                assert_eq!(&got[head_end..], b"\x81\x05early");
+                if client_clean {
+                    c.shutdown(Shutdown::Write).unwrap(); // close_notify, then FIN
+                } else {
+                    c.tcp().shutdown(Shutdown::Write).unwrap(); // FIN alone
+                }
+                let (at_origin, client_end) = rx.recv_timeout(Duration::from_secs(10)).expect("the origin saw no end");
+                assert_eq!(at_origin, client_frame("piped"), "the client's pipelined frame");
+                let want = if client_clean { End::CloseNotify } else { End::Bare };
+                assert_eq!(client_end, want, "the client's end as the origin saw it");
+                let (rest, end) = read_to_end(&mut c);
+                assert!(rest.is_empty(), "{rest:?}");
+                assert_eq!(end, origin_end, "the origin's end as the client saw it");
+            }
+        }
+    }
+}
