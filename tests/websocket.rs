@@ -479,6 +479,38 @@ mod raw {
         }
     }
 
+    fn a_refused_handshake_with_frames_behind_it_closes_lingering(d) {
+        // an eager client sends its first frame behind a handshake that is refused (426), and
+        // more frames after the answer: the gateway must not reset the connection under its
+        // answer (RFC 9112 §9.6), the client reads the whole 426 and then the end
+        let g = Gateway::start(d, 1, &ws_routes(RawOrigin::start(|_| Vec::new()).addr, ""));
+        let mut c = connect(g.addr);
+        let mut first = handshake("/chat", "").replace("Version: 13", "Version: 8").into_bytes();
+        first.extend(client_frame("piped"));
+        c.write_all(&first).unwrap();
+        thread::sleep(Duration::from_millis(200)); // the gateway answered and closed its side
+        // the gateway goes on reading (and discarding) them: no reset answers them
+        for i in 0..4 {
+            if let Err(e) = c.write_all(&client_frame("more")) {
+                panic!("frame {i} after the answer: {e} (the gateway closed without lingering)");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        thread::sleep(Duration::from_millis(100)); // a reset would have arrived by now
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 426 "), "{text}");
+        assert!(text.ends_with(r#"{"message":"Upgrade Required"}"#), "{text}");
+    }
+
     fn malformed_handshakes_are_refused_before_the_origin(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
