@@ -511,6 +511,32 @@ mod raw {
         assert!(text.ends_with(r#"{"message":"Upgrade Required"}"#), "{text}");
     }
 
+    fn a_chunked_handshake_is_a_400_and_its_body_is_not_a_request(d) {
+        let o = RawOrigin::start(|_| b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec());
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        // the body is a well-formed request: were it read as one, a second response would come
+        let inner = "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n";
+        let raw = handshake("/chat", "Transfer-Encoding: chunked\r\n")
+            + &format!("{:x}\r\n{inner}\r\n0\r\n\r\n", inner.len());
+        let mut c = connect(g.addr);
+        c.write_all(raw.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "one response only: {text}");
+        assert!(text.ends_with(r#"{"message":"Bad Request"}"#), "{text}");
+        thread::sleep(Duration::from_millis(100));
+        assert!(o.got.lock().unwrap().is_empty(), "the origin got {:?}", o.got.lock().unwrap());
+    }
+
     fn malformed_handshakes_are_refused_before_the_origin(d) {
         let o = Origin::echo();
         let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
