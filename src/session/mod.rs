@@ -77,12 +77,12 @@ pub enum TunnelEnd {
     Closed,
     /// One side ended its data and the other did not follow within the half-close bound.
     HalfClosed,
-    /// No byte either way for the idle timeout.
+    /// No byte moved either way for the idle timeout (bytes a side did not take count as not
+    /// moving).
     Idle,
     /// The worker drained: closed once its grace period was nearly over.
     Drained,
-    /// A read or write on the client's side failed (reset, or a write that made no progress
-    /// within the idle timeout).
+    /// A read or write on the client's side failed (a reset, an error).
     ClientBroken,
     /// A read or write on the origin's side failed.
     OriginBroken,
