@@ -17,7 +17,10 @@
 //! owned-buffer read lends the buffer's *spare* part (monoio reads from offset 0 of what it is
 //! given, so the spare capacity is sliced out with `slice_mut(len..cap)`); an idle connection
 //! instead waits for readiness without a buffer ([`Stream::readable`]) and then takes what is
-//! there synchronously ([`Stream::try_read`]). A timed read or write whose limit passes is
+//! there synchronously ([`Stream::try_read`]). A caller that must never block on one write
+//! (the tunnel's full-duplex relay) writes the same way: [`Stream::try_write`] takes what the
+//! socket takes now, [`Stream::writable`] waits for room without a buffer, and
+//! [`Stream::write_queued`] tells whether TLS still holds records. A timed read or write whose limit passes is
 //! dropped: monoio cancels the in-flight operation, and the caller always closes that stream
 //! afterwards, so no data is half-consumed and then reused.
 
