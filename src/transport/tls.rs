@@ -22,8 +22,8 @@
 //! (no buffer of ours, no copy); when the socket is full the write waits for writability under
 //! the caller's deadline (a caller that must not wait, the tunnel's relay, uses
 //! [`TlsStream::try_write`] of `write_now` instead). What the socket did not take stays queued
-//! in rustls, so a record is
-//! never half taken out: it goes first with the next send. TLS bytes that rustls produces
+//! in rustls, so a record is never half taken out: it goes first with the next send. TLS
+//! bytes that rustls produces
 //! while reading (alerts, a key update's answer) are sent right away the same way; on an idle
 //! connection what the socket does not take at once waits in rustls for the next read or
 //! write (a full socket on an idle connection means a peer that does not read, whose
