@@ -41,6 +41,12 @@ impl BufPool {
         }
     }
 
+    /// Buffers free for reuse (tests: that nothing lent is still held).
+    #[cfg(test)]
+    pub(crate) fn free_len(&self) -> usize {
+        self.free.borrow().len()
+    }
+
     /// Returns an empty buffer for reuse. A buffer whose allocation is still shared (a frozen
     /// head is alive) or was grown far beyond the configured size is dropped instead.
     pub fn give(&self, mut buf: BytesMut) {
