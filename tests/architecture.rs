@@ -5,7 +5,8 @@
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
-//! after a 101), and the HTTP/2 protocol is sans-IO (bytes only). Comments (doc links
+//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session reaches
+//! the lifecycle only through the stream task the server gives it. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -303,6 +304,32 @@ fn websocket_rules_live_in_the_integration() {
     assert!(
         hits.is_empty(),
         "WebSocket knowledge outside the integration:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
+    // the connection task and its streams run the lifecycle through the `StreamTask` the server
+    // hands them (proxy::h2): no proxy, integration or outbound client in the session's files
+    let hits = code_lines_naming(
+        &[
+            "session/h2.rs",
+            "session/h2_conn.rs",
+            "session/h2_head.rs",
+            "session/h2_response.rs",
+            "session/h2_stream.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::integration",
+            "crate::client",
+            "crate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the HTTP/2 session imports proxy, integration, client or server:\n{}",
         hits.join("\n")
     );
 }
