@@ -15,9 +15,10 @@
 #
 # Env knobs: PAIRS (default 3), DURATION (s per measured h2load run, default 8), WARMUP (s of
 # h2load before each measured run, default 2), CONNS (h2load -c, default 64), STREAMS (h2load -m,
-# default 10), PROXY (1: also the proxied rows, default 1), IDLE_CONNS (default 2000), DRIVER
-# (io_uring | epoll | auto, default io_uring), PORT_BASE (default 18700), TOLLGATE (binary to
-# use; default target/release/tollgate, built unless SKIP_BUILD=1), KEEP_TMP=1 (keep the temp dir).
+# default 10), PROXY (1: also the proxied rows, default 1), IDLE_CONNS (default 2000), IDLE_HPACK
+# (literal | indexed | both: how (c)'s GET sends :authority, default both), DRIVER (io_uring | epoll |
+# auto, default io_uring), PORT_BASE (default 18700), TOLLGATE (binary to use; default
+# target/release/tollgate, built unless SKIP_BUILD=1), KEEP_TMP=1 (keep the temp dir).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -31,7 +32,7 @@ while (( $# )); do
     case "$1" in
         --only) ONLY=${2:-}; shift 2 || { echo "--only needs tollgate or nginx" >&2; exit 2; } ;;
         --only=*) ONLY=${1#--only=}; shift ;;
-        -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown argument '$1' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -44,6 +45,7 @@ CONNS=${CONNS:-64}
 STREAMS=${STREAMS:-10}
 PROXY=${PROXY:-1}
 IDLE_CONNS=${IDLE_CONNS:-2000}
+IDLE_HPACK=${IDLE_HPACK:-both}
 DRIVER=${DRIVER:-io_uring}
 PORT_BASE=${PORT_BASE:-18700}
 
@@ -58,6 +60,7 @@ for v in PAIRS DURATION WARMUP CONNS STREAMS IDLE_CONNS PORT_BASE; do
     [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
 done
 case "$PROXY" in 0 | 1) ;; *) die "PROXY must be 0 or 1" ;; esac
+case "$IDLE_HPACK" in literal | indexed | both) ;; *) die "IDLE_HPACK must be literal, indexed or both" ;; esac
 case "$DRIVER" in io_uring | epoll | auto) ;; *) die "DRIVER must be io_uring, epoll or auto" ;; esac
 (( PORT_BASE + 83 < 65536 )) || die "PORT_BASE too high"
 
@@ -66,10 +69,18 @@ LOADS=(tls_mock)
 (( PROXY == 0 )) || LOADS+=(tls_proxy)
 LOADS+=(h2c_mock)
 (( PROXY == 0 )) || LOADS+=(h2c_proxy)
+# The idle measurements (c), each on a freshly started process: TRANSPORT (tls | h2c), with
+# _ix when :authority goes with incremental indexing (IDLE_HPACK). The last one's process then
+# carries the loads.
+case "$IDLE_HPACK" in
+    literal) IDLE_KINDS=(tls h2c) ;;
+    indexed) IDLE_KINDS=(tls_ix h2c_ix) ;;
+    both) IDLE_KINDS=(tls tls_ix h2c_ix h2c) ;;
+esac
 # A bound on the whole run: per server and pair two fresh starts (~2 s each), two idle
 # measurements (1 s settle + 1 s idle + connection setup, ~400 connections/s with TLS here) and a
 # warm-up plus a measured run per load.
-EST=$(( PAIRS * 2 * (4 + 2 * (2 + IDLE_CONNS / 400) + ${#LOADS[@]} * (WARMUP + DURATION)) + 15 ))
+EST=$(( PAIRS * 2 * (${#IDLE_KINDS[@]} * (4 + IDLE_CONNS / 400) + ${#LOADS[@]} * (WARMUP + DURATION)) + 15 ))
 (( EST <= 660 )) || die "PAIRS/DURATION/WARMUP/IDLE_CONNS would take about ${EST}s; keep the run under ~10 min"
 
 ORIGIN_PORT=$PORT_BASE
@@ -363,15 +374,16 @@ url_for() {   # url_for LOAD TLS_PORT H2C_PORT
     if [[ $1 == tls_* ]]; then echo "https://localhost:$2$path"; else echo "http://127.0.0.1:$3$path"; fi
 }
 
-# idle NAME PAIR KIND PORT PID: (c) on a fresh process; KIND tls | h2c
+# idle NAME PAIR KIND PORT PID: (c) on a fresh process; KIND tls | h2c | tls_ix | h2c_ix
 idle() {
-    local name=$1 i=$2 kind=$3 port=$4 pid=$5 tag="$1.$2.idle_$3" ca=()
-    [[ $kind == tls ]] && ca=("$CERT")
+    local name=$1 i=$2 kind=$3 port=$4 pid=$5 tag="$1.$2.idle_$3" ca=() hpack=literal
+    [[ $kind == tls* ]] && ca=("$CERT")
+    [[ $kind == *_ix ]] && hpack=indexed
     python3 "$LT" h2wait "$port" 15 "$MOCK_PATH" ${ca[@]+"${ca[@]}"} ||
         die "$name answers no HTTP/2 GET $MOCK_PATH on port $port ($kind)"
-    log "$name.$i: (c) RSS of $IDLE_CONNS idle HTTP/2 connections over $kind"
+    log "$name.$i: (c) RSS of $IDLE_CONNS idle HTTP/2 connections over ${kind%_ix} (HPACK $hpack)"
     run_fg timeout 180 taskset -c "$LAST" python3 "$LT" h2idle "$pid" "$port" "$IDLE_CONNS" "$MOCK_PATH" \
-        ${ca[@]+"${ca[@]}"} >"$TMP/$tag.idle" 2>"$TMP/$tag.log" ||
+        "$hpack" ${ca[@]+"${ca[@]}"} >"$TMP/$tag.idle" 2>"$TMP/$tag.log" ||
         die "$name.$i: idle-connection measurement ($kind) failed: $(cat "$TMP/$tag.log")"
     sed "s/^/$name.$i.idle_${kind}_/" "$TMP/$tag.idle" >>"$RES"
     alive "$pid" || die "$name exited during the idle-connection measurement ($kind)"
@@ -425,23 +437,21 @@ nginx_start() {   # nginx_start PAIR STEP: sets SERVER_PID (the worker) and NGIN
     log "nginx up (master $NGINX_MASTER, worker $SERVER_PID)"
 }
 
-# run_server NAME PAIR: (c) over TLS on a fresh process; (c) over h2c on another fresh one, then
-# (a) and (b) on that one
+# run_server NAME PAIR: each (c) on its own freshly started process (TLS, then h2c), then (a)
+# and (b) on the last one
 run_server() {
-    local name=$1 i=$2 leader
-    "${name}_start" "$i" idle-tls
-    leader=$STARTED_PID
-    idle "$name" "$i" tls "$([[ $name == tollgate ]] && echo "$TG_TLS" || echo "$NGX_TLS")" "$SERVER_PID"
-    stop_group "$leader"
-    "${name}_start" "$i" main
-    leader=$STARTED_PID
-    if [[ $name == tollgate ]]; then
-        idle tollgate "$i" h2c "$TG_H2C" "$SERVER_PID"
-        loads tollgate "$i" "$TG_TLS" "$TG_H2C" "$SERVER_PID"
-    else
-        idle nginx "$i" h2c "$NGX_H2C" "$SERVER_PID"
-        loads nginx "$i" "$NGX_TLS" "$NGX_H2C" "$SERVER_PID"
-    fi
+    local name=$1 i=$2 leader kind n=0 tls_port=$NGX_TLS h2c_port=$NGX_H2C port
+    if [[ $name == tollgate ]]; then tls_port=$TG_TLS; h2c_port=$TG_H2C; fi
+    for kind in "${IDLE_KINDS[@]}"; do
+        n=$((n + 1))
+        "${name}_start" "$i" "idle_$kind"
+        leader=$STARTED_PID
+        port=$h2c_port
+        [[ $kind == tls* ]] && port=$tls_port
+        idle "$name" "$i" "$kind" "$port" "$SERVER_PID"
+        (( n == ${#IDLE_KINDS[@]} )) || stop_group "$leader"
+    done
+    loads "$name" "$i" "$tls_port" "$h2c_port" "$SERVER_PID"
     stop_group "$leader"
 }
 
@@ -469,6 +479,7 @@ else
     kv proxy_note "not measured (PROXY=0)"
 fi
 kv idle_n "$IDLE_CONNS"
+kv idle_hpack "$IDLE_HPACK"
 kv last_core "$LAST"
 kv nginx_version "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 kv h2load_version "$("$H2LOAD" --version 2>&1 | head -n1 | sed 's/^h2load //' || true)"

@@ -13,8 +13,9 @@ Subcommands:
   tlstable RESULTS_FILE           render tls.sh's markdown table (pairs, means, ratios)
   h2wait PORT TIMEOUT_S PATH [CA] wait until an HTTP/2 GET PATH answers 200 (h2c prior knowledge,
                                   or TLS with ALPN h2 when CA is given)
-  h2idle PID PORT N PATH [CA]     RSS per idle HTTP/2 connection of process PID: preface, SETTINGS
-                                  exchange and one GET PATH per connection, then idle (h2.sh (c))
+  h2idle PID PORT N PATH HPACK [CA]  RSS per idle HTTP/2 connection of process PID: preface,
+                                  SETTINGS exchange and one GET PATH per connection, then idle
+                                  (h2.sh (c)); HPACK literal | indexed (:authority indexed)
   h2load FILE                     parse h2load output into KEY=VALUE lines
   h2table RESULTS_FILE            render h2.sh's markdown table (pairs, means, ratios)
 """
@@ -385,20 +386,23 @@ def h2_frame(ftype, flags, stream, payload=b""):
     return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + stream.to_bytes(4, "big") + payload
 
 
-def hpack_literal(index, value):
+def hpack_literal(index, value, indexing=False):
     """A field as "Literal Header Field without Indexing — Indexed Name" (RFC 7541 §6.2.2):
     0000 + 4-bit name index of the static table, then the value as a plain (not Huffman) string
-    literal (§5.2: H = 0, 7-bit length). The decoder's dynamic table is never touched."""
+    literal (§5.2: H = 0, 7-bit length). The decoder's dynamic table is never touched.
+    With `indexing`: "with Incremental Indexing" (§6.2.1: 01 + 6-bit index) instead, as
+    browsers and h2load send :authority and most fields, so the server's decoder stores the
+    field in its dynamic table."""
     v = value.encode("ascii")
     assert 0 < index < 15 and len(v) < 127
-    return bytes([index, len(v)]) + v
+    return bytes([(0x40 if indexing else 0) | index, len(v)]) + v
 
 
-def h2_request_block(path, authority, scheme):
+def h2_request_block(path, authority, scheme, indexing=False):
     return (hpack_literal(HPACK_METHOD_GET, "GET")
             + hpack_literal(HPACK_SCHEME_HTTPS if scheme == "https" else HPACK_SCHEME_HTTP, scheme)
             + hpack_literal(HPACK_PATH, path)
-            + hpack_literal(HPACK_AUTHORITY, authority))
+            + hpack_literal(HPACK_AUTHORITY, authority, indexing))
 
 
 def h2_status(block):
@@ -465,12 +469,12 @@ def h2_connect(port, timeout, ca=None):
     return s
 
 
-def h2_get(sock, path, scheme):
+def h2_get(sock, path, scheme, indexing=False):
     """On a new connection: client preface + an empty SETTINGS + HEADERS (GET path, stream 1,
     END_STREAM) in one write, then reads until the server's SETTINGS was acknowledged (by us),
     ours was acknowledged (by the server) and stream 1's response ended, so nothing is in flight
     afterwards. Returns the response status."""
-    block = h2_request_block(path, TLS_NAME if scheme == "https" else "127.0.0.1", scheme)
+    block = h2_request_block(path, TLS_NAME if scheme == "https" else "127.0.0.1", scheme, indexing)
     sock.sendall(H2_PREFACE + h2_frame(H2_SETTINGS, 0, 0)
                  + h2_frame(H2_HEADERS, H2_END_STREAM | H2_END_HEADERS, 1, block))
     buf = bytearray()
@@ -543,10 +547,14 @@ def cmd_h2wait(port, timeout_s, path, ca=None):
     return 1
 
 
-def cmd_h2idle(pid, port, n, path, ca=None):
+def cmd_h2idle(pid, port, n, path, hpack, ca=None):
     """RSS per idle HTTP/2 connection: as `idle`, each connection doing the HTTP/2 preface and
-    SETTINGS exchange and one GET (h2_get) before it idles."""
+    SETTINGS exchange and one GET (h2_get) before it idles. `hpack`: "literal" (no field enters
+    the server's HPACK dynamic table) or "indexed" (:authority does, as with real clients)."""
     pid, n = int(pid), int(n)
+    if hpack not in ("literal", "indexed"):
+        raise ValueError(f"hpack must be literal or indexed, not {hpack!r}")
+    indexing = hpack == "indexed"
     scheme = "https" if ca else "http"
     time.sleep(1.0)
     before = vm_rss_kib(pid)
@@ -556,7 +564,7 @@ def cmd_h2idle(pid, port, n, path, ca=None):
         for _ in range(n):
             s = h2_connect(port, 5, ca)
             socks.append(s)
-            if h2_get(s, path, scheme) != 200:
+            if h2_get(s, path, scheme, indexing) != 200:
                 failed += 1
         time.sleep(1.0)  # idle: nothing is in flight now
         after = vm_rss_kib(pid)
@@ -645,10 +653,12 @@ def cmd_h2table(path):
             (f"{letter} {what}: requests/s", f"{load}_rps", 0),
             (f"{letter} {what}: mean latency, µs", f"{load}_lat_mean_us", 0),
         ]
-    rows += [
-        ("(c) RSS KiB / idle HTTP/2 connection, TLS", "idle_tls_rss_per_conn_kib", 2),
-        ("(c) RSS KiB / idle HTTP/2 connection, h2c", "idle_h2c_rss_per_conn_kib", 2),
-    ]
+    idle_kinds = [("tls", "TLS"), ("tls_ix", "TLS, :authority indexed"),
+                  ("h2c", "h2c"), ("h2c_ix", "h2c, :authority indexed")]
+    idle_kinds = [(k, w) for k, w in idle_kinds
+                  if any(pair_values(r, p, f"idle_{k}_rss_per_conn_kib") for p in servers)]
+    rows += [(f"(c) RSS KiB / idle HTTP/2 connection, {what}", f"idle_{k}_rss_per_conn_kib", 2)
+             for k, what in idle_kinds]
     out = [
         "| metric | tollgate | nginx | ratio (tollgate/nginx) | per-pair ratios |",
         "|---|---:|---:|---:|---:|",
@@ -661,15 +671,15 @@ def cmd_h2table(path):
         spread = f"{min(per):.2f}–{max(per):.2f}" if len(per) > 1 else ("n/a" if not per else f"{per[0]:.2f}")
         out.append(f"| {label} | {fmt(mt, digits)} | {fmt(mn, digits)} | {ratio} | {spread} |")
     out.append("")
-    measured = [p for p in servers if pair_values(r, p, "idle_h2c_rss_per_conn_kib")]
+    measured = [p for p in servers if pair_values(r, p, "tls_mock_cpu_us")]
     if len(measured) == 2:
         out.append(f"- {pairs} alternating pairs (tollgate then nginx); figures are means over the pairs. "
-                   "Each server run: a fresh process for (c) over TLS, another fresh one for (c) over h2c, "
-                   "then on that one the load runs (a) and (b)")
+                   "Each server run: a freshly started process for each (c) figure, the load runs (a) and "
+                   "(b) on the last one")
     else:
         out.append(f"- {pairs} runs of {' '.join(measured) or 'nothing'}; figures are means over the runs")
     for p in servers:
-        if not pair_values(r, p, "idle_h2c_rss_per_conn_kib"):
+        if not pair_values(r, p, "tls_mock_cpu_us"):
             out.append(f"- {p}: not measured ({r.get(p + '.skipped', 'skipped')})")
             continue
         parts = []
@@ -681,7 +691,7 @@ def cmd_h2table(path):
             parts.append(f"{load} {int(sum(req))} requests ({int(bad)} non-2xx/failed/errored/timeout), "
                          f"protocol {r.get(f'{p}.1.{load}_protocol', '?')}")
         out.append(f"- {p}: " + "; ".join(parts))
-        for kind in ("tls", "h2c"):
+        for kind, _ in idle_kinds:
             out.append(f"  - (c) {kind}: KiB/conn per pair "
                        + ", ".join(fmt(v, 2) for v in pair_values(r, p, f"idle_{kind}_rss_per_conn_kib"))
                        + f"; alive {int(sum(pair_values(r, p, f'idle_{kind}_idle_alive')))}"
@@ -693,7 +703,10 @@ def cmd_h2table(path):
                "utime+stime of the server process (nginx: its worker) over the measured run / 2xx responses")
     out.append(f"- mock: {r.get('mock_note', '?')}; proxied: {r.get('proxy_note', '?')}")
     out.append(f"- (c) {r.get('idle_n', '?')} connections from lt.py h2idle (preface, SETTINGS exchange, one "
-               "GET of the mock path each, then idle), VmRSS after − before on a fresh process, / N")
+               "GET of the mock path each, then idle), VmRSS after − before on a fresh process, / N. The GET's "
+               "fields are HPACK literals without indexing, so nothing enters the server's HPACK dynamic table; "
+               "in the \"indexed\" rows :authority goes with incremental indexing (one table entry), as "
+               f"browsers and h2load send it (IDLE_HPACK={r.get('idle_hpack', '?')})")
     out.append(f"- pinning: server worker on core 0; origin nginx worker and clients on core {r.get('last_core', '?')}")
     out.append(f"- nginx: {r.get('nginx_version', '?')}; {r.get('h2load_version', '?')}; {r.get('openssl_version', '?')}")
     out.append(f"- tollgate driver: {r.get('driver', '?')} (requested: {r.get('driver_requested', '?')})")
