@@ -57,7 +57,7 @@ log() { printf '[h2-loadtest] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 for v in PAIRS DURATION WARMUP CONNS STREAMS IDLE_CONNS PORT_BASE; do
-    [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer (got '${!v}')"
+    if ! [[ ${!v} =~ ^[0-9]+$ ]] || (( ${!v} == 0 )); then die "$v must be a positive integer (got '${!v}')"; fi
 done
 case "$PROXY" in 0 | 1) ;; *) die "PROXY must be 0 or 1" ;; esac
 case "$IDLE_HPACK" in literal | indexed | both) ;; *) die "IDLE_HPACK must be literal, indexed or both" ;; esac
@@ -190,7 +190,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# shellcheck source=proc.sh
+# shellcheck source-path=SCRIPTDIR source=proc.sh
 . "$HERE/proc.sh"
 for p in "$ORIGIN_PORT" "$TG_TLS" "$NGX_TLS" "$TG_H2C" "$NGX_H2C"; do
     port_in_use "$p" && die "127.0.0.1:$p is already in use (set PORT_BASE)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Process bookkeeping shared by run.sh, tls.sh and h2.sh (sourced; they keep the PIDS array of
 # what to stop on exit, and define log).
 
