@@ -139,6 +139,7 @@ command -v setsid >/dev/null || die "setsid (util-linux) is required"
 SERVERS=()
 [[ $ONLY == nginx ]] || SERVERS+=(tollgate)
 [[ $ONLY == tollgate ]] || SERVERS+=(nginx)
+TOLLGATE_GIVEN=${TOLLGATE:-}
 if [[ $ONLY != nginx ]]; then
     if [[ -n ${TOLLGATE:-} ]]; then
         :
@@ -492,6 +493,8 @@ commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ $commit != unknown ]] && [[ -n $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
     commit="$commit-dirty"
 fi
+# A binary given with TOLLGATE= need not be this tree's build: say which file was measured.
+[[ -z $TOLLGATE_GIVEN ]] || commit="$commit (this tree; binary measured: $TOLLGATE_GIVEN)"
 [[ $ONLY != nginx ]] || commit="n/a (not measured)"
 kv commit "$commit"
 
