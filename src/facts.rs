@@ -48,6 +48,16 @@ impl Scheme {
     }
 }
 
+/// The HTTP version a client connection speaks, chosen at accept: by ALPN on TLS (RFC 7301,
+/// RFC 9113 §3.2), by the client preface on a plain listener with `server.h2c` (RFC 9113 §3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1 (each request's head says which).
+    Http1,
+    /// HTTP/2.
+    Http2,
+}
+
 /// What is known about a client connection, captured once at accept and kept (boxed) by the
 /// connection, so no later phase asks the socket again.
 ///
@@ -62,6 +72,8 @@ pub struct ConnFacts {
     peer_port: u16,
     local_port: u16,
     pub scheme: Scheme,
+    /// HTTP/1 unless the connection was dispatched to the HTTP/2 session.
+    pub protocol: Protocol,
     /// The negotiated TLS parameters; `None` on plain connections.
     pub tls: Option<Box<TlsFacts>>,
 }
@@ -75,6 +87,7 @@ impl ConnFacts {
             peer_port: peer.port(),
             local_port: local.port(),
             scheme: Scheme::Http,
+            protocol: Protocol::Http1,
             tls: None,
         }
     }
@@ -183,6 +196,7 @@ mod tests {
         assert_eq!(f.local(), "10.0.0.1:443".parse().unwrap());
         assert_eq!(f.peer_ip().as_bytes(), b"2001:db8::1");
         assert_eq!(f.scheme, Scheme::Http);
+        assert_eq!(f.protocol, Protocol::Http1);
     }
 
     #[test]

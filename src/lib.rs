@@ -4,7 +4,8 @@
 //! accepts a connection into a [`transport::Stream`] with its [`facts::ConnFacts`] →
 //! [`proxy`] (the connection loop, and the request lifecycle's named phases, generic over a
 //! [`session::Session`]) → [`session`] (the client's protocol: [`session::h1`] reads heads and
-//! bodies with [`http`], the strict HTTP/1.1 codec, and owns every HTTP/1 decision) →
+//! bodies with [`http`], the strict HTTP/1.1 codec, and owns every HTTP/1 decision; [`http2`]
+//! holds the HTTP/2 building blocks, so far [`http2::hpack`]) →
 //! [`router`] (the precompiled route trie) → [`integration`] (mock, HTTP; an origin through
 //! [`client`], the per-worker pools and one HTTP/1 exchange, reusable without the proxy) → a
 //! [`response::Response`], filtered by the lifecycle and serialised by the session → written
@@ -26,6 +27,7 @@ pub mod facts;
 pub mod fmt;
 pub mod health;
 pub mod http;
+pub mod http2;
 pub mod integration;
 pub mod metrics;
 pub mod proxy;

@@ -3,9 +3,10 @@
 //! or into `proxy`, `config` does not import the modules it configures, the outbound client
 //! stands alone (no session, integration or proxy), integrations do not know the client's
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
-//! client), a connection's facts are a neutral leaf, and sessions relay response bodies without
-//! the outbound client. Comments (doc links included) are not imports and are skipped. See
-//! README.md, "Architecture".
+//! client), a connection's facts are a neutral leaf, sessions relay response bodies without
+//! the outbound client, the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session
+//! reaches the lifecycle only through the stream task the server gives it. Comments (doc links
+//! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,7 @@ const OUTSIDE_CONFIG: &[&str] = &[
     "fmt.rs",
     "health.rs",
     "http",
+    "http2",
     "lib.rs",
     "main.rs",
     "metrics",
@@ -90,6 +92,7 @@ const BELOW_PROXY: &[&str] = &[
     "fmt.rs",
     "health.rs",
     "http",
+    "http2",
     "metrics",
     "router",
     "runtime.rs",
@@ -278,6 +281,59 @@ fn formatting_is_not_borrowed_from_proxy() {
     assert!(
         hits.is_empty(),
         "formatting borrowed from proxy:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
+    // the connection task and its streams run the lifecycle through the `StreamTask` the server
+    // hands them (proxy::h2): no proxy, integration or outbound client in the session's files
+    let hits = code_lines_naming(
+        &[
+            "session/h2.rs",
+            "session/h2_conn.rs",
+            "session/h2_head.rs",
+            "session/h2_response.rs",
+            "session/h2_stream.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::integration",
+            "crate::client",
+            "crate::server",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the HTTP/2 session imports proxy, integration, client or server:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn http2_is_sans_io() {
+    // the HTTP/2 protocol is bytes in, events and bytes out: no socket, runtime, session,
+    // proxy, worker or config (the session drives it and maps config onto its Limits)
+    let hits = code_lines_naming(
+        &["http2"],
+        &[
+            "crate::session",
+            "crate::proxy",
+            "crate::transport",
+            "crate::worker",
+            "crate::config",
+            "crate::server",
+            "crate::client",
+            "crate::integration",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the HTTP/2 protocol imports an IO layer:\n{}",
         hits.join("\n")
     );
 }

@@ -251,13 +251,19 @@ both_drivers! {
         assert_eq!(c.version(), "TLSv1.3");
     }
 
-    fn alpn_negotiates_http11(d) {
+    fn alpn_prefers_h2_and_serves_http11_to_the_rest(d) {
         let dir = CertDir::new("alpn");
         let ca = Ca::new(&dir, "ca", "Test CA");
         let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
+        // the default `tls.alpn` prefers HTTP/2 (RFC 9113 §3.2; the server chooses, RFC 7301
+        // §3.2): the connection is then served as HTTP/2 (tests/http2.rs)
         let g = gateway(d, &[&leaf], "", MOCK);
         let offer = ClientOpts::new(&ca, "api.example.com").alpn(&["h2", "http/1.1"]);
-        let mut c = TlsClient::connect(tls_addr(&g), &offer).unwrap();
+        let c = TlsClient::connect(tls_addr(&g), &offer).unwrap();
+        assert_eq!(c.alpn().as_deref(), Some(&b"h2"[..]));
+        // a client offering only HTTP/1.1 gets it
+        let h1 = ClientOpts::new(&ca, "api.example.com").alpn(&["http/1.1"]);
+        let mut c = TlsClient::connect(tls_addr(&g), &h1).unwrap();
         assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
         assert_eq!(c.get("api.example.com", "/hello").text(), "hi");
         // no ALPN at all: HTTP/1.1 all the same
@@ -266,6 +272,15 @@ both_drivers! {
         assert_eq!(c.alpn(), None);
         assert_eq!(c.get("api.example.com", "/hello").text(), "hi");
         // only protocols tollgate does not speak: refused (RFC 7301 §3.2)
+        let spdy = ClientOpts::new(&ca, "api.example.com").alpn(&["spdy/3"]);
+        let e = TlsClient::connect(tls_addr(&g), &spdy).err().expect("refused");
+        assert!(e.contains("NoApplicationProtocol"), "{e}");
+        // `alpn = ["http/1.1"]` turns HTTP/2 over TLS off
+        drop(g);
+        let g = gateway(d, &[&leaf], "alpn = [\"http/1.1\"]", MOCK);
+        let mut c = TlsClient::connect(tls_addr(&g), &offer).unwrap();
+        assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
+        assert_eq!(c.get("api.example.com", "/hello").text(), "hi");
         let h2 = ClientOpts::new(&ca, "api.example.com").alpn(&["h2"]);
         let e = TlsClient::connect(tls_addr(&g), &h2).err().expect("refused");
         assert!(e.contains("NoApplicationProtocol"), "{e}");

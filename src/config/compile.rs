@@ -79,6 +79,8 @@ pub struct ServerConfig {
     pub max_linger_bytes: u64,
     /// Answer plain-HTTP requests with 308 to the https URL (only with a `[tls]` listener).
     pub redirect_https: bool,
+    /// `server.h2c` and `[server.http2]`.
+    pub http2: super::http2::Http2Config,
 }
 
 /// `[server.timeouts]`, as durations.
@@ -440,6 +442,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
         body,
         max_linger_bytes,
         redirect_https: *s.redirect_https.get_ref(),
+        http2: super::http2::compile(*s.h2c.get_ref(), &s.http2, cx),
     })
 }
 

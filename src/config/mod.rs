@@ -12,6 +12,7 @@ mod check_tests;
 pub mod compile;
 pub mod effective;
 mod forwarding;
+pub mod http2;
 mod limits;
 mod mock;
 pub mod raw;

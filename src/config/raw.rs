@@ -329,6 +329,10 @@ pub struct RawServer {
     pub state_dir: Option<String>,
     /// Answer plain-HTTP requests with 308 to the https URL (needs a `[tls]` listener).
     pub redirect_https: Spanned<bool>,
+    /// Plain listeners also accept HTTP/2 with prior knowledge (RFC 9113 §3.3).
+    pub h2c: Spanned<bool>,
+    /// `[server.http2]`: HTTP/2 limits.
+    pub http2: super::http2::RawHttp2,
 }
 
 impl Default for RawServer {
@@ -346,6 +350,8 @@ impl Default for RawServer {
             timeouts: RawTimeouts::default(),
             state_dir: None,
             redirect_https: Spanned::new(0..0, false),
+            h2c: Spanned::new(0..0, false),
+            http2: super::http2::RawHttp2::default(),
         }
     }
 }

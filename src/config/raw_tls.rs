@@ -21,7 +21,8 @@ pub struct RawTls {
     /// `"1.2"` or `"1.3"`.
     #[serde(default = "d_tls_min_version")]
     pub min_version: Spanned<String>,
-    /// ALPN protocols offered, in preference order.
+    /// ALPN protocols offered, in the server's preference order (RFC 7301 §3.2: the server
+    /// picks the first of these the client offers). Default `["h2", "http/1.1"]`.
     #[serde(default = "d_alpn")]
     pub alpn: Spanned<Vec<Spanned<String>>>,
     /// PEM bundle of the CAs client certificates must chain to (mutual TLS).
@@ -57,8 +58,8 @@ fn d_tls_min_version() -> Spanned<String> {
     Spanned::new(0..0, DEFAULT_TLS_MIN_VERSION.to_string())
 }
 fn d_alpn() -> Spanned<Vec<Spanned<String>>> {
-    let h1 = Spanned::new(0..0, "http/1.1".to_string());
-    Spanned::new(0..0, vec![h1])
+    let p = |v: &str| Spanned::new(0..0, v.to_string());
+    Spanned::new(0..0, vec![p("h2"), p("http/1.1")])
 }
 fn d_handshake_timeout() -> Spanned<u64> {
     Spanned::new(0..0, crate::tls::DEFAULT_HANDSHAKE_TIMEOUT_MS)

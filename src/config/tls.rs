@@ -279,7 +279,7 @@ fn alpn(t: &RawTls, cx: &mut Ctx<'_>) -> Option<Vec<Vec<u8>>> {
         cx.err(
             &t.alpn,
             "tls.alpn",
-            "needs at least one protocol: [\"http/1.1\"]",
+            "needs at least one protocol: [\"h2\", \"http/1.1\"]",
         );
         return None;
     }
@@ -289,11 +289,10 @@ fn alpn(t: &RawTls, cx: &mut Ctx<'_>) -> Option<Vec<Vec<u8>>> {
         let key = format!("tls.alpn[{i}]");
         let v = p.get_ref();
         if !crate::tls::SUPPORTED_ALPN.contains(&v.as_str()) {
-            let m = if v == "h2" {
-                "\"h2\" (HTTP/2) is not supported yet; use [\"http/1.1\"]".to_string()
-            } else {
-                format!("unsupported ALPN protocol {v:?}; supported: \"http/1.1\"")
-            };
+            let m = format!(
+                "unsupported ALPN protocol {v:?}; supported: {:?}",
+                crate::tls::SUPPORTED_ALPN
+            );
             cx.err(p, key, m);
             ok = false;
         } else if out.iter().any(|o| o == v.as_bytes()) {

@@ -263,8 +263,20 @@ fn versions_suites_and_alpn() {
         crate::tls::INTERMEDIATE_SUITES.contains(&suite),
         "{suite:?}"
     );
-    // ALPN: the server's choice among what the client offers (RFC 7301 §3.2)
-    assert_eq!(s.alpn_protocol(), Some(&b"http/1.1"[..]));
+    // ALPN: the server's choice among what the client offers (RFC 7301 §3.2); the default
+    // prefers HTTP/2 (RFC 9113 §3.2)
+    assert_eq!(s.alpn_protocol(), Some(&b"h2"[..]));
+    for (alpn, chosen) in [
+        ("alpn = [\"http/1.1\"]", &b"http/1.1"[..]),
+        ("alpn = [\"http/1.1\", \"h2\"]", &b"http/1.1"[..]),
+        ("alpn = [\"h2\"]", &b"h2"[..]),
+    ] {
+        let cfg = compile(&tls_text(alpn, &pairs));
+        let server = cfg.tls.as_ref().unwrap().server.clone();
+        let c = client_trusting(&[&ca], &only12, None);
+        let (s, _) = handshake(server, c, "api.example.com").unwrap();
+        assert_eq!(s.alpn_protocol(), Some(chosen), "{alpn}");
+    }
     // "1.3": a TLS 1.2-only client is refused, TLS 1.3 works
     let cfg = compile(&tls_text("min_version = \"1.3\"", &pairs));
     let server = cfg.tls.as_ref().unwrap().server.clone();
@@ -568,7 +580,7 @@ fn tls_settings_are_checked_with_key_and_line() {
             "tls.min_version",
             "\"1.2\" or \"1.3\"",
         ),
-        ("alpn = [\"h2\"]", "tls.alpn[0]", "not supported yet"),
+        ("alpn = [\"h2\", \"h2\"]", "tls.alpn[1]", "duplicate"),
         ("alpn = [\"spdy/3\"]", "tls.alpn[0]", "unsupported ALPN"),
         ("alpn = []", "tls.alpn", "at least one"),
         (

@@ -109,8 +109,12 @@ pub fn write_request_head(
     }
     out.put_slice(facts.peer_ip().as_bytes());
     // RFC 9110 §7.6.3: a gateway sends Via in every request it forwards (appended after any
-    // Via lines the client sent, which keeps the list in order)
-    out.put_slice(b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: ");
+    // Via lines the client sent, which keeps the list in order), naming the protocol version
+    // it received the request with
+    out.put_slice(match facts.protocol {
+        crate::facts::Protocol::Http2 => b"\r\nvia: 2 tollgate\r\nx-forwarded-proto: ",
+        crate::facts::Protocol::Http1 => b"\r\nvia: 1.1 tollgate\r\nx-forwarded-proto: ",
+    });
     out.put_slice(facts.scheme.as_str().as_bytes());
     out.put_slice(b"\r\n");
     if let Some(h) = head.host {

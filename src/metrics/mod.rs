@@ -100,6 +100,17 @@ pub struct Shard {
     /// TLS handshakes on client connections, shared by every generation of the worker (a
     /// handshake belongs to no route).
     handshakes: Rc<RefCell<HandshakeCounts>>,
+    /// HTTP/2 connection endings and stream resets, shared like `handshakes`.
+    http2: Rc<RefCell<Http2Counts>>,
+}
+
+/// HTTP/2 counters of one worker: GOAWAYs by reason (an abuse defence's name, a protocol
+/// error's code, or the driver's `idle_timeout` / `drain`) and streams reset (by the client,
+/// for a stream error, or by us).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Http2Counts {
+    pub goaway: AHashMap<&'static str, u64>,
+    pub streams_reset: u64,
 }
 
 /// TLS handshakes by (version, result) label: version "TLSv1.2", "TLSv1.3" or "unknown" (failed
@@ -112,6 +123,7 @@ impl Shard {
             routes: (0..=routes).map(|_| Rc::default()).collect(),
             requests: Rc::default(),
             handshakes: Rc::default(),
+            http2: Rc::default(),
         }
     }
 
@@ -134,6 +146,7 @@ impl Shard {
         }
         s.requests = prev.requests.clone();
         s.handshakes = prev.handshakes.clone();
+        s.http2 = prev.http2.clone();
         s
     }
 
@@ -144,6 +157,21 @@ impl Shard {
             .borrow_mut()
             .entry((version, result))
             .or_insert(0) += 1;
+    }
+
+    /// Counts a GOAWAY we sent, by `reason` (see [`Http2Counts`]).
+    pub fn http2_goaway(&self, reason: &'static str) {
+        *self.http2.borrow_mut().goaway.entry(reason).or_insert(0) += 1;
+    }
+
+    /// Counts an HTTP/2 stream reset.
+    pub fn http2_stream_reset(&self) {
+        self.http2.borrow_mut().streams_reset += 1;
+    }
+
+    /// A copy of the HTTP/2 counters.
+    pub fn http2(&self) -> Http2Counts {
+        self.http2.borrow().clone()
     }
 
     /// A copy of the handshake counters.
@@ -208,6 +236,8 @@ pub struct Snapshot {
     pub upstreams: Vec<Vec<TargetSnapshot>>,
     /// TLS handshakes on client connections.
     pub handshakes: HandshakeCounts,
+    /// HTTP/2 GOAWAYs and stream resets.
+    pub http2: Http2Counts,
 }
 
 /// The scrape rendezvous between the admin thread and the workers.
@@ -322,6 +352,7 @@ mod tests {
             routes: s.routes(),
             upstreams: vec![],
             handshakes: s.handshakes(),
+            http2: s.http2(),
         };
         let m = merge(&[snap(0, &a), snap(1, &b)]);
         assert_eq!(m[0].counts[&("GET", 200)], 300);
@@ -361,6 +392,7 @@ mod tests {
                                     routes: s.routes(),
                                     upstreams: vec![],
                                     handshakes: HandshakeCounts::default(),
+                                    http2: Http2Counts::default(),
                                 },
                             );
                             seen = e;

@@ -274,6 +274,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     let _ = writeln!(out, "tollgate_config_generation {}", cx.generation);
     tls_certificates(&mut out, cx.config, unix_now());
     tls_handshakes(&mut out, cx.config, snaps);
+    http2_families(&mut out, snaps);
     family(
         &mut out,
         "tollgate_reloads_total",
@@ -374,6 +375,39 @@ fn tls_handshakes(out: &mut String, config: &Config, snaps: &[Snapshot]) {
             "tollgate_tls_handshakes_total{{version=\"{version}\",result=\"{result}\"}} {n}"
         );
     }
+}
+
+/// `tollgate_http2_goaway_total{reason}` (GOAWAYs the gateway sent: an abuse defence's name,
+/// a protocol error, `idle_timeout`, `drain`) and `tollgate_http2_streams_reset_total`, summed
+/// over the workers. Always shown (zero without HTTP/2 traffic), so alerts need no absent().
+fn http2_families(out: &mut String, snaps: &[Snapshot]) {
+    let mut goaway: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut resets = 0u64;
+    for s in snaps {
+        for (&k, &n) in &s.http2.goaway {
+            *goaway.entry(k).or_insert(0) += n;
+        }
+        resets += s.http2.streams_reset;
+    }
+    family(
+        out,
+        "tollgate_http2_goaway_total",
+        "counter",
+        "HTTP/2 connections the gateway ended with GOAWAY, by reason (abuse defence, protocol error, idle_timeout, drain).",
+    );
+    for (reason, n) in goaway {
+        let _ = writeln!(
+            out,
+            "tollgate_http2_goaway_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    family(
+        out,
+        "tollgate_http2_streams_reset_total",
+        "counter",
+        "HTTP/2 streams reset (by the client, for a stream error, or by the gateway).",
+    );
+    let _ = writeln!(out, "tollgate_http2_streams_reset_total {resets}");
 }
 
 fn upstream_families(out: &mut String, cx: &Context<'_>, snaps: &[Snapshot]) {

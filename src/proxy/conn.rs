@@ -58,7 +58,13 @@ impl Drop for BusyGuard<'_> {
 pub async fn serve(mut conn: Downstream, w: Rc<Worker>) {
     let _guard = OpenGuard(&w);
     let _ = conn.stream.set_nodelay(true);
-    let mut state = ConnState::New;
+    // bytes the accept side already read (a plain listener with h2c looked at them) are a
+    // request to serve at once
+    let mut state = if conn.buf.is_empty() {
+        ConnState::New
+    } else {
+        ConnState::Pipelined
+    };
     loop {
         if state != ConnState::Pipelined && !wait_readable(&w, &conn, state).await {
             break;

@@ -147,9 +147,11 @@ fn log(
             route_key,
             path: head.path_bytes(),
             status: st.status,
-            protocol: match head.version {
-                crate::http::Version::Http10 => "HTTP/1.0",
-                crate::http::Version::Http11 => "HTTP/1.1",
+            // an HTTP/2 request's head is a synthetic HTTP/1.1 one: the connection says
+            protocol: match (facts.protocol, head.version) {
+                (crate::facts::Protocol::Http2, _) => "HTTP/2.0",
+                (_, crate::http::Version::Http10) => "HTTP/1.0",
+                (_, crate::http::Version::Http11) => "HTTP/1.1",
             },
             response_length: st.bytes_out.saturating_sub(st.head_out),
             request_length: st.bytes_in,

@@ -10,6 +10,7 @@
 //! is [`crate::exchange`]. Nothing below this module imports it.
 
 pub mod conn;
+pub mod h2;
 pub mod https;
 pub mod lifecycle;
 pub mod linger;

@@ -578,4 +578,22 @@ mod tests {
         assert!(j.starts_with("{\"summary\":\"routes added: GET /c; routes removed: GET /b; routes changed: GET /a; "), "{j}");
         assert!(!j.contains("secret"), "{j}");
     }
+
+    /// `server.h2c` and `[server.http2]` apply per generation (to connections accepted after
+    /// the reload), so they are changes a reload applies, not restart notes.
+    #[test]
+    fn http2_settings_are_reloadable_changes() {
+        let a = cfg(BASE);
+        let text = BASE.replace(
+            "workers = 2",
+            "workers = 2\nh2c = true\n[server.http2]\nmax_concurrent_streams = 10",
+        );
+        let b = cfg(&text);
+        let c = Changes::between(&a, &b);
+        assert_eq!(
+            c.settings,
+            ["server.h2c", "server.http2.max_concurrent_streams"]
+        );
+        assert!(Running::of(&a).notes(&b).is_empty());
+    }
 }

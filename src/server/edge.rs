@@ -1,10 +1,15 @@
-//! TLS termination on an accepted connection: the handshake, then the same connection serving
-//! as on a plain listener.
+//! An accepted connection's task: TLS termination, and the choice of HTTP version.
 //!
 //! Owns: [`handshake_then_serve`], the task a TLS listener's accept loop spawns per connection,
-//! and the names of handshake outcomes in `tollgate_tls_handshakes_total`. Leaves out: the
-//! handshake's mechanics (see [`crate::transport::tls`]), the rustls config (see
-//! [`crate::tls::server`]) and HTTP (see [`crate::proxy::conn`]).
+//! [`plain`], the one a plain listener spawns, the names of handshake outcomes in
+//! `tollgate_tls_handshakes_total`, and the dispatch to a session ([`Served`]): on TLS, ALPN
+//! "h2" (RFC 7301, RFC 9113 §3.2) → the HTTP/2 session, anything else → HTTP/1; on a plain
+//! listener with `server.h2c` (RFC 9113 §3.3, prior knowledge), the first bytes decide: the
+//! 24-byte client preface → HTTP/2, anything else → HTTP/1 with the bytes already read kept
+//! (`Upgrade: h2c` is never honoured, RFC 9113 §3.1 deprecates it). Without `server.h2c` a plain
+//! connection goes straight to HTTP/1, as before. Leaves out: the handshake's mechanics (see
+//! [`crate::transport::tls`]), the rustls config (see [`crate::tls::server`]) and HTTP (see
+//! [`crate::proxy::conn`], [`crate::session::h2`]).
 //!
 //! Data flow: the accept loop counts the connection in `open_connections` and spawns this task
 //! at once, so a slow handshake never holds up accepting. The task reads the TLS settings of
@@ -25,10 +30,17 @@ use std::task::{Context, Poll};
 
 use monoio::net::TcpStream;
 
+use bytes::BytesMut;
+
 use crate::facts::ConnFacts;
+use crate::http2::PREFACE;
 use crate::proxy::conn::{serve, Downstream};
 use crate::proxy::worker::Worker;
-use crate::transport::{HandshakeError, Refused, Stream, TlsStream};
+use crate::session::h2;
+use crate::transport::{HandshakeError, IoFail, Refused, Stream, TlsStream};
+
+/// The ALPN identifier of HTTP/2 over TLS (RFC 9113 §3.2).
+pub const ALPN_H2: &[u8] = b"h2";
 
 /// The `version` label of a handshake that failed before a protocol version was chosen.
 pub const UNKNOWN_VERSION: &str = "unknown";
@@ -70,6 +82,129 @@ pub fn handshake_then_serve(
     w: Rc<Worker>,
 ) -> impl Future<Output = ()> {
     TlsTask::Handshaking(Box::pin(handshake(tcp, peer, local, closed, w)))
+}
+
+/// A plain connection's task (already counted in `open_connections`): HTTP/1 at once, or with
+/// `server.h2c` (as the generation current at accept says) first a look at its first bytes;
+/// see the module docs. An idle HTTP/1 connection parks the same serve future as before; the
+/// look lives in its own box, freed when the session starts.
+pub fn plain(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    closed: Rc<Cell<bool>>,
+    w: Rc<Worker>,
+) -> impl Future<Output = ()> {
+    let h2c = w.with_current(|g| g.config.server.http2.h2c);
+    if h2c {
+        TlsTask::Handshaking(Box::pin(detect(tcp, peer, local, closed, w, serve)))
+    } else {
+        let facts = ConnFacts::plain(peer, local);
+        let conn = Downstream::new(Stream::Plain(tcp), facts, closed);
+        TlsTask::Serving(Served::H1(serve(conn, w)))
+    }
+}
+
+/// The session a connection was dispatched to: HTTP/1's serve future inline (an idle
+/// keep-alive connection's task stays as small as before), HTTP/2's boxed.
+pub enum Served<S> {
+    H1(S),
+    H2(Pin<Box<dyn Future<Output = ()>>>),
+}
+
+impl<S: Future<Output = ()>> Future for Served<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: a structural projection: the `H1` future is never moved out of the pinned
+        // enum (it is only handed out as this `Pin`), and the variant never changes.
+        match unsafe { self.get_unchecked_mut() } {
+            Served::H1(s) => unsafe { Pin::new_unchecked(s) }.poll(cx),
+            Served::H2(b) => b.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Whether `b` (fewer than 24 bytes) may still become the client preface.
+fn preface_so_far(b: &[u8]) -> bool {
+    PREFACE.get(..b.len()).is_some_and(|p| p == b)
+}
+
+/// With `server.h2c`: reads the first bytes (waiting for readiness without a buffer first, the
+/// head-read timeout bounding it) until they are the client preface (RFC 9113 §3.4), or cannot
+/// be; then starts the session for them, the bytes kept. A connection that closes or stays
+/// silent without a byte is closed, as HTTP/1 closes it. `h1` starts the HTTP/1 session
+/// ([`serve`]; a parameter so the task's type names its future).
+async fn detect<S, F>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    closed: Rc<Cell<bool>>,
+    w: Rc<Worker>,
+    h1: F,
+) -> Option<Served<S>>
+where
+    F: FnOnce(Downstream, Rc<Worker>) -> S,
+{
+    let guard = Handshaking(&w);
+    let _ = tcp.set_nodelay(true);
+    let mut stream = Stream::Plain(tcp);
+    let limit = w.with_current(|g| g.config.server.timeouts.header_read);
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = BytesMut::new();
+    let give_back = |buf: BytesMut| {
+        if buf.capacity() != 0 {
+            w.buffers.give(buf);
+        }
+    };
+    loop {
+        if w.draining.get() || closed.get() {
+            give_back(buf);
+            return None;
+        }
+        match stream.readable_by(deadline).await {
+            Ok(()) => {}
+            // bytes that are not (yet) a preface: HTTP/1 answers them (408 or 400)
+            Err(IoFail::Timeout) if !buf.is_empty() => break,
+            Err(_) => {
+                give_back(buf);
+                return None;
+            }
+        }
+        if buf.capacity() == 0 {
+            buf = w.buffers.take();
+        }
+        match stream.try_read(&mut buf, w.buffers.size()) {
+            Ok(0) if buf.is_empty() => {
+                give_back(buf);
+                return None;
+            }
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => {
+                give_back(buf);
+                return None;
+            }
+        }
+        if buf.len() >= PREFACE.len() || !preface_so_far(&buf) {
+            break;
+        }
+    }
+    let facts = ConnFacts::plain(peer, local);
+    // the session uncounts the connection from here on
+    std::mem::forget(guard);
+    if buf.starts_with(PREFACE) {
+        let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
+        return Some(Served::H2(Box::pin(h2)));
+    }
+    let mut conn = Downstream::new(stream, facts, closed);
+    conn.buf = buf;
+    Some(Served::H1(h1(conn, w)))
 }
 
 /// A TLS connection's task, by phase. The handshake's state (the `TlsStream` inline, over a
@@ -125,14 +260,14 @@ where
 }
 
 /// The handshake under the settings current at accept, counted in the metrics; on success the
-/// connection's serve future (not yet started).
+/// connection's serve future (not yet started), for the session ALPN chose.
 async fn handshake(
     tcp: TcpStream,
     peer: SocketAddr,
     local: SocketAddr,
     closed: Rc<Cell<bool>>,
     w: Rc<Worker>,
-) -> Option<impl Future<Output = ()>> {
+) -> Option<Served<impl Future<Output = ()>>> {
     let guard = Handshaking(&w);
     // the settings of the generation current at accept; a reload that removed `[tls]` between
     // the accept and now leaves nothing to handshake with: the connection closes
@@ -150,11 +285,24 @@ async fn handshake(
         }
     };
     w.with_current(|g| g.metrics.handshake(facts.version, "ok"));
+    let h2 = facts.alpn.as_deref() == Some(ALPN_H2);
     let facts = ConnFacts::tls(peer, local, facts);
-    let conn = Downstream::new(Stream::Tls(Box::new(tls)), facts, closed);
-    // `serve` uncounts the connection from here on (its own guard)
+    let stream = Stream::Tls(Box::new(tls));
+    // the session uncounts the connection from here on (its own guard)
     std::mem::forget(guard);
-    Some(serve(conn, w))
+    if h2 {
+        let serving = h2::serve(
+            stream,
+            facts,
+            closed,
+            BytesMut::new(),
+            w,
+            crate::proxy::h2::stream_task,
+        );
+        return Some(Served::H2(Box::pin(serving)));
+    }
+    let conn = Downstream::new(stream, facts, closed);
+    Some(Served::H1(serve(conn, w)))
 }
 
 #[cfg(test)]
@@ -178,6 +326,36 @@ mod footprint {
             std::mem::size_of_val(&f)
         );
         std::mem::size_of_val(&f)
+    }
+
+    /// A plain listener's task ([`super::plain`]): the HTTP/1 serve future inside the
+    /// dispatch's enums (without `server.h2c`; with it, the look at the first bytes is boxed
+    /// and freed), within the same bound.
+    async fn plain_future_size(h2c: bool) -> usize {
+        let line = if h2c { "[server]\nh2c = true\n" } else { "" };
+        let w = std::rc::Rc::new(crate::testkit::worker(&format!(
+            "{line}[[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
+        )));
+        let (_c, s, facts) = crate::testkit::accepted();
+        let (peer, local) = (facts.peer(), facts.local());
+        let closed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let f = super::plain(s, peer, local, closed, w);
+        std::mem::size_of_val(&f)
+    }
+
+    #[test]
+    fn idle_plain_connection_task_stays_small() {
+        for h2c in [false, true] {
+            let size = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .unwrap()
+                .block_on(plain_future_size(h2c));
+            assert!(
+                size <= TLS_TASK_FUTURE_MAX,
+                "plain task future is {size} bytes"
+            );
+        }
     }
 
     #[test]

@@ -303,13 +303,9 @@ async fn accept_loop(
                     None => stream.local_addr().unwrap_or(peer),
                 };
                 match kind {
+                    // HTTP/1, or with `server.h2c` a look at the first bytes
                     ListenKind::Plain => {
-                        let conn = crate::proxy::conn::Downstream::new(
-                            crate::transport::Stream::Plain(stream),
-                            crate::facts::ConnFacts::plain(peer, local),
-                            closed.clone(),
-                        );
-                        let conn = crate::proxy::conn::serve(conn, w.clone());
+                        let conn = edge::plain(stream, peer, local, closed.clone(), w.clone());
                         monoio::spawn(CatchUnwind(conn));
                     }
                     // the handshake runs in the connection's own task: accepting goes on

@@ -512,7 +512,7 @@ pub fn write_whole(
 /// (draft-ietf-httpapi-ratelimit-headers) for the limit that refused the request. A token bucket
 /// is described as a quota of `burst` units per window `burst / rate` seconds; `r` is what is left
 /// (nothing) and `t` the seconds until a unit is back.
-fn rate_limit_fields(out: &mut BytesMut, t: &Throttled) {
+pub(super) fn rate_limit_fields(out: &mut BytesMut, t: &Throttled) {
     let retry = t.retry_after_ns.div_ceil(1_000_000_000).max(1);
     let window = ((t.burst as f64 / t.rate.max(1e-9)).ceil() as u64).max(1);
     let name = t.level.name().as_bytes();

@@ -62,6 +62,24 @@ impl Pace {
         let earned = Duration::from_millis(self.received.saturating_mul(1000) / self.min_rate);
         Some(self.grace.max(earned).saturating_sub(self.waited))
     }
+
+    /// The longest next wait for body bytes: `per_read`, or less when the minimum rate allows
+    /// less (`true`: the rate decides; its end is [`GatewayError::BodyTooSlow`]). For sessions
+    /// that wait on something other than [`read_paced`]'s socket (an HTTP/2 stream's inbox).
+    pub(super) fn next_wait(&self, per_read: Duration) -> (Duration, bool) {
+        match self.allowance() {
+            Some(left) if left < per_read => (left, true),
+            _ => (per_read, false),
+        }
+    }
+
+    /// Accounts for a wait of `waited` that brought `n` body bytes. False: they came too late
+    /// to keep the average at the minimum rate (the body ends with 408, as over HTTP/1).
+    pub(super) fn account(&mut self, waited: Duration, n: usize) -> bool {
+        self.waited += waited;
+        self.received = self.received.saturating_add(n as u64);
+        !(n > 0 && self.allowance().is_some_and(|left| left.is_zero()))
+    }
 }
 
 /// Why reading a request body stopped.

@@ -23,6 +23,11 @@
 pub mod h1;
 pub mod h1_body;
 mod h1_relay;
+pub mod h2;
+mod h2_conn;
+pub mod h2_head;
+pub mod h2_response;
+pub mod h2_stream;
 
 use bytes::Bytes;
 

@@ -109,5 +109,6 @@ pub fn provider() -> Arc<CryptoProvider> {
     })
 }
 
-/// The ALPN protocol identifiers (RFC 7301 §6, IANA registry) tollgate can serve.
-pub const SUPPORTED_ALPN: [&str; 1] = ["http/1.1"];
+/// The ALPN protocol identifiers (RFC 7301 §6, IANA registry) tollgate can serve: HTTP/2
+/// over TLS (RFC 9113 §3.2) and HTTP/1.1.
+pub const SUPPORTED_ALPN: [&str; 2] = ["h2", "http/1.1"];

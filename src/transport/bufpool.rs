@@ -41,6 +41,12 @@ impl BufPool {
         }
     }
 
+    /// Buffers waiting in the pool (tests: whether a connection gave its buffer back).
+    #[cfg(test)]
+    pub(crate) fn pooled(&self) -> usize {
+        self.free.borrow().len()
+    }
+
     /// Returns an empty buffer for reuse. A buffer whose allocation is still shared (a frozen
     /// head is alive) or was grown far beyond the configured size is dropped instead.
     pub fn give(&self, mut buf: BytesMut) {

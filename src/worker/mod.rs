@@ -210,6 +210,7 @@ impl Worker {
             routes: g.metrics.routes(),
             upstreams: g.upstreams.iter().map(|u| u.snapshot()).collect(),
             handshakes: g.metrics.handshakes(),
+            http2: g.metrics.http2(),
         }
     }
 }

@@ -239,6 +239,42 @@ impl Conn {
         })))
     }
 
+    /// Connects over TLS to `addr` (a registered TLS gateway address) offering the ALPN
+    /// protocols `alpn` (RFC 7301), e.g. `h2` for HTTP/2.
+    pub fn connect_alpn(addr: SocketAddr, alpn: &[&[u8]]) -> io::Result<Conn> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut c = (*client_config()).clone();
+        c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = ClientConnection::new(Arc::new(c), name).map_err(io::Error::other)?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut &tcp)?;
+        }
+        Ok(Conn::Tls(Arc::new(TlsConn {
+            sock: tcp,
+            state: Mutex::new(TlsState {
+                conn,
+                pending: Vec::new(),
+            }),
+            wire: Mutex::new(()),
+        })))
+    }
+
+    /// The ALPN protocol the TLS handshake agreed on (None on plain TCP).
+    pub fn alpn(&self) -> Option<Vec<u8>> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(t) => t
+                .state
+                .lock()
+                .unwrap()
+                .conn
+                .alpn_protocol()
+                .map(<[u8]>::to_vec),
+        }
+    }
+
     /// The TCP socket underneath.
     pub fn tcp(&self) -> &TcpStream {
         match self {

@@ -18,6 +18,7 @@ use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
 pub mod conn;
+pub mod h2client;
 pub mod tls_client;
 pub mod tls_origin;
 

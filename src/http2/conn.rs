@@ -1,0 +1,445 @@
+//! The server side of one HTTP/2 connection as a state machine over bytes (RFC 9113): no
+//! socket, no runtime, no clock of its own beyond `Instant::now()` in [`Connection::recv`].
+//!
+//! Data flow: the driver feeds received bytes to [`Connection::recv`], which consumes every
+//! complete frame (the client preface first, §3.4), updates the stream table (§5.1), flow
+//! control (§5.2, §6.9) and settings (§6.5), pushes [`Event`]s for the application, and queues
+//! what the protocol answers by itself (SETTINGS/PING acks, RST_STREAM, WINDOW_UPDATE, GOAWAY)
+//! into the output the driver takes with [`Connection::take_output`]. The application answers
+//! a request with [`Connection::send_headers`] / [`Connection::send_data`] /
+//! [`Connection::send_trailers`] within [`Connection::send_capacity`], and credits consumed
+//! request body bytes with [`Connection::release_capacity`].
+//!
+//! Split by concern: this file holds the state and the connection-level API (streams'
+//! lifetime, GOAWAY, connection errors); `conn_recv.rs` the receive side frame by frame,
+//! `conn_headers.rs` its header blocks, `conn_send.rs` the send side and window credits,
+//! `conn_abuse.rs` the abuse counters.
+//! Header validation is [`super::fields`], framing [`super::frame`], compression
+//! [`super::hpack`]. What is left to the driver: timers (idle, SETTINGS ack, zero-window
+//! stalls), the socket, and what a request means.
+//!
+//! Idle memory: `size_of::<Connection>()` is 480 bytes (x86-64), and no buffer is held between
+//! frames: the output `BytesMut` is moved out by `take_output`, a header block in progress is
+//! boxed and freed when complete, the stream table is freed with its last stream once grown
+//! past its smallest allocation. What an idle connection keeps on the heap is the HPACK state
+//! the protocol requires (each dynamic table at most its 4096-byte default) and the last
+//! [`RECENT_CLOSED`] closed stream ids (256 bytes once used).
+//!
+//! On `Err` from `recv` the events pushed before the error are still in the list; the
+//! connection is closing, so the driver only needs them to stop the streams' tasks.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::fields::RequestFields;
+use super::frame::{self, ErrorCode};
+use super::hpack;
+use super::limits::Limits;
+
+#[path = "conn_abuse.rs"]
+mod abuse;
+#[path = "conn_headers.rs"]
+mod headers;
+#[path = "conn_recv.rs"]
+mod recv;
+#[path = "conn_send.rs"]
+mod send;
+
+use abuse::Counters;
+
+/// Recently closed streams are remembered (up to this many, the oldest forgotten first): frames
+/// the client sent before it saw our RST_STREAM are ignored (§5.1 "closed"), and a frame on a
+/// stream that ended normally is told apart from one on a stream id that was never used
+/// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1).
+pub const RECENT_CLOSED: usize = 32;
+
+/// The capacity of the smallest stream table allocation (4 buckets): kept when idle.
+const SMALL_STREAM_TABLE: usize = 3;
+
+/// What the application is told (design.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Request {
+        id: u32,
+        fields: RequestFields,
+        end_stream: bool,
+    },
+    Data {
+        id: u32,
+        data: Bytes,
+        end_stream: bool,
+    },
+    Trailers {
+        id: u32,
+        fields: Vec<(Bytes, Bytes)>,
+    },
+    Reset {
+        id: u32,
+        code: ErrorCode,
+    },
+    StreamError {
+        id: u32,
+        code: ErrorCode,
+        reason: &'static str,
+    },
+    WindowUpdate {
+        id: u32,
+    },
+    GoAway {
+        last_stream_id: u32,
+        code: ErrorCode,
+    },
+}
+
+impl Event {
+    /// The stream the event is about (0 for the connection: `GoAway`, a connection
+    /// `WindowUpdate`).
+    pub fn stream_id(&self) -> u32 {
+        match self {
+            Event::Request { id, .. }
+            | Event::Data { id, .. }
+            | Event::Trailers { id, .. }
+            | Event::Reset { id, .. }
+            | Event::StreamError { id, .. }
+            | Event::WindowUpdate { id } => *id,
+            Event::GoAway { .. } => 0,
+        }
+    }
+}
+
+/// Which abuse defence closed the connection (the metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Abuse {
+    RapidReset,
+    ContinuationFlood,
+    ControlFlood,
+    EmptyFrames,
+    OutputFlood,
+    TooManyStreams,
+    HeaderListTooLarge,
+}
+
+impl Abuse {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Abuse::RapidReset => "rapid_reset",
+            Abuse::ContinuationFlood => "continuation_flood",
+            Abuse::ControlFlood => "control_flood",
+            Abuse::EmptyFrames => "empty_frames",
+            Abuse::OutputFlood => "output_flood",
+            Abuse::TooManyStreams => "too_many_streams",
+            Abuse::HeaderListTooLarge => "header_list_too_large",
+        }
+    }
+}
+
+/// A connection error (§5.4.1): GOAWAY with `code` is queued; the driver flushes the output
+/// and closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnError {
+    pub code: ErrorCode,
+    pub reason: &'static str,
+    pub abuse: Option<Abuse>,
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP/2 {}: {}", self.code.as_str(), self.reason)
+    }
+}
+
+impl std::error::Error for ConnError {}
+
+/// The stream is gone (reset or closed): nothing more may be sent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamGone;
+
+/// The connection's phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for (the rest of) the 24-byte client preface.
+    Preface,
+    /// Preface received; the next frame must be the client's SETTINGS (§3.4).
+    FirstSettings,
+    Open,
+    /// A connection error was raised: nothing more is processed.
+    Failed(ConnError),
+}
+
+/// How a remembered stream was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    /// We reset it: the client's frames in flight are ignored.
+    ByUs,
+    /// Both sides ended, or the client reset it: further frames are STREAM_CLOSED errors.
+    Ended,
+}
+
+/// One side of a stream (§5.1): open until its END_STREAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Open,
+    Closed,
+}
+
+/// An open or half-closed stream (§5.1). Idle streams are not stored (ids above
+/// `last_peer_stream`), nor closed ones (below it, absent from the table).
+#[derive(Debug)]
+struct Stream {
+    /// The client's side: `Closed` after its END_STREAM (half-closed (remote)).
+    remote: Half,
+    /// Our side: `Closed` after our END_STREAM (half-closed (local)).
+    local: Half,
+    /// What we may still send (§6.9.1); negative after a SETTINGS lowering the window
+    /// (§6.9.2).
+    send_window: i64,
+    /// What the client may still send before our next WINDOW_UPDATE.
+    recv_window: i64,
+    /// Bytes the application consumed that we have not credited yet.
+    recv_owed: u32,
+    /// Declared content-length minus the DATA received so far (§8.1.1).
+    remaining: Option<u64>,
+}
+
+/// The peer's settings that shape what we send (§6.5.2).
+#[derive(Debug, Clone, Copy)]
+struct PeerSettings {
+    initial_window: u32,
+    max_frame_size: u32,
+}
+
+/// A header block in progress (HEADERS without END_HEADERS, then CONTINUATION, §6.10).
+#[derive(Debug)]
+struct PendingBlock {
+    stream: u32,
+    end_stream: bool,
+    /// What the block is for, decided at its HEADERS.
+    target: headers::Target,
+    buf: BytesMut,
+    continuations: u32,
+}
+
+/// One HTTP/2 server connection.
+#[derive(Debug)]
+pub struct Connection {
+    limits: Limits,
+    phase: Phase,
+    /// Preface bytes matched so far (0..=24).
+    preface_seen: u8,
+    decoder: hpack::Decoder,
+    encoder: hpack::Encoder,
+    streams: HashMap<u32, Stream, ahash::RandomState>,
+    /// The highest stream id the client opened (or tried to): ids up to it are not idle.
+    last_peer_stream: u32,
+    /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
+    goaway_last: Option<u32>,
+    recent_closed: VecDeque<(u32, Closed)>,
+    peer: PeerSettings,
+    /// Our SETTINGS frames the peer has not acknowledged yet.
+    settings_unacked: u8,
+    /// The effective initial receive window of new streams: 65 535 until the peer acknowledges
+    /// our SETTINGS when ours is smaller (the peer may use the default until then, §6.5.3).
+    recv_initial: u32,
+    send_window: i64,
+    recv_window: i64,
+    recv_owed: u32,
+    /// Boxed: a block in progress is rare, the idle connection stays small.
+    pending: Option<Box<PendingBlock>>,
+    counters: Counters,
+    out: BytesMut,
+    /// Bytes of `out` we queued on our own since the last `take_output` (acks, resets).
+    control_out: usize,
+}
+
+impl Connection {
+    /// Queues the server preface (SETTINGS from `limits`, then a connection WINDOW_UPDATE).
+    pub fn new(limits: Limits) -> Connection {
+        Connection::new_at(limits, Instant::now())
+    }
+
+    /// [`Connection::new`] with the clock of the rate limits starting at `now`.
+    pub fn new_at(limits: Limits, now: Instant) -> Connection {
+        let limits = limits.clamped();
+        let mut out = BytesMut::new();
+        let mut params = vec![
+            (frame::SETTINGS_ENABLE_PUSH, 0),
+            (
+                frame::SETTINGS_MAX_CONCURRENT_STREAMS,
+                limits.max_concurrent_streams,
+            ),
+            (
+                frame::SETTINGS_INITIAL_WINDOW_SIZE,
+                limits.initial_window_size,
+            ),
+            (
+                frame::SETTINGS_MAX_HEADER_LIST_SIZE,
+                limits.max_header_list_size,
+            ),
+        ];
+        if limits.header_table_size != hpack::DEFAULT_TABLE_SIZE as u32 {
+            params.push((frame::SETTINGS_HEADER_TABLE_SIZE, limits.header_table_size));
+        }
+        if limits.max_frame_size != frame::DEFAULT_MAX_FRAME_SIZE {
+            params.push((frame::SETTINGS_MAX_FRAME_SIZE, limits.max_frame_size));
+        }
+        frame::put_settings(&mut out, &params);
+        if limits.connection_window_size > frame::DEFAULT_WINDOW {
+            frame::put_window_update(
+                &mut out,
+                0,
+                limits.connection_window_size - frame::DEFAULT_WINDOW,
+            );
+        }
+        // Until the ACK the peer's encoder may assume a 4096-byte table (§6.5.3, RFC 7541 §4.2)
+        let table = (limits.header_table_size as usize).max(hpack::DEFAULT_TABLE_SIZE);
+        Connection {
+            decoder: hpack::Decoder::new(table, limits.max_header_list_size as usize),
+            encoder: hpack::Encoder::new(hpack::DEFAULT_TABLE_SIZE),
+            phase: Phase::Preface,
+            preface_seen: 0,
+            streams: HashMap::default(),
+            last_peer_stream: 0,
+            goaway_last: None,
+            recent_closed: VecDeque::new(),
+            peer: PeerSettings {
+                initial_window: frame::DEFAULT_WINDOW,
+                max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
+            },
+            settings_unacked: 1,
+            recv_initial: limits.initial_window_size.max(frame::DEFAULT_WINDOW),
+            send_window: i64::from(frame::DEFAULT_WINDOW),
+            recv_window: i64::from(limits.connection_window_size),
+            recv_owed: 0,
+            pending: None,
+            counters: Counters::new(now),
+            out,
+            control_out: 0,
+            limits,
+        }
+    }
+
+    /// Output ready to write (moved out; empty when none).
+    pub fn take_output(&mut self) -> BytesMut {
+        self.control_out = 0;
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The connection error that ended this connection, if any.
+    pub fn error(&self) -> Option<ConnError> {
+        match self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Open (not closed) streams, for the driver's idle/drain decisions.
+    pub fn active_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Our SETTINGS are not acknowledged yet (the driver may enforce a SETTINGS timeout,
+    /// §6.5.3, and close with SETTINGS_TIMEOUT).
+    pub fn settings_pending(&self) -> bool {
+        self.settings_unacked > 0
+    }
+
+    /// The highest stream id the client opened so far.
+    pub fn last_stream_id(&self) -> u32 {
+        self.last_peer_stream
+    }
+
+    /// Graceful shutdown (§6.8): GOAWAY(`code`, last = highest stream id accepted so far);
+    /// later HEADERS are refused (RST_STREAM REFUSED_STREAM), open streams go on. Once only.
+    pub fn go_away(&mut self, code: ErrorCode) {
+        if self.goaway_last.is_some() || matches!(self.phase, Phase::Failed(_)) {
+            return;
+        }
+        frame::put_goaway(&mut self.out, self.last_peer_stream, code, b"");
+        self.goaway_last = Some(self.last_peer_stream);
+    }
+
+    /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
+    pub fn reset(&mut self, id: u32, code: ErrorCode) {
+        if self.remove_stream(id).is_some() {
+            frame::put_rst_stream(&mut self.out, id, code);
+            self.remember(id, Closed::ByUs);
+        }
+    }
+
+    /// A stream finished on our side (response complete or abandoned): frees its state. A
+    /// request body still arriving is stopped with RST_STREAM NO_ERROR after a complete
+    /// response (§8.1), CANCEL when the response was abandoned.
+    pub fn close_stream(&mut self, id: u32) {
+        let Some(s) = self.streams.get(&id) else {
+            return;
+        };
+        let code = match (s.local, s.remote) {
+            (Half::Closed, Half::Closed) => {
+                self.remove_stream(id);
+                self.remember(id, Closed::Ended);
+                return;
+            }
+            (Half::Closed, Half::Open) => ErrorCode::NoError,
+            (Half::Open, _) => ErrorCode::Cancel,
+        };
+        self.reset(id, code);
+    }
+
+    /// Takes a stream out of the table. A table grown past the smallest allocation is freed
+    /// with its last stream, so a connection that had many streams holds none of it once idle
+    /// (the smallest one stays: one request at a time does not allocate per request).
+    fn remove_stream(&mut self, id: u32) -> Option<Stream> {
+        let s = self.streams.remove(&id);
+        if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
+            self.streams = HashMap::default();
+        }
+        s
+    }
+
+    /// Remembers a closed stream (bounded, oldest forgotten first).
+    fn remember(&mut self, id: u32, how: Closed) {
+        if self.recent_closed.len() >= RECENT_CLOSED {
+            self.recent_closed.pop_front();
+        }
+        self.recent_closed.push_back((id, how));
+    }
+
+    /// How stream `id` (not in the table, not idle) was closed, if remembered.
+    fn closed_how(&self, id: u32) -> Option<Closed> {
+        self.recent_closed
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map(|&(_, how)| how)
+    }
+
+    /// Raises a connection error: GOAWAY queued, nothing more processed.
+    fn fail(&mut self, code: ErrorCode, reason: &'static str, abuse: Option<Abuse>) -> ConnError {
+        let e = ConnError {
+            code,
+            reason,
+            abuse,
+        };
+        if let Phase::Failed(first) = self.phase {
+            return first;
+        }
+        // §6.8: the last stream id never grows after a first GOAWAY
+        let last = match self.goaway_last {
+            Some(last) => last.min(self.last_peer_stream),
+            None => self.last_peer_stream,
+        };
+        frame::put_goaway(&mut self.out, last, code, reason.as_bytes());
+        self.phase = Phase::Failed(e);
+        e
+    }
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -1,0 +1,130 @@
+//! The limits one HTTP/2 connection enforces: what we advertise in SETTINGS (RFC 9113 §6.5.2),
+//! the flow-control windows we grant (§5.2, §6.9), and the abuse defences (rapid reset,
+//! CONTINUATION, control-frame and empty-frame floods, unread output). Each is a named
+//! `DEFAULT_*` constant; config (`[server.http2]`, owned by the session slice) overrides them
+//! field by field. This module only holds values: [`super::conn`] applies them.
+
+use super::frame;
+
+/// SETTINGS_MAX_CONCURRENT_STREAMS we advertise (§5.1.2): streams a client may have open at
+/// once; beyond it a new stream is refused (RST_STREAM REFUSED_STREAM). 128 is what browsers
+/// expect (nginx, Envoy and h2o default to 100–128) and bounds the per-connection stream tasks.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// SETTINGS_MAX_HEADER_LIST_SIZE we advertise (§6.5.2): the decoded size of one header list
+/// (name + value + 32 per field). Also the cap on the encoded bytes of one header block while
+/// it arrives (HEADERS + CONTINUATION), so a block never holds more memory than this.
+/// 64 KiB: far above real requests (browsers' cookies + headers stay under 16 KiB), far below
+/// the 16 MiB other stacks allow.
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+
+/// SETTINGS_HEADER_TABLE_SIZE we advertise: our HPACK decoder's dynamic table (RFC 7541 §4.2).
+/// 4096 is the protocol default, so the table never grows beyond what every peer assumes.
+pub const DEFAULT_HEADER_TABLE_SIZE: u32 = 4096;
+
+/// The largest header table [`Limits::clamped`] lets through: the dynamic table is per
+/// connection and a client fills it at will, so it is bounded here whatever config says (the
+/// config range should end here too).
+pub const MAX_HEADER_TABLE_SIZE: u32 = 64 * 1024;
+
+/// SETTINGS_INITIAL_WINDOW_SIZE we advertise: each stream's receive window (§6.9.2), i.e. the
+/// request body bytes a client may send ahead of the gateway consuming them. 65 535 is the
+/// protocol default: one window per stream is what a slow origin can make us hold.
+pub const DEFAULT_INITIAL_WINDOW_SIZE: u32 = 65_535;
+
+/// The connection's receive window (§6.9.1), raised from 65 535 by a WINDOW_UPDATE on stream 0
+/// right after our SETTINGS: the request body bytes in flight over all streams together.
+/// 1 MiB lets several uploads proceed at once without one stream's window limiting the rest.
+pub const DEFAULT_CONNECTION_WINDOW_SIZE: u32 = 1024 * 1024;
+
+/// The largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE, §4.2), advertised only when
+/// it differs from the protocol's 16 384, which is also what we keep to bound one frame.
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = frame::DEFAULT_MAX_FRAME_SIZE;
+
+/// Rapid reset (CVE-2023-44487): streams reset within [`DEFAULT_RESET_WINDOW_MS`] — by the
+/// client (RST_STREAM before our response ended) or by us (refused over the concurrency limit,
+/// malformed) — before the connection is closed with GOAWAY ENHANCE_YOUR_CALM. Each such
+/// stream costs a request's parsing (and possibly an origin connection) for no response. A
+/// browser cancels a few streams per navigation; 200 per 10 s (20/s sustained) stays well
+/// above that and orders of magnitude below an attack's hundreds of thousands per second.
+pub const DEFAULT_MAX_RESETS_PER_WINDOW: u32 = 200;
+
+/// The window over which resets are counted (two buckets of half this length slide over it).
+pub const DEFAULT_RESET_WINDOW_MS: u64 = 10_000;
+
+/// CONTINUATION flood (CVE-2024-27316): CONTINUATION frames allowed in one header block. With
+/// the byte cap (max_header_list_size) this bounds both the memory and the frames spent on a
+/// block that never ends. Real clients send at most a few (one per 16 KiB of headers).
+pub const DEFAULT_MAX_CONTINUATION_FRAMES: u32 = 16;
+
+/// Control-frame floods (SETTINGS, PING, PRIORITY, WINDOW_UPDATE on closed streams, unknown
+/// frame types): frames per second before GOAWAY ENHANCE_YOUR_CALM. Each costs us work (and
+/// SETTINGS / PING an ack) without a request; a client sends a handful per connection.
+pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 1000;
+
+/// Empty frames (DATA without payload nor END_STREAM, header fragments without bytes nor
+/// END_HEADERS) per connection: they cost a frame's processing and carry nothing, so a
+/// legitimate client never needs many.
+pub const DEFAULT_MAX_EMPTY_FRAMES: u32 = 100;
+
+/// Output we queue on our own (SETTINGS / PING acks, RST_STREAM, WINDOW_UPDATE) that the
+/// driver has not taken yet because the peer does not read: beyond it the connection is
+/// closed (GOAWAY ENHANCE_YOUR_CALM), so a peer that only writes cannot make us buffer acks.
+pub const DEFAULT_MAX_PENDING_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// The limits of one connection. `Default` holds the `DEFAULT_*` constants above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_concurrent_streams: u32,
+    pub max_header_list_size: u32,
+    pub header_table_size: u32,
+    pub initial_window_size: u32,
+    pub connection_window_size: u32,
+    pub max_frame_size: u32,
+    pub max_resets_per_window: u32,
+    pub reset_window_ms: u64,
+    pub max_continuation_frames: u32,
+    pub max_control_frames_per_sec: u32,
+    pub max_empty_frames: u32,
+    pub max_pending_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            header_table_size: DEFAULT_HEADER_TABLE_SIZE,
+            initial_window_size: DEFAULT_INITIAL_WINDOW_SIZE,
+            connection_window_size: DEFAULT_CONNECTION_WINDOW_SIZE,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_resets_per_window: DEFAULT_MAX_RESETS_PER_WINDOW,
+            reset_window_ms: DEFAULT_RESET_WINDOW_MS,
+            max_continuation_frames: DEFAULT_MAX_CONTINUATION_FRAMES,
+            max_control_frames_per_sec: DEFAULT_MAX_CONTROL_FRAMES_PER_SEC,
+            max_empty_frames: DEFAULT_MAX_EMPTY_FRAMES,
+            max_pending_output_bytes: DEFAULT_MAX_PENDING_OUTPUT_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits with protocol bounds applied (config validates ranges; this keeps a value
+    /// the protocol forbids from ever reaching the wire): the windows at most 2^31-1 (§6.9.1),
+    /// the frame size within 16 384..=16 777 215 (§4.2), the reset window non-zero, the
+    /// header table at most [`MAX_HEADER_TABLE_SIZE`].
+    pub fn clamped(self) -> Limits {
+        Limits {
+            header_table_size: self.header_table_size.min(MAX_HEADER_TABLE_SIZE),
+            initial_window_size: self.initial_window_size.min(frame::MAX_WINDOW),
+            connection_window_size: self
+                .connection_window_size
+                .clamp(frame::DEFAULT_WINDOW, frame::MAX_WINDOW),
+            max_frame_size: self
+                .max_frame_size
+                .clamp(frame::DEFAULT_MAX_FRAME_SIZE, frame::MAX_MAX_FRAME_SIZE),
+            reset_window_ms: self.reset_window_ms.max(2),
+            ..self
+        }
+    }
+}

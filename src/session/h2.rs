@@ -1,0 +1,424 @@
+//! The HTTP/2 session (RFC 9113): one client connection's task, driving the sans-IO protocol
+//! machine ([`crate::http2::Connection`]) over the connection's [`Stream`].
+//!
+//! Owns: [`serve`], the connection task: it waits for the socket's readiness without a buffer
+//! (an idle HTTP/2 connection holds no read buffer, like an idle HTTP/1 one), OR for a stream
+//! task's notification that it queued output, OR for a timer (the idle timeout, and a periodic
+//! look at draining / a closed listener while streams are active); reads what is there into a
+//! pooled buffer (given back as soon as no partial frame is left), feeds
+//! `Connection::recv`, turns events into stream tasks (one per request, spawned through the
+//! [`StreamTask`] the server passes in, on the generation current at that moment: a reload's
+//! new config applies to new streams) and into the streams' inboxes, and writes all output
+//! within `server.timeouts.write_ms`. Connection errors (the protocol layer already queued the
+//! GOAWAY) and the driver's own endings are counted in `tollgate_http2_goaway_total{reason}`.
+//! Drain (worker draining, or the listener removed by a reload): GOAWAY(NO_ERROR), in-flight
+//! streams finish, then the connection closes; idle longer than `keepalive_idle_ms` (before
+//! the first request: `header_read_ms`): GOAWAY(NO_ERROR) and close. Leaves out: a stream's
+//! request and response (`super::h2_stream`: the [`super::Session`] of one stream), the
+//! translations (`super::h2_head`, `super::h2_response`), and what a request does (the
+//! lifecycle, reached only through [`StreamTask`]: sessions never import `proxy`).
+
+use std::cell::{Cell, RefCell};
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::h2_conn::{notified, BodyEnd, Inbox, Shared, SharedRef};
+use super::h2_head::{request_head, H2Request};
+use super::h2_stream::H2Stream;
+use crate::error::GatewayError;
+use crate::facts::{ConnFacts, Protocol};
+use crate::http::RequestHead;
+use crate::http2::{ConnError, Connection, ErrorCode, Event};
+use crate::transport::Stream;
+use crate::worker::{Generation, Worker};
+
+/// How often a connection with streams in flight looks at the worker's draining flag and its
+/// listener's closed flag (an idle one is not woken for it: it closes with the runtime or its
+/// idle timeout, as an idle HTTP/1 connection does).
+pub const STATE_CHECK: Duration = Duration::from_millis(100);
+
+/// Runs one stream: the server's glue to the lifecycle (`proxy`), given the worker, the
+/// generation current when the request arrived, the stream, and its head (or why it was
+/// refused). The future is boxed: one allocation per stream, beside the task's own.
+pub type StreamTask = fn(
+    Rc<Worker>,
+    Rc<Generation>,
+    H2Stream,
+    Result<RequestHead, GatewayError>,
+) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// Why the connection task ended the connection (the `reason` label of
+/// `tollgate_http2_goaway_total`, with [`crate::http2::Abuse::as_str`] for abuse).
+pub fn goaway_reason(e: &ConnError) -> &'static str {
+    if let Some(a) = &e.abuse {
+        return a.as_str();
+    }
+    match e.code {
+        ErrorCode::ProtocolError => "protocol_error",
+        ErrorCode::FlowControlError => "flow_control_error",
+        ErrorCode::FrameSizeError => "frame_size_error",
+        ErrorCode::CompressionError => "compression_error",
+        ErrorCode::StreamClosed => "stream_closed",
+        ErrorCode::SettingsTimeout => "settings_timeout",
+        ErrorCode::EnhanceYourCalm => "enhance_your_calm",
+        _ => "other",
+    }
+}
+
+/// The driver's own reasons for a GOAWAY.
+pub const REASON_IDLE: &str = "idle_timeout";
+/// Draining worker or closed listener.
+pub const REASON_DRAIN: &str = "drain";
+
+/// What woke the connection task.
+enum Wake {
+    Readable(std::io::Result<()>),
+    Notified,
+    Timer,
+}
+
+/// Where the connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// GOAWAY(NO_ERROR) sent: in-flight streams finish, then close.
+    GoingAway,
+    /// A connection error: flush the GOAWAY, then close.
+    Failed,
+}
+
+/// Decrements the worker's open-connection count however the connection ends.
+struct OpenGuard<'a>(&'a Worker);
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.open_connections;
+        c.set(c.get().saturating_sub(1));
+    }
+}
+
+/// Serves an HTTP/2 connection (already counted in `open_connections`; uncounted here however
+/// it ends) until it closes. `input`: bytes already read (the client preface, or part of it).
+pub async fn serve(
+    mut stream: Stream,
+    mut facts: ConnFacts,
+    closed: Rc<Cell<bool>>,
+    mut input: BytesMut,
+    w: Rc<Worker>,
+    task: StreamTask,
+) {
+    let _open = OpenGuard(&w);
+    let _ = stream.set_nodelay(true);
+    facts.protocol = Protocol::Http2;
+    let facts = Rc::new(facts);
+    let limits = w.with_current(|g| g.config.server.http2.limits);
+    let shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    let shared: SharedRef = Rc::new(RefCell::new(shared));
+    shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
+    let mut events = Vec::new();
+    let mut phase = Phase::Serving;
+    let mut idle_since = Instant::now();
+    let mut served_any = false;
+    loop {
+        if !input.is_empty() && phase != Phase::Failed {
+            let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
+            for ev in events.drain(..) {
+                if let Event::Request { .. } = ev {
+                    // a connection that failed starts no request (the events before the error
+                    // only stop the streams already running)
+                    if r.is_err() {
+                        continue;
+                    }
+                    served_any = true;
+                }
+                dispatch(ev, &shared, &facts, &closed, &w, task);
+            }
+            if let Err(e) = r {
+                w.with_current(|g| g.metrics.http2_goaway(goaway_reason(&e)));
+                phase = Phase::Failed;
+            }
+        }
+        if input.is_empty() && input.capacity() != 0 {
+            w.buffers.give(std::mem::take(&mut input));
+            if shared.borrow().streams.is_empty() {
+                events = Vec::new(); // an idle connection keeps no allocation of its own
+            }
+        }
+        let (write, idle_limit) = w.with_current(|g| {
+            let t = &g.config.server.timeouts;
+            let idle = if served_any {
+                t.keepalive_idle
+            } else {
+                t.header_read
+            };
+            (t.write, idle)
+        });
+        shared.borrow_mut().collect();
+        if !flush(&shared, &mut stream, write).await || phase == Phase::Failed {
+            break;
+        }
+        let active = shared.borrow().streams.len();
+        if active > 0 {
+            idle_since = Instant::now();
+        }
+        if phase == Phase::Serving && (w.draining.get() || closed.get()) {
+            shared.borrow_mut().conn.go_away(ErrorCode::NoError);
+            w.with_current(|g| g.metrics.http2_goaway(REASON_DRAIN));
+            phase = Phase::GoingAway;
+            continue; // flush it
+        }
+        if phase == Phase::GoingAway && active == 0 {
+            break;
+        }
+        let deadline = if active > 0 {
+            Instant::now() + STATE_CHECK
+        } else {
+            idle_since + idle_limit
+        };
+        match wait(&stream, &shared, deadline).await {
+            Wake::Readable(Err(_)) => break,
+            Wake::Readable(Ok(())) => {
+                if input.capacity() == 0 {
+                    input = w.buffers.take();
+                }
+                match stream.try_read(&mut input, w.buffers.size()) {
+                    Ok(0) => break, // the client closed the connection
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            Wake::Notified => {}
+            Wake::Timer => {
+                let idle = shared.borrow().streams.is_empty();
+                if idle && Instant::now() >= idle_since + idle_limit {
+                    shared.borrow_mut().conn.go_away(ErrorCode::NoError);
+                    w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
+                    shared.borrow_mut().collect();
+                    let _ = flush(&shared, &mut stream, write).await;
+                    break;
+                }
+            }
+        }
+    }
+    shared.borrow_mut().close();
+    stream.notify_close();
+    if input.capacity() != 0 {
+        w.buffers.give(input);
+    }
+}
+
+/// Writes every byte of output queued so far. False: the client is gone (or too slow).
+async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
+    loop {
+        let mut out = std::mem::take(&mut shared.borrow_mut().out);
+        if out.is_empty() {
+            return true;
+        }
+        let n = out.len();
+        if stream.flush(&mut out, limit).await.is_err() {
+            return false;
+        }
+        // the written buffer is dropped, not kept: an idle connection holds no output buffer
+        shared.borrow_mut().wrote(n);
+    }
+}
+
+/// Waits for the socket, a stream's notification or the deadline, whichever comes first. The
+/// readiness wait lends no buffer, so dropping it (when another branch wins) loses nothing.
+async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
+    let mut readable = pin!(stream.readable());
+    let mut note = pin!(notified(shared));
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut timer = pin!(monoio::time::sleep(left));
+    poll_fn(|cx| {
+        if note.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Notified);
+        }
+        if let Poll::Ready(r) = readable.as_mut().poll(cx) {
+            return Poll::Ready(Wake::Readable(r));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Timer);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Applies one protocol event: a new stream task, or news for a stream's inbox.
+fn dispatch(
+    ev: Event,
+    shared: &SharedRef,
+    facts: &Rc<ConnFacts>,
+    closed: &Rc<Cell<bool>>,
+    w: &Rc<Worker>,
+    task: StreamTask,
+) {
+    match ev {
+        Event::Request {
+            id,
+            fields,
+            end_stream,
+        } => {
+            let g = w.current();
+            let r = H2Request {
+                method: &fields.method,
+                authority: fields.authority.as_deref(),
+                path: &fields.path,
+                fields: &fields.fields,
+                content_length: fields.content_length,
+                end_stream,
+            };
+            let head = request_head(&r, &g.config.server.limits).map_err(GatewayError::Http);
+            let inbox = Inbox::new(end_stream);
+            shared.borrow_mut().streams.insert(id, inbox);
+            let s = H2Stream::new(id, shared.clone(), facts.clone(), closed.clone(), &fields);
+            monoio::spawn(task(w.clone(), g, s, head));
+        }
+        Event::Data {
+            id,
+            data,
+            end_stream,
+        } => {
+            let mut sh = shared.borrow_mut();
+            let n = data.len();
+            match sh.streams.get_mut(&id) {
+                Some(ib) if ib.end == BodyEnd::Open => {
+                    if n > 0 {
+                        ib.buffered += n;
+                        ib.data.push_back(data);
+                    }
+                    if end_stream {
+                        ib.end = BodyEnd::Ended;
+                    }
+                    ib.wake();
+                }
+                // nobody will read it: credit the window at once
+                _ => sh.conn.release_capacity(id, n),
+            }
+        }
+        // RFC 9110 §6.5.1: a recipient may discard trailers; the request's end is what counts
+        Event::Trailers { id, .. } => {
+            if let Some(ib) = shared.borrow_mut().streams.get_mut(&id) {
+                if ib.end == BodyEnd::Open {
+                    ib.end = BodyEnd::Ended;
+                }
+                ib.wake();
+            }
+        }
+        Event::Reset { id, code } | Event::StreamError { id, code, .. } => {
+            let mut sh = shared.borrow_mut();
+            let dropped = match sh.streams.get_mut(&id) {
+                Some(ib) => {
+                    ib.end = BodyEnd::Reset;
+                    ib.reset = Some(code);
+                    ib.data.clear();
+                    ib.wake();
+                    std::mem::take(&mut ib.buffered)
+                }
+                None => 0,
+            };
+            sh.conn.release_capacity(id, dropped);
+            drop(sh);
+            w.with_current(|g| g.metrics.http2_stream_reset());
+        }
+        Event::WindowUpdate { id: 0 } => shared.borrow_mut().wake_all(),
+        Event::WindowUpdate { id } => {
+            if let Some(ib) = shared.borrow_mut().streams.get_mut(&id) {
+                ib.wake();
+            }
+        }
+        // the client is going away: the streams it still waits for go on, then the connection
+        // ends when it closes its side
+        Event::GoAway { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    /// A stream task that answers nothing (the stream is freed, CANCEL): enough for tests of
+    /// the connection itself.
+    fn drop_stream(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        _s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async {})
+    }
+
+    /// An HTTP/2 connection that has exchanged its prefaces and has no stream holds no read
+    /// buffer: it went back to the worker's pool, as an idle HTTP/1 connection's does.
+    async fn idle_connection_gives_its_buffer_back() {
+        let w = Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let closed = Rc::new(Cell::new(false));
+        let task = serve(
+            Stream::Plain(s),
+            facts,
+            closed,
+            BytesMut::new(),
+            w.clone(),
+            drop_stream,
+        );
+        let handle = monoio::spawn(task);
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        assert_eq!(w.buffers.pooled(), 0);
+        // let the connection task read, answer and go idle
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        client.set_nonblocking(true).unwrap();
+        let mut got = [0u8; 256];
+        let n = client.read(&mut got).unwrap_or(0);
+        assert!(
+            n >= 9 && got[3] == 4,
+            "the server's SETTINGS came: {:?}",
+            &got[..n]
+        );
+        assert_eq!(
+            w.buffers.pooled(),
+            1,
+            "the read buffer went back to the pool"
+        );
+        assert_eq!(w.open_connections.get(), 1);
+        drop(client); // the client leaves: the connection ends and is uncounted
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        handle.await;
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(idle_connection_gives_its_buffer_back());
+    }
+
+    #[test]
+    fn idle_connection_holds_no_buffer_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(idle_connection_gives_its_buffer_back());
+    }
+}

@@ -1,0 +1,261 @@
+//! The state one HTTP/2 connection's task shares with its streams' tasks, and the waits on it.
+//!
+//! Owns: [`Shared`] (the protocol state machine [`Connection`], one [`Inbox`] per open stream,
+//! the output taken from the machine and not yet written, and the wakers), kept in an
+//! `Rc<RefCell<..>>` on one core (no task holds the borrow across an await), and the futures
+//! tasks park on: the connection task on [`Shared::notified`] (a stream queued output), a
+//! stream task on its inbox (request body, reset), on room to send ([`send_room`]: windows
+//! and unwritten output) or on its output being written ([`written_past`]). The waker slots are our own: one per stream
+//! (a stream task waits on one thing at a time), one for the connection task, a list for
+//! tasks waiting on written output. Leaves out: the socket and the loop (`super::h2`) and the
+//! request/response logic of a stream (`super::h2_stream`).
+//!
+//! Data flow: connection task: socket → `Connection::recv` → events → inboxes (wake the
+//! stream); stream task: inbox → lifecycle; response → `Connection::send_*` →
+//! [`Shared::collect`] into `out` → wake the connection task → socket, `written` advances →
+//! wake the tasks waiting on it.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::task::{Poll, Waker};
+
+use ahash::AHashMap;
+use bytes::{Bytes, BytesMut};
+
+use crate::http2::{Connection, ErrorCode};
+
+/// Where a stream's request body stands, as the connection task saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEnd {
+    /// More DATA may come.
+    Open,
+    /// END_STREAM was received (after the data still queued).
+    Ended,
+    /// The stream was reset (by the peer, or by the protocol layer for a stream error): its
+    /// task must stop, nothing more of it may be forwarded.
+    Reset,
+}
+
+/// One stream's inbox: request body bytes received and not yet consumed, how it ends, and
+/// the stream task's waker.
+#[derive(Debug)]
+pub struct Inbox {
+    pub data: VecDeque<Bytes>,
+    /// Bytes in `data`.
+    pub buffered: usize,
+    pub end: BodyEnd,
+    /// Why the stream was reset (logs).
+    pub reset: Option<ErrorCode>,
+    waker: Option<Waker>,
+}
+
+impl Inbox {
+    pub fn new(ended: bool) -> Inbox {
+        Inbox {
+            data: VecDeque::new(),
+            buffered: 0,
+            end: if ended { BodyEnd::Ended } else { BodyEnd::Open },
+            reset: None,
+            waker: None,
+        }
+    }
+
+    /// Wakes the stream's task, if it waits.
+    pub fn wake(&mut self) {
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Whether the connection still carries streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    /// Serving.
+    Open,
+    /// The socket is gone or the connection failed: every stream stops.
+    Closed,
+}
+
+/// The connection's state shared by its task and its streams' tasks (see the module docs).
+pub struct Shared {
+    pub conn: Connection,
+    /// The per-stream receive window this connection advertised (its SETTINGS, fixed for its
+    /// life whatever a reload says).
+    pub stream_window: u32,
+    pub streams: AHashMap<u32, Inbox>,
+    /// Output taken from `conn`, not yet written.
+    pub out: BytesMut,
+    /// Bytes ever appended to `out`.
+    pub queued: u64,
+    /// Bytes ever written to the socket.
+    pub written: u64,
+    pub life: Life,
+    /// A stream queued output (or finished) since the connection task last looked.
+    notified: bool,
+    conn_waker: Option<Waker>,
+    /// Tasks waiting for `out` to drain.
+    out_waiters: Vec<Waker>,
+}
+
+impl Shared {
+    pub fn new(conn: Connection, stream_window: u32) -> Shared {
+        Shared {
+            conn,
+            stream_window,
+            streams: AHashMap::new(),
+            out: BytesMut::new(),
+            queued: 0,
+            written: 0,
+            life: Life::Open,
+            notified: false,
+            conn_waker: None,
+            out_waiters: Vec::new(),
+        }
+    }
+
+    /// Moves what the protocol machine queued into `out`.
+    pub fn collect(&mut self) {
+        if !self.conn.has_output() {
+            return;
+        }
+        let o = self.conn.take_output();
+        self.queued += o.len() as u64;
+        if self.out.is_empty() {
+            self.out = o;
+        } else {
+            self.out.extend_from_slice(&o);
+        }
+    }
+
+    /// [`Shared::collect`], then tells the connection task there is work.
+    pub fn notify(&mut self) {
+        self.collect();
+        self.notified = true;
+        if let Some(w) = self.conn_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The connection task took `out` and wrote `n` bytes of it: wake who waits on that.
+    pub fn wrote(&mut self, n: usize) {
+        self.written += n as u64;
+        for w in self.out_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// The connection ended: every stream stops (their tasks see [`Life::Closed`]).
+    pub fn close(&mut self) {
+        self.life = Life::Closed;
+        for ib in self.streams.values_mut() {
+            ib.wake();
+        }
+        for w in self.out_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Wakes every stream (the connection's send window grew).
+    pub fn wake_all(&mut self) {
+        for ib in self.streams.values_mut() {
+            ib.wake();
+        }
+    }
+}
+
+/// Shared by the connection's tasks, on one core.
+pub type SharedRef = std::rc::Rc<std::cell::RefCell<Shared>>;
+
+/// Resolves once a stream asked for the connection task (consumes the notification).
+pub async fn notified(s: &SharedRef) {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.notified {
+            sh.notified = false;
+            return Poll::Ready(());
+        }
+        sh.conn_waker = Some(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+/// Whether there is something for stream `id` now: `f` decides from its inbox (and the
+/// connection); `Some` ends the wait. A stream whose inbox is gone, or a closed connection,
+/// gives `gone`.
+pub async fn wait_stream<T>(
+    s: &SharedRef,
+    id: u32,
+    gone: T,
+    mut f: impl FnMut(&mut Shared) -> Option<T>,
+) -> T
+where
+    T: Copy,
+{
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed || !sh.streams.contains_key(&id) {
+            return Poll::Ready(gone);
+        }
+        if let Some(v) = f(&mut sh) {
+            return Poll::Ready(v);
+        }
+        if let Some(ib) = sh.streams.get_mut(&id) {
+            ib.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Waits until stream `id` may queue DATA: its send window and the connection's are open AND
+/// less than `max_out` bytes of output are unwritten. Resolves to how many payload bytes it may
+/// queue now (at most the window, and no more than brings the output to `max_out`, so streams
+/// woken together cannot pile up more than that between them), `Some(0)` when the stream was
+/// reset, `None` when it or the connection is gone. The caller queues synchronously after it
+/// resolves (no await in between), so the check still holds.
+pub async fn send_room(s: &SharedRef, id: u32, max_out: usize) -> Option<usize> {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed {
+            return Poll::Ready(None);
+        }
+        match sh.streams.get(&id) {
+            None => return Poll::Ready(None),
+            Some(ib) if ib.end == BodyEnd::Reset => return Poll::Ready(Some(0)),
+            Some(_) => {}
+        }
+        let unwritten = sh.out.len();
+        if unwritten >= max_out {
+            sh.out_waiters.push(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let window = sh.conn.send_capacity(id);
+        if window > 0 {
+            return Poll::Ready(Some(window.min(max_out - unwritten)));
+        }
+        if let Some(ib) = sh.streams.get_mut(&id) {
+            ib.waker = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Waits until the output up to `mark` (a value of [`Shared::queued`]) was written (false: the
+/// connection closed first).
+pub async fn written_past(s: &SharedRef, mark: u64) -> bool {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.written >= mark {
+            return Poll::Ready(true);
+        }
+        if sh.life == Life::Closed {
+            return Poll::Ready(false);
+        }
+        sh.out_waiters.push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
