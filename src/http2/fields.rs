@@ -78,7 +78,7 @@ impl Block {
             path: None,
             host: None,
             regular_seen: false,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(if kind == BlockKind::Request { 16 } else { 0 }),
             cookie: None,
             content_length: None,
         }
