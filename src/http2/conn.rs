@@ -509,3 +509,7 @@ impl Connection {
 #[cfg(test)]
 #[path = "conn_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "conn_review_tests.rs"]
+mod review_tests;

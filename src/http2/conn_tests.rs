@@ -1959,6 +1959,11 @@ mod model {
         },
         /// The application consumed everything it got.
         Release,
+        /// Trailers (or a little DATA) the client had in flight on a stream we stopped early.
+        Late {
+            pick: usize,
+            trailers: bool,
+        },
         Ping,
         Settings,
         /// Time passes.
@@ -1975,6 +1980,7 @@ mod model {
             1 => any::<usize>().prop_map(|pick| Step::Cancel { pick }),
             3 => (any::<usize>(), 0u16..40_000).prop_map(|(pick, len)| Step::Answer { pick, len }),
             1 => Just(Step::Release),
+            1 => (any::<usize>(), any::<bool>()).prop_map(|(pick, trailers)| Step::Late { pick, trailers }),
             1 => Just(Step::Ping),
             1 => Just(Step::Settings),
             1 => (0u16..3_000).prop_map(|ms| Step::Wait { ms }),
@@ -1995,11 +2001,17 @@ mod model {
 
         #[test]
         fn legitimate_traffic_never_fails(steps in proptest::collection::vec(step(), 1..120)) {
-            // a connection window barely above one stream's, so both limits are reached
+            // four streams of 25 000-byte windows and a connection window of their sum (the
+            // least clamped() allows), so both limits are reached; a fifth stream is refused
+            let initial = 25_000;
             let mut p = Peer::new(Limits {
+                max_concurrent_streams: 4,
+                initial_window_size: initial,
                 connection_window_size: 100_000,
                 ..Limits::default()
             });
+            // streams we stopped while the client was still sending (RST_STREAM NO_ERROR)
+            let mut stopped: Vec<u32> = Vec::new();
             let mut next_id = 1u32;
             let mut streams: HashMap<u32, ClientStream> = HashMap::new();
             let mut received: HashMap<u32, u64> = HashMap::new();
@@ -2027,7 +2039,7 @@ mod model {
                         let h = p.headers(id, &fields, !post);
                         p.send(&h).unwrap();
                         streams.insert(id, ClientStream { sending: post, declared, sent: 0 });
-                        windows.insert(id, 65_535);
+                        windows.insert(id, i64::from(initial));
                     }
                     Step::Body { pick: n, len, end } => {
                         let Some(id) = pick(n) else { continue };
@@ -2078,12 +2090,26 @@ mod model {
                             // answered in full: done on our side (a request body still being
                             // sent is stopped with RST_STREAM NO_ERROR, checked below)
                             p.conn.close_stream(id);
-                            streams.remove(&id);
+                            if streams.remove(&id).is_some_and(|cs| cs.sending) {
+                                stopped.push(id);
+                            }
                         }
                     }
                     Step::Release => {
                         for (id, n) in unreleased.drain(..) {
                             p.conn.release_capacity(id, n);
+                        }
+                    }
+                    Step::Late { pick: n, trailers } => {
+                        let Some(&id) = stopped.get(n % stopped.len().max(1)) else { continue };
+                        if trailers {
+                            let h = p.headers(id, &[("x-sum".into(), "1".into())], true);
+                            p.send(&h).unwrap();
+                            stopped.retain(|&s| s != id);
+                        } else {
+                            let len = conn_window.clamp(0, 100) as usize;
+                            p.send(&data(id, &vec![7; len], false)).unwrap();
+                            conn_window -= len as i64;
                         }
                     }
                     Step::Ping => p.send(&ping(false, [3; 8])).unwrap(),
@@ -2099,9 +2125,16 @@ mod model {
                                 *w += i64::from(o.u32_at(0));
                             }
                         }
+                        // over max_concurrent_streams: refused, the client may retry (§5.1.2)
+                        f::RST_STREAM if o.code() == E::RefusedStream => {
+                            prop_assert!(streams.remove(&o.stream).is_some());
+                            prop_assert!(!received.contains_key(&o.stream));
+                        }
                         f::RST_STREAM => {
                             prop_assert_eq!(o.code(), E::NoError, "only a polite stop, never an error");
-                            streams.remove(&o.stream);
+                            if streams.remove(&o.stream).is_some_and(|cs| cs.sending) {
+                                stopped.push(o.stream);
+                            }
                         }
                         f::GOAWAY => prop_assert!(false, "GOAWAY {:?}", o.code()),
                         _ => {}
