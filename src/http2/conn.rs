@@ -18,7 +18,7 @@
 //! [`super::hpack`]. What is left to the driver: timers (idle, SETTINGS ack, zero-window
 //! stalls), the socket, and what a request means.
 //!
-//! Idle memory: `size_of::<Connection>()` is 480 bytes (x86-64), and no buffer is held between
+//! Idle memory: `size_of::<Connection>()` is 496 bytes (x86-64), and no buffer is held between
 //! frames: the output `BytesMut` is moved out by `take_output`, a header block in progress is
 //! boxed and freed when complete, the stream table is freed with its last stream once grown
 //! past its smallest allocation. What an idle connection keeps on the heap is the HPACK state

@@ -6,8 +6,8 @@
 //! in flight are ignored), or ended (further frames are STREAM_CLOSED errors). Ids below the
 //! window are [`Remembered::Forgotten`]: the caller treats them as closed streams.
 //!
-//! Memory: `ceil(window / 64)` words per bit plane, allocated on the first stream (an
-//! unused connection holds none); advancing the highest id clears the slots the window
+//! Memory: `ceil(window / 64)` words per bit plane, both planes in one allocation made on the
+//! first stream (an unused connection holds none); advancing the highest id clears the slots the window
 //! moves onto, so each id's bits start "never opened".
 
 use super::Closed;
@@ -26,11 +26,10 @@ pub(super) enum Remembered {
 pub(super) struct ClosedIds {
     /// Odd ids remembered (a multiple of 64).
     span: u32,
-    /// Bit per odd id (`id >> 1` modulo `span`): a HEADERS opened it.
-    opened: Box<[u64]>,
-    /// Bit per odd id: we closed it (RST_STREAM from us); else it ended (both END_STREAMs, or
-    /// the client's RST_STREAM).
-    by_us: Box<[u64]>,
+    /// Two planes of `span / 64` words. The first, a bit per odd id (`id >> 1` modulo
+    /// `span`): a HEADERS opened it. The second, a bit per odd id: we closed it (RST_STREAM
+    /// from us); else it ended (both END_STREAMs, or the client's RST_STREAM).
+    bits: Box<[u64]>,
 }
 
 impl ClosedIds {
@@ -38,33 +37,37 @@ impl ClosedIds {
     pub(super) fn new(ids: u32) -> ClosedIds {
         ClosedIds {
             span: ids.max(64).div_ceil(64).saturating_mul(64),
-            opened: Box::default(),
-            by_us: Box::default(),
+            bits: Box::default(),
         }
     }
 
+    /// The word index in the first plane and the bit of `id`.
     fn slot(&self, id: u32) -> (usize, u64) {
         let i = (id >> 1) % self.span;
         ((i / 64) as usize, 1u64 << (i % 64))
     }
 
+    /// The words of both planes for `id`, and its bit.
+    fn words(&mut self, id: u32) -> Option<(&mut u64, &mut u64, u64)> {
+        let (w, bit) = self.slot(id);
+        let plane = (self.span / 64) as usize;
+        let (opened, by_us) = self.bits.split_at_mut(plane);
+        Some((opened.get_mut(w)?, by_us.get_mut(w)?, bit))
+    }
+
     /// The highest peer stream id moves from `from` to `to` (`to` > `from`): the slots of the
     /// ids in between (and `to` itself) are reset to "never opened".
     pub(super) fn advance(&mut self, from: u32, to: u32) {
-        if self.opened.is_empty() {
-            let words = (self.span / 64) as usize;
-            self.opened = vec![0; words].into_boxed_slice();
-            self.by_us = vec![0; words].into_boxed_slice();
+        if self.bits.is_empty() {
+            self.bits = vec![0; (self.span / 64) as usize * 2].into_boxed_slice();
         }
         let (lo, hi) = ((from >> 1) + u32::from(from != 0), to >> 1);
         if hi.saturating_sub(lo) >= self.span {
-            self.opened.fill(0);
-            self.by_us.fill(0);
+            self.bits.fill(0);
             return;
         }
         for i in lo..=hi {
-            let (w, bit) = self.slot(i << 1 | 1);
-            if let (Some(o), Some(b)) = (self.opened.get_mut(w), self.by_us.get_mut(w)) {
+            if let Some((o, b, bit)) = self.words(i << 1 | 1) {
                 *o &= !bit;
                 *b &= !bit;
             }
@@ -73,8 +76,7 @@ impl ClosedIds {
 
     /// Stream `id` (≤ the highest id, in the window) carried a HEADERS.
     pub(super) fn opened(&mut self, id: u32) {
-        let (w, bit) = self.slot(id);
-        if let Some(o) = self.opened.get_mut(w) {
+        if let Some((o, _, bit)) = self.words(id) {
             *o |= bit;
         }
     }
@@ -84,8 +86,7 @@ impl ClosedIds {
         if !self.in_window(id, last) {
             return;
         }
-        let (w, bit) = self.slot(id);
-        if let (Some(o), Some(b)) = (self.opened.get_mut(w), self.by_us.get_mut(w)) {
+        if let Some((o, b, bit)) = self.words(id) {
             *o |= bit;
             match how {
                 Closed::ByUs => *b |= bit,
@@ -95,7 +96,7 @@ impl ClosedIds {
     }
 
     fn in_window(&self, id: u32, last: u32) -> bool {
-        id <= last && (last >> 1) - (id >> 1) < self.span && !self.opened.is_empty()
+        id <= last && (last >> 1) - (id >> 1) < self.span && !self.bits.is_empty()
     }
 
     /// What is known about `id` (odd, ≤ `last`, not in the stream table).
@@ -104,8 +105,9 @@ impl ClosedIds {
             return Remembered::Forgotten;
         }
         let (w, bit) = self.slot(id);
-        let opened = self.opened.get(w).is_some_and(|o| o & bit != 0);
-        let by_us = self.by_us.get(w).is_some_and(|b| b & bit != 0);
+        let plane = (self.span / 64) as usize;
+        let opened = self.bits.get(w).is_some_and(|o| o & bit != 0);
+        let by_us = self.bits.get(plane + w).is_some_and(|b| b & bit != 0);
         match (opened, by_us) {
             (false, _) => Remembered::NeverOpened,
             (true, true) => Remembered::Closed(Closed::ByUs),

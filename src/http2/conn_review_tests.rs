@@ -389,3 +389,21 @@ fn header_block_pending_tells_a_block_is_open() {
     assert!(!p.conn.header_block_pending());
     assert_eq!(p.take_events().len(), 1);
 }
+
+#[test]
+fn a_jump_in_stream_ids_forgets_the_old_ones_and_knows_the_skipped_ones() {
+    let mut p = Peer::default();
+    p.open_post(1, None);
+    p.conn.reset(1, E::Cancel);
+    p.out();
+    // far beyond the remembered window (and onto stream 1's slot modulo the window)
+    p.open_get(1 + 2 * 256 * 4);
+    let trailers = [("x-t".to_string(), "1".to_string())];
+    let h = p.headers(1, &trailers, true);
+    p.send(&h).unwrap();
+    p.expect_rst(1, E::StreamClosed);
+    // an id skipped by the jump, still within the window: never opened
+    let h = p.headers(1 + 2 * 256 * 4 - 2, &get("/"), true);
+    let r = p.send(&h);
+    p.expect_goaway(r, E::ProtocolError);
+}

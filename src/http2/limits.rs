@@ -69,8 +69,9 @@ pub const DEFAULT_RESET_WINDOW_MS: u64 = 10_000;
 /// block that never ends. Real clients send at most a few (one per 16 KiB of headers).
 pub const DEFAULT_MAX_CONTINUATION_FRAMES: u32 = 16;
 
-/// Control-frame floods (SETTINGS, PING, PRIORITY, WINDOW_UPDATE on closed streams, unknown
-/// frame types): frames per second before GOAWAY ENHANCE_YOUR_CALM. Each costs us work (and
+/// Control-frame floods (SETTINGS, PING, PRIORITY, GOAWAY, unknown frame types, RST_STREAM or
+/// WINDOW_UPDATE on closed streams, DATA on streams we reset, a WINDOW_UPDATE that neither
+/// follows DATA we sent nor opens a closed window): frames per second before GOAWAY ENHANCE_YOUR_CALM. Each costs us work (and
 /// SETTINGS / PING an ack) without a request; a client sends a handful per connection.
 pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 1000;
 
