@@ -34,7 +34,9 @@
 //! [`super::limits::ZERO_COPY_MIN_BYTES`] up: a smaller payload is copied, so bytes that cost
 //! no window (padding, unknown frames, DATA on reset streams) cannot be kept alive by a tiny
 //! slice of the buffer they came in; a zero-copy payload pins at most one read buffer while
-//! costing at least that constant in window. A header block is copied out of the read buffer
+//! costing at least that constant in window, so with read buffers of R bytes what is pinned
+//! stays under (sum of the stream windows) × R / `ZERO_COPY_MIN_BYTES` (R = one 16 KiB frame:
+//! at most 4× the windows). A header block is copied out of the read buffer
 //! once (its field values are slices of that copy, bounded by max_header_list_size).
 //!
 //! On `Err` from `recv` the events pushed before the error are still in the list; the

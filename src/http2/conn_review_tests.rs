@@ -407,3 +407,23 @@ fn a_jump_in_stream_ids_forgets_the_old_ones_and_knows_the_skipped_ones() {
     let r = p.send(&h);
     p.expect_goaway(r, E::ProtocolError);
 }
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "a second final response head")]
+fn a_second_final_head_is_a_driver_bug() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let _ = p.conn.send_headers(1, 103, std::iter::empty(), false);
+    let _ = p.conn.send_headers(1, 200, std::iter::empty(), false);
+    let _ = p.conn.send_headers(1, 200, std::iter::empty(), false);
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "1xx with END_STREAM")]
+fn an_interim_head_ending_the_stream_is_a_driver_bug() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let _ = p.conn.send_headers(1, 100, std::iter::empty(), true);
+}
