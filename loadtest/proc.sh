@@ -1,5 +1,6 @@
-# Process bookkeeping shared by run.sh and tls.sh (sourced; they keep the PIDS array of what
-# to stop on exit).
+# shellcheck shell=bash
+# Process bookkeeping shared by run.sh, tls.sh and h2.sh (sourced; they keep the PIDS array of
+# what to stop on exit, and define log).
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -32,4 +33,26 @@ nginx_worker() {   # the single worker process of nginx master $1
 
 cpu_ticks() {   # utime + stime (fields 14, 15 of /proc/PID/stat), in clock ticks
     sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+alive() {   # a live (not zombie) process
+    [[ -r /proc/$1/stat ]] || return 1
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [[ -n $st && $st != Z ]]
+}
+
+stop_group() {   # TERM the process group led by $1, KILL it after 5 s
+    local pid=$1 i
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+    if alive "$pid"; then
+        log "pid $pid did not stop on SIGTERM, sending SIGKILL"
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+    fi
+    kill -KILL -- "-$pid" 2>/dev/null || true   # leftover nginx workers share the group
+    wait "$pid" 2>/dev/null || true
+    local keep=() p
+    for p in ${PIDS[@]+"${PIDS[@]}"}; do [[ $p == "$pid" ]] || keep+=("$p"); done
+    PIDS=(${keep[@]+"${keep[@]}"})
 }

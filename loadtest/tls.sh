@@ -130,28 +130,6 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-tls-loadtest.XXXXXX")
 chmod 755 "$TMP"   # nginx workers may run as an unprivileged user
 PIDS=()            # process-group leaders we started (each started with setsid)
 
-alive() {   # a live (not zombie) process
-    [[ -r /proc/$1/stat ]] || return 1
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [[ -n $st && $st != Z ]]
-}
-
-stop_group() {   # TERM the process group led by $1, KILL it after 5 s
-    local pid=$1 i
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-    if alive "$pid"; then
-        log "pid $pid did not stop on SIGTERM, sending SIGKILL"
-        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-    fi
-    kill -KILL -- "-$pid" 2>/dev/null || true   # leftover nginx workers share the group
-    wait "$pid" 2>/dev/null || true
-    local keep=() p
-    for p in ${PIDS[@]+"${PIDS[@]}"}; do [[ $p == "$pid" ]] || keep+=("$p"); done
-    PIDS=(${keep[@]+"${keep[@]}"})
-}
-
 save_raw() {   # raw configs, logs and tool output of this run to loadtest/out/tls/
     rm -rf "$RAW"
     mkdir -p "$RAW"

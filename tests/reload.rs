@@ -150,9 +150,7 @@ all_transports! {
     }
 
     fn listeners_follow_the_config(d) {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let extra: SocketAddr = free.local_addr().unwrap();
-        drop(free);
+        let extra = SocketAddr::from(([127, 0, 0, 1], common::unephemeral_port()));
         let base = |listen: &str| {
             format!("[server]\nlisten = [{listen}]\nworkers = 2\ndriver = \"{d}\"\n")
                 + &mock_route("GET /v", "v")
@@ -184,9 +182,7 @@ all_transports! {
     fn an_address_removed_and_added_back_is_bound_again_at_once(d) {
         // the process's own sockets of a removed address must be closed by the time the
         // reload returns, or the next reload adding it back is refused as another process's
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let extra: SocketAddr = free.local_addr().unwrap();
-        drop(free);
+        let extra = SocketAddr::from(([127, 0, 0, 1], common::unephemeral_port()));
         let base = |listen: &str, body: &str| {
             format!("[server]\nlisten = [{listen}]\nworkers = 2\ndriver = \"{d}\"\n")
                 + &mock_route("GET /v", body)
@@ -212,9 +208,7 @@ all_transports! {
     fn a_reload_widening_the_address_on_the_same_port_is_not_refused_as_another_process(d) {
         // 127.0.0.1:P → 0.0.0.0:P (opening the gateway to the network): the only listener on
         // the port is the gateway's own, so the probe's "in use" must not refuse the reload
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        drop(free);
+        let port = common::unephemeral_port();
         let conf = |listen: &str, body: &str| {
             format!("[server]\nlisten = [\"{listen}:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
                 + &mock_route("GET /v", body)
@@ -239,9 +233,7 @@ all_transports! {
 
     fn a_config_listing_an_ip_and_the_wildcard_of_one_port_starts(d) {
         // the second address's probe finds the first one's sockets: the gateway's own
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        drop(free);
+        let port = common::unephemeral_port();
         let text = format!("[server]\nlisten = [\"127.0.0.1:{port}\", \"0.0.0.0:{port}\"]\nworkers = 2\ndriver = \"{d}\"\n")
             + &mock_route("GET /v", "both");
         let g = Gateway::from_toml(&text);

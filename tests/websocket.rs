@@ -281,14 +281,13 @@ mod echo {
             o.wait_ended(1);
         }
 
-        fn an_origin_refusing_the_upgrade_is_relayed_and_its_connection_not_pooled(d) {
+        fn an_origin_refusing_the_upgrade_is_relayed(d) {
+            // (that its connection is not pooled: release::a_refused_upgrade_is_not_pooled,
+            // with an origin that keeps the connection open)
             let o = WsOrigin::start(Mode::Refuse);
             let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
             assert_eq!(ws_connect(g.addr, "/chat", &[]).err(), Some(403));
             assert_eq!(o.accepted.load(Ordering::Acquire), 1);
-            // a plain request next takes a pooled connection if there is one: there must be none
-            let _ = get(g.addr, "/plain"); // tungstenite answers a plain GET as it likes
-            assert_eq!(o.accepted.load(Ordering::Acquire), 2, "the refused upgrade's connection was reused");
         }
 
         fn an_idle_tunnel_is_closed_on_both_sides(d) {
@@ -397,7 +396,7 @@ mod raw {
         let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
         let mut c = connect(g.addr);
         // the client's first frame comes in the same write as its handshake
-        let mut first = handshake("/chat", "x-request-id: ws1\r\n").into_bytes();
+        let mut first = handshake("/chat", "x-request-id: ws1\r\nSec-WebSocket-Protocol: chat\r\n").into_bytes();
         first.extend(client_frame("piped"));
         c.write_all(&first).unwrap();
         let mut got = Vec::new();
@@ -455,6 +454,87 @@ mod raw {
             assert!(t.elapsed() < Duration::from_secs(10), "origin connection not closed");
             thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    fn a_101_beyond_the_clients_handshake_is_a_502(d) {
+        // RFC 6455 §4.1: Upgrade other than websocket alone (item 2), a subprotocol or an
+        // extension the client did not offer (items 5-6)
+        for extra in [
+            "Upgrade: h2c\r\n",
+            "Sec-WebSocket-Protocol: chat\r\n",
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+        ] {
+            let o = RawOrigin::start(move |key| {
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n{extra}Connection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {}\r\n\r\n",
+                    accept_for(key)
+                )
+                .into_bytes()
+            });
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            let r = roundtrip(g.addr, handshake("/chat", "").as_bytes());
+            assert_eq!(r.status, 502, "{extra}: {}", r.head);
+            assert_eq!(r.text(), r#"{"message":"Bad Gateway"}"#);
+        }
+    }
+
+    fn a_refused_handshake_with_frames_behind_it_closes_lingering(d) {
+        // an eager client sends its first frame behind a handshake that is refused (426), and
+        // more frames after the answer: the gateway must not reset the connection under its
+        // answer (RFC 9112 §9.6), the client reads the whole 426 and then the end
+        let g = Gateway::start(d, 1, &ws_routes(RawOrigin::start(|_| Vec::new()).addr, ""));
+        let mut c = connect(g.addr);
+        let mut first = handshake("/chat", "").replace("Version: 13", "Version: 8").into_bytes();
+        first.extend(client_frame("piped"));
+        c.write_all(&first).unwrap();
+        thread::sleep(Duration::from_millis(200)); // the gateway answered and closed its side
+        // the gateway goes on reading (and discarding) them: no reset answers them
+        for i in 0..4 {
+            if let Err(e) = c.write_all(&client_frame("more")) {
+                panic!("frame {i} after the answer: {e} (the gateway closed without lingering)");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        thread::sleep(Duration::from_millis(100)); // a reset would have arrived by now
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 426 "), "{text}");
+        assert!(text.ends_with(r#"{"message":"Upgrade Required"}"#), "{text}");
+    }
+
+    fn a_chunked_handshake_is_a_400_and_its_body_is_not_a_request(d) {
+        let o = RawOrigin::start(|_| b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec());
+        let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+        // the body is a well-formed request: were it read as one, a second response would come
+        let inner = "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n";
+        let raw = handshake("/chat", "Transfer-Encoding: chunked\r\n")
+            + &format!("{:x}\r\n{inner}\r\n0\r\n\r\n", inner.len());
+        let mut c = connect(g.addr);
+        c.write_all(raw.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match c.read(&mut b) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(e) => panic!("{e} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+        assert_eq!(text.matches("HTTP/1.1 ").count(), 1, "one response only: {text}");
+        assert!(text.ends_with(r#"{"message":"Bad Request"}"#), "{text}");
+        thread::sleep(Duration::from_millis(100));
+        assert!(o.got.lock().unwrap().is_empty(), "the origin got {:?}", o.got.lock().unwrap());
     }
 
     fn malformed_handshakes_are_refused_before_the_origin(d) {
@@ -612,6 +692,16 @@ mod features {
             thread::sleep(Duration::from_millis(20));
         }
         assert_eq!(sample("tollgate_websocket_upgrades_total"), "1");
+        // recorded as one request of status 101 once the tunnel ended, its life in the
+        // WebSocket duration and not in the request latency histogram
+        let t = Instant::now();
+        while !get(admin, "/metrics").text().contains("tollgate_requests_total{route=\"GET /chat\",method=\"GET\",status=\"101\"} 1") {
+            assert!(t.elapsed() < Duration::from_secs(10), "the connection was not counted");
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(sample("tollgate_request_duration_seconds_count"), "0");
+        let secs: f64 = sample("tollgate_websocket_duration_seconds_total").parse().unwrap();
+        assert!(secs > 0.0, "{secs}");
         let m = get(admin, "/metrics").text();
         assert!(!m.contains("tollgate_websocket_connections{route=\"GET /plain\"}"), "only websocket routes: {m}");
     }
@@ -790,6 +880,648 @@ mod fairness {
             assert!(t.elapsed() < Duration::from_secs(10));
             drop(c);
             let _ = writer.join();
+        }
+    }
+}
+
+mod duplex {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// The kernel's largest TCP receive and send buffers (`net.ipv4.tcp_rmem`/`tcp_wmem`'s
+    /// maxima: autotuning may grow a socket's buffer that far).
+    fn kernel_buffer_max() -> usize {
+        let max = |f: &str| -> usize {
+            std::fs::read_to_string(f)
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(2).and_then(|v| v.parse().ok()))
+                .unwrap_or(32 << 20)
+        };
+        max("/proc/sys/net/ipv4/tcp_rmem") + max("/proc/sys/net/ipv4/tcp_wmem")
+    }
+
+    /// Bytes each side sends before it reads: at least 32 MiB, and more than twice what the
+    /// gateway's sockets can hold between a side and the relay (a relay that moves one
+    /// direction at a time stops reading the origin while it waits on its write to it; the
+    /// origin then blocks once the gateway's receive buffer and what was relayed on are full).
+    fn bulk_len() -> usize {
+        (32 << 20).max(2 * kernel_buffer_max())
+    }
+
+    /// Socket buffers of the test's own ends, both ways: small, so the bytes in flight are
+    /// held by the gateway's sockets, not absorbed by the test's.
+    const SOCKET_BUFFER: libc::c_int = 64 << 10;
+
+    fn small_buffers(s: &TcpStream) {
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = SOCKET_BUFFER;
+        for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+            // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from the pointer to a
+            // live c_int; the fd belongs to `s`, open for the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    std::ptr::addr_of!(size).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            assert_eq!(r, 0, "setsockopt");
+        }
+    }
+
+    /// Byte `i` of the stream a side sends (`seed` tells the two directions apart).
+    fn pattern(i: usize, seed: usize) -> u8 {
+        ((i * 7 + seed) % 251) as u8
+    }
+
+    /// Writes the whole stream in 64 KiB chunks made on the fly.
+    fn write_bulk(s: &mut impl Write, seed: usize) -> std::io::Result<()> {
+        let total = bulk_len();
+        let mut chunk = vec![0u8; 1 << 16];
+        let mut at = 0;
+        while at < total {
+            let n = chunk.len().min(total - at);
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = pattern(at + i, seed);
+            }
+            s.write_all(&chunk[..n])?;
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole stream, `got` being its start already read, checking every byte.
+    fn read_bulk(s: &mut impl Read, got: Vec<u8>, seed: usize) -> Result<(), String> {
+        let total = bulk_len();
+        let mut at = 0;
+        let check = |data: &[u8], at: &mut usize| -> Result<(), String> {
+            for &x in data {
+                if *at >= total || x != pattern(*at, seed) {
+                    return Err(format!("byte {at} differs (or is one too many)"));
+                }
+                *at += 1;
+            }
+            Ok(())
+        };
+        check(&got, &mut at)?;
+        let mut b = vec![0u8; 1 << 16];
+        while at < total {
+            match s.read(&mut b) {
+                Ok(0) => return Err(format!("ended after {at} bytes")),
+                Ok(n) => check(&b[..n], &mut at)?,
+                Err(e) => return Err(format!("{e} after {at} bytes")),
+            }
+        }
+        Ok(())
+    }
+
+    /// A raw origin that, after its 101, writes all of its stream before it reads the
+    /// client's: with a relay that moves one direction at a time, both would block on a write.
+    fn writes_before_reading(done: mpsc::Sender<Result<(), String>>) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            small_buffers(&s);
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            let r = write_bulk(&mut s, 2)
+                .map_err(|e| format!("origin write: {e}"))
+                .and_then(|()| read_bulk(&mut s, buf, 1).map_err(|e| format!("origin read: {e}")));
+            let _ = done.send(r);
+        });
+        addr
+    }
+
+    all_transports! {
+        fn both_sides_writing_before_reading_do_not_deadlock(d) {
+            let (tx, rx) = mpsc::channel();
+            let g = Gateway::start(d, 1, &ws_routes(writes_before_reading(tx.clone()), ""));
+            let mut c = connect(g.addr);
+            small_buffers(c.tcp());
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            // the client writes its whole stream from one thread ...
+            let mut w = c.try_clone().unwrap();
+            let wtx = tx.clone();
+            thread::spawn(move || {
+                let r = write_bulk(&mut w, 1).map_err(|e| format!("client write: {e}"));
+                let _ = wtx.send(r);
+            });
+            // ... and reads the origin's from another
+            let rtx = tx;
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = find(&got, b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match c.read(&mut b) {
+                        Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
+                        r => {
+                            let _ = rtx.send(Err(format!("client read of the 101: {r:?}")));
+                            return;
+                        }
+                    }
+                };
+                assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+                let rest = got.split_off(head_end);
+                let r = read_bulk(&mut c, rest, 2).map_err(|e| format!("client read: {e}"));
+                let _ = rtx.send(r);
+            });
+            // origin, client writer and client reader all finish (an upper bound for liveness)
+            for _ in 0..3 {
+                match rx.recv_timeout(Duration::from_secs(120)) {
+                    Ok(r) => r.unwrap(),
+                    Err(_) => panic!("the tunnel deadlocked: both sides blocked writing"),
+                }
+            }
+        }
+    }
+}
+
+/// Origins that answer plain requests with `200 ok` (keep-alive) and upgrade requests as
+/// scripted, counting per connection what they saw: for the release of upgrade connections.
+mod release {
+    use super::*;
+
+    /// What a [`Scripted`] origin does with an upgrade request.
+    #[derive(Debug, Clone, Copy)]
+    enum OnUpgrade {
+        /// Answers 101 after this long, then reads until end of stream.
+        Switch(Duration),
+        /// Answers `403` with a 2-byte body and keeps the connection open for more requests.
+        Refuse,
+    }
+
+    #[derive(Default)]
+    struct Counts {
+        connections: AtomicUsize,
+        plain: AtomicUsize,
+        upgrades: AtomicUsize,
+        /// Connections that carried an upgrade request and then saw end of stream (the
+        /// gateway closed them).
+        upgrade_ended: AtomicUsize,
+    }
+
+    struct Scripted {
+        addr: SocketAddr,
+        n: Arc<Counts>,
+    }
+
+    impl Scripted {
+        fn start(on: OnUpgrade) -> Scripted {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = l.local_addr().unwrap();
+            let n: Arc<Counts> = Arc::default();
+            let n2 = n.clone();
+            thread::spawn(move || {
+                for s in l.incoming() {
+                    let Ok(s) = s else { continue };
+                    n2.connections.fetch_add(1, Ordering::AcqRel);
+                    let n = n2.clone();
+                    thread::spawn(move || serve(s, on, &n));
+                }
+            });
+            Scripted { addr, n }
+        }
+
+        fn wait_upgrade_ended(&self, others: &Scripted) {
+            let t = Instant::now();
+            while self.n.upgrade_ended.load(Ordering::Acquire)
+                + others.n.upgrade_ended.load(Ordering::Acquire)
+                < 1
+            {
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "the upgrade's origin connection was not closed"
+                );
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+
+    fn serve(mut s: TcpStream, on: OnUpgrade, n: &Counts) {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 4096];
+        let mut upgraded = false;
+        loop {
+            let end = loop {
+                if let Some(i) = find(&buf, b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match s.read(&mut b) {
+                    Ok(0) => {
+                        if upgraded {
+                            n.upgrade_ended.fetch_add(1, Ordering::AcqRel);
+                        }
+                        return;
+                    }
+                    Ok(k) => buf.extend_from_slice(&b[..k]),
+                    Err(_) => return,
+                }
+            };
+            let head: String = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            buf.drain(..end);
+            if !head.contains("\r\nsec-websocket-key: ") {
+                n.plain.fetch_add(1, Ordering::AcqRel);
+                if s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            upgraded = true;
+            n.upgrades.fetch_add(1, Ordering::AcqRel);
+            match on {
+                OnUpgrade::Refuse => {
+                    if s.write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                OnUpgrade::Switch(delay) => {
+                    thread::sleep(delay);
+                    // (the tests' handshakes all carry KEY)
+                    let r = format!(
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                         Sec-WebSocket-Accept: {}\r\n\r\n",
+                        accept_for(KEY)
+                    );
+                    let _ = s.write_all(r.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Closes `s` with a reset (SO_LINGER of 0): the gateway's next write to it fails.
+    fn reset(s: TcpStream) {
+        use std::os::fd::AsRawFd;
+        let lg = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: setsockopt(2) reads `size_of::<linger>()` bytes from the pointer to a live
+        // linger; the fd belongs to `s`, open for the call.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(lg).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "setsockopt");
+        drop(s);
+    }
+
+    both_drivers! {
+        fn an_upgrade_whose_client_is_gone_releases_its_origin_target(d) {
+            // least_requests picks the less loaded of two random targets (a tie: the first
+            // drawn). A target whose in-flight count leaked stays "busier": it then gets a
+            // quarter of the requests (both draws on it) instead of half
+            let (a, b) = (
+                Scripted::start(OnUpgrade::Switch(Duration::from_millis(300))),
+                Scripted::start(OnUpgrade::Switch(Duration::from_millis(300))),
+            );
+            let g = Gateway::start(d, 1, &(upstream_toml("u", &[a.addr, b.addr], "balance = \"least_requests\"")
+                + "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n\
+                   [[route]]\nkey = \"GET /plain\"\nupstream = \"u\"\n"));
+            // the client sends its handshake and is gone (reset) before the 101 comes
+            let mut c = TcpStream::connect(g.addr).unwrap();
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            reset(c);
+            a.wait_upgrade_ended(&b);
+            let used = if a.n.upgrades.load(Ordering::Acquire) == 1 { &a } else { &b };
+            const N: usize = 400;
+            let mut client = Client::new(g.addr);
+            for _ in 0..N {
+                client.send(b"GET /plain HTTP/1.1\r\nHost: h\r\n\r\n");
+                assert_eq!(client.read(false).expect("a response").status, 200);
+            }
+            let on_used = used.n.plain.load(Ordering::Acquire);
+            // expected N/2 (released) against N/4 (leaked): 3/8 N is over 5 standard
+            // deviations from both
+            assert!(on_used > N * 3 / 8, "the upgrade's target got {on_used} of {N}: its in-flight count leaked");
+        }
+
+        fn a_refused_upgrade_is_not_pooled(d) {
+            let o = Scripted::start(OnUpgrade::Refuse);
+            let g = Gateway::start(d, 1, &ws_routes(o.addr, ""));
+            let r = roundtrip(g.addr, handshake("/chat", "").as_bytes());
+            assert_eq!(r.status, 403, "{}", r.head);
+            assert_eq!(r.text(), "no");
+            // the origin kept its connection open: tollgate closed it
+            let t = Instant::now();
+            while o.n.upgrade_ended.load(Ordering::Acquire) < 1 {
+                assert!(t.elapsed() < Duration::from_secs(10), "the refused upgrade's origin connection stayed open");
+                thread::sleep(Duration::from_millis(5));
+            }
+            // and a plain request next opens a new one
+            assert_eq!(get(g.addr, "/plain").status, 200);
+            assert_eq!(o.n.plain.load(Ordering::Acquire), 1);
+            assert_eq!(o.n.connections.load(Ordering::Acquire), 2, "the refused upgrade's connection was reused");
+        }
+    }
+}
+
+/// How tunnels end while one side is still busy: the half-close bound and the drain.
+mod ends {
+    use super::*;
+
+    /// Accepts one handshake with a 101, then runs `then` on the connection (the key read).
+    fn origin(then: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            let key = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                .unwrap()
+                .to_string();
+            let r = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(&key)
+            );
+            s.write_all(r.as_bytes()).unwrap();
+            then(s);
+        });
+        addr
+    }
+
+    /// Reads the 101's head off `c`, returning what came after it.
+    fn read_101(c: &mut Conn) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        let end = loop {
+            if let Some(i) = find(&got, b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = c.read(&mut b).unwrap();
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        };
+        assert!(
+            got.starts_with(b"HTTP/1.1 101 "),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        got.split_off(end)
+    }
+
+    fn log_path(name: &str, d: &str) -> std::path::PathBuf {
+        let p =
+            std::env::temp_dir().join(format!("tollgate-ws-{name}-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        p
+    }
+
+    both_drivers! {
+        fn a_half_closed_tunnel_waits_at_least_a_second_even_without_lingering(d) {
+            // the origin reads the client's end, answers 300 ms later and never ends its side
+            let o = origin(|mut s| {
+                let mut b = [0u8; 1024];
+                while matches!(s.read(&mut b), Ok(n) if n > 0) {}
+                thread::sleep(Duration::from_millis(300));
+                let _ = s.write_all(b"\x81\x04late");
+                thread::sleep(Duration::from_secs(10));
+            });
+            let path = log_path("halfclose", d);
+            let text = server_toml(d, 1, "[server.timeouts]\nlinger_ms = 0")
+                + &format!("[access_log]\npath = \"{}\"\n", path.display())
+                + &ws_routes(o, "");
+            let g = Gateway::from_toml(&text);
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            let mut got = read_101(&mut c);
+            let t = Instant::now();
+            c.shutdown(Shutdown::Write).unwrap();
+            // the other direction still relays after the half-close ...
+            let mut b = [0u8; 64];
+            while got.len() < 6 {
+                let n = c.read(&mut b).unwrap();
+                assert!(n > 0, "the tunnel closed at the half-close (linger_ms = 0)");
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, b"\x81\x04late");
+            // ... until the half-close bound: the origin never ended its side
+            expect_eof(&mut c);
+            assert!(t.elapsed() >= Duration::from_millis(900), "ended after {:?}", t.elapsed());
+            g.stop();
+            let log = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert!(log.contains("\"errorMessage\":\"tunnel ended: half-closed side did not finish\""), "{log}");
+        }
+
+        fn a_drain_cutting_a_pending_write_is_logged_as_the_shutdown(d) {
+            // the origin never reads: the client's bytes stay pending at the gateway
+            let o = origin(|s| {
+                thread::sleep(Duration::from_secs(10));
+                drop(s);
+            });
+            let path = log_path("drainpending", d);
+            let text = server_toml(d, 1, "[server.timeouts]\nshutdown_ms = 1000")
+                + &format!("[access_log]\npath = \"{}\"\n", path.display())
+                + &ws_routes(o, "");
+            let g = Gateway::from_toml(&text);
+            let mut c = connect(g.addr);
+            c.write_all(handshake("/chat", "").as_bytes()).unwrap();
+            read_101(&mut c);
+            let mut w = c.try_clone().unwrap();
+            w.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+            let writer = thread::spawn(move || {
+                let chunk = vec![0x5au8; 1 << 16];
+                while w.write_all(&chunk).is_ok() {}
+            });
+            thread::sleep(Duration::from_millis(300)); // the socket buffers fill up
+            g.stop();
+            expect_eof(&mut c);
+            drop(c);
+            let _ = writer.join();
+            let log = std::fs::read_to_string(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            assert_eq!(log.lines().count(), 1, "{log}");
+            assert!(log.contains("\"errorMessage\":\"tunnel ended: closed by shutdown\""), "{log}");
+        }
+    }
+}
+
+/// TLS on both sides of a tunnel: the bytes around the 101, and how each side's end is passed
+/// on (close_notify only when the side sent one, RFC 8446 §6.1).
+mod tls_both {
+    use super::*;
+    use common::conn::{enter, Transport};
+    use common::tls_origin::{cert_dir, Pki};
+    use rustls::pki_types::pem::PemObject;
+    use std::sync::mpsc;
+
+    /// How a side's data ended, as its TLS peer read it.
+    #[derive(Debug, PartialEq, Eq)]
+    enum End {
+        /// close_notify, then the end (a read of 0).
+        CloseNotify,
+        /// A TCP end without close_notify (rustls: `UnexpectedEof`).
+        Bare,
+        Other(String),
+    }
+
+    /// How a read that returned no data says the stream ended.
+    fn end_of(r: std::io::Result<usize>) -> End {
+        match r {
+            Ok(_) => End::CloseNotify,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => End::Bare,
+            Err(e) => End::Other(e.to_string()),
+        }
+    }
+
+    /// Reads `s` until its end, returning what came and how it ended.
+    fn read_to_end(s: &mut impl Read) -> (Vec<u8>, End) {
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        loop {
+            match s.read(&mut b) {
+                Ok(n) if n > 0 => got.extend_from_slice(&b[..n]),
+                r => return (got, end_of(r)),
+            }
+        }
+    }
+
+    /// A TLS origin for `origin.internal`, and the `[[upstream]]` that trusts it. Its n-th
+    /// connection (from 0) answers the handshake with a 101 and `early` in one write, reads
+    /// to the client's end (sending what it read and how it ended on `seen`), then ends its
+    /// own side with close_notify when `clean[n]`, else with a bare TCP end.
+    fn tls_origin(d: &str, clean: &'static [bool], seen: mpsc::Sender<(Vec<u8>, End)>) -> String {
+        let dir = cert_dir(&format!("ws-tlsboth-{d}"));
+        let pki = Pki::new("ws tls-both CA");
+        let leaf = pki.server(&["origin.internal"]);
+        let key =
+            rustls::pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![leaf.cert_der.clone()], key)
+                .unwrap(),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for &clean in clean {
+                let (s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let raw = s.try_clone().unwrap();
+                let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                let mut t = rustls::StreamOwned::new(conn, s);
+                let mut buf = Vec::new();
+                let head = read_head(&mut t, &mut buf).unwrap();
+                let key = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+                    .unwrap()
+                    .to_string();
+                let mut r = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {}\r\n\r\n",
+                    accept_for(&key)
+                )
+                .into_bytes();
+                r.extend_from_slice(b"\x81\x05early");
+                t.write_all(&r).unwrap();
+                let (mut got, end) = read_to_end(&mut t);
+                got.splice(0..0, buf);
+                seen.send((got, end)).unwrap();
+                if clean {
+                    t.conn.send_close_notify();
+                    let _ = t.flush();
+                    while t.conn.wants_write() {
+                        let _ = t.conn.write_tls(&mut t.sock);
+                    }
+                }
+                let _ = raw.shutdown(Shutdown::Write);
+                thread::sleep(Duration::from_millis(500));
+            }
+        });
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, pki.ca_pem()).unwrap();
+        upstream_toml(
+            "u",
+            &[addr],
+            &format!(
+                "tls = {{ server_name = \"origin.internal\", ca = {:?} }}",
+                ca.display().to_string()
+            ),
+        ) + "[[route]]\nkey = \"GET /chat\"\nupstream = \"u\"\nwebsocket = true\n"
+    }
+
+    both_drivers! {
+        fn bytes_around_the_101_and_each_sides_kind_of_end_cross_tls_on_both_sides(d) {
+            let _tls = enter(Transport::Tls);
+            let (tx, rx) = mpsc::channel();
+            // first tunnel: the client ends bare, the origin with close_notify; second: the
+            // other way round
+            let g = Gateway::start(d, 1, &tls_origin(d, &[true, false], tx));
+            for (client_clean, origin_end) in [(false, End::CloseNotify), (true, End::Bare)] {
+                let mut c = connect(g.addr);
+                assert!(c.is_tls());
+                // the client's first frame in the same write as its handshake
+                let mut first = handshake("/chat", "").into_bytes();
+                first.extend(client_frame("piped"));
+                c.write_all(&first).unwrap();
+                let mut got = Vec::new();
+                let mut b = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = find(&got, b"\r\n\r\n") {
+                        if got.len() >= i + 4 + 7 {
+                            break i + 4;
+                        }
+                    }
+                    let n = c.read(&mut b).unwrap();
+                    assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+                    got.extend_from_slice(&b[..n]);
+                };
+                assert!(got.starts_with(b"HTTP/1.1 101 "), "{}", String::from_utf8_lossy(&got));
+                // the origin's early frame follows the head, nothing else
+                assert_eq!(&got[head_end..], b"\x81\x05early");
+                if client_clean {
+                    c.shutdown(Shutdown::Write).unwrap(); // close_notify, then FIN
+                } else {
+                    c.tcp().shutdown(Shutdown::Write).unwrap(); // FIN alone
+                }
+                let (at_origin, client_end) = rx.recv_timeout(Duration::from_secs(10)).expect("the origin saw no end");
+                assert_eq!(at_origin, client_frame("piped"), "the client's pipelined frame");
+                let want = if client_clean { End::CloseNotify } else { End::Bare };
+                assert_eq!(client_end, want, "the client's end as the origin saw it");
+                let (rest, end) = read_to_end(&mut c);
+                assert!(rest.is_empty(), "{rest:?}");
+                assert_eq!(end, origin_end, "the origin's end as the client saw it");
+            }
         }
     }
 }

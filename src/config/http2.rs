@@ -43,7 +43,7 @@ pub const RESET_WINDOW_MS: RangeInclusive<u64> = 100..=3_600_000;
 pub const MAX_CONTINUATION_FRAMES: RangeInclusive<u32> = 0..=10_000;
 /// `max_control_frames_per_sec`.
 pub const MAX_CONTROL_FRAMES_PER_SEC: RangeInclusive<u32> = 10..=1_000_000;
-/// `max_empty_frames` per connection.
+/// `max_empty_frames` per second.
 pub const MAX_EMPTY_FRAMES: RangeInclusive<u32> = 0..=1_000_000;
 /// `zero_window_timeout_ms`.
 pub const ZERO_WINDOW_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;

@@ -18,17 +18,31 @@
 //! [`super::hpack`]. What is left to the driver: timers (idle, SETTINGS ack, zero-window
 //! stalls), the socket, and what a request means.
 //!
-//! Idle memory: `size_of::<Connection>()` is 480 bytes (x86-64), and no buffer is held between
+//! Idle memory: `size_of::<Connection>()` is 496 bytes (x86-64), and no buffer is held between
 //! frames: the output `BytesMut` is moved out by `take_output`, a header block in progress is
 //! boxed and freed when complete, the stream table is freed with its last stream once grown
 //! past its smallest allocation. What an idle connection keeps on the heap is the HPACK state
 //! the protocol requires (each dynamic table at most its 4096-byte default) and the last
-//! [`RECENT_CLOSED`] closed stream ids (256 bytes once used).
+//! which closed stream ids ended how (`conn_closed.rs`: two bits per id over at least
+//! [`REMEMBERED_MIN`] ids, 64 bytes by default, allocated with the first stream).
+//!
+//! Memory bound of request bodies: DATA beyond a stream's receive window is a flow-control
+//! error, so what the application can be holding is at most the sum of the stream windows
+//! (`max_concurrent_streams` × `initial_window_size`, with `connection_window_size` raised to
+//! at least that by [`Limits::clamped`] so uploads never wait on each other). Payloads are
+//! zero-copy slices of the driver's read buffer only from
+//! [`super::limits::ZERO_COPY_MIN_BYTES`] up: a smaller payload is copied, so bytes that cost
+//! no window (padding, unknown frames, DATA on reset streams) cannot be kept alive by a tiny
+//! slice of the buffer they came in; a zero-copy payload pins at most one read buffer while
+//! costing at least that constant in window, so with read buffers of R bytes what is pinned
+//! stays under (sum of the stream windows) × R / `ZERO_COPY_MIN_BYTES` (R = one 16 KiB frame:
+//! at most 4× the windows). A header block is copied out of the read buffer
+//! once (its field values are slices of that copy, bounded by max_header_list_size).
 //!
 //! On `Err` from `recv` the events pushed before the error are still in the list; the
 //! connection is closing, so the driver only needs them to stop the streams' tasks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -40,6 +54,8 @@ use super::limits::Limits;
 
 #[path = "conn_abuse.rs"]
 mod abuse;
+#[path = "conn_closed.rs"]
+mod closed;
 #[path = "conn_headers.rs"]
 mod headers;
 #[path = "conn_recv.rs"]
@@ -48,12 +64,16 @@ mod recv;
 mod send;
 
 use abuse::Counters;
+use closed::{ClosedIds, Remembered};
 
-/// Recently closed streams are remembered (up to this many, the oldest forgotten first): frames
-/// the client sent before it saw our RST_STREAM are ignored (§5.1 "closed"), and a frame on a
+/// Closed streams are remembered over a window of stream ids below the highest one the client
+/// used: at least this many ids, or twice max_concurrent_streams when larger. Within it, frames
+/// the client sent before it saw our RST_STREAM are ignored (§5.1 "closed"), a frame on a
 /// stream that ended normally is told apart from one on a stream id that was never used
-/// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1).
-pub const RECENT_CLOSED: usize = 32;
+/// (STREAM_CLOSED vs PROTOCOL_ERROR, §5.1.1); below it a stream is treated as closed (one
+/// RST_STREAM STREAM_CLOSED, counted as a control frame), never as a connection error: late
+/// trailers of a request answered early must not kill the connection.
+pub const REMEMBERED_MIN: u32 = 256;
 
 /// The capacity of the smallest stream table allocation (4 buckets): kept when idle.
 const SMALL_STREAM_TABLE: usize = 3;
@@ -63,7 +83,8 @@ const SMALL_STREAM_TABLE: usize = 3;
 pub enum Event {
     Request {
         id: u32,
-        fields: RequestFields,
+        /// Boxed: the other events stay small.
+        fields: Box<RequestFields>,
         end_stream: bool,
     },
     Data {
@@ -199,8 +220,37 @@ struct Stream {
     recv_window: i64,
     /// Bytes the application consumed that we have not credited yet.
     recv_owed: u32,
+    /// Request body bytes delivered in `Event::Data` and not released yet: credited to the
+    /// connection window when the stream goes, so a driver that misses a `release_capacity`
+    /// cannot stall the connection.
+    unreleased: u32,
+    /// Whether our final response head went (for the debug checks of `send_headers`).
+    head: Head,
+    /// Whether a WINDOW_UPDATE for this stream is expected (see [`Sent`]).
+    sent: Sent,
+    /// The `recv` call (its sequence number) that last pushed a `WindowUpdate` for the stream:
+    /// at most one per stream per call.
+    woken_in: u64,
     /// Declared content-length minus the DATA received so far (§8.1.1).
     remaining: Option<u64>,
+}
+
+/// Whether we sent DATA since the peer's last WINDOW_UPDATE (on a stream, or the connection):
+/// a WINDOW_UPDATE that follows sent data is flow control at work; one that neither follows
+/// data nor wakes a blocked sender is counted as a control frame (a flood of them costs work
+/// for nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Nothing,
+    Data,
+}
+
+/// Our response head on a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Head {
+    /// None yet, or only interim (1xx) ones.
+    Pending,
+    Final,
 }
 
 /// The peer's settings that shape what we send (§6.5.2).
@@ -235,7 +285,7 @@ pub struct Connection {
     last_peer_stream: u32,
     /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
     goaway_last: Option<u32>,
-    recent_closed: VecDeque<(u32, Closed)>,
+    closed: ClosedIds,
     peer: PeerSettings,
     /// Our SETTINGS frames the peer has not acknowledged yet.
     settings_unacked: u8,
@@ -245,6 +295,12 @@ pub struct Connection {
     send_window: i64,
     recv_window: i64,
     recv_owed: u32,
+    /// [`Sent`] for the connection window.
+    conn_sent: Sent,
+    /// Sequence number of the current `recv` call (for `Stream::woken_in`).
+    recv_seq: u64,
+    /// The `recv` call that last pushed `WindowUpdate { id: 0 }`.
+    conn_woken_in: u64,
     /// Boxed: a block in progress is rare, the idle connection stays small.
     pending: Option<Box<PendingBlock>>,
     counters: Counters,
@@ -302,7 +358,12 @@ impl Connection {
             streams: HashMap::default(),
             last_peer_stream: 0,
             goaway_last: None,
-            recent_closed: VecDeque::new(),
+            closed: ClosedIds::new(
+                limits
+                    .max_concurrent_streams
+                    .saturating_mul(2)
+                    .max(REMEMBERED_MIN),
+            ),
             peer: PeerSettings {
                 initial_window: frame::DEFAULT_WINDOW,
                 max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
@@ -312,6 +373,9 @@ impl Connection {
             send_window: i64::from(frame::DEFAULT_WINDOW),
             recv_window: i64::from(limits.connection_window_size),
             recv_owed: 0,
+            conn_sent: Sent::Nothing,
+            recv_seq: 0,
+            conn_woken_in: 0,
             pending: None,
             counters: Counters::new(now),
             out,
@@ -347,6 +411,12 @@ impl Connection {
     /// §6.5.3, and close with SETTINGS_TIMEOUT).
     pub fn settings_pending(&self) -> bool {
         self.settings_unacked > 0
+    }
+
+    /// A header block (HEADERS without END_HEADERS) is waiting for its CONTINUATION (the
+    /// driver may bound the time it waits).
+    pub fn header_block_pending(&self) -> bool {
+        self.pending.is_some()
     }
 
     /// The highest stream id the client opened so far.
@@ -394,29 +464,27 @@ impl Connection {
     /// Takes a stream out of the table. A table grown past the smallest allocation is freed
     /// with its last stream, so a connection that had many streams holds none of it once idle
     /// (the smallest one stays: one request at a time does not allocate per request).
+    /// The request body bytes delivered and not released are credited to the connection
+    /// window: they are gone with the stream.
     fn remove_stream(&mut self, id: u32) -> Option<Stream> {
         let s = self.streams.remove(&id);
         if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
             self.streams = HashMap::default();
         }
+        if let Some(s) = &s {
+            self.credit_conn(s.unreleased);
+        }
         s
     }
 
-    /// Remembers a closed stream (bounded, oldest forgotten first).
+    /// Remembers how a stream closed (while its id stays within the remembered window).
     fn remember(&mut self, id: u32, how: Closed) {
-        if self.recent_closed.len() >= RECENT_CLOSED {
-            self.recent_closed.pop_front();
-        }
-        self.recent_closed.push_back((id, how));
+        self.closed.closed(id, self.last_peer_stream, how);
     }
 
-    /// How stream `id` (not in the table, not idle) was closed, if remembered.
-    fn closed_how(&self, id: u32) -> Option<Closed> {
-        self.recent_closed
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == id)
-            .map(|&(_, how)| how)
+    /// What is known about stream `id` (not in the table, not idle).
+    fn closed_how(&self, id: u32) -> Remembered {
+        self.closed.get(id, self.last_peer_stream)
     }
 
     /// Raises a connection error: GOAWAY queued, nothing more processed.
@@ -443,3 +511,7 @@ impl Connection {
 #[cfg(test)]
 #[path = "conn_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "conn_review_tests.rs"]
+mod review_tests;

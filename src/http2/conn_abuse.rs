@@ -1,6 +1,6 @@
 //! The abuse counters of one connection (the limits are in [`super::super::limits`]): resets
-//! over a sliding window of two buckets, control frames per one-second bucket, empty frames
-//! per connection. Each `note_*` returns `true` when the limit is now exceeded; the connection
+//! over a sliding window of two buckets, control frames and empty frames per one-second
+//! bucket each. Each `note_*` returns `true` when the limit is now exceeded; the connection
 //! turns that into GOAWAY ENHANCE_YOUR_CALM with the matching `Abuse`. Time is milliseconds
 //! since the connection was created, set once per `recv` by [`Counters::tick`].
 
@@ -19,6 +19,8 @@ pub(super) struct Counters {
     /// The second the control frames are counted in.
     control_sec: u64,
     control: u32,
+    /// The second the empty frames are counted in.
+    empty_sec: u64,
     empty: u32,
 }
 
@@ -32,6 +34,7 @@ impl Counters {
             resets_before: 0,
             control_sec: 0,
             control: 0,
+            empty_sec: 0,
             empty: 0,
         }
     }
@@ -70,8 +73,14 @@ impl Counters {
         self.control > limits.max_control_frames_per_sec
     }
 
-    /// An empty frame (no payload, no END_STREAM / END_HEADERS).
+    /// An empty frame (no payload, no END_STREAM / END_HEADERS): a rate, so a long-lived
+    /// stream with an occasional empty frame never adds up to the limit.
     pub(super) fn note_empty(&mut self, limits: &Limits) -> bool {
+        let sec = self.now_ms / 1000;
+        if sec != self.empty_sec {
+            self.empty_sec = sec;
+            self.empty = 0;
+        }
         self.empty = self.empty.saturating_add(1);
         self.empty > limits.max_empty_frames
     }

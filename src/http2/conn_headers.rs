@@ -9,7 +9,9 @@ use bytes::{Bytes, BytesMut};
 use super::super::fields::{Block, BlockKind, Finished};
 use super::super::frame::{self, ErrorCode, Priority};
 use super::super::hpack::HpackError;
-use super::{Abuse, Closed, ConnError, Connection, Event, Half, PendingBlock, Stream};
+use super::{
+    Abuse, Closed, ConnError, Connection, Event, Half, Head, PendingBlock, Remembered, Sent, Stream,
+};
 
 /// The JSON body of the 431 answer to a header list over the limit (RFC 9113 §10.5.1,
 /// RFC 6585 §5).
@@ -29,11 +31,15 @@ pub(super) enum Target {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Discard {
-    /// A stream we reset earlier: the client sent this before seeing our RST_STREAM.
+    /// A stream we reset earlier: the client sent this before seeing our RST_STREAM. Counted
+    /// as a reset (a request's decoding for nothing).
     Ignore,
+    /// A stream closed too long ago to remember how (§5.1 closed): RST_STREAM STREAM_CLOSED,
+    /// counted as a control frame.
+    Forgotten,
     /// Over SETTINGS_MAX_CONCURRENT_STREAMS (§5.1.2): REFUSED_STREAM, counted as a reset.
     Refuse,
-    /// After our GOAWAY (§6.8): REFUSED_STREAM, not counted.
+    /// After our GOAWAY (§6.8): REFUSED_STREAM, counted as a reset.
     GoingAway,
     /// A stream error on an existing stream.
     Reset(ErrorCode, &'static str),
@@ -50,13 +56,17 @@ impl Connection {
         events: &mut Vec<Event>,
     ) -> Result<(), ConnError> {
         let target = self.headers_target(id, end_stream, priority)?;
+        // the encoded bytes are capped whether the block comes in one frame or several
+        self.check_block_size(fragment.len(), Abuse::HeaderListTooLarge)?;
         if end_headers {
-            return self.finish_block(id, target, end_stream, fragment, events);
+            // copied out of the read buffer: the fields are slices of the block, and must not
+            // pin the buffer the rest of the read came in (conn.rs, memory bound)
+            let block = Bytes::copy_from_slice(&fragment);
+            return self.finish_block(id, target, end_stream, block, events);
         }
         if fragment.is_empty() {
             self.empty()?;
         }
-        self.check_block_size(fragment.len(), Abuse::HeaderListTooLarge)?;
         self.pending = Some(Box::new(PendingBlock {
             stream: id,
             end_stream,
@@ -100,14 +110,23 @@ impl Connection {
         }
         if id <= self.last_peer_stream {
             return match self.closed_how(id) {
-                Some(Closed::ByUs) => Ok(Target::Discard(Discard::Ignore)),
-                Some(Closed::Ended) => {
+                Remembered::Closed(Closed::ByUs) => Ok(Target::Discard(Discard::Ignore)),
+                Remembered::Closed(Closed::Ended) => {
                     Err(self.fail(ErrorCode::StreamClosed, "HEADERS on a closed stream", None))
                 }
-                // §5.1.1: new stream ids only increase
-                None => Err(self.fail(ErrorCode::ProtocolError, "stream id not increasing", None)),
+                // §5.1.1: the identifier of a new stream is larger than every one the client
+                // opened or reserved; h2spec 5.1.1/2 wants this connection error for an id
+                // skipped earlier (never opened)
+                Remembered::NeverOpened => {
+                    Err(self.fail(ErrorCode::ProtocolError, "stream id not increasing", None))
+                }
+                // too old to tell: §5.1 "closed", the stream error STREAM_CLOSED, after the
+                // block is decoded (it may be late trailers of a stream we answered early)
+                Remembered::Forgotten => Ok(Target::Discard(Discard::Forgotten)),
             };
         }
+        self.closed.advance(self.last_peer_stream, id);
+        self.closed.opened(id);
         self.last_peer_stream = id;
         if let Some(last) = self.goaway_last {
             if id > last {
@@ -247,7 +266,7 @@ impl Connection {
                 self.open_stream(id, end_stream, fields.content_length);
                 events.push(Event::Request {
                     id,
-                    fields,
+                    fields: Box::new(fields),
                     end_stream,
                 });
                 Ok(())
@@ -264,6 +283,10 @@ impl Connection {
                 send_window: i64::from(self.peer.initial_window),
                 recv_window: i64::from(self.recv_initial),
                 recv_owed: 0,
+                unreleased: 0,
+                head: Head::Pending,
+                sent: Sent::Nothing,
+                woken_in: 0,
                 remaining: content_length,
             },
         );
@@ -313,11 +336,16 @@ impl Connection {
 
     fn discard(&mut self, id: u32, how: Discard, events: &mut Vec<Event>) -> Result<(), ConnError> {
         match how {
-            Discard::Ignore => Ok(()),
+            // a request decoded for nothing: counted like the reset that caused it
+            Discard::Ignore => self.count_reset(Abuse::RapidReset),
+            Discard::Forgotten => {
+                self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::StreamClosed));
+                self.control()
+            }
             Discard::GoingAway => {
                 self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::RefusedStream));
                 self.remember(id, Closed::ByUs);
-                Ok(())
+                self.count_reset(Abuse::RapidReset)
             }
             Discard::Refuse => {
                 // §5.1.2: REFUSED_STREAM, which tells the client it may retry

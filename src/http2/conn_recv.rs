@@ -11,7 +11,8 @@ use std::time::Instant;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::super::frame::{self, ErrorCode, Frame, FrameError, Head, Settings};
-use super::{Abuse, Closed, ConnError, Connection, Event, Half, Phase};
+use super::super::limits::ZERO_COPY_MIN_BYTES;
+use super::{Abuse, Closed, ConnError, Connection, Event, Half, Phase, Remembered, Sent};
 
 impl Connection {
     /// Consumes every complete frame at the front of `input` (the client preface first);
@@ -32,6 +33,7 @@ impl Connection {
             return Err(e);
         }
         self.counters.tick(now);
+        self.recv_seq += 1;
         self.recv_frames(input, events)?;
         if self.control_out > self.limits.max_pending_output_bytes {
             return Err(self.fail(
@@ -148,7 +150,16 @@ impl Connection {
             } => self.on_continuation(stream, fragment, end_headers, events),
             Frame::Priority { stream, priority } => {
                 self.control()?;
-                // §5.3.1: a stream cannot depend on itself: stream error PROTOCOL_ERROR
+                // §5.3.1: a stream cannot depend on itself: stream error PROTOCOL_ERROR. On an
+                // idle stream §6.4 forbids RST_STREAM, so it is a connection error there (h2spec
+                // 5.3.1 accepts either a stream or a connection error PROTOCOL_ERROR)
+                if priority.dependency == stream && self.is_idle(stream) {
+                    return Err(self.fail(
+                        ErrorCode::ProtocolError,
+                        "idle stream depends on itself",
+                        None,
+                    ));
+                }
                 if priority.dependency == stream {
                     return self.stream_error(
                         stream,
@@ -182,7 +193,8 @@ impl Connection {
                     last_stream_id,
                     code,
                 });
-                Ok(())
+                // a client sends one; more are a control-frame flood
+                self.control()
             }
             Frame::WindowUpdate { stream, increment } => {
                 self.on_window_update(stream, increment, events)
@@ -223,16 +235,19 @@ impl Connection {
                 return Err(self.fail(ErrorCode::ProtocolError, "DATA on an idle stream", None));
             }
             return match self.closed_how(id) {
-                // sent before the client saw our RST_STREAM
-                Some(Closed::ByUs) => Ok(()),
+                // sent before the client saw our RST_STREAM: ignored, but counted (a flood of
+                // them would otherwise cost frames for free)
+                Remembered::Closed(Closed::ByUs) if data.is_empty() && !end_stream => self.empty(),
+                Remembered::Closed(Closed::ByUs) => self.control(),
                 // §5.1 closed: after END_STREAM both ways or the client's own RST_STREAM, a
                 // connection error STREAM_CLOSED
-                Some(Closed::Ended) => {
+                Remembered::Closed(Closed::Ended) => {
                     Err(self.fail(ErrorCode::StreamClosed, "DATA on a closed stream", None))
                 }
-                // closed too long ago to tell how: a stream error STREAM_CLOSED, counted as a
-                // control frame (no request work was lost), once per stream id
-                None => {
+                // closed too long ago to tell how, or skipped (implicitly closed, §5.1.1): a
+                // stream error STREAM_CLOSED, counted as a control frame (no request work was
+                // lost), once per stream id while remembered
+                Remembered::NeverOpened | Remembered::Forgotten => {
                     self.queue_control(|out| {
                         frame::put_rst_stream(out, id, ErrorCode::StreamClosed)
                     });
@@ -272,23 +287,27 @@ impl Connection {
             return self.stream_error(id, ErrorCode::ProtocolError, reason, events);
         }
         // the padding (and its length octet) never reaches the application: credit it now
-        let padding = flow_len as usize - data.len();
+        let padding = (flow_len as usize).saturating_sub(data.len());
         if data.is_empty() && !end_stream {
-            if padding > 0 {
-                self.release_capacity(id, padding);
-            }
+            self.credit(id, padding);
             return self.empty();
         }
+        s.unreleased = s.unreleased.saturating_add(data.len() as u32);
+        // a small payload is copied: a slice would pin the whole read buffer (conn.rs, memory
+        // bound); a large one stays a zero-copy slice
+        let data = if data.len() < ZERO_COPY_MIN_BYTES {
+            Bytes::copy_from_slice(&data)
+        } else {
+            data
+        };
         events.push(Event::Data {
             id,
             data,
             end_stream,
         });
+        self.credit(id, padding);
         if end_stream {
             self.end_remote(id);
-        }
-        if padding > 0 {
-            self.release_capacity(id, padding);
         }
         Ok(())
     }
@@ -308,7 +327,8 @@ impl Connection {
             ));
         }
         let Some(s) = self.remove_stream(id) else {
-            return Ok(()); // closed: ignored (§5.1)
+            // closed: ignored (§5.1), but a flood of them costs frames for nothing
+            return self.control();
         };
         self.remember(id, Closed::Ended);
         events.push(Event::Reset { id, code });
@@ -356,9 +376,16 @@ impl Connection {
             self.peer.initial_window = window;
             let mut overflow = false;
             for (&id, st) in self.streams.iter_mut() {
+                let was = st.send_window;
                 st.send_window += delta;
                 overflow |= st.send_window > i64::from(frame::MAX_WINDOW);
-                if delta > 0 && st.local == Half::Open {
+                // only a window that opens wakes its sender (one event per stream per recv)
+                if was <= 0
+                    && st.send_window > 0
+                    && st.local == Half::Open
+                    && st.woken_in != self.recv_seq
+                {
+                    st.woken_in = self.recv_seq;
                     events.push(Event::WindowUpdate { id });
                 }
             }
@@ -386,6 +413,7 @@ impl Connection {
             if increment == 0 {
                 return Err(self.fail(ErrorCode::ProtocolError, "WINDOW_UPDATE increment 0", None));
             }
+            let was = self.send_window;
             self.send_window += i64::from(increment);
             if self.send_window > i64::from(frame::MAX_WINDOW) {
                 return Err(self.fail(
@@ -394,7 +422,14 @@ impl Connection {
                     None,
                 ));
             }
-            events.push(Event::WindowUpdate { id: 0 });
+            let sent = std::mem::replace(&mut self.conn_sent, Sent::Nothing);
+            if was <= 0 && self.conn_woken_in != self.recv_seq {
+                self.conn_woken_in = self.recv_seq;
+                events.push(Event::WindowUpdate { id: 0 });
+            } else if sent == Sent::Nothing {
+                // neither wakes a sender nor follows data we sent: costs work for nothing
+                return self.control();
+            }
             return Ok(());
         }
         let Some(s) = self.streams.get_mut(&id) else {
@@ -417,6 +452,7 @@ impl Connection {
                 events,
             );
         }
+        let was = s.send_window;
         s.send_window += i64::from(increment);
         if s.send_window > i64::from(frame::MAX_WINDOW) {
             return self.stream_error(
@@ -426,8 +462,16 @@ impl Connection {
                 events,
             );
         }
-        if s.local == Half::Open {
+        let sent = std::mem::replace(&mut s.sent, Sent::Nothing);
+        // only a window that opens wakes the sender (send_capacity was 0 for it)
+        if was <= 0 && s.local == Half::Open && s.woken_in != self.recv_seq {
+            s.woken_in = self.recv_seq;
             events.push(Event::WindowUpdate { id });
+            return Ok(());
+        }
+        if sent == Sent::Nothing {
+            // neither wakes a sender nor follows data we sent: costs work for nothing
+            return self.control();
         }
         Ok(())
     }

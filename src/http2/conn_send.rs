@@ -3,10 +3,10 @@
 //! stream and connection send windows (§6.9), and the credit of the receive windows as the
 //! application consumes request bodies (WINDOW_UPDATE once half a window is owed).
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::super::frame;
-use super::{Closed, Connection, Half, StreamGone};
+use super::{Closed, Connection, Half, Head, Sent, StreamGone};
 
 impl Connection {
     /// How many DATA payload bytes may be sent on `id` now (min of the stream's and the
@@ -28,6 +28,15 @@ impl Connection {
         end_stream: bool,
     ) -> Result<(), StreamGone> {
         self.sendable(id)?;
+        // RFC 9110 §15.2: a 1xx response is interim, never the end of the stream; one final
+        // head per response (§8.1) — driver bugs, caught in debug builds
+        debug_assert!(!(status < 200 && end_stream), "1xx with END_STREAM");
+        if let Some(s) = self.streams.get_mut(&id) {
+            debug_assert!(s.head != Head::Final, "a second final response head");
+            if status >= 200 {
+                s.head = Head::Final;
+            }
+        }
         self.put_block(id, Some(status_bytes(status)), fields, end_stream);
         if end_stream {
             self.end_local(id);
@@ -74,6 +83,10 @@ impl Connection {
         self.send_window -= n as i64;
         if let Some(s) = self.streams.get_mut(&id) {
             s.send_window -= n as i64;
+            if n > 0 {
+                s.sent = Sent::Data;
+                self.conn_sent = Sent::Data;
+            }
         }
         if last {
             self.end_local(id);
@@ -83,7 +96,20 @@ impl Connection {
 
     /// The application consumed `n` bytes of stream `id`'s request body: credit both windows,
     /// a WINDOW_UPDATE queued once at least half a window is owed (not one frame per chunk).
+    /// At most the bytes delivered and not released yet count; on a stream that is gone this
+    /// does nothing (its unreleased bytes were credited when it went).
     pub fn release_capacity(&mut self, id: u32, n: usize) {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let n = u32::try_from(n).unwrap_or(u32::MAX).min(s.unreleased);
+        s.unreleased -= n;
+        self.credit(id, n as usize);
+    }
+
+    /// Credits `n` received bytes of stream `id` to both receive windows (released by the
+    /// application, or padding that never reached it).
+    pub(super) fn credit(&mut self, id: u32, n: usize) {
         let n = u32::try_from(n).unwrap_or(u32::MAX);
         self.credit_conn(n);
         let full = i64::from(self.recv_initial);
@@ -162,15 +188,20 @@ impl Connection {
         let len = self.out.len() - start - frame::HEADER_LEN;
         let max = self.peer.max_frame_size as usize;
         if len <= max {
-            let mut head = BytesMut::with_capacity(frame::HEADER_LEN);
             let flags = frame::FLAG_END_HEADERS
                 | if end_stream {
                     frame::FLAG_END_STREAM
                 } else {
                     0
                 };
-            frame::put_head(&mut head, len, frame::HEADERS, flags, id);
-            self.out[start..start + frame::HEADER_LEN].copy_from_slice(&head);
+            // §4.1: the 24-bit length (at most max_frame_size < 2^24) and the flags, in place
+            let [_, l0, l1, l2] = (len as u32).to_be_bytes();
+            if let Some(head) = self.out.get_mut(start..start + 5) {
+                head[0] = l0;
+                head[1] = l1;
+                head[2] = l2;
+                head[4] = flags;
+            }
         } else {
             let block = self.out.split_off(start + frame::HEADER_LEN);
             self.out.truncate(start);

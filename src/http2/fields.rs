@@ -11,6 +11,8 @@
 use bytes::{Bytes, BytesMut};
 
 use super::hpack::Field;
+use crate::http::request::is_valid_authority;
+use crate::http::{allowed_in_trailer, is_field_octet};
 
 /// A validated request head (design.md, the session contract).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +31,9 @@ pub struct RequestFields {
     /// where the first crumb was (§8.2.3); `host` removed (it is in `authority`);
     /// connection-specific fields absent (they are malformed).
     pub fields: Vec<(Bytes, Bytes)>,
-    /// The content-length all `content-length` fields agree on (§8.1.1, RFC 9110 §8.6).
+    /// The content-length all `content-length` fields agree on (§8.1.1, RFC 9110 §8.6); one
+    /// `content-length` field stays in `fields` (equal duplicates are dropped, as the HTTP/1
+    /// parser does).
     pub content_length: Option<u64>,
 }
 
@@ -78,7 +82,7 @@ impl Block {
             path: None,
             host: None,
             regular_seen: false,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(if kind == BlockKind::Request { 16 } else { 0 }),
             cookie: None,
             content_length: None,
         }
@@ -105,17 +109,28 @@ impl Block {
         }
         check_name(&name)?;
         self.regular_seen = true;
-        // §8.2.2: connection-specific fields are malformed; TE only as "trailers"
+        // §8.2.2: connection-specific fields are malformed; TE only as "trailers";
+        // HTTP2-Settings only means something in an HTTP/1.1 upgrade (RFC 7540 §3.2)
         match &name[..] {
             b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
-            | b"upgrade" => return Err("connection-specific field"),
+            | b"upgrade" | b"http2-settings" => return Err("connection-specific field"),
             b"te" if &value[..] != b"trailers" => return Err("te other than trailers"),
+            _ => {}
+        }
+        if self.kind == BlockKind::Trailers && !allowed_in_trailer(&name) {
+            // RFC 9110 §6.5.1: fields needed for framing, routing, authentication, ... are not
+            // taken from trailers: dropped, as the HTTP/1 side does
+            return Ok(());
+        }
+        match &name[..] {
             b"content-length" => {
                 let n = parse_content_length(&value)?;
-                if self.content_length.is_some_and(|m| m != n) {
-                    return Err("content-length values disagree");
+                match self.content_length {
+                    Some(m) if m != n => return Err("content-length values disagree"),
+                    // RFC 9110 §8.6: equal duplicates mean one value; one field is kept
+                    Some(_) => return Ok(()),
+                    None => self.content_length = Some(n),
                 }
-                self.content_length = Some(n);
             }
             b"host" if self.kind == BlockKind::Request => {
                 if self.host.is_some() {
@@ -193,8 +208,9 @@ impl Block {
         }
         let authority = self.authority.or(self.host);
         if let Some(a) = &authority {
-            // §8.3.1: no userinfo in :authority; RFC 3986 §3.2: no space or control
-            if a.contains(&b'@') || !uri_chars(a) {
+            // §8.3.1: no userinfo in :authority; the rest is the HTTP/1 Host rule (RFC 9112
+            // §3.2: uri-host [ ":" port ]), so both protocols accept the same authorities
+            if !is_valid_authority(a) {
                 return Err("invalid :authority");
             }
         }
@@ -210,6 +226,12 @@ impl Block {
         } else {
             let scheme = self.scheme.ok_or("missing :scheme")?;
             check_scheme(&scheme)?;
+            // §8.3.1: a scheme with a mandatory authority (http, https) needs :authority or
+            // host
+            let web = scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https");
+            if web && authority.is_none() {
+                return Err("http(s) request without :authority or host");
+            }
             let path = self.path.ok_or("missing :path")?;
             // §8.3.1: non-empty; origin-form, or "*" for OPTIONS (asterisk-form)
             let valid = uri_chars(&path)
@@ -252,10 +274,12 @@ fn check_token(s: &[u8]) -> Result<(), ()> {
     Ok(())
 }
 
-/// §8.2.1: no NUL, CR or LF anywhere in a value, no leading or trailing space or tab.
+/// §8.2.1 and RFC 9110 §5.5 field-value: no control character but HTAB (NUL, CR, LF
+/// included) and no DEL anywhere in a value (the HTTP/1 parser's field-octet rule), no leading
+/// or trailing space or tab.
 fn check_value(value: &[u8]) -> Result<(), &'static str> {
-    if value.iter().any(|&c| c == 0 || c == b'\r' || c == b'\n') {
-        return Err("NUL, CR or LF in a field value");
+    if !value.iter().all(|&c| is_field_octet(c)) {
+        return Err("control character in a field value");
     }
     let ws = |c: &u8| *c == b' ' || *c == b'\t';
     if value.first().is_some_and(ws) || value.last().is_some_and(ws) {

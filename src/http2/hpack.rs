@@ -222,11 +222,13 @@ impl Decoder {
             } else if first & 0x40 != 0 {
                 // §6.2.1 literal with incremental indexing
                 let (name, value) = self.literal(block, &mut pos, 6)?;
-                // Table entries are copied so the table never pins the received buffer.
-                let (tn, tv) = (
-                    Bytes::copy_from_slice(&name),
-                    Bytes::copy_from_slice(&value),
-                );
+                // Table entries are copied so the table never pins the received buffer: one
+                // allocation for both, split in two.
+                let mut entry = BytesMut::with_capacity(name.len() + value.len());
+                entry.put_slice(&name);
+                entry.put_slice(&value);
+                let mut tv = entry.freeze();
+                let tn = tv.split_to(name.len());
                 self.table.insert(tn, tv);
                 Field {
                     name,

@@ -122,7 +122,7 @@ async fn serve(io: DuplexStream, limits: Limits, opts: Opts) {
                         conn.go_away(super::ErrorCode::NoError);
                     }
                     let x = Exchange {
-                        fields,
+                        fields: *fields,
                         body: Vec::new(),
                         trailers: Vec::new(),
                     };

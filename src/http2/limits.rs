@@ -34,8 +34,20 @@ pub const DEFAULT_INITIAL_WINDOW_SIZE: u32 = 65_535;
 
 /// The connection's receive window (§6.9.1), raised from 65 535 by a WINDOW_UPDATE on stream 0
 /// right after our SETTINGS: the request body bytes in flight over all streams together.
-/// 1 MiB lets several uploads proceed at once without one stream's window limiting the rest.
-pub const DEFAULT_CONNECTION_WINDOW_SIZE: u32 = 1024 * 1024;
+/// 8 MiB covers every stream's window at the defaults (128 × 65 535): a driver that holds a
+/// request's data until a window's worth is buffered must not starve other uploads of
+/// connection window ([`Limits::clamped`] raises a smaller value to that product anyway). The
+/// memory it allows is not more than the stream windows allow: DATA beyond a stream's window
+/// is a flow-control error, so at most the sum of the stream windows is ever buffered.
+pub const DEFAULT_CONNECTION_WINDOW_SIZE: u32 = 8 * 1024 * 1024;
+
+/// Request body payloads (DATA) of at least this many bytes reach the application as zero-copy
+/// slices of the driver's read buffer; smaller ones are copied. A slice keeps its whole read
+/// buffer alive, so a 1-byte payload could otherwise pin a buffer whose other bytes cost no
+/// flow-control window (padding, unknown frames, DATA on reset streams): with the copy, a
+/// retained buffer is always paid for by at least this much window (the bound is in
+/// `conn.rs`). 4 KiB: a copy that small is cheap, and bulk uploads come in 16 KiB frames.
+pub const ZERO_COPY_MIN_BYTES: usize = 4096;
 
 /// The largest frame payload we accept (SETTINGS_MAX_FRAME_SIZE, §4.2), advertised only when
 /// it differs from the protocol's 16 384, which is also what we keep to bound one frame.
@@ -57,14 +69,16 @@ pub const DEFAULT_RESET_WINDOW_MS: u64 = 10_000;
 /// block that never ends. Real clients send at most a few (one per 16 KiB of headers).
 pub const DEFAULT_MAX_CONTINUATION_FRAMES: u32 = 16;
 
-/// Control-frame floods (SETTINGS, PING, PRIORITY, WINDOW_UPDATE on closed streams, unknown
-/// frame types): frames per second before GOAWAY ENHANCE_YOUR_CALM. Each costs us work (and
+/// Control-frame floods (SETTINGS, PING, PRIORITY, GOAWAY, unknown frame types, RST_STREAM or
+/// WINDOW_UPDATE on closed streams, DATA on streams we reset, a WINDOW_UPDATE that neither
+/// follows DATA we sent nor opens a closed window): frames per second before GOAWAY ENHANCE_YOUR_CALM. Each costs us work (and
 /// SETTINGS / PING an ack) without a request; a client sends a handful per connection.
 pub const DEFAULT_MAX_CONTROL_FRAMES_PER_SEC: u32 = 1000;
 
 /// Empty frames (DATA without payload nor END_STREAM, header fragments without bytes nor
-/// END_HEADERS) per connection: they cost a frame's processing and carry nothing, so a
-/// legitimate client never needs many.
+/// END_HEADERS, empty DATA on a stream we reset) per second, like the control frames: they
+/// cost a frame's processing and carry nothing, so a legitimate client never sends many at
+/// once, while a long streaming upload with an occasional empty frame is never cut off.
 pub const DEFAULT_MAX_EMPTY_FRAMES: u32 = 100;
 
 /// Output we queue on our own (SETTINGS / PING acks, RST_STREAM, WINDOW_UPDATE) that the
@@ -110,15 +124,23 @@ impl Default for Limits {
 
 impl Limits {
     /// The limits with protocol bounds applied (config validates ranges; this keeps a value
-    /// the protocol forbids from ever reaching the wire): the windows at most 2^31-1 (§6.9.1),
-    /// the frame size within 16 384..=16 777 215 (§4.2), the reset window non-zero, the
-    /// header table at most [`MAX_HEADER_TABLE_SIZE`].
+    /// the protocol forbids from ever reaching the wire): the windows within 1..=2^31-1
+    /// (§6.9.1; a stream window of 0 would stall every request body), the connection window
+    /// at least `max_concurrent_streams` × `initial_window_size` (so streams never wait on
+    /// each other for connection window: memory stays bounded by the sum of the stream
+    /// windows, as DATA beyond a stream's window is a flow-control error), the frame size
+    /// within 16 384..=16 777 215 (§4.2), the reset window non-zero, the header table at most
+    /// [`MAX_HEADER_TABLE_SIZE`].
     pub fn clamped(self) -> Limits {
+        let initial_window_size = self.initial_window_size.clamp(1, frame::MAX_WINDOW);
+        let all_streams = u64::from(self.max_concurrent_streams) * u64::from(initial_window_size);
+        let all_streams = u32::try_from(all_streams).unwrap_or(frame::MAX_WINDOW);
         Limits {
             header_table_size: self.header_table_size.min(MAX_HEADER_TABLE_SIZE),
-            initial_window_size: self.initial_window_size.min(frame::MAX_WINDOW),
+            initial_window_size,
             connection_window_size: self
                 .connection_window_size
+                .max(all_streams)
                 .clamp(frame::DEFAULT_WINDOW, frame::MAX_WINDOW),
             max_frame_size: self
                 .max_frame_size

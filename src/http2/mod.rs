@@ -18,9 +18,12 @@
 //! the unread-output defence fires), and on `Err(ConnError)` writes the output (it ends with
 //! the GOAWAY) and closes. Per stream: `Event::Request` starts it; the application answers
 //! with `send_headers`, `send_data` within `send_capacity` (waiting for
-//! `Event::WindowUpdate` when 0) and possibly `send_trailers`; it calls `release_capacity` for
+//! `Event::WindowUpdate` when 0: it is pushed only when a send window opens, i.e. goes from
+//! ≤ 0 to > 0, at most once per stream per `recv`; `id: 0`, the connection window, wakes every
+//! waiting stream) and possibly `send_trailers`; it calls `release_capacity` for
 //! every request body byte it consumed (or dropped) and `close_stream` when done with the
-//! stream; `Event::Reset` / `Event::StreamError` mean the stream is gone. `go_away` starts a
+//! stream (bytes delivered and never released are credited when the stream goes, so a missed
+//! release cannot stall the connection; a release after that is a no-op); `Event::Reset` / `Event::StreamError` mean the stream is gone. `go_away` starts a
 //! graceful shutdown; `active_streams() == 0` after it means the connection may close.
 
 pub mod conn;

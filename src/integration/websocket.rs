@@ -65,6 +65,7 @@ impl Drop for OpenGuard<'_> {
 fn ended_why(end: TunnelEnd) -> Option<&'static str> {
     match end {
         TunnelEnd::Closed => None,
+        TunnelEnd::HalfClosed => Some("half-closed side did not finish"),
         TunnelEnd::Idle => Some("idle timeout (websocket_idle_ms)"),
         TunnelEnd::Drained => Some("closed by shutdown"),
         TunnelEnd::ClientBroken => Some("client connection broken"),
@@ -134,7 +135,7 @@ pub async fn run<S: Session>(
     st.upstream_status = Some(rh.status);
     let switched = rh.status == 101;
     let result = if switched {
-        match check_switch(&rh, &key) {
+        match check_switch(&rh, head, &key) {
             Ok(()) => {
                 // the 101's head in an allocation of its own: the head split from the
                 // connection's pooled read buffer would pin all of it for the tunnel's life
@@ -149,9 +150,15 @@ pub async fn run<S: Session>(
                     idle,
                 };
                 let r = Response::origin(&rh, None);
-                let end = conn.tunnel(w, head, st, r, origin).await?;
-                st.error = ended_why(end).map(GatewayError::TunnelEnded);
-                Ok(())
+                // kept, not returned early: the origin connection is released below whatever
+                // happened (its target's in-flight count, least_requests)
+                match conn.tunnel(w, head, st, r, origin).await {
+                    Ok(end) => {
+                        st.error = ended_why(end).map(GatewayError::TunnelEnded);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
             }
             Err(m) => Err(GatewayError::UpstreamProtocol(m)),
         }
@@ -165,7 +172,10 @@ pub async fn run<S: Session>(
         st.integration = Some(sent_at.elapsed()); // a tunnel's is its handshake, set above
     }
     // never pooled: after a 101 it carried another protocol; after a refusal, the origin may
-    // still have switched or be mid-way
+    // still have switched or be mid-way. A TLS origin gets close_notify however the tunnel
+    // ended (idle, drain, the client's side broken; RFC 8446 §6.1), unless its end was
+    // already passed on
+    uc.stream.notify_close();
     let buf = up.release(uc, false);
     if buf.capacity() != 0 {
         w.buffers.give(buf); // (a tunnel gave it back already)

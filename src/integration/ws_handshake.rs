@@ -153,20 +153,54 @@ pub fn accept_value(key: &Key) -> [u8; ACCEPT_LEN] {
     out
 }
 
-/// Checks the origin's `101 Switching Protocols` for the client's `key` as RFC 6455 §4.1 has
-/// a client check it (items 2-4 of the server's response): `Upgrade` is `websocket`,
-/// `Connection` has `upgrade`, and `Sec-WebSocket-Accept` is the value for THIS key. A gateway
-/// must not connect its client to an origin that did not accept the client's handshake.
-pub fn check_switch(rh: &ResponseHead, key: &Key) -> Result<(), &'static str> {
-    if !has_token(response_fields(rh), b"upgrade", b"websocket") {
-        return Err("origin's 101 does not upgrade to websocket");
+/// Checks the origin's `101 Switching Protocols` for the client's `key` and its handshake
+/// `req` as RFC 6455 §4.1 has a client check it (the server's response, items 2-6):
+/// `Upgrade` is exactly `websocket` (item 2: "a value that is not an ASCII case-insensitive
+/// match for the value 'websocket'" fails, so a list with other protocols does), `Connection`
+/// has `upgrade` (item 3), `Sec-WebSocket-Accept` is the value for THIS key (item 4), every
+/// extension in `Sec-WebSocket-Extensions` was offered by the client (item 5), and a
+/// `Sec-WebSocket-Protocol` names one subprotocol the client offered (item 6; §4.2.2 item
+/// 5.5.4 has the server select one). A gateway must not connect its client to an origin that
+/// did not accept the client's handshake as offered.
+pub fn check_switch(rh: &ResponseHead, req: &RequestHead, key: &Key) -> Result<(), &'static str> {
+    let mut upgrade = values(response_fields(rh), b"upgrade").flat_map(list_elements);
+    match (upgrade.next(), upgrade.next()) {
+        (Some(p), None) if p.eq_ignore_ascii_case(b"websocket") => {}
+        _ => return Err("origin's 101 does not upgrade to websocket alone"),
     }
     if !has_token(response_fields(rh), b"connection", b"upgrade") {
         return Err("origin's 101 lacks Connection: upgrade");
     }
     match single(response_fields(rh), b"sec-websocket-accept") {
-        Ok(Some(v)) if v == accept_value(key) => Ok(()),
-        _ => Err("origin's Sec-WebSocket-Accept does not match the key"),
+        Ok(Some(v)) if v == accept_value(key) => {}
+        _ => return Err("origin's Sec-WebSocket-Accept does not match the key"),
+    }
+    // an extension is its name, then `;` parameters (RFC 6455 §9.1); names are tokens,
+    // compared case-insensitively as other HTTP tokens are (RFC 9110 §5.6.2)
+    let name = |e: &'_ [u8]| -> Vec<u8> {
+        let n = e.split(|&b| b == b';').next().unwrap_or_default();
+        trim_ows(n).to_ascii_lowercase()
+    };
+    let offered: Vec<Vec<u8>> = values(request_fields(req), b"sec-websocket-extensions")
+        .flat_map(list_elements)
+        .map(name)
+        .collect();
+    let mut used = values(response_fields(rh), b"sec-websocket-extensions").flat_map(list_elements);
+    if used.any(|e| !offered.contains(&name(e))) {
+        return Err("origin's 101 uses a WebSocket extension the client did not offer");
+    }
+    let mut chosen = values(response_fields(rh), b"sec-websocket-protocol").flat_map(list_elements);
+    match (chosen.next(), chosen.next()) {
+        (None, _) => Ok(()),
+        // the subprotocol as the client wrote it: the server echoes one of its values
+        (Some(p), None)
+            if values(request_fields(req), b"sec-websocket-protocol")
+                .flat_map(list_elements)
+                .any(|o| o == p) =>
+        {
+            Ok(())
+        }
+        _ => Err("origin's 101 selects a subprotocol the client did not offer"),
     }
 }
 
@@ -273,6 +307,7 @@ mod tests {
     #[test]
     fn the_origins_switch_must_accept_this_key() {
         let key = Key(KEY.as_bytes().try_into().unwrap());
+        let client = req(&good());
         let resp = |fields: &str| {
             let mut b = BytesMut::from(
                 format!("HTTP/1.1 101 Switching Protocols\r\n{fields}\r\n").as_bytes(),
@@ -282,11 +317,89 @@ mod tests {
                 .unwrap()
         };
         let ok = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n";
-        assert_eq!(check_switch(&resp(ok), &key), Ok(()));
-        assert!(check_switch(&resp(&ok.replace("s3pP", "s3pQ")), &key).is_err());
-        assert!(check_switch(&resp(&ok.replace("websocket", "h2c")), &key).is_err());
-        assert!(check_switch(&resp(&ok.replace("Connection: Upgrade\r\n", "")), &key).is_err());
+        assert_eq!(check_switch(&resp(ok), &client, &key), Ok(()));
+        assert!(check_switch(&resp(&ok.replace("s3pP", "s3pQ")), &client, &key).is_err());
+        assert!(check_switch(&resp(&ok.replace("websocket", "h2c")), &client, &key).is_err());
+        assert!(check_switch(
+            &resp(&ok.replace("Connection: Upgrade\r\n", "")),
+            &client,
+            &key
+        )
+        .is_err());
         let twice = format!("{ok}Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n");
-        assert!(check_switch(&resp(&twice), &key).is_err());
+        assert!(check_switch(&resp(&twice), &client, &key).is_err());
+    }
+
+    /// RFC 6455 §4.1, the server's response, item 2: `Upgrade` matches `websocket` alone.
+    #[test]
+    fn the_switch_upgrades_to_websocket_alone() {
+        let key = Key(KEY.as_bytes().try_into().unwrap());
+        let client = req(&good());
+        let resp = |upgrade: &str| {
+            let mut b = BytesMut::from(
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\n{upgrade}Connection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            parse_response(&mut b, false, &Limits::default())
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(
+            check_switch(&resp("Upgrade: WebSocket\r\n"), &client, &key),
+            Ok(())
+        );
+        for bad in [
+            "Upgrade: websocket, h2c\r\n",
+            "Upgrade: h2c, websocket\r\n",
+            "Upgrade: websocket\r\nUpgrade: foo\r\n",
+            "Upgrade: websocket/13\r\n",
+            "",
+        ] {
+            assert!(check_switch(&resp(bad), &client, &key).is_err(), "{bad:?}");
+        }
+    }
+
+    /// RFC 6455 §4.1, the server's response, items 5-6: the origin may only select what the
+    /// client offered.
+    #[test]
+    fn the_switch_selects_only_what_the_client_offered() {
+        let key = Key(KEY.as_bytes().try_into().unwrap());
+        let check = |offer: &str, answer: &str| {
+            let client = req(&good().replace("\r\n\r\n", &format!("\r\n{offer}\r\n")));
+            let mut b = BytesMut::from(
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n{answer}\r\n"
+                )
+                .as_bytes(),
+            );
+            let rh = parse_response(&mut b, false, &Limits::default())
+                .unwrap()
+                .unwrap();
+            check_switch(&rh, &client, &key)
+        };
+        let chat = "Sec-WebSocket-Protocol: chat, superchat\r\n";
+        assert_eq!(check(chat, "Sec-WebSocket-Protocol: superchat\r\n"), Ok(()));
+        assert_eq!(check(chat, ""), Ok(()));
+        assert!(check(chat, "Sec-WebSocket-Protocol: mqtt\r\n").is_err());
+        assert!(check(chat, "Sec-WebSocket-Protocol: chat, superchat\r\n").is_err());
+        assert!(check("", "Sec-WebSocket-Protocol: chat\r\n").is_err());
+        let deflate = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+        assert_eq!(
+            check(
+                deflate,
+                "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"
+            ),
+            Ok(())
+        );
+        assert!(check(
+            deflate,
+            "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"
+        )
+        .is_err());
+        assert!(check("", "Sec-WebSocket-Extensions: permessage-deflate\r\n").is_err());
     }
 }

@@ -64,6 +64,9 @@ pub struct RouteStats {
     pub websocket_open: u64,
     /// WebSocket connections upgraded so far (origin's 101 relayed).
     pub websocket_upgrades: u64,
+    /// Summed duration of the WebSocket connections that ended, µs (kept out of `latency`: a
+    /// tunnel's life is not a request's latency).
+    pub websocket_duration_us: u64,
 }
 
 impl Default for RouteStats {
@@ -78,6 +81,7 @@ impl Default for RouteStats {
             bytes_out: 0,
             websocket_open: 0,
             websocket_upgrades: 0,
+            websocket_duration_us: 0,
         }
     }
 }
@@ -196,8 +200,14 @@ impl Shard {
             .entry((method_label(r.method), r.status))
             .or_insert(0) += 1;
         let us = r.total.as_micros() as u64;
-        s.latency.saturating_record(us.max(1));
-        s.latency_sum_us += us;
+        if r.status == 101 {
+            // an upgraded connection (RFC 9110 §15.2.2): its total is the tunnel's whole life,
+            // which would swamp the route's request latency; the WebSocket metrics have it
+            s.websocket_duration_us += us;
+        } else {
+            s.latency.saturating_record(us.max(1));
+            s.latency_sum_us += us;
+        }
         if let Some(i) = r.integration {
             let us = i.as_micros() as u64;
             s.integration.saturating_record(us.max(1));
@@ -340,6 +350,7 @@ pub fn merge(snaps: &[Snapshot]) -> Vec<RouteStats> {
             m.bytes_out += r.bytes_out;
             m.websocket_open += r.websocket_open;
             m.websocket_upgrades += r.websocket_upgrades;
+            m.websocket_duration_us += r.websocket_duration_us;
         }
     }
     out
@@ -391,6 +402,30 @@ mod tests {
         assert_eq!(m[0].bytes_out, 60_000);
         let p50 = m[0].latency.value_at_quantile(0.5);
         assert!((990..=3010).contains(&p50), "{p50}");
+    }
+
+    /// A 101 (a WebSocket connection, recorded when its tunnel ended) counts by status and
+    /// in the WebSocket duration, not in the request latency histogram.
+    #[test]
+    fn an_upgraded_connection_stays_out_of_the_latency_histogram() {
+        let s = Shard::new(1);
+        s.record(Some(0), &rec(200, 2));
+        s.record(Some(0), &rec(101, 600_000));
+        let r = &s.routes()[0];
+        assert_eq!(r.counts[&("GET", 101)], 1);
+        assert_eq!(r.counts[&("GET", 200)], 1);
+        assert_eq!(
+            r.latency.len(),
+            1,
+            "the tunnel's duration is in the latency histogram"
+        );
+        assert_eq!(r.latency_sum_us, 2_000);
+        assert_eq!(r.websocket_duration_us, 600_000_000);
+        assert_eq!(
+            r.integration.len(),
+            2,
+            "the handshake's upstream time still counts"
+        );
     }
 
     #[test]

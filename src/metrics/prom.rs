@@ -7,6 +7,9 @@
 use std::fmt::Write as _;
 
 use super::{merge, RouteStats, Snapshot};
+
+#[path = "prom_ws.rs"]
+mod ws;
 use crate::config::Config;
 use crate::throttle::Throttle;
 
@@ -252,7 +255,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         }
     }
     upstream_families(&mut out, cx, snaps);
-    websocket_families(&mut out, cx, &routes);
+    ws::websocket_families(&mut out, cx, &routes);
     family(
         &mut out,
         "tollgate_worker_active_connections",
@@ -315,44 +318,6 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         );
     }
     out
-}
-
-/// Open WebSocket connections (gauge) and upgrades (counter), for the routes with
-/// `websocket = true`.
-fn websocket_families(out: &mut String, cx: &Context<'_>, routes: &[RouteStats]) {
-    let ws = |i: usize| {
-        cx.config.routes.get(i).is_some_and(|r| {
-            matches!(
-                &r.integration,
-                crate::config::Integration::Http { forwarding, .. }
-                    if forwarding.websocket != crate::config::WebSocket::Off
-            )
-        })
-    };
-    for (name, kind, help) in [
-        (
-            "tollgate_websocket_connections",
-            "gauge",
-            "WebSocket connections open now, by route.",
-        ),
-        (
-            "tollgate_websocket_upgrades_total",
-            "counter",
-            "WebSocket connections upgraded (origin's 101 relayed), by route.",
-        ),
-    ] {
-        family(out, name, kind, help);
-        for i in (0..cx.config.routes.len()).filter(|&i| ws(i)) {
-            let r = routes.get(i);
-            let v = if kind == "gauge" {
-                r.map_or(0, |r| r.websocket_open)
-            } else {
-                r.map_or(0, |r| r.websocket_upgrades)
-            };
-            let route = escape(&route_label(cx, i));
-            let _ = writeln!(out, "{name}{{route=\"{route}\"}} {v}");
-        }
-    }
 }
 
 /// Seconds since the Unix epoch.

@@ -340,8 +340,8 @@ impl Session for Downstream {
     }
 
     /// Reused only when both messages are complete and persistence was kept; a response sent
-    /// before the request body was read ends in a lingering close (the client may still be
-    /// sending it, RFC 9112 §9.6).
+    /// before the request body was read, or with bytes of the client's still buffered, ends in
+    /// a lingering close (the client may still be sending, RFC 9112 §9.6).
     fn finish(&mut self, w: &Cx<'_>, st: &ExchangeState) -> Outcome {
         let reusable = st.keep_alive
             && st.body == BodyState::Done
@@ -349,7 +349,12 @@ impl Session for Downstream {
             && !w.draining.get();
         if reusable {
             Outcome::KeepAlive
-        } else if st.response == ResponseState::Complete && st.body != BodyState::Done {
+        } else if st.response == ResponseState::Complete
+            && (st.body != BodyState::Done || !self.buf.is_empty())
+        {
+            // request bytes left unread (a body, pipelined requests, frames behind a refused
+            // WebSocket handshake): an immediate close would answer them, or the ones still
+            // coming, with a reset that may destroy the response (RFC 9112 §9.6)
             Outcome::CloseLingering
         } else {
             Outcome::Close

@@ -3,19 +3,27 @@
 //! the origin.
 //!
 //! Owns: sending the 101 with what the origin already sent after it, passing on what the
-//! client sent after its request, and the relay loop ([`relay`]): its ends (both sides'
-//! data ended, each end passed on as a half-close; the idle timeout; the worker draining;
-//! a broken side), and its memory rule: an open tunnel holds NO buffer while nothing moves.
-//! It waits for readiness on both sides without a buffer (as an idle keep-alive connection
-//! does, see `proxy::conn`), then borrows a pooled buffer, takes what is there with a
-//! synchronous read, writes it to the other side, and gives the buffer back. Leaves out: the
-//! handshake's rules and the choice to tunnel (the integration's), and WebSocket framing: the
-//! bytes are relayed as they come, never parsed, and nothing is ever sent of our own (no
-//! close frame: a tunnel the gateway ends is closed at the TCP/TLS level, which each endpoint
-//! reports as close code 1006, "closed abnormally", RFC 6455 §7.1.5, §7.4.1).
+//! client sent after its request, and the relay loop ([`relay`]): full duplex, each direction
+//! on its own ([`Dir`]: [`Transit::Idle`], [`Transit::Pending`] with a buffer and an offset,
+//! or [`Transit::Queued`] in TLS records), so a side that writes a lot before it reads (while
+//! the other does too) cannot deadlock the tunnel; its ends (both sides' data ended, each end
+//! passed on as a half-close, a TLS end without close_notify as a bare TCP end; the half-close
+//! bound; the idle timeout; the worker draining; a broken side), all seen while a write is
+//! pending too; and its memory rule: an open tunnel holds NO buffer while nothing moves. It
+//! waits without a buffer for readiness: the source of an idle direction to be readable, the
+//! destination of a pending one to be writable (as an idle keep-alive connection does, see
+//! `proxy::conn`); then, for an idle direction, it borrows a pooled buffer, takes what is there
+//! with a synchronous read, and writes it without blocking as far as the destination takes it;
+//! the buffer goes back to the pool as soon as all of it was taken. A pending direction's
+//! source is not read meanwhile: TCP flow control slows that sender, not the other direction.
+//! Leaves out: the handshake's rules and the choice to tunnel (the integration's), and
+//! WebSocket framing: the bytes are relayed as they come, never parsed, and nothing is ever
+//! sent of our own (no close frame: a tunnel the gateway ends is closed at the TCP/TLS level,
+//! which each endpoint reports as close code 1006, "closed abnormally", RFC 6455 §7.1.5,
+//! §7.4.1).
 //!
-//! Data flow: client [`Stream`] ⇄ pooled buffer (only while a copy is under way) ⇄ origin
-//! [`Stream`]; counts of each direction go to the caller.
+//! Data flow: client [`Stream`] ⇄ pooled buffer per direction (only while its bytes are on
+//! their way) ⇄ origin [`Stream`]; counts of each direction go to the caller.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -40,6 +48,12 @@ use crate::worker::Cx;
 pub const MIN_DRAIN_POLL: Duration = Duration::from_millis(10);
 /// ... and at least this often.
 pub const MAX_DRAIN_POLL: Duration = Duration::from_secs(1);
+/// The least time a half-closed tunnel waits for the other side's end: the bound is
+/// `server.timeouts.linger_ms` when longer (the existing bound on how long a closing connection
+/// keeps reading its peer), never less than this, so `linger_ms = 0` (no lingering close) does
+/// not tear down every half-close at once (RFC 6455 §7.1.1 has the server close TCP first and
+/// the client follow).
+pub const MIN_HALF_CLOSE: Duration = Duration::from_secs(1);
 
 /// Bytes relayed each way.
 #[derive(Debug, Default, Clone, Copy)]
@@ -50,7 +64,7 @@ pub struct Moved {
     pub down: u64,
 }
 
-/// One direction of the tunnel.
+/// Whether data may still come from one direction's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flow {
     /// Data may come from the source.
@@ -59,24 +73,87 @@ enum Flow {
     Ended,
 }
 
-/// What a wait gave.
+/// The bytes of one direction on their way.
+#[derive(Debug)]
+enum Transit {
+    /// Nothing read and not yet written: the source is waited on (while its data is open). No
+    /// buffer is held.
+    Idle,
+    /// Bytes read from the source that the destination has not all taken: the pooled buffer,
+    /// and how much of it was taken. The destination is waited on for writability, and the
+    /// source is not read meanwhile (its own flow control then slows it down).
+    Pending(BytesMut, usize),
+    /// The destination took all of it, but holds part as TLS records its socket has not taken
+    /// yet (rustls's queue; no buffer of ours): waits for writability.
+    Queued,
+}
+
+/// One direction of the tunnel.
+#[derive(Debug)]
+struct Dir {
+    flow: Flow,
+    transit: Transit,
+}
+
+/// What a direction waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interest {
+    /// Its source to be readable.
+    Read,
+    /// Its destination to be writable.
+    Write,
+}
+
+impl Dir {
+    const fn new() -> Dir {
+        Dir {
+            flow: Flow::Open,
+            transit: Transit::Idle,
+        }
+    }
+
+    /// What it waits for; `None`: its source ended and nothing is on its way.
+    fn interest(&self) -> Option<Interest> {
+        match (&self.transit, self.flow) {
+            (Transit::Idle, Flow::Open) => Some(Interest::Read),
+            (Transit::Idle, Flow::Ended) => None,
+            (Transit::Pending(..) | Transit::Queued, _) => Some(Interest::Write),
+        }
+    }
+}
+
+/// What a wait gave: a direction that can make progress, or a drain check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wake {
-    Client,
-    Origin,
-    /// The deadline passed (idle, half-close bound, or the drain's close).
+    /// Client → origin.
+    Up,
+    /// Origin → client.
+    Down,
+    /// A drain check passed, nothing else.
     Deadline,
+}
+
+/// What a step of one direction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Moved what it could (maybe nothing: a spurious wake-up).
+    Went,
+    /// The source ended its data: the end is to be passed on.
+    SourceEnded,
+    /// The source's read failed.
+    SourceBroken,
+    /// The destination's write failed.
+    DestinationBroken,
 }
 
 /// The deadlines a tunnel lives under.
 struct Clock {
     idle: Duration,
-    /// A half-closed tunnel waits this long for the other side's end (`server.timeouts.linger_ms`:
-    /// the existing bound on how long a closing connection keeps reading its peer).
+    /// A half-closed tunnel waits this long for the other side's end.
     half_close: Duration,
     shutdown: Duration,
     poll: Duration,
-    /// The last byte moved (or the tunnel opened).
+    /// The last byte moved, read or written (or the tunnel opened).
     last: Instant,
     /// One side's data ended at.
     half_closed_at: Option<Instant>,
@@ -85,10 +162,10 @@ struct Clock {
 }
 
 impl Clock {
-    fn new(idle: Duration, half_close: Duration, shutdown: Duration) -> Clock {
+    fn new(idle: Duration, linger: Duration, shutdown: Duration) -> Clock {
         Clock {
             idle,
-            half_close,
+            half_close: linger.max(MIN_HALF_CLOSE),
             shutdown,
             poll: (shutdown / 4).clamp(MIN_DRAIN_POLL, MAX_DRAIN_POLL),
             last: Instant::now(),
@@ -109,30 +186,25 @@ impl Clock {
         if let Some(h) = self.half_closed_at {
             let end = h + self.half_close;
             if end < at.0 {
-                at = (end, Some(TunnelEnd::Closed));
+                at = (end, Some(TunnelEnd::HalfClosed));
             }
         }
         match self.drain_at {
-            Some(d) if d < at.0 => at = (d, Some(TunnelEnd::Drained)),
+            // the drain's end wins over any other at the same instant: a write still pending
+            // then is cut by the shutdown, not by a broken side
+            Some(d) if d <= at.0 => at = (d, Some(TunnelEnd::Drained)),
             Some(_) => {}
             None if now + self.poll < at.0 => at = (now + self.poll, None),
             None => {}
         }
         at
     }
-
-    /// Bound of one write: nothing moving for the idle timeout is the idle end, and a
-    /// draining tunnel's bytes in flight get only what is left of the grace period.
-    fn write_limit(&self, now: Instant) -> Duration {
-        match self.drain_at {
-            Some(d) => self.idle.min(d.saturating_duration_since(now)),
-            None => self.idle,
-        }
-    }
 }
 
-/// Relays bytes both ways until the tunnel ends. `idle`: no byte either way for this long
-/// closes both sides.
+/// Relays bytes both ways, each direction on its own (full duplex: a side that writes a lot
+/// before it reads cannot block the other direction), until the tunnel ends. `idle`: no byte
+/// moved either way for this long closes both sides (a destination that takes nothing of what
+/// is pending for that long included).
 pub(super) async fn relay(
     w: &Cx<'_>,
     client: &mut Stream,
@@ -142,117 +214,203 @@ pub(super) async fn relay(
 ) -> TunnelEnd {
     let t = &w.g.config.server.timeouts;
     let mut clock = Clock::new(idle, t.linger, t.shutdown);
-    let (mut up, mut down) = (Flow::Open, Flow::Open);
-    let mut turn = Wake::Client;
-    loop {
-        if up == Flow::Ended && down == Flow::Ended {
-            return TunnelEnd::Closed;
+    let (mut up, mut down) = (Dir::new(), Dir::new());
+    let mut turn = Wake::Up;
+    let end = loop {
+        if up.flow == Flow::Ended && down.flow == Flow::Ended {
+            break TunnelEnd::Closed;
         }
-        let wake = wait(w, &mut clock, client, origin, (up, down), turn).await;
-        // the other direction is looked at first next time: a side that is always readable
-        // (a client flooding its origin) cannot starve the other
-        turn = match wake {
-            Ok(Wake::Client) => Wake::Origin,
-            Ok(Wake::Origin) => Wake::Client,
-            _ => turn,
-        };
-        let (src, dst, flow, count, src_broken, dst_broken) = match wake {
-            Ok(Wake::Client) => (
-                &mut *client,
-                &mut *origin,
-                &mut up,
-                &mut moved.up,
-                TunnelEnd::ClientBroken,
-                TunnelEnd::OriginBroken,
-            ),
-            Ok(Wake::Origin) => (
-                &mut *origin,
-                &mut *client,
-                &mut down,
-                &mut moved.down,
-                TunnelEnd::OriginBroken,
-                TunnelEnd::ClientBroken,
-            ),
+        let wake = wait(
+            w,
+            &mut clock,
+            (client, origin),
+            (up.interest(), down.interest()),
+            turn,
+        )
+        .await;
+        // the other direction is looked at first next time: a side that is always ready (a
+        // client flooding its origin) cannot starve the other
+        let (dir, src, dst, count, src_broken, dst_broken) = match wake {
+            Ok(Wake::Up) => {
+                turn = Wake::Down;
+                let (src, dst) = (&mut *client, &mut *origin);
+                let ends = (TunnelEnd::ClientBroken, TunnelEnd::OriginBroken);
+                (&mut up, src, dst, &mut moved.up, ends.0, ends.1)
+            }
+            Ok(Wake::Down) => {
+                turn = Wake::Up;
+                let (src, dst) = (&mut *origin, &mut *client);
+                let ends = (TunnelEnd::OriginBroken, TunnelEnd::ClientBroken);
+                (&mut down, src, dst, &mut moved.down, ends.0, ends.1)
+            }
             Ok(Wake::Deadline) => continue,
-            Err(end) => return end,
+            Err(end) => break end,
         };
-        let mut buf = w.buffers.take();
-        let read = src.try_read(&mut buf, w.buffers.size());
-        let step = match read {
-            Ok(0) => {
-                // the source ended its data: pass the end on, keep the other direction
-                // (RFC 9112 §9.6 half-close; RFC 6455 §7.1.1 has the server close first)
-                dst.shutdown_write().await;
-                *flow = Flow::Ended;
+        match step(w, dir, src, dst, count, &mut clock) {
+            Step::Went => {}
+            Step::SourceEnded => {
+                // pass the end on, keep the other direction (RFC 9112 §9.6 half-close; RFC
+                // 6455 §7.1.1 has the server close first). A TLS end without close_notify
+                // goes on as a bare TCP end: a truncation must stay one (RFC 8446 §6.1)
+                if src.ended_cleanly() {
+                    dst.shutdown_write().await;
+                } else {
+                    dst.shutdown_write_bare().await;
+                }
+                dir.flow = Flow::Ended;
                 clock.half_closed_at.get_or_insert_with(Instant::now);
-                Ok(())
+            }
+            Step::SourceBroken => break src_broken,
+            Step::DestinationBroken => break dst_broken,
+        }
+    };
+    // what is still on its way is dropped with the tunnel; the buffers go back to the pool
+    for d in [up, down] {
+        if let Transit::Pending(buf, _) = d.transit {
+            w.buffers.give(buf);
+        }
+    }
+    end
+}
+
+/// Moves what one direction can move now, without waiting: when idle, reads what its source
+/// has (into a buffer borrowed from the pool), then writes what is pending as far as the
+/// destination takes it; the buffer goes back to the pool once all of it was taken.
+fn step(
+    w: &Cx<'_>,
+    d: &mut Dir,
+    src: &mut Stream,
+    dst: &mut Stream,
+    count: &mut u64,
+    clock: &mut Clock,
+) -> Step {
+    if matches!(d.transit, Transit::Idle) {
+        if d.flow == Flow::Ended {
+            return Step::Went;
+        }
+        let mut buf = w.buffers.take();
+        match src.try_read(&mut buf, w.buffers.size()) {
+            Ok(0) => {
+                w.buffers.give(buf);
+                return Step::SourceEnded;
             }
             Ok(n) => {
                 *count += n as u64;
                 clock.last = Instant::now();
-                let limit = clock.write_limit(clock.last);
-                match dst.flush(&mut buf, limit).await {
-                    Ok(()) => {
-                        clock.last = Instant::now();
-                        Ok(())
-                    }
-                    Err(_) => Err(dst_broken),
-                }
+                d.transit = Transit::Pending(buf, 0);
             }
             // a spurious wake-up, or only TLS records without data (a session ticket)
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                Ok(())
+            Err(e) if would_block(&e) => {
+                w.buffers.give(buf);
+                return Step::Went;
             }
-            Err(_) => Err(src_broken),
+            Err(_) => {
+                w.buffers.give(buf);
+                return Step::SourceBroken;
+            }
+        }
+    }
+    loop {
+        let wrote = match &mut d.transit {
+            Transit::Idle => return Step::Went,
+            Transit::Pending(buf, at) => {
+                let rest = buf.get(*at..).unwrap_or_default();
+                match dst.try_write(rest) {
+                    // (a non-empty write takes at least a byte or fails)
+                    Ok(0) => return Step::DestinationBroken,
+                    Ok(n) => {
+                        *at += n;
+                        clock.last = Instant::now();
+                        *at >= buf.len()
+                    }
+                    Err(e) if would_block(&e) => return Step::Went,
+                    Err(_) => return Step::DestinationBroken,
+                }
+            }
+            Transit::Queued => match dst.try_write(&[]) {
+                Ok(_) if dst.write_queued() => return Step::Went,
+                Ok(_) => {
+                    d.transit = Transit::Idle;
+                    return Step::Went;
+                }
+                Err(e) if would_block(&e) => return Step::Went,
+                Err(_) => return Step::DestinationBroken,
+            },
         };
-        w.buffers.give(buf);
-        if let Err(end) = step {
-            return end;
+        if wrote {
+            // all taken: the buffer goes back at once, an idle direction holds none
+            let next = if dst.write_queued() {
+                Transit::Queued
+            } else {
+                Transit::Idle
+            };
+            if let Transit::Pending(buf, _) = std::mem::replace(&mut d.transit, next) {
+                w.buffers.give(buf);
+            }
         }
     }
 }
 
-/// Waits, holding no buffer, until a side with open data is readable, or the clock says the
-/// tunnel ends (`Err`). The readiness waits stay armed across the drain checks.
+fn would_block(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// Waits for `s` to be readable or writable, lending no buffer: one future type for both, so
+/// both directions' waits are alike.
+async fn ready(s: &Stream, i: Interest) -> std::io::Result<()> {
+    match i {
+        Interest::Read => s.readable().await,
+        Interest::Write => s.writable().await,
+    }
+}
+
+/// Waits, holding no buffer, until a direction can make progress (its source readable while
+/// it is idle, its destination writable while it has bytes pending), or the clock says the
+/// tunnel ends (`Err`). The readiness waits stay armed across the drain checks, and the
+/// deadlines (idle, half-close, drain) are seen while a write is pending too.
 async fn wait(
     w: &Cx<'_>,
     clock: &mut Clock,
-    client: &Stream,
-    origin: &Stream,
-    (up, down): (Flow, Flow),
+    (client, origin): (&Stream, &Stream),
+    (up, down): (Option<Interest>, Option<Interest>),
     turn: Wake,
 ) -> Result<Wake, TunnelEnd> {
     let (first, end) = clock.next(w, Instant::now());
     if first <= Instant::now() {
         return end.map_or(Ok(Wake::Deadline), Err);
     }
-    let mut from_client = pin!((up == Flow::Open).then(|| client.readable()));
-    let mut from_origin = pin!((down == Flow::Open).then(|| origin.readable()));
+    // a direction reads its source and writes its destination
+    let mut up_ready = pin!(up.map(|i| match i {
+        Interest::Read => ready(client, i),
+        Interest::Write => ready(origin, i),
+    }));
+    let mut down_ready = pin!(down.map(|i| match i {
+        Interest::Read => ready(origin, i),
+        Interest::Write => ready(client, i),
+    }));
     let mut timer = pin!(monoio::time::sleep_until(monoio::time::Instant::from_std(
         first
     )));
     let mut end = end;
     std::future::poll_fn(|cx| {
-        // a readiness error (the socket broke) is also "readable": the read then says how
-        // both are polled (each registers its waker); `turn` only decides which wins when
-        // both are ready
-        let c = from_client
+        // a readiness error (the socket broke) is also "ready": the read or write then says
+        // how. Both are polled (each registers its waker); `turn` only decides which wins
+        // when both are ready
+        let u = up_ready
             .as_mut()
             .as_pin_mut()
             .is_some_and(|f| f.poll(cx).is_ready());
-        let o = from_origin
+        let d = down_ready
             .as_mut()
             .as_pin_mut()
             .is_some_and(|f| f.poll(cx).is_ready());
-        match (c, o) {
+        match (u, d) {
             (true, true) => return Poll::Ready(Ok(turn)),
-            (true, false) => return Poll::Ready(Ok(Wake::Client)),
-            (false, true) => return Poll::Ready(Ok(Wake::Origin)),
+            (true, false) => return Poll::Ready(Ok(Wake::Up)),
+            (false, true) => return Poll::Ready(Ok(Wake::Down)),
             (false, false) => {}
         }
         loop {
@@ -287,7 +445,9 @@ pub(super) async fn tunnel(
     origin: TunnelOrigin<'_>,
 ) -> Result<TunnelEnd, GatewayError> {
     st.keep_alive = false; // the connection is the tunnel's now, and ends with it
-    let mut out = BytesMut::with_capacity(512 + origin.early.len());
+                           // the 101 and the origin's early bytes in a pooled buffer, back to the pool once written
+                           // (open() takes it): an open tunnel holds no buffer of its opening
+    let mut out = w.buffers.take();
     let head_len = write_head(&mut out, &r, ConnHeader::Upgrade);
     out.extend_from_slice(origin.early);
     let early = origin.early.len() as u64;
@@ -298,17 +458,9 @@ pub(super) async fn tunnel(
     st.bytes_out += head_len as u64 + early;
     st.head_out += head_len as u64;
     let pipelined_len = conn.buf.len() as u64;
-    let mut pipelined = std::mem::take(&mut conn.buf);
+    let pipelined = std::mem::take(&mut conn.buf);
     let write = w.g.config.server.timeouts.write;
-    let opened = open(
-        &mut conn.stream,
-        origin.stream,
-        &mut out,
-        &mut pipelined,
-        write,
-    )
-    .await;
-    w.buffers.give(pipelined);
+    let opened = open(w, &mut conn.stream, origin.stream, out, pipelined, write).await;
     match opened {
         Ok(()) => st.bytes_in += pipelined_len,
         Err(TunnelEnd::ClientBroken) => return Err(GatewayError::ClientGone),
@@ -348,20 +500,22 @@ pub(super) fn own_head_if_upgrade(mut head: RequestHead) -> RequestHead {
 /// relay must not lose what an eager one sent; an origin may send its first frames with the
 /// 101.)
 pub(super) async fn open(
+    w: &Cx<'_>,
     client: &mut Stream,
     origin: &mut Stream,
-    out: &mut BytesMut,
-    pipelined: &mut BytesMut,
+    mut out: BytesMut,
+    mut pipelined: BytesMut,
     write: Duration,
 ) -> Result<(), TunnelEnd> {
-    client
-        .flush(out, write)
-        .await
-        .map_err(|_| TunnelEnd::ClientBroken)?;
-    origin
-        .flush(pipelined, write)
-        .await
-        .map_err(|_| TunnelEnd::OriginBroken)
+    let sent = client.flush(&mut out, write).await;
+    w.buffers.give(out);
+    if sent.is_err() {
+        w.buffers.give(pipelined);
+        return Err(TunnelEnd::ClientBroken);
+    }
+    let sent = origin.flush(&mut pipelined, write).await;
+    w.buffers.give(pipelined);
+    sent.map_err(|_| TunnelEnd::OriginBroken)
 }
 
 #[cfg(test)]
@@ -369,44 +523,81 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// When both sides are readable, the turn decides which is served (the relay gives the
-    /// other side the next turn, so neither can starve the other); when one is, that one; a
-    /// direction whose data ended is not waited on; the idle deadline ends the wait.
+    /// When both directions are ready, the turn decides which is served (the relay gives the
+    /// other the next turn, so neither can starve the other); when one is, that one; a
+    /// direction whose source ended with nothing pending is not waited on; a direction with
+    /// bytes pending waits for its destination's writability; the idle deadline ends a wait,
+    /// and the idle and drain deadlines are seen while a write is pending (the destination
+    /// takes nothing).
     async fn turns() {
+        use Interest::{Read, Write};
         let w = crate::testkit::worker("[[route]]\nkey = \"GET /x\"\nmock = {}\n");
         let g = w.current();
         let cx = Cx { w: &w, g: &g };
         let (mut cp, c, _) = crate::testkit::accepted();
         let (mut op, o, _) = crate::testkit::accepted();
-        let (c, o) = (Stream::Plain(c), Stream::Plain(o));
+        let (c, mut o) = (Stream::Plain(c), Stream::Plain(o));
         let mut clock = Clock::new(Duration::from_millis(100), Duration::ZERO, Duration::ZERO);
-        let open = (Flow::Open, Flow::Open);
+        let both = (Some(Read), Some(Read));
         cp.write_all(b"from client").unwrap();
         c.readable().await.unwrap();
         assert_eq!(
-            wait(&cx, &mut clock, &c, &o, open, Wake::Origin).await,
-            Ok(Wake::Client)
+            wait(&cx, &mut clock, (&c, &o), both, Wake::Down).await,
+            Ok(Wake::Up)
         );
         op.write_all(b"from origin").unwrap();
         o.readable().await.unwrap();
         assert_eq!(
-            wait(&cx, &mut clock, &c, &o, open, Wake::Origin).await,
-            Ok(Wake::Origin)
+            wait(&cx, &mut clock, (&c, &o), both, Wake::Down).await,
+            Ok(Wake::Down)
         );
         assert_eq!(
-            wait(&cx, &mut clock, &c, &o, open, Wake::Client).await,
-            Ok(Wake::Client)
+            wait(&cx, &mut clock, (&c, &o), both, Wake::Up).await,
+            Ok(Wake::Up)
         );
-        let origin_only = (Flow::Ended, Flow::Open);
+        let origin_only = (None, Some(Read));
         assert_eq!(
-            wait(&cx, &mut clock, &c, &o, origin_only, Wake::Client).await,
-            Ok(Wake::Origin)
+            wait(&cx, &mut clock, (&c, &o), origin_only, Wake::Up).await,
+            Ok(Wake::Down)
         );
-        let ended = (Flow::Ended, Flow::Ended);
+        // up has bytes pending: it waits for the origin to take more, which it can
+        let pending = (Some(Write), None);
         assert_eq!(
-            wait(&cx, &mut clock, &c, &o, ended, Wake::Client).await,
+            wait(&cx, &mut clock, (&c, &o), pending, Wake::Down).await,
+            Ok(Wake::Up)
+        );
+        let ended = (None, None);
+        assert_eq!(
+            wait(&cx, &mut clock, (&c, &o), ended, Wake::Up).await,
             Err(TunnelEnd::Idle)
         );
+        // the origin's peer reads nothing: fill its socket until it takes no more
+        let chunk = vec![0u8; 1 << 16];
+        let t = Instant::now();
+        while o.try_write(&chunk).is_ok() {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the socket never filled"
+            );
+        }
+        let mut clock = Clock::new(Duration::from_millis(100), Duration::ZERO, Duration::ZERO);
+        assert_eq!(
+            wait(&cx, &mut clock, (&c, &o), pending, Wake::Up).await,
+            Err(TunnelEnd::Idle),
+            "a pending write hid the idle deadline"
+        );
+        let mut clock = Clock::new(
+            Duration::from_secs(30),
+            Duration::ZERO,
+            Duration::from_millis(100),
+        );
+        w.draining.set(true);
+        assert_eq!(
+            wait(&cx, &mut clock, (&c, &o), pending, Wake::Up).await,
+            Err(TunnelEnd::Drained),
+            "a pending write hid the drain"
+        );
+        drop(op);
     }
 
     #[test]
@@ -425,6 +616,98 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(turns());
+    }
+
+    /// Reads what `s` (non-blocking) has until `want` was seen, within 10 s.
+    async fn read_until(s: &mut std::net::TcpStream, got: &mut Vec<u8>, want: &[u8]) {
+        use std::io::Read;
+        let t = Instant::now();
+        let mut b = [0u8; 4096];
+        while !got.windows(want.len()).any(|x| x == want) {
+            assert!(t.elapsed() < Duration::from_secs(10), "got {got:?}");
+            match s.read(&mut b) {
+                Ok(0) => panic!("closed after {got:?}"),
+                Ok(n) => got.extend_from_slice(&b[..n]),
+                Err(_) => monoio::time::sleep(Duration::from_millis(2)).await,
+            }
+        }
+    }
+
+    /// Once open (the 101 and the origin's early bytes at the client, the client's pipelined
+    /// bytes at the origin), an idle tunnel holds no pooled buffer: not the 101's, not the
+    /// client's read buffer, not the origin's, not the relay's. Then both sides' ends make
+    /// the tunnel end as closed.
+    async fn an_open_tunnel_holds_no_buffer() {
+        let w = crate::testkit::worker("[[route]]\nkey = \"GET /x\"\nmock = {}\n");
+        let g = w.current();
+        let cx = Cx { w: &w, g: &g };
+        // the pool starts with 4 buffers; the test's own two come from it
+        let warm: Vec<BytesMut> = (0..4).map(|_| w.buffers.take()).collect();
+        warm.into_iter().for_each(|b| w.buffers.give(b));
+        let (mut cp, mut conn) = crate::testkit::downstream();
+        let (mut op, o, _) = crate::testkit::accepted();
+        let mut o = Stream::Plain(o);
+        conn.buf = w.buffers.take();
+        conn.buf.extend_from_slice(b"piped");
+        let mut early = w.buffers.take();
+        early.extend_from_slice(b"early");
+        let limits = crate::http::Limits::default();
+        let mut raw =
+            BytesMut::from(&b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"[..]);
+        let rh = crate::http::parse_response(&mut raw, false, &limits)
+            .unwrap()
+            .unwrap();
+        let mut raw = BytesMut::from(&b"GET /ws HTTP/1.1\r\nHost: h\r\n\r\n"[..]);
+        let head = crate::http::parse_request(&mut raw, &limits)
+            .unwrap()
+            .unwrap();
+        let mut st = ExchangeState::new(&cx, &head);
+        let origin = TunnelOrigin {
+            stream: &mut o,
+            early: &mut early,
+            idle: Duration::from_secs(20),
+        };
+        let r = Response::origin(&rh, None);
+        cp.set_nonblocking(true).unwrap();
+        op.set_nonblocking(true).unwrap();
+        let run = tunnel(&mut conn, &cx, &mut st, r, origin);
+        let check = async {
+            let (mut at_client, mut at_origin) = (Vec::new(), Vec::new());
+            read_until(&mut cp, &mut at_client, b"\r\n\r\nearly").await;
+            read_until(&mut op, &mut at_origin, b"piped").await;
+            // one more byte each way, relayed and the buffers given back
+            op.write_all(b"!").unwrap();
+            read_until(&mut cp, &mut at_client, b"early!").await;
+            monoio::time::sleep(Duration::from_millis(20)).await;
+            assert_eq!(
+                w.buffers.free_len(),
+                4,
+                "an open, idle tunnel holds a buffer"
+            );
+            cp.shutdown(std::net::Shutdown::Write).unwrap();
+            op.shutdown(std::net::Shutdown::Write).unwrap();
+        };
+        let (end, ()) = monoio::join!(run, check);
+        assert_eq!(end.unwrap(), TunnelEnd::Closed);
+        assert_eq!(w.buffers.free_len(), 4);
+    }
+
+    #[test]
+    fn an_open_tunnel_holds_no_buffer_epoll() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(an_open_tunnel_holds_no_buffer());
+    }
+
+    #[test]
+    fn an_open_tunnel_holds_no_buffer_io_uring() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(an_open_tunnel_holds_no_buffer());
     }
 
     /// The connection's read buffer can be reclaimed whole (no head pins it) after a request

@@ -381,7 +381,7 @@ mod tests {
         let handle = monoio::spawn(task);
         client.write_all(crate::http2::PREFACE).unwrap();
         client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
-        assert_eq!(w.buffers.pooled(), 0);
+        assert_eq!(w.buffers.free_len(), 0);
         // let the connection task read, answer and go idle
         monoio::time::sleep(Duration::from_millis(200)).await;
         client.set_nonblocking(true).unwrap();
@@ -393,7 +393,7 @@ mod tests {
             &got[..n]
         );
         assert_eq!(
-            w.buffers.pooled(),
+            w.buffers.free_len(),
             1,
             "the read buffer went back to the pool"
         );

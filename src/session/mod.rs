@@ -78,15 +78,16 @@ pub struct TunnelOrigin<'a> {
 /// How a tunnel ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TunnelEnd {
-    /// Both sides ended their data (each end passed on to the other as a half-close), or one
-    /// did and the other did not follow within the half-close bound.
+    /// Both sides ended their data (each end passed on to the other as a half-close).
     Closed,
-    /// No byte either way for the idle timeout.
+    /// One side ended its data and the other did not follow within the half-close bound.
+    HalfClosed,
+    /// No byte moved either way for the idle timeout (bytes a side did not take count as not
+    /// moving).
     Idle,
     /// The worker drained: closed once its grace period was nearly over.
     Drained,
-    /// A read or write on the client's side failed (reset, or a write that made no progress
-    /// within the idle timeout).
+    /// A read or write on the client's side failed (a reset, an error).
     ClientBroken,
     /// A read or write on the origin's side failed.
     OriginBroken,

@@ -41,9 +41,9 @@ impl BufPool {
         }
     }
 
-    /// Buffers waiting in the pool (tests: whether a connection gave its buffer back).
+    /// Buffers free for reuse (tests: that nothing lent is still held).
     #[cfg(test)]
-    pub(crate) fn pooled(&self) -> usize {
+    pub(crate) fn free_len(&self) -> usize {
         self.free.borrow().len()
     }
 

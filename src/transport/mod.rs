@@ -17,7 +17,10 @@
 //! owned-buffer read lends the buffer's *spare* part (monoio reads from offset 0 of what it is
 //! given, so the spare capacity is sliced out with `slice_mut(len..cap)`); an idle connection
 //! instead waits for readiness without a buffer ([`Stream::readable`]) and then takes what is
-//! there synchronously ([`Stream::try_read`]). A timed read or write whose limit passes is
+//! there synchronously ([`Stream::try_read`]). A caller that must never block on one write
+//! (the tunnel's full-duplex relay) writes the same way: [`Stream::try_write`] takes what the
+//! socket takes now, [`Stream::writable`] waits for room without a buffer, and
+//! [`Stream::write_queued`] tells whether TLS still holds records. A timed read or write whose limit passes is
 //! dropped: monoio cancels the in-flight operation, and the caller always closes that stream
 //! afterwards, so no data is half-consumed and then reused.
 
@@ -208,6 +211,59 @@ impl Stream {
         }
     }
 
+    /// Waits until the SOCKET can take more bytes (or has an error), lending no buffer: for a
+    /// caller with bytes pending from [`Stream::try_write`] (on TLS: records queued, see
+    /// [`Stream::write_queued`]). A wake-up may be spurious.
+    pub async fn writable(&self) -> io::Result<()> {
+        let tcp = match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(t) => t.tcp(),
+        };
+        tcp.writable(false).await
+    }
+
+    /// Writes what the stream takes of `data` now, without waiting: one non-blocking `send(2)`
+    /// (TLS: the plaintext into rustls, then its records as far as the socket takes them,
+    /// see [`TlsStream::try_write`]). Returns the bytes of `data` taken; `WouldBlock` when
+    /// none could be. An empty `data` only sends what TLS still has queued.
+    pub fn try_write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) if !data.is_empty() => send_now(s.as_raw_fd(), data),
+            Stream::Plain(_) => Ok(0),
+            Stream::Tls(t) => t.try_write(data),
+        }
+    }
+
+    /// Bytes already taken by [`Stream::try_write`] still wait for the socket (TLS records
+    /// queued in rustls; never on plain TCP, whose `send(2)` takes bytes into the kernel).
+    pub fn write_queued(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.write_queued(),
+        }
+    }
+
+    /// Whether the end of the peer's data, once read, was a clean one: on TLS only with
+    /// close_notify (RFC 8446 §6.1); on plain TCP the FIN is its only kind of end.
+    pub fn ended_cleanly(&self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            Stream::Tls(t) => t.read_end() == ReadEnd::CloseNotify,
+        }
+    }
+
+    /// Closes the sending side at the TCP level only: on TLS without close_notify, ever
+    /// (passing on a peer's end that came without one, so a truncation stays visible, RFC
+    /// 8446 §6.1); on plain TCP the same as [`Stream::shutdown_write`].
+    pub async fn shutdown_write_bare(&mut self) {
+        match self {
+            Stream::Plain(s) => {
+                let _ = s.shutdown().await;
+            }
+            Stream::Tls(t) => t.shutdown_bare().await,
+        }
+    }
+
     /// Closes the sending side (`shutdown(SHUT_WR)`): the peer reads what was sent, then end
     /// of stream; reading goes on. A failure (the peer is already gone) shows on the next
     /// read.
@@ -293,6 +349,24 @@ fn reserve_spare(buf: &mut BytesMut, want: usize) {
     if buf.capacity() - buf.len() < MIN_READ_SPARE {
         buf.reserve(want.max(MIN_READ_SPARE));
     }
+}
+
+/// One non-blocking `send(2)` of `src` on `fd`: the number of bytes the kernel took (at least
+/// one, for a non-empty `src`), or `WouldBlock` when the socket is full.
+fn send_now(fd: RawFd, src: &[u8]) -> io::Result<usize> {
+    // SAFETY: send(2) reads at most `src.len()` bytes from `src`, valid for reads; `fd` is
+    // owned by a live stream of the caller for the duration of the call. MSG_NOSIGNAL: a peer
+    // that reset gives EPIPE, not SIGPIPE.
+    let n = unsafe {
+        libc::send(
+            fd,
+            src.as_ptr().cast(),
+            src.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    // negative (-1) exactly when it failed
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
 /// One non-blocking `recv(2)` on `fd` into `dst` (which need not be initialised): the number of

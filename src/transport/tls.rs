@@ -20,8 +20,10 @@
 //! "in the middle of one". Writing: plaintext goes into rustls's `writer()` (encrypted into
 //! records at once), and `write_tls` hands the records straight to non-blocking `send(2)`s
 //! (no buffer of ours, no copy); when the socket is full the write waits for writability under
-//! the caller's deadline. What the socket did not take stays queued in rustls, so a record is
-//! never half taken out: it goes first with the next send. TLS bytes that rustls produces
+//! the caller's deadline (a caller that must not wait, the tunnel's relay, uses
+//! [`TlsStream::try_write`] of `write_now` instead). What the socket did not take stays queued
+//! in rustls, so a record is never half taken out: it goes first with the next send. TLS
+//! bytes that rustls produces
 //! while reading (alerts, a key update's answer) are sent right away the same way; on an idle
 //! connection what the socket does not take at once waits in rustls for the next read or
 //! write (a full socket on an idle connection means a peer that does not read, whose
@@ -54,6 +56,7 @@ use rustls::{ClientConnection, Connection, ServerConnection};
 pub use super::{IoFail, ReadEnd, MIN_READ_SPARE};
 
 mod wire;
+mod write_now;
 use wire::{RawIo, RecordCursor, RecordReader};
 
 /// Most `read_tls` calls (each takes at most rustls's 4 KiB read size, more only to finish a

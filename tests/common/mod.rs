@@ -634,3 +634,28 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
         format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes(),
     )
 }
+
+/// A loopback port nobody listens on, taken from below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), so no outbound connection of a test running meanwhile
+/// can be handed it as its local port while a test has released it on purpose (a listener
+/// removed by a reload and added back).
+pub fn unephemeral_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // spread concurrent callers over the range by a per-process counter and the pid
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let span = usize::from(low.saturating_sub(10_000)).max(1);
+    let start = (std::process::id() as usize).wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let i = (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = 10_000 + i as u16;
+        // one after the other: a listener alive on one address would refuse the other
+        let loopback = TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if loopback && TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range");
+}
