@@ -347,33 +347,83 @@ all_transports! {
         env.wait_metric(GOAWAY_TOTAL, &[("reason", "protocol_error")], 1.0);
     }
 
-    // A header list beyond max_header_list_size (advertised) is refused — 431 or
-    // RST_STREAM — without reaching the origin, and the connection stays usable
+    // A decoded header list beyond max_header_list_size (advertised) from a small block (an
+    // entry indexed by one request, referenced twice by the next: RFC 7541 §6.1) is refused
+    // on its stream — 431 or RST_STREAM — without reaching the origin, and the connection
+    // stays usable with its HPACK state in step (RFC 9113 §10.5.1)
     fn header_list_too_large(d) {
         let env = Env::start(d, "max_header_list_size = 4096");
         let mut h = env.h2();
         assert_eq!(h.server_setting(setting::MAX_HEADER_LIST_SIZE), Some(4096));
-        h.headers(1, &Block::request("GET", "/api/x").lit("x-big", &"b".repeat(8000)), flag::END_STREAM);
+        let big = "b".repeat(2500);
+        h.headers(1, &Block::request("GET", "/mock").incremental("x-big", &big), flag::END_STREAM);
+        assert_eq!(h.response(1).status, 200, "one 2.5 KB field fits the 4 KiB list");
+        h.headers(3, &Block::request("GET", "/api/x").indexed(62).indexed(62), flag::END_STREAM);
         match h.next_significant() {
-            In::Headers { stream: 1, fields, end_stream } => {
+            In::Headers { stream: 3, fields, end_stream } => {
                 assert!(fields.contains(&(":status".into(), "431".into())), "{fields:?}");
                 // the rest of the 431 response
                 let mut ended = end_stream;
                 while !ended {
                     match h.next_significant() {
-                        In::Frame(f) if f.stream == 1 && (f.ty == ty::DATA || f.ty == ty::RST_STREAM) => {
+                        In::Frame(f) if f.stream == 3 && (f.ty == ty::DATA || f.ty == ty::RST_STREAM) => {
                             ended = f.has(flag::END_STREAM) || f.ty == ty::RST_STREAM;
                         }
                         other => panic!("after 431: {other:?}"),
                     }
                 }
             }
-            In::Frame(f) if f.ty == ty::RST_STREAM && f.stream == 1 => {}
+            In::Frame(f) if f.ty == ty::RST_STREAM && f.stream == 3 => {}
             other => panic!("expected 431 or RST_STREAM, got {other:?}; seen {:#?}", h.seen),
         }
         h.expect_alive();
-        assert_eq!(h.get_response(3, "/mock").status, 200, "the HPACK state stayed in step");
+        // the table still holds x-big: one reference is fine
+        h.headers(5, &Block::request("GET", "/api/y").indexed(62), flag::END_STREAM);
+        assert_eq!(h.response(5).status, 200, "the HPACK state stayed in step");
+        let reqs = env.o.requests();
+        assert_eq!(reqs.len(), 1, "only the request within the limit reached the origin");
+        assert_eq!(reqs[0].target, "/api/y");
+        assert_eq!(reqs[0].header("x-big").map(str::len), Some(2500));
+    }
+
+    // A single header block larger than max_header_list_size: design.md caps a block's bytes
+    // at max_header_list_size, so the server may refuse the stream (431 / RST_STREAM) or
+    // close the connection (GOAWAY ENHANCE_YOUR_CALM); either way nothing reaches the origin
+    // and another connection is served
+    fn header_block_beyond_the_byte_cap(d) {
+        let env = Env::start(d, "max_header_list_size = 4096");
+        let mut h = env.h2();
+        h.headers(1, &Block::request("GET", "/api/x").lit("x-big", &"b".repeat(8000)), flag::END_STREAM);
+        match h.next_significant() {
+            In::Headers { stream: 1, fields, .. } => {
+                assert!(fields.contains(&(":status".into(), "431".into())), "{fields:?}")
+            }
+            In::Frame(f) if f.ty == ty::RST_STREAM && f.stream == 1 => {}
+            In::Frame(f) if f.ty == ty::GOAWAY => {
+                assert_eq!(f.error_code(), Some(code::ENHANCE_YOUR_CALM), "{f:?}");
+                h.expect_closed();
+            }
+            other => panic!("expected 431, RST_STREAM or GOAWAY, got {other:?}; seen {:#?}", h.seen),
+        }
+        env.assert_serves();
         env.assert_origin_untouched();
+    }
+
+    // RFC 9113 §6.9 lets a client send WINDOW_UPDATE after every DATA frame: such a client
+    // downloading 10 MiB (about 640 frames, 1 280 WINDOW_UPDATEs) is not a control-frame flood
+    fn per_frame_window_updates_are_not_a_flood(d) {
+        let env = Env::held(d, "");
+        let mut h = env.h2();
+        h.credit = Credit::PerFrame;
+        let ids: Vec<u32> = (0..10).map(|i| 1 + 2 * i).collect();
+        for id in &ids {
+            h.get(*id, &format!("/api/large?{id}"));
+        }
+        let rs = h.responses(&ids);
+        for id in &ids {
+            assert_eq!(rs[id].status, 200);
+            assert_eq!(rs[id].body.len(), 1 << 20, "stream {id}");
+        }
     }
 
     // SETTINGS_MAX_CONCURRENT_STREAMS: the configured value is advertised; the default is 128

@@ -362,13 +362,26 @@ all_transports! {
         env.assert_origin_untouched();
     }
 
-    // §5.3.1: PRIORITY depending on its own stream → stream error PROTOCOL_ERROR
+    // §5.3.1: PRIORITY making an open stream depend on itself → stream error PROTOCOL_ERROR
     fn http2_5_3_1_priority_self_dependency(d) {
-        let env = Env::start(d, "");
+        let env = Env::held(d, "");
         let mut h = env.h2();
+        h.get(1, "/api/held");
         h.priority(1, 1, 16);
         h.expect_rst(1, code::PROTOCOL_ERROR);
         h.expect_alive();
+    }
+
+    // §5.3.1 on an idle stream: a stream error, but RST_STREAM may not be sent on an idle
+    // stream (§5.1), so a connection error PROTOCOL_ERROR is as right (§5.4.1)
+    fn http2_5_3_1_priority_self_dependency_idle(d) {
+        let env = Env::start(d, "");
+        let mut h = env.h2();
+        h.priority(1, 1, 16);
+        if h.expect_error(1, code::PROTOCOL_ERROR) == ErrorFrame::Stream {
+            h.expect_alive();
+        }
+        env.assert_serves();
     }
 
     // §5.4.1: after a connection error the server sends GOAWAY naming the last stream it

@@ -82,6 +82,20 @@ impl H2Response {
     }
 }
 
+/// How [`H2::responses`] gives back receive window for the DATA it reads (`auto_window`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credit {
+    /// As curl, nghttp2 and browsers do: a WINDOW_UPDATE once [`CREDIT_BATCH`] bytes are owed
+    /// (half the default 65 535-byte window), on the connection and on each stream.
+    Batched,
+    /// A WINDOW_UPDATE on the connection and the stream after every DATA frame (legal per
+    /// RFC 9113 §6.9, chatty).
+    PerFrame,
+}
+
+/// Bytes owed before a [`Credit::Batched`] WINDOW_UPDATE.
+pub const CREDIT_BATCH: u32 = 32_768;
+
 /// Which error frame [`H2::expect_error`] got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorFrame {
@@ -104,8 +118,11 @@ pub struct H2 {
     pub server_settings: Vec<(u16, u32)>,
     /// Acknowledge the server's SETTINGS as they arrive (RFC 9113 §6.5.3).
     pub auto_ack: bool,
-    /// Give back receive window for every DATA frame [`H2::response`] reads.
+    /// Give back receive window for the DATA frames [`H2::response`] reads, as `credit` says.
     pub auto_window: bool,
+    pub credit: Credit,
+    owed_conn: u32,
+    owed_streams: BTreeMap<u32, u32>,
     /// Every frame read so far (the evidence in panic messages).
     pub seen: Vec<String>,
 }
@@ -139,6 +156,9 @@ impl H2 {
             send_stream_credit: BTreeMap::new(),
             auto_ack: true,
             auto_window: true,
+            credit: Credit::Batched,
+            owed_conn: 0,
+            owed_streams: BTreeMap::new(),
             seen: Vec::new(),
         }
     }
@@ -591,11 +611,7 @@ impl H2 {
                     r.body.extend_from_slice(body);
                     r.data_frames.push(body.len());
                     if self.auto_window && !f.payload.is_empty() {
-                        let n = f.payload.len() as u32;
-                        self.window_update(0, n);
-                        if !f.has(flag::END_STREAM) {
-                            self.window_update(f.stream, n);
-                        }
+                        self.credit_back(f.stream, f.payload.len() as u32, f.has(flag::END_STREAM));
                     }
                     (f.stream, f.has(flag::END_STREAM))
                 }
@@ -609,6 +625,36 @@ impl H2 {
             }
         }
         out
+    }
+
+    /// Gives back `n` bytes of receive window for DATA read on `stream` (see [`Credit`]);
+    /// nothing for the stream once it ended.
+    fn credit_back(&mut self, stream: u32, n: u32, ended: bool) {
+        match self.credit {
+            Credit::PerFrame => {
+                self.window_update(0, n);
+                if !ended {
+                    self.window_update(stream, n);
+                }
+            }
+            Credit::Batched => {
+                self.owed_conn += n;
+                if self.owed_conn >= CREDIT_BATCH {
+                    let owed = std::mem::take(&mut self.owed_conn);
+                    self.window_update(0, owed);
+                }
+                if ended {
+                    self.owed_streams.remove(&stream);
+                    return;
+                }
+                let owed = self.owed_streams.entry(stream).or_default();
+                *owed += n;
+                if *owed >= CREDIT_BATCH {
+                    let owed = std::mem::take(owed);
+                    self.window_update(stream, owed);
+                }
+            }
+        }
     }
 
     /// A GET on `stream`, its whole response.
