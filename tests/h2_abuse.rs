@@ -422,15 +422,13 @@ all_transports! {
 
 /// RFC 9113 §6.9 lets a client send WINDOW_UPDATE after every DATA frame: such a client
 /// downloading 10 MiB (about 640 frames, 1 280 WINDOW_UPDATEs) is not a control-frame flood.
-/// Written out per driver and transport (not through `all_transports!`) only to carry the
-/// `#[ignore]`: the server (src/http2/conn_recv.rs `on_window_update`) counts every
-/// WINDOW_UPDATE after the first that follows one burst of DATA as a control frame, so this
-/// client gets GOAWAY ENHANCE_YOUR_CALM "control frame flood". Run with `--ignored`.
+/// (Each DATA frame sent earns the client two WINDOW_UPDATEs that count as flow control,
+/// src/http2/conn_recv.rs `window_update_credit`.)
 mod per_frame_window_updates {
     use super::*;
     use common::conn::{enter, Transport};
 
-    const WHY: &str = "per-frame WINDOW_UPDATEs counted as a control flood (see module doc)";
+    const WHY: &str = "per-frame WINDOW_UPDATEs must not count as a control flood";
 
     fn run(d: &str, t: Transport) {
         let _t = enter(t);
@@ -449,25 +447,21 @@ mod per_frame_window_updates {
     }
 
     #[test]
-    #[ignore = "waiting on the protocol slice: per-frame WINDOW_UPDATEs counted as a control flood"]
     fn io_uring_plain() {
         run("io_uring", Transport::Plain)
     }
 
     #[test]
-    #[ignore = "waiting on the protocol slice: per-frame WINDOW_UPDATEs counted as a control flood"]
     fn io_uring_tls() {
         run("io_uring", Transport::Tls)
     }
 
     #[test]
-    #[ignore = "waiting on the protocol slice: per-frame WINDOW_UPDATEs counted as a control flood"]
     fn epoll_plain() {
         run("epoll", Transport::Plain)
     }
 
     #[test]
-    #[ignore = "waiting on the protocol slice: per-frame WINDOW_UPDATEs counted as a control flood"]
     fn epoll_tls() {
         run("epoll", Transport::Tls)
     }

@@ -75,6 +75,11 @@ use closed::{ClosedIds, Remembered};
 /// trailers of a request answered early must not kill the connection.
 pub const REMEMBERED_MIN: u32 = 256;
 
+/// Bound on the WINDOW_UPDATE credit the DATA we sent earns the peer (see `wu_credit`): a
+/// client that saved credit over a long download can spend at most this many WINDOW_UPDATEs
+/// for nothing before they count as control frames again.
+pub const WINDOW_UPDATE_CREDIT_MAX: u32 = 4096;
+
 /// The capacity of the smallest stream table allocation (4 buckets): kept when idle.
 const SMALL_STREAM_TABLE: usize = 3;
 
@@ -226,23 +231,11 @@ struct Stream {
     unreleased: u32,
     /// Whether our final response head went (for the debug checks of `send_headers`).
     head: Head,
-    /// Whether a WINDOW_UPDATE for this stream is expected (see [`Sent`]).
-    sent: Sent,
     /// The `recv` call (its sequence number) that last pushed a `WindowUpdate` for the stream:
     /// at most one per stream per call.
     woken_in: u64,
     /// Declared content-length minus the DATA received so far (§8.1.1).
     remaining: Option<u64>,
-}
-
-/// Whether we sent DATA since the peer's last WINDOW_UPDATE (on a stream, or the connection):
-/// a WINDOW_UPDATE that follows sent data is flow control at work; one that neither follows
-/// data nor wakes a blocked sender is counted as a control frame (a flood of them costs work
-/// for nothing).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sent {
-    Nothing,
-    Data,
 }
 
 /// Our response head on a stream.
@@ -295,8 +288,12 @@ pub struct Connection {
     send_window: i64,
     recv_window: i64,
     recv_owed: u32,
-    /// [`Sent`] for the connection window.
-    conn_sent: Sent,
+    /// WINDOW_UPDATEs the peer may send without waking a sender before they count as control
+    /// frames: two per DATA frame we sent (one for its stream, one for the connection), so a
+    /// client crediting every frame, even after a stream closed, is flow control at work,
+    /// while WINDOW_UPDATEs that follow no data of ours cost work for nothing (a flood).
+    /// Capped at [`WINDOW_UPDATE_CREDIT_MAX`].
+    wu_credit: u32,
     /// Sequence number of the current `recv` call (for `Stream::woken_in`).
     recv_seq: u64,
     /// The `recv` call that last pushed `WindowUpdate { id: 0 }`.
@@ -373,7 +370,7 @@ impl Connection {
             send_window: i64::from(frame::DEFAULT_WINDOW),
             recv_window: i64::from(limits.connection_window_size),
             recv_owed: 0,
-            conn_sent: Sent::Nothing,
+            wu_credit: 0,
             recv_seq: 0,
             conn_woken_in: 0,
             pending: None,

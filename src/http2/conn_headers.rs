@@ -10,7 +10,7 @@ use super::super::fields::{Block, BlockKind, Finished};
 use super::super::frame::{self, ErrorCode, Priority};
 use super::super::hpack::HpackError;
 use super::{
-    Abuse, Closed, ConnError, Connection, Event, Half, Head, PendingBlock, Remembered, Sent, Stream,
+    Abuse, Closed, ConnError, Connection, Event, Half, Head, PendingBlock, Remembered, Stream,
 };
 
 /// The JSON body of the 431 answer to a header list over the limit (RFC 9113 §10.5.1,
@@ -285,7 +285,6 @@ impl Connection {
                 recv_owed: 0,
                 unreleased: 0,
                 head: Head::Pending,
-                sent: Sent::Nothing,
                 woken_in: 0,
                 remaining: content_length,
             },

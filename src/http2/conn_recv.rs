@@ -12,7 +12,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::super::frame::{self, ErrorCode, Frame, FrameError, Head, Settings};
 use super::super::limits::ZERO_COPY_MIN_BYTES;
-use super::{Abuse, Closed, ConnError, Connection, Event, Half, Phase, Remembered, Sent};
+use super::{Abuse, Closed, ConnError, Connection, Event, Half, Phase, Remembered};
 
 impl Connection {
     /// Consumes every complete frame at the front of `input` (the client preface first);
@@ -422,15 +422,12 @@ impl Connection {
                     None,
                 ));
             }
-            let sent = std::mem::replace(&mut self.conn_sent, Sent::Nothing);
             if was <= 0 && self.conn_woken_in != self.recv_seq {
                 self.conn_woken_in = self.recv_seq;
                 events.push(Event::WindowUpdate { id: 0 });
-            } else if sent == Sent::Nothing {
-                // neither wakes a sender nor follows data we sent: costs work for nothing
-                return self.control();
+                return Ok(());
             }
-            return Ok(());
+            return self.window_update_credit();
         }
         let Some(s) = self.streams.get_mut(&id) else {
             if self.is_idle(id) {
@@ -440,8 +437,9 @@ impl Connection {
                     None,
                 ));
             }
-            // closed: ignored, but a flood of them is a control-frame flood
-            return self.control();
+            // closed: ignored (a client may credit the last DATA of a stream that has closed
+            // since), but beyond the DATA we sent a flood of them is a control-frame flood
+            return self.window_update_credit();
         };
         // the same two rules as stream errors
         if increment == 0 {
@@ -462,18 +460,25 @@ impl Connection {
                 events,
             );
         }
-        let sent = std::mem::replace(&mut s.sent, Sent::Nothing);
         // only a window that opens wakes the sender (send_capacity was 0 for it)
         if was <= 0 && s.local == Half::Open && s.woken_in != self.recv_seq {
             s.woken_in = self.recv_seq;
             events.push(Event::WindowUpdate { id });
             return Ok(());
         }
-        if sent == Sent::Nothing {
-            // neither wakes a sender nor follows data we sent: costs work for nothing
-            return self.control();
+        self.window_update_credit()
+    }
+
+    /// A WINDOW_UPDATE that wakes no sender: flow control at work while it credits DATA frames
+    /// we sent (see `wu_credit`), else a control frame that costs work for nothing.
+    fn window_update_credit(&mut self) -> Result<(), ConnError> {
+        match self.wu_credit.checked_sub(1) {
+            Some(left) => {
+                self.wu_credit = left;
+                Ok(())
+            }
+            None => self.control(),
         }
-        Ok(())
     }
 
     /// The client's END_STREAM arrived: half-closed (remote), or closed when ours went too.

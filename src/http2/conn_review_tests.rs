@@ -427,3 +427,31 @@ fn an_interim_head_ending_the_stream_is_a_driver_bug() {
     p.open_get(1);
     let _ = p.conn.send_headers(1, 100, std::iter::empty(), true);
 }
+
+#[test]
+fn a_client_crediting_every_frame_even_after_the_stream_closed_is_not_a_flood() {
+    // per-frame crediting (RFC 9113 §6.9 allows it): a WINDOW_UPDATE for the stream and one
+    // for the connection after every DATA frame, including the last one of a stream that has
+    // closed since; many small responses far beyond the control limit never trip it
+    let mut p = Peer::new(Limits {
+        max_control_frames_per_sec: 10,
+        ..Limits::default()
+    });
+    for i in 0..200u32 {
+        let id = 2 * i + 1;
+        p.open_get(id);
+        p.conn
+            .send_headers(id, 200, std::iter::empty(), false)
+            .unwrap();
+        let mut body = Bytes::from(vec![0u8; 100]);
+        assert_eq!(p.conn.send_data(id, &mut body, true), Ok(100));
+        p.conn.close_stream(id);
+        let mut wu = window_update(id, 100);
+        wu.extend(window_update(0, 100));
+        p.send(&wu).unwrap();
+        p.out();
+    }
+    // credit is earned by DATA only: the same updates with nothing sent are a flood
+    let r = flood(&mut p, 2_000, |_, _| window_update(0, 1));
+    calm(r, &mut p, Abuse::ControlFlood);
+}

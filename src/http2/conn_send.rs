@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::super::frame;
-use super::{Closed, Connection, Half, Head, Sent, StreamGone};
+use super::{Closed, Connection, Half, Head, StreamGone};
 
 impl Connection {
     /// How many DATA payload bytes may be sent on `id` now (min of the stream's and the
@@ -83,11 +83,12 @@ impl Connection {
         self.send_window -= n as i64;
         if let Some(s) = self.streams.get_mut(&id) {
             s.send_window -= n as i64;
-            if n > 0 {
-                s.sent = Sent::Data;
-                self.conn_sent = Sent::Data;
-            }
         }
+        // each DATA frame may be credited by the peer on its stream and on the connection
+        let frames = n.div_ceil(max.max(1));
+        self.wu_credit = (self.wu_credit as usize)
+            .saturating_add(2 * frames)
+            .min(super::WINDOW_UPDATE_CREDIT_MAX as usize) as u32;
         if last {
             self.end_local(id);
         }
