@@ -390,6 +390,18 @@ impl Connection {
         std::mem::take(&mut self.out)
     }
 
+    /// The driver's connection is idle: frees the capacity the stream table and the output
+    /// buffer kept from busier moments (when empty). The decoder's dynamic table stays: its
+    /// entries are the peer's to reference (RFC 7541 §2.3.2).
+    pub fn shrink_idle(&mut self) {
+        if self.streams.is_empty() && self.streams.capacity() != 0 {
+            self.streams = HashMap::default();
+        }
+        if self.out.is_empty() && self.out.capacity() != 0 {
+            self.out = BytesMut::new();
+        }
+    }
+
     pub fn has_output(&self) -> bool {
         !self.out.is_empty()
     }

@@ -26,6 +26,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use monoio::time::Sleep;
 
 use super::h2_conn::{notified, BodyEnd, Inbox, Shared, SharedRef};
 use super::h2_head::{request_head, H2Request};
@@ -124,6 +125,8 @@ pub async fn serve(
     let mut phase = Phase::Serving;
     let mut idle_since = Instant::now();
     let mut served_any = false;
+    // the state-check timer while streams are active (boxed: an idle connection has none)
+    let mut ticker: Option<Pin<Box<Sleep>>> = None;
     loop {
         if !input.is_empty() && phase != Phase::Failed {
             let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
@@ -145,9 +148,6 @@ pub async fn serve(
         }
         if input.is_empty() && input.capacity() != 0 {
             w.buffers.give(std::mem::take(&mut input));
-            if shared.borrow().streams.is_empty() {
-                events = Vec::new(); // an idle connection keeps no allocation of its own
-            }
         }
         let (write, idle_limit) = w.with_current(|g| {
             let t = &g.config.server.timeouts;
@@ -163,9 +163,6 @@ pub async fn serve(
             break;
         }
         let active = shared.borrow().streams.len();
-        if active > 0 {
-            idle_since = Instant::now();
-        }
         if phase == Phase::Serving && (w.draining.get() || closed.get()) {
             shared.borrow_mut().conn.go_away(ErrorCode::NoError);
             w.with_current(|g| g.metrics.http2_goaway(REASON_DRAIN));
@@ -175,39 +172,52 @@ pub async fn serve(
         if phase == Phase::GoingAway && active == 0 {
             break;
         }
-        let deadline = if active > 0 {
-            Instant::now() + STATE_CHECK
+        let (wake, expired) = if active > 0 {
+            idle_since = Instant::now();
+            // one timer per busy period, re-armed when it fires (not one per wake)
+            let t = ticker.get_or_insert_with(|| Box::pin(monoio::time::sleep(STATE_CHECK)));
+            let wake = wait(&stream, &shared, Some(t.as_mut())).await;
+            if let Wake::Timer = wake {
+                t.as_mut().reset(monoio::time::Instant::now() + STATE_CHECK);
+            }
+            (wake, false)
         } else {
-            idle_since + idle_limit
+            // idle: no timer, no retained capacity; the worker's idle table holds the
+            // deadline and shuts the reading side down when it passes
+            ticker = None;
+            events = Vec::new();
+            shared.borrow_mut().shrink_idle();
+            let left = (idle_since + idle_limit).saturating_duration_since(Instant::now());
+            let guard = w.idle.register(stream.raw_fd(), left);
+            let wake = wait(&stream, &shared, None).await;
+            (wake, guard.expired())
         };
-        match wait(&stream, &shared, deadline).await {
-            Wake::Readable(Err(_)) => break,
+        let ended = match wake {
+            Wake::Readable(Err(_)) => true,
             Wake::Readable(Ok(())) => {
                 if input.capacity() == 0 {
                     input = w.buffers.take();
                 }
                 match stream.try_read(&mut input, w.buffers.size()) {
-                    Ok(0) => break, // the client closed the connection
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(_) => break,
+                    Ok(0) => true, // the client closed the connection, or the idle sweep did
+                    Ok(_) => false,
+                    Err(e) => !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ),
                 }
             }
-            Wake::Notified => {}
-            Wake::Timer => {
-                let idle = shared.borrow().streams.is_empty();
-                if idle && Instant::now() >= idle_since + idle_limit {
-                    shared.borrow_mut().conn.go_away(ErrorCode::NoError);
-                    w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
-                    shared.borrow_mut().collect();
-                    let _ = flush(&shared, &mut stream, write).await;
-                    break;
-                }
+            Wake::Notified | Wake::Timer => false,
+        };
+        if ended {
+            if expired {
+                // idle longer than allowed: say goodbye on the sending side, still open
+                shared.borrow_mut().conn.go_away(ErrorCode::NoError);
+                w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
+                shared.borrow_mut().collect();
+                let _ = flush(&shared, &mut stream, write).await;
             }
+            break;
         }
     }
     shared.borrow_mut().close();
@@ -217,8 +227,18 @@ pub async fn serve(
     }
 }
 
-/// Writes every byte of output queued so far. False: the client is gone (or too slow).
+/// Writes every byte of output queued so far. False: the client is gone (or too slow). The
+/// write (its operation and timer) lives in a box only while output is pending, so the
+/// connection task's own future, which an idle connection parks, does not carry its space.
 async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
+    if shared.borrow().out.is_empty() {
+        return true;
+    }
+    Box::pin(write_out(shared, stream, limit)).await
+}
+
+/// [`flush`]'s loop.
+async fn write_out(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
     loop {
         let mut out = std::mem::take(&mut shared.borrow_mut().out);
         if out.is_empty() {
@@ -233,13 +253,12 @@ async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool
     }
 }
 
-/// Waits for the socket, a stream's notification or the deadline, whichever comes first. The
-/// readiness wait lends no buffer, so dropping it (when another branch wins) loses nothing.
-async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
+/// Waits for the socket, a stream's notification or the state-check timer (while streams are
+/// active), whichever comes first. The readiness wait lends no buffer, so dropping it (when
+/// another branch wins) loses nothing.
+async fn wait(stream: &Stream, shared: &SharedRef, mut timer: Option<Pin<&mut Sleep>>) -> Wake {
     let mut readable = pin!(stream.readable());
     let mut note = pin!(notified(shared));
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut timer = pin!(monoio::time::sleep(left));
     poll_fn(|cx| {
         if note.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Notified);
@@ -247,8 +266,10 @@ async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
         if let Poll::Ready(r) = readable.as_mut().poll(cx) {
             return Poll::Ready(Wake::Readable(r));
         }
-        if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Wake::Timer);
+        if let Some(t) = timer.as_mut() {
+            if t.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
         }
         Poll::Pending
     })

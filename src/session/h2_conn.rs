@@ -128,6 +128,22 @@ impl Shared {
         }
     }
 
+    /// The connection went idle (no stream): give back what its last streams left behind (the
+    /// inbox table's and the waiter list's capacity, and the protocol machine's own), so an
+    /// idle connection keeps only its state, never its busiest moment's buffers.
+    pub fn shrink_idle(&mut self) {
+        if self.streams.is_empty() && self.streams.capacity() != 0 {
+            self.streams = AHashMap::new();
+        }
+        if self.out_waiters.is_empty() && self.out_waiters.capacity() != 0 {
+            self.out_waiters = Vec::new();
+        }
+        if self.out.is_empty() && self.out.capacity() != 0 {
+            self.out = BytesMut::new();
+        }
+        self.conn.shrink_idle();
+    }
+
     /// [`Shared::collect`], then tells the connection task there is work.
     pub fn notify(&mut self) {
         self.collect();

@@ -139,6 +139,17 @@ pub struct IdleGuard<'a> {
     generation: u64,
 }
 
+impl IdleGuard<'_> {
+    /// Whether the sweeper shut the connection down: its deadline passed (the owner's read then
+    /// ends, and this tells a timeout from the client's own close).
+    pub fn expired(&self) -> bool {
+        let entries = self.table.entries.borrow();
+        !entries
+            .get(self.slot)
+            .is_some_and(|e| e.is_some_and(|e| e.generation == self.generation))
+    }
+}
+
 impl Drop for IdleGuard<'_> {
     fn drop(&mut self) {
         let mut entries = self.table.entries.borrow_mut();
@@ -168,8 +179,11 @@ mod tests {
         let t = IdleTable::new(Duration::from_millis(80));
         let _ga = t.register(sa.as_raw_fd(), Duration::ZERO);
         let gb = t.register(sb.as_raw_fd(), Duration::from_secs(60));
+        assert!(!_ga.expired() && !gb.expired());
         assert_eq!(t.sweep(), 1);
         assert_eq!(t.len(), 1);
+        assert!(_ga.expired(), "the swept registration knows it");
+        assert!(!gb.expired());
         let mut byte = [0u8; 1];
         // the owner's pending read wakes with end of stream, its sending side still open
         let mut sa = sa;
