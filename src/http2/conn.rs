@@ -352,7 +352,9 @@ impl Connection {
         let table = (limits.header_table_size as usize).max(hpack::DEFAULT_TABLE_SIZE);
         Connection {
             decoder: hpack::Decoder::new(table, limits.max_header_list_size as usize),
-            encoder: hpack::Encoder::new(hpack::DEFAULT_TABLE_SIZE),
+            // responses are never indexed (see `hpack::Indexing::LiteralOnly`): no table memory
+            // per connection, a few bytes per repeated field on the wire (as nginx does)
+            encoder: hpack::Encoder::literal_only(),
             phase: Phase::Preface,
             preface_seen: 0,
             streams: HashMap::default(),
