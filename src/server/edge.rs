@@ -2,7 +2,7 @@
 //!
 //! Owns: [`handshake_then_serve`], the task a TLS listener's accept loop spawns per connection,
 //! [`plain`], the one a plain listener spawns, the names of handshake outcomes in
-//! `tollgate_tls_handshakes_total`, and the dispatch to a session ([`Served`]): on TLS, ALPN
+//! `tollgate_tls_handshakes_total`, and the dispatch to a session: on TLS, ALPN
 //! "h2" (RFC 7301, RFC 9113 §3.2) → the HTTP/2 session, anything else → HTTP/1; on a plain
 //! listener with `server.h2c` (RFC 9113 §3.3, prior knowledge), the first bytes decide: the
 //! 24-byte client preface → HTTP/2, anything else → HTTP/1 with the bytes already read kept
@@ -101,28 +101,22 @@ pub fn plain(
     } else {
         let facts = ConnFacts::plain(peer, local);
         let conn = Downstream::new(Stream::Plain(tcp), facts, closed);
-        TlsTask::Serving(Served::H1(serve(conn, w)))
+        TlsTask::Serving(serve(conn, w))
     }
 }
 
-/// The session a connection was dispatched to: HTTP/1's serve future inline (an idle
-/// keep-alive connection's task stays as small as before), HTTP/2's boxed.
-pub enum Served<S> {
-    H1(S),
-    H2(Pin<Box<dyn Future<Output = ()>>>),
-}
-
-impl<S: Future<Output = ()>> Future for Served<S> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: a structural projection: the `H1` future is never moved out of the pinned
-        // enum (it is only handed out as this `Pin`), and the variant never changes.
-        match unsafe { self.get_unchecked_mut() } {
-            Served::H1(s) => unsafe { Pin::new_unchecked(s) }.poll(cx),
-            Served::H2(b) => b.as_mut().poll(cx),
-        }
-    }
+/// Starts an HTTP/2 session as a task of its own: the task that chose it (this module's, sized
+/// for an idle HTTP/1 connection's serve future) then ends and is freed, so an HTTP/2
+/// connection keeps one task, not a box inside another.
+fn spawn_h2(
+    stream: Stream,
+    facts: ConnFacts,
+    closed: Rc<Cell<bool>>,
+    buf: BytesMut,
+    w: Rc<Worker>,
+) {
+    let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
+    drop(monoio::spawn(h2));
 }
 
 /// Whether `b` (fewer than 24 bytes) may still become the client preface.
@@ -142,7 +136,7 @@ async fn detect<S, F>(
     closed: Rc<Cell<bool>>,
     w: Rc<Worker>,
     h1: F,
-) -> Option<Served<S>>
+) -> Option<S>
 where
     F: FnOnce(Downstream, Rc<Worker>) -> S,
 {
@@ -199,12 +193,12 @@ where
     // the session uncounts the connection from here on
     std::mem::forget(guard);
     if buf.starts_with(PREFACE) {
-        let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
-        return Some(Served::H2(Box::pin(h2)));
+        spawn_h2(stream, facts, closed, buf, w);
+        return None;
     }
     let mut conn = Downstream::new(stream, facts, closed);
     conn.buf = buf;
-    Some(Served::H1(h1(conn, w)))
+    Some(h1(conn, w))
 }
 
 /// A TLS connection's task, by phase. The handshake's state (the `TlsStream` inline, over a
@@ -267,7 +261,7 @@ async fn handshake(
     local: SocketAddr,
     closed: Rc<Cell<bool>>,
     w: Rc<Worker>,
-) -> Option<Served<impl Future<Output = ()>>> {
+) -> Option<impl Future<Output = ()>> {
     let guard = Handshaking(&w);
     // the settings of the generation current at accept; a reload that removed `[tls]` between
     // the accept and now leaves nothing to handshake with: the connection closes
@@ -291,18 +285,11 @@ async fn handshake(
     // the session uncounts the connection from here on (its own guard)
     std::mem::forget(guard);
     if h2 {
-        let serving = h2::serve(
-            stream,
-            facts,
-            closed,
-            BytesMut::new(),
-            w,
-            crate::proxy::h2::stream_task,
-        );
-        return Some(Served::H2(Box::pin(serving)));
+        spawn_h2(stream, facts, closed, BytesMut::new(), w);
+        return None;
     }
     let conn = Downstream::new(stream, facts, closed);
-    Some(Served::H1(serve(conn, w)))
+    Some(serve(conn, w))
 }
 
 #[cfg(test)]
