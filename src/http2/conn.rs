@@ -42,7 +42,6 @@
 //! On `Err` from `recv` the events pushed before the error are still in the list; the
 //! connection is closing, so the driver only needs them to stop the streams' tasks.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -280,7 +279,7 @@ pub struct Connection {
     preface_seen: u8,
     decoder: hpack::Decoder,
     encoder: hpack::Encoder,
-    streams: HashMap<u32, Stream, ahash::RandomState>,
+    streams: super::StreamMap<Stream>,
     /// The highest stream id the client opened (or tried to): ids up to it are not idle.
     last_peer_stream: u32,
     /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
@@ -357,7 +356,7 @@ impl Connection {
             encoder: hpack::Encoder::literal_only(),
             phase: Phase::Preface,
             preface_seen: 0,
-            streams: HashMap::default(),
+            streams: super::StreamMap::default(),
             last_peer_stream: 0,
             goaway_last: None,
             closed: ClosedIds::new(
@@ -397,7 +396,7 @@ impl Connection {
     /// entries are the peer's to reference (RFC 7541 §2.3.2).
     pub fn shrink_idle(&mut self) {
         if self.streams.is_empty() && self.streams.capacity() != 0 {
-            self.streams = HashMap::default();
+            self.streams = super::StreamMap::default();
         }
         if self.out.is_empty() && self.out.capacity() != 0 {
             self.out = BytesMut::new();
@@ -483,7 +482,7 @@ impl Connection {
     fn remove_stream(&mut self, id: u32) -> Option<Stream> {
         let s = self.streams.remove(&id);
         if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
-            self.streams = HashMap::default();
+            self.streams = super::StreamMap::default();
         }
         if let Some(s) = &s {
             self.credit_conn(s.unreleased);

@@ -128,6 +128,11 @@ impl Table {
         }
         self.evict(size);
         self.size += size;
+        if self.entries.capacity() == 0 {
+            // a table that holds one entry for the connection's life (`:authority`, say)
+            // should not pay for four slots; later growth is amortised as usual
+            self.entries.reserve_exact(1);
+        }
         self.entries.push_front((name, value));
     }
 }

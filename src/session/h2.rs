@@ -443,26 +443,3 @@ mod tests {
             .block_on(idle_connection_gives_its_buffer_back());
     }
 }
-#[cfg(test)]
-mod probe {
-    #[test]
-    fn probe_sizes() {
-        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let (_c, s, _facts) = crate::testkit::accepted();
-                let s = crate::transport::Stream::Plain(s);
-                let f = s.readable();
-                eprintln!("readable {}", std::mem::size_of_val(&f));
-                let sh: super::SharedRef = std::rc::Rc::new(std::cell::RefCell::new(
-                    super::Shared::new(crate::http2::Connection::new(Default::default()), 1),
-                ));
-                let f2 = super::wait(&s, &sh, None);
-                eprintln!("wait {}", std::mem::size_of_val(&f2));
-                let f3 = super::notified(&sh);
-                eprintln!("notified {}", std::mem::size_of_val(&f3));
-            });
-    }
-}

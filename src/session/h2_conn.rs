@@ -19,10 +19,9 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
-use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
 
-use crate::http2::{Connection, ErrorCode};
+use crate::http2::{Connection, ErrorCode, StreamMap};
 
 /// Where a stream's request body stands, as the connection task saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +82,7 @@ pub struct Shared {
     /// The per-stream receive window this connection advertised (its SETTINGS, fixed for its
     /// life whatever a reload says).
     pub stream_window: u32,
-    pub streams: AHashMap<u32, Inbox>,
+    pub streams: StreamMap<Inbox>,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
     /// Bytes ever appended to `out`.
@@ -103,7 +102,7 @@ impl Shared {
         Shared {
             conn,
             stream_window,
-            streams: AHashMap::new(),
+            streams: StreamMap::default(),
             out: BytesMut::new(),
             queued: 0,
             written: 0,
@@ -133,7 +132,7 @@ impl Shared {
     /// idle connection keeps only its state, never its busiest moment's buffers.
     pub fn shrink_idle(&mut self) {
         if self.streams.is_empty() && self.streams.capacity() != 0 {
-            self.streams = AHashMap::new();
+            self.streams = StreamMap::default();
         }
         if self.out_waiters.is_empty() && self.out_waiters.capacity() != 0 {
             self.out_waiters = Vec::new();
