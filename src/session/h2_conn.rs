@@ -3,7 +3,7 @@
 //! Owns: [`Shared`] (the protocol state machine [`Connection`], one [`Inbox`] per open stream,
 //! the output taken from the machine and not yet written, and the wakers), kept in an
 //! `Rc<RefCell<..>>` on one core (no task holds the borrow across an await), and the futures
-//! tasks park on: the connection task on [`Shared::notified`] (a stream queued output), a
+//! tasks park on: the connection task on [`Shared::poll_notified`] (a stream queued output), a
 //! stream task on its inbox (request body, reset), on room to send ([`send_room`]: windows
 //! and unwritten output) or on its output being written ([`written_past`]). The waker slots are our own: one per stream
 //! (a stream task waits on one thing at a time), one for the connection task, a list for
@@ -143,6 +143,18 @@ impl Shared {
         self.conn.shrink_idle();
     }
 
+    /// The connection task's wait for its streams: ready (consuming the notification) when a
+    /// stream asked for the connection task, else the task's waker is kept for
+    /// [`Shared::notify`].
+    pub fn poll_notified(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.notified {
+            self.notified = false;
+            return Poll::Ready(());
+        }
+        self.conn_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// [`Shared::collect`], then tells the connection task there is work.
     pub fn notify(&mut self) {
         self.collect();
@@ -181,20 +193,6 @@ impl Shared {
 
 /// Shared by the connection's tasks, on one core.
 pub type SharedRef = std::rc::Rc<std::cell::RefCell<Shared>>;
-
-/// Resolves once a stream asked for the connection task (consumes the notification).
-pub async fn notified(s: &SharedRef) {
-    poll_fn(|cx| {
-        let mut sh = s.borrow_mut();
-        if sh.notified {
-            sh.notified = false;
-            return Poll::Ready(());
-        }
-        sh.conn_waker = Some(cx.waker().clone());
-        Poll::Pending
-    })
-    .await
-}
 
 /// Whether there is something for stream `id` now: `f` decides from its inbox (and the
 /// connection); `Some` ends the wait. A stream whose inbox is gone, or a closed connection,
