@@ -3,8 +3,9 @@
 //!
 //! Owns: [`serve`], the connection task: it waits for the socket's readiness without a buffer
 //! (an idle HTTP/2 connection holds no read buffer, like an idle HTTP/1 one), OR for a stream
-//! task's notification that it queued output, OR for a timer (the idle timeout, and a periodic
-//! look at draining / a closed listener while streams are active); reads what is there into a
+//! task's notification that it queued output, OR, while streams are active, for one
+//! state-check timer (a periodic look at draining / a closed listener; re-armed when it fires,
+//! dropped when the connection goes idle); reads what is there into a
 //! pooled buffer (given back as soon as no partial frame is left), feeds
 //! `Connection::recv`, turns events into stream tasks (one per request, spawned through the
 //! [`StreamTask`] the server passes in, on the generation current at that moment: a reload's
@@ -13,7 +14,12 @@
 //! GOAWAY) and the driver's own endings are counted in `tollgate_http2_goaway_total{reason}`.
 //! Drain (worker draining, or the listener removed by a reload): GOAWAY(NO_ERROR), in-flight
 //! streams finish, then the connection closes; idle longer than `keepalive_idle_ms` (before
-//! the first request: `header_read_ms`): GOAWAY(NO_ERROR) and close. Leaves out: a stream's
+//! the first request: `header_read_ms`): GOAWAY(NO_ERROR) and close; that deadline is in the
+//! worker's [`crate::worker::idle::IdleTable`] (no timer per idle connection): its sweep shuts
+//! the reading side down, the wait wakes, and the expired registration tells the timeout from
+//! the client's own close. Memory: an idle connection keeps its task (the parked future: the
+//! write and the timer are boxed only while in use), `Shared` (its tables' capacity freed on
+//! going idle) and nothing else; see `tests/h2_idle_memory.rs`. Leaves out: a stream's
 //! request and response (`super::h2_stream`: the [`super::Session`] of one stream), the
 //! translations (`super::h2_head`, `super::h2_response`), and what a request does (the
 //! lifecycle, reached only through [`StreamTask`]: sessions never import `proxy`).

@@ -1,7 +1,8 @@
 //! Idle-connection deadlines without a timer per connection.
 //!
 //! Owns: the worker's table of client connections that are waiting for their next request (or
-//! their first byte), each with a deadline on a coarse per-worker clock, and the sweeper task that
+//! their first byte; idle HTTP/2 connections too, which tell the sweep's shutdown from a client
+//! close by [`IdleGuard::expired`] and answer it with a GOAWAY), each with a deadline on a coarse per-worker clock, and the sweeper task that
 //! closes the expired ones. A monoio timer is ~640 bytes, more than everything else an idle
 //! connection holds, so idle waits register here instead (16 bytes) and the sweeper, ticking at a
 //! fraction of the shortest idle timeout, calls `shutdown(2)` on expired sockets: the pending
