@@ -119,6 +119,30 @@ fn spawn_h2(
     drop(monoio::spawn(h2));
 }
 
+/// [`detect`]'s wait for bytes by `deadline`. Before the first byte (a connection may stay
+/// silent until its head-read timeout, as an idle HTTP/1 one) the deadline is in the worker's
+/// idle table, not a timer (a monoio `Sleep` is ~640 bytes; see [`crate::worker::idle`]): the
+/// sweep shuts the reading side down and the expired registration says it was the deadline.
+/// Once part of a preface is there, an ordinary timer bounds the rest.
+async fn wait_first_bytes(
+    stream: &Stream,
+    buf: &BytesMut,
+    deadline: std::time::Instant,
+    w: &Worker,
+) -> Result<(), IoFail> {
+    if !buf.is_empty() {
+        // boxed: the timer's space is taken only while part of a preface waits for the rest
+        return Box::pin(stream.readable_by(deadline)).await;
+    }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let guard = w.idle.register(stream.raw_fd(), left);
+    let r = stream.readable().await;
+    if guard.expired() {
+        return Err(IoFail::Timeout);
+    }
+    r.map_err(IoFail::Io)
+}
+
 /// Whether `b` (fewer than 24 bytes) may still become the client preface.
 fn preface_so_far(b: &[u8]) -> bool {
     PREFACE.get(..b.len()).is_some_and(|p| p == b)
@@ -156,7 +180,7 @@ where
             give_back(buf);
             return None;
         }
-        match stream.readable_by(deadline).await {
+        match wait_first_bytes(&stream, &buf, deadline, &w).await {
             Ok(()) => {}
             // bytes that are not (yet) a preface: HTTP/1 answers them (408 or 400)
             Err(IoFail::Timeout) if !buf.is_empty() => break,
