@@ -18,7 +18,8 @@
 # default 10), PROXY (1: also the proxied rows, default 1), IDLE_CONNS (default 2000), IDLE_HPACK
 # (literal | indexed | both: how (c)'s GET sends :authority, default both), DRIVER (io_uring | epoll |
 # auto, default io_uring), PORT_BASE (default 18700), TOLLGATE (binary to use; default
-# target/release/tollgate, built unless SKIP_BUILD=1), KEEP_TMP=1 (keep the temp dir).
+# target/release/tollgate, built unless SKIP_BUILD=1), KEEP_TMP=1 (keep the temp dir),
+# IDLE_ONLY=1 (only (c): no h2load runs; idle RSS is meaningful on a busy machine, CPU is not).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,6 +49,7 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 IDLE_HPACK=${IDLE_HPACK:-both}
 DRIVER=${DRIVER:-io_uring}
 PORT_BASE=${PORT_BASE:-18700}
+IDLE_ONLY=${IDLE_ONLY:-0}
 
 # The script's own stdout/stderr stay on fds 3/4 (the traps can fire while a step's output is
 # redirected to a file; cleanup restores them before it reports).
@@ -60,6 +62,7 @@ for v in PAIRS DURATION WARMUP CONNS STREAMS IDLE_CONNS PORT_BASE; do
     if ! [[ ${!v} =~ ^[0-9]+$ ]] || (( ${!v} == 0 )); then die "$v must be a positive integer (got '${!v}')"; fi
 done
 case "$PROXY" in 0 | 1) ;; *) die "PROXY must be 0 or 1" ;; esac
+case "$IDLE_ONLY" in 0 | 1) ;; *) die "IDLE_ONLY must be 0 or 1" ;; esac
 case "$IDLE_HPACK" in literal | indexed | both) ;; *) die "IDLE_HPACK must be literal, indexed or both" ;; esac
 case "$DRIVER" in io_uring | epoll | auto) ;; *) die "DRIVER must be io_uring, epoll or auto" ;; esac
 (( PORT_BASE + 83 < 65536 )) || die "PORT_BASE too high"
@@ -69,6 +72,7 @@ LOADS=(tls_mock)
 (( PROXY == 0 )) || LOADS+=(tls_proxy)
 LOADS+=(h2c_mock)
 (( PROXY == 0 )) || LOADS+=(h2c_proxy)
+(( IDLE_ONLY == 0 )) || LOADS=()
 # The idle measurements (c), each on a freshly started process: TRANSPORT (tls | h2c), with
 # _ix when :authority goes with incremental indexing (IDLE_HPACK). The last one's process then
 # carries the loads.
@@ -397,7 +401,7 @@ idle() {
 # loads NAME PAIR TLS_PORT H2C_PORT PID: (a) and (b), each a warm-up run and a measured run
 loads() {
     local name=$1 i=$2 tls_port=$3 h2c_port=$4 pid=$5 load
-    for load in "${LOADS[@]}"; do
+    for load in ${LOADS[@]+"${LOADS[@]}"}; do
         local tag="$name.$i.$load" url c0 c1 requests proto cpu_us want=h2c
         [[ $load == tls_* ]] && want=h2
         url=$(url_for "$load" "$tls_port" "$h2c_port")
@@ -459,7 +463,7 @@ run_server() {
 DRIVER_USED=""
 SERVER_PID=""
 NGINX_MASTER=""
-log "${SERVERS[*]}: $PAIRS alternating pairs, loads ${LOADS[*]}, about ${EST}s in all"
+log "${SERVERS[*]}: $PAIRS alternating pairs, loads ${LOADS[*]:-none (IDLE_ONLY=1)}, about ${EST}s in all"
 for ((i = 1; i <= PAIRS; i++)); do
     for s in "${SERVERS[@]}"; do run_server "$s" "$i"; done
 done

@@ -671,15 +671,20 @@ def cmd_h2table(path):
         spread = f"{min(per):.2f}–{max(per):.2f}" if len(per) > 1 else ("n/a" if not per else f"{per[0]:.2f}")
         out.append(f"| {label} | {fmt(mt, digits)} | {fmt(mn, digits)} | {ratio} | {spread} |")
     out.append("")
-    measured = [p for p in servers if pair_values(r, p, "tls_mock_cpu_us")]
+    def was_measured(p):
+        return bool(pair_values(r, p, "tls_mock_cpu_us")) or any(
+            pair_values(r, p, f"idle_{k}_rss_per_conn_kib") for k, _ in idle_kinds)
+
+    measured = [p for p in servers if was_measured(p)]
+    loaded = any(pair_values(r, p, "tls_mock_cpu_us") for p in servers)
     if len(measured) == 2:
         out.append(f"- {pairs} alternating pairs (tollgate then nginx); figures are means over the pairs. "
-                   "Each server run: a freshly started process for each (c) figure, the load runs (a) and "
-                   "(b) on the last one")
+                   "Each server run: a freshly started process for each (c) figure"
+                   + (", the load runs (a) and (b) on the last one" if loaded else " (IDLE_ONLY=1: no load runs)"))
     else:
         out.append(f"- {pairs} runs of {' '.join(measured) or 'nothing'}; figures are means over the runs")
     for p in servers:
-        if not pair_values(r, p, "tls_mock_cpu_us"):
+        if not was_measured(p):
             out.append(f"- {p}: not measured ({r.get(p + '.skipped', 'skipped')})")
             continue
         parts = []
@@ -690,7 +695,7 @@ def cmd_h2table(path):
             bad = sum(sum(pair_values(r, p, f"{load}_{k}")) for k in ("non2xx", "failed", "errored", "timeout"))
             parts.append(f"{load} {int(sum(req))} requests ({int(bad)} non-2xx/failed/errored/timeout), "
                          f"protocol {r.get(f'{p}.1.{load}_protocol', '?')}")
-        out.append(f"- {p}: " + "; ".join(parts))
+        out.append(f"- {p}: " + ("; ".join(parts) or "idle measurements only (IDLE_ONLY=1)"))
         for kind, _ in idle_kinds:
             out.append(f"  - (c) {kind}: KiB/conn per pair "
                        + ", ".join(fmt(v, 2) for v in pair_values(r, p, f"idle_{kind}_rss_per_conn_kib"))

@@ -488,6 +488,30 @@ mod plain_listener {
             assert!(head.starts_with("HTTP/1.1 4") || head.starts_with("HTTP/1.1 505"), "{head}");
         }
 
+        fn a_silent_connection_on_an_h2c_listener_closes_after_header_read(d) {
+            let o = Origin::echo();
+            let g = Gateway::start_with(
+                d,
+                1,
+                &format!("{H2C}\n[server.timeouts]\nheader_read_ms = 200"),
+                &routes(&o),
+            );
+            // nothing sent: closed without an answer (as HTTP/1 closes a silent connection)
+            let mut s = connect(g.addr);
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let t = Instant::now();
+            let mut b = [0u8; 64];
+            assert_eq!(s.read(&mut b).unwrap(), 0, "closed without an answer");
+            assert!(t.elapsed() >= Duration::from_millis(150), "not before the deadline");
+            // part of a preface, then silence: HTTP/1 answers what it got (a 4xx)
+            let mut s = connect(g.addr);
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"PRI * HT").unwrap();
+            let mut buf = Vec::new();
+            let head = read_head(&mut s, &mut buf).unwrap();
+            assert!(head.starts_with("HTTP/1.1 4"), "{head}");
+        }
+
         fn h2c_on_http1_still_works_and_a_preface_in_pieces_is_http2(d) {
             let o = Origin::echo();
             let g = Gateway::start_with(d, 1, H2C, &routes(&o));

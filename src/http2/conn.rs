@@ -42,7 +42,6 @@
 //! On `Err` from `recv` the events pushed before the error are still in the list; the
 //! connection is closing, so the driver only needs them to stop the streams' tasks.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -273,7 +272,7 @@ pub struct Connection {
     preface_seen: u8,
     decoder: hpack::Decoder,
     encoder: hpack::Encoder,
-    streams: HashMap<u32, Stream, ahash::RandomState>,
+    streams: super::StreamMap<Stream>,
     /// The highest stream id the client opened (or tried to): ids up to it are not idle.
     last_peer_stream: u32,
     /// The last stream id of the GOAWAY we sent (§6.8): later streams are refused.
@@ -349,10 +348,12 @@ impl Connection {
         let table = (limits.header_table_size as usize).max(hpack::DEFAULT_TABLE_SIZE);
         Connection {
             decoder: hpack::Decoder::new(table, limits.max_header_list_size as usize),
-            encoder: hpack::Encoder::new(hpack::DEFAULT_TABLE_SIZE),
+            // responses are never indexed (see `hpack::Indexing::LiteralOnly`): no table memory
+            // per connection, a few bytes per repeated field on the wire (as nginx does)
+            encoder: hpack::Encoder::literal_only(),
             phase: Phase::Preface,
             preface_seen: 0,
-            streams: HashMap::default(),
+            streams: super::StreamMap::default(),
             last_peer_stream: 0,
             goaway_last: None,
             closed: ClosedIds::new(
@@ -385,6 +386,18 @@ impl Connection {
     pub fn take_output(&mut self) -> BytesMut {
         self.control_out = 0;
         std::mem::take(&mut self.out)
+    }
+
+    /// The driver's connection is idle: frees the capacity the stream table and the output
+    /// buffer kept from busier moments (when empty). The decoder's dynamic table stays: its
+    /// entries are the peer's to reference (RFC 7541 §2.3.2).
+    pub fn shrink_idle(&mut self) {
+        if self.streams.is_empty() && self.streams.capacity() != 0 {
+            self.streams = super::StreamMap::default();
+        }
+        if self.out.is_empty() && self.out.capacity() != 0 {
+            self.out = BytesMut::new();
+        }
     }
 
     pub fn has_output(&self) -> bool {
@@ -466,7 +479,7 @@ impl Connection {
     fn remove_stream(&mut self, id: u32) -> Option<Stream> {
         let s = self.streams.remove(&id);
         if self.streams.is_empty() && self.streams.capacity() > SMALL_STREAM_TABLE {
-            self.streams = HashMap::default();
+            self.streams = super::StreamMap::default();
         }
         if let Some(s) = &s {
             self.credit_conn(s.unreleased);

@@ -128,6 +128,11 @@ impl Table {
         }
         self.evict(size);
         self.size += size;
+        if self.entries.capacity() == 0 {
+            // a table that holds one entry for the connection's life (`:authority`, say)
+            // should not pay for four slots; later growth is amortised as usual
+            self.entries.reserve_exact(1);
+        }
         self.entries.push_front((name, value));
     }
 }
@@ -409,12 +414,22 @@ const VOLATILE: [&[u8]; 18] = [
     b"x-amzn-requestid",
 ];
 
+/// Whether an [`Encoder`] uses its dynamic table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indexing {
+    /// Incremental indexing (§6.2.1) of fields that are neither sensitive nor volatile.
+    Dynamic,
+    /// Never: the table stays empty (static-table references and literals only).
+    LiteralOnly,
+}
+
 /// Encodes header blocks of one connection (responses). With a table size of 0 it never
 /// indexes (no dynamic table); otherwise it indexes fields with incremental indexing, except
 /// sensitive (never-indexed) and volatile ones, and fields too large for the table.
 #[derive(Debug)]
 pub struct Encoder {
     table: Table,
+    indexing: Indexing,
     /// A size update to emit at the start of the next block (§4.2, §6.3).
     /// (smallest, final) maximum since the last block.
     pending_update: Option<(usize, usize)>,
@@ -434,7 +449,18 @@ impl Encoder {
         let pending_update = (size != DEFAULT_TABLE_SIZE).then_some((size, size));
         Encoder {
             table,
+            indexing: Indexing::Dynamic,
             pending_update,
+        }
+    }
+
+    /// An encoder that never adds a field to its dynamic table (every field not in the static
+    /// table is a literal without indexing, §6.2.2), so it holds no table memory for the life
+    /// of the connection; size updates the peer's SETTINGS call for are still signalled.
+    pub fn literal_only() -> Encoder {
+        Encoder {
+            indexing: Indexing::LiteralOnly,
+            ..Encoder::new(DEFAULT_TABLE_SIZE)
         }
     }
 
@@ -486,7 +512,10 @@ impl Encoder {
             return;
         }
         let size = name.len() + value.len() + ENTRY_OVERHEAD;
-        let index_it = !sensitive && !VOLATILE.contains(&name) && size <= self.table.max_size;
+        let index_it = self.indexing == Indexing::Dynamic
+            && !sensitive
+            && !VOLATILE.contains(&name)
+            && size <= self.table.max_size;
         let (prefix, flags) = if sensitive {
             (4, 0x10) // §6.2.3 never indexed
         } else if index_it {
@@ -895,6 +924,53 @@ mod tests {
         let flags: Vec<bool> = got.iter().map(|f| f.sensitive).collect();
         assert_eq!(flags, [false, true, true, true]);
         assert_eq!((enc.table_size(), dec.table_size()), (0, 0));
+    }
+
+    /// A typical gateway response head, encoded `RESPONSES` times literal-only and with the
+    /// dynamic table: literal-only keeps no table (no memory) and costs only the bytes of the
+    /// repeated non-volatile fields on the wire; both decode to the same fields.
+    #[test]
+    fn a_literal_only_encoder_keeps_no_table() {
+        const RESPONSES: usize = 10;
+        let head: [(&[u8], &[u8], bool); 4] = [
+            (b":status", b"200", false),
+            (b"content-type", b"application/json", false),
+            (b"content-length", b"1234", false),
+            (
+                b"x-amzn-requestid",
+                b"0f8f7a4e-5c1b-4d2a-9e6f-1a2b3c4d5e6f",
+                false,
+            ),
+        ];
+        let mut sizes = [0usize; 2];
+        for (i, mut enc) in [Encoder::literal_only(), Encoder::default()]
+            .into_iter()
+            .enumerate()
+        {
+            let mut dec = Decoder::default();
+            for _ in 0..RESPONSES {
+                let mut dst = BytesMut::new();
+                enc.encode(head, &mut dst);
+                sizes[i] += dst.len();
+                let got = dec.decode(&dst.freeze()).unwrap();
+                assert_eq!(got.len(), head.len());
+                assert_eq!(&got[1].value[..], b"application/json");
+            }
+            if i == 0 {
+                assert_eq!((enc.table_size(), dec.table_size()), (0, 0));
+                assert!(enc.table.entries.capacity() == 0, "no table allocated");
+            } else {
+                assert!(enc.table_size() > 0);
+            }
+        }
+        let extra = sizes[0] - sizes[1];
+        eprintln!(
+            "literal-only: {} B, indexed: {} B over {RESPONSES} heads",
+            sizes[0], sizes[1]
+        );
+        // the only field that repeats and may be indexed is content-type: its literal
+        // (Huffman-coded value, static name) instead of a one-byte index, after the first
+        assert!(extra > 0 && extra < 16 * RESPONSES, "{extra}");
     }
 
     #[test]

@@ -38,6 +38,14 @@ pub use fields::RequestFields;
 pub use frame::{ErrorCode, PREFACE};
 pub use limits::Limits;
 
+/// A table keyed by stream id (the protocol's streams, a session's per-stream state). Its
+/// hasher's keys are random per process (ahash's default `AHasher`), not per table: a table
+/// then carries no 32-byte `RandomState` (an idle connection holds two), while a client,
+/// choosing ids of at most `max_concurrent_streams` live entries, still cannot predict
+/// collisions.
+pub type StreamMap<V> =
+    std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<ahash::AHasher>>;
+
 #[cfg(test)]
 #[path = "testkit.rs"]
 mod testkit;

@@ -2,7 +2,7 @@
 //!
 //! Owns: [`handshake_then_serve`], the task a TLS listener's accept loop spawns per connection,
 //! [`plain`], the one a plain listener spawns, the names of handshake outcomes in
-//! `tollgate_tls_handshakes_total`, and the dispatch to a session ([`Served`]): on TLS, ALPN
+//! `tollgate_tls_handshakes_total`, and the dispatch to a session: on TLS, ALPN
 //! "h2" (RFC 7301, RFC 9113 §3.2) → the HTTP/2 session, anything else → HTTP/1; on a plain
 //! listener with `server.h2c` (RFC 9113 §3.3, prior knowledge), the first bytes decide: the
 //! 24-byte client preface → HTTP/2, anything else → HTTP/1 with the bytes already read kept
@@ -101,28 +101,46 @@ pub fn plain(
     } else {
         let facts = ConnFacts::plain(peer, local);
         let conn = Downstream::new(Stream::Plain(tcp), facts, closed);
-        TlsTask::Serving(Served::H1(serve(conn, w)))
+        TlsTask::Serving(serve(conn, w))
     }
 }
 
-/// The session a connection was dispatched to: HTTP/1's serve future inline (an idle
-/// keep-alive connection's task stays as small as before), HTTP/2's boxed.
-pub enum Served<S> {
-    H1(S),
-    H2(Pin<Box<dyn Future<Output = ()>>>),
+/// Starts an HTTP/2 session as a task of its own: the task that chose it (this module's, sized
+/// for an idle HTTP/1 connection's serve future) then ends and is freed, so an HTTP/2
+/// connection keeps one task, not a box inside another.
+fn spawn_h2(
+    stream: Stream,
+    facts: ConnFacts,
+    closed: Rc<Cell<bool>>,
+    buf: BytesMut,
+    w: Rc<Worker>,
+) {
+    let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
+    drop(monoio::spawn(h2));
 }
 
-impl<S: Future<Output = ()>> Future for Served<S> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: a structural projection: the `H1` future is never moved out of the pinned
-        // enum (it is only handed out as this `Pin`), and the variant never changes.
-        match unsafe { self.get_unchecked_mut() } {
-            Served::H1(s) => unsafe { Pin::new_unchecked(s) }.poll(cx),
-            Served::H2(b) => b.as_mut().poll(cx),
-        }
+/// [`detect`]'s wait for bytes by `deadline`. Before the first byte (a connection may stay
+/// silent until its head-read timeout, as an idle HTTP/1 one) the deadline is in the worker's
+/// idle table, not a timer (a monoio `Sleep` is ~640 bytes; see [`crate::worker::idle`]): the
+/// sweep shuts the reading side down and the expired registration says it was the deadline.
+/// Once part of a preface is there, an ordinary timer bounds the rest.
+async fn wait_first_bytes(
+    stream: &Stream,
+    buf: &BytesMut,
+    deadline: std::time::Instant,
+    w: &Worker,
+) -> Result<(), IoFail> {
+    if !buf.is_empty() {
+        // boxed: the timer's space is taken only while part of a preface waits for the rest
+        return Box::pin(stream.readable_by(deadline)).await;
     }
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let guard = w.idle.register(stream.raw_fd(), left);
+    let r = stream.readable().await;
+    if guard.expired() {
+        return Err(IoFail::Timeout);
+    }
+    r.map_err(IoFail::Io)
 }
 
 /// Whether `b` (fewer than 24 bytes) may still become the client preface.
@@ -142,7 +160,7 @@ async fn detect<S, F>(
     closed: Rc<Cell<bool>>,
     w: Rc<Worker>,
     h1: F,
-) -> Option<Served<S>>
+) -> Option<S>
 where
     F: FnOnce(Downstream, Rc<Worker>) -> S,
 {
@@ -162,7 +180,7 @@ where
             give_back(buf);
             return None;
         }
-        match stream.readable_by(deadline).await {
+        match wait_first_bytes(&stream, &buf, deadline, &w).await {
             Ok(()) => {}
             // bytes that are not (yet) a preface: HTTP/1 answers them (408 or 400)
             Err(IoFail::Timeout) if !buf.is_empty() => break,
@@ -199,12 +217,12 @@ where
     // the session uncounts the connection from here on
     std::mem::forget(guard);
     if buf.starts_with(PREFACE) {
-        let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
-        return Some(Served::H2(Box::pin(h2)));
+        spawn_h2(stream, facts, closed, buf, w);
+        return None;
     }
     let mut conn = Downstream::new(stream, facts, closed);
     conn.buf = buf;
-    Some(Served::H1(h1(conn, w)))
+    Some(h1(conn, w))
 }
 
 /// A TLS connection's task, by phase. The handshake's state (the `TlsStream` inline, over a
@@ -267,7 +285,7 @@ async fn handshake(
     local: SocketAddr,
     closed: Rc<Cell<bool>>,
     w: Rc<Worker>,
-) -> Option<Served<impl Future<Output = ()>>> {
+) -> Option<impl Future<Output = ()>> {
     let guard = Handshaking(&w);
     // the settings of the generation current at accept; a reload that removed `[tls]` between
     // the accept and now leaves nothing to handshake with: the connection closes
@@ -291,18 +309,11 @@ async fn handshake(
     // the session uncounts the connection from here on (its own guard)
     std::mem::forget(guard);
     if h2 {
-        let serving = h2::serve(
-            stream,
-            facts,
-            closed,
-            BytesMut::new(),
-            w,
-            crate::proxy::h2::stream_task,
-        );
-        return Some(Served::H2(Box::pin(serving)));
+        spawn_h2(stream, facts, closed, BytesMut::new(), w);
+        return None;
     }
     let conn = Downstream::new(stream, facts, closed);
-    Some(Served::H1(serve(conn, w)))
+    Some(serve(conn, w))
 }
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 //!
 //! Owns: [`serve`], the connection task: it waits for the socket's readiness without a buffer
 //! (an idle HTTP/2 connection holds no read buffer, like an idle HTTP/1 one), OR for a stream
-//! task's notification that it queued output, OR for a timer (the idle timeout, and a periodic
-//! look at draining / a closed listener while streams are active); reads what is there into a
+//! task's notification that it queued output, OR, while streams are active, for one
+//! state-check timer (a periodic look at draining / a closed listener; re-armed when it fires,
+//! dropped when the connection goes idle); reads what is there into a
 //! pooled buffer (given back as soon as no partial frame is left), feeds
 //! `Connection::recv`, turns events into stream tasks (one per request, spawned through the
 //! [`StreamTask`] the server passes in, on the generation current at that moment: a reload's
@@ -13,21 +14,27 @@
 //! GOAWAY) and the driver's own endings are counted in `tollgate_http2_goaway_total{reason}`.
 //! Drain (worker draining, or the listener removed by a reload): GOAWAY(NO_ERROR), in-flight
 //! streams finish, then the connection closes; idle longer than `keepalive_idle_ms` (before
-//! the first request: `header_read_ms`): GOAWAY(NO_ERROR) and close. Leaves out: a stream's
+//! the first request: `header_read_ms`): GOAWAY(NO_ERROR) and close; that deadline is in the
+//! worker's [`crate::worker::idle::IdleTable`] (no timer per idle connection): its sweep shuts
+//! the reading side down, the wait wakes, and the expired registration tells the timeout from
+//! the client's own close. Memory: an idle connection keeps its task (the parked future: the
+//! write and the timer are boxed only while in use), `Shared` (its tables' capacity freed on
+//! going idle) and nothing else; see `tests/h2_idle_memory.rs`. Leaves out: a stream's
 //! request and response (`super::h2_stream`: the [`super::Session`] of one stream), the
 //! translations (`super::h2_head`, `super::h2_response`), and what a request does (the
 //! lifecycle, reached only through [`StreamTask`]: sessions never import `proxy`).
 
 use std::cell::{Cell, RefCell};
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use monoio::time::Sleep;
 
-use super::h2_conn::{notified, BodyEnd, Inbox, Shared, SharedRef};
+use super::h2_conn::{BodyEnd, Inbox, Shared, SharedRef};
 use super::h2_head::{request_head, H2Request};
 use super::h2_stream::H2Stream;
 use crate::error::GatewayError;
@@ -104,9 +111,24 @@ impl Drop for OpenGuard<'_> {
 
 /// Serves an HTTP/2 connection (already counted in `open_connections`; uncounted here however
 /// it ends) until it closes. `input`: bytes already read (the client preface, or part of it).
-pub async fn serve(
-    mut stream: Stream,
+/// The facts go behind their `Rc` before the task's future is made, so it has no slot for the
+/// moved-from value (rustc does not reuse it): an idle connection parks this future.
+pub fn serve(
+    stream: Stream,
     mut facts: ConnFacts,
+    closed: Rc<Cell<bool>>,
+    input: BytesMut,
+    w: Rc<Worker>,
+    task: StreamTask,
+) -> impl Future<Output = ()> {
+    facts.protocol = Protocol::Http2;
+    run(stream, Rc::new(facts), closed, input, w, task)
+}
+
+/// [`serve`]'s task.
+async fn run(
+    mut stream: Stream,
+    facts: Rc<ConnFacts>,
     closed: Rc<Cell<bool>>,
     mut input: BytesMut,
     w: Rc<Worker>,
@@ -114,8 +136,6 @@ pub async fn serve(
 ) {
     let _open = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
-    facts.protocol = Protocol::Http2;
-    let facts = Rc::new(facts);
     let limits = w.with_current(|g| g.config.server.http2.limits);
     let shared = Shared::new(Connection::new(limits), limits.initial_window_size);
     let shared: SharedRef = Rc::new(RefCell::new(shared));
@@ -124,6 +144,8 @@ pub async fn serve(
     let mut phase = Phase::Serving;
     let mut idle_since = Instant::now();
     let mut served_any = false;
+    // the state-check timer while streams are active (boxed: an idle connection has none)
+    let mut ticker: Option<Pin<Box<Sleep>>> = None;
     loop {
         if !input.is_empty() && phase != Phase::Failed {
             let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
@@ -145,27 +167,12 @@ pub async fn serve(
         }
         if input.is_empty() && input.capacity() != 0 {
             w.buffers.give(std::mem::take(&mut input));
-            if shared.borrow().streams.is_empty() {
-                events = Vec::new(); // an idle connection keeps no allocation of its own
-            }
         }
-        let (write, idle_limit) = w.with_current(|g| {
-            let t = &g.config.server.timeouts;
-            let idle = if served_any {
-                t.keepalive_idle
-            } else {
-                t.header_read
-            };
-            (t.write, idle)
-        });
         shared.borrow_mut().collect();
-        if !flush(&shared, &mut stream, write).await || phase == Phase::Failed {
+        if !flush(&shared, &mut stream, &w).await || phase == Phase::Failed {
             break;
         }
         let active = shared.borrow().streams.len();
-        if active > 0 {
-            idle_since = Instant::now();
-        }
         if phase == Phase::Serving && (w.draining.get() || closed.get()) {
             shared.borrow_mut().conn.go_away(ErrorCode::NoError);
             w.with_current(|g| g.metrics.http2_goaway(REASON_DRAIN));
@@ -175,39 +182,60 @@ pub async fn serve(
         if phase == Phase::GoingAway && active == 0 {
             break;
         }
-        let deadline = if active > 0 {
-            Instant::now() + STATE_CHECK
+        let (wake, expired) = if active > 0 {
+            idle_since = Instant::now();
+            // one timer per busy period, re-armed when it fires (not one per wake)
+            let t = ticker.get_or_insert_with(|| Box::pin(monoio::time::sleep(STATE_CHECK)));
+            let wake = wait(&stream, &shared, Some(t.as_mut())).await;
+            if let Wake::Timer = wake {
+                t.as_mut().reset(monoio::time::Instant::now() + STATE_CHECK);
+            }
+            (wake, false)
         } else {
-            idle_since + idle_limit
+            // idle: no timer, no retained capacity; the worker's idle table holds the
+            // deadline and shuts the reading side down when it passes
+            ticker = None;
+            events = Vec::new();
+            shared.borrow_mut().shrink_idle();
+            let idle_limit = w.with_current(|g| {
+                let t = &g.config.server.timeouts;
+                if served_any {
+                    t.keepalive_idle
+                } else {
+                    t.header_read
+                }
+            });
+            let left = (idle_since + idle_limit).saturating_duration_since(Instant::now());
+            let guard = w.idle.register(stream.raw_fd(), left);
+            let wake = wait(&stream, &shared, None).await;
+            (wake, guard.expired())
         };
-        match wait(&stream, &shared, deadline).await {
-            Wake::Readable(Err(_)) => break,
+        let ended = match wake {
+            Wake::Readable(Err(_)) => true,
             Wake::Readable(Ok(())) => {
                 if input.capacity() == 0 {
                     input = w.buffers.take();
                 }
                 match stream.try_read(&mut input, w.buffers.size()) {
-                    Ok(0) => break, // the client closed the connection
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(_) => break,
+                    Ok(0) => true, // the client closed the connection, or the idle sweep did
+                    Ok(_) => false,
+                    Err(e) => !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ),
                 }
             }
-            Wake::Notified => {}
-            Wake::Timer => {
-                let idle = shared.borrow().streams.is_empty();
-                if idle && Instant::now() >= idle_since + idle_limit {
-                    shared.borrow_mut().conn.go_away(ErrorCode::NoError);
-                    w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
-                    shared.borrow_mut().collect();
-                    let _ = flush(&shared, &mut stream, write).await;
-                    break;
-                }
+            Wake::Notified | Wake::Timer => false,
+        };
+        if ended {
+            if expired {
+                // idle longer than allowed: say goodbye on the sending side, still open
+                shared.borrow_mut().conn.go_away(ErrorCode::NoError);
+                w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
+                shared.borrow_mut().collect();
+                let _ = flush(&shared, &mut stream, &w).await;
             }
+            break;
         }
     }
     shared.borrow_mut().close();
@@ -217,8 +245,19 @@ pub async fn serve(
     }
 }
 
-/// Writes every byte of output queued so far. False: the client is gone (or too slow).
-async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
+/// Writes every byte of output queued so far. False: the client is gone (or too slow). The
+/// write (its operation and timer) lives in a box only while output is pending, so the
+/// connection task's own future, which an idle connection parks, does not carry its space.
+async fn flush(shared: &SharedRef, stream: &mut Stream, w: &Worker) -> bool {
+    if shared.borrow().out.is_empty() {
+        return true;
+    }
+    let limit = w.with_current(|g| g.config.server.timeouts.write);
+    Box::pin(write_out(shared, stream, limit)).await
+}
+
+/// [`flush`]'s loop.
+async fn write_out(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
     loop {
         let mut out = std::mem::take(&mut shared.borrow_mut().out);
         if out.is_empty() {
@@ -233,26 +272,52 @@ async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool
     }
 }
 
-/// Waits for the socket, a stream's notification or the deadline, whichever comes first. The
-/// readiness wait lends no buffer, so dropping it (when another branch wins) loses nothing.
-async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
-    let mut readable = pin!(stream.readable());
-    let mut note = pin!(notified(shared));
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut timer = pin!(monoio::time::sleep(left));
-    poll_fn(|cx| {
-        if note.as_mut().poll(cx).is_ready() {
+/// Waits for the socket, a stream's notification or the state-check timer (while streams are
+/// active), whichever comes first. The readiness wait lends no buffer, so dropping it (when
+/// another branch wins) loses nothing.
+fn wait<'a>(
+    stream: &'a Stream,
+    shared: &'a SharedRef,
+    timer: Option<Pin<&'a mut Sleep>>,
+) -> Wait<'a, impl Future<Output = std::io::Result<()>> + 'a> {
+    Wait {
+        readable: stream.readable(),
+        shared,
+        timer,
+    }
+}
+
+/// [`wait`]'s future, written out: an `async fn` over `poll_fn` keeps each part twice (the
+/// pinned futures and the closure's references to them), and an idle connection parks it.
+struct Wait<'a, R> {
+    readable: R,
+    shared: &'a SharedRef,
+    timer: Option<Pin<&'a mut Sleep>>,
+}
+
+impl<R: Future<Output = std::io::Result<()>>> Future for Wait<'_, R> {
+    type Output = Wake;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake> {
+        // SAFETY: `readable` is structurally pinned: it is only ever used through the `Pin`
+        // below, never moved out (no method hands it out, `Wait` has no `Drop` and is only
+        // `Unpin` when `R` is). The other fields are `Unpin` and not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        if this.shared.borrow_mut().poll_notified(cx).is_ready() {
             return Poll::Ready(Wake::Notified);
         }
-        if let Poll::Ready(r) = readable.as_mut().poll(cx) {
+        // SAFETY: see above: `this` lives pinned, so does its `readable`.
+        let readable = unsafe { Pin::new_unchecked(&mut this.readable) };
+        if let Poll::Ready(r) = readable.poll(cx) {
             return Poll::Ready(Wake::Readable(r));
         }
-        if timer.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Wake::Timer);
+        if let Some(t) = this.timer.as_mut() {
+            if t.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
         }
         Poll::Pending
-    })
-    .await
+    }
 }
 
 /// Applies one protocol event: a new stream task, or news for a stream's inbox.
@@ -352,7 +417,7 @@ mod tests {
 
     /// A stream task that answers nothing (the stream is freed, CANCEL): enough for tests of
     /// the connection itself.
-    fn drop_stream(
+    pub(super) fn drop_stream(
         _w: Rc<Worker>,
         _g: Rc<Generation>,
         _s: H2Stream,
@@ -420,5 +485,43 @@ mod tests {
             .build()
             .unwrap()
             .block_on(idle_connection_gives_its_buffer_back());
+    }
+}
+
+#[cfg(test)]
+mod footprint {
+    /// The future an idle HTTP/2 connection's task parks (plus the task header, one allocation)
+    /// and [`Shared`] (behind its `Rc`) are most of what the connection costs in memory (see
+    /// the module docs and `tests/h2_idle_memory.rs`); these keep them from creeping up. The
+    /// write and the state-check timer are boxed only while in use, the wait is written out.
+    const SERVE_FUTURE_MAX: usize = 520;
+    const SHARED_MAX: usize = 656;
+
+    async fn serve_future_size() -> usize {
+        let w = std::rc::Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (_c, s, facts) = crate::testkit::accepted();
+        let f = super::serve(
+            super::Stream::Plain(s),
+            facts,
+            std::rc::Rc::new(std::cell::Cell::new(false)),
+            bytes::BytesMut::new(),
+            w,
+            super::tests::drop_stream,
+        );
+        std::mem::size_of_val(&f)
+    }
+
+    #[test]
+    fn idle_connection_state_stays_small() {
+        let size = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(serve_future_size());
+        assert!(size <= SERVE_FUTURE_MAX, "serve() future is {size} bytes");
+        let shared = std::mem::size_of::<super::Shared>();
+        assert!(shared <= SHARED_MAX, "Shared is {shared} bytes");
     }
 }

@@ -3,7 +3,7 @@
 //! Owns: [`Shared`] (the protocol state machine [`Connection`], one [`Inbox`] per open stream,
 //! the output taken from the machine and not yet written, and the wakers), kept in an
 //! `Rc<RefCell<..>>` on one core (no task holds the borrow across an await), and the futures
-//! tasks park on: the connection task on [`Shared::notified`] (a stream queued output), a
+//! tasks park on: the connection task on [`Shared::poll_notified`] (a stream queued output), a
 //! stream task on its inbox (request body, reset), on room to send ([`send_room`]: windows
 //! and unwritten output) or on its output being written ([`written_past`]). The waker slots are our own: one per stream
 //! (a stream task waits on one thing at a time), one for the connection task, a list for
@@ -19,10 +19,9 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
 
-use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
 
-use crate::http2::{Connection, ErrorCode};
+use crate::http2::{Connection, ErrorCode, StreamMap};
 
 /// Where a stream's request body stands, as the connection task saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +82,7 @@ pub struct Shared {
     /// The per-stream receive window this connection advertised (its SETTINGS, fixed for its
     /// life whatever a reload says).
     pub stream_window: u32,
-    pub streams: AHashMap<u32, Inbox>,
+    pub streams: StreamMap<Inbox>,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
     /// Bytes ever appended to `out`.
@@ -103,7 +102,7 @@ impl Shared {
         Shared {
             conn,
             stream_window,
-            streams: AHashMap::new(),
+            streams: StreamMap::default(),
             out: BytesMut::new(),
             queued: 0,
             written: 0,
@@ -126,6 +125,34 @@ impl Shared {
         } else {
             self.out.extend_from_slice(&o);
         }
+    }
+
+    /// The connection went idle (no stream): give back what its last streams left behind (the
+    /// inbox table's and the waiter list's capacity, and the protocol machine's own), so an
+    /// idle connection keeps only its state, never its busiest moment's buffers.
+    pub fn shrink_idle(&mut self) {
+        if self.streams.is_empty() && self.streams.capacity() != 0 {
+            self.streams = StreamMap::default();
+        }
+        if self.out_waiters.is_empty() && self.out_waiters.capacity() != 0 {
+            self.out_waiters = Vec::new();
+        }
+        if self.out.is_empty() && self.out.capacity() != 0 {
+            self.out = BytesMut::new();
+        }
+        self.conn.shrink_idle();
+    }
+
+    /// The connection task's wait for its streams: ready (consuming the notification) when a
+    /// stream asked for the connection task, else the task's waker is kept for
+    /// [`Shared::notify`].
+    pub fn poll_notified(&mut self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.notified {
+            self.notified = false;
+            return Poll::Ready(());
+        }
+        self.conn_waker = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// [`Shared::collect`], then tells the connection task there is work.
@@ -166,20 +193,6 @@ impl Shared {
 
 /// Shared by the connection's tasks, on one core.
 pub type SharedRef = std::rc::Rc<std::cell::RefCell<Shared>>;
-
-/// Resolves once a stream asked for the connection task (consumes the notification).
-pub async fn notified(s: &SharedRef) {
-    poll_fn(|cx| {
-        let mut sh = s.borrow_mut();
-        if sh.notified {
-            sh.notified = false;
-            return Poll::Ready(());
-        }
-        sh.conn_waker = Some(cx.waker().clone());
-        Poll::Pending
-    })
-    .await
-}
 
 /// Whether there is something for stream `id` now: `f` decides from its inbox (and the
 /// connection); `Some` ends the wait. A stream whose inbox is gone, or a closed connection,

@@ -1,7 +1,8 @@
 //! Idle-connection deadlines without a timer per connection.
 //!
 //! Owns: the worker's table of client connections that are waiting for their next request (or
-//! their first byte), each with a deadline on a coarse per-worker clock, and the sweeper task that
+//! their first byte; idle HTTP/2 connections too, which tell the sweep's shutdown from a client
+//! close by [`IdleGuard::expired`] and answer it with a GOAWAY), each with a deadline on a coarse per-worker clock, and the sweeper task that
 //! closes the expired ones. A monoio timer is ~640 bytes, more than everything else an idle
 //! connection holds, so idle waits register here instead (16 bytes) and the sweeper, ticking at a
 //! fraction of the shortest idle timeout, calls `shutdown(2)` on expired sockets: the pending
@@ -139,6 +140,17 @@ pub struct IdleGuard<'a> {
     generation: u64,
 }
 
+impl IdleGuard<'_> {
+    /// Whether the sweeper shut the connection down: its deadline passed (the owner's read then
+    /// ends, and this tells a timeout from the client's own close).
+    pub fn expired(&self) -> bool {
+        let entries = self.table.entries.borrow();
+        !entries
+            .get(self.slot)
+            .is_some_and(|e| e.is_some_and(|e| e.generation == self.generation))
+    }
+}
+
 impl Drop for IdleGuard<'_> {
     fn drop(&mut self) {
         let mut entries = self.table.entries.borrow_mut();
@@ -168,8 +180,11 @@ mod tests {
         let t = IdleTable::new(Duration::from_millis(80));
         let _ga = t.register(sa.as_raw_fd(), Duration::ZERO);
         let gb = t.register(sb.as_raw_fd(), Duration::from_secs(60));
+        assert!(!_ga.expired() && !gb.expired());
         assert_eq!(t.sweep(), 1);
         assert_eq!(t.len(), 1);
+        assert!(_ga.expired(), "the swept registration knows it");
+        assert!(!gb.expired());
         let mut byte = [0u8; 1];
         // the owner's pending read wakes with end of stream, its sending side still open
         let mut sa = sa;
