@@ -7,10 +7,11 @@
 //! the time spent waiting for the client (408 `BodyTooSlow`), the payload by `max_body_bytes`
 //! (413). A body
 //! with a declared length that fits one stream window is held back until it ended, so a
-//! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; later,
-//! a reset or stream error fails the read with [`GatewayError::ClientGone`], which makes the
-//! integration drop the origin connection (never a complete request upstream) and sends
-//! nothing more on the stream. The response: HEADERS from [`super::h2_response`], then DATA
+//! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; a larger
+//! one streams, but its last declared byte is handed out only after END_STREAM, so a later
+//! reset, stream error or extra DATA fails the read with [`GatewayError::ClientGone`] while the
+//! origin still lacks a byte: the integration drops the origin connection (never a complete
+//! request upstream) and nothing more is sent on the stream. The response: HEADERS from [`super::h2_response`], then DATA
 //! within the stream's send capacity; the origin's body is read only while there is capacity
 //! and less than [`FLUSH_BYTES`] of the connection's output is unwritten, so a slow client
 //! never makes the gateway buffer a whole response; a response waiting longer than
@@ -72,6 +73,9 @@ pub enum StreamOutcome {
 pub struct H2Body {
     /// Payload received so far.
     received: u64,
+    /// The declared content-length, if any: the byte that completes it is handed out only
+    /// once the stream ended (see [`hold_back`]).
+    declared: Option<u64>,
     /// `max_body_bytes`.
     max: u64,
     /// `body_read_ms`: longest wait for the next bytes.
@@ -291,6 +295,26 @@ impl H2Stream {
     }
 }
 
+/// How many bytes at the end of the next `n`-byte chunk must stay in the inbox: while the
+/// stream is open, a body with a declared length never reaches it before END_STREAM (RFC 9113
+/// §8.1.1: a length mismatch, a later reset or extra DATA make the request malformed, and the
+/// origin must never get it complete); at least the last declared byte waits.
+fn hold_back(body: &H2Body, end: BodyEnd, n: usize) -> usize {
+    let Some(declared) = body.declared else {
+        return 0;
+    };
+    if end != BodyEnd::Open {
+        return 0;
+    }
+    let after = body.received.saturating_add(n as u64);
+    if after < declared {
+        return 0;
+    }
+    // hand out at most declared - 1 bytes in all
+    let allowed = declared.saturating_sub(1).saturating_sub(body.received);
+    n.saturating_sub(usize::try_from(allowed).unwrap_or(usize::MAX))
+}
+
 impl Drop for H2Stream {
     fn drop(&mut self) {
         self.free();
@@ -332,6 +356,10 @@ impl Session for H2Stream {
             .map_or(0, |ib| ib.buffered);
         let mut body = H2Body {
             received: 0,
+            declared: match head.body {
+                BodyKind::Length(n) => Some(n),
+                _ => None,
+            },
             max: s.limits.max_body_bytes,
             per_read: s.timeouts.body_read,
             pace: Pace::new(policy, s.timeouts.body_rate_grace, buffered),
@@ -363,9 +391,11 @@ impl Session for H2Stream {
                 return Ok(step);
             }
             let id = self.id;
+            // bytes held back (the end of a declared length) do not count as new ones
+            let before = self.buffered();
             let more = wait_stream(&self.shared, id, false, |sh| {
                 let ib = sh.streams.get(&id)?;
-                (ib.buffered > 0 || ib.end != BodyEnd::Open).then_some(true)
+                (ib.buffered > before || ib.end != BodyEnd::Open).then_some(true)
             });
             let (limit, paced) = body.pace.next_wait(body.per_read);
             if paced && limit.is_zero() {
@@ -378,7 +408,10 @@ impl Session for H2Stream {
                 Err(_) if paced => return Err(GatewayError::BodyTooSlow),
                 Err(_) => return Err(GatewayError::BodyTimeout),
             }
-            if !body.pace.account(started.elapsed(), self.buffered()) {
+            if !body
+                .pace
+                .account(started.elapsed(), self.buffered().saturating_sub(before))
+            {
                 return Err(GatewayError::BodyTooSlow);
             }
         }
@@ -402,7 +435,16 @@ impl Session for H2Stream {
         if ib.end == BodyEnd::Reset {
             return Err(GatewayError::ClientGone);
         }
-        if let Some(d) = ib.data.pop_front() {
+        if let Some(mut d) = ib.data.pop_front() {
+            let held = hold_back(body, ib.end, d.len());
+            if held > 0 {
+                // RFC 9113 §8.1.1: the byte completing the declared length waits for END_STREAM
+                let keep = d.split_off(d.len() - held);
+                ib.data.push_front(keep);
+                if d.is_empty() {
+                    return Ok(None);
+                }
+            }
             ib.buffered -= d.len();
             body.received += d.len() as u64;
             st.bytes_in += d.len() as u64;
