@@ -3,6 +3,8 @@
 //! (RFC 9113 §8.1.1), a reset stream stops its origin exchange, the concurrent-stream cap
 //! counts streams whose tasks still run, drain sends GOAWAY.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::Read;
@@ -140,7 +142,81 @@ fn send_then(d: &str, then: Then) -> usize {
     body
 }
 
+/// An origin that reads each request head and never answers; reports each connection's close
+/// (by the gateway) on the channel.
+fn silent_origin() -> (SocketAddr, mpsc::Receiver<&'static str>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let tx = tx.clone();
+            thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                let mut all = Vec::new();
+                let mut buf = [0u8; 4096];
+                let mut told = false;
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => all.extend_from_slice(&buf[..n]),
+                        Err(_) => return, // our own timeout: no close to report
+                    }
+                    if !told && find(&all, b"\r\n\r\n").is_some() {
+                        told = true;
+                        let _ = tx.send("head");
+                    }
+                }
+                let _ = tx.send("closed");
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Drives the client's runtime until `rx` gives a message (bounded: `within`).
+fn next_msg(c: &H2, rx: &mpsc::Receiver<&'static str>, within: Duration) -> Option<&'static str> {
+    c.rt.block_on(async {
+        let until = Instant::now() + within;
+        loop {
+            match rx.try_recv() {
+                Ok(v) => return Some(v),
+                Err(mpsc::TryRecvError::Empty) if Instant::now() < until => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
 h2_modes! {
+    fn a_reset_stream_releases_its_origin_connection_at_once(d) {
+        // the origin never answers; the response timeout (30 s) is far away
+        let (addr, rx) = silent_origin();
+        let g = gateway(d, addr, "");
+        let mut c = H2::connect(g.addr);
+        let req = c.req("GET", "/api/slow", &[]);
+        let send = c.send.clone();
+        let (resp, mut stream) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            send.send_request(req, true).unwrap()
+        });
+        assert_eq!(next_msg(&c, &rx, Duration::from_secs(20)), Some("head"));
+        stream.send_reset(h2::Reason::CANCEL);
+        drop(resp);
+        // the stream's exchange stops: the gateway closes the origin connection now, not
+        // when the response timeout fires
+        assert_eq!(
+            next_msg(&c, &rx, Duration::from_secs(10)),
+            Some("closed"),
+            "the origin connection was released when the client reset the stream"
+        );
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
+    }
+
+
     fn a_declared_body_then_a_reset_never_completes_upstream(d) {
         let got = send_then(d, Then::Reset);
         assert!(got < DECLARED, "the origin got a complete body: {got}");

@@ -442,6 +442,24 @@ impl Connection {
         }
     }
 
+    /// The driver refuses a stream the protocol accepted (its own resources for streams are
+    /// spent, e.g. the tasks of reset streams still run): RST_STREAM REFUSED_STREAM (§8.7, the
+    /// client may retry it), counted toward the reset limit like the protocol's own refusals.
+    /// Err: that limit was passed, the connection failed (GOAWAY queued).
+    pub fn refuse(&mut self, id: u32) -> Result<(), ConnError> {
+        if self.remove_stream(id).is_some() {
+            self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::RefusedStream));
+            self.remember(id, Closed::ByUs);
+        }
+        self.count_reset(Abuse::TooManyStreams)
+    }
+
+    /// The driver ends the connection for a reason of its own (§5.4.1): GOAWAY(`code`,
+    /// `reason` as debug data) queued, nothing more processed. The first error wins.
+    pub fn abort(&mut self, code: ErrorCode, reason: &'static str) -> ConnError {
+        self.fail(code, reason, None)
+    }
+
     /// A stream finished on our side (response complete or abandoned): frees its state. A
     /// request body still arriving is stopped with RST_STREAM NO_ERROR after a complete
     /// response (§8.1), CANCEL when the response was abandoned.

@@ -427,3 +427,38 @@ fn an_interim_head_ending_the_stream_is_a_driver_bug() {
     p.open_get(1);
     let _ = p.conn.send_headers(1, 100, std::iter::empty(), true);
 }
+
+/// The driver's refusal (its stream tasks are all busy): REFUSED_STREAM, the stream forgotten,
+/// and counted toward the reset limit: past it the connection fails (ENHANCE_YOUR_CALM).
+#[test]
+fn a_driver_refusal_is_a_reset_counted_toward_the_limit() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 2,
+        ..Limits::default()
+    });
+    p.open_get(1);
+    assert!(p.conn.refuse(1).is_ok());
+    p.expect_rst(1, E::RefusedStream);
+    assert_eq!(p.conn.active_streams(), 0);
+    p.open_get(3);
+    assert!(p.conn.refuse(3).is_ok());
+    p.expect_rst(3, E::RefusedStream);
+    p.open_get(5);
+    let r = p.conn.refuse(5);
+    calm(r, &mut p, Abuse::TooManyStreams);
+}
+
+/// The driver's own connection error: GOAWAY with its code, the connection failed, once.
+#[test]
+fn a_driver_abort_sends_one_goaway() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let e = p.conn.abort(E::EnhanceYourCalm, "zero window stall");
+    assert_eq!((e.code, e.abuse), (E::EnhanceYourCalm, None));
+    let r = Err(e);
+    p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(p.conn.error(), Some(e));
+    let again = p.conn.abort(E::NoError, "later");
+    assert_eq!(again.code, E::EnhanceYourCalm, "the first error stays");
+    assert!(!p.conn.has_output());
+}

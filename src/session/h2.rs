@@ -117,7 +117,8 @@ pub async fn serve(
     facts.protocol = Protocol::Http2;
     let facts = Rc::new(facts);
     let limits = w.with_current(|g| g.config.server.http2.limits);
-    let shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    let mut shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    shared.max_streams = usize::try_from(limits.max_concurrent_streams).unwrap_or(usize::MAX);
     let shared: SharedRef = Rc::new(RefCell::new(shared));
     shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
     let mut events = Vec::new();
@@ -126,7 +127,7 @@ pub async fn serve(
     let mut served_any = false;
     loop {
         if !input.is_empty() && phase != Phase::Failed {
-            let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
+            let mut r = shared.borrow_mut().conn.recv(&mut input, &mut events);
             for ev in events.drain(..) {
                 if let Event::Request { .. } = ev {
                     // a connection that failed starts no request (the events before the error
@@ -136,7 +137,9 @@ pub async fn serve(
                     }
                     served_any = true;
                 }
-                dispatch(ev, &shared, &facts, &closed, &w, task);
+                if let Err(e) = dispatch(ev, &shared, &facts, &closed, &w, task) {
+                    r = Err(e);
+                }
             }
             if let Err(e) = r {
                 w.with_current(|g| g.metrics.http2_goaway(goaway_reason(&e)));
@@ -255,7 +258,8 @@ async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
     .await
 }
 
-/// Applies one protocol event: a new stream task, or news for a stream's inbox.
+/// Applies one protocol event: a new stream task, or news for a stream's inbox. Err: refusing
+/// a stream passed the reset limit (the connection failed, its GOAWAY queued).
 fn dispatch(
     ev: Event,
     shared: &SharedRef,
@@ -263,13 +267,25 @@ fn dispatch(
     closed: &Rc<Cell<bool>>,
     w: &Rc<Worker>,
     task: StreamTask,
-) {
+) -> Result<(), ConnError> {
     match ev {
         Event::Request {
             id,
             fields,
             end_stream,
         } => {
+            // The protocol counts open streams; a reset stream's task may still run (until
+            // its origin exchange notices): every live task holds an inbox. Past the cap, the
+            // stream is refused and nothing is spawned, so resetting streams cannot multiply
+            // the work in flight (rapid reset, CVE-2023-44487).
+            let mut sh = shared.borrow_mut();
+            if sh.streams.len() >= sh.max_streams {
+                let r = sh.conn.refuse(id);
+                drop(sh);
+                w.with_current(|g| g.metrics.http2_stream_reset());
+                return r;
+            }
+            drop(sh);
             let g = w.current();
             let r = H2Request {
                 method: &fields.method,
@@ -323,7 +339,7 @@ fn dispatch(
                     ib.end = BodyEnd::Reset;
                     ib.reset = Some(code);
                     ib.data.clear();
-                    ib.wake();
+                    ib.cancel();
                     std::mem::take(&mut ib.buffered)
                 }
                 None => 0,
@@ -342,6 +358,7 @@ fn dispatch(
         // ends when it closes its side
         Event::GoAway { .. } => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -402,6 +419,103 @@ mod tests {
         monoio::time::sleep(Duration::from_millis(100)).await;
         handle.await;
         assert_eq!(w.open_connections.get(), 0);
+    }
+
+    /// A stream task that ignores its stream's reset for a while (as a task deep in some work
+    /// would), holding the stream.
+    fn stubborn_stream(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async move {
+            let _s = s;
+            monoio::time::sleep(Duration::from_millis(1500)).await;
+        })
+    }
+
+    /// A GET for `/` on stream `id` (HPACK: indexed :method GET, :scheme http, :path /; a
+    /// literal :authority), END_STREAM.
+    fn get_frame(id: u32) -> Vec<u8> {
+        let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
+        block.extend_from_slice(b"localhost");
+        let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend(block);
+        f
+    }
+
+    /// Frames (type, stream, first payload word) in `b`.
+    fn frames(mut b: &[u8]) -> Vec<(u8, u32, u32)> {
+        let mut v = Vec::new();
+        while b.len() >= 9 {
+            let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+            let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
+            let word = b
+                .get(9..13)
+                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+            v.push((b[3], stream, word));
+            b = b.get(9 + len..).unwrap_or(&[]);
+        }
+        v
+    }
+
+    /// The concurrent-stream cap counts the tasks of reset streams still running: a client
+    /// resetting its streams cannot start more work than the cap (rapid reset). Stream 1 is
+    /// reset but its task goes on; stream 3 is refused (REFUSED_STREAM), nothing spawned.
+    async fn reset_streams_still_running_count_toward_the_cap() {
+        let w = Rc::new(crate::testkit::worker(
+            "[server.http2]\nmax_concurrent_streams = 1\n[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let closed = Rc::new(Cell::new(false));
+        let task = serve(
+            Stream::Plain(s),
+            facts,
+            closed,
+            BytesMut::new(),
+            w.clone(),
+            stubborn_stream,
+        );
+        let handle = monoio::spawn(task);
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        client.write_all(&get_frame(1)).unwrap();
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        client
+            .write_all(&[0, 0, 4, 3, 0, 0, 0, 0, 1, 0, 0, 0, 8])
+            .unwrap(); // RST_STREAM(1, CANCEL)
+        client.write_all(&get_frame(3)).unwrap();
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        client.set_nonblocking(true).unwrap();
+        let mut got = vec![0u8; 4096];
+        let n = client.read(&mut got).unwrap_or(0);
+        let f = frames(&got[..n]);
+        // RST_STREAM (type 3) on stream 3 with REFUSED_STREAM (7)
+        assert!(f.contains(&(3, 3, 7)), "stream 3 refused: {f:?}");
+        drop(client);
+        handle.await;
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn reset_streams_count_toward_the_cap_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(reset_streams_still_running_count_toward_the_cap());
+    }
+
+    #[test]
+    fn reset_streams_count_toward_the_cap_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(reset_streams_still_running_count_toward_the_cap());
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Inbox {
     /// Why the stream was reset (logs).
     pub reset: Option<ErrorCode>,
     waker: Option<Waker>,
+    /// The stream's integration waiting for the client to go ([`client_gone`]), beside
+    /// whatever the task itself waits on.
+    gone_waker: Option<Waker>,
 }
 
 impl Inbox {
@@ -57,12 +60,22 @@ impl Inbox {
             end: if ended { BodyEnd::Ended } else { BodyEnd::Open },
             reset: None,
             waker: None,
+            gone_waker: None,
         }
     }
 
     /// Wakes the stream's task, if it waits.
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The stream is reset (or its connection closed): wakes the task and whoever waits in
+    /// [`client_gone`], so the stream's origin exchange stops.
+    pub fn cancel(&mut self) {
+        self.wake();
+        if let Some(w) = self.gone_waker.take() {
             w.wake();
         }
     }
@@ -84,6 +97,9 @@ pub struct Shared {
     /// life whatever a reload says).
     pub stream_window: u32,
     pub streams: AHashMap<u32, Inbox>,
+    /// At most this many inboxes (live stream tasks, reset ones included): the connection's
+    /// `max_concurrent_streams`.
+    pub max_streams: usize,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
     /// Bytes ever appended to `out`.
@@ -104,6 +120,7 @@ impl Shared {
             conn,
             stream_window,
             streams: AHashMap::new(),
+            max_streams: usize::MAX,
             out: BytesMut::new(),
             queued: 0,
             written: 0,
@@ -149,7 +166,7 @@ impl Shared {
     pub fn close(&mut self) {
         self.life = Life::Closed;
         for ib in self.streams.values_mut() {
-            ib.wake();
+            ib.cancel();
         }
         for w in self.out_waiters.drain(..) {
             w.wake();
@@ -239,6 +256,25 @@ pub async fn send_room(s: &SharedRef, id: u32, max_out: usize) -> Option<usize> 
             ib.waker = Some(cx.waker().clone());
         }
         Poll::Pending
+    })
+    .await
+}
+
+/// Resolves once stream `id` was reset, its inbox dropped, or the connection closed: the
+/// client will not take its response (see [`crate::session::Session::client_gone`]).
+pub async fn client_gone(s: &SharedRef, id: u32) {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed {
+            return Poll::Ready(());
+        }
+        match sh.streams.get_mut(&id) {
+            Some(ib) if ib.end != BodyEnd::Reset => {
+                ib.gone_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
     })
     .await
 }

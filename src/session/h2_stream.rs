@@ -20,13 +20,15 @@
 //! does (the lifecycle).
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
 use super::h1_body::Pace;
-use super::h2_conn::{send_room, wait_stream, written_past, BodyEnd, SharedRef};
+use super::h2_conn::{client_gone, send_room, wait_stream, written_past, BodyEnd, SharedRef};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
 use crate::config::BodyPolicy;
@@ -145,6 +147,7 @@ impl H2Stream {
         sh.conn.reset(self.id, code);
         if let Some(ib) = sh.streams.get_mut(&self.id) {
             ib.end = BodyEnd::Reset;
+            ib.cancel();
         }
         sh.notify();
         drop(sh);
@@ -327,6 +330,12 @@ impl Session for H2Stream {
 
     fn facts(&self) -> &ConnFacts {
         &self.facts
+    }
+
+    /// The stream reset (by the client, a stream error or us) or the connection closed.
+    fn client_gone(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        let (shared, id) = (self.shared.clone(), self.id);
+        Box::pin(async move { client_gone(&shared, id).await })
     }
 
     /// HTTP/2 has no per-request persistence (RFC 9113 §8.2.2): the connection goes on; a
