@@ -424,7 +424,14 @@ x-request-id: {rid}\r\n\r\n"
         let stopper = thread::spawn(move || g.stop());
         let r = c.rt.block_on(pending).unwrap().unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "late"));
-        // GOAWAY(NO_ERROR), then the close: a clean end for the client
+        // the GOAWAY(NO_ERROR) came before the response ended: the client itself refuses a new
+        // stream because of it (a plain close, without GOAWAY, would give an I/O error)
+        let req = c.req("GET", "/hello", &[]);
+        let e = c
+            .send(req, None)
+            .expect_err("no new stream after the GOAWAY");
+        assert!(e.is_go_away() && e.is_remote(), "a GOAWAY from the gateway: {e:?}");
+        assert_eq!(e.reason(), Some(h2::Reason::NO_ERROR), "{e:?}");
         assert!(c.closed().is_ok());
         stopper.join().unwrap();
     }
