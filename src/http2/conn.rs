@@ -436,10 +436,24 @@ impl Connection {
 
     /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
     pub fn reset(&mut self, id: u32, code: ErrorCode) {
+        if matches!(self.phase, Phase::Failed(_)) {
+            // after the GOAWAY of a connection error nothing more is sent (§5.4.1): the
+            // streams end with the connection
+            self.remove_stream(id);
+            return;
+        }
         if self.remove_stream(id).is_some() {
             frame::put_rst_stream(&mut self.out, id, code);
             self.remember(id, Closed::ByUs);
         }
+    }
+
+    /// [`Connection::reset`] for a stream the driver gives up on because of the client (its
+    /// response stalled on a window it never opens), counted toward the reset limit like the
+    /// client's own resets. Err: the limit was passed, the connection failed (GOAWAY queued).
+    pub fn reset_counted(&mut self, id: u32, code: ErrorCode) -> Result<(), ConnError> {
+        self.reset(id, code);
+        self.count_reset(Abuse::RapidReset)
     }
 
     /// The driver refuses a stream the protocol accepted (its own resources for streams are

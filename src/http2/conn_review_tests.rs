@@ -448,6 +448,30 @@ fn a_driver_refusal_is_a_reset_counted_toward_the_limit() {
     calm(r, &mut p, Abuse::TooManyStreams);
 }
 
+/// A stream the driver resets for the client's sake counts toward the reset limit.
+#[test]
+fn a_driver_reset_for_a_stall_is_counted() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 1,
+        ..Limits::default()
+    });
+    p.open_get(1);
+    assert!(p.conn.reset_counted(1, E::Cancel).is_ok());
+    p.expect_rst(1, E::Cancel);
+    p.open_get(3);
+    let r = p.conn.reset_counted(3, E::Cancel);
+    let e = match r {
+        Err(e) => e,
+        Ok(()) => panic!("the second reset passes the limit"),
+    };
+    assert_eq!(
+        (e.code, e.abuse),
+        (E::EnhanceYourCalm, Some(Abuse::RapidReset))
+    );
+    let out = p.out();
+    assert_eq!(out.last().map(|f| f.kind), Some(f::GOAWAY), "{out:?}");
+}
+
 /// The driver's own connection error: GOAWAY with its code, the connection failed, once.
 #[test]
 fn a_driver_abort_sends_one_goaway() {

@@ -74,6 +74,8 @@ pub fn goaway_reason(e: &ConnError) -> &'static str {
 pub const REASON_IDLE: &str = "idle_timeout";
 /// Draining worker or closed listener.
 pub const REASON_DRAIN: &str = "drain";
+/// Every active stream waited `zero_window_timeout_ms` for send room with no progress.
+pub const REASON_ZERO_WINDOW: &str = "zero_window_stall";
 
 /// What woke the connection task.
 enum Wake {
@@ -162,6 +164,11 @@ pub async fn serve(
             (t.write, idle)
         });
         shared.borrow_mut().collect();
+        if phase != Phase::Failed && shared.borrow().conn.error().is_some() {
+            // a stream task ended the connection (a zero-window stall, the reset limit): it
+            // counted the GOAWAY; flush it and close
+            phase = Phase::Failed;
+        }
         if !flush(&shared, &mut stream, write).await || phase == Phase::Failed {
             break;
         }
@@ -348,9 +355,15 @@ fn dispatch(
             drop(sh);
             w.with_current(|g| g.metrics.http2_stream_reset());
         }
-        Event::WindowUpdate { id: 0 } => shared.borrow_mut().wake_all(),
+        Event::WindowUpdate { id: 0 } => {
+            let mut sh = shared.borrow_mut();
+            sh.last_send_progress = Instant::now();
+            sh.wake_all();
+        }
         Event::WindowUpdate { id } => {
-            if let Some(ib) = shared.borrow_mut().streams.get_mut(&id) {
+            let mut sh = shared.borrow_mut();
+            sh.last_send_progress = Instant::now();
+            if let Some(ib) = sh.streams.get_mut(&id) {
                 ib.wake();
             }
         }

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
@@ -81,6 +82,43 @@ impl Inbox {
     }
 }
 
+/// What a response stalled on send room for `zero_window_timeout` leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Other streams are busy otherwise: reset this one (counted toward the reset limit).
+    Stream,
+    /// Every active stream waits for room and nothing moved for the whole timeout: the
+    /// client is starving the connection (a zero-window attack): GOAWAY ENHANCE_YOUR_CALM.
+    Connection,
+    /// Every stream waits, but sending moved recently: wait until then, and decide again.
+    Wait(Instant),
+}
+
+/// Counts a stream in [`Shared::waiting_room`] while it waits for send room, however the wait
+/// ends (the wait's future may be dropped).
+pub struct WaitingRoom(SharedRef);
+
+impl WaitingRoom {
+    pub fn enter(s: &SharedRef) -> WaitingRoom {
+        s.borrow_mut().waiting_room += 1;
+        WaitingRoom(s.clone())
+    }
+}
+
+impl Drop for WaitingRoom {
+    fn drop(&mut self) {
+        // no task holds the borrow across an await, and drops run between polls
+        if let Ok(mut sh) = self.0.try_borrow_mut() {
+            sh.waiting_room = sh.waiting_room.saturating_sub(1);
+        } else {
+            debug_assert!(
+                false,
+                "the shared state is borrowed while a wait is dropped"
+            );
+        }
+    }
+}
+
 /// Whether the connection still carries streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Life {
@@ -107,6 +145,10 @@ pub struct Shared {
     /// Bytes ever written to the socket.
     pub written: u64,
     pub life: Life,
+    /// Streams waiting in [`send_room`] (on a window or on unwritten output).
+    pub waiting_room: usize,
+    /// The last time sending made progress: output written, or the client opened a window.
+    pub last_send_progress: Instant,
     /// A stream queued output (or finished) since the connection task last looked.
     notified: bool,
     conn_waker: Option<Waker>,
@@ -125,6 +167,8 @@ impl Shared {
             queued: 0,
             written: 0,
             life: Life::Open,
+            waiting_room: 0,
+            last_send_progress: Instant::now(),
             notified: false,
             conn_waker: None,
             out_waiters: Vec::new(),
@@ -157,6 +201,9 @@ impl Shared {
     /// The connection task took `out` and wrote `n` bytes of it: wake who waits on that.
     pub fn wrote(&mut self, n: usize) {
         self.written += n as u64;
+        if n > 0 {
+            self.last_send_progress = Instant::now();
+        }
         for w in self.out_waiters.drain(..) {
             w.wake();
         }
@@ -170,6 +217,24 @@ impl Shared {
         }
         for w in self.out_waiters.drain(..) {
             w.wake();
+        }
+    }
+
+    /// A stream's wait for send room passed `stall`: what to do about it (see [`Stall`]).
+    pub fn stall_verdict(&self, stall: Duration, now: Instant) -> Stall {
+        let active = self
+            .streams
+            .values()
+            .filter(|ib| ib.end != BodyEnd::Reset)
+            .count();
+        if self.waiting_room < active {
+            return Stall::Stream;
+        }
+        let until = self.last_send_progress + stall;
+        if now >= until {
+            Stall::Connection
+        } else {
+            Stall::Wait(until)
         }
     }
 

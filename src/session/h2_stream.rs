@@ -15,7 +15,10 @@
 //! within the stream's send capacity; the origin's body is read only while there is capacity
 //! and less than [`FLUSH_BYTES`] of the connection's output is unwritten, so a slow client
 //! never makes the gateway buffer a whole response; a response waiting longer than
-//! `server.http2.zero_window_timeout_ms` on a window (or on unwritten output) is reset.
+//! `server.http2.zero_window_timeout_ms` on a window (or on unwritten output) ends the
+//! connection (GOAWAY ENHANCE_YOUR_CALM) when every active stream waits so and nothing moved,
+//! else is reset (counted toward the reset limit). [`Session::client_gone`]: the stream's reset
+//! or the connection's close, raced by integrations around their origin waits.
 //! Leaves out: the socket and frames (the connection task, `super::h2`), and what a request
 //! does (the lifecycle).
 
@@ -23,12 +26,15 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use super::h1_body::Pace;
-use super::h2_conn::{client_gone, send_room, wait_stream, written_past, BodyEnd, SharedRef};
+use super::h2::{goaway_reason, REASON_ZERO_WINDOW};
+use super::h2_conn::{
+    client_gone, send_room, wait_stream, written_past, BodyEnd, SharedRef, Stall, WaitingRoom,
+};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
 use crate::config::BodyPolicy;
@@ -184,15 +190,9 @@ impl H2Stream {
                 sh.notify();
                 return r.map(|_| ()).map_err(|_| GatewayError::ClientGone);
             }
-            let ready = send_room(&self.shared, self.id, FLUSH_BYTES);
-            let n = match monoio::time::timeout(stall, ready).await {
-                Ok(Some(n)) if n > 0 => n,
-                Ok(_) => return Err(GatewayError::ClientGone),
-                Err(_) => {
-                    // the client opened no window (or read nothing) for too long
-                    self.reset(w, ErrorCode::Cancel);
-                    return Err(GatewayError::ClientGone);
-                }
+            let n = match self.room(w, stall).await {
+                Some(n) => n,
+                None => return Err(GatewayError::ClientGone),
             };
             // queued at once, while the room just found still holds
             let mut part = data.split_to(n.min(data.len()));
@@ -209,6 +209,54 @@ impl H2Stream {
             }
             if data.is_empty() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Waits for room to send (see [`send_room`]); None: the stream or the connection is gone.
+    /// A wait longer than `stall` (the client opens no window, or reads nothing): when every
+    /// active stream of the connection waits likewise and sending made no progress for that
+    /// long, the connection ends (GOAWAY ENHANCE_YOUR_CALM, `zero_window_stall`): a client
+    /// starving all its streams holds the gateway's responses and origin connections; else
+    /// only this stream is reset (CANCEL), counted toward the reset limit.
+    async fn room(&mut self, w: &Cx<'_>, stall: Duration) -> Option<usize> {
+        let _counted = WaitingRoom::enter(&self.shared);
+        let mut ready = std::pin::pin!(send_room(&self.shared, self.id, FLUSH_BYTES));
+        let mut limit = stall;
+        loop {
+            match monoio::time::timeout(limit, ready.as_mut()).await {
+                Ok(Some(n)) if n > 0 => return Some(n),
+                Ok(_) => return None,
+                Err(_) => {}
+            }
+            let now = Instant::now();
+            let verdict = self.shared.borrow().stall_verdict(stall, now);
+            match verdict {
+                Stall::Wait(until) => limit = until.saturating_duration_since(now),
+                Stall::Connection => {
+                    let mut sh = self.shared.borrow_mut();
+                    sh.conn
+                        .abort(ErrorCode::EnhanceYourCalm, "zero window stall");
+                    sh.notify();
+                    drop(sh);
+                    w.g.metrics.http2_goaway(REASON_ZERO_WINDOW);
+                    return None;
+                }
+                Stall::Stream => {
+                    let mut sh = self.shared.borrow_mut();
+                    let r = sh.conn.reset_counted(self.id, ErrorCode::Cancel);
+                    if let Some(ib) = sh.streams.get_mut(&self.id) {
+                        ib.end = BodyEnd::Reset;
+                        ib.cancel();
+                    }
+                    sh.notify();
+                    drop(sh);
+                    w.g.metrics.http2_stream_reset();
+                    if let Err(e) = r {
+                        w.g.metrics.http2_goaway(goaway_reason(&e));
+                    }
+                    return None;
+                }
             }
         }
     }
