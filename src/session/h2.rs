@@ -104,6 +104,24 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
+/// Closes the shared state however the connection task ends (returns, is dropped by the
+/// runtime's shutdown, or unwinds from a panic): every stream task parked on it (an inbox, send
+/// room, written output, [`crate::session::Session::client_gone`]) is woken and ends.
+struct CloseOnDrop(SharedRef);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        // the connection task holds no borrow across an await, and drops run between polls
+        match self.0.try_borrow_mut() {
+            Ok(mut sh) => sh.close(),
+            Err(_) => debug_assert!(
+                false,
+                "the shared state is borrowed at the connection's end"
+            ),
+        }
+    }
+}
+
 /// Serves an HTTP/2 connection (already counted in `open_connections`; uncounted here however
 /// it ends) until it closes. `input`: bytes already read (the client preface, or part of it).
 pub async fn serve(
@@ -122,6 +140,7 @@ pub async fn serve(
     let mut shared = Shared::new(Connection::new(limits), limits.initial_window_size);
     shared.max_streams = usize::try_from(limits.max_concurrent_streams).unwrap_or(usize::MAX);
     let shared: SharedRef = Rc::new(RefCell::new(shared));
+    let _close = CloseOnDrop(shared.clone());
     shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
     let mut events = Vec::new();
     let mut phase = Phase::Serving;
@@ -529,6 +548,73 @@ mod tests {
             .build()
             .unwrap()
             .block_on(reset_streams_still_running_count_toward_the_cap());
+    }
+
+    thread_local! {
+        static GONE_SEEN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// A stream task that waits for its client to be gone, then says so.
+    fn waits_for_gone(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        use crate::session::Session;
+        Box::pin(async move {
+            s.client_gone().await;
+            GONE_SEEN.with(|g| g.set(true));
+        })
+    }
+
+    /// The connection task dropped mid-way (as the runtime's shutdown or a contained panic
+    /// does) still closes the shared state: its stream tasks are woken and end.
+    async fn a_dropped_connection_task_ends_its_streams() {
+        GONE_SEEN.with(|g| g.set(false));
+        let w = Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let conn = serve(
+            Stream::Plain(s),
+            facts,
+            Rc::new(Cell::new(false)),
+            BytesMut::new(),
+            w.clone(),
+            waits_for_gone,
+        );
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        client.write_all(&get_frame(1)).unwrap();
+        // the connection task runs for a while, then is dropped
+        let r = monoio::time::timeout(Duration::from_millis(200), conn).await;
+        assert!(r.is_err(), "the connection task was still running");
+        monoio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            GONE_SEEN.with(|g| g.get()),
+            "the stream task saw its connection end"
+        );
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn a_dropped_connection_task_ends_its_streams_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_dropped_connection_task_ends_its_streams());
+    }
+
+    #[test]
+    fn a_dropped_connection_task_ends_its_streams_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_dropped_connection_task_ends_its_streams());
     }
 
     #[test]

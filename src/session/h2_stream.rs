@@ -137,7 +137,13 @@ impl H2Stream {
             return;
         }
         self.state = StreamState::Freed;
+        // no task holds the borrow across an await, and a stream is dropped between polls (or
+        // while unwinding, after the frame that borrowed released it): this cannot fail
         let Ok(mut sh) = self.shared.try_borrow_mut() else {
+            debug_assert!(
+                false,
+                "the shared state is borrowed while a stream is freed"
+            );
             return;
         };
         if let Some(ib) = sh.streams.remove(&self.id) {
