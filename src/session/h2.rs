@@ -188,7 +188,15 @@ pub async fn serve(
             // counted the GOAWAY; flush it and close
             phase = Phase::Failed;
         }
-        if !flush(&shared, &mut stream, write).await || phase == Phase::Failed {
+        // one batch, then back to reading: streams adding output all the time must not keep
+        // the connection from reading (PINGs, window updates, resets); the rest goes next turn
+        // (the streams' notification wakes the wait at once). A failed connection writes all.
+        let flushed = if phase == Phase::Failed {
+            flush(&shared, &mut stream, write).await
+        } else {
+            flush_batch(&shared, &mut stream, write).await
+        };
+        if !flushed || phase == Phase::Failed {
             break;
         }
         let active = shared.borrow().streams.len();
@@ -246,20 +254,31 @@ pub async fn serve(
     }
 }
 
-/// Writes every byte of output queued so far. False: the client is gone (or too slow).
+/// Writes every byte of output queued so far, including what streams add meanwhile. False:
+/// the client is gone (or too slow).
 async fn flush(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
-    loop {
-        let mut out = std::mem::take(&mut shared.borrow_mut().out);
-        if out.is_empty() {
-            return true;
-        }
-        let n = out.len();
-        if stream.flush(&mut out, limit).await.is_err() {
+    while !shared.borrow().out.is_empty() {
+        if !flush_batch(shared, stream, limit).await {
             return false;
         }
-        // the written buffer is dropped, not kept: an idle connection holds no output buffer
-        shared.borrow_mut().wrote(n);
     }
+    true
+}
+
+/// Writes the output queued so far (one batch; streams may add more meanwhile). False: the
+/// client is gone (or too slow).
+async fn flush_batch(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
+    let mut out = std::mem::take(&mut shared.borrow_mut().out);
+    if out.is_empty() {
+        return true;
+    }
+    let n = out.len();
+    if stream.flush(&mut out, limit).await.is_err() {
+        return false;
+    }
+    // the written buffer is dropped, not kept: an idle connection holds no output buffer
+    shared.borrow_mut().wrote(n);
+    true
 }
 
 /// Waits for the socket, a stream's notification or the deadline, whichever comes first. The
@@ -270,11 +289,12 @@ async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
     let left = deadline.saturating_duration_since(Instant::now());
     let mut timer = pin!(monoio::time::sleep(left));
     poll_fn(|cx| {
-        if note.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Wake::Notified);
-        }
+        // the socket first: output that keeps coming must not starve reading
         if let Poll::Ready(r) = readable.as_mut().poll(cx) {
             return Poll::Ready(Wake::Readable(r));
+        }
+        if note.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Wake::Notified);
         }
         if timer.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Wake::Timer);
