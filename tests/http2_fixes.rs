@@ -227,3 +227,110 @@ h2_modes! {
         assert!(got < DECLARED, "the origin got a complete body: {got}");
     }
 }
+
+/// A raw h2c client frame: length, type, flags, stream, payload.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let n = payload.len();
+    let mut f = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, kind, flags];
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// HPACK literal (never indexed) with an indexed name.
+fn lit(index: u8, value: &str) -> Vec<u8> {
+    let mut v = vec![0x10 | index, value.len() as u8];
+    if index >= 15 {
+        v = vec![0x1f, index - 15, value.len() as u8];
+    }
+    v.extend_from_slice(value.as_bytes());
+    v
+}
+
+/// Reads frames until one satisfies `f` (bounded by the socket's read timeout); the frames
+/// read are returned as (type, flags, stream, payload).
+fn read_until(
+    s: &mut std::net::TcpStream,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(u8, u8, u32, &[u8]) -> bool,
+) -> Option<Vec<(u8, u8, u32, Vec<u8>)>> {
+    let mut seen = Vec::new();
+    loop {
+        while buf.len() >= 9 {
+            let len =
+                (usize::from(buf[0]) << 16) | (usize::from(buf[1]) << 8) | usize::from(buf[2]);
+            if buf.len() < 9 + len {
+                break;
+            }
+            let (kind, flags) = (buf[3], buf[4]);
+            let stream = u32::from_be_bytes([buf[5], buf[6], buf[7], buf[8]]) & 0x7fff_ffff;
+            let payload = buf[9..9 + len].to_vec();
+            buf.drain(..9 + len);
+            let hit = f(kind, flags, stream, &payload);
+            seen.push((kind, flags, stream, payload));
+            if hit {
+                return Some(seen);
+            }
+        }
+        let mut chunk = [0u8; 16384];
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+mod raw {
+    use super::*;
+
+    both_drivers! {
+        fn a_padded_body_within_one_window_is_not_stalled(d) {
+            use std::io::Write;
+            let o = Origin::echo();
+            let g = gateway(d, o.addr, "");
+            let mut s = std::net::TcpStream::connect(g.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+            s.write_all(&frame(4, 0, 0, &[])).unwrap();
+            // a POST declaring 50 000 bytes (more than half the 65 535-byte window, less than it)
+            const LEN: usize = 50_000;
+            let mut block = vec![0x83, 0x86]; // :method POST, :scheme http
+            block.extend(lit(4, "/api/padded"));
+            block.extend(lit(1, "localhost"));
+            block.extend(lit(28, &LEN.to_string())); // content-length
+            s.write_all(&frame(1, 0x4, 1, &block)).unwrap();
+            // 500 data bytes + 255 of padding per frame, within the windows the gateway gives
+            let (mut conn_window, mut stream_window) = (65_535i64, 65_535i64);
+            let mut buf = Vec::new();
+            let mut sent = 0;
+            while sent < LEN {
+                let n = 500.min(LEN - sent);
+                let cost = (n + 256) as i64;
+                while conn_window < cost || stream_window < cost {
+                    let got = read_until(&mut s, &mut buf, |k, _, _, _| k == 8);
+                    let frames = got.expect("a WINDOW_UPDATE: the padded body must not stall");
+                    for (k, _, id, p) in frames {
+                        if k == 8 && p.len() == 4 {
+                            let inc = i64::from(u32::from_be_bytes([p[0], p[1], p[2], p[3]]));
+                            if id == 0 { conn_window += inc } else if id == 1 { stream_window += inc }
+                        }
+                    }
+                }
+                let mut payload = vec![255u8];
+                payload.extend(std::iter::repeat_n(b'x', n));
+                payload.extend(std::iter::repeat_n(0u8, 255));
+                let end = if sent + n == LEN { 0x1 } else { 0 };
+                s.write_all(&frame(0, 0x8 | end, 1, &payload)).unwrap();
+                conn_window -= cost;
+                stream_window -= cost;
+                sent += n;
+            }
+            // the response HEADERS (type 1) on stream 1
+            let got = read_until(&mut s, &mut buf, |k, _, id, _| k == 1 && id == 1);
+            assert!(got.is_some(), "the response came");
+            let r = o.requests();
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].body.len(), LEN);
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! for body bytes bounded by `body_read_ms` and, as over HTTP/1, by the minimum body rate over
 //! the time spent waiting for the client (408 `BodyTooSlow`), the payload by `max_body_bytes`
 //! (413). A body
-//! with a declared length that fits one stream window is held back until it ended, so a
+//! with a declared length that fits half a stream window is held back until it ended, so a
 //! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; a larger
 //! one streams, but its last declared byte is handed out only after END_STREAM, so a later
 //! reset, stream error or extra DATA fails the read with [`GatewayError::ClientGone`] while the
@@ -432,11 +432,13 @@ impl Session for H2Stream {
         if head.expect_continue && st.body == BodyState::Partial {
             self.continue_if_waiting()?;
         }
-        // A declared length that fits one stream window: hold the body until it ended, so a
-        // length mismatch (a stream error) is found before the origin sees anything.
+        // A declared length that fits half a stream window: hold the body until it ended, so a
+        // length mismatch (a stream error) is found before the origin sees anything. Half: the
+        // client's padding (RFC 9113 §6.1) uses the window too and is credited only once it
+        // adds up to half a window, so a held body up to half can always arrive whole.
         let window = u64::from(self.shared.borrow().stream_window);
         if let BodyKind::Length(n) = head.body {
-            if n > 0 && n <= window && st.body == BodyState::Partial {
+            if n > 0 && n <= window / 2 && st.body == BodyState::Partial {
                 self.hold_until_end(&mut body).await?;
             }
         }
