@@ -247,13 +247,16 @@ fn lit(index: u8, value: &str) -> Vec<u8> {
     v
 }
 
+/// A frame read: type, flags, stream, payload.
+type RawFrame = (u8, u8, u32, Vec<u8>);
+
 /// Reads frames until one satisfies `f` (bounded by the socket's read timeout); the frames
 /// read are returned as (type, flags, stream, payload).
 fn read_until(
     s: &mut std::net::TcpStream,
     buf: &mut Vec<u8>,
     mut f: impl FnMut(u8, u8, u32, &[u8]) -> bool,
-) -> Option<Vec<(u8, u8, u32, Vec<u8>)>> {
+) -> Option<Vec<RawFrame>> {
     let mut seen = Vec::new();
     loop {
         while buf.len() >= 9 {
