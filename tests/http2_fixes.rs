@@ -336,4 +336,70 @@ mod raw {
             assert_eq!(r[0].body.len(), LEN);
         }
     }
+
+    /// Connects a raw h2c client: preface, empty SETTINGS, and (when `ack`) the acknowledgment of
+    /// the gateway's SETTINGS.
+    fn raw_client(addr: SocketAddr, ack: bool) -> std::net::TcpStream {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        s.write_all(&frame(4, 0, 0, &[])).unwrap();
+        if ack {
+            s.write_all(&frame(4, 0x1, 0, &[])).unwrap();
+        }
+        s
+    }
+
+    /// The header block of a GET for `path`.
+    fn get_block(path: &str) -> Vec<u8> {
+        let mut block = vec![0x82, 0x86]; // :method GET, :scheme http
+        block.extend(lit(4, path));
+        block.extend(lit(1, "localhost"));
+        block
+    }
+
+    /// The GOAWAY's error code (type 7: last stream id, then the code).
+    fn goaway_code(kind: u8, p: &[u8]) -> Option<u32> {
+        (kind == 7 && p.len() >= 8).then(|| u32::from_be_bytes([p[4], p[5], p[6], p[7]]))
+    }
+
+    mod bounds {
+        use super::*;
+
+        both_drivers! {
+            fn a_header_block_left_unfinished_gets_goaway(d) {
+                use std::io::Write;
+                let o = Origin::echo();
+                let g = gateway(d, o.addr, "[server.timeouts]\nheader_read_ms = 300\nkeepalive_idle_ms = 60000");
+                let mut s = raw_client(g.addr, true);
+                let mut buf = Vec::new();
+                s.write_all(&frame(1, 0x5, 1, &get_block("/hello"))).unwrap();
+                let got = read_until(&mut s, &mut buf, |k, _, id, _| k == 1 && id == 1);
+                assert!(got.is_some(), "the first request was answered");
+                // HEADERS without END_HEADERS, and no CONTINUATION ever
+                s.write_all(&frame(1, 0x1, 3, &get_block("/hello"))).unwrap();
+                let started = Instant::now();
+                let got = read_until(&mut s, &mut buf, |k, _, _, p| goaway_code(k, p).is_some());
+                let frames = got.expect("a GOAWAY for the unfinished header block");
+                let (k, _, _, p) = frames.last().unwrap();
+                assert_eq!(goaway_code(*k, p), Some(1), "PROTOCOL_ERROR");
+                assert!(started.elapsed() < Duration::from_secs(10), "bounded by header_read_ms, not the idle timeout");
+            }
+
+            fn unacknowledged_settings_get_goaway_settings_timeout(d) {
+                use std::io::Write;
+                let o = Origin::start(|_| Reply::After(Duration::from_secs(30), Box::new(Reply::ok("late"))));
+                let g = gateway(d, o.addr, "");
+                // the client never acknowledges the gateway's SETTINGS, and keeps a stream open
+                let mut s = raw_client(g.addr, false);
+                let mut buf = Vec::new();
+                s.write_all(&frame(1, 0x5, 1, &get_block("/api/slow"))).unwrap();
+                let got = read_until(&mut s, &mut buf, |k, _, _, p| goaway_code(k, p).is_some());
+                let frames = got.expect("a GOAWAY");
+                let (k, _, _, p) = frames.last().unwrap();
+                assert_eq!(goaway_code(*k, p), Some(4), "SETTINGS_TIMEOUT");
+            }
+        }
+    }
 }

@@ -74,6 +74,16 @@ pub fn goaway_reason(e: &ConnError) -> &'static str {
 pub const REASON_IDLE: &str = "idle_timeout";
 /// Draining worker or closed listener.
 pub const REASON_DRAIN: &str = "drain";
+/// Our SETTINGS not acknowledged within [`SETTINGS_ACK_TIMEOUT`] (RFC 9113 §6.5.3).
+pub const REASON_SETTINGS: &str = "settings_timeout";
+/// A header block (HEADERS without END_HEADERS) not completed within `header_read_ms`.
+pub const REASON_HEADER_BLOCK: &str = "header_block_timeout";
+
+/// How long a client may leave our SETTINGS unacknowledged (RFC 9113 §6.5.3: then a
+/// connection error SETTINGS_TIMEOUT). A client acknowledges in one round trip; this bounds a
+/// peer that never does (it would keep us on settings it has not agreed to).
+pub const SETTINGS_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Every active stream waited `zero_window_timeout_ms` for send room with no progress.
 pub const REASON_ZERO_WINDOW: &str = "zero_window_stall";
 
@@ -146,6 +156,9 @@ pub async fn serve(
     let mut phase = Phase::Serving;
     let mut idle_since = Instant::now();
     let mut served_any = false;
+    let settings_sent = Instant::now();
+    // since when a header block waits for its CONTINUATION
+    let mut block_since: Option<Instant> = None;
     loop {
         if !input.is_empty() && phase != Phase::Failed {
             let mut r = shared.borrow_mut().conn.recv(&mut input, &mut events);
@@ -212,11 +225,27 @@ pub async fn serve(
         if phase == Phase::GoingAway && active == 0 {
             break;
         }
-        let deadline = if active > 0 {
+        let header_read = w.with_current(|g| g.config.server.timeouts.header_read);
+        let (late, due) = handshake_deadlines(
+            &shared.borrow().conn,
+            settings_sent,
+            &mut block_since,
+            header_read,
+        );
+        if let Some((code, reason)) = late {
+            let _ = shared.borrow_mut().conn.abort(code, reason);
+            w.with_current(|g| g.metrics.http2_goaway(reason));
+            phase = Phase::Failed;
+            continue; // flush the GOAWAY, then close
+        }
+        let mut deadline = if active > 0 {
             Instant::now() + STATE_CHECK
         } else {
             idle_since + idle_limit
         };
+        if let Some(due) = due {
+            deadline = deadline.min(due);
+        }
         match wait(&stream, &shared, deadline).await {
             Wake::Readable(Err(_)) => break,
             Wake::Readable(Ok(())) => {
@@ -252,6 +281,37 @@ pub async fn serve(
     if input.capacity() != 0 {
         w.buffers.give(input);
     }
+}
+
+/// The bounds on the client's side of the protocol's bookkeeping: its acknowledgment of our
+/// SETTINGS ([`SETTINGS_ACK_TIMEOUT`], RFC 9113 §6.5.3) and a header block's CONTINUATION
+/// frames (`header_read_ms`, as for an HTTP/1 head). Returns the code and metric reason of the
+/// one passed, if any, and the earliest time one will pass otherwise.
+fn handshake_deadlines(
+    conn: &Connection,
+    settings_sent: Instant,
+    block_since: &mut Option<Instant>,
+    header_read: Duration,
+) -> (Option<(ErrorCode, &'static str)>, Option<Instant>) {
+    let now = Instant::now();
+    let mut due: Option<Instant> = None;
+    if conn.settings_pending() {
+        let at = settings_sent + SETTINGS_ACK_TIMEOUT;
+        if now >= at {
+            return (Some((ErrorCode::SettingsTimeout, REASON_SETTINGS)), None);
+        }
+        due = Some(at);
+    }
+    if conn.header_block_pending() {
+        let at = *block_since.get_or_insert(now) + header_read;
+        if now >= at {
+            return (Some((ErrorCode::ProtocolError, REASON_HEADER_BLOCK)), None);
+        }
+        due = Some(due.map_or(at, |d| d.min(at)));
+    } else {
+        *block_since = None;
+    }
+    (None, due)
 }
 
 /// Writes every byte of output queued so far, including what streams add meanwhile. False:
