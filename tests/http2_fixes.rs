@@ -387,7 +387,36 @@ mod raw {
                 assert!(started.elapsed() < Duration::from_secs(10), "bounded by header_read_ms, not the idle timeout");
             }
 
-            fn unacknowledged_settings_get_goaway_settings_timeout(d) {
+            fn a_malformed_request_head_is_counted_as_a_reset(d) {
+            use std::io::Write;
+            let o = Origin::echo();
+            let g = gateway(d, o.addr, "[admin]\nlisten = \"127.0.0.1:0\"");
+            let mut s = raw_client(g.addr, true);
+            let mut buf = Vec::new();
+            // no :path: malformed (RFC 9113 §8.3.1), a stream error before any request
+            let mut block = vec![0x82, 0x86];
+            block.extend(lit(1, "localhost"));
+            s.write_all(&frame(1, 0x5, 1, &block)).unwrap();
+            let got = read_until(&mut s, &mut buf, |k, _, id, _| k == 3 && id == 1);
+            assert!(got.is_some(), "RST_STREAM for the malformed head");
+            let admin = g.handle().admin_addr().unwrap();
+            let series = "tollgate_http2_streams_reset_total ";
+            let until = Instant::now() + Duration::from_secs(20);
+            loop {
+                let text = get(admin, "/metrics").text();
+                let n: u64 = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(series)?.parse().ok())
+                    .unwrap_or(0);
+                if n == 1 {
+                    break;
+                }
+                assert!(Instant::now() < until, "the reset was not counted: {n}");
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        fn unacknowledged_settings_get_goaway_settings_timeout(d) {
                 use std::io::Write;
                 let o = Origin::start(|_| Reply::After(Duration::from_secs(30), Box::new(Reply::ok("late"))));
                 let g = gateway(d, o.addr, "");

@@ -304,6 +304,9 @@ pub struct Connection {
     /// Boxed: a block in progress is rare, the idle connection stays small.
     pending: Option<Box<PendingBlock>>,
     counters: Counters,
+    /// Streams reset for a stream error before any event announced them (a malformed
+    /// request head), not yet taken by [`Connection::take_silent_resets`].
+    silent_resets: u32,
     out: BytesMut,
     /// Bytes of `out` we queued on our own since the last `take_output` (acks, resets).
     control_out: usize,
@@ -378,6 +381,7 @@ impl Connection {
             conn_woken_in: 0,
             pending: None,
             counters: Counters::new(now),
+            silent_resets: 0,
             out,
             control_out: 0,
             limits,
@@ -454,6 +458,12 @@ impl Connection {
     pub fn reset_counted(&mut self, id: u32, code: ErrorCode) -> Result<(), ConnError> {
         self.reset(id, code);
         self.count_reset(Abuse::RapidReset)
+    }
+
+    /// Streams reset for a stream error that no event announced (a malformed request head is
+    /// reset before any `Event::Request`) since the last call: the driver counts them.
+    pub fn take_silent_resets(&mut self) -> u32 {
+        std::mem::take(&mut self.silent_resets)
     }
 
     /// The driver refuses a stream the protocol accepted (its own resources for streams are

@@ -472,6 +472,20 @@ fn a_driver_reset_for_a_stall_is_counted() {
     assert_eq!(out.last().map(|f| f.kind), Some(f::GOAWAY), "{out:?}");
 }
 
+/// A malformed request head is reset without an event: the driver learns of it by the count.
+#[test]
+fn a_malformed_head_is_a_silent_reset_the_driver_can_count() {
+    let mut p = Peer::default();
+    let mut fields = get("/");
+    fields.retain(|(n, _)| n != ":path");
+    let h = p.headers(1, &fields, true);
+    assert!(p.send(&h).is_ok());
+    p.expect_rst(1, E::ProtocolError);
+    assert!(p.take_events().is_empty());
+    assert_eq!(p.conn.take_silent_resets(), 1);
+    assert_eq!(p.conn.take_silent_resets(), 0, "taken");
+}
+
 /// The driver's own connection error: GOAWAY with its code, the connection failed, once.
 #[test]
 fn a_driver_abort_sends_one_goaway() {

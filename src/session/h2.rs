@@ -175,6 +175,10 @@ pub async fn serve(
                     r = Err(e);
                 }
             }
+            let silent = shared.borrow_mut().conn.take_silent_resets();
+            if silent > 0 {
+                w.with_current(|g| (0..silent).for_each(|_| g.metrics.http2_stream_reset()));
+            }
             if let Err(e) = r {
                 w.with_current(|g| g.metrics.http2_goaway(goaway_reason(&e)));
                 phase = Phase::Failed;
