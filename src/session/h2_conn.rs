@@ -325,6 +325,28 @@ pub async fn send_room(s: &SharedRef, id: u32, max_out: usize) -> Option<usize> 
     .await
 }
 
+/// Waits until less than `max_out` bytes of output are unwritten, so a stream may queue a
+/// HEADERS frame (head or trailers; not flow-controlled, RFC 9113 §6.9). False: the stream was
+/// reset, its inbox dropped, or the connection closed.
+pub async fn out_room(s: &SharedRef, id: u32, max_out: usize) -> bool {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed {
+            return Poll::Ready(false);
+        }
+        match sh.streams.get(&id) {
+            Some(ib) if ib.end != BodyEnd::Reset => {}
+            _ => return Poll::Ready(false),
+        }
+        if sh.out.len() < max_out {
+            return Poll::Ready(true);
+        }
+        sh.out_waiters.push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
 /// Resolves once stream `id` was reset, its inbox dropped, or the connection closed: the
 /// client will not take its response (see [`crate::session::Session::client_gone`]).
 pub async fn client_gone(s: &SharedRef, id: u32) {
@@ -359,4 +381,40 @@ pub async fn written_past(s: &SharedRef, mark: u64) -> bool {
         Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::http2::Limits;
+
+    /// A head (or trailers) waits while the connection's unwritten output is at the bound, and
+    /// goes once it was written; a reset stream does not wait.
+    #[test]
+    fn a_head_waits_for_output_room() {
+        let sh = Shared::new(Connection::new(Limits::default()), 65_535);
+        let s: SharedRef = Rc::new(RefCell::new(sh));
+        s.borrow_mut().streams.insert(1, Inbox::new(true));
+        s.borrow_mut().out = BytesMut::from(&[0u8; 100][..]);
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut f = pin!(out_room(&s, 1, 100));
+            assert_eq!(f.as_mut().poll(&mut cx), Poll::Pending, "100 bytes unwritten");
+            let out = std::mem::take(&mut s.borrow_mut().out);
+            s.borrow_mut().wrote(out.len());
+            assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(true));
+        }
+        s.borrow_mut().out = BytesMut::from(&[0u8; 100][..]);
+        if let Some(ib) = s.borrow_mut().streams.get_mut(&1) {
+            ib.end = BodyEnd::Reset;
+        }
+        let mut f = pin!(out_room(&s, 1, 100));
+        assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(false), "reset: no wait");
+    }
 }

@@ -33,7 +33,8 @@ use bytes::{Bytes, BytesMut};
 use super::h1_body::Pace;
 use super::h2::{goaway_reason, REASON_ZERO_WINDOW};
 use super::h2_conn::{
-    client_gone, send_room, wait_stream, written_past, BodyEnd, SharedRef, Stall, WaitingRoom,
+    client_gone, out_room, send_room, wait_stream, written_past, BodyEnd, SharedRef, Stall,
+    WaitingRoom,
 };
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
@@ -167,7 +168,12 @@ impl H2Stream {
     }
 
     /// Queues the response head. `end`: no DATA follows.
-    fn send_head(&mut self, h: &H2ResponseHead, end: bool) -> Result<(), GatewayError> {
+    /// Waits first for the connection's unwritten output to fall below [`FLUSH_BYTES`] (as DATA
+    /// does): many streams answering a client that reads nothing cannot pile up heads.
+    async fn send_head(&mut self, h: &H2ResponseHead, end: bool) -> Result<(), GatewayError> {
+        if !out_room(&self.shared, self.id, FLUSH_BYTES).await {
+            return Err(GatewayError::ClientGone);
+        }
         let mut sh = self.shared.borrow_mut();
         let r = sh
             .conn
@@ -343,7 +349,7 @@ impl H2Stream {
             _ => Bytes::new(),
         };
         let (head_len, payload) = (h.fields.bytes() as u64, body.len() as u64);
-        self.send_head(&h, body.is_empty())?;
+        self.send_head(&h, body.is_empty()).await?;
         if !body.is_empty() {
             self.send_data(w, body, true).await?;
         }
@@ -607,13 +613,13 @@ impl Session for H2Stream {
         st.head_out += head_len;
         st.bytes_out += head_len;
         if h.body == BodyPlan::None {
-            self.send_head(&h, true)?;
+            self.send_head(&h, true).await?;
             self.written().await?;
             st.response = ResponseState::Complete;
             // the origin's message is reusable only if its (empty) body ended here
             return Ok(matches!(first, BodyChunk::End { .. }));
         }
-        self.send_head(&h, false)?;
+        self.send_head(&h, false).await?;
         let mut step = first;
         loop {
             match step {
@@ -625,6 +631,10 @@ impl Session for H2Stream {
                     if trailers.is_empty() {
                         self.send_data(w, Bytes::new(), true).await?;
                     } else {
+                        // trailers wait for output room like the head and DATA
+                        if !out_room(&self.shared, self.id, FLUSH_BYTES).await {
+                            return Err(GatewayError::ClientGone);
+                        }
                         let f = trailer_fields(&trailers);
                         let mut sh = self.shared.borrow_mut();
                         let sent = sh.conn.send_trailers(self.id, f.iter());
