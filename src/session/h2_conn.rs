@@ -405,7 +405,11 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         {
             let mut f = pin!(out_room(&s, 1, 100));
-            assert_eq!(f.as_mut().poll(&mut cx), Poll::Pending, "100 bytes unwritten");
+            assert_eq!(
+                f.as_mut().poll(&mut cx),
+                Poll::Pending,
+                "100 bytes unwritten"
+            );
             let out = std::mem::take(&mut s.borrow_mut().out);
             s.borrow_mut().wrote(out.len());
             assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(true));
@@ -415,6 +419,10 @@ mod tests {
             ib.end = BodyEnd::Reset;
         }
         let mut f = pin!(out_room(&s, 1, 100));
-        assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(false), "reset: no wait");
+        assert_eq!(
+            f.as_mut().poll(&mut cx),
+            Poll::Ready(false),
+            "reset: no wait"
+        );
     }
 }
