@@ -416,6 +416,24 @@ mod raw {
             }
         }
 
+        fn an_idle_connection_gets_goaway_when_the_gateway_drains(d) {
+            use std::io::Write;
+            let o = Origin::echo();
+            let g = gateway(d, o.addr, "[server.timeouts]\nkeepalive_idle_ms = 60000");
+            let mut s = raw_client(g.addr, true);
+            let mut buf = Vec::new();
+            s.write_all(&frame(1, 0x5, 1, &get_block("/hello"))).unwrap();
+            let got = read_until(&mut s, &mut buf, |k, _, id, _| k == 1 && id == 1);
+            assert!(got.is_some(), "the request was answered");
+            // the connection is idle now; the drain must still say GOAWAY (not just close)
+            let stopper = thread::spawn(move || g.stop());
+            let got = read_until(&mut s, &mut buf, |k, _, _, p| goaway_code(k, p).is_some());
+            let frames = got.expect("a GOAWAY before the close");
+            let (k, _, _, p) = frames.last().unwrap();
+            assert_eq!(goaway_code(*k, p), Some(0), "NO_ERROR");
+            stopper.join().unwrap();
+        }
+
         fn unacknowledged_settings_get_goaway_settings_timeout(d) {
                 use std::io::Write;
                 let o = Origin::start(|_| Reply::After(Duration::from_secs(30), Box::new(Reply::ok("late"))));

@@ -104,13 +104,19 @@ enum Phase {
     Failed,
 }
 
-/// Decrements the worker's open-connection count however the connection ends.
-struct OpenGuard<'a>(&'a Worker);
+/// Decrements the worker's open-connection counts however the connection ends, and frees its
+/// drain-waker slot (keyed `.1`).
+struct OpenGuard<'a>(&'a Worker, usize);
 
 impl Drop for OpenGuard<'_> {
     fn drop(&mut self) {
+        if let Ok(mut m) = self.0.drain_wakers.try_borrow_mut() {
+            m.remove(&self.1);
+        }
         let c = &self.0.open_connections;
         c.set(c.get().saturating_sub(1));
+        let h = &self.0.h2_connections;
+        h.set(h.get().saturating_sub(1));
     }
 }
 
@@ -142,7 +148,6 @@ pub async fn serve(
     w: Rc<Worker>,
     task: StreamTask,
 ) {
-    let _open = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
     facts.protocol = Protocol::Http2;
     let facts = Rc::new(facts);
@@ -150,6 +155,11 @@ pub async fn serve(
     let mut shared = Shared::new(Connection::new(limits), limits.initial_window_size);
     shared.max_streams = usize::try_from(limits.max_concurrent_streams).unwrap_or(usize::MAX);
     let shared: SharedRef = Rc::new(RefCell::new(shared));
+    w.h2_connections.set(w.h2_connections.get() + 1);
+    // this connection's key in the worker's drain wakers: the address of its shared state,
+    // unique while it lives
+    let key = Rc::as_ptr(&shared) as usize;
+    let _open = OpenGuard(&w, key);
     let _close = CloseOnDrop(shared.clone());
     shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
     let mut events = Vec::new();
@@ -250,7 +260,8 @@ pub async fn serve(
         if let Some(due) = due {
             deadline = deadline.min(due);
         }
-        match wait(&stream, &shared, deadline).await {
+        let drain = (phase == Phase::Serving).then_some((&*w, key));
+        match wait(&stream, &shared, deadline, drain).await {
             Wake::Readable(Err(_)) => break,
             Wake::Readable(Ok(())) => {
                 if input.capacity() == 0 {
@@ -347,12 +358,29 @@ async fn flush_batch(shared: &SharedRef, stream: &mut Stream, limit: Duration) -
 
 /// Waits for the socket, a stream's notification or the deadline, whichever comes first. The
 /// readiness wait lends no buffer, so dropping it (when another branch wins) loses nothing.
-async fn wait(stream: &Stream, shared: &SharedRef, deadline: Instant) -> Wake {
+/// `drain`: the worker and this connection's key, while the drain is still to be noticed.
+async fn wait(
+    stream: &Stream,
+    shared: &SharedRef,
+    deadline: Instant,
+    drain: Option<(&Worker, usize)>,
+) -> Wake {
     let mut readable = pin!(stream.readable());
     let mut note = pin!(notified(shared));
     let left = deadline.saturating_duration_since(Instant::now());
     let mut timer = pin!(monoio::time::sleep(left));
+    let mut registered = false;
     poll_fn(|cx| {
+        // the drain wakes this wait (an idle connection sends its GOAWAY at once)
+        if let Some((w, key)) = drain {
+            if w.draining.get() {
+                return Poll::Ready(Wake::Timer);
+            }
+            if !registered {
+                w.drain_wakers.borrow_mut().insert(key, cx.waker().clone());
+                registered = true;
+            }
+        }
         // the socket first: output that keeps coming must not starve reading
         if let Poll::Ready(r) = readable.as_mut().poll(cx) {
             return Poll::Ready(Wake::Readable(r));

@@ -157,9 +157,25 @@ pub struct Worker {
     pub busy: Cell<usize>,
     /// Set when the process drains: finish the current request, then close.
     pub draining: Cell<bool>,
+    /// HTTP/2 connections open on this worker: a drain waits for them too (each sends its
+    /// GOAWAY and closes; bounded by `shutdown_ms`).
+    pub h2_connections: Cell<usize>,
+    /// HTTP/2 connections' wakers (one slot per connection, keyed by its own id, removed when
+    /// it closes), woken when the drain starts ([`Worker::start_drain`]).
+    pub drain_wakers: std::cell::RefCell<ahash::AHashMap<usize, std::task::Waker>>,
 }
 
 impl Worker {
+    /// Starts the drain: sets `draining` and wakes the idle HTTP/2 connections, which send
+    /// GOAWAY(NO_ERROR) and close (HTTP/1 connections see the flag after their request).
+    pub fn start_drain(&self) {
+        self.draining.set(true);
+        let wakers = std::mem::take(&mut *self.drain_wakers.borrow_mut());
+        for (_, w) in wakers {
+            w.wake();
+        }
+    }
+
     pub fn new(id: usize, driver: DriverKind, first: Generation) -> Self {
         let server = &first.config.server;
         Worker {
@@ -177,6 +193,8 @@ impl Worker {
             open_connections: Cell::new(0),
             busy: Cell::new(0),
             draining: Cell::new(false),
+            h2_connections: Cell::new(0),
+            drain_wakers: std::cell::RefCell::new(ahash::AHashMap::new()),
             generation: RefCell::new(Rc::new(first)),
         }
     }
