@@ -424,12 +424,19 @@ x-request-id: {rid}\r\n\r\n"
         let stopper = thread::spawn(move || g.stop());
         let r = c.rt.block_on(pending).unwrap().unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "late"));
-        // GOAWAY(NO_ERROR), then the close: a clean end for the client
+        // the GOAWAY(NO_ERROR) came before the response ended: the client itself refuses a new
+        // stream because of it (a plain close, without GOAWAY, would give an I/O error)
+        let req = c.req("GET", "/hello", &[]);
+        let e = c
+            .send(req, None)
+            .expect_err("no new stream after the GOAWAY");
+        assert!(e.is_go_away() && e.is_remote(), "a GOAWAY from the gateway: {e:?}");
+        assert_eq!(e.reason(), Some(h2::Reason::NO_ERROR), "{e:?}");
         assert!(c.closed().is_ok());
         stopper.join().unwrap();
     }
 
-    fn a_response_stalled_on_a_zero_window_is_reset(d) {
+    fn a_connection_stalled_on_a_zero_window_gets_goaway(d) {
         let o = Origin::start(|_| Reply::Stream(1 << 20));
         let g = start(d, &o, &format!("[server.http2]\nzero_window_timeout_ms = 300\n{ADMIN}"));
         let c = H2::connect(g.addr);
@@ -450,15 +457,57 @@ x-request-id: {rid}\r\n\r\n"
             }
         });
         assert!(got <= 65_535, "no more than the client's window: {got}");
-        let e = err.expect("the stream was reset");
-        assert_eq!(e.reason(), Some(h2::Reason::CANCEL), "{e}");
-        // the connection goes on
+        // the only stream waits on a window the client never opens: a connection-level
+        // defence (a client starving every stream holds responses and origin connections)
+        assert!(err.is_some(), "the response did not complete");
         let mut c = c;
-        assert_eq!(c.get("/hello").status, 200);
+        let e = c.closed().expect_err("the connection ended with an error code");
+        assert!(e.is_go_away() && e.is_remote(), "{e:?}");
+        assert_eq!(e.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{e}");
+        let admin = g.handle().admin_addr().unwrap();
+        let series = "tollgate_http2_goaway_total{reason=\"zero_window_stall\"}";
+        eventually("the GOAWAY counted", || metric(admin, series) == 1);
+    }
+
+    fn a_stalled_stream_beside_a_busy_one_is_reset_alone(d) {
+        let o = Origin::start(|r| {
+            if r.target.contains("slow") {
+                Reply::After(Duration::from_millis(1500), Box::new(Reply::ok("late")))
+            } else {
+                Reply::Stream(1 << 20)
+            }
+        });
+        let g = start(d, &o, &format!("[server.http2]\nzero_window_timeout_ms = 300\n{ADMIN}"));
+        let mut c = H2::connect(g.addr);
+        let slow = c.req("GET", "/api/slow", &[]);
+        let pending = c.rt.spawn(fetch(c.send.clone(), slow, None));
+        let req = c.req("GET", "/api/big", &[]);
+        let send = c.send.clone();
+        let err = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            let (resp, _) = send.send_request(req, true).unwrap();
+            let mut body = resp.await.unwrap().into_body();
+            loop {
+                match body.data().await {
+                    Some(Ok(_)) => {} // releasing nothing
+                    Some(Err(e)) => return Some(e),
+                    None => return None,
+                }
+            }
+        });
+        // the other stream waits on its origin, not on the client: only this one is reset
+        let e = err.expect("the stream was reset");
+        assert!(!e.is_go_away(), "{e:?}");
+        assert_eq!(e.reason(), Some(h2::Reason::CANCEL), "{e}");
+        let r = c.rt.block_on(pending).unwrap().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "late"));
+        assert_eq!(c.get("/hello").status, 200, "the connection goes on");
         let admin = g.handle().admin_addr().unwrap();
         eventually("the reset counted", || {
             metric(admin, "tollgate_http2_streams_reset_total") >= 1
         });
+        let series = "tollgate_http2_goaway_total{reason=\"zero_window_stall\"}";
+        assert_eq!(metric(admin, series), 0);
     }
 
     fn an_idle_connection_gets_goaway_and_closes(d) {

@@ -48,7 +48,9 @@ pub mod upgrade;
 pub use pool::{Upstream, UpstreamConn};
 pub use request::{InvalidHead, OutboundHead};
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -78,6 +80,31 @@ pub trait BodySource {
     /// Streams the rest of the body onto `dst`. Called at most once per exchange (a streamed
     /// body cannot be replayed).
     async fn send_rest(&mut self, dst: &mut Stream) -> Result<(), GatewayError>;
+
+    /// Resolves once whoever the request is for is gone (an HTTP/2 stream reset by its
+    /// client): the exchange stops waiting for the response head and releases the connection
+    /// as not reusable. Default: never.
+    async fn requester_gone(&self) {
+        std::future::pending::<()>().await
+    }
+}
+
+/// Runs `work` unless `stop` resolves first (then `None`: `work` is dropped, so it must own
+/// nothing that dropping it would lose, e.g. an origin connection the caller releases).
+/// `work` is polled first: a result that is ready wins.
+pub async fn unless<T>(work: impl Future<Output = T>, stop: impl Future<Output = ()>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut stop = std::pin::pin!(stop);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// The source of a request sent whole.
@@ -159,7 +186,13 @@ pub async fn exchange(
                 return Err(e);
             }
         }
-        match read_response_head(cx, &mut uc, req.is_head, timeout, Switch::Refused).await {
+        let head = read_response_head(cx, &mut uc, req.is_head, timeout, Switch::Refused);
+        let Some(head) = unless(head, body.requester_gone()).await else {
+            // the response has nobody to go to: the connection is mid-exchange, never reused
+            cx.buffers.give(up.release(uc, false));
+            return Err(GatewayError::ClientGone);
+        };
+        match head {
             Ok(rh) => {
                 if rh.status >= 500 {
                     up.note_error(uc.target); // passive health: 5xx count as failures

@@ -300,6 +300,9 @@ pub struct Connection {
     /// Boxed: a block in progress is rare, the idle connection stays small.
     pending: Option<Box<PendingBlock>>,
     counters: Counters,
+    /// Streams reset for a stream error before any event announced them (a malformed
+    /// request head), not yet taken by [`Connection::take_silent_resets`].
+    silent_resets: u32,
     out: BytesMut,
     /// Bytes of `out` we queued on our own since the last `take_output` (acks, resets).
     control_out: usize,
@@ -376,6 +379,7 @@ impl Connection {
             conn_woken_in: 0,
             pending: None,
             counters: Counters::new(now),
+            silent_resets: 0,
             out,
             control_out: 0,
             limits,
@@ -446,10 +450,48 @@ impl Connection {
 
     /// Resets a stream (RST_STREAM queued); later frames for it are ignored per §5.1.
     pub fn reset(&mut self, id: u32, code: ErrorCode) {
+        if matches!(self.phase, Phase::Failed(_)) {
+            // after the GOAWAY of a connection error nothing more is sent (§5.4.1): the
+            // streams end with the connection
+            self.remove_stream(id);
+            return;
+        }
         if self.remove_stream(id).is_some() {
             frame::put_rst_stream(&mut self.out, id, code);
             self.remember(id, Closed::ByUs);
         }
+    }
+
+    /// [`Connection::reset`] for a stream the driver gives up on because of the client (its
+    /// response stalled on a window it never opens), counted toward the reset limit like the
+    /// client's own resets. Err: the limit was passed, the connection failed (GOAWAY queued).
+    pub fn reset_counted(&mut self, id: u32, code: ErrorCode) -> Result<(), ConnError> {
+        self.reset(id, code);
+        self.count_reset(Abuse::RapidReset)
+    }
+
+    /// Streams reset for a stream error that no event announced (a malformed request head is
+    /// reset before any `Event::Request`) since the last call: the driver counts them.
+    pub fn take_silent_resets(&mut self) -> u32 {
+        std::mem::take(&mut self.silent_resets)
+    }
+
+    /// The driver refuses a stream the protocol accepted (its own resources for streams are
+    /// spent, e.g. the tasks of reset streams still run): RST_STREAM REFUSED_STREAM (§8.7, the
+    /// client may retry it), counted toward the reset limit like the protocol's own refusals.
+    /// Err: that limit was passed, the connection failed (GOAWAY queued).
+    pub fn refuse(&mut self, id: u32) -> Result<(), ConnError> {
+        if self.remove_stream(id).is_some() {
+            self.queue_control(|out| frame::put_rst_stream(out, id, ErrorCode::RefusedStream));
+            self.remember(id, Closed::ByUs);
+        }
+        self.count_reset(Abuse::TooManyStreams)
+    }
+
+    /// The driver ends the connection for a reason of its own (§5.4.1): GOAWAY(`code`,
+    /// `reason` as debug data) queued, nothing more processed. The first error wins.
+    pub fn abort(&mut self, code: ErrorCode, reason: &'static str) -> ConnError {
+        self.fail(code, reason, None)
     }
 
     /// A stream finished on our side (response complete or abandoned): frees its state. A

@@ -506,6 +506,9 @@ impl Connection {
         self.remember(id, Closed::ByUs);
         if known {
             events.push(Event::StreamError { id, code, reason });
+        } else {
+            // no event (the application never saw the stream): the driver still counts it
+            self.silent_resets = self.silent_resets.saturating_add(1);
         }
         self.count_reset(Abuse::RapidReset)
     }

@@ -455,3 +455,76 @@ fn a_client_crediting_every_frame_even_after_the_stream_closed_is_not_a_flood() 
     let r = flood(&mut p, 2_000, |_, _| window_update(0, 1));
     calm(r, &mut p, Abuse::ControlFlood);
 }
+
+/// The driver's refusal (its stream tasks are all busy): REFUSED_STREAM, the stream forgotten,
+/// and counted toward the reset limit: past it the connection fails (ENHANCE_YOUR_CALM).
+#[test]
+fn a_driver_refusal_is_a_reset_counted_toward_the_limit() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 2,
+        ..Limits::default()
+    });
+    p.open_get(1);
+    assert!(p.conn.refuse(1).is_ok());
+    p.expect_rst(1, E::RefusedStream);
+    assert_eq!(p.conn.active_streams(), 0);
+    p.open_get(3);
+    assert!(p.conn.refuse(3).is_ok());
+    p.expect_rst(3, E::RefusedStream);
+    p.open_get(5);
+    let r = p.conn.refuse(5);
+    calm(r, &mut p, Abuse::TooManyStreams);
+}
+
+/// A stream the driver resets for the client's sake counts toward the reset limit.
+#[test]
+fn a_driver_reset_for_a_stall_is_counted() {
+    let mut p = Peer::new(Limits {
+        max_resets_per_window: 1,
+        ..Limits::default()
+    });
+    p.open_get(1);
+    assert!(p.conn.reset_counted(1, E::Cancel).is_ok());
+    p.expect_rst(1, E::Cancel);
+    p.open_get(3);
+    let r = p.conn.reset_counted(3, E::Cancel);
+    let e = match r {
+        Err(e) => e,
+        Ok(()) => panic!("the second reset passes the limit"),
+    };
+    assert_eq!(
+        (e.code, e.abuse),
+        (E::EnhanceYourCalm, Some(Abuse::RapidReset))
+    );
+    let out = p.out();
+    assert_eq!(out.last().map(|f| f.kind), Some(f::GOAWAY), "{out:?}");
+}
+
+/// A malformed request head is reset without an event: the driver learns of it by the count.
+#[test]
+fn a_malformed_head_is_a_silent_reset_the_driver_can_count() {
+    let mut p = Peer::default();
+    let mut fields = get("/");
+    fields.retain(|(n, _)| n != ":path");
+    let h = p.headers(1, &fields, true);
+    assert!(p.send(&h).is_ok());
+    p.expect_rst(1, E::ProtocolError);
+    assert!(p.take_events().is_empty());
+    assert_eq!(p.conn.take_silent_resets(), 1);
+    assert_eq!(p.conn.take_silent_resets(), 0, "taken");
+}
+
+/// The driver's own connection error: GOAWAY with its code, the connection failed, once.
+#[test]
+fn a_driver_abort_sends_one_goaway() {
+    let mut p = Peer::default();
+    p.open_get(1);
+    let e = p.conn.abort(E::EnhanceYourCalm, "zero window stall");
+    assert_eq!((e.code, e.abuse), (E::EnhanceYourCalm, None));
+    let r = Err(e);
+    p.expect_goaway(r, E::EnhanceYourCalm);
+    assert_eq!(p.conn.error(), Some(e));
+    let again = p.conn.abort(E::NoError, "later");
+    assert_eq!(again.code, E::EnhanceYourCalm, "the first error stays");
+    assert!(!p.conn.has_output());
+}

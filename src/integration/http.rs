@@ -147,7 +147,13 @@ async fn forward<S: Session>(
     st.endpoint = endpoint;
     st.integration = Some(sent_at.elapsed());
     let (mut uc, rh) = sent?;
-    let result = super::relay::relay_response(w, conn, head, st, &mut uc, &rh, timeout).await;
+    // a client gone meanwhile (an HTTP/2 reset) stops the relay's origin reads: the origin
+    // connection is released as not reusable below, the lifecycle logs the exchange
+    let gone = conn.client_gone();
+    let relay = super::relay::relay_response(w, conn, head, st, &mut uc, &rh, timeout);
+    let result = client::unless(relay, gone)
+        .await
+        .unwrap_or(Err(GatewayError::ClientGone));
     st.integration = Some(sent_at.elapsed());
     let reusable = result.as_ref().is_ok_and(|&done| done) && rh.keep_alive;
     let buf = up.release(uc, reusable);
@@ -249,5 +255,9 @@ impl<S: Session> BodySource for ClientBody<'_, '_, S> {
                 }
             }
         }
+    }
+
+    async fn requester_gone(&self) {
+        self.conn.client_gone().await
     }
 }

@@ -382,8 +382,8 @@ fn tls_handshakes(out: &mut String, config: &Config, snaps: &[Snapshot]) {
 }
 
 /// `tollgate_http2_goaway_total{reason}` (GOAWAYs the gateway sent: an abuse defence's name,
-/// a protocol error, `idle_timeout`, `drain`) and `tollgate_http2_streams_reset_total`, summed
-/// over the workers. Always shown (zero without HTTP/2 traffic), so alerts need no absent().
+/// a protocol error, `idle_timeout`, `drain`, `zero_window_stall`) and
+/// `tollgate_http2_streams_reset_total`, summed over the workers. Always shown (zero without HTTP/2 traffic), so alerts need no absent().
 fn http2_families(out: &mut String, snaps: &[Snapshot]) {
     let mut goaway: std::collections::BTreeMap<&str, u64> = Default::default();
     let mut resets = 0u64;
@@ -397,7 +397,7 @@ fn http2_families(out: &mut String, snaps: &[Snapshot]) {
         out,
         "tollgate_http2_goaway_total",
         "counter",
-        "HTTP/2 connections the gateway ended with GOAWAY, by reason (abuse defence, protocol error, idle_timeout, drain).",
+        "HTTP/2 connections the gateway ended with GOAWAY, by reason (abuse defence, protocol error, idle_timeout, drain, zero_window_stall).",
     );
     for (reason, n) in goaway {
         let _ = writeln!(

@@ -4,11 +4,16 @@
 //! connection task (sessions do not import `proxy`): it counts the request in the worker's
 //! `busy` (a drain waits for it, as for an HTTP/1 request) and runs [`lifecycle::handle`] on the
 //! generation that was current when the request arrived, or [`lifecycle::reject_head`] for a
-//! head the translation refused. Leaves out: the connection (`crate::session::h2`).
+//! head the translation refused. A panic inside a stream's task is contained ([`Contained`]):
+//! the task ends, its stream is freed (RST_STREAM CANCEL when its response had not completed),
+//! the connection and the worker go on, as the server's connection tasks are guarded. Leaves
+//! out: the connection (`crate::session::h2`).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use super::lifecycle;
 use crate::error::GatewayError;
@@ -26,6 +31,40 @@ impl Drop for BusyGuard {
     }
 }
 
+/// Polls a stream's future and stops a panic inside it from unwinding into the runtime (which
+/// would end the worker and every connection on it): the task ends as if it returned, and
+/// dropping it frees what it held (the stream, the busy count). Stored inline in the task's
+/// one box.
+struct Contained<F>(F);
+
+impl<F: Future<Output = ()>> Future for Contained<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: structural pinning of the only field: `Contained` never moves `F` out, has no
+        // Drop impl and no `Unpin` impl that could expose it, so `F` stays pinned.
+        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(()),
+        }
+    }
+}
+
+/// Counts `work` in the worker's `busy` at once (not when the task first runs: a drain starting
+/// meanwhile waits for it) and boxes it, panics contained.
+fn guarded(
+    w: &Rc<Worker>,
+    work: impl Future<Output = ()> + 'static,
+) -> Pin<Box<dyn Future<Output = ()>>> {
+    w.busy.set(w.busy.get() + 1);
+    let busy = BusyGuard(w.clone());
+    Box::pin(Contained(async move {
+        let _busy = busy;
+        work.await;
+    }))
+}
+
 /// Serves one HTTP/2 request to completion (see the module docs).
 pub fn stream_task(
     w: Rc<Worker>,
@@ -33,11 +72,8 @@ pub fn stream_task(
     mut s: H2Stream,
     head: Result<RequestHead, GatewayError>,
 ) -> Pin<Box<dyn Future<Output = ()>>> {
-    // counted at once (not when the task first runs): a drain starting meanwhile waits for it
-    w.busy.set(w.busy.get() + 1);
-    let busy = BusyGuard(w.clone());
-    Box::pin(async move {
-        let _busy = busy;
+    let w2 = w.clone();
+    guarded(&w2, async move {
         let cx = Cx { w: &w, g: &g };
         match head {
             Ok(head) => {
@@ -48,4 +84,117 @@ pub fn stream_task(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::transport::Stream;
+
+    /// The stream task of [`stream_task`] with a bug: it panics while holding its stream.
+    fn buggy_stream(
+        w: Rc<Worker>,
+        _g: Rc<Generation>,
+        s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        guarded(&w, async move {
+            let _s = s;
+            monoio::time::sleep(Duration::from_millis(10)).await;
+            panic!("stream bug");
+        })
+    }
+
+    /// A GET for `/` on stream `id` (HPACK: indexed :method GET, :scheme http, :path /; a
+    /// literal :authority), END_STREAM.
+    fn get_frame(id: u32) -> Vec<u8> {
+        let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
+        block.extend_from_slice(b"localhost");
+        let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend(block);
+        f
+    }
+
+    /// Frames (type, flags, stream, first payload word) in `b`.
+    fn frames(mut b: &[u8]) -> Vec<(u8, u8, u32, u32)> {
+        let mut v = Vec::new();
+        while b.len() >= 9 {
+            let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+            let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
+            let word = b
+                .get(9..13)
+                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+            v.push((b[3], b[4], stream, word));
+            b = b.get(9 + len..).unwrap_or(&[]);
+        }
+        v
+    }
+
+    /// A panic in one stream's task resets that stream (CANCEL) and spares the connection (a
+    /// PING is still answered, a second stream is served the same way) and the worker (the
+    /// runtime goes on; without the guard the panic unwinds out of `block_on`).
+    async fn a_panicking_stream_spares_the_connection() {
+        let w = Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let conn = crate::session::h2::serve(
+            Stream::Plain(s),
+            facts,
+            Rc::new(Cell::new(false)),
+            BytesMut::new(),
+            w.clone(),
+            buggy_stream,
+        );
+        let handle = monoio::spawn(conn);
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        client.write_all(&get_frame(1)).unwrap();
+        monoio::time::sleep(Duration::from_millis(150)).await;
+        client.write_all(&get_frame(3)).unwrap();
+        monoio::time::sleep(Duration::from_millis(150)).await;
+        // PING with payload 1..=8
+        client
+            .write_all(&[0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+            .unwrap();
+        monoio::time::sleep(Duration::from_millis(150)).await;
+        client.set_nonblocking(true).unwrap();
+        let mut got = vec![0u8; 4096];
+        let n = client.read(&mut got).unwrap_or(0);
+        let f = frames(&got[..n]);
+        // RST_STREAM (3) with CANCEL (8) on both streams, then the PING ack (6, flag 1)
+        assert!(f.contains(&(3, 0, 1, 8)), "stream 1 reset: {f:?}");
+        assert!(f.contains(&(3, 0, 3, 8)), "stream 3 reset: {f:?}");
+        assert!(f.contains(&(6, 1, 0, 0x0102_0304)), "PING answered: {f:?}");
+        assert_eq!(w.busy.get(), 0, "the panicked tasks were uncounted");
+        drop(client);
+        handle.await;
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn a_panicking_stream_spares_the_connection_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_panicking_stream_spares_the_connection());
+    }
+
+    #[test]
+    fn a_panicking_stream_spares_the_connection_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_panicking_stream_spares_the_connection());
+    }
 }

@@ -30,6 +30,8 @@
 //! while state changes. The connection's facts (peer, scheme, TLS) come from
 //! [`Session::facts`], captured at accept.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -311,6 +313,10 @@ impl<S: Session> Session for Filtered<'_, S> {
 
     fn facts(&self) -> &ConnFacts {
         self.0.facts()
+    }
+
+    fn client_gone(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        self.0.client_gone()
     }
 
     fn begin(&mut self, head: &RequestHead, st: &mut ExchangeState) {

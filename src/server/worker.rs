@@ -185,12 +185,14 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
         retire(&g, &mut retiring);
     }
     // Drain: stop accepting, tell connections to close after their current request, and give
-    // in-flight requests the grace period. Idle connections close as the runtime drops.
-    w.draining.set(true);
+    // in-flight requests the grace period. Idle HTTP/1 connections close as the runtime drops;
+    // HTTP/2 ones (idle too) are woken to send GOAWAY, and waited for like requests.
+    w.start_drain();
     acceptors.stop_all().await;
     let g = w.current();
     let deadline = Instant::now() + g.config.server.timeouts.shutdown;
-    while w.busy.get() > 0 && Instant::now() < deadline {
+    // HTTP/2 connections too: their GOAWAY is written before the runtime drops them
+    while (w.busy.get() > 0 || w.h2_connections.get() > 0) && Instant::now() < deadline {
         monoio::time::sleep(Duration::from_millis(5)).await;
         g.throttle.sync(); // in-flight requests may still wait on quota units
     }

@@ -81,6 +81,18 @@ pub fn goaway_reason(e: &ConnError) -> &'static str {
 pub const REASON_IDLE: &str = "idle_timeout";
 /// Draining worker or closed listener.
 pub const REASON_DRAIN: &str = "drain";
+/// Our SETTINGS not acknowledged within [`SETTINGS_ACK_TIMEOUT`] (RFC 9113 §6.5.3).
+pub const REASON_SETTINGS: &str = "settings_timeout";
+/// A header block (HEADERS without END_HEADERS) not completed within `header_read_ms`.
+pub const REASON_HEADER_BLOCK: &str = "header_block_timeout";
+
+/// How long a client may leave our SETTINGS unacknowledged (RFC 9113 §6.5.3: then a
+/// connection error SETTINGS_TIMEOUT). A client acknowledges in one round trip; this bounds a
+/// peer that never does (it would keep us on settings it has not agreed to).
+pub const SETTINGS_ACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every active stream waited `zero_window_timeout_ms` for send room with no progress.
+pub const REASON_ZERO_WINDOW: &str = "zero_window_stall";
 
 /// What woke the connection task.
 enum Wake {
@@ -99,13 +111,26 @@ enum Phase {
     Failed,
 }
 
-/// Decrements the worker's open-connection count however the connection ends.
-struct OpenGuard<'a>(&'a Worker);
+/// However the connection task ends (returns, is dropped by the runtime's shutdown, or unwinds
+/// from a panic): closes the shared state, so every stream task parked on it (an inbox, send
+/// room, written output, [`crate::session::Session::client_gone`]) is woken and ends, and
+/// uncounts the connection from the worker's open and HTTP/2 counts.
+struct ConnGuard<'a>(&'a Worker, SharedRef);
 
-impl Drop for OpenGuard<'_> {
+impl Drop for ConnGuard<'_> {
     fn drop(&mut self) {
+        // the connection task holds no borrow across an await, and drops run between polls
+        match self.1.try_borrow_mut() {
+            Ok(mut sh) => sh.close(),
+            Err(_) => debug_assert!(
+                false,
+                "the shared state is borrowed at the connection's end"
+            ),
+        }
         let c = &self.0.open_connections;
         c.set(c.get().saturating_sub(1));
+        let h = &self.0.h2_connections;
+        h.set(h.get().saturating_sub(1));
     }
 }
 
@@ -134,21 +159,30 @@ async fn run(
     w: Rc<Worker>,
     task: StreamTask,
 ) {
-    let _open = OpenGuard(&w);
     let _ = stream.set_nodelay(true);
     let limits = w.with_current(|g| g.config.server.http2.limits);
-    let shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    let mut shared = Shared::new(Connection::new(limits), limits.initial_window_size);
+    shared.max_streams = limits.max_concurrent_streams;
     let shared: SharedRef = Rc::new(RefCell::new(shared));
+    w.h2_connections.set(w.h2_connections.get() + 1);
+    let _guard = ConnGuard(&w, shared.clone());
     shared.borrow_mut().collect(); // our SETTINGS (and the connection WINDOW_UPDATE)
     let mut events = Vec::new();
     let mut phase = Phase::Serving;
     let mut idle_since = Instant::now();
     let mut served_any = false;
-    // the state-check timer while streams are active (boxed: an idle connection has none)
+    // the handshake bounds' clocks, boxed and dropped once none runs (an idle connection
+    // parks no space for them)
+    let mut clocks = Some(Box::new(Clocks {
+        settings_sent: Instant::now(),
+        block_since: None,
+    }));
+    // the state-check timer while streams are active or a handshake bound runs (boxed: an
+    // idle connection has none)
     let mut ticker: Option<Pin<Box<Sleep>>> = None;
     loop {
         if !input.is_empty() && phase != Phase::Failed {
-            let r = shared.borrow_mut().conn.recv(&mut input, &mut events);
+            let mut r = shared.borrow_mut().conn.recv(&mut input, &mut events);
             for ev in events.drain(..) {
                 if let Event::Request { .. } = ev {
                     // a connection that failed starts no request (the events before the error
@@ -158,7 +192,13 @@ async fn run(
                     }
                     served_any = true;
                 }
-                dispatch(ev, &shared, &facts, &closed, &w, task);
+                if let Err(e) = dispatch(ev, &shared, &facts, &closed, &w, task) {
+                    r = Err(e);
+                }
+            }
+            let silent = shared.borrow_mut().conn.take_silent_resets();
+            if silent > 0 {
+                w.with_current(|g| (0..silent).for_each(|_| g.metrics.http2_stream_reset()));
             }
             if let Err(e) = r {
                 w.with_current(|g| g.metrics.http2_goaway(goaway_reason(&e)));
@@ -169,7 +209,16 @@ async fn run(
             w.buffers.give(std::mem::take(&mut input));
         }
         shared.borrow_mut().collect();
-        if !flush(&shared, &mut stream, &w).await || phase == Phase::Failed {
+        if phase != Phase::Failed && shared.borrow().conn.error().is_some() {
+            // a stream task ended the connection (a zero-window stall, the reset limit): it
+            // counted the GOAWAY; flush it and close
+            phase = Phase::Failed;
+        }
+        // one batch, then back to reading: streams adding output all the time must not keep
+        // the connection from reading (PINGs, window updates, resets); the rest goes next turn
+        // (the streams' notification wakes the wait at once). A failed connection writes all.
+        if !flush(&shared, &mut stream, &w, phase == Phase::Failed).await || phase == Phase::Failed
+        {
             break;
         }
         let active = shared.borrow().streams.len();
@@ -182,9 +231,24 @@ async fn run(
         if phase == Phase::GoingAway && active == 0 {
             break;
         }
-        let (wake, expired) = if active > 0 {
-            idle_since = Instant::now();
-            // one timer per busy period, re-armed when it fires (not one per wake)
+        // (in a block: only what the wait needs lives across it, an idle connection parks it)
+        let bounded = {
+            let header_read = w.with_current(|g| g.config.server.timeouts.header_read);
+            let (late, due) = handshake_deadlines(&shared.borrow().conn, &mut clocks, header_read);
+            if let Some((code, reason)) = late {
+                let _ = shared.borrow_mut().conn.abort(code, reason);
+                w.with_current(|g| g.metrics.http2_goaway(reason));
+                phase = Phase::Failed;
+                continue; // flush the GOAWAY, then close
+            }
+            due.is_some()
+        };
+        let (wake, expired) = if active > 0 || bounded {
+            if active > 0 {
+                idle_since = Instant::now();
+            }
+            // one timer per busy period, re-armed when it fires (not one per wake); it also
+            // checks the handshake bounds (SETTINGS ack, an unfinished header block)
             let t = ticker.get_or_insert_with(|| Box::pin(monoio::time::sleep(STATE_CHECK)));
             let wake = wait(&stream, &shared, Some(t.as_mut())).await;
             if let Wake::Timer = wake {
@@ -206,7 +270,9 @@ async fn run(
                 }
             });
             let left = (idle_since + idle_limit).saturating_duration_since(Instant::now());
-            let guard = w.idle.register(stream.raw_fd(), left);
+            // the drain ends this wait too (the sweep's shutdown, as a timeout), and the
+            // connection says GOAWAY at once
+            let guard = w.idle.register_until_drain(stream.raw_fd(), left);
             let wake = wait(&stream, &shared, None).await;
             (wake, guard.expired())
         };
@@ -229,11 +295,17 @@ async fn run(
         };
         if ended {
             if expired {
-                // idle longer than allowed: say goodbye on the sending side, still open
+                // idle longer than allowed, or the drain: say goodbye on the sending side,
+                // still open
                 shared.borrow_mut().conn.go_away(ErrorCode::NoError);
-                w.with_current(|g| g.metrics.http2_goaway(REASON_IDLE));
+                let reason = if w.draining.get() {
+                    REASON_DRAIN
+                } else {
+                    REASON_IDLE
+                };
+                w.with_current(|g| g.metrics.http2_goaway(reason));
                 shared.borrow_mut().collect();
-                let _ = flush(&shared, &mut stream, &w).await;
+                let _ = flush(&shared, &mut stream, &w, true).await;
             }
             break;
         }
@@ -245,19 +317,68 @@ async fn run(
     }
 }
 
-/// Writes every byte of output queued so far. False: the client is gone (or too slow). The
-/// write (its operation and timer) lives in a box only while output is pending, so the
+/// The bounds on the client's side of the protocol's bookkeeping: its acknowledgment of our
+/// SETTINGS ([`SETTINGS_ACK_TIMEOUT`], RFC 9113 §6.5.3) and a header block's CONTINUATION
+/// frames (`header_read_ms`, as for an HTTP/1 head). Returns the code and metric reason of the
+/// one passed, if any, and the earliest time one will pass otherwise.
+fn handshake_deadlines(
+    conn: &Connection,
+    clocks: &mut Option<Box<Clocks>>,
+    header_read: Duration,
+) -> (Option<(ErrorCode, &'static str)>, Option<Instant>) {
+    let now = Instant::now();
+    let (settings, block) = (conn.settings_pending(), conn.header_block_pending());
+    if !settings && !block {
+        *clocks = None;
+        return (None, None);
+    }
+    let c = clocks.get_or_insert_with(|| {
+        Box::new(Clocks {
+            settings_sent: now,
+            block_since: None,
+        })
+    });
+    let mut due: Option<Instant> = None;
+    if settings {
+        let at = c.settings_sent + SETTINGS_ACK_TIMEOUT;
+        if now >= at {
+            return (Some((ErrorCode::SettingsTimeout, REASON_SETTINGS)), None);
+        }
+        due = Some(at);
+    }
+    if block {
+        let at = *c.block_since.get_or_insert(now) + header_read;
+        if now >= at {
+            return (Some((ErrorCode::ProtocolError, REASON_HEADER_BLOCK)), None);
+        }
+        due = Some(due.map_or(at, |d| d.min(at)));
+    } else {
+        c.block_since = None;
+    }
+    (None, due)
+}
+
+/// When our SETTINGS went (the client must acknowledge them) and since when a header block
+/// waits for its CONTINUATION: see [`handshake_deadlines`].
+struct Clocks {
+    settings_sent: Instant,
+    block_since: Option<Instant>,
+}
+
+/// Writes the output queued so far: one batch (streams may add more meanwhile: the rest goes
+/// next turn), or with `whole` until nothing is left. False: the client is gone (or too slow).
+/// The write (its operation and timer) lives in a box only while output is pending, so the
 /// connection task's own future, which an idle connection parks, does not carry its space.
-async fn flush(shared: &SharedRef, stream: &mut Stream, w: &Worker) -> bool {
+async fn flush(shared: &SharedRef, stream: &mut Stream, w: &Worker, whole: bool) -> bool {
     if shared.borrow().out.is_empty() {
         return true;
     }
     let limit = w.with_current(|g| g.config.server.timeouts.write);
-    Box::pin(write_out(shared, stream, limit)).await
+    Box::pin(write_out(shared, stream, limit, whole)).await
 }
 
 /// [`flush`]'s loop.
-async fn write_out(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> bool {
+async fn write_out(shared: &SharedRef, stream: &mut Stream, limit: Duration, whole: bool) -> bool {
     loop {
         let mut out = std::mem::take(&mut shared.borrow_mut().out);
         if out.is_empty() {
@@ -269,6 +390,9 @@ async fn write_out(shared: &SharedRef, stream: &mut Stream, limit: Duration) -> 
         }
         // the written buffer is dropped, not kept: an idle connection holds no output buffer
         shared.borrow_mut().wrote(n);
+        if !whole {
+            return true;
+        }
     }
 }
 
@@ -303,13 +427,14 @@ impl<R: Future<Output = std::io::Result<()>>> Future for Wait<'_, R> {
         // below, never moved out (no method hands it out, `Wait` has no `Drop` and is only
         // `Unpin` when `R` is). The other fields are `Unpin` and not pinned.
         let this = unsafe { self.get_unchecked_mut() };
-        if this.shared.borrow_mut().poll_notified(cx).is_ready() {
-            return Poll::Ready(Wake::Notified);
-        }
         // SAFETY: see above: `this` lives pinned, so does its `readable`.
         let readable = unsafe { Pin::new_unchecked(&mut this.readable) };
+        // the socket first: output that keeps coming must not starve reading
         if let Poll::Ready(r) = readable.poll(cx) {
             return Poll::Ready(Wake::Readable(r));
+        }
+        if this.shared.borrow_mut().poll_notified(cx).is_ready() {
+            return Poll::Ready(Wake::Notified);
         }
         if let Some(t) = this.timer.as_mut() {
             if t.as_mut().poll(cx).is_ready() {
@@ -320,7 +445,8 @@ impl<R: Future<Output = std::io::Result<()>>> Future for Wait<'_, R> {
     }
 }
 
-/// Applies one protocol event: a new stream task, or news for a stream's inbox.
+/// Applies one protocol event: a new stream task, or news for a stream's inbox. Err: refusing
+/// a stream passed the reset limit (the connection failed, its GOAWAY queued).
 fn dispatch(
     ev: Event,
     shared: &SharedRef,
@@ -328,13 +454,25 @@ fn dispatch(
     closed: &Rc<Cell<bool>>,
     w: &Rc<Worker>,
     task: StreamTask,
-) {
+) -> Result<(), ConnError> {
     match ev {
         Event::Request {
             id,
             fields,
             end_stream,
         } => {
+            // The protocol counts open streams; a reset stream's task may still run (until
+            // its origin exchange notices): every live task holds an inbox. Past the cap, the
+            // stream is refused and nothing is spawned, so resetting streams cannot multiply
+            // the work in flight (rapid reset, CVE-2023-44487).
+            let mut sh = shared.borrow_mut();
+            if sh.streams.len() >= sh.max_streams as usize {
+                let r = sh.conn.refuse(id);
+                drop(sh);
+                w.with_current(|g| g.metrics.http2_stream_reset());
+                return r;
+            }
+            drop(sh);
             let g = w.current();
             let r = H2Request {
                 method: &fields.method,
@@ -388,7 +526,7 @@ fn dispatch(
                     ib.end = BodyEnd::Reset;
                     ib.reset = Some(code);
                     ib.data.clear();
-                    ib.wake();
+                    ib.cancel();
                     std::mem::take(&mut ib.buffered)
                 }
                 None => 0,
@@ -397,9 +535,15 @@ fn dispatch(
             drop(sh);
             w.with_current(|g| g.metrics.http2_stream_reset());
         }
-        Event::WindowUpdate { id: 0 } => shared.borrow_mut().wake_all(),
+        Event::WindowUpdate { id: 0 } => {
+            let mut sh = shared.borrow_mut();
+            sh.last_send_progress = Instant::now();
+            sh.wake_all();
+        }
         Event::WindowUpdate { id } => {
-            if let Some(ib) = shared.borrow_mut().streams.get_mut(&id) {
+            let mut sh = shared.borrow_mut();
+            sh.last_send_progress = Instant::now();
+            if let Some(ib) = sh.streams.get_mut(&id) {
                 ib.wake();
             }
         }
@@ -407,6 +551,7 @@ fn dispatch(
         // ends when it closes its side
         Event::GoAway { .. } => {}
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -469,6 +614,170 @@ mod tests {
         assert_eq!(w.open_connections.get(), 0);
     }
 
+    /// A stream task that ignores its stream's reset for a while (as a task deep in some work
+    /// would), holding the stream.
+    fn stubborn_stream(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(async move {
+            let _s = s;
+            monoio::time::sleep(Duration::from_millis(1500)).await;
+        })
+    }
+
+    /// A GET for `/` on stream `id` (HPACK: indexed :method GET, :scheme http, :path /; a
+    /// literal :authority), END_STREAM.
+    fn get_frame(id: u32) -> Vec<u8> {
+        let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
+        block.extend_from_slice(b"localhost");
+        let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend(block);
+        f
+    }
+
+    /// Frames (type, stream, first payload word) in `b`.
+    fn frames(mut b: &[u8]) -> Vec<(u8, u32, u32)> {
+        let mut v = Vec::new();
+        while b.len() >= 9 {
+            let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+            let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
+            let word = b
+                .get(9..13)
+                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+            v.push((b[3], stream, word));
+            b = b.get(9 + len..).unwrap_or(&[]);
+        }
+        v
+    }
+
+    /// The concurrent-stream cap counts the tasks of reset streams still running: a client
+    /// resetting its streams cannot start more work than the cap (rapid reset). Stream 1 is
+    /// reset but its task goes on; stream 3 is refused (REFUSED_STREAM), nothing spawned.
+    async fn reset_streams_still_running_count_toward_the_cap() {
+        let w = Rc::new(crate::testkit::worker(
+            "[server.http2]\nmax_concurrent_streams = 1\n[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let closed = Rc::new(Cell::new(false));
+        let task = serve(
+            Stream::Plain(s),
+            facts,
+            closed,
+            BytesMut::new(),
+            w.clone(),
+            stubborn_stream,
+        );
+        let handle = monoio::spawn(task);
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        client.write_all(&get_frame(1)).unwrap();
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        client
+            .write_all(&[0, 0, 4, 3, 0, 0, 0, 0, 1, 0, 0, 0, 8])
+            .unwrap(); // RST_STREAM(1, CANCEL)
+        client.write_all(&get_frame(3)).unwrap();
+        monoio::time::sleep(Duration::from_millis(200)).await;
+        client.set_nonblocking(true).unwrap();
+        let mut got = vec![0u8; 4096];
+        let n = client.read(&mut got).unwrap_or(0);
+        let f = frames(&got[..n]);
+        // RST_STREAM (type 3) on stream 3 with REFUSED_STREAM (7)
+        assert!(f.contains(&(3, 3, 7)), "stream 3 refused: {f:?}");
+        drop(client);
+        handle.await;
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn reset_streams_count_toward_the_cap_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(reset_streams_still_running_count_toward_the_cap());
+    }
+
+    #[test]
+    fn reset_streams_count_toward_the_cap_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(reset_streams_still_running_count_toward_the_cap());
+    }
+
+    thread_local! {
+        static GONE_SEEN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// A stream task that waits for its client to be gone, then says so.
+    fn waits_for_gone(
+        _w: Rc<Worker>,
+        _g: Rc<Generation>,
+        s: H2Stream,
+        _h: Result<RequestHead, GatewayError>,
+    ) -> Pin<Box<dyn Future<Output = ()>>> {
+        use crate::session::Session;
+        Box::pin(async move {
+            s.client_gone().await;
+            GONE_SEEN.with(|g| g.set(true));
+        })
+    }
+
+    /// The connection task dropped mid-way (as the runtime's shutdown or a contained panic
+    /// does) still closes the shared state: its stream tasks are woken and end.
+    async fn a_dropped_connection_task_ends_its_streams() {
+        GONE_SEEN.with(|g| g.set(false));
+        let w = Rc::new(crate::testkit::worker(
+            "[[route]]\nkey = \"GET /x\"\nmock = {}\n",
+        ));
+        let (mut client, s, facts) = crate::testkit::accepted();
+        w.open_connections.set(1);
+        let conn = serve(
+            Stream::Plain(s),
+            facts,
+            Rc::new(Cell::new(false)),
+            BytesMut::new(),
+            w.clone(),
+            waits_for_gone,
+        );
+        client.write_all(crate::http2::PREFACE).unwrap();
+        client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
+        client.write_all(&get_frame(1)).unwrap();
+        // the connection task runs for a while, then is dropped
+        let r = monoio::time::timeout(Duration::from_millis(200), conn).await;
+        assert!(r.is_err(), "the connection task was still running");
+        monoio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            GONE_SEEN.with(|g| g.get()),
+            "the stream task saw its connection end"
+        );
+        assert_eq!(w.open_connections.get(), 0);
+    }
+
+    #[test]
+    fn a_dropped_connection_task_ends_its_streams_epoll() {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_dropped_connection_task_ends_its_streams());
+    }
+
+    #[test]
+    fn a_dropped_connection_task_ends_its_streams_io_uring() {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap()
+            .block_on(a_dropped_connection_task_ends_its_streams());
+    }
+
     #[test]
     fn idle_connection_holds_no_buffer_epoll() {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -494,7 +803,7 @@ mod footprint {
     /// and [`Shared`] (behind its `Rc`) are most of what the connection costs in memory (see
     /// the module docs and `tests/h2_idle_memory.rs`); these keep them from creeping up. The
     /// write and the state-check timer are boxed only while in use, the wait is written out.
-    const SERVE_FUTURE_MAX: usize = 520;
+    const SERVE_FUTURE_MAX: usize = 536; // 520 before the handshake clocks (boxed, 8 bytes) and the close-on-drop guard (8)
     const SHARED_MAX: usize = 656;
 
     async fn serve_future_size() -> usize {

@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
@@ -46,6 +47,9 @@ pub struct Inbox {
     /// Why the stream was reset (logs).
     pub reset: Option<ErrorCode>,
     waker: Option<Waker>,
+    /// The stream's integration waiting for the client to go ([`client_gone`]), beside
+    /// whatever the task itself waits on.
+    gone_waker: Option<Waker>,
 }
 
 impl Inbox {
@@ -56,6 +60,7 @@ impl Inbox {
             end: if ended { BodyEnd::Ended } else { BodyEnd::Open },
             reset: None,
             waker: None,
+            gone_waker: None,
         }
     }
 
@@ -63,6 +68,52 @@ impl Inbox {
     pub fn wake(&mut self) {
         if let Some(w) = self.waker.take() {
             w.wake();
+        }
+    }
+
+    /// The stream is reset (or its connection closed): wakes the task and whoever waits in
+    /// [`client_gone`], so the stream's origin exchange stops.
+    pub fn cancel(&mut self) {
+        self.wake();
+        if let Some(w) = self.gone_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// What a response stalled on send room for `zero_window_timeout` leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Other streams are busy otherwise: reset this one (counted toward the reset limit).
+    Stream,
+    /// Every active stream waits for room and nothing moved for the whole timeout: the
+    /// client is starving the connection (a zero-window attack): GOAWAY ENHANCE_YOUR_CALM.
+    Connection,
+    /// Every stream waits, but sending moved recently: wait until then, and decide again.
+    Wait(Instant),
+}
+
+/// Counts a stream in [`Shared::waiting_room`] while it waits for send room, however the wait
+/// ends (the wait's future may be dropped).
+pub struct WaitingRoom(SharedRef);
+
+impl WaitingRoom {
+    pub fn enter(s: &SharedRef) -> WaitingRoom {
+        s.borrow_mut().waiting_room += 1;
+        WaitingRoom(s.clone())
+    }
+}
+
+impl Drop for WaitingRoom {
+    fn drop(&mut self) {
+        // no task holds the borrow across an await, and drops run between polls
+        if let Ok(mut sh) = self.0.try_borrow_mut() {
+            sh.waiting_room = sh.waiting_room.saturating_sub(1);
+        } else {
+            debug_assert!(
+                false,
+                "the shared state is borrowed while a wait is dropped"
+            );
         }
     }
 }
@@ -83,6 +134,9 @@ pub struct Shared {
     /// life whatever a reload says).
     pub stream_window: u32,
     pub streams: StreamMap<Inbox>,
+    /// At most this many inboxes (live stream tasks, reset ones included): the connection's
+    /// `max_concurrent_streams`.
+    pub max_streams: u32,
     /// Output taken from `conn`, not yet written.
     pub out: BytesMut,
     /// Bytes ever appended to `out`.
@@ -90,6 +144,10 @@ pub struct Shared {
     /// Bytes ever written to the socket.
     pub written: u64,
     pub life: Life,
+    /// Streams waiting in [`send_room`] (on a window or on unwritten output).
+    pub waiting_room: u32,
+    /// The last time sending made progress: output written, or the client opened a window.
+    pub last_send_progress: Instant,
     /// A stream queued output (or finished) since the connection task last looked.
     notified: bool,
     conn_waker: Option<Waker>,
@@ -103,10 +161,13 @@ impl Shared {
             conn,
             stream_window,
             streams: StreamMap::default(),
+            max_streams: u32::MAX,
             out: BytesMut::new(),
             queued: 0,
             written: 0,
             life: Life::Open,
+            waiting_room: 0,
+            last_send_progress: Instant::now(),
             notified: false,
             conn_waker: None,
             out_waiters: Vec::new(),
@@ -167,6 +228,9 @@ impl Shared {
     /// The connection task took `out` and wrote `n` bytes of it: wake who waits on that.
     pub fn wrote(&mut self, n: usize) {
         self.written += n as u64;
+        if n > 0 {
+            self.last_send_progress = Instant::now();
+        }
         for w in self.out_waiters.drain(..) {
             w.wake();
         }
@@ -176,10 +240,28 @@ impl Shared {
     pub fn close(&mut self) {
         self.life = Life::Closed;
         for ib in self.streams.values_mut() {
-            ib.wake();
+            ib.cancel();
         }
         for w in self.out_waiters.drain(..) {
             w.wake();
+        }
+    }
+
+    /// A stream's wait for send room passed `stall`: what to do about it (see [`Stall`]).
+    pub fn stall_verdict(&self, stall: Duration, now: Instant) -> Stall {
+        let active = self
+            .streams
+            .values()
+            .filter(|ib| ib.end != BodyEnd::Reset)
+            .count();
+        if (self.waiting_room as usize) < active {
+            return Stall::Stream;
+        }
+        let until = self.last_send_progress + stall;
+        if now >= until {
+            Stall::Connection
+        } else {
+            Stall::Wait(until)
         }
     }
 
@@ -256,6 +338,47 @@ pub async fn send_room(s: &SharedRef, id: u32, max_out: usize) -> Option<usize> 
     .await
 }
 
+/// Waits until less than `max_out` bytes of output are unwritten, so a stream may queue a
+/// HEADERS frame (head or trailers; not flow-controlled, RFC 9113 §6.9). False: the stream was
+/// reset, its inbox dropped, or the connection closed.
+pub async fn out_room(s: &SharedRef, id: u32, max_out: usize) -> bool {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed {
+            return Poll::Ready(false);
+        }
+        match sh.streams.get(&id) {
+            Some(ib) if ib.end != BodyEnd::Reset => {}
+            _ => return Poll::Ready(false),
+        }
+        if sh.out.len() < max_out {
+            return Poll::Ready(true);
+        }
+        sh.out_waiters.push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+/// Resolves once stream `id` was reset, its inbox dropped, or the connection closed: the
+/// client will not take its response (see [`crate::session::Session::client_gone`]).
+pub async fn client_gone(s: &SharedRef, id: u32) {
+    poll_fn(|cx| {
+        let mut sh = s.borrow_mut();
+        if sh.life == Life::Closed {
+            return Poll::Ready(());
+        }
+        match sh.streams.get_mut(&id) {
+            Some(ib) if ib.end != BodyEnd::Reset => {
+                ib.gone_waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => Poll::Ready(()),
+        }
+    })
+    .await
+}
+
 /// Waits until the output up to `mark` (a value of [`Shared::queued`]) was written (false: the
 /// connection closed first).
 pub async fn written_past(s: &SharedRef, mark: u64) -> bool {
@@ -271,4 +394,48 @@ pub async fn written_past(s: &SharedRef, mark: u64) -> bool {
         Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+    use crate::http2::Limits;
+
+    /// A head (or trailers) waits while the connection's unwritten output is at the bound, and
+    /// goes once it was written; a reset stream does not wait.
+    #[test]
+    fn a_head_waits_for_output_room() {
+        let sh = Shared::new(Connection::new(Limits::default()), 65_535);
+        let s: SharedRef = Rc::new(RefCell::new(sh));
+        s.borrow_mut().streams.insert(1, Inbox::new(true));
+        s.borrow_mut().out = BytesMut::from(&[0u8; 100][..]);
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut f = pin!(out_room(&s, 1, 100));
+            assert_eq!(
+                f.as_mut().poll(&mut cx),
+                Poll::Pending,
+                "100 bytes unwritten"
+            );
+            let out = std::mem::take(&mut s.borrow_mut().out);
+            s.borrow_mut().wrote(out.len());
+            assert_eq!(f.as_mut().poll(&mut cx), Poll::Ready(true));
+        }
+        s.borrow_mut().out = BytesMut::from(&[0u8; 100][..]);
+        if let Some(ib) = s.borrow_mut().streams.get_mut(&1) {
+            ib.end = BodyEnd::Reset;
+        }
+        let mut f = pin!(out_room(&s, 1, 100));
+        assert_eq!(
+            f.as_mut().poll(&mut cx),
+            Poll::Ready(false),
+            "reset: no wait"
+        );
+    }
 }

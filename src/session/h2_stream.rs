@@ -6,26 +6,36 @@
 //! for body bytes bounded by `body_read_ms` and, as over HTTP/1, by the minimum body rate over
 //! the time spent waiting for the client (408 `BodyTooSlow`), the payload by `max_body_bytes`
 //! (413). A body
-//! with a declared length that fits one stream window is held back until it ended, so a
-//! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; later,
-//! a reset or stream error fails the read with [`GatewayError::ClientGone`], which makes the
-//! integration drop the origin connection (never a complete request upstream) and sends
-//! nothing more on the stream. The response: HEADERS from [`super::h2_response`], then DATA
+//! with a declared length that fits half a stream window is held back until it ended, so a
+//! content-length mismatch (RFC 9113 §8.1.1) is found before the origin sees a byte; a larger
+//! one streams, but its last declared byte is handed out only after END_STREAM, so a later
+//! reset, stream error or extra DATA fails the read with [`GatewayError::ClientGone`] while the
+//! origin still lacks a byte: the integration drops the origin connection (never a complete
+//! request upstream) and nothing more is sent on the stream. The response: HEADERS from [`super::h2_response`], then DATA
 //! within the stream's send capacity; the origin's body is read only while there is capacity
 //! and less than [`FLUSH_BYTES`] of the connection's output is unwritten, so a slow client
 //! never makes the gateway buffer a whole response; a response waiting longer than
-//! `server.http2.zero_window_timeout_ms` on a window (or on unwritten output) is reset.
+//! `server.http2.zero_window_timeout_ms` on a window (or on unwritten output) ends the
+//! connection (GOAWAY ENHANCE_YOUR_CALM) when every active stream waits so and nothing moved,
+//! else is reset (counted toward the reset limit). [`Session::client_gone`]: the stream's reset
+//! or the connection's close, raced by integrations around their origin waits.
 //! Leaves out: the socket and frames (the connection task, `super::h2`), and what a request
 //! does (the lifecycle).
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
 use super::h1_body::Pace;
-use super::h2_conn::{send_room, wait_stream, written_past, BodyEnd, SharedRef};
+use super::h2::{goaway_reason, REASON_ZERO_WINDOW};
+use super::h2_conn::{
+    client_gone, out_room, send_room, wait_stream, written_past, BodyEnd, SharedRef, Stall,
+    WaitingRoom,
+};
 use super::h2_response::{response_head, trailer_fields, BodyPlan, H2ResponseHead};
 use super::{Refused, Session, FLUSH_BYTES};
 use crate::config::BodyPolicy;
@@ -72,6 +82,9 @@ pub enum StreamOutcome {
 pub struct H2Body {
     /// Payload received so far.
     received: u64,
+    /// The declared content-length, if any: the byte that completes it is handed out only
+    /// once the stream ended (see [`hold_back`]).
+    declared: Option<u64>,
     /// `max_body_bytes`.
     max: u64,
     /// `body_read_ms`: longest wait for the next bytes.
@@ -125,7 +138,13 @@ impl H2Stream {
             return;
         }
         self.state = StreamState::Freed;
+        // no task holds the borrow across an await, and a stream is dropped between polls (or
+        // while unwinding, after the frame that borrowed released it): this cannot fail
         let Ok(mut sh) = self.shared.try_borrow_mut() else {
+            debug_assert!(
+                false,
+                "the shared state is borrowed while a stream is freed"
+            );
             return;
         };
         if let Some(ib) = sh.streams.remove(&self.id) {
@@ -141,6 +160,7 @@ impl H2Stream {
         sh.conn.reset(self.id, code);
         if let Some(ib) = sh.streams.get_mut(&self.id) {
             ib.end = BodyEnd::Reset;
+            ib.cancel();
         }
         sh.notify();
         drop(sh);
@@ -148,7 +168,12 @@ impl H2Stream {
     }
 
     /// Queues the response head. `end`: no DATA follows.
-    fn send_head(&mut self, h: &H2ResponseHead, end: bool) -> Result<(), GatewayError> {
+    /// Waits first for the connection's unwritten output to fall below [`FLUSH_BYTES`] (as DATA
+    /// does): many streams answering a client that reads nothing cannot pile up heads.
+    async fn send_head(&mut self, h: &H2ResponseHead, end: bool) -> Result<(), GatewayError> {
+        if !out_room(&self.shared, self.id, FLUSH_BYTES).await {
+            return Err(GatewayError::ClientGone);
+        }
         let mut sh = self.shared.borrow_mut();
         let r = sh
             .conn
@@ -177,15 +202,9 @@ impl H2Stream {
                 sh.notify();
                 return r.map(|_| ()).map_err(|_| GatewayError::ClientGone);
             }
-            let ready = send_room(&self.shared, self.id, FLUSH_BYTES);
-            let n = match monoio::time::timeout(stall, ready).await {
-                Ok(Some(n)) if n > 0 => n,
-                Ok(_) => return Err(GatewayError::ClientGone),
-                Err(_) => {
-                    // the client opened no window (or read nothing) for too long
-                    self.reset(w, ErrorCode::Cancel);
-                    return Err(GatewayError::ClientGone);
-                }
+            let n = match self.room(w, stall).await {
+                Some(n) => n,
+                None => return Err(GatewayError::ClientGone),
             };
             // queued at once, while the room just found still holds
             let mut part = data.split_to(n.min(data.len()));
@@ -202,6 +221,54 @@ impl H2Stream {
             }
             if data.is_empty() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Waits for room to send (see [`send_room`]); None: the stream or the connection is gone.
+    /// A wait longer than `stall` (the client opens no window, or reads nothing): when every
+    /// active stream of the connection waits likewise and sending made no progress for that
+    /// long, the connection ends (GOAWAY ENHANCE_YOUR_CALM, `zero_window_stall`): a client
+    /// starving all its streams holds the gateway's responses and origin connections; else
+    /// only this stream is reset (CANCEL), counted toward the reset limit.
+    async fn room(&mut self, w: &Cx<'_>, stall: Duration) -> Option<usize> {
+        let _counted = WaitingRoom::enter(&self.shared);
+        let mut ready = std::pin::pin!(send_room(&self.shared, self.id, FLUSH_BYTES));
+        let mut limit = stall;
+        loop {
+            match monoio::time::timeout(limit, ready.as_mut()).await {
+                Ok(Some(n)) if n > 0 => return Some(n),
+                Ok(_) => return None,
+                Err(_) => {}
+            }
+            let now = Instant::now();
+            let verdict = self.shared.borrow().stall_verdict(stall, now);
+            match verdict {
+                Stall::Wait(until) => limit = until.saturating_duration_since(now),
+                Stall::Connection => {
+                    let mut sh = self.shared.borrow_mut();
+                    sh.conn
+                        .abort(ErrorCode::EnhanceYourCalm, "zero window stall");
+                    sh.notify();
+                    drop(sh);
+                    w.g.metrics.http2_goaway(REASON_ZERO_WINDOW);
+                    return None;
+                }
+                Stall::Stream => {
+                    let mut sh = self.shared.borrow_mut();
+                    let r = sh.conn.reset_counted(self.id, ErrorCode::Cancel);
+                    if let Some(ib) = sh.streams.get_mut(&self.id) {
+                        ib.end = BodyEnd::Reset;
+                        ib.cancel();
+                    }
+                    sh.notify();
+                    drop(sh);
+                    w.g.metrics.http2_stream_reset();
+                    if let Err(e) = r {
+                        w.g.metrics.http2_goaway(goaway_reason(&e));
+                    }
+                    return None;
+                }
             }
         }
     }
@@ -282,13 +349,33 @@ impl H2Stream {
             _ => Bytes::new(),
         };
         let (head_len, payload) = (h.fields.bytes() as u64, body.len() as u64);
-        self.send_head(&h, body.is_empty())?;
+        self.send_head(&h, body.is_empty()).await?;
         if !body.is_empty() {
             self.send_data(w, body, true).await?;
         }
         self.written().await?;
         Ok((head_len, payload))
     }
+}
+
+/// How many bytes at the end of the next `n`-byte chunk must stay in the inbox: while the
+/// stream is open, a body with a declared length never reaches it before END_STREAM (RFC 9113
+/// §8.1.1: a length mismatch, a later reset or extra DATA make the request malformed, and the
+/// origin must never get it complete); at least the last declared byte waits.
+fn hold_back(body: &H2Body, end: BodyEnd, n: usize) -> usize {
+    let Some(declared) = body.declared else {
+        return 0;
+    };
+    if end != BodyEnd::Open {
+        return 0;
+    }
+    let after = body.received.saturating_add(n as u64);
+    if after < declared {
+        return 0;
+    }
+    // hand out at most declared - 1 bytes in all
+    let allowed = declared.saturating_sub(1).saturating_sub(body.received);
+    n.saturating_sub(usize::try_from(allowed).unwrap_or(usize::MAX))
 }
 
 impl Drop for H2Stream {
@@ -303,6 +390,12 @@ impl Session for H2Stream {
 
     fn facts(&self) -> &ConnFacts {
         &self.facts
+    }
+
+    /// The stream reset (by the client, a stream error or us) or the connection closed.
+    fn client_gone(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        let (shared, id) = (self.shared.clone(), self.id);
+        Box::pin(async move { client_gone(&shared, id).await })
     }
 
     /// HTTP/2 has no per-request persistence (RFC 9113 §8.2.2): the connection goes on; a
@@ -332,6 +425,10 @@ impl Session for H2Stream {
             .map_or(0, |ib| ib.buffered);
         let mut body = H2Body {
             received: 0,
+            declared: match head.body {
+                BodyKind::Length(n) => Some(n),
+                _ => None,
+            },
             max: s.limits.max_body_bytes,
             per_read: s.timeouts.body_read,
             pace: Pace::new(policy, s.timeouts.body_rate_grace, buffered),
@@ -341,11 +438,13 @@ impl Session for H2Stream {
         if head.expect_continue && st.body == BodyState::Partial {
             self.continue_if_waiting()?;
         }
-        // A declared length that fits one stream window: hold the body until it ended, so a
-        // length mismatch (a stream error) is found before the origin sees anything.
+        // A declared length that fits half a stream window: hold the body until it ended, so a
+        // length mismatch (a stream error) is found before the origin sees anything. Half: the
+        // client's padding (RFC 9113 §6.1) uses the window too and is credited only once it
+        // adds up to half a window, so a held body up to half can always arrive whole.
         let window = u64::from(self.shared.borrow().stream_window);
         if let BodyKind::Length(n) = head.body {
-            if n > 0 && n <= window && st.body == BodyState::Partial {
+            if n > 0 && n <= window / 2 && st.body == BodyState::Partial {
                 self.hold_until_end(&mut body).await?;
             }
         }
@@ -363,9 +462,11 @@ impl Session for H2Stream {
                 return Ok(step);
             }
             let id = self.id;
+            // bytes held back (the end of a declared length) do not count as new ones
+            let before = self.buffered();
             let more = wait_stream(&self.shared, id, false, |sh| {
                 let ib = sh.streams.get(&id)?;
-                (ib.buffered > 0 || ib.end != BodyEnd::Open).then_some(true)
+                (ib.buffered > before || ib.end != BodyEnd::Open).then_some(true)
             });
             let (limit, paced) = body.pace.next_wait(body.per_read);
             if paced && limit.is_zero() {
@@ -378,7 +479,10 @@ impl Session for H2Stream {
                 Err(_) if paced => return Err(GatewayError::BodyTooSlow),
                 Err(_) => return Err(GatewayError::BodyTimeout),
             }
-            if !body.pace.account(started.elapsed(), self.buffered()) {
+            if !body
+                .pace
+                .account(started.elapsed(), self.buffered().saturating_sub(before))
+            {
                 return Err(GatewayError::BodyTooSlow);
             }
         }
@@ -402,7 +506,16 @@ impl Session for H2Stream {
         if ib.end == BodyEnd::Reset {
             return Err(GatewayError::ClientGone);
         }
-        if let Some(d) = ib.data.pop_front() {
+        if let Some(mut d) = ib.data.pop_front() {
+            let held = hold_back(body, ib.end, d.len());
+            if held > 0 {
+                // RFC 9113 §8.1.1: the byte completing the declared length waits for END_STREAM
+                let keep = d.split_off(d.len() - held);
+                ib.data.push_front(keep);
+                if d.is_empty() {
+                    return Ok(None);
+                }
+            }
             ib.buffered -= d.len();
             body.received += d.len() as u64;
             st.bytes_in += d.len() as u64;
@@ -500,13 +613,13 @@ impl Session for H2Stream {
         st.head_out += head_len;
         st.bytes_out += head_len;
         if h.body == BodyPlan::None {
-            self.send_head(&h, true)?;
+            self.send_head(&h, true).await?;
             self.written().await?;
             st.response = ResponseState::Complete;
             // the origin's message is reusable only if its (empty) body ended here
             return Ok(matches!(first, BodyChunk::End { .. }));
         }
-        self.send_head(&h, false)?;
+        self.send_head(&h, false).await?;
         let mut step = first;
         loop {
             match step {
@@ -518,6 +631,10 @@ impl Session for H2Stream {
                     if trailers.is_empty() {
                         self.send_data(w, Bytes::new(), true).await?;
                     } else {
+                        // trailers wait for output room like the head and DATA
+                        if !out_room(&self.shared, self.id, FLUSH_BYTES).await {
+                            return Err(GatewayError::ClientGone);
+                        }
                         let f = trailer_fields(&trailers);
                         let mut sh = self.shared.borrow_mut();
                         let sent = sh.conn.send_trailers(self.id, f.iter());

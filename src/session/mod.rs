@@ -38,6 +38,8 @@ pub mod h2_head;
 pub mod h2_response;
 pub mod h2_stream;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -104,6 +106,15 @@ pub trait Session {
 
     /// The connection's facts (peer, local address, scheme, TLS), captured at accept.
     fn facts(&self) -> &ConnFacts;
+
+    /// Resolves once the client can no longer take this exchange's response (HTTP/2: its
+    /// stream was reset, or the connection closed), so an integration stops waiting on the
+    /// origin and releases its connection. It borrows nothing (`'static`), so it can be raced
+    /// against work that holds the session. Default: never (HTTP/1 finds a gone client when it
+    /// reads or writes; an `std::future::Pending` is zero-sized: the box allocates nothing).
+    fn client_gone(&self) -> Pin<Box<dyn Future<Output = ()>>> {
+        Box::pin(std::future::pending())
+    }
 
     /// The session's part of the request filter: narrows `st.keep_alive` to what the protocol
     /// and the client allow for this request.

@@ -23,6 +23,8 @@ pub const MAX_TICK: Duration = Duration::from_millis(500);
 #[derive(Clone, Copy)]
 struct Entry {
     fd: RawFd,
+    /// Shut down when the worker starts draining too ([`IdleTable::register_until_drain`]).
+    on_drain: bool,
     /// Deadline in milliseconds on the worker's coarse clock.
     deadline_ms: u64,
     /// Registration number: a guard only clears the entry it registered, never a newer one in
@@ -67,11 +69,23 @@ impl IdleTable {
 
     /// Registers `fd` as idle until `timeout` from now; the returned guard unregisters it.
     pub fn register(&self, fd: RawFd, timeout: Duration) -> IdleGuard<'_> {
+        self.add(fd, timeout, false)
+    }
+
+    /// As [`IdleTable::register`], and also shut down when the worker starts draining
+    /// ([`IdleTable::expire_on_drain`]): an idle HTTP/2 connection then answers with its
+    /// GOAWAY at once, where an idle HTTP/1 one just closes when its worker stops.
+    pub fn register_until_drain(&self, fd: RawFd, timeout: Duration) -> IdleGuard<'_> {
+        self.add(fd, timeout, true)
+    }
+
+    fn add(&self, fd: RawFd, timeout: Duration, on_drain: bool) -> IdleGuard<'_> {
         let deadline_ms = self.refresh() + timeout.as_millis() as u64;
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         let entry = Some(Entry {
             fd,
+            on_drain,
             deadline_ms,
             generation,
         });
@@ -98,12 +112,22 @@ impl IdleTable {
     /// Shuts down every expired socket and forgets it; returns how many.
     pub fn sweep(&self) -> usize {
         let now = self.refresh();
+        self.expire(|e| e.deadline_ms <= now)
+    }
+
+    /// The drain started: shuts down the connections registered with
+    /// [`IdleTable::register_until_drain`] as if their deadline had passed; returns how many.
+    pub fn expire_on_drain(&self) -> usize {
+        self.expire(|e| e.on_drain)
+    }
+
+    fn expire(&self, due: impl Fn(&Entry) -> bool) -> usize {
         let mut expired = 0;
         let mut entries = self.entries.borrow_mut();
         let mut free = self.free.borrow_mut();
         for (i, slot) in entries.iter_mut().enumerate() {
             if let Some(e) = slot {
-                if e.deadline_ms <= now {
+                if due(e) {
                     // Only the reading side: the wait wakes and the read sees end of stream,
                     // while the sending side stays open for the owner's goodbye on its way out
                     // (TLS close_notify, RFC 8446 §6.1; the FIN follows with the close).

@@ -157,9 +157,21 @@ pub struct Worker {
     pub busy: Cell<usize>,
     /// Set when the process drains: finish the current request, then close.
     pub draining: Cell<bool>,
+    /// HTTP/2 connections open on this worker: a drain waits for them too (each sends its
+    /// GOAWAY and closes; bounded by `shutdown_ms`).
+    pub h2_connections: Cell<usize>,
 }
 
 impl Worker {
+    /// Starts the drain: sets `draining` and ends the idle HTTP/2 connections' waits (their
+    /// idle-table entries, [`idle::IdleTable::expire_on_drain`]), which send GOAWAY(NO_ERROR)
+    /// and close; busy ones see the flag within their state check (HTTP/1 connections see it
+    /// after their request). No registration per connection: an idle one costs nothing more.
+    pub fn start_drain(&self) {
+        self.draining.set(true);
+        self.idle.expire_on_drain();
+    }
+
     pub fn new(id: usize, driver: DriverKind, first: Generation) -> Self {
         let server = &first.config.server;
         Worker {
@@ -177,6 +189,7 @@ impl Worker {
             open_connections: Cell::new(0),
             busy: Cell::new(0),
             draining: Cell::new(false),
+            h2_connections: Cell::new(0),
             generation: RefCell::new(Rc::new(first)),
         }
     }
