@@ -4,20 +4,19 @@
 //! connection task (sessions do not import `proxy`): it counts the request in the worker's
 //! `busy` (a drain waits for it, as for an HTTP/1 request) and runs [`lifecycle::handle`] on the
 //! generation that was current when the request arrived, or [`lifecycle::reject_head`] for a
-//! head the translation refused. A panic inside a stream's task is contained ([`Contained`]):
+//! head the translation refused. A panic inside a stream's task is contained ([`CatchUnwind`]):
 //! the task ends, its stream is freed (RST_STREAM CANCEL when its response had not completed),
 //! the connection and the worker go on, as the server's connection tasks are guarded. Leaves
 //! out: the connection (`crate::session::h2`).
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use super::lifecycle;
 use crate::error::GatewayError;
 use crate::http::RequestHead;
+use crate::runtime::CatchUnwind;
 use crate::session::h2_stream::H2Stream;
 use crate::worker::{Cx, Generation, Worker};
 
@@ -31,26 +30,6 @@ impl Drop for BusyGuard {
     }
 }
 
-/// Polls a stream's future and stops a panic inside it from unwinding into the runtime (which
-/// would end the worker and every connection on it): the task ends as if it returned, and
-/// dropping it frees what it held (the stream, the busy count). Stored inline in the task's
-/// one box.
-struct Contained<F>(F);
-
-impl<F: Future<Output = ()>> Future for Contained<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: structural pinning of the only field: `Contained` never moves `F` out, has no
-        // Drop impl and no `Unpin` impl that could expose it, so `F` stays pinned.
-        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(p) => p,
-            Err(_) => Poll::Ready(()),
-        }
-    }
-}
-
 /// Counts `work` in the worker's `busy` at once (not when the task first runs: a drain starting
 /// meanwhile waits for it) and boxes it, panics contained.
 fn guarded(
@@ -59,7 +38,7 @@ fn guarded(
 ) -> Pin<Box<dyn Future<Output = ()>>> {
     w.busy.set(w.busy.get() + 1);
     let busy = BusyGuard(w.clone());
-    Box::pin(Contained(async move {
+    Box::pin(CatchUnwind(async move {
         let _busy = busy;
         work.await;
     }))

@@ -116,7 +116,8 @@ fn spawn_h2(
     w: Rc<Worker>,
 ) {
     let h2 = h2::serve(stream, facts, closed, buf, w, crate::proxy::h2::stream_task);
-    drop(monoio::spawn(h2));
+    // its panic ends the connection, not the worker, as any connection task's
+    drop(monoio::spawn(super::CatchUnwind(h2)));
 }
 
 /// [`detect`]'s wait for bytes by `deadline`. Before the first byte (a connection may stay

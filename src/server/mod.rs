@@ -21,14 +21,10 @@ pub mod listener;
 pub mod reload;
 mod worker;
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,7 +35,7 @@ use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
-pub use crate::runtime::{DriverChoice, DriverKind};
+pub use crate::runtime::{CatchUnwind, DriverChoice, DriverKind};
 use crate::throttle::Throttle;
 use reload::{ConfigSource, Controller, ReloadBoard, ReloadError, ReloadReport};
 use worker::{worker_thread, WorkerSetup};
@@ -454,25 +450,6 @@ pub fn start_with(
         admin,
         log_writer: log_thread,
     })
-}
-
-/// Runs a connection future and stops a panic inside it from unwinding into the runtime: the
-/// connection is dropped (its socket closed), the worker and its other connections go on.
-/// The future is stored inline (no extra box per connection).
-pub(crate) struct CatchUnwind<F>(pub(crate) F);
-
-impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: structural pinning of the only field: `CatchUnwind` never moves `F` out, has
-        // no Drop impl and no `Unpin` impl that could expose it, so `F` stays pinned.
-        let fut = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(p) => p,
-            Err(_) => Poll::Ready(()),
-        }
-    }
 }
 
 #[cfg(test)]
