@@ -38,3 +38,29 @@ pub(crate) fn downstream() -> (std::net::TcpStream, Downstream) {
     let conn = Downstream::new(Stream::Plain(s), facts, Rc::new(Cell::new(false)));
     (client, conn)
 }
+
+/// An HTTP/2 GET for `/` on stream `id` as a client writes it (HPACK: indexed :method GET,
+/// :scheme http, :path /; a literal :authority), END_STREAM.
+pub(crate) fn h2_get_frame(id: u32) -> Vec<u8> {
+    let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
+    block.extend_from_slice(b"localhost");
+    let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend(block);
+    f
+}
+
+/// The HTTP/2 frames in `b` as (type, flags, stream, first payload word).
+pub(crate) fn h2_frames(mut b: &[u8]) -> Vec<(u8, u8, u32, u32)> {
+    let mut v = Vec::new();
+    while b.len() >= 9 {
+        let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+        let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
+        let word = b
+            .get(9..13)
+            .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        v.push((b[3], b[4], stream, word));
+        b = b.get(9 + len..).unwrap_or(&[]);
+    }
+    v
+}

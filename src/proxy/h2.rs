@@ -90,32 +90,6 @@ mod tests {
         })
     }
 
-    /// A GET for `/` on stream `id` (HPACK: indexed :method GET, :scheme http, :path /; a
-    /// literal :authority), END_STREAM.
-    fn get_frame(id: u32) -> Vec<u8> {
-        let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
-        block.extend_from_slice(b"localhost");
-        let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
-        f.extend_from_slice(&id.to_be_bytes());
-        f.extend(block);
-        f
-    }
-
-    /// Frames (type, flags, stream, first payload word) in `b`.
-    fn frames(mut b: &[u8]) -> Vec<(u8, u8, u32, u32)> {
-        let mut v = Vec::new();
-        while b.len() >= 9 {
-            let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
-            let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
-            let word = b
-                .get(9..13)
-                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-            v.push((b[3], b[4], stream, word));
-            b = b.get(9 + len..).unwrap_or(&[]);
-        }
-        v
-    }
-
     /// A panic in one stream's task resets that stream (CANCEL) and spares the connection (a
     /// PING is still answered, a second stream is served the same way) and the worker (the
     /// runtime goes on; without the guard the panic unwinds out of `block_on`).
@@ -136,9 +110,9 @@ mod tests {
         let handle = monoio::spawn(conn);
         client.write_all(crate::http2::PREFACE).unwrap();
         client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
-        client.write_all(&get_frame(1)).unwrap();
+        client.write_all(&crate::testkit::h2_get_frame(1)).unwrap();
         monoio::time::sleep(Duration::from_millis(150)).await;
-        client.write_all(&get_frame(3)).unwrap();
+        client.write_all(&crate::testkit::h2_get_frame(3)).unwrap();
         monoio::time::sleep(Duration::from_millis(150)).await;
         // PING with payload 1..=8
         client
@@ -148,7 +122,7 @@ mod tests {
         client.set_nonblocking(true).unwrap();
         let mut got = vec![0u8; 4096];
         let n = client.read(&mut got).unwrap_or(0);
-        let f = frames(&got[..n]);
+        let f = crate::testkit::h2_frames(&got[..n]);
         // RST_STREAM (3) with CANCEL (8) on both streams, then the PING ack (6, flag 1)
         assert!(f.contains(&(3, 0, 1, 8)), "stream 1 reset: {f:?}");
         assert!(f.contains(&(3, 0, 3, 8)), "stream 3 reset: {f:?}");

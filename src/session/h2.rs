@@ -628,32 +628,11 @@ mod tests {
         })
     }
 
-    /// A GET for `/` on stream `id` (HPACK: indexed :method GET, :scheme http, :path /; a
-    /// literal :authority), END_STREAM.
-    fn get_frame(id: u32) -> Vec<u8> {
-        let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
-        block.extend_from_slice(b"localhost");
-        let mut f = vec![0, 0, block.len() as u8, 1, 0x5];
-        f.extend_from_slice(&id.to_be_bytes());
-        f.extend(block);
-        f
-    }
-
     /// Frames (type, stream, first payload word) in `b`.
-    fn frames(mut b: &[u8]) -> Vec<(u8, u32, u32)> {
-        let mut v = Vec::new();
-        while b.len() >= 9 {
-            let len = (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
-            let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
-            let word = b
-                .get(9..13)
-                .map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-            v.push((b[3], stream, word));
-            b = b.get(9 + len..).unwrap_or(&[]);
-        }
-        v
+    fn frames(b: &[u8]) -> Vec<(u8, u32, u32)> {
+        let all = crate::testkit::h2_frames(b).into_iter();
+        all.map(|(t, _, s, w)| (t, s, w)).collect()
     }
-
     /// The concurrent-stream cap counts the tasks of reset streams still running: a client
     /// resetting its streams cannot start more work than the cap (rapid reset). Stream 1 is
     /// reset but its task goes on; stream 3 is refused (REFUSED_STREAM), nothing spawned.
@@ -675,12 +654,12 @@ mod tests {
         let handle = monoio::spawn(task);
         client.write_all(crate::http2::PREFACE).unwrap();
         client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
-        client.write_all(&get_frame(1)).unwrap();
+        client.write_all(&crate::testkit::h2_get_frame(1)).unwrap();
         monoio::time::sleep(Duration::from_millis(100)).await;
         client
             .write_all(&[0, 0, 4, 3, 0, 0, 0, 0, 1, 0, 0, 0, 8])
             .unwrap(); // RST_STREAM(1, CANCEL)
-        client.write_all(&get_frame(3)).unwrap();
+        client.write_all(&crate::testkit::h2_get_frame(3)).unwrap();
         monoio::time::sleep(Duration::from_millis(200)).await;
         client.set_nonblocking(true).unwrap();
         let mut got = vec![0u8; 4096];
@@ -748,7 +727,7 @@ mod tests {
         );
         client.write_all(crate::http2::PREFACE).unwrap();
         client.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // empty SETTINGS
-        client.write_all(&get_frame(1)).unwrap();
+        client.write_all(&crate::testkit::h2_get_frame(1)).unwrap();
         // the connection task runs for a while, then is dropped
         let r = monoio::time::timeout(Duration::from_millis(200), conn).await;
         assert!(r.is_err(), "the connection task was still running");
