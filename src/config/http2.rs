@@ -45,6 +45,8 @@ pub const MAX_CONTINUATION_FRAMES: RangeInclusive<u32> = 0..=10_000;
 pub const MAX_CONTROL_FRAMES_PER_SEC: RangeInclusive<u32> = 10..=1_000_000;
 /// `max_empty_frames` per second.
 pub const MAX_EMPTY_FRAMES: RangeInclusive<u32> = 0..=1_000_000;
+/// `max_pending_output_bytes`: acks and resets queued for a peer that does not read.
+pub const MAX_PENDING_OUTPUT_BYTES: RangeInclusive<u32> = 4096..=16 * 1024 * 1024;
 /// `zero_window_timeout_ms`.
 pub const ZERO_WINDOW_TIMEOUT_MS: RangeInclusive<u64> = 100..=3_600_000;
 /// Default `zero_window_timeout_ms`: a response waiting this long on a client that opens no
@@ -67,6 +69,7 @@ pub struct RawHttp2 {
     pub max_continuation_frames: Spanned<u32>,
     pub max_control_frames_per_sec: Spanned<u32>,
     pub max_empty_frames: Spanned<u32>,
+    pub max_pending_output_bytes: Spanned<u32>,
     pub zero_window_timeout_ms: Spanned<u64>,
 }
 
@@ -85,6 +88,7 @@ impl Default for RawHttp2 {
             max_continuation_frames: s(d::DEFAULT_MAX_CONTINUATION_FRAMES),
             max_control_frames_per_sec: s(d::DEFAULT_MAX_CONTROL_FRAMES_PER_SEC),
             max_empty_frames: s(d::DEFAULT_MAX_EMPTY_FRAMES),
+            max_pending_output_bytes: s(d::DEFAULT_MAX_PENDING_OUTPUT_BYTES as u32),
             zero_window_timeout_ms: Spanned::new(0..0, DEFAULT_ZERO_WINDOW_TIMEOUT_MS),
         }
     }
@@ -162,7 +166,11 @@ pub(super) fn compile(h2c: bool, r: &RawHttp2, cx: &mut Ctx<'_>) -> Http2Config 
             k("max_empty_frames"),
             &MAX_EMPTY_FRAMES,
         ),
-        ..Limits::default()
+        max_pending_output_bytes: cx.range(
+            &r.max_pending_output_bytes,
+            k("max_pending_output_bytes"),
+            &MAX_PENDING_OUTPUT_BYTES,
+        ) as usize,
     };
     let zero_window_timeout = cx.millis(
         &r.zero_window_timeout_ms,
@@ -216,7 +224,7 @@ mod tests {
              connection_window_size = 70000\nmax_frame_size = 32768\n\
              max_resets_per_window = 9\nreset_window_ms = 500\nmax_continuation_frames = 0\n\
              max_control_frames_per_sec = 11\nmax_empty_frames = 3\n\
-             zero_window_timeout_ms = 1500\n{ROUTE}"
+             max_pending_output_bytes = 8192\nzero_window_timeout_ms = 1500\n{ROUTE}"
         );
         let c = from_str(&text).unwrap_or_else(|e| panic!("{}", e.render("t")));
         let h = &c.server.http2;
@@ -247,6 +255,7 @@ mod tests {
             ),
             (0, 11, 3)
         );
+        assert_eq!(l.max_pending_output_bytes, 8192);
         assert_eq!(h.zero_window_timeout.as_millis(), 1500);
     }
 
@@ -268,6 +277,7 @@ mod tests {
                 "max_control_frames_per_sec",
             ),
             ("max_empty_frames = 1000001", "max_empty_frames"),
+            ("max_pending_output_bytes = 100", "max_pending_output_bytes"),
             ("zero_window_timeout_ms = 5", "zero_window_timeout_ms"),
         ];
         for (line, key) in bad {
