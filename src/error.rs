@@ -73,6 +73,9 @@ pub enum GatewayError {
     /// was sent long before, so this status is never sent.
     #[error("tunnel ended: {0}")]
     TunnelEnded(&'static str),
+    /// A Lambda invocation failed (see [`FunctionFailure`]).
+    #[error("function {0}")]
+    Function(FunctionFailure),
     /// A bug caught before it could misframe the connection (the detail names it): 500, and
     /// the connection closes, its byte stream no longer trusted.
     #[error("internal error: {0}")]
@@ -101,6 +104,29 @@ pub enum UpstreamTlsFailure {
     Handshake,
 }
 
+/// How a Lambda invocation failed, as API Gateway answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionFailure {
+    /// The function raised, crashed, or failed to start (`X-Amz-Function-Error`): 502.
+    #[error("error")]
+    Error,
+    /// The function's answer is no valid response for the payload format: 502.
+    #[error("response malformed")]
+    BadResponse,
+    /// The Invoke API answered with an error of its own (not found, denied, 5xx): 502.
+    #[error("service error")]
+    Service,
+    /// The function ran past its timeout, or the invocation past the route's: 504.
+    #[error("timed out")]
+    Timeout,
+    /// Concurrency and queue are full, or AWS throttled the call: 429.
+    #[error("throttled")]
+    Throttled,
+    /// The event is larger than Lambda's payload limit: 413.
+    #[error("payload too large")]
+    TooLarge,
+}
+
 impl GatewayError {
     /// The status sent to the client for this error: the one place this mapping lives.
     pub fn status(&self) -> u16 {
@@ -122,6 +148,14 @@ impl GatewayError {
             GatewayError::WebSocketHandshake(_) => 400,
             GatewayError::WebSocketVersion => 426,
             GatewayError::TunnelEnded(_) => 502,
+            GatewayError::Function(f) => match f {
+                FunctionFailure::Error
+                | FunctionFailure::BadResponse
+                | FunctionFailure::Service => 502,
+                FunctionFailure::Timeout => 504,
+                FunctionFailure::Throttled => 429,
+                FunctionFailure::TooLarge => 413,
+            },
         }
     }
 
@@ -140,6 +174,7 @@ impl GatewayError {
                 | GatewayError::KeyDisabled
                 | GatewayError::Throttled(_)
                 | GatewayError::QuotaExceeded
+                | GatewayError::Function(_)
         )
     }
 
@@ -147,6 +182,10 @@ impl GatewayError {
     pub fn body(&self) -> &'static str {
         match self {
             GatewayError::QuotaExceeded => r#"{"message":"Limit Exceeded"}"#,
+            // API Gateway's words for a Lambda that failed or answered nonsense
+            GatewayError::Function(
+                FunctionFailure::Error | FunctionFailure::BadResponse | FunctionFailure::Service,
+            ) => r#"{"message":"Internal Server Error"}"#,
             _ => json_message(self.status()),
         }
     }

@@ -19,16 +19,19 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod aws;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod exchange;
 pub mod facts;
 pub mod fmt;
+pub mod functions;
 pub mod health;
 pub mod http;
 pub mod http2;
 pub mod integration;
+pub mod lambda;
 pub mod metrics;
 pub mod proxy;
 pub mod response;

@@ -37,6 +37,10 @@ pub enum Source<'a> {
     Error(GatewayError),
     /// A configured mock: status line, fields and `content-length` rendered at config load.
     Mock(&'a MockResponse),
+    /// A response built while serving the request and held in memory, in the same rendered
+    /// shape as a mock (status line, fields, `content-length`; then the body): a Lambda
+    /// function's answer (later: authorizer denials, mapped responses).
+    Held(MockResponse),
     /// An origin's response: its end-to-end fields (hop-by-hop ones are marked `Skip` by the
     /// parser), re-framed for this client by `framing` (`None` until the session chooses it
     /// as it relays the response; its body is streamed from the origin).
@@ -97,6 +101,15 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// A response rendered while serving (see [`Source::Held`]).
+    pub fn held(m: MockResponse) -> Self {
+        Response {
+            status: m.status,
+            source: Source::Held(m),
+            added: Added::default(),
+        }
+    }
+
     pub fn origin(head: &'a ResponseHead, meta_length: Option<u64>) -> Self {
         Response {
             status: head.status,
@@ -109,6 +122,15 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// The head and body rendered in memory (a mock's, or a held response's), if this is one.
+    pub fn rendered(&self) -> Option<&MockResponse> {
+        match &self.source {
+            Source::Mock(m) => Some(m),
+            Source::Held(m) => Some(m),
+            Source::Error(_) | Source::Origin { .. } => None,
+        }
+    }
+
     /// Which of the fields the response filter adds when absent the producer already set
     /// (names case-insensitive, RFC 9110 §5.1), in one pass over an origin's fields. A mock's
     /// configured fields are not looked at: tollgate's own `date` and `x-request-id` always
@@ -117,7 +139,7 @@ impl<'a> Response<'a> {
         match &self.source {
             // noted by the parser as it classified the origin's fields
             Source::Origin { head, .. } => head.present,
-            Source::Error(_) | Source::Mock(_) => Present::default(),
+            Source::Error(_) | Source::Mock(_) | Source::Held(_) => Present::default(),
         }
     }
 
@@ -128,7 +150,8 @@ impl<'a> Response<'a> {
         match &self.source {
             Source::Error(e) => e.body().as_bytes(),
             Source::Mock(m) if status_has_content(m.status) => &m.body,
-            Source::Mock(_) | Source::Origin { .. } => &[],
+            Source::Held(m) if status_has_content(m.status) => &m.body,
+            Source::Mock(_) | Source::Held(_) | Source::Origin { .. } => &[],
         }
     }
 }

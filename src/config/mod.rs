@@ -12,6 +12,7 @@ mod check_tests;
 pub mod compile;
 pub mod effective;
 mod forwarding;
+pub mod functions;
 pub mod http2;
 mod limits;
 mod mock;
@@ -35,6 +36,9 @@ use std::path::{Path, PathBuf};
 
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
 pub use forwarding::{BodyPolicy, Forwarding, WebSocket};
+pub use functions::{
+    FunctionConfig, FunctionKind, LambdaRoute, LocalFunction, PayloadFormat, RemoteFunction, RunAs,
+};
 pub use types::AdminLimits;
 pub use upstreams::{Balance, CheckSpec};
 

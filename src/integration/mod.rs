@@ -18,6 +18,7 @@
 //! returning [`Handled::Sent`].
 
 pub mod http;
+pub mod lambda;
 pub mod mock;
 pub mod relay;
 pub mod rewrite;
@@ -60,6 +61,7 @@ pub async fn run<'a, S: Session>(
 ) -> Result<Handled<'a>, GatewayError> {
     match integration {
         Integration::Mock(m) => mock::run(w, conn, req, st, m).await,
+        Integration::Lambda(l) => lambda::run(w, conn, req, st, l).await,
         Integration::Http {
             upstream,
             path,

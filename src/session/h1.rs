@@ -300,10 +300,7 @@ impl Session for Downstream {
         r: Response<'_>,
     ) -> Result<(), GatewayError> {
         let body = r.static_body().len();
-        let rendered = match &r.source {
-            Source::Mock(m) => m.head.len(),
-            _ => 0,
-        };
+        let rendered = r.rendered().map_or(0, |m| m.head.len());
         let mut out = BytesMut::with_capacity(body + 256 + rendered);
         let conn = ConnHeader::for_client(head.version, st.keep_alive);
         let head_only = head.method_kind == Method::Head;
@@ -461,6 +458,7 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
         }
         // status line, configured fields and content-length, rendered at config load
         Source::Mock(m) => out.put_slice(&m.head),
+        Source::Held(m) => out.put_slice(&m.head),
         Source::Origin {
             head,
             framing,

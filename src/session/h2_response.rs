@@ -136,9 +136,9 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
                 BodyPlan::None
             }
         }
-        Source::Mock(m) => {
+        Source::Mock(&ref m) | Source::Held(ref m) => {
             // status line, configured fields and content-length (none for 204/304), as
-            // rendered at config load
+            // rendered at config load (or while serving: a held response)
             f.push_lines(&m.head);
             if content && !r.static_body().is_empty() {
                 BodyPlan::Static

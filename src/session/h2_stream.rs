@@ -343,9 +343,9 @@ impl H2Stream {
         head_only: bool,
     ) -> Result<(u64, u64), GatewayError> {
         let h = response_head(r, head_only);
-        let body = match (h.body, &r.source) {
-            (BodyPlan::Static, Source::Mock(m)) => m.body.clone(),
-            (BodyPlan::Static, _) => Bytes::copy_from_slice(r.static_body()),
+        let body = match (h.body, r.rendered()) {
+            (BodyPlan::Static, Some(m)) => m.body.clone(),
+            (BodyPlan::Static, None) => Bytes::copy_from_slice(r.static_body()),
             _ => Bytes::new(),
         };
         let (head_len, payload) = (h.fields.bytes() as u64, body.len() as u64);
