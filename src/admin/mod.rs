@@ -63,6 +63,8 @@ pub struct Admin {
     pub shared: Arc<Shared>,
     pub started: Instant,
     pub drivers: Vec<&'static str>,
+    /// The local functions' live numbers (empty without the functions service).
+    pub functions: crate::functions::StatsList,
 }
 
 /// One admin connection's place under `max_connections`; given back when dropped (the
@@ -356,6 +358,7 @@ fn context<'a>(admin: &'a Admin, cur: &'a Current) -> Context<'a> {
         version: env!("CARGO_PKG_VERSION"),
         log_dropped: admin.control.log_dropped(),
         generation: cur.number,
+        functions: crate::functions::snapshot(&admin.functions),
         reloads: [
             admin
                 .control

@@ -37,10 +37,19 @@ pub struct FunctionStats {
     pub processes: AtomicU64,
 }
 
+/// The live numbers of every local function: replaced as a whole on reload by the functions
+/// thread, read by the admin listener (a lock only the control plane takes, never a worker).
+pub type StatsList = Arc<Mutex<Vec<Arc<FunctionStats>>>>;
+
+/// A snapshot of the list (each entry's counters keep moving).
+pub fn snapshot(list: &StatsList) -> Vec<Arc<FunctionStats>> {
+    list.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
 /// The running functions service.
 pub struct FunctionsHandle {
     addr: SocketAddr,
-    stats: Arc<Mutex<Vec<Arc<FunctionStats>>>>,
+    stats: StatsList,
 }
 
 impl FunctionsHandle {
@@ -62,10 +71,9 @@ impl FunctionsHandle {
         let _ = config;
     }
 
-    /// The live numbers of every local function (a snapshot of the list; each entry's
-    /// counters keep moving).
-    pub fn stats(&self) -> Vec<Arc<FunctionStats>> {
-        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    /// The live numbers of every local function (see [`StatsList`]).
+    pub fn stats(&self) -> StatsList {
+        self.stats.clone()
     }
 
     /// Stops taking invocations, lets those in flight finish (up to `grace`), then stops every

@@ -31,6 +31,8 @@ pub struct Context<'a> {
     pub generation: u64,
     /// Reloads applied and rejected since startup.
     pub reloads: [u64; 2],
+    /// The local functions' live numbers (cold starts, concurrency, queue depth, processes).
+    pub functions: Vec<std::sync::Arc<crate::functions::FunctionStats>>,
 }
 
 /// Escapes a label value (`\\`, `"`, newline).

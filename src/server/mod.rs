@@ -426,6 +426,7 @@ pub fn start_with(
                 shared: shared.clone(),
                 started: Instant::now(),
                 drivers: drivers.iter().map(|d| d.name()).collect(),
+                functions: Default::default(), // SKELETON: the wiring slice passes the service's
             });
             let bound = crate::admin::spawn(addr, a).map_err(|e| {
                 shared.draining.store(true, Ordering::Release);

@@ -160,6 +160,9 @@ pub struct Worker {
     /// HTTP/2 connections open on this worker: a drain waits for them too (each sends its
     /// GOAWAY and closes; bounded by `shutdown_ms`).
     pub h2_connections: Cell<usize>,
+    /// This worker's pool to the local functions service's internal Invoke API (see
+    /// `crate::functions`), set once at startup when the service runs.
+    pub functions: std::cell::OnceCell<Rc<Upstream>>,
 }
 
 impl Worker {
@@ -190,6 +193,7 @@ impl Worker {
             busy: Cell::new(0),
             draining: Cell::new(false),
             h2_connections: Cell::new(0),
+            functions: std::cell::OnceCell::new(),
             generation: RefCell::new(Rc::new(first)),
         }
     }
@@ -233,6 +237,13 @@ impl Worker {
 pub struct Cx<'a> {
     pub w: &'a Worker,
     pub g: &'a Generation,
+}
+
+impl Cx<'_> {
+    /// The pool to the local functions service (`None`: the service is not running).
+    pub fn functions(&self) -> Option<&Rc<Upstream>> {
+        self.w.functions.get()
+    }
 }
 
 impl Deref for Cx<'_> {
