@@ -360,3 +360,31 @@ fn http2_is_sans_io() {
         hits.join("\n")
     );
 }
+
+#[test]
+fn lambda_formats_are_sans_io() {
+    // events, replies and Invoke API classification are pure functions over bytes and
+    // structs: the Lambda integration, the functions service and the admin relay all call
+    // them, so they import no layer with sockets, runtimes or request state
+    let hits = code_lines_naming(
+        &["lambda"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::functions",
+            "crate::transport",
+            "crate::worker",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the Lambda formats import an IO layer:\n{}",
+        hits.join("\n")
+    );
+}

@@ -132,14 +132,22 @@ impl<'a> Request<'a> {
         let peer = String::from_utf8_lossy(facts.peer_ip().as_bytes()).into_owned();
         match headers.iter_mut().find(|(n, _)| n == "x-forwarded-for") {
             Some((_, values)) => values.push(Cow::Owned(peer.clone())),
-            None => push(&mut headers, "x-forwarded-for".into(), Cow::Owned(peer.clone())),
+            None => push(
+                &mut headers,
+                "x-forwarded-for".into(),
+                Cow::Owned(peer.clone()),
+            ),
         }
         let proto = match facts.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
         set(&mut headers, "x-forwarded-proto", proto.to_owned());
-        set(&mut headers, "x-forwarded-port", facts.local().port().to_string());
+        set(
+            &mut headers,
+            "x-forwarded-port",
+            facts.local().port().to_string(),
+        );
 
         let content_type = head.header("content-type");
         let (body, base64) = body_text(content_type, input.body);
@@ -217,7 +225,10 @@ fn set(groups: &mut Grouped<'_>, name: &str, value: String) {
 /// its brackets).
 fn strip_port(host: &[u8]) -> &[u8] {
     if host.starts_with(b"[") {
-        let end = host.iter().position(|&b| b == b']').map_or(host.len(), |i| i + 1);
+        let end = host
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(host.len(), |i| i + 1);
         return host.get(..end).unwrap_or(host);
     }
     match host.iter().rposition(|&b| b == b':') {
@@ -273,7 +284,10 @@ fn parse_query(raw: &[u8]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for pair in raw.split(|&b| b == b'&') {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (pair.get(..i).unwrap_or_default(), pair.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                pair.get(..i).unwrap_or_default(),
+                pair.get(i + 1..).unwrap_or_default(),
+            ),
             None => (pair, &[][..]),
         };
         let name = decode(name, true);
@@ -407,7 +421,11 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.join(",")))
         .collect();
-    let params: Vec<(&str, &str)> = r.path_params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let params: Vec<(&str, &str)> = r
+        .path_params
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
     let event = EventV2 {
         version: "2.0",
         route_key: input.route_key,
@@ -528,7 +546,11 @@ pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_str())))
         .collect();
-    let params: Vec<(&str, &str)> = r.path_params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let params: Vec<(&str, &str)> = r
+        .path_params
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
     // `ANY /hello/{proxy+}` → `/hello/{proxy+}`; `$default` stays itself
     let resource = input
         .route_key
