@@ -5,8 +5,9 @@
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
-//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session reaches
-//! the lifecycle only through the stream task the server gives it. Comments (doc links
+//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), the HTTP/2 session reaches
+//! the lifecycle only through the stream task the server gives it, and the Lambda formats
+//! (events, replies, Invoke API classification) are sans-IO. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};

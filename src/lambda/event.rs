@@ -11,9 +11,11 @@
 //! - Field names are lower-cased in both formats ("All header names are lowercased"). 2.0
 //!   joins repeated fields with `,`; 1.0 puts the LAST value in `headers` and all of them in
 //!   `multiValueHeaders`. 2.0 moves `cookie` fields to `cookies` (each split on `;`, trimmed);
-//!   1.0 keeps `cookie` among the headers. Hop-by-hop and framing fields (RFC 9110 §7.6.1,
+//!   1.0 keeps `cookie` among the headers (several `cookie` fields, as HTTP/2 clients send
+//!   them, joined with `; `: RFC 9113 §8.2.3). Hop-by-hop and framing fields (RFC 9110 §7.6.1,
 //!   RFC 9112 §6) are not shown, as the HTTP integration does not forward them; instead, as
 //!   API Gateway does, `content-length` (of the decoded body, when the request has one),
+//!   `x-request-id` (the gateway's request id, as an origin receives it),
 //!   `x-forwarded-for` (the client's list, then the peer), `x-forwarded-proto` and
 //!   `x-forwarded-port` (the listener's) are set.
 //! - `rawPath`, `requestContext.http.path` and 1.0's `path` are the path as received
@@ -122,8 +124,21 @@ impl<'a> Request<'a> {
                 }
                 continue;
             }
+            if name == "cookie" {
+                // RFC 9113 §8.2.3: an HTTP/2 client's cookie fields are one list again for an
+                // HTTP/1.1 reader, joined with "; " (an HTTP/1.1 client sends one: RFC 6265 §5.4)
+                if let Some((_, values)) = headers.iter_mut().find(|(n, _)| n == "cookie") {
+                    if let Some(joined) = values.first_mut() {
+                        *joined = Cow::Owned(format!("{joined}; {value}"));
+                        continue;
+                    }
+                }
+            }
             push(&mut headers, name, value);
         }
+        // the gateway's request id, as the HTTP integration forwards it to an origin
+        let id = String::from_utf8_lossy(input.request_id).into_owned();
+        set(&mut headers, "x-request-id", id);
         if !matches!(head.body, BodyKind::Empty) {
             let len = input.body.len().to_string();
             set(&mut headers, "content-length", len);
