@@ -996,7 +996,8 @@ fn sign_refuses_what_cannot_be_signed_or_sent() {
         sign(&req, &key, scope, time)
     };
     let host: (&str, &[u8]) = ("host", b"example.amazonaws.com");
-    let cases: Vec<(Vec<(&str, &[u8])>, Scope<'_>, SystemTime)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a [u8])>, Scope<'a>, SystemTime);
+    let cases: Vec<Case<'_>> = vec![
         (vec![], SUITE_SCOPE, at_suite),
         (vec![("content-type", b"text/plain")], SUITE_SCOPE, at_suite),
         (vec![host, ("bad name", b"v")], SUITE_SCOPE, at_suite),
