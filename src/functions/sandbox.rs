@@ -22,6 +22,7 @@
 //! (`env_clear`, the list, `current_dir`, stdio, `process_group(0)`, `pre_exec`) → fork/exec →
 //! [`Sandbox`] { the child, the two read ends }.
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::net::SocketAddr;
@@ -77,7 +78,8 @@ enum Exit {
 /// A running function process, in its own process group.
 pub struct Sandbox {
     pid: u32,
-    child: Child,
+    /// `Some` until drop hands it to the dropped list.
+    child: Option<Child>,
     exit: Exit,
     stdout: Option<UnixStream>,
     stderr: Option<UnixStream>,
@@ -161,6 +163,7 @@ impl Sandbox {
         unsafe {
             command.pre_exec(move || setup.run());
         }
+        reap_dropped();
         let spawned = command.spawn();
         // the parent's copies of the write ends go with the command: from now on the only
         // writers are the child (and what it hands them to), so EOF on a read end means all
@@ -169,7 +172,7 @@ impl Sandbox {
         let child = spawned.map_err(|e| spawn_error(name, e))?;
         Ok(Sandbox {
             pid: child.id(),
-            child,
+            child: Some(child),
             exit: Exit::Running,
             stdout: Some(stdout_read),
             stderr: Some(stderr_read),
@@ -210,22 +213,62 @@ impl Sandbox {
 
     /// The exit status once the process has exited (reaped), without blocking. Once reaped,
     /// the status is kept and returned again.
+    ///
+    /// When it finds the process exited, it first SIGKILLs what is left of its process group
+    /// (children the function started and did not wait for: Lambda resets the whole
+    /// environment when its runtime exits), while the unreaped leader still holds the group's
+    /// id, then reaps. Errors: the OS error of `waitid(2)` (`ECHILD` if something else reaped
+    /// the process: do not `waitpid(-1)` elsewhere in tollgate).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Exit::Reaped(status) = self.exit {
             return Ok(Some(status));
         }
-        let status = self.child.try_wait()?;
+        if !self.exited()? {
+            return Ok(None);
+        }
+        self.signal_group(libc::SIGKILL);
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        let status = child.try_wait()?;
         if let Some(status) = status {
             self.exit = Exit::Reaped(status);
         }
         Ok(status)
     }
 
-    /// `killpg(pid, sig)`. The group id is the child's pid (`process_group(0)`). After the
-    /// leader is reaped the group lives on while any member does, and Linux does not hand a
-    /// pid out again while a group still uses it as its id, so signalling a reaped sandbox
-    /// reaches the children it left behind and nobody else's processes.
+    /// Whether the process has exited, without reaping it (`waitid(WNOWAIT)`): the zombie
+    /// keeps its pid, hence its group's id, reserved.
+    fn exited(&self) -> io::Result<bool> {
+        let pid = libc::id_t::from(self.pid);
+        // SAFETY: siginfo_t is plain old data; zeroed, its si_pid reads 0 when WNOHANG finds
+        // no exited child (waitid(2)).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is ours and outlives the call; WNOWAIT leaves the child unreaped.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: waitid filled `info` (or left it zeroed); si_pid is valid for SIGCHLD info.
+        Ok(unsafe { info.si_pid() } != 0)
+    }
+
+    /// `killpg(pid, sig)`: the group id is the child's pid (`process_group(0)`). Only while
+    /// the leader is unreaped: until then its pid (the group's id) cannot be handed to another
+    /// process, after that it can (to a later sandbox, which would lead a group of the same
+    /// id), so a reaped sandbox signals nobody; [`Sandbox::try_wait`] kills the group's
+    /// leftovers just before reaping.
     fn signal_group(&self, sig: libc::c_int) {
+        if matches!(self.exit, Exit::Reaped(_)) {
+            return;
+        }
         let Ok(pgid) = libc::pid_t::try_from(self.pid) else {
             return;
         };
@@ -241,14 +284,40 @@ impl Sandbox {
     }
 }
 
+thread_local! {
+    /// Processes dropped before they could be reaped (killed, not gone yet), per thread as
+    /// the sandboxes are: [`reap_dropped`] reaps them.
+    static DROPPED: RefCell<Vec<Child>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reaps, without blocking, the processes of sandboxes dropped on this thread before they
+/// were gone; returns how many are still waiting. The functions service calls it on its tick;
+/// [`Sandbox::spawn`] calls it too, so zombies never pile up even without the tick.
+pub fn reap_dropped() -> usize {
+    DROPPED
+        .try_with(|dropped| {
+            let mut dropped = dropped.borrow_mut();
+            // keep only those still running (an error means reaped elsewhere: gone)
+            dropped.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+            dropped.len()
+        })
+        .unwrap_or(0)
+}
+
 impl Drop for Sandbox {
     /// SIGKILL to the group and one non-blocking reap attempt. Drop never blocks (it runs on
-    /// the functions thread): a process not yet gone stays a zombie until the service's tick
-    /// reaps it (`waitpid(-1, WNOHANG)`-style), or until tollgate exits.
+    /// the functions thread): a process not gone yet moves to this thread's dropped list,
+    /// which [`reap_dropped`] reaps (the service's tick, or the next spawn).
     fn drop(&mut self) {
-        if matches!(self.exit, Exit::Running) {
-            self.kill();
-            let _ = self.try_wait();
+        if !matches!(self.exit, Exit::Running) {
+            return;
+        }
+        self.kill();
+        if let Ok(Some(_)) | Err(_) = self.try_wait() {
+            return;
+        }
+        if let Some(child) = self.child.take() {
+            let _ = DROPPED.try_with(|dropped| dropped.borrow_mut().push(child));
         }
     }
 }
@@ -918,9 +987,31 @@ mod tests {
         drop(sandbox);
         wait_dead(pid);
         wait_dead(grandchild);
-        // reap what drop could not (as the service's tick does)
-        // SAFETY: waitpid on our own child's pid with a null status pointer
-        unsafe { libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0) };
+        // what drop could not reap, reap_dropped does (the service's tick)
+        let start = Instant::now();
+        while reap_dropped() > 0 {
+            assert!(start.elapsed() < LIVENESS, "process {pid} never reaped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // reaped, not a zombie: the pid is gone from /proc
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn the_groups_leftovers_die_when_the_process_exits() {
+        // the function exits leaving a background child behind: reaping it kills the rest of
+        // its group, as Lambda resets the environment when the runtime exits
+        let local = function(&["sh", "-c", "sleep 30 & echo $!"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("leftfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        let out = out.unwrap();
+        out.set_nonblocking(false).unwrap();
+        out.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).unwrap();
+        let grandchild: u32 = first.trim().parse().unwrap();
+        assert!(wait(&mut sandbox).success());
+        wait_dead(grandchild);
     }
 
     #[test]
