@@ -563,10 +563,13 @@ pub fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
             size = (size * 2).min(MAX_PASSWD_BUFFER);
             continue;
         }
-        if rc != 0 {
+        // "not found" is 0 with a null result, but some NSS modules say ENOENT or ESRCH
+        // (getpwnam_r(3), RETURN VALUE)
+        let missing = rc == libc::ENOENT || rc == libc::ESRCH;
+        if rc != 0 && !missing {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        if result.is_null() {
+        if missing || result.is_null() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no such user: {name}"),
