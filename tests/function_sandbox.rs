@@ -45,9 +45,21 @@ async fn read_to_eof(stream: std::os::unix::net::UnixStream) -> String {
     }
 }
 
+/// A variable of tollgate's own environment (as AWS credentials would be) that no function
+/// may see.
+const SENTINEL: &str = "TOLLGATE_SANDBOX_SENTINEL";
+
+/// Sets [`SENTINEL`] once, before any test of this binary spawns or builds a runtime (every
+/// test goes through here first), so no other thread reads the environment meanwhile.
+fn set_sentinel() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::env::set_var(SENTINEL, "leaked"));
+}
+
 /// Runs `script` as a function and returns (stdout, stderr, exit code), both streams read
 /// concurrently on a runtime of `driver`.
 fn run(driver: &str, script: &str) -> (String, String, Option<i32>) {
+    set_sentinel();
     let local = function(script);
     let spec = SandboxSpec {
         function: "outfn",
@@ -99,6 +111,16 @@ both_drivers! {
         assert_eq!(out, want_out);
         assert_eq!(err, want_err);
         assert_eq!(code, Some(3));
+    }
+
+    fn tollgates_environment_does_not_reach_the_function(driver) {
+        let (out, err, code) = run(driver, "env");
+        assert_eq!(std::env::var(SENTINEL).as_deref(), Ok("leaked"));
+        assert!(!out.contains(SENTINEL), "{out}");
+        assert!(out.lines().any(|l| l == "GREETING=hello"), "{out}");
+        assert!(out.lines().any(|l| l == "AWS_LAMBDA_FUNCTION_NAME=outfn"), "{out}");
+        assert_eq!(err, "");
+        assert_eq!(code, Some(0));
     }
 
     fn a_silent_stream_does_not_hold_up_the_other(driver) {
