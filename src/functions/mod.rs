@@ -5,6 +5,7 @@
 //! [`sandbox`] (processes).
 
 pub mod sandbox;
+pub mod scheduler;
 
 use std::io;
 use std::net::SocketAddr;
