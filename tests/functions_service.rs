@@ -52,7 +52,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn function(name: &str, dir: &std::path::Path, fx: &Fx) -> FunctionConfig {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
     let mut env = vec![(
         "FAKE_PIDS_DIR".to_string(),
         dir.join("pids").display().to_string(),
@@ -152,9 +153,8 @@ impl Answer {
             .map(|(_, v)| v.as_str())
     }
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -167,7 +167,11 @@ fn read_answer(s: &mut TcpStream) -> Answer {
             break i + 4;
         }
         let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "closed before a response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
@@ -455,6 +459,20 @@ both_drivers! {
         assert_eq!(a.field("x-amzn-ErrorType"), Some("RequestEntityTooLargeException"));
         assert_eq!(a.field("connection"), Some("close"));
         assert_eq!(svc.stats().0, 0, "nothing started for refused calls");
+    }
+
+    fn the_runtime_api_refuses_wrong_ids_unknown_paths_and_large_bodies(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"probe"}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        let p = &a.json()["event"]["probe"];
+        assert_eq!(p["wrong_id"][0], 400);
+        assert_eq!(
+            p["wrong_id"][1],
+            r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#
+        );
+        assert_eq!(p["unknown"], 404);
+        assert_eq!(p["too_large"], 413);
     }
 
     fn an_init_error_is_answered_after_one_retry(d) {

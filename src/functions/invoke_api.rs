@@ -7,8 +7,8 @@
 //! percent-encoded as the SDKs send it), `X-Amz-Invocation-Type` `RequestResponse` (or absent)
 //! runs it, `DryRun` answers 204, `Event` (asynchronous) is refused with 400; `x-request-id`
 //! labels the invocation's log lines. Answers carry `x-amzn-RequestId` (a fresh UUID v4):
-//! 200 + payload (`X-Amz-Executed-Version: $LATEST`); 200 + `X-Amz-Function-Error: Unhandled`
-//! + `{errorMessage, errorType, ...}` for a function error, a crash (`Runtime.ExitError`), a
+//! 200 with the payload (`X-Amz-Executed-Version: $LATEST`); 200 with `X-Amz-Function-Error:
+//! Unhandled` and `{errorMessage, errorType, ...}` for a function error, a crash (`Runtime.ExitError`), a
 //! failed start (`Runtime.InitError`) or a timeout (`Sandbox.Timedout`); 429
 //! `TooManyRequestsException` (concurrency and queue full), 413
 //! `RequestEntityTooLargeException`, 404 `ResourceNotFoundException`, 400
@@ -183,7 +183,12 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
                 .field("x-amzn-ErrorType", "TooManyRequestsException");
         }
         Err(Refusal::Draining) => {
-            return aws_error(503, "ServiceException", "The functions service is stopping", &id)
+            return aws_error(
+                503,
+                "ServiceException",
+                "The functions service is stopping",
+                &id,
+            )
         }
     };
     match rx.recv().await {
@@ -196,8 +201,7 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
             } else {
                 let msg = String::from_utf8_lossy(&body).into_owned();
                 Bytes::from(
-                    serde_json::json!({ "errorMessage": msg, "errorType": error_type })
-                        .to_string(),
+                    serde_json::json!({ "errorMessage": msg, "errorType": error_type }).to_string(),
                 )
             };
             unhandled(body, &request_id)
@@ -267,7 +271,10 @@ mod tests {
     #[test]
     fn function_names_from_paths() {
         let n = |p: &str| function_name(p.as_bytes());
-        assert_eq!(n("/2015-03-31/functions/hello/invocations").as_deref(), Some("hello"));
+        assert_eq!(
+            n("/2015-03-31/functions/hello/invocations").as_deref(),
+            Some("hello")
+        );
         assert_eq!(
             n("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ahello/invocations")
                 .as_deref(),

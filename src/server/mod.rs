@@ -28,7 +28,6 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-
 use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::Config;
 use crate::health::HealthBoard;
