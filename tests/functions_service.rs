@@ -246,7 +246,75 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Makes sure `awslambdaric` is importable (installing it with pip --user when missing) and
+/// returns the Python user base it lives under. Fails loudly when it cannot be installed.
+fn awslambdaric_user_base() -> String {
+    let import = || {
+        std::process::Command::new("python3")
+            .args(["-c", "import awslambdaric"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !import() {
+        let st = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--user",
+                "--break-system-packages",
+                "awslambdaric",
+            ])
+            .status()
+            .expect("run pip");
+        assert!(st.success(), "pip install awslambdaric failed");
+        assert!(import(), "awslambdaric not importable after pip install");
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-m", "site", "--user-base"])
+        .output()
+        .expect("python3 -m site");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+const APP_PY: &str = r#"
+def handler(event, context):
+    if event.get("op") == "raise":
+        raise KeyError("nope")
+    return {"echo": event, "request_id": context.aws_request_id,
+            "remaining": context.get_remaining_time_in_millis(),
+            "arn": context.invoked_function_arn}
+"#;
+
 both_drivers! {
+    fn the_official_python_runtime_client_runs_unchanged(d) {
+        let base = awslambdaric_user_base();
+        let dir = temp_dir("ric");
+        std::fs::write(dir.join("app.py"), APP_PY).unwrap();
+        let mut f = function("f", &dir, &Fx::default());
+        if let FunctionKind::Local(l) = &mut f.kind {
+            l.command = vec!["python3".into(), "-m".into(), "awslambdaric".into(), "app.handler".into()];
+            l.handler = "app.handler".into();
+            l.env.push(("PYTHONUSERBASE".into(), base));
+        }
+        let h = FunctionsHandle::start(&config(d, vec![f])).unwrap();
+        let a = invoke(h.addr(), "f", r#"{"hello":"world"}"#);
+        assert_eq!(a.status, 200, "{a:?} {}", String::from_utf8_lossy(&a.body));
+        let v = a.json();
+        assert_eq!(v["echo"], serde_json::json!({"hello":"world"}));
+        assert_eq!(v["request_id"], a.field("x-amzn-RequestId").unwrap());
+        assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:000000000000:function:f");
+        let left = v["remaining"].as_i64().unwrap();
+        assert!(left > 0 && left <= 3000, "remaining {left}");
+        let e = invoke(h.addr(), "f", r#"{"op":"raise"}"#);
+        assert_eq!(e.status, 200);
+        assert_eq!(e.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(e.json()["errorType"], "KeyError");
+        h.stop(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn success_cold_then_warm_with_the_runtime_fields(d) {
         let svc = Svc::start(d, &Fx::default());
         let before = epoch_ms();
