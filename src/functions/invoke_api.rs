@@ -175,7 +175,12 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
                 .field("x-amzn-ErrorType", "TooManyRequestsException");
         }
         Err(Refusal::Draining) => {
-            return aws_error(503, "ServiceException", "The functions service is stopping", &id)
+            return aws_error(
+                503,
+                "ServiceException",
+                "The functions service is stopping",
+                &id,
+            )
         }
     };
     match rx.recv().await {
@@ -188,8 +193,7 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
             } else {
                 let msg = String::from_utf8_lossy(&body).into_owned();
                 Bytes::from(
-                    serde_json::json!({ "errorMessage": msg, "errorType": error_type })
-                        .to_string(),
+                    serde_json::json!({ "errorMessage": msg, "errorType": error_type }).to_string(),
                 )
             };
             unhandled(body, &request_id)
@@ -259,7 +263,10 @@ mod tests {
     #[test]
     fn function_names_from_paths() {
         let n = |p: &str| function_name(p.as_bytes());
-        assert_eq!(n("/2015-03-31/functions/hello/invocations").as_deref(), Some("hello"));
+        assert_eq!(
+            n("/2015-03-31/functions/hello/invocations").as_deref(),
+            Some("hello")
+        );
         assert_eq!(
             n("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ahello/invocations")
                 .as_deref(),

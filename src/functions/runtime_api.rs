@@ -174,7 +174,10 @@ async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -
             svc.init_error(sb, &req.body);
             accepted()
         }
-        Call::NotFound => Reply::json(404, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#),
+        Call::NotFound => Reply::json(
+            404,
+            r#"{"errorMessage":"Not found","errorType":"NotFound"}"#,
+        ),
         Call::WrongMethod => Reply::json(
             405,
             r#"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#,
@@ -194,7 +197,10 @@ mod tests {
             Call::Next
         );
         assert_eq!(
-            r(Method::Post, "/2018-06-01/runtime/invocation/abc-1/response"),
+            r(
+                Method::Post,
+                "/2018-06-01/runtime/invocation/abc-1/response"
+            ),
             Call::Response("abc-1")
         );
         assert_eq!(

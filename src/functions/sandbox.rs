@@ -111,7 +111,10 @@ impl Sandbox {
         };
         let program = resolve_command(name, &local.cwd, std::env::var_os("PATH").as_deref())
             .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("command not found: {name}"))
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("command not found: {name}"),
+                )
             })?;
         let env = environment_for(spec, program.parent());
         let (stdout_read, stdout_write) = output_pair()?;
@@ -266,7 +269,10 @@ fn environment_for(spec: &SandboxSpec<'_>, program_dir: Option<&Path>) -> Vec<(S
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
             local.memory_mb.to_string(),
         ),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), FUNCTION_VERSION.into()),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".into(),
+            FUNCTION_VERSION.into(),
+        ),
         ("AWS_REGION".into(), spec.region.into()),
         ("AWS_DEFAULT_REGION".into(), spec.region.into()),
         ("LAMBDA_TASK_ROOT".into(), cwd.clone()),
