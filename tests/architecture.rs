@@ -6,7 +6,8 @@
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
 //! after a 101), the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session reaches
-//! the lifecycle only through the stream task the server gives it. Comments (doc links
+//! the lifecycle only through the stream task the server gives it; the local functions service
+//! imports no gateway layer above it and its scheduler is sans-IO. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -59,6 +60,7 @@ fn code_lines_naming(parts: &[&str], needles: &[&str]) -> Vec<String> {
 /// Every top-level module of the library except `config` (which owns the schema).
 const OUTSIDE_CONFIG: &[&str] = &[
     "accesslog.rs",
+    "functions",
     "accesslog",
     "admin",
     "client",
@@ -263,11 +265,76 @@ fn modules_below_proxy_import_neither_proxy_nor_server() {
 }
 
 #[test]
+fn the_functions_service_stands_below_the_gateway() {
+    // the functions thread serves workers over loopback like an origin does: it imports
+    // neither the lifecycle, nor the server that starts it, nor the integration that calls it
+    let hits = code_lines_naming(
+        &["functions"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::integration",
+            "crate::session",
+            "crate::client",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the functions service imports proxy, server, integration, session or client:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_functions_scheduler_is_sans_io() {
+    // admission, queue and deadlines are a state machine driven with a fake clock in tests
+    let hits = code_lines_naming(
+        &["functions/scheduler.rs"],
+        &[
+            "monoio",
+            "std::net",
+            "std::process",
+            "Instant::now",
+            "sandbox::",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the scheduler does I/O or reads the clock:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
 fn config_does_not_import_the_modules_it_configures() {
     let hits = code_lines_naming(&["config"], &["crate::admin", "crate::health"]);
     assert!(
         hits.is_empty(),
         "config imports admin or health:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn a_function_process_is_started_off_the_runtime() {
+    // functions::sandbox is blocking std code (fork/exec, getpwnam_r) run by the functions
+    // thread and the config load: no runtime, no worker, and nothing of the request path
+    let hits = code_lines_naming(
+        &["functions/sandbox.rs"],
+        &[
+            "monoio",
+            "crate::worker",
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::integration",
+            "crate::client",
+            "config::raw",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the sandbox imports the runtime or the request path:\n{}",
         hits.join("\n")
     );
 }
