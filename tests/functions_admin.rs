@@ -5,6 +5,8 @@
 //! its workers; function errors, unknown functions, the admin's host rules, body framing and
 //! limits; reloads adding and removing functions; and the service stopping with the server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;
