@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use super::{merge, RouteStats, Snapshot};
 
+#[path = "prom_functions.rs"]
+mod functions;
 #[path = "prom_ws.rs"]
 mod ws;
 use crate::config::Config;
@@ -69,6 +71,18 @@ fn histogram(
     h: &hdrhistogram::Histogram<u64>,
     sum_us: u64,
 ) {
+    labelled_histogram(out, name, ("route", route), h, sum_us)
+}
+
+/// A histogram's `_bucket` (cumulative, ending in `+Inf`), `_sum` and `_count` lines for one
+/// `label = value` (the value already escaped).
+fn labelled_histogram(
+    out: &mut String,
+    name: &str,
+    (label, value): (&str, &str),
+    h: &hdrhistogram::Histogram<u64>,
+    sum_us: u64,
+) {
     for le in BUCKETS_S {
         let us = (le * 1e6) as u64;
         let n = if h.is_empty() {
@@ -76,19 +90,19 @@ fn histogram(
         } else {
             h.count_between(0, us)
         };
-        let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {n}");
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {n}");
     }
     let _ = writeln!(
         out,
-        "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+        "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}",
         h.len()
     );
     let _ = writeln!(
         out,
-        "{name}_sum{{route=\"{route}\"}} {}",
+        "{name}_sum{{{label}=\"{value}\"}} {}",
         sum_us as f64 / 1e6
     );
-    let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
+    let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", h.len());
 }
 
 /// A route's requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx (one pass over its counts).
@@ -258,6 +272,8 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     }
     upstream_families(&mut out, cx, snaps);
     ws::websocket_families(&mut out, cx, &routes);
+    let merged = super::functions::merge(snaps.iter().map(|s| &s.functions[..]));
+    functions::function_families(&mut out, &cx.config.functions, &cx.functions, &merged);
     family(
         &mut out,
         "tollgate_worker_active_connections",
@@ -574,6 +590,8 @@ pub fn stats_json(
     }
     out.push(']');
     keys_json(&mut out, cx);
+    let merged = super::functions::merge(snaps.iter().map(|s| &s.functions[..]));
+    functions::functions_json(&mut out, &cx.config.functions, &cx.functions, &merged);
     out.push('}');
     out
 }
