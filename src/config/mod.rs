@@ -13,10 +13,13 @@ pub mod compile;
 pub mod effective;
 mod forwarding;
 pub mod functions;
+#[cfg(test)]
+mod functions_tests;
 pub mod http2;
 mod limits;
 mod mock;
 pub mod raw;
+mod raw_functions;
 mod raw_tls;
 mod recover;
 mod relocate;
