@@ -174,7 +174,7 @@ fn log_path(d: &str) -> std::path::PathBuf {
 }
 
 /// A gateway with the remote functions `orders` (the endpoint), `slow` (the endpoint, 300 ms
-/// timeout) and `gone` (nobody listening), their routes, the admin listener and a JSON access
+/// timeout) and `gone` (nobody listening), their routes (`/bounded` with a 200 ms route timeout), the admin listener and a JSON access
 /// log.
 fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
     credentials();
@@ -199,6 +199,7 @@ fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
         + "[[route]]\nkey = \"ANY /orders/{proxy+}\"\nfunction = \"orders\"\n\n"
         + "[[route]]\nkey = \"ANY /v1/{proxy+}\"\nfunction = \"orders\"\npayload_format = \"1.0\"\n\n"
         + "[[route]]\nkey = \"ANY /slow/{proxy+}\"\nfunction = \"slow\"\n\n"
+        + "[[route]]\nkey = \"ANY /bounded/{proxy+}\"\nfunction = \"orders\"\ntimeout_ms = 200\n\n"
         + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n";
     Gateway::from_toml(&text)
 }
@@ -208,7 +209,10 @@ fn send(g: &Gateway, raw: &str) -> Response {
 }
 
 fn get_path(g: &Gateway, path: &str) -> Response {
-    send(g, &format!("GET {path} HTTP/1.1\r\nHost: api.example\r\n\r\n"))
+    send(
+        g,
+        &format!("GET {path} HTTP/1.1\r\nHost: api.example\r\n\r\n"),
+    )
 }
 
 /// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
@@ -246,8 +250,8 @@ fn log_line(path: &std::path::Path, rid: &str) -> String {
 }
 
 both_drivers! {
-    /// The Invoke request as sent, the 2.0 and 1.0 events' key fields, and the successful
-    /// answer shapes.
+    // The Invoke request as sent, the 2.0 and 1.0 events' key fields, and the successful
+    // answer shapes.
     fn invokes_signed_and_turns_payloads_into_responses(d) {
         let ep = endpoint();
         let log = log_path(&format!("ok-{d}"));
@@ -323,18 +327,20 @@ both_drivers! {
         assert_eq!(field(&line, "integration.endpoint"), format!("\"{}\"", ep.addr), "{line}");
     }
 
-    /// Every failure: its status, body, and what the access log and the metrics say.
+    // Every failure: its status, body, and what the access log and the metrics say.
     fn failures_map_to_api_gateway_statuses(d) {
         let ep = endpoint();
         let log = log_path(&format!("fail-{d}"));
         let g = gateway(d, &ep, &log);
         let internal = r#"{"message":"Internal Server Error"}"#;
-        let cases: [(&str, u16, Option<&str>, &str); 6] = [
+        let cases: [(&str, u16, Option<&str>, &str); 7] = [
             ("/orders/fnerror", 502, Some(internal), "\"function error: ValueError\""),
             ("/orders/timedout", 504, None, "\"function timed out after 5000 ms\""),
             ("/orders/throttle", 429, None, "\"function throttled\""),
             ("/v1/malformed", 502, Some(internal), ""),
             ("/slow/hang", 504, None, "\"no answer from the function within 1300 ms\""),
+            // the route's timeout_ms bounds the whole invocation
+            ("/bounded/hang", 504, None, "\"no answer from the function within 200 ms\""),
             ("/gone", 502, Some(internal), ""),
         ];
         for (i, (path, status, body, error)) in cases.iter().enumerate() {
@@ -377,25 +383,25 @@ both_drivers! {
         let admin = g.handle().admin_addr().expect("admin listener");
         let m = get(admin, "/metrics").text();
         for line in [
-            "tollgate_function_invocations_total{function=\"orders\"} 10",
+            "tollgate_function_invocations_total{function=\"orders\"} 12",
             "tollgate_function_errors_total{function=\"orders\"} 2",
             "tollgate_function_throttles_total{function=\"orders\"} 1",
-            "tollgate_function_timeouts_total{function=\"orders\"} 1",
+            "tollgate_function_timeouts_total{function=\"orders\"} 2",
             "tollgate_function_timeouts_total{function=\"slow\"} 1",
             "tollgate_function_errors_total{function=\"gone\"} 1",
-            "tollgate_function_duration_seconds_count{function=\"orders\"} 10",
+            "tollgate_function_duration_seconds_count{function=\"orders\"} 12",
         ] {
             assert!(m.contains(line), "{line} missing in\n{m}");
         }
         let st: Value = serde_json::from_str(&get(admin, "/stats").text()).unwrap();
         let orders = st["functions"].as_array().unwrap().iter().find(|f| f["name"] == "orders").unwrap().clone();
         assert_eq!(orders["kind"], "remote");
-        assert_eq!(orders["invocations"], 10);
+        assert_eq!(orders["invocations"], 12);
         assert!(get(admin, "/").text().contains("id=\"function-table\""));
     }
 
-    /// A request body over Lambda's 6 MB payload limit is refused with 413 at its head, the
-    /// function is not invoked, and the connection is closed (its body was not read).
+    // A request body over Lambda's 6 MB payload limit is refused with 413 at its head, the
+    // function is not invoked, and the connection is closed (its body was not read).
     fn a_body_over_the_payload_limit_is_413(d) {
         let ep = endpoint();
         let log = log_path(&format!("large-{d}"));
@@ -424,7 +430,7 @@ both_drivers! {
         assert_eq!(verify(&reqs[0]), Ok(AKID.to_string()));
     }
 
-    /// An HTTP/2 client gets the same response as an HTTP/1.1 one, and the event says HTTP/2.
+    // An HTTP/2 client gets the same response as an HTTP/1.1 one, and the event says HTTP/2.
     fn an_http2_client_gets_the_same_response(d) {
         let ep = endpoint();
         let log = log_path(&format!("h2-{d}"));
