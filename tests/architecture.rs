@@ -360,3 +360,32 @@ fn http2_is_sans_io() {
         hits.join("\n")
     );
 }
+
+#[test]
+fn aws_signing_imports_nothing_of_the_server_side() {
+    // the Lambda integration signs its Invoke calls and the authorizers verify incoming
+    // requests with `aws`: it is text in, text out, without the server, the outbound client,
+    // the functions service, config or the runtime
+    let hits = code_lines_naming(
+        &["aws"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::functions",
+            "crate::lambda",
+            "crate::worker",
+            "crate::config",
+            "crate::runtime",
+            "tollgate::",
+            "monoio",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "aws imports a server-side module, config or the runtime:\n{}",
+        hits.join("\n")
+    );
+}
