@@ -385,7 +385,10 @@ pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
         }
         let port = match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or_else(|| format!("{s:?}: bad port"))?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| format!("{s:?}: bad port"))?,
+            ),
         };
         (format!("[{ip}]"), port)
     } else {
@@ -425,8 +428,18 @@ pub fn function_path(arn: &str) -> String {
     out
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests compile as if tollgate ran as root (`Some(true)`) or not.
+    pub(super) static AS_ROOT: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
 /// Whether the process runs as root (only then can `user` drop privileges).
 pub fn running_as_root() -> bool {
+    #[cfg(test)]
+    if let Some(r) = AS_ROOT.with(|c| c.get()) {
+        return r;
+    }
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
@@ -493,15 +506,19 @@ pub(super) fn compile(
         let key = |k: &str| format!("function[{i}].{k}");
         let name = f.name.get_ref();
         if !valid_name(name) {
-            let m = format!("{name:?} must be 1 to {MAX_FUNCTION_NAME} of A-Z a-z 0-9 - _ (Lambda's rule)");
+            let m = format!(
+                "{name:?} must be 1 to {MAX_FUNCTION_NAME} of A-Z a-z 0-9 - _ (Lambda's rule)"
+            );
             cx.err(&f.name, key("name"), m);
         } else if funcs[..i].iter().any(|p| p.name.get_ref() == name) {
             cx.err(&f.name, key("name"), format!("duplicate function {name:?}"));
         }
-        let timeout = f.timeout_ms.as_ref().map_or(
-            Duration::from_millis(DEFAULT_FUNCTION_TIMEOUT_MS),
-            |t| cx.millis(t, key("timeout_ms"), &FUNCTION_TIMEOUT_MS),
-        );
+        let timeout = f
+            .timeout_ms
+            .as_ref()
+            .map_or(Duration::from_millis(DEFAULT_FUNCTION_TIMEOUT_MS), |t| {
+                cx.millis(t, key("timeout_ms"), &FUNCTION_TIMEOUT_MS)
+            });
         let kind = match (&f.command, &f.arn) {
             (Some(c), None) => local(i, f, c, root, cx).map(FunctionKind::Local),
             (None, Some(a)) => remote(i, f, a, timeout, upstreams, cx).map(FunctionKind::Remote),
@@ -578,19 +595,37 @@ fn local(
     let range = |cx: &mut Ctx<'_>, v: &Option<Spanned<u32>>, k: &str, r, d| {
         v.as_ref().map_or(d, |v| cx.range(v, key(k), r))
     };
-    let concurrency = range(cx, &f.concurrency, "concurrency", &CONCURRENCY, DEFAULT_CONCURRENCY);
-    let queue = range(cx, &f.queue, "queue", &FUNCTION_QUEUE, DEFAULT_FUNCTION_QUEUE);
-    let memory_mb = range(cx, &f.memory_mb, "memory_mb", &MEMORY_MB, DEFAULT_MEMORY_MB);
-    let idle = f.idle_ms.as_ref().map_or(
-        Duration::from_millis(DEFAULT_FUNCTION_IDLE_MS),
-        |v| cx.millis(v, key("idle_ms"), &FUNCTION_IDLE_MS),
+    let concurrency = range(
+        cx,
+        &f.concurrency,
+        "concurrency",
+        &CONCURRENCY,
+        DEFAULT_CONCURRENCY,
     );
+    let queue = range(
+        cx,
+        &f.queue,
+        "queue",
+        &FUNCTION_QUEUE,
+        DEFAULT_FUNCTION_QUEUE,
+    );
+    let memory_mb = range(cx, &f.memory_mb, "memory_mb", &MEMORY_MB, DEFAULT_MEMORY_MB);
+    let idle = f
+        .idle_ms
+        .as_ref()
+        .map_or(Duration::from_millis(DEFAULT_FUNCTION_IDLE_MS), |v| {
+            cx.millis(v, key("idle_ms"), &FUNCTION_IDLE_MS)
+        });
     let user = match &f.user {
         None => Some(None),
         Some(u) => function_user(i, u, root, cx),
     };
     Some(LocalFunction {
-        command: command.get_ref().iter().map(|a| a.get_ref().clone()).collect(),
+        command: command
+            .get_ref()
+            .iter()
+            .map(|a| a.get_ref().clone())
+            .collect(),
         cwd: cwd?,
         env: env?,
         handler: handler?,
@@ -634,7 +669,11 @@ fn function_cwd(i: usize, f: &RawFunction, cx: &mut Ctx<'_>) -> Option<PathBuf> 
         }
         (p, None) => {
             let m = p.unwrap_or_else(|| format!("{} cannot be made absolute", path.display()));
-            cx.err(&f.name, key, format!("the default (the config's directory): {m}"));
+            cx.err(
+                &f.name,
+                key,
+                format!("the default (the config's directory): {m}"),
+            );
             None
         }
     }
@@ -651,7 +690,11 @@ fn function_env(i: usize, f: &RawFunction, cx: &mut Ctx<'_>) -> Option<Vec<(Stri
     for (k, v) in map {
         let key = format!("function[{i}].env");
         if k.is_empty() || k.contains(['=', '\0']) {
-            cx.err(env, key, format!("{k:?} is not a variable name (no \"=\" or NUL)"));
+            cx.err(
+                env,
+                key,
+                format!("{k:?} is not a variable name (no \"=\" or NUL)"),
+            );
             ok = false;
         } else if k == RESERVED_ENV {
             let m = format!("{RESERVED_ENV} is set by tollgate (each process's own Runtime API)");
@@ -687,7 +730,11 @@ fn function_user(
             None
         }
         Err(e) => {
-            cx.err(u, key, format!("cannot look up user {:?}: {e}", u.get_ref()));
+            cx.err(
+                u,
+                key,
+                format!("cannot look up user {:?}: {e}", u.get_ref()),
+            );
             None
         }
     }
@@ -833,7 +880,12 @@ pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
     let key = |k: &str| format!("route[{i}].{k}");
     let whole = "a function route reads the whole body (up to the 6 MB payload limit): \
                  request_buffer_bytes does not apply";
-    refuse(&r.request_buffer_bytes, key("request_buffer_bytes"), whole, cx);
+    refuse(
+        &r.request_buffer_bytes,
+        key("request_buffer_bytes"),
+        whole,
+        cx,
+    );
     let strip = "only routes with an upstream forward headers to an origin; a function gets \
                  them in its event";
     refuse(&r.strip_api_key, key("strip_api_key"), strip, cx);
@@ -843,7 +895,11 @@ pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
     let path = "only routes with an upstream can rewrite the path";
     refuse(&r.path, key("path"), path, cx);
     if let Some(m) = &r.min_body_rate {
-        cx.range(m, key("min_body_rate"), &(0..=super::raw::MAX_MIN_BODY_RATE));
+        cx.range(
+            m,
+            key("min_body_rate"),
+            &(0..=super::raw::MAX_MIN_BODY_RATE),
+        );
     }
     if let Some(t) = &r.timeout_ms {
         cx.range(t, key("timeout_ms"), &super::raw::ROUTE_TIMEOUT_MS_RANGE);
@@ -898,6 +954,32 @@ pub(super) fn route(
             .as_ref()
             .map(|t| Duration::from_millis(*t.get_ref())),
     })
+}
+
+/// Fills the defaults of each `[[function]]` of effective table `t` (see
+/// [`super::effective`]): the raw keys are optional so that each kind refuses the other's, so
+/// serde leaves them out. `cwd` stays as written (its default is the config file's directory).
+pub(super) fn fill_defaults(t: &mut toml::Table) {
+    use toml::Value;
+    let Some(Value::Array(fs)) = t.get_mut("function") else {
+        return;
+    };
+    for f in fs.iter_mut().filter_map(Value::as_table_mut) {
+        let int = |n: u64| Value::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        f.entry("timeout_ms".to_string())
+            .or_insert(int(DEFAULT_FUNCTION_TIMEOUT_MS));
+        if f.contains_key("command") {
+            let local = [
+                ("concurrency", u64::from(DEFAULT_CONCURRENCY)),
+                ("idle_ms", DEFAULT_FUNCTION_IDLE_MS),
+                ("queue", u64::from(DEFAULT_FUNCTION_QUEUE)),
+                ("memory_mb", u64::from(DEFAULT_MEMORY_MB)),
+            ];
+            for (k, v) in local {
+                f.entry(k.to_string()).or_insert(int(v));
+            }
+        }
+    }
 }
 
 /// The functions' part of `tollgate check`'s summary: `, 2 functions (1 local, 1 remote)`, or
