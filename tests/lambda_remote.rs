@@ -17,9 +17,9 @@
 mod common;
 
 use std::sync::Once;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use common::h2client::{H2, H2C};
+use common::h2client::{H2, H2C, LIVE};
 use common::*;
 use serde_json::Value;
 use tollgate::aws::sigv4::{self, Scope, SigningRequest};
@@ -152,7 +152,7 @@ fn endpoint() -> Origin {
             // 1.0 needs statusCode: without it the answer is no response
             "malformed" => invoke_answer("200 OK", "", r#"{"body":"no status"}"#),
             "hang" => Reply::After(
-                Duration::from_secs(4),
+                Duration::from_secs(7),
                 Box::new(invoke_answer("200 OK", "", "{}")),
             ),
             _ => invoke_answer(
@@ -452,5 +452,47 @@ both_drivers! {
         let r = c.get("/orders/fnerror");
         assert_eq!(r.status, 502);
         assert_eq!(r.body, br#"{"message":"Internal Server Error"}"#);
+    }
+
+    // An HTTP/2 client that resets its stream stops the wait for the function: the invocation
+    // ends then (counted, neither an error nor a timeout, its duration far below the endpoint's
+    // 7 s hang and the 6 s the gateway would wait), and the connection goes on.
+    fn an_http2_reset_stops_the_wait(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reset-{d}"));
+        let g = gateway(d, &ep, &log);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        let mut c = H2::connect(g.addr);
+        let req = c.req("GET", "/orders/hang", &[]);
+        let send = c.send.clone();
+        let (resp, mut stream) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            send.send_request(req, true).unwrap()
+        });
+        let until = Instant::now() + LIVE;
+        while ep.requests().is_empty() {
+            assert!(Instant::now() < until, "the invocation reached the endpoint");
+            // drive the client connection (its task runs on the test's runtime)
+            c.rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
+        }
+        stream.send_reset(h2::Reason::CANCEL);
+        drop(resp);
+        assert_eq!(c.get("/orders/bare").status, 200, "the connection goes on");
+        let until = Instant::now() + LIVE;
+        let m = loop {
+            let m = get(admin, "/metrics").text();
+            if m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n") {
+                break m;
+            }
+            assert!(Instant::now() < until, "the reset invocation was not counted:\n{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for line in [
+            "tollgate_function_errors_total{function=\"orders\"} 0\n",
+            "tollgate_function_timeouts_total{function=\"orders\"} 0\n",
+            "tollgate_function_duration_seconds_bucket{function=\"orders\",le=\"5\"} 2\n",
+        ] {
+            assert!(m.contains(line), "{line} missing in\n{m}");
+        }
     }
 }
