@@ -177,9 +177,14 @@ fn log_path(d: &str) -> std::path::PathBuf {
 /// timeout) and `gone` (nobody listening), their routes (`/bounded` with a 200 ms route timeout), the admin listener and a JSON access
 /// log.
 fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
+    Gateway::from_toml(&gateway_text(d, ep, log))
+}
+
+/// The config text of [`gateway`].
+fn gateway_text(d: &str, ep: &Origin, log: &std::path::Path) -> String {
     credentials();
     let dead = unephemeral_port();
-    let text = server_toml(d, 1, H2C)
+    server_toml(d, 1, H2C)
         + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
         + &format!(
             "[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n",
@@ -200,8 +205,7 @@ fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
         + "[[route]]\nkey = \"ANY /v1/{proxy+}\"\nfunction = \"orders\"\npayload_format = \"1.0\"\n\n"
         + "[[route]]\nkey = \"ANY /slow/{proxy+}\"\nfunction = \"slow\"\n\n"
         + "[[route]]\nkey = \"ANY /bounded/{proxy+}\"\nfunction = \"orders\"\ntimeout_ms = 200\n\n"
-        + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n";
-    Gateway::from_toml(&text)
+        + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n"
 }
 
 fn send(g: &Gateway, raw: &str) -> Response {
@@ -494,5 +498,29 @@ both_drivers! {
         ] {
             assert!(m.contains(line), "{line} missing in\n{m}");
         }
+    }
+
+    // A reload keeps a function's numbers by name: invocations before and after add up; a
+    // function the new config drops is no longer shown.
+    fn function_metrics_survive_a_reload(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reload-{d}"));
+        let text = gateway_text(d, &ep, &log);
+        let g = Gateway::from_toml(&text);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        assert_eq!(get_path(&g, "/gone").status, 502);
+        // the same functions but `gone` and its route, and one more route
+        let next = text.replace("[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n", "")
+            .replace("name = \"gone\"", "name = \"gone2\"")
+            + "\n[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+        g.write_config(&next);
+        g.reload().expect("reload applies");
+        assert_eq!(get_path(&g, "/hello").status, 200, "the new config serves");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        let m = get(admin, "/metrics").text();
+        assert!(m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n"), "{m}");
+        assert!(m.contains("tollgate_function_invocations_total{function=\"gone2\"} 0\n"), "{m}");
+        assert!(!m.contains("function=\"gone\""), "{m}");
     }
 }
