@@ -23,6 +23,7 @@ use bytes::Bytes;
 use super::http::{Conn, ReadError, Reply, Request};
 use super::scheduler::Failure;
 use super::service::{Outcome, Refusal, Service};
+use super::signal::{race, First};
 use super::INVOKE_PREFIX;
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::http::{HttpError, Method};
@@ -37,19 +38,26 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// Accepts connections until the thread ends.
 pub async fn serve(listener: monoio::net::TcpListener, svc: Rc<Service>) {
     loop {
-        match listener.accept().await {
-            Ok((tcp, _)) => {
+        match race(listener.accept(), svc.closed.wait()).await {
+            First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
                 monoio::spawn(connection(conn, svc.clone()));
             }
-            Err(_) => monoio::time::sleep(ACCEPT_BACKOFF).await,
+            First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
+            First::Right(()) => return,
         }
     }
 }
 
 async fn connection(mut conn: Conn, svc: Rc<Service>) {
     loop {
-        let req = match conn.read_request(Some(INVOKE_IDLE)).await {
+        // Dropping a read on close loses nothing: it waits for readiness and reads
+        // synchronously, and the connection closes anyway.
+        let read = match race(conn.read_request(Some(INVOKE_IDLE)), svc.closed.wait()).await {
+            First::Left(r) => r,
+            First::Right(()) => return,
+        };
+        let req = match read {
             Ok(r) => r,
             Err(ReadError::Closed) => return,
             Err(ReadError::Http(HttpError::BodyTooLarge)) => {

@@ -97,7 +97,11 @@ fn route(method: Method, path: &[u8]) -> Call<'_> {
 
 async fn connection(mut conn: Conn, svc: Rc<Service>, sb: SandboxId, mailbox: Rc<Mailbox>) {
     loop {
-        let req = match conn.read_request(None).await {
+        let read = match race(conn.read_request(None), svc.closed.wait()).await {
+            First::Left(r) => r,
+            First::Right(()) => return,
+        };
+        let req = match read {
             Ok(r) => r,
             Err(ReadError::Closed) => return,
             Err(ReadError::Http(e)) => {

@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::scheduler::{Action, Admission, Failure, InvId, Limits, SandboxId, Scheduler};
-use super::signal::{oneshot, Receiver, Sender, Wake};
+use super::signal::{oneshot, Latch, Receiver, Sender, Wake};
 use super::{logs, runtime_api, FunctionStats, StatsList, LOCAL_REGION};
 use crate::config::{Config, FunctionConfig, FunctionKind, LocalFunction};
 
@@ -148,6 +148,8 @@ struct State {
 pub struct Service {
     st: RefCell<State>,
     stats: StatsList,
+    /// Set when the thread ends: listeners and connections close.
+    pub closed: Latch,
 }
 
 impl Service {
@@ -162,6 +164,7 @@ impl Service {
                 mode: Mode::Serving,
             }),
             stats,
+            closed: Latch::default(),
         });
         svc.apply(config);
         svc
@@ -720,5 +723,9 @@ pub async fn run(svc: Rc<Service>, control: mpsc::Receiver<Control>) {
         }
     }
     svc.kill_all();
+    svc.closed.set();
+    // Let the listeners and connections see it and end (dropping their sockets) before the
+    // runtime goes.
+    monoio::time::sleep(TICK * 3).await;
     // Whatever is left (not reaped within the window) is killed when the state drops.
 }

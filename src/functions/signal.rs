@@ -99,6 +99,41 @@ impl Wake {
     }
 }
 
+/// A one-way "closed" flag any number of tasks wait on: [`Latch::set`] wakes them all.
+#[derive(Default)]
+pub struct Latch {
+    set: Cell<bool>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl Latch {
+    pub fn set(&self) {
+        self.set.set(true);
+        for w in self.wakers.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.get()
+    }
+
+    /// Returns once set.
+    pub async fn wait(&self) {
+        poll_fn(|cx| {
+            if self.set.get() {
+                return Poll::Ready(());
+            }
+            let mut ws = self.wakers.borrow_mut();
+            if !ws.iter().any(|w| w.will_wake(cx.waker())) {
+                ws.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
 /// Which of two raced futures finished first.
 pub enum First<A, B> {
     Left(A),
@@ -175,6 +210,19 @@ mod tests {
                 assert!(matches!(r, First::Left(())));
                 let r = race(w.wait(), async {}).await;
                 assert!(matches!(r, First::Right(())), "no wake pending");
+                let l = Rc::new(Latch::default());
+                let waiters: Vec<_> = (0..3)
+                    .map(|_| {
+                        let l = l.clone();
+                        monoio::spawn(async move { l.wait().await })
+                    })
+                    .collect();
+                monoio::time::sleep(Duration::from_millis(5)).await;
+                l.set();
+                for t in waiters {
+                    t.await;
+                }
+                assert!(l.is_set());
             })
         });
     }
