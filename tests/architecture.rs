@@ -6,8 +6,9 @@
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
 //! after a 101), the HTTP/2 protocol is sans-IO (bytes only), the HTTP/2 session reaches
-//! the lifecycle only through the stream task the server gives it, and the Lambda formats
-//! (events, replies, Invoke API classification) are sans-IO. Comments (doc links
+//! the lifecycle only through the stream task the server gives it, the Lambda formats
+//! (events, replies, Invoke API classification) are sans-IO, and the local functions service
+//! imports no gateway layer above it and its scheduler is sans-IO. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,7 @@ fn code_lines_naming(parts: &[&str], needles: &[&str]) -> Vec<String> {
 /// Every top-level module of the library except `config` (which owns the schema).
 const OUTSIDE_CONFIG: &[&str] = &[
     "accesslog.rs",
+    "functions",
     "accesslog",
     "admin",
     "client",
@@ -259,6 +261,47 @@ fn modules_below_proxy_import_neither_proxy_nor_server() {
     assert!(
         hits.is_empty(),
         "a lower module imports proxy or server:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_functions_service_stands_below_the_gateway() {
+    // the functions thread serves workers over loopback like an origin does: it imports
+    // neither the lifecycle, nor the server that starts it, nor the integration that calls it
+    let hits = code_lines_naming(
+        &["functions"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::integration",
+            "crate::session",
+            "crate::client",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the functions service imports proxy, server, integration, session or client:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_functions_scheduler_is_sans_io() {
+    // admission, queue and deadlines are a state machine driven with a fake clock in tests
+    let hits = code_lines_naming(
+        &["functions/scheduler.rs"],
+        &[
+            "monoio",
+            "std::net",
+            "std::process",
+            "Instant::now",
+            "sandbox::",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the scheduler does I/O or reads the clock:\n{}",
         hits.join("\n")
     );
 }

@@ -23,6 +23,7 @@ use super::service::{Mailbox, Outcome, Service};
 use super::signal::{race, First};
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::http::Method;
+use crate::runtime::CatchUnwind;
 
 /// The Runtime API's path prefix.
 pub const PREFIX: &str = "/2018-06-01/runtime/";
@@ -40,7 +41,8 @@ pub async fn serve(
         match race(listener.accept(), mailbox.gone.wait()).await {
             First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
-                monoio::spawn(connection(conn, svc.clone(), sb, mailbox.clone()));
+                let task = connection(conn, svc.clone(), sb, mailbox.clone());
+                monoio::spawn(CatchUnwind(task));
             }
             First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
             First::Right(()) => {}
@@ -195,7 +197,9 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = |m, p: &str| route(m, p.as_bytes());
+        fn r(m: Method, p: &str) -> Call<'_> {
+            route(m, p.as_bytes())
+        }
         assert_eq!(
             r(Method::Get, "/2018-06-01/runtime/invocation/next"),
             Call::Next
