@@ -1,10 +1,17 @@
 //! AWS protocol pieces shared by integrations and authorizers: credentials and Signature
 //! Version 4 ([`sigv4`]).
 //!
-//! Owns: [`Credentials`] (from the environment, never printed) and the SigV4 signing and
-//! verification in [`sigv4`]. Leaves out: sending requests (see `crate::client`) and deciding
-//! what to sign (the Lambda integration signs its Invoke calls; the authorizers issue verifies
-//! incoming requests with the same module).
+//! Owns: [`Credentials`] (from the environment, never printed) and SigV4 in [`sigv4`]: signing
+//! an outgoing request ([`sigv4::sign`] gives the `authorization`, `x-amz-date` and
+//! `x-amz-security-token` fields to add) and verifying an incoming one ([`sigv4::verify`]
+//! recomputes the signature over exactly the fields its `SignedHeaders` lists). Leaves out:
+//! sending requests (see `crate::client`), deciding what to sign (the Lambda integration signs
+//! its Invoke calls; the authorizers issue verifies incoming requests with the same module)
+//! and where a verifier's keys come from (a lookup closure). Nothing here imports the server
+//! side, config or the runtime (tests/architecture.rs): a request goes in as method, path,
+//! query, fields and body, text or a verdict comes out, no clock is read and no I/O is done,
+//! so a worker may call it per request (a handful of SHA-256 and HMAC computations over the
+//! request, on `ring`).
 
 pub mod sigv4;
 

@@ -1,14 +1,36 @@
 //! Lambda proxy integration formats: the event a function receives and what its answer means.
 //!
-//! SKELETON (issue 11 contract): signatures are final; the formats slice fills in the bodies.
+//! Owns three pure translations over bytes and structs, shared by local and remote functions
+//! (one code path in the worker: build event → Invoke API call → classify → reply):
+//! - [`event`] (in `event.rs`, 1.0's shapes in `event_v1.rs`): a request (its parsed head, the whole decoded body, the route's
+//!   path parameters, the connection's facts, the arrival time) → the event JSON of payload
+//!   format 2.0 (HTTP APIs) or 1.0 (REST API proxy format), field for field as AWS documents
+//!   them.
+//! - [`classify`] (in `invoke.rs`): an Invoke API answer (status, `X-Amz-Function-Error`,
+//!   `x-amzn-ErrorType`, body) → [`Invoked`]: the function's payload, or why there is none
+//!   (function error, timeout, throttling, too large, service error).
+//! - [`reply`] (in `reply.rs`): a function's payload → the [`MockResponse`] to send (status line,
+//!   validated field lines, `content-length`, body), or [`ReplyError`] (→ 502).
+//!
+//! Leaves out everything with I/O or state: reading the body, calling the Invoke API, timeouts,
+//! metrics, the access log (see `crate::integration::lambda`), running functions (see
+//! `crate::functions`). Nothing here touches a socket, a runtime or the configuration files;
+//! `tests/architecture.rs` holds it to that.
 
 use std::time::SystemTime;
 
-use bytes::Bytes;
-
-use crate::config::{MockResponse, PayloadFormat};
 use crate::facts::ConnFacts;
 use crate::http::RequestHead;
+
+mod event;
+mod event_v1;
+mod invoke;
+mod reply;
+
+use crate::config::PayloadFormat;
+
+pub use invoke::{classify, Invoked};
+pub use reply::{reply, ReplyError};
 
 /// `requestContext.apiId` (until stages and API ids arrive with a later issue).
 pub const DEFAULT_API_ID: &str = "tollgate";
@@ -39,48 +61,13 @@ pub struct EventInput<'a> {
 
 /// The event JSON for `format`.
 pub fn event(format: PayloadFormat, input: &EventInput<'_>) -> Vec<u8> {
-    let _ = (format, input);
-    Vec::new()
+    match format {
+        PayloadFormat::V2 => event::v2(input),
+        PayloadFormat::V1 => event_v1::v1(input),
+    }
 }
 
-/// Why a function's answer is not a response.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReplyError {
-    #[error("{0}")]
-    Malformed(String),
-}
-
-/// A function's answer (the Invoke API's payload) turned into the response to send.
-pub fn reply(format: PayloadFormat, payload: &[u8]) -> Result<MockResponse, ReplyError> {
-    let _ = (format, payload);
-    Err(ReplyError::Malformed("not built yet".into()))
-}
-
-/// What an Invoke API answer means (local service or AWS alike).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Invoked {
-    /// 200 without `X-Amz-Function-Error`: the function's payload.
-    Payload(Bytes),
-    /// The function failed (`X-Amz-Function-Error`: unhandled exception, init error, crash).
-    FunctionError(String),
-    /// The function ran past its timeout (`Sandbox.Timedout`, "Task timed out after").
-    TimedOut,
-    /// 429 `TooManyRequestsException` (concurrency, or a local function's full queue).
-    Throttled,
-    /// 413 `RequestEntityTooLargeException`.
-    TooLarge,
-    /// Anything else from the service: its status and error type.
-    ServiceError(u16, String),
-}
-
-/// Classifies an Invoke API response: its status, `X-Amz-Function-Error` and
-/// `x-amzn-ErrorType` fields, and body.
-pub fn classify(
-    status: u16,
-    function_error: Option<&[u8]>,
-    error_type: Option<&[u8]>,
-    body: Bytes,
-) -> Invoked {
-    let _ = (function_error, error_type, body);
-    Invoked::ServiceError(status, "not built yet".into())
-}
+#[cfg(test)]
+mod event_tests;
+#[cfg(test)]
+mod reply_tests;
