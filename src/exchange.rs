@@ -72,6 +72,9 @@ pub struct ExchangeState {
     pub upstream_status: Option<u16>,
     /// The failure that decided the response, if any.
     pub error: Option<GatewayError>,
+    /// What failed, in words, when the integration knows more than `error` says (a Lambda
+    /// invocation: "function error: Runtime.ExitError"): the access log's `errorMessage`.
+    pub detail: Option<Box<str>>,
     /// The API key that was presented and is known: accepted, or refused as disabled (then
     /// auth failed and only the log reads it).
     pub key: Option<usize>,
@@ -102,6 +105,7 @@ impl ExchangeState {
             integration: None,
             upstream_status: None,
             error: None,
+            detail: None,
             key: None,
         }
     }

@@ -485,3 +485,26 @@ fn aws_signing_imports_nothing_of_the_server_side() {
         hits.join("\n")
     );
 }
+
+#[test]
+fn workers_reach_the_functions_service_only_over_loopback() {
+    // the process pools live on the functions thread; the request path (proxy, sessions,
+    // integrations, the worker's state, the outbound client) sends the Invoke API through its
+    // own per-core pool and never touches the service's scheduler, sandboxes or handle: no
+    // lock is shared with it (see crate::functions)
+    let hits = code_lines_naming(
+        &["proxy", "session", "integration", "worker", "client"],
+        &[
+            "functions::service",
+            "functions::scheduler",
+            "functions::sandbox",
+            "functions::runtime_api",
+            "FunctionsHandle",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the request path reaches into the functions service:\n{}",
+        hits.join("\n")
+    );
+}

@@ -224,7 +224,10 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         let at = Spanned::new(0..0, ());
         cx.err(&at, "route", "no routes: add at least one [[route]]");
     }
-    let upstreams = compile_upstreams(&raw.upstream, &mut cx);
+    let mut upstreams = compile_upstreams(&raw.upstream, &mut cx);
+    // remote functions' hidden upstreams go after the user's: routes' indices do not move
+    let functions =
+        super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, &mut cx);
     let specs: Vec<RouteSpec<'_>> = raw
         .route
         .iter()
@@ -262,7 +265,8 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         });
     let server_fwd = (body, ws_idle);
     for (i, r) in raw.route.iter().enumerate() {
-        if let Some(rc) = compile_route(i, r, router.as_ref(), &raw.upstream, server_fwd, &mut cx) {
+        let raws = (&raw.upstream[..], &raw.function[..]);
+        if let Some(rc) = compile_route(i, r, router.as_ref(), raws, server_fwd, &mut cx) {
             routes.push(rc);
         }
     }
@@ -332,7 +336,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             upstreams,
             routes,
             router,
-            functions: Vec::new(), // SKELETON: the config slice compiles `[[function]]`
+            functions,
             throttle,
             admin,
             admin_limits,
@@ -468,14 +472,14 @@ fn compile_route(
     i: usize,
     r: &raw::RawRoute,
     router: Option<&Router>,
-    ups: &[raw::RawUpstream],
+    (ups, funcs): (&[raw::RawUpstream], &[raw::RawFunction]),
     (server_body, ws_idle): (BodyPolicy, Duration),
     cx: &mut Ctx<'_>,
 ) -> Option<RouteConfig> {
     let key = r.key.get_ref().clone();
     forwarding::check_route(i, r, cx);
-    let integration = match (&r.upstream, &r.mock) {
-        (Some(u), None) => {
+    let integration = match (&r.upstream, &r.mock, &r.function) {
+        (Some(u), None, None) => {
             // the rewrite is checked whether or not the upstream is known: one run reports both
             let path = match (&r.path, router) {
                 (Some(p), Some(router)) => {
@@ -505,30 +509,43 @@ fn compile_route(
                 forwarding: forwarding::route(r, up, server_body, ws_idle),
             }
         }
-        (None, Some(m)) => {
+        (None, Some(m), None) => {
             if let Some(p) = &r.path {
                 let msg = "only routes with an upstream can rewrite the path";
                 cx.err(p, format!("route[{i}].path"), msg);
             }
             Integration::Mock(compile_mock(i, m, cx)?)
         }
-        (Some(u), Some(_)) => {
-            cx.err(
-                u,
-                format!("route[{i}]"),
-                "set either upstream or mock, not both",
-            );
-            return None;
+        (None, None, Some(f)) => {
+            let l = super::functions::route(i, r, f, funcs, server_body, cx)?;
+            Integration::Lambda(l)
         }
-        (None, None) => {
+        (None, None, None) => {
             cx.err(
                 &r.key,
                 format!("route[{i}]"),
-                "needs an integration: upstream or mock",
+                "needs an integration: upstream, mock or function",
             );
             return None;
         }
+        (u, m, f) => {
+            let set: Vec<&str> = [("upstream", u.is_some()), ("mock", m.is_some())]
+                .into_iter()
+                .chain([("function", f.is_some())])
+                .filter_map(|(k, on)| on.then_some(k))
+                .collect();
+            let msg = format!(
+                "set one of upstream, mock or function, not several (this route sets {})",
+                set.join(" and ")
+            );
+            cx.err(&r.key, format!("route[{i}]"), msg);
+            return None;
+        }
     };
+    if let (None, Some(p)) = (&r.function, &r.payload_format) {
+        let msg = "only function routes have a payload format";
+        cx.err(p, format!("route[{i}].payload_format"), msg);
+    }
     let id = route_id(&key, r.host.as_ref().map(|h| h.get_ref().as_str()));
     Some(RouteConfig {
         key,

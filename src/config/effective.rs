@@ -13,11 +13,12 @@ use toml::{Table, Value};
 
 use super::raw;
 
-/// What replaces a secret (`[[api_key]]` `value` and `value_sha256`).
+/// What replaces a secret (`[[api_key]]` `value` and `value_sha256`, a function's `env`
+/// values).
 pub const REDACTED: &str = "<redacted>";
 
 /// Top-level sections in rendering order.
-const ORDER: [&str; 10] = [
+const ORDER: [&str; 11] = [
     "server",
     "tls",
     "admin",
@@ -27,6 +28,7 @@ const ORDER: [&str; 10] = [
     "usage_plan",
     "api_key",
     "upstream",
+    "function",
     "route",
 ];
 
@@ -80,14 +82,29 @@ pub fn table(source: &str) -> Result<Table, String> {
             if r.contains_key("upstream") && !r.contains_key("websocket") {
                 r.insert("websocket".to_string(), Value::Boolean(false));
             }
+            // a function route's format (other routes refuse the key)
+            if r.contains_key("function") && !r.contains_key("payload_format") {
+                r.insert("payload_format".to_string(), Value::String("2.0".into()));
+            }
         }
     }
+    super::functions::fill_defaults(&mut t);
     Ok(t)
 }
 
 /// Replaces every API key secret in `t`: the value, and its hash too (a hash of a short key
 /// can be searched for).
 pub fn redact(t: &mut Table) {
+    // a function's environment often carries credentials (database passwords, tokens)
+    if let Some(Value::Array(fs)) = t.get_mut("function") {
+        for f in fs.iter_mut().filter_map(Value::as_table_mut) {
+            if let Some(Value::Table(env)) = f.get_mut("env") {
+                for (_, v) in env.iter_mut() {
+                    *v = Value::String(REDACTED.into());
+                }
+            }
+        }
+    }
     if let Some(Value::Array(keys)) = t.get_mut("api_key") {
         for k in keys.iter_mut().filter_map(Value::as_table_mut) {
             for field in ["value", "value_sha256"] {

@@ -90,6 +90,10 @@ pub(super) fn check_upstream(i: usize, u: &RawUpstream, cx: &mut Ctx<'_>) {
 /// A route's own forwarding settings, validated whatever else is wrong with the route (so one
 /// run reports everything); on a mock route they are refused.
 pub(super) fn check_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) {
+    if r.function.is_some() && r.upstream.is_none() && r.mock.is_none() {
+        super::functions::check_route(i, r, cx);
+        return;
+    }
     if r.upstream.is_none() && r.mock.is_some() {
         refuse_on_mock(i, r, cx);
         return;

@@ -7,19 +7,24 @@
 //! reporting with the key and the line of each problem. Leaves out: applying a config to running
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
+pub mod arn;
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
 pub mod effective;
 mod forwarding;
 pub mod functions;
+#[cfg(test)]
+mod functions_tests;
 pub mod http2;
 mod limits;
 mod mock;
 pub mod raw;
+mod raw_functions;
 mod raw_tls;
 mod recover;
 mod relocate;
+mod remote_functions;
 pub mod resolve;
 mod shifted;
 mod spanned;

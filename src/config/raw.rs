@@ -149,7 +149,12 @@ pub struct RawConfig {
     pub access_log: Option<RawAccessLog>,
     /// TLS termination; absent: plain listeners only.
     pub tls: Option<RawTls>,
+    /// Functions routes can invoke (`[[function]]`).
+    #[serde(default)]
+    pub function: Vec<RawFunction>,
 }
+
+pub use super::raw_functions::RawFunction;
 
 pub use super::raw_tls::{RawCertificate, RawTls, RawUpstreamTls, DEFAULT_TLS_MIN_VERSION};
 
@@ -560,6 +565,10 @@ pub struct RawRoute {
     /// Idle timeout of this route's upgraded connections (overrides
     /// `server.timeouts.websocket_idle_ms`).
     pub websocket_idle_ms: Option<Spanned<u64>>,
+    /// Invoke this `[[function]]` with the request as an event (a Lambda proxy integration).
+    pub function: Option<Spanned<String>>,
+    /// The event and response format of a function route: `"2.0"` (default) or `"1.0"`.
+    pub payload_format: Option<Spanned<String>>,
 }
 
 /// `mock = { status, body, headers }`

@@ -9,6 +9,7 @@
 //! Counters are exact: every request is recorded by exactly one worker and every shard is read
 //! at every scrape. Leaves out: the exposition formats (see [`prom`]).
 
+pub mod functions;
 pub mod prom;
 
 use std::cell::{Cell, RefCell};
@@ -21,6 +22,7 @@ use ahash::AHashMap;
 use hdrhistogram::Histogram;
 
 use crate::http::Method;
+pub use functions::{FunctionCounts, Outcome};
 
 /// Highest latency a histogram records (longer ones saturate), in microseconds.
 pub const MAX_LATENCY_US: u64 = 600_000_000;
@@ -42,7 +44,7 @@ pub fn method_label(m: Method) -> &'static str {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     #[allow(clippy::expect_used)]
     Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("constant bounds are valid")
 }
@@ -112,6 +114,8 @@ pub struct Shard {
     handshakes: Rc<RefCell<HandshakeCounts>>,
     /// HTTP/2 connection endings and stream resets, shared like `handshakes`.
     http2: Rc<RefCell<Http2Counts>>,
+    /// By function index of the config: Lambda invocations (carried over by name).
+    functions: functions::Cells,
 }
 
 /// HTTP/2 counters of one worker: GOAWAYs by reason (an abuse defence's name, a protocol
@@ -134,7 +138,33 @@ impl Shard {
             requests: Rc::default(),
             handshakes: Rc::default(),
             http2: Rc::default(),
+            functions: Vec::new(),
         }
+    }
+
+    /// This shard with a cell for each of `functions` functions.
+    pub fn with_functions(mut self, functions: usize) -> Self {
+        self.functions = (0..functions).map(|_| Rc::default()).collect();
+        self
+    }
+
+    /// This shard with cells for the functions named `names`, keeping `prev`'s cell of each
+    /// function whose name was in `prev_names` (see [`functions::carried`]).
+    pub fn functions_reloaded(mut self, names: &[&str], prev_names: &[&str], prev: &Shard) -> Self {
+        self.functions = functions::carried(names, prev_names, &prev.functions);
+        self
+    }
+
+    /// Counts one invocation of function `index`.
+    pub fn function(&self, index: usize, outcome: Outcome, took: Duration) {
+        if let Some(c) = self.functions.get(index) {
+            c.borrow_mut().record(outcome, took);
+        }
+    }
+
+    /// A copy of the functions' numbers.
+    pub fn functions(&self) -> Vec<FunctionCounts> {
+        self.functions.iter().map(|c| c.borrow().clone()).collect()
     }
 
     /// The shard for a reloaded config whose routes have the keys `keys`, carrying over the
@@ -272,6 +302,8 @@ pub struct Snapshot {
     pub handshakes: HandshakeCounts,
     /// HTTP/2 GOAWAYs and stream resets.
     pub http2: Http2Counts,
+    /// By function index: Lambda invocations.
+    pub functions: Vec<FunctionCounts>,
 }
 
 /// The scrape rendezvous between the admin thread and the workers.
@@ -390,6 +422,7 @@ mod tests {
             upstreams: vec![],
             handshakes: s.handshakes(),
             http2: s.http2(),
+            functions: s.functions(),
         };
         let m = merge(&[snap(0, &a), snap(1, &b)]);
         assert_eq!(m[0].counts[&("GET", 200)], 300);
@@ -454,6 +487,7 @@ mod tests {
                                     upstreams: vec![],
                                     handshakes: HandshakeCounts::default(),
                                     http2: Http2Counts::default(),
+                                    functions: Vec::new(),
                                 },
                             );
                             seen = e;

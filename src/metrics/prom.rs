@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use super::{merge, RouteStats, Snapshot};
 
+#[path = "prom_functions.rs"]
+mod functions;
 #[path = "prom_ws.rs"]
 mod ws;
 use crate::config::Config;
@@ -62,10 +64,12 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn histogram(
+/// A histogram's `_bucket` (cumulative, ending in `+Inf`), `_sum` and `_count` lines for one
+/// `label = value` (the value already escaped).
+fn labelled_histogram(
     out: &mut String,
     name: &str,
-    route: &str,
+    (label, value): (&str, &str),
     h: &hdrhistogram::Histogram<u64>,
     sum_us: u64,
 ) {
@@ -76,19 +80,19 @@ fn histogram(
         } else {
             h.count_between(0, us)
         };
-        let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {n}");
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{le}\"}} {n}");
     }
     let _ = writeln!(
         out,
-        "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+        "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}",
         h.len()
     );
     let _ = writeln!(
         out,
-        "{name}_sum{{route=\"{route}\"}} {}",
+        "{name}_sum{{{label}=\"{value}\"}} {}",
         sum_us as f64 / 1e6
     );
-    let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {}", h.len());
+    let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", h.len());
 }
 
 /// A route's requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx (one pass over its counts).
@@ -181,10 +185,10 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     );
     for (i, r) in routes.iter().enumerate() {
         let route = escape(&route_label(cx, i));
-        histogram(
+        labelled_histogram(
             &mut out,
             "tollgate_request_duration_seconds",
-            &route,
+            ("route", &route),
             &r.latency,
             r.latency_sum_us,
         );
@@ -197,10 +201,10 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     );
     for (i, r) in routes.iter().enumerate() {
         let route = escape(&route_label(cx, i));
-        histogram(
+        labelled_histogram(
             &mut out,
             "tollgate_integration_duration_seconds",
-            &route,
+            ("route", &route),
             &r.integration,
             r.integration_sum_us,
         );
@@ -258,6 +262,8 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     }
     upstream_families(&mut out, cx, snaps);
     ws::websocket_families(&mut out, cx, &routes);
+    let merged = super::functions::merge(snaps.iter().map(|s| &s.functions[..]));
+    functions::function_families(&mut out, &cx.config.functions, &cx.functions, &merged);
     family(
         &mut out,
         "tollgate_worker_active_connections",
@@ -574,6 +580,8 @@ pub fn stats_json(
     }
     out.push(']');
     keys_json(&mut out, cx);
+    let merged = super::functions::merge(snaps.iter().map(|s| &s.functions[..]));
+    functions::functions_json(&mut out, &cx.config.functions, &cx.functions, &merged);
     out.push('}');
     out
 }

@@ -164,7 +164,11 @@ fn log(
             latency: total,
             integration_latency: st.integration,
             integration_status: st.upstream_status,
-            error: st.error.map(|e| e.to_string()),
+            // the integration's words when it has them, else the deciding failure's
+            error: match (&st.detail, st.error) {
+                (Some(d), Some(_)) => Some(d.to_string()),
+                (_, e) => e.map(|e| e.to_string()),
+            },
             user_agent: head.header("user-agent").unwrap_or_default(),
             api_key,
             tls: facts.tls.as_deref(),

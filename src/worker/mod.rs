@@ -73,7 +73,7 @@ impl Generation {
             number: 0,
             upstreams,
             throttle: WorkerThrottle::new(throttle, id),
-            metrics: Shard::new(config.routes.len()),
+            metrics: Shard::new(config.routes.len()).with_functions(config.functions.len()),
             record_metrics: config.admin.is_some(),
             log: log.map(Rc::new),
             config,
@@ -85,7 +85,7 @@ impl Generation {
     ///   object); a changed one starts afresh but adopts the idle connections of targets whose
     ///   address it still has;
     /// - leases and quota reservations of limits the new [`Throttle`] carried over;
-    /// - the metrics of routes whose identity is unchanged.
+    /// - the metrics of routes whose identity is unchanged, and of functions by name.
     ///
     /// `log` gets this generation's access-log buffer and returns the next one's.
     pub fn next(
@@ -118,12 +118,23 @@ impl Generation {
             .collect();
         let keys: Vec<&str> = config.routes.iter().map(|r| r.id.as_str()).collect();
         let prev_keys: Vec<&str> = self.config.routes.iter().map(|r| r.id.as_str()).collect();
+        let names: Vec<&str> = config.functions.iter().map(|f| f.name.as_str()).collect();
+        let prev_names: Vec<&str> = self
+            .config
+            .functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
         let log = log(self.log.as_ref());
         Generation {
             number,
             upstreams,
             throttle: WorkerThrottle::reloaded(throttle, &self.throttle),
-            metrics: Shard::reloaded(&keys, &prev_keys, &self.metrics),
+            metrics: Shard::reloaded(&keys, &prev_keys, &self.metrics).functions_reloaded(
+                &names,
+                &prev_names,
+                &self.metrics,
+            ),
             // the admin listener, and so whether anyone reads metrics, is fixed at startup
             record_metrics: self.record_metrics,
             log,
@@ -228,6 +239,7 @@ impl Worker {
             upstreams: g.upstreams.iter().map(|u| u.snapshot()).collect(),
             handshakes: g.metrics.handshakes(),
             http2: g.metrics.http2(),
+            functions: g.metrics.functions(),
         }
     }
 }

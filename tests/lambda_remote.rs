@@ -1,0 +1,526 @@
+//! Remote Lambda functions end to end, on both drivers: routes invoking `[[function]]`s with an
+//! `arn` through an in-test Lambda Invoke API endpoint (the recording origin of the harness,
+//! answering canned Invoke API responses and checking each request's SigV4 signature with
+//! `tollgate::aws::sigv4::verify`). Covered: the Invoke request (path with the ARN
+//! percent-encoded, invocation type, content type, request id, signature over exactly what is
+//! sent), the event's key fields (payload 2.0 and 1.0), every answer shape and failure with its
+//! status and body, the access log's `integrationStatus` / `errorMessage`, the 6 MB request
+//! limit, an HTTP/2 client, and the function metrics.
+//!
+//! Credentials come from the process environment when the config is loaded: every test here
+//! sets the same values (tests of one binary share the environment) before starting a gateway.
+
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Once;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::h2client::{H2, H2C, LIVE};
+use common::*;
+use serde_json::Value;
+use tollgate::aws::sigv4::{self, Scope, SigningRequest};
+use tollgate::aws::Credentials;
+
+const AKID: &str = "AKIDLAMBDAREMOTETEST";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYLAMBDATEST";
+const TOKEN: &str = "FQoGZXIvYXdzEXAMPLEsessiontoken";
+const REGION: &str = "eu-west-1";
+const ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders";
+/// The ARN as a path segment: `:` percent-encoded, as the AWS SDKs send it.
+const ARN_PATH: &str = "arn%3Aaws%3Alambda%3Aeu-west-1%3A123456789012%3Afunction%3Aorders";
+
+/// Sets the AWS credentials in the environment, once for the whole binary (same values for
+/// every test, before any config is loaded).
+fn credentials() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", AKID);
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET);
+        std::env::set_var("AWS_SESSION_TOKEN", TOKEN);
+    });
+}
+
+/// Checks a recorded Invoke request's SigV4 signature the way AWS would.
+fn verify(r: &Recorded) -> Result<String, String> {
+    let auth = r.header("authorization").ok_or("no authorization")?;
+    let date = r.header("x-amz-date").ok_or("no x-amz-date")?;
+    let token = r.header("x-amz-security-token");
+    let (path, query) = r.target.split_once('?').unwrap_or((&r.target, ""));
+    let headers: Vec<(&str, &[u8])> = r
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
+        .collect();
+    let req = SigningRequest {
+        method: &r.method,
+        path,
+        query,
+        headers: &headers,
+        body: &r.body,
+    };
+    let lookup = |k: &str| {
+        (k == AKID).then(|| Credentials {
+            access_key_id: AKID.into(),
+            secret_access_key: SECRET.into(),
+            session_token: Some(TOKEN.into()),
+        })
+    };
+    let scope = Scope {
+        region: REGION,
+        service: "lambda",
+    };
+    sigv4::verify(
+        &req,
+        auth,
+        date,
+        token,
+        lookup,
+        scope,
+        SystemTime::now(),
+        Duration::from_secs(900),
+    )
+    .map(|v| v.access_key_id)
+    .map_err(|e| e.to_string())
+}
+
+/// An Invoke API answer.
+fn invoke_answer(status: &str, extra: &str, body: &str) -> Reply {
+    Reply::Raw(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nx-amzn-requestid: 6bc28136-c6b1-4c5b-9cd6-0f3a9a6b1e42\r\n{extra}content-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// The event's request path (2.0 `rawPath`, 1.0 `path`).
+fn event_path(r: &Recorded) -> String {
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    v.get("rawPath")
+        .or_else(|| v.get("path"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// The in-test Invoke endpoint: refuses a bad signature as AWS does (403), else answers by the
+/// event's path.
+fn endpoint() -> Origin {
+    Origin::start(|r| {
+        if let Err(e) = verify(r) {
+            let body = format!("{{\"message\":\"{e}\"}}");
+            return invoke_answer(
+                "403 Forbidden",
+                "x-amzn-errortype: InvalidSignatureException\r\n",
+                &body,
+            );
+        }
+        let path = event_path(r);
+        let tail = path.rsplit('/').next().unwrap_or("");
+        match tail {
+            "ok" => invoke_answer(
+                "200 OK",
+                "x-amz-executed-version: $LATEST\r\n",
+                r#"{"statusCode":201,"headers":{"content-type":"text/plain","x-fn":"yes"},"cookies":["a=1; Path=/","b=2"],"body":"aGVsbG8gbGFtYmRh","isBase64Encoded":true}"#,
+            ),
+            "bare" => invoke_answer("200 OK", "", r#"{"orders":[1,2]}"#),
+            "v1ok" => invoke_answer(
+                "200 OK",
+                "",
+                r#"{"statusCode":200,"multiValueHeaders":{"x-multi":["1","2"]},"body":"v1 body"}"#,
+            ),
+            "fnerror" => invoke_answer(
+                "200 OK",
+                "x-amz-function-error: Unhandled\r\n",
+                r#"{"errorMessage":"boom","errorType":"ValueError","stackTrace":[]}"#,
+            ),
+            "timedout" => invoke_answer(
+                "200 OK",
+                "x-amz-function-error: Unhandled\r\n",
+                r#"{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: 6bc28136 Error: Task timed out after 3.00 seconds"}"#,
+            ),
+            "throttle" => invoke_answer(
+                "429 Too Many Requests",
+                "x-amzn-errortype: TooManyRequestsException\r\n",
+                r#"{"Type":"User","message":"Rate Exceeded.","Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}"#,
+            ),
+            // 1.0 needs statusCode: without it the answer is no response
+            "malformed" => invoke_answer("200 OK", "", r#"{"body":"no status"}"#),
+            "hang" => Reply::After(
+                Duration::from_secs(7),
+                Box::new(invoke_answer("200 OK", "", "{}")),
+            ),
+            _ => invoke_answer(
+                "404 Not Found",
+                "x-amzn-errortype: ResourceNotFoundException\r\n",
+                r#"{"Type":"User","message":"Function not found"}"#,
+            ),
+        }
+    })
+}
+
+fn log_path(d: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "tollgate-lambda-remote-{}-{d}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// A gateway with the remote functions `orders` (the endpoint), `slow` (the endpoint, 300 ms
+/// timeout) and `gone` (nobody listening), their routes (`/bounded` with a 200 ms route timeout), the admin listener and a JSON access
+/// log.
+fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
+    Gateway::from_toml(&gateway_text(d, ep, log))
+}
+
+/// The config text of [`gateway`].
+fn gateway_text(d: &str, ep: &Origin, log: &std::path::Path) -> String {
+    credentials();
+    let dead = unephemeral_port();
+    server_toml(d, 1, H2C)
+        + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
+        + &format!(
+            "[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n",
+            log.display()
+        )
+        + &format!(
+            "[[function]]\nname = \"orders\"\narn = \"{ARN}\"\nendpoint = \"http://{}\"\ntimeout_ms = 5000\n\n",
+            ep.addr
+        )
+        + &format!(
+            "[[function]]\nname = \"slow\"\narn = \"arn:aws:lambda:eu-west-1:123456789012:function:slow\"\nendpoint = \"http://{}\"\ntimeout_ms = 300\n\n",
+            ep.addr
+        )
+        + &format!(
+            "[[function]]\nname = \"gone\"\narn = \"arn:aws:lambda:eu-west-1:123456789012:function:gone\"\nendpoint = \"http://127.0.0.1:{dead}\"\n\n"
+        )
+        + "[[route]]\nkey = \"ANY /orders/{proxy+}\"\nfunction = \"orders\"\n\n"
+        + "[[route]]\nkey = \"ANY /v1/{proxy+}\"\nfunction = \"orders\"\npayload_format = \"1.0\"\n\n"
+        + "[[route]]\nkey = \"ANY /slow/{proxy+}\"\nfunction = \"slow\"\n\n"
+        + "[[route]]\nkey = \"ANY /bounded/{proxy+}\"\nfunction = \"orders\"\ntimeout_ms = 200\n\n"
+        + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n"
+}
+
+fn send(g: &Gateway, raw: &str) -> Response {
+    roundtrip(g.addr, raw.as_bytes())
+}
+
+fn get_path(g: &Gateway, path: &str) -> Response {
+    send(
+        g,
+        &format!("GET {path} HTTP/1.1\r\nHost: api.example\r\n\r\n"),
+    )
+}
+
+/// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let pat = format!("\"{name}\":");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{name} missing in {line}"))
+        + pat.len();
+    let rest = &line[at..];
+    let end = if rest.starts_with('"') {
+        let b = rest.as_bytes();
+        let mut i = 1;
+        while b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i + 1
+    } else {
+        rest.find([',', '}']).unwrap()
+    };
+    &rest[..end]
+}
+
+/// The access-log line of request `rid` (waits for the writer, bounded).
+fn log_line(path: &std::path::Path, rid: &str) -> String {
+    let pat = format!("\"requestId\":\"{rid}\"");
+    for _ in 0..500 {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(l) = log.lines().find(|l| l.contains(&pat)) {
+            return l.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no access-log line for {rid}");
+}
+
+both_drivers! {
+    // The Invoke request as sent, the 2.0 and 1.0 events' key fields, and the successful
+    // answer shapes.
+    fn invokes_signed_and_turns_payloads_into_responses(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("ok-{d}"));
+        let g = gateway(d, &ep, &log);
+
+        let r = send(&g, "POST /orders/ok?a=1&b=x%20y HTTP/1.1\r\nHost: api.example\r\nx-custom: one\r\nCookie: s=1; t=2\r\ncontent-type: text/plain\r\nx-request-id: req-ok-1\r\ncontent-length: 5\r\n\r\nhello");
+        assert_eq!(r.status, 201, "{r:?}");
+        assert_eq!(r.header("x-fn"), Some("yes"));
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+        let cookies: Vec<&str> = r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
+        assert_eq!(r.text(), "hello lambda");
+        assert_eq!(r.header("x-request-id"), Some("req-ok-1"));
+
+        let reqs = ep.requests();
+        assert_eq!(reqs.len(), 1);
+        let inv = &reqs[0];
+        assert_eq!(inv.method, "POST");
+        assert_eq!(inv.target, format!("/2015-03-31/functions/{ARN_PATH}/invocations"));
+        assert_eq!(inv.header("host"), Some(ep.addr.to_string().as_str()));
+        assert_eq!(inv.header("x-amz-invocation-type"), Some("RequestResponse"));
+        assert_eq!(inv.header("content-type"), Some("application/json"));
+        assert_eq!(inv.header("x-request-id"), Some("req-ok-1"));
+        assert_eq!(inv.header("x-amz-security-token"), Some(TOKEN));
+        assert_eq!(verify(inv), Ok(AKID.to_string()), "the endpoint accepts the signature");
+        assert_eq!(inv.header("content-length"), Some(inv.body.len().to_string().as_str()));
+        let ev: Value = serde_json::from_slice(&inv.body).unwrap();
+        assert_eq!(ev["version"], "2.0");
+        assert_eq!(ev["routeKey"], "ANY /orders/{proxy+}");
+        assert_eq!(ev["rawPath"], "/orders/ok");
+        assert_eq!(ev["rawQueryString"], "a=1&b=x%20y");
+        assert_eq!(ev["queryStringParameters"]["b"], "x y");
+        assert_eq!(ev["headers"]["x-custom"], "one");
+        assert_eq!(ev["cookies"], serde_json::json!(["s=1", "t=2"]));
+        assert_eq!(ev["pathParameters"]["proxy"], "ok");
+        assert_eq!(ev["body"], "hello");
+        assert_eq!(ev["isBase64Encoded"], false);
+        assert_eq!(ev["requestContext"]["http"]["method"], "POST");
+        assert_eq!(ev["requestContext"]["http"]["sourceIp"], "127.0.0.1");
+        assert_eq!(ev["requestContext"]["requestId"], "req-ok-1");
+        assert_eq!(ev["requestContext"]["accountId"], "123456789012");
+
+        // a bare JSON value: 200 application/json, the payload as the body
+        let r = get_path(&g, "/orders/bare");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.text(), r#"{"orders":[1,2]}"#);
+
+        // payload 1.0: the event's shape, multiValueHeaders in the answer
+        let r = send(&g, "PUT /v1/v1ok?k=1&k=2 HTTP/1.1\r\nHost: api.example\r\nx-rep: a\r\nx-rep: b\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.text(), "v1 body");
+        let multi: Vec<&str> = r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("x-multi")).map(|(_, v)| v.as_str()).collect();
+        assert_eq!(multi, ["1", "2"]);
+        let reqs = ep.requests();
+        let ev: Value = serde_json::from_slice(&reqs.last().unwrap().body).unwrap();
+        assert_eq!(ev["version"], "1.0");
+        assert_eq!(ev["resource"], "/v1/{proxy+}");
+        assert_eq!(ev["path"], "/v1/v1ok");
+        assert_eq!(ev["httpMethod"], "PUT");
+        assert_eq!(ev["headers"]["x-rep"], "b");
+        assert_eq!(ev["multiValueHeaders"]["x-rep"], serde_json::json!(["a", "b"]));
+        assert_eq!(ev["multiValueQueryStringParameters"]["k"], serde_json::json!(["1", "2"]));
+        assert_eq!(ev["pathParameters"]["proxy"], "v1ok");
+        for r in &reqs {
+            assert_eq!(verify(r), Ok(AKID.to_string()));
+        }
+
+        // the access log: the Invoke API's status, no error
+        let line = log_line(&log, "req-ok-1");
+        assert_eq!(field(&line, "integrationStatus"), "200", "{line}");
+        assert_eq!(field(&line, "errorMessage"), "\"-\"", "{line}");
+        assert_eq!(field(&line, "integration.endpoint"), format!("\"{}\"", ep.addr), "{line}");
+    }
+
+    // Every failure: its status, body, and what the access log and the metrics say.
+    fn failures_map_to_api_gateway_statuses(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("fail-{d}"));
+        let g = gateway(d, &ep, &log);
+        let internal = r#"{"message":"Internal Server Error"}"#;
+        let cases: [(&str, u16, Option<&str>, &str); 7] = [
+            ("/orders/fnerror", 502, Some(internal), "\"function error: ValueError\""),
+            ("/orders/timedout", 504, None, "\"function timed out after 5000 ms\""),
+            ("/orders/throttle", 429, None, "\"function throttled\""),
+            ("/v1/malformed", 502, Some(internal), ""),
+            ("/slow/hang", 504, None, "\"no answer from the function within 1300 ms\""),
+            // the route's timeout_ms bounds the whole invocation
+            ("/bounded/hang", 504, None, "\"no answer from the function within 200 ms\""),
+            ("/gone", 502, Some(internal), ""),
+        ];
+        for (i, (path, status, body, error)) in cases.iter().enumerate() {
+            let rid = format!("req-fail-{i}");
+            let mut c = Client::new(g.addr);
+            c.send(format!("GET {path} HTTP/1.1\r\nHost: api.example\r\nx-request-id: {rid}\r\n\r\n").as_bytes());
+            let r = c.read(false).expect("a response");
+            assert_eq!(r.status, *status, "{path}: {r:?}");
+            assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
+            if let Some(b) = body {
+                assert_eq!(r.text(), *b, "{path}");
+            } else {
+                assert!(r.text().starts_with("{\"message\":"), "{path}: {}", r.text());
+            }
+            // a failed invocation leaves the client connection usable
+            c.send(b"GET /orders/bare HTTP/1.1\r\nHost: api.example\r\n\r\n");
+            assert_eq!(c.read(false).expect("keep-alive after a failure").status, 200, "{path}");
+            let line = log_line(&log, &rid);
+            if !error.is_empty() {
+                assert_eq!(field(&line, "errorMessage"), *error, "{path}: {line}");
+            }
+            match *path {
+                "/orders/fnerror" | "/orders/timedout" | "/v1/malformed" => {
+                    assert_eq!(field(&line, "integrationStatus"), "200", "{path}: {line}")
+                }
+                "/orders/throttle" => assert_eq!(field(&line, "integrationStatus"), "429", "{line}"),
+                _ => assert_eq!(field(&line, "integrationStatus"), "\"-\"", "{path}: {line}"),
+            }
+            if *path == "/v1/malformed" {
+                let e = field(&line, "errorMessage");
+                assert!(e.starts_with("\"function response malformed: "), "{line}");
+            }
+            if *path == "/gone" {
+                let e = field(&line, "errorMessage");
+                assert!(e.starts_with("\"function service unreachable: "), "{line}");
+            }
+        }
+
+        // the function metrics
+        let admin = g.handle().admin_addr().expect("admin listener");
+        let m = get(admin, "/metrics").text();
+        for line in [
+            "tollgate_function_invocations_total{function=\"orders\"} 12",
+            "tollgate_function_errors_total{function=\"orders\"} 2",
+            "tollgate_function_throttles_total{function=\"orders\"} 1",
+            "tollgate_function_timeouts_total{function=\"orders\"} 2",
+            "tollgate_function_timeouts_total{function=\"slow\"} 1",
+            "tollgate_function_errors_total{function=\"gone\"} 1",
+            "tollgate_function_duration_seconds_count{function=\"orders\"} 12",
+        ] {
+            assert!(m.contains(line), "{line} missing in\n{m}");
+        }
+        let st: Value = serde_json::from_str(&get(admin, "/stats").text()).unwrap();
+        let orders = st["functions"].as_array().unwrap().iter().find(|f| f["name"] == "orders").unwrap().clone();
+        assert_eq!(orders["kind"], "remote");
+        assert_eq!(orders["invocations"], 12);
+        assert!(get(admin, "/").text().contains("id=\"function-table\""));
+    }
+
+    // A request body over Lambda's 6 MB payload limit is refused with 413 at its head, the
+    // function is not invoked, and the connection is closed (its body was not read).
+    fn a_body_over_the_payload_limit_is_413(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("large-{d}"));
+        let g = gateway(d, &ep, &log);
+        let mut c = Client::new(g.addr);
+        let len = 6 * 1024 * 1024 + 1;
+        c.send(format!("POST /orders/ok HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/octet-stream\r\ncontent-length: {len}\r\n\r\n").as_bytes());
+        c.send(&vec![b'x'; 16 * 1024]);
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 413);
+        assert_eq!(r.text(), r#"{"message":"Request Entity Too Large"}"#);
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.is_closed(), "the unread body leaves the connection unusable");
+        assert!(ep.requests().is_empty(), "the function was not invoked");
+        // a body at the limit's side that fits is invoked (base64 in the event)
+        let body = vec![0xAB_u8; 1024 * 1024];
+        let mut c = Client::new(g.addr);
+        c.send(format!("POST /orders/ok HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\n\r\n", body.len()).as_bytes());
+        c.send(&body);
+        assert_eq!(c.read(false).expect("a response").status, 201);
+        let reqs = ep.requests();
+        assert_eq!(reqs.len(), 1);
+        let ev: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        assert_eq!(ev["isBase64Encoded"], true);
+        assert_eq!(ev["body"].as_str().unwrap().len(), 4 * body.len().div_ceil(3));
+        assert_eq!(verify(&reqs[0]), Ok(AKID.to_string()));
+    }
+
+    // An HTTP/2 client gets the same response as an HTTP/1.1 one, and the event says HTTP/2.
+    fn an_http2_client_gets_the_same_response(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("h2-{d}"));
+        let g = gateway(d, &ep, &log);
+        let mut c = H2::connect(g.addr);
+        let req = c.req("POST", "/orders/ok", &[("content-type", "text/plain"), ("cookie", "s=1")]);
+        let r = c.send(req, Some(b"hello")).expect("a response over HTTP/2");
+        assert_eq!(r.status, 201);
+        assert_eq!(r.header("x-fn"), Some("yes"));
+        let cookies: Vec<&str> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
+        assert_eq!(r.body, b"hello lambda");
+        let reqs = ep.requests();
+        let ev: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        assert_eq!(ev["requestContext"]["http"]["protocol"], "HTTP/2.0");
+        assert_eq!(ev["body"], "hello");
+        assert_eq!(ev["cookies"], serde_json::json!(["s=1"]));
+        assert_eq!(verify(&reqs[0]), Ok(AKID.to_string()));
+        let r = c.get("/orders/fnerror");
+        assert_eq!(r.status, 502);
+        assert_eq!(r.body, br#"{"message":"Internal Server Error"}"#);
+    }
+
+    // An HTTP/2 client that resets its stream stops the wait for the function: the invocation
+    // ends then (counted, neither an error nor a timeout, its duration far below the endpoint's
+    // 7 s hang and the 6 s the gateway would wait), and the connection goes on.
+    fn an_http2_reset_stops_the_wait(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reset-{d}"));
+        let g = gateway(d, &ep, &log);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        let mut c = H2::connect(g.addr);
+        let req = c.req("GET", "/orders/hang", &[]);
+        let send = c.send.clone();
+        let (resp, mut stream) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            send.send_request(req, true).unwrap()
+        });
+        let until = Instant::now() + LIVE;
+        while ep.requests().is_empty() {
+            assert!(Instant::now() < until, "the invocation reached the endpoint");
+            // drive the client connection (its task runs on the test's runtime)
+            c.rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
+        }
+        stream.send_reset(h2::Reason::CANCEL);
+        drop(resp);
+        assert_eq!(c.get("/orders/bare").status, 200, "the connection goes on");
+        let until = Instant::now() + LIVE;
+        let m = loop {
+            let m = get(admin, "/metrics").text();
+            if m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n") {
+                break m;
+            }
+            assert!(Instant::now() < until, "the reset invocation was not counted:\n{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for line in [
+            "tollgate_function_errors_total{function=\"orders\"} 0\n",
+            "tollgate_function_timeouts_total{function=\"orders\"} 0\n",
+            "tollgate_function_duration_seconds_bucket{function=\"orders\",le=\"5\"} 2\n",
+        ] {
+            assert!(m.contains(line), "{line} missing in\n{m}");
+        }
+    }
+
+    // A reload keeps a function's numbers by name: invocations before and after add up; a
+    // function the new config drops is no longer shown.
+    fn function_metrics_survive_a_reload(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reload-{d}"));
+        let text = gateway_text(d, &ep, &log);
+        let g = Gateway::from_toml(&text);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        assert_eq!(get_path(&g, "/gone").status, 502);
+        // the same functions but `gone` and its route, and one more route
+        let next = text.replace("[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n", "")
+            .replace("name = \"gone\"", "name = \"gone2\"")
+            + "\n[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+        g.write_config(&next);
+        g.reload().expect("reload applies");
+        assert_eq!(get_path(&g, "/hello").status, 200, "the new config serves");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        let m = get(admin, "/metrics").text();
+        assert!(m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n"), "{m}");
+        assert!(m.contains("tollgate_function_invocations_total{function=\"gone2\"} 0\n"), "{m}");
+        assert!(!m.contains("function=\"gone\""), "{m}");
+    }
+}
