@@ -486,6 +486,22 @@ both_drivers! {
         eventually("f removed", || invoke(svc.addr(), "f", "{}").status == 404);
     }
 
+    fn reload_changes_concurrency_in_place(d) {
+        let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let addr = svc.addr();
+        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
+        eventually("running", || svc.stats().1 == 1);
+        assert_eq!(invoke(addr, "f", "{}").status, 429);
+        let fx2 = Fx { concurrency: 2, ..fx };
+        svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)]));
+        eventually("a second process is allowed", || invoke(addr, "f", "{}").status == 200);
+        assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
+        assert!(pid_alive(first), "an in-place change keeps the processes");
+        assert_eq!(svc.pids().len(), 2);
+    }
+
     fn stop_drains_what_is_in_flight(d) {
         let mut svc = Svc::start(d, &Fx::default());
         let addr = svc.addr();
@@ -568,6 +584,35 @@ both_drivers! {
         assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
         assert_eq!(a.json()["errorType"], "Runtime.FakeInitError");
         assert_eq!(svc.stats().0, 2, "one retry");
+    }
+
+    fn output_and_cold_starts_reach_the_log_with_the_request_id(d) {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let l = lines.clone();
+        let sink: tollgate::functions::logs::LogSink =
+            Arc::new(move |line: &str| l.lock().unwrap().push(line.to_string()));
+        let dir = temp_dir("logs");
+        let h = FunctionsHandle::start_with_log(
+            &config(d, vec![function("f", &dir, &Fx::default())]),
+            sink,
+        )
+        .unwrap();
+        let a = invoke_with(h.addr(), "f", r#"{"op":"print"}"#, "x-request-id: req-42\r\n");
+        assert_eq!(a.status, 200);
+        let pid = a.json()["pid"].as_u64().unwrap();
+        let has = |want: &str| lines.lock().unwrap().iter().any(|l| l == want);
+        eventually("both lines logged", || {
+            has("tollgate: function f [req-42] stdout: hello from stdout")
+                && has("tollgate: function f [req-42] stderr: hello from stderr")
+        });
+        let cold = format!("tollgate: function f cold start (pid {pid}) ready in ");
+        assert!(
+            lines.lock().unwrap().iter().any(|l| l.starts_with(&cold) && l.ends_with(" ms")),
+            "{:?}",
+            lines.lock().unwrap()
+        );
+        h.stop(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn no_functions_at_all(d) {
