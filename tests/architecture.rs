@@ -5,8 +5,9 @@
 //! protocol, the lifecycle knows neither its transport nor its protocol (nor the outbound
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
-//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), and the HTTP/2 session reaches
-//! the lifecycle only through the stream task the server gives it. Comments (doc links
+//! after a 101), the HTTP/2 protocol is sans-IO (bytes only), the HTTP/2 session reaches
+//! the lifecycle only through the stream task the server gives it, and the Lambda formats
+//! (events, replies, Invoke API classification) are sans-IO. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -386,6 +387,34 @@ fn aws_signing_imports_nothing_of_the_server_side() {
     assert!(
         hits.is_empty(),
         "aws imports a server-side module, config or the runtime:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn lambda_formats_are_sans_io() {
+    // events, replies and Invoke API classification are pure functions over bytes and
+    // structs: the Lambda integration, the functions service and the admin relay all call
+    // them, so they import no layer with sockets, runtimes or request state
+    let hits = code_lines_naming(
+        &["lambda"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::functions",
+            "crate::transport",
+            "crate::worker",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the Lambda formats import an IO layer:\n{}",
         hits.join("\n")
     );
 }

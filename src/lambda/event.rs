@@ -11,9 +11,11 @@
 //! - Field names are lower-cased in both formats ("All header names are lowercased"). 2.0
 //!   joins repeated fields with `,`; 1.0 puts the LAST value in `headers` and all of them in
 //!   `multiValueHeaders`. 2.0 moves `cookie` fields to `cookies` (each split on `;`, trimmed);
-//!   1.0 keeps `cookie` among the headers. Hop-by-hop and framing fields (RFC 9110 §7.6.1,
+//!   1.0 keeps `cookie` among the headers (several `cookie` fields, as HTTP/2 clients send
+//!   them, joined with `; `: RFC 9113 §8.2.3). Hop-by-hop and framing fields (RFC 9110 §7.6.1,
 //!   RFC 9112 §6) are not shown, as the HTTP integration does not forward them; instead, as
 //!   API Gateway does, `content-length` (of the decoded body, when the request has one),
+//!   `x-request-id` (the gateway's request id, as an origin receives it),
 //!   `x-forwarded-for` (the client's list, then the peer), `x-forwarded-proto` and
 //!   `x-forwarded-port` (the listener's) are set.
 //! - `rawPath`, `requestContext.http.path` and 1.0's `path` are the path as received
@@ -122,8 +124,21 @@ impl<'a> Request<'a> {
                 }
                 continue;
             }
+            if name == "cookie" {
+                // RFC 9113 §8.2.3: an HTTP/2 client's cookie fields are one list again for an
+                // HTTP/1.1 reader, joined with "; " (an HTTP/1.1 client sends one: RFC 6265 §5.4)
+                if let Some((_, values)) = headers.iter_mut().find(|(n, _)| n == "cookie") {
+                    if let Some(joined) = values.first_mut() {
+                        *joined = Cow::Owned(format!("{joined}; {value}"));
+                        continue;
+                    }
+                }
+            }
             push(&mut headers, name, value);
         }
+        // the gateway's request id, as the HTTP integration forwards it to an origin
+        let id = String::from_utf8_lossy(input.request_id).into_owned();
+        set(&mut headers, "x-request-id", id);
         if !matches!(head.body, BodyKind::Empty) {
             let len = input.body.len().to_string();
             set(&mut headers, "content-length", len);
@@ -132,14 +147,22 @@ impl<'a> Request<'a> {
         let peer = String::from_utf8_lossy(facts.peer_ip().as_bytes()).into_owned();
         match headers.iter_mut().find(|(n, _)| n == "x-forwarded-for") {
             Some((_, values)) => values.push(Cow::Owned(peer.clone())),
-            None => push(&mut headers, "x-forwarded-for".into(), Cow::Owned(peer.clone())),
+            None => push(
+                &mut headers,
+                "x-forwarded-for".into(),
+                Cow::Owned(peer.clone()),
+            ),
         }
         let proto = match facts.scheme {
             Scheme::Http => "http",
             Scheme::Https => "https",
         };
         set(&mut headers, "x-forwarded-proto", proto.to_owned());
-        set(&mut headers, "x-forwarded-port", facts.local().port().to_string());
+        set(
+            &mut headers,
+            "x-forwarded-port",
+            facts.local().port().to_string(),
+        );
 
         let content_type = head.header("content-type");
         let (body, base64) = body_text(content_type, input.body);
@@ -217,7 +240,10 @@ fn set(groups: &mut Grouped<'_>, name: &str, value: String) {
 /// its brackets).
 fn strip_port(host: &[u8]) -> &[u8] {
     if host.starts_with(b"[") {
-        let end = host.iter().position(|&b| b == b']').map_or(host.len(), |i| i + 1);
+        let end = host
+            .iter()
+            .position(|&b| b == b']')
+            .map_or(host.len(), |i| i + 1);
         return host.get(..end).unwrap_or(host);
     }
     match host.iter().rposition(|&b| b == b':') {
@@ -273,7 +299,10 @@ fn parse_query(raw: &[u8]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for pair in raw.split(|&b| b == b'&') {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (pair.get(..i).unwrap_or_default(), pair.get(i + 1..).unwrap_or_default()),
+            Some(i) => (
+                pair.get(..i).unwrap_or_default(),
+                pair.get(i + 1..).unwrap_or_default(),
+            ),
             None => (pair, &[][..]),
         };
         let name = decode(name, true);
@@ -407,7 +436,11 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.join(",")))
         .collect();
-    let params: Vec<(&str, &str)> = r.path_params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let params: Vec<(&str, &str)> = r
+        .path_params
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
     let event = EventV2 {
         version: "2.0",
         route_key: input.route_key,
@@ -528,7 +561,11 @@ pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_str())))
         .collect();
-    let params: Vec<(&str, &str)> = r.path_params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let params: Vec<(&str, &str)> = r
+        .path_params
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
     // `ANY /hello/{proxy+}` → `/hello/{proxy+}`; `$default` stays itself
     let resource = input
         .route_key

@@ -126,6 +126,7 @@ const UNLISTED: &[&str] = &[
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-port",
+    "x-request-id",
 ];
 
 #[test]
@@ -293,13 +294,18 @@ fn cookies_move_out_of_the_headers_in_2_0_only() {
     assert!(v2["headers"].get("cookie").is_none());
     let v1 = case.build(PayloadFormat::V1);
     assert!(v1.get("cookies").is_none());
-    assert_eq!(v1["headers"]["cookie"], json!("c=3;;d=4"));
-    assert_eq!(v1["multiValueHeaders"]["cookie"], json!(["a=1; b=2", "c=3;;d=4"]));
+    // one list again (an HTTP/2 client sends a field per cookie: RFC 9113 §8.2.3)
+    assert_eq!(v1["headers"]["cookie"], json!("a=1; b=2; c=3;;d=4"));
+    assert_eq!(
+        v1["multiValueHeaders"]["cookie"],
+        json!(["a=1; b=2; c=3;;d=4"])
+    );
 }
 
 #[test]
 fn repeated_headers_are_joined_or_listed() {
-    let raw = "GET / HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\nX-Tag: 1\r\naccept: c/d\r\nX-TAG: 2\r\n\r\n";
+    let raw =
+        "GET / HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\nX-Tag: 1\r\naccept: c/d\r\nX-TAG: 2\r\n\r\n";
     let case = Case::new(raw);
     let v2 = case.build(PayloadFormat::V2);
     assert_eq!(v2["headers"]["accept"], json!("a/b,c/d"));
@@ -329,6 +335,7 @@ fn hop_by_hop_fields_are_hidden_and_forwarding_fields_set() {
     assert_eq!(h["x-forwarded-proto"], json!("http"));
     assert_eq!(h["x-forwarded-port"], json!("8080"));
     assert_eq!(h["host"], json!("h:8080"));
+    assert_eq!(h["x-request-id"], json!("req-1"));
     let v1 = case.build(PayloadFormat::V1);
     assert_eq!(
         v1["multiValueHeaders"]["x-forwarded-for"],
@@ -369,15 +376,30 @@ fn path_parameters_are_decoded_and_greedy_names_plain() {
     case.params = &[("proxy+", b"a%20b/c%2Fd+e"), ("bad", b"%zz%4%")];
     let v2 = case.build(PayloadFormat::V2);
     // `%` without two hex digits stays as it is
-    assert_eq!(v2["pathParameters"], json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"}));
+    assert_eq!(
+        v2["pathParameters"],
+        json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"})
+    );
     assert_eq!(v2["rawPath"], json!("/hello/a%20b/c%2Fd+e"));
-    assert_eq!(v2["requestContext"]["http"]["path"], json!("/hello/a%20b/c%2Fd+e"));
+    assert_eq!(
+        v2["requestContext"]["http"]["path"],
+        json!("/hello/a%20b/c%2Fd+e")
+    );
     assert_eq!(v2["routeKey"], json!("ANY /hello/{proxy+}"));
-    assert_eq!(v2["requestContext"]["routeKey"], json!("ANY /hello/{proxy+}"));
+    assert_eq!(
+        v2["requestContext"]["routeKey"],
+        json!("ANY /hello/{proxy+}")
+    );
     let v1 = case.build(PayloadFormat::V1);
-    assert_eq!(v1["pathParameters"], json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"}));
+    assert_eq!(
+        v1["pathParameters"],
+        json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"})
+    );
     assert_eq!(v1["resource"], json!("/hello/{proxy+}"));
-    assert_eq!(v1["requestContext"]["resourcePath"], json!("/hello/{proxy+}"));
+    assert_eq!(
+        v1["requestContext"]["resourcePath"],
+        json!("/hello/{proxy+}")
+    );
     assert_eq!(v1["path"], json!("/hello/a%20b/c%2Fd+e"));
 }
 
@@ -385,7 +407,11 @@ fn path_parameters_are_decoded_and_greedy_names_plain() {
 fn methods_and_protocols_are_as_received() {
     for (raw, method, proto) in [
         ("HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n", "HEAD", "HTTP/1.1"),
-        ("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "OPTIONS", "HTTP/1.1"),
+        (
+            "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+            "OPTIONS",
+            "HTTP/1.1",
+        ),
         ("GET /x HTTP/1.0\r\n\r\n", "GET", "HTTP/1.0"),
     ] {
         let case = Case::new(raw);
@@ -426,10 +452,22 @@ fn request_context_from_facts_and_input() {
     assert_eq!(rc["time"], json!("14/Nov/2023:22:13:20 +0000"));
     assert_eq!(rc["timeEpoch"], json!(1_700_000_000_123u64));
     let v1 = case.build(PayloadFormat::V1);
-    assert_eq!(v1["requestContext"]["requestTime"], json!("14/Nov/2023:22:13:20 +0000"));
-    assert_eq!(v1["requestContext"]["requestTimeEpoch"], json!(1_700_000_000_123u64));
-    assert_eq!(v1["requestContext"]["identity"]["sourceIp"], json!("2001:db8::7"));
-    assert_eq!(v1["requestContext"]["identity"]["userAgent"], json!("curl/8"));
+    assert_eq!(
+        v1["requestContext"]["requestTime"],
+        json!("14/Nov/2023:22:13:20 +0000")
+    );
+    assert_eq!(
+        v1["requestContext"]["requestTimeEpoch"],
+        json!(1_700_000_000_123u64)
+    );
+    assert_eq!(
+        v1["requestContext"]["identity"]["sourceIp"],
+        json!("2001:db8::7")
+    );
+    assert_eq!(
+        v1["requestContext"]["identity"]["userAgent"],
+        json!("curl/8")
+    );
     assert_eq!(v1["requestContext"]["domainPrefix"], json!("API"));
     // a host without a dot is its own prefix; an IPv6 literal keeps its brackets; no user agent
     let case = Case::new("GET / HTTP/1.1\r\nHost: localhost:1\r\n\r\n");
@@ -490,7 +528,11 @@ fn invalid_utf8_becomes_replacement_characters() {
     for format in [PayloadFormat::V2, PayloadFormat::V1] {
         let v = case.build(format);
         assert_eq!(v["pathParameters"]["id"], json!("\u{fffd}"));
-        let h = if format == PayloadFormat::V2 { "headers" } else { "multiValueHeaders" };
+        let h = if format == PayloadFormat::V2 {
+            "headers"
+        } else {
+            "multiValueHeaders"
+        };
         let got = &v[h]["x-bin"];
         let want = if format == PayloadFormat::V2 {
             json!("a\u{fffd}b")
@@ -510,8 +552,15 @@ mod fuzz {
     fn field() -> impl Strategy<Value = String> {
         (
             prop::sample::select(vec![
-                "Cookie", "Host", "Content-Type", "User-Agent", "X-Forwarded-For", "X-A", "Accept",
-                "Connection", "X-Forwarded-Port",
+                "Cookie",
+                "Host",
+                "Content-Type",
+                "User-Agent",
+                "X-Forwarded-For",
+                "X-A",
+                "Accept",
+                "Connection",
+                "X-Forwarded-Port",
             ]),
             "[ -~\u{80}-\u{ff}]{0,24}",
         )

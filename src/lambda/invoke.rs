@@ -154,7 +154,8 @@ mod tests {
     fn timeouts_are_recognised_by_type_or_message() {
         let local = r#"{"errorType":"Sandbox.Timedout","errorMessage":"RequestId: 1 Error: Task timed out after 3.00 seconds"}"#;
         assert_eq!(c(200, Some("Unhandled"), None, local), Invoked::TimedOut);
-        let old = r#"{"errorMessage":"2024-01-01T00:00:00.000Z 1 Task timed out after 3.00 seconds"}"#;
+        let old =
+            r#"{"errorMessage":"2024-01-01T00:00:00.000Z 1 Task timed out after 3.00 seconds"}"#;
         assert_eq!(c(200, Some("Unhandled"), None, old), Invoked::TimedOut);
         // the same text without the error header is the function's own payload
         assert!(matches!(c(200, None, None, old), Invoked::Payload(_)));

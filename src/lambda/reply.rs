@@ -105,7 +105,8 @@ fn structured(format: PayloadFormat, o: &Map<String, Value>) -> Result<MockRespo
                     // multiValueHeaders wins over headers for the same name
                     fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
                     for v in values {
-                        let text = scalar_text(v).map_err(|_| bad_value("multiValueHeaders", name))?;
+                        let text =
+                            scalar_text(v).map_err(|_| bad_value("multiValueHeaders", name))?;
                         if let Some(text) = text {
                             fields.push((name.clone(), text));
                         }
@@ -161,7 +162,11 @@ fn structured(format: PayloadFormat, o: &Map<String, Value>) -> Result<MockRespo
     if has_content && !has_type && !body.is_empty() {
         kept.push(("content-type".to_owned(), "application/json".to_owned()));
     }
-    let body = if has_content { Bytes::from(body) } else { Bytes::new() };
+    let body = if has_content {
+        Bytes::from(body)
+    } else {
+        Bytes::new()
+    };
     Ok(render(status, &kept, body))
 }
 
@@ -196,7 +201,10 @@ fn status(v: Option<&Value>) -> Result<u16, ReplyError> {
 }
 
 /// The object member `key`: `None` when absent or `null`.
-fn object<'v>(o: &'v Map<String, Value>, key: &str) -> Result<Option<&'v Map<String, Value>>, ReplyError> {
+fn object<'v>(
+    o: &'v Map<String, Value>,
+    key: &str,
+) -> Result<Option<&'v Map<String, Value>>, ReplyError> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m)),

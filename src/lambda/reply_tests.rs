@@ -143,7 +143,10 @@ fn structured_1_0_merges_multi_value_headers() {
 
 #[test]
 fn format_1_0_needs_a_status_code() {
-    assert_eq!(err(PayloadFormat::V1, br#"{"body": "x"}"#), "statusCode missing");
+    assert_eq!(
+        err(PayloadFormat::V1, br#"{"body": "x"}"#),
+        "statusCode missing"
+    );
     assert_eq!(err(PayloadFormat::V1, br#""hello""#), "not a JSON object");
     assert_eq!(err(PayloadFormat::V1, b"[]"), "not a JSON object");
 }
@@ -151,10 +154,22 @@ fn format_1_0_needs_a_status_code() {
 #[test]
 fn statuses_outside_200_to_599_are_malformed() {
     for (payload, why) in [
-        (r#"{"statusCode": 100}"#, "statusCode 100 is not in 200..=599"),
-        (r#"{"statusCode": 199}"#, "statusCode 199 is not in 200..=599"),
-        (r#"{"statusCode": 600}"#, "statusCode 600 is not in 200..=599"),
-        (r#"{"statusCode": 70000}"#, "statusCode 70000 is not in 200..=599"),
+        (
+            r#"{"statusCode": 100}"#,
+            "statusCode 100 is not in 200..=599",
+        ),
+        (
+            r#"{"statusCode": 199}"#,
+            "statusCode 199 is not in 200..=599",
+        ),
+        (
+            r#"{"statusCode": 600}"#,
+            "statusCode 600 is not in 200..=599",
+        ),
+        (
+            r#"{"statusCode": 70000}"#,
+            "statusCode 70000 is not in 200..=599",
+        ),
         (r#"{"statusCode": -1}"#, "statusCode is not an integer"),
         (r#"{"statusCode": 200.5}"#, "statusCode is not an integer"),
         (r#"{"statusCode": "2OO"}"#, "statusCode is not an integer"),
@@ -172,7 +187,9 @@ fn statuses_outside_200_to_599_are_malformed() {
 #[test]
 fn statuses_without_content_drop_the_body() {
     for status in [204, 304] {
-        let payload = format!(r#"{{"statusCode": {status}, "body": "dropped", "headers": {{"etag": "\"x\""}}}}"#);
+        let payload = format!(
+            r#"{{"statusCode": {status}, "body": "dropped", "headers": {{"etag": "\"x\""}}}}"#
+        );
         let m = v2(&payload);
         assert_eq!(m.status, status);
         let h = head(&m);
@@ -202,25 +219,58 @@ fn invalid_fields_make_the_reply_malformed() {
         }
     }
     for (payload, why) in [
-        (r#"{"statusCode": 200, "headers": {"x": [1]}}"#, "headers.x must be a string"),
-        (r#"{"statusCode": 200, "headers": {"x": {}}}"#, "headers.x must be a string"),
-        (r#"{"statusCode": 200, "headers": []}"#, "headers must be an object"),
-        (r#"{"statusCode": 200, "cookies": "a=1"}"#, "cookies must be an array"),
-        (r#"{"statusCode": 200, "cookies": [1]}"#, "cookies must be strings"),
-        (r#"{"statusCode": 200, "body": {"a": 1}}"#, "body must be a string"),
-        (r#"{"statusCode": 200, "isBase64Encoded": "yes"}"#, "isBase64Encoded must be a boolean"),
+        (
+            r#"{"statusCode": 200, "headers": {"x": [1]}}"#,
+            "headers.x must be a string",
+        ),
+        (
+            r#"{"statusCode": 200, "headers": {"x": {}}}"#,
+            "headers.x must be a string",
+        ),
+        (
+            r#"{"statusCode": 200, "headers": []}"#,
+            "headers must be an object",
+        ),
+        (
+            r#"{"statusCode": 200, "cookies": "a=1"}"#,
+            "cookies must be an array",
+        ),
+        (
+            r#"{"statusCode": 200, "cookies": [1]}"#,
+            "cookies must be strings",
+        ),
+        (
+            r#"{"statusCode": 200, "body": {"a": 1}}"#,
+            "body must be a string",
+        ),
+        (
+            r#"{"statusCode": 200, "isBase64Encoded": "yes"}"#,
+            "isBase64Encoded must be a boolean",
+        ),
     ] {
         assert_eq!(err(PayloadFormat::V2, payload.as_bytes()), why, "{payload}");
     }
     for (payload, why) in [
-        (r#"{"statusCode": 200, "multiValueHeaders": {"x": "1"}}"#, "multiValueHeaders.x must be a string"),
-        (r#"{"statusCode": 200, "multiValueHeaders": {"x": [[1]]}}"#, "multiValueHeaders.x must be a string"),
-        (r#"{"statusCode": 200, "multiValueHeaders": 3}"#, "multiValueHeaders must be an object"),
+        (
+            r#"{"statusCode": 200, "multiValueHeaders": {"x": "1"}}"#,
+            "multiValueHeaders.x must be a string",
+        ),
+        (
+            r#"{"statusCode": 200, "multiValueHeaders": {"x": [[1]]}}"#,
+            "multiValueHeaders.x must be a string",
+        ),
+        (
+            r#"{"statusCode": 200, "multiValueHeaders": 3}"#,
+            "multiValueHeaders must be an object",
+        ),
     ] {
         assert_eq!(err(PayloadFormat::V1, payload.as_bytes()), why, "{payload}");
     }
     // a CR in a cookie is a field value like any other
-    let why = err(PayloadFormat::V2, br#"{"statusCode": 200, "cookies": ["a=1\r\nx: y"]}"#);
+    let why = err(
+        PayloadFormat::V2,
+        br#"{"statusCode": 200, "cookies": ["a=1\r\nx: y"]}"#,
+    );
     assert!(why.contains("set-cookie"), "{why}");
 }
 
