@@ -129,14 +129,16 @@ pub fn sign(
     }
     let mut has_host = false;
     for (name, value) in req.headers {
-        // RFC 9110 §5.1: a field name is a token; §5.5: no CR, LF or NUL in a value
+        // RFC 9110 §5.1: a field name is a token
         if !is_token(name) {
             return Err(SigV4Error::Sign(format!(
                 "field name {name:?} is not a token"
             )));
         }
-        if value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(SigV4Error::Sign(format!("field {name} has CR, LF or NUL")));
+        if !is_field_value(value) {
+            return Err(SigV4Error::Sign(format!(
+                "field {name} has a control character"
+            )));
         }
         for added in ["authorization", "x-amz-date", "x-amz-security-token"] {
             if name.eq_ignore_ascii_case(added) {
@@ -155,8 +157,10 @@ pub fn sign(
     let amz_date = format_amz_date(secs);
     let mut extra: Vec<(&str, &[u8])> = vec![("x-amz-date", amz_date.as_bytes())];
     if let Some(token) = &creds.session_token {
-        if token.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(SigV4Error::Sign("session token has CR, LF or NUL".into()));
+        if !is_field_value(token.as_bytes()) {
+            return Err(SigV4Error::Sign(
+                "session token has a control character".into(),
+            ));
         }
         extra.push(("x-amz-security-token", token.as_bytes()));
     }
@@ -537,29 +541,19 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// RFC 9110 §5.6.2 token.
+/// RFC 9110 §5.6.2 token: one or more tchar (alphanumerics and ``!#$%&'*+-.^_`|~``).
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// RFC 9110 §5.5: a field value is VCHAR, obs-text, SP and HTAB (no CR, LF, NUL or other
+/// controls).
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| matches!(b, b'\t' | b' '..=0x7e | 0x80..=0xff))
 }
 
 /// An element of `Credential=` must be printable and free of `/`, `,` and spaces.

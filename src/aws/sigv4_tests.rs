@@ -1004,6 +1004,7 @@ fn sign_refuses_what_cannot_be_signed_or_sent() {
         (vec![host, ("", b"v")], SUITE_SCOPE, at_suite),
         (vec![host, ("x-a", b"a\r\nb: c")], SUITE_SCOPE, at_suite),
         (vec![host, ("x-a", b"a\0")], SUITE_SCOPE, at_suite),
+        (vec![host, ("x-a", b"a\x7fb")], SUITE_SCOPE, at_suite),
         (
             vec![host, ("X-Amz-Date", b"20150830T123600Z")],
             SUITE_SCOPE,
