@@ -1,18 +1,59 @@
 //! Local functions: tollgate as a Lambda service on the edge host.
 //!
-//! SKELETON (issue 11 contract): the handle's signatures are final; the runtime slice fills in
-//! the service (scheduler, Runtime API, internal Invoke API) and the sandbox slice
-//! [`sandbox`] (processes).
+//! Owns the functions service: one thread per tollgate process ("the functions thread", its
+//! own monoio runtime on `server.driver`) that runs every local function's processes through
+//! the Lambda Runtime API and answers the Lambda Invoke API for them on a loopback listener.
+//! Leaves out the worker side (building the event, classifying the answer: see
+//! `crate::integration::lambda` and `crate::lambda`) and remote functions (reached by the
+//! workers directly).
+//!
+//! The runtime model. Per function, at most `concurrency` processes, each running one
+//! invocation at a time; a process starts on demand (a cold start, counted and logged with
+//! its duration), stays warm while used, and stops after `idle` without work (scale to zero:
+//! no process is kept warm). An invocation that finds no idle process starts one (if under
+//! `concurrency`) and waits for it, or waits in a FIFO queue of `queue` places; beyond: 429.
+//! Timeouts: a running invocation past `timeout` is answered `Sandbox.Timedout` and its
+//! process group killed; one waiting that long is answered the same; a process that does not
+//! call `invocation/next` within [`scheduler::INIT_TIMEOUT`] is killed.
+//!
+//! Why workers share the pool without a lock: the pool lives on the functions thread alone,
+//! and the workers reach it over loopback keep-alive connections from their own per-core
+//! upstream pools ([`FunctionsHandle::addr`]), exactly as they reach an origin. Admission is
+//! decided on that one thread, so "at most N at once across all workers" holds by
+//! construction, with no lock or atomic on the request path. Blocking work (fork/exec, reaping)
+//! never runs on a worker.
+//!
+//! Data flow: [`invoke_api`] takes a request → [`service::Service::invoke`] →
+//! [`scheduler::Scheduler::arrive`] → a process's parked `next` ([`runtime_api`]) returns the
+//! event → the process posts its response → the waiting Invoke API connection answers. The
+//! tick loop ([`service::run`]) reaps, enforces deadlines and applies reloads and the stop
+//! that [`FunctionsHandle`] sends from other threads over a channel. Files: [`scheduler`]
+//! (sans-IO state machine), [`service`], [`invoke_api`], [`runtime_api`], [`http`] (the
+//! shared HTTP/1.1 server side), [`logs`] (stdout/stderr into tollgate's log), [`signal`]
+//! (single-threaded oneshot and wake-ups), [`sandbox`] (the process).
 
+pub mod http;
+pub mod invoke_api;
+pub mod logs;
+pub mod runtime_api;
 pub mod sandbox;
+pub mod scheduler;
+pub mod service;
+pub mod signal;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::Config;
+
+/// `AWS_REGION` of local functions unless their `env` sets it.
+pub const LOCAL_REGION: &str = "us-east-1";
+/// The io_uring submission queue size of the functions thread (few connections).
+const RING_ENTRIES: u32 = 256;
 
 /// The Invoke API path prefix (`POST /2015-03-31/functions/NAME/invocations`).
 pub const INVOKE_PREFIX: &str = "/2015-03-31/functions/";
@@ -50,14 +91,66 @@ pub fn snapshot(list: &StatsList) -> Vec<Arc<FunctionStats>> {
 pub struct FunctionsHandle {
     addr: SocketAddr,
     stats: StatsList,
+    control: mpsc::Sender<service::Control>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl FunctionsHandle {
     /// Binds the internal Invoke API on loopback and starts the functions thread for
-    /// `config`'s local functions (on `config.server.driver`).
+    /// `config`'s local functions (on `config.server.driver`). Works with no local function at
+    /// all (the thread idles; a reload may add some).
     pub fn start(config: &Arc<Config>) -> io::Result<FunctionsHandle> {
-        let _ = config;
-        Err(io::Error::other("not built yet"))
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stats: StatsList = Arc::default();
+        let (control, rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+        let (cfg, st) = (config.clone(), stats.clone());
+        let thread = std::thread::Builder::new()
+            .name("tollgate-functions".into())
+            .spawn(move || {
+                let mut rt = match crate::runtime::build_runtime(cfg.server.driver, RING_ENTRIES)
+                {
+                    Ok((rt, _)) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let listener = match monoio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let svc = service::Service::new(&cfg, st);
+                    monoio::spawn(invoke_api::serve(listener, svc.clone()));
+                    let _ = ready_tx.send(Ok(()));
+                    service::run(svc, rx).await;
+                });
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(FunctionsHandle {
+                addr,
+                stats,
+                control,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot start the functions service: {e}"),
+                ))
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(io::Error::other("the functions thread ended at start"))
+            }
+        }
     }
 
     /// Where the internal Invoke API listens (loopback): workers' pools and the admin relay.
@@ -66,9 +159,10 @@ impl FunctionsHandle {
     }
 
     /// The functions of a reloaded config: added ones start on first use, removed ones stop
-    /// after their invocations in flight, changed ones replace their processes after theirs.
+    /// after their invocations in flight, changed ones replace their processes after theirs
+    /// (`concurrency`, `queue`, `idle_ms`, `timeout_ms` change in place).
     pub fn apply(&self, config: Arc<Config>) {
-        let _ = config;
+        let _ = self.control.send(service::Control::Apply(config));
     }
 
     /// The live numbers of every local function (see [`StatsList`]).
@@ -78,7 +172,21 @@ impl FunctionsHandle {
 
     /// Stops taking invocations, lets those in flight finish (up to `grace`), then stops every
     /// process (SIGTERM, then SIGKILL) and joins the thread.
-    pub fn stop(self, grace: Duration) {
-        let _ = grace;
+    pub fn stop(mut self, grace: Duration) {
+        self.shut(grace);
+    }
+
+    fn shut(&mut self, grace: Duration) {
+        let _ = self.control.send(service::Control::Stop(grace));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FunctionsHandle {
+    /// A handle dropped without [`FunctionsHandle::stop`] stops at once (no grace).
+    fn drop(&mut self) {
+        self.shut(Duration::ZERO);
     }
 }

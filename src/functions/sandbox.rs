@@ -1,13 +1,60 @@
 //! One function process ("sandbox"): start, environment, output capture, stop, reap.
 //!
-//! SKELETON (issue 11 contract): signatures are final; the sandbox slice fills in the bodies.
+//! Owns: turning a [`SandboxSpec`] into a running process the way AWS Lambda starts one: the
+//! exact environment ([`environment`]: the Lambda variables, then the function's `env`, nothing
+//! of tollgate's own), `command[0]` resolved against tollgate's `PATH` (or, when it holds a
+//! `/`, against the function's `cwd`, like a custom runtime's `./bootstrap`), stdin from
+//! /dev/null, stdout and stderr each into one end of a Unix socket pair whose other end
+//! [`Sandbox::take_output`] hands out, its own process group (so a stop reaches the
+//! function's children too), `PR_SET_PDEATHSIG(SIGKILL)` (so no function outlives tollgate),
+//! and, when tollgate runs as root and the function has a `user`, that user's uid and gid with
+//! no supplementary groups. Stopping is `killpg` (SIGTERM, SIGKILL); reaping is
+//! [`Sandbox::try_wait`], never blocking. Also [`lookup_user`], which the config slice calls to
+//! turn `user = "NAME"` into a uid and gid at load.
+//!
+//! Leaves out: when to start and stop processes (the functions service's scheduler), the
+//! Runtime API they talk to, and pumping their output into tollgate's log (the service wraps
+//! the read ends with `monoio::net::UnixStream::from_std`). Everything here is blocking std
+//! code (fork/exec, getpwnam_r): it runs on the functions thread or the control thread, never
+//! on a worker.
+//!
+//! Data flow: spec → [`resolve_command`] (a path) → [`environment`] (the list) → `Command`
+//! (`env_clear`, the list, `current_dir`, stdio, `process_group(0)`, `pre_exec`) → fork/exec →
+//! [`Sandbox`] { the child, the two read ends }.
 
+use std::ffi::{CString, OsStr};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::process::ExitStatus;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::config::LocalFunction;
+use crate::config::{LocalFunction, RunAs};
+
+/// The `PATH` AWS Lambda gives a function (its documented runtime value). The directory of
+/// the resolved `command[0]` goes in front of it when it is not already in it.
+pub const LAMBDA_PATH: &str = "/usr/local/bin:/usr/bin/:/bin:/opt/bin";
+
+/// `AWS_LAMBDA_FUNCTION_VERSION`: local functions have one version.
+pub const FUNCTION_VERSION: &str = "$LATEST";
+
+/// `AWS_EXECUTION_ENV`: what runs the function (Lambda's own value names the runtime).
+pub const EXECUTION_ENV: &str = "tollgate";
+
+/// The variable the function's `env` may not override: it is how the process finds its own
+/// Runtime API listener, which only tollgate knows.
+pub const RUNTIME_API_VAR: &str = "AWS_LAMBDA_RUNTIME_API";
+
+/// The largest buffer [`lookup_user`] grows to for one `getpwnam_r` entry (the passwd line's
+/// strings); far above any real entry, it bounds the loop.
+pub const MAX_PASSWD_BUFFER: usize = 1 << 20;
+
+/// The first buffer [`lookup_user`] tries when `sysconf(_SC_GETPW_R_SIZE_MAX)` gives no hint.
+pub const PASSWD_BUFFER_START: usize = 1024;
 
 /// What a process is started with.
 pub struct SandboxSpec<'a> {
@@ -20,9 +67,20 @@ pub struct SandboxSpec<'a> {
     pub runtime_api: SocketAddr,
 }
 
+/// Whether the process has been reaped yet (the status is kept once it has).
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    Running,
+    Reaped(ExitStatus),
+}
+
 /// A running function process, in its own process group.
 pub struct Sandbox {
     pid: u32,
+    child: Child,
+    exit: Exit,
+    stdout: Option<UnixStream>,
+    stderr: Option<UnixStream>,
 }
 
 impl Sandbox {
@@ -30,34 +88,399 @@ impl Sandbox {
     /// else, stdin from /dev/null, stdout and stderr each into a socket pair whose other end
     /// [`Sandbox::take_output`] hands out, its own process group, killed if tollgate dies, as
     /// `user` when set. Blocking (fork/exec): call it off the workers.
+    ///
+    /// "Killed if tollgate dies" is `PR_SET_PDEATHSIG(SIGKILL)`, which Linux ties to the
+    /// *thread* that forked the child, not the process: the signal fires when that thread
+    /// exits. The functions service spawns from its one long-lived thread, which lives as long
+    /// as the service; a sandbox spawned from a short-lived thread dies with that thread. It
+    /// reaches the direct child only: the function's own children are reached by stopping the
+    /// process group ([`Sandbox::kill`]).
+    ///
+    /// `user` applies only when tollgate runs as root (effective uid 0); otherwise the process
+    /// runs as tollgate's user (the config load warns about it).
+    ///
+    /// Errors name the command: `command not found: X` when `command[0]` resolves to no
+    /// executable file, else `cannot start X: <OS error>` (the error's kind is kept).
     pub fn spawn(spec: &SandboxSpec<'_>) -> io::Result<Sandbox> {
-        let _ = spec;
-        Err(io::Error::other("not built yet"))
+        let local = spec.local;
+        let Some(name) = local.command.first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the function's command is empty",
+            ));
+        };
+        let program = resolve_command(name, &local.cwd, std::env::var_os("PATH").as_deref())
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("command not found: {name}"))
+            })?;
+        let env = environment_for(spec, program.parent());
+        let (stdout_read, stdout_write) = output_pair()?;
+        let (stderr_read, stderr_write) = output_pair()?;
+
+        let mut command = Command::new(&program);
+        command
+            .arg0(name)
+            .args(local.command.iter().skip(1))
+            .env_clear()
+            .envs(env)
+            .current_dir(&local.cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(stdout_write))
+            .stderr(Stdio::from(stderr_write))
+            // setpgid(0, 0) in the child: its own group, so killpg reaches its children too
+            .process_group(0);
+        let setup = ChildSetup {
+            parent: std::process::id(),
+            user: effective_user(local.user),
+        };
+        // SAFETY: the closure runs in the child between fork and exec, where only
+        // async-signal-safe functions may be called (the parent may have had other threads
+        // holding locks, e.g. the allocator's). It calls only raw syscalls through libc
+        // (setgroups, setgid, setuid, prctl, getppid, _exit), reads a Copy struct captured
+        // by value, allocates nothing, and builds its errors with
+        // `io::Error::last_os_error`, which stores the errno inline without allocating.
+        unsafe {
+            command.pre_exec(move || setup.run());
+        }
+        let spawned = command.spawn();
+        // the parent's copies of the write ends go with the command: from now on the only
+        // writers are the child (and what it hands them to), so EOF on a read end means all
+        // of them are gone
+        drop(command);
+        let child = spawned.map_err(|e| spawn_error(name, e))?;
+        Ok(Sandbox {
+            pid: child.id(),
+            child,
+            exit: Exit::Running,
+            stdout: Some(stdout_read),
+            stderr: Some(stderr_read),
+        })
     }
 
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
-    /// The read ends of stdout and stderr (once).
+    /// The read ends of stdout and stderr (once; `None` after). Both are switched to
+    /// non-blocking here, as `monoio::net::UnixStream::from_std` (how the service pumps them)
+    /// requires: a blocking read on them would stall the functions thread. A caller reading
+    /// them with std's blocking `Read` must switch them back (`set_nonblocking(false)`).
     pub fn take_output(&mut self) -> (Option<UnixStream>, Option<UnixStream>) {
-        (None, None)
+        let nonblocking = |s: UnixStream| match s.set_nonblocking(true) {
+            Ok(()) => Some(s),
+            // cannot happen on a socket we own; a stream that would block the thread is
+            // worse than none (the process's output is then lost, it still runs)
+            Err(_) => None,
+        };
+        (
+            self.stdout.take().and_then(nonblocking),
+            self.stderr.take().and_then(nonblocking),
+        )
     }
 
-    /// SIGTERM to the process group.
-    pub fn terminate(&mut self) {}
+    /// SIGTERM to the process group (the function and every child it started that stayed in
+    /// its group). A group already gone is not an error.
+    pub fn terminate(&mut self) {
+        self.signal_group(libc::SIGTERM);
+    }
 
-    /// SIGKILL to the process group.
-    pub fn kill(&mut self) {}
+    /// SIGKILL to the process group. A group already gone is not an error.
+    pub fn kill(&mut self) {
+        self.signal_group(libc::SIGKILL);
+    }
 
-    /// The exit status once the process has exited (reaped), without blocking.
+    /// The exit status once the process has exited (reaped), without blocking. Once reaped,
+    /// the status is kept and returned again.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        Ok(None)
+        if let Exit::Reaped(status) = self.exit {
+            return Ok(Some(status));
+        }
+        let status = self.child.try_wait()?;
+        if let Some(status) = status {
+            self.exit = Exit::Reaped(status);
+        }
+        Ok(status)
+    }
+
+    /// `killpg(pid, sig)`. The group id is the child's pid (`process_group(0)`). After the
+    /// leader is reaped the group lives on while any member does, and Linux does not hand a
+    /// pid out again while a group still uses it as its id, so signalling a reaped sandbox
+    /// reaches the children it left behind and nobody else's processes.
+    fn signal_group(&self, sig: libc::c_int) {
+        let Ok(pgid) = libc::pid_t::try_from(self.pid) else {
+            return;
+        };
+        // never killpg(0) or a negative id (that would mean our own group, or every process)
+        if pgid <= 1 {
+            return;
+        }
+        // SAFETY: killpg is a plain syscall on integers; its only failures are ESRCH (the
+        // group is gone: nothing to do) and EPERM (cannot happen for our own child's group).
+        unsafe {
+            libc::killpg(pgid, sig);
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    /// SIGKILL to the group and one non-blocking reap attempt. Drop never blocks (it runs on
+    /// the functions thread): a process not yet gone stays a zombie until the service's tick
+    /// reaps it (`waitpid(-1, WNOHANG)`-style), or until tollgate exits.
+    fn drop(&mut self) {
+        if matches!(self.exit, Exit::Running) {
+            self.kill();
+            let _ = self.try_wait();
+        }
     }
 }
 
 /// The exact environment a process gets: the Lambda variables and the function's `env`.
+///
+/// In order: `AWS_LAMBDA_RUNTIME_API`, `_HANDLER`, `AWS_LAMBDA_FUNCTION_NAME`,
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `AWS_LAMBDA_FUNCTION_VERSION`, `AWS_REGION`,
+/// `AWS_DEFAULT_REGION`, `LAMBDA_TASK_ROOT`, `LAMBDA_RUNTIME_DIR`, `AWS_LAMBDA_LOG_STREAM_NAME`,
+/// `AWS_LAMBDA_LOG_GROUP_NAME`, `AWS_EXECUTION_ENV`, `TZ`, `LANG`, `PATH`, then the function's
+/// `env` in its order. An `env` key naming one of the Lambda variables replaces its value in
+/// place (except `AWS_LAMBDA_RUNTIME_API`, which stays tollgate's); an `env` that sets
+/// `AWS_REGION` but not `AWS_DEFAULT_REGION` moves both. `HOME` is not set unless `env` sets it
+/// (Python's user site then needs `HOME` or `PYTHONUSERBASE` in `env`). `PATH` is
+/// [`LAMBDA_PATH`] with the directory of the resolved `command[0]` in front, so an interpreter
+/// from pyenv or a virtualenv finds its siblings. Nothing of tollgate's own environment (no
+/// AWS credentials) is passed.
 pub fn environment(spec: &SandboxSpec<'_>) -> Vec<(String, String)> {
-    let _ = spec;
-    Vec::new()
+    let program = spec.local.command.first().and_then(|name| {
+        resolve_command(name, &spec.local.cwd, std::env::var_os("PATH").as_deref())
+    });
+    environment_for(spec, program.as_deref().and_then(Path::parent))
+}
+
+/// [`environment`] with `command[0]` already resolved (`program_dir`: its directory).
+fn environment_for(spec: &SandboxSpec<'_>, program_dir: Option<&Path>) -> Vec<(String, String)> {
+    let local = spec.local;
+    let cwd = local.cwd.to_string_lossy().into_owned();
+    let mut env: Vec<(String, String)> = vec![
+        (RUNTIME_API_VAR.into(), spec.runtime_api.to_string()),
+        ("_HANDLER".into(), local.handler.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), spec.function.into()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            local.memory_mb.to_string(),
+        ),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), FUNCTION_VERSION.into()),
+        ("AWS_REGION".into(), spec.region.into()),
+        ("AWS_DEFAULT_REGION".into(), spec.region.into()),
+        ("LAMBDA_TASK_ROOT".into(), cwd.clone()),
+        ("LAMBDA_RUNTIME_DIR".into(), cwd),
+        ("AWS_LAMBDA_LOG_STREAM_NAME".into(), log_stream_name(spec)),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            format!("/aws/lambda/{}", spec.function),
+        ),
+        ("AWS_EXECUTION_ENV".into(), EXECUTION_ENV.into()),
+        ("TZ".into(), ":UTC".into()),
+        ("LANG".into(), "en_US.UTF-8".into()),
+        ("PATH".into(), function_path(program_dir)),
+    ];
+    let sets = |key: &str| local.env.iter().any(|(k, _)| k == key);
+    if sets("AWS_REGION") && !sets("AWS_DEFAULT_REGION") {
+        if let Some((_, region)) = local.env.iter().rev().find(|(k, _)| k == "AWS_REGION") {
+            set(&mut env, "AWS_DEFAULT_REGION", region);
+        }
+    }
+    for (key, value) in &local.env {
+        if key != RUNTIME_API_VAR {
+            set(&mut env, key, value);
+        }
+    }
+    env
+}
+
+/// Replaces `key`'s value in place, or appends it.
+fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value.to_owned(),
+        None => env.push((key.to_owned(), value.to_owned())),
+    }
+}
+
+/// [`LAMBDA_PATH`], with `program_dir` in front unless it is already one of its entries.
+fn function_path(program_dir: Option<&Path>) -> String {
+    let Some(dir) = program_dir.and_then(Path::to_str).filter(|d| !d.is_empty()) else {
+        return LAMBDA_PATH.to_owned();
+    };
+    // `Path` equality ignores a trailing slash (`/usr/bin/` is `/usr/bin`)
+    if LAMBDA_PATH
+        .split(':')
+        .any(|entry| Path::new(entry) == Path::new(dir))
+    {
+        return LAMBDA_PATH.to_owned();
+    }
+    format!("{dir}:{LAMBDA_PATH}")
+}
+
+/// `YYYY/MM/DD/[$LATEST]` + 32 hex digits, the shape of Lambda's log stream names: the date
+/// is today's in UTC, the digits a hash of what tells this process apart from every other
+/// one running now (tollgate's pid, the function, its own Runtime API address), so
+/// [`environment`] is a function of the spec and names each live sandbox's stream once.
+fn log_stream_name(spec: &SandboxSpec<'_>) -> String {
+    use std::hash::{Hash, Hasher};
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (y, m, d) = crate::fmt::civil_from_days(days);
+    let half = |salt: u8| {
+        // SipHash with fixed keys: the same input gives the same digits in every run
+        let mut h = std::hash::DefaultHasher::new();
+        (salt, std::process::id(), spec.function, spec.runtime_api).hash(&mut h);
+        h.finish()
+    };
+    format!(
+        "{y:04}/{m:02}/{d:02}/[{FUNCTION_VERSION}]{:016x}{:016x}",
+        half(0),
+        half(1)
+    )
+}
+
+/// Where `command[0]` is, as `execvp(3)` would find it, but decided before the fork so the
+/// error can name the command: a name holding a `/` is a path, relative ones taken from the
+/// function's `cwd` (where the process starts, as a custom runtime's `./bootstrap`); a bare
+/// name is looked up in `path` (tollgate's own `PATH`), skipping empty and relative entries
+/// (which would depend on tollgate's working directory). The first regular file with an
+/// execute bit wins.
+pub fn resolve_command(name: &str, cwd: &Path, path: Option<&OsStr>) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    if name.contains('/') {
+        let candidate = cwd.join(name);
+        return is_executable(&candidate).then_some(candidate);
+    }
+    let path = path?;
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
+}
+
+/// A regular file (after symlinks) with any execute bit set.
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A socket pair for one output stream: (tollgate's read end, the child's write end). Our end
+/// is shut for writing, so the child reading its stdout sees EOF rather than blocking.
+fn output_pair() -> io::Result<(UnixStream, OwnedFd)> {
+    let (ours, theirs) = UnixStream::pair()?;
+    ours.shutdown(std::net::Shutdown::Write)?;
+    Ok((ours, OwnedFd::from(theirs)))
+}
+
+/// The spawn error, naming the command.
+fn spawn_error(name: &str, e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        // exec's ENOENT after our resolution: the file vanished, or its interpreter (`#!`)
+        // is missing
+        return io::Error::new(e.kind(), format!("command not found: {name} ({e})"));
+    }
+    io::Error::new(e.kind(), format!("cannot start {name}: {e}"))
+}
+
+/// `user` when it applies: set, and tollgate running as root.
+fn effective_user(user: Option<RunAs>) -> Option<RunAs> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    user.filter(|_| root)
+}
+
+/// What the child does between fork and exec (after std's dup2s, chdir and setpgid): a
+/// `Copy` value so the closure captures no heap data.
+#[derive(Clone, Copy)]
+struct ChildSetup {
+    /// tollgate's pid, captured before the fork.
+    parent: u32,
+    user: Option<RunAs>,
+}
+
+impl ChildSetup {
+    /// Runs in the forked child: async-signal-safe syscalls only (see the SAFETY comment at
+    /// the `pre_exec` call).
+    ///
+    /// Order matters: supplementary groups are dropped and the gid set while still root (both
+    /// need CAP_SETGID, gone after setuid); the parent-death signal is set last because Linux
+    /// clears it whenever the effective uid or gid changes (prctl(2)).
+    fn run(self) -> io::Result<()> {
+        // SAFETY (all calls below): plain syscalls on integers and null pointers, each
+        // async-signal-safe; none touches memory the parent's other threads may own.
+        unsafe {
+            if let Some(user) = self.user {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(user.gid) != 0
+                    || libc::setuid(user.uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // tollgate died between the fork and the prctl: the signal will never come
+            // (the child was reparented), so go now rather than run unsupervised
+            if u32::try_from(libc::getppid()).ok() != Some(self.parent) {
+                libc::_exit(1);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A user's uid and primary gid (`getpwnam_r(3)`), for a function's `user = "NAME"`. Called at
+/// config load (blocking: it may read /etc/passwd or ask NSS). Errors: `InvalidInput` for a
+/// name with a NUL byte, `NotFound` for an unknown user, the OS error otherwise.
+pub fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
+    let cname = CString::new(name).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("user name holds a NUL byte: {name:?}"),
+        )
+    })?;
+    // SAFETY: sysconf has no preconditions; -1 (no hint) is handled.
+    let hint = unsafe { libc::sysconf(libc::_SC_GETPW_R_SIZE_MAX) };
+    let mut size = usize::try_from(hint)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(PASSWD_BUFFER_START)
+        .min(MAX_PASSWD_BUFFER);
+    loop {
+        let mut buf = vec![0u8; size];
+        // SAFETY: passwd is plain old data; zeroed is a valid (empty) value.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to memory we own that outlives the call; `buf.len()`
+        // is the buffer's true size; getpwnam_r writes the entry's strings only into `buf`.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && size < MAX_PASSWD_BUFFER {
+            size = (size * 2).min(MAX_PASSWD_BUFFER);
+            continue;
+        }
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        if result.is_null() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no such user: {name}"),
+            ));
+        }
+        return Ok((pwd.pw_uid, pwd.pw_gid));
+    }
 }

@@ -28,8 +28,6 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use monoio::time::TimeDriver;
-use monoio::{FusionRuntime, IoUringDriver, LegacyDriver, RuntimeBuilder};
 
 use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::Config;
@@ -238,66 +236,8 @@ fn spawn_flusher(
         })
 }
 
-/// Optional io_uring setup flags; older kernels reject them and the ring is built without.
-/// COOP_TASKRUN is the default: measured here it cut proxy CPU per request by a third against a
-/// plain ring (the kernel no longer interrupts the worker to run completion task work), and
-/// beat DEFER_TASKRUN slightly. `TOLLGATE_RING_FLAGS=plain|coop|defer` overrides it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RingFlags {
-    /// IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (6.1+): completions are processed only when
-    /// the worker enters the ring, so the kernel never interrupts it to run task work.
-    DeferTaskrun,
-    /// IORING_SETUP_COOP_TASKRUN | TASKRUN_FLAG (5.19+).
-    CoopTaskrun,
-    Plain,
-}
-
-fn ring_flags() -> RingFlags {
-    match std::env::var("TOLLGATE_RING_FLAGS").as_deref() {
-        Ok("plain") => RingFlags::Plain,
-        Ok("defer") => RingFlags::DeferTaskrun,
-        _ => RingFlags::CoopTaskrun,
-    }
-}
-
-type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDriver>>;
-
-pub(crate) fn build_runtime(
-    choice: DriverChoice,
-    entries: u32,
-) -> io::Result<(Runtime, DriverKind)> {
-    let uring_with = |flags: RingFlags| {
-        let mut urb = io_uring::IoUring::builder();
-        match flags {
-            RingFlags::DeferTaskrun => {
-                urb.setup_single_issuer().setup_defer_taskrun();
-            }
-            RingFlags::CoopTaskrun => {
-                urb.setup_coop_taskrun().setup_taskrun_flag();
-            }
-            RingFlags::Plain => {}
-        }
-        RuntimeBuilder::<IoUringDriver>::new()
-            .with_entries(entries)
-            .uring_builder(urb)
-            .enable_timer()
-            .build()
-            .map(|rt| (Runtime::from(rt), DriverKind::IoUring))
-    };
-    let flags = ring_flags();
-    let uring = || uring_with(flags).or_else(|_| uring_with(RingFlags::Plain));
-    let epoll = || {
-        RuntimeBuilder::<LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .map(|rt| (Runtime::from(rt), DriverKind::Epoll))
-    };
-    match choice {
-        DriverChoice::IoUring => uring(),
-        DriverChoice::Epoll => epoll(),
-        DriverChoice::Auto => uring().or_else(|_| epoll()),
-    }
-}
+// The runtime builder lives in `crate::runtime` (the functions thread builds one too).
+pub(crate) use crate::runtime::build_runtime;
 
 /// Binds every listener and starts the workers; returns once all of them serve. `source` is
 /// where a reload reads the config again. Upstream host names are looked up by the system.

@@ -1,0 +1,247 @@
+//! The small HTTP/1.1 server side both of the service's listeners share.
+//!
+//! Owns reading one request (head by [`crate::http::parse_request`], body by
+//! [`crate::http::BodyDecoder`] under a byte limit, `Expect: 100-continue` answered) from a
+//! keep-alive connection, and writing one response with `content-length`. Leaves out routing
+//! and meaning (see [`super::runtime_api`], [`super::invoke_api`]) and any parsing of its own:
+//! the codec is the gateway's strict one (RFC 9112), so a malformed request gets the status
+//! the codec names and the connection is closed (RFC 9112 §9.3: the framing can no longer be
+//! trusted). Reads wait for readiness without lending a buffer and then take the bytes
+//! synchronously ([`Stream::readable_by`] + [`Stream::try_read`]), so a parked connection holds
+//! no buffer in flight.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::http::{parse_request, BodyChunk, BodyDecoder, HttpError, Limits, RequestHead};
+use crate::transport::{IoFail, Stream};
+
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long a started request (rest of the head, the body) may stall between reads.
+pub const REQUEST_STALL: Duration = Duration::from_secs(30);
+/// How long writing one response may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One complete request.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Bytes,
+}
+
+/// Why no request came.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The peer closed (or went quiet past the idle limit) between requests: nothing to answer.
+    Closed,
+    /// A protocol error: answer `err.status()`, then close.
+    Http(HttpError),
+}
+
+/// One server-side connection.
+pub struct Conn {
+    stream: Stream,
+    buf: BytesMut,
+    limits: Limits,
+}
+
+impl Conn {
+    /// `max_body`: the body limit (413 beyond, RFC 9110 §15.5.14).
+    pub fn new(tcp: monoio::net::TcpStream, max_body: usize) -> Conn {
+        let _ = tcp.set_nodelay(true);
+        Conn {
+            stream: Stream::Plain(tcp),
+            buf: BytesMut::new(),
+            limits: Limits {
+                max_body_bytes: max_body as u64,
+                ..Limits::default()
+            },
+        }
+    }
+
+    /// Reads the next request; waits up to `idle` for it to start (`None`: no limit).
+    pub async fn read_request(&mut self, idle: Option<Duration>) -> Result<Request, ReadError> {
+        let mut deadline = idle.map(|d| Instant::now() + d);
+        let head = loop {
+            match parse_request(&mut self.buf, &self.limits) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {}
+                Err(e) => return Err(ReadError::Http(e)),
+            }
+            if !self.buf.is_empty() {
+                deadline = Some(Instant::now() + REQUEST_STALL);
+            }
+            match self.fill(deadline).await {
+                Some(0) | None if self.buf.is_empty() => return Err(ReadError::Closed),
+                Some(0) | None => return Err(ReadError::Http(HttpError::UnexpectedEof)),
+                Some(_) => {}
+            }
+        };
+        if head.expect_continue {
+            // RFC 9110 §10.1.1: the client may wait for this before sending the body.
+            let go = Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n");
+            if self.stream.write_all(go, WRITE_TIMEOUT).await.is_err() {
+                return Err(ReadError::Closed);
+            }
+        }
+        let mut dec = BodyDecoder::new(head.body, &self.limits);
+        let mut body = BytesMut::new();
+        loop {
+            match dec.decode(&mut self.buf) {
+                Ok(Some(BodyChunk::Data(d))) => {
+                    if body.len() + d.len() > self.limits.max_body_bytes as usize {
+                        return Err(ReadError::Http(HttpError::BodyTooLarge));
+                    }
+                    body.extend_from_slice(&d);
+                }
+                Ok(Some(BodyChunk::End { .. })) => break,
+                Ok(None) => match self.fill(Some(Instant::now() + REQUEST_STALL)).await {
+                    Some(0) | None => return Err(ReadError::Http(HttpError::UnexpectedEof)),
+                    Some(_) => {}
+                },
+                Err(e) => return Err(ReadError::Http(e)),
+            }
+        }
+        Ok(Request {
+            head,
+            body: body.freeze(),
+        })
+    }
+
+    /// One read into the buffer: `Some(n)` (0 = end of stream), `None` on timeout or error.
+    async fn fill(&mut self, deadline: Option<Instant>) -> Option<usize> {
+        loop {
+            let ready = match deadline {
+                Some(d) => self.stream.readable_by(d).await.map_err(|_| ()),
+                None => self.stream.readable().await.map_err(|_| ()),
+            };
+            ready.ok()?;
+            match self.stream.try_read(&mut self.buf, READ_CHUNK) {
+                Ok(n) => return Some(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Writes `reply`; false when the connection must close (it was asked to, or failed).
+    pub async fn write(&mut self, reply: &Reply) -> bool {
+        let out = reply.encode();
+        match self.stream.write_all(out, WRITE_TIMEOUT).await {
+            Ok(()) => !reply.close,
+            Err(IoFail::Timeout | IoFail::Io(_)) => false,
+        }
+    }
+}
+
+/// A response: status, extra fields, a body (sent with `content-length`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub fields: Vec<(&'static str, String)>,
+    /// `content-type: application/json` is sent unless the status has no content.
+    pub body: Bytes,
+    /// Send `connection: close` and close after it.
+    pub close: bool,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            fields: Vec::new(),
+            body: body.into(),
+            close: false,
+        }
+    }
+
+    pub fn field(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.fields.push((name, value.into()));
+        self
+    }
+
+    /// The answer to a protocol error: its status, then close.
+    pub fn for_error(e: HttpError) -> Reply {
+        let msg = serde_json::json!({ "message": e.to_string() }).to_string();
+        Reply {
+            close: true,
+            ..Reply::json(e.status(), msg)
+        }
+    }
+
+    /// The bytes on the wire.
+    pub fn encode(&self) -> Bytes {
+        let mut out = Vec::with_capacity(128 + self.body.len());
+        out.extend_from_slice(
+            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
+        );
+        // RFC 9110 §8.6: no content-length (nor content) in a 204.
+        let has_content = self.status != 204 && self.status != 304;
+        if has_content {
+            out.extend_from_slice(b"content-type: application/json\r\n");
+            out.extend_from_slice(format!("content-length: {}\r\n", self.body.len()).as_bytes());
+        }
+        for (name, value) in &self.fields {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.close {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if has_content {
+            out.extend_from_slice(&self.body);
+        }
+        Bytes::from(out)
+    }
+}
+
+/// Reason phrases of the statuses the service sends (RFC 9110 §15).
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_encoding() {
+        let r = Reply::json(202, r#"{"status":"OK"}"#).field("x-a", "1");
+        assert_eq!(
+            &r.encode()[..],
+            b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 15\r\nx-a: 1\r\n\r\n{\"status\":\"OK\"}"
+        );
+        let r = Reply {
+            close: true,
+            ..Reply::json(204, "ignored")
+        };
+        assert_eq!(
+            &r.encode()[..],
+            b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"
+        );
+        let e = Reply::for_error(HttpError::BodyTooLarge);
+        assert_eq!(e.status, 413);
+        assert!(e.close);
+    }
+}

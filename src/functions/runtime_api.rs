@@ -1,0 +1,219 @@
+//! The Lambda Runtime API (2018-06-01) one function process talks to.
+//!
+//! Owns the per-process listener (`AWS_LAMBDA_RUNTIME_API`, loopback, one per process so the
+//! address alone says which process calls) and its connections: `GET
+//! /2018-06-01/runtime/invocation/next` long-polls until the service hands the process an
+//! invocation (the `Lambda-Runtime-*` fields and the event), `POST
+//! .../invocation/{id}/response` and `.../invocation/{id}/error` answer it (202; an id that is
+//! not the one it runs now: 400 `InvalidRequestID`, which is also what a response after the
+//! deadline gets: that invocation was answered already), `POST /2018-06-01/runtime/init/error`
+//! reports a failed start (202; the process is then killed). Unknown paths get 404, bodies over
+//! [`MAX_PAYLOAD_BYTES`] 413. Leaves out what the answers mean (see [`super::service`]).
+//!
+//! Data flow: the service creates the listener before the process, spawns [`serve`] with the
+//! process's [`Mailbox`]; the mailbox carries the handed-out invocation and wakes a parked
+//! `next`; closing it (the process was killed or reaped) ends `next` and the accept loop.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::http::{Conn, ReadError, Reply, Request};
+use super::scheduler::SandboxId;
+use super::service::{Mailbox, Outcome, Service};
+use super::signal::{race, First};
+use crate::config::functions::MAX_PAYLOAD_BYTES;
+use crate::http::Method;
+
+/// The Runtime API's path prefix.
+pub const PREFIX: &str = "/2018-06-01/runtime/";
+/// How long accept backs off after an error (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// Accepts the process's connections until its mailbox closes.
+pub async fn serve(
+    listener: monoio::net::TcpListener,
+    svc: Rc<Service>,
+    sb: SandboxId,
+    mailbox: Rc<Mailbox>,
+) {
+    while !mailbox.is_closed() {
+        match race(listener.accept(), mailbox.gone.wait()).await {
+            First::Left(Ok((tcp, _))) => {
+                let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
+                monoio::spawn(connection(conn, svc.clone(), sb, mailbox.clone()));
+            }
+            First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
+            First::Right(()) => {}
+        }
+    }
+}
+
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Call<'a> {
+    Next,
+    Response(&'a str),
+    Error(&'a str),
+    InitError,
+    NotFound,
+    WrongMethod,
+}
+
+fn route(method: Method, path: &[u8]) -> Call<'_> {
+    let Some(rest) = std::str::from_utf8(path)
+        .ok()
+        .and_then(|p| p.strip_prefix(PREFIX))
+    else {
+        return Call::NotFound;
+    };
+    let call = if rest == "invocation/next" {
+        Call::Next
+    } else if rest == "init/error" {
+        Call::InitError
+    } else if let Some(id) = rest
+        .strip_prefix("invocation/")
+        .and_then(|r| r.strip_suffix("/response"))
+    {
+        Call::Response(id)
+    } else if let Some(id) = rest
+        .strip_prefix("invocation/")
+        .and_then(|r| r.strip_suffix("/error"))
+    {
+        Call::Error(id)
+    } else {
+        return Call::NotFound;
+    };
+    let want = if call == Call::Next {
+        Method::Get
+    } else {
+        Method::Post
+    };
+    if method == want {
+        call
+    } else {
+        Call::WrongMethod
+    }
+}
+
+async fn connection(mut conn: Conn, svc: Rc<Service>, sb: SandboxId, mailbox: Rc<Mailbox>) {
+    loop {
+        let read = match race(conn.read_request(None), svc.closed.wait()).await {
+            First::Left(r) => r,
+            First::Right(()) => return,
+        };
+        let req = match read {
+            Ok(r) => r,
+            Err(ReadError::Closed) => return,
+            Err(ReadError::Http(e)) => {
+                conn.write(&Reply::for_error(e)).await;
+                return;
+            }
+        };
+        let Some(mut reply) = answer(&req, &svc, sb, &mailbox).await else {
+            return;
+        };
+        reply.close |= !req.head.keep_alive;
+        if !conn.write(&reply).await {
+            return;
+        }
+    }
+}
+
+fn accepted() -> Reply {
+    Reply::json(202, r#"{"status":"OK"}"#)
+}
+
+/// The answer to one request; `None`: close without one (the process is gone).
+async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -> Option<Reply> {
+    let head = &req.head;
+    let invalid_id = || {
+        Reply::json(
+            400,
+            r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#,
+        )
+    };
+    Some(match route(head.method_kind, head.path_bytes()) {
+        Call::Next => {
+            if !mb.started.replace(true) {
+                svc.next_called(sb);
+            }
+            loop {
+                if mb.is_closed() {
+                    return None;
+                }
+                let taken = mb.assigned.borrow_mut().take();
+                if let Some(a) = taken {
+                    break Reply::json(200, a.event)
+                        .field("lambda-runtime-aws-request-id", a.request_id)
+                        .field("lambda-runtime-deadline-ms", a.deadline_ms.to_string())
+                        .field("lambda-runtime-invoked-function-arn", a.function_arn)
+                        .field("lambda-runtime-trace-id", a.trace_id);
+                }
+                mb.work.wait().await;
+            }
+        }
+        Call::Response(id) => {
+            if svc.respond(sb, id, Outcome::Payload(req.body.clone())) {
+                accepted()
+            } else {
+                invalid_id()
+            }
+        }
+        Call::Error(id) => {
+            let error_type = head
+                .header("lambda-runtime-function-error-type")
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_else(|| "Unhandled".into());
+            let outcome = Outcome::FunctionError {
+                body: req.body.clone(),
+                error_type,
+            };
+            if svc.respond(sb, id, outcome) {
+                accepted()
+            } else {
+                invalid_id()
+            }
+        }
+        Call::InitError => {
+            svc.init_error(sb, &req.body);
+            accepted()
+        }
+        Call::NotFound => Reply::json(404, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#),
+        Call::WrongMethod => Reply::json(
+            405,
+            r#"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = |m, p: &str| route(m, p.as_bytes());
+        assert_eq!(
+            r(Method::Get, "/2018-06-01/runtime/invocation/next"),
+            Call::Next
+        );
+        assert_eq!(
+            r(Method::Post, "/2018-06-01/runtime/invocation/abc-1/response"),
+            Call::Response("abc-1")
+        );
+        assert_eq!(
+            r(Method::Post, "/2018-06-01/runtime/invocation/abc-1/error"),
+            Call::Error("abc-1")
+        );
+        assert_eq!(
+            r(Method::Post, "/2018-06-01/runtime/init/error"),
+            Call::InitError
+        );
+        assert_eq!(
+            r(Method::Post, "/2018-06-01/runtime/invocation/next"),
+            Call::WrongMethod
+        );
+        assert_eq!(r(Method::Get, "/2018-06-01/runtime/other"), Call::NotFound);
+        assert_eq!(r(Method::Get, "/"), Call::NotFound);
+    }
+}

@@ -1,0 +1,391 @@
+//! The scheduler driven by a fake clock and fake processes: every action checked.
+
+use super::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn limits(concurrency: u32, queue: u32) -> Limits {
+    Limits {
+        concurrency,
+        queue,
+        timeout: 1000 * MS,
+        idle: 5000 * MS,
+        init_timeout: 800 * MS,
+    }
+}
+
+/// A scheduler plus a fake clock and the actions of the last call.
+struct Rig {
+    s: Scheduler,
+    t0: Instant,
+    now: Instant,
+    out: Vec<Action>,
+}
+
+impl Rig {
+    fn new(l: Limits) -> Rig {
+        let t0 = Instant::now();
+        Rig {
+            s: Scheduler::new(l, Arc::new(FunctionStats::default()), 1),
+            t0,
+            now: t0,
+            out: Vec::new(),
+        }
+    }
+    fn at(&mut self, ms: u64) {
+        self.now = self.t0 + Duration::from_millis(ms);
+    }
+    fn take(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.out)
+    }
+    fn arrive(&mut self, inv: InvId) -> Admission {
+        self.s.arrive(inv, self.now, &mut self.out)
+    }
+    /// Spawns report success; returns the spawned ids.
+    fn spawn_ok(&mut self) -> Vec<SandboxId> {
+        let spawns: Vec<SandboxId> = self
+            .out
+            .iter()
+            .filter_map(|a| match a {
+                Action::Spawn { sandbox, .. } => Some(*sandbox),
+                _ => None,
+            })
+            .collect();
+        for &sb in &spawns {
+            self.s.spawned(sb, Ok(()), self.now, &mut self.out);
+        }
+        spawns
+    }
+    fn ready(&mut self, sb: SandboxId) {
+        self.s.ready(sb, self.now, &mut self.out);
+    }
+    fn finish(&mut self, sb: SandboxId, inv: InvId) -> bool {
+        self.s.finished(sb, inv, self.now, &mut self.out)
+    }
+    fn tick(&mut self) {
+        self.s.tick(self.now, &mut self.out);
+    }
+    fn stat(&self) -> (u64, u64, u64, u64) {
+        let st = self.s.stats();
+        (
+            st.concurrent.load(Ordering::Relaxed),
+            st.queued.load(Ordering::Relaxed),
+            st.processes.load(Ordering::Relaxed),
+            st.cold_starts.load(Ordering::Relaxed),
+        )
+    }
+}
+
+fn dispatches(actions: &[Action]) -> Vec<(InvId, SandboxId)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dispatch { inv, sandbox, .. } => Some((*inv, *sandbox)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cold_start_then_warm_reuse() {
+    let mut r = Rig::new(limits(2, 4));
+    assert_eq!(r.arrive(10), Admission::Queued);
+    assert_eq!(r.spawn_ok(), vec![1]);
+    assert_eq!(r.stat(), (0, 1, 1, 1));
+    r.take();
+    r.at(30);
+    r.ready(1);
+    let a = r.take();
+    assert!(a.contains(&Action::Ready {
+        sandbox: 1,
+        cold: true,
+        took: 30 * MS
+    }));
+    assert_eq!(
+        a.last(),
+        Some(&Action::Dispatch {
+            inv: 10,
+            sandbox: 1,
+            deadline: r.t0 + 1030 * MS
+        })
+    );
+    assert_eq!(r.stat(), (1, 0, 1, 1));
+    r.at(50);
+    assert!(r.finish(1, 10));
+    // warm: the idle process takes the next one at once, no spawn
+    assert_eq!(r.arrive(11), Admission::Dispatched);
+    assert_eq!(dispatches(&r.take()), vec![(11, 1)]);
+    assert_eq!(r.stat(), (1, 0, 1, 1));
+}
+
+#[test]
+fn concurrency_is_never_exceeded_and_the_queue_is_fifo() {
+    let mut r = Rig::new(limits(2, 3));
+    for inv in 1..=5 {
+        assert_eq!(r.arrive(inv), Admission::Queued, "inv {inv}");
+    }
+    // two processes for five invocations, three beyond them may wait: the sixth is refused
+    assert_eq!(r.arrive(6), Admission::Throttled);
+    let spawned = r.spawn_ok();
+    assert_eq!(spawned.len(), 2);
+    assert_eq!(r.stat(), (0, 5, 2, 2));
+    r.take();
+    r.ready(spawned[0]);
+    r.ready(spawned[1]);
+    assert_eq!(
+        dispatches(&r.take()),
+        vec![(1, spawned[0]), (2, spawned[1])]
+    );
+    assert_eq!(r.arrive(7), Admission::Throttled, "2 busy + 3 queued is full");
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        // whichever finishes, the oldest waiting goes next
+        let busy: Vec<(SandboxId, InvId)> = spawned
+            .iter()
+            .filter_map(|&sb| r.s.running(sb).map(|i| (sb, i)))
+            .collect();
+        assert!(busy.len() <= 2);
+        let (sb, inv) = busy[0];
+        assert!(r.finish(sb, inv));
+        order.extend(dispatches(&r.take()).into_iter().map(|(i, _)| i));
+        assert!(r.stat().0 <= 2 && r.stat().2 <= 2);
+    }
+    assert_eq!(order, vec![3, 4, 5]);
+    assert!(!r.take().iter().any(|a| matches!(a, Action::Spawn { .. })));
+}
+
+#[test]
+fn queue_zero_refuses_beyond_the_processes() {
+    let mut r = Rig::new(limits(1, 0));
+    assert_eq!(r.arrive(1), Admission::Queued);
+    assert_eq!(r.arrive(2), Admission::Throttled);
+    r.spawn_ok();
+    r.ready(1);
+    assert_eq!(r.arrive(3), Admission::Throttled, "busy, no queue");
+}
+
+#[test]
+fn a_hung_invocation_is_killed_and_answered_at_its_deadline() {
+    let mut r = Rig::new(limits(1, 1));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    r.at(999);
+    r.tick();
+    assert!(r.take().is_empty());
+    r.at(1000);
+    r.tick();
+    let a = r.take();
+    assert!(a.contains(&Action::Kill { sandbox: 1 }));
+    assert!(a.contains(&Action::Fail {
+        inv: 1,
+        failure: Failure::TimedOut {
+            timeout: 1000 * MS,
+            waited: false
+        }
+    }));
+    // a late response is refused; the killed process still counts until reaped
+    assert!(!r.finish(1, 1));
+    assert_eq!(r.stat().2, 1);
+    assert_eq!(r.arrive(2), Admission::Queued);
+    assert!(r.take().is_empty(), "no spawn while the killed one is alive");
+    r.s.exited(1, r.now, &mut r.out);
+    assert_eq!(r.spawn_ok(), vec![2], "replacement once reaped");
+}
+
+#[test]
+fn a_crash_while_busy_is_an_exit_error() {
+    let mut r = Rig::new(limits(1, 1));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    r.s.exited(1, r.now, &mut r.out);
+    assert_eq!(
+        r.take(),
+        vec![Action::Fail {
+            inv: 1,
+            failure: Failure::ExitError
+        }]
+    );
+    assert_eq!(r.stat(), (0, 0, 0, 1));
+}
+
+#[test]
+fn waiting_too_long_times_out() {
+    let mut r = Rig::new(limits(1, 2));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.at(10);
+    r.arrive(2);
+    r.take();
+    r.at(1009);
+    r.tick();
+    // inv 1 (dispatched at 0) times out at 1000 and is killed; inv 2 waited to 1010
+    let a = r.take();
+    assert!(a.contains(&Action::Fail {
+        inv: 1,
+        failure: Failure::TimedOut {
+            timeout: 1000 * MS,
+            waited: false
+        }
+    }));
+    assert!(!a.iter().any(|x| matches!(x, Action::Fail { inv: 2, .. })));
+    r.at(1010);
+    r.tick();
+    assert_eq!(
+        r.take(),
+        vec![Action::Fail {
+            inv: 2,
+            failure: Failure::TimedOut {
+                timeout: 1000 * MS,
+                waited: true
+            }
+        }]
+    );
+}
+
+#[test]
+fn init_timeout_retries_once_then_fails() {
+    let mut r = Rig::new(limits(1, 1));
+    r.arrive(1);
+    r.spawn_ok();
+    r.take();
+    r.at(800);
+    r.tick();
+    assert_eq!(r.take(), vec![Action::Kill { sandbox: 1 }]);
+    r.s.exited(1, r.now, &mut r.out);
+    let again = r.spawn_ok();
+    assert_eq!(again, vec![2], "the waiting invocation gets a second process");
+    r.take();
+    r.at(900);
+    r.s.init_failed(2, "boom".into(), r.now, &mut r.out);
+    let a = r.take();
+    assert!(a.contains(&Action::Kill { sandbox: 2 }));
+    assert!(a.contains(&Action::Fail {
+        inv: 1,
+        failure: Failure::InitError("boom".into())
+    }));
+}
+
+#[test]
+fn a_failed_spawn_counts_as_a_failed_start() {
+    let mut r = Rig::new(limits(1, 1));
+    r.arrive(1);
+    r.take();
+    r.s.spawned(1, Err("command not found: nope".into()), r.now, &mut r.out);
+    let a = r.take();
+    assert!(matches!(a.as_slice(), [Action::Spawn { sandbox: 2, .. }]));
+    r.s.spawned(2, Err("command not found: nope".into()), r.now, &mut r.out);
+    assert_eq!(
+        r.take(),
+        vec![Action::Fail {
+            inv: 1,
+            failure: Failure::InitError("command not found: nope".into())
+        }]
+    );
+    assert_eq!(r.stat(), (0, 0, 0, 2));
+}
+
+#[test]
+fn idle_processes_stop_scale_to_zero() {
+    let mut r = Rig::new(limits(1, 1));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.at(100);
+    r.finish(1, 1);
+    r.take();
+    r.at(5099);
+    r.tick();
+    assert!(r.take().is_empty());
+    r.at(5100);
+    r.tick();
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
+    r.at(7100);
+    r.tick();
+    assert_eq!(r.take(), vec![Action::Kill { sandbox: 1 }], "after STOP_GRACE");
+    r.s.exited(1, r.now, &mut r.out);
+    assert_eq!(r.stat(), (0, 0, 0, 1));
+    r.arrive(2);
+    assert_eq!(r.spawn_ok(), vec![2]);
+    assert_eq!(r.stat().3, 2, "the next call is a cold start");
+}
+
+#[test]
+fn reload_generation_retires_old_processes_after_their_call() {
+    let mut r = Rig::new(limits(2, 2));
+    r.arrive(1);
+    r.arrive(2);
+    r.spawn_ok();
+    r.ready(1);
+    r.ready(2);
+    r.finish(2, 2);
+    r.take();
+    r.s.new_generation(r.now, &mut r.out);
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 2 }]);
+    assert!(r.s.running(1).is_some());
+    // new invocations never go to the old process
+    assert_eq!(r.arrive(3), Admission::Queued);
+    assert!(r.take().is_empty(), "both slots still taken by live processes");
+    r.s.exited(2, r.now, &mut r.out);
+    assert_eq!(
+        r.take(),
+        vec![Action::Spawn {
+            sandbox: 3,
+            generation: 1,
+            cold: true
+        }]
+    );
+    assert!(r.finish(1, 1));
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
+    r.ready(3);
+    assert_eq!(dispatches(&r.take()), vec![(3, 3)]);
+}
+
+#[test]
+fn limits_change_in_place() {
+    let mut r = Rig::new(limits(1, 0));
+    r.arrive(1);
+    assert_eq!(r.arrive(2), Admission::Throttled);
+    r.take();
+    r.s.set_limits(limits(2, 0), r.now, &mut r.out);
+    assert_eq!(r.arrive(2), Admission::Queued);
+    assert_eq!(r.spawn_ok(), vec![2]);
+}
+
+#[test]
+fn a_retired_function_serves_its_queue_then_stops() {
+    let mut r = Rig::new(limits(1, 2));
+    r.arrive(1);
+    r.arrive(2);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    r.s.retire(r.now, &mut r.out);
+    assert!(r.take().is_empty());
+    assert_eq!(r.arrive(3), Admission::Throttled);
+    r.finish(1, 1);
+    assert_eq!(dispatches(&r.take()), vec![(2, 1)]);
+    r.finish(1, 2);
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
+    assert!(!r.s.is_done());
+    r.s.exited(1, r.now, &mut r.out);
+    assert!(r.s.is_done());
+}
+
+#[test]
+fn stop_all_terminates_everything_and_hands_back_what_was_left() {
+    let mut r = Rig::new(limits(1, 2));
+    r.arrive(1);
+    r.arrive(2);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    let mut left = r.s.stop_all(r.now, &mut r.out);
+    left.sort();
+    assert_eq!(left, vec![1, 2]);
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
+}

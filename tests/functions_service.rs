@@ -1,0 +1,476 @@
+//! The local functions service end to end with real processes: a stdlib-only Python runtime
+//! client (tests/fixtures/lambda/fake_runtime.py) speaking the Runtime API, and a std TCP
+//! client speaking the Invoke API to `FunctionsHandle::addr()`. Both drivers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tollgate::config::{Config, FunctionConfig, FunctionKind, LocalFunction};
+use tollgate::functions::{snapshot, FunctionsHandle};
+
+/// Knobs of the test function.
+#[derive(Clone)]
+struct Fx {
+    timeout_ms: u64,
+    concurrency: u32,
+    queue: u32,
+    idle_ms: u64,
+    env: Vec<(String, String)>,
+}
+
+impl Default for Fx {
+    fn default() -> Fx {
+        Fx {
+            timeout_ms: 3000,
+            concurrency: 2,
+            queue: 8,
+            idle_ms: 60_000,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A fresh directory for one test (the function's cwd and pid files).
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "tollgate-fn-{}-{tag}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("pids")).unwrap();
+    d
+}
+
+fn function(name: &str, dir: &std::path::Path, fx: &Fx) -> FunctionConfig {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
+    let mut env = vec![(
+        "FAKE_PIDS_DIR".to_string(),
+        dir.join("pids").display().to_string(),
+    )];
+    env.extend(fx.env.iter().cloned());
+    FunctionConfig {
+        name: name.into(),
+        timeout: Duration::from_millis(fx.timeout_ms),
+        kind: FunctionKind::Local(LocalFunction {
+            command: vec!["python3".into(), script.display().to_string()],
+            cwd: dir.to_path_buf(),
+            env,
+            handler: "fake.handler".into(),
+            concurrency: fx.concurrency,
+            idle: Duration::from_millis(fx.idle_ms),
+            queue: fx.queue,
+            memory_mb: 128,
+            user: None,
+        }),
+    }
+}
+
+fn config(driver: &str, functions: Vec<FunctionConfig>) -> Arc<Config> {
+    // a mock route: config wants one (the service itself reads only `server` and `functions`)
+    let text = common::server_toml(driver, 1, "")
+        + "[[route]]\nkey = \"GET /\"\nmock = { body = \"k\" }\n";
+    let mut c = tollgate::config::from_str(&text).unwrap();
+    c.functions = functions;
+    Arc::new(c)
+}
+
+/// A running service with one function "f" in a fresh directory.
+struct Svc {
+    handle: Option<FunctionsHandle>,
+    dir: PathBuf,
+}
+
+impl Svc {
+    fn start(driver: &str, fx: &Fx) -> Svc {
+        let dir = temp_dir(driver);
+        let c = config(driver, vec![function("f", &dir, fx)]);
+        Svc {
+            handle: Some(FunctionsHandle::start(&c).unwrap()),
+            dir,
+        }
+    }
+    fn h(&self) -> &FunctionsHandle {
+        self.handle.as_ref().unwrap()
+    }
+    fn addr(&self) -> SocketAddr {
+        self.h().addr()
+    }
+    /// (cold starts, concurrent, queued, processes) of "f".
+    fn stats(&self) -> (u64, u64, u64, u64) {
+        let s = snapshot(&self.h().stats());
+        let f = s.iter().find(|s| s.name == "f").expect("stats of f");
+        (
+            f.cold_starts.load(Ordering::Relaxed),
+            f.concurrent.load(Ordering::Relaxed),
+            f.queued.load(Ordering::Relaxed),
+            f.processes.load(Ordering::Relaxed),
+        )
+    }
+    /// Pids of every process started so far.
+    fn pids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = std::fs::read_dir(self.dir.join("pids"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Svc {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.stop(Duration::ZERO);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An Invoke API answer.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    fields: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+}
+
+/// Reads one response (content-length framed) from `s`.
+fn read_answer(s: &mut TcpStream) -> Answer {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next().unwrap()[9..12].parse().unwrap();
+    let fields: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (n, v) = l.split_once(':').unwrap();
+            (n.to_string(), v.trim().to_string())
+        })
+        .collect();
+    let len: usize = fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .map_or(0, |(_, v)| v.parse().unwrap());
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < len {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed in the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Answer {
+        status,
+        fields,
+        body,
+    }
+}
+
+fn request(name: &str, body: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nhost: functions\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// One invocation on a fresh connection.
+fn invoke(addr: SocketAddr, name: &str, body: &str) -> Answer {
+    invoke_with(addr, name, body, "")
+}
+
+fn invoke_with(addr: SocketAddr, name: &str, body: &str, extra: &str) -> Answer {
+    let mut s = connect(addr);
+    s.write_all(&request(name, body, extra)).unwrap();
+    read_answer(&mut s)
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn pid_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Waits (up to 10 s) for `cond`.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+both_drivers! {
+    fn success_cold_then_warm_with_the_runtime_fields(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let before = epoch_ms();
+        let a = invoke(svc.addr(), "f", r#"{"op":"echo","n":1}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.field("content-type"), Some("application/json"));
+        assert_eq!(a.field("X-Amz-Executed-Version"), Some("$LATEST"));
+        assert_eq!(a.field("X-Amz-Function-Error"), None);
+        let v = a.json();
+        assert_eq!(v["event"], serde_json::json!({"op":"echo","n":1}));
+        let id = a.field("x-amzn-RequestId").unwrap();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "a UUID v4: {id}");
+        assert_eq!(v["fields"]["Lambda-Runtime-Aws-Request-Id"], id);
+        assert_eq!(
+            v["fields"]["Lambda-Runtime-Invoked-Function-Arn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        let deadline: u64 = v["fields"]["Lambda-Runtime-Deadline-Ms"].as_str().unwrap().parse().unwrap();
+        assert!(deadline >= before + 2_900 && deadline <= epoch_ms() + 3_000, "deadline {deadline}");
+        assert!(v["fields"]["Lambda-Runtime-Trace-Id"].as_str().unwrap().starts_with("Root=1-"));
+        let pid = v["pid"].as_u64().unwrap();
+        // warm: the same process answers the next one, on a kept-alive connection
+        let mut s = connect(svc.addr());
+        for _ in 0..2 {
+            s.write_all(&request("f", r#"{"op":"echo"}"#, "")).unwrap();
+            let b = read_answer(&mut s);
+            assert_eq!(b.status, 200);
+            assert_eq!(b.json()["pid"].as_u64(), Some(pid));
+        }
+        assert_eq!(svc.stats(), (1, 0, 0, 1));
+    }
+
+    fn the_lambda_environment_and_nothing_else(d) {
+        let fx = Fx { env: vec![("TABLE".into(), "pets".into())], ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let a = invoke(svc.addr(), "f", r#"{"op":"env","names":["AWS_LAMBDA_FUNCTION_NAME","_HANDLER","AWS_LAMBDA_RUNTIME_API","AWS_REGION","TABLE","AWS_LAMBDA_FUNCTION_MEMORY_SIZE","CARGO_MANIFEST_DIR"]}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        let env = &a.json()["env"];
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "f");
+        assert_eq!(env["_HANDLER"], "fake.handler");
+        assert_eq!(env["AWS_REGION"], "us-east-1");
+        assert_eq!(env["TABLE"], "pets");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "128");
+        assert!(env["AWS_LAMBDA_RUNTIME_API"].as_str().unwrap().starts_with("127.0.0.1:"));
+        assert_eq!(env["CARGO_MANIFEST_DIR"], Value::Null, "tollgate's environment leaked");
+    }
+
+    fn a_function_error_is_unhandled(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"raise"}"#);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(a.json()["errorType"], "ValueError");
+        assert_eq!(a.json()["errorMessage"], "boom on purpose");
+        // the process lives on
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 200);
+        assert_eq!(svc.stats().0, 1);
+    }
+
+    fn a_crash_is_an_exit_error_and_the_process_is_replaced(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"exit"}"#);
+        assert_eq!(a.status, 200);
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(a.json()["errorType"], "Runtime.ExitError");
+        let id = a.field("x-amzn-RequestId").unwrap().to_string();
+        assert!(a.json()["errorMessage"].as_str().unwrap().starts_with(&format!("RequestId: {id} ")));
+        let b = invoke(svc.addr(), "f", "{}");
+        assert_eq!(b.status, 200);
+        assert_eq!(svc.stats().0, 2, "the replacement was a cold start");
+        assert_eq!(svc.pids().len(), 2);
+    }
+
+    fn a_hung_invocation_times_out_and_its_process_is_killed(d) {
+        let svc = Svc::start(d, &Fx { timeout_ms: 300, ..Fx::default() });
+        let t = Instant::now();
+        let a = invoke(svc.addr(), "f", r#"{"op":"sleep","ms":60000}"#);
+        assert!(t.elapsed() < Duration::from_secs(10), "answered at the deadline, not at the end");
+        assert_eq!(a.status, 200);
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        let v = a.json();
+        assert_eq!(v["errorType"], "Sandbox.Timedout");
+        let id = a.field("x-amzn-RequestId").unwrap();
+        assert_eq!(
+            v["errorMessage"],
+            format!("RequestId: {id} Error: Task timed out after 0.30 seconds")
+        );
+        let pids = svc.pids();
+        assert_eq!(pids.len(), 1);
+        eventually("the hung process is gone", || !pid_alive(pids[0]));
+        eventually("no process left", || svc.stats().3 == 0);
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 200, "a replacement starts");
+    }
+
+    fn concurrency_two_never_runs_more_than_two(d) {
+        let svc = Svc::start(d, &Fx { concurrency: 2, queue: 16, ..Fx::default() });
+        let addr = svc.addr();
+        let threads: Vec<_> = (0..6)
+            .map(|_| std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":150}"#)))
+            .collect();
+        let answers: Vec<Answer> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let mut spans = Vec::new();
+        let mut pids = std::collections::BTreeSet::new();
+        for a in &answers {
+            assert_eq!(a.status, 200, "{a:?}");
+            let v = a.json();
+            spans.push((v["start"].as_f64().unwrap(), v["end"].as_f64().unwrap()));
+            pids.insert(v["pid"].as_u64().unwrap());
+        }
+        assert!(pids.len() <= 2, "processes: {pids:?}");
+        for &(s, _) in &spans {
+            let running = spans.iter().filter(|&&(s2, e2)| s2 <= s && s < e2).count();
+            assert!(running <= 2, "{running} at once: {spans:?}");
+        }
+        assert!(svc.pids().len() <= 2);
+        assert_eq!(svc.stats().1, 0);
+    }
+
+    fn a_full_queue_is_throttled(d) {
+        let svc = Svc::start(d, &Fx { concurrency: 1, queue: 1, ..Fx::default() });
+        let addr = svc.addr();
+        // warm the process so both slow calls are admitted in order
+        assert_eq!(invoke(addr, "f", "{}").status, 200);
+        let slow: Vec<_> = (0..2)
+            .map(|_| std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":400}"#)))
+            .collect();
+        eventually("one running, one queued", || svc.stats().1 == 1 && svc.stats().2 == 1);
+        let a = invoke(addr, "f", "{}");
+        assert_eq!(a.status, 429);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("TooManyRequestsException"));
+        assert_eq!(
+            a.body,
+            br#"{"Type":"User","message":"Rate Exceeded.","Reason":"ReservedFunctionConcurrentInvocationLimitExceeded"}"#
+        );
+        for t in slow {
+            assert_eq!(t.join().unwrap().status, 200);
+        }
+    }
+
+    fn idle_processes_stop_and_the_next_call_is_cold(d) {
+        let svc = Svc::start(d, &Fx { idle_ms: 200, ..Fx::default() });
+        let a = invoke(svc.addr(), "f", "{}");
+        let first = a.json()["pid"].as_u64().unwrap() as u32;
+        eventually("scaled to zero", || svc.stats().3 == 0);
+        eventually("the idle process exited", || !pid_alive(first));
+        let b = invoke(svc.addr(), "f", "{}");
+        assert_eq!(b.status, 200);
+        assert_ne!(b.json()["pid"].as_u64().unwrap() as u32, first);
+        assert_eq!(svc.stats().0, 2);
+    }
+
+    fn reload_with_a_changed_env_starts_new_processes(d) {
+        let fx = Fx { env: vec![("FOO".into(), "1".into())], ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let ask = r#"{"op":"env","names":["FOO"]}"#;
+        let a = invoke(svc.addr(), "f", ask);
+        assert_eq!(a.json()["env"]["FOO"], "1");
+        let old = a.json()["pid"].as_u64().unwrap() as u32;
+        let fx2 = Fx { env: vec![("FOO".into(), "2".into())], ..Fx::default() };
+        let g = function("f", &svc.dir, &fx2);
+        svc.h().apply(config(d, vec![g]));
+        eventually("the old process stopped", || !pid_alive(old));
+        let b = invoke(svc.addr(), "f", ask);
+        assert_eq!(b.status, 200);
+        assert_eq!(b.json()["env"]["FOO"], "2");
+        // and a removed function is refused
+        svc.h().apply(config(d, Vec::new()));
+        eventually("f removed", || invoke(svc.addr(), "f", "{}").status == 404);
+    }
+
+    fn stop_drains_what_is_in_flight(d) {
+        let mut svc = Svc::start(d, &Fx::default());
+        let addr = svc.addr();
+        assert_eq!(invoke(addr, "f", "{}").status, 200);
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":300}"#));
+        eventually("running", || svc.stats().1 == 1);
+        let pids = svc.pids();
+        svc.handle.take().unwrap().stop(Duration::from_secs(5));
+        assert_eq!(slow.join().unwrap().status, 200, "finished before the stop");
+        for p in pids {
+            assert!(!pid_alive(p), "process {p} outlived the stop");
+        }
+        assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
+    }
+
+    fn invoke_api_errors(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "nope", "{}");
+        assert_eq!(a.status, 404);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("ResourceNotFoundException"));
+        assert_eq!(a.json()["message"], "Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope");
+        let a = invoke(svc.addr(), "f", "{not json");
+        assert_eq!(a.status, 400);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("InvalidRequestContentException"));
+        let a = invoke_with(svc.addr(), "f", "{}", "x-amz-invocation-type: DryRun\r\n");
+        assert_eq!(a.status, 204);
+        let a = invoke_with(svc.addr(), "f", "{}", "x-amz-invocation-type: Event\r\n");
+        assert_eq!(a.status, 400);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("InvalidParameterValueException"));
+        // over 6 MB: refused from the head, the connection closed
+        let mut s = connect(svc.addr());
+        let head = format!(
+            "POST /2015-03-31/functions/f/invocations HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+            6 * 1024 * 1024 + 1
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let a = read_answer(&mut s);
+        assert_eq!(a.status, 413);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("RequestEntityTooLargeException"));
+        assert_eq!(a.field("connection"), Some("close"));
+        assert_eq!(svc.stats().0, 0, "nothing started for refused calls");
+    }
+
+    fn an_init_error_is_answered_after_one_retry(d) {
+        let fx = Fx { env: vec![("FAKE_INIT".into(), "error".into())], ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let a = invoke(svc.addr(), "f", "{}");
+        assert_eq!(a.status, 200);
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(a.json()["errorType"], "Runtime.FakeInitError");
+        assert_eq!(svc.stats().0, 2, "one retry");
+    }
+
+    fn no_functions_at_all(d) {
+        let h = FunctionsHandle::start(&config(d, Vec::new())).unwrap();
+        assert_eq!(invoke(h.addr(), "f", "{}").status, 404);
+        assert!(snapshot(&h.stats()).is_empty());
+        h.stop(Duration::from_secs(1));
+    }
+}
