@@ -274,6 +274,30 @@ fn config_does_not_import_the_modules_it_configures() {
 }
 
 #[test]
+fn a_function_process_is_started_off_the_runtime() {
+    // functions::sandbox is blocking std code (fork/exec, getpwnam_r) run by the functions
+    // thread and the config load: no runtime, no worker, and nothing of the request path
+    let hits = code_lines_naming(
+        &["functions/sandbox.rs"],
+        &[
+            "monoio",
+            "crate::worker",
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::integration",
+            "crate::client",
+            "config::raw",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the sandbox imports the runtime or the request path:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
 fn formatting_is_not_borrowed_from_proxy() {
     // the access log and the quota clock format through crate::fmt, not proxy's writers
     let hits = code_lines_naming(

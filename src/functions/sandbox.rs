@@ -22,6 +22,7 @@
 //! (`env_clear`, the list, `current_dir`, stdio, `process_group(0)`, `pre_exec`) → fork/exec →
 //! [`Sandbox`] { the child, the two read ends }.
 
+use std::cell::RefCell;
 use std::ffi::{CString, OsStr};
 use std::io;
 use std::net::SocketAddr;
@@ -77,7 +78,8 @@ enum Exit {
 /// A running function process, in its own process group.
 pub struct Sandbox {
     pid: u32,
-    child: Child,
+    /// `Some` until drop hands it to the dropped list.
+    child: Option<Child>,
     exit: Exit,
     stdout: Option<UnixStream>,
     stderr: Option<UnixStream>,
@@ -100,7 +102,8 @@ impl Sandbox {
     /// runs as tollgate's user (the config load warns about it).
     ///
     /// Errors name the command: `command not found: X` when `command[0]` resolves to no
-    /// executable file, else `cannot start X: <OS error>` (the error's kind is kept).
+    /// executable file, `cannot start X: cwd DIR: <error>` when `cwd` is not a directory,
+    /// else `cannot start X: <OS error>` (the error's kind is kept).
     pub fn spawn(spec: &SandboxSpec<'_>) -> io::Result<Sandbox> {
         let local = spec.local;
         let Some(name) = local.command.first() else {
@@ -109,9 +112,27 @@ impl Sandbox {
                 "the function's command is empty",
             ));
         };
+        // checked here so the error says which: exec's ENOENT would blame the command
+        let cwd_error = match std::fs::metadata(&local.cwd) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            )),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = cwd_error {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot start {name}: cwd {}: {e}", local.cwd.display()),
+            ));
+        }
         let program = resolve_command(name, &local.cwd, std::env::var_os("PATH").as_deref())
             .ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, format!("command not found: {name}"))
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("command not found: {name}"),
+                )
             })?;
         let env = environment_for(spec, program.parent());
         let (stdout_read, stdout_write) = output_pair()?;
@@ -142,6 +163,7 @@ impl Sandbox {
         unsafe {
             command.pre_exec(move || setup.run());
         }
+        reap_dropped();
         let spawned = command.spawn();
         // the parent's copies of the write ends go with the command: from now on the only
         // writers are the child (and what it hands them to), so EOF on a read end means all
@@ -150,7 +172,7 @@ impl Sandbox {
         let child = spawned.map_err(|e| spawn_error(name, e))?;
         Ok(Sandbox {
             pid: child.id(),
-            child,
+            child: Some(child),
             exit: Exit::Running,
             stdout: Some(stdout_read),
             stderr: Some(stderr_read),
@@ -191,22 +213,62 @@ impl Sandbox {
 
     /// The exit status once the process has exited (reaped), without blocking. Once reaped,
     /// the status is kept and returned again.
+    ///
+    /// When it finds the process exited, it first SIGKILLs what is left of its process group
+    /// (children the function started and did not wait for: Lambda resets the whole
+    /// environment when its runtime exits), while the unreaped leader still holds the group's
+    /// id, then reaps. Errors: the OS error of `waitid(2)` (`ECHILD` if something else reaped
+    /// the process: do not `waitpid(-1)` elsewhere in tollgate).
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         if let Exit::Reaped(status) = self.exit {
             return Ok(Some(status));
         }
-        let status = self.child.try_wait()?;
+        if !self.exited()? {
+            return Ok(None);
+        }
+        self.signal_group(libc::SIGKILL);
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        let status = child.try_wait()?;
         if let Some(status) = status {
             self.exit = Exit::Reaped(status);
         }
         Ok(status)
     }
 
-    /// `killpg(pid, sig)`. The group id is the child's pid (`process_group(0)`). After the
-    /// leader is reaped the group lives on while any member does, and Linux does not hand a
-    /// pid out again while a group still uses it as its id, so signalling a reaped sandbox
-    /// reaches the children it left behind and nobody else's processes.
+    /// Whether the process has exited, without reaping it (`waitid(WNOWAIT)`): the zombie
+    /// keeps its pid, hence its group's id, reserved.
+    fn exited(&self) -> io::Result<bool> {
+        let pid = libc::id_t::from(self.pid);
+        // SAFETY: siginfo_t is plain old data; zeroed, its si_pid reads 0 when WNOHANG finds
+        // no exited child (waitid(2)).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is ours and outlives the call; WNOWAIT leaves the child unreaped.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: waitid filled `info` (or left it zeroed); si_pid is valid for SIGCHLD info.
+        Ok(unsafe { info.si_pid() } != 0)
+    }
+
+    /// `killpg(pid, sig)`: the group id is the child's pid (`process_group(0)`). Only while
+    /// the leader is unreaped: until then its pid (the group's id) cannot be handed to another
+    /// process, after that it can (to a later sandbox, which would lead a group of the same
+    /// id), so a reaped sandbox signals nobody; [`Sandbox::try_wait`] kills the group's
+    /// leftovers just before reaping.
     fn signal_group(&self, sig: libc::c_int) {
+        if matches!(self.exit, Exit::Reaped(_)) {
+            return;
+        }
         let Ok(pgid) = libc::pid_t::try_from(self.pid) else {
             return;
         };
@@ -222,14 +284,40 @@ impl Sandbox {
     }
 }
 
+thread_local! {
+    /// Processes dropped before they could be reaped (killed, not gone yet), per thread as
+    /// the sandboxes are: [`reap_dropped`] reaps them.
+    static DROPPED: RefCell<Vec<Child>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reaps, without blocking, the processes of sandboxes dropped on this thread before they
+/// were gone; returns how many are still waiting. The functions service calls it on its tick;
+/// [`Sandbox::spawn`] calls it too, so zombies never pile up even without the tick.
+pub fn reap_dropped() -> usize {
+    DROPPED
+        .try_with(|dropped| {
+            let mut dropped = dropped.borrow_mut();
+            // keep only those still running (an error means reaped elsewhere: gone)
+            dropped.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+            dropped.len()
+        })
+        .unwrap_or(0)
+}
+
 impl Drop for Sandbox {
     /// SIGKILL to the group and one non-blocking reap attempt. Drop never blocks (it runs on
-    /// the functions thread): a process not yet gone stays a zombie until the service's tick
-    /// reaps it (`waitpid(-1, WNOHANG)`-style), or until tollgate exits.
+    /// the functions thread): a process not gone yet moves to this thread's dropped list,
+    /// which [`reap_dropped`] reaps (the service's tick, or the next spawn).
     fn drop(&mut self) {
-        if matches!(self.exit, Exit::Running) {
-            self.kill();
-            let _ = self.try_wait();
+        if !matches!(self.exit, Exit::Running) {
+            return;
+        }
+        self.kill();
+        if let Ok(Some(_)) | Err(_) = self.try_wait() {
+            return;
+        }
+        if let Some(child) = self.child.take() {
+            let _ = DROPPED.try_with(|dropped| dropped.borrow_mut().push(child));
         }
     }
 }
@@ -266,7 +354,10 @@ fn environment_for(spec: &SandboxSpec<'_>, program_dir: Option<&Path>) -> Vec<(S
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
             local.memory_mb.to_string(),
         ),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), FUNCTION_VERSION.into()),
+        (
+            "AWS_LAMBDA_FUNCTION_VERSION".into(),
+            FUNCTION_VERSION.into(),
+        ),
         ("AWS_REGION".into(), spec.region.into()),
         ("AWS_DEFAULT_REGION".into(), spec.region.into()),
         ("LAMBDA_TASK_ROOT".into(), cwd.clone()),
@@ -472,15 +563,469 @@ pub fn lookup_user(name: &str) -> io::Result<(u32, u32)> {
             size = (size * 2).min(MAX_PASSWD_BUFFER);
             continue;
         }
-        if rc != 0 {
+        // "not found" is 0 with a null result, but some NSS modules say ENOENT or ESRCH
+        // (getpwnam_r(3), RETURN VALUE)
+        let missing = rc == libc::ENOENT || rc == libc::ESRCH;
+        if rc != 0 && !missing {
             return Err(io::Error::from_raw_os_error(rc));
         }
-        if result.is_null() {
+        if missing || result.is_null() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("no such user: {name}"),
             ));
         }
         return Ok((pwd.pw_uid, pwd.pw_gid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::{Duration, Instant};
+
+    /// Liveness bound for every wait below (never a performance threshold).
+    const LIVENESS: Duration = Duration::from_secs(20);
+
+    fn function(command: &[&str], cwd: &Path, env: &[(&str, &str)]) -> LocalFunction {
+        LocalFunction {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            cwd: cwd.to_path_buf(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            handler: "app.handler".into(),
+            concurrency: 1,
+            idle: Duration::from_secs(1),
+            queue: 1,
+            memory_mb: 256,
+            user: None,
+        }
+    }
+
+    fn spec<'a>(name: &'a str, local: &'a LocalFunction) -> SandboxSpec<'a> {
+        SandboxSpec {
+            function: name,
+            local,
+            region: "us-east-1",
+            runtime_api: "127.0.0.1:45678".parse().unwrap(),
+        }
+    }
+
+    /// A fresh empty directory under the system temp dir.
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-sandbox-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Everything a read end carries until EOF (blocking, bounded by LIVENESS).
+    fn read_all(stream: Option<UnixStream>) -> String {
+        let mut stream = stream.expect("the read end, once");
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    /// Polls `try_wait` until the process is reaped (bounded).
+    fn wait(sandbox: &mut Sandbox) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = sandbox.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < LIVENESS,
+                "process {} never exited",
+                sandbox.pid()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether `pid` still runs (a zombie waiting for its reaper does not).
+    fn alive(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // "PID (COMM) STATE ...": the state follows the last ')'
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X'])),
+            Err(_) => false,
+        }
+    }
+
+    fn wait_dead(pid: u32) {
+        let start = Instant::now();
+        while alive(pid) {
+            assert!(start.elapsed() < LIVENESS, "process {pid} still alive");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn lines(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| {
+                let (k, v) = l.split_once('=').unwrap_or((l, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_environment_is_the_lambda_variables_then_the_functions_env() {
+        let local = function(
+            &["/bin/sh", "-c", "true"],
+            Path::new("/srv/fn"),
+            &[("TABLE", "pets"), ("LANG", "C.UTF-8")],
+        );
+        let env = environment(&spec("hello", &local));
+        let stream = env
+            .iter()
+            .find(|(k, _)| k == "AWS_LAMBDA_LOG_STREAM_NAME")
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let (date, id) = stream.split_once("/[$LATEST]").unwrap();
+        assert_eq!(date.len(), 10, "{stream}");
+        assert!(
+            date.chars().all(|c| c.is_ascii_digit() || c == '/'),
+            "{stream}"
+        );
+        assert_eq!(id.len(), 32, "{stream}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{stream}");
+        let expected: Vec<(String, String)> = [
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:45678"),
+            ("_HANDLER", "app.handler"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "hello"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("LAMBDA_TASK_ROOT", "/srv/fn"),
+            ("LAMBDA_RUNTIME_DIR", "/srv/fn"),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", &stream),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/hello"),
+            ("AWS_EXECUTION_ENV", "tollgate"),
+            ("TZ", ":UTC"),
+            // the function's env replaces a Lambda variable in place
+            ("LANG", "C.UTF-8"),
+            // /bin is one of Lambda's entries already
+            ("PATH", LAMBDA_PATH),
+            ("TABLE", "pets"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(env, expected);
+        // a function of the spec: the same list each time
+        assert_eq!(environment(&spec("hello", &local)), env);
+    }
+
+    #[test]
+    fn the_runtime_api_cannot_be_overridden_and_aws_region_moves_both() {
+        let local = function(
+            &["/bin/sh"],
+            Path::new("/srv/fn"),
+            &[
+                ("AWS_LAMBDA_RUNTIME_API", "10.0.0.1:1"),
+                ("AWS_REGION", "eu-west-1"),
+                ("HOME", "/home/fn"),
+                ("PATH", "/opt/custom"),
+            ],
+        );
+        let env = environment(&spec("hello", &local));
+        let get = |key: &str| {
+            env.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(get("AWS_LAMBDA_RUNTIME_API"), ["127.0.0.1:45678"]);
+        assert_eq!(get("AWS_REGION"), ["eu-west-1"]);
+        assert_eq!(get("AWS_DEFAULT_REGION"), ["eu-west-1"]);
+        assert_eq!(get("HOME"), ["/home/fn"]);
+        assert_eq!(get("PATH"), ["/opt/custom"]);
+        // HOME only when env sets it
+        let bare = function(&["/bin/sh"], Path::new("/srv/fn"), &[]);
+        assert!(!environment(&spec("hello", &bare))
+            .iter()
+            .any(|(k, _)| k == "HOME"));
+    }
+
+    #[test]
+    fn path_gets_the_commands_directory_in_front() {
+        let dir = temp_dir("pathdir");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let tool = bin.join("python3");
+        std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let local = function(&["bin/python3", "-m", "x"], &dir, &[]);
+        let env = environment(&spec("hello", &local));
+        let path = env.iter().find(|(k, _)| k == "PATH").unwrap();
+        assert_eq!(path.1, format!("{}:{LAMBDA_PATH}", bin.display()));
+        // the same directory through tollgate's PATH
+        let found = resolve_command("python3", Path::new("/"), Some(bin.as_os_str()));
+        assert_eq!(found.as_deref(), Some(tool.as_path()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn commands_resolve_as_execvp_but_skip_relative_path_entries_and_plain_files() {
+        let dir = temp_dir("resolve");
+        let plain = dir.join("data");
+        std::fs::write(&plain, "x").unwrap();
+        std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let boot = dir.join("bootstrap");
+        std::fs::write(&boot, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&boot, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // a name with a slash: from the function's cwd
+        assert_eq!(
+            resolve_command("./bootstrap", &dir, None).as_deref(),
+            Some(dir.join("./bootstrap").as_path())
+        );
+        assert_eq!(resolve_command("./data", &dir, None), None);
+        // a bare name: PATH only, absolute entries only, executable files only
+        let path = std::env::join_paths([Path::new(""), Path::new("."), &dir]).unwrap();
+        assert_eq!(
+            resolve_command("bootstrap", Path::new("/"), Some(&path)).as_deref(),
+            Some(boot.as_path())
+        );
+        assert_eq!(resolve_command("data", Path::new("/"), Some(&path)), None);
+        assert_eq!(resolve_command("bootstrap", Path::new("/"), None), None);
+        assert_eq!(resolve_command("", &dir, Some(&path)), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_process_sees_exactly_its_environment_and_none_of_tollgates() {
+        // a variable tollgate has (as it would have AWS credentials) must not reach the function
+        std::env::set_var("TOLLGATE_SANDBOX_SENTINEL", "leaked");
+        let local = function(&["env"], Path::new("/"), &[("TABLE", "pets")]);
+        let spec = spec("envfn", &local);
+        // std's Command passes the variables sorted by name: compare as sets
+        let sorted = |mut v: Vec<(String, String)>| {
+            v.sort();
+            v
+        };
+        let before = sorted(environment(&spec));
+        let mut sandbox = Sandbox::spawn(&spec).unwrap();
+        let (out, err) = sandbox.take_output();
+        let got = sorted(lines(&read_all(out)));
+        assert_eq!(read_all(err), "");
+        let after = sorted(environment(&spec));
+        assert!(!got.iter().any(|(k, _)| k == "TOLLGATE_SANDBOX_SENTINEL"));
+        // (before and after differ only if the UTC date turned in between)
+        assert!(got == before || got == after, "{got:?}\n!=\n{before:?}");
+        assert!(wait(&mut sandbox).success());
+    }
+
+    #[test]
+    fn the_process_runs_in_its_cwd_with_stdin_empty() {
+        let dir = temp_dir("cwd");
+        let local = function(&["sh", "-c", "pwd; cat; echo end"], &dir, &[]);
+        let mut sandbox = Sandbox::spawn(&spec("cwdfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        assert_eq!(read_all(out), format!("{}\nend\n", dir.display()));
+        assert!(wait(&mut sandbox).success());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stdout_and_stderr_arrive_separately_once() {
+        let local = function(
+            &["sh", "-c", "echo to-out; echo to-err >&2; echo more-out"],
+            Path::new("/"),
+            &[],
+        );
+        let mut sandbox = Sandbox::spawn(&spec("outfn", &local)).unwrap();
+        let (out, err) = sandbox.take_output();
+        assert!(matches!(sandbox.take_output(), (None, None)));
+        assert_eq!(read_all(out), "to-out\nmore-out\n");
+        assert_eq!(read_all(err), "to-err\n");
+        assert!(wait(&mut sandbox).success());
+    }
+
+    #[test]
+    fn the_read_ends_are_non_blocking() {
+        let local = function(&["sleep", "30"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("nbfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        let mut out = out.unwrap();
+        let err = out.read(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        sandbox.kill();
+        assert_eq!(wait(&mut sandbox).signal(), Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn kill_ends_the_whole_process_group() {
+        let local = function(
+            &["sh", "-c", "sleep 30 & echo $!; wait"],
+            Path::new("/"),
+            &[],
+        );
+        let mut sandbox = Sandbox::spawn(&spec("groupfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        let out = out.unwrap();
+        out.set_nonblocking(false).unwrap();
+        out.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).unwrap();
+        let grandchild: u32 = first.trim().parse().unwrap();
+        assert!(alive(sandbox.pid()) && alive(grandchild));
+        assert_eq!(sandbox.try_wait().unwrap(), None);
+        sandbox.kill();
+        assert_eq!(wait(&mut sandbox).signal(), Some(libc::SIGKILL));
+        wait_dead(grandchild);
+        // a group already gone: no error, no effect
+        sandbox.kill();
+        sandbox.terminate();
+    }
+
+    #[test]
+    fn terminate_sends_sigterm_to_the_group() {
+        let local = function(&["sleep", "30"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("termfn", &local)).unwrap();
+        sandbox.terminate();
+        assert_eq!(wait(&mut sandbox).signal(), Some(libc::SIGTERM));
+    }
+
+    #[test]
+    fn the_process_dies_with_the_thread_that_spawned_it() {
+        // PR_SET_PDEATHSIG fires when the spawning *thread* exits (the functions thread in
+        // tollgate, which lives as long as the service): here a short-lived one
+        let local = function(&["sleep", "30"], Path::new("/"), &[]);
+        let mut sandbox = std::thread::scope(|s| {
+            s.spawn(|| Sandbox::spawn(&spec("orphan", &local)).unwrap())
+                .join()
+                .unwrap()
+        });
+        assert_eq!(wait(&mut sandbox).signal(), Some(libc::SIGKILL));
+    }
+
+    #[test]
+    fn a_user_applies_when_running_as_root() {
+        let (uid, gid) = lookup_user("nobody").unwrap();
+        let mut local = function(&["sh", "-c", "id -u; id -G"], Path::new("/"), &[]);
+        local.user = Some(RunAs { uid, gid });
+        let mut sandbox = Sandbox::spawn(&spec("userfn", &local)).unwrap();
+        let (out, err) = sandbox.take_output();
+        let out = read_all(out);
+        assert_eq!(read_all(err), "");
+        assert!(wait(&mut sandbox).success());
+        // SAFETY: geteuid/getegid cannot fail
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if euid == 0 {
+            // the user's uid, and its primary group alone (supplementary groups dropped)
+            assert_eq!(out, format!("{uid}\n{gid}\n"));
+        } else {
+            // not root: `user` is ignored, the process runs as tollgate
+            assert!(out.starts_with(&format!("{euid}\n{egid}")), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_missing_command_is_named() {
+        let local = function(&["tollgate-no-such-command", "x"], Path::new("/"), &[]);
+        let err = Sandbox::spawn(&spec("missing", &local)).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "command not found: tollgate-no-such-command"
+        );
+        let local = function(&["./bootstrap"], Path::new("/"), &[]);
+        let err = Sandbox::spawn(&spec("missing", &local)).err().unwrap();
+        assert_eq!(err.to_string(), "command not found: ./bootstrap");
+        let local = function(&[], Path::new("/"), &[]);
+        let err = Sandbox::spawn(&spec("missing", &local)).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_cwd_that_does_not_exist_fails_the_spawn_naming_the_command() {
+        let local = function(&["sh", "-c", "true"], Path::new("/nonexistent-dir"), &[]);
+        let err = Sandbox::spawn(&spec("nocwd", &local)).err().unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            err.to_string(),
+            "cannot start sh: cwd /nonexistent-dir: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn try_wait_returns_the_status_after_exit_and_keeps_it() {
+        let local = function(&["sh", "-c", "exit 7"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("exitfn", &local)).unwrap();
+        let status = wait(&mut sandbox);
+        assert_eq!(status.code(), Some(7));
+        assert_eq!(sandbox.try_wait().unwrap(), Some(status));
+    }
+
+    #[test]
+    fn dropping_a_sandbox_kills_its_group() {
+        let local = function(
+            &["sh", "-c", "sleep 30 & echo $!; wait"],
+            Path::new("/"),
+            &[],
+        );
+        let mut sandbox = Sandbox::spawn(&spec("dropfn", &local)).unwrap();
+        let pid = sandbox.pid();
+        let (out, _) = sandbox.take_output();
+        let out = out.unwrap();
+        out.set_nonblocking(false).unwrap();
+        out.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).unwrap();
+        let grandchild: u32 = first.trim().parse().unwrap();
+        drop(sandbox);
+        wait_dead(pid);
+        wait_dead(grandchild);
+        // what drop could not reap, reap_dropped does (the service's tick)
+        let start = Instant::now();
+        while reap_dropped() > 0 {
+            assert!(start.elapsed() < LIVENESS, "process {pid} never reaped");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // reaped, not a zombie: the pid is gone from /proc
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn the_groups_leftovers_die_when_the_process_exits() {
+        // the function exits leaving a background child behind: reaping it kills the rest of
+        // its group, as Lambda resets the environment when the runtime exits
+        let local = function(&["sh", "-c", "sleep 30 & echo $!"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("leftfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        let out = out.unwrap();
+        out.set_nonblocking(false).unwrap();
+        out.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).unwrap();
+        let grandchild: u32 = first.trim().parse().unwrap();
+        assert!(wait(&mut sandbox).success());
+        wait_dead(grandchild);
+    }
+
+    #[test]
+    fn users_are_looked_up_by_name() {
+        assert_eq!(lookup_user("root").unwrap(), (0, 0));
+        let (uid, _) = lookup_user("nobody").unwrap();
+        assert_eq!(uid, 65534);
+        let err = lookup_user("tollgate-no-such-user").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.to_string(), "no such user: tollgate-no-such-user");
+        let err = lookup_user("no\0body").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 }
