@@ -80,10 +80,20 @@ fn main() -> ExitCode {
     eprint!("{}", config::render_warnings(&cfg.warnings, &origin));
     match cli.command.unwrap_or(Command::Run) {
         Command::Check => {
+            // remote functions' hidden upstreams are counted as the functions they are
+            let user_upstreams = cfg
+                .upstreams
+                .iter()
+                .filter(|u| {
+                    !u.name
+                        .starts_with(config::functions::HIDDEN_UPSTREAM_PREFIX)
+                })
+                .count();
             println!(
-                "{origin}: ok ({}, {})",
+                "{origin}: ok ({}, {}{})",
                 plural(cfg.routes.len(), "route"),
-                plural(cfg.upstreams.len(), "upstream")
+                plural(user_upstreams, "upstream"),
+                config::functions::summary(&cfg.functions)
             );
             ExitCode::SUCCESS
         }

@@ -15,11 +15,14 @@
 //! the data plane's strict codec. Every request must name the admin host by IP address or
 //! `localhost` (403 otherwise: a page on another site that rebinds its DNS name to the admin
 //! address sends that name). `POST /reload` runs a hot reload on this thread (see
-//! [`crate::server::reload`]) and answers with its result. Nothing here runs on a worker:
+//! [`crate::server::reload`]) and answers with its result. `POST
+//! /2015-03-31/functions/NAME/invocations` is the Lambda Invoke API for local functions, relayed
+//! to the functions service (see [`invoke`]). Nothing here runs on a worker:
 //! metrics are gathered through the scrape board (see [`crate::metrics`]), under the
 //! controller's lock so that a scrape and the config it is labelled with always belong together.
 
 pub mod history;
+pub mod invoke;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -65,6 +68,9 @@ pub struct Admin {
     pub drivers: Vec<&'static str>,
     /// The local functions' live numbers (empty without the functions service).
     pub functions: crate::functions::StatsList,
+    /// The functions service's internal Invoke API (loopback), which `POST
+    /// /2015-03-31/functions/NAME/invocations` is relayed to (see [`invoke`]).
+    pub functions_addr: Option<SocketAddr>,
 }
 
 /// One admin connection's place under `max_connections`; given back when dropped (the
@@ -224,6 +230,25 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
                 Ok(_) | Err(_) => return,
             }
         };
+        // the Invoke API for local functions: the one admin request with a body
+        if let Some(name) = invoke::target(head.path_bytes()) {
+            if !host_allowed(&head) || cross_site(&head) {
+                fail(&mut s, 403);
+                return;
+            }
+            let keep = head.keep_alive && !admin.shared.draining();
+            if !invoke::serve(
+                &mut s,
+                &mut buf,
+                &head,
+                &name,
+                admin,
+                (lim.idle_timeout, keep),
+            ) {
+                return;
+            }
+            continue;
+        }
         // admin requests carry no body we use; refuse any so the stream stays in sync
         if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
             fail(&mut s, 400);

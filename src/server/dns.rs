@@ -378,10 +378,13 @@ impl DnsBoard {
             .upstreams
             .iter()
             .enumerate()
+            // a remote function's hidden upstream is no `[[upstream]]` of the file
             .filter(|(_, u)| {
-                u.names
-                    .iter()
-                    .any(|t| matches!(t.kind, Target::Name { .. }))
+                !u.name
+                    .starts_with(crate::config::functions::HIDDEN_UPSTREAM_PREFIX)
+                    && u.names
+                        .iter()
+                        .any(|t| matches!(t.kind, Target::Name { .. }))
             })
             .map(|(i, u)| crate::config::effective::Annotation {
                 section: "upstream",

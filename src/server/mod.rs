@@ -4,7 +4,10 @@
 //! chosen driver (io_uring, falling back to epoll under `auto` when the ring cannot be built),
 //! the SO_REUSEPORT listeners (made up front by [`listener`]), panic isolation per connection,
 //! draining on shutdown, and the background threads (usage flusher, health checker, access-log
-//! writer, admin, upstream name resolver: see [`dns`]). A worker's own loops are in [`worker`];
+//! writer, admin, upstream name resolver: see [`dns`]), and the local functions service
+//! ([`crate::functions`]: started before the workers, each of which builds one pool to its
+//! loopback address; reloads are applied to it by the [`reload`] controller; stopped after
+//! the workers exit). A worker's own loops are in [`worker`];
 //! hot reload in [`reload`].
 //!
 //! What crosses cores, all through [`Shared`]: the `draining` flag (an `AtomicBool`, written
@@ -31,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::Config;
+use crate::functions::FunctionsHandle;
 use crate::health::HealthBoard;
 use crate::metrics::ScrapeBoard;
 pub use crate::runtime::{CatchUnwind, DriverChoice, DriverKind};
@@ -198,6 +202,11 @@ impl ServerHandle {
         if let Some(f) = self.flusher {
             let _ = f.join(); // its last flush runs after the workers stopped
         }
+        // every invocation from a route has been answered or abandoned: the functions service
+        // finishes the rest (the admin relay's) within the grace period, then stops its
+        // processes; its log lines are written before the log writer ends
+        let grace = self.control.current().config.server.timeouts.shutdown;
+        self.control.stop_functions(grace);
         self.control.release();
         if let Some(writer) = self.log_writer {
             join_writer(writer); // ends once every sender is gone and the queue is written
@@ -297,6 +306,20 @@ pub fn start_with(
             None => None,
         };
     let health = Arc::new(HealthBoard::new(&config));
+    // the local functions service runs before the workers, which reach it over loopback
+    // (its address goes into each worker's setup); a service that cannot start is fatal
+    let functions = FunctionsHandle::start(&config).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot start the functions service: {e}"))
+    })?;
+    let functions_addr = functions.addr();
+    let functions_stats = functions.stats();
+    let mut functions = Some(functions);
+    // stops the service when startup fails after it started
+    let abandon = |f: &mut Option<FunctionsHandle>| {
+        if let Some(f) = f.take() {
+            f.stop(Duration::ZERO);
+        }
+    };
     let (tx, rx) = mpsc::channel::<(usize, io::Result<DriverKind>)>();
     let mut threads = Vec::with_capacity(n);
     for (id, listeners) in per_worker.into_iter().enumerate() {
@@ -309,7 +332,7 @@ pub fn start_with(
             (Some(c), Some(wr)) => Some((c.clone(), wr.sink.clone(), wr.tx.clone())),
             _ => None,
         };
-        let t = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name(format!("tollgate-w{id}"))
             .spawn(move || {
                 let log = log.map(|(c, sink, tx)| WorkerLog::new(c, sink, tx));
@@ -324,8 +347,16 @@ pub fn start_with(
                     log,
                     health,
                     ready: tx,
+                    functions: Some(functions_addr),
                 });
-            })?;
+            });
+        let t = match spawned {
+            Ok(t) => t,
+            Err(e) => {
+                abandon(&mut functions);
+                return Err(e);
+            }
+        };
         threads.push(t);
     }
     drop(tx);
@@ -341,12 +372,16 @@ pub fn start_with(
             Ok((id, Ok(d))) => drivers[id] = d,
             Ok((id, Err(e))) => {
                 shared.draining.store(true, Ordering::Release);
+                abandon(&mut functions);
                 return Err(io::Error::new(e.kind(), format!("worker {id}: {e}")));
             }
-            Err(_) => return Err(io::Error::other("a worker exited during startup")),
+            Err(_) => {
+                abandon(&mut functions);
+                return Err(io::Error::other("a worker exited during startup"));
+            }
         }
     }
-    let control = Arc::new(Controller::new(
+    let control = match Controller::new(
         (source, resolver.clone()),
         shared.clone(),
         n,
@@ -354,9 +389,21 @@ pub fn start_with(
         throttle,
         health,
         log,
-    )?);
+    ) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            shared.draining.store(true, Ordering::Release);
+            abandon(&mut functions);
+            return Err(e);
+        }
+    };
+    // from here the controller holds the service: it applies reloads to it and stops it
+    if let Some(f) = functions.take() {
+        control.set_functions(f);
+    }
     dns::spawn(control.clone(), resolver).inspect_err(|_| {
         shared.draining.store(true, Ordering::Release);
+        control.stop_functions(Duration::ZERO);
     })?;
     let admin = match config.admin {
         Some(addr) => {
@@ -366,10 +413,12 @@ pub fn start_with(
                 shared: shared.clone(),
                 started: Instant::now(),
                 drivers: drivers.iter().map(|d| d.name()).collect(),
-                functions: Default::default(), // SKELETON: the wiring slice passes the service's
+                functions: functions_stats,
+                functions_addr: Some(functions_addr),
             });
             let bound = crate::admin::spawn(addr, a).map_err(|e| {
                 shared.draining.store(true, Ordering::Release);
+                control.stop_functions(Duration::ZERO);
                 io::Error::new(e.kind(), format!("cannot listen on admin {addr}: {e}"))
             })?;
             Some(bound)
@@ -377,7 +426,12 @@ pub fn start_with(
         None => None,
     };
     let flusher = match &config.throttle.state_dir {
-        Some(dir) => Some(spawn_flusher(control.clone(), shared.clone(), dir.clone())?),
+        Some(dir) => Some(
+            spawn_flusher(control.clone(), shared.clone(), dir.clone()).inspect_err(|_| {
+                shared.draining.store(true, Ordering::Release);
+                control.stop_functions(Duration::ZERO);
+            })?,
+        ),
         None => None,
     };
     Ok(ServerHandle {

@@ -30,6 +30,9 @@
 //!    `applied` slot (`Release`). The published config stays on the board until the next
 //!    reload replaces it, so a worker that fell behind (a housekeeping loop stalled longer than
 //!    [`RELOAD_APPLY_WAIT`]) catches up with the latest one, diffing against what it has.
+//!    Just before, the config is handed to the local functions service
+//!    ([`crate::functions::FunctionsHandle::apply`]): added functions start on first use,
+//!    removed ones stop after their invocations in flight.
 //! 5. The controller waits for every worker's acknowledgement, then makes the new state
 //!    current (admin views, health checker). A worker that did not answer in time makes the
 //!    result [`ReloadError::Partial`], reported as such (HTTP 503), not as a rejection.
@@ -60,6 +63,7 @@ use super::{endpoint_addrs, endpoints, listener, Endpoint, Shared};
 use crate::accesslog::{LineQueue, LogSink, Writer};
 use crate::config::resolve::{with_resolver, Resolver};
 use crate::config::{self, Config};
+use crate::functions::FunctionsHandle;
 use crate::health::HealthBoard;
 use crate::throttle::Throttle;
 
@@ -143,6 +147,8 @@ pub struct Controller {
     retired_writers: Mutex<Vec<JoinHandle<()>>>,
     /// Their sinks: dropped-line counts keep adding up, and SIGUSR1 reaches every writer.
     retired_sinks: Mutex<Vec<Arc<LogSink>>>,
+    /// The local functions service: each applied config is handed to it; taken to stop it.
+    functions: Mutex<Option<FunctionsHandle>>,
 }
 
 /// Why a reload did not fully apply.
@@ -215,6 +221,7 @@ impl Controller {
             log_tx: Mutex::new(log_tx),
             retired_writers: Mutex::new(Vec::new()),
             retired_sinks: Mutex::new(Vec::new()),
+            functions: Mutex::new(None),
         })
     }
 
@@ -350,6 +357,21 @@ impl Controller {
         let writers = std::mem::take(&mut *lock(&self.retired_writers));
         for w in writers {
             super::join_writer(w);
+        }
+    }
+
+    /// Hands the functions service to the controller (startup): from now on every config it
+    /// applies is applied to the service too.
+    pub(super) fn set_functions(&self, f: FunctionsHandle) {
+        *lock(&self.functions) = Some(f);
+    }
+
+    /// Stops the functions service (shutdown, or a failed startup), letting its invocations
+    /// in flight finish within `grace`. Later calls do nothing.
+    pub(super) fn stop_functions(&self, grace: Duration) {
+        let taken = lock(&self.functions).take();
+        if let Some(f) = taken {
+            f.stop(grace);
         }
     }
 
@@ -508,6 +530,11 @@ impl Controller {
             log,
             added: added.into_iter().map(Mutex::new).collect(),
         });
+        // the functions service first: a route added by this config may be invoked as soon
+        // as a worker takes it (removed functions finish their invocations in flight)
+        if let Some(f) = lock(&self.functions).as_ref() {
+            f.apply(config.clone());
+        }
         *lock(&self.shared.reload.pending) = Some(published);
         self.shared
             .reload

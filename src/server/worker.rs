@@ -23,6 +23,7 @@ use super::{
     Shared, ACCEPT_BACKOFF, DRAIN_POLL,
 };
 use crate::accesslog::WorkerLog;
+use crate::client::Upstream;
 use crate::config::Config;
 use crate::health::HealthBoard;
 use crate::proxy::worker::{Generation, Worker};
@@ -39,6 +40,8 @@ pub(super) struct WorkerSetup {
     pub log: Option<WorkerLog>,
     pub health: Arc<HealthBoard>,
     pub ready: mpsc::Sender<(usize, io::Result<DriverKind>)>,
+    /// The local functions service's internal Invoke API (loopback), when it runs.
+    pub functions: Option<std::net::SocketAddr>,
 }
 
 pub(super) fn worker_thread(setup: WorkerSetup) {
@@ -138,9 +141,16 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
         log,
         health,
         ready,
+        functions,
     } = setup;
     let first = Generation::first(id, config, throttle, log, &health);
     let w = Rc::new(Worker::new(id, kind, first));
+    if let Some(addr) = functions {
+        // this worker's own pool to the service: keep-alive connections over loopback, no
+        // lock shared with any other worker (see crate::functions)
+        let up = crate::config::functions::service_upstream(addr);
+        let _ = w.functions.set(Rc::new(Upstream::new(&up, &[])));
+    }
     let mut acceptors = Acceptors::default();
     for (addr, l) in listeners {
         if let Err(e) = acceptors.start(&w, addr, l) {
