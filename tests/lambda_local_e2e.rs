@@ -47,6 +47,27 @@ fn get_path(g: &Gateway, path: &str) -> Response {
     )
 }
 
+/// `GET path` with `x-request-id: rid` (to find its access-log line).
+fn get_id(g: &Gateway, path: &str, rid: &str) -> Response {
+    send(
+        g,
+        format!("GET {path} HTTP/1.1\r\nHost: api.example\r\nx-request-id: {rid}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// Asserts the access log's `integrationStatus` and `errorMessage` of request `rid`
+/// (`error` ending in `*`: a prefix).
+fn assert_logged(log: &std::path::Path, rid: &str, status: Value, error: &str) {
+    let line = log_line(log, rid);
+    assert_eq!(field(&line, "integrationStatus"), status, "{line}");
+    let e = field(&line, "errorMessage");
+    let e = e.as_str().unwrap_or_else(|| panic!("{line}"));
+    match error.strip_suffix('*') {
+        Some(prefix) => assert!(e.starts_with(prefix), "{error}: {line}"),
+        None => assert_eq!(e, error, "{line}"),
+    }
+}
+
 fn json_body(r: &Response) -> Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {r:?}"))
 }
@@ -178,7 +199,8 @@ both_drivers! {
     // Every response shape the function can return, and the malformed ones.
     fn every_response_shape(d) {
         let rec = Record::new(&format!("shapes-{d}"));
-        let g = gateway(d, &(Func::new("shape", "shape").toml(&rec)
+        let log = log_path(&format!("shapes-{d}"));
+        let g = gateway(d, &(access_log_toml(&log) + &Func::new("shape", "shape").toml(&rec)
             + &route("ANY /s/{proxy+}", "shape", "2.0")
             + &route("ANY /s1/{proxy+}", "shape", "1.0")));
 
@@ -212,11 +234,13 @@ both_drivers! {
         assert_eq!(multi, ["m1", "m2"]);
 
         // malformed: 1.0 without statusCode, a statusCode that is no number
-        for path in ["/s1/nostatus", "/s/badstatus", "/s1/badstatus"] {
-            let r = get_path(&g, path);
+        for (i, path) in ["/s1/nostatus", "/s/badstatus", "/s1/badstatus"].iter().enumerate() {
+            let rid = format!("malformed-{i}");
+            let r = get_id(&g, path, &rid);
             assert_eq!(r.status, 502, "{path}: {r:?}");
             assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
             assert_eq!(r.text(), INTERNAL, "{path}");
+            assert_logged(&log, &rid, json!(200), "function response malformed: *");
         }
 
         let a = admin(&g);
@@ -233,32 +257,36 @@ both_drivers! {
     fn errors_crashes_timeouts_and_init_errors(d) {
         let rec = Record::new(&format!("errors-{d}"));
         let broken = Record::new(&format!("broken-{d}"));
+        let log = log_path(&format!("errors-{d}"));
         let mut f = Func::new("shape", "shape");
         f.timeout_ms = 600;
         f.concurrency = 1;
-        let g = gateway(d, &(f.toml(&rec)
+        let g = gateway(d, &(access_log_toml(&log) + &f.toml(&rec)
             + &Func::new("broken", "missing.handler").toml(&broken)
             + &route("ANY /e/{proxy+}", "shape", "2.0")
             + &route("GET /broken", "broken", "2.0")));
 
         // raise: 502, the process lives on (the runtime client reported the error)
         let p = pid_of(&g, "/e/pid");
-        let r = get_path(&g, "/e/raise");
+        let r = get_id(&g, "/e/raise", "e-raise");
         assert_eq!(r.status, 502, "{r:?}");
         assert_eq!(r.text(), INTERNAL);
+        assert_logged(&log, "e-raise", json!(200), "function error: ValueError");
         assert_eq!(pid_of(&g, "/e/pid"), p, "the same process after a handled error");
 
         // sys.exit(1) mid-invocation: 502, the process is gone, the next call gets a new one
-        let r = get_path(&g, "/e/exit");
+        let r = get_id(&g, "/e/exit", "e-exit");
         assert_eq!(r.status, 502, "{r:?}");
         assert_eq!(r.text(), INTERNAL);
+        assert_logged(&log, "e-exit", json!(200), "function error: Runtime.ExitError");
         eventually("the crashed process is gone", || !pid_alive(p));
         let q = pid_of(&g, "/e/pid");
         assert_ne!(q, p, "a new process after the crash");
 
         // sleeping past timeout_ms: 504, the process is killed
-        let r = get_path(&g, "/e/sleep");
+        let r = get_id(&g, "/e/sleep", "e-sleep");
         assert_eq!(r.status, 504, "{r:?}");
+        assert_logged(&log, "e-sleep", json!(200), "function timed out after 600 ms");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.text().starts_with("{\"message\":"), "{}", r.text());
         eventually("the hung process is gone", || !pid_alive(q));
@@ -267,9 +295,10 @@ both_drivers! {
         assert!(s != p && s != q, "a third process: {p} {q} {s}");
 
         // an init error (the handler's module does not exist): 502
-        let r = get_path(&g, "/broken");
+        let r = get_id(&g, "/broken", "e-init");
         assert_eq!(r.status, 502, "{r:?}");
         assert_eq!(r.text(), INTERNAL);
+        assert_logged(&log, "e-init", json!(200), "function error: Runtime.*");
 
         let a = admin(&g);
         // pid x4, raise, exit, sleep
@@ -320,6 +349,7 @@ both_drivers! {
     // concurrency 1, queue 0: a second call while one runs is throttled (429).
     fn concurrency_and_queue_limits(d) {
         let rec = Record::new(&format!("conc-{d}"));
+        let log = log_path(&format!("conc-{d}"));
         let one = Record::new(&format!("one-{d}"));
         let mut slow = Func::new("slow", "slow");
         slow.concurrency = 2;
@@ -331,7 +361,7 @@ both_drivers! {
         single.queue = 0;
         single.timeout_ms = 5000;
         single.env = "SLOW_MS = \"800\"";
-        let g = gateway(d, &(slow.toml(&rec) + &single.toml(&one)
+        let g = gateway(d, &(access_log_toml(&log) + &slow.toml(&rec) + &single.toml(&one)
             + &route("GET /slow/{proxy+}", "slow", "2.0")
             + &route("GET /one/{proxy+}", "single", "2.0")));
 
@@ -353,8 +383,9 @@ both_drivers! {
 
         let t = std::thread::spawn(move || roundtrip(addr, b"GET /one/a HTTP/1.1\r\nHost: api.example\r\n\r\n"));
         eventually("the first call runs", || one.path("started").exists());
-        let r = get_path(&g, "/one/b");
+        let r = get_id(&g, "/one/b", "throttled");
         assert_eq!(r.status, 429, "{r:?}");
+        assert_logged(&log, "throttled", json!(429), "function throttled");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert!(r.text().starts_with("{\"message\":"), "{}", r.text());
         assert_eq!(t.join().unwrap().status, 200);
@@ -416,7 +447,15 @@ both_drivers! {
         f.env = "TABLE = \"dogs\"";
         g.write_config(&config(d, &(rest(&f) + &tail)));
         g.reload().expect("reload");
-        assert_eq!(json_body(&get_path(&g, "/env"))["TABLE"], "dogs");
+        // the functions service takes the new config on its next tick (FunctionsHandle::apply
+        // is a message, up to functions::service::TICK after the reload returned): until then
+        // the old generation may answer; from then on only the new one does
+        eventually("the new env reaches the function", || {
+            json_body(&get_path(&g, "/env"))["TABLE"] == "dogs"
+        });
+        for _ in 0..3 {
+            assert_eq!(json_body(&get_path(&g, "/env"))["TABLE"], "dogs");
+        }
         let second: Vec<u32> = rec.pids().into_iter().filter(|p| !first.contains(p) && !echo.contains(p)).collect();
         assert_eq!(second.len(), 1, "a new process for the changed env: {second:?}");
         // the old generation's idle process stops
@@ -486,6 +525,34 @@ both_drivers! {
         }
         assert_eq!(pid_of(&g, "/s/pid"), rec.pids()[0], "routes and the Invoke API share the process");
         stop_and_check(g, &[&rec]);
+    }
+
+    // A function built with AWS's Rust runtime client (`lambda_runtime`) runs behind tollgate
+    // unchanged: a 2.0 event in, its structured response out.
+    fn a_rust_lambda_runtime_function(d) {
+        let bin = rust_hello();
+        let toml = format!(
+            "[[function]]\nname = \"rusty\"\ncommand = [\"{}\"]\ncwd = \"{}\"\ntimeout_ms = 1000\n\n",
+            bin.display(),
+            handlers_dir().display()
+        ) + &route("GET /rust/{proxy+}", "rusty", "2.0");
+        let g = gateway(d, &toml);
+        let r = get_id(&g, "/rust/hi", "rust-1");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("x-runtime"), Some("rust"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let b = json_body(&r);
+        assert_eq!(b["runtime"], "lambda_runtime");
+        assert_eq!(b["rawPath"], "/rust/hi");
+        assert_eq!(b["version"], "2.0");
+        assert_eq!(b["requestId"].as_str().map(str::len), Some(36), "{b}");
+        let pid = b["pid"].as_u64().unwrap() as u32;
+        // warm: the same process again
+        let again = json_body(&get_path(&g, "/rust/again"));
+        assert_eq!(again["pid"].as_u64(), Some(u64::from(pid)));
+        assert_metric(admin(&g), "tollgate_function_cold_starts_total{function=\"rusty\"}", 1.0);
+        g.stop();
+        assert_gone(&[pid]);
     }
 }
 

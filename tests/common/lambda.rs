@@ -227,3 +227,79 @@ pub fn assert_metric(admin: SocketAddr, series: &str, value: f64) {
     let m = metrics(admin);
     assert_eq!(metric(&m, series), Some(value), "{series} in\n{m}");
 }
+
+/// A fresh access-log path for one test (`[access_log]` with [`access_log_toml`]).
+pub fn log_path(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "tollgate-lambda-local-{}-{tag}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+/// A JSON access log written at once.
+pub fn access_log_toml(path: &Path) -> String {
+    format!(
+        "[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n",
+        path.display()
+    )
+}
+
+/// The access-log line of request `rid` (waits for the writer, bounded).
+pub fn log_line(path: &Path, rid: &str) -> String {
+    let pat = format!("\"requestId\":\"{rid}\"");
+    let mut found = None;
+    eventually(&format!("an access-log line for {rid}"), || {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        found = log.lines().find(|l| l.contains(&pat)).map(str::to_string);
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+/// The JSON value of `name` in an access-log line.
+pub fn field(line: &str, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    v.get(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("{name} missing in {line}"))
+}
+
+/// The Rust function (tests/fixtures/lambda/rust-hello, AWS's `lambda_runtime` crate), built
+/// once per test binary into `TARGET/lambda-fixtures` (TARGET: the target dir this test
+/// binary was built in, found from its own path `TARGET/debug/deps/NAME`). Prints how long
+/// the build took. Panics when it does not build.
+pub fn rust_hello() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .expect("TARGET/debug/deps/NAME")
+            .to_path_buf();
+        let fixtures = target.join("lambda-fixtures");
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/lambda/rust-hello/Cargo.toml");
+        let cargo = option_env!("CARGO").unwrap_or("cargo");
+        let started = Instant::now();
+        let out = Command::new(cargo)
+            .args(["build", "--quiet", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&fixtures)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "rust-hello does not build:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "rust-hello (lambda_runtime) built in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        fixtures.join("debug/rust-hello")
+    })
+}
