@@ -51,7 +51,8 @@ fn get_path(g: &Gateway, path: &str) -> Response {
 fn get_id(g: &Gateway, path: &str, rid: &str) -> Response {
     send(
         g,
-        format!("GET {path} HTTP/1.1\r\nHost: api.example\r\nx-request-id: {rid}\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: api.example\r\nx-request-id: {rid}\r\n\r\n")
+            .as_bytes(),
     )
 }
 
@@ -562,6 +563,7 @@ fn aws_cli() -> Option<bool> {
         .args(["30", "aws", "--version"])
         .output()
         .ok()?;
-    let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     o.status.success().then(|| text.starts_with("aws-cli/2"))
 }

@@ -186,7 +186,9 @@ impl<'a> Func<'a> {
 
 /// A `[[route]]` invoking `function`.
 pub fn route(key: &str, function: &str, format: &str) -> String {
-    format!("[[route]]\nkey = \"{key}\"\nfunction = \"{function}\"\npayload_format = \"{format}\"\n\n")
+    format!(
+        "[[route]]\nkey = \"{key}\"\nfunction = \"{function}\"\npayload_format = \"{format}\"\n\n"
+    )
 }
 
 pub fn pid_alive(pid: u32) -> bool {
