@@ -92,10 +92,7 @@ pub type Runtime = FusionRuntime<TimeDriver<IoUringDriver>, TimeDriver<LegacyDri
 
 /// Builds a monoio runtime on `choice` (`auto`: io_uring, else epoll) with the timer enabled:
 /// the workers' and the functions thread's. `entries`: the io_uring submission queue size.
-pub fn build_runtime(
-    choice: DriverChoice,
-    entries: u32,
-) -> io::Result<(Runtime, DriverKind)> {
+pub fn build_runtime(choice: DriverChoice, entries: u32) -> io::Result<(Runtime, DriverKind)> {
     let uring_with = |flags: RingFlags| {
         let mut urb = io_uring::IoUring::builder();
         match flags {

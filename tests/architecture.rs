@@ -6,8 +6,9 @@
 //! client), a connection's facts are a neutral leaf, sessions relay response bodies without
 //! the outbound client, WebSocket rules live in the integration (sessions only tunnel bytes
 //! after a 101), the HTTP/2 protocol is sans-IO (bytes only), the HTTP/2 session reaches
-//! the lifecycle only through the stream task the server gives it, and the Lambda formats
-//! (events, replies, Invoke API classification) are sans-IO. Comments (doc links
+//! the lifecycle only through the stream task the server gives it, the Lambda formats
+//! (events, replies, Invoke API classification) are sans-IO, and the local functions service
+//! imports no gateway layer above it and its scheduler is sans-IO. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,7 @@ fn code_lines_naming(parts: &[&str], needles: &[&str]) -> Vec<String> {
 /// Every top-level module of the library except `config` (which owns the schema).
 const OUTSIDE_CONFIG: &[&str] = &[
     "accesslog.rs",
+    "functions",
     "accesslog",
     "admin",
     "client",
@@ -264,6 +266,47 @@ fn modules_below_proxy_import_neither_proxy_nor_server() {
 }
 
 #[test]
+fn the_functions_service_stands_below_the_gateway() {
+    // the functions thread serves workers over loopback like an origin does: it imports
+    // neither the lifecycle, nor the server that starts it, nor the integration that calls it
+    let hits = code_lines_naming(
+        &["functions"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::integration",
+            "crate::session",
+            "crate::client",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the functions service imports proxy, server, integration, session or client:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn the_functions_scheduler_is_sans_io() {
+    // admission, queue and deadlines are a state machine driven with a fake clock in tests
+    let hits = code_lines_naming(
+        &["functions/scheduler.rs"],
+        &[
+            "monoio",
+            "std::net",
+            "std::process",
+            "Instant::now",
+            "sandbox::",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the scheduler does I/O or reads the clock:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
 fn config_does_not_import_the_modules_it_configures() {
     let hits = code_lines_naming(&["config"], &["crate::admin", "crate::health"]);
     assert!(
@@ -439,6 +482,29 @@ fn lambda_formats_are_sans_io() {
     assert!(
         hits.is_empty(),
         "the Lambda formats import an IO layer:\n{}",
+        hits.join("\n")
+    );
+}
+
+#[test]
+fn workers_reach_the_functions_service_only_over_loopback() {
+    // the process pools live on the functions thread; the request path (proxy, sessions,
+    // integrations, the worker's state, the outbound client) sends the Invoke API through its
+    // own per-core pool and never touches the service's scheduler, sandboxes or handle: no
+    // lock is shared with it (see crate::functions)
+    let hits = code_lines_naming(
+        &["proxy", "session", "integration", "worker", "client"],
+        &[
+            "functions::service",
+            "functions::scheduler",
+            "functions::sandbox",
+            "functions::runtime_api",
+            "FunctionsHandle",
+        ],
+    );
+    assert!(
+        hits.is_empty(),
+        "the request path reaches into the functions service:\n{}",
         hits.join("\n")
     );
 }

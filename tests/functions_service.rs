@@ -52,7 +52,8 @@ fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn function(name: &str, dir: &std::path::Path, fx: &Fx) -> FunctionConfig {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
     let mut env = vec![(
         "FAKE_PIDS_DIR".to_string(),
         dir.join("pids").display().to_string(),
@@ -152,9 +153,8 @@ impl Answer {
             .map(|(_, v)| v.as_str())
     }
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -167,7 +167,11 @@ fn read_answer(s: &mut TcpStream) -> Answer {
             break i + 4;
         }
         let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "closed before a response: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
@@ -242,7 +246,75 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Makes sure `awslambdaric` is importable (installing it with pip --user when missing) and
+/// returns the Python user base it lives under. Fails loudly when it cannot be installed.
+fn awslambdaric_user_base() -> String {
+    let import = || {
+        std::process::Command::new("python3")
+            .args(["-c", "import awslambdaric"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !import() {
+        let st = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--user",
+                "--break-system-packages",
+                "awslambdaric",
+            ])
+            .status()
+            .expect("run pip");
+        assert!(st.success(), "pip install awslambdaric failed");
+        assert!(import(), "awslambdaric not importable after pip install");
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-m", "site", "--user-base"])
+        .output()
+        .expect("python3 -m site");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+const APP_PY: &str = r#"
+def handler(event, context):
+    if event.get("op") == "raise":
+        raise KeyError("nope")
+    return {"echo": event, "request_id": context.aws_request_id,
+            "remaining": context.get_remaining_time_in_millis(),
+            "arn": context.invoked_function_arn}
+"#;
+
 both_drivers! {
+    fn the_official_python_runtime_client_runs_unchanged(d) {
+        let base = awslambdaric_user_base();
+        let dir = temp_dir("ric");
+        std::fs::write(dir.join("app.py"), APP_PY).unwrap();
+        let mut f = function("f", &dir, &Fx::default());
+        if let FunctionKind::Local(l) = &mut f.kind {
+            l.command = vec!["python3".into(), "-m".into(), "awslambdaric".into(), "app.handler".into()];
+            l.handler = "app.handler".into();
+            l.env.push(("PYTHONUSERBASE".into(), base));
+        }
+        let h = FunctionsHandle::start(&config(d, vec![f])).unwrap();
+        let a = invoke(h.addr(), "f", r#"{"hello":"world"}"#);
+        assert_eq!(a.status, 200, "{a:?} {}", String::from_utf8_lossy(&a.body));
+        let v = a.json();
+        assert_eq!(v["echo"], serde_json::json!({"hello":"world"}));
+        assert_eq!(v["request_id"], a.field("x-amzn-RequestId").unwrap());
+        assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:000000000000:function:f");
+        let left = v["remaining"].as_i64().unwrap();
+        assert!(left > 0 && left <= 3000, "remaining {left}");
+        let e = invoke(h.addr(), "f", r#"{"op":"raise"}"#);
+        assert_eq!(e.status, 200);
+        assert_eq!(e.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(e.json()["errorType"], "KeyError");
+        h.stop(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn success_cold_then_warm_with_the_runtime_fields(d) {
         let svc = Svc::start(d, &Fx::default());
         let before = epoch_ms();
@@ -455,6 +527,20 @@ both_drivers! {
         assert_eq!(a.field("x-amzn-ErrorType"), Some("RequestEntityTooLargeException"));
         assert_eq!(a.field("connection"), Some("close"));
         assert_eq!(svc.stats().0, 0, "nothing started for refused calls");
+    }
+
+    fn the_runtime_api_refuses_wrong_ids_unknown_paths_and_large_bodies(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"probe"}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        let p = &a.json()["event"]["probe"];
+        assert_eq!(p["wrong_id"][0], 400);
+        assert_eq!(
+            p["wrong_id"][1],
+            r#"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#
+        );
+        assert_eq!(p["unknown"], 404);
+        assert_eq!(p["too_large"], 413);
     }
 
     fn an_init_error_is_answered_after_one_retry(d) {

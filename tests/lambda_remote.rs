@@ -17,9 +17,9 @@
 mod common;
 
 use std::sync::Once;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use common::h2client::{H2, H2C};
+use common::h2client::{H2, H2C, LIVE};
 use common::*;
 use serde_json::Value;
 use tollgate::aws::sigv4::{self, Scope, SigningRequest};
@@ -152,7 +152,7 @@ fn endpoint() -> Origin {
             // 1.0 needs statusCode: without it the answer is no response
             "malformed" => invoke_answer("200 OK", "", r#"{"body":"no status"}"#),
             "hang" => Reply::After(
-                Duration::from_secs(4),
+                Duration::from_secs(7),
                 Box::new(invoke_answer("200 OK", "", "{}")),
             ),
             _ => invoke_answer(
@@ -177,9 +177,14 @@ fn log_path(d: &str) -> std::path::PathBuf {
 /// timeout) and `gone` (nobody listening), their routes (`/bounded` with a 200 ms route timeout), the admin listener and a JSON access
 /// log.
 fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
+    Gateway::from_toml(&gateway_text(d, ep, log))
+}
+
+/// The config text of [`gateway`].
+fn gateway_text(d: &str, ep: &Origin, log: &std::path::Path) -> String {
     credentials();
     let dead = unephemeral_port();
-    let text = server_toml(d, 1, H2C)
+    server_toml(d, 1, H2C)
         + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
         + &format!(
             "[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n",
@@ -200,8 +205,7 @@ fn gateway(d: &str, ep: &Origin, log: &std::path::Path) -> Gateway {
         + "[[route]]\nkey = \"ANY /v1/{proxy+}\"\nfunction = \"orders\"\npayload_format = \"1.0\"\n\n"
         + "[[route]]\nkey = \"ANY /slow/{proxy+}\"\nfunction = \"slow\"\n\n"
         + "[[route]]\nkey = \"ANY /bounded/{proxy+}\"\nfunction = \"orders\"\ntimeout_ms = 200\n\n"
-        + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n";
-    Gateway::from_toml(&text)
+        + "[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n"
 }
 
 fn send(g: &Gateway, raw: &str) -> Response {
@@ -452,5 +456,71 @@ both_drivers! {
         let r = c.get("/orders/fnerror");
         assert_eq!(r.status, 502);
         assert_eq!(r.body, br#"{"message":"Internal Server Error"}"#);
+    }
+
+    // An HTTP/2 client that resets its stream stops the wait for the function: the invocation
+    // ends then (counted, neither an error nor a timeout, its duration far below the endpoint's
+    // 7 s hang and the 6 s the gateway would wait), and the connection goes on.
+    fn an_http2_reset_stops_the_wait(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reset-{d}"));
+        let g = gateway(d, &ep, &log);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        let mut c = H2::connect(g.addr);
+        let req = c.req("GET", "/orders/hang", &[]);
+        let send = c.send.clone();
+        let (resp, mut stream) = c.rt.block_on(async move {
+            let mut send = send.ready().await.unwrap();
+            send.send_request(req, true).unwrap()
+        });
+        let until = Instant::now() + LIVE;
+        while ep.requests().is_empty() {
+            assert!(Instant::now() < until, "the invocation reached the endpoint");
+            // drive the client connection (its task runs on the test's runtime)
+            c.rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
+        }
+        stream.send_reset(h2::Reason::CANCEL);
+        drop(resp);
+        assert_eq!(c.get("/orders/bare").status, 200, "the connection goes on");
+        let until = Instant::now() + LIVE;
+        let m = loop {
+            let m = get(admin, "/metrics").text();
+            if m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n") {
+                break m;
+            }
+            assert!(Instant::now() < until, "the reset invocation was not counted:\n{m}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for line in [
+            "tollgate_function_errors_total{function=\"orders\"} 0\n",
+            "tollgate_function_timeouts_total{function=\"orders\"} 0\n",
+            "tollgate_function_duration_seconds_bucket{function=\"orders\",le=\"5\"} 2\n",
+        ] {
+            assert!(m.contains(line), "{line} missing in\n{m}");
+        }
+    }
+
+    // A reload keeps a function's numbers by name: invocations before and after add up; a
+    // function the new config drops is no longer shown.
+    fn function_metrics_survive_a_reload(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("reload-{d}"));
+        let text = gateway_text(d, &ep, &log);
+        let g = Gateway::from_toml(&text);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        assert_eq!(get_path(&g, "/gone").status, 502);
+        // the same functions but `gone` and its route, and one more route
+        let next = text.replace("[[route]]\nkey = \"GET /gone\"\nfunction = \"gone\"\n", "")
+            .replace("name = \"gone\"", "name = \"gone2\"")
+            + "\n[[route]]\nkey = \"GET /hello\"\nmock = { body = \"hi\" }\n";
+        g.write_config(&next);
+        g.reload().expect("reload applies");
+        assert_eq!(get_path(&g, "/hello").status, 200, "the new config serves");
+        assert_eq!(get_path(&g, "/orders/bare").status, 200);
+        let m = get(admin, "/metrics").text();
+        assert!(m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n"), "{m}");
+        assert!(m.contains("tollgate_function_invocations_total{function=\"gone2\"} 0\n"), "{m}");
+        assert!(!m.contains("function=\"gone\""), "{m}");
     }
 }

@@ -21,7 +21,6 @@
 //! reload), never on a worker.
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
@@ -444,40 +443,13 @@ pub fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// The uid and primary gid of user `name` from the password database (getpwnam_r(3): files,
+/// The uid and primary gid of user `name` (the sandbox's `getpwnam_r(3)` lookup: files,
 /// LDAP... as nsswitch.conf says); `Ok(None)` when there is no such user.
 pub fn lookup_user(name: &str) -> Result<Option<RunAs>, String> {
-    let c = CString::new(name).map_err(|_| "contains a NUL byte".to_string())?;
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids); it is only read
-        // after getpwnam_r filled it.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: `c` is a NUL-terminated string, `pwd` and `found` are valid for writes, and
-        // `buf` is valid for `buf.len()` bytes, which getpwnam_r(3) writes the strings into.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        match rc {
-            0 if found.is_null() => return Ok(None),
-            0 => {
-                return Ok(Some(RunAs {
-                    uid: pwd.pw_uid,
-                    gid: pwd.pw_gid,
-                }))
-            }
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            // "not found" is also reported as one of these by some NSS modules
-            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
-            e => return Err(std::io::Error::from_raw_os_error(e).to_string()),
-        }
+    match crate::functions::sandbox::lookup_user(name) {
+        Ok((uid, gid)) => Ok(Some(RunAs { uid, gid })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
 }
 

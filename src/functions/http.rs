@@ -224,6 +224,81 @@ fn reason(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    /// A server `Conn` on `rt` answering what it reads, driven by a std client.
+    fn conn_reads_chunked_bodies_and_answers_expect_continue(epoll: bool) {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let client = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            s.write_all(b"POST /a HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ntransfer-encoding: chunked\r\n\r\n")
+                .expect("head");
+            let mut got = [0u8; 25];
+            s.read_exact(&mut got).expect("100");
+            assert_eq!(&got, b"HTTP/1.1 100 Continue\r\n\r\n");
+            // the body, then a pipelined second request with a body over the limit
+            s.write_all(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\nPOST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 11\r\n\r\n")
+                .expect("rest");
+            let mut all = Vec::new();
+            let _ = s.read_to_end(&mut all);
+            String::from_utf8_lossy(&all).into_owned()
+        });
+        let serve = async move {
+            let l = monoio::net::TcpListener::from_std(listener).expect("listener");
+            let (tcp, _) = l.accept().await.expect("accept");
+            let mut c = Conn::new(tcp, 10);
+            let r = c
+                .read_request(Some(Duration::from_secs(10)))
+                .await
+                .expect("first");
+            assert_eq!(r.head.path_bytes(), b"/a");
+            assert_eq!(&r.body[..], b"abcde");
+            assert!(c.write(&Reply::json(200, r.body.clone())).await);
+            match c.read_request(Some(Duration::from_secs(10))).await {
+                Err(ReadError::Http(e)) => {
+                    assert_eq!(e, HttpError::BodyTooLarge);
+                    c.write(&Reply::for_error(e)).await;
+                }
+                other => panic!("expected 413, got {:?}", other.map(|r| r.body)),
+            }
+        };
+        if epoll {
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .expect("epoll")
+                .block_on(serve);
+        } else {
+            match monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .enable_timer()
+                .build()
+            {
+                Ok(mut rt) => rt.block_on(serve),
+                Err(_) => return,
+            }
+        }
+        let out = client.join().expect("client");
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(
+            out.contains("content-length: 5\r\n\r\nabcdeHTTP/1.1 413 Content Too Large\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("connection: close"), "{out}");
+    }
+
+    #[test]
+    fn conn_round_trip_epoll() {
+        conn_reads_chunked_bodies_and_answers_expect_continue(true);
+    }
+
+    #[test]
+    fn conn_round_trip_io_uring() {
+        conn_reads_chunked_bodies_and_answers_expect_continue(false);
+    }
 
     #[test]
     fn reply_encoding() {

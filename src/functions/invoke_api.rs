@@ -7,8 +7,8 @@
 //! percent-encoded as the SDKs send it), `X-Amz-Invocation-Type` `RequestResponse` (or absent)
 //! runs it, `DryRun` answers 204, `Event` (asynchronous) is refused with 400; `x-request-id`
 //! labels the invocation's log lines. Answers carry `x-amzn-RequestId` (a fresh UUID v4):
-//! 200 + payload (`X-Amz-Executed-Version: $LATEST`); 200 + `X-Amz-Function-Error: Unhandled`
-//! + `{errorMessage, errorType, ...}` for a function error, a crash (`Runtime.ExitError`), a
+//! 200 with the payload (`X-Amz-Executed-Version: $LATEST`); 200 with `X-Amz-Function-Error:
+//! Unhandled` and `{errorMessage, errorType, ...}` for a function error, a crash (`Runtime.ExitError`), a
 //! failed start (`Runtime.InitError`) or a timeout (`Sandbox.Timedout`); 429
 //! `TooManyRequestsException` (concurrency and queue full), 413
 //! `RequestEntityTooLargeException`, 404 `ResourceNotFoundException`, 400
@@ -27,9 +27,13 @@ use super::signal::{race, First};
 use super::INVOKE_PREFIX;
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::http::{HttpError, Method};
+use crate::runtime::CatchUnwind;
 
-/// How long a pooled connection may sit idle here before the service closes it.
-pub const INVOKE_IDLE: Duration = Duration::from_secs(300);
+/// How long a connection may sit idle here between requests: no limit. The workers' pools own
+/// the lifetime of their connections (they close idle ones after the pool's `idle_timeout`);
+/// if the service closed one instead, a request sent on it at that moment would fail, and an
+/// invocation (a POST) is never replayed. Only loopback clients reach this listener.
+pub const INVOKE_IDLE: Option<Duration> = None;
 /// Longest `x-request-id` kept as an invocation's log label.
 const MAX_LABEL: usize = 200;
 /// How long accept backs off after an error (e.g. out of file descriptors).
@@ -41,7 +45,7 @@ pub async fn serve(listener: monoio::net::TcpListener, svc: Rc<Service>) {
         match race(listener.accept(), svc.closed.wait()).await {
             First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
-                monoio::spawn(connection(conn, svc.clone()));
+                monoio::spawn(CatchUnwind(connection(conn, svc.clone())));
             }
             First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
             First::Right(()) => return,
@@ -53,7 +57,7 @@ async fn connection(mut conn: Conn, svc: Rc<Service>) {
     loop {
         // Dropping a read on close loses nothing: it waits for readiness and reads
         // synchronously, and the connection closes anyway.
-        let read = match race(conn.read_request(Some(INVOKE_IDLE)), svc.closed.wait()).await {
+        let read = match race(conn.read_request(INVOKE_IDLE), svc.closed.wait()).await {
             First::Left(r) => r,
             First::Right(()) => return,
         };
@@ -183,7 +187,12 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
                 .field("x-amzn-ErrorType", "TooManyRequestsException");
         }
         Err(Refusal::Draining) => {
-            return aws_error(503, "ServiceException", "The functions service is stopping", &id)
+            return aws_error(
+                503,
+                "ServiceException",
+                "The functions service is stopping",
+                &id,
+            )
         }
     };
     match rx.recv().await {
@@ -196,8 +205,7 @@ async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
             } else {
                 let msg = String::from_utf8_lossy(&body).into_owned();
                 Bytes::from(
-                    serde_json::json!({ "errorMessage": msg, "errorType": error_type })
-                        .to_string(),
+                    serde_json::json!({ "errorMessage": msg, "errorType": error_type }).to_string(),
                 )
             };
             unhandled(body, &request_id)
@@ -267,7 +275,10 @@ mod tests {
     #[test]
     fn function_names_from_paths() {
         let n = |p: &str| function_name(p.as_bytes());
-        assert_eq!(n("/2015-03-31/functions/hello/invocations").as_deref(), Some("hello"));
+        assert_eq!(
+            n("/2015-03-31/functions/hello/invocations").as_deref(),
+            Some("hello")
+        );
         assert_eq!(
             n("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Ahello/invocations")
                 .as_deref(),

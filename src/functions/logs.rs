@@ -119,7 +119,12 @@ mod tests {
     fn lines_across_chunks_crlf_and_the_last_line() {
         assert_eq!(
             split(&[b"one\ntw", b"o\r\n\nthr", b"ee"]),
-            vec![b"one".to_vec(), b"two".to_vec(), b"".to_vec(), b"three".to_vec()]
+            vec![
+                b"one".to_vec(),
+                b"two".to_vec(),
+                b"".to_vec(),
+                b"three".to_vec()
+            ]
         );
         assert!(split(&[b""]).is_empty());
     }

@@ -110,8 +110,7 @@ impl FunctionsHandle {
         let thread = std::thread::Builder::new()
             .name("tollgate-functions".into())
             .spawn(move || {
-                let mut rt = match crate::runtime::build_runtime(cfg.server.driver, RING_ENTRIES)
-                {
+                let mut rt = match crate::runtime::build_runtime(cfg.server.driver, RING_ENTRIES) {
                     Ok((rt, _)) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));

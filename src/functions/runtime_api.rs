@@ -23,6 +23,7 @@ use super::service::{Mailbox, Outcome, Service};
 use super::signal::{race, First};
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::http::Method;
+use crate::runtime::CatchUnwind;
 
 /// The Runtime API's path prefix.
 pub const PREFIX: &str = "/2018-06-01/runtime/";
@@ -40,7 +41,8 @@ pub async fn serve(
         match race(listener.accept(), mailbox.gone.wait()).await {
             First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
-                monoio::spawn(connection(conn, svc.clone(), sb, mailbox.clone()));
+                let task = connection(conn, svc.clone(), sb, mailbox.clone());
+                monoio::spawn(CatchUnwind(task));
             }
             First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
             First::Right(()) => {}
@@ -178,7 +180,10 @@ async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -
             svc.init_error(sb, &req.body);
             accepted()
         }
-        Call::NotFound => Reply::json(404, r#"{"errorMessage":"Not found","errorType":"NotFound"}"#),
+        Call::NotFound => Reply::json(
+            404,
+            r#"{"errorMessage":"Not found","errorType":"NotFound"}"#,
+        ),
         Call::WrongMethod => Reply::json(
             405,
             r#"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#,
@@ -192,13 +197,18 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = |m, p: &str| route(m, p.as_bytes());
+        fn r(m: Method, p: &str) -> Call<'_> {
+            route(m, p.as_bytes())
+        }
         assert_eq!(
             r(Method::Get, "/2018-06-01/runtime/invocation/next"),
             Call::Next
         );
         assert_eq!(
-            r(Method::Post, "/2018-06-01/runtime/invocation/abc-1/response"),
+            r(
+                Method::Post,
+                "/2018-06-01/runtime/invocation/abc-1/response"
+            ),
             Call::Response("abc-1")
         );
         assert_eq!(

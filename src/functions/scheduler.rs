@@ -495,7 +495,10 @@ impl Scheduler {
             self.slots.push(Slot {
                 id: sandbox,
                 generation: self.generation,
-                state: State::Starting { since: now, cold: true },
+                state: State::Starting {
+                    since: now,
+                    cold: true,
+                },
                 retire: false,
             });
             self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);

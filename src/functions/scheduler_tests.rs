@@ -136,7 +136,11 @@ fn concurrency_is_never_exceeded_and_the_queue_is_fifo() {
         dispatches(&r.take()),
         vec![(1, spawned[0]), (2, spawned[1])]
     );
-    assert_eq!(r.arrive(7), Admission::Throttled, "2 busy + 3 queued is full");
+    assert_eq!(
+        r.arrive(7),
+        Admission::Throttled,
+        "2 busy + 3 queued is full"
+    );
     let mut order = Vec::new();
     for _ in 0..3 {
         // whichever finishes, the oldest waiting goes next
@@ -189,7 +193,10 @@ fn a_hung_invocation_is_killed_and_answered_at_its_deadline() {
     assert!(!r.finish(1, 1));
     assert_eq!(r.stat().2, 1);
     assert_eq!(r.arrive(2), Admission::Queued);
-    assert!(r.take().is_empty(), "no spawn while the killed one is alive");
+    assert!(
+        r.take().is_empty(),
+        "no spawn while the killed one is alive"
+    );
     r.s.exited(1, r.now, &mut r.out);
     assert_eq!(r.spawn_ok(), vec![2], "replacement once reaped");
 }
@@ -258,7 +265,11 @@ fn init_timeout_retries_once_then_fails() {
     assert_eq!(r.take(), vec![Action::Kill { sandbox: 1 }]);
     r.s.exited(1, r.now, &mut r.out);
     let again = r.spawn_ok();
-    assert_eq!(again, vec![2], "the waiting invocation gets a second process");
+    assert_eq!(
+        again,
+        vec![2],
+        "the waiting invocation gets a second process"
+    );
     r.take();
     r.at(900);
     r.s.init_failed(2, "boom".into(), r.now, &mut r.out);
@@ -306,7 +317,11 @@ fn idle_processes_stop_scale_to_zero() {
     assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
     r.at(7100);
     r.tick();
-    assert_eq!(r.take(), vec![Action::Kill { sandbox: 1 }], "after STOP_GRACE");
+    assert_eq!(
+        r.take(),
+        vec![Action::Kill { sandbox: 1 }],
+        "after STOP_GRACE"
+    );
     r.s.exited(1, r.now, &mut r.out);
     assert_eq!(r.stat(), (0, 0, 0, 1));
     r.arrive(2);
@@ -329,7 +344,10 @@ fn reload_generation_retires_old_processes_after_their_call() {
     assert!(r.s.running(1).is_some());
     // new invocations never go to the old process
     assert_eq!(r.arrive(3), Admission::Queued);
-    assert!(r.take().is_empty(), "both slots still taken by live processes");
+    assert!(
+        r.take().is_empty(),
+        "both slots still taken by live processes"
+    );
     r.s.exited(2, r.now, &mut r.out);
     assert_eq!(
         r.take(),

@@ -126,9 +126,13 @@ struct Proc {
 enum Mode {
     Serving,
     /// Stop taking invocations; stop the processes once none is in flight or at `until`.
-    Draining { until: Instant },
+    Draining {
+        until: Instant,
+    },
     /// Processes told to stop; the thread ends once all are reaped (or at `until`).
-    Stopping { until: Instant },
+    Stopping {
+        until: Instant,
+    },
 }
 
 struct State {

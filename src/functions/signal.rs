@@ -206,11 +206,7 @@ mod tests {
                     monoio::time::sleep(Duration::from_millis(5)).await;
                     w2.wake();
                 });
-                let r = race(
-                    w.wait(),
-                    monoio::time::sleep(Duration::from_secs(5)),
-                )
-                .await;
+                let r = race(w.wait(), monoio::time::sleep(Duration::from_secs(5))).await;
                 assert!(matches!(r, First::Left(())));
                 let r = race(w.wait(), async {}).await;
                 assert!(matches!(r, First::Right(())), "no wake pending");

@@ -385,3 +385,71 @@ impl<S: Session> BodySource for Waiting<'_, S> {
         self.0.client_gone().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::functions::DEFAULT_CONCURRENCY;
+    use crate::config::{LocalFunction, PayloadFormat, RemoteFunction};
+
+    fn function(kind: FunctionKind) -> FunctionConfig {
+        FunctionConfig {
+            name: "f".into(),
+            timeout: Duration::from_millis(3_000),
+            kind,
+        }
+    }
+
+    fn route(timeout: Option<Duration>) -> LambdaRoute {
+        LambdaRoute {
+            function: 0,
+            payload: PayloadFormat::V2,
+            body: crate::config::BodyPolicy::default(),
+            timeout,
+        }
+    }
+
+    /// The gateway waits for the service to answer first: a remote function's timeout plus the
+    /// margin, a local one's queue wait and run plus its init allowance and the margin; a
+    /// route's `timeout_ms` replaces either.
+    #[test]
+    fn the_wait_outlasts_the_services_own_deadline() {
+        let remote = function(FunctionKind::Remote(RemoteFunction {
+            arn: "arn:aws:lambda:eu-west-1:123456789012:function:f".into(),
+            region: "eu-west-1".into(),
+            account: "123456789012".into(),
+            function_path: "f".into(),
+            upstream: 0,
+            host: "h".into(),
+            credentials: None,
+        }));
+        let local = function(FunctionKind::Local(LocalFunction {
+            command: vec!["true".into()],
+            cwd: "/".into(),
+            env: vec![],
+            handler: "h".into(),
+            concurrency: DEFAULT_CONCURRENCY,
+            idle: Duration::from_secs(1),
+            queue: 1,
+            memory_mb: 128,
+            user: None,
+        }));
+        assert_eq!(
+            invocation_timeout(&route(None), &remote),
+            Duration::from_millis(4_000)
+        );
+        assert_eq!(
+            invocation_timeout(&route(None), &local),
+            Duration::from_millis(17_000)
+        );
+        let bounded = route(Some(Duration::from_millis(250)));
+        assert_eq!(
+            invocation_timeout(&bounded, &remote),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            invocation_timeout(&bounded, &local),
+            Duration::from_millis(250)
+        );
+    }
+}

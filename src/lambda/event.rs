@@ -4,7 +4,7 @@
 //!
 //! Owns reading a request once into [`Request`] (fields grouped by lower-cased name, cookies,
 //! query parameters and path parameters decoded, the body as text or base64, the request
-//! context's values) and serialising it in either shape. Leaves out reading the body and
+//! context's values) and serialising it as 2.0 (1.0's shapes are in `event_v1.rs`). Leaves out reading the body and
 //! matching the route (the caller hands both in through [`EventInput`]).
 //!
 //! Rules, per field (AWS's where AWS documents or shows them, tollgate's choice otherwise):
@@ -82,28 +82,28 @@ pub fn is_text_like(ct: &[u8]) -> bool {
 type Grouped<'a> = Vec<(String, Vec<Cow<'a, str>>)>;
 
 /// The request, read once, as both formats need it.
-struct Request<'a> {
-    headers: Grouped<'a>,
+pub(super) struct Request<'a> {
+    pub(super) headers: Grouped<'a>,
     /// 2.0's `cookies`; empty when `cookie` fields stay among the headers (1.0).
-    cookies: Vec<Cow<'a, str>>,
-    query: Vec<(String, Vec<String>)>,
-    path_params: Vec<(&'a str, String)>,
-    raw_path: Cow<'a, str>,
-    raw_query: Cow<'a, str>,
-    method: Cow<'a, str>,
-    domain_name: String,
-    protocol: &'static str,
-    source_ip: String,
-    user_agent: String,
-    request_id: Cow<'a, str>,
-    time: String,
-    time_epoch: u64,
-    body: Option<Cow<'a, str>>,
-    base64: bool,
+    pub(super) cookies: Vec<Cow<'a, str>>,
+    pub(super) query: Vec<(String, Vec<String>)>,
+    pub(super) path_params: Vec<(&'a str, String)>,
+    pub(super) raw_path: Cow<'a, str>,
+    pub(super) raw_query: Cow<'a, str>,
+    pub(super) method: Cow<'a, str>,
+    pub(super) domain_name: String,
+    pub(super) protocol: &'static str,
+    pub(super) source_ip: String,
+    pub(super) user_agent: String,
+    pub(super) request_id: Cow<'a, str>,
+    pub(super) time: String,
+    pub(super) time_epoch: u64,
+    pub(super) body: Option<Cow<'a, str>>,
+    pub(super) base64: bool,
 }
 
 impl<'a> Request<'a> {
-    fn read(input: &EventInput<'a>, split_cookies: bool) -> Request<'a> {
+    pub(super) fn read(input: &EventInput<'a>, split_cookies: bool) -> Request<'a> {
         let head = input.head;
         let facts = input.facts;
         let mut headers: Grouped<'a> = Vec::new();
@@ -214,7 +214,7 @@ impl<'a> Request<'a> {
     }
 
     /// `domainPrefix`: the first label of `domainName`, or all of it without a dot.
-    fn domain_prefix(&self) -> &str {
+    pub(super) fn domain_prefix(&self) -> &str {
         self.domain_name
             .split('.')
             .next()
@@ -319,7 +319,7 @@ fn parse_query(raw: &[u8]) -> Vec<(String, Vec<String>)> {
 }
 
 /// A JSON object from pairs (names unique by construction).
-struct Map<'x, K, V>(&'x [(K, V)]);
+pub(super) struct Map<'x, K, V>(pub(super) &'x [(K, V)]);
 
 impl<K: AsRef<str>, V: Serialize> Serialize for Map<'_, K, V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -332,13 +332,13 @@ impl<K: AsRef<str>, V: Serialize> Serialize for Map<'_, K, V> {
 }
 
 /// `Some(Map)` unless there are no pairs.
-fn map_or_none<K, V>(pairs: &[(K, V)]) -> Option<Map<'_, K, V>> {
+pub(super) fn map_or_none<K, V>(pairs: &[(K, V)]) -> Option<Map<'_, K, V>> {
     (!pairs.is_empty()).then_some(Map(pairs))
 }
 
 /// `clientCert` as API Gateway shows it (`clientCertPem` omitted: see the module docs).
 #[derive(serde::Serialize)]
-struct CertJson<'a> {
+pub(super) struct CertJson<'a> {
     #[serde(rename = "subjectDN")]
     subject_dn: &'a str,
     #[serde(rename = "issuerDN")]
@@ -355,7 +355,7 @@ struct Validity<'a> {
     not_after: &'a str,
 }
 
-fn client_cert<'a>(input: &EventInput<'a>) -> Option<CertJson<'a>> {
+pub(super) fn client_cert<'a>(input: &EventInput<'a>) -> Option<CertJson<'a>> {
     let c = input.facts.tls.as_ref()?.client_cert.as_ref()?;
     Some(CertJson {
         subject_dn: &c.subject_dn,
@@ -470,153 +470,6 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
             time: &r.time,
             time_epoch: r.time_epoch,
         },
-        body: r.body.as_deref(),
-        is_base64_encoded: r.base64,
-    };
-    serde_json::to_vec(&event).unwrap_or_default()
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventV1<'x> {
-    version: &'static str,
-    resource: &'x str,
-    path: &'x str,
-    http_method: &'x str,
-    headers: Option<Map<'x, &'x str, &'x str>>,
-    multi_value_headers: Option<Map<'x, &'x str, &'x [Cow<'x, str>]>>,
-    query_string_parameters: Option<Map<'x, &'x str, &'x str>>,
-    multi_value_query_string_parameters: Option<Map<'x, String, Vec<String>>>,
-    request_context: ContextV1<'x>,
-    path_parameters: Option<Map<'x, &'x str, &'x str>>,
-    stage_variables: Option<Map<'x, &'x str, &'x str>>,
-    body: Option<&'x str>,
-    is_base64_encoded: bool,
-}
-
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ContextV1<'x> {
-    account_id: &'x str,
-    api_id: &'x str,
-    authorizer: AuthorizerV1,
-    domain_name: &'x str,
-    domain_prefix: &'x str,
-    extended_request_id: &'x str,
-    http_method: &'x str,
-    identity: Identity<'x>,
-    path: &'x str,
-    protocol: &'x str,
-    request_id: &'x str,
-    request_time: &'x str,
-    request_time_epoch: u64,
-    resource_id: Option<&'x str>,
-    resource_path: &'x str,
-    stage: &'x str,
-}
-
-/// No authorizer ran: both `null`, as AWS shows it.
-#[derive(serde::Serialize)]
-struct AuthorizerV1 {
-    claims: Option<()>,
-    scopes: Option<()>,
-}
-
-/// The caller's identity: only `sourceIp`, `userAgent` (and a client certificate) are known
-/// without IAM or Cognito; the rest is `null`, as AWS shows it.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Identity<'x> {
-    access_key: Option<&'x str>,
-    account_id: Option<&'x str>,
-    caller: Option<&'x str>,
-    cognito_authentication_provider: Option<&'x str>,
-    cognito_authentication_type: Option<&'x str>,
-    cognito_identity_id: Option<&'x str>,
-    cognito_identity_pool_id: Option<&'x str>,
-    principal_org_id: Option<&'x str>,
-    source_ip: &'x str,
-    user: Option<&'x str>,
-    user_agent: &'x str,
-    user_arn: Option<&'x str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_cert: Option<CertJson<'x>>,
-}
-
-/// Payload format 1.0.
-pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
-    let r = Request::read(input, false);
-    let last: Vec<(&str, &str)> = r
-        .headers
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_ref())))
-        .collect();
-    let multi: Vec<(&str, &[Cow<'_, str>])> = r
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_slice()))
-        .collect();
-    let query_last: Vec<(&str, &str)> = r
-        .query
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_str())))
-        .collect();
-    let params: Vec<(&str, &str)> = r
-        .path_params
-        .iter()
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect();
-    // `ANY /hello/{proxy+}` → `/hello/{proxy+}`; `$default` stays itself
-    let resource = input
-        .route_key
-        .split_once(' ')
-        .map_or(input.route_key, |(_, path)| path);
-    let event = EventV1 {
-        version: "1.0",
-        resource,
-        path: &r.raw_path,
-        http_method: &r.method,
-        headers: map_or_none(&last),
-        multi_value_headers: map_or_none(&multi),
-        query_string_parameters: map_or_none(&query_last),
-        multi_value_query_string_parameters: map_or_none(&r.query),
-        request_context: ContextV1 {
-            account_id: input.account_id,
-            api_id: input.api_id,
-            authorizer: AuthorizerV1 {
-                claims: None,
-                scopes: None,
-            },
-            domain_name: &r.domain_name,
-            domain_prefix: r.domain_prefix(),
-            extended_request_id: &r.request_id,
-            http_method: &r.method,
-            identity: Identity {
-                access_key: None,
-                account_id: None,
-                caller: None,
-                cognito_authentication_provider: None,
-                cognito_authentication_type: None,
-                cognito_identity_id: None,
-                cognito_identity_pool_id: None,
-                principal_org_id: None,
-                source_ip: &r.source_ip,
-                user: None,
-                user_agent: &r.user_agent,
-                user_arn: None,
-                client_cert: client_cert(input),
-            },
-            path: &r.raw_path,
-            protocol: r.protocol,
-            request_id: &r.request_id,
-            request_time: &r.time,
-            request_time_epoch: r.time_epoch,
-            resource_id: None,
-            resource_path: resource,
-            stage: input.stage,
-        },
-        path_parameters: map_or_none(&params),
-        stage_variables: map_or_none(input.stage_variables),
         body: r.body.as_deref(),
         is_base64_encoded: r.base64,
     };

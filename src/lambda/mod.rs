@@ -2,7 +2,7 @@
 //!
 //! Owns three pure translations over bytes and structs, shared by local and remote functions
 //! (one code path in the worker: build event → Invoke API call → classify → reply):
-//! - [`event`] (in `event.rs`): a request (its parsed head, the whole decoded body, the route's
+//! - [`event`] (in `event.rs`, 1.0's shapes in `event_v1.rs`): a request (its parsed head, the whole decoded body, the route's
 //!   path parameters, the connection's facts, the arrival time) → the event JSON of payload
 //!   format 2.0 (HTTP APIs) or 1.0 (REST API proxy format), field for field as AWS documents
 //!   them.
@@ -23,6 +23,7 @@ use crate::facts::ConnFacts;
 use crate::http::RequestHead;
 
 mod event;
+mod event_v1;
 mod invoke;
 mod reply;
 
@@ -62,7 +63,7 @@ pub struct EventInput<'a> {
 pub fn event(format: PayloadFormat, input: &EventInput<'_>) -> Vec<u8> {
     match format {
         PayloadFormat::V2 => event::v2(input),
-        PayloadFormat::V1 => event::v1(input),
+        PayloadFormat::V1 => event_v1::v1(input),
     }
 }
 

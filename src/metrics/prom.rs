@@ -64,16 +64,6 @@ pub fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn histogram(
-    out: &mut String,
-    name: &str,
-    route: &str,
-    h: &hdrhistogram::Histogram<u64>,
-    sum_us: u64,
-) {
-    labelled_histogram(out, name, ("route", route), h, sum_us)
-}
-
 /// A histogram's `_bucket` (cumulative, ending in `+Inf`), `_sum` and `_count` lines for one
 /// `label = value` (the value already escaped).
 fn labelled_histogram(
@@ -195,10 +185,10 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     );
     for (i, r) in routes.iter().enumerate() {
         let route = escape(&route_label(cx, i));
-        histogram(
+        labelled_histogram(
             &mut out,
             "tollgate_request_duration_seconds",
-            &route,
+            ("route", &route),
             &r.latency,
             r.latency_sum_us,
         );
@@ -211,10 +201,10 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
     );
     for (i, r) in routes.iter().enumerate() {
         let route = escape(&route_label(cx, i));
-        histogram(
+        labelled_histogram(
             &mut out,
             "tollgate_integration_duration_seconds",
-            &route,
+            ("route", &route),
             &r.integration,
             r.integration_sum_us,
         );

@@ -31,7 +31,6 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-
 use crate::accesslog::{LogSink, WorkerLog};
 use crate::config::Config;
 use crate::functions::FunctionsHandle;
@@ -308,9 +307,7 @@ pub fn start_with(
     let health = Arc::new(HealthBoard::new(&config));
     // the local functions service runs before the workers, which reach it over loopback
     // (its address goes into each worker's setup); a service that cannot start is fatal
-    let functions = FunctionsHandle::start(&config).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot start the functions service: {e}"))
-    })?;
+    let functions = FunctionsHandle::start(&config)?;
     let functions_addr = functions.addr();
     let functions_stats = functions.stats();
     let mut functions = Some(functions);

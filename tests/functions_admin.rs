@@ -1,0 +1,172 @@
+//! The functions service as the server wires it, end to end through the admin listener's
+//! Invoke API relay (`POST /2015-03-31/functions/NAME/invocations`, what `aws lambda invoke
+//! --endpoint-url` sends): a real process (a standard-library Python runtime client,
+//! tests/fixtures/functions_admin/runtime.py) started by the service the server starts before
+//! its workers; function errors, unknown functions, the admin's host rules, body framing and
+//! limits; reloads adding and removing functions; and the service stopping with the server.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Client, Gateway, Response};
+
+/// The Python interpreter itself (not a pyenv shim, which needs more of the environment than
+/// a function gets).
+fn python() -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success(), "python3 -c failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions_admin")
+}
+
+/// A `[[function]]` running the fixture runtime.
+fn function(name: &str) -> String {
+    format!(
+        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"runtime.py\", \"app.handler\"]\n\
+         cwd = \"{}\"\nenv = {{ TABLE = \"pets\" }}\ntimeout_ms = 5000\nconcurrency = 2\n",
+        python(),
+        fixture_dir().display()
+    )
+}
+
+fn config(driver: &str, functions: &[&str]) -> String {
+    let mut text = common::server_toml(driver, 1, "");
+    text.push_str("[admin]\nlisten = \"127.0.0.1:0\"\n");
+    for f in functions {
+        text.push_str(&function(f));
+    }
+    text.push_str("[[route]]\nkey = \"GET /m\"\nmock = {}\n");
+    text
+}
+
+fn invoke_raw(admin: SocketAddr, host: &str, name: &str, body: &str) -> Response {
+    let raw = format!(
+        "POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: {host}\r\n\
+         X-Amz-Invocation-Type: RequestResponse\r\nX-Amz-Log-Type: Tail\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=x/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    common::roundtrip(admin, raw.as_bytes())
+}
+
+fn invoke(admin: SocketAddr, name: &str, body: &str) -> Response {
+    invoke_raw(admin, "localhost", name, body)
+}
+
+fn json(r: &Response) -> serde_json::Value {
+    serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
+}
+
+both_drivers! {
+    fn the_admin_listener_invokes_local_functions(d) {
+        let gw = Gateway::from_toml(&config(d, &["echo"]));
+        let admin = gw.handle().admin_addr().expect("admin listener");
+        let r = invoke(admin, "echo", r#"{"a":1}"#);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = json(&r);
+        assert_eq!(v["echo"], serde_json::json!({"a": 1}));
+        assert_eq!(v["handler"], "app.handler");
+        assert_eq!(v["table"], "pets");
+        assert_eq!(v["function"], "echo");
+        assert!(r.header("x-amzn-RequestId").is_some_and(|id| id.len() >= 32), "{}", r.head);
+        assert!(r.header("X-Amz-Function-Error").is_none(), "{}", r.head);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        // warm: the same process answers again, on a kept-alive admin connection too
+        let mut c = Client::new(admin);
+        for i in 0..3 {
+            let body = format!("{{\"n\":{i}}}");
+            c.send(
+                format!(
+                    "POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                     Content-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let r = c.read(false).expect("an answer");
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(json(&r)["echo"]["n"], i);
+        }
+        // an error the function reports: 200 with X-Amz-Function-Error, as the Invoke API
+        let r = invoke(admin, "echo", r#"{"fail":true}"#);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("X-Amz-Function-Error"), Some("Unhandled"), "{}", r.head);
+        assert!(r.text().contains("asked to fail"), "{}", r.text());
+        // the function by its ARN, percent-encoded as the SDKs send it
+        let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aecho";
+        let r = invoke(admin, arn, "{}");
+        assert_eq!(r.status, 200, "{}", r.text());
+        gw.stop();
+    }
+
+    fn unknown_functions_and_bad_requests_are_refused(d) {
+        let gw = Gateway::from_toml(&config(d, &["echo"]));
+        let admin = gw.handle().admin_addr().expect("admin listener");
+        let r = invoke(admin, "nope", "{}");
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("ResourceNotFoundException"));
+        assert_eq!(
+            json(&r),
+            serde_json::json!({"Type": "User", "message": "Function not found: nope"})
+        );
+        // the admin listener's host rule holds for invocations too
+        let r = invoke_raw(admin, "evil.example", "echo", "{}");
+        assert_eq!(r.status, 403, "{}", r.text());
+        let r = common::roundtrip(
+            admin,
+            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: localhost\r\n\
+              Origin: http://evil.example\r\nContent-Length: 2\r\n\r\n{}",
+        );
+        assert_eq!(r.status, 403, "{}", r.text());
+        // the body's length must be known (no chunked bodies), and within the payload limit
+        let r = common::roundtrip(
+            admin,
+            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: localhost\r\n\
+              Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+        );
+        assert_eq!(r.status, 411, "{}", r.text());
+        let r = common::roundtrip(
+            admin,
+            b"POST /2015-03-31/functions/echo/invocations HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Length: 6291457\r\n\r\n",
+        );
+        assert_eq!(r.status, 413, "{}", r.text());
+        assert_eq!(r.header("x-amzn-ErrorType"), Some("RequestEntityTooLargeException"));
+        let r = common::get(admin, "/2015-03-31/functions/echo/invocations");
+        assert_eq!(r.status, 405, "{}", r.text());
+        gw.stop();
+    }
+
+    fn reloads_add_and_remove_functions(d) {
+        let gw = Gateway::from_toml(&config(d, &["echo"]));
+        let admin = gw.handle().admin_addr().expect("admin listener");
+        assert_eq!(invoke(admin, "echo", "{}").status, 200);
+        assert_eq!(invoke(admin, "later", "{}").status, 404);
+        gw.write_config(&config(d, &["later"]));
+        gw.reload().expect("reload applies");
+        // the service takes the new config on its next tick
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            let r = invoke(admin, "later", "{}");
+            if r.status == 200 || std::time::Instant::now() >= deadline {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(json(&r)["function"], "later");
+        let r = invoke(admin, "echo", "{}");
+        assert_eq!(r.status, 404, "{}", r.text());
+        gw.stop();
+    }
+}
