@@ -5,6 +5,10 @@
 //! its workers; function errors, unknown functions, the admin's host rules, body framing and
 //! limits; reloads adding and removing functions; and the service stopping with the server.
 
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;
