@@ -528,6 +528,68 @@ both_drivers! {
         stop_and_check(g, &[&rec]);
     }
 
+    // The tollgate binary: function output reaches its log (stderr) with the function's name
+    // and the gateway's request id, the cold start is logged, and SIGTERM stops the processes.
+    fn the_binary_logs_function_output_and_stops_functions_on_sigterm(d) {
+        let rec = Record::new(&format!("binary-{d}"));
+        let text = server_toml(d, 1, "") + &Func::new("shape", "shape").toml(&rec)
+            + &route("GET /s/{proxy+}", "shape", "2.0");
+        let config = rec.path("tollgate.toml");
+        std::fs::write(&config, text).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .arg("-c")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tollgate starts");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if line.contains("listening on ") {
+                    let _ = tx.send(line.clone());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let startup = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a startup line");
+        let addr: std::net::SocketAddr = startup
+            .rsplit("listening on ")
+            .next()
+            .and_then(|s| s.trim().split(", ").next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected startup line: {startup}"));
+
+        let r = roundtrip(addr, b"GET /s/log HTTP/1.1\r\nHost: api.example\r\nx-request-id: bin-log-1\r\n\r\n");
+        assert_eq!(r.status, 200, "{r:?}");
+        let has = |needle: &str| lines.lock().unwrap().iter().any(|l| l.contains(needle));
+        eventually("the function's stdout in tollgate's log", || has("tollgate: function shape [bin-log-1] stdout: to stdout from "));
+        eventually("the function's stderr in tollgate's log", || has("tollgate: function shape [bin-log-1] stderr: to stderr from "));
+        let pid = {
+            let r = roundtrip(addr, b"GET /s/pid HTTP/1.1\r\nHost: api.example\r\n\r\n");
+            json_body(&r)["pid"].as_u64().unwrap() as u32
+        };
+        assert!(has(&format!("tollgate: function shape cold start (pid {pid}) ready in ")), "{:?}", lines.lock().unwrap());
+
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let mut status = None;
+        eventually("tollgate exits on SIGTERM", || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        assert_eq!(status.unwrap().code(), Some(0), "{:?}", lines.lock().unwrap());
+        reader.join().unwrap();
+        assert_gone(&rec.pids());
+        assert_eq!(rec.pids(), [pid]);
+    }
+
     // A function built with AWS's Rust runtime client (`lambda_runtime`) runs behind tollgate
     // unchanged: a 2.0 event in, its structured response out.
     fn a_rust_lambda_runtime_function(d) {
