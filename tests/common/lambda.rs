@@ -170,7 +170,7 @@ impl<'a> Func<'a> {
             format!(", {}", self.env)
         };
         format!(
-            "[[function]]\nname = \"{}\"\ncommand = [\"{}\", \"-m\", \"awslambdaric\", \"{handler}\"]\ncwd = \"{}\"\nenv = {{ PYTHONUSERBASE = \"{}\", RECORD_DIR = \"{}\"{extra} }}\ntimeout_ms = {}\nconcurrency = {}\nqueue = {}\nidle_ms = {}\n\n",
+            "[[function]]\nname = \"{}\"\ncommand = [\"{}\", \"-m\", \"awslambdaric\", \"{handler}\"]\ncwd = \"{}\"\nenv = {{ PYTHONDONTWRITEBYTECODE = \"1\", PYTHONUSERBASE = \"{}\", RECORD_DIR = \"{}\"{extra} }}\ntimeout_ms = {}\nconcurrency = {}\nqueue = {}\nidle_ms = {}\n\n",
             self.name,
             py.exe,
             handlers_dir().display(),
