@@ -1,12 +1,10 @@
 //! The functions service as the server wires it, end to end through the admin listener's
 //! Invoke API relay (`POST /2015-03-31/functions/NAME/invocations`, what `aws lambda invoke
-//! --endpoint-url` sends): a real process (a standard-library Python runtime client,
-//! tests/fixtures/functions_admin/runtime.py) started by the service the server starts before
+//! --endpoint-url` sends): a real process (the standard-library Python runtime client of the
+//! service's tests, tests/fixtures/lambda/fake_runtime.py) started by the service the server starts before
 //! its workers; function errors, unknown functions, the admin's host rules, body framing and
 //! limits; reloads adding and removing functions; and the service stopping with the server.
 
-// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
-// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -29,13 +27,13 @@ fn python() -> String {
 }
 
 fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/functions_admin")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda")
 }
 
 /// A `[[function]]` running the fixture runtime.
 fn function(name: &str) -> String {
     format!(
-        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"runtime.py\", \"app.handler\"]\n\
+        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"fake_runtime.py\", \"app.handler\"]\n\
          cwd = \"{}\"\nenv = {{ TABLE = \"pets\" }}\ntimeout_ms = 5000\nconcurrency = 2\n",
         python(),
         fixture_dir().display()
@@ -75,13 +73,15 @@ both_drivers! {
     fn the_admin_listener_invokes_local_functions(d) {
         let gw = Gateway::from_toml(&config(d, &["echo"]));
         let admin = gw.handle().admin_addr().expect("admin listener");
-        let r = invoke(admin, "echo", r#"{"a":1}"#);
+        let names = r#"{"op":"env","names":["_HANDLER","TABLE","AWS_LAMBDA_FUNCTION_NAME"]}"#;
+        let r = invoke(admin, "echo", names);
         assert_eq!(r.status, 200, "{}", r.text());
         let v = json(&r);
-        assert_eq!(v["echo"], serde_json::json!({"a": 1}));
-        assert_eq!(v["handler"], "app.handler");
-        assert_eq!(v["table"], "pets");
-        assert_eq!(v["function"], "echo");
+        assert_eq!(v["event"]["op"], "env");
+        assert_eq!(v["env"]["_HANDLER"], "app.handler");
+        assert_eq!(v["env"]["TABLE"], "pets");
+        assert_eq!(v["env"]["AWS_LAMBDA_FUNCTION_NAME"], "echo");
+        let pid = v["pid"].clone();
         assert!(r.header("x-amzn-RequestId").is_some_and(|id| id.len() >= 32), "{}", r.head);
         assert!(r.header("X-Amz-Function-Error").is_none(), "{}", r.head);
         assert_eq!(r.header("content-type"), Some("application/json"));
@@ -99,13 +99,15 @@ both_drivers! {
             );
             let r = c.read(false).expect("an answer");
             assert_eq!(r.status, 200, "{}", r.text());
-            assert_eq!(json(&r)["echo"]["n"], i);
+            let v = json(&r);
+            assert_eq!(v["event"]["n"], i);
+            assert_eq!(v["pid"], pid, "the warm process answers");
         }
         // an error the function reports: 200 with X-Amz-Function-Error, as the Invoke API
-        let r = invoke(admin, "echo", r#"{"fail":true}"#);
+        let r = invoke(admin, "echo", r#"{"op":"raise"}"#);
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.header("X-Amz-Function-Error"), Some("Unhandled"), "{}", r.head);
-        assert!(r.text().contains("asked to fail"), "{}", r.text());
+        assert!(r.text().contains("boom on purpose"), "{}", r.text());
         // the function by its ARN, percent-encoded as the SDKs send it
         let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Aecho";
         let r = invoke(admin, arn, "{}");
@@ -168,7 +170,9 @@ both_drivers! {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(json(&r)["function"], "later");
+        let v = json(&r);
+        let arn = v["fields"]["Lambda-Runtime-Invoked-Function-Arn"].as_str();
+        assert!(arn.is_some_and(|a| a.ends_with(":function:later")), "{v}");
         let r = invoke(admin, "echo", "{}");
         assert_eq!(r.status, 404, "{}", r.text());
         gw.stop();

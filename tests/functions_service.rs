@@ -501,6 +501,23 @@ both_drivers! {
         assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
     }
 
+    fn stop_past_its_grace_answers_503_and_kills(d) {
+        let mut svc = Svc::start(d, &Fx { timeout_ms: 60_000, ..Fx::default() });
+        let addr = svc.addr();
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":60000}"#));
+        eventually("running", || svc.stats().1 == 1);
+        let pids = svc.pids();
+        let t = Instant::now();
+        svc.handle.take().unwrap().stop(Duration::from_millis(200));
+        assert!(t.elapsed() < Duration::from_secs(10), "the stop is bounded");
+        let a = slow.join().unwrap();
+        assert_eq!(a.status, 503);
+        assert_eq!(a.field("x-amzn-ErrorType"), Some("ServiceException"));
+        for p in pids {
+            assert!(!pid_alive(p), "process {p} outlived the stop");
+        }
+    }
+
     fn invoke_api_errors(d) {
         let svc = Svc::start(d, &Fx::default());
         let a = invoke(svc.addr(), "nope", "{}");

@@ -405,7 +405,8 @@ both_drivers! {
     }
 
     // A request body over Lambda's 6 MB payload limit is refused with 413 at its head, the
-    // function is not invoked, and the connection is closed (its body was not read).
+    // function is not invoked, and the connection is closed (its body was not read); an event
+    // over the limit (a binary body, base64 in the event) is refused too.
     fn a_body_over_the_payload_limit_is_413(d) {
         let ep = endpoint();
         let log = log_path(&format!("large-{d}"));
@@ -420,6 +421,20 @@ both_drivers! {
         assert_eq!(r.header("connection"), Some("close"));
         assert!(c.is_closed(), "the unread body leaves the connection unusable");
         assert!(ep.requests().is_empty(), "the function was not invoked");
+        // a binary body under the limit whose event (base64: 4/3 of it) is over it: 413 too,
+        // after reading the body whole, so the connection goes on
+        let mut c = Client::new(g.addr);
+        let big = vec![0xCD_u8; 5 * 1024 * 1024];
+        c.send(format!("POST /orders/ok HTTP/1.1\r\nHost: api.example\r\ncontent-type: application/octet-stream\r\nx-request-id: big-event\r\ncontent-length: {}\r\n\r\n", big.len()).as_bytes());
+        c.send(&big);
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 413);
+        assert_eq!(r.text(), r#"{"message":"Request Entity Too Large"}"#);
+        c.send(b"GET /orders/bare HTTP/1.1\r\nHost: api.example\r\n\r\n");
+        assert_eq!(c.read(false).expect("keep-alive after the 413").status, 200);
+        let line = log_line(&log, "big-event");
+        assert!(field(&line, "errorMessage").ends_with(" bytes over Lambda's payload limit\""), "{line}");
+        assert_eq!(ep.requests().len(), 1, "only the bare request reached the endpoint");
         // a body at the limit's side that fits is invoked (base64 in the event)
         let body = vec![0xAB_u8; 1024 * 1024];
         let mut c = Client::new(g.addr);
@@ -427,11 +442,11 @@ both_drivers! {
         c.send(&body);
         assert_eq!(c.read(false).expect("a response").status, 201);
         let reqs = ep.requests();
-        assert_eq!(reqs.len(), 1);
-        let ev: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        assert_eq!(reqs.len(), 2);
+        let ev: Value = serde_json::from_slice(&reqs[1].body).unwrap();
         assert_eq!(ev["isBase64Encoded"], true);
         assert_eq!(ev["body"].as_str().unwrap().len(), 4 * body.len().div_ceil(3));
-        assert_eq!(verify(&reqs[0]), Ok(AKID.to_string()));
+        assert_eq!(verify(&reqs[1]), Ok(AKID.to_string()));
     }
 
     // An HTTP/2 client gets the same response as an HTTP/1.1 one, and the event says HTTP/2.

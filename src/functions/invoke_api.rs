@@ -69,7 +69,7 @@ async fn connection(mut conn: Conn, svc: Rc<Service>) {
                     413,
                     "RequestEntityTooLargeException",
                     &format!("Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation"),
-                    &super::service::uuid_v4(),
+                    &super::ids::uuid_v4(),
                 );
                 conn.write(&Reply { close: true, ..r }).await;
                 return;
@@ -128,7 +128,7 @@ fn percent_decode(raw: &[u8]) -> Option<String> {
 /// The answer to one Invoke API request.
 async fn answer(req: &Request, svc: &Rc<Service>) -> Reply {
     let head = &req.head;
-    let id = super::service::uuid_v4();
+    let id = super::ids::uuid_v4();
     let Some(name) = function_name(head.path_bytes()) else {
         return aws_error(404, "ResourceNotFoundException", "Unknown operation", &id);
     };

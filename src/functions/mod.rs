@@ -26,13 +26,14 @@
 //! Data flow: [`invoke_api`] takes a request → [`service::Service::invoke`] →
 //! [`scheduler::Scheduler::arrive`] → a process's parked `next` ([`runtime_api`]) returns the
 //! event → the process posts its response → the waiting Invoke API connection answers. The
-//! tick loop ([`service::run`]) reaps, enforces deadlines and applies reloads and the stop
+//! tick loop ([`run`]) reaps, enforces deadlines and applies reloads and the stop
 //! that [`FunctionsHandle`] sends from other threads over a channel. Files: [`scheduler`]
 //! (sans-IO state machine), [`service`], [`invoke_api`], [`runtime_api`], [`http`] (the
 //! shared HTTP/1.1 server side), [`logs`] (stdout/stderr into tollgate's log), [`signal`]
 //! (single-threaded oneshot and wake-ups), [`sandbox`] (the process).
 
 pub mod http;
+pub mod ids;
 pub mod invoke_api;
 pub mod logs;
 pub mod runtime_api;
@@ -43,6 +44,7 @@ pub mod signal;
 
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -87,11 +89,44 @@ pub fn snapshot(list: &StatsList) -> Vec<Arc<FunctionStats>> {
     list.lock().map(|s| s.clone()).unwrap_or_default()
 }
 
+/// What other threads tell the functions thread.
+pub(crate) enum Control {
+    Apply(Arc<Config>),
+    Stop(Duration),
+}
+
+/// The thread's main: serve until stopped.
+async fn run(svc: Rc<service::Service>, control: mpsc::Receiver<Control>) {
+    loop {
+        monoio::time::sleep(service::TICK).await;
+        loop {
+            match control.try_recv() {
+                Ok(Control::Apply(c)) => svc.apply(&c),
+                Ok(Control::Stop(grace)) => svc.begin_stop(grace),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    svc.begin_stop(Duration::ZERO);
+                    break;
+                }
+            }
+        }
+        if svc.tick() {
+            break;
+        }
+    }
+    svc.kill_all();
+    svc.closed.set();
+    // Let the listeners and connections see it and end (dropping their sockets) before the
+    // runtime goes.
+    monoio::time::sleep(service::TICK * 3).await;
+    // Whatever is left (not reaped within the window) is killed when the state drops.
+}
+
 /// The running functions service.
 pub struct FunctionsHandle {
     addr: SocketAddr,
     stats: StatsList,
-    control: mpsc::Sender<service::Control>,
+    control: mpsc::Sender<Control>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -128,7 +163,7 @@ impl FunctionsHandle {
                     let svc = service::Service::new(&cfg, st);
                     monoio::spawn(invoke_api::serve(listener, svc.clone()));
                     let _ = ready_tx.send(Ok(()));
-                    service::run(svc, rx).await;
+                    run(svc, rx).await;
                 });
             })?;
         match ready_rx.recv() {
@@ -161,7 +196,7 @@ impl FunctionsHandle {
     /// after their invocations in flight, changed ones replace their processes after theirs
     /// (`concurrency`, `queue`, `idle_ms`, `timeout_ms` change in place).
     pub fn apply(&self, config: Arc<Config>) {
-        let _ = self.control.send(service::Control::Apply(config));
+        let _ = self.control.send(Control::Apply(config));
     }
 
     /// The live numbers of every local function (see [`StatsList`]).
@@ -176,7 +211,7 @@ impl FunctionsHandle {
     }
 
     fn shut(&mut self, grace: Duration) {
-        let _ = self.control.send(service::Control::Stop(grace));
+        let _ = self.control.send(Control::Stop(grace));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -14,13 +14,16 @@
 //! process's [`Mailbox`]; the mailbox carries the handed-out invocation and wakes a parked
 //! `next`; closing it (the process was killed or reaped) ends `next` and the accept loop.
 
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::http::{Conn, ReadError, Reply, Request};
 use super::scheduler::SandboxId;
-use super::service::{Mailbox, Outcome, Service};
-use super::signal::{race, First};
+use super::service::{Outcome, Service};
+use super::signal::{race, First, Wake};
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::http::Method;
 use crate::runtime::CatchUnwind;
@@ -29,6 +32,42 @@ use crate::runtime::CatchUnwind;
 pub const PREFIX: &str = "/2018-06-01/runtime/";
 /// How long accept backs off after an error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+
+/// An invocation handed to a process, as its `invocation/next` returns it.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    pub request_id: String,
+    pub deadline_ms: u64,
+    pub event: Bytes,
+    pub function_arn: String,
+    pub trace_id: String,
+}
+
+/// What a process's Runtime API connections share with the service.
+#[derive(Default)]
+pub struct Mailbox {
+    /// The invocation handed out and not yet taken by `next`.
+    pub assigned: RefCell<Option<Assigned>>,
+    /// Woken on assignment and on close.
+    pub work: Wake,
+    /// Woken on close (the accept loop).
+    pub gone: Wake,
+    closed: Cell<bool>,
+    /// `next` has been called at least once.
+    pub started: Cell<bool>,
+}
+
+impl Mailbox {
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub fn close(&self) {
+        self.closed.set(true);
+        self.work.wake();
+        self.gone.wake();
+    }
+}
 
 /// Accepts the process's connections until its mailbox closes.
 pub async fn serve(

@@ -187,6 +187,9 @@ impl Sandbox {
     /// non-blocking here, as `monoio::net::UnixStream::from_std` (how the service pumps them)
     /// requires: a blocking read on them would stall the functions thread. A caller reading
     /// them with std's blocking `Read` must switch them back (`set_nonblocking(false)`).
+    /// Whoever takes them must drain them: a process whose output nobody reads blocks in
+    /// `write` once the socket's buffer is full; dropping a read end makes the process's
+    /// writes to that stream fail (EPIPE / SIGPIPE).
     pub fn take_output(&mut self) -> (Option<UnixStream>, Option<UnixStream>) {
         let nonblocking = |s: UnixStream| match s.set_nonblocking(true) {
             Ok(()) => Some(s),

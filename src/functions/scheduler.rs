@@ -347,7 +347,8 @@ impl Scheduler {
     }
 
     /// Deadlines: running past `timeout`, starting past `init_timeout`, waiting past
-    /// `timeout`, idle past `idle`, stopping past [`STOP_GRACE`].
+    /// `timeout` (for a busy process; waiting for a starting one is bounded by its start),
+    /// idle past `idle`, stopping past [`STOP_GRACE`].
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Action>) {
         let limits = self.limits;
         let mut start_failures = Vec::new();
@@ -401,14 +402,17 @@ impl Scheduler {
         for why in start_failures {
             self.start_failed(why, now, out);
         }
-        // Waiting past the timeout: each queued invocation that is not covered by a starting
-        // process... all of them are bounded by the same timeout, oldest first.
-        while let Some(w) = self.queue.front() {
+        // Waiting past the timeout for a busy process. The oldest ones, which the starting
+        // processes will take, are bounded by the init limit instead (Lambda does not count
+        // init against the function's timeout).
+        let mut i = self.starting_current();
+        while let Some(w) = self.queue.get(i) {
             if w.since + limits.timeout > now {
-                break;
+                i += 1;
+                continue;
             }
             let inv = w.inv;
-            self.queue.pop_front();
+            self.queue.remove(i);
             out.push(Action::Fail {
                 inv,
                 failure: Failure::TimedOut {

@@ -407,3 +407,32 @@ fn stop_all_terminates_everything_and_hands_back_what_was_left() {
     assert_eq!(left, vec![1, 2]);
     assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
 }
+
+#[test]
+fn waiting_for_a_starting_process_is_bounded_by_init_not_the_timeout() {
+    let mut r = Rig::new(Limits {
+        init_timeout: 5000 * MS,
+        ..limits(1, 2)
+    });
+    r.arrive(1);
+    r.spawn_ok();
+    r.arrive(2);
+    r.take();
+    r.at(1500);
+    r.tick();
+    // inv 2 is beyond what the starting process will take: its wait is bounded by the timeout
+    assert_eq!(
+        r.take(),
+        vec![Action::Fail {
+            inv: 2,
+            failure: Failure::TimedOut {
+                timeout: 1000 * MS,
+                waited: true
+            }
+        }]
+    );
+    // inv 1, covered by the starting process, is still waiting
+    r.at(3000);
+    r.ready(1);
+    assert_eq!(dispatches(&r.take()), vec![(1, 1)]);
+}

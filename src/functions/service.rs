@@ -1,9 +1,9 @@
 //! The functions thread: its state, its tick loop, and carrying out the schedulers' actions.
 //!
 //! Owns [`Service`] (every local function's [`Scheduler`], the invocations waiting for an
-//! answer, the live processes with their Runtime API mailboxes) and [`run`], the thread's main
-//! loop: every [`TICK`] it takes the control messages (a reloaded config, stop), reaps exited
-//! processes and lets each scheduler check its deadlines. Everything else is event-driven:
+//! answer, the live processes with their Runtime API mailboxes) and what the thread's main
+//! loop (`super::run`) calls every [`TICK`]: it applies the control messages (a reloaded
+//! config, stop), reaps exited processes and lets each scheduler check its deadlines. Everything else is event-driven:
 //! the Invoke API ([`super::invoke_api`]) calls [`Service::invoke`], the Runtime API
 //! ([`super::runtime_api`]) calls [`Service::next_called`], [`Service::respond`] and
 //! [`Service::init_error`]; each feeds the scheduler and carries out what it returns
@@ -15,28 +15,24 @@
 //! All of it is single-threaded: the state sits in a `RefCell` that no borrow holds across an
 //! `.await`; answers travel to waiting connections through [`super::signal`]'s oneshots.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::ids::{trace_id, uuid_v4};
+use super::runtime_api::{self, Assigned, Mailbox};
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::scheduler::{Action, Admission, Failure, InvId, Limits, SandboxId, Scheduler};
-use super::signal::{oneshot, Latch, Receiver, Sender, Wake};
-use super::{logs, runtime_api, FunctionStats, StatsList, LOCAL_REGION};
+use super::signal::{oneshot, Latch, Receiver, Sender};
+use super::{logs, FunctionStats, StatsList, LOCAL_REGION};
 use crate::config::{Config, FunctionConfig, FunctionKind, LocalFunction};
 
 /// How often the thread reaps, checks deadlines and reads control messages.
 pub const TICK: Duration = Duration::from_millis(20);
-
-/// What other threads tell the functions thread.
-pub enum Control {
-    Apply(Arc<Config>),
-    Stop(Duration),
-}
 
 /// How an invocation ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,42 +54,6 @@ pub enum Refusal {
     NotFound,
     Throttled,
     Draining,
-}
-
-/// An invocation handed to a process, as its `invocation/next` returns it.
-#[derive(Debug, Clone)]
-pub struct Assigned {
-    pub request_id: String,
-    pub deadline_ms: u64,
-    pub event: Bytes,
-    pub function_arn: String,
-    pub trace_id: String,
-}
-
-/// What a process's Runtime API connections share with the service.
-#[derive(Default)]
-pub struct Mailbox {
-    /// The invocation handed out and not yet taken by `next`.
-    pub assigned: RefCell<Option<Assigned>>,
-    /// Woken on assignment and on close.
-    pub work: Wake,
-    /// Woken on close (the accept loop).
-    pub gone: Wake,
-    closed: Cell<bool>,
-    /// `next` has been called at least once.
-    pub started: Cell<bool>,
-}
-
-impl Mailbox {
-    pub fn is_closed(&self) -> bool {
-        self.closed.get()
-    }
-
-    fn close(&self) {
-        self.closed.set(true);
-        self.work.wake();
-        self.gone.wake();
-    }
 }
 
 struct Pending {
@@ -653,79 +613,4 @@ fn region_of(l: &LocalFunction) -> String {
         .rev()
         .find(|(k, _)| k == "AWS_REGION")
         .map_or_else(|| LOCAL_REGION.to_string(), |(_, v)| v.clone())
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; N];
-    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
-        // Fall back to the clock: ids only need to be unique, not secret.
-        let t = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (t >> ((i % 16) * 8)) as u8 ^ (i as u8);
-        }
-    }
-    b
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// A random UUID (version 4, RFC 9562 §5.4): a Lambda request id.
-pub fn uuid_v4() -> String {
-    let mut b = random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
-
-/// An X-Ray style trace header: `Root=1-EPOCHHEX-24HEX;Parent=16HEX;Sampled=0`.
-fn trace_id() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "Root=1-{:08x}-{};Parent={};Sampled=0",
-        secs as u32,
-        hex(&random_bytes::<12>()),
-        hex(&random_bytes::<8>())
-    )
-}
-
-/// The thread's main: serve until stopped.
-pub async fn run(svc: Rc<Service>, control: mpsc::Receiver<Control>) {
-    loop {
-        monoio::time::sleep(TICK).await;
-        loop {
-            match control.try_recv() {
-                Ok(Control::Apply(c)) => svc.apply(&c),
-                Ok(Control::Stop(grace)) => svc.begin_stop(grace),
-                Err(mpsc::TryRecvError::Empty) => break,
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    svc.begin_stop(Duration::ZERO);
-                    break;
-                }
-            }
-        }
-        if svc.tick() {
-            break;
-        }
-    }
-    svc.kill_all();
-    svc.closed.set();
-    // Let the listeners and connections see it and end (dropping their sockets) before the
-    // runtime goes.
-    monoio::time::sleep(TICK * 3).await;
-    // Whatever is left (not reaped within the window) is killed when the state drops.
 }

@@ -5,7 +5,8 @@
 //! concrete connection: an integration does not know the client's protocol): [`mock`] (a response from memory), [`http`] (forward to
 //! an upstream: the head rewrite in [`rewrite`], the exchange through [`crate::client`], the
 //! response relayed by [`relay`]; a WebSocket upgrade on a route that allows it: [`websocket`],
-//! with the handshake rules in [`ws_handshake`]); Lambda joins as a third. Leaves out: the phases around them
+//! with the handshake rules in [`ws_handshake`]); [`lambda`] (a function invoked through the
+//! Lambda Invoke API with the request as an event, its answer turned into the response). Leaves out: the phases around them
 //! (route, auth, throttle, the response filter, error mapping, logging: see
 //! the lifecycle in `proxy`, which this module never imports) and the client connection's
 //! protocol (the session's).
@@ -15,7 +16,8 @@
 //! [`Response`], which the lifecycle filters and the session sends; the HTTP integration reads
 //! the request body through the session, and hands the origin's response to
 //! [`Session::relay`] (the session the lifecycle passes in puts its response filter in front),
-//! returning [`Handled::Sent`].
+//! returning [`Handled::Sent`]; the Lambda integration reads the whole body through the session,
+//! waits for the function's whole answer and returns it as a held [`Response`].
 
 pub mod http;
 pub mod lambda;

@@ -143,7 +143,8 @@ impl<'a> Request<'a> {
             let len = input.body.len().to_string();
             set(&mut headers, "content-length", len);
         }
-        // RFC 7239 §5.2's de-facto predecessor: the client's list, then the peer
+        // `x-forwarded-for`, the de-facto field RFC 7239 §1 describes: the client's list, then
+        // the peer, as the HTTP integration appends it
         let peer = String::from_utf8_lossy(facts.peer_ip().as_bytes()).into_owned();
         match headers.iter_mut().find(|(n, _)| n == "x-forwarded-for") {
             Some((_, values)) => values.push(Cow::Owned(peer.clone())),

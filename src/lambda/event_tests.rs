@@ -61,6 +61,7 @@ struct Case<'a> {
     params: &'a [(&'a str, &'a [u8])],
     route_key: &'a str,
     stage_variables: &'a [(&'a str, &'a str)],
+    stage: &'a str,
     request_id: &'a [u8],
     facts: ConnFacts,
     now: SystemTime,
@@ -76,6 +77,7 @@ impl<'a> Case<'a> {
             params: &[],
             route_key: "$default",
             stage_variables: &[],
+            stage: super::DEFAULT_STAGE,
             request_id: b"req-1",
             facts: plain(),
             now: at_millis(1_583_348_638_390),
@@ -90,7 +92,7 @@ impl<'a> Case<'a> {
             body: self.body,
             params: self.params,
             route_key: self.route_key,
-            stage: super::DEFAULT_STAGE,
+            stage: self.stage,
             stage_variables: self.stage_variables,
             request_id: self.request_id,
             facts: &self.facts,
@@ -439,6 +441,11 @@ fn request_context_from_facts_and_input() {
         "[::1]:8443".parse().unwrap(),
     );
     case.now = at_millis(1_700_000_000_123);
+    let default = case.build(PayloadFormat::V2);
+    assert_eq!(default["requestContext"]["stage"], json!("$default"));
+    case.stage = "prod";
+    case.api_id = "a1b2c3";
+    case.account_id = "123456789012";
     let v2 = case.build(PayloadFormat::V2);
     let rc = &v2["requestContext"];
     assert_eq!(rc["domainName"], json!("API.Example.com"));
@@ -446,9 +453,14 @@ fn request_context_from_facts_and_input() {
     assert_eq!(rc["http"]["sourceIp"], json!("2001:db8::7"));
     assert_eq!(rc["http"]["userAgent"], json!("curl/8"));
     assert_eq!(rc["requestId"], json!("req-1"));
-    assert_eq!(rc["apiId"], json!("tollgate"));
-    assert_eq!(rc["accountId"], json!("000000000000"));
-    assert_eq!(rc["stage"], json!("$default"));
+    assert_eq!(rc["apiId"], json!("a1b2c3"));
+    assert_eq!(rc["accountId"], json!("123456789012"));
+    assert_eq!(rc["stage"], json!("prod"));
+    assert_eq!(default["requestContext"]["apiId"], json!("tollgate"));
+    assert_eq!(
+        default["requestContext"]["accountId"],
+        json!("000000000000")
+    );
     assert_eq!(rc["time"], json!("14/Nov/2023:22:13:20 +0000"));
     assert_eq!(rc["timeEpoch"], json!(1_700_000_000_123u64));
     let v1 = case.build(PayloadFormat::V1);
@@ -469,6 +481,9 @@ fn request_context_from_facts_and_input() {
         json!("curl/8")
     );
     assert_eq!(v1["requestContext"]["domainPrefix"], json!("API"));
+    assert_eq!(v1["requestContext"]["stage"], json!("prod"));
+    assert_eq!(v1["requestContext"]["apiId"], json!("a1b2c3"));
+    assert_eq!(v1["requestContext"]["accountId"], json!("123456789012"));
     // a host without a dot is its own prefix; an IPv6 literal keeps its brackets; no user agent
     let case = Case::new("GET / HTTP/1.1\r\nHost: localhost:1\r\n\r\n");
     let rc = case.build(PayloadFormat::V2)["requestContext"].clone();
