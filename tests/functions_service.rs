@@ -570,6 +570,35 @@ both_drivers! {
         assert_eq!(svc.stats().0, 2, "one retry");
     }
 
+    fn output_and_cold_starts_reach_the_log_with_the_request_id(d) {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let l = lines.clone();
+        let sink: tollgate::functions::logs::LogSink =
+            Arc::new(move |line: &str| l.lock().unwrap().push(line.to_string()));
+        let dir = temp_dir("logs");
+        let h = FunctionsHandle::start_with_log(
+            &config(d, vec![function("f", &dir, &Fx::default())]),
+            sink,
+        )
+        .unwrap();
+        let a = invoke_with(h.addr(), "f", r#"{"op":"print"}"#, "x-request-id: req-42\r\n");
+        assert_eq!(a.status, 200);
+        let pid = a.json()["pid"].as_u64().unwrap();
+        let has = |want: &str| lines.lock().unwrap().iter().any(|l| l == want);
+        eventually("both lines logged", || {
+            has("tollgate: function f [req-42] stdout: hello from stdout")
+                && has("tollgate: function f [req-42] stderr: hello from stderr")
+        });
+        let cold = format!("tollgate: function f cold start (pid {pid}) ready in ");
+        assert!(
+            lines.lock().unwrap().iter().any(|l| l.starts_with(&cold) && l.ends_with(" ms")),
+            "{:?}",
+            lines.lock().unwrap()
+        );
+        h.stop(Duration::from_secs(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn no_functions_at_all(d) {
         let h = FunctionsHandle::start(&config(d, Vec::new())).unwrap();
         assert_eq!(invoke(h.addr(), "f", "{}").status, 404);

@@ -5,15 +5,27 @@
 //! and the pump task ([`pump`]) that reads one of a process's output sockets on the functions
 //! thread and writes each line to tollgate's stderr as
 //! `tollgate: function NAME [REQUEST] stdout|stderr: LINE`, where REQUEST is the gateway
-//! request id (`x-request-id`) of the invocation the process runs at that moment, `-` between
-//! invocations. Leaves out the sockets' creation (see [`super::sandbox`]). The pump ends at
+//! request id (`x-request-id`) of the invocation the process runs, or ran last (what it wrote
+//! before its answer may be read from the pipe after it), `-` before its first one. Leaves out the sockets' creation (see [`super::sandbox`]). The pump ends at
 //! end of stream (the process, and every process of its group, has exited).
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use monoio::io::AsyncReadRent;
+
+/// Where the service's log lines go: tollgate's stderr ([`stderr`]), or a test's collector.
+/// Shared by the functions thread's tasks and handed in from the thread that starts it.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The sink of a running tollgate: each line to stderr.
+pub fn stderr() -> LogSink {
+    Arc::new(|line: &str| {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    })
+}
 
 /// Longest log line written as one; longer ones are split into pieces of this size.
 pub const MAX_LOG_LINE: usize = 16 * 1024;
@@ -69,13 +81,14 @@ pub fn format_line(function: &str, request: &str, stream: &str, line: &[u8]) -> 
     )
 }
 
-/// Reads `output` until its end, logging each line with `function`, the current request id
-/// (`label`, `-` when empty) and `stream` ("stdout" or "stderr").
+/// Reads `output` until its end, logging each line to `sink` with `function`, the current
+/// request id (`label`, `-` when empty) and `stream` ("stdout" or "stderr").
 pub async fn pump(
     output: std::os::unix::net::UnixStream,
     function: Rc<str>,
     stream: &'static str,
     label: Rc<RefCell<String>>,
+    sink: LogSink,
 ) {
     let Ok(mut sock) = monoio::net::UnixStream::from_std(output) else {
         return;
@@ -84,8 +97,7 @@ pub async fn pump(
     let mut emit = |line: &[u8]| {
         let label = label.borrow();
         let request = if label.is_empty() { "-" } else { &label };
-        let text = format_line(&function, request, stream, line);
-        let _ = writeln!(std::io::stderr().lock(), "{text}");
+        sink(&format_line(&function, request, stream, line));
     };
     let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
@@ -153,10 +165,16 @@ mod tests {
     fn pumps_until_the_end(rt_epoll: bool) {
         let (mut w, r) = std::os::unix::net::UnixStream::pair().expect("pair");
         r.set_nonblocking(true).expect("nonblocking");
+        let got = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let g = got.clone();
+        let sink: LogSink = Arc::new(move |l: &str| g.lock().expect("lock").push(l.to_string()));
         let run = async move {
             let label = Rc::new(RefCell::new("r1".to_string()));
-            let task = monoio::spawn(pump(r, "f".into(), "stdout", label));
-            w.write_all(b"a\nb").expect("write");
+            let task = monoio::spawn(pump(r, "f".into(), "stdout", label.clone(), sink));
+            w.write_all(b"a\n").expect("write");
+            monoio::time::sleep(std::time::Duration::from_millis(20)).await;
+            label.borrow_mut().clear();
+            w.write_all(b"b").expect("write");
             drop(w);
             // ends at end of stream (a hang here would fail the test by its harness timeout)
             task.await;
@@ -172,7 +190,16 @@ mod tests {
             .build()
         {
             rt.block_on(run);
+        } else {
+            return;
         }
+        assert_eq!(
+            *got.lock().expect("lock"),
+            vec![
+                "tollgate: function f [r1] stdout: a".to_string(),
+                "tollgate: function f [-] stdout: b".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -135,6 +135,12 @@ impl FunctionsHandle {
     /// `config`'s local functions (on `config.server.driver`). Works with no local function at
     /// all (the thread idles; a reload may add some).
     pub fn start(config: &Arc<Config>) -> io::Result<FunctionsHandle> {
+        Self::start_with_log(config, logs::stderr())
+    }
+
+    /// [`FunctionsHandle::start`], with the service's log lines (functions' output, cold
+    /// starts, failed starts) going to `log` instead of stderr.
+    pub fn start_with_log(config: &Arc<Config>, log: logs::LogSink) -> io::Result<FunctionsHandle> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -160,7 +166,7 @@ impl FunctionsHandle {
                             return;
                         }
                     };
-                    let svc = service::Service::new(&cfg, st);
+                    let svc = service::Service::new(&cfg, st, log);
                     monoio::spawn(invoke_api::serve(listener, svc.clone()));
                     let _ = ready_tx.send(Ok(()));
                     run(svc, rx).await;

@@ -24,11 +24,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 
 use super::ids::{trace_id, uuid_v4};
+use super::logs::{self, LogSink};
 use super::runtime_api::{self, Assigned, Mailbox};
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::scheduler::{Action, Admission, Failure, InvId, Limits, SandboxId, Scheduler};
 use super::signal::{oneshot, Latch, Receiver, Sender};
-use super::{logs, FunctionStats, StatsList, LOCAL_REGION};
+use super::{FunctionStats, StatsList, LOCAL_REGION};
 use crate::config::{Config, FunctionConfig, FunctionKind, LocalFunction};
 
 /// How often the thread reaps, checks deadlines and reads control messages.
@@ -77,7 +78,7 @@ struct Proc {
     func: Rc<str>,
     sandbox: Sandbox,
     mailbox: Rc<Mailbox>,
-    /// The gateway request id of what it runs now (for its log lines).
+    /// The gateway request id of what it runs, or ran last (for its log lines).
     label: Rc<RefCell<String>>,
     /// The invocation it runs (dispatched, not answered yet).
     current: Option<(InvId, String)>,
@@ -108,12 +109,13 @@ struct State {
 pub struct Service {
     st: RefCell<State>,
     stats: StatsList,
+    log: LogSink,
     /// Set when the thread ends: listeners and connections close.
     pub closed: Latch,
 }
 
 impl Service {
-    pub fn new(config: &Config, stats: StatsList) -> Rc<Service> {
+    pub fn new(config: &Config, stats: StatsList, log: LogSink) -> Rc<Service> {
         let svc = Rc::new(Service {
             st: RefCell::new(State {
                 funcs: Vec::new(),
@@ -124,6 +126,7 @@ impl Service {
                 mode: Mode::Serving,
             }),
             stats,
+            log,
             closed: Latch::default(),
         });
         svc.apply(config);
@@ -288,8 +291,9 @@ impl Service {
             if !f.sched.finished(sb, inv, Instant::now(), &mut out) {
                 return false;
             }
+            // The label stays until the next invocation: what the process wrote before its
+            // answer may be read from its pipe after it.
             proc.current = None;
-            proc.label.borrow_mut().clear();
             pending.remove(&inv).map(|p| p.reply)
         };
         if let Some(tx) = reply {
@@ -406,10 +410,10 @@ impl Service {
                 let mut st = self.st.borrow_mut();
                 if let Some(f) = st.funcs.iter_mut().find(|f| f.sched.owns(sandbox)) {
                     if let Err(why) = &result {
-                        eprintln!(
+                        (self.log)(&format!(
                             "tollgate: function {}: cannot start a process: {why}",
                             f.config.name
-                        );
+                        ));
                     }
                     f.sched.spawned(sandbox, result, Instant::now(), more);
                 }
@@ -426,7 +430,6 @@ impl Service {
                     if let Some(sb) = p.as_ref().and_then(|p| p.running_on) {
                         if let Some(proc) = st.procs.get_mut(&sb) {
                             proc.current = None;
-                            proc.label.borrow_mut().clear();
                         }
                     }
                     p.map(|p| p.reply)
@@ -453,12 +456,12 @@ impl Service {
             } => {
                 let st = self.st.borrow();
                 if let (true, Some(proc)) = (cold, st.procs.get(&sandbox)) {
-                    eprintln!(
+                    (self.log)(&format!(
                         "tollgate: function {} cold start (pid {}) ready in {} ms",
                         proc.func,
                         proc.sandbox.pid(),
                         took.as_millis()
-                    );
+                    ));
                 }
             }
         }
@@ -499,10 +502,22 @@ impl Service {
         let label = Rc::new(RefCell::new(String::new()));
         let (stdout, stderr) = sandbox.take_output();
         if let Some(o) = stdout {
-            monoio::spawn(logs::pump(o, func.clone(), "stdout", label.clone()));
+            monoio::spawn(logs::pump(
+                o,
+                func.clone(),
+                "stdout",
+                label.clone(),
+                self.log.clone(),
+            ));
         }
         if let Some(e) = stderr {
-            monoio::spawn(logs::pump(e, func.clone(), "stderr", label.clone()));
+            monoio::spawn(logs::pump(
+                e,
+                func.clone(),
+                "stderr",
+                label.clone(),
+                self.log.clone(),
+            ));
         }
         let mailbox = Rc::new(Mailbox::default());
         monoio::spawn(runtime_api::serve(
