@@ -178,3 +178,70 @@ both_drivers! {
         gw.stop();
     }
 }
+
+/// `tollgate check` on a config with functions: the summary counts them (a remote function's
+/// hidden upstream is not an `[[upstream]]`), a remote function without credentials in the
+/// environment is a warning (requests go unsigned), and a bad `cwd` fails with its key and
+/// line.
+#[test]
+fn check_counts_functions_and_warns_about_unsigned_requests() {
+    let dir = std::env::temp_dir().join(format!("tollgate-fn-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("fn")).unwrap();
+    let text = "[[function]]\nname = \"here\"\ncommand = [\"x\"]\ncwd = \"fn\"\n\
+                [[function]]\nname = \"there\"\n\
+                arn = \"arn:aws:lambda:eu-west-1:123456789012:function:there\"\n\
+                endpoint = \"http://127.0.0.1:9\"\n\
+                [[route]]\nkey = \"GET /a\"\nfunction = \"here\"\n\
+                [[route]]\nkey = \"GET /b\"\nfunction = \"there\"\npayload_format = \"1.0\"\n";
+    let file = dir.join("tollgate.toml");
+    std::fs::write(&file, text).unwrap();
+    let check = |creds: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        cmd.arg("check").arg("-c").arg(&file);
+        cmd.current_dir(std::env::temp_dir());
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            cmd.env_remove(k);
+        }
+        if creds {
+            cmd.env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+            cmd.env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            );
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let f = file.display();
+    let (ok, stdout, stderr) = check(false);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(": ok (2 routes, 0 upstreams, 2 functions (1 local, 1 remote))"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [format!(
+            "{f}:7:7: warning: function[1].arn: no AWS credentials in the environment \
+             (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): requests will be unsigned"
+        )],
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = check(true);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    std::fs::write(&file, text.replace("cwd = \"fn\"", "cwd = \"nope\"")).unwrap();
+    let (ok, stdout, stderr) = check(false);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains(&format!("{f}:4:7: function[0].cwd: ")) && stderr.contains("nope"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -322,7 +322,7 @@ all_transports! {
         // the same file: nothing changed, and it says so
         let r = post_reload(admin);
         assert_eq!(r.status, 200, "{}", r.text());
-        assert!(r.text().contains(r#""changes":{"summary":"no changes","routes":{"added":[],"removed":[],"changed":[]},"upstreams":{"added":[],"removed":[],"changed":[]},"api_keys":{"added":[],"removed":[],"changed":[]},"limits":{"added":[],"removed":[],"changed":[]},"settings":[]}"#), "{}", r.text());
+        assert!(r.text().contains(r#""changes":{"summary":"no changes","routes":{"added":[],"removed":[],"changed":[]},"upstreams":{"added":[],"removed":[],"changed":[]},"api_keys":{"added":[],"removed":[],"changed":[]},"limits":{"added":[],"removed":[],"changed":[]},"functions":{"added":[],"removed":[],"changed":[]},"settings":[]}"#), "{}", r.text());
         let status = get(admin, "/status").text();
         assert!(status.contains(r#""generation":1"#), "{status}");
         // spelling out a default is no change either

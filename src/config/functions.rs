@@ -14,7 +14,9 @@
 //! after the user's (so their indices do not move): the endpoint's address, TLS with the
 //! system's roots for https, and the ordinary per-worker pools; its host name is re-resolved by
 //! the resolver thread like any upstream target's. A route's `function` and `payload_format`
-//! are checked in [`check_route`] and compiled in [`route`].
+//! are checked in [`check_route`] and compiled in [`route`]. ARNs and endpoint URLs are parsed
+//! in [`super::arn`], remote functions and their hidden upstreams compiled in
+//! `super::remote_functions`.
 //!
 //! What runs on which thread: compiling reads the file system (`cwd`), the password database
 //! (`user`) and DNS (the endpoint), so it runs on the control thread only (startup, `check`,
@@ -28,6 +30,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+pub use super::arn::{function_path, parse_arn, parse_endpoint, Arn, Endpoint, MAX_ALIAS};
 use super::compile::Ctx;
 use super::forwarding::BodyPolicy;
 use super::raw::{RawFunction, RawRoute, RawUpstream};
@@ -151,8 +154,6 @@ pub const FUNCTION_QUEUE: RangeInclusive<u32> = 0..=100_000;
 pub const MEMORY_MB: RangeInclusive<u32> = 128..=10_240;
 /// Longest function name (Lambda's rule: `[A-Za-z0-9_-]{1,64}`).
 pub const MAX_FUNCTION_NAME: usize = 64;
-/// Longest alias in an ARN's qualifier (Lambda's rule).
-pub const MAX_ALIAS: usize = 128;
 /// Name prefix of the hidden upstream of a remote function (`function:NAME`); user upstreams
 /// may not use it.
 pub const HIDDEN_UPSTREAM_PREFIX: &str = "function:";
@@ -201,230 +202,6 @@ pub fn valid_name(s: &str) -> bool {
     (1..=MAX_FUNCTION_NAME).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The parts of a Lambda function ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arn<'a> {
-    /// `aws`, `aws-cn` or `aws-us-gov`.
-    pub partition: &'a str,
-    pub region: &'a str,
-    /// 12 digits.
-    pub account: &'a str,
-    pub name: &'a str,
-    /// A version (`$LATEST`, `7`) or an alias.
-    pub qualifier: Option<&'a str>,
-}
-
-const ARN_FORM: &str = "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]";
-
-/// Parses `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` strictly.
-pub fn parse_arn(s: &str) -> Result<Arn<'_>, String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let bad = |why: &str| format!("{s:?} is not a Lambda function ARN ({ARN_FORM}): {why}");
-    let [arn, partition, service, region, account, resource, name, rest @ ..] = parts.as_slice()
-    else {
-        return Err(bad("too few parts"));
-    };
-    if *arn != "arn" {
-        return Err(bad("it must start with \"arn:\""));
-    }
-    if !matches!(*partition, "aws" | "aws-cn" | "aws-us-gov") {
-        return Err(bad("the partition must be aws, aws-cn or aws-us-gov"));
-    }
-    if *service != "lambda" {
-        return Err(bad("the service must be lambda"));
-    }
-    if !valid_region(region) {
-        return Err(bad("the region must look like eu-west-1"));
-    }
-    let region_partition = if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    };
-    if region_partition != *partition {
-        return Err(bad(&format!(
-            "region {region} is in partition {region_partition}, not {partition}"
-        )));
-    }
-    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("the account must be 12 digits"));
-    }
-    if *resource != "function" {
-        return Err(bad("the resource type must be function"));
-    }
-    if !valid_name(name) {
-        return Err(bad("the function name must be 1 to 64 of A-Z a-z 0-9 - _"));
-    }
-    let qualifier = match rest {
-        [] => None,
-        [q] if valid_qualifier(q) => Some(*q),
-        [_] => {
-            return Err(bad(
-                "the qualifier must be $LATEST, a version number or an alias",
-            ))
-        }
-        _ => return Err(bad("too many parts")),
-    };
-    Ok(Arn {
-        partition,
-        region,
-        account,
-        name,
-        qualifier,
-    })
-}
-
-/// `eu-west-1`, `us-gov-west-1`, `cn-north-1`: two letters, words, a number.
-fn valid_region(r: &str) -> bool {
-    let segs: Vec<&str> = r.split('-').collect();
-    let letters = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase());
-    match segs.as_slice() {
-        [first, middle @ .., last] if !middle.is_empty() => {
-            first.len() == 2
-                && letters(first)
-                && middle.iter().all(|m| letters(m))
-                && !last.is_empty()
-                && last.bytes().all(|b| b.is_ascii_digit())
-        }
-        _ => false,
-    }
-}
-
-/// `$LATEST`, a version number, or an alias (`[A-Za-z0-9_-]{1,128}`).
-fn valid_qualifier(q: &str) -> bool {
-    q == "$LATEST"
-        || ((1..=MAX_ALIAS).contains(&q.len())
-            && q.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-}
-
-/// A remote function's Invoke API endpoint (`endpoint`, or AWS's for the ARN's region).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// `https`: TLS with the system's trust roots, SNI = the host.
-    pub tls: bool,
-    /// As in an authority: a DNS name (lower case), an IPv4 address or `[IPv6]`.
-    pub host: String,
-    pub port: u16,
-}
-
-impl Endpoint {
-    fn default_port(&self) -> u16 {
-        if self.tls {
-            443
-        } else {
-            80
-        }
-    }
-
-    /// `host:port`, the hidden upstream's target.
-    pub fn target(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
-
-    /// The `host` field sent and signed: the authority, without the scheme's default port
-    /// (RFC 9110 §4.2.3: the normal form omits it).
-    pub fn authority(&self) -> String {
-        if self.port == self.default_port() {
-            self.host.clone()
-        } else {
-            self.target()
-        }
-    }
-
-    /// AWS Lambda's endpoint for `arn`'s region.
-    pub fn aws(arn: &Arn<'_>) -> Endpoint {
-        let domain = if arn.partition == "aws-cn" {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
-        };
-        Endpoint {
-            tls: true,
-            host: format!("lambda.{}.{domain}", arn.region),
-            port: 443,
-        }
-    }
-}
-
-/// Parses `http://HOST[:PORT]` or `https://HOST[:PORT]` (a trailing `/` allowed; no path,
-/// query, fragment or user information: the Invoke API path is fixed).
-pub fn parse_endpoint(s: &str) -> Result<Endpoint, String> {
-    // the scheme is case-insensitive (RFC 3986 §3.1)
-    let lower = s.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
-    let (tls, rest) = if lower.starts_with("https://") {
-        (true, s.get(8..).unwrap_or_default())
-    } else if lower.starts_with("http://") {
-        (false, s.get(7..).unwrap_or_default())
-    } else {
-        return Err(format!(
-            "{s:?} must be an http:// or https:// URL, e.g. \"http://127.0.0.1:9001\""
-        ));
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains(['/', '?', '#']) {
-        return Err(format!(
-            "{s:?} must not have a path, query or fragment: the Invoke API path is fixed"
-        ));
-    }
-    if authority.contains('@') {
-        return Err(format!("{s:?} must not carry user information"));
-    }
-    let default = if tls { 443 } else { 80 };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let Some((ip, after)) = v6.split_once(']') else {
-            return Err(format!("{s:?}: an IPv6 address needs its closing \"]\""));
-        };
-        if ip.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("{s:?}: {ip:?} is not an IPv6 address"));
-        }
-        let port = match after {
-            "" => None,
-            p => Some(
-                p.strip_prefix(':')
-                    .ok_or_else(|| format!("{s:?}: bad port"))?,
-            ),
-        };
-        (format!("[{ip}]"), port)
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
-            None => (authority.to_ascii_lowercase(), None),
-        }
-    };
-    let port = match port {
-        None => default,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => n,
-            _ => return Err(format!("{s:?}: port {p:?} is not a number in 1..=65535")),
-        },
-    };
-    let name_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
-    if !name_ok {
-        return Err(format!("{s:?}: {host:?} is not a host name or IP address"));
-    }
-    Ok(Endpoint { tls, host, port })
-}
-
-/// The path segment of the Invoke API for `arn`: the ARN percent-encoded (RFC 3986 §2.1:
-/// everything but the unreserved characters), as the AWS SDKs send it.
-pub fn function_path(arn: &str) -> String {
-    let mut out = String::with_capacity(arn.len() + 16);
-    for b in arn.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -493,7 +270,8 @@ pub(super) fn compile(
             });
         let kind = match (&f.command, &f.arn) {
             (Some(c), None) => local(i, f, c, root, cx).map(FunctionKind::Local),
-            (None, Some(a)) => remote(i, f, a, timeout, upstreams, cx).map(FunctionKind::Remote),
+            (None, Some(a)) => super::remote_functions::remote(i, f, a, timeout, upstreams, cx)
+                .map(FunctionKind::Remote),
             (Some(_), Some(a)) => {
                 let m = "set either command (a function tollgate runs) or arn (a function in \
                          AWS Lambda), not both";
@@ -519,7 +297,7 @@ pub(super) fn compile(
 }
 
 /// Refuses `v` (a key of the other kind of function) naming the key and the line.
-fn refuse<T>(v: &Option<Spanned<T>>, key: String, msg: &str, cx: &mut Ctx<'_>) {
+pub(super) fn refuse<T>(v: &Option<Spanned<T>>, key: String, msg: &str, cx: &mut Ctx<'_>) {
     if let Some(v) = v {
         cx.err(v, key, msg);
     }
@@ -710,140 +488,6 @@ fn function_user(
             None
         }
     }
-}
-
-/// A function in AWS Lambda, or behind anything speaking its Invoke API (`arn`).
-fn remote(
-    i: usize,
-    f: &RawFunction,
-    arn: &Spanned<String>,
-    timeout: Duration,
-    upstreams: &mut Vec<UpstreamConfig>,
-    cx: &mut Ctx<'_>,
-) -> Option<RemoteFunction> {
-    let key = |k: &str| format!("function[{i}].{k}");
-    let only_local = "only a local function (command) has this key";
-    refuse(&f.cwd, key("cwd"), only_local, cx);
-    refuse(&f.env, key("env"), only_local, cx);
-    refuse(&f.concurrency, key("concurrency"), only_local, cx);
-    refuse(&f.idle_ms, key("idle_ms"), only_local, cx);
-    refuse(&f.queue, key("queue"), only_local, cx);
-    refuse(&f.handler, key("handler"), only_local, cx);
-    refuse(&f.memory_mb, key("memory_mb"), only_local, cx);
-    refuse(&f.user, key("user"), only_local, cx);
-    let parsed = match parse_arn(arn.get_ref()) {
-        Ok(a) => a,
-        Err(m) => {
-            cx.err(arn, key("arn"), m);
-            return None;
-        }
-    };
-    let endpoint = match &f.endpoint {
-        Some(e) => match parse_endpoint(e.get_ref()) {
-            Ok(ep) => ep,
-            Err(m) => {
-                cx.err(e, key("endpoint"), m);
-                return None;
-            }
-        },
-        None => Endpoint::aws(&parsed),
-    };
-    // problems with the endpoint point at `endpoint`, or at `arn` that implied it
-    let (at, at_key) = match &f.endpoint {
-        Some(e) => (e.span(), key("endpoint")),
-        None => (arn.span(), key("arn")),
-    };
-    let at = Spanned::new(at, ());
-    let upstream = hidden_upstream(f.name.get_ref(), &endpoint, timeout, (&at, &at_key), cx)?;
-    let credentials = crate::aws::Credentials::from_env();
-    if credentials.is_none() {
-        let m = "no AWS credentials in the environment (AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY): requests will be unsigned";
-        cx.warn(arn, key("arn"), m);
-    }
-    upstreams.push(upstream);
-    Some(RemoteFunction {
-        arn: arn.get_ref().clone(),
-        region: parsed.region.to_string(),
-        account: parsed.account.to_string(),
-        function_path: function_path(arn.get_ref()),
-        upstream: upstreams.len() - 1,
-        host: endpoint.authority(),
-        credentials,
-    })
-}
-
-/// The upstream `function:NAME` holding a remote function's pools: its endpoint's address
-/// (looked up now; a name that does not resolve is a warning, its requests fail until the
-/// resolver thread finds it), TLS with the system's trust roots for https (SNI and the
-/// certificate's name: the endpoint's host), the default connect timeout and pools, a response
-/// timeout of the function's plus [`REMOTE_RESPONSE_MARGIN`], no health checks and no passive
-/// ejection (one target: ejecting it would fail every invocation for the cooldown).
-fn hidden_upstream(
-    name: &str,
-    ep: &Endpoint,
-    timeout: Duration,
-    (at, key): (&Spanned<()>, &str),
-    cx: &mut Ctx<'_>,
-) -> Option<UpstreamConfig> {
-    use crate::tls::client::{self, Roots};
-    let target = ep.target();
-    let Some(kind) = Target::parse(&target) else {
-        cx.err(at, key, format!("{target:?} is not host:port"));
-        return None;
-    };
-    let addrs = match super::resolve::addresses(&kind) {
-        Ok(a) => a,
-        Err(e) => {
-            let m = format!(
-                "cannot resolve {target} now ({e}): its invocations fail (502) until the \
-                 resolver thread finds it"
-            );
-            cx.warn(at, key, m);
-            Vec::new()
-        }
-    };
-    let tls = if ep.tls {
-        if let Err(m) = client::target_server_name(&kind) {
-            cx.err(at, key, m);
-            return None;
-        }
-        let provider = crate::tls::provider();
-        match client::build(Roots::System, crate::tls::Verify::On, None, provider) {
-            Ok(config) => Some(crate::tls::UpstreamTls {
-                config,
-                server_name: crate::tls::ServerNameChoice::TargetHost,
-                verify: crate::tls::Verify::On,
-                // no file and no setting: the system's roots, as an upstream without `ca`
-                digest: <sha2::Sha256 as sha2::Digest>::digest(b"").into(),
-            }),
-            Err(m) => {
-                cx.err(at, key, m);
-                return None;
-            }
-        }
-    } else {
-        None
-    };
-    Some(UpstreamConfig {
-        name: format!("{HIDDEN_UPSTREAM_PREFIX}{name}"),
-        targets: addrs.clone(),
-        names: vec![TargetName {
-            target,
-            kind,
-            addrs,
-        }],
-        resolve_interval: Duration::from_millis(super::raw::DEFAULT_RESOLVE_INTERVAL_MS),
-        balance: super::Balance::RoundRobin,
-        connect_timeout: Duration::from_millis(super::raw::DEFAULT_CONNECT_TIMEOUT_MS),
-        response_timeout: timeout + REMOTE_RESPONSE_MARGIN,
-        max_idle_per_worker: super::raw::DEFAULT_MAX_IDLE_PER_WORKER,
-        idle_timeout: Duration::from_millis(super::raw::DEFAULT_UPSTREAM_IDLE_MS),
-        health: None,
-        passive_failures: 0,
-        passive_cooldown: Duration::from_millis(super::raw::DEFAULT_PASSIVE_COOLDOWN_MS),
-        tls,
-    })
 }
 
 /// A function route's own keys: forwarding settings that mean nothing without an origin are

@@ -7,6 +7,7 @@
 //! reporting with the key and the line of each problem. Leaves out: applying a config to running
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
+pub mod arn;
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
@@ -23,6 +24,7 @@ mod raw_functions;
 mod raw_tls;
 mod recover;
 mod relocate;
+mod remote_functions;
 pub mod resolve;
 mod shifted;
 mod spanned;

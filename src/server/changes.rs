@@ -297,6 +297,9 @@ pub struct Changes {
     pub api_keys: Diff,
     /// `throttle` (the gateway limit), `usage_plan NAME`, `route ID` (a route's limit).
     pub limits: Diff,
+    /// `[[function]]` by name (a changed local function replaces its processes after their
+    /// current invocation; see `crate::functions`).
+    pub functions: Diff,
     /// Every other setting that changed, by dotted key (`server.timeouts.write_ms`).
     pub settings: Vec<String>,
 }
@@ -341,6 +344,7 @@ impl Changes {
             upstreams,
             api_keys: Diff::of(&named(&ot, "api_key"), &named(&nt, "api_key")),
             limits,
+            functions: Diff::of(&named(&ot, "function"), &named(&nt, "function")),
             settings,
         }
     }
@@ -350,6 +354,7 @@ impl Changes {
             && self.upstreams.is_empty()
             && self.api_keys.is_empty()
             && self.limits.is_empty()
+            && self.functions.is_empty()
             && self.settings.is_empty()
     }
 
@@ -363,6 +368,7 @@ impl Changes {
         self.upstreams.summary("upstreams", &mut parts);
         self.api_keys.summary("api keys", &mut parts);
         self.limits.summary("limits", &mut parts);
+        self.functions.summary("functions", &mut parts);
         if !self.settings.is_empty() {
             parts.push(format!("settings changed: {}", self.settings.join(", ")));
         }
@@ -381,6 +387,8 @@ impl Changes {
         self.api_keys.json(&mut out);
         out.push_str(",\"limits\":");
         self.limits.json(&mut out);
+        out.push_str(",\"functions\":");
+        self.functions.json(&mut out);
         out.push_str(",\"settings\":[");
         for (i, s) in self.settings.iter().enumerate() {
             if i > 0 {
@@ -595,5 +603,31 @@ mod tests {
             ["server.h2c", "server.http2.max_concurrent_streams"]
         );
         assert!(Running::of(&a).notes(&b).is_empty());
+    }
+
+    #[test]
+    fn functions_are_listed_by_name() {
+        let f = |name: &str, queue: u32| {
+            format!("[[function]]\nname = \"{name}\"\ncommand = [\"x\"]\nqueue = {queue}\n")
+        };
+        let a = cfg(&format!("{BASE}{}{}", f("kept", 1), f("gone", 1)));
+        let b = cfg(&format!("{BASE}{}{}", f("kept", 2), f("new", 1)));
+        let c = Changes::between(&a, &b);
+        assert_eq!(c.functions.added, ["new"]);
+        assert_eq!(c.functions.removed, ["gone"]);
+        assert_eq!(c.functions.changed, ["kept"]);
+        assert!(
+            c.summary()
+                .contains("functions added: new; functions removed: gone; functions changed: kept"),
+            "{}",
+            c.summary()
+        );
+        assert!(
+            c.json().contains(",\"functions\":{\"added\":[\"new\"],"),
+            "{}",
+            c.json()
+        );
+        // the same text again: nothing changed
+        assert!(Changes::between(&a, &a).functions.is_empty());
     }
 }
