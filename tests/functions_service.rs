@@ -486,6 +486,22 @@ both_drivers! {
         eventually("f removed", || invoke(svc.addr(), "f", "{}").status == 404);
     }
 
+    fn reload_changes_concurrency_in_place(d) {
+        let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let addr = svc.addr();
+        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
+        eventually("running", || svc.stats().1 == 1);
+        assert_eq!(invoke(addr, "f", "{}").status, 429);
+        let fx2 = Fx { concurrency: 2, ..fx };
+        svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)]));
+        eventually("a second process is allowed", || invoke(addr, "f", "{}").status == 200);
+        assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
+        assert!(pid_alive(first), "an in-place change keeps the processes");
+        assert_eq!(svc.pids().len(), 2);
+    }
+
     fn stop_drains_what_is_in_flight(d) {
         let mut svc = Svc::start(d, &Fx::default());
         let addr = svc.addr();
