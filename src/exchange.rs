@@ -78,6 +78,10 @@ pub struct ExchangeState {
     /// The API key that was presented and is known: accepted, or refused as disabled (then
     /// auth failed and only the log reads it).
     pub key: Option<usize>,
+    /// When the request arrived (its head parsed): a Lambda event's `requestContext.time` and
+    /// `timeEpoch`, whatever the body takes to arrive. One clock read per request (a vDSO
+    /// call, as the `date` cache makes for every response).
+    pub arrival: std::time::SystemTime,
 }
 
 impl ExchangeState {
@@ -107,6 +111,7 @@ impl ExchangeState {
             error: None,
             detail: None,
             key: None,
+            arrival: std::time::SystemTime::now(),
         }
     }
 }

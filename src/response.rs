@@ -132,14 +132,17 @@ impl<'a> Response<'a> {
     }
 
     /// Which of the fields the response filter adds when absent the producer already set
-    /// (names case-insensitive, RFC 9110 §5.1), in one pass over an origin's fields. A mock's
-    /// configured fields are not looked at: tollgate's own `date` and `x-request-id` always
-    /// follow them.
+    /// (names case-insensitive, RFC 9110 §5.1), noted once: by the parser as it classified an
+    /// origin's fields, by whoever rendered a mock (at load) or a held response (a function's
+    /// answer, by `crate::lambda::reply`). Mocks and functions may not set `date` or
+    /// `x-request-id` (refused, dropped), so tollgate's own always follow their fields; a
+    /// `strict-transport-security` of theirs replaces `tls.hsts`.
     pub fn present(&self) -> Present {
         match &self.source {
-            // noted by the parser as it classified the origin's fields
             Source::Origin { head, .. } => head.present,
-            Source::Error(_) | Source::Mock(_) | Source::Held(_) => Present::default(),
+            Source::Mock(m) => m.present,
+            Source::Held(m) => m.present,
+            Source::Error(_) => Present::default(),
         }
     }
 

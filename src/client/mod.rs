@@ -70,6 +70,14 @@ pub struct Outbound {
     /// Repeating the request is harmless (RFC 9110 §9.2.2): with `whole`, it may be sent again
     /// on a fresh connection when a pooled one turns out dead.
     pub idempotent: bool,
+    /// The sender's opt-in to one replay of a request sent whole that is not idempotent, only
+    /// when a REUSED (pooled) connection failed before a single response byte: the write
+    /// failed, or the connection closed or reset before any answer ([`exchange`]'s stale
+    /// case). The sender vouches that such a failure means nothing was processed: its service
+    /// closes idle keep-alive connections without processing what crosses the close (the
+    /// Lambda Invoke API, see `crate::integration::lambda`). Never replayed: a failure after
+    /// any response byte, a fresh connection's failure, a timeout.
+    pub replay_on_stale: bool,
     /// A HEAD request: the response has no content whatever its framing (RFC 9110 §9.3.2).
     pub is_head: bool,
 }
@@ -129,7 +137,8 @@ pub struct ClientCx<'a> {
 /// Connects (or reuses a pooled connection), sends `req`, and reads the final response head
 /// within `timeout`. Connect failures move on to the next usable target (nothing was sent, so
 /// any method may); a reused connection that fails before any response byte is replaced by a
-/// fresh one once, for a request that is whole and idempotent. `endpoint` is set to the target
+/// fresh one once, for a request that is whole and idempotent (RFC 9110 §9.2.2, RFC 9112
+/// §9.3.1) or whose sender opted in ([`Outbound::replay_on_stale`]). `endpoint` is set to the target
 /// last tried (the access log's `integration.endpoint`), also when the exchange fails.
 pub async fn exchange(
     cx: &ClientCx<'_>,
@@ -139,7 +148,7 @@ pub async fn exchange(
     timeout: Duration,
     endpoint: &mut Option<SocketAddr>,
 ) -> Result<(UpstreamConn, ResponseHead), GatewayError> {
-    let replayable = req.whole && req.idempotent;
+    let replayable = req.whole && (req.idempotent || req.replay_on_stale);
     let mut target = up.pick(cx.random).ok_or(GatewayError::NoTarget)?;
     let mut connect_failures = 0;
     let mut fresh_only = false;

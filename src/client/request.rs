@@ -114,6 +114,7 @@ impl OutboundHead<'_> {
             first: out.freeze(),
             whole: true,
             idempotent,
+            replay_on_stale: false,
             is_head: self.method == "HEAD",
         })
     }

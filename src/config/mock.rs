@@ -21,6 +21,10 @@ pub struct MockResponse {
     /// no content-length, and an empty body, for 204 and 304).
     pub head: Bytes,
     pub body: Bytes,
+    /// Which of the fields the response filter adds when absent are among `head`'s (noted as
+    /// it is rendered): a mock's or a function's own `strict-transport-security` is sent
+    /// instead of `tls.hsts`, never beside it.
+    pub present: crate::http::Present,
 }
 
 pub(super) fn compile_mock(
@@ -50,6 +54,7 @@ pub(super) fn compile_mock(
         reason_phrase(mock.status)
     );
     let mut has_type = false;
+    let mut present = crate::http::Present::default();
     for (name, value) in &mock.headers {
         let lower = name.to_ascii_lowercase();
         let bad_name = name.is_empty() || !name.bytes().all(is_tchar);
@@ -83,6 +88,7 @@ pub(super) fn compile_mock(
             continue;
         }
         has_type |= lower == "content-type";
+        present.note(name.as_bytes());
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     if !has_type && !mock.body.is_empty() {
@@ -104,5 +110,6 @@ pub(super) fn compile_mock(
         status: mock.status,
         head: Bytes::from(head),
         body: Bytes::from(mock.body.clone()),
+        present,
     })
 }

@@ -53,10 +53,13 @@ pub struct Present {
 }
 
 impl Present {
-    /// Notes `name` (a field the codec does not otherwise interpret) if it is one of them.
-    fn note(&mut self, name: &[u8]) {
+    /// Notes `name` if it is one of them (names case-insensitive, RFC 9110 §5.1): the parser
+    /// for an origin's fields, and whoever renders a response in memory (a mock at load, a
+    /// function's answer) for its own.
+    pub fn note(&mut self, name: &[u8]) {
         match name.len() {
             4 => self.date |= name.eq_ignore_ascii_case(b"date"),
+            12 => self.request_id |= name.eq_ignore_ascii_case(b"x-request-id"),
             25 => self.hsts |= name.eq_ignore_ascii_case(b"strict-transport-security"),
             _ => {}
         }

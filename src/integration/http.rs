@@ -123,6 +123,7 @@ async fn forward<S: Session>(
         first,
         whole,
         idempotent: head.method_kind.is_idempotent(),
+        replay_on_stale: false,
         is_head: head.method_kind == Method::Head,
     };
     let ccx = ClientCx {

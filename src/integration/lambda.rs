@@ -137,7 +137,7 @@ fn build_event<S: Session>(
         stage_variables: &[],
         request_id: st.request_id.bytes(req.head),
         facts: conn.facts(),
-        now: SystemTime::now(),
+        now: st.arrival,
         api_id: lambda::DEFAULT_API_ID,
         account_id,
     };
@@ -228,7 +228,7 @@ async fn invoke<S: Session>(
         FunctionKind::Local(_) => Vec::new(),
     };
     fields.extend(signed.iter().map(|(n, v)| (*n, v.as_str())));
-    let outbound = OutboundHead {
+    let mut outbound = OutboundHead {
         method: "POST",
         target: &path,
         host,
@@ -240,6 +240,15 @@ async fn invoke<S: Session>(
         let why = format!("cannot encode the Invoke request: {e:?}");
         fail(st, FunctionFailure::Service, why)
     })?;
+    // An Invoke POST is not idempotent, but a pooled connection that fails before a single
+    // answer byte is almost always one the service closed while idle (AWS's endpoint, or the
+    // local service's keep-alive timeout) as the request crossed that close: nothing was
+    // invoked, so it is sent once more on a fresh connection rather than answered with a
+    // spurious 502. Only that stale case is replayed: a connection that dies after the answer
+    // began, a fresh connection's failure and a timeout are not (the socket cannot tell a
+    // service that died mid-invocation without a byte from an idle close; the former is the
+    // rare one, and AWS's SDKs retry such connection errors too).
+    outbound.replay_on_stale = true;
     exchange(w, conn, st, up, &outbound, invocation_timeout(route, f))
         .await
         .and_then(|(status, answer)| answered(st, route, f, status, answer))

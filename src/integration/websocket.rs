@@ -117,6 +117,7 @@ pub async fn run<S: Session>(
         first: out.freeze(),
         whole: true,
         idempotent: false,
+        replay_on_stale: false,
         is_head: false,
     };
     let ccx = ClientCx {

@@ -5,8 +5,8 @@
 //! - 2xx without `X-Amz-Function-Error`: the payload.
 //! - 2xx with `X-Amz-Function-Error` (`Unhandled`, `Handled`): the function failed; the body is
 //!   `{"errorMessage", "errorType", ...}`. A timeout is such an error too, recognised by
-//!   `errorType: "Sandbox.Timedout"` or an `errorMessage` containing `Task timed out after`
-//!   (older runtimes send only the message). Otherwise the error type (the body's
+//!   `errorType: "Sandbox.Timedout"`, or, when there is no `errorType` (older runtimes send
+//!   only the message), an `errorMessage` containing `Task timed out after`. Otherwise the error type (the body's
 //!   `errorType`, else the header's value) is kept for the access log.
 //! - 429 (`TooManyRequestsException`: concurrency, or a local function's full queue):
 //!   throttled. 413 (`RequestEntityTooLargeException`): too large.
@@ -81,8 +81,12 @@ fn function_failure(header: &[u8], body: &[u8]) -> Invoked {
     let v: Option<Value> = serde_json::from_slice(body).ok();
     let field = |name: &str| v.as_ref().and_then(|v| v.get(name)).and_then(Value::as_str);
     let error_type = field("errorType");
-    let timed_out = error_type == Some(TIMEOUT_ERROR_TYPE)
-        || field("errorMessage").is_some_and(|m| m.contains(TIMEOUT_MESSAGE));
+    // the message alone counts only from a runtime that sends no type: a function's own
+    // error whose message mentions a timeout (an HTTP call it made) stays a function error
+    let timed_out = match error_type {
+        Some(t) => t == TIMEOUT_ERROR_TYPE,
+        None => field("errorMessage").is_some_and(|m| m.contains(TIMEOUT_MESSAGE)),
+    };
     if timed_out {
         return Invoked::TimedOut;
     }
@@ -159,6 +163,12 @@ mod tests {
         assert_eq!(c(200, Some("Unhandled"), None, old), Invoked::TimedOut);
         // the same text without the error header is the function's own payload
         assert!(matches!(c(200, None, None, old), Invoked::Payload(_)));
+        // with a type of its own, the message is the function's: an error, not a timeout
+        let own = r#"{"errorType":"UpstreamError","errorMessage":"Task timed out after 5 s calling the bank"}"#;
+        assert_eq!(
+            c(200, Some("Unhandled"), None, own),
+            Invoked::FunctionError("UpstreamError".into())
+        );
     }
 
     #[test]

@@ -26,19 +26,30 @@
 //!   malformed (502), never forwarded. Framing and hop-by-hop fields (`content-length`,
 //!   `transfer-encoding`, `connection`, ...: RFC 9112 §6, RFC 9110 §7.6.1) and the fields
 //!   tollgate sets on every response (`date`, `x-request-id`) are dropped: tollgate frames the
-//!   body itself. 204 and 304 have no content (RFC 9110 §6.4.1): a body is dropped and no
+//!   body itself. A function's own `strict-transport-security` is kept and noted in the
+//!   response's `present` fields, so the response filter does not add `tls.hsts` beside it.
+//! - Limits: a payload over `MAX_PAYLOAD_BYTES` (Lambda's 6 MB) and a rendered head over
+//!   [`MAX_REPLY_HEAD_BYTES`] are malformed (502). 204 and 304 have no content (RFC 9110 §6.4.1): a body is dropped and no
 //!   `content-length` is written.
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::config::{MockResponse, PayloadFormat};
 use crate::error::reason_phrase;
-use crate::http::{is_field_octet, is_token, status_has_content, trim_ows};
+use crate::http::{is_field_octet, is_token, status_has_content, trim_ows, Present};
 
 /// Statuses a function may answer with.
 pub const REPLY_STATUS: std::ops::RangeInclusive<u16> = 200..=599;
+
+/// The largest response head a function's answer may render to (status line and fields, as
+/// sent over HTTP/1.1): 64 KiB, twice the default bound of request and origin response heads
+/// (`server.limits.max_head_bytes`, [`crate::http::DEFAULT_MAX_HEAD_BYTES`]), and fixed, so a
+/// function's answer is bounded whatever the config allows its clients. Larger: malformed
+/// (502), never sent.
+pub const MAX_REPLY_HEAD_BYTES: usize = 64 * 1024;
 
 /// Fields a function may not set: framing and hop-by-hop ones, and those tollgate writes on
 /// every response. Compared case-insensitively.
@@ -68,6 +79,14 @@ fn malformed(why: impl Into<String>) -> ReplyError {
 
 /// A function's answer (the Invoke API's payload) turned into the response to send.
 pub fn reply(format: PayloadFormat, payload: &[u8]) -> Result<MockResponse, ReplyError> {
+    // Lambda's synchronous response limit; the Invoke answer may be read a little beyond it
+    // (room for an error document), a payload may not
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(malformed(format!(
+            "payload of {} bytes over Lambda's {MAX_PAYLOAD_BYTES}-byte limit",
+            payload.len()
+        )));
+    }
     let value: Value = serde_json::from_slice(payload).map_err(|_| malformed("not JSON"))?;
     match (format, value) {
         (PayloadFormat::V2, Value::Object(o)) if o.contains_key("statusCode") => {
@@ -75,7 +94,7 @@ pub fn reply(format: PayloadFormat, payload: &[u8]) -> Result<MockResponse, Repl
         }
         (PayloadFormat::V2, _) => {
             let fields = vec![("content-type".to_owned(), "application/json".to_owned())];
-            Ok(render(200, &fields, Bytes::copy_from_slice(payload)))
+            render(200, &fields, Bytes::copy_from_slice(payload))
         }
         (PayloadFormat::V1, Value::Object(o)) => structured(format, &o),
         (PayloadFormat::V1, _) => Err(malformed("not a JSON object")),
@@ -96,14 +115,20 @@ fn structured(format: PayloadFormat, o: &Map<String, Value>) -> Result<MockRespo
     match format {
         PayloadFormat::V1 => {
             if let Some(multi) = object(o, "multiValueHeaders")? {
+                // multiValueHeaders wins over headers for the same name: the headers' entries
+                // go once, before any multi value is added, so names differing only in case
+                // (`Set-Cookie`, `set-cookie`) keep all their values
+                fields.retain(|(n, _)| {
+                    !multi
+                        .iter()
+                        .any(|(m, v)| !v.is_null() && m.eq_ignore_ascii_case(n))
+                });
                 for (name, v) in multi {
                     let values = match v {
                         Value::Null => continue,
                         Value::Array(values) => values,
                         _ => return Err(bad_value("multiValueHeaders", name)),
                     };
-                    // multiValueHeaders wins over headers for the same name
-                    fields.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
                     for v in values {
                         let text =
                             scalar_text(v).map_err(|_| bad_value("multiValueHeaders", name))?;
@@ -167,7 +192,7 @@ fn structured(format: PayloadFormat, o: &Map<String, Value>) -> Result<MockRespo
     } else {
         Bytes::new()
     };
-    Ok(render(status, &kept, body))
+    render(status, &kept, body)
 }
 
 /// Base64 as the runtimes write it (RFC 4648 §4), padding optional.
@@ -224,10 +249,17 @@ fn scalar_text(v: &Value) -> Result<Option<String>, ()> {
     }
 }
 
-/// The mock-shaped response: status line, `fields`, `content-length` (none for 204/304).
-fn render(status: u16, fields: &[(String, String)], body: Bytes) -> MockResponse {
+/// The mock-shaped response: status line, `fields`, `content-length` (none for 204/304); a head
+/// over [`MAX_REPLY_HEAD_BYTES`] is malformed.
+fn render(
+    status: u16,
+    fields: &[(String, String)],
+    body: Bytes,
+) -> Result<MockResponse, ReplyError> {
     let mut head = format!("HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+    let mut present = Present::default();
     for (name, value) in fields {
+        present.note(name.as_bytes());
         head.push_str(name);
         head.push_str(": ");
         head.push_str(value);
@@ -238,9 +270,15 @@ fn render(status: u16, fields: &[(String, String)], body: Bytes) -> MockResponse
         head.push_str(&body.len().to_string());
         head.push_str("\r\n");
     }
-    MockResponse {
+    if head.len() > MAX_REPLY_HEAD_BYTES {
+        return Err(malformed(format!(
+            "response head larger than {MAX_REPLY_HEAD_BYTES} bytes"
+        )));
+    }
+    Ok(MockResponse {
         status,
         head: Bytes::from(head),
         body,
-    }
+        present,
+    })
 }

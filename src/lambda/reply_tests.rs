@@ -359,3 +359,80 @@ mod fuzz {
         }
     }
 }
+
+/// The fields the response filter adds when absent: a function's own
+/// `strict-transport-security` is noted (so `tls.hsts` is not sent beside it), its `date` and
+/// `x-request-id` are dropped (tollgate's own follow), and the held response reports it.
+#[test]
+fn the_fields_a_function_set_are_noted_for_the_response_filter() {
+    let m = v2(
+        r#"{"statusCode":200,"headers":{"Strict-Transport-Security":"max-age=5","date":"x","x-request-id":"mine"}}"#,
+    );
+    assert_eq!(
+        head(&m),
+        "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=5\r\ncontent-length: 0\r\n"
+    );
+    let want = crate::http::Present {
+        date: false,
+        request_id: false,
+        hsts: true,
+    };
+    assert_eq!(m.present, want);
+    assert_eq!(crate::response::Response::held(m).present(), want);
+    let plain = v1(r#"{"statusCode":200,"multiValueHeaders":{"x-a":["1"]}}"#);
+    assert_eq!(plain.present, crate::http::Present::default());
+    assert_eq!(v2(r#"{"a":1}"#).present, crate::http::Present::default());
+}
+
+/// A rendered head over `MAX_REPLY_HEAD_BYTES` is malformed; one just within it is sent.
+#[test]
+fn response_heads_are_bounded() {
+    use super::reply::MAX_REPLY_HEAD_BYTES;
+    let payload = |len: usize| {
+        format!(
+            r#"{{"statusCode":204,"headers":{{"x-big":"{}"}}}}"#,
+            "a".repeat(len)
+        )
+    };
+    // "HTTP/1.1 204 No Content\r\n" + "x-big: " + value + "\r\n"
+    let fixed = "HTTP/1.1 204 No Content\r\n".len() + "x-big: \r\n".len();
+    let fits = v2(&payload(MAX_REPLY_HEAD_BYTES - fixed));
+    assert_eq!(fits.head.len(), MAX_REPLY_HEAD_BYTES);
+    let why = err(
+        PayloadFormat::V2,
+        payload(MAX_REPLY_HEAD_BYTES - fixed + 1).as_bytes(),
+    );
+    assert_eq!(why, format!("response head larger than {MAX_REPLY_HEAD_BYTES} bytes"));
+    // many cookies count as well
+    let cookies = vec![format!("\"{}\"", "c".repeat(1000)); 70].join(",");
+    let why = err(
+        PayloadFormat::V2,
+        format!(r#"{{"statusCode":200,"cookies":[{cookies}]}}"#).as_bytes(),
+    );
+    assert!(why.starts_with("response head larger than"), "{why}");
+}
+
+/// A payload over Lambda's 6 MB is no response, even though the Invoke answer is read with
+/// some slack (for error documents); one of exactly 6 MB is.
+#[test]
+fn payloads_over_the_limit_are_refused() {
+    use crate::config::functions::MAX_PAYLOAD_BYTES;
+    let exact = format!("\"{}\"", "x".repeat(MAX_PAYLOAD_BYTES - 2));
+    assert_eq!(v2(&exact).body.len(), MAX_PAYLOAD_BYTES);
+    let over = format!("\"{}\"", "x".repeat(MAX_PAYLOAD_BYTES - 1));
+    let why = err(PayloadFormat::V2, over.as_bytes());
+    assert!(why.contains("over Lambda's"), "{why}");
+}
+
+/// 1.0 `multiValueHeaders` whose names differ only in case keep every value, and still replace
+/// `headers`' entries of that name.
+#[test]
+fn multi_value_names_differing_in_case_keep_all_values() {
+    let m = v1(
+        r#"{"statusCode":200,"headers":{"set-cookie":"h=0","x-k":"kept"},"multiValueHeaders":{"Set-Cookie":["a=1"],"set-cookie":["b=2","c=3"],"SET-COOKIE":null}}"#,
+    );
+    assert_eq!(
+        head(&m),
+        "HTTP/1.1 200 OK\r\nx-k: kept\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nset-cookie: c=3\r\ncontent-length: 0\r\n"
+    );
+}

@@ -59,6 +59,7 @@ pub fn redirect(cfg: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<M
         status: REDIRECT_STATUS,
         head: h.freeze(),
         body: Bytes::from_static(REDIRECT_BODY),
+        present: crate::http::Present::default(),
     })
 }
 

@@ -264,6 +264,7 @@ mod tests {
                 b"HTTP/1.1 201 Created\r\nX-Custom: a: b\r\nConnection: keep-alive\r\ncontent-length: 2\r\n",
             ),
             body: Bytes::from_static(b"ok"),
+            present: Default::default(),
         };
         let h = response_head(&Response::mock(&m), false);
         assert_eq!(h.status, 201);
@@ -277,6 +278,7 @@ mod tests {
             status: 204,
             head: Bytes::from_static(b"HTTP/1.1 204 No Content\r\n"),
             body: Bytes::new(),
+            present: Default::default(),
         };
         let h = response_head(&Response::mock(&m), false);
         assert_eq!((h.body, h.fields.len()), (BodyPlan::None, 0));
