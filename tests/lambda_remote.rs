@@ -5,7 +5,9 @@
 //! percent-encoded, invocation type, content type, request id, signature over exactly what is
 //! sent), the event's key fields (payload 2.0 and 1.0), every answer shape and failure with its
 //! status and body, the access log's `integrationStatus` / `errorMessage`, the 6 MB request
-//! limit, an HTTP/2 client, and the function metrics.
+//! limit, an HTTP/2 client, the function metrics, a function's own HSTS over TLS (not doubled
+//! by `tls.hsts`), the replay of an Invoke request on a stale pooled connection, and the event
+//! time being the request's arrival.
 //!
 //! Credentials come from the process environment when the config is loaded: every test here
 //! sets the same values (tests of one binary share the environment) before starting a gateway.
@@ -20,6 +22,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::h2client::{H2, H2C, LIVE};
+use common::tls_client::{Ca, CertDir, ClientOpts, TlsClient};
 use common::*;
 use serde_json::Value;
 use tollgate::aws::sigv4::{self, Scope, SigningRequest};
@@ -129,6 +132,13 @@ fn endpoint() -> Origin {
                 r#"{"statusCode":201,"headers":{"content-type":"text/plain","x-fn":"yes"},"cookies":["a=1; Path=/","b=2"],"body":"aGVsbG8gbGFtYmRh","isBase64Encoded":true}"#,
             ),
             "bare" => invoke_answer("200 OK", "", r#"{"orders":[1,2]}"#),
+            // fields the gateway adds when absent: HSTS is the function's, date and request id
+            // are tollgate's
+            "hsts" => invoke_answer(
+                "200 OK",
+                "",
+                r#"{"statusCode":200,"headers":{"Strict-Transport-Security":"max-age=5","date":"Thu, 01 Jan 1970 00:00:00 GMT","x-request-id":"fn-id"},"body":"own"}"#,
+            ),
             "v1ok" => invoke_answer(
                 "200 OK",
                 "",
@@ -537,5 +547,88 @@ both_drivers! {
         assert!(m.contains("tollgate_function_invocations_total{function=\"orders\"} 2\n"), "{m}");
         assert!(m.contains("tollgate_function_invocations_total{function=\"gone2\"} 0\n"), "{m}");
         assert!(!m.contains("function=\"gone\""), "{m}");
+    }
+
+    // Over TLS with `tls.hsts`, a function's own strict-transport-security is sent once (its
+    // value, not the gateway's beside it); its date and x-request-id are replaced by the
+    // gateway's, once each; a function that sets none gets the gateway's HSTS.
+    fn a_functions_own_hsts_is_not_doubled(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("hsts-{d}"));
+        let dir = CertDir::new("lambda-hsts");
+        let ca = Ca::new(&dir, "ca", "Test CA");
+        let leaf = ca.leaf(&dir, "api", &["api.example.com"]);
+        let (cert, key) = leaf.toml_pair();
+        let text = gateway_text(d, &ep, &log)
+            + &format!("\n[tls]\nlisten = [\"127.0.0.1:0\"]\nhsts = \"max-age=99\"\n[[tls.certificate]]\ncert = {cert}\nkey = {key}\n");
+        let g = Gateway::from_toml(&text);
+        let addr = g.handle().tls_addrs()[0];
+        let mut t = TlsClient::connect(addr, &ClientOpts::new(&ca, "api.example.com")).unwrap();
+        let count = |r: &Response, name: &str| r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count();
+        let r = t.roundtrip(b"GET /orders/hsts HTTP/1.1\r\nHost: api.example.com\r\nx-request-id: req-hsts-1\r\n\r\n");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.text(), "own");
+        assert_eq!(count(&r, "strict-transport-security"), 1, "{}", r.head);
+        assert_eq!(r.header("strict-transport-security"), Some("max-age=5"), "{}", r.head);
+        assert_eq!(count(&r, "date"), 1, "{}", r.head);
+        assert_ne!(r.header("date"), Some("Thu, 01 Jan 1970 00:00:00 GMT"), "{}", r.head);
+        assert_eq!(count(&r, "x-request-id"), 1, "{}", r.head);
+        assert_eq!(r.header("x-request-id"), Some("req-hsts-1"), "{}", r.head);
+        let r = t.get("api.example.com", "/orders/bare");
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(count(&r, "strict-transport-security"), 1, "{}", r.head);
+        assert_eq!(r.header("strict-transport-security"), Some("max-age=99"), "{}", r.head);
+    }
+
+    // An Invoke endpoint that closes a kept-alive connection as the next request arrives (the
+    // idle-close race of any pooled connection): the Invoke request is sent once more on a
+    // fresh connection, and the client gets the function's answer, not a 502.
+    fn a_stale_pooled_connection_is_replayed(d) {
+        let per_conn = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::<usize, usize>::new()));
+        let seen = per_conn.clone();
+        let ep = Origin::start(move |r| {
+            let mut m = seen.lock().unwrap();
+            let n = m.entry(r.conn).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                invoke_answer("200 OK", "", r#"{"orders":[1,2]}"#)
+            } else {
+                Reply::Close
+            }
+        });
+        let log = log_path(&format!("stale-{d}"));
+        let g = gateway(d, &ep, &log);
+        for i in 0..3 {
+            let r = get_path(&g, "/orders/bare");
+            assert_eq!(r.status, 200, "request {i}: {r:?}");
+            assert_eq!(r.text(), r#"{"orders":[1,2]}"#);
+        }
+        // each later request: sent on the pooled connection, closed unanswered, sent again
+        let reqs = ep.requests();
+        assert_eq!(reqs.len(), 5, "{reqs:?}");
+        assert_eq!(ep.connections(), 3);
+        assert_eq!(reqs[1].body, reqs[2].body, "the same Invoke request is sent again");
+        assert_ne!(reqs[1].conn, reqs[2].conn);
+    }
+
+    // `requestContext.timeEpoch` is when the request arrived, not when its body was read.
+    fn the_event_time_is_the_arrival_time(d) {
+        let ep = endpoint();
+        let log = log_path(&format!("arrival-{d}"));
+        let g = gateway(d, &ep, &log);
+        let ms = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let mut c = Client::new(g.addr);
+        let before = ms(SystemTime::now());
+        c.send(b"POST /orders/bare HTTP/1.1\r\nHost: api.example\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\n");
+        std::thread::sleep(Duration::from_millis(1500));
+        let body_sent = ms(SystemTime::now());
+        c.send(b"hello");
+        let r = c.read(false).expect("a response");
+        assert_eq!(r.status, 200, "{r:?}");
+        let reqs = ep.requests();
+        let ev: Value = serde_json::from_slice(&reqs[0].body).unwrap();
+        let epoch = ev["requestContext"]["timeEpoch"].as_u64().expect("timeEpoch");
+        assert!(before <= epoch && epoch < body_sent, "{before} <= {epoch} < {body_sent}");
+        assert_eq!(ev["body"], "hello");
     }
 }
