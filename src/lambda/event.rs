@@ -18,9 +18,16 @@
 //!   `x-request-id` (the gateway's request id, as an origin receives it),
 //!   `x-forwarded-for` (the client's list, then the peer), `x-forwarded-proto` and
 //!   `x-forwarded-port` (the listener's) are set.
-//! - `rawPath`, `requestContext.http.path` and 1.0's `path` are the path as received
-//!   (percent-encoded). AWS's HTTP APIs have been seen to deliver a decoded path there; tollgate
-//!   keeps it raw, so `/` and `%2F` stay distinct and the field can be re-parsed.
+//! - 2.0's `rawPath` and `requestContext.http.path` are the path percent-decoded (RFC 3986
+//!   §2.1; `+` stays; lossy UTF-8), as AWS's HTTP APIs deliver it despite the name. AWS's
+//!   documentation does not say so (its examples show only `/my/path`); captured HTTP API
+//!   events do: "HTTP API decodes `rawPath`" while REST APIs, Function URLs and ALB keep the
+//!   encoding (github.com/middleapi/standard-server pull 93, citing live captures in
+//!   github.com/hotsock/voker pull 8; also github.com/Worklytics/psoxy pull 827: "API gateway
+//!   v2 seems to decode paths"). So `/a%2Fb` and `/a/b` look alike there, as on AWS
+//!   (`pathParameters` are decoded too). AWS's cut of the path at a decoded `?` is not
+//!   copied. 1.0's `path` and `requestContext.path` are the path as received
+//!   (percent-encoded), as REST APIs deliver it.
 //! - `rawQueryString` is the query as received (without `?`; `""` without one).
 //!   `queryStringParameters` has decoded names and values (`%XX` and `+` as space, as the
 //!   form-urlencoded syntax says; AWS decodes them so too), repeated names joined with `,` in
@@ -89,6 +96,8 @@ pub(super) struct Request<'a> {
     pub(super) query: Vec<(String, Vec<String>)>,
     pub(super) path_params: Vec<(&'a str, String)>,
     pub(super) raw_path: Cow<'a, str>,
+    /// 2.0's `rawPath`: the path percent-decoded (see the module doc).
+    pub(super) decoded_path: String,
     pub(super) raw_query: Cow<'a, str>,
     pub(super) method: Cow<'a, str>,
     pub(super) domain_name: String,
@@ -200,6 +209,7 @@ impl<'a> Request<'a> {
                 })
                 .collect(),
             raw_path: String::from_utf8_lossy(head.path_bytes()),
+            decoded_path: decode(head.path_bytes(), false),
             raw_query: String::from_utf8_lossy(head.query_bytes().unwrap_or_default()),
             method: String::from_utf8_lossy(head.method_bytes()),
             domain_name,
@@ -445,7 +455,7 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
     let event = EventV2 {
         version: "2.0",
         route_key: input.route_key,
-        raw_path: &r.raw_path,
+        raw_path: &r.decoded_path,
         raw_query_string: &r.raw_query,
         cookies: &r.cookies,
         headers: Map(&headers),
@@ -460,7 +470,7 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
             domain_prefix: r.domain_prefix(),
             http: HttpV2 {
                 method: &r.method,
-                path: &r.raw_path,
+                path: &r.decoded_path,
                 protocol: r.protocol,
                 source_ip: &r.source_ip,
                 user_agent: &r.user_agent,

@@ -382,10 +382,11 @@ fn path_parameters_are_decoded_and_greedy_names_plain() {
         v2["pathParameters"],
         json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"})
     );
-    assert_eq!(v2["rawPath"], json!("/hello/a%20b/c%2Fd+e"));
+    // 2.0's paths are decoded, as AWS's HTTP APIs deliver them; 1.0's stay as received
+    assert_eq!(v2["rawPath"], json!("/hello/a b/c/d+e"));
     assert_eq!(
         v2["requestContext"]["http"]["path"],
-        json!("/hello/a%20b/c%2Fd+e")
+        json!("/hello/a b/c/d+e")
     );
     assert_eq!(v2["routeKey"], json!("ANY /hello/{proxy+}"));
     assert_eq!(
@@ -398,6 +399,8 @@ fn path_parameters_are_decoded_and_greedy_names_plain() {
         json!({"proxy": "a b/c/d+e", "bad": "%zz%4%"})
     );
     assert_eq!(v1["resource"], json!("/hello/{proxy+}"));
+    assert_eq!(v1["path"], json!("/hello/a%20b/c%2Fd+e"));
+    assert_eq!(v1["requestContext"]["path"], json!("/hello/a%20b/c%2Fd+e"));
     assert_eq!(
         v1["requestContext"]["resourcePath"],
         json!("/hello/{proxy+}")

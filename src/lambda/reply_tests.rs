@@ -402,7 +402,10 @@ fn response_heads_are_bounded() {
         PayloadFormat::V2,
         payload(MAX_REPLY_HEAD_BYTES - fixed + 1).as_bytes(),
     );
-    assert_eq!(why, format!("response head larger than {MAX_REPLY_HEAD_BYTES} bytes"));
+    assert_eq!(
+        why,
+        format!("response head larger than {MAX_REPLY_HEAD_BYTES} bytes")
+    );
     // many cookies count as well
     let cookies = vec![format!("\"{}\"", "c".repeat(1000)); 70].join(",");
     let why = err(
