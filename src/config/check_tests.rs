@@ -828,3 +828,26 @@ fn an_unknown_upstream_does_not_hide_the_path_rewrite_error() {
         ]
     );
 }
+
+/// A mock's own `strict-transport-security` is noted at load, so the response filter sends it
+/// instead of `tls.hsts`, not beside it; a mock without one reports nothing present.
+#[test]
+fn a_mocks_own_hsts_is_noted_for_the_response_filter() {
+    let text = "[[route]]\nkey = \"GET /a\"\n\
+                mock = { headers = { Strict-Transport-Security = \"max-age=5\" } }\n\
+                [[route]]\nkey = \"GET /b\"\nmock = { body = \"b\" }\n";
+    let c = from_str(text).unwrap_or_else(|e| panic!("{}", e.render("t")));
+    let present: Vec<crate::http::Present> = c
+        .routes
+        .iter()
+        .map(|r| match &r.integration {
+            Integration::Mock(m) => m.present,
+            _ => panic!("a mock"),
+        })
+        .collect();
+    let hsts = crate::http::Present {
+        hsts: true,
+        ..Default::default()
+    };
+    assert_eq!(present, [hsts, crate::http::Present::default()]);
+}
