@@ -175,9 +175,10 @@ async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -
     };
     Some(match route(head.method_kind, head.path_bytes()) {
         Call::Next => {
-            if !mb.started.replace(true) {
-                svc.next_called(sb);
-            }
+            // every call: the first ends the process's start, each makes it dispatchable
+            // again after its previous answer
+            mb.started.set(true);
+            svc.next_called(sb);
             loop {
                 if mb.is_closed() {
                     return None;

@@ -281,10 +281,13 @@ impl Sandbox {
         if pgid <= 1 {
             return;
         }
-        // SAFETY: killpg is a plain syscall on integers; its only failures are ESRCH (the
-        // group is gone: nothing to do) and EPERM (cannot happen for our own child's group).
+        // SAFETY: killpg and kill are plain syscalls on integers; their only failures are
+        // ESRCH (gone: nothing to do) and EPERM (cannot happen for our own child). The leader
+        // is signalled by pid too: one that left its group (setsid, setpgid) escapes killpg,
+        // and until it is reaped its pid is still ours.
         unsafe {
             libc::killpg(pgid, sig);
+            libc::kill(pgid, sig);
         }
     }
 }

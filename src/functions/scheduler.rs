@@ -119,6 +119,9 @@ enum State {
     Starting { since: Instant, cold: bool },
     /// Parked in `invocation/next` since then.
     Idle { since: Instant },
+    /// Answered its invocation at `since` and has not called `invocation/next` again: not
+    /// dispatchable until it does (bounded by `idle`).
+    AwaitingNext { since: Instant },
     /// Running `inv` until `deadline`.
     Busy { inv: InvId, deadline: Instant },
     /// Told to stop at `since` (`killed`: SIGKILL sent), not reaped yet.
@@ -237,31 +240,47 @@ impl Scheduler {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        if let Err(why) = result {
-            if let Some(i) = self.slots.iter().position(|s| s.id == sandbox) {
-                self.slots.remove(i);
-                self.start_failed(why, now, out);
+        match result {
+            Err(why) => {
+                if let Some(i) = self.slots.iter().position(|s| s.id == sandbox) {
+                    self.slots.remove(i);
+                    self.start_failed(why, now, out);
+                }
+            }
+            // a cold start is a process started for an invocation: counted once it runs
+            Ok(()) => {
+                let cold = self.slots.iter().any(|s| {
+                    s.id == sandbox && matches!(s.state, State::Starting { cold: true, .. })
+                });
+                if cold {
+                    self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         self.pump(now, out);
         self.publish();
     }
 
-    /// The process called `invocation/next` (its first call ends its start).
+    /// The process called `invocation/next`: every call makes it dispatchable again; the
+    /// first also ends its start ([`Action::Ready`]).
     pub fn ready(&mut self, sandbox: SandboxId, now: Instant, out: &mut Vec<Action>) {
         let Some(slot) = self.slots.iter_mut().find(|s| s.id == sandbox) else {
             return;
         };
-        if let State::Starting { since, cold } = slot.state {
-            slot.state = State::Idle { since: now };
-            out.push(Action::Ready {
-                sandbox,
-                cold,
-                took: now.saturating_duration_since(since),
-            });
-            self.pump(now, out);
-            self.publish();
+        match slot.state {
+            State::Starting { since, cold } => {
+                slot.state = State::Idle { since: now };
+                out.push(Action::Ready {
+                    sandbox,
+                    cold,
+                    took: now.saturating_duration_since(since),
+                });
+            }
+            State::AwaitingNext { .. } => slot.state = State::Idle { since: now },
+            State::Idle { .. } | State::Busy { .. } | State::Stopping { .. } => return,
         }
+        self.pump(now, out);
+        self.publish();
     }
 
     /// The process answered `inv` (response or function error). False when `inv` is not what
@@ -286,7 +305,7 @@ impl Scheduler {
             };
             out.push(Action::Terminate { sandbox });
         } else {
-            slot.state = State::Idle { since: now };
+            slot.state = State::AwaitingNext { since: now };
         }
         self.pump(now, out);
         self.publish();
@@ -320,7 +339,7 @@ impl Scheduler {
                 inv,
                 failure: Failure::InitError(why),
             }),
-            State::Idle { .. } | State::Stopping { .. } => {}
+            State::Idle { .. } | State::AwaitingNext { .. } | State::Stopping { .. } => {}
         }
         self.pump(now, out);
         self.publish();
@@ -340,7 +359,7 @@ impl Scheduler {
             State::Starting { .. } => {
                 self.start_failed("the process exited before it was ready".into(), now, out)
             }
-            State::Idle { .. } | State::Stopping { .. } => {}
+            State::Idle { .. } | State::AwaitingNext { .. } | State::Stopping { .. } => {}
         }
         self.pump(now, out);
         self.publish();
@@ -379,7 +398,9 @@ impl Scheduler {
                         limits.init_timeout.as_millis()
                     ));
                 }
-                State::Idle { since } if since + limits.idle <= now => {
+                State::Idle { since } | State::AwaitingNext { since }
+                    if since + limits.idle <= now =>
+                {
                     slot.state = State::Stopping {
                         since: now,
                         killed: false,
@@ -396,6 +417,18 @@ impl Scheduler {
                     };
                     out.push(Action::Kill { sandbox: slot.id });
                 }
+                // killed but not reaped after STOP_GRACE: a process that left its group
+                // (or a group whose leader exited) is sent SIGKILL again, every grace
+                State::Stopping {
+                    since,
+                    killed: true,
+                } if since + STOP_GRACE <= now => {
+                    slot.state = State::Stopping {
+                        since: now,
+                        killed: true,
+                    };
+                    out.push(Action::Kill { sandbox: slot.id });
+                }
                 _ => {}
             }
         }
@@ -405,9 +438,13 @@ impl Scheduler {
         // Waiting past the timeout for a busy process. The oldest ones, which the starting
         // processes will take, are bounded by the init limit instead (Lambda does not count
         // init against the function's timeout).
-        let mut i = self.starting_current();
+        // Any entry, whatever its position, waits at most `max_queue_wait` in total.
+        let covered = self.starting_current();
+        let max_wait = max_queue_wait(&limits);
+        let mut i = 0;
         while let Some(w) = self.queue.get(i) {
-            if w.since + limits.timeout > now {
+            let limit = if i < covered { max_wait } else { limits.timeout };
+            if w.since + limit > now {
                 i += 1;
                 continue;
             }
@@ -426,8 +463,30 @@ impl Scheduler {
     }
 
     /// A reload changed the limits (applied in place).
+    /// Lower `concurrency`: idle processes beyond it stop now, busy ones keep their call but
+    /// no new invocation is dispatched while `concurrency` are busy.
     pub fn set_limits(&mut self, limits: Limits, now: Instant, out: &mut Vec<Action>) {
         self.limits = limits;
+        let live = |s: &Slot| !matches!(s.state, State::Stopping { .. });
+        let mut excess = self
+            .slots
+            .iter()
+            .filter(|s| live(s))
+            .count()
+            .saturating_sub(limits.concurrency as usize);
+        for slot in &mut self.slots {
+            if excess == 0 {
+                break;
+            }
+            if let State::Idle { .. } | State::AwaitingNext { .. } = slot.state {
+                slot.state = State::Stopping {
+                    since: now,
+                    killed: false,
+                };
+                out.push(Action::Terminate { sandbox: slot.id });
+                excess -= 1;
+            }
+        }
         self.pump(now, out);
         self.publish();
     }
@@ -435,6 +494,12 @@ impl Scheduler {
     /// A reload changed how processes are started: new invocations go to processes of a new
     /// generation; the old ones finish what they run, then stop.
     pub fn new_generation(&mut self, now: Instant, out: &mut Vec<Action>) {
+        // the entries the old generation's starting processes covered lose that cover: their
+        // wait for a free process starts now, not when they arrived
+        let covered = self.starting_current();
+        for w in self.queue.iter_mut().take(covered) {
+            w.since = now;
+        }
         self.generation += 1;
         self.retire_older(now, out);
         self.pump(now, out);
@@ -473,7 +538,7 @@ impl Scheduler {
     /// Dispatches what can be dispatched, spawns what the queue needs, stops what is no
     /// longer needed.
     fn pump(&mut self, now: Instant, out: &mut Vec<Action>) {
-        while !self.queue.is_empty() {
+        while !self.queue.is_empty() && self.busy() < self.limits.concurrency as usize {
             let Some(i) = self.idle_current() else { break };
             let Some(w) = self.queue.pop_front() else {
                 break;
@@ -505,7 +570,6 @@ impl Scheduler {
                 },
                 retire: false,
             });
-            self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
             out.push(Action::Spawn {
                 sandbox,
                 generation: self.generation,
@@ -601,10 +665,19 @@ impl Scheduler {
     }
 }
 
+/// The longest any invocation waits in the queue: its own `timeout` behind busy processes
+/// plus twice the init limit (a process meant for it may fail to start once, then it gets one
+/// more).
+pub fn max_queue_wait(limits: &Limits) -> Duration {
+    limits
+        .timeout
+        .saturating_add(limits.init_timeout.saturating_mul(2))
+}
+
 /// Stops an idle or starting process now; a busy one after its call.
 fn retire_slot(slot: &mut Slot, now: Instant, out: &mut Vec<Action>) {
     match slot.state {
-        State::Idle { .. } | State::Starting { .. } => {
+        State::Idle { .. } | State::AwaitingNext { .. } | State::Starting { .. } => {
             slot.state = State::Stopping {
                 since: now,
                 killed: false,
