@@ -476,14 +476,14 @@ both_drivers! {
         let old = a.json()["pid"].as_u64().unwrap() as u32;
         let fx2 = Fx { env: vec![("FOO".into(), "2".into())], ..Fx::default() };
         let g = function("f", &svc.dir, &fx2);
-        svc.h().apply(config(d, vec![g]));
+        assert!(svc.h().apply(config(d, vec![g])), "applied");
         eventually("the old process stopped", || !pid_alive(old));
         let b = invoke(svc.addr(), "f", ask);
         assert_eq!(b.status, 200);
         assert_eq!(b.json()["env"]["FOO"], "2");
         // and a removed function is refused
-        svc.h().apply(config(d, Vec::new()));
-        eventually("f removed", || invoke(svc.addr(), "f", "{}").status == 404);
+        assert!(svc.h().apply(config(d, Vec::new())), "applied");
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 404, "removed once apply returned");
     }
 
     fn reload_changes_concurrency_in_place(d) {
@@ -495,8 +495,8 @@ both_drivers! {
         eventually("running", || svc.stats().1 == 1);
         assert_eq!(invoke(addr, "f", "{}").status, 429);
         let fx2 = Fx { concurrency: 2, ..fx };
-        svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)]));
-        eventually("a second process is allowed", || invoke(addr, "f", "{}").status == 200);
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)])), "applied");
+        assert_eq!(invoke(addr, "f", "{}").status, 200, "a second process once apply returned");
         assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
         assert!(pid_alive(first), "an in-place change keeps the processes");
         assert_eq!(svc.pids().len(), 2);

@@ -150,11 +150,21 @@ async fn connection(mut conn: Conn, svc: Rc<Service>, sb: SandboxId, mailbox: Rc
                 return;
             }
         };
-        let Some(mut reply) = answer(&req, &svc, sb, &mailbox).await else {
+        let mut handed = None;
+        let Some(mut reply) = answer(&req, &svc, sb, &mailbox, &mut handed).await else {
             return;
         };
         reply.close |= !req.head.keep_alive;
         if !conn.write(&reply).await {
+            // a `next` whose runtime hung up before it got its invocation: the invocation is
+            // still the process's to run (unless answered meanwhile), so it goes back to the
+            // mailbox for the runtime's next `next`
+            if let Some(a) = handed.filter(|_| reply.status == 200) {
+                if !mailbox.is_closed() && svc.runs(sb, &a.request_id) {
+                    *mailbox.assigned.borrow_mut() = Some(a);
+                    mailbox.work.wake();
+                }
+            }
             return;
         }
     }
@@ -165,7 +175,14 @@ fn accepted() -> Reply {
 }
 
 /// The answer to one request; `None`: close without one (the process is gone).
-async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -> Option<Reply> {
+/// `handed`: the invocation a `next` returned, kept in case the reply cannot be written.
+async fn answer(
+    req: &Request,
+    svc: &Rc<Service>,
+    sb: SandboxId,
+    mb: &Mailbox,
+    handed: &mut Option<Assigned>,
+) -> Option<Reply> {
     let head = &req.head;
     let invalid_id = || {
         Reply::json(
@@ -185,11 +202,13 @@ async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -
                 }
                 let taken = mb.assigned.borrow_mut().take();
                 if let Some(a) = taken {
-                    break Reply::json(200, a.event)
-                        .field("lambda-runtime-aws-request-id", a.request_id)
+                    let reply = Reply::json(200, a.event.clone())
+                        .field("lambda-runtime-aws-request-id", a.request_id.clone())
                         .field("lambda-runtime-deadline-ms", a.deadline_ms.to_string())
-                        .field("lambda-runtime-invoked-function-arn", a.function_arn)
-                        .field("lambda-runtime-trace-id", a.trace_id);
+                        .field("lambda-runtime-invoked-function-arn", a.function_arn.clone())
+                        .field("lambda-runtime-trace-id", a.trace_id.clone());
+                    *handed = Some(a);
+                    break reply;
                 }
                 mb.work.wait().await;
             }

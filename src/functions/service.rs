@@ -303,6 +303,16 @@ impl Service {
         true
     }
 
+    /// Whether process `sb` runs the invocation `request_id` now (dispatched, unanswered).
+    pub fn runs(&self, sb: SandboxId, request_id: &str) -> bool {
+        self.st
+            .borrow()
+            .procs
+            .get(&sb)
+            .and_then(|p| p.current.as_ref())
+            .is_some_and(|(_, id)| id == request_id)
+    }
+
     /// Process `sb` posted `init/error` with `body`.
     pub fn init_error(self: &Rc<Self>, sb: SandboxId, body: &[u8]) {
         let mut out = Vec::new();
