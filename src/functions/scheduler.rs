@@ -214,8 +214,10 @@ impl Scheduler {
         }
         let idle = self.idle_current().is_some();
         let room_to_spawn = self.slots.len() < self.limits.concurrency as usize;
-        let beyond = self.queue.len().saturating_sub(self.starting_current());
-        if !idle && !room_to_spawn && beyond >= self.limits.queue as usize {
+        // processes about to take a queued invocation (starting, or answered and on their
+        // way back to `next`) cover as many; the new one must fit in `queue` beyond them
+        let beyond = (self.queue.len() + 1).saturating_sub(self.takers());
+        if !idle && !room_to_spawn && beyond > self.limits.queue as usize {
             return Admission::Throttled;
         }
         self.queue.push_back(Waiting {
@@ -556,7 +558,7 @@ impl Scheduler {
                 });
             }
         }
-        while self.queue.len() > self.starting_current()
+        while self.queue.len() > self.takers()
             && self.slots.len() < self.limits.concurrency as usize
         {
             let sandbox = self.next_sandbox;
@@ -642,6 +644,21 @@ impl Scheduler {
                     && matches!(s.state, State::Starting { .. })
             })
             .count()
+    }
+
+    /// Processes that will take a queued invocation without a spawn: starting ones of the
+    /// current generation, and those that answered and have not called `next` again yet.
+    fn takers(&self) -> usize {
+        let awaiting = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.generation == self.generation
+                    && !s.retire
+                    && matches!(s.state, State::AwaitingNext { .. })
+            })
+            .count();
+        self.starting_current() + awaiting
     }
 
     fn busy(&self) -> usize {

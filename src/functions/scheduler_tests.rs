@@ -449,9 +449,14 @@ fn an_answered_process_takes_work_only_after_its_next_call() {
     r.ready(1);
     r.take();
     assert!(r.s.finished(1, 1, r.now, &mut r.out));
-    // answered, not yet back in `next`: the new invocation waits
+    // answered, not yet back in `next`: the new invocation waits for it (no cold start,
+    // and it is not refused even with no queue room beyond that process)
+    r.s.set_limits(limits(2, 0), r.now, &mut r.out);
+    r.take();
     assert_eq!(r.arrive(2), Admission::Queued);
-    assert!(dispatches(&r.take()).is_empty());
+    let a = r.take();
+    assert!(dispatches(&a).is_empty());
+    assert!(!a.iter().any(|a| matches!(a, Action::Spawn { .. })), "{a:?}");
     r.at(10);
     r.ready(1);
     let a = r.take();
