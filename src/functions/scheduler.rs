@@ -27,8 +27,8 @@ use super::FunctionStats;
 use crate::config::{FunctionConfig, LocalFunction};
 
 /// How long a new process may take to call `invocation/next` for the first time before it is
-/// killed: Lambda's init phase limit.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// killed: Lambda's init phase limit (one constant with the waits that depend on it).
+pub const INIT_TIMEOUT: Duration = crate::config::functions::INIT_TIMEOUT;
 /// How long a process told to stop (SIGTERM) has before it is killed (SIGKILL).
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -684,7 +684,8 @@ impl Scheduler {
 
 /// The longest any invocation waits in the queue: its own `timeout` behind busy processes
 /// plus twice the init limit (a process meant for it may fail to start once, then it gets one
-/// more).
+/// more). With the production limits, [`crate::config::functions::local_answer_bound`] is this
+/// plus the run.
 pub fn max_queue_wait(limits: &Limits) -> Duration {
     limits
         .timeout
