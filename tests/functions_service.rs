@@ -502,6 +502,25 @@ both_drivers! {
         assert_eq!(svc.pids().len(), 2);
     }
 
+    fn a_function_removed_and_added_back_keeps_its_processes_and_stats(d) {
+        let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let addr = svc.addr();
+        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
+        eventually("running", || svc.stats().1 == 1);
+        assert!(svc.h().apply(config(d, Vec::new())), "applied");
+        // removed, its process still busy: its numbers stay published
+        assert_eq!(svc.stats().1, 1, "the removed function's stats while it drains");
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx)])), "applied");
+        // back before the old process is gone: that process still counts against
+        // concurrency 1, so a second invocation is refused, not run in a second process
+        assert_eq!(invoke(addr, "f", "{}").status, 429);
+        assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
+        assert_eq!(svc.stats().0, 1, "one cold start, counted across the removal");
+        assert_eq!(svc.pids(), vec![first], "no second process");
+    }
+
     fn stop_drains_what_is_in_flight(d) {
         let mut svc = Svc::start(d, &Fx::default());
         let addr = svc.addr();

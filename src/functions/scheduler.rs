@@ -516,6 +516,24 @@ impl Scheduler {
         self.publish();
     }
 
+    /// A removed function is configured again before its processes are gone: it takes
+    /// invocations again under `limits`; `spec_changed`: its processes start differently now
+    /// (a new generation). Processes already told to stop still count against `concurrency`
+    /// until they are gone.
+    pub fn unretire(
+        &mut self,
+        limits: Limits,
+        spec_changed: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.retired = false;
+        if spec_changed {
+            self.new_generation(now, out);
+        }
+        self.set_limits(limits, now, out);
+    }
+
     /// Stops every process now (SIGTERM; SIGKILL after [`STOP_GRACE`] on later ticks) and
     /// fails nothing: the caller answers what is left.
     pub fn stop_all(&mut self, now: Instant, out: &mut Vec<Action>) -> Vec<InvId> {
