@@ -593,6 +593,22 @@ both_drivers! {
         );
         assert_eq!(p["unknown"], 404);
         assert_eq!(p["too_large"], 413);
+        assert_eq!(
+            p["too_large_body"],
+            r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+        );
+    }
+
+    fn a_response_over_6_mb_answers_the_invocation_as_a_function_error(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"big"}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(a.json()["errorType"], "Function.ResponseSizeTooLarge");
+        // the process carries on: the next invocation is served by it
+        let b = invoke(svc.addr(), "f", "{}");
+        assert_eq!(b.status, 200, "{b:?}");
+        assert_eq!(b.field("X-Amz-Function-Error"), None);
     }
 
     fn an_init_error_is_answered_after_one_retry(d) {

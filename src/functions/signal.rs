@@ -222,6 +222,40 @@ impl Latch {
     }
 }
 
+/// A count of open things (connections) with a wake-up when one ends: [`Count::hold`] counts
+/// one until its guard drops.
+#[derive(Default)]
+pub struct Count {
+    open: Cell<usize>,
+    ended: Wake,
+}
+
+/// One counted thing; dropping it ends it.
+pub struct Held(Rc<Count>);
+
+impl Count {
+    pub fn get(&self) -> usize {
+        self.open.get()
+    }
+
+    pub fn hold(self: &Rc<Self>) -> Held {
+        self.open.set(self.open.get() + 1);
+        Held(self.clone())
+    }
+
+    /// Returns after a [`Held`] drops (or at once if one did while nobody waited).
+    pub async fn changed(&self) {
+        self.ended.wait().await
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get().saturating_sub(1));
+        self.0.ended.wake();
+    }
+}
+
 /// Which of two raced futures finished first.
 pub enum First<A, B> {
     Left(A),
