@@ -599,6 +599,35 @@ both_drivers! {
         );
     }
 
+    fn a_runtime_api_listener_holds_at_most_four_connections(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"env","names":["AWS_LAMBDA_RUNTIME_API"]}"#);
+        let api: SocketAddr = a.json()["env"]["AWS_LAMBDA_RUNTIME_API"].as_str().unwrap().parse().unwrap();
+        let get = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+        // the runtime holds one (parked in next); three more fill the listener, each answered
+        let mut held: Vec<TcpStream> = (0..3)
+            .map(|_| {
+                let mut s = connect(api);
+                s.write_all(get).unwrap();
+                assert_eq!(read_answer(&mut s).status, 404);
+                s
+            })
+            .collect();
+        // a fifth is not accepted: its request waits
+        let mut fifth = connect(api);
+        fifth.write_all(get).unwrap();
+        fifth.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut byte = [0u8; 1];
+        assert!(fifth.read(&mut byte).is_err(), "answered beyond the bound");
+        // until one ends
+        held.pop();
+        fifth.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = read_answer(&mut fifth);
+        assert_eq!(r.status, 404);
+        // the function still works through its own connection
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 200);
+    }
+
     fn a_response_over_6_mb_answers_the_invocation_as_a_function_error(d) {
         let svc = Svc::start(d, &Fx::default());
         let a = invoke(svc.addr(), "f", r#"{"op":"big"}"#);
