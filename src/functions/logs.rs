@@ -36,7 +36,10 @@ pub fn stderr() -> LogSink {
 /// lost (`tollgate: function output: N lines dropped (the log could not keep up)`) before its
 /// next line. The thread ends when the last clone of the sink is dropped; if it cannot start,
 /// lines go straight to `out` from the caller (blocking, as a last resort).
-pub fn writer_sink<W: Write + Send + 'static>(out: W, capacity: usize) -> (LogSink, Arc<AtomicU64>) {
+pub fn writer_sink<W: Write + Send + 'static>(
+    out: W,
+    capacity: usize,
+) -> (LogSink, Arc<AtomicU64>) {
     let dropped = Arc::new(AtomicU64::new(0));
     let (tx, rx) = std::sync::mpsc::sync_channel::<String>(capacity);
     let out = Arc::new(std::sync::Mutex::new(out));
@@ -305,12 +308,21 @@ mod tests {
         loop {
             let text = String::from_utf8(got.lock().expect("lock").clone()).expect("utf8");
             if text.ends_with("after\n") {
-                assert!(text.contains(" lines dropped (the log could not keep up)\n"), "{text}");
+                assert!(
+                    text.contains(" lines dropped (the log could not keep up)\n"),
+                    "{text}"
+                );
                 assert!(text.contains("line 0\n"), "{text}");
-                assert!(!text.contains(&format!("line {}\n", capacity + 9)), "{text}");
+                assert!(
+                    !text.contains(&format!("line {}\n", capacity + 9)),
+                    "{text}"
+                );
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "writer never caught up: {text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writer never caught up: {text}"
+            );
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }

@@ -274,7 +274,10 @@ async fn answer(
                     let reply = Reply::json(200, a.event.clone())
                         .field("lambda-runtime-aws-request-id", a.request_id.clone())
                         .field("lambda-runtime-deadline-ms", a.deadline_ms.to_string())
-                        .field("lambda-runtime-invoked-function-arn", a.function_arn.clone())
+                        .field(
+                            "lambda-runtime-invoked-function-arn",
+                            a.function_arn.clone(),
+                        )
                         .field("lambda-runtime-trace-id", a.trace_id.clone());
                     *handed = Some(a);
                     break reply;

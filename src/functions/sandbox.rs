@@ -919,12 +919,19 @@ mod tests {
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
             assert!(flags >= 0);
             // SAFETY: as above.
-            assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) }, 0);
+            assert_eq!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) },
+                0
+            );
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
-        for fd in [listener.as_raw_fd(), client.as_raw_fd(), accepted.as_raw_fd()] {
+        for fd in [
+            listener.as_raw_fd(),
+            client.as_raw_fd(),
+            accepted.as_raw_fd(),
+        ] {
             inheritable(fd);
         }
         let local = function(&["ls", "/proc/self/fd"], Path::new("/"), &[]);

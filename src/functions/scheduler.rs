@@ -445,7 +445,11 @@ impl Scheduler {
         let max_wait = max_queue_wait(&limits);
         let mut i = 0;
         while let Some(w) = self.queue.get(i) {
-            let limit = if i < covered { max_wait } else { limits.timeout };
+            let limit = if i < covered {
+                max_wait
+            } else {
+                limits.timeout
+            };
             if w.since + limit > now {
                 i += 1;
                 continue;

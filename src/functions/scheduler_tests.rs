@@ -456,7 +456,10 @@ fn an_answered_process_takes_work_only_after_its_next_call() {
     assert_eq!(r.arrive(2), Admission::Queued);
     let a = r.take();
     assert!(dispatches(&a).is_empty());
-    assert!(!a.iter().any(|a| matches!(a, Action::Spawn { .. })), "{a:?}");
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{a:?}"
+    );
     r.at(10);
     r.ready(1);
     let a = r.take();
@@ -537,7 +540,10 @@ fn a_killed_process_not_reaped_is_killed_again_every_grace() {
     assert!(!r.take().contains(&Action::Kill { sandbox: 1 }));
     r.at(1000 + 2000);
     r.tick();
-    assert!(r.take().contains(&Action::Kill { sandbox: 1 }), "no second SIGKILL");
+    assert!(
+        r.take().contains(&Action::Kill { sandbox: 1 }),
+        "no second SIGKILL"
+    );
     // still counted until reaped
     assert_eq!(r.stat().2, 1);
 }

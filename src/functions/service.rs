@@ -180,7 +180,8 @@ impl Service {
                     func.config = f.clone();
                     func.local = l.clone();
                     func.region = region_of(l);
-                    func.sched.unretire(Limits::of(f, l), spec_changed, now, &mut out);
+                    func.sched
+                        .unretire(Limits::of(f, l), spec_changed, now, &mut out);
                     continue;
                 }
                 let stats = Arc::new(FunctionStats {

@@ -108,7 +108,12 @@ impl Waiters {
     fn wake_all(&self) {
         // collected first: a waker may run code that parks again (not on monoio, which only
         // schedules, but cheap to be safe against a re-borrow)
-        let wakers: Vec<Waker> = self.parked.borrow().iter().map(|(_, w)| w.clone()).collect();
+        let wakers: Vec<Waker> = self
+            .parked
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
         for w in wakers {
             w.wake();
         }
