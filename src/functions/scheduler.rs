@@ -5,7 +5,7 @@
 //! invocation arrives ([`Scheduler::arrive`]) and is dispatched to an idle process, queued
 //! behind a process it caused to start (a cold start), queued for a busy one, or throttled
 //! (429); processes go Starting (spawned, not yet parked in `invocation/next`) → Idle → Busy →
-//! Idle ..., and Stopping once told to stop (SIGTERM, SIGKILL after [`STOP_GRACE`]) until they
+//! AwaitingNext (answered, not yet back in `next`: not dispatchable) → Idle ..., and Stopping once told to stop (SIGTERM, SIGKILL after [`STOP_GRACE`]) until they
 //! are reaped. Leaves out all I/O: it never touches a process, a socket or a clock. Every call
 //! takes `now` and appends what the caller must do to `out` ([`Action`]: spawn, hand an
 //! invocation to a process, answer an invocation with a failure, kill, terminate), so the

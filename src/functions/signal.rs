@@ -5,7 +5,9 @@
 //! invocation's answer travels from whichever task produced it (a Runtime API connection, the
 //! tick loop) to the Invoke API connection that waits for it ([`oneshot`]); a parked
 //! `invocation/next` or accept loop is woken when its sandbox gets work or goes away
-//! ([`Wake`]). Leaves out anything that crosses threads: every task here runs on the one
+//! ([`Wake`], every parked waiter), connections wait for the service to close ([`Latch`]), and
+//! an accept loop that reached its connection bound waits for one to end ([`Count`]). Every
+//! wait removes its waker when dropped, so losing a [`race`] leaves nothing behind. Leaves out anything that crosses threads: every task here runs on the one
 //! functions thread, so `Rc` + `Cell`/`RefCell` and a stored `Waker` suffice (monoio has no
 //! cross-thread wake-ups; what comes from other threads arrives through the tick loop's
 //! channel).
