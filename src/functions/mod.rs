@@ -27,11 +27,13 @@
 //! [`scheduler::Scheduler::arrive`] → a process's parked `next` ([`runtime_api`]) returns the
 //! event → the process posts its response → the waiting Invoke API connection answers. The
 //! tick loop ([`run`]) reaps, enforces deadlines and applies reloads and the stop
-//! that [`FunctionsHandle`] sends from other threads over a channel. Files: [`scheduler`]
-//! (sans-IO state machine), [`service`], [`invoke_api`], [`runtime_api`], [`http`] (the
-//! shared HTTP/1.1 server side), [`logs`] (stdout/stderr into tollgate's log), [`signal`]
-//! (single-threaded oneshot and wake-ups), [`sandbox`] (the process).
+//! that [`FunctionsHandle`] sends from other threads over a channel (and acknowledges). Files:
+//! [`scheduler`] (sans-IO state machine; its vocabulary in [`actions`]), [`service`],
+//! [`invoke_api`], [`runtime_api`], [`http`] (the shared HTTP/1.1 server side), [`logs`]
+//! (stdout/stderr into tollgate's log), [`signal`] (single-threaded oneshot, wake-ups,
+//! connection counts), [`sandbox`] (the process).
 
+pub mod actions;
 pub mod http;
 pub mod ids;
 pub mod invoke_api;
