@@ -290,7 +290,7 @@ fn the_functions_service_stands_below_the_gateway() {
 fn the_functions_scheduler_is_sans_io() {
     // admission, queue and deadlines are a state machine driven with a fake clock in tests
     let hits = code_lines_naming(
-        &["functions/scheduler.rs"],
+        &["functions/scheduler.rs", "functions/actions.rs"],
         &[
             "monoio",
             "std::net",

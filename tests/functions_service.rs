@@ -476,14 +476,14 @@ both_drivers! {
         let old = a.json()["pid"].as_u64().unwrap() as u32;
         let fx2 = Fx { env: vec![("FOO".into(), "2".into())], ..Fx::default() };
         let g = function("f", &svc.dir, &fx2);
-        svc.h().apply(config(d, vec![g]));
+        assert!(svc.h().apply(config(d, vec![g])), "applied");
         eventually("the old process stopped", || !pid_alive(old));
         let b = invoke(svc.addr(), "f", ask);
         assert_eq!(b.status, 200);
         assert_eq!(b.json()["env"]["FOO"], "2");
         // and a removed function is refused
-        svc.h().apply(config(d, Vec::new()));
-        eventually("f removed", || invoke(svc.addr(), "f", "{}").status == 404);
+        assert!(svc.h().apply(config(d, Vec::new())), "applied");
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 404, "removed once apply returned");
     }
 
     fn reload_changes_concurrency_in_place(d) {
@@ -495,11 +495,30 @@ both_drivers! {
         eventually("running", || svc.stats().1 == 1);
         assert_eq!(invoke(addr, "f", "{}").status, 429);
         let fx2 = Fx { concurrency: 2, ..fx };
-        svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)]));
-        eventually("a second process is allowed", || invoke(addr, "f", "{}").status == 200);
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)])), "applied");
+        assert_eq!(invoke(addr, "f", "{}").status, 200, "a second process once apply returned");
         assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
         assert!(pid_alive(first), "an in-place change keeps the processes");
         assert_eq!(svc.pids().len(), 2);
+    }
+
+    fn a_function_removed_and_added_back_keeps_its_processes_and_stats(d) {
+        let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
+        let svc = Svc::start(d, &fx);
+        let addr = svc.addr();
+        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
+        eventually("running", || svc.stats().1 == 1);
+        assert!(svc.h().apply(config(d, Vec::new())), "applied");
+        // removed, its process still busy: its numbers stay published
+        assert_eq!(svc.stats().1, 1, "the removed function's stats while it drains");
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx)])), "applied");
+        // back before the old process is gone: that process still counts against
+        // concurrency 1, so a second invocation is refused, not run in a second process
+        assert_eq!(invoke(addr, "f", "{}").status, 429);
+        assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
+        assert_eq!(svc.stats().0, 1, "one cold start, counted across the removal");
+        assert_eq!(svc.pids(), vec![first], "no second process");
     }
 
     fn stop_drains_what_is_in_flight(d) {
@@ -574,6 +593,51 @@ both_drivers! {
         );
         assert_eq!(p["unknown"], 404);
         assert_eq!(p["too_large"], 413);
+        assert_eq!(
+            p["too_large_body"],
+            r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+        );
+    }
+
+    fn a_runtime_api_listener_holds_at_most_four_connections(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"env","names":["AWS_LAMBDA_RUNTIME_API"]}"#);
+        let api: SocketAddr = a.json()["env"]["AWS_LAMBDA_RUNTIME_API"].as_str().unwrap().parse().unwrap();
+        let get = b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+        // the runtime holds one (parked in next); three more fill the listener, each answered
+        let mut held: Vec<TcpStream> = (0..3)
+            .map(|_| {
+                let mut s = connect(api);
+                s.write_all(get).unwrap();
+                assert_eq!(read_answer(&mut s).status, 404);
+                s
+            })
+            .collect();
+        // a fifth is not accepted: its request waits
+        let mut fifth = connect(api);
+        fifth.write_all(get).unwrap();
+        fifth.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        let mut byte = [0u8; 1];
+        assert!(fifth.read(&mut byte).is_err(), "answered beyond the bound");
+        // until one ends
+        held.pop();
+        fifth.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let r = read_answer(&mut fifth);
+        assert_eq!(r.status, 404);
+        // the function still works through its own connection
+        assert_eq!(invoke(svc.addr(), "f", "{}").status, 200);
+    }
+
+    fn a_response_over_6_mb_answers_the_invocation_as_a_function_error(d) {
+        let svc = Svc::start(d, &Fx::default());
+        let a = invoke(svc.addr(), "f", r#"{"op":"big"}"#);
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.field("X-Amz-Function-Error"), Some("Unhandled"));
+        assert_eq!(a.json()["errorType"], "Function.ResponseSizeTooLarge");
+        // the process carries on: the next invocation is served by it
+        let b = invoke(svc.addr(), "f", "{}");
+        assert_eq!(b.status, 200, "{b:?}");
+        assert_eq!(b.field("X-Amz-Function-Error"), None);
     }
 
     fn an_init_error_is_answered_after_one_retry(d) {

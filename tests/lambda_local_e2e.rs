@@ -448,12 +448,8 @@ both_drivers! {
         f.env = "TABLE = \"dogs\"";
         g.write_config(&config(d, &(rest(&f) + &tail)));
         g.reload().expect("reload");
-        // the functions service takes the new config on its next tick (FunctionsHandle::apply
-        // is a message, up to functions::service::TICK after the reload returned): until then
-        // the old generation may answer; from then on only the new one does
-        eventually("the new env reaches the function", || {
-            json_body(&get_path(&g, "/env"))["TABLE"] == "dogs"
-        });
+        // the functions service has applied it when the reload returns: only the new
+        // generation answers from now on
         for _ in 0..3 {
             assert_eq!(json_body(&get_path(&g, "/env"))["TABLE"], "dogs");
         }

@@ -5,8 +5,9 @@
 //! Owns: recognising the path (the function by name, or by ARN as the SDKs may send it,
 //! percent-decoded), reading the request body (by `Content-Length` only, at most the 6 MB
 //! payload limit: 413 beyond, 411 for a chunked body), relaying it to the functions service's
-//! internal Invoke API (one blocking HTTP/1.1 exchange over loopback, bounded by twice the
-//! function's timeout plus [`RELAY_SLACK`]) and relaying its answer: status, body and the
+//! internal Invoke API (one blocking HTTP/1.1 exchange over loopback, bounded by the longest
+//! the service takes to answer, [`crate::config::functions::local_answer_bound`], plus
+//! [`RELAY_SLACK`]) and relaying its answer: status, body and the
 //! Invoke API's fields (`X-Amz-Function-Error`, `x-amzn-RequestId`, `x-amzn-ErrorType`,
 //! `X-Amz-Executed-Version`, `Content-Type`). A function that is not a local one of the config
 //! being served is answered 404 `ResourceNotFoundException` here, as AWS words it. Leaves out:
@@ -27,9 +28,9 @@ use crate::config::FunctionKind;
 use crate::functions::{invoke_path, INVOKE_PREFIX};
 use crate::http::{parse_response, BodyKind, Limits, Method, RequestHead};
 
-/// What the relay waits beyond twice the function's timeout (the service answers a timed-out
-/// or queued invocation itself by then): Lambda's 10 s init limit and a second.
-pub const RELAY_SLACK: Duration = Duration::from_secs(11);
+/// What the relay waits beyond the longest the service takes to answer
+/// ([`crate::config::functions::local_answer_bound`]), so the service always answers first.
+pub const RELAY_SLACK: Duration = Duration::from_secs(1);
 /// Longest wait to connect to the service (loopback).
 pub const RELAY_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest answer body relayed: the payload limit and room for the error envelope.
@@ -188,7 +189,7 @@ fn invoke(admin: &Admin, name: &str, head: &RequestHead, body: &[u8]) -> Answer 
         .header("x-amz-invocation-type")
         .and_then(|v| std::str::from_utf8(v).ok())
         .unwrap_or("RequestResponse");
-    let wait = f.timeout.saturating_mul(2).saturating_add(RELAY_SLACK);
+    let wait = crate::config::functions::local_answer_bound(f.timeout).saturating_add(RELAY_SLACK);
     let request = Request {
         path: invoke_path(&f.name),
         invocation_type,

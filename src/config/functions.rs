@@ -38,6 +38,21 @@ use super::resolve::Target;
 use super::upstreams::{TargetName, UpstreamConfig};
 
 /// A function's timeout when `timeout_ms` is absent: Lambda's default of 3 seconds.
+/// How long a new local function process may take to call `invocation/next` for the first
+/// time before it is killed: Lambda's init phase limit (the functions scheduler's
+/// `INIT_TIMEOUT`).
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest the local functions service takes to answer an invocation of a function with
+/// this `timeout`: a wait in the queue (bounded in total by the timeout plus two starts, the
+/// first of which may fail and is retried once) and then the run (bounded by the timeout).
+/// Whoever waits for the service (the workers, the admin relay) waits this plus a margin, so
+/// the service always answers first.
+pub fn local_answer_bound(timeout: Duration) -> Duration {
+    let queue_wait = timeout.saturating_add(INIT_TIMEOUT.saturating_mul(2));
+    timeout.saturating_add(queue_wait)
+}
+
 pub const DEFAULT_FUNCTION_TIMEOUT_MS: u64 = 3_000;
 /// Processes a local function runs at most (`concurrency`).
 pub const DEFAULT_CONCURRENCY: u32 = 4;

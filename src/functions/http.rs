@@ -14,13 +14,19 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::http::{parse_request, BodyChunk, BodyDecoder, HttpError, Limits, RequestHead};
+use crate::http::{
+    parse_request, BodyChunk, BodyDecoder, BodyKind, HttpError, Limits, RequestHead,
+};
 use crate::transport::{IoFail, Stream};
 
 /// Bytes asked for per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// How long a started request (rest of the head, the body) may stall between reads.
-pub const REQUEST_STALL: Duration = Duration::from_secs(30);
+/// How long a request head may take from its first byte to its end (not reset by each read:
+/// a peer trickling bytes cannot hold the connection).
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a request body may take, from the end of its head to its last byte (6 MB at most,
+/// over loopback).
+pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long writing one response may take.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,41 +49,69 @@ pub enum ReadError {
 pub struct Conn {
     stream: Stream,
     buf: BytesMut,
+    /// The codec's limits; its body limit is left open so the head parses whatever its
+    /// `Content-Length` and the caller can route on it ([`Conn::read_body`] applies
+    /// `max_body`).
     limits: Limits,
+    max_body: usize,
 }
 
 impl Conn {
     /// `max_body`: the body limit (413 beyond, RFC 9110 §15.5.14).
     pub fn new(tcp: monoio::net::TcpStream, max_body: usize) -> Conn {
         let _ = tcp.set_nodelay(true);
+        // (io_uring's accept leaves it inheritable: not for the functions we spawn)
+        crate::transport::set_cloexec(&tcp);
         Conn {
             stream: Stream::Plain(tcp),
             buf: BytesMut::new(),
             limits: Limits {
-                max_body_bytes: max_body as u64,
+                max_body_bytes: u64::MAX,
                 ..Limits::default()
             },
+            max_body,
         }
     }
 
     /// Reads the next request; waits up to `idle` for it to start (`None`: no limit).
     pub async fn read_request(&mut self, idle: Option<Duration>) -> Result<Request, ReadError> {
+        let head = self.read_head(idle).await?;
+        let body = self.read_body(&head).await?;
+        Ok(Request { head, body })
+    }
+
+    /// Reads the next request's head; waits up to `idle` for its first byte (`None`: no
+    /// limit), then up to [`HEAD_DEADLINE`] for the rest.
+    pub async fn read_head(&mut self, idle: Option<Duration>) -> Result<RequestHead, ReadError> {
         let mut deadline = idle.map(|d| Instant::now() + d);
-        let head = loop {
+        let mut started = false;
+        loop {
             match parse_request(&mut self.buf, &self.limits) {
-                Ok(Some(head)) => break head,
+                Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(ReadError::Http(e)),
             }
-            if !self.buf.is_empty() {
-                deadline = Some(Instant::now() + REQUEST_STALL);
+            if !self.buf.is_empty() && !started {
+                started = true;
+                deadline = Some(Instant::now() + HEAD_DEADLINE);
             }
             match self.fill(deadline).await {
                 Some(0) | None if self.buf.is_empty() => return Err(ReadError::Closed),
                 Some(0) | None => return Err(ReadError::Http(HttpError::UnexpectedEof)),
                 Some(_) => {}
             }
-        };
+        }
+    }
+
+    /// Reads `head`'s body, within [`BODY_DEADLINE`]; over the body limit: `BodyTooLarge`
+    /// (at once when `Content-Length` says so, RFC 9110 §15.5.14).
+    pub async fn read_body(&mut self, head: &RequestHead) -> Result<Bytes, ReadError> {
+        if let BodyKind::Length(n) = head.body {
+            if n > self.max_body as u64 {
+                return Err(ReadError::Http(HttpError::BodyTooLarge));
+            }
+        }
+        let deadline = Instant::now() + BODY_DEADLINE;
         if head.expect_continue {
             // RFC 9110 §10.1.1: the client may wait for this before sending the body.
             let go = Bytes::from_static(b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -85,28 +119,25 @@ impl Conn {
                 return Err(ReadError::Closed);
             }
         }
-        let mut dec = BodyDecoder::new(head.body, &self.limits);
+        let mut dec = BodyDecoder::with_body_cap(head.body, &self.limits, self.max_body as u64);
         let mut body = BytesMut::new();
         loop {
             match dec.decode(&mut self.buf) {
                 Ok(Some(BodyChunk::Data(d))) => {
-                    if body.len() + d.len() > self.limits.max_body_bytes as usize {
+                    if body.len() + d.len() > self.max_body {
                         return Err(ReadError::Http(HttpError::BodyTooLarge));
                     }
                     body.extend_from_slice(&d);
                 }
                 Ok(Some(BodyChunk::End { .. })) => break,
-                Ok(None) => match self.fill(Some(Instant::now() + REQUEST_STALL)).await {
+                Ok(None) => match self.fill(Some(deadline)).await {
                     Some(0) | None => return Err(ReadError::Http(HttpError::UnexpectedEof)),
                     Some(_) => {}
                 },
                 Err(e) => return Err(ReadError::Http(e)),
             }
         }
-        Ok(Request {
-            head,
-            body: body.freeze(),
-        })
+        Ok(body.freeze())
     }
 
     /// One read into the buffer: `Some(n)` (0 = end of stream), `None` on timeout or error.

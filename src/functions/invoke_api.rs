@@ -39,13 +39,29 @@ const MAX_LABEL: usize = 200;
 /// How long accept backs off after an error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
+/// Connections the internal Invoke API holds open at once (the workers' pools and the admin
+/// relay); beyond, the listener stops accepting until one ends.
+pub const MAX_CONNECTIONS: usize = 4096;
+
 /// Accepts connections until the thread ends.
 pub async fn serve(listener: monoio::net::TcpListener, svc: Rc<Service>) {
+    let open = Rc::new(super::signal::Count::default());
     loop {
+        if open.get() >= MAX_CONNECTIONS {
+            match race(open.changed(), svc.closed.wait()).await {
+                First::Left(()) => continue,
+                First::Right(()) => return,
+            }
+        }
         match race(listener.accept(), svc.closed.wait()).await {
             First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
-                monoio::spawn(CatchUnwind(connection(conn, svc.clone())));
+                let held = open.hold();
+                let task = connection(conn, svc.clone());
+                monoio::spawn(CatchUnwind(async move {
+                    task.await;
+                    drop(held);
+                }));
             }
             First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
             First::Right(()) => return,

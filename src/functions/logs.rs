@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use monoio::io::AsyncReadRent;
@@ -20,11 +21,62 @@ use monoio::io::AsyncReadRent;
 /// Shared by the functions thread's tasks and handed in from the thread that starts it.
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// The sink of a running tollgate: each line to stderr.
+/// Lines waiting for the writer thread of [`stderr`]; beyond, lines are dropped (counted).
+pub const LOG_QUEUE_LINES: usize = 4096;
+
+/// The sink of a running tollgate: each line to stderr, written by a dedicated thread (see
+/// [`writer_sink`]) so a slow stderr never stalls the functions thread.
 pub fn stderr() -> LogSink {
-    Arc::new(|line: &str| {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
-    })
+    writer_sink(std::io::stderr(), LOG_QUEUE_LINES).0
+}
+
+/// A sink that hands each line to a thread writing it to `out`, over a queue of `capacity`
+/// lines: the caller never blocks; a line that finds the queue full is dropped and counted
+/// (the returned counter: the total so far). After the drops, the writer says how many were
+/// lost (`tollgate: function output: N lines dropped (the log could not keep up)`) before its
+/// next line. The thread ends when the last clone of the sink is dropped; if it cannot start,
+/// lines go straight to `out` from the caller (blocking, as a last resort).
+pub fn writer_sink<W: Write + Send + 'static>(
+    out: W,
+    capacity: usize,
+) -> (LogSink, Arc<AtomicU64>) {
+    let dropped = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(capacity);
+    let out = Arc::new(std::sync::Mutex::new(out));
+    let (writer_out, counted) = (out.clone(), dropped.clone());
+    let started = std::thread::Builder::new()
+        .name("tollgate-fn-log".into())
+        .spawn(move || {
+            // drops reported so far (the counter only grows: Relaxed, a plain tally)
+            let mut reported = 0;
+            for line in rx {
+                let Ok(mut w) = writer_out.lock() else { return };
+                let total = counted.load(Ordering::Relaxed);
+                if total > reported {
+                    let _ = writeln!(
+                        w,
+                        "tollgate: function output: {} lines dropped (the log could not keep up)",
+                        total - reported
+                    );
+                    reported = total;
+                }
+                let _ = writeln!(w, "{line}");
+            }
+        });
+    let counter = dropped.clone();
+    let sink: LogSink = match started {
+        Ok(_) => Arc::new(move |line: &str| {
+            if tx.try_send(line.to_owned()).is_err() {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }),
+        Err(_) => Arc::new(move |line: &str| {
+            if let Ok(mut w) = out.lock() {
+                let _ = writeln!(w, "{line}");
+            }
+        }),
+    };
+    (sink, dropped)
 }
 
 /// Longest log line written as one; longer ones are split into pieces of this size.
@@ -200,6 +252,79 @@ mod tests {
                 "tollgate: function f [-] stdout: b".to_string()
             ]
         );
+    }
+
+    /// A writer that blocks until released, then collects.
+    struct Gate {
+        open: std::sync::mpsc::Receiver<()>,
+        opened: bool,
+        got: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if !self.opened {
+                let _ = self.open.recv();
+                self.opened = true;
+            }
+            self.got.lock().expect("lock").extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_log_drops_and_counts_lines_instead_of_blocking() {
+        let (release, open) = std::sync::mpsc::channel();
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gate = Gate {
+            open,
+            opened: false,
+            got: got.clone(),
+        };
+        let capacity = 4;
+        let (sink, dropped) = writer_sink(gate, capacity);
+        // the writer holds at most one line while stalled, the queue `capacity`: the rest
+        // are dropped, and the sink returns each time (a block here hangs the test)
+        for i in 0..capacity + 10 {
+            sink(&format!("line {i}"));
+        }
+        let lost = dropped.load(Ordering::Relaxed);
+        assert!(lost >= 9, "dropped {lost}");
+        release.send(()).expect("release");
+        // the queue drains now: "after" gets in once there is room
+        loop {
+            let before = dropped.load(Ordering::Relaxed);
+            sink("after");
+            if dropped.load(Ordering::Relaxed) == before {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(sink);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = String::from_utf8(got.lock().expect("lock").clone()).expect("utf8");
+            if text.ends_with("after\n") {
+                assert!(
+                    text.contains(" lines dropped (the log could not keep up)\n"),
+                    "{text}"
+                );
+                assert!(text.contains("line 0\n"), "{text}");
+                assert!(
+                    !text.contains(&format!("line {}\n", capacity + 9)),
+                    "{text}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writer never caught up: {text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

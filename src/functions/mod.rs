@@ -27,11 +27,13 @@
 //! [`scheduler::Scheduler::arrive`] → a process's parked `next` ([`runtime_api`]) returns the
 //! event → the process posts its response → the waiting Invoke API connection answers. The
 //! tick loop ([`run`]) reaps, enforces deadlines and applies reloads and the stop
-//! that [`FunctionsHandle`] sends from other threads over a channel. Files: [`scheduler`]
-//! (sans-IO state machine), [`service`], [`invoke_api`], [`runtime_api`], [`http`] (the
-//! shared HTTP/1.1 server side), [`logs`] (stdout/stderr into tollgate's log), [`signal`]
-//! (single-threaded oneshot and wake-ups), [`sandbox`] (the process).
+//! that [`FunctionsHandle`] sends from other threads over a channel (and acknowledges). Files:
+//! [`scheduler`] (sans-IO state machine; its vocabulary in [`actions`]), [`service`],
+//! [`invoke_api`], [`runtime_api`], [`http`] (the shared HTTP/1.1 server side), [`logs`]
+//! (stdout/stderr into tollgate's log), [`signal`] (single-threaded oneshot, wake-ups,
+//! connection counts), [`sandbox`] (the process).
 
+pub mod actions;
 pub mod http;
 pub mod ids;
 pub mod invoke_api;
@@ -54,6 +56,9 @@ use crate::config::Config;
 
 /// `AWS_REGION` of local functions unless their `env` sets it.
 pub const LOCAL_REGION: &str = "us-east-1";
+/// How long [`FunctionsHandle::apply`] waits for the functions thread to have applied a
+/// config (it does on its next [`service::TICK`]; this bounds a stalled thread).
+pub const APPLY_ACK_WAIT: Duration = Duration::from_secs(2);
 /// The io_uring submission queue size of the functions thread (few connections).
 const RING_ENTRIES: u32 = 256;
 
@@ -91,7 +96,8 @@ pub fn snapshot(list: &StatsList) -> Vec<Arc<FunctionStats>> {
 
 /// What other threads tell the functions thread.
 pub(crate) enum Control {
-    Apply(Arc<Config>),
+    /// A config to apply; the sender is told once it is.
+    Apply(Arc<Config>, mpsc::SyncSender<()>),
     Stop(Duration),
 }
 
@@ -101,7 +107,10 @@ async fn run(svc: Rc<service::Service>, control: mpsc::Receiver<Control>) {
         monoio::time::sleep(service::TICK).await;
         loop {
             match control.try_recv() {
-                Ok(Control::Apply(c)) => svc.apply(&c),
+                Ok(Control::Apply(c, done)) => {
+                    svc.apply(&c);
+                    let _ = done.try_send(());
+                }
                 Ok(Control::Stop(grace)) => svc.begin_stop(grace),
                 Err(mpsc::TryRecvError::Empty) => break,
                 Err(mpsc::TryRecvError::Disconnected) => {
@@ -201,8 +210,15 @@ impl FunctionsHandle {
     /// The functions of a reloaded config: added ones start on first use, removed ones stop
     /// after their invocations in flight, changed ones replace their processes after theirs
     /// (`concurrency`, `queue`, `idle_ms`, `timeout_ms` change in place).
-    pub fn apply(&self, config: Arc<Config>) {
-        let _ = self.control.send(Control::Apply(config));
+    ///
+    /// Returns once the functions thread has applied it (true), or false when it did not
+    /// within [`APPLY_ACK_WAIT`] (it still applies it as soon as it can) or is gone.
+    pub fn apply(&self, config: Arc<Config>) -> bool {
+        let (done, applied) = mpsc::sync_channel(1);
+        if self.control.send(Control::Apply(config, done)).is_err() {
+            return false;
+        }
+        applied.recv_timeout(APPLY_ACK_WAIT).is_ok()
     }
 
     /// The live numbers of every local function (see [`StatsList`]).

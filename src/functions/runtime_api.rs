@@ -25,13 +25,24 @@ use super::scheduler::SandboxId;
 use super::service::{Outcome, Service};
 use super::signal::{race, First, Wake};
 use crate::config::functions::MAX_PAYLOAD_BYTES;
-use crate::http::Method;
+use crate::http::{HttpError, Method};
 use crate::runtime::CatchUnwind;
 
 /// The Runtime API's path prefix.
 pub const PREFIX: &str = "/2018-06-01/runtime/";
 /// How long accept backs off after an error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// Connections one process may hold open to its Runtime API at once (a runtime uses one or
+/// two); beyond, the listener stops accepting until one ends.
+pub const MAX_CONNECTIONS: usize = 4;
+/// How long a Runtime API connection may sit idle between requests before it is closed (a
+/// parked `next` is not idle).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// The answer to a runtime posting a response over [`MAX_PAYLOAD_BYTES`], as AWS's Runtime
+/// API gives it (the limit it names is Lambda's, counted with its envelope).
+pub const TOO_LARGE_BODY: &str = r#"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#;
+/// The function error an invocation is answered with when its response was too large.
+pub const RESPONSE_TOO_LARGE_TYPE: &str = "Function.ResponseSizeTooLarge";
 
 /// An invocation handed to a process, as its `invocation/next` returns it.
 #[derive(Debug, Clone)]
@@ -76,16 +87,33 @@ pub async fn serve(
     sb: SandboxId,
     mailbox: Rc<Mailbox>,
 ) {
+    let open = Rc::new(super::signal::Count::default());
     while !mailbox.is_closed() {
-        match race(listener.accept(), mailbox.gone.wait()).await {
+        if open.get() >= MAX_CONNECTIONS {
+            // full: accept again once one ends (or the process is gone)
+            let _ = race(open.changed(), gone(&mailbox)).await;
+            continue;
+        }
+        match race(listener.accept(), gone(&mailbox)).await {
             First::Left(Ok((tcp, _))) => {
                 let conn = Conn::new(tcp, MAX_PAYLOAD_BYTES);
+                let held = open.hold();
                 let task = connection(conn, svc.clone(), sb, mailbox.clone());
-                monoio::spawn(CatchUnwind(task));
+                monoio::spawn(CatchUnwind(async move {
+                    task.await;
+                    drop(held);
+                }));
             }
             First::Left(Err(_)) => monoio::time::sleep(ACCEPT_BACKOFF).await,
             First::Right(()) => {}
         }
+    }
+}
+
+/// Returns once the mailbox is closed (the process was killed or reaped).
+async fn gone(mailbox: &Mailbox) {
+    while !mailbox.is_closed() {
+        mailbox.gone.wait().await;
     }
 }
 
@@ -138,24 +166,75 @@ fn route(method: Method, path: &[u8]) -> Call<'_> {
 
 async fn connection(mut conn: Conn, svc: Rc<Service>, sb: SandboxId, mailbox: Rc<Mailbox>) {
     loop {
-        let read = match race(conn.read_request(None), svc.closed.wait()).await {
+        // the service stopping or the process gone ends the connection; dropping a read
+        // loses nothing (it waits for readiness, then reads synchronously)
+        let ending = race(svc.closed.wait(), gone(&mailbox));
+        let read = match race(read_routed(&mut conn), ending).await {
             First::Left(r) => r,
-            First::Right(()) => return,
+            First::Right(_) => return,
         };
         let req = match read {
             Ok(r) => r,
-            Err(ReadError::Closed) => return,
-            Err(ReadError::Http(e)) => {
+            Err((_, ReadError::Closed)) => return,
+            Err((Some(id), ReadError::Http(HttpError::BodyTooLarge))) => {
+                // the invocation is answered as a function error, the runtime gets AWS's 413
+                let body = serde_json::json!({
+                    "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                    "errorType": RESPONSE_TOO_LARGE_TYPE,
+                })
+                .to_string();
+                let outcome = Outcome::FunctionError {
+                    body: Bytes::from(body),
+                    error_type: RESPONSE_TOO_LARGE_TYPE.into(),
+                };
+                svc.respond(sb, &id, outcome);
+                let reply = Reply {
+                    close: true,
+                    ..Reply::json(413, TOO_LARGE_BODY)
+                };
+                conn.write(&reply).await;
+                return;
+            }
+            Err((_, ReadError::Http(e))) => {
                 conn.write(&Reply::for_error(e)).await;
                 return;
             }
         };
-        let Some(mut reply) = answer(&req, &svc, sb, &mailbox).await else {
+        let mut handed = None;
+        let Some(mut reply) = answer(&req, &svc, sb, &mailbox, &mut handed).await else {
             return;
         };
         reply.close |= !req.head.keep_alive;
         if !conn.write(&reply).await {
+            // a `next` whose runtime hung up before it got its invocation: the invocation is
+            // still the process's to run (unless answered meanwhile), so it goes back to the
+            // mailbox for the runtime's next `next`
+            if let Some(a) = handed.filter(|_| reply.status == 200) {
+                if !mailbox.is_closed() && svc.runs(sb, &a.request_id) {
+                    *mailbox.assigned.borrow_mut() = Some(a);
+                    mailbox.work.wake();
+                }
+            }
             return;
+        }
+    }
+}
+
+/// Reads one request: the head (after up to [`IDLE_TIMEOUT`] idle), then its body. A body
+/// that fails after the head said it posts an invocation's response names that invocation.
+async fn read_routed(conn: &mut Conn) -> Result<Request, (Option<String>, ReadError)> {
+    let head = conn
+        .read_head(Some(IDLE_TIMEOUT))
+        .await
+        .map_err(|e| (None, e))?;
+    match conn.read_body(&head).await {
+        Ok(body) => Ok(Request { head, body }),
+        Err(e) => {
+            let id = match route(head.method_kind, head.path_bytes()) {
+                Call::Response(id) => Some(id.to_owned()),
+                _ => None,
+            };
+            Err((id, e))
         }
     }
 }
@@ -165,7 +244,14 @@ fn accepted() -> Reply {
 }
 
 /// The answer to one request; `None`: close without one (the process is gone).
-async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -> Option<Reply> {
+/// `handed`: the invocation a `next` returned, kept in case the reply cannot be written.
+async fn answer(
+    req: &Request,
+    svc: &Rc<Service>,
+    sb: SandboxId,
+    mb: &Mailbox,
+    handed: &mut Option<Assigned>,
+) -> Option<Reply> {
     let head = &req.head;
     let invalid_id = || {
         Reply::json(
@@ -175,20 +261,26 @@ async fn answer(req: &Request, svc: &Rc<Service>, sb: SandboxId, mb: &Mailbox) -
     };
     Some(match route(head.method_kind, head.path_bytes()) {
         Call::Next => {
-            if !mb.started.replace(true) {
-                svc.next_called(sb);
-            }
+            // every call: the first ends the process's start, each makes it dispatchable
+            // again after its previous answer
+            mb.started.set(true);
+            svc.next_called(sb);
             loop {
                 if mb.is_closed() {
                     return None;
                 }
                 let taken = mb.assigned.borrow_mut().take();
                 if let Some(a) = taken {
-                    break Reply::json(200, a.event)
-                        .field("lambda-runtime-aws-request-id", a.request_id)
+                    let reply = Reply::json(200, a.event.clone())
+                        .field("lambda-runtime-aws-request-id", a.request_id.clone())
                         .field("lambda-runtime-deadline-ms", a.deadline_ms.to_string())
-                        .field("lambda-runtime-invoked-function-arn", a.function_arn)
-                        .field("lambda-runtime-trace-id", a.trace_id);
+                        .field(
+                            "lambda-runtime-invoked-function-arn",
+                            a.function_arn.clone(),
+                        )
+                        .field("lambda-runtime-trace-id", a.trace_id.clone());
+                    *handed = Some(a);
+                    break reply;
                 }
                 mb.work.wait().await;
             }

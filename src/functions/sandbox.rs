@@ -153,11 +153,13 @@ impl Sandbox {
         let setup = ChildSetup {
             parent: std::process::id(),
             user: effective_user(local.user),
+            max_fd: max_fd(),
         };
         // SAFETY: the closure runs in the child between fork and exec, where only
         // async-signal-safe functions may be called (the parent may have had other threads
         // holding locks, e.g. the allocator's). It calls only raw syscalls through libc
-        // (setgroups, setgid, setuid, prctl, getppid, _exit), reads a Copy struct captured
+        // (close_range / fcntl, setgroups, setgid, setuid, prctl, getppid, _exit), reads a
+        // Copy struct captured
         // by value, allocates nothing, and builds its errors with
         // `io::Error::last_os_error`, which stores the errno inline without allocating.
         unsafe {
@@ -279,10 +281,13 @@ impl Sandbox {
         if pgid <= 1 {
             return;
         }
-        // SAFETY: killpg is a plain syscall on integers; its only failures are ESRCH (the
-        // group is gone: nothing to do) and EPERM (cannot happen for our own child's group).
+        // SAFETY: killpg and kill are plain syscalls on integers; their only failures are
+        // ESRCH (gone: nothing to do) and EPERM (cannot happen for our own child). The leader
+        // is signalled by pid too: one that left its group (setsid, setpgid) escapes killpg,
+        // and until it is reaped its pid is still ours.
         unsafe {
             libc::killpg(pgid, sig);
+            libc::kill(pgid, sig);
         }
     }
 }
@@ -495,6 +500,68 @@ struct ChildSetup {
     /// tollgate's pid, captured before the fork.
     parent: u32,
     user: Option<RunAs>,
+    /// One past the highest fd the child may have inherited (`RLIMIT_NOFILE`, read before the
+    /// fork: getrlimit is not on the async-signal-safe list): the fallback's loop bound.
+    max_fd: libc::c_int,
+}
+
+/// The lowest fd the child keeps only if it was opened close-on-exec: 0, 1 and 2 are its
+/// stdio (std dup2s them before `pre_exec`), everything above is tollgate's.
+const FIRST_PRIVATE_FD: libc::c_uint = 3;
+
+/// The fallback loop's bound when `RLIMIT_NOFILE` cannot be read or is unlimited.
+const FALLBACK_MAX_FD: libc::c_int = 65_536;
+
+/// `RLIMIT_NOFILE`'s soft limit (no fd of ours can be at or above it), else
+/// [`FALLBACK_MAX_FD`].
+fn max_fd() -> libc::c_int {
+    // SAFETY: rlimit is plain old data; getrlimit writes only into it.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is ours and outlives the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return FALLBACK_MAX_FD;
+    }
+    libc::c_int::try_from(limit.rlim_cur).unwrap_or(FALLBACK_MAX_FD)
+}
+
+/// Marks every fd from [`FIRST_PRIVATE_FD`] up close-on-exec, in the forked child: the
+/// function must inherit none of tollgate's descriptors (client sockets, the Invoke API's
+/// connections, other sandboxes' Runtime API connections and output pipes), whatever opened
+/// them without `O_CLOEXEC` (monoio's io_uring accept does not pass `SOCK_CLOEXEC`).
+/// Close-on-exec rather than close: std's own exec-error pipe must survive until the exec
+/// (it reports a failed exec to the parent). `close_range(2)` with `CLOSE_RANGE_CLOEXEC`
+/// (Linux 5.11) does it in one call; older kernels get `fcntl(F_SETFD)` per fd up to
+/// `max_fd` (EBADF for unused fds is ignored).
+///
+/// # Safety
+/// Only between fork and exec, where it calls only async-signal-safe syscalls.
+unsafe fn cloexec_inherited(max_fd: libc::c_int) {
+    // SAFETY: close_range is a plain syscall on integers; it touches only this process's fd
+    // table (the child's own copy).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            FIRST_PRIVATE_FD,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let first = FIRST_PRIVATE_FD as libc::c_int;
+    for fd in first..max_fd.max(first) {
+        // SAFETY: fcntl is async-signal-safe; on an fd not open it fails with EBADF, which
+        // is fine: there is nothing to mark.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
 }
 
 impl ChildSetup {
@@ -508,6 +575,7 @@ impl ChildSetup {
         // SAFETY (all calls below): plain syscalls on integers and null pointers, each
         // async-signal-safe; none touches memory the parent's other threads may own.
         unsafe {
+            cloexec_inherited(self.max_fd);
             if let Some(user) = self.user {
                 if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(user.gid) != 0
@@ -840,6 +908,43 @@ mod tests {
         // (before and after differ only if the UTC date turned in between)
         assert!(got == before || got == after, "{got:?}\n!=\n{before:?}");
         assert!(wait(&mut sandbox).success());
+    }
+
+    #[test]
+    fn the_process_inherits_no_descriptor_beyond_its_stdio() {
+        use std::os::fd::AsRawFd;
+        // what monoio's io_uring accept produces: sockets without close-on-exec
+        let inheritable = |fd: libc::c_int| {
+            // SAFETY: fcntl on an fd this test owns.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert!(flags >= 0);
+            // SAFETY: as above.
+            assert_eq!(
+                unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) },
+                0
+            );
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        for fd in [
+            listener.as_raw_fd(),
+            client.as_raw_fd(),
+            accepted.as_raw_fd(),
+        ] {
+            inheritable(fd);
+        }
+        let local = function(&["ls", "/proc/self/fd"], Path::new("/"), &[]);
+        let mut sandbox = Sandbox::spawn(&spec("fdfn", &local)).unwrap();
+        let (out, _) = sandbox.take_output();
+        let fds: Vec<u32> = read_all(out)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        assert!(wait(&mut sandbox).success());
+        // 0, 1, 2 and the one ls opened to read the directory (the lowest free: 3)
+        assert_eq!(fds, [0, 1, 2, 3], "leaked descriptors: {fds:?}");
+        drop((listener, client, accepted));
     }
 
     #[test]

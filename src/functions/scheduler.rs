@@ -5,7 +5,7 @@
 //! invocation arrives ([`Scheduler::arrive`]) and is dispatched to an idle process, queued
 //! behind a process it caused to start (a cold start), queued for a busy one, or throttled
 //! (429); processes go Starting (spawned, not yet parked in `invocation/next`) → Idle → Busy →
-//! Idle ..., and Stopping once told to stop (SIGTERM, SIGKILL after [`STOP_GRACE`]) until they
+//! AwaitingNext (answered, not yet back in `next`: not dispatchable) → Idle ..., and Stopping once told to stop (SIGTERM, SIGKILL after [`STOP_GRACE`]) until they
 //! are reaped. Leaves out all I/O: it never touches a process, a socket or a clock. Every call
 //! takes `now` and appends what the caller must do to `out` ([`Action`]: spawn, hand an
 //! invocation to a process, answer an invocation with a failure, kill, terminate), so the
@@ -23,94 +23,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use super::actions::{
+    Action, Admission, Failure, InvId, Limits, SandboxId, INIT_TIMEOUT, STOP_GRACE,
+};
 use super::FunctionStats;
-use crate::config::{FunctionConfig, LocalFunction};
-
-/// How long a new process may take to call `invocation/next` for the first time before it is
-/// killed: Lambda's init phase limit.
-pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a process told to stop (SIGTERM) has before it is killed (SIGKILL).
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// An invocation, as the service numbers them.
-pub type InvId = u64;
-/// A process, as the service numbers them.
-pub type SandboxId = u64;
-
-/// The numbers that bound a function; a reload changes them in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub concurrency: u32,
-    pub queue: u32,
-    pub timeout: Duration,
-    pub idle: Duration,
-    pub init_timeout: Duration,
-}
-
-impl Limits {
-    pub fn of(f: &FunctionConfig, local: &LocalFunction) -> Limits {
-        Limits {
-            concurrency: local.concurrency.max(1),
-            queue: local.queue,
-            timeout: f.timeout,
-            idle: local.idle,
-            init_timeout: INIT_TIMEOUT,
-        }
-    }
-}
-
-/// What became of an arriving invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Handed to an idle process.
-    Dispatched,
-    /// Waiting for a process (a starting one, or one to become free).
-    Queued,
-    /// Concurrency and queue are full: 429.
-    Throttled,
-}
-
-/// Why an invocation failed without a function answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// It ran `timeout` in a process (`waited: false`), or waited that long for a free
-    /// process (`waited: true`).
-    TimedOut { timeout: Duration, waited: bool },
-    /// Its process exited while running it.
-    ExitError,
-    /// The processes meant for it failed to start (twice): what went wrong.
-    InitError(String),
-}
-
-/// What the caller must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Start a process of generation `generation`; report with [`Scheduler::spawned`].
-    /// `cold`: an invocation is waiting for it.
-    Spawn {
-        sandbox: SandboxId,
-        generation: u64,
-        cold: bool,
-    },
-    /// Hand `inv` to the process (its `next` returns it); its deadline is `deadline`.
-    Dispatch {
-        inv: InvId,
-        sandbox: SandboxId,
-        deadline: Instant,
-    },
-    /// Answer `inv` with this failure.
-    Fail { inv: InvId, failure: Failure },
-    /// SIGKILL the process (group).
-    Kill { sandbox: SandboxId },
-    /// SIGTERM the process (group).
-    Terminate { sandbox: SandboxId },
-    /// The process finished starting (its first `next`) after `took`.
-    Ready {
-        sandbox: SandboxId,
-        cold: bool,
-        took: Duration,
-    },
-}
 
 /// Where a process stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +35,9 @@ enum State {
     Starting { since: Instant, cold: bool },
     /// Parked in `invocation/next` since then.
     Idle { since: Instant },
+    /// Answered its invocation at `since` and has not called `invocation/next` again: not
+    /// dispatchable until it does (bounded by `idle`).
+    AwaitingNext { since: Instant },
     /// Running `inv` until `deadline`.
     Busy { inv: InvId, deadline: Instant },
     /// Told to stop at `since` (`killed`: SIGKILL sent), not reaped yet.
@@ -211,8 +130,10 @@ impl Scheduler {
         }
         let idle = self.idle_current().is_some();
         let room_to_spawn = self.slots.len() < self.limits.concurrency as usize;
-        let beyond = self.queue.len().saturating_sub(self.starting_current());
-        if !idle && !room_to_spawn && beyond >= self.limits.queue as usize {
+        // processes about to take a queued invocation (starting, or answered and on their
+        // way back to `next`) cover as many; the new one must fit in `queue` beyond them
+        let beyond = (self.queue.len() + 1).saturating_sub(self.takers());
+        if !idle && !room_to_spawn && beyond > self.limits.queue as usize {
             return Admission::Throttled;
         }
         self.queue.push_back(Waiting {
@@ -237,31 +158,47 @@ impl Scheduler {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        if let Err(why) = result {
-            if let Some(i) = self.slots.iter().position(|s| s.id == sandbox) {
-                self.slots.remove(i);
-                self.start_failed(why, now, out);
+        match result {
+            Err(why) => {
+                if let Some(i) = self.slots.iter().position(|s| s.id == sandbox) {
+                    self.slots.remove(i);
+                    self.start_failed(why, now, out);
+                }
+            }
+            // a cold start is a process started for an invocation: counted once it runs
+            Ok(()) => {
+                let cold = self.slots.iter().any(|s| {
+                    s.id == sandbox && matches!(s.state, State::Starting { cold: true, .. })
+                });
+                if cold {
+                    self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         self.pump(now, out);
         self.publish();
     }
 
-    /// The process called `invocation/next` (its first call ends its start).
+    /// The process called `invocation/next`: every call makes it dispatchable again; the
+    /// first also ends its start ([`Action::Ready`]).
     pub fn ready(&mut self, sandbox: SandboxId, now: Instant, out: &mut Vec<Action>) {
         let Some(slot) = self.slots.iter_mut().find(|s| s.id == sandbox) else {
             return;
         };
-        if let State::Starting { since, cold } = slot.state {
-            slot.state = State::Idle { since: now };
-            out.push(Action::Ready {
-                sandbox,
-                cold,
-                took: now.saturating_duration_since(since),
-            });
-            self.pump(now, out);
-            self.publish();
+        match slot.state {
+            State::Starting { since, cold } => {
+                slot.state = State::Idle { since: now };
+                out.push(Action::Ready {
+                    sandbox,
+                    cold,
+                    took: now.saturating_duration_since(since),
+                });
+            }
+            State::AwaitingNext { .. } => slot.state = State::Idle { since: now },
+            State::Idle { .. } | State::Busy { .. } | State::Stopping { .. } => return,
         }
+        self.pump(now, out);
+        self.publish();
     }
 
     /// The process answered `inv` (response or function error). False when `inv` is not what
@@ -286,7 +223,7 @@ impl Scheduler {
             };
             out.push(Action::Terminate { sandbox });
         } else {
-            slot.state = State::Idle { since: now };
+            slot.state = State::AwaitingNext { since: now };
         }
         self.pump(now, out);
         self.publish();
@@ -320,7 +257,7 @@ impl Scheduler {
                 inv,
                 failure: Failure::InitError(why),
             }),
-            State::Idle { .. } | State::Stopping { .. } => {}
+            State::Idle { .. } | State::AwaitingNext { .. } | State::Stopping { .. } => {}
         }
         self.pump(now, out);
         self.publish();
@@ -340,7 +277,7 @@ impl Scheduler {
             State::Starting { .. } => {
                 self.start_failed("the process exited before it was ready".into(), now, out)
             }
-            State::Idle { .. } | State::Stopping { .. } => {}
+            State::Idle { .. } | State::AwaitingNext { .. } | State::Stopping { .. } => {}
         }
         self.pump(now, out);
         self.publish();
@@ -379,7 +316,9 @@ impl Scheduler {
                         limits.init_timeout.as_millis()
                     ));
                 }
-                State::Idle { since } if since + limits.idle <= now => {
+                State::Idle { since } | State::AwaitingNext { since }
+                    if since + limits.idle <= now =>
+                {
                     slot.state = State::Stopping {
                         since: now,
                         killed: false,
@@ -396,6 +335,18 @@ impl Scheduler {
                     };
                     out.push(Action::Kill { sandbox: slot.id });
                 }
+                // killed but not reaped after STOP_GRACE: a process that left its group
+                // (or a group whose leader exited) is sent SIGKILL again, every grace
+                State::Stopping {
+                    since,
+                    killed: true,
+                } if since + STOP_GRACE <= now => {
+                    slot.state = State::Stopping {
+                        since: now,
+                        killed: true,
+                    };
+                    out.push(Action::Kill { sandbox: slot.id });
+                }
                 _ => {}
             }
         }
@@ -405,9 +356,17 @@ impl Scheduler {
         // Waiting past the timeout for a busy process. The oldest ones, which the starting
         // processes will take, are bounded by the init limit instead (Lambda does not count
         // init against the function's timeout).
-        let mut i = self.starting_current();
+        // Any entry, whatever its position, waits at most `max_queue_wait` in total.
+        let covered = self.starting_current();
+        let max_wait = max_queue_wait(&limits);
+        let mut i = 0;
         while let Some(w) = self.queue.get(i) {
-            if w.since + limits.timeout > now {
+            let limit = if i < covered {
+                max_wait
+            } else {
+                limits.timeout
+            };
+            if w.since + limit > now {
                 i += 1;
                 continue;
             }
@@ -426,8 +385,30 @@ impl Scheduler {
     }
 
     /// A reload changed the limits (applied in place).
+    /// Lower `concurrency`: idle processes beyond it stop now, busy ones keep their call but
+    /// no new invocation is dispatched while `concurrency` are busy.
     pub fn set_limits(&mut self, limits: Limits, now: Instant, out: &mut Vec<Action>) {
         self.limits = limits;
+        let live = |s: &Slot| !matches!(s.state, State::Stopping { .. });
+        let mut excess = self
+            .slots
+            .iter()
+            .filter(|s| live(s))
+            .count()
+            .saturating_sub(limits.concurrency as usize);
+        for slot in &mut self.slots {
+            if excess == 0 {
+                break;
+            }
+            if let State::Idle { .. } | State::AwaitingNext { .. } = slot.state {
+                slot.state = State::Stopping {
+                    since: now,
+                    killed: false,
+                };
+                out.push(Action::Terminate { sandbox: slot.id });
+                excess -= 1;
+            }
+        }
         self.pump(now, out);
         self.publish();
     }
@@ -435,6 +416,12 @@ impl Scheduler {
     /// A reload changed how processes are started: new invocations go to processes of a new
     /// generation; the old ones finish what they run, then stop.
     pub fn new_generation(&mut self, now: Instant, out: &mut Vec<Action>) {
+        // the entries the old generation's starting processes covered lose that cover: their
+        // wait for a free process starts now, not when they arrived
+        let covered = self.starting_current();
+        for w in self.queue.iter_mut().take(covered) {
+            w.since = now;
+        }
         self.generation += 1;
         self.retire_older(now, out);
         self.pump(now, out);
@@ -447,6 +434,24 @@ impl Scheduler {
         self.retired = true;
         self.pump(now, out);
         self.publish();
+    }
+
+    /// A removed function is configured again before its processes are gone: it takes
+    /// invocations again under `limits`; `spec_changed`: its processes start differently now
+    /// (a new generation). Processes already told to stop still count against `concurrency`
+    /// until they are gone.
+    pub fn unretire(
+        &mut self,
+        limits: Limits,
+        spec_changed: bool,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        self.retired = false;
+        if spec_changed {
+            self.new_generation(now, out);
+        }
+        self.set_limits(limits, now, out);
     }
 
     /// Stops every process now (SIGTERM; SIGKILL after [`STOP_GRACE`] on later ticks) and
@@ -473,7 +478,7 @@ impl Scheduler {
     /// Dispatches what can be dispatched, spawns what the queue needs, stops what is no
     /// longer needed.
     fn pump(&mut self, now: Instant, out: &mut Vec<Action>) {
-        while !self.queue.is_empty() {
+        while !self.queue.is_empty() && self.busy() < self.limits.concurrency as usize {
             let Some(i) = self.idle_current() else { break };
             let Some(w) = self.queue.pop_front() else {
                 break;
@@ -491,7 +496,7 @@ impl Scheduler {
                 });
             }
         }
-        while self.queue.len() > self.starting_current()
+        while self.queue.len() > self.takers()
             && self.slots.len() < self.limits.concurrency as usize
         {
             let sandbox = self.next_sandbox;
@@ -505,7 +510,6 @@ impl Scheduler {
                 },
                 retire: false,
             });
-            self.stats.cold_starts.fetch_add(1, Ordering::Relaxed);
             out.push(Action::Spawn {
                 sandbox,
                 generation: self.generation,
@@ -580,6 +584,21 @@ impl Scheduler {
             .count()
     }
 
+    /// Processes that will take a queued invocation without a spawn: starting ones of the
+    /// current generation, and those that answered and have not called `next` again yet.
+    fn takers(&self) -> usize {
+        let awaiting = self
+            .slots
+            .iter()
+            .filter(|s| {
+                s.generation == self.generation
+                    && !s.retire
+                    && matches!(s.state, State::AwaitingNext { .. })
+            })
+            .count();
+        self.starting_current() + awaiting
+    }
+
     fn busy(&self) -> usize {
         self.slots
             .iter()
@@ -601,10 +620,20 @@ impl Scheduler {
     }
 }
 
+/// The longest any invocation waits in the queue: its own `timeout` behind busy processes
+/// plus twice the init limit (a process meant for it may fail to start once, then it gets one
+/// more). With the production limits, [`crate::config::functions::local_answer_bound`] is this
+/// plus the run.
+pub fn max_queue_wait(limits: &Limits) -> Duration {
+    limits
+        .timeout
+        .saturating_add(limits.init_timeout.saturating_mul(2))
+}
+
 /// Stops an idle or starting process now; a busy one after its call.
 fn retire_slot(slot: &mut Slot, now: Instant, out: &mut Vec<Action>) {
     match slot.state {
-        State::Idle { .. } | State::Starting { .. } => {
+        State::Idle { .. } | State::AwaitingNext { .. } | State::Starting { .. } => {
             slot.state = State::Stopping {
                 since: now,
                 killed: false,

@@ -59,8 +59,11 @@ impl Rig {
     fn ready(&mut self, sb: SandboxId) {
         self.s.ready(sb, self.now, &mut self.out);
     }
+    /// The process answers `inv` and calls `invocation/next` again, as a runtime does.
     fn finish(&mut self, sb: SandboxId, inv: InvId) -> bool {
-        self.s.finished(sb, inv, self.now, &mut self.out)
+        let ok = self.s.finished(sb, inv, self.now, &mut self.out);
+        self.s.ready(sb, self.now, &mut self.out);
+        ok
     }
     fn tick(&mut self) {
         self.s.tick(self.now, &mut self.out);
@@ -297,7 +300,8 @@ fn a_failed_spawn_counts_as_a_failed_start() {
             failure: Failure::InitError("command not found: nope".into())
         }]
     );
-    assert_eq!(r.stat(), (0, 0, 0, 2));
+    // neither process ever ran: no cold start counted
+    assert_eq!(r.stat(), (0, 0, 0, 0));
 }
 
 #[test]
@@ -435,4 +439,111 @@ fn waiting_for_a_starting_process_is_bounded_by_init_not_the_timeout() {
     r.at(3000);
     r.ready(1);
     assert_eq!(dispatches(&r.take()), vec![(1, 1)]);
+}
+
+#[test]
+fn an_answered_process_takes_work_only_after_its_next_call() {
+    let mut r = Rig::new(limits(1, 4));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    assert!(r.s.finished(1, 1, r.now, &mut r.out));
+    // answered, not yet back in `next`: the new invocation waits for it (no cold start,
+    // and it is not refused even with no queue room beyond that process)
+    r.s.set_limits(limits(2, 0), r.now, &mut r.out);
+    r.take();
+    assert_eq!(r.arrive(2), Admission::Queued);
+    let a = r.take();
+    assert!(dispatches(&a).is_empty());
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Spawn { .. })),
+        "{a:?}"
+    );
+    r.at(10);
+    r.ready(1);
+    let a = r.take();
+    assert_eq!(dispatches(&a), vec![(2, 1)]);
+    // a later `next` is no new start
+    assert!(!a.iter().any(|a| matches!(a, Action::Ready { .. })));
+    // a process that never comes back to `next` is stopped at the idle limit
+    assert!(r.s.finished(1, 2, r.now, &mut r.out));
+    r.take();
+    r.at(10 + 5000);
+    r.tick();
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: 1 }]);
+}
+
+#[test]
+fn lowering_concurrency_bounds_running_invocations_and_stops_idle_processes() {
+    let mut r = Rig::new(limits(3, 10));
+    for inv in 1..=3 {
+        r.arrive(inv);
+    }
+    let sbs = r.spawn_ok();
+    assert_eq!(sbs.len(), 3);
+    for &sb in &sbs {
+        r.ready(sb);
+    }
+    assert_eq!(dispatches(&r.take()).len(), 3);
+    // finish one: idle again; then lower concurrency to 1 with two still busy
+    let (sb0, inv0) = (sbs[0], r.s.running(sbs[0]).unwrap());
+    assert!(r.finish(sb0, inv0));
+    r.take();
+    r.s.set_limits(limits(1, 10), r.now, &mut r.out);
+    assert_eq!(r.take(), vec![Action::Terminate { sandbox: sb0 }]);
+    // two busy > 1: a new invocation waits even when one of them finishes
+    r.arrive(4);
+    let (sb1, inv1) = (sbs[1], r.s.running(sbs[1]).unwrap());
+    assert!(r.finish(sb1, inv1));
+    assert!(dispatches(&r.take()).is_empty(), "2 busy would exceed 1");
+    let (sb2, inv2) = (sbs[2], r.s.running(sbs[2]).unwrap());
+    assert!(r.finish(sb2, inv2));
+    let d = dispatches(&r.take());
+    assert_eq!(d.len(), 1, "one at a time now: {d:?}");
+    assert_eq!(r.stat().0, 1);
+}
+
+#[test]
+fn a_new_generation_restarts_the_wait_of_entries_its_old_starters_covered() {
+    let mut r = Rig::new(limits(1, 4));
+    r.at(0);
+    r.arrive(1);
+    r.spawn_ok();
+    r.take();
+    // the command changes while the old process is still starting, shortly before the
+    // timeout: the entry is not timed out for a wait it did not cause
+    r.at(900);
+    r.s.new_generation(r.now, &mut r.out);
+    r.spawn_ok();
+    r.take();
+    r.at(1100);
+    r.tick();
+    assert!(
+        !r.take().iter().any(|a| matches!(a, Action::Fail { .. })),
+        "timed out a queued invocation covered by a retired starting process"
+    );
+}
+
+#[test]
+fn a_killed_process_not_reaped_is_killed_again_every_grace() {
+    let mut r = Rig::new(limits(1, 4));
+    r.arrive(1);
+    r.spawn_ok();
+    r.ready(1);
+    r.take();
+    r.at(1000);
+    r.tick();
+    assert!(r.take().contains(&Action::Kill { sandbox: 1 }));
+    r.at(1000 + 1999);
+    r.tick();
+    assert!(!r.take().contains(&Action::Kill { sandbox: 1 }));
+    r.at(1000 + 2000);
+    r.tick();
+    assert!(
+        r.take().contains(&Action::Kill { sandbox: 1 }),
+        "no second SIGKILL"
+    );
+    // still counted until reaped
+    assert_eq!(r.stat().2, 1);
 }

@@ -172,6 +172,18 @@ impl Service {
                 if funcs.iter().any(|x| !x.retired && x.config.name == f.name) {
                     continue;
                 }
+                // removed, and back before its processes are gone: the same scheduler takes
+                // it again (its processes still count against `concurrency`; its stats go on)
+                if let Some(func) = funcs.iter_mut().find(|x| x.config.name == f.name) {
+                    let spec_changed = !same_process(&func.local, l);
+                    func.retired = false;
+                    func.config = f.clone();
+                    func.local = l.clone();
+                    func.region = region_of(l);
+                    func.sched
+                        .unretire(Limits::of(f, l), spec_changed, now, &mut out);
+                    continue;
+                }
                 let stats = Arc::new(FunctionStats {
                     name: f.name.clone(),
                     ..FunctionStats::default()
@@ -192,15 +204,12 @@ impl Service {
         self.publish_stats();
     }
 
-    /// The stats list holds the functions of the current config.
+    /// The stats list holds the functions of the current config, and removed ones until their
+    /// processes are gone.
     fn publish_stats(&self) {
         let st = self.st.borrow();
-        let list: Vec<Arc<FunctionStats>> = st
-            .funcs
-            .iter()
-            .filter(|f| !f.retired)
-            .map(|f| f.sched.stats().clone())
-            .collect();
+        let list: Vec<Arc<FunctionStats>> =
+            st.funcs.iter().map(|f| f.sched.stats().clone()).collect();
         if let Ok(mut s) = self.stats.lock() {
             *s = list;
         }
@@ -303,6 +312,16 @@ impl Service {
         true
     }
 
+    /// Whether process `sb` runs the invocation `request_id` now (dispatched, unanswered).
+    pub fn runs(&self, sb: SandboxId, request_id: &str) -> bool {
+        self.st
+            .borrow()
+            .procs
+            .get(&sb)
+            .and_then(|p| p.current.as_ref())
+            .is_some_and(|(_, id)| id == request_id)
+    }
+
     /// Process `sb` posted `init/error` with `body`.
     pub fn init_error(self: &Rc<Self>, sb: SandboxId, body: &[u8]) {
         let mut out = Vec::new();
@@ -321,6 +340,7 @@ impl Service {
         let now = Instant::now();
         let mut out = Vec::new();
         let mut exited = Vec::new();
+        let gone;
         {
             let mut st = self.st.borrow_mut();
             for (&sb, proc) in st.procs.iter_mut() {
@@ -340,7 +360,13 @@ impl Service {
             for f in st.funcs.iter_mut() {
                 f.sched.tick(now, &mut out);
             }
+            let before = st.funcs.len();
             st.funcs.retain(|f| !(f.retired && f.sched.is_done()));
+            gone = st.funcs.len() != before;
+        }
+        super::sandbox::reap_dropped();
+        if gone {
+            self.publish_stats();
         }
         self.act(out);
         self.stop_progress(now)

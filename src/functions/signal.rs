@@ -5,7 +5,9 @@
 //! invocation's answer travels from whichever task produced it (a Runtime API connection, the
 //! tick loop) to the Invoke API connection that waits for it ([`oneshot`]); a parked
 //! `invocation/next` or accept loop is woken when its sandbox gets work or goes away
-//! ([`Wake`]). Leaves out anything that crosses threads: every task here runs on the one
+//! ([`Wake`], every parked waiter), connections wait for the service to close ([`Latch`]), and
+//! an accept loop that reached its connection bound waits for one to end ([`Count`]). Every
+//! wait removes its waker when dropped, so losing a [`race`] leaves nothing behind. Leaves out anything that crosses threads: every task here runs on the one
 //! functions thread, so `Rc` + `Cell`/`RefCell` and a stored `Waker` suffice (monoio has no
 //! cross-thread wake-ups; what comes from other threads arrives through the tick loop's
 //! channel).
@@ -14,7 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 struct Inner<T> {
     value: RefCell<Option<T>>,
@@ -71,31 +73,125 @@ impl<T> Receiver<T> {
     }
 }
 
-/// A wake-up for one waiting task: [`Wake::wait`] returns after the next [`Wake::wake`] (or at
-/// once if one came since the last wait). The waiter re-checks its condition after each.
+/// The wakers of the tasks parked on one [`Wake`] or [`Latch`], each under a key its wait
+/// future holds and removes on drop: a wait that loses a race (or whose connection ends)
+/// leaves nothing behind, so the list holds only tasks parked right now.
 #[derive(Default)]
-pub struct Wake {
-    pending: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+struct Waiters {
+    next_key: Cell<u64>,
+    parked: RefCell<Vec<(u64, Waker)>>,
 }
 
-impl Wake {
-    pub fn wake(&self) {
-        self.pending.set(true);
-        if let Some(w) = self.waker.borrow_mut().take() {
+impl Waiters {
+    /// Parks (or re-parks, with the newest waker) the wait holding `key`.
+    fn park(&self, key: &mut Option<u64>, waker: &Waker) {
+        let mut parked = self.parked.borrow_mut();
+        if let Some(k) = *key {
+            if let Some((_, w)) = parked.iter_mut().find(|(pk, _)| *pk == k) {
+                if !w.will_wake(waker) {
+                    *w = waker.clone();
+                }
+                return;
+            }
+        }
+        let k = self.next_key.get();
+        self.next_key.set(k.wrapping_add(1));
+        parked.push((k, waker.clone()));
+        *key = Some(k);
+    }
+
+    fn remove(&self, key: Option<u64>) {
+        if let Some(k) = key {
+            self.parked.borrow_mut().retain(|(pk, _)| *pk != k);
+        }
+    }
+
+    /// Wakes every parked task (they stay listed until their wait returns or is dropped).
+    fn wake_all(&self) {
+        // collected first: a waker may run code that parks again (not on monoio, which only
+        // schedules, but cheap to be safe against a re-borrow)
+        let wakers: Vec<Waker> = self
+            .parked
+            .borrow()
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect();
+        for w in wakers {
             w.wake();
         }
     }
 
+    fn len(&self) -> usize {
+        self.parked.borrow().len()
+    }
+}
+
+/// A wait on [`Waiters`] that unparks itself when dropped.
+struct Parked<'a, F> {
+    waiters: &'a Waiters,
+    key: Option<u64>,
+    /// Ready once this returns true (checked on every poll).
+    done: F,
+}
+
+impl<F: FnMut() -> bool + Unpin> Future for Parked<'_, F> {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if (this.done)() {
+            this.waiters.remove(this.key.take());
+            return Poll::Ready(());
+        }
+        this.waiters.park(&mut this.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl<F> Drop for Parked<'_, F> {
+    fn drop(&mut self) {
+        self.waiters.remove(self.key.take());
+    }
+}
+
+/// A wake-up for the tasks waiting on one condition: [`Wake::wait`] returns after the next
+/// [`Wake::wake`] (or at once if one came while nobody waited). Every parked waiter is woken
+/// (two `invocation/next` calls on one process each re-check the mailbox); each re-checks its
+/// condition after.
+#[derive(Default)]
+pub struct Wake {
+    /// A wake that came while nobody waited: the next wait returns at once.
+    pending: Cell<bool>,
+    /// Bumped by every wake: a parked wait returns once it differs from what it saw.
+    generation: Cell<u64>,
+    waiters: Waiters,
+}
+
+impl Wake {
+    pub fn wake(&self) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        if self.waiters.len() == 0 {
+            self.pending.set(true);
+        }
+        self.waiters.wake_all();
+    }
+
     pub async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.pending.replace(false) {
-                return Poll::Ready(());
-            }
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
-            Poll::Pending
-        })
+        if self.pending.replace(false) {
+            return;
+        }
+        let seen = self.generation.get();
+        Parked {
+            waiters: &self.waiters,
+            key: None,
+            done: || self.generation.get() != seen,
+        }
         .await
+    }
+
+    /// How many tasks are parked in [`Wake::wait`] now.
+    pub fn waiting(&self) -> usize {
+        self.waiters.len()
     }
 }
 
@@ -103,34 +199,67 @@ impl Wake {
 #[derive(Default)]
 pub struct Latch {
     set: Cell<bool>,
-    wakers: RefCell<Vec<Waker>>,
+    waiters: Waiters,
 }
 
 impl Latch {
     pub fn set(&self) {
         self.set.set(true);
-        for w in self.wakers.borrow_mut().drain(..) {
-            w.wake();
-        }
+        self.waiters.wake_all();
     }
 
     pub fn is_set(&self) -> bool {
         self.set.get()
     }
 
-    /// Returns once set.
+    /// Returns once set. A wait dropped before (e.g. the losing side of a [`race`]) leaves no
+    /// waker behind.
     pub async fn wait(&self) {
-        poll_fn(|cx| {
-            if self.set.get() {
-                return Poll::Ready(());
-            }
-            let mut ws = self.wakers.borrow_mut();
-            if !ws.iter().any(|w| w.will_wake(cx.waker())) {
-                ws.push(cx.waker().clone());
-            }
-            Poll::Pending
-        })
+        Parked {
+            waiters: &self.waiters,
+            key: None,
+            done: || self.set.get(),
+        }
         .await
+    }
+
+    /// How many tasks are parked in [`Latch::wait`] now.
+    pub fn waiting(&self) -> usize {
+        self.waiters.len()
+    }
+}
+
+/// A count of open things (connections) with a wake-up when one ends: [`Count::hold`] counts
+/// one until its guard drops.
+#[derive(Default)]
+pub struct Count {
+    open: Cell<usize>,
+    ended: Wake,
+}
+
+/// One counted thing; dropping it ends it.
+pub struct Held(Rc<Count>);
+
+impl Count {
+    pub fn get(&self) -> usize {
+        self.open.get()
+    }
+
+    pub fn hold(self: &Rc<Self>) -> Held {
+        self.open.set(self.open.get() + 1);
+        Held(self.clone())
+    }
+
+    /// Returns after a [`Held`] drops (or at once if one did while nobody waited).
+    pub async fn changed(&self) {
+        self.ended.wait().await
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get().saturating_sub(1));
+        self.0.ended.wake();
     }
 }
 
@@ -223,6 +352,53 @@ mod tests {
                     t.await;
                 }
                 assert!(l.is_set());
+                assert_eq!(l.waiting(), 0);
+            })
+        });
+    }
+
+    #[test]
+    fn dropped_waits_leave_no_waker_behind() {
+        on_both(|| {
+            Box::pin(async {
+                let l = Latch::default();
+                let w = Wake::default();
+                for _ in 0..1000 {
+                    // each loses the race: polled once (parked), then dropped
+                    let r = race(l.wait(), async {}).await;
+                    assert!(matches!(r, First::Right(())));
+                    let r = race(w.wait(), async {}).await;
+                    assert!(matches!(r, First::Right(())));
+                }
+                assert_eq!(l.waiting(), 0, "latch wakers leaked");
+                assert_eq!(w.waiting(), 0, "wake wakers leaked");
+            })
+        });
+    }
+
+    #[test]
+    fn a_wake_reaches_every_parked_waiter() {
+        on_both(|| {
+            Box::pin(async {
+                let w = Rc::new(Wake::default());
+                let done = Rc::new(Cell::new(0));
+                let tasks: Vec<_> = (0..2)
+                    .map(|_| {
+                        let (w, done) = (w.clone(), done.clone());
+                        monoio::spawn(async move {
+                            w.wait().await;
+                            done.set(done.get() + 1);
+                        })
+                    })
+                    .collect();
+                monoio::time::sleep(Duration::from_millis(5)).await;
+                assert_eq!(w.waiting(), 2);
+                w.wake();
+                for t in tasks {
+                    t.await;
+                }
+                assert_eq!(done.get(), 2, "one parked waiter was never woken");
+                assert_eq!(w.waiting(), 0);
             })
         });
     }

@@ -46,10 +46,6 @@ use crate::worker::Cx;
 pub const ANSWER_SLACK_BYTES: usize = 64 * 1024;
 /// The largest Invoke API answer body read.
 pub const MAX_ANSWER_BYTES: usize = MAX_PAYLOAD_BYTES + ANSWER_SLACK_BYTES;
-/// How long a local function's process may take to start (Lambda's 10 s init limit: the
-/// functions service's `scheduler::INIT_TIMEOUT`, which the service gives a starting process and
-/// once more to its replacement): part of the wait for a local invocation.
-pub const LOCAL_INIT_ALLOWANCE: Duration = Duration::from_secs(10);
 /// Margin over the service's own deadline, so the service (which always answers, with
 /// `Sandbox.Timedout` at the function's timeout) answers before the gateway gives up.
 pub const ANSWER_MARGIN: Duration = Duration::from_secs(1);
@@ -146,16 +142,14 @@ fn build_event<S: Session>(
 
 /// How long the gateway waits for an invocation's answer: the route's `timeout_ms` when set;
 /// else a remote function's timeout plus a margin (AWS answers at the function's timeout), or
-/// for a local one the longest the service can take to answer plus the margin, so the service
-/// always answers first: the run (bounded by the timeout) after either a wait for a busy
-/// process (bounded by the timeout too) or a cold start that may fail once and be retried
-/// (each bounded by the init limit, which does not count against the timeout, as on Lambda).
+/// for a local one the longest the service can take to answer
+/// ([`crate::config::functions::local_answer_bound`]) plus the margin, so the service always
+/// answers first.
 pub fn invocation_timeout(route: &LambdaRoute, f: &FunctionConfig) -> Duration {
     route.timeout.unwrap_or_else(|| match &f.kind {
         FunctionKind::Remote(_) => f.timeout.saturating_add(ANSWER_MARGIN),
         FunctionKind::Local(_) => {
-            let wait = f.timeout.max(LOCAL_INIT_ALLOWANCE.saturating_mul(2));
-            f.timeout.saturating_add(wait).saturating_add(ANSWER_MARGIN)
+            crate::config::functions::local_answer_bound(f.timeout).saturating_add(ANSWER_MARGIN)
         }
     })
 }
@@ -449,19 +443,19 @@ mod tests {
             invocation_timeout(&route(None), &remote),
             Duration::from_millis(4_000)
         );
-        // 3 s run + two 10 s starts + 1 s
+        // 3 s run + a queue wait of 3 s and two 10 s starts + 1 s
         assert_eq!(
             invocation_timeout(&route(None), &local),
-            Duration::from_millis(24_000)
+            Duration::from_millis(27_000)
         );
-        // a long timeout: 30 s waiting for a busy process + 30 s run + 1 s
+        // a long timeout: 30 s + 20 s queue wait + 30 s run + 1 s
         let long = FunctionConfig {
             timeout: Duration::from_secs(30),
             ..local.clone()
         };
         assert_eq!(
             invocation_timeout(&route(None), &long),
-            Duration::from_secs(61)
+            Duration::from_secs(81)
         );
         let bounded = route(Some(Duration::from_millis(250)));
         assert_eq!(

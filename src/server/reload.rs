@@ -31,8 +31,10 @@
 //!    reload replaces it, so a worker that fell behind (a housekeeping loop stalled longer than
 //!    [`RELOAD_APPLY_WAIT`]) catches up with the latest one, diffing against what it has.
 //!    Just before, the config is handed to the local functions service
-//!    ([`crate::functions::FunctionsHandle::apply`]): added functions start on first use,
-//!    removed ones stop after their invocations in flight.
+//!    ([`crate::functions::FunctionsHandle::apply`], which waits until the service has
+//!    applied it, up to [`crate::functions::APPLY_ACK_WAIT`]; late: [`ReloadError::Partial`]):
+//!    added functions start on first use, removed ones stop after their invocations in
+//!    flight.
 //! 5. The controller waits for every worker's acknowledgement, then makes the new state
 //!    current (admin views, health checker). A worker that did not answer in time makes the
 //!    result [`ReloadError::Partial`], reported as such (HTTP 503), not as a rejection.
@@ -532,9 +534,10 @@ impl Controller {
         });
         // the functions service first: a route added by this config may be invoked as soon
         // as a worker takes it (removed functions finish their invocations in flight)
-        if let Some(f) = lock(&self.functions).as_ref() {
-            f.apply(config.clone());
-        }
+        // (waited for: once the reload returns, the service serves the new config)
+        let functions_late = lock(&self.functions)
+            .as_ref()
+            .is_some_and(|f| !f.apply(config.clone()));
         *lock(&self.shared.reload.pending) = Some(published);
         self.shared
             .reload
@@ -578,6 +581,12 @@ impl Controller {
             return Err(ReloadError::Partial(format!(
                 "generation {number} is current but only {applied} of {n} workers took it within {} ms; the others take it as soon as they can",
                 RELOAD_APPLY_WAIT.as_millis()
+            )));
+        }
+        if functions_late {
+            return Err(ReloadError::Partial(format!(
+                "generation {number} is current but the local functions service did not take it within {} ms; it takes it as soon as it can",
+                crate::functions::APPLY_ACK_WAIT.as_millis()
             )));
         }
         Ok(ReloadReport {
