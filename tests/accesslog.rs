@@ -22,27 +22,6 @@ fn temp(name: &str) -> std::path::PathBuf {
     p
 }
 
-/// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    let pat = format!("\"{name}\":");
-    let at = line
-        .find(&pat)
-        .unwrap_or_else(|| panic!("{name} missing in {line}"))
-        + pat.len();
-    let rest = &line[at..];
-    let end = if rest.starts_with('"') {
-        let b = rest.as_bytes();
-        let mut i = 1;
-        while b[i] != b'"' {
-            i += if b[i] == b'\\' { 2 } else { 1 };
-        }
-        i + 1
-    } else {
-        rest.find([',', '}']).unwrap()
-    };
-    &rest[..end]
-}
-
 fn line_of<'a>(log: &'a str, rid: &str) -> &'a str {
     let pat = format!("\"requestId\":\"{rid}\"");
     let mut found = log.lines().filter(|l| l.contains(&pat));
@@ -187,38 +166,38 @@ all_transports! {
         let _ = std::fs::remove_file(&path);
 
         let l = line_of(&log, "t-proxied");
-        assert_eq!(field(l, "responseLength"), "11", "payload only: {l}");
-        assert_eq!(field(l, "requestLength"), (proxied.len() + 5).to_string(), "{l}");
-        assert_eq!(field(l, "domainName"), "\"api.example:8080\"");
-        assert_eq!(field(l, "rawQueryString"), "\"q=1&r=%20\"");
-        assert_eq!(field(l, "integration.endpoint"), format!("\"{}\"", o.addr));
-        assert_eq!(field(l, "path"), "\"/api/x\"");
+        assert_eq!(raw_field(l, "responseLength"), "11", "payload only: {l}");
+        assert_eq!(raw_field(l, "requestLength"), (proxied.len() + 5).to_string(), "{l}");
+        assert_eq!(raw_field(l, "domainName"), "\"api.example:8080\"");
+        assert_eq!(raw_field(l, "rawQueryString"), "\"q=1&r=%20\"");
+        assert_eq!(raw_field(l, "integration.endpoint"), format!("\"{}\"", o.addr));
+        assert_eq!(raw_field(l, "path"), "\"/api/x\"");
         let l = line_of(&log, "t-chunked");
-        assert_eq!(field(l, "responseLength"), "11", "{l}");
-        assert_eq!(field(l, "requestLength"), chunked.len().to_string());
-        assert_eq!(field(l, "rawQueryString"), "\"-\"");
+        assert_eq!(raw_field(l, "responseLength"), "11", "{l}");
+        assert_eq!(raw_field(l, "requestLength"), chunked.len().to_string());
+        assert_eq!(raw_field(l, "rawQueryString"), "\"-\"");
         let l = line_of(&log, "t-mock");
-        assert_eq!(field(l, "responseLength"), "2", "{l}");
-        assert_eq!(field(l, "requestLength"), (mock.len() + 3).to_string(), "{l}");
-        assert_eq!(field(l, "rawQueryString"), "\"\"", "a '?' with nothing after it");
-        assert_eq!(field(l, "integration.endpoint"), "\"-\"");
-        assert_eq!(field(l, "domainName"), "\"h\"");
+        assert_eq!(raw_field(l, "responseLength"), "2", "{l}");
+        assert_eq!(raw_field(l, "requestLength"), (mock.len() + 3).to_string(), "{l}");
+        assert_eq!(raw_field(l, "rawQueryString"), "\"\"", "a '?' with nothing after it");
+        assert_eq!(raw_field(l, "integration.endpoint"), "\"-\"");
+        assert_eq!(raw_field(l, "domainName"), "\"h\"");
         let l = line_of(&log, "t-head");
-        assert_eq!(field(l, "responseLength"), "0", "{l}");
+        assert_eq!(raw_field(l, "responseLength"), "0", "{l}");
         let l = line_of(&log, "t-404");
-        assert_eq!(field(l, "responseLength"), not_found.to_string(), "{l}");
-        assert_eq!(field(l, "domainName"), "\"-\"");
-        assert_eq!(field(l, "protocol"), "\"HTTP/1.0\"");
+        assert_eq!(raw_field(l, "responseLength"), not_found.to_string(), "{l}");
+        assert_eq!(raw_field(l, "domainName"), "\"-\"");
+        assert_eq!(raw_field(l, "protocol"), "\"HTTP/1.0\"");
         let l = line_of(&log, "t-disabled");
-        assert_eq!(field(l, "status"), "403");
-        assert_eq!(field(l, "apiKeyName"), "\"carol\"", "{l}");
-        assert_eq!(field(l, "errorMessage"), "\"API key disabled\"", "{l}");
+        assert_eq!(raw_field(l, "status"), "403");
+        assert_eq!(raw_field(l, "apiKeyName"), "\"carol\"", "{l}");
+        assert_eq!(raw_field(l, "errorMessage"), "\"API key disabled\"", "{l}");
         let l = line_of(&log, "t-unknown");
-        assert_eq!(field(l, "apiKeyName"), "\"-\"", "{l}");
-        assert_eq!(field(l, "errorMessage"), "\"missing or invalid API key\"", "{l}");
+        assert_eq!(raw_field(l, "apiKeyName"), "\"-\"", "{l}");
+        assert_eq!(raw_field(l, "errorMessage"), "\"missing or invalid API key\"", "{l}");
         let l = line_of(&log, "t-alice");
-        assert_eq!(field(l, "apiKeyName"), "\"alice\"");
-        assert_eq!(field(l, "errorMessage"), "\"-\"");
+        assert_eq!(raw_field(l, "apiKeyName"), "\"alice\"");
+        assert_eq!(raw_field(l, "errorMessage"), "\"-\"");
     }
 
     fn custom_format_has_the_new_variables(d) {
@@ -283,15 +262,15 @@ mod review {
             let lines: Vec<&str> = log.lines().collect();
             assert_eq!(lines.len(), 4, "{log}");
             for (l, status) in lines.iter().zip(["400", "431", "408"]) {
-                assert_eq!(field(l, "status"), status, "{l}");
-                assert_eq!(field(l, "httpMethod"), "\"-\"", "{l}");
-                assert_eq!(field(l, "path"), "\"-\"", "{l}");
-                assert_eq!(field(l, "routeKey"), "\"-\"", "{l}");
-                assert_ne!(field(l, "requestLength"), "0", "{l}");
-                assert_ne!(field(l, "errorMessage"), "\"-\"", "{l}");
-                assert_eq!(field(l, "requestId").len(), 38, "a generated id: {l}");
+                assert_eq!(raw_field(l, "status"), status, "{l}");
+                assert_eq!(raw_field(l, "httpMethod"), "\"-\"", "{l}");
+                assert_eq!(raw_field(l, "path"), "\"-\"", "{l}");
+                assert_eq!(raw_field(l, "routeKey"), "\"-\"", "{l}");
+                assert_ne!(raw_field(l, "requestLength"), "0", "{l}");
+                assert_ne!(raw_field(l, "errorMessage"), "\"-\"", "{l}");
+                assert_eq!(raw_field(l, "requestId").len(), 38, "a generated id: {l}");
             }
-            assert_eq!(field(lines[3], "status"), "200");
+            assert_eq!(raw_field(lines[3], "status"), "200");
         }
 
         fn client_text_cannot_forge_fields_of_a_custom_format(d) {

@@ -58,6 +58,13 @@ fn code_lines_naming(parts: &[&str], needles: &[&str]) -> Vec<String> {
     hits
 }
 
+/// Fails, listing them, when lines under `parts` name one of `needles`; `what` names the
+/// broken rule.
+fn assert_none_naming(parts: &[&str], needles: &[&str], what: &str) {
+    let hits = code_lines_naming(parts, needles);
+    assert!(hits.is_empty(), "{what}:\n{}", hits.join("\n"));
+}
+
 /// Every top-level module of the library except `config` (which owns the schema).
 const OUTSIDE_CONFIG: &[&str] = &[
     "accesslog.rs",
@@ -120,7 +127,7 @@ const BELOW_LIFECYCLE: &[&str] = &[
 
 #[test]
 fn the_layers_below_the_lifecycle_import_neither_proxy_nor_server() {
-    let hits = code_lines_naming(
+    assert_none_naming(
         BELOW_LIFECYCLE,
         &[
             "crate::proxy",
@@ -128,18 +135,14 @@ fn the_layers_below_the_lifecycle_import_neither_proxy_nor_server() {
             "tollgate::proxy",
             "tollgate::server",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "a layer below the lifecycle imports proxy or server:\n{}",
-        hits.join("\n")
+        "a layer below the lifecycle imports proxy or server",
     );
 }
 
 #[test]
 fn the_outbound_client_stands_alone() {
     // authorizers, JWKS fetches and Lambda calls reuse it without the proxy or a session
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["client"],
         &[
             "crate::session",
@@ -147,28 +150,22 @@ fn the_outbound_client_stands_alone() {
             "crate::proxy",
             "crate::server",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the client imports session, integration or proxy:\n{}",
-        hits.join("\n")
+        "the client imports session, integration or proxy",
     );
 }
 
 #[test]
 fn integrations_do_not_know_the_clients_protocol() {
     // they reach the client through the `Session` trait only, never the HTTP/1 session
-    let hits = code_lines_naming(&["integration"], &["session::h1", "Downstream"]);
-    assert!(
-        hits.is_empty(),
-        "an integration names the HTTP/1 session:\n{}",
-        hits.join("\n")
+    assert_none_naming(
+        &["integration"],
+        &["session::h1", "Downstream"],
+        "an integration names the HTTP/1 session",
     );
-    let hits = code_lines_naming(&["session"], &["crate::integration"]);
-    assert!(
-        hits.is_empty(),
-        "a session imports an integration:\n{}",
-        hits.join("\n")
+    assert_none_naming(
+        &["session"],
+        &["crate::integration"],
+        "a session imports an integration",
     );
 }
 
@@ -176,7 +173,7 @@ fn integrations_do_not_know_the_clients_protocol() {
 fn the_lifecycle_knows_neither_transport_nor_protocol() {
     // the phases (and the https rules they apply) see a `Session`, a `ResponseBody` and the
     // connection's `facts`: no stream, no TLS type, no HTTP/1 session, no outbound client
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["proxy/lifecycle.rs", "proxy/https.rs"],
         &[
             "session::h1",
@@ -188,18 +185,14 @@ fn the_lifecycle_knows_neither_transport_nor_protocol() {
             "BodyReader",
             "UpstreamConn",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the lifecycle names a transport or a protocol:\n{}",
-        hits.join("\n")
+        "the lifecycle names a transport or a protocol",
     );
 }
 
 #[test]
 fn a_connections_facts_are_a_neutral_leaf() {
     // transport, sessions, server and the lifecycle all read them: they import none of those
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["facts.rs"],
         &[
             "crate::transport",
@@ -209,11 +202,7 @@ fn a_connections_facts_are_a_neutral_leaf() {
             "crate::proxy",
             "crate::server",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "facts imports a layer above it:\n{}",
-        hits.join("\n")
+        "facts imports a layer above it",
     );
 }
 
@@ -221,47 +210,37 @@ fn a_connections_facts_are_a_neutral_leaf() {
 fn sessions_relay_bodies_without_the_outbound_client() {
     // a relayed body is a `response::ResponseBody`: an HTTP/2 session or a Lambda stream reuses
     // the relay without the client's connection, buffer or decoder
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["session"],
         &["crate::client", "BodyReader", "UpstreamConn"],
-    );
-    assert!(
-        hits.is_empty(),
-        "a session depends on the outbound client:\n{}",
-        hits.join("\n")
+        "a session depends on the outbound client",
     );
 }
 
 #[test]
 fn only_config_imports_the_toml_schema() {
-    let hits = code_lines_naming(OUTSIDE_CONFIG, &["config::raw", "raw::Raw"]);
-    assert!(
-        hits.is_empty(),
-        "runtime code imports config::raw:\n{}",
-        hits.join("\n")
+    assert_none_naming(
+        OUTSIDE_CONFIG,
+        &["config::raw", "raw::Raw"],
+        "runtime code imports config::raw",
     );
 }
 
 #[test]
 fn proxy_does_not_reach_back_into_server() {
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["proxy", "client", "integration", "session", "response.rs"],
         &["crate::server", "tollgate::server"],
-    );
-    assert!(
-        hits.is_empty(),
-        "proxy imports server:\n{}",
-        hits.join("\n")
+        "proxy imports server",
     );
 }
 
 #[test]
 fn modules_below_proxy_import_neither_proxy_nor_server() {
-    let hits = code_lines_naming(BELOW_PROXY, &["crate::proxy", "crate::server"]);
-    assert!(
-        hits.is_empty(),
-        "a lower module imports proxy or server:\n{}",
-        hits.join("\n")
+    assert_none_naming(
+        BELOW_PROXY,
+        &["crate::proxy", "crate::server"],
+        "a lower module imports proxy or server",
     );
 }
 
@@ -269,7 +248,7 @@ fn modules_below_proxy_import_neither_proxy_nor_server() {
 fn the_functions_service_stands_below_the_gateway() {
     // the functions thread serves workers over loopback like an origin does: it imports
     // neither the lifecycle, nor the server that starts it, nor the integration that calls it
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["functions"],
         &[
             "crate::proxy",
@@ -278,18 +257,14 @@ fn the_functions_service_stands_below_the_gateway() {
             "crate::session",
             "crate::client",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the functions service imports proxy, server, integration, session or client:\n{}",
-        hits.join("\n")
+        "the functions service imports proxy, server, integration, session or client",
     );
 }
 
 #[test]
 fn the_functions_scheduler_is_sans_io() {
     // admission, queue and deadlines are a state machine driven with a fake clock in tests
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["functions/scheduler.rs", "functions/actions.rs"],
         &[
             "monoio",
@@ -298,21 +273,16 @@ fn the_functions_scheduler_is_sans_io() {
             "Instant::now",
             "sandbox::",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the scheduler does I/O or reads the clock:\n{}",
-        hits.join("\n")
+        "the scheduler does I/O or reads the clock",
     );
 }
 
 #[test]
 fn config_does_not_import_the_modules_it_configures() {
-    let hits = code_lines_naming(&["config"], &["crate::admin", "crate::health"]);
-    assert!(
-        hits.is_empty(),
-        "config imports admin or health:\n{}",
-        hits.join("\n")
+    assert_none_naming(
+        &["config"],
+        &["crate::admin", "crate::health"],
+        "config imports admin or health",
     );
 }
 
@@ -320,7 +290,7 @@ fn config_does_not_import_the_modules_it_configures() {
 fn a_function_process_is_started_off_the_runtime() {
     // functions::sandbox is blocking std code (fork/exec, getpwnam_r) run by the functions
     // thread and the config load: no runtime, no worker, and nothing of the request path
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["functions/sandbox.rs"],
         &[
             "monoio",
@@ -332,25 +302,17 @@ fn a_function_process_is_started_off_the_runtime() {
             "crate::client",
             "config::raw",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the sandbox imports the runtime or the request path:\n{}",
-        hits.join("\n")
+        "the sandbox imports the runtime or the request path",
     );
 }
 
 #[test]
 fn formatting_is_not_borrowed_from_proxy() {
     // the access log and the quota clock format through crate::fmt, not proxy's writers
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["accesslog.rs", "accesslog", "throttle", "fmt.rs"],
         &["proxy::"],
-    );
-    assert!(
-        hits.is_empty(),
-        "formatting borrowed from proxy:\n{}",
-        hits.join("\n")
+        "formatting borrowed from proxy",
     );
 }
 
@@ -359,7 +321,7 @@ fn websocket_rules_live_in_the_integration() {
     // the handshake (RFC 6455) is the integration's; a session only tunnels bytes after a 101
     // (any protocol switch), and the lifecycle has no `if websocket` of its own: it wraps
     // `Session::tunnel` with the response filter like every other response
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["session", "proxy", "client"],
         &[
             "ws_handshake",
@@ -368,11 +330,7 @@ fn websocket_rules_live_in_the_integration() {
             "sec-websocket-accept",
             "WebSocket::",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "WebSocket knowledge outside the integration:\n{}",
-        hits.join("\n")
+        "WebSocket knowledge outside the integration",
     );
 }
 
@@ -380,7 +338,7 @@ fn websocket_rules_live_in_the_integration() {
 fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
     // the connection task and its streams run the lifecycle through the `StreamTask` the server
     // hands them (proxy::h2): no proxy, integration or outbound client in the session's files
-    let hits = code_lines_naming(
+    assert_none_naming(
         &[
             "session/h2.rs",
             "session/h2_conn.rs",
@@ -394,11 +352,7 @@ fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
             "crate::client",
             "crate::server",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the HTTP/2 session imports proxy, integration, client or server:\n{}",
-        hits.join("\n")
+        "the HTTP/2 session imports proxy, integration, client or server",
     );
 }
 
@@ -406,7 +360,7 @@ fn the_http2_session_reaches_the_lifecycle_only_through_its_stream_task() {
 fn http2_is_sans_io() {
     // the HTTP/2 protocol is bytes in, events and bytes out: no socket, runtime, session,
     // proxy, worker or config (the session drives it and maps config onto its Limits)
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["http2"],
         &[
             "crate::session",
@@ -421,11 +375,7 @@ fn http2_is_sans_io() {
             "std::net",
             "TcpStream",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the HTTP/2 protocol imports an IO layer:\n{}",
-        hits.join("\n")
+        "the HTTP/2 protocol imports an IO layer",
     );
 }
 
@@ -434,7 +384,7 @@ fn lambda_formats_are_sans_io() {
     // events, replies and Invoke API classification are pure functions over bytes and
     // structs: the Lambda integration, the functions service and the admin relay all call
     // them, so they import no layer with sockets, runtimes or request state
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["lambda"],
         &[
             "crate::proxy",
@@ -449,11 +399,7 @@ fn lambda_formats_are_sans_io() {
             "std::net",
             "TcpStream",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the Lambda formats import an IO layer:\n{}",
-        hits.join("\n")
+        "the Lambda formats import an IO layer",
     );
 }
 
@@ -462,7 +408,7 @@ fn aws_signing_imports_nothing_of_the_server_side() {
     // the Lambda integration signs its Invoke calls and the authorizers verify incoming
     // requests with `aws`: it is text in, text out, without the server, the outbound client,
     // the functions service, config or the runtime
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["aws"],
         &[
             "crate::proxy",
@@ -478,11 +424,7 @@ fn aws_signing_imports_nothing_of_the_server_side() {
             "tollgate::",
             "monoio",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "aws imports a server-side module, config or the runtime:\n{}",
-        hits.join("\n")
+        "aws imports a server-side module, config or the runtime",
     );
 }
 
@@ -492,7 +434,7 @@ fn workers_reach_the_functions_service_only_over_loopback() {
     // integrations, the worker's state, the outbound client) sends the Invoke API through its
     // own per-core pool and never touches the service's scheduler, sandboxes or handle: no
     // lock is shared with it (see crate::functions)
-    let hits = code_lines_naming(
+    assert_none_naming(
         &["proxy", "session", "integration", "worker", "client"],
         &[
             "functions::service",
@@ -501,10 +443,6 @@ fn workers_reach_the_functions_service_only_over_loopback() {
             "functions::runtime_api",
             "FunctionsHandle",
         ],
-    );
-    assert!(
-        hits.is_empty(),
-        "the request path reaches into the functions service:\n{}",
-        hits.join("\n")
+        "the request path reaches into the functions service",
     );
 }

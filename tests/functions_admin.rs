@@ -10,41 +10,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use common::lambda::fake_function;
 use common::{Client, Gateway, Response};
-
-/// The Python interpreter itself (not a pyenv shim, which needs more of the environment than
-/// a function gets).
-fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "python3 -c failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda")
-}
-
-/// A `[[function]]` running the fixture runtime.
-fn function(name: &str) -> String {
-    format!(
-        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"fake_runtime.py\", \"app.handler\"]\n\
-         cwd = \"{}\"\nenv = {{ TABLE = \"pets\" }}\ntimeout_ms = 5000\nconcurrency = 2\n",
-        python(),
-        fixture_dir().display()
-    )
-}
 
 fn config(driver: &str, functions: &[&str]) -> String {
     let mut text = common::server_toml(driver, 1, "");
     text.push_str("[admin]\nlisten = \"127.0.0.1:0\"\n");
     for f in functions {
-        text.push_str(&function(f));
+        text.push_str(&fake_function(f, "TABLE = \"pets\"", 5000));
     }
     text.push_str("[[route]]\nkey = \"GET /m\"\nmock = {}\n");
     text

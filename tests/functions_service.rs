@@ -7,11 +7,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use common::lambda::{eventually, fixtures_dir, pid_alive, python, Record};
 use serde_json::Value;
 use tollgate::config::{Config, FunctionConfig, FunctionKind, LocalFunction};
 use tollgate::functions::{snapshot, FunctionsHandle};
@@ -38,22 +38,8 @@ impl Default for Fx {
     }
 }
 
-/// A fresh directory for one test (the function's cwd and pid files).
-fn temp_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "tollgate-fn-{}-{tag}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("pids")).unwrap();
-    d
-}
-
 fn function(name: &str, dir: &std::path::Path, fx: &Fx) -> FunctionConfig {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/fake_runtime.py");
+    let script = fixtures_dir().join("fake_runtime.py");
     let mut env = vec![(
         "FAKE_PIDS_DIR".to_string(),
         dir.join("pids").display().to_string(),
@@ -85,19 +71,19 @@ fn config(driver: &str, functions: Vec<FunctionConfig>) -> Arc<Config> {
     Arc::new(c)
 }
 
-/// A running service with one function "f" in a fresh directory.
+/// A running service with one function "f" in a fresh directory (its cwd and pid files).
 struct Svc {
     handle: Option<FunctionsHandle>,
-    dir: PathBuf,
+    rec: Record,
 }
 
 impl Svc {
     fn start(driver: &str, fx: &Fx) -> Svc {
-        let dir = temp_dir(driver);
-        let c = config(driver, vec![function("f", &dir, fx)]);
+        let rec = Record::new(driver);
+        let c = config(driver, vec![function("f", &rec.dir, fx)]);
         Svc {
             handle: Some(FunctionsHandle::start(&c).unwrap()),
-            dir,
+            rec,
         }
     }
     fn h(&self) -> &FunctionsHandle {
@@ -117,14 +103,18 @@ impl Svc {
             f.processes.load(Ordering::Relaxed),
         )
     }
+    /// Invokes "f" once (the pid of its process), then holds that process with a 1.5 s
+    /// invocation on another thread, returned once it runs.
+    fn occupy(&self) -> (u32, std::thread::JoinHandle<Answer>) {
+        let addr = self.addr();
+        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
+        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
+        eventually("running", || self.stats().1 == 1);
+        (first, slow)
+    }
     /// Pids of every process started so far.
     fn pids(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = std::fs::read_dir(self.dir.join("pids"))
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        v.sort();
-        v
+        self.rec.pids()
     }
 }
 
@@ -133,7 +123,7 @@ impl Drop for Svc {
         if let Some(h) = self.handle.take() {
             h.stop(Duration::ZERO);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // then `rec` removes the directory
     }
 }
 
@@ -233,51 +223,6 @@ fn epoch_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Waits (up to 10 s) for `cond`.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Makes sure `awslambdaric` is importable (installing it with pip --user when missing) and
-/// returns the Python user base it lives under. Fails loudly when it cannot be installed.
-fn awslambdaric_user_base() -> String {
-    let import = || {
-        std::process::Command::new("python3")
-            .args(["-c", "import awslambdaric"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !import() {
-        let st = std::process::Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--user",
-                "--break-system-packages",
-                "awslambdaric",
-            ])
-            .status()
-            .expect("run pip");
-        assert!(st.success(), "pip install awslambdaric failed");
-        assert!(import(), "awslambdaric not importable after pip install");
-    }
-    let out = std::process::Command::new("python3")
-        .args(["-m", "site", "--user-base"])
-        .output()
-        .expect("python3 -m site");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 const APP_PY: &str = r#"
 def handler(event, context):
     if event.get("op") == "raise":
@@ -289,10 +234,11 @@ def handler(event, context):
 
 both_drivers! {
     fn the_official_python_runtime_client_runs_unchanged(d) {
-        let base = awslambdaric_user_base();
-        let dir = temp_dir("ric");
+        let base = python().user_base.clone();
+        let rec = Record::new("ric");
+        let dir = &rec.dir;
         std::fs::write(dir.join("app.py"), APP_PY).unwrap();
-        let mut f = function("f", &dir, &Fx::default());
+        let mut f = function("f", dir, &Fx::default());
         if let FunctionKind::Local(l) = &mut f.kind {
             l.command = vec!["python3".into(), "-m".into(), "awslambdaric".into(), "app.handler".into()];
             l.handler = "app.handler".into();
@@ -312,7 +258,6 @@ both_drivers! {
         assert_eq!(e.field("X-Amz-Function-Error"), Some("Unhandled"));
         assert_eq!(e.json()["errorType"], "KeyError");
         h.stop(Duration::from_secs(1));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn success_cold_then_warm_with_the_runtime_fields(d) {
@@ -475,7 +420,7 @@ both_drivers! {
         assert_eq!(a.json()["env"]["FOO"], "1");
         let old = a.json()["pid"].as_u64().unwrap() as u32;
         let fx2 = Fx { env: vec![("FOO".into(), "2".into())], ..Fx::default() };
-        let g = function("f", &svc.dir, &fx2);
+        let g = function("f", &svc.rec.dir, &fx2);
         assert!(svc.h().apply(config(d, vec![g])), "applied");
         eventually("the old process stopped", || !pid_alive(old));
         let b = invoke(svc.addr(), "f", ask);
@@ -490,12 +435,10 @@ both_drivers! {
         let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
         let svc = Svc::start(d, &fx);
         let addr = svc.addr();
-        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
-        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
-        eventually("running", || svc.stats().1 == 1);
+        let (first, slow) = svc.occupy();
         assert_eq!(invoke(addr, "f", "{}").status, 429);
         let fx2 = Fx { concurrency: 2, ..fx };
-        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx2)])), "applied");
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.rec.dir, &fx2)])), "applied");
         assert_eq!(invoke(addr, "f", "{}").status, 200, "a second process once apply returned");
         assert_eq!(slow.join().unwrap().json()["pid"].as_u64(), Some(first as u64));
         assert!(pid_alive(first), "an in-place change keeps the processes");
@@ -506,13 +449,11 @@ both_drivers! {
         let fx = Fx { concurrency: 1, queue: 0, ..Fx::default() };
         let svc = Svc::start(d, &fx);
         let addr = svc.addr();
-        let first = invoke(addr, "f", "{}").json()["pid"].as_u64().unwrap() as u32;
-        let slow = std::thread::spawn(move || invoke(addr, "f", r#"{"op":"sleep","ms":1500}"#));
-        eventually("running", || svc.stats().1 == 1);
+        let (first, slow) = svc.occupy();
         assert!(svc.h().apply(config(d, Vec::new())), "applied");
         // removed, its process still busy: its numbers stay published
         assert_eq!(svc.stats().1, 1, "the removed function's stats while it drains");
-        assert!(svc.h().apply(config(d, vec![function("f", &svc.dir, &fx)])), "applied");
+        assert!(svc.h().apply(config(d, vec![function("f", &svc.rec.dir, &fx)])), "applied");
         // back before the old process is gone: that process still counts against
         // concurrency 1, so a second invocation is refused, not run in a second process
         assert_eq!(invoke(addr, "f", "{}").status, 429);
@@ -655,9 +596,10 @@ both_drivers! {
         let l = lines.clone();
         let sink: tollgate::functions::logs::LogSink =
             Arc::new(move |line: &str| l.lock().unwrap().push(line.to_string()));
-        let dir = temp_dir("logs");
+        let rec = Record::new("logs");
+        let dir = &rec.dir;
         let h = FunctionsHandle::start_with_log(
-            &config(d, vec![function("f", &dir, &Fx::default())]),
+            &config(d, vec![function("f", dir, &Fx::default())]),
             sink,
         )
         .unwrap();
@@ -676,7 +618,6 @@ both_drivers! {
             lines.lock().unwrap()
         );
         h.stop(Duration::from_secs(1));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn no_functions_at_all(d) {

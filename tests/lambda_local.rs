@@ -12,66 +12,20 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
+use common::lambda::{
+    access_log_toml, assert_metrics_contain, fake_function, function_stats, log_line, log_path,
+};
 use common::*;
 use serde_json::Value;
-
-/// The Python interpreter itself (not a pyenv shim, which needs more of the environment than
-/// a function gets).
-fn python() -> String {
-    let out = std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success(), "python3 -c failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda")
-}
-
-fn function(name: &str, env: &str) -> String {
-    format!(
-        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"fake_runtime.py\", \"app.handler\"]\n\
-         cwd = \"{}\"\nenv = {{ {env} }}\ntimeout_ms = 3000\nconcurrency = 2\n\n",
-        python(),
-        fixture_dir().display()
-    )
-}
-
-fn log_path(d: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "tollgate-lambda-local-{}-{d}.log",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-/// The access-log line of request `rid` (waits for the writer, bounded).
-fn log_line(path: &std::path::Path, rid: &str) -> String {
-    let pat = format!("\"requestId\":\"{rid}\"");
-    for _ in 0..500 {
-        let log = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some(l) = log.lines().find(|l| l.contains(&pat)) {
-            return l.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("no access-log line for {rid}");
-}
 
 both_drivers! {
     fn a_route_invokes_a_local_function(d) {
         let log = log_path(d);
         let text = server_toml(d, 2, "")
             + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
-            + &format!("[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n", log.display())
-            + &function("hello", "TABLE = \"pets\"")
-            + &function("broken", "FAKE_INIT = \"error\"")
+            + &access_log_toml(&log)
+            + &fake_function("hello", "TABLE = \"pets\"", 3000)
+            + &fake_function("broken", "FAKE_INIT = \"error\"", 3000)
             + "[[route]]\nkey = \"ANY /hello/{proxy+}\"\nfunction = \"hello\"\n\n"
             + "[[route]]\nkey = \"GET /broken\"\nfunction = \"broken\"\n";
         let g = Gateway::from_toml(&text);
@@ -112,8 +66,7 @@ both_drivers! {
         assert!(line.contains("\"errorMessage\":\"function error: "), "{line}");
         assert!(line.contains("\"integrationStatus\":200,"), "{line}");
 
-        let m = get(admin, "/metrics").text();
-        for want in [
+        assert_metrics_contain(admin, &[
             "tollgate_function_invocations_total{function=\"hello\"} 3\n",
             "tollgate_function_errors_total{function=\"hello\"} 0\n",
             "tollgate_function_invocations_total{function=\"broken\"} 1\n",
@@ -122,11 +75,8 @@ both_drivers! {
             "tollgate_function_processes{function=\"hello\"} 1\n",
             "tollgate_function_concurrent_executions{function=\"hello\"} 0\n",
             "tollgate_function_queue_depth{function=\"hello\"} 0\n",
-        ] {
-            assert!(m.contains(want), "{want} missing in\n{m}");
-        }
-        let st: Value = serde_json::from_str(&get(admin, "/stats").text()).unwrap();
-        let hello = st["functions"].as_array().unwrap().iter().find(|f| f["name"] == "hello").unwrap().clone();
+        ]);
+        let hello = function_stats(admin, "hello");
         assert_eq!(hello["kind"], "local");
         assert_eq!(hello["invocations"], 3);
         assert_eq!(hello["cold_starts"], 1);

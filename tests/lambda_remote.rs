@@ -22,6 +22,7 @@ use std::sync::Once;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::h2client::{H2, H2C, LIVE};
+use common::lambda::{access_log_toml, assert_metrics_contain, function_stats, log_line, log_path};
 use common::tls_client::{Ca, CertDir, ClientOpts, TlsClient};
 use common::*;
 use serde_json::Value;
@@ -174,15 +175,6 @@ fn endpoint() -> Origin {
     })
 }
 
-fn log_path(d: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "tollgate-lambda-remote-{}-{d}.log",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
 /// A gateway with the remote functions `orders` (the endpoint), `slow` (the endpoint, 300 ms
 /// timeout) and `gone` (nobody listening), their routes (`/bounded` with a 200 ms route timeout), the admin listener and a JSON access
 /// log.
@@ -196,10 +188,7 @@ fn gateway_text(d: &str, ep: &Origin, log: &std::path::Path) -> String {
     let dead = unephemeral_port();
     server_toml(d, 1, H2C)
         + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
-        + &format!(
-            "[access_log]\npath = \"{}\"\nformat = \"json\"\nflush_ms = 1\n\n",
-            log.display()
-        )
+        + &access_log_toml(log)
         + &format!(
             "[[function]]\nname = \"orders\"\narn = \"{ARN}\"\nendpoint = \"http://{}\"\ntimeout_ms = 5000\n\n",
             ep.addr
@@ -227,40 +216,6 @@ fn get_path(g: &Gateway, path: &str) -> Response {
         g,
         &format!("GET {path} HTTP/1.1\r\nHost: api.example\r\n\r\n"),
     )
-}
-
-/// The raw JSON value of `name` in a log line: a string with its quotes, or a number.
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    let pat = format!("\"{name}\":");
-    let at = line
-        .find(&pat)
-        .unwrap_or_else(|| panic!("{name} missing in {line}"))
-        + pat.len();
-    let rest = &line[at..];
-    let end = if rest.starts_with('"') {
-        let b = rest.as_bytes();
-        let mut i = 1;
-        while b[i] != b'"' {
-            i += if b[i] == b'\\' { 2 } else { 1 };
-        }
-        i + 1
-    } else {
-        rest.find([',', '}']).unwrap()
-    };
-    &rest[..end]
-}
-
-/// The access-log line of request `rid` (waits for the writer, bounded).
-fn log_line(path: &std::path::Path, rid: &str) -> String {
-    let pat = format!("\"requestId\":\"{rid}\"");
-    for _ in 0..500 {
-        let log = std::fs::read_to_string(path).unwrap_or_default();
-        if let Some(l) = log.lines().find(|l| l.contains(&pat)) {
-            return l.to_string();
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("no access-log line for {rid}");
 }
 
 both_drivers! {
@@ -336,9 +291,9 @@ both_drivers! {
 
         // the access log: the Invoke API's status, no error
         let line = log_line(&log, "req-ok-1");
-        assert_eq!(field(&line, "integrationStatus"), "200", "{line}");
-        assert_eq!(field(&line, "errorMessage"), "\"-\"", "{line}");
-        assert_eq!(field(&line, "integration.endpoint"), format!("\"{}\"", ep.addr), "{line}");
+        assert_eq!(raw_field(&line, "integrationStatus"), "200", "{line}");
+        assert_eq!(raw_field(&line, "errorMessage"), "\"-\"", "{line}");
+        assert_eq!(raw_field(&line, "integration.endpoint"), format!("\"{}\"", ep.addr), "{line}");
     }
 
     // Every failure: its status, body, and what the access log and the metrics say.
@@ -374,29 +329,28 @@ both_drivers! {
             assert_eq!(c.read(false).expect("keep-alive after a failure").status, 200, "{path}");
             let line = log_line(&log, &rid);
             if !error.is_empty() {
-                assert_eq!(field(&line, "errorMessage"), *error, "{path}: {line}");
+                assert_eq!(raw_field(&line, "errorMessage"), *error, "{path}: {line}");
             }
             match *path {
                 "/orders/fnerror" | "/orders/timedout" | "/v1/malformed" => {
-                    assert_eq!(field(&line, "integrationStatus"), "200", "{path}: {line}")
+                    assert_eq!(raw_field(&line, "integrationStatus"), "200", "{path}: {line}")
                 }
-                "/orders/throttle" => assert_eq!(field(&line, "integrationStatus"), "429", "{line}"),
-                _ => assert_eq!(field(&line, "integrationStatus"), "\"-\"", "{path}: {line}"),
+                "/orders/throttle" => assert_eq!(raw_field(&line, "integrationStatus"), "429", "{line}"),
+                _ => assert_eq!(raw_field(&line, "integrationStatus"), "\"-\"", "{path}: {line}"),
             }
             if *path == "/v1/malformed" {
-                let e = field(&line, "errorMessage");
+                let e = raw_field(&line, "errorMessage");
                 assert!(e.starts_with("\"function response malformed: "), "{line}");
             }
             if *path == "/gone" {
-                let e = field(&line, "errorMessage");
+                let e = raw_field(&line, "errorMessage");
                 assert!(e.starts_with("\"function service unreachable: "), "{line}");
             }
         }
 
         // the function metrics
         let admin = g.handle().admin_addr().expect("admin listener");
-        let m = get(admin, "/metrics").text();
-        for line in [
+        assert_metrics_contain(admin, &[
             "tollgate_function_invocations_total{function=\"orders\"} 12",
             "tollgate_function_errors_total{function=\"orders\"} 2",
             "tollgate_function_throttles_total{function=\"orders\"} 1",
@@ -404,11 +358,8 @@ both_drivers! {
             "tollgate_function_timeouts_total{function=\"slow\"} 1",
             "tollgate_function_errors_total{function=\"gone\"} 1",
             "tollgate_function_duration_seconds_count{function=\"orders\"} 12",
-        ] {
-            assert!(m.contains(line), "{line} missing in\n{m}");
-        }
-        let st: Value = serde_json::from_str(&get(admin, "/stats").text()).unwrap();
-        let orders = st["functions"].as_array().unwrap().iter().find(|f| f["name"] == "orders").unwrap().clone();
+        ]);
+        let orders = function_stats(admin, "orders");
         assert_eq!(orders["kind"], "remote");
         assert_eq!(orders["invocations"], 12);
         assert!(get(admin, "/").text().contains("id=\"function-table\""));
@@ -443,7 +394,7 @@ both_drivers! {
         c.send(b"GET /orders/bare HTTP/1.1\r\nHost: api.example\r\n\r\n");
         assert_eq!(c.read(false).expect("keep-alive after the 413").status, 200);
         let line = log_line(&log, "big-event");
-        assert!(field(&line, "errorMessage").ends_with(" bytes over Lambda's payload limit\""), "{line}");
+        assert!(raw_field(&line, "errorMessage").ends_with(" bytes over Lambda's payload limit\""), "{line}");
         assert_eq!(ep.requests().len(), 1, "only the bare request reached the endpoint");
         // a body at the limit's side that fits is invoked (base64 in the event)
         let body = vec![0xAB_u8; 1024 * 1024];

@@ -25,7 +25,7 @@ use bytes::BytesMut;
 use super::Admin;
 use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::config::FunctionKind;
-use crate::functions::{invoke_path, INVOKE_PREFIX};
+use crate::functions::{invoke_path, percent_decode, INVOKE_PREFIX};
 use crate::http::{parse_response, BodyKind, Limits, Method, RequestHead};
 
 /// What the relay waits beyond the longest the service takes to answer
@@ -59,23 +59,6 @@ pub fn target(path: &[u8]) -> Option<String> {
         return Some(name.to_string());
     }
     Some(decoded)
-}
-
-/// RFC 3986 §2.1 percent-decoding; `None` for a bad escape or bytes that are not UTF-8.
-fn percent_decode(s: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            let hex = std::str::from_utf8(s.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// An answer to write: status, Invoke API fields, body.

@@ -117,28 +117,12 @@ fn aws_error(status: u16, error_type: &'static str, message: &str, request_id: &
 pub fn function_name(path: &[u8]) -> Option<String> {
     let rest = path.strip_prefix(INVOKE_PREFIX.as_bytes())?;
     let raw = rest.strip_suffix(b"/invocations")?;
-    let decoded = percent_decode(raw)?;
+    let decoded = super::percent_decode(raw)?;
     let name = match decoded.rsplit_once("function:") {
         Some((_, tail)) => tail.split(':').next().unwrap_or_default().to_string(),
         None => decoded,
     };
     (!name.is_empty() && !name.contains('/')).then_some(name)
-}
-
-/// RFC 3986 §2.1 percent-decoding into UTF-8; `None` on a bad escape.
-fn percent_decode(raw: &[u8]) -> Option<String> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut it = raw.iter();
-    while let Some(&b) = it.next() {
-        if b == b'%' {
-            let h = (*it.next()? as char).to_digit(16)?;
-            let l = (*it.next()? as char).to_digit(16)?;
-            out.push((h * 16 + l) as u8);
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The answer to one Invoke API request.

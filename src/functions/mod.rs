@@ -70,6 +70,23 @@ pub fn invoke_path(name: &str) -> String {
     format!("{INVOKE_PREFIX}{name}/invocations")
 }
 
+/// RFC 3986 §2.1 percent-decoding of an Invoke API path segment into UTF-8 (the service's
+/// and the admin relay's parsers); `None` on a bad escape or bytes that are not UTF-8.
+pub fn percent_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut it = raw.iter();
+    while let Some(&b) = it.next() {
+        if b == b'%' {
+            let h = (*it.next()? as char).to_digit(16)?;
+            let l = (*it.next()? as char).to_digit(16)?;
+            out.push((h * 16 + l) as u8);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Live numbers of one local function, written by the functions thread (`Relaxed` stores:
 /// each is an independent gauge or counter read by scrapes, which need no ordering with
 /// anything else) and read by the admin listener.

@@ -698,6 +698,23 @@ mod tests {
         dir
     }
 
+    /// Spawns `command` in `/` with no `env` of its own.
+    fn spawn_in_root(name: &str, command: &[&str]) -> Sandbox {
+        let local = function(command, Path::new("/"), &[]);
+        Sandbox::spawn(&spec(name, &local)).unwrap()
+    }
+
+    /// The pid the process prints on its first stdout line (a blocking read, bounded).
+    fn first_line_pid(sandbox: &mut Sandbox) -> u32 {
+        let (out, _) = sandbox.take_output();
+        let out = out.unwrap();
+        out.set_nonblocking(false).unwrap();
+        out.set_read_timeout(Some(LIVENESS)).unwrap();
+        let mut first = String::new();
+        BufReader::new(out).read_line(&mut first).unwrap();
+        first.trim().parse().unwrap()
+    }
+
     /// Everything a read end carries until EOF (blocking, bounded by LIVENESS).
     fn read_all(stream: Option<UnixStream>) -> String {
         let mut stream = stream.expect("the read end, once");
@@ -934,8 +951,7 @@ mod tests {
         ] {
             inheritable(fd);
         }
-        let local = function(&["ls", "/proc/self/fd"], Path::new("/"), &[]);
-        let mut sandbox = Sandbox::spawn(&spec("fdfn", &local)).unwrap();
+        let mut sandbox = spawn_in_root("fdfn", &["ls", "/proc/self/fd"]);
         let (out, _) = sandbox.take_output();
         let fds: Vec<u32> = read_all(out)
             .lines()
@@ -960,12 +976,10 @@ mod tests {
 
     #[test]
     fn stdout_and_stderr_arrive_separately_once() {
-        let local = function(
+        let mut sandbox = spawn_in_root(
+            "outfn",
             &["sh", "-c", "echo to-out; echo to-err >&2; echo more-out"],
-            Path::new("/"),
-            &[],
         );
-        let mut sandbox = Sandbox::spawn(&spec("outfn", &local)).unwrap();
         let (out, err) = sandbox.take_output();
         assert!(matches!(sandbox.take_output(), (None, None)));
         assert_eq!(read_all(out), "to-out\nmore-out\n");
@@ -975,8 +989,7 @@ mod tests {
 
     #[test]
     fn the_read_ends_are_non_blocking() {
-        let local = function(&["sleep", "30"], Path::new("/"), &[]);
-        let mut sandbox = Sandbox::spawn(&spec("nbfn", &local)).unwrap();
+        let mut sandbox = spawn_in_root("nbfn", &["sleep", "30"]);
         let (out, _) = sandbox.take_output();
         let mut out = out.unwrap();
         let err = out.read(&mut [0u8; 16]).unwrap_err();
@@ -987,19 +1000,8 @@ mod tests {
 
     #[test]
     fn kill_ends_the_whole_process_group() {
-        let local = function(
-            &["sh", "-c", "sleep 30 & echo $!; wait"],
-            Path::new("/"),
-            &[],
-        );
-        let mut sandbox = Sandbox::spawn(&spec("groupfn", &local)).unwrap();
-        let (out, _) = sandbox.take_output();
-        let out = out.unwrap();
-        out.set_nonblocking(false).unwrap();
-        out.set_read_timeout(Some(LIVENESS)).unwrap();
-        let mut first = String::new();
-        BufReader::new(out).read_line(&mut first).unwrap();
-        let grandchild: u32 = first.trim().parse().unwrap();
+        let mut sandbox = spawn_in_root("groupfn", &["sh", "-c", "sleep 30 & echo $!; wait"]);
+        let grandchild = first_line_pid(&mut sandbox);
         assert!(alive(sandbox.pid()) && alive(grandchild));
         assert_eq!(sandbox.try_wait().unwrap(), None);
         sandbox.kill();
@@ -1012,8 +1014,7 @@ mod tests {
 
     #[test]
     fn terminate_sends_sigterm_to_the_group() {
-        let local = function(&["sleep", "30"], Path::new("/"), &[]);
-        let mut sandbox = Sandbox::spawn(&spec("termfn", &local)).unwrap();
+        let mut sandbox = spawn_in_root("termfn", &["sleep", "30"]);
         sandbox.terminate();
         assert_eq!(wait(&mut sandbox).signal(), Some(libc::SIGTERM));
     }
@@ -1082,8 +1083,7 @@ mod tests {
 
     #[test]
     fn try_wait_returns_the_status_after_exit_and_keeps_it() {
-        let local = function(&["sh", "-c", "exit 7"], Path::new("/"), &[]);
-        let mut sandbox = Sandbox::spawn(&spec("exitfn", &local)).unwrap();
+        let mut sandbox = spawn_in_root("exitfn", &["sh", "-c", "exit 7"]);
         let status = wait(&mut sandbox);
         assert_eq!(status.code(), Some(7));
         assert_eq!(sandbox.try_wait().unwrap(), Some(status));
@@ -1091,20 +1091,9 @@ mod tests {
 
     #[test]
     fn dropping_a_sandbox_kills_its_group() {
-        let local = function(
-            &["sh", "-c", "sleep 30 & echo $!; wait"],
-            Path::new("/"),
-            &[],
-        );
-        let mut sandbox = Sandbox::spawn(&spec("dropfn", &local)).unwrap();
+        let mut sandbox = spawn_in_root("dropfn", &["sh", "-c", "sleep 30 & echo $!; wait"]);
         let pid = sandbox.pid();
-        let (out, _) = sandbox.take_output();
-        let out = out.unwrap();
-        out.set_nonblocking(false).unwrap();
-        out.set_read_timeout(Some(LIVENESS)).unwrap();
-        let mut first = String::new();
-        BufReader::new(out).read_line(&mut first).unwrap();
-        let grandchild: u32 = first.trim().parse().unwrap();
+        let grandchild = first_line_pid(&mut sandbox);
         drop(sandbox);
         wait_dead(pid);
         wait_dead(grandchild);
@@ -1122,15 +1111,8 @@ mod tests {
     fn the_groups_leftovers_die_when_the_process_exits() {
         // the function exits leaving a background child behind: reaping it kills the rest of
         // its group, as Lambda resets the environment when the runtime exits
-        let local = function(&["sh", "-c", "sleep 30 & echo $!"], Path::new("/"), &[]);
-        let mut sandbox = Sandbox::spawn(&spec("leftfn", &local)).unwrap();
-        let (out, _) = sandbox.take_output();
-        let out = out.unwrap();
-        out.set_nonblocking(false).unwrap();
-        out.set_read_timeout(Some(LIVENESS)).unwrap();
-        let mut first = String::new();
-        BufReader::new(out).read_line(&mut first).unwrap();
-        let grandchild: u32 = first.trim().parse().unwrap();
+        let mut sandbox = spawn_in_root("leftfn", &["sh", "-c", "sleep 30 & echo $!"]);
+        let grandchild = first_line_pid(&mut sandbox);
         assert!(wait(&mut sandbox).success());
         wait_dead(grandchild);
     }

@@ -14,6 +14,18 @@ fn limits(concurrency: u32, queue: u32) -> Limits {
     }
 }
 
+/// The failure of invocation `inv` past the 1000 ms timeout of [`limits`] (`waited`: spent
+/// waiting for a free process, not running in one).
+fn timed_out(inv: InvId, waited: bool) -> Action {
+    Action::Fail {
+        inv,
+        failure: Failure::TimedOut {
+            timeout: 1000 * MS,
+            waited,
+        },
+    }
+}
+
 /// A scheduler plus a fake clock and the actions of the last call.
 struct Rig {
     s: Scheduler,
@@ -31,6 +43,16 @@ impl Rig {
             now: t0,
             out: Vec::new(),
         }
+    }
+    /// A rig whose one process (sandbox 1) runs invocation 1: arrived, spawned and ready at
+    /// 0, those actions taken.
+    fn running(l: Limits) -> Rig {
+        let mut r = Rig::new(l);
+        r.arrive(1);
+        r.spawn_ok();
+        r.ready(1);
+        r.take();
+        r
     }
     fn at(&mut self, ms: u64) {
         self.now = self.t0 + Duration::from_millis(ms);
@@ -173,11 +195,7 @@ fn queue_zero_refuses_beyond_the_processes() {
 
 #[test]
 fn a_hung_invocation_is_killed_and_answered_at_its_deadline() {
-    let mut r = Rig::new(limits(1, 1));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
-    r.take();
+    let mut r = Rig::running(limits(1, 1));
     r.at(999);
     r.tick();
     assert!(r.take().is_empty());
@@ -185,13 +203,7 @@ fn a_hung_invocation_is_killed_and_answered_at_its_deadline() {
     r.tick();
     let a = r.take();
     assert!(a.contains(&Action::Kill { sandbox: 1 }));
-    assert!(a.contains(&Action::Fail {
-        inv: 1,
-        failure: Failure::TimedOut {
-            timeout: 1000 * MS,
-            waited: false
-        }
-    }));
+    assert!(a.contains(&timed_out(1, false)));
     // a late response is refused; the killed process still counts until reaped
     assert!(!r.finish(1, 1));
     assert_eq!(r.stat().2, 1);
@@ -206,11 +218,7 @@ fn a_hung_invocation_is_killed_and_answered_at_its_deadline() {
 
 #[test]
 fn a_crash_while_busy_is_an_exit_error() {
-    let mut r = Rig::new(limits(1, 1));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
-    r.take();
+    let mut r = Rig::running(limits(1, 1));
     r.s.exited(1, r.now, &mut r.out);
     assert_eq!(
         r.take(),
@@ -224,10 +232,7 @@ fn a_crash_while_busy_is_an_exit_error() {
 
 #[test]
 fn waiting_too_long_times_out() {
-    let mut r = Rig::new(limits(1, 2));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
+    let mut r = Rig::running(limits(1, 2));
     r.at(10);
     r.arrive(2);
     r.take();
@@ -235,26 +240,11 @@ fn waiting_too_long_times_out() {
     r.tick();
     // inv 1 (dispatched at 0) times out at 1000 and is killed; inv 2 waited to 1010
     let a = r.take();
-    assert!(a.contains(&Action::Fail {
-        inv: 1,
-        failure: Failure::TimedOut {
-            timeout: 1000 * MS,
-            waited: false
-        }
-    }));
+    assert!(a.contains(&timed_out(1, false)));
     assert!(!a.iter().any(|x| matches!(x, Action::Fail { inv: 2, .. })));
     r.at(1010);
     r.tick();
-    assert_eq!(
-        r.take(),
-        vec![Action::Fail {
-            inv: 2,
-            failure: Failure::TimedOut {
-                timeout: 1000 * MS,
-                waited: true
-            }
-        }]
-    );
+    assert_eq!(r.take(), vec![timed_out(2, true)]);
 }
 
 #[test]
@@ -306,10 +296,7 @@ fn a_failed_spawn_counts_as_a_failed_start() {
 
 #[test]
 fn idle_processes_stop_scale_to_zero() {
-    let mut r = Rig::new(limits(1, 1));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
+    let mut r = Rig::running(limits(1, 1));
     r.at(100);
     r.finish(1, 1);
     r.take();
@@ -425,16 +412,7 @@ fn waiting_for_a_starting_process_is_bounded_by_init_not_the_timeout() {
     r.at(1500);
     r.tick();
     // inv 2 is beyond what the starting process will take: its wait is bounded by the timeout
-    assert_eq!(
-        r.take(),
-        vec![Action::Fail {
-            inv: 2,
-            failure: Failure::TimedOut {
-                timeout: 1000 * MS,
-                waited: true
-            }
-        }]
-    );
+    assert_eq!(r.take(), vec![timed_out(2, true)]);
     // inv 1, covered by the starting process, is still waiting
     r.at(3000);
     r.ready(1);
@@ -443,11 +421,7 @@ fn waiting_for_a_starting_process_is_bounded_by_init_not_the_timeout() {
 
 #[test]
 fn an_answered_process_takes_work_only_after_its_next_call() {
-    let mut r = Rig::new(limits(1, 4));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
-    r.take();
+    let mut r = Rig::running(limits(1, 4));
     assert!(r.s.finished(1, 1, r.now, &mut r.out));
     // answered, not yet back in `next`: the new invocation waits for it (no cold start,
     // and it is not refused even with no queue room beyond that process)
@@ -527,11 +501,7 @@ fn a_new_generation_restarts_the_wait_of_entries_its_old_starters_covered() {
 
 #[test]
 fn a_killed_process_not_reaped_is_killed_again_every_grace() {
-    let mut r = Rig::new(limits(1, 4));
-    r.arrive(1);
-    r.spawn_ok();
-    r.ready(1);
-    r.take();
+    let mut r = Rig::running(limits(1, 4));
     r.at(1000);
     r.tick();
     assert!(r.take().contains(&Action::Kill { sandbox: 1 }));

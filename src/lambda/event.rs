@@ -224,6 +224,14 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// `pathParameters` as borrowed pairs (both formats: one value a name).
+    pub(super) fn path_param_pairs(&self) -> Vec<(&str, &str)> {
+        self.path_params
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect()
+    }
+
     /// `domainPrefix`: the first label of `domainName`, or all of it without a dot.
     pub(super) fn domain_prefix(&self) -> &str {
         self.domain_name
@@ -447,11 +455,7 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .map(|(n, v)| (n.as_str(), v.join(",")))
         .collect();
-    let params: Vec<(&str, &str)> = r
-        .path_params
-        .iter()
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect();
+    let params = r.path_param_pairs();
     let event = EventV2 {
         version: "2.0",
         route_key: input.route_key,

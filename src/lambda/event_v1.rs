@@ -97,11 +97,7 @@ pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
         .iter()
         .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_str())))
         .collect();
-    let params: Vec<(&str, &str)> = r
-        .path_params
-        .iter()
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect();
+    let params = r.path_param_pairs();
     // `ANY /hello/{proxy+}` → `/hello/{proxy+}`; `$default` stays itself
     let resource = input
         .route_key

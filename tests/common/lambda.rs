@@ -19,6 +19,23 @@ pub struct Python {
     pub user_base: String,
 }
 
+/// The absolute path of the interpreter behind `python3` (`sys.executable`: not a pyenv shim,
+/// which needs more of the environment than a function gets), resolved once per test binary.
+pub fn python_exe() -> &'static str {
+    static EXE: OnceLock<String> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "python3 -c failed");
+        String::from_utf8(out.stdout)
+            .expect("utf-8 path")
+            .trim()
+            .to_string()
+    })
+}
+
 /// The interpreter behind `python3`, with awslambdaric importable: installed with
 /// `pip install --user` the first time a test asks when the import fails. Panics (fails the
 /// test, never skips it) when Python is missing or the install fails.
@@ -51,24 +68,37 @@ pub fn python() -> &'static Python {
             );
         }
         let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys, site; print(sys.executable); print(site.getuserbase())",
-            ])
+            .args(["-c", "import site; print(site.getuserbase())"])
             .output()
             .expect("python3 runs");
         let text = String::from_utf8(out.stdout).expect("utf-8 paths");
-        let mut lines = text.lines();
         Python {
-            exe: lines.next().expect("sys.executable").to_string(),
-            user_base: lines.next().expect("user base").to_string(),
+            exe: python_exe().to_string(),
+            user_base: text.lines().next().expect("user base").to_string(),
         }
     })
 }
 
+/// tests/fixtures/lambda: the standard-library runtime client `fake_runtime.py` (run with its
+/// `app.handler`) and the awslambdaric handlers under `py/`.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda")
+}
+
 /// The handlers' directory (the functions' `cwd`).
 pub fn handlers_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lambda/py")
+    fixtures_dir().join("py")
+}
+
+/// A `[[function]]` table running `fake_runtime.py app.handler` in [`fixtures_dir`] with the
+/// `env` entries (TOML inline-table pairs, e.g. `TABLE = "pets"`) and `timeout_ms`.
+pub fn fake_function(name: &str, env: &str, timeout_ms: u64) -> String {
+    format!(
+        "[[function]]\nname = \"{name}\"\ncommand = [\"{}\", \"fake_runtime.py\", \"app.handler\"]\n\
+         cwd = \"{}\"\nenv = {{ {env} }}\ntimeout_ms = {timeout_ms}\nconcurrency = 2\n\n",
+        python_exe(),
+        fixtures_dir().display()
+    )
 }
 
 /// A fresh directory a test's functions record into (`RECORD_DIR`), removed on drop.
@@ -228,6 +258,26 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 pub fn assert_metric(admin: SocketAddr, series: &str, value: f64) {
     let m = metrics(admin);
     assert_eq!(metric(&m, series), Some(value), "{series} in\n{m}");
+}
+
+/// Asserts the admin's `/metrics` text holds each of `lines`.
+pub fn assert_metrics_contain(admin: SocketAddr, lines: &[&str]) {
+    let m = metrics(admin);
+    for line in lines {
+        assert!(m.contains(line), "{line} missing in\n{m}");
+    }
+}
+
+/// The entry of function `name` in the admin's `/stats`.
+pub fn function_stats(admin: SocketAddr, name: &str) -> serde_json::Value {
+    let st: serde_json::Value = serde_json::from_str(&super::get(admin, "/stats").text()).unwrap();
+    st["functions"]
+        .as_array()
+        .expect("a functions list")
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("{name} missing in {st}"))
+        .clone()
 }
 
 /// A fresh access-log path for one test (`[access_log]` with [`access_log_toml`]).

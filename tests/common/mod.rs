@@ -636,6 +636,28 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
     )
 }
 
+/// The raw JSON text of `name` in a JSON access-log line: a string with its quotes, or a number
+/// (`lambda::field` parses the line instead).
+pub fn raw_field<'a>(line: &'a str, name: &str) -> &'a str {
+    let pat = format!("\"{name}\":");
+    let at = line
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{name} missing in {line}"))
+        + pat.len();
+    let rest = &line[at..];
+    let end = if rest.starts_with('"') {
+        let b = rest.as_bytes();
+        let mut i = 1;
+        while b[i] != b'"' {
+            i += if b[i] == b'\\' { 2 } else { 1 };
+        }
+        i + 1
+    } else {
+        rest.find([',', '}']).unwrap()
+    };
+    &rest[..end]
+}
+
 /// A loopback port nobody listens on, taken from below the kernel's ephemeral range
 /// (`net.ipv4.ip_local_port_range`), so no outbound connection of a test running meanwhile
 /// can be handed it as its local port while a test has released it on purpose (a listener
