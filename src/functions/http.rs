@@ -60,8 +60,6 @@ impl Conn {
     /// `max_body`: the body limit (413 beyond, RFC 9110 §15.5.14).
     pub fn new(tcp: monoio::net::TcpStream, max_body: usize) -> Conn {
         let _ = tcp.set_nodelay(true);
-        // (io_uring's accept leaves it inheritable: not for the functions we spawn)
-        crate::transport::set_cloexec(&tcp);
         Conn {
             stream: Stream::Plain(tcp),
             buf: BytesMut::new(),

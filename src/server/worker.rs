@@ -308,7 +308,6 @@ async fn accept_loop(
         }
         match listener.cancelable_accept(cancel.clone()).await {
             Ok((stream, peer)) => {
-                crate::transport::set_cloexec(&stream);
                 w.open_connections.set(w.open_connections.get() + 1);
                 // the connection's facts, captured once (nothing later asks the socket)
                 let local = match bound {

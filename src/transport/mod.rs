@@ -43,23 +43,6 @@ pub use tls::{HandshakeError, Refused, TlsStream};
 // naming the transport); re-exported here for code that already had them from here.
 pub use crate::facts::{ClientCert, ConnFacts, PeerIp, Scheme, TlsFacts};
 
-/// Marks an accepted socket close-on-exec. monoio's io_uring accept passes no
-/// `SOCK_CLOEXEC` (its epoll path does), so a socket accepted there would be inherited by every
-/// process tollgate starts (local functions). The function sandbox also marks everything
-/// close-on-exec in the child; this is the second line. A failure (cannot happen on a socket
-/// we own) leaves the flag as it was.
-pub fn set_cloexec(socket: &impl AsRawFd) {
-    let fd = socket.as_raw_fd();
-    // SAFETY: fcntl on an fd the caller owns (borrowed for the call); F_GETFD/F_SETFD only read
-    // and set its descriptor flags.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
-        }
-    }
-}
-
 /// Why a timed stream operation failed.
 #[derive(Debug)]
 pub enum IoFail {
