@@ -78,10 +78,10 @@ pub struct ExchangeState {
     /// The API key that was presented and is known: accepted, or refused as disabled (then
     /// auth failed and only the log reads it).
     pub key: Option<usize>,
-    /// When the request arrived (its head parsed): a Lambda event's `requestContext.time` and
-    /// `timeEpoch`, whatever the body takes to arrive. One clock read per request (a vDSO
-    /// call, as the `date` cache makes for every response).
-    pub arrival: std::time::SystemTime,
+    /// When the exchange started (its head parsed): the latency the log reports, and a Lambda
+    /// event's `requestContext.time` and `timeEpoch` (wall time now minus the time since), so
+    /// one monotonic clock read per request serves both.
+    pub started: std::time::Instant,
 }
 
 impl ExchangeState {
@@ -111,7 +111,7 @@ impl ExchangeState {
             error: None,
             detail: None,
             key: None,
-            arrival: std::time::SystemTime::now(),
+            started: std::time::Instant::now(),
         }
     }
 }

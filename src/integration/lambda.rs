@@ -133,7 +133,10 @@ fn build_event<S: Session>(
         stage_variables: &[],
         request_id: st.request_id.bytes(req.head),
         facts: conn.facts(),
-        now: st.arrival,
+        // the arrival: wall time now, less what the body took since the head was parsed
+        now: std::time::SystemTime::now()
+            .checked_sub(st.started.elapsed())
+            .unwrap_or(std::time::UNIX_EPOCH),
         api_id: lambda::DEFAULT_API_ID,
         account_id,
     };

@@ -53,7 +53,6 @@ use crate::worker::Cx;
 
 /// Serves one parsed request head to completion, over any client session.
 pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
-    let started = Instant::now();
     let mut st = request_filter(w, sess, &head);
     // The request filter may answer by itself: a plain request where only HTTPS is served
     // (`server.redirect_https`) gets its 308 before routing.
@@ -80,6 +79,7 @@ pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> 
         }
     };
     let outcome = finish(w, sess, &head, &mut st, result).await;
+    let started = st.started;
     log(w, sess.facts(), &head, &st, matched, started);
     outcome
 }
