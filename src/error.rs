@@ -76,6 +76,23 @@ pub enum GatewayError {
     /// A Lambda invocation failed (see [`FunctionFailure`]).
     #[error("function {0}")]
     Function(FunctionFailure),
+    /// The route's authorizer found no credentials where it looks for them, or credentials
+    /// that are not valid (a JWT that does not verify, a request authorizer's 401): 401
+    /// `{"message":"Unauthorized"}`. What was wrong goes to the access log's `errorMessage`
+    /// ([`crate::exchange::ExchangeState::detail`]), never to the client.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A caller the gateway knows may not call this route: 403 `{"message":"Forbidden"}`.
+    #[error("forbidden: {0}")]
+    Denied(Denial),
+    /// The route's authorizer could not decide (it failed, timed out, answered nonsense, its
+    /// keys could not be fetched): 500 `{"message":"Internal Server Error"}`, as API Gateway.
+    #[error("authorizer failed: {0}")]
+    AuthorizerFailed(&'static str),
+    /// An `aws_iam` route's SigV4 signature is missing or does not verify: 403 with AWS's
+    /// message (see [`IamFailure`]).
+    #[error("IAM authorization failed: {0}")]
+    Iam(IamFailure),
     /// A bug caught before it could misframe the connection (the detail names it): 500, and
     /// the connection closes, its byte stream no longer trusted.
     #[error("internal error: {0}")]
@@ -102,6 +119,54 @@ pub enum UpstreamTlsFailure {
     /// a socket error.
     #[error("handshake error")]
     Handshake,
+}
+
+/// Why a known caller was refused (403): the log's word for it; the client gets
+/// `{"message":"Forbidden"}` whatever it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// A JWT without one of the route's `scopes`.
+    #[error("scope missing")]
+    Scope,
+    /// A request authorizer answered deny (or an IAM policy that does not allow the route).
+    #[error("authorizer denied")]
+    Authorizer,
+    /// The client's address is refused by `allow_ips` / `deny_ips`.
+    #[error("source address refused")]
+    SourceIp,
+    /// The route needs a verified client certificate (`mtls`) and there was none, or its
+    /// subject matches none of `allow_subjects`.
+    #[error("client certificate required")]
+    ClientCert,
+}
+
+/// Why SigV4 verification refused a request, with API Gateway's message for each (see
+/// [`GatewayError::body`]). Messages that name the request (a signature's date, the caller's
+/// ARN) are built where the failure is found and kept in the exchange's `detail`, which the
+/// error response then carries instead of the static text ([`GatewayError::detail_is_message`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IamFailure {
+    /// No `Authorization` field and no presigned query.
+    #[error("missing authentication token")]
+    Missing,
+    /// The `Authorization` field or the presigned query is malformed.
+    #[error("malformed authorization")]
+    Malformed,
+    /// The access key id is not a configured credential (or its session token is wrong).
+    #[error("unknown access key")]
+    UnknownKey,
+    /// The signature does not match.
+    #[error("signature mismatch")]
+    Mismatch,
+    /// `x-amz-date` (or `X-Amz-Date` + `X-Amz-Expires`) is too far from now.
+    #[error("signature expired")]
+    Expired,
+    /// The body does not hash to `x-amz-content-sha256`.
+    #[error("payload hash mismatch")]
+    PayloadHash,
+    /// The principal's `allow` patterns do not include the route.
+    #[error("principal not allowed")]
+    NotAllowed,
 }
 
 /// How a Lambda invocation failed, as API Gateway answers it.
@@ -143,6 +208,9 @@ impl GatewayError {
             GatewayError::UpstreamTimeout => 504,
             GatewayError::NoTarget => 503,
             GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
+            GatewayError::Unauthorized => 401,
+            GatewayError::Denied(_) | GatewayError::Iam(_) => 403,
+            GatewayError::AuthorizerFailed(_) => 500,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
             GatewayError::Internal(_) => 500,
             GatewayError::WebSocketHandshake(_) => 400,
@@ -175,7 +243,18 @@ impl GatewayError {
                 | GatewayError::Throttled(_)
                 | GatewayError::QuotaExceeded
                 | GatewayError::Function(_)
+                | GatewayError::Unauthorized
+                | GatewayError::Denied(_)
+                | GatewayError::AuthorizerFailed(_)
+                | GatewayError::Iam(_)
         )
+    }
+
+    /// Whether the exchange's `detail`, when set, is the client's message: the error body is
+    /// then `{"message": DETAIL}` instead of [`GatewayError::body`] (SigV4 refusals that name
+    /// the request, as AWS words them). For every other error the detail is for the log only.
+    pub fn detail_is_message(&self) -> bool {
+        matches!(self, GatewayError::Iam(_))
     }
 
     /// The JSON body sent with the status, in API Gateway's words.
@@ -186,6 +265,20 @@ impl GatewayError {
             GatewayError::Function(
                 FunctionFailure::Error | FunctionFailure::BadResponse | FunctionFailure::Service,
             ) => r#"{"message":"Internal Server Error"}"#,
+            GatewayError::Iam(f) => match f {
+                IamFailure::Missing => r#"{"message":"Missing Authentication Token"}"#,
+                IamFailure::Malformed => {
+                    r#"{"message":"Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."}"#
+                }
+                IamFailure::UnknownKey => {
+                    r#"{"message":"The security token included in the request is invalid."}"#
+                }
+                IamFailure::Mismatch | IamFailure::PayloadHash => {
+                    r#"{"message":"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}"#
+                }
+                IamFailure::Expired => r#"{"message":"Signature expired"}"#,
+                IamFailure::NotAllowed => r#"{"message":"Forbidden"}"#,
+            },
             _ => json_message(self.status()),
         }
     }
@@ -199,6 +292,8 @@ impl GatewayError {
             GatewayError::WebSocketVersion => {
                 b"sec-websocket-version: 13\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
             }
+            // RFC 9110 §15.5.2: a 401 MUST carry a challenge (RFC 6750 §3: Bearer tokens)
+            GatewayError::Unauthorized => b"www-authenticate: Bearer\r\n",
             _ => b"",
         }
     }
@@ -208,6 +303,7 @@ impl GatewayError {
 pub fn json_message(status: u16) -> &'static str {
     match status {
         400 => r#"{"message":"Bad Request"}"#,
+        401 => r#"{"message":"Unauthorized"}"#,
         403 => r#"{"message":"Forbidden"}"#,
         404 => r#"{"message":"Not Found"}"#,
         408 => r#"{"message":"Request Timeout"}"#,

@@ -82,6 +82,17 @@ pub struct ExchangeState {
     /// event's `requestContext.time` and `timeEpoch` (wall time now minus the time since), so
     /// one monotonic clock read per request serves both.
     pub started: std::time::Instant,
+    /// The matched route (phase 2), for the response filter (the route's CORS policy).
+    pub route: Option<usize>,
+    /// Who the route's authorizer admitted (see [`crate::auth`]).
+    pub principal: Option<std::rc::Rc<crate::auth::Principal>>,
+    /// The client's address when trusted proxies made it differ from the socket's peer (see
+    /// [`crate::policy::access::client_ip`]).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The request body, when a phase before the integration had to read it whole (an
+    /// `aws_iam` route hashing the payload): the integration gets it from here (see the
+    /// lifecycle's `Filtered`), not from the connection.
+    pub held_body: Option<bytes::Bytes>,
 }
 
 impl ExchangeState {
@@ -112,6 +123,10 @@ impl ExchangeState {
             detail: None,
             key: None,
             started: std::time::Instant::now(),
+            route: None,
+            principal: None,
+            client_ip: None,
+            held_body: None,
         }
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod accesslog;
 pub mod admin;
+pub mod auth;
 pub mod aws;
 pub mod client;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod http2;
 pub mod integration;
 pub mod lambda;
 pub mod metrics;
+pub mod policy;
 pub mod proxy;
 pub mod response;
 pub mod router;

@@ -38,6 +38,11 @@ pub struct Config {
     pub router: Router,
     /// `[[function]]`, in file order (routes name them by index).
     pub functions: Vec<super::functions::FunctionConfig>,
+    /// `[[authorizer]]`, in file order (routes name them by index: `access.routes[i].auth`).
+    pub authorizers: Vec<super::auth::AuthorizerConfig>,
+    /// CORS, IP rules, trusted proxies, routes' client-certificate and authorizer settings, the
+    /// admin token.
+    pub access: super::access::AccessConfig,
     /// Limits, usage plans, quotas and API keys.
     pub throttle: ThrottleConfig,
     /// The admin listener's address.
@@ -228,6 +233,12 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     // remote functions' hidden upstreams go after the user's: routes' indices do not move
     let functions =
         super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, &mut cx);
+    // authorizers' hidden upstreams (`jwks:NAME`, `authorizer:NAME`) go after those too
+    let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, &mut cx);
+    let client_ca = tls
+        .as_ref()
+        .is_some_and(|t| t.client_auth != crate::tls::ClientAuth::Off);
+    let access = super::access::compile(&raw, client_ca, &mut cx);
     let specs: Vec<RouteSpec<'_>> = raw
         .route
         .iter()
@@ -337,6 +348,8 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             routes,
             router,
             functions,
+            authorizers,
+            access,
             throttle,
             admin,
             admin_limits,

@@ -27,6 +27,25 @@ pub struct MockResponse {
     pub present: crate::http::Present,
 }
 
+impl MockResponse {
+    /// A JSON error rendered while serving: `status` with `{"message": MESSAGE}` (the message
+    /// JSON-escaped), in API Gateway's shape, for refusals whose words depend on the request.
+    pub fn json_message(status: u16, message: &str) -> MockResponse {
+        let body = serde_json::json!({ "message": message }).to_string();
+        let head = format!(
+            "HTTP/1.1 {status} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+            reason_phrase(status),
+            body.len()
+        );
+        MockResponse {
+            status,
+            head: Bytes::from(head),
+            body: Bytes::from(body),
+            present: crate::http::Present::default(),
+        }
+    }
+}
+
 pub(super) fn compile_mock(
     i: usize,
     m: &Spanned<raw::RawMock>,

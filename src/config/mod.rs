@@ -7,7 +7,12 @@
 //! reporting with the key and the line of each problem. Leaves out: applying a config to running
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
+pub mod access;
 pub mod arn;
+pub mod auth;
+mod auth_iam;
+mod auth_jwt;
+mod auth_request;
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
@@ -20,6 +25,7 @@ pub mod http2;
 mod limits;
 mod mock;
 pub mod raw;
+mod raw_auth;
 mod raw_functions;
 mod raw_tls;
 mod recover;
@@ -39,6 +45,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use access::{AccessConfig, AdminAuth, CorsPolicy, IpRules};
+pub use auth::{AuthorizerConfig, AuthorizerKind};
 pub use compile::{Config, Integration, MockResponse, RouteConfig, ServerConfig, UpstreamConfig};
 pub use forwarding::{BodyPolicy, Forwarding, WebSocket};
 pub use functions::{

@@ -152,7 +152,14 @@ pub struct RawConfig {
     /// Functions routes can invoke (`[[function]]`).
     #[serde(default)]
     pub function: Vec<RawFunction>,
+    /// Authorizers routes can name (`[[authorizer]]`).
+    #[serde(default)]
+    pub authorizer: Vec<RawAuthorizer>,
+    /// CORS for every route (a route may override or disable it); absent: none.
+    pub cors: Option<RawCors>,
 }
+
+pub use super::raw_auth::{RawAuthorizer, RawCors, RawCredential, RawRouteCors};
 
 pub use super::raw_functions::RawFunction;
 
@@ -194,6 +201,11 @@ pub struct RawAdmin {
     pub max_request_bytes: Spanned<u64>,
     #[serde(default = "d_admin_idle")]
     pub idle_timeout_ms: Spanned<u64>,
+    /// Hex SHA-256 of the bearer token every admin request must carry; absent: no token.
+    pub token_sha256: Option<Spanned<String>>,
+    /// Leave `GET /metrics` open without the token (for scrapers).
+    #[serde(default)]
+    pub metrics_public: bool,
 }
 
 fn d_admin_conns() -> Spanned<u64> {
@@ -344,6 +356,13 @@ pub struct RawServer {
     pub h2c: Spanned<bool>,
     /// `[server.http2]`: HTTP/2 limits.
     pub http2: super::http2::RawHttp2,
+    /// Senders (CIDRs) whose `X-Forwarded-For` is believed: the client address is the
+    /// right-most entry not in this list.
+    pub trusted_proxies: Vec<Spanned<String>>,
+    /// Only these client addresses (CIDRs) are served (403 otherwise); empty: all.
+    pub allow_ips: Vec<Spanned<String>>,
+    /// These client addresses (CIDRs) are refused (403); checked before `allow_ips`.
+    pub deny_ips: Vec<Spanned<String>>,
 }
 
 impl Default for RawServer {
@@ -363,6 +382,9 @@ impl Default for RawServer {
             redirect_https: Spanned::new(0..0, false),
             h2c: Spanned::new(0..0, false),
             http2: super::http2::RawHttp2::default(),
+            trusted_proxies: Vec::new(),
+            allow_ips: Vec::new(),
+            deny_ips: Vec::new(),
         }
     }
 }
@@ -569,6 +591,21 @@ pub struct RawRoute {
     pub function: Option<Spanned<String>>,
     /// The event and response format of a function route: `"2.0"` (default) or `"1.0"`.
     pub payload_format: Option<Spanned<String>>,
+    /// The `[[authorizer]]` that must admit requests to this route.
+    pub authorizer: Option<Spanned<String>>,
+    /// JWT authorizers: `scope` / `scp` must contain one of them (403 otherwise).
+    pub scopes: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Require a verified TLS client certificate (403 otherwise).
+    pub mtls: Option<Spanned<bool>>,
+    /// With `mtls`: subject DN patterns (`*` matches any run of characters) one of which the
+    /// certificate's subject must match.
+    pub allow_subjects: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Client addresses (CIDRs) this route serves, besides the server's rules.
+    pub allow_ips: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Client addresses (CIDRs) this route refuses.
+    pub deny_ips: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `false`: no CORS on this route; a table: this route's own CORS policy.
+    pub cors: Option<Spanned<RawRouteCors>>,
 }
 
 /// `mock = { status, body, headers }`

@@ -60,7 +60,8 @@ pub(super) fn remote(
         None => (arn.span(), key("arn")),
     };
     let at = Spanned::new(at, ());
-    let upstream = hidden_upstream(f.name.get_ref(), &endpoint, timeout, (&at, &at_key), cx)?;
+    let hidden = format!("{HIDDEN_UPSTREAM_PREFIX}{}", f.name.get_ref());
+    let upstream = hidden_upstream(hidden, &endpoint, timeout, (&at, &at_key), cx)?;
     let credentials = crate::aws::Credentials::from_env();
     if credentials.is_none() {
         let m = "no AWS credentials in the environment (AWS_ACCESS_KEY_ID and \
@@ -79,14 +80,15 @@ pub(super) fn remote(
     })
 }
 
-/// The upstream `function:NAME` holding a remote function's pools: its endpoint's address
+/// The upstream `function:NAME` holding a remote function's pools (and, named `jwks:NAME` or
+/// `authorizer:NAME`, an authorizer's: see `super::auth`): its endpoint's address
 /// (looked up now; a name that does not resolve is a warning, its requests fail until the
 /// resolver thread finds it), TLS with the system's trust roots for https (SNI and the
 /// certificate's name: the endpoint's host), the default connect timeout and pools, a response
 /// timeout of the function's plus [`REMOTE_RESPONSE_MARGIN`], no health checks and no passive
 /// ejection (one target: ejecting it would fail every invocation for the cooldown).
-fn hidden_upstream(
-    name: &str,
+pub(super) fn hidden_upstream(
+    name: String,
     ep: &Endpoint,
     timeout: Duration,
     (at, key): (&Spanned<()>, &str),
@@ -132,7 +134,7 @@ fn hidden_upstream(
         None
     };
     Some(UpstreamConfig {
-        name: format!("{HIDDEN_UPSTREAM_PREFIX}{name}"),
+        name,
         targets: addrs.clone(),
         names: vec![TargetName {
             target,

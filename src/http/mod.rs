@@ -22,7 +22,9 @@ pub mod request;
 pub mod response;
 
 pub use body::{BodyChunk, BodyDecoder, BodyEncoder, ChunkedDecoder};
-pub(crate) use fields::{allowed_in_trailer, is_field_octet, is_token, list_elements, trim_ows};
+pub(crate) use fields::{
+    allowed_in_trailer, is_field_octet, is_tchar, is_token, list_elements, trim_ows,
+};
 pub use request::{parse_request, Method, RequestHead};
 pub use response::{parse_response, status_has_content, Present, ResponseHead};
 

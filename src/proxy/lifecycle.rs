@@ -64,12 +64,37 @@ pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> 
                 send(w, sess, &head, &mut st, Response::mock(&m)).await,
             )
         }
-        None => {
-            let routed = route(w, &head);
+        None => match crate::policy::cors::preflight(&w.g.config, &head) {
+            // a CORS preflight is the gateway's to answer, before routing and authorizers
+            Some(r) => {
+                sess.skip_body(&head, &mut st);
+                (None, send(w, sess, &head, &mut st, r).await)
+            }
+            None => routed(w, sess, &head, &mut st).await,
+        },
+    };
+    let outcome = finish(w, sess, &head, &mut st, result).await;
+    let started = st.started;
+    log(w, sess.facts(), &head, &st, matched, started);
+    outcome
+}
+
+/// Phases 3 to 8 for a request that is not answered by the request filter: route it, then
+/// admit and serve it.
+async fn routed<S: Session>(
+    w: &Cx<'_>,
+    sess: &mut S,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+) -> (Option<usize>, Result<(), GatewayError>) {
+    {
+        {
+            let routed = route(w, head);
             let matched = routed.as_ref().ok().map(|(_, m)| m.route);
+            st.route = matched;
             let result = match routed {
-                Ok((rc, m)) => match admit_and_serve(w, sess, &head, &mut st, rc, &m).await {
-                    Ok(Handled::Respond(r)) => send(w, sess, &head, &mut st, r).await,
+                Ok((rc, m)) => match admit_and_serve(w, sess, head, st, rc, &m).await {
+                    Ok(Handled::Respond(r)) => send(w, sess, head, st, r).await,
                     Ok(Handled::Sent) => Ok(()),
                     Err(e) => Err(e),
                 },
@@ -77,11 +102,7 @@ pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> 
             };
             (matched, result)
         }
-    };
-    let outcome = finish(w, sess, &head, &mut st, result).await;
-    let started = st.started;
-    log(w, sess.facts(), &head, &st, matched, started);
-    outcome
+    }
 }
 
 /// Phases 3 to 5 for a routed request.
@@ -93,8 +114,11 @@ async fn admit_and_serve<'a, S: Session>(
     rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
 ) -> Result<Handled<'a>, GatewayError> {
-    auth(w, head, st, m.route)?;
-    throttle(w, sess.facts(), head, m.route, st.key).await?;
+    // phase 3: access rules (IP, client certificate), the route's authorizer, its API key
+    crate::policy::access::check(&w.g.config, sess.facts(), head, st, m.route)?;
+    crate::auth::authorize(w, sess, head, st, m.route).await?;
+    api_key(w, head, st, m.route)?;
+    throttle(w, sess.facts(), head, m.route, st).await?;
     // phase 5: the route's integration, answering through the session with phases 6 and 7
     // in front (an integration that streams its response sends it through them too)
     let req = RequestCtx {
@@ -180,7 +204,7 @@ fn log(
 /// usage plans apply where keys are required); a missing, unknown or disabled key is a 403. A
 /// known key is kept in `st.key` even when disabled, so the log names it (the client gets the
 /// same 403 either way: it learns nothing about which keys exist).
-fn auth(
+fn api_key(
     w: &Cx<'_>,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -215,8 +239,9 @@ async fn throttle(
     facts: &ConnFacts,
     head: &RequestHead,
     route: usize,
-    key: Option<usize>,
+    st: &ExchangeState,
 ) -> Result<(), GatewayError> {
+    let key = st.key;
     let wt = &w.g.throttle;
     if !wt.applies(route, key) {
         return Ok(());
@@ -273,9 +298,16 @@ fn route<'h>(
 pub(crate) fn response_filter<'a>(
     w: &Cx<'a>,
     facts: &ConnFacts,
+    head: Option<&'a RequestHead>,
+    route: Option<usize>,
     request_id: &'a [u8],
     r: &mut Response<'a>,
 ) {
+    // CORS: an allowed origin's fields on every response, errors included (not on a head
+    // that could not be parsed: there is no origin to trust)
+    if let Some(head) = head {
+        r.added.cors = crate::policy::cors::fields(&w.g.config, route, head);
+    }
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);
     }
@@ -302,7 +334,14 @@ async fn send<S: Session>(
 ) -> Result<(), GatewayError> {
     let rid = st.request_id; // a copy: the response borrows it while `st` is updated
     let mut r = r;
-    response_filter(w, sess.facts(), rid.bytes(head), &mut r);
+    response_filter(
+        w,
+        sess.facts(),
+        Some(head),
+        st.route,
+        rid.bytes(head),
+        &mut r,
+    );
     sess.send(w, head, st, r).await
 }
 
@@ -389,7 +428,14 @@ impl<S: Session> Session for Filtered<'_, S> {
     ) -> Result<bool, GatewayError> {
         let rid = st.request_id;
         let mut r = r;
-        response_filter(w, self.0.facts(), rid.bytes(head), &mut r);
+        response_filter(
+            w,
+            self.0.facts(),
+            Some(head),
+            st.route,
+            rid.bytes(head),
+            &mut r,
+        );
         self.0.relay(w, head, st, r, body).await
     }
 
@@ -417,7 +463,14 @@ impl<S: Session> Session for Filtered<'_, S> {
     ) -> Result<TunnelEnd, GatewayError> {
         let rid = st.request_id;
         let mut r = r;
-        response_filter(w, self.0.facts(), rid.bytes(head), &mut r);
+        response_filter(
+            w,
+            self.0.facts(),
+            Some(head),
+            st.route,
+            rid.bytes(head),
+            &mut r,
+        );
         self.0.tunnel(w, head, st, r, origin).await
     }
 }
@@ -438,7 +491,14 @@ async fn finish<S: Session>(
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
             sess.skip_body(head, st);
-            let _ = send(w, sess, head, st, Response::error(e)).await;
+            // a refusal whose words name the request carries them (see `detail_is_message`)
+            let r = match (&st.detail, e.detail_is_message()) {
+                (Some(d), true) => {
+                    Response::held(crate::config::MockResponse::json_message(e.status(), d))
+                }
+                _ => Response::error(e),
+            };
+            let _ = send(w, sess, head, st, r).await;
         } else {
             st.keep_alive = false;
         }
@@ -452,7 +512,7 @@ pub async fn reject_head<S: Session>(w: &Cx<'_>, sess: &mut S, e: GatewayError) 
     let started = Instant::now();
     let rid = w.ids.generate();
     let mut r = Response::error(e);
-    response_filter(w, sess.facts(), &rid, &mut r);
+    response_filter(w, sess.facts(), None, None, &rid, &mut r);
     let refused = sess.refuse(w, r).await;
     log_rejected(w, sess.facts(), &e, &rid, &refused, started);
     refused.outcome

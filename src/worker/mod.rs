@@ -52,6 +52,8 @@ pub struct Generation {
     pub record_metrics: bool,
     /// This worker's access-log buffer.
     pub log: Option<Rc<WorkerLog>>,
+    /// This worker's authorizer state (key sets, caches).
+    pub auth: crate::auth::WorkerAuth,
 }
 
 impl Generation {
@@ -76,6 +78,7 @@ impl Generation {
             metrics: Shard::new(config.routes.len()).with_functions(config.functions.len()),
             record_metrics: config.admin.is_some(),
             log: log.map(Rc::new),
+            auth: crate::auth::WorkerAuth::new(&config, None),
             config,
         }
     }
@@ -138,6 +141,7 @@ impl Generation {
             // the admin listener, and so whether anyone reads metrics, is fixed at startup
             record_metrics: self.record_metrics,
             log,
+            auth: crate::auth::WorkerAuth::new(&config, Some((&self.config, &self.auth))),
             config,
         }
     }
