@@ -9,6 +9,9 @@
 #   obs      the admin listener (per-request metrics) and a JSON access log to a file
 #   metrics  the admin listener only
 #   limits   a gateway limit, a route limit and an API key with a plan limit, far above the load
+#   jwt      a JWT authorizer on the route, every request carrying the same valid RS256 token (a
+#            token-cache hit after the first; plain sends the same Authorization field); the key
+#            set is served by the nginx origin, key and token made here with openssl
 #   ab       no feature: the same plain config on BASE_BIN (another build, e.g. the commit before
 #            a refactor: `git worktree add /tmp/base REV && cargo build --release` there) against
 #            this build, to show what a change costs per request
@@ -35,14 +38,14 @@ TCK=$(getconf CLK_TCK)
 
 log() { printf '[overhead] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-case "$VARIANT" in obs | metrics | limits | ab) ;; *) die "VARIANT must be obs, metrics, limits or ab" ;; esac
+case "$VARIANT" in obs | metrics | limits | jwt | ab) ;; *) die "VARIANT must be obs, metrics, limits, jwt or ab" ;; esac
 if [[ $VARIANT == ab ]]; then
     [[ -x ${BASE_BIN:-} ]] || die "ab needs BASE_BIN=path/to/another/tollgate"
 fi
 for v in PAIRS DURATION CONNS PORT_BASE; do
     [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer"
 done
-for tool in wrk nginx taskset python3; do
+for tool in wrk nginx taskset python3 openssl; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y wrk nginx util-linux python3)"
 done
 
@@ -60,6 +63,24 @@ if [[ ${SKIP_BUILD:-} != 1 ]]; then
 fi
 BIN="$ROOT/target/release/tollgate"
 
+# jwt: an RSA key, its JWKS (served by the origin) and one token valid for a day
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TMP/jwt.pem" 2>/dev/null
+python3 - "$TMP" <<'PY'
+import base64, json, subprocess, sys
+tmp = sys.argv[1]
+mod = subprocess.run(["openssl", "rsa", "-in", f"{tmp}/jwt.pem", "-noout", "-modulus"],
+                     capture_output=True, text=True, check=True).stdout.strip().split("=", 1)[1]
+n = base64.urlsafe_b64encode(bytes.fromhex(mod)).rstrip(b"=").decode()
+json.dump({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": n, "e": "AQAB"}]},
+          open(f"{tmp}/jwks.json", "w"))
+PY
+now=$(date +%s)
+claims=$(printf '{"iss":"https://issuer.loadtest/","aud":"loadtest","sub":"user-1","scope":"read","iat":%d,"exp":%d}' \
+    "$now" $((now + 86400)))
+JWT_INPUT="$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url).$(printf '%s' "$claims" | b64url)"
+JWT_TOKEN="$JWT_INPUT.$(printf '%s' "$JWT_INPUT" | openssl dgst -sha256 -sign "$TMP/jwt.pem" | b64url)"
+
 cat >"$TMP/origin.conf" <<EOF
 worker_processes 1;
 pid $TMP/origin.pid;
@@ -68,7 +89,11 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 100000000;
-    server { listen 127.0.0.1:$ORIGIN_PORT reuseport; location / { return 200 "hello world\n"; } }
+    server {
+        listen 127.0.0.1:$ORIGIN_PORT reuseport;
+        location / { return 200 "hello world\n"; }
+        location = /jwks.json { default_type application/json; alias $TMP/jwks.json; }
+    }
 }
 EOF
 taskset -c "$LAST" nginx -c "$TMP/origin.conf" -p "$TMP" -g 'daemon off;' &
@@ -77,6 +102,7 @@ PIDS+=($!)
 config() { # $1: base | obs | metrics | limits
     local route_extra=""
     [[ $1 == limits ]] && route_extra=$(limits_route_lines)
+    [[ $1 == jwt ]] && route_extra='authorizer = "users"'
     cat <<EOF
 [server]
 listen = ["127.0.0.1:$TG_PORT"]
@@ -98,7 +124,20 @@ EOF
         obs) observability_tables "$ADMIN_PORT" "$TMP" ;;
         metrics) observability_tables "$ADMIN_PORT" ;;
         limits) limits_tables ;;
+        jwt) jwt_tables ;;
     esac
+}
+
+jwt_tables() {
+    cat <<EOF
+
+[[authorizer]]
+name = "users"
+type = "jwt"
+issuer = "https://issuer.loadtest/"
+audience = ["loadtest"]
+jwks_uri = "http://127.0.0.1:$ORIGIN_PORT/jwks.json"
+EOF
 }
 
 measure() { # $1: base | variant; prints CPU µs per request
@@ -119,6 +158,8 @@ measure() { # $1: base | variant; prints CPU µs per request
     done
     local hdr=()
     [[ $1 == limits ]] && hdr=(-H "x-api-key: $LOADTEST_KEY")
+    # jwt: both sides send the token, so only the authorizer differs
+    [[ $VARIANT == jwt ]] && hdr=(-H "authorization: Bearer $JWT_TOKEN")
     taskset -c "$LAST" wrk -t1 -c"$CONNS" -d2s "${hdr[@]}" "http://127.0.0.1:$TG_PORT/" >/dev/null
     local a b out req non2xx
     a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
