@@ -19,7 +19,7 @@ use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 
 use super::jwks::{self, KeySet};
-use super::JsonObject;
+use super::{Identity, JsonObject, Principal};
 
 /// What a token is checked against besides its signature.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,21 @@ pub struct Verified {
     pub subject: Box<str>,
     /// `exp`, Unix seconds.
     pub expires: u64,
+}
+
+impl Verified {
+    /// The principal this token proves to authorizer `authorizer` (index in
+    /// `Config::authorizers`): its `sub` as the id, its claims and scopes as the identity.
+    pub fn into_principal(self, authorizer: usize) -> Principal {
+        Principal {
+            authorizer,
+            id: self.subject,
+            identity: Identity::Jwt {
+                claims: self.claims,
+                scopes: self.scopes,
+            },
+        }
+    }
 }
 
 /// Why a token was refused.
