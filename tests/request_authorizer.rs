@@ -249,7 +249,7 @@ both_drivers! {
                simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
                ttl_s = 0\ntimeout_ms = 500\n\n")
             + &format!("[[authorizer]]\nname = \"cached\"\ntype = \"request\"\nurl = \"{url}\"\n\
-               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\n")
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\", \"$context.identity.sourceIp\"]\n\n")
             + &routes("ext")
             + "[[route]]\nkey = \"GET /cached\"\nmock = { body = \"cached\" }\nauthorizer = \"cached\"\n";
         let g = Gateway::from_toml(&text);
@@ -290,7 +290,10 @@ both_drivers! {
             let r = c.read(false).unwrap();
             assert_eq!((r.status, r.text().as_str()), (200, "cached"));
         }
-        assert_eq!(origin.requests().len(), 8, "two cache hits");
+        let reqs = origin.requests();
+        assert_eq!(reqs.len(), 8, "two cache hits");
+        let p: Value = serde_json::from_slice(&reqs[7].body).unwrap();
+        assert_eq!(p["identitySource"], json!(["allow-c", "127.0.0.1"]));
         c.send(b"GET /cached HTTP/1.1\r\nhost: a\r\nauthorization: allow-d\r\n\r\n");
         assert_eq!(c.read(false).unwrap().status, 200);
         assert_eq!(origin.requests().len(), 9, "another token asks");

@@ -639,3 +639,49 @@ fn unreachable(url: &str, e: GatewayError, timeout: Duration) -> (Refusal, Box<s
         e => failed(format!("authorizer {url} unreachable: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(id: &str) -> Rc<Outcome> {
+        Rc::new(Outcome {
+            principal: Rc::new(Principal {
+                authorizer: 0,
+                id: id.into(),
+                identity: Identity::Lambda {
+                    context: Default::default(),
+                },
+            }),
+            decision: Decision::Simple(true),
+        })
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_answers_expire() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        let mut c = Cache::new(3);
+        for i in 0..10u8 {
+            c.insert(Box::new([i]), later, outcome(&i.to_string()), now);
+            assert!(c.map.len() <= 3 && c.order.len() <= 6, "{}", c.map.len());
+        }
+        // the oldest went first
+        assert!(c.get(&[0], now).is_none());
+        assert_eq!(&*c.get(&[9], now).unwrap().principal.id, "9");
+        // past its expiry an answer is gone
+        assert!(c.get(&[9], later).is_none());
+        // a key inserted again keeps one entry, with the new answer
+        c.insert(Box::new([8]), later, outcome("8b"), now);
+        assert_eq!(&*c.get(&[8], now).unwrap().principal.id, "8b");
+        assert!(c.map.len() <= 3);
+    }
+
+    #[test]
+    fn cache_keys_do_not_collide() {
+        let a = cache_key(&["ab".into(), "c".into()]);
+        let b = cache_key(&["a".into(), "bc".into()]);
+        let c = cache_key(&["abc".into()]);
+        assert!(a != b && b != c && a != c);
+    }
+}

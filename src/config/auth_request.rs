@@ -13,8 +13,8 @@
 use std::time::Duration;
 
 use super::auth::{
-    parse_identity_source, refuse, RequestAuthorizer, RequestTarget, AUTHORIZER_CACHE_ENTRIES,
-    AUTHORIZER_TIMEOUT_MS, AUTHORIZER_TTL_S, AUTHORIZER_UPSTREAM_PREFIX,
+    parse_identity_source, refuse, IdentitySource, RequestAuthorizer, RequestTarget,
+    AUTHORIZER_CACHE_ENTRIES, AUTHORIZER_TIMEOUT_MS, AUTHORIZER_TTL_S, AUTHORIZER_UPSTREAM_PREFIX,
     DEFAULT_AUTHORIZER_CACHE_ENTRIES, DEFAULT_AUTHORIZER_TIMEOUT_MS, DEFAULT_AUTHORIZER_TTL_S,
 };
 use super::compile::Ctx;
@@ -24,6 +24,20 @@ use super::upstreams::UpstreamConfig;
 
 /// The kind named in refusals of another kind's keys.
 const KIND: &str = "request";
+
+/// The `$context.NAME` variables a request authorizer's identity sources may name (what
+/// `crate::auth::request` knows at the authorizer phase).
+pub const CONTEXT_SOURCES: &[&str] = &[
+    "identity.sourceIp",
+    "identity.userAgent",
+    "requestId",
+    "routeKey",
+    "httpMethod",
+    "path",
+    "domainName",
+    "stage",
+    "apiId",
+];
 
 /// Compiles authorizer `i` (its `type` is `request`).
 pub(super) fn compile(
@@ -73,6 +87,18 @@ pub(super) fn compile(
             match parse_identity_source(s.get_ref()) {
                 Ok(src) if identity_sources.contains(&src) => {
                     cx.err(s, key(&format!("identity_sources[{j}]")), "listed twice");
+                }
+                Ok(IdentitySource::Context(n)) if !CONTEXT_SOURCES.contains(&&*n) => {
+                    let m = format!(
+                        "$context.{n} is not known at the authorizer phase: one of {}",
+                        CONTEXT_SOURCES.join(", ")
+                    );
+                    cx.err(s, key(&format!("identity_sources[{j}]")), m);
+                }
+                Ok(IdentitySource::StageVariable(_)) => {
+                    // every request would miss it: 401 for all
+                    let m = "tollgate has no stages yet, so no stage variables";
+                    cx.err(s, key(&format!("identity_sources[{j}]")), m);
                 }
                 Ok(src) => identity_sources.push(src),
                 Err(m) => cx.err(s, key(&format!("identity_sources[{j}]")), m),
@@ -168,3 +194,7 @@ pub(super) fn reserved_upstream_names(user: &[RawUpstream], cx: &mut Ctx<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "auth_request_tests.rs"]
+mod tests;
