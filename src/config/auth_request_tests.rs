@@ -205,10 +205,10 @@ fn keys_of_other_types_are_refused() {
 
 #[test]
 fn user_upstreams_may_not_take_the_hidden_prefix() {
-    let e = errors(&format!(
+    let e = errors(
         "[[upstream]]\nname = \"authorizer:x\"\ntargets = [\"127.0.0.1:1\"]\n\n\
-         [[route]]\nkey = \"GET /x\"\nmock = {{}}\n"
-    ));
+         [[route]]\nkey = \"GET /x\"\nmock = {}\n",
+    );
     assert_one(
         &e,
         2,
