@@ -446,3 +446,28 @@ fn workers_reach_the_functions_service_only_over_loopback() {
         "the request path reaches into the functions service",
     );
 }
+
+#[test]
+fn request_authorizer_formats_are_sans_io() {
+    // the payload a request authorizer gets, its answers and the IAM policies it returns are
+    // pure functions over bytes and JSON: `auth::request` does the calling, caching and
+    // coalescing, so these import no layer with sockets, runtimes or request state
+    assert_none_naming(
+        &["auth/request_payload.rs", "auth/iam_policy.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::functions",
+            "crate::transport",
+            "crate::worker",
+            "crate::exchange",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+        "a request authorizer format imports an IO layer",
+    );
+}

@@ -23,6 +23,10 @@
 //! [`Response::held`]. The connection is pooled again only when the exchange left it in sync (the
 //! whole answer read), as the HTTP integration does; a client that goes away meanwhile (an
 //! HTTP/2 stream reset) stops the wait and the connection is dropped, not pooled.
+//!
+//! The invocation itself (Invoke request, pool, signature, deadline, client-gone race → the
+//! answer's status and [`Invoked`]) is one function, [`invoke_function`], which request
+//! authorizers (`crate::auth::request`) call too with their own event and timeout.
 
 use std::time::{Duration, Instant, SystemTime};
 
