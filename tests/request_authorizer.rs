@@ -18,7 +18,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::lambda::{access_log_toml, fixtures_dir, log_line, log_path, python_exe, Record};
+use common::lambda::{
+    access_log_toml, assert_metrics_contain, fixtures_dir, log_line, log_path, python_exe, Record,
+};
 use common::*;
 use serde_json::{json, Value};
 
@@ -72,6 +74,7 @@ both_drivers! {
         let rec = Record::new("authz-simple");
         let log = log_path(&format!("authz-simple-{d}"));
         let text = server_toml(d, 2, "")
+            + "[admin]\nlisten = \"127.0.0.1:0\"\n\n"
             + &access_log_toml(&log)
             + &authz_function("authz", "simple", &rec, ", AUTHZ_SLEEP_MS = \"5000\"")
             + "[[authorizer]]\nname = \"custom\"\ntype = \"request\"\nfunction = \"authz\"\n\
@@ -139,6 +142,13 @@ both_drivers! {
         let r = get_with(g.addr, "/pets/1", Some("sleep"), "x-request-id: authz-slow\r\n");
         assert_answer(&r, 500, FAILED);
         assert_eq!(payloads(&rec).len(), 6);
+        // the authorizer's invocations count as the function's
+        let admin = g.handle().admin_addr().expect("admin listener");
+        assert_metrics_contain(admin, &[
+            "tollgate_function_invocations_total{function=\"authz\"} 6\n",
+            "tollgate_function_errors_total{function=\"authz\"} 2\n",
+            "tollgate_function_timeouts_total{function=\"authz\"} 1\n",
+        ]);
     }
 
     fn a_function_authorizer_with_policies_payload_1_0_and_a_cache(d) {

@@ -38,11 +38,12 @@ use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
 use crate::config::auth::{HttpTarget, IdentitySource, RequestAuthorizer, RequestTarget};
 use crate::config::{Config, FunctionKind};
-use crate::error::{Denial, GatewayError};
+use crate::error::{Denial, FunctionFailure, GatewayError};
 use crate::exchange::ExchangeState;
 use crate::http::RequestHead;
 use crate::integration::lambda::{invoke_function, Waiting};
 use crate::lambda::{EventInput, Invoked};
+use crate::metrics::functions::Outcome as Invocation;
 use crate::session::Session;
 use crate::worker::Cx;
 
@@ -515,6 +516,7 @@ impl<S: Session> Call<'_, '_, S> {
         let Some(fc) = self.w.g.config.functions.get(f) else {
             return Err(failed("authorizer names an unknown function".into()));
         };
+        let started = Instant::now();
         let got = invoke_function(
             self.w,
             self.sess,
@@ -525,11 +527,15 @@ impl<S: Session> Call<'_, '_, S> {
             self.config.timeout,
         )
         .await;
-        let why = |st: &mut ExchangeState, what: &str| {
-            let inner = st.detail.take().unwrap_or_default();
-            failed(format!("authorizer {what}: {inner}"))
+        let outcome = match &got {
+            Ok((_, Invoked::TimedOut)) | Err(GatewayError::Function(FunctionFailure::Timeout)) => {
+                Invocation::TimedOut
+            }
+            Ok((_, Invoked::Throttled)) => Invocation::Throttled,
+            Err(GatewayError::ClientGone) => Invocation::Abandoned,
+            _ => Invocation::Error,
         };
-        match got {
+        let answer = match got {
             Ok((_, Invoked::Payload(p))) => self.parse(&p),
             Ok((status, other)) => Err(failed(format!(
                 "authorizer function {}",
@@ -543,8 +549,22 @@ impl<S: Session> Call<'_, '_, S> {
                 }
             ))),
             Err(GatewayError::ClientGone) => Err((Refusal::Gone, "client gone".into())),
-            Err(_) => Err(why(st, "function failed")),
+            Err(_) => {
+                let inner = st.detail.take().unwrap_or_default();
+                Err(failed(format!("authorizer function failed: {inner}")))
+            }
+        };
+        if self.w.g.record_metrics {
+            // an authorizer's invocation is one of the function's, as a route's: a success
+            // when its answer was read, an error when it was malformed (as a route's reply)
+            let outcome = if answer.is_ok() {
+                Invocation::Success
+            } else {
+                outcome
+            };
+            self.w.g.metrics.function(f, outcome, started.elapsed());
         }
+        answer
     }
 
     /// A URL authorizer: POST the payload; 2xx → the answer, 401 / 403 pass through.
