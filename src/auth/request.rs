@@ -5,7 +5,8 @@
 //! Owns: [`RequestState`] (per worker: results cached for `ttl_s` by identity-source values,
 //! bounded; identical lookups in flight coalesced into one call) and [`authorize`] (a missing
 //! identity source → 401 without a call; deny → 403; an error, timeout or malformed answer →
-//! 500). Leaves out: the payload and answer formats (see [`super::request_payload`],
+//! 500); the cache and the in-flight map themselves are `request_cache.rs` (module `cache`).
+//! Leaves out: the payload and answer formats (see [`super::request_payload`],
 //! [`super::iam_policy`]), invoking a function (`crate::integration::lambda::invoke_function`)
 //! and mapping a refusal to its status and body (`crate::error`).
 //!
@@ -25,14 +26,16 @@
 //! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use bytes::Bytes;
 
+#[path = "request_cache.rs"]
+mod cache;
+
+use self::cache::{Cache, FlightEnd, Flights, Lead};
 use super::request_payload::{self, Answer, Decision};
 use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
@@ -49,22 +52,22 @@ use crate::worker::Cx;
 
 /// One request authorizer's state on one worker.
 pub struct RequestState {
-    cache: RefCell<Cache>,
+    cache: RefCell<Cache<Rc<Outcome>>>,
     /// Lookups in flight, by cache key: later identical lookups wait for their answer.
-    flights: RefCell<AHashMap<Box<[u8]>, Rc<Flight>>>,
+    flights: Flights<Lookup>,
 }
 
 impl RequestState {
     pub fn new(config: &RequestAuthorizer) -> RequestState {
         RequestState {
             cache: RefCell::new(Cache::new(config.cache_entries)),
-            flights: RefCell::new(AHashMap::new()),
+            flights: Rc::new(RefCell::new(AHashMap::new())),
         }
     }
 
     /// Answers cached now (for tests and the curious).
     pub fn cached(&self) -> usize {
-        self.cache.borrow().map.len()
+        self.cache.borrow().len()
     }
 }
 
@@ -89,103 +92,6 @@ enum Refusal {
 
 /// A lookup's end: the answer, or the refusal and its words.
 type Lookup = Result<Rc<Outcome>, (Refusal, Box<str>)>;
-
-/// A bounded map of answers that expire: at capacity, expired entries go first, then the
-/// oldest inserted.
-struct Cache {
-    map: AHashMap<Box<[u8]>, (Instant, Rc<Outcome>)>,
-    /// Insertion order (key, its expiry then), for eviction.
-    order: VecDeque<(Box<[u8]>, Instant)>,
-    cap: usize,
-}
-
-impl Cache {
-    fn new(cap: usize) -> Cache {
-        Cache {
-            map: AHashMap::new(),
-            order: VecDeque::new(),
-            cap: cap.max(1),
-        }
-    }
-
-    fn get(&mut self, key: &[u8], now: Instant) -> Option<Rc<Outcome>> {
-        match self.map.get(key) {
-            Some((expires, o)) if *expires > now => Some(o.clone()),
-            Some(_) => {
-                self.map.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn insert(&mut self, key: Box<[u8]>, expires: Instant, o: Rc<Outcome>, now: Instant) {
-        while self.map.len() >= self.cap || self.order.len() >= self.cap.saturating_mul(2) {
-            let Some((k, at)) = self.order.pop_front() else {
-                break;
-            };
-            // an order entry is stale when its key was replaced since (another expiry)
-            if self.map.get(&k).is_some_and(|(e, _)| *e == at || *e <= now) {
-                self.map.remove(&k);
-            }
-        }
-        self.order.push_back((key.clone(), expires));
-        self.map.insert(key, (expires, o));
-    }
-}
-
-/// A call in flight: its end, once known, and the lookups waiting for it.
-#[derive(Default)]
-struct Flight {
-    end: RefCell<Option<FlightEnd>>,
-    waiters: RefCell<Vec<Waker>>,
-}
-
-#[derive(Clone)]
-enum FlightEnd {
-    Done(Lookup),
-    /// The leading lookup was dropped or its client went away: waiters look up again.
-    Abandoned,
-}
-
-/// The leading lookup of a flight: ends it (with its answer, or abandoned when dropped
-/// first), removing it from the in-flight map and waking the waiters.
-struct Lead {
-    state: Rc<RequestState>,
-    key: Box<[u8]>,
-    flight: Rc<Flight>,
-}
-
-impl Lead {
-    fn end(&self, end: FlightEnd) {
-        if self.flight.end.borrow().is_some() {
-            return;
-        }
-        *self.flight.end.borrow_mut() = Some(end);
-        self.state.flights.borrow_mut().remove(&self.key);
-        for w in self.flight.waiters.borrow_mut().drain(..) {
-            w.wake();
-        }
-    }
-}
-
-impl Drop for Lead {
-    fn drop(&mut self) {
-        self.end(FlightEnd::Abandoned);
-    }
-}
-
-/// Waits for `flight` to end.
-async fn wait(flight: &Flight) -> FlightEnd {
-    std::future::poll_fn(|cx| match &*flight.end.borrow() {
-        Some(end) => Poll::Ready(end.clone()),
-        None => {
-            flight.waiters.borrow_mut().push(cx.waker().clone());
-            Poll::Pending
-        }
-    })
-    .await
-}
 
 /// Admits the request as the authorizer answers (see the module doc).
 #[allow(clippy::too_many_arguments)]
@@ -242,29 +148,21 @@ async fn cached<S: Session>(
     st: &mut ExchangeState,
     state: &Rc<RequestState>,
 ) -> Lookup {
-    let key = cache_key(call.values);
+    let key = cache::key(call.values);
     loop {
         if let Some(o) = state.cache.borrow_mut().get(&key, Instant::now()) {
             return Ok(o);
         }
-        let flying = state.flights.borrow().get(&key).cloned();
-        if let Some(flight) = flying {
-            match client::unless(wait(&flight), call.sess.client_gone()).await {
+        if let Some(flight) = cache::flying(&state.flights, &key) {
+            match client::unless(cache::wait(&flight), call.sess.client_gone()).await {
                 None => return Err((Refusal::Gone, "client gone".into())),
                 Some(FlightEnd::Done(lookup)) => return lookup,
                 Some(FlightEnd::Abandoned) => continue,
             }
         }
-        let flight = Rc::new(Flight::default());
-        state
-            .flights
-            .borrow_mut()
-            .insert(key.clone(), flight.clone());
-        let lead = Lead {
-            state: state.clone(),
-            key: key.clone(),
-            flight,
-        };
+        // dropped before it finishes (this request's client gone), the lead abandons the
+        // flight and its waiters look up again
+        let lead = Lead::start(&state.flights, key.clone());
         let lookup = call.run(st).await;
         if let Ok(o) = &lookup {
             let now = Instant::now();
@@ -275,20 +173,10 @@ async fn cached<S: Session>(
                 .insert(key.clone(), expires, o.clone(), now);
         }
         if !matches!(lookup, Err((Refusal::Gone, _))) {
-            lead.end(FlightEnd::Done(lookup.clone()));
+            lead.finish(lookup.clone());
         }
         return lookup;
     }
-}
-
-/// The cache key of identity values: each length-prefixed, so no two lists share a key.
-fn cache_key(values: &[String]) -> Box<[u8]> {
-    let mut k = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
-    for v in values {
-        k.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_le_bytes());
-        k.extend_from_slice(v.as_bytes());
-    }
-    k.into_boxed_slice()
 }
 
 /// This request's fate under a lookup's end.
@@ -657,51 +545,5 @@ fn unreachable(url: &str, e: GatewayError, timeout: Duration) -> (Refusal, Box<s
             timeout.as_millis()
         )),
         e => failed(format!("authorizer {url} unreachable: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outcome(id: &str) -> Rc<Outcome> {
-        Rc::new(Outcome {
-            principal: Rc::new(Principal {
-                authorizer: 0,
-                id: id.into(),
-                identity: Identity::Lambda {
-                    context: Default::default(),
-                },
-            }),
-            decision: Decision::Simple(true),
-        })
-    }
-
-    #[test]
-    fn the_cache_is_bounded_and_answers_expire() {
-        let now = Instant::now();
-        let later = now + Duration::from_secs(60);
-        let mut c = Cache::new(3);
-        for i in 0..10u8 {
-            c.insert(Box::new([i]), later, outcome(&i.to_string()), now);
-            assert!(c.map.len() <= 3 && c.order.len() <= 6, "{}", c.map.len());
-        }
-        // the oldest went first
-        assert!(c.get(&[0], now).is_none());
-        assert_eq!(&*c.get(&[9], now).unwrap().principal.id, "9");
-        // past its expiry an answer is gone
-        assert!(c.get(&[9], later).is_none());
-        // a key inserted again keeps one entry, with the new answer
-        c.insert(Box::new([8]), later, outcome("8b"), now);
-        assert_eq!(&*c.get(&[8], now).unwrap().principal.id, "8b");
-        assert!(c.map.len() <= 3);
-    }
-
-    #[test]
-    fn cache_keys_do_not_collide() {
-        let a = cache_key(&["ab".into(), "c".into()]);
-        let b = cache_key(&["a".into(), "bc".into()]);
-        let c = cache_key(&["abc".into()]);
-        assert!(a != b && b != c && a != c);
     }
 }
