@@ -171,6 +171,61 @@ mod tests {
         parse_answer(v.to_string().as_bytes(), format, simple)
     }
 
+    /// A POST with a body: the body is not sent, `content-length` is the request's own,
+    /// and each format has its authorizer members beside the event's.
+    #[test]
+    fn payloads_leave_the_body_out_and_add_the_authorizer_members() {
+        let raw = "POST /pets/7?a=1 HTTP/1.1\r\nhost: api.example\r\nauthorization: tok\r\n\
+                   content-type: application/json\r\ncontent-length: 11\r\n\r\n";
+        let mut buf = bytes::BytesMut::from(raw.as_bytes());
+        let head = match crate::http::parse_request(&mut buf, &crate::http::Limits::default()) {
+            Ok(Some(h)) => h,
+            other => panic!("{other:?}"),
+        };
+        let facts = crate::facts::ConnFacts::plain(
+            "192.0.2.1:50000".parse().unwrap(),
+            "10.0.0.1:8080".parse().unwrap(),
+        );
+        let params: [(&str, &[u8]); 1] = [("id", b"7")];
+        let event = EventInput {
+            head: &head,
+            body: &[],
+            params: &params,
+            route_key: "POST /pets/{id}",
+            stage: "$default",
+            stage_variables: &[],
+            request_id: b"rid-1",
+            facts: &facts,
+            now: std::time::UNIX_EPOCH,
+            api_id: "tollgate",
+            account_id: "000000000000",
+        };
+        let arn = route_arn("000000000000", "tollgate", "$default", "POST", "/pets/7");
+        let ids = ["tok".to_string(), "1".to_string()];
+        let v2: Value =
+            serde_json::from_slice(&payload(PayloadFormat::V2, &event, &arn, &ids)).unwrap();
+        assert_eq!(v2["version"], "2.0");
+        assert_eq!(v2["type"], "REQUEST");
+        assert_eq!(v2["routeArn"], arn);
+        assert_eq!(v2["identitySource"], json!(["tok", "1"]));
+        assert_eq!(v2["headers"]["content-length"], "11");
+        assert_eq!(v2["pathParameters"], json!({"id": "7"}));
+        assert_eq!(v2["requestContext"]["requestId"], "rid-1");
+        assert!(v2.get("body").is_none() && v2.get("isBase64Encoded").is_none());
+        assert!(v2.get("methodArn").is_none());
+        let v1: Value =
+            serde_json::from_slice(&payload(PayloadFormat::V1, &event, &arn, &ids)).unwrap();
+        assert_eq!(v1["version"], "1.0");
+        assert_eq!(v1["type"], "REQUEST");
+        assert_eq!(v1["methodArn"], arn);
+        assert_eq!(v1["identitySource"], "tok,1");
+        assert_eq!(v1["authorizationToken"], "tok,1");
+        assert_eq!(v1["headers"]["content-length"], "11");
+        assert_eq!(v1["multiValueHeaders"]["content-length"], json!(["11"]));
+        assert_eq!(v1["resource"], "/pets/{id}");
+        assert!(v1.get("body").is_none() && v1.get("routeArn").is_none());
+    }
+
     #[test]
     fn arns_have_aws_shape() {
         assert_eq!(
