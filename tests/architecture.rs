@@ -478,3 +478,28 @@ fn jwt_verification_key_sets_and_the_token_cache_are_sans_io() {
         "auth::jwt, auth::jwks or auth::token_cache reach an IO layer or read the clock",
     );
 }
+
+#[test]
+fn request_authorizer_formats_are_sans_io() {
+    // the payload a request authorizer gets, its answers and the IAM policies it returns are
+    // pure functions over bytes and JSON: `auth::request` does the calling, caching and
+    // coalescing, so these import no layer with sockets, runtimes or request state
+    assert_none_naming(
+        &["auth/request_payload.rs", "auth/iam_policy.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::functions",
+            "crate::transport",
+            "crate::worker",
+            "crate::exchange",
+            "monoio",
+            "std::net",
+            "TcpStream",
+        ],
+        "a request authorizer format imports an IO layer",
+    );
+}

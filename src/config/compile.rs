@@ -233,6 +233,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     // remote functions' hidden upstreams go after the user's: routes' indices do not move
     let functions =
         super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, &mut cx);
+    super::auth_request::reserved_upstream_names(&raw.upstream, &mut cx);
     // authorizers' hidden upstreams (`jwks:NAME`, `authorizer:NAME`) go after those too
     let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, &mut cx);
     let client_ca = tls

@@ -23,6 +23,10 @@
 //! [`Response::held`]. The connection is pooled again only when the exchange left it in sync (the
 //! whole answer read), as the HTTP integration does; a client that goes away meanwhile (an
 //! HTTP/2 stream reset) stops the wait and the connection is dropped, not pooled.
+//!
+//! The invocation itself (Invoke request, pool, signature, deadline, client-gone race → the
+//! answer's status and [`Invoked`]) is one function, [`invoke_function`], which request
+//! authorizers (`crate::auth::request`) call too with their own event and timeout.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -34,6 +38,7 @@ use crate::config::functions::MAX_PAYLOAD_BYTES;
 use crate::config::{FunctionConfig, FunctionKind, LambdaRoute};
 use crate::error::{FunctionFailure, GatewayError};
 use crate::exchange::ExchangeState;
+use crate::http::RequestHead;
 use crate::lambda::{self, EventInput, Invoked};
 use crate::metrics::functions::Outcome;
 use crate::response::Response;
@@ -167,6 +172,27 @@ async fn invoke<S: Session>(
     f: &FunctionConfig,
     event: Bytes,
 ) -> Result<crate::config::MockResponse, GatewayError> {
+    let timeout = invocation_timeout(route, f);
+    invoke_function(w, conn, req.head, st, f, event, timeout)
+        .await
+        .and_then(|(status, answer)| answered(st, route, f, status, answer))
+}
+
+/// Sends `event` to function `f` as one Invoke API request (through the function's pool:
+/// a remote function's hidden upstream, SigV4-signed when it has credentials, or this
+/// worker's pool to the local service) and waits at most `timeout` for the whole answer, or
+/// until the client goes away. The answer's status and classification, or the failure
+/// (`GatewayError::Function`, its words in `st.detail`; `ClientGone`). The Lambda integration
+/// and the request authorizers (`crate::auth::request`) both invoke functions through it.
+pub(crate) async fn invoke_function<S: Session>(
+    w: &Cx<'_>,
+    conn: &S,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    f: &FunctionConfig,
+    event: Bytes,
+    timeout: Duration,
+) -> Result<(u16, Invoked), GatewayError> {
     let (up, path, host) = match &f.kind {
         FunctionKind::Remote(r) => (
             w.g.upstreams.get(r.upstream),
@@ -189,7 +215,7 @@ async fn invoke<S: Session>(
     };
     // the gateway's request id labels the invocation (a client's id only when it is a plain
     // field value the encoder accepts: RFC 9110 §5.5)
-    let rid = std::str::from_utf8(st.request_id.bytes(req.head))
+    let rid = std::str::from_utf8(st.request_id.bytes(head))
         .ok()
         .filter(|s| !s.is_empty() && s.bytes().all(|b| (0x21..=0x7e).contains(&b)));
     let mut fields: Vec<(&str, &str)> = vec![
@@ -246,9 +272,7 @@ async fn invoke<S: Session>(
     // service that died mid-invocation without a byte from an idle close; the former is the
     // rare one, and AWS's SDKs retry such connection errors too).
     outbound.replay_on_stale = true;
-    exchange(w, conn, st, up, &outbound, invocation_timeout(route, f))
-        .await
-        .and_then(|(status, answer)| answered(st, route, f, status, answer))
+    exchange(w, conn, st, up, &outbound, timeout).await
 }
 
 /// The Invoke API exchange: the answer's status and classification, or why there is none.
@@ -382,7 +406,7 @@ fn fail(st: &mut ExchangeState, f: FunctionFailure, why: String) -> GatewayError
 
 /// The exchange's view of the client while it waits for the answer: nothing to stream (the
 /// request is sent whole), and a client gone ends the wait.
-struct Waiting<'a, S>(&'a S);
+pub(crate) struct Waiting<'a, S>(pub(crate) &'a S);
 
 impl<S: Session> BodySource for Waiting<'_, S> {
     async fn send_rest(&mut self, _dst: &mut Stream) -> Result<(), GatewayError> {

@@ -314,7 +314,7 @@ fn decode(raw: &[u8], plus_is_space: bool) -> String {
 
 /// `name=value` pairs split on `&`, decoded, grouped by name in first-seen order. A pair
 /// without `=` has the value `""`; an empty name is dropped.
-fn parse_query(raw: &[u8]) -> Vec<(String, Vec<String>)> {
+pub(crate) fn parse_query(raw: &[u8]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     for pair in raw.split(|&b| b == b'&') {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {

@@ -29,6 +29,7 @@ mod reply;
 
 use crate::config::PayloadFormat;
 
+pub(crate) use event::parse_query;
 pub use invoke::{classify, Invoked};
 pub use reply::{reply, ReplyError};
 
