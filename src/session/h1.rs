@@ -34,6 +34,7 @@ use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
     Version,
 };
+use crate::policy::cors;
 use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;
 use crate::transport::bufpool::BufPool;
@@ -456,9 +457,19 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
             out.put_slice(b"\r\n");
             out.put_slice(e.fields());
         }
-        // status line, configured fields and content-length, rendered at config load
-        Source::Mock(m) => out.put_slice(&m.head),
-        Source::Held(m) => out.put_slice(&m.head),
+        // status line, configured fields and content-length, rendered at config load (line
+        // by line only when the gateway's CORS fields replace the mock's own)
+        Source::Mock(&ref m) | Source::Held(ref m) => match r.added.cors {
+            None => out.put_slice(&m.head),
+            Some(_) => {
+                for line in m.head.split_inclusive(|&b| b == b'\n') {
+                    let name = line.split(|&b| b == b':').next().unwrap_or_default();
+                    if !cors::is_cors_field(name) {
+                        out.put_slice(line);
+                    }
+                }
+            }
+        },
         Source::Origin {
             head,
             framing,
@@ -474,9 +485,12 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");
             }
+            // with the gateway's CORS fields, the origin's own `access-control-*` go
+            let cors = r.added.cors.is_some();
             for h in &head.headers {
-                if h.kind == HeaderKind::Regular {
-                    put_line(out, head.slice(h.name), head.slice(h.value));
+                let name = head.slice(h.name);
+                if h.kind == HeaderKind::Regular && !(cors && cors::is_cors_field(name)) {
+                    put_line(out, name, head.slice(h.value));
                 }
             }
             match framing {
@@ -509,6 +523,9 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     if let Some(v) = added.hsts {
         put_line(out, b"strict-transport-security", v.as_bytes());
     }
+    if let Some(c) = &added.cors {
+        c.each(vary_covers_origin(r), |n, v| put_line(out, n, v));
+    }
     match conn {
         ConnHeader::None => {}
         ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),
@@ -527,6 +544,25 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     }
     out.put_slice(b"\r\n");
     out.len() - start
+}
+
+/// Whether the response's own `vary` already names `origin` (or `*`), so the CORS fields add
+/// no second one.
+fn vary_covers_origin(r: &Response<'_>) -> bool {
+    match &r.source {
+        Source::Origin { head, .. } => head.headers.iter().any(|h| {
+            head.slice(h.name).eq_ignore_ascii_case(b"vary")
+                && cors::vary_covers_origin(head.slice(h.value))
+        }),
+        Source::Mock(&ref m) | Source::Held(ref m) => m.head.split(|&b| b == b'\n').any(|l| {
+            l.iter().position(|&b| b == b':').is_some_and(|i| {
+                let (n, v) = l.split_at(i);
+                n.eq_ignore_ascii_case(b"vary")
+                    && cors::vary_covers_origin(v.get(1..).unwrap_or_default())
+            })
+        }),
+        Source::Error(_) => false,
+    }
 }
 
 /// Appends a response held in memory: its head, then its body unless `head_only` (a HEAD
