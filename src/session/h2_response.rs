@@ -279,6 +279,58 @@ mod tests {
     }
 
     #[test]
+    fn an_error_carries_its_own_fields_as_http1_does() {
+        let h = response_head(&Response::error(GatewayError::Unauthorized), false);
+        assert_eq!(h.status, 401);
+        assert_eq!(h.fields.get(b"www-authenticate"), Some(&b"Bearer"[..]));
+    }
+
+    #[test]
+    fn cors_fields_replace_a_mocks_own_and_merge_vary() {
+        use crate::config::access::{CorsPolicy, OriginPattern};
+        let policy = CorsPolicy {
+            allow_origins: vec![OriginPattern::Exact("https://a.example".into())],
+            allow_methods: vec![],
+            any_method: false,
+            allow_headers: vec![],
+            any_header: false,
+            expose_headers: None,
+            max_age: None,
+            allow_credentials: false,
+        };
+        let m = MockResponse {
+            status: 200,
+            head: Bytes::from_static(
+                b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nvary: Origin\r\ncontent-length: 2\r\n",
+            ),
+            body: Bytes::from_static(b"ok"),
+            present: Default::default(),
+        };
+        let mut r = Response::mock(&m);
+        r.added.cors = Some(crate::policy::cors::CorsFields {
+            origin: b"https://a.example",
+            policy: &policy,
+        });
+        let h = response_head(&r, false);
+        assert_eq!(
+            pairs(&h.fields),
+            [
+                ("vary", "Origin"),
+                ("content-length", "2"),
+                ("access-control-allow-origin", "https://a.example")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        // and HTTP/1 alike
+        let mut out = BytesMut::new();
+        crate::session::h1::write_head(&mut out, &r, crate::session::h1::ConnHeader::None);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nvary: Origin\r\ncontent-length: 2\r\naccess-control-allow-origin: https://a.example\r\n\r\n"[..]
+        );
+    }
+
+    #[test]
     fn a_mock_head_is_read_back_lowercase_without_connection_fields() {
         let m = MockResponse {
             status: 201,
