@@ -238,6 +238,10 @@ both_drivers! {
         assert_eq!(r.text(), "public");
         assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
         assert_eq!(r.header("vary"), None);
+        // `*` allows any header name, but only names: anything else is refused, never echoed
+        let r = preflight(g.addr, "/public", "https://other.example", "GET", Some("x-ok, x{bad}"));
+        assert_eq!(r.status, 204);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
         // its policy allows GET only
         let r = preflight(g.addr, "/public", "https://other.example", "POST", None);
         assert!(cors_fields(&r).is_empty(), "{}", r.head);

@@ -98,7 +98,7 @@ fn is_preflight(head: &RequestHead) -> bool {
 /// the browser refuses; nothing reaches routing or an authorizer). `None`: not a preflight,
 /// or no CORS for it; the request is routed as usual.
 pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Response<'a>> {
-    if !is_preflight(head) {
+    if config.access.cors_policies.is_empty() || !is_preflight(head) {
         return None;
     }
     let origin = head.header("origin")?;
@@ -110,7 +110,7 @@ pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Respon
         None => config.access.cors?,
     };
     let policy = config.access.cors_policies.get(policy)?;
-    let mut lines = String::from("HTTP/1.1 204 No Content\r\n");
+    let mut lines = b"HTTP/1.1 204 No Content\r\n".to_vec();
     let allowed = allows_origin(policy, origin)
         && allows_method(policy, method)
         && requested_headers(head).all(|h| allows_header(policy, h));
@@ -118,7 +118,7 @@ pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Respon
         answer(policy, origin, method, head, &mut lines);
     } else if !any_origin(policy) {
         // the refusal depends on the origin too
-        lines.push_str("vary: origin\r\n");
+        lines.extend_from_slice(b"vary: origin\r\n");
     }
     Some(Response::held(MockResponse {
         status: 204,
@@ -130,13 +130,20 @@ pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Respon
 
 /// The CORS fields of an allowed preflight (the Fetch standard §3.2.3, "HTTP responses" to a
 /// CORS-preflight request).
-fn answer(policy: &CorsPolicy, origin: &[u8], method: &[u8], head: &RequestHead, out: &mut String) {
+fn answer(
+    policy: &CorsPolicy,
+    origin: &[u8],
+    method: &[u8],
+    head: &RequestHead,
+    out: &mut Vec<u8>,
+) {
     let fields = CorsFields { origin, policy };
+    // every value is the config's, or a request's token / allowed origin (checked above)
     let mut put = |name: &str, value: &[u8]| {
-        out.push_str(name);
-        out.push_str(": ");
-        out.push_str(&String::from_utf8_lossy(value));
-        out.push_str("\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
     };
     put("access-control-allow-origin", fields.allow_origin());
     if policy.allow_credentials {
@@ -190,15 +197,24 @@ fn allows_origin(p: &CorsPolicy, origin: &[u8]) -> bool {
 /// Methods are case-sensitive (RFC 9110 §9.1); browsers upper-case the standard ones (the
 /// Fetch standard's "normalize"), and the config holds them upper case.
 fn allows_method(p: &CorsPolicy, method: &[u8]) -> bool {
-    p.any_method || p.allow_methods.iter().any(|m| m.as_bytes() == method)
+    is_token(method) && (p.any_method || p.allow_methods.iter().any(|m| m.as_bytes() == method))
+}
+
+/// A token (RFC 9110 §5.6.2): what a method or a field name is; anything else requested is
+/// refused (and so never echoed).
+fn is_token(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Field names are case-insensitive (RFC 9110 §5.1); the config holds them lower case.
 fn allows_header(p: &CorsPolicy, name: &[u8]) -> bool {
-    p.any_header
-        || p.allow_headers
-            .iter()
-            .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+    is_token(name)
+        && (p.any_header
+            || p.allow_headers
+                .iter()
+                .any(|h| h.as_bytes().eq_ignore_ascii_case(name)))
 }
 
 /// The fields an actual (non-preflight) response gets: `None` without an `Origin`, without a
@@ -211,6 +227,9 @@ pub fn fields<'a>(
     route: Option<usize>,
     head: &'a RequestHead,
 ) -> Option<CorsFields<'a>> {
+    if config.access.cors_policies.is_empty() {
+        return None; // no CORS anywhere: not even a field lookup
+    }
     let origin = head.header("origin")?;
     if is_preflight(head) {
         return None;
