@@ -16,7 +16,7 @@ use bytes::Bytes;
 use crate::config::access::{CorsPolicy, OriginPattern};
 use crate::config::{Config, MockResponse};
 use crate::http::{Method, RequestHead};
-use crate::response::Response;
+use crate::response::{Response, Source};
 
 /// The CORS fields of one response: the policy that allowed `origin`.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +83,25 @@ pub fn vary_covers_origin(value: &[u8]) -> bool {
         let v = v.trim_ascii();
         v == b"*" || v.eq_ignore_ascii_case(b"origin")
     })
+}
+
+/// Whether a response's own `vary` already names `origin` (or `*`), so the CORS fields add no
+/// second one (an origin's fields, or a mock's rendered head).
+pub fn vary_done(r: &Response<'_>) -> bool {
+    match &r.source {
+        Source::Origin { head, .. } => head.headers.iter().any(|h| {
+            head.slice(h.name).eq_ignore_ascii_case(b"vary")
+                && vary_covers_origin(head.slice(h.value))
+        }),
+        Source::Mock(&ref m) | Source::Held(ref m) => m.head.split(|&b| b == b'\n').any(|l| {
+            l.iter().position(|&b| b == b':').is_some_and(|i| {
+                let (n, v) = l.split_at(i);
+                n.eq_ignore_ascii_case(b"vary")
+                    && vary_covers_origin(v.get(1..).unwrap_or_default())
+            })
+        }),
+        Source::Error(_) => false,
+    }
 }
 
 /// Whether `head` is a CORS-preflight request (the Fetch standard §3.2.2): `OPTIONS` with

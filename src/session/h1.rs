@@ -524,7 +524,7 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
         put_line(out, b"strict-transport-security", v.as_bytes());
     }
     if let Some(c) = &added.cors {
-        c.each(vary_covers_origin(r), |n, v| put_line(out, n, v));
+        c.each(cors::vary_done(r), |n, v| put_line(out, n, v));
     }
     match conn {
         ConnHeader::None => {}
@@ -544,25 +544,6 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     }
     out.put_slice(b"\r\n");
     out.len() - start
-}
-
-/// Whether the response's own `vary` already names `origin` (or `*`), so the CORS fields add
-/// no second one.
-fn vary_covers_origin(r: &Response<'_>) -> bool {
-    match &r.source {
-        Source::Origin { head, .. } => head.headers.iter().any(|h| {
-            head.slice(h.name).eq_ignore_ascii_case(b"vary")
-                && cors::vary_covers_origin(head.slice(h.value))
-        }),
-        Source::Mock(&ref m) | Source::Held(ref m) => m.head.split(|&b| b == b'\n').any(|l| {
-            l.iter().position(|&b| b == b':').is_some_and(|i| {
-                let (n, v) = l.split_at(i);
-                n.eq_ignore_ascii_case(b"vary")
-                    && cors::vary_covers_origin(v.get(1..).unwrap_or_default())
-            })
-        }),
-        Source::Error(_) => false,
-    }
 }
 
 /// Appends a response held in memory: its head, then its body unless `head_only` (a HEAD
