@@ -256,3 +256,34 @@ fn admin_token() {
         );
     }
 }
+
+#[test]
+fn the_effective_config_shows_the_access_settings_and_reads_back_the_same() {
+    let text = r#"[server]
+listen = ["127.0.0.1:0"]
+trusted_proxies = ["10.0.0.0/8"]
+deny_ips = ["192.0.2.7"]
+[cors]
+allow_origins = ["https://app.example.com"]
+allow_credentials = true
+max_age = 60
+[[route]]
+key = "GET /a"
+mock = {}
+cors = false
+allow_ips = ["::1"]
+[[route]]
+key = "GET /b"
+mock = {}
+cors = { allow_origins = ["*"], allow_headers = ["x-a"] }
+"#;
+    let rendered = effective::render(text, &[]);
+    assert!(rendered.contains("[cors]"), "{rendered}");
+    assert!(rendered.contains("cors = false"), "{rendered}");
+    let first = ok(text);
+    let again = ok(&rendered);
+    assert_eq!(first.access.cors_policies, again.access.cors_policies);
+    assert_eq!(first.access.routes, again.access.routes);
+    assert_eq!(first.access.ip, again.access.ip);
+    assert_eq!(first.access.trusted_proxies, again.access.trusted_proxies);
+}
