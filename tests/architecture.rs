@@ -503,3 +503,27 @@ fn request_authorizer_formats_are_sans_io() {
         "a request authorizer format imports an IO layer",
     );
 }
+
+#[test]
+fn access_policies_are_sans_io() {
+    // CORS, IP rules and client-certificate rules decide on the request head, the
+    // connection's facts and the compiled config alone: no socket, runtime, session, outbound
+    // call or authorizer (they run before the authorizers and call out to nothing)
+    assert_none_naming(
+        &["policy"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::auth",
+            "crate::transport",
+            "crate::worker",
+            "crate::config::raw",
+            "monoio",
+            "TcpStream",
+        ],
+        "an access policy imports an IO layer or an authorizer",
+    );
+}

@@ -11,8 +11,10 @@
 
 use std::net::IpAddr;
 
+use toml::Spanned;
+
 use super::compile::Ctx;
-use super::raw::RawConfig;
+use super::raw::{RawConfig, RawCors, RawRoute, RawRouteCors};
 
 /// Everything this module compiles, in `Config::access`.
 #[derive(Debug, Default)]
@@ -195,21 +197,348 @@ pub struct AdminAuth {
 }
 
 /// Compiles `[cors]`, the server's IP rules and trusted proxies, every route's access settings
-/// (`routes` in the same order as `raw.route`) and the admin token.
+/// (`routes` in the same order as `raw.route`) and the admin token. `tls_client_ca`: a `[tls]`
+/// listener verifies client certificates (`client_ca`), which `mtls` routes need.
 pub(super) fn compile(raw: &RawConfig, tls_client_ca: bool, cx: &mut Ctx<'_>) -> AccessConfig {
-    let _ = tls_client_ca;
+    let mut cors_policies = Vec::new();
+    let cors = raw.cors.as_ref().map(|c| {
+        cors_policies.push(cors_policy(c, "cors", cx));
+        0
+    });
+    let s = &raw.server;
+    let ip = IpRules {
+        allow: cidrs(&s.allow_ips, "server.allow_ips", cx),
+        deny: cidrs(&s.deny_ips, "server.deny_ips", cx),
+    };
+    let trusted_proxies = cidrs(&s.trusted_proxies, "server.trusted_proxies", cx);
     let routes = raw
         .route
         .iter()
         .enumerate()
-        .map(|(i, r)| RouteAccess {
-            auth: super::auth::route(i, r, &raw.authorizer, cx),
-            ..RouteAccess::default()
+        .map(|(i, r)| {
+            let cors = match r.cors.as_ref().map(|c| (c, c.get_ref())) {
+                None | Some((_, RawRouteCors::Enabled(true))) => cors,
+                Some((_, RawRouteCors::Enabled(false))) => None,
+                Some((_, RawRouteCors::Policy(p))) => {
+                    cors_policies.push(cors_policy(p, &format!("route[{i}].cors"), cx));
+                    Some(cors_policies.len() - 1)
+                }
+            };
+            let ip = IpRules {
+                allow: cidrs(list(&r.allow_ips), &format!("route[{i}].allow_ips"), cx),
+                deny: cidrs(list(&r.deny_ips), &format!("route[{i}].deny_ips"), cx),
+            };
+            RouteAccess {
+                cors,
+                ip,
+                mtls: mtls(i, r, tls_client_ca, cx),
+                auth: super::auth::route(i, r, &raw.authorizer, cx),
+            }
         })
         .collect();
     AccessConfig {
+        cors,
+        cors_policies,
+        ip,
+        trusted_proxies,
         routes,
-        ..AccessConfig::default()
+        admin: admin(raw, cx),
+    }
+}
+
+/// The entries of an optional list (none when absent).
+fn list(v: &Option<Spanned<Vec<Spanned<String>>>>) -> &[Spanned<String>] {
+    v.as_ref().map_or(&[], |l| l.get_ref().as_slice())
+}
+
+/// A list of CIDRs; a malformed entry is an error naming `key[index]` and its line.
+fn cidrs(list: &[Spanned<String>], key: &str, cx: &mut Ctx<'_>) -> Vec<Cidr> {
+    let mut out = Vec::with_capacity(list.len());
+    for (j, c) in list.iter().enumerate() {
+        match Cidr::parse(c.get_ref().trim()) {
+            Ok(c) => out.push(c),
+            Err(m) => cx.err(c, format!("{key}[{j}]"), m),
+        }
+    }
+    out
+}
+
+/// A route's `mtls` / `allow_subjects`: client certificates are verified by the TLS handshake,
+/// so `mtls` needs a `[tls]` listener with `client_ca`; `allow_subjects` needs `mtls = true`.
+fn mtls(i: usize, r: &RawRoute, tls_client_ca: bool, cx: &mut Ctx<'_>) -> Option<MtlsRule> {
+    let on = r.mtls.as_ref().is_some_and(|m| *m.get_ref());
+    if let (Some(m), true, false) = (&r.mtls, on, tls_client_ca) {
+        cx.err(
+            m,
+            format!("route[{i}].mtls"),
+            "needs a [tls] listener with client_ca (client certificates are verified by the handshake)",
+        );
+    }
+    let mut subjects = Vec::new();
+    if let Some(list) = &r.allow_subjects {
+        if !on {
+            cx.err(
+                list,
+                format!("route[{i}].allow_subjects"),
+                "needs mtls = true",
+            );
+        }
+        for (j, p) in list.get_ref().iter().enumerate() {
+            let text = p.get_ref();
+            if text.is_empty() || text.chars().any(char::is_control) {
+                let m = "a subject pattern is a non-empty DN such as \"CN=alice,O=Example\" (`*` matches any run of characters)";
+                cx.err(p, format!("route[{i}].allow_subjects[{j}]"), m);
+            } else {
+                subjects.push(text.clone());
+            }
+        }
+    }
+    on.then_some(MtlsRule {
+        allow_subjects: subjects,
+    })
+}
+
+/// `admin.token_sha256` (64 hex digits) and `admin.metrics_public`.
+fn admin(raw: &RawConfig, cx: &mut Ctx<'_>) -> AdminAuth {
+    let Some(a) = &raw.admin else {
+        return AdminAuth::default();
+    };
+    let token_sha256 = a.token_sha256.as_ref().and_then(|t| match parse_sha256(t.get_ref()) {
+        Some(h) => Some(h),
+        None => {
+            let m = "must be the SHA-256 of the token as 64 hex digits (e.g. `printf %s TOKEN | sha256sum`)";
+            cx.err(t, "admin.token_sha256", m);
+            None
+        }
+    });
+    AdminAuth {
+        token_sha256,
+        metrics_public: a.metrics_public,
+    }
+}
+
+/// 64 hex digits (either case) as 32 bytes.
+pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
+    let s = s.trim().as_bytes();
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let hex = |b: u8| (b as char).to_digit(16);
+        let (hi, lo) = (hex(*pair.first()?)?, hex(*pair.get(1)?)?);
+        *o = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}
+
+/// One CORS policy (`[cors]` or a route's `cors = { ... }`, named by `key`), checked as the
+/// Fetch standard requires of a response (§3.2.3, "CORS protocol and credentials": with
+/// credentials, `*` is not a wildcard in `Access-Control-Allow-Origin`, `-Methods`, `-Headers`
+/// or `-Expose-Headers`, so configuring it is refused).
+fn cors_policy(c: &RawCors, key: &str, cx: &mut Ctx<'_>) -> CorsPolicy {
+    let credentials = *c.allow_credentials.get_ref();
+    let star_with_credentials = |cx: &mut Ctx<'_>, v: &Spanned<String>, k: String| {
+        if credentials {
+            let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
+                     with credentials `*` is not a wildcard); list the values";
+            cx.err(v, k, m);
+        }
+    };
+    let mut allow_origins = Vec::new();
+    for (j, o) in c.allow_origins.get_ref().iter().enumerate() {
+        let k = format!("{key}.allow_origins[{j}]");
+        match parse_origin(o.get_ref()) {
+            Ok(OriginPattern::Any) => {
+                star_with_credentials(cx, o, k);
+                allow_origins.push(OriginPattern::Any);
+            }
+            Ok(p) => allow_origins.push(p),
+            Err(m) => cx.err(o, k, m),
+        }
+    }
+    let (allow_methods, any_method) = tokens(
+        &c.allow_methods,
+        &format!("{key}.allow_methods"),
+        TokenCase::Upper,
+        credentials,
+        cx,
+    );
+    let (allow_headers, any_header) = tokens(
+        &c.allow_headers,
+        &format!("{key}.allow_headers"),
+        TokenCase::Lower,
+        credentials,
+        cx,
+    );
+    let (expose, any_expose) = tokens(
+        &c.expose_headers,
+        &format!("{key}.expose_headers"),
+        TokenCase::Lower,
+        credentials,
+        cx,
+    );
+    let expose_headers = match (any_expose, expose.is_empty()) {
+        (true, _) => Some("*".to_string()),
+        (false, true) => None,
+        (false, false) => Some(expose.join(", ")),
+    };
+    let max_age = c
+        .max_age
+        .as_ref()
+        .map(|m| cx.range(m, format!("{key}.max_age"), &CORS_MAX_AGE));
+    CorsPolicy {
+        allow_origins,
+        allow_methods,
+        any_method,
+        allow_headers,
+        any_header,
+        expose_headers,
+        max_age,
+        allow_credentials: credentials,
+    }
+}
+
+/// How a token list is normalised: methods are case-sensitive and conventionally upper case
+/// (RFC 9110 §9.1; the Fetch standard upper-cases the standard ones), field names are
+/// case-insensitive (RFC 9110 §5.1) and compared lower case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenCase {
+    Upper,
+    Lower,
+}
+
+/// A list of tokens (RFC 9110 §5.6.2) or `*`: the normalised tokens, and whether `*` was in it
+/// (an error with `credentials`, see [`cors_policy`]).
+fn tokens(
+    list: &Spanned<Vec<Spanned<String>>>,
+    key: &str,
+    case: TokenCase,
+    credentials: bool,
+    cx: &mut Ctx<'_>,
+) -> (Vec<String>, bool) {
+    let mut out: Vec<String> = Vec::new();
+    let mut any = false;
+    for (j, t) in list.get_ref().iter().enumerate() {
+        let text = t.get_ref().trim();
+        let k = format!("{key}[{j}]");
+        if text == "*" {
+            if credentials {
+                let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
+                         with credentials `*` is not a wildcard); list the values";
+                cx.err(t, k, m);
+            }
+            any = true;
+        } else if text.is_empty() || !text.bytes().all(super::compile::is_tchar) {
+            cx.err(t, k, format!("{text:?} is not a token (RFC 9110 §5.6.2)"));
+        } else {
+            let v = match case {
+                TokenCase::Upper => text.to_ascii_uppercase(),
+                TokenCase::Lower => text.to_ascii_lowercase(),
+            };
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    if any {
+        out.clear();
+    }
+    (out, any)
+}
+
+/// An `allow_origins` entry: `*`, `scheme://host[:port]` or `scheme://*.domain[:port]`
+/// (lower-cased: scheme and host are case-insensitive, RFC 3986 §3.1, §3.2.2). A path, a
+/// trailing slash, user info or a query is refused: an origin (the Fetch standard's
+/// serialisation, as browsers send it in `Origin`) has none.
+pub fn parse_origin(s: &str) -> Result<OriginPattern, String> {
+    if s == "*" {
+        return Ok(OriginPattern::Any);
+    }
+    let bad = || {
+        format!(
+            "{s:?} is not an origin: \"*\", \"scheme://host[:port]\" or \"scheme://*.domain[:port]\" \
+             (no path, not even a trailing slash)"
+        )
+    };
+    let lower = s.to_ascii_lowercase();
+    let (scheme, rest) = lower.split_once("://").ok_or_else(bad)?;
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !scheme_ok || rest.is_empty() {
+        return Err(bad());
+    }
+    // an IPv6 literal `[..]` keeps its colons: only a `:port` after `]` is a port
+    let (host, port) = if rest.starts_with('[') {
+        let end = rest.find(']').ok_or_else(bad)?;
+        let (h, after) = rest.split_at(end + 1);
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(bad()),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    if let Some(p) = port {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.parse::<u16>().is_err() {
+            return Err(bad());
+        }
+    }
+    let host_ok = |h: &str| {
+        !h.is_empty()
+            && (h.starts_with('[') && h.ends_with(']')
+                || h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)))
+    };
+    match host.strip_prefix("*.") {
+        Some(domain) if host_ok(domain) && !domain.starts_with('[') => {
+            Ok(OriginPattern::Wildcard {
+                prefix: format!("{scheme}://"),
+                suffix: match port {
+                    Some(p) => format!(".{domain}:{p}"),
+                    None => format!(".{domain}"),
+                },
+            })
+        }
+        Some(_) => Err(bad()),
+        None if host_ok(host) => Ok(OriginPattern::Exact(lower.clone())),
+        None => Err(bad()),
+    }
+}
+
+impl OriginPattern {
+    /// Whether the request's `Origin` (compared case-insensitively) matches.
+    pub fn matches(&self, origin: &[u8]) -> bool {
+        match self {
+            OriginPattern::Any => true,
+            OriginPattern::Exact(o) => origin.eq_ignore_ascii_case(o.as_bytes()),
+            OriginPattern::Wildcard { prefix, suffix } => {
+                let (p, s) = (prefix.as_bytes(), suffix.as_bytes());
+                origin.len() > p.len() + s.len()
+                    && origin
+                        .get(..p.len())
+                        .is_some_and(|x| x.eq_ignore_ascii_case(p))
+                    && origin
+                        .get(origin.len() - s.len()..)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(s))
+                    // the subdomain labels between: no port, path or scheme sneaking in
+                    && origin
+                        .get(p.len()..origin.len() - s.len())
+                        .is_some_and(|mid| {
+                            mid.iter()
+                                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(b))
+                        })
+            }
+        }
     }
 }
 

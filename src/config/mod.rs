@@ -8,6 +8,8 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod access;
+#[cfg(test)]
+mod access_tests;
 pub mod arn;
 pub mod auth;
 mod auth_iam;

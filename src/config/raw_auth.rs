@@ -112,9 +112,37 @@ fn d_false() -> Spanned<bool> {
 }
 
 /// A route's `cors`: `false` turns the global `[cors]` off for the route, a table replaces it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// (Deserialised by hand, on the value's type: serde's `untagged` buffers the value, which
+/// loses the spans `RawCors` keeps for its errors.)
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum RawRouteCors {
     Enabled(bool),
     Policy(Box<RawCors>),
+}
+
+impl<'de> Deserialize<'de> for RawRouteCors {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawRouteCors;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("false, true or a table of CORS settings")
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<RawRouteCors, E> {
+                Ok(RawRouteCors::Enabled(v))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawRouteCors, A::Error> {
+                let d = serde::de::value::MapAccessDeserializer::new(map);
+                RawCors::deserialize(d).map(|c| RawRouteCors::Policy(Box::new(c)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

@@ -165,7 +165,10 @@ fn log(
             .and_then(|k| cfg.throttle.keys.get(k))
             .map(|k| k.name.as_str());
         let time = crate::accesslog::wall_secs_coarse();
-        let peer_ip = facts.peer_ip();
+        // the client behind trusted proxies when the access phase found one
+        let peer_ip = st
+            .client_ip
+            .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of);
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
             ip: peer_ip.as_bytes(),
@@ -248,7 +251,10 @@ async fn throttle(
     }
     let header = |name: &str| head.header(name);
     // formatted only when some limit is keyed by client IP
-    let peer_ip = wt.shared.needs_ip.then(|| facts.peer_ip());
+    let peer_ip = wt.shared.needs_ip.then(|| {
+        st.client_ip
+            .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of)
+    });
     let who = Identity {
         ip: peer_ip.as_ref().map_or(&[][..], |p| p.as_bytes()),
         key,

@@ -34,6 +34,7 @@ use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
     Version,
 };
+use crate::policy::cors;
 use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;
 use crate::transport::bufpool::BufPool;
@@ -456,9 +457,19 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
             out.put_slice(b"\r\n");
             out.put_slice(e.fields());
         }
-        // status line, configured fields and content-length, rendered at config load
-        Source::Mock(m) => out.put_slice(&m.head),
-        Source::Held(m) => out.put_slice(&m.head),
+        // status line, configured fields and content-length, rendered at config load (line
+        // by line only when the gateway's CORS fields replace the mock's own)
+        Source::Mock(&ref m) | Source::Held(ref m) => match r.added.cors {
+            None => out.put_slice(&m.head),
+            Some(_) => {
+                for line in m.head.split_inclusive(|&b| b == b'\n') {
+                    let name = line.split(|&b| b == b':').next().unwrap_or_default();
+                    if !cors::is_cors_field(name) {
+                        out.put_slice(line);
+                    }
+                }
+            }
+        },
         Source::Origin {
             head,
             framing,
@@ -474,9 +485,12 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");
             }
+            // with the gateway's CORS fields, the origin's own `access-control-*` go
+            let cors = r.added.cors.is_some();
             for h in &head.headers {
-                if h.kind == HeaderKind::Regular {
-                    put_line(out, head.slice(h.name), head.slice(h.value));
+                let name = head.slice(h.name);
+                if h.kind == HeaderKind::Regular && !(cors && cors::is_cors_field(name)) {
+                    put_line(out, name, head.slice(h.value));
                 }
             }
             match framing {
@@ -508,6 +522,9 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     }
     if let Some(v) = added.hsts {
         put_line(out, b"strict-transport-security", v.as_bytes());
+    }
+    if let Some(c) = &added.cors {
+        c.each(cors::vary_done(r), |n, v| put_line(out, n, v));
     }
     match conn {
         ConnHeader::None => {}

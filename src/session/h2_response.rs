@@ -14,6 +14,7 @@
 
 use crate::fmt::put_decimal;
 use crate::http::{status_has_content, BodyEncoder, HeaderKind};
+use crate::policy::cors;
 use crate::response::{Response, Source};
 use crate::throttle::worker::Throttled;
 use bytes::BytesMut;
@@ -83,6 +84,11 @@ impl ResponseFields {
     /// Appends `name: value` lines (`\r\n` ended, as a rendered head or a trailer section),
     /// skipping a status line and anything that is not a field line.
     fn push_lines(&mut self, lines: &[u8]) {
+        self.push_lines_except(lines, |_| false);
+    }
+
+    /// [`ResponseFields::push_lines`] without the fields `skip` names.
+    fn push_lines_except(&mut self, lines: &[u8], skip: impl Fn(&[u8]) -> bool) {
         for line in lines.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let Some(colon) = line.iter().position(|&b| b == b':') else {
@@ -94,7 +100,9 @@ impl ResponseFields {
             let (name, rest) = line.split_at(colon);
             let value = rest.get(1..).unwrap_or_default();
             let value = value.trim_ascii();
-            self.push(name, value);
+            if !skip(name) {
+                self.push(name, value);
+            }
         }
     }
 }
@@ -130,6 +138,8 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
             let mut n = BytesMut::new();
             put_decimal(&mut n, e.body().len() as u64);
             f.push(b"content-length", &n);
+            // the error's own fields, as HTTP/1 writes them (a 401's `www-authenticate`)
+            f.push_lines(e.fields());
             if content && !r.static_body().is_empty() {
                 BodyPlan::Static
             } else {
@@ -139,7 +149,11 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
         Source::Mock(&ref m) | Source::Held(ref m) => {
             // status line, configured fields and content-length (none for 204/304), as
             // rendered at config load (or while serving: a held response)
-            f.push_lines(&m.head);
+            // (without their own `access-control-*` when the gateway's CORS fields replace them)
+            match r.added.cors {
+                None => f.push_lines(&m.head),
+                Some(_) => f.push_lines_except(&m.head, cors::is_cors_field),
+            }
             if content && !r.static_body().is_empty() {
                 BodyPlan::Static
             } else {
@@ -151,9 +165,11 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
             framing,
             meta_length,
         } => {
+            let cors = r.added.cors.is_some();
             for h in &head.headers {
-                if h.kind == HeaderKind::Regular {
-                    f.push(head.slice(h.name), head.slice(h.value));
+                let name = head.slice(h.name);
+                if h.kind == HeaderKind::Regular && !(cors && cors::is_cors_field(name)) {
+                    f.push(name, head.slice(h.value));
                 }
             }
             let length = match framing {
@@ -190,6 +206,12 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
     }
     if let Some(v) = added.hsts {
         f.push(b"strict-transport-security", v.as_bytes());
+    }
+    if let Some(c) = &added.cors {
+        let vary_done = f
+            .iter()
+            .any(|(n, v)| n == b"vary" && cors::vary_covers_origin(v));
+        c.each(vary_done, |n, v| f.push(n, v));
     }
     H2ResponseHead {
         status: r.status,
@@ -254,6 +276,58 @@ mod tests {
         let h = response_head(&r, true);
         assert_eq!(h.body, BodyPlan::None);
         assert_eq!(h.fields.get(b"content-length"), Some(&b"23"[..]));
+    }
+
+    #[test]
+    fn an_error_carries_its_own_fields_as_http1_does() {
+        let h = response_head(&Response::error(GatewayError::Unauthorized), false);
+        assert_eq!(h.status, 401);
+        assert_eq!(h.fields.get(b"www-authenticate"), Some(&b"Bearer"[..]));
+    }
+
+    #[test]
+    fn cors_fields_replace_a_mocks_own_and_merge_vary() {
+        use crate::config::access::{CorsPolicy, OriginPattern};
+        let policy = CorsPolicy {
+            allow_origins: vec![OriginPattern::Exact("https://a.example".into())],
+            allow_methods: vec![],
+            any_method: false,
+            allow_headers: vec![],
+            any_header: false,
+            expose_headers: None,
+            max_age: None,
+            allow_credentials: false,
+        };
+        let m = MockResponse {
+            status: 200,
+            head: Bytes::from_static(
+                b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nvary: Origin\r\ncontent-length: 2\r\n",
+            ),
+            body: Bytes::from_static(b"ok"),
+            present: Default::default(),
+        };
+        let mut r = Response::mock(&m);
+        r.added.cors = Some(crate::policy::cors::CorsFields {
+            origin: b"https://a.example",
+            policy: &policy,
+        });
+        let h = response_head(&r, false);
+        assert_eq!(
+            pairs(&h.fields),
+            [
+                ("vary", "Origin"),
+                ("content-length", "2"),
+                ("access-control-allow-origin", "https://a.example")
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        // and HTTP/1 alike
+        let mut out = BytesMut::new();
+        crate::session::h1::write_head(&mut out, &r, crate::session::h1::ConnHeader::None);
+        assert_eq!(
+            &out[..],
+            &b"HTTP/1.1 200 OK\r\nvary: Origin\r\ncontent-length: 2\r\naccess-control-allow-origin: https://a.example\r\n\r\n"[..]
+        );
     }
 
     #[test]

@@ -1,0 +1,372 @@
+//! CORS on the wire, both drivers: preflights answered 204 before routing and before the API
+//! key check (any path, the requested method's route policy or the global one), refused
+//! origins, methods and headers answered without the CORS fields, a route's own policy and
+//! `cors = false`, the fields on actual responses (200, 403, 404, 429, 502), credentials and
+//! exposed headers, an origin's own `access-control-*` fields replaced, and HTTP/2.
+
+// Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
+// test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+
+use common::h2client::{H2, H2C};
+use common::*;
+
+const APP: &str = "https://app.example.com";
+
+fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// The origin: `200 "{method} {target}"`; for `?own=1` with its own CORS fields and `vary`.
+fn origin() -> Origin {
+    Origin::start(|r| {
+        let body = format!("{} {}", r.method, r.target);
+        let own = if r.target.ends_with("own=1") {
+            "Access-Control-Allow-Origin: *\r\naccess-control-max-age: 5\r\nVary: Accept-Encoding, Origin\r\n"
+        } else {
+            ""
+        };
+        Reply::Raw(
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n{own}content-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
+        )
+    })
+}
+
+fn config(o: &Origin) -> String {
+    upstream_toml("origin", &[o.addr], "")
+        + &upstream_toml("dead", &[dead_addr()], "")
+        + r#"
+[cors]
+allow_origins = ["https://app.example.com", "https://*.example.org"]
+allow_methods = ["GET", "POST"]
+allow_headers = ["Authorization", "content-type", "x-api-key"]
+expose_headers = ["x-request-id", "x-total"]
+max_age = 600
+allow_credentials = true
+
+[[route]]
+key = "GET /pets"
+upstream = "origin"
+
+[[route]]
+key = "POST /pets"
+upstream = "origin"
+
+[[route]]
+key = "GET /keyed"
+mock = { body = "secret" }
+api_key_required = true
+
+[[route]]
+key = "GET /limited"
+mock = { body = "once" }
+throttle = { rate = 1, burst = 1 }
+
+[[route]]
+key = "GET /dead"
+upstream = "dead"
+
+[[route]]
+key = "GET /public"
+mock = { body = "public" }
+cors = { allow_origins = ["*"], allow_methods = ["GET"], allow_headers = ["*"] }
+
+[[route]]
+key = "GET /private"
+mock = { body = "private" }
+cors = false
+
+[[route]]
+key = "OPTIONS /private"
+mock = { status = 200, body = "own options" }
+"#
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: api.example.com\r\n");
+    for (n, v) in fields {
+        raw += &format!("{n}: {v}\r\n");
+    }
+    raw += "\r\n";
+    roundtrip(addr, raw.as_bytes())
+}
+
+fn preflight(
+    addr: SocketAddr,
+    path: &str,
+    origin: &str,
+    method: &str,
+    headers: Option<&str>,
+) -> Response {
+    let mut f = vec![
+        ("Origin", origin),
+        ("Access-Control-Request-Method", method),
+    ];
+    if let Some(h) = headers {
+        f.push(("Access-Control-Request-Headers", h));
+    }
+    request(addr, "OPTIONS", path, &f)
+}
+
+fn count(r: &Response, name: &str) -> usize {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .count()
+}
+
+/// The response's `access-control-*` fields, lower-cased names, in order.
+fn cors_fields(r: &Response) -> Vec<(String, String)> {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.to_ascii_lowercase().starts_with("access-control-"))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+        .collect()
+}
+
+/// The fields an allowed `APP` origin's actual response carries.
+fn assert_actual_fields(r: &Response, what: &str) {
+    assert_eq!(
+        cors_fields(r),
+        [
+            ("access-control-allow-origin".to_string(), APP.to_string()),
+            ("access-control-allow-credentials".into(), "true".into()),
+            (
+                "access-control-expose-headers".into(),
+                "x-request-id, x-total".into()
+            ),
+        ],
+        "{what}: {}",
+        r.head
+    );
+    assert_eq!(r.header("vary"), Some("origin"), "{what}: {}", r.head);
+}
+
+both_drivers! {
+    fn preflight_is_answered_before_routing_and_before_the_api_key(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        // a path with no OPTIONS route: the requested method's route has the global policy
+        let r = preflight(g.addr, "/pets", APP, "POST", Some("Content-Type, Authorization"));
+        assert_eq!(r.status, 204, "{}", r.head);
+        assert_eq!(
+            cors_fields(&r),
+            [
+                ("access-control-allow-origin".to_string(), APP.to_string()),
+                ("access-control-allow-credentials".into(), "true".into()),
+                ("access-control-allow-methods".into(), "GET, POST".into()),
+                ("access-control-allow-headers".into(), "content-type, authorization".into()),
+                ("access-control-max-age".into(), "600".into()),
+            ],
+            "{}",
+            r.head
+        );
+        assert_eq!(r.header("vary"), Some("origin"));
+        assert_eq!(r.header("content-length"), None, "RFC 9110 §8.6: none on a 204");
+        assert!(r.body.is_empty());
+        // the response filter's fields are there, the CORS ones not twice
+        assert!(r.header("date").is_some() && r.header("x-request-id").is_some());
+        assert_eq!(count(&r, "access-control-allow-origin"), 1);
+        // an api_key_required route: the preflight needs no key (the key check would be 403)
+        let r = preflight(g.addr, "/keyed", APP, "GET", Some("x-api-key"));
+        assert_eq!(r.status, 204, "{}", r.head);
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+        assert_eq!(r.header("access-control-allow-headers"), Some("x-api-key"));
+        assert_eq!(request(g.addr, "GET", "/keyed", &[("Origin", APP)]).status, 403);
+        // no route for the path at all: the global policy answers
+        let r = preflight(g.addr, "/nowhere/at/all", "https://x.example.org", "GET", None);
+        assert_eq!(r.status, 204, "{}", r.head);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://x.example.org"));
+        assert_eq!(r.header("access-control-allow-headers"), None, "none requested");
+        // nothing reached the origin
+        assert!(o.requests().is_empty());
+        // an OPTIONS without Access-Control-Request-Method is no preflight: routed (404)
+        let r = request(g.addr, "OPTIONS", "/pets", &[("Origin", APP)]);
+        assert_eq!(r.status, 404, "{}", r.head);
+    }
+
+    fn refused_preflights_get_204_without_cors_fields(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        for (origin, method, headers, what) in [
+            ("https://evil.example", "GET", None, "origin"),
+            ("https://app.example.com.evil.example", "GET", None, "suffix origin"),
+            ("http://app.example.com", "GET", None, "scheme"),
+            ("https://example.org", "GET", None, "bare wildcard domain"),
+            (APP, "DELETE", None, "method"),
+            (APP, "post", None, "method case"),
+            (APP, "POST", Some("content-type, x-secret"), "header"),
+        ] {
+            let r = preflight(g.addr, "/pets", origin, method, headers);
+            assert_eq!(r.status, 204, "{what}: {}", r.head);
+            assert!(cors_fields(&r).is_empty(), "{what}: {}", r.head);
+            assert_eq!(r.header("vary"), Some("origin"), "{what}");
+        }
+        // the same requests allowed, to show the refusals are the check's
+        let r = preflight(g.addr, "/pets", "https://a.b.example.org", "POST", Some("AUTHORIZATION"));
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://a.b.example.org"));
+        assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
+        assert!(o.requests().is_empty());
+    }
+
+    fn a_route_policy_overrides_and_cors_false_disables(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        // the route's own policy: any origin without credentials → `*`, no vary
+        let r = preflight(g.addr, "/public", "https://other.example", "GET", Some("x-anything"));
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            cors_fields(&r),
+            [
+                ("access-control-allow-origin".to_string(), "*".to_string()),
+                ("access-control-allow-methods".into(), "GET".into()),
+                ("access-control-allow-headers".into(), "x-anything".into()),
+            ],
+            "{}",
+            r.head
+        );
+        assert_eq!(r.header("vary"), None);
+        let r = request(g.addr, "GET", "/public", &[("Origin", "https://other.example")]);
+        assert_eq!(r.text(), "public");
+        assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
+        assert_eq!(r.header("vary"), None);
+        // `*` allows any header name, but only names: anything else is refused, never echoed
+        let r = preflight(g.addr, "/public", "https://other.example", "GET", Some("x-ok, x{bad}"));
+        assert_eq!(r.status, 204);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        // its policy allows GET only
+        let r = preflight(g.addr, "/public", "https://other.example", "POST", None);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        // cors = false: the preflight is routed to the route's own OPTIONS answer
+        let r = preflight(g.addr, "/private", APP, "GET", None);
+        assert_eq!((r.status, r.text().as_str()), (200, "own options"), "{}", r.head);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        let r = request(g.addr, "GET", "/private", &[("Origin", APP)]);
+        assert_eq!(r.text(), "private");
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), None);
+    }
+
+    fn actual_responses_carry_the_fields_errors_included(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        let with = [("Origin", APP)];
+        let r = request(g.addr, "GET", "/pets", &with);
+        assert_eq!((r.status, r.text().as_str()), (200, "GET /pets"));
+        assert_actual_fields(&r, "200");
+        // the origin gets the request as sent (Origin passes through)
+        let seen = o.requests();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].header("origin"), Some(APP));
+        let r = request(g.addr, "GET", "/nowhere", &with);
+        assert_eq!(r.status, 404);
+        assert_actual_fields(&r, "404");
+        let r = request(g.addr, "GET", "/keyed", &with);
+        assert_eq!(r.status, 403);
+        assert_actual_fields(&r, "403");
+        let r = request(g.addr, "GET", "/dead", &with);
+        assert_eq!(r.status, 502);
+        assert_actual_fields(&r, "502");
+        let mut limited = Vec::new();
+        for _ in 0..3 {
+            limited.push(request(g.addr, "GET", "/limited", &with));
+        }
+        let r = limited.iter().find(|r| r.status == 429).expect("a 429 past the burst");
+        assert_actual_fields(r, "429");
+        assert!(r.header("retry-after").is_some());
+        // no Origin, or an origin not allowed: no fields
+        let r = request(g.addr, "GET", "/pets", &[]);
+        assert!(cors_fields(&r).is_empty() && r.header("vary").is_none(), "{}", r.head);
+        let r = request(g.addr, "GET", "/nowhere", &[("Origin", "https://evil.example")]);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+    }
+
+    fn the_origins_own_cors_fields_are_replaced(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        let r = request(g.addr, "GET", "/pets?own=1", &[("Origin", APP)]);
+        assert_eq!(r.status, 200);
+        // the origin's `*` and max-age are gone; its vary already names origin: not repeated
+        assert_actual_fields_but_vary(&r);
+        assert_eq!(count(&r, "vary"), 1, "{}", r.head);
+        assert_eq!(r.header("vary"), Some("Accept-Encoding, Origin"));
+        // without an allowed origin the origin's fields pass untouched
+        let r = request(g.addr, "GET", "/pets?own=1", &[]);
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{}", r.head);
+        assert_eq!(r.header("access-control-max-age"), Some("5"));
+    }
+
+    fn http2_preflight_and_actual_responses(d) {
+        let o = origin();
+        let g = Gateway::start_with(d, 1, H2C, &config(&o));
+        let mut c = H2::connect(g.addr);
+        let req = c.req(
+            "OPTIONS",
+            "/pets",
+            &[
+                ("origin", APP),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization"),
+            ],
+        );
+        let r = c.send(req, None).unwrap();
+        assert_eq!(r.status, 204);
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP));
+        assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST"));
+        assert_eq!(r.header("access-control-allow-headers"), Some("authorization"));
+        assert_eq!(r.header("access-control-max-age"), Some("600"));
+        assert_eq!(r.headers.get_all("access-control-allow-origin").iter().count(), 1);
+        for (path, status) in [("/pets?own=1", 200), ("/nowhere", 404), ("/keyed", 403)] {
+            let req = c.req("GET", path, &[("origin", APP)]);
+            let r = c.send(req, None).unwrap();
+            assert_eq!(r.status, status, "{path}");
+            assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{path}");
+            assert_eq!(r.header("access-control-allow-credentials"), Some("true"), "{path}");
+            assert_eq!(
+                r.header("access-control-expose-headers"),
+                Some("x-request-id, x-total"),
+                "{path}"
+            );
+            assert_eq!(r.headers.get_all("access-control-allow-origin").iter().count(), 1, "{path}");
+            assert_eq!(r.headers.get("access-control-max-age"), None, "{path}");
+            assert_eq!(r.headers.get_all("vary").iter().count(), 1, "{path}");
+        }
+    }
+}
+
+fn assert_actual_fields_but_vary(r: &Response) {
+    assert_eq!(
+        cors_fields(r),
+        [
+            ("access-control-allow-origin".to_string(), APP.to_string()),
+            ("access-control-allow-credentials".into(), "true".into()),
+            (
+                "access-control-expose-headers".into(),
+                "x-request-id, x-total".into()
+            ),
+        ],
+        "{}",
+        r.head
+    );
+}
+
+#[test]
+fn star_with_credentials_is_a_config_error_naming_the_key_and_line() {
+    let text = "[cors]\nallow_origins = [\"*\"]\nallow_credentials = true\n[[route]]\nkey = \"GET /x\"\nmock = {}\n";
+    let Err(e) = tollgate::config::from_str(text) else {
+        panic!("accepted: {text}")
+    };
+    let e = e.render("gw.toml");
+    assert!(
+        e.contains("gw.toml:2:18: cors.allow_origins[0]:") && e.contains("allow_credentials"),
+        "{e}"
+    );
+}
