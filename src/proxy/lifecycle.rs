@@ -166,6 +166,7 @@ fn log(
             .map(|k| k.name.as_str());
         let time = crate::accesslog::wall_secs_coarse();
         let peer_ip = facts.peer_ip();
+        let auth_error = authorizer_error(st);
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
             ip: peer_ip.as_bytes(),
@@ -196,6 +197,8 @@ fn log(
             user_agent: head.header("user-agent").unwrap_or_default(),
             api_key,
             tls: facts.tls.as_deref(),
+            principal: st.principal.as_deref(),
+            authorizer_error: auth_error.as_deref(),
         });
     }
 }
@@ -232,6 +235,24 @@ fn api_key(
 /// How many reconciliation intervals a request waits for quota units held by other workers
 /// before it is refused anyway.
 pub const QUOTA_WAIT_ROUNDS: u32 = 20;
+
+/// `$context.authorizer.error`: the refusal's words when the route's authorizer refused (or
+/// failed); `None` for any other outcome.
+fn authorizer_error(st: &ExchangeState) -> Option<std::borrow::Cow<'_, str>> {
+    use crate::error::Denial;
+    match &st.error {
+        Some(
+            e @ (GatewayError::Unauthorized
+            | GatewayError::Denied(Denial::Scope | Denial::Authorizer)
+            | GatewayError::AuthorizerFailed(_)
+            | GatewayError::Iam(_)),
+        ) => Some(match &st.detail {
+            Some(d) => std::borrow::Cow::Borrowed(&**d),
+            None => std::borrow::Cow::Owned(e.to_string()),
+        }),
+        _ => None,
+    }
+}
 
 /// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
@@ -567,6 +588,8 @@ fn log_rejected<O>(
             user_agent: b"",
             api_key: None,
             tls: facts.tls.as_deref(),
+            principal: None,
+            authorizer_error: None,
         });
     }
 }
