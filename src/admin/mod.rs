@@ -274,7 +274,10 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
             let (ctype, body) = if head.path_bytes() == b"/" && head.method_kind == Method::Get {
                 ("text/html; charset=utf-8", DASHBOARD.as_bytes())
             } else {
-                ("application/json", crate::error::json_message(401).as_bytes())
+                (
+                    "application/json",
+                    crate::error::json_message(401).as_bytes(),
+                )
             };
             let r = respond_with(&mut s, 401, ctype, body, (keep, head_only), auth::CHALLENGE);
             if r.is_err() || !keep {
