@@ -111,7 +111,8 @@ both_drivers! {
         assert_eq!(call(&g, "/me", "ctx-1", Some(&token)).status, 200);
         assert_eq!(
             custom_line(&log, "ctx-1"),
-            "ctx-1|200|alice|alice@example.com|[\"admin\",\"ops\"]|alice|-|-"
+            // (a claim that is no string is its JSON text, escaped like any logged text)
+            "ctx-1|200|alice|alice@example.com|[\\\"admin\\\",\\\"ops\\\"]|alice|-|-"
         );
         // refused: no principal, the authorizer's words
         assert_eq!(call(&g, "/me", "ctx-2", None).status, 401);
