@@ -212,3 +212,99 @@ both_drivers! {
         assert_eq!(t.matches("fetch(").count(), 1, "one fetch call, in api()");
     }
 }
+
+/// Headless Chromium (installed with apt-get when missing; failing loudly if that fails).
+fn chromium() -> &'static str {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if !std::path::Path::new(CHROMIUM).exists() {
+            let ok = std::process::Command::new("apt-get")
+                .args(["install", "-y", "chromium"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            assert!(
+                ok,
+                "chromium is missing and `apt-get install -y chromium` failed"
+            );
+        }
+    });
+    CHROMIUM
+}
+
+/// The page at `url` as headless Chromium leaves its DOM after a few seconds of virtual time
+/// (timers run fast, fetches are real: the page polls several times).
+fn dashboard_dom(url: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let profile = std::env::temp_dir().join(format!(
+        "tollgate-admin-auth-chromium-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let out = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--virtual-time-budget=5000", "--dump-dom", url])
+        .output()
+        .expect("chromium runs");
+    let _ = std::fs::remove_dir_all(&profile);
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The opening tag of the element with `id` in `dom`.
+fn tag_of<'a>(dom: &'a str, id: &str) -> &'a str {
+    let at = dom
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("#{id} missing in {dom}"));
+    let start = dom[..at].rfind('<').unwrap();
+    let end = at + dom[at..].find('>').unwrap();
+    &dom[start..=end]
+}
+
+mod browser {
+    use super::*;
+
+    both_drivers! {
+        fn in_a_browser_the_dashboard_asks_only_when_a_token_is_configured(d) {
+            // a token configured: the page (served with the 401) finds its data refused and shows
+            // the token form; it has polled nothing successfully
+            let (_g, admin) = gateway(d, TOKEN, false);
+            let dom = dashboard_dom(&format!("http://{admin}/"));
+            let form = tag_of(&dom, "token-form");
+            assert!(!form.contains("hidden"), "the token form is shown: {form}");
+            assert!(dom.contains("this admin listener needs a token"), "{dom}");
+            assert!(!tag_of(&dom, "conn-status").contains("live"), "{dom}");
+            let body = tag_of_body(&dom);
+            assert!(!body.contains("data-polls"), "no poll succeeded: {body}");
+            // no token configured: it never asks, and the numbers come
+            let g = Gateway::start_with(d, 1, "", &format!("[admin]\nlisten = \"127.0.0.1:0\"\n{ROUTES}"));
+            let open = g.handle().admin_addr().unwrap();
+            let dom = dashboard_dom(&format!("http://{open}/"));
+            let form = tag_of(&dom, "token-form");
+            assert!(form.contains("hidden"), "the token form stays hidden: {form}");
+            let body = tag_of_body(&dom);
+            assert!(body.contains("data-polls=\""), "the page polled: {body}");
+        }
+    }
+}
+
+/// The `<body ...>` tag of `dom`.
+fn tag_of_body(dom: &str) -> &str {
+    let start = dom.find("<body").expect("a body");
+    let end = start + dom[start..].find('>').unwrap();
+    &dom[start..=end]
+}
