@@ -36,6 +36,21 @@ impl Gate {
     }
 }
 
+/// The 401's content type and body for `head`. The dashboard page is static (its data is behind
+/// the token): a browser that opens it without the token gets the 401 with the page, which
+/// then asks for the token and sends it with every request for data. Everything else gets
+/// the JSON message.
+pub fn refused(head: &RequestHead) -> (&'static str, &'static [u8]) {
+    if head.path_bytes() == b"/" && head.method_kind == Method::Get {
+        ("text/html; charset=utf-8", super::DASHBOARD.as_bytes())
+    } else {
+        (
+            "application/json",
+            crate::error::json_message(401).as_bytes(),
+        )
+    }
+}
+
 /// Whether `head` may be served under `auth`.
 pub fn check(auth: &AdminAuth, head: &RequestHead) -> Gate {
     let Some(want) = &auth.token_sha256 else {

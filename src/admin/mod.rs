@@ -268,17 +268,7 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
             }
             let keep = head.keep_alive && !admin.shared.draining();
             let head_only = head.method_kind == Method::Head;
-            // the dashboard page is static (its data is behind the token): a browser that
-            // opens it without the token gets the 401 with the page, which then asks for the
-            // token and sends it with every request for data
-            let (ctype, body) = if head.path_bytes() == b"/" && head.method_kind == Method::Get {
-                ("text/html; charset=utf-8", DASHBOARD.as_bytes())
-            } else {
-                (
-                    "application/json",
-                    crate::error::json_message(401).as_bytes(),
-                )
-            };
+            let (ctype, body) = auth::refused(&head);
             let r = respond_with(&mut s, 401, ctype, body, (keep, head_only), auth::CHALLENGE);
             if r.is_err() || !keep {
                 return;
