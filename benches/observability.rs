@@ -34,6 +34,8 @@ fn entry() -> Entry<'static> {
         raw_query: Some(b"expand=owner"),
         endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 12], 8080))),
         tls: None,
+        principal: None,
+        authorizer_error: None,
     }
 }
 

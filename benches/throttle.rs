@@ -49,11 +49,13 @@ fn bench(c: &mut Criterion) {
         ip: b"127.0.0.1",
         key: None,
         header: &no_header,
+        principal: None,
     };
     let keyed = Identity {
         ip: b"127.0.0.1",
         key: Some(0),
         header: &no_header,
+        principal: None,
     };
     // Let the leases size themselves as the 10 ms reconciliation does under steady traffic.
     for _ in 0..100_000 {

@@ -10,8 +10,10 @@
 //! (logrotate). `path = "-"` writes to stdout. Crossing cores: the buffer's ownership moves
 //! through the channel; the dropped counter is an atomic written with `Relaxed` (a statistic).
 //! The JSON line's fast writer is in [`json`]; the TLS variables (version, SNI, the client
-//! certificate) are in [`tls_fields`].
+//! certificate) are in [`tls_fields`]; the authorizer's (`$context.authorizer.*`,
+//! `$context.identity.*` of an IAM caller) in [`auth_fields`].
 
+mod auth_fields;
 mod json;
 mod tls_fields;
 
@@ -23,8 +25,10 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::Principal;
 use crate::facts::TlsFacts;
 use crate::fmt::{clf_time, itoa_u64};
+pub use auth_fields::AuthField;
 pub use tls_fields::TlsField;
 
 /// Per-worker buffer size that triggers a hand-off (`access_log.buffer_bytes`).
@@ -47,6 +51,9 @@ pub enum Format {
 pub enum Piece {
     Text(String),
     Var(Field),
+    /// `$context.authorizer.NAME` / `$context.authorizer.claims.NAME`: the path
+    /// `Principal::authorizer_var` reads (any name, so not a [`Field`]).
+    Authorizer(Box<str>),
 }
 
 /// The `$context` variables.
@@ -73,6 +80,8 @@ pub enum Field {
     IntegrationEndpoint,
     /// The connection's TLS parameters and client certificate.
     Tls(TlsField),
+    /// The authorizer's principal id and refusal, an IAM caller's identity.
+    Auth(AuthField),
 }
 
 const FIELDS: &[(&str, Field)] = &[
@@ -136,22 +145,36 @@ impl Format {
             // the longest variable name `after` starts with, ending where a name cannot go on
             // (names may hold dots: `$context.integration.endpoint`; `$context.path.` is the
             // path followed by a dot)
+            let auth = auth_fields::AUTH_FIELDS
+                .iter()
+                .map(|&(n, f)| (n, Field::Auth(f)));
             let found = FIELDS
                 .iter()
+                .copied()
+                .chain(auth)
                 .filter(|(n, _)| {
                     after.starts_with(n)
                         && !after[n.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
                 })
                 .max_by_key(|(n, _)| n.len());
-            let Some((name, field)) = found else {
-                let end = after
-                    .find(|c: char| !c.is_ascii_alphanumeric() && c != '.')
-                    .unwrap_or(after.len());
-                let name = after[..end].trim_end_matches('.');
-                return Err(format!("unknown variable $context.{name}"));
+            let end = match (found, auth_fields::authorizer_path(after)) {
+                (Some((name, field)), _) => {
+                    pieces.push(Piece::Var(field));
+                    name.len()
+                }
+                // any other `authorizer.NAME`: a claim or a request authorizer's context key
+                (None, Some((len, path))) => {
+                    pieces.push(Piece::Authorizer(path));
+                    len
+                }
+                (None, None) => {
+                    let end = after
+                        .find(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+                        .unwrap_or(after.len());
+                    let name = after[..end].trim_end_matches('.');
+                    return Err(format!("unknown variable $context.{name}"));
+                }
             };
-            let (end, field) = (name.len(), *field);
-            pieces.push(Piece::Var(field));
             rest = &after[end..];
         }
         if !rest.is_empty() {
@@ -191,6 +214,10 @@ pub struct Entry<'a> {
     pub api_key: Option<&'a str>,
     /// The connection's TLS parameters (`None`: plain HTTP).
     pub tls: Option<&'a TlsFacts>,
+    /// Who the route's authorizer admitted.
+    pub principal: Option<&'a Principal>,
+    /// The authorizer's words when it refused the request (`$context.authorizer.error`).
+    pub authorizer_error: Option<&'a str>,
 }
 
 /// Whether `v` is printable ASCII without `"` or `\\`, so it goes into a JSON string as it is.
@@ -330,6 +357,7 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
         Field::RawQueryString => text(out, e.raw_query.unwrap_or(b"-")),
         Field::IntegrationEndpoint => text(out, endpoint(e.endpoint, &mut [0; 64])),
         Field::Tls(f) => text(out, tls_fields::text(f, e.tls)),
+        Field::Auth(f) => text(out, &auth_fields::text(f, e.principal, e.authorizer_error)),
     }
 }
 
@@ -361,6 +389,9 @@ pub fn format_line(fmt: &Format, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8
                 match p {
                     Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
                     Piece::Var(f) => value(*f, e, clf, out, false),
+                    Piece::Authorizer(p) => {
+                        push_escaped(out, &auth_fields::path_text(p, e.principal))
+                    }
                 }
             }
         }
@@ -578,6 +609,8 @@ mod tests {
             out.extend_from_slice(format!("\"{name}\":").as_bytes());
             value(*f, e, clf, &mut out, true);
         }
+        out.extend_from_slice(b",\"principalId\":");
+        value(Field::Auth(AuthField::PrincipalId), e, clf, &mut out, true);
         out.extend_from_slice(b"}\n");
         out
     }
@@ -645,7 +678,10 @@ mod tests {
             ..facts.clone()
         };
         tls_only.tls = Some(&no_cert);
-        for e in [entry(), quiet, empty_query, mutual, tls_only] {
+        let alice = auth_fields::tests::jwt_principal();
+        let mut authorized = entry();
+        authorized.principal = Some(&alice);
+        for e in [entry(), quiet, empty_query, mutual, tls_only, authorized] {
             let clf = clf_time(e.time);
             let mut out = Vec::new();
             format_line(&Format::Json, &e, &clf, &mut out);
@@ -656,7 +692,7 @@ mod tests {
         }
     }
 
-    fn entry() -> Entry<'static> {
+    pub(super) fn entry() -> Entry<'static> {
         Entry {
             request_id: b"rid-1",
             ip: b"10.0.0.1",
@@ -678,6 +714,8 @@ mod tests {
             raw_query: Some(b"a=1&b=\"2\""),
             endpoint: Some(std::net::SocketAddr::from(([10, 0, 0, 9], 8080))),
             tls: None,
+            principal: None,
+            authorizer_error: None,
         }
     }
 
@@ -687,7 +725,7 @@ mod tests {
         format_line(&Format::Json, &entry(), &clf_time(entry().time), &mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
-        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\",\"tlsVersion\":\"\",\"sni\":\"\",\"identity.clientCert.subjectDN\":\"-\",\"identity.clientCert.issuerDN\":\"-\",\"identity.clientCert.serialNumber\":\"-\",\"identity.clientCert.validity.notBefore\":\"-\",\"identity.clientCert.validity.notAfter\":\"-\"}\n"), "{line}");
+        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\",\"tlsVersion\":\"\",\"sni\":\"\",\"identity.clientCert.subjectDN\":\"-\",\"identity.clientCert.issuerDN\":\"-\",\"identity.clientCert.serialNumber\":\"-\",\"identity.clientCert.validity.notBefore\":\"-\",\"identity.clientCert.validity.notAfter\":\"-\",\"principalId\":\"-\"}\n"), "{line}");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! after a 101), the HTTP/2 protocol is sans-IO (bytes only), the HTTP/2 session reaches
 //! the lifecycle only through the stream task the server gives it, the Lambda formats
 //! (events, replies, Invoke API classification) are sans-IO, and the local functions service
-//! imports no gateway layer above it and its scheduler is sans-IO. Comments (doc links
+//! imports no gateway layer above it and its scheduler is sans-IO; the access log, Lambda
+//! formats and throttle read an authorizer's principal without reaching into the authorizers,
+//! and the admin token check stands apart from the data plane's auth. Comments (doc links
 //! included) are not imports and are skipped. See README.md, "Architecture".
 
 use std::path::{Path, PathBuf};
@@ -444,6 +446,40 @@ fn workers_reach_the_functions_service_only_over_loopback() {
             "FunctionsHandle",
         ],
         "the request path reaches into the functions service",
+    );
+}
+
+#[test]
+fn what_an_authorizer_said_is_read_never_asked() {
+    // the access log, the Lambda formats and the throttle read a request's `Principal` (a
+    // value the authorizer phase left in the exchange state); they never run an authorizer,
+    // reach its per-worker state or its outbound calls
+    assert_none_naming(
+        &["accesslog.rs", "accesslog", "lambda", "throttle"],
+        &[
+            "auth::authorize",
+            "auth::WorkerAuth",
+            "auth::AuthorizerState",
+            "auth::jwt",
+            "auth::jwks",
+            "auth::keys",
+            "auth::token_cache",
+            "auth::request",
+            "auth::iam",
+            "crate::client",
+        ],
+        "a reader of the principal reaches into the authorizers",
+    );
+}
+
+#[test]
+fn the_admin_token_check_stands_alone() {
+    // the admin listener's bearer token is its own (std threads, the compiled AdminAuth): it
+    // shares nothing with the data plane's authorizers or runtime
+    assert_none_naming(
+        &["admin"],
+        &["crate::auth", "crate::policy", "crate::worker", "monoio"],
+        "the admin listener borrows the data plane's auth or runtime",
     );
 }
 

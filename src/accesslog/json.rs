@@ -74,5 +74,10 @@ pub(super) fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
         out.extend_from_slice(b"\":\"");
         push_escaped(out, tls_fields::text(f, e.tls));
     }
+    // not a `FIELDS` name: API Gateway's JSON examples call `$context.authorizer.principalId`
+    // `principalId`
+    out.extend_from_slice(b"\",\"principalId\":\"");
+    let id = e.principal.map_or("", |p| &*p.id);
+    push_escaped(out, if id.is_empty() { b"-" } else { id.as_bytes() });
     out.extend_from_slice(b"\"}");
 }

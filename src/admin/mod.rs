@@ -17,10 +17,14 @@
 //! address sends that name). `POST /reload` runs a hot reload on this thread (see
 //! [`crate::server::reload`]) and answers with its result. `POST
 //! /2015-03-31/functions/NAME/invocations` is the Lambda Invoke API for local functions, relayed
-//! to the functions service (see [`invoke`]). Nothing here runs on a worker:
+//! to the functions service (see [`invoke`]). With `admin.token_sha256` set, every request
+//! (after the Host rule) must carry the bearer token, read from the current config for each
+//! request; otherwise 401 with `www-authenticate` (see [`auth`]; `GET /` answers that 401 with
+//! the static dashboard page, which then asks for the token). Nothing here runs on a worker:
 //! metrics are gathered through the scrape board (see [`crate::metrics`]), under the
 //! controller's lock so that a scrape and the config it is labelled with always belong together.
 
+pub mod auth;
 pub mod history;
 pub mod invoke;
 
@@ -230,10 +234,18 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
                 Ok(_) | Err(_) => return,
             }
         };
+        // the token, read from the current config for each request (a reload changes it for
+        // the next request on any connection); the Host rule answers first
+        let gate = auth::check(&admin.control.current().config.access.admin, &head);
         // the Invoke API for local functions: the one admin request with a body
         if let Some(name) = invoke::target(head.path_bytes()) {
             if !host_allowed(&head) || cross_site(&head) {
                 fail(&mut s, 403);
+                return;
+            }
+            if !gate.admits() {
+                // the body was not read: answer, then close
+                fail_with(&mut s, 401, auth::CHALLENGE);
                 return;
             }
             let keep = head.keep_alive && !admin.shared.draining();
@@ -245,6 +257,20 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
                 admin,
                 (lim.idle_timeout, keep),
             ) {
+                return;
+            }
+            continue;
+        }
+        if host_allowed(&head) && !gate.admits() {
+            if !matches!(head.body, BodyKind::Empty | BodyKind::Length(0)) {
+                fail_with(&mut s, 401, auth::CHALLENGE);
+                return;
+            }
+            let keep = head.keep_alive && !admin.shared.draining();
+            let head_only = head.method_kind == Method::Head;
+            let (ctype, body) = auth::refused(&head);
+            let r = respond_with(&mut s, 401, ctype, body, (keep, head_only), auth::CHALLENGE);
+            if r.is_err() || !keep {
                 return;
             }
             continue;
@@ -321,8 +347,13 @@ fn serve(mut s: TcpStream, admin: &Admin, history: &history::History, lim: Admin
 /// client still sends for at most [`LINGER_TIME`] and [`LINGER_BYTES`] (closing with unread
 /// bytes would send a reset, which may destroy the answer before the client reads it).
 fn fail(s: &mut TcpStream, status: u16) {
+    fail_with(s, status, "");
+}
+
+/// [`fail`] with extra header fields (each ending in CRLF).
+fn fail_with(s: &mut TcpStream, status: u16, extra: &str) {
     let body = crate::error::json_message(status).as_bytes();
-    if respond(s, status, "application/json", body, false, false).is_err() {
+    if respond_with(s, status, "application/json", body, (false, false), extra).is_err() {
         return;
     }
     let _ = s.shutdown(std::net::Shutdown::Write);
@@ -349,8 +380,20 @@ fn respond(
     keep: bool,
     head_only: bool,
 ) -> std::io::Result<()> {
+    respond_with(s, status, ctype, body, (keep, head_only), "")
+}
+
+/// [`respond`] with extra header fields (`extra`: each field ending in CRLF).
+fn respond_with(
+    s: &mut TcpStream,
+    status: u16,
+    ctype: &str,
+    body: &[u8],
+    (keep, head_only): (bool, bool),
+    extra: &str,
+) -> std::io::Result<()> {
     let mut out = format!(
-        "HTTP/1.1 {status} {}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\ncache-control: no-store\r\n{}\r\n",
+        "HTTP/1.1 {status} {}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\ncache-control: no-store\r\n{extra}{}\r\n",
         crate::error::reason_phrase(status),
         body.len(),
         if keep { "" } else { "connection: close\r\n" }

@@ -78,6 +78,10 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
             .throttle
             .as_ref()
             .and_then(|t| limit(t.get_ref(), t, &format!("route[{i}].throttle"), cx));
+        if let (Some(t), None) = (&r.throttle, &r.authorizer) {
+            let key = format!("route[{i}].throttle.throttle_by");
+            principal_needs_authorizer(limit.as_ref(), t, &key, NO_AUTHORIZER, cx);
+        }
         tc.routes.push(RouteLimits {
             name: super::compile::route_id(
                 r.key.get_ref(),
@@ -101,12 +105,24 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ThrottleConfig {
             .throttle
             .as_ref()
             .and_then(|t| limit(t.get_ref(), t, &format!("{key}.throttle"), cx));
+        if let Some(t) = &p.throttle {
+            // a plan's limit spans routes, some of which may have no authorizer
+            let k = format!("{key}.throttle.throttle_by");
+            let m = "\"principal\" is for a route's own limit, or a plan's limit on a route \
+                     with an `authorizer` (`routes`): a plan's `throttle` spans routes";
+            principal_needs_authorizer(throttle.as_ref(), t, &k, m, cx);
+        }
         let quota = p.quota.as_ref().and_then(|q| quota(q, &key, cx));
         let mut routes = Vec::new();
         for (route_key, l) in p.routes.get_ref() {
             match raw.route.iter().position(|r| r.key.get_ref() == route_key) {
                 Some(ri) => {
-                    if let Some(spec) = limit(l, &p.routes, &format!("{key}.routes"), cx) {
+                    let spec = limit(l, &p.routes, &format!("{key}.routes"), cx);
+                    if raw.route.get(ri).is_some_and(|r| r.authorizer.is_none()) {
+                        let k = format!("{key}.routes.{route_key:?}.throttle_by");
+                        principal_needs_authorizer(spec.as_ref(), &p.routes, &k, NO_AUTHORIZER, cx);
+                    }
+                    if let Some(spec) = spec {
                         routes.push((ri, spec));
                     }
                 }
@@ -237,6 +253,23 @@ fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// `throttle_by = "principal"` keys buckets by what a route's authorizer admitted: refused
+/// where no authorizer runs (a route without `authorizer`, a usage plan's limit spanning routes).
+fn principal_needs_authorizer<T>(
+    spec: Option<&LimitSpec>,
+    at: &Spanned<T>,
+    key: &str,
+    why: &str,
+    cx: &mut Ctx<'_>,
+) {
+    if spec.is_some_and(|s| s.by == Some(ClientBy::Principal)) {
+        cx.err(at, key.to_string(), why);
+    }
+}
+
+const NO_AUTHORIZER: &str = "\"principal\" needs the route's `authorizer` (only requests an \
+                             authorizer admitted have a principal)";
+
 fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Option<LimitSpec> {
     // every setting is checked before giving up, so one run reports all of a limit's errors
     let mut ok = true;
@@ -257,6 +290,8 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
         None => None,
         Some("ip") => Some(ClientBy::Ip),
         Some("api_key") => Some(ClientBy::ApiKey),
+        // where it may be used is checked by the caller (a route with an authorizer)
+        Some("principal") => Some(ClientBy::Principal),
         Some(h) if h.starts_with("header:") && h.len() > 7 => {
             let name = h[7..].trim().to_ascii_lowercase();
             if !name.bytes().all(super::compile::is_tchar) {
@@ -266,7 +301,9 @@ fn limit<T>(l: &RawLimit, at: &Spanned<T>, key: &str, cx: &mut Ctx<'_>) -> Optio
             Some(ClientBy::Header(name))
         }
         Some(other) => {
-            let m = format!("{other:?}: expected \"ip\", \"api_key\" or \"header:NAME\"");
+            let m = format!(
+                "{other:?}: expected \"ip\", \"api_key\", \"principal\" or \"header:NAME\""
+            );
             cx.err(at, format!("{key}.throttle_by"), m);
             ok = false;
             None

@@ -36,6 +36,8 @@ mod remote_functions;
 pub mod resolve;
 mod shifted;
 mod spanned;
+#[cfg(test)]
+mod throttle_by_tests;
 mod tls;
 #[cfg(test)]
 mod tls_tests;

@@ -144,6 +144,7 @@ fn build_event<S: Session>(
             .unwrap_or(std::time::UNIX_EPOCH),
         api_id: lambda::DEFAULT_API_ID,
         account_id,
+        principal: st.principal.as_deref(),
     };
     lambda::event(route.payload, &input)
 }

@@ -416,6 +416,8 @@ struct ContextV2<'x> {
     api_id: &'x str,
     #[serde(skip_serializing_if = "Option::is_none")]
     authentication: Option<Authentication<'x>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<serde_json::Value>,
     domain_name: &'x str,
     domain_prefix: &'x str,
     http: HttpV2<'x>,
@@ -470,6 +472,7 @@ pub(super) fn v2(input: &EventInput<'_>) -> Vec<u8> {
             account_id: input.account_id,
             api_id: input.api_id,
             authentication: client_cert(input).map(|client_cert| Authentication { client_cert }),
+            authorizer: super::event_auth::v2(input.principal),
             domain_name: &r.domain_name,
             domain_prefix: r.domain_prefix(),
             http: HttpV2 {

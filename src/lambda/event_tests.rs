@@ -67,6 +67,7 @@ struct Case<'a> {
     now: SystemTime,
     api_id: &'a str,
     account_id: &'a str,
+    principal: Option<&'a crate::auth::Principal>,
 }
 
 impl<'a> Case<'a> {
@@ -83,6 +84,7 @@ impl<'a> Case<'a> {
             now: at_millis(1_583_348_638_390),
             api_id: super::DEFAULT_API_ID,
             account_id: super::LOCAL_ACCOUNT_ID,
+            principal: None,
         }
     }
 
@@ -99,6 +101,7 @@ impl<'a> Case<'a> {
             now: self.now,
             api_id: self.api_id,
             account_id: self.account_id,
+            principal: self.principal,
         };
         let bytes = event(format, &input);
         serde_json::from_slice(&bytes).expect("the event is JSON")
@@ -150,6 +153,12 @@ fn payload_2_0_matches_aws_example() {
     case.facts = with_cert();
     case.api_id = "api-id";
     case.account_id = "123456789012";
+    // the example's JWT authorizer
+    let jwt = jwt_principal(
+        json!({ "claim1": "value1", "claim2": "value2" }),
+        &["scope1", "scope2"],
+    );
+    case.principal = Some(&jwt);
     let mut got = case.build(PayloadFormat::V2);
     let mut want = fixture("payload-2.0.json");
 
@@ -160,8 +169,6 @@ fn payload_2_0_matches_aws_example() {
         &["requestContext", "authentication", "clientCert"],
         &["clientCertPem"],
     );
-    // no authorizers yet: the example shows a JWT authorizer's claims
-    remove(&mut want, &["requestContext"], &["authorizer"]);
     // AWS's example contradicts itself: its timeEpoch is 04/Mar/2020:19:03:58, not 12/Mar
     want["requestContext"]["time"] = json!("04/Mar/2020:19:03:58 +0000");
     assert_eq!(got, want);
@@ -631,6 +638,7 @@ mod fuzz {
                 now: SystemTime::now(),
                 api_id: "x",
                 account_id: "y",
+                principal: None,
             };
             for format in [PayloadFormat::V2, PayloadFormat::V1] {
                 let bytes = event(format, &input);
@@ -638,5 +646,142 @@ mod fuzz {
                 prop_assert!(v.is_object());
             }
         }
+    }
+}
+
+fn jwt_principal(claims: Value, scopes: &[&str]) -> crate::auth::Principal {
+    crate::auth::Principal {
+        authorizer: 0,
+        id: claims["sub"].as_str().unwrap_or_default().into(),
+        identity: crate::auth::Identity::Jwt {
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            scopes: scopes.iter().map(|s| Box::from(*s)).collect(),
+        },
+    }
+}
+
+fn lambda_principal() -> crate::auth::Principal {
+    crate::auth::Principal {
+        authorizer: 1,
+        id: "user-7".into(),
+        identity: crate::auth::Identity::Lambda {
+            context: json!({ "tenant": "t-42", "tier": 3, "admin": true, "groups": ["a"] })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        },
+    }
+}
+
+fn iam_principal() -> crate::auth::Principal {
+    crate::auth::Principal {
+        authorizer: 2,
+        id: "arn:aws:iam::123456789012:user/bob".into(),
+        identity: crate::auth::Identity::Iam {
+            access_key: "AKIDEXAMPLE".into(),
+            user_arn: "arn:aws:iam::123456789012:user/bob".into(),
+            account_id: "123456789012".into(),
+        },
+    }
+}
+
+const GET: &str = "GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n";
+
+#[test]
+fn jwt_claims_and_scopes_in_both_formats() {
+    let p = jwt_principal(
+        json!({
+            "sub": "alice", "exp": 1_900_000_000u64, "email_verified": true,
+            "cognito:groups": ["admin", "ops"], "address": { "country": "NZ" }, "gone": null,
+        }),
+        &["read", "write"],
+    );
+    let mut case = Case::new(GET);
+    case.principal = Some(&p);
+    // AWS renders every claim as a string, arrays as `[a b]`
+    let claims = json!({
+        "sub": "alice", "exp": "1900000000", "email_verified": "true",
+        "cognito:groups": "[admin ops]", "address": "{\"country\":\"NZ\"}",
+    });
+    let v2 = case.build(PayloadFormat::V2);
+    assert_eq!(
+        v2["requestContext"]["authorizer"],
+        json!({ "jwt": { "claims": claims, "scopes": ["read", "write"] } })
+    );
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(
+        v1["requestContext"]["authorizer"],
+        json!({ "claims": claims, "scopes": ["read", "write"] })
+    );
+    // a token without scopes
+    let p = jwt_principal(json!({ "sub": "bob" }), &[]);
+    case.principal = Some(&p);
+    let v2 = case.build(PayloadFormat::V2);
+    assert_eq!(
+        v2["requestContext"]["authorizer"],
+        json!({ "jwt": { "claims": { "sub": "bob" }, "scopes": null } })
+    );
+    // the identity stays as without an authorizer
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(v1["requestContext"]["identity"]["userArn"], Value::Null);
+}
+
+#[test]
+fn request_authorizer_context_in_both_formats() {
+    let p = lambda_principal();
+    let mut case = Case::new(GET);
+    case.principal = Some(&p);
+    let v2 = case.build(PayloadFormat::V2);
+    assert_eq!(
+        v2["requestContext"]["authorizer"],
+        json!({ "lambda": { "tenant": "t-42", "tier": 3, "admin": true, "groups": ["a"] } })
+    );
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(
+        v1["requestContext"]["authorizer"],
+        json!({ "tenant": "t-42", "tier": 3, "admin": true, "groups": ["a"], "principalId": "user-7" })
+    );
+}
+
+#[test]
+fn iam_caller_in_both_formats() {
+    let p = iam_principal();
+    let arn = "arn:aws:iam::123456789012:user/bob";
+    let mut case = Case::new(GET);
+    case.principal = Some(&p);
+    let v2 = case.build(PayloadFormat::V2);
+    assert_eq!(
+        v2["requestContext"]["authorizer"],
+        json!({ "iam": {
+            "accessKey": "AKIDEXAMPLE", "accountId": "123456789012", "callerId": arn,
+            "cognitoIdentity": null, "principalOrgId": null, "userArn": arn, "userId": arn,
+        } })
+    );
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(
+        v1["requestContext"]["authorizer"],
+        json!({ "claims": null, "scopes": null })
+    );
+    let id = &v1["requestContext"]["identity"];
+    assert_eq!(id["accessKey"], "AKIDEXAMPLE");
+    assert_eq!(id["accountId"], "123456789012");
+    assert_eq!(id["caller"], arn);
+    assert_eq!(id["user"], arn);
+    assert_eq!(id["userArn"], arn);
+    assert_eq!(id["cognitoIdentityId"], Value::Null);
+}
+
+#[test]
+fn without_a_principal_the_authorizer_is_absent_in_2_0_and_null_in_1_0() {
+    let case = Case::new(GET);
+    let v2 = case.build(PayloadFormat::V2);
+    assert!(v2["requestContext"].get("authorizer").is_none(), "{v2}");
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(
+        v1["requestContext"]["authorizer"],
+        json!({ "claims": null, "scopes": null })
+    );
+    for k in ["accessKey", "accountId", "caller", "user", "userArn"] {
+        assert_eq!(v1["requestContext"]["identity"][k], Value::Null, "{k}");
     }
 }

@@ -10,6 +10,7 @@
 use std::borrow::Cow;
 
 use super::event::{client_cert, map_or_none, CertJson, Map, Request};
+use super::event_auth::V1Identity;
 use super::EventInput;
 
 #[derive(serde::Serialize)]
@@ -35,7 +36,7 @@ struct EventV1<'x> {
 struct ContextV1<'x> {
     account_id: &'x str,
     api_id: &'x str,
-    authorizer: AuthorizerV1,
+    authorizer: serde_json::Value,
     domain_name: &'x str,
     domain_prefix: &'x str,
     extended_request_id: &'x str,
@@ -51,15 +52,9 @@ struct ContextV1<'x> {
     stage: &'x str,
 }
 
-/// No authorizer ran: both `null`, as AWS shows it.
-#[derive(serde::Serialize)]
-struct AuthorizerV1 {
-    claims: Option<()>,
-    scopes: Option<()>,
-}
-
 /// The caller's identity: only `sourceIp`, `userAgent` (and a client certificate) are known
-/// without IAM or Cognito; the rest is `null`, as AWS shows it.
+/// without IAM or Cognito; an IAM caller adds `accessKey`, `accountId`, `caller`, `user` and
+/// `userArn`; the rest is `null`, as AWS shows it.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Identity<'x> {
@@ -98,6 +93,7 @@ pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
         .filter_map(|(n, v)| Some((n.as_str(), v.last()?.as_str())))
         .collect();
     let params = r.path_param_pairs();
+    let iam = V1Identity::of(input.principal);
     // `ANY /hello/{proxy+}` → `/hello/{proxy+}`; `$default` stays itself
     let resource = input
         .route_key
@@ -115,27 +111,25 @@ pub(super) fn v1(input: &EventInput<'_>) -> Vec<u8> {
         request_context: ContextV1 {
             account_id: input.account_id,
             api_id: input.api_id,
-            authorizer: AuthorizerV1 {
-                claims: None,
-                scopes: None,
-            },
+            // without an authorizer both `claims` and `scopes` are `null`, as AWS shows it
+            authorizer: super::event_auth::v1(input.principal),
             domain_name: &r.domain_name,
             domain_prefix: r.domain_prefix(),
             extended_request_id: &r.request_id,
             http_method: &r.method,
             identity: Identity {
-                access_key: None,
-                account_id: None,
-                caller: None,
+                access_key: iam.access_key,
+                account_id: iam.account_id,
+                caller: iam.caller,
                 cognito_authentication_provider: None,
                 cognito_authentication_type: None,
                 cognito_identity_id: None,
                 cognito_identity_pool_id: None,
                 principal_org_id: None,
                 source_ip: &r.source_ip,
-                user: None,
+                user: iam.user,
                 user_agent: &r.user_agent,
-                user_arn: None,
+                user_arn: iam.user_arn,
                 client_cert: client_cert(input),
             },
             path: &r.raw_path,

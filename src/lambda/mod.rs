@@ -23,6 +23,7 @@ use crate::facts::ConnFacts;
 use crate::http::RequestHead;
 
 mod event;
+mod event_auth;
 mod event_v1;
 mod invoke;
 mod reply;
@@ -58,6 +59,9 @@ pub struct EventInput<'a> {
     pub now: SystemTime,
     pub api_id: &'a str,
     pub account_id: &'a str,
+    /// Who the route's authorizer admitted: `requestContext.authorizer` (and 1.0's
+    /// `requestContext.identity` of an IAM caller); `None`: no authorizer ran.
+    pub principal: Option<&'a crate::auth::Principal>,
 }
 
 /// The event JSON for `format`.

@@ -169,6 +169,7 @@ fn log(
         let peer_ip = st
             .client_ip
             .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of);
+        let auth_error = authorizer_error(st);
         l.log(&Entry {
             request_id: st.request_id.bytes(head),
             ip: peer_ip.as_bytes(),
@@ -199,6 +200,8 @@ fn log(
             user_agent: head.header("user-agent").unwrap_or_default(),
             api_key,
             tls: facts.tls.as_deref(),
+            principal: st.principal.as_deref(),
+            authorizer_error: auth_error.as_deref(),
         });
     }
 }
@@ -236,6 +239,24 @@ fn api_key(
 /// before it is refused anyway.
 pub const QUOTA_WAIT_ROUNDS: u32 = 20;
 
+/// `$context.authorizer.error`: the refusal's words when the route's authorizer refused (or
+/// failed); `None` for any other outcome.
+fn authorizer_error(st: &ExchangeState) -> Option<std::borrow::Cow<'_, str>> {
+    use crate::error::Denial;
+    match &st.error {
+        Some(
+            e @ (GatewayError::Unauthorized
+            | GatewayError::Denied(Denial::Scope | Denial::Authorizer)
+            | GatewayError::AuthorizerFailed(_)
+            | GatewayError::Iam(_)),
+        ) => Some(match &st.detail {
+            Some(d) => std::borrow::Cow::Borrowed(&**d),
+            None => std::borrow::Cow::Owned(e.to_string()),
+        }),
+        _ => None,
+    }
+}
+
 /// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
     w: &Cx<'_>,
@@ -259,6 +280,7 @@ async fn throttle(
         ip: peer_ip.as_ref().map_or(&[][..], |p| p.as_bytes()),
         key,
         header: &header,
+        principal: st.principal.as_deref().map(|p| &*p.id),
     };
     for _ in 0..QUOTA_WAIT_ROUNDS {
         match wt.admit(route, &who) {
@@ -573,6 +595,8 @@ fn log_rejected<O>(
             user_agent: b"",
             api_key: None,
             tls: facts.tls.as_deref(),
+            principal: None,
+            authorizer_error: None,
         });
     }
 }

@@ -37,6 +37,10 @@ pub enum ClientBy {
     ApiKey,
     /// A request header, by lowercase name.
     Header(String),
+    /// The principal the route's authorizer admitted (its id: a JWT's `sub`, a request
+    /// authorizer's `principalId`, an IAM caller's ARN). Only on routes with an `authorizer`
+    /// (refused at load elsewhere), so every request it counts has been admitted by one.
+    Principal,
 }
 
 /// One token-bucket limit.

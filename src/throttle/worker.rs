@@ -26,6 +26,8 @@ pub struct Identity<'a> {
     pub key: Option<usize>,
     /// Looks up a request header by lowercase name.
     pub header: &'a dyn Fn(&str) -> Option<&'a [u8]>,
+    /// The id of the principal the route's authorizer admitted (`None`: no authorizer ran).
+    pub principal: Option<&'a str>,
 }
 
 /// A request refused by a limit.
@@ -215,6 +217,9 @@ impl WorkerThrottle {
                 h.hash_one(name.map_or("", |k| k.name.as_str()))
             }
             ClientBy::Header(name) => h.hash_one((who.header)(name).unwrap_or_default()),
+            // the id alone (as the API key's name): the same principal keeps its bucket across
+            // a reload; principals without an id share the empty one
+            ClientBy::Principal => h.hash_one(who.principal.unwrap_or_default().as_bytes()),
         }
     }
 
@@ -356,5 +361,68 @@ impl WorkerThrottle {
                 q.sync(local, self.id, self.wall.get());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::throttle::bucket::Rate;
+    use crate::throttle::spec::{RouteLimits, ThrottleConfig};
+
+    fn by_principal() -> WorkerThrottle {
+        let spec = ThrottleConfig {
+            routes: vec![RouteLimits {
+                name: "GET /me".into(),
+                limit: Some(LimitSpec {
+                    // one request per principal, refilled after ~3 hours: no refill in a test
+                    rate: Rate {
+                        rate: 0.0001,
+                        burst: 1,
+                    },
+                    enforce: true,
+                    by: Some(ClientBy::Principal),
+                    max_clients: 1024,
+                }),
+                key_required: false,
+            }],
+            ..ThrottleConfig::default()
+        };
+        WorkerThrottle::new(Arc::new(Throttle::new(spec, 1)), 0)
+    }
+
+    fn admit(w: &WorkerThrottle, principal: Option<&str>, ip: &[u8]) -> bool {
+        let header = |_: &str| None;
+        let who = Identity {
+            ip,
+            key: None,
+            header: &header,
+            principal,
+        };
+        match w.admit(0, &who) {
+            Ok(()) => true,
+            Err(Denied::Throttled(_)) => false,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_principal_has_its_own_bucket_whatever_its_address() {
+        let w = by_principal();
+        assert!(admit(&w, Some("alice"), b"10.0.0.1"));
+        // alice again, from another address: her bucket is empty
+        assert!(!admit(&w, Some("alice"), b"10.0.0.2"));
+        // bob from alice's first address: his own bucket
+        assert!(admit(&w, Some("bob"), b"10.0.0.1"));
+        assert!(!admit(&w, Some("bob"), b"10.0.0.1"));
+        // ids are compared exactly
+        assert!(admit(&w, Some("Alice"), b"10.0.0.1"));
+    }
+
+    #[test]
+    fn principals_without_an_id_share_one_bucket() {
+        let w = by_principal();
+        assert!(admit(&w, Some(""), b"10.0.0.1"));
+        assert!(!admit(&w, None, b"10.0.0.2"));
     }
 }
