@@ -301,7 +301,6 @@ pub(super) fn route(
 }
 
 /// Refuses a key that `kind` authorizers do not have, naming it and its line.
-#[allow(dead_code)] // the kinds' slices call it
 pub(super) fn refuse<T>(v: &Option<Spanned<T>>, i: usize, key: &str, kind: &str, cx: &mut Ctx<'_>) {
     if let Some(v) = v {
         let m = format!("a {kind} authorizer has no {key}");
@@ -382,7 +381,6 @@ pub fn parse_url(s: &str) -> Result<(super::arn::Endpoint, String), String> {
 
 /// The hidden upstream for `url` named `hidden` (`jwks:NAME`, `authorizer:NAME`), appended to
 /// `upstreams`, with `timeout` as its response timeout; `at`/`key` locate errors.
-#[allow(dead_code)] // the jwt and request slices call it
 pub(super) fn http_target<T>(
     hidden: String,
     url: &Spanned<T>,
