@@ -146,6 +146,7 @@ pub(super) fn compile(
         }
     };
     Some(JwtAuthorizer {
+        name: a.name.get_ref().clone(),
         issuer,
         audience,
         keys,
