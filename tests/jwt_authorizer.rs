@@ -1,0 +1,617 @@
+//! JWT authorizers end to end, on both drivers and real sockets: tokens minted here with keys
+//! generated here (RSA by the openssl CLI, EC P-256 and Ed25519 by ring), a key set served by
+//! an in-test identity provider (the recording origin: it counts fetches, changes its answer
+//! and goes down), and the gateway in front of mock routes. Every refusal is checked against a
+//! passing twin, so a check that did nothing would fail its test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Keys and tokens for these tests.
+mod kit {
+    use std::sync::OnceLock;
+
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+    use ring::rand::SystemRandom;
+    use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+    use serde_json::{json, Value};
+
+    enum Signer {
+        Rsa(RsaKeyPair),
+        Ec(EcdsaKeyPair),
+        Ed(Ed25519KeyPair),
+    }
+
+    /// A signing key and its public JWK (RFC 7517).
+    pub struct Key {
+        pub kid: String,
+        pub alg: &'static str,
+        signer: Signer,
+        pub jwk: Value,
+    }
+
+    /// A 2048-bit RSA key in PKCS#8 DER and its modulus, made once per test process by the
+    /// openssl CLI (installed when missing).
+    fn rsa_der() -> &'static (Vec<u8>, Vec<u8>) {
+        static KEY: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+        KEY.get_or_init(|| {
+            if std::process::Command::new("openssl")
+                .arg("version")
+                .output()
+                .is_err()
+            {
+                let ok = std::process::Command::new("apt-get")
+                    .args(["install", "-y", "openssl"])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "openssl is missing and apt-get install -y openssl failed");
+            }
+            let path = std::env::temp_dir().join(format!("jwt-rsa-{}.der", std::process::id()));
+            let st = std::process::Command::new("openssl")
+                .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+                .arg("rsa_keygen_bits:2048")
+                .args(["-outform", "DER", "-out"])
+                .arg(&path)
+                .output()
+                .expect("openssl runs");
+            assert!(st.status.success(), "openssl genpkey: {st:?}");
+            let out = std::process::Command::new("openssl")
+                .args(["pkey", "-inform", "DER", "-in"])
+                .arg(&path)
+                .args(["-noout", "-text"])
+                .output()
+                .expect("openssl runs");
+            let der = std::fs::read(&path).expect("key file");
+            let _ = std::fs::remove_file(&path);
+            let text = String::from_utf8(out.stdout).unwrap();
+            // "modulus:\n    00:c3:...\npublicExponent: 65537 (0x10001)"
+            let hex: String = text
+                .split("modulus:")
+                .nth(1)
+                .and_then(|r| r.split("publicExponent").next())
+                .expect("modulus in openssl's text")
+                .chars()
+                .filter(char::is_ascii_hexdigit)
+                .collect();
+            let mut n: Vec<u8> = (0..hex.len() / 2)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+                .collect();
+            while n.first() == Some(&0) {
+                n.remove(0);
+            }
+            assert!(text.contains("publicExponent: 65537"), "{text}");
+            (der, n)
+        })
+    }
+
+    impl Key {
+        pub fn rsa(kid: &str) -> Key {
+            let (der, n) = rsa_der();
+            Key {
+                kid: kid.into(),
+                alg: "RS256",
+                signer: Signer::Rsa(RsaKeyPair::from_pkcs8(der).unwrap()),
+                jwk: json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
+                    "n": B64.encode(n), "e": "AQAB"}),
+            }
+        }
+
+        pub fn es256(kid: &str) -> Key {
+            let rng = SystemRandom::new();
+            let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            let kp = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+            let p = kp.public_key().as_ref(); // 0x04 || x || y
+            Key {
+                kid: kid.into(),
+                alg: "ES256",
+                jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256",
+                    "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..65])}),
+                signer: Signer::Ec(kp),
+            }
+        }
+
+        pub fn ed25519(kid: &str) -> Key {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+            let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+            Key {
+                kid: kid.into(),
+                alg: "EdDSA",
+                jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA",
+                    "x": B64.encode(kp.public_key().as_ref())}),
+                signer: Signer::Ed(kp),
+            }
+        }
+
+        /// `header.claims.signature` with exactly this header (RFC 7515 §7.1).
+        pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+            let input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims.to_string())
+            );
+            let sig = match &self.signer {
+                Signer::Rsa(kp) => {
+                    let mut sig = vec![0; kp.public().modulus_len()];
+                    kp.sign(
+                        &signature::RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        input.as_bytes(),
+                        &mut sig,
+                    )
+                    .unwrap();
+                    sig
+                }
+                Signer::Ec(kp) => kp
+                    .sign(&SystemRandom::new(), input.as_bytes())
+                    .unwrap()
+                    .as_ref()
+                    .to_vec(),
+                Signer::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
+            };
+            format!("{input}.{}", B64.encode(sig))
+        }
+
+        /// A token with the usual header (`alg`, `kid`, `typ`).
+        pub fn token(&self, claims: &Value) -> String {
+            let header = json!({"alg": self.alg, "kid": self.kid, "typ": "JWT"});
+            self.sign_with_header(&header, claims)
+        }
+
+        /// The public key's bytes as an HMAC secret (the "HS256 with the public key" attack).
+        pub fn public_bytes(&self) -> Vec<u8> {
+            match &self.signer {
+                Signer::Rsa(kp) => kp.public().as_ref().to_vec(),
+                Signer::Ec(kp) => kp.public_key().as_ref().to_vec(),
+                Signer::Ed(kp) => kp.public_key().as_ref().to_vec(),
+            }
+        }
+    }
+
+    /// A JWKS document (RFC 7517 §5).
+    pub fn jwks(keys: &[&Key]) -> String {
+        json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()}).to_string()
+    }
+
+    /// An HS256 token (RFC 7518 §3.2) keyed with `secret`.
+    pub fn hs256(kid: &str, secret: &[u8], claims: &Value) -> String {
+        let header = json!({"alg": "HS256", "kid": kid, "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let tag = ring::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", B64.encode(tag.as_ref()))
+    }
+
+    /// `alg: none` (RFC 7519 §6.1): no signature at all.
+    pub fn unsecured(kid: &str, claims: &Value) -> String {
+        let header = json!({"alg": "none", "kid": kid});
+        format!(
+            "{}.{}.",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        )
+    }
+
+    /// `token` with its payload replaced by `claims` (signature kept).
+    pub fn tampered(token: &str, claims: &Value) -> String {
+        let mut parts = token.split('.');
+        let (h, _, s) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
+        format!("{h}.{}.{s}", B64.encode(claims.to_string()))
+    }
+}
+
+use kit::Key;
+
+const AUDIENCE: &str = "pets-api";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// What the in-test identity provider answers.
+struct IdpState {
+    jwks: String,
+    /// The discovery document (`/.well-known/openid-configuration`).
+    discovery: Option<String>,
+    /// Answer 503 to everything.
+    down: bool,
+    /// Wait this long before answering the key set.
+    delay: Duration,
+}
+
+/// An identity provider on a recording origin.
+struct Idp {
+    origin: Origin,
+    state: Arc<Mutex<IdpState>>,
+}
+
+impl Idp {
+    fn start(jwks: String) -> Idp {
+        let state = Arc::new(Mutex::new(IdpState {
+            jwks,
+            discovery: None,
+            down: false,
+            delay: Duration::ZERO,
+        }));
+        let s = state.clone();
+        let origin = Origin::start(move |r| {
+            let st = s.lock().unwrap();
+            let json = |body: &str| {
+                Reply::Raw(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .into_bytes(),
+                )
+            };
+            if st.down {
+                return Reply::Raw(
+                    b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec(),
+                );
+            }
+            match r.target.as_str() {
+                "/keys" if st.delay.is_zero() => json(&st.jwks),
+                "/keys" => Reply::After(st.delay, Box::new(json(&st.jwks))),
+                "/.well-known/openid-configuration" => match &st.discovery {
+                    Some(d) => json(d),
+                    None => Reply::Raw(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()),
+                },
+                _ => Reply::Raw(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()),
+            }
+        });
+        Idp { origin, state }
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://{}/", self.origin.addr)
+    }
+
+    /// Requests for `target` so far.
+    fn count(&self, target: &str) -> usize {
+        self.origin
+            .requests()
+            .iter()
+            .filter(|r| r.target == target)
+            .count()
+    }
+
+    fn set_jwks(&self, jwks: String) {
+        self.state.lock().unwrap().jwks = jwks;
+    }
+
+    fn set_down(&self, down: bool) {
+        self.state.lock().unwrap().down = down;
+    }
+
+    /// Claims this issuer's tokens carry by default: valid for 10 minutes.
+    fn claims(&self, sub: &str, scope: &str) -> Value {
+        let t = now();
+        json!({"iss": self.issuer(), "aud": AUDIENCE, "sub": sub, "scope": scope,
+            "iat": t, "exp": t + 600})
+    }
+}
+
+/// The gateway: `/pets/{id}` needs scope `pets:read`, `/open` any valid token, `/q` a token in
+/// the `access_token` query parameter; `keys` is the authorizer's key source lines.
+fn gateway(driver: &str, idp_issuer: &str, keys: &str, extra: &str) -> Gateway {
+    Gateway::start(
+        driver,
+        1,
+        &format!(
+            r#"
+[[route]]
+key = "GET /pets/{{id}}"
+mock = {{ body = "pet" }}
+authorizer = "users"
+scopes = ["pets:read"]
+
+[[route]]
+key = "GET /open"
+mock = {{ body = "open" }}
+authorizer = "users"
+
+[[route]]
+key = "GET /q"
+mock = {{ body = "q" }}
+authorizer = "query"
+
+[[authorizer]]
+name = "users"
+type = "jwt"
+issuer = "{idp_issuer}"
+audience = ["{AUDIENCE}", "other-api"]
+{keys}
+{extra}
+
+[[authorizer]]
+name = "query"
+type = "jwt"
+issuer = "{idp_issuer}"
+audience = ["{AUDIENCE}"]
+identity_source = "$request.querystring.access_token"
+{keys}
+"#
+        ),
+    )
+}
+
+fn jwks_gateway(driver: &str, idp: &Idp, extra: &str) -> Gateway {
+    let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+    gateway(driver, &idp.issuer(), &keys, extra)
+}
+
+/// `GET path` with `Authorization: Bearer token` when given.
+fn call(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    roundtrip(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nhost: api\r\n{auth}\r\n").as_bytes(),
+    )
+}
+
+fn assert_unauthorized(r: &Response, what: &str) {
+    assert_eq!(r.status, 401, "{what}: {}", r.head);
+    assert_eq!(r.text(), r#"{"message":"Unauthorized"}"#, "{what}");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{what}");
+}
+
+/// Waits (bounded) until `f` holds.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+both_drivers! {
+    fn rs256_es256_and_eddsa_tokens_pass_a_missing_token_is_401(d) {
+        let (rsa, ec, ed) = (Key::rsa("r1"), Key::es256("e1"), Key::ed25519("d1"));
+        let idp = Idp::start(kit::jwks(&[&rsa, &ec, &ed]));
+        let gw = jwks_gateway(d, &idp, "");
+        for key in [&rsa, &ec, &ed] {
+            let t = key.token(&idp.claims("alice", "pets:read"));
+            let r = call(gw.addr, "/pets/1", Some(&t));
+            assert_eq!((r.status, r.text().as_str()), (200, "pet"), "{}: {}", key.alg, r.head);
+        }
+        // the scheme is case-insensitive (RFC 9110 §11.1)
+        let t = ec.token(&idp.claims("alice", "pets:read"));
+        let r = roundtrip(
+            gw.addr,
+            format!("GET /open HTTP/1.1\r\nhost: api\r\nauthorization: bEaReR {t}\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.head);
+        // the query identity source
+        let r = call(gw.addr, &format!("/q?x=1&access_token={t}"), None);
+        assert_eq!((r.status, r.text().as_str()), (200, "q"), "{}", r.head);
+        assert_unauthorized(&call(gw.addr, "/q?x=1", Some(&t)), "no access_token parameter");
+        // no token at all, and an empty or other-scheme one
+        assert_unauthorized(&call(gw.addr, "/pets/1", None), "no token");
+        let r = roundtrip(gw.addr, b"GET /open HTTP/1.1\r\nhost: api\r\nauthorization: Bearer \r\n\r\n");
+        assert_unauthorized(&r, "empty bearer");
+        let r = roundtrip(gw.addr, b"GET /open HTTP/1.1\r\nhost: api\r\nauthorization: Basic YTpi\r\n\r\n");
+        assert_unauthorized(&r, "basic");
+        // one fetch served all of it
+        assert_eq!(idp.count("/keys"), 1);
+    }
+
+    fn invalid_tokens_are_refused_with_401(d) {
+        let (rsa, ec) = (Key::rsa("r1"), Key::es256("e1"));
+        let other = Key::es256("e1"); // same kid, another key
+        let idp = Idp::start(kit::jwks(&[&rsa, &ec]));
+        let gw = jwks_gateway(d, &idp, "");
+        let good = idp.claims("alice", "pets:read");
+        assert_eq!(call(gw.addr, "/open", Some(&ec.token(&good))).status, 200);
+        let with = |k: &str, v: Value| {
+            let mut c = good.clone();
+            c[k] = v;
+            c
+        };
+        let t = now();
+        let cases: Vec<(&str, String)> = vec![
+            ("wrong issuer", ec.token(&with("iss", json!("http://127.0.0.1:1/")))),
+            ("wrong audience", ec.token(&with("aud", json!(["someone-else"])))),
+            ("expired", ec.token(&with("exp", json!(t - 120)))),
+            ("not yet valid", ec.token(&with("nbf", json!(t + 120)))),
+            ("tampered", kit::tampered(&ec.token(&good), &with("sub", json!("mallory")))),
+            ("signed by another key", other.token(&good)),
+            ("alg none", kit::unsecured("e1", &good)),
+            ("HS256 keyed with the RSA public key", kit::hs256("r1", &rsa.public_bytes(), &good)),
+            (
+                "unknown crit header",
+                ec.sign_with_header(
+                    &json!({"alg": "ES256", "kid": "e1", "crit": ["x-unknown"], "x-unknown": 1}),
+                    &good,
+                ),
+            ),
+            ("not a JWT", "abc.def".to_string()),
+        ];
+        for (what, token) in &cases {
+            assert_unauthorized(&call(gw.addr, "/open", Some(token)), what);
+        }
+        // the audience may come as a list holding one of ours, or as client_id (as AWS)
+        let r = call(gw.addr, "/open", Some(&ec.token(&with("aud", json!(["x", "other-api"])))));
+        assert_eq!(r.status, 200, "{}", r.head);
+    }
+
+    fn a_token_without_the_route_scope_is_403(d) {
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let gw = jwks_gateway(d, &idp, "");
+        let t = ec.token(&idp.claims("alice", "pets:write orders:read"));
+        let r = call(gw.addr, "/pets/1", Some(&t));
+        assert_eq!(r.status, 403, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Forbidden"}"#);
+        // the same (now cached) token on a route needing no scope
+        assert_eq!(call(gw.addr, "/open", Some(&t)).status, 200);
+        // and the cached token is still checked against the scopes (a hit is no bypass)
+        assert_eq!(call(gw.addr, "/pets/1", Some(&t)).status, 403);
+        let t = ec.token(&idp.claims("alice", "orders:read pets:read"));
+        assert_eq!(call(gw.addr, "/pets/1", Some(&t)).status, 200);
+        // `scp` as a list (Okta, Azure AD)
+        let mut c = idp.claims("bob", "");
+        c.as_object_mut().unwrap().remove("scope");
+        c["scp"] = json!(["pets:read"]);
+        assert_eq!(call(gw.addr, "/pets/1", Some(&ec.token(&c))).status, 200);
+    }
+
+    fn rotation_refetches_on_a_new_kid_at_most_once_per_ten_seconds(d) {
+        let (k1, k2, k3) = (Key::es256("k1"), Key::ed25519("k2"), Key::es256("k3"));
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let gw = jwks_gateway(d, &idp, "");
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("a", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 1);
+        // the IdP rotates k2 in: a token naming it refetches the set, and passes
+        idp.set_jwks(kit::jwks(&[&k1, &k2]));
+        assert_eq!(call(gw.addr, "/open", Some(&k2.token(&idp.claims("b", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 2);
+        // unknown kids within 10 s of that refetch do not fetch again
+        for i in 0..3 {
+            let r = call(gw.addr, "/open", Some(&k3.token(&idp.claims(&format!("c{i}"), ""))));
+            assert_unauthorized(&r, "unknown kid");
+        }
+        assert_eq!(idp.count("/keys"), 2);
+        // known kids keep passing meanwhile
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("d", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 2);
+    }
+
+    fn verified_tokens_are_cached_until_they_expire(d) {
+        let (k1, k2) = (Key::es256("k1"), Key::es256("k2"));
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let gw = jwks_gateway(d, &idp, "");
+        let cached = k1.token(&idp.claims("alice", ""));
+        assert_eq!(call(gw.addr, "/open", Some(&cached)).status, 200);
+        // the IdP drops k1; a k2 token makes the worker fetch the set without it
+        idp.set_jwks(kit::jwks(&[&k2]));
+        assert_eq!(call(gw.addr, "/open", Some(&k2.token(&idp.claims("bob", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 2);
+        // the verified k1 token still passes from the cache: it is not verified again...
+        assert_eq!(call(gw.addr, "/open", Some(&cached)).status, 200);
+        // ...while a k1 token never seen before cannot be verified any more
+        assert_unauthorized(&call(gw.addr, "/open", Some(&k1.token(&idp.claims("carol", "")))), "k1 gone");
+        // a cached token is kept only until its expiry
+        let mut c = idp.claims("dave", "");
+        c["exp"] = json!(now() + 2);
+        let short = k2.token(&c);
+        assert_eq!(call(gw.addr, "/open", Some(&short)).status, 200);
+        std::thread::sleep(Duration::from_millis(3_100));
+        assert_unauthorized(&call(gw.addr, "/open", Some(&short)), "expired while cached");
+    }
+
+    fn the_last_good_key_set_serves_while_the_idp_is_down(d) {
+        let (k1, k9) = (Key::rsa("k1"), Key::es256("k9"));
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let gw = jwks_gateway(d, &idp, "");
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("a", "")))).status, 200);
+        idp.set_down(true);
+        // an unknown kid makes the worker try the IdP, which fails: 401 for that token...
+        assert_unauthorized(&call(gw.addr, "/open", Some(&k9.token(&idp.claims("b", "")))), "unknown kid, IdP down");
+        assert_eq!(idp.count("/keys"), 2);
+        // ...and new tokens of the known key still verify against the last good set
+        for i in 0..3 {
+            let r = call(gw.addr, "/open", Some(&k1.token(&idp.claims(&format!("c{i}"), ""))));
+            assert_eq!(r.status, 200, "{}", r.head);
+        }
+    }
+
+    fn no_key_set_at_all_is_500(d) {
+        let ec = Key::es256("e1");
+        // nothing listens where the keys should be
+        let issuer = "http://127.0.0.1:9/";
+        let keys = format!("jwks_uri = \"http://127.0.0.1:{}/keys\"", unephemeral_port());
+        let gw = gateway(d, issuer, &keys, "");
+        let mut c = json!({"iss": issuer, "aud": AUDIENCE, "sub": "a", "exp": now() + 600});
+        for _ in 0..2 {
+            let r = call(gw.addr, "/open", Some(&ec.token(&c)));
+            assert_eq!(r.status, 500, "{}", r.head);
+            assert_eq!(r.text(), r#"{"message":"Internal Server Error"}"#);
+        }
+        // a missing token is still the caller's fault: 401 before any key is needed
+        assert_unauthorized(&call(gw.addr, "/open", None), "no token");
+        drop(gw);
+        // an IdP that answers 503 from the start: 500 too; once it is back (after the
+        // retry pause), the same kind of token passes
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        idp.set_down(true);
+        let gw = jwks_gateway(d, &idp, "");
+        c["iss"] = json!(idp.issuer());
+        assert_eq!(call(gw.addr, "/open", Some(&ec.token(&c))).status, 500);
+        assert_eq!(idp.count("/keys"), 1);
+        idp.set_down(false);
+        eventually("the IdP's key set to be fetched again", || {
+            call(gw.addr, "/open", Some(&ec.token(&c))).status == 200
+        });
+    }
+
+    fn concurrent_first_requests_share_one_fetch(d) {
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        idp.state.lock().unwrap().delay = Duration::from_millis(300);
+        let gw = jwks_gateway(d, &idp, "");
+        let addr = gw.addr;
+        let threads: Vec<_> = (0..6)
+            .map(|i| {
+                let t = ec.token(&idp.claims(&format!("u{i}"), ""));
+                std::thread::spawn(move || call(addr, "/open", Some(&t)).status)
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 200);
+        }
+        assert_eq!(idp.count("/keys"), 1);
+    }
+
+    fn keys_are_refreshed_in_the_background(d) {
+        let (k1, k2) = (Key::es256("k1"), Key::es256("k2"));
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let gw = jwks_gateway(d, &idp, "jwks_refresh_s = 10");
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("a", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 1);
+        idp.set_jwks(kit::jwks(&[&k1, &k2]));
+        std::thread::sleep(Duration::from_millis(10_500));
+        // a stale set still serves the request at once, and a refresh starts behind it
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("b", "")))).status, 200);
+        eventually("the background refresh", || idp.count("/keys") == 2);
+        // the refreshed set knows k2 without a refetch for an unknown kid
+        assert_eq!(call(gw.addr, "/open", Some(&k2.token(&idp.claims("c", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 2);
+    }
+
+    fn oidc_discovery_finds_the_key_set_on_the_issuers_origin(d) {
+        let ec = Key::ed25519("d1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let doc = json!({"issuer": idp.issuer(), "jwks_uri": format!("http://{}/keys", idp.origin.addr)});
+        idp.state.lock().unwrap().discovery = Some(doc.to_string());
+        let gw = gateway(d, &idp.issuer(), "", "");
+        let r = call(gw.addr, "/pets/7", Some(&ec.token(&idp.claims("a", "pets:read"))));
+        assert_eq!((r.status, r.text().as_str()), (200, "pet"), "{}", r.head);
+        assert_eq!(idp.count("/.well-known/openid-configuration"), 1);
+        assert_eq!(idp.count("/keys"), 1);
+        drop(gw);
+        // a jwks_uri on another origin is not followed: no keys, 500
+        let doc = json!({"issuer": idp.issuer(), "jwks_uri": "http://127.0.0.1:9/keys"});
+        idp.state.lock().unwrap().discovery = Some(doc.to_string());
+        let gw = gateway(d, &idp.issuer(), "", "");
+        let r = call(gw.addr, "/open", Some(&ec.token(&idp.claims("a", ""))));
+        assert_eq!(r.status, 500, "{}", r.head);
+        assert_eq!(idp.count("/keys"), 1);
+    }
+}
