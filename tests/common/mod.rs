@@ -22,6 +22,7 @@ pub mod h2client;
 pub mod h2env;
 pub mod h2raw;
 pub mod h2wire;
+pub mod jwt;
 pub mod lambda;
 pub mod tls_client;
 pub mod tls_origin;
