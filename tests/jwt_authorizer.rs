@@ -1,5 +1,5 @@
 //! JWT authorizers end to end, on both drivers and real sockets: tokens minted here with keys
-//! generated here (RSA by the openssl CLI, EC P-256 and Ed25519 by ring), a key set served by
+//! generated here (`common::jwt`: RSA by the openssl CLI, EC P-256 and Ed25519 by ring), a key set served by
 //! an in-test identity provider (the recording origin: it counts fetches, changes its answer
 //! and goes down), and the gateway in front of mock routes. Every refusal is checked against a
 //! passing twin, so a check that did nothing would fail its test.
@@ -14,201 +14,80 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 
-/// Keys and tokens for these tests.
+/// The keys and tokens of these tests: `common::jwt`'s, each key with its `kid`.
 mod kit {
-    use std::sync::OnceLock;
-
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-    use base64::Engine;
-    use ring::rand::SystemRandom;
-    use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
     use serde_json::{json, Value};
 
-    enum Signer {
-        Rsa(RsaKeyPair),
-        Ec(EcdsaKeyPair),
-        Ed(Ed25519KeyPair),
-    }
+    use super::common::jwt::{self, TestKey};
 
-    /// A signing key and its public JWK (RFC 7517).
+    /// A signing key, its `kid` and its `alg`.
     pub struct Key {
         pub kid: String,
         pub alg: &'static str,
-        signer: Signer,
-        pub jwk: Value,
-    }
-
-    /// A 2048-bit RSA key in PKCS#8 DER and its modulus, made once per test process by the
-    /// openssl CLI (installed when missing).
-    fn rsa_der() -> &'static (Vec<u8>, Vec<u8>) {
-        static KEY: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
-        KEY.get_or_init(|| {
-            if std::process::Command::new("openssl")
-                .arg("version")
-                .output()
-                .is_err()
-            {
-                let ok = std::process::Command::new("apt-get")
-                    .args(["install", "-y", "openssl"])
-                    .status()
-                    .is_ok_and(|s| s.success());
-                assert!(ok, "openssl is missing and apt-get install -y openssl failed");
-            }
-            let path = std::env::temp_dir().join(format!("jwt-rsa-{}.der", std::process::id()));
-            let st = std::process::Command::new("openssl")
-                .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
-                .arg("rsa_keygen_bits:2048")
-                .args(["-outform", "DER", "-out"])
-                .arg(&path)
-                .output()
-                .expect("openssl runs");
-            assert!(st.status.success(), "openssl genpkey: {st:?}");
-            let out = std::process::Command::new("openssl")
-                .args(["pkey", "-inform", "DER", "-in"])
-                .arg(&path)
-                .args(["-noout", "-text"])
-                .output()
-                .expect("openssl runs");
-            let der = std::fs::read(&path).expect("key file");
-            let _ = std::fs::remove_file(&path);
-            let text = String::from_utf8(out.stdout).unwrap();
-            // "modulus:\n    00:c3:...\npublicExponent: 65537 (0x10001)"
-            let hex: String = text
-                .split("modulus:")
-                .nth(1)
-                .and_then(|r| r.split("publicExponent").next())
-                .expect("modulus in openssl's text")
-                .chars()
-                .filter(char::is_ascii_hexdigit)
-                .collect();
-            let mut n: Vec<u8> = (0..hex.len() / 2)
-                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-                .collect();
-            while n.first() == Some(&0) {
-                n.remove(0);
-            }
-            assert!(text.contains("publicExponent: 65537"), "{text}");
-            (der, n)
-        })
+        key: TestKey,
     }
 
     impl Key {
-        pub fn rsa(kid: &str) -> Key {
-            let (der, n) = rsa_der();
+        fn new(kid: &str, key: TestKey) -> Key {
             Key {
                 kid: kid.into(),
-                alg: "RS256",
-                signer: Signer::Rsa(RsaKeyPair::from_pkcs8(der).unwrap()),
-                jwk: json!({"kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
-                    "n": B64.encode(n), "e": "AQAB"}),
+                alg: key.default_alg(),
+                key,
             }
+        }
+
+        /// The process's 2048-bit RSA key (RS256).
+        pub fn rsa(kid: &str) -> Key {
+            Key::new(kid, jwt::shared_rsa().clone())
         }
 
         pub fn es256(kid: &str) -> Key {
-            let rng = SystemRandom::new();
-            let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
-            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-            let kp = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
-            let p = kp.public_key().as_ref(); // 0x04 || x || y
-            Key {
-                kid: kid.into(),
-                alg: "ES256",
-                jwk: json!({"kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256",
-                    "x": B64.encode(&p[1..33]), "y": B64.encode(&p[33..65])}),
-                signer: Signer::Ec(kp),
-            }
+            Key::new(kid, jwt::p256())
         }
 
         pub fn ed25519(kid: &str) -> Key {
-            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-            let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
-            Key {
-                kid: kid.into(),
-                alg: "EdDSA",
-                jwk: json!({"kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA",
-                    "x": B64.encode(kp.public_key().as_ref())}),
-                signer: Signer::Ed(kp),
-            }
+            Key::new(kid, jwt::ed25519())
         }
 
-        /// `header.claims.signature` with exactly this header (RFC 7515 §7.1).
+        /// The public JWK with `kid` and `alg`.
+        pub fn jwk(&self) -> Value {
+            self.key.jwk(Some(&self.kid), Some(self.alg))
+        }
+
+        /// A token with exactly `header`, signed with this key's `alg`.
         pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
-            let input = format!(
-                "{}.{}",
-                B64.encode(header.to_string()),
-                B64.encode(claims.to_string())
-            );
-            let sig = match &self.signer {
-                Signer::Rsa(kp) => {
-                    let mut sig = vec![0; kp.public().modulus_len()];
-                    kp.sign(
-                        &signature::RSA_PKCS1_SHA256,
-                        &SystemRandom::new(),
-                        input.as_bytes(),
-                        &mut sig,
-                    )
-                    .unwrap();
-                    sig
-                }
-                Signer::Ec(kp) => kp
-                    .sign(&SystemRandom::new(), input.as_bytes())
-                    .unwrap()
-                    .as_ref()
-                    .to_vec(),
-                Signer::Ed(kp) => kp.sign(input.as_bytes()).as_ref().to_vec(),
-            };
-            format!("{input}.{}", B64.encode(sig))
+            jwt::mint_as(&self.key, self.alg, header, claims)
         }
 
         /// A token with the usual header (`alg`, `kid`, `typ`).
         pub fn token(&self, claims: &Value) -> String {
-            let header = json!({"alg": self.alg, "kid": self.kid, "typ": "JWT"});
-            self.sign_with_header(&header, claims)
+            jwt::mint(&self.key, &json!({ "kid": self.kid }), claims)
         }
 
-        /// The public key's bytes as an HMAC secret (the "HS256 with the public key" attack).
+        /// The RSA public key's DER (the HMAC secret of the key-confusion attack).
         pub fn public_bytes(&self) -> Vec<u8> {
-            match &self.signer {
-                Signer::Rsa(kp) => kp.public().as_ref().to_vec(),
-                Signer::Ec(kp) => kp.public_key().as_ref().to_vec(),
-                Signer::Ed(kp) => kp.public_key().as_ref().to_vec(),
-            }
+            self.key.rsa_public_der()
         }
     }
 
-    /// A JWKS document (RFC 7517 §5).
+    /// A JWKS document of `keys`.
     pub fn jwks(keys: &[&Key]) -> String {
-        json!({"keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()}).to_string()
+        jwt::jwks(&keys.iter().map(|k| k.jwk()).collect::<Vec<_>>())
     }
 
-    /// An HS256 token (RFC 7518 §3.2) keyed with `secret`.
+    /// An HS256 token keyed with `secret`.
     pub fn hs256(kid: &str, secret: &[u8], claims: &Value) -> String {
-        let header = json!({"alg": "HS256", "kid": kid, "typ": "JWT"});
-        let input = format!(
-            "{}.{}",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        );
-        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-        let tag = ring::hmac::sign(&key, input.as_bytes());
-        format!("{input}.{}", B64.encode(tag.as_ref()))
+        jwt::hmac(256, secret, Some(kid), claims)
     }
 
-    /// `alg: none` (RFC 7519 §6.1): no signature at all.
+    /// `alg: none`.
     pub fn unsecured(kid: &str, claims: &Value) -> String {
-        let header = json!({"alg": "none", "kid": kid});
-        format!(
-            "{}.{}.",
-            B64.encode(header.to_string()),
-            B64.encode(claims.to_string())
-        )
+        jwt::alg_none(Some(kid), claims)
     }
 
-    /// `token` with its payload replaced by `claims` (signature kept).
+    /// `token` with its payload replaced (signature kept).
     pub fn tampered(token: &str, claims: &Value) -> String {
-        let mut parts = token.split('.');
-        let (h, _, s) = (parts.next().unwrap(), parts.next(), parts.next().unwrap());
-        format!("{h}.{}.{s}", B64.encode(claims.to_string()))
+        jwt::tamper(token, claims)
     }
 }
 
@@ -216,12 +95,7 @@ use kit::Key;
 
 const AUDIENCE: &str = "pets-api";
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use common::jwt::now;
 
 /// What the in-test identity provider answers.
 struct IdpState {
@@ -408,8 +282,8 @@ both_drivers! {
         assert_unauthorized(&r, "empty bearer");
         let r = roundtrip(gw.addr, b"GET /open HTTP/1.1\r\nhost: api\r\nauthorization: Basic YTpi\r\n\r\n");
         assert_unauthorized(&r, "basic");
-        // one fetch served all of it
-        assert_eq!(idp.count("/keys"), 1);
+        // one fetch per authorizer (per worker) served all of it
+        assert_eq!(idp.count("/keys"), 2);
     }
 
     fn invalid_tokens_are_refused_with_401(d) {

@@ -75,8 +75,11 @@ pub async fn authorize(
         let m = format!("no token in {}", describe(&config.identity));
         return Err(refuse(st, m));
     };
-    let now = crate::accesslog::wall_secs_coarse();
-    if let Some(p) = state.tokens.get(token.as_bytes(), now) {
+    // a hit only checks the expiry: one-second-coarse wall time is enough
+    if let Some(p) = state
+        .tokens
+        .get(token.as_bytes(), crate::accesslog::wall_secs_coarse())
+    {
         return admit(st, p, scopes);
     }
     let issuer = config.issuer.as_str();
@@ -93,6 +96,12 @@ pub async fn authorize(
         audience: &config.audience,
         leeway_s: config.leeway.as_secs(),
     };
+    // verification reads the precise clock: the coarse one lags up to a tick, and a token
+    // issued this very second (`iat`, `nbf`) would look issued in the future at a second's
+    // boundary (the read costs nothing next to a signature)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut verified = jwt::verify(token, &keys, &rules, now);
     if let Err(JwtError::UnknownKid(kid)) = &verified {
         // RFC 7517 §4.5: a kid the set lacks may be a rotated-in key: fetch the set again
