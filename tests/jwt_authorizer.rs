@@ -145,7 +145,9 @@ impl Idp {
                 "/keys" => Reply::After(st.delay, Box::new(json(&st.jwks))),
                 "/.well-known/openid-configuration" => match &st.discovery {
                     Some(d) => json(d),
-                    None => Reply::Raw(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()),
+                    None => {
+                        Reply::Raw(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec())
+                    }
                 },
                 _ => Reply::Raw(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_vec()),
             }

@@ -56,7 +56,9 @@ impl JwtState {
 fn same_key_source(a: &JwtAuthorizer, b: &JwtAuthorizer) -> bool {
     match (&a.keys, &b.keys) {
         (KeySource::Jwks(x), KeySource::Jwks(y)) => x.url == y.url,
-        (KeySource::Discovery(x), KeySource::Discovery(y)) => x.url == y.url && a.issuer == b.issuer,
+        (KeySource::Discovery(x), KeySource::Discovery(y)) => {
+            x.url == y.url && a.issuer == b.issuer
+        }
         _ => false,
     }
 }

@@ -344,7 +344,11 @@ async fn get(
     let (mut uc, rh) = match monoio::time::timeout(JWKS_FETCH_TIMEOUT, sent).await {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => return Err(format!("GET {url}: {e}")),
-        Err(_) => return Err(format!("GET {url}: no answer within {JWKS_FETCH_TIMEOUT:?}")),
+        Err(_) => {
+            return Err(format!(
+                "GET {url}: no answer within {JWKS_FETCH_TIMEOUT:?}"
+            ))
+        }
     };
     // RFC 9110 §15.3: only a 2xx answer carries the resource
     if !(200..300).contains(&rh.status) {
@@ -362,7 +366,9 @@ async fn get(
     match got {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => Err(format!("GET {url}: {e}")),
-        Err(_) => Err(format!("GET {url}: body not read within {JWKS_FETCH_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "GET {url}: body not read within {JWKS_FETCH_TIMEOUT:?}"
+        )),
     }
 }
 
@@ -386,10 +392,18 @@ pub fn discovered_jwks_path(
                 target.url
             ))
         }
-        None => return Err(format!("{}: the discovery document has no issuer", target.url)),
+        None => {
+            return Err(format!(
+                "{}: the discovery document has no issuer",
+                target.url
+            ))
+        }
     }
     let Some(uri) = field("jwks_uri") else {
-        return Err(format!("{}: the discovery document has no jwks_uri", target.url));
+        return Err(format!(
+            "{}: the discovery document has no jwks_uri",
+            target.url
+        ));
     };
     let (ep, path) = parse_url(uri).map_err(|m| format!("{}: jwks_uri {m}", target.url))?;
     let same = parse_url(&target.url).is_ok_and(|(own, _)| own == ep);

@@ -67,7 +67,11 @@ pub(super) fn compile(
             let mut out = Vec::with_capacity(aud.get_ref().len());
             for (j, v) in aud.get_ref().iter().enumerate() {
                 if v.get_ref().is_empty() {
-                    cx.err(v, format!("authorizer[{i}].audience[{j}]"), "must not be empty");
+                    cx.err(
+                        v,
+                        format!("authorizer[{i}].audience[{j}]"),
+                        "must not be empty",
+                    );
                 }
                 out.push(v.get_ref().clone());
             }
@@ -204,9 +208,8 @@ fn check_scheme(url: &Spanned<String>, key: &str, cx: &mut Ctx<'_>) -> Option<()
         }
     };
     if !ok {
-        let m = format!(
-            "{s:?} must be an https:// URL (http:// only for localhost or an IP address)"
-        );
+        let m =
+            format!("{s:?} must be an https:// URL (http:// only for localhost or an IP address)");
         cx.err(url, key, m);
         return None;
     }

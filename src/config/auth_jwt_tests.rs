@@ -187,9 +187,8 @@ fn urls_must_be_https_or_http_on_loopback_or_an_ip() {
             "is not an identity source",
         ),
     ] {
-        let text = format!(
-            "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\n{text}audience = [\"a\"]\n"
-        );
+        let text =
+            format!("[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\n{text}audience = [\"a\"]\n");
         let e = errors(&text);
         assert_eq!(e.len(), 1, "{text}: {e:?}");
         assert_eq!((e[0].0, e[0].1.as_str()), (line, key), "{text}: {e:?}");
