@@ -140,7 +140,8 @@ impl Idp {
                     b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".to_vec(),
                 );
             }
-            match r.target.as_str() {
+            // the path, without the query
+            match r.target.split('?').next().unwrap_or_default() {
                 "/keys" if st.delay.is_zero() => json(&st.jwks),
                 "/keys" => Reply::After(st.delay, Box::new(json(&st.jwks))),
                 "/.well-known/openid-configuration" => match &st.discovery {
@@ -187,11 +188,13 @@ impl Idp {
 /// The gateway: `/pets/{id}` needs scope `pets:read`, `/open` any valid token, `/q` a token in
 /// the `access_token` query parameter; `keys` is the authorizer's key source lines.
 fn gateway(driver: &str, idp_issuer: &str, keys: &str, extra: &str) -> Gateway {
-    Gateway::start(
-        driver,
-        1,
-        &format!(
-            r#"
+    Gateway::start(driver, 1, &gateway_toml(idp_issuer, keys, extra))
+}
+
+/// The routes and authorizers of [`gateway`].
+fn gateway_toml(idp_issuer: &str, keys: &str, extra: &str) -> String {
+    format!(
+        r#"
 [[route]]
 key = "GET /pets/{{id}}"
 mock = {{ body = "pet" }}
@@ -224,7 +227,6 @@ audience = ["{AUDIENCE}"]
 identity_source = "$request.querystring.access_token"
 {keys}
 "#
-        ),
     )
 }
 
@@ -489,5 +491,25 @@ both_drivers! {
         let r = call(gw.addr, "/open", Some(&ec.token(&idp.claims("a", ""))));
         assert_eq!(r.status, 500, "{}", r.head);
         assert_eq!(idp.count("/keys"), 1);
+    }
+
+    fn a_reload_keeps_the_key_set_of_an_unchanged_key_source(d) {
+        let k1 = Key::es256("k1");
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+        let gw = gateway(d, &idp.issuer(), &keys, "");
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("a", "")))).status, 200);
+        assert_eq!(idp.count("/keys"), 1);
+        // other settings change, the key source does not: the worker keeps its key set
+        gw.write_config(&(server_toml(d, 1, "") + &gateway_toml(&idp.issuer(), &keys, "leeway_s = 5")));
+        gw.reload().unwrap();
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("b", "")))).status, 200);
+        assert_eq!(idp.origin.requests().len(), 1);
+        // a new jwks_uri is fetched afresh
+        let moved = format!("jwks_uri = \"http://{}/keys?v=2\"", idp.origin.addr);
+        gw.write_config(&(server_toml(d, 1, "") + &gateway_toml(&idp.issuer(), &moved, "")));
+        gw.reload().unwrap();
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("c", "")))).status, 200);
+        assert_eq!(idp.count("/keys?v=2"), 1);
     }
 }
