@@ -21,12 +21,13 @@ use std::rc::Rc;
 use super::jwt::{self, JwtError, Rules};
 use super::keys::{KeyStore, Refetch};
 use super::token_cache::TokenCache;
-use super::{Identity, Principal};
+use super::{AuthorizerState, Identity, Principal};
 use crate::config::auth::{IdentitySource, JwtAuthorizer, KeySource, UNKNOWN_KID_REFETCH};
+use crate::config::AuthorizerKind;
 use crate::error::{Denial, GatewayError};
 use crate::exchange::ExchangeState;
 use crate::http::RequestHead;
-use crate::worker::Cx;
+use crate::worker::{Cx, Worker};
 
 /// One JWT authorizer's state on one worker.
 pub struct JwtState {
@@ -47,6 +48,20 @@ impl JwtState {
         JwtState {
             keys,
             tokens: TokenCache::new(config.cache_entries),
+        }
+    }
+}
+
+/// Starts the first fetch of every JWT authorizer's key set that has none yet (none in flight,
+/// none failed just now), so that the first request does not wait for it: the worker calls
+/// it once it serves and after each reload. The fetches run as their own tasks (see
+/// [`KeyStore`]); nothing waits for them here.
+pub fn prefetch(worker: &Worker) {
+    let g = worker.current();
+    let w = Cx { w: worker, g: &g };
+    for (a, s) in g.config.authorizers.iter().zip(&g.auth.states) {
+        if let (AuthorizerKind::Jwt(j), AuthorizerState::Jwt(state)) = (&a.kind, s) {
+            state.keys.prefetch(&w, &j.keys, &j.issuer);
         }
     }
 }

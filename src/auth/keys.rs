@@ -152,13 +152,26 @@ impl KeyStore {
         self.set()
     }
 
+    /// Starts a fetch when there is no set yet and no fetch in flight or failed just now
+    /// (nothing waits for it).
+    pub fn prefetch(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) {
+        let idle = self.inner.fetch.get() == Fetch::Idle;
+        if idle && self.set().is_none() && !self.failed_recently(Instant::now()) {
+            self.start(w, source, issuer);
+        }
+    }
+
     /// After a token named a `kid` the set lacks: the request waits for a fetch (the one in
     /// flight, or a new one when the last refetch for an unknown `kid` on this worker was at
-    /// least [`UNKNOWN_KID_REFETCH`] ago).
+    /// least [`UNKNOWN_KID_REFETCH`] ago and no fetch failed in the last
+    /// [`RETRY_AFTER_FAILURE`]).
     pub async fn refetch_for_kid(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) -> Refetch {
         let inner = &self.inner;
         if inner.fetch.get() == Fetch::Idle {
             let now = Instant::now();
+            if self.failed_recently(now) {
+                return Refetch::Failed;
+            }
             let recent = inner
                 .kid_refetch_at
                 .get()
