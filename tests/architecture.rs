@@ -448,6 +448,38 @@ fn workers_reach_the_functions_service_only_over_loopback() {
 }
 
 #[test]
+fn jwt_verification_key_sets_and_the_token_cache_are_sans_io() {
+    // a token is verified against a key set with the time passed in, and a verified token is
+    // kept per worker: bytes and structs only, so the authorizer phase, the key store's
+    // refresher and the benches drive them alike, and nothing in them can block a core
+    // (fetching keys is `auth::keys`, the phase `auth::jwt_authorizer`)
+    assert_none_naming(
+        &["auth/jwt.rs", "auth/jwks.rs", "auth/token_cache.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::transport",
+            "crate::worker",
+            "crate::config",
+            "super::keys",
+            "super::jwt_authorizer",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "std::process",
+            "SystemTime",
+            "Instant",
+            "TcpStream",
+        ],
+        "auth::jwt, auth::jwks or auth::token_cache reach an IO layer or read the clock",
+    );
+}
+
+#[test]
 fn jwt_key_fetching_goes_through_the_outbound_client_without_blocking_a_core() {
     // a worker's key store and the JWT phase reach the identity provider only through
     // `crate::client` on the worker's own pools (no session, integration, proxy or server,

@@ -209,7 +209,7 @@ pub(crate) fn parse_key(m: &Map<String, Value>) -> Result<Key, Skip> {
             let n = bytes(m, "n")?;
             let e = bytes(m, "e")?;
             let bits = modulus_bits(&n);
-            if bits < MIN_RSA_BITS || bits > MAX_RSA_BITS {
+            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
                 return Err(Skip::Weak);
             }
             if e.iter().all(|&b| b == 0) {

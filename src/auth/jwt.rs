@@ -1,18 +1,25 @@
 //! JSON Web Tokens (RFC 7519) signed with JWS (RFC 7515), verified against a key set: sans-IO.
 //!
-//! Owns: taking a token apart, refusing what API Gateway refuses (`alg` `none`, an `alg` other
-//! than its key's, HMAC with a public key, unknown `crit` headers: RFC 7515 §4.1.11), the
-//! signature (RS256/384/512, PS256, ES256/384, EdDSA, through `jsonwebtoken` on ring), and the
-//! claims (`exp`/`nbf`/`iat` with leeway, `iss`, `aud` or `client_id`, scopes from `scope` or
-//! `scp`). Leaves out: where keys come from (see [`super::keys`]), caching (see
-//! [`super::token_cache`]), statuses (see [`super::jwt_authorizer`]).
+//! Owns: taking a token apart (compact serialization, RFC 7515 §7.1, at most
+//! [`MAX_TOKEN_BYTES`]), refusing what API Gateway refuses (`alg` `none`, an `alg` other than
+//! its key's, HMAC with a public key, unknown `crit` headers: RFC 7515 §4.1.11, unencoded
+//! payloads: RFC 7797), the signature (RS256/384/512, PS256/384/512, ES256/384, EdDSA, through
+//! `jsonwebtoken` on ring), and the claims (`exp`/`nbf`/`iat` with leeway, `iss`, `aud` or
+//! `client_id`, scopes from `scope` or `scp`). Leaves out: where keys come from (see
+//! [`super::keys`]), caching (see [`super::token_cache`]), statuses (see
+//! [`super::jwt_authorizer`]), and the clock (the caller passes `now`).
+//!
+//! Data flow: token text → three base64url parts → header object (parsed here with serde_json,
+//! not by `jsonwebtoken`, so that every member is seen) → candidate keys from the [`KeySet`]
+//! (by `kid`, else by type) → `jsonwebtoken::crypto::verify` over `header.payload` → claims
+//! object → [`Verified`]. Errors are [`JwtError`]s, whose text goes to the access log only.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 
 use super::jwks::{self, KeySet};
-use super::JsonObject;
+use super::{Identity, JsonObject, Principal};
 
 /// What a token is checked against besides its signature.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +42,21 @@ pub struct Verified {
     pub subject: Box<str>,
     /// `exp`, Unix seconds.
     pub expires: u64,
+}
+
+impl Verified {
+    /// The principal this token proves to authorizer `authorizer` (index in
+    /// `Config::authorizers`): its `sub` as the id, its claims and scopes as the identity.
+    pub fn into_principal(self, authorizer: usize) -> Principal {
+        Principal {
+            authorizer,
+            id: self.subject,
+            identity: Identity::Jwt {
+                claims: self.claims,
+                scopes: self.scopes,
+            },
+        }
+    }
 }
 
 /// Why a token was refused.

@@ -146,15 +146,8 @@ pub async fn authorize(
         Ok(v) => v,
         Err(e) => return Err(refuse(st, e.to_string())),
     };
-    let principal = Rc::new(Principal {
-        authorizer,
-        id: v.subject,
-        identity: Identity::Jwt {
-            claims: v.claims,
-            scopes: v.scopes,
-        },
-    });
     let until = v.expires.saturating_add(rules.leeway_s);
+    let principal = Rc::new(v.into_principal(authorizer));
     state
         .tokens
         .insert(token.as_bytes(), principal.clone(), until);

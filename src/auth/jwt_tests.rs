@@ -495,6 +495,13 @@ fn the_subject_and_claims_are_returned() {
     let v = check(&t, &keys, 0, kit::now()).unwrap();
     assert_eq!(&*v.subject, "user-1");
     assert_eq!(v.claims.get("email"), Some(&json!("a@example.com")));
+    let p = v.into_principal(3);
+    assert_eq!((p.authorizer, &*p.id), (3, "user-1"));
+    assert_eq!(
+        p.authorizer_var("claims.email").as_deref(),
+        Some("a@example.com")
+    );
+    assert!(matches!(&p.identity, Identity::Jwt { scopes, .. } if scopes.len() == 2));
     c["sub"] = json!(42);
     let (_, keys, t) = good(&c);
     assert_eq!(&*check(&t, &keys, 0, kit::now()).unwrap().subject, "");
