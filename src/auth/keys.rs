@@ -14,7 +14,9 @@
 //! `Rc`, the generation's `Rc<Upstream>` and `Arc<Config>`, a private empty buffer pool), so a
 //! request that gave up (its client went away) cannot strand it half done. At most one fetch is
 //! in flight per store: requests that need its result (no set yet, or an unknown `kid`) register
-//! a waker and wait for the completion counter to move — one fetch, many waiters. A request
+//! a waker and wait for the completion counter to move — one fetch, many waiters. The worker
+//! starts the first fetch itself when it begins serving and after a reload
+//! ([`KeyStore::prefetch`], through `super::jwt_authorizer::prefetch`). A request
 //! that holds a usable set never waits: a set older than `jwks_refresh_s` starts a background
 //! fetch and the request goes on with the old set. The fetch ends within
 //! [`JWKS_FETCH_TIMEOUT`] per GET (so a task never outlives its generation by more than that),
