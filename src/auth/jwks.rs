@@ -25,7 +25,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 pub const MAX_RSA_BITS: usize = 8192;
 
 /// A parsed key set.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct KeySet {
     pub(crate) keys: Vec<Key>,
 }
