@@ -293,10 +293,9 @@ impl Future for Completion<'_> {
         if self.inner.completed.get() != self.seen {
             return Poll::Ready(());
         }
-        let mut waiters = self.inner.waiters.borrow_mut();
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
-        }
+        // the list is drained on completion, so a waiter is polled again only once woken (or
+        // spuriously, then it registers again): no scan of the list, O(1) per waiter
+        self.inner.waiters.borrow_mut().push(cx.waker().clone());
         Poll::Pending
     }
 }
