@@ -531,4 +531,39 @@ both_drivers! {
         assert_eq!(call(gw.addr, "/open", Some(&ec.token(&idp.claims("a", "")))).status, 200);
         assert_eq!(idp.count("/keys"), 1);
     }
+
+    fn refusals_say_why_in_the_access_log_never_in_the_body(d) {
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let log = std::env::temp_dir().join(format!("tollgate-jwt-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+        let text = format!("[access_log]\npath = \"{}\"\n", log.display())
+            + &gateway_toml(&idp.issuer(), &keys, "");
+        let gw = Gateway::start(d, 1, &text);
+        let mut expired = idp.claims("a", "pets:read");
+        expired["exp"] = json!(now() - 60);
+        let cases = [
+            ("/open", None, 401, "no token in the authorization header"),
+            ("/open", Some(ec.token(&expired)), 401, "token expired"),
+            ("/pets/1", Some(ec.token(&idp.claims("b", "other"))), 403, "none of the scopes"),
+        ];
+        for (path, token, status, _) in &cases {
+            let r = call(gw.addr, path, token.as_deref());
+            assert_eq!(r.status, *status, "{}", r.head);
+            assert!(
+                r.text() == r#"{"message":"Unauthorized"}"# || r.text() == r#"{"message":"Forbidden"}"#,
+                "{}", r.text()
+            );
+        }
+        gw.stop();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let _ = std::fs::remove_file(&log);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), cases.len(), "{text}");
+        for (line, (_, _, status, why)) in lines.iter().zip(&cases) {
+            assert!(line.contains(&format!("\"status\":{status}")), "{line}");
+            assert!(line.contains(why), "{why:?} not in {line}");
+        }
+    }
 }
