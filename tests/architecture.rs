@@ -563,3 +563,27 @@ fn access_policies_are_sans_io() {
         "an access policy imports an IO layer or an authorizer",
     );
 }
+
+#[test]
+fn jwt_key_fetching_goes_through_the_outbound_client_without_blocking_a_core() {
+    // a worker's key store and the JWT phase reach the identity provider only through
+    // `crate::client` on the worker's own pools (no session, integration, proxy or server,
+    // no socket of their own), and never block the core: no threads, files, blocking DNS
+    // or locks (per-core state is Rc/Cell/RefCell)
+    assert_none_naming(
+        &["auth/keys.rs", "auth/jwt_authorizer.rs"],
+        &[
+            "crate::session",
+            "crate::integration",
+            "crate::proxy",
+            "crate::server",
+            "std::net",
+            "std::thread",
+            "std::fs",
+            "ToSocketAddrs",
+            "Mutex",
+            "RwLock",
+        ],
+        "the JWT key store or phase imports a layer above the client, or blocks",
+    );
+}

@@ -4,17 +4,30 @@
 //! Owns: [`JwtState`] (the key store and token cache of one authorizer on one worker) and
 //! [`authorize`] (missing token → 401, invalid → 401, missing scope → 403, keys unavailable →
 //! 500). Leaves out: verification (see [`super::jwt`]), fetching keys (see [`super::keys`]).
+//!
+//! Data flow: identity source → token text → cache hit (a hash and a byte comparison: the
+//! principal proved before) or key set ([`KeyStore::current`], which may wait for the first
+//! fetch) → [`jwt::verify`]; an unknown `kid` waits for one refetch (rate-limited per worker)
+//! and verifies again → `Rc<Principal>` cached until `exp` plus the leeway → scopes. What was
+//! wrong with a refused token goes to `st.detail` (the access log's `errorMessage`), never to
+//! the client, who gets API Gateway's bodies (RFC 6750 §3: a `Bearer` challenge with the 401).
+//!
+//! Why 500 when no key set could be fetched: the gateway cannot tell a valid token from an
+//! invalid one, so answering 401 would blame the caller for the identity provider's outage;
+//! API Gateway likewise answers 5xx when its authorizer cannot run.
 
 use std::rc::Rc;
 
-use super::keys::KeyStore;
+use super::jwt::{self, JwtError, Rules};
+use super::keys::{KeyStore, Refetch};
 use super::token_cache::TokenCache;
-use super::Principal;
-use crate::config::auth::JwtAuthorizer;
-use crate::error::GatewayError;
+use super::{AuthorizerState, Identity, Principal};
+use crate::config::auth::{IdentitySource, JwtAuthorizer, KeySource, UNKNOWN_KID_REFETCH};
+use crate::config::AuthorizerKind;
+use crate::error::{Denial, GatewayError};
 use crate::exchange::ExchangeState;
 use crate::http::RequestHead;
-use crate::worker::Cx;
+use crate::worker::{Cx, Worker};
 
 /// One JWT authorizer's state on one worker.
 pub struct JwtState {
@@ -24,13 +37,44 @@ pub struct JwtState {
 
 impl JwtState {
     /// The state for `config`; `old`: the previous generation's state of the authorizer of
-    /// the same name (its key set carries over when the key source is unchanged).
+    /// the same name (its key set carries over when the key source is unchanged). The token
+    /// cache always starts empty: the issuer, audience or leeway it was checked with may have
+    /// changed.
     pub fn new(config: &JwtAuthorizer, old: Option<(&JwtAuthorizer, &Rc<JwtState>)>) -> JwtState {
-        let _ = old;
+        let keys = match old {
+            Some((oc, os)) if same_key_source(oc, config) => os.keys.clone(),
+            _ => KeyStore::new(&config.name),
+        };
         JwtState {
-            keys: KeyStore::default(),
+            keys,
             tokens: TokenCache::new(config.cache_entries),
         }
+    }
+}
+
+/// Starts the first fetch of every JWT authorizer's key set that has none yet (none in flight,
+/// none failed just now), so that the first request does not wait for it: the worker calls
+/// it once it serves and after each reload. The fetches run as their own tasks (see
+/// [`KeyStore`]); nothing waits for them here.
+pub fn prefetch(worker: &Worker) {
+    let g = worker.current();
+    let w = Cx { w: worker, g: &g };
+    for (a, s) in g.config.authorizers.iter().zip(&g.auth.states) {
+        if let (AuthorizerKind::Jwt(j), AuthorizerState::Jwt(state)) = (&a.kind, s) {
+            state.keys.prefetch(&w, &j.keys, &j.issuer);
+        }
+    }
+}
+
+/// Whether two configs fetch their keys from the same place (the URLs as written, and for
+/// discovery the issuer the document must name).
+fn same_key_source(a: &JwtAuthorizer, b: &JwtAuthorizer) -> bool {
+    match (&a.keys, &b.keys) {
+        (KeySource::Jwks(x), KeySource::Jwks(y)) => x.url == y.url,
+        (KeySource::Discovery(x), KeySource::Discovery(y)) => {
+            x.url == y.url && a.issuer == b.issuer
+        }
+        _ => false,
     }
 }
 
@@ -44,8 +88,122 @@ pub async fn authorize(
     state: &Rc<JwtState>,
     scopes: &[String],
 ) -> Result<Rc<Principal>, GatewayError> {
-    let _ = (w, head, st, authorizer, config, state, scopes);
-    Err(GatewayError::AuthorizerFailed(
-        "jwt authorizer not built yet",
-    ))
+    let Some(token) = token(head, &config.identity) else {
+        let m = format!("no token in {}", describe(&config.identity));
+        return Err(refuse(st, m));
+    };
+    // a hit only checks the expiry: one-second-coarse wall time is enough
+    if let Some(p) = state
+        .tokens
+        .get(token.as_bytes(), crate::accesslog::wall_secs_coarse())
+    {
+        return admit(st, p, scopes);
+    }
+    let issuer = config.issuer.as_str();
+    let Some(mut keys) = state
+        .keys
+        .current(w, &config.keys, issuer, config.refresh)
+        .await
+    else {
+        st.detail = Some("jwt keys unavailable: the key set could not be fetched".into());
+        return Err(GatewayError::AuthorizerFailed("jwt keys unavailable"));
+    };
+    let rules = Rules {
+        issuer,
+        audience: &config.audience,
+        leeway_s: config.leeway.as_secs(),
+    };
+    // verification reads the precise clock: the coarse one lags up to a tick, and a token
+    // issued this very second (`iat`, `nbf`) would look issued in the future at a second's
+    // boundary (the read costs nothing next to a signature)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut verified = jwt::verify(token, &keys, &rules, now);
+    if let Err(JwtError::UnknownKid(kid)) = &verified {
+        // RFC 7517 §4.5: a kid the set lacks may be a rotated-in key: fetch the set again
+        match state.keys.refetch_for_kid(w, &config.keys, issuer).await {
+            Refetch::Fetched => {
+                if let Some(fresh) = state.keys.set() {
+                    keys = fresh;
+                    verified = jwt::verify(token, &keys, &rules, now);
+                }
+            }
+            Refetch::TooSoon => {
+                let m = format!(
+                    "no key for kid {kid:?} (the key set was fetched again less than {} s ago)",
+                    UNKNOWN_KID_REFETCH.as_secs()
+                );
+                return Err(refuse(st, m));
+            }
+            Refetch::Failed => {
+                let m = format!("no key for kid {kid:?} (fetching the key set again failed)");
+                return Err(refuse(st, m));
+            }
+        }
+    }
+    let v = match verified {
+        Ok(v) => v,
+        Err(e) => return Err(refuse(st, e.to_string())),
+    };
+    let until = v.expires.saturating_add(rules.leeway_s);
+    let principal = Rc::new(v.into_principal(authorizer));
+    state
+        .tokens
+        .insert(token.as_bytes(), principal.clone(), until);
+    admit(st, principal, scopes)
+}
+
+/// The principal, if its scopes hold one of the route's (403 otherwise: RFC 6750 §3.1's
+/// `insufficient_scope`, API Gateway's `{"message":"Forbidden"}`).
+fn admit(
+    st: &mut ExchangeState,
+    p: Rc<Principal>,
+    needed: &[String],
+) -> Result<Rc<Principal>, GatewayError> {
+    let has = match &p.identity {
+        Identity::Jwt { scopes, .. } => jwt::has_scope(scopes, needed),
+        _ => needed.is_empty(),
+    };
+    if has {
+        return Ok(p);
+    }
+    st.detail = Some(format!("the token has none of the scopes {needed:?}").into_boxed_str());
+    Err(GatewayError::Denied(Denial::Scope))
+}
+
+/// 401, with why in the access log.
+fn refuse(st: &mut ExchangeState, why: String) -> GatewayError {
+    st.detail = Some(why.into_boxed_str());
+    GatewayError::Unauthorized
+}
+
+/// The token at the identity source: a header's value after `Bearer ` (RFC 6750 §2.1), or a
+/// query parameter's value (RFC 6750 §2.3; a token is base64url and dots, so it needs no
+/// percent-decoding — an encoded one fails verification like any other malformed token).
+fn token<'h>(head: &'h RequestHead, source: &IdentitySource) -> Option<&'h str> {
+    match source {
+        IdentitySource::Header(name) => jwt::bearer(head.header(name)?),
+        IdentitySource::Query(name) => {
+            let q = head.query_bytes()?;
+            let v = q.split(|b| *b == b'&').find_map(|pair| {
+                let mut kv = pair.splitn(2, |b| *b == b'=');
+                let k = kv.next()?;
+                (k == name.as_bytes()).then(|| kv.next().unwrap_or_default())
+            })?;
+            std::str::from_utf8(v).ok().filter(|t| !t.is_empty())
+        }
+        // the config admits only the two above for a jwt authorizer
+        IdentitySource::Context(_) | IdentitySource::StageVariable(_) => None,
+    }
+}
+
+/// Where the token was looked for, in words (for the access log).
+fn describe(source: &IdentitySource) -> String {
+    match source {
+        IdentitySource::Header(n) => format!("the {n} header"),
+        IdentitySource::Query(n) => format!("the query parameter {n}"),
+        IdentitySource::Context(n) => format!("$context.{n}"),
+        IdentitySource::StageVariable(n) => format!("$stageVariables.{n}"),
+    }
 }

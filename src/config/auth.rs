@@ -116,6 +116,8 @@ pub const DEFAULT_JWT_IDENTITY: &str = "$request.header.Authorization";
 /// `type = "jwt"`.
 #[derive(Debug)]
 pub struct JwtAuthorizer {
+    /// The authorizer's `name` (for log lines).
+    pub name: String,
     pub issuer: String,
     /// `aud` or `client_id` must contain one of them.
     pub audience: Vec<String>,

@@ -236,6 +236,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     super::auth_request::reserved_upstream_names(&raw.upstream, &mut cx);
     // authorizers' hidden upstreams (`jwks:NAME`, `authorizer:NAME`) go after those too
     let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, &mut cx);
+    super::auth_jwt::refuse_reserved_upstreams(&raw.upstream, &mut cx);
     let client_ca = tls
         .as_ref()
         .is_some_and(|t| t.client_auth != crate::tls::ClientAuth::Off);

@@ -13,7 +13,9 @@ mod access_tests;
 pub mod arn;
 pub mod auth;
 mod auth_iam;
-mod auth_jwt;
+pub mod auth_jwt;
+#[cfg(test)]
+mod auth_jwt_tests;
 mod auth_request;
 #[cfg(test)]
 mod check_tests;

@@ -160,6 +160,8 @@ async fn worker_main(setup: WorkerSetup, kind: DriverKind) {
     }
     let _ = ready.send((id, Ok(kind)));
     drop(ready);
+    // JWT authorizers' key sets, fetched now so that the first request does not wait
+    crate::auth::jwt_authorizer::prefetch(&w);
     // Generations replaced by a reload, kept until their last request ends.
     let mut retiring: Vec<Rc<Generation>> = Vec::new();
     let (mut last_sweep, mut last_sync) = (Instant::now(), Instant::now());
@@ -245,6 +247,7 @@ async fn apply(
     let old = w.install(Rc::new(next));
     retiring.push(old);
     drop(cur);
+    crate::auth::jwt_authorizer::prefetch(w);
     let offered = p
         .added
         .get(w.id)
