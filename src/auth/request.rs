@@ -384,6 +384,8 @@ impl<S: Session> Call<'_, '_, S> {
                 .unwrap_or(std::time::UNIX_EPOCH),
             api_id: crate::lambda::DEFAULT_API_ID,
             account_id: account(cfg, self.config),
+            // the authorizer decides who the caller is: there is none yet
+            principal: None,
         };
         request_payload::payload(self.config.payload, &event, self.arn, self.values)
     }

@@ -199,6 +199,7 @@ mod tests {
             now: std::time::UNIX_EPOCH,
             api_id: "tollgate",
             account_id: "000000000000",
+            principal: None,
         };
         let arn = route_arn("000000000000", "tollgate", "$default", "POST", "/pets/7");
         let ids = ["tok".to_string(), "1".to_string()];
