@@ -6,9 +6,12 @@
 //! signing key derived from the secret and the credential scope, [`sign`] (the fields to add to
 //! an outgoing request: the Lambda integration signs its Invoke calls with it) and [`verify`]
 //! (recompute the signature of an incoming request over exactly the headers its
-//! `SignedHeaders` names, for the authorizers). Leaves out: presigned URLs (signature in the
-//! query), S3's single encoding and unsigned payloads, SigV4a, where credentials come from (see
-//! [`super::Credentials`]) and sending anything. Data flows one way: a request as bytes in,
+//! `SignedHeaders` names, for the authorizers), and the payload hash: the SHA-256 of the body,
+//! or the value of `x-amz-content-sha256` when the request sends one (a hex digest the body
+//! must then hash to, checked after the signature: [`SigV4Error::PayloadHash`]; or
+//! `UNSIGNED-PAYLOAD`), see [`payload_hash`]. Leaves out: reading presigned queries (see
+//! [`super::presigned`], which reuses [`verify_signature`]), S3's single encoding, SigV4a,
+//! where credentials come from (see [`super::Credentials`]) and sending anything. Data flows one way: a request as bytes in,
 //! text out (or a verdict); nothing here keeps state, reads a clock or does I/O.
 //!
 //! Built on `ring` (HMAC-SHA256 and SHA-256, already in the build for rustls) rather than AWS's
@@ -98,6 +101,10 @@ pub enum SigV4Error {
     /// The credential names another region or service than the one verifying.
     #[error("credential scope does not match")]
     WrongScope,
+    /// The signature verifies over an `x-amz-content-sha256` digest the body does not hash
+    /// to (the body was changed after signing).
+    #[error("body does not match x-amz-content-sha256")]
+    PayloadHash,
 }
 
 /// The fields `Authorization` carries, parsed by [`parse_authorization`].
@@ -164,7 +171,16 @@ pub fn sign(
         }
         extra.push(("x-amz-security-token", token.as_bytes()));
     }
-    let canonical = canonical_request(req, &extra, None)?;
+    // a request that says how its payload is hashed is signed over that (see [`payload_hash`])
+    let given = field(req.headers, CONTENT_SHA256);
+    if let Some(v) = given {
+        check_payload_hash_value(v)?;
+    }
+    let opts = Opts {
+        payload_hash: given,
+        skip_query: None,
+    };
+    let canonical = canonical_request_with(req, &extra, None, opts)?;
     let date = amz_date.get(..8).unwrap_or_default();
     let scope_text = credential_scope(date, scope.region, scope.service);
     let to_sign = string_to_sign(&amz_date, &scope_text, &canonical.request);
@@ -219,22 +235,114 @@ pub fn verify(
             "credential date is not the day of x-amz-date",
         ));
     }
-    let now = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs(),
-        Err(_) => 0,
-    };
+    // the payload hash the client put in the canonical request: x-amz-content-sha256 when
+    // it sent one (a hex digest, or UNSIGNED-PAYLOAD), else the body's (see [`payload_hash`])
+    let given = field(req.headers, CONTENT_SHA256);
+    if let Some(v) = given {
+        check_payload_hash_value(v)?;
+    }
+    let now = unix_secs(now);
     if now.abs_diff(time) > max_skew.as_secs() {
         return Err(SigV4Error::Expired);
     }
+    let opts = Opts {
+        payload_hash: given,
+        skip_query: None,
+    };
+    verify_signature(req, &auth, amz_date, security_token, lookup, &names, opts)
+}
+
+/// The name of the field (and, presigned, of the query parameter's signed header) carrying
+/// the payload hash: a lower-case hex SHA-256, or [`UNSIGNED_PAYLOAD`].
+pub const CONTENT_SHA256: &str = "x-amz-content-sha256";
+/// The payload hash of a request whose body is not signed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+/// How a request's payload is covered: what its `x-amz-content-sha256` says (see
+/// [`payload_hash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadHash {
+    /// No `x-amz-content-sha256`: the canonical request holds the body's SHA-256, so the
+    /// verifier needs the body.
+    Body,
+    /// `UNSIGNED-PAYLOAD`: the body is not covered.
+    Unsigned,
+    /// A hex SHA-256 the signature covers: the body must hash to it.
+    Digest([u8; 32]),
+}
+
+/// What `x-amz-content-sha256` (`value`, if sent) says about the payload; a value that is
+/// neither `UNSIGNED-PAYLOAD` nor 64 lower-case hex digits is malformed.
+pub fn payload_hash(value: Option<&[u8]>) -> Result<PayloadHash, SigV4Error> {
+    let Some(v) = value else {
+        return Ok(PayloadHash::Body);
+    };
+    let v = std::str::from_utf8(v).map_err(|_| BAD_CONTENT_SHA256)?;
+    if v == UNSIGNED_PAYLOAD {
+        return Ok(PayloadHash::Unsigned);
+    }
+    decode_hex32(v)
+        .map(PayloadHash::Digest)
+        .ok_or(BAD_CONTENT_SHA256)
+}
+
+/// Whether `body` hashes to `digest` (compared in constant time, though nothing about a
+/// digest the client sent is secret).
+pub fn body_matches(digest: &[u8; 32], body: &[u8]) -> bool {
+    ct_eq(digest::digest(&digest::SHA256, body).as_ref(), digest)
+}
+
+const BAD_CONTENT_SHA256: SigV4Error =
+    SigV4Error::Malformed("x-amz-content-sha256 is neither UNSIGNED-PAYLOAD nor a hex SHA-256");
+
+fn check_payload_hash_value(v: &str) -> Result<(), SigV4Error> {
+    payload_hash(Some(v.as_bytes())).map(|_| ())
+}
+
+/// The value of field `name` among `fields` (the first; names in any case), as text.
+pub(crate) fn field<'a>(fields: &[(&str, &'a [u8])], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// Seconds since 1970 (0 before it).
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Options of a canonical request beyond the signer's: the payload hash to put in it as given
+/// (else the body's SHA-256), and a query parameter left out (a presigned request's
+/// `X-Amz-Signature`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Opts<'a> {
+    pub(crate) payload_hash: Option<&'a str>,
+    pub(crate) skip_query: Option<&'a str>,
+}
+
+/// The common end of both verifications, once the time is checked: the key (its session
+/// token too), the canonical request over `names`, the signature compared in constant time.
+pub(crate) fn verify_signature(
+    req: &SigningRequest<'_>,
+    auth: &Authorization<'_>,
+    amz_date: &str,
+    security_token: Option<&str>,
+    lookup: impl Fn(&str) -> Option<Credentials>,
+    names: &[&str],
+    opts: Opts<'_>,
+) -> Result<Verified, SigV4Error> {
     let Some(creds) = lookup(auth.access_key_id) else {
         return Err(SigV4Error::UnknownKey);
     };
+    // AWS: "The security token included in the request is invalid" for a temporary key's
+    // missing or wrong token, or a token sent with a long-term key
     match (&creds.session_token, security_token) {
         (None, None) => {}
         (Some(expected), Some(given)) if ct_eq(expected.as_bytes(), given.as_bytes()) => {}
-        _ => return Err(SigV4Error::Mismatch),
+        _ => return Err(SigV4Error::UnknownKey),
     }
-    let canonical = canonical_request(req, &[], Some(&names))?;
+    let canonical = canonical_request_with(req, &[], Some(names), opts)?;
     let scope_text = credential_scope(auth.date, auth.region, auth.service);
     let to_sign = string_to_sign(amz_date, &scope_text, &canonical.request);
     let key = signing_key(
@@ -245,6 +353,16 @@ pub fn verify(
     );
     // constant time: ring's HMAC verification compares the tags without an early exit
     hmac::verify(&key, to_sign.as_bytes(), &auth.signature).map_err(|_| SigV4Error::Mismatch)?;
+    // the signature covers the digest the client named; the body must be what it hashed
+    if let Some(PayloadHash::Digest(d)) = opts
+        .payload_hash
+        .map(|v| payload_hash(Some(v.as_bytes())))
+        .transpose()?
+    {
+        if !body_matches(&d, req.body) {
+            return Err(SigV4Error::PayloadHash);
+        }
+    }
     Ok(Verified {
         access_key_id: creds.access_key_id,
     })
@@ -282,6 +400,24 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error>
             "Credential, SignedHeaders and Signature are required",
         ));
     };
+    let (access_key_id, date, region, service) = parse_credential(credential)?;
+    check_signed_headers(signed)?;
+    let Some(decoded) = decode_hex32(signature) else {
+        return Err(Malformed("Signature is not 64 lower-case hex digits"));
+    };
+    Ok(Authorization {
+        access_key_id,
+        date,
+        region,
+        service,
+        signed_headers: signed,
+        signature: decoded,
+    })
+}
+
+/// `AKID/DATE/REGION/SERVICE/aws4_request` split into its four elements, checked.
+pub(crate) fn parse_credential(credential: &str) -> Result<(&str, &str, &str, &str), SigV4Error> {
+    use SigV4Error::Malformed;
     let mut parts = credential.split('/');
     let (Some(access_key_id), Some(date), Some(region), Some(service), Some(TERMINATOR), None) = (
         parts.next(),
@@ -304,6 +440,12 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error>
     if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Malformed("Credential date is not YYYYMMDD"));
     }
+    Ok((access_key_id, date, region, service))
+}
+
+/// `SignedHeaders`: lower-case tokens, sorted, no repeats, `host` among them.
+pub(crate) fn check_signed_headers(signed: &str) -> Result<(), SigV4Error> {
+    use SigV4Error::Malformed;
     let mut previous: Option<&str> = None;
     let mut has_host = false;
     for name in signed.split(';') {
@@ -322,27 +464,21 @@ pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error>
     if !has_host {
         return Err(Malformed("SignedHeaders must include host"));
     }
-    if signature.len() != SIGNATURE_HEX_LEN {
-        return Err(Malformed("Signature is not 64 hex digits"));
+    Ok(())
+}
+
+/// 64 lower-case hex digits as 32 bytes.
+pub(crate) fn decode_hex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != SIGNATURE_HEX_LEN {
+        return None;
     }
     let mut decoded = [0u8; 32];
-    for (out, pair) in decoded.iter_mut().zip(signature.as_bytes().chunks_exact(2)) {
-        let (Some(hi), Some(lo)) = (
-            pair.first().copied().and_then(lower_hex_value),
-            pair.get(1).copied().and_then(lower_hex_value),
-        ) else {
-            return Err(Malformed("Signature is not 64 lower-case hex digits"));
-        };
+    for (out, pair) in decoded.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
+        let hi = pair.first().copied().and_then(lower_hex_value)?;
+        let lo = pair.get(1).copied().and_then(lower_hex_value)?;
         *out = hi << 4 | lo;
     }
-    Ok(Authorization {
-        access_key_id,
-        date,
-        region,
-        service,
-        signed_headers: signed,
-        signature: decoded,
-    })
+    Some(decoded)
 }
 
 /// A canonical request and the `SignedHeaders` list it covers.
@@ -359,6 +495,16 @@ pub(crate) fn canonical_request(
     extra: &[(&str, &[u8])],
     only: Option<&[&str]>,
 ) -> Result<Canonical, SigV4Error> {
+    canonical_request_with(req, extra, only, Opts::default())
+}
+
+/// [`canonical_request`] with a given payload hash and a query parameter left out.
+pub(crate) fn canonical_request_with(
+    req: &SigningRequest<'_>,
+    extra: &[(&str, &[u8])],
+    only: Option<&[&str]>,
+    opts: Opts<'_>,
+) -> Result<Canonical, SigV4Error> {
     let mut fields: Vec<(String, &[u8])> = req
         .headers
         .iter()
@@ -373,7 +519,7 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     canonical_path(req.path, &mut out);
     out.push(b'\n');
-    canonical_query(req.query, &mut out);
+    canonical_query(req.query, opts.skip_query, &mut out);
     out.push(b'\n');
     let mut signed_headers = String::new();
     let mut i = 0;
@@ -403,7 +549,11 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     out.extend_from_slice(signed_headers.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(hex(digest::digest(&digest::SHA256, req.body).as_ref()).as_bytes());
+    match opts.payload_hash {
+        Some(given) => out.extend_from_slice(given.as_bytes()),
+        None => out
+            .extend_from_slice(hex(digest::digest(&digest::SHA256, req.body).as_ref()).as_bytes()),
+    }
     Ok(Canonical {
         request: out,
         signed_headers,
@@ -462,17 +612,22 @@ fn canonical_path(path: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// `name=value` pairs decoded, re-encoded and sorted, joined by `&`.
-fn canonical_query(query: &str, out: &mut Vec<u8>) {
+/// `name=value` pairs decoded, re-encoded and sorted, joined by `&`; a parameter named `skip`
+/// (decoded) is left out.
+fn canonical_query(query: &str, skip: Option<&str>, out: &mut Vec<u8>) {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = query
         .split('&')
         .filter(|p| !p.is_empty())
-        .map(|p| {
+        .filter_map(|p| {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            let name = percent_decode(name);
+            if skip.is_some_and(|s| s.as_bytes() == name.as_slice()) {
+                return None;
+            }
             let (mut n, mut v) = (Vec::new(), Vec::new());
-            encode(&percent_decode(name), &mut n);
+            encode(&name, &mut n);
             encode(&percent_decode(value), &mut v);
-            (n, v)
+            Some((n, v))
         })
         .collect();
     pairs.sort();
@@ -521,7 +676,7 @@ fn encode(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `%XX` decoded (either case of hex); a `%` not followed by two hex digits stays literal.
-fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -542,7 +697,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 /// RFC 9110 §5.6.2 token: one or more tchar (alphanumerics and ``!#$%&'*+-.^_`|~``).
-fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -595,7 +750,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Unix seconds as `YYYYMMDDTHHMMSSZ`.
-fn format_amz_date(secs: u64) -> String {
+pub fn format_amz_date(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let (y, m, d) = crate::fmt::civil_from_days(days);
     let rem = secs % 86_400;
@@ -608,7 +763,7 @@ fn format_amz_date(secs: u64) -> String {
 }
 
 /// `YYYYMMDDTHHMMSSZ` as Unix seconds; `None` unless exactly that with a real date and time.
-fn parse_amz_date(s: &str) -> Option<u64> {
+pub fn parse_amz_date(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() != AMZ_DATE_LEN || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
         return None;
