@@ -173,6 +173,9 @@ pub const DEFAULT_IAM_SERVICE: &str = "execute-api";
 /// How far `x-amz-date` may be from now (API Gateway: 5 minutes).
 pub const IAM_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
+/// Accepted length of an `access_key_id` (AWS: 16 to 128 characters of `A-Z0-9`).
+pub const ACCESS_KEY_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
+
 /// `type = "aws_iam"`.
 #[derive(Debug)]
 pub struct IamAuthorizer {
@@ -188,6 +191,10 @@ pub struct IamCredential {
     pub session_token: Option<String>,
     /// The principal's ARN.
     pub principal: String,
+    /// The ARN's partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// The ARN's 12-digit account (`$context.identity.accountId`).
+    pub account_id: String,
     /// Route-key patterns (`*` matches any run of characters).
     pub allow: Vec<String>,
 }
@@ -301,7 +308,6 @@ pub(super) fn route(
 }
 
 /// Refuses a key that `kind` authorizers do not have, naming it and its line.
-#[allow(dead_code)] // the kinds' slices call it
 pub(super) fn refuse<T>(v: &Option<Spanned<T>>, i: usize, key: &str, kind: &str, cx: &mut Ctx<'_>) {
     if let Some(v) = v {
         let m = format!("a {kind} authorizer has no {key}");
