@@ -490,6 +490,7 @@ pub(crate) struct Canonical {
 /// The canonical request of `req` with `extra` fields added (the signer's `x-amz-date` and
 /// token). `only`: sign just these lower-case names (a verifier's `SignedHeaders`; each must be
 /// present), else every field.
+#[cfg(test)] // the signer and verifiers pass options (canonical_request_with)
 pub(crate) fn canonical_request(
     req: &SigningRequest<'_>,
     extra: &[(&str, &[u8])],
