@@ -94,6 +94,9 @@ fn alice() -> Signing<'static> {
     }
 }
 
+/// Names and values.
+type Pairs = Vec<(String, String)>;
+
 /// The fields and query parameters AWS's signer adds to `method host target` with `body`.
 fn sign_with(
     s: Signing<'_>,
@@ -101,7 +104,7 @@ fn sign_with(
     host: &str,
     target: &str,
     body: &[u8],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+) -> (Pairs, Pairs) {
     let creds = aws_credential_types::Credentials::new(
         s.key,
         s.secret,
@@ -167,10 +170,15 @@ fn request(s: Signing<'_>, method: &str, target: &str, body: &[u8], chunked: boo
     let (fields, query) = sign_with(s, method, HOST, target, body);
     let mut target = target.to_string();
     for (i, (n, v)) in query.iter().enumerate() {
-        let sep = if i == 0 && !target.contains('?') { '?' } else { '&' };
+        let sep = if i == 0 && !target.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
         target.push_str(&format!("{sep}{n}={}", enc(v)));
     }
-    let mut out = format!("{method} {target} HTTP/1.1\r\nhost: {HOST}\r\ncontent-type: application/json\r\n");
+    let mut out =
+        format!("{method} {target} HTTP/1.1\r\nhost: {HOST}\r\ncontent-type: application/json\r\n");
     for (n, v) in &fields {
         out.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -390,7 +398,11 @@ fn config_errors(text: &str) -> Vec<(usize, String, String)> {
     set_env();
     match tollgate::config::from_str(text) {
         Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => e.0.into_iter().map(|e| (e.line, e.key, e.message)).collect(),
+        Err(e) => {
+            e.0.into_iter()
+                .map(|e| (e.line, e.key, e.message))
+                .collect()
+        }
     }
 }
 
@@ -404,14 +416,23 @@ fn config_errors_name_the_key_and_line() {
     let e = config_errors(&unset);
     assert_eq!(e.len(), 1, "{e:?}");
     assert_eq!(e[0].1, "authorizer[0].credential[1].secret_env");
-    assert!(e[0].2.contains("TOLLGATE_IAM_TEST_NOT_SET is not set"), "{e:?}");
+    assert!(
+        e[0].2.contains("TOLLGATE_IAM_TEST_NOT_SET is not set"),
+        "{e:?}"
+    );
     let line = unset.lines().position(|l| l.contains("NOT_SET")).unwrap() + 1;
     assert_eq!(e[0].0, line);
     // a malformed access key id
     let bad = base.replace(ALICE_KEY, "akia-example");
     let e = config_errors(&bad);
     assert_eq!(e[0].1, "authorizer[0].credential[0].access_key_id", "{e:?}");
-    assert_eq!(e[0].0, bad.lines().position(|l| l.contains("akia-example")).unwrap() + 1);
+    assert_eq!(
+        e[0].0,
+        bad.lines()
+            .position(|l| l.contains("akia-example"))
+            .unwrap()
+            + 1
+    );
     // no credential at all
     let cut = base.find("[[authorizer.credential]]").unwrap();
     let e = config_errors(&base[..cut]);

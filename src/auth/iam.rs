@@ -126,8 +126,17 @@ pub async fn authorize<S: Session>(
                 .header("x-amz-security-token")
                 .map(|t| std::str::from_utf8(t).map_err(|_| malformed))
                 .transpose()?;
-            sigv4::verify(&req, auth, amz_date, token, lookup, scope, now, IAM_MAX_SKEW)
-                .map_err(|e| refusal(st, e, Some((amz_date, now, None)), config))?
+            sigv4::verify(
+                &req,
+                auth,
+                amz_date,
+                token,
+                lookup,
+                scope,
+                now,
+                IAM_MAX_SKEW,
+            )
+            .map_err(|e| refusal(st, e, Some((amz_date, now, None)), config))?
         }
         Form::Query(p) => presigned::verify(&req, p, lookup, scope, now, IAM_MAX_SKEW)
             .map_err(|e| refusal(st, e, Some((&p.amz_date, now, Some(p.expires))), config))?,
@@ -135,12 +144,7 @@ pub async fn authorize<S: Session>(
     let Some(cred) = find(config, &verified.access_key_id) else {
         return Err(GatewayError::Internal("verified key not configured"));
     };
-    let route_key = w
-        .g
-        .config
-        .routes
-        .get(route)
-        .map_or("", |r| r.key.as_str());
+    let route_key = w.g.config.routes.get(route).map_or("", |r| r.key.as_str());
     if !cred.allow.iter().any(|p| glob(p, route_key)) {
         // API Gateway's words, naming the caller and the execute-api resource
         st.detail = Some(
@@ -273,7 +277,8 @@ pub fn glob(pattern: &str, key: &str) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 #[cfg(test)]

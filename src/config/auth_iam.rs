@@ -116,10 +116,10 @@ fn credential(key: &str, c: &RawCredential, cx: &mut Ctx<'_>) -> Option<IamCrede
         cx.err(&c.access_key_id, format!("{key}.access_key_id"), m);
     }
     let secret = env_value(&c.secret_env, format!("{key}.secret_env"), cx);
-    let token = match &c.session_token_env {
-        Some(v) => Some(env_value(v, format!("{key}.session_token_env"), cx)),
-        None => None,
-    };
+    let token = c
+        .session_token_env
+        .as_ref()
+        .map(|v| env_value(v, format!("{key}.session_token_env"), cx));
     let arn = match parse_principal(c.principal.get_ref()) {
         Ok(p) => Some(p),
         Err(m) => {
