@@ -13,7 +13,8 @@
 //! canonical request re-encodes them, as AWS's signers do for `execute-api`; the request
 //! forwarded to the origin is never touched) and every field. When the payload hash is the
 //! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the whole
-//! body is read first, under [`IAM_MAX_BODY_BYTES`] (413 beyond), and kept in
+//! body is read first, under the authorizer's `max_body_bytes` (default 10 MiB, API Gateway's
+//! payload limit; 413 beyond, before the signature is checked), and kept in
 //! `st.held_body` for the integration. Then the signature is verified, then the route key is
 //! matched against the credential's `allow` patterns. Refusals that name the request (an
 //! expired date, a principal not allowed) carry AWS's words in `st.detail`, which becomes the
@@ -32,10 +33,6 @@ use crate::exchange::ExchangeState;
 use crate::http::{BodyKind, RequestHead};
 use crate::session::Session;
 use crate::worker::Cx;
-
-/// Largest request body an `aws_iam` route reads to hash (API Gateway's 10 MiB payload
-/// limit): a larger one is refused with 413 before its signature is checked.
-pub const IAM_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 /// How the request carries its signature.
 enum Form {
@@ -83,7 +80,7 @@ pub async fn authorize<S: Session>(
         (PayloadHash::Body | PayloadHash::Digest(_), _) => {
             let policy = body_policy(w, route);
             let b = sess
-                .read_body(w, head, st, &policy, IAM_MAX_BODY_BYTES)
+                .read_body(w, head, st, &policy, config.max_body)
                 .await?;
             st.held_body = Some(b.clone());
             b

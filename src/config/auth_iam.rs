@@ -9,7 +9,10 @@
 
 use toml::Spanned;
 
-use super::auth::{refuse, IamAuthorizer, IamCredential, ACCESS_KEY_ID_LEN, DEFAULT_IAM_SERVICE};
+use super::auth::{
+    refuse, IamAuthorizer, IamCredential, ACCESS_KEY_ID_LEN, DEFAULT_IAM_MAX_BODY_BYTES,
+    DEFAULT_IAM_SERVICE, IAM_MAX_BODY_BYTES,
+};
 use super::compile::Ctx;
 use super::raw::{RawAuthorizer, RawCredential};
 
@@ -75,6 +78,14 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
             None => ok = false,
         }
     }
+    let max_body = match &a.max_body_bytes {
+        Some(v) => cx.range(
+            v,
+            format!("authorizer[{i}].max_body_bytes"),
+            &IAM_MAX_BODY_BYTES,
+        ),
+        None => DEFAULT_IAM_MAX_BODY_BYTES,
+    };
     let (Some(region), Some(service), true, false) = (region, service, ok, credentials.is_empty())
     else {
         return None;
@@ -82,6 +93,7 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
     Some(IamAuthorizer {
         region,
         service,
+        max_body,
         credentials,
     })
 }

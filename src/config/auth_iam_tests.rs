@@ -215,3 +215,33 @@ fn principal_arns() {
         assert!(parse_principal(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn max_body_bytes_is_ranged_and_only_for_aws_iam() {
+    set_env();
+    let ok = config(&format!(
+        "region = \"eu-west-1\"\nmax_body_bytes = 1024\n{}",
+        credential("")
+    ));
+    let cfg = from_str(&ok).unwrap_or_else(|e| panic!("{}", e.render("t")));
+    let AuthorizerKind::Iam(a) = &cfg.authorizers[0].kind else {
+        panic!("not iam")
+    };
+    assert_eq!(a.max_body, 1024);
+    let zero = ok.replace("max_body_bytes = 1024", "max_body_bytes = 0");
+    let e = errors(&zero);
+    assert_eq!(
+        (e[0].0, e[0].1.as_str()),
+        (5, "authorizer[0].max_body_bytes"),
+        "{e:?}"
+    );
+    let jwt = "[[authorizer]]\nname = \"j\"\ntype = \"jwt\"\nmax_body_bytes = 5\n\
+               [[route]]\nkey = \"GET /x\"\nmock = {}\n";
+    let e = errors(jwt);
+    assert!(
+        e.iter().any(|(l, k, m)| *l == 4
+            && k == "authorizer[0].max_body_bytes"
+            && m.contains("a jwt authorizer has no max_body_bytes")),
+        "{e:?}"
+    );
+}
