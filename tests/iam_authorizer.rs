@@ -350,6 +350,29 @@ both_drivers! {
         assert_eq!(get(g.addr, "/open").status, 200);
     }
 
+    fn curl_aws_sigv4_as_in_the_readme(d) {
+        // the README's worked example: curl signs SigV4 itself (curl >= 7.75)
+        let o = Origin::start(|r| Reply::ok(&format!("{} {} {}", r.method, r.target, String::from_utf8_lossy(&r.body))));
+        let g = start(d, &o, "");
+        let user = format!("{ALICE_KEY}:{ALICE_SECRET}");
+        let curl = |extra: &[&str], path: &str| {
+            let out = std::process::Command::new("curl")
+                .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+                .args(["--aws-sigv4", &format!("aws:amz:{REGION}:execute-api"), "--user", &user])
+                .args(extra)
+                .arg(format!("http://{}{path}", g.addr))
+                .output()
+                .expect("curl runs (apt-get install -y curl)");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(curl(&[], "/pets/7?x=1"), "GET /pets/7?x=1 \n200");
+        let posted = curl(&["-H", "content-type: application/json", "-d", "{\"pet\":7}"], "/orders");
+        assert_eq!(posted, "POST /orders {\"pet\":7}\n200");
+        let denied = curl(&["-X", "DELETE"], "/pets/7");
+        assert!(denied.ends_with("\n403") && denied.contains("is not authorized"), "{denied}");
+    }
+
     fn a_body_over_the_limit_is_413(d) {
         let o = Origin::echo();
         let g = start(d, &o, "");
