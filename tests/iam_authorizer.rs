@@ -373,6 +373,38 @@ both_drivers! {
         assert!(denied.ends_with("\n403") && denied.contains("is not authorized"), "{denied}");
     }
 
+    fn a_lambda_route_gets_the_held_body_in_its_event(d) {
+        // the Lambda integration reads the body whole (read_body): on an IAM route it gets
+        // the body the authorizer held, not a second read of a connection already drained
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDLAMBDAINVOKER");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "lambda-invoker-secret");
+        let ep = Origin::start(|_| {
+            let body = r#"{"statusCode":200,"body":"from lambda"}"#;
+            Reply::Raw(format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            ).into_bytes())
+        });
+        set_env();
+        let text = server_toml(d, 1, "")
+            + &format!(
+                "[[function]]\nname = \"orders\"\narn = \"arn:aws:lambda:eu-west-1:123456789012:function:orders\"\n\
+                 endpoint = \"http://{}\"\ntimeout_ms = 5000\n",
+                ep.addr
+            )
+            + &authorizer_toml()
+            + "[[route]]\nkey = \"POST /orders\"\nfunction = \"orders\"\nauthorizer = \"iam\"\n";
+        let g = Gateway::from_toml(&text);
+        let body = br#"{"pet":"rex"}"#;
+        for chunked in [false, true] {
+            let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", body, chunked));
+            assert_eq!((r.status, r.text()), (200, "from lambda".to_string()));
+            let event: serde_json::Value =
+                serde_json::from_slice(&ep.requests().pop().unwrap().body).unwrap();
+            assert_eq!(event["body"], String::from_utf8_lossy(body).as_ref(), "{event}");
+        }
+    }
+
     fn a_body_over_the_limit_is_413(d) {
         let o = Origin::echo();
         let g = start(d, &o, "");
