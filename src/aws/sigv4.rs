@@ -11,7 +11,8 @@
 //! must then hash to, checked after the signature: [`SigV4Error::PayloadHash`]; or
 //! `UNSIGNED-PAYLOAD`), see [`payload_hash`]. Leaves out: reading presigned queries (see
 //! [`super::presigned`], which reuses [`verify_signature`]), S3's single encoding, SigV4a,
-//! where credentials come from (see [`super::Credentials`]) and sending anything. Data flows one way: a request as bytes in,
+//! where credentials come from (see [`super::Credentials`]) and sending anything. The parsing
+//! half (`Authorization`, dates, hex) is in `sigv4_parse.rs`, re-exported here. Data flows one way: a request as bytes in,
 //! text out (or a verdict); nothing here keeps state, reads a clock or does I/O.
 //!
 //! Built on `ring` (HMAC-SHA256 and SHA-256, already in the build for rustls) rather than AWS's
@@ -196,9 +197,11 @@ pub fn sign(
 /// `authorization`, `amz_date` and `security_token` are the values of the `authorization`,
 /// `x-amz-date` and `x-amz-security-token` fields. `lookup` finds the credentials of an access
 /// key id; a key with a session token verifies only requests carrying that token (signed or
-/// not: AWS lets a client add it after signing). The request time must be within `max_skew`
-/// of `now` (AWS: [`MAX_SKEW`]), the credential scope must be `scope` on the request's date.
-/// The signature is compared in constant time.
+/// not: AWS lets a client add it after signing), else [`SigV4Error::UnknownKey`]. The request
+/// time must be within `max_skew` of `now` (AWS: [`MAX_SKEW`]), the credential scope must be
+/// `scope` on the request's date. The payload hash is `x-amz-content-sha256` when the request
+/// has one (`req.body` is then only checked against a hex digest, after the signature), else
+/// the SHA-256 of `req.body`. The signature is compared in constant time.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     req: &SigningRequest<'_>,
