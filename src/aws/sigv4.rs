@@ -12,8 +12,9 @@
 //! `UNSIGNED-PAYLOAD`), see [`payload_hash`]. Leaves out: reading presigned queries (see
 //! [`super::presigned`], which reuses [`verify_signature`]), S3's single encoding, SigV4a,
 //! where credentials come from (see [`super::Credentials`]) and sending anything. The parsing
-//! half (`Authorization`, dates, hex) is in `sigv4_parse.rs`, re-exported here. Data flows one way: a request as bytes in,
-//! text out (or a verdict); nothing here keeps state, reads a clock or does I/O.
+//! half (`Authorization`, dates, hex) is in `sigv4_parse.rs`, re-exported here. Data flows
+//! one way: a request as bytes in, text out (or a verdict); nothing here keeps state, reads a
+//! clock or does I/O. (`aws-sigv4`, below, is a dev-dependency only: tests sign with it.)
 //!
 //! Built on `ring` (HMAC-SHA256 and SHA-256, already in the build for rustls) rather than AWS's
 //! `aws-sigv4` crate. That crate was evaluated (1.6.4, `default-features = false`, features
