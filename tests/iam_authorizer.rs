@@ -405,6 +405,24 @@ both_drivers! {
         }
     }
 
+    fn get_config_shows_no_secret(d) {
+        // the secrets come from the environment: GET /config shows where, never what
+        set_env();
+        let text = "[admin]\nlisten = \"127.0.0.1:0\"\n".to_string()
+            + &authorizer_toml()
+            + "[[route]]\nkey = \"GET /x\"\nmock = {}\nauthorizer = \"iam\"\n";
+        let g = Gateway::start_with(d, 1, "", &text);
+        let admin = g.handle().admin_addr().expect("admin listener");
+        let r = get(admin, "/config");
+        assert_eq!(r.status, 200);
+        let body = r.text();
+        assert!(body.contains("secret_env = \"TOLLGATE_IAM_TEST_ALICE\""), "{body}");
+        assert!(body.contains(ALICE_KEY), "{body}");
+        for secret in [ALICE_SECRET, TEMP_SECRET, TEMP_TOKEN] {
+            assert!(!body.contains(secret), "{body}");
+        }
+    }
+
     fn a_body_over_the_limit_is_413(d) {
         let o = Origin::echo();
         let g = start(d, &o, "");
