@@ -423,6 +423,29 @@ both_drivers! {
         }
     }
 
+    fn what_no_body_can_save_is_refused_before_the_body(d) {
+        // unknown key, expired, wrong region: answered at once, while the client still holds
+        // its body back (no 100 Continue, no wait for bytes an unauthenticated client owes)
+        let o = Origin::echo();
+        let g = start(d, &o, "");
+        let unknown = Signing { key: "AKIAIOSFODNN7UNKNOWN", ..alice() };
+        let old = Signing { time: SystemTime::now() - Duration::from_secs(600), ..alice() };
+        for (s, want) in [(unknown, INVALID_TOKEN), (old, "Signature expired: ")] {
+            let raw = request(s, "POST", "/orders", b"12345", false);
+            let head_end = raw.len() - 5;
+            let mut c = Client::new(g.addr);
+            let mut head = raw[..head_end].to_vec();
+            // the client waits for 100 Continue before it sends the body
+            let at = find(&head, b"content-length").unwrap();
+            head.splice(at..at, b"expect: 100-continue\r\n".iter().copied());
+            c.send(&head);
+            let r = c.read(false).expect("an answer without the body");
+            assert_eq!(r.status, 403);
+            assert!(message(&r).starts_with(want), "{}", r.text());
+        }
+        assert!(o.requests().is_empty());
+    }
+
     fn a_body_over_the_limit_is_413(d) {
         let o = Origin::echo();
         let g = start(d, &o, "");

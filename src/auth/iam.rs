@@ -78,6 +78,12 @@ pub async fn authorize<S: Session>(
     let body = match (payload, head.body) {
         (PayloadHash::Unsigned, _) | (_, BodyKind::Empty) => bytes::Bytes::new(),
         (PayloadHash::Body | PayloadHash::Digest(_), _) => {
+            // what no body can save is refused before one is read (or `100 Continue` sent)
+            let now = SystemTime::now();
+            precheck(&form, head, config, now).map_err(|(e, date, expires)| {
+                let time = date.as_deref().map(|d| (d, now, expires));
+                refusal(st, e, time, config)
+            })?;
             let policy = body_policy(w, route);
             let b = sess
                 .read_body(w, head, st, &policy, config.max_body)
@@ -168,6 +174,52 @@ pub async fn authorize<S: Session>(
             account_id: cred.account_id.as_str().into(),
         },
     }))
+}
+
+/// The checks of a signature that do not need the body: its form, scope, time and key (the
+/// verification repeats them, over the body). On a refusal, the date and presigned expiry
+/// the message names.
+fn precheck(
+    form: &Form,
+    head: &RequestHead,
+    config: &IamAuthorizer,
+    now: SystemTime,
+) -> Result<(), (SigV4Error, Option<String>, Option<u64>)> {
+    let bare = |e| (e, None, None);
+    let (credential, date, expires) = match form {
+        Form::Header(auth) => {
+            let a = sigv4::parse_authorization(auth).map_err(bare)?;
+            let date = head
+                .header("x-amz-date")
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .ok_or(bare(SigV4Error::Malformed("no x-amz-date")))?;
+            let parts = (a.access_key_id, a.region, a.service);
+            (parts, date, None)
+        }
+        Form::Query(p) => {
+            let (id, _, region, service) = sigv4::parse_credential(&p.credential).map_err(bare)?;
+            ((id, region, service), p.amz_date.as_str(), Some(p.expires))
+        }
+    };
+    let (id, region, service) = credential;
+    if region != config.region || service != config.service {
+        return Err(bare(SigV4Error::WrongScope));
+    }
+    let Some(time) = sigv4::parse_amz_date(date) else {
+        return Err(bare(SigV4Error::Malformed("bad x-amz-date")));
+    };
+    let now_s = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let skew = IAM_MAX_SKEW.as_secs();
+    let late = now_s > time.saturating_add(expires.unwrap_or(skew));
+    if late || now_s < time.saturating_sub(skew) {
+        return Err((SigV4Error::Expired, Some(date.to_string()), expires));
+    }
+    if find(config, id).is_none() {
+        return Err(bare(SigV4Error::UnknownKey));
+    }
+    Ok(())
 }
 
 fn find<'c>(config: &'c IamAuthorizer, id: &str) -> Option<&'c IamCredential> {
