@@ -12,8 +12,9 @@
 //! Data flow: the request head gives the method, the path and query exactly as received (the
 //! canonical request re-encodes them, as AWS's signers do for `execute-api`; the request
 //! forwarded to the origin is never touched) and every field. When the payload hash is the
-//! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the whole
-//! body is read first, under the authorizer's `max_body_bytes` (default 10 MiB, API Gateway's
+//! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the checks
+//! no body can save run first (form, scope, time, key: refused before a byte of the body is
+//! read or `100 Continue` sent), then the whole body is read, under the authorizer's `max_body_bytes` (default 10 MiB, API Gateway's
 //! payload limit; 413 beyond, before the signature is checked), and kept in
 //! `st.held_body` for the integration. Then the signature is verified, then the route key is
 //! matched against the credential's `allow` patterns. Refusals that name the request (an
