@@ -14,8 +14,8 @@
 //! forwarded to the origin is never touched) and every field. When the payload hash is the
 //! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the checks
 //! no body can save run first (form, scope, time, key: refused before a byte of the body is
-//! read or `100 Continue` sent), then the whole body is read, under the authorizer's `max_body_bytes` (default 10 MiB, API Gateway's
-//! payload limit; 413 beyond, before the signature is checked), and kept in
+//! read or `100 Continue` sent), then the whole body is read, under the authorizer's
+//! `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413 beyond), and kept in
 //! `st.held_body` for the integration. Then the signature is verified, then the route key is
 //! matched against the credential's `allow` patterns. Refusals that name the request (an
 //! expired date, a principal not allowed) carry AWS's words in `st.detail`, which becomes the
