@@ -431,6 +431,24 @@ fn aws_signing_imports_nothing_of_the_server_side() {
 }
 
 #[test]
+fn a_held_body_is_served_only_through_the_session() {
+    // the lifecycle's held body (an aws_iam route hashing the payload) replays bytes already
+    // read through the client's session: it neither reads the transport nor knows an
+    // integration or the outbound client, and the IAM authorizer reads the body only through
+    // the session (no transport, no outbound client: it fetches nothing)
+    assert_none_naming(
+        &["proxy/held_body.rs", "auth/iam.rs"],
+        &[
+            "crate::transport",
+            "crate::client",
+            "crate::integration",
+            "monoio",
+        ],
+        "the held body or the IAM authorizer reaches past the session",
+    );
+}
+
+#[test]
 fn workers_reach_the_functions_service_only_over_loopback() {
     // the process pools live on the functions thread; the request path (proxy, sessions,
     // integrations, the worker's state, the outbound client) sends the Invoke API through its

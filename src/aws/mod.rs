@@ -4,7 +4,8 @@
 //! Owns: [`Credentials`] (from the environment, never printed) and SigV4 in [`sigv4`]: signing
 //! an outgoing request ([`sigv4::sign`] gives the `authorization`, `x-amz-date` and
 //! `x-amz-security-token` fields to add) and verifying an incoming one ([`sigv4::verify`]
-//! recomputes the signature over exactly the fields its `SignedHeaders` lists). Leaves out:
+//! recomputes the signature over exactly the fields its `SignedHeaders` lists; [`presigned`]
+//! verifies the query-string form). Leaves out:
 //! sending requests (see `crate::client`), deciding what to sign (the Lambda integration signs
 //! its Invoke calls; the authorizers issue verifies incoming requests with the same module)
 //! and where a verifier's keys come from (a lookup closure). Nothing here imports the server
@@ -13,7 +14,9 @@
 //! so a worker may call it per request (a handful of SHA-256 and HMAC computations over the
 //! request, on `ring`).
 
+pub mod presigned;
 pub mod sigv4;
+mod sigv4_parse;
 
 /// AWS credentials. `Debug` never prints the secret or the token.
 #[derive(Clone, PartialEq, Eq)]

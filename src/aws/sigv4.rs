@@ -6,10 +6,15 @@
 //! signing key derived from the secret and the credential scope, [`sign`] (the fields to add to
 //! an outgoing request: the Lambda integration signs its Invoke calls with it) and [`verify`]
 //! (recompute the signature of an incoming request over exactly the headers its
-//! `SignedHeaders` names, for the authorizers). Leaves out: presigned URLs (signature in the
-//! query), S3's single encoding and unsigned payloads, SigV4a, where credentials come from (see
-//! [`super::Credentials`]) and sending anything. Data flows one way: a request as bytes in,
-//! text out (or a verdict); nothing here keeps state, reads a clock or does I/O.
+//! `SignedHeaders` names, for the authorizers), and the payload hash: the SHA-256 of the body,
+//! or the value of `x-amz-content-sha256` when the request sends one (a hex digest the body
+//! must then hash to, checked after the signature: [`SigV4Error::PayloadHash`]; or
+//! `UNSIGNED-PAYLOAD`), see [`payload_hash`]. Leaves out: reading presigned queries (see
+//! [`super::presigned`], which reuses [`verify_signature`]), S3's single encoding, SigV4a,
+//! where credentials come from (see [`super::Credentials`]) and sending anything. The parsing
+//! half (`Authorization`, dates, hex) is in `sigv4_parse.rs`, re-exported here. Data flows
+//! one way: a request as bytes in, text out (or a verdict); nothing here keeps state, reads a
+//! clock or does I/O. (`aws-sigv4`, below, is a dev-dependency only: tests sign with it.)
 //!
 //! Built on `ring` (HMAC-SHA256 and SHA-256, already in the build for rustls) rather than AWS's
 //! `aws-sigv4` crate. That crate was evaluated (1.6.4, `default-features = false`, features
@@ -40,16 +45,24 @@ use ring::{digest, hmac};
 
 use super::Credentials;
 
+#[cfg(test)]
+use super::sigv4_parse::days_from_civil;
+pub use super::sigv4_parse::{
+    body_matches, format_amz_date, parse_amz_date, parse_authorization, payload_hash,
+    Authorization, PayloadHash,
+};
+pub(crate) use super::sigv4_parse::{check_signed_headers, decode_hex32, parse_credential};
+
 /// The algorithm named in `Authorization` and on the first line of the string to sign.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// How far a signed request's `x-amz-date` may be from now, either way: AWS's 15 minutes.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 /// The last element of every credential scope.
-const TERMINATOR: &str = "aws4_request";
+pub(crate) const TERMINATOR: &str = "aws4_request";
 /// Length of `x-amz-date` (`YYYYMMDDTHHMMSSZ`, ISO 8601 basic format, UTC).
-const AMZ_DATE_LEN: usize = 16;
+pub(crate) const AMZ_DATE_LEN: usize = 16;
 /// Length of a signature in hex (HMAC-SHA256).
-const SIGNATURE_HEX_LEN: usize = 64;
+pub(crate) const SIGNATURE_HEX_LEN: usize = 64;
 
 /// A request as SigV4 sees it. `path` is the absolute path as sent on the wire (already
 /// percent-encoded), `query` the raw query without `?` (empty when none). `headers` are every
@@ -98,20 +111,10 @@ pub enum SigV4Error {
     /// The credential names another region or service than the one verifying.
     #[error("credential scope does not match")]
     WrongScope,
-}
-
-/// The fields `Authorization` carries, parsed by [`parse_authorization`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorization<'a> {
-    pub access_key_id: &'a str,
-    /// `YYYYMMDD` of the credential scope.
-    pub date: &'a str,
-    pub region: &'a str,
-    pub service: &'a str,
-    /// Lower-case names, `;`-separated, sorted, as the client listed them.
-    pub signed_headers: &'a str,
-    /// The signature, decoded from hex.
-    pub signature: [u8; 32],
+    /// The signature verifies over an `x-amz-content-sha256` digest the body does not hash
+    /// to (the body was changed after signing).
+    #[error("body does not match x-amz-content-sha256")]
+    PayloadHash,
 }
 
 /// Signs `req` for `scope` at `time` with `creds`.
@@ -164,7 +167,16 @@ pub fn sign(
         }
         extra.push(("x-amz-security-token", token.as_bytes()));
     }
-    let canonical = canonical_request(req, &extra, None)?;
+    // a request that says how its payload is hashed is signed over that (see [`payload_hash`])
+    let given = field(req.headers, CONTENT_SHA256);
+    if let Some(v) = given {
+        check_payload_hash_value(v)?;
+    }
+    let opts = Opts {
+        payload_hash: given,
+        skip_query: None,
+    };
+    let canonical = canonical_request_with(req, &extra, None, opts)?;
     let date = amz_date.get(..8).unwrap_or_default();
     let scope_text = credential_scope(date, scope.region, scope.service);
     let to_sign = string_to_sign(&amz_date, &scope_text, &canonical.request);
@@ -186,9 +198,11 @@ pub fn sign(
 /// `authorization`, `amz_date` and `security_token` are the values of the `authorization`,
 /// `x-amz-date` and `x-amz-security-token` fields. `lookup` finds the credentials of an access
 /// key id; a key with a session token verifies only requests carrying that token (signed or
-/// not: AWS lets a client add it after signing). The request time must be within `max_skew`
-/// of `now` (AWS: [`MAX_SKEW`]), the credential scope must be `scope` on the request's date.
-/// The signature is compared in constant time.
+/// not: AWS lets a client add it after signing), else [`SigV4Error::UnknownKey`]. The request
+/// time must be within `max_skew` of `now` (AWS: [`MAX_SKEW`]), the credential scope must be
+/// `scope` on the request's date. The payload hash is `x-amz-content-sha256` when the request
+/// has one (`req.body` is then only checked against a hex digest, after the signature), else
+/// the SHA-256 of `req.body`. The signature is compared in constant time.
 #[allow(clippy::too_many_arguments)]
 pub fn verify(
     req: &SigningRequest<'_>,
@@ -219,22 +233,77 @@ pub fn verify(
             "credential date is not the day of x-amz-date",
         ));
     }
-    let now = match now.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs(),
-        Err(_) => 0,
-    };
+    // the payload hash the client put in the canonical request: x-amz-content-sha256 when
+    // it sent one (a hex digest, or UNSIGNED-PAYLOAD), else the body's (see [`payload_hash`])
+    let given = field(req.headers, CONTENT_SHA256);
+    if let Some(v) = given {
+        check_payload_hash_value(v)?;
+    }
+    let now = unix_secs(now);
     if now.abs_diff(time) > max_skew.as_secs() {
         return Err(SigV4Error::Expired);
     }
+    let opts = Opts {
+        payload_hash: given,
+        skip_query: None,
+    };
+    verify_signature(req, &auth, amz_date, security_token, lookup, &names, opts)
+}
+
+/// The name of the field (and, presigned, of the query parameter's signed header) carrying
+/// the payload hash: a lower-case hex SHA-256, or [`UNSIGNED_PAYLOAD`].
+pub const CONTENT_SHA256: &str = "x-amz-content-sha256";
+/// The payload hash of a request whose body is not signed.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+fn check_payload_hash_value(v: &str) -> Result<(), SigV4Error> {
+    payload_hash(Some(v.as_bytes())).map(|_| ())
+}
+
+/// The value of field `name` among `fields` (the first; names in any case), as text.
+pub(crate) fn field<'a>(fields: &[(&str, &'a [u8])], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// Seconds since 1970 (0 before it).
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Options of a canonical request beyond the signer's: the payload hash to put in it as given
+/// (else the body's SHA-256), and a query parameter left out (a presigned request's
+/// `X-Amz-Signature`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Opts<'a> {
+    pub(crate) payload_hash: Option<&'a str>,
+    pub(crate) skip_query: Option<&'a str>,
+}
+
+/// The common end of both verifications, once the time is checked: the key (its session
+/// token too), the canonical request over `names`, the signature compared in constant time.
+pub(crate) fn verify_signature(
+    req: &SigningRequest<'_>,
+    auth: &Authorization<'_>,
+    amz_date: &str,
+    security_token: Option<&str>,
+    lookup: impl Fn(&str) -> Option<Credentials>,
+    names: &[&str],
+    opts: Opts<'_>,
+) -> Result<Verified, SigV4Error> {
     let Some(creds) = lookup(auth.access_key_id) else {
         return Err(SigV4Error::UnknownKey);
     };
+    // AWS: "The security token included in the request is invalid" for a temporary key's
+    // missing or wrong token, or a token sent with a long-term key
     match (&creds.session_token, security_token) {
         (None, None) => {}
         (Some(expected), Some(given)) if ct_eq(expected.as_bytes(), given.as_bytes()) => {}
-        _ => return Err(SigV4Error::Mismatch),
+        _ => return Err(SigV4Error::UnknownKey),
     }
-    let canonical = canonical_request(req, &[], Some(&names))?;
+    let canonical = canonical_request_with(req, &[], Some(names), opts)?;
     let scope_text = credential_scope(auth.date, auth.region, auth.service);
     let to_sign = string_to_sign(amz_date, &scope_text, &canonical.request);
     let key = signing_key(
@@ -245,103 +314,18 @@ pub fn verify(
     );
     // constant time: ring's HMAC verification compares the tags without an early exit
     hmac::verify(&key, to_sign.as_bytes(), &auth.signature).map_err(|_| SigV4Error::Mismatch)?;
+    // the signature covers the digest the client named; the body must be what it hashed
+    if let Some(PayloadHash::Digest(d)) = opts
+        .payload_hash
+        .map(|v| payload_hash(Some(v.as_bytes())))
+        .transpose()?
+    {
+        if !body_matches(&d, req.body) {
+            return Err(SigV4Error::PayloadHash);
+        }
+    }
     Ok(Verified {
         access_key_id: creds.access_key_id,
-    })
-}
-
-/// Parses `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request,
-/// SignedHeaders=a;b, Signature=HEX` strictly: the algorithm, then the three parameters once
-/// each (in any order, `,` with optional spaces between), nothing else.
-pub fn parse_authorization(value: &str) -> Result<Authorization<'_>, SigV4Error> {
-    use SigV4Error::Malformed;
-    let Some(rest) = value.strip_prefix(ALGORITHM) else {
-        return Err(Malformed("algorithm is not AWS4-HMAC-SHA256"));
-    };
-    let Some(rest) = rest.strip_prefix(' ') else {
-        return Err(Malformed("no space after the algorithm"));
-    };
-    let (mut credential, mut signed, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let part = part.trim_matches(' ');
-        let Some((key, val)) = part.split_once('=') else {
-            return Err(Malformed("a parameter has no '='"));
-        };
-        let slot = match key {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed,
-            "Signature" => &mut signature,
-            _ => return Err(Malformed("unknown parameter")),
-        };
-        if slot.replace(val).is_some() {
-            return Err(Malformed("a parameter is repeated"));
-        }
-    }
-    let (Some(credential), Some(signed), Some(signature)) = (credential, signed, signature) else {
-        return Err(Malformed(
-            "Credential, SignedHeaders and Signature are required",
-        ));
-    };
-    let mut parts = credential.split('/');
-    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(TERMINATOR), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(Malformed(
-            "Credential is not KEY/DATE/REGION/SERVICE/aws4_request",
-        ));
-    };
-    if [access_key_id, region, service]
-        .iter()
-        .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        return Err(Malformed("empty or non-printable Credential element"));
-    }
-    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Malformed("Credential date is not YYYYMMDD"));
-    }
-    let mut previous: Option<&str> = None;
-    let mut has_host = false;
-    for name in signed.split(';') {
-        let lower = name.bytes().all(|b| !b.is_ascii_uppercase());
-        if !is_token(name) || !lower {
-            return Err(Malformed(
-                "SignedHeaders holds a name that is not a lower-case token",
-            ));
-        }
-        if previous.is_some_and(|p| p >= name) {
-            return Err(Malformed("SignedHeaders is not sorted or repeats a name"));
-        }
-        previous = Some(name);
-        has_host |= name == "host";
-    }
-    if !has_host {
-        return Err(Malformed("SignedHeaders must include host"));
-    }
-    if signature.len() != SIGNATURE_HEX_LEN {
-        return Err(Malformed("Signature is not 64 hex digits"));
-    }
-    let mut decoded = [0u8; 32];
-    for (out, pair) in decoded.iter_mut().zip(signature.as_bytes().chunks_exact(2)) {
-        let (Some(hi), Some(lo)) = (
-            pair.first().copied().and_then(lower_hex_value),
-            pair.get(1).copied().and_then(lower_hex_value),
-        ) else {
-            return Err(Malformed("Signature is not 64 lower-case hex digits"));
-        };
-        *out = hi << 4 | lo;
-    }
-    Ok(Authorization {
-        access_key_id,
-        date,
-        region,
-        service,
-        signed_headers: signed,
-        signature: decoded,
     })
 }
 
@@ -354,10 +338,21 @@ pub(crate) struct Canonical {
 /// The canonical request of `req` with `extra` fields added (the signer's `x-amz-date` and
 /// token). `only`: sign just these lower-case names (a verifier's `SignedHeaders`; each must be
 /// present), else every field.
+#[cfg(test)] // the signer and verifiers pass options (canonical_request_with)
 pub(crate) fn canonical_request(
     req: &SigningRequest<'_>,
     extra: &[(&str, &[u8])],
     only: Option<&[&str]>,
+) -> Result<Canonical, SigV4Error> {
+    canonical_request_with(req, extra, only, Opts::default())
+}
+
+/// [`canonical_request`] with a given payload hash and a query parameter left out.
+pub(crate) fn canonical_request_with(
+    req: &SigningRequest<'_>,
+    extra: &[(&str, &[u8])],
+    only: Option<&[&str]>,
+    opts: Opts<'_>,
 ) -> Result<Canonical, SigV4Error> {
     let mut fields: Vec<(String, &[u8])> = req
         .headers
@@ -373,7 +368,7 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     canonical_path(req.path, &mut out);
     out.push(b'\n');
-    canonical_query(req.query, &mut out);
+    canonical_query(req.query, opts.skip_query, &mut out);
     out.push(b'\n');
     let mut signed_headers = String::new();
     let mut i = 0;
@@ -403,7 +398,11 @@ pub(crate) fn canonical_request(
     out.push(b'\n');
     out.extend_from_slice(signed_headers.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(hex(digest::digest(&digest::SHA256, req.body).as_ref()).as_bytes());
+    match opts.payload_hash {
+        Some(given) => out.extend_from_slice(given.as_bytes()),
+        None => out
+            .extend_from_slice(hex(digest::digest(&digest::SHA256, req.body).as_ref()).as_bytes()),
+    }
     Ok(Canonical {
         request: out,
         signed_headers,
@@ -462,17 +461,22 @@ fn canonical_path(path: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// `name=value` pairs decoded, re-encoded and sorted, joined by `&`.
-fn canonical_query(query: &str, out: &mut Vec<u8>) {
+/// `name=value` pairs decoded, re-encoded and sorted, joined by `&`; a parameter named `skip`
+/// (decoded) is left out.
+fn canonical_query(query: &str, skip: Option<&str>, out: &mut Vec<u8>) {
     let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = query
         .split('&')
         .filter(|p| !p.is_empty())
-        .map(|p| {
+        .filter_map(|p| {
             let (name, value) = p.split_once('=').unwrap_or((p, ""));
+            let name = percent_decode(name);
+            if skip.is_some_and(|s| s.as_bytes() == name.as_slice()) {
+                return None;
+            }
             let (mut n, mut v) = (Vec::new(), Vec::new());
-            encode(&percent_decode(name), &mut n);
+            encode(&name, &mut n);
             encode(&percent_decode(value), &mut v);
-            (n, v)
+            Some((n, v))
         })
         .collect();
     pairs.sort();
@@ -521,7 +525,7 @@ fn encode(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `%XX` decoded (either case of hex); a `%` not followed by two hex digits stays literal.
-fn percent_decode(s: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -542,7 +546,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 }
 
 /// RFC 9110 §5.6.2 token: one or more tchar (alphanumerics and ``!#$%&'*+-.^_`|~``).
-fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
@@ -570,14 +574,6 @@ fn check_scope_part(s: &str, what: &str) -> Result<(), SigV4Error> {
     Ok(())
 }
 
-fn lower_hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -589,59 +585,9 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Equality without an early exit (the length is not secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
         && std::hint::black_box(a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y))) == 0
-}
-
-/// Unix seconds as `YYYYMMDDTHHMMSSZ`.
-fn format_amz_date(secs: u64) -> String {
-    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
-    let (y, m, d) = crate::fmt::civil_from_days(days);
-    let rem = secs % 86_400;
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// `YYYYMMDDTHHMMSSZ` as Unix seconds; `None` unless exactly that with a real date and time.
-fn parse_amz_date(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() != AMZ_DATE_LEN || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let digits = b.get(from..to)?;
-        digits.iter().try_fold(0i64, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let (y, m, d) = (num(0, 4)?, num(4, 6)?, num(6, 8)?);
-    let (hh, mm, ss) = (num(9, 11)?, num(11, 13)?, num(13, 15)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 59 {
-        return None;
-    }
-    let days = days_from_civil(y, m, d);
-    // a day past the month's end (Feb 30) comes back as another date
-    if crate::fmt::civil_from_days(days) != (y, m, d) {
-        return None;
-    }
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
-}
-
-/// Day number since 1970-01-01 of a proleptic Gregorian date (the inverse of
-/// `fmt::civil_from_days`, over 400-year eras).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

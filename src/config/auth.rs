@@ -175,11 +175,21 @@ pub const DEFAULT_IAM_SERVICE: &str = "execute-api";
 /// How far `x-amz-date` may be from now (API Gateway: 5 minutes).
 pub const IAM_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
+/// Default `max_body_bytes` of an `aws_iam` authorizer: the largest body read to check its
+/// payload hash (API Gateway's 10 MiB payload limit); a larger one is a 413.
+pub const DEFAULT_IAM_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Accepted `max_body_bytes`.
+pub const IAM_MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 1..=128 * 1024 * 1024;
+/// Accepted length of an `access_key_id` (AWS: 16 to 128 characters of `A-Z0-9`).
+pub const ACCESS_KEY_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
+
 /// `type = "aws_iam"`.
 #[derive(Debug)]
 pub struct IamAuthorizer {
     pub region: String,
     pub service: String,
+    /// Largest body read to hash (`max_body_bytes`).
+    pub max_body: usize,
     pub credentials: Vec<IamCredential>,
 }
 
@@ -190,6 +200,10 @@ pub struct IamCredential {
     pub session_token: Option<String>,
     /// The principal's ARN.
     pub principal: String,
+    /// The ARN's partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// The ARN's 12-digit account (`$context.identity.accountId`).
+    pub account_id: String,
     /// Route-key patterns (`*` matches any run of characters).
     pub allow: Vec<String>,
 }
@@ -237,6 +251,10 @@ pub(super) fn compile(
         if raws[..i].iter().any(|o| o.name.get_ref() == name) {
             cx.err(&a.name, format!("authorizer[{i}].name"), "duplicate name");
             continue;
+        }
+        if a.kind.get_ref() != "aws_iam" {
+            // an aws_iam key the other kinds' own checks do not list
+            refuse(&a.max_body_bytes, i, "max_body_bytes", a.kind.get_ref(), cx);
         }
         let kind = match a.kind.get_ref().as_str() {
             "jwt" => super::auth_jwt::compile(i, a, upstreams, cx).map(AuthorizerKind::Jwt),

@@ -58,6 +58,9 @@ pub struct RawAuthorizer {
     pub region: Option<Spanned<String>>,
     /// The SigV4 credential scope's service (default `execute-api`).
     pub service: Option<Spanned<String>>,
+    /// Largest request body read to check its payload hash, bytes (default 10 MiB, API
+    /// Gateway's payload limit).
+    pub max_body_bytes: Option<Spanned<usize>>,
     /// The principals that may sign requests.
     #[serde(default)]
     pub credential: Vec<RawCredential>,

@@ -51,6 +51,8 @@ use crate::session::{Refused, Session, TunnelEnd, TunnelOrigin};
 use crate::throttle::worker::{Denied, Identity};
 use crate::worker::Cx;
 
+use super::held_body::{self, HeldBody};
+
 /// Serves one parsed request head to completion, over any client session.
 pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
     let mut st = request_filter(w, sess, &head);
@@ -374,12 +376,13 @@ async fn send<S: Session>(
 }
 
 /// The session an integration answers through: the client's, with phases 6 and 7 in front of
-/// its responses (held in memory or relayed), so nothing reaches a client unfiltered. A
-/// borrow, no allocation; static dispatch like the session it wraps.
+/// its responses (held in memory or relayed), so nothing reaches a client unfiltered, and the
+/// request body a phase held served from memory ([`super::held_body`]). A borrow, no
+/// allocation; static dispatch like the session it wraps.
 struct Filtered<'s, S>(&'s mut S);
 
 impl<S: Session> Session for Filtered<'_, S> {
-    type Body = S::Body;
+    type Body = HeldBody<S::Body>;
     type Outcome = S::Outcome;
 
     fn facts(&self) -> &ConnFacts {
@@ -400,25 +403,25 @@ impl<S: Session> Session for Filtered<'_, S> {
         head: &RequestHead,
         st: &mut ExchangeState,
         policy: &BodyPolicy,
-    ) -> Result<S::Body, GatewayError> {
-        self.0.open_body(w, head, st, policy).await
+    ) -> Result<Self::Body, GatewayError> {
+        held_body::open(self.0, w, head, st, policy).await
     }
 
     async fn next_chunk(
         &mut self,
         w: &Cx<'_>,
-        body: &mut S::Body,
+        body: &mut Self::Body,
         st: &mut ExchangeState,
     ) -> Result<BodyChunk, GatewayError> {
-        self.0.next_chunk(w, body, st).await
+        held_body::next(self.0, w, body, st).await
     }
 
     fn buffered_chunk(
         &mut self,
-        body: &mut S::Body,
+        body: &mut Self::Body,
         st: &mut ExchangeState,
     ) -> Result<Option<BodyChunk>, GatewayError> {
-        self.0.buffered_chunk(body, st)
+        held_body::buffered(self.0, body, st)
     }
 
     async fn read_body(
@@ -429,7 +432,7 @@ impl<S: Session> Session for Filtered<'_, S> {
         policy: &BodyPolicy,
         max: usize,
     ) -> Result<Bytes, GatewayError> {
-        self.0.read_body(w, head, st, policy, max).await
+        held_body::read(self.0, w, head, st, policy, max).await
     }
 
     fn skip_body(&mut self, head: &RequestHead, st: &mut ExchangeState) {

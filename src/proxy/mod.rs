@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod h2;
+mod held_body;
 pub mod https;
 pub mod lifecycle;
 pub mod linger;

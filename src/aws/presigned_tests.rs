@@ -1,0 +1,178 @@
+use super::*;
+use std::time::UNIX_EPOCH;
+
+/// AWS's S3 presigned GET example ("Authenticating Requests: Using Query Parameters"): the
+/// documented URL and signature for examplebucket/test.txt on 2013-05-24, valid 86400 s.
+const S3_QUERY: &str = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
+const S3_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const S3_AKID: &str = "AKIAIOSFODNN7EXAMPLE";
+/// 2013-05-24T00:00:00Z.
+const S3_SECS: u64 = 1_369_353_600;
+const S3_SCOPE: Scope<'static> = Scope {
+    region: "us-east-1",
+    service: "s3",
+};
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn keys(token: Option<&str>) -> impl Fn(&str) -> Option<Credentials> + '_ {
+    move |id| {
+        (id == S3_AKID).then(|| Credentials {
+            access_key_id: S3_AKID.into(),
+            secret_access_key: S3_SECRET.into(),
+            session_token: token.map(str::to_owned),
+        })
+    }
+}
+
+fn check(query: &str, path: &str, now: u64) -> Result<Verified, SigV4Error> {
+    let headers: [(&str, &[u8]); 1] = [("Host", b"examplebucket.s3.amazonaws.com")];
+    let req = SigningRequest {
+        method: "GET",
+        path,
+        query,
+        headers: &headers,
+        body: b"",
+    };
+    let p = parse(query)?;
+    verify(
+        &req,
+        &p,
+        keys(None),
+        S3_SCOPE,
+        at(now),
+        Duration::from_secs(300),
+    )
+}
+
+#[test]
+fn aws_s3_presigned_example_verifies() {
+    assert!(is_presigned(S3_QUERY));
+    let p = parse(S3_QUERY).unwrap();
+    assert_eq!(
+        p.credential,
+        "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
+    );
+    assert_eq!(p.expires, 86_400);
+    assert_eq!(
+        check(S3_QUERY, "/test.txt", S3_SECS + 10),
+        Ok(Verified {
+            access_key_id: S3_AKID.into()
+        })
+    );
+    // parameter order does not matter: the canonical query is sorted
+    let mut parts: Vec<&str> = S3_QUERY.split('&').collect();
+    parts.reverse();
+    assert!(check(&parts.join("&"), "/test.txt", S3_SECS).is_ok());
+}
+
+#[test]
+fn presigned_window_is_skew_before_to_expires_after() {
+    for ok in [S3_SECS - 300, S3_SECS, S3_SECS + 86_400] {
+        assert!(check(S3_QUERY, "/test.txt", ok).is_ok(), "{ok}");
+    }
+    for late_or_early in [S3_SECS - 301, S3_SECS + 86_401] {
+        assert_eq!(
+            check(S3_QUERY, "/test.txt", late_or_early),
+            Err(SigV4Error::Expired)
+        );
+    }
+}
+
+#[test]
+fn presigned_changes_do_not_verify() {
+    let now = S3_SECS + 1;
+    assert_eq!(check(S3_QUERY, "/test.txT", now), Err(SigV4Error::Mismatch));
+    let extra = format!("{S3_QUERY}&a=b");
+    assert_eq!(check(&extra, "/test.txt", now), Err(SigV4Error::Mismatch));
+    let flipped = S3_QUERY.replace("f604d404", "f604d405");
+    assert_eq!(check(&flipped, "/test.txt", now), Err(SigV4Error::Mismatch));
+    let longer = S3_QUERY.replace("Expires=86400", "Expires=86401");
+    assert_eq!(check(&longer, "/test.txt", now), Err(SigV4Error::Mismatch));
+    let other_key = S3_QUERY.replace("AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLF");
+    assert_eq!(
+        check(&other_key, "/test.txt", now),
+        Err(SigV4Error::UnknownKey)
+    );
+    let region = S3_QUERY.replace("us-east-1", "eu-west-1");
+    assert_eq!(
+        check(&region, "/test.txt", now),
+        Err(SigV4Error::WrongScope)
+    );
+}
+
+#[test]
+fn presigned_malformed_queries_are_refused() {
+    for (from, to) in [
+        (
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Algorithm=AWS4-HMAC-SHA1",
+        ),
+        ("X-Amz-Expires=86400", "X-Amz-Expires=0"),
+        ("X-Amz-Expires=86400", "X-Amz-Expires=604801"),
+        ("X-Amz-Expires=86400", "X-Amz-Expires=%2B5"),
+        ("X-Amz-Expires=86400&", ""),
+        ("X-Amz-Date=20130524T000000Z", "X-Amz-Date=20130524T000000"),
+        ("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=x-amz-date"),
+        (
+            "X-Amz-SignedHeaders=host",
+            "X-Amz-SignedHeaders=host&X-Amz-SignedHeaders=host",
+        ),
+        ("f604d404", "F604D404"),
+        ("%2Faws4_request", "%2Faws5_request"),
+    ] {
+        let q = S3_QUERY.replace(from, to);
+        assert!(
+            matches!(
+                check(&q, "/test.txt", S3_SECS),
+                Err(SigV4Error::Malformed(_))
+            ),
+            "{to}"
+        );
+    }
+    assert!(!is_presigned("X-Amz-Date=1&a=b"));
+}
+
+#[test]
+fn presigned_session_token_must_match_the_key() {
+    let headers: [(&str, &[u8]); 1] = [("Host", b"examplebucket.s3.amazonaws.com")];
+    let req = SigningRequest {
+        method: "GET",
+        path: "/test.txt",
+        query: S3_QUERY,
+        headers: &headers,
+        body: b"",
+    };
+    let p = parse(S3_QUERY).unwrap();
+    let now = at(S3_SECS);
+    // a temporary key's request without its token
+    assert_eq!(
+        verify(
+            &req,
+            &p,
+            keys(Some("tok")),
+            S3_SCOPE,
+            now,
+            Duration::from_secs(300)
+        ),
+        Err(SigV4Error::UnknownKey)
+    );
+}
+
+#[test]
+fn payload_is_unsigned_unless_its_hash_is_signed() {
+    let p = parse(S3_QUERY).unwrap();
+    assert_eq!(payload(&p, Some(b"abc")), Ok(PayloadHash::Unsigned));
+    let signed = Presigned {
+        signed_headers: "host;x-amz-content-sha256".into(),
+        ..p
+    };
+    let zero = "0".repeat(64);
+    assert_eq!(
+        payload(&signed, Some(zero.as_bytes())),
+        Ok(PayloadHash::Digest([0; 32]))
+    );
+    assert!(payload(&signed, Some(b"nothex")).is_err());
+}
