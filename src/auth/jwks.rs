@@ -3,10 +3,13 @@
 //! Owns: turning a JWKS document into [`KeySet`]: RSA (RFC 7518 §6.3, at least
 //! [`MIN_RSA_BITS`] bits), EC P-256/P-384 (§6.2), Ed25519 (RFC 8037 §2), each with its `kid`
 //! and `alg`; keys for encryption (`use: enc`), of unknown types or curves, too weak or
-//! malformed are skipped, not fatal (an identity provider publishing one key we cannot use must
-//! not take down the others). The set as a whole is refused only when it is not JSON, has no
-//! `keys` array, or leaves no usable key. Which keys may verify a token of a given `alg` is
-//! [`Key::fits`]. Leaves out: fetching (see [`super::keys`]) and verifying (see [`super::jwt`]).
+//! malformed are set aside, not fatal (an identity provider publishing one key we cannot use
+//! must not take down the others). A set aside key with a `kid` is kept as a [`Refused`] entry
+//! with its reason, so that a token naming it is refused saying why (and does not make the
+//! worker fetch the set again). The document as a whole is refused only when it is not JSON or
+//! has no `keys` array: a valid document always replaces the last one, even with no usable key
+//! (`{"keys":[]}` is how an identity provider revokes every key). Which keys may verify a token
+//! of a given `alg` is [`Key::fits`]. Leaves out: fetching (see [`super::keys`]) and verifying (see [`super::jwt`]).
 //!
 //! Data flow: bytes of the document → `serde_json::Value` → per member checks → one
 //! [`jsonwebtoken::DecodingKey`] per usable key, built once per fetch and reused by every
@@ -28,6 +31,15 @@ pub const MAX_RSA_BITS: usize = 8192;
 #[derive(Default, Debug)]
 pub struct KeySet {
     pub(crate) keys: Vec<Key>,
+    /// The members set aside that had a `kid`, with why.
+    pub(crate) refused: Vec<Refused>,
+}
+
+/// A JWK of the document that cannot verify anything, kept for the words of the refusal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub kid: Box<str>,
+    pub why: Skip,
 }
 
 /// The key types and curves a set may hold (RFC 7518 §6.1, RFC 8037 §2).
@@ -90,8 +102,6 @@ pub enum JwksError {
     Json(String),
     #[error("key set has no \"keys\" array")]
     NoKeys,
-    #[error("key set has no usable signing key")]
-    NoUsableKey,
 }
 
 /// The JWS algorithm named `name` if we verify it (RFC 7518 §3.1, RFC 8037 §3.1). `none` and
@@ -112,7 +122,9 @@ pub fn algorithm(name: &str) -> Option<Algorithm> {
 }
 
 impl KeySet {
-    /// Parses a JWKS document.
+    /// Parses a JWKS document (RFC 7517 §5: a JSON object whose `keys` member is an array of
+    /// JWKs). Members that are not usable keys are set aside (see the module doc); the set may
+    /// hold no key at all.
     pub fn parse(json: &[u8]) -> Result<KeySet, JwksError> {
         let doc: Value =
             serde_json::from_slice(json).map_err(|e| JwksError::Json(e.to_string()))?;
@@ -120,14 +132,37 @@ impl KeySet {
             .get("keys")
             .and_then(Value::as_array)
             .ok_or(JwksError::NoKeys)?;
-        let keys: Vec<Key> = members
-            .iter()
-            .filter_map(|m| parse_key(m.as_object()?).ok())
-            .collect();
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKey);
+        let mut set = KeySet::default();
+        for m in members {
+            let Some(m) = m.as_object() else {
+                continue;
+            };
+            match parse_key(m) {
+                Ok(k) => set.keys.push(k),
+                Err(why) => {
+                    // a kid of the wrong JSON type is no kid to match a token against
+                    if let Some(Value::String(kid)) = m.get("kid") {
+                        set.refused.push(Refused {
+                            kid: kid.as_str().into(),
+                            why,
+                        });
+                    }
+                }
+            }
         }
-        Ok(KeySet { keys })
+        Ok(set)
+    }
+
+    /// Why the member with this `kid` was set aside, when it was and no usable key has that
+    /// `kid` (RFC 7517 §4.5 does not make `kid`s unique).
+    pub fn refused(&self, kid: &str) -> Option<Skip> {
+        if self.has_kid(kid) {
+            return None;
+        }
+        self.refused
+            .iter()
+            .find(|r| &*r.kid == kid)
+            .map(|r| r.why)
     }
 
     pub fn len(&self) -> usize {
@@ -157,17 +192,24 @@ impl KeySet {
     }
 }
 
-/// Why one key was skipped (kept for unit tests; a skipped key is not an error of the set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Skip {
+/// Why one key was set aside (not an error of the set: see [`KeySet::refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Skip {
     /// `use` other than `sig` (RFC 7517 §4.2), or `key_ops` without `verify` (§4.3).
+    #[error("not a key for verifying signatures (use or key_ops)")]
     NotForVerifying,
     /// `kty`/`crv` we do not verify with, or an `alg` we do not support or that does not fit
     /// the key type.
+    #[error("unsupported key type, curve or alg")]
     Unsupported,
-    /// RSA modulus outside [`MIN_RSA_BITS`]..=[`MAX_RSA_BITS`].
-    Weak,
+    /// RSA modulus of this many bits, under [`MIN_RSA_BITS`] (RFC 7518 §3.3).
+    #[error("RSA key of {0} bits, under {MIN_RSA_BITS}")]
+    Weak(usize),
+    /// RSA modulus of this many bits, over [`MAX_RSA_BITS`].
+    #[error("RSA key of {0} bits, over {MAX_RSA_BITS}")]
+    Huge(usize),
     /// A member missing, of the wrong JSON type, not base64url, or of the wrong size.
+    #[error("malformed JWK")]
     Malformed,
 }
 
@@ -209,13 +251,20 @@ pub(crate) fn parse_key(m: &Map<String, Value>) -> Result<Key, Skip> {
             let n = bytes(m, "n")?;
             let e = bytes(m, "e")?;
             let bits = modulus_bits(&n);
-            if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
-                return Err(Skip::Weak);
+            if bits < MIN_RSA_BITS {
+                return Err(Skip::Weak(bits));
             }
-            if e.iter().all(|&b| b == 0) {
+            if bits > MAX_RSA_BITS {
+                return Err(Skip::Huge(bits));
+            }
+            // Base64urlUInt (RFC 7518 §2) is "the minimum number of octets", yet some issuers
+            // (Java's BigInteger.toByteArray) prepend a zero byte; ring refuses a modulus or
+            // exponent with leading zeros, so they go here
+            let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
+            if e.is_empty() {
                 return Err(Skip::Malformed);
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(n, e))
         }
         // RFC 7518 §6.2.1: crv, x and y, each coordinate the full size of the curve
         "EC" => {
@@ -259,6 +308,12 @@ pub(crate) fn parse_key(m: &Map<String, Value>) -> Result<Key, Skip> {
         key,
         kind,
     })
+}
+
+/// A big-endian unsigned integer without its leading zero bytes (empty for zero).
+fn strip_leading_zeros(b: &[u8]) -> &[u8] {
+    let first = b.iter().position(|&x| x != 0).unwrap_or(b.len());
+    b.get(first..).unwrap_or_default()
 }
 
 /// Bits of a big-endian unsigned integer, leading zero bytes and bits not counted.

@@ -55,7 +55,14 @@ fn rsa_under_2048_bits_is_skipped_by_counted_bits() {
     .unwrap();
     assert_eq!(set.len(), 1);
     assert!(!set.has_kid("weak"));
-    assert_eq!(skip(weak.jwk(None, None)), Skip::Weak);
+    // the weak key stays in the set as a refusal with its reason
+    assert_eq!(set.refused("weak"), Some(Skip::Weak(1024)));
+    assert_eq!(
+        Skip::Weak(1024).to_string(),
+        "RSA key of 1024 bits, under 2048"
+    );
+    assert_eq!(set.refused("ok"), None);
+    assert_eq!(skip(weak.jwk(None, None)), Skip::Weak(1024));
     // leading zero bytes do not count: 2047 significant bits padded to 257 bytes is weak
     let mut n = vec![0u8, 0u8];
     n.push(0x7f);
@@ -64,7 +71,7 @@ fn rsa_under_2048_bits_is_skipped_by_counted_bits() {
     let e = kit::b64(&[1, 0, 1]);
     assert_eq!(
         skip(json!({"kty": "RSA", "n": kit::b64(&n), "e": e})),
-        Skip::Weak
+        Skip::Weak(2047)
     );
     // exactly 2048 bits behind a leading zero is kept
     let mut n = vec![0u8, 0x80];
@@ -78,7 +85,7 @@ fn rsa_under_2048_bits_is_skipped_by_counted_bits() {
     let n = vec![0xffu8; MAX_RSA_BITS / 8 + 1];
     assert_eq!(
         skip(json!({"kty": "RSA", "n": kit::b64(&n), "e": e})),
-        Skip::Weak
+        Skip::Huge(MAX_RSA_BITS + 8)
     );
 }
 
@@ -172,15 +179,12 @@ fn the_set_fails_only_as_a_whole() {
         KeySet::parse(br#"{"keys": {}}"#).err(),
         Some(JwksError::NoKeys)
     );
-    assert_eq!(
-        KeySet::parse(br#"{"keys": []}"#).err(),
-        Some(JwksError::NoUsableKey)
-    );
-    let only_bad = json!({"keys": [1, "x", {"kty": "oct", "k": "AA"}, {"kty": "EC", "crv": "P-256", "use": "enc"}]});
-    assert_eq!(
-        KeySet::parse(only_bad.to_string().as_bytes()).err(),
-        Some(JwksError::NoUsableKey)
-    );
+    // a valid document with no usable key is a set (an empty one: the IdP revoked its keys)
+    assert!(KeySet::parse(br#"{"keys": []}"#).unwrap().is_empty());
+    let only_bad = json!({"keys": [1, "x", {"kty": "oct", "k": "AA", "kid": "h"}, {"kty": "EC", "crv": "P-256", "use": "enc"}]});
+    let set = KeySet::parse(only_bad.to_string().as_bytes()).unwrap();
+    assert!(set.is_empty());
+    assert_eq!(set.refused("h"), Some(Skip::Unsupported));
     // one good key among bad ones is enough
     let good = kit::ed25519().jwk(Some("g"), None);
     let mixed = json!({"keys": [1, {"kty": "oct", "k": "AA"}, good]});

@@ -67,6 +67,13 @@ pub enum JwtError {
     /// No key in the set has the token's `kid` (the key set may be refetched).
     #[error("no key for kid {0:?}")]
     UnknownKid(String),
+    /// The set has the token's `kid` only as a key it set aside (not refetched: the identity
+    /// provider published it that way).
+    #[error("key {0} refused: {1}")]
+    RefusedKey(String, jwks::Skip),
+    /// The set holds no usable key at all (an identity provider that revoked them all).
+    #[error("the key set holds no usable key")]
+    NoKeys,
     #[error("algorithm refused: {0}")]
     Algorithm(&'static str),
     #[error("signature does not verify")]
@@ -204,9 +211,14 @@ fn choose_and_verify(
     signature: &str,
 ) -> Result<(), JwtError> {
     if let Some(kid) = head.kid {
+        if let Some(why) = keys.refused(kid) {
+            return Err(JwtError::RefusedKey(kid.to_string(), why));
+        }
         if !keys.has_kid(kid) {
             return Err(JwtError::UnknownKid(kid.to_string()));
         }
+    } else if keys.is_empty() {
+        return Err(JwtError::NoKeys);
     }
     let mut tried = false;
     // with a `kid`, only that key; without, every key whose type and `alg` fit (RFC 7515

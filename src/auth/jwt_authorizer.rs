@@ -88,9 +88,16 @@ pub async fn authorize(
     state: &Rc<JwtState>,
     scopes: &[String],
 ) -> Result<Rc<Principal>, GatewayError> {
-    let Some(token) = token(head, &config.identity) else {
-        let m = format!("no token in {}", describe(&config.identity));
-        return Err(refuse(st, m));
+    let token = match token(head, &config.identity) {
+        Found::One(t) => t,
+        Found::Missing => {
+            let m = format!("no token in {}", describe(&config.identity));
+            return Err(refuse(st, m));
+        }
+        Found::Several => {
+            let m = format!("more than one credential in {}", describe(&config.identity));
+            return Err(refuse(st, m));
+        }
     };
     // a hit only checks the expiry: one-second-coarse wall time is enough
     if let Some(p) = state
@@ -178,23 +185,64 @@ fn refuse(st: &mut ExchangeState, why: String) -> GatewayError {
     GatewayError::Unauthorized
 }
 
+/// What the identity source holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found<'h> {
+    /// Nothing (or an empty value, or a header without a bearer token).
+    Missing,
+    /// One token.
+    One(&'h str),
+    /// More than one credential: refused, whichever one would verify (a front proxy and the
+    /// gateway could each take a different one: the confused deputy).
+    Several,
+}
+
 /// The token at the identity source: a header's value after `Bearer ` (RFC 6750 §2.1), or a
 /// query parameter's value (RFC 6750 §2.3; a token is base64url and dots, so it needs no
 /// percent-decoding — an encoded one fails verification like any other malformed token).
-fn token<'h>(head: &'h RequestHead, source: &IdentitySource) -> Option<&'h str> {
+///
+/// Exactly one credential: the header field must occur once and hold one value (RFC 9110
+/// §11.6.2: `Authorization = credentials`, a single value, never a comma-separated list, and
+/// §5.3: a field that is not a list must not be repeated), and the query parameter must occur
+/// once (RFC 6750 §2.3 names one `access_token`).
+fn token<'h>(head: &'h RequestHead, source: &IdentitySource) -> Found<'h> {
     match source {
-        IdentitySource::Header(name) => jwt::bearer(head.header(name)?),
+        IdentitySource::Header(name) => {
+            let name = name.as_bytes();
+            let mut values = head.headers.iter().filter(|h| {
+                h.name.len() == name.len() && head.slice(h.name).eq_ignore_ascii_case(name)
+            });
+            let Some(first) = values.next() else {
+                return Found::Missing;
+            };
+            let value = head.slice(first.value);
+            if values.next().is_some() || value.contains(&b',') {
+                return Found::Several;
+            }
+            jwt::bearer(value).map_or(Found::Missing, Found::One)
+        }
         IdentitySource::Query(name) => {
-            let q = head.query_bytes()?;
-            let v = q.split(|b| *b == b'&').find_map(|pair| {
+            let Some(q) = head.query_bytes() else {
+                return Found::Missing;
+            };
+            let mut values = q.split(|b| *b == b'&').filter_map(|pair| {
                 let mut kv = pair.splitn(2, |b| *b == b'=');
                 let k = kv.next()?;
                 (k == name.as_bytes()).then(|| kv.next().unwrap_or_default())
-            })?;
-            std::str::from_utf8(v).ok().filter(|t| !t.is_empty())
+            });
+            let Some(v) = values.next() else {
+                return Found::Missing;
+            };
+            if values.next().is_some() {
+                return Found::Several;
+            }
+            match std::str::from_utf8(v) {
+                Ok(t) if !t.is_empty() => Found::One(t),
+                _ => Found::Missing,
+            }
         }
         // the config admits only the two above for a jwt authorizer
-        IdentitySource::Context(_) | IdentitySource::StageVariable(_) => None,
+        IdentitySource::Context(_) | IdentitySource::StageVariable(_) => Found::Missing,
     }
 }
 

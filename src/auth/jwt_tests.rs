@@ -516,3 +516,41 @@ fn bearer_values() {
     assert_eq!(bearer(b"Bearer "), None);
     assert_eq!(bearer(b"\xff"), None);
 }
+
+#[test]
+fn an_rsa_key_with_zero_padded_n_and_e_verifies() {
+    // Java's BigInteger.toByteArray writes a leading 0x00 before a modulus whose top bit is set
+    let key = kit::shared_rsa();
+    let mut jwk = key.jwk(Some("pad"), Some("RS256"));
+    let mut n = vec![0u8];
+    n.extend_from_slice(&key.n);
+    let mut e = vec![0u8, 0u8];
+    e.extend_from_slice(&key.e);
+    jwk["n"] = json!(kit::b64(&n));
+    jwk["e"] = json!(kit::b64(&e));
+    let keys = set(&[jwk]);
+    let token = kit::mint(key, &json!({"kid": "pad"}), &claims());
+    check(&token, &keys, 0, kit::now()).unwrap();
+}
+
+#[test]
+fn a_token_naming_a_refused_key_says_why_and_an_empty_set_has_no_key() {
+    let weak = kit::rsa(1024);
+    let keys = set(&[weak.jwk(Some("c"), None)]);
+    let token = kit::mint(kit::shared_rsa(), &json!({"kid": "c"}), &claims());
+    let err = check(&token, &keys, 0, kit::now()).unwrap_err();
+    assert_eq!(err.to_string(), "key c refused: RSA key of 1024 bits, under 2048");
+    // an unknown kid is still unknown (it may be refetched)
+    let token = kit::mint(kit::shared_rsa(), &json!({"kid": "d"}), &claims());
+    assert_eq!(
+        check(&token, &keys, 0, kit::now()).unwrap_err(),
+        JwtError::UnknownKid("d".into())
+    );
+    // no kid against a set without usable keys
+    let empty = KeySet::parse(br#"{"keys":[]}"#).unwrap();
+    let token = kit::mint(kit::shared_rsa(), &json!({}), &claims());
+    assert_eq!(
+        check(&token, &empty, 0, kit::now()).unwrap_err(),
+        JwtError::NoKeys
+    );
+}

@@ -1,7 +1,8 @@
 //! `type = "jwt"` authorizers, compiled (see [`super::auth`]).
 //!
-//! Owns: checking a JWT authorizer's keys (`issuer` an https URL — http allowed for tests on
-//! loopback —, `audience` not empty, `jwks_uri` or discovery from the issuer, the identity
+//! Owns: checking a JWT authorizer's keys (`issuer` any non-empty string when `jwks_uri` is
+//! given — RFC 7519 §4.1.1 StringOrURI, compared verbatim —, else an https URL used for
+//! discovery, http allowed on loopback or an IP literal; `audience` not empty, `jwks_uri` or discovery from the issuer, the identity
 //! source, ranges) and building its hidden upstream `jwks:NAME`; refusing user upstream names
 //! that take that prefix. Leaves out: verifying tokens (see `crate::auth::jwt`) and fetching
 //! keys (see `crate::auth::keys`).
@@ -56,7 +57,7 @@ pub(super) fn compile(
     }
 
     let issuer = match &a.issuer {
-        Some(iss) => check_issuer(iss, &key("issuer"), cx),
+        Some(iss) => check_issuer(iss, a.jwks_uri.is_none(), &key("issuer"), cx),
         None => {
             cx.err(&a.name, key("issuer"), "a jwt authorizer needs an issuer");
             None
@@ -168,10 +169,24 @@ pub fn discovery_url(issuer: &str) -> String {
     format!("{}{DISCOVERY_SUFFIX}", issuer.trim_end_matches('/'))
 }
 
-/// The issuer: an https URL without query or fragment (OpenID Connect Discovery 1.0 §3; it is
-/// compared verbatim with `iss`, RFC 7519 §4.1.1), http only on a loopback or IP-literal host.
-fn check_issuer(iss: &Spanned<String>, key: &str, cx: &mut Ctx<'_>) -> Option<String> {
+/// The issuer, compared verbatim with `iss` (RFC 7519 §4.1.1: a case-sensitive StringOrURI).
+/// With a `jwks_uri` it is only that: any non-empty string. Used for discovery (`discovery`),
+/// it is where the keys come from, so an https URL without query or fragment (OpenID Connect
+/// Discovery 1.0 §3), http only on a loopback or IP-literal host.
+fn check_issuer(
+    iss: &Spanned<String>,
+    discovery: bool,
+    key: &str,
+    cx: &mut Ctx<'_>,
+) -> Option<String> {
     let s = iss.get_ref();
+    if s.is_empty() {
+        cx.err(iss, key, "must not be empty");
+        return None;
+    }
+    if !discovery {
+        return Some(s.clone());
+    }
     check_scheme(iss, key, cx)?;
     if s.contains(['?', '#']) {
         cx.err(iss, key, format!("{s:?} must not have a query or fragment"));

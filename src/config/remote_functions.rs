@@ -80,6 +80,18 @@ pub(super) fn remote(
     })
 }
 
+/// What fails while a hidden upstream's host does not resolve, by the upstream's kind (its
+/// name's prefix).
+fn what_fails(hidden: &str) -> &'static str {
+    if hidden.starts_with(super::auth::JWKS_UPSTREAM_PREFIX) {
+        "its key set cannot be fetched and the authorizer's routes answer 500"
+    } else if hidden.starts_with(super::auth::AUTHORIZER_UPSTREAM_PREFIX) {
+        "calls to the authorizer fail and its routes answer 500"
+    } else {
+        "its invocations fail (502)"
+    }
+}
+
 /// The upstream `function:NAME` holding a remote function's pools (and, named `jwks:NAME` or
 /// `authorizer:NAME`, an authorizer's: see `super::auth`): its endpoint's address
 /// (looked up now; a name that does not resolve is a warning, its requests fail until the
@@ -104,8 +116,8 @@ pub(super) fn hidden_upstream(
         Ok(a) => a,
         Err(e) => {
             let m = format!(
-                "cannot resolve {target} now ({e}): its invocations fail (502) until the \
-                 resolver thread finds it"
+                "cannot resolve {target} now ({e}): {} until the resolver thread finds it",
+                what_fails(&name)
             );
             cx.warn(at, key, m);
             Vec::new()
