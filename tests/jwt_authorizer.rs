@@ -49,6 +49,19 @@ mod kit {
             Key::new(kid, jwt::ed25519())
         }
 
+        pub fn es384(kid: &str) -> Key {
+            Key::new(kid, jwt::p384())
+        }
+
+        /// The process's RSA key signing with `alg` (RS384, PS256...).
+        pub fn rsa_as(kid: &str, alg: &'static str) -> Key {
+            Key {
+                kid: kid.into(),
+                alg,
+                key: jwt::shared_rsa().clone(),
+            }
+        }
+
         /// The public JWK with `kid` and `alg`.
         pub fn jwk(&self) -> Value {
             self.key.jwk(Some(&self.kid), Some(self.alg))
@@ -61,7 +74,7 @@ mod kit {
 
         /// A token with the usual header (`alg`, `kid`, `typ`).
         pub fn token(&self, claims: &Value) -> String {
-            jwt::mint(&self.key, &json!({ "kid": self.kid }), claims)
+            jwt::mint(&self.key, &json!({ "kid": self.kid, "alg": self.alg }), claims)
         }
 
         /// The RSA public key's DER (the HMAC secret of the key-confusion attack).
@@ -264,6 +277,26 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
         assert!(Instant::now() < until, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A gateway like [`jwks_gateway`] writing an access log; `lines` reads it after `stop`.
+fn logged_gateway(d: &str, idp: &Idp, jwks: &str, extra: &str) -> (Gateway, std::path::PathBuf) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = std::env::temp_dir().join(format!("tollgate-jwtfix-{}-{d}-{n}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let keys = format!("jwks_uri = \"http://{}/{jwks}\"", idp.origin.addr);
+    let text = format!("[access_log]\npath = \"{}\"\n", log.display())
+        + &gateway_toml(&idp.issuer(), &keys, extra);
+    (Gateway::start(d, 1, &text), log)
+}
+
+/// The access log's lines, once the gateway stopped.
+fn lines(gw: Gateway, log: &std::path::Path) -> Vec<String> {
+    gw.stop();
+    let text = std::fs::read_to_string(log).unwrap();
+    let _ = std::fs::remove_file(log);
+    text.lines().map(str::to_string).collect()
 }
 
 both_drivers! {
@@ -565,5 +598,137 @@ both_drivers! {
             assert!(line.contains(&format!("\"status\":{status}")), "{line}");
             assert!(line.contains(why), "{why:?} not in {line}");
         }
+    }
+
+    fn a_set_of_only_refused_keys_installs_and_a_token_of_one_is_401_saying_why(d) {
+        // before: no usable key made the fetch "fail", no set, 500 for every token
+        let weak = common::jwt::rsa(1024);
+        let idp = Idp::start(common::jwt::jwks(&[weak.jwk(Some("c"), None)]));
+        let (gw, log) = logged_gateway(d, &idp, "keys", "");
+        eventually("the key set prefetch", || idp.count("/keys") == 1);
+        // ring cannot sign with 1024 bits: a 2048-bit key's token naming kid c
+        let t = Key::rsa("c").token(&idp.claims("a", ""));
+        assert_unauthorized(&call(gw.addr, "/open", Some(&t)), "kid of a refused key");
+        // no refetch for a kid the set holds as refused
+        assert_eq!(idp.count("/keys"), 1);
+        let l = lines(gw, &log);
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert!(l[0].contains("\"status\":401"), "{}", l[0]);
+        assert!(l[0].contains("key c refused: RSA key of 1024 bits, under 2048"), "{}", l[0]);
+    }
+
+    fn an_empty_key_set_revokes_the_last_good_one(d) {
+        let k1 = Key::es256("k1");
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let gw = jwks_gateway(d, &idp, "");
+        assert_eq!(call(gw.addr, "/open", Some(&k1.token(&idp.claims("a", "")))).status, 200);
+        idp.set_jwks(r#"{"keys":[]}"#.to_string());
+        // an unknown kid makes the worker fetch again: the empty set installs
+        let k2 = Key::es256("k2");
+        assert_unauthorized(&call(gw.addr, "/open", Some(&k2.token(&idp.claims("b", "")))), "k2");
+        assert_eq!(idp.count("/keys"), 2);
+        // so k1 is revoked: a new token of it no longer passes
+        assert_unauthorized(&call(gw.addr, "/open", Some(&k1.token(&idp.claims("c", "")))), "revoked k1");
+    }
+
+    fn an_rsa_key_with_a_zero_padded_modulus_verifies(d) {
+        let rsa = common::jwt::shared_rsa();
+        let mut jwk = rsa.jwk(Some("pad"), Some("RS256"));
+        let mut n = vec![0u8];
+        n.extend_from_slice(&rsa.n);
+        jwk["n"] = json!(common::jwt::b64(&n));
+        let idp = Idp::start(common::jwt::jwks(&[jwk]));
+        let gw = jwks_gateway(d, &idp, "");
+        let r = call(gw.addr, "/open", Some(&Key::rsa("pad").token(&idp.claims("a", ""))));
+        assert_eq!((r.status, r.text().as_str()), (200, "open"), "{}", r.head);
+    }
+
+    fn more_than_one_credential_is_401_and_never_reaches_the_origin(d) {
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let origin = Origin::echo();
+        let extra = format!(
+            "\n[[upstream]]\nname = \"o\"\ntargets = [\"{}\"]\n\n[[route]]\nkey = \"GET /up\"\n\
+             upstream = \"o\"\nauthorizer = \"users\"\n",
+            origin.addr
+        );
+        let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+        let text = gateway_toml(&idp.issuer(), &keys, &extra) + &query_toml(&idp.issuer(), &keys);
+        let gw = Gateway::start(d, 1, &text);
+        let good = ec.token(&idp.claims("a", ""));
+        let unsigned = kit::unsecured("e1", &idp.claims("mallory", ""));
+        let get = |fields: &str, target: &str| {
+            roundtrip(gw.addr, format!("GET {target} HTTP/1.1\r\nhost: api\r\n{fields}\r\n").as_bytes())
+        };
+        // the twin: one good credential passes to the origin
+        let r = get(&format!("authorization: Bearer {good}\r\n"), "/up");
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(origin.requests().len(), 1);
+        for fields in [
+            format!("authorization: Bearer {good}\r\nauthorization: Bearer {unsigned}\r\n"),
+            format!("authorization: Bearer {unsigned}\r\nAuthorization: Bearer {good}\r\n"),
+            format!("authorization: Bearer {good}, Bearer {unsigned}\r\n"),
+        ] {
+            assert_unauthorized(&get(&fields, "/up"), &fields);
+        }
+        assert_eq!(origin.requests().len(), 1, "a refused request reached the origin");
+        // the query parameter: once passes, twice is refused
+        assert_eq!(get("", &format!("/q?access_token={good}")).status, 200);
+        let r = get("", &format!("/q?access_token={good}&access_token={unsigned}"));
+        assert_unauthorized(&r, "repeated access_token");
+    }
+
+    fn client_id_rsa_pss_sha384_sha512_and_es384_tokens_pass(d) {
+        let keys = [
+            Key::rsa_as("ps256", "PS256"),
+            Key::rsa_as("rs384", "RS384"),
+            Key::rsa_as("rs512", "RS512"),
+            Key::es384("es384"),
+        ];
+        let idp = Idp::start(kit::jwks(&keys.iter().collect::<Vec<_>>()));
+        let gw = jwks_gateway(d, &idp, "");
+        for k in &keys {
+            let r = call(gw.addr, "/open", Some(&k.token(&idp.claims(&k.kid, ""))));
+            assert_eq!(r.status, 200, "{}: {}", k.kid, r.head);
+        }
+        // an access token without aud: client_id must be one of the audiences (as AWS)
+        let mut c = idp.claims("svc", "");
+        c.as_object_mut().unwrap().remove("aud");
+        c["client_id"] = json!(AUDIENCE);
+        let r = call(gw.addr, "/open", Some(&keys[0].token(&c)));
+        assert_eq!(r.status, 200, "{}", r.head);
+        c["client_id"] = json!("someone-else");
+        assert_unauthorized(&call(gw.addr, "/open", Some(&keys[0].token(&c))), "foreign client_id");
+    }
+
+    fn leeway_admits_a_token_just_expired(d) {
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let mut c = idp.claims("a", "");
+        c["exp"] = json!(now() - 5);
+        let strict = jwks_gateway(d, &idp, "");
+        assert_unauthorized(&call(strict.addr, "/open", Some(&ec.token(&c))), "no leeway");
+        drop(strict);
+        let lenient = jwks_gateway(d, &idp, "leeway_s = 60");
+        let r = call(lenient.addr, "/open", Some(&ec.token(&c)));
+        assert_eq!(r.status, 200, "{}", r.head);
+    }
+
+    fn hmac_and_repeated_credentials_are_named_in_the_access_log(d) {
+        let rsa = Key::rsa("r1");
+        let idp = Idp::start(kit::jwks(&[&rsa]));
+        let (gw, log) = logged_gateway(d, &idp, "keys", "");
+        let good = idp.claims("a", "");
+        let hs = kit::hs256("r1", &rsa.public_bytes(), &good);
+        assert_unauthorized(&call(gw.addr, "/open", Some(&hs)), "HS256");
+        let t = rsa.token(&good);
+        let r = roundtrip(gw.addr, format!(
+            "GET /open HTTP/1.1\r\nhost: api\r\nauthorization: Bearer {t}\r\nauthorization: Bearer {t}\r\n\r\n"
+        ).as_bytes());
+        assert_unauthorized(&r, "twice");
+        let l = lines(gw, &log);
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert!(l[0].contains("algorithm refused: HMAC with a public key"), "{}", l[0]);
+        assert!(l[1].contains("more than one credential in the authorization header"), "{}", l[1]);
     }
 }

@@ -261,3 +261,52 @@ targets = ["127.0.0.1:9"]
     assert_eq!((e[0].0, e[0].1.as_str()), (8, "upstream[0].name"), "{e:?}");
     assert!(e[0].2.contains("reserved for jwt authorizers"), "{e:?}");
 }
+
+#[test]
+fn with_a_jwks_uri_the_issuer_is_any_non_empty_string() {
+    // RFC 7519 §4.1.1: `iss` is a StringOrURI, compared verbatim; only discovery fetches it
+    for issuer in ["http://issuer.test/", "my-issuer", "urn:example:idp", "https://a/?t=1"] {
+        let (_, j) = jwt(&format!(
+            "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"{issuer}\"\n\
+             audience = [\"a\"]\njwks_uri = \"http://127.0.0.1:9/keys\"\n"
+        ));
+        assert_eq!(j.issuer, issuer);
+    }
+    let e = errors(
+        "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"\"\n\
+         audience = [\"a\"]\njwks_uri = \"http://127.0.0.1:9/keys\"\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0, e[0].1.as_str()), (4, "authorizer[0].issuer"), "{e:?}");
+    assert!(e[0].2.contains("must not be empty"), "{e:?}");
+    // without jwks_uri the issuer is where discovery goes: still an https URL
+    let e = errors(
+        "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"my-issuer\"\n\
+         audience = [\"a\"]\n",
+    );
+    assert_eq!((e[0].0, e[0].1.as_str()), (4, "authorizer[0].issuer"), "{e:?}");
+    assert!(e[0].2.contains("must be an https:// URL"), "{e:?}");
+}
+
+#[test]
+fn an_unresolvable_jwks_host_warns_that_its_routes_answer_500() {
+    let text = format!(
+        "{ROUTE}[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"i\"\n\
+         audience = [\"a\"]\njwks_uri = \"https://no-such-host.invalid/keys\"\n"
+    );
+    let c = match from_str(&text) {
+        Ok(c) => c,
+        Err(e) => panic!("{e:?}"),
+    };
+    let w: Vec<String> = c
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.key, w.message))
+        .collect();
+    assert!(
+        w.iter().any(|m| m.contains("authorizer[0].jwks_uri")
+            && m.contains("the authorizer's routes answer 500")
+            && !m.contains("502")),
+        "{w:?}"
+    );
+}
