@@ -111,7 +111,7 @@ fn kit_tokens_verify_against_the_kits_key_set() {
 
 #[test]
 fn a_token_cache_hit_allocates_nothing() {
-    let cache = TokenCache::new(1_000);
+    let cache = TokenCache::new(1_000, usize::MAX);
     // ~800-byte tokens, as a typical access token with a few custom claims
     let tokens: Vec<Vec<u8>> = (0..100)
         .map(|i| {

@@ -40,14 +40,18 @@ impl JwtState {
     /// the same name (its key set carries over when the key source is unchanged). The token
     /// cache always starts empty: the issuer, audience or leeway it was checked with may have
     /// changed.
+    ///
+    /// The key set is process-wide (see [`super::key_share`]): the previous generation's shared
+    /// set when the key source is unchanged, else the new config's (empty). Every worker
+    /// decides alike, so all of them keep sharing one set.
     pub fn new(config: &JwtAuthorizer, old: Option<(&JwtAuthorizer, &Rc<JwtState>)>) -> JwtState {
-        let keys = match old {
-            Some((oc, os)) if same_key_source(oc, config) => os.keys.clone(),
-            _ => KeyStore::new(&config.name),
+        let shared = match old {
+            Some((oc, os)) if same_key_source(oc, config) => os.keys.shared().clone(),
+            _ => config.shared_keys.clone(),
         };
         JwtState {
-            keys,
-            tokens: TokenCache::new(config.cache_entries),
+            keys: KeyStore::new(shared),
+            tokens: TokenCache::new(config.cache_entries, config.cache_bytes),
         }
     }
 }

@@ -1,42 +1,44 @@
-//! A worker's key set for one JWT authorizer: fetched through the worker's own pools
-//! (`crate::client`, the hidden upstream `jwks:NAME`), refreshed in the background, refetched
-//! on an unknown `kid` at most once per [`crate::config::auth::UNKNOWN_KID_REFETCH`], and kept
-//! (the last good one) when the identity provider is down.
+//! A worker's view of one JWT authorizer's key set: the process-wide set
+//! ([`super::key_share::SharedKeys`]) copied per worker, fetched through the worker's own pools
+//! (`crate::client`, the hidden upstream `jwks:NAME`) by whichever worker claims the fetch,
+//! refreshed in the background, refetched on an unknown `kid` at most once per
+//! [`crate::config::auth::UNKNOWN_KID_REFETCH`] process-wide, and kept (the last good one)
+//! when the identity provider is down.
 //!
-//! Owns: [`KeyStore`] (the current set, when it was fetched, the fetch in flight and who waits
-//! for it, the failure streak) and the fetch itself (a GET of `jwks_uri`, or of the issuer's
-//! OpenID Connect discovery document and then of the `jwks_uri` it names). Leaves out: parsing
-//! key sets (see [`super::jwks`]), verifying tokens (see [`super::jwt`]), and what a missing key
-//! set means for the request (see [`super::jwt_authorizer`]: 500).
+//! Owns: [`KeyStore`] (the worker's copy of the published set and its generation number) and
+//! the fetch (a GET of `jwks_uri`, or of the issuer's OpenID Connect discovery document and
+//! then of the `jwks_uri` it names). Leaves out: who may fetch when, and the set all workers
+//! share (see [`super::key_share`]), parsing key sets (see [`super::jwks`]), verifying tokens
+//! (see [`super::jwt`]), and what a missing key set means for the request (see
+//! [`super::jwt_authorizer`]: 500).
 //!
-//! Data flow and concurrency: everything is per worker (`Rc`/`Cell`/`RefCell`, no lock). A fetch
-//! always runs as its own spawned task ([`monoio::spawn`]) owning what it needs (the store's
-//! `Rc`, the generation's `Rc<Upstream>` and `Arc<Config>`, a private empty buffer pool), so a
-//! request that gave up (its client went away) cannot strand it half done. At most one fetch is
-//! in flight per store: requests that need its result (no set yet, or an unknown `kid`) register
-//! a waker and wait for the completion counter to move — one fetch, many waiters. The worker
-//! starts the first fetch itself when it begins serving and after a reload
-//! ([`KeyStore::prefetch`], through `super::jwt_authorizer::prefetch`). A request
-//! that holds a usable set never waits: a set older than `jwks_refresh_s` starts a background
-//! fetch and the request goes on with the old set. The fetch ends within
-//! [`JWKS_FETCH_TIMEOUT`] per GET (so a task never outlives its generation by more than that),
-//! and it returns its connection to the pool before it ends (it never holds one while idle).
-//! A failed fetch keeps the last good set, logs one stderr line per failure streak, and no new
-//! fetch starts for [`RETRY_AFTER_FAILURE`], so a dead identity provider is not hammered.
+//! Data flow: a request reads the shared generation number (one atomic load); when it moved,
+//! the worker copies the new `Arc<KeySet>` under the shared lock, else it verifies with its
+//! copy — no lock on the hot path. A request that needs a fetch (no set yet, an unknown `kid`)
+//! claims it ([`SharedKeys::claim`]): the claiming worker spawns the fetch as its own task
+//! ([`monoio::spawn`]) owning what it needs (the shared state's `Arc`, the generation's
+//! `Rc<Upstream>` and `Arc<Config>`, a private empty buffer pool), so a request that gave up
+//! cannot strand it half done; every other request, on any worker, polls the shared
+//! completion counter (a [`WAIT_POLL`] monoio sleep, at most [`FETCH_DEADLINE`]) — one fetch
+//! for the whole process, many waiters. Each worker calls [`KeyStore::prefetch`] when it starts
+//! serving and after a reload; only the first claims the fetch. A request that holds a usable
+//! set never waits: a set older than `jwks_refresh_s` makes it claim a background fetch (at
+//! most one process-wide) and it goes on with the old set. The fetch ends within
+//! [`JWKS_FETCH_TIMEOUT`] per GET and returns its connection to the pool before it ends (it
+//! never holds one while idle); dropped unfinished (its runtime stopping), it ends the claim
+//! as failed so no other worker waits for it.
 
 use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::jwks::KeySet;
+use super::key_share::{Claim, SharedKeys, Snapshot, Want, FETCH_DEADLINE, RETRY_AFTER_FAILURE};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead, Upstream, Whole};
-use crate::config::auth::{parse_url, HttpTarget, KeySource, UNKNOWN_KID_REFETCH};
+use crate::config::auth::{parse_url, HttpTarget, KeySource};
 use crate::config::auth_jwt::JWKS_FETCH_TIMEOUT;
 use crate::config::Config;
 use crate::transport::bufpool::BufPool;
@@ -44,259 +46,197 @@ use crate::worker::Cx;
 
 /// The largest key set or discovery document read; a larger one fails the fetch.
 pub const MAX_KEY_SET_BYTES: usize = 1024 * 1024;
-/// After a failed fetch, no new one starts for this long (requests without any key set get
-/// 500 meanwhile; requests with the last good set are not affected).
-pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
+/// How often a request waiting for a fetch (on any worker) looks whether it ended.
+pub const WAIT_POLL: Duration = Duration::from_millis(5);
 
-/// A worker's key set of one JWT authorizer (cheap to clone: a reference to the shared state,
-/// so that a reloaded generation whose key source is unchanged keeps it).
-#[derive(Clone)]
+/// A worker's view of one JWT authorizer's key set (see the module doc).
 pub struct KeyStore {
-    inner: Rc<Inner>,
-}
-
-struct Inner {
-    /// The authorizer's name, for log lines.
-    name: Box<str>,
-    /// The last good set (`None` until a fetch succeeded).
-    set: RefCell<Option<Rc<KeySet>>>,
-    /// When `set` was fetched.
-    fetched: Cell<Option<Instant>>,
-    /// Whether a fetch task runs.
-    fetch: Cell<Fetch>,
-    /// Fetches completed (successfully or not); waiters wait for it to move.
-    completed: Cell<u64>,
-    /// Wakers of the requests waiting for the fetch in flight.
-    waiters: RefCell<Vec<Waker>>,
-    /// When the last fetch failed, while the failure streak lasts.
-    failed_at: Cell<Option<Instant>>,
-    /// When the last refetch for an unknown `kid` started.
-    kid_refetch_at: Cell<Option<Instant>>,
-    /// Fetches started (tests, diagnostics).
-    started: Cell<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fetch {
-    Idle,
-    InFlight,
+    shared: Arc<SharedKeys>,
+    /// The worker's copy of the published set.
+    copy: RefCell<Snapshot>,
+    /// No stale-set check (which takes the shared lock) before this.
+    quiet_until: Cell<Option<Instant>>,
 }
 
 /// Why the store gave no new set after an unknown `kid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refetch {
-    /// A fetch completed: verify again with this set.
+    /// A newer set is published (fetched now, or by another worker just before): verify again.
     Fetched,
-    /// The last refetch for an unknown `kid` was less than [`UNKNOWN_KID_REFETCH`] ago.
+    /// The last refetch for an unknown `kid` was less than
+    /// [`crate::config::auth::UNKNOWN_KID_REFETCH`] ago.
     TooSoon,
     /// The fetch failed (the last good set stays).
     Failed,
 }
 
 impl KeyStore {
-    /// An empty store of authorizer `name`.
-    pub fn new(name: &str) -> KeyStore {
+    /// The worker's view of `shared`.
+    pub fn new(shared: Arc<SharedKeys>) -> KeyStore {
         KeyStore {
-            inner: Rc::new(Inner {
-                name: name.into(),
-                set: RefCell::new(None),
-                fetched: Cell::new(None),
-                fetch: Cell::new(Fetch::Idle),
-                completed: Cell::new(0),
-                waiters: RefCell::new(Vec::new()),
-                failed_at: Cell::new(None),
-                kid_refetch_at: Cell::new(None),
-                started: Cell::new(0),
-            }),
+            shared,
+            copy: RefCell::new(Snapshot::default()),
+            quiet_until: Cell::new(None),
+        }
+    }
+
+    /// The process-wide state this store copies.
+    pub fn shared(&self) -> &Arc<SharedKeys> {
+        &self.shared
+    }
+
+    /// Copies the published set when its generation number moved (one atomic load otherwise).
+    fn sync(&self) {
+        if self.shared.published() != self.copy.borrow().generation {
+            *self.copy.borrow_mut() = self.shared.snapshot();
         }
     }
 
     /// The current set, if any.
-    pub fn set(&self) -> Option<Rc<KeySet>> {
-        self.inner.set.borrow().clone()
+    pub fn set(&self) -> Option<Arc<KeySet>> {
+        self.sync();
+        self.copy.borrow().set.clone()
     }
 
-    /// Fetches started so far by this store (on this worker).
+    /// The generation number of the worker's copy.
+    pub fn generation(&self) -> u64 {
+        self.copy.borrow().generation
+    }
+
+    /// Fetches started so far, process-wide.
     pub fn fetches(&self) -> u64 {
-        self.inner.started.get()
+        self.shared.fetches()
     }
 
     /// The set to verify with. With a set, it is returned at once (older than `refresh`, a
-    /// background fetch starts). Without one, the request waits for a fetch (started now, or
-    /// the one in flight); `None` when there is still no set (the fetch failed, or failed less
-    /// than [`RETRY_AFTER_FAILURE`] ago).
+    /// background fetch is claimed). Without one, the request waits for a fetch (claimed now,
+    /// or the one in flight on any worker); `None` when there is still no set (the fetch
+    /// failed, or failed less than [`RETRY_AFTER_FAILURE`] ago).
     pub async fn current(
         &self,
         w: &Cx<'_>,
         source: &KeySource,
         issuer: &str,
         refresh: Duration,
-    ) -> Option<Rc<KeySet>> {
-        let inner = &self.inner;
+    ) -> Option<Arc<KeySet>> {
+        self.sync();
         let now = Instant::now();
-        if let Some(set) = self.set() {
-            let stale = inner
-                .fetched
-                .get()
-                .is_none_or(|at| now.saturating_duration_since(at) >= refresh);
-            if stale && !self.failed_recently(now) {
-                self.start(w, source, issuer);
+        let (set, fetched) = {
+            let c = self.copy.borrow();
+            (c.set.clone(), c.fetched)
+        };
+        if let Some(set) = set {
+            let stale = fetched.is_none_or(|at| now.saturating_duration_since(at) >= refresh);
+            let quiet = self.quiet_until.get().is_some_and(|until| now < until);
+            if stale && !quiet {
+                match self.shared.claim(Want::Refresh(refresh), now) {
+                    Claim::Start { .. } => start(w, &self.shared, source, issuer),
+                    // another worker refreshes, or the IdP is down: do not ask again (under
+                    // the lock) on every request meanwhile
+                    _ => self.quiet_until.set(Some(now + RETRY_AFTER_FAILURE)),
+                }
             }
             return Some(set);
         }
-        if inner.fetch.get() == Fetch::Idle {
-            if self.failed_recently(now) {
-                return None;
+        match self.shared.claim(Want::First, now) {
+            Claim::Start { ticket } => {
+                start(w, &self.shared, source, issuer);
+                self.wait(ticket).await;
             }
-            self.start(w, source, issuer);
+            Claim::InFlight { ticket } => self.wait(ticket).await,
+            Claim::Fresh => {}
+            Claim::Failed | Claim::TooSoon => return None,
         }
-        self.wait().await;
         self.set()
     }
 
-    /// Starts a fetch when there is no set yet and no fetch in flight or failed just now
-    /// (nothing waits for it).
+    /// Claims the first fetch when there is no set yet and no fetch in flight or failed just
+    /// now, process-wide (nothing waits for it).
     pub fn prefetch(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) {
-        let idle = self.inner.fetch.get() == Fetch::Idle;
-        if idle && self.set().is_none() && !self.failed_recently(Instant::now()) {
-            self.start(w, source, issuer);
+        if self.set().is_some() {
+            return;
+        }
+        if let Claim::Start { .. } = self.shared.claim(Want::First, Instant::now()) {
+            start(w, &self.shared, source, issuer);
         }
     }
 
-    /// After a token named a `kid` the set lacks: the request waits for a fetch (the one in
-    /// flight, or a new one when the last refetch for an unknown `kid` on this worker was at
-    /// least [`UNKNOWN_KID_REFETCH`] ago and no fetch failed in the last
-    /// [`RETRY_AFTER_FAILURE`]).
+    /// After a token named a `kid` the worker's set lacks: the request waits for a fetch (the
+    /// one in flight anywhere, or a new one when the last refetch for an unknown `kid` was at
+    /// least [`crate::config::auth::UNKNOWN_KID_REFETCH`] ago process-wide and no fetch failed
+    /// in the last [`RETRY_AFTER_FAILURE`]), or takes the newer set another worker published.
     pub async fn refetch_for_kid(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) -> Refetch {
-        let inner = &self.inner;
-        if inner.fetch.get() == Fetch::Idle {
-            let now = Instant::now();
-            if self.failed_recently(now) {
-                return Refetch::Failed;
+        let have = self.generation();
+        match self.shared.claim(Want::Kid { have }, Instant::now()) {
+            Claim::Start { ticket } => {
+                start(w, &self.shared, source, issuer);
+                self.wait(ticket).await;
             }
-            let recent = inner
-                .kid_refetch_at
-                .get()
-                .is_some_and(|at| now.saturating_duration_since(at) < UNKNOWN_KID_REFETCH);
-            if recent {
-                return Refetch::TooSoon;
-            }
-            inner.kid_refetch_at.set(Some(now));
-            self.start(w, source, issuer);
+            Claim::InFlight { ticket } => self.wait(ticket).await,
+            Claim::Fresh => {}
+            Claim::Failed => return Refetch::Failed,
+            Claim::TooSoon => return Refetch::TooSoon,
         }
-        self.wait().await;
-        if inner.failed_at.get().is_some() {
-            Refetch::Failed
-        } else {
+        self.sync();
+        if self.generation() != have {
             Refetch::Fetched
+        } else {
+            Refetch::Failed
         }
     }
 
-    fn failed_recently(&self, now: Instant) -> bool {
-        self.inner
-            .failed_at
-            .get()
-            .is_some_and(|at| now.saturating_duration_since(at) < RETRY_AFTER_FAILURE)
-    }
-
-    /// Waits for the fetch in flight to complete (at once when none is).
-    async fn wait(&self) {
-        if self.inner.fetch.get() == Fetch::Idle {
-            return;
-        }
-        Completion {
-            inner: &self.inner,
-            seen: self.inner.completed.get(),
-        }
-        .await
-    }
-
-    /// Starts a fetch task unless one is in flight. Its data is owned (`'static`): the store,
-    /// the generation's upstream and config; it ends within two [`JWKS_FETCH_TIMEOUT`]s.
-    fn start(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) {
-        let inner = self.inner.clone();
-        if inner.fetch.get() == Fetch::InFlight {
-            return;
-        }
-        let target = match source {
-            KeySource::Jwks(t) | KeySource::Discovery(t) => t,
-        };
-        let Some(up) = w.g.upstreams.get(target.upstream).cloned() else {
-            inner.finish(Err("the key set's upstream is missing".into()));
-            return;
-        };
-        inner.fetch.set(Fetch::InFlight);
-        inner.started.set(inner.started.get() + 1);
-        let job = Job {
-            up,
-            config: w.g.config.clone(),
-            source: source.clone(),
-            issuer: issuer.into(),
-            random: w.ids.random(),
-            buffer_size: w.buffers.size(),
-        };
-        drop(monoio::spawn(async move {
-            let got = job.run().await;
-            inner.finish(got);
-        }));
-    }
-}
-
-impl Inner {
-    /// Records a fetch's outcome and wakes its waiters.
-    fn finish(&self, got: Result<KeySet, String>) {
-        match got {
-            Ok(set) => {
-                *self.set.borrow_mut() = Some(Rc::new(set));
-                self.fetched.set(Some(Instant::now()));
-                if self.failed_at.take().is_some() {
-                    eprintln!(
-                        "tollgate: jwt authorizer {}: key set fetched again",
-                        self.name
-                    );
-                }
-            }
-            Err(why) => {
-                // one line per failure streak (per worker), not one per attempt
-                if self.failed_at.get().is_none() {
-                    let kept = if self.set.borrow().is_some() {
-                        "the last good key set keeps serving"
-                    } else {
-                        "no key set yet: its routes answer 500"
-                    };
-                    eprintln!(
-                        "tollgate: jwt authorizer {}: key set fetch failed: {why} ({kept})",
-                        self.name
-                    );
-                }
-                self.failed_at.set(Some(Instant::now()));
-            }
-        }
-        self.fetch.set(Fetch::Idle);
-        self.completed.set(self.completed.get() + 1);
-        for w in self.waiters.borrow_mut().drain(..) {
-            w.wake();
+    /// Waits (polling, bounded by [`FETCH_DEADLINE`]) until a fetch ended after `ticket`.
+    async fn wait(&self, ticket: u64) {
+        let until = Instant::now() + FETCH_DEADLINE;
+        while self.shared.completed() == ticket && Instant::now() < until {
+            monoio::time::sleep(WAIT_POLL).await;
         }
     }
 }
 
-/// Resolves once the completion counter moved past `seen`.
-struct Completion<'a> {
-    inner: &'a Inner,
-    seen: u64,
+/// Starts the fetch this worker claimed, as its own task. Its data is owned (`'static`): the
+/// shared state, the generation's upstream and config; it ends within two
+/// [`JWKS_FETCH_TIMEOUT`]s, and always ends the claim (see [`Claimed`]).
+fn start(w: &Cx<'_>, shared: &Arc<SharedKeys>, source: &KeySource, issuer: &str) {
+    let claimed = Claimed(Some(shared.clone()));
+    let target = match source {
+        KeySource::Jwks(t) | KeySource::Discovery(t) => t,
+    };
+    let Some(up) = w.g.upstreams.get(target.upstream).cloned() else {
+        claimed.end(Err("the key set's upstream is missing".into()));
+        return;
+    };
+    let job = Job {
+        up,
+        config: w.g.config.clone(),
+        source: source.clone(),
+        issuer: issuer.into(),
+        random: w.ids.random(),
+        buffer_size: w.buffers.size(),
+    };
+    drop(monoio::spawn(async move {
+        let got = job.run().await;
+        claimed.end(got);
+    }));
 }
 
-impl Future for Completion<'_> {
-    type Output = ();
+/// A claimed fetch: ended with its outcome, or as failed when dropped unfinished (the task
+/// dropped by a stopping runtime), so that no worker waits for it.
+struct Claimed(Option<Arc<SharedKeys>>);
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.completed.get() != self.seen {
-            return Poll::Ready(());
+impl Claimed {
+    fn end(mut self, got: Result<KeySet, String>) {
+        if let Some(s) = self.0.take() {
+            s.finish(got);
         }
-        // the list is drained on completion, so a waiter is polled again only once woken (or
-        // spuriously, then it registers again): no scan of the list, O(1) per waiter
-        self.inner.waiters.borrow_mut().push(cx.waker().clone());
-        Poll::Pending
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.finish(Err("the fetch was abandoned".into()));
+        }
     }
 }
 

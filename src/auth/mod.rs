@@ -26,6 +26,7 @@ pub mod iam_policy;
 pub mod jwks;
 pub mod jwt;
 pub mod jwt_authorizer;
+pub mod key_share;
 pub mod keys;
 pub mod request;
 pub mod request_payload;

@@ -110,6 +110,11 @@ pub const UNKNOWN_KID_REFETCH: Duration = Duration::from_secs(10);
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 10_000;
 /// Accepted `token_cache_entries` (0 turns the cache off).
 pub const TOKEN_CACHE_ENTRIES: std::ops::RangeInclusive<usize> = 0..=1_000_000;
+/// `token_cache_bytes` default: what each worker's token cache of one jwt authorizer may hold,
+/// counted by `crate::auth::token_cache::entry_cost` (token, claims, bookkeeping).
+pub const DEFAULT_TOKEN_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// `token_cache_bytes` range (0: no cache).
+pub const TOKEN_CACHE_BYTES: std::ops::RangeInclusive<usize> = 0..=1024 * 1024 * 1024;
 /// The default identity source of a JWT authorizer.
 pub const DEFAULT_JWT_IDENTITY: &str = "$request.header.Authorization";
 
@@ -127,6 +132,12 @@ pub struct JwtAuthorizer {
     pub leeway: Duration,
     pub refresh: Duration,
     pub cache_entries: usize,
+    /// Most bytes of tokens (and their claims) each worker's token cache keeps.
+    pub cache_bytes: usize,
+    /// The key set every worker shares, created empty here (runtime state in the compiled
+    /// config, so that all workers of a generation reach the same one: see
+    /// `crate::auth::key_share`).
+    pub shared_keys: std::sync::Arc<crate::auth::key_share::SharedKeys>,
 }
 
 // ---- request ----

@@ -29,6 +29,7 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
     refuse(&a.leeway_s, i, "leeway_s", KIND, cx);
     refuse(&a.jwks_refresh_s, i, "jwks_refresh_s", KIND, cx);
     refuse(&a.token_cache_entries, i, "token_cache_entries", KIND, cx);
+    refuse(&a.token_cache_bytes, i, "token_cache_bytes", KIND, cx);
     refuse(&a.function, i, "function", KIND, cx);
     refuse(&a.url, i, "url", KIND, cx);
     refuse(&a.payload_format, i, "payload_format", KIND, cx);

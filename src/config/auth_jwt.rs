@@ -18,8 +18,8 @@ use toml::Spanned;
 
 use super::auth::{
     http_target, parse_identity_source, refuse, JwtAuthorizer, KeySource, DEFAULT_JWKS_REFRESH_S,
-    DEFAULT_JWT_IDENTITY, DEFAULT_LEEWAY_S, DEFAULT_TOKEN_CACHE_ENTRIES, JWKS_REFRESH_S,
-    JWKS_UPSTREAM_PREFIX, LEEWAY_S, TOKEN_CACHE_ENTRIES,
+    DEFAULT_JWT_IDENTITY, DEFAULT_LEEWAY_S, DEFAULT_TOKEN_CACHE_BYTES, DEFAULT_TOKEN_CACHE_ENTRIES,
+    JWKS_REFRESH_S, JWKS_UPSTREAM_PREFIX, LEEWAY_S, TOKEN_CACHE_BYTES, TOKEN_CACHE_ENTRIES,
 };
 use super::compile::Ctx;
 use super::raw::{RawAuthorizer, RawUpstream};
@@ -117,6 +117,10 @@ pub(super) fn compile(
         Some(v) => cx.range(v, key("token_cache_entries"), &TOKEN_CACHE_ENTRIES),
         None => DEFAULT_TOKEN_CACHE_ENTRIES,
     };
+    let cache_bytes = match &a.token_cache_bytes {
+        Some(v) => cx.range(v, key("token_cache_bytes"), &TOKEN_CACHE_BYTES),
+        None => DEFAULT_TOKEN_CACHE_BYTES,
+    };
 
     // the hidden upstream only once the rest holds (it resolves the host now)
     let issuer = issuer?;
@@ -159,6 +163,8 @@ pub(super) fn compile(
         leeway: Duration::from_secs(leeway),
         refresh: Duration::from_secs(refresh),
         cache_entries,
+        cache_bytes,
+        shared_keys: std::sync::Arc::new(crate::auth::key_share::SharedKeys::new(a.name.get_ref())),
     })
 }
 

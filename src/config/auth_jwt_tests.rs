@@ -48,6 +48,7 @@ jwks_uri = "http://127.0.0.1:9/keys.json?v=2"
     assert_eq!(j.leeway.as_secs(), 0);
     assert_eq!(j.refresh.as_secs(), 3_600);
     assert_eq!(j.cache_entries, DEFAULT_TOKEN_CACHE_ENTRIES);
+    assert_eq!(j.cache_bytes, 16 * 1024 * 1024);
     let KeySource::Jwks(t) = &j.keys else {
         panic!("{:?}", j.keys)
     };
@@ -214,6 +215,7 @@ audience = ["a"]
 leeway_s = 3601
 jwks_refresh_s = 9
 token_cache_entries = 1000001
+token_cache_bytes = 1073741825
 "#,
     );
     let got: Vec<(usize, &str, &str)> = e
@@ -237,6 +239,11 @@ token_cache_entries = 1000001
                 8,
                 "authorizer[0].token_cache_entries",
                 "must be in 0..=1000000 (got 1000001)"
+            ),
+            (
+                9,
+                "authorizer[0].token_cache_bytes",
+                "must be in 0..=1073741824 (got 1073741825)"
             ),
         ],
         "{e:?}"

@@ -56,6 +56,7 @@ pub(super) fn compile(
     refuse(&a.leeway_s, i, "leeway_s", KIND, cx);
     refuse(&a.jwks_refresh_s, i, "jwks_refresh_s", KIND, cx);
     refuse(&a.token_cache_entries, i, "token_cache_entries", KIND, cx);
+    refuse(&a.token_cache_bytes, i, "token_cache_bytes", KIND, cx);
     refuse(&a.region, i, "region", KIND, cx);
     refuse(&a.service, i, "service", KIND, cx);
     if !a.credential.is_empty() {

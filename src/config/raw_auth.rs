@@ -34,6 +34,8 @@ pub struct RawAuthorizer {
     pub jwks_refresh_s: Option<Spanned<u64>>,
     /// Verified tokens each worker keeps (until their expiry).
     pub token_cache_entries: Option<Spanned<usize>>,
+    /// Bytes of verified tokens (and their claims) each worker keeps.
+    pub token_cache_bytes: Option<Spanned<usize>>,
 
     // ---- request ----
     /// A `[[function]]` (local or remote) to invoke with the authorizer payload...
