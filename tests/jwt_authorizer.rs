@@ -731,4 +731,43 @@ both_drivers! {
         assert!(l[0].contains("algorithm refused: HMAC with a public key"), "{}", l[0]);
         assert!(l[1].contains("more than one credential in the authorization header"), "{}", l[1]);
     }
+
+    fn two_workers_share_one_fetch_at_start_on_an_unknown_kid_and_on_refresh(d) {
+        let (k1, k2, k3) = (Key::es256("k1"), Key::es256("k2"), Key::es256("k3"));
+        let idp = Idp::start(kit::jwks(&[&k1]));
+        let origin = Origin::echo();
+        let extra = format!(
+            "jwks_refresh_s = 10\n\n[[upstream]]\nname = \"o\"\ntargets = [\"{}\"]\n\n\
+             [[route]]\nkey = \"GET /up\"\nupstream = \"o\"\nauthorizer = \"users\"\n",
+            origin.addr
+        );
+        let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+        let gw = Gateway::start(d, 2, &gateway_toml(&idp.issuer(), &keys, &extra));
+        // fresh connections (the kernel spreads them over both workers), distinct tokens (no
+        // cache hits): both workers prefetched and verified, one fetch in all
+        let burst = |key: &Key, tag: &str, n: usize| -> Vec<u16> {
+            (0..n)
+                .map(|i| call(gw.addr, "/up", Some(&key.token(&idp.claims(&format!("{tag}{i}"), "")))).status)
+                .collect()
+        };
+        assert_eq!(burst(&k1, "a", 30), vec![200; 30]);
+        // both workers served: each has its own pool, so two origin connections at least
+        assert!(origin.connections() >= 2, "one worker served everything");
+        assert_eq!(idp.count("/keys"), 1, "startup makes one fetch process-wide");
+        let start = Instant::now();
+        // a new kid on both workers: one refetch, the other worker takes the published set
+        idp.set_jwks(kit::jwks(&[&k1, &k2]));
+        assert_eq!(burst(&k2, "b", 30), vec![200; 30]);
+        assert_eq!(idp.count("/keys"), 2, "an unknown kid makes one refetch process-wide");
+        // another unknown kid within 10 s: no refetch on either worker
+        assert!(burst(&k3, "c", 20).iter().all(|s| *s == 401));
+        assert_eq!(idp.count("/keys"), 2);
+        // the background refresh after jwks_refresh_s: one fetch, whichever worker sees it
+        std::thread::sleep(Duration::from_secs(10).saturating_sub(start.elapsed()) + Duration::from_millis(500));
+        assert_eq!(burst(&k1, "d", 20), vec![200; 20]);
+        eventually("the background refresh", || idp.count("/keys") == 3);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(burst(&k2, "e", 20), vec![200; 20]);
+        assert_eq!(idp.count("/keys"), 3, "a background refresh is one fetch process-wide");
+    }
 }
