@@ -534,6 +534,32 @@ fn jwt_verification_key_sets_and_the_token_cache_are_sans_io() {
 }
 
 #[test]
+fn the_shared_key_set_is_plain_std() {
+    // auth::key_share is what every worker's key store shares: std locks and atomics only; it
+    // neither fetches nor waits (that is auth::keys, on a worker), so nothing in it can park a
+    // core or run on a runtime
+    assert_none_naming(
+        &["auth/key_share.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::transport",
+            "crate::worker",
+            "super::keys",
+            "super::jwt_authorizer",
+            "monoio",
+            "Rc<",
+            "RefCell",
+            "TcpStream",
+        ],
+        "auth::key_share reaches an IO layer, the runtime or per-core state",
+    );
+}
+
+#[test]
 fn request_authorizer_formats_are_sans_io() {
     // the payload a request authorizer gets, its answers and the IAM policies it returns are
     // pure functions over bytes and JSON: `auth::request` does the calling, caching and
