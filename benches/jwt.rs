@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
         });
     }
 
-    let cache = TokenCache::new(10_000);
+    let cache = TokenCache::new(10_000, tollgate::config::auth::DEFAULT_TOKEN_CACHE_BYTES);
     let mut token = kit::mint(&kit::p256(), &json!({"kid": "current"}), &claims()).into_bytes();
     token.resize(800, b'A');
     for i in 0..1_000u32 {

@@ -74,7 +74,11 @@ mod kit {
 
         /// A token with the usual header (`alg`, `kid`, `typ`).
         pub fn token(&self, claims: &Value) -> String {
-            jwt::mint(&self.key, &json!({ "kid": self.kid, "alg": self.alg }), claims)
+            jwt::mint(
+                &self.key,
+                &json!({ "kid": self.kid, "alg": self.alg }),
+                claims,
+            )
         }
 
         /// The RSA public key's DER (the HMAC secret of the key-confusion attack).
@@ -283,7 +287,10 @@ fn eventually(what: &str, f: impl Fn() -> bool) {
 fn logged_gateway(d: &str, idp: &Idp, jwks: &str, extra: &str) -> (Gateway, std::path::PathBuf) {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let log = std::env::temp_dir().join(format!("tollgate-jwtfix-{}-{d}-{n}.log", std::process::id()));
+    let log = std::env::temp_dir().join(format!(
+        "tollgate-jwtfix-{}-{d}-{n}.log",
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&log);
     let keys = format!("jwks_uri = \"http://{}/{jwks}\"", idp.origin.addr);
     let text = format!("[access_log]\npath = \"{}\"\n", log.display())

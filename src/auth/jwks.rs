@@ -159,10 +159,7 @@ impl KeySet {
         if self.has_kid(kid) {
             return None;
         }
-        self.refused
-            .iter()
-            .find(|r| &*r.kid == kid)
-            .map(|r| r.why)
+        self.refused.iter().find(|r| &*r.kid == kid).map(|r| r.why)
     }
 
     pub fn len(&self) -> usize {

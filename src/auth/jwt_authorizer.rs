@@ -5,10 +5,11 @@
 //! [`authorize`] (missing token → 401, invalid → 401, missing scope → 403, keys unavailable →
 //! 500). Leaves out: verification (see [`super::jwt`]), fetching keys (see [`super::keys`]).
 //!
-//! Data flow: identity source → token text → cache hit (a hash and a byte comparison: the
-//! principal proved before) or key set ([`KeyStore::current`], which may wait for the first
-//! fetch) → [`jwt::verify`]; an unknown `kid` waits for one refetch (rate-limited per worker)
-//! and verifies again → `Rc<Principal>` cached until `exp` plus the leeway → scopes. What was
+//! Data flow: identity source (exactly one credential, else 401) → token text → cache hit (a
+//! hash and a byte comparison: the principal proved before) or the worker's copy of the
+//! process-wide key set ([`KeyStore::current`], which may wait for the first fetch) →
+//! [`jwt::verify`]; an unknown `kid` waits for one refetch (rate-limited process-wide, see
+//! [`super::key_share`]) and verifies again → `Rc<Principal>` cached until `exp` plus the leeway → scopes. What was
 //! wrong with a refused token goes to `st.detail` (the access log's `errorMessage`), never to
 //! the client, who gets API Gateway's bodies (RFC 6750 §3: a `Bearer` challenge with the 401).
 //!

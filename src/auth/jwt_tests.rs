@@ -539,7 +539,10 @@ fn a_token_naming_a_refused_key_says_why_and_an_empty_set_has_no_key() {
     let keys = set(&[weak.jwk(Some("c"), None)]);
     let token = kit::mint(kit::shared_rsa(), &json!({"kid": "c"}), &claims());
     let err = check(&token, &keys, 0, kit::now()).unwrap_err();
-    assert_eq!(err.to_string(), "key c refused: RSA key of 1024 bits, under 2048");
+    assert_eq!(
+        err.to_string(),
+        "key c refused: RSA key of 1024 bits, under 2048"
+    );
     // an unknown kid is still unknown (it may be refetched)
     let token = kit::mint(kit::shared_rsa(), &json!({"kid": "d"}), &claims());
     assert_eq!(

@@ -248,10 +248,16 @@ mod tests {
         assert_eq!(k.claim(Want::First, t0), Claim::Fresh);
         // a kid missing from generation 0 (older than the published 1): verify again
         assert_eq!(k.claim(Want::Kid { have: 0 }, t0), Claim::Fresh);
-        assert_eq!(k.claim(Want::Kid { have: 1 }, t0), Claim::Start { ticket: 1 });
+        assert_eq!(
+            k.claim(Want::Kid { have: 1 }, t0),
+            Claim::Start { ticket: 1 }
+        );
         k.finish(Err("down".into()));
         assert_eq!(k.published(), 1);
-        assert_eq!(k.claim(Want::Kid { have: 1 }, Instant::now()), Claim::Failed);
+        assert_eq!(
+            k.claim(Want::Kid { have: 1 }, Instant::now()),
+            Claim::Failed
+        );
         let later = Instant::now() + RETRY_AFTER_FAILURE;
         assert_eq!(k.claim(Want::Kid { have: 1 }, later), Claim::TooSoon);
         let much_later = later + UNKNOWN_KID_REFETCH;

@@ -272,7 +272,12 @@ targets = ["127.0.0.1:9"]
 #[test]
 fn with_a_jwks_uri_the_issuer_is_any_non_empty_string() {
     // RFC 7519 §4.1.1: `iss` is a StringOrURI, compared verbatim; only discovery fetches it
-    for issuer in ["http://issuer.test/", "my-issuer", "urn:example:idp", "https://a/?t=1"] {
+    for issuer in [
+        "http://issuer.test/",
+        "my-issuer",
+        "urn:example:idp",
+        "https://a/?t=1",
+    ] {
         let (_, j) = jwt(&format!(
             "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"{issuer}\"\n\
              audience = [\"a\"]\njwks_uri = \"http://127.0.0.1:9/keys\"\n"
@@ -284,14 +289,22 @@ fn with_a_jwks_uri_the_issuer_is_any_non_empty_string() {
          audience = [\"a\"]\njwks_uri = \"http://127.0.0.1:9/keys\"\n",
     );
     assert_eq!(e.len(), 1, "{e:?}");
-    assert_eq!((e[0].0, e[0].1.as_str()), (4, "authorizer[0].issuer"), "{e:?}");
+    assert_eq!(
+        (e[0].0, e[0].1.as_str()),
+        (4, "authorizer[0].issuer"),
+        "{e:?}"
+    );
     assert!(e[0].2.contains("must not be empty"), "{e:?}");
     // without jwks_uri the issuer is where discovery goes: still an https URL
     let e = errors(
         "[[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"my-issuer\"\n\
          audience = [\"a\"]\n",
     );
-    assert_eq!((e[0].0, e[0].1.as_str()), (4, "authorizer[0].issuer"), "{e:?}");
+    assert_eq!(
+        (e[0].0, e[0].1.as_str()),
+        (4, "authorizer[0].issuer"),
+        "{e:?}"
+    );
     assert!(e[0].2.contains("must be an https:// URL"), "{e:?}");
 }
 
