@@ -26,9 +26,15 @@ fn origin() -> Origin {
     Origin::start(|r| {
         let body = format!("{} {}", r.method, r.target);
         let own = if r.target.ends_with("own=1") {
-            "Access-Control-Allow-Origin: *\r\naccess-control-max-age: 5\r\nVary: Accept-Encoding, Origin\r\n"
+            "Access-Control-Allow-Origin: *\r\naccess-control-max-age: 5\r\nVary: Accept-Encoding, Origin\r\n".to_string()
+        } else if r.target.ends_with("reflect=1") {
+            // a backend that grants whatever Origin it is sent, with credentials
+            match r.header("origin") {
+                Some(o) => format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\n"),
+                None => String::new(),
+            }
         } else {
-            ""
+            String::new()
         };
         Reply::Raw(
             format!(
@@ -82,6 +88,11 @@ cors = { allow_origins = ["*"], allow_methods = ["GET"], allow_headers = ["*"] }
 [[route]]
 key = "GET /private"
 mock = { body = "private" }
+cors = false
+
+[[route]]
+key = "GET /own-cors"
+upstream = "origin"
 cors = false
 
 [[route]]
@@ -234,10 +245,13 @@ both_drivers! {
             r.head
         );
         assert_eq!(r.header("vary"), None);
-        let r = request(g.addr, "GET", "/public", &[("Origin", "https://other.example")]);
-        assert_eq!(r.text(), "public");
-        assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
-        assert_eq!(r.header("vary"), None);
+        // `*` without credentials: the same answer for any request, with or without Origin
+        for with in [&[("Origin", "https://other.example")][..], &[]] {
+            let r = request(g.addr, "GET", "/public", with);
+            assert_eq!(r.text(), "public");
+            assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
+            assert_eq!(r.header("vary"), None);
+        }
         // `*` allows any header name, but only names: anything else is refused, never echoed
         let r = preflight(g.addr, "/public", "https://other.example", "GET", Some("x-ok, x{bad}"));
         assert_eq!(r.status, 204);
@@ -282,11 +296,17 @@ both_drivers! {
         let r = limited.iter().find(|r| r.status == 429).expect("a 429 past the burst");
         assert_actual_fields(r, "429");
         assert!(r.header("retry-after").is_some());
-        // no Origin, or an origin not allowed: no fields
+        // no Origin, or an origin not allowed: no grant, but `vary: origin` (the Fetch
+        // standard §3.2.5: the answer depends on Origin, a cache must not serve it to another)
         let r = request(g.addr, "GET", "/pets", &[]);
-        assert!(cors_fields(&r).is_empty() && r.header("vary").is_none(), "{}", r.head);
-        let r = request(g.addr, "GET", "/nowhere", &[("Origin", "https://evil.example")]);
         assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"), "{}", r.head);
+        for path in ["/pets", "/nowhere", "/keyed"] {
+            let r = request(g.addr, "GET", path, &[("Origin", "https://evil.example")]);
+            assert!(cors_fields(&r).is_empty(), "{path}: {}", r.head);
+            assert_eq!(r.header("vary"), Some("origin"), "{path}: {}", r.head);
+            assert_eq!(count(&r, "vary"), 1, "{path}: {}", r.head);
+        }
     }
 
     fn the_origins_own_cors_fields_are_replaced(d) {
@@ -298,10 +318,26 @@ both_drivers! {
         assert_actual_fields_but_vary(&r);
         assert_eq!(count(&r, "vary"), 1, "{}", r.head);
         assert_eq!(r.header("vary"), Some("Accept-Encoding, Origin"));
-        // without an allowed origin the origin's fields pass untouched
+        // without an Origin the origin's fields are dropped too (a policy applies: API
+        // Gateway ignores an integration's CORS headers), its vary kept, not doubled
         let r = request(g.addr, "GET", "/pets?own=1", &[]);
-        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{}", r.head);
-        assert_eq!(r.header("access-control-max-age"), Some("5"));
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(count(&r, "vary"), 1, "{}", r.head);
+        // a backend reflecting any Origin with credentials: a refused origin gets no grant
+        let evil = [("Origin", "https://evil.example")];
+        let r = request(g.addr, "GET", "/pets?reflect=1", &evil);
+        assert_eq!(r.status, 200);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"), "{}", r.head);
+        // (the origin did send them: the gateway took them out)
+        let seen = o.requests();
+        assert_eq!(seen.last().and_then(|q| q.header("origin")), Some("https://evil.example"));
+        // the allowed origin gets the gateway's grant, once
+        let r = request(g.addr, "GET", "/pets?reflect=1", &[("Origin", APP)]);
+        assert_actual_fields(&r, "reflected");
+        // `cors = false`: no policy, the origin's fields are its own
+        let r = request(g.addr, "GET", "/own-cors?reflect=1", &evil);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://evil.example"), "{}", r.head);
     }
 
     fn http2_preflight_and_actual_responses(d) {

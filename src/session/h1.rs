@@ -485,7 +485,8 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");
             }
-            // with the gateway's CORS fields, the origin's own `access-control-*` go
+            // where a CORS policy applies, the origin's own `access-control-*` go (whatever the
+            // request's Origin: API Gateway ignores an integration's CORS headers)
             let cors = r.added.cors.is_some();
             for h in &head.headers {
                 let name = head.slice(h.name);
