@@ -182,9 +182,9 @@ fn bits(ip: IpAddr) -> u128 {
 /// `mtls = true` (with `allow_subjects`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MtlsRule {
-    /// Subject DN patterns (`*` matches any run of characters); empty: any verified
-    /// certificate.
-    pub allow_subjects: Vec<String>,
+    /// Subject patterns (attribute by attribute, `*` inside a value, see
+    /// [`crate::policy::subject`]); empty: any verified certificate.
+    pub allow_subjects: Vec<crate::policy::subject::SubjectPattern>,
 }
 
 /// `admin.token_sha256` / `admin.metrics_public`.
@@ -285,11 +285,16 @@ fn mtls(i: usize, r: &RawRoute, tls_client_ca: bool, cx: &mut Ctx<'_>) -> Option
         }
         for (j, p) in list.get_ref().iter().enumerate() {
             let text = p.get_ref();
-            if text.is_empty() || text.chars().any(char::is_control) {
-                let m = "a subject pattern is a non-empty DN such as \"CN=alice,O=Example\" (`*` matches any run of characters)";
-                cx.err(p, format!("route[{i}].allow_subjects[{j}]"), m);
-            } else {
-                subjects.push(text.clone());
+            let parsed = match text.chars().any(char::is_control) {
+                true => Err("control characters"),
+                false => crate::policy::subject::SubjectPattern::parse(text),
+            };
+            match parsed {
+                Ok(pattern) => subjects.push(pattern),
+                Err(why) => {
+                    let m = format!("{why}: a subject pattern is TYPE=VALUE attributes such as \"CN=alice,O=Example\" (`*` inside a value matches any run of its characters)");
+                    cx.err(p, format!("route[{i}].allow_subjects[{j}]"), m);
+                }
             }
         }
     }

@@ -218,6 +218,11 @@ key = "GET /c"
 mock = {}
 mtls = false
 allow_subjects = [""]
+[[route]]
+key = "GET /d"
+mock = {}
+mtls = true
+allow_subjects = ["CN=alice", "CN=admin,*", "CN=a\\"]
 "#;
     let e = errors(text);
     let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
@@ -228,11 +233,16 @@ allow_subjects = [""]
             (8, "route[1].allow_subjects"),
             (13, "route[2].allow_subjects"),
             (13, "route[2].allow_subjects[0]"),
+            (17, "route[3].mtls"),
+            (18, "route[3].allow_subjects[1]"),
+            (18, "route[3].allow_subjects[2]"),
         ],
         "{e:?}"
     );
     assert!(e[0].2.contains("client_ca"), "{e:?}");
     assert!(e[1].2.contains("mtls = true"), "{e:?}");
+    // `*` is a wildcard inside a value only: a bare `*` is no attribute
+    assert!(e[5].2.contains("TYPE=VALUE"), "{e:?}");
 }
 
 #[test]
