@@ -91,6 +91,11 @@ mock = { body = "private" }
 cors = false
 
 [[route]]
+key = "ANY /scheme"
+mock = { body = "scheme" }
+cors = { allow_origins = ["https://*"], allow_methods = ["*"], allow_headers = ["*"], allow_credentials = true }
+
+[[route]]
 key = "GET /own-cors"
 upstream = "origin"
 cors = false
@@ -375,6 +380,37 @@ both_drivers! {
             assert_eq!(r.headers.get("access-control-max-age"), None, "{path}");
             assert_eq!(r.headers.get_all("vary").iter().count(), 1, "{path}");
         }
+    }
+
+    fn scheme_wildcards_and_star_lists_with_credentials_echo_the_request(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        let who = "https://any.thing.example:8443";
+        let r = preflight(g.addr, "/scheme", who, "PATCH", Some("X-Custom, Authorization"));
+        assert_eq!(r.status, 204, "{}", r.head);
+        // never a literal `*` with credentials: the origin, method and headers echoed
+        assert_eq!(
+            cors_fields(&r),
+            [
+                ("access-control-allow-origin".to_string(), who.to_string()),
+                ("access-control-allow-credentials".into(), "true".into()),
+                ("access-control-allow-methods".into(), "PATCH".into()),
+                ("access-control-allow-headers".into(), "x-custom, authorization".into()),
+            ],
+            "{}",
+            r.head
+        );
+        assert_eq!(r.header("vary"), Some("origin"));
+        let r = request(g.addr, "DELETE", "/scheme", &[("Origin", who)]);
+        assert_eq!(r.text(), "scheme");
+        assert_eq!(r.header("access-control-allow-origin"), Some(who), "{}", r.head);
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        // another scheme is not allowed by `https://*`
+        let r = preflight(g.addr, "/scheme", "http://any.thing.example", "GET", None);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        let r = request(g.addr, "GET", "/scheme", &[("Origin", "http://any.thing.example")]);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
     }
 }
 

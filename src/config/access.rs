@@ -68,6 +68,10 @@ pub struct CorsPolicy {
 pub enum OriginPattern {
     /// `*`.
     Any,
+    /// `scheme://*` (API Gateway's `https://*` / `http://*`): any host and port of that scheme
+    /// (the text before the `*`, `https://`). Not `*`: the request's origin is echoed, so it
+    /// may be used with credentials.
+    Scheme(String),
     /// An exact origin, `scheme://host[:port]`, compared case-insensitively (lower case here).
     Exact(String),
     /// `scheme://*.domain[:port]`: any subdomain (the text before and after the `*`).
@@ -339,14 +343,19 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
 
 /// One CORS policy (`[cors]` or a route's `cors = { ... }`, named by `key`), checked as the
 /// Fetch standard requires of a response (§3.2.3, "CORS protocol and credentials": with
-/// credentials, `*` is not a wildcard in `Access-Control-Allow-Origin`, `-Methods`, `-Headers`
-/// or `-Expose-Headers`, so configuring it is refused).
+/// credentials, `*` is not a wildcard in `Access-Control-Allow-Origin`, so a `*` origin with
+/// credentials is refused, as API Gateway does). `*` methods or headers with credentials are
+/// accepted: the preflight answer echoes the requested method and header names, never a
+/// literal `*`. `*` in `expose_headers` is sent as is: with credentials a browser reads it as
+/// the field name `*` (the Fetch standard §3.2.3), exposing nothing beyond the safelisted
+/// fields (documented in README).
 fn cors_policy(c: &RawCors, key: &str, cx: &mut Ctx<'_>) -> CorsPolicy {
     let credentials = *c.allow_credentials.get_ref();
     let star_with_credentials = |cx: &mut Ctx<'_>, v: &Spanned<String>, k: String| {
         if credentials {
             let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
-                     with credentials `*` is not a wildcard); list the values";
+                     with credentials `*` is not a wildcard); list the origins, or use \
+                     \"https://*\"";
             cx.err(v, k, m);
         }
     };
@@ -366,21 +375,18 @@ fn cors_policy(c: &RawCors, key: &str, cx: &mut Ctx<'_>) -> CorsPolicy {
         &c.allow_methods,
         &format!("{key}.allow_methods"),
         TokenCase::Upper,
-        credentials,
         cx,
     );
     let (allow_headers, any_header) = tokens(
         &c.allow_headers,
         &format!("{key}.allow_headers"),
         TokenCase::Lower,
-        credentials,
         cx,
     );
     let (expose, any_expose) = tokens(
         &c.expose_headers,
         &format!("{key}.expose_headers"),
         TokenCase::Lower,
-        credentials,
         cx,
     );
     let expose_headers = match (any_expose, expose.is_empty()) {
@@ -414,12 +420,11 @@ enum TokenCase {
 }
 
 /// A list of tokens (RFC 9110 §5.6.2) or `*`: the normalised tokens, and whether `*` was in it
-/// (an error with `credentials`, see [`cors_policy`]).
+/// (see [`cors_policy`] for `*` with credentials).
 fn tokens(
     list: &Spanned<Vec<Spanned<String>>>,
     key: &str,
     case: TokenCase,
-    credentials: bool,
     cx: &mut Ctx<'_>,
 ) -> (Vec<String>, bool) {
     let mut out: Vec<String> = Vec::new();
@@ -428,11 +433,6 @@ fn tokens(
         let text = t.get_ref().trim();
         let k = format!("{key}[{j}]");
         if text == "*" {
-            if credentials {
-                let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
-                         with credentials `*` is not a wildcard); list the values";
-                cx.err(t, k, m);
-            }
             any = true;
         } else if text.is_empty() || !text.bytes().all(super::compile::is_tchar) {
             cx.err(t, k, format!("{text:?} is not a token (RFC 9110 §5.6.2)"));
@@ -452,7 +452,8 @@ fn tokens(
     (out, any)
 }
 
-/// An `allow_origins` entry: `*`, `scheme://host[:port]` or `scheme://*.domain[:port]`
+/// An `allow_origins` entry: `*`, `scheme://*`, `scheme://host[:port]` or
+/// `scheme://*.domain[:port]`
 /// (lower-cased: scheme and host are case-insensitive, RFC 3986 §3.1, §3.2.2). A path, a
 /// trailing slash, user info or a query is refused: an origin (the Fetch standard's
 /// serialisation, as browsers send it in `Origin`) has none.
@@ -462,8 +463,8 @@ pub fn parse_origin(s: &str) -> Result<OriginPattern, String> {
     }
     let bad = || {
         format!(
-            "{s:?} is not an origin: \"*\", \"scheme://host[:port]\" or \"scheme://*.domain[:port]\" \
-             (no path, not even a trailing slash)"
+            "{s:?} is not an origin: \"*\", \"scheme://*\", \"scheme://host[:port]\" or \
+             \"scheme://*.domain[:port]\" (no path, not even a trailing slash)"
         )
     };
     let lower = s.to_ascii_lowercase();
@@ -477,6 +478,9 @@ pub fn parse_origin(s: &str) -> Result<OriginPattern, String> {
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     if !scheme_ok || rest.is_empty() {
         return Err(bad());
+    }
+    if rest == "*" {
+        return Ok(OriginPattern::Scheme(format!("{scheme}://")));
     }
     // an IPv6 literal `[..]` keeps its colons: only a `:port` after `]` is a port
     let (host, port) = if rest.starts_with('[') {
@@ -526,6 +530,19 @@ impl OriginPattern {
         match self {
             OriginPattern::Any => true,
             OriginPattern::Exact(o) => origin.eq_ignore_ascii_case(o.as_bytes()),
+            // the scheme, then a host[:port] (a bracketed IPv6 literal included): nothing
+            // else an origin serialises to (the Fetch standard's "serialization of an origin")
+            OriginPattern::Scheme(prefix) => {
+                let p = prefix.as_bytes();
+                origin.len() > p.len()
+                    && origin
+                        .get(..p.len())
+                        .is_some_and(|x| x.eq_ignore_ascii_case(p))
+                    && origin.get(p.len()..).is_some_and(|rest| {
+                        rest.iter()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(b))
+                    })
+            }
             OriginPattern::Wildcard { prefix, suffix } => {
                 let (p, s) = (prefix.as_bytes(), suffix.as_bytes());
                 origin.len() > p.len() + s.len()

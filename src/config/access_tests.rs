@@ -83,7 +83,7 @@ mock = {}
 }
 
 #[test]
-fn star_with_credentials_is_refused_everywhere() {
+fn star_origins_with_credentials_are_refused() {
     let text = r#"[cors]
 allow_origins = ["*"]
 allow_methods = ["*"]
@@ -101,14 +101,26 @@ cors = { allow_origins = ["*"], allow_credentials = true }
         got,
         [
             (2, "cors.allow_origins[0]"),
-            (3, "cors.allow_methods[0]"),
-            (4, "cors.allow_headers[0]"),
-            (5, "cors.expose_headers[0]"),
             (10, "route[0].cors.allow_origins[0]"),
         ],
         "{e:?}"
     );
     assert!(e[0].2.contains("allow_credentials"), "{e:?}");
+    // `*` methods, headers and exposed headers with credentials are accepted (AWS refuses
+    // only `*` origins), and so are scheme wildcards
+    let c = ok(&format!(
+        "[cors]\nallow_origins = [\"https://*\", \"http://*\"]\nallow_methods = [\"*\"]\n\
+         allow_headers = [\"*\"]\nexpose_headers = [\"*\"]\nallow_credentials = true\n{ROUTE}"
+    ));
+    let p = &c.access.cors_policies[0];
+    assert!(p.any_method && p.any_header && p.allow_credentials);
+    assert_eq!(
+        p.allow_origins,
+        [
+            OriginPattern::Scheme("https://".into()),
+            OriginPattern::Scheme("http://".into())
+        ]
+    );
     // without credentials `*` is fine
     ok(&format!(
         "[cors]\nallow_origins = [\"*\"]\nallow_methods = [\"*\"]\n{ROUTE}"
@@ -152,6 +164,15 @@ fn origin_patterns() {
     let e = parse_origin("http://[::1]:8080").unwrap();
     assert!(e.matches(b"http://[::1]:8080"));
     assert!(!e.matches(b"http://[::1]:8081"));
+    let s = parse_origin("HTTPS://*").unwrap();
+    assert!(s.matches(b"https://anything.example"));
+    assert!(s.matches(b"https://a.example:8443"));
+    assert!(s.matches(b"https://[::1]:8443"));
+    assert!(!s.matches(b"http://a.example"));
+    assert!(!s.matches(b"https://"));
+    assert!(!s.matches(b"https://a.example/path"));
+    assert!(!s.matches(b"https://u@a.example"));
+    assert!(parse_origin("https://*:8443").is_err());
     assert!(parse_origin("null").is_err());
     assert!(parse_origin("https://u@a.example").is_err());
     assert!(parse_origin("https://a.example?x").is_err());
