@@ -48,6 +48,17 @@ pub fn client_ip(config: &Config, facts: &ConnFacts, head: &RequestHead) -> IpAd
     client
 }
 
+/// [`client_ip`] when it differs from the socket's peer (what `ExchangeState::client_ip`
+/// holds); `None` without trusted proxies (no header read at all) or when the peer is the
+/// client.
+pub fn forwarded_client(config: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<IpAddr> {
+    if config.access.trusted_proxies.is_empty() {
+        return None;
+    }
+    let ip = client_ip(config, facts, head);
+    (ip != facts.peer().ip().to_canonical()).then_some(ip)
+}
+
 fn is_trusted(trusted: &[Cidr], ip: IpAddr) -> bool {
     trusted.iter().any(|c| c.contains(ip))
 }
@@ -66,23 +77,21 @@ fn parse_entry(e: &[u8]) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// The access phase for a routed request: IP rules, then the client-certificate requirement.
-/// Sets `st.client_ip` when trusted proxies made it differ from the peer.
+/// The access phase for a routed request: IP rules on the client address the request filter
+/// found (`st.client_ip`, else the peer), then the client-certificate requirement.
 pub fn check(
     config: &Config,
     facts: &ConnFacts,
-    head: &RequestHead,
     st: &mut ExchangeState,
     route: usize,
 ) -> Result<(), GatewayError> {
     let access = &config.access;
     let ra = access.routes.get(route);
     let route_ip = ra.map(|r| &r.ip).filter(|r| !r.is_empty());
-    if !access.ip.is_empty() || route_ip.is_some() || !access.trusted_proxies.is_empty() {
-        let ip = client_ip(config, facts, head);
-        if ip != facts.peer().ip().to_canonical() {
-            st.client_ip = Some(ip);
-        }
+    if !access.ip.is_empty() || route_ip.is_some() {
+        let ip = st
+            .client_ip
+            .unwrap_or_else(|| facts.peer().ip().to_canonical());
         if !access.ip.admits(ip) || route_ip.is_some_and(|r| !r.admits(ip)) {
             st.detail = Some(format!("source address {ip} refused").into());
             return Err(GatewayError::Denied(Denial::SourceIp));

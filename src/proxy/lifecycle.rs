@@ -117,7 +117,7 @@ async fn admit_and_serve<'a, S: Session>(
     m: &RouteMatch<'_>,
 ) -> Result<Handled<'a>, GatewayError> {
     // phase 3: access rules (IP, client certificate), the route's authorizer, its API key
-    crate::policy::access::check(&w.g.config, sess.facts(), head, st, m.route)?;
+    crate::policy::access::check(&w.g.config, sess.facts(), st, m.route)?;
     crate::auth::authorize(w, sess, head, st, m.route).await?;
     api_key(w, head, st, m.route)?;
     throttle(w, sess.facts(), head, m.route, st).await?;
@@ -302,6 +302,9 @@ async fn throttle(
 /// the session to what its protocol and the client allow).
 fn request_filter<S: Session>(w: &Cx<'_>, sess: &mut S, head: &RequestHead) -> ExchangeState {
     let mut st = ExchangeState::new(w, head);
+    // the client behind trusted proxies, once, for every phase after (404s and preflights
+    // are logged with it too)
+    st.client_ip = crate::policy::access::forwarded_client(&w.g.config, sess.facts(), head);
     sess.begin(head, &mut st);
     st
 }
