@@ -382,6 +382,35 @@ both_drivers! {
         }
     }
 
+    fn rejected_heads_carry_the_global_policys_fields(d) {
+        let o = origin();
+        let text = config(&o).replace("[cors]", "[server.limits]\nmax_head_bytes = 2048\nmax_uri_bytes = 256\n\n[cors]");
+        let g = Gateway::start(d, 1, &text);
+        // 400: a field line without a colon; the Origin before it is read leniently
+        let bad = format!("GET /pets HTTP/1.1\r\nHost: a\r\norigin:  {APP} \r\nno colon here\r\n\r\n");
+        let r = roundtrip(g.addr, bad.as_bytes());
+        assert_eq!(r.status, 400, "{}", r.head);
+        assert_actual_fields(&r, "400");
+        // 431: the head is too large
+        let big = format!("GET /pets HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\nx-big: {}\r\n\r\n", "b".repeat(4096));
+        let r = roundtrip(g.addr, big.as_bytes());
+        assert_eq!(r.status, 431, "{}", r.head);
+        assert_actual_fields(&r, "431");
+        // an origin not allowed, two Origin lines, or a near-miss name: no grant, only vary
+        for (what, fields) in [
+            ("refused", "Origin: https://evil.example\r\n".to_string()),
+            ("twice", format!("Origin: {APP}\r\nOrigin: https://evil.example\r\n")),
+            ("name", format!("x-origin: {APP}\r\nOrigins: {APP}\r\n")),
+        ] {
+            let raw = format!("GET /pets HTTP/1.1\r\nHost: a\r\n{fields}no colon\r\n\r\n");
+            let r = roundtrip(g.addr, raw.as_bytes());
+            assert_eq!(r.status, 400, "{what}: {}", r.head);
+            assert!(cors_fields(&r).is_empty(), "{what}: {}", r.head);
+            assert_eq!(r.header("vary"), Some("origin"), "{what}: {}", r.head);
+        }
+        assert!(o.requests().is_empty());
+    }
+
     fn scheme_wildcards_and_star_lists_with_credentials_echo_the_request(d) {
         let o = origin();
         let g = Gateway::start(d, 1, &config(&o));

@@ -276,6 +276,32 @@ pub fn fields<'a>(
     Some(CorsFields { origin, policy })
 }
 
+/// The CORS part of a response to a head that could not be parsed (400, 431, 408): the global
+/// policy (no route was found), with the origin of a single `Origin` field found by a lenient
+/// scan of the bytes `received` (a line starting with the exact name, ASCII case-insensitively,
+/// its value up to the line's end, trimmed), echoed only when the policy allows it — which
+/// only a well-formed origin can be (see `OriginPattern::matches`). Two `Origin` lines, or
+/// none: no grant, only `vary: origin`. `None` without a global policy.
+pub fn rejected_head<'a>(config: &'a Config, received: &'a [u8]) -> Option<CorsFields<'a>> {
+    let policy = config.access.cors_policies.get(config.access.cors?)?;
+    let mut found = None;
+    let mut count = 0;
+    // the request line first, then field lines up to the empty line (RFC 9112 §2.1)
+    for line in received.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(name) = line.get(..7) else { continue };
+        if name.eq_ignore_ascii_case(b"origin:") {
+            count += 1;
+            found = line.get(7..).map(<[u8]>::trim_ascii);
+        }
+    }
+    let origin = found.filter(|o| count == 1 && allows_origin(policy, o));
+    Some(CorsFields { origin, policy })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
