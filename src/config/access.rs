@@ -221,7 +221,15 @@ pub(super) fn compile(raw: &RawConfig, tls_client_ca: bool, cx: &mut Ctx<'_>) ->
         .enumerate()
         .map(|(i, r)| {
             let cors = match r.cors.as_ref().map(|c| (c, c.get_ref())) {
-                None | Some((_, RawRouteCors::Enabled(true))) => cors,
+                None => cors,
+                // `true` asks for the `[cors]` policy: without one it would silently be none
+                Some((c, RawRouteCors::Enabled(true))) => {
+                    if cors.is_none() {
+                        let m = "cors = true needs a [cors] policy (or give the route its own: cors = { allow_origins = [...] })";
+                        cx.err(c, format!("route[{i}].cors"), m);
+                    }
+                    cors
+                }
                 Some((_, RawRouteCors::Enabled(false))) => None,
                 Some((_, RawRouteCors::Policy(p))) => {
                     cors_policies.push(cors_policy(p, &format!("route[{i}].cors"), cx));

@@ -318,3 +318,15 @@ cors = { allow_origins = ["*"], allow_headers = ["x-a"] }
     assert_eq!(first.access.ip, again.access.ip);
     assert_eq!(first.access.trusted_proxies, again.access.trusted_proxies);
 }
+
+#[test]
+fn cors_true_needs_a_global_policy() {
+    let text = "[[route]]\nkey = \"GET /a\"\nmock = {}\ncors = true\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(got, [(4, "route[0].cors")], "{e:?}");
+    assert!(e[0].2.contains("[cors]"), "{e:?}");
+    // with a [cors] table it is that policy
+    let c = ok("[cors]\nallow_origins = [\"https://a.example\"]\n[[route]]\nkey = \"GET /a\"\nmock = {}\ncors = true\n");
+    assert_eq!(c.access.routes[0].cors, Some(0));
+}
