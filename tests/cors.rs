@@ -411,6 +411,85 @@ both_drivers! {
         assert!(o.requests().is_empty());
     }
 
+    fn authorizer_refusals_carry_the_fields(d) {
+        std::env::set_var("TOLLGATE_CORS_TEST_IAM_SECRET", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        let dead = dead_addr();
+        let text = format!(
+            r#"
+[cors]
+allow_origins = ["{APP}"]
+allow_credentials = true
+
+[[authorizer]]
+name = "users"
+type = "jwt"
+issuer = "https://idp.example"
+audience = ["api"]
+jwks_uri = "http://{dead}/jwks.json"
+
+[[authorizer]]
+name = "iam"
+type = "aws_iam"
+region = "eu-west-1"
+
+[[authorizer.credential]]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_env = "TOLLGATE_CORS_TEST_IAM_SECRET"
+principal = "arn:aws:iam::123456789012:user/alice"
+allow = ["*"]
+
+[[route]]
+key = "GET /jwt"
+mock = {{ body = "jwt" }}
+authorizer = "users"
+
+[[route]]
+key = "GET /iam"
+mock = {{ body = "iam" }}
+authorizer = "iam"
+"#
+        );
+        let g = Gateway::start(d, 1, &text);
+        let with = [("Origin", APP)];
+        // the JWT authorizer's 401 for a missing token
+        let r = request(g.addr, "GET", "/jwt", &with);
+        assert_eq!(r.status, 401, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Unauthorized"}"#);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(cors_fields(&r)[..2], [
+            ("access-control-allow-origin".to_string(), APP.to_string()),
+            ("access-control-allow-credentials".into(), "true".into()),
+        ], "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
+        // the IAM 403 with AWS's words: a fixed body...
+        let r = request(g.addr, "GET", "/iam", &with);
+        assert_eq!(r.status, 403, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Missing Authentication Token"}"#);
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
+        // ...and one naming the request (a held JSON body built while serving)
+        let date = tollgate_amz_date();
+        let day = &date[..8];
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/{day}/us-east-1/execute-api/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        );
+        let r = request(g.addr, "GET", "/iam", &[("Origin", APP), ("x-amz-date", &date), ("Authorization", &auth)]);
+        assert_eq!(r.status, 403, "{}", r.head);
+        assert_eq!(
+            r.text(),
+            r#"{"message":"Credential should be scoped to a valid region and service: 'eu-west-1/execute-api'."}"#
+        );
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{}", r.head);
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(r.header("vary"), Some("origin"));
+        // a refused origin: no grant on the refusals either
+        let r = request(g.addr, "GET", "/jwt", &[("Origin", "https://evil.example")]);
+        assert_eq!(r.status, 401);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+    }
+
     fn scheme_wildcards_and_star_lists_with_credentials_echo_the_request(d) {
         let o = origin();
         let g = Gateway::start(d, 1, &config(&o));
@@ -441,6 +520,15 @@ both_drivers! {
         assert!(cors_fields(&r).is_empty(), "{}", r.head);
         assert_eq!(r.header("vary"), Some("origin"));
     }
+}
+
+/// Now as SigV4's `x-amz-date` (`YYYYMMDDTHHMMSSZ`, UTC), from `date(1)`.
+fn tollgate_amz_date() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .expect("date(1) runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn assert_actual_fields_but_vary(r: &Response) {
