@@ -501,10 +501,16 @@ fn request_context_from_facts_and_input() {
     // both formats (`x-forwarded-for` still ends with the peer, as the HTTP integration sends)
     case.client_ip = Some("198.51.100.9".parse().unwrap());
     let v2 = case.build(PayloadFormat::V2);
-    assert_eq!(v2["requestContext"]["http"]["sourceIp"], json!("198.51.100.9"));
+    assert_eq!(
+        v2["requestContext"]["http"]["sourceIp"],
+        json!("198.51.100.9")
+    );
     assert_eq!(v2["headers"]["x-forwarded-for"], json!("2001:db8::7"));
     let v1 = case.build(PayloadFormat::V1);
-    assert_eq!(v1["requestContext"]["identity"]["sourceIp"], json!("198.51.100.9"));
+    assert_eq!(
+        v1["requestContext"]["identity"]["sourceIp"],
+        json!("198.51.100.9")
+    );
     // a host without a dot is its own prefix; an IPv6 literal keeps its brackets; no user agent
     let case = Case::new("GET / HTTP/1.1\r\nHost: localhost:1\r\n\r\n");
     let rc = case.build(PayloadFormat::V2)["requestContext"].clone();

@@ -34,11 +34,9 @@ impl SubjectPattern {
 
     /// Whether every attribute of the pattern is among `subject`'s (see the module doc).
     pub fn matches(&self, subject: &[Attribute]) -> bool {
-        self.attrs.iter().all(|(ty, pieces)| {
-            subject
-                .iter()
-                .any(|(t, v)| t == ty && glob(pieces, v))
-        })
+        self.attrs
+            .iter()
+            .all(|(ty, pieces)| subject.iter().any(|(t, v)| t == ty && glob(pieces, v)))
     }
 }
 
@@ -150,9 +148,15 @@ mod tests {
     fn attribute_by_attribute_in_any_order() {
         assert!(matches("CN=alice,O=Example", "CN=alice,O=Example"));
         assert!(matches("CN=alice,O=Example", "O=Example,CN=alice"), "order");
-        assert!(matches("o=Example,cn=alice", "C=US,O=Example,CN=alice"), "types' case, more attrs");
+        assert!(
+            matches("o=Example,cn=alice", "C=US,O=Example,CN=alice"),
+            "types' case, more attrs"
+        );
         assert!(!matches("CN=alice,O=Example", "CN=alice,O=Example2"));
-        assert!(!matches("CN=alice,O=Example", "CN=alice"), "every pattern attribute");
+        assert!(
+            !matches("CN=alice,O=Example", "CN=alice"),
+            "every pattern attribute"
+        );
         assert!(matches("CN=*,O=Example", "CN=bob,O=Example"));
         assert!(!matches("CN=*,O=Example", "CN=bob,O=Other"));
         assert!(matches("CN=a*a", "CN=aa"));
@@ -172,7 +176,10 @@ mod tests {
             ])
         );
         assert!(!matches("CN=*,O=Example Corp", dn));
-        assert!(!matches("CN=*,O=Example Corp", "CN=mallory\\,O=Example Corp"));
+        assert!(!matches(
+            "CN=*,O=Example Corp",
+            "CN=mallory\\,O=Example Corp"
+        ));
         // hex escapes and a literal star
         assert_eq!(
             attributes("CN=caf\\C3\\A9\\00"),

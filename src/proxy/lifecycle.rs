@@ -26,15 +26,15 @@
 //!    reads the body through the session, forwards through [`crate::client`] and hands the
 //!    origin's response to [`Session::relay`].
 //! 10. **response filter** ([`response_filter`]): the fields every response gets when its
-//!    producer did not set them (`date`, `x-request-id`, HSTS), a refused request's rate-limit
-//!    fields, and the CORS fields of the policy that applies (errors included).
+//!     producer did not set them (`date`, `x-request-id`, HSTS), a refused request's rate-limit
+//!     fields, and the CORS fields of the policy that applies (errors included).
 //! 11. **send** ([`send`]): the session serialises the response for this client and writes it.
-//!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
-//!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
-//!    phases 10 and 11; after it started, the connection is closed (the only honest signal
-//!    left); then the session decides what becomes of the connection ([`Session::finish`]).
+//!     **Error mapping** ([`finish`]) is the one place a failure becomes a status
+//!     ([`GatewayError::status`]): before the response started it is sent as a JSON error
+//!     through phases 10 and 11; after it started, the connection is closed (the only honest signal
+//!     left); then the session decides what becomes of the connection ([`Session::finish`]).
 //! 12. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
-//!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
+//!     a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
 //! Phases 2 and 3 answer by themselves (then 4 to 9 do not run); a failure in 4 to 9 skips the
 //! rest and goes to error mapping. Every phase takes the same `(&RequestHead, &mut
