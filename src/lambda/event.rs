@@ -215,10 +215,8 @@ impl<'a> Request<'a> {
             domain_name,
             protocol,
             // the client behind trusted proxies when the request filter found one
-            source_ip: match input.client_ip {
-                Some(ip) => {
-                    String::from_utf8_lossy(crate::facts::PeerIp::of(ip).as_bytes()).into_owned()
-                }
+            source_ip: match &input.client_ip {
+                Some(ip) => String::from_utf8_lossy(ip.as_bytes()).into_owned(),
                 None => peer,
             },
             user_agent,

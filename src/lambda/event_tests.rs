@@ -64,7 +64,7 @@ struct Case<'a> {
     stage: &'a str,
     request_id: &'a [u8],
     facts: ConnFacts,
-    client_ip: Option<std::net::IpAddr>,
+    client_ip: Option<crate::facts::PeerIp>,
     now: SystemTime,
     api_id: &'a str,
     account_id: &'a str,
@@ -499,7 +499,7 @@ fn request_context_from_facts_and_input() {
     assert_eq!(v1["requestContext"]["accountId"], json!("123456789012"));
     // the client behind trusted proxies, as the request filter found it, is the sourceIp in
     // both formats (`x-forwarded-for` still ends with the peer, as the HTTP integration sends)
-    case.client_ip = Some("198.51.100.9".parse().unwrap());
+    case.client_ip = Some(crate::facts::PeerIp::of("198.51.100.9".parse().unwrap()));
     let v2 = case.build(PayloadFormat::V2);
     assert_eq!(
         v2["requestContext"]["http"]["sourceIp"],
