@@ -378,6 +378,34 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_heads_origin_is_read_leniently_and_only_once() {
+        let text = "[cors]\nallow_origins = [\"https://a.example\"]\n[[route]]\nkey = \"GET /x\"\nmock = {}\n";
+        let config = crate::config::from_str(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let origin = |raw: &'static [u8]| rejected_head(&config, raw).and_then(|f| f.origin);
+        assert_eq!(
+            origin(b"GET / HTTP/1.1\r\nORIGIN:\t https://a.example \r\nbad line\r\n"),
+            Some(&b"https://a.example"[..])
+        );
+        // bare LF line ends; a head cut short
+        assert!(origin(b"GET / HTTP/1.1\nOrigin: https://a.example\nx").is_some());
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigin: https://a.exam").is_none());
+        // refused, twice, past the empty line (a body), on the request line, a longer name
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigin: https://b.example\r\n").is_none());
+        assert!(origin(
+            b"GET / HTTP/1.1\r\nOrigin: https://a.example\r\norigin: https://a.example\r\n"
+        )
+        .is_none());
+        assert!(origin(b"GET / HTTP/1.1\r\n\r\nOrigin: https://a.example\r\n").is_none());
+        assert!(origin(b"Origin: https://a.example\r\n").is_none());
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigins: https://a.example\r\n").is_none());
+        // the policy still applies (vary) without a grant; no [cors]: nothing
+        assert!(rejected_head(&config, b"GET / HTTP/1.1\r\n").is_some());
+        let none = crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(rejected_head(&none, b"GET / HTTP/1.1\r\nOrigin: https://a.example\r\n").is_none());
+    }
+
+    #[test]
     fn vary_and_cors_field_names() {
         assert!(vary_covers_origin(b"accept-encoding, Origin"));
         assert!(vary_covers_origin(b"*"));
