@@ -87,7 +87,8 @@ pub struct ExchangeState {
     /// Who the route's authorizer admitted (see [`crate::auth`]).
     pub principal: Option<std::rc::Rc<crate::auth::Principal>>,
     /// The client's address when trusted proxies made it differ from the socket's peer (see
-    /// [`crate::policy::access::client_ip`]).
+    /// [`crate::policy::access::client_ip`]), set once by the request filter (phase 1) and read
+    /// by every consumer: IP rules, throttle keys, access log, Lambda events, authorizers.
     pub client_ip: Option<std::net::IpAddr>,
     /// The request body, when a phase before the integration had to read it whole (an
     /// `aws_iam` route hashing the payload): the integration gets it from here (see the

@@ -79,7 +79,8 @@ pub struct Added<'a> {
     pub request_id: Option<&'a [u8]>,
     /// `strict-transport-security` (RFC 6797 §6.1): `tls.hsts`, on TLS connections only.
     pub hsts: Option<&'a str>,
-    /// The CORS fields of an allowed origin (see [`crate::policy::cors`]).
+    /// The CORS policy that applies, with the allowed origin if any: the producer's own
+    /// `access-control-*` fields are dropped, the gateway's added (see [`crate::policy::cors`]).
     pub cors: Option<crate::policy::cors::CorsFields<'a>>,
 }
 

@@ -26,9 +26,15 @@ fn origin() -> Origin {
     Origin::start(|r| {
         let body = format!("{} {}", r.method, r.target);
         let own = if r.target.ends_with("own=1") {
-            "Access-Control-Allow-Origin: *\r\naccess-control-max-age: 5\r\nVary: Accept-Encoding, Origin\r\n"
+            "Access-Control-Allow-Origin: *\r\naccess-control-max-age: 5\r\nVary: Accept-Encoding, Origin\r\n".to_string()
+        } else if r.target.ends_with("reflect=1") {
+            // a backend that grants whatever Origin it is sent, with credentials
+            match r.header("origin") {
+                Some(o) => format!("Access-Control-Allow-Origin: {o}\r\nAccess-Control-Allow-Credentials: true\r\n"),
+                None => String::new(),
+            }
         } else {
-            ""
+            String::new()
         };
         Reply::Raw(
             format!(
@@ -82,6 +88,16 @@ cors = { allow_origins = ["*"], allow_methods = ["GET"], allow_headers = ["*"] }
 [[route]]
 key = "GET /private"
 mock = { body = "private" }
+cors = false
+
+[[route]]
+key = "ANY /scheme"
+mock = { body = "scheme" }
+cors = { allow_origins = ["https://*"], allow_methods = ["*"], allow_headers = ["*"], allow_credentials = true }
+
+[[route]]
+key = "GET /own-cors"
+upstream = "origin"
 cors = false
 
 [[route]]
@@ -234,10 +250,13 @@ both_drivers! {
             r.head
         );
         assert_eq!(r.header("vary"), None);
-        let r = request(g.addr, "GET", "/public", &[("Origin", "https://other.example")]);
-        assert_eq!(r.text(), "public");
-        assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
-        assert_eq!(r.header("vary"), None);
+        // `*` without credentials: the same answer for any request, with or without Origin
+        for with in [&[("Origin", "https://other.example")][..], &[]] {
+            let r = request(g.addr, "GET", "/public", with);
+            assert_eq!(r.text(), "public");
+            assert_eq!(cors_fields(&r), [("access-control-allow-origin".to_string(), "*".to_string())]);
+            assert_eq!(r.header("vary"), None);
+        }
         // `*` allows any header name, but only names: anything else is refused, never echoed
         let r = preflight(g.addr, "/public", "https://other.example", "GET", Some("x-ok, x{bad}"));
         assert_eq!(r.status, 204);
@@ -282,11 +301,17 @@ both_drivers! {
         let r = limited.iter().find(|r| r.status == 429).expect("a 429 past the burst");
         assert_actual_fields(r, "429");
         assert!(r.header("retry-after").is_some());
-        // no Origin, or an origin not allowed: no fields
+        // no Origin, or an origin not allowed: no grant, but `vary: origin` (the Fetch
+        // standard §3.2.5: the answer depends on Origin, a cache must not serve it to another)
         let r = request(g.addr, "GET", "/pets", &[]);
-        assert!(cors_fields(&r).is_empty() && r.header("vary").is_none(), "{}", r.head);
-        let r = request(g.addr, "GET", "/nowhere", &[("Origin", "https://evil.example")]);
         assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"), "{}", r.head);
+        for path in ["/pets", "/nowhere", "/keyed"] {
+            let r = request(g.addr, "GET", path, &[("Origin", "https://evil.example")]);
+            assert!(cors_fields(&r).is_empty(), "{path}: {}", r.head);
+            assert_eq!(r.header("vary"), Some("origin"), "{path}: {}", r.head);
+            assert_eq!(count(&r, "vary"), 1, "{path}: {}", r.head);
+        }
     }
 
     fn the_origins_own_cors_fields_are_replaced(d) {
@@ -298,10 +323,26 @@ both_drivers! {
         assert_actual_fields_but_vary(&r);
         assert_eq!(count(&r, "vary"), 1, "{}", r.head);
         assert_eq!(r.header("vary"), Some("Accept-Encoding, Origin"));
-        // without an allowed origin the origin's fields pass untouched
+        // without an Origin the origin's fields are dropped too (a policy applies: API
+        // Gateway ignores an integration's CORS headers), its vary kept, not doubled
         let r = request(g.addr, "GET", "/pets?own=1", &[]);
-        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{}", r.head);
-        assert_eq!(r.header("access-control-max-age"), Some("5"));
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(count(&r, "vary"), 1, "{}", r.head);
+        // a backend reflecting any Origin with credentials: a refused origin gets no grant
+        let evil = [("Origin", "https://evil.example")];
+        let r = request(g.addr, "GET", "/pets?reflect=1", &evil);
+        assert_eq!(r.status, 200);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"), "{}", r.head);
+        // (the origin did send them: the gateway took them out)
+        let seen = o.requests();
+        assert_eq!(seen.last().and_then(|q| q.header("origin")), Some("https://evil.example"));
+        // the allowed origin gets the gateway's grant, once
+        let r = request(g.addr, "GET", "/pets?reflect=1", &[("Origin", APP)]);
+        assert_actual_fields(&r, "reflected");
+        // `cors = false`: no policy, the origin's fields are its own
+        let r = request(g.addr, "GET", "/own-cors?reflect=1", &evil);
+        assert_eq!(r.header("access-control-allow-origin"), Some("https://evil.example"), "{}", r.head);
     }
 
     fn http2_preflight_and_actual_responses(d) {
@@ -340,6 +381,154 @@ both_drivers! {
             assert_eq!(r.headers.get_all("vary").iter().count(), 1, "{path}");
         }
     }
+
+    fn rejected_heads_carry_the_global_policys_fields(d) {
+        let o = origin();
+        let text = config(&o).replace("[cors]", "[server.limits]\nmax_head_bytes = 2048\nmax_uri_bytes = 256\n\n[cors]");
+        let g = Gateway::start(d, 1, &text);
+        // 400: a field line without a colon; the Origin before it is read leniently
+        let bad = format!("GET /pets HTTP/1.1\r\nHost: a\r\norigin:  {APP} \r\nno colon here\r\n\r\n");
+        let r = roundtrip(g.addr, bad.as_bytes());
+        assert_eq!(r.status, 400, "{}", r.head);
+        assert_actual_fields(&r, "400");
+        // 431: the head is too large
+        let big = format!("GET /pets HTTP/1.1\r\nHost: a\r\nOrigin: {APP}\r\nx-big: {}\r\n\r\n", "b".repeat(4096));
+        let r = roundtrip(g.addr, big.as_bytes());
+        assert_eq!(r.status, 431, "{}", r.head);
+        assert_actual_fields(&r, "431");
+        // an origin not allowed, two Origin lines, or a near-miss name: no grant, only vary
+        for (what, fields) in [
+            ("refused", "Origin: https://evil.example\r\n".to_string()),
+            ("twice", format!("Origin: {APP}\r\nOrigin: https://evil.example\r\n")),
+            ("name", format!("x-origin: {APP}\r\nOrigins: {APP}\r\n")),
+        ] {
+            let raw = format!("GET /pets HTTP/1.1\r\nHost: a\r\n{fields}no colon\r\n\r\n");
+            let r = roundtrip(g.addr, raw.as_bytes());
+            assert_eq!(r.status, 400, "{what}: {}", r.head);
+            assert!(cors_fields(&r).is_empty(), "{what}: {}", r.head);
+            assert_eq!(r.header("vary"), Some("origin"), "{what}: {}", r.head);
+        }
+        assert!(o.requests().is_empty());
+    }
+
+    fn authorizer_refusals_carry_the_fields(d) {
+        std::env::set_var("TOLLGATE_CORS_TEST_IAM_SECRET", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+        let dead = dead_addr();
+        let text = format!(
+            r#"
+[cors]
+allow_origins = ["{APP}"]
+allow_credentials = true
+
+[[authorizer]]
+name = "users"
+type = "jwt"
+issuer = "https://idp.example"
+audience = ["api"]
+jwks_uri = "http://{dead}/jwks.json"
+
+[[authorizer]]
+name = "iam"
+type = "aws_iam"
+region = "eu-west-1"
+
+[[authorizer.credential]]
+access_key_id = "AKIAIOSFODNN7EXAMPLE"
+secret_env = "TOLLGATE_CORS_TEST_IAM_SECRET"
+principal = "arn:aws:iam::123456789012:user/alice"
+allow = ["*"]
+
+[[route]]
+key = "GET /jwt"
+mock = {{ body = "jwt" }}
+authorizer = "users"
+
+[[route]]
+key = "GET /iam"
+mock = {{ body = "iam" }}
+authorizer = "iam"
+"#
+        );
+        let g = Gateway::start(d, 1, &text);
+        let with = [("Origin", APP)];
+        // the JWT authorizer's 401 for a missing token
+        let r = request(g.addr, "GET", "/jwt", &with);
+        assert_eq!(r.status, 401, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Unauthorized"}"#);
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(cors_fields(&r)[..2], [
+            ("access-control-allow-origin".to_string(), APP.to_string()),
+            ("access-control-allow-credentials".into(), "true".into()),
+        ], "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
+        // the IAM 403 with AWS's words: a fixed body...
+        let r = request(g.addr, "GET", "/iam", &with);
+        assert_eq!(r.status, 403, "{}", r.head);
+        assert_eq!(r.text(), r#"{"message":"Missing Authentication Token"}"#);
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
+        // ...and one naming the request (a held JSON body built while serving)
+        let date = tollgate_amz_date();
+        let day = &date[..8];
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/{day}/us-east-1/execute-api/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature={}",
+            "0".repeat(64)
+        );
+        let r = request(g.addr, "GET", "/iam", &[("Origin", APP), ("x-amz-date", &date), ("Authorization", &auth)]);
+        assert_eq!(r.status, 403, "{}", r.head);
+        assert_eq!(
+            r.text(),
+            r#"{"message":"Credential should be scoped to a valid region and service: 'eu-west-1/execute-api'."}"#
+        );
+        assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{}", r.head);
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        assert_eq!(r.header("vary"), Some("origin"));
+        // a refused origin: no grant on the refusals either
+        let r = request(g.addr, "GET", "/jwt", &[("Origin", "https://evil.example")]);
+        assert_eq!(r.status, 401);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+    }
+
+    fn scheme_wildcards_and_star_lists_with_credentials_echo_the_request(d) {
+        let o = origin();
+        let g = Gateway::start(d, 1, &config(&o));
+        let who = "https://any.thing.example:8443";
+        let r = preflight(g.addr, "/scheme", who, "PATCH", Some("X-Custom, Authorization"));
+        assert_eq!(r.status, 204, "{}", r.head);
+        // never a literal `*` with credentials: the origin, method and headers echoed
+        assert_eq!(
+            cors_fields(&r),
+            [
+                ("access-control-allow-origin".to_string(), who.to_string()),
+                ("access-control-allow-credentials".into(), "true".into()),
+                ("access-control-allow-methods".into(), "PATCH".into()),
+                ("access-control-allow-headers".into(), "x-custom, authorization".into()),
+            ],
+            "{}",
+            r.head
+        );
+        assert_eq!(r.header("vary"), Some("origin"));
+        let r = request(g.addr, "DELETE", "/scheme", &[("Origin", who)]);
+        assert_eq!(r.text(), "scheme");
+        assert_eq!(r.header("access-control-allow-origin"), Some(who), "{}", r.head);
+        assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+        // another scheme is not allowed by `https://*`
+        let r = preflight(g.addr, "/scheme", "http://any.thing.example", "GET", None);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        let r = request(g.addr, "GET", "/scheme", &[("Origin", "http://any.thing.example")]);
+        assert!(cors_fields(&r).is_empty(), "{}", r.head);
+        assert_eq!(r.header("vary"), Some("origin"));
+    }
+}
+
+/// Now as SigV4's `x-amz-date` (`YYYYMMDDTHHMMSSZ`, UTC), from `date(1)`.
+fn tollgate_amz_date() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .expect("date(1) runs");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 fn assert_actual_fields_but_vary(r: &Response) {

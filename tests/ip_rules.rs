@@ -2,7 +2,8 @@
 //! IPv4 and IPv6 loopback; `server.trusted_proxies` with `X-Forwarded-For` chains (the
 //! right-most untrusted entry is the client, spoofed left-most entries ignored, several field
 //! lines, garbage stops the walk), an untrusted sender's `X-Forwarded-For` ignored; the client
-//! address in the access log and as the `throttle_by = "ip"` key.
+//! address in the access log (404s and CORS preflights included: it is found once, in the
+//! request filter), as the `throttle_by = "ip"` key and as the Lambda events' `sourceIp`.
 
 // Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
 // test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
@@ -55,6 +56,15 @@ fn get_with(addr: SocketAddr, path: &str, fields: &str) -> Response {
     )
 }
 
+/// Remote functions sign their invocations: any credentials will do for a recording endpoint.
+fn credentials() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDIPRULESTEST");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secretipulestest");
+    });
+}
+
 fn status(addr: SocketAddr, path: &str) -> u16 {
     get_with(addr, path, "").status
 }
@@ -100,7 +110,8 @@ both_drivers! {
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("access.log");
         let rest = format!(
-            "[access_log]\npath = {:?}\nformat = '$context.requestId $context.ip $context.status'\n{ROUTES}\n\
+            "[access_log]\npath = {:?}\nformat = '$context.requestId $context.ip $context.status'\n\
+             [cors]\nallow_origins = [\"https://app.example\"]\n{ROUTES}\n\
              [[route]]\nkey = \"GET /web\"\nmock = {{ body = \"web\" }}\nallow_ips = [\"203.0.113.0/24\"]\n",
             log.display().to_string()
         );
@@ -129,6 +140,15 @@ both_drivers! {
         // an untrusted sender's X-Forwarded-For is ignored (::1 is not a trusted proxy)
         assert_forbidden(&get_with(v6, "/web", &xff("untrusted", "203.0.113.9")));
         assert_eq!(get_with(v6, "/open", &xff("v6", "198.51.100.66")).text(), "open");
+        // answered before or without a route: logged with the client too
+        assert_eq!(get_with(v4, "/nowhere", &xff("notfound", "203.0.113.44")).status, 404);
+        let pre = roundtrip(
+            v4,
+            b"OPTIONS /open HTTP/1.1\r\nHost: api.example.com\r\nx-request-id: preflight\r\n\
+              Origin: https://app.example\r\nAccess-Control-Request-Method: GET\r\n\
+              X-Forwarded-For: 203.0.113.45\r\n\r\n",
+        );
+        assert_eq!(pre.status, 204, "{}", pre.head);
         g.stop();
         let text = std::fs::read_to_string(&log).unwrap();
         let mut lines: Vec<&str> = text.lines().collect();
@@ -141,7 +161,9 @@ both_drivers! {
                 "denied 198.51.100.66 403",
                 "garbage 10.0.0.1 403",
                 "lines 203.0.113.9 200",
+                "notfound 203.0.113.44 404",
                 "one 203.0.113.9 200",
+                "preflight 203.0.113.45 204",
                 "spoof 198.51.100.7 403",
                 "untrusted ::1 403",
                 "v6 ::1 200",
@@ -161,5 +183,38 @@ both_drivers! {
         assert_eq!(from("203.0.113.2"), 200);
         assert_eq!(from("203.0.113.1"), 429);
         assert_eq!(from("203.0.113.2"), 429);
+    }
+
+    fn lambda_events_name_the_client_behind_trusted_proxies(d) {
+        credentials();
+        let ep = Origin::start(|_| {
+            let body = r#"{"statusCode":200,"body":"ok"}"#;
+            Reply::Raw(
+                format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+                    .into_bytes(),
+            )
+        });
+        let rest = format!(
+            "[[function]]\nname = \"f\"\narn = \"arn:aws:lambda:eu-west-1:123456789012:function:f\"\n\
+             endpoint = \"http://{}\"\n\
+             [[route]]\nkey = \"GET /v2\"\nfunction = \"f\"\n\
+             [[route]]\nkey = \"GET /v1\"\nfunction = \"f\"\npayload_format = \"1.0\"\n",
+            ep.addr
+        );
+        let (_g, v4, _v6) = start(d, "trusted_proxies = [\"127.0.0.1\"]", &rest);
+        for path in ["/v2", "/v1"] {
+            let r = get_with(v4, path, "X-Forwarded-For: 198.51.100.1, 203.0.113.77\r\n");
+            assert_eq!((r.status, r.text().as_str()), (200, "ok"), "{path}: {}", r.head);
+        }
+        let events: Vec<serde_json::Value> = ep
+            .requests()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["version"], "2.0");
+        assert_eq!(events[0]["requestContext"]["http"]["sourceIp"], "203.0.113.77");
+        assert_eq!(events[1]["version"], "1.0");
+        assert_eq!(events[1]["requestContext"]["identity"]["sourceIp"], "203.0.113.77");
     }
 }

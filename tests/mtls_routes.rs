@@ -32,7 +32,7 @@ allow_subjects = ["CN=alice,O=Example Corp"]
 key = "GET /corp"
 mock = { body = "corp" }
 mtls = true
-allow_subjects = ["CN=*,O=Example Corp", "CN=admin,*"]
+allow_subjects = ["CN=*,O=Example Corp", "CN=admin"]
 "#;
 
 fn status_and_body(c: &mut TlsClient, path: &str) -> (u16, String) {
@@ -53,6 +53,12 @@ both_drivers! {
         let carol = clients.client(&dir, "carol", "carol", "Example Corp");
         let bob = clients.client(&dir, "bob", "bob", "Other Inc");
         let admin = clients.client(&dir, "admin", "admin", "Ops Ltd");
+        // the escaped-comma attack: a subject of one CN "mallory,O=Example Corp" renders as
+        // `CN=mallory\,O=Example Corp` (a glob over the string took it for Example Corp)
+        let mallory = clients.client_dn(&dir, "mallory", &[("CN", "mallory,O=Example Corp")]);
+        // the same attributes in the other order: O first, then CN
+        let dave = clients.client_dn(&dir, "dave", &[("O", "Example Corp"), ("CN", "alice")]);
+        let orgless = clients.client_dn(&dir, "orgless", &[("CN", "alice")]);
         let log = dir.file("access.log");
         let (cert, key) = leaf.toml_pair();
         let text = format!(
@@ -77,12 +83,16 @@ both_drivers! {
         assert_eq!(get(g.plain_addr(), "/secure").status, 403);
         assert_eq!(get(g.plain_addr(), "/open").status, 200);
 
-        let cases: [(&Issued, [bool; 3]); 4] = [
+        let cases: [(&Issued, [bool; 3]); 7] = [
             // (client, [/secure, /alice, /corp] served)
             (&alice, [true, true, true]),
             (&carol, [true, false, true]),
             (&bob, [true, false, false]),
             (&admin, [true, false, true]),
+            (&mallory, [true, false, false]),
+            (&dave, [true, true, true]),
+            // every attribute of the pattern must be there: no O, no match
+            (&orgless, [true, false, false]),
         ];
         for (who, served) in cases {
             let opts = ClientOpts::new(&ca, "api.example.com").client_cert(who);
@@ -104,6 +114,10 @@ both_drivers! {
         assert!(
             text.lines()
                 .any(|l| l == r#"/alice 403 client certificate subject \"CN=bob,O=Other Inc\" not allowed"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"403 client certificate subject \"CN=mallory\\\\,O=Example Corp\" not allowed"#),
             "{text}"
         );
     }

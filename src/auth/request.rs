@@ -379,6 +379,7 @@ impl<S: Session> Call<'_, '_, S> {
             stage_variables: &[],
             request_id: st.request_id.bytes(head),
             facts: self.sess.facts(),
+            client_ip: st.client_ip.map(crate::facts::PeerIp::of),
             now: std::time::SystemTime::now()
                 .checked_sub(st.started.elapsed())
                 .unwrap_or(std::time::UNIX_EPOCH),

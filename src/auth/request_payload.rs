@@ -196,6 +196,7 @@ mod tests {
             stage_variables: &[],
             request_id: b"rid-1",
             facts: &facts,
+            client_ip: None,
             now: std::time::UNIX_EPOCH,
             api_id: "tollgate",
             account_id: "000000000000",

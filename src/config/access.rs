@@ -68,6 +68,10 @@ pub struct CorsPolicy {
 pub enum OriginPattern {
     /// `*`.
     Any,
+    /// `scheme://*` (API Gateway's `https://*` / `http://*`): any host and port of that scheme
+    /// (the text before the `*`, `https://`). Not `*`: the request's origin is echoed, so it
+    /// may be used with credentials.
+    Scheme(String),
     /// An exact origin, `scheme://host[:port]`, compared case-insensitively (lower case here).
     Exact(String),
     /// `scheme://*.domain[:port]`: any subdomain (the text before and after the `*`).
@@ -182,9 +186,9 @@ fn bits(ip: IpAddr) -> u128 {
 /// `mtls = true` (with `allow_subjects`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MtlsRule {
-    /// Subject DN patterns (`*` matches any run of characters); empty: any verified
-    /// certificate.
-    pub allow_subjects: Vec<String>,
+    /// Subject patterns (attribute by attribute, `*` inside a value, see
+    /// [`crate::policy::subject`]); empty: any verified certificate.
+    pub allow_subjects: Vec<crate::policy::subject::SubjectPattern>,
 }
 
 /// `admin.token_sha256` / `admin.metrics_public`.
@@ -217,7 +221,15 @@ pub(super) fn compile(raw: &RawConfig, tls_client_ca: bool, cx: &mut Ctx<'_>) ->
         .enumerate()
         .map(|(i, r)| {
             let cors = match r.cors.as_ref().map(|c| (c, c.get_ref())) {
-                None | Some((_, RawRouteCors::Enabled(true))) => cors,
+                None => cors,
+                // `true` asks for the `[cors]` policy: without one it would silently be none
+                Some((c, RawRouteCors::Enabled(true))) => {
+                    if cors.is_none() {
+                        let m = "cors = true needs a [cors] policy (or give the route its own: cors = { allow_origins = [...] })";
+                        cx.err(c, format!("route[{i}].cors"), m);
+                    }
+                    cors
+                }
                 Some((_, RawRouteCors::Enabled(false))) => None,
                 Some((_, RawRouteCors::Policy(p))) => {
                     cors_policies.push(cors_policy(p, &format!("route[{i}].cors"), cx));
@@ -285,11 +297,16 @@ fn mtls(i: usize, r: &RawRoute, tls_client_ca: bool, cx: &mut Ctx<'_>) -> Option
         }
         for (j, p) in list.get_ref().iter().enumerate() {
             let text = p.get_ref();
-            if text.is_empty() || text.chars().any(char::is_control) {
-                let m = "a subject pattern is a non-empty DN such as \"CN=alice,O=Example\" (`*` matches any run of characters)";
-                cx.err(p, format!("route[{i}].allow_subjects[{j}]"), m);
-            } else {
-                subjects.push(text.clone());
+            let parsed = match text.chars().any(char::is_control) {
+                true => Err("control characters"),
+                false => crate::policy::subject::SubjectPattern::parse(text),
+            };
+            match parsed {
+                Ok(pattern) => subjects.push(pattern),
+                Err(why) => {
+                    let m = format!("{why}: a subject pattern is TYPE=VALUE attributes such as \"CN=alice,O=Example\" (`*` inside a value matches any run of its characters)");
+                    cx.err(p, format!("route[{i}].allow_subjects[{j}]"), m);
+                }
             }
         }
     }
@@ -334,14 +351,19 @@ pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
 
 /// One CORS policy (`[cors]` or a route's `cors = { ... }`, named by `key`), checked as the
 /// Fetch standard requires of a response (§3.2.3, "CORS protocol and credentials": with
-/// credentials, `*` is not a wildcard in `Access-Control-Allow-Origin`, `-Methods`, `-Headers`
-/// or `-Expose-Headers`, so configuring it is refused).
+/// credentials, `*` is not a wildcard in `Access-Control-Allow-Origin`, so a `*` origin with
+/// credentials is refused, as API Gateway does). `*` methods or headers with credentials are
+/// accepted: the preflight answer echoes the requested method and header names, never a
+/// literal `*`. `*` in `expose_headers` is sent as is: with credentials a browser reads it as
+/// the field name `*` (the Fetch standard §3.2.3), exposing nothing beyond the safelisted
+/// fields (documented in README).
 fn cors_policy(c: &RawCors, key: &str, cx: &mut Ctx<'_>) -> CorsPolicy {
     let credentials = *c.allow_credentials.get_ref();
     let star_with_credentials = |cx: &mut Ctx<'_>, v: &Spanned<String>, k: String| {
         if credentials {
             let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
-                     with credentials `*` is not a wildcard); list the values";
+                     with credentials `*` is not a wildcard); list the origins, or use \
+                     \"https://*\"";
             cx.err(v, k, m);
         }
     };
@@ -361,21 +383,18 @@ fn cors_policy(c: &RawCors, key: &str, cx: &mut Ctx<'_>) -> CorsPolicy {
         &c.allow_methods,
         &format!("{key}.allow_methods"),
         TokenCase::Upper,
-        credentials,
         cx,
     );
     let (allow_headers, any_header) = tokens(
         &c.allow_headers,
         &format!("{key}.allow_headers"),
         TokenCase::Lower,
-        credentials,
         cx,
     );
     let (expose, any_expose) = tokens(
         &c.expose_headers,
         &format!("{key}.expose_headers"),
         TokenCase::Lower,
-        credentials,
         cx,
     );
     let expose_headers = match (any_expose, expose.is_empty()) {
@@ -409,12 +428,11 @@ enum TokenCase {
 }
 
 /// A list of tokens (RFC 9110 §5.6.2) or `*`: the normalised tokens, and whether `*` was in it
-/// (an error with `credentials`, see [`cors_policy`]).
+/// (see [`cors_policy`] for `*` with credentials).
 fn tokens(
     list: &Spanned<Vec<Spanned<String>>>,
     key: &str,
     case: TokenCase,
-    credentials: bool,
     cx: &mut Ctx<'_>,
 ) -> (Vec<String>, bool) {
     let mut out: Vec<String> = Vec::new();
@@ -423,11 +441,6 @@ fn tokens(
         let text = t.get_ref().trim();
         let k = format!("{key}[{j}]");
         if text == "*" {
-            if credentials {
-                let m = "\"*\" cannot be used with allow_credentials = true (the Fetch standard: \
-                         with credentials `*` is not a wildcard); list the values";
-                cx.err(t, k, m);
-            }
             any = true;
         } else if text.is_empty() || !text.bytes().all(super::compile::is_tchar) {
             cx.err(t, k, format!("{text:?} is not a token (RFC 9110 §5.6.2)"));
@@ -447,7 +460,8 @@ fn tokens(
     (out, any)
 }
 
-/// An `allow_origins` entry: `*`, `scheme://host[:port]` or `scheme://*.domain[:port]`
+/// An `allow_origins` entry: `*`, `scheme://*`, `scheme://host[:port]` or
+/// `scheme://*.domain[:port]`
 /// (lower-cased: scheme and host are case-insensitive, RFC 3986 §3.1, §3.2.2). A path, a
 /// trailing slash, user info or a query is refused: an origin (the Fetch standard's
 /// serialisation, as browsers send it in `Origin`) has none.
@@ -457,8 +471,8 @@ pub fn parse_origin(s: &str) -> Result<OriginPattern, String> {
     }
     let bad = || {
         format!(
-            "{s:?} is not an origin: \"*\", \"scheme://host[:port]\" or \"scheme://*.domain[:port]\" \
-             (no path, not even a trailing slash)"
+            "{s:?} is not an origin: \"*\", \"scheme://*\", \"scheme://host[:port]\" or \
+             \"scheme://*.domain[:port]\" (no path, not even a trailing slash)"
         )
     };
     let lower = s.to_ascii_lowercase();
@@ -472,6 +486,9 @@ pub fn parse_origin(s: &str) -> Result<OriginPattern, String> {
             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     if !scheme_ok || rest.is_empty() {
         return Err(bad());
+    }
+    if rest == "*" {
+        return Ok(OriginPattern::Scheme(format!("{scheme}://")));
     }
     // an IPv6 literal `[..]` keeps its colons: only a `:port` after `]` is a port
     let (host, port) = if rest.starts_with('[') {
@@ -521,6 +538,19 @@ impl OriginPattern {
         match self {
             OriginPattern::Any => true,
             OriginPattern::Exact(o) => origin.eq_ignore_ascii_case(o.as_bytes()),
+            // the scheme, then a host[:port] (a bracketed IPv6 literal included): nothing
+            // else an origin serialises to (the Fetch standard's "serialization of an origin")
+            OriginPattern::Scheme(prefix) => {
+                let p = prefix.as_bytes();
+                origin.len() > p.len()
+                    && origin
+                        .get(..p.len())
+                        .is_some_and(|x| x.eq_ignore_ascii_case(p))
+                    && origin.get(p.len()..).is_some_and(|rest| {
+                        rest.iter()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(b))
+                    })
+            }
             OriginPattern::Wildcard { prefix, suffix } => {
                 let (p, s) = (prefix.as_bytes(), suffix.as_bytes());
                 origin.len() > p.len() + s.len()

@@ -83,7 +83,7 @@ mock = {}
 }
 
 #[test]
-fn star_with_credentials_is_refused_everywhere() {
+fn star_origins_with_credentials_are_refused() {
     let text = r#"[cors]
 allow_origins = ["*"]
 allow_methods = ["*"]
@@ -101,14 +101,26 @@ cors = { allow_origins = ["*"], allow_credentials = true }
         got,
         [
             (2, "cors.allow_origins[0]"),
-            (3, "cors.allow_methods[0]"),
-            (4, "cors.allow_headers[0]"),
-            (5, "cors.expose_headers[0]"),
             (10, "route[0].cors.allow_origins[0]"),
         ],
         "{e:?}"
     );
     assert!(e[0].2.contains("allow_credentials"), "{e:?}");
+    // `*` methods, headers and exposed headers with credentials are accepted (AWS refuses
+    // only `*` origins), and so are scheme wildcards
+    let c = ok(&format!(
+        "[cors]\nallow_origins = [\"https://*\", \"http://*\"]\nallow_methods = [\"*\"]\n\
+         allow_headers = [\"*\"]\nexpose_headers = [\"*\"]\nallow_credentials = true\n{ROUTE}"
+    ));
+    let p = &c.access.cors_policies[0];
+    assert!(p.any_method && p.any_header && p.allow_credentials);
+    assert_eq!(
+        p.allow_origins,
+        [
+            OriginPattern::Scheme("https://".into()),
+            OriginPattern::Scheme("http://".into())
+        ]
+    );
     // without credentials `*` is fine
     ok(&format!(
         "[cors]\nallow_origins = [\"*\"]\nallow_methods = [\"*\"]\n{ROUTE}"
@@ -152,6 +164,15 @@ fn origin_patterns() {
     let e = parse_origin("http://[::1]:8080").unwrap();
     assert!(e.matches(b"http://[::1]:8080"));
     assert!(!e.matches(b"http://[::1]:8081"));
+    let s = parse_origin("HTTPS://*").unwrap();
+    assert!(s.matches(b"https://anything.example"));
+    assert!(s.matches(b"https://a.example:8443"));
+    assert!(s.matches(b"https://[::1]:8443"));
+    assert!(!s.matches(b"http://a.example"));
+    assert!(!s.matches(b"https://"));
+    assert!(!s.matches(b"https://a.example/path"));
+    assert!(!s.matches(b"https://u@a.example"));
+    assert!(parse_origin("https://*:8443").is_err());
     assert!(parse_origin("null").is_err());
     assert!(parse_origin("https://u@a.example").is_err());
     assert!(parse_origin("https://a.example?x").is_err());
@@ -218,6 +239,11 @@ key = "GET /c"
 mock = {}
 mtls = false
 allow_subjects = [""]
+[[route]]
+key = "GET /d"
+mock = {}
+mtls = true
+allow_subjects = ["CN=alice", "CN=admin,*", "CN=a\\"]
 "#;
     let e = errors(text);
     let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
@@ -228,11 +254,16 @@ allow_subjects = [""]
             (8, "route[1].allow_subjects"),
             (13, "route[2].allow_subjects"),
             (13, "route[2].allow_subjects[0]"),
+            (17, "route[3].mtls"),
+            (18, "route[3].allow_subjects[1]"),
+            (18, "route[3].allow_subjects[2]"),
         ],
         "{e:?}"
     );
     assert!(e[0].2.contains("client_ca"), "{e:?}");
     assert!(e[1].2.contains("mtls = true"), "{e:?}");
+    // `*` is a wildcard inside a value only: a bare `*` is no attribute
+    assert!(e[5].2.contains("TYPE=VALUE"), "{e:?}");
 }
 
 #[test]
@@ -286,4 +317,16 @@ cors = { allow_origins = ["*"], allow_headers = ["x-a"] }
     assert_eq!(first.access.routes, again.access.routes);
     assert_eq!(first.access.ip, again.access.ip);
     assert_eq!(first.access.trusted_proxies, again.access.trusted_proxies);
+}
+
+#[test]
+fn cors_true_needs_a_global_policy() {
+    let text = "[[route]]\nkey = \"GET /a\"\nmock = {}\ncors = true\n";
+    let e = errors(text);
+    let got: Vec<(usize, &str)> = e.iter().map(|(l, k, _)| (*l, k.as_str())).collect();
+    assert_eq!(got, [(4, "route[0].cors")], "{e:?}");
+    assert!(e[0].2.contains("[cors]"), "{e:?}");
+    // with a [cors] table it is that policy
+    let c = ok("[cors]\nallow_origins = [\"https://a.example\"]\n[[route]]\nkey = \"GET /a\"\nmock = {}\ncors = true\n");
+    assert_eq!(c.access.routes[0].cors, Some(0));
 }

@@ -138,6 +138,7 @@ fn build_event<S: Session>(
         stage_variables: &[],
         request_id: st.request_id.bytes(req.head),
         facts: conn.facts(),
+        client_ip: st.client_ip.map(crate::facts::PeerIp::of),
         // the arrival: wall time now, less what the body took since the head was parsed
         now: std::time::SystemTime::now()
             .checked_sub(st.started.elapsed())

@@ -214,7 +214,11 @@ impl<'a> Request<'a> {
             method: String::from_utf8_lossy(head.method_bytes()),
             domain_name,
             protocol,
-            source_ip: peer,
+            // the client behind trusted proxies when the request filter found one
+            source_ip: match &input.client_ip {
+                Some(ip) => String::from_utf8_lossy(ip.as_bytes()).into_owned(),
+                None => peer,
+            },
             user_agent,
             request_id: String::from_utf8_lossy(input.request_id),
             time,

@@ -64,6 +64,7 @@ struct Case<'a> {
     stage: &'a str,
     request_id: &'a [u8],
     facts: ConnFacts,
+    client_ip: Option<crate::facts::PeerIp>,
     now: SystemTime,
     api_id: &'a str,
     account_id: &'a str,
@@ -81,6 +82,7 @@ impl<'a> Case<'a> {
             stage: super::DEFAULT_STAGE,
             request_id: b"req-1",
             facts: plain(),
+            client_ip: None,
             now: at_millis(1_583_348_638_390),
             api_id: super::DEFAULT_API_ID,
             account_id: super::LOCAL_ACCOUNT_ID,
@@ -98,6 +100,7 @@ impl<'a> Case<'a> {
             stage_variables: self.stage_variables,
             request_id: self.request_id,
             facts: &self.facts,
+            client_ip: self.client_ip,
             now: self.now,
             api_id: self.api_id,
             account_id: self.account_id,
@@ -494,6 +497,20 @@ fn request_context_from_facts_and_input() {
     assert_eq!(v1["requestContext"]["stage"], json!("prod"));
     assert_eq!(v1["requestContext"]["apiId"], json!("a1b2c3"));
     assert_eq!(v1["requestContext"]["accountId"], json!("123456789012"));
+    // the client behind trusted proxies, as the request filter found it, is the sourceIp in
+    // both formats (`x-forwarded-for` still ends with the peer, as the HTTP integration sends)
+    case.client_ip = Some(crate::facts::PeerIp::of("198.51.100.9".parse().unwrap()));
+    let v2 = case.build(PayloadFormat::V2);
+    assert_eq!(
+        v2["requestContext"]["http"]["sourceIp"],
+        json!("198.51.100.9")
+    );
+    assert_eq!(v2["headers"]["x-forwarded-for"], json!("2001:db8::7"));
+    let v1 = case.build(PayloadFormat::V1);
+    assert_eq!(
+        v1["requestContext"]["identity"]["sourceIp"],
+        json!("198.51.100.9")
+    );
     // a host without a dot is its own prefix; an IPv6 literal keeps its brackets; no user agent
     let case = Case::new("GET / HTTP/1.1\r\nHost: localhost:1\r\n\r\n");
     let rc = case.build(PayloadFormat::V2)["requestContext"].clone();
@@ -635,6 +652,7 @@ mod fuzz {
                 stage_variables: &[("a", "b")],
                 request_id: &param,
                 facts: &facts,
+                client_ip: None,
                 now: SystemTime::now(),
                 api_id: "x",
                 account_id: "y",

@@ -55,6 +55,10 @@ pub struct EventInput<'a> {
     /// The gateway's request id (`x-request-id`): `requestContext.requestId`.
     pub request_id: &'a [u8],
     pub facts: &'a ConnFacts,
+    /// The client behind trusted proxies (`ExchangeState::client_ip`): `sourceIp` (2.0's
+    /// `requestContext.http.sourceIp`, 1.0's `requestContext.identity.sourceIp`); `None`: the
+    /// socket's peer.
+    pub client_ip: Option<crate::facts::PeerIp>,
     /// Arrival time of the request (`requestContext.time`, `timeEpoch`).
     pub now: SystemTime,
     pub api_id: &'a str,

@@ -48,6 +48,17 @@ pub fn client_ip(config: &Config, facts: &ConnFacts, head: &RequestHead) -> IpAd
     client
 }
 
+/// [`client_ip`] when it differs from the socket's peer (what `ExchangeState::client_ip`
+/// holds); `None` without trusted proxies (no header read at all) or when the peer is the
+/// client.
+pub fn forwarded_client(config: &Config, facts: &ConnFacts, head: &RequestHead) -> Option<IpAddr> {
+    if config.access.trusted_proxies.is_empty() {
+        return None;
+    }
+    let ip = client_ip(config, facts, head);
+    (ip != facts.peer().ip().to_canonical()).then_some(ip)
+}
+
 fn is_trusted(trusted: &[Cidr], ip: IpAddr) -> bool {
     trusted.iter().any(|c| c.contains(ip))
 }
@@ -66,23 +77,21 @@ fn parse_entry(e: &[u8]) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// The access phase for a routed request: IP rules, then the client-certificate requirement.
-/// Sets `st.client_ip` when trusted proxies made it differ from the peer.
+/// The access phase for a routed request: IP rules on the client address the request filter
+/// found (`st.client_ip`, else the peer), then the client-certificate requirement.
 pub fn check(
     config: &Config,
     facts: &ConnFacts,
-    head: &RequestHead,
     st: &mut ExchangeState,
     route: usize,
 ) -> Result<(), GatewayError> {
     let access = &config.access;
     let ra = access.routes.get(route);
     let route_ip = ra.map(|r| &r.ip).filter(|r| !r.is_empty());
-    if !access.ip.is_empty() || route_ip.is_some() || !access.trusted_proxies.is_empty() {
-        let ip = client_ip(config, facts, head);
-        if ip != facts.peer().ip().to_canonical() {
-            st.client_ip = Some(ip);
-        }
+    if !access.ip.is_empty() || route_ip.is_some() {
+        let ip = st
+            .client_ip
+            .unwrap_or_else(|| facts.peer().ip().to_canonical());
         if !access.ip.admits(ip) || route_ip.is_some_and(|r| !r.admits(ip)) {
             st.detail = Some(format!("source address {ip} refused").into());
             return Err(GatewayError::Denied(Denial::SourceIp));
@@ -95,60 +104,30 @@ pub fn check(
 }
 
 /// A route's `mtls`: the handshake verified the certificate against `tls.client_ca` (RFC 5280
-/// §6 path validation, in rustls); here it must be present, and its subject DN must match one
-/// of `allow_subjects` when set.
+/// §6 path validation, in rustls); here it must be present, and its subject must match one of
+/// `allow_subjects` when set, attribute by attribute (see [`super::subject`]; RFC 5280 §4.1.2.6
+/// subject, read back from its RFC 4514 rendering).
 fn mtls(rule: &MtlsRule, facts: &ConnFacts, st: &mut ExchangeState) -> Result<(), GatewayError> {
     let Some(cert) = facts.tls.as_ref().and_then(|t| t.client_cert.as_ref()) else {
         st.detail = Some("no client certificate".into());
         return Err(GatewayError::Denied(Denial::ClientCert));
     };
+    if rule.allow_subjects.is_empty() {
+        return Ok(());
+    }
     let dn = cert.subject_dn.as_str();
-    if !rule.allow_subjects.is_empty() && !rule.allow_subjects.iter().any(|p| glob(p, dn)) {
+    let admitted = super::subject::attributes(dn)
+        .is_some_and(|attrs| rule.allow_subjects.iter().any(|p| p.matches(&attrs)));
+    if !admitted {
         st.detail = Some(format!("client certificate subject {dn:?} not allowed").into());
         return Err(GatewayError::Denied(Denial::ClientCert));
     }
     Ok(())
 }
 
-/// Whether `text` matches `pattern`, where `*` matches any run of characters (none included)
-/// and everything else matches itself exactly.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else {
-        return text.is_empty();
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let tail: Vec<&str> = parts.collect();
-    let Some((last, middle)) = tail.split_last() else {
-        // no `*`: an exact match
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(i) => rest = rest.get(i + part.len()..).unwrap_or_default(),
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn glob_matches() {
-        assert!(glob("CN=alice,O=Example", "CN=alice,O=Example"));
-        assert!(!glob("CN=alice,O=Example", "CN=alice,O=Example2"));
-        assert!(glob("CN=*,O=Example", "CN=bob,O=Example"));
-        assert!(!glob("CN=*,O=Example", "CN=bob,O=Other"));
-        assert!(glob("*", ""));
-        assert!(glob("*O=Ex*", "CN=x,O=Example"));
-        assert!(!glob("CN=a*a", "CN=a"));
-        assert!(glob("CN=a*a", "CN=aa"));
-    }
 
     #[test]
     fn xff_entries() {

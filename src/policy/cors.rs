@@ -18,43 +18,54 @@ use crate::config::{Config, MockResponse};
 use crate::http::{Method, RequestHead};
 use crate::response::{Response, Source};
 
-/// The CORS fields of one response: the policy that allowed `origin`.
+/// The CORS fields of one response on which a policy applies (the route's, else `[cors]`):
+/// whatever the request's `Origin`, the origin's (or a mock's) own `access-control-*` fields
+/// are dropped (API Gateway ignores an integration's CORS headers when CORS is configured),
+/// and the gateway's own grant is added only for an allowed origin.
 #[derive(Debug, Clone, Copy)]
 pub struct CorsFields<'a> {
-    /// The request's `Origin`, echoed in `access-control-allow-origin` (or `*`, see the
-    /// policy).
-    pub origin: &'a [u8],
+    /// The request's `Origin` when the policy allows it, echoed in
+    /// `access-control-allow-origin` (or `*`, see [`CorsFields::allow_origin`]); `None`: no
+    /// `Origin`, or one the policy refuses — no grant.
+    pub origin: Option<&'a [u8]>,
     pub policy: &'a CorsPolicy,
 }
 
 impl CorsFields<'_> {
-    /// The `access-control-allow-origin` value: `*` when the policy allows any origin without
-    /// credentials, else the request's origin (the Fetch standard §3.2.3: with credentials
-    /// the value must be the origin, `*` does not match).
-    pub fn allow_origin(&self) -> &[u8] {
+    /// The `access-control-allow-origin` value: `*` whenever the policy allows any origin
+    /// without credentials (then the answer is the same for every request, with or without
+    /// `Origin`, and no cache needs to key on it), else the allowed request origin (the Fetch
+    /// standard §3.2.3: with credentials the value must be the origin, `*` does not match);
+    /// `None`: no grant.
+    pub fn allow_origin(&self) -> Option<&[u8]> {
         if any_origin(self.policy) {
-            b"*"
+            Some(b"*")
         } else {
             self.origin
         }
     }
 
     /// Whether the answer depends on the request's `Origin`, so caches must key on it
-    /// (`vary: origin`, the Fetch standard §3.2.5 "CORS protocol and HTTP caches").
+    /// (`vary: origin`, the Fetch standard §3.2.5 "CORS protocol and HTTP caches"): every
+    /// policy but `*` without credentials, on every response — without an `Origin` or with a
+    /// refused one too, or a cache would serve the grantless answer to an allowed origin.
     pub fn varies(&self) -> bool {
         !any_origin(self.policy)
     }
 
-    /// The fields of an actual response, in order: `access-control-allow-origin`,
-    /// `access-control-allow-credentials`, `access-control-expose-headers`, and `vary: origin`
-    /// unless `vary_done` (the response's own `vary` already names `origin` or `*`).
+    /// The fields of an actual response, in order: for a grant `access-control-allow-origin`,
+    /// `access-control-allow-credentials`, `access-control-expose-headers`; then `vary: origin`
+    /// when the answer [varies](Self::varies) unless `vary_done` (the response's own `vary`
+    /// already names `origin` or `*`).
     pub fn each(&self, vary_done: bool, mut f: impl FnMut(&[u8], &[u8])) {
-        f(b"access-control-allow-origin", self.allow_origin());
-        if self.policy.allow_credentials {
-            f(b"access-control-allow-credentials", b"true");
-        }
-        if let Some(e) = &self.policy.expose_headers {
-            f(b"access-control-expose-headers", e.as_bytes());
+        if let Some(o) = self.allow_origin() {
+            f(b"access-control-allow-origin", o);
+            if self.policy.allow_credentials {
+                f(b"access-control-allow-credentials", b"true");
+            }
+            if let Some(e) = &self.policy.expose_headers {
+                f(b"access-control-expose-headers", e.as_bytes());
+            }
         }
         if self.varies() && !vary_done {
             f(b"vary", b"origin");
@@ -156,7 +167,10 @@ fn answer(
     head: &RequestHead,
     out: &mut Vec<u8>,
 ) {
-    let fields = CorsFields { origin, policy };
+    let fields = CorsFields {
+        origin: Some(origin),
+        policy,
+    };
     // every value is the config's, or a request's token / allowed origin (checked above)
     let mut put = |name: &str, value: &[u8]| {
         out.extend_from_slice(name.as_bytes());
@@ -164,7 +178,10 @@ fn answer(
         out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     };
-    put("access-control-allow-origin", fields.allow_origin());
+    put(
+        "access-control-allow-origin",
+        fields.allow_origin().unwrap_or(origin),
+    );
     if policy.allow_credentials {
         put("access-control-allow-credentials", b"true");
     }
@@ -236,29 +253,53 @@ fn allows_header(p: &CorsPolicy, name: &[u8]) -> bool {
                 .any(|h| h.as_bytes().eq_ignore_ascii_case(name)))
 }
 
-/// The fields an actual (non-preflight) response gets: `None` without an `Origin`, without a
-/// policy for the route (`route`: the matched one; `None`: no route matched, the global
-/// policy applies), or for an origin the policy does not allow. A preflight-shaped request
-/// gets none here: the gateway's answer carries its own, and one it left to routing (no
-/// policy) is the route's to answer.
+/// The CORS part of an actual (non-preflight) response: `None` when no policy applies to it
+/// (`route`: the matched one, whose `cors` decides; `None`: no route matched, the global
+/// policy applies), else the policy with the request's `Origin` when it is allowed (see
+/// [`CorsFields`]: with a policy, the producer's own CORS fields go whatever the `Origin`). A
+/// preflight-shaped request gets none here: the gateway's answer carries its own, and one it
+/// left to routing (no policy for it) is the route's to answer.
 pub fn fields<'a>(
     config: &'a Config,
     route: Option<usize>,
     head: &'a RequestHead,
 ) -> Option<CorsFields<'a>> {
-    if config.access.cors_policies.is_empty() {
+    if config.access.cors_policies.is_empty() || is_preflight(head) {
         return None; // no CORS anywhere: not even a field lookup
-    }
-    let origin = head.header("origin")?;
-    if is_preflight(head) {
-        return None;
     }
     let ix = match route {
         Some(r) => config.access.routes.get(r)?.cors?,
         None => config.access.cors?,
     };
     let policy = config.access.cors_policies.get(ix)?;
-    allows_origin(policy, origin).then_some(CorsFields { origin, policy })
+    let origin = head.header("origin").filter(|o| allows_origin(policy, o));
+    Some(CorsFields { origin, policy })
+}
+
+/// The CORS part of a response to a head that could not be parsed (400, 431, 408): the global
+/// policy (no route was found), with the origin of a single `Origin` field found by a lenient
+/// scan of the bytes `received` (a line starting with the exact name, ASCII case-insensitively,
+/// its value up to the line's end, trimmed), echoed only when the policy allows it — which
+/// only a well-formed origin can be (see `OriginPattern::matches`). Two `Origin` lines, or
+/// none: no grant, only `vary: origin`. `None` without a global policy.
+pub fn rejected_head<'a>(config: &'a Config, received: &'a [u8]) -> Option<CorsFields<'a>> {
+    let policy = config.access.cors_policies.get(config.access.cors?)?;
+    let mut found = None;
+    let mut count = 0;
+    // the request line first, then field lines up to the empty line (RFC 9112 §2.1)
+    for line in received.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(name) = line.get(..7) else { continue };
+        if name.eq_ignore_ascii_case(b"origin:") {
+            count += 1;
+            found = line.get(7..).map(<[u8]>::trim_ascii);
+        }
+    }
+    let origin = found.filter(|o| count == 1 && allows_origin(policy, o));
+    Some(CorsFields { origin, policy })
 }
 
 #[cfg(test)]
@@ -282,19 +323,19 @@ mod tests {
     fn fields_echo_or_star() {
         let any = policy(&[OriginPattern::Any], false);
         let f = CorsFields {
-            origin: b"https://a.example",
+            origin: Some(b"https://a.example"),
             policy: &any,
         };
-        assert_eq!(f.allow_origin(), b"*");
+        assert_eq!(f.allow_origin(), Some(&b"*"[..]));
         let mut out = Vec::new();
         f.each(false, |n, v| out.push((n.to_vec(), v.to_vec())));
         assert_eq!(out.len(), 2, "no vary, no credentials: {out:?}");
         let exact = policy(&[OriginPattern::Exact("https://a.example".into())], true);
         let f = CorsFields {
-            origin: b"https://a.example",
+            origin: Some(b"https://a.example"),
             policy: &exact,
         };
-        assert_eq!(f.allow_origin(), b"https://a.example");
+        assert_eq!(f.allow_origin(), Some(&b"https://a.example"[..]));
         let mut names = Vec::new();
         f.each(false, |n, _| {
             names.push(String::from_utf8_lossy(n).into_owned())
@@ -311,6 +352,57 @@ mod tests {
         let mut n = 0;
         f.each(true, |_, _| n += 1);
         assert_eq!(n, 3, "vary already covered");
+        // no grant (no or a refused Origin): only the vary, as the answer depends on it
+        let refused = CorsFields {
+            origin: None,
+            policy: &exact,
+        };
+        let mut out = Vec::new();
+        refused.each(false, |n, v| out.push((n.to_vec(), v.to_vec())));
+        assert_eq!(out, [(b"vary".to_vec(), b"origin".to_vec())]);
+        // `*` without credentials: the same grant for every request, Origin or not
+        let star = CorsFields {
+            origin: None,
+            policy: &any,
+        };
+        assert_eq!(star.allow_origin(), Some(&b"*"[..]));
+        let mut names = Vec::new();
+        star.each(false, |n, _| names.push(n.to_vec()));
+        assert_eq!(
+            names,
+            [
+                b"access-control-allow-origin".to_vec(),
+                b"access-control-expose-headers".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rejected_heads_origin_is_read_leniently_and_only_once() {
+        let text = "[cors]\nallow_origins = [\"https://a.example\"]\n[[route]]\nkey = \"GET /x\"\nmock = {}\n";
+        let config = crate::config::from_str(text).unwrap_or_else(|e| panic!("{e:?}"));
+        let origin = |raw: &'static [u8]| rejected_head(&config, raw).and_then(|f| f.origin);
+        assert_eq!(
+            origin(b"GET / HTTP/1.1\r\nORIGIN:\t https://a.example \r\nbad line\r\n"),
+            Some(&b"https://a.example"[..])
+        );
+        // bare LF line ends; a head cut short
+        assert!(origin(b"GET / HTTP/1.1\nOrigin: https://a.example\nx").is_some());
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigin: https://a.exam").is_none());
+        // refused, twice, past the empty line (a body), on the request line, a longer name
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigin: https://b.example\r\n").is_none());
+        assert!(origin(
+            b"GET / HTTP/1.1\r\nOrigin: https://a.example\r\norigin: https://a.example\r\n"
+        )
+        .is_none());
+        assert!(origin(b"GET / HTTP/1.1\r\n\r\nOrigin: https://a.example\r\n").is_none());
+        assert!(origin(b"Origin: https://a.example\r\n").is_none());
+        assert!(origin(b"GET / HTTP/1.1\r\nOrigins: https://a.example\r\n").is_none());
+        // the policy still applies (vary) without a grant; no [cors]: nothing
+        assert!(rejected_head(&config, b"GET / HTTP/1.1\r\n").is_some());
+        let none = crate::config::from_str("[[route]]\nkey = \"GET /x\"\nmock = {}\n")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(rejected_head(&none, b"GET / HTTP/1.1\r\nOrigin: https://a.example\r\n").is_none());
     }
 
     #[test]

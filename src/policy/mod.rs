@@ -1,7 +1,8 @@
 //! Access policies that run before authorizers and need no call out: CORS ([`cors`]: the
 //! preflight answered before routing, the fields added to every response of an allowed
 //! origin), and the route's access rules ([`access`]: the client's address against IP rules,
-//! behind trusted proxies; a verified client certificate for `mtls` routes).
+//! behind trusted proxies; a verified client certificate for `mtls` routes, its subject matched
+//! attribute by attribute by [`subject`]).
 //!
 //! Owns: applying `crate::config::access`'s compiled settings to a request. Leaves out:
 //! compiling them (see `crate::config::access`), authorizers (see `crate::auth`), and writing
@@ -10,3 +11,4 @@
 
 pub mod access;
 pub mod cors;
+pub mod subject;

@@ -3,32 +3,44 @@
 //! HTTP/2 stream later). Nothing here knows the transport or the protocol: persistence,
 //! framing, `100 Continue` and what becomes of the connection are the session's.
 //!
-//! 1. **request filter** ([`request_filter`]): the request id and persistence (the worker's
-//!    draining, then [`Session::begin`]).
-//! 2. **route** ([`route`]): the precompiled trie picks the route or it is a 404.
-//! 3. **auth** ([`auth`]): routes with `api_key_required` need a known, enabled API key (403).
-//! 4. **throttle** ([`throttle`]): rate limits at every level, then the key's quota (429).
-//! 5. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
-//!    (phases 6 and 7 in front of every response it sends) and the request context; a mock
-//!    hands back a [`Response`]; the HTTP integration reads the body through the session,
-//!    forwards through [`crate::client`] and hands the origin's response to
-//!    [`Session::relay`].
-//! 6. **response filter** ([`response_filter`]): the fields every response gets when its
-//!    producer did not set them (`date`, `x-request-id`), a refused request's rate-limit fields;
-//!    later CORS, header mapping, HSTS.
-//! 7. **send** ([`send`]): the session serialises the response for this client and writes it.
-//!    **Error mapping** ([`finish`]) is the one place a failure becomes a status
-//!    ([`GatewayError::status`]): before the response started it is sent as a JSON error through
-//!    phases 6 and 7; after it started, the connection is closed (the only honest signal left);
-//!    then the session decides what becomes of the connection ([`Session::finish`]).
-//! 8. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
-//!    a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
+//! 1. **request filter** ([`request_filter`]): the request id, persistence (the worker's
+//!    draining, then [`Session::begin`]) and the client address behind trusted proxies
+//!    (`st.client_ip`, see [`crate::policy::access::client_ip`]), found once for every phase
+//!    after.
+//! 2. **HTTPS redirect** ([`super::https::redirect`]): a plain request where only HTTPS is
+//!    served (`server.redirect_https`) gets its 308.
+//! 3. **CORS preflight** ([`crate::policy::cors::preflight`]): an `OPTIONS` with `Origin` and
+//!    `Access-Control-Request-Method` under a CORS policy is answered 204, for any path, before
+//!    routing and before any authorizer or key check.
+//! 4. **route** ([`route`]): the precompiled trie picks the route (`st.route`) or it is a 404.
+//! 5. **access** ([`crate::policy::access::check`]): the server's and the route's IP rules on
+//!    the client address, then the route's `mtls` / `allow_subjects` (403).
+//! 6. **authorizer** ([`crate::auth::authorize`]): the route's `[[authorizer]]` (JWT, request,
+//!    IAM) admits a principal (`st.principal`) or refuses (401/403/500).
+//! 7. **API key** ([`api_key`]): routes with `api_key_required` need a known, enabled key (403).
+//! 8. **throttle** ([`throttle`]): rate limits at every level (keyed by client address, key,
+//!    field or principal), then the key's quota (429).
+//! 9. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
+//!    (phases 10 and 11 in front of every response it sends, the body a phase held served from
+//!    memory) and the request context; a mock hands back a [`Response`]; the HTTP integration
+//!    reads the body through the session, forwards through [`crate::client`] and hands the
+//!    origin's response to [`Session::relay`].
+//! 10. **response filter** ([`response_filter`]): the fields every response gets when its
+//!     producer did not set them (`date`, `x-request-id`, HSTS), a refused request's rate-limit
+//!     fields, and the CORS fields of the policy that applies (errors included).
+//! 11. **send** ([`send`]): the session serialises the response for this client and writes it.
+//!     **Error mapping** ([`finish`]) is the one place a failure becomes a status
+//!     ([`GatewayError::status`]): before the response started it is sent as a JSON error
+//!     through phases 10 and 11; after it started, the connection is closed (the only honest signal
+//!     left); then the session decides what becomes of the connection ([`Session::finish`]).
+//! 12. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
+//!     a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
 //!
-//! Authorizers slot in between these phases in later work; they take the same
-//! `(&RequestHead, &mut ExchangeState)` pair. The parsed head is kept apart from
-//! the mutable exchange state ([`crate::exchange`]) so route parameters can borrow the head
-//! while state changes. The connection's facts (peer, scheme, TLS) come from
-//! [`Session::facts`], captured at accept.
+//! Phases 2 and 3 answer by themselves (then 4 to 9 do not run); a failure in 4 to 9 skips the
+//! rest and goes to error mapping. Every phase takes the same `(&RequestHead, &mut
+//! ExchangeState)` pair: the parsed head is kept apart from the mutable exchange state
+//! ([`crate::exchange`]) so route parameters can borrow the head while state changes. The
+//! connection's facts (peer, scheme, TLS) come from [`Session::facts`], captured at accept.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -81,7 +93,7 @@ pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> 
     outcome
 }
 
-/// Phases 3 to 8 for a request that is not answered by the request filter: route it, then
+/// Phases 4 to 9 for a request not answered by the redirect or a preflight: route it, then
 /// admit and serve it.
 async fn routed<S: Session>(
     w: &Cx<'_>,
@@ -107,7 +119,7 @@ async fn routed<S: Session>(
     }
 }
 
-/// Phases 3 to 5 for a routed request.
+/// Phases 5 to 9 for a routed request.
 async fn admit_and_serve<'a, S: Session>(
     w: &Cx<'_>,
     sess: &mut S,
@@ -116,12 +128,13 @@ async fn admit_and_serve<'a, S: Session>(
     rc: &'a RouteConfig,
     m: &RouteMatch<'_>,
 ) -> Result<Handled<'a>, GatewayError> {
-    // phase 3: access rules (IP, client certificate), the route's authorizer, its API key
-    crate::policy::access::check(&w.g.config, sess.facts(), head, st, m.route)?;
+    // phases 5 to 8: access rules (IP, client certificate), the route's authorizer, its API
+    // key, throttling
+    crate::policy::access::check(&w.g.config, sess.facts(), st, m.route)?;
     crate::auth::authorize(w, sess, head, st, m.route).await?;
     api_key(w, head, st, m.route)?;
     throttle(w, sess.facts(), head, m.route, st).await?;
-    // phase 5: the route's integration, answering through the session with phases 6 and 7
+    // phase 9: the route's integration, answering through the session with phases 10 and 11
     // in front (an integration that streams its response sends it through them too)
     let req = RequestCtx {
         head,
@@ -131,7 +144,7 @@ async fn admit_and_serve<'a, S: Session>(
     integration::run(w, &mut Filtered(sess), &req, st, &rc.integration).await
 }
 
-/// Phase 7: account for the request: the worker's metrics shard and access-log buffer.
+/// Phase 12: account for the request: the worker's metrics shard and access-log buffer.
 fn log(
     w: &Cx<'_>,
     facts: &ConnFacts,
@@ -208,7 +221,7 @@ fn log(
     }
 }
 
-/// Phase 3: API key. Only routes with `api_key_required` look at the key (as API Gateway:
+/// Phase 7: API key. Only routes with `api_key_required` look at the key (as API Gateway:
 /// usage plans apply where keys are required); a missing, unknown or disabled key is a 403. A
 /// known key is kept in `st.key` even when disabled, so the log names it (the client gets the
 /// same 403 either way: it learns nothing about which keys exist).
@@ -259,7 +272,7 @@ fn authorizer_error(st: &ExchangeState) -> Option<std::borrow::Cow<'_, str>> {
     }
 }
 
-/// Phase 4: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
+/// Phase 8: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
     w: &Cx<'_>,
     facts: &ConnFacts,
@@ -299,14 +312,17 @@ async fn throttle(
 }
 
 /// Phase 1: the request id, persistence (what the worker allows while draining, narrowed by
-/// the session to what its protocol and the client allow).
+/// the session to what its protocol and the client allow), the client address.
 fn request_filter<S: Session>(w: &Cx<'_>, sess: &mut S, head: &RequestHead) -> ExchangeState {
     let mut st = ExchangeState::new(w, head);
+    // the client behind trusted proxies, once, for every phase after (404s and preflights
+    // are logged with it too)
+    st.client_ip = crate::policy::access::forwarded_client(&w.g.config, sess.facts(), head);
     sess.begin(head, &mut st);
     st
 }
 
-/// Phase 2: route lookup on method, host and path (the query is not part of the match).
+/// Phase 4: route lookup on method, host and path (the query is not part of the match).
 fn route<'h>(
     w: &'h Cx<'h>,
     head: &'h RequestHead,
@@ -321,10 +337,14 @@ fn route<'h>(
     Ok((rc, m))
 }
 
-/// Phase 6: the response filter: the fields every response gets that its producer did not set
-/// (`date`, RFC 9110 §6.6.1; `x-request-id`; on TLS connections `strict-transport-security`,
-/// see [`super::https::hsts`]), and a refused request's rate-limit fields. Later: CORS, header
-/// mapping.
+/// Phase 10: the response filter: the fields every response gets that its producer did not
+/// set (`date`, RFC 9110 §6.6.1; `x-request-id`; on TLS connections
+/// `strict-transport-security`, see [`super::https::hsts`]), a refused request's rate-limit
+/// fields, and CORS ([`crate::policy::cors::fields`]: where a policy applies to the route, or
+/// the global one without a route, the producer's own `access-control-*` fields are dropped
+/// and the gateway's added for an allowed origin, `vary: origin` where the answer depends on
+/// it; a head that could not be parsed gets them from the session, see
+/// [`crate::policy::cors::rejected_head`]).
 pub(crate) fn response_filter<'a>(
     w: &Cx<'a>,
     facts: &ConnFacts,
@@ -333,8 +353,8 @@ pub(crate) fn response_filter<'a>(
     request_id: &'a [u8],
     r: &mut Response<'a>,
 ) {
-    // CORS: an allowed origin's fields on every response, errors included (not on a head
-    // that could not be parsed: there is no origin to trust)
+    // CORS: the policy's fields on every response, errors included (a head that could not be
+    // parsed: the session adds them from the received bytes)
     if let Some(head) = head {
         r.added.cors = crate::policy::cors::fields(&w.g.config, route, head);
     }
@@ -353,7 +373,7 @@ pub(crate) fn response_filter<'a>(
     }
 }
 
-/// Phase 7 for a response held in memory: filter it, then the session serialises it for this
+/// Phase 11 for a response held in memory: filter it, then the session serialises it for this
 /// client (framing, connection header; no content for HEAD) and writes it.
 async fn send<S: Session>(
     w: &Cx<'_>,
@@ -375,7 +395,7 @@ async fn send<S: Session>(
     sess.send(w, head, st, r).await
 }
 
-/// The session an integration answers through: the client's, with phases 6 and 7 in front of
+/// The session an integration answers through: the client's, with phases 10 and 11 in front of
 /// its responses (held in memory or relayed), so nothing reaches a client unfiltered, and the
 /// request body a phase held served from memory ([`super::held_body`]). A borrow, no
 /// allocation; static dispatch like the session it wraps.
@@ -482,7 +502,7 @@ impl<S: Session> Session for Filtered<'_, S> {
         self.0.can_tunnel(head)
     }
 
-    /// The 101 goes through phase 6 like every response; the tunnel that follows is the
+    /// The 101 goes through phase 10 like every response; the tunnel that follows is the
     /// session's.
     async fn tunnel(
         &mut self,
@@ -537,8 +557,8 @@ async fn finish<S: Session>(
     sess.finish(w, st)
 }
 
-/// Answers a request whose head could not be parsed (or came too slowly), through phases 6
-/// and 7; the session then ends the connection.
+/// Answers a request whose head could not be parsed (or came too slowly), through phases 10
+/// and 11; the session then ends the connection.
 pub async fn reject_head<S: Session>(w: &Cx<'_>, sess: &mut S, e: GatewayError) -> S::Outcome {
     let started = Instant::now();
     let rid = w.ids.generate();
@@ -549,7 +569,7 @@ pub async fn reject_head<S: Session>(w: &Cx<'_>, sess: &mut S, e: GatewayError) 
     refused.outcome
 }
 
-/// Phase 8 for a request whose head was refused (malformed, too large, too slow): it is
+/// Phase 12 for a request whose head was refused (malformed, too large, too slow): it is
 /// counted and logged like any answered request (under no route, method `OTHER` in metrics;
 /// `-` for what the head would have told), so smuggling probes, 431s and slow-loris 408s are
 /// visible in the metrics and the access log. `requestLength` is what was received of it.

@@ -365,6 +365,12 @@ impl Session for Downstream {
     /// Content-Length).
     async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<Outcome> {
         let mut out = BytesMut::with_capacity(256);
+        // no parsed head for the response filter: the CORS fields from what was received (a
+        // page's failed request still reads its error, see `cors::rejected_head`)
+        let mut r = r;
+        if r.added.cors.is_none() {
+            r.added.cors = cors::rejected_head(&w.g.config, &self.buf);
+        }
         let head_only = self.buf.starts_with(b"HEAD ");
         let head_len = write_whole(&mut out, &r, ConnHeader::Close, head_only);
         let (sent, payload) = (out.len() as u64, (out.len() - head_len) as u64);
@@ -485,7 +491,8 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                 out.put_slice(reason);
                 out.put_slice(b"\r\n");
             }
-            // with the gateway's CORS fields, the origin's own `access-control-*` go
+            // where a CORS policy applies, the origin's own `access-control-*` go (whatever the
+            // request's Origin: API Gateway ignores an integration's CORS headers)
             let cors = r.added.cors.is_some();
             for h in &head.headers {
                 let name = head.slice(h.name);

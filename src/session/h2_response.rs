@@ -308,7 +308,7 @@ mod tests {
         };
         let mut r = Response::mock(&m);
         r.added.cors = Some(crate::policy::cors::CorsFields {
-            origin: b"https://a.example",
+            origin: Some(b"https://a.example"),
             policy: &policy,
         });
         let h = response_head(&r, false);

@@ -143,6 +143,25 @@ impl Ca {
         self.issue(dir, stem, p)
     }
 
+    /// A client certificate whose subject has `attrs` in this order (`CN`/`O`/`OU` types).
+    pub fn client_dn(&self, dir: &CertDir, stem: &str, attrs: &[(&str, &str)]) -> Issued {
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        for (ty, v) in attrs {
+            let ty = match *ty {
+                "CN" => DnType::CommonName,
+                "O" => DnType::OrganizationName,
+                "OU" => DnType::OrganizationalUnitName,
+                other => panic!("no DN type {other}"),
+            };
+            dn.push(ty, *v);
+        }
+        p.distinguished_name = dn;
+        p.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x0a, 0xbc, 0xdf]));
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(dir, stem, p)
+    }
+
     fn issue(&self, dir: &CertDir, stem: &str, p: CertificateParams) -> Issued {
         self.issue_with(dir, stem, p, KeyPair::generate().unwrap())
     }
