@@ -211,7 +211,14 @@ fn suite_check(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Ver
         region: "us-east-1",
         service: "service",
     };
-    verify(&req, &parse(query)?, lookup, scope, at(SUITE_SECS + 60), Duration::from_secs(300))
+    verify(
+        &req,
+        &parse(query)?,
+        lookup,
+        scope,
+        at(SUITE_SECS + 60),
+        Duration::from_secs(300),
+    )
 }
 
 #[test]

@@ -180,6 +180,13 @@ pub const IAM_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_IAM_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Accepted `max_body_bytes`.
 pub const IAM_MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 1..=128 * 1024 * 1024;
+/// Default `unverified_body_budget_bytes` of an `aws_iam` authorizer: the most bytes of bodies
+/// whose signature is not verified yet (the payload hash is the body's own, so the body must be
+/// read first) that one worker holds at once; a request that would go beyond is refused with
+/// 503 before its body is read. Bounds what unauthenticated clients can make a worker buffer.
+pub const DEFAULT_IAM_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// Accepted `unverified_body_budget_bytes`.
+pub const IAM_UNVERIFIED_BODY_BUDGET: std::ops::RangeInclusive<usize> = 1..=1024 * 1024 * 1024;
 /// Accepted length of an `access_key_id` (AWS: 16 to 128 characters of `A-Z0-9`).
 pub const ACCESS_KEY_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 
@@ -190,6 +197,8 @@ pub struct IamAuthorizer {
     pub service: String,
     /// Largest body read to hash (`max_body_bytes`).
     pub max_body: usize,
+    /// Most unverified body bytes one worker holds at once (`unverified_body_budget_bytes`).
+    pub unverified_budget: usize,
     pub credentials: Vec<IamCredential>,
 }
 
@@ -255,6 +264,14 @@ pub(super) fn compile(
         if a.kind.get_ref() != "aws_iam" {
             // an aws_iam key the other kinds' own checks do not list
             refuse(&a.max_body_bytes, i, "max_body_bytes", a.kind.get_ref(), cx);
+            let key = "unverified_body_budget_bytes";
+            refuse(
+                &a.unverified_body_budget_bytes,
+                i,
+                key,
+                a.kind.get_ref(),
+                cx,
+            );
         }
         let kind = match a.kind.get_ref().as_str() {
             "jwt" => super::auth_jwt::compile(i, a, upstreams, cx).map(AuthorizerKind::Jwt),

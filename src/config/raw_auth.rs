@@ -61,6 +61,9 @@ pub struct RawAuthorizer {
     /// Largest request body read to check its payload hash, bytes (default 10 MiB, API
     /// Gateway's payload limit).
     pub max_body_bytes: Option<Spanned<usize>>,
+    /// Most bytes of not yet verified bodies read at once on one worker, to hash them
+    /// (default 64 MiB); beyond it a request is refused with 503.
+    pub unverified_body_budget_bytes: Option<Spanned<usize>>,
     /// The principals that may sign requests.
     #[serde(default)]
     pub credential: Vec<RawCredential>,
