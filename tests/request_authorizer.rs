@@ -70,6 +70,46 @@ fn routes(authorizer: &str) -> String {
 }
 
 both_drivers! {
+    fn the_cache_and_coalescing_are_process_wide(d) {
+        // two workers, a new connection per request (the kernel spreads them over both):
+        // one call for N sequential and for N concurrent identical lookups
+        let origin = Origin::start(|r| {
+            let p: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let allow = Reply::Raw(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+            );
+            match p["identitySource"][0].as_str() {
+                Some("slow-same") => Reply::After(Duration::from_millis(400), Box::new(allow)),
+                _ => allow,
+            }
+        });
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+               timeout_ms = 5000\n\n")
+            + &routes("ext");
+        let g = Gateway::from_toml(&text);
+        for i in 0..16 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("seq-same"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "16 sequential lookups on new connections, one call");
+        let addr = g.addr;
+        let threads: Vec<_> = (0..12)
+            .map(|i| std::thread::spawn(move || get_with(addr, &format!("/pets/{i}"), Some("slow-same"), "")))
+            .collect();
+        for t in threads {
+            assert_answer(&t.join().unwrap(), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 2, "12 concurrent lookups over two workers, one call");
+        // a large identity is fine: the key is its digest
+        let big = "b".repeat(16 * 1024);
+        for _ in 0..3 {
+            assert_answer(&get_with(g.addr, "/orders", Some(&big), ""), 200, "orders");
+        }
+        assert_eq!(origin.requests().len(), 3);
+    }
+
     fn a_function_authorizer_with_simple_responses(d) {
         let rec = Record::new("authz-simple");
         let log = log_path(&format!("authz-simple-{d}"));

@@ -28,6 +28,7 @@ pub mod jwt;
 pub mod jwt_authorizer;
 pub mod keys;
 pub mod request;
+pub use request::SharedAnswers;
 pub mod request_payload;
 pub mod token_cache;
 

@@ -27,6 +27,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
@@ -35,7 +36,8 @@ use bytes::Bytes;
 #[path = "request_cache.rs"]
 mod cache;
 
-use self::cache::{Cache, FlightEnd, Flights, Lead};
+pub use self::cache::SharedAnswers;
+use self::cache::{Cache, FlightEnd, Flights, Key, Lead, Shared};
 use super::request_payload::{self, Answer, Decision};
 use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
@@ -55,13 +57,20 @@ pub struct RequestState {
     cache: RefCell<Cache<Rc<Outcome>>>,
     /// Lookups in flight, by cache key: later identical lookups wait for their answer.
     flights: Flights<Lookup>,
+    /// The process-wide level, consulted on a miss of this worker's (see the module doc).
+    shared: Arc<SharedAnswers>,
 }
+
+/// How long a worker waits between looks at another worker's call for the same identity
+/// (bounded by that call's deadline, the authorizer's `timeout_ms`).
+pub const SHARED_POLL: Duration = Duration::from_millis(2);
 
 impl RequestState {
     pub fn new(config: &RequestAuthorizer) -> RequestState {
         RequestState {
-            cache: RefCell::new(Cache::new(config.cache_entries)),
+            cache: RefCell::new(Cache::new(config.cache_entries, config.cache_bytes)),
             flights: Rc::new(RefCell::new(AHashMap::new())),
+            shared: config.shared.clone(),
         }
     }
 
@@ -71,10 +80,12 @@ impl RequestState {
     }
 }
 
-/// An authorizer's answer as kept: who it admitted and what it decided.
+/// An authorizer's answer as kept: who it admitted and what it decided, and the answer as
+/// sent (what the process-wide level shares, and what an entry weighs).
 struct Outcome {
     principal: Rc<Principal>,
     decision: Decision,
+    raw: Arc<[u8]>,
 }
 
 /// Why a lookup admitted nobody.
@@ -162,20 +173,55 @@ async fn cached<S: Session>(
         }
         // dropped before it finishes (this request's client gone), the lead abandons the
         // flight and its waiters look up again
-        let lead = Lead::start(&state.flights, key.clone());
-        let lookup = call.run(st).await;
+        let lead = Lead::start(&state.flights, key);
+        let (lookup, expires) = shared_or_call(call, st, state, &key).await;
         if let Ok(o) = &lookup {
             let now = Instant::now();
-            let expires = now + call.config.ttl;
-            state
-                .cache
-                .borrow_mut()
-                .insert(key.clone(), expires, o.clone(), now);
+            let bytes = o.raw.len();
+            let mut cache = state.cache.borrow_mut();
+            cache.insert(key, expires, o.clone(), bytes, now);
         }
         if !matches!(lookup, Err((Refusal::Gone, _))) {
             lead.finish(lookup.clone());
         }
         return lookup;
+    }
+}
+
+/// On a miss of this worker's: the process-wide answer, or (polling every [`SHARED_POLL`],
+/// until its deadline) the answer of another worker's call in flight, or a call of this
+/// worker's whose answer every worker then shares. With the answer's expiry.
+async fn shared_or_call<S: Session>(
+    call: &Call<'_, '_, S>,
+    st: &mut ExchangeState,
+    state: &Rc<RequestState>,
+    key: &Key,
+) -> (Lookup, Instant) {
+    loop {
+        let now = Instant::now();
+        match state.shared.lookup(key, now, now + call.config.timeout) {
+            Shared::Answer(raw, expires) => {
+                let lookup = call
+                    .parse(&raw)
+                    .map(|answer| call.outcome(answer, raw.clone()));
+                return (lookup, expires);
+            }
+            Shared::Calling(until) => {
+                let nap = SHARED_POLL.min(until.saturating_duration_since(now));
+                let slept = client::unless(monoio::time::sleep(nap), call.sess.client_gone());
+                if slept.await.is_none() {
+                    return (Err((Refusal::Gone, "client gone".into())), now);
+                }
+            }
+            Shared::Claimed(lead) => {
+                let lookup = call.run(st).await;
+                let expires = Instant::now() + call.config.ttl;
+                if let Ok(o) = &lookup {
+                    lead.finish(o.raw.clone(), expires);
+                }
+                return (lookup, expires);
+            }
+        }
     }
 }
 
@@ -338,8 +384,13 @@ impl<S: Session> Call<'_, '_, S> {
         };
         st.endpoint = endpoint;
         st.upstream_status = upstream_status;
-        let answer = got?;
-        Ok(Rc::new(Outcome {
+        let (answer, raw) = got?;
+        Ok(self.outcome(answer, raw))
+    }
+
+    /// The outcome of an answer (`raw`: as the authorizer sent it).
+    fn outcome(&self, answer: Answer, raw: Arc<[u8]>) -> Rc<Outcome> {
+        Rc::new(Outcome {
             principal: Rc::new(Principal {
                 authorizer: self.authorizer,
                 id: answer.principal_id.into_boxed_str(),
@@ -348,7 +399,8 @@ impl<S: Session> Call<'_, '_, S> {
                 },
             }),
             decision: answer.decision,
-        }))
+            raw,
+        })
     }
 
     /// The payload for this request (its path parameters found again by the router: only
@@ -402,7 +454,7 @@ impl<S: Session> Call<'_, '_, S> {
         f: usize,
         st: &mut ExchangeState,
         payload: Bytes,
-    ) -> Result<Answer, (Refusal, Box<str>)> {
+    ) -> Result<(Answer, Arc<[u8]>), (Refusal, Box<str>)> {
         let Some(fc) = self.w.g.config.functions.get(f) else {
             return Err(failed("authorizer names an unknown function".into()));
         };
@@ -426,7 +478,7 @@ impl<S: Session> Call<'_, '_, S> {
             _ => Invocation::Error,
         };
         let answer = match got {
-            Ok((_, Invoked::Payload(p))) => self.parse(&p),
+            Ok((_, Invoked::Payload(p))) => self.parse(&p).map(|a| (a, Arc::from(&p[..]))),
             Ok((status, other)) => Err(failed(format!(
                 "authorizer function {}",
                 match other {
@@ -463,7 +515,7 @@ impl<S: Session> Call<'_, '_, S> {
         t: &HttpTarget,
         st: &mut ExchangeState,
         payload: Bytes,
-    ) -> Result<Answer, (Refusal, Box<str>)> {
+    ) -> Result<(Answer, Arc<[u8]>), (Refusal, Box<str>)> {
         let w = self.w;
         let Some(up) = w.g.upstreams.get(t.upstream) else {
             return Err(failed("authorizer upstream missing".into()));
@@ -521,7 +573,7 @@ impl<S: Session> Call<'_, '_, S> {
             Some(Ok(Ok(body))) => body,
         };
         match rh.status {
-            200..=299 => self.parse(&body),
+            200..=299 => self.parse(&body).map(|a| (a, Arc::from(&body[..]))),
             401 => Err((
                 Refusal::Unauthorized,
                 format!("authorizer {} answered 401", t.url).into(),

@@ -153,6 +153,15 @@ pub const DEFAULT_AUTHORIZER_CACHE_ENTRIES: usize = 10_000;
 /// Accepted `cache_entries`.
 pub const AUTHORIZER_CACHE_ENTRIES: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
+/// Default `cache_bytes`: the most bytes of answers (as the authorizer sent them, plus
+/// [`CACHE_ENTRY_OVERHEAD`] each) a request authorizer's cache keeps on each worker, and again
+/// in its process-wide level; beyond it the oldest answers go first.
+pub const DEFAULT_AUTHORIZER_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Accepted `cache_bytes`.
+pub const AUTHORIZER_CACHE_BYTES: std::ops::RangeInclusive<usize> = 64 * 1024..=1024 * 1024 * 1024;
+/// What one cached answer costs besides its bytes (key, expiry, parsed form's bookkeeping).
+pub const CACHE_ENTRY_OVERHEAD: usize = 256;
+
 /// `type = "request"`.
 #[derive(Debug)]
 pub struct RequestAuthorizer {
@@ -166,6 +175,11 @@ pub struct RequestAuthorizer {
     pub ttl: Duration,
     pub timeout: Duration,
     pub cache_entries: usize,
+    /// `cache_bytes`.
+    pub cache_bytes: usize,
+    /// The cache's second level, shared by every worker (see `crate::auth::request`): made
+    /// with the compiled config, so a reload starts a fresh one.
+    pub shared: std::sync::Arc<crate::auth::SharedAnswers>,
 }
 
 // ---- aws_iam ----
@@ -272,6 +286,9 @@ pub(super) fn compile(
                 a.kind.get_ref(),
                 cx,
             );
+        }
+        if a.kind.get_ref() != "request" {
+            refuse(&a.cache_bytes, i, "cache_bytes", a.kind.get_ref(), cx);
         }
         let kind = match a.kind.get_ref().as_str() {
             "jwt" => super::auth_jwt::compile(i, a, upstreams, cx).map(AuthorizerKind::Jwt),

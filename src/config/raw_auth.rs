@@ -52,6 +52,9 @@ pub struct RawAuthorizer {
     pub timeout_ms: Option<Spanned<u64>>,
     /// Results each worker caches at most.
     pub cache_entries: Option<Spanned<usize>>,
+    /// Most bytes of answers the cache keeps, per worker and again process-wide (default
+    /// 16 MiB).
+    pub cache_bytes: Option<Spanned<usize>>,
 
     // ---- aws_iam ----
     /// The SigV4 credential scope's region.
