@@ -70,6 +70,25 @@ fn routes(authorizer: &str) -> String {
 }
 
 both_drivers! {
+    fn throttle_by_principal_keys_simple_answers_by_identity(d) {
+        // a simple response names no principal: each identity still gets its own bucket
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 1, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\n")
+            + "[[route]]\nkey = \"GET /me\"\nmock = { body = \"me\" }\nauthorizer = \"ext\"\n\
+               throttle = { rate = 0.001, burst = 1, throttle_by = \"principal\" }\n";
+        let g = Gateway::from_toml(&text);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-a"), "").status, 200);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-a"), "").status, 429);
+        // another caller, same address: a bucket of its own
+        assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 200);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 429);
+    }
+
     fn the_cache_and_coalescing_are_process_wide(d) {
         // two workers, a new connection per request (the kernel spreads them over both):
         // one call for N sequential and for N concurrent identical lookups

@@ -167,6 +167,7 @@ pub async fn authorize<S: Session>(
             user_arn: cred.principal.as_str().into(),
             account_id: cred.account_id.as_str().into(),
         },
+        throttle: None,
     }))
 }
 

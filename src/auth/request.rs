@@ -390,6 +390,13 @@ impl<S: Session> Call<'_, '_, S> {
 
     /// The outcome of an answer (`raw`: as the authorizer sent it).
     fn outcome(&self, answer: Answer, raw: Arc<[u8]>) -> Rc<Outcome> {
+        // no principalId (simple responses): each caller throttles under its identity's
+        // digest, not all under ""
+        let throttle = answer.principal_id.is_empty().then(|| {
+            let digest = cache::key(self.values);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("identity:{hex}").into_boxed_str()
+        });
         Rc::new(Outcome {
             principal: Rc::new(Principal {
                 authorizer: self.authorizer,
@@ -397,6 +404,7 @@ impl<S: Session> Call<'_, '_, S> {
                 identity: Identity::Lambda {
                     context: answer.context,
                 },
+                throttle,
             }),
             decision: answer.decision,
             raw,

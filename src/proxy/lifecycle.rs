@@ -282,7 +282,7 @@ async fn throttle(
         ip: peer_ip.as_ref().map_or(&[][..], |p| p.as_bytes()),
         key,
         header: &header,
-        principal: st.principal.as_deref().map(|p| &*p.id),
+        principal: st.principal.as_deref().map(|p| p.throttle_key()),
     };
     for _ in 0..QUOTA_WAIT_ROUNDS {
         match wt.admit(route, &who) {
