@@ -11,13 +11,16 @@
 //!
 //! Data flow: the request head gives the method, the path and query exactly as received (the
 //! canonical request re-encodes them, as AWS's signers do for `execute-api`; the request
-//! forwarded to the origin is never touched) and every field. When the payload hash is the
-//! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the checks
-//! no body can save run first (form, scope, time, key: refused before a byte of the body is
-//! read or `100 Continue` sent), then the whole body is read, under the authorizer's
-//! `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413 beyond), and kept in
-//! `st.held_body` for the integration. Then the signature is verified, then the route key is
-//! matched against the credential's `allow` patterns. Refusals that name the request (an
+//! forwarded to the origin is never touched) and every field. When the signature does not
+//! depend on the body (no body, `UNSIGNED-PAYLOAD`, or a hex digest in `x-amz-content-sha256`)
+//! it is verified in full before a byte of the body is read or `100 Continue` sent; a digest's
+//! body is then read and compared. When the payload hash is the body's own (no
+//! `x-amz-content-sha256`), the checks no body can save run first (form, scope, time, key),
+//! then the body is read against the worker's budget of unverified bytes
+//! (`unverified_body_budget_bytes`, 503 when full: see [`Unverified`]), then verified. A body
+//! read is whole, under `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413
+//! beyond), and kept in `st.held_body` for the integration. Then the route key is matched
+//! against the credential's `allow` patterns. Refusals that name the request (an
 //! expired date, a principal not allowed) carry AWS's words in `st.detail`, which becomes the
 //! response's message (`GatewayError::detail_is_message`).
 

@@ -2,8 +2,10 @@
 //! remote, invoked through the Lambda integration's invoker) or an HTTP endpoint (`url`,
 //! through `crate::client`) that gets the same JSON payload.
 //!
-//! Owns: [`RequestState`] (per worker: results cached for `ttl_s` by identity-source values,
-//! bounded; identical lookups in flight coalesced into one call) and [`authorize`] (a missing
+//! Owns: [`RequestState`] (per worker: results cached for `ttl_s` by the digest of the
+//! identity-source values, bounded in entries and bytes; identical lookups in flight coalesced
+//! into one call; on a miss, the process-wide [`SharedAnswers`] of the authorizer, whose
+//! answers and in-flight calls every worker sees) and [`authorize`] (a missing
 //! identity source → 401 without a call; deny → 403; an error, timeout or malformed answer →
 //! 500); the cache and the in-flight map themselves are `request_cache.rs` (module `cache`).
 //! Leaves out: the payload and answer formats (see [`super::request_payload`],
@@ -13,8 +15,10 @@
 //! Data flow: identity-source values (each header's fields joined with `,`, a query
 //! parameter's values joined with `,`, a `$context` variable; any missing or empty → 401,
 //! `st.detail` says which) → with a cache (`ttl > 0`): the worker's cached answer for those
-//! values, or the answer of the one call in flight for them, or a new call whose answer the
-//! cache keeps → the decision for this request: a simple answer holds for every route of the
+//! values, or the answer of the worker's call in flight for them, or the process-wide answer
+//! (parsed into this worker's cache), or the answer another worker's call in flight gets
+//! (polled every [`SHARED_POLL`] until that call's deadline), or a new call whose answer both
+//! levels keep → the decision for this request: a simple answer holds for every route of the
 //! authorizer; an IAM policy is evaluated again against each request's route ARN, as API
 //! Gateway does with a cached policy → [`Principal`] (`Identity::Lambda`, id = `principalId`).
 //! A call: the payload (see [`super::request_payload`]) to the function (an error, timeout or
@@ -23,7 +27,9 @@
 //! to `st.detail` (the access log's `errorMessage`), never to the client. Only answers are
 //! cached: a URL's 401/403 and failures are not.
 //!
-//! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await.
+//! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await. The
+//! one thing shared across cores is the authorizer's `SharedAnswers` (an `Arc` in the compiled
+//! config, a `Mutex` inside, taken only on a worker's miss; see `request_cache.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
