@@ -657,6 +657,26 @@ fn config_errors_name_the_key_and_line() {
             .unwrap()
             + 1
     );
+    // the budget's range, and a request authorizer's key
+    let bad = base.replace(
+        "region = ",
+        "unverified_body_budget_bytes = 0\ncache_bytes = 65536\nregion = ",
+    );
+    let e = config_errors(&bad);
+    let line = |k: &str| bad.lines().position(|l| l.starts_with(k)).unwrap() + 1;
+    assert!(
+        e.iter()
+            .any(|(l, k, m)| *l == line("unverified_body_budget_bytes")
+                && k == "authorizer[0].unverified_body_budget_bytes"
+                && m.contains("1..=1073741824")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter().any(|(l, k, m)| *l == line("cache_bytes")
+            && k == "authorizer[0].cache_bytes"
+            && m.contains("has no cache_bytes")),
+        "{e:?}"
+    );
     // no credential at all
     let cut = base.find("[[authorizer.credential]]").unwrap();
     let e = config_errors(&base[..cut]);
