@@ -301,8 +301,12 @@ both_drivers! {
                 body.len()).into_bytes());
             let status = |code: u16| Reply::Raw(format!(
                 "HTTP/1.1 {code} X\r\ncontent-length: 4\r\n\r\nnope").into_bytes());
+            let refuse = |code: u16, extra: &str, body: &str| Reply::Raw(format!(
+                "HTTP/1.1 {code} X\r\n{extra}content-length: {}\r\n\r\n{body}", body.len()).into_bytes());
             match token.as_str() {
                 t if t.starts_with("allow") => json(r#"{"isAuthorized":true,"context":{"user":"ann"}}"#),
+                "unauth-said" => refuse(401, "content-type: text/plain\r\nwww-authenticate: Basic realm=\"pets\"\r\n", "log in first"),
+                "forbid-said" => refuse(403, "content-type: application/problem+json\r\n", r#"{"title":"no pets for you"}"#),
                 "deny" => json(r#"{"isAuthorized":false}"#),
                 "unauth" => status(401),
                 "forbid" => status(403),
@@ -339,17 +343,28 @@ both_drivers! {
         assert_eq!(p["routeArn"], "arn:aws:execute-api:us-east-1:000000000000:tollgate/$default/GET/pets/3");
 
         assert_answer(&get_with(g.addr, "/pets/3", Some("deny"), ""), 403, FORBIDDEN);
-        // the endpoint's 401 and 403 pass through
-        assert_answer(&get_with(g.addr, "/pets/3", Some("unauth"), ""), 401, UNAUTHORIZED);
-        assert_answer(&get_with(g.addr, "/pets/3", Some("forbid"), ""), 403, FORBIDDEN);
+        // the endpoint's 401 and 403 pass through, with its body, type and challenge
+        let r = get_with(g.addr, "/pets/3", Some("unauth"), "");
+        assert_answer(&r, 401, "nope");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{}", r.head);
+        assert_eq!(r.header("content-type"), None, "{}", r.head);
+        assert_answer(&get_with(g.addr, "/pets/3", Some("forbid"), ""), 403, "nope");
+        let r = get_with(g.addr, "/pets/3", Some("unauth-said"), "");
+        assert_answer(&r, 401, "log in first");
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"pets\""), "{}", r.head);
+        assert_eq!(r.header("content-type"), Some("text/plain"), "{}", r.head);
+        let r = get_with(g.addr, "/pets/3", Some("forbid-said"), "");
+        assert_answer(&r, 403, r#"{"title":"no pets for you"}"#);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        assert_eq!(r.header("www-authenticate"), None);
         // anything else, a malformed answer, or no answer in time: 500
         assert_answer(&get_with(g.addr, "/pets/3", Some("boom"), ""), 500, FAILED);
         assert_answer(&get_with(g.addr, "/pets/3", Some("garbage"), ""), 500, FAILED);
         assert_answer(&get_with(g.addr, "/pets/3", Some("slow"), ""), 500, FAILED);
-        assert_eq!(origin.requests().len(), 7);
+        assert_eq!(origin.requests().len(), 9);
         // no identity source: no call
         assert_answer(&get_with(g.addr, "/pets/3", None, ""), 401, UNAUTHORIZED);
-        assert_eq!(origin.requests().len(), 7);
+        assert_eq!(origin.requests().len(), 9);
 
         // the cached authorizer (default ttl 300): once per token on a worker; two workers may
         // each ask once, so one connection keeps the requests on one worker
@@ -360,11 +375,11 @@ both_drivers! {
             assert_eq!((r.status, r.text().as_str()), (200, "cached"));
         }
         let reqs = origin.requests();
-        assert_eq!(reqs.len(), 8, "two cache hits");
-        let p: Value = serde_json::from_slice(&reqs[7].body).unwrap();
+        assert_eq!(reqs.len(), 10, "two cache hits");
+        let p: Value = serde_json::from_slice(&reqs[9].body).unwrap();
         assert_eq!(p["identitySource"], json!(["allow-c", "127.0.0.1"]));
         c.send(b"GET /cached HTTP/1.1\r\nhost: a\r\nauthorization: allow-d\r\n\r\n");
         assert_eq!(c.read(false).unwrap().status, 200);
-        assert_eq!(origin.requests().len(), 9, "another token asks");
+        assert_eq!(origin.requests().len(), 11, "another token asks");
     }
 }

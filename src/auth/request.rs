@@ -22,8 +22,9 @@
 //! authorizer; an IAM policy is evaluated again against each request's route ARN, as API
 //! Gateway does with a cached policy → [`Principal`] (`Identity::Lambda`, id = `principalId`).
 //! A call: the payload (see [`super::request_payload`]) to the function (an error, timeout or
-//! malformed answer → 500) or POSTed to the URL (2xx → its body is the answer, 401 → 401,
-//! 403 → 403, anything else or a timeout → 500). Refusals, failures and the words of each go
+//! malformed answer → 500) or POSTed to the URL (2xx → its body is the answer; 401 / 403 →
+//! the same status with the endpoint's body, type and challenge, prepared in `st.refusal`;
+//! anything else or a timeout → 500). Refusals, failures and the words of each go
 //! to `st.detail` (the access log's `errorMessage`), never to the client. Only answers are
 //! cached: a URL's 401/403 and failures are not.
 //!
@@ -588,16 +589,64 @@ impl<S: Session> Call<'_, '_, S> {
         };
         match rh.status {
             200..=299 => self.parse(&body).map(|a| (a, Arc::from(&body[..]))),
-            401 => Err((
-                Refusal::Unauthorized,
-                format!("authorizer {} answered 401", t.url).into(),
-            )),
-            403 => Err((
-                Refusal::Denied,
-                format!("authorizer {} answered 403", t.url).into(),
-            )),
+            401 | 403 => {
+                // passed on as the endpoint said it (Envoy's ext_authz does the same)
+                st.refusal = Some(forwarded(&rh, &body));
+                let refusal = match rh.status {
+                    401 => Refusal::Unauthorized,
+                    _ => Refusal::Denied,
+                };
+                let m = format!("authorizer {} answered {}", t.url, rh.status);
+                Err((refusal, m.into()))
+            }
             s => Err(failed(format!("authorizer {} answered {s}", t.url))),
         }
+    }
+}
+
+/// A `url` endpoint's 401 / 403 as the client gets it: the status, the endpoint's body (at most
+/// `MAX_ANSWER_BYTES`, read like an answer; a larger one fails the read: 500) with its
+/// `content-type` (API Gateway's JSON body when it sent none), and on a 401 its `www-authenticate` (RFC 9110 §11.6.1: a 401
+/// carries the challenge; tollgate's own is `Bearer`). Field values come from a parsed
+/// response head: no CR, LF or NUL can be in them.
+fn forwarded(rh: &crate::http::ResponseHead, body: &[u8]) -> crate::config::MockResponse {
+    let status = rh.status;
+    let text = |name| {
+        rh.header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\n",
+        crate::error::reason_phrase(status)
+    );
+    let body = if body.is_empty() {
+        // nothing to forward: API Gateway's body for the status
+        let m = if status == 401 {
+            "Unauthorized"
+        } else {
+            "Forbidden"
+        };
+        head.push_str("content-type: application/json\r\n");
+        Bytes::from(serde_json::json!({ "message": m }).to_string())
+    } else {
+        // its type as sent; none when it sent none (RFC 9110 §8.3: the recipient may sniff
+        // or assume application/octet-stream, as it would from the endpoint itself)
+        if let Some(ct) = text("content-type") {
+            head.push_str(&format!("content-type: {ct}\r\n"));
+        }
+        Bytes::copy_from_slice(body)
+    };
+    if status == 401 {
+        let challenge = text("www-authenticate").unwrap_or("Bearer");
+        head.push_str(&format!("www-authenticate: {challenge}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n", body.len()));
+    crate::config::MockResponse {
+        status,
+        head: Bytes::from(head),
+        body,
+        present: crate::http::Present::default(),
     }
 }
 
