@@ -87,6 +87,7 @@ fn principal() -> Rc<Principal> {
             claims: Default::default(),
             scopes: Vec::new(),
         },
+        throttle: None,
     })
 }
 

@@ -167,6 +167,10 @@ pub enum IamFailure {
     /// The principal's `allow` patterns do not include the route.
     #[error("principal not allowed")]
     NotAllowed,
+    /// The worker holds its budget of unverified bodies already (`unverified_body_budget_bytes`):
+    /// 503, the body left unread.
+    #[error("unverified body budget exhausted")]
+    Busy,
 }
 
 /// How a Lambda invocation failed, as API Gateway answers it.
@@ -209,6 +213,7 @@ impl GatewayError {
             GatewayError::NoTarget => 503,
             GatewayError::Forbidden | GatewayError::KeyDisabled => 403,
             GatewayError::Unauthorized => 401,
+            GatewayError::Iam(IamFailure::Busy) => 503,
             GatewayError::Denied(_) | GatewayError::Iam(_) => 403,
             GatewayError::AuthorizerFailed(_) => 500,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
@@ -278,6 +283,7 @@ impl GatewayError {
                 }
                 IamFailure::Expired => r#"{"message":"Signature expired"}"#,
                 IamFailure::NotAllowed => r#"{"message":"Forbidden"}"#,
+                IamFailure::Busy => r#"{"message":"Service Unavailable"}"#,
             },
             _ => json_message(self.status()),
         }

@@ -94,6 +94,10 @@ pub struct ExchangeState {
     /// `aws_iam` route hashing the payload): the integration gets it from here (see the
     /// lifecycle's `Filtered`), not from the connection.
     pub held_body: Option<bytes::Bytes>,
+    /// A refusal's response prepared by the phase that refused (a `url` request authorizer's
+    /// 401 / 403 with the endpoint's body, as Envoy's ext_authz forwards it): `finish` sends it
+    /// instead of the error's standard body when its status is the error's.
+    pub refusal: Option<crate::config::MockResponse>,
 }
 
 impl ExchangeState {
@@ -128,6 +132,7 @@ impl ExchangeState {
             principal: None,
             client_ip: None,
             held_body: None,
+            refusal: None,
         }
     }
 }

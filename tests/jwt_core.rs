@@ -128,6 +128,7 @@ fn a_token_cache_hit_allocates_nothing() {
                 claims: Default::default(),
                 scopes: Vec::new(),
             },
+            throttle: None,
         });
         cache.insert(t, p, u64::MAX);
     }

@@ -70,6 +70,65 @@ fn routes(authorizer: &str) -> String {
 }
 
 both_drivers! {
+    fn throttle_by_principal_keys_simple_answers_by_identity(d) {
+        // a simple response names no principal: each identity still gets its own bucket
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 1, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\n")
+            + "[[route]]\nkey = \"GET /me\"\nmock = { body = \"me\" }\nauthorizer = \"ext\"\n\
+               throttle = { rate = 0.001, burst = 1, throttle_by = \"principal\" }\n";
+        let g = Gateway::from_toml(&text);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-a"), "").status, 200);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-a"), "").status, 429);
+        // another caller, same address: a bucket of its own
+        assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 200);
+        assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 429);
+    }
+
+    fn the_cache_and_coalescing_are_process_wide(d) {
+        // two workers, a new connection per request (the kernel spreads them over both):
+        // one call for N sequential and for N concurrent identical lookups
+        let origin = Origin::start(|r| {
+            let p: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            let allow = Reply::Raw(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+            );
+            match p["identitySource"][0].as_str() {
+                Some("slow-same") => Reply::After(Duration::from_millis(400), Box::new(allow)),
+                _ => allow,
+            }
+        });
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+               timeout_ms = 5000\n\n")
+            + &routes("ext");
+        let g = Gateway::from_toml(&text);
+        for i in 0..16 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("seq-same"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "16 sequential lookups on new connections, one call");
+        let addr = g.addr;
+        let threads: Vec<_> = (0..12)
+            .map(|i| std::thread::spawn(move || get_with(addr, &format!("/pets/{i}"), Some("slow-same"), "")))
+            .collect();
+        for t in threads {
+            assert_answer(&t.join().unwrap(), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 2, "12 concurrent lookups over two workers, one call");
+        // a large identity is fine: the key is its digest
+        let big = "b".repeat(16 * 1024);
+        for _ in 0..3 {
+            assert_answer(&get_with(g.addr, "/orders", Some(&big), ""), 200, "orders");
+        }
+        assert_eq!(origin.requests().len(), 3);
+    }
+
     fn a_function_authorizer_with_simple_responses(d) {
         let rec = Record::new("authz-simple");
         let log = log_path(&format!("authz-simple-{d}"));
@@ -242,8 +301,12 @@ both_drivers! {
                 body.len()).into_bytes());
             let status = |code: u16| Reply::Raw(format!(
                 "HTTP/1.1 {code} X\r\ncontent-length: 4\r\n\r\nnope").into_bytes());
+            let refuse = |code: u16, extra: &str, body: &str| Reply::Raw(format!(
+                "HTTP/1.1 {code} X\r\n{extra}content-length: {}\r\n\r\n{body}", body.len()).into_bytes());
             match token.as_str() {
                 t if t.starts_with("allow") => json(r#"{"isAuthorized":true,"context":{"user":"ann"}}"#),
+                "unauth-said" => refuse(401, "content-type: text/plain\r\nwww-authenticate: Basic realm=\"pets\"\r\n", "log in first"),
+                "forbid-said" => refuse(403, "content-type: application/problem+json\r\n", r#"{"title":"no pets for you"}"#),
                 "deny" => json(r#"{"isAuthorized":false}"#),
                 "unauth" => status(401),
                 "forbid" => status(403),
@@ -280,17 +343,28 @@ both_drivers! {
         assert_eq!(p["routeArn"], "arn:aws:execute-api:us-east-1:000000000000:tollgate/$default/GET/pets/3");
 
         assert_answer(&get_with(g.addr, "/pets/3", Some("deny"), ""), 403, FORBIDDEN);
-        // the endpoint's 401 and 403 pass through
-        assert_answer(&get_with(g.addr, "/pets/3", Some("unauth"), ""), 401, UNAUTHORIZED);
-        assert_answer(&get_with(g.addr, "/pets/3", Some("forbid"), ""), 403, FORBIDDEN);
+        // the endpoint's 401 and 403 pass through, with its body, type and challenge
+        let r = get_with(g.addr, "/pets/3", Some("unauth"), "");
+        assert_answer(&r, 401, "nope");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{}", r.head);
+        assert_eq!(r.header("content-type"), None, "{}", r.head);
+        assert_answer(&get_with(g.addr, "/pets/3", Some("forbid"), ""), 403, "nope");
+        let r = get_with(g.addr, "/pets/3", Some("unauth-said"), "");
+        assert_answer(&r, 401, "log in first");
+        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"pets\""), "{}", r.head);
+        assert_eq!(r.header("content-type"), Some("text/plain"), "{}", r.head);
+        let r = get_with(g.addr, "/pets/3", Some("forbid-said"), "");
+        assert_answer(&r, 403, r#"{"title":"no pets for you"}"#);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        assert_eq!(r.header("www-authenticate"), None);
         // anything else, a malformed answer, or no answer in time: 500
         assert_answer(&get_with(g.addr, "/pets/3", Some("boom"), ""), 500, FAILED);
         assert_answer(&get_with(g.addr, "/pets/3", Some("garbage"), ""), 500, FAILED);
         assert_answer(&get_with(g.addr, "/pets/3", Some("slow"), ""), 500, FAILED);
-        assert_eq!(origin.requests().len(), 7);
+        assert_eq!(origin.requests().len(), 9);
         // no identity source: no call
         assert_answer(&get_with(g.addr, "/pets/3", None, ""), 401, UNAUTHORIZED);
-        assert_eq!(origin.requests().len(), 7);
+        assert_eq!(origin.requests().len(), 9);
 
         // the cached authorizer (default ttl 300): once per token on a worker; two workers may
         // each ask once, so one connection keeps the requests on one worker
@@ -301,11 +375,11 @@ both_drivers! {
             assert_eq!((r.status, r.text().as_str()), (200, "cached"));
         }
         let reqs = origin.requests();
-        assert_eq!(reqs.len(), 8, "two cache hits");
-        let p: Value = serde_json::from_slice(&reqs[7].body).unwrap();
+        assert_eq!(reqs.len(), 10, "two cache hits");
+        let p: Value = serde_json::from_slice(&reqs[9].body).unwrap();
         assert_eq!(p["identitySource"], json!(["allow-c", "127.0.0.1"]));
         c.send(b"GET /cached HTTP/1.1\r\nhost: a\r\nauthorization: allow-d\r\n\r\n");
         assert_eq!(c.read(false).unwrap().status, 200);
-        assert_eq!(origin.requests().len(), 9, "another token asks");
+        assert_eq!(origin.requests().len(), 11, "another token asks");
     }
 }

@@ -113,6 +113,7 @@ pub(super) mod tests {
                 claims: claims.as_object().cloned().unwrap_or_default(),
                 scopes: vec!["read".into()],
             },
+            throttle: None,
         }
     }
 
@@ -124,6 +125,7 @@ pub(super) mod tests {
             identity: Identity::Lambda {
                 context: context.as_object().cloned().unwrap_or_default(),
             },
+            throttle: None,
         }
     }
 
@@ -136,6 +138,7 @@ pub(super) mod tests {
                 user_arn: "arn:aws:iam::123456789012:user/bob".into(),
                 account_id: "123456789012".into(),
             },
+            throttle: None,
         }
     }
 

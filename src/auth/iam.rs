@@ -11,13 +11,16 @@
 //!
 //! Data flow: the request head gives the method, the path and query exactly as received (the
 //! canonical request re-encodes them, as AWS's signers do for `execute-api`; the request
-//! forwarded to the origin is never touched) and every field. When the payload hash is the
-//! body's (no `x-amz-content-sha256`, or a hex digest in it) and there is a body, the checks
-//! no body can save run first (form, scope, time, key: refused before a byte of the body is
-//! read or `100 Continue` sent), then the whole body is read, under the authorizer's
-//! `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413 beyond), and kept in
-//! `st.held_body` for the integration. Then the signature is verified, then the route key is
-//! matched against the credential's `allow` patterns. Refusals that name the request (an
+//! forwarded to the origin is never touched) and every field. When the signature does not
+//! depend on the body (no body, `UNSIGNED-PAYLOAD`, or a hex digest in `x-amz-content-sha256`)
+//! it is verified in full before a byte of the body is read or `100 Continue` sent; a digest's
+//! body is then read and compared. When the payload hash is the body's own (no
+//! `x-amz-content-sha256`), the checks no body can save run first (form, scope, time, key),
+//! then the body is read against the worker's budget of unverified bytes
+//! (`unverified_body_budget_bytes`, 503 when full: see [`Unverified`]), then verified. A body
+//! read is whole, under `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413
+//! beyond), and kept in `st.held_body` for the integration. Then the route key is matched
+//! against the credential's `allow` patterns. Refusals that name the request (an
 //! expired date, a principal not allowed) carry AWS's words in `st.detail`, which becomes the
 //! response's message (`GatewayError::detail_is_message`).
 
@@ -25,7 +28,9 @@ use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::{Identity, Principal};
-use crate::aws::sigv4::{self, PayloadHash, Scope, SigV4Error, SigningRequest};
+use std::cell::Cell;
+
+use crate::aws::sigv4::{self, BodyCheck, PayloadHash, Scope, SigV4Error, SigningRequest};
 use crate::aws::{presigned, Credentials};
 use crate::config::auth::{IamAuthorizer, IamCredential, IAM_MAX_SKEW};
 use crate::config::{BodyPolicy, Integration};
@@ -64,7 +69,8 @@ pub async fn authorize<S: Session>(
     let form = match head.header("authorization") {
         Some(v) => Form::Header(String::from_utf8(v.to_vec()).map_err(|_| malformed)?),
         None if presigned::is_presigned(query) => {
-            Form::Query(presigned::parse(query).map_err(|e| refusal(st, e, None, config))?)
+            // parsing finds only malformed queries
+            Form::Query(presigned::parse(query).map_err(|_| malformed)?)
         }
         // API Gateway's answer to a request without any signature
         None => return Err(GatewayError::Iam(IamFailure::Missing)),
@@ -74,25 +80,7 @@ pub async fn authorize<S: Session>(
         Form::Header(_) => sigv4::payload_hash(content_sha256),
         Form::Query(p) => presigned::payload(p, content_sha256),
     }
-    .map_err(|e| refusal(st, e, None, config))?;
-    // the body is needed when the signature covers its hash
-    let body = match (payload, head.body) {
-        (PayloadHash::Unsigned, _) | (_, BodyKind::Empty) => bytes::Bytes::new(),
-        (PayloadHash::Body | PayloadHash::Digest(_), _) => {
-            // what no body can save is refused before one is read (or `100 Continue` sent)
-            let now = SystemTime::now();
-            precheck(&form, head, config, now).map_err(|(e, date, expires)| {
-                let time = date.as_deref().map(|d| (d, now, expires));
-                refusal(st, e, time, config)
-            })?;
-            let policy = body_policy(w, route);
-            let b = sess
-                .read_body(w, head, st, &policy, config.max_body)
-                .await?;
-            st.held_body = Some(b.clone());
-            b
-        }
-    };
+    .map_err(|e| refusal(st, e, None, &form, config))?;
     let fields: Vec<(&str, &[u8])> = head
         .headers
         .iter()
@@ -101,49 +89,57 @@ pub async fn authorize<S: Session>(
             Some((name, head.slice(h.value)))
         })
         .collect();
-    let req = SigningRequest {
+    let mut req = SigningRequest {
         method,
         path,
         query,
         headers: &fields,
-        body: &body,
+        body: &[],
     };
-    let scope = Scope {
-        region: &config.region,
-        service: &config.service,
-    };
-    let lookup = |id: &str| {
-        find(config, id).map(|c| Credentials {
-            access_key_id: c.access_key_id.clone(),
-            secret_access_key: c.secret_access_key.clone(),
-            session_token: c.session_token.clone(),
-        })
-    };
-    let now = SystemTime::now();
-    let verified = match &form {
-        Form::Header(auth) => {
-            let amz_date = head
-                .header("x-amz-date")
-                .and_then(|d| std::str::from_utf8(d).ok())
-                .ok_or(malformed)?;
-            let token = head
-                .header("x-amz-security-token")
-                .map(|t| std::str::from_utf8(t).map_err(|_| malformed))
-                .transpose()?;
-            sigv4::verify(
-                &req,
-                auth,
-                amz_date,
-                token,
-                lookup,
-                scope,
-                now,
-                IAM_MAX_SKEW,
-            )
-            .map_err(|e| refusal(st, e, Some((amz_date, now, None)), config))?
+    let verified = match (payload, head.body) {
+        // the signature does not depend on the body (none, unsigned, or a digest the client
+        // named): verified in full before a byte of the body is read or `100 Continue` sent
+        (_, BodyKind::Empty) | (PayloadHash::Unsigned, _) => {
+            verify(&req, &form, head, config, BodyCheck::Now).map_err(|f| f.into_error(st))?
         }
-        Form::Query(p) => presigned::verify(&req, p, lookup, scope, now, IAM_MAX_SKEW)
-            .map_err(|e| refusal(st, e, Some((&p.amz_date, now, Some(p.expires))), config))?,
+        (PayloadHash::Digest(digest), _) => {
+            let v = verify(&req, &form, head, config, BodyCheck::Deferred)
+                .map_err(|f| f.into_error(st))?;
+            // then the body, from a client that proved its key, must hash to what it signed
+            let policy = body_policy(w, route);
+            let b = sess
+                .read_body(w, head, st, &policy, config.max_body)
+                .await?;
+            if !sigv4::body_matches(&digest, &b) {
+                return Err(GatewayError::Iam(IamFailure::PayloadHash));
+            }
+            st.held_body = Some(b);
+            v
+        }
+        (PayloadHash::Body, kind) => {
+            // the signature covers the body's hash: what no body can save is refused first
+            let now = SystemTime::now();
+            precheck(&form, head, config, now).map_err(|(e, date, expires)| {
+                let time = date.as_deref().map(|d| (d, now, expires));
+                refusal(st, e, time, &form, config)
+            })?;
+            // an unverified body counts against the worker's budget while it is read and hashed
+            let reserve = match kind {
+                BodyKind::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                _ => config.max_body,
+            }
+            .min(config.max_body);
+            let Some(_held) = Unverified::reserve(reserve, config.unverified_budget) else {
+                return Err(GatewayError::Iam(IamFailure::Busy));
+            };
+            let policy = body_policy(w, route);
+            let b = sess
+                .read_body(w, head, st, &policy, config.max_body)
+                .await?;
+            st.held_body = Some(b.clone());
+            req.body = &b;
+            verify(&req, &form, head, config, BodyCheck::Now).map_err(|f| f.into_error(st))?
+        }
     };
     let Some(cred) = find(config, &verified.access_key_id) else {
         return Err(GatewayError::Internal("verified key not configured"));
@@ -174,7 +170,99 @@ pub async fn authorize<S: Session>(
             user_arn: cred.principal.as_str().into(),
             account_id: cred.account_id.as_str().into(),
         },
+        throttle: None,
     }))
+}
+
+/// A verification failure with what its message names (see [`refusal`]), turned into the
+/// error once the exchange state is at hand.
+struct Failure<'a> {
+    error: SigV4Error,
+    time: Option<(&'a str, SystemTime, Option<u64>)>,
+    form: &'a Form,
+    config: &'a IamAuthorizer,
+}
+
+impl Failure<'_> {
+    fn into_error(self, st: &mut ExchangeState) -> GatewayError {
+        refusal(st, self.error, self.time, self.form, self.config)
+    }
+}
+
+/// Verifies the signature of `req` in its `form` (see `crate::aws::sigv4` and
+/// `crate::aws::presigned`); `check`: whether a signed digest is compared with `req.body` now.
+fn verify<'a>(
+    req: &SigningRequest<'_>,
+    form: &'a Form,
+    head: &'a RequestHead,
+    config: &'a IamAuthorizer,
+    check: BodyCheck,
+) -> Result<sigv4::Verified, Failure<'a>> {
+    let scope = Scope {
+        region: &config.region,
+        service: &config.service,
+    };
+    let lookup = |id: &str| {
+        find(config, id).map(|c| Credentials {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+            session_token: c.session_token.clone(),
+        })
+    };
+    let now = SystemTime::now();
+    let fail = |error, time| Failure {
+        error,
+        time,
+        form,
+        config,
+    };
+    let malformed = SigV4Error::Malformed("x-amz-date or x-amz-security-token is not text");
+    match form {
+        Form::Header(auth) => {
+            let amz_date = head
+                .header("x-amz-date")
+                .and_then(|d| std::str::from_utf8(d).ok())
+                .ok_or_else(|| fail(malformed.clone(), None))?;
+            let token = head
+                .header("x-amz-security-token")
+                .map(|t| std::str::from_utf8(t).map_err(|_| fail(malformed.clone(), None)))
+                .transpose()?;
+            let time = (now, IAM_MAX_SKEW);
+            sigv4::verify_with(req, auth, amz_date, token, lookup, scope, time, check)
+                .map_err(|e| fail(e, Some((amz_date, now, None))))
+        }
+        Form::Query(p) => presigned::verify_with(req, p, lookup, scope, (now, IAM_MAX_SKEW), check)
+            .map_err(|e| fail(e, Some((&p.amz_date, now, Some(p.expires))))),
+    }
+}
+
+thread_local! {
+    /// Bytes of unverified bodies this worker is reading for `aws_iam` authorizers now: per
+    /// core, like the worker, so a plain `Cell` (nothing crosses threads).
+    static UNVERIFIED_BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A reservation of unverified body bytes on this worker, given back when dropped (the
+/// signature verified or refused, or the exchange ended mid-read).
+struct Unverified(usize);
+
+impl Unverified {
+    /// Reserves `bytes` if the worker's total stays within `budget` (the admitting
+    /// authorizer's `unverified_body_budget_bytes`: with several authorizers the total stays
+    /// within the largest budget).
+    fn reserve(bytes: usize, budget: usize) -> Option<Unverified> {
+        UNVERIFIED_BYTES.with(|held| {
+            let total = held.get().checked_add(bytes).filter(|t| *t <= budget)?;
+            held.set(total);
+            Some(Unverified(bytes))
+        })
+    }
+}
+
+impl Drop for Unverified {
+    fn drop(&mut self) {
+        UNVERIFIED_BYTES.with(|held| held.set(held.get().saturating_sub(self.0)));
+    }
 }
 
 /// The checks of a signature that do not need the body: its form, scope, time and key (the
@@ -242,18 +330,13 @@ fn refusal(
     st: &mut ExchangeState,
     e: SigV4Error,
     time: Option<(&str, SystemTime, Option<u64>)>,
+    form: &Form,
     config: &IamAuthorizer,
 ) -> GatewayError {
     let failure = match e {
         SigV4Error::Malformed(_) | SigV4Error::Sign(_) => IamFailure::Malformed,
         SigV4Error::WrongScope => {
-            st.detail = Some(
-                format!(
-                    "Credential should be scoped to a valid region and service: '{}/{}'.",
-                    config.region, config.service
-                )
-                .into(),
-            );
+            st.detail = Some(scope_message(form, config).into());
             IamFailure::Malformed
         }
         SigV4Error::UnknownKey => IamFailure::UnknownKey,
@@ -267,6 +350,24 @@ fn refusal(
         }
     };
     GatewayError::Iam(failure)
+}
+
+/// API Gateway's words for a credential scoped elsewhere: the region first (naming the one
+/// the request gave), then the service (naming the right one); each ends with a space.
+fn scope_message(form: &Form, config: &IamAuthorizer) -> String {
+    let region = match form {
+        Form::Header(a) => sigv4::parse_authorization(a).ok().map(|a| a.region),
+        Form::Query(p) => sigv4::parse_credential(&p.credential).ok().map(|c| c.2),
+    };
+    match region {
+        Some(r) if r != config.region => {
+            format!("Credential should be scoped to a valid region, not '{r}'. ")
+        }
+        _ => format!(
+            "Credential should be scoped to correct service: '{}'. ",
+            config.service
+        ),
+    }
 }
 
 /// AWS's words for a signature outside its time window: too old ("Signature expired: DATE is

@@ -55,6 +55,7 @@ impl Verified {
                 claims: self.claims,
                 scopes: self.scopes,
             },
+            throttle: None,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod jwt_authorizer;
 pub mod key_share;
 pub mod keys;
 pub mod request;
+pub use request::SharedAnswers;
 pub mod request_payload;
 pub mod token_cache;
 
@@ -55,6 +56,11 @@ pub struct Principal {
     /// user's ARN (empty when the authorizer named none).
     pub id: Box<str>,
     pub identity: Identity,
+    /// The caller's key for `throttle_by = "principal"` when `id` is empty (a simple-response
+    /// request authorizer names no principal): a digest of what identified the caller (the
+    /// identity-source values), so each caller keeps a bucket of its own. `None`: `id` is the
+    /// key (see [`Principal::throttle_key`]).
+    pub throttle: Option<Box<str>>,
 }
 
 /// What each kind of authorizer knows about the caller.
@@ -76,6 +82,15 @@ pub enum Identity {
 }
 
 impl Principal {
+    /// The key `throttle_by = "principal"` counts under: the id, or when it is empty the
+    /// digest the authorizer set (empty only when it set none).
+    pub fn throttle_key(&self) -> &str {
+        match (&*self.id, &self.throttle) {
+            ("", Some(t)) => t,
+            (id, _) => id,
+        }
+    }
+
     /// `$context.authorizer.PATH` as text: `principalId`; a JWT's `claims.NAME`; a request
     /// authorizer's context `NAME`. Strings as they are, other JSON values as JSON text.
     pub fn authorizer_var(&self, path: &str) -> Option<Cow<'_, str>> {

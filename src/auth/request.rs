@@ -2,8 +2,10 @@
 //! remote, invoked through the Lambda integration's invoker) or an HTTP endpoint (`url`,
 //! through `crate::client`) that gets the same JSON payload.
 //!
-//! Owns: [`RequestState`] (per worker: results cached for `ttl_s` by identity-source values,
-//! bounded; identical lookups in flight coalesced into one call) and [`authorize`] (a missing
+//! Owns: [`RequestState`] (per worker: results cached for `ttl_s` by the digest of the
+//! identity-source values, bounded in entries and bytes; identical lookups in flight coalesced
+//! into one call; on a miss, the process-wide [`SharedAnswers`] of the authorizer, whose
+//! answers and in-flight calls every worker sees) and [`authorize`] (a missing
 //! identity source → 401 without a call; deny → 403; an error, timeout or malformed answer →
 //! 500); the cache and the in-flight map themselves are `request_cache.rs` (module `cache`).
 //! Leaves out: the payload and answer formats (see [`super::request_payload`],
@@ -13,20 +15,26 @@
 //! Data flow: identity-source values (each header's fields joined with `,`, a query
 //! parameter's values joined with `,`, a `$context` variable; any missing or empty → 401,
 //! `st.detail` says which) → with a cache (`ttl > 0`): the worker's cached answer for those
-//! values, or the answer of the one call in flight for them, or a new call whose answer the
-//! cache keeps → the decision for this request: a simple answer holds for every route of the
+//! values, or the answer of the worker's call in flight for them, or the process-wide answer
+//! (parsed into this worker's cache), or the answer another worker's call in flight gets
+//! (polled every [`SHARED_POLL`] until that call's deadline), or a new call whose answer both
+//! levels keep → the decision for this request: a simple answer holds for every route of the
 //! authorizer; an IAM policy is evaluated again against each request's route ARN, as API
 //! Gateway does with a cached policy → [`Principal`] (`Identity::Lambda`, id = `principalId`).
 //! A call: the payload (see [`super::request_payload`]) to the function (an error, timeout or
-//! malformed answer → 500) or POSTed to the URL (2xx → its body is the answer, 401 → 401,
-//! 403 → 403, anything else or a timeout → 500). Refusals, failures and the words of each go
+//! malformed answer → 500) or POSTed to the URL (2xx → its body is the answer; 401 / 403 →
+//! the same status with the endpoint's body, type and challenge, prepared in `st.refusal`;
+//! anything else or a timeout → 500). Refusals, failures and the words of each go
 //! to `st.detail` (the access log's `errorMessage`), never to the client. Only answers are
 //! cached: a URL's 401/403 and failures are not.
 //!
-//! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await.
+//! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await. The
+//! one thing shared across cores is the authorizer's `SharedAnswers` (an `Arc` in the compiled
+//! config, a `Mutex` inside, taken only on a worker's miss; see `request_cache.rs`).
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
@@ -34,12 +42,16 @@ use bytes::Bytes;
 
 #[path = "request_cache.rs"]
 mod cache;
+#[path = "request_identity.rs"]
+mod identity;
 
-use self::cache::{Cache, FlightEnd, Flights, Lead};
+pub use self::cache::SharedAnswers;
+use self::cache::{Cache, FlightEnd, Flights, Key, Lead, Shared};
+use self::identity::identity_values;
 use super::request_payload::{self, Answer, Decision};
 use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
-use crate::config::auth::{HttpTarget, IdentitySource, RequestAuthorizer, RequestTarget};
+use crate::config::auth::{HttpTarget, RequestAuthorizer, RequestTarget};
 use crate::config::{Config, FunctionKind};
 use crate::error::{Denial, FunctionFailure, GatewayError};
 use crate::exchange::ExchangeState;
@@ -55,13 +67,20 @@ pub struct RequestState {
     cache: RefCell<Cache<Rc<Outcome>>>,
     /// Lookups in flight, by cache key: later identical lookups wait for their answer.
     flights: Flights<Lookup>,
+    /// The process-wide level, consulted on a miss of this worker's (see the module doc).
+    shared: Arc<SharedAnswers>,
 }
+
+/// How long a worker waits between looks at another worker's call for the same identity
+/// (bounded by that call's deadline, the authorizer's `timeout_ms`).
+pub const SHARED_POLL: Duration = Duration::from_millis(2);
 
 impl RequestState {
     pub fn new(config: &RequestAuthorizer) -> RequestState {
         RequestState {
-            cache: RefCell::new(Cache::new(config.cache_entries)),
+            cache: RefCell::new(Cache::new(config.cache_entries, config.cache_bytes)),
             flights: Rc::new(RefCell::new(AHashMap::new())),
+            shared: config.shared.clone(),
         }
     }
 
@@ -71,10 +90,12 @@ impl RequestState {
     }
 }
 
-/// An authorizer's answer as kept: who it admitted and what it decided.
+/// An authorizer's answer as kept: who it admitted and what it decided, and the answer as
+/// sent (what the process-wide level shares, and what an entry weighs).
 struct Outcome {
     principal: Rc<Principal>,
     decision: Decision,
+    raw: Arc<[u8]>,
 }
 
 /// Why a lookup admitted nobody.
@@ -162,20 +183,55 @@ async fn cached<S: Session>(
         }
         // dropped before it finishes (this request's client gone), the lead abandons the
         // flight and its waiters look up again
-        let lead = Lead::start(&state.flights, key.clone());
-        let lookup = call.run(st).await;
+        let lead = Lead::start(&state.flights, key);
+        let (lookup, expires) = shared_or_call(call, st, state, &key).await;
         if let Ok(o) = &lookup {
             let now = Instant::now();
-            let expires = now + call.config.ttl;
-            state
-                .cache
-                .borrow_mut()
-                .insert(key.clone(), expires, o.clone(), now);
+            let bytes = o.raw.len();
+            let mut cache = state.cache.borrow_mut();
+            cache.insert(key, expires, o.clone(), bytes, now);
         }
         if !matches!(lookup, Err((Refusal::Gone, _))) {
             lead.finish(lookup.clone());
         }
         return lookup;
+    }
+}
+
+/// On a miss of this worker's: the process-wide answer, or (polling every [`SHARED_POLL`],
+/// until its deadline) the answer of another worker's call in flight, or a call of this
+/// worker's whose answer every worker then shares. With the answer's expiry.
+async fn shared_or_call<S: Session>(
+    call: &Call<'_, '_, S>,
+    st: &mut ExchangeState,
+    state: &Rc<RequestState>,
+    key: &Key,
+) -> (Lookup, Instant) {
+    loop {
+        let now = Instant::now();
+        match state.shared.lookup(key, now, now + call.config.timeout) {
+            Shared::Answer(raw, expires) => {
+                let lookup = call
+                    .parse(&raw)
+                    .map(|answer| call.outcome(answer, raw.clone()));
+                return (lookup, expires);
+            }
+            Shared::Calling(until) => {
+                let nap = SHARED_POLL.min(until.saturating_duration_since(now));
+                let slept = client::unless(monoio::time::sleep(nap), call.sess.client_gone());
+                if slept.await.is_none() {
+                    return (Err((Refusal::Gone, "client gone".into())), now);
+                }
+            }
+            Shared::Claimed(lead) => {
+                let lookup = call.run(st).await;
+                let expires = Instant::now() + call.config.ttl;
+                if let Ok(o) = &lookup {
+                    lead.finish(o.raw.clone(), expires);
+                }
+                return (lookup, expires);
+            }
+        }
     }
 }
 
@@ -223,96 +279,6 @@ fn account<'c>(cfg: &'c Config, config: &RequestAuthorizer) -> &'c str {
     }
 }
 
-/// The identity-source values in order, or the source that is missing or empty.
-fn identity_values<S: Session>(
-    cfg: &Config,
-    config: &RequestAuthorizer,
-    sess: &S,
-    head: &RequestHead,
-    st: &ExchangeState,
-    route: usize,
-) -> Result<Vec<String>, String> {
-    let mut out = Vec::with_capacity(config.identity_sources.len());
-    let mut query = None;
-    for src in &config.identity_sources {
-        let v = match src {
-            IdentitySource::Header(name) => {
-                // RFC 9110 §5.3: repeated fields are one list, joined with ","
-                let mut joined = String::new();
-                for h in head.headers.iter() {
-                    if head.slice(h.name).eq_ignore_ascii_case(name.as_bytes()) {
-                        if !joined.is_empty() {
-                            joined.push(',');
-                        }
-                        joined.push_str(&String::from_utf8_lossy(head.slice(h.value)));
-                    }
-                }
-                joined
-            }
-            IdentitySource::Query(name) => {
-                let q = query.get_or_insert_with(|| {
-                    head.query_bytes()
-                        .map(crate::lambda::parse_query)
-                        .unwrap_or_default()
-                });
-                q.iter()
-                    .find(|(n, _)| **n == **name)
-                    .map(|(_, v)| v.join(","))
-                    .unwrap_or_default()
-            }
-            IdentitySource::Context(name) => context_var(cfg, sess, head, st, route, name),
-            // no stages yet: no stage variables
-            IdentitySource::StageVariable(_) => String::new(),
-        };
-        if v.is_empty() {
-            return Err(source_text(src));
-        }
-        out.push(v);
-    }
-    Ok(out)
-}
-
-/// `$context.NAME` for an identity source (empty when unknown).
-fn context_var<S: Session>(
-    cfg: &Config,
-    sess: &S,
-    head: &RequestHead,
-    st: &ExchangeState,
-    route: usize,
-    name: &str,
-) -> String {
-    let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    match name {
-        "identity.sourceIp" => {
-            let ip = st.client_ip.unwrap_or(sess.facts().peer().ip());
-            lossy(crate::facts::PeerIp::of(ip).as_bytes())
-        }
-        "identity.userAgent" => head.header("user-agent").map(lossy).unwrap_or_default(),
-        "requestId" => lossy(st.request_id.bytes(head)),
-        "routeKey" => cfg
-            .routes
-            .get(route)
-            .map(|r| r.key.clone())
-            .unwrap_or_default(),
-        "httpMethod" => lossy(head.method_bytes()),
-        "path" => lossy(head.path_bytes()),
-        "domainName" => head.host_bytes().map(lossy).unwrap_or_default(),
-        "stage" => crate::lambda::DEFAULT_STAGE.to_string(),
-        "apiId" => crate::lambda::DEFAULT_API_ID.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// An identity source as written.
-fn source_text(src: &IdentitySource) -> String {
-    match src {
-        IdentitySource::Header(n) => format!("$request.header.{n}"),
-        IdentitySource::Query(n) => format!("$request.querystring.{n}"),
-        IdentitySource::Context(n) => format!("$context.{n}"),
-        IdentitySource::StageVariable(n) => format!("$stageVariables.{n}"),
-    }
-}
-
 /// One call to the authorizer, for one request.
 struct Call<'a, 'w, S> {
     w: &'a Cx<'w>,
@@ -338,17 +304,31 @@ impl<S: Session> Call<'_, '_, S> {
         };
         st.endpoint = endpoint;
         st.upstream_status = upstream_status;
-        let answer = got?;
-        Ok(Rc::new(Outcome {
+        let (answer, raw) = got?;
+        Ok(self.outcome(answer, raw))
+    }
+
+    /// The outcome of an answer (`raw`: as the authorizer sent it).
+    fn outcome(&self, answer: Answer, raw: Arc<[u8]>) -> Rc<Outcome> {
+        // no principalId (simple responses): each caller throttles under its identity's
+        // digest, not all under ""
+        let throttle = answer.principal_id.is_empty().then(|| {
+            let digest = cache::key(self.values);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("identity:{hex}").into_boxed_str()
+        });
+        Rc::new(Outcome {
             principal: Rc::new(Principal {
                 authorizer: self.authorizer,
                 id: answer.principal_id.into_boxed_str(),
                 identity: Identity::Lambda {
                     context: answer.context,
                 },
+                throttle,
             }),
             decision: answer.decision,
-        }))
+            raw,
+        })
     }
 
     /// The payload for this request (its path parameters found again by the router: only
@@ -403,7 +383,7 @@ impl<S: Session> Call<'_, '_, S> {
         f: usize,
         st: &mut ExchangeState,
         payload: Bytes,
-    ) -> Result<Answer, (Refusal, Box<str>)> {
+    ) -> Result<(Answer, Arc<[u8]>), (Refusal, Box<str>)> {
         let Some(fc) = self.w.g.config.functions.get(f) else {
             return Err(failed("authorizer names an unknown function".into()));
         };
@@ -427,7 +407,7 @@ impl<S: Session> Call<'_, '_, S> {
             _ => Invocation::Error,
         };
         let answer = match got {
-            Ok((_, Invoked::Payload(p))) => self.parse(&p),
+            Ok((_, Invoked::Payload(p))) => self.parse(&p).map(|a| (a, Arc::from(&p[..]))),
             Ok((status, other)) => Err(failed(format!(
                 "authorizer function {}",
                 match other {
@@ -464,7 +444,7 @@ impl<S: Session> Call<'_, '_, S> {
         t: &HttpTarget,
         st: &mut ExchangeState,
         payload: Bytes,
-    ) -> Result<Answer, (Refusal, Box<str>)> {
+    ) -> Result<(Answer, Arc<[u8]>), (Refusal, Box<str>)> {
         let w = self.w;
         let Some(up) = w.g.upstreams.get(t.upstream) else {
             return Err(failed("authorizer upstream missing".into()));
@@ -522,17 +502,65 @@ impl<S: Session> Call<'_, '_, S> {
             Some(Ok(Ok(body))) => body,
         };
         match rh.status {
-            200..=299 => self.parse(&body),
-            401 => Err((
-                Refusal::Unauthorized,
-                format!("authorizer {} answered 401", t.url).into(),
-            )),
-            403 => Err((
-                Refusal::Denied,
-                format!("authorizer {} answered 403", t.url).into(),
-            )),
+            200..=299 => self.parse(&body).map(|a| (a, Arc::from(&body[..]))),
+            401 | 403 => {
+                // passed on as the endpoint said it (Envoy's ext_authz does the same)
+                st.refusal = Some(forwarded(&rh, &body));
+                let refusal = match rh.status {
+                    401 => Refusal::Unauthorized,
+                    _ => Refusal::Denied,
+                };
+                let m = format!("authorizer {} answered {}", t.url, rh.status);
+                Err((refusal, m.into()))
+            }
             s => Err(failed(format!("authorizer {} answered {s}", t.url))),
         }
+    }
+}
+
+/// A `url` endpoint's 401 / 403 as the client gets it: the status, the endpoint's body (at most
+/// `MAX_ANSWER_BYTES`, read like an answer; a larger one fails the read: 500) with its
+/// `content-type` (API Gateway's JSON body when it sent none), and on a 401 its `www-authenticate` (RFC 9110 §11.6.1: a 401
+/// carries the challenge; tollgate's own is `Bearer`). Field values come from a parsed
+/// response head: no CR, LF or NUL can be in them.
+fn forwarded(rh: &crate::http::ResponseHead, body: &[u8]) -> crate::config::MockResponse {
+    let status = rh.status;
+    let text = |name| {
+        rh.header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\n",
+        crate::error::reason_phrase(status)
+    );
+    let body = if body.is_empty() {
+        // nothing to forward: API Gateway's body for the status
+        let m = if status == 401 {
+            "Unauthorized"
+        } else {
+            "Forbidden"
+        };
+        head.push_str("content-type: application/json\r\n");
+        Bytes::from(serde_json::json!({ "message": m }).to_string())
+    } else {
+        // its type as sent; none when it sent none (RFC 9110 §8.3: the recipient may sniff
+        // or assume application/octet-stream, as it would from the endpoint itself)
+        if let Some(ct) = text("content-type") {
+            head.push_str(&format!("content-type: {ct}\r\n"));
+        }
+        Bytes::copy_from_slice(body)
+    };
+    if status == 401 {
+        let challenge = text("www-authenticate").unwrap_or("Bearer");
+        head.push_str(&format!("www-authenticate: {challenge}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n", body.len()));
+    crate::config::MockResponse {
+        status,
+        head: Bytes::from(head),
+        body,
+        present: crate::http::Present::default(),
     }
 }
 

@@ -1,38 +1,64 @@
-//! A request authorizer's per-worker memory: answers cached by identity-source values, and
-//! the lookups in flight that identical lookups wait for instead of calling again.
+//! A request authorizer's memory, in two levels: each worker's answers and lookups in flight
+//! (the first level, lock-free), and the process-wide answers and flights every worker
+//! consults on a miss of its own (the second level, behind a `Mutex`).
 //!
-//! Owns: [`Cache`] (a bounded map of values that expire: at capacity, expired entries go
-//! first, then the oldest inserted), the in-flight map ([`Flights`]) with its [`Lead`] (the
-//! lookup that calls; it ends the flight with its result, or as abandoned when it is dropped
-//! first, waking every waiter) and [`wait`], and [`key`] (identity values → one cache key).
-//! Leaves out: what is cached and when (see `super::request`).
+//! Owns: [`Cache`] (a map of values that expire, bounded in entries and in bytes: at either
+//! bound, expired and oldest entries go first), [`key`] (identity values → a SHA-256 key of 32
+//! bytes, whatever their size), the worker's in-flight map ([`Flights`]) with its [`Lead`]
+//! (the lookup that calls; it ends the flight with its result, or as abandoned when dropped,
+//! waking every waiter) and [`wait`], and [`SharedAnswers`] (answers as the authorizer sent
+//! them, and the keys some worker is calling for: [`SharedAnswers::claim`] returns a
+//! [`SharedLead`] whose drop withdraws the claim). Leaves out: what is cached and when, and
+//! how a waiting worker polls (see `super::request`).
 //!
-//! One worker, one thread: `Rc` and `RefCell`, no lock; no borrow is held across an await
-//! (a waiter's future only borrows while it is polled).
+//! What crosses cores: only [`SharedAnswers`] (an `Arc` in the compiled config), its state in
+//! one `Mutex` (the lock's acquire/release orders every read after the write it sees; nothing
+//! is read outside it). It holds bytes and instants, never an `Rc` or a waker: a worker
+//! parses an answer it finds there into its own `Rc`s, and waits for another worker's call by
+//! polling. The first level is one worker's: `Rc` and `RefCell`, no borrow held across an
+//! await (a waiter's future only borrows while it is polled).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use ahash::AHashMap;
 
-/// A bounded map of values that expire.
+use crate::config::auth::CACHE_ENTRY_OVERHEAD;
+
+/// A cache key: SHA-256 of the length-prefixed identity values.
+pub(super) type Key = [u8; 32];
+
+/// A map of values that expire, bounded in entries and in bytes.
 pub(super) struct Cache<V> {
-    map: AHashMap<Box<[u8]>, (Instant, V)>,
+    map: AHashMap<Key, Entry<V>>,
     /// Insertion order (key, its expiry then), for eviction; entries whose key was inserted
-    /// again since are stale and skipped.
-    order: VecDeque<(Box<[u8]>, Instant)>,
+    /// again since are stale and skipped. Never longer than `cap`.
+    order: VecDeque<(Key, Instant)>,
     cap: usize,
+    /// Bytes held (each entry's weight), at most `max_bytes`.
+    bytes: usize,
+    max_bytes: usize,
+}
+
+struct Entry<V> {
+    expires: Instant,
+    value: V,
+    weight: usize,
 }
 
 impl<V: Clone> Cache<V> {
-    pub(super) fn new(cap: usize) -> Cache<V> {
+    /// At most `cap` entries weighing at most `max_bytes` together.
+    pub(super) fn new(cap: usize, max_bytes: usize) -> Cache<V> {
         Cache {
             map: AHashMap::new(),
             order: VecDeque::new(),
             cap: cap.max(1),
+            bytes: 0,
+            max_bytes,
         }
     }
 
@@ -42,49 +68,78 @@ impl<V: Clone> Cache<V> {
     }
 
     /// The value of `key` unless it expired by `now` (an expired one is dropped).
-    pub(super) fn get(&mut self, key: &[u8], now: Instant) -> Option<V> {
+    pub(super) fn get(&mut self, key: &Key, now: Instant) -> Option<V> {
         match self.map.get(key) {
-            Some((expires, v)) if *expires > now => Some(v.clone()),
+            Some(e) if e.expires > now => Some(e.value.clone()),
             Some(_) => {
-                self.map.remove(key);
+                self.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Keeps `v` for `key` until `expires`, making room first.
-    pub(super) fn insert(&mut self, key: Box<[u8]>, expires: Instant, v: V, now: Instant) {
-        while self.map.len() >= self.cap || self.order.len() >= self.cap.saturating_mul(2) {
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.map.remove(key) {
+            self.bytes = self.bytes.saturating_sub(e.weight);
+        }
+    }
+
+    /// Keeps `v` (weighing `bytes` besides [`CACHE_ENTRY_OVERHEAD`]) for `key` until
+    /// `expires`, making room first; a value heavier than the whole budget is not kept.
+    pub(super) fn insert(&mut self, key: Key, expires: Instant, v: V, bytes: usize, now: Instant) {
+        let weight = bytes.saturating_add(CACHE_ENTRY_OVERHEAD);
+        self.remove(&key);
+        if weight > self.max_bytes {
+            return;
+        }
+        // every entry has an order entry, so `order` bounded at cap bounds the map too
+        while self.order.len() >= self.cap || self.bytes.saturating_add(weight) > self.max_bytes {
             let Some((k, at)) = self.order.pop_front() else {
                 break;
             };
             // the key's current entry goes when this order entry is its own, or it expired
-            if self.map.get(&k).is_some_and(|(e, _)| *e == at || *e <= now) {
-                self.map.remove(&k);
+            if self
+                .map
+                .get(&k)
+                .is_some_and(|e| e.expires == at || e.expires <= now)
+            {
+                self.remove(&k);
             }
         }
-        self.order.push_back((key.clone(), expires));
-        self.map.insert(key, (expires, v));
+        self.order.push_back((key, expires));
+        self.bytes = self.bytes.saturating_add(weight);
+        self.map.insert(
+            key,
+            Entry {
+                expires,
+                value: v,
+                weight,
+            },
+        );
     }
 }
 
-/// The cache key of identity values: each length-prefixed, so no two lists share a key.
-pub(super) fn key(values: &[String]) -> Box<[u8]> {
-    let mut k = Vec::with_capacity(values.iter().map(|v| v.len() + 4).sum());
+/// The cache key of identity values: SHA-256 over each value length-prefixed, so no two lists
+/// share a key and a key is 32 bytes however large the values.
+pub(super) fn key(values: &[String]) -> Key {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for v in values {
-        k.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_le_bytes());
-        k.extend_from_slice(v.as_bytes());
+        ctx.update(&u64::try_from(v.len()).unwrap_or(u64::MAX).to_le_bytes());
+        ctx.update(v.as_bytes());
     }
-    k.into_boxed_slice()
+    let mut k = [0u8; 32];
+    k.copy_from_slice(ctx.finish().as_ref());
+    k
 }
 
-/// Lookups in flight, by cache key.
-pub(super) type Flights<V> = Rc<RefCell<AHashMap<Box<[u8]>, Rc<Flight<V>>>>>;
+/// Lookups in flight on one worker, by cache key.
+pub(super) type Flights<V> = Rc<RefCell<AHashMap<Key, Rc<Flight<V>>>>>;
 
 /// A call in flight: its end, once known, and the lookups waiting for it.
 pub(super) struct Flight<V> {
     end: RefCell<Option<FlightEnd<V>>>,
+    /// One slot per waiter (its index kept by the waiter: registering again is O(1)).
     waiters: RefCell<Vec<Waker>>,
 }
 
@@ -100,18 +155,18 @@ pub(super) enum FlightEnd<V> {
 /// The leading lookup of a flight.
 pub(super) struct Lead<V> {
     flights: Flights<V>,
-    key: Box<[u8]>,
+    key: Key,
     flight: Rc<Flight<V>>,
 }
 
 impl<V> Lead<V> {
     /// Starts the flight of `key` (no other may be in flight for it).
-    pub(super) fn start(flights: &Flights<V>, key: Box<[u8]>) -> Lead<V> {
+    pub(super) fn start(flights: &Flights<V>, key: Key) -> Lead<V> {
         let flight = Rc::new(Flight {
             end: RefCell::new(None),
             waiters: RefCell::new(Vec::new()),
         });
-        flights.borrow_mut().insert(key.clone(), flight.clone());
+        flights.borrow_mut().insert(key, flight.clone());
         Lead {
             flights: flights.clone(),
             key,
@@ -143,18 +198,28 @@ impl<V> Drop for Lead<V> {
 }
 
 /// The flight in progress for `key`, if any.
-pub(super) fn flying<V>(flights: &Flights<V>, key: &[u8]) -> Option<Rc<Flight<V>>> {
+pub(super) fn flying<V>(flights: &Flights<V>, key: &Key) -> Option<Rc<Flight<V>>> {
     flights.borrow().get(key).cloned()
 }
 
-/// Waits for `flight` to end.
+/// Waits for `flight` to end. The waiter takes one slot on its first poll and only replaces
+/// its own waker after: O(1) per poll, however many wait.
 pub(super) async fn wait<V: Clone>(flight: &Flight<V>) -> FlightEnd<V> {
+    let mut slot: Option<usize> = None;
     std::future::poll_fn(|cx| match &*flight.end.borrow() {
         Some(end) => Poll::Ready(end.clone()),
         None => {
             let mut waiters = flight.waiters.borrow_mut();
-            if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                waiters.push(cx.waker().clone());
+            match slot.and_then(|i| waiters.get_mut(i)) {
+                Some(w) => {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                }
+                None => {
+                    slot = Some(waiters.len());
+                    waiters.push(cx.waker().clone());
+                }
             }
             Poll::Pending
         }
@@ -162,72 +227,118 @@ pub(super) async fn wait<V: Clone>(flight: &Flight<V>) -> FlightEnd<V> {
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
+/// A request authorizer's process-wide answers: what some worker's call got (the answer's
+/// bytes, as the authorizer sent them), and which keys a worker is calling for now.
+pub struct SharedAnswers {
+    state: Mutex<SharedState>,
+}
 
-    #[test]
-    fn the_cache_is_bounded_and_values_expire() {
-        let now = Instant::now();
-        let later = now + Duration::from_secs(60);
-        let mut c = Cache::new(3);
-        for i in 0..10u8 {
-            c.insert(Box::new([i]), later, i, now);
-            assert!(c.len() <= 3 && c.order.len() <= 6, "{}", c.len());
-        }
-        // the oldest went first
-        assert_eq!(c.get(&[0], now), None);
-        assert_eq!(c.get(&[9], now), Some(9));
-        // past its expiry a value is gone
-        assert_eq!(c.get(&[9], later), None);
-        // a key inserted again keeps one entry, with the new value
-        c.insert(Box::new([8]), later, 80, now);
-        assert_eq!(c.get(&[8], now), Some(80));
-        assert!(c.len() <= 3);
-    }
+struct SharedState {
+    /// Answers and when each expires.
+    answers: Cache<(Arc<[u8]>, Instant)>,
+    /// Keys some worker is calling for, until when (its call's deadline).
+    calling: AHashMap<Key, Instant>,
+}
 
-    #[test]
-    fn keys_do_not_collide() {
-        let a = key(&["ab".into(), "c".into()]);
-        let b = key(&["a".into(), "bc".into()]);
-        let c = key(&["abc".into()]);
-        assert!(a != b && b != c && a != c);
-    }
+/// What the process-wide level says about a key.
+pub(super) enum Shared {
+    /// An answer, unexpired, and when it expires.
+    Answer(Arc<[u8]>, Instant),
+    /// Another worker is calling for it, until this deadline: poll again.
+    Calling(Instant),
+    /// Neither: this worker now holds the claim to call.
+    Claimed(SharedLead),
+}
 
-    /// Waiters get the leader's result; a dropped leader abandons the flight; both remove it
-    /// from the in-flight map. Run on both drivers.
-    #[test]
-    fn waiters_get_the_leaders_end() {
-        fn run<D: monoio::Driver>(mut rt: monoio::Runtime<D>) {
-            rt.block_on(async {
-                let flights: Flights<u32> = Rc::new(RefCell::new(AHashMap::new()));
-                let lead = Lead::start(&flights, key(&["t".into()]));
-                let f = flying(&flights, &key(&["t".into()])).expect("in flight");
-                let waiter = monoio::spawn(async move { wait(&f).await });
-                monoio::time::sleep(Duration::from_millis(5)).await;
-                lead.finish(7);
-                assert!(matches!(waiter.await, FlightEnd::Done(7)));
-                assert!(flights.borrow().is_empty());
-
-                let lead = Lead::start(&flights, key(&["u".into()]));
-                let f = flying(&flights, &key(&["u".into()])).expect("in flight");
-                let waiter = monoio::spawn(async move { wait(&f).await });
-                monoio::time::sleep(Duration::from_millis(5)).await;
-                drop(lead);
-                assert!(matches!(waiter.await, FlightEnd::Abandoned));
-                assert!(flights.borrow().is_empty());
-            });
-        }
-        let legacy = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("epoll runtime");
-        run(legacy);
-        let uring = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("io_uring runtime");
-        run(uring);
+impl std::fmt::Debug for SharedAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedAnswers")
     }
 }
+
+impl SharedAnswers {
+    /// At most `cap` answers weighing at most `max_bytes` (their bytes plus
+    /// [`CACHE_ENTRY_OVERHEAD`] each); the keys being called for are at most `cap` too.
+    pub fn new(cap: usize, max_bytes: usize) -> SharedAnswers {
+        SharedAnswers {
+            state: Mutex::new(SharedState {
+                answers: Cache::new(cap, max_bytes),
+                calling: AHashMap::new(),
+            }),
+        }
+    }
+
+    /// The state; a worker that panicked while holding the lock left it consistent (each
+    /// operation is one map update), so a poisoned lock is used as is.
+    fn lock(&self) -> MutexGuard<'_, SharedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Answers held now (for tests and the curious).
+    pub fn len(&self) -> usize {
+        self.lock().answers.len()
+    }
+
+    /// Whether no answer is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The answer for `key`, or the deadline of another worker's call for it, or the claim
+    /// to call for it until `deadline` (a claim past its deadline is taken over).
+    pub(super) fn lookup(self: &Arc<Self>, key: &Key, now: Instant, deadline: Instant) -> Shared {
+        let mut s = self.lock();
+        if let Some((a, expires)) = s.answers.get(key, now) {
+            return Shared::Answer(a, expires);
+        }
+        match s.calling.get(key) {
+            Some(until) if *until > now => Shared::Calling(*until),
+            _ => {
+                if s.calling.len() >= s.answers.cap {
+                    // bounded: claims past their deadline go (a worker that lost its own
+                    // claim only misses the chance to share its answer)
+                    s.calling.retain(|_, until| *until > now);
+                }
+                s.calling.insert(*key, deadline);
+                Shared::Claimed(SharedLead {
+                    shared: self.clone(),
+                    key: *key,
+                    deadline,
+                })
+            }
+        }
+    }
+}
+
+/// A worker's claim to call for a key: withdrawn when dropped, with or without an answer.
+pub(super) struct SharedLead {
+    shared: Arc<SharedAnswers>,
+    key: Key,
+    deadline: Instant,
+}
+
+impl SharedLead {
+    /// Shares `answer` until `expires`, for every worker.
+    pub(super) fn finish(&self, answer: Arc<[u8]>, expires: Instant) {
+        let now = Instant::now();
+        let bytes = answer.len();
+        self.shared
+            .lock()
+            .answers
+            .insert(self.key, expires, (answer, expires), bytes, now);
+    }
+}
+
+impl Drop for SharedLead {
+    fn drop(&mut self) {
+        let mut s = self.shared.lock();
+        // only this claim's: one that took over after our deadline stays
+        if s.calling.get(&self.key) == Some(&self.deadline) {
+            s.calling.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "request_cache_tests.rs"]
+mod tests;

@@ -12,6 +12,7 @@ fn principal(id: &str) -> Rc<Principal> {
             claims: Default::default(),
             scopes: Vec::new(),
         },
+        throttle: None,
     })
 }
 

@@ -16,6 +16,7 @@
 
 pub mod presigned;
 pub mod sigv4;
+mod sigv4_canonical;
 mod sigv4_parse;
 
 /// AWS credentials. `Debug` never prints the secret or the token.

@@ -4,8 +4,10 @@
 //! `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`, `X-Amz-Signature`, optional
 //! `X-Amz-Security-Token`, each once, percent-decoded) and verifying it ([`verify`]): the
 //! canonical query is every parameter but `X-Amz-Signature` (AWS "Authenticating Requests:
-//! Using Query Parameters"), the payload hash is `UNSIGNED-PAYLOAD` unless the client signed an
-//! `x-amz-content-sha256` field (then its value), and the request is valid from five minutes
+//! Using Query Parameters"), the payload hash is the client's signed `x-amz-content-sha256`
+//! field when there is one, else the body's SHA-256 (the empty body's for a GET: what
+//! aws-sigv4, botocore and AWS's test suite sign for `execute-api` and other services) and,
+//! when that does not verify, `UNSIGNED-PAYLOAD` (S3's rule for presigned URLs), and the request is valid from five minutes
 //! before `X-Amz-Date` (the clock skew allowed) until `X-Amz-Expires` seconds after it. Leaves
 //! out: the canonical request and the signing key (see [`super::sigv4`], whose code this
 //! reuses) and where the keys and the clock come from (the caller's).
@@ -14,8 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use super::sigv4::{
     check_signed_headers, decode_hex32, field, parse_amz_date, parse_credential, payload_hash,
-    percent_decode, unix_secs, verify_signature, Authorization, Opts, PayloadHash, Scope,
-    SigV4Error, SigningRequest, Verified, ALGORITHM, CONTENT_SHA256, UNSIGNED_PAYLOAD,
+    percent_decode, unix_secs, verify_signature, Authorization, BodyCheck, Opts, PayloadHash,
+    Scope, SigV4Error, SigningRequest, Verified, ALGORITHM, CONTENT_SHA256,
 };
 use super::Credentials;
 
@@ -115,6 +117,19 @@ pub fn verify(
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Verified, SigV4Error> {
+    verify_with(req, p, lookup, scope, (now, max_skew), BodyCheck::Now)
+}
+
+/// [`verify`] with the time as `(now, max_skew)` and the moment a signed
+/// `x-amz-content-sha256` digest is compared with the body (see [`BodyCheck`]).
+pub fn verify_with(
+    req: &SigningRequest<'_>,
+    p: &Presigned,
+    lookup: impl Fn(&str) -> Option<Credentials>,
+    scope: Scope<'_>,
+    (now, max_skew): (SystemTime, Duration),
+    check: BodyCheck,
+) -> Result<Verified, SigV4Error> {
     let (access_key_id, date, region, service) = parse_credential(&p.credential)?;
     check_signed_headers(&p.signed_headers)?;
     let Some(signature) = decode_hex32(&p.signature) else {
@@ -134,17 +149,18 @@ pub fn verify(
         ));
     }
     let names: Vec<&str> = p.signed_headers.split(';').collect();
-    // the payload is unsigned unless the client signed its hash
-    let given = if names.contains(&CONTENT_SHA256) {
+    // the hash the client signed, when it signed one; else the body's, then UNSIGNED-PAYLOAD
+    let signed_hash = names.contains(&CONTENT_SHA256);
+    let given = if signed_hash {
         let v = field(req.headers, CONTENT_SHA256);
         payload_hash(v.map(str::as_bytes))?;
+        if v.is_none() {
+            return Err(SigV4Error::Malformed("a signed header is missing"));
+        }
         v
     } else {
-        Some(UNSIGNED_PAYLOAD)
+        None
     };
-    if given.is_none() {
-        return Err(SigV4Error::Malformed("a signed header is missing"));
-    }
     let now = unix_secs(now);
     let earliest = time.saturating_sub(max_skew.as_secs());
     if now < earliest || now > time.saturating_add(p.expires) {
@@ -161,6 +177,9 @@ pub fn verify(
     let opts = Opts {
         payload_hash: given,
         skip_query: Some(SIGNATURE_PARAM),
+        or_unsigned: !signed_hash,
+        body_check: check,
+        ..Opts::default()
     };
     verify_signature(
         req,
@@ -174,12 +193,13 @@ pub fn verify(
 }
 
 /// What a presigned request says about its payload (see [`super::sigv4::payload_hash`]):
-/// unsigned unless `x-amz-content-sha256` is among its signed headers.
+/// the signed `x-amz-content-sha256` when it is among its signed headers, else the body's
+/// hash (which [`verify`] falls back from to `UNSIGNED-PAYLOAD`).
 pub fn payload(p: &Presigned, content_sha256: Option<&[u8]>) -> Result<PayloadHash, SigV4Error> {
     if p.signed_headers.split(';').any(|n| n == CONTENT_SHA256) {
         payload_hash(content_sha256)
     } else {
-        Ok(PayloadHash::Unsigned)
+        Ok(PayloadHash::Body)
     }
 }
 

@@ -162,9 +162,9 @@ fn presigned_session_token_must_match_the_key() {
 }
 
 #[test]
-fn payload_is_unsigned_unless_its_hash_is_signed() {
+fn payload_is_the_bodys_unless_its_hash_is_signed() {
     let p = parse(S3_QUERY).unwrap();
-    assert_eq!(payload(&p, Some(b"abc")), Ok(PayloadHash::Unsigned));
+    assert_eq!(payload(&p, Some(b"abc")), Ok(PayloadHash::Body));
     let signed = Presigned {
         signed_headers: "host;x-amz-content-sha256".into(),
         ..p
@@ -175,4 +175,67 @@ fn payload_is_unsigned_unless_its_hash_is_signed() {
         Ok(PayloadHash::Digest([0; 32]))
     );
     assert!(payload(&signed, Some(b"nothex")).is_err());
+}
+
+/// AWS's signing test suite (aws-signing-test-suite/v4, as shipped with the aws-sigv4 crate):
+/// `(name, method, path, query-signed target's query)` of `*/query-signed-request.txt`, each
+/// signed with AKIDEXAMPLE for us-east-1/service at 2015-08-30T12:36:00Z, `sign_body: false`:
+/// the payload hash in them is the empty body's, not UNSIGNED-PAYLOAD.
+const SUITE: [(&str, &str, &str, &str); 5] = [
+    ("get-vanilla", "GET", "/", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Signature=e93c787ed7f371d5c6b165c1b38ede9550f4dce4144713e844b25b7192d3865d"),
+    ("get-vanilla-query-order-key-case", "GET", "/", "Param2=value2&Param1=value1&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Signature=86012e2c9ad4d77369f5d81c11f75158aae4f895a085212cc6d3f923d300bed5"),
+    ("get-vanilla-query-unreserved", "GET", "/", "-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz=-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Signature=8e76a88a7433637b12778d5592799b29ad21ecd6cf6325051c21d86f0acda2bf"),
+    ("get-utf8", "GET", "/\u{1234}", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Signature=10eae3f14a260bd3911cc6d008d3c576d143b05b62f09782a7a4b37f52178e44"),
+    ("post-vanilla", "POST", "/", "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host&X-Amz-Expires=3600&X-Amz-Signature=2ce6e6d2e0cf2f9d1b55fafec88cd20574c31dc2e7631979f71ba2310083e95b"),
+];
+/// 2015-08-30T12:36:00Z.
+const SUITE_SECS: u64 = 1_440_938_160;
+
+fn suite_check(method: &str, path: &str, query: &str, body: &[u8]) -> Result<Verified, SigV4Error> {
+    let headers: [(&str, &[u8]); 1] = [("Host", b"example.amazonaws.com")];
+    let req = SigningRequest {
+        method,
+        path,
+        query,
+        headers: &headers,
+        body,
+    };
+    let lookup = |id: &str| {
+        (id == "AKIDEXAMPLE").then(|| Credentials {
+            access_key_id: id.into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        })
+    };
+    let scope = Scope {
+        region: "us-east-1",
+        service: "service",
+    };
+    verify(
+        &req,
+        &parse(query)?,
+        lookup,
+        scope,
+        at(SUITE_SECS + 60),
+        Duration::from_secs(300),
+    )
+}
+
+#[test]
+fn aws_suite_query_signed_requests_verify_with_the_empty_body_hash() {
+    for (name, method, path, query) in SUITE {
+        assert!(suite_check(method, path, query, b"").is_ok(), "{name}");
+        // the signature covers the payload: another body's hash does not verify
+        assert_eq!(
+            suite_check(method, path, query, b"x"),
+            Err(SigV4Error::Mismatch),
+            "{name}"
+        );
+        let changed = query.replacen("X-Amz-Expires=3600", "X-Amz-Expires=3601", 1);
+        assert_eq!(
+            suite_check(method, path, &changed, b""),
+            Err(SigV4Error::Mismatch),
+            "{name}"
+        );
+    }
 }

@@ -45,6 +45,8 @@ use ring::{digest, hmac};
 
 use super::Credentials;
 
+pub(crate) use super::sigv4_canonical::percent_decode;
+use super::sigv4_canonical::{canonical_path, canonical_query, canonical_value};
 #[cfg(test)]
 use super::sigv4_parse::days_from_civil;
 pub use super::sigv4_parse::{
@@ -174,7 +176,7 @@ pub fn sign(
     }
     let opts = Opts {
         payload_hash: given,
-        skip_query: None,
+        ..Opts::default()
     };
     let canonical = canonical_request_with(req, &extra, None, opts)?;
     let date = amz_date.get(..8).unwrap_or_default();
@@ -214,6 +216,42 @@ pub fn verify(
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Verified, SigV4Error> {
+    let check = BodyCheck::Now;
+    verify_with(
+        req,
+        authorization,
+        amz_date,
+        security_token,
+        lookup,
+        scope,
+        (now, max_skew),
+        check,
+    )
+}
+
+/// When a verifier compares the body with the `x-amz-content-sha256` digest it signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BodyCheck {
+    /// Right after the signature, against `req.body`.
+    #[default]
+    Now,
+    /// Not here: the caller verified the signature before reading the body and compares the
+    /// digest itself once it has the body ([`body_matches`]).
+    Deferred,
+}
+
+/// [`verify`] with the time as `(now, max_skew)` and the body comparison's moment `check`.
+#[allow(clippy::too_many_arguments)]
+pub fn verify_with(
+    req: &SigningRequest<'_>,
+    authorization: &str,
+    amz_date: &str,
+    security_token: Option<&str>,
+    lookup: impl Fn(&str) -> Option<Credentials>,
+    scope: Scope<'_>,
+    (now, max_skew): (SystemTime, Duration),
+    check: BodyCheck,
+) -> Result<Verified, SigV4Error> {
     let auth = parse_authorization(authorization)?;
     let names: Vec<&str> = auth.signed_headers.split(';').collect();
     // AWS: a request dated by x-amz-date must sign it
@@ -245,7 +283,8 @@ pub fn verify(
     }
     let opts = Opts {
         payload_hash: given,
-        skip_query: None,
+        body_check: check,
+        ..Opts::default()
     };
     verify_signature(req, &auth, amz_date, security_token, lookup, &names, opts)
 }
@@ -274,13 +313,35 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
 }
 
 /// Options of a canonical request beyond the signer's: the payload hash to put in it as given
-/// (else the body's SHA-256), and a query parameter left out (a presigned request's
-/// `X-Amz-Signature`).
+/// (else the body's SHA-256), a query parameter left out (a presigned request's
+/// `X-Amz-Signature`), how `+` in the query reads, and (verifiers only) the fallbacks tried
+/// on a mismatch and when the body is compared with a signed digest.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Opts<'a> {
     pub(crate) payload_hash: Option<&'a str>,
     pub(crate) skip_query: Option<&'a str>,
+    pub(crate) plus: Plus,
+    /// A verifier's second payload hash: [`UNSIGNED_PAYLOAD`] for a presigned request that
+    /// did not sign `x-amz-content-sha256` (S3 signs that, other services the body's hash).
+    pub(crate) or_unsigned: bool,
+    pub(crate) body_check: BodyCheck,
 }
+
+/// How a canonical query reads a `+`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Plus {
+    /// As the byte `+` (RFC 3986: a sub-delimiter, data in a query), canonically `%2B`.
+    #[default]
+    Literal,
+    /// As a space, canonically `%20`: signers that form-decode the query first
+    /// (application/x-www-form-urlencoded, as aws-sigv4 does) sign this.
+    Space,
+}
+
+/// At most this many HMACs per verification: the payload hash (the body's, then
+/// `UNSIGNED-PAYLOAD` for a presigned request) times the reading of `+` (literal, then as a
+/// space when the query has one).
+pub(crate) const MAX_ATTEMPTS: usize = 4;
 
 /// The common end of both verifications, once the time is checked: the key (its session
 /// token too), the canonical request over `names`, the signature compared in constant time.
@@ -303,24 +364,53 @@ pub(crate) fn verify_signature(
         (Some(expected), Some(given)) if ct_eq(expected.as_bytes(), given.as_bytes()) => {}
         _ => return Err(SigV4Error::UnknownKey),
     }
-    let canonical = canonical_request_with(req, &[], Some(names), opts)?;
     let scope_text = credential_scope(auth.date, auth.region, auth.service);
-    let to_sign = string_to_sign(amz_date, &scope_text, &canonical.request);
     let key = signing_key(
         &creds.secret_access_key,
         auth.date,
         auth.region,
         auth.service,
     );
-    // constant time: ring's HMAC verification compares the tags without an early exit
-    hmac::verify(&key, to_sign.as_bytes(), &auth.signature).map_err(|_| SigV4Error::Mismatch)?;
+    // the forms a client may have signed, the common first; a fallback only on a mismatch,
+    // at most MAX_ATTEMPTS HMACs in all
+    let mut payloads = [Some(opts.payload_hash), None];
+    if opts.or_unsigned && opts.payload_hash.is_none() {
+        payloads[1] = Some(Some(UNSIGNED_PAYLOAD));
+    }
+    let mut pluses = [Some(Plus::Literal), None];
+    if req.query.contains('+') {
+        pluses[1] = Some(Plus::Space);
+    }
+    let mut verified = false;
+    let mut attempts = 0;
+    'forms: for payload in payloads.iter().flatten() {
+        for plus in pluses.iter().flatten() {
+            let o = Opts {
+                payload_hash: *payload,
+                plus: *plus,
+                ..opts
+            };
+            let canonical = canonical_request_with(req, &[], Some(names), o)?;
+            let to_sign = string_to_sign(amz_date, &scope_text, &canonical.request);
+            attempts += 1;
+            debug_assert!(attempts <= MAX_ATTEMPTS);
+            // constant time: ring's HMAC verification compares the tags without an early exit
+            if hmac::verify(&key, to_sign.as_bytes(), &auth.signature).is_ok() {
+                verified = true;
+                break 'forms;
+            }
+        }
+    }
+    if !verified {
+        return Err(SigV4Error::Mismatch);
+    }
     // the signature covers the digest the client named; the body must be what it hashed
     if let Some(PayloadHash::Digest(d)) = opts
         .payload_hash
         .map(|v| payload_hash(Some(v.as_bytes())))
         .transpose()?
     {
-        if !body_matches(&d, req.body) {
+        if opts.body_check == BodyCheck::Now && !body_matches(&d, req.body) {
             return Err(SigV4Error::PayloadHash);
         }
     }
@@ -368,7 +458,7 @@ pub(crate) fn canonical_request_with(
     out.push(b'\n');
     canonical_path(req.path, &mut out);
     out.push(b'\n');
-    canonical_query(req.query, opts.skip_query, &mut out);
+    canonical_query(req.query, opts.skip_query, opts.plus, &mut out);
     out.push(b'\n');
     let mut signed_headers = String::new();
     let mut i = 0;
@@ -432,117 +522,6 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::K
         k = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
     k
-}
-
-/// The path normalised (RFC 3986 §5.2.4 dot segments, empty segments collapsed; a path
-/// ending in `/`, `.` or `..` keeps a trailing `/`) and encoded once more.
-fn canonical_path(path: &str, out: &mut Vec<u8>) {
-    let mut segments: Vec<&str> = Vec::new();
-    let mut trailing = false;
-    for segment in path.split('/') {
-        trailing = matches!(segment, "" | "." | "..");
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    out.push(b'/');
-    for (n, segment) in segments.iter().enumerate() {
-        if n > 0 {
-            out.push(b'/');
-        }
-        encode(segment.as_bytes(), out);
-    }
-    if trailing && !segments.is_empty() {
-        out.push(b'/');
-    }
-}
-
-/// `name=value` pairs decoded, re-encoded and sorted, joined by `&`; a parameter named `skip`
-/// (decoded) is left out.
-fn canonical_query(query: &str, skip: Option<&str>, out: &mut Vec<u8>) {
-    let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|p| {
-            let (name, value) = p.split_once('=').unwrap_or((p, ""));
-            let name = percent_decode(name);
-            if skip.is_some_and(|s| s.as_bytes() == name.as_slice()) {
-                return None;
-            }
-            let (mut n, mut v) = (Vec::new(), Vec::new());
-            encode(&name, &mut n);
-            encode(&percent_decode(value), &mut v);
-            Some((n, v))
-        })
-        .collect();
-    pairs.sort();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(b'&');
-        }
-        out.extend_from_slice(name);
-        out.push(b'=');
-        out.extend_from_slice(value);
-    }
-}
-
-/// A field value trimmed, each run of whitespace (SP, HTAB, and the CR LF of an obsolete
-/// line fold, RFC 9112 §5.2) folded to one space.
-fn canonical_value(value: &[u8], out: &mut Vec<u8>) {
-    let mut pending_space = false;
-    let mut started = false;
-    for &b in value {
-        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
-            pending_space = started;
-            continue;
-        }
-        if pending_space {
-            out.push(b' ');
-            pending_space = false;
-        }
-        started = true;
-        out.push(b);
-    }
-}
-
-/// Percent-encodes every byte outside RFC 3986 §2.3's unreserved set with upper-case hex
-/// (callers pass one path segment or one query name or value: a `/` there is data).
-fn encode(bytes: &[u8], out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else {
-            out.push(b'%');
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        }
-    }
-}
-
-/// `%XX` decoded (either case of hex); a `%` not followed by two hex digits stays literal.
-pub(crate) fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).and_then(|&h| (h as char).to_digit(16));
-            let lo = bytes.get(i + 2).and_then(|&l| (l as char).to_digit(16));
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi << 4 | lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    out
 }
 
 /// RFC 9110 §5.6.2 token: one or more tchar (alphanumerics and ``!#$%&'*+-.^_`|~``).

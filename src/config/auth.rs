@@ -164,6 +164,15 @@ pub const DEFAULT_AUTHORIZER_CACHE_ENTRIES: usize = 10_000;
 /// Accepted `cache_entries`.
 pub const AUTHORIZER_CACHE_ENTRIES: std::ops::RangeInclusive<usize> = 1..=1_000_000;
 
+/// Default `cache_bytes`: the most bytes of answers (as the authorizer sent them, plus
+/// [`CACHE_ENTRY_OVERHEAD`] each) a request authorizer's cache keeps on each worker, and again
+/// in its process-wide level; beyond it the oldest answers go first.
+pub const DEFAULT_AUTHORIZER_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Accepted `cache_bytes`.
+pub const AUTHORIZER_CACHE_BYTES: std::ops::RangeInclusive<usize> = 64 * 1024..=1024 * 1024 * 1024;
+/// What one cached answer costs besides its bytes (key, expiry, parsed form's bookkeeping).
+pub const CACHE_ENTRY_OVERHEAD: usize = 256;
+
 /// `type = "request"`.
 #[derive(Debug)]
 pub struct RequestAuthorizer {
@@ -177,6 +186,11 @@ pub struct RequestAuthorizer {
     pub ttl: Duration,
     pub timeout: Duration,
     pub cache_entries: usize,
+    /// `cache_bytes`.
+    pub cache_bytes: usize,
+    /// The cache's second level, shared by every worker (see `crate::auth::request`): made
+    /// with the compiled config, so a reload starts a fresh one.
+    pub shared: std::sync::Arc<crate::auth::SharedAnswers>,
 }
 
 // ---- aws_iam ----
@@ -191,6 +205,13 @@ pub const IAM_MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 pub const DEFAULT_IAM_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 /// Accepted `max_body_bytes`.
 pub const IAM_MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 1..=128 * 1024 * 1024;
+/// Default `unverified_body_budget_bytes` of an `aws_iam` authorizer: the most bytes of bodies
+/// whose signature is not verified yet (the payload hash is the body's own, so the body must be
+/// read first) that one worker holds at once; a request that would go beyond is refused with
+/// 503 before its body is read. Bounds what unauthenticated clients can make a worker buffer.
+pub const DEFAULT_IAM_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
+/// Accepted `unverified_body_budget_bytes`.
+pub const IAM_UNVERIFIED_BODY_BUDGET: std::ops::RangeInclusive<usize> = 1..=1024 * 1024 * 1024;
 /// Accepted length of an `access_key_id` (AWS: 16 to 128 characters of `A-Z0-9`).
 pub const ACCESS_KEY_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 
@@ -201,6 +222,8 @@ pub struct IamAuthorizer {
     pub service: String,
     /// Largest body read to hash (`max_body_bytes`).
     pub max_body: usize,
+    /// Most unverified body bytes one worker holds at once (`unverified_body_budget_bytes`).
+    pub unverified_budget: usize,
     pub credentials: Vec<IamCredential>,
 }
 
@@ -266,6 +289,17 @@ pub(super) fn compile(
         if a.kind.get_ref() != "aws_iam" {
             // an aws_iam key the other kinds' own checks do not list
             refuse(&a.max_body_bytes, i, "max_body_bytes", a.kind.get_ref(), cx);
+            let key = "unverified_body_budget_bytes";
+            refuse(
+                &a.unverified_body_budget_bytes,
+                i,
+                key,
+                a.kind.get_ref(),
+                cx,
+            );
+        }
+        if a.kind.get_ref() != "request" {
+            refuse(&a.cache_bytes, i, "cache_bytes", a.kind.get_ref(), cx);
         }
         let kind = match a.kind.get_ref().as_str() {
             "jwt" => super::auth_jwt::compile(i, a, upstreams, cx).map(AuthorizerKind::Jwt),

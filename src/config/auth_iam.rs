@@ -11,7 +11,8 @@ use toml::Spanned;
 
 use super::auth::{
     refuse, IamAuthorizer, IamCredential, ACCESS_KEY_ID_LEN, DEFAULT_IAM_MAX_BODY_BYTES,
-    DEFAULT_IAM_SERVICE, IAM_MAX_BODY_BYTES,
+    DEFAULT_IAM_SERVICE, DEFAULT_IAM_UNVERIFIED_BODY_BUDGET, IAM_MAX_BODY_BYTES,
+    IAM_UNVERIFIED_BODY_BUDGET,
 };
 use super::compile::Ctx;
 use super::raw::{RawAuthorizer, RawCredential};
@@ -87,6 +88,14 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
         ),
         None => DEFAULT_IAM_MAX_BODY_BYTES,
     };
+    let unverified_budget = match &a.unverified_body_budget_bytes {
+        Some(v) => cx.range(
+            v,
+            format!("authorizer[{i}].unverified_body_budget_bytes"),
+            &IAM_UNVERIFIED_BODY_BUDGET,
+        ),
+        None => DEFAULT_IAM_UNVERIFIED_BODY_BUDGET,
+    };
     let (Some(region), Some(service), true, false) = (region, service, ok, credentials.is_empty())
     else {
         return None;
@@ -95,6 +104,7 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
         region,
         service,
         max_body,
+        unverified_budget,
         credentials,
     })
 }

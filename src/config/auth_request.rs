@@ -135,6 +135,12 @@ pub(super) fn compile(
         .map_or(DEFAULT_AUTHORIZER_CACHE_ENTRIES, |c| {
             cx.range(c, key("cache_entries"), &AUTHORIZER_CACHE_ENTRIES)
         });
+    let cache_bytes = a
+        .cache_bytes
+        .as_ref()
+        .map_or(super::auth::DEFAULT_AUTHORIZER_CACHE_BYTES, |c| {
+            cx.range(c, key("cache_bytes"), &super::auth::AUTHORIZER_CACHE_BYTES)
+        });
 
     let target = match (&a.function, &a.url) {
         (Some(f), None) => {
@@ -179,6 +185,8 @@ pub(super) fn compile(
         ttl,
         timeout,
         cache_entries,
+        cache_bytes,
+        shared: std::sync::Arc::new(crate::auth::SharedAnswers::new(cache_entries, cache_bytes)),
     })
 }
 

@@ -61,6 +61,7 @@ fn a_function_authorizer_compiles_with_defaults() {
     assert_eq!(r.ttl, Duration::from_secs(DEFAULT_AUTHORIZER_TTL_S));
     assert_eq!(r.timeout, Duration::from_millis(10_000));
     assert_eq!(r.cache_entries, 10_000);
+    assert_eq!(r.cache_bytes, 16 * 1024 * 1024);
     assert_eq!(c.access.routes[0].auth.authorizer, Some(0));
 }
 
@@ -181,8 +182,9 @@ fn identity_source_and_cache_refusals() {
 fn range_refusals() {
     let e = authorizer_errors(
         "function = \"authz\"\nidentity_sources = [\"$request.header.a\"]\nttl_s = 3601\n\
-         timeout_ms = 0\ncache_entries = 0",
+         timeout_ms = 0\ncache_entries = 0\ncache_bytes = 1",
     );
+    assert_one(&e, 13, "authorizer[0].cache_bytes", "65536..=1073741824");
     assert_one(&e, 10, "authorizer[0].ttl_s", "0..=3600");
     assert_one(&e, 11, "authorizer[0].timeout_ms", "1..=29000");
     assert_one(&e, 12, "authorizer[0].cache_entries", "1..=1000000");
@@ -191,7 +193,14 @@ fn range_refusals() {
 #[test]
 fn keys_of_other_types_are_refused() {
     let e = authorizer_errors(
-        "function = \"authz\"\nissuer = \"https://i/\"\njwks_uri = \"https://i/k\"\nregion = \"eu-west-1\"",
+        "function = \"authz\"\nissuer = \"https://i/\"\njwks_uri = \"https://i/k\"\nregion = \"eu-west-1\"\n\
+         unverified_body_budget_bytes = 5",
+    );
+    assert_one(
+        &e,
+        12,
+        "authorizer[0].unverified_body_budget_bytes",
+        "has no unverified_body_budget_bytes",
     );
     assert_one(
         &e,

@@ -54,6 +54,9 @@ pub struct RawAuthorizer {
     pub timeout_ms: Option<Spanned<u64>>,
     /// Results each worker caches at most.
     pub cache_entries: Option<Spanned<usize>>,
+    /// Most bytes of answers the cache keeps, per worker and again process-wide (default
+    /// 16 MiB).
+    pub cache_bytes: Option<Spanned<usize>>,
 
     // ---- aws_iam ----
     /// The SigV4 credential scope's region.
@@ -63,6 +66,9 @@ pub struct RawAuthorizer {
     /// Largest request body read to check its payload hash, bytes (default 10 MiB, API
     /// Gateway's payload limit).
     pub max_body_bytes: Option<Spanned<usize>>,
+    /// Most bytes of not yet verified bodies read at once on one worker, to hash them
+    /// (default 64 MiB); beyond it a request is refused with 503.
+    pub unverified_body_budget_bytes: Option<Spanned<usize>>,
     /// The principals that may sign requests.
     #[serde(default)]
     pub credential: Vec<RawCredential>,

@@ -675,6 +675,7 @@ fn jwt_principal(claims: Value, scopes: &[&str]) -> crate::auth::Principal {
             claims: claims.as_object().cloned().unwrap_or_default(),
             scopes: scopes.iter().map(|s| Box::from(*s)).collect(),
         },
+        throttle: None,
     }
 }
 
@@ -688,6 +689,7 @@ fn lambda_principal() -> crate::auth::Principal {
                 .cloned()
                 .unwrap_or_default(),
         },
+        throttle: None,
     }
 }
 
@@ -700,6 +702,7 @@ fn iam_principal() -> crate::auth::Principal {
             user_arn: "arn:aws:iam::123456789012:user/bob".into(),
             account_id: "123456789012".into(),
         },
+        throttle: None,
     }
 }
 

@@ -295,7 +295,7 @@ async fn throttle(
         ip: peer_ip.as_ref().map_or(&[][..], |p| p.as_bytes()),
         key,
         header: &header,
-        principal: st.principal.as_deref().map(|p| &*p.id),
+        principal: st.principal.as_deref().map(|p| p.throttle_key()),
     };
     for _ in 0..QUOTA_WAIT_ROUNDS {
         match wt.admit(route, &who) {
@@ -542,9 +542,12 @@ async fn finish<S: Session>(
         }
         if st.response == ResponseState::NotStarted && e != GatewayError::ClientGone {
             sess.skip_body(head, st);
-            // a refusal whose words name the request carries them (see `detail_is_message`)
-            let r = match (&st.detail, e.detail_is_message()) {
-                (Some(d), true) => {
+            // a refusal prepared by its phase (status the error's), or whose words name the
+            // request (see `detail_is_message`), carries them
+            let prepared = st.refusal.take().filter(|m| m.status == e.status());
+            let r = match (prepared, &st.detail, e.detail_is_message()) {
+                (Some(m), _, _) => Response::held(m),
+                (None, Some(d), true) => {
                     Response::held(crate::config::MockResponse::json_message(e.status(), d))
                 }
                 _ => Response::error(e),
