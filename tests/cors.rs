@@ -479,7 +479,7 @@ authorizer = "iam"
         assert_eq!(r.status, 403, "{}", r.head);
         assert_eq!(
             r.text(),
-            r#"{"message":"Credential should be scoped to a valid region and service: 'eu-west-1/execute-api'."}"#
+            r#"{"message":"Credential should be scoped to a valid region, not 'us-east-1'. "}"#
         );
         assert_eq!(r.header("access-control-allow-origin"), Some(APP), "{}", r.head);
         assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
