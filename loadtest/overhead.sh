@@ -61,7 +61,7 @@ trap cleanup EXIT
 if [[ ${SKIP_BUILD:-} != 1 ]]; then
     (cd "$ROOT" && cargo build --release --quiet)
 fi
-BIN="$ROOT/target/release/tollgate"
+BIN="${TOLLGATE:-$ROOT/target/release/tollgate}"
 
 # jwt: an RSA key, its JWKS (served by the origin) and one token valid for a day
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
@@ -75,6 +75,8 @@ n = base64.urlsafe_b64encode(bytes.fromhex(mod)).rstrip(b"=").decode()
 json.dump({"keys": [{"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": n, "e": "AQAB"}]},
           open(f"{tmp}/jwks.json", "w"))
 PY
+# nginx's workers (not root) serve the key set out of the temporary directory
+chmod 755 "$TMP" && chmod 644 "$TMP/jwks.json"
 now=$(date +%s)
 claims=$(printf '{"iss":"https://issuer.loadtest/","aud":"loadtest","sub":"user-1","scope":"read","iat":%d,"exp":%d}' \
     "$now" $((now + 86400)))
