@@ -4,7 +4,9 @@
 //! `x-amz-content-sha256`, or `UNSIGNED-PAYLOAD`) and the presigned query form reach the
 //! origin byte for byte; every refusal is a 403 with AWS's message; a body the signature
 //! covers is read whole and forwarded exactly (content-length and chunked, HTTP/1 and
-//! HTTP/2); config errors name the key and line.
+//! HTTP/2); bodies whose signature cannot be checked first are charged to the worker's budget
+//! as they arrive, bounded in time, and given back (slow clients cannot starve signed
+//! requests); config errors name the key and line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

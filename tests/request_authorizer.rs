@@ -6,8 +6,10 @@
 //! answer → 500 `{"message":"Internal Server Error"}`; IAM-policy answers on the route ARN
 //! with wildcards and an explicit Deny; the result cache (a hit makes no call, another token
 //! does, ttl 0 calls every time, a cached policy is evaluated again per route ARN);
-//! coalescing of concurrent identical lookups on one worker; the 2.0 and 1.0 payloads' shape;
-//! a URL authorizer's 401 / 403 passing through.
+//! coalescing of concurrent identical lookups on one worker and across workers, their
+//! failures included (a hanging endpoint is called once, every lookup gets its 500, a
+//! forwarded 401 reaches every waiter); the 2.0 and 1.0 payloads' shape; a URL authorizer's
+//! 401 / 403 passing through.
 
 // Test helpers outside #[test] functions panic to fail the test; the crate-wide deny of
 // unwrap/expect (Cargo.toml [lints]) is for runtime code.

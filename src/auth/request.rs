@@ -51,7 +51,7 @@ mod identity;
 pub use self::cache::SharedAnswers;
 use self::cache::{Cache, FlightEnd, Flights, Key, Lead, Shared, SharedFailure};
 use self::identity::identity_values;
-use super::request_payload::{self, Answer, Decision};
+use super::request_payload::{self, forwarded, Answer, Decision};
 use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
 use crate::config::auth::{HttpTarget, RequestAuthorizer, RequestTarget};
@@ -566,52 +566,6 @@ impl<S: Session> Call<'_, '_, S> {
             }
             s => Err(failed(format!("authorizer {} answered {s}", t.url))),
         }
-    }
-}
-
-/// A `url` endpoint's 401 / 403 as the client gets it: the status, the endpoint's body (at most
-/// `MAX_ANSWER_BYTES`, read like an answer; a larger one fails the read: 500) with its
-/// `content-type` (API Gateway's JSON body when it sent none), and on a 401 its `www-authenticate` (RFC 9110 §11.6.1: a 401
-/// carries the challenge; tollgate's own is `Bearer`). Field values come from a parsed
-/// response head: no CR, LF or NUL can be in them.
-fn forwarded(rh: &crate::http::ResponseHead, body: &[u8]) -> crate::config::MockResponse {
-    let status = rh.status;
-    let text = |name| {
-        rh.header(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .filter(|v| !v.is_empty())
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {}\r\n",
-        crate::error::reason_phrase(status)
-    );
-    let body = if body.is_empty() {
-        // nothing to forward: API Gateway's body for the status
-        let m = if status == 401 {
-            "Unauthorized"
-        } else {
-            "Forbidden"
-        };
-        head.push_str("content-type: application/json\r\n");
-        Bytes::from(serde_json::json!({ "message": m }).to_string())
-    } else {
-        // its type as sent; none when it sent none (RFC 9110 §8.3: the recipient may sniff
-        // or assume application/octet-stream, as it would from the endpoint itself)
-        if let Some(ct) = text("content-type") {
-            head.push_str(&format!("content-type: {ct}\r\n"));
-        }
-        Bytes::copy_from_slice(body)
-    };
-    if status == 401 {
-        let challenge = text("www-authenticate").unwrap_or("Bearer");
-        head.push_str(&format!("www-authenticate: {challenge}\r\n"));
-    }
-    head.push_str(&format!("content-length: {}\r\n", body.len()));
-    crate::config::MockResponse {
-        status,
-        head: Bytes::from(head),
-        body,
-        present: crate::http::Present::default(),
     }
 }
 

@@ -78,7 +78,9 @@ fn the_shared_level_answers_claims_and_withdraws() {
         panic!("in flight");
     };
     let at_grace = deadline + SHARED_FAILURE_GRACE - Duration::from_millis(1);
-    assert!(matches!(s.lookup(&k(1), at_grace, deadline, Some(flight)), Shared::Calling { flight: f } if f == flight));
+    assert!(
+        matches!(s.lookup(&k(1), at_grace, deadline, Some(flight)), Shared::Calling { flight: f } if f == flight)
+    );
     // past them the claim is taken over
     let late = deadline + SHARED_FAILURE_GRACE + Duration::from_millis(1);
     let Shared::Claimed(second) = s.lookup(&k(1), late, late + Duration::from_secs(1), None) else {
@@ -86,7 +88,10 @@ fn the_shared_level_answers_claims_and_withdraws() {
     };
     // the first lead's drop does not withdraw the second claim
     drop(lead);
-    assert!(matches!(s.lookup(&k(1), now, deadline, None), Shared::Calling { .. }));
+    assert!(matches!(
+        s.lookup(&k(1), now, deadline, None),
+        Shared::Calling { .. }
+    ));
     second.finish(Arc::from(&b"{}"[..]), now + Duration::from_secs(60));
     drop(second);
     assert!(matches!(s.lookup(&k(1), now, deadline, None), Shared::Answer(a, _) if &*a == b"{}"));
@@ -95,7 +100,10 @@ fn the_shared_level_answers_claims_and_withdraws() {
         panic!("claims");
     };
     drop(gone);
-    assert!(matches!(s.lookup(&k(2), now, deadline, None), Shared::Claimed(_)));
+    assert!(matches!(
+        s.lookup(&k(2), now, deadline, None),
+        Shared::Claimed(_)
+    ));
 }
 
 #[test]
@@ -122,17 +130,26 @@ fn a_failed_call_ends_only_the_flight_its_pollers_polled() {
     });
     // the poller of that flight gets its end, refusal, words and response, until the grace
     // after the call's deadline
-    for at in [now, deadline + SHARED_FAILURE_GRACE - Duration::from_millis(1)] {
-        let Shared::Failed(f) = s.lookup(&k(1), at, at + Duration::from_secs(1), Some(flight)) else {
+    for at in [
+        now,
+        deadline + SHARED_FAILURE_GRACE - Duration::from_millis(1),
+    ] {
+        let Shared::Failed(f) = s.lookup(&k(1), at, at + Duration::from_secs(1), Some(flight))
+        else {
             panic!("the polled flight's end");
         };
         assert_eq!(f.refusal, Refusal::Unauthorized);
         assert_eq!(&*f.why, "authorizer answered 401");
-        assert_eq!(f.forwarded.map(|r| r.body), Some(bytes::Bytes::from_static(b"nope")));
+        assert_eq!(
+            f.forwarded.map(|r| r.body),
+            Some(bytes::Bytes::from_static(b"nope"))
+        );
     }
     // kept no longer; and a lookup that polled nothing (a later request) calls again
     let later = deadline + SHARED_FAILURE_GRACE;
-    let Shared::Claimed(again) = s.lookup(&k(1), later, later + Duration::from_secs(1), Some(flight)) else {
+    let Shared::Claimed(again) =
+        s.lookup(&k(1), later, later + Duration::from_secs(1), Some(flight))
+    else {
         panic!("claims after the grace");
     };
     drop(again);
@@ -149,8 +166,13 @@ fn a_failed_call_ends_only_the_flight_its_pollers_polled() {
         why: "timed out".into(),
         forwarded: None,
     });
-    assert!(matches!(s.lookup(&k(1), now, deadline, Some(newer)), Shared::Failed(f) if f.refusal == Refusal::Failed));
-    assert!(matches!(s.lookup(&k(1), now, deadline, Some(flight)), Shared::Claimed(_)));
+    assert!(
+        matches!(s.lookup(&k(1), now, deadline, Some(newer)), Shared::Failed(f) if f.refusal == Refusal::Failed)
+    );
+    assert!(matches!(
+        s.lookup(&k(1), now, deadline, Some(flight)),
+        Shared::Claimed(_)
+    ));
 }
 
 /// Waiters get the leader's result; a dropped leader abandons the flight; both remove it
