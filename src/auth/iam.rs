@@ -301,6 +301,7 @@ async fn read_unverified<S: Session>(
         Ok(s) => s?,
         Err(_) => return Err(timed_out(st)),
     };
+    // grown as bytes arrive: a declared length reserves nothing
     let mut body = BytesMut::new();
     loop {
         let chunk = match monoio::time::timeout(left(), sess.next_chunk(w, &mut stream, st)).await {
