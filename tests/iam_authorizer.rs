@@ -4,7 +4,9 @@
 //! `x-amz-content-sha256`, or `UNSIGNED-PAYLOAD`) and the presigned query form reach the
 //! origin byte for byte; every refusal is a 403 with AWS's message; a body the signature
 //! covers is read whole and forwarded exactly (content-length and chunked, HTTP/1 and
-//! HTTP/2); config errors name the key and line.
+//! HTTP/2); bodies whose signature cannot be checked first are charged to the worker's budget
+//! as they arrive, bounded in time, and given back (slow clients cannot starve signed
+//! requests); config errors name the key and line.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -207,6 +209,29 @@ fn request(s: Signing<'_>, method: &str, target: &str, body: &[u8], chunked: boo
     out
 }
 
+/// A gateway with one worker whose `iam` authorizer has these body limits, and its origin.
+fn budget_gateway(d: &str, budget: usize, max: usize, timeout_ms: u64) -> (Gateway, Origin) {
+    let o = Origin::echo();
+    set_env();
+    let limits = format!(
+        "unverified_body_budget_bytes = {budget}\nmax_body_bytes = {max}\n\
+         unverified_body_timeout_ms = {timeout_ms}\nregion = "
+    );
+    let rest = upstream_toml("o", &[o.addr], "")
+        + &authorizer_toml().replace("region = ", &limits)
+        + "[[route]]\nkey = \"POST /orders\"\nupstream = \"o\"\nauthorizer = \"iam\"\n";
+    (Gateway::start_with(d, 1, "", &rest), o)
+}
+
+/// A client that sent a validly signed `POST /orders` head declaring `len` body bytes (the
+/// payload hash the body's own) and only the first `sent` of them.
+fn slow_client(addr: std::net::SocketAddr, len: usize, sent: usize) -> Client {
+    let raw = request(alice(), "POST", "/orders", &vec![b'a'; len], false);
+    let mut c = Client::new(addr);
+    c.send(&raw[..raw.len() - (len - sent)]);
+    c
+}
+
 fn message(r: &Response) -> String {
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("a JSON error body");
     v["message"].as_str().expect("a message").to_string()
@@ -291,26 +316,69 @@ both_drivers! {
         assert!(o.requests().is_empty());
     }
 
-    fn unverified_bodies_are_bounded_per_worker(d) {
-        let o = Origin::echo();
-        set_env();
-        let rest = upstream_toml("o", &[o.addr], "")
-            + &authorizer_toml().replace("region = ", "unverified_body_budget_bytes = 8\nregion = ")
-            + "[[route]]\nkey = \"POST /orders\"\nupstream = \"o\"\nauthorizer = \"iam\"\n";
-        let g = Gateway::start_with(d, 1, "", &rest);
-        // a body the signature hashes, within the budget: read and verified
-        let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", b"12345678", false));
+    fn unverified_bodies_are_charged_as_they_arrive_and_given_back(d) {
+        // a worker holds at most 1000 bytes of bodies whose signature is not verified yet
+        let g_o = budget_gateway(d, 1000, 1000, 4_000);
+        let (g, o) = (&g_o.0, &g_o.1);
+        // a client proving nothing yet holds back the end of its body: only the 900 bytes it
+        // sent are charged, not the 1000 it declared
+        let held = slow_client(g.addr, 1000, 900);
+        std::thread::sleep(Duration::from_millis(300)); // the gateway takes its head and bytes
+        let small = request(alice(), "POST", "/orders", &[b's'; 50], false);
+        let r = roundtrip(g.addr, &small);
         assert_eq!(r.status, 200, "{}", r.text());
-        // over it (declared, or chunked: up to max_body_bytes): 503 before the body is read
+        // beyond what is left (content-length or chunked): 503 once the bytes arrive
         for chunked in [false, true] {
-            let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", b"123456789", chunked));
+            let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", &[b'b'; 200], chunked));
             assert_eq!((r.status, r.text()), (503, r#"{"message":"Service Unavailable"}"#.to_string()));
         }
+        // over max_body_bytes: 413 before a byte is charged
+        let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", &[b'b'; 1001], false));
+        assert_eq!(r.status, 413, "{}", r.text());
+        // after the 503s a body that fits is read again (their charges were given back)
+        let r = roundtrip(g.addr, &small);
+        assert_eq!(r.status, 200, "{}", r.text());
         // a digest the client named does not need the budget: verified first
         let s = Signing { content_sha256: true, ..alice() };
-        let r = roundtrip(g.addr, &request(s, "POST", "/orders", b"123456789", false));
+        let r = roundtrip(g.addr, &request(s, "POST", "/orders", &[b'b'; 200], false));
         assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(o.requests().len(), 2);
+        // the holder goes away mid-body: its 900 bytes are given back, so 200 bytes fit again
+        held.stream.shutdown(std::net::Shutdown::Both).unwrap();
+        drop(held);
+        let big = request(alice(), "POST", "/orders", &[b'b'; 200], false);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let r = loop {
+            let r = roundtrip(g.addr, &big);
+            if r.status != 503 || std::time::Instant::now() > deadline {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(r.status, 200, "the dropped client's charge was never given back: {}", r.text());
+        // a client too slow for unverified_body_timeout_ms: 408, the connection closed, and its
+        // bytes given back
+        let mut slow = slow_client(g.addr, 1000, 900);
+        let r = slow.read(false).expect("408 at the deadline");
+        assert_eq!((r.status, r.text()), (408, r#"{"message":"Request Timeout"}"#.to_string()));
+        assert!(slow.is_closed());
+        let r = roundtrip(g.addr, &big);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(o.requests().len(), 5);
+    }
+
+    fn slow_clients_cannot_starve_a_signed_request(d) {
+        // max_body_bytes = the budget: before, one client declaring the largest body took the
+        // whole budget for as long as it trickled
+        let g_o = budget_gateway(d, 64 * 1024, 64 * 1024, 30_000);
+        let g = &g_o.0;
+        let slow: Vec<Client> = (0..7).map(|_| slow_client(g.addr, 64 * 1024, 100)).collect();
+        std::thread::sleep(Duration::from_millis(300)); // the gateway takes their heads
+        for _ in 0..3 {
+            let r = roundtrip(g.addr, &request(alice(), "POST", "/orders", &[b'w'; 1024], false));
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.text(), "POST /orders");
+        }
+        drop(slow);
     }
 
     fn header_signed_requests_reach_the_origin_unchanged(d) {
@@ -677,6 +745,35 @@ fn config_errors_name_the_key_and_line() {
             && m.contains("has no cache_bytes")),
         "{e:?}"
     );
+    // a budget below one body (the default max_body_bytes, 10 MiB, or a set one), and the
+    // deadline's range
+    for (limits, key) in [
+        (
+            "unverified_body_budget_bytes = 65536\n",
+            "unverified_body_budget_bytes",
+        ),
+        (
+            "max_body_bytes = 65537\nunverified_body_budget_bytes = 65536\n",
+            "unverified_body_budget_bytes",
+        ),
+        ("max_body_bytes = 100000000\n", "max_body_bytes"),
+    ] {
+        let bad = base.replace("region = ", &format!("{limits}region = "));
+        let e = config_errors(&bad);
+        let line = bad.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(
+            (e[0].0, e[0].1.as_str()),
+            (line, &*format!("authorizer[0].{key}")),
+            "{e:?}"
+        );
+        assert!(e[0].2.contains("is below max_body_bytes"), "{e:?}");
+    }
+    let bad = base.replace("region = ", "unverified_body_timeout_ms = 0\nregion = ");
+    let e = config_errors(&bad);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].1, "authorizer[0].unverified_body_timeout_ms", "{e:?}");
+    assert!(e[0].2.contains("1..=300000"), "{e:?}");
     // no credential at all
     let cut = base.find("[[authorizer.credential]]").unwrap();
     let e = config_errors(&base[..cut]);

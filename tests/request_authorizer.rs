@@ -6,8 +6,10 @@
 //! answer → 500 `{"message":"Internal Server Error"}`; IAM-policy answers on the route ARN
 //! with wildcards and an explicit Deny; the result cache (a hit makes no call, another token
 //! does, ttl 0 calls every time, a cached policy is evaluated again per route ARN);
-//! coalescing of concurrent identical lookups on one worker; the 2.0 and 1.0 payloads' shape;
-//! a URL authorizer's 401 / 403 passing through.
+//! coalescing of concurrent identical lookups on one worker and across workers, their
+//! failures included (a hanging endpoint is called once, every lookup gets its 500, a
+//! forwarded 401 reaches every waiter); the 2.0 and 1.0 payloads' shape; a URL authorizer's
+//! 401 / 403 passing through.
 
 // Test helpers outside #[test] functions panic to fail the test; the crate-wide deny of
 // unwrap/expect (Cargo.toml [lints]) is for runtime code.
@@ -290,6 +292,69 @@ both_drivers! {
         // and the answer is cached now
         assert_answer(&get_with(g.addr, "/orders", Some("sleep-same"), ""), 200, "orders");
         assert_eq!(payloads(&rec).len(), 2);
+    }
+
+    fn a_failed_call_ends_every_identical_lookup_on_every_worker(d) {
+        // two workers, a new connection per request (the kernel spreads them over both): an
+        // endpoint that hangs gets one call, and every request its 500 within about one
+        // timeout (the workers that polled the call take its failure rather than call again)
+        let origin = Origin::start(|_| Reply::After(
+            Duration::from_secs(10),
+            Box::new(Reply::Raw(b"HTTP/1.1 200 OK\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec())),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let timeout = Duration::from_millis(1_000);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+               timeout_ms = {}\n\n", timeout.as_millis())
+            + &routes("ext");
+        let g = Gateway::from_toml(&text);
+        let addr = g.addr;
+        let threads: Vec<_> = (0..12)
+            .map(|i| std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let r = get_with(addr, &format!("/pets/{i}"), Some("hang-same"), "");
+                (r, started.elapsed())
+            }))
+            .collect();
+        for t in threads {
+            let (r, took) = t.join().unwrap();
+            assert_answer(&r, 500, FAILED);
+            // liveness: one call's timeout, not one per worker
+            assert!(took < timeout * 2, "answered after {took:?}");
+        }
+        assert_eq!(origin.requests().len(), 1, "12 identical lookups over two workers, one call");
+    }
+
+    fn every_identical_lookup_gets_a_forwarded_refusal(d) {
+        // a URL endpoint's 401 with its body and challenge reaches every coalesced request,
+        // on the calling worker (its waiters) and on the other (its pollers)
+        let origin = Origin::start(|_| Reply::After(
+            Duration::from_millis(400),
+            Box::new(Reply::Raw(b"HTTP/1.1 401 X\r\ncontent-type: text/plain\r\nwww-authenticate: Basic realm=\"pets\"\r\ncontent-length: 12\r\n\r\nlog in first".to_vec())),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+               timeout_ms = 5000\n\n")
+            + &routes("ext");
+        let g = Gateway::from_toml(&text);
+        let addr = g.addr;
+        let threads: Vec<_> = (0..12)
+            .map(|i| std::thread::spawn(move || get_with(addr, &format!("/pets/{i}"), Some("unauth-same"), "")))
+            .collect();
+        for t in threads {
+            let r = t.join().unwrap();
+            assert_answer(&r, 401, "log in first");
+            assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"pets\""), "{}", r.head);
+            assert_eq!(r.header("content-type"), Some("text/plain"), "{}", r.head);
+        }
+        assert_eq!(origin.requests().len(), 1, "12 identical lookups over two workers, one call");
+        // a refusal is not cached: a later request asks again
+        assert_answer(&get_with(g.addr, "/orders", Some("unauth-same"), ""), 401, "log in first");
+        assert_eq!(origin.requests().len(), 2);
     }
 
     fn a_url_authorizer(d) {

@@ -16,8 +16,9 @@
 //! it is verified in full before a byte of the body is read or `100 Continue` sent; a digest's
 //! body is then read and compared. When the payload hash is the body's own (no
 //! `x-amz-content-sha256`), the checks no body can save run first (form, scope, time, key),
-//! then the body is read against the worker's budget of unverified bytes
-//! (`unverified_body_budget_bytes`, 503 when full: see [`Unverified`]), then verified. A body
+//! then the body is read, each chunk charged as it arrives against the worker's budget of
+//! unverified bytes (`unverified_body_budget_bytes`, 503 when full) and the whole read bounded
+//! by `unverified_body_timeout_ms` (408): see [`read_unverified`]; then verified. A body
 //! read is whole, under `max_body_bytes` (default 10 MiB, API Gateway's payload limit; 413
 //! beyond), and kept in `st.held_body` for the integration. Then the route key is matched
 //! against the credential's `allow` patterns. Refusals that name the request (an
@@ -25,7 +26,9 @@
 //! response's message (`GatewayError::detail_is_message`).
 
 use std::rc::Rc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
 
 use super::{Identity, Principal};
 use std::cell::Cell;
@@ -36,7 +39,7 @@ use crate::config::auth::{IamAuthorizer, IamCredential, IAM_MAX_SKEW};
 use crate::config::{BodyPolicy, Integration};
 use crate::error::{GatewayError, IamFailure};
 use crate::exchange::ExchangeState;
-use crate::http::{BodyKind, RequestHead};
+use crate::http::{BodyChunk, BodyKind, HttpError, RequestHead};
 use crate::session::Session;
 use crate::worker::Cx;
 
@@ -116,26 +119,16 @@ pub async fn authorize<S: Session>(
             st.held_body = Some(b);
             v
         }
-        (PayloadHash::Body, kind) => {
+        (PayloadHash::Body, _) => {
             // the signature covers the body's hash: what no body can save is refused first
             let now = SystemTime::now();
             precheck(&form, head, config, now).map_err(|(e, date, expires)| {
                 let time = date.as_deref().map(|d| (d, now, expires));
                 refusal(st, e, time, &form, config)
             })?;
-            // an unverified body counts against the worker's budget while it is read and hashed
-            let reserve = match kind {
-                BodyKind::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
-                _ => config.max_body,
-            }
-            .min(config.max_body);
-            let Some(_held) = Unverified::reserve(reserve, config.unverified_budget) else {
-                return Err(GatewayError::Iam(IamFailure::Busy));
-            };
-            let policy = body_policy(w, route);
-            let b = sess
-                .read_body(w, head, st, &policy, config.max_body)
-                .await?;
+            // an unverified body counts against the worker's budget, byte for byte as it is
+            // buffered, and its whole read is bounded in time (see `read_unverified`)
+            let b = read_unverified(w, sess, head, st, &body_policy(w, route), config).await?;
             st.held_body = Some(b.clone());
             req.body = &b;
             verify(&req, &form, head, config, BodyCheck::Now).map_err(|f| f.into_error(st))?
@@ -242,19 +235,23 @@ thread_local! {
     static UNVERIFIED_BYTES: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A reservation of unverified body bytes on this worker, given back when dropped (the
-/// signature verified or refused, or the exchange ended mid-read).
+/// A charge of unverified body bytes on this worker: grown chunk by chunk as the body is
+/// buffered, given back whole when dropped (the signature verified or refused, the read timed
+/// out, or the exchange ended mid-read).
 struct Unverified(usize);
 
 impl Unverified {
-    /// Reserves `bytes` if the worker's total stays within `budget` (the admitting
+    /// Charges `bytes` more if the worker's total stays within `budget` (the admitting
     /// authorizer's `unverified_body_budget_bytes`: with several authorizers the total stays
-    /// within the largest budget).
-    fn reserve(bytes: usize, budget: usize) -> Option<Unverified> {
+    /// within the largest budget); false, charging nothing, when it would not.
+    fn grow(&mut self, bytes: usize, budget: usize) -> bool {
         UNVERIFIED_BYTES.with(|held| {
-            let total = held.get().checked_add(bytes).filter(|t| *t <= budget)?;
+            let Some(total) = held.get().checked_add(bytes).filter(|t| *t <= budget) else {
+                return false;
+            };
             held.set(total);
-            Some(Unverified(bytes))
+            self.0 += bytes;
+            true
         })
     }
 }
@@ -263,6 +260,68 @@ impl Drop for Unverified {
     fn drop(&mut self) {
         UNVERIFIED_BYTES.with(|held| held.set(held.get().saturating_sub(self.0)));
     }
+}
+
+/// Reads a body whose signature is not verified yet (its payload hash is the body's own).
+///
+/// Nothing is charged for a declared length: a client with no secret (only a public access
+/// key id and a chosen date pass [`precheck`]) must send the bytes it holds. Each chunk is
+/// charged to the worker's [`UNVERIFIED_BYTES`] before it is kept; when the budget cannot take
+/// it, 503. The whole read, from opening the body (`100 Continue`) to its end, has
+/// `unverified_body_timeout_ms` (default [`UNVERIFIED_BODY_DEADLINE`]); beyond, 408 and the
+/// connection closes (its remaining bytes unread, RFC 9112 §9.6). So a slow client holds at
+/// most what it sent, for at most that long. A body over `max_body_bytes`: 413 (declared, or
+/// found decoding chunks).
+///
+/// [`UNVERIFIED_BODY_DEADLINE`]: crate::config::auth::UNVERIFIED_BODY_DEADLINE
+async fn read_unverified<S: Session>(
+    w: &Cx<'_>,
+    sess: &mut S,
+    head: &RequestHead,
+    st: &mut ExchangeState,
+    policy: &BodyPolicy,
+    config: &IamAuthorizer,
+) -> Result<Bytes, GatewayError> {
+    let too_large = GatewayError::Http(HttpError::BodyTooLarge);
+    match head.body {
+        BodyKind::Empty => return Ok(Bytes::new()),
+        BodyKind::Length(n) if n > config.max_body as u64 => return Err(too_large),
+        _ => {}
+    }
+    let deadline = Instant::now() + config.unverified_timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let timed_out = |st: &mut ExchangeState| {
+        // the rest of the body stays unread: the connection cannot carry another request
+        st.keep_alive = false;
+        GatewayError::BodyTimeout
+    };
+    let mut charge = Unverified(0);
+    let mut stream = match monoio::time::timeout(left(), sess.open_body(w, head, st, policy)).await
+    {
+        Ok(s) => s?,
+        Err(_) => return Err(timed_out(st)),
+    };
+    // grown as bytes arrive: a declared length reserves nothing
+    let mut body = BytesMut::new();
+    loop {
+        let chunk = match monoio::time::timeout(left(), sess.next_chunk(w, &mut stream, st)).await {
+            Ok(c) => c?,
+            Err(_) => return Err(timed_out(st)),
+        };
+        let BodyChunk::Data(d) = chunk else {
+            break;
+        };
+        if body.len().saturating_add(d.len()) > config.max_body {
+            return Err(too_large);
+        }
+        if !charge.grow(d.len(), config.unverified_budget) {
+            st.keep_alive = false;
+            return Err(GatewayError::Iam(IamFailure::Busy));
+        }
+        body.extend_from_slice(&d);
+    }
+    drop(charge);
+    Ok(body.freeze())
 }
 
 /// The checks of a signature that do not need the body: its form, scope, time and key (the

@@ -16,8 +16,9 @@
 //! parameter's values joined with `,`, a `$context` variable; any missing or empty → 401,
 //! `st.detail` says which) → with a cache (`ttl > 0`): the worker's cached answer for those
 //! values, or the answer of the worker's call in flight for them, or the process-wide answer
-//! (parsed into this worker's cache), or the answer another worker's call in flight gets
-//! (polled every [`SHARED_POLL`] until that call's deadline), or a new call whose answer both
+//! (parsed into this worker's cache), or the end another worker's call in flight gets
+//! (polled every [`SHARED_POLL`], until this request's own deadline: its answer, or its failure
+//! with a URL's forwarded 401/403), or a new call whose answer both
 //! levels keep → the decision for this request: a simple answer holds for every route of the
 //! authorizer; an IAM policy is evaluated again against each request's route ARN, as API
 //! Gateway does with a cached policy → [`Principal`] (`Identity::Lambda`, id = `principalId`).
@@ -26,7 +27,9 @@
 //! the same status with the endpoint's body, type and challenge, prepared in `st.refusal`;
 //! anything else or a timeout → 500). Refusals, failures and the words of each go
 //! to `st.detail` (the access log's `errorMessage`), never to the client. Only answers are
-//! cached: a URL's 401/403 and failures are not.
+//! cached: a URL's 401/403 and failures are not; they end only the call's own flight, on
+//! this worker (its waiters) and on the others (the workers that polled it), each waiter
+//! answering its client as the leader does (the same status, words and forwarded response).
 //!
 //! Per worker, on one thread: `Rc`, `Cell`, `RefCell`; no borrow is held across an await. The
 //! one thing shared across cores is the authorizer's `SharedAnswers` (an `Arc` in the compiled
@@ -46,9 +49,9 @@ mod cache;
 mod identity;
 
 pub use self::cache::SharedAnswers;
-use self::cache::{Cache, FlightEnd, Flights, Key, Lead, Shared};
+use self::cache::{Cache, FlightEnd, Flights, Key, Lead, Shared, SharedFailure};
 use self::identity::identity_values;
-use super::request_payload::{self, Answer, Decision};
+use super::request_payload::{self, forwarded, Answer, Decision};
 use super::{Identity, Principal};
 use crate::client::{self, BodyReader, ClientCx, OutboundHead};
 use crate::config::auth::{HttpTarget, RequestAuthorizer, RequestTarget};
@@ -65,14 +68,14 @@ use crate::worker::Cx;
 /// One request authorizer's state on one worker.
 pub struct RequestState {
     cache: RefCell<Cache<Rc<Outcome>>>,
-    /// Lookups in flight, by cache key: later identical lookups wait for their answer.
-    flights: Flights<Lookup>,
+    /// Lookups in flight, by cache key: later identical lookups wait for their end.
+    flights: Flights<Ended>,
     /// The process-wide level, consulted on a miss of this worker's (see the module doc).
     shared: Arc<SharedAnswers>,
 }
 
 /// How long a worker waits between looks at another worker's call for the same identity
-/// (bounded by that call's deadline, the authorizer's `timeout_ms`).
+/// (bounded by its own request's deadline, the authorizer's `timeout_ms`).
 pub const SHARED_POLL: Duration = Duration::from_millis(2);
 
 impl RequestState {
@@ -113,6 +116,10 @@ enum Refusal {
 
 /// A lookup's end: the answer, or the refusal and its words.
 type Lookup = Result<Rc<Outcome>, (Refusal, Box<str>)>;
+
+/// A lookup's end as every request waiting for it gets it: with a URL authorizer's 401/403,
+/// the response forwarded (each waiter answers its own client with it, as the leader does).
+type Ended = (Lookup, Option<crate::config::MockResponse>);
 
 /// Admits the request as the authorizer answers (see the module doc).
 #[allow(clippy::too_many_arguments)]
@@ -177,7 +184,13 @@ async fn cached<S: Session>(
         if let Some(flight) = cache::flying(&state.flights, &key) {
             match client::unless(cache::wait(&flight), call.sess.client_gone()).await {
                 None => return Err((Refusal::Gone, "client gone".into())),
-                Some(FlightEnd::Done(lookup)) => return lookup,
+                Some(FlightEnd::Done((lookup, forwarded))) => {
+                    // a URL's 401/403 reaches every waiter's client, not only the leader's
+                    if forwarded.is_some() {
+                        st.refusal = forwarded;
+                    }
+                    return lookup;
+                }
                 Some(FlightEnd::Abandoned) => continue,
             }
         }
@@ -192,32 +205,63 @@ async fn cached<S: Session>(
             cache.insert(key, expires, o.clone(), bytes, now);
         }
         if !matches!(lookup, Err((Refusal::Gone, _))) {
-            lead.finish(lookup.clone());
+            lead.finish((lookup.clone(), refusal_of(&lookup, st)));
         }
         return lookup;
     }
 }
 
-/// On a miss of this worker's: the process-wide answer, or (polling every [`SHARED_POLL`],
-/// until its deadline) the answer of another worker's call in flight, or a call of this
-/// worker's whose answer every worker then shares. With the answer's expiry.
+/// The response a URL authorizer's 401/403 left in `st.refusal` for this lookup's end.
+fn refusal_of(lookup: &Lookup, st: &ExchangeState) -> Option<crate::config::MockResponse> {
+    match lookup {
+        Err((Refusal::Unauthorized | Refusal::Denied, _)) => st.refusal.clone(),
+        _ => None,
+    }
+}
+
+/// On a miss of this worker's: the process-wide answer, or (polling every [`SHARED_POLL`])
+/// the end of another worker's call in flight (its answer, or its failure: timeout, error,
+/// 401/403 with the response forwarded), or a call of this worker's whose end every worker
+/// then shares. With the answer's expiry. A poller gives up at its own request's deadline
+/// (the authorizer's `timeout_ms` from its start), so no request waits much beyond one
+/// timeout for another's call; it calls itself only when the call it polled vanished without
+/// an end (its client went away: nothing was decided).
 async fn shared_or_call<S: Session>(
     call: &Call<'_, '_, S>,
     st: &mut ExchangeState,
     state: &Rc<RequestState>,
     key: &Key,
 ) -> (Lookup, Instant) {
+    let own_deadline = Instant::now() + call.config.timeout;
+    let mut polled = None;
     loop {
         let now = Instant::now();
-        match state.shared.lookup(key, now, now + call.config.timeout) {
+        match state
+            .shared
+            .lookup(key, now, now + call.config.timeout, polled)
+        {
             Shared::Answer(raw, expires) => {
                 let lookup = call
                     .parse(&raw)
                     .map(|answer| call.outcome(answer, raw.clone()));
                 return (lookup, expires);
             }
-            Shared::Calling(until) => {
-                let nap = SHARED_POLL.min(until.saturating_duration_since(now));
+            Shared::Failed(f) => {
+                if f.forwarded.is_some() {
+                    st.refusal = f.forwarded;
+                }
+                return (Err((f.refusal, f.why)), now);
+            }
+            Shared::Calling { flight } => {
+                polled = Some(flight);
+                if now >= own_deadline {
+                    let m = format!(
+                        "another worker's authorizer call did not end within {} ms",
+                        call.config.timeout.as_millis()
+                    );
+                    return (Err(failed(m)), now);
+                }
+                let nap = SHARED_POLL.min(own_deadline.saturating_duration_since(now));
                 let slept = client::unless(monoio::time::sleep(nap), call.sess.client_gone());
                 if slept.await.is_none() {
                     return (Err((Refusal::Gone, "client gone".into())), now);
@@ -226,8 +270,15 @@ async fn shared_or_call<S: Session>(
             Shared::Claimed(lead) => {
                 let lookup = call.run(st).await;
                 let expires = Instant::now() + call.config.ttl;
-                if let Ok(o) = &lookup {
-                    lead.finish(o.raw.clone(), expires);
+                match &lookup {
+                    Ok(o) => lead.finish(o.raw.clone(), expires),
+                    // nothing decided: the pollers look up again (and one calls)
+                    Err((Refusal::Gone, _)) => {}
+                    Err((refusal, why)) => lead.fail(SharedFailure {
+                        refusal: *refusal,
+                        why: why.clone(),
+                        forwarded: refusal_of(&lookup, st),
+                    }),
                 }
                 return (lookup, expires);
             }
@@ -515,52 +566,6 @@ impl<S: Session> Call<'_, '_, S> {
             }
             s => Err(failed(format!("authorizer {} answered {s}", t.url))),
         }
-    }
-}
-
-/// A `url` endpoint's 401 / 403 as the client gets it: the status, the endpoint's body (at most
-/// `MAX_ANSWER_BYTES`, read like an answer; a larger one fails the read: 500) with its
-/// `content-type` (API Gateway's JSON body when it sent none), and on a 401 its `www-authenticate` (RFC 9110 §11.6.1: a 401
-/// carries the challenge; tollgate's own is `Bearer`). Field values come from a parsed
-/// response head: no CR, LF or NUL can be in them.
-fn forwarded(rh: &crate::http::ResponseHead, body: &[u8]) -> crate::config::MockResponse {
-    let status = rh.status;
-    let text = |name| {
-        rh.header(name)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .filter(|v| !v.is_empty())
-    };
-    let mut head = format!(
-        "HTTP/1.1 {status} {}\r\n",
-        crate::error::reason_phrase(status)
-    );
-    let body = if body.is_empty() {
-        // nothing to forward: API Gateway's body for the status
-        let m = if status == 401 {
-            "Unauthorized"
-        } else {
-            "Forbidden"
-        };
-        head.push_str("content-type: application/json\r\n");
-        Bytes::from(serde_json::json!({ "message": m }).to_string())
-    } else {
-        // its type as sent; none when it sent none (RFC 9110 §8.3: the recipient may sniff
-        // or assume application/octet-stream, as it would from the endpoint itself)
-        if let Some(ct) = text("content-type") {
-            head.push_str(&format!("content-type: {ct}\r\n"));
-        }
-        Bytes::copy_from_slice(body)
-    };
-    if status == 401 {
-        let challenge = text("www-authenticate").unwrap_or("Bearer");
-        head.push_str(&format!("www-authenticate: {challenge}\r\n"));
-    }
-    head.push_str(&format!("content-length: {}\r\n", body.len()));
-    crate::config::MockResponse {
-        status,
-        head: Bytes::from(head),
-        body,
-        present: crate::http::Present::default(),
     }
 }
 

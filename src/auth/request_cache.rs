@@ -7,13 +7,18 @@
 //! bytes, whatever their size), the worker's in-flight map ([`Flights`]) with its [`Lead`]
 //! (the lookup that calls; it ends the flight with its result, or as abandoned when dropped,
 //! waking every waiter) and [`wait`], and [`SharedAnswers`] (answers as the authorizer sent
-//! them, and the keys some worker is calling for: [`SharedAnswers::claim`] returns a
-//! [`SharedLead`] whose drop withdraws the claim). Leaves out: what is cached and when, and
-//! how a waiting worker polls (see `super::request`).
+//! them, the keys some worker is calling for, and how each such call ended when it got no
+//! answer to keep: [`SharedAnswers::lookup`] returns a [`SharedLead`] to the worker that
+//! claims a key; [`SharedLead::finish`] shares an answer, [`SharedLead::fail`] a failure (a
+//! timeout, an error, a URL's 401/403 with the response to forward) kept for the workers that
+//! polled that very call (not for later lookups, which call again) until the call's deadline
+//! and [`SHARED_FAILURE_GRACE`]; its drop withdraws the claim). Leaves out: what is cached and
+//! when, and how a waiting worker polls (see `super::request`).
 //!
 //! What crosses cores: only [`SharedAnswers`] (an `Arc` in the compiled config), its state in
 //! one `Mutex` (the lock's acquire/release orders every read after the write it sees; nothing
-//! is read outside it). It holds bytes and instants, never an `Rc` or a waker: a worker
+//! is read outside it). It holds bytes, instants and failures' words (a forwarded response's
+//! `Bytes` are `Send`), never an `Rc` or a waker: a worker
 //! parses an answer it finds there into its own `Rc`s, and waits for another worker's call by
 //! polling. The first level is one worker's: `Rc` and `RefCell`, no borrow held across an
 //! await (a waiter's future only borrows while it is polled).
@@ -27,7 +32,16 @@ use std::time::Instant;
 
 use ahash::AHashMap;
 
+use super::Refusal;
 use crate::config::auth::CACHE_ENTRY_OVERHEAD;
+use crate::config::MockResponse;
+
+/// How long after its deadline a claimed call still counts as in flight, and its failure is
+/// kept for the workers that polled it: a claimer whose call times out publishes the failure
+/// just after the claim's deadline (its call's own deadline is computed a little later), and
+/// a poller must not take that moment for a vanished claimer and call again. A claimer that
+/// really vanished (its worker stuck) is taken over this much later.
+pub(super) const SHARED_FAILURE_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// A cache key: SHA-256 of the length-prefixed identity values.
 pub(super) type Key = [u8; 32];
@@ -236,17 +250,47 @@ pub struct SharedAnswers {
 struct SharedState {
     /// Answers and when each expires.
     answers: Cache<(Arc<[u8]>, Instant)>,
-    /// Keys some worker is calling for, until when (its call's deadline).
-    calling: AHashMap<Key, Instant>,
+    /// Keys some worker is calling for: the call's flight number and deadline.
+    calling: AHashMap<Key, Claim>,
+    /// Calls that ended without an answer to keep, by key: what their pollers get.
+    failed: AHashMap<Key, Failed>,
+    /// The flight number of the next claim (numbers tell a poller's call from a later one).
+    next_flight: u64,
+}
+
+/// A worker's call in flight for a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Claim {
+    flight: u64,
+    deadline: Instant,
+}
+
+/// A call that ended without an answer: its flight, until when it is kept, how it failed.
+struct Failed {
+    flight: u64,
+    keep_until: Instant,
+    failure: SharedFailure,
+}
+
+/// How a worker's call ended without an answer to keep, as every worker that polled it answers
+/// its own request: the refusal, its words (for the access log), and a URL authorizer's
+/// 401/403 response as forwarded.
+#[derive(Clone)]
+pub(super) struct SharedFailure {
+    pub(super) refusal: Refusal,
+    pub(super) why: Box<str>,
+    pub(super) forwarded: Option<MockResponse>,
 }
 
 /// What the process-wide level says about a key.
 pub(super) enum Shared {
     /// An answer, unexpired, and when it expires.
     Answer(Arc<[u8]>, Instant),
-    /// Another worker is calling for it, until this deadline: poll again.
-    Calling(Instant),
-    /// Neither: this worker now holds the claim to call.
+    /// Another worker is calling for it (this flight): poll again, naming the flight.
+    Calling { flight: u64 },
+    /// The call this lookup polled (the flight it named) ended so.
+    Failed(SharedFailure),
+    /// None of these: this worker now holds the claim to call.
     Claimed(SharedLead),
 }
 
@@ -264,6 +308,8 @@ impl SharedAnswers {
             state: Mutex::new(SharedState {
                 answers: Cache::new(cap, max_bytes),
                 calling: AHashMap::new(),
+                failed: AHashMap::new(),
+                next_flight: 0,
             }),
         }
     }
@@ -284,29 +330,45 @@ impl SharedAnswers {
         self.len() == 0
     }
 
-    /// The answer for `key`, or the deadline of another worker's call for it, or the claim
-    /// to call for it until `deadline` (a claim past its deadline is taken over).
-    pub(super) fn lookup(self: &Arc<Self>, key: &Key, now: Instant, deadline: Instant) -> Shared {
+    /// The answer for `key`, or another worker's call in flight for it, or how the call this
+    /// lookup polled (`polled`: its flight) ended without an answer, or the claim to call for
+    /// it until `deadline` (a claim [`SHARED_FAILURE_GRACE`] past its deadline is taken over).
+    pub(super) fn lookup(
+        self: &Arc<Self>,
+        key: &Key,
+        now: Instant,
+        deadline: Instant,
+        polled: Option<u64>,
+    ) -> Shared {
         let mut s = self.lock();
         if let Some((a, expires)) = s.answers.get(key, now) {
             return Shared::Answer(a, expires);
         }
-        match s.calling.get(key) {
-            Some(until) if *until > now => Shared::Calling(*until),
-            _ => {
-                if s.calling.len() >= s.answers.cap {
-                    // bounded: claims past their deadline go (a worker that lost its own
-                    // claim only misses the chance to share its answer)
-                    s.calling.retain(|_, until| *until > now);
-                }
-                s.calling.insert(*key, deadline);
-                Shared::Claimed(SharedLead {
-                    shared: self.clone(),
-                    key: *key,
-                    deadline,
-                })
+        if let Some(c) = s.calling.get(key) {
+            if c.deadline + SHARED_FAILURE_GRACE > now {
+                return Shared::Calling { flight: c.flight };
             }
         }
+        if let Some(f) = s.failed.get(key) {
+            if Some(f.flight) == polled && f.keep_until > now {
+                return Shared::Failed(f.failure.clone());
+            }
+        }
+        if s.calling.len() >= s.answers.cap {
+            // bounded: claims past their deadline go (a worker that lost its own claim only
+            // misses the chance to share its end)
+            s.calling
+                .retain(|_, c| c.deadline + SHARED_FAILURE_GRACE > now);
+        }
+        let flight = s.next_flight;
+        s.next_flight = flight.wrapping_add(1);
+        let claim = Claim { flight, deadline };
+        s.calling.insert(*key, claim);
+        Shared::Claimed(SharedLead {
+            shared: self.clone(),
+            key: *key,
+            claim,
+        })
     }
 }
 
@@ -314,7 +376,7 @@ impl SharedAnswers {
 pub(super) struct SharedLead {
     shared: Arc<SharedAnswers>,
     key: Key,
-    deadline: Instant,
+    claim: Claim,
 }
 
 impl SharedLead {
@@ -327,13 +389,38 @@ impl SharedLead {
             .answers
             .insert(self.key, expires, (answer, expires), bytes, now);
     }
+
+    /// Tells the workers polling this call how it ended without an answer to keep, and
+    /// withdraws the claim (one step under the lock: a poller sees the call in flight or its
+    /// end, never neither). Kept until the call's deadline and [`SHARED_FAILURE_GRACE`].
+    pub(super) fn fail(self, failure: SharedFailure) {
+        let now = Instant::now();
+        let mut s = self.shared.lock();
+        if s.failed.len() >= s.answers.cap {
+            // bounded like the claims: ends no poller can take any more go first
+            s.failed.retain(|_, f| f.keep_until > now);
+        }
+        if s.failed.len() < s.answers.cap || s.failed.contains_key(&self.key) {
+            let keep_until = self.claim.deadline.max(now) + SHARED_FAILURE_GRACE;
+            let flight = self.claim.flight;
+            let f = Failed {
+                flight,
+                keep_until,
+                failure,
+            };
+            s.failed.insert(self.key, f);
+        }
+        if s.calling.get(&self.key) == Some(&self.claim) {
+            s.calling.remove(&self.key);
+        }
+    }
 }
 
 impl Drop for SharedLead {
     fn drop(&mut self) {
         let mut s = self.shared.lock();
         // only this claim's: one that took over after our deadline stays
-        if s.calling.get(&self.key) == Some(&self.deadline) {
+        if s.calling.get(&self.key) == Some(&self.claim) {
             s.calling.remove(&self.key);
         }
     }

@@ -70,28 +70,109 @@ fn the_shared_level_answers_claims_and_withdraws() {
     let s = Arc::new(SharedAnswers::new(10, 1 << 20));
     let now = Instant::now();
     let deadline = now + Duration::from_secs(1);
-    let Shared::Claimed(lead) = s.lookup(&k(1), now, deadline) else {
+    let Shared::Claimed(lead) = s.lookup(&k(1), now, deadline, None) else {
         panic!("first lookup claims");
     };
-    // another worker sees the call in flight until its deadline
-    assert!(matches!(s.lookup(&k(1), now, deadline), Shared::Calling(d) if d == deadline));
-    // past the deadline the claim is taken over
-    let late = deadline + Duration::from_millis(1);
-    let Shared::Claimed(second) = s.lookup(&k(1), late, late + Duration::from_secs(1)) else {
+    // another worker sees the call in flight until its deadline and the grace after it
+    let Shared::Calling { flight } = s.lookup(&k(1), now, deadline, None) else {
+        panic!("in flight");
+    };
+    let at_grace = deadline + SHARED_FAILURE_GRACE - Duration::from_millis(1);
+    assert!(
+        matches!(s.lookup(&k(1), at_grace, deadline, Some(flight)), Shared::Calling { flight: f } if f == flight)
+    );
+    // past them the claim is taken over
+    let late = deadline + SHARED_FAILURE_GRACE + Duration::from_millis(1);
+    let Shared::Claimed(second) = s.lookup(&k(1), late, late + Duration::from_secs(1), None) else {
         panic!("an expired claim is taken over");
     };
     // the first lead's drop does not withdraw the second claim
     drop(lead);
-    assert!(matches!(s.lookup(&k(1), now, deadline), Shared::Calling(_)));
+    assert!(matches!(
+        s.lookup(&k(1), now, deadline, None),
+        Shared::Calling { .. }
+    ));
     second.finish(Arc::from(&b"{}"[..]), now + Duration::from_secs(60));
     drop(second);
-    assert!(matches!(s.lookup(&k(1), now, deadline), Shared::Answer(a, _) if &*a == b"{}"));
-    // a claim dropped without an answer is withdrawn: the next lookup claims
-    let Shared::Claimed(gone) = s.lookup(&k(2), now, deadline) else {
+    assert!(matches!(s.lookup(&k(1), now, deadline, None), Shared::Answer(a, _) if &*a == b"{}"));
+    // a claim dropped without an end is withdrawn: the next lookup claims
+    let Shared::Claimed(gone) = s.lookup(&k(2), now, deadline, None) else {
         panic!("claims");
     };
     drop(gone);
-    assert!(matches!(s.lookup(&k(2), now, deadline), Shared::Claimed(_)));
+    assert!(matches!(
+        s.lookup(&k(2), now, deadline, None),
+        Shared::Claimed(_)
+    ));
+}
+
+#[test]
+fn a_failed_call_ends_only_the_flight_its_pollers_polled() {
+    let s = Arc::new(SharedAnswers::new(10, 1 << 20));
+    let now = Instant::now();
+    let deadline = now + Duration::from_secs(1);
+    let Shared::Claimed(lead) = s.lookup(&k(1), now, deadline, None) else {
+        panic!("claims");
+    };
+    let Shared::Calling { flight } = s.lookup(&k(1), now, deadline, None) else {
+        panic!("in flight");
+    };
+    let forwarded = MockResponse {
+        status: 401,
+        head: bytes::Bytes::from_static(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\n"),
+        body: bytes::Bytes::from_static(b"nope"),
+        present: crate::http::Present::default(),
+    };
+    lead.fail(SharedFailure {
+        refusal: Refusal::Unauthorized,
+        why: "authorizer answered 401".into(),
+        forwarded: Some(forwarded),
+    });
+    // the poller of that flight gets its end, refusal, words and response, until the grace
+    // after the call's deadline
+    for at in [
+        now,
+        deadline + SHARED_FAILURE_GRACE - Duration::from_millis(1),
+    ] {
+        let Shared::Failed(f) = s.lookup(&k(1), at, at + Duration::from_secs(1), Some(flight))
+        else {
+            panic!("the polled flight's end");
+        };
+        assert_eq!(f.refusal, Refusal::Unauthorized);
+        assert_eq!(&*f.why, "authorizer answered 401");
+        assert_eq!(
+            f.forwarded.map(|r| r.body),
+            Some(bytes::Bytes::from_static(b"nope"))
+        );
+    }
+    // kept no longer; and a lookup that polled nothing (a later request) calls again
+    let later = deadline + SHARED_FAILURE_GRACE;
+    let Shared::Claimed(again) =
+        s.lookup(&k(1), later, later + Duration::from_secs(1), Some(flight))
+    else {
+        panic!("claims after the grace");
+    };
+    drop(again);
+    let Shared::Claimed(fresh) = s.lookup(&k(1), now, deadline, None) else {
+        panic!("a new lookup claims");
+    };
+    // and a poller of an older flight does not take a newer flight's end for its own
+    let Shared::Calling { flight: newer } = s.lookup(&k(1), now, deadline, None) else {
+        panic!("in flight");
+    };
+    assert_ne!(newer, flight);
+    fresh.fail(SharedFailure {
+        refusal: Refusal::Failed,
+        why: "timed out".into(),
+        forwarded: None,
+    });
+    assert!(
+        matches!(s.lookup(&k(1), now, deadline, Some(newer)), Shared::Failed(f) if f.refusal == Refusal::Failed)
+    );
+    assert!(matches!(
+        s.lookup(&k(1), now, deadline, Some(flight)),
+        Shared::Claimed(_)
+    ));
 }
 
 /// Waiters get the leader's result; a dropped leader abandons the flight; both remove it

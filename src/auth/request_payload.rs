@@ -6,7 +6,8 @@
 //! headers, query, cookies, path parameters and `requestContext` come from
 //! `crate::lambda::event`, so an authorizer and a function see the same values — less the
 //! body, plus the authorizer's own members), [`route_arn`] (the ARN a policy is evaluated
-//! against), and [`parse_answer`] (an answer → [`Answer`], or what is malformed). Leaves out:
+//! against), [`parse_answer`] (an answer → [`Answer`], or what is malformed), and
+//! [`forwarded`] (a `url` endpoint's 401 / 403 as the client gets it). Leaves out:
 //! reading the identity sources and calling anything (see [`super::request`]) and evaluating
 //! policies (see [`super::iam_policy`]).
 //!
@@ -25,6 +26,7 @@
 //!   is optional (an object; `null` counts as absent); 1.0 context values must be strings,
 //!   numbers or booleans (REST APIs' rule). Anything else is malformed (→ 500).
 
+use bytes::Bytes;
 use serde_json::Value;
 
 use super::iam_policy::Policy;
@@ -160,6 +162,52 @@ pub fn parse_answer(body: &[u8], format: PayloadFormat, simple: bool) -> Result<
         context,
         decision: Decision::Policy(policy),
     })
+}
+
+/// A `url` endpoint's 401 / 403 as the client gets it: the status, the endpoint's body (at most
+/// `MAX_ANSWER_BYTES`, read like an answer; a larger one fails the read: 500) with its
+/// `content-type` (API Gateway's JSON body when it sent none), and on a 401 its `www-authenticate` (RFC 9110 §11.6.1: a 401
+/// carries the challenge; tollgate's own is `Bearer`). Field values come from a parsed
+/// response head: no CR, LF or NUL can be in them.
+pub fn forwarded(rh: &crate::http::ResponseHead, body: &[u8]) -> crate::config::MockResponse {
+    let status = rh.status;
+    let text = |name| {
+        rh.header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| !v.is_empty())
+    };
+    let mut head = format!(
+        "HTTP/1.1 {status} {}\r\n",
+        crate::error::reason_phrase(status)
+    );
+    let body = if body.is_empty() {
+        // nothing to forward: API Gateway's body for the status
+        let m = if status == 401 {
+            "Unauthorized"
+        } else {
+            "Forbidden"
+        };
+        head.push_str("content-type: application/json\r\n");
+        Bytes::from(serde_json::json!({ "message": m }).to_string())
+    } else {
+        // its type as sent; none when it sent none (RFC 9110 §8.3: the recipient may sniff
+        // or assume application/octet-stream, as it would from the endpoint itself)
+        if let Some(ct) = text("content-type") {
+            head.push_str(&format!("content-type: {ct}\r\n"));
+        }
+        Bytes::copy_from_slice(body)
+    };
+    if status == 401 {
+        let challenge = text("www-authenticate").unwrap_or("Bearer");
+        head.push_str(&format!("www-authenticate: {challenge}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n", body.len()));
+    crate::config::MockResponse {
+        status,
+        head: Bytes::from(head),
+        body,
+        present: crate::http::Present::default(),
+    }
 }
 
 #[cfg(test)]

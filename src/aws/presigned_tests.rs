@@ -239,3 +239,18 @@ fn aws_suite_query_signed_requests_verify_with_the_empty_body_hash() {
         );
     }
 }
+
+#[test]
+fn the_body_is_hashed_once_per_verification() {
+    // a mismatch tries every form (the body's hash and UNSIGNED-PAYLOAD, `+` literal and as a
+    // space: MAX_ATTEMPTS canonical requests); the body is hashed for the first only
+    let (_, method, path, query) = SUITE[0];
+    let with_plus = format!("a=b+c&{query}");
+    let body = vec![b'x'; 64 * 1024];
+    crate::aws::sigv4::BODY_HASHES.with(|n| n.set(0));
+    assert_eq!(
+        suite_check(method, path, &with_plus, &body),
+        Err(SigV4Error::Mismatch)
+    );
+    assert_eq!(crate::aws::sigv4::BODY_HASHES.with(|n| n.get()), 1);
+}

@@ -210,8 +210,15 @@ pub const IAM_MAX_BODY_BYTES: std::ops::RangeInclusive<usize> = 1..=128 * 1024 *
 /// read first) that one worker holds at once; a request that would go beyond is refused with
 /// 503 before its body is read. Bounds what unauthenticated clients can make a worker buffer.
 pub const DEFAULT_IAM_UNVERIFIED_BODY_BUDGET: usize = 64 * 1024 * 1024;
-/// Accepted `unverified_body_budget_bytes`.
+/// Accepted `unverified_body_budget_bytes` (and never below the authorizer's `max_body_bytes`:
+/// a budget smaller than one body would refuse every body of that size).
 pub const IAM_UNVERIFIED_BODY_BUDGET: std::ops::RangeInclusive<usize> = 1..=1024 * 1024 * 1024;
+/// Default `unverified_body_timeout_ms`: the longest the whole read of a body whose signature is
+/// not verified yet may take (from `100 Continue` to its last byte); beyond, 408. Bounds how long
+/// a client with no secret holds the worker's unverified budget.
+pub const UNVERIFIED_BODY_DEADLINE: Duration = Duration::from_secs(30);
+/// Accepted `unverified_body_timeout_ms`.
+pub const UNVERIFIED_BODY_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1..=300_000;
 /// Accepted length of an `access_key_id` (AWS: 16 to 128 characters of `A-Z0-9`).
 pub const ACCESS_KEY_ID_LEN: std::ops::RangeInclusive<usize> = 16..=128;
 
@@ -224,6 +231,8 @@ pub struct IamAuthorizer {
     pub max_body: usize,
     /// Most unverified body bytes one worker holds at once (`unverified_body_budget_bytes`).
     pub unverified_budget: usize,
+    /// Longest whole read of an unverified body (`unverified_body_timeout_ms`).
+    pub unverified_timeout: Duration,
     pub credentials: Vec<IamCredential>,
 }
 
@@ -297,6 +306,8 @@ pub(super) fn compile(
                 a.kind.get_ref(),
                 cx,
             );
+            let key = "unverified_body_timeout_ms";
+            refuse(&a.unverified_body_timeout_ms, i, key, a.kind.get_ref(), cx);
         }
         if a.kind.get_ref() != "request" {
             refuse(&a.cache_bytes, i, "cache_bytes", a.kind.get_ref(), cx);

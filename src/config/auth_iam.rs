@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::auth::{
     refuse, IamAuthorizer, IamCredential, ACCESS_KEY_ID_LEN, DEFAULT_IAM_MAX_BODY_BYTES,
     DEFAULT_IAM_SERVICE, DEFAULT_IAM_UNVERIFIED_BODY_BUDGET, IAM_MAX_BODY_BYTES,
-    IAM_UNVERIFIED_BODY_BUDGET,
+    IAM_UNVERIFIED_BODY_BUDGET, UNVERIFIED_BODY_DEADLINE, UNVERIFIED_BODY_TIMEOUT_MS,
 };
 use super::compile::Ctx;
 use super::raw::{RawAuthorizer, RawCredential};
@@ -96,6 +96,34 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
         ),
         None => DEFAULT_IAM_UNVERIFIED_BODY_BUDGET,
     };
+    let in_range = |v: &Option<Spanned<usize>>, r: &std::ops::RangeInclusive<usize>| {
+        v.as_ref().is_none_or(|v| r.contains(v.get_ref()))
+    };
+    let both_valid = in_range(&a.max_body_bytes, &IAM_MAX_BODY_BYTES)
+        && in_range(&a.unverified_body_budget_bytes, &IAM_UNVERIFIED_BODY_BUDGET);
+    if both_valid && unverified_budget < max_body {
+        // the budget is shared by every body read at once: it must hold one whole body
+        let m = format!(
+            "{unverified_budget} is below max_body_bytes ({max_body}): one body of that size \
+             could never be read"
+        );
+        let key = format!("authorizer[{i}].unverified_body_budget_bytes");
+        match &a.unverified_body_budget_bytes {
+            Some(v) => cx.err(v, key, m),
+            None => match &a.max_body_bytes {
+                Some(v) => cx.err(v, format!("authorizer[{i}].max_body_bytes"), m),
+                None => cx.err(&a.name, key, m),
+            },
+        }
+    }
+    let unverified_timeout = match &a.unverified_body_timeout_ms {
+        Some(v) => cx.millis(
+            v,
+            format!("authorizer[{i}].unverified_body_timeout_ms"),
+            &UNVERIFIED_BODY_TIMEOUT_MS,
+        ),
+        None => UNVERIFIED_BODY_DEADLINE,
+    };
     let (Some(region), Some(service), true, false) = (region, service, ok, credentials.is_empty())
     else {
         return None;
@@ -105,6 +133,7 @@ pub(super) fn compile(i: usize, a: &RawAuthorizer, cx: &mut Ctx<'_>) -> Option<I
         service,
         max_body,
         unverified_budget,
+        unverified_timeout,
         credentials,
     })
 }

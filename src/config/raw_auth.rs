@@ -69,6 +69,9 @@ pub struct RawAuthorizer {
     /// Most bytes of not yet verified bodies read at once on one worker, to hash them
     /// (default 64 MiB); beyond it a request is refused with 503.
     pub unverified_body_budget_bytes: Option<Spanned<usize>>,
+    /// Longest whole read of a not yet verified body, milliseconds (default 30 s); beyond it
+    /// the request is refused with 408.
+    pub unverified_body_timeout_ms: Option<Spanned<u64>>,
     /// The principals that may sign requests.
     #[serde(default)]
     pub credential: Vec<RawCredential>,
