@@ -23,7 +23,7 @@ use super::jwt::{self, JwtError, Rules};
 use super::keys::{KeyStore, Refetch};
 use super::token_cache::TokenCache;
 use super::{AuthorizerState, Identity, Principal};
-use crate::config::auth::{IdentitySource, JwtAuthorizer, KeySource, UNKNOWN_KID_REFETCH};
+use crate::config::auth::{IdentitySource, JwtAuthorizer, UNKNOWN_KID_REFETCH};
 use crate::config::AuthorizerKind;
 use crate::error::{Denial, GatewayError};
 use crate::exchange::ExchangeState;
@@ -37,21 +37,13 @@ pub struct JwtState {
 }
 
 impl JwtState {
-    /// The state for `config`; `old`: the previous generation's state of the authorizer of
-    /// the same name (its key set carries over when the key source is unchanged). The token
-    /// cache always starts empty: the issuer, audience or leeway it was checked with may have
-    /// changed.
-    ///
-    /// The key set is process-wide (see [`super::key_share`]): the previous generation's shared
-    /// set when the key source is unchanged, else the new config's (empty). Every worker
-    /// decides alike, so all of them keep sharing one set.
-    pub fn new(config: &JwtAuthorizer, old: Option<(&JwtAuthorizer, &Rc<JwtState>)>) -> JwtState {
-        let shared = match old {
-            Some((oc, os)) if same_key_source(oc, config) => os.keys.shared().clone(),
-            _ => config.shared_keys.clone(),
-        };
+    /// A fresh state for `config`: an empty token cache and a view of the config's
+    /// process-wide key set (see [`super::key_share`]; a new generation carries the set over
+    /// when the key source is unchanged, and the whole state when nothing that shapes it
+    /// changed: see [`super::carry`]).
+    pub fn new(config: &JwtAuthorizer) -> JwtState {
         JwtState {
-            keys: KeyStore::new(shared),
+            keys: KeyStore::new(config.shared_keys.clone()),
             tokens: TokenCache::new(config.cache_entries, config.cache_bytes),
         }
     }
@@ -68,18 +60,6 @@ pub fn prefetch(worker: &Worker) {
         if let (AuthorizerKind::Jwt(j), AuthorizerState::Jwt(state)) = (&a.kind, s) {
             state.keys.prefetch(&w, &j.keys, &j.issuer);
         }
-    }
-}
-
-/// Whether two configs fetch their keys from the same place (the URLs as written, and for
-/// discovery the issuer the document must name).
-fn same_key_source(a: &JwtAuthorizer, b: &JwtAuthorizer) -> bool {
-    match (&a.keys, &b.keys) {
-        (KeySource::Jwks(x), KeySource::Jwks(y)) => x.url == y.url,
-        (KeySource::Discovery(x), KeySource::Discovery(y)) => {
-            x.url == y.url && a.issuer == b.issuer
-        }
-        _ => false,
     }
 }
 

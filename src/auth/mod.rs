@@ -21,6 +21,7 @@
 //! and client certificates (see `crate::policy`), compiling the settings (see
 //! `crate::config::auth`), and mapping a refusal to its status (see `crate::error`).
 
+pub mod carry;
 pub mod iam;
 pub mod iam_policy;
 pub mod jwks;
@@ -144,27 +145,44 @@ pub enum AuthorizerState {
 }
 
 impl WorkerAuth {
-    /// The state for `config`'s authorizers; on a reload, `prev` is the state of the
-    /// generation before (an unchanged authorizer, by name, may keep its key set and caches).
+    /// The state for `config`'s authorizers; on a new generation, `prev` is the worker's
+    /// generation before (not necessarily the one published just before, when the worker
+    /// lagged). An authorizer of the same name, at the same index, with settings that shape its
+    /// state unchanged keeps its state (token cache, key set copy, result cache, lookups in
+    /// flight): see [`carry`].
     pub fn new(config: &Config, prev: Option<(&Config, &WorkerAuth)>) -> WorkerAuth {
         let states = config
             .authorizers
             .iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
+                // the principals a state caches name their authorizer by index
                 let old = prev.and_then(|(pc, pa)| {
-                    let j = pc.authorizers.iter().position(|o| o.name == a.name)?;
-                    Some((pc.authorizers.get(j)?, pa.states.get(j)?))
+                    let oc = pc.authorizers.get(i).filter(|o| o.name == a.name)?;
+                    Some((pc, oc, pa.states.get(i)?))
                 });
                 match &a.kind {
                     AuthorizerKind::Jwt(j) => {
-                        let old = old.and_then(|(oc, os)| match (&oc.kind, os) {
+                        let old = old.and_then(|(_, oc, os)| match (&oc.kind, os) {
                             (AuthorizerKind::Jwt(oj), AuthorizerState::Jwt(s)) => Some((oj, s)),
                             _ => None,
                         });
-                        AuthorizerState::Jwt(Rc::new(jwt_authorizer::JwtState::new(j, old)))
+                        let kept = carry::jwt_state(j, old);
+                        AuthorizerState::Jwt(kept.unwrap_or_else(|| {
+                            Rc::new(jwt_authorizer::JwtState::new(j))
+                        }))
                     }
                     AuthorizerKind::Request(r) => {
-                        AuthorizerState::Request(Rc::new(request::RequestState::new(r)))
+                        let old = old.and_then(|(pc, oc, os)| match (&oc.kind, os) {
+                            (AuthorizerKind::Request(or), AuthorizerState::Request(s)) => {
+                                Some(((or, &pc.functions[..]), s))
+                            }
+                            _ => None,
+                        });
+                        let kept = carry::request_state((r, &config.functions), old);
+                        AuthorizerState::Request(
+                            kept.unwrap_or_else(|| Rc::new(request::RequestState::new(r))),
+                        )
                     }
                     AuthorizerKind::Iam(_) => AuthorizerState::Iam,
                 }
