@@ -89,6 +89,46 @@ both_drivers! {
         assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 429);
     }
 
+    fn a_reload_keeps_the_cache_of_an_unchanged_authorizer_and_empties_a_changed_one(d) {
+        // two workers, new connections: both cache levels must survive a generation that
+        // changes nothing about the authorizer (the resolver thread's new addresses for any
+        // upstream make such generations too), and start afresh when its settings change
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = |ttl: u64, more: &str| {
+            server_toml(d, 2, "")
+                + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+                   simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+                   ttl_s = {ttl}\n\n")
+                + &routes("ext")
+                + more
+        };
+        let g = Gateway::from_toml(&text(300, ""));
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1);
+        // an unrelated route and upstream (it moves the hidden upstream's index)
+        let unrelated = "[[upstream]]\nname = \"other\"\ntargets = [\"127.0.0.1:9\"]\n\n\
+                         [[route]]\nkey = \"GET /new\"\nmock = { body = \"new\" }\n";
+        g.write_config(&text(300, unrelated));
+        g.reload().unwrap();
+        assert_answer(&get_with(g.addr, "/new", None, ""), 200, "new");
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "the reload kept the cached answer");
+        // the ttl changes: the answer is asked for again, once for both workers
+        g.write_config(&text(200, unrelated));
+        g.reload().unwrap();
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 2, "a changed authorizer starts afresh");
+    }
+
     fn the_cache_and_coalescing_are_process_wide(d) {
         // two workers, a new connection per request (the kernel spreads them over both):
         // one call for N sequential and for N concurrent identical lookups
