@@ -17,10 +17,11 @@
 //! invalid one, so answering 401 would blame the caller for the identity provider's outage;
 //! API Gateway likewise answers 5xx when its authorizer cannot run.
 
+use std::future::Future;
 use std::rc::Rc;
 
 use super::jwt::{self, JwtError, Rules};
-use super::keys::{KeyStore, Refetch};
+use super::keys::{Current, KeyStore, Refetch};
 use super::token_cache::TokenCache;
 use super::{AuthorizerState, Identity, Principal};
 use crate::config::auth::{IdentitySource, JwtAuthorizer, UNKNOWN_KID_REFETCH};
@@ -63,8 +64,11 @@ pub fn prefetch(worker: &Worker) {
     }
 }
 
-/// Admits the request with the principal its token proves (see the module doc).
-pub async fn authorize(
+/// Admits the request with the principal its token proves (see the module doc). `gone`: the
+/// session's "the client left" signal (`Session::client_gone`), which ends a wait for the key
+/// set (`ClientGone`: nothing was decided; the fetch goes on for the other requests).
+#[allow(clippy::too_many_arguments)]
+pub async fn authorize<G: Future<Output = ()>>(
     w: &Cx<'_>,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -72,6 +76,7 @@ pub async fn authorize(
     config: &JwtAuthorizer,
     state: &Rc<JwtState>,
     scopes: &[String],
+    gone: impl Fn() -> G,
 ) -> Result<Rc<Principal>, GatewayError> {
     let token = match token(head, &config.identity) {
         Found::One(t) => t,
@@ -92,13 +97,17 @@ pub async fn authorize(
         return admit(st, p, scopes);
     }
     let issuer = config.issuer.as_str();
-    let Some(mut keys) = state
-        .keys
-        .current(w, &config.keys, issuer, config.refresh)
-        .await
-    else {
-        st.detail = Some("jwt keys unavailable: the key set could not be fetched".into());
-        return Err(GatewayError::AuthorizerFailed("jwt keys unavailable"));
+    let source = (&config.keys, issuer);
+    let mut keys = match state.keys.current(w, source, config.refresh, &gone).await {
+        Current::Set(k) => k,
+        Current::Unavailable => {
+            st.detail = Some("jwt keys unavailable: the key set could not be fetched".into());
+            return Err(GatewayError::AuthorizerFailed("jwt keys unavailable"));
+        }
+        Current::Gone => {
+            st.detail = Some("the client left while the key set was fetched".into());
+            return Err(GatewayError::ClientGone);
+        }
     };
     let rules = Rules {
         issuer,
@@ -114,7 +123,7 @@ pub async fn authorize(
     let mut verified = jwt::verify(token, &keys, &rules, now);
     if let Err(JwtError::UnknownKid(kid)) = &verified {
         // RFC 7517 §4.5: a kid the set lacks may be a rotated-in key: fetch the set again
-        match state.keys.refetch_for_kid(w, &config.keys, issuer).await {
+        match state.keys.refetch_for_kid(w, source, &gone).await {
             Refetch::Fetched => {
                 if let Some(fresh) = state.keys.set() {
                     keys = fresh;
@@ -131,6 +140,10 @@ pub async fn authorize(
             Refetch::Failed => {
                 let m = format!("no key for kid {kid:?} (fetching the key set again failed)");
                 return Err(refuse(st, m));
+            }
+            Refetch::Gone => {
+                st.detail = Some("the client left while the key set was fetched again".into());
+                return Err(GatewayError::ClientGone);
             }
         }
     }

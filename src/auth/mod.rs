@@ -214,7 +214,8 @@ pub async fn authorize<S: Session>(
     };
     let principal = match (&a.kind, state) {
         (AuthorizerKind::Jwt(j), AuthorizerState::Jwt(s)) => {
-            jwt_authorizer::authorize(w, head, st, ix, j, s, &ra.auth.scopes).await?
+            let gone = || sess.client_gone();
+            jwt_authorizer::authorize(w, head, st, ix, j, s, &ra.auth.scopes, gone).await?
         }
         (AuthorizerKind::Request(r), AuthorizerState::Request(s)) => {
             request::authorize(w, &*sess, head, st, route, ix, r, s).await?
