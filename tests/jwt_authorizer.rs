@@ -598,6 +598,48 @@ both_drivers! {
         assert!(l[0].contains("\"protocol\":\"HTTP/1.1\""), "{}", l[0]);
     }
 
+    fn tokens_without_sub_throttle_apart_by_jti_or_token(d) {
+        // RFC 7519 makes `sub` optional (client-credentials tokens often lack it): with
+        // throttle_by = "principal" each such token still gets a bucket of its own, not one
+        // shared by every sub-less caller under the empty id
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let text = format!(
+            "[[route]]\nkey = \"GET /me\"\nmock = {{ body = \"me\" }}\nauthorizer = \"users\"\n\
+             throttle = {{ rate = 0.001, burst = 1, throttle_by = \"principal\" }}\n\n\
+             [[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"{}\"\n\
+             audience = [\"{AUDIENCE}\"]\njwks_uri = \"http://{}/keys\"\n",
+            idp.issuer(),
+            idp.origin.addr
+        );
+        let gw = Gateway::start(d, 1, &text);
+        let subless = |extra: Value| {
+            let mut c = idp.claims("x", "");
+            let o = c.as_object_mut().unwrap();
+            o.remove("sub");
+            for (k, v) in extra.as_object().unwrap() {
+                o.insert(k.clone(), v.clone());
+            }
+            ec.token(&c)
+        };
+        // two tokens without jti: a bucket per token
+        let (a, b) = (subless(json!({"n": 1})), subless(json!({"n": 2})));
+        for t in [&a, &b] {
+            assert_eq!(call(gw.addr, "/me", Some(t)).status, 200);
+            assert_eq!(call(gw.addr, "/me", Some(t)).status, 429);
+        }
+        // with jti: the bucket follows the jti (two texts of one jti share it)
+        let (j1, j1_again) = (subless(json!({"jti": "j1", "n": 1})), subless(json!({"jti": "j1", "n": 2})));
+        let j2 = subless(json!({"jti": "j2"}));
+        assert_eq!(call(gw.addr, "/me", Some(&j1)).status, 200);
+        assert_eq!(call(gw.addr, "/me", Some(&j1_again)).status, 429);
+        assert_eq!(call(gw.addr, "/me", Some(&j2)).status, 200);
+        // a token with a sub throttles under it, as before
+        let s = ec.token(&idp.claims("alice", ""));
+        assert_eq!(call(gw.addr, "/me", Some(&s)).status, 200);
+        assert_eq!(call(gw.addr, "/me", Some(&s)).status, 429);
+    }
+
     fn key_sets_are_fetched_when_the_worker_starts(d) {
         let ec = Key::es256("e1");
         let idp = Idp::start(kit::jwks(&[&ec]));

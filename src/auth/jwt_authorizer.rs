@@ -152,7 +152,11 @@ pub async fn authorize<G: Future<Output = ()>>(
         Err(e) => return Err(refuse(st, e.to_string())),
     };
     let until = v.expires.saturating_add(rules.leeway_s);
-    let principal = Rc::new(v.into_principal(authorizer));
+    let mut principal = v.into_principal(authorizer);
+    if principal.id.is_empty() {
+        principal.throttle = Some(throttle_key(issuer, &principal, token));
+    }
+    let principal = Rc::new(principal);
     state
         .tokens
         .insert(token.as_bytes(), principal.clone(), until);
@@ -175,6 +179,40 @@ fn admit(
     }
     st.detail = Some(format!("the token has none of the scopes {needed:?}").into_boxed_str());
     Err(GatewayError::Denied(Denial::Scope))
+}
+
+/// The `throttle_by = "principal"` key of a token without `sub` (RFC 7519 §4.1.2: it is
+/// optional, e.g. client-credentials tokens): a digest of the issuer and the token's `jti`
+/// (RFC 7519 §4.1.7: unique per token, so reissuing the same token keeps its bucket) when it
+/// has one, else of the token itself — so that such callers do not all share the bucket of
+/// the empty id. A digest (16 bytes of SHA-256, hex), not the token: the key may be logged or
+/// kept by the throttle.
+fn throttle_key(issuer: &str, p: &Principal, token: &str) -> Box<str> {
+    let jti = match &p.identity {
+        Identity::Jwt { claims, .. } => claims.get("jti").and_then(|v| v.as_str()),
+        _ => None,
+    };
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    match jti.filter(|j| !j.is_empty()) {
+        Some(j) => {
+            ctx.update(b"jti\0");
+            ctx.update(issuer.as_bytes());
+            ctx.update(b"\0");
+            ctx.update(j.as_bytes());
+        }
+        None => {
+            ctx.update(b"token\0");
+            ctx.update(token.as_bytes());
+        }
+    }
+    let digest = ctx.finish();
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("jwt:{hex}").into_boxed_str()
 }
 
 /// 401, with why in the access log.

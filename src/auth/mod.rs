@@ -58,9 +58,10 @@ pub struct Principal {
     pub id: Box<str>,
     pub identity: Identity,
     /// The caller's key for `throttle_by = "principal"` when `id` is empty (a simple-response
-    /// request authorizer names no principal): a digest of what identified the caller (the
-    /// identity-source values), so each caller keeps a bucket of its own. `None`: `id` is the
-    /// key (see [`Principal::throttle_key`]).
+    /// request authorizer names no principal; a JWT without `sub`): a digest of what
+    /// identified the caller (the identity-source values; the issuer and `jti`, else the
+    /// token), so each caller keeps a bucket of its own. `None`: `id` is the key (see
+    /// [`Principal::throttle_key`]).
     pub throttle: Option<Box<str>>,
 }
 
