@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use super::jwt_authorizer::JwtState;
 use super::request::RequestState;
-use crate::config::auth::{IdentitySource, JwtAuthorizer, KeySource, RequestAuthorizer, RequestTarget};
+use crate::config::auth::{
+    IdentitySource, JwtAuthorizer, KeySource, RequestAuthorizer, RequestTarget,
+};
 use crate::config::functions::{FunctionConfig, FunctionKind};
 use crate::config::{AuthorizerKind, Config};
 
@@ -166,15 +168,15 @@ pub fn keep_shared(new: &mut Config, old: &Config) {
             continue;
         };
         match (&mut a.kind, &o.kind) {
-            (AuthorizerKind::Jwt(n), AuthorizerKind::Jwt(p)) => {
-                if KeyView::of(n) == KeyView::of(p) {
-                    n.shared_keys = p.shared_keys.clone();
-                }
+            (AuthorizerKind::Jwt(n), AuthorizerKind::Jwt(p))
+                if KeyView::of(n) == KeyView::of(p) =>
+            {
+                n.shared_keys = p.shared_keys.clone();
             }
-            (AuthorizerKind::Request(n), AuthorizerKind::Request(p)) => {
-                if RequestView::of(n, &new.functions) == RequestView::of(p, &old.functions) {
-                    n.shared = p.shared.clone();
-                }
+            (AuthorizerKind::Request(n), AuthorizerKind::Request(p))
+                if RequestView::of(n, &new.functions) == RequestView::of(p, &old.functions) =>
+            {
+                n.shared = p.shared.clone();
             }
             _ => {}
         }
@@ -193,12 +195,15 @@ pub fn jwt_state(
     same.then(|| os.clone())
 }
 
+/// A request authorizer and its config's `[[function]]`s (which `function = NAME` indexes).
+pub type RequestSide<'a> = (&'a RequestAuthorizer, &'a [FunctionConfig]);
+
 /// The worker's previous state of request authorizer `config` (with `functions`, its
 /// config's), when it may serve on: equal settings, and already backed by the (carried)
 /// process-wide answers.
 pub fn request_state(
-    (config, functions): (&RequestAuthorizer, &[FunctionConfig]),
-    old: Option<((&RequestAuthorizer, &[FunctionConfig]), &Rc<RequestState>)>,
+    (config, functions): RequestSide<'_>,
+    old: Option<(RequestSide<'_>, &Rc<RequestState>)>,
 ) -> Option<Rc<RequestState>> {
     let ((oc, ofs), os) = old?;
     let same = RequestView::of(oc, ofs) == RequestView::of(config, functions)
@@ -289,11 +294,17 @@ mod tests {
         let more = "[[route]]\nkey = \"GET /c\"\nmock = { body = \"c\" }\n\n\
                     [[upstream]]\nname = \"other\"\ntargets = [\"127.0.0.1:8\"]\n";
         let c2 = next(&c1, config("", API, "", more));
-        assert!(Arc::ptr_eq(&jwt_cfg(&c2).shared_keys, &jwt_cfg(&c1).shared_keys));
+        assert!(Arc::ptr_eq(
+            &jwt_cfg(&c2).shared_keys,
+            &jwt_cfg(&c1).shared_keys
+        ));
         assert!(Arc::ptr_eq(&req_cfg(&c2).shared, &req_cfg(&c1).shared));
         let w2 = WorkerAuth::new(&c2, Some((&c1, &w1)));
         assert!(Rc::ptr_eq(jwt(&w2), jwt(&w1)), "the jwt state serves on");
-        assert!(Rc::ptr_eq(req(&w2), req(&w1)), "the request state serves on");
+        assert!(
+            Rc::ptr_eq(req(&w2), req(&w1)),
+            "the request state serves on"
+        );
         assert_eq!(jwt(&w2).tokens.len(), 1);
 
         // the jwt authorizer's audience changes: its token cache empties, its key set (same
@@ -302,7 +313,10 @@ mod tests {
         let w3 = WorkerAuth::new(&c3, Some((&c2, &w2)));
         assert!(!Rc::ptr_eq(jwt(&w3), jwt(&w2)));
         assert_eq!(jwt(&w3).tokens.len(), 0);
-        assert!(Arc::ptr_eq(jwt(&w3).keys.shared(), &jwt_cfg(&c1).shared_keys));
+        assert!(Arc::ptr_eq(
+            jwt(&w3).keys.shared(),
+            &jwt_cfg(&c1).shared_keys
+        ));
         assert!(Rc::ptr_eq(req(&w3), req(&w1)));
 
         // the request authorizer's ttl changes: both of its levels start afresh
@@ -315,7 +329,10 @@ mod tests {
 
         // a new key source: a new process-wide key set
         let c5 = next(&c4, config("?v=2", API_WEB, "ttl_s = 60", more));
-        assert!(!Arc::ptr_eq(&jwt_cfg(&c5).shared_keys, &jwt_cfg(&c4).shared_keys));
+        assert!(!Arc::ptr_eq(
+            &jwt_cfg(&c5).shared_keys,
+            &jwt_cfg(&c4).shared_keys
+        ));
     }
 
     #[test]
@@ -330,8 +347,14 @@ mod tests {
         let lagging = WorkerAuth::new(&c1, None);
         cache_token(&lagging);
         let lagging = WorkerAuth::new(&c3, Some((&c1, &lagging)));
-        assert!(Arc::ptr_eq(jwt(&lagging).keys.shared(), jwt(&on_time).keys.shared()));
-        assert!(Arc::ptr_eq(jwt(&lagging).keys.shared(), &jwt_cfg(&c3).shared_keys));
+        assert!(Arc::ptr_eq(
+            jwt(&lagging).keys.shared(),
+            jwt(&on_time).keys.shared()
+        ));
+        assert!(Arc::ptr_eq(
+            jwt(&lagging).keys.shared(),
+            &jwt_cfg(&c3).shared_keys
+        ));
         assert!(Arc::ptr_eq(req(&lagging).shared(), req(&on_time).shared()));
     }
 }

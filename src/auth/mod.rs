@@ -169,9 +169,9 @@ impl WorkerAuth {
                             _ => None,
                         });
                         let kept = carry::jwt_state(j, old);
-                        AuthorizerState::Jwt(kept.unwrap_or_else(|| {
-                            Rc::new(jwt_authorizer::JwtState::new(j))
-                        }))
+                        AuthorizerState::Jwt(
+                            kept.unwrap_or_else(|| Rc::new(jwt_authorizer::JwtState::new(j))),
+                        )
                     }
                     AuthorizerKind::Request(r) => {
                         let old = old.and_then(|(pc, oc, os)| match (&oc.kind, os) {

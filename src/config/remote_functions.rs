@@ -172,7 +172,10 @@ pub(super) fn hidden_upstream(
             HiddenRoots::System(r) => (Roots::Custom(r), &b""[..]),
             HiddenRoots::Missing(m) => {
                 cx.warn(at, key, m);
-                (Roots::Custom(rustls::RootCertStore::empty()), &b"no roots"[..])
+                (
+                    Roots::Custom(rustls::RootCertStore::empty()),
+                    &b"no roots"[..],
+                )
             }
             HiddenRoots::Refused(m) => {
                 cx.err(at, key, m);
