@@ -16,6 +16,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::lambda::{
@@ -67,6 +68,20 @@ fn routes(authorizer: &str) -> String {
          [[route]]\nkey = \"GET /orders\"\nmock = {{ body = \"orders\" }}\nauthorizer = \"{authorizer}\"\n\n\
          [[route]]\nkey = \"GET /open\"\nmock = {{ body = \"open\" }}\n\n"
     )
+}
+
+/// A resolver answering `svc.test` with the addresses the test sets (and IP literals as
+/// they are).
+struct Names(std::sync::Mutex<Vec<SocketAddr>>);
+
+impl tollgate::config::resolve::Resolver for Names {
+    fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
+            Err(_) if host == "svc.test" => Ok(self.0.lock().unwrap().clone()),
+            Err(_) => Err(std::io::Error::other("NXDOMAIN (test)")),
+        }
+    }
 }
 
 both_drivers! {
@@ -127,6 +142,39 @@ both_drivers! {
             assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
         }
         assert_eq!(origin.requests().len(), 2, "a changed authorizer starts afresh");
+    }
+
+    fn new_dns_answers_for_another_upstream_keep_the_authorizers_cache(d) {
+        // the resolver thread's new addresses for any upstream make a new generation (the
+        // served config compiled again): not a change of the authorizer, so no new call
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let (one, two) = (Origin::start(|_| Reply::ok("one")), Origin::start(|_| Reply::ok("two")));
+        let names = Arc::new(Names(std::sync::Mutex::new(vec![one.addr])));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\n")
+            + &routes("ext")
+            + "[[upstream]]\nname = \"svc\"\ntargets = [\"svc.test:80\"]\nresolve_interval_ms = 1000\n\n\
+               [[route]]\nkey = \"GET /who\"\nupstream = \"svc\"\n";
+        let g = Gateway::from_toml_with(&text, names.clone());
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1);
+        *names.0.lock().unwrap() = vec![two.addr];
+        let until = std::time::Instant::now() + Duration::from_secs(15);
+        while two.requests().is_empty() {
+            assert!(std::time::Instant::now() < until, "the new address was never served");
+            assert_eq!(get_with(g.addr, "/who", None, "").status, 200);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "the new generation kept the cached answer");
     }
 
     fn the_cache_and_coalescing_are_process_wide(d) {
