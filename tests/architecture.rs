@@ -576,6 +576,30 @@ fn the_shared_key_set_is_plain_std() {
 }
 
 #[test]
+fn what_a_generation_keeps_of_authorizers_is_decided_from_configs_alone() {
+    // auth::carry compares compiled settings and hands over existing Rc/Arc state: it runs on
+    // the control thread (process-wide state) and in a worker's generation switch (its own
+    // state), so it reaches no IO layer, runtime or lock of its own
+    assert_none_naming(
+        &["auth/carry.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::transport",
+            "crate::worker",
+            "monoio",
+            "Mutex",
+            "std::thread",
+            "std::fs",
+        ],
+        "auth::carry reaches an IO layer, the runtime or a lock",
+    );
+}
+
+#[test]
 fn request_authorizer_formats_are_sans_io() {
     // the payload a request authorizer gets, its answers and the IAM policies it returns are
     // pure functions over bytes and JSON: `auth::request` does the calling, caching and

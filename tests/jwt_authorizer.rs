@@ -562,6 +562,84 @@ both_drivers! {
         assert_eq!(idp.count("/keys?v=2"), 1);
     }
 
+    fn an_http2_reset_stops_the_wait_for_the_first_key_set(d) {
+        // the IdP answers the first fetch after a second; a request whose client reset its
+        // stream meanwhile stops waiting at once (nothing decided, nothing answered, so no
+        // log line), while a later request waits for the set and passes. Without the reset
+        // stopping the wait, the first request would be served once the set came, and
+        // logged. (An HTTP/1 client's leaving is found only when the gateway reads or writes:
+        // `Session::client_gone`.)
+        use common::h2raw::H2;
+        use common::h2wire::{flag, Block};
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        idp.state.lock().unwrap().delay = Duration::from_secs(1);
+        let log = std::env::temp_dir().join(format!("tollgate-jwt-h2-{}-{d}.log", std::process::id()));
+        let _ = std::fs::remove_file(&log);
+        let keys = format!("jwks_uri = \"http://{}/keys\"", idp.origin.addr);
+        let text = format!("[access_log]\npath = \"{}\"\n", log.display())
+            + &gateway_toml(&idp.issuer(), &keys, "");
+        let gw = Gateway::start_with(d, 1, common::h2client::H2C, &text);
+        eventually("the key set prefetch", || idp.count("/keys") == 1);
+        let t = ec.token(&idp.claims("a", ""));
+        let mut c = H2::open(gw.addr);
+        let bearer = format!("Bearer {t}");
+        c.headers(1, &Block::request("GET", "/open").lit("authorization", &bearer), flag::END_STREAM);
+        // a PING round trip: the server has read the HEADERS and started the request
+        c.ping_barrier();
+        c.rst(1, 0x8); // CANCEL (RFC 9113 §7)
+        c.ping_barrier();
+        // another client waits for the same fetch, and passes
+        let r = call(gw.addr, "/open", Some(&t));
+        assert_eq!((r.status, r.text().as_str()), (200, "open"), "{}", r.head);
+        assert_eq!(idp.count("/keys"), 1);
+        let l = lines(gw, &log);
+        assert_eq!(l.len(), 1, "only the second request was answered: {l:?}");
+        assert!(l[0].contains("\"protocol\":\"HTTP/1.1\""), "{}", l[0]);
+    }
+
+    fn tokens_without_sub_throttle_apart_by_jti_or_token(d) {
+        // RFC 7519 makes `sub` optional (client-credentials tokens often lack it): with
+        // throttle_by = "principal" each such token still gets a bucket of its own, not one
+        // shared by every sub-less caller under the empty id
+        let ec = Key::es256("e1");
+        let idp = Idp::start(kit::jwks(&[&ec]));
+        let text = format!(
+            "[[route]]\nkey = \"GET /me\"\nmock = {{ body = \"me\" }}\nauthorizer = \"users\"\n\
+             throttle = {{ rate = 0.001, burst = 1, throttle_by = \"principal\" }}\n\n\
+             [[authorizer]]\nname = \"users\"\ntype = \"jwt\"\nissuer = \"{}\"\n\
+             audience = [\"{AUDIENCE}\"]\njwks_uri = \"http://{}/keys\"\n",
+            idp.issuer(),
+            idp.origin.addr
+        );
+        let gw = Gateway::start(d, 1, &text);
+        let subless = |extra: Value| {
+            let mut c = idp.claims("x", "");
+            let o = c.as_object_mut().unwrap();
+            o.remove("sub");
+            for (k, v) in extra.as_object().unwrap() {
+                o.insert(k.clone(), v.clone());
+            }
+            ec.token(&c)
+        };
+        // two tokens without jti: a bucket per token
+        let (a, b) = (subless(json!({"n": 1})), subless(json!({"n": 2})));
+        for t in [&a, &b] {
+            assert_eq!(call(gw.addr, "/me", Some(t)).status, 200);
+            assert_eq!(call(gw.addr, "/me", Some(t)).status, 429);
+        }
+        // with jti: the bucket follows the jti (two texts of one jti share it)
+        let (j1, j1_again) = (subless(json!({"jti": "j1", "n": 1})), subless(json!({"jti": "j1", "n": 2})));
+        let j2 = subless(json!({"jti": "j2"}));
+        assert_eq!(call(gw.addr, "/me", Some(&j1)).status, 200);
+        assert_eq!(call(gw.addr, "/me", Some(&j1_again)).status, 429);
+        assert_eq!(call(gw.addr, "/me", Some(&j2)).status, 200);
+        // a token with a sub throttles under it, as before
+        let s = ec.token(&idp.claims("alice", ""));
+        assert_eq!(call(gw.addr, "/me", Some(&s)).status, 200);
+        assert_eq!(call(gw.addr, "/me", Some(&s)).status, 429);
+    }
+
     fn key_sets_are_fetched_when_the_worker_starts(d) {
         let ec = Key::es256("e1");
         let idp = Idp::start(kit::jwks(&[&ec]));

@@ -18,6 +18,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::lambda::{
@@ -71,6 +72,20 @@ fn routes(authorizer: &str) -> String {
     )
 }
 
+/// A resolver answering `svc.test` with the addresses the test sets (and IP literals as
+/// they are).
+struct Names(std::sync::Mutex<Vec<SocketAddr>>);
+
+impl tollgate::config::resolve::Resolver for Names {
+    fn lookup(&self, host: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(vec![SocketAddr::new(ip, port)]),
+            Err(_) if host == "svc.test" => Ok(self.0.lock().unwrap().clone()),
+            Err(_) => Err(std::io::Error::other("NXDOMAIN (test)")),
+        }
+    }
+}
+
 both_drivers! {
     fn throttle_by_principal_keys_simple_answers_by_identity(d) {
         // a simple response names no principal: each identity still gets its own bucket
@@ -89,6 +104,79 @@ both_drivers! {
         // another caller, same address: a bucket of its own
         assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 200);
         assert_eq!(get_with(g.addr, "/me", Some("tok-b"), "").status, 429);
+    }
+
+    fn a_reload_keeps_the_cache_of_an_unchanged_authorizer_and_empties_a_changed_one(d) {
+        // two workers, new connections: both cache levels must survive a generation that
+        // changes nothing about the authorizer (the resolver thread's new addresses for any
+        // upstream make such generations too), and start afresh when its settings change
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = |ttl: u64, more: &str| {
+            server_toml(d, 2, "")
+                + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+                   simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\
+                   ttl_s = {ttl}\n\n")
+                + &routes("ext")
+                + more
+        };
+        let g = Gateway::from_toml(&text(300, ""));
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1);
+        // an unrelated route and upstream (it moves the hidden upstream's index)
+        let unrelated = "[[upstream]]\nname = \"other\"\ntargets = [\"127.0.0.1:9\"]\n\n\
+                         [[route]]\nkey = \"GET /new\"\nmock = { body = \"new\" }\n";
+        g.write_config(&text(300, unrelated));
+        g.reload().unwrap();
+        assert_answer(&get_with(g.addr, "/new", None, ""), 200, "new");
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "the reload kept the cached answer");
+        // the ttl changes: the answer is asked for again, once for both workers
+        g.write_config(&text(200, unrelated));
+        g.reload().unwrap();
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 2, "a changed authorizer starts afresh");
+    }
+
+    fn new_dns_answers_for_another_upstream_keep_the_authorizers_cache(d) {
+        // the resolver thread's new addresses for any upstream make a new generation (the
+        // served config compiled again): not a change of the authorizer, so no new call
+        let origin = Origin::start(|_| Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 21\r\n\r\n{\"isAuthorized\":true}".to_vec(),
+        ));
+        let (one, two) = (Origin::start(|_| Reply::ok("one")), Origin::start(|_| Reply::ok("two")));
+        let names = Arc::new(Names(std::sync::Mutex::new(vec![one.addr])));
+        let url = format!("http://{}/authorize", origin.addr);
+        let text = server_toml(d, 2, "")
+            + &format!("[[authorizer]]\nname = \"ext\"\ntype = \"request\"\nurl = \"{url}\"\n\
+               simple_responses = true\nidentity_sources = [\"$request.header.Authorization\"]\n\n")
+            + &routes("ext")
+            + "[[upstream]]\nname = \"svc\"\ntargets = [\"svc.test:80\"]\nresolve_interval_ms = 1000\n\n\
+               [[route]]\nkey = \"GET /who\"\nupstream = \"svc\"\n";
+        let g = Gateway::from_toml_with(&text, names.clone());
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1);
+        *names.0.lock().unwrap() = vec![two.addr];
+        let until = std::time::Instant::now() + Duration::from_secs(15);
+        while two.requests().is_empty() {
+            assert!(std::time::Instant::now() < until, "the new address was never served");
+            assert_eq!(get_with(g.addr, "/who", None, "").status, 200);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        for i in 0..6 {
+            assert_answer(&get_with(g.addr, &format!("/pets/{i}"), Some("tok"), ""), 200, "pet");
+        }
+        assert_eq!(origin.requests().len(), 1, "the new generation kept the cached answer");
     }
 
     fn the_cache_and_coalescing_are_process_wide(d) {

@@ -17,13 +17,14 @@
 //! invalid one, so answering 401 would blame the caller for the identity provider's outage;
 //! API Gateway likewise answers 5xx when its authorizer cannot run.
 
+use std::future::Future;
 use std::rc::Rc;
 
 use super::jwt::{self, JwtError, Rules};
-use super::keys::{KeyStore, Refetch};
+use super::keys::{Current, KeyStore, Refetch};
 use super::token_cache::TokenCache;
 use super::{AuthorizerState, Identity, Principal};
-use crate::config::auth::{IdentitySource, JwtAuthorizer, KeySource, UNKNOWN_KID_REFETCH};
+use crate::config::auth::{IdentitySource, JwtAuthorizer, UNKNOWN_KID_REFETCH};
 use crate::config::AuthorizerKind;
 use crate::error::{Denial, GatewayError};
 use crate::exchange::ExchangeState;
@@ -37,21 +38,13 @@ pub struct JwtState {
 }
 
 impl JwtState {
-    /// The state for `config`; `old`: the previous generation's state of the authorizer of
-    /// the same name (its key set carries over when the key source is unchanged). The token
-    /// cache always starts empty: the issuer, audience or leeway it was checked with may have
-    /// changed.
-    ///
-    /// The key set is process-wide (see [`super::key_share`]): the previous generation's shared
-    /// set when the key source is unchanged, else the new config's (empty). Every worker
-    /// decides alike, so all of them keep sharing one set.
-    pub fn new(config: &JwtAuthorizer, old: Option<(&JwtAuthorizer, &Rc<JwtState>)>) -> JwtState {
-        let shared = match old {
-            Some((oc, os)) if same_key_source(oc, config) => os.keys.shared().clone(),
-            _ => config.shared_keys.clone(),
-        };
+    /// A fresh state for `config`: an empty token cache and a view of the config's
+    /// process-wide key set (see [`super::key_share`]; a new generation carries the set over
+    /// when the key source is unchanged, and the whole state when nothing that shapes it
+    /// changed: see [`super::carry`]).
+    pub fn new(config: &JwtAuthorizer) -> JwtState {
         JwtState {
-            keys: KeyStore::new(shared),
+            keys: KeyStore::new(config.shared_keys.clone()),
             tokens: TokenCache::new(config.cache_entries, config.cache_bytes),
         }
     }
@@ -71,20 +64,11 @@ pub fn prefetch(worker: &Worker) {
     }
 }
 
-/// Whether two configs fetch their keys from the same place (the URLs as written, and for
-/// discovery the issuer the document must name).
-fn same_key_source(a: &JwtAuthorizer, b: &JwtAuthorizer) -> bool {
-    match (&a.keys, &b.keys) {
-        (KeySource::Jwks(x), KeySource::Jwks(y)) => x.url == y.url,
-        (KeySource::Discovery(x), KeySource::Discovery(y)) => {
-            x.url == y.url && a.issuer == b.issuer
-        }
-        _ => false,
-    }
-}
-
-/// Admits the request with the principal its token proves (see the module doc).
-pub async fn authorize(
+/// Admits the request with the principal its token proves (see the module doc). `gone`: the
+/// session's "the client left" signal (`Session::client_gone`), which ends a wait for the key
+/// set (`ClientGone`: nothing was decided; the fetch goes on for the other requests).
+#[allow(clippy::too_many_arguments)]
+pub async fn authorize<G: Future<Output = ()>>(
     w: &Cx<'_>,
     head: &RequestHead,
     st: &mut ExchangeState,
@@ -92,6 +76,7 @@ pub async fn authorize(
     config: &JwtAuthorizer,
     state: &Rc<JwtState>,
     scopes: &[String],
+    gone: impl Fn() -> G,
 ) -> Result<Rc<Principal>, GatewayError> {
     let token = match token(head, &config.identity) {
         Found::One(t) => t,
@@ -112,13 +97,17 @@ pub async fn authorize(
         return admit(st, p, scopes);
     }
     let issuer = config.issuer.as_str();
-    let Some(mut keys) = state
-        .keys
-        .current(w, &config.keys, issuer, config.refresh)
-        .await
-    else {
-        st.detail = Some("jwt keys unavailable: the key set could not be fetched".into());
-        return Err(GatewayError::AuthorizerFailed("jwt keys unavailable"));
+    let source = (&config.keys, issuer);
+    let mut keys = match state.keys.current(w, source, config.refresh, &gone).await {
+        Current::Set(k) => k,
+        Current::Unavailable => {
+            st.detail = Some("jwt keys unavailable: the key set could not be fetched".into());
+            return Err(GatewayError::AuthorizerFailed("jwt keys unavailable"));
+        }
+        Current::Gone => {
+            st.detail = Some("the client left while the key set was fetched".into());
+            return Err(GatewayError::ClientGone);
+        }
     };
     let rules = Rules {
         issuer,
@@ -134,7 +123,7 @@ pub async fn authorize(
     let mut verified = jwt::verify(token, &keys, &rules, now);
     if let Err(JwtError::UnknownKid(kid)) = &verified {
         // RFC 7517 §4.5: a kid the set lacks may be a rotated-in key: fetch the set again
-        match state.keys.refetch_for_kid(w, &config.keys, issuer).await {
+        match state.keys.refetch_for_kid(w, source, &gone).await {
             Refetch::Fetched => {
                 if let Some(fresh) = state.keys.set() {
                     keys = fresh;
@@ -152,6 +141,10 @@ pub async fn authorize(
                 let m = format!("no key for kid {kid:?} (fetching the key set again failed)");
                 return Err(refuse(st, m));
             }
+            Refetch::Gone => {
+                st.detail = Some("the client left while the key set was fetched again".into());
+                return Err(GatewayError::ClientGone);
+            }
         }
     }
     let v = match verified {
@@ -159,7 +152,11 @@ pub async fn authorize(
         Err(e) => return Err(refuse(st, e.to_string())),
     };
     let until = v.expires.saturating_add(rules.leeway_s);
-    let principal = Rc::new(v.into_principal(authorizer));
+    let mut principal = v.into_principal(authorizer);
+    if principal.id.is_empty() {
+        principal.throttle = Some(throttle_key(issuer, &principal, token));
+    }
+    let principal = Rc::new(principal);
     state
         .tokens
         .insert(token.as_bytes(), principal.clone(), until);
@@ -182,6 +179,40 @@ fn admit(
     }
     st.detail = Some(format!("the token has none of the scopes {needed:?}").into_boxed_str());
     Err(GatewayError::Denied(Denial::Scope))
+}
+
+/// The `throttle_by = "principal"` key of a token without `sub` (RFC 7519 §4.1.2: it is
+/// optional, e.g. client-credentials tokens): a digest of the issuer and the token's `jti`
+/// (RFC 7519 §4.1.7: unique per token, so reissuing the same token keeps its bucket) when it
+/// has one, else of the token itself — so that such callers do not all share the bucket of
+/// the empty id. A digest (16 bytes of SHA-256, hex), not the token: the key may be logged or
+/// kept by the throttle.
+fn throttle_key(issuer: &str, p: &Principal, token: &str) -> Box<str> {
+    let jti = match &p.identity {
+        Identity::Jwt { claims, .. } => claims.get("jti").and_then(|v| v.as_str()),
+        _ => None,
+    };
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    match jti.filter(|j| !j.is_empty()) {
+        Some(j) => {
+            ctx.update(b"jti\0");
+            ctx.update(issuer.as_bytes());
+            ctx.update(b"\0");
+            ctx.update(j.as_bytes());
+        }
+        None => {
+            ctx.update(b"token\0");
+            ctx.update(token.as_bytes());
+        }
+    }
+    let digest = ctx.finish();
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("jwt:{hex}").into_boxed_str()
 }
 
 /// 401, with why in the access log.

@@ -7,9 +7,10 @@
 //! which runs on a worker), parsing (see [`super::jwks`]).
 //!
 //! Where it lives: the compiled `JwtAuthorizer` holds one, created by the config compile, so
-//! every worker of a generation sees the same one. On a reload, each worker's new state keeps
-//! the previous generation's `SharedKeys` when the key source is unchanged (every worker
-//! decides alike: the decision depends only on the two configs), so the set carries over.
+//! every worker of a generation sees the same one. Before a new generation is published (a
+//! reload, or new DNS answers), the control thread puts the served config's `SharedKeys` into
+//! the new config when the key source is unchanged (`super::carry::keep_shared`), so the set
+//! carries over and every worker — also one that skipped a generation — takes that same one.
 //!
 //! Concurrency: the state is behind a [`Mutex`] taken only on slow paths (no set yet, a stale
 //! set, an unknown `kid`, a fetch's end; never twice per request). The hot path reads one

@@ -29,6 +29,7 @@
 //! as failed so no other worker waits for it.
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +69,19 @@ pub enum Refetch {
     TooSoon,
     /// The fetch failed (the last good set stays).
     Failed,
+    /// The client of the waiting request went away (the fetch goes on for the others).
+    Gone,
+}
+
+/// The answer of [`KeyStore::current`].
+#[derive(Clone)]
+pub enum Current {
+    /// The set to verify with.
+    Set(Arc<KeySet>),
+    /// No set: the fetch failed, or failed less than [`RETRY_AFTER_FAILURE`] ago.
+    Unavailable,
+    /// The client of the waiting request went away (the fetch goes on for the others).
+    Gone,
 }
 
 impl KeyStore {
@@ -111,14 +125,15 @@ impl KeyStore {
     /// The set to verify with. With a set, it is returned at once (older than `refresh`, a
     /// background fetch is claimed). Without one, the request waits for a fetch (claimed now,
     /// or the one in flight on any worker); `None` when there is still no set (the fetch
-    /// failed, or failed less than [`RETRY_AFTER_FAILURE`] ago).
-    pub async fn current(
+    /// failed, or failed less than [`RETRY_AFTER_FAILURE`] ago). `gone` ends the wait when
+    /// the request's client leaves (an HTTP/2 reset, a closed connection).
+    pub async fn current<G: Future<Output = ()>>(
         &self,
         w: &Cx<'_>,
-        source: &KeySource,
-        issuer: &str,
+        (source, issuer): (&KeySource, &str),
         refresh: Duration,
-    ) -> Option<Arc<KeySet>> {
+        gone: impl FnOnce() -> G,
+    ) -> Current {
         self.sync();
         let now = Instant::now();
         let (set, fetched) = {
@@ -136,18 +151,23 @@ impl KeyStore {
                     _ => self.quiet_until.set(Some(now + RETRY_AFTER_FAILURE)),
                 }
             }
-            return Some(set);
+            return Current::Set(set);
         }
-        match self.shared.claim(Want::First, now) {
+        let ticket = match self.shared.claim(Want::First, now) {
             Claim::Start { ticket } => {
                 start(w, &self.shared, source, issuer);
-                self.wait(ticket).await;
+                Some(ticket)
             }
-            Claim::InFlight { ticket } => self.wait(ticket).await,
-            Claim::Fresh => {}
-            Claim::Failed | Claim::TooSoon => return None,
+            Claim::InFlight { ticket } => Some(ticket),
+            Claim::Fresh => None,
+            Claim::Failed | Claim::TooSoon => return Current::Unavailable,
+        };
+        if let Some(ticket) = ticket {
+            if client::unless(self.wait(ticket), gone()).await.is_none() {
+                return Current::Gone;
+            }
         }
-        self.set()
+        self.set().map_or(Current::Unavailable, Current::Set)
     }
 
     /// Claims the first fetch when there is no set yet and no fetch in flight or failed just
@@ -165,17 +185,28 @@ impl KeyStore {
     /// one in flight anywhere, or a new one when the last refetch for an unknown `kid` was at
     /// least [`crate::config::auth::UNKNOWN_KID_REFETCH`] ago process-wide and no fetch failed
     /// in the last [`RETRY_AFTER_FAILURE`]), or takes the newer set another worker published.
-    pub async fn refetch_for_kid(&self, w: &Cx<'_>, source: &KeySource, issuer: &str) -> Refetch {
+    /// `gone` ends the wait when the request's client leaves.
+    pub async fn refetch_for_kid<G: Future<Output = ()>>(
+        &self,
+        w: &Cx<'_>,
+        (source, issuer): (&KeySource, &str),
+        gone: impl FnOnce() -> G,
+    ) -> Refetch {
         let have = self.generation();
-        match self.shared.claim(Want::Kid { have }, Instant::now()) {
+        let ticket = match self.shared.claim(Want::Kid { have }, Instant::now()) {
             Claim::Start { ticket } => {
                 start(w, &self.shared, source, issuer);
-                self.wait(ticket).await;
+                Some(ticket)
             }
-            Claim::InFlight { ticket } => self.wait(ticket).await,
-            Claim::Fresh => {}
+            Claim::InFlight { ticket } => Some(ticket),
+            Claim::Fresh => None,
             Claim::Failed => return Refetch::Failed,
             Claim::TooSoon => return Refetch::TooSoon,
+        };
+        if let Some(ticket) = ticket {
+            if client::unless(self.wait(ticket), gone()).await.is_none() {
+                return Refetch::Gone;
+            }
         }
         self.sync();
         if self.generation() != have {

@@ -21,6 +21,7 @@
 //! and client certificates (see `crate::policy`), compiling the settings (see
 //! `crate::config::auth`), and mapping a refusal to its status (see `crate::error`).
 
+pub mod carry;
 pub mod iam;
 pub mod iam_policy;
 pub mod jwks;
@@ -57,9 +58,10 @@ pub struct Principal {
     pub id: Box<str>,
     pub identity: Identity,
     /// The caller's key for `throttle_by = "principal"` when `id` is empty (a simple-response
-    /// request authorizer names no principal): a digest of what identified the caller (the
-    /// identity-source values), so each caller keeps a bucket of its own. `None`: `id` is the
-    /// key (see [`Principal::throttle_key`]).
+    /// request authorizer names no principal; a JWT without `sub`): a digest of what
+    /// identified the caller (the identity-source values; the issuer and `jti`, else the
+    /// token), so each caller keeps a bucket of its own. `None`: `id` is the key (see
+    /// [`Principal::throttle_key`]).
     pub throttle: Option<Box<str>>,
 }
 
@@ -144,27 +146,44 @@ pub enum AuthorizerState {
 }
 
 impl WorkerAuth {
-    /// The state for `config`'s authorizers; on a reload, `prev` is the state of the
-    /// generation before (an unchanged authorizer, by name, may keep its key set and caches).
+    /// The state for `config`'s authorizers; on a new generation, `prev` is the worker's
+    /// generation before (not necessarily the one published just before, when the worker
+    /// lagged). An authorizer of the same name, at the same index, with settings that shape its
+    /// state unchanged keeps its state (token cache, key set copy, result cache, lookups in
+    /// flight): see [`carry`].
     pub fn new(config: &Config, prev: Option<(&Config, &WorkerAuth)>) -> WorkerAuth {
         let states = config
             .authorizers
             .iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
+                // the principals a state caches name their authorizer by index
                 let old = prev.and_then(|(pc, pa)| {
-                    let j = pc.authorizers.iter().position(|o| o.name == a.name)?;
-                    Some((pc.authorizers.get(j)?, pa.states.get(j)?))
+                    let oc = pc.authorizers.get(i).filter(|o| o.name == a.name)?;
+                    Some((pc, oc, pa.states.get(i)?))
                 });
                 match &a.kind {
                     AuthorizerKind::Jwt(j) => {
-                        let old = old.and_then(|(oc, os)| match (&oc.kind, os) {
+                        let old = old.and_then(|(_, oc, os)| match (&oc.kind, os) {
                             (AuthorizerKind::Jwt(oj), AuthorizerState::Jwt(s)) => Some((oj, s)),
                             _ => None,
                         });
-                        AuthorizerState::Jwt(Rc::new(jwt_authorizer::JwtState::new(j, old)))
+                        let kept = carry::jwt_state(j, old);
+                        AuthorizerState::Jwt(
+                            kept.unwrap_or_else(|| Rc::new(jwt_authorizer::JwtState::new(j))),
+                        )
                     }
                     AuthorizerKind::Request(r) => {
-                        AuthorizerState::Request(Rc::new(request::RequestState::new(r)))
+                        let old = old.and_then(|(pc, oc, os)| match (&oc.kind, os) {
+                            (AuthorizerKind::Request(or), AuthorizerState::Request(s)) => {
+                                Some(((or, &pc.functions[..]), s))
+                            }
+                            _ => None,
+                        });
+                        let kept = carry::request_state((r, &config.functions), old);
+                        AuthorizerState::Request(
+                            kept.unwrap_or_else(|| Rc::new(request::RequestState::new(r))),
+                        )
                     }
                     AuthorizerKind::Iam(_) => AuthorizerState::Iam,
                 }
@@ -196,7 +215,8 @@ pub async fn authorize<S: Session>(
     };
     let principal = match (&a.kind, state) {
         (AuthorizerKind::Jwt(j), AuthorizerState::Jwt(s)) => {
-            jwt_authorizer::authorize(w, head, st, ix, j, s, &ra.auth.scopes).await?
+            let gone = || sess.client_gone();
+            jwt_authorizer::authorize(w, head, st, ix, j, s, &ra.auth.scopes, gone).await?
         }
         (AuthorizerKind::Request(r), AuthorizerState::Request(s)) => {
             request::authorize(w, &*sess, head, st, route, ix, r, s).await?

@@ -87,6 +87,11 @@ impl RequestState {
         }
     }
 
+    /// The process-wide level this state consults.
+    pub fn shared(&self) -> &Arc<SharedAnswers> {
+        &self.shared
+    }
+
     /// Answers cached now (for tests and the curious).
     pub fn cached(&self) -> usize {
         self.cache.borrow().len()

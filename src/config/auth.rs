@@ -136,7 +136,8 @@ pub struct JwtAuthorizer {
     pub cache_bytes: usize,
     /// The key set every worker shares, created empty here (runtime state in the compiled
     /// config, so that all workers of a generation reach the same one: see
-    /// `crate::auth::key_share`).
+    /// `crate::auth::key_share`); a new generation with the same key source takes the
+    /// served one instead (`crate::auth::carry::keep_shared`).
     pub shared_keys: std::sync::Arc<crate::auth::key_share::SharedKeys>,
 }
 
@@ -189,7 +190,8 @@ pub struct RequestAuthorizer {
     /// `cache_bytes`.
     pub cache_bytes: usize,
     /// The cache's second level, shared by every worker (see `crate::auth::request`): made
-    /// with the compiled config, so a reload starts a fresh one.
+    /// with the compiled config; a new generation whose authorizer is unchanged takes the
+    /// served one instead (`crate::auth::carry::keep_shared`).
     pub shared: std::sync::Arc<crate::auth::SharedAnswers>,
 }
 

@@ -92,6 +92,46 @@ fn what_fails(hidden: &str) -> &'static str {
     }
 }
 
+/// The trust roots of a hidden upstream's TLS.
+#[derive(Debug)]
+pub(super) enum HiddenRoots {
+    /// The system's.
+    System(rustls::RootCertStore),
+    /// None could be loaded, for an authorizer's upstream (`jwks:NAME`, `authorizer:NAME`):
+    /// a warning (these words), and the upstream verifies against no roots, so its fetches
+    /// fail at run time (the authorizer's routes answer 500, each failure logged) until the
+    /// host has a trust store and the config is reloaded. An authorizer has no `ca` key, so
+    /// refusing the whole config would leave no way to serve its other routes.
+    Missing(String),
+    /// None could be loaded, for a remote function's upstream: a config error (these words).
+    Refused(String),
+}
+
+/// Which [`HiddenRoots`] upstream `name` gets, given what loading the system's roots gave.
+pub(super) fn hidden_roots(
+    name: &str,
+    system: Result<rustls::RootCertStore, String>,
+) -> HiddenRoots {
+    let why = match system {
+        Ok(r) => return HiddenRoots::System(r),
+        Err(why) => why,
+    };
+    let authorizer = name.starts_with(super::auth::JWKS_UPSTREAM_PREFIX)
+        || name.starts_with(super::auth::AUTHORIZER_UPSTREAM_PREFIX);
+    if authorizer {
+        HiddenRoots::Missing(format!(
+            "no system trust roots could be loaded ({why}): {} until the host has a trust \
+             store (the ca-certificates package, or SSL_CERT_FILE naming a PEM bundle) and \
+             the config is reloaded",
+            what_fails(name)
+        ))
+    } else {
+        HiddenRoots::Refused(format!(
+            "no system trust roots could be loaded ({why}); set `ca` to a PEM bundle"
+        ))
+    }
+}
+
 /// The upstream `function:NAME` holding a remote function's pools (and, named `jwks:NAME` or
 /// `authorizer:NAME`, an authorizer's: see `super::auth`): its endpoint's address
 /// (looked up now; a name that does not resolve is a warning, its requests fail until the
@@ -128,14 +168,29 @@ pub(super) fn hidden_upstream(
             cx.err(at, key, m);
             return None;
         }
+        let (roots, digest) = match hidden_roots(&name, client::load_system_roots()) {
+            HiddenRoots::System(r) => (Roots::Custom(r), &b""[..]),
+            HiddenRoots::Missing(m) => {
+                cx.warn(at, key, m);
+                (
+                    Roots::Custom(rustls::RootCertStore::empty()),
+                    &b"no roots"[..],
+                )
+            }
+            HiddenRoots::Refused(m) => {
+                cx.err(at, key, m);
+                return None;
+            }
+        };
         let provider = crate::tls::provider();
-        match client::build(Roots::System, crate::tls::Verify::On, None, provider) {
+        match client::build(roots, crate::tls::Verify::On, None, provider) {
             Ok(config) => Some(crate::tls::UpstreamTls {
                 config,
                 server_name: crate::tls::ServerNameChoice::TargetHost,
                 verify: crate::tls::Verify::On,
                 // no file and no setting: the system's roots, as an upstream without `ca`
-                digest: <sha2::Sha256 as sha2::Digest>::digest(b"").into(),
+                // (without any, a digest of its own: roots found later make a change)
+                digest: <sha2::Sha256 as sha2::Digest>::digest(digest).into(),
             }),
             Err(m) => {
                 cx.err(at, key, m);
@@ -164,4 +219,31 @@ pub(super) fn hidden_upstream(
         passive_cooldown: Duration::from_millis(super::raw::DEFAULT_PASSIVE_COOLDOWN_MS),
         tls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_system_roots_warn_for_authorizers_and_refuse_for_functions() {
+        for name in ["jwks:users", "authorizer:ext"] {
+            match hidden_roots(name, Err("none installed".into())) {
+                HiddenRoots::Missing(m) => {
+                    assert!(m.contains("none installed") && m.contains("500"), "{m}");
+                    assert!(!m.contains("`ca`"), "an authorizer has no ca key: {m}");
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        match hidden_roots("function:f", Err("none installed".into())) {
+            HiddenRoots::Refused(m) => assert!(m.contains("set `ca`"), "{m}"),
+            other => panic!("function: {other:?}"),
+        }
+        let some = rustls::RootCertStore::empty();
+        assert!(matches!(
+            hidden_roots("jwks:users", Ok(some)),
+            HiddenRoots::System(_)
+        ));
+    }
 }

@@ -284,7 +284,7 @@ impl Controller {
         let config = match config::in_dir(base.as_deref(), || {
             config::from_str_with(&cur.config.source, known)
         }) {
-            Ok(c) => Arc::new(c),
+            Ok(c) => c,
             Err(e) => {
                 // cannot happen: the text compiled, and every name it has is answered by
                 // `known`; reported rather than assumed
@@ -452,7 +452,7 @@ impl Controller {
         let result = match loaded {
             Ok(config) => {
                 let notes = lock(&self.running).notes(&config);
-                self.apply_locked(&cur, Arc::new(config), notes)
+                self.apply_locked(&cur, config, notes)
             }
             Err(e) => Err(Rejected(e)),
         };
@@ -465,10 +465,14 @@ impl Controller {
     fn apply_locked(
         &self,
         cur: &Current,
-        config: Arc<Config>,
+        mut config: Config,
         notes: Vec<String>,
     ) -> Result<ReloadReport, ReloadError> {
         use ReloadError::Rejected;
+        // authorizers whose state would not change keep the process-wide part of it (key
+        // sets, cached answers), so every worker finds it in the config it takes
+        crate::auth::carry::keep_shared(&mut config, &cur.config);
+        let config = Arc::new(config);
         let changes = Changes::between(&cur.config, &config);
         let n = self.workers;
         // Everything that can fail comes first, before any shared state is touched.

@@ -89,17 +89,22 @@ pub enum Roots {
 
 /// The system trust roots; an error when none can be loaded.
 pub fn system_roots() -> Result<RootCertStore, String> {
+    load_system_roots().map_err(|why| {
+        format!("no system trust roots could be loaded ({why}); set `ca` to a PEM bundle")
+    })
+}
+
+/// The system trust roots; when none can be loaded, why (the first loading error, or "none
+/// installed"), for callers whose advice differs (a setting without `ca`).
+pub fn load_system_roots() -> Result<RootCertStore, String> {
     let found = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(found.certs);
     if added == 0 {
-        let why = found
+        return Err(found
             .errors
             .first()
-            .map_or_else(|| "none installed".to_string(), |e| e.to_string());
-        return Err(format!(
-            "no system trust roots could be loaded ({why}); set `ca` to a PEM bundle"
-        ));
+            .map_or_else(|| "none installed".to_string(), |e| e.to_string()));
     }
     Ok(roots)
 }
