@@ -2,23 +2,8 @@
 //! admin token, compiled: what each turns into, and every refusal with its key and line.
 
 use super::access::{parse_origin, Cidr, OriginPattern};
+use super::check_tests::{errors, keys_and_lines};
 use super::*;
-
-/// The errors of `text` as `(line, key, message)`.
-fn errors(text: &str) -> Vec<(usize, String, String)> {
-    match from_str(text) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => {
-            e.0.into_iter()
-                .map(|e| (e.line, e.key, e.message))
-                .collect()
-        }
-    }
-}
-
-fn keys_and_lines(text: &str) -> Vec<(usize, String)> {
-    errors(text).into_iter().map(|(l, k, _)| (l, k)).collect()
-}
 
 fn ok(text: &str) -> Config {
     from_str(text).unwrap_or_else(|e| panic!("{}\n{text}", e.render("t")))

@@ -4,22 +4,11 @@
 use std::time::Duration;
 
 use crate::config::auth::{IdentitySource, RequestTarget, DEFAULT_AUTHORIZER_TTL_S};
+use crate::config::check_tests::errors;
 use crate::config::{from_str, AuthorizerKind, PayloadFormat};
 
 const FUNCTION: &str = "[[function]]\nname = \"authz\"\ncommand = [\"true\"]\n\n";
 const ROUTE: &str = "[[route]]\nkey = \"GET /x\"\nmock = {}\nauthorizer = \"a\"\n\n";
-
-/// The errors of `text` as `(line, key, message)`.
-fn errors(text: &str) -> Vec<(usize, String, String)> {
-    match from_str(text) {
-        Ok(_) => panic!("accepted:\n{text}"),
-        Err(e) => {
-            e.0.into_iter()
-                .map(|e| (e.line, e.key, e.message))
-                .collect()
-        }
-    }
-}
 
 /// The errors of an authorizer table `body` (after `FUNCTION`: its first line is line 5).
 fn authorizer_errors(body: &str) -> Vec<(usize, String, String)> {

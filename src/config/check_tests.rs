@@ -4,8 +4,8 @@
 
 use super::*;
 
-/// The errors of `text` as `(line, key, message)`.
-fn errors(text: &str) -> Vec<(usize, String, String)> {
+/// The errors (shared by the other config test modules) of `text` as `(line, key, message)`.
+pub(super) fn errors(text: &str) -> Vec<(usize, String, String)> {
     match from_str(text) {
         Ok(_) => panic!("accepted:\n{text}"),
         Err(e) => {
@@ -16,7 +16,7 @@ fn errors(text: &str) -> Vec<(usize, String, String)> {
     }
 }
 
-fn keys_and_lines(text: &str) -> Vec<(usize, String)> {
+pub(super) fn keys_and_lines(text: &str) -> Vec<(usize, String)> {
     errors(text).into_iter().map(|(l, k, _)| (l, k)).collect()
 }
 
