@@ -142,45 +142,56 @@ impl Format {
                 pieces.push(Piece::Text(rest[..at].to_string()));
             }
             let after = &rest[at + "$context.".len()..];
-            // the longest variable name `after` starts with, ending where a name cannot go on
-            // (names may hold dots: `$context.integration.endpoint`; `$context.path.` is the
-            // path followed by a dot)
-            let auth = auth_fields::AUTH_FIELDS
-                .iter()
-                .map(|&(n, f)| (n, Field::Auth(f)));
-            let found = FIELDS
-                .iter()
-                .copied()
-                .chain(auth)
-                .filter(|(n, _)| {
-                    after.starts_with(n)
-                        && !after[n.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
-                })
-                .max_by_key(|(n, _)| n.len());
-            let end = match (found, auth_fields::authorizer_path(after)) {
-                (Some((name, field)), _) => {
-                    pieces.push(Piece::Var(field));
-                    name.len()
-                }
-                // any other `authorizer.NAME`: a claim or a request authorizer's context key
-                (None, Some((len, path))) => {
-                    pieces.push(Piece::Authorizer(path));
-                    len
-                }
-                (None, None) => {
-                    let end = after
-                        .find(|c: char| !c.is_ascii_alphanumeric() && c != '.')
-                        .unwrap_or(after.len());
-                    let name = after[..end].trim_end_matches('.');
-                    return Err(format!("unknown variable $context.{name}"));
-                }
-            };
+            let (piece, end) = parse_var(after)?;
+            pieces.push(piece);
             rest = &after[end..];
         }
         if !rest.is_empty() {
             pieces.push(Piece::Text(rest.to_string()));
         }
         Ok(Format::Custom(pieces))
+    }
+}
+
+/// The `$context` variable `after` (the text after `$context.`) starts with: the longest name
+/// it starts with that ends where a name cannot go on (names may hold dots:
+/// `$context.integration.endpoint`; `$context.path.` is the path followed by a dot), or any
+/// `authorizer.NAME` (a claim or a request authorizer's context key). Returns the piece and
+/// the name's length; an unknown name is an error naming it. Parameter mapping, templates
+/// and gateway responses use the same vocabulary (see [`crate::mapping::value`]).
+pub fn parse_var(after: &str) -> Result<(Piece, usize), String> {
+    let auth = auth_fields::AUTH_FIELDS
+        .iter()
+        .map(|&(n, f)| (n, Field::Auth(f)));
+    let found = FIELDS
+        .iter()
+        .copied()
+        .chain(auth)
+        .filter(|(n, _)| {
+            after.starts_with(n)
+                && !after[n.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+        })
+        .max_by_key(|(n, _)| n.len());
+    match (found, auth_fields::authorizer_path(after)) {
+        (Some((name, field)), _) => Ok((Piece::Var(field), name.len())),
+        (None, Some((len, path))) => Ok((Piece::Authorizer(path), len)),
+        (None, None) => {
+            let end = after
+                .find(|c: char| !c.is_ascii_alphanumeric() && c != '.')
+                .unwrap_or(after.len());
+            let name = after[..end].trim_end_matches('.');
+            Err(format!("unknown variable $context.{name}"))
+        }
+    }
+}
+
+/// Appends one variable's text for `e`, as a custom log line writes it (JSON string escapes
+/// for anything a client sent, `-` for a value that is absent).
+pub fn render_piece(p: &Piece, e: &Entry<'_>, out: &mut Vec<u8>) {
+    match p {
+        Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
+        Piece::Var(f) => value(*f, e, &clf_time(e.time), out, false),
+        Piece::Authorizer(path) => push_escaped(out, &auth_fields::path_text(path, e.principal)),
     }
 }
 

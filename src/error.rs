@@ -93,6 +93,32 @@ pub enum GatewayError {
     /// message (see [`IamFailure`]).
     #[error("IAM authorization failed: {0}")]
     Iam(IamFailure),
+    /// Request validation: the body does not satisfy the route's model: 400 `{"message":
+    /// "Invalid request body", "details": [...]}` (the response is prepared by the validation
+    /// phase in the exchange's `refusal`; gateway response type `BAD_REQUEST_BODY`).
+    #[error("invalid request body")]
+    InvalidBody,
+    /// Request validation: required headers or query parameters are missing: 400 with their
+    /// names in the message (kept in the exchange's `detail`; `BAD_REQUEST_PARAMETERS`).
+    #[error("missing required request parameters")]
+    MissingParameters,
+    /// The body is not of a media type the route can read (a model needs JSON; a coding tollgate
+    /// cannot decode): 415 (`UNSUPPORTED_MEDIA_TYPE`).
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The request body could not be transformed, decoded or templated (malformed XML or JSON,
+    /// a DOCTYPE, a depth limit, a corrupt compressed body): 400 with the reason in the message
+    /// (kept in the exchange's `detail`, naming the limit; `BAD_REQUEST_BODY`).
+    #[error("request body refused")]
+    BadRequestBody,
+    /// A compressed request body decodes to more than the route's `max_body_bytes`, or expands
+    /// past the ratio limit (a decompression bomb): 413, the message naming the limit.
+    #[error("decoded request body too large")]
+    DecodedTooLarge,
+    /// The integration's response body could not be transformed (malformed XML or JSON, a
+    /// limit): 502 with the reason in the message (`INTEGRATION_FAILURE`).
+    #[error("response transformation failed")]
+    TransformFailed,
     /// A bug caught before it could misframe the connection (the detail names it): 500, and
     /// the connection closes, its byte stream no longer trusted.
     #[error("internal error: {0}")]
@@ -218,6 +244,12 @@ impl GatewayError {
             GatewayError::AuthorizerFailed(_) => 500,
             GatewayError::Throttled(_) | GatewayError::QuotaExceeded => 429,
             GatewayError::Internal(_) => 500,
+            GatewayError::InvalidBody
+            | GatewayError::MissingParameters
+            | GatewayError::BadRequestBody => 400,
+            GatewayError::UnsupportedMediaType => 415,
+            GatewayError::DecodedTooLarge => 413,
+            GatewayError::TransformFailed => 502,
             GatewayError::WebSocketHandshake(_) => 400,
             GatewayError::WebSocketVersion => 426,
             GatewayError::TunnelEnded(_) => 502,
@@ -252,6 +284,12 @@ impl GatewayError {
                 | GatewayError::Denied(_)
                 | GatewayError::AuthorizerFailed(_)
                 | GatewayError::Iam(_)
+                | GatewayError::InvalidBody
+                | GatewayError::MissingParameters
+                | GatewayError::UnsupportedMediaType
+                | GatewayError::BadRequestBody
+                | GatewayError::DecodedTooLarge
+                | GatewayError::TransformFailed
         )
     }
 
@@ -259,13 +297,22 @@ impl GatewayError {
     /// then `{"message": DETAIL}` instead of [`GatewayError::body`] (SigV4 refusals that name
     /// the request, as AWS words them). For every other error the detail is for the log only.
     pub fn detail_is_message(&self) -> bool {
-        matches!(self, GatewayError::Iam(_))
+        matches!(
+            self,
+            GatewayError::Iam(_)
+                | GatewayError::MissingParameters
+                | GatewayError::BadRequestBody
+                | GatewayError::DecodedTooLarge
+                | GatewayError::TransformFailed
+        )
     }
 
     /// The JSON body sent with the status, in API Gateway's words.
     pub fn body(&self) -> &'static str {
         match self {
             GatewayError::QuotaExceeded => r#"{"message":"Limit Exceeded"}"#,
+            GatewayError::InvalidBody => r#"{"message":"Invalid request body"}"#,
+            GatewayError::UnsupportedMediaType => r#"{"message":"Unsupported Media Type"}"#,
             // API Gateway's words for a Lambda that failed or answered nonsense
             GatewayError::Function(
                 FunctionFailure::Error | FunctionFailure::BadResponse | FunctionFailure::Service,

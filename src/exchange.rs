@@ -98,6 +98,11 @@ pub struct ExchangeState {
     /// 401 / 403 with the endpoint's body, as Envoy's ext_authz forwards it): `finish` sends it
     /// instead of the error's standard body when its status is the error's.
     pub refusal: Option<crate::config::MockResponse>,
+    /// How the request the integration sends differs from the client's (parameter mapping, a
+    /// replaced body), set by the request-mapping phase; `None`: it does not.
+    pub edits: Option<Box<crate::mapping::RequestEdits>>,
+    /// The held body parsed as JSON, once (see [`crate::transform::hold::json`]).
+    pub body_json: crate::transform::hold::BodyJson,
 }
 
 impl ExchangeState {
@@ -133,6 +138,18 @@ impl ExchangeState {
             client_ip: None,
             held_body: None,
             refusal: None,
+            edits: None,
+            body_json: crate::transform::hold::BodyJson::Unparsed,
         }
+    }
+
+    /// The request edits, created empty on first use.
+    pub fn edits_mut(&mut self) -> &mut crate::mapping::RequestEdits {
+        self.edits.get_or_insert_with(Box::default)
+    }
+
+    /// Keeps `edits` if they change anything.
+    pub fn set_edits(&mut self, edits: crate::mapping::RequestEdits) {
+        self.edits = (!crate::transform::request::is_empty(&edits)).then(|| Box::new(edits));
     }
 }

@@ -82,6 +82,12 @@ pub struct Added<'a> {
     /// The CORS policy that applies, with the allowed origin if any: the producer's own
     /// `access-control-*` fields are dropped, the gateway's added (see [`crate::policy::cors`]).
     pub cors: Option<crate::policy::cors::CorsFields<'a>>,
+    /// The route's `response_parameters` for this status: producer fields left out, fields
+    /// added (see [`crate::mapping::ResponseEdits`]).
+    pub edits: Option<Box<crate::mapping::ResponseEdits<'a>>>,
+    /// The coding the body is compressed with for this client (`None`: as produced), chosen
+    /// by the response filter (see [`crate::compress`]).
+    pub encoding: Option<crate::compress::Coding>,
 }
 
 /// Fields a producer already set (see [`Response::present`]).

@@ -36,7 +36,7 @@ use std::cell::Cell;
 use crate::aws::sigv4::{self, BodyCheck, PayloadHash, Scope, SigV4Error, SigningRequest};
 use crate::aws::{presigned, Credentials};
 use crate::config::auth::{IamAuthorizer, IamCredential, IAM_MAX_SKEW};
-use crate::config::{BodyPolicy, Integration};
+use crate::config::BodyPolicy;
 use crate::error::{GatewayError, IamFailure};
 use crate::exchange::ExchangeState;
 use crate::http::{BodyChunk, BodyKind, HttpError, RequestHead};
@@ -376,11 +376,10 @@ fn find<'c>(config: &'c IamAuthorizer, id: &str) -> Option<&'c IamCredential> {
 
 /// How the route reads bodies (its minimum rate), for the read the payload hash needs.
 fn body_policy(w: &Cx<'_>, route: usize) -> BodyPolicy {
-    match w.g.config.routes.get(route).map(|r| &r.integration) {
-        Some(Integration::Http { forwarding, .. }) => forwarding.body,
-        Some(Integration::Lambda(l)) => l.body,
-        Some(Integration::Mock(_)) | None => BodyPolicy::default(),
-    }
+    w.g.config
+        .routes
+        .get(route)
+        .map_or_else(BodyPolicy::default, |r| r.body_policy())
 }
 
 /// A verification failure as API Gateway answers it; `time`: the request's date, now, and a

@@ -63,6 +63,20 @@ pub struct Config {
     /// The directory relative file paths (certificates, keys) were resolved against: the
     /// config file's (`None`: the process's working directory).
     pub base_dir: Option<std::path::PathBuf>,
+    /// Routes' parameter mappings (`request_parameters`, `response_parameters`).
+    pub mapping: super::mapping::MappingConfig,
+    /// Routes' XML ⇄ JSON body transformations.
+    pub transforms: super::transform::TransformConfig,
+    /// Routes' mapping templates.
+    pub templates: super::templates::TemplateConfig,
+    /// Models and routes' request validation.
+    pub validation: super::validation::ValidationConfig,
+    /// Routes' response compression (and request decompression limits).
+    pub compression: super::compression::CompressionConfig,
+    /// Customised gateway errors.
+    pub gateway_responses: crate::gateway_response::GatewayResponses,
+    /// Which routes read their request body whole before the integration.
+    pub bodies: super::bodies::BodyHolds,
 }
 
 /// `[server]`, resolved.
@@ -114,6 +128,17 @@ pub struct RouteConfig {
     /// host-specific route (the same key may exist once per host).
     pub id: String,
     pub integration: Integration,
+}
+
+impl RouteConfig {
+    /// How the route reads request bodies (buffering, minimum rate): its integration's.
+    pub fn body_policy(&self) -> BodyPolicy {
+        match &self.integration {
+            Integration::Http { forwarding, .. } => forwarding.body,
+            Integration::Lambda(l) => l.body,
+            Integration::Mock(_) => BodyPolicy::default(),
+        }
+    }
 }
 
 /// A route's identity (see [`RouteConfig::id`]).
@@ -284,6 +309,28 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         }
     }
     let throttle = super::limits::compile(&raw, &mut cx);
+    // transformations (issue 13): each feature compiles its own part of every route
+    let mapping = super::mapping::compile(&raw, &mut cx);
+    let transforms = super::transform::compile(&raw, &mut cx);
+    let templates = super::templates::compile(&raw, &mut cx);
+    let validation = super::validation::compile(&raw, &mut cx);
+    let compression = super::compression::compile(&raw, &mut cx);
+    let gateway_responses = super::gateway_responses::compile(&raw, &mut cx);
+    let needs: Vec<bool> = (0..raw.route.len())
+        .map(|i| {
+            mapping.routes.get(i).is_some_and(|m| m.reads_body())
+                || transforms
+                    .routes
+                    .get(i)
+                    .is_some_and(|t| t.as_ref().is_some_and(|t| t.request.is_some()))
+                || templates.routes.get(i).is_some_and(|t| t.request.is_some())
+                || validation
+                    .routes
+                    .get(i)
+                    .is_some_and(|v| v.as_ref().is_some_and(|v| v.reads_body()))
+        })
+        .collect();
+    let bodies = super::bodies::compile(&raw, &needs, &mut cx);
     let admin = raw
         .admin
         .as_ref()
@@ -360,6 +407,13 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             tls,
             warnings: cx.warnings,
             base_dir: cx.base,
+            mapping,
+            transforms,
+            templates,
+            validation,
+            compression,
+            gateway_responses,
+            bodies,
         }),
         _ => Err(ConfigErrors(cx.errors)),
     }

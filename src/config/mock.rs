@@ -46,6 +46,60 @@ impl MockResponse {
     }
 }
 
+impl MockResponse {
+    /// A response rendered while serving from its parts: `status`, the fields in order (the
+    /// caller's: names must be tokens and values free of CR, LF and NUL, as a parsed head's
+    /// are; `content-length` and framing fields are never among them, they are written here),
+    /// then the body (dropped for 204 and 304, RFC 9110 §6.4.1). Used by whatever replaces a
+    /// body while serving (transformations, templates, compression, gateway responses).
+    pub fn build<'f>(
+        status: u16,
+        fields: impl IntoIterator<Item = (&'f [u8], &'f [u8])>,
+        body: Bytes,
+    ) -> MockResponse {
+        use bytes::BufMut;
+        let mut head = bytes::BytesMut::with_capacity(128);
+        head.put_slice(b"HTTP/1.1 ");
+        crate::fmt::put_decimal(&mut head, u64::from(status));
+        head.put_u8(b' ');
+        head.put_slice(reason_phrase(status).as_bytes());
+        head.put_slice(b"\r\n");
+        let mut present = crate::http::Present::default();
+        for (name, value) in fields {
+            present.note(name);
+            head.put_slice(name);
+            head.put_slice(b": ");
+            head.put_slice(value);
+            head.put_slice(b"\r\n");
+        }
+        let content = crate::http::status_has_content(status);
+        if content {
+            head.put_slice(b"content-length: ");
+            crate::fmt::put_decimal(&mut head, body.len() as u64);
+            head.put_slice(b"\r\n");
+        }
+        MockResponse {
+            status,
+            head: head.freeze(),
+            body: if content { body } else { Bytes::new() },
+            present,
+        }
+    }
+
+    /// The fields of the rendered head (after its status line, without `content-length`), in
+    /// order: what a body replacement keeps of a response held in memory.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let (name, value) = line.split_at(colon);
+            let value = value.get(1..).unwrap_or_default();
+            let value = value.strip_prefix(b" ").unwrap_or(value);
+            (!name.eq_ignore_ascii_case(b"content-length")).then_some((name, value))
+        })
+    }
+}
+
 pub(super) fn compile_mock(
     i: usize,
     m: &Spanned<raw::RawMock>,

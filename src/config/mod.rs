@@ -17,16 +17,20 @@ pub mod auth_jwt;
 #[cfg(test)]
 mod auth_jwt_tests;
 mod auth_request;
+pub mod bodies;
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
+pub mod compression;
 pub mod effective;
 mod forwarding;
 pub mod functions;
 #[cfg(test)]
 mod functions_tests;
+pub mod gateway_responses;
 pub mod http2;
 mod limits;
+pub mod mapping;
 mod mock;
 pub mod raw;
 mod raw_auth;
@@ -38,13 +42,16 @@ mod remote_functions;
 pub mod resolve;
 mod shifted;
 mod spanned;
+pub mod templates;
 #[cfg(test)]
 mod throttle_by_tests;
 mod tls;
 #[cfg(test)]
 mod tls_tests;
+pub mod transform;
 pub mod types;
 mod upstreams;
+pub mod validation;
 
 use std::cell::RefCell;
 use std::fmt;

@@ -157,6 +157,14 @@ pub struct RawConfig {
     pub authorizer: Vec<RawAuthorizer>,
     /// CORS for every route (a route may override or disable it); absent: none.
     pub cors: Option<RawCors>,
+    /// JSON Schema models routes validate request bodies against (`[[model]]`).
+    #[serde(default)]
+    pub model: Vec<super::validation::RawModel>,
+    /// Customised gateway errors (`[[gateway_response]]`).
+    #[serde(default)]
+    pub gateway_response: Vec<super::gateway_responses::RawGatewayResponse>,
+    /// Response compression for every route (a route may override or disable it); absent: none.
+    pub compression: Option<super::compression::RawCompression>,
 }
 
 pub use super::raw_auth::{RawAuthorizer, RawCors, RawCredential, RawRouteCors};
@@ -606,6 +614,25 @@ pub struct RawRoute {
     pub deny_ips: Option<Spanned<Vec<Spanned<String>>>>,
     /// `false`: no CORS on this route; a table: this route's own CORS policy.
     pub cors: Option<Spanned<RawRouteCors>>,
+    /// Parameter mapping of the request (`"append:header.x-user" = "$context..."`).
+    pub request_parameters: Option<Spanned<super::mapping::RawRequestParameters>>,
+    /// Parameter mapping of responses, by status code.
+    pub response_parameters: Option<Spanned<super::mapping::RawResponseParameters>>,
+    /// XML ⇄ JSON body transformation.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
+    pub transform: Option<Spanned<super::transform::RawTransform>>,
+    /// Mapping template(s) for the request body.
+    pub request_template: Option<Spanned<super::templates::RawTemplates>>,
+    /// Mapping template(s) for the response body.
+    pub response_template: Option<Spanned<super::templates::RawTemplates>>,
+    /// Request validation (a model for the body, required parameters).
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
+    pub validate: Option<Spanned<super::validation::RawValidate>>,
+    /// This route's compression (`false`: none), overriding `[compression]`.
+    pub compression: Option<Spanned<super::compression::RawRouteCompression>>,
+    /// The largest request body held in memory for a body transformation, template,
+    /// validation or body mapping (413 beyond; default [`super::bodies::DEFAULT_MAX_BODY_BYTES`]).
+    pub max_body_bytes: Option<Spanned<usize>>,
 }
 
 /// `mock = { status, body, headers }`

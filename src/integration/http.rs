@@ -97,19 +97,34 @@ async fn forward<S: Session>(
     // Request head, then whatever of the body the buffering phase takes.
     let mut out = BytesMut::with_capacity(head.head_len() + 512);
     let local = listener_authority(head, conn.facts());
+    // a body the request-mapping phase replaced (transformed, templated, decoded) is held:
+    // the origin gets it framed by its length
+    let replaced = st
+        .edits
+        .as_ref()
+        .filter(|e| e.body_replaced)
+        .and(st.held_body.as_ref())
+        .map(|b| b.len() as u64);
+    let how = super::rewrite::Outgoing {
+        rewrite,
+        strip,
+        edits: st.edits.as_deref(),
+        body_len: replaced,
+    };
     write_request_head(
         &mut out,
         head,
         &st.request_id,
         conn.facts(),
         local.as_deref(),
-        rewrite,
-        strip,
+        &how,
     );
-    let mut enc = match head.body {
-        BodyKind::Length(n) => BodyEncoder::Length { remaining: n },
-        BodyKind::Chunked => BodyEncoder::Chunked,
-        BodyKind::Empty | BodyKind::CloseDelimited => BodyEncoder::Empty,
+    let mut enc = match (replaced, head.body) {
+        (Some(0), _) => BodyEncoder::Empty,
+        (Some(n), _) => BodyEncoder::Length { remaining: n },
+        (None, BodyKind::Length(n)) => BodyEncoder::Length { remaining: n },
+        (None, BodyKind::Chunked) => BodyEncoder::Chunked,
+        (None, BodyKind::Empty | BodyKind::CloseDelimited) => BodyEncoder::Empty,
     };
     // From here on, only the session's body reader knows where the body ends.
     let mut body = conn.open_body(w, head, st, &fwd.body).await?;

@@ -18,6 +18,16 @@ use crate::http::{BodyKind, HeaderKind, RequestHead};
 
 use super::http::Rewrite;
 
+/// No edits (what a request without mapping is written with).
+static EMPTY: crate::mapping::RequestEdits = crate::mapping::RequestEdits {
+    path: None,
+    query: None,
+    remove: Vec::new(),
+    add: Vec::new(),
+    body_replaced: false,
+    content_type: None,
+};
+
 pub fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(name);
     out.put_slice(b": ");
@@ -46,11 +56,23 @@ pub fn write_request_head(
     request_id: &RequestId,
     facts: &ConnFacts,
     default_host: Option<&str>,
-    rewrite: Option<Rewrite<'_>>,
-    strip: Option<&[u8]>,
+    how: &Outgoing<'_>,
 ) {
-    write_request_fields(out, head, request_id, facts, default_host, rewrite, strip);
+    write_request_fields(out, head, request_id, facts, default_host, how);
     out.put_slice(b"\r\n");
+}
+
+/// What the route changes in the request the origin gets.
+#[derive(Default)]
+pub struct Outgoing<'a> {
+    /// The route's path template and the request's path parameters.
+    pub rewrite: Option<Rewrite<'a>>,
+    /// A field not forwarded (`strip_api_key`: the API key header).
+    pub strip: Option<&'a [u8]>,
+    /// The request-mapping phase's edits (parameter mapping, a replaced body).
+    pub edits: Option<&'a crate::mapping::RequestEdits>,
+    /// The length of the body the origin gets when it was replaced (framed by length).
+    pub body_len: Option<u64>,
 }
 
 /// [`write_request_head`] without the empty line that ends the head: a caller adds fields of
@@ -61,13 +83,35 @@ pub fn write_request_fields(
     request_id: &RequestId,
     facts: &ConnFacts,
     default_host: Option<&str>,
-    rewrite: Option<Rewrite<'_>>,
-    strip: Option<&[u8]>,
+    how: &Outgoing<'_>,
 ) {
+    let (rewrite, strip, edits) = (how.rewrite, how.strip, how.edits);
     out.put_slice(head.method_bytes());
     out.put_u8(b' ');
     let target = head.slice(head.target);
+    // `overwrite:path` / querystring operations (parameter mapping) win over the template
+    let mapped = edits.filter(|e| e.path.is_some() || e.query.is_some());
     match rewrite {
+        _ if mapped.is_some() => {
+            let e = mapped.unwrap_or(&EMPTY);
+            match (&e.path, rewrite) {
+                (Some(p), _) => out.put_slice(p),
+                (None, Some((tpl, params))) => {
+                    let mut path = Vec::with_capacity(64);
+                    tpl.render(params, &mut path);
+                    out.put_slice(&path);
+                }
+                (None, None) => out.put_slice(head.path_bytes()),
+            }
+            let query = match &e.query {
+                Some(q) => Some(&q[..]).filter(|q| !q.is_empty()),
+                None => head.query.map(|q| head.slice(q)),
+            };
+            if let Some(q) = query {
+                out.put_u8(b'?');
+                out.put_slice(q);
+            }
+        }
         Some((tpl, params)) => {
             let mut path = Vec::with_capacity(64);
             tpl.render(params, &mut path);
@@ -96,6 +140,9 @@ pub fn write_request_fields(
             // RFC 9110 §5.1)
             HeaderKind::Regular
                 if strip.is_some_and(|n| head.slice(h.name).eq_ignore_ascii_case(n)) => {}
+            // removed or overwritten by the route's mapping
+            HeaderKind::Regular | HeaderKind::RequestId
+                if edits.is_some_and(|e| e.removes(head.slice(h.name))) => {}
             HeaderKind::Regular | HeaderKind::RequestId => {
                 put_line(out, head.slice(h.name), head.slice(h.value))
             }
@@ -138,6 +185,21 @@ pub fn write_request_fields(
     if let RequestId::Generated(id) = request_id {
         put_line(out, b"x-request-id", id);
     }
+    if let Some(e) = edits {
+        for (name, value) in &e.add {
+            put_line(out, name.as_bytes(), value);
+        }
+        if let Some(t) = &e.content_type {
+            put_line(out, b"content-type", t.as_bytes());
+        }
+    }
+    if let Some(n) = how.body_len {
+        // a replaced body: framed by its length, whatever the client's framing was
+        out.put_slice(b"content-length: ");
+        put_decimal(out, n);
+        out.put_slice(b"\r\n");
+        return;
+    }
     match head.body {
         BodyKind::Length(n) => {
             out.put_slice(b"content-length: ");
@@ -161,7 +223,7 @@ mod tests {
             .unwrap();
         let mut out = BytesMut::new();
         let id = RequestId::Generated([b'r'; crate::worker::REQUEST_ID_LEN]);
-        write_request_head(&mut out, &head, &id, facts, None, None, None);
+        write_request_head(&mut out, &head, &id, facts, None, &Outgoing::default());
         String::from_utf8(out.to_vec()).unwrap()
     }
 

@@ -101,14 +101,19 @@ pub async fn run<S: Session>(
     let local = listener_authority(head, conn.facts());
     let rewrite = call.path.map(|t| (t, req.params));
     let facts = conn.facts();
+    let how = super::rewrite::Outgoing {
+        rewrite,
+        strip,
+        edits: st.edits.as_deref(),
+        body_len: None,
+    };
     write_request_fields(
         &mut out,
         head,
         &st.request_id,
         facts,
         local.as_deref(),
-        rewrite,
-        strip,
+        &how,
     );
     // RFC 9110 §7.8: Upgrade with the `upgrade` connection option (both hop-by-hop, so the
     // rewrite dropped the client's); RFC 6455 §4.1 items 5-6

@@ -20,23 +20,38 @@
 //! 7. **API key** ([`api_key`]): routes with `api_key_required` need a known, enabled key (403).
 //! 8. **throttle** ([`throttle`]): rate limits at every level (keyed by client address, key,
 //!    field or principal), then the key's quota (429).
-//! 9. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
-//!    (phases 10 and 11 in front of every response it sends, the body a phase held served from
-//!    memory) and the request context; a mock hands back a [`Response`]; the HTTP integration
-//!    reads the body through the session, forwards through [`crate::client`] and hands the
-//!    origin's response to [`Session::relay`].
-//! 10. **response filter** ([`response_filter`]): the fields every response gets when its
+//! 9. **body** ([`crate::transform::hold`]): a route that needs its request body whole (a
+//!    body transformation, a request template, a model, a mapping reading `$request.body`)
+//!    reads it here, once, decoding a compressed one (`st.held_body`); others keep streaming.
+//! 10. **validation** ([`crate::validate::phase`]): required headers and query parameters, the
+//!     body against its model (400 / 415; the origin sees nothing of a refused request).
+//! 11. **request mapping** ([`crate::transform::request`]): the body transformation or
+//!     template, then the route's `request_parameters` (`st.edits`, honoured by the HTTP
+//!     integration's head rewrite).
+//! 12. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
+//!     (phases 13 and 14 in front of every response it sends, the body a phase held served from
+//!     memory, a response body the route reshapes read whole and reshaped,
+//!     [`crate::transform::response`]) and the request context; a mock hands back a
+//!     [`Response`]; the HTTP integration reads the body through the session, forwards through
+//!     [`crate::client`] and hands the origin's response to [`Session::relay`].
+//! 13. **response filter** ([`response_filter`]): the fields every response gets when its
 //!     producer did not set them (`date`, `x-request-id`, HSTS), a refused request's rate-limit
-//!     fields, and the CORS fields of the policy that applies (errors included).
-//! 11. **send** ([`send`]): the session serialises the response for this client and writes it.
+//!     fields, the CORS fields of the policy that applies (errors included), the route's
+//!     `response_parameters` for the status ([`crate::mapping::response`]), and the coding the
+//!     body is compressed with ([`crate::compress::choose`]).
+//! 14. **send** ([`send`]): the session serialises the response for this client and writes it.
 //!     **Error mapping** ([`finish`]) is the one place a failure becomes a status
-//!     ([`GatewayError::status`]): before the response started it is sent as a JSON error
-//!     through phases 10 and 11; after it started, the connection is closed (the only honest signal
-//!     left); then the session decides what becomes of the connection ([`Session::finish`]).
-//! 12. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log;
-//!     a request refused at its head ([`reject_head`]) is recorded too ([`log_rejected`]).
+//!     ([`GatewayError::status`]), or the `[[gateway_response]]` configured for its type
+//!     ([`crate::gateway_response::customise`]): before the response started it is sent
+//!     through phases 13 and 14; after it started, the connection is closed (the only honest
+//!     signal left); then the session decides what becomes of the connection
+//!     ([`Session::finish`]).
+//! 15. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log
+//!     (the entry built by [`super::context::with_entry`], which mapping, templates and gateway
+//!     responses read `$context` from); a request refused at its head ([`reject_head`]) is
+//!     recorded too ([`log_rejected`]).
 //!
-//! Phases 2 and 3 answer by themselves (then 4 to 9 do not run); a failure in 4 to 9 skips the
+//! Phases 2 and 3 answer by themselves (then 4 to 12 do not run); a failure in 4 to 12 skips the
 //! rest and goes to error mapping. Every phase takes the same `(&RequestHead, &mut
 //! ExchangeState)` pair: the parsed head is kept apart from the mutable exchange state
 //! ([`crate::exchange`]) so route parameters can borrow the head while state changes. The
@@ -93,7 +108,7 @@ pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> 
     outcome
 }
 
-/// Phases 4 to 9 for a request not answered by the redirect or a preflight: route it, then
+/// Phases 4 to 12 for a request not answered by the redirect or a preflight: route it, then
 /// admit and serve it.
 async fn routed<S: Session>(
     w: &Cx<'_>,
@@ -108,7 +123,11 @@ async fn routed<S: Session>(
             st.route = matched;
             let result = match routed {
                 Ok((rc, m)) => match admit_and_serve(w, sess, head, st, rc, &m).await {
-                    Ok(Handled::Respond(r)) => send(w, sess, head, st, r).await,
+                    Ok(Handled::Respond(r)) => match reshape_held(w, sess.facts(), head, &m, st, r)
+                    {
+                        Ok(r) => send(w, sess, head, st, r).await,
+                        Err(e) => Err(e),
+                    },
                     Ok(Handled::Sent) => Ok(()),
                     Err(e) => Err(e),
                 },
@@ -119,7 +138,7 @@ async fn routed<S: Session>(
     }
 }
 
-/// Phases 5 to 9 for a routed request.
+/// Phases 5 to 12 for a routed request.
 async fn admit_and_serve<'a, S: Session>(
     w: &Cx<'_>,
     sess: &mut S,
@@ -134,7 +153,12 @@ async fn admit_and_serve<'a, S: Session>(
     crate::auth::authorize(w, sess, head, st, m.route).await?;
     api_key(w, head, st, m.route)?;
     throttle(w, sess.facts(), head, m.route, st).await?;
-    // phase 9: the route's integration, answering through the session with phases 10 and 11
+    // phases 9 to 11: the body a route needs whole (held, decoded), validation, request
+    // mapping (a body transformation or template, then parameter mapping)
+    crate::transform::hold::hold(w, sess, head, st, m.route).await?;
+    crate::validate::phase(w, head, st, m.route)?;
+    crate::transform::request::apply(w, sess.facts(), head, &m.params, st, m.route)?;
+    // phase 12: the route's integration, answering through the session with phases 13 and 14
     // in front (an integration that streams its response sends it through them too)
     let req = RequestCtx {
         head,
@@ -144,7 +168,7 @@ async fn admit_and_serve<'a, S: Session>(
     integration::run(w, &mut Filtered(sess), &req, st, &rc.integration).await
 }
 
-/// Phase 12: account for the request: the worker's metrics shard and access-log buffer.
+/// Phase 15: account for the request: the worker's metrics shard and access-log buffer.
 fn log(
     w: &Cx<'_>,
     facts: &ConnFacts,
@@ -171,53 +195,7 @@ fn log(
         );
     }
     if let Some(l) = &w.g.log {
-        let cfg = &w.g.config;
-        let route_key = route
-            .and_then(|r| cfg.routes.get(r))
-            .map_or("-", |r| r.key.as_str());
-        let api_key = st
-            .key
-            .and_then(|k| cfg.throttle.keys.get(k))
-            .map(|k| k.name.as_str());
-        let time = crate::accesslog::wall_secs_coarse();
-        // the client behind trusted proxies when the access phase found one
-        let peer_ip = st
-            .client_ip
-            .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of);
-        let auth_error = authorizer_error(st);
-        l.log(&Entry {
-            request_id: st.request_id.bytes(head),
-            ip: peer_ip.as_bytes(),
-            time,
-            method: head.method_bytes(),
-            route_key,
-            path: head.path_bytes(),
-            status: st.status,
-            // an HTTP/2 request's head is a synthetic HTTP/1.1 one: the connection says
-            protocol: match (facts.protocol, head.version) {
-                (crate::facts::Protocol::Http2, _) => "HTTP/2.0",
-                (_, crate::http::Version::Http10) => "HTTP/1.0",
-                (_, crate::http::Version::Http11) => "HTTP/1.1",
-            },
-            response_length: st.bytes_out.saturating_sub(st.head_out),
-            request_length: st.bytes_in,
-            domain_name: head.host_bytes().unwrap_or_default(),
-            raw_query: head.query_bytes(),
-            endpoint: st.endpoint,
-            latency: total,
-            integration_latency: st.integration,
-            integration_status: st.upstream_status,
-            // the integration's words when it has them, else the deciding failure's
-            error: match (&st.detail, st.error) {
-                (Some(d), Some(_)) => Some(d.to_string()),
-                (_, e) => e.map(|e| e.to_string()),
-            },
-            user_agent: head.header("user-agent").unwrap_or_default(),
-            api_key,
-            tls: facts.tls.as_deref(),
-            principal: st.principal.as_deref(),
-            authorizer_error: auth_error.as_deref(),
-        });
+        super::context::with_entry(w, facts, head, st, route, total, |e| l.log(e));
     }
 }
 
@@ -253,24 +231,6 @@ fn api_key(
 /// How many reconciliation intervals a request waits for quota units held by other workers
 /// before it is refused anyway.
 pub const QUOTA_WAIT_ROUNDS: u32 = 20;
-
-/// `$context.authorizer.error`: the refusal's words when the route's authorizer refused (or
-/// failed); `None` for any other outcome.
-fn authorizer_error(st: &ExchangeState) -> Option<std::borrow::Cow<'_, str>> {
-    use crate::error::Denial;
-    match &st.error {
-        Some(
-            e @ (GatewayError::Unauthorized
-            | GatewayError::Denied(Denial::Scope | Denial::Authorizer)
-            | GatewayError::AuthorizerFailed(_)
-            | GatewayError::Iam(_)),
-        ) => Some(match &st.detail {
-            Some(d) => std::borrow::Cow::Borrowed(&**d),
-            None => std::borrow::Cow::Owned(e.to_string()),
-        }),
-        _ => None,
-    }
-}
 
 /// Phase 8: rate limits and quota (see `throttle`). Costs nothing when no limit applies.
 async fn throttle(
@@ -337,7 +297,7 @@ fn route<'h>(
     Ok((rc, m))
 }
 
-/// Phase 10: the response filter: the fields every response gets that its producer did not
+/// Phase 13: the response filter: the fields every response gets that its producer did not
 /// set (`date`, RFC 9110 §6.6.1; `x-request-id`; on TLS connections
 /// `strict-transport-security`, see [`super::https::hsts`]), a refused request's rate-limit
 /// fields, and CORS ([`crate::policy::cors::fields`]: where a policy applies to the route, or
@@ -349,14 +309,21 @@ pub(crate) fn response_filter<'a>(
     w: &Cx<'a>,
     facts: &ConnFacts,
     head: Option<&'a RequestHead>,
-    route: Option<usize>,
+    st: Option<&ExchangeState>,
     request_id: &'a [u8],
     r: &mut Response<'a>,
 ) {
+    let route = st.and_then(|st| st.route);
     // CORS: the policy's fields on every response, errors included (a head that could not be
     // parsed: the session adds them from the received bytes)
     if let Some(head) = head {
         r.added.cors = crate::policy::cors::fields(&w.g.config, route, head);
+    }
+    if let (Some(head), Some(st)) = (head, st) {
+        // the route's `response_parameters` for this status (integrations' responses)
+        crate::mapping::response::filter(w, facts, head, st, r);
+        // compression for a client that accepts it
+        r.added.encoding = crate::compress::choose(&w.g.config, route, head, r);
     }
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);
@@ -373,7 +340,7 @@ pub(crate) fn response_filter<'a>(
     }
 }
 
-/// Phase 11 for a response held in memory: filter it, then the session serialises it for this
+/// Phase 14 for a response held in memory: filter it, then the session serialises it for this
 /// client (framing, connection header; no content for HEAD) and writes it.
 async fn send<S: Session>(
     w: &Cx<'_>,
@@ -388,14 +355,14 @@ async fn send<S: Session>(
         w,
         sess.facts(),
         Some(head),
-        st.route,
+        Some(st),
         rid.bytes(head),
         &mut r,
     );
     sess.send(w, head, st, r).await
 }
 
-/// The session an integration answers through: the client's, with phases 10 and 11 in front of
+/// The session an integration answers through: the client's, with phases 13 and 14 in front of
 /// its responses (held in memory or relayed), so nothing reaches a client unfiltered, and the
 /// request body a phase held served from memory ([`super::held_body`]). A borrow, no
 /// allocation; static dispatch like the session it wraps.
@@ -477,13 +444,30 @@ impl<S: Session> Session for Filtered<'_, S> {
         r: Response<'_>,
         body: &mut impl ResponseBody,
     ) -> Result<bool, GatewayError> {
+        if crate::transform::response::applies(w, st.route, &r) {
+            // a route that reshapes response bodies: read it whole, send the new one
+            let held = {
+                let whole = crate::transform::response::collect(body).await?;
+                let params = route_params(w, head, st);
+                let params: Vec<&[u8]> = params.iter().map(|p| &p[..]).collect();
+                let produced = crate::transform::response::Produced {
+                    status: r.status,
+                    fields: origin_fields(&r),
+                    body: &whole,
+                };
+                let facts = self.0.facts();
+                crate::transform::response::reshape(w, facts, (head, &params), st, produced)?
+            };
+            send(w, self.0, head, st, Response::held(held)).await?;
+            return Ok(true);
+        }
         let rid = st.request_id;
         let mut r = r;
         response_filter(
             w,
             self.0.facts(),
             Some(head),
-            st.route,
+            Some(st),
             rid.bytes(head),
             &mut r,
         );
@@ -518,11 +502,67 @@ impl<S: Session> Session for Filtered<'_, S> {
             w,
             self.0.facts(),
             Some(head),
-            st.route,
+            Some(st),
             rid.bytes(head),
             &mut r,
         );
         self.0.tunnel(w, head, st, r, origin).await
+    }
+}
+
+/// A held response (a mock's, a function's) reshaped when its route transforms response
+/// bodies (see [`crate::transform::response`]); any other passes as it is.
+fn reshape_held<'a>(
+    w: &Cx<'_>,
+    facts: &ConnFacts,
+    head: &RequestHead,
+    m: &RouteMatch<'_>,
+    st: &mut ExchangeState,
+    r: Response<'a>,
+) -> Result<Response<'a>, GatewayError> {
+    if !crate::transform::response::applies(w, st.route, &r) {
+        return Ok(r);
+    }
+    let Some(held) = r.rendered() else {
+        return Ok(r);
+    };
+    let produced = crate::transform::response::Produced {
+        status: r.status,
+        fields: held.fields().collect(),
+        body: &held.body,
+    };
+    let reshaped = crate::transform::response::reshape(w, facts, (head, &m.params), st, produced)?;
+    Ok(Response::held(reshaped))
+}
+
+/// An origin response's end-to-end fields (a reshaped body keeps them), in order.
+fn origin_fields<'r>(r: &'r Response<'_>) -> Vec<(&'r [u8], &'r [u8])> {
+    match &r.source {
+        Source::Origin { head, .. } => head
+            .headers
+            .iter()
+            .filter(|h| h.kind == crate::http::HeaderKind::Regular)
+            .map(|h| (head.slice(h.name), head.slice(h.value)))
+            .collect(),
+        _ => r
+            .rendered()
+            .map(|m| m.fields().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// The matched route's path parameters, found again for a phase that runs after the route
+/// match is gone (a reshaped relayed response); copies, as this is off the streaming path.
+fn route_params(w: &Cx<'_>, head: &RequestHead, st: &ExchangeState) -> Vec<Vec<u8>> {
+    let host = head.host.map(|s| head.slice(s));
+    match w
+        .g
+        .config
+        .router
+        .lookup(head.method_bytes(), host, head.path_bytes())
+    {
+        Some(m) if Some(m.route) == st.route => m.params.iter().map(|p| p.to_vec()).collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -552,6 +592,8 @@ async fn finish<S: Session>(
                 }
                 _ => Response::error(e),
             };
+            // a `[[gateway_response]]` for the failure's type replaces the standard answer
+            let r = crate::gateway_response::customise(w, sess.facts(), head, st, &e, r);
             let _ = send(w, sess, head, st, r).await;
         } else {
             st.keep_alive = false;

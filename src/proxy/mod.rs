@@ -10,6 +10,7 @@
 //! is [`crate::exchange`]. Nothing below this module imports it.
 
 pub mod conn;
+pub mod context;
 pub mod h2;
 mod held_body;
 pub mod https;

@@ -465,24 +465,39 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
         }
         // status line, configured fields and content-length, rendered at config load (line
         // by line only when the gateway's CORS fields replace the mock's own)
-        Source::Mock(&ref m) | Source::Held(ref m) => match r.added.cors {
-            None => out.put_slice(&m.head),
-            Some(_) => {
-                for line in m.head.split_inclusive(|&b| b == b'\n') {
-                    let name = line.split(|&b| b == b':').next().unwrap_or_default();
-                    if !cors::is_cors_field(name) {
-                        out.put_slice(line);
+        // (the status line anew when the route's response mapping overwrote the status)
+        Source::Mock(&ref m) | Source::Held(ref m) => {
+            let edits = r.added.edits.as_ref();
+            match (&r.added.cors, edits) {
+                (None, None) if r.status == m.status => out.put_slice(&m.head),
+                (cors, edits) => {
+                    for (i, line) in m.head.split_inclusive(|&b| b == b'\n').enumerate() {
+                        if i == 0 {
+                            match r.status == m.status {
+                                true => out.put_slice(line),
+                                false => status_line(out, r.status),
+                            }
+                            continue;
+                        }
+                        let name = line.split(|&b| b == b':').next().unwrap_or_default();
+                        let gone = (cors.is_some() && cors::is_cors_field(name))
+                            || edits.is_some_and(|e| e.removes(name));
+                        if !gone {
+                            out.put_slice(line);
+                        }
                     }
                 }
             }
-        },
+        }
         Source::Origin {
             head,
             framing,
             meta_length,
         } => {
             let reason = head.slice(head.reason);
-            if reason.is_empty() {
+            // the origin's reason phrase only for the origin's status (a mapped status gets
+            // its standard one)
+            if reason.is_empty() || r.status != head.status {
                 status_line(out, r.status);
             } else {
                 out.put_slice(b"HTTP/1.1 ");
@@ -494,9 +509,13 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
             // where a CORS policy applies, the origin's own `access-control-*` go (whatever the
             // request's Origin: API Gateway ignores an integration's CORS headers)
             let cors = r.added.cors.is_some();
+            let edits = r.added.edits.as_ref();
             for h in &head.headers {
                 let name = head.slice(h.name);
-                if h.kind == HeaderKind::Regular && !(cors && cors::is_cors_field(name)) {
+                if h.kind == HeaderKind::Regular
+                    && !(cors && cors::is_cors_field(name))
+                    && !edits.is_some_and(|e| e.removes(name))
+                {
                     put_line(out, name, head.slice(h.value));
                 }
             }
@@ -529,6 +548,9 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     }
     if let Some(v) = added.hsts {
         put_line(out, b"strict-transport-security", v.as_bytes());
+    }
+    if let Some(e) = &added.edits {
+        e.each(|n, v| put_line(out, n, v));
     }
     if let Some(c) = &added.cors {
         c.each(cors::vary_done(r), |n, v| put_line(out, n, v));

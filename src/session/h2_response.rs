@@ -150,9 +150,14 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
             // status line, configured fields and content-length (none for 204/304), as
             // rendered at config load (or while serving: a held response)
             // (without their own `access-control-*` when the gateway's CORS fields replace them)
-            match r.added.cors {
-                None => f.push_lines(&m.head),
-                Some(_) => f.push_lines_except(&m.head, cors::is_cors_field),
+            // (nor the fields the route's response mapping removes)
+            let edits = r.added.edits.as_ref();
+            match (&r.added.cors, edits) {
+                (None, None) => f.push_lines(&m.head),
+                (cors, edits) => f.push_lines_except(&m.head, |n| {
+                    (cors.is_some() && cors::is_cors_field(n))
+                        || edits.is_some_and(|e| e.removes(n))
+                }),
             }
             if content && !r.static_body().is_empty() {
                 BodyPlan::Static
@@ -166,9 +171,13 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
             meta_length,
         } => {
             let cors = r.added.cors.is_some();
+            let edits = r.added.edits.as_ref();
             for h in &head.headers {
                 let name = head.slice(h.name);
-                if h.kind == HeaderKind::Regular && !(cors && cors::is_cors_field(name)) {
+                if h.kind == HeaderKind::Regular
+                    && !(cors && cors::is_cors_field(name))
+                    && !edits.is_some_and(|e| e.removes(name))
+                {
                     f.push(name, head.slice(h.value));
                 }
             }
@@ -206,6 +215,9 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
     }
     if let Some(v) = added.hsts {
         f.push(b"strict-transport-security", v.as_bytes());
+    }
+    if let Some(e) = &added.edits {
+        e.each(|n, v| f.push(n, v));
     }
     if let Some(c) = &added.cors {
         let vary_done = f
