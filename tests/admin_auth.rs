@@ -218,17 +218,7 @@ fn chromium() -> &'static str {
     const CHROMIUM: &str = "/usr/bin/chromium";
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        if !std::path::Path::new(CHROMIUM).exists() {
-            let ok = std::process::Command::new("apt-get")
-                .args(["install", "-y", "chromium"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            assert!(
-                ok,
-                "chromium is missing and `apt-get install -y chromium` failed"
-            );
-        }
+        common::apt::install(&["chromium"], || std::path::Path::new(CHROMIUM).exists());
     });
     CHROMIUM
 }

@@ -27,14 +27,7 @@ fn chromium() -> &'static str {
     if std::path::Path::new(BIN).exists() {
         return BIN;
     }
-    let ok = Command::new("apt-get")
-        .args(["install", "-y", "chromium"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok && std::path::Path::new(BIN).exists(),
-        "headless Chromium is needed at {BIN} and `apt-get install -y chromium` failed"
-    );
+    common::apt::install(&["chromium"], || std::path::Path::new(BIN).exists());
     BIN
 }
 

@@ -77,15 +77,7 @@ fn need_curl() {
             .output()
             .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("HTTP2"))
     };
-    if !present() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).output();
-    }
-    ensure(
-        &DONE,
-        present,
-        &["apt-get", "install", "-y", "-q", "curl"],
-        "curl with HTTP2",
-    );
+    DONE.get_or_init(|| common::apt::install(&["curl"], present));
 }
 
 /// nghttp and h2load (Debian nghttp2-client).
@@ -99,15 +91,7 @@ fn need_nghttp() {
                 .is_ok_and(|o| o.status.success())
         })
     };
-    if !present() {
-        let _ = Command::new("apt-get").args(["update", "-q"]).output();
-    }
-    ensure(
-        &DONE,
-        present,
-        &["apt-get", "install", "-y", "-q", "nghttp2-client"],
-        "nghttp2-client",
-    );
+    DONE.get_or_init(|| common::apt::install(&["nghttp2-client"], present));
 }
 
 /// The Python `h2` package.

@@ -524,6 +524,7 @@ both_drivers! {
         let o = Origin::start(|r| Reply::ok(&format!("{} {} {}", r.method, r.target, String::from_utf8_lossy(&r.body))));
         let g = start(d, &o, "");
         let user = format!("{ALICE_KEY}:{ALICE_SECRET}");
+        common::apt::install(&["curl"], || common::apt::runs("curl", "--version"));
         let curl = |extra: &[&str], path: &str| {
             let out = std::process::Command::new("curl")
                 .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])

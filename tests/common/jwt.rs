@@ -69,12 +69,20 @@ fn openssl(args: &[&str], stdin: &[u8]) -> Vec<u8> {
     let mut child = match spawn() {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let st = Command::new("apt-get")
-                .args(["install", "-y", "openssl"])
-                .status()
-                .expect("openssl is missing and apt-get cannot run");
+            // (this file is also compiled into the library's unit tests: no `super::apt`)
+            let apt = |args: &[&str]| {
+                Command::new("apt-get")
+                    .args(["-o", "DPkg::Lock::Timeout=600", "-q"])
+                    .args(args)
+                    .status()
+                    .expect("openssl is missing and apt-get cannot run")
+                    .success()
+            };
+            // stale or missing package lists on a fresh machine: update, then retry once
+            let ok = apt(&["install", "-y", "openssl"])
+                || (apt(&["update"]) && apt(&["install", "-y", "openssl"]));
             assert!(
-                st.success(),
+                ok,
                 "openssl is missing and `apt-get install -y openssl` failed"
             );
             spawn().expect("openssl still cannot run after installing it")

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tollgate::server::reload::{ConfigSource, ReloadReport};
 use tollgate::server::{self, ServerHandle};
 
+pub mod apt;
 pub mod conn;
 pub mod h2client;
 pub mod h2env;
