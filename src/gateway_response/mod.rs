@@ -180,7 +180,7 @@ fn render(
     let replaced = gr.body.is_some();
     let mut fields: Vec<(&[u8], Cow<'_, [u8]>)> = standard_fields(r)
         .into_iter()
-        .filter(|(n, _)| !gr.sets(n) && !(replaced && n.eq_ignore_ascii_case(b"content-type")))
+        .filter(|(n, _)| !(gr.sets(n) || (replaced && n.eq_ignore_ascii_case(b"content-type"))))
         .map(|(n, v)| (n, Cow::Borrowed(v)))
         .collect();
     if replaced {
