@@ -671,3 +671,43 @@ fn jwt_key_fetching_goes_through_the_outbound_client_without_blocking_a_core() {
         "the JWT key store or phase imports a layer above the client, or blocks",
     );
 }
+
+#[test]
+fn gateway_response_types_and_templates_are_sans_io() {
+    // which type a failure is, and a gateway response template's compiling and rendering,
+    // are decided on the error, the request head and the `$context` entry alone: no socket,
+    // runtime, session, outbound call, lifecycle or worker (only `customise`, in the module's
+    // root, builds the entry), and no TOML schema
+    assert_none_naming(
+        &["gateway_response/kind.rs", "gateway_response/template.rs"],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::transport",
+            "crate::worker",
+            "crate::config::raw",
+            "monoio",
+            "TcpStream",
+        ],
+        "a gateway response type or template imports an IO layer",
+    );
+}
+
+#[test]
+fn errors_become_responses_in_one_place() {
+    // the lifecycle's error mapping (`finish`) is the only caller of the gateway responses'
+    // `customise`: no phase, session or integration customises an error on its own
+    let hits = code_lines_naming(&[""], &["gateway_response::customise"]);
+    let outside: Vec<&String> = hits
+        .iter()
+        .filter(|h| !h.contains("proxy/lifecycle.rs:"))
+        .collect();
+    assert!(
+        outside.is_empty() && hits.len() == 1,
+        "customise is called outside the error mapping, or more than once:\n{}",
+        hits.join("\n")
+    );
+}

@@ -147,6 +147,19 @@ impl Value {
         self.parts.iter().any(|p| matches!(p, Part::Context(_)))
     }
 
+    /// Each part as a value of its own (a run of text, or one variable), in order: for a
+    /// caller that treats what variables render apart from the text around them (a gateway
+    /// response's JSON body escapes the former, see `crate::gateway_response`).
+    pub fn split(self) -> Vec<Value> {
+        self.parts
+            .into_vec()
+            .into_iter()
+            .map(|p| Value {
+                parts: Box::new([p]),
+            })
+            .collect()
+    }
+
     /// The text of a static value.
     pub fn static_text(&self) -> Option<Vec<u8>> {
         let mut out = Vec::new();
