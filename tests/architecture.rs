@@ -671,3 +671,34 @@ fn jwt_key_fetching_goes_through_the_outbound_client_without_blocking_a_core() {
         "the JWT key store or phase imports a layer above the client, or blocks",
     );
 }
+
+#[test]
+fn mapping_templates_are_sans_io() {
+    // templates are compiled at load and rendered over bytes already in memory (the held
+    // request body, a response read whole): no sockets, runtime, files, threads or locks,
+    // and no request state beyond the variables the caller hands them
+    assert_none_naming(
+        &[
+            "transform/template.rs",
+            "transform/template_parse.rs",
+            "transform/template_util.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "crate::exchange",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+            "TcpStream",
+        ],
+        "the mapping templates import an IO layer or request state",
+    );
+}

@@ -103,7 +103,10 @@ fn post(path: &str, headers: &str, body: &str) -> Vec<u8> {
 fn framed_body(r: &Recorded) -> String {
     let body = String::from_utf8(r.body.clone()).unwrap();
     assert_eq!(r.header_count("content-length"), 1, "{}", r.head_text());
-    assert_eq!(r.header("content-length"), Some(body.len().to_string().as_str()));
+    assert_eq!(
+        r.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
     assert_eq!(r.header("transfer-encoding"), None, "{}", r.head_text());
     body
 }
@@ -250,7 +253,10 @@ both_drivers! {
 #[test]
 fn directives_are_refused_at_load_naming_key_and_line() {
     let text = "[[route]]\nkey = \"GET /a\"\nmock = {}\n\n[[route]]\nkey = \"POST /b\"\nmock = {}\nrequest_template = \"\"\"\n{\n  #if($input.params('x'))\n}\n\"\"\"\nresponse_template = { \"application/json\" = \"#set($a = 1)\" }\n";
-    let e = tollgate::config::from_str(text).err().expect("refused").0;
+    let Err(e) = tollgate::config::from_str(text) else {
+        panic!("accepted")
+    };
+    let e = e.0;
     let got: Vec<(usize, &str, &str)> = e
         .iter()
         .map(|e| (e.line, e.key.as_str(), e.message.as_str()))

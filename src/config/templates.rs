@@ -236,9 +236,8 @@ fn compile_one(
 fn check_media_type(media: &str) -> Result<(), String> {
     let token = |s: &str| {
         !s.is_empty()
-            && s.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-            })
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     };
     match media.split_once('/') {
         Some((t, s)) if token(t) && token(s) && t != "*" && s != "*" => Ok(()),

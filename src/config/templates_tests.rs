@@ -38,7 +38,10 @@ fn a_string_or_a_table_by_content_type() {
     let c = config(&route("response_template = \"{}\"\nmax_body_bytes = 1000"));
     assert_eq!(c.bodies.routes, vec![None]);
     let c = config(&route("request_template = \"{}\"\nmax_body_bytes = 1000"));
-    assert_eq!(c.templates.routes[0].request.as_ref().unwrap().max_bytes(), 1000);
+    assert_eq!(
+        c.templates.routes[0].request.as_ref().unwrap().max_bytes(),
+        1000
+    );
 }
 
 #[test]
@@ -84,7 +87,11 @@ fn the_directives_line_counts_escapes_and_line_ending_backslashes() {
     assert_eq!(e[0].2.rsplit_once(" (").unwrap().1, "line 7)", "{e:?}");
     let text = route("request_template = '''\nx\n\n#stop'''");
     let e = errors(&text);
-    assert!(e[0].2.ends_with("(#stop): full VTL is out of scope (line 7)"), "{e:?}");
+    assert!(
+        e[0].2
+            .ends_with("(#stop): full VTL is out of scope (line 7)"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -109,9 +116,13 @@ fn bad_keys_tables_and_references() {
         "request_template = { \"application/json\" = \"1\", \"Application/JSON\" = \"2\" }",
     ));
     assert!(e[0].2.contains("given twice"), "{e:?}");
-    let e = errors(&route("request_template = \"$context.nope $input.params().path.get('id')\""));
+    let e = errors(&route(
+        "request_template = \"$context.nope $input.params().path.get('id')\"",
+    ));
     assert_eq!(e[0].2, "unknown variable $context.nope");
-    let e = errors(&route("request_template = \"$input.params().path.get('petId')\""));
+    let e = errors(&route(
+        "request_template = \"$input.params().path.get('petId')\"",
+    ));
     assert!(e[0].2.contains("no path parameter {petId}"), "{e:?}");
     let e = errors(&route("request_template = 7"));
     assert_eq!(e[0].1, "route[0].request_template", "{e:?}");
@@ -129,7 +140,10 @@ fn a_template_and_a_transformation_cannot_replace_the_same_body() {
         .collect();
     assert_eq!(
         named,
-        [(5, "route[0].request_template"), (6, "route[0].response_template")],
+        [
+            (5, "route[0].request_template"),
+            (6, "route[0].response_template")
+        ],
         "{e:?}"
     );
     let m = &e.iter().find(|(l, _, _)| *l == 5).unwrap().2;
@@ -156,8 +170,13 @@ fn every_error_in_one_run() {
         + &route("response_template = \"$util.nope('x')\"").replace("POST", "PUT");
     let e = errors(&text);
     assert_eq!(
-        e.iter().map(|(l, k, _)| (*l, k.as_str())).collect::<Vec<_>>(),
-        [(4, "route[0].request_template"), (8, "route[1].response_template")],
+        e.iter()
+            .map(|(l, k, _)| (*l, k.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (4, "route[0].request_template"),
+            (8, "route[1].response_template")
+        ],
         "{e:?}"
     );
 }
@@ -178,4 +197,20 @@ fn source_offsets() {
     assert_eq!(source_offset(text, &(4..text.len()), 3), 4 + 4);
     let text = "k = \"\"\"\r\nab\"\"\"";
     assert_eq!(source_offset(text, &(4..text.len()), 1), 4 + 6);
+}
+
+#[test]
+fn the_readme_example_compiles() {
+    let readme = include_str!("../../README.md");
+    let section = readme
+        .split("### Mapping templates")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .unwrap();
+    let text =
+        format!("[[upstream]]\nname = \"backend\"\ntargets = [\"127.0.0.1:9\"]\n\n{section}");
+    let c = config(&text);
+    assert!(c.templates.routes[0].request.is_some());
+    assert!(c.templates.routes[1].response.is_some());
 }

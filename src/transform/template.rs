@@ -162,8 +162,11 @@ struct Ref {
     source: Source,
     /// `.replace('a', 'b')` / `.replaceAll('a', 'b')` (patterns of literal text): applied in
     /// order.
-    replace: Box<[(Box<[u8]>, Box<[u8]>)]>,
+    replace: Box<[Replacement]>,
 }
+
+/// What a `.replace` replaces, and with what.
+type Replacement = (Box<[u8]>, Box<[u8]>);
 
 #[derive(Debug, Clone, PartialEq)]
 enum Source {
@@ -291,9 +294,7 @@ pub fn request(
     })?;
     Ok(Some(super::request::NewBody {
         body: Bytes::from(out),
-        content_type: content_type
-            .is_none()
-            .then(|| DEFAULT_MEDIA_TYPE.into()),
+        content_type: content_type.is_none().then(|| DEFAULT_MEDIA_TYPE.into()),
     }))
 }
 
@@ -408,7 +409,10 @@ fn param(
 ) {
     let wants = |w: ParamIn| only.is_none_or(|o| o == w);
     if wants(ParamIn::Path) {
-        if let Some(v) = path.and_then(|i| vars.params.get(i)).filter(|v| !v.is_empty()) {
+        if let Some(v) = path
+            .and_then(|i| vars.params.get(i))
+            .filter(|v| !v.is_empty())
+        {
             util::percent_decode(v, false, out);
             return;
         }
@@ -454,7 +458,7 @@ fn media_ranges(accept: &[u8]) -> Vec<String> {
             (q > 0).then_some((q, range))
         })
         .collect();
-    ranges.sort_by(|a, b| b.0.cmp(&a.0)); // stable: ties keep their order
+    ranges.sort_by_key(|r| std::cmp::Reverse(r.0)); // stable: ties keep their order
     ranges.into_iter().map(|(_, r)| r).collect()
 }
 

@@ -13,7 +13,7 @@
 //! Errors carry the byte offset where the fault starts. Leaves out: rendering (the parent
 //! module) and where the template's text is in the config file (the config's).
 
-use super::{util, ParamIn, Part, Ref, Source, TemplateError, MAX_NESTING};
+use super::{util, ParamIn, Part, Ref, Replacement, Source, TemplateError, MAX_NESTING};
 use crate::mapping::jsonpath::JsonPath;
 use crate::mapping::value::{Scope, Value};
 
@@ -95,7 +95,10 @@ impl<'t> Parser<'t, '_, '_> {
     }
 
     fn rest(&self) -> &'t [u8] {
-        self.text.as_bytes().get(self.pos..self.end).unwrap_or_default()
+        self.text
+            .as_bytes()
+            .get(self.pos..self.end)
+            .unwrap_or_default()
     }
 
     fn slice(&self, from: usize, to: usize) -> &'t str {
@@ -279,7 +282,8 @@ impl<'t> Parser<'t, '_, '_> {
     }
 
     fn input(&mut self, start: usize) -> Result<Source, TemplateError> {
-        let members = "$input.body, $input.json('$.a'), $input.path('$.a') or $input.params('name')";
+        let members =
+            "$input.body, $input.json('$.a'), $input.path('$.a') or $input.params('name')";
         if !self.eat(b'.') {
             return fail(start, format!("$input needs a member: {members}"));
         }
@@ -484,8 +488,7 @@ impl<'t> Parser<'t, '_, '_> {
 
     /// `.replace('a', 'b')` / `.replaceAll('a', 'b')` after a reference; any other method is
     /// refused; `.name` without `(` is left as text.
-    #[allow(clippy::type_complexity)]
-    fn methods(&mut self) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>, TemplateError> {
+    fn methods(&mut self) -> Result<Vec<Replacement>, TemplateError> {
         let mut out = Vec::new();
         loop {
             let save = self.pos;

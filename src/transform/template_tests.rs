@@ -94,7 +94,10 @@ const PET: &str = r#"{"pet":{"name":"Rex \"the\" dog","age":3,"tags":["a","b"],"
 #[test]
 fn input_json_path_and_body() {
     assert_eq!(
-        text(r#"{"n": $input.json('$.pet.name'), "a": $input.json('$.pet.age')}"#, PET),
+        text(
+            r#"{"n": $input.json('$.pet.name'), "a": $input.json('$.pet.age')}"#,
+            PET
+        ),
         r#"{"n": "Rex \"the\" dog", "a": 3}"#
     );
     assert_eq!(text("$input.path('$.pet.name')", PET), r#"Rex "the" dog"#);
@@ -104,10 +107,19 @@ fn input_json_path_and_body() {
     assert_eq!(text("$input.path('$.items[*].id')", PET), "[1,2]");
     assert_eq!(text("$input.json(\"$.items[-1]\")", PET), r#"{"id":2}"#);
     // absent: json says null, path says nothing; a JSON null is nothing for path too
-    assert_eq!(text("[$input.json('$.nope')|$input.path('$.nope')|$input.path('$.pet.owner')]", PET), "[null||]");
+    assert_eq!(
+        text(
+            "[$input.json('$.nope')|$input.path('$.nope')|$input.path('$.pet.owner')]",
+            PET
+        ),
+        "[null||]"
+    );
     assert_eq!(text("$input.body", PET), PET);
     // an empty body reads `{}`, as API Gateway
-    assert_eq!(text("$input.body|$input.json('$')|$input.json('$.a')", ""), "{}|{}|null");
+    assert_eq!(
+        text("$input.body|$input.json('$')|$input.json('$.a')", ""),
+        "{}|{}|null"
+    );
 }
 
 #[test]
@@ -121,27 +133,45 @@ fn members_after_path_stop_at_what_is_not_one() {
 #[test]
 fn params_search_path_then_query_then_header() {
     let t = |s: &str| text(s, "{}");
-    assert_eq!(t("$input.params('id')"), "a b", "the path parameter, decoded");
-    assert_eq!(t("$input.params('q')"), "x y!", "a query value, form-decoded");
-    assert_eq!(t("$input.params('x-trace')|$input.params('X-Trace')"), "t-1|t-1");
+    assert_eq!(
+        t("$input.params('id')"),
+        "a b",
+        "the path parameter, decoded"
+    );
+    assert_eq!(
+        t("$input.params('q')"),
+        "x y!",
+        "a query value, form-decoded"
+    );
+    assert_eq!(
+        t("$input.params('x-trace')|$input.params('X-Trace')"),
+        "t-1|t-1"
+    );
     assert_eq!(t("[$input.params('nope')|$input.params('empty')]"), "[|]");
     assert_eq!(t("$input.params().querystring.get('id')"), "from-query");
     assert_eq!(t("$input.params().header.get('id')"), "from-header");
     assert_eq!(t("$input.params().path.get('id')"), "a b");
-    assert!(error("$input.params().path.get('nope')").message.contains("{nope}"));
+    assert!(error("$input.params().path.get('nope')")
+        .message
+        .contains("{nope}"));
     assert!(error("$input.params()").message.contains("#foreach"));
 }
 
 #[test]
 fn context_and_stage_variables_come_from_the_value_vocabulary() {
     assert_eq!(
-        text("$context.requestId $context.httpMethod ${context.domainName}x $!context.routeKey", "{}"),
+        text(
+            "$context.requestId $context.httpMethod ${context.domainName}x $!context.routeKey",
+            "{}"
+        ),
         "rid-7 POST api.examplex POST /pets/{id}"
     );
     // absent values are empty, not `-`
     assert_eq!(text("[$context.authorizer.principalId]", "{}"), "[]");
     assert!(error("$context.nope").message.contains("$context.nope"));
-    assert!(error("${context.requestIdx}").message.contains("requestIdx"));
+    assert!(error("${context.requestIdx}")
+        .message
+        .contains("requestIdx"));
     assert!(error("$stageVariables.backend").message.contains("backend"));
 }
 
@@ -153,12 +183,24 @@ fn util_functions() {
         "say \\\"hi\\\" \\\\ \\/x\\t\\r\\n\\u00E9\\uD83D\\uDE00\\u0001"
     );
     assert_eq!(t(r#"$util.escapeJavaScript("it's")"#), r"it\'s");
-    assert_eq!(t("$util.escapeJavaScript($input.path('$.pet.name'))"), r#"Rex \"the\" dog"#);
+    assert_eq!(
+        t("$util.escapeJavaScript($input.path('$.pet.name'))"),
+        r#"Rex \"the\" dog"#
+    );
     // the documented way back to JSON: `\'` → `'`
-    assert_eq!(t(r#"$util.escapeJavaScript("it's").replaceAll("\\'","'")"#), "it's");
+    assert_eq!(
+        t(r#"$util.escapeJavaScript("it's").replaceAll("\\'","'")"#),
+        "it's"
+    );
     assert_eq!(t("$util.base64Encode('hello?')"), "aGVsbG8/");
-    assert_eq!(t("$util.base64Decode('aGVsbG8/')|$util.base64Decode('aGk')"), "hello?|hi");
-    assert_eq!(t("$util.urlEncode('a b&c=d/é*.-_')"), "a+b%26c%3Dd%2F%C3%A9*.-_");
+    assert_eq!(
+        t("$util.base64Decode('aGVsbG8/')|$util.base64Decode('aGk')"),
+        "hello?|hi"
+    );
+    assert_eq!(
+        t("$util.urlEncode('a b&c=d/é*.-_')"),
+        "a+b%26c%3Dd%2F%C3%A9*.-_"
+    );
     assert_eq!(t("$util.urlDecode('a+b%26c')"), "a b&c");
     // nested, and an interpolating literal
     assert_eq!(
@@ -166,7 +208,10 @@ fn util_functions() {
         "id=a b"
     );
     assert_eq!(t("$util.urlEncode($context.httpMethod)"), "POST");
-    assert_eq!(t("$input.path('$.pet.name').replace('Rex', 'Max')"), r#"Max "the" dog"#);
+    assert_eq!(
+        t("$input.path('$.pet.name').replace('Rex', 'Max')"),
+        r#"Max "the" dog"#
+    );
 }
 
 #[test]
@@ -184,7 +229,10 @@ fn unknown_roots_are_text_and_escapes_are_literal() {
     assert_eq!(text(json, "{}"), json);
     assert_eq!(text(r"\$input.body \#if x\y", "{}"), r"$input.body #if x\y");
     assert_eq!(text("#[[$input.body #if]]#!", "{}"), "$input.body #if!");
-    assert_eq!(text("a ## comment\nb #* block\n *#c #fff #ifx #{iffy}", "{}"), "a b c #fff #ifx #{iffy}");
+    assert_eq!(
+        text("a ## comment\nb #* block\n *#c #fff #ifx #{iffy}", "{}"),
+        "a b c #fff #ifx #{iffy}"
+    );
 }
 
 #[test]
@@ -230,9 +278,17 @@ fn malformed_templates_name_the_fault() {
         ("$input.json('$..a')", 13, "recursive descent"),
         ("$input.path('$[?(@.a)]')", 13, "filters"),
         ("$input.json('$.a", 12, "unterminated string"),
-        ("$util.toJson($input.body)", 6, "unknown function $util.toJson"),
+        (
+            "$util.toJson($input.body)",
+            6,
+            "unknown function $util.toJson",
+        ),
         ("$util.parseJson($input.body)", 6, "needs #set"),
-        ("$util.urlEncode()", 16, "expected a reference or a string literal"),
+        (
+            "$util.urlEncode()",
+            16,
+            "expected a reference or a string literal",
+        ),
         ("$util.urlEncode($nope)", 16, "expected a reference"),
         ("x ${input.body", 2, "unterminated ${"),
         ("#* never closed", 0, "#* needs its *#"),
@@ -254,8 +310,12 @@ fn malformed_templates_name_the_fault() {
 
 #[test]
 fn reads_json_only_when_a_part_does() {
-    assert!(!compile("$input.body $input.params('id')").unwrap().reads_json());
-    assert!(compile("$util.urlEncode($input.json('$'))").unwrap().reads_json());
+    assert!(!compile("$input.body $input.params('id')")
+        .unwrap()
+        .reads_json());
+    assert!(compile("$util.urlEncode($input.json('$'))")
+        .unwrap()
+        .reads_json());
 }
 
 #[test]
@@ -275,7 +335,11 @@ fn the_output_limit_is_the_routes_max_body_bytes() {
     assert_eq!(rendered(&set, HEAD, b"12345").unwrap(), b"1234512345");
     let r = rendered(&set, HEAD, b"123456").unwrap_err();
     assert_eq!(r.error, GatewayError::DecodedTooLarge);
-    assert!(r.message.contains("max_body_bytes (10 bytes)"), "{}", r.message);
+    assert!(
+        r.message.contains("max_body_bytes (10 bytes)"),
+        "{}",
+        r.message
+    );
 }
 
 fn by_type(keys: &[&str]) -> TemplateSet {
@@ -293,10 +357,24 @@ fn request_templates_by_content_type_pass_through_when_none_matches() {
         let h = format!("POST /x HTTP/1.1\r\nhost: a\r\n{ct}\r\n");
         String::from_utf8(rendered(&set, h.as_bytes(), b"raw").unwrap()).unwrap()
     };
-    assert_eq!(req("content-type: application/json\r\n"), "for application/json");
-    assert_eq!(req("content-type: APPLICATION/xml; charset=utf-8\r\n"), "for Application/XML");
-    assert_eq!(req(""), "for application/json", "no content type: application/json");
-    assert_eq!(req("content-type: text/plain\r\n"), "raw", "no match: the body passes");
+    assert_eq!(
+        req("content-type: application/json\r\n"),
+        "for application/json"
+    );
+    assert_eq!(
+        req("content-type: APPLICATION/xml; charset=utf-8\r\n"),
+        "for Application/XML"
+    );
+    assert_eq!(
+        req(""),
+        "for application/json",
+        "no content type: application/json"
+    );
+    assert_eq!(
+        req("content-type: text/plain\r\n"),
+        "raw",
+        "no match: the body passes"
+    );
 }
 
 #[test]
@@ -314,10 +392,18 @@ fn a_request_without_content_type_gets_application_json() {
     assert_eq!(nb.content_type.as_deref(), Some("application/json"));
     let h = head(HEAD);
     let vars = Vars { head: &h, ..vars };
-    assert_eq!(request(&set, &vars, b"").unwrap().unwrap().content_type, None);
+    assert_eq!(
+        request(&set, &vars, b"").unwrap().unwrap().content_type,
+        None
+    );
 }
 
-fn respond(set: &TemplateSet, accept: Option<&str>, status: u16, body: &[u8]) -> Result<(String, Option<String>), Refusal> {
+fn respond(
+    set: &TemplateSet,
+    accept: Option<&str>,
+    status: u16,
+    body: &[u8],
+) -> Result<(String, Option<String>), Refusal> {
     let field = accept.map_or(String::new(), |a| format!("accept: {a}\r\n"));
     let h = head(format!("GET /x HTTP/1.1\r\nhost: a\r\n{field}\r\n").as_bytes());
     let e = entry();
@@ -343,21 +429,37 @@ fn response_templates_by_accept() {
     assert_eq!(pick(Some("*/*")), "application/json");
     assert_eq!(pick(Some("application/xml")), "application/xml");
     assert_eq!(pick(Some("text/*")), "text/html");
-    assert_eq!(pick(Some("text/html;q=0.5, application/xml;q=0.9")), "application/xml");
+    assert_eq!(
+        pick(Some("text/html;q=0.5, application/xml;q=0.9")),
+        "application/xml"
+    );
     assert_eq!(pick(Some("application/xml;q=0, text/html")), "text/html");
-    assert_eq!(pick(Some("image/png")), "application/json", "nothing acceptable: the default");
+    assert_eq!(
+        pick(Some("image/png")),
+        "application/json",
+        "nothing acceptable: the default"
+    );
     let only_xml = by_type(&["application/xml"]);
-    assert_eq!(respond(&only_xml, None, 200, b"{}").unwrap().1.unwrap(), "application/xml");
+    assert_eq!(
+        respond(&only_xml, None, 200, b"{}").unwrap().1.unwrap(),
+        "application/xml"
+    );
 }
 
 #[test]
 fn response_rendering() {
-    let set = TemplateSet::any(compile("{\"name\": $input.json('$.pet.name')}").unwrap(), 1 << 20);
+    let set = TemplateSet::any(
+        compile("{\"name\": $input.json('$.pet.name')}").unwrap(),
+        1 << 20,
+    );
     let (body, media) = respond(&set, None, 200, PET.as_bytes()).unwrap();
     assert_eq!(body, r#"{"name": "Rex \"the\" dog"}"#);
     assert_eq!(media.as_deref(), Some("application/json"));
     // no content: as it is
-    assert_eq!(respond(&set, None, 204, b"").unwrap(), (String::new(), None));
+    assert_eq!(
+        respond(&set, None, 204, b"").unwrap(),
+        (String::new(), None)
+    );
     let r = respond(&set, None, 200, b"<html>").unwrap_err();
     assert_eq!(r.error, GatewayError::TransformFailed);
     assert!(r.message.contains("not valid JSON"), "{}", r.message);
