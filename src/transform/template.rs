@@ -5,7 +5,7 @@
 //! `$util.urlEncode()` / `$util.urlDecode()`. Directives (`#if`, `#foreach`, `#set`...) are
 //! refused at load: full VTL is out of scope.
 //!
-//! Owns: the compiled form ([`Template`]: text and references, see [`parse`] for the grammar;
+//! Owns: the compiled form ([`Template`]: text and references, the grammar in `template_parse.rs`;
 //! [`TemplateSet`]: one template for any content type, or one per content type, and the limit
 //! on what rendering may produce), choosing a template for a request (by its `Content-Type`,
 //! API Gateway's `requestTemplates`; none matching: the body passes through, AWS's
@@ -180,7 +180,10 @@ enum Source {
     /// `$input.params('name')`: the path parameter, else the query parameter, else the header;
     /// `$input.params().header.get('name')` (and `.querystring`, `.path`): only that one.
     Param {
+        /// As written: a query parameter's name is case-sensitive.
         name: Box<str>,
+        /// Lowercase, for the header lookup (field names are case-insensitive, RFC 9110 §5.1).
+        header: Box<str>,
         /// The route's path parameter of that name, if it has one.
         path: Option<usize>,
         only: Option<ParamIn>,
@@ -387,7 +390,12 @@ fn render_source(s: &Source, input: &Input<'_>, out: &mut Vec<u8>) -> Result<(),
                 Selected::Many(list) => json_list(&list, out),
             }
         }
-        Source::Param { name, path, only } => param(input.vars, name, *path, *only, out),
+        Source::Param {
+            name,
+            header,
+            path,
+            only,
+        } => param(input.vars, (name, header), *path, *only, out),
         Source::Value(v) => v.render(input.vars, out),
         Source::Util(f, arg) => {
             let mut value = Vec::new();
@@ -402,7 +410,7 @@ fn render_source(s: &Source, input: &Input<'_>, out: &mut Vec<u8>) -> Result<(),
 /// first of them with a value (percent-decoded: a query value as a form, `+` a space).
 fn param(
     vars: &Vars<'_>,
-    name: &str,
+    (name, header): (&str, &str),
     path: Option<usize>,
     only: Option<ParamIn>,
     out: &mut Vec<u8>,
@@ -425,7 +433,7 @@ fn param(
         }
     }
     if wants(ParamIn::Header) {
-        if let Some(v) = vars.head.header(&name.to_ascii_lowercase()) {
+        if let Some(v) = vars.head.header(header) {
             out.extend_from_slice(v);
         }
     }

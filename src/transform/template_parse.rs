@@ -379,6 +379,7 @@ impl<'t> Parser<'t, '_, '_> {
         }
         Ok(Source::Param {
             name: name.into(),
+            header: name.to_ascii_lowercase().into(),
             path,
             only,
         })
