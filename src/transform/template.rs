@@ -10,7 +10,7 @@
 //! on what rendering may produce), choosing a template for a request (by its `Content-Type`,
 //! API Gateway's `requestTemplates`; none matching: the body passes through, AWS's
 //! `WHEN_NO_MATCH`) or a response (by the client's `Accept`, API Gateway's
-//! `responseTemplates`), and rendering ([`request`], [`response`]). The `$util` functions are
+//! `responseTemplates`; without a preference, by the integration's own type), and rendering ([`request`], [`response`]). The `$util` functions are
 //! in [`util`]. Leaves out: the `$context` and `$stageVariables` vocabulary (see
 //! [`crate::mapping::value`], which renders them), JSONPath (see [`crate::mapping::jsonpath`]),
 //! compiling the TOML (see `crate::config::templates`) and when bodies are held and sent (see
@@ -100,14 +100,21 @@ impl TemplateSet {
     /// The template for a response to a client that sent this `Accept`, and the media type
     /// it renders. Media ranges are tried by preference (RFC 9110 §12.5.1: `q`, then order);
     /// no `Accept`, `*/*`, or nothing acceptable (RFC 9110 §12.5.1 lets a server disregard
-    /// the field) take the default: `application/json` if there is one, else the first.
-    fn for_response(&self, accept: Option<&[u8]>) -> Option<(&Template, &str)> {
+    /// the field) take the default: the template for the type the integration answered with
+    /// (`produced`), else `application/json`, else the first.
+    fn for_response(
+        &self,
+        accept: Option<&[u8]>,
+        produced: Option<&[u8]>,
+    ) -> Option<(&Template, &str)> {
         if let Some(t) = &self.any {
             return Some((t, DEFAULT_MEDIA_TYPE));
         }
         let pick = |k: &str| self.by_type.iter().find(|(t, _)| **t == *k);
         let default = || {
-            pick(DEFAULT_MEDIA_TYPE)
+            produced
+                .and_then(|p| pick(&essence(p)))
+                .or_else(|| pick(DEFAULT_MEDIA_TYPE))
                 .or_else(|| self.by_type.first())
                 .map(|(k, t)| (t, &**k))
         };
@@ -302,16 +309,17 @@ pub fn request(
 }
 
 /// The response body as the client gets it, with its media type: the template the client's
-/// `Accept` chooses, rendered over the integration's body (a status without content, RFC 9110
-/// §15.3.5 and §15.4.5, passes as it is).
+/// `Accept` chooses (without a preference: the one for the integration's `content_type`),
+/// rendered over the integration's body (a status without content, RFC 9110 §15.3.5 and
+/// §15.4.5, passes as it is).
 pub fn response(
     t: &TemplateSet,
     vars: &Vars<'_>,
     status: u16,
-    _content_type: Option<&[u8]>,
+    content_type: Option<&[u8]>,
     body: &[u8],
 ) -> Result<(Bytes, Option<Box<str>>), super::Refusal> {
-    let chosen = t.for_response(vars.head.header("accept"));
+    let chosen = t.for_response(vars.head.header("accept"), content_type);
     let Some((tpl, media)) = chosen.filter(|_| crate::http::status_has_content(status)) else {
         return Ok((Bytes::copy_from_slice(body), None));
     };

@@ -404,6 +404,16 @@ fn respond(
     status: u16,
     body: &[u8],
 ) -> Result<(String, Option<String>), Refusal> {
+    respond_as(set, accept, "application/json", status, body)
+}
+
+fn respond_as(
+    set: &TemplateSet,
+    accept: Option<&str>,
+    produced: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<(String, Option<String>), Refusal> {
     let field = accept.map_or(String::new(), |a| format!("accept: {a}\r\n"));
     let h = head(format!("GET /x HTTP/1.1\r\nhost: a\r\n{field}\r\n").as_bytes());
     let e = entry();
@@ -413,7 +423,7 @@ fn respond(
         entry: &e,
         body: None,
     };
-    response(set, &vars, status, Some(b"application/json"), body).map(|(b, t)| {
+    response(set, &vars, status, Some(produced.as_bytes()), body).map(|(b, t)| {
         (
             String::from_utf8(b.to_vec()).unwrap(),
             t.map(|t| t.to_string()),
@@ -439,6 +449,16 @@ fn response_templates_by_accept() {
         "application/json",
         "nothing acceptable: the default"
     );
+    // no preference: the template for the type the integration answered with
+    let as_xml = |accept| {
+        respond_as(&set, accept, "application/xml; charset=utf-8", 200, b"{}")
+            .unwrap()
+            .1
+            .unwrap()
+    };
+    assert_eq!(as_xml(None), "application/xml");
+    assert_eq!(as_xml(Some("*/*")), "application/xml");
+    assert_eq!(as_xml(Some("text/html")), "text/html");
     let only_xml = by_type(&["application/xml"]);
     assert_eq!(
         respond(&only_xml, None, 200, b"{}").unwrap().1.unwrap(),
