@@ -711,3 +711,34 @@ fn errors_become_responses_in_one_place() {
         hits.join("\n")
     );
 }
+
+#[test]
+fn mapping_templates_are_sans_io() {
+    // templates are compiled at load and rendered over bytes already in memory (the held
+    // request body, a response read whole): no sockets, runtime, files, threads or locks,
+    // and no request state beyond the variables the caller hands them
+    assert_none_naming(
+        &[
+            "transform/template.rs",
+            "transform/template_parse.rs",
+            "transform/template_util.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "crate::exchange",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+            "TcpStream",
+        ],
+        "the mapping templates import an IO layer or request state",
+    );
+}

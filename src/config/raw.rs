@@ -622,8 +622,10 @@ pub struct RawRoute {
     #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub transform: Option<Spanned<super::transform::RawTransform>>,
     /// Mapping template(s) for the request body.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub request_template: Option<Spanned<super::templates::RawTemplates>>,
     /// Mapping template(s) for the response body.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub response_template: Option<Spanned<super::templates::RawTemplates>>,
     /// Request validation (a model for the body, required parameters).
     #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
