@@ -181,6 +181,17 @@ both_drivers! {
         assert_eq!(r.text(), "<pet><name>Rex</name></pet>");
         assert_eq!(r.header("content-type"), Some("application/xml"));
         assert_eq!(r.header("content-length"), Some("27"));
+        // the origin must answer in a form the template can read: not content-coded
+        let r = roundtrip(g.addr, b"GET /pets/43 HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip, br\r\nX-Keep: 1\r\n\r\n");
+        assert_eq!(r.status, 200, "{}", r.head);
+        let rec = o.requests().pop().unwrap();
+        assert_eq!(rec.header("accept-encoding"), None, "{}", rec.head_text());
+        assert_eq!(rec.header("x-keep"), Some("1"));
+        // a route without response templates forwards it as sent
+        let r = roundtrip(g.addr, &post("/plain", "Accept-Encoding: gzip\r\n", "x"));
+        assert_eq!(r.status, 200, "{}", r.head);
+        let rec = o.requests().pop().unwrap();
+        assert_eq!(rec.header("accept-encoding"), Some("gzip"), "{}", rec.head_text());
     }
 
     fn a_mocks_held_response_is_reshaped(d) {

@@ -23,7 +23,7 @@ pub struct NewBody {
     pub content_type: Option<Box<str>>,
 }
 
-/// The request-mapping phase (see the module doc). Costs three lookups on routes without
+/// The request-mapping phase (see the module doc). Costs four lookups on routes without
 /// mappings, templates or transformations.
 pub fn apply(
     w: &Cx<'_>,
@@ -46,7 +46,25 @@ pub fn apply(
         .get(route)
         .and_then(|t| t.request.as_ref());
     let mapping = cfg.mapping.routes.get(route).filter(|m| m.has_request());
+    // A response reshaped here (a template, an XML ⇄ JSON transformation) must reach us as
+    // the origin wrote it, not content-coded: the client's `accept-encoding` is not
+    // forwarded (RFC 9110 §12.5.3: without it the origin sends identity). Compression, if
+    // the route has it, then applies to the reshaped body.
+    let reshapes_response = cfg
+        .transforms
+        .routes
+        .get(route)
+        .and_then(Option::as_ref)
+        .is_some_and(|t| t.response.is_some())
+        || cfg
+            .templates
+            .routes
+            .get(route)
+            .is_some_and(|t| t.response.is_some());
     if transform.is_none() && template.is_none() && mapping.is_none() {
+        if reshapes_response && head.header("accept-encoding").is_some() {
+            st.edits_mut().remove.push("accept-encoding".into());
+        }
         return Ok(());
     }
     let _ = super::hold::json(st); // parsed once, for everything below that reads JSON
@@ -84,6 +102,9 @@ pub fn apply(
         },
     );
     let new_body = outcome.map_err(|r| r.into_error(st))?;
+    if reshapes_response && head.header("accept-encoding").is_some() {
+        edits.remove.push("accept-encoding".into());
+    }
     if let Some(nb) = new_body {
         st.held_body = Some(nb.body);
         edits.body_replaced = true;
