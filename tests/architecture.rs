@@ -176,7 +176,7 @@ fn the_lifecycle_knows_neither_transport_nor_protocol() {
     // the phases (and the https rules they apply) see a `Session`, a `ResponseBody` and the
     // connection's `facts`: no stream, no TLS type, no HTTP/1 session, no outbound client
     assert_none_naming(
-        &["proxy/lifecycle.rs", "proxy/https.rs"],
+        &["proxy/lifecycle.rs", "proxy/filtered.rs", "proxy/https.rs"],
         &[
             "session::h1",
             "Downstream",

@@ -28,7 +28,7 @@
 //! 11. **request mapping** ([`crate::transform::request`]): the body transformation or
 //!     template, then the route's `request_parameters` (`st.edits`, honoured by the HTTP
 //!     integration's head rewrite).
-//! 12. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`]
+//! 12. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`](super::filtered::Filtered)
 //!     (phases 13 and 14 in front of every response it sends, the body a phase held served from
 //!     memory, a response body the route reshapes read whole and reshaped,
 //!     [`crate::transform::response`]) and the request context; a mock hands back a
@@ -57,28 +57,24 @@
 //! ([`crate::exchange`]) so route parameters can borrow the head while state changes. The
 //! connection's facts (peer, scheme, TLS) come from [`Session::facts`], captured at accept.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use crate::accesslog::Entry;
-use crate::config::{BodyPolicy, RouteConfig};
+use crate::config::RouteConfig;
 use crate::error::GatewayError;
 // the exchange's state types, named here by their old paths for code written against them
 pub use crate::exchange::{BodyState, ExchangeState, RequestId, ResponseState};
 use crate::facts::ConnFacts;
-use crate::http::{BodyChunk, Method, RequestHead};
+use crate::http::{Method, RequestHead};
 use crate::integration::{self, Handled, RequestCtx};
 use crate::metrics::Record;
-use crate::response::{Response, ResponseBody, Source};
+use crate::response::{Response, Source};
 use crate::router::RouteMatch;
-use crate::session::{Refused, Session, TunnelEnd, TunnelOrigin};
+use crate::session::{Refused, Session};
 use crate::throttle::worker::{Denied, Identity};
 use crate::worker::Cx;
 
-use super::held_body::{self, HeldBody};
+use super::filtered::Filtered;
 
 /// Serves one parsed request head to completion, over any client session.
 pub async fn handle<S: Session>(w: &Cx<'_>, sess: &mut S, head: RequestHead) -> S::Outcome {
@@ -342,7 +338,7 @@ pub(crate) fn response_filter<'a>(
 
 /// Phase 14 for a response held in memory: filter it, then the session serialises it for this
 /// client (framing, connection header; no content for HEAD) and writes it.
-async fn send<S: Session>(
+pub(super) async fn send<S: Session>(
     w: &Cx<'_>,
     sess: &mut S,
     head: &RequestHead,
@@ -360,154 +356,6 @@ async fn send<S: Session>(
         &mut r,
     );
     sess.send(w, head, st, r).await
-}
-
-/// The session an integration answers through: the client's, with phases 13 and 14 in front of
-/// its responses (held in memory or relayed), so nothing reaches a client unfiltered, and the
-/// request body a phase held served from memory ([`super::held_body`]). A borrow, no
-/// allocation; static dispatch like the session it wraps.
-struct Filtered<'s, S>(&'s mut S);
-
-impl<S: Session> Session for Filtered<'_, S> {
-    type Body = HeldBody<S::Body>;
-    type Outcome = S::Outcome;
-
-    fn facts(&self) -> &ConnFacts {
-        self.0.facts()
-    }
-
-    fn client_gone(&self) -> Pin<Box<dyn Future<Output = ()>>> {
-        self.0.client_gone()
-    }
-
-    fn begin(&mut self, head: &RequestHead, st: &mut ExchangeState) {
-        self.0.begin(head, st)
-    }
-
-    async fn open_body(
-        &mut self,
-        w: &Cx<'_>,
-        head: &RequestHead,
-        st: &mut ExchangeState,
-        policy: &BodyPolicy,
-    ) -> Result<Self::Body, GatewayError> {
-        held_body::open(self.0, w, head, st, policy).await
-    }
-
-    async fn next_chunk(
-        &mut self,
-        w: &Cx<'_>,
-        body: &mut Self::Body,
-        st: &mut ExchangeState,
-    ) -> Result<BodyChunk, GatewayError> {
-        held_body::next(self.0, w, body, st).await
-    }
-
-    fn buffered_chunk(
-        &mut self,
-        body: &mut Self::Body,
-        st: &mut ExchangeState,
-    ) -> Result<Option<BodyChunk>, GatewayError> {
-        held_body::buffered(self.0, body, st)
-    }
-
-    async fn read_body(
-        &mut self,
-        w: &Cx<'_>,
-        head: &RequestHead,
-        st: &mut ExchangeState,
-        policy: &BodyPolicy,
-        max: usize,
-    ) -> Result<Bytes, GatewayError> {
-        held_body::read(self.0, w, head, st, policy, max).await
-    }
-
-    fn skip_body(&mut self, head: &RequestHead, st: &mut ExchangeState) {
-        self.0.skip_body(head, st)
-    }
-
-    async fn send(
-        &mut self,
-        w: &Cx<'_>,
-        head: &RequestHead,
-        st: &mut ExchangeState,
-        r: Response<'_>,
-    ) -> Result<(), GatewayError> {
-        send(w, self.0, head, st, r).await
-    }
-
-    async fn relay(
-        &mut self,
-        w: &Cx<'_>,
-        head: &RequestHead,
-        st: &mut ExchangeState,
-        r: Response<'_>,
-        body: &mut impl ResponseBody,
-    ) -> Result<bool, GatewayError> {
-        if crate::transform::response::applies(w, st.route, &r) {
-            // a route that reshapes response bodies: read it whole, send the new one
-            let held = {
-                let whole = crate::transform::response::collect(body).await?;
-                let params = route_params(w, head, st);
-                let params: Vec<&[u8]> = params.iter().map(|p| &p[..]).collect();
-                let produced = crate::transform::response::Produced {
-                    status: r.status,
-                    fields: origin_fields(&r),
-                    body: &whole,
-                };
-                let facts = self.0.facts();
-                crate::transform::response::reshape(w, facts, (head, &params), st, produced)?
-            };
-            send(w, self.0, head, st, Response::held(held)).await?;
-            return Ok(true);
-        }
-        let rid = st.request_id;
-        let mut r = r;
-        response_filter(
-            w,
-            self.0.facts(),
-            Some(head),
-            Some(st),
-            rid.bytes(head),
-            &mut r,
-        );
-        self.0.relay(w, head, st, r, body).await
-    }
-
-    fn finish(&mut self, w: &Cx<'_>, st: &ExchangeState) -> S::Outcome {
-        self.0.finish(w, st)
-    }
-
-    async fn refuse(&mut self, w: &Cx<'_>, r: Response<'_>) -> Refused<S::Outcome> {
-        self.0.refuse(w, r).await
-    }
-
-    fn can_tunnel(&self, head: &RequestHead) -> bool {
-        self.0.can_tunnel(head)
-    }
-
-    /// The 101 goes through phase 10 like every response; the tunnel that follows is the
-    /// session's.
-    async fn tunnel(
-        &mut self,
-        w: &Cx<'_>,
-        head: &RequestHead,
-        st: &mut ExchangeState,
-        r: Response<'_>,
-        origin: TunnelOrigin<'_>,
-    ) -> Result<TunnelEnd, GatewayError> {
-        let rid = st.request_id;
-        let mut r = r;
-        response_filter(
-            w,
-            self.0.facts(),
-            Some(head),
-            Some(st),
-            rid.bytes(head),
-            &mut r,
-        );
-        self.0.tunnel(w, head, st, r, origin).await
-    }
 }
 
 /// A held response (a mock's, a function's) reshaped when its route transforms response
@@ -533,37 +381,6 @@ fn reshape_held<'a>(
     };
     let reshaped = crate::transform::response::reshape(w, facts, (head, &m.params), st, produced)?;
     Ok(Response::held(reshaped))
-}
-
-/// An origin response's end-to-end fields (a reshaped body keeps them), in order.
-fn origin_fields<'r>(r: &'r Response<'_>) -> Vec<(&'r [u8], &'r [u8])> {
-    match &r.source {
-        Source::Origin { head, .. } => head
-            .headers
-            .iter()
-            .filter(|h| h.kind == crate::http::HeaderKind::Regular)
-            .map(|h| (head.slice(h.name), head.slice(h.value)))
-            .collect(),
-        _ => r
-            .rendered()
-            .map(|m| m.fields().collect())
-            .unwrap_or_default(),
-    }
-}
-
-/// The matched route's path parameters, found again for a phase that runs after the route
-/// match is gone (a reshaped relayed response); copies, as this is off the streaming path.
-fn route_params(w: &Cx<'_>, head: &RequestHead, st: &ExchangeState) -> Vec<Vec<u8>> {
-    let host = head.host.map(|s| head.slice(s));
-    match w
-        .g
-        .config
-        .router
-        .lookup(head.method_bytes(), host, head.path_bytes())
-    {
-        Some(m) if Some(m.route) == st.route => m.params.iter().map(|p| p.to_vec()).collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Error mapping: map a failure to its response (the single place errors become statuses);

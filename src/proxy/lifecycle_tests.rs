@@ -11,6 +11,9 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use crate::config::BodyPolicy;
+use crate::http::BodyChunk;
+use crate::response::ResponseBody;
 use crate::worker::REQUEST_ID_LEN;
 
 /// A response as the session got it.

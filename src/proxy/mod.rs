@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod context;
+mod filtered;
 pub mod h2;
 mod held_body;
 pub mod https;
