@@ -4,7 +4,7 @@
 # as run.sh: the proxy's one worker on core 0, the nginx origin and wrk on the last core.
 # Prints each pair, then the mean, min and max of the overhead in CPU per request.
 #
-#   loadtest/overhead.sh [VARIANT] [PAIRS]      VARIANT: obs (default) | metrics | limits
+#   loadtest/overhead.sh [VARIANT] [PAIRS]      VARIANT: obs (default) | metrics | limits | jwt | mapping | ab
 #
 #   obs      the admin listener (per-request metrics) and a JSON access log to a file
 #   metrics  the admin listener only
@@ -12,6 +12,9 @@
 #   jwt      a JWT authorizer on the route, every request carrying the same valid RS256 token (a
 #            token-cache hit after the first; plain sends the same Authorization field); the key
 #            set is served by the nginx origin, key and token made here with openssl
+#   mapping  parameter mapping on the route: 3 header/query operations (append x-user from a
+#            client header, overwrite x-request-id from $context.requestId, remove the `debug`
+#            query parameter); both sides send the same header and query
 #   ab       no feature: the same plain config on BASE_BIN (another build, e.g. the commit before
 #            a refactor: `git worktree add /tmp/base REV && cargo build --release` there) against
 #            this build, to show what a change costs per request
@@ -38,7 +41,7 @@ TCK=$(getconf CLK_TCK)
 
 log() { printf '[overhead] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-case "$VARIANT" in obs | metrics | limits | jwt | ab) ;; *) die "VARIANT must be obs, metrics, limits, jwt or ab" ;; esac
+case "$VARIANT" in obs | metrics | limits | jwt | mapping | ab) ;; *) die "VARIANT must be obs, metrics, limits, jwt, mapping or ab" ;; esac
 if [[ $VARIANT == ab ]]; then
     [[ -x ${BASE_BIN:-} ]] || die "ab needs BASE_BIN=path/to/another/tollgate"
 fi
@@ -105,6 +108,7 @@ config() { # $1: base | obs | metrics | limits
     local route_extra=""
     [[ $1 == limits ]] && route_extra=$(limits_route_lines)
     [[ $1 == jwt ]] && route_extra='authorizer = "users"'
+    [[ $1 == mapping ]] && route_extra='request_parameters = { "append:header.x-user" = "$request.header.x-client", "overwrite:header.x-request-id" = "$context.requestId", "remove:querystring.debug" = "'"''"'" }'
     cat <<EOF
 [server]
 listen = ["127.0.0.1:$TG_PORT"]
@@ -162,10 +166,16 @@ measure() { # $1: base | variant; prints CPU µs per request
     [[ $1 == limits ]] && hdr=(-H "x-api-key: $LOADTEST_KEY")
     # jwt: both sides send the token, so only the authorizer differs
     [[ $VARIANT == jwt ]] && hdr=(-H "authorization: Bearer $JWT_TOKEN")
-    taskset -c "$LAST" wrk -t1 -c"$CONNS" -d2s "${hdr[@]}" "http://127.0.0.1:$TG_PORT/" >/dev/null
+    # mapping: both sides send the header and query the mapping reads and removes
+    local url="http://127.0.0.1:$TG_PORT/"
+    if [[ $VARIANT == mapping ]]; then
+        hdr=(-H "x-client: alice")
+        url="http://127.0.0.1:$TG_PORT/?debug=1&page=2"
+    fi
+    taskset -c "$LAST" wrk -t1 -c"$CONNS" -d2s "${hdr[@]}" "$url" >/dev/null
     local a b out req non2xx
     a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-    out=$(taskset -c "$LAST" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "http://127.0.0.1:$TG_PORT/")
+    out=$(taskset -c "$LAST" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "$url")
     b=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
     kill "$pid"
     wait "$pid" 2>/dev/null || true

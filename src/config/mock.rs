@@ -186,3 +186,78 @@ pub(super) fn compile_mock(
         present,
     })
 }
+
+/// A mock's body and header values compiled as values (see [`crate::mapping::mock`]), when
+/// any holds a variable (`$request.path.id`); `None` for a mock of static text (answered from
+/// the bytes [`compile_mock`] rendered) and for one with errors (reported here, naming the
+/// variable). Only text with a `$` is compiled, so a static body stays as written (`''`
+/// included).
+pub(super) fn compile_values(
+    i: usize,
+    m: &Spanned<raw::RawMock>,
+    params: &[&str],
+    cx: &mut Ctx<'_>,
+) -> Option<crate::mapping::mock::MockValues> {
+    use crate::mapping::value::{Scope, Value};
+    let mock = m.get_ref();
+    let dynamic = mock.body.contains('$') || mock.headers.values().any(|v| v.contains('$'));
+    if !dynamic {
+        return None;
+    }
+    // a mock does not read the request body, and stages do not exist yet
+    let scope = Scope {
+        params,
+        body: false,
+        stage: None,
+    };
+    let mut ok = true;
+    let mut compile = |text: &str, key: String, cx: &mut Ctx<'_>| {
+        if !text.contains('$') {
+            return Some(Value::text(text));
+        }
+        match Value::compile(text, &scope) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                cx.err(m, key, e);
+                ok = false;
+                None
+            }
+        }
+    };
+    let mut headers: Vec<(Box<str>, Value)> = Vec::with_capacity(mock.headers.len() + 1);
+    let mut has_type = false;
+    for (name, value) in &mock.headers {
+        has_type |= name.eq_ignore_ascii_case("content-type");
+        let key = format!("route[{i}].mock.headers.{name:?}");
+        if let Some(v) = compile(value, key, cx) {
+            headers.push((name.as_str().into(), v));
+        }
+    }
+    let body = compile(&mock.body, format!("route[{i}].mock.body"), cx);
+    let t = mock.body.trim_start();
+    let mut json = t.starts_with('{') || t.starts_with('[');
+    if let Some((_, ct)) = mock
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+    {
+        json = ct.to_ascii_lowercase().contains("json");
+    }
+    if !has_type && !mock.body.is_empty() {
+        let ct = if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        headers.push(("content-type".into(), Value::text(ct)));
+    }
+    if !ok {
+        return None;
+    }
+    Some(crate::mapping::mock::MockValues {
+        status: mock.status,
+        headers,
+        body: body?.split(),
+        json,
+    })
+}

@@ -615,8 +615,10 @@ pub struct RawRoute {
     /// `false`: no CORS on this route; a table: this route's own CORS policy.
     pub cors: Option<Spanned<RawRouteCors>>,
     /// Parameter mapping of the request (`"append:header.x-user" = "$context..."`).
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub request_parameters: Option<Spanned<super::mapping::RawRequestParameters>>,
     /// Parameter mapping of responses, by status code.
+    #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too
     pub response_parameters: Option<Spanned<super::mapping::RawResponseParameters>>,
     /// XML ⇄ JSON body transformation.
     #[serde(default, deserialize_with = "super::spanned::opt")] // dotted keys too

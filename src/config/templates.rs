@@ -249,7 +249,7 @@ fn check_media_type(media: &str) -> Result<(), String> {
 
 /// The path parameters of a route key (`"GET /pets/{id}/{rest+}"` → `id`, `rest`), in path
 /// order, as the router names them.
-fn param_names(key: &str) -> Vec<String> {
+pub(super) fn param_names(key: &str) -> Vec<String> {
     let path = key.split_once(' ').map_or(key, |(_, p)| p);
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))

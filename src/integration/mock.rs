@@ -1,26 +1,57 @@
-//! The mock integration: a configured static response, answered from memory.
+//! The mock integration: a configured response, answered from memory.
 //!
 //! Owns: skipping the request body (a mock does not read it) and handing back the mock's
-//! [`Response`], whose status line, fields and `content-length` were rendered at config load
-//! (see [`crate::config::MockResponse`]). Leaves out: the fields every response gets (the
-//! lifecycle's response filter) and serialising (the session).
+//! [`Response`]: the bytes rendered at config load (see [`crate::config::MockResponse`]), or,
+//! for a mock whose body or headers hold variables (`$request.path.id`, `$context.requestId`),
+//! those rendered for this request (see [`crate::mapping::mock`]). Leaves out: the fields
+//! every response gets (the lifecycle's response filter) and serialising (the session).
 
 use super::{Handled, RequestCtx};
 use crate::config::MockResponse;
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
+use crate::mapping::value::Vars;
 use crate::response::Response;
 use crate::session::Session;
 use crate::worker::Cx;
 
-/// Answers with `mock`.
+/// Answers with `mock`, or with its values rendered for this request.
 pub async fn run<'a, S: Session>(
-    _w: &Cx<'_>,
+    w: &Cx<'_>,
     conn: &mut S,
     req: &RequestCtx<'_>,
     st: &mut ExchangeState,
     mock: &'a MockResponse,
 ) -> Result<Handled<'a>, GatewayError> {
     conn.skip_body(req.head, st);
-    Ok(Handled::Respond(Response::mock(mock)))
+    let values = w
+        .g
+        .config
+        .mapping
+        .routes
+        .get(req.route)
+        .and_then(|m| m.mock.as_ref());
+    let Some(values) = values else {
+        return Ok(Handled::Respond(Response::mock(mock)));
+    };
+    let total = st.started.elapsed();
+    let st_ref: &ExchangeState = st;
+    let head = req.head;
+    let rendered = crate::proxy::context::with_entry(
+        w,
+        conn.facts(),
+        head,
+        st_ref,
+        Some(req.route),
+        total,
+        |entry| {
+            values.render(&Vars {
+                head,
+                params: req.params,
+                entry,
+                body: None,
+            })
+        },
+    );
+    Ok(Handled::Respond(Response::held(rendered)))
 }

@@ -182,8 +182,12 @@ pub fn write_request_fields(
     if let Some(h) = head.host {
         put_line(out, b"x-forwarded-host", head.slice(h));
     }
+    // the gateway's id, unless the route's mapping overwrote or removed it (one value, never
+    // two: the mapping's is among `add`)
     if let RequestId::Generated(id) = request_id {
-        put_line(out, b"x-request-id", id);
+        if !edits.is_some_and(|e| e.removes(b"x-request-id")) {
+            put_line(out, b"x-request-id", id);
+        }
     }
     if let Some(e) = edits {
         for (name, value) in &e.add {

@@ -5,34 +5,112 @@
 //! operations by status), applying the request's in the request-mapping phase (the result is
 //! [`RequestEdits`], which the HTTP integration's head rewrite honours) and the response's in
 //! the response filter (header edits the serialisers apply in their one pass, and the status
-//! overwrite); the value vocabulary ([`value`]) and the JSONPath subset ([`jsonpath`]) that
-//! mocks, templates and gateway responses share. Leaves out: compiling the TOML (see
+//! overwrite); a mock's values rendered per request ([`mock`]); the value vocabulary
+//! ([`value`]) and the JSONPath subset ([`jsonpath`]) that mocks, templates and gateway
+//! responses share. Leaves out: compiling the TOML (see
 //! [`crate::config::mapping`]) and writing heads (the integration's rewrite, the sessions'
 //! serialisers).
 
 pub mod jsonpath;
+pub mod mock;
 pub mod request;
 pub mod response;
 pub mod value;
 
-/// A route's compiled `request_parameters` and `response_parameters`.
+use std::sync::Arc;
+
+/// A route's compiled `request_parameters` and `response_parameters` (see
+/// [`crate::config::mapping`] for the syntax and what is refused at load).
 #[derive(Debug, Default)]
-pub struct RouteMapping {}
+pub struct RouteMapping {
+    /// Request operations, at most one per target (conflicts are refused at load).
+    pub request: Vec<Operation>,
+    /// Response rules: exact status codes first, then ranges (`5XX`); the first that matches
+    /// a status applies alone.
+    pub responses: Vec<ResponseRule>,
+    /// A mock integration's body and header values, when they hold variables (see
+    /// [`mock::MockValues`]).
+    pub mock: Option<mock::MockValues>,
+}
+
+/// What an operation does to its target (API Gateway's `append:`, `overwrite:`, `remove:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Append,
+    Overwrite,
+    Remove,
+}
+
+/// What an operation changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `header.NAME` (lowercase: field names are case-insensitive, RFC 9110 §5.1).
+    Header(Arc<str>),
+    /// `querystring.NAME` (case-sensitive, as written).
+    Query(Box<str>),
+    /// `path` (requests; `overwrite:` only).
+    Path,
+}
+
+/// One compiled operation: `OP:TARGET = VALUE`.
+#[derive(Debug)]
+pub struct Operation {
+    pub op: Op,
+    pub target: Target,
+    pub value: value::Value,
+    /// The value's bytes when it holds no variable (as a field value: see
+    /// [`value::Value::render_field`]), so a static value is borrowed, never rendered.
+    pub fixed: Option<Box<[u8]>>,
+}
+
+/// Which statuses a response rule applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKey {
+    /// `"500"`: this code.
+    Exact(u16),
+    /// `"5XX"`: every code of the class (a tollgate extension: API Gateway keys by code only).
+    Class(u16),
+}
+
+impl StatusKey {
+    /// Whether `status` is one of this key's.
+    pub fn matches(self, status: u16) -> bool {
+        match self {
+            StatusKey::Exact(c) => c == status,
+            StatusKey::Class(c) => status / 100 == c,
+        }
+    }
+}
+
+/// The response operations for one status key.
+#[derive(Debug)]
+pub struct ResponseRule {
+    pub key: StatusKey,
+    /// `overwrite:statuscode`: the status the client gets.
+    pub status: Option<u16>,
+    /// Header operations.
+    pub headers: Vec<Operation>,
+}
 
 impl RouteMapping {
     /// Whether some request value reads `$request.body` (the route then holds its body).
     pub fn reads_body(&self) -> bool {
-        false
+        self.request.iter().any(|o| o.value.reads_body())
     }
 
     /// Whether the route has request operations.
     pub fn has_request(&self) -> bool {
-        false
+        !self.request.is_empty()
     }
 
     /// Whether the route has response operations.
     pub fn has_response(&self) -> bool {
-        false
+        !self.responses.is_empty()
+    }
+
+    /// The rule for `status`: its exact code's, else its class's.
+    pub fn rule_for(&self, status: u16) -> Option<&ResponseRule> {
+        self.responses.iter().find(|r| r.key.matches(status))
     }
 }
 
@@ -49,9 +127,9 @@ pub struct RequestEdits {
     pub query: Option<Vec<u8>>,
     /// Header names (lowercase) the client sent that the origin does not get (removed or
     /// overwritten).
-    pub remove: Vec<Box<str>>,
+    pub remove: Vec<Arc<str>>,
     /// Header lines added (appended, or the overwriting value), in order.
-    pub add: Vec<(Box<str>, Vec<u8>)>,
+    pub add: Vec<(Arc<str>, Vec<u8>)>,
     /// The body was replaced (transformed, templated, or decompressed): the held body is what
     /// the origin gets, framed by its length; the client's `content-length`,
     /// `transfer-encoding` and `content-encoding` are not forwarded.

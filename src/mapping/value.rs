@@ -127,6 +127,17 @@ impl Value {
         })
     }
 
+    /// A value of `text` as written (no variable, `$` and `''` included).
+    pub fn text(text: &str) -> Value {
+        let parts = match text.is_empty() {
+            true => Vec::new(),
+            false => vec![Part::Text(text.as_bytes().into())],
+        };
+        Value {
+            parts: parts.into(),
+        }
+    }
+
     /// A value of text only (no variable).
     pub fn is_static(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
@@ -140,6 +151,11 @@ impl Value {
     /// Whether rendering reads `$request.body`.
     pub fn reads_body(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Body(_)))
+    }
+
+    /// Whether rendering reads the route's path parameters (`$request.path.NAME`).
+    pub fn reads_params(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Param(_)))
     }
 
     /// Whether rendering reads `$context` (the caller then builds the entry).
