@@ -121,7 +121,9 @@ fn parse_key(k: &str) -> Result<(Op, KeyTarget), String> {
         KeyTarget::Header(n.to_ascii_lowercase())
     } else if let Some(n) = target.strip_prefix("querystring.") {
         if n.is_empty() || !n.bytes().all(query_name_byte) {
-            let m = format!("{n:?} is not a query parameter name (no `&`, `=`, `#`, spaces or controls)");
+            let m = format!(
+                "{n:?} is not a query parameter name (no `&`, `=`, `#`, spaces or controls)"
+            );
             return Err(m);
         }
         KeyTarget::Query(n.to_string())
@@ -352,15 +354,16 @@ fn field_text(t: &[u8]) -> Option<Vec<u8>> {
 /// `overwrite:statuscode`'s value: a static status in range, with content (see
 /// [`compile_responses`] for the other side of that rule).
 fn parse_status(text: &str) -> Result<u16, String> {
-    let s: u16 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a status code (a number, {MIN_STATUS}..={MAX_STATUS})"))?;
+    let s: u16 = text.trim().parse().map_err(|_| {
+        format!("{text:?} is not a status code (a number, {MIN_STATUS}..={MAX_STATUS})")
+    })?;
     if !(MIN_STATUS..=MAX_STATUS).contains(&s) {
         return Err(format!("must be in {MIN_STATUS}..={MAX_STATUS} (got {s})"));
     }
     if !crate::http::status_has_content(s) {
-        return Err(format!("{s} has no content (RFC 9110 §6.4.1): the response's framing would lie"));
+        return Err(format!(
+            "{s} has no content (RFC 9110 §6.4.1): the response's framing would lie"
+        ));
     }
     Ok(s)
 }
@@ -368,9 +371,8 @@ fn parse_status(text: &str) -> Result<u16, String> {
 /// A response key: `"500"` or `"5XX"`.
 fn parse_status_key(k: &str) -> Result<StatusKey, String> {
     let b = k.as_bytes();
-    let bad = || {
-        format!("{k:?} is not a status code ({MIN_STATUS}..={MAX_STATUS}) or class (2XX..5XX)")
-    };
+    let bad =
+        || format!("{k:?} is not a status code ({MIN_STATUS}..={MAX_STATUS}) or class (2XX..5XX)");
     if b.len() != 3 || !b[0].is_ascii_digit() {
         return Err(bad());
     }
@@ -413,13 +415,19 @@ fn compile_responses(
             continue;
         }
         if table.get_ref().is_empty() {
-            cx.err(table, key, "an empty table: give operations, or leave the status out");
+            cx.err(
+                table,
+                key,
+                "an empty table: give operations, or leave the status out",
+            );
             continue;
         }
         let (headers, status) = compile_ops(&key, table.get_ref(), &scope, Side::Response, cx);
         if let (Some(_), StatusKey::Exact(c)) = (status, sk) {
             if !crate::http::status_has_content(c) {
-                let m = format!("a {c} has no content (RFC 9110 §6.4.1): its status cannot be overwritten");
+                let m = format!(
+                    "a {c} has no content (RFC 9110 §6.4.1): its status cannot be overwritten"
+                );
                 cx.err(table, key, m);
                 continue;
             }

@@ -35,7 +35,11 @@ response_parameters = { "500" = { "overwrite:statuscode" = "503", "append:header
         ]
     );
     assert!(!m.reads_body());
-    assert_eq!(c.bodies.routes, vec![None], "no body value: the route streams");
+    assert_eq!(
+        c.bodies.routes,
+        vec![None],
+        "no body value: the route streams"
+    );
     let r500 = m.rule_for(500).unwrap();
     assert_eq!(r500.status, Some(503));
     assert_eq!(r500.headers.len(), 1);
@@ -76,12 +80,37 @@ response_parameters = { "600" = { "remove:header.a" = "''" }, "2XY" = { "remove:
     );
     let got = errors(&text);
     let want: Vec<(usize, String, String)> = vec![
-        (8, r#"route[0].request_parameters."prepend:header.a""#.into(), r#"unknown operation "prepend": append, overwrite or remove"#.into()),
-        (8, r#"route[0].request_parameters."append:cookie.a""#.into(), r#"unknown target "cookie.a": header.NAME, querystring.NAME, path or statuscode"#.into()),
-        (8, r#"route[0].request_parameters."append:header.bad name""#.into(), r#""bad name" is not a header name (RFC 9110 §5.1)"#.into()),
-        (8, r#"route[0].request_parameters."overwrite:querystring.a&b""#.into(), r#""a&b" is not a query parameter name (no `&`, `=`, `#`, spaces or controls)"#.into()),
-        (9, r#"route[0].response_parameters."2XY""#.into(), r#""2XY" is not a status code (200..=599) or class (2XX..5XX)"#.into()),
-        (9, r#"route[0].response_parameters."600""#.into(), r#""600" is not a status code (200..=599) or class (2XX..5XX)"#.into()),
+        (
+            8,
+            r#"route[0].request_parameters."prepend:header.a""#.into(),
+            r#"unknown operation "prepend": append, overwrite or remove"#.into(),
+        ),
+        (
+            8,
+            r#"route[0].request_parameters."append:cookie.a""#.into(),
+            r#"unknown target "cookie.a": header.NAME, querystring.NAME, path or statuscode"#
+                .into(),
+        ),
+        (
+            8,
+            r#"route[0].request_parameters."append:header.bad name""#.into(),
+            r#""bad name" is not a header name (RFC 9110 §5.1)"#.into(),
+        ),
+        (
+            8,
+            r#"route[0].request_parameters."overwrite:querystring.a&b""#.into(),
+            r#""a&b" is not a query parameter name (no `&`, `=`, `#`, spaces or controls)"#.into(),
+        ),
+        (
+            9,
+            r#"route[0].response_parameters."2XY""#.into(),
+            r#""2XY" is not a status code (200..=599) or class (2XX..5XX)"#.into(),
+        ),
+        (
+            9,
+            r#"route[0].response_parameters."600""#.into(),
+            r#""600" is not a status code (200..=599) or class (2XX..5XX)"#.into(),
+        ),
     ];
     let mut got = got;
     got.sort();
@@ -106,15 +135,22 @@ fn reserved_headers_are_refused() {
     ] {
         let extra = match side {
             "request" => format!("request_parameters = {{ \"overwrite:header.{name}\" = \"x\" }}"),
-            _ => format!("response_parameters = {{ \"200\" = {{ \"overwrite:header.{name}\" = \"x\" }} }}"),
+            _ => format!(
+                "response_parameters = {{ \"200\" = {{ \"overwrite:header.{name}\" = \"x\" }} }}"
+            ),
         };
         let got = errors(&route(&extra));
         assert_eq!(got.len(), 1, "{name}: {got:?}");
         assert_eq!(got[0].0, 8, "{name}");
-        assert!(got[0].2.starts_with(&format!("header {name:?} ")), "{name}: {got:?}");
+        assert!(
+            got[0].2.starts_with(&format!("header {name:?} ")),
+            "{name}: {got:?}"
+        );
     }
     // the gateway's own response fields are the client's business on requests
-    config(&route(r#"request_parameters = { "overwrite:header.date" = "x", "remove:header.x-request-id" = "''" }"#));
+    config(&route(
+        r#"request_parameters = { "overwrite:header.date" = "x", "remove:header.x-request-id" = "''" }"#,
+    ));
 }
 
 #[test]
@@ -125,10 +161,20 @@ fn conflicting_operations_on_one_target_are_refused() {
     let got = errors(&text);
     // the header names are one (case-insensitive), the query names are not
     assert_eq!(got.len(), 2, "{got:?}");
-    assert!(got.iter().all(|(l, _, m)| *l == 8 && m.contains("(line 8): one operation per target")), "{got:?}");
+    assert!(
+        got.iter()
+            .all(|(l, _, m)| *l == 8 && m.contains("(line 8): one operation per target")),
+        "{got:?}"
+    );
     let keys: Vec<&str> = got.iter().map(|(_, k, _)| k.as_str()).collect();
-    assert!(keys.contains(&r#"route[0].request_parameters."overwrite:header.x-user""#), "{keys:?}");
-    assert!(keys.contains(&r#"route[0].request_parameters."append:querystring.q""#), "{keys:?}");
+    assert!(
+        keys.contains(&r#"route[0].request_parameters."overwrite:header.x-user""#),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&r#"route[0].request_parameters."append:querystring.q""#),
+        "{keys:?}"
+    );
 }
 
 #[test]
@@ -183,7 +229,8 @@ fn mock_values_compile_only_where_a_dollar_is() {
     assert_eq!(names, ["x-a", "content-type"]);
     assert_eq!(v.headers[0].1.static_text().unwrap(), b"''");
     assert!(c.mapping.routes[1].mock.is_none());
-    let got = errors("[[route]]\nkey = \"GET /pets/{id}\"\nmock = { body = \"$request.path.nope\" }\n");
+    let got =
+        errors("[[route]]\nkey = \"GET /pets/{id}\"\nmock = { body = \"$request.path.nope\" }\n");
     assert_eq!(
         got,
         [(

@@ -24,13 +24,12 @@ pub async fn run<'a, S: Session>(
     mock: &'a MockResponse,
 ) -> Result<Handled<'a>, GatewayError> {
     conn.skip_body(req.head, st);
-    let values = w
-        .g
-        .config
-        .mapping
-        .routes
-        .get(req.route)
-        .and_then(|m| m.mock.as_ref());
+    let values =
+        w.g.config
+            .mapping
+            .routes
+            .get(req.route)
+            .and_then(|m| m.mock.as_ref());
     let Some(values) = values else {
         return Ok(Handled::Respond(Response::mock(mock)));
     };

@@ -31,8 +31,7 @@ pub fn apply<'a>(
 /// The rule's status for a response of `status`, if it changes it.
 fn new_status(rule: &ResponseRule, status: u16) -> Option<u16> {
     let s = rule.status?;
-    let same_kind =
-        crate::http::status_has_content(s) == crate::http::status_has_content(status);
+    let same_kind = crate::http::status_has_content(s) == crate::http::status_has_content(status);
     (s != status && same_kind).then_some(s)
 }
 
