@@ -5,7 +5,7 @@
 //! its `max_body_bytes`, decoding a compressed one), the request-mapping phase ([`request`]:
 //! the body transformation or template, then parameter mapping, into
 //! [`crate::mapping::RequestEdits`]), and the response body's ([`response`]: a relayed or held
-//! response read whole and reshaped). The conversions themselves: XML ⇄ JSON ([`xml`]) and
+//! response read whole and reshaped). The conversions themselves: XML ⇄ JSON ([`xml`], [`json_to_xml`], [`xml_to_json`]) and
 //! mapping templates ([`template`]). Leaves out: compiling (see `crate::config::transform` and
 //! `crate::config::templates`), where bodies come from and go (the sessions, the
 //! integrations), and parameter mapping's operations (see [`crate::mapping`]).
@@ -14,10 +14,12 @@
 //! their bodies stream.
 
 pub mod hold;
+pub mod json_to_xml;
 pub mod request;
 pub mod response;
 pub mod template;
 pub mod xml;
+pub mod xml_to_json;
 
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;

@@ -113,22 +113,41 @@ pub fn reshape(
             };
             match (template, transform) {
                 (Some(t), _) => super::template::response(t, &vars, status, content_type, body),
-                (None, Some(t)) => super::xml::response(t, content_type, body),
+                (None, Some(t)) => super::xml::response(t, head, status, content_type, body),
                 (None, None) => Ok((Bytes::copy_from_slice(body), None)),
             }
         },
     );
     let (new_body, new_type) = reshaped.map_err(|r| r.into_error(st))?;
     // the producer's fields but those describing the old body
+    // (a body passed as it is, a 304's validators: kept)
     let replaced = |n: &[u8]| {
-        (new_type.is_some() && n.eq_ignore_ascii_case(b"content-type"))
-            || n.eq_ignore_ascii_case(b"content-encoding")
-            || n.eq_ignore_ascii_case(b"etag")
-            || n.eq_ignore_ascii_case(b"content-md5")
+        new_type.is_some()
+            && (n.eq_ignore_ascii_case(b"content-type")
+                || n.eq_ignore_ascii_case(b"content-encoding")
+                || n.eq_ignore_ascii_case(b"etag")
+                || n.eq_ignore_ascii_case(b"content-md5"))
     };
     let mut out: Vec<(&[u8], &[u8])> = fields.into_iter().filter(|(n, _)| !replaced(n)).collect();
     if let Some(t) = new_type.as_deref() {
         out.push((b"content-type", t.as_bytes()));
     }
-    Ok(MockResponse::build(status, out, new_body))
+    let mut m = MockResponse::build(status, out, new_body);
+    if head.method_kind == crate::http::Method::Head {
+        m.head = without_length(&m.head);
+    }
+    Ok(m)
+}
+
+/// A HEAD response's `content-length` must be the length GET would get (RFC 9110 §8.6),
+/// which a reshaped response cannot know without the body: the field is left out (§9.3.2
+/// lets a HEAD response omit it). `head` is [`MockResponse::build`]'s, the length last.
+fn without_length(head: &Bytes) -> Bytes {
+    let body = head.strip_suffix(b"\r\n").unwrap_or(head);
+    match body.iter().rposition(|&b| b == b'\n') {
+        Some(i) if head.get(i + 1..).is_some_and(|l| l.starts_with(b"content-length: ")) => {
+            head.slice(..i + 1)
+        }
+        _ => head.clone(),
+    }
 }
