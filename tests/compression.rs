@@ -391,9 +391,7 @@ both_drivers! {
         assert_eq!(seen.header("content-encoding"), Some("gzip"));
         assert_eq!(seen.body, encoded);
     }
-}
 
-both_drivers! {
     fn http2_clients_get_compressed_data_frames(d) {
         let o = origin();
         let g = Gateway::start_with(d, 1, H2C, &config(&o));
