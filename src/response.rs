@@ -85,9 +85,10 @@ pub struct Added<'a> {
     /// The route's `response_parameters` for this status: producer fields left out, fields
     /// added (see [`crate::mapping::ResponseEdits`]).
     pub edits: Option<Box<crate::mapping::ResponseEdits<'a>>>,
-    /// The coding the body is compressed with for this client (`None`: as produced), chosen
-    /// by the response filter (see [`crate::compress`]).
-    pub encoding: Option<crate::compress::Coding>,
+    /// Compression for this client: the coding a relayed body is compressed with (`None`: as
+    /// produced) and whether `vary: accept-encoding` is added, chosen by the response filter
+    /// (see [`crate::compress::apply`]).
+    pub encoding: crate::compress::Encoding,
 }
 
 /// Fields a producer already set (see [`Response::present`]).

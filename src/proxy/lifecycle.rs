@@ -38,7 +38,7 @@
 //!     producer did not set them (`date`, `x-request-id`, HSTS), a refused request's rate-limit
 //!     fields, the CORS fields of the policy that applies (errors included), the route's
 //!     `response_parameters` for the status ([`crate::mapping::response`]), and the coding the
-//!     body is compressed with ([`crate::compress::choose`]).
+//!     body is compressed with ([`crate::compress::apply`]).
 //! 14. **send** ([`send`]): the session serialises the response for this client and writes it.
 //!     **Error mapping** ([`finish`]) is the one place a failure becomes a status
 //!     ([`GatewayError::status`]), or the `[[gateway_response]]` configured for its type
@@ -319,7 +319,7 @@ pub(crate) fn response_filter<'a>(
         // the route's `response_parameters` for this status (integrations' responses)
         crate::mapping::response::filter(w, facts, head, st, r);
         // compression for a client that accepts it
-        r.added.encoding = crate::compress::choose(&w.g.config, route, head, r);
+        crate::compress::apply(&w.g.config, route, head, r);
     }
     if let Source::Error(GatewayError::Throttled(t)) = &r.source {
         r.added.rate_limit = Some(*t);

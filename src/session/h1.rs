@@ -34,6 +34,7 @@ use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
     Version,
 };
+use crate::compress;
 use crate::policy::cors;
 use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;
@@ -516,7 +517,8 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
                     && !(cors && cors::is_cors_field(name))
                     && !edits.is_some_and(|e| e.removes(name))
                 {
-                    put_line(out, name, head.slice(h.value));
+                    let value = compress::field_value(&r.added.encoding, name, head.slice(h.value));
+                    put_line(out, name, &value);
                 }
             }
             match framing {
@@ -555,6 +557,7 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     if let Some(c) = &added.cors {
         c.each(cors::vary_done(r), |n, v| put_line(out, n, v));
     }
+    compress::each_field(&added.encoding, |n, v| put_line(out, n, v));
     match conn {
         ConnHeader::None => {}
         ConnHeader::KeepAlive => out.put_slice(b"connection: keep-alive\r\n"),

@@ -46,6 +46,9 @@ pub(super) async fn relay(
         Source::Origin { head: rh, .. } => (rh.body, rh.buf.len()),
         _ => (BodyKind::Empty, 0),
     };
+    // a body compressed for this client is re-framed as one of unknown length
+    let (kind, mut body) = crate::compress::encode::relayed(&mut r, kind, body);
+    let body = &mut body;
     let client_11 = head.version == Version::Http11;
     let mut enc = match kind {
         BodyKind::Empty => BodyEncoder::Empty,

@@ -12,6 +12,7 @@
 //! (`crate::http2`), and writing (the stream, `super::h2`). Data flow: lifecycle → `Response`
 //! → [`ResponseFields`] (one buffer, one span list) → `Connection::send_headers`.
 
+use crate::compress::field_value;
 use crate::fmt::put_decimal;
 use crate::http::{status_has_content, BodyEncoder, HeaderKind};
 use crate::policy::cors;
@@ -178,7 +179,7 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
                     && !(cors && cors::is_cors_field(name))
                     && !edits.is_some_and(|e| e.removes(name))
                 {
-                    f.push(name, head.slice(h.value));
+                    f.push(name, &field_value(&r.added.encoding, name, head.slice(h.value)));
                 }
             }
             let length = match framing {
@@ -225,6 +226,7 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
             .any(|(n, v)| n == b"vary" && cors::vary_covers_origin(v));
         c.each(vary_done, |n, v| f.push(n, v));
     }
+    crate::compress::each_field(&added.encoding, |n, v| f.push(n, v));
     H2ResponseHead {
         status: r.status,
         fields: f,

@@ -595,6 +595,9 @@ impl Session for H2Stream {
             Source::Origin { head: rh, .. } => rh.body,
             _ => BodyKind::Empty,
         };
+        // a body compressed for this client: of unknown length, delimited by END_STREAM
+        let (kind, mut body) = crate::compress::encode::relayed(&mut r, kind, body);
+        let body = &mut body;
         // END_STREAM delimits the body (RFC 9113 §8.1): a content-length only when known
         let enc = match kind {
             BodyKind::Empty => BodyEncoder::Empty,
