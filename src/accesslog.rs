@@ -190,7 +190,15 @@ pub fn parse_var(after: &str) -> Result<(Piece, usize), String> {
 pub fn render_piece(p: &Piece, e: &Entry<'_>, out: &mut Vec<u8>) {
     match p {
         Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
-        Piece::Var(f) => value(*f, e, &clf_time(e.time), out, false),
+        Piece::Var(f) => {
+            // the date is formatted only for the variable that shows it (a mapping renders
+            // `$context.requestId` on every request)
+            let clf = match f {
+                Field::RequestTime => clf_time(e.time),
+                _ => [b'-'; 26],
+            };
+            value(*f, e, &clf, out, false)
+        }
         Piece::Authorizer(path) => push_escaped(out, &auth_fields::path_text(path, e.principal)),
     }
 }

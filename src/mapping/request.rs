@@ -19,6 +19,10 @@
 use super::value::{Value, Vars};
 use super::{Op, Operation, RequestEdits, RouteMapping, Target};
 
+/// The room a rendered value starts with: a request id (36 bytes), a user name or a short
+/// claim fits without growing.
+pub const VALUE_CAPACITY: usize = 64;
+
 /// Applies the route's request operations.
 pub fn apply(m: &RouteMapping, vars: &Vars<'_>, edits: &mut RequestEdits) {
     let mut query_ops = false;
@@ -55,7 +59,7 @@ fn field_value(o: &Operation, vars: &Vars<'_>) -> Vec<u8> {
     match &o.fixed {
         Some(f) => f.to_vec(),
         None => {
-            let mut v = Vec::with_capacity(32);
+            let mut v = Vec::with_capacity(VALUE_CAPACITY);
             o.value.render_field(vars, &mut v);
             v
         }
@@ -64,7 +68,7 @@ fn field_value(o: &Operation, vars: &Vars<'_>) -> Vec<u8> {
 
 /// `query` (without `?`) with the query operations of `ops` applied (see the module doc).
 pub fn rebuild_query(query: Option<&[u8]>, ops: &[Operation], vars: &Vars<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(query.map_or(0, <[u8]>::len) + 32);
+    let mut out = Vec::with_capacity(query.map_or(0, <[u8]>::len) + VALUE_CAPACITY);
     let find = |name: &[u8]| {
         ops.iter().find(|o| match &o.target {
             Target::Query(n) => n.as_bytes() == name,

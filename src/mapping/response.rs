@@ -57,7 +57,7 @@ fn edits<'a>(rule: &'a ResponseRule, vars: Option<&Vars<'_>>) -> Option<Response
         let value: Cow<'a, [u8]> = match (&o.fixed, vars) {
             (Some(f), _) => Cow::Borrowed(&f[..]),
             (None, Some(v)) => {
-                let mut out = Vec::with_capacity(32);
+                let mut out = Vec::with_capacity(super::request::VALUE_CAPACITY);
                 o.value.render_field(v, &mut out);
                 Cow::Owned(out)
             }
