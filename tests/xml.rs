@@ -367,11 +367,11 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
                 "\"1bad\" is not an XML element name (XML 1.0 §2.3: a letter, '_' or ':' first, then letters, digits, '-', '.', '_', ':')"
             ),
             (
-                12,
+                13,
                 "route[2].transform",
                 "names no transformation: set request and/or response (\"json_to_xml\" or \"xml_to_json\")"
             ),
-            (12, "route[2].transform.max_depth", "must be in 1..=128 (got 0)"),
+            (13, "route[2].transform.max_depth", "must be in 1..=128 (got 0)"),
         ]
     );
     // the table, as written

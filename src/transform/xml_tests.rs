@@ -64,6 +64,29 @@ fn members_keep_document_order_of_first_occurrence() {
 }
 
 #[test]
+fn the_readme_examples_hold() {
+    let soap = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
+  <soap:Body>
+    <m:Price xmlns:m="urn:example:stockquote" currency="USD">34.5</m:Price>
+  </soap:Body>
+</soap:Envelope>"#;
+    let out = xml_to_json::convert(soap.as_bytes(), &limits()).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&out).unwrap(),
+        r##"{"soap:Envelope":{"@xmlns:soap":"http://schemas.xmlsoap.org/soap/envelope/","soap:Body":{"m:Price":{"@xmlns:m":"urn:example:stockquote","@currency":"USD","#text":"34.5"}}}}"##
+    );
+    let order = r#"{"order": {"@id": "7", "item": ["pen", "ink"], "qty": 2}}"#;
+    let out = json_to_xml::convert(order.as_bytes(), "Request", &limits()).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&out).unwrap(),
+        format!("{DECL}<Request><order id=\"7\"><item>pen</item><item>ink</item><qty>2</qty></order></Request>")
+    );
+    let p = to_json("<p>Hi <b>you</b>!</p>").unwrap();
+    assert_eq!(p, json!({"p": {"#text": "Hi !", "b": "you"}}));
+}
+
+#[test]
 fn mixed_content_joins_text_pieces() {
     let got = to_json("<p>Hello <b>big</b> world\n  <i>!</i>\n</p>").unwrap();
     assert_eq!(
@@ -116,7 +139,10 @@ fn json_without_an_xml_form_is_refused() {
     ] {
         assert_eq!(to_xml(json), Err(fault), "{json}");
     }
-    assert!(matches!(to_xml("{nope"), Err(XmlFault::NotJson(_))));
+    assert_eq!(
+        to_xml("{nope").unwrap_err().to_string(),
+        "body is not valid JSON: key must be a string at line 1 column 2"
+    );
     let msg = XmlFault::BadName("a b".into()).to_string();
     assert_eq!(msg, "JSON member name \"a b\" is not an XML name (nor \"@\" and one, nor \"#text\")");
 }
