@@ -348,11 +348,10 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
     let Err(e) = tollgate::config::from_str(text) else {
         panic!("accepted")
     };
-    let got: Vec<(usize, &str, &str)> = e
-        .0
-        .iter()
-        .map(|e| (e.line, e.key.as_str(), e.message.as_str()))
-        .collect();
+    let got: Vec<(usize, &str, &str)> =
+        e.0.iter()
+            .map(|e| (e.line, e.key.as_str(), e.message.as_str()))
+            .collect();
     assert_eq!(
         got,
         [
@@ -379,5 +378,9 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
     let c = tollgate::config::from_str(ok).unwrap();
     let t = c.transforms.routes[0].as_ref().unwrap();
     assert_eq!(&*t.xml_root, "Request");
-    assert_eq!(c.bodies.routes[0], Some(10 * 1024 * 1024), "the route holds its request body");
+    assert_eq!(
+        c.bodies.routes[0],
+        Some(10 * 1024 * 1024),
+        "the route holds its request body"
+    );
 }

@@ -145,7 +145,11 @@ pub fn reshape(
 fn without_length(head: &Bytes) -> Bytes {
     let body = head.strip_suffix(b"\r\n").unwrap_or(head);
     match body.iter().rposition(|&b| b == b'\n') {
-        Some(i) if head.get(i + 1..).is_some_and(|l| l.starts_with(b"content-length: ")) => {
+        Some(i)
+            if head
+                .get(i + 1..)
+                .is_some_and(|l| l.starts_with(b"content-length: ")) =>
+        {
             head.slice(..i + 1)
         }
         _ => head.clone(),

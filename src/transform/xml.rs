@@ -216,8 +216,8 @@ pub fn request(
     if body.is_empty() || !converts(direction, content_type) {
         return Ok(None);
     }
-    let (out, media) = convert(direction, t, body)
-        .map_err(|f| super::Refusal::request(format!("request {f}")))?;
+    let (out, media) =
+        convert(direction, t, body).map_err(|f| super::Refusal::request(format!("request {f}")))?;
     Ok(Some(super::request::NewBody {
         body: Bytes::from(out),
         content_type: Some(media.into()),
