@@ -58,6 +58,7 @@ fn origin() -> Origin {
             "/legacy/deep" => reply("200 OK", "application/xml", "", DEEP),
             "/legacy/html" => reply("500 Internal Server Error", "text/html", "", "<h1>oops</h1>"),
             "/legacy/json" => reply("200 OK", "application/json", "", r#"{"already":"json"}"#),
+            "/legacy/coded" => reply("200 OK", "application/xml", "content-encoding: gzip\r\n", "\u{1f}not-really-gzip"),
             "/legacy/untyped" => Reply::Raw(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n<a>1</a>".to_vec()),
             "/legacy/none" => Reply::Raw(b"HTTP/1.1 204 No Content\r\nx-origin: 1\r\n\r\n".to_vec()),
             "/legacy/same" => Reply::Raw(
@@ -227,6 +228,12 @@ both_drivers! {
         assert_eq!(r.header("content-type"), Some("text/html"));
         let r = roundtrip(g.addr, b"GET /legacy/json HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(r.text(), r#"{"already":"json"}"#);
+        // a content-coded body (the origin coded without being asked) passes as it is
+        let r = roundtrip(g.addr, b"GET /legacy/coded HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.text(), "\u{1f}not-really-gzip");
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.header("content-type"), Some("application/xml"));
     }
 
     fn xml_over_http2(d) {

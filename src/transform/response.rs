@@ -113,7 +113,7 @@ pub fn reshape(
             };
             match (template, transform) {
                 (Some(t), _) => super::template::response(t, &vars, status, content_type, body),
-                (None, Some(t)) => super::xml::response(t, head, status, content_type, body),
+                (None, Some(t)) => super::xml::response(t, head, status, &fields, body),
                 (None, None) => Ok((Bytes::copy_from_slice(body), None)),
             }
         },
