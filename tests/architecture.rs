@@ -742,3 +742,33 @@ fn mapping_templates_are_sans_io() {
         "the mapping templates import an IO layer or request state",
     );
 }
+
+#[test]
+fn xml_conversions_are_sans_io() {
+    // XML ⇄ JSON runs over bytes already in memory (the held request body, a response read
+    // whole): no sockets, runtime, files, threads, locks or request state
+    assert_none_naming(
+        &[
+            "transform/xml.rs",
+            "transform/xml_to_json.rs",
+            "transform/json_to_xml.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "crate::exchange",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+            "TcpStream",
+        ],
+        "the XML conversions import an IO layer or request state",
+    );
+}

@@ -58,6 +58,7 @@ fn origin() -> Origin {
             "/legacy/deep" => reply("200 OK", "application/xml", "", DEEP),
             "/legacy/html" => reply("500 Internal Server Error", "text/html", "", "<h1>oops</h1>"),
             "/legacy/json" => reply("200 OK", "application/json", "", r#"{"already":"json"}"#),
+            "/legacy/coded" => reply("200 OK", "application/xml", "content-encoding: gzip\r\n", "\u{1f}not-really-gzip"),
             "/legacy/untyped" => Reply::Raw(b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\n\r\n<a>1</a>".to_vec()),
             "/legacy/none" => Reply::Raw(b"HTTP/1.1 204 No Content\r\nx-origin: 1\r\n\r\n".to_vec()),
             "/legacy/same" => Reply::Raw(
@@ -227,6 +228,12 @@ both_drivers! {
         assert_eq!(r.header("content-type"), Some("text/html"));
         let r = roundtrip(g.addr, b"GET /legacy/json HTTP/1.1\r\nHost: a\r\n\r\n");
         assert_eq!(r.text(), r#"{"already":"json"}"#);
+        // a content-coded body (the origin coded without being asked) passes as it is
+        let r = roundtrip(g.addr, b"GET /legacy/coded HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(r.status, 200, "{}", r.head);
+        assert_eq!(r.text(), "\u{1f}not-really-gzip");
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        assert_eq!(r.header("content-type"), Some("application/xml"));
     }
 
     fn xml_over_http2(d) {
@@ -348,11 +355,10 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
     let Err(e) = tollgate::config::from_str(text) else {
         panic!("accepted")
     };
-    let got: Vec<(usize, &str, &str)> = e
-        .0
-        .iter()
-        .map(|e| (e.line, e.key.as_str(), e.message.as_str()))
-        .collect();
+    let got: Vec<(usize, &str, &str)> =
+        e.0.iter()
+            .map(|e| (e.line, e.key.as_str(), e.message.as_str()))
+            .collect();
     assert_eq!(
         got,
         [
@@ -367,11 +373,11 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
                 "\"1bad\" is not an XML element name (XML 1.0 §2.3: a letter, '_' or ':' first, then letters, digits, '-', '.', '_', ':')"
             ),
             (
-                12,
+                13,
                 "route[2].transform",
                 "names no transformation: set request and/or response (\"json_to_xml\" or \"xml_to_json\")"
             ),
-            (12, "route[2].transform.max_depth", "must be in 1..=128 (got 0)"),
+            (13, "route[2].transform.max_depth", "must be in 1..=128 (got 0)"),
         ]
     );
     // the issue's table, as written
@@ -379,5 +385,9 @@ fn bad_transform_tables_are_refused_naming_key_and_line() {
     let c = tollgate::config::from_str(ok).unwrap();
     let t = c.transforms.routes[0].as_ref().unwrap();
     assert_eq!(&*t.xml_root, "Request");
-    assert_eq!(c.bodies.routes[0], Some(10 * 1024 * 1024), "the route holds its request body");
+    assert_eq!(
+        c.bodies.routes[0],
+        Some(10 * 1024 * 1024),
+        "the route holds its request body"
+    );
 }

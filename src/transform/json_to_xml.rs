@@ -207,9 +207,9 @@ impl Writer<'_> {
                 Ok(())
             }
             Doc::String(s) => escape(s, false, &mut self.out),
-            Doc::Array(_) | Doc::Object(_) => Err(XmlFault::NoXmlForm(format!(
-                "an object or array as {what}"
-            ))),
+            Doc::Array(_) | Doc::Object(_) => {
+                Err(XmlFault::NoXmlForm(format!("an object or array as {what}")))
+            }
         }
     }
 

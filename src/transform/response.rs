@@ -113,7 +113,7 @@ pub fn reshape(
             };
             match (template, transform) {
                 (Some(t), _) => super::template::response(t, &vars, status, content_type, body),
-                (None, Some(t)) => super::xml::response(t, head, status, content_type, body),
+                (None, Some(t)) => super::xml::response(t, head, status, &fields, body),
                 (None, None) => Ok((Bytes::copy_from_slice(body), None)),
             }
         },
@@ -145,7 +145,11 @@ pub fn reshape(
 fn without_length(head: &Bytes) -> Bytes {
     let body = head.strip_suffix(b"\r\n").unwrap_or(head);
     match body.iter().rposition(|&b| b == b'\n') {
-        Some(i) if head.get(i + 1..).is_some_and(|l| l.starts_with(b"content-length: ")) => {
+        Some(i)
+            if head
+                .get(i + 1..)
+                .is_some_and(|l| l.starts_with(b"content-length: ")) =>
+        {
             head.slice(..i + 1)
         }
         _ => head.clone(),

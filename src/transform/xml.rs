@@ -216,31 +216,43 @@ pub fn request(
     if body.is_empty() || !converts(direction, content_type) {
         return Ok(None);
     }
-    let (out, media) = convert(direction, t, body)
-        .map_err(|f| super::Refusal::request(format!("request {f}")))?;
+    let (out, media) =
+        convert(direction, t, body).map_err(|f| super::Refusal::request(format!("request {f}")))?;
     Ok(Some(super::request::NewBody {
         body: Bytes::from(out),
         content_type: Some(media.into()),
     }))
 }
 
-/// The response body as the client gets it, with its new media type (`None`: unchanged). A
-/// status without content (1xx, 204, 304: RFC 9110 §6.4.1), an empty body or a body whose
-/// type is not the conversion's source passes; a HEAD response gets the type GET's body
-/// would have (and no length: see [`super::response`]); a body that cannot be converted is
-/// a 502 naming the problem or the limit.
+/// The response body as the client gets it, with its new media type (`None`: unchanged), from
+/// the producer's `fields`. A status without content (1xx, 204, 304: RFC 9110 §6.4.1), a
+/// content-coded body (the client's `Accept-Encoding` is not forwarded, but an origin may
+/// code anyway, §12.5.3), an empty body or a body whose type is not the conversion's source
+/// passes; a HEAD response gets the type GET's body would have (and no length: see
+/// [`super::response`]); a body that cannot be converted is a 502 naming the problem or the
+/// limit.
 pub fn response(
     t: &RouteTransform,
     head: &RequestHead,
     status: u16,
-    content_type: Option<&[u8]>,
+    fields: &[(&[u8], &[u8])],
     body: &[u8],
 ) -> Result<(Bytes, Option<Box<str>>), super::Refusal> {
     let unchanged = || (Bytes::copy_from_slice(body), None);
     let Some(direction) = t.response else {
         return Ok(unchanged());
     };
-    if !crate::http::status_has_content(status) || !converts(direction, content_type) {
+    let field = |name: &[u8]| {
+        fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|&(_, v)| v)
+    };
+    let coded = field(b"content-encoding").is_some_and(|c| !c.eq_ignore_ascii_case(b"identity"));
+    if coded
+        || !crate::http::status_has_content(status)
+        || !converts(direction, field(b"content-type"))
+    {
         return Ok(unchanged());
     }
     if head.method_kind == crate::http::Method::Head {

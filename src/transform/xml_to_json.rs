@@ -137,7 +137,10 @@ fn read(text: &str, limits: &XmlLimits) -> Result<(String, Val), XmlFault> {
     loop {
         let at = reader.buffer_position();
         let event = reader.read_event().map_err(|e| malformed(e, at))?;
-        let is_text = matches!(event, Event::Text(_) | Event::CData(_) | Event::GeneralRef(_));
+        let is_text = matches!(
+            event,
+            Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)
+        );
         if !is_text && !run.is_empty() {
             flush(&mut run, stack.last_mut(), at)?;
         }
@@ -146,9 +149,9 @@ fn read(text: &str, limits: &XmlLimits) -> Result<(String, Val), XmlFault> {
             Event::CData(c) => run.push_str(&c.xml10_content()),
             Event::GeneralRef(r) => match r.resolve_char_ref() {
                 Ok(Some(c)) => run.push(c),
-                Ok(None) => run.push(predefined(&r).ok_or_else(|| {
-                    XmlFault::UndeclaredEntity(String::from(&*r))
-                })?),
+                Ok(None) => run.push(
+                    predefined(&r).ok_or_else(|| XmlFault::UndeclaredEntity(String::from(&*r)))?,
+                ),
                 Err(e) => return Err(malformed(e, at)),
             },
             Event::DocType(_) => return Err(XmlFault::DocType),
@@ -238,15 +241,14 @@ fn open(
     let mut attrs = Vec::new();
     for a in e.attributes() {
         let a = a.map_err(|err| malformed(err, at))?;
-        let value = a
-            .normalized_value(XmlVersion::Implicit1_0)
-            .map_err(|err| match err {
-                quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(
-                    _,
-                    entity,
-                )) => XmlFault::UndeclaredEntity(entity),
-                other => malformed(other, at),
-            })?;
+        let value =
+            a.normalized_value(XmlVersion::Implicit1_0)
+                .map_err(|err| match err {
+                    quick_xml::Error::Escape(
+                        quick_xml::escape::EscapeError::UnrecognizedEntity(_, entity),
+                    ) => XmlFault::UndeclaredEntity(entity),
+                    other => malformed(other, at),
+                })?;
         let key = a.key.0.to_owned();
         attrs.push((key, value.into_owned()));
     }
