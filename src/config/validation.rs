@@ -3,16 +3,32 @@
 //! required_headers = [...], required_querystrings = [...] }` (API Gateway REST API's models
 //! and request validators).
 //!
-//! Owns: the raw tables ([`RawModel`], [`RawValidate`]), reading and compiling the schemas at
-//! load (an unreadable file, invalid JSON, an invalid schema or an unknown model name is an
-//! error naming the key and its line). Leaves out: checking requests (see
-//! [`crate::validate`]).
+//! Owns: the raw tables ([`RawModel`], [`RawValidate`]), reading the schema files (relative
+//! to the config file's directory, at most [`MAX_SCHEMA_BYTES`]) and compiling them once at
+//! load, every model with every other reachable by `$ref`. Every problem is an error naming
+//! its key and line: an unreadable file, invalid JSON, an invalid schema or `$ref`, a bad or
+//! duplicate model name, an unknown model, a header that is not a token, a duplicate
+//! parameter, a `validate` with nothing to check. Leaves out: checking requests (see
+//! [`crate::validate`]); the draft and `$ref` rules (see [`crate::validate::model`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 use toml::Spanned;
 
-use super::compile::Ctx;
+use super::compile::{is_tchar, Ctx};
 use super::raw::RawConfig;
+use crate::validate::model::{Documents, Model};
+use crate::validate::params::Required;
+use crate::validate::RouteValidation;
+
+/// Largest schema file read (a model is a document of rules, not data).
+pub const MAX_SCHEMA_BYTES: u64 = 1024 * 1024;
+
+/// Longest model name (API Gateway's models are named by short alphanumeric names).
+pub const MAX_MODEL_NAME: usize = 128;
 
 /// `[[model]] name = "NewOrder"; schema = "models/new-order.json"`
 #[derive(Debug, Deserialize, Serialize)]
@@ -38,12 +54,191 @@ pub struct RawValidate {
 /// Every route's validation, by route index (`None`: nothing to check).
 #[derive(Debug, Default)]
 pub struct ValidationConfig {
-    pub routes: Vec<Option<crate::validate::RouteValidation>>,
+    /// The compiled models, by name.
+    pub models: HashMap<String, Arc<Model>>,
+    pub routes: Vec<Option<RouteValidation>>,
 }
 
 /// Compiles `[[model]]` and every route's `validate`.
-pub(super) fn compile(raw: &RawConfig, _cx: &mut Ctx<'_>) -> ValidationConfig {
-    ValidationConfig {
-        routes: raw.route.iter().map(|_| None).collect(),
+pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ValidationConfig {
+    let docs = read_models(raw, cx);
+    let all: Documents = Arc::new(
+        docs.iter()
+            .map(|(name, (_, doc))| (name.clone(), doc.clone()))
+            .collect(),
+    );
+    let mut models = HashMap::with_capacity(docs.len());
+    for (name, (i, doc)) in &docs {
+        let Some(m) = raw.model.get(*i) else { continue };
+        match Model::compile(name, doc, &all) {
+            Ok(c) => {
+                models.insert(name.clone(), Arc::new(c));
+            }
+            Err(e) => cx.err(
+                &m.schema,
+                format!("model[{i}].schema"),
+                format!("invalid JSON Schema in {:?}: {e}", m.schema.get_ref()),
+            ),
+        }
     }
+    // every model declared, read or not (a route naming one that failed is not told twice)
+    let mut declared: Vec<&str> = raw
+        .model
+        .iter()
+        .map(|m| m.name.get_ref().as_str())
+        .filter(|n| check_model_name(n).is_ok())
+        .collect();
+    declared.sort_unstable();
+    declared.dedup();
+    let routes = raw
+        .route
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let v = r.validate.as_ref()?;
+            compile_route(i, v, &declared, &models, cx)
+        })
+        .collect();
+    ValidationConfig { models, routes }
+}
+
+/// Every model's document by name, with its index (duplicates and unreadable files reported).
+fn read_models(raw: &RawConfig, cx: &mut Ctx<'_>) -> HashMap<String, (usize, Json)> {
+    let mut docs: HashMap<String, (usize, Json)> = HashMap::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, m) in raw.model.iter().enumerate() {
+        let name = m.name.get_ref();
+        if let Err(e) = check_model_name(name) {
+            cx.err(&m.name, format!("model[{i}].name"), e);
+            continue;
+        }
+        if let Some(first) = seen.insert(name, i) {
+            let line = raw
+                .model
+                .get(first)
+                .map_or(0, |f| super::line_col(cx.text(), f.name.span().start).0);
+            let msg = format!("duplicate model {name:?} (model[{first}] at line {line})");
+            cx.err(&m.name, format!("model[{i}].name"), msg);
+            continue;
+        }
+        match read_schema(cx.base(), m.schema.get_ref()) {
+            Ok(doc) => {
+                docs.insert(name.clone(), (i, doc));
+            }
+            Err(e) => cx.err(&m.schema, format!("model[{i}].schema"), e),
+        }
+    }
+    docs
+}
+
+/// A model name: 1 to [`MAX_MODEL_NAME`] letters, digits, `_` or `-`.
+fn check_model_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_MODEL_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "a model name is 1 to {MAX_MODEL_NAME} letters, digits, '_' or '-'"
+        ))
+    }
+}
+
+/// Reads and parses the schema file `path` (relative to `base`).
+fn read_schema(base: Option<&std::path::Path>, path: &str) -> Result<Json, String> {
+    if path.is_empty() {
+        return Err("must be a JSON Schema file path".to_owned());
+    }
+    let full = super::tls::resolve_path(base, path);
+    let size = std::fs::metadata(&full)
+        .map_err(|e| format!("cannot read {}: {e}", full.display()))?
+        .len();
+    if size > MAX_SCHEMA_BYTES {
+        return Err(format!(
+            "{} is {size} bytes, more than the {MAX_SCHEMA_BYTES} a schema may be",
+            full.display()
+        ));
+    }
+    let text = std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", full.display()))
+}
+
+/// One route's `validate`.
+fn compile_route(
+    i: usize,
+    v: &Spanned<RawValidate>,
+    declared: &[&str],
+    models: &HashMap<String, Arc<Model>>,
+    cx: &mut Ctx<'_>,
+) -> Option<RouteValidation> {
+    let key = format!("route[{i}].validate");
+    let raw = v.get_ref();
+    if raw.body.is_none() && raw.required_headers.is_empty() && raw.required_querystrings.is_empty()
+    {
+        cx.err(
+            v,
+            key,
+            "nothing to validate: set body, required_headers or required_querystrings",
+        );
+        return None;
+    }
+    let body = raw.body.as_ref().and_then(|b| {
+        let name = b.get_ref();
+        match models.get(name) {
+            Some(m) => Some(Arc::clone(m)),
+            // a model declared but refused is reported at the model
+            None if declared.contains(&name.as_str()) => None,
+            None => {
+                let msg = if declared.is_empty() {
+                    format!("unknown model {name:?} (no [[model]] is defined)")
+                } else {
+                    format!("unknown model {name:?} (models: {})", declared.join(", "))
+                };
+                cx.err(b, format!("{key}.body"), msg);
+                None
+            }
+        }
+    });
+    let mut required = Required::default();
+    for (j, h) in raw.required_headers.iter().enumerate() {
+        let name = h.get_ref();
+        let k = format!("{key}.required_headers[{j}]");
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            // RFC 9110 §5.1: a field name is a token
+            cx.err(h, k, format!("{name:?} is not a header name (a token)"));
+        } else if required
+            .headers
+            .iter()
+            .any(|(_, l)| l.eq_ignore_ascii_case(name))
+        {
+            cx.err(h, k, format!("header {name:?} is listed twice"));
+        } else {
+            required
+                .headers
+                .push((name.clone(), name.to_ascii_lowercase()));
+        }
+    }
+    for (j, q) in raw.required_querystrings.iter().enumerate() {
+        let name = q.get_ref();
+        let k = format!("{key}.required_querystrings[{j}]");
+        if name.is_empty()
+            || name
+                .bytes()
+                .any(|b| matches!(b, b'&' | b'=' | b'#') || b.is_ascii_control())
+        {
+            cx.err(
+                q,
+                k,
+                format!("{name:?} is not a query parameter name (non-empty, no '&', '=', '#')"),
+            );
+        } else if required.querystrings.contains(name) {
+            cx.err(q, k, format!("query parameter {name:?} is listed twice"));
+        } else {
+            required.querystrings.push(name.clone());
+        }
+    }
+    Some(RouteValidation { body, required })
 }

@@ -23,8 +23,10 @@
 //! 9. **body** ([`crate::transform::hold`]): a route that needs its request body whole (a
 //!    body transformation, a request template, a model, a mapping reading `$request.body`)
 //!    reads it here, once, decoding a compressed one (`st.held_body`); others keep streaming.
-//! 10. **validation** ([`crate::validate::phase`]): required headers and query parameters, the
-//!     body against its model (400 / 415; the origin sees nothing of a refused request).
+//! 10. **validation** ([`crate::validate::phase`]): required headers and query parameters
+//!     (checked on the head just before phase 9, [`crate::validate::parameters`], so a refusal
+//!     costs no body read), the body against its model (400 / 415; the origin sees nothing of
+//!     a refused request).
 //! 11. **request mapping** ([`crate::transform::request`]): the body transformation or
 //!     template, then the route's `request_parameters` (`st.edits`, honoured by the HTTP
 //!     integration's head rewrite).
@@ -151,6 +153,7 @@ async fn admit_and_serve<'a, S: Session>(
     throttle(w, sess.facts(), head, m.route, st).await?;
     // phases 9 to 11: the body a route needs whole (held, decoded), validation, request
     // mapping (a body transformation or template, then parameter mapping)
+    crate::validate::parameters(w, head, st, m.route)?; // required ones cost no body read
     crate::transform::hold::hold(w, sess, head, st, m.route).await?;
     crate::validate::phase(w, head, st, m.route)?;
     crate::transform::request::apply(w, sess.facts(), head, &m.params, st, m.route)?;
