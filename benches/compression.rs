@@ -25,7 +25,7 @@ fn body() -> Vec<u8> {
             i % 100,
             i % 13,
             i % 29,
-            i % 3 == 0
+            i.is_multiple_of(3)
         ));
         i += 1;
     }
@@ -65,7 +65,11 @@ fn bench(c: &mut Criterion) {
             b.iter(|| streamed(coding, black_box(&body), 16 * 1024))
         });
     }
-    let encoded = Bytes::from(whole(Coding::Gzip, &body).map(|b| b.to_vec()).unwrap_or_default());
+    let encoded = Bytes::from(
+        whole(Coding::Gzip, &body)
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    );
     let limits = DecodeLimits::default();
     g.bench_function("gzip_request_decode_100k", |b| {
         b.iter(|| request_body(b"gzip", black_box(&encoded), 10 << 20, &limits).map(|d| d.len()))

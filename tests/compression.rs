@@ -42,25 +42,58 @@ fn origin() -> Origin {
         let last = r.target.rsplit('/').next().unwrap_or_default().to_string();
         let body = doc();
         let (status, fields, body) = match last.as_str() {
-            "json" => ("200 OK", "content-type: application/json\r\nvary: Origin\r\netag: \"v1\"\r\nx-origin: 1\r\n", body),
-            "small" => ("200 OK", "content-type: application/json\r\n", "{\"a\":1}".into()),
+            "json" => (
+                "200 OK",
+                "content-type: application/json\r\nvary: Origin\r\netag: \"v1\"\r\nx-origin: 1\r\n",
+                body,
+            ),
+            "small" => (
+                "200 OK",
+                "content-type: application/json\r\n",
+                "{\"a\":1}".into(),
+            ),
             "png" => ("200 OK", "content-type: image/png\r\n", body),
-            "encoded" => ("200 OK", "content-type: application/json\r\ncontent-encoding: gzip\r\n", body),
-            "notransform" => ("200 OK", "content-type: application/json\r\ncache-control: max-age=60, no-transform\r\n", body),
-            "range" => ("206 Partial Content", "content-type: application/json\r\ncontent-range: bytes 0-4999/9000\r\n", body),
+            "encoded" => (
+                "200 OK",
+                "content-type: application/json\r\ncontent-encoding: gzip\r\n",
+                body,
+            ),
+            "notransform" => (
+                "200 OK",
+                "content-type: application/json\r\ncache-control: max-age=60, no-transform\r\n",
+                body,
+            ),
+            "range" => (
+                "206 Partial Content",
+                "content-type: application/json\r\ncontent-range: bytes 0-4999/9000\r\n",
+                body,
+            ),
             "nocontent" => {
-                return Reply::Raw(b"HTTP/1.1 204 No Content\r\ncontent-type: application/json\r\n\r\n".to_vec())
+                return Reply::Raw(
+                    b"HTTP/1.1 204 No Content\r\ncontent-type: application/json\r\n\r\n".to_vec(),
+                )
             }
             "chunked" => {
-                let raw = format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+                let raw = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n".to_string();
                 return Reply::Raw(raw.into_bytes());
             }
-            "vary" => ("200 OK", "content-type: application/json\r\nVary: accept-encoding\r\n", body),
-            _ => ("200 OK", "content-type: text/plain\r\n", format!("{} {} {}", r.method, r.target, r.body.len())),
+            "vary" => (
+                "200 OK",
+                "content-type: application/json\r\nVary: accept-encoding\r\n",
+                body,
+            ),
+            _ => (
+                "200 OK",
+                "content-type: text/plain\r\n",
+                format!("{} {} {}", r.method, r.target, r.body.len()),
+            ),
         };
         Reply::Raw(
-            format!("HTTP/1.1 {status}\r\n{fields}content-length: {}\r\n\r\n{body}", body.len())
-                .into_bytes(),
+            format!(
+                "HTTP/1.1 {status}\r\n{fields}content-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes(),
         )
     })
 }
@@ -120,7 +153,10 @@ fn get(path: &str, accept: Option<&str>) -> Vec<u8> {
 /// gzip decoded by Python's `gzip` module (an independent decoder).
 fn python_gunzip(b: &[u8]) -> Vec<u8> {
     let mut p = std::process::Command::new("python3")
-        .args(["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))"])
+        .args([
+            "-c",
+            "import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -167,7 +203,13 @@ fn all(r: &Response, name: &str) -> String {
 fn identity(r: &Response, body: &[u8]) {
     assert_eq!(r.header("content-encoding"), None, "{}", r.head);
     assert_eq!(r.body, body, "{}", r.head);
-    assert!(!all(r, "vary").to_ascii_lowercase().contains("accept-encoding"), "{}", r.head);
+    assert!(
+        !all(r, "vary")
+            .to_ascii_lowercase()
+            .contains("accept-encoding"),
+        "{}",
+        r.head
+    );
 }
 
 both_drivers! {

@@ -66,9 +66,7 @@ fn member_weight(member: &[u8]) -> Option<(&[u8], Weight)> {
     let mut q = FULL;
     for param in parts {
         let param = param.trim_ascii();
-        let Some(eq) = param.iter().position(|&b| b == b'=') else {
-            return None;
-        };
+        let eq = param.iter().position(|&b| b == b'=')?;
         let (name, value) = param.split_at(eq);
         if name.trim_ascii().eq_ignore_ascii_case(b"q") {
             q = qvalue(value.get(1..).unwrap_or_default().trim_ascii())?;

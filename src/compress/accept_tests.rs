@@ -43,7 +43,10 @@ fn malformed_members_are_ignored_and_lines_join() {
     assert_eq!(pick(&["br;q, gzip;q=1.5"]), None);
     assert_eq!(pick(&["g zip, gzip;q=abc"]), None);
     assert_eq!(pick(&["deflate", "gzip;q=0.2"]), Some(Coding::Gzip));
-    assert_eq!(pick(&["br;q=0", "br;q=0.4, gzip;q=0.3"]), Some(Coding::Brotli));
+    assert_eq!(
+        pick(&["br;q=0", "br;q=0.4, gzip;q=0.3"]),
+        Some(Coding::Brotli)
+    );
     assert_eq!(qvalue(b"0.5"), Some(500));
     assert_eq!(qvalue(b"1."), Some(1000));
     assert_eq!(qvalue(b"0.005"), Some(5));

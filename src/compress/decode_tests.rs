@@ -47,7 +47,10 @@ fn each_coding_and_lists() {
     assert_eq!(decode("gzip, br", &br(&gzip(BODY))).unwrap(), BODY);
     // two gzip members are one body (RFC 1952 §2.2)
     let two = [gzip(b"{\"a\":"), gzip(b"1}")].concat();
-    assert_eq!(decode("gzip", &Bytes::from(two)).unwrap(), &b"{\"a\":1}"[..]);
+    assert_eq!(
+        decode("gzip", &Bytes::from(two)).unwrap(),
+        &b"{\"a\":1}"[..]
+    );
 }
 
 #[test]
@@ -58,15 +61,30 @@ fn bombs_stop_at_the_limit_that_applies() {
     // by ratio: 10 MiB from ~10 KB is far past 100:1
     let e = request_body(b"gzip", &bomb, 64 << 20, &DecodeLimits::default()).unwrap_err();
     assert_eq!(e.error, GatewayError::DecodedTooLarge);
-    assert_eq!(e.message, "Decoded request body expands more than max_decoded_ratio (100) times");
+    assert_eq!(
+        e.message,
+        "Decoded request body expands more than max_decoded_ratio (100) times"
+    );
     // by size: a generous ratio, max_body_bytes stops it
-    let e = request_body(b"gzip", &bomb, 1 << 20, &DecodeLimits { max_ratio: 100_000 }).unwrap_err();
+    let e = request_body(
+        b"gzip",
+        &bomb,
+        1 << 20,
+        &DecodeLimits { max_ratio: 100_000 },
+    )
+    .unwrap_err();
     assert_eq!(e.error, GatewayError::DecodedTooLarge);
-    assert_eq!(e.message, "Decoded request body exceeds max_body_bytes (1048576)");
+    assert_eq!(
+        e.message,
+        "Decoded request body exceeds max_body_bytes (1048576)"
+    );
     // exactly at the limit is fine
     let exact = gzip(&vec![b'a'; 1000]);
     let limits = DecodeLimits { max_ratio: 100_000 };
-    assert_eq!(request_body(b"gzip", &exact, 1000, &limits).unwrap().len(), 1000);
+    assert_eq!(
+        request_body(b"gzip", &exact, 1000, &limits).unwrap().len(),
+        1000
+    );
     assert!(request_body(b"gzip", &exact, 999, &limits).is_err());
     let e = request_body(b"br", &br(&zeros), 64 << 20, &DecodeLimits::default()).unwrap_err();
     assert_eq!(e.error, GatewayError::DecodedTooLarge);
@@ -76,7 +94,13 @@ fn bombs_stop_at_the_limit_that_applies() {
 fn corrupt_truncated_and_unknown() {
     let gz = gzip(BODY);
     let e = decode("gzip", &gz.slice(..gz.len() - 6)).unwrap_err();
-    assert_eq!((e.error, e.message.as_str()), (GatewayError::BadRequestBody, "Request body is not valid gzip data"));
+    assert_eq!(
+        (e.error, e.message.as_str()),
+        (
+            GatewayError::BadRequestBody,
+            "Request body is not valid gzip data"
+        )
+    );
     let e = decode("gzip", &Bytes::from_static(BODY)).unwrap_err();
     assert_eq!(e.error, GatewayError::BadRequestBody);
     let e = decode("br", &Bytes::from_static(b"\xff\xff\xff\xff not brotli")).unwrap_err();
@@ -85,7 +109,13 @@ fn corrupt_truncated_and_unknown() {
     let e = decode("br", &b.slice(..b.len() / 2)).unwrap_err();
     assert_eq!(e.error, GatewayError::BadRequestBody);
     let e = decode("compress", &gz).unwrap_err();
-    assert_eq!((e.error, e.message.as_str()), (GatewayError::UnsupportedMediaType, "Unsupported content encoding: compress"));
+    assert_eq!(
+        (e.error, e.message.as_str()),
+        (
+            GatewayError::UnsupportedMediaType,
+            "Unsupported content encoding: compress"
+        )
+    );
     let e = decode("gzip, gzip, gzip", &gz).unwrap_err();
     assert_eq!(e.error, GatewayError::UnsupportedMediaType);
 }

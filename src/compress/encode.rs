@@ -140,7 +140,10 @@ pub fn held(r: &Response<'_>, coding: Coding) -> Option<MockResponse> {
     super::each_producer_field(r, |n, v| {
         owned.push((n.to_vec(), super::field_value(&enc, n, v).into_owned()));
     });
-    let encoding = (b"content-encoding".to_vec(), coding.token().as_bytes().to_vec());
+    let encoding = (
+        b"content-encoding".to_vec(),
+        coding.token().as_bytes().to_vec(),
+    );
     owned.push(encoding);
     let fields = owned.iter().map(|(n, v)| (&n[..], &v[..]));
     Some(MockResponse::build(status, fields, body))

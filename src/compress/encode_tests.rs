@@ -70,10 +70,17 @@ fn a_flush_makes_what_was_written_decodable() {
         let mut e = Encoder::new(coding);
         e.write(b"data: first event\n\n").unwrap();
         let mut sent = e.flush().unwrap().to_vec();
-        assert_eq!(partial(coding, &sent), b"data: first event\n\n", "{coding:?}");
+        assert_eq!(
+            partial(coding, &sent),
+            b"data: first event\n\n",
+            "{coding:?}"
+        );
         e.write(b"data: second\n\n").unwrap();
         sent.extend_from_slice(&e.flush().unwrap());
-        assert_eq!(partial(coding, &sent), b"data: first event\n\ndata: second\n\n");
+        assert_eq!(
+            partial(coding, &sent),
+            b"data: first event\n\ndata: second\n\n"
+        );
         sent.extend_from_slice(&e.finish().unwrap());
         let all = match coding {
             Coding::Gzip => gunzip(&sent),
@@ -145,7 +152,10 @@ fn bursts_are_flushed_as_they_end() {
             panic!("the second burst")
         };
         sent.extend_from_slice(&d);
-        assert_eq!(partial(coding, &sent), b"event one\nevent two\nevent three\n");
+        assert_eq!(
+            partial(coding, &sent),
+            b"event one\nevent two\nevent three\n"
+        );
         // the end: the encoder's last bytes, then the trailers
         let trailers = loop {
             match now(z.next_chunk()).unwrap() {
@@ -169,7 +179,13 @@ fn bursts_are_flushed_as_they_end() {
 #[test]
 fn a_large_fast_body_comes_out_in_steps() {
     let body = text(2_000_000);
-    let steps: VecDeque<_> = body.chunks(32 * 1024).map(data).chain([Some(BodyChunk::End { trailers: Bytes::new() })]).collect();
+    let steps: VecDeque<_> = body
+        .chunks(32 * 1024)
+        .map(data)
+        .chain([Some(BodyChunk::End {
+            trailers: Bytes::new(),
+        })])
+        .collect();
     let mut src = Steps(steps);
     let mut z = Compressing::new(&mut src, Coding::Gzip);
     let mut sent = Vec::new();

@@ -146,9 +146,7 @@ fn eligible(policy: &Policy, head: &RequestHead, r: &Response<'_>) -> bool {
             BodyKind::Length(n) => Some(n),
             BodyKind::Chunked | BodyKind::CloseDelimited => None,
         },
-        Source::Error(_) | Source::Mock(_) | Source::Held(_) => {
-            Some(r.static_body().len() as u64)
-        }
+        Source::Error(_) | Source::Mock(_) | Source::Held(_) => Some(r.static_body().len() as u64),
     };
     if length.is_some_and(|n| n == 0 || n < policy.min_bytes) {
         return false;
@@ -161,15 +159,11 @@ fn eligible(policy: &Policy, head: &RequestHead, r: &Response<'_>) -> bool {
         13 if name.eq_ignore_ascii_case(b"content-range") => ok = false,
         // RFC 9111 §5.2.2.6: no-transform forbids changing the content coding
         13 if name.eq_ignore_ascii_case(b"cache-control") => {
-            if list_has(value, b"no-transform") {
-                ok = false;
-            }
+            ok &= !list_has(value, b"no-transform");
         }
         12 if name.eq_ignore_ascii_case(b"content-type") => {
             typed = true;
-            if !policy.types.iter().any(|t| t.matches(value)) {
-                ok = false;
-            }
+            ok &= policy.types.iter().any(|t| t.matches(value));
         }
         _ => {}
     });
@@ -181,7 +175,11 @@ fn eligible(policy: &Policy, head: &RequestHead, r: &Response<'_>) -> bool {
 pub fn each_producer_field(r: &Response<'_>, mut f: impl FnMut(&[u8], &[u8])) {
     match &r.source {
         Source::Origin { head, .. } => {
-            for h in head.headers.iter().filter(|h| h.kind == HeaderKind::Regular) {
+            for h in head
+                .headers
+                .iter()
+                .filter(|h| h.kind == HeaderKind::Regular)
+            {
                 f(head.slice(h.name), head.slice(h.value));
             }
         }

@@ -38,22 +38,55 @@ fn what_is_never_compressed() {
     assert!(ok(&p, GET, &json("", long)));
     assert!(ok(&p, GET, &json("", "transfer-encoding: chunked\r\n")));
     // HEAD, ranges, encoded bodies, no-transform, no content
-    assert!(!ok(&p, "HEAD / HTTP/1.1\r\nhost: a\r\n\r\n", &json("", long)));
+    assert!(!ok(
+        &p,
+        "HEAD / HTTP/1.1\r\nhost: a\r\n\r\n",
+        &json("", long)
+    ));
     assert!(!ok(&p, GET, &json("content-encoding: identity\r\n", long)));
     assert!(!ok(&p, GET, &json("content-range: bytes 0-1/9\r\n", long)));
-    assert!(!ok(&p, GET, &json("cache-control: public, No-Transform\r\n", long)));
+    assert!(!ok(
+        &p,
+        GET,
+        &json("cache-control: public, No-Transform\r\n", long)
+    ));
     assert!(ok(&p, GET, &json("cache-control: no-cache\r\n", long)));
-    let partial = "HTTP/1.1 206 Partial Content\r\ncontent-type: text/plain\r\ncontent-length: 5000\r\n\r\n";
+    let partial =
+        "HTTP/1.1 206 Partial Content\r\ncontent-type: text/plain\r\ncontent-length: 5000\r\n\r\n";
     assert!(!ok(&p, GET, partial));
-    assert!(!ok(&p, GET, "HTTP/1.1 204 No Content\r\ncontent-type: text/plain\r\n\r\n"));
-    assert!(!ok(&p, GET, "HTTP/1.1 304 Not Modified\r\ncontent-type: text/plain\r\n\r\n"));
+    assert!(!ok(
+        &p,
+        GET,
+        "HTTP/1.1 204 No Content\r\ncontent-type: text/plain\r\n\r\n"
+    ));
+    assert!(!ok(
+        &p,
+        GET,
+        "HTTP/1.1 304 Not Modified\r\ncontent-type: text/plain\r\n\r\n"
+    ));
     // small known lengths, types not listed, no type at all
     assert!(!ok(&p, GET, &json("", "content-length: 1023\r\n")));
     assert!(ok(&p, GET, &json("", "content-length: 1024\r\n")));
-    assert!(!ok(&p, GET, "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 5000\r\n\r\n"));
-    assert!(!ok(&p, GET, "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n"));
-    assert!(ok(&p, GET, "HTTP/1.1 200 OK\r\ncontent-type: application/problem+json\r\ncontent-length: 5000\r\n\r\n"));
-    assert!(ok(&p, GET, "HTTP/1.1 200 OK\r\ncontent-type: Text/HTML\r\ncontent-length: 5000\r\n\r\n"));
+    assert!(!ok(
+        &p,
+        GET,
+        "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: 5000\r\n\r\n"
+    ));
+    assert!(!ok(
+        &p,
+        GET,
+        "HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n"
+    ));
+    assert!(ok(
+        &p,
+        GET,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/problem+json\r\ncontent-length: 5000\r\n\r\n"
+    ));
+    assert!(ok(
+        &p,
+        GET,
+        "HTTP/1.1 200 OK\r\ncontent-type: Text/HTML\r\ncontent-length: 5000\r\n\r\n"
+    ));
 }
 
 #[test]
@@ -67,7 +100,11 @@ fn held_bodies_use_their_length() {
     let e = Response::error(GatewayError::NoRoute);
     assert!(eligible(&p, &req, &e));
     assert!(!eligible(&Policy::default(), &req, &e));
-    let m = MockResponse::build(200, [(&b"content-type"[..], &b"text/plain"[..])], Bytes::from_static(b"0123456789"));
+    let m = MockResponse::build(
+        200,
+        [(&b"content-type"[..], &b"text/plain"[..])],
+        Bytes::from_static(b"0123456789"),
+    );
     assert!(eligible(&p, &req, &Response::held(m)));
 }
 
@@ -83,7 +120,10 @@ fn vary_covers_and_weak_etags() {
     assert_eq!(&*field_value(&on, b"ETag", b"\"v1\""), b"W/\"v1\"");
     assert_eq!(&*field_value(&on, b"etag", b"W/\"v1\""), b"W/\"v1\"");
     assert_eq!(&*field_value(&on, b"x-etag", b"\"v1\""), b"\"v1\"");
-    assert_eq!(&*field_value(&Encoding::default(), b"etag", b"\"v1\""), b"\"v1\"");
+    assert_eq!(
+        &*field_value(&Encoding::default(), b"etag", b"\"v1\""),
+        b"\"v1\""
+    );
     let mut fields = Vec::new();
     each_field(&on, |n, v| fields.push((n.to_vec(), v.to_vec())));
     assert_eq!(

@@ -118,7 +118,11 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> CompressionConfig {
             None => (shared.clone(), inherited.limits),
             Some(RawRouteCompression::Enabled(false)) => (None, inherited.limits),
             Some(RawRouteCompression::Enabled(true)) => (
-                Some(shared.clone().unwrap_or_else(|| Arc::new(inherited.policy.clone()))),
+                Some(
+                    shared
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(inherited.policy.clone())),
+                ),
                 inherited.limits,
             ),
             Some(RawRouteCompression::Table(t)) => {

@@ -26,12 +26,16 @@ fn without_compression_nothing_is_compressed_unless_a_route_asks() {
 
 #[test]
 fn routes_inherit_and_override() {
-    let text = "[compression]\nmin_bytes = 10\ntypes = [\"application/json\"]\nmax_decoded_ratio = 7\n"
-        .to_string()
-        + &route("GET /a", "")
-        + &route("GET /b", "compression = false")
-        + &route("GET /c", "compression = { min_bytes = 5 }")
-        + &route("GET /d", "[route.compression]\ntypes = [\"text/*\", \"+json\"]");
+    let text =
+        "[compression]\nmin_bytes = 10\ntypes = [\"application/json\"]\nmax_decoded_ratio = 7\n"
+            .to_string()
+            + &route("GET /a", "")
+            + &route("GET /b", "compression = false")
+            + &route("GET /c", "compression = { min_bytes = 5 }")
+            + &route(
+                "GET /d",
+                "[route.compression]\ntypes = [\"text/*\", \"+json\"]",
+            );
     let c = config(&text);
     let a = c.compression.policy(Some(0)).unwrap();
     assert_eq!(a.min_bytes, 10);
@@ -76,7 +80,9 @@ fn errors_name_the_key_and_its_line() {
     assert!(negative.iter().any(|(l, _, _)| *l == 4), "{negative:?}");
     let unknown = errors(&route("GET /a", "compression = { level = 9 }"));
     assert!(
-        unknown.iter().any(|(l, _, m)| *l == 4 && m.contains("level")),
+        unknown
+            .iter()
+            .any(|(l, _, m)| *l == 4 && m.contains("level")),
         "{unknown:?}"
     );
 }

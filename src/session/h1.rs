@@ -25,6 +25,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::h1_body::{self, BodyStream};
 use super::{Refused, Session};
+use crate::compress;
 use crate::config::BodyPolicy;
 use crate::error::{reason_phrase, GatewayError};
 use crate::exchange::{BodyState, ExchangeState, ResponseState};
@@ -34,7 +35,6 @@ use crate::http::{
     parse_request, BodyChunk, BodyEncoder, BodyKind, HeaderKind, HttpError, Method, RequestHead,
     Version,
 };
-use crate::compress;
 use crate::policy::cors;
 use crate::response::{Response, ResponseBody, Source};
 use crate::throttle::worker::Throttled;

@@ -179,7 +179,10 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
                     && !(cors && cors::is_cors_field(name))
                     && !edits.is_some_and(|e| e.removes(name))
                 {
-                    f.push(name, &field_value(&r.added.encoding, name, head.slice(h.value)));
+                    f.push(
+                        name,
+                        &field_value(&r.added.encoding, name, head.slice(h.value)),
+                    );
                 }
             }
             let length = match framing {
