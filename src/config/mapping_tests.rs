@@ -240,3 +240,13 @@ fn mock_values_compile_only_where_a_dollar_is() {
         )]
     );
 }
+
+#[test]
+fn dotted_keys_and_header_tables_work_too() {
+    let c = config(&format!(
+        "{UPSTREAM}[[route]]\nkey = \"GET /a\"\nupstream = \"orders\"\nrequest_parameters.\"append:header.x-a\" = \"1\"\n\n[route.response_parameters.\"5XX\"]\n\"overwrite:statuscode\" = \"503\"\n"
+    ));
+    let m = &c.mapping.routes[0];
+    assert_eq!(m.request.len(), 1);
+    assert_eq!(m.rule_for(500).unwrap().status, Some(503));
+}

@@ -10,7 +10,6 @@ use super::{Handled, RequestCtx};
 use crate::config::MockResponse;
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
-use crate::mapping::value::Vars;
 use crate::response::Response;
 use crate::session::Session;
 use crate::worker::Cx;
@@ -24,33 +23,10 @@ pub async fn run<'a, S: Session>(
     mock: &'a MockResponse,
 ) -> Result<Handled<'a>, GatewayError> {
     conn.skip_body(req.head, st);
-    let values =
-        w.g.config
-            .mapping
-            .routes
-            .get(req.route)
-            .and_then(|m| m.mock.as_ref());
-    let Some(values) = values else {
-        return Ok(Handled::Respond(Response::mock(mock)));
-    };
-    let total = st.started.elapsed();
-    let st_ref: &ExchangeState = st;
-    let head = req.head;
-    let rendered = crate::proxy::context::with_entry(
-        w,
-        conn.facts(),
-        head,
-        st_ref,
-        Some(req.route),
-        total,
-        |entry| {
-            values.render(&Vars {
-                head,
-                params: req.params,
-                entry,
-                body: None,
-            })
-        },
-    );
-    Ok(Handled::Respond(Response::held(rendered)))
+    let rendered =
+        crate::mapping::mock::respond(w, conn.facts(), req.head, req.params, st, req.route);
+    Ok(Handled::Respond(match rendered {
+        Some(m) => Response::held(m),
+        None => Response::mock(mock),
+    }))
 }

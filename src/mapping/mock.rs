@@ -15,6 +15,41 @@ use bytes::Bytes;
 
 use super::value::{Value, Vars};
 use crate::config::MockResponse;
+use crate::exchange::ExchangeState;
+use crate::facts::ConnFacts;
+use crate::http::RequestHead;
+use crate::worker::Cx;
+
+/// The mock response of `route` rendered for this request, when its mock has values (`None`:
+/// the mock is answered from the bytes rendered at load). Builds the exchange's `$context`
+/// (see `crate::proxy::context::with_entry`) for the values to read.
+pub fn respond(
+    w: &Cx<'_>,
+    facts: &ConnFacts,
+    head: &RequestHead,
+    params: &[&[u8]],
+    st: &ExchangeState,
+    route: usize,
+) -> Option<MockResponse> {
+    let values = w.g.config.mapping.routes.get(route)?.mock.as_ref()?;
+    let total = st.started.elapsed();
+    Some(crate::proxy::context::with_entry(
+        w,
+        facts,
+        head,
+        st,
+        Some(route),
+        total,
+        |entry| {
+            values.render(&Vars {
+                head,
+                params,
+                entry,
+                body: None,
+            })
+        },
+    ))
+}
 
 /// A mock's compiled values.
 #[derive(Debug)]
