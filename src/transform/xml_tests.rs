@@ -93,6 +93,13 @@ fn mixed_content_joins_text_pieces() {
         got,
         json!({"p": {"#text": "Hello  world\n  ", "b": "big", "i": "!"}})
     );
+    // a comment ends a run: each run is judged on its own
+    let got = to_json("<a> <!--c--> x <b/>\n</a>").unwrap();
+    assert_eq!(got, json!({"a": {"#text": " x ", "b": ""}}));
+    let got = to_json("<a>x<!--c-->y<![CDATA[ ]]>&#32;</a>").unwrap();
+    assert_eq!(got, json!({"a": "xy  "}));
+    let got = to_json("<a><b/> <!--c--> </a>").unwrap();
+    assert_eq!(got, json!({"a": {"b": ""}}));
 }
 
 #[test]

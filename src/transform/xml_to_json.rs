@@ -33,8 +33,10 @@ struct Open {
     attrs: Vec<(String, String)>,
     /// Every text piece, joined.
     all: String,
-    /// The pieces that are not whitespace-only, joined (the text beside children).
+    /// Once a whitespace-only run was seen (`dropped`): the runs that are not, joined (the
+    /// text beside children). Until then it is `all` itself and is not kept twice.
     kept: String,
+    dropped: bool,
     /// Child elements by name, in order of each name's first element.
     children: Vec<(String, Vec<Val>)>,
     index: Option<AHashMap<String, usize>>,
@@ -70,7 +72,7 @@ impl Open {
         if self.attrs.is_empty() && self.children.is_empty() {
             return (self.name, Val::Str(self.all));
         }
-        let text = match self.children.is_empty() {
+        let text = match self.children.is_empty() || !self.dropped {
             true => self.all,
             false => self.kept,
         };
@@ -132,7 +134,9 @@ fn read(text: &str, limits: &XmlLimits) -> Result<(String, Val), XmlFault> {
     cfg.trim_text(false);
     let mut stack: Vec<Open> = Vec::new();
     let mut root: Option<(String, Val)> = None;
-    let mut run = String::new();
+    // where the current text run (text, CDATA and references between markup) began in the
+    // open element's `all`: runs are appended in place, then judged whole
+    let mut run: Option<usize> = None;
     let mut elements = 0usize;
     loop {
         let at = reader.buffer_position();
@@ -141,19 +145,23 @@ fn read(text: &str, limits: &XmlLimits) -> Result<(String, Val), XmlFault> {
             event,
             Event::Text(_) | Event::CData(_) | Event::GeneralRef(_)
         );
-        if !is_text && !run.is_empty() {
-            flush(&mut run, stack.last_mut(), at)?;
+        if !is_text {
+            if let (Some(start), Some(el)) = (run.take(), stack.last_mut()) {
+                end_run(el, start);
+            }
         }
         match event {
-            Event::Text(t) => run.push_str(&t.xml10_content()),
-            Event::CData(c) => run.push_str(&c.xml10_content()),
-            Event::GeneralRef(r) => match r.resolve_char_ref() {
-                Ok(Some(c)) => run.push(c),
-                Ok(None) => run.push(
-                    predefined(&r).ok_or_else(|| XmlFault::UndeclaredEntity(String::from(&*r)))?,
-                ),
-                Err(e) => return Err(malformed(e, at)),
-            },
+            Event::Text(t) => add_text(&mut stack, &mut run, &t.xml10_content(), at)?,
+            Event::CData(c) => add_text(&mut stack, &mut run, &c.xml10_content(), at)?,
+            Event::GeneralRef(r) => {
+                let c = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => predefined(&r)
+                        .ok_or_else(|| XmlFault::UndeclaredEntity(String::from(&*r)))?,
+                    Err(e) => return Err(malformed(e, at)),
+                };
+                add_text(&mut stack, &mut run, c.encode_utf8(&mut [0; 4]), at)?;
+            }
             Event::DocType(_) => return Err(XmlFault::DocType),
             Event::Decl(d) => {
                 if let Some(enc) = d.encoding() {
@@ -193,22 +201,37 @@ fn read(text: &str, limits: &XmlLimits) -> Result<(String, Val), XmlFault> {
     }
 }
 
-/// A text run ends: into the open element, or refused outside the root (only whitespace
-/// may stand there, XML 1.0 §2.8 `Misc`).
-fn flush(run: &mut String, top: Option<&mut Open>, at: u64) -> Result<(), XmlFault> {
-    let blank = is_blank(run);
-    match top {
+/// A piece of text: appended to the open element (`run`: where its run began), or refused
+/// outside the root (only whitespace may stand there, XML 1.0 §2.8 `Misc`).
+fn add_text(stack: &mut [Open], run: &mut Option<usize>, s: &str, at: u64) -> Result<(), XmlFault> {
+    match stack.last_mut() {
         Some(el) => {
-            el.all.push_str(run);
-            if !blank {
-                el.kept.push_str(run);
-            }
+            run.get_or_insert(el.all.len());
+            el.all.push_str(s);
+            Ok(())
         }
-        None if blank => {}
-        None => return Err(malformed("text outside the root element", at)),
+        None if is_blank(s) => Ok(()),
+        None => Err(malformed("text outside the root element", at)),
     }
-    run.clear();
-    Ok(())
+}
+
+/// The run that began at `start` in `el.all` ends: a whitespace-only one is left out of the
+/// text beside children (`kept`, made from `all` the first time one is).
+fn end_run(el: &mut Open, start: usize) {
+    let Open {
+        all, kept, dropped, ..
+    } = el;
+    let Some(piece) = all.get(start..) else {
+        return;
+    };
+    match (is_blank(piece), *dropped) {
+        (true, false) => {
+            *kept = all.get(..start).unwrap_or_default().to_owned();
+            *dropped = true;
+        }
+        (false, true) => kept.push_str(piece),
+        _ => {}
+    }
 }
 
 /// The five predefined entities (XML 1.0 §4.6).
