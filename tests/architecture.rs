@@ -772,3 +772,47 @@ fn xml_conversions_are_sans_io() {
         "the XML conversions import an IO layer or request state",
     );
 }
+
+#[test]
+fn compression_is_decided_once_and_encoded_without_io() {
+    // the response filter is the one place a response's coding is chosen; each session wraps
+    // a relayed body in the encoder at one place (its relay); the encoders and decoders work
+    // over bytes in memory, with no IO layer
+    let chosen = code_lines_naming(&[""], &["compress::apply("]);
+    assert!(
+        chosen.len() == 1 && chosen.iter().all(|h| h.contains("proxy/lifecycle.rs:")),
+        "compression is chosen outside the response filter, or more than once:\n{}",
+        chosen.join("\n")
+    );
+    let wrapped = code_lines_naming(&["session"], &["encode::relayed("]);
+    assert!(
+        wrapped.len() == 2
+            && wrapped.iter().any(|h| h.contains("session/h1_relay.rs:"))
+            && wrapped.iter().any(|h| h.contains("session/h2_stream.rs:")),
+        "a session compresses a relayed body elsewhere than its relay:\n{}",
+        wrapped.join("\n")
+    );
+    assert_none_naming(
+        &[
+            "compress/accept.rs",
+            "compress/types.rs",
+            "compress/encode.rs",
+            "compress/decode.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+        ],
+        "the encoders or decoders import an IO layer",
+    );
+}
