@@ -742,3 +742,35 @@ fn mapping_templates_are_sans_io() {
         "the mapping templates import an IO layer or request state",
     );
 }
+
+#[test]
+fn validation_models_and_parameter_checks_are_sans_io() {
+    // models are compiled at load (files read by config/validation.rs) and checked over a
+    // body already parsed in memory; required parameters are read off the parsed head: no
+    // sockets, runtime, files, threads or locks, and nothing that fetches a `$ref`
+    assert_none_naming(
+        &[
+            "validate/model.rs",
+            "validate/params.rs",
+            "validate/body.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+            "RwLock",
+            "TcpStream",
+            "HttpRetriever",
+        ],
+        "request validation's models or checks import an IO layer",
+    );
+}
