@@ -816,3 +816,35 @@ fn compression_is_decided_once_and_encoded_without_io() {
         "the encoders or decoders import an IO layer",
     );
 }
+
+#[test]
+fn validation_models_and_parameter_checks_are_sans_io() {
+    // models are compiled at load (files read by config/validation.rs) and checked over a
+    // body already parsed in memory; required parameters are read off the parsed head: no
+    // sockets, runtime, files, threads or locks, and nothing that fetches a `$ref`
+    assert_none_naming(
+        &[
+            "validate/model.rs",
+            "validate/params.rs",
+            "validate/body.rs",
+        ],
+        &[
+            "crate::proxy",
+            "crate::server",
+            "crate::session",
+            "crate::client",
+            "crate::integration",
+            "crate::worker",
+            "crate::transport",
+            "monoio",
+            "std::net",
+            "std::fs",
+            "std::thread",
+            "Mutex",
+            "RwLock",
+            "TcpStream",
+            "HttpRetriever",
+        ],
+        "request validation's models or checks import an IO layer",
+    );
+}
