@@ -1,8 +1,7 @@
 //! What parameter mapping costs a worker per request, without I/O: the request head as the
-//! origin gets it (the HTTP integration's rewrite) from a parsed head, with 0, 1 and 3 header
-//! and query mappings applied first (the request-mapping phase's
-//! `mapping::request::apply`, then `integration::rewrite::write_request_head` honouring the
-//! edits). The 3 are the loadtest's (`loadtest/overhead.sh mapping`): append `x-user` from a
+//! origin gets it (the HTTP integration's rewrite, `integration::rewrite::write_request_head`)
+//! from a parsed head, with 0, 1 and 3 header and query mappings rendered into it as it is
+//! written (`mapping::request::Mapped`). The 3 are the loadtest's (`loadtest/overhead.sh mapping`): append `x-user` from a
 //! client header, overwrite `x-request-id` from `$context.requestId`, remove the `debug`
 //! query parameter. Mappings are compiled from TOML by the crate's own config loader.
 
@@ -14,8 +13,8 @@ use tollgate::accesslog::Entry;
 use tollgate::exchange::RequestId;
 use tollgate::facts::ConnFacts;
 use tollgate::integration::rewrite::{write_request_head, Outgoing};
+use tollgate::mapping::request::Mapped;
 use tollgate::mapping::value::Vars;
-use tollgate::mapping::RequestEdits;
 
 const REQUEST: &[u8] = b"GET /orders/17?debug=1&page=2 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\nAccept: application/json\r\nAccept-Encoding: gzip, br\r\nx-client: alice\r\nCookie: session=0123456789abcdef\r\n\r\n";
 
@@ -81,12 +80,12 @@ fn bench(c: &mut Criterion) {
                     entry: &entry,
                     body: None,
                 };
-                let mut edits = RequestEdits::default();
-                if m.has_request() {
-                    tollgate::mapping::request::apply(m, &vars, &mut edits);
-                }
+                let mapped = Mapped {
+                    mapping: m,
+                    vars: &vars,
+                };
                 let how = Outgoing {
-                    edits: m.has_request().then_some(&edits),
+                    mapped: m.has_request().then_some(&mapped),
                     ..Outgoing::default()
                 };
                 write_request_head(&mut out, black_box(&head), &id, &facts, None, &how);

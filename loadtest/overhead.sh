@@ -2,7 +2,11 @@
 # What a feature costs per request, side by side: tollgate plain and tollgate with VARIANT on,
 # alternated PAIRS times in one run (so drift in the VM hits both alike), with the same pinning
 # as run.sh: the proxy's one worker on core 0, the nginx origin and wrk on the last core.
-# Prints each pair, then the mean, min and max of the overhead in CPU per request.
+# Both proxies run for the whole measurement (plain on one port, VARIANT on the next), so no
+# start-up is measured, and wrk alternates between them, the order swapped every pair (ABBA);
+# CPU is the proxy process's scheduler run time (nanoseconds, /proc/PID/task/*/schedstat),
+# not clock ticks. Prints each pair, then the overhead of the totals (all CPU over all
+# requests, each side) with the median, min and max of the pairs.
 #
 #   loadtest/overhead.sh [VARIANT] [PAIRS]      VARIANT: obs (default) | metrics | limits | jwt | mapping | ab
 #
@@ -19,21 +23,23 @@
 #            a refactor: `git worktree add /tmp/base REV && cargo build --release` there) against
 #            this build, to show what a change costs per request
 #
-# Env knobs: DURATION (s per measurement, default 6), CONNS (default 64), DRIVER (default
+# Env knobs: MAPPING (the mapping variant's request_parameters, a TOML inline table),
+# DURATION (s per measurement, default 6), CONNS (default 64), DRIVER (default
 # io_uring), PORT_BASE (default 18500), SKIP_BUILD=1.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 VARIANT=${1:-obs}
-PAIRS=${2:-6}
+ROUNDS=${2:-6}
 DURATION=${DURATION:-6}
 CONNS=${CONNS:-64}
 DRIVER=${DRIVER:-io_uring}
 PORT_BASE=${PORT_BASE:-18500}
 ORIGIN_PORT=$PORT_BASE
-TG_PORT=$((PORT_BASE + 1))
-ADMIN_PORT=$((PORT_BASE + 2))
+BASE_PORT=$((PORT_BASE + 1))
+VARIANT_PORT=$((PORT_BASE + 2))
+ADMIN_PORT=$((PORT_BASE + 3))
 LAST=$(($(nproc) - 1))
 # shellcheck source=features.sh
 . "$HERE/features.sh"
@@ -45,7 +51,7 @@ case "$VARIANT" in obs | metrics | limits | jwt | mapping | ab) ;; *) die "VARIA
 if [[ $VARIANT == ab ]]; then
     [[ -x ${BASE_BIN:-} ]] || die "ab needs BASE_BIN=path/to/another/tollgate"
 fi
-for v in PAIRS DURATION CONNS PORT_BASE; do
+for v in ROUNDS DURATION CONNS PORT_BASE; do
     [[ ${!v} =~ ^[0-9]+$ ]] && (( ${!v} > 0 )) || die "$v must be a positive integer"
 done
 for tool in wrk nginx taskset python3 openssl; do
@@ -104,14 +110,17 @@ EOF
 taskset -c "$LAST" nginx -c "$TMP/origin.conf" -p "$TMP" -g 'daemon off;' &
 PIDS+=($!)
 
-config() { # $1: base | obs | metrics | limits
+# the mapping variant's operations (MAPPING overrides them, same TOML inline-table shape)
+MAPPING_DEFAULT='{ "append:header.x-user" = "$request.header.x-client", "overwrite:header.x-request-id" = "$context.requestId", "remove:querystring.debug" = "'"''"'" }'
+
+config() { # $1: base | obs | metrics | limits | jwt | mapping; $2: the port
     local route_extra=""
     [[ $1 == limits ]] && route_extra=$(limits_route_lines)
     [[ $1 == jwt ]] && route_extra='authorizer = "users"'
-    [[ $1 == mapping ]] && route_extra='request_parameters = { "append:header.x-user" = "$request.header.x-client", "overwrite:header.x-request-id" = "$context.requestId", "remove:querystring.debug" = "'"''"'" }'
+    [[ $1 == mapping ]] && route_extra="request_parameters = ${MAPPING:-$MAPPING_DEFAULT}"
     cat <<EOF
 [server]
-listen = ["127.0.0.1:$TG_PORT"]
+listen = ["127.0.0.1:$2"]
 workers = 1
 pin_cores = true
 driver = "$DRIVER"
@@ -146,56 +155,95 @@ jwks_uri = "http://127.0.0.1:$ORIGIN_PORT/jwks.json"
 EOF
 }
 
-measure() { # $1: base | variant; prints CPU µs per request
-    local bin=$BIN
-    if [[ $VARIANT == ab ]]; then
-        # base: the other build; ab: this one, both on the plain config
-        [[ $1 == base ]] && bin=$BASE_BIN
-        config base >"$TMP/t.toml"
-    else
-        config "$1" >"$TMP/t.toml"
+start() { # $1: base | variant; starts that proxy on its port
+    local bin=$BIN port=$BASE_PORT cfg=base
+    if [[ $1 == variant ]]; then
+        port=$VARIANT_PORT
+        [[ $VARIANT == ab ]] || cfg=$VARIANT
+    elif [[ $VARIANT == ab ]]; then
+        bin=$BASE_BIN # base: the other build; variant: this one, both on the plain config
     fi
-    rm -f "$TMP/access.log"
-    "$bin" -c "$TMP/t.toml" 2>"$TMP/tollgate.err" &
-    local pid=$!
+    config "$cfg" "$port" >"$TMP/$1.toml"
+    "$bin" -c "$TMP/$1.toml" 2>"$TMP/$1.err" &
+    PIDS+=($!)
+    PROXY[$1]=$!
     for _ in $(seq 100); do
-        (echo >"/dev/tcp/127.0.0.1/$TG_PORT") 2>/dev/null && break
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return
         sleep 0.05
     done
-    local hdr=()
-    [[ $1 == limits ]] && hdr=(-H "x-api-key: $LOADTEST_KEY")
-    # jwt: both sides send the token, so only the authorizer differs
-    [[ $VARIANT == jwt ]] && hdr=(-H "authorization: Bearer $JWT_TOKEN")
-    # mapping: both sides send the header and query the mapping reads and removes
-    local url="http://127.0.0.1:$TG_PORT/"
-    if [[ $VARIANT == mapping ]]; then
-        hdr=(-H "x-client: alice")
-        url="http://127.0.0.1:$TG_PORT/?debug=1&page=2"
-    fi
-    taskset -c "$LAST" wrk -t1 -c"$CONNS" -d2s "${hdr[@]}" "$url" >/dev/null
-    local a b out req non2xx
-    a=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-    out=$(taskset -c "$LAST" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${hdr[@]}" "$url")
-    b=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    req=$(awk '/ requests in / { print $1 }' <<<"$out")
-    non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out")
-    [[ -z $non2xx ]] || die "$1: $non2xx non-2xx responses"
-    python3 -c "print(f'{($b - $a) / $TCK * 1e6 / $req:.3f}')"
+    die "$1 did not start: $(cat "$TMP/$1.err")"
 }
 
-log "$VARIANT vs plain, $PAIRS alternating pairs of ${DURATION}s wrk runs ($CONNS connections)"
-over=()
-for i in $(seq "$PAIRS"); do
-    base=$(measure base)
-    with=$(measure "$VARIANT")
-    o=$(python3 -c "print(f'{($with / $base - 1) * 100:+.1f}')")
-    over+=("$o")
-    echo "pair $i: plain $base µs, $VARIANT $with µs per request: $o %"
-done
-python3 - "${over[@]}" <<'EOF'
+cpu_ns() { # $1: pid; the run time of all its threads so far
+    cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+
+wrk_args() { # $1: base | variant; sets ARGS: wrk's headers and URL for that side
+    local port=$BASE_PORT
+    [[ $1 == variant ]] && port=$VARIANT_PORT
+    ARGS=()
+    [[ $VARIANT == limits && $1 == variant ]] && ARGS=(-H "x-api-key: $LOADTEST_KEY")
+    # jwt: both sides send the token, so only the authorizer differs
+    [[ $VARIANT == jwt ]] && ARGS=(-H "authorization: Bearer $JWT_TOKEN")
+    # mapping: both sides send the header and query the mapping reads and removes
+    if [[ $VARIANT == mapping ]]; then
+        ARGS=(-H "x-client: alice" "http://127.0.0.1:$port/?debug=1&page=2")
+    else
+        ARGS+=("http://127.0.0.1:$port/")
+    fi
+}
+
+requests() { # $1: wrk's output file; the requests it counted (non-2xx answers are fatal)
+    local non2xx
+    non2xx=$(awk '/Non-2xx/ { print $NF }' "$1")
+    [[ -z $non2xx ]] || die "$non2xx non-2xx responses: $(cat "$1")"
+    awk '/ requests in / { print $1 }' "$1"
+}
+
+measure() { # one round: both sides loaded at once; prints "base-ns base-req variant-ns variant-req"
+    local s w
+    for s in base variant; do
+        wrk_args $s
+        taskset -c "$LAST" wrk -t1 -c"$CONNS" -d1s "${ARGS[@]}" >/dev/null &
+    done
+    wait
+    local a0 a1 b0 b1
+    a0=$(cpu_ns "${PROXY[base]}")
+    a1=$(cpu_ns "${PROXY[variant]}")
+    for s in base variant; do
+        wrk_args $s
+        taskset -c "$LAST" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${ARGS[@]}" >"$TMP/$s.wrk" &
+    done
+    wait
+    b0=$(cpu_ns "${PROXY[base]}")
+    b1=$(cpu_ns "${PROXY[variant]}")
+    echo "$((b0 - a0)) $(requests "$TMP/base.wrk") $((b1 - a1)) $(requests "$TMP/variant.wrk")"
+}
+
+declare -A PROXY
+start base
+start variant
+
+log "$VARIANT vs plain, $ROUNDS rounds of ${DURATION}s, both loaded at once ($CONNS connections each)"
+runs=()
+for i in $(seq "$ROUNDS"); do
+    r=$(measure)
+    runs+=("$r")
+    python3 - "$i" "$VARIANT" $r <<'EOF'
 import sys
-v = [float(x) for x in sys.argv[1:]]
-print(f"overhead: mean {sum(v) / len(v):+.1f} %, min {min(v):+.1f} %, max {max(v):+.1f} % over {len(v)} pairs")
+i, name = sys.argv[1], sys.argv[2]
+b, br, v, vr = map(int, sys.argv[3:7])
+print(f"round {i}: plain {b / br / 1e3:.3f} µs, {name} {v / vr / 1e3:.3f} µs per request: "
+      f"{((v / vr) / (b / br) - 1) * 100:+.1f} %")
+EOF
+done
+python3 - "${runs[@]}" <<'EOF'
+import statistics, sys
+runs = [list(map(int, r.split())) for r in sys.argv[1:]]
+pairs = [((v / vr) / (b / br) - 1) * 100 for b, br, v, vr in runs]
+tb = sum(r[0] for r in runs) / sum(r[1] for r in runs)
+tv = sum(r[2] for r in runs) / sum(r[3] for r in runs)
+print(f"overhead: {(tv / tb - 1) * 100:+.1f} % of the totals ({tb / 1e3:.3f} vs {tv / 1e3:.3f} µs "
+      f"per request); rounds: median {statistics.median(pairs):+.1f} %, min {min(pairs):+.1f} %, "
+      f"max {max(pairs):+.1f} % over {len(pairs)}")
 EOF

@@ -15,7 +15,10 @@
 
 mod auth_fields;
 mod json;
+mod needs;
 mod tls_fields;
+
+pub use needs::Needs;
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;

@@ -3,10 +3,14 @@
 //!
 //! Owns: [`ExchangeState`] (request id, persistence, where the request body and the response
 //! stand, byte counts, what the upstream did, the deciding failure) and how an exchange starts
-//! ([`ExchangeState::new`]: the request id and the persistence the worker allows). Leaves out:
+//! ([`ExchangeState::new`]: the request id and the persistence the worker allows), and its
+//! `$context` ([`context`]: the exchange as an access-log entry, read by the access log,
+//! parameter mapping, templates and gateway responses). Leaves out:
 //! what the phases do with it (see [`crate::proxy::lifecycle`]) and how a protocol reads or
 //! writes (see [`crate::session`]). It sits below all of them so that none imports another's
 //! types: the lifecycle calls integrations and sessions, never the other way round.
+
+pub mod context;
 
 use crate::error::GatewayError;
 use crate::http::{BodyKind, RequestHead, Span};
@@ -146,10 +150,5 @@ impl ExchangeState {
     /// The request edits, created empty on first use.
     pub fn edits_mut(&mut self) -> &mut crate::mapping::RequestEdits {
         self.edits.get_or_insert_with(Box::default)
-    }
-
-    /// Keeps `edits` if they change anything.
-    pub fn set_edits(&mut self, edits: crate::mapping::RequestEdits) {
-        self.edits = (!crate::transform::request::is_empty(&edits)).then(|| Box::new(edits));
     }
 }

@@ -24,6 +24,7 @@ use toml::Spanned;
 
 use super::compile::{is_tchar, Ctx};
 use super::raw::{RawConfig, RawRoute};
+use crate::accesslog::Needs;
 use crate::mapping::value::{Scope, Value};
 use crate::mapping::{Op, Operation, ResponseRule, RouteMapping, StatusKey, Target};
 
@@ -72,6 +73,10 @@ fn compile_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) -> RouteMapping {
                 stage: None,
             };
             m.request = compile_ops(&key, rp.get_ref(), &scope, Side::Request, cx).0;
+            m.request_needs = m
+                .request
+                .iter()
+                .fold(Needs::NONE, |n, o| n.and(o.value.needs()));
         }
     }
     if let Some(rs) = &r.response_parameters {

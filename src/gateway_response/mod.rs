@@ -145,7 +145,7 @@ pub fn customise<'a>(
     let m = match gr.reads_request() {
         true => {
             let total = st.started.elapsed();
-            crate::proxy::context::with_entry(w, facts, head, st, st.route, total, |entry| {
+            crate::exchange::context::with_entry(w, facts, head, st, st.route, total, |entry| {
                 let vars = Vars {
                     head,
                     params: &[],

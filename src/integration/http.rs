@@ -26,7 +26,7 @@ use crate::client::{self, BodySource, ClientCx, Outbound};
 use crate::config::{Forwarding, WebSocket};
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
-use crate::http::{BodyChunk, BodyEncoder, BodyKind, Method, RequestHead};
+use crate::http::{BodyChunk, BodyEncoder, BodyKind, Method};
 use crate::router::PathTemplate;
 use crate::session::{Session, FLUSH_BYTES};
 use crate::transport::Stream;
@@ -64,16 +64,7 @@ pub async fn run<'a, S: Session>(
         }
     }
     let rewrite = call.path.map(|t| (t, req.params));
-    forward(
-        w,
-        conn,
-        req.head,
-        st,
-        call.upstream,
-        rewrite,
-        call.forwarding,
-    )
-    .await?;
+    forward(w, conn, req, st, call.upstream, rewrite, call.forwarding).await?;
     Ok(Handled::Sent)
 }
 
@@ -81,12 +72,13 @@ pub async fn run<'a, S: Session>(
 async fn forward<S: Session>(
     w: &Cx<'_>,
     conn: &mut S,
-    head: &RequestHead,
+    req: &RequestCtx<'_>,
     st: &mut ExchangeState,
     index: usize,
     rewrite: Option<Rewrite<'_>>,
     fwd: &Forwarding,
 ) -> Result<(), GatewayError> {
+    let (head, params) = (req.head, req.params);
     let up = w.g.upstreams.get(index).ok_or(GatewayError::NoTarget)?;
     let limits = &w.g.config.server.limits;
     let timeouts = &w.g.config.server.timeouts;
@@ -105,20 +97,23 @@ async fn forward<S: Session>(
         .filter(|e| e.body_replaced)
         .and(st.held_body.as_ref())
         .map(|b| b.len() as u64);
-    let how = super::rewrite::Outgoing {
-        rewrite,
-        strip,
-        edits: st.edits.as_deref(),
-        body_len: replaced,
-    };
-    write_request_head(
-        &mut out,
-        head,
-        &st.request_id,
-        conn.facts(),
-        local.as_deref(),
-        &how,
-    );
+    super::rewrite::with_mapping(w, conn.facts(), head, st, params, |mapped| {
+        let how = super::rewrite::Outgoing {
+            rewrite,
+            strip,
+            edits: st.edits.as_deref(),
+            mapped,
+            body_len: replaced,
+        };
+        write_request_head(
+            &mut out,
+            head,
+            &st.request_id,
+            conn.facts(),
+            local.as_deref(),
+            &how,
+        );
+    });
     let mut enc = match (replaced, head.body) {
         (Some(0), _) => BodyEncoder::Empty,
         (Some(n), _) => BodyEncoder::Length { remaining: n },

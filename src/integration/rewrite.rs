@@ -3,30 +3,71 @@
 //! Owns: the request line (path template rewrite, origin-form, RFC 9112 §3.2), hop-by-hop field
 //! removal (RFC 9110 §7.6.1), `strip_api_key`, `Host` for HTTP/1.0 requests that named none,
 //! `X-Forwarded-For`/`-Proto`/`-Host`, `Via` (RFC 9110 §7.6.3), a generated `x-request-id`, and
-//! the request's framing re-emitted. Leaves out: the body (see [`crate::session::h1_body`] and
-//! [`super::http`]) and sending it (see [`crate::client`]).
+//! the request's framing re-emitted; the route's parameter mapping applied as the head is
+//! written (its values rendered straight into it, see [`Mapped`]) and the request-mapping
+//! phase's edits honoured (a replaced body's framing and media type). Leaves out: the body
+//! (see [`crate::session::h1_body`] and [`super::http`]) and sending it (see
+//! [`crate::client`]).
 //!
 //! Data flow: the parsed [`RequestHead`] (spans into the client's bytes) and the connection's
 //! [`ConnFacts`] → field lines appended to the output buffer that the body then follows.
 
 use bytes::{BufMut, BytesMut};
 
+use crate::exchange::ExchangeState;
 use crate::exchange::RequestId;
 use crate::facts::ConnFacts;
 use crate::fmt::put_decimal;
 use crate::http::{BodyKind, HeaderKind, RequestHead};
+use crate::mapping::request::Mapped;
+use crate::mapping::value::Vars;
+use crate::worker::Cx;
 
 use super::http::Rewrite;
 
-/// No edits (what a request without mapping is written with).
-static EMPTY: crate::mapping::RequestEdits = crate::mapping::RequestEdits {
-    path: None,
-    query: None,
-    remove: Vec::new(),
-    add: Vec::new(),
-    body_replaced: false,
-    content_type: None,
-};
+/// Calls `f` with the route's parameter mapping over this request (`None`: the route has no
+/// request operations), its `$context` entry built with just what the values read.
+pub fn with_mapping<R>(
+    w: &Cx<'_>,
+    facts: &ConnFacts,
+    head: &RequestHead,
+    st: &ExchangeState,
+    params: &[&[u8]],
+    f: impl FnOnce(Option<&Mapped<'_>>) -> R,
+) -> R {
+    let mapping = st
+        .route
+        .and_then(|r| w.g.config.mapping.routes.get(r))
+        .filter(|m| m.has_request());
+    let Some(mapping) = mapping else {
+        return f(None);
+    };
+    let body = match &st.body_json {
+        crate::transform::hold::BodyJson::Parsed(j) => Some(&**j),
+        _ => None,
+    };
+    crate::exchange::context::with_entry_for(
+        mapping.request_needs,
+        w,
+        facts,
+        head,
+        st,
+        st.route,
+        |st| st.started.elapsed(),
+        |entry| {
+            let vars = Vars {
+                head,
+                params,
+                entry,
+                body,
+            };
+            f(Some(&Mapped {
+                mapping,
+                vars: &vars,
+            }))
+        },
+    )
+}
 
 pub fn put_line(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(name);
@@ -69,8 +110,11 @@ pub struct Outgoing<'a> {
     pub rewrite: Option<Rewrite<'a>>,
     /// A field not forwarded (`strip_api_key`: the API key header).
     pub strip: Option<&'a [u8]>,
-    /// The request-mapping phase's edits (parameter mapping, a replaced body).
+    /// The request-mapping phase's edits (a replaced body and the fields it drops).
     pub edits: Option<&'a crate::mapping::RequestEdits>,
+    /// The route's parameter mapping over this request, rendered into the head as it is
+    /// written (see [`crate::mapping::request`]).
+    pub mapped: Option<&'a Mapped<'a>>,
     /// The length of the body the origin gets when it was replaced (framed by length).
     pub body_len: Option<u64>,
 }
@@ -85,34 +129,26 @@ pub fn write_request_fields(
     default_host: Option<&str>,
     how: &Outgoing<'_>,
 ) {
-    let (rewrite, strip, edits) = (how.rewrite, how.strip, how.edits);
+    let (rewrite, strip, edits, mapped) = (how.rewrite, how.strip, how.edits, how.mapped);
     out.put_slice(head.method_bytes());
     out.put_u8(b' ');
     let target = head.slice(head.target);
     // `overwrite:path` / querystring operations (parameter mapping) win over the template
-    let mapped = edits.filter(|e| e.path.is_some() || e.query.is_some());
-    match rewrite {
-        _ if mapped.is_some() => {
-            let e = mapped.unwrap_or(&EMPTY);
-            match (&e.path, rewrite) {
-                (Some(p), _) => out.put_slice(p),
-                (None, Some((tpl, params))) => {
-                    let mut path = Vec::with_capacity(64);
-                    tpl.render(params, &mut path);
-                    out.put_slice(&path);
+    match (mapped.filter(|m| m.changes_target()), rewrite) {
+        (Some(m), _) => {
+            if !m.write_path(out) {
+                match rewrite {
+                    Some((tpl, params)) => {
+                        let mut path = Vec::with_capacity(64);
+                        tpl.render(params, &mut path);
+                        out.put_slice(&path);
+                    }
+                    None => out.put_slice(head.path_bytes()),
                 }
-                (None, None) => out.put_slice(head.path_bytes()),
             }
-            let query = match &e.query {
-                Some(q) => Some(&q[..]).filter(|q| !q.is_empty()),
-                None => head.query.map(|q| head.slice(q)),
-            };
-            if let Some(q) = query {
-                out.put_u8(b'?');
-                out.put_slice(q);
-            }
+            m.write_query(head.query.map(|q| head.slice(q)), out);
         }
-        Some((tpl, params)) => {
+        (None, Some((tpl, params))) => {
             let mut path = Vec::with_capacity(64);
             tpl.render(params, &mut path);
             out.put_slice(&path);
@@ -121,8 +157,8 @@ pub fn write_request_fields(
                 out.put_slice(head.slice(q));
             }
         }
-        None if target.first() == Some(&b'/') || target == b"*" => out.put_slice(target),
-        None => {
+        (None, None) if target.first() == Some(&b'/') || target == b"*" => out.put_slice(target),
+        (None, None) => {
             // absolute-form: the origin gets origin-form (RFC 9112 §3.2.2)
             out.put_slice(head.path_bytes());
             if let Some(q) = head.query {
@@ -140,9 +176,10 @@ pub fn write_request_fields(
             // RFC 9110 §5.1)
             HeaderKind::Regular
                 if strip.is_some_and(|n| head.slice(h.name).eq_ignore_ascii_case(n)) => {}
-            // removed or overwritten by the route's mapping
+            // removed or overwritten by the route's mapping, or dropped with a replaced body
             HeaderKind::Regular | HeaderKind::RequestId
-                if edits.is_some_and(|e| e.removes(head.slice(h.name))) => {}
+                if mapped.is_some_and(|m| m.removes(head.slice(h.name)))
+                    || edits.is_some_and(|e| e.removes(head.slice(h.name))) => {}
             HeaderKind::Regular | HeaderKind::RequestId => {
                 put_line(out, head.slice(h.name), head.slice(h.value))
             }
@@ -185,17 +222,15 @@ pub fn write_request_fields(
     // the gateway's id, unless the route's mapping overwrote or removed it (one value, never
     // two: the mapping's is among `add`)
     if let RequestId::Generated(id) = request_id {
-        if !edits.is_some_and(|e| e.removes(b"x-request-id")) {
+        if !mapped.is_some_and(|m| m.removes(b"x-request-id")) {
             put_line(out, b"x-request-id", id);
         }
     }
-    if let Some(e) = edits {
-        for (name, value) in &e.add {
-            put_line(out, name.as_bytes(), value);
-        }
-        if let Some(t) = &e.content_type {
-            put_line(out, b"content-type", t.as_bytes());
-        }
+    if let Some(m) = mapped {
+        m.each_field(|name, value| put_line(out, name, value));
+    }
+    if let Some(t) = edits.and_then(|e| e.content_type.as_deref()) {
+        put_line(out, b"content-type", t.as_bytes());
     }
     if let Some(n) = how.body_len {
         // a replaced body: framed by its length, whatever the client's framing was

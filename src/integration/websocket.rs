@@ -101,20 +101,23 @@ pub async fn run<S: Session>(
     let local = listener_authority(head, conn.facts());
     let rewrite = call.path.map(|t| (t, req.params));
     let facts = conn.facts();
-    let how = super::rewrite::Outgoing {
-        rewrite,
-        strip,
-        edits: st.edits.as_deref(),
-        body_len: None,
-    };
-    write_request_fields(
-        &mut out,
-        head,
-        &st.request_id,
-        facts,
-        local.as_deref(),
-        &how,
-    );
+    super::rewrite::with_mapping(w, facts, head, st, req.params, |mapped| {
+        let how = super::rewrite::Outgoing {
+            rewrite,
+            strip,
+            edits: st.edits.as_deref(),
+            mapped,
+            body_len: None,
+        };
+        write_request_fields(
+            &mut out,
+            head,
+            &st.request_id,
+            facts,
+            local.as_deref(),
+            &how,
+        );
+    });
     // RFC 9110 §7.8: Upgrade with the `upgrade` connection option (both hop-by-hop, so the
     // rewrite dropped the client's); RFC 6455 §4.1 items 5-6
     out.extend_from_slice(b"upgrade: websocket\r\nconnection: upgrade\r\n\r\n");

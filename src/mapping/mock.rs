@@ -22,7 +22,7 @@ use crate::worker::Cx;
 
 /// The mock response of `route` rendered for this request, when its mock has values (`None`:
 /// the mock is answered from the bytes rendered at load). Builds the exchange's `$context`
-/// (see `crate::proxy::context::with_entry`) for the values to read.
+/// (see `crate::exchange::context::with_entry`) for the values to read.
 pub fn respond(
     w: &Cx<'_>,
     facts: &ConnFacts,
@@ -33,7 +33,7 @@ pub fn respond(
 ) -> Option<MockResponse> {
     let values = w.g.config.mapping.routes.get(route)?.mock.as_ref()?;
     let total = st.started.elapsed();
-    Some(crate::proxy::context::with_entry(
+    Some(crate::exchange::context::with_entry(
         w,
         facts,
         head,

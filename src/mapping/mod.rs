@@ -11,6 +11,7 @@
 //! [`crate::config::mapping`]) and writing heads (the integration's rewrite, the sessions'
 //! serialisers).
 
+pub mod edits;
 pub mod jsonpath;
 pub mod mock;
 pub mod request;
@@ -19,12 +20,17 @@ pub mod value;
 
 use std::sync::Arc;
 
+pub use edits::RequestEdits;
+
 /// A route's compiled `request_parameters` and `response_parameters` (see
 /// [`crate::config::mapping`] for the syntax and what is refused at load).
 #[derive(Debug, Default)]
 pub struct RouteMapping {
     /// Request operations, at most one per target (conflicts are refused at load).
     pub request: Vec<Operation>,
+    /// What of the `$context` entry the request operations' values read (see
+    /// [`crate::accesslog::Needs`]).
+    pub request_needs: crate::accesslog::Needs,
     /// Response rules: exact status codes first, then ranges (`5XX`); the first that matches
     /// a status applies alone.
     pub responses: Vec<ResponseRule>,
@@ -111,46 +117,6 @@ impl RouteMapping {
     /// The rule for `status`: its exact code's, else its class's.
     pub fn rule_for(&self, status: u16) -> Option<&ResponseRule> {
         self.responses.iter().find(|r| r.key.matches(status))
-    }
-}
-
-/// How the request the integration sends differs from the client's: the request-mapping
-/// phase's result (parameter mapping, a transformed body), kept in
-/// [`crate::exchange::ExchangeState::edits`] and honoured by the HTTP integration's head
-/// rewrite ([`crate::integration::rewrite`]). Empty edits are never stored.
-#[derive(Debug, Default)]
-pub struct RequestEdits {
-    /// `overwrite:path`: the new path (origin-form, without the query).
-    pub path: Option<Vec<u8>>,
-    /// The whole query, rebuilt when a `querystring.*` operation changed it (without `?`;
-    /// empty: no query at all).
-    pub query: Option<Vec<u8>>,
-    /// Header names (lowercase) the client sent that the origin does not get (removed or
-    /// overwritten).
-    pub remove: Vec<Arc<str>>,
-    /// Header lines added (appended, or the overwriting value), in order.
-    pub add: Vec<(Arc<str>, Vec<u8>)>,
-    /// The body was replaced (transformed, templated, or decompressed): the held body is what
-    /// the origin gets, framed by its length; the client's `content-length`,
-    /// `transfer-encoding` and `content-encoding` are not forwarded.
-    pub body_replaced: bool,
-    /// The replaced body's media type (`content-type` overwritten).
-    pub content_type: Option<Box<str>>,
-}
-
-impl RequestEdits {
-    /// Whether a client header (`name` lowercase) is not forwarded.
-    pub fn removes(&self, name: &[u8]) -> bool {
-        if self.remove.is_empty() && !self.body_replaced {
-            return false; // the common case, asked once per forwarded field
-        }
-        (self.body_replaced
-            && (name.eq_ignore_ascii_case(b"content-encoding")
-                || (self.content_type.is_some() && name.eq_ignore_ascii_case(b"content-type"))))
-            || self
-                .remove
-                .iter()
-                .any(|r| r.as_bytes().eq_ignore_ascii_case(name))
     }
 }
 

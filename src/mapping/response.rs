@@ -104,7 +104,7 @@ pub fn filter<'a>(
         };
         let params: Vec<&[u8]> = params.iter().map(|p| &p[..]).collect();
         let total = st.started.elapsed();
-        crate::proxy::context::with_entry(w, facts, head, st, Some(route), total, |entry| {
+        crate::exchange::context::with_entry(w, facts, head, st, Some(route), total, |entry| {
             let vars = Vars {
                 head,
                 params: &params,

@@ -15,7 +15,7 @@
 use serde_json::Value as Json;
 
 use super::jsonpath::{JsonPath, Selected};
-use crate::accesslog::{Entry, Piece};
+use crate::accesslog::{Entry, Needs, Piece};
 use crate::http::RequestHead;
 
 /// What a value may refer to, known where it is compiled.
@@ -57,7 +57,7 @@ pub struct Vars<'a> {
     pub head: &'a RequestHead,
     /// The route's path parameters, in path order.
     pub params: &'a [&'a [u8]],
-    /// The exchange's `$context` (see `crate::proxy::context::with_entry`).
+    /// The exchange's `$context` (see `crate::exchange::context::with_entry`).
     pub entry: &'a Entry<'a>,
     /// The request body parsed as JSON, when the route holds it and it is JSON.
     pub body: Option<&'a Json>,
@@ -161,6 +161,14 @@ impl Value {
     /// Whether rendering reads `$context` (the caller then builds the entry).
     pub fn reads_context(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Context(_)))
+    }
+
+    /// What of the `$context` entry rendering reads (see [`Needs`]).
+    pub fn needs(&self) -> Needs {
+        self.parts.iter().fold(Needs::NONE, |n, p| match p {
+            Part::Context(piece) => n.and(Needs::of(piece)),
+            _ => n,
+        })
     }
 
     /// Each part as a value of its own (a run of text, or one variable), in order: for a

@@ -49,7 +49,7 @@
 //!     signal left); then the session decides what becomes of the connection
 //!     ([`Session::finish`]).
 //! 15. **log** ([`log`]): the request is recorded in the worker's metrics shard and access log
-//!     (the entry built by [`super::context::with_entry`], which mapping, templates and gateway
+//!     (the entry built by [`crate::exchange::context::with_entry`], which mapping, templates and gateway
 //!     responses read `$context` from); a request refused at its head ([`reject_head`]) is
 //!     recorded too ([`log_rejected`]).
 //!
@@ -194,7 +194,7 @@ fn log(
         );
     }
     if let Some(l) = &w.g.log {
-        super::context::with_entry(w, facts, head, st, route, total, |e| l.log(e));
+        crate::exchange::context::with_entry(w, facts, head, st, route, total, |e| l.log(e));
     }
 }
 

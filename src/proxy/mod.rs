@@ -10,7 +10,6 @@
 //! is [`crate::exchange`]. Nothing below this module imports it.
 
 pub mod conn;
-pub mod context;
 mod filtered;
 pub mod h2;
 mod held_body;

@@ -97,7 +97,7 @@ pub fn reshape(
     let transform = cfg.transforms.routes.get(route).and_then(Option::as_ref);
     let total = st.started.elapsed();
     let st_ref: &ExchangeState = st;
-    let reshaped = crate::proxy::context::with_entry(
+    let reshaped = crate::exchange::context::with_entry(
         w,
         facts,
         head,

@@ -2,14 +2,15 @@
 //! the request head, the exchange state and the connection's facts.
 //!
 //! Owns: [`with_entry`], the one place an exchange becomes an [`Entry`]: the access log writes
-//! it at phase 15, and parameter mapping, mapping templates and gateway responses read
+//! it at phase 15, and parameter mapping (in the HTTP integration's head rewrite), mapping
+//! templates and gateway responses read
 //! `$context.NAME` from it while the request is served (what is not known yet, such as the
 //! status before the response, reads as its zero or `-`). Leaves out: formatting (see
 //! [`crate::accesslog`]) and the variables' names (`accesslog::parse_var`).
 
 use std::time::Duration;
 
-use crate::accesslog::Entry;
+use crate::accesslog::{Entry, Needs};
 use crate::error::GatewayError;
 use crate::exchange::ExchangeState;
 use crate::facts::ConnFacts;
@@ -27,6 +28,22 @@ pub(crate) fn with_entry<R>(
     total: Duration,
     f: impl FnOnce(&Entry<'_>) -> R,
 ) -> R {
+    with_entry_for(Needs::ALL, w, facts, head, st, route, |_| total, f)
+}
+
+/// [`with_entry`] with only the costly parts in `needs` filled (see [`Needs`]): the latency
+/// so far is asked of `total` only when the clock is needed.
+#[allow(clippy::too_many_arguments)] // with_entry's, and what to fill
+pub(crate) fn with_entry_for<R>(
+    needs: Needs,
+    w: &Cx<'_>,
+    facts: &ConnFacts,
+    head: &RequestHead,
+    st: &ExchangeState,
+    route: Option<usize>,
+    total: impl FnOnce(&ExchangeState) -> Duration,
+    f: impl FnOnce(&Entry<'_>) -> R,
+) -> R {
     let cfg = &w.g.config;
     let route_key = route
         .and_then(|r| cfg.routes.get(r))
@@ -35,15 +52,19 @@ pub(crate) fn with_entry<R>(
         .key
         .and_then(|k| cfg.throttle.keys.get(k))
         .map(|k| k.name.as_str());
-    let time = crate::accesslog::wall_secs_coarse();
+    let (time, total) = match needs.clock {
+        true => (crate::accesslog::wall_secs_coarse(), total(st)),
+        false => (0, Duration::ZERO),
+    };
     // the client behind trusted proxies when the access phase found one
-    let peer_ip = st
-        .client_ip
-        .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of);
+    let peer_ip = needs.ip.then(|| {
+        st.client_ip
+            .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of)
+    });
     let auth_error = authorizer_error(st);
     f(&Entry {
         request_id: st.request_id.bytes(head),
-        ip: peer_ip.as_bytes(),
+        ip: peer_ip.as_ref().map_or(b"-", |p| p.as_bytes()),
         time,
         method: head.method_bytes(),
         route_key,
@@ -68,7 +89,10 @@ pub(crate) fn with_entry<R>(
             (Some(d), Some(_)) => Some(d.to_string()),
             (_, e) => e.map(|e| e.to_string()),
         },
-        user_agent: head.header("user-agent").unwrap_or_default(),
+        user_agent: match needs.user_agent {
+            true => head.header("user-agent").unwrap_or_default(),
+            false => b"",
+        },
         api_key,
         tls: facts.tls.as_deref(),
         principal: st.principal.as_deref(),
