@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # What a feature costs per request, side by side: tollgate plain and tollgate with VARIANT on,
-# alternated PAIRS times in one run (so drift in the VM hits both alike), with the same pinning
-# as run.sh: the proxy's one worker on core 0, the nginx origin and wrk on the last core.
-# Both proxies run for the whole measurement (plain on one port, VARIANT on the next), so no
-# start-up is measured, and wrk alternates between them, the order swapped every pair (ABBA);
-# CPU is the proxy process's scheduler run time (nanoseconds, /proc/PID/task/*/schedstat),
-# not clock ticks. Prints each pair, then the overhead of the totals (all CPU over all
-# requests, each side) with the median, min and max of the pairs.
+# ROUNDS times in one run, with the same pinning as run.sh: the proxies' one worker each on
+# core 0, the nginx origin and wrk on the last core. Both proxies run for the whole
+# measurement (plain on one port, VARIANT on the next), so no start-up is measured. By default
+# (MODE=together) each round loads both at once, one wrk each: drift in the VM (which moves a
+# run's CPU per request by ±10 % here from one few-second run to the next) then hits both
+# sides alike and a round's ratio is good to about ±1 %. MODE=pairs loads one side after the
+# other instead, the order swapped every round (the earlier method: fairer to a feature that
+# only pays off at full load, noisier here). CPU is the proxy process's scheduler run time
+# (nanoseconds, /proc/PID/task/*/schedstat). Prints each round, then the overhead of the
+# totals (all CPU over all requests, each side) with the median, min and max of the rounds.
 #
-#   loadtest/overhead.sh [VARIANT] [PAIRS]      VARIANT: obs (default) | metrics | limits | jwt | mapping | ab
+#   loadtest/overhead.sh [VARIANT] [ROUNDS]     VARIANT: obs (default) | metrics | limits | jwt | mapping | ab
 #
 #   obs      the admin listener (per-request metrics) and a JSON access log to a file
 #   metrics  the admin listener only
@@ -23,8 +26,8 @@
 #            a refactor: `git worktree add /tmp/base REV && cargo build --release` there) against
 #            this build, to show what a change costs per request
 #
-# Env knobs: MAPPING (the mapping variant's request_parameters, a TOML inline table),
-# DURATION (s per measurement, default 6), CONNS (default 64), DRIVER (default
+# Env knobs: MODE (together | pairs), MAPPING (the mapping variant's request_parameters, a
+# TOML inline table), DURATION (s per measurement, default 6), CONNS (default 64), DRIVER (default
 # io_uring), PORT_BASE (default 18500), SKIP_BUILD=1.
 set -euo pipefail
 
@@ -35,6 +38,7 @@ ROUNDS=${2:-6}
 DURATION=${DURATION:-6}
 CONNS=${CONNS:-64}
 DRIVER=${DRIVER:-io_uring}
+MODE=${MODE:-together}
 PORT_BASE=${PORT_BASE:-18500}
 ORIGIN_PORT=$PORT_BASE
 BASE_PORT=$((PORT_BASE + 1))
@@ -47,6 +51,7 @@ TCK=$(getconf CLK_TCK)
 
 log() { printf '[overhead] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+case "$MODE" in together | pairs) ;; *) die "MODE must be together or pairs" ;; esac
 case "$VARIANT" in obs | metrics | limits | jwt | mapping | ab) ;; *) die "VARIANT must be obs, metrics, limits, jwt, mapping or ab" ;; esac
 if [[ $VARIANT == ab ]]; then
     [[ -x ${BASE_BIN:-} ]] || die "ab needs BASE_BIN=path/to/another/tollgate"
@@ -200,8 +205,30 @@ requests() { # $1: wrk's output file; the requests it counted (non-2xx answers a
     awk '/ requests in / { print $1 }' "$1"
 }
 
-measure() { # one round: both sides loaded at once; prints "base-ns base-req variant-ns variant-req"
-    local s w
+measure_alone() { # $1: base | variant; only that side loaded; prints "CPU-ns requests"
+    wrk_args "$1"
+    taskset -c "$LAST" wrk -t1 -c"$CONNS" -d1s "${ARGS[@]}" >/dev/null
+    local a b
+    a=$(cpu_ns "${PROXY[$1]}")
+    taskset -c "$LAST" wrk -t1 -c"$CONNS" -d"${DURATION}s" "${ARGS[@]}" >"$TMP/$1.wrk"
+    b=$(cpu_ns "${PROXY[$1]}")
+    echo "$((b - a)) $(requests "$TMP/$1.wrk")"
+}
+
+measure() { # $1: the round; prints "base-ns base-req variant-ns variant-req"
+    if [[ $MODE == pairs ]]; then # one side after the other, the order swapped every round
+        local b v
+        if (($1 % 2)); then
+            b=$(measure_alone base)
+            v=$(measure_alone variant)
+        else
+            v=$(measure_alone variant)
+            b=$(measure_alone base)
+        fi
+        echo "$b $v"
+        return
+    fi
+    local s
     for s in base variant; do
         wrk_args $s
         taskset -c "$LAST" wrk -t1 -c"$CONNS" -d1s "${ARGS[@]}" >/dev/null &
@@ -224,10 +251,10 @@ declare -A PROXY
 start base
 start variant
 
-log "$VARIANT vs plain, $ROUNDS rounds of ${DURATION}s, both loaded at once ($CONNS connections each)"
+log "$VARIANT vs plain, $ROUNDS rounds of ${DURATION}s ($MODE, $CONNS connections each)"
 runs=()
 for i in $(seq "$ROUNDS"); do
-    r=$(measure)
+    r=$(measure "$i")
     runs+=("$r")
     python3 - "$i" "$VARIANT" $r <<'EOF'
 import sys

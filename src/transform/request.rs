@@ -62,6 +62,15 @@ pub fn apply(
             .get(route)
             .is_some_and(|t| t.response.is_some());
     let drop_accept_encoding = reshapes_response && head.header("accept-encoding").is_some();
+    if cfg
+        .mapping
+        .routes
+        .get(route)
+        .is_some_and(|m| m.reads_body())
+    {
+        // parsed here, once: the head rewrite renders `$request.body` values from it
+        let _ = super::hold::json(st);
+    }
     if transform.is_none() && template.is_none() {
         if drop_accept_encoding {
             st.edits_mut().remove("accept-encoding");
