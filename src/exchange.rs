@@ -102,8 +102,8 @@ pub struct ExchangeState {
     /// 401 / 403 with the endpoint's body, as Envoy's ext_authz forwards it): `finish` sends it
     /// instead of the error's standard body when its status is the error's.
     pub refusal: Option<crate::config::MockResponse>,
-    /// How the request the integration sends differs from the client's (parameter mapping, a
-    /// replaced body), set by the request-mapping phase; `None`: it does not.
+    /// How the request the integration sends differs from the client's beyond parameter
+    /// mapping (a replaced body), set by the request-mapping phase; `None`: it does not.
     pub edits: Option<Box<crate::mapping::RequestEdits>>,
     /// The held body parsed as JSON, once (see [`crate::transform::hold::json`]).
     pub body_json: crate::transform::hold::BodyJson,

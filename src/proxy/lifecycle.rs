@@ -28,8 +28,9 @@
 //!     costs no body read), the body against its model (400 / 415; the origin sees nothing of
 //!     a refused request).
 //! 11. **request mapping** ([`crate::transform::request`]): the body transformation or
-//!     template, then the route's `request_parameters` (`st.edits`, honoured by the HTTP
-//!     integration's head rewrite).
+//!     template (`st.held_body`, `st.edits`); the route's `request_parameters` are rendered by
+//!     the HTTP integration's head rewrite as it writes the origin's head
+//!     ([`crate::mapping::request::Mapped`]), from the same values.
 //! 12. **integration** ([`crate::integration::run`]): given the session wrapped in [`Filtered`](super::filtered::Filtered)
 //!     (phases 13 and 14 in front of every response it sends, the body a phase held served from
 //!     memory, a response body the route reshapes read whole and reshaped,
