@@ -14,8 +14,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::exchange::ExchangeState;
-use crate::exchange::RequestId;
+use crate::exchange::{ExchangeState, RequestId};
 use crate::facts::ConnFacts;
 use crate::fmt::put_decimal;
 use crate::http::{BodyKind, HeaderKind, RequestHead};
@@ -134,24 +133,23 @@ pub fn write_request_fields(
     out.put_u8(b' ');
     let target = head.slice(head.target);
     // `overwrite:path` / querystring operations (parameter mapping) win over the template
+    let template_path = |out: &mut BytesMut, (tpl, params): Rewrite<'_>| {
+        let mut path = Vec::with_capacity(64);
+        tpl.render(params, &mut path);
+        out.put_slice(&path);
+    };
     match (mapped.filter(|m| m.changes_target()), rewrite) {
         (Some(m), _) => {
             if !m.write_path(out) {
                 match rewrite {
-                    Some((tpl, params)) => {
-                        let mut path = Vec::with_capacity(64);
-                        tpl.render(params, &mut path);
-                        out.put_slice(&path);
-                    }
+                    Some(r) => template_path(out, r),
                     None => out.put_slice(head.path_bytes()),
                 }
             }
             m.write_query(head.query.map(|q| head.slice(q)), out);
         }
-        (None, Some((tpl, params))) => {
-            let mut path = Vec::with_capacity(64);
-            tpl.render(params, &mut path);
-            out.put_slice(&path);
+        (None, Some(r)) => {
+            template_path(out, r);
             if let Some(q) = head.query {
                 out.put_u8(b'?');
                 out.put_slice(head.slice(q));
@@ -220,7 +218,7 @@ pub fn write_request_fields(
         put_line(out, b"x-forwarded-host", head.slice(h));
     }
     // the gateway's id, unless the route's mapping overwrote or removed it (one value, never
-    // two: the mapping's is among `add`)
+    // two: the mapping's comes with its other fields below)
     if let RequestId::Generated(id) = request_id {
         if !mapped.is_some_and(|m| m.removes(b"x-request-id")) {
             put_line(out, b"x-request-id", id);

@@ -2,12 +2,12 @@
 //! and what a response looks like to the client.
 //!
 //! Owns: the compiled mappings of a route ([`RouteMapping`]: request operations and response
-//! operations by status), applying the request's in the request-mapping phase (the result is
-//! [`RequestEdits`], which the HTTP integration's head rewrite honours) and the response's in
-//! the response filter (header edits the serialisers apply in their one pass, and the status
+//! operations by status), the request's rendered into the origin's head as the HTTP
+//! integration writes it ([`request::Mapped`]) and the response's applied in the response
+//! filter (header edits the serialisers apply in their one pass, and the status
 //! overwrite); a mock's values rendered per request ([`mock`]); the value vocabulary
 //! ([`value`]) and the JSONPath subset ([`jsonpath`]) that mocks, templates and gateway
-//! responses share. Leaves out: compiling the TOML (see
+//! responses share; the request edits a replaced body makes ([`RequestEdits`]). Leaves out: compiling the TOML (see
 //! [`crate::config::mapping`]) and writing heads (the integration's rewrite, the sessions'
 //! serialisers).
 
@@ -17,8 +17,6 @@ pub mod mock;
 pub mod request;
 pub mod response;
 pub mod value;
-
-use std::sync::Arc;
 
 pub use edits::RequestEdits;
 
@@ -51,7 +49,7 @@ pub enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// `header.NAME` (lowercase: field names are case-insensitive, RFC 9110 §5.1).
-    Header(Arc<str>),
+    Header(Box<str>),
     /// `querystring.NAME` (case-sensitive, as written).
     Query(Box<str>),
     /// `path` (requests; `overwrite:` only).

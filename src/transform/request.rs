@@ -61,7 +61,9 @@ pub fn apply(
             .routes
             .get(route)
             .is_some_and(|t| t.response.is_some());
-    let drop_accept_encoding = reshapes_response && head.header("accept-encoding").is_some();
+    if reshapes_response && head.header("accept-encoding").is_some() {
+        st.edits_mut().remove("accept-encoding");
+    }
     if cfg
         .mapping
         .routes
@@ -72,9 +74,6 @@ pub fn apply(
         let _ = super::hold::json(st);
     }
     if transform.is_none() && template.is_none() {
-        if drop_accept_encoding {
-            st.edits_mut().remove("accept-encoding");
-        }
         return Ok(());
     }
     let _ = super::hold::json(st); // parsed once, for everything below that reads JSON
@@ -106,9 +105,6 @@ pub fn apply(
         },
     );
     let new_body = outcome.map_err(|r| r.into_error(st))?;
-    if drop_accept_encoding {
-        st.edits_mut().remove("accept-encoding");
-    }
     if let Some(nb) = new_body {
         st.held_body = Some(nb.body);
         let edits = st.edits_mut();
