@@ -29,7 +29,7 @@ pub const MIN_BYTES: std::ops::RangeInclusive<u64> = 0..=1 << 30;
 pub const MAX_DECODED_RATIO: std::ops::RangeInclusive<u64> = 1..=100_000;
 
 /// `[compression]` or a route's `compression = { min_bytes, types, max_decoded_ratio }`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCompression {
     /// Responses smaller than this (when their length is known) are sent as they are.
@@ -42,7 +42,7 @@ pub struct RawCompression {
 }
 
 /// A route's `compression`: its own table, or `true` / `false`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum RawRouteCompression {
     Enabled(bool),

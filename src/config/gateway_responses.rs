@@ -46,7 +46,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// `[[gateway_response]] type = "THROTTLED"; status = 429; headers = {...}; body = "..."`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewayResponse {
     #[serde(rename = "type")]

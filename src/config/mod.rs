@@ -33,6 +33,7 @@ mod limits;
 pub mod mapping;
 mod mock;
 pub mod raw;
+mod raw_apis;
 mod raw_auth;
 mod raw_functions;
 mod raw_tls;
@@ -80,6 +81,9 @@ pub struct ConfigError {
     /// Dotted key path, e.g. `route[2].upstream`.
     pub key: String,
     pub message: String,
+    /// The file the problem is in when it is not the config file itself (an API's `routes`
+    /// or `openapi` file, relative as the config names it).
+    pub file: Option<String>,
 }
 
 impl ConfigError {
@@ -91,6 +95,7 @@ impl ConfigError {
             column,
             key,
             message,
+            file: None,
         }
     }
 }
@@ -104,6 +109,7 @@ impl ConfigErrors {
     pub fn render(&self, origin: &str) -> String {
         let mut out = String::new();
         for e in &self.0 {
+            let origin = e.file.as_deref().unwrap_or(origin);
             if e.line == 0 {
                 out.push_str(&format!("{origin}: {}: {}\n", e.key, e.message));
             } else {
@@ -122,6 +128,7 @@ impl ConfigErrors {
 pub fn render_warnings(warnings: &[ConfigError], origin: &str) -> String {
     let mut out = String::new();
     for w in warnings {
+        let origin = w.file.as_deref().unwrap_or(origin);
         if w.line == 0 {
             out.push_str(&format!("{origin}: warning: {}: {}\n", w.key, w.message));
         } else {
@@ -178,6 +185,7 @@ pub fn from_str(text: &str) -> Result<Config, ConfigErrors> {
             column: 1,
             key: "toml".to_string(),
             message: "cannot be read as a tollgate config".to_string(),
+            file: None,
         });
     }
     relocate::relocate(text, &mut errors);

@@ -165,7 +165,22 @@ pub struct RawConfig {
     pub gateway_response: Vec<super::gateway_responses::RawGatewayResponse>,
     /// Response compression for every route (a route may override or disable it); absent: none.
     pub compression: Option<super::compression::RawCompression>,
+    /// Unsupported parts of OpenAPI definitions are errors, not warnings (an `[[api]]` may
+    /// override it).
+    #[serde(default)]
+    pub strict_openapi: bool,
+    /// Named APIs (`[[api]]`): routes served through stages and mappings.
+    #[serde(default)]
+    pub api: Vec<RawApi>,
+    /// Deployed APIs (`[[stage]]`).
+    #[serde(default)]
+    pub stage: Vec<RawStage>,
+    /// Where stages are served (`[[mapping]]`: host, base path, header).
+    #[serde(default)]
+    pub mapping: Vec<RawApiMapping>,
 }
+
+pub use super::raw_apis::{RawApi, RawApiFile, RawApiMapping, RawCanary, RawStage};
 
 pub use super::raw_auth::{RawAuthorizer, RawCors, RawCredential, RawRouteCors};
 
@@ -566,7 +581,7 @@ fn d_idle() -> Spanned<u64> {
 }
 
 /// `[[route]]`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub key: Spanned<String>,
@@ -640,7 +655,7 @@ pub struct RawRoute {
 }
 
 /// `mock = { status, body, headers }`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawMock {
     #[serde(default = "d_status")]

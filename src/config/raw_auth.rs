@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// `[[authorizer]]`: `type = "jwt" | "request" | "aws_iam"`.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAuthorizer {
     pub name: Spanned<String>,
@@ -78,7 +78,7 @@ pub struct RawAuthorizer {
 }
 
 /// `[[authorizer.credential]]` of an `aws_iam` authorizer.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCredential {
     pub access_key_id: Spanned<String>,

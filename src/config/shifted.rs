@@ -97,6 +97,7 @@ mod tests {
             column: 1,
             key: key.to_string(),
             message: message.to_string(),
+            file: None,
         }
     }
 

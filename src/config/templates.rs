@@ -32,7 +32,7 @@ use crate::transform::template::{Template, TemplateSet};
 /// `request_template = "..."` or `request_template = { "application/json" = "...", ... }`
 /// (the table in the order written: the first entry is a response's default when there is
 /// no `application/json`).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum RawTemplates {
     Any(String),
     ByType(Vec<(String, Spanned<String>)>),

@@ -28,7 +28,7 @@ pub const MAX_OUTPUT_RANGE: RangeInclusive<usize> = 1..=128 * 1024 * 1024;
 pub const DEFAULT_XML_ROOT: &str = "root";
 
 /// `transform = { request, response, xml_root, max_depth, max_elements, max_output_bytes }`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTransform {
     /// `"json_to_xml"` or `"xml_to_json"`: the request body as the origin gets it.

@@ -31,7 +31,7 @@ pub const MAX_SCHEMA_BYTES: u64 = 1024 * 1024;
 pub const MAX_MODEL_NAME: usize = 128;
 
 /// `[[model]] name = "NewOrder"; schema = "models/new-order.json"`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub name: Spanned<String>,
@@ -40,7 +40,7 @@ pub struct RawModel {
 }
 
 /// `validate = { body, required_headers, required_querystrings }`
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawValidate {
     /// A `[[model]]` the JSON body must satisfy.
