@@ -25,7 +25,7 @@ pub use super::upstreams::{resolve_target, TargetName, UpstreamConfig, RESOLVE_I
 use super::{ConfigError, ConfigErrors};
 use crate::accesslog::{Format, LogConfig};
 use crate::http::Limits;
-use crate::router::{PathTemplate, RouteSpec, Router};
+use crate::router::{PathTemplate, RouteSpec, Routers};
 use crate::runtime::DriverChoice;
 use crate::throttle::spec::ThrottleConfig;
 
@@ -35,7 +35,10 @@ pub struct Config {
     pub server: ServerConfig,
     pub upstreams: Vec<UpstreamConfig>,
     pub routes: Vec<RouteConfig>,
-    pub router: Router,
+    /// One route trie per deployment (the top-level routes, each side of every stage).
+    pub router: Routers,
+    /// APIs, stages, canaries and the mappings that pick a stage.
+    pub apis: super::apis::ApisConfig,
     /// `[[function]]`, in file order (routes name them by index).
     pub functions: Vec<super::functions::FunctionConfig>,
     /// `[[authorizer]]`, in file order (routes name them by index: `access.routes[i].auth`).
@@ -170,9 +173,17 @@ pub(super) struct Ctx<'a> {
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigError>,
     base: Option<std::path::PathBuf>,
+    /// Each route's stage variables (`None`: a top-level route), once stages are expanded.
+    stage_vars: Vec<Option<super::apis::Vars>>,
 }
 
 impl Ctx<'_> {
+    /// Route `route`'s stage variables (`None`: a top-level route, where `$stageVariables`
+    /// is an error).
+    pub(super) fn stage_vars(&self, route: usize) -> Option<super::apis::Vars> {
+        self.stage_vars.get(route).cloned().flatten()
+    }
+
     /// The text being compiled (to turn another entry's span into a line).
     pub(super) fn text(&self) -> &str {
         self.text
@@ -233,13 +244,50 @@ impl Ctx<'_> {
 
 /// Validates `raw` (parsed from `text`) into a [`Config`], collecting every error.
 pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
+    let mut raw = raw;
+    let base = super::base_dir();
+    // the files APIs name, after the config text: one text every span is a place in
+    let mut sources = super::api_sources::Sources::read(&raw, text, base.as_deref());
+    let vtext = std::mem::take(&mut sources.text);
     let mut cx = Ctx {
-        text,
-        errors: Vec::new(),
+        text: &vtext,
+        errors: std::mem::take(&mut sources.errors),
         warnings: Vec::new(),
-        base: super::base_dir(),
+        base,
+        stage_vars: Vec::new(),
     };
-    let server = compile_server(&raw.server, &mut cx);
+    // stages deploy their APIs' routes after the top-level ones (see `apis`)
+    let expanded = super::apis::expand(&mut raw, &mut sources, &mut cx);
+    cx.stage_vars = expanded.vars;
+    let result = compile_expanded(raw, text, &vtext, expanded.apis, &mut cx);
+    let mut errors = std::mem::take(&mut cx.errors);
+    let mut warnings = std::mem::take(&mut cx.warnings);
+    for e in errors.iter_mut().chain(warnings.iter_mut()) {
+        super::apis::name_route(e, &expanded.labels);
+        sources.place(e);
+    }
+    // an API deployed on several stages repeats the same problem once per stage
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.file.clone(), e.line, e.column, e.key.clone(), e.message.clone())));
+    match result {
+        Some(mut cfg) if errors.is_empty() => {
+            cfg.warnings = warnings;
+            Ok(cfg)
+        }
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// [`compile`] once the APIs' routes are routes of `raw`.
+fn compile_expanded(
+    raw: RawConfig,
+    text: &str,
+    vtext: &str,
+    apis: super::apis::ApisConfig,
+    cx: &mut Ctx<'_>,
+) -> Option<Config> {
+    let cx = &mut *cx;
+    let server = compile_server(&raw.server, cx);
     // TLS listeners may repeat neither a plain nor the admin listener
     let mut taken = server.as_ref().map_or_else(Vec::new, |s| s.listen.clone());
     taken.extend(
@@ -247,25 +295,25 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             .as_ref()
             .and_then(|a| listen_address(a.listen.get_ref())),
     );
-    let tls = super::tls::compile(raw.tls.as_ref(), &taken, &mut cx);
-    super::tls::check_redirect(&raw.server, raw.tls.is_some(), &mut cx);
-    if raw.route.is_empty() {
+    let tls = super::tls::compile(raw.tls.as_ref(), &taken, cx);
+    super::tls::check_redirect(&raw.server, raw.tls.is_some(), cx);
+    if raw.route.is_empty() && raw.api.is_empty() {
         // an empty file, or one without [[route]]: the gateway would answer 404 to everything
         let at = Spanned::new(0..0, ());
         cx.err(&at, "route", "no routes: add at least one [[route]]");
     }
-    let mut upstreams = compile_upstreams(&raw.upstream, &mut cx);
+    let mut upstreams = compile_upstreams(&raw.upstream, cx);
     // remote functions' hidden upstreams go after the user's: routes' indices do not move
     let functions =
-        super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, &mut cx);
-    super::auth_request::reserved_upstream_names(&raw.upstream, &mut cx);
+        super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, cx);
+    super::auth_request::reserved_upstream_names(&raw.upstream, cx);
     // authorizers' hidden upstreams (`jwks:NAME`, `authorizer:NAME`) go after those too
-    let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, &mut cx);
-    super::auth_jwt::refuse_reserved_upstreams(&raw.upstream, &mut cx);
+    let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, cx);
+    super::auth_jwt::refuse_reserved_upstreams(&raw.upstream, cx);
     let client_ca = tls
         .as_ref()
         .is_some_and(|t| t.client_auth != crate::tls::ClientAuth::Off);
-    let access = super::access::compile(&raw, client_ca, &mut cx);
+    let access = super::access::compile(&raw, client_ca, cx);
     let specs: Vec<RouteSpec<'_>> = raw
         .route
         .iter()
@@ -274,7 +322,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             host: r.host.as_ref().map(|h| h.get_ref().as_str()),
         })
         .collect();
-    let router = match Router::build(&specs) {
+    let router = match Routers::build(&specs, &apis.ranges()) {
         Ok(r) => Some(r),
         Err(errs) => {
             for e in errs {
@@ -283,7 +331,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                     let other = e.other.and_then(|o| Some((o, raw.route.get(o)?)));
                     let m = match other {
                         Some((o, other)) => {
-                            let (line, _) = super::line_col(text, other.key.span().start);
+                            let (line, _) = super::line_col(vtext, other.key.span().start);
                             format!("{}; route[{o}] is at line {line}", e.message)
                         }
                         None => e.message,
@@ -304,18 +352,18 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     let server_fwd = (body, ws_idle);
     for (i, r) in raw.route.iter().enumerate() {
         let raws = (&raw.upstream[..], &raw.function[..]);
-        if let Some(rc) = compile_route(i, r, router.as_ref(), raws, server_fwd, &mut cx) {
+        if let Some(rc) = compile_route(i, r, router.as_ref(), raws, server_fwd, cx) {
             routes.push(rc);
         }
     }
-    let throttle = super::limits::compile(&raw, &mut cx);
+    let throttle = super::limits::compile(&raw, cx);
     // transformations (issue 13): each feature compiles its own part of every route
-    let mapping = super::mapping::compile(&raw, &mut cx);
-    let transforms = super::transform::compile(&raw, &mut cx);
-    let templates = super::templates::compile(&raw, &mut cx);
-    let validation = super::validation::compile(&raw, &mut cx);
-    let compression = super::compression::compile(&raw, &mut cx);
-    let gateway_responses = super::gateway_responses::compile(&raw, &mut cx);
+    let mapping = super::mapping::compile(&raw, cx);
+    let transforms = super::transform::compile(&raw, cx);
+    let templates = super::templates::compile(&raw, cx);
+    let validation = super::validation::compile(&raw, cx);
+    let compression = super::compression::compile(&raw, cx);
+    let gateway_responses = super::gateway_responses::compile(&raw, cx);
     let needs: Vec<bool> = (0..raw.route.len())
         .map(|i| {
             mapping.routes.get(i).is_some_and(|m| m.reads_body())
@@ -330,7 +378,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
                     .is_some_and(|v| v.as_ref().is_some_and(|v| v.reads_body()))
         })
         .collect();
-    let bodies = super::bodies::compile(&raw, &needs, &mut cx);
+    let bodies = super::bodies::compile(&raw, &needs, cx);
     let admin = raw
         .admin
         .as_ref()
@@ -358,7 +406,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     let admin_limits = raw
         .admin
         .as_ref()
-        .map_or_else(Default::default, |a| compile_admin_limits(a, &mut cx));
+        .map_or_else(Default::default, |a| compile_admin_limits(a, cx));
     let access_log = raw.access_log.as_ref().and_then(|l| {
         let format = match Format::parse(l.format.get_ref()) {
             Ok(f) => f,
@@ -390,7 +438,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
         })
     });
     match (server, router) {
-        (Some(server), Some(router)) if cx.errors.is_empty() => Ok(Config {
+        (Some(server), Some(router)) if cx.errors.is_empty() => Some(Config {
             access_log,
             server,
             upstreams,
@@ -403,10 +451,12 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             admin,
             admin_limits,
             source: text.to_string(),
-            hash: fnv1a_hex(text),
+            // the API files count: changing one is a change of config
+            hash: fnv1a_hex(vtext),
             tls,
-            warnings: cx.warnings,
-            base_dir: cx.base,
+            warnings: Vec::new(), // set by `compile`, once placed in their files
+            base_dir: cx.base.clone(),
+            apis,
             mapping,
             transforms,
             templates,
@@ -415,7 +465,7 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
             gateway_responses,
             bodies,
         }),
-        _ => Err(ConfigErrors(cx.errors)),
+        _ => None,
     }
 }
 
@@ -540,7 +590,7 @@ fn compile_server(s: &raw::RawServer, cx: &mut Ctx<'_>) -> Option<ServerConfig> 
 fn compile_route(
     i: usize,
     r: &raw::RawRoute,
-    router: Option<&Router>,
+    router: Option<&Routers>,
     (ups, funcs): (&[raw::RawUpstream], &[raw::RawFunction]),
     (server_body, ws_idle): (BodyPolicy, Duration),
     cx: &mut Ctx<'_>,

@@ -67,10 +67,11 @@ fn compile_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) -> RouteMapping {
             let msg = "request parameters apply to routes with an upstream (a mock or a function gets the request as sent)";
             cx.err(rp, key, msg);
         } else {
+            let vars = cx.stage_vars(i);
             let scope = Scope {
                 params: &names,
                 body: true,
-                stage: None,
+                stage: vars.as_deref(),
             };
             m.request = compile_ops(&key, rp.get_ref(), &scope, Side::Request, cx).0;
             m.request_needs = m
@@ -400,10 +401,11 @@ fn compile_responses(
     names: &[&str],
     cx: &mut Ctx<'_>,
 ) -> Vec<ResponseRule> {
+    let vars = cx.stage_vars(i);
     let scope = Scope {
         params: names,
         body: false,
-        stage: None,
+        stage: vars.as_deref(),
     };
     let mut rules: Vec<ResponseRule> = Vec::with_capacity(raw.get_ref().len());
     for (k, table) in raw.get_ref() {

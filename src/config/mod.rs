@@ -8,6 +8,9 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod access;
+mod api_mapping;
+mod api_sources;
+pub mod apis;
 #[cfg(test)]
 mod access_tests;
 pub mod arn;
@@ -18,10 +21,12 @@ pub mod auth_jwt;
 mod auth_jwt_tests;
 mod auth_request;
 pub mod bodies;
+mod canary;
 #[cfg(test)]
 mod check_tests;
 pub mod compile;
 pub mod compression;
+pub mod deploy;
 pub mod effective;
 mod forwarding;
 pub mod functions;

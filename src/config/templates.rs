@@ -113,10 +113,11 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> TemplateConfig {
 fn compile_route(i: usize, r: &RawRoute, cx: &mut Ctx<'_>) -> RouteTemplates {
     let names = param_names(r.key.get_ref());
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let vars = cx.stage_vars(i);
     let scope = Scope {
         params: &names,
         body: true,
-        stage: None,
+        stage: vars.as_deref(),
     };
     let max_body = r
         .max_body_bytes

@@ -332,7 +332,7 @@ fn parse_var(s: &str, scope: &Scope<'_>, braced: bool) -> Result<Option<(Part, u
         let name = &r[..n];
         return match scope.stage {
             None => Err(format!(
-                "$stageVariables.{name}: stage variables need a [[stage]] (not available yet)"
+                "$stageVariables.{name}: stage variables exist in routes of an [[api]] deployed by a [[stage]]"
             )),
             Some(vars) => match vars.iter().find(|(k, _)| k == name) {
                 Some((_, v)) => Ok(Some((

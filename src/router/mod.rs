@@ -98,6 +98,8 @@
 //! truncated back to the frame's mark when it is resumed.
 
 mod build;
+mod deployed;
+pub mod front;
 mod parse;
 mod template;
 #[cfg(test)]
@@ -109,6 +111,8 @@ use ahash::AHashMap;
 use smallvec::SmallVec;
 
 use parse::MAX_HOST;
+pub use deployed::Routers;
+pub use front::Front;
 pub use template::PathTemplate;
 
 /// One configured route: its key (`"METHOD /path"` or `"$default"`) and
