@@ -81,6 +81,11 @@ pub enum Field {
     RequestLength,
     RawQueryString,
     IntegrationEndpoint,
+    /// The stage's name, its API, and whether its canary served (`true`/`false`; `-` where
+    /// the stage has no canary).
+    Stage,
+    ApiId,
+    IsCanaryRequest,
     /// The connection's TLS parameters and client certificate.
     Tls(TlsField),
     /// The authorizer's principal id and refusal, an IAM caller's identity.
@@ -107,6 +112,9 @@ const FIELDS: &[(&str, Field)] = &[
     ("requestLength", Field::RequestLength),
     ("rawQueryString", Field::RawQueryString),
     ("integration.endpoint", Field::IntegrationEndpoint),
+    ("stage", Field::Stage),
+    ("apiId", Field::ApiId),
+    ("isCanaryRequest", Field::IsCanaryRequest),
     // as in tls_fields::TLS_FIELDS, which the JSON line writes in this order
     ("tlsVersion", Field::Tls(TlsField::Version)),
     ("sni", Field::Tls(TlsField::Sni)),
@@ -240,6 +248,12 @@ pub struct Entry<'a> {
     pub principal: Option<&'a Principal>,
     /// The authorizer's words when it refused the request (`$context.authorizer.error`).
     pub authorizer_error: Option<&'a str>,
+    /// The stage that served (`$default` for the top-level routes; `-` for a refused head).
+    pub stage: &'a str,
+    /// The API of that stage (`$context.apiId`; `$default` for the top-level routes).
+    pub api_id: &'a str,
+    /// On a stage with a canary: whether the canary served (`None`: the stage has none).
+    pub canary: Option<bool>,
 }
 
 /// Whether `v` is printable ASCII without `"` or `\\`, so it goes into a JSON string as it is.
@@ -375,6 +389,13 @@ fn value(f: Field, e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>, quote: bool
         ),
         Field::ApiKeyName => text(out, e.api_key.unwrap_or("-").as_bytes()),
         Field::DomainName => text(out, or_dash(e.domain_name)),
+        Field::Stage => text(out, e.stage.as_bytes()),
+        Field::ApiId => text(out, e.api_id.as_bytes()),
+        Field::IsCanaryRequest => out.extend_from_slice(match e.canary {
+            Some(true) => b"true",
+            Some(false) => b"false",
+            None => b"-",
+        }),
         Field::RequestLength => push_u64(out, e.request_length),
         Field::RawQueryString => text(out, e.raw_query.unwrap_or(b"-")),
         Field::IntegrationEndpoint => text(out, endpoint(e.endpoint, &mut [0; 64])),

@@ -11,6 +11,7 @@
 //! types: the lifecycle calls integrations and sessions, never the other way round.
 
 pub mod context;
+pub mod served;
 
 use crate::error::GatewayError;
 use crate::http::{BodyKind, RequestHead, Span};
@@ -88,6 +89,9 @@ pub struct ExchangeState {
     pub started: std::time::Instant,
     /// The matched route (phase 2), for the response filter (the route's CORS policy).
     pub route: Option<usize>,
+    /// The deployment (stage and canary side) serving the request, chosen before the route
+    /// lookup; the top-level routes' until then.
+    pub served: served::Served,
     /// Who the route's authorizer admitted (see [`crate::auth`]).
     pub principal: Option<std::rc::Rc<crate::auth::Principal>>,
     /// The client's address when trusted proxies made it differ from the socket's peer (see
@@ -138,6 +142,7 @@ impl ExchangeState {
             key: None,
             started: std::time::Instant::now(),
             route: None,
+            served: served::Served::default(),
             principal: None,
             client_ip: None,
             held_body: None,

@@ -89,6 +89,9 @@ pub struct Added<'a> {
     /// produced) and whether `vary: accept-encoding` is added, chosen by the response filter
     /// (see [`crate::compress::apply`]).
     pub encoding: crate::compress::Encoding,
+    /// On a stage with a canary: the field naming the side that served, and whether it was
+    /// the canary (`1`) or the stage (`0`) (see [`crate::exchange::served::canary_field`]).
+    pub canary: Option<(&'a str, bool)>,
 }
 
 /// Fields a producer already set (see [`Response::present`]).

@@ -79,5 +79,13 @@ pub(super) fn json_line(e: &Entry<'_>, clf: &[u8; 26], out: &mut Vec<u8>) {
     out.extend_from_slice(b"\",\"principalId\":\"");
     let id = e.principal.map_or("", |p| &*p.id);
     push_escaped(out, if id.is_empty() { b"-" } else { id.as_bytes() });
-    out.extend_from_slice(b"\"}");
+    out.extend_from_slice(b"\",\"stage\":\"");
+    push_escaped(out, e.stage.as_bytes());
+    out.extend_from_slice(b"\",\"canary\":");
+    out.extend_from_slice(match e.canary {
+        Some(true) => b"true",
+        Some(false) => b"false",
+        None => b"null",
+    });
+    out.extend_from_slice(b"}");
 }

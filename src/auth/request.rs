@@ -392,9 +392,7 @@ impl<S: Session> Call<'_, '_, S> {
     fn payload(&self, st: &ExchangeState) -> Vec<u8> {
         let cfg = &*self.w.g.config;
         let head = self.head;
-        let matched = cfg
-            .router
-            .lookup(head.method_bytes(), head.host_bytes(), head.path_bytes())
+        let matched = crate::exchange::served::lookup(cfg, head, st.served)
             .filter(|m| m.route == self.route);
         let names = cfg.router.param_names(self.route);
         let params: Vec<(&str, &[u8])> = match &matched {

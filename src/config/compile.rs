@@ -130,6 +130,9 @@ pub struct RouteConfig {
     /// What identifies the route across reloads and in metrics: the key, plus ` @HOST` for a
     /// host-specific route (the same key may exist once per host).
     pub id: String,
+    /// The route as metrics and logs name it: its key (` @HOST` for a host route); the stage
+    /// and side of a stage's route are labels of their own.
+    pub label: String,
     pub integration: Integration,
 }
 
@@ -356,7 +359,18 @@ fn compile_expanded(
             routes.push(rc);
         }
     }
-    let throttle = super::limits::compile(&raw, cx);
+    // a stage's route is the same route once per stage and side: its identity says which
+    for (i, rc) in routes.iter_mut().enumerate() {
+        if let Some((stage, canary)) = apis.stage_of(i) {
+            let side = if canary { " canary" } else { "" };
+            rc.id = format!("{} [{}{side}]", rc.label, stage.id);
+        }
+    }
+    let mut throttle = super::limits::compile(&raw, cx);
+    // limits carry over a reload by route identity: a stage's route's includes its stage
+    for (limits, rc) in throttle.routes.iter_mut().zip(&routes) {
+        limits.name.clone_from(&rc.id);
+    }
     // transformations (issue 13): each feature compiles its own part of every route
     let mapping = super::mapping::compile(&raw, cx);
     let transforms = super::transform::compile(&raw, cx);
@@ -668,6 +682,7 @@ fn compile_route(
     let id = route_id(&key, r.host.as_ref().map(|h| h.get_ref().as_str()));
     Some(RouteConfig {
         key,
+        label: id.clone(),
         id,
         integration,
     })

@@ -62,6 +62,15 @@ pub(crate) fn with_entry_for<R>(
             .map_or_else(|| facts.peer_ip(), crate::facts::PeerIp::of)
     });
     let auth_error = authorizer_error(st);
+    // the stage that served: its name, its API, the side of its canary
+    let stage = cfg
+        .apis
+        .deployments
+        .get(st.served.deployment as usize)
+        .and_then(|d| {
+            let s = cfg.apis.stages.get(d.stage? as usize)?;
+            Some((s.name.as_str(), s.api.as_str(), s.canary.as_ref().map(|_| d.canary)))
+        });
     f(&Entry {
         request_id: st.request_id.bytes(head),
         ip: peer_ip.as_ref().map_or(b"-", |p| p.as_bytes()),
@@ -97,6 +106,9 @@ pub(crate) fn with_entry_for<R>(
         tls: facts.tls.as_deref(),
         principal: st.principal.as_deref(),
         authorizer_error: auth_error.as_deref(),
+        stage: stage.map_or(crate::lambda::DEFAULT_STAGE, |s| s.0),
+        api_id: stage.map_or(crate::lambda::DEFAULT_API_ID, |s| s.1),
+        canary: stage.and_then(|s| s.2),
     })
 }
 

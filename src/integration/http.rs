@@ -104,6 +104,7 @@ async fn forward<S: Session>(
             edits: st.edits.as_deref(),
             mapped,
             body_len: replaced,
+            base: st.served.strip,
         };
         write_request_head(
             &mut out,

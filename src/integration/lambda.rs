@@ -129,13 +129,22 @@ fn build_event<S: Session>(
         FunctionKind::Remote(r) => r.account.as_str(),
         FunctionKind::Local(_) => lambda::LOCAL_ACCOUNT_ID,
     };
+    // the stage serving the request (its name, API and variables); top-level routes are the
+    // `$default` stage's
+    let dep = config.apis.deployments.get(st.served.deployment as usize);
+    let stage = dep
+        .and_then(|d| config.apis.stages.get(d.stage? as usize))
+        .map(|s| (s.name.as_str(), s.api.as_str()));
+    let vars: Vec<(&str, &str)> = dep
+        .map(|d| d.variables.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .unwrap_or_default();
     let input = EventInput {
         head: req.head,
         body,
         params: &params,
         route_key,
-        stage: lambda::DEFAULT_STAGE,
-        stage_variables: &[],
+        stage: stage.map_or(lambda::DEFAULT_STAGE, |s| s.0),
+        stage_variables: &vars,
         request_id: st.request_id.bytes(req.head),
         facts: conn.facts(),
         client_ip: st.client_ip.map(crate::facts::PeerIp::of),
@@ -143,7 +152,7 @@ fn build_event<S: Session>(
         now: std::time::SystemTime::now()
             .checked_sub(st.started.elapsed())
             .unwrap_or(std::time::UNIX_EPOCH),
-        api_id: lambda::DEFAULT_API_ID,
+        api_id: stage.map_or(lambda::DEFAULT_API_ID, |s| s.1),
         account_id,
         principal: st.principal.as_deref(),
     };

@@ -116,6 +116,9 @@ pub struct Outgoing<'a> {
     pub mapped: Option<&'a Mapped<'a>>,
     /// The length of the body the origin gets when it was replaced (framed by length).
     pub body_len: Option<u64>,
+    /// Bytes of the path that are the base path of the `[[mapping]]` serving the request:
+    /// the origin gets the path the routes saw, without them.
+    pub base: usize,
 }
 
 /// [`write_request_head`] without the empty line that ends the head: a caller adds fields of
@@ -132,6 +135,11 @@ pub fn write_request_fields(
     out.put_slice(head.method_bytes());
     out.put_u8(b' ');
     let target = head.slice(head.target);
+    // the path the route saw: without the base path of the mapping that selected its stage
+    let path = match head.path_bytes().get(how.base..) {
+        Some(p) if !p.is_empty() => p,
+        _ => b"/",
+    };
     // `overwrite:path` / querystring operations (parameter mapping) win over the template
     let template_path = |out: &mut BytesMut, (tpl, params): Rewrite<'_>| {
         let mut path = Vec::with_capacity(64);
@@ -143,7 +151,7 @@ pub fn write_request_fields(
             if !m.write_path(out) {
                 match rewrite {
                     Some(r) => template_path(out, r),
-                    None => out.put_slice(head.path_bytes()),
+                    None => out.put_slice(path),
                 }
             }
             m.write_query(head.query.map(|q| head.slice(q)), out);
@@ -155,10 +163,12 @@ pub fn write_request_fields(
                 out.put_slice(head.slice(q));
             }
         }
-        (None, None) if target.first() == Some(&b'/') || target == b"*" => out.put_slice(target),
+        (None, None) if how.base == 0 && (target.first() == Some(&b'/') || target == b"*") => {
+            out.put_slice(target)
+        }
         (None, None) => {
             // absolute-form: the origin gets origin-form (RFC 9112 §3.2.2)
-            out.put_slice(head.path_bytes());
+            out.put_slice(path);
             if let Some(q) = head.query {
                 out.put_u8(b'?');
                 out.put_slice(head.slice(q));

@@ -108,6 +108,7 @@ pub async fn run<S: Session>(
             edits: st.edits.as_deref(),
             mapped,
             body_len: None,
+            base: st.served.strip,
         };
         write_request_fields(
             &mut out,

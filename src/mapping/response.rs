@@ -99,7 +99,7 @@ pub fn filter<'a>(
     let dynamic = rule.headers.iter().any(|o| o.fixed.is_none());
     let e = if dynamic {
         let params = match rule.headers.iter().any(|o| o.value.reads_params()) {
-            true => route_params(w, head, route),
+            true => route_params(w, head, st.served, route),
             false => Vec::new(),
         };
         let params: Vec<&[u8]> = params.iter().map(|p| &p[..]).collect();
@@ -124,15 +124,10 @@ pub fn filter<'a>(
 fn route_params(
     w: &crate::worker::Cx<'_>,
     head: &crate::http::RequestHead,
+    served: crate::exchange::served::Served,
     route: usize,
 ) -> Vec<Vec<u8>> {
-    let host = head.host.map(|s| head.slice(s));
-    match w
-        .g
-        .config
-        .router
-        .lookup(head.method_bytes(), host, head.path_bytes())
-    {
+    match crate::exchange::served::lookup(&w.g.config, head, served) {
         Some(m) if m.route == route => m.params.iter().map(|p| p.to_vec()).collect(),
         _ => Vec::new(),
     }

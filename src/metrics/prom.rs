@@ -51,6 +51,24 @@ pub fn escape(v: &str) -> String {
     out
 }
 
+/// The value of the `route` label of route `i`, escaped, for a `route="{}"` in the format: a
+/// route of a stage continues it with its `stage` and `canary` labels
+/// (`GET /pets",stage="pets/prod",canary="false`), so every family that is by route is by
+/// stage and side too.
+fn route_labels(cx: &Context<'_>, i: usize) -> String {
+    let Some(rc) = cx.config.routes.get(i) else {
+        return "$none".to_string();
+    };
+    match cx.config.apis.stage_of(i) {
+        Some((stage, canary)) => format!(
+            "{}\",stage=\"{}\",canary=\"{canary}",
+            escape(&rc.label),
+            escape(&stage.id)
+        ),
+        None => escape(&rc.id),
+    }
+}
+
 fn route_label(cx: &Context<'_>, i: usize) -> String {
     cx.config
         .routes
@@ -145,7 +163,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         "Requests answered, by route, method and status (API Gateway Count).",
     );
     for (i, r) in routes.iter().enumerate() {
-        let route = escape(&route_label(cx, i));
+        let route = route_labels(cx, i);
         let mut keys: Vec<_> = r.counts.iter().collect();
         keys.sort();
         for ((m, s), n) in keys {
@@ -172,7 +190,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
             let _ = writeln!(
                 out,
                 "{name}{{route=\"{}\"}} {}",
-                escape(&route_label(cx, i)),
+                route_labels(cx, i),
                 class(r, lo)
             );
         }
@@ -184,7 +202,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         "Whole-request latency, by route.",
     );
     for (i, r) in routes.iter().enumerate() {
-        let route = escape(&route_label(cx, i));
+        let route = route_labels(cx, i);
         labelled_histogram(
             &mut out,
             "tollgate_request_duration_seconds",
@@ -200,7 +218,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         "Upstream time of HTTP integrations, by route.",
     );
     for (i, r) in routes.iter().enumerate() {
-        let route = escape(&route_label(cx, i));
+        let route = route_labels(cx, i);
         labelled_histogram(
             &mut out,
             "tollgate_integration_duration_seconds",
@@ -227,7 +245,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
             let _ = writeln!(
                 out,
                 "{name}{{route=\"{}\"}} {v}",
-                escape(&route_label(cx, i))
+                route_labels(cx, i)
             );
         }
     }
@@ -256,7 +274,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
             let _ = writeln!(
                 out,
                 "{name}{{route=\"{}\"}} {n}",
-                escape(&route_label(cx, i))
+                route_labels(cx, i)
             );
         }
     }

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 
-use super::{escape, family, route_label, Context};
+use super::{family, route_labels, Context};
 use crate::metrics::RouteStats;
 
 /// One family: its name, type, help, and its value for a route.
@@ -59,7 +59,7 @@ pub(super) fn websocket_families(out: &mut String, cx: &Context<'_>, routes: &[R
         family(out, name, kind, help);
         for i in (0..cx.config.routes.len()).filter(|&i| ws(i)) {
             let v = value(routes.get(i).unwrap_or(&none));
-            let route = escape(&route_label(cx, i));
+            let route = route_labels(cx, i);
             let _ = writeln!(out, "{name}{{route=\"{route}\"}} {v}");
         }
     }

@@ -135,7 +135,9 @@ pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Respon
     let method = head.header("access-control-request-method")?.trim_ascii();
     // the policy of the route the actual request would take, else the global one
     let host = head.host.map(|s| head.slice(s));
-    let policy = match config.router.lookup(method, host, head.path_bytes()) {
+    let served = crate::exchange::served::select_main(config, head);
+    let path = crate::exchange::served::path(head, served);
+    let policy = match config.router.lookup_in(served.deployment, method, host, path) {
         Some(m) => config.access.routes.get(m.route)?.cors?,
         None => config.access.cors?,
     };

@@ -191,13 +191,7 @@ pub(super) fn origin_fields<'r>(r: &'r Response<'_>) -> Vec<(&'r [u8], &'r [u8])
 /// The matched route's path parameters, found again for a phase that runs after the route
 /// match is gone (a reshaped relayed response); copies, as this is off the streaming path.
 fn route_params(w: &Cx<'_>, head: &RequestHead, st: &ExchangeState) -> Vec<Vec<u8>> {
-    let host = head.host.map(|s| head.slice(s));
-    match w
-        .g
-        .config
-        .router
-        .lookup(head.method_bytes(), host, head.path_bytes())
-    {
+    match crate::exchange::served::lookup(&w.g.config, head, st.served) {
         Some(m) if Some(m.route) == st.route => m.params.iter().map(|p| p.to_vec()).collect(),
         _ => Vec::new(),
     }

@@ -117,7 +117,9 @@ async fn routed<S: Session>(
 ) -> (Option<usize>, Result<(), GatewayError>) {
     {
         {
-            let routed = route(w, head);
+            // the stage a mapping selects and its canary side, then the route in it
+            st.served = crate::exchange::served::select(&w.g.config, head, || w.ids.random());
+            let routed = route(w, head, st.served);
             let matched = routed.as_ref().ok().map(|(_, m)| m.route);
             st.route = matched;
             let result = match routed {
@@ -282,17 +284,15 @@ fn request_filter<S: Session>(w: &Cx<'_>, sess: &mut S, head: &RequestHead) -> E
     st
 }
 
-/// Phase 4: route lookup on method, host and path (the query is not part of the match).
+/// Phase 4: route lookup on method, host and path (the query is not part of the match), in
+/// the deployment serving the request (the base path of its mapping stripped).
 fn route<'h>(
     w: &'h Cx<'h>,
     head: &'h RequestHead,
+    served: crate::exchange::served::Served,
 ) -> Result<(&'h RouteConfig, RouteMatch<'h>), GatewayError> {
     let cfg = &*w.g.config;
-    let host = head.host.map(|s| head.slice(s));
-    let m = cfg
-        .router
-        .lookup(head.method_bytes(), host, head.path_bytes())
-        .ok_or(GatewayError::NoRoute)?;
+    let m = crate::exchange::served::lookup(cfg, head, served).ok_or(GatewayError::NoRoute)?;
     let rc = cfg.routes.get(m.route).ok_or(GatewayError::NoRoute)?;
     Ok((rc, m))
 }
@@ -319,6 +319,9 @@ pub(crate) fn response_filter<'a>(
     if let Some(head) = head {
         r.added.cors = crate::policy::cors::fields(&w.g.config, route, head);
     }
+    // which side of a stage's canary served (`x-tollgate-canary`), errors included
+    let g = w.g;
+    r.added.canary = st.and_then(|st| crate::exchange::served::canary_field(&g.config, st.served));
     if let (Some(head), Some(st)) = (head, st) {
         // the route's `response_parameters` for this status (integrations' responses)
         crate::mapping::response::filter(w, facts, head, st, r);
@@ -486,6 +489,9 @@ fn log_rejected<O>(
             tls: facts.tls.as_deref(),
             principal: None,
             authorizer_error: None,
+            stage: "-",
+            api_id: "-",
+            canary: None,
         });
     }
 }

@@ -551,6 +551,9 @@ pub fn write_head(out: &mut BytesMut, r: &Response<'_>, conn: ConnHeader) -> usi
     if let Some(v) = added.hsts {
         put_line(out, b"strict-transport-security", v.as_bytes());
     }
+    if let Some((name, on)) = added.canary {
+        put_line(out, name.as_bytes(), if on { b"1" } else { b"0" });
+    }
     if let Some(e) = &added.edits {
         e.each(|n, v| put_line(out, n, v));
     }

@@ -220,6 +220,9 @@ pub fn response_head(r: &Response<'_>, head_only: bool) -> H2ResponseHead {
     if let Some(v) = added.hsts {
         f.push(b"strict-transport-security", v.as_bytes());
     }
+    if let Some((name, on)) = added.canary {
+        f.push(name.as_bytes(), if on { b"1" } else { b"0" });
+    }
     if let Some(e) = &added.edits {
         e.each(|n, v| f.push(n, v));
     }
