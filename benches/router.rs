@@ -7,7 +7,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate::router::{RouteSpec, Router};
+use tollgate::router::front::{HostRule, Rule};
+use tollgate::router::{Front, RouteSpec, Router, Routers};
 
 const SERVICES: usize = 500;
 
@@ -88,5 +89,54 @@ fn bench_lookup(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_lookup);
+/// 50 APIs × 100 routes, each API on its own stage under `/apiN` of one host (issue 14): the
+/// front door's mapping rules, then the stage's router, as the route phase runs them (less the
+/// canary draw, which stages without a canary skip).
+fn bench_apis(c: &mut Criterion) {
+    const APIS: usize = 50;
+    let mut keys = Vec::with_capacity(APIS * 100);
+    let mut ranges = vec![0..0]; // no top-level routes
+    for _ in 0..APIS {
+        let start = keys.len();
+        for k in 0..20 {
+            keys.push(format!("GET /res{k}/items"));
+            keys.push(format!("POST /res{k}/items"));
+            keys.push(format!("GET /res{k}/items/{{id}}"));
+            keys.push(format!("PUT /res{k}/items/{{id}}/tags/{{tag}}"));
+            keys.push(format!("ANY /res{k}/proxy/{{proxy+}}"));
+        }
+        ranges.push(start..keys.len());
+    }
+    let specs: Vec<RouteSpec> = keys.iter().map(|key| RouteSpec { key, host: None }).collect();
+    let routers = Routers::build(&specs, &ranges).expect("bench routes are valid");
+    let rules = (0..APIS)
+        .map(|a| Rule {
+            host: Some(HostRule::Exact(b"api.example.com".as_slice().into())),
+            base: format!("/api{a}").into_bytes().into(),
+            header: None,
+            stage: a as u32,
+        })
+        .collect();
+    let front = Front::build(rules);
+    let lookup = |method: &[u8], host: &[u8], path: &'static [u8]| {
+        let sel = front.select(Some(host), path, |_| None)?;
+        let rest = path.get(sel.strip..).filter(|p| !p.is_empty()).unwrap_or(b"/");
+        routers.lookup_in(sel.stage + 1, method, Some(host), rest)
+    };
+    let cases: [(&str, &[u8], &[u8]); 3] = [
+        ("router/apis_50x100_literal", b"GET", b"/api25/res10/items"),
+        ("router/apis_50x100_param", b"GET", b"/api25/res10/items/12345"),
+        ("router/apis_50x100_greedy", b"GET", b"/api25/res10/proxy/a/b/c.txt"),
+    ];
+    let host: &[u8] = b"API.example.com:443";
+    for (id, method, path) in cases {
+        let m = lookup(method, host, path).expect("bench requests match");
+        assert!(ranges[26].contains(&m.route), "{id}: route {}", m.route);
+        c.bench_function(id, |b| {
+            b.iter(|| lookup(black_box(method), black_box(host), black_box(path)).map(|m| m.route))
+        });
+    }
+}
+
+criterion_group!(benches, bench_lookup, bench_apis);
 criterion_main!(benches);

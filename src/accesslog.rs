@@ -759,6 +759,9 @@ mod tests {
             tls: None,
             principal: None,
             authorizer_error: None,
+            stage: "$default",
+            api_id: "tollgate",
+            canary: None,
         }
     }
 
