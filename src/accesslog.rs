@@ -112,9 +112,6 @@ const FIELDS: &[(&str, Field)] = &[
     ("requestLength", Field::RequestLength),
     ("rawQueryString", Field::RawQueryString),
     ("integration.endpoint", Field::IntegrationEndpoint),
-    ("stage", Field::Stage),
-    ("apiId", Field::ApiId),
-    ("isCanaryRequest", Field::IsCanaryRequest),
     // as in tls_fields::TLS_FIELDS, which the JSON line writes in this order
     ("tlsVersion", Field::Tls(TlsField::Version)),
     ("sni", Field::Tls(TlsField::Sni)),
@@ -138,6 +135,14 @@ const FIELDS: &[(&str, Field)] = &[
         "identity.clientCert.validity.notAfter",
         Field::Tls(TlsField::NotAfter),
     ),
+];
+
+/// Variables of the stage that served; not in [`FIELDS`] (whose order is the JSON line's):
+/// the JSON line writes `stage` and `canary` at its end.
+const STAGE_FIELDS: &[(&str, Field)] = &[
+    ("stage", Field::Stage),
+    ("apiId", Field::ApiId),
+    ("isCanaryRequest", Field::IsCanaryRequest),
 ];
 
 impl Format {
@@ -176,6 +181,7 @@ pub fn parse_var(after: &str) -> Result<(Piece, usize), String> {
         .map(|&(n, f)| (n, Field::Auth(f)));
     let found = FIELDS
         .iter()
+        .chain(STAGE_FIELDS)
         .copied()
         .chain(auth)
         .filter(|(n, _)| {
@@ -654,7 +660,10 @@ mod tests {
         }
         out.extend_from_slice(b",\"principalId\":");
         value(Field::Auth(AuthField::PrincipalId), e, clf, &mut out, true);
-        out.extend_from_slice(b"}\n");
+        out.extend_from_slice(b",\"stage\":");
+        value(Field::Stage, e, clf, &mut out, true);
+        let canary = e.canary.map_or("null".to_string(), |c| c.to_string());
+        out.extend_from_slice(format!(",\"canary\":{canary}}}\n").as_bytes());
         out
     }
 
@@ -771,7 +780,7 @@ mod tests {
         format_line(&Format::Json, &entry(), &clf_time(entry().time), &mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"requestId\":\"rid-1\",\"ip\":\"10.0.0.1\",\"requestTime\":\"06/Nov/1994:08:49:37 +0000\",\"httpMethod\":\"GET\",\"routeKey\":\"GET /pets/{id}\",\"path\":\"/pets/\\\"7\\\"\",\"status\":200,"), "{line}");
-        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\",\"tlsVersion\":\"\",\"sni\":\"\",\"identity.clientCert.subjectDN\":\"-\",\"identity.clientCert.issuerDN\":\"-\",\"identity.clientCert.serialNumber\":\"-\",\"identity.clientCert.validity.notBefore\":\"-\",\"identity.clientCert.validity.notAfter\":\"-\",\"principalId\":\"-\"}\n"), "{line}");
+        assert!(line.contains("\"responseLatency\":1.500,\"integrationLatency\":0.900,\"integrationStatus\":200,\"errorMessage\":\"-\",\"userAgent\":\"curl/8\\u0001\",\"apiKeyName\":\"alice\",\"domainName\":\"api.example\",\"requestLength\":120,\"rawQueryString\":\"a=1&b=\\\"2\\\"\",\"integration.endpoint\":\"10.0.0.9:8080\",\"tlsVersion\":\"\",\"sni\":\"\",\"identity.clientCert.subjectDN\":\"-\",\"identity.clientCert.issuerDN\":\"-\",\"identity.clientCert.serialNumber\":\"-\",\"identity.clientCert.validity.notBefore\":\"-\",\"identity.clientCert.validity.notAfter\":\"-\",\"principalId\":\"-\",\"stage\":\"$default\",\"canary\":null}\n"), "{line}");
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub struct ApisConfig {
     pub front: Front,
     /// Each route's deployment, by route index.
     pub route_deployment: Vec<u32>,
+    /// Each deployment's API's own gateway responses (`[[gateway_response]]` of its file;
+    /// `None`: the config's apply), by deployment.
+    pub gateway_responses: Vec<Option<crate::gateway_response::GatewayResponses>>,
 }
 
 impl ApisConfig {
@@ -112,6 +115,8 @@ pub(super) struct Expanded {
     /// `(first route, label, pointers)` of each deployed run: errors about `route[i]` in it are
     /// named `LABEL.route[i - first]` (or by the operation's JSON pointer).
     pub labels: Vec<(usize, String, Option<Vec<String>>)>,
+    /// `(deployment, API name, its gateway responses)` for APIs that have their own.
+    pub gateway: Vec<(u32, String, Vec<super::gateway_responses::RawGatewayResponse>)>,
 }
 
 /// Expands `raw.api` / `raw.stage` / `raw.mapping` into routes of `raw` (see the module docs).
@@ -384,6 +389,10 @@ fn deploy(
     if !a.scoped {
         super::deploy::scoped_entries(&a.name, &a.file, raw);
         a.scoped = true;
+    }
+    if !a.file.gateway_response.is_empty() {
+        out.gateway
+            .push((d, a.name.clone(), a.file.gateway_response.clone()));
     }
     let side = if canary { " canary" } else { "" };
     let label = format!("api[{}] (stage {}/{}{side})", a.name, a.name, st.name.get_ref());

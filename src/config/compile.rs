@@ -262,7 +262,16 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     // stages deploy their APIs' routes after the top-level ones (see `apis`)
     let expanded = super::apis::expand(&mut raw, &mut sources, &mut cx);
     cx.stage_vars = expanded.vars;
-    let result = compile_expanded(raw, text, &vtext, expanded.apis, &mut cx);
+    let mut apis = expanded.apis;
+    // an API's own gateway responses, per deployment of it (the config's fill the gaps)
+    apis.gateway_responses = (0..apis.deployments.len()).map(|_| None).collect();
+    for (d, name, list) in &expanded.gateway {
+        let table = super::gateway_responses::compile_list(list, &format!("api[{name}].gateway_response"), &mut cx);
+        if let Some(slot) = apis.gateway_responses.get_mut(*d as usize) {
+            *slot = Some(table);
+        }
+    }
+    let result = compile_expanded(raw, text, &vtext, apis, &mut cx);
     let mut errors = std::mem::take(&mut cx.errors);
     let mut warnings = std::mem::take(&mut cx.warnings);
     for e in errors.iter_mut().chain(warnings.iter_mut()) {

@@ -63,10 +63,19 @@ pub struct RawGatewayResponse {
 
 /// Compiles every `[[gateway_response]]`.
 pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> GatewayResponses {
+    compile_list(&raw.gateway_response, "gateway_response", cx)
+}
+
+/// Compiles a list of gateway responses (the config's, or an API's own, keyed `prefix[i]`).
+pub(super) fn compile_list(
+    list: &[RawGatewayResponse],
+    prefix: &str,
+    cx: &mut Ctx<'_>,
+) -> GatewayResponses {
     let mut out = GatewayResponses::default();
     let mut seen: Vec<(ResponseType, usize)> = Vec::new();
-    for (i, r) in raw.gateway_response.iter().enumerate() {
-        let key = |k: &str| format!("gateway_response[{i}].{k}");
+    for (i, r) in list.iter().enumerate() {
+        let key = |k: &str| format!("{prefix}[{i}].{k}");
         let kind = ResponseType::from_name(r.kind.get_ref());
         match kind {
             None => {
@@ -79,7 +88,7 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> GatewayResponses {
             }
             Some(t) => {
                 if let Some((_, j)) = seen.iter().find(|(s, _)| *s == t) {
-                    let msg = format!("{} is customised twice (gateway_response[{j}])", t.name());
+                    let msg = format!("{} is customised twice ({prefix}[{j}])", t.name());
                     cx.err(&r.kind, key("type"), msg);
                 }
                 seen.push((t, i));
@@ -92,7 +101,7 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> GatewayResponses {
                 }
             }
         }
-        let compiled = compile_one(i, r, cx);
+        let compiled = compile_one(&format!("{prefix}[{i}]"), r, cx);
         if let (Some(t), Some(c)) = (kind, compiled) {
             out.insert(t, c);
         }
@@ -102,8 +111,8 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> GatewayResponses {
 
 /// One table's status, headers and body (`None` when something is wrong: every error is
 /// reported first).
-fn compile_one(i: usize, r: &RawGatewayResponse, cx: &mut Ctx<'_>) -> Option<GatewayResponse> {
-    let key = |k: &str| format!("gateway_response[{i}].{k}");
+fn compile_one(at: &str, r: &RawGatewayResponse, cx: &mut Ctx<'_>) -> Option<GatewayResponse> {
+    let key = |k: &str| format!("{at}.{k}");
     let mut ok = true;
     let status = r.status.as_ref().map(|s| {
         let v = *s.get_ref();

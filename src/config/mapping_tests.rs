@@ -186,7 +186,7 @@ fn values_are_checked() {
         (r#"request_parameters = { "overwrite:statuscode" = "200" }"#, "statuscode is a response's: put it under response_parameters"),
         (r#"request_parameters = { "overwrite:header.a" = "$request.path.nope" }"#, "$request.path.nope: the route has no path parameter {nope}"),
         (r#"request_parameters = { "overwrite:header.a" = "$context.nope" }"#, "unknown variable $context.nope"),
-        (r#"request_parameters = { "overwrite:header.a" = "$stageVariables.backend" }"#, "$stageVariables.backend: stage variables need a [[stage]] (not available yet)"),
+        (r#"request_parameters = { "overwrite:header.a" = "$stageVariables.backend" }"#, "$stageVariables.backend: stage variables exist in routes of an [[api]] deployed by a [[stage]]"),
         (r#"request_parameters = { "append:header.x-request-id" = "a" }"#, "x-request-id has one value: use overwrite: or remove:"),
         (r#"response_parameters = { "200" = { "overwrite:statuscode" = "204" } }"#, "204 has no content (RFC 9110 §6.4.1): the response's framing would lie"),
         (r#"response_parameters = { "200" = { "overwrite:statuscode" = "99" } }"#, "must be in 200..=599 (got 99)"),

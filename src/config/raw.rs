@@ -129,6 +129,10 @@ pub const LOG_FLUSH_MS: RangeInclusive<u64> = 1..=60_000;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// Unsupported parts of OpenAPI definitions are errors, not warnings (an `[[api]]` may
+    /// override it). First: a plain value is written before every table.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub strict_openapi: bool,
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -165,18 +169,14 @@ pub struct RawConfig {
     pub gateway_response: Vec<super::gateway_responses::RawGatewayResponse>,
     /// Response compression for every route (a route may override or disable it); absent: none.
     pub compression: Option<super::compression::RawCompression>,
-    /// Unsupported parts of OpenAPI definitions are errors, not warnings (an `[[api]]` may
-    /// override it).
-    #[serde(default)]
-    pub strict_openapi: bool,
     /// Named APIs (`[[api]]`): routes served through stages and mappings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub api: Vec<RawApi>,
     /// Deployed APIs (`[[stage]]`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stage: Vec<RawStage>,
     /// Where stages are served (`[[mapping]]`: host, base path, header).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mapping: Vec<RawApiMapping>,
 }
 
@@ -264,6 +264,10 @@ pub struct RawGatewayThrottle {
 
 fn d_true() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 fn d_sync() -> Spanned<u64> {
     Spanned::new(0..0, DEFAULT_SYNC_INTERVAL_MS)

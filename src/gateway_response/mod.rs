@@ -125,12 +125,20 @@ pub fn customise<'a>(
     e: &GatewayError,
     r: Response<'a>,
 ) -> Response<'a> {
-    let table = &w.g.config.gateway_responses;
-    if table.is_empty() {
+    let cfg = &w.g.config;
+    // the serving API's own gateway responses first, then the config's
+    let own = cfg
+        .apis
+        .gateway_responses
+        .get(st.served.deployment as usize)
+        .and_then(Option::as_ref);
+    let table = &cfg.gateway_responses;
+    if table.is_empty() && own.is_none() {
         return r;
     }
     let kind = response_type(e);
-    let Some(gr) = table.find(kind, r.status) else {
+    let found = own.and_then(|t| t.find(kind, r.status));
+    let Some(gr) = found.or_else(|| table.find(kind, r.status)) else {
         return r;
     };
     let (message, validation) = match gr.reads_message() {
