@@ -67,6 +67,9 @@ fn bench(c: &mut Criterion) {
         tls: None,
         principal: None,
         authorizer_error: None,
+        stage: "$default",
+        api_id: "tollgate",
+        canary: None,
     };
     let mut out = BytesMut::with_capacity(1024);
     for (name, route) in [("0", 0usize), ("1", 1), ("3", 2)] {

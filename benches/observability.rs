@@ -36,6 +36,9 @@ fn entry() -> Entry<'static> {
         tls: None,
         principal: None,
         authorizer_error: None,
+        stage: "$default",
+        api_id: "tollgate",
+        canary: None,
     }
 }
 

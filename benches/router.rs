@@ -95,7 +95,8 @@ fn bench_lookup(c: &mut Criterion) {
 fn bench_apis(c: &mut Criterion) {
     const APIS: usize = 50;
     let mut keys = Vec::with_capacity(APIS * 100);
-    let mut ranges = vec![0..0]; // no top-level routes
+    let mut ranges = Vec::with_capacity(APIS + 1);
+    ranges.push(0..0); // no top-level routes
     for _ in 0..APIS {
         let start = keys.len();
         for k in 0..20 {
@@ -107,7 +108,10 @@ fn bench_apis(c: &mut Criterion) {
         }
         ranges.push(start..keys.len());
     }
-    let specs: Vec<RouteSpec> = keys.iter().map(|key| RouteSpec { key, host: None }).collect();
+    let specs: Vec<RouteSpec> = keys
+        .iter()
+        .map(|key| RouteSpec { key, host: None })
+        .collect();
     let routers = Routers::build(&specs, &ranges).expect("bench routes are valid");
     let rules = (0..APIS)
         .map(|a| Rule {
@@ -120,13 +124,24 @@ fn bench_apis(c: &mut Criterion) {
     let front = Front::build(rules);
     let lookup = |method: &[u8], host: &[u8], path: &'static [u8]| {
         let sel = front.select(Some(host), path, |_| None)?;
-        let rest = path.get(sel.strip..).filter(|p| !p.is_empty()).unwrap_or(b"/");
+        let rest = path
+            .get(sel.strip..)
+            .filter(|p| !p.is_empty())
+            .unwrap_or(b"/");
         routers.lookup_in(sel.stage + 1, method, Some(host), rest)
     };
     let cases: [(&str, &[u8], &[u8]); 3] = [
         ("router/apis_50x100_literal", b"GET", b"/api25/res10/items"),
-        ("router/apis_50x100_param", b"GET", b"/api25/res10/items/12345"),
-        ("router/apis_50x100_greedy", b"GET", b"/api25/res10/proxy/a/b/c.txt"),
+        (
+            "router/apis_50x100_param",
+            b"GET",
+            b"/api25/res10/items/12345",
+        ),
+        (
+            "router/apis_50x100_greedy",
+            b"GET",
+            b"/api25/res10/proxy/a/b/c.txt",
+        ),
     ];
     let host: &[u8] = b"API.example.com:443";
     for (id, method, path) in cases {

@@ -317,13 +317,30 @@ fn errors_name_file_key_and_line() {
         out.contains("apis/a.toml:4:12: api[a] (stage a/s).route[0].upstream: unknown stage variable \"nope\" (the stage has up)"),
         "{out}"
     );
-    assert!(out.contains("tollgate.toml:12:9: mapping[0].stage: unknown stage \"a/t\""), "{out}");
+    assert!(
+        out.contains("tollgate.toml:12:9: mapping[0].stage: unknown stage \"a/t\""),
+        "{out}"
+    );
     // a file that is not there, and a syntax error in one
     let text = "[[api]]\nname = \"b\"\nroutes = \"apis/none.toml\"\n";
-    let out = tollgate::config::from_str_in(text, &dir).unwrap_err().render("t.toml");
-    assert!(out.starts_with("t.toml:3:10: api[0].routes: cannot read"), "{out}");
-    std::fs::write(dir.join("apis/bad.toml"), "[[route]]\nkey = \"GET /x\"\nmock = {}\nnope = 1\n").unwrap();
+    let out = tollgate::config::from_str_in(text, &dir)
+        .unwrap_err()
+        .render("t.toml");
+    assert!(
+        out.starts_with("t.toml:3:10: api[0].routes: cannot read"),
+        "{out}"
+    );
+    std::fs::write(
+        dir.join("apis/bad.toml"),
+        "[[route]]\nkey = \"GET /x\"\nmock = {}\nnope = 1\n",
+    )
+    .unwrap();
     let text = "[[api]]\nname = \"b\"\nroutes = \"apis/bad.toml\"\n";
-    let out = tollgate::config::from_str_in(text, &dir).unwrap_err().render("t.toml");
-    assert!(out.starts_with("apis/bad.toml:4:1: toml: unknown field `nope`"), "{out}");
+    let out = tollgate::config::from_str_in(text, &dir)
+        .unwrap_err()
+        .render("t.toml");
+    assert!(
+        out.starts_with("apis/bad.toml:4:1: toml: unknown field `nope`"),
+        "{out}"
+    );
 }

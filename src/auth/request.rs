@@ -392,8 +392,8 @@ impl<S: Session> Call<'_, '_, S> {
     fn payload(&self, st: &ExchangeState) -> Vec<u8> {
         let cfg = &*self.w.g.config;
         let head = self.head;
-        let matched = crate::exchange::served::lookup(cfg, head, st.served)
-            .filter(|m| m.route == self.route);
+        let matched =
+            crate::exchange::served::lookup(cfg, head, st.served).filter(|m| m.route == self.route);
         let names = cfg.router.param_names(self.route);
         let params: Vec<(&str, &[u8])> = match &matched {
             Some(m) => names

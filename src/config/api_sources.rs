@@ -165,3 +165,38 @@ impl Sources {
         }
     }
 }
+
+/// The API `name` of the config `text` (relative files against `dir`) as one API file: its
+/// routes file, its OpenAPI definition converted, or its inline routes (for
+/// `tollgate export`).
+pub fn api_file(text: &str, dir: Option<&Path>, name: &str) -> Result<RawApiFile, String> {
+    let raw: RawConfig = super::raw::parse(text).map_err(|e| e.message().to_string())?;
+    let names: Vec<&str> = raw.api.iter().map(|a| a.name.get_ref().as_str()).collect();
+    let i = names.iter().position(|n| *n == name).ok_or_else(|| {
+        format!(
+            "no [[api]] named {name:?} (the config has: {})",
+            names.join(", ")
+        )
+    })?;
+    let api = raw.api.into_iter().nth(i).ok_or("no such API")?;
+    let read = |p: &str| {
+        let full = dir.map_or_else(|| Path::new(p).to_path_buf(), |d| d.join(p));
+        std::fs::read_to_string(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))
+    };
+    let toml_text = match (&api.routes, &api.openapi) {
+        (Some(p), _) => read(p.get_ref())?,
+        (None, Some(p)) => {
+            let imported = crate::openapi::import(&read(p.get_ref())?)
+                .map_err(|e| format!("{}: {} {}", p.get_ref(), e.pointer, e.message))?;
+            imported.toml
+        }
+        (None, None) => {
+            return Ok(RawApiFile {
+                route: api.route,
+                cors: api.cors,
+                ..RawApiFile::default()
+            })
+        }
+    };
+    toml::from_str(&toml_text).map_err(|e| e.message().to_string())
+}

@@ -100,7 +100,9 @@ impl ApisConfig {
 
     /// Route `i`'s stage and side: `None` for a top-level route.
     pub fn stage_of(&self, route: usize) -> Option<(&StageConfig, bool)> {
-        let d = self.deployments.get(*self.route_deployment.get(route)? as usize)?;
+        let d = self
+            .deployments
+            .get(*self.route_deployment.get(route)? as usize)?;
         Some((self.stages.get(d.stage? as usize)?, d.canary))
     }
 }
@@ -116,7 +118,11 @@ pub(super) struct Expanded {
     /// named `LABEL.route[i - first]` (or by the operation's JSON pointer).
     pub labels: Vec<(usize, String, Option<Vec<String>>)>,
     /// `(deployment, API name, its gateway responses)` for APIs that have their own.
-    pub gateway: Vec<(u32, String, Vec<super::gateway_responses::RawGatewayResponse>)>,
+    pub gateway: Vec<(
+        u32,
+        String,
+        Vec<super::gateway_responses::RawGatewayResponse>,
+    )>,
 }
 
 /// Expands `raw.api` / `raw.stage` / `raw.mapping` into routes of `raw` (see the module docs).
@@ -145,7 +151,16 @@ pub(super) fn expand(raw: &mut RawConfig, src: &mut Sources, cx: &mut Ctx<'_>) -
         let vars = variables(&st.variables, &BTreeMap::new(), format!("stage[{si}]"), cx);
         let stage_idx = out.apis.stages.len() as u32;
         deployed[api] = true;
-        let deployment = deploy(raw, api, &mut files, st, (stage_idx, false), &vars, &mut out, cx);
+        let deployment = deploy(
+            raw,
+            api,
+            &mut files,
+            st,
+            (stage_idx, false),
+            &vars,
+            &mut out,
+            cx,
+        );
         let canary = st.canary.as_ref().and_then(|c| {
             let key = format!("stage[{si}].canary");
             let capi = match &c.get_ref().api {
@@ -155,7 +170,16 @@ pub(super) fn expand(raw: &mut RawConfig, src: &mut Sources, cx: &mut Ctx<'_>) -
             deployed[capi] = true;
             let base = st.variables.as_ref().map(|v| v.get_ref());
             let cvars = variables_over(base, &c.get_ref().variables, &key, cx);
-            let d = deploy(raw, capi, &mut files, st, (stage_idx, true), &cvars, &mut out, cx);
+            let d = deploy(
+                raw,
+                capi,
+                &mut files,
+                st,
+                (stage_idx, true),
+                &cvars,
+                &mut out,
+                cx,
+            );
             super::canary::compile(c, d, &key, cx)
         });
         out.apis.stages.push(StageConfig {
@@ -204,7 +228,11 @@ fn take_files(raw: &mut RawConfig, src: &mut Sources, cx: &mut Ctx<'_>) -> Vec<A
     let mut seen: Vec<&str> = Vec::new();
     for (i, a) in raw.api.iter_mut().enumerate() {
         let name = a.name.get_ref();
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
             let m = "must be letters, digits, '-', '_' or '.' (it names the API in stages)";
             cx.err(&a.name, format!("api[{i}].name"), m);
         } else if seen.contains(&name.as_str()) {
@@ -218,7 +246,10 @@ fn take_files(raw: &mut RawConfig, src: &mut Sources, cx: &mut Ctx<'_>) -> Vec<A
             let m = "set one of routes, openapi or inline [[api.route]], not several";
             cx.err(&a.name, format!("api[{i}]"), m);
         }
-        let body = std::mem::replace(src.apis.get_mut(i).unwrap_or(&mut ApiBody::Inline), ApiBody::Inline);
+        let body = std::mem::replace(
+            src.apis.get_mut(i).unwrap_or(&mut ApiBody::Inline),
+            ApiBody::Inline,
+        );
         let strict = a.strict_openapi.as_ref().map(|s| *s.get_ref());
         let (file, pointers) = match body {
             ApiBody::File(Some(f), origin) => {
@@ -309,7 +340,9 @@ fn check_stage_name(si: usize, st: &RawStage, earlier: &[StageConfig], cx: &mut 
     let ok = name == "$default"
         || (!name.is_empty()
             && name.len() <= 128
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)));
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)));
     if !ok {
         let m = "must be $default or letters, digits, '-' and '_' (at most 128)";
         cx.err(&st.name, format!("stage[{si}].name"), m);
@@ -318,7 +351,11 @@ fn check_stage_name(si: usize, st: &RawStage, earlier: &[StageConfig], cx: &mut 
         .iter()
         .any(|s| &s.api == st.api.get_ref() && &s.name == name)
     {
-        cx.err(&st.name, format!("stage[{si}].name"), "duplicate stage of this API");
+        cx.err(
+            &st.name,
+            format!("stage[{si}].name"),
+            "duplicate stage of this API",
+        );
     }
 }
 
@@ -395,7 +432,12 @@ fn deploy(
             .push((d, a.name.clone(), a.file.gateway_response.clone()));
     }
     let side = if canary { " canary" } else { "" };
-    let label = format!("api[{}] (stage {}/{}{side})", a.name, a.name, st.name.get_ref());
+    let label = format!(
+        "api[{}] (stage {}/{}{side})",
+        a.name,
+        a.name,
+        st.name.get_ref()
+    );
     out.labels.push((start, label, a.pointers.clone()));
     out.apis.deployments.push(Deployment {
         routes: start..raw.route.len(),
@@ -470,7 +512,10 @@ fn mappings(raw: &RawConfig, stages: &[StageConfig], cx: &mut Ctx<'_>) -> Front 
 
 /// Names an error about a deployed route by its API (`api[pets] (stage pets/prod).route[2]`,
 /// or the OpenAPI operation's pointer) instead of its place in the expanded route list.
-pub(super) fn name_route(e: &mut super::ConfigError, labels: &[(usize, String, Option<Vec<String>>)]) {
+pub(super) fn name_route(
+    e: &mut super::ConfigError,
+    labels: &[(usize, String, Option<Vec<String>>)],
+) {
     let Some(rest) = e.key.strip_prefix("route[") else {
         return;
     };

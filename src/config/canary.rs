@@ -78,7 +78,10 @@ mod tests {
 
     #[test]
     fn sticky_forms() {
-        assert_eq!(sticky("cookie:tg-canary"), Ok(Sticky::Cookie("tg-canary".into())));
+        assert_eq!(
+            sticky("cookie:tg-canary"),
+            Ok(Sticky::Cookie("tg-canary".into()))
+        );
         assert_eq!(sticky("header:X-User"), Ok(Sticky::Header("x-user".into())));
         for bad in ["cookie:", "ip", "query:x", "header:a b"] {
             assert!(sticky(bad).is_err(), "{bad}");

@@ -266,7 +266,11 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     // an API's own gateway responses, per deployment of it (the config's fill the gaps)
     apis.gateway_responses = (0..apis.deployments.len()).map(|_| None).collect();
     for (d, name, list) in &expanded.gateway {
-        let table = super::gateway_responses::compile_list(list, &format!("api[{name}].gateway_response"), &mut cx);
+        let table = super::gateway_responses::compile_list(
+            list,
+            &format!("api[{name}].gateway_response"),
+            &mut cx,
+        );
         if let Some(slot) = apis.gateway_responses.get_mut(*d as usize) {
             *slot = Some(table);
         }
@@ -280,7 +284,15 @@ pub fn compile(raw: RawConfig, text: &str) -> Result<Config, ConfigErrors> {
     }
     // an API deployed on several stages repeats the same problem once per stage
     let mut seen = std::collections::HashSet::new();
-    errors.retain(|e| seen.insert((e.file.clone(), e.line, e.column, e.key.clone(), e.message.clone())));
+    errors.retain(|e| {
+        seen.insert((
+            e.file.clone(),
+            e.line,
+            e.column,
+            e.key.clone(),
+            e.message.clone(),
+        ))
+    });
     match result {
         Some(mut cfg) if errors.is_empty() => {
             cfg.warnings = warnings;
@@ -316,8 +328,7 @@ fn compile_expanded(
     }
     let mut upstreams = compile_upstreams(&raw.upstream, cx);
     // remote functions' hidden upstreams go after the user's: routes' indices do not move
-    let functions =
-        super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, cx);
+    let functions = super::functions::compile(&raw.function, &raw.upstream, &mut upstreams, cx);
     super::auth_request::reserved_upstream_names(&raw.upstream, cx);
     // authorizers' hidden upstreams (`jwks:NAME`, `authorizer:NAME`) go after those too
     let authorizers = super::auth::compile(&raw.authorizer, &raw.function, &mut upstreams, cx);

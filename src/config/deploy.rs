@@ -15,7 +15,9 @@ use toml::Spanned;
 
 use super::apis::Vars;
 use super::compile::Ctx;
-use super::raw::{RawApiFile, RawConfig, RawFunction, RawLimit, RawRoute, RawRouteCors, RawUpstream};
+use super::raw::{
+    RawApiFile, RawConfig, RawFunction, RawLimit, RawRoute, RawRouteCors, RawUpstream,
+};
 
 /// What a route is deployed with.
 pub(super) struct Scope<'a> {
@@ -28,7 +30,12 @@ pub(super) struct Scope<'a> {
 }
 
 /// `r` deployed with `s`; it will be `raw.route[raw.route.len()]` (errors are keyed so).
-pub(super) fn route(r: &RawRoute, s: &Scope<'_>, raw: &mut RawConfig, cx: &mut Ctx<'_>) -> RawRoute {
+pub(super) fn route(
+    r: &RawRoute,
+    s: &Scope<'_>,
+    raw: &mut RawConfig,
+    cx: &mut Ctx<'_>,
+) -> RawRoute {
     let i = raw.route.len();
     let mut r = r.clone();
     for (field, name) in [
@@ -48,7 +55,8 @@ pub(super) fn route(r: &RawRoute, s: &Scope<'_>, raw: &mut RawConfig, cx: &mut C
         let key = format!("route[{i}].mock");
         let mock = m.get_mut();
         let body = Spanned::new(span.clone(), std::mem::take(&mut mock.body));
-        mock.body = substitute_or_report(&body, s.vars, &key, cx).unwrap_or_else(|| body.into_inner());
+        mock.body =
+            substitute_or_report(&body, s.vars, &key, cx).unwrap_or_else(|| body.into_inner());
         for v in mock.headers.values_mut() {
             let sv = Spanned::new(span.clone(), std::mem::take(v));
             *v = substitute_or_report(&sv, s.vars, &key, cx).unwrap_or_else(|| sv.into_inner());
@@ -62,7 +70,11 @@ pub(super) fn route(r: &RawRoute, s: &Scope<'_>, raw: &mut RawConfig, cx: &mut C
         r.cors = Some(Spanned::new(s.at.clone(), policy));
     }
     if let Some(a) = &mut r.authorizer {
-        if s.file.authorizer.iter().any(|x| x.name.get_ref() == a.get_ref()) {
+        if s.file
+            .authorizer
+            .iter()
+            .any(|x| x.name.get_ref() == a.get_ref())
+        {
             *a = Spanned::new(a.span(), scoped(s.api, a.get_ref()));
         }
     }
@@ -233,7 +245,10 @@ fn implicit_function(f: &str, raw: &mut RawConfig) -> Option<String> {
         None => return None,
     };
     let parts: Vec<&str> = arn.split(':').collect();
-    let name = parts.get(6).copied().filter(|_| parts.get(5) == Some(&"function"))?;
+    let name = parts
+        .get(6)
+        .copied()
+        .filter(|_| parts.get(5) == Some(&"function"))?;
     if let Some(d) = raw.function.iter().find(|d| {
         d.name.get_ref() == name
             || d.name.get_ref() == arn
@@ -272,7 +287,10 @@ mod tests {
             Ok(Some("pets-blue".into()))
         );
         assert_eq!(
-            substitute("http://${stageVariables.backend}:8080/x/$stageVariables.fn/y", &v),
+            substitute(
+                "http://${stageVariables.backend}:8080/x/$stageVariables.fn/y",
+                &v
+            ),
             Ok(Some("http://pets-blue:8080/x/pets-live/y".into()))
         );
         assert_eq!(substitute("${stageVariables.nope}", &v), Err("nope".into()));

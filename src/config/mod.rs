@@ -8,11 +8,11 @@
 //! workers (see [`crate::server`]); a reload simply builds a new `Config` through the same stages.
 
 pub mod access;
-mod api_mapping;
-mod api_sources;
-pub mod apis;
 #[cfg(test)]
 mod access_tests;
+mod api_mapping;
+pub mod api_sources;
+pub mod apis;
 pub mod arn;
 pub mod auth;
 mod auth_iam;

@@ -69,7 +69,11 @@ pub(crate) fn with_entry_for<R>(
         .get(st.served.deployment as usize)
         .and_then(|d| {
             let s = cfg.apis.stages.get(d.stage? as usize)?;
-            Some((s.name.as_str(), s.api.as_str(), s.canary.as_ref().map(|_| d.canary)))
+            Some((
+                s.name.as_str(),
+                s.api.as_str(),
+                s.canary.as_ref().map(|_| d.canary),
+            ))
         });
     f(&Entry {
         request_id: st.request_id.bytes(head),

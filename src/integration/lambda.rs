@@ -136,7 +136,12 @@ fn build_event<S: Session>(
         .and_then(|d| config.apis.stages.get(d.stage? as usize))
         .map(|s| (s.name.as_str(), s.api.as_str()));
     let vars: Vec<(&str, &str)> = dep
-        .map(|d| d.variables.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
+        .map(|d| {
+            d.variables
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
     let input = EventInput {
         head: req.head,

@@ -242,11 +242,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         family(&mut out, name, "counter", help);
         for (i, r) in routes.iter().enumerate() {
             let v = if pick == 0 { r.bytes_in } else { r.bytes_out };
-            let _ = writeln!(
-                out,
-                "{name}{{route=\"{}\"}} {v}",
-                route_labels(cx, i)
-            );
+            let _ = writeln!(out, "{name}{{route=\"{}\"}} {v}", route_labels(cx, i));
         }
     }
     type Pick = fn(&crate::throttle::KeyCounters) -> &std::sync::atomic::AtomicU64;
@@ -271,11 +267,7 @@ pub fn render(cx: &Context<'_>, snaps: &[Snapshot]) -> String {
         family(&mut out, name, "counter", help);
         for i in 0..cx.config.routes.len() {
             let n = cx.throttle.route_total(i, pick);
-            let _ = writeln!(
-                out,
-                "{name}{{route=\"{}\"}} {n}",
-                route_labels(cx, i)
-            );
+            let _ = writeln!(out, "{name}{{route=\"{}\"}} {n}", route_labels(cx, i));
         }
     }
     upstream_families(&mut out, cx, snaps);

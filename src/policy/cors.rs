@@ -137,7 +137,10 @@ pub fn preflight<'a>(config: &'a Config, head: &'a RequestHead) -> Option<Respon
     let host = head.host.map(|s| head.slice(s));
     let served = crate::exchange::served::select_main(config, head);
     let path = crate::exchange::served::path(head, served);
-    let policy = match config.router.lookup_in(served.deployment, method, host, path) {
+    let policy = match config
+        .router
+        .lookup_in(served.deployment, method, host, path)
+    {
         Some(m) => config.access.routes.get(m.route)?.cors?,
         None => config.access.cors?,
     };

@@ -33,8 +33,12 @@ impl Routers {
     ) -> Result<Routers, Vec<RouteError>> {
         let mut parts = Vec::with_capacity(ranges.len().max(1));
         let mut errors = Vec::new();
-        let whole = [0..routes.len()];
-        let ranges = if ranges.is_empty() { &whole[..] } else { ranges };
+        let whole = 0..routes.len();
+        let ranges = if ranges.is_empty() {
+            std::slice::from_ref(&whole)
+        } else {
+            ranges
+        };
         for r in ranges {
             let Some(specs) = routes.get(r.clone()) else {
                 continue;
@@ -119,9 +123,18 @@ mod tests {
         ];
         let r = Routers::build(&specs, &[0..1, 1..3, 3..4]).unwrap();
         assert_eq!(r.lookup(b"GET", None, b"/a/1").map(|m| m.route), Some(0));
-        assert_eq!(r.lookup_in(1, b"GET", None, b"/a/1").map(|m| m.route), Some(1));
-        assert_eq!(r.lookup_in(1, b"GET", None, b"/b/1/2").map(|m| m.route), Some(2));
-        assert_eq!(r.lookup_in(2, b"GET", None, b"/a/1").map(|m| m.route), Some(3));
+        assert_eq!(
+            r.lookup_in(1, b"GET", None, b"/a/1").map(|m| m.route),
+            Some(1)
+        );
+        assert_eq!(
+            r.lookup_in(1, b"GET", None, b"/b/1/2").map(|m| m.route),
+            Some(2)
+        );
+        assert_eq!(
+            r.lookup_in(2, b"GET", None, b"/a/1").map(|m| m.route),
+            Some(3)
+        );
         assert!(r.lookup_in(2, b"GET", None, b"/b/1/2").is_none());
         assert!(r.lookup_in(9, b"GET", None, b"/a/1").is_none());
         assert_eq!(&*r.param_names(2)[1], "z");

@@ -257,7 +257,10 @@ mod tests {
         ]);
         assert_eq!(pick(&f, "api.example.com", "/v1/pets", None), Some((1, 3)));
         assert_eq!(pick(&f, "API.example.com:8443", "/v1", None), Some((1, 3)));
-        assert_eq!(pick(&f, "api.example.com", "/v1/admin/x", None), Some((2, 9)));
+        assert_eq!(
+            pick(&f, "api.example.com", "/v1/admin/x", None),
+            Some((2, 9))
+        );
         assert_eq!(pick(&f, "api.example.com", "/v10/pets", None), Some((3, 0)));
         assert_eq!(pick(&f, "api.example.com", "/", None), Some((3, 0)));
         assert_eq!(pick(&f, "other.example.com", "/v1/pets", None), None);
@@ -270,8 +273,14 @@ mod tests {
             rule(None, "/", Some(("accept-version", "2")), 2),
         ]);
         assert_eq!(pick(&f, "h", "/pets", None), Some((1, 0)));
-        assert_eq!(pick(&f, "h", "/pets", Some(("accept-version", "2"))), Some((2, 0)));
-        assert_eq!(pick(&f, "h", "/pets", Some(("accept-version", "3"))), Some((1, 0)));
+        assert_eq!(
+            pick(&f, "h", "/pets", Some(("accept-version", "2"))),
+            Some((2, 0))
+        );
+        assert_eq!(
+            pick(&f, "h", "/pets", Some(("accept-version", "3"))),
+            Some((1, 0))
+        );
     }
 
     #[test]

@@ -110,9 +110,9 @@ use std::fmt;
 use ahash::AHashMap;
 use smallvec::SmallVec;
 
-use parse::MAX_HOST;
 pub use deployed::Routers;
 pub use front::Front;
+use parse::MAX_HOST;
 pub use template::PathTemplate;
 
 /// One configured route: its key (`"METHOD /path"` or `"$default"`) and
