@@ -1,5 +1,5 @@
 //! Upstream failure handling on both drivers: dead targets, slow and vanishing origins, stale
-//! pooled connections, balancing.
+//! pooled connections, balancing (weighted too: three origins weighted 3:2:1 over two workers).
 
 // Test helpers outside #[test] functions (servers, clients, fixtures) panic to fail the
 // test; the crate-wide deny of unwrap/expect (Cargo.toml [lints]) is for runtime code.
@@ -20,6 +20,43 @@ fn dead_addr() -> SocketAddr {
 
 fn api_route() -> &'static str {
     "[[route]]\nkey = \"ANY /api/{proxy+}\"\nupstream = \"u\"\n"
+}
+
+/// Weights of the three origins of the weighted tests.
+const WEIGHTS: [u32; 3] = [3, 2, 1];
+/// Workers of the weighted tests: each balances on its own.
+const WEIGHTED_WORKERS: usize = 2;
+/// Keep-alive client connections the weighted tests spread their requests over (so both
+/// workers get some), each sending its requests one after another.
+const WEIGHTED_CONNECTIONS: usize = 20;
+
+/// Upstream `u` over `origins` weighted by [`WEIGHTS`] with `balance`, started on `d` with
+/// [`WEIGHTED_WORKERS`]; `total` sequential GETs through it; the count each origin received.
+fn weighted_counts(d: &str, balance: &str, total: usize) -> [usize; 3] {
+    let origins = [Origin::echo(), Origin::echo(), Origin::echo()];
+    let targets: Vec<String> = origins
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(o, w)| format!("{{ address = \"{}\", weight = {w} }}", o.addr))
+        .collect();
+    let ups = format!(
+        "[[upstream]]\nname = \"u\"\ntargets = [{}]\nbalance = \"{balance}\"\n",
+        targets.join(", ")
+    );
+    let g = Gateway::start(d, WEIGHTED_WORKERS, &(ups + api_route()));
+    for c in 0..WEIGHTED_CONNECTIONS {
+        let mut client = Client::new(g.addr);
+        for i in 0..total / WEIGHTED_CONNECTIONS {
+            client.send(format!("GET /api/{c}/{i} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+            assert_eq!(client.read(false).unwrap().status, 200, "request {c}/{i}");
+        }
+    }
+    origins.map(|o| o.requests().len())
+}
+
+/// The share origin `i` is due: its weight over the sum.
+fn due(i: usize) -> f64 {
+    f64::from(WEIGHTS[i]) / f64::from(WEIGHTS.iter().sum::<u32>())
 }
 
 all_transports! {
@@ -124,6 +161,45 @@ all_transports! {
         }
         assert_eq!(a.requests().len() + b.requests().len(), 40);
         assert!(a.requests().len() > 3 && b.requests().len() > 3);
+    }
+
+    plain_only fn weighted_round_robin_splits_by_weight(d) {
+        // Smooth weighted round robin is exact per worker: over each run of 6 picks (the sum of
+        // the weights) a worker sends exactly 3, 2 and 1 (a b a c b a), and within a run no
+        // origin is a whole request ahead of or behind its share. Whichever way the kernel spreads the
+        // connections over the workers, each origin is within one request per worker of its
+        // exact share: far inside 3 % of it (the tolerance asked of the split).
+        const TOTAL: usize = 3_000;
+        let counts = weighted_counts(d, "round_robin", TOTAL);
+        assert_eq!(counts.iter().sum::<usize>(), TOTAL, "{counts:?}");
+        for (i, &n) in counts.iter().enumerate() {
+            let want = TOTAL as f64 * due(i);
+            let share = n as f64 / TOTAL as f64;
+            assert!((share - due(i)).abs() <= 0.03 * due(i), "origin {i}: {counts:?}");
+            assert!((n as f64 - want).abs() <= WEIGHTED_WORKERS as f64, "origin {i}: {counts:?}");
+        }
+    }
+
+    plain_only fn weighted_least_requests_splits_by_weight(d) {
+        // Sequential requests leave nothing in flight, so the first of the two candidates always
+        // wins and each request goes to origin i with probability p_i = w_i / 6 (1/2, 1/3,
+        // 1/6): origin i's count is binomial(N, p_i), standard deviation sqrt(N p_i (1 - p_i)).
+        // With N = 6000 that is 38.7, 36.5 and 28.9 requests (0.65, 0.61 and 0.48 points of
+        // share). 3 % of the share (1.5, 1.0 and 0.5 points) is only 2.3, 1.6 and 1.0 standard
+        // deviations: a correct balancer would fail that about one run in three. Each count is
+        // allowed 5.5 standard deviations instead (3.6, 3.4 and 2.7 points of share): a correct
+        // run fails with probability about 4e-8 per origin (two-sided normal tail; N p_i >= 1000
+        // makes the normal approximation good). An unweighted split (2000 each) is still
+        // refused: origin 0 would be 26 and origin 2 35 standard deviations off.
+        const TOTAL: usize = 6_000;
+        const SIGMAS: f64 = 5.5;
+        let counts = weighted_counts(d, "least_requests", TOTAL);
+        assert_eq!(counts.iter().sum::<usize>(), TOTAL, "{counts:?}");
+        for (i, &n) in counts.iter().enumerate() {
+            let (total, p) = (TOTAL as f64, due(i));
+            let sd = (total * p * (1.0 - p)).sqrt();
+            assert!((n as f64 - total * p).abs() <= SIGMAS * sd, "origin {i}: {counts:?} (sd {sd:.1})");
+        }
     }
 
     fn upstream_connections_are_pooled_per_worker(d) {

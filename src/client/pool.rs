@@ -1,10 +1,11 @@
 //! Upstreams as one worker sees them: target choice and a keep-alive connection pool per target.
 //!
-//! Owns: load balancing (round robin, or least requests by power of two random choices over this
-//! worker's in-flight counts), checking connections out of and back into the per-worker pool, idle
-//! expiry, and connecting with the configured timeout. Pools are never shared across cores: each
-//! worker has its own `Upstream` values behind `Rc`, so checkout is a `RefCell` pop. Leaves out:
-//! speaking HTTP on the connection (see [`super::exchange`]).
+//! Owns: load balancing (smooth weighted round robin, or least requests by power of two random
+//! choices over this worker's in-flight counts, both by target weight; see [`Upstream::pick`]),
+//! checking connections out of and back into the per-worker pool, idle expiry, and connecting
+//! with the configured timeout. Pools are never shared across cores: each worker has its own
+//! `Upstream` values behind `Rc`, so checkout is a `RefCell` pop (and balancing state is `Cell`s).
+//! Leaves out: speaking HTTP on the connection (see [`super::exchange`]).
 //!
 //! TLS upstreams (`tls = { ... }`): each target's client config and server name are taken from
 //! [`UpstreamConfig::tls_for`] once, when the upstream is built for a worker, never per request.
@@ -99,6 +100,10 @@ struct Target {
     errors: Cell<u64>,
     /// Consecutive failures on this worker (reset by a success).
     failures: Cell<u32>,
+    /// Share of requests relative to the other targets (the config's weight, at least 1).
+    weight: u32,
+    /// Smooth weighted round robin's running value on this worker (nginx's `current_weight`).
+    current: Cell<i64>,
     /// Shared with every worker and the health checker.
     health: Arc<TargetHealth>,
 }
@@ -112,7 +117,13 @@ pub struct Upstream {
     max_idle: usize,
     idle_timeout: Duration,
     targets: Vec<Target>,
+    /// Plain round robin's next start (every weight equal).
     next: Cell<usize>,
+    /// Every target has the same weight: round robin is the plain rotation.
+    uniform: bool,
+    /// Running sums of the weights (`[i]`: targets `0..=i`): least requests draws its
+    /// candidates in proportion to weight by a random point in `0..total`.
+    cumulative: Vec<u64>,
     passive_failures: u32,
     passive_cooldown_ms: u64,
     /// The upstream's TLS settings (`None`: plain), to tell whether a reload changed them.
@@ -122,6 +133,16 @@ pub struct Upstream {
 impl Upstream {
     /// `health` holds the shared health of each target (from the process's health board).
     pub fn new(cfg: &UpstreamConfig, health: &[Arc<TargetHealth>]) -> Self {
+        let weights = cfg.weights();
+        // one per target, in 1..=1000 for a compiled config; at least 1 whatever it is, so
+        // every target can be drawn
+        let weight = |i: usize| weights.get(i).map_or(1, |&w| w.max(1));
+        let cumulative: Vec<u64> = (0..cfg.targets.len())
+            .scan(0u64, |sum, i| {
+                *sum = sum.saturating_add(u64::from(weight(i)));
+                Some(*sum)
+            })
+            .collect();
         Upstream {
             passive_failures: cfg.passive_failures,
             passive_cooldown_ms: cfg.passive_cooldown.as_millis() as u64,
@@ -148,9 +169,13 @@ impl Upstream {
                     connects: Cell::new(0),
                     errors: Cell::new(0),
                     failures: Cell::new(0),
+                    weight: weight(i),
+                    current: Cell::new(0),
                 })
                 .collect(),
             next: Cell::new(0),
+            uniform: (0..cfg.targets.len()).all(|i| weight(i) == weight(0)),
+            cumulative,
             tls: cfg.tls.clone(),
         }
     }
@@ -205,27 +230,81 @@ impl Upstream {
 
     /// Chooses the target for a first attempt among the usable ones (healthy by the active check
     /// and not ejected); `None` when every target is down. `random` is a fresh random value.
+    ///
+    /// Round robin: with every weight equal, the plain rotation (a down target's turn goes to
+    /// the next usable one); otherwise smooth weighted round robin ([`Upstream::smooth`]).
+    /// Least requests: two candidates drawn in proportion to weight, the one with fewer
+    /// requests in flight per unit of weight wins (the first on a tie, so with nothing in flight
+    /// the split follows the weights).
     pub fn pick(&self, random: u64) -> Option<usize> {
         let n = self.targets.len();
         let usable = |i: usize| self.targets.get(i).is_some_and(|t| t.health.usable());
         match self.balance {
-            Balance::RoundRobin => {
+            Balance::RoundRobin if self.uniform => {
                 let start = self.next.get();
                 self.next.set((start + 1) % n.max(1));
                 (0..n).map(|k| (start + k) % n).find(|&i| usable(i))
             }
+            Balance::RoundRobin => self.smooth(),
             Balance::LeastRequests => {
-                let a = (random % n.max(1) as u64) as usize;
-                let b = ((random >> 32) % n.max(1) as u64) as usize;
-                let load = |i: usize| self.targets.get(i).map_or(u32::MAX, |t| t.in_flight.get());
+                let a = self.draw(random >> 32);
+                let b = self.draw(random & u64::from(u32::MAX));
                 match (usable(a), usable(b)) {
-                    (true, true) => Some(if load(b) < load(a) { b } else { a }),
+                    (true, true) => Some(if self.lighter(b, a) { b } else { a }),
                     (true, false) => Some(a),
                     (false, true) => Some(b),
                     (false, false) => (0..n).find(|&i| usable(i)),
                 }
             }
         }
+    }
+
+    /// Smooth weighted round robin, as nginx's `ngx_http_upstream_get_peer`
+    /// (src/http/ngx_http_upstream_round_robin.c): every usable target's weight is added to its
+    /// running value, the largest value wins (the first on a tie), and the sum of the usable
+    /// weights is taken off the winner's. While the usable targets stay the same, every run of
+    /// `total` picks from a fresh start gives each target exactly its weight, interleaved
+    /// (5, 1, 1 gives a a b a c a a) rather than in bursts.
+    /// Unusable targets neither take part nor accumulate. Per worker, in `Cell`s: no locks.
+    fn smooth(&self) -> Option<usize> {
+        let mut total: i64 = 0;
+        let mut best: Option<(usize, i64)> = None;
+        for (i, t) in self.targets.iter().enumerate() {
+            if !t.health.usable() {
+                continue;
+            }
+            let w = i64::from(t.weight);
+            let c = t.current.get().saturating_add(w);
+            t.current.set(c);
+            total = total.saturating_add(w);
+            if best.is_none_or(|(_, b)| c > b) {
+                best = Some((i, c));
+            }
+        }
+        let (i, c) = best?;
+        if let Some(t) = self.targets.get(i) {
+            t.current.set(c.saturating_sub(total));
+        }
+        Some(i)
+    }
+
+    /// The target whose weight range holds a random point in `0..total weight`, the point
+    /// taken from `r` (below 2^32) by multiply and shift (no modulo bias worth a division).
+    fn draw(&self, r: u64) -> usize {
+        let total = self.cumulative.last().copied().unwrap_or(0);
+        let point = ((u128::from(r) * u128::from(total)) >> 32) as u64;
+        self.cumulative.partition_point(|&c| c <= point)
+    }
+
+    /// Whether target `x` has fewer requests in flight per unit of weight than `y`:
+    /// `in_flight(x) / weight(x) < in_flight(y) / weight(y)`, cross-multiplied (no floats, no
+    /// overflow in 64 bits).
+    fn lighter(&self, x: usize, y: usize) -> bool {
+        let (Some(x), Some(y)) = (self.targets.get(x), self.targets.get(y)) else {
+            return false;
+        };
+        u64::from(x.in_flight.get()) * u64::from(y.weight)
+            < u64::from(y.in_flight.get()) * u64::from(x.weight)
     }
 
     /// The next usable target after `after` (failover), if any other is usable.
@@ -423,4 +502,127 @@ fn handshake_error(e: &HandshakeError) -> GatewayError {
         | HandshakeError::Io(_) => UpstreamTlsFailure::Handshake,
     };
     GatewayError::UpstreamTls(kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Upstream `u` over `targets` (TOML array items) with `balance`, and its targets' health
+    /// cells (to mark targets down).
+    fn upstream(targets: &str, balance: &str) -> (Upstream, Vec<Arc<TargetHealth>>) {
+        let toml = format!(
+            "[[upstream]]\nname = \"u\"\ntargets = [{targets}]\nbalance = \"{balance}\"\n\n\
+             [[route]]\nkey = \"GET /x\"\nupstream = \"u\"\n"
+        );
+        let cfg = crate::config::from_str(&toml).unwrap();
+        let health: Vec<Arc<TargetHealth>> = cfg.upstreams[0]
+            .targets
+            .iter()
+            .map(|_| Arc::new(TargetHealth::default()))
+            .collect();
+        (Upstream::new(&cfg.upstreams[0], &health), health)
+    }
+
+    const A_B_C_5_1_1: &str = r#"{ address = "10.0.0.1:80", weight = 5 }, { address = "10.0.0.2:80", weight = 1 }, "10.0.0.3:80""#;
+
+    /// `k` round-robin picks as letters (`a` = target 0), `-` for none.
+    fn picks(up: &Upstream, k: usize) -> String {
+        (0..k)
+            .map(|_| up.pick(0).map_or('-', |i| char::from(b'a' + i as u8)))
+            .collect()
+    }
+
+    #[test]
+    fn smooth_weighted_round_robin_is_nginx_sequence() {
+        let (up, _) = upstream(A_B_C_5_1_1, "round_robin");
+        assert!(!up.uniform);
+        // nginx's own example for weights 5, 1, 1 (ngx_http_upstream_round_robin.c), twice:
+        // the running values are all back at 0 after each 7 picks
+        assert_eq!(picks(&up, 14), "aabacaaaabacaa");
+        assert!(up.targets.iter().all(|t| t.current.get() == 0));
+    }
+
+    #[test]
+    fn equal_weights_are_plain_round_robin() {
+        for targets in [
+            r#""10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80""#,
+            r#"{ address = "10.0.0.1:80", weight = 7 }, { address = "10.0.0.2:80", weight = 7 }, { address = "10.0.0.3:80", weight = 7 }"#,
+        ] {
+            let (up, health) = upstream(targets, "round_robin");
+            assert!(up.uniform);
+            assert_eq!(picks(&up, 7), "abcabca", "{targets}");
+            // exactly as before weights: a down target's turn goes to the next usable one
+            health[1].active.store(false, Ordering::Relaxed);
+            assert_eq!(picks(&up, 6), "ccacca", "{targets}");
+        }
+    }
+
+    #[test]
+    fn unusable_target_is_skipped_and_does_not_accumulate() {
+        let (up, health) = upstream(A_B_C_5_1_1, "round_robin");
+        health[2].active.store(false, Ordering::Relaxed);
+        // c down: a and b split 5:1, each run of 6 exact
+        assert_eq!(picks(&up, 12), "aaabaaaaabaa");
+        // c back: its running value stayed 0 (no burst of missed turns), the plain sequence
+        health[2].active.store(true, Ordering::Relaxed);
+        assert_eq!(picks(&up, 7), "aabacaa");
+        // an ejected target counts as unusable too
+        health[0]
+            .ejected_until
+            .store(clock_ms() + 60_000, Ordering::Relaxed);
+        assert_eq!(picks(&up, 4), "bcbc");
+        for h in &health {
+            h.active.store(false, Ordering::Relaxed);
+        }
+        assert_eq!(up.pick(0), None);
+    }
+
+    /// A random value whose high half draws target point `hi` and low half `lo`, each a
+    /// fraction of the `u32` range.
+    fn random(hi: f64, lo: f64) -> u64 {
+        let half = |f: f64| (f * f64::from(u32::MAX)) as u64;
+        (half(hi) << 32) | half(lo)
+    }
+
+    #[test]
+    fn least_requests_draws_in_proportion_to_weight() {
+        let targets = r#"{ address = "10.0.0.1:80", weight = 3 }, "10.0.0.2:80""#;
+        let (up, _) = upstream(targets, "least_requests");
+        assert_eq!(up.cumulative, [3, 1 + 3]);
+        // nothing in flight: the first candidate (high half) wins, so evenly spread random
+        // values split exactly 3:1
+        let mut count = [0usize; 2];
+        for k in 0..4_000u64 {
+            let hi = (k << 32) / 4_000;
+            if let Some(i) = up.pick(hi << 32) {
+                count[i] += 1;
+            }
+        }
+        assert_eq!(count, [3_000, 1_000]);
+        assert_eq!(up.draw(u64::from(u32::MAX)), 1);
+        assert_eq!(up.draw(0), 0);
+    }
+
+    #[test]
+    fn least_requests_compares_in_flight_per_weight() {
+        let targets = r#"{ address = "10.0.0.1:80", weight = 3 }, "10.0.0.2:80""#;
+        let (up, health) = upstream(targets, "least_requests");
+        let r = random(0.1, 0.9); // candidates a (weight 3) and b (weight 1)
+        up.targets[0].in_flight.set(3);
+        up.targets[1].in_flight.set(1);
+        assert_eq!(up.pick(r), Some(0), "3/3 = 1/1: the first candidate");
+        up.targets[0].in_flight.set(4);
+        assert_eq!(up.pick(r), Some(1), "4/3 > 1/1");
+        up.targets[1].in_flight.set(2);
+        assert_eq!(up.pick(r), Some(0), "4/3 < 2/1");
+        // an unusable candidate leaves the other
+        health[0].active.store(false, Ordering::Relaxed);
+        assert_eq!(up.pick(r), Some(1));
+        assert_eq!(
+            up.pick(random(0.1, 0.2)),
+            Some(1),
+            "both draws down: first usable"
+        );
+    }
 }

@@ -198,6 +198,7 @@ pub fn service_upstream(addr: SocketAddr) -> UpstreamConfig {
             target: addr.to_string(),
             kind: Target::Literal(addr),
             addrs: vec![addr],
+            weight: super::raw::DEFAULT_WEIGHT,
         }],
         resolve_interval: Duration::from_millis(super::raw::DEFAULT_RESOLVE_INTERVAL_MS),
         balance: super::Balance::RoundRobin,

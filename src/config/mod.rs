@@ -41,6 +41,7 @@ pub mod raw;
 mod raw_apis;
 mod raw_auth;
 mod raw_functions;
+mod raw_targets;
 mod raw_tls;
 mod recover;
 mod relocate;
@@ -48,6 +49,8 @@ mod remote_functions;
 pub mod resolve;
 mod shifted;
 mod spanned;
+#[cfg(test)]
+mod targets_tests;
 pub mod templates;
 #[cfg(test)]
 mod throttle_by_tests;

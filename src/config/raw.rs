@@ -186,6 +186,8 @@ pub use super::raw_auth::{RawAuthorizer, RawCors, RawCredential, RawRouteCors};
 
 pub use super::raw_functions::RawFunction;
 
+pub use super::raw_targets::{RawTarget, DEFAULT_WEIGHT, WEIGHT};
+
 pub use super::raw_tls::{RawCertificate, RawTls, RawUpstreamTls, DEFAULT_TLS_MIN_VERSION};
 
 /// `[access_log]`
@@ -483,7 +485,8 @@ impl Default for RawTimeouts {
 #[serde(deny_unknown_fields)]
 pub struct RawUpstream {
     pub name: Spanned<String>,
-    pub targets: Spanned<Vec<Spanned<String>>>,
+    /// `"host:port"` or `{ address = "host:port", weight = N }` each.
+    pub targets: Spanned<Vec<Spanned<RawTarget>>>,
     #[serde(default)]
     pub balance: Balance,
     #[serde(default = "d_connect")]

@@ -207,6 +207,7 @@ pub(super) fn hidden_upstream(
             target,
             kind,
             addrs,
+            weight: super::raw::DEFAULT_WEIGHT,
         }],
         resolve_interval: Duration::from_millis(super::raw::DEFAULT_RESOLVE_INTERVAL_MS),
         balance: super::Balance::RoundRobin,

@@ -409,13 +409,14 @@ pub(super) fn upstream(i: usize, u: &RawUpstream, cx: &mut Ctx<'_>) -> Option<Up
         None => {
             // each target's host must be usable as the name to verify
             // (a target that does not parse is reported by the upstream's own checks)
-            for (j, at) in u.targets.get_ref().iter().enumerate() {
-                let Some(target) = Target::parse(at.get_ref()) else {
+            for (j, t) in u.targets.get_ref().iter().enumerate() {
+                let Some(target) = Target::parse(t.get_ref().address.get_ref()) else {
                     continue;
                 };
                 if let Err(m) = client::target_server_name(&target) {
                     let m = format!("{m}; set upstream[{i}].tls.server_name");
-                    cx.err(at, format!("upstream[{i}].targets[{j}]"), m);
+                    let (at, key) = super::upstreams::address_at(i, j, t);
+                    cx.err(&at, key, m);
                     ok = false;
                 }
             }

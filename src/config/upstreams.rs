@@ -1,11 +1,12 @@
 //! `[[upstream]]` sections: validation and target resolution.
 //!
 //! Owns: the compiled [`UpstreamConfig`] and its targets ([`TargetName`]: each `host:port` as
-//! written with every address it stands for), the checks of a target's form (a missing port is
-//! named as such), and the ranges of upstream settings. Leaves out: looking names up again at
-//! run time (see [`crate::server::dns`]) and the per-worker pools built from this (see
-//! [`crate::client::pool`]). Data flows raw `[[upstream]]` → [`compile_upstreams`] →
-//! `Config::upstreams`, which routes reference by index.
+//! written with its weight and every address it stands for), the checks of a target's form (a
+//! missing port is named as such), and the ranges of upstream settings (a target's `weight` in
+//! [`raw::WEIGHT`]; each address of a host-name target carries the target's weight). Leaves
+//! out: looking names up again at run time (see [`crate::server::dns`]) and the per-worker pools
+//! built from this (see [`crate::client::pool`]). Data flows raw `[[upstream]]` →
+//! [`compile_upstreams`] → `Config::upstreams`, which routes reference by index.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use super::compile::Ctx;
 use super::forwarding;
 use serde::{Deserialize, Serialize};
+use toml::Spanned;
 
 use super::raw;
 
@@ -43,7 +45,8 @@ pub struct CheckSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamConfig {
     pub name: String,
-    /// Every address of every target, in `names` order (what workers balance over).
+    /// Every address of every target, in `names` order (what workers balance over; each with
+    /// its name's weight, see [`UpstreamConfig::weights`]).
     pub targets: Vec<SocketAddr>,
     /// The targets as written, each with the addresses it stands for.
     pub names: Vec<TargetName>,
@@ -83,6 +86,21 @@ impl UpstreamConfig {
         })?;
         Some((tls.config.clone(), tls.server_name_for(&name.kind)?))
     }
+
+    /// The weight of each of `targets`, one per entry in its order: every address of a name
+    /// carries the name's weight (a host name resolving to three addresses with weight 2 is
+    /// three targets of weight 2 each, as nginx treats a `server` name with several addresses).
+    pub fn weights(&self) -> Vec<u32> {
+        let mut w: Vec<u32> = self
+            .names
+            .iter()
+            .flat_map(|n| n.addrs.iter().map(move |_| n.weight))
+            .collect();
+        // `targets` is `names`' addresses in order, so this changes nothing for a compiled
+        // config; it makes the length a promise rather than an assumption
+        w.resize(self.targets.len(), raw::DEFAULT_WEIGHT);
+        w
+    }
 }
 
 /// One entry of an upstream's `targets` and the addresses it resolved to (one for an IP
@@ -93,6 +111,9 @@ pub struct TargetName {
     pub target: String,
     pub kind: super::resolve::Target,
     pub addrs: Vec<SocketAddr>,
+    /// `weight` as written ([`raw::DEFAULT_WEIGHT`] for the string form), within
+    /// [`raw::WEIGHT`] for a compiled config.
+    pub weight: u32,
 }
 
 /// What is wrong with the port of an upstream target (`host:port`), if anything: a name
@@ -141,7 +162,8 @@ fn port_problem(t: &str, example: u16) -> Option<String> {
 /// busy loop), at most a day.
 pub const RESOLVE_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=86_400_000;
 
-/// One `targets` entry with every address it stands for now (see [`super::resolve`]).
+/// One `targets` entry with every address it stands for now (see [`super::resolve`]), weight
+/// [`raw::DEFAULT_WEIGHT`].
 pub fn resolve_target(s: &str) -> Result<TargetName, String> {
     let kind = super::resolve::Target::parse(s)
         .ok_or_else(|| format!("cannot resolve {s:?} as host:port"))?;
@@ -151,7 +173,24 @@ pub fn resolve_target(s: &str) -> Result<TargetName, String> {
         target: s.to_string(),
         kind,
         addrs,
+        weight: raw::DEFAULT_WEIGHT,
     })
+}
+
+/// Where a problem with the address of `upstream[i].targets[j]` is reported: the element for
+/// the string form (`upstream[0].targets[1]`), the `address` key for the table form
+/// (`upstream[0].targets[1].address`).
+pub(super) fn address_at(i: usize, j: usize, t: &Spanned<raw::RawTarget>) -> (Spanned<()>, String) {
+    let r = t.get_ref();
+    if r.table {
+        let key = format!("upstream[{i}].targets[{j}].address");
+        (Spanned::new(r.address.span(), ()), key)
+    } else {
+        (
+            Spanned::new(t.span(), ()),
+            format!("upstream[{i}].targets[{j}]"),
+        )
+    }
 }
 
 pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> Vec<UpstreamConfig> {
@@ -177,16 +216,23 @@ pub(super) fn compile_upstreams(ups: &[raw::RawUpstream], cx: &mut Ctx<'_>) -> V
         }
         let mut names = Vec::new();
         for (j, t) in u.targets.get_ref().iter().enumerate() {
-            if let Some(m) = target_port_problem(t.get_ref()) {
-                cx.err(t, format!("upstream[{i}].targets[{j}]"), m);
+            let weight = cx.range(
+                &t.get_ref().weight,
+                format!("upstream[{i}].targets[{j}].weight"),
+                &raw::WEIGHT,
+            );
+            let address = t.get_ref().address.get_ref();
+            let (at, key) = address_at(i, j, t);
+            if let Some(m) = target_port_problem(address) {
+                cx.err(&at, key, m);
                 continue;
             }
-            match resolve_target(t.get_ref()) {
+            match resolve_target(address) {
                 Ok(name) => {
                     targets.extend(name.addrs.iter().copied());
-                    names.push(name);
+                    names.push(TargetName { weight, ..name });
                 }
-                Err(m) => cx.err(t, format!("upstream[{i}].targets[{j}]"), m),
+                Err(m) => cx.err(&at, key, m),
             }
         }
         let resolve_ms = cx.range(

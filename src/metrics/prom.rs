@@ -569,7 +569,8 @@ pub fn stats_json(
         out.push_str("{\"name\":");
         json_str(&mut out, &up.name);
         out.push_str(",\"targets\":[");
-        for (t, addr) in up.targets.iter().enumerate() {
+        let weights = up.weights();
+        for (t, (addr, weight)) in up.targets.iter().zip(&weights).enumerate() {
             if t > 0 {
                 out.push(',');
             }
@@ -580,7 +581,7 @@ pub fn stats_json(
             let healthy = !per.is_empty() && per.iter().all(|t| t.healthy);
             let _ = write!(
                 out,
-                "{{\"address\":\"{addr}\",\"healthy\":{healthy},\"idle\":{},\"connects\":{},\"errors\":{}}}",
+                "{{\"address\":\"{addr}\",\"weight\":{weight},\"healthy\":{healthy},\"idle\":{},\"connects\":{},\"errors\":{}}}",
                 per.iter().map(|t| t.idle).sum::<u64>(),
                 per.iter().map(|t| t.connects).sum::<u64>(),
                 per.iter().map(|t| t.errors).sum::<u64>()

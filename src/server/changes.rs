@@ -587,6 +587,25 @@ mod tests {
         assert!(!j.contains("secret"), "{j}");
     }
 
+    /// A target's weight belongs to its upstream: changing it is an upstream change (each
+    /// worker builds the upstream afresh, adopting its idle connections by address); writing
+    /// weight 1 out in the table form is no change at all.
+    #[test]
+    fn a_weight_change_changes_the_upstream() {
+        let two = BASE.replace("\"127.0.0.1:9\"]", "\"127.0.0.1:9\", \"127.0.0.1:10\"]");
+        let a = cfg(&two);
+        let table = |w: u32| {
+            let t = format!("{{ address = \"127.0.0.1:10\", weight = {w} }}]");
+            cfg(&two.replace("\"127.0.0.1:10\"]", &t))
+        };
+        let heavier = table(4);
+        assert_eq!(Changes::between(&a, &heavier).upstreams.changed, ["u"]);
+        assert_ne!(a.upstreams[0], heavier.upstreams[0]);
+        let same = table(1);
+        assert!(Changes::between(&a, &same).upstreams.changed.is_empty());
+        assert_eq!(a.upstreams[0], same.upstreams[0]);
+    }
+
     /// `server.h2c` and `[server.http2]` apply per generation (to connections accepted after
     /// the reload), so they are changes a reload applies, not restart notes.
     #[test]

@@ -53,6 +53,8 @@ struct Entry {
     kind: Target,
     /// The addresses being served for this target.
     addrs: Vec<SocketAddr>,
+    /// The target's `weight` (each of its addresses carries it).
+    weight: u32,
     /// Unix milliseconds of the latest lookup (load included).
     at_ms: u64,
     result: Lookup,
@@ -135,6 +137,7 @@ impl DnsBoard {
                     target: t.target.clone(),
                     kind: t.kind.clone(),
                     addrs: t.addrs.clone(),
+                    weight: t.weight,
                     at_ms: prev.map_or_else(unix_ms, |p| p.at_ms),
                     result: match prev {
                         _ if literal => Lookup::Literal,
@@ -327,7 +330,7 @@ impl DnsBoard {
                         json_str(&mut out, m);
                     }
                 }
-                out.push('}');
+                let _ = write!(out, ",\"weight\":{}}}", e.weight);
             }
             out.push_str("]}");
         }
