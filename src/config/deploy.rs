@@ -225,6 +225,11 @@ fn implicit_upstream(u: &Spanned<String>, i: usize, raw: &mut RawConfig, cx: &mu
     match toml::from_str::<RawUpstream>(&text) {
         Ok(mut up) => {
             up.name = Spanned::new(u.span(), url.clone());
+            let target = super::raw_targets::RawTarget {
+                address: Spanned::new(u.span(), target),
+                weight: Spanned::new(u.span(), super::raw_targets::DEFAULT_WEIGHT),
+                table: false,
+            };
             up.targets = Spanned::new(u.span(), vec![Spanned::new(u.span(), target)]);
             raw.upstream.push(up);
         }
