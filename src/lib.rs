@@ -37,6 +37,7 @@ pub mod integration;
 pub mod lambda;
 pub mod mapping;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 pub mod proxy;
 pub mod response;
