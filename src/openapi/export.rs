@@ -129,14 +129,33 @@ fn empty(v: &Value) -> bool {
     }
 }
 
-/// The keys of `table` not in `mapped`, for `x-tollgate`.
+/// The keys of `table` not in `mapped`, for `x-tollgate` (`false` kept: at this level it was
+/// written, an absent value being `null`).
 fn extra(table: &Map<String, Value>, mapped: &[&str]) -> Option<Value> {
     let rest: Map<String, Value> = table
         .iter()
-        .filter(|(k, v)| !mapped.contains(&k.as_str()) && !empty(v))
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .filter(|(k, _)| !mapped.contains(&k.as_str()))
+        .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
         .collect();
     (!rest.is_empty()).then_some(Value::Object(rest))
+}
+
+/// `v` without what serde wrote for defaults: `null`s, empty lists and tables, and
+/// `allow_credentials = false` (CORS's default); `None` when nothing is left.
+fn prune(v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Array(items) if items.is_empty() => None,
+        Value::Object(m) => {
+            let kept: Map<String, Value> = m
+                .iter()
+                .filter(|(k, v)| !(k.as_str() == "allow_credentials" && **v == Value::Bool(false)))
+                .filter_map(|(k, v)| Some((k.clone(), prune(v)?)))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        other => Some(other.clone()),
+    }
 }
 
 fn text<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {

@@ -203,7 +203,7 @@ fn http(
     timeout(cx, integ, ptr, route)?;
     response_parameters(cx, integ, ptr, route)?;
     if plain {
-        super::mock::http_templates(cx, integ, ptr, route)?;
+        super::mock::http_templates(cx, o, integ, ptr, route)?;
     }
     Ok(true)
 }
@@ -302,6 +302,11 @@ fn response_parameters(
                 );
             } else if !is_http_api_key(k) {
                 cx.report(&vptr, format!("{k}: not a parameter mapping (OPERATION:TARGET)"));
+            } else if let Some(why) = k
+                .split_once(':')
+                .and_then(|(_, t)| reserved_target(t, true))
+            {
+                cx.report(&vptr, format!("{k}: {why}; not mapped"));
             } else {
                 kept.insert(k.clone(), Value::String(value.to_string()));
             }
@@ -344,6 +349,10 @@ fn request_parameters(
                 cx.report(&at, format!("{k}: only header, querystring and path parameters can be mapped"));
                 continue;
             }
+            if let Some(why) = reserved_target(&format!("{place}.{name}"), false) {
+                cx.report(&at, format!("header {name}: {why}; not mapped"));
+                continue;
+            }
             match rest_value(source) {
                 Some(value) => {
                     out.insert(format!("overwrite:{place}.{name}"), Value::String(value));
@@ -351,8 +360,11 @@ fn request_parameters(
                 None => cx.report(&at, format!("value {source:?}: not supported (multi-value parameters, the whole body)")),
             }
         } else if is_http_api_key(k) {
+            let target = k.split_once(':').map(|(_, t)| t).unwrap_or_default();
             if source.contains("$response.") {
                 cx.report(&at, "$response values are not supported in request mappings");
+            } else if let Some(why) = reserved_target(target, false) {
+                cx.report(&at, format!("{target}: {why}; not mapped"));
             } else {
                 out.insert(k.clone(), Value::String(source.to_string()));
             }
@@ -361,6 +373,12 @@ fn request_parameters(
         }
     }
     Ok(out)
+}
+
+/// Why a mapping may not write `target` (`header.NAME`; others are fine), if it may not.
+pub(super) fn reserved_target(target: &str, response: bool) -> Option<&'static str> {
+    let name = target.strip_prefix("header.")?.to_ascii_lowercase();
+    crate::config::mapping::reserved_header(&name, response)
 }
 
 /// HTTP APIs' mapping keys: `append:`, `overwrite:` or `remove:` and a target.

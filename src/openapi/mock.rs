@@ -14,15 +14,29 @@
 
 use serde_json::{Map, Value};
 
-use super::integration::rest_value;
+use super::integration::{reserved_target, rest_value};
 use super::parse::{self, object, string};
-use super::paths::Cx;
+use super::paths::{Cx, Operation};
 use super::{child, ImportError};
 
 /// Velocity directives tollgate's templates refuse.
 const DIRECTIVES: [&str; 14] = [
     "if", "elseif", "else", "end", "foreach", "set", "macro", "parse", "include", "evaluate",
     "define", "stop", "break", "return",
+];
+
+/// Fields a mock may not set (tollgate writes them, or they are hop-by-hop).
+const MOCK_RESERVED: [&str; 10] = [
+    "content-length",
+    "transfer-encoding",
+    "date",
+    "x-request-id",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "proxy-connection",
 ];
 
 /// A `responses` key: which integration statuses it selects.
@@ -107,6 +121,7 @@ pub(super) fn mock(
                 status = u16::try_from(s).unwrap_or(500);
             }
             headers = response_headers(cx, entry, &eptr)?;
+            headers.retain(|name, _| !MOCK_RESERVED.contains(&name.to_ascii_lowercase().as_str()));
             if let Some(t) = entry.get("responseTemplates") {
                 let tptr = child(&eptr, "responseTemplates");
                 if let Some((ct, text)) = one_template(cx, t, &tptr)? {
@@ -188,6 +203,7 @@ fn content_handling(cx: &mut Cx<'_>, entry: &Map<String, Value>, ptr: &str) {
 /// Non-proxy `http`: request templates, passthrough behaviour, integration responses.
 pub(super) fn http_templates(
     cx: &mut Cx<'_>,
+    o: &Operation<'_>,
     integ: &Map<String, Value>,
     ptr: &str,
     route: &mut Map<String, Value>,
@@ -225,6 +241,7 @@ pub(super) fn http_templates(
         Some(Value::Object(m)) => m,
         _ => Map::new(),
     };
+    let mut cors = Map::new();
     for (pattern, entry) in object(responses, &at)? {
         let eptr = child(&at, pattern);
         let entry = object(entry, &eptr)?;
@@ -253,8 +270,16 @@ pub(super) fn http_templates(
         if let Some(s) = rewrite {
             ops.insert("overwrite:statuscode".into(), Value::String(s.to_string()));
         }
+        let pptr = child(&eptr, "responseParameters");
         for (name, value) in response_headers(cx, entry, &eptr)? {
-            ops.insert(format!("overwrite:header.{name}"), value);
+            let hptr = child(&pptr, &format!("method.response.header.{name}"));
+            if name.to_ascii_lowercase().starts_with("access-control-") {
+                cors_header(cx, &name, &value, &hptr, &mut cors);
+            } else if let Some(why) = reserved_target(&format!("header.{name}"), true) {
+                cx.report(&hptr, format!("header {name}: {why}; not mapped"));
+            } else {
+                ops.insert(format!("overwrite:header.{name}"), value);
+            }
         }
         if !ops.is_empty() {
             rules.insert(key, Value::Object(ops));
@@ -286,7 +311,52 @@ pub(super) fn http_templates(
     if !rules.is_empty() {
         route.insert("response_parameters".into(), Value::Object(rules));
     }
+    if cors.contains_key("allow_origins") {
+        let hint = &o.cors_hint;
+        for (key, from) in [("allow_methods", &hint.methods), ("allow_headers", &hint.headers)] {
+            if !cors.contains_key(key) {
+                let list = if from.is_empty() { vec!["*".to_string()] } else { from.clone() };
+                cors.insert(key.into(), list.into());
+            }
+        }
+        route.insert("cors".into(), Value::Object(cors));
+    }
     Ok(())
+}
+
+/// An integration response's `Access-Control-*` header → the route's CORS policy (tollgate
+/// writes those fields itself, and answers preflights before routing).
+fn cors_header(cx: &mut Cx<'_>, name: &str, value: &Value, ptr: &str, cors: &mut Map<String, Value>) {
+    let text = value.as_str().unwrap_or_default();
+    if text.starts_with('$') || text == "''" {
+        cx.report(ptr, format!("header {name} from a request value: CORS headers are tollgate's ([cors] or the route's cors); not mapped"));
+        return;
+    }
+    let list = || -> Value {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::String(s.to_string()))
+            .collect::<Vec<_>>()
+            .into()
+    };
+    let lower = name.to_ascii_lowercase();
+    let (key, v) = match lower.as_str() {
+        "access-control-allow-origin" => {
+            cx.report(ptr, "CORS response headers: imported as the route's cors policy (tollgate answers preflights itself, with the methods and headers of the path's OPTIONS mock)");
+            ("allow_origins", list())
+        }
+        "access-control-allow-methods" => ("allow_methods", list()),
+        "access-control-allow-headers" => ("allow_headers", list()),
+        "access-control-expose-headers" => ("expose_headers", list()),
+        "access-control-max-age" => match text.parse::<u64>() {
+            Ok(n) => ("max_age", Value::from(n)),
+            Err(_) => return cx.report(ptr, format!("{name}: not a number of seconds; not mapped")),
+        },
+        "access-control-allow-credentials" => ("allow_credentials", Value::Bool(text.eq_ignore_ascii_case("true"))),
+        _ => return cx.report(ptr, format!("header {name}: CORS's; not mapped")),
+    };
+    cors.entry(key).or_insert(v);
 }
 
 /// One template of a `responseTemplates` table: `application/json`'s, else the first; the

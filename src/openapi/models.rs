@@ -222,7 +222,13 @@ fn sanitize(s: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
         .collect();
-    let out = out.trim_matches('_').to_string();
+    let mut collapsed = String::with_capacity(out.len());
+    for c in out.chars() {
+        if !(c == '_' && collapsed.ends_with('_')) {
+            collapsed.push(c);
+        }
+    }
+    let out = collapsed.trim_matches('_').to_string();
     out.chars().take(crate::config::validation::MAX_MODEL_NAME).collect()
 }
 

@@ -167,6 +167,7 @@ fn path_item(
             op,
             ptr: op_ptr.clone(),
             params: all,
+            cors_hint: cors_hint(root, item),
         };
         if let Some(r) = operation(cx, &route)? {
             routes.push(r);
@@ -206,6 +207,48 @@ pub(super) struct Operation<'a> {
     pub ptr: String,
     /// Path-level and operation parameters, merged.
     pub params: Vec<Param<'a>>,
+    /// The methods and headers the path's `OPTIONS` mock allows (REST APIs' CORS).
+    pub cors_hint: CorsHint,
+}
+
+/// `Access-Control-Allow-Methods` and `-Headers` of a path's `OPTIONS` mock.
+#[derive(Debug, Default, Clone)]
+pub(super) struct CorsHint {
+    pub methods: Vec<String>,
+    pub headers: Vec<String>,
+}
+
+/// The CORS answer of the path's `OPTIONS` mock, if it has one.
+fn cors_hint(root: &Value, item: &Map<String, Value>) -> CorsHint {
+    let params = item
+        .get("options")
+        .and_then(|o| o.get("x-amazon-apigateway-integration"))
+        .and_then(|i| deref(root, i, "").ok())
+        .and_then(|(i, _)| i.get("responses"))
+        .and_then(|r| r.get("default").or_else(|| r.get("200")))
+        .and_then(|d| d.get("responseParameters"))
+        .and_then(Value::as_object);
+    let list = |name: &str| -> Vec<String> {
+        params
+            .and_then(|p| {
+                p.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&format!("method.response.header.{name}")))
+            })
+            .and_then(|(_, v)| v.as_str())
+            .and_then(|v| v.strip_prefix('\'')?.strip_suffix('\''))
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    CorsHint {
+        methods: list("Access-Control-Allow-Methods"),
+        headers: list("Access-Control-Allow-Headers"),
+    }
 }
 
 /// One operation → one route (`None`: left out, with a report).

@@ -9,6 +9,9 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
+/// The file's arrays of tables, in this order.
+const ARRAYS: [&str; 4] = ["route", "authorizer", "model", "gateway_response"];
+
 /// Keys written first in a table, in this order.
 const FIRST: [&str; 3] = ["key", "name", "type"];
 
@@ -26,8 +29,13 @@ pub(super) fn write(file: &Map<String, Value>) -> String {
             table(&mut out, k, m);
         }
     }
-    for (k, v) in file {
-        if let (true, Value::Array(items)) = (is_table_array(v), v) {
+    let mut arrays: Vec<_> = file.iter().filter(|(_, v)| is_table_array(v)).collect();
+    arrays.sort_by_key(|(k, _)| {
+        let rank = ARRAYS.iter().position(|a| a == k).unwrap_or(ARRAYS.len());
+        (rank, (*k).clone())
+    });
+    for (k, v) in arrays {
+        if let Value::Array(items) = v {
             for item in items.iter().filter_map(Value::as_object) {
                 let _ = write!(out, "\n[[{}]]\n", key(k));
                 table(&mut out, k, item);
