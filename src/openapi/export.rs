@@ -496,7 +496,8 @@ fn root_extensions(file: &Map<String, Value>, doc: &mut Map<String, Value>, vali
 }
 
 /// `x-tollgate` of an operation or security scheme → its keys on the table (tollgate's own
-/// keys, which API Gateway has no word for); keys the import set already stay.
+/// keys, which API Gateway has no word for); they win over what the import derived (an IAM
+/// authorizer's region guessed from the definition's ARNs).
 pub(super) fn merge_extra(
     cx: &mut Cx<'_>,
     extra: &Value,
@@ -507,7 +508,7 @@ pub(super) fn merge_extra(
     for (k, v) in super::parse::object(extra, ptr)? {
         if !allowed.contains(&k.as_str()) {
             cx.report(&child(ptr, k), format!("unknown tollgate key {k}: ignored"));
-        } else if !table.contains_key(k) && !v.is_null() {
+        } else if !v.is_null() {
             table.insert(k.clone(), v.clone());
         }
     }

@@ -195,6 +195,7 @@ fn body_model(cx: &mut Cx<'_>, o: &Operation<'_>) -> Result<Option<String>, Impo
             cx.models.origins.insert(name.clone(), ptr.clone());
             let rewritten = rewrite(cx, schema, &ptr);
             cx.models.schemas.insert(name.clone(), with_dialect(cx, rewritten));
+            collect(cx, schema, &ptr)?;
             return Ok(Some(name));
         }
     };
