@@ -147,7 +147,9 @@ fn read_models(raw: &RawConfig, cx: &mut Ctx<'_>) -> HashMap<String, (usize, Jso
             (Some(path), None) => {
                 read_schema(cx.base(), path.get_ref()).map_err(|e| (path, "schema", e))
             }
-            (None, Some(json)) => inline_schema(json.get_ref()).map_err(|e| (json, "schema_json", e)),
+            (None, Some(json)) => {
+                inline_schema(json.get_ref()).map_err(|e| (json, "schema_json", e))
+            }
             (Some(_), Some(json)) => Err((
                 json,
                 "schema_json",

@@ -55,7 +55,10 @@ pub(super) fn root(
         if source == "HEADER" || source == "AUTHORIZER" {
             file.insert("api_key_source".into(), Value::String(source));
         } else {
-            cx.report(ptr, format!("API key source {source:?}: HEADER or AUTHORIZER"));
+            cx.report(
+                ptr,
+                format!("API key source {source:?}: HEADER or AUTHORIZER"),
+            );
         }
     }
     if let Some(v) = top.get("x-amazon-apigateway-cors") {
@@ -110,10 +113,7 @@ fn base_path(top: &Map<String, Value>) -> Result<Option<String>, ImportError> {
         let mut url = string(url, "/servers/0/url")?.to_string();
         if let Some(vars) = server.get("variables") {
             for (name, var) in object(vars, "/servers/0/variables")? {
-                let default = var
-                    .get("default")
-                    .and_then(scalar_text)
-                    .unwrap_or_default();
+                let default = var.get("default").and_then(scalar_text).unwrap_or_default();
                 url = url.replace(&format!("{{{name}}}"), &default);
             }
         }
@@ -185,7 +185,10 @@ fn gateway_responses(cx: &mut Cx<'_>, v: &Value, ptr: &str) -> Result<Vec<Value>
     for (kind, item) in object(v, ptr)? {
         let at = child(ptr, kind);
         if crate::gateway_response::ResponseType::from_name(kind).is_none() {
-            cx.report(&at, format!("unknown gateway response type {kind}: ignored"));
+            cx.report(
+                &at,
+                format!("unknown gateway response type {kind}: ignored"),
+            );
             continue;
         }
         let mut table = Map::new();
@@ -238,7 +241,10 @@ fn gateway_responses(cx: &mut Cx<'_>, v: &Value, ptr: &str) -> Result<Vec<Value>
                     }
                 }
                 _ if k.starts_with("x-") && !k.starts_with("x-amazon-apigateway-") => {}
-                _ => cx.report(&fptr, format!("unknown gateway response field {k}: ignored")),
+                _ => cx.report(
+                    &fptr,
+                    format!("unknown gateway response field {k}: ignored"),
+                ),
             }
         }
         out.push(Value::Object(table));

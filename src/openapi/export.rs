@@ -20,28 +20,84 @@ use crate::config::raw::RawApiFile;
 
 /// Every key of a `[[route]]` (kept in step with `RawRoute` by a test).
 pub(super) const ROUTE_KEYS: [&str; 30] = [
-    "key", "host", "upstream", "mock", "path", "throttle", "api_key_required",
-    "request_buffer_bytes", "min_body_rate", "timeout_ms", "strip_api_key", "websocket",
-    "websocket_idle_ms", "function", "payload_format", "authorizer", "scopes", "mtls",
-    "allow_subjects", "allow_ips", "deny_ips", "cors", "request_parameters",
-    "response_parameters", "transform", "request_template", "response_template", "validate",
-    "compression", "max_body_bytes",
+    "key",
+    "host",
+    "upstream",
+    "mock",
+    "path",
+    "throttle",
+    "api_key_required",
+    "request_buffer_bytes",
+    "min_body_rate",
+    "timeout_ms",
+    "strip_api_key",
+    "websocket",
+    "websocket_idle_ms",
+    "function",
+    "payload_format",
+    "authorizer",
+    "scopes",
+    "mtls",
+    "allow_subjects",
+    "allow_ips",
+    "deny_ips",
+    "cors",
+    "request_parameters",
+    "response_parameters",
+    "transform",
+    "request_template",
+    "response_template",
+    "validate",
+    "compression",
+    "max_body_bytes",
 ];
 
 /// Every key of an `[[authorizer]]` (kept in step with `RawAuthorizer` by a test).
 pub(super) const AUTHORIZER_KEYS: [&str; 25] = [
-    "name", "type", "issuer", "audience", "jwks_uri", "identity_source", "leeway_s",
-    "jwks_refresh_s", "token_cache_entries", "token_cache_bytes", "function", "url",
-    "payload_format", "simple_responses", "identity_sources", "ttl_s", "timeout_ms",
-    "cache_entries", "cache_bytes", "region", "service", "max_body_bytes",
-    "unverified_body_budget_bytes", "unverified_body_timeout_ms", "credential",
+    "name",
+    "type",
+    "issuer",
+    "audience",
+    "jwks_uri",
+    "identity_source",
+    "leeway_s",
+    "jwks_refresh_s",
+    "token_cache_entries",
+    "token_cache_bytes",
+    "function",
+    "url",
+    "payload_format",
+    "simple_responses",
+    "identity_sources",
+    "ttl_s",
+    "timeout_ms",
+    "cache_entries",
+    "cache_bytes",
+    "region",
+    "service",
+    "max_body_bytes",
+    "unverified_body_budget_bytes",
+    "unverified_body_timeout_ms",
+    "credential",
 ];
 
 /// Route keys the export expresses in API Gateway's terms.
 const ROUTE_MAPPED: [&str; 15] = [
-    "key", "upstream", "path", "mock", "function", "payload_format", "timeout_ms",
-    "authorizer", "scopes", "api_key_required", "request_parameters", "response_parameters",
-    "request_template", "response_template", "validate",
+    "key",
+    "upstream",
+    "path",
+    "mock",
+    "function",
+    "payload_format",
+    "timeout_ms",
+    "authorizer",
+    "scopes",
+    "api_key_required",
+    "request_parameters",
+    "response_parameters",
+    "request_template",
+    "response_template",
+    "validate",
 ];
 
 /// The API file `api` as an OpenAPI 3.0 definition titled `name`.
@@ -63,7 +119,7 @@ pub fn export(api: &RawApiFile, name: &str) -> Value {
     let mut schemes = Map::new();
     for a in tables(&file, "authorizer") {
         if let Some(n) = a.get("name").and_then(Value::as_str) {
-            schemes.insert(n.to_string(), scheme(a));
+            schemes.insert(n.to_string(), super::export_api::scheme(a));
         }
     }
     let key_scheme = ["api_key", "tollgate_api_key"]
@@ -73,7 +129,9 @@ pub fn export(api: &RawApiFile, name: &str) -> Value {
     let mut validators = Map::new();
     let mut paths = Map::new();
     for r in tables(&file, "route") {
-        let Some(key) = r.get("key").and_then(Value::as_str) else { continue };
+        let Some(key) = r.get("key").and_then(Value::as_str) else {
+            continue;
+        };
         let (method, path) = match key.split_once(' ') {
             Some((m, p)) => (m.to_ascii_uppercase(), p.to_string()),
             None => ("ANY".to_string(), "/$default".to_string()),
@@ -96,7 +154,7 @@ pub fn export(api: &RawApiFile, name: &str) -> Value {
     }
     doc.insert("paths".into(), Value::Object(paths));
     let mut components = Map::new();
-    let models = models(&file);
+    let models = super::export_api::models(&file);
     if !models.is_empty() {
         components.insert("schemas".into(), Value::Object(models));
     }
@@ -106,12 +164,15 @@ pub fn export(api: &RawApiFile, name: &str) -> Value {
     if !components.is_empty() {
         doc.insert("components".into(), Value::Object(components));
     }
-    root_extensions(&file, &mut doc, validators);
+    super::export_api::root_extensions(&file, &mut doc, validators);
     Value::Object(doc)
 }
 
 /// The array of tables `key` of the file.
-fn tables<'a>(file: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &'a Map<String, Value>> {
+pub(super) fn tables<'a>(
+    file: &'a Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = &'a Map<String, Value>> {
     file.get(key)
         .and_then(Value::as_array)
         .into_iter()
@@ -120,7 +181,7 @@ fn tables<'a>(file: &'a Map<String, Value>, key: &str) -> impl Iterator<Item = &
 }
 
 /// Whether a value says nothing (absent, `false`, empty).
-fn empty(v: &Value) -> bool {
+pub(super) fn empty(v: &Value) -> bool {
     match v {
         Value::Null | Value::Bool(false) => true,
         Value::Array(a) => a.is_empty(),
@@ -131,7 +192,7 @@ fn empty(v: &Value) -> bool {
 
 /// The keys of `table` not in `mapped`, for `x-tollgate` (`false` kept: at this level it was
 /// written, an absent value being `null`).
-fn extra(table: &Map<String, Value>, mapped: &[&str]) -> Option<Value> {
+pub(super) fn extra(table: &Map<String, Value>, mapped: &[&str]) -> Option<Value> {
     let rest: Map<String, Value> = table
         .iter()
         .filter(|(k, _)| !mapped.contains(&k.as_str()))
@@ -158,7 +219,7 @@ fn prune(v: &Value) -> Option<Value> {
     }
 }
 
-fn text<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(m: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
     m.get(k).and_then(Value::as_str)
 }
 
@@ -177,7 +238,11 @@ fn operation(
         .collect();
     let mut requirement = Map::new();
     if let Some(a) = text(r, "authorizer") {
-        let scopes = r.get("scopes").filter(|s| !s.is_null()).cloned().unwrap_or(json!([]));
+        let scopes = r
+            .get("scopes")
+            .filter(|s| !s.is_null())
+            .cloned()
+            .unwrap_or(json!([]));
         requirement.insert(a.to_string(), scopes);
     }
     if r.get("api_key_required") == Some(&Value::Bool(true)) {
@@ -188,7 +253,10 @@ fn operation(
     }
     if let Some(v) = r.get("validate").and_then(Value::as_object) {
         let mut params_checked = false;
-        for (k, place) in [("required_headers", "header"), ("required_querystrings", "query")] {
+        for (k, place) in [
+            ("required_headers", "header"),
+            ("required_querystrings", "query"),
+        ] {
             for n in v.get(k).and_then(Value::as_array).into_iter().flatten() {
                 params_checked = true;
                 params.push(json!({ "name": n, "in": place, "required": true, "schema": { "type": "string" } }));
@@ -215,7 +283,10 @@ fn operation(
     if !params.is_empty() {
         op.insert("parameters".into(), Value::Array(params));
     }
-    op.insert("responses".into(), json!({ "default": { "description": "Default response" } }));
+    op.insert(
+        "responses".into(),
+        json!({ "default": { "description": "Default response" } }),
+    );
     if let Some(i) = integration(r, method) {
         op.insert("x-amazon-apigateway-integration".into(), i);
     }
@@ -247,13 +318,20 @@ fn integration(r: &Map<String, Value>, method: &str) -> Option<Value> {
             .unwrap_or("us-east-1");
         i.insert("type".into(), json!("aws_proxy"));
         i.insert("httpMethod".into(), json!("POST"));
-        let uri = format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{f}/invocations");
+        let uri =
+            format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{f}/invocations");
         i.insert("uri".into(), json!(uri));
-        i.insert("payloadFormatVersion".into(), json!(text(r, "payload_format").unwrap_or("2.0")));
+        i.insert(
+            "payloadFormatVersion".into(),
+            json!(text(r, "payload_format").unwrap_or("2.0")),
+        );
     } else if let Some(u) = text(r, "upstream") {
         let templates = !empty(r.get("request_template").unwrap_or(&Value::Null))
             || !empty(r.get("response_template").unwrap_or(&Value::Null));
-        i.insert("type".into(), json!(if templates { "http" } else { "http_proxy" }));
+        i.insert(
+            "type".into(),
+            json!(if templates { "http" } else { "http_proxy" }),
+        );
         i.insert("httpMethod".into(), json!(method));
         let path = text(r, "path").unwrap_or_default();
         if u.contains("://") {
@@ -269,7 +347,10 @@ fn integration(r: &Map<String, Value>, method: &str) -> Option<Value> {
             i.insert("requestTemplates".into(), by_type(t));
         }
         if let Some(t) = r.get("response_template").filter(|v| !empty(v)) {
-            i.insert("responses".into(), json!({ "default": { "statusCode": "200", "responseTemplates": by_type(t) } }));
+            i.insert(
+                "responses".into(),
+                json!({ "default": { "statusCode": "200", "responseTemplates": by_type(t) } }),
+            );
         }
         i.insert("passthroughBehavior".into(), json!("when_no_match"));
     } else if let Some(m) = r.get("mock").and_then(Value::as_object) {
@@ -298,7 +379,10 @@ fn mock(m: &Map<String, Value>, template: Option<&Value>) -> Map<String, Value> 
     let status = m.get("status").and_then(Value::as_u64).unwrap_or(200);
     let headers = m.get("headers").and_then(Value::as_object);
     let content_type = headers
-        .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-type")))
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
         .and_then(|(_, v)| v.as_str())
         .unwrap_or("application/json");
     let mut response = Map::new();
@@ -306,7 +390,12 @@ fn mock(m: &Map<String, Value>, template: Option<&Value>) -> Map<String, Value> 
     let params: Map<String, Value> = headers
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((format!("method.response.header.{k}"), json!(format!("'{}'", v.as_str()?)))))
+        .filter_map(|(k, v)| {
+            Some((
+                format!("method.response.header.{k}"),
+                json!(format!("'{}'", v.as_str()?)),
+            ))
+        })
         .collect();
     if !params.is_empty() {
         response.insert("responseParameters".into(), Value::Object(params));
@@ -330,169 +419,6 @@ fn mock(m: &Map<String, Value>, template: Option<&Value>) -> Map<String, Value> 
     i.insert("responses".into(), json!({ "default": response }));
     i.insert("passthroughBehavior".into(), json!("when_no_match"));
     i
-}
-
-/// An authorizer → a security scheme.
-fn scheme(a: &Map<String, Value>) -> Value {
-    let kind = text(a, "type").unwrap_or_default();
-    let (mut scheme, mapped): (Map<String, Value>, &[&str]) = match kind {
-        "jwt" => {
-            let mut auth = Map::new();
-            auth.insert("type".into(), json!("jwt"));
-            let mut conf = Map::new();
-            if let Some(i) = a.get("issuer").filter(|v| !v.is_null()) {
-                conf.insert("issuer".into(), i.clone());
-            }
-            if let Some(aud) = a.get("audience").filter(|v| !v.is_null()) {
-                conf.insert("audience".into(), aud.clone());
-            }
-            auth.insert("jwtConfiguration".into(), Value::Object(conf));
-            if let Some(s) = text(a, "identity_source") {
-                auth.insert("identitySource".into(), json!(s));
-            }
-            let mut s = Map::new();
-            s.insert("type".into(), json!("oauth2"));
-            s.insert("flows".into(), json!({}));
-            s.insert("x-amazon-apigateway-authorizer".into(), Value::Object(auth));
-            (s, &["name", "type", "issuer", "audience", "identity_source"])
-        }
-        "request" => {
-            let mut auth = Map::new();
-            auth.insert("type".into(), json!("request"));
-            if let Some(f) = text(a, "function") {
-                let region = f
-                    .strip_prefix("arn:aws:lambda:")
-                    .and_then(|rest| rest.split(':').next())
-                    .filter(|r| !r.is_empty())
-                    .unwrap_or("us-east-1");
-                auth.insert("authorizerUri".into(), json!(format!("arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{f}/invocations")));
-            } else if let Some(u) = text(a, "url") {
-                auth.insert("authorizerUri".into(), json!(u));
-            }
-            auth.insert("authorizerPayloadFormatVersion".into(), json!(text(a, "payload_format").unwrap_or("2.0")));
-            if a.get("simple_responses") == Some(&Value::Bool(true)) {
-                auth.insert("enableSimpleResponses".into(), json!(true));
-            }
-            if let Some(list) = a.get("identity_sources").and_then(Value::as_array) {
-                let joined: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
-                if !joined.is_empty() {
-                    auth.insert("identitySource".into(), json!(joined.join(", ")));
-                }
-            }
-            if let Some(ttl) = a.get("ttl_s").filter(|v| !v.is_null()) {
-                auth.insert("authorizerResultTtlInSeconds".into(), ttl.clone());
-            }
-            let mut s = Map::new();
-            s.insert("type".into(), json!("apiKey"));
-            s.insert("name".into(), json!("Authorization"));
-            s.insert("in".into(), json!("header"));
-            s.insert("x-amazon-apigateway-authtype".into(), json!("custom"));
-            s.insert("x-amazon-apigateway-authorizer".into(), Value::Object(auth));
-            let mapped: &[&str] = &["name", "type", "function", "url", "payload_format", "simple_responses", "identity_sources", "ttl_s"];
-            (s, mapped)
-        }
-        _ => {
-            let s = json!({ "type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4" });
-            (s.as_object().cloned().unwrap_or_default(), &["name", "type"])
-        }
-    };
-    if let Some(x) = extra(a, mapped) {
-        scheme.insert("x-tollgate".into(), x);
-    }
-    Value::Object(scheme)
-}
-
-/// `[[model]]`s → `components.schemas`, references between models as references between
-/// schemas.
-fn models(file: &Map<String, Value>) -> Map<String, Value> {
-    let names: Vec<&str> = tables(file, "model").filter_map(|m| text(m, "name")).collect();
-    let mut out = Map::new();
-    for m in tables(file, "model") {
-        let Some(name) = text(m, "name") else { continue };
-        let schema = match (text(m, "schema_json"), text(m, "schema")) {
-            (Some(json), _) => serde_json::from_str::<Value>(json)
-                .map(|s| to_components(&s, &names))
-                .unwrap_or_else(|_| json!({ "description": "tollgate: schema_json is not JSON" })),
-            (None, Some(file)) => json!({ "description": format!("tollgate: JSON Schema in {file} (not embedded)") }),
-            _ => json!({}),
-        };
-        out.insert(name.to_string(), schema);
-    }
-    out
-}
-
-fn to_components(schema: &Value, models: &[&str]) -> Value {
-    match schema {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| match (k.as_str(), v) {
-                    ("$ref", Value::String(r)) => {
-                        let (model, inner) = r.split_once('#').unwrap_or((r, ""));
-                        let v = if models.contains(&model) {
-                            json!(format!("#/components/schemas/{}{}", super::escape(model), inner))
-                        } else {
-                            v.clone()
-                        };
-                        (k.clone(), v)
-                    }
-                    _ => (k.clone(), to_components(v, models)),
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(|v| to_components(v, models)).collect()),
-        other => other.clone(),
-    }
-}
-
-fn root_extensions(file: &Map<String, Value>, doc: &mut Map<String, Value>, validators: Map<String, Value>) {
-    if let Some(types) = file.get("binary_media_types").filter(|v| !empty(v)) {
-        doc.insert("x-amazon-apigateway-binary-media-types".into(), types.clone());
-    }
-    if let Some(source) = text(file, "api_key_source") {
-        doc.insert("x-amazon-apigateway-api-key-source".into(), json!(source));
-    }
-    if let Some(c) = file.get("cors").and_then(Value::as_object) {
-        let mut cors = Map::new();
-        for (ours, aws) in [
-            ("allow_origins", "allowOrigins"),
-            ("allow_methods", "allowMethods"),
-            ("allow_headers", "allowHeaders"),
-            ("expose_headers", "exposeHeaders"),
-            ("max_age", "maxAge"),
-            ("allow_credentials", "allowCredentials"),
-        ] {
-            if let Some(v) = c.get(ours).filter(|v| !empty(v)) {
-                cors.insert(aws.into(), v.clone());
-            }
-        }
-        doc.insert("x-amazon-apigateway-cors".into(), Value::Object(cors));
-    }
-    let mut responses = Map::new();
-    for g in tables(file, "gateway_response") {
-        let Some(kind) = text(g, "type") else { continue };
-        let mut r = Map::new();
-        if let Some(s) = g.get("status").filter(|v| !v.is_null()) {
-            r.insert("statusCode".into(), json!(s.to_string()));
-        }
-        if let Some(h) = g.get("headers").and_then(Value::as_object).filter(|h| !h.is_empty()) {
-            let params: Map<String, Value> = h
-                .iter()
-                .map(|(k, v)| (format!("gatewayresponse.header.{k}"), v.clone()))
-                .collect();
-            r.insert("responseParameters".into(), Value::Object(params));
-        }
-        if let Some(body) = text(g, "body") {
-            let ct = text(g, "content_type").unwrap_or("application/json");
-            r.insert("responseTemplates".into(), json!({ ct: body }));
-        }
-        responses.insert(kind.to_string(), Value::Object(r));
-    }
-    if !responses.is_empty() {
-        doc.insert("x-amazon-apigateway-gateway-responses".into(), Value::Object(responses));
-    }
-    if !validators.is_empty() {
-        doc.insert("x-amazon-apigateway-request-validators".into(), Value::Object(validators));
-    }
 }
 
 /// `x-tollgate` of an operation or security scheme → its keys on the table (tollgate's own

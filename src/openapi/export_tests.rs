@@ -74,8 +74,14 @@ schema = "models/x.json"
     let file: RawApiFile = toml::from_str(text).unwrap();
     let doc = export(&file, "pets");
     let op = &doc["paths"]["/pets/{id}"]["get"];
-    assert_eq!(op["x-amazon-apigateway-integration"]["x-tollgate-upstream"], "pets");
-    assert_eq!(op["x-amazon-apigateway-integration"]["uri"], "http://pets/v1/pets/{id}");
+    assert_eq!(
+        op["x-amazon-apigateway-integration"]["x-tollgate-upstream"],
+        "pets"
+    );
+    assert_eq!(
+        op["x-amazon-apigateway-integration"]["uri"],
+        "http://pets/v1/pets/{id}"
+    );
     assert_eq!(op["x-tollgate"]["throttle"]["rate"], 10.0);
     assert_eq!(op["x-tollgate"]["cors"], false);
     assert_eq!(op["parameters"][0]["name"], "id");
@@ -89,9 +95,18 @@ schema = "models/x.json"
     assert_eq!(default["x-amazon-apigateway-integration"]["type"], "mock");
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["iam"]["x-amazon-apigateway-authtype"], "awsSigv4");
-    assert_eq!(schemes["iam"]["x-tollgate"]["credential"][0]["principal"], "arn:aws:iam::123456789012:user/alice");
-    assert_eq!(schemes["users"]["x-tollgate"]["jwks_uri"], "https://id.example.com/keys");
-    assert!(doc["components"]["schemas"]["FromFile"]["description"].as_str().unwrap().contains("models/x.json"));
+    assert_eq!(
+        schemes["iam"]["x-tollgate"]["credential"][0]["principal"],
+        "arn:aws:iam::123456789012:user/alice"
+    );
+    assert_eq!(
+        schemes["users"]["x-tollgate"]["jwks_uri"],
+        "https://id.example.com/keys"
+    );
+    assert!(doc["components"]["schemas"]["FromFile"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("models/x.json"));
     assert_eq!(doc["servers"][0]["variables"]["basePath"]["default"], "v2");
 
     // and back: the same keys, less the model that lives in a file
@@ -103,14 +118,23 @@ schema = "models/x.json"
     assert_eq!(pets.upstream.as_ref().unwrap().get_ref(), "pets");
     assert_eq!(pets.path.as_ref().unwrap().get_ref(), "/v1/pets/{id}");
     assert!(pets.throttle.is_some());
-    assert!(matches!(pets.cors.as_ref().map(|c| c.get_ref()), Some(crate::config::raw::RawRouteCors::Enabled(false))));
+    assert!(matches!(
+        pets.cors.as_ref().map(|c| c.get_ref()),
+        Some(crate::config::raw::RawRouteCors::Enabled(false))
+    ));
     assert_eq!(again.route[0].key.get_ref(), "$default");
     let mock = again.route[0].mock.as_ref().unwrap().get_ref();
     assert_eq!((mock.status, mock.body.as_str()), (404, "nothing here"));
     assert_eq!(mock.headers["content-type"], "text/plain");
     assert!(again.route[1].response_template.is_some());
     assert_eq!(again.authorizer[0].credential.len(), 1);
-    assert_eq!(again.authorizer[0].region.as_ref().unwrap().get_ref(), "eu-west-1");
-    assert_eq!(again.authorizer[1].leeway_s.as_ref().map(|l| *l.get_ref()), Some(5));
+    assert_eq!(
+        again.authorizer[0].region.as_ref().unwrap().get_ref(),
+        "eu-west-1"
+    );
+    assert_eq!(
+        again.authorizer[1].leeway_s.as_ref().map(|l| *l.get_ref()),
+        Some(5)
+    );
     assert_eq!(again.binary_media_types.len(), 1);
 }

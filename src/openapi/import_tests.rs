@@ -7,8 +7,8 @@ use crate::config::raw::RawApiFile;
 /// Imports `text`, checks the TOML parses as an API file, returns both.
 fn run(text: &str) -> (Imported, RawApiFile) {
     let imported = import(text).unwrap_or_else(|e| panic!("{e}"));
-    let file: RawApiFile = toml::from_str(&imported.toml)
-        .unwrap_or_else(|e| panic!("{e}\n{}", imported.toml));
+    let file: RawApiFile =
+        toml::from_str(&imported.toml).unwrap_or_else(|e| panic!("{e}\n{}", imported.toml));
     (imported, file)
 }
 
@@ -39,20 +39,42 @@ fn swagger_2_and_openapi_3_petstores_give_the_same_routes() {
             .collect()
     };
     assert_eq!(keys(&two), keys(&three));
-    assert_eq!(keys(&two), ["GET /", "GET /pets", "POST /pets", "OPTIONS /pets", "GET /pets/{petId}", "OPTIONS /pets/{petId}"]);
+    assert_eq!(
+        keys(&two),
+        [
+            "GET /",
+            "GET /pets",
+            "POST /pets",
+            "OPTIONS /pets",
+            "GET /pets/{petId}",
+            "OPTIONS /pets/{petId}"
+        ]
+    );
     // 3.0's integration path parameter {id} is mapped from the route's {petId}
     let v = value(&three);
-    assert_eq!(v["route"][4]["path"].as_str(), Some("/petstore/pets/{petId}"));
-    assert_eq!(v["route"][4]["upstream"].as_str(), Some("http://petstore-demo-endpoint.execute-api.com"));
+    assert_eq!(
+        v["route"][4]["path"].as_str(),
+        Some("/petstore/pets/{petId}")
+    );
+    assert_eq!(
+        v["route"][4]["upstream"].as_str(),
+        Some("http://petstore-demo-endpoint.execute-api.com")
+    );
     assert_eq!(v["base_path"].as_str(), Some("/test"));
     // the root mock: status, content type, body with $context kept
     let mock = &v["route"][0]["mock"];
     assert_eq!(mock["status"].as_integer(), Some(200));
     assert_eq!(mock["headers"]["Content-Type"].as_str(), Some("text/html"));
-    assert!(mock["body"].as_str().unwrap().contains("/$context.stage/pets/"));
+    assert!(mock["body"]
+        .as_str()
+        .unwrap()
+        .contains("/$context.stage/pets/"));
     // REST query mappings
     let rp = &v["route"][1]["request_parameters"];
-    assert_eq!(rp["overwrite:querystring.page"].as_str(), Some("$request.querystring.page"));
+    assert_eq!(
+        rp["overwrite:querystring.page"].as_str(),
+        Some("$request.querystring.page")
+    );
     // CORS headers of integration responses: the route's policy, with the OPTIONS mock's lists
     let cors = &v["route"][1]["cors"];
     assert_eq!(cors["allow_origins"].as_array().unwrap().len(), 1);
@@ -81,10 +103,16 @@ fn http_api_proxy_lambda_and_authorizers() {
     // $ref to components.x-amazon-apigateway-integrations; global security; `security: []`
     let get_orders = &routes[1];
     assert_eq!(get_orders["key"].as_str(), Some("GET /orders"));
-    assert_eq!(get_orders["function"].as_str(), Some("arn:aws:lambda:eu-west-1:123456789012:function:orders"));
+    assert_eq!(
+        get_orders["function"].as_str(),
+        Some("arn:aws:lambda:eu-west-1:123456789012:function:orders")
+    );
     assert_eq!(get_orders["payload_format"].as_str(), Some("2.0"));
     assert_eq!(get_orders["authorizer"].as_str(), Some("jwt-authorizer"));
-    assert_eq!(get_orders["scopes"].as_array().unwrap()[0].as_str(), Some("orders/read"));
+    assert_eq!(
+        get_orders["scopes"].as_array().unwrap()[0].as_str(),
+        Some("orders/read")
+    );
     assert_eq!(routes[0]["key"].as_str(), Some("GET /health"));
     assert!(routes[0].get("authorizer").is_none());
     let reports = &routes[3];
@@ -94,18 +122,46 @@ fn http_api_proxy_lambda_and_authorizers() {
     // authorizers
     let jwt = &file.authorizer[0];
     assert_eq!(jwt.kind.get_ref(), "jwt");
-    assert_eq!(jwt.issuer.as_ref().unwrap().get_ref(), "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123");
-    assert_eq!(jwt.identity_source.as_ref().unwrap().get_ref(), "$request.header.Authorization");
+    assert_eq!(
+        jwt.issuer.as_ref().unwrap().get_ref(),
+        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf123"
+    );
+    assert_eq!(
+        jwt.identity_source.as_ref().unwrap().get_ref(),
+        "$request.header.Authorization"
+    );
     let req = &file.authorizer[1];
     assert_eq!(req.kind.get_ref(), "request");
-    assert_eq!(req.function.as_ref().unwrap().get_ref(), "arn:aws:lambda:eu-west-1:123456789012:function:authz");
+    assert_eq!(
+        req.function.as_ref().unwrap().get_ref(),
+        "arn:aws:lambda:eu-west-1:123456789012:function:authz"
+    );
     assert_eq!(req.payload_format.as_ref().unwrap().get_ref(), "2.0");
-    assert_eq!(req.simple_responses.as_ref().map(|s| *s.get_ref()), Some(true));
+    assert_eq!(
+        req.simple_responses.as_ref().map(|s| *s.get_ref()),
+        Some(true)
+    );
     assert_eq!(req.ttl_s.as_ref().map(|s| *s.get_ref()), Some(300));
-    let sources: Vec<&str> = req.identity_sources.as_ref().unwrap().get_ref().iter().map(|s| s.get_ref().as_str()).collect();
-    assert_eq!(sources, ["$request.header.Authorization", "$request.querystring.tenant"]);
+    let sources: Vec<&str> = req
+        .identity_sources
+        .as_ref()
+        .unwrap()
+        .get_ref()
+        .iter()
+        .map(|s| s.get_ref().as_str())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "$request.header.Authorization",
+            "$request.querystring.tenant"
+        ]
+    );
     // HTTP API response parameters: kept, but not $response values
-    assert_eq!(reports["response_parameters"]["200"]["append:header.cache-control"].as_str(), Some("no-store"));
+    assert_eq!(
+        reports["response_parameters"]["200"]["append:header.cache-control"].as_str(),
+        Some("no-store")
+    );
     assert_eq!(
         pointers(&i),
         ["/paths/~1reports~1{id}/get/x-amazon-apigateway-integration/responseParameters/200/overwrite:header.x-powered-by"]
@@ -117,17 +173,35 @@ fn http_api_petstore_cors_default_route_and_mappings() {
     let (i, file) = run(&data("petstore-http-api.yaml"));
     let v = value(&i);
     let cors = file.cors.as_ref().unwrap();
-    assert_eq!(cors.allow_origins.get_ref()[0].get_ref(), "https://www.example.com");
+    assert_eq!(
+        cors.allow_origins.get_ref()[0].get_ref(),
+        "https://www.example.com"
+    );
     assert!(*cors.allow_credentials.get_ref());
     assert_eq!(cors.max_age.as_ref().map(|m| *m.get_ref()), Some(3600));
     let default = &v["route"][0];
     assert_eq!(default["key"].as_str(), Some("$default"));
-    assert_eq!(default["upstream"].as_str(), Some("https://${stageVariables.fallbackHost}"));
+    assert_eq!(
+        default["upstream"].as_str(),
+        Some("https://${stageVariables.fallbackHost}")
+    );
     assert!(default.get("path").is_none());
-    assert_eq!(default["request_parameters"]["append:header.x-from-gateway"].as_str(), Some("tollgate"));
-    assert_eq!(default["response_parameters"]["404"]["overwrite:statuscode"].as_str(), Some("410"));
-    assert!(v.get("base_path").is_none(), "an empty basePath variable is no base path");
-    assert_eq!(pointers(&i), ["/paths/~1pets/get/x-amazon-apigateway-integration/timeoutInMillis"]);
+    assert_eq!(
+        default["request_parameters"]["append:header.x-from-gateway"].as_str(),
+        Some("tollgate")
+    );
+    assert_eq!(
+        default["response_parameters"]["404"]["overwrite:statuscode"].as_str(),
+        Some("410")
+    );
+    assert!(
+        v.get("base_path").is_none(),
+        "an empty basePath variable is no base path"
+    );
+    assert_eq!(
+        pointers(&i),
+        ["/paths/~1pets/get/x-amazon-apigateway-integration/timeoutInMillis"]
+    );
 }
 
 #[test]
@@ -135,15 +209,32 @@ fn lambda_proxy_greedy_path_stage_variables_binary_types() {
     let (i, file) = run(&data("lambda-proxy.yaml"));
     let v = value(&i);
     assert_eq!(v["base_path"].as_str(), Some("/test"));
-    let types: Vec<&str> = file.binary_media_types.iter().map(|t| t.get_ref().as_str()).collect();
+    let types: Vec<&str> = file
+        .binary_media_types
+        .iter()
+        .map(|t| t.get_ref().as_str())
+        .collect();
     assert_eq!(types, ["image/png", "application/octet-stream"]);
     let routes = v["route"].as_array().unwrap();
     assert_eq!(routes[2]["key"].as_str(), Some("ANY /{proxy+}"));
-    assert_eq!(routes[2]["payload_format"].as_str(), Some("1.0"), "REST's Lambda proxy event");
-    assert_eq!(routes[0]["function"].as_str(), Some("arn:aws:lambda:us-east-1:123456789012:function:${stageVariables.function}"));
-    assert_eq!(routes[1]["upstream"].as_str(), Some("https://${stageVariables.siteHost}"));
+    assert_eq!(
+        routes[2]["payload_format"].as_str(),
+        Some("1.0"),
+        "REST's Lambda proxy event"
+    );
+    assert_eq!(
+        routes[0]["function"].as_str(),
+        Some("arn:aws:lambda:us-east-1:123456789012:function:${stageVariables.function}")
+    );
+    assert_eq!(
+        routes[1]["upstream"].as_str(),
+        Some("https://${stageVariables.siteHost}")
+    );
     assert_eq!(routes[1]["path"].as_str(), Some("/static/{proxy}"));
-    assert_eq!(routes[1]["request_parameters"]["overwrite:header.x-tenant"].as_str(), Some("$stageVariables.tenant"));
+    assert_eq!(
+        routes[1]["request_parameters"]["overwrite:header.x-tenant"].as_str(),
+        Some("$stageVariables.tenant")
+    );
     assert_eq!(
         pointers(&i),
         [
@@ -162,27 +253,68 @@ fn validators_models_gateway_responses_and_api_keys() {
     let routes = v["route"].as_array().unwrap();
     let get = &routes[0];
     assert_eq!(get["api_key_required"].as_bool(), Some(true));
-    assert_eq!(get["validate"]["required_querystrings"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        get["validate"]["required_querystrings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(get["validate"].get("body").is_none(), "params-only");
-    assert_eq!(get["response_parameters"]["4XX"]["overwrite:statuscode"].as_str(), Some("400"));
-    assert_eq!(get["request_template"]["application/json"].as_str().map(|t| t.contains("$input.params('q1')")), Some(true));
+    assert_eq!(
+        get["response_parameters"]["4XX"]["overwrite:statuscode"].as_str(),
+        Some("400")
+    );
+    assert_eq!(
+        get["request_template"]["application/json"]
+            .as_str()
+            .map(|t| t.contains("$input.params('q1')")),
+        Some(true)
+    );
     assert!(get["request_template"].get("application/xml").is_none());
     let post = &routes[2];
     assert_eq!(post["validate"]["body"].as_str(), Some("RequestBodyModel"));
-    assert_eq!(post["validate"]["required_headers"].as_array().unwrap()[0].as_str(), Some("h1"));
+    assert_eq!(
+        post["validate"]["required_headers"].as_array().unwrap()[0].as_str(),
+        Some("h1")
+    );
     // an inline body schema is named after the operation; its $ref to Product is a model ref
     let put = &routes[1];
     assert_eq!(put["validate"]["body"].as_str(), Some("ReplaceProducts"));
-    let names: Vec<&str> = file.model.iter().map(|m| m.name.get_ref().as_str()).collect();
+    let names: Vec<&str> = file
+        .model
+        .iter()
+        .map(|m| m.name.get_ref().as_str())
+        .collect();
     assert_eq!(names, ["Product", "ReplaceProducts", "RequestBodyModel"]);
     let replace = file.model[1].schema_json.as_ref().unwrap().get_ref();
     let schema: serde_json::Value = serde_json::from_str(replace).unwrap();
     assert_eq!(schema["properties"]["items"]["items"]["$ref"], "Product");
     // gateway responses
-    let kinds: Vec<&str> = file.gateway_response.iter().map(|g| g.kind.get_ref().as_str()).collect();
-    assert_eq!(kinds, ["BAD_REQUEST_BODY", "DEFAULT_4XX", "MISSING_AUTHENTICATION_TOKEN"]);
-    assert_eq!(file.gateway_response[0].status.as_ref().map(|s| *s.get_ref()), Some(422));
-    assert_eq!(file.gateway_response[1].headers["Access-Control-Allow-Origin"].get_ref(), "'*'");
+    let kinds: Vec<&str> = file
+        .gateway_response
+        .iter()
+        .map(|g| g.kind.get_ref().as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "BAD_REQUEST_BODY",
+            "DEFAULT_4XX",
+            "MISSING_AUTHENTICATION_TOKEN"
+        ]
+    );
+    assert_eq!(
+        file.gateway_response[0]
+            .status
+            .as_ref()
+            .map(|s| *s.get_ref()),
+        Some(422)
+    );
+    assert_eq!(
+        file.gateway_response[1].headers["Access-Control-Allow-Origin"].get_ref(),
+        "'*'"
+    );
     assert_eq!(
         pointers(&i),
         [
@@ -220,8 +352,18 @@ fn console_export_reports_what_tollgate_lacks() {
     assert_eq!(cognito.kind.get_ref(), "jwt");
     assert!(cognito.audience.is_none());
     // SigV4: aws_iam with the definition's region; a token authorizer: request, payload 1.0
-    assert_eq!(file.authorizer[1].region.as_ref().unwrap().get_ref(), "eu-central-1");
-    assert_eq!(file.authorizer[2].payload_format.as_ref().unwrap().get_ref(), "1.0");
+    assert_eq!(
+        file.authorizer[1].region.as_ref().unwrap().get_ref(),
+        "eu-central-1"
+    );
+    assert_eq!(
+        file.authorizer[2]
+            .payload_format
+            .as_ref()
+            .unwrap()
+            .get_ref(),
+        "1.0"
+    );
     let post = &file.route[1];
     assert!(post.api_key_required);
     assert_eq!(post.authorizer.as_ref().unwrap().get_ref(), "sigv4");
@@ -234,7 +376,10 @@ fn openapi_3_1_schemas_say_their_dialect() {
     assert_eq!(file.model[0].name.get_ref(), "POST_notes_body");
     let schema: serde_json::Value =
         serde_json::from_str(file.model[0].schema_json.as_ref().unwrap().get_ref()).unwrap();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     assert_eq!(file.base_path.as_ref().unwrap().get_ref(), "/api");
 }
 
@@ -271,7 +416,10 @@ fn mocks_select_their_response_by_the_request_template() {
     assert!(!mock.headers.contains_key("Date"), "tollgate writes date");
     assert!(mock.body.is_empty());
     let v = value(&i);
-    assert!(v["route"][0]["response_template"]["application/json"].as_str().unwrap().contains("$input.params"));
+    assert!(v["route"][0]["response_template"]["application/json"]
+        .as_str()
+        .unwrap()
+        .contains("$input.params"));
 }
 
 #[test]
@@ -308,8 +456,14 @@ components:
     );
     let (i, file) = run(&text);
     assert_eq!(i.routes, ["/paths/~1c/get", "/paths/~1d/get"]);
-    assert!(file.route[0].authorizer.is_none(), "API Gateway does not enforce a scheme without an authorizer");
-    assert_eq!(file.route[1].authorizer.as_ref().unwrap().get_ref(), "aws_iam");
+    assert!(
+        file.route[0].authorizer.is_none(),
+        "API Gateway does not enforce a scheme without an authorizer"
+    );
+    assert_eq!(
+        file.route[1].authorizer.as_ref().unwrap().get_ref(),
+        "aws_iam"
+    );
     assert_eq!(
         pointers(&i),
         [
@@ -366,15 +520,27 @@ components:
 "
     );
     let (i, file) = run(&text);
-    assert_eq!(i.routes, ["/components/x-shared/item/put", "/components/x-shared/item/delete"]);
+    assert_eq!(
+        i.routes,
+        [
+            "/components/x-shared/item/put",
+            "/components/x-shared/item/delete"
+        ]
+    );
     let put = file.route[0].validate.as_ref().unwrap().get_ref();
-    assert!(put.required_headers.is_empty(), "the operation's own parameter wins");
+    assert!(
+        put.required_headers.is_empty(),
+        "the operation's own parameter wins"
+    );
     assert_eq!(put.required_querystrings[0].get_ref(), "v");
     assert_eq!(put.body.as_ref().unwrap().get_ref(), "Item");
     let delete = file.route[1].validate.as_ref().unwrap().get_ref();
     assert_eq!(delete.required_headers[0].get_ref(), "tenant");
     assert_eq!(file.model.len(), 2);
-    assert_eq!(file.route[0].upstream.as_ref().unwrap().get_ref(), "http://backend:9000");
+    assert_eq!(
+        file.route[0].upstream.as_ref().unwrap().get_ref(),
+        "http://backend:9000"
+    );
 }
 
 #[test]
@@ -421,7 +587,10 @@ fn no_input_makes_the_import_panic() {
         "swagger: '2.0'\npaths: {'/x': {get: {parameters: [{in: body, schema: {$ref: '#/definitions/A'}}], x-amazon-apigateway-request-validator: v, x-amazon-apigateway-integration: {type: mock}}}}\nx-amazon-apigateway-request-validators: {v: {validateRequestBody: true}}\n".into(),
     ];
     for (_, text) in super::roundtrip_tests::definitions() {
-        let cuts: Vec<usize> = (0..text.len()).step_by(97).filter(|i| text.is_char_boundary(*i)).collect();
+        let cuts: Vec<usize> = (0..text.len())
+            .step_by(97)
+            .filter(|i| text.is_char_boundary(*i))
+            .collect();
         inputs.extend(cuts.into_iter().map(|c| text[..c].to_string()));
     }
     for text in &inputs {

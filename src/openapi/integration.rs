@@ -56,7 +56,10 @@ pub(super) fn map(
     for k in integ.keys() {
         let foreign = k.starts_with("x-") && !k.starts_with("x-amazon-apigateway-");
         if !FIELDS.contains(&k.as_str()) && !foreign {
-            cx.report(&child(ptr, k), format!("unknown integration field {k}: ignored"));
+            cx.report(
+                &child(ptr, k),
+                format!("unknown integration field {k}: ignored"),
+            );
         }
     }
     let Some(kind) = integ.get("type") else {
@@ -157,7 +160,9 @@ fn http(
             if let Some(q) = query {
                 cx.report(
                     &at,
-                    format!("the URI's query string (?{q}) is not sent: the request's own query is"),
+                    format!(
+                        "the URI's query string (?{q}) is not sent: the request's own query is"
+                    ),
                 );
             }
             (origin, Some((path, at)))
@@ -216,14 +221,19 @@ fn lambda(
     route: &mut Map<String, Value>,
 ) -> Result<bool, ImportError> {
     let Some(uri) = integ.get("uri") else {
-        return Err(ImportError::new(ptr, "an aws_proxy integration needs a uri"));
+        return Err(ImportError::new(
+            ptr,
+            "an aws_proxy integration needs a uri",
+        ));
     };
     let at = child(ptr, "uri");
     let uri = string(uri, &at)?;
     let Some(function) = lambda_function(uri) else {
         cx.report(
             &at,
-            format!("{uri:?} is not a Lambda function's invocation URI: the operation is not imported"),
+            format!(
+                "{uri:?} is not a Lambda function's invocation URI: the operation is not imported"
+            ),
         );
         return Ok(false);
     };
@@ -301,7 +311,10 @@ fn response_parameters(
                     "$response values (the integration's headers and body) are not supported",
                 );
             } else if !is_http_api_key(k) {
-                cx.report(&vptr, format!("{k}: not a parameter mapping (OPERATION:TARGET)"));
+                cx.report(
+                    &vptr,
+                    format!("{k}: not a parameter mapping (OPERATION:TARGET)"),
+                );
             } else if let Some(why) = k
                 .split_once(':')
                 .and_then(|(_, t)| reserved_target(t, true))
@@ -335,7 +348,10 @@ fn request_parameters(
         let source = string(source, &at)?;
         if let Some(rest) = k.strip_prefix("integration.request.") {
             let Some((place, name)) = rest.split_once('.') else {
-                cx.report(&at, format!("{k}: not a parameter of the integration request"));
+                cx.report(
+                    &at,
+                    format!("{k}: not a parameter of the integration request"),
+                );
                 continue;
             };
             if place == "path" {
@@ -346,7 +362,10 @@ fn request_parameters(
                 continue;
             }
             if place != "header" && place != "querystring" {
-                cx.report(&at, format!("{k}: only header, querystring and path parameters can be mapped"));
+                cx.report(
+                    &at,
+                    format!("{k}: only header, querystring and path parameters can be mapped"),
+                );
                 continue;
             }
             if let Some(why) = reserved_target(&format!("{place}.{name}"), false) {
@@ -357,12 +376,20 @@ fn request_parameters(
                 Some(value) => {
                     out.insert(format!("overwrite:{place}.{name}"), Value::String(value));
                 }
-                None => cx.report(&at, format!("value {source:?}: not supported (multi-value parameters, the whole body)")),
+                None => cx.report(
+                    &at,
+                    format!(
+                        "value {source:?}: not supported (multi-value parameters, the whole body)"
+                    ),
+                ),
             }
         } else if is_http_api_key(k) {
             let target = k.split_once(':').map(|(_, t)| t).unwrap_or_default();
             if source.contains("$response.") {
-                cx.report(&at, "$response values are not supported in request mappings");
+                cx.report(
+                    &at,
+                    "$response values are not supported in request mappings",
+                );
             } else if let Some(why) = reserved_target(target, false) {
                 cx.report(&at, format!("{target}: {why}; not mapped"));
             } else {
@@ -396,7 +423,11 @@ pub(super) fn rest_value(source: &str) -> Option<String> {
         .and_then(|s| s.strip_suffix('\''))
         .filter(|_| source.len() >= 2)
     {
-        return Some(if text.is_empty() { "''".into() } else { text.into() });
+        return Some(if text.is_empty() {
+            "''".into()
+        } else {
+            text.into()
+        });
     }
     for (aws, ours) in [
         ("method.request.header.", "$request.header."),

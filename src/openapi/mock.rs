@@ -134,7 +134,9 @@ pub(super) fn mock(
                     } else {
                         body = text;
                     }
-                    let has_type = headers.keys().any(|h| h.eq_ignore_ascii_case("content-type"));
+                    let has_type = headers
+                        .keys()
+                        .any(|h| h.eq_ignore_ascii_case("content-type"));
                     if !ct.eq_ignore_ascii_case("application/json") && !has_type {
                         headers.insert("content-type".into(), Value::String(ct));
                     }
@@ -180,7 +182,9 @@ fn response_headers(
             }
             None => cx.report(
                 &pptr,
-                format!("value {source:?}: the integration's response headers and body cannot be read"),
+                format!(
+                    "value {source:?}: the integration's response headers and body cannot be read"
+                ),
             ),
         }
     }
@@ -313,9 +317,16 @@ pub(super) fn http_templates(
     }
     if cors.contains_key("allow_origins") {
         let hint = &o.cors_hint;
-        for (key, from) in [("allow_methods", &hint.methods), ("allow_headers", &hint.headers)] {
+        for (key, from) in [
+            ("allow_methods", &hint.methods),
+            ("allow_headers", &hint.headers),
+        ] {
             if !cors.contains_key(key) {
-                let list = if from.is_empty() { vec!["*".to_string()] } else { from.clone() };
+                let list = if from.is_empty() {
+                    vec!["*".to_string()]
+                } else {
+                    from.clone()
+                };
                 cors.insert(key.into(), list.into());
             }
         }
@@ -326,7 +337,13 @@ pub(super) fn http_templates(
 
 /// An integration response's `Access-Control-*` header → the route's CORS policy (tollgate
 /// writes those fields itself, and answers preflights before routing).
-fn cors_header(cx: &mut Cx<'_>, name: &str, value: &Value, ptr: &str, cors: &mut Map<String, Value>) {
+fn cors_header(
+    cx: &mut Cx<'_>,
+    name: &str,
+    value: &Value,
+    ptr: &str,
+    cors: &mut Map<String, Value>,
+) {
     let text = value.as_str().unwrap_or_default();
     if text.starts_with('$') || text == "''" {
         cx.report(ptr, format!("header {name} from a request value: CORS headers are tollgate's ([cors] or the route's cors); not mapped"));
@@ -351,9 +368,14 @@ fn cors_header(cx: &mut Cx<'_>, name: &str, value: &Value, ptr: &str, cors: &mut
         "access-control-expose-headers" => ("expose_headers", list()),
         "access-control-max-age" => match text.parse::<u64>() {
             Ok(n) => ("max_age", Value::from(n)),
-            Err(_) => return cx.report(ptr, format!("{name}: not a number of seconds; not mapped")),
+            Err(_) => {
+                return cx.report(ptr, format!("{name}: not a number of seconds; not mapped"))
+            }
         },
-        "access-control-allow-credentials" => ("allow_credentials", Value::Bool(text.eq_ignore_ascii_case("true"))),
+        "access-control-allow-credentials" => (
+            "allow_credentials",
+            Value::Bool(text.eq_ignore_ascii_case("true")),
+        ),
         _ => return cx.report(ptr, format!("header {name}: CORS's; not mapped")),
     };
     cors.entry(key).or_insert(v);
@@ -382,7 +404,10 @@ pub(super) fn one_template(
         if *ct == chosen {
             out = Some((ct.clone(), text.to_string()));
         } else {
-            cx.report(&at, format!("a second template ({ct}): one body per response; {chosen}'s is used"));
+            cx.report(
+                &at,
+                format!("a second template ({ct}): one body per response; {chosen}'s is used"),
+            );
         }
     }
     Ok(out)

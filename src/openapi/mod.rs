@@ -21,6 +21,7 @@
 
 mod api;
 mod export;
+mod export_api;
 mod integration;
 mod mock;
 mod models;

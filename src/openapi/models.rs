@@ -78,7 +78,10 @@ pub(super) fn validators(cx: &mut Cx<'_>, top: &Map<String, Value>) -> Result<()
         if cx.validators.by_name.contains_key(name) {
             cx.validators.default = Some(name.to_string());
         } else {
-            cx.report(ptr, format!("no request validator {name:?}: nothing is validated"));
+            cx.report(
+                ptr,
+                format!("no request validator {name:?}: nothing is validated"),
+            );
         }
     }
     Ok(())
@@ -95,7 +98,10 @@ pub(super) fn validate(
             let at = child(&o.ptr, "x-amazon-apigateway-request-validator");
             let name = parse::string(v, &at)?;
             if !cx.validators.by_name.contains_key(name) {
-                cx.report(&at, format!("no request validator {name:?}: nothing is validated"));
+                cx.report(
+                    &at,
+                    format!("no request validator {name:?}: nothing is validated"),
+                );
                 return Ok(());
             }
             name.to_string()
@@ -105,7 +111,12 @@ pub(super) fn validate(
             None => return Ok(()),
         },
     };
-    let (body, params) = cx.validators.by_name.get(&name).copied().unwrap_or_default();
+    let (body, params) = cx
+        .validators
+        .by_name
+        .get(&name)
+        .copied()
+        .unwrap_or_default();
     let mut validate = Map::new();
     if params {
         let mut headers = Vec::new();
@@ -179,13 +190,12 @@ fn body_model(cx: &mut Cx<'_>, o: &Operation<'_>) -> Result<Option<String>, Impo
     let name = match named(schema) {
         Some(target) => model_name(target),
         None => {
-            let base = o
-                .op
-                .get("operationId")
-                .and_then(Value::as_str)
-                .map(sanitize)
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| sanitize(&format!("{} body", o.key)));
+            let base =
+                o.op.get("operationId")
+                    .and_then(Value::as_str)
+                    .map(sanitize)
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| sanitize(&format!("{} body", o.key)));
             let mut name = base.clone();
             let mut n = 2;
             while cx.models.origins.get(&name).is_some_and(|p| *p != ptr) {
@@ -194,7 +204,9 @@ fn body_model(cx: &mut Cx<'_>, o: &Operation<'_>) -> Result<Option<String>, Impo
             }
             cx.models.origins.insert(name.clone(), ptr.clone());
             let rewritten = rewrite(cx, schema, &ptr);
-            cx.models.schemas.insert(name.clone(), with_dialect(cx, rewritten));
+            cx.models
+                .schemas
+                .insert(name.clone(), with_dialect(cx, rewritten));
             collect(cx, schema, &ptr)?;
             return Ok(Some(name));
         }
@@ -215,13 +227,21 @@ fn named(schema: &Value) -> Option<&str> {
 
 /// A model name from a component's name: letters, digits, `_` and `-` (others become `_`).
 fn model_name(component: &str) -> String {
-    sanitize(&parse::percent_decode(&component.replace("~1", "/").replace("~0", "~")))
+    sanitize(&parse::percent_decode(
+        &component.replace("~1", "/").replace("~0", "~"),
+    ))
 }
 
 fn sanitize(s: &str) -> String {
     let out: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut collapsed = String::with_capacity(out.len());
     for c in out.chars() {
@@ -230,7 +250,9 @@ fn sanitize(s: &str) -> String {
         }
     }
     let out = collapsed.trim_matches('_').to_string();
-    out.chars().take(crate::config::validation::MAX_MODEL_NAME).collect()
+    out.chars()
+        .take(crate::config::validation::MAX_MODEL_NAME)
+        .collect()
 }
 
 /// Makes a model of every named schema `schema` reaches (itself included when it is one).
@@ -328,7 +350,10 @@ fn model_ref(cx: &mut Cx<'_>, r: &str, ptr: &str) -> String {
         .or_else(|| r.strip_prefix("#/definitions/"))
     else {
         if r.starts_with("#/") && !r.starts_with("#/definitions") && !r.starts_with("#/$defs") {
-            cx.report(ptr, format!("reference {r:?} outside the schemas: the model cannot resolve it"));
+            cx.report(
+                ptr,
+                format!("reference {r:?} outside the schemas: the model cannot resolve it"),
+            );
         }
         return r.to_string();
     };

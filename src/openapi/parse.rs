@@ -42,13 +42,13 @@ pub(super) fn parse(text: &str) -> Result<Parsed, ImportError> {
     });
     let yaml = match parsed {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
+        Ok(Err(e)) => return Err(ImportError::new("", format!("not YAML or JSON: {e}"))),
+        Err(_) => {
             return Err(ImportError::new(
                 "",
-                format!("not YAML or JSON: {e}"),
+                "not YAML or JSON (the YAML reader failed)",
             ))
         }
-        Err(_) => return Err(ImportError::new("", "not YAML or JSON (the YAML reader failed)")),
     };
     let mut unsupported = Vec::new();
     let value = from_yaml(yaml, "", &mut unsupported)?;

@@ -28,7 +28,15 @@ fn merge_keys_are_applied_and_tags_reported() {
 
 #[test]
 fn what_is_not_a_document_is_an_error() {
-    for bad in ["", "   \n", "a: [1, 2", "{\"a\": ", "key: value\n  bad indent: [", "a: .inf\n", "[[]]: 1\n"] {
+    for bad in [
+        "",
+        "   \n",
+        "a: [1, 2",
+        "{\"a\": ",
+        "key: value\n  bad indent: [",
+        "a: .inf\n",
+        "[[]]: 1\n",
+    ] {
         let r = parse(bad);
         assert!(r.is_err(), "{bad:?} parsed");
     }
@@ -36,11 +44,26 @@ fn what_is_not_a_document_is_an_error() {
 
 #[test]
 fn versions() {
-    assert_eq!(version(&json!({"swagger": "2.0"})).unwrap(), Version::Swagger2);
-    assert_eq!(version(&json!({"openapi": "3.0.3"})).unwrap(), Version::OpenApi30);
-    assert_eq!(version(&json!({"openapi": "3.1.0"})).unwrap(), Version::OpenApi31);
-    assert_eq!(version(&json!({"openapi": "4.0"})).unwrap_err().pointer, "/openapi");
-    assert_eq!(version(&json!({"swagger": 1.2})).unwrap_err().pointer, "/swagger");
+    assert_eq!(
+        version(&json!({"swagger": "2.0"})).unwrap(),
+        Version::Swagger2
+    );
+    assert_eq!(
+        version(&json!({"openapi": "3.0.3"})).unwrap(),
+        Version::OpenApi30
+    );
+    assert_eq!(
+        version(&json!({"openapi": "3.1.0"})).unwrap(),
+        Version::OpenApi31
+    );
+    assert_eq!(
+        version(&json!({"openapi": "4.0"})).unwrap_err().pointer,
+        "/openapi"
+    );
+    assert_eq!(
+        version(&json!({"swagger": 1.2})).unwrap_err().pointer,
+        "/swagger"
+    );
     assert_eq!(version(&json!({"info": {}})).unwrap_err().pointer, "");
     assert!(version(&json!([1])).is_err());
 }
@@ -58,9 +81,20 @@ fn references_are_followed_within_the_document() {
     let (v, at) = deref(&root, &root["a"], "/a").unwrap();
     assert_eq!(v, &json!({"found": true}));
     assert_eq!(at, "/c~1d/{x}");
-    assert!(deref(&root, &root["loop"], "/loop").unwrap_err().message.contains("cycle"));
-    assert_eq!(deref(&root, &root["away"], "/away").unwrap_err().pointer, "/away/$ref");
-    assert_eq!(deref(&root, &root["nowhere"], "/nowhere").unwrap_err().pointer, "/nowhere/$ref");
+    assert!(deref(&root, &root["loop"], "/loop")
+        .unwrap_err()
+        .message
+        .contains("cycle"));
+    assert_eq!(
+        deref(&root, &root["away"], "/away").unwrap_err().pointer,
+        "/away/$ref"
+    );
+    assert_eq!(
+        deref(&root, &root["nowhere"], "/nowhere")
+            .unwrap_err()
+            .pointer,
+        "/nowhere/$ref"
+    );
 }
 
 #[test]

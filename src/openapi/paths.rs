@@ -231,8 +231,9 @@ fn cors_hint(root: &Value, item: &Map<String, Value>) -> CorsHint {
     let list = |name: &str| -> Vec<String> {
         params
             .and_then(|p| {
-                p.iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&format!("method.response.header.{name}")))
+                p.iter().find(|(k, _)| {
+                    k.eq_ignore_ascii_case(&format!("method.response.header.{name}"))
+                })
             })
             .and_then(|(_, v)| v.as_str())
             .and_then(|v| v.strip_prefix('\'')?.strip_suffix('\''))
@@ -252,7 +253,10 @@ fn cors_hint(root: &Value, item: &Map<String, Value>) -> CorsHint {
 }
 
 /// One operation → one route (`None`: left out, with a report).
-fn operation(cx: &mut Cx<'_>, o: &Operation<'_>) -> Result<Option<Map<String, Value>>, ImportError> {
+fn operation(
+    cx: &mut Cx<'_>,
+    o: &Operation<'_>,
+) -> Result<Option<Map<String, Value>>, ImportError> {
     cx.unknown_extensions(o.op, &o.ptr, &OPERATION_EXTENSIONS);
     let mut route = Map::new();
     route.insert("key".into(), Value::String(o.key.clone()));

@@ -41,9 +41,13 @@ pub(super) enum Scheme {
 pub(super) fn schemes(cx: &mut Cx<'_>) -> Result<(), ImportError> {
     let root = cx.root;
     let (holder, ptr) = match cx.version {
-        Version::Swagger2 => (root.get("securityDefinitions"), "/securityDefinitions".to_string()),
+        Version::Swagger2 => (
+            root.get("securityDefinitions"),
+            "/securityDefinitions".to_string(),
+        ),
         _ => (
-            root.get("components").and_then(|c| c.get("securitySchemes")),
+            root.get("components")
+                .and_then(|c| c.get("securitySchemes")),
             "/components/securitySchemes".to_string(),
         ),
     };
@@ -54,7 +58,11 @@ pub(super) fn schemes(cx: &mut Cx<'_>) -> Result<(), ImportError> {
         let kind = classify(cx, name, scheme, &at)?;
         if let (Some(extra), Some(i)) = (scheme.get("x-tollgate"), authorizer_index(cx, name)) {
             // tollgate's own keys, from its export
-            let mut table = cx.authorizers.get_mut(i).map(std::mem::take).unwrap_or_default();
+            let mut table = cx
+                .authorizers
+                .get_mut(i)
+                .map(std::mem::take)
+                .unwrap_or_default();
             let xptr = child(&at, "x-tollgate");
             let keys = super::export::AUTHORIZER_KEYS;
             let merged = super::export::merge_extra(cx, extra, &xptr, &mut table, &keys);
@@ -84,7 +92,10 @@ fn classify(
     cx.unknown_extensions(
         scheme,
         ptr,
-        &["x-amazon-apigateway-authorizer", "x-amazon-apigateway-authtype"],
+        &[
+            "x-amazon-apigateway-authorizer",
+            "x-amazon-apigateway-authtype",
+        ],
     );
     let authtype = scheme
         .get("x-amazon-apigateway-authtype")
@@ -102,7 +113,10 @@ fn classify(
     let is_key = scheme.get("type").and_then(Value::as_str) == Some("apiKey");
     if is_key {
         let header = scheme.get("in").and_then(Value::as_str) == Some("header");
-        let key_name = scheme.get("name").and_then(Value::as_str).unwrap_or_default();
+        let key_name = scheme
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !header || !key_name.eq_ignore_ascii_case("x-api-key") {
             cx.report(ptr, format!("API key in {key_name:?}: tollgate reads keys from api_keys.header (default x-api-key)"));
         }
@@ -128,7 +142,8 @@ fn region(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => {
             let mut parts = s.split(':');
-            let arn = parts.next() == Some("arn") && parts.next().is_some_and(|p| p.starts_with("aws"));
+            let arn =
+                parts.next() == Some("arn") && parts.next().is_some_and(|p| p.starts_with("aws"));
             let region = parts.nth(1)?;
             (arn && !region.is_empty() && !region.contains('$')).then(|| region.to_string())
         }
@@ -171,7 +186,10 @@ fn authorizer(
             true
         }
         other => {
-            cx.report(&child(ptr, "type"), format!("authorizer type {other:?}: not supported; its routes are not imported"));
+            cx.report(
+                &child(ptr, "type"),
+                format!("authorizer type {other:?}: not supported; its routes are not imported"),
+            );
             return Ok(Scheme::Broken);
         }
     };
@@ -195,7 +213,10 @@ fn jwt(
                     let fptr = child(&at, field);
                     match field.as_str() {
                         "issuer" => {
-                            table.insert("issuer".into(), Value::String(string(item, &fptr)?.into()));
+                            table.insert(
+                                "issuer".into(),
+                                Value::String(string(item, &fptr)?.into()),
+                            );
                         }
                         "audience" => {
                             let list = parse::strings(item, &fptr)?;
@@ -212,7 +233,10 @@ fn jwt(
                     table.insert("identity_source".into(), Value::String(first));
                 }
                 if sources.next().is_some() {
-                    cx.report(&at, "a JWT authorizer reads one identity source: the first is used");
+                    cx.report(
+                        &at,
+                        "a JWT authorizer reads one identity source: the first is used",
+                    );
                 }
             }
             _ => cx.report(&at, format!("unknown authorizer field {k}: ignored")),
@@ -270,7 +294,10 @@ fn request(
         }
     }
     if !table.contains_key("function") && !table.contains_key("url") {
-        cx.report(ptr, format!("a {kind} authorizer without authorizerUri: its routes are not imported"));
+        cx.report(
+            ptr,
+            format!("a {kind} authorizer without authorizerUri: its routes are not imported"),
+        );
         return Ok(false);
     }
     table.insert("payload_format".into(), Value::String(format));
@@ -294,7 +321,10 @@ fn cognito(
                 let arns = parse::strings(v, &at)?;
                 issuer = arns.first().and_then(|arn| pool_issuer(arn));
                 if arns.len() > 1 {
-                    cx.report(&at, "several user pools: a JWT authorizer has one issuer; the first is used");
+                    cx.report(
+                        &at,
+                        "several user pools: a JWT authorizer has one issuer; the first is used",
+                    );
                 }
             }
             "identitySource" => {
@@ -307,7 +337,10 @@ fn cognito(
         }
     }
     let Some(issuer) = issuer else {
-        cx.report(ptr, "a Cognito user pool authorizer without a user pool ARN: its routes are not imported");
+        cx.report(
+            ptr,
+            "a Cognito user pool authorizer without a user pool ARN: its routes are not imported",
+        );
         return Ok(false);
     };
     table.insert("issuer".into(), Value::String(issuer));
@@ -370,7 +403,10 @@ pub(super) fn route(
                 let at = child(&rptr, name);
                 match cx.schemes.get(name).cloned() {
                     None => {
-                        cx.report(&at, format!("no security scheme {name:?}: the operation is not imported"));
+                        cx.report(
+                            &at,
+                            format!("no security scheme {name:?}: the operation is not imported"),
+                        );
                         return Ok(false);
                     }
                     Some(Scheme::Broken) => {
@@ -409,7 +445,10 @@ pub(super) fn route(
                 chosen = Some((name, Vec::new()));
             }
             "NONE" => {}
-            other => cx.report(&child(&at, "type"), format!("auth type {other:?}: not supported")),
+            other => cx.report(
+                &child(&at, "type"),
+                format!("auth type {other:?}: not supported"),
+            ),
         }
     }
     if let Some((name, scopes)) = chosen {
@@ -430,7 +469,8 @@ fn iam_scheme(cx: &mut Cx<'_>, ptr: &str) -> String {
     });
     if !exists {
         iam(cx, NAME, ptr);
-        cx.schemes.insert(NAME.into(), Scheme::Authorizer { scopes: false });
+        cx.schemes
+            .insert(NAME.into(), Scheme::Authorizer { scopes: false });
     }
     NAME.to_string()
 }
@@ -442,7 +482,8 @@ mod tests {
     #[test]
     fn cognito_issuer_from_the_pool_arn() {
         assert_eq!(
-            pool_issuer("arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123").as_deref(),
+            pool_issuer("arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbC123")
+                .as_deref(),
             Some("https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123")
         );
         assert_eq!(pool_issuer("arn:aws:lambda:eu-west-1:1:function:f"), None);
@@ -450,10 +491,16 @@ mod tests {
 
     #[test]
     fn identity_sources_in_tollgate_form() {
-        let v = Value::String("method.request.header.Auth, $request.querystring.t,context.sourceIp".into());
+        let v = Value::String(
+            "method.request.header.Auth, $request.querystring.t,context.sourceIp".into(),
+        );
         assert_eq!(
             identity_sources(&v, "").unwrap(),
-            ["$request.header.Auth", "$request.querystring.t", "$context.sourceIp"]
+            [
+                "$request.header.Auth",
+                "$request.querystring.t",
+                "$context.sourceIp"
+            ]
         );
     }
 }

@@ -116,8 +116,7 @@ fn literal_ok(s: &str) -> bool {
 /// A key: bare when it can be, else quoted.
 fn key(k: &str) -> String {
     let bare = !k.is_empty()
-        && k
-            .bytes()
+        && k.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
         k.to_string()
@@ -212,7 +211,10 @@ mod tests {
         let text = write(&file);
         let back: toml::Value = toml::from_str(&text).unwrap();
         assert_eq!(back["base_path"].as_str(), Some(tricky));
-        assert_eq!(back["route"][0]["mock"]["body"].as_str(), Some("two\nlines'''"));
+        assert_eq!(
+            back["route"][0]["mock"]["body"].as_str(),
+            Some("two\nlines'''")
+        );
         assert_eq!(
             back["model"][0]["schema_json"].as_str(),
             Some("{\n  \"type\": \"object\"\n}")
