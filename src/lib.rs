@@ -10,7 +10,8 @@
 //! [`client`], the per-worker pools and one HTTP/1 exchange, reusable without the proxy) → a
 //! [`response::Response`], filtered by the lifecycle and serialised by the session → written
 //! through the same `Stream`. Per-core state is [`worker`], one exchange's state [`exchange`].
-//! All of it is configured by [`config`] (TOML → validated → immutable); [`error`] maps every
+//! All of it is configured by [`config`] (TOML → validated → immutable); [`openapi`] converts
+//! API Gateway's OpenAPI definitions to and from the config's API files; [`error`] maps every
 //! failure to its status. [`tls`] turns `[tls]` and upstream `tls` settings into rustls configs.
 //! [`runtime`] (the driver choice), [`fmt`] (time and number formatting) and [`facts`] (a
 //! connection's facts, which every layer reads without naming the transport) sit below

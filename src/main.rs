@@ -1,4 +1,4 @@
-//! The `tollgate` command: run the gateway, or check a config.
+//! The `tollgate` command: run the gateway, check a config, or import an OpenAPI definition.
 //!
 //! Signals are blocked in every thread and taken synchronously by the main thread with
 //! `sigwait`, so no handler runs on a worker and nothing async-signal-unsafe can happen:
@@ -35,6 +35,15 @@ enum Command {
     Check,
     /// Print API key usage (quota used, requests, throttled) from `server.state_dir`.
     Usage,
+    /// Convert an OpenAPI definition (API Gateway's extensions) into an API file: the TOML on
+    /// stdout, what tollgate cannot do as API Gateway would on stderr.
+    Import {
+        /// OpenAPI 3.0 / 3.1 or Swagger 2.0, YAML or JSON.
+        file: PathBuf,
+        /// Exit 1 when anything is unsupported.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -59,6 +68,9 @@ fn disable_transparent_huge_pages() {
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
     let cli = Cli::parse();
+    if let Some(Command::Import { file, strict }) = &cli.command {
+        return import(file, *strict);
+    }
     if matches!(cli.command, Some(Command::Usage)) && cli.config.is_none() {
         // the embedded demo config has no server.state_dir, so there is nothing to read
         eprintln!("tollgate: usage needs a config with server.state_dir: tollgate usage -c FILE");
@@ -105,7 +117,42 @@ fn main() -> ExitCode {
             run(cfg, source)
         }
         Command::Usage => usage(&cfg),
+        Command::Import { file, strict } => import(&file, strict),
     }
+}
+
+/// `tollgate import FILE`: the API file on stdout, each unsupported part (with its JSON
+/// pointer) on stderr; exit 1 on an unreadable definition, or with `--strict` when anything
+/// is unsupported.
+fn import(file: &std::path::Path, strict: bool) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("tollgate: cannot read {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    };
+    let imported = match tollgate::openapi::import(&text) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    };
+    println!(
+        "# API file imported by `tollgate import` from {}: {}, {} unsupported (see its stderr).",
+        file.display(),
+        plural(imported.routes.len(), "route"),
+        imported.unsupported.len()
+    );
+    print!("{}", imported.toml);
+    for u in &imported.unsupported {
+        eprintln!("{}: unsupported: {}: {}", file.display(), u.pointer, u.what);
+    }
+    if strict && !imported.unsupported.is_empty() {
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 /// `1 worker`, `2 workers`.

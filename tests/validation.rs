@@ -350,6 +350,60 @@ fn schema_paths_are_relative_to_the_config_files_directory() {
     );
 }
 
+/// `schema_json`: the schema inline (what `tollgate import` writes), referencing a file model
+/// by name; exactly one of `schema` and `schema_json`.
+#[test]
+fn inline_schemas_and_their_errors() {
+    let dir = models_dir();
+    let text = r#"[[model]]
+name = "Item"
+schema = "models/item.json"
+
+[[model]]
+name = "Order"
+schema_json = '''
+{"type": "object", "required": ["items"],
+ "properties": {"items": {"type": "array", "items": {"$ref": "Item"}}}}'''
+
+[[route]]
+key = "POST /a"
+mock = {}
+validate = { body = "Order" }
+"#;
+    let cfg = tollgate::config::from_str_in(text, &dir).unwrap();
+    let v = cfg.validation.routes[0].as_ref().unwrap();
+    assert_eq!(v.body.as_ref().unwrap().name(), "Order");
+
+    let bad = r#"[[model]]
+name = "Neither"
+
+[[model]]
+name = "Both"
+schema = "models/item.json"
+schema_json = "{}"
+
+[[model]]
+name = "NotJson"
+schema_json = "{\"type\": "
+
+[[model]]
+name = "Invalid"
+schema_json = '{"type": "widget"}'
+
+[[route]]
+key = "GET /"
+mock = {}
+"#;
+    let got = load_errors(bad, &dir);
+    let expect = vec![
+        (2, "model[0]".to_string(), "needs schema (a JSON Schema file) or schema_json (the schema inline)".to_string()),
+        (7, "model[1].schema_json".to_string(), "set either schema (a file) or schema_json (the schema inline), not both".to_string()),
+        (11, "model[2].schema_json".to_string(), "is not JSON: EOF while parsing a value at line 1 column 9".to_string()),
+        (15, "model[3].schema_json".to_string(), "invalid JSON Schema: \"widget\" is not valid under any of the schemas listed in the 'anyOf' keyword".to_string()),
+    ];
+    assert_eq!(got, expect);
+}
+
 #[test]
 fn bad_models_and_validators_are_refused_at_load_naming_key_and_line() {
     let dir = dir_with(&[

@@ -155,6 +155,18 @@ fn query_name_byte(b: u8) -> bool {
 /// gateway's per hop; the forwarding fields the gateway writes (RFC 9110 §7.6.3,
 /// `x-forwarded-*`); API Gateway's own prefixes; on responses, the fields the response filter
 /// owns (`date`, `x-request-id`, CORS's `access-control-*`).
+/// Why a parameter mapping may not set the header `name` (lower case) on requests
+/// (`response` false) or responses; `None`: it may. For tools that write mappings (the OpenAPI
+/// import), so they leave out what the config would refuse.
+pub fn reserved_header(name: &str, response: bool) -> Option<&'static str> {
+    let side = if response {
+        Side::Response
+    } else {
+        Side::Request
+    };
+    reserved(name, side)
+}
+
 fn reserved(name: &str, side: Side) -> Option<&'static str> {
     const FRAMING: &[&str] = &[
         "content-length",

@@ -4,7 +4,8 @@
 //! and request validators).
 //!
 //! Owns: the raw tables ([`RawModel`], [`RawValidate`]), reading the schema files (relative
-//! to the config file's directory, at most [`MAX_SCHEMA_BYTES`]) and compiling them once at
+//! to the config file's directory, at most [`MAX_SCHEMA_BYTES`]) or inline schemas
+//! (`schema_json`, exactly one of the two) and compiling them once at
 //! load, every model with every other reachable by `$ref`. Every problem is an error naming
 //! its key and line: an unreadable file, invalid JSON, an invalid schema or `$ref`, a bad or
 //! duplicate model name, an unknown model, a header that is not a token, a duplicate
@@ -30,13 +31,29 @@ pub const MAX_SCHEMA_BYTES: u64 = 1024 * 1024;
 /// Longest model name (API Gateway's models are named by short alphanumeric names).
 pub const MAX_MODEL_NAME: usize = 128;
 
-/// `[[model]] name = "NewOrder"; schema = "models/new-order.json"`
+/// `[[model]] name = "NewOrder"; schema = "models/new-order.json"` (or the schema inline:
+/// `schema_json = '''{...}'''`; exactly one of the two).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawModel {
     pub name: Spanned<String>,
     /// A JSON Schema file, relative to the config file's directory.
-    pub schema: Spanned<String>,
+    pub schema: Option<Spanned<String>>,
+    /// The JSON Schema itself, as JSON text (what `tollgate import` writes for an OpenAPI
+    /// definition's schemas).
+    pub schema_json: Option<Spanned<String>>,
+}
+
+impl RawModel {
+    /// Where the schema comes from: the key that gives it and its value (`None`: neither or
+    /// both are set, which [`compile`] refuses).
+    fn source(&self) -> Option<(&'static str, &Spanned<String>)> {
+        match (&self.schema, &self.schema_json) {
+            (Some(path), None) => Some(("schema", path)),
+            (None, Some(json)) => Some(("schema_json", json)),
+            _ => None,
+        }
+    }
 }
 
 /// `validate = { body, required_headers, required_querystrings }`
@@ -69,16 +86,21 @@ pub(super) fn compile(raw: &RawConfig, cx: &mut Ctx<'_>) -> ValidationConfig {
     );
     let mut models = HashMap::with_capacity(docs.len());
     for (name, (i, doc)) in &docs {
-        let Some(m) = raw.model.get(*i) else { continue };
+        let Some((key, source)) = raw.model.get(*i).and_then(RawModel::source) else {
+            continue;
+        };
         match Model::compile(name, doc, &all) {
             Ok(c) => {
                 models.insert(name.clone(), Arc::new(c));
             }
-            Err(e) => cx.err(
-                &m.schema,
-                format!("model[{i}].schema"),
-                format!("invalid JSON Schema in {:?}: {e}", m.schema.get_ref()),
-            ),
+            Err(e) => {
+                let msg = if key == "schema" {
+                    format!("invalid JSON Schema in {:?}: {e}", source.get_ref())
+                } else {
+                    format!("invalid JSON Schema: {e}")
+                };
+                cx.err(source, format!("model[{i}].{key}"), msg);
+            }
         }
     }
     // every model declared, read or not (a route naming one that failed is not told twice)
@@ -121,11 +143,29 @@ fn read_models(raw: &RawConfig, cx: &mut Ctx<'_>) -> HashMap<String, (usize, Jso
             cx.err(&m.name, format!("model[{i}].name"), msg);
             continue;
         }
-        match read_schema(cx.base(), m.schema.get_ref()) {
+        let read = match (&m.schema, &m.schema_json) {
+            (Some(path), None) => {
+                read_schema(cx.base(), path.get_ref()).map_err(|e| (path, "schema", e))
+            }
+            (None, Some(json)) => {
+                inline_schema(json.get_ref()).map_err(|e| (json, "schema_json", e))
+            }
+            (Some(_), Some(json)) => Err((
+                json,
+                "schema_json",
+                "set either schema (a file) or schema_json (the schema inline), not both".into(),
+            )),
+            (None, None) => {
+                let msg = "needs schema (a JSON Schema file) or schema_json (the schema inline)";
+                cx.err(&m.name, format!("model[{i}]"), msg);
+                continue;
+            }
+        };
+        match read {
             Ok(doc) => {
                 docs.insert(name.clone(), (i, doc));
             }
-            Err(e) => cx.err(&m.schema, format!("model[{i}].schema"), e),
+            Err((at, key, e)) => cx.err(at, format!("model[{i}].{key}"), e),
         }
     }
     docs
@@ -164,6 +204,17 @@ fn read_schema(base: Option<&std::path::Path>, path: &str) -> Result<Json, Strin
     }
     let text = std::fs::read(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
     serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", full.display()))
+}
+
+/// Parses an inline schema (`schema_json`), at most [`MAX_SCHEMA_BYTES`] as a file.
+fn inline_schema(text: &str) -> Result<Json, String> {
+    if text.len() as u64 > MAX_SCHEMA_BYTES {
+        return Err(format!(
+            "is {} bytes, more than the {MAX_SCHEMA_BYTES} a schema may be",
+            text.len()
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))
 }
 
 /// One route's `validate`.
