@@ -137,12 +137,14 @@ const FIELDS: &[(&str, Field)] = &[
     ),
 ];
 
-/// Variables of the stage that served; not in [`FIELDS`] (whose order is the JSON line's):
+/// Variables of the stage that served (and an alias); not in [`FIELDS`] (whose order is the JSON line's):
 /// the JSON line writes `stage` and `canary` at its end.
 const STAGE_FIELDS: &[(&str, Field)] = &[
     ("stage", Field::Stage),
     ("apiId", Field::ApiId),
     ("isCanaryRequest", Field::IsCanaryRequest),
+    // API Gateway's REST name of the client address (`$context.ip` in HTTP APIs)
+    ("identity.sourceIp", Field::Ip),
 ];
 
 impl Format {

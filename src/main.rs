@@ -44,6 +44,15 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Write an API of the config (`-c FILE`) as OpenAPI 3.0 with API Gateway's extensions,
+    /// YAML on stdout (`--json`: JSON).
+    Export {
+        /// The `[[api]]`'s name.
+        #[arg(long)]
+        api: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, String> {
@@ -70,6 +79,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Import { file, strict }) = &cli.command {
         return import(file, *strict);
+    }
+    if let Some(Command::Export { api, json }) = &cli.command {
+        return export(cli.config.as_deref(), api, *json);
     }
     if matches!(cli.command, Some(Command::Usage)) && cli.config.is_none() {
         // the embedded demo config has no server.state_dir, so there is nothing to read
@@ -118,6 +130,37 @@ fn main() -> ExitCode {
         }
         Command::Usage => usage(&cfg),
         Command::Import { file, strict } => import(&file, strict),
+        Command::Export { api, json } => export(cli.config.as_deref(), &api, json),
+    }
+}
+
+/// `tollgate export --api NAME`: the API (its routes file, OpenAPI definition or inline
+/// routes) as OpenAPI 3.0 on stdout; exit 1 when the config or the API cannot be read.
+fn export(config_path: Option<&std::path::Path>, name: &str, json: bool) -> ExitCode {
+    let (text, dir) = match config_path {
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(t) => (t, p.parent().map(std::path::Path::to_path_buf)),
+            Err(e) => {
+                eprintln!("tollgate: cannot read {}: {e}", p.display());
+                return ExitCode::from(1);
+            }
+        },
+        None => (config::EMBEDDED_CONFIG.to_string(), None),
+    };
+    match config::api_sources::api_file(&text, dir.as_deref(), name) {
+        Ok(file) => {
+            let doc = tollgate::openapi::export(&file, name);
+            if json {
+                println!("{doc:#}");
+            } else {
+                print!("{}", tollgate::openapi::to_yaml(&doc));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate: export --api {name}: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

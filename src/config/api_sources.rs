@@ -24,6 +24,9 @@ struct Placed {
     name: String,
     /// Its first line in the virtual text (1-based).
     first_line: usize,
+    /// Lines mean something to the operator: `false` for an OpenAPI definition, whose TOML
+    /// was generated (its errors name the operation's JSON pointer instead).
+    lines: bool,
 }
 
 /// What an `[[api]]` takes its routes from, read.
@@ -140,6 +143,7 @@ impl Sources {
         self.files.push(Placed {
             name: name.to_string(),
             first_line,
+            lines: matches!(origin, Origin::Toml),
         });
         match toml::from_str::<RawApiFile>(&padded) {
             Ok(f) => Some((f, origin)),
@@ -162,6 +166,9 @@ impl Sources {
         if let Some(f) = self.files.iter().rev().find(|f| e.line >= f.first_line) {
             e.line = e.line + 1 - f.first_line;
             e.file = Some(f.name.clone());
+            if !f.lines {
+                (e.line, e.column) = (0, 0);
+            }
         }
     }
 }

@@ -89,7 +89,7 @@ pub(super) fn route(
         implicit_upstream(u, i, raw, cx);
     }
     if let Some(f) = &mut r.function {
-        if let Some(name) = implicit_function(f.get_ref(), raw) {
+        if let Some(name) = implicit_function(f, raw) {
             *f = Spanned::new(f.span(), name);
         }
     }
@@ -107,6 +107,12 @@ pub(super) fn scoped_entries(api: &str, file: &RawApiFile, raw: &mut RawConfig) 
     for a in &file.authorizer {
         let mut a = a.clone();
         a.name = Spanned::new(a.name.span(), scoped(api, a.name.get_ref()));
+        // a request authorizer's Lambda by ARN, as a route's function
+        if let Some(f) = &mut a.function {
+            if let Some(name) = implicit_function(f, raw) {
+                *f = Spanned::new(f.span(), name);
+            }
+        }
         raw.authorizer.push(a);
     }
     for m in &file.model {
@@ -238,15 +244,18 @@ fn implicit_upstream(u: &Spanned<String>, i: usize, raw: &mut RawConfig, cx: &mu
 }
 
 /// `function = "arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]"` (or API Gateway's
-/// integration URI around it): the `[[function]]` of that name or ARN, else a remote function
-/// of its own. Returns the name to use when it differs from what is written.
-fn implicit_function(f: &str, raw: &mut RawConfig) -> Option<String> {
-    let arn = match f.strip_prefix("arn:aws:apigateway:") {
+/// integration URI around it): the `[[function]]` of that name or ARN (a local function of the
+/// same name serves it), else a remote function of its own, named `NAME` (`NAME-REGION-ACCOUNT`
+/// when another ARN took that name). Returns the name to use when it differs from what is
+/// written.
+fn implicit_function(f: &Spanned<String>, raw: &mut RawConfig) -> Option<String> {
+    let written = f.get_ref();
+    let arn = match written.strip_prefix("arn:aws:apigateway:") {
         Some(_) => {
-            let inner = f.split_once("/functions/")?.1;
+            let inner = written.split_once("/functions/")?.1;
             inner.strip_suffix("/invocations").unwrap_or(inner)
         }
-        None if f.starts_with("arn:aws:lambda:") => f,
+        None if written.starts_with("arn:aws:lambda:") => written.as_str(),
         None => return None,
     };
     let parts: Vec<&str> = arn.split(':').collect();
@@ -255,21 +264,35 @@ fn implicit_function(f: &str, raw: &mut RawConfig) -> Option<String> {
         .copied()
         .filter(|_| parts.get(5) == Some(&"function"))?;
     if let Some(d) = raw.function.iter().find(|d| {
-        d.name.get_ref() == name
+        d.name.get_ref() == name && d.arn.as_ref().is_none_or(|a| a.get_ref() == arn)
             || d.name.get_ref() == arn
             || d.arn.as_ref().is_some_and(|a| a.get_ref() == arn)
     }) {
         let n = d.name.get_ref().clone();
-        return (n != f).then_some(n);
+        return (&n != written).then_some(n);
     }
+    let taken = raw.function.iter().any(|d| d.name.get_ref() == name);
+    let own = match taken {
+        false => name.to_string(),
+        true => {
+            let long = format!(
+                "{name}-{}-{}",
+                parts.get(3).unwrap_or(&""),
+                parts.get(4).unwrap_or(&"")
+            );
+            long.chars().take(64).collect()
+        }
+    };
     let text = format!(
         "name = {}\narn = {}\n",
-        toml::Value::from(arn),
+        toml::Value::from(own.as_str()),
         toml::Value::from(arn)
     );
-    let rf: RawFunction = toml::from_str(&text).ok()?;
+    let mut rf: RawFunction = toml::from_str(&text).ok()?;
+    rf.name = Spanned::new(f.span(), own.clone());
+    rf.arn = Some(Spanned::new(f.span(), arn.to_string()));
     raw.function.push(rf);
-    (arn != f).then(|| arn.to_string())
+    (&own != written).then_some(own)
 }
 
 #[cfg(test)]

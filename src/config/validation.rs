@@ -171,8 +171,20 @@ fn read_models(raw: &RawConfig, cx: &mut Ctx<'_>) -> HashMap<String, (usize, Jso
     docs
 }
 
-/// A model name: 1 to [`MAX_MODEL_NAME`] letters, digits, `_` or `-`.
+/// A model name: 1 to [`MAX_MODEL_NAME`] letters, digits, `_` or `-`; an API's own model is
+/// known as `API/NAME` (see [`super::deploy`]).
 fn check_model_name(name: &str) -> Result<(), String> {
+    let name = match name.split_once('/') {
+        Some((api, own))
+            if !api.is_empty()
+                && api
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
+            own
+        }
+        _ => name,
+    };
     let ok = !name.is_empty()
         && name.len() <= MAX_MODEL_NAME
         && name

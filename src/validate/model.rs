@@ -213,13 +213,29 @@ impl Retrieve for ModelRetriever {
         let host = uri.authority().map(|a| a.host().to_ascii_lowercase());
         let path = uri.path().as_str();
         let mut segs = path.trim_start_matches('/').split('/');
+        let mut id = "";
         let aws = host.as_deref() == Some(AWS_MODEL_HOST)
             && segs.next() == Some("restapis")
-            && segs.next().is_some_and(|id| !id.is_empty())
+            && segs.next().is_some_and(|i| {
+                id = i;
+                !i.is_empty()
+            })
             && segs.next() == Some("models");
         let name = segs.next().and_then(segment_name);
+        // an API's own models are `API/NAME` (see `config::deploy`): by the URI's API id, else
+        // the one API's model of that name
+        let scoped = |name: &str| {
+            self.models.get(&format!("{id}/{name}")).or_else(|| {
+                let suffix = format!("/{name}");
+                let mut own = self.models.iter().filter(|(k, _)| k.ends_with(&suffix));
+                match (own.next(), own.next()) {
+                    (Some((_, doc)), None) => Some(doc),
+                    _ => None,
+                }
+            })
+        };
         match (aws, name, segs.next()) {
-            (true, Some(name), None) => match self.models.get(&name) {
+            (true, Some(name), None) => match self.models.get(&name).or_else(|| scoped(&name)) {
                 Some(doc) => Ok(doc.clone()),
                 None => Err(Box::new(NotAModel(format!("no model named {name:?}")))),
             },
